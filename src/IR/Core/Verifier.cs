@@ -6,7 +6,8 @@ namespace GraphCompiler.IR;
 /// <summary>
 /// Checks the IR's invariants: SSA (each value defined once, used only where its definition
 /// dominates), operand counts, attribute presence and kinds, result types equal to what the op's
-/// definition infers, terminators, function signatures and variable updates.
+/// definition infers, terminators, function signatures and variable updates. Like MLIR's verifier it
+/// stops at the first error: later ones are usually its consequences.
 /// </summary>
 public static class Verifier
 {
@@ -17,7 +18,8 @@ public static class Verifier
         foreach (var f in m.Functions)
         {
             if (!names.Add(f.Name)) diags.Add(new Diagnostic($"function @{f.Name} is defined twice", f.Location));
-            diags.AddRange(Verify(f, m));
+            else diags.AddRange(Verify(f, m));
+            if (diags.Count > 0) break;
         }
         return diags;
     }
@@ -25,7 +27,13 @@ public static class Verifier
     public static IReadOnlyList<Diagnostic> Verify(Function f, Module? module = null)
     {
         var ctx = new Context(f, module);
-        ctx.CheckFunction();
+        try
+        {
+            ctx.CheckFunction();
+        }
+        catch (FirstErrorFound)
+        {
+        }
         return ctx.Diagnostics;
     }
 
@@ -53,9 +61,21 @@ public static class Verifier
             if (t.Problem is { } p) throw sig.Error($"invalid result type: {p}");
     }
 
+    private sealed class FirstErrorFound : Exception;
+
+    /// <summary>Collects diagnostics; the first one ends the walk (see the class comment).</summary>
+    private sealed class DiagnosticList : List<Diagnostic>
+    {
+        public new void Add(Diagnostic d)
+        {
+            base.Add(d);
+            throw new FirstErrorFound();
+        }
+    }
+
     private sealed class Context(Function function, Module? module)
     {
-        public readonly List<Diagnostic> Diagnostics = [];
+        public readonly DiagnosticList Diagnostics = [];
         private readonly ValueNames _names = new(function);
         private readonly HashSet<Value> _defined = new(ReferenceEqualityComparer.Instance);
         private readonly List<HashSet<Value>> _visible = [];

@@ -99,7 +99,7 @@ public sealed class Parser
                 args.Add(v);
                 string? extName = null;
                 bool variable = false;
-                if (Peek() == '{')
+                if (PeekSkip() == '{')
                 {
                     foreach (var (key, keyLoc) in InterfaceAttrs())
                     {
@@ -123,7 +123,7 @@ public sealed class Parser
                 resultTypes.Add(Type());
                 string? extName = null;
                 int? updates = null;
-                if (Peek() == '{')
+                if (PeekSkip() == '{')
                 {
                     foreach (var (key, keyLoc) in InterfaceAttrs())
                     {
@@ -157,6 +157,7 @@ public sealed class Parser
         if (TryConsume('}')) yield break;
         do
         {
+            SkipTrivia();
             var loc = Here;
             var key = Identifier("attribute name");
             if (key != "variable") Expect('=');
@@ -186,6 +187,7 @@ public sealed class Parser
             do resultNames.Add(ValueName()); while (TryConsume(','));
             Expect('=');
         }
+        SkipTrivia();
         var opLoc = Here;
         var opName = Identifier("op name");
         var def = OpRegistry.Find(opName) ?? throw new IrException($"unknown op '{opName}'", opLoc);
@@ -211,6 +213,7 @@ public sealed class Parser
             {
                 do
                 {
+                    SkipTrivia();
                     var keyLoc = Here;
                     var key = Identifier("attribute name");
                     if (attrs.ContainsKey(key)) throw new IrException($"attribute '{key}' given twice", keyLoc);
@@ -435,6 +438,12 @@ public sealed class Parser
     private bool AtEnd => _pos >= _src.Length;
     private SourceLocation Here => new(_file, _line, _col);
     private char Peek() => AtEnd ? '\0' : _src[_pos];
+
+    private char PeekSkip()
+    {
+        SkipTrivia();
+        return Peek();
+    }
 
     private char Next()
     {

@@ -1,0 +1,44 @@
+using System.Xml.Linq;
+
+namespace GraphCompiler.Tests.Architecture;
+
+/// <summary>The dependency rule: Frontend and Passes on IR only; Backends on IR and Runtime; Runtime and IR on nothing of ours.</summary>
+public sealed class LayeringTests
+{
+    private static readonly Dictionary<string, string[]> Allowed = new()
+    {
+        ["src/IR/GraphCompiler.IR.csproj"] = [],
+        ["src/Runtime/GraphCompiler.Runtime.csproj"] = [],
+        ["src/Frontend/GraphCompiler.Frontend.csproj"] = ["src/IR/GraphCompiler.IR.csproj"],
+        ["src/Passes/GraphCompiler.Passes.csproj"] = ["src/IR/GraphCompiler.IR.csproj"],
+        ["src/Backends/Cpu/GraphCompiler.Backends.Cpu.csproj"] = ["src/IR/GraphCompiler.IR.csproj", "src/Runtime/GraphCompiler.Runtime.csproj"],
+        ["src/Backends/Cuda/GraphCompiler.Backends.Cuda.csproj"] = ["src/IR/GraphCompiler.IR.csproj", "src/Runtime/GraphCompiler.Runtime.csproj"],
+    };
+
+    public static IEnumerable<object[]> Projects()
+    {
+        var src = Path.Combine(GoldenFile.RepoRoot(), "src");
+        return Directory.EnumerateFiles(src, "*.csproj", SearchOption.AllDirectories)
+            .Select(p => Path.GetRelativePath(GoldenFile.RepoRoot(), p).Replace('\\', '/'))
+            .Order(StringComparer.Ordinal)
+            .Select(p => new object[] { p });
+    }
+
+    [Theory]
+    [MemberData(nameof(Projects))]
+    public void ProjectReferencesFollowTheLayering(string project)
+    {
+        Assert.True(Allowed.ContainsKey(project), $"{project} is not in the layering table; add it with its allowed references");
+        var root = GoldenFile.RepoRoot();
+        var dir = Path.GetDirectoryName(Path.Combine(root, project))!;
+        var refs = XDocument.Load(Path.Combine(root, project)).Descendants("ProjectReference")
+            .Select(e => Path.GetRelativePath(root, Path.GetFullPath(Path.Combine(dir, e.Attribute("Include")!.Value))).Replace('\\', '/'))
+            .ToList();
+        foreach (var r in refs)
+            Assert.True(Allowed[project].Contains(r), $"{project} must not reference {r} (allowed: {string.Join(", ", Allowed[project])})");
+    }
+
+    [Fact]
+    public void EveryLayerExists() =>
+        Assert.Equal(Allowed.Keys.Order(StringComparer.Ordinal), Projects().Select(p => (string)p[0]));
+}

@@ -1,0 +1,8 @@
+using System.CommandLine;
+using GraphCompiler.Cli;
+
+// Exit codes: 0 success, 2 bad input (one line on stderr), 3 internal error (a bug: please report).
+var root = new RootCommand("gcc-cli: the GraphCompiler command line — inspect, run and compile tensor graphs.");
+root.Subcommands.Add(IrCommand.Create());
+root.Subcommands.Add(RunCommand.Create());
+return Cli.Invoke(root, args);
