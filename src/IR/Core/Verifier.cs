@@ -183,6 +183,11 @@ public static class Verifier
             {
                 Error(op, e.Message);
             }
+            catch (OverflowException)
+            {
+                // Attribute values near long.MaxValue can overflow shape arithmetic: that is bad input.
+                Error(op, "attribute values overflow the shape arithmetic");
+            }
             foreach (var r in op.Results) Define(r, op);
         }
     }

@@ -39,7 +39,7 @@ public static class Shapes
         }
     }
 
-    /// <summary>Checks that <paramref name="dims"/> has <paramref name="length"/> entries.</summary>
+    /// <summary>Checks that <paramref name="values"/> has <paramref name="length"/> entries.</summary>
     public static void CheckLength(OpSignature sig, string attr, ImmutableArray<long> values, int length)
     {
         if (values.Length != length) throw sig.Error($"'{attr}' has {values.Length} entries, expected {length}");
