@@ -15,7 +15,8 @@ internal static class Cli
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0 && !args.Contains("--help") && !args.Contains("-h"))
         {
-            Console.Error.WriteLine($"gcc-cli: error: {parsed.Errors[0].Message} (see gcc-cli {string.Join(' ', CommandPath(parsed))} --help)");
+            var help = string.Join(' ', ["gcc-cli", .. CommandPath(parsed), "--help"]);
+            Console.Error.WriteLine($"gcc-cli: error: {string.Join("; ", parsed.Errors.Select(e => e.Message.TrimEnd('.')))} (see {help})");
             return BadInput;
         }
         try

@@ -316,7 +316,8 @@ public sealed class Parser
         Expect('<');
         var sb = new StringBuilder();
         while (!AtEnd && Peek() != '>' && Peek() != '\n') sb.Append(Next());
-        Expect('>');
+        if (Peek() != '>') throw new IrException($"expected '>' to close the tensor type, found {Describe()}", Here);
+        Next();
         var parts = sb.ToString().Trim().Split('x');
         if (!ElementTypes.TryParse(parts[^1].Trim(), out var et))
             throw new IrException($"unknown element type '{parts[^1].Trim()}' (expected one of f16, bf16, f32, f64, i8..i64, u8..u64, bool)", loc);
@@ -512,7 +513,7 @@ public sealed class Parser
         return true;
     }
 
-    private string Describe() => AtEnd ? "end of input" : $"'{Peek()}'";
+    private string Describe() => AtEnd ? "end of input" : Peek() == '\n' ? "end of line" : $"'{Peek()}'";
 
     private string NumberToken()
     {

@@ -117,7 +117,7 @@ public sealed class CliTests
     [Fact]
     public void UnknownOptionIsExitCode2()
     {
-        var (code, _, stderr) = Run("ir", "--frobnicate");
+        var (code, _, stderr) = Run("ir", Example("softmax_regression.ir"), "--frobnicate");
         Assert.Equal(2, code);
         Assert.StartsWith("gcc-cli: error:", stderr);
     }

@@ -17,8 +17,9 @@ public sealed class OpCoverageTests
     [MemberData(nameof(Ops))]
     public void OpAppearsInIrTextTests(string op)
     {
-        // "= op " as written in IR text (results are assigned), or a terminator at the start of a line.
-        var pattern = op is "return" or "yield" ? $@"^\s*{op}\b" : $@"= {Regex.Escape(op)}\b";
+        // IR text ("= op", "op %x"), or the op's name handed to an IR-text helper ("op").
+        var name = Regex.Escape(op);
+        var pattern = $@"(= {name}\b)|(\b{name} %)|(""{name}"")|(^\s*{name}\b)";
         Assert.True(Regex.IsMatch(AllTestText, pattern, RegexOptions.Multiline), $"no IR-text test uses '{op}'");
     }
 
