@@ -244,20 +244,19 @@ public sealed class ScatterOp() : OpDef("scatter")
             return;
         }
         var e = o.Element;
-        var old = o.RawBytes[checked((int)(at * e.ByteSize()))..];
         if (e.IsFloat())
         {
-            double p = Tensor.ReadDouble(e, old), q = upd.GetDouble(k);
+            double p = o.GetDouble(at), q = upd.GetDouble(k);
             o.SetDouble(at, kind switch { "add" => p + q, "mul" => p * q, "max" => Math.Max(p, q), _ => Math.Min(p, q) });
         }
         else if (e.IsUnsignedInteger())
         {
-            ulong p = (ulong)Tensor.ReadInt64(e, old), q = upd.GetUInt64(k);
+            ulong p = o.GetUInt64(at), q = upd.GetUInt64(k);
             o.SetUInt64(at, kind switch { "add" => unchecked(p + q), "mul" => unchecked(p * q), "max" => Math.Max(p, q), _ => Math.Min(p, q) });
         }
         else
         {
-            long p = Tensor.ReadInt64(e, old), q = upd.GetInt64(k);
+            long p = o.GetInt64(at), q = upd.GetInt64(k);
             o.SetInt64(at, kind switch { "add" => unchecked(p + q), "mul" => unchecked(p * q), "max" => Math.Max(p, q), _ => Math.Min(p, q) });
         }
     }

@@ -132,6 +132,13 @@ public sealed class TensorBuffer
 
     public Span<byte> RawBytes => Data;
 
+    /// <summary>Reads back an element written earlier (read-modify-write updates such as scatter-add).</summary>
+    public double GetDouble(long i) => Tensor.ReadDouble(Element, At(i));
+
+    public long GetInt64(long i) => Tensor.ReadInt64(Element, At(i));
+
+    public ulong GetUInt64(long i) => (ulong)Tensor.ReadInt64(Element, At(i));
+
     /// <summary>Stores a double, rounding to the element type (RNE for floats; integers convert as <c>convert</c> does).</summary>
     public void SetDouble(long i, double v)
     {
