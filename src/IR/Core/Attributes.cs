@@ -57,6 +57,7 @@ public sealed record AttrSpec(string Name, AttrKind Kind, Attr? Default = null, 
     public static AttrSpec Bool(string name, bool? dflt = null) => new(name, AttrKind.Bool, dflt is { } d ? new BoolAttr(d) : null);
     public static AttrSpec Ints(string name) => new(name, AttrKind.IntArray);
     public static AttrSpec IntsOrEmpty(string name) => new(name, AttrKind.IntArray, new IntArrayAttr(ImmutableArray<long>.Empty));
+    public static AttrSpec String(string name, string? dflt = null) => new(name, AttrKind.String, dflt is null ? null : new StringAttr(dflt));
     public static AttrSpec Symbol(string name) => new(name, AttrKind.Symbol);
     public static AttrSpec Tensor(string name) => new(name, AttrKind.Tensor);
 
@@ -85,6 +86,7 @@ public sealed record AttrSpec(string Name, AttrKind Kind, Attr? Default = null, 
         AttrKind.Float => "a number",
         AttrKind.Bool => "true or false",
         AttrKind.Symbol => "a function name (@f)",
+        AttrKind.String => "a quoted string",
         AttrKind.Tensor => "a dense<...> literal",
         _ => Kind.ToString().ToLowerInvariant(),
     };

@@ -46,4 +46,24 @@ public static class Shapes
     }
 
     public static ImmutableArray<long> Of(params long[] dims) => [.. dims];
+
+    /// <summary>The shape without the listed dimensions (the kept ones stay in order).</summary>
+    public static ImmutableArray<long> Without(ImmutableArray<long> shape, IEnumerable<long> dims)
+    {
+        var drop = new HashSet<long>(dims);
+        var b = ImmutableArray.CreateBuilder<long>();
+        for (int d = 0; d < shape.Length; d++)
+            if (!drop.Contains(d)) b.Add(shape[d]);
+        return b.ToImmutable();
+    }
+
+    /// <summary>Extent of <paramref name="n"/> elements with <paramref name="dilation"/> - 1 holes between neighbours (XLA DilatedBound).</summary>
+    public static long DilatedSize(long n, long dilation) => n == 0 ? 0 : checked((n - 1) * dilation + 1);
+
+    /// <summary>
+    /// How many windows of extent <paramref name="window"/> fit, <paramref name="stride"/> apart, in
+    /// <paramref name="size"/> (XLA StridedBound): floor((size - window) / stride) + 1, or 0 when none fits.
+    /// </summary>
+    public static long WindowCount(long size, long window, long stride) =>
+        size <= 0 || window > size ? 0 : (size - window) / stride + 1;
 }
