@@ -66,6 +66,7 @@ public readonly struct AttrReader(OpDef def, AttrMap attributes, SourceLocation?
     public int Int32(string name) => checked((int)Int(name));
     public bool Bool(string name) => ((BoolAttr)Get(name)).Value;
     public string Enum(string name) => ((EnumAttr)Get(name)).Value;
+    public string String(string name) => ((StringAttr)Get(name)).Value;
     public string Symbol(string name) => ((SymbolAttr)Get(name)).Name;
     public ImmutableArray<long> Ints(string name) => ((IntArrayAttr)Get(name)).Values;
     public int[] Ints32(string name) => [.. Ints(name).Select(v => checked((int)v))];

@@ -246,16 +246,15 @@ public sealed class ConvolutionOp() : OpDef("convolution")
             Get("lhs_dilation", 1, true), Get("rhs_dilation", 1, true));
     }
 
-    // AttrReader has no string accessor; "dims" is required, so the verifier has ensured it is there.
-    private static ConvLayout Layout(AttrMap attrs, Func<string, IrException> error) =>
-        ConvLayout.Parse(((StringAttr)attrs["dims"]!).Value, error);
+    private static ConvLayout Layout(AttrReader attrs, Func<string, IrException> error) =>
+        ConvLayout.Parse(attrs.String("dims"), error);
 
     public override ImmutableArray<TensorType> InferResultTypes(OpSignature sig)
     {
         var e = Contraction.OperandElement(sig, "input", "kernel");
         var (x, k) = (sig.Operand(0), sig.Operand(1));
         var a = sig.Attr;
-        var layout = Layout(sig.AttributeMap, sig.Error);
+        var layout = Layout(sig.Attr, sig.Error);
         int n = layout.SpatialCount;
         if (x.Rank != n + 2) throw sig.Error($"input {x} must have rank {n + 2} ({n} spatial dimensions per 'dims')");
         if (k.Rank != n + 2) throw sig.Error($"kernel {k} must have rank {n + 2} ({n} spatial dimensions per 'dims')");
@@ -297,7 +296,7 @@ public sealed class ConvolutionOp() : OpDef("convolution")
     {
         var (x, k) = (ctx.Operand(0), ctx.Operand(1));
         var a = ctx.Attr;
-        var L = Layout(ctx.Op.Attributes, ctx.Error);
+        var L = Layout(ctx.Attr, ctx.Error);
         int n = L.SpatialCount;
         var w = ReadWindow(a, n, ctx.Error);
         long g = a.Int("feature_group_count"), bg = a.Int("batch_group_count");
