@@ -1,21 +1,75 @@
 using System.CommandLine;
+using GraphCompiler.IR;
 using GraphCompiler.IR.Text;
+using GraphCompiler.Passes;
 
 namespace GraphCompiler.Cli;
 
-/// <summary><c>gcc-cli ir FILE.ir</c>: parse, verify and print the IR.</summary>
+/// <summary>
+/// <c>gcc-cli ir FILE [--passes a,b | --pipeline default] [--print-after PASS|all] [--dump-dir DIR]</c>:
+/// parse, verify, optionally run passes, and print the IR.
+/// </summary>
 internal static class IrCommand
 {
     public static Command Create()
     {
-        var file = new Argument<string>("file") { Description = "An IR text file (.ir)." };
+        var file = new Argument<string?>("file") { Description = "An IR text file (.ir).", Arity = ArgumentArity.ZeroOrOne };
         var full = new Option<bool>("--full-constants") { Description = "Print every constant in full instead of eliding large ones by hash." };
-        var cmd = new Command("ir", "Parse, verify and print IR (the form pass tests compare).") { file, full };
+        var passes = new Option<string?>("--passes") { Description = "Comma-separated passes to run, in order (see --list-passes)." };
+        var pipeline = new Option<string?>("--pipeline") { Description = "A named pipeline to run (default: the one 'compile' uses)." };
+        var printAfter = new Option<string?>("--print-after") { Description = "Print the IR after the named pass, or after every pass with 'all'." };
+        var dumpDir = new Option<string?>("--dump-dir") { Description = "With --print-after: write one numbered file per pass here instead of printing." };
+        var list = new Option<bool>("--list-passes") { Description = "List the passes and pipelines, then exit." };
+        var cmd = new Command("ir", "Parse, verify, optionally optimise, and print IR (the form pass tests compare).")
+        {
+            file, full, passes, pipeline, printAfter, dumpDir, list,
+        };
         cmd.SetAction(r =>
         {
-            var parsed = Parser.ParseFile(r.GetValue(file)!);
+            if (r.GetValue(list))
+            {
+                foreach (var p in PassRegistry.All) Console.Out.WriteLine($"{p.Name,-28} {p.Description}");
+                foreach (var p in PassRegistry.Pipelines) Console.Out.WriteLine($"pipeline {p.Name,-19} {p}");
+                return Cli.Ok;
+            }
+            var print = r.GetValue(full) ? PrintOptions.Full : PrintOptions.Default;
+            if (r.GetValue(file) is not { } path) return Cli.Fail("missing the IR file to read (see gcc-cli ir --help)");
+            var parsed = Parser.ParseFile(path);
             if (!parsed.Ok) return Cli.Fail(parsed.Diagnostics);
-            Console.Out.Write(Printer.Print(parsed.Value!, r.GetValue(full) ? PrintOptions.Full : PrintOptions.Default));
+
+            Pipeline? chosen = null;
+            if (r.GetValue(passes) is { } names) chosen = Pipeline.Parse(names);
+            else if (r.GetValue(pipeline) is { } named)
+            {
+                chosen = PassRegistry.Pipelines.FirstOrDefault(p => p.Name == named);
+                if (chosen is null) return Cli.Fail($"unknown pipeline '{named}' (known: {string.Join(", ", PassRegistry.Pipelines.Select(p => p.Name))})");
+            }
+            var after = r.GetValue(printAfter);
+            var dump = r.GetValue(dumpDir);
+            if (after is not null && chosen is null) chosen = PassRegistry.Default;
+            if (after is not null && after != "all" && chosen is not null && !chosen.Passes.Contains(after))
+                return Cli.Fail($"--print-after {after}: the pipeline ({chosen}) has no such pass");
+
+            var dumps = new List<(string, byte[])>();
+            var module = parsed.Value!;
+            if (chosen is not null)
+            {
+                var result = PassManager.Run(module, chosen, PassOptions.Default, step =>
+                {
+                    if (after != "all" && after != step.PassName) return;
+                    var text = Printer.Print(step.Module, print);
+                    if (dump is not null) dumps.Add(($"{step.Index:D2}-{step.PassName}.ir", System.Text.Encoding.UTF8.GetBytes(text)));
+                    else Console.Out.Write($"// ----- after {step.PassName}{(step.Changed ? "" : " (unchanged)")} -----\n{text}");
+                });
+                if (!result.Ok) return Cli.Fail(result.Diagnostics);
+                module = result.Value!;
+            }
+            if (dump is not null)
+            {
+                Cli.WriteAll(dump, dumps);
+                Console.Out.WriteLine($"wrote {dumps.Count} file(s) to {dump}");
+            }
+            else if (after is null) Console.Out.Write(Printer.Print(module, print));
             return Cli.Ok;
         });
         return cmd;

@@ -1,4 +1,5 @@
 using GraphCompiler.IR.Text;
+using GraphCompiler.Passes;
 
 namespace GraphCompiler.Tests.Golden;
 
@@ -26,8 +27,9 @@ public sealed class GoldenTests
 }
 
 /// <summary>
-/// The pipelines golden files may name. <c>roundtrip</c> parses, verifies and prints. Rejected input
-/// prints its diagnostics, so verifier and parser errors are golden-tested the same way.
+/// The pipelines golden files may name: any passes of <see cref="PassRegistry"/>, run with every
+/// pass checked, plus <c>roundtrip</c> (print in full and parse again). Rejected input prints its
+/// diagnostics, so verifier and parser errors are golden-tested the same way.
 /// </summary>
 public static class Pipelines
 {
@@ -38,11 +40,14 @@ public static class Pipelines
         var module = parsed.Value!;
         foreach (var name in pipeline.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {
-            module = name switch
+            if (name == "roundtrip")
             {
-                "roundtrip" => Parser.ParseModule(Printer.Print(module, PrintOptions.Full), fileName).Unwrap(),
-                _ => throw new ArgumentException($"unknown pipeline step '{name}'"),
-            };
+                module = Parser.ParseModule(Printer.Print(module, PrintOptions.Full), fileName).Unwrap();
+                continue;
+            }
+            var r = PassManager.Run(module, new Pipeline(name, [name]), new PassOptions { CheckEachPass = true });
+            if (!r.Ok) return string.Join("\n", r.Diagnostics) + "\n";
+            module = r.Value!;
         }
         return Printer.Print(module);
     }

@@ -1,0 +1,53 @@
+using GraphCompiler.IR;
+
+namespace GraphCompiler.Passes;
+
+/// <summary>The outcome of one pass: the (possibly same) module and whether anything changed.</summary>
+public readonly record struct PassResult(Module Module, bool Changed)
+{
+    public static PassResult Unchanged(Module m) => new(m, false);
+}
+
+/// <summary>Settings passes read; one instance per compilation.</summary>
+public sealed record PassOptions
+{
+    /// <summary>Constant folding leaves results with more elements than this unmaterialised.</summary>
+    public long MaxFoldElements { get; init; } = 1 << 16;
+
+    /// <summary>Verify after every pass and check that "unchanged" passes left the text identical.</summary>
+    public bool CheckEachPass { get; init; }
+
+    public static readonly PassOptions Default = new();
+}
+
+/// <summary>
+/// A transformation of a module. Its <see cref="Name"/> is its CLI flag and its test folder
+/// (<c>tests/ir/NAME/</c>). <see cref="Run"/> returns the same module object when it changed nothing.
+/// </summary>
+public abstract class Pass
+{
+    public abstract string Name { get; }
+
+    /// <summary>One line for <c>gcc-cli ir --list-passes</c>.</summary>
+    public abstract string Description { get; }
+
+    public abstract PassResult Run(Module module, PassOptions options);
+}
+
+/// <summary>A pass that rewrites each function independently.</summary>
+public abstract class FunctionPass : Pass
+{
+    public sealed override PassResult Run(Module module, PassOptions options)
+    {
+        var m = module;
+        foreach (var f in module.Functions)
+        {
+            var g = RunOnFunction(f, module, options);
+            if (!ReferenceEquals(f, g)) m = m.WithFunction(g);
+        }
+        return new PassResult(m, !ReferenceEquals(m, module));
+    }
+
+    /// <summary>Returns <paramref name="f"/> itself when nothing changes.</summary>
+    protected abstract Function RunOnFunction(Function f, Module module, PassOptions options);
+}
