@@ -65,7 +65,8 @@ public sealed class ImportProblems
         {
             var first = string.Join(", ", nodes.Take(3).Select(n => $"'{n}'"));
             var more = nodes.Count > 3 ? $", and {nodes.Count - 3} more" : "";
-            d.Add(new Diagnostic($"{_source}: unsupported op {op} ({nodes.Count} node{(nodes.Count == 1 ? "" : "s")}: {first}{more})"));
+            d.Add(new Diagnostic($"{_source}: unsupported op {op} ({nodes.Count} node{(nodes.Count == 1 ? "" : "s")}: {first}{more})",
+                Code: Diagnostic.UnsupportedOp));
         }
         d.AddRange(_other.Select(m => new Diagnostic($"{_source}: {m}")));
         return d;

@@ -6,9 +6,14 @@ public readonly record struct SourceLocation(string File, int Line, int Column)
     public override string ToString() => $"{File}:{Line}:{Column}";
 }
 
-/// <summary>A user-facing error: one line, naming what and where.</summary>
-public sealed record Diagnostic(string Message, SourceLocation? Location = null)
+/// <summary>
+/// A user-facing error: one line, naming what and where. <see cref="Code"/> classifies errors that
+/// tools treat specially (e.g. <see cref="UnsupportedOp"/>, which the conformance runner reports as SKIP).
+/// </summary>
+public sealed record Diagnostic(string Message, SourceLocation? Location = null, string? Code = null)
 {
+    public const string UnsupportedOp = "unsupported-op";
+
     public override string ToString() => Location is { } l ? $"{l}: error: {Message}" : $"error: {Message}";
 }
 

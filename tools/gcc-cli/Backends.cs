@@ -1,0 +1,49 @@
+using GraphCompiler.IR;
+
+namespace GraphCompiler.Cli;
+
+/// <summary>A compiled function ready to run on one backend.</summary>
+public interface IExecutable
+{
+    Result<IReadOnlyList<Tensor>> Run(IReadOnlyList<Tensor> inputs);
+}
+
+/// <summary>A way to execute IR: the reference interpreter, the CPU backend, the CUDA backend.</summary>
+public interface IExecutionBackend
+{
+    string Name { get; }
+    Result<IExecutable> Compile(Module module, string? functionName = null);
+}
+
+/// <summary>The reference interpreter as a backend: "compiling" is verification only.</summary>
+public sealed class InterpreterBackend : IExecutionBackend
+{
+    public string Name => "interpreter";
+
+    public Result<IExecutable> Compile(Module module, string? functionName = null)
+    {
+        var diags = Verifier.Verify(module);
+        if (diags.Count > 0) return Result<IExecutable>.Failure(diags);
+        return Result<IExecutable>.Success(new Executable(module, functionName));
+    }
+
+    private sealed class Executable(Module module, string? functionName) : IExecutable
+    {
+        public Result<IReadOnlyList<Tensor>> Run(IReadOnlyList<Tensor> inputs)
+        {
+            var r = new Interpreter(module).Run(functionName, inputs);
+            return r.Ok ? Result<IReadOnlyList<Tensor>>.Success(r.Value!.Results) : Result<IReadOnlyList<Tensor>>.Failure(r.Diagnostics);
+        }
+    }
+}
+
+public static class ExecutionBackends
+{
+    public static readonly string[] Names = ["interpreter"];
+
+    public static IExecutionBackend? Find(string name) => name switch
+    {
+        "interpreter" => new InterpreterBackend(),
+        _ => null,
+    };
+}

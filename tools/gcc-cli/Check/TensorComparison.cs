@@ -1,0 +1,38 @@
+using GraphCompiler.IR;
+
+namespace GraphCompiler.Cli.Check;
+
+/// <summary>
+/// Compares an output with its expected value the way the conformance suites ask: same dtype and
+/// shape; floats within <c>|a - e| ≤ atol + rtol·|e|</c> with NaN equal to NaN and infinities equal
+/// only to themselves; integers and bools exactly.
+/// </summary>
+public static class TensorComparison
+{
+    /// <summary>Null when equal enough, else one line saying where and how they differ.</summary>
+    public static string? Compare(Tensor expected, Tensor actual, double rtol, double atol)
+    {
+        if (expected.Element != actual.Element) return $"dtype {actual.Element.Name()}, expected {expected.Element.Name()}";
+        if (!expected.Type.Shape.SequenceEqual(actual.Type.Shape)) return $"shape {actual.Type.ShapeString}, expected {expected.Type.ShapeString}";
+        int bad = 0;
+        string? first = null;
+        double worst = 0;
+        for (long i = 0; i < expected.ElementCount; i++)
+        {
+            bool ok;
+            if (expected.Element.IsFloat())
+            {
+                double e = expected.GetDouble(i), a = actual.GetDouble(i);
+                ok = (double.IsNaN(e) && double.IsNaN(a)) || e == a ||
+                     (double.IsFinite(e) && double.IsFinite(a) && Math.Abs(a - e) <= atol + rtol * Math.Abs(e));
+                if (!ok && double.IsFinite(e) && double.IsFinite(a)) worst = Math.Max(worst, Math.Abs(a - e));
+            }
+            else ok = expected.ElementBytes(i).SequenceEqual(actual.ElementBytes(i));
+            if (ok) continue;
+            if (bad++ == 0)
+                first = $"element {i}: {TensorFormatter.FormatElement(actual, i)}, expected {TensorFormatter.FormatElement(expected, i)}";
+        }
+        if (bad == 0) return null;
+        return $"{bad} of {expected.ElementCount} elements differ; first {first}" + (worst > 0 ? $"; max abs error {worst:G4}" : "");
+    }
+}
