@@ -8,7 +8,8 @@ public readonly record struct SourceLocation(string File, int Line, int Column)
 
 /// <summary>
 /// A user-facing error: one line, naming what and where. <see cref="Code"/> classifies errors that
-/// tools treat specially (e.g. <see cref="UnsupportedOp"/>, which the conformance runner reports as SKIP).
+/// tools treat specially (e.g. <see cref="UnsupportedOp"/>: an op, type or feature the compiler does
+/// not take, which the conformance runner reports as SKIP).
 /// </summary>
 public sealed record Diagnostic(string Message, SourceLocation? Location = null, string? Code = null)
 {

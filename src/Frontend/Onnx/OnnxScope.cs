@@ -1,0 +1,138 @@
+using System.Collections.Immutable;
+using GraphCompiler.Frontend.Lowering;
+using GraphCompiler.Frontend.Proto.Onnx;
+using GraphCompiler.Frontend.Tensors;
+using GraphCompiler.IR;
+
+namespace GraphCompiler.Frontend.Onnx;
+
+/// <summary>Thrown when a node reads the output of a node that already failed: reported once, at the cause.</summary>
+internal sealed class PoisonedInputException() : Exception("input comes from a node that could not be imported");
+
+/// <summary>
+/// The names visible in one ONNX graph or subgraph, bound to IR values, and the lowering of its
+/// nodes. Subgraphs (If/Loop/Scan bodies) see the names of enclosing graphs, as ONNX specifies.
+/// </summary>
+internal sealed class OnnxScope
+{
+    private readonly Dictionary<string, Value> _values = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _poisoned = new(StringComparer.Ordinal);
+    private readonly OnnxScope? _parent;
+    private readonly OnnxImportContext _ctx;
+
+    public Lowerer Lowerer { get; }
+    public string? ModelDirectory => _ctx.ModelDirectory;
+
+    public OnnxScope(Lowerer lowerer, OnnxImportContext ctx, OnnxScope? parent = null)
+    {
+        Lowerer = lowerer;
+        _ctx = ctx;
+        _parent = parent;
+    }
+
+    public void Define(string name, Value v) => _values[name] = v;
+
+    public Value Lookup(string name)
+    {
+        for (var s = this; s is not null; s = s._parent)
+        {
+            if (s._values.TryGetValue(name, out var v)) return v;
+            if (s._poisoned.Contains(name)) throw new PoisonedInputException();
+        }
+        throw new LoweringException($"input '{name}' is not defined by any earlier node, initializer or graph input");
+    }
+
+    /// <summary>Binds a graph's initializers as constants (their contents are known at import time).</summary>
+    public void BindInitializers(GraphProto g, ISet<string>? fedNames = null)
+    {
+        foreach (var init in g.Initializer)
+        {
+            if (fedNames?.Contains(init.Name) == true) continue;
+            var t = TensorProtoConverter.FromOnnx(init, ModelDirectory);
+            if (t.Value is null)
+            {
+                _ctx.Problems.Error($"initializer '{init.Name}': {t.Diagnostics[0].Message}");
+                _poisoned.Add(init.Name);
+                continue;
+            }
+            Lowerer.B.SourceName = init.Name;
+            Define(init.Name, Lowerer.Constant(t.Value));
+        }
+        Lowerer.B.SourceName = null;
+    }
+
+    /// <summary>Lowers every node in order; failures are recorded once and poison the node's outputs.</summary>
+    public void LowerNodes(GraphProto g)
+    {
+        foreach (var node in g.Node)
+        {
+            var n = new OnnxNode(node, this, _ctx.OpsetFor(node.Domain));
+            Lowerer.B.SourceName = n.Name;
+            try
+            {
+                if (node.Domain is not ("" or "ai.onnx"))
+                    throw new LoweringException($"domain '{node.Domain}'", isUnsupported: true);
+                var lowering = OnnxOpTable.Find(node.OpType) ?? throw new LoweringException("", isUnsupported: true);
+                lowering(n);
+                for (int i = 0; i < node.Output.Count; i++)
+                    if (node.Output[i].Length > 0 && !_values.ContainsKey(node.Output[i]))
+                        throw new LoweringException($"output #{i} ('{node.Output[i]}') is not produced by this importer", isUnsupported: true);
+            }
+            catch (PoisonedInputException)
+            {
+                Poison(node);
+            }
+            catch (LoweringException e)
+            {
+                if (e.IsUnsupported)
+                    _ctx.Problems.Unsupported(e.Message.Length == 0 ? node.OpType : $"{node.OpType} ({e.Message})", n.Name);
+                else _ctx.Problems.Error($"node '{n.Name}' ({node.OpType}): {e.Message}");
+                Poison(node);
+            }
+        }
+        Lowerer.B.SourceName = null;
+    }
+
+    private void Poison(NodeProto node)
+    {
+        foreach (var o in node.Output)
+            if (o.Length > 0)
+            {
+                _values.Remove(o);
+                _poisoned.Add(o);
+            }
+    }
+
+    /// <summary>
+    /// Lowers a subgraph into a region whose arguments bind the subgraph's inputs (in order) and which
+    /// yields its outputs. Names of enclosing graphs are visible inside.
+    /// </summary>
+    public Region LowerSubgraph(GraphProto g, IReadOnlyList<TensorType> argumentTypes, out ImmutableArray<TensorType> yieldTypes)
+    {
+        if (g.Input.Count != argumentTypes.Count)
+            throw new LoweringException($"subgraph '{g.Name}' has {g.Input.Count} inputs, expected {argumentTypes.Count}");
+        ImmutableArray<TensorType> yielded = [];
+        var region = Lowerer.B.Region(argumentTypes, (inner, args) =>
+        {
+            var child = new OnnxScope(Lowerer.Nested(inner), _ctx, this);
+            for (int i = 0; i < args.Length; i++) child.Define(g.Input[i].Name, args[i]);
+            child.BindInitializers(g);
+            child.LowerNodes(g);
+            var outs = g.Output.Select(o => child.Lookup(o.Name)).ToList();
+            yielded = [.. outs.Select(o => o.Type)];
+            return outs;
+        });
+        yieldTypes = yielded;
+        return region;
+    }
+}
+
+/// <summary>State shared by a whole model's import.</summary>
+internal sealed class OnnxImportContext(ImportProblems problems, string? modelDirectory, IReadOnlyDictionary<string, long> opsets)
+{
+    public ImportProblems Problems { get; } = problems;
+    public string? ModelDirectory { get; } = modelDirectory;
+
+    public long OpsetFor(string domain) =>
+        opsets.TryGetValue(domain is "ai.onnx" ? "" : domain, out var v) ? v : opsets.GetValueOrDefault("", 1);
+}

@@ -1,0 +1,100 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using GraphCompiler.IR;
+
+namespace GraphCompiler.Cli.Check;
+
+public enum CaseStatus { Pass, Fail, Skip }
+
+public sealed record CaseResult(string Name, CaseStatus Status, string? Reason, double Seconds)
+{
+    public string Line => Status switch
+    {
+        CaseStatus.Pass => $"PASS {Name}",
+        CaseStatus.Fail => $"FAIL {Name}: {Reason}",
+        _ => $"SKIP {Name}: {Reason}",
+    };
+}
+
+/// <summary>One loaded conformance case: its model imported, and its data sets.</summary>
+public interface IConformanceCase
+{
+    string Name { get; }
+
+    /// <summary>Imports the model; diagnostics with <see cref="Diagnostic.UnsupportedOp"/> make the case a SKIP.</summary>
+    Result<Module> Import();
+
+    /// <summary>Each data set: inputs in argument order and expected outputs in result order.</summary>
+    IEnumerable<(string Name, Result<DataSet> Data)> DataSets();
+}
+
+public sealed record DataSet(IReadOnlyList<Tensor> Inputs, IReadOnlyList<Tensor> Expected, double Rtol, double Atol);
+
+/// <summary>
+/// Runs conformance cases on a backend: import, compile, run every data set, compare every output.
+/// A case that throws is a FAIL with the message; nothing stops the run.
+/// </summary>
+public sealed class ConformanceRunner(IExecutionBackend backend)
+{
+    /// <summary>Finds cases: a folder with <c>model.onnx</c> (ONNX backend test) or <c>case.json</c> (TensorFlow), or folders of them.</summary>
+    public static IEnumerable<IConformanceCase> Discover(string path)
+    {
+        if (OnnxCase.IsCase(path)) return [new OnnxCase(path)];
+        if (TensorFlowCase.IsCase(path)) return [new TensorFlowCase(path)];
+        if (!Directory.Exists(path)) return [];
+        return Directory.EnumerateDirectories(path).Order(StringComparer.Ordinal).SelectMany(Discover);
+    }
+
+    public CaseResult Run(IConformanceCase c)
+    {
+        var sw = Stopwatch.StartNew();
+        try
+        {
+            var (status, reason) = RunCase(c);
+            return new CaseResult(c.Name, status, reason, sw.Elapsed.TotalSeconds);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return new CaseResult(c.Name, CaseStatus.Fail, $"{e.GetType().Name}: {OneLine(e.Message)}", sw.Elapsed.TotalSeconds);
+        }
+    }
+
+    private (CaseStatus, string?) RunCase(IConformanceCase c)
+    {
+        var module = c.Import();
+        if (!module.Ok)
+        {
+            var unsupported = module.Diagnostics.Where(d => d.Code == Diagnostic.UnsupportedOp).ToList();
+            if (unsupported.Count > 0)
+                return (CaseStatus.Skip, string.Join("; ", unsupported.Select(d => ShortUnsupported(d.Message))));
+            return (CaseStatus.Fail, "import: " + OneLine(module.Diagnostics[0].Message));
+        }
+        var exe = backend.Compile(module.Value!);
+        if (!exe.Ok) return (CaseStatus.Fail, "compile: " + OneLine(exe.Diagnostics[0].Message));
+        int sets = 0;
+        foreach (var (name, data) in c.DataSets())
+        {
+            sets++;
+            if (!data.Ok) return (CaseStatus.Fail, $"{name}: {OneLine(data.Diagnostics[0].Message)}");
+            var d = data.Value!;
+            var outputs = exe.Value!.Run(d.Inputs);
+            if (!outputs.Ok) return (CaseStatus.Fail, $"{name}: run: {OneLine(outputs.Diagnostics[0].Message)}");
+            if (outputs.Value!.Count != d.Expected.Count)
+                return (CaseStatus.Fail, $"{name}: {outputs.Value.Count} outputs, expected {d.Expected.Count}");
+            for (int i = 0; i < d.Expected.Count; i++)
+            {
+                var diff = TensorComparison.Compare(d.Expected[i], outputs.Value[i], d.Rtol, d.Atol);
+                if (diff is not null) return (CaseStatus.Fail, $"{name}: output #{i}: {diff}");
+            }
+        }
+        return sets == 0 ? (CaseStatus.Fail, "no data sets") : (CaseStatus.Pass, null);
+    }
+
+    private static string ShortUnsupported(string message)
+    {
+        var m = Regex.Match(message, @"unsupported op (.+?) \(\d+ node");
+        return m.Success ? $"unsupported op {m.Groups[1].Value}" : OneLine(message);
+    }
+
+    internal static string OneLine(string s) => s.ReplaceLineEndings(" ").Trim();
+}
