@@ -8,9 +8,9 @@ namespace GraphCompiler.Cli.Check;
 /// <c>gcc-cli check PATH... [--backend B] [--filter REGEX] [--json FILE]</c>: runs conformance cases and
 /// prints <c>PASS</c>/<c>FAIL</c>/<c>SKIP</c> per case, then <c>N passed, N failed, N skipped</c>.
 /// </summary>
-internal static class CheckCommand
+public static class CheckCommand
 {
-    public static Command Create()
+    internal static Command Create()
     {
         var paths = new Argument<string[]>("path") { Description = "Case folders (model.onnx + test_data_set_N, or case.json) or folders of them.", Arity = ArgumentArity.OneOrMore };
         var backend = new Option<string>("--backend") { Description = "Which backend runs the cases.", DefaultValueFactory = _ => "interpreter" };

@@ -1,0 +1,53 @@
+using GraphCompiler.Cli.Check;
+
+namespace GraphCompiler.Tests.Conformance;
+
+/// <summary>
+/// Runs <c>gcc-cli check</c>'s runner over <c>../shared/</c> for every backend, and fails when a case
+/// recorded as passing in <c>tests/conformance/&lt;suite&gt;.&lt;backend&gt;.txt</c> no longer passes. The
+/// floor only rises: <c>UPDATE_FLOOR=1</c> adds newly passing cases and never removes one.
+/// </summary>
+public sealed class ConformanceFloorTests
+{
+    public static string SharedRoot => Path.GetFullPath(Path.Combine(GoldenFile.RepoRoot(), "..", "shared"));
+
+    public static IEnumerable<object[]> Suites() =>
+    [
+        ["onnx", "interpreter", new[] { "conformance/onnx/node", "conformance/onnx/simple" }],
+        ["tf", "interpreter", new[] { "graphs/tf/cases" }],
+    ];
+
+    [SkippableSharedTheory]
+    [MemberData(nameof(Suites))]
+    public void PassingCasesNeverRegress(string suite, string backend, string[] folders)
+    {
+        var summary = CheckCommand.Run(folders.Select(f => Path.Combine(SharedRoot, f)), backend, null);
+        var passing = summary.Cases.Where(c => c.Status == CaseStatus.Pass).Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
+        var floorFile = Path.Combine(GoldenFile.RepoRoot(), "tests", "conformance", $"{suite}.{backend}.txt");
+        var floor = File.Exists(floorFile)
+            ? File.ReadAllLines(floorFile).Where(l => l.Length > 0 && !l.StartsWith('#')).ToHashSet(StringComparer.Ordinal)
+            : [];
+
+        if (Environment.GetEnvironmentVariable("UPDATE_FLOOR") == "1")
+        {
+            var union = floor.Union(passing).Order(StringComparer.Ordinal);
+            File.WriteAllLines(floorFile, [$"# {suite} conformance cases that pass on the {backend} backend; a case listed here must keep passing.", .. union]);
+            floor = [.. union];
+        }
+
+        var regressed = floor.Where(n => !passing.Contains(n)).Order(StringComparer.Ordinal).ToList();
+        var reasons = summary.Cases.Where(c => regressed.Contains(c.Name)).Select(c => c.Line);
+        Assert.True(regressed.Count == 0,
+            $"{regressed.Count} {suite} case(s) that passed on {backend} no longer pass:\n" + string.Join("\n", reasons));
+        Assert.True(summary.Cases.Count > 0, "no cases found under " + string.Join(", ", folders));
+    }
+}
+
+/// <summary>A theory skipped, visibly, when <c>../shared/</c> is not beside the repository.</summary>
+public sealed class SkippableSharedTheoryAttribute : TheoryAttribute
+{
+    public SkippableSharedTheoryAttribute()
+    {
+        if (!Directory.Exists(ConformanceFloorTests.SharedRoot)) Skip = $"{ConformanceFloorTests.SharedRoot} is absent (CI has it beside the clone)";
+    }
+}
