@@ -1,0 +1,256 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using GraphCompiler.IR;
+using static GraphCompiler.Backends.Cpu.Llvm.LlvmNative;
+
+namespace GraphCompiler.Backends.Cpu.Llvm;
+
+/// <summary>
+/// What code is generated for: a target triple, a CPU name and its feature string, as LLVM spells
+/// them. <see cref="Host"/> asks LLVM for this machine's CPU and features; named baselines give
+/// portable code.
+/// </summary>
+public sealed record CpuTarget(string Name, string Triple, string Cpu, string Features)
+{
+    /// <summary>Baselines for <c>--target</c>: the x86-64 psABI levels, plus <c>host</c>.</summary>
+    public static readonly IReadOnlyList<string> Names = ["host", "x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4"];
+
+    public static CpuTarget Host()
+    {
+        LlvmLibrary.EnsureRegistered();
+        return new("host", TakeMessage(LLVMGetDefaultTargetTriple()), TakeMessage(LLVMGetHostCPUName()), TakeMessage(LLVMGetHostCPUFeatures()));
+    }
+
+    public static CpuTarget? Named(string name)
+    {
+        if (name == "host") return Host();
+        if (!Names.Contains(name)) return null;
+        LlvmLibrary.EnsureRegistered();
+        return new(name, TakeMessage(LLVMGetDefaultTargetTriple()), name, "");
+    }
+
+    /// <summary>Whether the target has a feature (e.g. "avx512f"), as listed in <see cref="Features"/> or implied by a psABI level.</summary>
+    public bool Has(string feature) =>
+        Features.Split(',').Contains("+" + feature) ||
+        (Cpu, feature) switch
+        {
+            ("x86-64-v4", "avx512f" or "avx512bw" or "avx512vl" or "avx512dq") => true,
+            ("x86-64-v4" or "x86-64-v3", "avx2" or "fma" or "avx") => true,
+            _ => false,
+        };
+
+    /// <summary>The widest f32 vector the target computes natively (elements).</summary>
+    public int F32Lanes => Has("avx512f") ? 16 : Has("avx") ? 8 : 4;
+}
+
+/// <summary>Compiles LLVM IR text: verify, optimise with the new pass manager, emit an object file or assembly.</summary>
+public static class LlvmCompiler
+{
+    private static readonly object InitLock = new();
+    private static bool _initialised;
+
+    public static void InitializeTargets()
+    {
+        LlvmLibrary.EnsureRegistered();
+        lock (InitLock)
+        {
+            if (_initialised) return;
+            LLVMInitializeX86TargetInfo();
+            LLVMInitializeX86Target();
+            LLVMInitializeX86TargetMC();
+            LLVMInitializeX86AsmPrinter();
+            LLVMInitializeX86AsmParser();
+            LLVMInitializeNVPTXTargetInfo();
+            LLVMInitializeNVPTXTarget();
+            LLVMInitializeNVPTXTargetMC();
+            LLVMInitializeNVPTXAsmPrinter();
+            _initialised = true;
+        }
+    }
+
+    /// <summary>A target machine for <paramref name="target"/>; the caller disposes it.</summary>
+    internal static nint CreateTargetMachine(CpuTarget target)
+    {
+        InitializeTargets();
+        if (LLVMGetTargetFromTriple(target.Triple, out var t, out var err) != 0)
+            throw new InvalidOperationException($"LLVM has no target for {target.Triple}: {TakeMessage(err)}");
+        return LLVMCreateTargetMachine(t, target.Triple, target.Cpu, target.Features, CodeGenLevelAggressive, RelocPIC, CodeModelDefault);
+    }
+
+    /// <summary>Parses IR text into <paramref name="context"/>; returns the module or the parser's message.</summary>
+    internal static unsafe Result<ModuleHandle> Parse(nint context, string irText, string name)
+    {
+        var bytes = Encoding.UTF8.GetBytes(irText);
+        nint buffer;
+        fixed (byte* p = bytes) buffer = LLVMCreateMemoryBufferWithMemoryRangeCopy(p, (nuint)bytes.Length, name);
+        // The parser takes ownership of the buffer.
+        if (LLVMParseIRInContext(context, buffer, out var module, out var msg) != 0)
+            return Result<ModuleHandle>.Failure(new Diagnostic($"LLVM rejected the generated IR ({name}): {TakeMessage(msg)}"));
+        if (LLVMVerifyModule(module, ReturnStatusAction, out var vmsg) != 0)
+        {
+            var text = TakeMessage(vmsg);
+            LLVMDisposeModule(module);
+            return Result<ModuleHandle>.Failure(new Diagnostic($"generated IR does not verify ({name}): {text}"));
+        }
+        TakeMessage(vmsg);
+        return Result<ModuleHandle>.Success(new ModuleHandle(module));
+    }
+
+    /// <summary>Sets the module's triple and data layout and runs <c>default&lt;O3&gt;</c> (or <paramref name="pipeline"/>).</summary>
+    internal static void Optimize(nint module, nint machine, CpuTarget target, string pipeline = "default<O3>")
+    {
+        LLVMSetTarget(module, target.Triple);
+        var layout = LLVMCreateTargetDataLayout(machine);
+        LLVMSetModuleDataLayout(module, layout);
+        LLVMDisposeTargetData(layout);
+        var options = LLVMCreatePassBuilderOptions();
+        LLVMPassBuilderOptionsSetLoopVectorization(options, 1);
+        LLVMPassBuilderOptionsSetSLPVectorization(options, 1);
+        LLVMPassBuilderOptionsSetLoopUnrolling(options, 1);
+        var error = LLVMRunPasses(module, pipeline, machine, options);
+        LLVMDisposePassBuilderOptions(options);
+        var message = TakeError(error);
+        if (message.Length > 0) throw new InvalidOperationException($"LLVM pass pipeline failed: {message}");
+    }
+
+    /// <summary>Optimises and emits an object file (or assembly text as bytes).</summary>
+    public static Result<byte[]> Emit(string irText, CpuTarget target, bool assembly = false, string name = "module")
+    {
+        InitializeTargets();
+        var context = LLVMContextCreate();
+        var machine = CreateTargetMachine(target);
+        try
+        {
+            var parsed = Parse(context, irText, name);
+            if (!parsed.Ok) return Result<byte[]>.Failure(parsed.Diagnostics);
+            using var module = parsed.Value!;
+            Optimize(module.Handle, machine, target);
+            if (LLVMTargetMachineEmitToMemoryBuffer(machine, module.Handle, assembly ? AssemblyFile : ObjectFile, out var err, out var buffer) != 0)
+                return Result<byte[]>.Failure(new Diagnostic($"LLVM code generation failed: {TakeMessage(err)}"));
+            unsafe
+            {
+                var bytes = new ReadOnlySpan<byte>(LLVMGetBufferStart(buffer), checked((int)LLVMGetBufferSize(buffer))).ToArray();
+                LLVMDisposeMemoryBuffer(buffer);
+                return Result<byte[]>.Success(bytes);
+            }
+        }
+        finally
+        {
+            LLVMDisposeTargetMachine(machine);
+            LLVMContextDispose(context);
+        }
+    }
+
+    /// <summary>The optimised IR text (for tests and <c>--emit llvm</c>).</summary>
+    public static Result<string> OptimizedIr(string irText, CpuTarget target, string name = "module")
+    {
+        InitializeTargets();
+        var context = LLVMContextCreate();
+        var machine = CreateTargetMachine(target);
+        try
+        {
+            var parsed = Parse(context, irText, name);
+            if (!parsed.Ok) return Result<string>.Failure(parsed.Diagnostics);
+            using var module = parsed.Value!;
+            Optimize(module.Handle, machine, target);
+            return Result<string>.Success(TakeMessage(LLVMPrintModuleToString(module.Handle)));
+        }
+        finally
+        {
+            LLVMDisposeTargetMachine(machine);
+            LLVMContextDispose(context);
+        }
+    }
+}
+
+/// <summary>Owns an LLVM module until disposed or handed to the JIT (<see cref="Release"/>).</summary>
+internal sealed class ModuleHandle(nint handle) : IDisposable
+{
+    public nint Handle { get; private set; } = handle;
+
+    public nint Release()
+    {
+        var h = Handle;
+        Handle = 0;
+        return h;
+    }
+
+    public void Dispose()
+    {
+        if (Handle != 0) LLVMDisposeModule(Handle);
+        Handle = 0;
+    }
+}
+
+/// <summary>
+/// An in-process ORC LLJIT holding one compiled module; symbols of the process (libm, libpthread)
+/// resolve through a search generator. Disposing it frees the code: callers must be done with
+/// every function pointer first.
+/// </summary>
+public sealed class LlvmJit : IDisposable
+{
+    private nint _jit;
+
+    private LlvmJit(nint jit) => _jit = jit;
+
+    public static Result<LlvmJit> Compile(string irText, CpuTarget target, string name = "module")
+    {
+        LlvmCompiler.InitializeTargets();
+        var tsc = LLVMOrcCreateNewThreadSafeContext();
+        try
+        {
+            var context = LLVMOrcThreadSafeContextGetContext(tsc);
+            var parsed = LlvmCompiler.Parse(context, irText, name);
+            if (!parsed.Ok) return Result<LlvmJit>.Failure(parsed.Diagnostics);
+            using var module = parsed.Value!;
+            var machine = LlvmCompiler.CreateTargetMachine(target);
+            try
+            {
+                LlvmCompiler.Optimize(module.Handle, machine, target);
+            }
+            finally
+            {
+                LLVMDisposeTargetMachine(machine);
+            }
+
+            var builder = LLVMOrcCreateLLJITBuilder();
+            // The JIT's own target machine: same CPU and features as the optimisation above.
+            LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder,
+                LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(LlvmCompiler.CreateTargetMachine(target)));
+            var err = TakeError(LLVMOrcCreateLLJIT(out var jit, builder));
+            if (err.Length > 0) return Result<LlvmJit>.Failure(new Diagnostic($"cannot create the LLVM JIT: {err}"));
+            var dylib = LLVMOrcLLJITGetMainJITDylib(jit);
+            err = TakeError(LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(out var generator, LLVMOrcLLJITGetGlobalPrefix(jit), 0, 0));
+            if (err.Length > 0) return Result<LlvmJit>.Failure(new Diagnostic($"cannot resolve process symbols in the JIT: {err}"));
+            LLVMOrcJITDylibAddGenerator(dylib, generator);
+            var tsm = LLVMOrcCreateNewThreadSafeModule(module.Release(), tsc);
+            err = TakeError(LLVMOrcLLJITAddLLVMIRModule(jit, dylib, tsm));
+            if (err.Length > 0)
+            {
+                TakeError(LLVMOrcDisposeLLJIT(jit));
+                return Result<LlvmJit>.Failure(new Diagnostic($"the JIT rejected the module: {err}"));
+            }
+            return Result<LlvmJit>.Success(new LlvmJit(jit));
+        }
+        finally
+        {
+            // The thread-safe module keeps its own reference to the context.
+            LLVMOrcDisposeThreadSafeContext(tsc);
+        }
+    }
+
+    /// <summary>The address of a compiled function (materialising it on first lookup).</summary>
+    public nint Lookup(string symbol)
+    {
+        ObjectDisposedException.ThrowIf(_jit == 0, this);
+        var err = TakeError(LLVMOrcLLJITLookup(_jit, out var address, symbol));
+        if (err.Length > 0) throw new InvalidOperationException($"JIT lookup of {symbol} failed: {err}");
+        return (nint)address;
+    }
+
+    public void Dispose()
+    {
+        if (_jit != 0) TakeError(LLVMOrcDisposeLLJIT(_jit));
+        _jit = 0;
+    }
+}
