@@ -9,6 +9,11 @@ public static class PassRegistry
     private static readonly FrozenDictionary<string, Pass> ByName = new Pass[]
     {
         new DeadCodeElimination(),
+        new AlgebraicSimplification(),
+        new ConstantFolding(),
+        new CommonSubexpressionElimination(),
+        new BatchNormFolding(),
+        new Canonicalize(),
     }.ToFrozenDictionary(p => p.Name);
 
     public static Pass? Find(string name) => ByName.GetValueOrDefault(name);
@@ -17,8 +22,11 @@ public static class PassRegistry
 
     public static IEnumerable<Pass> All => Names.Select(n => ByName[n]);
 
-    /// <summary>The pipeline <c>compile</c> uses.</summary>
-    public static readonly Pipeline Default = new("default", ["dce"]);
+    /// <summary>
+    /// The pipeline <c>compile</c> uses. <c>fold-batchnorm</c> runs between two canonicalizations: the
+    /// first exposes conv → mul patterns (and folds the scale's broadcast), the second cleans up after it.
+    /// </summary>
+    public static readonly Pipeline Default = new("default", ["canonicalize", "fold-batchnorm", "canonicalize"]);
 
     public static readonly ImmutableArray<Pipeline> Pipelines = [Default];
 }

@@ -1,0 +1,126 @@
+using System.Collections.Immutable;
+using GraphCompiler.IR;
+
+namespace GraphCompiler.Passes;
+
+/// <summary>
+/// <c>constant-fold</c>: an op whose operands are all constants (and whose regions read no enclosing
+/// value but constants) is evaluated by the reference interpreter and replaced by one <c>constant</c>
+/// per result, keeping its source name. The interpreter defines the semantics, so folding is exact.
+/// <para>
+/// Limits keep folding from bloating the module or the compile: a result with more than
+/// <see cref="PassOptions.MaxFoldElements"/> elements stays an op (a broadcast of a scalar to 10⁸
+/// elements is cheap to compute and expensive to store), as does an op whose estimated work exceeds
+/// 256 times that (a big matmul of constants), and loops stop after <see cref="MaxLoopIterations"/>.
+/// An op the interpreter cannot evaluate (elided constant contents, a bad index) is left as it is.
+/// </para>
+/// </summary>
+public sealed class ConstantFolding : FunctionPass
+{
+    public override string Name => "constant-fold";
+    public override string Description => "evaluate ops whose operands are constants";
+
+    /// <summary>Loop iterations one fold may take; a longer loop is left to run at run time.</summary>
+    public const long MaxLoopIterations = 100_000;
+
+    private static readonly OpDef ConstantDef = OpRegistry.Get("constant");
+
+    protected override Function RunOnFunction(Function f, Module module, PassOptions options)
+    {
+        var interpreter = new Interpreter(module, new InterpreterOptions { MaxLoopIterations = MaxLoopIterations });
+        return new RegionRewriter((op, rw) =>
+        {
+            var folded = TryFold(op, rw, interpreter, module, options);
+            if (folded is null)
+            {
+                rw.Emit(op);
+                return;
+            }
+            for (int i = 0; i < folded.Value.Length; i++) rw.Emit(MakeConstant(folded.Value[i], op.Results[i], op));
+        }).Rewrite(f);
+    }
+
+    /// <summary>A <c>constant</c> defining <paramref name="result"/> (the folded op's own result value, so no uses change).</summary>
+    public static Operation MakeConstant(Tensor value, Value result, Operation from) =>
+        new(ConstantDef, [], AttrMap.Of(("value", new TensorAttr(value))), [result], default, from.Location, from.SourceName);
+
+    private static ImmutableArray<Tensor>? TryFold(Operation op, RegionRewriter rw, Interpreter interpreter, Module module, PassOptions options)
+    {
+        if (op.Name == "constant" || op.Results.IsEmpty) return null;
+        foreach (var r in op.Results)
+            if (r.Type.ElementCount > options.MaxFoldElements) return null;
+        var operands = ImmutableArray.CreateBuilder<Tensor>(op.Operands.Length);
+        foreach (var v in op.Operands)
+        {
+            if (rw.ConstantValue(v) is not { } t) return null;
+            operands.Add(t);
+        }
+        if (EstimatedWork(op) > options.MaxFoldElements * 256) return null;
+        try
+        {
+            if (op.Regions.IsEmpty) return interpreter.EvaluateOperation(op, operands.MoveToImmutable());
+            return EvaluateWithRegions(op, rw, module);
+        }
+        catch (IrException)
+        {
+            return null;
+        }
+        catch (OverflowException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Regions may read enclosing values, which the interpreter looks up in its scopes: so the op runs
+    /// inside a scratch function that first defines those values (and the operands) as constants.
+    /// </summary>
+    private static ImmutableArray<Tensor>? EvaluateWithRegions(Operation op, RegionRewriter rw, Module module)
+    {
+        var needed = new List<Value>(op.Operands);
+        var defined = new HashSet<Value>(ReferenceEqualityComparer.Instance);
+        foreach (var r in op.Regions) CollectCaptures(r, defined, needed);
+        var ops = new List<Operation>();
+        var seen = new HashSet<Value>(ReferenceEqualityComparer.Instance);
+        foreach (var v in needed)
+        {
+            if (!seen.Add(v)) continue;
+            if (rw.ConstantValue(v) is null) return null;
+            ops.Add(rw.DefiningOp(v)!);
+        }
+        ops.Add(op);
+        ops.Add(new Operation(OpRegistry.Get("return"), op.Results, AttrMap.Empty, []));
+        const string name = "__constant_fold_scratch";
+        var scratch = new Function(name, new Region([], [.. ops]), op.ResultTypes);
+        var r2 = new Interpreter(new Module([.. module.Functions.Where(g => g.Name != name), scratch]),
+            new InterpreterOptions { MaxLoopIterations = MaxLoopIterations }).Run(name, []);
+        return r2.Ok ? r2.Value!.Results : null;
+    }
+
+    /// <summary>Adds to <paramref name="captures"/> the values a region reads but does not define.</summary>
+    private static void CollectCaptures(Region region, HashSet<Value> defined, List<Value> captures)
+    {
+        foreach (var a in region.Arguments) defined.Add(a);
+        foreach (var op in region.Operations)
+        {
+            foreach (var v in op.Operands)
+                if (!defined.Contains(v)) captures.Add(v);
+            foreach (var r in op.Regions) CollectCaptures(r, defined, captures);
+            foreach (var v in op.Results) defined.Add(v);
+        }
+    }
+
+    /// <summary>A rough count of the interpreter's inner-loop steps, to leave big contractions alone.</summary>
+    private static double EstimatedWork(Operation op)
+    {
+        double result = op.Results.Sum(r => (double)r.Type.ElementCount);
+        double operands = op.Operands.Sum(v => (double)v.Type.ElementCount);
+        return op.Name switch
+        {
+            "dot_general" => result * op.Attr.Ints("lhs_contract").Aggregate(1.0, (p, d) => p * op.Operands[0].Type.Shape[(int)d]),
+            "convolution" or "reduce_window" or "gather" or "scatter" => result * Math.Max(1, operands),
+            "matrix_inverse" or "determinant" => operands * Math.Max(1, op.Operands[0].Type.Shape.LastOrDefault()),
+            _ => result + operands,
+        };
+    }
+}
