@@ -51,8 +51,8 @@ public sealed class BatchNormFolding : FunctionPass
         var type = conv.ResultType();
         if (!type.Element.IsFloat() || conv.OperandTypes[1].Element != type.Element) return null;
         if (uses.GetValueOrDefault(conv.Result) != 1 || rw.ConstantValue(conv.Operands[1]) is not { } w) return null;
-        var labels = conv.Attr.String("dims").Split("->");
-        int kernelOut = labels[0].Split('_')[1].IndexOf('o'), outFeature = labels[1].IndexOf('f');
+        var layout = GraphCompiler.IR.Ops.ConvLayout.Parse(conv.Attr.String("dims"), m => new IrException(m));
+        int kernelOut = layout.KernelOut, outFeature = layout.OutFeature;
         if (PerChannel(mul.Operands[1 - convSide], rw, type, outFeature) is not { } scale) return null;
 
         var folded = new TensorBuffer(w.Type);

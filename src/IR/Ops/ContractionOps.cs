@@ -159,7 +159,7 @@ public sealed class DotGeneralOp() : OpDef("dot_general")
 /// b/f are the input and output batch and feature dimensions, i/o the kernel's input and output
 /// features, and digit s the s-th spatial dimension in each.
 /// </summary>
-internal sealed record ConvLayout(
+public sealed record ConvLayout(
     int InBatch, int InFeature, int[] InSpatial,
     int KernelIn, int KernelOut, int[] KernelSpatial,
     int OutBatch, int OutFeature, int[] OutSpatial)
