@@ -11,19 +11,23 @@ public sealed class ConformanceFloorTests
 {
     public static string SharedRoot => Path.GetFullPath(Path.Combine(GoldenFile.RepoRoot(), "..", "shared"));
 
+    /// <summary>Suite, backend, pass pipeline run before the backend ("none" for the raw import), folders.</summary>
     public static IEnumerable<object[]> Suites() =>
     [
-        ["onnx", "interpreter", new[] { "conformance/onnx/node", "conformance/onnx/simple" }],
-        ["tf", "interpreter", new[] { "graphs/tf/cases" }],
+        ["onnx", "interpreter", "none", new[] { "conformance/onnx/node", "conformance/onnx/simple" }],
+        ["onnx", "interpreter", "default", new[] { "conformance/onnx/node", "conformance/onnx/simple" }],
+        ["tf", "interpreter", "none", new[] { "graphs/tf/cases" }],
+        ["tf", "interpreter", "default", new[] { "graphs/tf/cases" }],
     ];
 
     [SkippableSharedTheory]
     [MemberData(nameof(Suites))]
-    public void PassingCasesNeverRegress(string suite, string backend, string[] folders)
+    public void PassingCasesNeverRegress(string suite, string backend, string pipeline, string[] folders)
     {
-        var summary = CheckCommand.Run(folders.Select(f => Path.Combine(SharedRoot, f)), backend, null);
+        var summary = CheckCommand.Run(folders.Select(f => Path.Combine(SharedRoot, f)), backend, null, null, pipeline == "none" ? null : pipeline);
         var passing = summary.Cases.Where(c => c.Status == CaseStatus.Pass).Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
-        var floorFile = Path.Combine(GoldenFile.RepoRoot(), "tests", "conformance", $"{suite}.{backend}.txt");
+        var variant = pipeline == "none" ? backend : $"{backend}.{pipeline}";
+        var floorFile = Path.Combine(GoldenFile.RepoRoot(), "tests", "conformance", $"{suite}.{variant}.txt");
         var floor = File.Exists(floorFile)
             ? File.ReadAllLines(floorFile).Where(l => l.Length > 0 && !l.StartsWith('#')).ToHashSet(StringComparer.Ordinal)
             : [];
@@ -31,7 +35,7 @@ public sealed class ConformanceFloorTests
         if (Environment.GetEnvironmentVariable("UPDATE_FLOOR") == "1")
         {
             var union = floor.Union(passing).Order(StringComparer.Ordinal);
-            File.WriteAllLines(floorFile, [$"# {suite} conformance cases that pass on the {backend} backend; a case listed here must keep passing.", .. union]);
+            File.WriteAllLines(floorFile, [$"# {suite} conformance cases that pass on the {backend} backend{(pipeline == "none" ? "" : $" after the {pipeline} pipeline")}; a case listed here must keep passing.", .. union]);
             floor = [.. union];
         }
 

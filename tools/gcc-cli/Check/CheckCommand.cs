@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using GraphCompiler.Passes;
 
 namespace GraphCompiler.Cli.Check;
 
@@ -17,9 +18,10 @@ public static class CheckCommand
         backend.AcceptOnlyFromAmong(ExecutionBackends.Names);
         var filter = new Option<string?>("--filter") { Description = "Only cases whose name matches this regular expression." };
         var json = new Option<string?>("--json") { Description = "Also write the results as JSON to this file." };
+        var pipeline = new Option<string?>("--pipeline") { Description = "Run this pass pipeline (e.g. 'default') on each imported model before the backend." };
         var cmd = new Command("check", "Run conformance cases (ONNX backend tests, TensorFlow cases) and compare with their expected outputs.")
         {
-            paths, backend, filter, json,
+            paths, backend, filter, json, pipeline,
         };
         cmd.SetAction(r =>
         {
@@ -34,7 +36,10 @@ public static class CheckCommand
             }
             var missing = r.GetValue(paths)!.FirstOrDefault(p => !Directory.Exists(p));
             if (missing is not null) return Cli.Fail($"{missing}: no such folder");
-            var summary = Run(r.GetValue(paths)!, r.GetValue(backend)!, re, line => Console.Out.WriteLine(line));
+            var pipelineName = r.GetValue(pipeline);
+            if (pipelineName is not null && !PassRegistry.Pipelines.Any(p => p.Name == pipelineName))
+                return Cli.Fail($"unknown pipeline '{pipelineName}' (known: {string.Join(", ", PassRegistry.Pipelines.Select(p => p.Name))})");
+            var summary = Run(r.GetValue(paths)!, r.GetValue(backend)!, re, line => Console.Out.WriteLine(line), pipelineName);
             if (r.GetValue(json) is { } jsonPath)
                 Cli.WriteAll(Path.GetDirectoryName(Path.GetFullPath(jsonPath))!, [(Path.GetFileName(jsonPath), JsonSerializer.SerializeToUtf8Bytes(summary, JsonOptions))]);
             Console.Out.WriteLine($"{summary.Passed} passed, {summary.Failed} failed, {summary.Skipped} skipped");
@@ -45,10 +50,10 @@ public static class CheckCommand
 
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
-    public static CheckSummary Run(IEnumerable<string> paths, string backendName, Regex? filter, Action<string>? onLine = null)
+    public static CheckSummary Run(IEnumerable<string> paths, string backendName, Regex? filter, Action<string>? onLine = null, string? pipeline = null)
     {
         var backend = ExecutionBackends.Find(backendName) ?? throw new ArgumentException($"unknown backend {backendName}");
-        var runner = new ConformanceRunner(backend);
+        var runner = new ConformanceRunner(backend, pipeline is null ? null : PassRegistry.Pipelines.First(p => p.Name == pipeline));
         var results = new List<CaseResult>();
         foreach (var c in paths.SelectMany(ConformanceRunner.Discover))
         {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 using GraphCompiler.IR;
+using GraphCompiler.Passes;
 
 namespace GraphCompiler.Cli.Check;
 
@@ -34,7 +35,7 @@ public sealed record DataSet(IReadOnlyList<Tensor> Inputs, IReadOnlyList<Tensor>
 /// Runs conformance cases on a backend: import, compile, run every data set, compare every output.
 /// A case that throws is a FAIL with the message; nothing stops the run.
 /// </summary>
-public sealed class ConformanceRunner(IExecutionBackend backend)
+public sealed class ConformanceRunner(IExecutionBackend backend, Pipeline? pipeline = null)
 {
     /// <summary>Finds cases: a folder with <c>model.onnx</c> (ONNX backend test) or <c>case.json</c> (TensorFlow), or folders of them.</summary>
     public static IEnumerable<IConformanceCase> Discover(string path)
@@ -69,7 +70,14 @@ public sealed class ConformanceRunner(IExecutionBackend backend)
                 return (CaseStatus.Skip, string.Join("; ", unsupported.Select(d => ShortUnsupported(d.Message))));
             return (CaseStatus.Fail, "import: " + OneLine(module.Diagnostics[0].Message));
         }
-        var exe = backend.Compile(module.Value!);
+        var imported = module.Value!;
+        if (pipeline is not null)
+        {
+            var optimised = PassManager.Run(imported, pipeline, new PassOptions { CheckEachPass = true });
+            if (!optimised.Ok) return (CaseStatus.Fail, "passes: " + OneLine(optimised.Diagnostics[0].Message));
+            imported = optimised.Value!;
+        }
+        var exe = backend.Compile(imported);
         if (!exe.Ok) return (CaseStatus.Fail, "compile: " + OneLine(exe.Diagnostics[0].Message));
         int sets = 0;
         foreach (var (name, data) in c.DataSets())
