@@ -20,6 +20,7 @@ public static class OpRegistry
             .. Ops.ControlFlowOps.All,
             .. Ops.LinalgOps.All,
             .. Ops.RandomOps.All,
+            .. Ops.FusionOps.All,
         ];
         var d = new Dictionary<string, OpDef>();
         foreach (var op in all)

@@ -14,6 +14,8 @@ public static class PassRegistry
         new CommonSubexpressionElimination(),
         new BatchNormFolding(),
         new Canonicalize(),
+        new Fusion(),
+        new LayoutAssignment(),
     }.ToFrozenDictionary(p => p.Name);
 
     public static Pass? Find(string name) => ByName.GetValueOrDefault(name);
@@ -23,10 +25,12 @@ public static class PassRegistry
     public static IEnumerable<Pass> All => Names.Select(n => ByName[n]);
 
     /// <summary>
-    /// The pipeline <c>compile</c> uses. <c>fold-batchnorm</c> runs between two canonicalizations: the
-    /// first exposes conv → mul patterns (and folds the scale's broadcast), the second cleans up after it.
+    /// The pipeline <c>compile</c> uses. The first canonicalisation exposes conv → mul patterns for
+    /// <c>fold-batchnorm</c>, which matches in the graph's own layout, so it runs before <c>layout</c>;
+    /// the second canonicalisation folds the transposes <c>layout</c> puts on constant weights and
+    /// cancels those between chained convolutions; <c>fuse</c> runs on the cleaned-up graph.
     /// </summary>
-    public static readonly Pipeline Default = new("default", ["canonicalize", "fold-batchnorm", "canonicalize"]);
+    public static readonly Pipeline Default = new("default", ["canonicalize", "fold-batchnorm", "layout", "canonicalize", "fuse"]);
 
     public static readonly ImmutableArray<Pipeline> Pipelines = [Default];
 }
