@@ -5,4 +5,5 @@ using GraphCompiler.Cli;
 var root = new RootCommand("gcc-cli: the GraphCompiler command line — inspect, run and compile tensor graphs.");
 root.Subcommands.Add(IrCommand.Create());
 root.Subcommands.Add(RunCommand.Create());
+root.Subcommands.Add(GraphCommand.Create());
 return Cli.Invoke(root, args);

@@ -9,6 +9,7 @@ public static class PassRegistry
     private static readonly FrozenDictionary<string, Pass> ByName = new Pass[]
     {
         new DeadCodeElimination(),
+        new MemoryScheduling(),
     }.ToFrozenDictionary(p => p.Name);
 
     public static Pass? Find(string name) => ByName.GetValueOrDefault(name);
@@ -18,7 +19,7 @@ public static class PassRegistry
     public static IEnumerable<Pass> All => Names.Select(n => ByName[n]);
 
     /// <summary>The pipeline <c>compile</c> uses.</summary>
-    public static readonly Pipeline Default = new("default", ["dce"]);
+    public static readonly Pipeline Default = new("default", ["dce", "schedule"]);
 
     public static readonly ImmutableArray<Pipeline> Pipelines = [Default];
 }
