@@ -7,7 +7,10 @@ namespace GraphCompiler.Cli;
 
 /// <summary>
 /// <c>gcc-cli ir FILE [--passes a,b | --pipeline default] [--print-after PASS|all] [--dump-dir DIR]</c>:
-/// parse, verify, optionally run passes, and print the IR.
+/// parse, verify, optionally run passes, and print the IR. <c>--memory-report</c> runs the default
+/// pipeline (unless --passes/--pipeline), prints the IR, then the buffer assignment report whose last
+/// line is the entry function's <c>memory: peak N bytes, no-reuse N bytes, lower bound N bytes</c>;
+/// with <c>--json</c> only the report is printed, as JSON.
 /// </summary>
 internal static class IrCommand
 {
@@ -20,9 +23,11 @@ internal static class IrCommand
         var printAfter = new Option<string?>("--print-after") { Description = "Print the IR after the named pass, or after every pass with 'all'." };
         var dumpDir = new Option<string?>("--dump-dir") { Description = "With --print-after: write one numbered file per pass here instead of printing." };
         var list = new Option<bool>("--list-passes") { Description = "List the passes and pipelines, then exit." };
+        var memory = new Option<bool>("--memory-report") { Description = "After the pipeline (default unless --passes/--pipeline), report the arena layout: peak, no-reuse and lower-bound bytes." };
+        var json = new Option<bool>("--json") { Description = "With --memory-report: print only the report, as JSON (per function, per value)." };
         var cmd = new Command("ir", "Parse, verify, optionally optimise, and print IR (the form pass tests compare).")
         {
-            file, full, passes, pipeline, printAfter, dumpDir, list,
+            file, full, passes, pipeline, printAfter, dumpDir, list, memory, json,
         };
         cmd.SetAction(r =>
         {
@@ -46,7 +51,10 @@ internal static class IrCommand
             }
             var after = r.GetValue(printAfter);
             var dump = r.GetValue(dumpDir);
-            if (after is not null && chosen is null) chosen = PassRegistry.Default;
+            bool report = r.GetValue(memory), asJson = r.GetValue(json);
+            if (asJson && !report) return Cli.Fail("--json goes with --memory-report");
+            if (asJson && after is not null && dump is null) return Cli.Fail("--json prints only the report; add --dump-dir to keep --print-after output");
+            if ((after is not null || report) && chosen is null) chosen = PassRegistry.Default;
             if (after is not null && after != "all" && chosen is not null && !chosen.Passes.Contains(after))
                 return Cli.Fail($"--print-after {after}: the pipeline ({chosen}) has no such pass");
 
@@ -64,12 +72,15 @@ internal static class IrCommand
                 if (!result.Ok) return Cli.Fail(result.Diagnostics);
                 module = result.Value!;
             }
-            if (dump is not null)
+            if (dump is not null) Cli.WriteAll(dump, dumps);
+            if (report && asJson)
             {
-                Cli.WriteAll(dump, dumps);
-                Console.Out.WriteLine($"wrote {dumps.Count} file(s) to {dump}");
+                Console.Out.Write(MemoryReport.Compute(module).ToJson());
+                return Cli.Ok;
             }
+            if (dump is not null) Console.Out.WriteLine($"wrote {dumps.Count} file(s) to {dump}");
             else if (after is null) Console.Out.Write(Printer.Print(module, print));
+            if (report) Console.Out.Write(MemoryReport.Compute(module).ToText());
             return Cli.Ok;
         });
         return cmd;

@@ -6,4 +6,5 @@ var root = new RootCommand("gcc-cli: the GraphCompiler command line — inspect,
 root.Subcommands.Add(IrCommand.Create());
 root.Subcommands.Add(RunCommand.Create());
 root.Subcommands.Add(GraphCompiler.Cli.Check.CheckCommand.Create());
+root.Subcommands.Add(GraphCommand.Create());
 return Cli.Invoke(root, args);

@@ -16,6 +16,7 @@ public static class PassRegistry
         new Canonicalize(),
         new Fusion(),
         new LayoutAssignment(),
+        new MemoryScheduling(),
     }.ToFrozenDictionary(p => p.Name);
 
     public static Pass? Find(string name) => ByName.GetValueOrDefault(name);
@@ -28,9 +29,9 @@ public static class PassRegistry
     /// The pipeline <c>compile</c> uses. The first canonicalisation exposes conv → mul patterns for
     /// <c>fold-batchnorm</c>, which matches in the graph's own layout, so it runs before <c>layout</c>;
     /// the second canonicalisation folds the transposes <c>layout</c> puts on constant weights and
-    /// cancels those between chained convolutions; <c>fuse</c> runs on the cleaned-up graph.
+    /// cancels those between chained convolutions; <c>fuse</c> runs on the cleaned-up graph, and <c>schedule</c> orders the kernels for the least live memory.
     /// </summary>
-    public static readonly Pipeline Default = new("default", ["canonicalize", "fold-batchnorm", "layout", "canonicalize", "fuse"]);
+    public static readonly Pipeline Default = new("default", ["canonicalize", "fold-batchnorm", "layout", "canonicalize", "fuse", "schedule"]);
 
     public static readonly ImmutableArray<Pipeline> Pipelines = [Default];
 }

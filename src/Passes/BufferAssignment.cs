@@ -1,0 +1,296 @@
+using System.Collections.Immutable;
+using GraphCompiler.IR;
+using GraphCompiler.IR.Ops;
+using GraphCompiler.IR.Text;
+
+namespace GraphCompiler.Passes;
+
+/// <summary>Settings of <see cref="BufferAssignment"/>.</summary>
+public sealed record BufferOptions
+{
+    /// <summary>Every offset and every buffer size is a multiple of this (bytes, a power of two).</summary>
+    public long Alignment { get; init; } = ArenaModel.DefaultAlignment;
+
+    /// <summary>Let an elementwise result take the buffer of an operand that dies at the op.</summary>
+    public bool InPlace { get; init; } = true;
+
+    public static readonly BufferOptions Default = new();
+}
+
+/// <summary>Where a value lives.</summary>
+public enum BufferKind
+{
+    /// <summary>In the arena at <see cref="ValueBuffer.Offset"/>.</summary>
+    Arena,
+    /// <summary>A function argument: the caller's buffer.</summary>
+    Argument,
+    /// <summary>A constant: read-only data, not in the arena.</summary>
+    Constant,
+    /// <summary>A variable update written straight into its variable argument's buffer.</summary>
+    VariableAlias,
+}
+
+/// <summary>
+/// One value's placement. <see cref="Start"/>..<see cref="End"/> is its live interval in positions of
+/// the function body's ops (inclusive; a value of a nested region has its owner op's position).
+/// <see cref="SharesWith"/> names the value whose buffer it took in place (or the variable argument).
+/// </summary>
+public sealed record ValueBuffer(Value Value, string Name, BufferKind Kind, long Offset, long Size, long Bytes,
+    int Start, int End, string? SharesWith, int Buffer);
+
+/// <summary>A function's arena layout and its three numbers.</summary>
+public sealed record FunctionBuffers(string Function, long ArenaBytes, long NoReuseBytes, long LowerBoundBytes,
+    string Allocator, ImmutableArray<ValueBuffer> Values)
+{
+    public IEnumerable<ValueBuffer> InArena => Values.Where(v => v.Kind == BufferKind.Arena);
+}
+
+/// <summary>
+/// Buffer assignment: lays the values of one function (in its current op order, so run
+/// <c>schedule</c> first) out in a single arena.
+/// <list type="bullet">
+/// <item>Liveness: a value is live from its defining op to its last reader (nested-region readers count
+/// at their owner op); values the function returns are read by <c>return</c>, so live to the end, and
+/// are copied to the caller's buffers from the arena.</item>
+/// <item>Not in the arena: arguments (the caller's) and constants (read-only data).</item>
+/// <item>Nested regions (while/if/case bodies) are conservative: all their values, region arguments
+/// included, are live for exactly the owner op and never share with one another.</item>
+/// <item>In place: an elementwise op (unary, binary, compare, select, clamp, convert) whose operand dies at
+/// that op and has the result's byte size gives the result the operand's buffer.</item>
+/// <item>A variable update whose variable argument is no longer read after it (or is read last by the
+/// elementwise op that computes it) is written into the argument's buffer: no arena space.</item>
+/// <item>Offsets: the buffers (values joined by in-place) are placed by a heap simulator — best fit in
+/// decreasing size order (TFLite's/XLA's greedy-by-size) and first fit in start order; the smaller
+/// arena wins. Offsets and sizes are multiples of <see cref="BufferOptions.Alignment"/>.</item>
+/// </list>
+/// The lower bound is the largest total of buffers live at one op: no layout of these buffers does
+/// better. The no-reuse total is the sum of every arena-eligible value's aligned size.
+/// </summary>
+public static class BufferAssignment
+{
+    private sealed class Buf(int id, long size, int start, int end)
+    {
+        public int Id = id;
+        public long Size = size;
+        public int Start = start, End = end;
+        public long Offset;
+        public Value? Last; // the newest value in it, the candidate for in-place take-over
+    }
+
+    public static FunctionBuffers Compute(Function f, BufferOptions? options = null)
+    {
+        options ??= BufferOptions.Default;
+        long align = options.Alignment;
+        if (align <= 0 || (align & (align - 1)) != 0) throw new ArgumentException($"alignment {align} is not a power of two");
+        var names = new ValueNames(f);
+        var ops = f.Body.Operations;
+        var cmp = ReferenceEqualityComparer.Instance;
+
+        // Live intervals: definitions and last reads in body positions.
+        var def = new Dictionary<Value, int>(cmp);
+        var lastUse = new Dictionary<Value, int>(cmp);
+        var nested = new HashSet<Value>(cmp);
+        var constants = new HashSet<Value>(cmp);
+        var order = new List<Value>();
+        for (int t = 0; t < ops.Length; t++)
+        {
+            foreach (var r in ops[t].Results)
+            {
+                def[r] = t;
+                order.Add(r);
+                if (ArenaModel.IsReadOnly(ops[t])) constants.Add(r);
+            }
+            ArenaModel.ForEachNestedValue(ops[t], (v, isConstant) =>
+            {
+                def[v] = t;
+                order.Add(v);
+                nested.Add(v);
+                if (isConstant) constants.Add(v);
+            });
+            int at = t;
+            ArenaModel.ForEachUse(ops[t], v => lastUse[v] = at);
+        }
+        int End(Value v) => lastUse.TryGetValue(v, out var u) ? Math.Max(u, def[v]) : def[v];
+        int LastRead(Value v, int fallback) => lastUse.TryGetValue(v, out var u) ? u : fallback;
+
+        var bufferOf = new Dictionary<Value, Buf>(cmp);
+        var sharesWith = new Dictionary<Value, string>(cmp);
+        var variableAlias = new Dictionary<Value, int>(cmp);
+
+        // Variable updates first: they cost no arena space at all.
+        for (int i = 0; i < f.ResultInfos.Length; i++)
+        {
+            if (f.ResultInfos[i].Updates is not { } k || k < 0 || k >= f.Arguments.Length) continue;
+            var v = f.Body.Yielded[i];
+            if (!def.TryGetValue(v, out var d) || nested.Contains(v) || constants.Contains(v) || variableAlias.ContainsKey(v)) continue;
+            int argLast = LastRead(f.Arguments[k], -1);
+            bool free = argLast < d || (argLast == d && ArenaModel.IsElementwise(ops[d]) && v.Type.ByteSize == f.Arguments[k].Type.ByteSize);
+            if (!free || variableAlias.ContainsValue(k)) continue;
+            variableAlias[v] = k;
+            sharesWith[v] = names[f.Arguments[k]];
+        }
+
+        // Buffers in definition order; in-place results join an operand's buffer.
+        var buffers = new List<Buf>();
+        foreach (var v in order)
+        {
+            if (constants.Contains(v) || variableAlias.ContainsKey(v)) continue;
+            int d = def[v];
+            long size = ArenaModel.Align(v.Type.ByteSize, align);
+            if (options.InPlace && !nested.Contains(v) && ArenaModel.IsElementwise(ops[d]))
+            {
+                Buf? taken = null;
+                foreach (var w in ops[d].Operands)
+                {
+                    if (!bufferOf.TryGetValue(w, out var b) || nested.Contains(w) || !ReferenceEquals(b.Last, w)) continue;
+                    if (End(w) != d || w.Type.ByteSize != v.Type.ByteSize || size == 0) continue;
+                    taken = b;
+                    sharesWith[v] = names[w];
+                    break;
+                }
+                if (taken is not null)
+                {
+                    taken.End = Math.Max(taken.End, End(v));
+                    taken.Last = v;
+                    bufferOf[v] = taken;
+                    continue;
+                }
+            }
+            var nb = new Buf(buffers.Count, size, d, nested.Contains(v) ? d : End(v)) { Last = v };
+            buffers.Add(nb);
+            bufferOf[v] = nb;
+        }
+
+        var (arena, allocator) = Place(buffers);
+
+        long lowerBound = 0;
+        var liveAt = new long[Math.Max(ops.Length, 1)];
+        foreach (var b in buffers)
+            for (int t = b.Start; t <= b.End; t++) liveAt[t] += b.Size;
+        if (liveAt.Length > 0) lowerBound = liveAt.Max();
+
+        long noReuse = 0;
+        foreach (var v in order)
+            if (!constants.Contains(v)) noReuse += ArenaModel.Align(v.Type.ByteSize, align);
+
+        var values = ImmutableArray.CreateBuilder<ValueBuffer>();
+        for (int i = 0; i < f.Arguments.Length; i++)
+        {
+            var a = f.Arguments[i];
+            int end = LastRead(a, 0);
+            values.Add(new ValueBuffer(a, names[a], BufferKind.Argument, 0, 0, a.Type.ByteSize, 0, end, null, -1));
+        }
+        foreach (var v in order)
+        {
+            var bytes = v.Type.ByteSize;
+            if (constants.Contains(v))
+                values.Add(new ValueBuffer(v, names[v], BufferKind.Constant, 0, 0, bytes, def[v], End(v), null, -1));
+            else if (variableAlias.ContainsKey(v))
+                values.Add(new ValueBuffer(v, names[v], BufferKind.VariableAlias, 0, 0, bytes, def[v], End(v), sharesWith[v], -1));
+            else
+            {
+                var b = bufferOf[v];
+                int end = nested.Contains(v) ? def[v] : End(v);
+                values.Add(new ValueBuffer(v, names[v], BufferKind.Arena, b.Offset, b.Size, bytes, def[v], end,
+                    sharesWith.GetValueOrDefault(v), b.Id));
+            }
+        }
+        return new FunctionBuffers(f.Name, arena, noReuse, lowerBound, allocator, values.ToImmutable());
+    }
+
+    /// <summary>Runs both placements and keeps the smaller arena (best fit by size on a tie).</summary>
+    private static (long Arena, string Name) Place(List<Buf> buffers)
+    {
+        var bySize = buffers.OrderByDescending(b => b.Size).ThenByDescending(b => b.End - b.Start).ThenBy(b => b.Start).ThenBy(b => b.Id).ToList();
+        var a = Simulate(bySize, bestFit: true);
+        var byStart = buffers.OrderBy(b => b.Start).ThenBy(b => b.Id).ToList();
+        var b = Simulate(byStart, bestFit: false);
+        var (offsets, arena, name) = b.Arena < a.Arena ? (b.Offsets, b.Arena, "first-fit by start") : (a.Offsets, a.Arena, "best-fit by size");
+        foreach (var buf in buffers) buf.Offset = offsets[buf.Id];
+        return (arena, name);
+    }
+
+    /// <summary>
+    /// Places buffers in the given order: each goes into a gap between the already placed buffers that
+    /// overlap it in time — the smallest gap that fits (best fit) or the lowest (first fit) — else on top.
+    /// </summary>
+    private static (long[] Offsets, long Arena) Simulate(List<Buf> order, bool bestFit)
+    {
+        var offsets = new long[order.Count];
+        var placed = new List<Buf>();
+        long arena = 0;
+        foreach (var b in order)
+        {
+            if (b.Size == 0) continue;
+            var busy = placed.Where(p => p.Start <= b.End && b.Start <= p.End)
+                .Select(p => (Lo: offsets[p.Id], Hi: offsets[p.Id] + p.Size)).OrderBy(x => x.Lo).ToList();
+            long cursor = 0, choice = -1, choiceGap = long.MaxValue;
+            foreach (var (lo, hi) in busy)
+            {
+                long gap = lo - cursor;
+                if (gap >= b.Size && gap < choiceGap)
+                {
+                    (choice, choiceGap) = (cursor, gap);
+                    if (!bestFit) break;
+                }
+                cursor = Math.Max(cursor, hi);
+            }
+            long offset = choice >= 0 ? choice : cursor;
+            offsets[b.Id] = offset;
+            placed.Add(b);
+            arena = Math.Max(arena, offset + b.Size);
+        }
+        return (offsets, arena);
+    }
+}
+
+/// <summary>The arena cost rules shared by <c>schedule</c> and <see cref="BufferAssignment"/>.</summary>
+public static class ArenaModel
+{
+    public const long DefaultAlignment = 64;
+
+    public static long Align(long bytes, long alignment) => (bytes + alignment - 1) & ~(alignment - 1);
+
+    /// <summary>Ops whose results are read-only data, not arena buffers.</summary>
+    public static bool IsReadOnly(Operation op) => op.Def is ConstantOp;
+
+    /// <summary>Ops that read element k of each operand only to write element k of the result, so may run in place.</summary>
+    public static bool IsElementwise(Operation op) =>
+        op.Results.Length == 1 && op.Def is UnaryOp or BinaryOp or CompareOp or SelectOp or ClampOp or ConvertOp;
+
+    /// <summary>Every value <paramref name="op"/> reads: its operands and, at any depth, the values its regions read.</summary>
+    public static void ForEachUse(Operation op, Action<Value> use)
+    {
+        foreach (var v in op.Operands) use(v);
+        foreach (var r in op.Regions)
+            foreach (var inner in r.Operations)
+                ForEachUse(inner, use);
+    }
+
+    /// <summary>
+    /// Every value defined inside <paramref name="op"/>'s regions (region arguments and op results, any
+    /// depth) that needs a buffer. A <c>fusion</c>'s body is one kernel: its values live in registers
+    /// (and the per-row scratch of row kernels is the backend's own), so they take no arena space.
+    /// </summary>
+    public static void ForEachNestedValue(Operation op, Action<Value, bool> visit)
+    {
+        if (op.Def is GraphCompiler.IR.Ops.FusionOp) return;
+        foreach (var r in op.Regions)
+        {
+            foreach (var a in r.Arguments) visit(a, false);
+            foreach (var inner in r.Operations)
+            {
+                foreach (var v in inner.Results) visit(v, IsReadOnly(inner));
+                ForEachNestedValue(inner, visit);
+            }
+        }
+    }
+
+    /// <summary>The arena bytes <paramref name="op"/>'s nested regions hold while it runs (all their values, conservatively).</summary>
+    public static long NestedBytes(Operation op, long alignment)
+    {
+        long total = 0;
+        ForEachNestedValue(op, (v, isConstant) => { if (!isConstant) total += Align(v.Type.ByteSize, alignment); });
+        return total;
+    }
+}

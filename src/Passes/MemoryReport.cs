@@ -1,0 +1,87 @@
+using System.Collections.Immutable;
+using System.Text;
+using System.Text.Json;
+using GraphCompiler.IR;
+
+namespace GraphCompiler.Passes;
+
+/// <summary>
+/// The buffer assignment of every function of a module, as <c>gcc-cli ir --memory-report</c> prints it:
+/// one summary line per function, then, last, the entry function's
+/// <c>memory: peak N bytes, no-reuse N bytes, lower bound N bytes</c> (peak = the arena size); or JSON.
+/// </summary>
+public sealed record MemoryReport(string Entry, ImmutableArray<FunctionBuffers> Functions)
+{
+    public static MemoryReport Compute(Module module, BufferOptions? options = null) =>
+        new(module.Entry.Name, [.. module.Functions.Select(f => BufferAssignment.Compute(f, options))]);
+
+    public FunctionBuffers EntryBuffers => Functions.First(f => f.Function == Entry);
+
+    public string ToText()
+    {
+        var sb = new StringBuilder();
+        foreach (var f in Functions)
+        {
+            var arena = f.InArena.ToList();
+            sb.Append($"// memory @{f.Function}: arena {f.ArenaBytes} bytes in {arena.Select(v => v.Buffer).Distinct().Count()} buffers ")
+              .Append($"for {arena.Count} values ({arena.Count(v => v.SharesWith is not null)} in place, ")
+              .Append($"{f.Values.Count(v => v.Kind == BufferKind.VariableAlias)} into variables; {f.Allocator}), ")
+              .Append($"no-reuse {f.NoReuseBytes} bytes, lower bound {f.LowerBoundBytes} bytes\n");
+        }
+        var e = EntryBuffers;
+        sb.Append($"memory: peak {e.ArenaBytes} bytes, no-reuse {e.NoReuseBytes} bytes, lower bound {e.LowerBoundBytes} bytes\n");
+        return sb.ToString();
+    }
+
+    public string ToJson()
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteString("entry", Entry);
+            w.WriteStartArray("functions");
+            foreach (var f in Functions)
+            {
+                w.WriteStartObject();
+                w.WriteString("name", f.Function);
+                w.WriteNumber("peak_bytes", f.ArenaBytes);
+                w.WriteNumber("no_reuse_bytes", f.NoReuseBytes);
+                w.WriteNumber("lower_bound_bytes", f.LowerBoundBytes);
+                w.WriteString("allocator", f.Allocator);
+                w.WriteStartArray("values");
+                foreach (var v in f.Values)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("value", v.Name);
+                    w.WriteString("type", v.Value.Type.ToString());
+                    w.WriteString("kind", v.Kind switch
+                    {
+                        BufferKind.Arena => "arena",
+                        BufferKind.Argument => "argument",
+                        BufferKind.Constant => "constant",
+                        _ => "variable_alias",
+                    });
+                    w.WriteNumber("bytes", v.Bytes);
+                    if (v.Kind == BufferKind.Arena)
+                    {
+                        w.WriteNumber("offset", v.Offset);
+                        w.WriteNumber("size", v.Size);
+                        w.WriteNumber("buffer", v.Buffer);
+                    }
+                    w.WriteStartArray("live");
+                    w.WriteNumberValue(v.Start);
+                    w.WriteNumberValue(v.End);
+                    w.WriteEndArray();
+                    if (v.SharesWith is not null) w.WriteString("shares_with", v.SharesWith);
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(stream.ToArray()).ReplaceLineEndings("\n") + "\n";
+    }
+}

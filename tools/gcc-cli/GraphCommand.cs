@@ -1,0 +1,112 @@
+using System.CommandLine;
+using System.Diagnostics;
+using GraphCompiler.IR;
+using GraphCompiler.IR.Text;
+using GraphCompiler.Passes;
+using GraphCompiler.Passes.Graphviz;
+
+namespace GraphCompiler.Cli;
+
+/// <summary>
+/// <c>gcc-cli graph FILE [--passes a,b | --pipeline NAME] [--after PASS] [-o graph.svg|graph.dot]</c>:
+/// draws the IR (after the passes, or after one pass of them) with Graphviz. <c>-o X.dot</c> writes
+/// the DOT text; any other extension is rendered by <c>dot -T&lt;extension&gt;</c>; no <c>-o</c>
+/// prints the DOT text.
+/// </summary>
+internal static class GraphCommand
+{
+    public static Command Create()
+    {
+        var file = new Argument<string>("file") { Description = "An IR text file (.ir)." };
+        var passes = new Option<string?>("--passes") { Description = "Comma-separated passes to run first, in order." };
+        var pipeline = new Option<string?>("--pipeline") { Description = "A named pipeline to run first." };
+        var after = new Option<string?>("--after") { Description = "Draw the IR right after this pass of the pipeline (default pipeline unless --passes/--pipeline)." };
+        var output = new Option<string?>("--output", "-o") { Description = "Where to write: X.dot for DOT text, X.svg/X.png/X.pdf rendered by Graphviz dot; stdout (DOT) if absent." };
+        var cmd = new Command("graph", "Draw the IR as a graph (Graphviz): ops as boxes, tensors as edges, regions as clusters.")
+        {
+            file, passes, pipeline, after, output,
+        };
+        cmd.SetAction(r => Run(r.GetValue(file)!, r.GetValue(passes), r.GetValue(pipeline), r.GetValue(after), r.GetValue(output)));
+        return cmd;
+    }
+
+    private static int Run(string path, string? passes, string? pipelineName, string? after, string? output)
+    {
+        var parsed = Parser.ParseFile(path);
+        if (!parsed.Ok) return Cli.Fail(parsed.Diagnostics);
+        Pipeline? chosen = null;
+        if (passes is not null) chosen = Pipeline.Parse(passes);
+        else if (pipelineName is not null)
+        {
+            chosen = PassRegistry.Pipelines.FirstOrDefault(p => p.Name == pipelineName);
+            if (chosen is null) return Cli.Fail($"unknown pipeline '{pipelineName}' (known: {string.Join(", ", PassRegistry.Pipelines.Select(p => p.Name))})");
+        }
+        if (after is not null)
+        {
+            chosen ??= PassRegistry.Default;
+            if (!chosen.Passes.Contains(after)) return Cli.Fail($"--after {after}: the pipeline ({chosen}) has no such pass");
+        }
+
+        var module = parsed.Value!;
+        if (chosen is not null)
+        {
+            Module? snapshot = null;
+            var result = PassManager.Run(module, chosen, PassOptions.Default, step =>
+            {
+                if (snapshot is null && step.PassName == after) snapshot = step.Module;
+            });
+            if (!result.Ok) return Cli.Fail(result.Diagnostics);
+            module = snapshot ?? result.Value!;
+        }
+
+        var dot = DotWriter.Write(module);
+        if (output is null)
+        {
+            Console.Out.Write(dot);
+            return Cli.Ok;
+        }
+        var format = Path.GetExtension(output).TrimStart('.').ToLowerInvariant();
+        byte[] bytes;
+        if (format == "dot" || format == "gv") bytes = System.Text.Encoding.UTF8.GetBytes(dot);
+        else
+        {
+            if (format.Length == 0) return Cli.Fail($"-o {output}: give the file an extension (.dot, .svg, .png, .pdf)");
+            if (FindOnPath("dot") is not { } exe)
+                return Cli.Fail("Graphviz 'dot' is not installed (Debian: apt-get install graphviz); use -o FILE.dot for the DOT text");
+            var (code, rendered, err) = RunDot(exe, format, dot);
+            if (code != 0) return Cli.Fail($"dot -T{format} failed: {err.ReplaceLineEndings(" ").Trim()}");
+            bytes = rendered;
+        }
+        var full = Path.GetFullPath(output);
+        Cli.WriteAll(Path.GetDirectoryName(full)!, [(Path.GetFileName(full), bytes)]);
+        Console.Out.WriteLine($"wrote {output}");
+        return Cli.Ok;
+    }
+
+    private static string? FindOnPath(string name)
+    {
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+        {
+            var candidate = Path.Combine(dir, name);
+            if (File.Exists(candidate)) return candidate;
+        }
+        return null;
+    }
+
+    private static (int Code, byte[] Output, string Error) RunDot(string exe, string format, string dotText)
+    {
+        var psi = new ProcessStartInfo(exe, [$"-T{format}"])
+        {
+            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true,
+        };
+        using var p = Process.Start(psi)!;
+        using var buffer = new MemoryStream();
+        var copy = p.StandardOutput.BaseStream.CopyToAsync(buffer);
+        var err = p.StandardError.ReadToEndAsync();
+        p.StandardInput.Write(dotText);
+        p.StandardInput.Close();
+        p.WaitForExit();
+        copy.Wait();
+        return (p.ExitCode, buffer.ToArray(), err.Result);
+    }
+}
