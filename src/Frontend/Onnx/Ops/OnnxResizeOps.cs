@@ -1,0 +1,6 @@
+namespace GraphCompiler.Frontend.Onnx.Ops;
+
+public static class OnnxResizeOps
+{
+    public static readonly IReadOnlyList<(string, OnnxLowering)> All = [];
+}
