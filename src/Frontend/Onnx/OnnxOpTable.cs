@@ -15,6 +15,10 @@ public static class OnnxOpTable
         IEnumerable<(string, OnnxLowering)> all =
         [
             .. Ops.OnnxElementwiseOps.All,
+            .. Ops.OnnxShapeOps.All,
+            .. Ops.OnnxIndexingOps.All,
+            .. Ops.OnnxGeneratorOps.All,
+            .. Ops.OnnxResizeOps.All,
         ];
         var d = new Dictionary<string, OnnxLowering>(StringComparer.Ordinal);
         foreach (var (name, lowering) in all)
