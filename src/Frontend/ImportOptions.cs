@@ -27,6 +27,13 @@ public sealed record ImportOptions
     /// <summary>SavedModel: the MetaGraph tag set, comma-separated (default <c>serve</c>).</summary>
     public string? Tags { get; init; }
 
+    /// <summary>
+    /// Graph inputs bound to values at compile time (XLA's compile-time constant arguments): they are
+    /// not arguments of the compiled function. Shapes, axes and sizes that a graph takes as inputs must
+    /// be bound this way, since compiled code has static shapes.
+    /// </summary>
+    public IReadOnlyDictionary<string, Tensor> ConstantInputs { get; init; } = new Dictionary<string, Tensor>();
+
     /// <summary>Name of the function the import produces.</summary>
     public string FunctionName { get; init; } = "main";
 }
@@ -44,7 +51,7 @@ public sealed class ImportProblems
 
     public ImportProblems(string source) => _source = source;
 
-    public bool Any => _unsupported.Count > 0 || _other.Count > 0;
+    public bool Any => _unsupported.Count > 0 || _other.Count > 0 || _constants.Count > 0;
 
     /// <summary>An op type with no lowering (or a lowering that cannot take this node's attributes).</summary>
     public void Unsupported(string opType, string nodeName)
@@ -52,6 +59,21 @@ public sealed class ImportProblems
         if (!_unsupported.TryGetValue(opType, out var nodes)) _unsupported[opType] = nodes = [];
         nodes.Add(nodeName);
     }
+
+    /// <summary>A graph input whose value a node needs at compile time (a shape, axes, a size).</summary>
+    public void NeedsConstant(string inputName, string nodeName, string what)
+    {
+        if (_constants.Any(c => c.Input == inputName)) return;
+        _constants.Add((inputName, $"input '{inputName}' must be known at compile time ({what} of node '{nodeName}'); bind it to a value (ImportOptions.ConstantInputs, gcc-cli --constant {inputName}=FILE.npy)"));
+    }
+
+    private readonly List<(string Input, string Message)> _constants = [];
+
+    /// <summary>The input named by a <see cref="NeedsConstant"/> diagnostic, or null.</summary>
+    public static string? ConstantInputOf(Diagnostic d) =>
+        d.Code is { } c && c.StartsWith(ConstantInputCode, StringComparison.Ordinal) ? c[ConstantInputCode.Length..] : null;
+
+    public const string ConstantInputCode = "constant-input:";
 
     /// <summary>Any other problem: a missing shape, an unreadable constant, a bad attribute. Name the node.</summary>
     public void Error(string message) => _other.Add(message);
@@ -68,6 +90,7 @@ public sealed class ImportProblems
             d.Add(new Diagnostic($"{_source}: unsupported op {op} ({nodes.Count} node{(nodes.Count == 1 ? "" : "s")}: {first}{more})",
                 Code: Diagnostic.UnsupportedOp));
         }
+        d.AddRange(_constants.Select(c => new Diagnostic($"{_source}: {c.Message}", Code: ConstantInputCode + c.Input)));
         d.AddRange(_other.Select(m => new Diagnostic($"{_source}: {m}")));
         return d;
     }

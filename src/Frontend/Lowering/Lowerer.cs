@@ -7,9 +7,12 @@ namespace GraphCompiler.Frontend.Lowering;
 /// Raised by a lowering for input it cannot take; the importer records it against the node (with
 /// <see cref="IsUnsupported"/> it becomes an "unsupported op" entry) and carries on with other nodes.
 /// </summary>
-public sealed class LoweringException(string message, bool isUnsupported = false) : Exception(message)
+public sealed class LoweringException(string message, bool isUnsupported = false, string? constantInput = null) : Exception(message)
 {
     public bool IsUnsupported { get; } = isUnsupported;
+
+    /// <summary>The graph input whose value is needed at compile time, when that is the problem.</summary>
+    public string? ConstantInput { get; } = constantInput;
 }
 
 /// <summary>

@@ -36,7 +36,7 @@ public static class OnnxImporter
 
         var initializers = g.Initializer.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
         var feeds = options.Feeds.ToDictionary(f => f.Name, StringComparer.Ordinal);
-        foreach (var f in feeds.Keys)
+        foreach (var f in feeds.Keys.Concat(options.ConstantInputs.Keys))
             if (!g.Input.Any(i => i.Name == f)) problems.Error($"feed '{f}' is not an input of the graph (inputs: {string.Join(", ", g.Input.Where(i => !initializers.Contains(i.Name)).Select(i => i.Name))})");
 
         var fb = new FunctionBuilder(options.FunctionName);
@@ -47,9 +47,15 @@ public static class OnnxImporter
         {
             if (initializers.Contains(input.Name) && !feeds.ContainsKey(input.Name)) continue;
             if (initializers.Contains(input.Name)) fedInitializers.Add(input.Name);
+            if (options.ConstantInputs.TryGetValue(input.Name, out var bound))
+            {
+                // Checked against the declared type like a feed, then a constant.
+                if (InputType(input, bound.Type, problems) is not null) scope.Define(input.Name, scope.Lowerer.Constant(bound));
+                continue;
+            }
             var type = InputType(input, feeds.GetValueOrDefault(input.Name)?.Type, problems);
             if (type is null) continue;
-            scope.Define(input.Name, fb.Arg(type, input.Name));
+            scope.DefineGraphInput(input.Name, fb.Arg(type, input.Name));
         }
         if (problems.Any) return Result<Module>.Failure(problems.ToDiagnostics());
 

@@ -51,8 +51,25 @@ public sealed class OnnxNode
 
     public Tensor? Known(int i) => Has(i) ? L.Known(Input(i)) : null;
 
+    /// <summary>
+    /// Input <paramref name="i"/>'s value, which must be known at import time. When it is a graph input,
+    /// the error names it so that the caller can bind it (<see cref="ImportOptions.ConstantInputs"/>).
+    /// </summary>
+    public Tensor RequireKnown(int i, string what)
+    {
+        var v = Input(i);
+        if (L.Known(v) is { } t) return t;
+        if (_scope.GraphInputName(v) is { } name)
+            throw new LoweringException($"{what} depends on graph input '{name}'", constantInput: name);
+        throw Unsupported($"{what} depends on input values (it must be computable at import time)");
+    }
+
     /// <summary>An integer input that must be known at import time (shapes, axes, sizes).</summary>
-    public long[] KnownInts(int i, string what) => L.KnownInts(Input(i), $"input #{i} ({what})");
+    public long[] KnownInts(int i, string what)
+    {
+        var t = RequireKnown(i, what);
+        return [.. Enumerable.Range(0, (int)t.ElementCount).Select(k => t.GetInt64(k))];
+    }
 
     // ---- attributes --------------------------------------------------------------------------------
 

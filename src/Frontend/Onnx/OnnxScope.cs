@@ -32,6 +32,23 @@ internal sealed class OnnxScope
 
     public void Define(string name, Value v) => _values[name] = v;
 
+    private readonly Dictionary<Value, string> _graphInputs = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Binds a graph input (a function argument).</summary>
+    public void DefineGraphInput(string name, Value v)
+    {
+        Define(name, v);
+        _graphInputs[v] = name;
+    }
+
+    /// <summary>The graph input <paramref name="v"/> is, if it is one (searched outwards).</summary>
+    public string? GraphInputName(Value v)
+    {
+        for (var s = this; s is not null; s = s._parent)
+            if (s._graphInputs.TryGetValue(v, out var n)) return n;
+        return null;
+    }
+
     public Value Lookup(string name)
     {
         for (var s = this; s is not null; s = s._parent)
@@ -84,7 +101,8 @@ internal sealed class OnnxScope
             }
             catch (LoweringException e)
             {
-                if (e.IsUnsupported)
+                if (e.ConstantInput is { } input) _ctx.Problems.NeedsConstant(input, n.Name, e.Message);
+                else if (e.IsUnsupported)
                     _ctx.Problems.Unsupported(e.Message.Length == 0 ? node.OpType : $"{node.OpType} ({e.Message})", n.Name);
                 else _ctx.Problems.Error($"node '{n.Name}' ({node.OpType}): {e.Message}");
                 Poison(node);

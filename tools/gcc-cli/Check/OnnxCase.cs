@@ -16,25 +16,50 @@ public sealed class OnnxCase(string directory) : IConformanceCase
 
     public string Name { get; } = Path.GetFileName(Path.TrimEndingDirectorySeparator(directory));
 
+    /// <summary>Graph inputs bound at compile time (by position among the non-initializer inputs).</summary>
+    private readonly Dictionary<int, Tensor> _bound = [];
+
+    private List<string> _inputNames = [];
+
+    /// <summary>
+    /// Imports with every input's shape taken from the first data set. When a node needs an input's
+    /// value at compile time (a shape, axes, pads — ONNX node tests pass these as inputs), the import
+    /// is repeated with those inputs bound to the first data set's values, as a user of a static-shape
+    /// compiler would bind them; the data sets must then agree on those values.
+    /// </summary>
     public Result<Module> Import()
     {
-        // Inputs with symbolic dimensions take the shapes of the first data set's tensors.
-        var feeds = new List<FeedSpec>();
-        var model = OnnxFiles.ReadModel(Path.Combine(directory, "model.onnx"));
+        var path = Path.Combine(directory, "model.onnx");
+        var model = OnnxFiles.ReadModel(path);
         if (model.Value is null) return Result<Module>.Failure(model.Diagnostics);
+        var g = model.Value.Graph;
+        var graphInputs = g.Input.Where(i => !g.Initializer.Any(t => t.Name == i.Name)).ToList();
+        _inputNames = [.. graphInputs.Select(i => i.Name)];
         var first = DataSetDirectories().FirstOrDefault();
-        if (first is not null)
+        IReadOnlyList<Tensor> firstInputs = first is null ? [] : ReadTensors(first, "input").Value is { } ts ? AsBFloat16Where(ts) : [];
+
+        var feeds = new List<FeedSpec>();
+        for (int i = 0; i < Math.Min(firstInputs.Count, graphInputs.Count); i++) feeds.Add(new FeedSpec(graphInputs[i].Name, firstInputs[i].Type));
+        var options = new ImportOptions { Feeds = feeds };
+        var result = OnnxImporter.Import(model.Value, directory, options, path);
+        for (int attempt = 0; attempt < 8 && !result.Ok; attempt++)
         {
-            var inputs = ReadTensors(first, "input");
-            var graphInputs = model.Value.Graph.Input.Where(i => !model.Value.Graph.Initializer.Any(t => t.Name == i.Name)).ToList();
-            if (inputs.Value is { } ts)
-                for (int i = 0; i < Math.Min(ts.Count, graphInputs.Count); i++)
-                {
-                    var declared = graphInputs[i].Type?.TensorType?.ElemType == (int)OnnxProto.TensorProto.Types.DataType.Bfloat16;
-                    feeds.Add(new FeedSpec(graphInputs[i].Name, declared ? ts[i].Type.WithElement(ElementType.BF16) : ts[i].Type));
-                }
+            var wanted = result.Diagnostics.Select(ImportProblems.ConstantInputOf).OfType<string>().ToList();
+            if (wanted.Count == 0) break;
+            foreach (var name in wanted)
+            {
+                int k = _inputNames.IndexOf(name);
+                if (k < 0 || k >= firstInputs.Count) return result;
+                _bound[k] = firstInputs[k];
+            }
+            options = options with
+            {
+                Feeds = [.. feeds.Where(f => !_bound.Keys.Any(k => _inputNames[k] == f.Name))],
+                ConstantInputs = _bound.ToDictionary(p => _inputNames[p.Key], p => p.Value),
+            };
+            result = OnnxImporter.Import(model.Value, directory, options, path);
         }
-        return OnnxImporter.Import(model.Value, directory, new ImportOptions { Feeds = feeds }, Path.Combine(directory, "model.onnx"));
+        return result;
     }
 
     public IEnumerable<(string Name, Result<DataSet> Data)> DataSets()
@@ -46,7 +71,15 @@ public sealed class OnnxCase(string directory) : IConformanceCase
             var name = Path.GetFileName(dir);
             if (!inputs.Ok) yield return (name, Result<DataSet>.Failure(inputs.Diagnostics));
             else if (!outputs.Ok) yield return (name, Result<DataSet>.Failure(outputs.Diagnostics));
-            else yield return (name, Result<DataSet>.Success(new DataSet(AsBFloat16Where(inputs.Value!), outputs.Value!, Rtol, Atol)));
+            else
+            {
+                var all = AsBFloat16Where(inputs.Value!);
+                var differs = _bound.FirstOrDefault(p => p.Key >= all.Count || !all[p.Key].Equals(p.Value));
+                if (differs.Value is not null)
+                    yield return (name, Result<DataSet>.Failure(new Diagnostic($"input '{_inputNames[differs.Key]}' is bound at compile time but differs in this data set")));
+                else
+                    yield return (name, Result<DataSet>.Success(new DataSet([.. all.Where((_, k) => !_bound.ContainsKey(k))], outputs.Value!, Rtol, Atol)));
+            }
         }
     }
 

@@ -7,8 +7,7 @@ namespace GraphCompiler.Frontend.Onnx.Ops;
 internal static class OnnxT
 {
     /// <summary>An input that must be known at import time; otherwise the node is unsupported (static shapes).</summary>
-    public static Tensor KnownTensor(OnnxNode n, int i, string what) =>
-        n.Known(i) ?? throw n.Unsupported($"{what} depends on input values (it must be computable at import time)");
+    public static Tensor KnownTensor(OnnxNode n, int i, string what) => n.RequireKnown(i, what);
 
     public static long[] KnownInts(OnnxNode n, int i, string what)
     {
