@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Text;
 using System.Text.Json;
 using GraphCompiler.IR;
+using GraphCompiler.IR.Analysis;
 
 namespace GraphCompiler.Passes;
 

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using GraphCompiler.IR;
+using GraphCompiler.IR.Analysis;
 
 namespace GraphCompiler.Passes;
 

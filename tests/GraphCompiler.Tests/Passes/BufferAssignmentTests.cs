@@ -1,3 +1,4 @@
+using GraphCompiler.IR.Analysis;
 using System.Text.Json;
 using GraphCompiler.IR.Text;
 using GraphCompiler.Passes;

@@ -3,7 +3,7 @@ using GraphCompiler.IR;
 using GraphCompiler.IR.Ops;
 using GraphCompiler.IR.Text;
 
-namespace GraphCompiler.Passes;
+namespace GraphCompiler.IR.Analysis;
 
 /// <summary>Settings of <see cref="BufferAssignment"/>.</summary>
 public sealed record BufferOptions
@@ -274,7 +274,7 @@ public static class ArenaModel
     /// </summary>
     public static void ForEachNestedValue(Operation op, Action<Value, bool> visit)
     {
-        if (op.Def is GraphCompiler.IR.Ops.FusionOp) return;
+        if (op.Def is FusionOp) return;
         foreach (var r in op.Regions)
         {
             foreach (var a in r.Arguments) visit(a, false);
