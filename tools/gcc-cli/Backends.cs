@@ -1,4 +1,6 @@
+using GraphCompiler.Backends.Cpu;
 using GraphCompiler.IR;
+using GraphCompiler.Passes;
 
 namespace GraphCompiler.Cli;
 
@@ -37,13 +39,33 @@ public sealed class InterpreterBackend : IExecutionBackend
     }
 }
 
+/// <summary>The CPU backend: the default pass pipeline, then LLVM code generation and the ORC JIT.</summary>
+public sealed class CpuBackend : IExecutionBackend
+{
+    public string Name => "cpu";
+
+    public Result<IExecutable> Compile(Module module, string? functionName = null)
+    {
+        var optimised = PassManager.Run(module, PassRegistry.Default);
+        if (!optimised.Ok) return Result<IExecutable>.Failure(optimised.Diagnostics);
+        var exe = CpuCompiler.Jit(optimised.Value!, new CpuCompileOptions(), functionName);
+        return exe.Ok ? Result<IExecutable>.Success(new Executable(exe.Value!)) : Result<IExecutable>.Failure(exe.Diagnostics);
+    }
+
+    private sealed class Executable(CpuExecutable exe) : IExecutable
+    {
+        public Result<IReadOnlyList<Tensor>> Run(IReadOnlyList<Tensor> inputs) => exe.Run(inputs);
+    }
+}
+
 public static class ExecutionBackends
 {
-    public static readonly string[] Names = ["interpreter"];
+    public static readonly string[] Names = ["interpreter", "cpu"];
 
     public static IExecutionBackend? Find(string name) => name switch
     {
         "interpreter" => new InterpreterBackend(),
+        "cpu" => new CpuBackend(),
         _ => null,
     };
 }

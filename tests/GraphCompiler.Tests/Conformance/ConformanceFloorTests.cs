@@ -18,6 +18,8 @@ public sealed class ConformanceFloorTests
         ["onnx", "interpreter", "default", new[] { "conformance/onnx/node", "conformance/onnx/simple" }],
         ["tf", "interpreter", "none", new[] { "graphs/tf/cases" }],
         ["tf", "interpreter", "default", new[] { "graphs/tf/cases" }],
+        ["onnx", "cpu", "none", new[] { "conformance/onnx/node", "conformance/onnx/simple" }],
+        ["tf", "cpu", "none", new[] { "graphs/tf/cases" }],
     ];
 
     [SkippableSharedTheory]

@@ -45,10 +45,25 @@ internal static class LlvmTypes
 internal sealed class LlvmBuilder
 {
     private readonly StringBuilder _body = new();
+    private readonly StringBuilder _prologue = new();
     private int _next;
 
+    /// <summary>
+    /// A stack slot allocated in the entry block (where mem2reg promotes it to SSA form): the simple
+    /// way to carry accumulators through loops.
+    /// </summary>
+    public string Alloca(string type)
+    {
+        var name = Fresh("slot");
+        _prologue.Append("  ").Append($"{name} = alloca {type}").Append('\n');
+        return name;
+    }
+
+    /// <summary>The function body: the entry block's allocas, then the instructions.</summary>
+    public string Body(string entryLabel = "entry") => $"{entryLabel}:\n{_prologue}  br label %start\nstart:\n{_body}";
+
     /// <summary>The block instructions are currently appended to (needed for phi nodes).</summary>
-    public string CurrentBlock { get; private set; } = "entry";
+    public string CurrentBlock { get; private set; } = "start";
 
     public string Fresh(string hint = "t") => $"%{hint}{_next++}";
 

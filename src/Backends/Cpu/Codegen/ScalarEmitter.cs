@@ -1,0 +1,195 @@
+using GraphCompiler.IR;
+
+namespace GraphCompiler.Backends.Cpu.Codegen;
+
+/// <summary>
+/// Scalar LLVM instructions for the elementwise ops, with the interpreter's semantics (docs/ir.md):
+/// integer division and shifts guarded where LLVM would be undefined, NaN-propagating max/min,
+/// saturating float → integer conversion. Values are in their compute type (<see cref="LlvmTypes.Compute"/>).
+/// </summary>
+internal sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
+{
+    public string Unary(string op, ElementType e, string x)
+    {
+        var t = LlvmTypes.Compute(e);
+        if (e.IsFloat())
+        {
+            string Lit(double v) => LlvmTypes.FloatLiteral(t, v);
+            return op switch
+            {
+                "neg" => b.Let($"fneg {t} {x}"),
+                "abs" => Intrinsic("fabs", t, x),
+                "sign" => Sign(t, x),
+                "exp" => Intrinsic("exp", t, x),
+                "log" => Intrinsic("log", t, x),
+                "sqrt" => Intrinsic("sqrt", t, x),
+                "rsqrt" => b.Let($"fdiv {t} {Lit(1)}, {Intrinsic("sqrt", t, x)}"),
+                "sin" => Intrinsic("sin", t, x),
+                "cos" => Intrinsic("cos", t, x),
+                "floor" => Intrinsic("floor", t, x),
+                "ceil" => Intrinsic("ceil", t, x),
+                "round" => Intrinsic("roundeven", t, x),
+                "logistic" => b.Let($"fdiv {t} {Lit(1)}, {b.Let($"fadd {t} {Lit(1)}, {Intrinsic("exp", t, b.Let($"fneg {t} {x}"))}")}"),
+                "is_finite" => b.Let($"fcmp one {t} {Intrinsic("fabs", t, x)}, {Lit(double.PositiveInfinity)}"),
+                "tanh" or "erf" or "expm1" or "log1p" or "cbrt" or "tan" or "asin" or "acos" or "atan" or "sinh" or "cosh"
+                    or "asinh" or "acosh" or "atanh" => Libm(op, t, x),
+                _ => throw new CodegenException($"no float lowering for '{op}'"),
+            };
+        }
+        var it = LlvmTypes.Register(e);
+        return op switch
+        {
+            "neg" => b.Let($"sub {it} 0, {x}"),
+            "abs" => e.IsUnsignedInteger() ? x : IntIntrinsic("abs", it, $"{it} {x}, i1 false", $"{it}, i1"),
+            "sign" => e.IsUnsignedInteger()
+                ? b.Let($"zext i1 {b.Let($"icmp ne {it} {x}, 0")} to {it}")
+                : b.Let($"select i1 {b.Let($"icmp sgt {it} {x}, 0")}, {it} 1, {it} {b.Let($"select i1 {b.Let($"icmp slt {it} {x}, 0")}, {it} -1, {it} 0")}"),
+            "not" => b.Let($"xor {it} {x}, {(e == ElementType.Bool ? "true" : "-1")}"),
+            _ => throw new CodegenException($"no integer lowering for '{op}'"),
+        };
+    }
+
+    private string IntIntrinsic(string name, string it, string args, string argTypes)
+    {
+        module.Declare($"declare {it} @llvm.{name}.{it}({argTypes})");
+        return b.Let($"call {it} @llvm.{name}.{it}({args})");
+    }
+
+    private string Sign(string t, string x)
+    {
+        // sign(±0) = ±0 and sign(NaN) = NaN: keep x unless it is strictly positive or negative.
+        var pos = b.Let($"fcmp ogt {t} {x}, {LlvmTypes.FloatLiteral(t, 0)}");
+        var neg = b.Let($"fcmp olt {t} {x}, {LlvmTypes.FloatLiteral(t, 0)}");
+        var n = b.Let($"select i1 {neg}, {t} {LlvmTypes.FloatLiteral(t, -1)}, {t} {x}");
+        return b.Let($"select i1 {pos}, {t} {LlvmTypes.FloatLiteral(t, 1)}, {t} {n}");
+    }
+
+    private string Intrinsic(string name, string t, params string[] args)
+    {
+        var suffix = t == "float" ? "f32" : "f64";
+        module.Declare($"declare {t} @llvm.{name}.{suffix}({string.Join(", ", args.Select(_ => t))})");
+        return b.Let($"call {t} @llvm.{name}.{suffix}({string.Join(", ", args.Select(a => $"{t} {a}"))})");
+    }
+
+    private string Libm(string name, string t, params string[] args)
+    {
+        var fn = t == "float" ? name + "f" : name;
+        module.Declare($"declare {t} @{fn}({string.Join(", ", args.Select(_ => t))}) nounwind readnone");
+        return b.Let($"call {t} @{fn}({string.Join(", ", args.Select(a => $"{t} {a}"))})");
+    }
+
+    public string Binary(string op, ElementType e, string x, string y)
+    {
+        if (e.IsFloat())
+        {
+            var t = LlvmTypes.Compute(e);
+            return op switch
+            {
+                "add" => b.Let($"fadd {t} {x}, {y}"),
+                "sub" => b.Let($"fsub {t} {x}, {y}"),
+                "mul" => b.Let($"fmul {t} {x}, {y}"),
+                "div" => b.Let($"fdiv {t} {x}, {y}"),
+                "rem" => b.Let($"frem {t} {x}, {y}"),
+                "pow" => Intrinsic("pow", t, x, y),
+                "max" => Intrinsic("maximum", t, x, y),
+                "min" => Intrinsic("minimum", t, x, y),
+                "atan2" => Libm("atan2", t, x, y),
+                _ => throw new CodegenException($"no float lowering for '{op}'"),
+            };
+        }
+        var it = LlvmTypes.Register(e);
+        bool u = e.IsUnsignedInteger();
+        int bits = e.BitWidth();
+        switch (op)
+        {
+            case "add": return b.Let($"add {it} {x}, {y}");
+            case "sub": return b.Let($"sub {it} {x}, {y}");
+            case "mul": return b.Let($"mul {it} {x}, {y}");
+            case "and": return b.Let($"and {it} {x}, {y}");
+            case "or": return b.Let($"or {it} {x}, {y}");
+            case "xor": return b.Let($"xor {it} {x}, {y}");
+            case "max": return IntIntrinsic(u ? "umax" : "smax", it, $"{it} {x}, {it} {y}", $"{it}, {it}");
+            case "min": return IntIntrinsic(u ? "umin" : "smin", it, $"{it} {x}, {it} {y}", $"{it}, {it}");
+            case "div" or "rem":
+            {
+                // LLVM leaves x/0 and MIN/-1 undefined; the IR defines them (x/0 = -1, x%0 = x, MIN/-1 = MIN, MIN%-1 = 0).
+                var zero = b.Let($"icmp eq {it} {y}, 0");
+                var bad = zero;
+                if (!u)
+                {
+                    var minusOne = b.Let($"icmp eq {it} {y}, -1");
+                    bad = b.Let($"or i1 {zero}, {minusOne}");
+                    var safeY = b.Let($"select i1 {bad}, {it} 1, {it} {y}");
+                    var q = b.Let($"{(op == "div" ? "sdiv" : "srem")} {it} {x}, {safeY}");
+                    var special = op == "div" ? b.Let($"select i1 {zero}, {it} -1, {it} {b.Let($"sub {it} 0, {x}")}") : b.Let($"select i1 {zero}, {it} {x}, {it} 0");
+                    return b.Let($"select i1 {bad}, {it} {special}, {it} {q}");
+                }
+                var sy = b.Let($"select i1 {zero}, {it} 1, {it} {y}");
+                var r = b.Let($"{(op == "div" ? "udiv" : "urem")} {it} {x}, {sy}");
+                return b.Let($"select i1 {zero}, {it} {(op == "div" ? "-1" : x)}, {it} {r}");
+            }
+            case "shift_left" or "shift_right_logical" or "shift_right_arithmetic":
+            {
+                var outOfRange = b.Let($"icmp {(u ? "uge" : "uge")} {it} {y}, {bits}");
+                var safe = b.Let($"select i1 {outOfRange}, {it} 0, {it} {y}");
+                var instr = op switch { "shift_left" => "shl", "shift_right_logical" => "lshr", _ => "ashr" };
+                var r = b.Let($"{instr} {it} {x}, {safe}");
+                var fill = op == "shift_right_arithmetic" ? b.Let($"ashr {it} {x}, {bits - 1}") : "0";
+                return b.Let($"select i1 {outOfRange}, {it} {fill}, {it} {r}");
+            }
+            case "pow":
+                return b.Let($"call {it} @{module.IntegerPow(it, u)}({it} {x}, {it} {y})");
+            default: throw new CodegenException($"no integer lowering for '{op}'");
+        }
+    }
+
+    public string Compare(string direction, ElementType e, string x, string y)
+    {
+        if (e.IsFloat())
+        {
+            var pred = direction switch { "eq" => "oeq", "ne" => "une", "lt" => "olt", "le" => "ole", "gt" => "ogt", _ => "oge" };
+            return b.Let($"fcmp {pred} {LlvmTypes.Compute(e)} {x}, {y}");
+        }
+        bool u = e.IsUnsignedInteger() || e == ElementType.Bool;
+        var ip = direction switch
+        {
+            "eq" => "eq", "ne" => "ne",
+            "lt" => u ? "ult" : "slt", "le" => u ? "ule" : "sle",
+            "gt" => u ? "ugt" : "sgt", _ => u ? "uge" : "sge",
+        };
+        return b.Let($"icmp {ip} {LlvmTypes.Register(e)} {x}, {y}");
+    }
+
+    /// <summary>Converts between compute types with the IR's convert semantics.</summary>
+    public string Convert(ElementType from, ElementType to, string x)
+    {
+        if (from == to) return x;
+        string ft = LlvmTypes.Compute(from), tt = LlvmTypes.Compute(to);
+        if (to == ElementType.Bool)
+            return from.IsFloat() ? b.Let($"fcmp une {ft} {x}, {LlvmTypes.FloatLiteral(ft, 0)}") : b.Let($"icmp ne {ft} {x}, 0");
+        if (from == ElementType.Bool)
+            return to.IsFloat() ? b.Let($"uitofp i1 {x} to {tt}") : b.Let($"zext i1 {x} to {tt}");
+        if (from.IsFloat() && to.IsFloat())
+        {
+            if (ft == tt) return x; // f16/bf16 compute in float; rounding happens at the store.
+            return to.ByteSize() > from.ByteSize() || ft == "float" && tt == "double"
+                ? b.Let($"fpext {ft} {x} to {tt}")
+                : b.Let($"fptrunc {ft} {x} to {tt}");
+        }
+        if (from.IsFloat())
+        {
+            var sat = to.IsUnsignedInteger() ? "fptoui" : "fptosi";
+            var suffix = ft == "float" ? "f32" : "f64";
+            module.Declare($"declare {tt} @llvm.{sat}.sat.{tt}.{suffix}({ft})");
+            return b.Let($"call {tt} @llvm.{sat}.sat.{tt}.{suffix}({ft} {x})");
+        }
+        if (to.IsFloat()) return b.Let($"{(from.IsUnsignedInteger() ? "uitofp" : "sitofp")} {ft} {x} to {tt}");
+        int fb = from.BitWidth(), tb = to.BitWidth();
+        if (fb == tb) return x;
+        if (tb < fb) return b.Let($"trunc {ft} {x} to {tt}");
+        return b.Let($"{(from.IsUnsignedInteger() ? "zext" : "sext")} {ft} {x} to {tt}");
+    }
+}
+
+/// <summary>A construct the CPU backend does not compile (yet); reported as a diagnostic.</summary>
+internal sealed class CodegenException(string message) : Exception(message);
