@@ -15,6 +15,7 @@ public static class OnnxOpTable
         IEnumerable<(string, OnnxLowering)> all =
         [
             .. Ops.OnnxElementwiseOps.All,
+            .. Ops.OnnxReductionOps.All,
         ];
         var d = new Dictionary<string, OnnxLowering>(StringComparer.Ordinal);
         foreach (var (name, lowering) in all)
