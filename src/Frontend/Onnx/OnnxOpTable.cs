@@ -16,6 +16,8 @@ public static class OnnxOpTable
         [
             .. Ops.OnnxElementwiseOps.All,
             .. Ops.OnnxReductionOps.All,
+            .. Ops.OnnxMatMulOps.All,
+            .. Ops.OnnxConvOps.All,
         ];
         var d = new Dictionary<string, OnnxLowering>(StringComparer.Ordinal);
         foreach (var (name, lowering) in all)
