@@ -18,6 +18,8 @@ public static class OnnxOpTable
             .. Ops.OnnxReductionOps.All,
             .. Ops.OnnxMatMulOps.All,
             .. Ops.OnnxConvOps.All,
+            .. Ops.OnnxLossOps.All,
+            .. Ops.OnnxNormalizationOps.All,
         ];
         var d = new Dictionary<string, OnnxLowering>(StringComparer.Ordinal);
         foreach (var (name, lowering) in all)
