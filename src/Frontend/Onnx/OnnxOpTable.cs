@@ -20,6 +20,7 @@ public static class OnnxOpTable
             .. Ops.OnnxConvOps.All,
             .. Ops.OnnxLossOps.All,
             .. Ops.OnnxNormalizationOps.All,
+            .. Ops.OnnxPoolingOps.All,
         ];
         var d = new Dictionary<string, OnnxLowering>(StringComparer.Ordinal);
         foreach (var (name, lowering) in all)
