@@ -21,6 +21,7 @@ public static class OnnxOpTable
             .. Ops.OnnxLossOps.All,
             .. Ops.OnnxNormalizationOps.All,
             .. Ops.OnnxPoolingOps.All,
+            .. Ops.OnnxRecurrentOps.All,
         ];
         var d = new Dictionary<string, OnnxLowering>(StringComparer.Ordinal);
         foreach (var (name, lowering) in all)
