@@ -22,6 +22,8 @@ public static class OnnxOpTable
             .. Ops.OnnxNormalizationOps.All,
             .. Ops.OnnxPoolingOps.All,
             .. Ops.OnnxRecurrentOps.All,
+            .. Ops.OnnxQuantizationOps.All,
+            .. Ops.OnnxControlFlowOps.All,
         ];
         var d = new Dictionary<string, OnnxLowering>(StringComparer.Ordinal);
         foreach (var (name, lowering) in all)
