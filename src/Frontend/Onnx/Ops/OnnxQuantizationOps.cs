@@ -25,6 +25,10 @@ public static class OnnxQuantizationOps
         return l.Reshape(v, shape);
     }
 
+    /// <summary>The per-axis axis; only checked when the scale is 1-D (a per-tensor scale ignores it).</summary>
+    private static int QuantAxis(OnnxNode n, Value x) =>
+        n.Input(1).Type.Rank == 1 && x.Type.Rank > 1 ? Lowerer.Axis(n.Int("axis", 1), x.Type.Rank) : 0;
+
     /// <summary>saturate(round_half_even(v) + zero point) converted to <paramref name="to"/>; v is a float tensor.</summary>
     private static Value RoundSaturate(OnnxNode n, Value v, Value? zp, ElementType to)
     {
@@ -41,7 +45,7 @@ public static class OnnxQuantizationOps
     {
         var l = n.L;
         var x = n.Input(0);
-        int axis = x.Type.Rank == 0 ? 0 : Lowerer.Axis(n.Int("axis", 1), x.Type.Rank);
+        int axis = QuantAxis(n, x);
         var zp = n.Optional(2);
         var to = zp?.Type.Element ?? ElementType.U8;
         var scale = PerAxis(l, n.Input(1), x.Type.Rank, axis);
@@ -55,7 +59,7 @@ public static class OnnxQuantizationOps
     {
         var l = n.L;
         var x = n.Input(0);
-        int axis = x.Type.Rank == 0 ? 0 : Lowerer.Axis(n.Int("axis", 1), x.Type.Rank);
+        int axis = QuantAxis(n, x);
         var scale = PerAxis(l, n.Input(1), x.Type.Rank, axis);
         var e = scale.Type.Element;
         var v = l.Convert(l.Convert(x, ElementType.I32), e);
