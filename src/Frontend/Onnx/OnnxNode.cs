@@ -123,4 +123,8 @@ public sealed class OnnxNode
     /// <summary>Lowers a subgraph attribute into a region (see <see cref="OnnxScope.LowerSubgraph"/>).</summary>
     public Region Subgraph(GraphProto g, IReadOnlyList<TensorType> argumentTypes, out ImmutableArray<TensorType> yieldTypes) =>
         _scope.LowerSubgraph(g, argumentTypes, out yieldTypes);
+
+    /// <summary>Lowers a subgraph inline with <paramref name="lowerer"/>, its inputs bound to <paramref name="inputs"/> (see <see cref="OnnxScope.LowerInline"/>).</summary>
+    public IReadOnlyList<Value> LowerGraph(GraphProto g, Lowerer lowerer, IReadOnlyList<Value> inputs) =>
+        _scope.LowerInline(g, lowerer, inputs);
 }

@@ -19,6 +19,15 @@ public static class OnnxOpTable
             .. Ops.OnnxIndexingOps.All,
             .. Ops.OnnxGeneratorOps.All,
             .. Ops.OnnxResizeOps.All,
+            .. Ops.OnnxReductionOps.All,
+            .. Ops.OnnxMatMulOps.All,
+            .. Ops.OnnxConvOps.All,
+            .. Ops.OnnxLossOps.All,
+            .. Ops.OnnxNormalizationOps.All,
+            .. Ops.OnnxPoolingOps.All,
+            .. Ops.OnnxRecurrentOps.All,
+            .. Ops.OnnxQuantizationOps.All,
+            .. Ops.OnnxControlFlowOps.All,
         ];
         var d = new Dictionary<string, OnnxLowering>(StringComparer.Ordinal);
         foreach (var (name, lowering) in all)

@@ -143,6 +143,22 @@ internal sealed class OnnxScope
         yieldTypes = yielded;
         return region;
     }
+
+    /// <summary>
+    /// Lowers a subgraph with <paramref name="lowerer"/> (e.g. inside a region being built), its inputs
+    /// bound to <paramref name="inputs"/>; returns its outputs. Loop and Scan bodies need this because
+    /// the region they build does more than the subgraph (counters, scan-output accumulation).
+    /// </summary>
+    public IReadOnlyList<Value> LowerInline(GraphProto g, Lowerer lowerer, IReadOnlyList<Value> inputs)
+    {
+        if (g.Input.Count != inputs.Count)
+            throw new LoweringException($"subgraph '{g.Name}' has {g.Input.Count} inputs, expected {inputs.Count}");
+        var child = new OnnxScope(lowerer, _ctx, this);
+        for (int i = 0; i < inputs.Count; i++) child.Define(g.Input[i].Name, inputs[i]);
+        child.BindInitializers(g);
+        child.LowerNodes(g);
+        return [.. g.Output.Select(o => child.Lookup(o.Name))];
+    }
 }
 
 /// <summary>State shared by a whole model's import.</summary>
