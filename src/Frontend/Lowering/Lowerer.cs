@@ -7,12 +7,12 @@ namespace GraphCompiler.Frontend.Lowering;
 /// Raised by a lowering for input it cannot take; the importer records it against the node (with
 /// <see cref="IsUnsupported"/> it becomes an "unsupported op" entry) and carries on with other nodes.
 /// </summary>
-public sealed class LoweringException(string message, bool isUnsupported = false, string? constantInput = null) : Exception(message)
+public sealed class LoweringException(string message, bool isUnsupported = false, IReadOnlyList<string>? constantInputs = null) : Exception(message)
 {
     public bool IsUnsupported { get; } = isUnsupported;
 
-    /// <summary>The graph input whose value is needed at compile time, when that is the problem.</summary>
-    public string? ConstantInput { get; } = constantInput;
+    /// <summary>The graph inputs whose values are needed at compile time, when that is the problem.</summary>
+    public IReadOnlyList<string> ConstantInputs { get; } = constantInputs ?? [];
 }
 
 /// <summary>
@@ -77,6 +77,29 @@ public sealed class Lowerer
     public Value Emit(string op, params Value[] operands) => Emit(op, operands, (AttrMap?)null);
 
     public Value Emit(string op, Value[] operands, params (string, Attr)[] attrs) => Emit(op, operands, AttrMap.Of(attrs));
+
+    /// <summary>
+    /// The values <paramref name="v"/> is computed from that are not known at import time and have no
+    /// defining op here (arguments of the function or of an enclosing region).
+    /// </summary>
+    public IReadOnlyList<Value> UnknownSources(Value v)
+    {
+        var defs = new Dictionary<Value, Operation>(ReferenceEqualityComparer.Instance);
+        foreach (var op in B.Operations)
+            foreach (var r in op.Results) defs[r] = op;
+        var seen = new HashSet<Value>(ReferenceEqualityComparer.Instance);
+        var sources = new List<Value>();
+        var stack = new Stack<Value>([v]);
+        while (stack.Count > 0)
+        {
+            var x = stack.Pop();
+            if (!seen.Add(x) || _known.ContainsKey(x)) continue;
+            if (defs.TryGetValue(x, out var op))
+                foreach (var o in op.Operands) stack.Push(o);
+            else sources.Add(x);
+        }
+        return sources;
+    }
 
     /// <summary>The value's contents when known at import time, else null.</summary>
     public Tensor? Known(Value v) => _known.GetValueOrDefault(v);

@@ -59,8 +59,9 @@ public sealed class OnnxNode
     {
         var v = Input(i);
         if (L.Known(v) is { } t) return t;
-        if (_scope.GraphInputName(v) is { } name)
-            throw new LoweringException($"{what} depends on graph input '{name}'", constantInput: name);
+        var inputs = L.UnknownSources(v).Select(_scope.GraphInputName).ToList();
+        if (inputs.Count > 0 && inputs.All(n => n is not null))
+            throw new LoweringException($"{what} depends on graph input(s) {string.Join(", ", inputs.Select(n => $"'{n}'"))}", constantInputs: inputs!);
         throw Unsupported($"{what} depends on input values (it must be computable at import time)");
     }
 

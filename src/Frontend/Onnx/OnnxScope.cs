@@ -101,7 +101,8 @@ internal sealed class OnnxScope
             }
             catch (LoweringException e)
             {
-                if (e.ConstantInput is { } input) _ctx.Problems.NeedsConstant(input, n.Name, e.Message);
+                if (e.ConstantInputs.Count > 0)
+                    foreach (var input in e.ConstantInputs) _ctx.Problems.NeedsConstant(input, n.Name, e.Message);
                 else if (e.IsUnsupported)
                     _ctx.Problems.Unsupported(e.Message.Length == 0 ? node.OpType : $"{node.OpType} ({e.Message})", n.Name);
                 else _ctx.Problems.Error($"node '{n.Name}' ({node.OpType}): {e.Message}");

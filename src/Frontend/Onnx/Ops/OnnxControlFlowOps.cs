@@ -47,7 +47,9 @@ public static class OnnxControlFlowOps
         var scanTypes = new List<TensorType>();
         if (nScan > 0)
         {
-            if (trip is null) throw n.Unsupported("scan outputs with a trip count that depends on input values");
+            // Scan outputs need a static length: the trip count must be known at compile time.
+            if (trip is null && mIn is not null) trip = n.KnownInts(0, "trip count M")[0];
+            if (trip is null) throw n.Unsupported("scan outputs without a trip count");
             if (!CannotStopEarly(body)) throw n.Unsupported("scan outputs of a loop whose condition may end it early (data-dependent length)");
             if (l.Known(c0) is not { } c0Known || !c0Known.GetBool(0))
                 throw n.Unsupported("scan outputs with an initial condition that is not known to be true");

@@ -208,8 +208,9 @@ public static class OnnxPoolingOps
     };
 
     /// <summary>
-    /// MaxUnpool: zeros of the output shape (output_shape input when given, else
-    /// (in − 1)·stride + kernel − pads) with X scattered to the flattened indices I.
+    /// MaxUnpool: zeros of the output shape (output_shape input when given, else the inferred
+    /// (in − 1)·stride + kernel − pads) with X scattered to the flattened indices I, which address the
+    /// inferred shape (the ONNX reference keeps each element's coordinates when output_shape is larger).
     /// </summary>
     private static void MaxUnpool(OnnxNode n)
     {
@@ -219,15 +220,29 @@ public static class OnnxPoolingOps
         var kernel = n.Ints("kernel_shape") ?? throw n.Error("attribute 'kernel_shape' is required");
         var strides = OnnxConvOps.Attr(n, "strides", r, 1);
         var pads = OnnxConvOps.Attr(n, "pads", 2 * r, 0);
-        long[] outShape;
-        if (n.Has(2)) outShape = OnnxReductionOps.KnownOrUnsupported(n, 2, "output_shape");
-        else
-            outShape = [x.Type.Shape[0], x.Type.Shape[1],
-                .. Enumerable.Range(0, r).Select(i => (x.Type.Shape[i + 2] - 1) * strides[i] + kernel[i] - pads[i] - pads[r + i])];
+        long[] inferred = [x.Type.Shape[0], x.Type.Shape[1],
+            .. Enumerable.Range(0, r).Select(i => (x.Type.Shape[i + 2] - 1) * strides[i] + kernel[i] - pads[i] - pads[r + i])];
+        long[] outShape = n.Has(2) ? n.KnownInts(2, "output_shape") : inferred;
         long total = outShape.Aggregate(1L, (a, b) => a * b);
         long k = x.Type.ElementCount;
         var flat = l.Fill(new TensorType(x.Type.Element, total), 0);
-        var indices = l.Reshape(l.Convert(idx, ElementType.I64), k, 1);
+        var flatIndices = l.Convert(idx, ElementType.I64);
+        if (!outShape.SequenceEqual(inferred))
+        {
+            // Indices address the inferred shape; each element keeps its coordinates in the larger output.
+            Value? moved = null;
+            long inStride = 1, outStride = 1;
+            for (int d = inferred.Length - 1; d >= 0; d--)
+            {
+                var coord = l.Binary("rem", l.Binary("div", flatIndices, l.Scalar(ElementType.I64, inStride)), l.Scalar(ElementType.I64, inferred[d]));
+                var term = l.Binary("mul", coord, l.Scalar(ElementType.I64, outStride));
+                moved = moved is null ? term : l.Binary("add", moved, term);
+                inStride *= inferred[d];
+                outStride *= outShape[d];
+            }
+            flatIndices = moved!;
+        }
+        var indices = l.Reshape(flatIndices, k, 1);
         var updates = l.Reshape(x, k);
         var y = l.Emit("scatter", [flat, indices, updates], AttrMap.Of(("update_window_dims", Ints(Array.Empty<long>())),
             ("inserted_window_dims", Ints([0L])), ("scatter_dims_to_operand_dims", Ints([0L])), ("index_vector_dim", new IntAttr(1))),

@@ -13,7 +13,7 @@ public static class OnnxReductionOps
     internal static int[]? ReduceAxes(OnnxNode n, int rank, int axesInputOpset)
     {
         long[]? axes = n.Opset >= axesInputOpset
-            ? (n.Has(1) ? KnownOrUnsupported(n, 1, "axes") : null)
+            ? (n.Has(1) ? n.KnownInts(1, "axes") : null)
             : n.Ints("axes");
         if (axes is null || axes.Length == 0)
         {
@@ -23,9 +23,6 @@ public static class OnnxReductionOps
         return [.. axes.Select(a => Lowerer.Axis(a, rank, "axes")).Distinct()];
     }
 
-    /// <summary>An integer input the output shape depends on: unsupported when it is not known at import time.</summary>
-    internal static long[] KnownOrUnsupported(OnnxNode n, int i, string what) =>
-        n.Known(i) is null ? throw n.Unsupported($"{what} depends on input values") : n.KnownInts(i, what);
 
     /// <summary>
     /// A Reduce* lowering: <paramref name="pre"/> maps the input elementwise, the reduction of kind
