@@ -32,7 +32,7 @@ public static class CpuCompiler
         if (diags.Count > 0) return Result<CpuProgram>.Failure(diags);
         try
         {
-            var (ir, arena) = ProgramEmitter.Emit(f, options.Name, f.Name);
+            var (ir, arena) = ProgramEmitter.Emit(f, options.Name, f.Name, module);
             return Result<CpuProgram>.Success(new CpuProgram(options.Name, ir, arena, f));
         }
         catch (CodegenException e)

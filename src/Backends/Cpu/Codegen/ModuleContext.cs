@@ -31,6 +31,9 @@ internal sealed class ModuleContext
         return name;
     }
 
+    /// <summary>True the first time <paramref name="name"/> is asked for: the caller then adds the helper's definition.</summary>
+    public bool FirstHelper(string name) => _helpers.Add(name);
+
     /// <summary>An integer power helper (square-and-multiply; negative exponents as the IR defines them).</summary>
     public string IntegerPow(string it, bool unsigned)
     {

@@ -1,4 +1,3 @@
-using System.Text;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Analysis;
 using GraphCompiler.IR.Ops;
@@ -8,96 +7,222 @@ namespace GraphCompiler.Backends.Cpu.Codegen;
 /// <summary>
 /// Emits the entry point of a compiled function:
 /// <c>i32 @NAME_run(ptr args, ptr results, ptr arena, i32 threads)</c>. Every intermediate lives in
-/// the caller's arena at the offset buffer assignment gave it; each top-level op (or fusion) is one
-/// kernel function; results are copied to the caller's result buffers at the end and variable
-/// updates written back into their arguments.
+/// the caller's arena at the offset buffer assignment gave it; each op (or fusion) is one kernel
+/// function; control flow (while, if, case) becomes branches around the kernels of its regions, whose
+/// values have arena slots of their own; a <c>call</c> calls the callee compiled as an internal function
+/// with the same ABI and an arena of its own. Results are copied to the caller's result buffers at the
+/// end and variable updates written back into their arguments.
 /// </summary>
-internal static class ProgramEmitter
+internal sealed class ProgramEmitter
 {
-    public static (string Ir, long ArenaBytes) Emit(Function f, string name, string sourceName)
+    /// <summary>What all functions of one compilation share.</summary>
+    private sealed class Shared(ModuleContext module, Module? ir, string prefix)
     {
-        var module = new ModuleContext();
+        public readonly ModuleContext Module = module;
+        public readonly Module? Ir = ir;
+        public readonly string Prefix = prefix;
+        public int Kernels;
+        public readonly Dictionary<string, (string Symbol, long Arena)> Functions = [];
+        public readonly HashSet<string> InProgress = [];
+    }
+
+    private readonly Shared _shared;
+    private readonly LlvmBuilder _b = new();
+    private readonly Dictionary<Value, ValueBuffer> _placement = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<Value, string> _pointers = new(ReferenceEqualityComparer.Instance);
+
+    private ProgramEmitter(Shared shared) => _shared = shared;
+
+    public static (string Ir, long ArenaBytes) Emit(Function f, string name, string sourceName, Module? module = null)
+    {
+        var shared = new Shared(new ModuleContext(), module, name);
+        shared.Module.Declare("declare void @llvm.memmove.p0.p0.i64(ptr, ptr, i64, i1)");
+        long arena = new ProgramEmitter(shared).EmitFunction(f, $"{name}_run", external: true);
+        shared.Module.AddFunction($"define i64 @{name}_arena_size() nounwind {{\nentry:\n  ret i64 {arena}\n}}");
+        return (shared.Module.Build(sourceName), arena);
+    }
+
+    private long EmitFunction(Function f, string symbol, bool external)
+    {
         // Kernels declare their buffers noalias, so no value may take over another's buffer in place.
         var plan = BufferAssignment.Compute(f, new BufferOptions { InPlace = false });
-        var placement = new Dictionary<Value, ValueBuffer>(ReferenceEqualityComparer.Instance);
-        foreach (var v in plan.Values) placement[v.Value] = v;
-
-        var b = new StringBuilder();
-        var pointers = new Dictionary<Value, string>(ReferenceEqualityComparer.Instance);
-        int tmp = 0;
-        string Fresh() => $"%p{tmp++}";
+        foreach (var v in plan.Values) _placement[v.Value] = v;
         for (int i = 0; i < f.Arguments.Length; i++)
-        {
-            var slot = Fresh();
-            b.Append($"  {slot} = getelementptr inbounds ptr, ptr %args, i64 {i}\n");
-            var p = Fresh();
-            b.Append($"  {p} = load ptr, ptr {slot}\n");
-            pointers[f.Arguments[i]] = p;
-        }
+            _pointers[f.Arguments[i]] = _b.Let($"load ptr, ptr {_b.Let($"getelementptr inbounds ptr, ptr %args, i64 {i}", "slot")}", "arg");
 
-        int kernel = 0;
-        foreach (var op in f.Body.Operations)
-        {
-            if (op.Def.IsTerminator) break;
-            if (op.Def is ConstantOp)
-            {
-                pointers[op.Result] = module.Constant(op.Attr.Tensor("value"));
-                continue;
-            }
-            foreach (var r in op.Results)
-            {
-                if (!placement.TryGetValue(r, out var vb) || vb.Kind != BufferKind.Arena)
-                    throw new CodegenException($"'{op.Name}' result has no arena buffer");
-                var p = Fresh();
-                b.Append($"  {p} = getelementptr inbounds i8, ptr %arena, i64 {vb.Offset}\n");
-                pointers[r] = p;
-            }
-            if (op.Def is WhileOp or IfOp or CaseOp or CallOp)
-                throw new CodegenException($"'{op.Name}' is not supported by the CPU backend yet");
+        EmitRegion(f.Body);
 
-            var kname = $"{name}.k{kernel++}";
-            IReadOnlyList<Value> inputs, outputs;
-            IReadOnlyList<Operation> ops;
-            List<string> inputPointers;
-            if (op.Def is FusionOp)
-            {
-                var body = op.Regions[0];
-                inputs = body.Arguments;
-                ops = [.. body.Operations.Where(o => !o.Def.IsTerminator)];
-                outputs = body.Yielded;
-                inputPointers = [.. op.Operands.Select(o => pointers[o])];
-            }
-            else
-            {
-                var distinct = op.Operands.Distinct<Value>(ReferenceEqualityComparer.Instance).ToList();
-                inputs = distinct;
-                ops = [op];
-                outputs = op.Results;
-                inputPointers = [.. distinct.Select(o => pointers[o])];
-            }
-            KernelEmitter.Emit(module, kname, inputs, ops, outputs);
-            var args = op.Results.Select(r => $"ptr {pointers[r]}").Concat(inputPointers.Select(p => $"ptr {p}"));
-            b.Append($"  call void @{kname}({string.Join(", ", args)})\n");
-        }
-
-        module.Declare("declare void @llvm.memmove.p0.p0.i64(ptr, ptr, i64, i1)");
         var returned = f.Body.Yielded;
         for (int i = 0; i < returned.Length; i++)
         {
-            var slot = Fresh();
-            b.Append($"  {slot} = getelementptr inbounds ptr, ptr %results, i64 {i}\n");
-            var dst = Fresh();
-            b.Append($"  {dst} = load ptr, ptr {slot}\n");
-            b.Append($"  call void @llvm.memmove.p0.p0.i64(ptr {dst}, ptr {pointers[returned[i]]}, i64 {returned[i].Type.ByteSize}, i1 false)\n");
+            var dst = _b.Let($"load ptr, ptr {_b.Let($"getelementptr inbounds ptr, ptr %results, i64 {i}", "slot")}", "res");
+            Copy(dst, returned[i]);
         }
         for (int i = 0; i < returned.Length; i++)
+            if (f.ResultInfos[i].Updates is { } arg) Copy(_pointers[f.Arguments[arg]], returned[i]);
+        _b.Line("ret i32 0");
+        var linkage = external ? "" : "internal ";
+        _shared.Module.AddFunction($"define {linkage}i32 @{symbol}(ptr %args, ptr %results, ptr %arena, i32 %threads) nounwind {{\n{_b.Body()}}}");
+        return plan.ArenaBytes;
+    }
+
+    private void Copy(string dst, Value src) =>
+        _b.Line($"call void @llvm.memmove.p0.p0.i64(ptr {dst}, ptr {_pointers[src]}, i64 {src.Type.ByteSize}, i1 false)");
+
+    private string Slot(Value v, string what)
+    {
+        if (!_placement.TryGetValue(v, out var vb) || vb.Kind != BufferKind.Arena)
+            throw new CodegenException($"'{what}' result has no arena buffer");
+        return _b.Let($"getelementptr inbounds i8, ptr %arena, i64 {vb.Offset}", "buf");
+    }
+
+    private void EmitRegion(Region region)
+    {
+        foreach (var op in region.Operations)
         {
-            if (f.ResultInfos[i].Updates is not { } arg) continue;
-            b.Append($"  call void @llvm.memmove.p0.p0.i64(ptr {pointers[f.Arguments[arg]]}, ptr {pointers[returned[i]]}, i64 {returned[i].Type.ByteSize}, i1 false)\n");
+            if (op.Def.IsTerminator) break;
+            EmitOp(op);
         }
-        b.Append("  ret i32 0\n");
-        module.AddFunction($"define i32 @{name}_run(ptr %args, ptr %results, ptr %arena, i32 %threads) nounwind {{\nentry:\n{b}}}");
-        module.AddFunction($"define i64 @{name}_arena_size() nounwind {{\nentry:\n  ret i64 {plan.ArenaBytes}\n}}");
-        return (module.Build(sourceName), plan.ArenaBytes);
+    }
+
+    private void EmitOp(Operation op)
+    {
+        if (op.Def is ConstantOp)
+        {
+            _pointers[op.Result] = _shared.Module.Constant(op.Attr.Tensor("value"));
+            return;
+        }
+        foreach (var r in op.Results) _pointers[r] = Slot(r, op.Name);
+        switch (op.Def)
+        {
+            case WhileOp: While(op); return;
+            case IfOp: Branches(op, BranchIndex(op.Operands[0], 2, ifStyle: true)); return;
+            case CaseOp: Branches(op, BranchIndex(op.Operands[0], op.Regions.Length, ifStyle: false)); return;
+            case CallOp: Call(op); return;
+        }
+
+        var kname = $"{_shared.Prefix}.k{_shared.Kernels++}";
+        IReadOnlyList<Value> inputs, outputs;
+        IReadOnlyList<Operation> ops;
+        List<string> inputPointers;
+        if (op.Def is FusionOp)
+        {
+            var body = op.Regions[0];
+            inputs = body.Arguments;
+            ops = [.. body.Operations.Where(o => !o.Def.IsTerminator)];
+            outputs = body.Yielded;
+            inputPointers = [.. op.Operands.Select(o => _pointers[o])];
+        }
+        else
+        {
+            var distinct = op.Operands.Distinct<Value>(ReferenceEqualityComparer.Instance).ToList();
+            inputs = distinct;
+            ops = [op];
+            outputs = op.Results;
+            inputPointers = [.. distinct.Select(o => _pointers[o])];
+        }
+        KernelEmitter.Emit(_shared.Module, kname, inputs, ops, outputs);
+        var args = op.Results.Select(r => $"ptr {_pointers[r]}").Concat(inputPointers.Select(p => $"ptr {p}"));
+        _b.Line($"call void @{kname}({string.Join(", ", args)})");
+    }
+
+    /// <summary>Loop-carried values live in the while's result buffers; both regions' arguments are those buffers.</summary>
+    private void While(Operation op)
+    {
+        var (cond, body) = (op.Regions[0], op.Regions[1]);
+        var carried = op.Results.Select(r => _pointers[r]).ToArray();
+        for (int i = 0; i < carried.Length; i++)
+        {
+            Copy(carried[i], op.Operands[i]);
+            _pointers[cond.Arguments[i]] = carried[i];
+            _pointers[body.Arguments[i]] = carried[i];
+        }
+        var head = _b.FreshLabel("while.cond");
+        var bodyLabel = _b.FreshLabel("while.body");
+        var exit = _b.FreshLabel("while.exit");
+        _b.Br(head);
+        _b.Block(head);
+        EmitRegion(cond);
+        var flag = _b.Let($"load i8, ptr {_pointers[cond.Yielded[0]]}");
+        _b.CondBr(_b.Let($"icmp ne i8 {flag}, 0"), bodyLabel, exit);
+        _b.Block(bodyLabel);
+        EmitRegion(body);
+        // A yield of another carried value (a swap, a rotation) would be overwritten before it is read:
+        // those go through the body arguments' own arena slots first.
+        var yielded = body.Yielded;
+        var source = new string[carried.Length];
+        for (int i = 0; i < carried.Length; i++)
+        {
+            int j = body.Arguments.IndexOf(yielded[i]);
+            if (j < 0) source[i] = _pointers[yielded[i]];
+            else if (j == i) source[i] = "";
+            else
+            {
+                source[i] = Slot(body.Arguments[i], "while");
+                _b.Line($"call void @llvm.memmove.p0.p0.i64(ptr {source[i]}, ptr {carried[j]}, i64 {yielded[i].Type.ByteSize}, i1 false)");
+            }
+        }
+        for (int i = 0; i < carried.Length; i++)
+            if (source[i] != "")
+                _b.Line($"call void @llvm.memmove.p0.p0.i64(ptr {carried[i]}, ptr {source[i]}, i64 {yielded[i].Type.ByteSize}, i1 false)");
+        _b.Br(head);
+        _b.Block(exit);
+    }
+
+    /// <summary>The branch to run as an i64: if's predicate picks 0 (then) or 1 (else); case's out-of-range index picks the last.</summary>
+    private string BranchIndex(Value v, int count, bool ifStyle)
+    {
+        var e = v.Type.Element;
+        var mt = LlvmTypes.Memory(e);
+        var raw = _b.Let($"load {mt}, ptr {_pointers[v]}");
+        if (ifStyle) return _b.Let($"select i1 {_b.Let($"icmp ne i8 {raw}, 0")}, i64 0, i64 1");
+        var wide = mt == "i64" ? raw : _b.Let($"{(e.IsUnsignedInteger() ? "zext" : "sext")} {mt} {raw} to i64");
+        // Unsigned compare: negative values (and huge u64) are out of range too.
+        var inRange = _b.Let($"icmp ult i64 {wide}, {count}");
+        return _b.Let($"select i1 {inRange}, i64 {wide}, i64 {count - 1}");
+    }
+
+    private void Branches(Operation op, string index)
+    {
+        int n = op.Regions.Length;
+        var labels = Enumerable.Range(0, n).Select(i => _b.FreshLabel($"branch{i}.")).ToArray();
+        var join = _b.FreshLabel("branch.join");
+        var cases = string.Join(" ", Enumerable.Range(0, n - 1).Select(i => $"i64 {i}, label %{labels[i]}"));
+        _b.Line($"switch i64 {index}, label %{labels[n - 1]} [ {cases} ]");
+        for (int i = 0; i < n; i++)
+        {
+            _b.Block(labels[i]);
+            var region = op.Regions[i];
+            EmitRegion(region);
+            for (int k = 0; k < op.Results.Length; k++) Copy(_pointers[op.Results[k]], region.Yielded[k]);
+            _b.Br(join);
+        }
+        _b.Block(join);
+    }
+
+    private void Call(Operation op)
+    {
+        var calleeName = op.Attr.Symbol("callee");
+        var callee = _shared.Ir?.Find(calleeName) ?? throw new CodegenException($"call of @{calleeName}: the function is not in the module");
+        if (!_shared.Functions.TryGetValue(calleeName, out var compiled))
+        {
+            if (!_shared.InProgress.Add(calleeName)) throw new CodegenException($"recursive call of @{calleeName} is not supported by the CPU backend");
+            var symbol = $"{_shared.Prefix}.fn.{_shared.Functions.Count}";
+            long arena = new ProgramEmitter(_shared).EmitFunction(callee, symbol, external: false);
+            compiled = (symbol, arena);
+            _shared.Functions[calleeName] = compiled;
+            _shared.InProgress.Remove(calleeName);
+        }
+        var args = _b.Alloca($"[{Math.Max(op.Operands.Length, 1)} x ptr]");
+        var results = _b.Alloca($"[{Math.Max(op.Results.Length, 1)} x ptr]");
+        for (int i = 0; i < op.Operands.Length; i++)
+            _b.Line($"store ptr {_pointers[op.Operands[i]]}, ptr {_b.Let($"getelementptr inbounds ptr, ptr {args}, i64 {i}")}");
+        for (int i = 0; i < op.Results.Length; i++)
+            _b.Line($"store ptr {_pointers[op.Results[i]]}, ptr {_b.Let($"getelementptr inbounds ptr, ptr {results}, i64 {i}")}");
+        _shared.Module.Declare("declare noalias ptr @malloc(i64)");
+        _shared.Module.Declare("declare void @free(ptr)");
+        var arenaPtr = _b.Let($"call ptr @malloc(i64 {Math.Max(compiled.Arena, 1)})", "calleearena");
+        _b.Let($"call i32 @{compiled.Symbol}(ptr {args}, ptr {results}, ptr {arenaPtr}, i32 %threads)");
+        _b.Line($"call void @free(ptr {arenaPtr})");
     }
 }

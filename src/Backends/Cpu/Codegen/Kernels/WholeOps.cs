@@ -1,0 +1,209 @@
+using System.Collections.Immutable;
+using GraphCompiler.IR;
+using GraphCompiler.IR.Ops;
+
+namespace GraphCompiler.Backends.Cpu.Codegen;
+
+/// <summary>
+/// Whole-tensor kernels: ops whose output elements are not a function of their own index alone
+/// (scatter's accumulation order, sort's lanes, per-matrix algorithms) write their results all at once.
+/// </summary>
+internal sealed partial class KernelEmitter
+{
+    private static bool IsWhole(Operation op) => op.Def is ScatterOp or SortOp or TopKOp or DeterminantOp or MatrixInverseOp;
+
+    private void EmitWhole(Operation op, Buffer[] dests)
+    {
+        switch (op.Def)
+        {
+            case ScatterOp: Scatter(op, dests[0]); break;
+            case SortOp: SortLanes(op.Operands[0], op.Attr.Int32("dimension"), op.Attr.Bool("descending"), dests); break;
+            case TopKOp: SortLanes(op.Operands[0], op.Operands[0].Type.Rank - 1, op.Attr.Bool("largest"), dests); break;
+            case DeterminantOp or MatrixInverseOp: SquareMatrix(op, dests[0]); break;
+        }
+    }
+
+    /// <summary>Runs <paramref name="body"/> only when <paramref name="cond"/> holds (values it computes stay inside).</summary>
+    private void When(string cond, Action body)
+    {
+        var then = _b.FreshLabel("then");
+        var join = _b.FreshLabel("join");
+        _b.CondBr(cond, then, join);
+        _b.Block(then);
+        var outer = _memo;
+        _memo = new Dictionary<string, string>(outer);
+        body();
+        _memo = outer;
+        _b.Br(join);
+        _b.Block(join);
+    }
+
+    /// <summary>An index element widened to i64; huge unsigned values saturate to the largest i64 (then out of bounds).</summary>
+    private string IndexToI64(string raw, ElementType e)
+    {
+        if (e.BitWidth() == 64)
+            return e.IsUnsignedInteger() ? _b.Let($"select i1 {_b.Let($"icmp slt i64 {raw}, 0")}, i64 {long.MaxValue}, i64 {raw}", "ix") : raw;
+        return _b.Let($"{(e.IsUnsignedInteger() ? "zext" : "sext")} {LlvmTypes.Register(e)} {raw} to i64", "ix");
+    }
+
+    private void Scatter(Operation op, Buffer dest)
+    {
+        var (x, idx, upd) = (op.Operands[0], op.Operands[1], op.Operands[2]);
+        var a = op.Attr;
+        var uwd = a.Ints("update_window_dims");
+        var map = a.Ints("scatter_dims_to_operand_dims");
+        var inBatch = a.Ints("input_batching_dims");
+        var idxBatch = a.Ints("scatter_indices_batching_dims");
+        var kind = a.Enum("kind");
+        int ivd = a.Int32("index_vector_dim");
+        var inserted = a.Ints("inserted_window_dims");
+        var windowDims = Enumerable.Range(0, x.Type.Rank).Where(d => !inserted.Contains(d) && !inBatch.Contains(d)).ToArray();
+        var scatterDims = Enumerable.Range(0, upd.Type.Rank).Where(d => !uwd.Contains(d)).ToArray();
+        var shape = x.Type.Shape;
+        var windowSize = new long[shape.Length];
+        Array.Fill(windowSize, 1);
+        for (int i = 0; i < uwd.Length; i++) windowSize[windowDims[i]] = upd.Type.Shape[(int)uwd[i]];
+        var e = x.Type.Element;
+
+        StoreAll(dest, x);
+        ForEachIndex(upd.Type.Shape, ui =>
+        {
+            var scatter = scatterDims.Select(d => ui[d]).ToArray();
+            var xi = Enumerable.Repeat("0", shape.Length).ToArray();
+            for (int j = 0; j < map.Length; j++)
+            {
+                var pos = new List<string>();
+                for (int d = 0, bi = 0; d < idx.Type.Rank; d++) pos.Add(d == ivd ? j.ToString() : scatter[bi++]);
+                xi[map[j]] = IndexToI64(At(idx, pos), idx.Type.Element);
+            }
+            for (int i = 0; i < inBatch.Length; i++) xi[inBatch[i]] = scatter[idxBatch[i] < ivd ? idxBatch[i] : idxBatch[i] - 1];
+            var inside = "true";
+            for (int d = 0; d < shape.Length; d++)
+            {
+                var ok = _b.Let($"and i1 {_b.Let($"icmp sge i64 {xi[d]}, 0")}, {_b.Let($"icmp sle i64 {xi[d]}, {shape[d] - windowSize[d]}")}");
+                inside = _b.Let($"and i1 {inside}, {ok}");
+            }
+            When(inside, () =>
+            {
+                var at = (string[])xi.Clone();
+                for (int i = 0; i < uwd.Length; i++) at[windowDims[i]] = _b.Let($"add nsw i64 {at[windowDims[i]]}, {ui[uwd[i]]}", "ix");
+                var lin = Ravel(at, shape);
+                var u = At(upd, ui);
+                if (kind != "replace") u = _s.Binary(kind, e, Load(dest.Pointer, e, lin), u);
+                Store(dest, lin, u);
+            });
+        });
+    }
+
+    /// <summary>sort / top_k: each lane along <paramref name="dim"/> is sorted by the merge-sort helper; the first K entries are kept.</summary>
+    private void SortLanes(Value x, int dim, bool descending, Buffer[] dests)
+    {
+        var shape = x.Type.Shape;
+        long n = shape[dim], keep = dests[0].Type.Shape[dim];
+        long outer = 1, inner = 1;
+        for (int d = 0; d < dim; d++) outer *= shape[d];
+        for (int d = dim + 1; d < shape.Length; d++) inner *= shape[d];
+        if (n == 0 || keep == 0 || outer * inner == 0) return;
+        var e = x.Type.Element;
+        var t = LlvmTypes.Compute(e);
+        var helper = Helpers.Sort(_module, t, e.IsUnsignedInteger());
+        var keyBytes = t switch { "i1" => 1, "double" or "i64" => 8, "float" or "i32" => 4, "i16" => 2, _ => 1 };
+        var keys = Malloc(new TensorType(ElementType.U8, n * keyBytes));
+        var order = Malloc(new TensorType(ElementType.I64, n));
+        var tmp = Malloc(new TensorType(ElementType.I64, n));
+        var outerShape = ImmutableArray.CreateRange(shape.Take(dim));
+        var innerShape = ImmutableArray.CreateRange(shape.Skip(dim + 1));
+        ForEachIndex(ImmutableArray.CreateRange(outerShape.Concat(innerShape)), lane =>
+        {
+            string[] Src(string j) => [.. lane.Take(dim), j, .. lane.Skip(dim)];
+            _b.For("0", n.ToString(), j =>
+            {
+                var outerMemo = _memo;
+                _memo = new Dictionary<string, string>(outerMemo);
+                _b.Line($"store {t} {At(x, Src(j))}, ptr {_b.Let($"getelementptr inbounds {t}, ptr {keys}, i64 {j}")}");
+                _b.Line($"store i64 {j}, ptr {_b.Let($"getelementptr inbounds i64, ptr {order}, i64 {j}")}");
+                _memo = outerMemo;
+            }, "s");
+            _b.Line($"call void @{helper}(ptr {keys}, ptr {order}, ptr {tmp}, i64 {n}, i1 {(descending ? "true" : "false")})");
+            _b.For("0", keep.ToString(), j =>
+            {
+                var pos = _b.Let($"load i64, ptr {_b.Let($"getelementptr inbounds i64, ptr {order}, i64 {j}")}");
+                var key = _b.Let($"load {t}, ptr {_b.Let($"getelementptr inbounds {t}, ptr {keys}, i64 {pos}")}");
+                var lin = Ravel(Src(j), dests[0].Type.Shape);
+                Store(dests[0], lin, key);
+                Store(dests[1], lin, pos);
+            }, "w");
+        });
+    }
+
+    /// <summary>determinant / matrix_inverse: each matrix is copied into doubles and handed to the helper.</summary>
+    private void SquareMatrix(Operation op, Buffer dest)
+    {
+        var x = op.Operands[0];
+        var shape = x.Type.Shape;
+        long n = shape[^1];
+        var batch = ImmutableArray.CreateRange(shape.Take(shape.Length - 2));
+        bool det = op.Def is DeterminantOp;
+        var helper = det ? Helpers.Determinant(_module) : Helpers.Inverse(_module);
+        var m = Malloc(new TensorType(ElementType.F64, n, n));
+        var inv = det ? null : Malloc(new TensorType(ElementType.F64, n, n));
+        var e = x.Type.Element;
+        ForEachIndex(batch, bi =>
+        {
+            ForEachIndex([n, n], rc =>
+            {
+                var v = _s.Convert(e, ElementType.F64, At(x, [.. bi, rc[0], rc[1]]));
+                var lin = Ravel(rc, [n, n]);
+                _b.Line($"store double {v}, ptr {_b.Let($"getelementptr inbounds double, ptr {m}, i64 {lin}")}");
+                if (inv is not null)
+                {
+                    var one = _b.Let($"select i1 {_b.Let($"icmp eq i64 {rc[0]}, {rc[1]}")}, double 1.0, double 0.0");
+                    _b.Line($"store double {one}, ptr {_b.Let($"getelementptr inbounds double, ptr {inv}, i64 {lin}")}");
+                }
+            });
+            if (det)
+            {
+                var d = _b.Let($"call double @{helper}(ptr {m}, i64 {n})");
+                Store(dest, Ravel(bi, batch), RoundFromDouble(e, d));
+                return;
+            }
+            _b.Line($"call void @{helper}(ptr {m}, ptr {inv}, i64 {n})");
+            ForEachIndex([n, n], rc =>
+            {
+                var lin = Ravel(rc, [n, n]);
+                var v = _b.Let($"load double, ptr {_b.Let($"getelementptr inbounds double, ptr {inv}, i64 {lin}")}");
+                Store(dest, Ravel([.. bi, rc[0], rc[1]], shape), RoundFromDouble(e, v));
+            });
+        });
+    }
+
+    /// <summary>
+    /// A double rounded once to float type <paramref name="e"/> (to nearest even, as FloatRounding.RoundTo),
+    /// returned in the compute type: bf16 goes through a round-to-odd float so that nothing is rounded twice.
+    /// </summary>
+    private string RoundFromDouble(ElementType e, string d)
+    {
+        switch (e)
+        {
+            case ElementType.F64: return d;
+            case ElementType.F32: return _b.Let($"fptrunc double {d} to float");
+            case ElementType.F16: return _b.Let($"fpext half {_b.Let($"fptrunc double {d} to half")} to float");
+            default:
+            {
+                var f = _b.Let($"fptrunc double {d} to float");
+                var back = _b.Let($"fpext float {f} to double");
+                var exact = _b.Let($"fcmp ueq double {back}, {d}");
+                var inf = _b.Let($"fcmp oeq float {_b.Let($"call float @llvm.fabs.f32(float {f})")}, 0x7FF0000000000000");
+                _module.Declare("declare float @llvm.fabs.f32(float)");
+                _module.Declare("declare double @llvm.fabs.f64(double)");
+                var bits = _b.Let($"bitcast float {f} to i32");
+                var away = _b.Let($"fcmp ogt double {_b.Let($"call double @llvm.fabs.f64(double {back})")}, {_b.Let($"call double @llvm.fabs.f64(double {d})")}");
+                var toward = _b.Let($"select i1 {away}, i32 {_b.Let($"sub i32 {bits}, 1")}, i32 {bits}");
+                var odd = _b.Let($"or i32 {toward}, 1");
+                var keepAsIs = _b.Let($"or i1 {exact}, {inf}");
+                var chosen = _b.Let($"bitcast i32 {_b.Let($"select i1 {keepAsIs}, i32 {bits}, i32 {odd}")} to float");
+                return BFloatToFloat(FloatToBFloat(chosen));
+            }
+        }
+    }
+}
