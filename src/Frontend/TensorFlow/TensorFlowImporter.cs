@@ -46,7 +46,13 @@ public static class TensorFlowImporter
             return Import(m.GraphDef ?? new GraphDef(), SavedModelLoader.Signatures(m), ckpt, options, path);
         }
         var graph = TensorFlowFiles.ReadGraphDef(path);
-        if (graph.Value is null) return Result<Module>.Failure(graph.Diagnostics);
+        if (graph.Value is null)
+        {
+            // Some .pb files hold a MetaGraphDef (tf.train.export_meta_graph(as_text=False)).
+            if (TensorFlowFiles.ReadMetaGraphDef(path).Value is { GraphDef: not null } mg)
+                return Import(mg.GraphDef, SavedModelLoader.Signatures(mg), new Dictionary<string, Tensor>(), options, path);
+            return Result<Module>.Failure(graph.Diagnostics);
+        }
         return Import(graph.Value, new Dictionary<string, Signature>(), new Dictionary<string, Tensor>(), options, path);
     }
 
@@ -85,12 +91,15 @@ public static class TensorFlowImporter
         }
         // Every Placeholder the fetches need and nobody fed is a feed too (graph order).
         var needed = scope.Needed(fetches.Select(f => f.Tensor));
+        var explicitFeeds = plan.Feeds.Select(f => f.Tensor).ToHashSet();
         foreach (var node in graph.Node)
-            if (node.Op == "Placeholder" && needed.Contains(node.Name) && !scope.IsBound(new TensorName(node.Name, 0)))
-            {
-                var type = plan.FeedType(new TfFeed(node.Name, new TensorName(node.Name, 0), null), scope);
-                if (type is not null) scope.Bind(new TensorName(node.Name, 0), Arg(type, node.Name));
-            }
+        {
+            var t = new TensorName(node.Name, 0);
+            if (node.Op is not ("Placeholder" or "PlaceholderV2") || !needed.Contains(node.Name) || explicitFeeds.Contains(t)) continue;
+            var name = plan.SignatureKeys.GetValueOrDefault(node.Name) ?? node.Name;
+            var type = plan.FeedType(new TfFeed(name, t, null), scope);
+            if (type is not null) scope.Bind(t, Arg(type, name));
+        }
         var variableArgs = new List<(TfVariable Var, int Arg)>();
         foreach (var v in plan.Variables)
         {
@@ -103,6 +112,20 @@ public static class TensorFlowImporter
         }
         if (problems.Any) return Result<Module>.Failure(problems.ToDiagnostics());
 
+        // A variable with no stored value (no checkpoint entry) is state the caller provides: a variable argument.
+        var graphNodes = graph.Node.GroupBy(n => n.Name).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        ctx.MakeArgumentVariable = name =>
+        {
+            if (!graphNodes.TryGetValue(name, out var node) || !node.Attr.TryGetValue("dtype", out var dt)) return null;
+            var dims = node.Attr.TryGetValue("shape", out var s) ? Tensors.TensorProtoConverter.TensorFlowShape(s.Shape, $"variable '{name}'") : null;
+            if (dims?.Value is null || !Tensors.FrameworkElementTypes.TryFromTensorFlow(dt.Type, out var e, out _))
+                throw new LoweringException($"variable '{name}' has no value in a checkpoint and no known type and shape{(dims?.Diagnostics.Count > 0 ? $" ({dims.Diagnostics[0].Message})" : "")}");
+            int index = argCount;
+            var variable = new TfVariable(name) { Argument = Arg(new TensorType(e, dims.Value), name, variable: true) };
+            variableArgs.Add((variable, index));
+            return variable;
+        };
+
         scope.Lower(fetches.Select(f => f.Tensor), plan.Variables.Count > 0 ? TfImportPlan.VariableUpdates(graph, fetches, scope) : null);
 
         var results = new List<Value>();
@@ -112,12 +135,7 @@ public static class TensorFlowImporter
             try
             {
                 var v = scope.Lookup(f.Tensor);
-                if (v is TfResource r)
-                {
-                    var t = ctx.Variables.GetValueOrDefault(r.Variable);
-                    v = t?.Updated ?? t?.Argument ?? (object?)(t?.Frozen is { } fz ? lowerer.Constant(fz) : null)
-                        ?? throw new LoweringException($"fetch '{f.ResultName}' is a variable handle with no value");
-                }
+                if (v is TfResource r) v = Ops.TfVariables.Read(ctx, lowerer, r); // fetching a variable reads it
                 results.Add((Value)v);
                 infos.Add(new ResultInfo(f.ResultName));
             }

@@ -26,8 +26,9 @@ internal sealed class TfFunctionBody
             if (TensorName.IsControl(input)) return input;
             var parts = input.Split(':');
             if (parts.Length == 1) return input; // a function argument, or output 0 of a node
-            if (parts.Length == 2) return input;
-            if (!int.TryParse(parts[2], out int idx)) throw new LoweringException($"function '{sig.Name}': bad input '{input}'");
+            if (parts.Length == 2 && int.TryParse(parts[1], out _)) return input;
+            int idx = 0;
+            if (parts.Length > 2 && !int.TryParse(parts[2], out idx)) throw new LoweringException($"function '{sig.Name}': bad input '{input}'");
             if (!byName.TryGetValue(parts[0], out var producer)) throw new LoweringException($"function '{sig.Name}': input '{input}' names no node");
             var callee = ctx.Function(producer.Op)?.Signature;
             var port = OutputArgs.FlatPort(producer.Op, parts[1], idx, callee?.OutputArg.Select(a => a.Name).ToList())

@@ -49,6 +49,9 @@ internal sealed class TfImportContext(ImportProblems problems, FunctionDefLibrar
     /// <summary>The lowerer of the imported function's body (variable updates must be emitted there).</summary>
     public Lowering.Lowerer? TopLevel { get; set; }
 
+    /// <summary>Makes an uninitialised variable (no checkpoint value) a variable argument; null when it cannot.</summary>
+    public Func<string, TfVariable?>? MakeArgumentVariable { get; set; }
+
     /// <summary>Depth of function inlining, to stop runaway recursion.</summary>
     public int CallDepth { get; set; }
 

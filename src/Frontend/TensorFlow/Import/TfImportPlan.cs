@@ -19,6 +19,9 @@ internal sealed class TfImportPlan
     public List<TfFetch> Fetches { get; } = [];
     public List<Proto.TensorFlow.Tf2Xla.Variable> Variables { get; } = [];
     public bool FromSignature { get; private set; }
+
+    /// <summary>In signature mode, the signature key of each input placeholder node.</summary>
+    public Dictionary<string, string> SignatureKeys { get; } = new(StringComparer.Ordinal);
     private ImportProblems _problems = null!;
 
     /// <summary>Ops that produce no tensor worth fetching by default (side effects, checkpointing).</summary>
@@ -67,6 +70,8 @@ internal sealed class TfImportPlan
             plan.FromSignature = true;
             var inputs = sig.Inputs.ToDictionary(i => i.Key, StringComparer.Ordinal);
             var outputs = sig.Outputs.ToDictionary(o => o.Key, StringComparer.Ordinal);
+            foreach (var i in sig.Inputs)
+                if (i.TensorName is not null) plan.SignatureKeys.TryAdd(TensorName.Parse(i.TensorName).Node, i.Key);
             var feedList = feeds.Count > 0 ? feeds : [.. sig.Inputs.Select(i => new FeedSpec(i.Key))];
             foreach (var f in feedList)
             {
@@ -132,6 +137,11 @@ internal sealed class TfImportPlan
     public TensorType? FeedType(TfFeed f, TfScope scope)
     {
         var node = scope.Node(f.Tensor.Node);
+        if (node is not null && node.Op is "Placeholder" or "PlaceholderV2" or "PlaceholderWithDefault" && f.Tensor.Port != 0)
+        {
+            _problems.Error($"feed '{f.ArgName}': placeholder '{node.Name}' has only output 0");
+            return null;
+        }
         DataType? dtype = node is null ? null : NodeDType(node, f.Tensor.Port);
         if (f.Type is { } given)
         {
@@ -154,12 +164,12 @@ internal sealed class TfImportPlan
             shape = node.Attr.TryGetValue("shape", out var s) ? s.Shape : null;
         if (shape is null)
         {
-            _problems.Error($"placeholder '{f.Tensor.Node}' has no shape; give it with a feed (e.g. {f.Tensor}:{elem.Name()}[...])");
+            _problems.Error($"feed '{f.ArgName}': placeholder '{f.Tensor.Node}' has no shape; give it with the feed (e.g. {f.ArgName}:{elem.Name()}[...])");
             return null;
         }
         if (shape.UnknownRank || shape.Dim.Any(d => d.Size < 0))
         {
-            _problems.Error($"placeholder '{f.Tensor.Node}' has shape {Describe(shape)} with unknown dimensions; give its shape with a feed");
+            _problems.Error($"feed '{f.ArgName}': placeholder '{f.Tensor.Node}' has shape {elem.Name()}{Describe(shape)} with unknown dimensions; give its shape with the feed");
             return null;
         }
         return new TensorType(elem, shape.Dim.Select(d => d.Size).ToArray());
@@ -198,7 +208,10 @@ internal sealed class TfImportPlan
     public static List<TfFetch> SinkFetches(GraphDef graph)
     {
         var consumed = graph.Node.SelectMany(TfScope.DataInputs).Select(t => t.Node).ToHashSet(StringComparer.Ordinal);
-        return [.. graph.Node.Where(n => !consumed.Contains(n.Name) && !NotSinks.Contains(n.Op))
+        var noOutputs = (graph.Library?.Function ?? []).Where(f => f.Signature is { OutputArg.Count: 0 }).Select(f => f.Signature.Name).ToHashSet(StringComparer.Ordinal);
+        bool Silent(NodeDef n) => noOutputs.Contains(n.Op) ||
+            n.Op is "PartitionedCall" or "StatefulPartitionedCall" && n.Attr.TryGetValue("f", out var f) && noOutputs.Contains(f.Func?.Name ?? "");
+        return [.. graph.Node.Where(n => !consumed.Contains(n.Name) && !NotSinks.Contains(n.Op) && !Silent(n))
             .Select(n => new TfFetch(n.Name, new TensorName(n.Name, 0)))];
     }
 

@@ -88,7 +88,10 @@ public sealed class TfNode
 
     public Tensor TensorAttr(string name)
     {
-        var t = TensorProtoConverter.FromTensorFlow(Required(name).Tensor ?? new TensorProto(), Name);
+        var proto = Required(name).Tensor ?? new TensorProto();
+        if (!FrameworkElementTypes.TryFromTensorFlow(proto.Dtype, out _, out _))
+            throw Unsupported($"dtype {FrameworkElementTypes.TensorFlowName(proto.Dtype)}");
+        var t = TensorProtoConverter.FromTensorFlow(proto, Name);
         if (t.Value is not null) return t.Value;
         var msg = t.Diagnostics[0].Message;
         throw msg.Contains("has no IR element type") ? Unsupported(msg) : Error(msg);

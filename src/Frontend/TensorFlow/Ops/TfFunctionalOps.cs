@@ -18,7 +18,7 @@ public static class TfFunctionalOps
     public static IEnumerable<(string, TfLowering)> All =>
     [
         ("PartitionedCall", Call), ("StatefulPartitionedCall", Call),
-        ("If", If), ("StatelessIf", If), ("While", While), ("StatelessWhile", While),
+        ("If", If), ("StatelessIf", If), ("Case", Case), ("StatelessCase", Case), ("While", While), ("StatelessWhile", While),
     ];
 
     private static void Call(TfNode n) => SetAll(n, CallFunction(n, n.Func("f").Name, Args(n, 0), n.L));
@@ -37,7 +37,7 @@ public static class TfFunctionalOps
     internal static IReadOnlyList<object> CallFunction(TfNode n, string name, IReadOnlyList<object> args, Lowerer lowerer)
     {
         var ctx = n.Ctx;
-        var fdef = ctx.Function(name) ?? throw n.Unsupported($"function '{name}' is not in the graph's library");
+        var fdef = ctx.Function(name) ?? throw n.Error($"function '{name}' is not in the graph's library");
         if (ctx.CallDepth >= MaxCallDepth) throw n.Error($"function calls nest deeper than {MaxCallDepth} (recursion?) at '{name}'");
         var body = TfFunctionBody.From(fdef, ctx);
         if (args.Count != body.ArgNames.Count)
@@ -85,6 +85,25 @@ public static class TfFunctionalOps
         var thenR = Branch(thenF);
         var elseR = Branch(elseF);
         n.Outputs(n.L.EmitMulti("if", [pred], null, null, [thenR, elseR]));
+    }
+
+    /// <summary>Case: branch_index picks a branch; out of range runs the last one (TF's and the IR's rule).</summary>
+    private static void Case(TfNode n)
+    {
+        var index = n.Input(0);
+        if (index.Type.Rank != 0) throw n.Error($"branch_index must be a scalar, got {index.Type}");
+        var branches = n.Attr("branches")?.List?.Func.Select(f => f.Name).ToList() ?? throw n.Error("attribute 'branches' is required");
+        if (branches.Count == 0) throw n.Error("no branches");
+        var args = Args(n, 1);
+        if (n.L.Known(index) is { } known)
+        {
+            long i = known.GetInt64(0);
+            SetAll(n, CallFunction(n, branches[i < 0 || i >= branches.Count ? branches.Count - 1 : (int)i], args, n.L));
+            return;
+        }
+        var regions = branches.Select(f => n.L.B.Region([], (inner, _) =>
+            [.. CallFunction(n, f, args, n.L.Nested(inner)).Select(o => o as Value ?? throw n.Unsupported("Case branch returning a resource"))])).ToList();
+        n.Outputs(n.L.EmitMulti("case", [index], null, null, regions));
     }
 
     private static void While(TfNode n)

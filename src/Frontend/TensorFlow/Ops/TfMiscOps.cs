@@ -12,9 +12,9 @@ public static class TfMiscOps
         ("Const", n => n.Output(0, n.L.Constant(n.TensorAttr("value")))),
         ("Identity", PassThrough), ("StopGradient", PassThrough), ("CheckNumerics", PassThrough), ("Snapshot", PassThrough),
         ("PreventGradient", PassThrough), ("EnsureShape", PassThrough),
-        ("IdentityN", n => { for (int i = 0; i < n.InputCount; i++) n.Output(i, n.Raw(i)); }),
+        ("IdentityN", n => { for (int i = 0; i < n.InputCount; i++) n.Output(i, n.Raw(i) is TfResource r && n.Attr("T")?.List?.Type.ElementAtOrDefault(i) != Proto.TensorFlow.DataType.DtResource ? n.Input(i) : n.Raw(i)); }),
         ("NoOp", _ => { }),
-        ("Placeholder", n => throw n.Error("placeholder is not fed")),
+        ("Placeholder", Placeholder), ("PlaceholderV2", Placeholder),
         ("PlaceholderWithDefault", n => n.Output(0, n.Input(0))),
         ("Shape", n => n.Output(0, ShapeOf(n, n.Input(0)))),
         ("ShapeN", n => { for (int i = 0; i < n.InputCount; i++) n.Output(i, ShapeOf(n, n.Input(i))); }),
@@ -24,7 +24,12 @@ public static class TfMiscOps
         ("TopKV2", TopK), ("Where", Where),
     ];
 
-    private static void PassThrough(TfNode n) => n.Output(0, n.Op == "Identity" ? n.Raw(0) : n.Input(0));
+    /// <summary>Identity of a DT_RESOURCE handle passes the handle on; of a ref variable (TF1) it reads the value.</summary>
+    /// <summary>Reached only for an output of a placeholder other than the fed output 0.</summary>
+    private static void Placeholder(TfNode n) => throw n.Error("a placeholder has only output 0 (invalid output index)");
+
+    private static void PassThrough(TfNode n) =>
+        n.Output(0, n.Op == "Identity" && n.Attr("T")?.Type == Proto.TensorFlow.DataType.DtResource ? n.Raw(0) : n.Input(0));
 
     private static ElementType OutType(TfNode n) => n.HasAttr("out_type") ? n.Type("out_type") : ElementType.I32;
 

@@ -103,7 +103,8 @@ public static class TfNnOps
             ("padding_low", A.Ints(low)), ("padding_high", A.Ints(high)), ("rhs_dilation", A.Ints(dil)),
         };
         if (groups != 1) attrs.Add(("feature_group_count", A.Int(groups)));
-        n.Output(0, n.L.Emit("convolution", [x, k], AttrMap.Of([.. attrs])));
+        var type = ConvResult(x, Nchw(n), k.Type.Shape[3], window, strides, low, high, [1, 1], dil);
+        n.Output(0, n.L.Emit("convolution", [x, k], AttrMap.Of([.. attrs]), type));
     }
 
     /// <summary>
@@ -134,9 +135,24 @@ public static class TfNnOps
         var flipped = n.L.Emit("reverse", [k], ("dims", A.Ints(0, 1)));
         var attrs = AttrMap.Of(("dims", new StringAttr(nchw ? "bf01_01oi->bf01" : "b01f_01oi->b01f")),
             ("padding_low", A.Ints(low)), ("padding_high", A.Ints(high)), ("lhs_dilation", A.Ints(strides)), ("rhs_dilation", A.Ints(dil)));
-        var r = n.L.Emit("convolution", [dy, flipped], attrs);
+        var r = n.L.Emit("convolution", [dy, flipped], attrs, ConvResult(dy, nchw, k.Type.Shape[2], window, [1, 1], low, high, strides, dil));
         if (!r.Type.Shape.SequenceEqual(sizes)) throw n.Error($"result {r.Type} does not have input_sizes [{string.Join(", ", sizes)}]");
         n.Output(0, r);
+    }
+
+    /// <summary>The convolution's result type (XLA's output size rule), in the input's element type.</summary>
+    private static TensorType ConvResult(Value x, bool nchw, long features, long[] kernel, long[] strides, long[] low, long[] high, long[] lhsDil, long[] rhsDil)
+    {
+        var s = x.Type.Shape;
+        long[] sp = nchw ? [s[2], s[3]] : [s[1], s[2]];
+        var o = new long[2];
+        for (int i = 0; i < 2; i++)
+        {
+            long padded = (sp[i] - 1) * lhsDil[i] + 1 + low[i] + high[i];
+            long kd = (kernel[i] - 1) * rhsDil[i] + 1;
+            o[i] = padded < kd ? 0 : (padded - kd) / strides[i] + 1;
+        }
+        return new TensorType(x.Type.Element, nchw ? new long[] { s[0], features, o[0], o[1] } : new long[] { s[0], o[0], o[1], features });
     }
 
     /// <summary>MaxPool/AvgPool; AvgPool SAME divides by the number of real (unpadded) elements in each window.</summary>

@@ -39,28 +39,36 @@ public static class TfVariableOps
 /// <summary>Reading and writing variables during an import.</summary>
 internal static class TfVariables
 {
-    public static TfVariable Get(TfNode n, TfResource r)
+    public static TfVariable Get(TfNode n, TfResource r) => Get(n.Ctx, r);
+
+    public static TfVariable Get(TfImportContext ctx, TfResource r)
     {
-        var ctx = n.Ctx;
         if (ctx.Variables.TryGetValue(r.Variable, out var v)) return v;
         var key = ctx.CheckpointKeys.GetValueOrDefault(r.Variable) ?? r.Variable;
-        if (!ctx.Checkpoint.TryGetValue(key, out var t))
-            throw n.Error($"variable '{r.Variable}' has no value: it is not in the checkpoint{(key != r.Variable ? $" (key '{key}')" : "")} and not a variable of the config");
+        if (!ctx.Checkpoint.TryGetValue(key, out var t) && ctx.MakeArgumentVariable?.Invoke(r.Variable) is { } arg)
+        {
+            ctx.Variables[r.Variable] = arg;
+            return arg;
+        }
+        if (t is null)
+            throw new LoweringException($"variable '{r.Variable}' has no value: it is not in the checkpoint{(key != r.Variable ? $" (key '{key}')" : "")} and not a variable of the config");
         v = new TfVariable(r.Variable) { Frozen = t };
         ctx.Variables[r.Variable] = v;
         return v;
     }
 
-    public static Value Read(TfNode n, TfResource r)
+    public static Value Read(TfNode n, TfResource r) => Read(n.Ctx, n.L, r);
+
+    public static Value Read(TfImportContext ctx, Lowerer l, TfResource r)
     {
-        var v = Get(n, r);
+        var v = Get(ctx, r);
         if (v.Updated is { } u)
         {
-            if (!ReferenceEquals(v.UpdatedIn, n.L)) throw n.Unsupported($"variable '{r.Variable}' read in another control-flow region than its update");
+            if (!ReferenceEquals(v.UpdatedIn, l)) throw new LoweringException($"variable '{r.Variable}' read in another control-flow region than its update", isUnsupported: true);
             return u;
         }
         if (v.Argument is { } a) return a;
-        return n.L.Constant(v.Frozen!);
+        return l.Constant(v.Frozen!);
     }
 
     public static void Write(TfNode n, TfResource r, Value value)
