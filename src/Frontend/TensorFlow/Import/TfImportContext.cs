@@ -52,6 +52,12 @@ internal sealed class TfImportContext(ImportProblems problems, FunctionDefLibrar
     /// <summary>Makes an uninitialised variable (no checkpoint value) a variable argument; null when it cannot.</summary>
     public Func<string, TfVariable?>? MakeArgumentVariable { get; set; }
 
+    /// <summary>A Switch predicate's rank-0 form, one per source value, so that Switches on one predicate pair up.</summary>
+    public Dictionary<Value, Value> ScalarPredicates { get; } = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Nodes inside TF1 while frames: their values exist only inside the loop regions.</summary>
+    public HashSet<string> LoopMembers { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Depth of function inlining, to stop runaway recursion.</summary>
     public int CallDepth { get; set; }
 

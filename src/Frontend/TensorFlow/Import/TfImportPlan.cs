@@ -211,7 +211,20 @@ internal sealed class TfImportPlan
         var noOutputs = (graph.Library?.Function ?? []).Where(f => f.Signature is { OutputArg.Count: 0 }).Select(f => f.Signature.Name).ToHashSet(StringComparer.Ordinal);
         bool Silent(NodeDef n) => noOutputs.Contains(n.Op) ||
             n.Op is "PartitionedCall" or "StatefulPartitionedCall" && n.Attr.TryGetValue("f", out var f) && noOutputs.Contains(f.Func?.Name ?? "");
-        return [.. graph.Node.Where(n => !consumed.Contains(n.Name) && !NotSinks.Contains(n.Op) && !Silent(n))
+        // Nodes inside TF1 while frames (forward from an Enter, up to the frame's Exits) exist only in the loop.
+        var consumers = graph.Node.SelectMany(n => n.Input.Select(i => (From: TensorName.IsControl(i) ? i[1..] : TensorName.Parse(i).Node, To: n)))
+            .ToLookup(p => p.From, p => p.To, StringComparer.Ordinal);
+        var inLoop = new HashSet<string>(StringComparer.Ordinal);
+        var depth = new Stack<(NodeDef Node, int Depth)>(graph.Node.Where(n => n.Op is "Enter" or "RefEnter").SelectMany(e => consumers[e.Name]).Select(c => (c, 1)));
+        while (depth.Count > 0)
+        {
+            var (x, d) = depth.Pop();
+            if (x.Op is "Enter" or "RefEnter") d++;
+            if (x.Op is "Exit" or "RefExit") d--;
+            if (d <= 0 || !inLoop.Add(x.Name)) continue;
+            foreach (var c in consumers[x.Name]) depth.Push((c, d));
+        }
+        return [.. graph.Node.Where(n => !consumed.Contains(n.Name) && !NotSinks.Contains(n.Op) && !Silent(n) && !inLoop.Contains(n.Name))
             .Select(n => new TfFetch(n.Name, new TensorName(n.Name, 0)))];
     }
 

@@ -21,6 +21,8 @@ internal sealed class TfScope
     private readonly Dictionary<TensorName, object> _values = [];
     private readonly HashSet<string> _done = new(StringComparer.Ordinal);
     private readonly HashSet<string> _poisoned = new(StringComparer.Ordinal);
+    private readonly Dictionary<TensorName, TfGuard> _guards = [];
+    private readonly TfScope? _parent;
 
     public Lowerer Lowerer { get; }
     public TfImportContext Ctx { get; }
@@ -37,21 +39,52 @@ internal sealed class TfScope
         FunctionName = functionName;
     }
 
+    /// <summary>
+    /// A scope over the same nodes for a region (a TF1 loop's cond or body): it sees the tensors bound in
+    /// <paramref name="parent"/> and lowers the nodes it needs anew into <paramref name="lowerer"/>.
+    /// </summary>
+    public TfScope(TfScope parent, Lowerer lowerer)
+    {
+        _order = parent._order;
+        foreach (var n in _order) _nodes.TryAdd(n.Name, n);
+        _parent = parent;
+        Lowerer = lowerer;
+        Ctx = parent.Ctx;
+        FunctionName = parent.FunctionName;
+    }
+
     public IReadOnlyList<NodeDef> Nodes => _order;
 
     public NodeDef? Node(string name) => _nodes.GetValueOrDefault(name);
 
     public void Bind(TensorName t, object v) => _values[t] = v;
 
-    public bool IsBound(TensorName t) => _values.ContainsKey(t);
+    public bool IsBound(TensorName t) => _values.ContainsKey(t) || _parent?.IsBound(t) == true;
+
+    /// <summary>Marks a node as handled (its outputs bound by someone else, or not to be lowered here).</summary>
+    public void MarkDone(string node) => _done.Add(node);
+
+    public bool IsDone(string node) => _done.Contains(node);
+
+    /// <summary>Marks a node as failed (its consumers are skipped silently; the cause is reported once).</summary>
+    public void Poison(string node) => _poisoned.Add(node);
+
+    public TfGuard Guard(TensorName t) => _guards.GetValueOrDefault(t) ?? _parent?.Guard(t) ?? TfGuard.None;
+
+    public void SetGuard(TensorName t, TfGuard g)
+    {
+        if (!g.IsEmpty) _guards[t] = g;
+    }
 
     public object Lookup(TensorName t)
     {
         if (_values.TryGetValue(t, out var v)) return v;
         if (_poisoned.Contains(t.Node)) throw new PoisonedInputException();
+        if (_parent is not null && _parent.IsBound(t)) return _parent.Lookup(t);
         if (!_nodes.TryGetValue(t.Node, out var node))
             throw new LoweringException($"tensor '{t}': no node named '{t.Node}'{In}");
         if (!_done.Contains(t.Node)) throw new LoweringException($"tensor '{t}' is used before its node is imported{In}");
+        if (Ctx.LoopMembers.Contains(t.Node)) throw new LoweringException($"tensor '{t}' is inside a TF1 while loop; it exists only inside the loop (fetch the loop's Exit instead)");
         throw new LoweringException($"tensor '{t}': node '{t.Node}' ({node.Op}) has no output {t.Port}");
     }
 
@@ -70,7 +103,7 @@ internal sealed class TfScope
         while (stack.Count > 0)
         {
             var t = stack.Pop();
-            if (t.Port >= 0 && _values.ContainsKey(t)) continue;
+            if (t.Port >= 0 && IsBound(t)) continue;
             if (_done.Contains(t.Node) || !_nodes.TryGetValue(t.Node, out var node) || !needed.Add(t.Node)) continue;
             foreach (var i in DataInputs(node)) stack.Push(i);
         }
@@ -129,16 +162,40 @@ internal sealed class TfScope
         var n = new TfNode(node, this);
         Lowerer.B.SourceName = node.Name;
         var lowering = TfOpTable.Find(node.Op);
+        // TF1 conditionals: a node on a dead branch (its predicate known) is dead too; Merge decides for itself.
+        var guard = TfGuard.None;
+        bool merge = node.Op is "Merge" or "RefMerge";
+        if (!merge)
+        {
+            foreach (var i in DataInputs(node)) guard = guard.Union(Guard(i));
+            // Deadness flows along control edges too (TF's cond makes branch constants depend on switch_t/switch_f).
+            foreach (var c in node.Input.Where(TensorName.IsControl))
+                if (_nodes.GetValueOrDefault(c[1..])?.Op is not ("Switch" or "RefSwitch")) guard = guard.Union(Guard(new TensorName(c[1..], 0)));
+            if (guard.IsDead(Lowerer))
+            {
+                for (int p = 0; p < 8; p++) SetGuard(new TensorName(node.Name, p), guard);
+                _poisoned.Add(node.Name);
+                return;
+            }
+        }
         try
         {
+            if (!guard.IsEmpty && node.Op.StartsWith("Assign", StringComparison.Ordinal))
+                throw new LoweringException("assignment inside a TF1 conditional (Switch/Merge)", isUnsupported: true);
             if (lowering is null)
             {
                 if (Ctx.IsFunction(node.Op)) lowering = TfFunctionalOps.CallByOpName;
                 else throw new LoweringException("", isUnsupported: true);
             }
             lowering(n);
+            if (!merge && !guard.IsEmpty && node.Op is not ("Switch" or "RefSwitch"))
+                foreach (var t in _values.Keys.Where(k => k.Node == node.Name).ToList()) SetGuard(t, guard);
         }
         catch (PoisonedInputException)
+        {
+            _poisoned.Add(node.Name);
+        }
+        catch (DeadBranchException)
         {
             _poisoned.Add(node.Name);
         }
@@ -150,6 +207,13 @@ internal sealed class TfScope
             _poisoned.Add(node.Name);
         }
     }
+
+    /// <summary>The nodes (by name) that consume a node's outputs, through data or control inputs.</summary>
+    public ILookup<string, NodeDef> Consumers => _consumers ??= _order
+        .SelectMany(n => n.Input.Select(i => (From: TensorName.IsControl(i) ? i[1..] : TensorName.Parse(i).Node, To: n)))
+        .ToLookup(p => p.From, p => p.To, StringComparer.Ordinal);
+
+    private ILookup<string, NodeDef>? _consumers;
 
     /// <summary>Records a node's outputs.</summary>
     public void SetOutput(string node, int port, object v) => _values[new TensorName(node, port)] = v;
