@@ -121,16 +121,3 @@ public sealed class OnnxCase(string directory) : IConformanceCase
         return Result<IReadOnlyList<Tensor>>.Success(list);
     }
 }
-
-/// <summary>A TensorFlow case (<c>case.json</c>); runs once the TensorFlow importer exists.</summary>
-public sealed class TensorFlowCase(string directory) : IConformanceCase
-{
-    public static bool IsCase(string dir) => File.Exists(Path.Combine(dir, "case.json"));
-
-    public string Name { get; } = Path.GetFileName(Path.TrimEndingDirectorySeparator(directory));
-
-    public Result<Module> Import() =>
-        Result<Module>.Failure(new Diagnostic($"{directory}: unsupported op TensorFlow (importer not built yet) (1 node: 'graph')", Code: Diagnostic.UnsupportedOp));
-
-    public IEnumerable<(string Name, Result<DataSet> Data)> DataSets() => [];
-}

@@ -1,0 +1,77 @@
+using GraphCompiler.Frontend.Lowering;
+using GraphCompiler.Frontend.TensorFlow.Import;
+using GraphCompiler.IR;
+
+namespace GraphCompiler.Frontend.TensorFlow.Ops;
+
+/// <summary>Structure (Const, Identity, Placeholder, NoOp), shape queries, linear algebra, TopKV2, Where.</summary>
+public static class TfMiscOps
+{
+    public static IEnumerable<(string, TfLowering)> All =>
+    [
+        ("Const", n => n.Output(0, n.L.Constant(n.TensorAttr("value")))),
+        ("Identity", PassThrough), ("StopGradient", PassThrough), ("CheckNumerics", PassThrough), ("Snapshot", PassThrough),
+        ("PreventGradient", PassThrough), ("EnsureShape", PassThrough),
+        ("IdentityN", n => { for (int i = 0; i < n.InputCount; i++) n.Output(i, n.Raw(i) is TfResource r && n.Attr("T")?.List?.Type.ElementAtOrDefault(i) != Proto.TensorFlow.DataType.DtResource ? n.Input(i) : n.Raw(i)); }),
+        ("NoOp", _ => { }),
+        ("Placeholder", Placeholder), ("PlaceholderV2", Placeholder),
+        ("PlaceholderWithDefault", n => n.Output(0, n.Input(0))),
+        ("Shape", n => n.Output(0, ShapeOf(n, n.Input(0)))),
+        ("ShapeN", n => { for (int i = 0; i < n.InputCount; i++) n.Output(i, ShapeOf(n, n.Input(i))); }),
+        ("Rank", n => n.Output(0, n.L.Reshape(n.L.Ints(ElementType.I32, n.Input(0).Type.Rank)))),
+        ("Size", n => n.Output(0, n.L.Reshape(n.L.Ints(OutType(n), n.Input(0).Type.ElementCount)))),
+        ("MatrixInverse", MatrixInverse), ("MatrixDeterminant", n => n.Output(0, n.L.Emit("determinant", n.Input(0)))),
+        ("TopKV2", TopK), ("Where", Where),
+    ];
+
+    /// <summary>Identity of a DT_RESOURCE handle passes the handle on; of a ref variable (TF1) it reads the value.</summary>
+    /// <summary>Reached only for an output of a placeholder other than the fed output 0.</summary>
+    private static void Placeholder(TfNode n) => throw n.Error("a placeholder has only output 0 (invalid output index)");
+
+    private static void PassThrough(TfNode n) =>
+        n.Output(0, n.Op == "Identity" && n.Attr("T")?.Type == Proto.TensorFlow.DataType.DtResource ? n.Raw(0) : n.Input(0));
+
+    private static ElementType OutType(TfNode n) => n.HasAttr("out_type") ? n.Type("out_type") : ElementType.I32;
+
+    private static Value ShapeOf(TfNode n, Value x) => n.L.Ints(OutType(n), [.. x.Type.Shape]);
+
+    private static void MatrixInverse(TfNode n)
+    {
+        if (n.Bool("adjoint", false)) throw n.Unsupported("adjoint=true");
+        n.Output(0, n.L.Emit("matrix_inverse", n.Input(0)));
+    }
+
+    /// <summary>TopKV2: the k largest along the last axis, sorted (values, int32 indices); k must be known.</summary>
+    private static void TopK(TfNode n)
+    {
+        var x = n.Input(0);
+        var k = n.KnownInts(1, "k");
+        if (k.Length != 1) throw n.Error("k must be a scalar");
+        var r = n.L.EmitMulti("top_k", [x], AttrMap.Of(("k", A.Int(k[0]))));
+        var idx = n.HasAttr("index_type") ? n.Type("index_type") : ElementType.I32;
+        n.Output(0, r[0]);
+        n.Output(1, n.L.Convert(r[1], idx));
+    }
+
+    /// <summary>Where (one input): the int64 coordinates of true elements; its shape depends on the values, so they must be known.</summary>
+    private static void Where(TfNode n)
+    {
+        var x = n.Input(0);
+        var t = n.L.Known(x) ?? throw n.Unsupported("input not known at import time (the output shape depends on input values)");
+        var coords = new List<long>();
+        var strides = t.Type.Strides();
+        long count = 0;
+        for (long i = 0; i < t.ElementCount; i++)
+        {
+            if (!t.GetBool(i)) continue;
+            count++;
+            long rem = i;
+            foreach (var s in strides)
+            {
+                coords.Add(rem / s);
+                rem %= s;
+            }
+        }
+        n.Output(0, n.L.Constant(Tensor.FromInt64s(new TensorType(ElementType.I64, count, t.Type.Rank), coords)));
+    }
+}

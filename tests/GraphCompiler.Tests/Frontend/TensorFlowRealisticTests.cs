@@ -1,0 +1,112 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using GraphCompiler.Frontend;
+using GraphCompiler.Frontend.TensorFlow;
+using GraphCompiler.IR;
+using Xunit.Abstractions;
+
+namespace GraphCompiler.Tests.Frontend;
+
+/// <summary>
+/// Imports every graph under shared/graphs/tf/realistic (with its sidecar's feeds/fetches/config where
+/// it has one) and compares the outcome with tf-realistic-expectations.txt: <c>PATH: ok</c>,
+/// <c>PATH: unsupported OpA, OpB</c> (the complete list), or <c>PATH: error ...</c> (the first
+/// problem, e.g. for files that their source tests expect to be rejected). UPDATE_GOLDEN=1 rewrites it.
+/// </summary>
+public sealed class TensorFlowRealisticTests(ITestOutputHelper output)
+{
+    private static string ExpectationsPath =>
+        Path.Combine(GoldenFile.RepoRoot(), "tests", "GraphCompiler.Tests", "Frontend", "tf-realistic-expectations.txt");
+
+    /// <summary>The importable graph files: GraphDefs, MetaGraphDefs and SavedModel files (not configs, not checkpoints).</summary>
+    public static IEnumerable<string> GraphFiles() =>
+        Directory.EnumerateFiles(SharedData.Tf("realistic"), "*", SearchOption.AllDirectories)
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}variables{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
+            .Where(f => f.EndsWith(".pb", StringComparison.Ordinal) || f.EndsWith(".pbtxt", StringComparison.Ordinal) || f.EndsWith(".meta", StringComparison.Ordinal))
+            .Where(f => !f.Contains(".config.", StringComparison.Ordinal) && !f.EndsWith(".template.pbtxt", StringComparison.Ordinal))
+            .Order(StringComparer.Ordinal);
+
+    public static string Outcome(string file)
+    {
+        var options = new ImportOptions();
+        var sidecar = file + ".json";
+        if (File.Exists(sidecar))
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(sidecar));
+            var root = doc.RootElement;
+            var feeds = new List<FeedSpec>();
+            if (root.TryGetProperty("feeds", out var fs))
+                foreach (var f in fs.EnumerateArray())
+                    feeds.Add(new FeedSpec(f.GetProperty("name").GetString()!, FeedType(f)));
+            var fetches = root.TryGetProperty("fetches", out var fe) ? fe.EnumerateArray().Select(f => f.GetProperty("name").GetString()!).ToList() : [];
+            string? config = root.TryGetProperty("config", out var c) && c.ValueKind == JsonValueKind.String ? Path.Combine(Path.GetDirectoryName(file)!, c.GetString()!) : null;
+            options = new ImportOptions { Feeds = feeds, Fetches = fetches, ConfigPath = config };
+        }
+        Result<Module> r;
+        string batch = "";
+        try
+        {
+            r = TensorFlowImporter.Import(file, options);
+            // Placeholders with unknown dimensions (a batch dim, mostly) are fed with those set to 1, to import the rest.
+            var unknown = r.Diagnostics.Select(d => Regex.Match(d.Message, @"feed '(.+?)': placeholder '.+?' has shape (\w+)\[(.*?)\] with unknown dimensions")).Where(m => m.Success).ToList();
+            if (unknown.Count > 0)
+            {
+                var feeds = options.Feeds.ToList();
+                foreach (var m in unknown)
+                {
+                    ElementTypes.TryParse(m.Groups[2].Value, out var e);
+                    var dims = m.Groups[3].Value.Split(", ").Select(d => d == "?" ? 1L : long.Parse(d)).ToArray();
+                    feeds.Add(new FeedSpec(m.Groups[1].Value, new TensorType(e, System.Collections.Immutable.ImmutableArray.Create(dims))));
+                }
+                r = TensorFlowImporter.Import(file, options with { Feeds = feeds });
+                batch = " (unknown dims fed as 1)";
+            }
+        }
+        catch (Exception e)
+        {
+            return $"CRASH {e.GetType().Name}: {e.Message}";
+        }
+        if (r.Ok) return "ok" + batch;
+        var unsupported = r.Diagnostics.Where(d => d.Code == Diagnostic.UnsupportedOp)
+            .Select(d => Regex.Match(d.Message, @"unsupported op (.+?) \(\d+ nodes?:").Groups[1].Value).ToList();
+        if (unsupported.Count > 0 && unsupported.Count == r.Diagnostics.Count) return "unsupported " + string.Join(", ", unsupported) + batch;
+        var first = r.Diagnostics.First(d => d.Code != Diagnostic.UnsupportedOp).Message;
+        first = first.Replace(file, "").TrimStart(':', ' ');
+        return "error" + batch + " " + (first.Length > 200 ? first[..200] + "..." : first).ReplaceLineEndings(" ");
+    }
+
+    /// <summary>A sidecar feed's type when its dtype and whole shape are stated.</summary>
+    private static TensorType? FeedType(JsonElement f)
+    {
+        if (!f.TryGetProperty("dtype", out var d) || d.ValueKind != JsonValueKind.String) return null;
+        if (!f.TryGetProperty("shape", out var s) || s.ValueKind != JsonValueKind.Array) return null;
+        var dims = s.EnumerateArray().Select(x => x.GetInt64()).ToArray();
+        if (dims.Any(x => x < 0)) return null;
+        ElementType? e = d.GetString() switch
+        {
+            "float32" => ElementType.F32, "float64" => ElementType.F64, "float16" => ElementType.F16, "bfloat16" => ElementType.BF16,
+            "int8" => ElementType.I8, "int16" => ElementType.I16, "int32" => ElementType.I32, "int64" => ElementType.I64,
+            "uint8" => ElementType.U8, "uint16" => ElementType.U16, "uint32" => ElementType.U32, "uint64" => ElementType.U64,
+            "bool" => ElementType.Bool, _ => null,
+        };
+        return e is { } el ? new TensorType(el, dims) : null;
+    }
+
+    [SharedDataFact]
+    public void EveryRealisticGraphImportsOrIsRejectedAsExpected()
+    {
+        var lines = GraphFiles().Select(f => $"{Path.GetRelativePath(SharedData.TfGraphs, f).Replace('\\', '/')}: {Outcome(f)}").ToList();
+        var actual = string.Join("\n", lines) + "\n";
+        if (Environment.GetEnvironmentVariable("UPDATE_GOLDEN") == "1")
+        {
+            File.WriteAllText(ExpectationsPath, actual);
+            return;
+        }
+        var expected = File.Exists(ExpectationsPath) ? File.ReadAllText(ExpectationsPath).ReplaceLineEndings("\n") : "";
+        var exp = expected.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var diff = lines.Except(exp).Select(l => "+ " + l).Concat(exp.Except(lines).Select(l => "- " + l)).ToList();
+        foreach (var d in diff) output.WriteLine(d);
+        Assert.True(diff.Count == 0, $"{diff.Count} lines differ from {ExpectationsPath} (UPDATE_GOLDEN=1 rewrites it):\n{string.Join("\n", diff.Take(20))}");
+        Assert.DoesNotContain(lines, l => l.Contains(": CRASH", StringComparison.Ordinal));
+    }
+}
