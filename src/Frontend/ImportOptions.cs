@@ -80,7 +80,22 @@ public sealed class ImportProblems
 
     public IReadOnlyCollection<string> UnsupportedOpTypes => _unsupported.Keys;
 
-    public IReadOnlyList<Diagnostic> ToDiagnostics()
+    /// <summary>
+    /// The diagnostics, one line each: names from a corrupt file may hold control characters, which are
+    /// shown escaped so that a message never spans lines.
+    /// </summary>
+    public IReadOnlyList<Diagnostic> ToDiagnostics() =>
+        [.. RawDiagnostics().Select(d => d with { Message = OneLine(d.Message) })];
+
+    private static string OneLine(string s)
+    {
+        if (!s.Any(char.IsControl)) return s;
+        var sb = new System.Text.StringBuilder();
+        foreach (var c in s) sb.Append(char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString());
+        return sb.ToString();
+    }
+
+    private IReadOnlyList<Diagnostic> RawDiagnostics()
     {
         var d = new List<Diagnostic>();
         foreach (var (op, nodes) in _unsupported.OrderBy(p => p.Key, StringComparer.Ordinal))

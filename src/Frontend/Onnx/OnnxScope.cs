@@ -108,6 +108,12 @@ internal sealed class OnnxScope
                 else _ctx.Problems.Error($"node '{n.Name}' ({node.OpType}): {e.Message}");
                 Poison(node);
             }
+            catch (Exception e) when (e is ArithmeticException or IndexOutOfRangeException or ArgumentException or InvalidOperationException or FormatException)
+            {
+                // A lowering that did not anticipate this malformed node: still a clear, per-node error, not a crash.
+                _ctx.Problems.Error($"node '{n.Name}' ({node.OpType}): malformed for this lowering ({e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")})");
+                Poison(node);
+            }
         }
         Lowerer.B.SourceName = null;
     }

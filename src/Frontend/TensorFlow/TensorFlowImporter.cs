@@ -64,6 +64,8 @@ public static class TensorFlowImporter
         IReadOnlyDictionary<string, Tensor> checkpoint, ImportOptions options, string source)
     {
         var problems = new ImportProblems(source);
+        CheckNodeNames(graph, problems);
+        if (problems.Any) return Result<Module>.Failure(problems.ToDiagnostics());
         var plan = TfImportPlan.Make(graph, signatures, options, problems);
         if (plan is null || problems.Any) return Result<Module>.Failure(problems.ToDiagnostics());
 
@@ -155,5 +157,22 @@ public static class TensorFlowImporter
             }
         if (problems.Any) return Result<Module>.Failure(problems.ToDiagnostics());
         return Result<Module>.Success(new Module([fb.Return(results, infos)]));
+    }
+
+    /// <summary>Node names identify tensors ("node:port"), so they must be present and unique, in the graph and in each function.</summary>
+    private static void CheckNodeNames(GraphDef graph, ImportProblems problems)
+    {
+        void Check(IEnumerable<NodeDef> nodes, string where)
+        {
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var n in nodes)
+            {
+                if (n.Name.Length == 0) problems.Error($"{where}: a node ({n.Op}) has no name");
+                else if (!seen.Add(n.Name)) problems.Error($"{where}: node name '{n.Name}' is used by more than one node");
+            }
+        }
+        Check(graph.Node, "graph");
+        if (graph.Library is { } lib)
+            foreach (var f in lib.Function) Check(f.NodeDef, $"function '{f.Signature?.Name}'");
     }
 }

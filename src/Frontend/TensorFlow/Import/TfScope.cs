@@ -206,6 +206,13 @@ internal sealed class TfScope
             else Ctx.Problems.Error($"node '{where}' ({node.Op}): {e.Message}");
             _poisoned.Add(node.Name);
         }
+        catch (Exception e) when (e is ArithmeticException or IndexOutOfRangeException or ArgumentException or InvalidOperationException or FormatException)
+        {
+            // A lowering that did not anticipate this malformed node: still a clear, per-node error, not a crash.
+            var where = FunctionName is null ? node.Name : $"{FunctionName}/{node.Name}";
+            Ctx.Problems.Error($"node '{where}' ({node.Op}): malformed for this lowering ({e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")})");
+            _poisoned.Add(node.Name);
+        }
     }
 
     /// <summary>The nodes (by name) that consume a node's outputs, through data or control inputs.</summary>
