@@ -72,7 +72,7 @@ public sealed class RngOp() : OpDef("rng")
         {
             if (!(a < b)) throw sig.Error($"uniform needs a < b, got a = {a} and b = {b}");
             if (!double.IsFinite(b - a)) throw sig.Error($"uniform range b - a overflows (a = {a}, b = {b})");
-            if (!(SmallestAtLeast(t.Element, a) < b)) throw sig.Error($"no {t.Element.Name()} value lies in [{a}, {b})");
+            if (!(FloatRounding.SmallestAtLeast(t.Element, a) < b)) throw sig.Error($"no {t.Element.Name()} value lies in [{a}, {b})");
         }
         else if (b < 0) throw sig.Error($"normal needs a standard deviation b >= 0, got {b}");
         return [t];
@@ -86,7 +86,7 @@ public sealed class RngOp() : OpDef("rng")
         bool uniform = ctx.Attr.Enum("distribution") == "uniform";
         ulong seed = (ulong)ctx.Attr.Int("seed");
         double a = ctx.Attr.Float("a"), b = ctx.Attr.Float("b");
-        double lo = uniform ? SmallestAtLeast(e, a) : 0, hi = uniform ? LargestBelow(e, b) : 0;
+        double lo = uniform ? FloatRounding.SmallestAtLeast(e, a) : 0, hi = uniform ? FloatRounding.LargestBelow(e, b) : 0;
         var o = new TensorBuffer(t);
         for (long k = 0; k < t.ElementCount; k++)
         {
@@ -111,38 +111,6 @@ public sealed class RngOp() : OpDef("rng")
         return [o.ToTensor()];
     }
 
-    /// <summary>The smallest value of float type <paramref name="e"/> that is &gt;= v.</summary>
-    private static double SmallestAtLeast(ElementType e, double v)
-    {
-        double r = FloatRounding.RoundTo(e, v);
-        return r >= v ? r : Step(e, r, up: true);
-    }
-
-    /// <summary>The largest value of float type <paramref name="e"/> that is &lt; v.</summary>
-    private static double LargestBelow(ElementType e, double v)
-    {
-        double r = FloatRounding.RoundTo(e, v);
-        return r < v ? r : Step(e, r, up: false);
-    }
-
-    /// <summary>The neighbouring value of <paramref name="e"/> above or below <paramref name="r"/> (itself a value of e).</summary>
-    private static double Step(ElementType e, double r, bool up) => e switch
-    {
-        ElementType.F64 => up ? Math.BitIncrement(r) : Math.BitDecrement(r),
-        ElementType.F32 => up ? MathF.BitIncrement((float)r) : MathF.BitDecrement((float)r),
-        ElementType.F16 => (double)(up ? Half.BitIncrement((Half)r) : Half.BitDecrement((Half)r)),
-        _ => BFloat16Step(r, up),
-    };
-
-    private static double BFloat16Step(double r, bool up)
-    {
-        // bfloat16 is the top half of a float, so stepping the float by 2^16 units in the last place steps the bfloat16.
-        float f = (float)r;
-        if (f == 0) return up ? FloatRounding.FromBFloat16Bits(1) : -FloatRounding.FromBFloat16Bits(1);
-        int bits = BitConverter.SingleToInt32Bits(f);
-        bits += (f > 0) == up ? 0x10000 : -0x10000;
-        return BitConverter.Int32BitsToSingle(bits);
-    }
 }
 
 public static class RandomOps

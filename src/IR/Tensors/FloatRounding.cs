@@ -40,4 +40,37 @@ public static class FloatRounding
         ElementType.BF16 => FromBFloat16Bits(ToBFloat16Bits(d)),
         _ => throw new ArgumentException($"{t} is not a float type"),
     };
+
+    /// <summary>The smallest value of float type <paramref name="e"/> that is ≥ v.</summary>
+    public static double SmallestAtLeast(ElementType e, double v)
+    {
+        double r = RoundTo(e, v);
+        return r >= v ? r : Step(e, r, up: true);
+    }
+
+    /// <summary>The largest value of float type <paramref name="e"/> that is &lt; v.</summary>
+    public static double LargestBelow(ElementType e, double v)
+    {
+        double r = RoundTo(e, v);
+        return r < v ? r : Step(e, r, up: false);
+    }
+
+    /// <summary>The neighbouring value of <paramref name="e"/> above or below <paramref name="r"/> (itself a value of e).</summary>
+    public static double Step(ElementType e, double r, bool up) => e switch
+    {
+        ElementType.F64 => up ? Math.BitIncrement(r) : Math.BitDecrement(r),
+        ElementType.F32 => up ? MathF.BitIncrement((float)r) : MathF.BitDecrement((float)r),
+        ElementType.F16 => (double)(up ? Half.BitIncrement((Half)r) : Half.BitDecrement((Half)r)),
+        _ => BFloat16Step(r, up),
+    };
+
+    private static double BFloat16Step(double r, bool up)
+    {
+        // bfloat16 is the top half of a float, so stepping the float by 2^16 units in the last place steps the bfloat16.
+        float f = (float)r;
+        if (f == 0) return up ? FromBFloat16Bits(1) : -FromBFloat16Bits(1);
+        int bits = BitConverter.SingleToInt32Bits(f);
+        bits += (f > 0) == up ? 0x10000 : -0x10000;
+        return BitConverter.Int32BitsToSingle(bits);
+    }
 }

@@ -62,7 +62,7 @@ internal sealed partial class KernelEmitter
             var rounded = RoundFromDouble(e, x);
             var wideRounded = t == "double" ? rounded : _b.Let($"fpext {t} {rounded} to double");
             // Rounding may leave [a, b): take the nearest value of the type inside it.
-            var (lo, hi) = (SmallestAtLeast(e, a), LargestBelow(e, b));
+            var (lo, hi) = (FloatRounding.SmallestAtLeast(e, a), FloatRounding.LargestBelow(e, b));
             var above = _b.Let($"fcmp oge double {wideRounded}, {D(b)}");
             var below = _b.Let($"fcmp olt double {wideRounded}, {D(a)}");
             var r1 = _b.Let($"select i1 {below}, {t} {LlvmTypes.FloatLiteral(t, lo)}, {t} {rounded}");
@@ -80,32 +80,4 @@ internal sealed partial class KernelEmitter
         return RoundFromDouble(e, _b.Let($"fadd double {D(a)}, {_b.Let($"fmul double {D(b)}, {z}")}"));
     }
 
-    private static double SmallestAtLeast(ElementType e, double v)
-    {
-        double r = FloatRounding.RoundTo(e, v);
-        return r >= v ? r : Step(e, r, up: true);
-    }
-
-    private static double LargestBelow(ElementType e, double v)
-    {
-        double r = FloatRounding.RoundTo(e, v);
-        return r < v ? r : Step(e, r, up: false);
-    }
-
-    private static double Step(ElementType e, double r, bool up) => e switch
-    {
-        ElementType.F64 => up ? Math.BitIncrement(r) : Math.BitDecrement(r),
-        ElementType.F32 => up ? MathF.BitIncrement((float)r) : MathF.BitDecrement((float)r),
-        ElementType.F16 => (double)(up ? Half.BitIncrement((Half)r) : Half.BitDecrement((Half)r)),
-        _ => BFloat16Step(r, up),
-    };
-
-    private static double BFloat16Step(double r, bool up)
-    {
-        float f = (float)r;
-        if (f == 0) return up ? FloatRounding.FromBFloat16Bits(1) : -FloatRounding.FromBFloat16Bits(1);
-        int bits = BitConverter.SingleToInt32Bits(f);
-        bits += (f > 0) == up ? 0x10000 : -0x10000;
-        return BitConverter.Int32BitsToSingle(bits);
-    }
 }
