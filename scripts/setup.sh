@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libllvm19 + lld-19: the LLVM C API and linker for the CPU backend; graphviz: `gcc-cli graph`;
-# python3-numpy: the tests check that NumPy reads our .npy files; libopenblas0: benchmark baseline.
-packages=(libllvm19 lld-19 graphviz python3-numpy libopenblas0)
+# python3-numpy: the tests check that NumPy reads our .npy files; libopenblas0: benchmark baseline;
+# gcc + libc6-dev: the AOT tests build a C program against a compiled model's header (gcc-cli compile).
+packages=(libllvm19 lld-19 graphviz python3-numpy libopenblas0 gcc libc6-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,4 +7,5 @@ root.Subcommands.Add(IrCommand.Create());
 root.Subcommands.Add(RunCommand.Create());
 root.Subcommands.Add(GraphCompiler.Cli.Check.CheckCommand.Create());
 root.Subcommands.Add(GraphCommand.Create());
+root.Subcommands.Add(CompileCommand.Create());
 return Cli.Invoke(root, args);

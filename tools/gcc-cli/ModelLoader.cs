@@ -1,0 +1,99 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using GraphCompiler.Frontend;
+using GraphCompiler.Frontend.Onnx;
+using GraphCompiler.IR;
+using GraphCompiler.IR.Text;
+
+namespace GraphCompiler.Cli;
+
+/// <summary>
+/// Loads a model of any supported format into IR. The format is chosen by <see cref="Detect"/>
+/// (extension, then content); each format is one branch of <see cref="Load"/>.
+/// </summary>
+public static partial class ModelLoader
+{
+    public enum Format { Ir, Onnx }
+
+    /// <summary>The formats, for messages.</summary>
+    public const string Supported = ".ir (GraphCompiler IR text), .onnx (ONNX ModelProto)";
+
+    public static Result<Module> Load(string path, ImportOptions options)
+    {
+        if (!File.Exists(path) && !Directory.Exists(path))
+            return Result<Module>.Failure(new Diagnostic($"{path}: no such file"));
+        var format = Detect(path);
+        if (format is null)
+            return Result<Module>.Failure(new Diagnostic($"{path}: unknown model format (supported: {Supported})"));
+        switch (format.Value)
+        {
+            case Format.Ir:
+                if (options.Feeds.Count > 0 || options.Fetches.Count > 0 || options.ConstantInputs.Count > 0)
+                    return Result<Module>.Failure(new Diagnostic($"{path}: --feed, --fetch and --constant apply to imported models, not IR files"));
+                return Parser.ParseFile(path);
+            case Format.Onnx:
+                try
+                {
+                    return OnnxImporter.Import(path, options);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    return Result<Module>.Failure(new Diagnostic($"{path}: {e.Message}"));
+                }
+            default:
+                throw new InvalidOperationException($"format {format} has no loader");
+        }
+    }
+
+    /// <summary>The format of a model path: by extension, else by sniffing the first bytes; null if unknown.</summary>
+    public static Format? Detect(string path)
+    {
+        if (Directory.Exists(path)) return null;
+        switch (Path.GetExtension(path).ToLowerInvariant())
+        {
+            case ".ir": return Format.Ir;
+            case ".onnx": return Format.Onnx;
+        }
+        Span<byte> head = stackalloc byte[64];
+        int n;
+        try
+        {
+            using var s = File.OpenRead(path);
+            n = s.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+        var text = System.Text.Encoding.UTF8.GetString(head[..n]).TrimStart();
+        // IR text starts with a comment or a function; an ONNX ModelProto with field 1 (ir_version, varint).
+        if (text.StartsWith("func ", StringComparison.Ordinal) || text.StartsWith("//", StringComparison.Ordinal)) return Format.Ir;
+        if (n > 0 && head[0] == 0x08) return Format.Onnx;
+        return null;
+    }
+
+    /// <summary>Parses <c>NAME</c> or <c>NAME:dtype[d0,d1,...]</c> (the name may itself contain ':').</summary>
+    public static Result<FeedSpec> ParseFeed(string spec)
+    {
+        var m = FeedPattern().Match(spec);
+        if (!m.Success) return spec.Length > 0 && !spec.EndsWith(']')
+            ? Result<FeedSpec>.Success(new FeedSpec(spec))
+            : Result<FeedSpec>.Failure(new Diagnostic($"--feed '{spec}' must be NAME or NAME:dtype[d0,d1,...] (e.g. x:f32[1,28,28])"));
+        if (!ElementTypes.TryParse(m.Groups[2].Value, out var dtype))
+            return Result<FeedSpec>.Failure(new Diagnostic($"--feed '{spec}': unknown dtype '{m.Groups[2].Value}' (known: {string.Join(", ", Enum.GetValues<ElementType>().Select(t => t.Name()))})"));
+        var dims = ImmutableArray.CreateBuilder<long>();
+        foreach (var d in m.Groups[3].Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!long.TryParse(d, NumberStyles.None, CultureInfo.InvariantCulture, out var v))
+                return Result<FeedSpec>.Failure(new Diagnostic($"--feed '{spec}': dimension '{d}' is not a non-negative integer"));
+            dims.Add(v);
+        }
+        if (dims.Count > TensorType.MaxRank)
+            return Result<FeedSpec>.Failure(new Diagnostic($"--feed '{spec}': rank {dims.Count} exceeds {TensorType.MaxRank}"));
+        return Result<FeedSpec>.Success(new FeedSpec(m.Groups[1].Value, new TensorType(dtype, dims.ToImmutable())));
+    }
+
+    [GeneratedRegex(@"^(.+):([a-z0-9]+)\[([^\]]*)\]$")]
+    private static partial Regex FeedPattern();
+}
