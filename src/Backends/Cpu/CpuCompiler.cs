@@ -32,7 +32,8 @@ public static class CpuCompiler
         if (diags.Count > 0) return Result<CpuProgram>.Failure(diags);
         try
         {
-            var (ir, arena) = ProgramEmitter.Emit(f, options.Name, f.Name, module);
+            var target = options.Target ?? CpuTarget.Host();
+            var (ir, arena) = ProgramEmitter.Emit(f, options.Name, f.Name, module, target.F32Lanes);
             return Result<CpuProgram>.Success(new CpuProgram(options.Name, ir, arena, f));
         }
         catch (CodegenException e)

@@ -16,16 +16,19 @@ internal sealed record Buffer(string Pointer, TensorType Type);
 internal sealed partial class KernelEmitter
 {
     private readonly ModuleContext _module;
-    private readonly LlvmBuilder _b = new();
-    private readonly ScalarEmitter _s;
+    private LlvmBuilder _b = new();
+    private ScalarEmitter _s;
     private readonly Dictionary<Value, Buffer> _buffers = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<Value, Operation> _defs = new(ReferenceEqualityComparer.Instance);
     private Dictionary<string, string> _memo = [];
     private readonly List<string> _scratch = [];
 
-    private KernelEmitter(ModuleContext module)
+    private readonly IReadOnlyDictionary<Value, Tensor> _constants;
+
+    private KernelEmitter(ModuleContext module, IReadOnlyDictionary<Value, Tensor>? constants = null)
     {
         _module = module;
+        _constants = constants ?? new Dictionary<Value, Tensor>();
         _s = new ScalarEmitter(_b, module);
     }
 
@@ -33,12 +36,15 @@ internal sealed partial class KernelEmitter
     private static bool IsHeavy(Operation op) => op.Def is ReduceOp or DotGeneralOp or ConvolutionOp or ReduceWindowOp or ArgReduceOp;
 
     /// <summary>
-    /// Emits <c>define internal void @name(ptr out..., ptr in...)</c> computing <paramref name="outputs"/>
-    /// from <paramref name="inputs"/> through <paramref name="ops"/> (in order, without a terminator).
+    /// Emits <c>define internal i32 @name(ptr out..., ptr in..., i32 threads)</c> computing
+    /// <paramref name="outputs"/> from <paramref name="inputs"/> through <paramref name="ops"/> (in order,
+    /// without a terminator); it returns 0, or 1 when scratch memory cannot be allocated.
+    /// <paramref name="constants"/> gives the contents of inputs that are compile-time constants.
     /// </summary>
-    public static void Emit(ModuleContext module, string name, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs)
+    public static void Emit(ModuleContext module, string name, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
+        IReadOnlyDictionary<Value, Tensor>? constants = null)
     {
-        var k = new KernelEmitter(module);
+        var k = new KernelEmitter(module, constants);
         var parameters = new List<string>();
         for (int i = 0; i < outputs.Count; i++) parameters.Add($"ptr noalias %out{i}");
         for (int i = 0; i < inputs.Count; i++)
@@ -46,13 +52,40 @@ internal sealed partial class KernelEmitter
             parameters.Add($"ptr noalias %in{i}");
             k._buffers[inputs[i]] = new Buffer($"%in{i}", inputs[i].Type);
         }
+        parameters.Add("i32 %threads");
         foreach (var op in ops)
             foreach (var r in op.Results) k._defs[r] = op;
 
         var usedInside = new HashSet<Value>(ops.SelectMany(o => o.Operands), ReferenceEqualityComparer.Instance);
         var written = new HashSet<Value>(ReferenceEqualityComparer.Instance);
+        var outputTaken = new HashSet<Value>(ReferenceEqualityComparer.Instance);
         foreach (var op in ops)
         {
+            var gemm = PlanGemm(op);
+            var conv = gemm is null ? PlanConv(op) : null;
+            if (gemm is not null || conv is not null)
+            {
+                // The GEMM writes straight into the output when it is the output, or when the rest of the
+                // group is an elementwise epilogue that then rewrites the output in place.
+                Buffer dest;
+                int o = outputs.Count == 1 && !outputTaken.Contains(outputs[0]) ? 0 : -1;
+                if (o == 0 && ReferenceEquals(outputs[0], op.Result))
+                {
+                    dest = new Buffer("%out0", op.Result.Type);
+                    written.Add(op.Result);
+                }
+                else if (o == 0 && EpilogueInPlace(op, ops, outputs[0]))
+                {
+                    dest = new Buffer("%out0", op.Result.Type);
+                    outputTaken.Add(outputs[0]);
+                }
+                else dest = new Buffer(k.Malloc(op.Result.Type), op.Result.Type);
+                k._memo = [];
+                if (gemm is not null) k.Gemm(op, gemm, dest);
+                else k.Conv(op, conv!, dest);
+                k._buffers[op.Result] = dest;
+                continue;
+            }
             if (IsWhole(op))
             {
                 // Whole-tensor ops write all their results at once: straight into the outputs when the
@@ -76,10 +109,28 @@ internal sealed partial class KernelEmitter
             k._buffers[op.Result] = new Buffer(scratch, op.Result.Type);
         }
         for (int i = 0; i < outputs.Count; i++)
-            if (!written.Contains(outputs[i])) k.StoreAll(new Buffer($"%out{i}", outputs[i].Type), outputs[i]);
+            if (!written.Contains(outputs[i])) k.StoreAllParallel(name, i, new Buffer($"%out{i}", outputs[i].Type), outputs[i], ops.Count);
         foreach (var p in k._scratch) k._b.Line($"call void @free(ptr {p})");
-        k._b.Line("ret void");
-        module.AddFunction($"define internal void @{name}({string.Join(", ", parameters)}) nounwind {{\n{k._b.Body()}}}");
+        k._b.Line("ret i32 0");
+        if (k._failLabel is { } fail)
+        {
+            k._b.Block(fail);
+            k._b.Line("ret i32 1");
+        }
+        module.AddFunction($"define internal i32 @{name}({string.Join(", ", parameters)}) nounwind {{\n{k._b.Body()}}}");
+        foreach (var f in k._extraFunctions) module.AddFunction(f);
+    }
+
+    private string? _failLabel;
+    private readonly List<string> _extraFunctions = [];
+
+    /// <summary>Returns 1 from the kernel when <paramref name="cond"/> holds (scratch allocated so far is not freed: the process is out of memory).</summary>
+    private void FailIf(string cond)
+    {
+        _failLabel ??= _b.FreshLabel("fail");
+        var ok = _b.FreshLabel("ok");
+        _b.CondBr(cond, _failLabel, ok);
+        _b.Block(ok);
     }
 
     private string Malloc(TensorType t)
@@ -87,8 +138,66 @@ internal sealed partial class KernelEmitter
         _module.Declare("declare noalias ptr @malloc(i64)");
         _module.Declare("declare void @free(ptr)");
         var p = _b.Let($"call ptr @malloc(i64 {Math.Max(t.ByteSize, 1)})", "scratch");
+        FailIf(_b.Let($"icmp eq ptr {p}, null", "oom"));
         _scratch.Add(p);
         return p;
+    }
+
+    /// <summary>
+    /// <see cref="StoreAll"/> split over threads along the outermost dimension longer than 1, when the
+    /// work pays for threads: the loop nest moves into <c>@KERNEL.parN(ptr ctx, i32 t, i32 n)</c>, which
+    /// reloads the kernel's buffer pointers from <c>ctx</c> under their own names.
+    /// </summary>
+    private void StoreAllParallel(string kernel, int index, Buffer dest, Value v, int opsPerElement)
+    {
+        var shape = v.Type.Shape;
+        int split = Enumerable.Range(0, shape.Length).FirstOrDefault(d => shape[d] > 1, -1);
+        var threads = split < 0 ? "1" : Parallel.Threads(_b, v.Type.ElementCount * Math.Max(1, opsPerElement), shape[split]);
+        if (threads == "1")
+        {
+            StoreAll(dest, v);
+            return;
+        }
+        var captured = _buffers.Values.Select(x => x.Pointer).Append(dest.Pointer).Where(p => p.StartsWith('%')).Distinct().ToList();
+        var ctx = _b.Alloca($"[{captured.Count} x ptr]");
+        for (int i = 0; i < captured.Count; i++)
+            _b.Line($"store ptr {captured[i]}, ptr {_b.Let($"getelementptr inbounds ptr, ptr {ctx}, i64 {i}", "slot")}");
+        var body = $"{kernel}.par{index}";
+        _b.Line($"call void @{Parallel.Emit(_module)}(ptr @{body}, ptr {ctx}, i32 {threads})");
+
+        var (outerB, outerS, outerMemo) = (_b, _s, _memo);
+        _b = new LlvmBuilder(outerB.NextName);
+        _s = new ScalarEmitter(_b, _module);
+        _memo = [];
+        _b.Line("%t64 = zext i32 %t to i64");
+        _b.Line("%n64 = zext i32 %n to i64");
+        for (int i = 0; i < captured.Count; i++)
+            _b.Line($"{captured[i]} = load ptr, ptr {_b.Let($"getelementptr inbounds ptr, ptr %ctx, i64 {i}", "slot")}");
+        var extent = shape[split];
+        var per = _b.Let($"udiv i64 {_b.Let($"add i64 {extent}, {_b.Let("sub i64 %n64, 1")}")}, %n64", "per");
+        var lo = _b.Let($"mul i64 %t64, {per}", "lo");
+        var hiRaw = _b.Let($"add i64 {lo}, {per}", "hi");
+        var hi = _b.Let($"select i1 {_b.Let($"icmp slt i64 {hiRaw}, {extent}")}, i64 {hiRaw}, i64 {extent}", "hi");
+        var idx = new string[shape.Length];
+        for (int d = 0; d < split; d++) idx[d] = "0";
+        void Nest(int d)
+        {
+            if (d == shape.Length)
+            {
+                _memo = [];
+                Store(dest, Ravel(idx, shape), At(v, idx));
+                return;
+            }
+            _b.For(d == split ? lo : "0", d == split ? hi : shape[d].ToString(), i =>
+            {
+                idx[d] = i;
+                Nest(d + 1);
+            }, $"d{d}.");
+        }
+        Nest(split);
+        _b.Line("ret void");
+        _extraFunctions.Add($"define internal void @{body}(ptr %ctx, i32 %t, i32 %n) nounwind {{\n{_b.Body()}}}");
+        (_b, _s, _memo) = (outerB, outerS, outerMemo);
     }
 
     /// <summary>Loops over every element of <paramref name="v"/> and stores it into <paramref name="dest"/>.</summary>

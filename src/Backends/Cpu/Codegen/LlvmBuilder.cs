@@ -48,6 +48,12 @@ internal sealed class LlvmBuilder
     private readonly StringBuilder _prologue = new();
     private int _next;
 
+    /// <param name="firstName">Where SSA numbering starts: a function split out of another keeps clear of the names it copies.</param>
+    public LlvmBuilder(int firstName = 0) => _next = firstName;
+
+    /// <summary>The number the next fresh name gets.</summary>
+    public int NextName => _next;
+
     /// <summary>
     /// A stack slot allocated in the entry block (where mem2reg promotes it to SSA form): the simple
     /// way to carry accumulators through loops.

@@ -4,8 +4,11 @@ using GraphCompiler.IR;
 namespace GraphCompiler.Backends.Cpu.Codegen;
 
 /// <summary>Module-level pieces of the generated LLVM IR: declarations, constant globals, helper functions.</summary>
-internal sealed class ModuleContext
+internal sealed class ModuleContext(int lanes)
 {
+    /// <summary>f32 lanes of the target's widest vector registers (16, 8 or 4): picks the GEMM's blocking.</summary>
+    public int Lanes { get; } = lanes;
+
     private readonly SortedSet<string> _declarations = new(StringComparer.Ordinal);
     private readonly List<string> _globals = [];
     private readonly List<string> _functions = [];

@@ -30,12 +30,14 @@ internal sealed class ProgramEmitter
     private readonly LlvmBuilder _b = new();
     private readonly Dictionary<Value, ValueBuffer> _placement = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<Value, string> _pointers = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<Value, Tensor> _constants = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<Value, string> _direct = new(ReferenceEqualityComparer.Instance);
 
     private ProgramEmitter(Shared shared) => _shared = shared;
 
-    public static (string Ir, long ArenaBytes) Emit(Function f, string name, string sourceName, Module? module = null)
+    public static (string Ir, long ArenaBytes) Emit(Function f, string name, string sourceName, Module? module = null, int lanes = 4)
     {
-        var shared = new Shared(new ModuleContext(), module, name);
+        var shared = new Shared(new ModuleContext(lanes), module, name);
         shared.Module.Declare("declare void @llvm.memmove.p0.p0.i64(ptr, ptr, i64, i1)");
         long arena = new ProgramEmitter(shared).EmitFunction(f, $"{name}_run", external: true);
         shared.Module.AddFunction($"define i64 @{name}_arena_size() nounwind {{\nentry:\n  ret i64 {arena}\n}}");
@@ -47,22 +49,40 @@ internal sealed class ProgramEmitter
         // Kernels declare their buffers noalias, so no value may take over another's buffer in place.
         var plan = BufferAssignment.Compute(f, new BufferOptions { InPlace = false });
         foreach (var v in plan.Values) _placement[v.Value] = v;
+        // Zero or fewer threads means one per online CPU (_SC_NPROCESSORS_ONLN is 84 in glibc).
+        _shared.Module.Declare("declare i64 @sysconf(i32) nounwind");
+        var cpus = _b.Let($"trunc i64 {_b.Let("call i64 @sysconf(i32 84)", "cpus")} to i32", "cpus");
+        var cpusOk = _b.Let($"select i1 {_b.Let($"icmp sgt i32 {cpus}, 0")}, i32 {cpus}, i32 1", "cpus");
+        _b.Line($"%threads = select i1 {_b.Let("icmp sgt i32 %threads.arg, 0")}, i32 %threads.arg, i32 {cpusOk}");
         for (int i = 0; i < f.Arguments.Length; i++)
             _pointers[f.Arguments[i]] = _b.Let($"load ptr, ptr {_b.Let($"getelementptr inbounds ptr, ptr %args, i64 {i}", "slot")}", "arg");
 
-        EmitRegion(f.Body);
-
+        // A result computed by a kernel of this body, returned once and not a variable update, is written
+        // by that kernel straight into the caller's result buffer instead of being copied there at the end.
         var returned = f.Body.Yielded;
+        var resultPointers = new string[returned.Length];
+        for (int i = 0; i < returned.Length; i++)
+            resultPointers[i] = _b.Let($"load ptr, ptr {_b.Let($"getelementptr inbounds ptr, ptr %results, i64 {i}", "slot")}", "res");
+        var topLevel = new HashSet<Value>(f.Body.Operations.Where(o => o.Def is not ConstantOp).SelectMany(o => o.Results), ReferenceEqualityComparer.Instance);
+        var direct = new HashSet<int>();
         for (int i = 0; i < returned.Length; i++)
         {
-            var dst = _b.Let($"load ptr, ptr {_b.Let($"getelementptr inbounds ptr, ptr %results, i64 {i}", "slot")}", "res");
-            Copy(dst, returned[i]);
+            var v = returned[i];
+            if (!topLevel.Contains(v) || f.ResultInfos[i].Updates is not null || _direct.ContainsKey(v)) continue;
+            if (returned.Count(r => ReferenceEquals(r, v)) != 1) continue;
+            _direct[v] = resultPointers[i];
+            direct.Add(i);
         }
+
+        EmitRegion(f.Body);
+
+        for (int i = 0; i < returned.Length; i++)
+            if (!direct.Contains(i)) Copy(resultPointers[i], returned[i]);
         for (int i = 0; i < returned.Length; i++)
             if (f.ResultInfos[i].Updates is { } arg) Copy(_pointers[f.Arguments[arg]], returned[i]);
         _b.Line("ret i32 0");
         var linkage = external ? "" : "internal ";
-        _shared.Module.AddFunction($"define {linkage}i32 @{symbol}(ptr %args, ptr %results, ptr %arena, i32 %threads) nounwind {{\n{_b.Body()}}}");
+        _shared.Module.AddFunction($"define {linkage}i32 @{symbol}(ptr %args, ptr %results, ptr %arena, i32 %threads.arg) nounwind {{\n{_b.Body()}}}");
         return plan.ArenaBytes;
     }
 
@@ -89,10 +109,12 @@ internal sealed class ProgramEmitter
     {
         if (op.Def is ConstantOp)
         {
-            _pointers[op.Result] = _shared.Module.Constant(op.Attr.Tensor("value"));
+            var value = op.Attr.Tensor("value");
+            _pointers[op.Result] = _shared.Module.Constant(value);
+            _constants[op.Result] = value;
             return;
         }
-        foreach (var r in op.Results) _pointers[r] = Slot(r, op.Name);
+        foreach (var r in op.Results) _pointers[r] = _direct.TryGetValue(r, out var p) ? p : Slot(r, op.Name);
         switch (op.Def)
         {
             case WhileOp: While(op); return;
@@ -105,6 +127,7 @@ internal sealed class ProgramEmitter
         IReadOnlyList<Value> inputs, outputs;
         IReadOnlyList<Operation> ops;
         List<string> inputPointers;
+        var constants = new Dictionary<Value, Tensor>(ReferenceEqualityComparer.Instance);
         if (op.Def is FusionOp)
         {
             var body = op.Regions[0];
@@ -112,6 +135,8 @@ internal sealed class ProgramEmitter
             ops = [.. body.Operations.Where(o => !o.Def.IsTerminator)];
             outputs = body.Yielded;
             inputPointers = [.. op.Operands.Select(o => _pointers[o])];
+            for (int i = 0; i < op.Operands.Length; i++)
+                if (_constants.TryGetValue(op.Operands[i], out var t)) constants[body.Arguments[i]] = t;
         }
         else
         {
@@ -120,10 +145,13 @@ internal sealed class ProgramEmitter
             ops = [op];
             outputs = op.Results;
             inputPointers = [.. distinct.Select(o => _pointers[o])];
+            foreach (var v in distinct)
+                if (_constants.TryGetValue(v, out var t)) constants[v] = t;
         }
-        KernelEmitter.Emit(_shared.Module, kname, inputs, ops, outputs);
-        var args = op.Results.Select(r => $"ptr {_pointers[r]}").Concat(inputPointers.Select(p => $"ptr {p}"));
-        _b.Line($"call void @{kname}({string.Join(", ", args)})");
+        KernelEmitter.Emit(_shared.Module, kname, inputs, ops, outputs, constants);
+        var args = op.Results.Select(r => $"ptr {_pointers[r]}").Concat(inputPointers.Select(p => $"ptr {p}")).Append("i32 %threads");
+        var status = _b.Let($"call i32 @{kname}({string.Join(", ", args)})", "status");
+        ReturnIf(_b.Let($"icmp ne i32 {status}, 0"), status);
     }
 
     /// <summary>Loop-carried values live in the while's result buffers; both regions' arguments are those buffers.</summary>
@@ -222,7 +250,20 @@ internal sealed class ProgramEmitter
         _shared.Module.Declare("declare noalias ptr @malloc(i64)");
         _shared.Module.Declare("declare void @free(ptr)");
         var arenaPtr = _b.Let($"call ptr @malloc(i64 {Math.Max(compiled.Arena, 1)})", "calleearena");
-        _b.Let($"call i32 @{compiled.Symbol}(ptr {args}, ptr {results}, ptr {arenaPtr}, i32 %threads)");
+        ReturnIf(_b.Let($"icmp eq ptr {arenaPtr}, null"), "1");
+        var status = _b.Let($"call i32 @{compiled.Symbol}(ptr {args}, ptr {results}, ptr {arenaPtr}, i32 %threads)", "status");
         _b.Line($"call void @free(ptr {arenaPtr})");
+        ReturnIf(_b.Let($"icmp ne i32 {status}, 0"), status);
+    }
+
+    /// <summary>Returns <paramref name="code"/> from the function when <paramref name="cond"/> holds (a kernel or callee failed).</summary>
+    private void ReturnIf(string cond, string code)
+    {
+        var failed = _b.FreshLabel("failed");
+        var ok = _b.FreshLabel("ok");
+        _b.CondBr(cond, failed, ok);
+        _b.Block(failed);
+        _b.Line($"ret i32 {code}");
+        _b.Block(ok);
     }
 }

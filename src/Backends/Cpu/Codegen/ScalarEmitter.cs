@@ -20,6 +20,7 @@ internal sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
                 "neg" => b.Let($"fneg {t} {x}"),
                 "abs" => Intrinsic("fabs", t, x),
                 "sign" => Sign(t, x),
+                "exp" when t == "float" => Call(FastMath.Exp(module), t, x),
                 "exp" => Intrinsic("exp", t, x),
                 "log" => Intrinsic("log", t, x),
                 "sqrt" => Intrinsic("sqrt", t, x),
@@ -29,6 +30,8 @@ internal sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
                 "floor" => Intrinsic("floor", t, x),
                 "ceil" => Intrinsic("ceil", t, x),
                 "round" => Intrinsic("roundeven", t, x),
+                "logistic" when t == "float" => Call(FastMath.Logistic(module), t, x),
+                "tanh" when t == "float" => Call(FastMath.Tanh(module), t, x),
                 "logistic" => b.Let($"fdiv {t} {Lit(1)}, {b.Let($"fadd {t} {Lit(1)}, {Intrinsic("exp", t, b.Let($"fneg {t} {x}"))}")}"),
                 "is_finite" => b.Let($"fcmp one {t} {Intrinsic("fabs", t, x)}, {Lit(double.PositiveInfinity)}"),
                 "tanh" or "erf" or "expm1" or "log1p" or "cbrt" or "tan" or "asin" or "acos" or "atan" or "sinh" or "cosh"
@@ -63,6 +66,8 @@ internal sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
         var n = b.Let($"select i1 {neg}, {t} {LlvmTypes.FloatLiteral(t, -1)}, {t} {x}");
         return b.Let($"select i1 {pos}, {t} {LlvmTypes.FloatLiteral(t, 1)}, {t} {n}");
     }
+
+    private string Call(string function, string t, string x) => b.Let($"call {t} @{function}({t} {x})");
 
     private string Intrinsic(string name, string t, params string[] args)
     {

@@ -1,0 +1,449 @@
+using System.Text;
+
+namespace GraphCompiler.Backends.Cpu.Codegen;
+
+/// <summary>
+/// Register and cache blocking of the f32 GEMM for one vector width. A micro-kernel keeps an
+/// <see cref="MR"/> × <see cref="NR"/> block of C in registers (MR rows × NR/Lanes vectors: 24 of the 32
+/// zmm registers with AVX-512, 12 of the 16 ymm with AVX2); <see cref="KC"/> rows of a packed B panel
+/// (KC·NR·4 = 32 KiB) stay in L1 while the MR-row A panels stream from an <see cref="MC"/> × KC block in L2.
+/// </summary>
+internal sealed record GemmShape(int Lanes, int MR, int NR, int KC, int MC)
+{
+    public static GemmShape For(int lanes) => lanes switch
+    {
+        >= 16 => new(16, 12, 32, 256, 384),
+        8 => new(8, 6, 16, 256, 384),
+        _ => new(4, 4, 8, 256, 384),
+    };
+
+    public string Vector => $"<{Lanes} x float>";
+    public string Suffix => $"v{Lanes}f32";
+    public int Vectors => NR / Lanes;
+}
+
+/// <summary>
+/// The module-level pieces of the f32 GEMM (BLIS's structure): micro-kernels for every row count
+/// 1..MR, A and B packing, and a worker that one thread runs over its share of C. Kernels call
+/// <see cref="Worker"/> through <see cref="Parallel"/> with a context of <see cref="Field"/>s.
+/// </summary>
+internal static class GemmHelpers
+{
+    /// <summary>The worker's context: i64 or pointer fields, 8 bytes each, in this order.</summary>
+    public enum Field { A, RsA, CsA, BsA, B, RsB, CsB, BsB, BPacked, C, Ldc, BsC, M, N, K, Batch, SplitM, NPad, Status, Count }
+
+    private static string Get(LlvmBuilder b, Field f, string type = "i64")
+    {
+        var p = b.Let($"getelementptr inbounds i64, ptr %ctx, i64 {(int)f}", "f");
+        return b.Let($"load {type}, ptr {p}", f.ToString().ToLowerInvariant());
+    }
+
+    private static string Min(LlvmBuilder b, string x, string y) => b.Let($"select i1 {b.Let($"icmp slt i64 {x}, {y}")}, i64 {x}, i64 {y}", "min");
+
+    private static string CeilDiv(LlvmBuilder b, string x, long d) => b.Let($"udiv i64 {b.Let($"add i64 {x}, {d - 1}")}, {d}", "q");
+
+    private static string Offset(LlvmBuilder b, string ptr, string floats) => b.Let($"getelementptr inbounds float, ptr {ptr}, i64 {floats}", "p");
+
+    /// <summary>
+    /// <c>void @gc.sgemm.ukrW.mR(i64 kc, ptr a, ptr b, ptr c, i64 ldc, i64 nvalid, i1 accumulate)</c>:
+    /// C[0..R, 0..nvalid) (+)= A·B over kc, A packed as kc × R, B as kc × NR. With few rows the FMA
+    /// chains would wait on their latency, so k is split over several accumulator sets then summed.
+    /// </summary>
+    public static string MicroKernel(ModuleContext module, GemmShape g, int rows)
+    {
+        var name = $"gc.sgemm.ukr{g.Lanes}.m{rows}";
+        if (!module.FirstHelper(name)) return name;
+        var vt = g.Vector;
+        module.Declare($"declare {vt} @llvm.fma.{g.Suffix}({vt}, {vt}, {vt})");
+        module.Declare($"declare {vt} @llvm.masked.load.{g.Suffix}.p0(ptr, i32, <{g.Lanes} x i1>, {vt})");
+        module.Declare($"declare void @llvm.masked.store.{g.Suffix}.p0({vt}, ptr, i32, <{g.Lanes} x i1>)");
+        int vecs = g.Vectors;
+        int sets = Math.Max(1, Math.Min(4, 8 / (rows * vecs)));
+        var b = new LlvmBuilder();
+        var acc = new string[sets, rows, vecs];
+        for (int s = 0; s < sets; s++)
+            for (int i = 0; i < rows; i++)
+                for (int v = 0; v < vecs; v++)
+                {
+                    acc[s, i, v] = b.Alloca(vt);
+                    b.Line($"store {vt} zeroinitializer, ptr {acc[s, i, v]}");
+                }
+
+        // C's rows are far apart: fetch the tile now so that the final read-modify-write does not wait on memory.
+        module.Declare("declare void @llvm.prefetch.p0(ptr, i32, i32, i32)");
+        for (int i = 0; i < rows; i++)
+        {
+            var row = b.Let($"mul i64 %ldc, {i}", "row");
+            for (int v = 0; v < vecs; v++)
+                b.Line($"call void @llvm.prefetch.p0(ptr {Offset(b, "%c", v == 0 ? row : b.Let($"add i64 {row}, {v * g.Lanes}", "col"))}, i32 1, i32 3, i32 1)");
+        }
+
+        void Step(int s, string k)
+        {
+            var bv = new string[vecs];
+            var brow = b.Let($"mul i64 {k}, {g.NR}", "bk");
+            for (int v = 0; v < vecs; v++)
+                bv[v] = b.Let($"load {vt}, ptr {Offset(b, "%b", v == 0 ? brow : b.Let($"add i64 {brow}, {v * g.Lanes}", "bk"))}, align 4", "bv");
+            var arow = b.Let($"mul i64 {k}, {rows}", "ak");
+            for (int i = 0; i < rows; i++)
+            {
+                var a = b.Let($"load float, ptr {Offset(b, "%a", i == 0 ? arow : b.Let($"add i64 {arow}, {i}", "ak"))}", "a");
+                var one = b.Let($"insertelement {vt} poison, float {a}, i64 0", "as");
+                var splat = b.Let($"shufflevector {vt} {one}, {vt} poison, <{g.Lanes} x i32> zeroinitializer", "as");
+                for (int v = 0; v < vecs; v++)
+                {
+                    var cur = b.Let($"load {vt}, ptr {acc[s, i, v]}", "c");
+                    var next = b.Let($"call {vt} @llvm.fma.{g.Suffix}({vt} {splat}, {vt} {bv[v]}, {vt} {cur})", "c");
+                    b.Line($"store {vt} {next}, ptr {acc[s, i, v]}");
+                }
+            }
+        }
+
+        var groups = sets == 1 ? "%kc" : b.Let($"udiv i64 %kc, {sets}", "groups");
+        b.For("0", groups, gi =>
+        {
+            if (sets == 1)
+            {
+                Step(0, gi);
+                return;
+            }
+            var k0 = b.Let($"mul i64 {gi}, {sets}", "k");
+            for (int s = 0; s < sets; s++) Step(s, s == 0 ? k0 : b.Let($"add i64 {k0}, {s}", "k"));
+        }, "k");
+        if (sets > 1)
+        {
+            b.For(b.Let($"mul i64 {groups}, {sets}", "k"), "%kc", k => Step(0, k), "kr");
+            for (int i = 0; i < rows; i++)
+                for (int v = 0; v < vecs; v++)
+                {
+                    var sum = b.Let($"load {vt}, ptr {acc[0, i, v]}", "c");
+                    for (int s = 1; s < sets; s++) sum = b.Let($"fadd {vt} {sum}, {b.Let($"load {vt}, ptr {acc[s, i, v]}", "c")}", "c");
+                    b.Line($"store {vt} {sum}, ptr {acc[0, i, v]}");
+                }
+        }
+
+        var result = new string[rows, vecs];
+        var ptrs = new string[rows, vecs];
+        for (int i = 0; i < rows; i++)
+        {
+            var row = b.Let($"mul i64 %ldc, {i}", "row");
+            for (int v = 0; v < vecs; v++)
+            {
+                result[i, v] = b.Let($"load {vt}, ptr {acc[0, i, v]}", "r");
+                ptrs[i, v] = Offset(b, "%c", v == 0 ? row : b.Let($"add i64 {row}, {v * g.Lanes}", "col"));
+            }
+        }
+        var masks = new string[vecs];
+        var lanes = new StringBuilder();
+        for (int v = 0; v < vecs; v++)
+        {
+            lanes.Clear();
+            for (int l = 0; l < g.Lanes; l++) lanes.Append(l == 0 ? "" : ", ").Append("i64 ").Append(v * g.Lanes + l);
+            var limit = b.Let($"insertelement <{g.Lanes} x i64> poison, i64 %nvalid, i64 0", "n");
+            var limits = b.Let($"shufflevector <{g.Lanes} x i64> {limit}, <{g.Lanes} x i64> poison, <{g.Lanes} x i32> zeroinitializer", "n");
+            masks[v] = b.Let($"icmp ult <{g.Lanes} x i64> <{lanes}>, {limits}", "mask");
+        }
+        var full = b.Let($"icmp eq i64 %nvalid, {g.NR}", "full");
+        void Store(string label, bool masked, bool accumulate)
+        {
+            b.Block(label);
+            for (int i = 0; i < rows; i++)
+                for (int v = 0; v < vecs; v++)
+                {
+                    var x = result[i, v];
+                    if (accumulate)
+                    {
+                        var old = masked
+                            ? b.Let($"call {vt} @llvm.masked.load.{g.Suffix}.p0(ptr {ptrs[i, v]}, i32 4, <{g.Lanes} x i1> {masks[v]}, {vt} zeroinitializer)", "old")
+                            : b.Let($"load {vt}, ptr {ptrs[i, v]}, align 4", "old");
+                        x = b.Let($"fadd {vt} {old}, {x}", "r");
+                    }
+                    if (masked) b.Line($"call void @llvm.masked.store.{g.Suffix}.p0({vt} {x}, ptr {ptrs[i, v]}, i32 4, <{g.Lanes} x i1> {masks[v]})");
+                    else b.Line($"store {vt} {x}, ptr {ptrs[i, v]}, align 4");
+                }
+            b.Line("ret void");
+        }
+        b.CondBr(full, "full", "part");
+        b.Block("full");
+        b.CondBr("%accumulate", "full.acc", "full.set");
+        b.Block("part");
+        b.CondBr("%accumulate", "part.acc", "part.set");
+        Store("full.acc", masked: false, accumulate: true);
+        Store("full.set", masked: false, accumulate: false);
+        Store("part.acc", masked: true, accumulate: true);
+        Store("part.set", masked: true, accumulate: false);
+        module.AddFunction($"define internal void @{name}(i64 %kc, ptr noalias %a, ptr noalias %b, ptr noalias %c, i64 %ldc, i64 %nvalid, i1 %accumulate) nounwind {{\n{b.Body()}}}");
+        return name;
+    }
+
+    /// <summary>
+    /// <c>void @gc.sgemm.packA.R(ptr dst, ptr a, i64 rs, i64 cs, i64 mc, i64 kc)</c>: the mc × kc block
+    /// of A (element (i, k) at a[i·rs + k·cs]) as panels of R rows, each kc × R (the last may be shorter).
+    /// </summary>
+    public static string PackA(ModuleContext module, GemmShape g)
+    {
+        var name = $"gc.sgemm.packA.{g.MR}";
+        if (!module.FirstHelper(name)) return name;
+        var b = new LlvmBuilder();
+        var panels = CeilDiv(b, "%mc", g.MR);
+        b.For("0", panels, q =>
+        {
+            var p0 = b.Let($"mul i64 {q}, {g.MR}", "p0");
+            var rows = Min(b, $"{g.MR}", b.Let($"sub i64 %mc, {p0}", "r"));
+            var dst = Offset(b, "%dst", b.Let($"mul i64 {p0}, %kc", "o"));
+            var src = Offset(b, "%a", b.Let($"mul i64 {p0}, %rs", "o"));
+            var isFull = b.Let($"icmp eq i64 {rows}, {g.MR}", "isfull");
+            var fullL = b.FreshLabel("full");
+            var partL = b.FreshLabel("part");
+            var join = b.FreshLabel("join");
+            b.CondBr(isFull, fullL, partL);
+            b.Block(fullL);
+            b.For("0", "%kc", k =>
+            {
+                var kcol = b.Let($"mul i64 {k}, %cs", "kc");
+                var drow = b.Let($"mul i64 {k}, {g.MR}", "dk");
+                for (int i = 0; i < g.MR; i++)
+                {
+                    var x = b.Let($"load float, ptr {Offset(b, src, b.Let($"add i64 {kcol}, {b.Let($"mul i64 %rs, {i}", "o")}", "o"))}", "x");
+                    b.Line($"store float {x}, ptr {Offset(b, dst, b.Let($"add i64 {drow}, {i}", "o"))}");
+                }
+            }, "pk");
+            b.Br(join);
+            b.Block(partL);
+            b.For("0", "%kc", k =>
+            {
+                var kcol = b.Let($"mul i64 {k}, %cs", "kc");
+                var drow = b.Let($"mul i64 {k}, {rows}", "dk");
+                b.For("0", rows, i =>
+                {
+                    var x = b.Let($"load float, ptr {Offset(b, src, b.Let($"add i64 {kcol}, {b.Let($"mul i64 %rs, {i}", "o")}", "o"))}", "x");
+                    b.Line($"store float {x}, ptr {Offset(b, dst, b.Let($"add i64 {drow}, {i}", "o"))}");
+                }, "pi");
+            }, "pk");
+            b.Br(join);
+            b.Block(join);
+        }, "pa");
+        b.Line("ret void");
+        module.AddFunction($"define internal void @{name}(ptr noalias %dst, ptr noalias %a, i64 %rs, i64 %cs, i64 %mc, i64 %kc) nounwind {{\n{b.Body()}}}");
+        return name;
+    }
+
+    /// <summary>
+    /// <c>void @gc.sgemm.packB.NR(ptr dst, ptr b, i64 rs, i64 cs, i64 kc, i64 nc)</c>: the kc × nc block of
+    /// B (element (k, j) at b[k·rs + j·cs]) as panels of NR columns, each kc × NR, zero-padded past nc.
+    /// </summary>
+    public static string PackB(ModuleContext module, GemmShape g)
+    {
+        var name = $"gc.sgemm.packB.{g.NR}";
+        if (!module.FirstHelper(name)) return name;
+        var b = new LlvmBuilder();
+        var panels = CeilDiv(b, "%nc", g.NR);
+        var unit = b.Let("icmp eq i64 %cs, 1", "unit");
+        b.For("0", panels, q =>
+        {
+            var j0 = b.Let($"mul i64 {q}, {g.NR}", "j0");
+            var cols = Min(b, $"{g.NR}", b.Let($"sub i64 %nc, {j0}", "c"));
+            var dst = Offset(b, "%dst", b.Let($"mul i64 {j0}, %kc", "o"));
+            var src = Offset(b, "%b", b.Let($"mul i64 {j0}, %cs", "o"));
+            var fast = b.Let($"and i1 {unit}, {b.Let($"icmp eq i64 {cols}, {g.NR}", "isfull")}", "fast");
+            var fastL = b.FreshLabel("fast");
+            var slowL = b.FreshLabel("slow");
+            var join = b.FreshLabel("join");
+            b.CondBr(fast, fastL, slowL);
+            b.Block(fastL);
+            b.For("0", "%kc", k =>
+            {
+                var s = Offset(b, src, b.Let($"mul i64 {k}, %rs", "o"));
+                var d = Offset(b, dst, b.Let($"mul i64 {k}, {g.NR}", "o"));
+                for (int v = 0; v < g.Vectors; v++)
+                {
+                    var x = b.Let($"load {g.Vector}, ptr {(v == 0 ? s : Offset(b, s, $"{v * g.Lanes}"))}, align 4", "x");
+                    b.Line($"store {g.Vector} {x}, ptr {(v == 0 ? d : Offset(b, d, $"{v * g.Lanes}"))}, align 4");
+                }
+            }, "pk");
+            b.Br(join);
+            b.Block(slowL);
+            b.For("0", "%kc", k =>
+            {
+                var s = Offset(b, src, b.Let($"mul i64 {k}, %rs", "o"));
+                var d = Offset(b, dst, b.Let($"mul i64 {k}, {g.NR}", "o"));
+                b.For("0", $"{g.NR}", j =>
+                {
+                    var inside = b.Let($"icmp slt i64 {j}, {cols}", "in");
+                    var jj = b.Let($"select i1 {inside}, i64 {j}, i64 0", "j");
+                    var x = b.Let($"load float, ptr {Offset(b, s, b.Let($"mul i64 {jj}, %cs", "o"))}", "x");
+                    var y = b.Let($"select i1 {inside}, float {x}, float 0.0", "x");
+                    b.Line($"store float {y}, ptr {Offset(b, d, j)}");
+                }, "pj");
+            }, "pk");
+            b.Br(join);
+            b.Block(join);
+        }, "pb");
+        b.Line("ret void");
+        module.AddFunction($"define internal void @{name}(ptr noalias %dst, ptr noalias %b, i64 %rs, i64 %cs, i64 %kc, i64 %nc) nounwind {{\n{b.Body()}}}");
+        return name;
+    }
+
+    /// <summary>
+    /// <c>void @gc.sgemm.worker.W(ptr ctx, i32 t, i32 n)</c>: thread t of n computes its share of every
+    /// batch's C = A·B (rows when <see cref="Field.SplitM"/>, else columns, in whole micro-tiles). B comes
+    /// pre-packed (<see cref="Field.BPacked"/>, laid out as <see cref="PrepackB"/> does) or is packed here.
+    /// Allocation failure sets <see cref="Field.Status"/> to 1.
+    /// </summary>
+    public static string Worker(ModuleContext module, GemmShape g)
+    {
+        var name = $"gc.sgemm.worker.{g.Lanes}";
+        if (!module.FirstHelper(name)) return name;
+        module.Declare("declare noalias ptr @aligned_alloc(i64, i64) nounwind");
+        module.Declare("declare void @free(ptr)");
+        module.Declare("declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)");
+        var packA = PackA(module, g);
+        var packB = PackB(module, g);
+        var kernels = Enumerable.Range(1, g.MR).Select(r => MicroKernel(module, g, r)).ToArray();
+        var b = new LlvmBuilder();
+        var (A, rsA, csA, bsA) = (Get(b, Field.A, "ptr"), Get(b, Field.RsA), Get(b, Field.CsA), Get(b, Field.BsA));
+        var (B, rsB, csB, bsB) = (Get(b, Field.B, "ptr"), Get(b, Field.RsB), Get(b, Field.CsB), Get(b, Field.BsB));
+        var (bpre, C, ldc, bsC) = (Get(b, Field.BPacked, "ptr"), Get(b, Field.C, "ptr"), Get(b, Field.Ldc), Get(b, Field.BsC));
+        var (M, N, K, batch) = (Get(b, Field.M), Get(b, Field.N), Get(b, Field.K), Get(b, Field.Batch));
+        var (splitM, npad) = (Get(b, Field.SplitM), Get(b, Field.NPad));
+        var byRows = b.Let($"icmp ne i64 {splitM}, 0", "byrows");
+
+        // This thread's share, in whole micro-tiles.
+        var tile = b.Let($"select i1 {byRows}, i64 {g.MR}, i64 {g.NR}", "tile");
+        var extent = b.Let($"select i1 {byRows}, i64 {M}, i64 {N}", "extent");
+        var units = b.Let($"udiv i64 {b.Let($"add i64 {extent}, {b.Let($"sub i64 {tile}, 1")}")}, {tile}", "units");
+        var n64 = b.Let("zext i32 %n to i64", "nt");
+        var t64 = b.Let("zext i32 %t to i64", "t");
+        var per = b.Let($"udiv i64 {b.Let($"add i64 {units}, {b.Let($"sub i64 {n64}, 1")}")}, {n64}", "per");
+        var u0 = b.Let($"mul i64 {t64}, {per}", "u0");
+        var u1 = Min(b, units, b.Let($"add i64 {u0}, {per}"));
+        var lo = Min(b, extent, b.Let($"mul i64 {u0}, {tile}"));
+        var hi = Min(b, extent, b.Let($"mul i64 {u1}, {tile}"));
+        var m0 = b.Let($"select i1 {byRows}, i64 {lo}, i64 0", "m0");
+        var m1 = b.Let($"select i1 {byRows}, i64 {hi}, i64 {M}", "m1");
+        var n0 = b.Let($"select i1 {byRows}, i64 0, i64 {lo}", "n0");
+        var n1 = b.Let($"select i1 {byRows}, i64 {N}, i64 {hi}", "n1");
+        var empty = b.Let($"or i1 {b.Let($"icmp sge i64 {m0}, {m1}")}, {b.Let($"icmp sge i64 {n0}, {n1}")}", "empty");
+        b.CondBr(empty, "done", "work");
+        b.Block("work");
+        var nc = b.Let($"sub i64 {n1}, {n0}", "nc");
+        var kcmax = Min(b, K, $"{g.KC}");
+        var ncpad = b.Let($"mul i64 {CeilDiv(b, nc, g.NR)}, {g.NR}", "ncpad");
+        var aBytes = b.Let($"mul i64 {kcmax}, {g.MC * 4}", "abytes");
+        var bBytes = b.Let($"mul i64 {b.Let($"mul i64 {kcmax}, {ncpad}")}, 4", "bbytes");
+        var aBuf = b.Let($"call ptr @aligned_alloc(i64 64, i64 {b.Let($"add i64 {aBytes}, 64")})", "abuf");
+        var needB = b.Let($"icmp eq ptr {bpre}, null", "needb");
+        var bAlloc = b.Let($"select i1 {needB}, i64 {b.Let($"add i64 {bBytes}, 64")}, i64 64", "balloc");
+        var bBuf = b.Let($"call ptr @aligned_alloc(i64 64, i64 {bAlloc})", "bbuf");
+        var oom = b.Let($"or i1 {b.Let($"icmp eq ptr {aBuf}, null")}, {b.Let($"icmp eq ptr {bBuf}, null")}", "oom");
+        b.CondBr(oom, "oom", "go");
+        b.Block("oom");
+        b.Line($"store i64 1, ptr {b.Let($"getelementptr inbounds i64, ptr %ctx, i64 {(int)Field.Status}")}");
+        b.Br("release");
+        b.Block("go");
+        b.For("0", batch, bi =>
+        {
+            var Ab = Offset(b, A, b.Let($"mul i64 {bi}, {bsA}"));
+            var Bb = Offset(b, B, b.Let($"mul i64 {bi}, {bsB}"));
+            var Cb = Offset(b, C, b.Let($"mul i64 {bi}, {bsC}"));
+            var noK = b.Let($"icmp eq i64 {K}, 0", "nok");
+            var zeroL = b.FreshLabel("zero");
+            var mainL = b.FreshLabel("main");
+            var nextL = b.FreshLabel("next");
+            b.CondBr(noK, zeroL, mainL);
+            b.Block(zeroL);
+            b.For(m0, m1, i =>
+            {
+                var row = Offset(b, Cb, b.Let($"add i64 {b.Let($"mul i64 {i}, {ldc}")}, {n0}"));
+                b.Line($"call void @llvm.memset.p0.i64(ptr {row}, i8 0, i64 {b.Let($"mul i64 {nc}, 4")}, i1 false)");
+            }, "z");
+            b.Br(nextL);
+            b.Block(mainL);
+            b.For("0", CeilDiv(b, K, g.KC), pq =>
+            {
+                var pc = b.Let($"mul i64 {pq}, {g.KC}", "pc");
+                var kc = Min(b, $"{g.KC}", b.Let($"sub i64 {K}, {pc}"));
+                var accumulate = b.Let($"icmp ne i64 {pq}, 0", "acc");
+                // Pre-packed B: block pc of batch bi starts at (bi·K + pc)·NPad floats, this thread's panels at n0·kc.
+                var pre = Offset(b, bpre, b.Let($"add i64 {b.Let($"mul i64 {b.Let($"add i64 {b.Let($"mul i64 {bi}, {K}")}, {pc}")}, {npad}")}, {b.Let($"mul i64 {n0}, {kc}")}"));
+                var packL = b.FreshLabel("packb");
+                var joinL = b.FreshLabel("packed");
+                var from = b.CurrentBlock;
+                b.CondBr(needB, packL, joinL);
+                b.Block(packL);
+                var src = Offset(b, Bb, b.Let($"add i64 {b.Let($"mul i64 {pc}, {rsB}")}, {b.Let($"mul i64 {n0}, {csB}")}"));
+                b.Line($"call void @{packB}(ptr {bBuf}, ptr {src}, i64 {rsB}, i64 {csB}, i64 {kc}, i64 {nc})");
+                b.Br(joinL);
+                b.Block(joinL);
+                var Bp = b.Let($"phi ptr [ {pre}, %{from} ], [ {bBuf}, %{packL} ]", "bp");
+                b.For("0", CeilDiv(b, b.Let($"sub i64 {m1}, {m0}"), g.MC), iq =>
+                {
+                    var ic = b.Let($"add i64 {m0}, {b.Let($"mul i64 {iq}, {g.MC}")}", "ic");
+                    var mc = Min(b, $"{g.MC}", b.Let($"sub i64 {m1}, {ic}"));
+                    var asrc = Offset(b, Ab, b.Let($"add i64 {b.Let($"mul i64 {ic}, {rsA}")}, {b.Let($"mul i64 {pc}, {csA}")}"));
+                    b.Line($"call void @{packA}(ptr {aBuf}, ptr {asrc}, i64 {rsA}, i64 {csA}, i64 {mc}, i64 {kc})");
+                    b.For("0", CeilDiv(b, nc, g.NR), jq =>
+                    {
+                        var jr = b.Let($"mul i64 {jq}, {g.NR}", "jr");
+                        var nv = Min(b, $"{g.NR}", b.Let($"sub i64 {nc}, {jr}"));
+                        var bpanel = Offset(b, Bp, b.Let($"mul i64 {jr}, {kc}"));
+                        var ccol = b.Let($"add i64 {n0}, {jr}", "ccol");
+                        b.For("0", CeilDiv(b, mc, g.MR), rq =>
+                        {
+                            var ir = b.Let($"mul i64 {rq}, {g.MR}", "ir");
+                            var mr = Min(b, $"{g.MR}", b.Let($"sub i64 {mc}, {ir}"));
+                            var apanel = Offset(b, aBuf, b.Let($"mul i64 {ir}, {kc}"));
+                            var crow = b.Let($"add i64 {ic}, {ir}", "crow");
+                            var cptr = Offset(b, Cb, b.Let($"add i64 {b.Let($"mul i64 {crow}, {ldc}")}, {ccol}"));
+                            // One call per row count: the full-tile kernel for all but the last panel.
+                            var labels = Enumerable.Range(1, g.MR).Select(r => b.FreshLabel($"m{r}.")).ToArray();
+                            var after = b.FreshLabel("tile.done");
+                            var cases = string.Join(" ", Enumerable.Range(1, g.MR - 1).Select(r => $"i64 {r}, label %{labels[r - 1]}"));
+                            b.Line($"switch i64 {mr}, label %{labels[g.MR - 1]} [ {cases} ]");
+                            for (int r = 1; r <= g.MR; r++)
+                            {
+                                b.Block(labels[r - 1]);
+                                b.Line($"call void @{kernels[r - 1]}(i64 {kc}, ptr {apanel}, ptr {bpanel}, ptr {cptr}, i64 {ldc}, i64 {nv}, i1 {accumulate})");
+                                b.Br(after);
+                            }
+                            b.Block(after);
+                        }, "ir");
+                    }, "jr");
+                }, "ic");
+            }, "pc");
+            b.Br(nextL);
+            b.Block(nextL);
+        }, "batch");
+        b.Br("release");
+        b.Block("release");
+        b.Line($"call void @free(ptr {aBuf})");
+        b.Line($"call void @free(ptr {bBuf})");
+        b.Br("done");
+        b.Block("done");
+        b.Line("ret void");
+        module.AddFunction($"define internal void @{name}(ptr %ctx, i32 %t, i32 %n) nounwind {{\n{b.Body()}}}");
+        return name;
+    }
+
+    /// <summary>
+    /// B packed at compile time in the worker's layout: per batch, per KC block, panels of NR columns
+    /// (kc × NR each, zero-padded), so block pc of batch b starts at (b·K + pc)·NPad floats.
+    /// <paramref name="at"/> gives B[b, k, n] as a float.
+    /// </summary>
+    public static float[] PrepackB(GemmShape g, long batch, long k, long n, Func<long, long, long, float> at)
+    {
+        long npad = (n + g.NR - 1) / g.NR * g.NR;
+        var packed = new float[checked(batch * k * npad)];
+        long o = 0;
+        for (long bi = 0; bi < batch; bi++)
+            for (long pc = 0; pc < k; pc += g.KC)
+            {
+                long kc = Math.Min(g.KC, k - pc);
+                for (long j0 = 0; j0 < npad; j0 += g.NR)
+                    for (long kk = 0; kk < kc; kk++)
+                        for (long j = 0; j < g.NR; j++, o++)
+                            packed[o] = j0 + j < n ? at(bi, pc + kk, j0 + j) : 0f;
+            }
+        return packed;
+    }
+}

@@ -1,0 +1,168 @@
+using GraphCompiler.IR;
+using GraphCompiler.IR.Ops;
+
+namespace GraphCompiler.Backends.Cpu.Codegen;
+
+/// <summary>
+/// f32 convolution as GEMM (im2col): per batch element and feature group, the input windows are copied
+/// into a patch matrix and multiplied with the kernel by the packed GEMM. With the output's features
+/// before its spatial dimensions (NCHW) C = W · P (rows are output features); with them after (NHWC)
+/// C = Pᵀ · Wᵀ with the constant kernel packed at compile time. A 1×1, stride-1, unpadded convolution
+/// reads the input directly as P. Depthwise and narrow-group convolutions keep the direct loops.
+/// </summary>
+internal sealed partial class KernelEmitter
+{
+    private sealed record ConvPlan(ConvLayout L, long Groups, long CinPG, long CoutPG, long[] Strides, long[] PadLow, long[] Dilation,
+        int[] KernelDims, bool FeatureFirst, bool Pointwise, long Spatial, long K);
+
+    private static ConvPlan? PlanConv(Operation op)
+    {
+        if (op.Def is not ConvolutionOp) return null;
+        var (input, kernel, output) = (op.Operands[0], op.Operands[1], op.Result);
+        if (input.Type.Element != ElementType.F32 || kernel.Type.Element != ElementType.F32 || output.Type.Element != ElementType.F32) return null;
+        var a = op.Attr;
+        if (a.Int("batch_group_count") != 1) return null;
+        var L = ConvLayout.Parse(a.String("dims"), m => new IrException(m));
+        int n = L.SpatialCount;
+        long[] Get(string name, long dflt) { var x = a.Ints(name); return x.IsDefaultOrEmpty ? [.. Enumerable.Repeat(dflt, n)] : [.. x]; }
+        var (strides, padLow, padHigh, lhsDil, rhsDil) = (Get("window_strides", 1), Get("padding_low", 0), Get("padding_high", 0), Get("lhs_dilation", 1), Get("rhs_dilation", 1));
+        if (lhsDil.Any(d => d != 1) || L.OutBatch != 0) return null;
+        int rank = output.Type.Rank;
+        bool featureFirst = L.OutFeature == 1 && L.OutSpatial.SequenceEqual(Enumerable.Range(2, n));
+        bool featureLast = L.OutFeature == rank - 1 && L.OutSpatial.SequenceEqual(Enumerable.Range(1, n));
+        if (!featureFirst && !featureLast) return null;
+        int o = L.KernelOut;
+        // W as a matrix (output features × window) needs the output-feature dimension outermost or innermost.
+        if (o != 0 && o != kernel.Type.Rank - 1) return null;
+        long groups = a.Int("feature_group_count");
+        long cin = input.Type.Shape[L.InFeature], cout = kernel.Type.Shape[o];
+        long cinPG = cin / groups, coutPG = cout / groups;
+        if (groups > 1 && coutPG < 16) return null;
+        long spatial = L.OutSpatial.Aggregate(1L, (p, d) => p * output.Type.Shape[d]);
+        long k = cinPG * L.KernelSpatial.Aggregate(1L, (p, d) => p * kernel.Type.Shape[d]);
+        var kernelDims = Enumerable.Range(0, kernel.Type.Rank).Where(d => d != o).ToArray();
+        bool pointwise = L.KernelSpatial.All(d => kernel.Type.Shape[d] == 1) && strides.All(s => s == 1) && padLow.All(p => p == 0) && padHigh.All(p => p == 0)
+            && L.InBatch == 0 && L.InFeature == L.OutFeature && L.InSpatial.SequenceEqual(L.OutSpatial);
+        return new ConvPlan(L, groups, cinPG, coutPG, strides, padLow, rhsDil, kernelDims, featureFirst, pointwise, spatial, k);
+    }
+
+    private void Conv(Operation op, ConvPlan p, Buffer dest)
+    {
+        var (input, kernel, output) = (op.Operands[0], op.Operands[1], op.Result);
+        var L = p.L;
+        long cin = input.Type.Shape[L.InFeature], cout = p.CoutPG * p.Groups;
+        long batch = input.Type.Shape[L.InBatch];
+        if (batch == 0 || p.Spatial == 0 || cout == 0) return;
+        var g = GemmShape.For(_module.Lanes);
+        var inPtr = Materialise(input);
+        bool oFirst = L.KernelOut == 0;
+        string packed = "null", wPtr = "null";
+        if (!p.FeatureFirst && _constants.TryGetValue(kernel, out var w))
+            // Wᵀ per group: B[group, k, oc] with k in the kernel's memory order.
+            packed = _module.Constant(Prepack(g, p.Groups, p.K, p.CoutPG, w,
+                (gi, kk, oc) => oFirst ? (gi * p.CoutPG + oc) * p.K + kk : kk * cout + gi * p.CoutPG + oc));
+        else wPtr = Materialise(kernel);
+        var patches = p.Pointwise ? null : Malloc(new TensorType(ElementType.F32, p.K * p.Spatial));
+        long npad = (p.CoutPG + g.NR - 1) / g.NR * g.NR;
+
+        _b.For("0", $"{batch}", nb =>
+        {
+            _b.For("0", $"{p.Groups}", gi =>
+            {
+                _memo = [];
+                string pm;
+                long rsP;
+                if (patches is null)
+                {
+                    // The input itself: features × positions (NCHW) or positions × features (NHWC), rows cin apart in the latter.
+                    var at = _b.Let($"add i64 {_b.Let($"mul i64 {nb}, {cin * p.Spatial}")}, {_b.Let($"mul i64 {gi}, {(p.FeatureFirst ? p.CinPG * p.Spatial : p.CinPG)}")}", "at");
+                    pm = _b.Let($"getelementptr inbounds float, ptr {inPtr}, i64 {at}", "p");
+                    rsP = p.FeatureFirst ? p.Spatial : cin;
+                }
+                else
+                {
+                    Im2col(op, p, inPtr, patches, nb, gi);
+                    pm = patches;
+                    rsP = p.FeatureFirst ? p.Spatial : p.K;
+                }
+                var cAt = _b.Let($"add i64 {_b.Let($"mul i64 {nb}, {cout * p.Spatial}")}, {_b.Let($"mul i64 {gi}, {(p.FeatureFirst ? p.CoutPG * p.Spatial : p.CoutPG)}")}", "at");
+                var c = _b.Let($"getelementptr inbounds float, ptr {dest.Pointer}, i64 {cAt}", "c");
+                if (p.FeatureFirst)
+                {
+                    var wa = _b.Let($"getelementptr inbounds float, ptr {wPtr}, i64 {_b.Let($"mul i64 {gi}, {(oFirst ? p.CoutPG * p.K : p.CoutPG)}")}", "w");
+                    CallGemm(new GemmCall(wa, oFirst ? p.K : 1, oFirst ? 1 : cout, 0, pm, rsP, 1, 0, "null", c, p.Spatial, 0, 1, p.CoutPG, p.Spatial, p.K));
+                }
+                else if (packed != "null")
+                {
+                    var bp = _b.Let($"getelementptr inbounds float, ptr {packed}, i64 {_b.Let($"mul i64 {gi}, {p.K * npad}")}", "w");
+                    CallGemm(new GemmCall(pm, rsP, 1, 0, "null", 0, 0, 0, bp, c, cout, 0, 1, p.Spatial, p.CoutPG, p.K));
+                }
+                else
+                {
+                    var wb = _b.Let($"getelementptr inbounds float, ptr {wPtr}, i64 {_b.Let($"mul i64 {gi}, {(oFirst ? p.CoutPG * p.K : p.CoutPG)}")}", "w");
+                    CallGemm(new GemmCall(pm, rsP, 1, 0, wb, oFirst ? 1 : cout, oFirst ? p.K : 1, 0, "null", c, cout, 0, 1, p.Spatial, p.CoutPG, p.K));
+                }
+            }, "grp");
+        }, "img");
+    }
+
+    /// <summary>
+    /// Copies the windows of batch element <paramref name="nb"/>, group <paramref name="gi"/> into
+    /// <paramref name="dst"/>: K × positions (NCHW) or positions × K (NHWC), zeros where a window
+    /// overhangs the padding; K runs over the kernel's dimensions in its memory order.
+    /// </summary>
+    private void Im2col(Operation op, ConvPlan p, string src, string dst, string nb, string gi)
+    {
+        var (input, kernel, output) = (op.Operands[0], op.Operands[1], op.Result);
+        var L = p.L;
+        int n = L.SpatialCount;
+        var kSizes = p.KernelDims.Select(d => d == L.KernelIn ? p.CinPG : kernel.Type.Shape[d]).ToArray();
+        var sSizes = L.OutSpatial.Select(d => output.Type.Shape[d]).ToArray();
+        var kIdx = new string[kSizes.Length];
+        var sIdx = new string[n];
+        void Body()
+        {
+            var ii = new string[input.Type.Rank];
+            var valid = "true";
+            ii[L.InBatch] = nb;
+            for (int s = 0; s < n; s++)
+            {
+                var kk = kIdx[Array.IndexOf(p.KernelDims, L.KernelSpatial[s])];
+                var pos = _b.Let($"add nsw i64 {_b.Let($"sub nsw i64 {_b.Let($"mul nsw i64 {sIdx[s]}, {p.Strides[s]}")}, {p.PadLow[s]}")}, {_b.Let($"mul nsw i64 {kk}, {p.Dilation[s]}")}", "pos");
+                var inside = _b.Let($"icmp ult i64 {pos}, {input.Type.Shape[L.InSpatial[s]]}");
+                valid = _b.Let($"and i1 {valid}, {inside}");
+                ii[L.InSpatial[s]] = _b.Let($"select i1 {inside}, i64 {pos}, i64 0", "ix");
+            }
+            var ci = kIdx[Array.IndexOf(p.KernelDims, L.KernelIn)];
+            ii[L.InFeature] = _b.Let($"add nsw i64 {_b.Let($"mul nsw i64 {gi}, {p.CinPG}")}, {ci}", "ix");
+            var x = Load(src, ElementType.F32, Ravel(ii, input.Type.Shape));
+            var v = _b.Let($"select i1 {valid}, float {x}, float 0.0", "x");
+            var kLin = Ravel(kIdx, [.. kSizes]);
+            var sLin = Ravel(sIdx, [.. sSizes]);
+            var at = p.FeatureFirst
+                ? _b.Let($"add nsw i64 {_b.Let($"mul nsw i64 {kLin}, {p.Spatial}")}, {sLin}", "at")
+                : _b.Let($"add nsw i64 {_b.Let($"mul nsw i64 {sLin}, {p.K}")}, {kLin}", "at");
+            _b.Line($"store float {v}, ptr {_b.Let($"getelementptr inbounds float, ptr {dst}, i64 {at}", "p")}");
+        }
+        void Nest(int level)
+        {
+            // NCHW: window dimensions outside, positions inside (rows of P are contiguous); NHWC: the reverse.
+            int total = kSizes.Length + n;
+            if (level == total)
+            {
+                Body();
+                return;
+            }
+            bool kLevel = p.FeatureFirst ? level < kSizes.Length : level >= n;
+            int d = p.FeatureFirst ? (kLevel ? level : level - kSizes.Length) : (kLevel ? level - n : level);
+            long size = kLevel ? kSizes[d] : sSizes[d];
+            _b.For("0", $"{size}", i =>
+            {
+                if (kLevel) kIdx[d] = i;
+                else sIdx[d] = i;
+                Nest(level + 1);
+            }, kLevel ? "win" : "pos");
+        }
+        Nest(0);
+    }
+}

@@ -1,0 +1,150 @@
+using System.Collections.Immutable;
+using System.Runtime.InteropServices;
+using GraphCompiler.IR;
+using GraphCompiler.IR.Ops;
+
+namespace GraphCompiler.Backends.Cpu.Codegen;
+
+/// <summary>
+/// f32 <c>dot_general</c> as a packed, blocked GEMM (<see cref="GemmHelpers"/>): the operands are read
+/// as strided, batched matrices straight from their buffers, a constant right-hand side is packed at
+/// compile time, and the work is split over threads by rows or columns of C.
+/// </summary>
+internal sealed partial class KernelEmitter
+{
+    /// <summary>C[b] (M × N, row-major, rows N apart) = A[b] · B[b], with A(i, k) at i·RsA + k·CsA and B(k, j) at k·RsB + j·CsB.</summary>
+    private sealed record GemmPlan(long Batch, long M, long N, long K, long RsA, long CsA, long BsA, long RsB, long CsB, long BsB);
+
+    /// <summary>The plan for an f32 dot whose dimension groups each collapse to one stride; null otherwise (the loop fallback).</summary>
+    private static GemmPlan? PlanGemm(Operation op)
+    {
+        if (op.Def is not DotGeneralOp) return null;
+        var (lhs, rhs) = (op.Operands[0], op.Operands[1]);
+        if (lhs.Type.Element != ElementType.F32 || rhs.Type.Element != ElementType.F32 || op.Result.Type.Element != ElementType.F32) return null;
+        var a = op.Attr;
+        var (lb, rb, lc, rc) = (a.Ints("lhs_batch"), a.Ints("rhs_batch"), a.Ints("lhs_contract"), a.Ints("rhs_contract"));
+        var lfree = Enumerable.Range(0, lhs.Type.Rank).Where(d => !lb.Contains(d) && !lc.Contains(d)).Select(d => (long)d).ToImmutableArray();
+        var rfree = Enumerable.Range(0, rhs.Type.Rank).Where(d => !rb.Contains(d) && !rc.Contains(d)).Select(d => (long)d).ToImmutableArray();
+        if (Collapse(lhs.Type.Shape, lb) is not var (batch, bsA) ||
+            Collapse(rhs.Type.Shape, rb) is not var (_, bsB) ||
+            Collapse(lhs.Type.Shape, lfree) is not var (m, rsA) ||
+            Collapse(lhs.Type.Shape, lc) is not var (k, csA) ||
+            Collapse(rhs.Type.Shape, rc) is not var (_, rsB) ||
+            Collapse(rhs.Type.Shape, rfree) is not var (n, csB))
+            return null;
+        return new GemmPlan(batch, m, n, k, rsA, csA, bsA, rsB, csB, bsB);
+    }
+
+    /// <summary>
+    /// The element count and element stride of a group of dimensions (in the given order) of a row-major
+    /// tensor, when stepping through the group in order is one constant stride; null when it is not.
+    /// Dimensions of size 1 do not matter.
+    /// </summary>
+    private static (long Size, long Stride)? Collapse(ImmutableArray<long> shape, ImmutableArray<long> dims)
+    {
+        var strides = new long[shape.Length];
+        long s = 1;
+        for (int d = shape.Length - 1; d >= 0; d--)
+        {
+            strides[d] = s;
+            s *= shape[d];
+        }
+        var used = dims.IsDefault ? [] : dims.Where(d => shape[(int)d] != 1).Select(d => (int)d).ToArray();
+        long size = dims.IsDefault ? 1 : dims.Aggregate(1L, (p, d) => p * shape[(int)d]);
+        if (used.Length == 0) return (size, 0);
+        for (int i = 0; i + 1 < used.Length; i++)
+            if (strides[used[i]] != strides[used[i + 1]] * shape[used[i + 1]]) return null;
+        return (size, strides[used[^1]]);
+    }
+
+    /// <summary>A pointer to <paramref name="v"/>'s elements: its buffer, or a scratch copy computed now.</summary>
+    private string Materialise(Value v)
+    {
+        if (_buffers.TryGetValue(v, out var buf)) return buf.Pointer;
+        var scratch = Malloc(v.Type);
+        StoreAll(new Buffer(scratch, v.Type), v);
+        _buffers[v] = new Buffer(scratch, v.Type);
+        return scratch;
+    }
+
+    private void Gemm(Operation op, GemmPlan p, Buffer dest)
+    {
+        var g = GemmShape.For(_module.Lanes);
+        var (lhs, rhs) = (op.Operands[0], op.Operands[1]);
+        var a = Materialise(lhs);
+        string b = "null", packed = "null";
+        if (_constants.TryGetValue(rhs, out var weights))
+            packed = _module.Constant(Prepack(g, p.Batch, p.K, p.N, weights, (bi, k, n) => bi * p.BsB + k * p.RsB + n * p.CsB));
+        else b = Materialise(rhs);
+        CallGemm(new GemmCall(a, p.RsA, p.CsA, p.BsA, b, p.RsB, p.CsB, p.BsB, packed, dest.Pointer, p.N, p.M * p.N, p.Batch, p.M, p.N, p.K));
+    }
+
+    /// <summary>One GEMM call: pointers are LLVM values, the rest compile-time numbers (in elements).</summary>
+    private sealed record GemmCall(string A, long RsA, long CsA, long BsA, string B, long RsB, long CsB, long BsB, string Packed,
+        string C, long Ldc, long BsC, long Batch, long M, long N, long K);
+
+    /// <summary>Fills the worker's context and runs it over the threads the work pays for; fails the kernel on allocation failure.</summary>
+    private void CallGemm(GemmCall c)
+    {
+        if (c.Batch == 0 || c.M == 0 || c.N == 0) return;
+        var g = GemmShape.For(_module.Lanes);
+        var worker = GemmHelpers.Worker(_module, g);
+        var parallel = Parallel.Emit(_module);
+        long tilesM = (c.M + g.MR - 1) / g.MR, tilesN = (c.N + g.NR - 1) / g.NR;
+        // Split the dimension with more micro-tiles; each thread packs the other operand whole.
+        bool splitM = tilesM > tilesN;
+        var ctx = _b.Alloca($"[{(int)GemmHelpers.Field.Count} x i64]");
+        void Set(GemmHelpers.Field f, string value, string type = "i64") =>
+            _b.Line($"store {type} {value}, ptr {_b.Let($"getelementptr inbounds i64, ptr {ctx}, i64 {(int)f}", "f")}");
+        Set(GemmHelpers.Field.A, c.A, "ptr");
+        Set(GemmHelpers.Field.RsA, $"{c.RsA}");
+        Set(GemmHelpers.Field.CsA, $"{c.CsA}");
+        Set(GemmHelpers.Field.BsA, $"{c.BsA}");
+        Set(GemmHelpers.Field.B, c.B, "ptr");
+        Set(GemmHelpers.Field.RsB, $"{c.RsB}");
+        Set(GemmHelpers.Field.CsB, $"{c.CsB}");
+        Set(GemmHelpers.Field.BsB, $"{c.BsB}");
+        Set(GemmHelpers.Field.BPacked, c.Packed, "ptr");
+        Set(GemmHelpers.Field.C, c.C, "ptr");
+        Set(GemmHelpers.Field.Ldc, $"{c.Ldc}");
+        Set(GemmHelpers.Field.BsC, $"{c.BsC}");
+        Set(GemmHelpers.Field.M, $"{c.M}");
+        Set(GemmHelpers.Field.N, $"{c.N}");
+        Set(GemmHelpers.Field.K, $"{c.K}");
+        Set(GemmHelpers.Field.Batch, $"{c.Batch}");
+        Set(GemmHelpers.Field.SplitM, splitM ? "1" : "0");
+        Set(GemmHelpers.Field.NPad, $"{tilesN * g.NR}");
+        Set(GemmHelpers.Field.Status, "0");
+        var threads = Parallel.Threads(_b, c.Batch * c.M * c.N * Math.Max(c.K, 1), splitM ? tilesM : tilesN);
+        _b.Line($"call void @{parallel}(ptr @{worker}, ptr {ctx}, i32 {threads})");
+        var status = _b.Let($"load i64, ptr {_b.Let($"getelementptr inbounds i64, ptr {ctx}, i64 {(int)GemmHelpers.Field.Status}", "f")}", "status");
+        FailIf(_b.Let($"icmp ne i64 {status}, 0", "failed"));
+    }
+
+    /// <summary>A constant B in the worker's packed layout; <paramref name="index"/> maps (batch, k, n) to an element of <paramref name="weights"/>.</summary>
+    private static Tensor Prepack(GemmShape g, long batch, long k, long n, Tensor weights, Func<long, long, long, long> index)
+    {
+        var w = MemoryMarshal.Cast<byte, float>(weights.Bytes).ToArray();
+        var packed = GemmHelpers.PrepackB(g, batch, k, n, (bi, kk, nn) => w[index(bi, kk, nn)]);
+        return Tensor.FromBytes(new TensorType(ElementType.F32, packed.LongLength), MemoryMarshal.AsBytes(packed.AsSpan()));
+    }
+
+    /// <summary>
+    /// Whether <paramref name="dot"/>'s result may live in <paramref name="output"/>'s buffer while the
+    /// rest of the group computes the output from it: every op between them is elementwise over the same
+    /// shape, so output element i is written only after dot element i has been read.
+    /// </summary>
+    private static bool EpilogueInPlace(Operation dot, IReadOnlyList<Operation> ops, Value output)
+    {
+        if (output.Type != dot.Result.Type) return false;
+        var reach = new HashSet<Value>(ReferenceEqualityComparer.Instance) { dot.Result };
+        foreach (var op in ops)
+        {
+            if (ReferenceEquals(op, dot) || !op.Operands.Any(reach.Contains)) continue;
+            if (op.Def is not (UnaryOp or BinaryOp or CompareOp or SelectOp or ClampOp or ConvertOp)) return false;
+            if (op.Results.Length != 1 || !op.Result.Type.Shape.SequenceEqual(dot.Result.Type.Shape)) return false;
+            reach.Add(op.Result);
+        }
+        return reach.Contains(output);
+    }
+}

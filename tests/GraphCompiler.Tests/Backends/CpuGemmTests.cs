@@ -1,0 +1,156 @@
+using GraphCompiler.Backends.Cpu;
+using GraphCompiler.Passes;
+
+namespace GraphCompiler.Tests.Backends;
+
+/// <summary>
+/// The packed GEMM behind f32 dot_general against the reference interpreter: sizes that are not
+/// multiples of the micro-tile or of the K block, transposed operands, batches, an empty contraction,
+/// constant (compile-time packed) weights, fused epilogues in place and not, and enough work for threads.
+/// </summary>
+public sealed class CpuGemmTests
+{
+    private static Tensor Random(TensorType t, int seed)
+    {
+        var rng = new Random(seed);
+        return Tensor.FromDoubles(t, [.. Enumerable.Range(0, (int)t.ElementCount).Select(_ => rng.NextDouble() * 2 - 1)]);
+    }
+
+    private static void AssertSame(string text)
+    {
+        var m = IrTest.Parse(text);
+        var inputs = m.Entry.Arguments.Select((a, i) => Random(a.Type, i + 1)).ToArray();
+        var expected = new Interpreter(m).Run(null, inputs).Unwrap().Results;
+        var optimised = PassManager.Run(m, PassRegistry.Default).Unwrap();
+        Assert.Contains("@gc.sgemm.worker", CpuCompiler.Generate(optimised).Unwrap().LlvmIr);
+        using var exe = CpuCompiler.Jit(optimised).Unwrap();
+        var actual = exe.Run(inputs).Unwrap();
+        for (int i = 0; i < expected.Length; i++)
+            IrTest.AssertTensor(expected[i], actual[i], rtol: 1e-4, atol: 1e-4);
+    }
+
+    [Theory]
+    // M × K · K × N with every remainder: rows past the 12-row tile, columns past 32, K past the 256 block.
+    [InlineData(37, 300, 45, false)]
+    [InlineData(1, 784, 70, false)]
+    [InlineData(13, 5, 1, false)]
+    [InlineData(25, 513, 33, true)]
+    [InlineData(128, 200, 160, false)]
+    [InlineData(96, 64, 300, true)]
+    public void MatmulMatchesTheInterpreter(int m, int k, int n, bool transposedRhs)
+    {
+        var rhs = transposedRhs ? $"tensor<{n}x{k}xf32>" : $"tensor<{k}x{n}xf32>";
+        var contract = transposedRhs ? 1 : 0;
+        AssertSame($$"""
+            func @main(%a: tensor<{{m}}x{{k}}xf32>, %b: {{rhs}}) -> (tensor<{{m}}x{{n}}xf32>) {
+              %c = dot_general %a, %b {lhs_contract = [1], rhs_contract = [{{contract}}]} : tensor<{{m}}x{{n}}xf32>
+              return %c
+            }
+            """);
+    }
+
+    [Fact]
+    public void TransposedLhsAndBatchesMatchTheInterpreter()
+    {
+        AssertSame("""
+            func @main(%a: tensor<3x29x13xf32>, %b: tensor<3x29x17xf32>) -> (tensor<3x13x17xf32>) {
+              %c = dot_general %a, %b {lhs_batch = [0], lhs_contract = [1], rhs_batch = [0], rhs_contract = [1]} : tensor<3x13x17xf32>
+              return %c
+            }
+            """);
+    }
+
+    [Fact]
+    public void EmptyContractionGivesZeros()
+    {
+        AssertSame("""
+            func @main(%a: tensor<4x0xf32>, %b: tensor<0x5xf32>) -> (tensor<4x5xf32>) {
+              %c = dot_general %a, %b {lhs_contract = [1], rhs_contract = [0]} : tensor<4x5xf32>
+              return %c
+            }
+            """);
+    }
+
+    [Fact]
+    public void ConstantWeightsWithABiasAndReluEpilogue()
+    {
+        // The weights fold to a constant (packed at compile time); bias + relu run in place on the output.
+        AssertSame("""
+            func @main(%x: tensor<70x300xf32>, %bias: tensor<50xf32>) -> (tensor<70x50xf32>) {
+              %i = iota {dimension = 0} : tensor<300x50xf32>
+              %j = iota {dimension = 1} : tensor<300x50xf32>
+              %s = constant {value = dense<0.001>} : tensor<f32>
+              %sb = broadcast_in_dim %s {dims = []} : tensor<300x50xf32>
+              %ij = sub %i, %j : tensor<300x50xf32>
+              %w = mul %ij, %sb : tensor<300x50xf32>
+              %d = dot_general %x, %w {lhs_contract = [1], rhs_contract = [0]} : tensor<70x50xf32>
+              %bb = broadcast_in_dim %bias {dims = [1]} : tensor<70x50xf32>
+              %y = add %d, %bb : tensor<70x50xf32>
+              %z = constant {value = dense<0.0>} : tensor<f32>
+              %zb = broadcast_in_dim %z {dims = []} : tensor<70x50xf32>
+              %r = max %y, %zb : tensor<70x50xf32>
+              return %r
+            }
+            """);
+    }
+
+    [Fact]
+    public void ResultUsedTwiceAndTransposedAfterwards()
+    {
+        AssertSame("""
+            func @main(%a: tensor<20x30xf32>, %b: tensor<30x40xf32>) -> (tensor<40x20xf32>, tensor<20x40xf32>) {
+              %c = dot_general %a, %b {lhs_contract = [1], rhs_contract = [0]} : tensor<20x40xf32>
+              %t = transpose %c {perm = [1, 0]} : tensor<40x20xf32>
+              %e = exp %c : tensor<20x40xf32>
+              return %t, %e
+            }
+            """);
+    }
+
+    [Theory]
+    // NCHW / OIHW: 3×3, padding 1, batch 2, 20 output features.
+    [InlineData("tensor<2x5x9x11xf32>", "tensor<20x5x3x3xf32>", "bf01_oi01->bf01", "padding_high = [1, 1], padding_low = [1, 1]", "tensor<2x20x9x11xf32>")]
+    // Strided and dilated, uneven padding.
+    [InlineData("tensor<1x3x13x12xf32>", "tensor<17x3x3x2xf32>", "bf01_oi01->bf01", "padding_high = [0, 2], padding_low = [2, 1], rhs_dilation = [2, 1], window_strides = [2, 3]", "tensor<1x17x6x5xf32>")]
+    // NHWC / HWIO.
+    [InlineData("tensor<2x8x7x6xf32>", "tensor<3x3x6x33xf32>", "b01f_01io->b01f", "padding_high = [1, 1], padding_low = [1, 1]", "tensor<2x8x7x33xf32>")]
+    // Pointwise (1×1), read straight from the input, both layouts.
+    [InlineData("tensor<2x24x5x7xf32>", "tensor<40x24x1x1xf32>", "bf01_oi01->bf01", "", "tensor<2x40x5x7xf32>")]
+    [InlineData("tensor<2x5x7x24xf32>", "tensor<1x1x24x40xf32>", "b01f_01io->b01f", "", "tensor<2x5x7x40xf32>")]
+    // Two groups of 16 output features.
+    [InlineData("tensor<1x8x6x6xf32>", "tensor<32x4x3x3xf32>", "bf01_oi01->bf01", "feature_group_count = 2", "tensor<1x32x4x4xf32>")]
+    public void ConvolutionAsGemmMatchesTheInterpreter(string x, string w, string dims, string attrs, string result)
+    {
+        var extra = attrs.Length > 0 ? ", " + attrs : "";
+        var text = $$"""
+            func @main(%x: {{x}}, %w: {{w}}) -> ({{result}}) {
+              %y = convolution %x, %w {dims = "{{dims}}"{{extra}}} : {{result}}
+              return %y
+            }
+            """;
+        AssertSame(text);
+    }
+
+    [Fact]
+    public void ConvolutionWithConstantKernelBiasAndRelu()
+    {
+        // NHWC with a constant HWIO kernel (packed at compile time) and a fused bias + relu epilogue.
+        AssertSame("""
+            func @main(%x: tensor<1x10x10x8xf32>, %bias: tensor<24xf32>) -> (tensor<1x10x10x24xf32>) {
+              %i = iota {dimension = 2} : tensor<3x3x8x24xf32>
+              %j = iota {dimension = 3} : tensor<3x3x8x24xf32>
+              %s = constant {value = dense<0.01>} : tensor<f32>
+              %sb = broadcast_in_dim %s {dims = []} : tensor<3x3x8x24xf32>
+              %ij = sub %i, %j : tensor<3x3x8x24xf32>
+              %w = mul %ij, %sb : tensor<3x3x8x24xf32>
+              %c = convolution %x, %w {dims = "b01f_01io->b01f", padding_high = [1, 1], padding_low = [1, 1]} : tensor<1x10x10x24xf32>
+              %bb = broadcast_in_dim %bias {dims = [3]} : tensor<1x10x10x24xf32>
+              %y = add %c, %bb : tensor<1x10x10x24xf32>
+              %z = constant {value = dense<0.0>} : tensor<f32>
+              %zb = broadcast_in_dim %z {dims = []} : tensor<1x10x10x24xf32>
+              %r = max %y, %zb : tensor<1x10x10x24xf32>
+              return %r
+            }
+            """);
+    }
+}
