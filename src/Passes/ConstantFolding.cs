@@ -47,6 +47,9 @@ public sealed class ConstantFolding : FunctionPass
     private static ImmutableArray<Tensor>? TryFold(Operation op, RegionRewriter rw, Interpreter interpreter, Module module, PassOptions options)
     {
         if (op.Name == "constant" || op.Results.IsEmpty) return null;
+        // broadcast_in_dim(c) => a bigger copy of c: left as an op (XLA does the same), since the
+        // broadcast fuses into its consumers for free and the folded copy costs memory and bandwidth.
+        if (op.Name == "broadcast_in_dim" && op.Result.Type.ElementCount > op.Operands[0].Type.ElementCount) return null;
         foreach (var r in op.Results)
             if (r.Type.ElementCount > options.MaxFoldElements) return null;
         var operands = ImmutableArray.CreateBuilder<Tensor>(op.Operands.Length);

@@ -110,6 +110,9 @@ internal sealed class FusionPlanner
     private Operation? Hero(Node n) => n.Members.Select(m => _ops[m]).FirstOrDefault(o => FusionKinds.IsContraction(o.Name));
     private bool HasReduce(Node n) => n.Members.Any(m => _ops[m].Name == "reduce");
 
+    private bool IsConstantExpansion(Operation op) =>
+        op.Name == "iota" || op.Name == "broadcast_in_dim" && _definer.TryGetValue(op.Operands[0], out var d) && _ops[d].Name == "constant";
+
     private bool IsFreeInput(Value v) => _definer.TryGetValue(v, out var d) && _model.IsInlinableConstant(_ops[d]);
 
     // ---- phase 1: producers into consumers -------------------------------------------------------
@@ -153,7 +156,10 @@ internal sealed class FusionPlanner
         else if (others)
         {
             // Small constants cost nothing to rematerialise: every kernel gets its own, beyond MaxCopies.
-            if (op.Name != "constant" && !_model.ShouldDuplicate(op, f.Inputs, _copies[p], IsFreeInput)) return;
+            // So do broadcasts of constants and iotas (bias and scale vectors that CSE shared between
+            // layers): a copy reads only a small constant, where a shared kernel's result is a whole
+            // activation-sized buffer kept live across every consumer.
+            if (op.Name != "constant" && !IsConstantExpansion(op) && !_model.ShouldDuplicate(op, f.Inputs, _copies[p], IsFreeInput)) return;
             _copies[p]++;
             f.Members.Add(p);
             Recompute(f);
