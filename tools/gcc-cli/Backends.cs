@@ -1,6 +1,4 @@
-using GraphCompiler.Backends.Cpu;
 using GraphCompiler.IR;
-using GraphCompiler.Passes;
 
 namespace GraphCompiler.Cli;
 
@@ -39,28 +37,35 @@ public sealed class InterpreterBackend : IExecutionBackend
     }
 }
 
-/// <summary>The CPU backend: the default pass pipeline, then LLVM code generation and the ORC JIT.</summary>
+/// <summary>The CPU backend through the public API (<see cref="CompiledModel"/>): the default pass pipeline, then LLVM code generation and the ORC JIT.</summary>
 public sealed class CpuBackend : IExecutionBackend
 {
     public string Name => "cpu";
 
     public Result<IExecutable> Compile(Module module, string? functionName = null)
     {
-        var optimised = PassManager.Run(module, PassRegistry.Default);
-        if (!optimised.Ok) return Result<IExecutable>.Failure(optimised.Diagnostics);
-        var exe = CpuCompiler.Jit(optimised.Value!, new CpuCompileOptions(), functionName);
-        return exe.Ok ? Result<IExecutable>.Success(new Executable(exe.Value!)) : Result<IExecutable>.Failure(exe.Diagnostics);
+        try
+        {
+            return Result<IExecutable>.Success(new Executable(CompiledModel.Compile(module, new CompileOptions { Function = functionName })));
+        }
+        catch (CompilationException e)
+        {
+            return Result<IExecutable>.Failure(e.Diagnostics);
+        }
     }
 
-    private sealed class Executable(CpuExecutable exe) : IExecutable
+    private sealed class Executable(CompiledModel model) : IExecutable
     {
-        public Result<IReadOnlyList<Tensor>> Run(IReadOnlyList<Tensor> inputs) => exe.Run(inputs);
+        public Result<IReadOnlyList<Tensor>> Run(IReadOnlyList<Tensor> inputs) => model.Executable.Run(inputs);
     }
 }
 
 public static class ExecutionBackends
 {
-    public static readonly string[] Names = ["interpreter", "cpu"];
+    public static readonly string[] Names = ["cpu", "interpreter"];
+
+    /// <summary>The backend commands use when none is named.</summary>
+    public const string Default = "cpu";
 
     public static IExecutionBackend? Find(string name) => name switch
     {

@@ -45,6 +45,13 @@ internal static class Cli
         return BadInput;
     }
 
+    /// <summary>Bad input on one line: the first problem, and how many more there are.</summary>
+    public static int FailOne(IReadOnlyList<Diagnostic> diagnostics)
+    {
+        Console.Error.WriteLine(CompilationException.Summarize(diagnostics));
+        return BadInput;
+    }
+
     public static int Fail(string message)
     {
         Console.Error.WriteLine($"error: {message}");

@@ -1,14 +1,13 @@
 using System.CommandLine;
 using System.Diagnostics;
 using GraphCompiler.IR;
-using GraphCompiler.IR.Text;
 using GraphCompiler.Passes;
 using GraphCompiler.Passes.Graphviz;
 
 namespace GraphCompiler.Cli;
 
 /// <summary>
-/// <c>gcc-cli graph FILE [--passes a,b | --pipeline NAME] [--after PASS] [-o graph.svg|graph.dot]</c>:
+/// <c>gcc-cli graph MODEL [--feed/--fetch/--constant ...] [--passes a,b | --pipeline NAME] [--after PASS] [-o graph.svg|graph.dot]</c>:
 /// draws the IR (after the passes, or after one pass of them) with Graphviz. <c>-o X.dot</c> writes
 /// the DOT text; any other extension is rendered by <c>dot -T&lt;extension&gt;</c>; no <c>-o</c>
 /// prints the DOT text.
@@ -17,23 +16,24 @@ internal static class GraphCommand
 {
     public static Command Create()
     {
-        var file = new Argument<string>("file") { Description = "An IR text file (.ir)." };
+        var model = new ModelOptions();
         var passes = new Option<string?>("--passes") { Description = "Comma-separated passes to run first, in order." };
         var pipeline = new Option<string?>("--pipeline") { Description = "A named pipeline to run first." };
         var after = new Option<string?>("--after") { Description = "Draw the IR right after this pass of the pipeline (default pipeline unless --passes/--pipeline)." };
         var output = new Option<string?>("--output", "-o") { Description = "Where to write: X.dot for DOT text, X.svg/X.png/X.pdf rendered by Graphviz dot; stdout (DOT) if absent." };
-        var cmd = new Command("graph", "Draw the IR as a graph (Graphviz): ops as boxes, tensors as edges, regions as clusters.")
-        {
-            file, passes, pipeline, after, output,
-        };
-        cmd.SetAction(r => Run(r.GetValue(file)!, r.GetValue(passes), r.GetValue(pipeline), r.GetValue(after), r.GetValue(output)));
+        var cmd = model.AddTo(new Command("graph", "Draw a model's IR as a graph (Graphviz): ops as boxes, tensors as edges, regions as clusters."));
+        cmd.Options.Add(passes);
+        cmd.Options.Add(pipeline);
+        cmd.Options.Add(after);
+        cmd.Options.Add(output);
+        cmd.SetAction(r => Run(r, model, r.GetValue(passes), r.GetValue(pipeline), r.GetValue(after), r.GetValue(output)));
         return cmd;
     }
 
-    private static int Run(string path, string? passes, string? pipelineName, string? after, string? output)
+    private static int Run(ParseResult r, ModelOptions model, string? passes, string? pipelineName, string? after, string? output)
     {
-        var parsed = Parser.ParseFile(path);
-        if (!parsed.Ok) return Cli.Fail(parsed.Diagnostics);
+        var parsed = model.Load(r.GetValue(model.Model)!, r);
+        if (!parsed.Ok) return Cli.FailOne(parsed.Diagnostics);
         Pipeline? chosen = null;
         if (passes is not null) chosen = Pipeline.Parse(passes);
         else if (pipelineName is not null)

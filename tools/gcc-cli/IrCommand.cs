@@ -6,8 +6,8 @@ using GraphCompiler.Passes;
 namespace GraphCompiler.Cli;
 
 /// <summary>
-/// <c>gcc-cli ir FILE [--passes a,b | --pipeline default] [--print-after PASS|all] [--dump-dir DIR]</c>:
-/// parse, verify, optionally run passes, and print the IR. <c>--memory-report</c> runs the default
+/// <c>gcc-cli ir MODEL [--feed/--fetch/--constant ...] [--passes a,b | --pipeline default] [--print-after PASS|all] [--dump-dir DIR]</c>:
+/// load (IR text or an imported model), verify, optionally run passes, and print the IR. <c>--memory-report</c> runs the default
 /// pipeline (unless --passes/--pipeline), prints the IR, then the buffer assignment report whose last
 /// line is the entry function's <c>memory: peak N bytes, no-reuse N bytes, lower bound N bytes</c>;
 /// with <c>--json</c> only the report is printed, as JSON.
@@ -16,7 +16,8 @@ internal static class IrCommand
 {
     public static Command Create()
     {
-        var file = new Argument<string?>("file") { Description = "An IR text file (.ir).", Arity = ArgumentArity.ZeroOrOne };
+        var model = new ModelOptions();
+        var file = new Argument<string?>("model") { Description = $"The model: {ModelLoader.Supported}.", Arity = ArgumentArity.ZeroOrOne };
         var full = new Option<bool>("--full-constants") { Description = "Print every constant in full instead of eliding large ones by hash." };
         var passes = new Option<string?>("--passes") { Description = "Comma-separated passes to run, in order (see --list-passes)." };
         var pipeline = new Option<string?>("--pipeline") { Description = "A named pipeline to run (default: the one 'compile' uses)." };
@@ -25,10 +26,11 @@ internal static class IrCommand
         var list = new Option<bool>("--list-passes") { Description = "List the passes and pipelines, then exit." };
         var memory = new Option<bool>("--memory-report") { Description = "After the pipeline (default unless --passes/--pipeline), report the arena layout: peak, no-reuse and lower-bound bytes." };
         var json = new Option<bool>("--json") { Description = "With --memory-report: print only the report, as JSON (per function, per value)." };
-        var cmd = new Command("ir", "Parse, verify, optionally optimise, and print IR (the form pass tests compare).")
+        var cmd = new Command("ir", "Load a model (IR text, or imported), verify, optionally optimise, and print its IR (the form pass tests compare).")
         {
             file, full, passes, pipeline, printAfter, dumpDir, list, memory, json,
         };
+        model.AddTo(cmd, withArgument: false);
         cmd.SetAction(r =>
         {
             if (r.GetValue(list))
@@ -38,9 +40,9 @@ internal static class IrCommand
                 return Cli.Ok;
             }
             var print = r.GetValue(full) ? PrintOptions.Full : PrintOptions.Default;
-            if (r.GetValue(file) is not { } path) return Cli.Fail("missing the IR file to read (see gcc-cli ir --help)");
-            var parsed = Parser.ParseFile(path);
-            if (!parsed.Ok) return Cli.Fail(parsed.Diagnostics);
+            if (r.GetValue(file) is not { } path) return Cli.Fail("missing the model to read (see gcc-cli ir --help)");
+            var parsed = model.Load(path, r);
+            if (!parsed.Ok) return Cli.FailOne(parsed.Diagnostics);
 
             Pipeline? chosen = null;
             if (r.GetValue(passes) is { } names) chosen = Pipeline.Parse(names);

@@ -2,7 +2,7 @@ using System.Xml.Linq;
 
 namespace GraphCompiler.Tests.Architecture;
 
-/// <summary>The dependency rule: Frontend and Passes on IR only; Backends on IR and Runtime; Runtime and IR on nothing of ours.</summary>
+/// <summary>The dependency rule: Frontend and Passes on IR only; Backends on IR and Runtime; Runtime and IR on nothing of ours; the public API (src/GraphCompiler) on all of them.</summary>
 public sealed class LayeringTests
 {
     private static readonly Dictionary<string, string[]> Allowed = new()
@@ -13,6 +13,12 @@ public sealed class LayeringTests
         ["src/Passes/GraphCompiler.Passes.csproj"] = ["src/IR/GraphCompiler.IR.csproj"],
         ["src/Backends/Cpu/GraphCompiler.Backends.Cpu.csproj"] = ["src/IR/GraphCompiler.IR.csproj", "src/Runtime/GraphCompiler.Runtime.csproj"],
         ["src/Backends/Cuda/GraphCompiler.Backends.Cuda.csproj"] = ["src/IR/GraphCompiler.IR.csproj", "src/Runtime/GraphCompiler.Runtime.csproj"],
+        // The public API sits above every layer.
+        ["src/GraphCompiler/GraphCompiler.csproj"] =
+        [
+            "src/IR/GraphCompiler.IR.csproj", "src/Frontend/GraphCompiler.Frontend.csproj", "src/Passes/GraphCompiler.Passes.csproj",
+            "src/Backends/Cpu/GraphCompiler.Backends.Cpu.csproj", "src/Runtime/GraphCompiler.Runtime.csproj",
+        ],
     };
 
     public static IEnumerable<object[]> Projects()

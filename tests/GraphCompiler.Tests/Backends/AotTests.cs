@@ -407,7 +407,7 @@ public sealed class AotTests
     [InlineData("input:0:i64[]", "input:0", "tensor<i64>")]
     public void FeedSpecsParse(string spec, string name, string? type)
     {
-        var f = GraphCompiler.Cli.ModelLoader.ParseFeed(spec).Unwrap();
+        var f = GraphCompiler.ModelLoader.ParseFeed(spec).Unwrap();
         Assert.Equal(name, f.Name);
         Assert.Equal(type, f.Type?.ToString());
     }

@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using GraphCompiler.Frontend.Proto.Onnx;
+using static GraphCompiler.Tests.OnnxBuilder;
 
 namespace GraphCompiler.Tests.Frontend;
 
@@ -10,45 +11,9 @@ namespace GraphCompiler.Tests.Frontend;
 /// </summary>
 public static class ExampleModels
 {
+
     public static readonly float[] SoftmaxW = [0.5f, -0.25f, 1.0f, 0.75f, 0.5f, -1.0f, -0.5f, 0.25f, 0.125f, 1.0f, -1.0f, 0.0f];
     public static readonly float[] SoftmaxB = [0.1f, 0.2f, -0.3f];
-
-    private static TensorProto Floats(string name, long[] dims, IEnumerable<float> values)
-    {
-        var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float };
-        t.Dims.AddRange(dims);
-        t.FloatData.AddRange(values);
-        return t;
-    }
-
-    private static ValueInfoProto Input(string name, params long[] dims)
-    {
-        var shape = new TensorShapeProto();
-        foreach (var d in dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
-        return new ValueInfoProto
-        {
-            Name = name,
-            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float, Shape = shape } },
-        };
-    }
-
-    private static NodeProto Node(string op, string name, string[] inputs, string[] outputs, params AttributeProto[] attrs)
-    {
-        var n = new NodeProto { OpType = op, Name = name };
-        n.Input.AddRange(inputs);
-        n.Output.AddRange(outputs);
-        n.Attribute.AddRange(attrs);
-        return n;
-    }
-
-    private static AttributeProto Int(string name, long v) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = v };
-
-    private static AttributeProto Ints(string name, params long[] v)
-    {
-        var a = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
-        a.Ints.AddRange(v);
-        return a;
-    }
 
     private static ModelProto Model(GraphProto g)
     {
@@ -61,8 +26,8 @@ public static class ExampleModels
     public static ModelProto SoftmaxRegression()
     {
         var g = new GraphProto { Name = "softmax_regression" };
-        g.Input.Add(Input("x", 2, 4));
-        g.Output.Add(Input("probabilities", 2, 3));
+        g.Input.Add(ValueInfo("x", 2, 4));
+        g.Output.Add(ValueInfo("probabilities", 2, 3));
         g.Initializer.Add(Floats("W", [4, 3], SoftmaxW));
         g.Initializer.Add(Floats("b", [3], SoftmaxB));
         g.Node.Add(Node("MatMul", "matmul", ["x", "W"], ["xw"]));
@@ -78,8 +43,8 @@ public static class ExampleModels
     public static ModelProto SmallCnn()
     {
         var g = new GraphProto { Name = "small_cnn" };
-        g.Input.Add(Input("image", 1, 1, 8, 8));
-        g.Output.Add(Input("probabilities", 1, 10));
+        g.Input.Add(ValueInfo("image", 1, 1, 8, 8));
+        g.Output.Add(ValueInfo("probabilities", 1, 10));
         g.Initializer.Add(Floats("conv_w", [4, 1, 3, 3], Pattern(36, 1)));
         g.Initializer.Add(Floats("conv_b", [4], Pattern(4, 2)));
         g.Initializer.Add(Floats("dense_w", [64, 10], Pattern(640, 3)));

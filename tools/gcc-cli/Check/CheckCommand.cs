@@ -14,7 +14,7 @@ public static class CheckCommand
     internal static Command Create()
     {
         var paths = new Argument<string[]>("path") { Description = "Case folders (model.onnx + test_data_set_N, or case.json) or folders of them.", Arity = ArgumentArity.OneOrMore };
-        var backend = new Option<string>("--backend") { Description = "Which backend runs the cases.", DefaultValueFactory = _ => "interpreter" };
+        var backend = new Option<string>("--backend") { Description = "Which backend runs the cases.", DefaultValueFactory = _ => ExecutionBackends.Default };
         backend.AcceptOnlyFromAmong(ExecutionBackends.Names);
         var filter = new Option<string?>("--filter") { Description = "Only cases whose name matches this regular expression." };
         var json = new Option<string?>("--json") { Description = "Also write the results as JSON to this file." };

@@ -3,10 +3,11 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using GraphCompiler.Frontend;
 using GraphCompiler.Frontend.Onnx;
+using GraphCompiler.Frontend.TensorFlow;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Text;
 
-namespace GraphCompiler.Cli;
+namespace GraphCompiler;
 
 /// <summary>
 /// Loads a model of any supported format into IR. The format is chosen by <see cref="Detect"/>
@@ -14,10 +15,10 @@ namespace GraphCompiler.Cli;
 /// </summary>
 public static partial class ModelLoader
 {
-    public enum Format { Ir, Onnx }
+    public enum Format { Ir, Onnx, TensorFlow }
 
     /// <summary>The formats, for messages.</summary>
-    public const string Supported = ".ir (GraphCompiler IR text), .onnx (ONNX ModelProto)";
+    public const string Supported = ".ir (GraphCompiler IR text), .onnx (ONNX ModelProto), .pb/.pbtxt (TensorFlow GraphDef), a SavedModel directory";
 
     public static Result<Module> Load(string path, ImportOptions options)
     {
@@ -33,14 +34,9 @@ public static partial class ModelLoader
                     return Result<Module>.Failure(new Diagnostic($"{path}: --feed, --fetch and --constant apply to imported models, not IR files"));
                 return Parser.ParseFile(path);
             case Format.Onnx:
-                try
-                {
-                    return OnnxImporter.Import(path, options);
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                {
-                    return Result<Module>.Failure(new Diagnostic($"{path}: {e.Message}"));
-                }
+                return Importing(path, () => OnnxImporter.Import(path, options));
+            case Format.TensorFlow:
+                return Importing(path, () => TensorFlowImporter.Import(path, options));
             default:
                 throw new InvalidOperationException($"format {format} has no loader");
         }
@@ -49,11 +45,13 @@ public static partial class ModelLoader
     /// <summary>The format of a model path: by extension, else by sniffing the first bytes; null if unknown.</summary>
     public static Format? Detect(string path)
     {
-        if (Directory.Exists(path)) return null;
+        if (Directory.Exists(path))
+            return File.Exists(Path.Combine(path, "saved_model.pb")) || File.Exists(Path.Combine(path, "saved_model.pbtxt")) ? Format.TensorFlow : null;
         switch (Path.GetExtension(path).ToLowerInvariant())
         {
             case ".ir": return Format.Ir;
             case ".onnx": return Format.Onnx;
+            case ".pb" or ".pbtxt" or ".meta": return Format.TensorFlow;
         }
         Span<byte> head = stackalloc byte[64];
         int n;
@@ -70,7 +68,35 @@ public static partial class ModelLoader
         // IR text starts with a comment or a function; an ONNX ModelProto with field 1 (ir_version, varint).
         if (text.StartsWith("func ", StringComparison.Ordinal) || text.StartsWith("//", StringComparison.Ordinal)) return Format.Ir;
         if (n > 0 && head[0] == 0x08) return Format.Onnx;
+        // A GraphDef in text format starts with its first node (after comments).
+        if (text.StartsWith("node {", StringComparison.Ordinal) || text.StartsWith("node{", StringComparison.Ordinal)) return Format.TensorFlow;
         return null;
+    }
+
+    /// <summary>Runs an importer; a file that cannot be read becomes a diagnostic naming it.</summary>
+    private static Result<Module> Importing(string path, Func<Result<Module>> import)
+    {
+        try
+        {
+            return import();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Result<Module>.Failure(new Diagnostic($"{path}: {e.Message}"));
+        }
+    }
+
+    /// <summary>A named tensor, as <c>--constant NAME=FILE.npy</c> or <c>--input NAME=FILE.npy</c> give it.</summary>
+    public sealed record NamedTensor(string Name, Tensor Value);
+
+    /// <summary>Parses <c>NAME=FILE.npy</c> (the name may contain '='; the last one separates) and reads the file.</summary>
+    public static Result<NamedTensor> ParseNamedNpy(string spec, string option)
+    {
+        int eq = spec.LastIndexOf('=');
+        if (eq <= 0 || eq == spec.Length - 1) return Result<NamedTensor>.Failure(new Diagnostic($"{option} '{spec}' must be NAME=FILE.npy"));
+        var value = Npy.ReadFile(spec[(eq + 1)..]);
+        if (!value.Ok) return Result<NamedTensor>.Failure(value.Diagnostics);
+        return Result<NamedTensor>.Success(new NamedTensor(spec[..eq], value.Value!));
     }
 
     /// <summary>Parses <c>NAME</c> or <c>NAME:dtype[d0,d1,...]</c> (the name may itself contain ':').</summary>

@@ -1,0 +1,123 @@
+using System.Diagnostics;
+using GraphCompiler.Backends.Cpu;
+using GraphCompiler.Backends.Cpu.Llvm;
+using GraphCompiler.IR;
+using GraphCompiler.Passes;
+using GraphCompiler.Runtime;
+
+namespace GraphCompiler;
+
+/// <summary>How long each phase of <see cref="CompiledModel.Compile(string, CompileOptions?)"/> took.</summary>
+public sealed record CompileTimings(TimeSpan Load, TimeSpan Optimize, TimeSpan CodeGen)
+{
+    public TimeSpan Total => Load + Optimize + CodeGen;
+}
+
+/// <summary>
+/// A model compiled in-process for this machine's CPU (JIT): load (any <see cref="ModelLoader"/> format)
+/// → pass pipeline → LLVM code generation. Failures throw <see cref="CompilationException"/> with the
+/// diagnostics. Not thread-safe (it owns one scratch arena): one run at a time; compile one per thread.
+/// <code>
+/// using var model = CompiledModel.Compile("model.onnx", new CompileOptions { Threads = 2 });
+/// var outputs = model.Run([input]);
+/// </code>
+/// </summary>
+public sealed class CompiledModel : IDisposable
+{
+    private readonly CpuExecutable _executable;
+
+    private CompiledModel(CpuExecutable executable, Module optimized, CompileTimings timings)
+    {
+        _executable = executable;
+        Module = optimized;
+        Timings = timings;
+    }
+
+    /// <summary>Loads the model at <paramref name="path"/> (.ir, .onnx, .pb, .pbtxt, SavedModel directory) and compiles it.</summary>
+    /// <exception cref="CompilationException">The model cannot be loaded or compiled.</exception>
+    public static CompiledModel Compile(string path, CompileOptions? options = null)
+    {
+        options ??= new CompileOptions();
+        var sw = Stopwatch.StartNew();
+        var module = ModelLoader.Load(path, options.ToImportOptions());
+        if (!module.Ok) throw new CompilationException(module.Diagnostics);
+        return Compile(module.Value!, options, sw.Elapsed);
+    }
+
+    /// <summary>Compiles an IR module (its entry, or <see cref="CompileOptions.Function"/>). Feeds, fetches and constants do not apply.</summary>
+    /// <exception cref="CompilationException">The module cannot be compiled.</exception>
+    public static CompiledModel Compile(Module module, CompileOptions? options = null) => Compile(module, options ?? new CompileOptions(), TimeSpan.Zero);
+
+    private static CompiledModel Compile(Module module, CompileOptions options, TimeSpan load)
+    {
+        if (options.Threads < 0) throw Fail($"Threads must be >= 0 (0: the default), got {options.Threads}");
+        if (options.Function is { } fn && module.Find(fn) is null) throw Fail($"no function named '{fn}'");
+        Pipeline? pipeline = options.Pipeline == "none" ? null : PassRegistry.Pipelines.FirstOrDefault(p => p.Name == options.Pipeline);
+        if (pipeline is null && options.Pipeline != "none")
+            throw Fail($"unknown pipeline '{options.Pipeline}' (known: {string.Join(", ", PassRegistry.Pipelines.Select(p => p.Name))}, none)");
+        var targetName = options.Target ?? "host";
+        if (!CpuTarget.Names.Contains(targetName)) throw Fail($"unknown target '{targetName}' (known: {string.Join(", ", CpuTarget.Names)})");
+
+        var sw = Stopwatch.StartNew();
+        var optimized = module;
+        if (pipeline is not null)
+        {
+            var r = PassManager.Run(module, pipeline);
+            if (!r.Ok) throw new CompilationException(r.Diagnostics);
+            optimized = r.Value!;
+        }
+        var optimize = sw.Elapsed;
+        sw.Restart();
+        var target = targetName == "host" ? null : CpuTarget.Named(targetName);
+        var exe = CpuCompiler.Jit(optimized, new CpuCompileOptions { Target = target }, options.Function);
+        if (!exe.Ok) throw new CompilationException(exe.Diagnostics);
+        exe.Value!.Threads = options.Threads;
+        return new CompiledModel(exe.Value, optimized, new CompileTimings(load, optimize, sw.Elapsed));
+    }
+
+    private static CompilationException Fail(string message) => new([new Diagnostic(message)]);
+
+    /// <summary>The inputs, in the order <see cref="Run(IReadOnlyList{Tensor})"/> takes them.</summary>
+    public IReadOnlyList<TensorDescriptor> Inputs => _executable.Inputs;
+
+    /// <summary>The outputs, in the order runs produce them.</summary>
+    public IReadOnlyList<TensorDescriptor> Outputs => _executable.Outputs;
+
+    /// <summary>The IR after the pass pipeline, as compiled.</summary>
+    public Module Module { get; }
+
+    public CompileTimings Timings { get; }
+
+    /// <summary>The most threads a run may use; 0: <c>GC_NUM_THREADS</c>, else every core.</summary>
+    public int Threads
+    {
+        get => _executable.Threads;
+        set => _executable.Threads = value;
+    }
+
+    /// <summary>The thread count runs pass to the compiled code (<see cref="Threads"/> resolved).</summary>
+    public int EffectiveThreads => _executable.EffectiveThreads;
+
+    /// <summary>The underlying executable (its <c>Run</c> returns diagnostics instead of throwing).</summary>
+    public CpuExecutable Executable => _executable;
+
+    /// <summary>
+    /// Runs on tensors (types checked) and returns new tensors. Inputs are copied: variables the model
+    /// updates are not written back into them. Allocates; for hot loops use <see cref="Bind"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">Wrong number or types of inputs.</exception>
+    /// <exception cref="RuntimeException">The compiled code returned an error.</exception>
+    public IReadOnlyList<Tensor> Run(IReadOnlyList<Tensor> inputs) => _executable.Execute(inputs);
+
+    /// <summary>Runs on caller buffers (one pointer per input, then per output) with no managed allocation; see <see cref="CpuExecutable.Run(ReadOnlySpan{nint}, ReadOnlySpan{nint})"/>.</summary>
+    public void Run(ReadOnlySpan<nint> inputPointers, ReadOnlySpan<nint> outputPointers) => _executable.Run(inputPointers, outputPointers);
+
+    /// <summary>One input, one output, typed spans, no managed allocation.</summary>
+    public void Run<TIn, TOut>(ReadOnlySpan<TIn> input, Span<TOut> output) where TIn : unmanaged where TOut : unmanaged =>
+        _executable.Run(input, output);
+
+    /// <summary>Binds caller arrays once (pinned) for allocation-free runs: <c>model.Bind().BindInput(0, x).BindOutput(0, y)</c>, then <c>binding.Run()</c>.</summary>
+    public IoBinding Bind() => _executable.Bind();
+
+    public void Dispose() => _executable.Dispose();
+}
