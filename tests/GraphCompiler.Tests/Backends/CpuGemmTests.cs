@@ -16,13 +16,15 @@ public sealed class CpuGemmTests
         return Tensor.FromDoubles(t, [.. Enumerable.Range(0, (int)t.ElementCount).Select(_ => rng.NextDouble() * 2 - 1)]);
     }
 
-    private static void AssertSame(string text)
+    private static void AssertSame(string text, bool gemm = true)
     {
         var m = IrTest.Parse(text);
         var inputs = m.Entry.Arguments.Select((a, i) => Random(a.Type, i + 1)).ToArray();
         var expected = new Interpreter(m).Run(null, inputs).Unwrap().Results;
         var optimised = PassManager.Run(m, PassRegistry.Default).Unwrap();
-        Assert.Contains("@gc.sgemm.worker", CpuCompiler.Generate(optimised).Unwrap().LlvmIr);
+        var llvm = CpuCompiler.Generate(optimised).Unwrap().LlvmIr;
+        if (gemm) Assert.Contains("@gc.sgemm.worker", llvm);
+        else Assert.Contains("@gc.parallel(ptr @", llvm);
         using var exe = CpuCompiler.Jit(optimised).Unwrap();
         var actual = exe.Run(inputs).Unwrap();
         for (int i = 0; i < expected.Length; i++)
@@ -37,6 +39,9 @@ public sealed class CpuGemmTests
     [InlineData(25, 513, 33, true)]
     [InlineData(128, 200, 160, false)]
     [InlineData(96, 64, 300, true)]
+    // Work for two threads (over 2 × 16 M multiply-adds): split by rows, then by columns.
+    [InlineData(256, 512, 260, false)]
+    [InlineData(40, 1100, 800, true)]
     public void MatmulMatchesTheInterpreter(int m, int k, int n, bool transposedRhs)
     {
         var rhs = transposedRhs ? $"tensor<{n}x{k}xf32>" : $"tensor<{k}x{n}xf32>";
@@ -152,5 +157,25 @@ public sealed class CpuGemmTests
               return %r
             }
             """);
+    }
+
+    [Fact]
+    public void LargeElementwiseLoopSplitOverThreads()
+    {
+        // 4 M elements × 9 ops: enough work that the output loop is split over threads (outer dimension 64).
+        AssertSame("""
+            func @main(%x: tensor<64x65536xf32>, %y: tensor<64x65536xf32>) -> (tensor<64x65536xf32>) {
+              %a = mul %x, %y : tensor<64x65536xf32>
+              %b = tanh %a : tensor<64x65536xf32>
+              %c = exp %b : tensor<64x65536xf32>
+              %d = logistic %c : tensor<64x65536xf32>
+              %e = sub %d, %x : tensor<64x65536xf32>
+              %f = abs %e : tensor<64x65536xf32>
+              %g = sqrt %f : tensor<64x65536xf32>
+              %h = add %g, %y : tensor<64x65536xf32>
+              %i = max %h, %a : tensor<64x65536xf32>
+              return %i
+            }
+            """, gemm: false);
     }
 }

@@ -30,7 +30,20 @@ internal sealed record GemmShape(int Lanes, int MR, int NR, int KC, int MC)
 internal static class GemmHelpers
 {
     /// <summary>The worker's context: i64 or pointer fields, 8 bytes each, in this order.</summary>
-    public enum Field { A, RsA, CsA, BsA, B, RsB, CsB, BsB, BPacked, C, Ldc, BsC, M, N, K, Batch, SplitM, NPad, Status, Count }
+    public enum Field { A, RsA, CsA, BsA, B, RsB, CsB, BsB, BPacked, C, Ldc, BsC, M, N, K, Batch, SplitM, NPad, Workspace, WorkspaceStride, Count }
+
+    /// <summary>
+    /// Bytes of packing space one thread needs: an MC × KC block of A, and (unless B comes pre-packed)
+    /// KC rows of B's padded width. The caller allocates it for all threads at once, so that threads
+    /// created for one call do not each map fresh memory.
+    /// </summary>
+    public static (long A, long Total) WorkspaceBytes(GemmShape g, long k, long npad, bool prepacked)
+    {
+        long kc = Math.Max(1, Math.Min(k, g.KC));
+        long a = (g.MC * kc * 4 + 63) / 64 * 64;
+        long b = prepacked ? 0 : (kc * npad * 4 + 63) / 64 * 64;
+        return (a, a + b);
+    }
 
     private static string Get(LlvmBuilder b, Field f, string type = "i64")
     {
@@ -288,14 +301,12 @@ internal static class GemmHelpers
     /// <c>void @gc.sgemm.worker.W(ptr ctx, i32 t, i32 n)</c>: thread t of n computes its share of every
     /// batch's C = A·B (rows when <see cref="Field.SplitM"/>, else columns, in whole micro-tiles). B comes
     /// pre-packed (<see cref="Field.BPacked"/>, laid out as <see cref="PrepackB"/> does) or is packed here.
-    /// Allocation failure sets <see cref="Field.Status"/> to 1.
+    /// Packing space is thread t's slice of <see cref="Field.Workspace"/>.
     /// </summary>
     public static string Worker(ModuleContext module, GemmShape g)
     {
         var name = $"gc.sgemm.worker.{g.Lanes}";
         if (!module.FirstHelper(name)) return name;
-        module.Declare("declare noalias ptr @aligned_alloc(i64, i64) nounwind");
-        module.Declare("declare void @free(ptr)");
         module.Declare("declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)");
         var packA = PackA(module, g);
         var packB = PackB(module, g);
@@ -327,20 +338,12 @@ internal static class GemmHelpers
         b.CondBr(empty, "done", "work");
         b.Block("work");
         var nc = b.Let($"sub i64 {n1}, {n0}", "nc");
+        var (ws, wsStride) = (Get(b, Field.Workspace, "ptr"), Get(b, Field.WorkspaceStride));
+        var aBuf = Offset(b, ws, b.Let($"mul i64 {t64}, {b.Let($"udiv i64 {wsStride}, 4")}"));
         var kcmax = Min(b, K, $"{g.KC}");
-        var ncpad = b.Let($"mul i64 {CeilDiv(b, nc, g.NR)}, {g.NR}", "ncpad");
-        var aBytes = b.Let($"mul i64 {kcmax}, {g.MC * 4}", "abytes");
-        var bBytes = b.Let($"mul i64 {b.Let($"mul i64 {kcmax}, {ncpad}")}, 4", "bbytes");
-        var aBuf = b.Let($"call ptr @aligned_alloc(i64 64, i64 {b.Let($"add i64 {aBytes}, 64")})", "abuf");
+        var aFloats = b.Let($"and i64 {b.Let($"add i64 {b.Let($"mul i64 {kcmax}, {g.MC}")}, 15")}, -16", "afloats");
+        var bBuf = Offset(b, aBuf, aFloats);
         var needB = b.Let($"icmp eq ptr {bpre}, null", "needb");
-        var bAlloc = b.Let($"select i1 {needB}, i64 {b.Let($"add i64 {bBytes}, 64")}, i64 64", "balloc");
-        var bBuf = b.Let($"call ptr @aligned_alloc(i64 64, i64 {bAlloc})", "bbuf");
-        var oom = b.Let($"or i1 {b.Let($"icmp eq ptr {aBuf}, null")}, {b.Let($"icmp eq ptr {bBuf}, null")}", "oom");
-        b.CondBr(oom, "oom", "go");
-        b.Block("oom");
-        b.Line($"store i64 1, ptr {b.Let($"getelementptr inbounds i64, ptr %ctx, i64 {(int)Field.Status}")}");
-        b.Br("release");
-        b.Block("go");
         b.For("0", batch, bi =>
         {
             var Ab = Offset(b, A, b.Let($"mul i64 {bi}, {bsA}"));
@@ -414,10 +417,6 @@ internal static class GemmHelpers
             b.Br(nextL);
             b.Block(nextL);
         }, "batch");
-        b.Br("release");
-        b.Block("release");
-        b.Line($"call void @free(ptr {aBuf})");
-        b.Line($"call void @free(ptr {bBuf})");
         b.Br("done");
         b.Block("done");
         b.Line("ret void");

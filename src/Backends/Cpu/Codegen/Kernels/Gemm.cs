@@ -114,11 +114,17 @@ internal sealed partial class KernelEmitter
         Set(GemmHelpers.Field.Batch, $"{c.Batch}");
         Set(GemmHelpers.Field.SplitM, splitM ? "1" : "0");
         Set(GemmHelpers.Field.NPad, $"{tilesN * g.NR}");
-        Set(GemmHelpers.Field.Status, "0");
         var threads = Parallel.Threads(_b, c.Batch * c.M * c.N * Math.Max(c.K, 1), splitM ? tilesM : tilesN);
+        var (_, perThread) = GemmHelpers.WorkspaceBytes(g, c.K, tilesN * g.NR, c.Packed != "null");
+        _module.Declare("declare noalias ptr @aligned_alloc(i64, i64)");
+        _module.Declare("declare void @free(ptr)");
+        var bytes = _b.Let($"mul i64 {_b.Let($"zext i32 {threads} to i64", "nt")}, {perThread}", "ws");
+        var ws = _b.Let($"call ptr @aligned_alloc(i64 64, i64 {bytes})", "ws");
+        FailIf(_b.Let($"icmp eq ptr {ws}, null", "oom"));
+        Set(GemmHelpers.Field.Workspace, ws, "ptr");
+        Set(GemmHelpers.Field.WorkspaceStride, $"{perThread}");
         _b.Line($"call void @{parallel}(ptr @{worker}, ptr {ctx}, i32 {threads})");
-        var status = _b.Let($"load i64, ptr {_b.Let($"getelementptr inbounds i64, ptr {ctx}, i64 {(int)GemmHelpers.Field.Status}", "f")}", "status");
-        FailIf(_b.Let($"icmp ne i64 {status}, 0", "failed"));
+        _b.Line($"call void @free(ptr {ws})");
     }
 
     /// <summary>A constant B in the worker's packed layout; <paramref name="index"/> maps (batch, k, n) to an element of <paramref name="weights"/>.</summary>
