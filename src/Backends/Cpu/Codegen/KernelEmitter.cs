@@ -58,7 +58,7 @@ internal sealed partial class KernelEmitter
 
         var usedInside = new HashSet<Value>(ops.SelectMany(o => o.Operands), ReferenceEqualityComparer.Instance);
         var written = new HashSet<Value>(ReferenceEqualityComparer.Instance);
-        var outputTaken = new HashSet<Value>(ReferenceEqualityComparer.Instance);
+        bool outputFree = outputs.Count == 1; // the single output's buffer, until a contraction writes into it
         foreach (var op in ops)
         {
             var gemm = PlanGemm(op);
@@ -68,16 +68,15 @@ internal sealed partial class KernelEmitter
                 // The GEMM writes straight into the output when it is the output, or when the rest of the
                 // group is an elementwise epilogue that then rewrites the output in place.
                 Buffer dest;
-                int o = outputs.Count == 1 && !outputTaken.Contains(outputs[0]) ? 0 : -1;
-                if (o == 0 && ReferenceEquals(outputs[0], op.Result))
+                if (outputFree && ReferenceEquals(outputs[0], op.Result))
                 {
                     dest = new Buffer("%out0", op.Result.Type);
                     written.Add(op.Result);
                 }
-                else if (o == 0 && EpilogueInPlace(op, ops, outputs[0]))
+                else if (outputFree && EpilogueInPlace(op, ops, outputs[0]))
                 {
                     dest = new Buffer("%out0", op.Result.Type);
-                    outputTaken.Add(outputs[0]);
+                    outputFree = false;
                 }
                 else dest = new Buffer(k.Malloc(op.Result.Type), op.Result.Type);
                 k._memo = [];

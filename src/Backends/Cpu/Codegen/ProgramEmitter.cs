@@ -64,20 +64,17 @@ internal sealed class ProgramEmitter
         for (int i = 0; i < returned.Length; i++)
             resultPointers[i] = _b.Let($"load ptr, ptr {_b.Let($"getelementptr inbounds ptr, ptr %results, i64 {i}", "slot")}", "res");
         var topLevel = new HashSet<Value>(f.Body.Operations.Where(o => o.Def is not ConstantOp).SelectMany(o => o.Results), ReferenceEqualityComparer.Instance);
-        var direct = new HashSet<int>();
         for (int i = 0; i < returned.Length; i++)
         {
             var v = returned[i];
-            if (!topLevel.Contains(v) || f.ResultInfos[i].Updates is not null || _direct.ContainsKey(v)) continue;
-            if (returned.Count(r => ReferenceEquals(r, v)) != 1) continue;
-            _direct[v] = resultPointers[i];
-            direct.Add(i);
+            if (topLevel.Contains(v) && f.ResultInfos[i].Updates is null && returned.Count(r => ReferenceEquals(r, v)) == 1)
+                _direct[v] = resultPointers[i];
         }
 
         EmitRegion(f.Body);
 
         for (int i = 0; i < returned.Length; i++)
-            if (!direct.Contains(i)) Copy(resultPointers[i], returned[i]);
+            if (!_direct.ContainsKey(returned[i])) Copy(resultPointers[i], returned[i]);
         for (int i = 0; i < returned.Length; i++)
             if (f.ResultInfos[i].Updates is { } arg) Copy(_pointers[f.Arguments[arg]], returned[i]);
         _b.Line("ret i32 0");
