@@ -24,6 +24,7 @@ public sealed unsafe class CpuExecutable : IDisposable
 {
     private readonly LlvmJit _jit;
     private readonly delegate* unmanaged<nint*, nint*, void*, int, int> _run;
+    private readonly delegate* unmanaged<void> _release;
     private readonly Arena _arena;
     private int _threads, _effectiveThreads;
 
@@ -32,6 +33,7 @@ public sealed unsafe class CpuExecutable : IDisposable
         _jit = jit;
         Program = program;
         _run = (delegate* unmanaged<nint*, nint*, void*, int, int>)jit.Lookup(program.Name + "_run");
+        _release = (delegate* unmanaged<void>)jit.Lookup(program.Name + "_release");
         _arena = new Arena(program.ArenaBytes);
         Inputs = RuntimeDescriptors.Inputs(program.Signature);
         Outputs = RuntimeDescriptors.Outputs(program.Signature);
@@ -180,6 +182,8 @@ public sealed unsafe class CpuExecutable : IDisposable
     {
         if (_arena.IsDisposed) return;
         _arena.Dispose();
+        // The code's worker threads must be gone before the JIT frees the code they run.
+        _release();
         _jit.Dispose();
     }
 }

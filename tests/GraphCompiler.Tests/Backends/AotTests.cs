@@ -83,7 +83,7 @@ public sealed class AotTests
           fclose(in);
           for (i = 0; i < @UNAME@_NUM_RESULTS; i++) results[i] = malloc((size_t)@NAME@_result_bytes[i]);
           arena = aligned_alloc(@UNAME@_ARENA_ALIGNMENT, arena_bytes > 0 ? arena_bytes : 64);
-          if (@NAME@_run(args, results, arena, 1) != @UNAME@_OK) return 67;
+          if (@NAME@_run(args, results, arena, 0) != @UNAME@_OK) return 67;
           for (i = 0; i < @UNAME@_NUM_RESULTS; i++) {
             const float *r = (const float *)results[i];
             int64_t j;
@@ -91,6 +91,7 @@ public sealed class AotTests
             for (j = 0; j < @NAME@_result_bytes[i] / (int64_t)sizeof(float); j++) printf("%.9g\n", r[j]);
           }
           free(arena);
+          @NAME@_release();
           return 0;
         }
         """;
@@ -151,7 +152,7 @@ public sealed class AotTests
         var elf = ElfDynamic.Read(so);
         Assert.Equal("libcnn.so", elf.Soname);
         Assert.Equal(["libc.so.6", "libm.so.6"], elf.Needed.Order(StringComparer.Ordinal));
-        Assert.Equal(["cnn_abi_version", "cnn_arena_size", "cnn_run"], elf.DefinedSymbols.Order(StringComparer.Ordinal));
+        Assert.Equal(["cnn_abi_version", "cnn_arena_size", "cnn_release", "cnn_run"], elf.DefinedSymbols.Order(StringComparer.Ordinal));
         // And the library loads and reports its arena size.
         var handle = NativeLibrary.Load(Path.Combine(dir, "libcnn.so"));
         try
@@ -193,6 +194,7 @@ public sealed class AotTests
                     long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
                     string error = "";
                     try { m.Run(x.AsSpan(1), p); } catch (ArgumentException e) { error = e.Message; }
+                    SoftmaxRegression.ReleaseThreads();
                     return [p, allocated, error, SoftmaxRegression.XArgumentShape.ToArray()];
                 }
             }

@@ -38,12 +38,14 @@ public static class AotCompiler
         var program = CpuCompiler.Generate(optimised, new CpuCompileOptions { Name = name, Target = target }, functionName);
         if (!program.Ok) return Result<AotArtifacts>.Failure(program.Diagnostics);
         var p = program.Value!;
-        var ir = p.LlvmIr + $"define i32 @{name}_abi_version() nounwind {{\nentry:\n  ret i32 {AotAbi.Version}\n}}\n";
+        // The destructor stops the library's worker threads before dlclose unmaps their code.
+        var ir = p.LlvmIr + $"define i32 @{name}_abi_version() nounwind {{\nentry:\n  ret i32 {AotAbi.Version}\n}}\n"
+            + $"@llvm.global_dtors = appending global [1 x {{ i32, ptr, ptr }}] [{{ i32, ptr, ptr }} {{ i32 65535, ptr @{Codegen.ProgramEmitter.FiniSymbol}, ptr null }}]\n";
 
         // The module name becomes the object's source file name: the bare name keeps paths out of it.
         var obj = LlvmCompiler.Emit(ir, target, name: name);
         if (!obj.Ok) return Result<AotArtifacts>.Failure(obj.Diagnostics);
-        var so = SharedLibraryLinker.Link(obj.Value!, $"lib{name}.so", [$"{name}_run", $"{name}_arena_size", $"{name}_abi_version"]);
+        var so = SharedLibraryLinker.Link(obj.Value!, $"lib{name}.so", [$"{name}_run", $"{name}_arena_size", $"{name}_abi_version", $"{name}_release"]);
         if (!so.Ok) return Result<AotArtifacts>.Failure(so.Diagnostics);
 
         var abi = new AotAbi(name, p.Signature, p.ArenaBytes);

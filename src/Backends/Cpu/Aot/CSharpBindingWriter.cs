@@ -95,6 +95,9 @@ public static class CSharpBindingWriter
         L();
         L($"    ~{cls}() => FreeArena();");
         L();
+        L("    /// <summary>Stops the library's worker threads, waiting for a call in flight; the next call starts them again (optional).</summary>");
+        L($"    public static void ReleaseThreads() => Native.{n}_release();");
+        L();
         L("    private void FreeArena()");
         L("    {");
         L("        if (_arena is not null) NativeMemory.AlignedFree(_arena);");
@@ -111,6 +114,9 @@ public static class CSharpBindingWriter
         L();
         L("        [LibraryImport(LibraryName)]");
         L($"        internal static partial int {n}_abi_version();");
+        L();
+        L("        [LibraryImport(LibraryName)]");
+        L($"        internal static partial void {n}_release();");
         L("    }");
         L("}");
         return b.ToString();

@@ -3,103 +3,310 @@ namespace GraphCompiler.Backends.Cpu.Codegen;
 /// <summary>
 /// Splitting work over threads in generated code, with libc's pthreads only (the AOT library must not
 /// need our runtime): <c>void @gc.parallel(ptr fn, ptr ctx, i32 n)</c> runs <c>fn(ctx, t, n)</c> for
-/// t = 0..n−1, t = 0 on the calling thread, and returns when all are done. A thread that cannot be
-/// started runs its share on the caller instead, so the result never depends on thread creation.
-/// Threads are created per parallel region (no pool: the library keeps no state between calls); kernels
-/// only ask for more than one when each thread gets enough work to pay for that (see <see cref="Grain"/>).
+/// t = 0..n−1, t = 0 on the calling thread, and returns when all are done.
+/// <para>
+/// The parts run on a pool of worker threads that the module keeps (see <see cref="EmitPool"/>): started
+/// on first use, grown to the most threads a call asked for, spinning briefly between parallel regions
+/// and then sleeping on a condition variable. Creating threads per region costs ~100 µs on a VM, which
+/// made every sub-millisecond kernel single-threaded; handing a region to a spinning pool costs about a
+/// microsecond. A part that no worker can take (thread creation failed, or the pool is busy with another
+/// caller's region) runs on the calling thread, so results never depend on threads.
+/// </para>
 /// </summary>
 internal static class Parallel
 {
     public const string Name = "gc.parallel";
 
+    /// <summary>Stops and joins the pool's workers (<c>void (i1 wait)</c>); see <see cref="EmitRelease"/>.</summary>
+    public const string Release = "gc.pool.release";
+
     /// <summary>
-    /// Work (in multiply-adds or element operations) each extra thread must get. Creating and joining a
-    /// thread costs on the order of 100 µs on a VM; 16 M multiply-adds take about that long at AVX-512 speed.
+    /// Work (in multiply-adds or element operations) each extra thread must get: ~2^17 multiply-adds take
+    /// a few microseconds at AVX-512 speed, several times what handing a part to a spinning worker costs.
     /// </summary>
-    public const long Grain = 1 << 24;
+    public const long Grain = 1 << 17;
+
+    /// <summary>The most workers a module's pool starts (parts beyond run on the caller).</summary>
+    public const int MaxWorkers = 63;
+
+    /// <summary>
+    /// Pause iterations a worker spins before sleeping (~1 ms: one PAUSE is ~40–140 cycles): back-to-back
+    /// calls and the serial stretches between a model's kernels keep the workers hot.
+    /// </summary>
+    private const int WorkerSpins = 1 << 14;
+
+    /// <summary>Pause iterations the caller spins waiting for the workers before it starts yielding the CPU.</summary>
+    private const int CallerSpins = 1 << 12;
 
     public static string Emit(ModuleContext module)
     {
         if (!module.FirstHelper(Name)) return Name;
+        EmitPool(module);
         module.Declare("declare i32 @pthread_create(ptr, ptr, ptr, ptr) nounwind");
-        module.Declare("declare i32 @pthread_join(i64, ptr) nounwind");
-        module.AddFunction("""
-            define internal ptr @gc.thread.entry(ptr %rec) nounwind {
-            entry:
-              %fn = load ptr, ptr %rec
-              %pctx = getelementptr inbounds i8, ptr %rec, i64 8
-              %ctx = load ptr, ptr %pctx
-              %pt = getelementptr inbounds i8, ptr %rec, i64 16
-              %t = load i32, ptr %pt
-              %pn = getelementptr inbounds i8, ptr %rec, i64 20
-              %n = load i32, ptr %pn
-              call void %fn(ptr %ctx, i32 %t, i32 %n)
-              ret ptr null
-            }
-            """);
-        // Records are {fn, ctx, t, n} (24 bytes); tids[t] is 0 when thread t runs inline.
         module.AddFunction($$"""
             define internal void @{{Name}}(ptr %fn, ptr %ctx, i32 %n) nounwind {
             entry:
               %many = icmp sgt i32 %n, 1
-              br i1 %many, label %spawn, label %single
+              br i1 %many, label %claim, label %single
             single:
               call void %fn(ptr %ctx, i32 0, i32 1)
               ret void
+            claim:
+              %cx = cmpxchg ptr @gc.pool.busy, i32 0, i32 1 acquire monotonic
+              %got = extractvalue { i32, i1 } %cx, 1
+              br i1 %got, label %grow, label %serial
+            serial:
+              %s = phi i32 [ 0, %claim ], [ %s.next, %serial ]
+              call void %fn(ptr %ctx, i32 %s, i32 %n)
+              %s.next = add i32 %s, 1
+              %s.more = icmp slt i32 %s.next, %n
+              br i1 %s.more, label %serial, label %serial.done
+            serial.done:
+              ret void
+            grow:
+              %have = load i32, ptr @gc.pool.workers
+              %want.all = sub i32 %n, 1
+              %want.cap = icmp slt i32 %want.all, {{MaxWorkers}}
+              %want = select i1 %want.cap, i32 %want.all, i32 {{MaxWorkers}}
+              %job.old = load i64, ptr @gc.pool.job
+              %gen.old = lshr i64 %job.old, 32
+              %arg = inttoptr i64 %gen.old to ptr
+              br label %spawn.head
+            spawn.head:
+              %w = phi i32 [ %have, %grow ], [ %w.next, %spawn.ok ]
+              %need = icmp slt i32 %w, %want
+              br i1 %need, label %spawn, label %publish
             spawn:
+              %idx = add i32 %w, 1
+              %idx64 = zext i32 %idx to i64
+              %tid = getelementptr inbounds [{{MaxWorkers + 1}} x i64], ptr @gc.pool.tids, i64 0, i64 %idx64
+              %rc = call i32 @pthread_create(ptr %tid, ptr null, ptr @gc.pool.worker, ptr %arg)
+              %ok = icmp eq i32 %rc, 0
+              br i1 %ok, label %spawn.ok, label %publish
+            spawn.ok:
+              %w.next = add i32 %w, 1
+              store i32 %w.next, ptr @gc.pool.workers
+              br label %spawn.head
+            publish:
+              store atomic i32 %n, ptr @gc.pool.pending monotonic, align 4
+              store ptr %fn, ptr @gc.pool.fn
+              store ptr %ctx, ptr @gc.pool.ctx
+              %gen.new = add i64 %gen.old, 1
+              %gen.hi = shl i64 %gen.new, 32
+              store atomic i64 %gen.hi, ptr @gc.pool.next monotonic, align 8
               %n64 = zext i32 %n to i64
-              %recs = alloca [24 x i8], i64 %n64, align 8
-              %tids = alloca i64, i64 %n64, align 8
-              br label %create.head
-            create.head:
-              %t = phi i32 [ 1, %spawn ], [ %t.next, %create.latch ]
-              %more = icmp slt i32 %t, %n
-              br i1 %more, label %create.body, label %run0
-            create.body:
-              %t64 = zext i32 %t to i64
-              %rec = getelementptr inbounds [24 x i8], ptr %recs, i64 %t64
-              store ptr %fn, ptr %rec
-              %rctx = getelementptr inbounds i8, ptr %rec, i64 8
-              store ptr %ctx, ptr %rctx
-              %rt = getelementptr inbounds i8, ptr %rec, i64 16
-              store i32 %t, ptr %rt
-              %rn = getelementptr inbounds i8, ptr %rec, i64 20
-              store i32 %n, ptr %rn
-              %tid = getelementptr inbounds i64, ptr %tids, i64 %t64
-              %rc = call i32 @pthread_create(ptr %tid, ptr null, ptr @gc.thread.entry, ptr %rec)
-              %failed = icmp ne i32 %rc, 0
-              br i1 %failed, label %inline, label %create.latch
-            inline:
-              store i64 0, ptr %tid
-              call void %fn(ptr %ctx, i32 %t, i32 %n)
-              br label %create.latch
-            create.latch:
-              %t.next = add i32 %t, 1
-              br label %create.head
-            run0:
-              call void %fn(ptr %ctx, i32 0, i32 %n)
-              br label %join.head
-            join.head:
-              %j = phi i32 [ 1, %run0 ], [ %j.next, %join.latch ]
-              %jmore = icmp slt i32 %j, %n
-              br i1 %jmore, label %join.body, label %done
-            join.body:
-              %j64 = zext i32 %j to i64
-              %jtid = getelementptr inbounds i64, ptr %tids, i64 %j64
-              %id = load i64, ptr %jtid
-              %started = icmp ne i64 %id, 0
-              br i1 %started, label %join.call, label %join.latch
-            join.call:
-              %jr = call i32 @pthread_join(i64 %id, ptr null)
-              br label %join.latch
-            join.latch:
-              %j.next = add i32 %j, 1
-              br label %join.head
+              %job.new = or i64 %gen.hi, %n64
+              store atomic i64 %job.new, ptr @gc.pool.job release, align 8
+              call void @gc.pool.wake()
+              call void @gc.pool.parts(i64 %job.new)
+              br label %wait
+            wait:
+              %i = phi i32 [ 0, %publish ], [ %i.next, %wait.pause ], [ %i.next, %wait.yield ]
+              %left = load atomic i32, ptr @gc.pool.pending acquire, align 4
+              %finished = icmp eq i32 %left, 0
+              br i1 %finished, label %done, label %wait.again
+            wait.again:
+              %i.next = add i32 %i, 1
+              %patient = icmp ult i32 %i, {{CallerSpins}}
+              br i1 %patient, label %wait.pause, label %wait.yield
+            wait.pause:
+              call void @llvm.x86.sse2.pause()
+              br label %wait
+            wait.yield:
+              %y = call i32 @sched_yield()
+              br label %wait
             done:
+              store atomic i32 0, ptr @gc.pool.busy release, align 4
               ret void
             }
             """);
         return Name;
+    }
+
+    /// <summary>
+    /// The pool's state (internal globals: one pool per module, shared by all calls of the library), its
+    /// worker, and <c>@gc.pool.parts(i64 job)</c>, which the caller and every worker run: claim the next
+    /// part of the region, run it, repeat. The job word is <c>(generation &lt;&lt; 32) | parts</c>; publishing
+    /// it with release order hands fn and ctx over. Parts are claimed from <c>next</c>, which carries the
+    /// generation too, so a worker that looks late never claims a part of a newer region; a claimed part
+    /// keeps its region (and fn, ctx) alive until the part is counted off <c>pending</c>. Claiming rather
+    /// than assigning parts means a worker that is not running (descheduled, asleep, never started) holds
+    /// nobody up: the caller takes its part. Only the thread holding <c>busy</c> publishes jobs or changes the pool.
+    /// </summary>
+    private static void EmitPool(ModuleContext module)
+    {
+        // pthread_mutex_t and pthread_cond_t are statically initialised by zero bytes (glibc, musl); 64 bytes covers both.
+        module.Global("@gc.pool.busy = internal global i32 0, align 64");
+        module.Global("@gc.pool.job = internal global i64 0, align 64");
+        module.Global("@gc.pool.fn = internal global ptr null, align 8");
+        module.Global("@gc.pool.ctx = internal global ptr null, align 8");
+        module.Global("@gc.pool.stop = internal global i32 0, align 4");
+        module.Global("@gc.pool.next = internal global i64 0, align 64");
+        module.Global("@gc.pool.pending = internal global i32 0, align 64");
+        module.Global("@gc.pool.workers = internal global i32 0, align 64");
+        module.Global($"@gc.pool.tids = internal global [{MaxWorkers + 1} x i64] zeroinitializer, align 64");
+        module.Global("@gc.pool.mutex = internal global [64 x i8] zeroinitializer, align 64");
+        module.Global("@gc.pool.cond = internal global [64 x i8] zeroinitializer, align 64");
+        module.Declare("declare i32 @pthread_mutex_lock(ptr) nounwind");
+        module.Declare("declare i32 @pthread_mutex_unlock(ptr) nounwind");
+        module.Declare("declare i32 @pthread_cond_wait(ptr, ptr) nounwind");
+        module.Declare("declare i32 @pthread_cond_broadcast(ptr) nounwind");
+        module.Declare("declare i32 @pthread_join(i64, ptr) nounwind");
+        module.Declare("declare i32 @sched_yield() nounwind");
+        module.Declare("declare void @llvm.x86.sse2.pause() nounwind");
+        // Taking the mutex around the broadcast closes the window between a worker's last look at the job
+        // word (under the mutex) and its wait.
+        module.AddFunction("""
+            define internal void @gc.pool.wake() nounwind {
+            entry:
+              %l = call i32 @pthread_mutex_lock(ptr @gc.pool.mutex)
+              %b = call i32 @pthread_cond_broadcast(ptr @gc.pool.cond)
+              %u = call i32 @pthread_mutex_unlock(ptr @gc.pool.mutex)
+              ret void
+            }
+            """);
+        module.AddFunction("""
+            define internal void @gc.pool.parts(i64 %job) nounwind {
+            entry:
+              %gen = lshr i64 %job, 32
+              %n = trunc i64 %job to i32
+              br label %claim
+            claim:
+              %c = load atomic i64, ptr @gc.pool.next acquire, align 8
+              %cgen = lshr i64 %c, 32
+              %same = icmp eq i64 %cgen, %gen
+              %p = trunc i64 %c to i32
+              %open = icmp slt i32 %p, %n
+              %can = and i1 %same, %open
+              br i1 %can, label %take, label %done
+            take:
+              %c.next = add i64 %c, 1
+              %cx = cmpxchg ptr @gc.pool.next, i64 %c, i64 %c.next acq_rel monotonic
+              %won = extractvalue { i64, i1 } %cx, 1
+              br i1 %won, label %run, label %claim
+            run:
+              %fn = load ptr, ptr @gc.pool.fn
+              %ctx = load ptr, ptr @gc.pool.ctx
+              call void %fn(ptr %ctx, i32 %p, i32 %n)
+              %old = atomicrmw sub ptr @gc.pool.pending, i32 1 release
+              br label %claim
+            done:
+              ret void
+            }
+            """);
+        // A worker spins on the job word (yielding now and then, so that an oversubscribed machine still
+        // runs the threads with work), then sleeps on the condition variable until the next region.
+        module.AddFunction($$"""
+            define internal ptr @gc.pool.worker(ptr %arg) nounwind {
+            entry:
+              %seen0 = ptrtoint ptr %arg to i64
+              br label %watch
+            watch:
+              %seen = phi i64 [ %seen0, %entry ], [ %gen, %work ]
+              br label %spin
+            spin:
+              %i = phi i32 [ 0, %watch ], [ %i.next, %spin.pause ], [ %i.next, %spin.yield ]
+              %job1 = load atomic i64, ptr @gc.pool.job acquire, align 8
+              %gen1 = lshr i64 %job1, 32
+              %new1 = icmp ne i64 %gen1, %seen
+              br i1 %new1, label %take, label %spin.next
+            spin.next:
+              %i.next = add i32 %i, 1
+              %spinning = icmp ult i32 %i.next, {{WorkerSpins}}
+              br i1 %spinning, label %spin.which, label %sleep
+            spin.which:
+              %low = and i32 %i.next, 63
+              %polite = icmp eq i32 %low, 0
+              br i1 %polite, label %spin.yield, label %spin.pause
+            spin.pause:
+              call void @llvm.x86.sse2.pause()
+              br label %spin
+            spin.yield:
+              %y = call i32 @sched_yield()
+              br label %spin
+            sleep:
+              %l = call i32 @pthread_mutex_lock(ptr @gc.pool.mutex)
+              br label %sleep.check
+            sleep.check:
+              %job2 = load atomic i64, ptr @gc.pool.job acquire, align 8
+              %gen2 = lshr i64 %job2, 32
+              %new2 = icmp ne i64 %gen2, %seen
+              br i1 %new2, label %woken, label %sleep.wait
+            sleep.wait:
+              %cw = call i32 @pthread_cond_wait(ptr @gc.pool.cond, ptr @gc.pool.mutex)
+              br label %sleep.check
+            woken:
+              %u = call i32 @pthread_mutex_unlock(ptr @gc.pool.mutex)
+              br label %take
+            take:
+              %job = phi i64 [ %job1, %spin ], [ %job2, %woken ]
+              %stop = load atomic i32, ptr @gc.pool.stop acquire, align 4
+              %stopping = icmp ne i32 %stop, 0
+              br i1 %stopping, label %exit, label %work
+            work:
+              %gen = lshr i64 %job, 32
+              call void @gc.pool.parts(i64 %job)
+              br label %watch
+            exit:
+              ret ptr null
+            }
+            """);
+        EmitRelease(module);
+    }
+
+    /// <summary>
+    /// <c>void @gc.pool.release(i1 wait)</c>: stops and joins the workers, so that the code can be unloaded;
+    /// the next parallel region starts new ones. It takes the pool first, waiting for a region in flight
+    /// when <c>wait</c> is set and giving up otherwise (a library destructor must not hang process exit).
+    /// </summary>
+    private static void EmitRelease(ModuleContext module)
+    {
+        module.AddFunction($$"""
+            define internal void @{{Release}}(i1 %wait) nounwind {
+            entry:
+              br label %claim
+            claim:
+              %cx = cmpxchg ptr @gc.pool.busy, i32 0, i32 1 acquire monotonic
+              %got = extractvalue { i32, i1 } %cx, 1
+              br i1 %got, label %check, label %busy
+            busy:
+              br i1 %wait, label %yield, label %gone
+            yield:
+              %y = call i32 @sched_yield()
+              br label %claim
+            check:
+              %workers = load i32, ptr @gc.pool.workers
+              %none = icmp eq i32 %workers, 0
+              br i1 %none, label %done, label %signal
+            signal:
+              store atomic i32 1, ptr @gc.pool.stop monotonic, align 4
+              %job.old = load i64, ptr @gc.pool.job
+              %gen.old = lshr i64 %job.old, 32
+              %gen.new = add i64 %gen.old, 1
+              %job.new = shl i64 %gen.new, 32
+              store atomic i64 %job.new, ptr @gc.pool.job release, align 8
+              call void @gc.pool.wake()
+              br label %join
+            join:
+              %j = phi i32 [ 1, %signal ], [ %j.next, %join ]
+              %j64 = zext i32 %j to i64
+              %slot = getelementptr inbounds [{{MaxWorkers + 1}} x i64], ptr @gc.pool.tids, i64 0, i64 %j64
+              %tid = load i64, ptr %slot
+              %jr = call i32 @pthread_join(i64 %tid, ptr null)
+              %j.next = add i32 %j, 1
+              %more = icmp sle i32 %j.next, %workers
+              br i1 %more, label %join, label %joined
+            joined:
+              store i32 0, ptr @gc.pool.workers
+              store atomic i32 0, ptr @gc.pool.stop monotonic, align 4
+              br label %done
+            done:
+              store atomic i32 0, ptr @gc.pool.busy release, align 4
+              br label %gone
+            gone:
+              ret void
+            }
+            """);
     }
 
     /// <summary>

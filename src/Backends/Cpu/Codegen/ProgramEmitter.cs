@@ -35,12 +35,21 @@ internal sealed class ProgramEmitter
 
     private ProgramEmitter(Shared shared) => _shared = shared;
 
+    /// <summary>An internal <c>void ()</c> that releases the module's threads without waiting, for a library destructor.</summary>
+    public const string FiniSymbol = "gc.module.fini";
+
     public static (string Ir, long ArenaBytes) Emit(Function f, string name, string sourceName, Module? module = null, int lanes = 4)
     {
         var shared = new Shared(new ModuleContext(lanes), module, name);
         shared.Module.Declare("declare void @llvm.memmove.p0.p0.i64(ptr, ptr, i64, i1)");
         long arena = new ProgramEmitter(shared).EmitFunction(f, $"{name}_run", external: true);
         shared.Module.AddFunction($"define i64 @{name}_arena_size() nounwind {{\nentry:\n  ret i64 {arena}\n}}");
+        // NAME_release stops the worker threads (waiting for a call in flight); gc.module.fini, for a
+        // library destructor, does the same unless a call is in flight.
+        bool pool = shared.Module.HasHelper(Parallel.Name);
+        string Stop(bool wait) => pool ? $"  call void @{Parallel.Release}(i1 {(wait ? "true" : "false")})\n" : "";
+        shared.Module.AddFunction($"define void @{name}_release() nounwind {{\nentry:\n{Stop(true)}  ret void\n}}");
+        shared.Module.AddFunction($"define internal void @{FiniSymbol}() nounwind {{\nentry:\n{Stop(false)}  ret void\n}}");
         return (shared.Module.Build(sourceName), arena);
     }
 
@@ -49,11 +58,13 @@ internal sealed class ProgramEmitter
         // Kernels declare their buffers noalias, so no value may take over another's buffer in place.
         var plan = BufferAssignment.Compute(f, new BufferOptions { InPlace = false });
         foreach (var v in plan.Values) _placement[v.Value] = v;
-        // Zero or fewer threads means one per online CPU (_SC_NPROCESSORS_ONLN is 84 in glibc).
+        // Zero or fewer threads means one per online CPU (_SC_NPROCESSORS_ONLN is 84 in glibc); more than
+        // that never helps compute-bound kernels and makes the pool's spinning workers fight for the CPUs.
         _shared.Module.Declare("declare i64 @sysconf(i32) nounwind");
         var cpus = _b.Let($"trunc i64 {_b.Let("call i64 @sysconf(i32 84)", "cpus")} to i32", "cpus");
         var cpusOk = _b.Let($"select i1 {_b.Let($"icmp sgt i32 {cpus}, 0")}, i32 {cpus}, i32 1", "cpus");
-        _b.Line($"%threads = select i1 {_b.Let("icmp sgt i32 %threads.arg, 0")}, i32 %threads.arg, i32 {cpusOk}");
+        var within = _b.Let($"and i1 {_b.Let("icmp sgt i32 %threads.arg, 0")}, {_b.Let($"icmp slt i32 %threads.arg, {cpusOk}")}");
+        _b.Line($"%threads = select i1 {within}, i32 %threads.arg, i32 {cpusOk}");
         for (int i = 0; i < f.Arguments.Length; i++)
             _pointers[f.Arguments[i]] = _b.Let($"load ptr, ptr {_b.Let($"getelementptr inbounds ptr, ptr %args, i64 {i}", "slot")}", "arg");
 

@@ -1,0 +1,122 @@
+using System.Runtime.InteropServices;
+using GraphCompiler.Backends.Cpu;
+using GraphCompiler.Backends.Cpu.Aot;
+using GraphCompiler.Passes;
+
+namespace GraphCompiler.Tests.Backends;
+
+/// <summary>
+/// The worker pool that generated code keeps between calls (<c>@gc.parallel</c>): many back-to-back
+/// regions with changing thread counts, concurrent callers of one library (one takes the pool, the
+/// other runs its parts itself), and <c>NAME_release</c> between calls. Every result is checked against
+/// the reference interpreter.
+/// </summary>
+public sealed class CpuThreadPoolTests
+{
+    // Two parallel regions a call: 48 × 128 × 96 and 48 × 96 × 64 multiply-adds (0.6 M and 0.3 M) are split
+    // over threads; the bias and tanh between them is a kernel of its own.
+    private const string Model = """
+        func @main(%a: tensor<48x128xf32>, %b: tensor<128x96xf32>, %c: tensor<48x96xf32>, %w: tensor<96x64xf32>) -> (tensor<48x64xf32>) {
+          %d = dot_general %a, %b {lhs_contract = [1], rhs_contract = [0]} : tensor<48x96xf32>
+          %e = add %d, %c : tensor<48x96xf32>
+          %f = tanh %e : tensor<48x96xf32>
+          %g = dot_general %f, %w {lhs_contract = [1], rhs_contract = [0]} : tensor<48x64xf32>
+          return %g
+        }
+        """;
+
+
+    private static (Module Optimised, Tensor[] Inputs, Tensor Expected) Prepare()
+    {
+        var m = IrTest.Parse(Model);
+        var rng = new Random(7);
+        var inputs = m.Entry.Arguments.Select(a =>
+            Tensor.FromDoubles(a.Type, [.. Enumerable.Range(0, (int)a.Type.ElementCount).Select(_ => rng.NextDouble() - 0.5)])).ToArray();
+        var expected = new Interpreter(m).Run(null, inputs).Unwrap().Results[0];
+        return (PassManager.Run(m, PassRegistry.Default).Unwrap(), inputs, expected);
+    }
+
+    [Fact]
+    public void BackToBackCallsWithChangingThreadCountsMatchTheInterpreter()
+    {
+        var (optimised, inputs, expected) = Prepare();
+        var llvm = CpuCompiler.Generate(optimised).Unwrap().LlvmIr;
+        Assert.Equal(2, llvm.Split("call void @gc.parallel(ptr @gc.sgemm.").Length - 1);
+        using var exe = CpuCompiler.Jit(optimised).Unwrap();
+        int[] counts = [2, 1, 4, 3, 2, 8, 2];
+        for (int i = 0; i < 140; i++)
+        {
+            exe.Threads = counts[i % counts.Length];
+            IrTest.AssertTensor(expected, exe.Run(inputs).Unwrap()[0], rtol: 1e-4, atol: 1e-5);
+        }
+    }
+
+    [Fact]
+    public unsafe void ConcurrentCallersAndReleaseBetweenCallsMatchTheInterpreter()
+    {
+        var (optimised, inputs, expected) = Prepare();
+        var artifacts = AotCompiler.Compile(optimised, new AotOptions { Name = "pooled" }).Unwrap();
+        var dir = Directory.CreateTempSubdirectory("gc-pool").FullName;
+        try
+        {
+            var so = Path.Combine(dir, "libpooled.so");
+            File.WriteAllBytes(so, artifacts.Files.Single(f => f.FileName == "libpooled.so").Data);
+            var handle = NativeLibrary.Load(so);
+            try
+            {
+                var run = (delegate* unmanaged<nint*, nint*, void*, int, int>)NativeLibrary.GetExport(handle, "pooled_run");
+                var release = (delegate* unmanaged<void>)NativeLibrary.GetExport(handle, "pooled_release");
+                long arenaBytes = ((delegate* unmanaged<long>)NativeLibrary.GetExport(handle, "pooled_arena_size"))();
+                var args = inputs.Select(t => MemoryMarshal.Cast<byte, float>(t.Bytes).ToArray()).ToArray();
+
+                // Each caller has its own arena and result; both ask for 2 threads at the same time.
+                void Caller(int calls, bool releaseHalfway)
+                {
+                    var arena = NativeMemory.AlignedAlloc((nuint)Math.Max(arenaBytes, 64), 64);
+                    var result = new float[expected.ElementCount];
+                    try
+                    {
+                        fixed (float* a = args[0], b = args[1], c = args[2], w = args[3], r = result)
+                        {
+                            nint* argv = stackalloc nint[] { (nint)a, (nint)b, (nint)c, (nint)w };
+                            nint* resv = stackalloc nint[] { (nint)r };
+                            for (int i = 0; i < calls; i++)
+                            {
+                                if (releaseHalfway && i == calls / 2) release();
+                                Array.Clear(result);
+                                Assert.Equal(0, run(argv, resv, arena, 2));
+                                IrTest.AssertTensor(expected, Tensor.FromBytes(expected.Type, MemoryMarshal.AsBytes(result.AsSpan())), rtol: 1e-4, atol: 1e-5);
+                            }
+                        }
+                    }
+                    finally
+                    {
+                        NativeMemory.AlignedFree(arena);
+                    }
+                }
+
+                var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+                var threads = new[] { true, false }.Select(releaseHalfway => new Thread(() =>
+                {
+                    try { Caller(60, releaseHalfway); }
+                    catch (Exception e) { failures.Enqueue(e); }
+                })).ToArray();
+                foreach (var t in threads) t.Start();
+                foreach (var t in threads) t.Join();
+                Assert.Empty(failures);
+                release();
+                // The pool starts again after a release.
+                Caller(3, releaseHalfway: false);
+                release();
+            }
+            finally
+            {
+                NativeLibrary.Free(handle);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
