@@ -17,6 +17,7 @@ public static class PassRegistry
         new Fusion(),
         new LayoutAssignment(),
         new MemoryScheduling(),
+        new TransposeSinking(),
     }.ToFrozenDictionary(p => p.Name);
 
     public static Pass? Find(string name) => ByName.GetValueOrDefault(name);
@@ -28,10 +29,11 @@ public static class PassRegistry
     /// <summary>
     /// The pipeline <c>compile</c> uses. The first canonicalisation exposes conv → mul patterns for
     /// <c>fold-batchnorm</c>, which matches in the graph's own layout, so it runs before <c>layout</c>;
-    /// the second canonicalisation folds the transposes <c>layout</c> puts on constant weights and
-    /// cancels those between chained convolutions; <c>fuse</c> runs on the cleaned-up graph, and <c>schedule</c> orders the kernels for the least live memory.
+    /// <c>sink-transposes</c> moves the transposes back from each convolution's NHWC result below the bias,
+    /// activation and pooling that follow it; the second canonicalisation folds the transposes <c>layout</c>
+    /// puts on constant weights and cancels those that now meet between chained convolutions; <c>fuse</c> runs on the cleaned-up graph, and <c>schedule</c> orders the kernels for the least live memory.
     /// </summary>
-    public static readonly Pipeline Default = new("default", ["canonicalize", "fold-batchnorm", "layout", "canonicalize", "fuse", "schedule"]);
+    public static readonly Pipeline Default = new("default", ["canonicalize", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "fuse", "schedule"]);
 
     public static readonly ImmutableArray<Pipeline> Pipelines = [Default];
 }

@@ -31,6 +31,19 @@ public sealed class CompiledModelTests
     }
 
     [Fact]
+    public void BenchmarkCnnSplitOverThreadsMatchesTheInterpreter()
+    {
+        // benchmarks/models/cnn_8x3x32x32.onnx: convolutions with constant (prepacked) weights and fused
+        // bias + ReLU, pooling and the dense layer, big enough that kernels split over the thread pool.
+        var path = Path.Combine(GoldenFile.RepoRoot(), "benchmarks", "models", "cnn_8x3x32x32.onnx");
+        var rng = new Random(11);
+        var image = T.F32([8, 3, 32, 32], [.. Enumerable.Range(0, 8 * 3 * 32 * 32).Select(_ => rng.NextDouble() * 2 - 1)]);
+        using var model = CompiledModel.Compile(path, new CompileOptions { Threads = 2 });
+        var expected = Reference(path, [image]);
+        for (int i = 0; i < 3; i++) AssertClose(expected, Floats(model.Run([image])[0]));
+    }
+
+    [Fact]
     public void OnnxModelMatchesTheInterpreter()
     {
         var path = Example("softmax_regression.onnx");

@@ -160,6 +160,25 @@ public sealed class CpuGemmTests
     }
 
     [Fact]
+    public void ConvolutionBiasReluAndPoolingSplitOverThreads()
+    {
+        // The benchmark CNN's first layer with weights as arguments: convolution as GEMM, then the fused
+        // bias + ReLU and the pooling, each split over threads.
+        AssertSame("""
+            func @main(%x: tensor<8x3x32x32xf32>, %w: tensor<16x3x3x3xf32>, %b: tensor<1x16x1x1xf32>) -> (tensor<8x16x16x16xf32>) {
+              %c = convolution %x, %w {dims = "bf01_oi01->bf01", padding_high = [1, 1], padding_low = [1, 1], rhs_dilation = [1, 1], window_strides = [1, 1]} : tensor<8x16x32x32xf32>
+              %bb = broadcast_in_dim %b {dims = [0, 1, 2, 3]} : tensor<8x16x32x32xf32>
+              %y = add %c, %bb : tensor<8x16x32x32xf32>
+              %z = constant {value = dense<0.0>} : tensor<f32>
+              %zb = broadcast_in_dim %z {dims = []} : tensor<8x16x32x32xf32>
+              %r = max %y, %zb : tensor<8x16x32x32xf32>
+              %p = reduce_window %r {kind = max, padding_high = [0, 0, 0, 0], padding_low = [0, 0, 0, 0], strides = [1, 1, 2, 2], window = [1, 1, 2, 2], window_dilation = [1, 1, 1, 1]} : tensor<8x16x16x16xf32>
+              return %p
+            }
+            """);
+    }
+
+    [Fact]
     public void LargeElementwiseLoopSplitOverThreads()
     {
         // 4 M elements × 9 ops: enough work that the output loop is split over threads (outer dimension 64).

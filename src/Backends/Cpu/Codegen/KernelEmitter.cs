@@ -25,9 +25,13 @@ internal sealed partial class KernelEmitter
 
     private readonly IReadOnlyDictionary<Value, Tensor> _constants;
 
-    private KernelEmitter(ModuleContext module, IReadOnlyDictionary<Value, Tensor>? constants = null)
+    /// <summary>The kernel's symbol: functions split out of it are named after it.</summary>
+    private readonly string _name;
+
+    private KernelEmitter(ModuleContext module, string name, IReadOnlyDictionary<Value, Tensor>? constants = null)
     {
         _module = module;
+        _name = name;
         _constants = constants ?? new Dictionary<Value, Tensor>();
         _s = new ScalarEmitter(_b, module);
     }
@@ -44,7 +48,7 @@ internal sealed partial class KernelEmitter
     public static void Emit(ModuleContext module, string name, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
         IReadOnlyDictionary<Value, Tensor>? constants = null)
     {
-        var k = new KernelEmitter(module, constants);
+        var k = new KernelEmitter(module, name, constants);
         var parameters = new List<string>();
         for (int i = 0; i < outputs.Count; i++) parameters.Add($"ptr noalias %out{i}");
         for (int i = 0; i < inputs.Count; i++)
@@ -168,13 +172,14 @@ internal sealed partial class KernelEmitter
         _b = new LlvmBuilder(outerB.NextName);
         _s = new ScalarEmitter(_b, _module);
         _memo = [];
-        _b.Line("%t64 = zext i32 %t to i64");
-        _b.Line("%n64 = zext i32 %n to i64");
+        // Dotted names: the builder's temporaries (t64, ...) never contain a dot.
+        _b.Line("%part.t = zext i32 %t to i64");
+        _b.Line("%part.n = zext i32 %n to i64");
         for (int i = 0; i < captured.Count; i++)
             _b.Line($"{captured[i]} = load ptr, ptr {_b.Let($"getelementptr inbounds ptr, ptr %ctx, i64 {i}", "slot")}");
         var extent = shape[split];
-        var per = _b.Let($"udiv i64 {_b.Let($"add i64 {extent}, {_b.Let("sub i64 %n64, 1")}")}, %n64", "per");
-        var lo = _b.Let($"mul i64 %t64, {per}", "lo");
+        var per = _b.Let($"udiv i64 {_b.Let($"add i64 {extent}, {_b.Let("sub i64 %part.n, 1")}")}, %part.n", "per");
+        var lo = _b.Let($"mul i64 %part.t, {per}", "lo");
         var hiRaw = _b.Let($"add i64 {lo}, {per}", "hi");
         var hi = _b.Let($"select i1 {_b.Let($"icmp slt i64 {hiRaw}, {extent}")}, i64 {hiRaw}, i64 {extent}", "hi");
         var idx = new string[shape.Length];
@@ -191,7 +196,7 @@ internal sealed partial class KernelEmitter
             {
                 idx[d] = i;
                 Nest(d + 1);
-            }, $"d{d}.");
+            }, $"d{d}.", d == split ? null : InnerLoopMetadata(shape, d));
         }
         Nest(split);
         _b.Line("ret void");
@@ -217,10 +222,14 @@ internal sealed partial class KernelEmitter
             {
                 idx[d] = i;
                 Nest(d + 1);
-            }, $"d{d}.");
+            }, $"d{d}.", InnerLoopMetadata(shape, d));
         }
         Nest(0);
     }
+
+    /// <summary>Keeps a short innermost loop of a nest a loop, so that LLVM vectorises it (see <see cref="ModuleContext.NoUnrollLoop"/>).</summary>
+    private string? InnerLoopMetadata(ImmutableArray<long> shape, int d) =>
+        d == shape.Length - 1 && d > 0 && shape[d] >= 16 && shape[d] <= 256 ? _module.NoUnrollLoop() : null;
 
     // ---- memory ------------------------------------------------------------------------------------
 

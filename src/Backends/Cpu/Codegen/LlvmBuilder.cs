@@ -99,7 +99,8 @@ internal sealed class LlvmBuilder
     /// Emits <c>for (i = lo; i &lt; hi; i++) body(i)</c> over i64 and returns after it. The body may
     /// itself emit blocks; the loop closes from whatever block the body ends in.
     /// </summary>
-    public void For(string lo, string hi, Action<string> body, string hint = "i")
+    /// <param name="loopMetadata">Metadata for the loop's back edge (e.g. <c>!7</c>), or null.</param>
+    public void For(string lo, string hi, Action<string> body, string hint = "i", string? loopMetadata = null)
     {
         var head = FreshLabel($"{hint}.head");
         var bodyLabel = FreshLabel($"{hint}.body");
@@ -118,7 +119,7 @@ internal sealed class LlvmBuilder
         Br(latch);
         Block(latch);
         Line($"{next} = add nsw i64 {i}, 1");
-        Br(head);
+        Line(loopMetadata is null ? $"br label %{head}" : $"br label %{head}, !llvm.loop {loopMetadata}");
         Block(exit);
     }
 

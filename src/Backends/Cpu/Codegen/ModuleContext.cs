@@ -17,7 +17,26 @@ internal sealed class ModuleContext(int lanes)
 
     public void Declare(string declaration) => _declarations.Add(declaration);
 
+    private readonly List<string> _metadata = [];
+
+    /// <summary>
+    /// A fresh loop ID (<c>!N</c>) that asks LLVM not to unroll the loop. For a short innermost loop over
+    /// contiguous elements (16 channels, say), full unrolling runs before the loop vectoriser and leaves
+    /// the SLP vectoriser to rebuild vectors from scalars, with shuffles; kept as a loop it becomes one
+    /// or two plain vector iterations.
+    /// </summary>
+    public string NoUnrollLoop()
+    {
+        if (_metadata.Count == 0) _metadata.Add("!0 = !{!\"llvm.loop.unroll.disable\"}");
+        var id = $"!{_metadata.Count}";
+        _metadata.Add($"{id} = distinct !{{{id}, !0}}");
+        return id;
+    }
+
     public void AddFunction(string text) => _functions.Add(text);
+
+    /// <summary>A module-level variable or constant, given as its full LLVM definition.</summary>
+    public void Global(string definition) => _globals.Add(definition);
 
     /// <summary>A read-only, 64-byte-aligned global holding the tensor's bytes; equal tensors share one.</summary>
     public string Constant(Tensor t)
@@ -36,6 +55,9 @@ internal sealed class ModuleContext(int lanes)
 
     /// <summary>True the first time <paramref name="name"/> is asked for: the caller then adds the helper's definition.</summary>
     public bool FirstHelper(string name) => _helpers.Add(name);
+
+    /// <summary>Whether a helper of that name was added.</summary>
+    public bool HasHelper(string name) => _helpers.Contains(name);
 
     /// <summary>An integer power helper (square-and-multiply; negative exponents as the IR defines them).</summary>
     public string IntegerPow(string it, bool unsigned)
@@ -82,6 +104,7 @@ internal sealed class ModuleContext(int lanes)
         foreach (var d in _declarations) sb.Append(d).Append('\n');
         sb.Append('\n');
         foreach (var f in _functions) sb.Append(f).Append("\n\n");
+        foreach (var m in _metadata) sb.Append(m).Append('\n');
         return sb.ToString();
     }
 }

@@ -10,12 +10,21 @@ namespace GraphCompiler.Backends.Cpu.Codegen;
 /// </summary>
 internal sealed record GemmShape(int Lanes, int MR, int NR, int KC, int MC)
 {
-    public static GemmShape For(int lanes) => lanes switch
+    /// <summary>
+    /// The blocking for a GEMM whose C has <paramref name="n"/> columns. With AVX-512 and at most 16 columns
+    /// (a convolution with 16 output channels), a 12 × 32 tile would compute half padding: a 24 × 16 tile
+    /// keeps the same 24 accumulators busy.
+    /// </summary>
+    public static GemmShape For(int lanes, long n = long.MaxValue) => lanes switch
     {
+        >= 16 when n <= 16 => new(16, 24, 16, 256, 384),
         >= 16 => new(16, 12, 32, 256, 384),
         8 => new(8, 6, 16, 256, 384),
         _ => new(4, 4, 8, 256, 384),
     };
+
+    /// <summary>Names the helpers of this blocking: the vector width, and the tile width when it is not two vectors.</summary>
+    public string Tag => NR == 2 * Lanes ? $"{Lanes}" : $"{Lanes}n{NR}";
 
     public string Vector => $"<{Lanes} x float>";
     public string Suffix => $"v{Lanes}f32";
@@ -64,7 +73,7 @@ internal static class GemmHelpers
     /// </summary>
     public static string MicroKernel(ModuleContext module, GemmShape g, int rows)
     {
-        var name = $"gc.sgemm.ukr{g.Lanes}.m{rows}";
+        var name = $"gc.sgemm.ukr{g.Tag}.m{rows}";
         if (!module.FirstHelper(name)) return name;
         var vt = g.Vector;
         module.Declare($"declare {vt} @llvm.fma.{g.Suffix}({vt}, {vt}, {vt})");
@@ -305,7 +314,7 @@ internal static class GemmHelpers
     /// </summary>
     public static string Worker(ModuleContext module, GemmShape g)
     {
-        var name = $"gc.sgemm.worker.{g.Lanes}";
+        var name = $"gc.sgemm.worker.{g.Tag}";
         if (!module.FirstHelper(name)) return name;
         module.Declare("declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)");
         var packA = PackA(module, g);

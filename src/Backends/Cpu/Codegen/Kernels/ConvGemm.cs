@@ -53,7 +53,7 @@ internal sealed partial class KernelEmitter
         long cin = input.Type.Shape[L.InFeature], cout = p.CoutPG * p.Groups;
         long batch = input.Type.Shape[L.InBatch];
         if (batch == 0 || p.Spatial == 0 || cout == 0) return;
-        var g = GemmShape.For(_module.Lanes);
+        var g = GemmShape.For(_module.Lanes, p.CoutPG);
         var inPtr = Materialise(input);
         bool oFirst = L.KernelOut == 0;
         string packed = "null", wPtr = "null";
@@ -62,8 +62,17 @@ internal sealed partial class KernelEmitter
             packed = _module.Constant(Prepack(g, p.Groups, p.K, p.CoutPG, w,
                 (gi, kk, oc) => oFirst ? (gi * p.CoutPG + oc) * p.K + kk : kk * cout + gi * p.CoutPG + oc));
         else wPtr = Materialise(kernel);
-        var patches = p.Pointwise ? null : Malloc(new TensorType(ElementType.F32, p.K * p.Spatial));
         long npad = (p.CoutPG + g.NR - 1) / g.NR * g.NR;
+        if (packed != "null" && !p.Pointwise && RowsIm2col(op, p) is { } rows)
+        {
+            // NHWC, one group: the patches of all images are one matrix, [batch · positions, K], and one GEMM
+            // (C's rows are the output positions of every image, in order) covers the whole batch.
+            var all = Malloc(new TensorType(ElementType.F32, batch * p.Spatial * p.K));
+            Im2colRows(rows, inPtr, all, batch);
+            CallGemm(new GemmCall(all, p.K, 1, 0, "null", 0, 0, 0, packed, dest.Pointer, cout, 0, 1, batch * p.Spatial, cout, p.K));
+            return;
+        }
+        var patches = p.Pointwise ? null : Malloc(new TensorType(ElementType.F32, p.K * p.Spatial));
 
         _b.For("0", $"{batch}", nb =>
         {
@@ -164,5 +173,98 @@ internal sealed partial class KernelEmitter
             }, kLevel ? "win" : "pos");
         }
         Nest(0);
+    }
+
+    /// <summary>The sizes an NHWC im2col by rows needs: input [b, ih, iw, c], kernel [kh, kw, c, o], 2-D, one group, no dilation.</summary>
+    private sealed record RowsPlan(long IH, long IW, long C, long OH, long OW, long KH, long KW, long SH, long SW, long PH, long PW, long K);
+
+    private static RowsPlan? RowsIm2col(Operation op, ConvPlan p)
+    {
+        var L = p.L;
+        if (L.SpatialCount != 2 || p.Groups != 1 || p.FeatureFirst || p.Dilation.Any(d => d != 1)) return null;
+        if (L.InBatch != 0 || L.InSpatial[0] != 1 || L.InSpatial[1] != 2 || L.InFeature != 3) return null;
+        if (L.KernelSpatial[0] != 0 || L.KernelSpatial[1] != 1 || L.KernelIn != 2 || L.KernelOut != 3) return null;
+        var (x, w, y) = (op.Operands[0].Type.Shape, op.Operands[1].Type.Shape, op.Result.Type.Shape);
+        return new RowsPlan(x[1], x[2], x[3], y[1], y[2], w[0], w[1], p.Strides[0], p.Strides[1], p.PadLow[0], p.PadLow[1], p.K);
+    }
+
+    /// <summary>
+    /// Fills <paramref name="dst"/> = [batch · OH · OW, KH · KW · C] (K in the HWIO kernel's order) from the
+    /// NHWC input, split over threads by output rows (image, oh). For each output position and kernel row the
+    /// KW · C inputs are contiguous in both, so a window inside the image is one copy per kernel row; only
+    /// windows on the border go column by column, with zeros for the padding.
+    /// </summary>
+    private void Im2colRows(RowsPlan r, string src, string dst, long batch)
+    {
+        _module.Declare("declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)");
+        _module.Declare("declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)");
+        long rows = batch * r.OH;
+        var body = $"{_name}.im2col{_extraFunctions.Count}";
+        var threads = Parallel.Threads(_b, rows * r.OW * r.K, rows);
+        var ctx = _b.Alloca("[2 x ptr]");
+        _b.Line($"store ptr {src}, ptr {ctx}");
+        _b.Line($"store ptr {dst}, ptr {_b.Let($"getelementptr inbounds ptr, ptr {ctx}, i64 1", "slot")}");
+        _b.Line($"call void @{Parallel.Emit(_module)}(ptr @{body}, ptr {ctx}, i32 {threads})");
+
+        var b = new LlvmBuilder();
+        b.Line("%src = load ptr, ptr %ctx");
+        b.Line($"%dst = load ptr, ptr {b.Let("getelementptr inbounds ptr, ptr %ctx, i64 1", "slot")}");
+        b.Line("%part.t = zext i32 %t to i64");
+        b.Line("%part.n = zext i32 %n to i64");
+        var per = b.Let($"udiv i64 {b.Let($"add i64 {rows}, {b.Let("sub i64 %part.n, 1")}")}, %part.n", "per");
+        var lo = b.Let($"mul i64 %part.t, {per}", "lo");
+        var hiRaw = b.Let($"add i64 {lo}, {per}", "hi");
+        var hi = b.Let($"select i1 {b.Let($"icmp slt i64 {hiRaw}, {rows}")}, i64 {hiRaw}, i64 {rows}", "hi");
+        long run = r.KW * r.C;
+        b.For(lo, hi, row =>
+        {
+            var img = b.Let($"udiv i64 {row}, {r.OH}", "img");
+            var oh = b.Let($"urem i64 {row}, {r.OH}", "oh");
+            b.For("0", $"{r.OW}", ow =>
+            {
+                var outRow = b.Let($"add i64 {b.Let($"mul i64 {row}, {r.OW}")}, {ow}", "orow");
+                var iw0 = b.Let($"sub i64 {b.Let($"mul i64 {ow}, {r.SW}")}, {r.PW}", "iw");
+                var whole = b.Let($"and i1 {b.Let($"icmp sge i64 {iw0}, 0")}, {b.Let($"icmp sle i64 {iw0}, {r.IW - r.KW}")}", "whole");
+                b.For("0", $"{r.KH}", kh =>
+                {
+                    var d = b.Let($"getelementptr inbounds float, ptr %dst, i64 {b.Let($"add i64 {b.Let($"mul i64 {outRow}, {r.K}")}, {b.Let($"mul i64 {kh}, {run}")}")}", "d");
+                    var ih = b.Let($"add i64 {b.Let($"sub i64 {b.Let($"mul i64 {oh}, {r.SH}")}, {r.PH}")}, {kh}", "ih");
+                    var inside = b.Let($"icmp ult i64 {ih}, {r.IH}", "in");
+                    var (copy, edge, zero, next) = (b.FreshLabel("row.copy"), b.FreshLabel("row.edge"), b.FreshLabel("row.zero"), b.FreshLabel("row.next"));
+                    var pick = b.FreshLabel("row.pick");
+                    b.CondBr(inside, pick, zero);
+                    b.Block(pick);
+                    var line = b.Let($"mul i64 {b.Let($"add i64 {b.Let($"mul i64 {img}, {r.IH}")}, {ih}")}, {r.IW}", "line");
+                    b.CondBr(whole, copy, edge);
+                    b.Block(copy);
+                    var s0 = b.Let($"getelementptr inbounds float, ptr %src, i64 {b.Let($"mul i64 {b.Let($"add i64 {line}, {iw0}")}, {r.C}")}", "s");
+                    b.Line($"call void @llvm.memcpy.p0.p0.i64(ptr {d}, ptr {s0}, i64 {run * 4}, i1 false)");
+                    b.Br(next);
+                    b.Block(edge);
+                    b.For("0", $"{r.KW}", kw =>
+                    {
+                        var iw = b.Let($"add i64 {iw0}, {kw}", "iw");
+                        var dk = b.Let($"getelementptr inbounds float, ptr {d}, i64 {b.Let($"mul i64 {kw}, {r.C}")}", "d");
+                        var (cc, cz, cn) = (b.FreshLabel("col.copy"), b.FreshLabel("col.zero"), b.FreshLabel("col.next"));
+                        b.CondBr(b.Let($"icmp ult i64 {iw}, {r.IW}", "in"), cc, cz);
+                        b.Block(cc);
+                        var sk = b.Let($"getelementptr inbounds float, ptr %src, i64 {b.Let($"mul i64 {b.Let($"add i64 {line}, {iw}")}, {r.C}")}", "s");
+                        b.Line($"call void @llvm.memcpy.p0.p0.i64(ptr {dk}, ptr {sk}, i64 {r.C * 4}, i1 false)");
+                        b.Br(cn);
+                        b.Block(cz);
+                        b.Line($"call void @llvm.memset.p0.i64(ptr {dk}, i8 0, i64 {r.C * 4}, i1 false)");
+                        b.Br(cn);
+                        b.Block(cn);
+                    }, "kw");
+                    b.Br(next);
+                    b.Block(zero);
+                    b.Line($"call void @llvm.memset.p0.i64(ptr {d}, i8 0, i64 {run * 4}, i1 false)");
+                    b.Br(next);
+                    b.Block(next);
+                }, "kh");
+            }, "ow");
+        }, "row");
+        b.Line("ret void");
+        _extraFunctions.Add($"define internal void @{body}(ptr noalias %ctx, i32 %t, i32 %n) nounwind {{\n{b.Body()}}}");
     }
 }

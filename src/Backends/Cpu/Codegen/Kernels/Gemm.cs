@@ -69,7 +69,7 @@ internal sealed partial class KernelEmitter
 
     private void Gemm(Operation op, GemmPlan p, Buffer dest)
     {
-        var g = GemmShape.For(_module.Lanes);
+        var g = GemmShape.For(_module.Lanes, p.N);
         var (lhs, rhs) = (op.Operands[0], op.Operands[1]);
         var a = Materialise(lhs);
         string b = "null", packed = "null";
@@ -87,7 +87,7 @@ internal sealed partial class KernelEmitter
     private void CallGemm(GemmCall c)
     {
         if (c.Batch == 0 || c.M == 0 || c.N == 0) return;
-        var g = GemmShape.For(_module.Lanes);
+        var g = GemmShape.For(_module.Lanes, c.N);
         var worker = GemmHelpers.Worker(_module, g);
         var parallel = Parallel.Emit(_module);
         long tilesM = (c.M + g.MR - 1) / g.MR, tilesN = (c.N + g.NR - 1) / g.NR;

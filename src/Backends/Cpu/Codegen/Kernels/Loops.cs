@@ -139,6 +139,33 @@ internal sealed partial class KernelEmitter
         var kind = a.Enum("kind");
         var e = x.Type.Element;
         var t = LlvmTypes.Compute(e);
+        // A dimension whose windows never leave the input (no padding or base dilation, the last window
+        // inside) needs no bounds check: pooling then reads plain addresses, which LLVM vectorises.
+        var inside = new bool[rank];
+        for (int d = 0; d < rank; d++)
+            inside[d] = padLow[d] == 0 && baseDil[d] == 1
+                && (v.Type.Shape[d] - 1) * strides[d] + (window[d] - 1) * winDil[d] < x.Type.Shape[d];
+        long positions = window.Aggregate(1L, (p, w) => p * w);
+        if (positions <= 32 && inside.All(i => i))
+        {
+            // Small window inside the input: unrolled here, in the same (row-major) order as the loop below.
+            string? result = null;
+            for (long lin = 0; lin < positions; lin++)
+            {
+                var src = new string[rank];
+                long rest = lin;
+                for (int d = rank - 1; d >= 0; d--)
+                {
+                    long w = rest % window[d];
+                    rest /= window[d];
+                    var scaled = strides[d] == 1 ? idx[d] : _b.Let($"mul nsw i64 {idx[d]}, {strides[d]}", "pos");
+                    src[d] = w == 0 ? scaled : _b.Let($"add nsw i64 {scaled}, {w * winDil[d]}", "pos");
+                }
+                var x0 = At(x, src);
+                result = result is null ? Accumulate(kind, e, Identity(kind, e), x0) : Accumulate(kind, e, result, x0);
+            }
+            return result ?? Identity(kind, e);
+        }
         var acc = _b.Alloca(t);
         _b.Line($"store {t} {Identity(kind, e)}, ptr {acc}");
         ForEachIndex([.. window], w =>
