@@ -41,7 +41,7 @@ public static class AotCompiler
         var ir = p.LlvmIr + $"define i32 @{name}_abi_version() nounwind {{\nentry:\n  ret i32 {AotAbi.Version}\n}}\n";
 
         // The module name becomes the object's source file name: the bare name keeps paths out of it.
-        var obj = LlvmCompiler.Emit(ir, target, name: name);
+        var obj = LlvmCompiler.Emit(ir, target, name: name, constants: p.Constants);
         if (!obj.Ok) return Result<AotArtifacts>.Failure(obj.Diagnostics);
         var so = SharedLibraryLinker.Link(obj.Value!, $"lib{name}.so", [$"{name}_run", $"{name}_arena_size", $"{name}_abi_version"]);
         if (!so.Ok) return Result<AotArtifacts>.Failure(so.Diagnostics);

@@ -1,3 +1,4 @@
+using GraphCompiler.Backends.Cpu.Llvm;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Analysis;
 using GraphCompiler.IR.Ops;
@@ -35,13 +36,13 @@ internal sealed class ProgramEmitter
 
     private ProgramEmitter(Shared shared) => _shared = shared;
 
-    public static (string Ir, long ArenaBytes) Emit(Function f, string name, string sourceName, Module? module = null, int lanes = 4)
+    public static (string Ir, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes) Emit(Function f, string name, string sourceName, Module? module = null, int lanes = 4)
     {
         var shared = new Shared(new ModuleContext(lanes), module, name);
         shared.Module.Declare("declare void @llvm.memmove.p0.p0.i64(ptr, ptr, i64, i1)");
         long arena = new ProgramEmitter(shared).EmitFunction(f, $"{name}_run", external: true);
         shared.Module.AddFunction($"define i64 @{name}_arena_size() nounwind {{\nentry:\n  ret i64 {arena}\n}}");
-        return (shared.Module.Build(sourceName), arena);
+        return (shared.Module.Build(sourceName), shared.Module.Constants, arena);
     }
 
     private long EmitFunction(Function f, string symbol, bool external)
