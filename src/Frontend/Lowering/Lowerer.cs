@@ -18,8 +18,8 @@ public sealed class LoweringException(string message, bool isUnsupported = false
 /// <summary>
 /// Emits core ops for framework ops, shared by the ONNX and TensorFlow importers. It tracks the
 /// values known at import time (initializers, constants and anything computed only from them,
-/// evaluated by the reference interpreter as they are emitted), because framework graphs compute
-/// shapes, axes and sizes as tensors that a static-shape compiler needs as numbers.
+/// evaluated by the reference interpreter when asked for: <see cref="KnownValues"/>), because
+/// framework graphs compute shapes, axes and sizes as tensors that a static-shape compiler needs as numbers.
 /// </summary>
 public sealed class Lowerer
 {
