@@ -14,8 +14,12 @@ public sealed record CpuCompileOptions
     public CpuTarget? Target { get; init; }
 }
 
-/// <summary>The generated LLVM IR of one function, before LLVM compiles it.</summary>
-public sealed record CpuProgram(string Name, string LlvmIr, long ArenaBytes, Function Signature);
+/// <summary>
+/// The generated LLVM IR of one function, before LLVM compiles it. Constant globals appear in
+/// <see cref="LlvmIr"/> with zero placeholders; their bytes are <see cref="Constants"/>, which every
+/// LLVM entry point takes beside the text.
+/// </summary>
+public sealed record CpuProgram(string Name, string LlvmIr, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes, Function Signature);
 
 /// <summary>
 /// The CPU backend: turns an optimised IR function into LLVM IR (<see cref="Generate"/>), then into
@@ -33,8 +37,8 @@ public static class CpuCompiler
         try
         {
             var target = options.Target ?? CpuTarget.Host();
-            var (ir, arena) = ProgramEmitter.Emit(f, options.Name, f.Name, module, target.F32Lanes);
-            return Result<CpuProgram>.Success(new CpuProgram(options.Name, ir, arena, f));
+            var (ir, constants, arena) = ProgramEmitter.Emit(f, options.Name, f.Name, module, target.F32Lanes);
+            return Result<CpuProgram>.Success(new CpuProgram(options.Name, ir, constants, arena, f));
         }
         catch (CodegenException e)
         {
@@ -49,7 +53,7 @@ public static class CpuCompiler
         var program = Generate(module, options, functionName);
         if (!program.Ok) return Result<CpuExecutable>.Failure(program.Diagnostics);
         var p = program.Value!;
-        var jit = LlvmJit.Compile(p.LlvmIr, (options ?? new()).Target ?? CpuTarget.Host(), p.Name);
+        var jit = LlvmJit.Compile(p.LlvmIr, (options ?? new()).Target ?? CpuTarget.Host(), p.Name, p.Constants);
         if (!jit.Ok) return Result<CpuExecutable>.Failure(jit.Diagnostics);
         return Result<CpuExecutable>.Success(new CpuExecutable(jit.Value!, p));
     }

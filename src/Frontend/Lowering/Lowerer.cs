@@ -18,16 +18,15 @@ public sealed class LoweringException(string message, bool isUnsupported = false
 /// <summary>
 /// Emits core ops for framework ops, shared by the ONNX and TensorFlow importers. It tracks the
 /// values known at import time (initializers, constants and anything computed only from them,
-/// evaluated by the reference interpreter as they are emitted), because framework graphs compute
-/// shapes, axes and sizes as tensors that a static-shape compiler needs as numbers.
+/// evaluated by the reference interpreter when asked for: <see cref="KnownValues"/>), because
+/// framework graphs compute shapes, axes and sizes as tensors that a static-shape compiler needs as numbers.
 /// </summary>
 public sealed class Lowerer
 {
     /// <summary>Results above this size are not evaluated at import time (they stay ops; folding may do it later).</summary>
     public const long MaxKnownElements = 1 << 22;
 
-    private readonly Dictionary<Value, Tensor> _known;
-    private readonly Interpreter _interpreter = new(new Module([]));
+    private readonly KnownValues _known;
 
     public IrBuilder B { get; }
 
@@ -35,7 +34,7 @@ public sealed class Lowerer
     {
         B = builder;
         // A nested region sees the constants of the enclosing ones.
-        _known = parent is null ? new(ReferenceEqualityComparer.Instance) : new(parent._known, ReferenceEqualityComparer.Instance);
+        _known = new KnownValues(parent?._known);
     }
 
     /// <summary>A lowerer for a nested region built by <paramref name="inner"/>.</summary>
@@ -55,19 +54,9 @@ public sealed class Lowerer
         {
             throw new LoweringException(e.Message);
         }
-        if (regions is null or { Count: 0 } && operands.All(_known.ContainsKey) && results.All(r => r.Type.ElementCount <= MaxKnownElements))
-        {
-            var opObj = B.Operations[^1];
-            try
-            {
-                var values = _interpreter.EvaluateOperation(opObj, [.. operands.Select(o => _known[o])]);
-                for (int i = 0; i < results.Length; i++) _known[results[i]] = values[i];
-            }
-            catch (IrException)
-            {
-                // Not evaluable now (e.g. an elided constant): it simply stays unknown.
-            }
-        }
+        // Evaluated when asked for (KnownValues), like every value computed from known ones.
+        if (regions is null or { Count: 0 } && operands.All(_known.Contains) && results.All(r => r.Type.ElementCount <= MaxKnownElements))
+            _known.Defer(B.LastOperation!, operands);
         return results;
     }
 
@@ -93,7 +82,7 @@ public sealed class Lowerer
         while (stack.Count > 0)
         {
             var x = stack.Pop();
-            if (!seen.Add(x) || _known.ContainsKey(x)) continue;
+            if (!seen.Add(x) || _known.Get(x) is not null) continue;
             if (defs.TryGetValue(x, out var op))
                 foreach (var o in op.Operands) stack.Push(o);
             else sources.Add(x);
@@ -102,16 +91,16 @@ public sealed class Lowerer
     }
 
     /// <summary>The value's contents when known at import time, else null.</summary>
-    public Tensor? Known(Value v) => _known.GetValueOrDefault(v);
+    public Tensor? Known(Value v) => _known.Get(v);
 
-    public void MarkKnown(Value v, Tensor t) => _known[v] = t;
+    public void MarkKnown(Value v, Tensor t) => _known.Set(v, t);
 
     // ---- constants ---------------------------------------------------------------------------------
 
     public Value Constant(Tensor t)
     {
         var v = Emit("constant", [], AttrMap.Of(("value", new TensorAttr(t))), t.Type);
-        _known[v] = t;
+        _known.Set(v, t);
         return v;
     }
 

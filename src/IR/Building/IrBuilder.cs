@@ -30,6 +30,9 @@ public sealed class IrBuilder
 
     public ImmutableArray<Operation> Operations => _ops.ToImmutable();
 
+    /// <summary>The op appended last, without copying <see cref="Operations"/> (importers ask after every op).</summary>
+    public Operation? LastOperation => _ops.Count > 0 ? _ops[^1] : null;
+
     /// <summary>Appends an op and returns its results.</summary>
     public ImmutableArray<Value> EmitMulti(string opName, IReadOnlyList<Value> operands, AttrMap? attrs = null,
         IReadOnlyList<TensorType>? resultTypes = null, IReadOnlyList<Region>? regions = null)

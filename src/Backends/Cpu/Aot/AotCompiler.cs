@@ -43,7 +43,7 @@ public static class AotCompiler
             + $"@llvm.global_dtors = appending global [1 x {{ i32, ptr, ptr }}] [{{ i32, ptr, ptr }} {{ i32 65535, ptr @{Codegen.ProgramEmitter.FiniSymbol}, ptr null }}]\n";
 
         // The module name becomes the object's source file name: the bare name keeps paths out of it.
-        var obj = LlvmCompiler.Emit(ir, target, name: name);
+        var obj = LlvmCompiler.Emit(ir, target, name: name, constants: p.Constants);
         if (!obj.Ok) return Result<AotArtifacts>.Failure(obj.Diagnostics);
         var so = SharedLibraryLinker.Link(obj.Value!, $"lib{name}.so", [$"{name}_run", $"{name}_arena_size", $"{name}_abi_version", $"{name}_release"]);
         if (!so.Ok) return Result<AotArtifacts>.Failure(so.Diagnostics);

@@ -1,4 +1,5 @@
 using System.Text;
+using GraphCompiler.Backends.Cpu.Llvm;
 using GraphCompiler.IR;
 
 namespace GraphCompiler.Backends.Cpu.Codegen;
@@ -13,6 +14,7 @@ internal sealed class ModuleContext(int lanes)
     private readonly List<string> _globals = [];
     private readonly List<string> _functions = [];
     private readonly Dictionary<Tensor, string> _constants = [];
+    private readonly List<ConstantGlobal> _constantData = [];
     private readonly HashSet<string> _helpers = [];
 
     public void Declare(string declaration) => _declarations.Add(declaration);
@@ -38,20 +40,24 @@ internal sealed class ModuleContext(int lanes)
     /// <summary>A module-level variable or constant, given as its full LLVM definition.</summary>
     public void Global(string definition) => _globals.Add(definition);
 
-    /// <summary>A read-only, 64-byte-aligned global holding the tensor's bytes; equal tensors share one.</summary>
+    /// <summary>
+    /// A read-only, 64-byte-aligned global holding the tensor's bytes; equal tensors share one. The text
+    /// declares it with a zero placeholder; its bytes travel in <see cref="Constants"/> and are set
+    /// through LLVM's C API after parsing (<see cref="ConstantGlobal"/>).
+    /// </summary>
     public string Constant(Tensor t)
     {
         if (_constants.TryGetValue(t, out var name)) return name;
-        name = $"@const{_constants.Count}";
+        var symbol = $"const{_constants.Count}";
+        name = "@" + symbol;
         _constants[t] = name;
-        var bytes = t.Bytes;
-        var sb = new StringBuilder();
-        sb.Append(name).Append(" = private unnamed_addr constant [").Append(bytes.Length).Append(" x i8] c\"");
-        foreach (var by in bytes) sb.Append('\\').Append(by.ToString("X2"));
-        sb.Append("\", align 64");
-        _globals.Add(sb.ToString());
+        _constantData.Add(new ConstantGlobal(symbol, t));
+        _globals.Add($"{name} = private unnamed_addr constant [{t.Bytes.Length} x i8] zeroinitializer, align 64");
         return name;
     }
+
+    /// <summary>The bytes of the globals <see cref="Constant"/> declared, in declaration order.</summary>
+    public IReadOnlyList<ConstantGlobal> Constants => _constantData;
 
     /// <summary>True the first time <paramref name="name"/> is asked for: the caller then adds the helper's definition.</summary>
     public bool FirstHelper(string name) => _helpers.Add(name);

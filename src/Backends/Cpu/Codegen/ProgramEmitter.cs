@@ -1,3 +1,4 @@
+using GraphCompiler.Backends.Cpu.Llvm;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Analysis;
 using GraphCompiler.IR.Ops;
@@ -38,7 +39,7 @@ internal sealed class ProgramEmitter
     /// <summary>An internal <c>void ()</c> that releases the module's threads without waiting, for a library destructor.</summary>
     public const string FiniSymbol = "gc.module.fini";
 
-    public static (string Ir, long ArenaBytes) Emit(Function f, string name, string sourceName, Module? module = null, int lanes = 4)
+    public static (string Ir, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes) Emit(Function f, string name, string sourceName, Module? module = null, int lanes = 4)
     {
         var shared = new Shared(new ModuleContext(lanes), module, name);
         shared.Module.Declare("declare void @llvm.memmove.p0.p0.i64(ptr, ptr, i64, i1)");
@@ -50,7 +51,7 @@ internal sealed class ProgramEmitter
         string Stop(bool wait) => pool ? $"  call void @{Parallel.Release}(i1 {(wait ? "true" : "false")})\n" : "";
         shared.Module.AddFunction($"define void @{name}_release() nounwind {{\nentry:\n{Stop(true)}  ret void\n}}");
         shared.Module.AddFunction($"define internal void @{FiniSymbol}() nounwind {{\nentry:\n{Stop(false)}  ret void\n}}");
-        return (shared.Module.Build(sourceName), arena);
+        return (shared.Module.Build(sourceName), shared.Module.Constants, arena);
     }
 
     private long EmitFunction(Function f, string symbol, bool external)

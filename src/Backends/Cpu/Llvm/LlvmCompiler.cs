@@ -79,8 +79,11 @@ public static class LlvmCompiler
         return LLVMCreateTargetMachine(t, target.Triple, target.Cpu, features, CodeGenLevelAggressive, RelocPIC, CodeModelDefault);
     }
 
-    /// <summary>Parses IR text into <paramref name="context"/>; returns the module or the parser's message.</summary>
-    internal static unsafe Result<ModuleHandle> Parse(nint context, string irText, string name)
+    /// <summary>
+    /// Parses IR text into <paramref name="context"/> and sets the initializers of its placeholder
+    /// constants (<paramref name="constants"/>); returns the module or the parser's message.
+    /// </summary>
+    internal static unsafe Result<ModuleHandle> Parse(nint context, string irText, string name, IReadOnlyList<ConstantGlobal>? constants = null)
     {
         var bytes = Encoding.UTF8.GetBytes(irText);
         nint buffer;
@@ -88,6 +91,15 @@ public static class LlvmCompiler
         // The parser takes ownership of the buffer.
         if (LLVMParseIRInContext(context, buffer, out var module, out var msg) != 0)
             return Result<ModuleHandle>.Failure(new Diagnostic($"LLVM rejected the generated IR ({name}): {TakeMessage(msg)}"));
+        try
+        {
+            ConstantGlobal.Apply(module, constants ?? []);
+        }
+        catch
+        {
+            LLVMDisposeModule(module);
+            throw;
+        }
         if (LLVMVerifyModule(module, ReturnStatusAction, out var vmsg) != 0)
         {
             var text = TakeMessage(vmsg);
@@ -115,15 +127,15 @@ public static class LlvmCompiler
         if (message.Length > 0) throw new InvalidOperationException($"LLVM pass pipeline failed: {message}");
     }
 
-    /// <summary>Optimises and emits an object file (or assembly text as bytes).</summary>
-    public static Result<byte[]> Emit(string irText, CpuTarget target, bool assembly = false, string name = "module")
+    /// <summary>Optimises and emits an object file (or assembly text as bytes); <paramref name="constants"/> fill the text's placeholder globals.</summary>
+    public static Result<byte[]> Emit(string irText, CpuTarget target, bool assembly = false, string name = "module", IReadOnlyList<ConstantGlobal>? constants = null)
     {
         InitializeTargets();
         var context = LLVMContextCreate();
         var machine = CreateTargetMachine(target);
         try
         {
-            var parsed = Parse(context, irText, name);
+            var parsed = Parse(context, irText, name, constants);
             if (!parsed.Ok) return Result<byte[]>.Failure(parsed.Diagnostics);
             using var module = parsed.Value!;
             Optimize(module.Handle, machine, target);
@@ -144,14 +156,14 @@ public static class LlvmCompiler
     }
 
     /// <summary>The optimised IR text (for tests and <c>--emit llvm</c>).</summary>
-    public static Result<string> OptimizedIr(string irText, CpuTarget target, string name = "module")
+    public static Result<string> OptimizedIr(string irText, CpuTarget target, string name = "module", IReadOnlyList<ConstantGlobal>? constants = null)
     {
         InitializeTargets();
         var context = LLVMContextCreate();
         var machine = CreateTargetMachine(target);
         try
         {
-            var parsed = Parse(context, irText, name);
+            var parsed = Parse(context, irText, name, constants);
             if (!parsed.Ok) return Result<string>.Failure(parsed.Diagnostics);
             using var module = parsed.Value!;
             Optimize(module.Handle, machine, target);
@@ -195,14 +207,14 @@ public sealed class LlvmJit : IDisposable
 
     private LlvmJit(nint jit) => _jit = jit;
 
-    public static Result<LlvmJit> Compile(string irText, CpuTarget target, string name = "module")
+    public static Result<LlvmJit> Compile(string irText, CpuTarget target, string name = "module", IReadOnlyList<ConstantGlobal>? constants = null)
     {
         LlvmCompiler.InitializeTargets();
         var tsc = LLVMOrcCreateNewThreadSafeContext();
         try
         {
             var context = LLVMOrcThreadSafeContextGetContext(tsc);
-            var parsed = LlvmCompiler.Parse(context, irText, name);
+            var parsed = LlvmCompiler.Parse(context, irText, name, constants);
             if (!parsed.Ok) return Result<LlvmJit>.Failure(parsed.Diagnostics);
             using var module = parsed.Value!;
             var machine = LlvmCompiler.CreateTargetMachine(target);

@@ -20,6 +20,15 @@ internal static unsafe partial class LlvmNative
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     public static partial void LLVMSetTarget(nint module, string triple);
     [LibraryImport(Library)] public static partial void LLVMSetModuleDataLayout(nint module, nint layout);
+    [LibraryImport(Library)] public static partial nint LLVMGetModuleContext(nint module);
+
+    // ---- constant globals --------------------------------------------------------------------------
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial nint LLVMGetNamedGlobal(nint module, string name);
+    [LibraryImport(Library)] public static partial nint LLVMGlobalGetValueType(nint global);
+    [LibraryImport(Library)] public static partial ulong LLVMGetArrayLength2(nint arrayType);
+    [LibraryImport(Library)] public static partial nint LLVMConstStringInContext2(nint context, byte* data, nuint length, int dontNullTerminate);
+    [LibraryImport(Library)] public static partial void LLVMSetInitializer(nint global, nint constant);
 
     // ---- IR parsing and verification --------------------------------------------------------------
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
