@@ -52,15 +52,20 @@ public sealed class ConstantFolding : FunctionPass
         if (op.Name == "broadcast_in_dim" && op.Result.Type.ElementCount > op.Operands[0].Type.ElementCount) return null;
         foreach (var r in op.Results)
             if (r.Type.ElementCount > options.MaxFoldElements) return null;
-        var operands = ImmutableArray.CreateBuilder<Tensor>(op.Operands.Length);
-        foreach (var v in op.Operands)
-        {
-            if (rw.ConstantValue(v) is not { } t) return null;
-            operands.Add(t);
-        }
+        if (op.Operands.Any(v => rw.ConstantValue(v) is null && BroadcastOfConstant(v, rw, options) is null)) return null;
         if (EstimatedWork(op) > options.MaxFoldElements * 256) return null;
         try
         {
+            var operands = ImmutableArray.CreateBuilder<Tensor>(op.Operands.Length);
+            foreach (var v in op.Operands)
+            {
+                if (rw.ConstantValue(v) is { } t) operands.Add(t);
+                else
+                {
+                    var b = BroadcastOfConstant(v, rw, options)!;
+                    operands.Add(interpreter.EvaluateOperation(b, [rw.ConstantValue(b.Operands[0])!])[0]);
+                }
+            }
             if (op.Regions.IsEmpty) return interpreter.EvaluateOperation(op, operands.MoveToImmutable());
             return EvaluateWithRegions(op, rw, module);
         }
@@ -73,6 +78,15 @@ public sealed class ConstantFolding : FunctionPass
             return null;
         }
     }
+
+    /// <summary>
+    /// The <c>broadcast_in_dim</c> of a constant that defines <paramref name="v"/>, when small enough to
+    /// evaluate: left as an op itself (see above), it must still not stop a small computation over it
+    /// from folding (batch-norm's <c>rsqrt(var + broadcast(eps))</c> per channel, say).
+    /// </summary>
+    private static Operation? BroadcastOfConstant(Value v, RegionRewriter rw, PassOptions options) =>
+        rw.DefiningOp(v) is { Name: "broadcast_in_dim" } b && v.Type.ElementCount <= options.MaxFoldElements
+            && rw.ConstantValue(b.Operands[0]) is not null ? b : null;
 
     /// <summary>
     /// Regions may read enclosing values, which the interpreter looks up in its scopes: so the op runs

@@ -24,9 +24,9 @@ public sealed class LayoutAssignment : FunctionPass
     public override string Description => "canonicalise convolution to NHWC/HWIO and dot_general rhs to K×N (CPU layouts)";
 
     protected override Function RunOnFunction(Function f, Module module, PassOptions options) =>
-        f.WithBody(new Rewriter(options).Region(f.Body));
+        f.WithBody(new Rewriter().Region(f.Body));
 
-    private sealed class Rewriter(PassOptions options)
+    private sealed class Rewriter
     {
         private readonly Dictionary<Value, Operation> _definer = new(ReferenceEqualityComparer.Instance);
         private static readonly OpDef TransposeDef = OpRegistry.Get("transpose");
@@ -108,10 +108,11 @@ public sealed class LayoutAssignment : FunctionPass
             if (perm.Select((p, i) => p == i).All(x => x)) return v;
             var type = v.Type.WithShape([.. perm.Select(p => v.Type.Shape[(int)p])]);
             var transpose = new Operation(TransposeDef, [v], AttrMap.Of(("perm", new IntArrayAttr([.. perm]))), [new Value(type)]);
-            if (_definer.TryGetValue(v, out var def) && def.Name == "constant" && def.Attributes["value"] is TensorAttr c
-                && c.Value.ElementCount <= options.MaxFoldElements)
+            if (_definer.TryGetValue(v, out var def) && def.Name == "constant" && def.Attributes["value"] is TensorAttr c)
             {
-                // Weights: fold the transpose now (exact: it only moves elements).
+                // Weights, whatever their size: fold the transpose now (exact: it only moves elements, and
+                // the transposed copy replaces the original). Left as an op, it would transpose them on
+                // every call and keep the backend from packing them at compile time.
                 var value = new Interpreter(new Module([])).EvaluateOperation(transpose, [c.Value])[0];
                 var constant = new Operation(def.Def, [], AttrMap.Of(("value", new TensorAttr(value))), [new Value(type)],
                     [], def.Location, def.SourceName);
