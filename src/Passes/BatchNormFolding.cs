@@ -26,22 +26,12 @@ public sealed class BatchNormFolding : FunctionPass
 
     protected override Function RunOnFunction(Function f, Module module, PassOptions options)
     {
-        var uses = new Dictionary<Value, int>(ReferenceEqualityComparer.Instance);
-        CountUses(f.Body, uses);
+        var uses = UseCounts.Of(f);
         return new RegionRewriter((op, rw) =>
         {
             if (op.Name == "mul" && (TryFold(op, 0, rw, uses) ?? TryFold(op, 1, rw, uses)) is { } v) rw.Replace(op.Result, v);
             else rw.Emit(op);
         }).Rewrite(f);
-    }
-
-    private static void CountUses(Region region, Dictionary<Value, int> uses)
-    {
-        foreach (var op in region.Operations)
-        {
-            foreach (var v in op.Operands) uses[v] = uses.GetValueOrDefault(v) + 1;
-            foreach (var r in op.Regions) CountUses(r, uses);
-        }
     }
 
     /// <summary>mul(conv, scale) with the convolution as operand <paramref name="convSide"/>: the folded convolution, or null.</summary>

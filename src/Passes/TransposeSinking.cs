@@ -33,18 +33,8 @@ public sealed class TransposeSinking : FunctionPass
 
     protected override Function RunOnFunction(Function f, Module module, PassOptions options)
     {
-        var uses = new Dictionary<Value, int>(ReferenceEqualityComparer.Instance);
-        CountUses(f.Body, uses);
+        var uses = UseCounts.Of(f);
         return new Walk(uses).Rewrite(f);
-    }
-
-    private static void CountUses(Region region, Dictionary<Value, int> uses)
-    {
-        foreach (var op in region.Operations)
-        {
-            foreach (var v in op.Operands) uses[v] = uses.GetValueOrDefault(v) + 1;
-            foreach (var r in op.Regions) CountUses(r, uses);
-        }
     }
 
     private static bool IsElementwise(Operation op) =>
