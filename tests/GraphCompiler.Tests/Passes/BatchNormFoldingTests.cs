@@ -11,12 +11,15 @@ namespace GraphCompiler.Tests.Passes;
 public sealed class BatchNormFoldingTests
 {
     [Theory]
-    [InlineData("b01f_01io->b01f", 1)]
-    [InlineData("bf01_oi01->bf01", 1)]
-    [InlineData("b01f_01io->b01f", 2)]
-    public void FoldedConvolutionAgreesWithinRounding(string dims, int groups)
+    [InlineData("b01f_01io->b01f", 1, false)]
+    [InlineData("bf01_oi01->bf01", 1, false)]
+    [InlineData("b01f_01io->b01f", 2, false)]
+    // ONNX's form: (conv - mean) * scale + bias.
+    [InlineData("bf01_oi01->bf01", 1, true)]
+    [InlineData("b01f_01io->b01f", 2, true)]
+    public void FoldedConvolutionAgreesWithinRounding(string dims, int groups, bool centred)
     {
-        var rng = new Random(dims.Length + groups);
+        var rng = new Random(dims.Length + groups + (centred ? 7 : 0));
         bool nhwc = dims.StartsWith("b01f");
         long cin = 4, cout = 6, h = 5, w = 5, kh = 3, kw = 3;
         for (int trial = 0; trial < 5; trial++)
@@ -33,6 +36,7 @@ public sealed class BatchNormFoldingTests
             long feature = nhwc ? 3 : 1;
             var scale = b.BroadcastInDim(b.Constant(Random(new TensorType(ElementType.F32, cout), rng)), outType, feature);
             var bias = b.BroadcastInDim(b.Constant(Random(new TensorType(ElementType.F32, cout), rng)), outType, feature);
+            if (centred) y = b.Emit("sub", y, b.BroadcastInDim(b.Constant(Random(new TensorType(ElementType.F32, cout), rng)), outType, feature));
             var r = b.Emit("add", b.Emit("mul", y, scale), bias);
             var m = new Module([fb.Return(r)]);
 
