@@ -20,13 +20,17 @@ namespace GraphCompiler.Tests.Backends;
 /// <c>cc</c> against the header and linked with the .so, the generated C# compiled with Roslyn — and
 /// their results compared with the reference interpreter.
 /// </summary>
-public sealed class AotTests
+public sealed class AotTests : IDisposable
 {
+    private readonly TestTemp _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
     private static string Example(string name) => Path.Combine(GoldenFile.RepoRoot(), "examples", name);
 
-    private static string Temp() => Directory.CreateTempSubdirectory("gc-aot").FullName;
+    private string Temp() => _temp.Directory("gc-aot");
 
-    private static string Compile(string model, string name, params string[] extra)
+    private string Compile(string model, string name, params string[] extra)
     {
         var dir = Path.Combine(Temp(), "out");
         var (code, _, stderr) = CliTests.Run(["compile", model, "-o", dir, "--name", name, .. extra]);

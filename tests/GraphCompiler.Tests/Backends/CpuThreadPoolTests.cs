@@ -11,8 +11,12 @@ namespace GraphCompiler.Tests.Backends;
 /// other runs its parts itself), and <c>NAME_release</c> between calls. Every result is checked against
 /// the reference interpreter.
 /// </summary>
-public sealed class CpuThreadPoolTests
+public sealed class CpuThreadPoolTests : IDisposable
 {
+    private readonly TestTemp _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
     // Two parallel regions a call: 48 × 128 × 96 and 48 × 96 × 64 multiply-adds (0.6 M and 0.3 M) are split
     // over threads; the bias and tanh between them is a kernel of its own.
     private const string Model = """
@@ -56,7 +60,7 @@ public sealed class CpuThreadPoolTests
     {
         var (optimised, inputs, expected) = Prepare();
         var artifacts = AotCompiler.Compile(optimised, new AotOptions { Name = "pooled" }).Unwrap();
-        var dir = Directory.CreateTempSubdirectory("gc-pool").FullName;
+        var dir = _temp.Directory("gc-pool");
         try
         {
             var so = Path.Combine(dir, "libpooled.so");

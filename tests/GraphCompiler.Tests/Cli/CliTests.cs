@@ -4,8 +4,12 @@ using GraphCompiler.Tests.IR;
 namespace GraphCompiler.Tests.Cli;
 
 /// <summary>Runs the real gcc-cli executable, as a user would.</summary>
-public sealed class CliTests
+public sealed class CliTests : IDisposable
 {
+    private readonly TestTemp _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
     public static (int Code, string Out, string Err) Run(params string[] args)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "gcc-cli.dll");
@@ -23,7 +27,7 @@ public sealed class CliTests
 
     private static string Example(string name) => Path.Combine(GoldenFile.RepoRoot(), "examples", name);
 
-    private static string Temp() => Directory.CreateTempSubdirectory("gcc-cli").FullName;
+    private string Temp() => _temp.Directory("gcc-cli");
 
     [Fact]
     public void IrPrintsTheExample()

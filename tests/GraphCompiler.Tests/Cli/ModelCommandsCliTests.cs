@@ -4,11 +4,15 @@ using static GraphCompiler.Tests.Cli.CliTests;
 namespace GraphCompiler.Tests.Cli;
 
 /// <summary>gcc-cli's <c>bench</c>, and <c>run</c>/<c>ir</c>/<c>graph</c>/<c>check</c> on every model format and backend.</summary>
-public sealed class ModelCommandsCliTests
+public sealed class ModelCommandsCliTests : IDisposable
 {
+    private readonly TestTemp _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
     private static string Example(string name) => Path.Combine(GoldenFile.RepoRoot(), "examples", name);
 
-    private static string Temp() => Directory.CreateTempSubdirectory("gcc-cli").FullName;
+    private string Temp() => _temp.Directory("gcc-cli");
 
     private static void AssertOneLineError(int code, string stdout, string stderr, string expected)
     {

@@ -10,8 +10,12 @@ namespace GraphCompiler.Tests.Frontend;
 /// Truncated and corrupted model files go through the whole importer (not just the protobuf reader):
 /// each either imports or gives diagnostics — no exception escapes, nothing hangs.
 /// </summary>
-public sealed class ImporterRobustnessTests
+public sealed class ImporterRobustnessTests : IDisposable
 {
+    private readonly TestTemp _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
     private static IEnumerable<byte[]> Mutants(byte[] original, int seed, int count)
     {
         var rng = new Random(seed);
@@ -36,9 +40,9 @@ public sealed class ImporterRobustnessTests
         }
     }
 
-    private static void ImportsOrDiagnoses(string extension, byte[] original, Func<string, Result<Module>> import, int seed)
+    private void ImportsOrDiagnoses(string extension, byte[] original, Func<string, Result<Module>> import, int seed)
     {
-        var dir = Directory.CreateTempSubdirectory("mutants").FullName;
+        var dir = _temp.Directory("mutants");
         int imported = 0, rejected = 0;
         int n = 0;
         foreach (var bytes in Mutants(original, seed, 150))

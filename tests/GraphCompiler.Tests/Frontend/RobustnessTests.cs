@@ -14,8 +14,12 @@ namespace GraphCompiler.Tests.Frontend;
 /// Mutated real files (truncations, byte flips with a fixed seed): every read must succeed or give
 /// a diagnostic, with no exception escaping, quickly.
 /// </summary>
-public sealed class RobustnessTests(ITestOutputHelper output)
+public sealed class RobustnessTests(ITestOutputHelper output) : IDisposable
 {
+    private readonly TestTemp _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
     private const int MutantsPerFile = 300;
 
     /// <summary>Truncations at evenly spread offsets, then random byte flips.</summary>
@@ -106,7 +110,7 @@ public sealed class RobustnessTests(ITestOutputHelper output)
     public void MutatedCheckpoint()
     {
         var src = SharedData.Tf("realistic/serving_saved_model_counter/variables");
-        var dir = Directory.CreateTempSubdirectory("gc-ckpt").FullName;
+        var dir = _temp.Directory("gc-ckpt");
         try
         {
             foreach (var f in Directory.EnumerateFiles(src)) File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));

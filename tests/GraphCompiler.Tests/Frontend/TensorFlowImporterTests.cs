@@ -6,8 +6,12 @@ using static GraphCompiler.Tests.Frontend.TfGraph;
 
 namespace GraphCompiler.Tests.Frontend;
 
-public sealed class TensorFlowImporterTests
+public sealed class TensorFlowImporterTests : IDisposable
 {
+    private readonly TestTemp _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
     private static Result<Module> Import(GraphDef g, ImportOptions o) => TensorFlowImporter.Import(g, o, "<test>");
 
     [Fact]
@@ -95,7 +99,7 @@ public sealed class TensorFlowImporterTests
     [Fact]
     public void ConfigVariablesBecomeVariableArgumentsAndAssignmentsUpdates()
     {
-        var dir = Directory.CreateTempSubdirectory("tfcfg").FullName;
+        var dir = _temp.Directory("tfcfg");
         try
         {
             var g = new TfGraph().Placeholder("x", T.F32([1], 1))

@@ -5,8 +5,12 @@ using Tf = GraphCompiler.Frontend.Proto.TensorFlow;
 
 namespace GraphCompiler.Tests.Frontend;
 
-public sealed class TensorProtoConverterTests
+public sealed class TensorProtoConverterTests : IDisposable
 {
+    private readonly TestTemp _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
     private static Tf.TensorProto TfTensor(Tf.DataType dtype, params long[] dims)
     {
         var t = new Tf.TensorProto { Dtype = dtype, TensorShape = new Tf.TensorShapeProto() };
@@ -165,7 +169,7 @@ public sealed class TensorProtoConverterTests
     [Fact]
     public void OnnxExternalData()
     {
-        var dir = Directory.CreateTempSubdirectory("gc-onnx-ext").FullName;
+        var dir = _temp.Directory("gc-onnx-ext");
         try
         {
             File.WriteAllBytes(Path.Combine(dir, "w.bin"), [9, 9, 9, 9, 1, 0, 0, 0, 2, 0, 0, 0]);

@@ -2,8 +2,12 @@ using System.Diagnostics;
 
 namespace GraphCompiler.Tests.IR;
 
-public sealed class NpyTests
+public sealed class NpyTests : IDisposable
 {
+    private readonly TestTemp _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
     public static IEnumerable<object[]> AllTypes() => Enum.GetValues<ElementType>().Select(t => new object[] { t });
 
     [Theory]
@@ -73,7 +77,7 @@ public sealed class NpyTests
     [SkippableNumPyFact]
     public void NumPyReadsWhatWeWrite()
     {
-        var dir = Directory.CreateTempSubdirectory("npy").FullName;
+        var dir = _temp.Directory("npy");
         Npy.WriteFile(Path.Combine(dir, "a.npy"), T.F32([2, 2], 1.5, -2, 3, 4));
         Npy.WriteFile(Path.Combine(dir, "b.npy"), T.Bool([3], true, false, true));
         Npy.WriteFile(Path.Combine(dir, "c.npy"), T.I64([], -5));
@@ -85,7 +89,7 @@ public sealed class NpyTests
     [SkippableNumPyFact]
     public void WeReadWhatNumPyWrites()
     {
-        var dir = Directory.CreateTempSubdirectory("npy").FullName;
+        var dir = _temp.Directory("npy");
         NumPy.Run($"import numpy as np; np.save('{dir}/f.npy', np.asfortranarray(np.arange(6, dtype=np.float16).reshape(2, 3))); " +
                   $"np.save('{dir}/u.npy', np.array([1, 65535], dtype='>u2'))");
         IrTest.AssertTensor(T.F16([2, 3], 0, 1, 2, 3, 4, 5), Npy.ReadFile(Path.Combine(dir, "f.npy")).Value!);

@@ -3,8 +3,12 @@ using GraphCompiler.Tests.Cli;
 
 namespace GraphCompiler.Tests.Passes;
 
-public sealed class GraphvizTests
+public sealed class GraphvizTests : IDisposable
 {
+    private readonly TestTemp _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
     private const string Loop = """
         func @main(%x: tensor<4xf32> {name = "x"}, %n: tensor<i32>) -> (tensor<4xf32> {name = "y"}) {
           %a = exp %x : tensor<4xf32> loc("layer/exp")
@@ -48,9 +52,9 @@ public sealed class GraphvizTests
     [Fact]
     public void QuotesAreEscaped() => Assert.Equal("\"a \\\"b\\\" \\\\ c\\nd\"", DotWriter.Quote("a \"b\" \\ c\nd"));
 
-    private static string WriteLoop()
+    private string WriteLoop()
     {
-        var dir = Directory.CreateTempSubdirectory("gcc-graph").FullName;
+        var dir = _temp.Directory("gcc-graph");
         var path = Path.Combine(dir, "loop.ir");
         File.WriteAllText(path, Loop);
         return path;
