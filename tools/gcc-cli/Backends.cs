@@ -2,8 +2,8 @@ using GraphCompiler.IR;
 
 namespace GraphCompiler.Cli;
 
-/// <summary>A compiled function ready to run on one backend.</summary>
-public interface IExecutable
+/// <summary>A compiled function ready to run on one backend; disposing it frees its native code and threads.</summary>
+public interface IExecutable : IDisposable
 {
     Result<IReadOnlyList<Tensor>> Run(IReadOnlyList<Tensor> inputs);
 }
@@ -34,6 +34,8 @@ public sealed class InterpreterBackend : IExecutionBackend
             var r = new Interpreter(module).Run(functionName, inputs);
             return r.Ok ? Result<IReadOnlyList<Tensor>>.Success(r.Value!.Results) : Result<IReadOnlyList<Tensor>>.Failure(r.Diagnostics);
         }
+
+        public void Dispose() { }
     }
 }
 
@@ -57,6 +59,8 @@ public sealed class CpuBackend : IExecutionBackend
     private sealed class Executable(CompiledModel model) : IExecutable
     {
         public Result<IReadOnlyList<Tensor>> Run(IReadOnlyList<Tensor> inputs) => model.Executable.Run(inputs);
+
+        public void Dispose() => model.Dispose();
     }
 }
 

@@ -44,7 +44,8 @@ internal static class RunCommand
 
         var exe = ExecutionBackends.Find(backendName)!.Compile(module, f.Name);
         if (!exe.Ok) return Cli.FailOne(exe.Diagnostics);
-        var result = exe.Value!.Run(args.Value!);
+        using var executable = exe.Value!;
+        var result = executable.Run(args.Value!);
         if (!result.Ok) return Cli.FailOne(result.Diagnostics);
 
         var files = new List<(string, byte[])>();

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using GraphCompiler.Backends.Cpu.Codegen;
 using GraphCompiler.Backends.Cpu.Llvm;
 using GraphCompiler.IR;

@@ -83,13 +83,15 @@ public sealed class ConformanceRunner(IExecutionBackend backend, Pipeline? pipel
         if (!exe.Ok && exe.Diagnostics.All(d => d.Code == Diagnostic.UnsupportedOp))
             return (CaseStatus.Skip, $"{backend.Name} backend: " + OneLine(exe.Diagnostics[0].Message));
         if (!exe.Ok) return (CaseStatus.Fail, "compile: " + OneLine(exe.Diagnostics[0].Message));
+        // Each case's native code (and its worker threads) goes when the case is done.
+        using var executable = exe.Value!;
         int sets = 0;
         foreach (var (name, data) in c.DataSets())
         {
             sets++;
             if (!data.Ok) return (CaseStatus.Fail, $"{name}: {OneLine(data.Diagnostics[0].Message)}");
             var d = data.Value!;
-            var outputs = exe.Value!.Run(d.Inputs);
+            var outputs = executable.Run(d.Inputs);
             if (!outputs.Ok) return (CaseStatus.Fail, $"{name}: run: {OneLine(outputs.Diagnostics[0].Message)}");
             if (outputs.Value!.Count != d.Expected.Count)
                 return (CaseStatus.Fail, $"{name}: {outputs.Value.Count} outputs, expected {d.Expected.Count}");
