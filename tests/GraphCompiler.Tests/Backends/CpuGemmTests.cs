@@ -16,14 +16,14 @@ public sealed class CpuGemmTests
         return Tensor.FromDoubles(t, [.. Enumerable.Range(0, (int)t.ElementCount).Select(_ => rng.NextDouble() * 2 - 1)]);
     }
 
-    private static void AssertSame(string text, bool gemm = true)
+    private static void AssertSame(string text, bool gemm = true, string kernel = "@gc.sgemm.worker")
     {
         var m = IrTest.Parse(text);
         var inputs = m.Entry.Arguments.Select((a, i) => Random(a.Type, i + 1)).ToArray();
         var expected = new Interpreter(m).Run(null, inputs).Unwrap().Results;
         var optimised = PassManager.Run(m, PassRegistry.Default).Unwrap();
         var llvm = CpuCompiler.Generate(optimised).Unwrap().LlvmIr;
-        if (gemm) Assert.Contains("@gc.sgemm.worker", llvm);
+        if (gemm) Assert.Contains(kernel, llvm);
         else Assert.Contains("@gc.parallel(ptr @", llvm);
         using var exe = CpuCompiler.Jit(optimised).Unwrap();
         var actual = exe.Run(inputs).Unwrap();
@@ -35,6 +35,10 @@ public sealed class CpuGemmTests
     // M × K · K × N with every remainder: rows past the 12-row tile, columns past 32, K past the 256 block.
     [InlineData(37, 300, 45, false)]
     [InlineData(1, 784, 70, false)]
+    // One or two rows against a runtime B: B read in place (gc.sgemv), four-vector column chunks, the last masked.
+    [InlineData(2, 300, 130, false)]
+    [InlineData(1, 9, 33, false)]
+    [InlineData(1, 2048, 1000, false)]
     [InlineData(13, 5, 1, false)]
     [InlineData(25, 513, 33, true)]
     [InlineData(128, 200, 160, false)]
@@ -51,7 +55,19 @@ public sealed class CpuGemmTests
               %c = dot_general %a, %b {lhs_contract = [1], rhs_contract = [{{contract}}]} : tensor<{{m}}x{{n}}xf32>
               return %c
             }
-            """);
+            """, kernel: m <= 2 && !transposedRhs ? "@gc.sgemv." : "@gc.sgemm.worker");
+    }
+
+    [Fact]
+    public void BatchedTwoRowProductsReadBInPlace()
+    {
+        // Batches of 2 × 40 · 40 × 70: the GEMV path with batch strides on A, B and C and a masked last chunk.
+        AssertSame("""
+            func @main(%a: tensor<3x2x40xf32>, %b: tensor<3x40x70xf32>) -> (tensor<3x2x70xf32>) {
+              %c = dot_general %a, %b {lhs_batch = [0], rhs_batch = [0], lhs_contract = [2], rhs_contract = [1]} : tensor<3x2x70xf32>
+              return %c
+            }
+            """, kernel: "@gc.sgemv.");
     }
 
     [Fact]

@@ -36,7 +36,7 @@ internal sealed record GemmShape(int Lanes, int MR, int NR, int KC, int MC)
 /// 1..MR, A and B packing, and a worker that one thread runs over its share of C. Kernels call
 /// <see cref="Worker"/> through <see cref="Parallel"/> with a context of <see cref="Field"/>s.
 /// </summary>
-internal static class GemmHelpers
+internal static partial class GemmHelpers
 {
     /// <summary>The worker's context: i64 or pointer fields, 8 bytes each, in this order.</summary>
     public enum Field { A, RsA, CsA, BsA, B, RsB, CsB, BsB, BPacked, C, Ldc, BsC, M, N, K, Batch, SplitM, NPad, Workspace, WorkspaceStride, Count }

@@ -79,6 +79,13 @@ internal sealed partial class KernelEmitter
         CallGemm(new GemmCall(a, p.RsA, p.CsA, p.BsA, b, p.RsB, p.CsB, p.BsB, packed, dest.Pointer, p.N, p.M * p.N, p.Batch, p.M, p.N, p.K));
     }
 
+    /// <summary>
+    /// Rows of A up to which a GEMM whose B is not packed ahead of time reads B in place
+    /// (<see cref="GemmHelpers.GemvWorker"/>) instead of packing it: packing costs a pass over B that only
+    /// pays for itself when several rows use the packed panels.
+    /// </summary>
+    private const long GemvRows = 2;
+
     /// <summary>One GEMM call: pointers are LLVM values, the rest compile-time numbers (in elements).</summary>
     private sealed record GemmCall(string A, long RsA, long CsA, long BsA, string B, long RsB, long CsB, long BsB, string Packed,
         string C, long Ldc, long BsC, long Batch, long M, long N, long K);
@@ -114,6 +121,14 @@ internal sealed partial class KernelEmitter
         Set(GemmHelpers.Field.Batch, $"{c.Batch}");
         Set(GemmHelpers.Field.SplitM, splitM ? "1" : "0");
         Set(GemmHelpers.Field.NPad, $"{tilesN * g.NR}");
+        if (c.Packed == "null" && c.CsB == 1 && c.M <= GemvRows)
+        {
+            // One or two rows of A against a B that is not packed ahead of time: read B in place.
+            long chunk = GemmHelpers.GemvVectors * g.Lanes;
+            var parts = Parallel.Threads(_b, c.Batch * c.M * c.N * Math.Max(c.K, 1), (c.N + chunk - 1) / chunk);
+            _b.Line($"call void @{parallel}(ptr @{GemmHelpers.GemvWorker(_module, g)}, ptr {ctx}, i32 {parts})");
+            return;
+        }
         var threads = Parallel.Threads(_b, c.Batch * c.M * c.N * Math.Max(c.K, 1), splitM ? tilesM : tilesN);
         var (_, perThread) = GemmHelpers.WorkspaceBytes(g, c.K, tilesN * g.NR, c.Packed != "null");
         _module.Declare("declare noalias ptr @aligned_alloc(i64, i64)");
