@@ -35,7 +35,7 @@ public sealed class CpuGemmTests
     // M × K · K × N with every remainder: rows past the 12-row tile, columns past 32, K past the 256 block.
     [InlineData(37, 300, 45, false)]
     [InlineData(1, 784, 70, false)]
-    // One or two rows against a runtime B: B read in place (gc.sgemv), four-vector column chunks, the last masked.
+    // One or two rows against a runtime B: B read in place (gc.sgemv), eight-vector column chunks, the last masked.
     [InlineData(2, 300, 130, false)]
     [InlineData(1, 9, 33, false)]
     [InlineData(1, 2048, 1000, false)]
