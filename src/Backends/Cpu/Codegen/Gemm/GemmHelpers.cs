@@ -64,6 +64,15 @@ internal static partial class GemmHelpers
 
     private static string CeilDiv(LlvmBuilder b, string x, long d) => b.Let($"udiv i64 {b.Let($"add i64 {x}, {d - 1}")}, {d}", "q");
 
+    /// <summary>The vector FMA and masked load/store of the blocking's width.</summary>
+    private static void DeclareVectorIntrinsics(ModuleContext module, GemmShape g)
+    {
+        var vt = g.Vector;
+        module.Declare($"declare {vt} @llvm.fma.{g.Suffix}({vt}, {vt}, {vt})");
+        module.Declare($"declare {vt} @llvm.masked.load.{g.Suffix}.p0(ptr, i32, <{g.Lanes} x i1>, {vt})");
+        module.Declare($"declare void @llvm.masked.store.{g.Suffix}.p0({vt}, ptr, i32, <{g.Lanes} x i1>)");
+    }
+
     private static string Offset(LlvmBuilder b, string ptr, string floats) => b.Let($"getelementptr inbounds float, ptr {ptr}, i64 {floats}", "p");
 
     /// <summary>
@@ -76,9 +85,7 @@ internal static partial class GemmHelpers
         var name = $"gc.sgemm.ukr{g.Tag}.m{rows}";
         if (!module.FirstHelper(name)) return name;
         var vt = g.Vector;
-        module.Declare($"declare {vt} @llvm.fma.{g.Suffix}({vt}, {vt}, {vt})");
-        module.Declare($"declare {vt} @llvm.masked.load.{g.Suffix}.p0(ptr, i32, <{g.Lanes} x i1>, {vt})");
-        module.Declare($"declare void @llvm.masked.store.{g.Suffix}.p0({vt}, ptr, i32, <{g.Lanes} x i1>)");
+        DeclareVectorIntrinsics(module, g);
         int vecs = g.Vectors;
         int sets = Math.Max(1, Math.Min(4, 8 / (rows * vecs)));
         var b = new LlvmBuilder();

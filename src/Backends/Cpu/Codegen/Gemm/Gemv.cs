@@ -20,9 +20,7 @@ internal static partial class GemmHelpers
         var name = $"gc.sgemv.{g.Lanes}";
         if (!module.FirstHelper(name)) return name;
         var vt = g.Vector;
-        module.Declare($"declare {vt} @llvm.fma.{g.Suffix}({vt}, {vt}, {vt})");
-        module.Declare($"declare {vt} @llvm.masked.load.{g.Suffix}.p0(ptr, i32, <{g.Lanes} x i1>, {vt})");
-        module.Declare($"declare void @llvm.masked.store.{g.Suffix}.p0({vt}, ptr, i32, <{g.Lanes} x i1>)");
+        DeclareVectorIntrinsics(module, g);
         int chunk = GemvVectors * g.Lanes;
         var b = new LlvmBuilder();
         var (A, rsA, csA, bsA) = (Get(b, Field.A, "ptr"), Get(b, Field.RsA), Get(b, Field.CsA), Get(b, Field.BsA));
