@@ -37,15 +37,12 @@ public sealed class TransposeSinking : FunctionPass
         return new Walk(uses).Rewrite(f);
     }
 
-    private static bool IsElementwise(Operation op) =>
-        op.Name == "convert" || ElementwiseOps.All.Any(d => d.Name == op.Name);
-
     private sealed class Walk(Dictionary<Value, int> uses) : RegionRewriter
     {
         protected override void Visit(Operation op)
         {
             if (op.Results.Length == 1 && op.Regions.IsEmpty && op.Result.Type.Rank >= 2
-                && (IsElementwise(op) ? Elementwise(op) : op.Name == "reduce_window" && ReduceWindow(op)))
+                && (ElementwiseOps.Includes(op) ? Elementwise(op) : op.Name == "reduce_window" && ReduceWindow(op)))
                 return;
             Emit(op);
         }

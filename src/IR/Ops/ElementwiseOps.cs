@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Collections.Immutable;
 
 namespace GraphCompiler.IR.Ops;
@@ -305,6 +306,12 @@ public static class ElementwiseOps
         new SelectOp(),
         new ClampOp(),
     ];
+
+    private static readonly FrozenSet<string> Names =
+        All.Select(d => d.Name).Append("convert").ToFrozenSet();
+
+    /// <summary>Whether <paramref name="op"/> is one of the table's ops or <c>convert</c>: element k of the result reads element k of each operand.</summary>
+    public static bool Includes(Operation op) => Names.Contains(op.Name);
 
     private static ulong SignedShiftOfUnsigned(ulong x, ulong y, int bits)
     {

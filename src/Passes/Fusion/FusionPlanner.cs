@@ -173,7 +173,7 @@ internal sealed class FusionPlanner
         Recompute(f);
     }
 
-    private static bool IsElementwise(Operation op) => op.Name == "convert" || ElementwiseOps.All.Any(d => d.Name == op.Name);
+    private static bool IsElementwise(Operation op) => ElementwiseOps.Includes(op);
 
     /// <summary>The ops of <paramref name="f"/> that (transitively) read <paramref name="start"/>'s results.</summary>
     private List<Operation> Downstream(Node f, Operation start)

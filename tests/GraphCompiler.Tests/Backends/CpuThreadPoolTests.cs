@@ -61,66 +61,59 @@ public sealed class CpuThreadPoolTests : IDisposable
         var (optimised, inputs, expected) = Prepare();
         var artifacts = AotCompiler.Compile(optimised, new AotOptions { Name = "pooled" }).Unwrap();
         var dir = _temp.Directory("gc-pool");
+        var so = Path.Combine(dir, "libpooled.so");
+        File.WriteAllBytes(so, artifacts.Files.Single(f => f.FileName == "libpooled.so").Data);
+        var handle = NativeLibrary.Load(so);
         try
         {
-            var so = Path.Combine(dir, "libpooled.so");
-            File.WriteAllBytes(so, artifacts.Files.Single(f => f.FileName == "libpooled.so").Data);
-            var handle = NativeLibrary.Load(so);
-            try
-            {
-                var run = (delegate* unmanaged<nint*, nint*, void*, int, int>)NativeLibrary.GetExport(handle, "pooled_run");
-                var release = (delegate* unmanaged<void>)NativeLibrary.GetExport(handle, "pooled_release");
-                long arenaBytes = ((delegate* unmanaged<long>)NativeLibrary.GetExport(handle, "pooled_arena_size"))();
-                var args = inputs.Select(t => MemoryMarshal.Cast<byte, float>(t.Bytes).ToArray()).ToArray();
+            var run = (delegate* unmanaged<nint*, nint*, void*, int, int>)NativeLibrary.GetExport(handle, "pooled_run");
+            var release = (delegate* unmanaged<void>)NativeLibrary.GetExport(handle, "pooled_release");
+            long arenaBytes = ((delegate* unmanaged<long>)NativeLibrary.GetExport(handle, "pooled_arena_size"))();
+            var args = inputs.Select(t => MemoryMarshal.Cast<byte, float>(t.Bytes).ToArray()).ToArray();
 
-                // Each caller has its own arena and result; both ask for 2 threads at the same time.
-                void Caller(int calls, bool releaseHalfway)
+            // Each caller has its own arena and result; both ask for 2 threads at the same time.
+            void Caller(int calls, bool releaseHalfway)
+            {
+                var arena = NativeMemory.AlignedAlloc((nuint)Math.Max(arenaBytes, 64), 64);
+                var result = new float[expected.ElementCount];
+                try
                 {
-                    var arena = NativeMemory.AlignedAlloc((nuint)Math.Max(arenaBytes, 64), 64);
-                    var result = new float[expected.ElementCount];
-                    try
+                    fixed (float* a = args[0], b = args[1], c = args[2], w = args[3], r = result)
                     {
-                        fixed (float* a = args[0], b = args[1], c = args[2], w = args[3], r = result)
+                        nint* argv = stackalloc nint[] { (nint)a, (nint)b, (nint)c, (nint)w };
+                        nint* resv = stackalloc nint[] { (nint)r };
+                        for (int i = 0; i < calls; i++)
                         {
-                            nint* argv = stackalloc nint[] { (nint)a, (nint)b, (nint)c, (nint)w };
-                            nint* resv = stackalloc nint[] { (nint)r };
-                            for (int i = 0; i < calls; i++)
-                            {
-                                if (releaseHalfway && i == calls / 2) release();
-                                Array.Clear(result);
-                                Assert.Equal(0, run(argv, resv, arena, 2));
-                                IrTest.AssertTensor(expected, Tensor.FromBytes(expected.Type, MemoryMarshal.AsBytes(result.AsSpan())), rtol: 1e-4, atol: 1e-5);
-                            }
+                            if (releaseHalfway && i == calls / 2) release();
+                            Array.Clear(result);
+                            Assert.Equal(0, run(argv, resv, arena, 2));
+                            IrTest.AssertTensor(expected, Tensor.FromBytes(expected.Type, MemoryMarshal.AsBytes(result.AsSpan())), rtol: 1e-4, atol: 1e-5);
                         }
                     }
-                    finally
-                    {
-                        NativeMemory.AlignedFree(arena);
-                    }
                 }
-
-                var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
-                var threads = new[] { true, false }.Select(releaseHalfway => new Thread(() =>
+                finally
                 {
-                    try { Caller(60, releaseHalfway); }
-                    catch (Exception e) { failures.Enqueue(e); }
-                })).ToArray();
-                foreach (var t in threads) t.Start();
-                foreach (var t in threads) t.Join();
-                Assert.Empty(failures);
-                release();
-                // The pool starts again after a release.
-                Caller(3, releaseHalfway: false);
-                release();
+                    NativeMemory.AlignedFree(arena);
+                }
             }
-            finally
+
+            var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+            var threads = new[] { true, false }.Select(releaseHalfway => new Thread(() =>
             {
-                NativeLibrary.Free(handle);
-            }
+                try { Caller(60, releaseHalfway); }
+                catch (Exception e) { failures.Enqueue(e); }
+            })).ToArray();
+            foreach (var t in threads) t.Start();
+            foreach (var t in threads) t.Join();
+            Assert.Empty(failures);
+            release();
+            // The pool starts again after a release.
+            Caller(3, releaseHalfway: false);
+            release();
         }
         finally
         {
-            Directory.Delete(dir, recursive: true);
+            NativeLibrary.Free(handle);
         }
     }
 }
