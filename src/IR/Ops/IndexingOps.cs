@@ -68,7 +68,7 @@ public sealed class GatherOp() : OpDef("gather")
         int resultRank = batchShape.Length + offsetCount;
         IndexingSupport.DimList(sig, "offset_dims", offsetDims, resultRank, "the result rank", sorted: true);
 
-        var windowDims = IndexingSupport.WindowDims(r, collapsed, opBatch);
+        var windowDims = IndexingDims.Window(r, collapsed, opBatch);
         var shape = new long[resultRank];
         int b = 0;
         for (int d = 0, o = 0; d < resultRank; d++)
@@ -86,7 +86,7 @@ public sealed class GatherOp() : OpDef("gather")
         var opBatch = a.Ints("operand_batching_dims");
         var idxBatch = a.Ints("start_indices_batching_dims");
         int ivd = a.Int32("index_vector_dim");
-        var windowDims = IndexingSupport.WindowDims(x.Type.Rank, a.Ints("collapsed_slice_dims"), opBatch);
+        var windowDims = IndexingDims.Window(x.Type.Rank, a.Ints("collapsed_slice_dims"), opBatch);
         var rt = ctx.ResultType();
         var batchDims = Enumerable.Range(0, rt.Rank).Where(d => !offsetDims.Contains(d)).ToArray();
         var xStrides = x.Type.Strides();
@@ -177,7 +177,7 @@ public sealed class ScatterOp() : OpDef("scatter")
             throw sig.Error($"updates are {upd}, expected rank {expectedRank} ({uwd.Length} 'update_window_dims' + {batchShape.Length} scatter dims from the indices)");
         IndexingSupport.DimList(sig, "update_window_dims", uwd, upd.Rank, "the updates rank", sorted: true);
 
-        var windowDims = IndexingSupport.WindowDims(r, inserted, inBatch);
+        var windowDims = IndexingDims.Window(r, inserted, inBatch);
         for (int d = 0, w = 0, s = 0; d < upd.Rank; d++)
         {
             if (w < uwd.Length && uwd[w] == d)
@@ -207,7 +207,7 @@ public sealed class ScatterOp() : OpDef("scatter")
         var idxBatch = a.Ints("scatter_indices_batching_dims");
         var kind = a.Enum("kind");
         int ivd = a.Int32("index_vector_dim");
-        var windowDims = IndexingSupport.WindowDims(x.Type.Rank, a.Ints("inserted_window_dims"), inBatch);
+        var windowDims = IndexingDims.Window(x.Type.Rank, a.Ints("inserted_window_dims"), inBatch);
         var scatterDims = Enumerable.Range(0, upd.Type.Rank).Where(d => !uwd.Contains(d)).ToArray();
         var shape = x.Type.Shape;
         var windowSize = new long[shape.Length];
@@ -382,8 +382,6 @@ internal static class IndexingSupport
         [.. idx.Shape.Where((_, d) => d != ivd)];
 
     /// <summary>The operand dims that are neither collapsed/inserted nor batching, ascending.</summary>
-    public static int[] WindowDims(int rank, ImmutableArray<long> collapsed, ImmutableArray<long> batching) =>
-        [.. Enumerable.Range(0, rank).Where(d => !collapsed.Contains(d) && !batching.Contains(d))];
 
     /// <summary>Where indices dim <paramref name="d"/> sits among the batch dims (which skip index_vector_dim).</summary>
     public static int BatchPosition(long d, int ivd) => (int)(d < ivd ? d : d - 1);
@@ -454,4 +452,15 @@ internal static class IndexingSupport
 public static class IndexingOps
 {
     public static readonly ImmutableArray<OpDef> All = [new GatherOp(), new ScatterOp(), new SortOp(), new TopKOp()];
+}
+
+/// <summary>Dimension bookkeeping of gather and scatter that the interpreter and the backends share.</summary>
+public static class IndexingDims
+{
+    /// <summary>
+    /// The operand dimensions a gathered slice or scattered window spans, in order: those of the operand's
+    /// <paramref name="rank"/> that are neither collapsed (gather) / inserted (scatter) nor batching.
+    /// </summary>
+    public static int[] Window(int rank, ImmutableArray<long> collapsed, ImmutableArray<long> batching) =>
+        [.. Enumerable.Range(0, rank).Where(d => !collapsed.Contains(d) && !batching.Contains(d))];
 }

@@ -501,7 +501,7 @@ internal sealed partial class KernelEmitter
         var idxBatch = a.Ints("start_indices_batching_dims");
         int ivd = a.Int32("index_vector_dim");
         var collapsed = a.Ints("collapsed_slice_dims");
-        var windowDims = Enumerable.Range(0, x.Type.Rank).Where(d => !collapsed.Contains(d) && !opBatch.Contains(d)).ToArray();
+        var windowDims = IndexingDims.Window(x.Type.Rank, collapsed, opBatch);
         var batch = Enumerable.Range(0, ri.Count).Where(d => !offsetDims.Contains(d)).Select(d => ri[d]).ToArray();
         var xi = Enumerable.Repeat("0", x.Type.Rank).ToArray();
         for (int j = 0; j < map.Length; j++)

@@ -57,7 +57,7 @@ internal sealed partial class KernelEmitter
         var kind = a.Enum("kind");
         int ivd = a.Int32("index_vector_dim");
         var inserted = a.Ints("inserted_window_dims");
-        var windowDims = Enumerable.Range(0, x.Type.Rank).Where(d => !inserted.Contains(d) && !inBatch.Contains(d)).ToArray();
+        var windowDims = IndexingDims.Window(x.Type.Rank, inserted, inBatch);
         var scatterDims = Enumerable.Range(0, upd.Type.Rank).Where(d => !uwd.Contains(d)).ToArray();
         var shape = x.Type.Shape;
         var windowSize = new long[shape.Length];
