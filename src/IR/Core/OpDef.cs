@@ -68,7 +68,8 @@ public abstract class OpDef
     {
         foreach (var a in Attributes)
             if (a.Name == name) return a;
-        return null;
+        // Placement is an annotation every op may carry, not part of any op's signature.
+        return name == Placement.AttrName ? Placement.Spec : null;
     }
 
     public override string ToString() => Name;

@@ -21,6 +21,7 @@ public static class OpRegistry
             .. Ops.LinalgOps.All,
             .. Ops.RandomOps.All,
             .. Ops.FusionOps.All,
+            .. Ops.TransferOps.All,
         ];
         var d = new Dictionary<string, OpDef>();
         foreach (var op in all)

@@ -148,7 +148,10 @@ public static class Verifier
                 Diagnostics.Add(new Diagnostic($"@{function.Name}: {what}: value {_names[v]} is defined more than once", op?.Location));
             }
             _visible[^1].Add(v);
+            if (op is not null) _producers[v] = op;
         }
+
+        private readonly Dictionary<Value, Operation> _producers = new(ReferenceEqualityComparer.Instance);
 
         private bool IsVisible(Value v)
         {
@@ -178,6 +181,8 @@ public static class Verifier
                 var inferred = op.Def.InferResultTypes(sig);
                 if (!inferred.SequenceEqual(op.ResultTypes))
                     Error(op, $"result type(s) ({string.Join(", ", op.ResultTypes)}) differ from the inferred ({string.Join(", ", inferred)})");
+                if (op.Def is Ops.RecvOp && Ops.TransferOps.CheckPair(op, _producers.GetValueOrDefault(op.Operands[0])) is { } problem)
+                    Error(op, problem);
             }
             catch (IrException e)
             {
