@@ -1,0 +1,87 @@
+using System.Collections.Frozen;
+using GraphCompiler.IR;
+using GraphCompiler.IR.Ops;
+
+namespace GraphCompiler.Backends.Cuda;
+
+/// <summary>
+/// Which ops the CUDA backend has kernels for: the <c>place-devices</c> pass keeps everything else on
+/// the CPU (fallback, with transfers around it). One predicate, so placement and code generation can
+/// never disagree.
+/// </summary>
+public static class CudaCapabilities
+{
+    /// <summary>Float unary ops whose GPU lowering needs no library call (see GpuScalarMath).</summary>
+    private static readonly FrozenSet<string> FloatUnary = new[]
+    {
+        "neg", "abs", "sign", "exp", "log", "sqrt", "rsqrt", "floor", "ceil", "round", "logistic", "tanh", "is_finite",
+    }.ToFrozenSet();
+
+    private static readonly FrozenSet<string> Binary = new[]
+    {
+        "add", "sub", "mul", "div", "max", "min", "and", "or", "xor",
+    }.ToFrozenSet();
+
+    private static readonly FrozenSet<string> IndexOnly = new[]
+    {
+        "constant", "iota", "convert", "broadcast_in_dim", "reshape", "transpose", "slice", "concatenate", "pad", "reverse",
+        "compare", "select", "clamp",
+    }.ToFrozenSet();
+
+    /// <summary>Whether the CUDA backend compiles <paramref name="op"/> (a top-level op or a fusion) into GPU kernels.</summary>
+    public static bool Supports(Operation op)
+    {
+        if (op.Def is FusionOp)
+        {
+            var body = op.Regions[0].Operations.Where(o => !o.Def.IsTerminator).ToList();
+            return op.Attr.Enum("kind") switch
+            {
+                "loop" => body.All(ElementSupported),
+                "reduction" => body.All(o => o.Def is ReduceOp ? ReductionSupported(o) : ElementSupported(o)),
+                "output" => body.All(o => o.Def is DotGeneralOp ? GemmSupported(o) : ElementSupported(o)),
+                _ => false,
+            };
+        }
+        return op.Def switch
+        {
+            ReduceOp => ReductionSupported(op),
+            DotGeneralOp => GemmSupported(op),
+            ConstantOp => false,
+            _ => ElementSupported(op),
+        };
+    }
+
+    private static bool TypeSupported(TensorType t) =>
+        t.Element is ElementType.F32 or ElementType.F16 or ElementType.BF16 or ElementType.Bool or ElementType.I32 or ElementType.I64;
+
+    private static bool TypesSupported(Operation op) => op.Results.All(r => TypeSupported(r.Type)) && op.Operands.All(o => TypeSupported(o.Type));
+
+    private static bool ElementSupported(Operation op)
+    {
+        if (!TypesSupported(op)) return false;
+        if (IndexOnly.Contains(op.Name) || Binary.Contains(op.Name)) return true;
+        if (op.Def is UnaryOp) return op.Operands[0].Type.Element.IsFloat() ? FloatUnary.Contains(op.Name) : op.Name is "neg" or "abs" or "not" or "sign";
+        return false;
+    }
+
+    /// <summary>Reductions over the trailing dimensions (rows), floats, sum/max/min: a warp-per-row kernel.</summary>
+    private static bool ReductionSupported(Operation op)
+    {
+        var x = op.Operands[0].Type;
+        if (!TypesSupported(op) || !x.Element.IsFloat()) return false;
+        if (op.Attr.Enum("kind") is not ("sum" or "max" or "min")) return false;
+        var dims = op.Attr.Ints("dims").Order().ToArray();
+        for (int i = 0; i < dims.Length; i++)
+            if (dims[i] != x.Rank - dims.Length + i) return false;
+        return dims.Length > 0;
+    }
+
+    /// <summary>dot_general with one contracting dimension and at most one batch dimension, floats: the tiled GEMM.</summary>
+    private static bool GemmSupported(Operation op)
+    {
+        if (!TypesSupported(op) || !op.Results[0].Type.Element.IsFloat()) return false;
+        var a = op.Attr;
+        return a.Ints("lhs_contract").Length == 1 && a.Ints("rhs_contract").Length == 1 && a.Ints("lhs_batch").Length <= 1
+            && op.Operands[0].Type.Rank == 2 + a.Ints("lhs_batch").Length && op.Operands[1].Type.Rank == 2 + a.Ints("rhs_batch").Length;
+    }
+}
