@@ -7,7 +7,7 @@ using GraphCompiler.Passes.Graphviz;
 namespace GraphCompiler.Cli;
 
 /// <summary>
-/// <c>gcc-cli graph MODEL [--feed/--fetch/--constant ...] [--passes a,b | --pipeline NAME] [--after PASS] [-o graph.svg|graph.dot]</c>:
+/// <c>gcc-cli graph MODEL [--feed/--fetch/--constant ...] [--passes a,b | --pipeline NAME] [--after PASS] [--place REGEX=gpu] [--compress-transfers f16] [-o graph.svg|graph.dot]</c>:
 /// draws the IR (after the passes, or after one pass of them) with Graphviz. <c>-o X.dot</c> writes
 /// the DOT text; any other extension is rendered by <c>dot -T&lt;extension&gt;</c>; no <c>-o</c>
 /// prints the DOT text.
@@ -17,6 +17,7 @@ internal static class GraphCommand
     public static Command Create()
     {
         var model = new ModelOptions();
+        var placement = new PlacementCliOptions();
         var passes = new Option<string?>("--passes") { Description = "Comma-separated passes to run first, in order." };
         var pipeline = new Option<string?>("--pipeline") { Description = "A named pipeline to run first." };
         var after = new Option<string?>("--after") { Description = "Draw the IR right after this pass of the pipeline (default pipeline unless --passes/--pipeline)." };
@@ -26,11 +27,12 @@ internal static class GraphCommand
         cmd.Options.Add(pipeline);
         cmd.Options.Add(after);
         cmd.Options.Add(output);
-        cmd.SetAction(r => Run(r, model, r.GetValue(passes), r.GetValue(pipeline), r.GetValue(after), r.GetValue(output)));
+        placement.AddTo(cmd);
+        cmd.SetAction(r => Run(r, model, placement, r.GetValue(passes), r.GetValue(pipeline), r.GetValue(after), r.GetValue(output)));
         return cmd;
     }
 
-    private static int Run(ParseResult r, ModelOptions model, string? passes, string? pipelineName, string? after, string? output)
+    private static int Run(ParseResult r, ModelOptions model, PlacementCliOptions placement, string? passes, string? pipelineName, string? after, string? output)
     {
         var parsed = model.Load(r.GetValue(model.Model)!, r);
         if (!parsed.Ok) return Cli.FailOne(parsed.Diagnostics);
@@ -47,11 +49,13 @@ internal static class GraphCommand
             if (!chosen.Passes.Contains(after)) return Cli.Fail($"--after {after}: the pipeline ({chosen}) has no such pass");
         }
 
+        var passOptions = placement.PassOptions(r);
+        if (!passOptions.Ok) return Cli.FailOne(passOptions.Diagnostics);
         var module = parsed.Value!;
         if (chosen is not null)
         {
             Module? snapshot = null;
-            var result = PassManager.Run(module, chosen, PassOptions.Default, step =>
+            var result = PassManager.Run(module, chosen, passOptions.Value!, step =>
             {
                 if (snapshot is null && step.PassName == after) snapshot = step.Module;
             });

@@ -6,7 +6,7 @@ using GraphCompiler.Passes;
 namespace GraphCompiler.Cli;
 
 /// <summary>
-/// <c>gcc-cli ir MODEL [--feed/--fetch/--constant ...] [--passes a,b | --pipeline default] [--print-after PASS|all] [--dump-dir DIR]</c>:
+/// <c>gcc-cli ir MODEL [--feed/--fetch/--constant ...] [--passes a,b | --pipeline default|cuda] [--place REGEX=gpu] [--compress-transfers f16] [--print-after PASS|all] [--dump-dir DIR]</c>:
 /// load (IR text or an imported model), verify, optionally run passes, and print the IR. <c>--memory-report</c> runs the default
 /// pipeline (unless --passes/--pipeline), prints the IR, then the buffer assignment report whose last
 /// line is the entry function's <c>memory: peak N bytes, no-reuse N bytes, lower bound N bytes</c>;
@@ -17,6 +17,7 @@ internal static class IrCommand
     public static Command Create()
     {
         var model = new ModelOptions();
+        var placement = new PlacementCliOptions();
         var file = new Argument<string?>("model") { Description = $"The model: {ModelLoader.Supported}.", Arity = ArgumentArity.ZeroOrOne };
         var full = new Option<bool>("--full-constants") { Description = "Print every constant in full instead of eliding large ones by hash." };
         var passes = new Option<string?>("--passes") { Description = "Comma-separated passes to run, in order (see --list-passes)." };
@@ -31,6 +32,7 @@ internal static class IrCommand
             file, full, passes, pipeline, printAfter, dumpDir, list, memory, json,
         };
         model.AddTo(cmd, withArgument: false);
+        placement.AddTo(cmd);
         cmd.SetAction(r =>
         {
             if (r.GetValue(list))
@@ -60,11 +62,13 @@ internal static class IrCommand
             if (after is not null && after != "all" && chosen is not null && !chosen.Passes.Contains(after))
                 return Cli.Fail($"--print-after {after}: the pipeline ({chosen}) has no such pass");
 
+            var passOptions = placement.PassOptions(r);
+            if (!passOptions.Ok) return Cli.FailOne(passOptions.Diagnostics);
             var dumps = new List<(string, byte[])>();
             var module = parsed.Value!;
             if (chosen is not null)
             {
-                var result = PassManager.Run(module, chosen, PassOptions.Default, step =>
+                var result = PassManager.Run(module, chosen, passOptions.Value!, step =>
                 {
                     if (after != "all" && after != step.PassName) return;
                     var text = Printer.Print(step.Module, print);

@@ -1,5 +1,6 @@
 using System.Text;
 using GraphCompiler.IR;
+using GraphCompiler.IR.Ops;
 using GraphCompiler.IR.Text;
 
 namespace GraphCompiler.Passes.Graphviz;
@@ -11,6 +12,9 @@ namespace GraphCompiler.Passes.Graphviz;
 /// arguments and results as distinct ellipses, and each op with regions as a cluster that holds its
 /// region(s) — so fused groups and loop bodies read as boxes within boxes. Each function is a
 /// cluster of its own. Node ids follow the printed order, so the output is deterministic.
+/// After <c>place-devices</c> an op is filled by its device (CPU blue, GPU green); <c>send</c>/<c>recv</c>
+/// are orange <c>cds</c> arrows, joined by a dashed edge labelled with the bytes on the wire; a legend
+/// appears when anything is placed.
 /// </summary>
 public static class DotWriter
 {
@@ -23,15 +27,54 @@ public static class DotWriter
         sb.Append("  edge [fontname=\"Helvetica\", fontsize=8];\n");
         int fi = 0;
         foreach (var f in module.Functions) new FunctionWriter(sb, f, fi++).Write();
+        if (module.Functions.Any(f => IsPlaced(f.Body))) WriteLegend(sb);
         sb.Append("}\n");
         return sb.ToString();
     }
+
+    private const string CpuFill = "#cfe0fa", GpuFill = "#c6ebbd", TransferFill = "#ffd9a8";
+
+    private static bool IsPlaced(Region r) => r.Operations.Any(o => o.Attributes[Placement.AttrName] is not null || o.Def is SendOp or RecvOp);
+
+    private static void WriteLegend(StringBuilder sb)
+    {
+        sb.Append("  subgraph cluster_legend {\n");
+        sb.Append("    label=\"devices\"; style=rounded; fontname=\"Helvetica\"; fontsize=10;\n");
+        sb.Append($"    legend_cpu [label=\"cpu\", style=\"rounded,filled\", fillcolor=\"{CpuFill}\"];\n");
+        sb.Append($"    legend_gpu [label=\"gpu\", style=\"rounded,filled\", fillcolor=\"{GpuFill}\"];\n");
+        sb.Append($"    legend_transfer [label=\"send / recv\", shape=cds, style=filled, fillcolor=\"{TransferFill}\"];\n");
+        sb.Append("    legend_cpu -> legend_gpu -> legend_transfer [style=invis];\n");
+        sb.Append("  }\n");
+    }
+
+    /// <summary>The fill attributes of a placed op (empty when it carries no device).</summary>
+    private static string DeviceStyle(Operation op, string baseStyle) => op.Attributes[Placement.AttrName] is EnumAttr d
+        ? $", style=\"{baseStyle},filled\", fillcolor=\"{(d.Value == Placement.Gpu ? GpuFill : CpuFill)}\""
+        : baseStyle == "rounded" ? "" : $", style=\"{baseStyle}\"";
+
+    /// <summary>Bytes as a short human number (B, KiB, MiB, GiB).</summary>
+    public static string FormatBytes(double bytes)
+    {
+        string[] units = ["B", "KiB", "MiB", "GiB"];
+        int u = 0;
+        while (bytes >= 1024 && u < units.Length - 1)
+        {
+            bytes /= 1024;
+            u++;
+        }
+        return u == 0 ? $"{bytes:0} B" : $"{bytes.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture)} {units[u]}";
+    }
+
+    /// <summary>Bytes a send puts on the wire: half for an f32 tensor sent compressed.</summary>
+    private static double WireBytes(Operation send) =>
+        send.Result.Type.ByteSize / (send.Attr.Enum("compress") == "none" ? 1.0 : 2.0);
 
     private sealed class FunctionWriter(StringBuilder sb, Function f, int index)
     {
         private readonly ValueNames _names = new(f);
         private readonly Dictionary<Value, string> _source = new(ReferenceEqualityComparer.Instance);
         private readonly HashSet<Value> _multi = new(ReferenceEqualityComparer.Instance);
+        private readonly Dictionary<Value, Operation> _sends = new(ReferenceEqualityComparer.Instance);
         private readonly List<string> _edges = [];
         private int _nodes, _clusters;
         private string Prefix => $"f{index}_";
@@ -71,16 +114,22 @@ public static class DotWriter
                 var types = op.Results.Length == 0 ? "" : "\n" + string.Join(", ", op.Results.Select(r => r.Type.ToString()));
                 var results = op.Results.Length == 0 ? "" : string.Join(", ", op.Results.Select(r => _names[r])) + " = ";
                 var label = results + op.Name + types + (op.SourceName is null ? "" : $"\n{op.SourceName}");
-                if (op.Regions.IsEmpty)
+                if (op.Def is SendOp or RecvOp)
                 {
-                    var style = op.Def.IsTerminator ? ", shape=plaintext" : "";
+                    var compress = op.Def is SendOp && op.Attr.Enum("compress") is var c && c != "none" ? $" as {c}" : "";
+                    label = $"{results}{op.Name} {op.Attr.Enum("from")}\u2192{op.Attr.Enum("to")}{compress}\n{op.Result.Type}";
+                    sb.Append($"{indent}{id} [label={Quote(label)}, shape=cds, style=filled, fillcolor=\"{TransferFill}\"];\n");
+                }
+                else if (op.Regions.IsEmpty)
+                {
+                    var style = op.Def.IsTerminator ? ", shape=plaintext" : DeviceStyle(op, "rounded");
                     sb.Append($"{indent}{id} [label={Quote(label)}{style}];\n");
                 }
                 else
                 {
                     sb.Append($"{indent}subgraph cluster_{Prefix}c{_clusters++} {{\n");
                     sb.Append($"{indent}  label={Quote(op.Name)}; style=\"rounded,dashed\";\n");
-                    sb.Append($"{indent}  {id} [label={Quote(label)}, style=\"rounded,bold\"];\n");
+                    sb.Append($"{indent}  {id} [label={Quote(label)}{DeviceStyle(op, "rounded,bold")}];\n");
                     for (int r = 0; r < op.Regions.Length; r++)
                     {
                         var region2 = op.Regions[r];
@@ -98,7 +147,10 @@ public static class DotWriter
                     }
                     sb.Append($"{indent}}}\n");
                 }
-                foreach (var v in op.Operands) Edge(v, id);
+                if (op.Def is RecvOp && _sends.TryGetValue(op.Operands[0], out var send))
+                    _edges.Add($"{_source[op.Operands[0]]} -> {id} [style=dashed, label={Quote(FormatBytes(WireBytes(send)))}];");
+                else foreach (var v in op.Operands) Edge(v, id);
+                if (op.Def is SendOp) _sends[op.Result] = op;
                 foreach (var r in op.Results) _source[r] = id;
                 if (op.Results.Length > 1) _multi.UnionWith(op.Results);
             }

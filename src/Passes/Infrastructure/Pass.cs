@@ -17,7 +17,19 @@ public sealed record PassOptions
     /// <summary>Verify after every pass and check that "unchanged" passes left the text identical.</summary>
     public bool CheckEachPass { get; init; }
 
+    /// <summary>Devices, constraints and costs for <c>place-devices</c> and <c>insert-transfers</c>; by default there is no GPU.</summary>
+    public PlacementOptions Placement { get; init; } = PlacementOptions.Default;
+
     public static readonly PassOptions Default = new();
+}
+
+/// <summary>
+/// A user error found while a pass runs (e.g. contradictory placement constraints): the pass manager
+/// turns it into its one-line diagnostic. Never for bugs.
+/// </summary>
+public sealed class PassException(Diagnostic diagnostic) : Exception(diagnostic.Message)
+{
+    public Diagnostic Diagnostic { get; } = diagnostic;
 }
 
 /// <summary>

@@ -37,7 +37,15 @@ public static class PassManager
         for (int i = 0; i < passes.Count; i++)
         {
             var before = options.CheckEachPass ? Printer.Print(m, PrintOptions.Full) : null;
-            var r = passes[i].Run(m, options);
+            PassResult r;
+            try
+            {
+                r = passes[i].Run(m, options);
+            }
+            catch (PassException e)
+            {
+                return Result<Module>.Failure(e.Diagnostic);
+            }
             if (options.CheckEachPass)
             {
                 var diags = Verifier.Verify(r.Module);

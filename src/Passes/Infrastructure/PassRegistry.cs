@@ -18,6 +18,8 @@ public static class PassRegistry
         new LayoutAssignment(),
         new MemoryScheduling(),
         new TransposeSinking(),
+        new DevicePlacement(),
+        new TransferInsertion(),
     }.ToFrozenDictionary(p => p.Name);
 
     public static Pass? Find(string name) => ByName.GetValueOrDefault(name);
@@ -35,5 +37,15 @@ public static class PassRegistry
     /// </summary>
     public static readonly Pipeline Default = new("default", ["canonicalize", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "fuse", "schedule"]);
 
-    public static readonly ImmutableArray<Pipeline> Pipelines = [Default];
+    /// <summary>
+    /// The default pipeline for a host with a CUDA GPU: after fusion, <c>place-devices</c> puts each kernel on
+    /// the CPU or the GPU, <c>schedule</c> orders them, and <c>insert-transfers</c> adds the send/recv pairs
+    /// last, so that each send follows its producer and each recv sits right before its first reader in the
+    /// final order. Placement needs <see cref="PassOptions.Placement"/> to name the GPU's capabilities;
+    /// without them everything stays on the CPU and no transfer is inserted.
+    /// </summary>
+    public static readonly Pipeline Cuda = new("cuda",
+        ["canonicalize", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "fuse", "place-devices", "schedule", "insert-transfers"]);
+
+    public static readonly ImmutableArray<Pipeline> Pipelines = [Default, Cuda];
 }

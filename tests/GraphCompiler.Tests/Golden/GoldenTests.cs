@@ -1,3 +1,4 @@
+using GraphCompiler.Backends.Cuda;
 using GraphCompiler.IR.Text;
 using GraphCompiler.Passes;
 
@@ -30,6 +31,11 @@ public sealed class GoldenTests
 /// The pipelines golden files may name: any passes of <see cref="PassRegistry"/>, run with every
 /// pass checked, plus <c>roundtrip</c> (print in full and parse again). Rejected input prints its
 /// diagnostics, so verifier and parser errors are golden-tested the same way.
+/// <para>
+/// Placement runs for a CUDA GPU (<see cref="CudaCapabilities.Supports"/>). Comment lines in the input
+/// add placement options: <c>// place: REGEX=cpu|gpu</c> (one constraint per line, as <c>--place</c>),
+/// <c>// compress-transfers: f16|bf16</c>, and <c>// no-gpu</c> (placement without a GPU).
+/// </para>
 /// </summary>
 public static class Pipelines
 {
@@ -38,6 +44,9 @@ public static class Pipelines
         var parsed = Parser.ParseModule(text, fileName);
         if (!parsed.Ok) return string.Join("\n", parsed.Diagnostics) + "\n";
         var module = parsed.Value!;
+        var placement = PlacementFrom(text);
+        if (!placement.Ok) return string.Join("\n", placement.Diagnostics) + "\n";
+        var options = new PassOptions { CheckEachPass = true, Placement = placement.Value! };
         foreach (var name in pipeline.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {
             if (name == "roundtrip")
@@ -45,10 +54,35 @@ public static class Pipelines
                 module = Parser.ParseModule(Printer.Print(module, PrintOptions.Full), fileName).Unwrap();
                 continue;
             }
-            var r = PassManager.Run(module, new Pipeline(name, [name]), new PassOptions { CheckEachPass = true });
+            var r = PassManager.Run(module, new Pipeline(name, [name]), options);
             if (!r.Ok) return string.Join("\n", r.Diagnostics) + "\n";
             module = r.Value!;
         }
         return Printer.Print(module);
+    }
+
+    /// <summary>The placement options the input's directive comments give.</summary>
+    public static Result<PlacementOptions> PlacementFrom(string text)
+    {
+        var options = new PlacementOptions { GpuSupports = CudaCapabilities.Supports };
+        foreach (var raw in text.Split('\n'))
+        {
+            var line = raw.Trim();
+            if (line == "// no-gpu") options = options with { GpuSupports = null };
+            else if (line.StartsWith("// place:", StringComparison.Ordinal))
+            {
+                var c = PlacementConstraint.Parse(line["// place:".Length..].Trim());
+                if (!c.Ok) return Result<PlacementOptions>.Failure(c.Diagnostics);
+                options = options with { Constraints = options.Constraints.Add(c.Value!) };
+            }
+            else if (line.StartsWith("// compress-transfers:", StringComparison.Ordinal))
+            {
+                var spec = line["// compress-transfers:".Length..].Trim();
+                if (PlacementOptions.ParseCompression(spec) is not { } compression)
+                    return Result<PlacementOptions>.Failure(new Diagnostic($"transfer compression '{spec}' is not one of none, f16, bf16"));
+                options = options with { CompressTransfers = compression };
+            }
+        }
+        return Result<PlacementOptions>.Success(options);
     }
 }

@@ -50,6 +50,31 @@ public sealed class GraphvizTests : IDisposable
     }
 
     [Fact]
+    public void PlacedOpsAreFilledByDeviceAndTransfersDrawnWithTheirBytes()
+    {
+        var placed = IrTest.Parse("""
+            func @main(%x: tensor<4xf32>) -> (tensor<4xf32>) {
+              %s = send %x {compress = f16, from = cpu, to = gpu} : tensor<4xf32>
+              %r = recv %s {from = cpu, to = gpu} : tensor<4xf32>
+              %a = exp %r {device = gpu} : tensor<4xf32>
+              %b = send %a {from = gpu, to = cpu} : tensor<4xf32>
+              %c = recv %b {from = gpu, to = cpu} : tensor<4xf32>
+              %n = neg %c {device = cpu} : tensor<4xf32>
+              return %n
+            }
+            """);
+        var dot = DotWriter.Write(placed);
+        Assert.Contains("f0_n0 [label=\"%0 = send cpu\u2192gpu as f16\\ntensor<4xf32>\", shape=cds, style=filled, fillcolor=\"#ffd9a8\"];", dot);
+        Assert.Contains("f0_n0 -> f0_n1 [style=dashed, label=\"8 B\"];", dot);   // 16 bytes of f32 as f16 on the wire
+        Assert.Contains("f0_n3 -> f0_n4 [style=dashed, label=\"16 B\"];", dot);
+        Assert.Contains("f0_n2 [label=\"%2 = exp\\ntensor<4xf32>\", style=\"rounded,filled\", fillcolor=\"#c6ebbd\"];", dot);
+        Assert.Contains("f0_n5 [label=\"%5 = neg\\ntensor<4xf32>\", style=\"rounded,filled\", fillcolor=\"#cfe0fa\"];", dot);
+        Assert.Contains("subgraph cluster_legend {", dot);
+        Assert.DoesNotContain("cluster_legend", DotWriter.Write(IrTest.Parse(Loop))); // nothing placed: no legend
+        Assert.Equal("3.5 MiB", DotWriter.FormatBytes(3.5 * 1024 * 1024));
+    }
+
+    [Fact]
     public void QuotesAreEscaped() => Assert.Equal("\"a \\\"b\\\" \\\\ c\\nd\"", DotWriter.Quote("a \"b\" \\ c\nd"));
 
     private string WriteLoop()

@@ -1,0 +1,260 @@
+using System.Collections.Immutable;
+using System.Text.RegularExpressions;
+using GraphCompiler.IR;
+using GraphCompiler.IR.Ops;
+using GraphCompiler.IR.Text;
+
+namespace GraphCompiler.Passes;
+
+/// <summary>
+/// <c>place-devices</c>: sets <c>device = cpu|gpu</c> on every top-level op of each function body,
+/// TensorFlow's placer (whitepaper §3.2.1) with its cost model (<see cref="DeviceCostModel"/>).
+/// <list type="bullet">
+/// <item>Constants get no device (the GPU backend uploads the constants its kernels read at load time,
+/// so they never need a transfer); the terminator gets none. Arguments and results live on the host.</item>
+/// <item>Ops with regions other than <c>fusion</c> (while, if, case, call) run on the CPU, their nested
+/// ops untouched; a fusion is placed as one unit.</item>
+/// <item>Colocation: a <c>reshape</c> or <c>broadcast_in_dim</c> is a view, pointless to move alone, so
+/// it joins its operand's producer's group (union-find). A group goes to one device; if the GPU cannot
+/// run one member, the whole group stays on the CPU (the CPU fallback).</item>
+/// <item>User constraints (<see cref="PlacementConstraint"/>) apply to the whole group; two that
+/// disagree inside one group are an error naming both ops. They are soft: never onto a GPU that cannot
+/// run the op.</item>
+/// <item>Greedy simulation in body (topological) order: a group is placed when its first member is
+/// reached, on the allowed device where its last member finishes first — ready when the device is free
+/// and every input has arrived there (producer's finish, plus one transfer per value and device) — plus
+/// the transfer back of any function result it computes on the GPU. Ties go to the CPU.</item>
+/// </list>
+/// Without <see cref="PlacementOptions.GpuSupports"/> every op is placed on the CPU.
+/// </summary>
+public sealed class DevicePlacement : FunctionPass
+{
+    public override string Name => "place-devices";
+    public override string Description => "put each op on the CPU or the GPU (greedy earliest finish under a cost model; colocation, constraints)";
+
+    protected override Function RunOnFunction(Function f, Module module, PassOptions options)
+    {
+        var plan = new Planner(f, options.Placement).Plan();
+        var ops = f.Body.Operations;
+        var placed = ImmutableArray.CreateBuilder<Operation>(ops.Length);
+        for (int i = 0; i < ops.Length; i++) placed.Add(plan[i] is { } d ? Placement.On(ops[i], d) : ops[i]);
+        return f.WithBody(f.Body.WithOperations(placed.MoveToImmutable()));
+    }
+
+    /// <summary>Whether the pass places <paramref name="op"/>: not constants, terminators or transfers.</summary>
+    internal static bool IsPlaceable(Operation op) => !op.Def.IsTerminator && op.Def is not (ConstantOp or SendOp or RecvOp);
+
+    /// <summary>The values an op reads: its operands, and for ops with regions the outer values the regions read.</summary>
+    internal static IEnumerable<Value> Inputs(Operation op)
+    {
+        if (op.Regions.IsEmpty) return op.Operands;
+        var defined = new HashSet<Value>(ReferenceEqualityComparer.Instance);
+        var read = new List<Value>(op.Operands);
+        void Walk(Region r)
+        {
+            defined.UnionWith(r.Arguments);
+            foreach (var o in r.Operations)
+            {
+                foreach (var v in o.Operands)
+                    if (!defined.Contains(v)) read.Add(v);
+                foreach (var inner in o.Regions) Walk(inner);
+                defined.UnionWith(o.Results);
+            }
+        }
+        foreach (var r in op.Regions) Walk(r);
+        return read.Distinct(ReferenceEqualityComparer.Instance).Cast<Value>();
+    }
+
+    /// <summary>One function's placement: the device of each body op (null: left alone).</summary>
+    private sealed class Planner(Function f, PlacementOptions options)
+    {
+        private readonly ImmutableArray<Operation> _ops = f.Body.Operations;
+        private readonly Dictionary<Value, int> _producer = new(ReferenceEqualityComparer.Instance);
+        private readonly Dictionary<Value, (string Device, double Time)> _home = new(ReferenceEqualityComparer.Instance);
+        private readonly Dictionary<(Value, string), double> _copies = new();
+        private readonly Dictionary<string, double> _busy = new() { [Placement.Cpu] = 0, [Placement.Gpu] = 0 };
+        private readonly HashSet<Value> _returned = new(f.Body.Yielded, ReferenceEqualityComparer.Instance);
+        private int[] _parent = [];
+        private ValueNames? _names;
+
+        public string?[] Plan()
+        {
+            var plan = new string?[_ops.Length];
+            for (int i = 0; i < _ops.Length; i++)
+                foreach (var r in _ops[i].Results) _producer[r] = i;
+            var groups = Colocate();
+            var required = Constraints(groups);
+            foreach (var a in f.Arguments) _home[a] = (Placement.Cpu, 0);
+            var done = new bool[_ops.Length];
+            for (int i = 0; i < _ops.Length; i++)
+            {
+                var op = _ops[i];
+                if (!IsPlaceable(op))
+                {
+                    // A transfer already in the IR delivers its value on its destination.
+                    if (op.Def is RecvOp) _home[op.Result] = (op.Attr.Enum("to"), 0);
+                    else if (op.Def is SendOp) _home[op.Result] = (op.Attr.Enum("from"), 0);
+                    continue;
+                }
+                if (done[i]) continue;
+                var members = groups[Find(i)];
+                string? best = null;
+                double bestScore = double.PositiveInfinity;
+                foreach (var d in Candidates(members, required.GetValueOrDefault(Find(i))))
+                {
+                    var score = Simulate(members, d, commit: false);
+                    if (score < bestScore) (best, bestScore) = (d, score);
+                }
+                Simulate(members, best!, commit: true);
+                foreach (var m in members)
+                {
+                    plan[m] = best;
+                    done[m] = true;
+                }
+            }
+            return plan;
+        }
+
+        // ---- colocation: union-find, the root is the group's first op ----
+
+        private int Find(int i)
+        {
+            while (_parent[i] != i) i = _parent[i] = _parent[_parent[i]];
+            return i;
+        }
+
+        private Dictionary<int, List<int>> Colocate()
+        {
+            _parent = [.. Enumerable.Range(0, _ops.Length)];
+            for (int i = 0; i < _ops.Length; i++)
+            {
+                var op = _ops[i];
+                if (op.Def is not (ReshapeOp or BroadcastInDimOp) || !IsPlaceable(op)) continue;
+                if (!_producer.TryGetValue(op.Operands[0], out var p) || !IsPlaceable(_ops[p])) continue;
+                int a = Find(p), b = Find(i);
+                if (a != b) _parent[Math.Max(a, b)] = Math.Min(a, b);
+            }
+            var groups = new Dictionary<int, List<int>>();
+            for (int i = 0; i < _ops.Length; i++)
+            {
+                if (!IsPlaceable(_ops[i])) continue;
+                var root = Find(i);
+                if (!groups.TryGetValue(root, out var list)) groups[root] = list = [];
+                list.Add(i);
+            }
+            return groups;
+        }
+
+        // ---- user constraints ----
+
+        private string NameOf(Operation op)
+        {
+            if (op.SourceName is not null) return op.SourceName;
+            if (op.Results.IsEmpty) return op.Name;
+            _names ??= new ValueNames(f);
+            return _names[op.Results[0]];
+        }
+
+        private string Describe(Operation op)
+        {
+            _names ??= new ValueNames(f);
+            var result = op.Results.IsEmpty ? op.Name : $"{_names[op.Results[0]]} = {op.Name}";
+            return op.SourceName is null ? $"'{result}'" : $"'{op.SourceName}' ({result})";
+        }
+
+        /// <summary>The device each constrained group must use, by root; conflicts are errors.</summary>
+        private Dictionary<int, string> Constraints(Dictionary<int, List<int>> groups)
+        {
+            var required = new Dictionary<int, string>();
+            if (options.Constraints.IsEmpty) return required;
+            foreach (var (root, members) in groups)
+            {
+                (int Op, PlacementConstraint C)? first = null;
+                foreach (var m in members)
+                {
+                    foreach (var c in Matching(_ops[m]))
+                    {
+                        if (first is null) first = (m, c);
+                        else if (first.Value.C.Device != c.Device)
+                        {
+                            var (a, ca) = first.Value;
+                            var where = a == m
+                                ? $"{Describe(_ops[m])} is matched by both '{ca}' and '{c}'"
+                                : $"{Describe(_ops[a])} must be on {ca.Device} ('{ca}') but {Describe(_ops[m])}, which stays with it, must be on {c.Device} ('{c}')";
+                            throw new PassException(new Diagnostic($"@{f.Name}: conflicting placement constraints: {where}", _ops[m].Location ?? _ops[a].Location));
+                        }
+                    }
+                }
+                if (first is { } fc) required[root] = fc.C.Device;
+            }
+            return required;
+        }
+
+        private IEnumerable<PlacementConstraint> Matching(Operation op)
+        {
+            var name = NameOf(op);
+            foreach (var c in options.Constraints)
+            {
+                bool match;
+                try
+                {
+                    match = c.Pattern.IsMatch(name);
+                }
+                catch (RegexMatchTimeoutException)
+                {
+                    throw new PassException(new Diagnostic($"placement constraint '{c}' took too long to match '{name}'; simplify the regex"));
+                }
+                if (match) yield return c;
+            }
+        }
+
+        // ---- the simulation ----
+
+        private IEnumerable<string> Candidates(List<int> members, string? required)
+        {
+            bool gpuPossible = options.GpuSupports is { } supports
+                && members.All(m => (_ops[m].Regions.IsEmpty || _ops[m].Def is FusionOp) && supports(_ops[m]));
+            if (!gpuPossible) return [Placement.Cpu];
+            return required is null ? [Placement.Cpu, Placement.Gpu] : [required];
+        }
+
+        private double Transfer(Value v) => options.CostModel.TransferSeconds(v.Type, options.CompressTransfers);
+
+        /// <summary>When <paramref name="v"/> is readable on <paramref name="device"/>; <paramref name="commit"/> records the copy.</summary>
+        private double Available(Value v, string device, bool commit)
+        {
+            if (_copies.TryGetValue((v, device), out var t)) return t;
+            if (!_home.TryGetValue(v, out var home)) return 0; // a constant: on every device from the start
+            if (home.Device == device) return home.Time;
+            t = home.Time + Transfer(v);
+            if (commit) _copies[(v, device)] = t;
+            return t;
+        }
+
+        /// <summary>Runs the group's members in order on <paramref name="device"/>; returns the score: last finish, plus copying GPU-computed results back to the host.</summary>
+        private double Simulate(List<int> members, string device, bool commit)
+        {
+            var local = new Dictionary<Value, double>(ReferenceEqualityComparer.Instance);
+            double clock = _busy[device], returnBack = 0;
+            foreach (var m in members)
+            {
+                var op = _ops[m];
+                double ready = clock;
+                foreach (var v in Inputs(op))
+                    ready = Math.Max(ready, local.TryGetValue(v, out var lt) ? lt : Available(v, device, commit));
+                clock = ready + options.CostModel.Seconds(op, device);
+                foreach (var r in op.Results)
+                {
+                    local[r] = clock;
+                    if (device != Placement.Cpu && _returned.Contains(r)) returnBack = Math.Max(returnBack, clock + Transfer(r));
+                }
+            }
+            if (commit)
+            {
+                _busy[device] = clock;
+                foreach (var (v, t) in local) _home[v] = (device, t);
+            }
+            return Math.Max(clock, returnBack);
+        }
+    }
+}
