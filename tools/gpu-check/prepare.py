@@ -63,7 +63,8 @@ class Prep:
             argv += ["--place", self.place]
         rc, so, se = self.gcc(*argv, *extra)
         if rc != 0:
-            return f"compile failed: {(se or so).strip().splitlines()[-1] if (se or so).strip() else rc}"
+            msg = " ".join((se or so).split())
+            return f"compile failed: {msg[:300] if msg else rc}"
         with open(os.path.join(out, name + ".h")) as f:
             header = f.read()
         args, results = [], []
