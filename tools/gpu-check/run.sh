@@ -14,7 +14,7 @@ log() { if [ -n "$out" ]; then tee -a "$out/$1"; else cat; fi; }
 [ -n "$out" ] && mkdir -p "$out"
 [ -f "$bundle/manifest.json" ] || { echo "no bundle at $bundle: run tools/gpu-check/prepare.sh first" >&2; exit 2; }
 
-{ nvidia-smi -L 2>&1 || echo "nvidia-smi not found"; python3 --version; } | log run.log
+{ nvidia-smi -L 2>/dev/null || echo "nvidia-smi not found"; python3 --version; } | log run.log
 start=$(date +%s)
 echo "== check.py" | log check.log
 timeout 120 python3 "$here/check.py" --bundle "$bundle" ${CHECK_ARGS:-} 2>&1 | log check.log
