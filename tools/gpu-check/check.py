@@ -129,7 +129,9 @@ def main():
     for s in manifest.get("skipped", []):
         print(f"(skipped at prepare time) {s['name']}: {s['reason']}")
     print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    if not cases:
+        print("error: the bundle has no cases (did every compile fail? see 'skipped' above)")
+    return 1 if failed or not cases else 0
 
 
 if __name__ == "__main__":

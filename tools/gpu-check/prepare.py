@@ -252,6 +252,9 @@ def main():
         f"{len(manifest['skipped'])} skipped, {size / 1e6:.1f} MB")
     if size > 25e6:
         log("warning: the bundle is over 25 MB")
+    if not manifest["cases"] and not manifest["benchmarks"]:
+        log("error: nothing compiled")
+        sys.exit(1)
 
 
 if __name__ == "__main__":
