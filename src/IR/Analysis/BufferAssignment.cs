@@ -117,6 +117,9 @@ public static class BufferAssignment
             });
             int at = t;
             ArenaModel.ForEachUse(ops[t], v => lastUse[v] = at);
+            // A transfer reads its source until it has arrived: the send's operand lives to the recv.
+            if (ops[t].Def is RecvOp && def.TryGetValue(ops[t].Operands[0], out var s) && ops[s].Def is SendOp)
+                lastUse[ops[s].Operands[0]] = at;
         }
         int End(Value v) => lastUse.TryGetValue(v, out var u) ? Math.Max(u, def[v]) : def[v];
         int LastRead(Value v, int fallback) => lastUse.TryGetValue(v, out var u) ? u : fallback;

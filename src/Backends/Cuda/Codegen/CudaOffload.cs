@@ -105,7 +105,7 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IOffload
         var src = op.Operands[0];
         var gpuValue = plan.SentValue(src);
         var bytes = op.Result.Type.ByteSize;
-        if (deviceMode)
+        if (deviceMode && plan.ReturnedDirectly(op.Result))
         {
             if (plan.ComputedIntoResult(op.Result) is not null) return; // the kernel wrote the result itself
             var dst = b.Let($"ptrtoint ptr {site.HostPointer(op.Result)} to i64");

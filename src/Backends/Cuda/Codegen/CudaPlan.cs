@@ -121,6 +121,15 @@ internal sealed class CudaPlan
         return returnedAt >= 0 && Function.ResultInfos[returnedAt].Updates is null ? g : null;
     }
 
+    /// <summary>Whether <paramref name="v"/> is returned once, read by nothing else and no variable update: the caller's result buffer is its buffer.</summary>
+    public bool ReturnedDirectly(Value v)
+    {
+        int at = -1;
+        for (int i = 0; i < Function.Body.Yielded.Length; i++)
+            if (ReferenceEquals(Function.Body.Yielded[i], v)) at = at < 0 ? i : -2;
+        return at >= 0 && _uses.GetValueOrDefault(v) == 1 && Function.ResultInfos[at].Updates is null;
+    }
+
     private string? FindDeviceModeProblem()
     {
         var f = Function;

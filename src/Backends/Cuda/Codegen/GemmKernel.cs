@@ -44,6 +44,86 @@ internal static class GemmKernel
             rb.Length == 1 ? sb[rb[0]] : 0, sb[rc], sb[rf]);
     }
 
+    private const int SkinnyRows = 16;
+    private const int SkinnyColumns = 32;
+    private const int SkinnySlices = 8;
+
+    /// <summary>
+    /// C with at most 16 rows (a batch of a few inputs through a dense layer): tiles would waste most of
+    /// their rows, and too few blocks would share N. Instead a block of 32 columns × 8 slices of K: each
+    /// thread keeps one accumulator per row of C, reads B along its column (coalesced across the warp)
+    /// and A's rows (the same address across the warp: broadcast); the slices' partial sums meet in
+    /// shared memory and slice 0 runs the epilogue.
+    /// </summary>
+    private static GpuKernel Skinny(DeviceModule m, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
+        IReadOnlyDictionary<Value, Tensor> constants, IReadOnlyList<Value> outerOutputs, IReadOnlyList<Value> outerInputs, Operation dot, Layout L)
+    {
+        var name = m.NextName("gemv");
+        var b = new LlvmBuilder();
+        var mc = m.Context;
+        var ev = KernelEmitter.ForDevice(mc, name, b, inputs.Select((v, i) => (v, $"%p{outputs.Count + i}")), ops, constants);
+        string Ptr(Value v) => $"%p{outputs.Count + inputs.ToList().IndexOf(v)}";
+        var (pa, pb) = (Ptr(dot.Operands[0]), Ptr(dot.Operands[1]));
+        var (ea, eb) = (dot.Operands[0].Type.Element, dot.Operands[1].Type.Element);
+        int rows = (int)L.M;
+        var smem = $"@{name}_partial";
+        mc.Global($"{smem} = internal addrspace(3) global [{SkinnySlices * SkinnyColumns * rows} x float] undef, align 16");
+        mc.Declare("declare float @llvm.fma.f32(float, float, float)");
+        var tid = Sreg.Read(mc, b, "tid.x");
+        var col = b.Let($"and i64 {tid}, {SkinnyColumns - 1}", "col");
+        var slice = b.Let($"lshr i64 {tid}, 5", "slice");
+        var n = b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {Sreg.Read(mc, b, "ctaid.x")}, {SkinnyColumns}")}, {col}", "n");
+        var bz = Sreg.Read(mc, b, "ctaid.z");
+        var baseA = b.Let($"mul nuw nsw i64 {bz}, {L.SAb}", "baseA");
+        var baseB = b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {bz}, {L.SBb}")}, {b.Let($"mul nuw nsw i64 {n}, {L.SBn}")}", "baseB");
+        var inside = b.Let($"icmp slt i64 {n}, {L.N}", "inside");
+        var accSlot = b.Alloca($"[{rows} x float]");
+        for (int i = 0; i < rows; i++)
+            b.Line($"store float 0.0, ptr {b.Let($"getelementptr inbounds [{rows} x float], ptr {accSlot}, i64 0, i64 {i}")}");
+        var loop = b.FreshLabel("kloop");
+        var after = b.FreshLabel("kdone");
+        b.CondBr(inside, loop, after);
+        b.Block(loop);
+        b.For(slice, L.K.ToString(), k =>
+        {
+            var bv = ev.LoadElement(pb, eb, b.Let($"add nuw nsw i64 {baseB}, {b.Let($"mul nuw nsw i64 {k}, {L.SBk}")}"));
+            for (int i = 0; i < rows; i++)
+            {
+                var a = ev.LoadElement(pa, ea, b.Let($"add nuw nsw i64 {baseA}, {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {k}, {L.SAk}")}, {i * L.SAm}")}"));
+                var slot = b.Let($"getelementptr inbounds [{rows} x float], ptr {accSlot}, i64 0, i64 {i}");
+                b.Line($"store float {b.Let($"call float @llvm.fma.f32(float {a}, float {bv}, float {b.Let($"load float, ptr {slot}")})")}, ptr {slot}");
+            }
+        }, "k", step: SkinnySlices.ToString());
+        b.Br(after);
+        b.Block(after);
+        string Partial(string s, int i) => b.Let($"getelementptr inbounds float, ptr addrspace(3) {smem}, i64 {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {s}, {SkinnyColumns * rows}")}, {b.Let($"add nuw nsw i64 {col}, {i * SkinnyColumns}")}")}");
+        for (int i = 0; i < rows; i++)
+            b.Line($"store float {b.Let($"load float, ptr {b.Let($"getelementptr inbounds [{rows} x float], ptr {accSlot}, i64 0, i64 {i}")}")}, ptr addrspace(3) {Partial(slice, i)}");
+        Sreg.Barrier(mc, b);
+        var epi = b.FreshLabel("epi");
+        var done = b.FreshLabel("done");
+        b.CondBr(b.Let($"and i1 {inside}, {b.Let($"icmp eq i64 {slice}, 0")}"), epi, done);
+        b.Block(epi);
+        var output = outputs[0];
+        for (int i = 0; i < rows; i++)
+        {
+            string total = b.Let($"load float, ptr addrspace(3) {Partial("0", i)}");
+            for (int s2 = 1; s2 < SkinnySlices; s2++)
+                total = b.Let($"fadd float {total}, {b.Let($"load float, ptr addrspace(3) {Partial(s2.ToString(), i)}")}");
+            string[] idx = output.Type.Rank == 3 ? [bz, i.ToString(), n] : [i.ToString(), n];
+            ev.ClearSeeds();
+            var dotValue = dot.Result.Type.Element is ElementType.F32 ? total : ev.Scalars.Convert(ElementType.F32, dot.Result.Type.Element, total);
+            ev.Seed(dot.Result, idx, dotValue);
+            ev.StoreElement("%p0", output.Type, ev.RavelIndex(idx, output.Type.Shape), ev.Element(output, idx));
+        }
+        ev.ClearSeeds();
+        b.Br(done);
+        b.Block(done);
+        b.Line("ret void");
+        m.AddKernel(name, outerOutputs.Count + outerInputs.Count, b.Body());
+        return new GpuKernel(name, (L.N + SkinnyColumns - 1) / SkinnyColumns, 1, L.Batch, SkinnyColumns * SkinnySlices, [.. outerOutputs, .. outerInputs]);
+    }
+
     public static GpuKernel Emit(DeviceModule m, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
         IReadOnlyDictionary<Value, Tensor> constants, IReadOnlyList<Value> outerOutputs, IReadOnlyList<Value> outerInputs)
     {
@@ -51,6 +131,7 @@ internal static class GemmKernel
         if (outputs.Count != 1 || !outputs[0].Type.Shape.SequenceEqual(dot.Result.Type.Shape))
             throw new CodegenException("a GPU output fusion must have one output of the contraction's shape");
         var L = Describe(dot);
+        if (L.M <= SkinnyRows) return Skinny(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, L);
         // Tile shape by problem size: small M (a batch of a few rows) gets short tiles, so more blocks share the N dimension.
         int tm = L.M <= 16 ? 1 : L.M <= 64 ? 4 : 8;
         int tn = L.N <= 64 ? 4 : 8;
