@@ -61,6 +61,7 @@ public sealed record MemoryReport(string Entry, ImmutableArray<FunctionBuffers> 
                         BufferKind.Arena => "arena",
                         BufferKind.Argument => "argument",
                         BufferKind.Constant => "constant",
+                        BufferKind.Elsewhere => "elsewhere",
                         _ => "variable_alias",
                     });
                     w.WriteNumber("bytes", v.Bytes);

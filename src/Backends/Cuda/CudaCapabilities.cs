@@ -14,7 +14,7 @@ public static class CudaCapabilities
     /// <summary>Float unary ops whose GPU lowering needs no library call (see GpuScalarMath).</summary>
     private static readonly FrozenSet<string> FloatUnary = new[]
     {
-        "neg", "abs", "sign", "exp", "log", "sqrt", "rsqrt", "floor", "ceil", "round", "logistic", "tanh", "is_finite",
+        "neg", "abs", "sign", "exp", "sqrt", "rsqrt", "floor", "ceil", "round", "logistic", "tanh", "is_finite",
     }.ToFrozenSet();
 
     private static readonly FrozenSet<string> Binary = new[]

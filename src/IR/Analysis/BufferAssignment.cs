@@ -14,6 +14,12 @@ public sealed record BufferOptions
     /// <summary>Let an elementwise result take the buffer of an operand that dies at the op.</summary>
     public bool InPlace { get; init; } = true;
 
+    /// <summary>
+    /// Which values this arena holds; the rest are <see cref="BufferKind.Elsewhere"/>. A program that
+    /// spans devices lays out one arena per device, each over its own values. Null: all of them.
+    /// </summary>
+    public Func<Value, bool>? Holds { get; init; }
+
     public static readonly BufferOptions Default = new();
 }
 
@@ -28,6 +34,8 @@ public enum BufferKind
     Constant,
     /// <summary>A variable update written straight into its variable argument's buffer.</summary>
     VariableAlias,
+    /// <summary>Not held by this arena (see <see cref="BufferOptions.Holds"/>): another device's memory.</summary>
+    Elsewhere,
 }
 
 /// <summary>
@@ -132,11 +140,22 @@ public static class BufferAssignment
 
         // Buffers in definition order; in-place results join an operand's buffer.
         var buffers = new List<Buf>();
+        bool Holds(Value v) => options.Holds?.Invoke(v) ?? true;
         foreach (var v in order)
         {
-            if (constants.Contains(v) || variableAlias.ContainsKey(v)) continue;
+            if (constants.Contains(v) || variableAlias.ContainsKey(v) || !Holds(v)) continue;
             int d = def[v];
             long size = ArenaModel.Align(v.Type.ByteSize, align);
+            // recv's result is the buffer its send started filling: the pair is one buffer, live from
+            // the send to recv's last reader.
+            if (!nested.Contains(v) && ops[d].Def is RecvOp && bufferOf.TryGetValue(ops[d].Operands[0], out var sent))
+            {
+                sent.End = Math.Max(sent.End, End(v));
+                sent.Last = v;
+                bufferOf[v] = sent;
+                sharesWith[v] = names[ops[d].Operands[0]];
+                continue;
+            }
             if (options.InPlace && !nested.Contains(v) && ArenaModel.IsElementwise(ops[d]))
             {
                 Buf? taken = null;
@@ -171,7 +190,7 @@ public static class BufferAssignment
 
         long noReuse = 0;
         foreach (var v in order)
-            if (!constants.Contains(v)) noReuse += ArenaModel.Align(v.Type.ByteSize, align);
+            if (!constants.Contains(v) && Holds(v)) noReuse += ArenaModel.Align(v.Type.ByteSize, align);
 
         var values = ImmutableArray.CreateBuilder<ValueBuffer>();
         for (int i = 0; i < f.Arguments.Length; i++)
@@ -187,6 +206,8 @@ public static class BufferAssignment
                 values.Add(new ValueBuffer(v, names[v], BufferKind.Constant, 0, 0, bytes, def[v], End(v), null, -1));
             else if (variableAlias.ContainsKey(v))
                 values.Add(new ValueBuffer(v, names[v], BufferKind.VariableAlias, 0, 0, bytes, def[v], End(v), sharesWith[v], -1));
+            else if (!Holds(v))
+                values.Add(new ValueBuffer(v, names[v], BufferKind.Elsewhere, 0, 0, bytes, def[v], End(v), null, -1));
             else
             {
                 var b = bufferOf[v];

@@ -37,7 +37,17 @@ public static class AotCompiler
 
         var program = CpuCompiler.Generate(optimised, new CpuCompileOptions { Name = name, Target = target }, functionName);
         if (!program.Ok) return Result<AotArtifacts>.Failure(program.Diagnostics);
-        var p = program.Value!;
+        return Package(program.Value!, options, target, [], null);
+    }
+
+    /// <summary>
+    /// Links a generated host program into the library form: object, shared library exporting the ABI
+    /// (plus <paramref name="extraExports"/>), header (with <paramref name="extraHeader"/> declarations) and C# binding.
+    /// </summary>
+    internal static Result<AotArtifacts> Package(CpuProgram p, AotOptions options, CpuTarget target, IReadOnlyList<string> extraExports, string? extraHeader,
+        string? extraBinding = null)
+    {
+        var name = options.Name;
         // The destructor stops the library's worker threads before dlclose unmaps their code.
         var ir = p.LlvmIr + $"define i32 @{name}_abi_version() nounwind {{\nentry:\n  ret i32 {AotAbi.Version}\n}}\n"
             + $"@llvm.global_dtors = appending global [1 x {{ i32, ptr, ptr }}] [{{ i32, ptr, ptr }} {{ i32 65535, ptr @{Codegen.ProgramEmitter.FiniSymbol}, ptr null }}]\n";
@@ -45,7 +55,7 @@ public static class AotCompiler
         // The module name becomes the object's source file name: the bare name keeps paths out of it.
         var obj = LlvmCompiler.Emit(ir, target, name: name, constants: p.Constants);
         if (!obj.Ok) return Result<AotArtifacts>.Failure(obj.Diagnostics);
-        var so = SharedLibraryLinker.Link(obj.Value!, $"lib{name}.so", [$"{name}_run", $"{name}_arena_size", $"{name}_abi_version", $"{name}_release"]);
+        var so = SharedLibraryLinker.Link(obj.Value!, $"lib{name}.so", [$"{name}_run", $"{name}_arena_size", $"{name}_abi_version", $"{name}_release", .. extraExports]);
         if (!so.Ok) return Result<AotArtifacts>.Failure(so.Diagnostics);
 
         var abi = new AotAbi(name, p.Signature, p.ArenaBytes);
@@ -54,8 +64,8 @@ public static class AotCompiler
         [
             ($"{name}.o", obj.Value!),
             ($"lib{name}.so", so.Value!),
-            ($"{name}.h", utf8.GetBytes(HeaderWriter.Write(abi, options.Target))),
-            ($"{name}.cs", utf8.GetBytes(CSharpBindingWriter.Write(abi, options.Target, options.Namespace))),
+            ($"{name}.h", utf8.GetBytes(HeaderWriter.Write(abi, options.Target, extraHeader))),
+            ($"{name}.cs", utf8.GetBytes(CSharpBindingWriter.Write(abi, options.Target, options.Namespace, extraBinding))),
         ]));
     }
 

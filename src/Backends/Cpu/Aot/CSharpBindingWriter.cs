@@ -8,7 +8,7 @@ namespace GraphCompiler.Backends.Cpu.Aot;
 /// </summary>
 public static class CSharpBindingWriter
 {
-    public static string Write(AotAbi abi, string targetName, string? @namespace = null)
+    public static string Write(AotAbi abi, string targetName, string? @namespace = null, string? extra = null)
     {
         var n = abi.Name;
         var cls = abi.ClassName;
@@ -98,6 +98,8 @@ public static class CSharpBindingWriter
         L("    /// <summary>Stops the library's worker threads, waiting for a call in flight; the next call starts them again (optional).</summary>");
         L($"    public static void ReleaseThreads() => Native.{n}_release();");
         L();
+        // Target-specific members (the CUDA target's error message, say), with NAME for the symbol prefix.
+        if (extra is not null) L(extra.Replace("NAME", n));
         L("    private void FreeArena()");
         L("    {");
         L("        if (_arena is not null) NativeMemory.AlignedFree(_arena);");

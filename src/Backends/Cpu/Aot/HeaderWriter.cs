@@ -6,7 +6,7 @@ namespace GraphCompiler.Backends.Cpu.Aot;
 /// <summary>Writes <c>NAME.h</c>: the C declaration and the full description of the compiled entry point.</summary>
 public static class HeaderWriter
 {
-    public static string Write(AotAbi abi, string targetName)
+    public static string Write(AotAbi abi, string targetName, string? extra = null)
     {
         var n = abi.Name;
         var N = n.ToUpperInvariant();
@@ -87,7 +87,8 @@ public static class HeaderWriter
         L();
         L("/* Stops the library's worker threads (see the ABI above); optional. */");
         L($"void {n}_release(void);");
-        L();
+        L();        if (extra is not null) b.Append(extra.Replace("NAME", n)).Append('\n');
+
         L("#ifdef __cplusplus");
         L("}");
         L("#endif");

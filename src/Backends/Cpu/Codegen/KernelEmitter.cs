@@ -233,9 +233,15 @@ internal sealed partial class KernelEmitter
 
     // ---- memory ------------------------------------------------------------------------------------
 
+    /// <summary>Linear indices that <see cref="Unravel"/> split, by the parts and shape: raveling them again is free.</summary>
+    private readonly Dictionary<string, string> _unravelled = [];
+
+    private static string IndexKey(IReadOnlyList<string> idx, ImmutableArray<long> shape) => $"{string.Join(",", idx)}|{string.Join("x", shape)}";
+
     private string Ravel(IReadOnlyList<string> idx, ImmutableArray<long> shape)
     {
         if (shape.Length == 0) return "0";
+        if (_unravelled.TryGetValue(IndexKey(idx, shape), out var linear)) return linear;
         string acc = idx[0];
         for (int d = 1; d < shape.Length; d++)
             acc = _b.Let($"add nsw i64 {_b.Let($"mul nsw i64 {acc}, {shape[d]}")}, {idx[d]}", "lin");
@@ -256,6 +262,7 @@ internal sealed partial class KernelEmitter
             r[d] = _b.Let($"urem i64 {rest}, {shape[d]}", "ix");
             rest = _b.Let($"udiv i64 {rest}, {shape[d]}", "ix");
         }
+        _unravelled[IndexKey(r, shape)] = linear;
         return r;
     }
 
@@ -316,7 +323,9 @@ internal sealed partial class KernelEmitter
         var key = $"{System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(v)}:{string.Join(",", idx)}";
         if (_memo.TryGetValue(key, out var cached)) return cached;
         string r;
-        if (_buffers.TryGetValue(v, out var buf)) r = Load(buf.Pointer, v.Type.Element, Ravel(idx, v.Type.Shape));
+        // A splat constant operand is its one value: no load, whatever the index.
+        if (_constants.TryGetValue(v, out var known) && known.ElementCount > 0 && IsSplat(known)) r = Literal(known, 0);
+        else if (_buffers.TryGetValue(v, out var buf)) r = Load(buf.Pointer, v.Type.Element, Ravel(idx, v.Type.Shape));
         else if (_defs.TryGetValue(v, out var op)) r = Compute(op, v, idx);
         else throw new CodegenException("a value used by the kernel has no buffer and no definition");
         _memo[key] = r;

@@ -100,7 +100,7 @@ internal sealed class LlvmBuilder
     /// itself emit blocks; the loop closes from whatever block the body ends in.
     /// </summary>
     /// <param name="loopMetadata">Metadata for the loop's back edge (e.g. <c>!7</c>), or null.</param>
-    public void For(string lo, string hi, Action<string> body, string hint = "i", string? loopMetadata = null)
+    public void For(string lo, string hi, Action<string> body, string hint = "i", string? loopMetadata = null, string step = "1")
     {
         var head = FreshLabel($"{hint}.head");
         var bodyLabel = FreshLabel($"{hint}.body");
@@ -118,7 +118,7 @@ internal sealed class LlvmBuilder
         body(i);
         Br(latch);
         Block(latch);
-        Line($"{next} = add nsw i64 {i}, 1");
+        Line($"{next} = add nsw i64 {i}, {step}");
         Line(loopMetadata is null ? $"br label %{head}" : $"br label %{head}, !llvm.loop {loopMetadata}");
         Block(exit);
     }
@@ -126,7 +126,7 @@ internal sealed class LlvmBuilder
     /// <summary>
     /// A loop carrying one accumulator: <c>acc = init; for i: acc = step(acc, i)</c>; returns the final value.
     /// </summary>
-    public string Reduce(string lo, string hi, string type, string init, Func<string, string, string> step, string hint = "r")
+    public string Reduce(string lo, string hi, string type, string init, Func<string, string, string> step, string hint = "r", string stride = "1")
     {
         var head = FreshLabel($"{hint}.head");
         var bodyLabel = FreshLabel($"{hint}.body");
@@ -148,7 +148,7 @@ internal sealed class LlvmBuilder
         Br(latch);
         Block(latch);
         Line($"{nextAcc} = select i1 true, {type} {updated}, {type} {updated}");
-        Line($"{next} = add nsw i64 {i}, 1");
+        Line($"{next} = add nsw i64 {i}, {stride}");
         Br(head);
         Block(exit);
         return acc;

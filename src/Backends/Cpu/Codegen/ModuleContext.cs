@@ -10,6 +10,9 @@ internal sealed class ModuleContext(int lanes)
     /// <summary>f32 lanes of the target's widest vector registers (16, 8 or 4): picks the GEMM's blocking.</summary>
     public int Lanes { get; } = lanes;
 
+    /// <summary>Code for an NVPTX GPU: no C library, so scalar math must avoid libm calls.</summary>
+    public bool Gpu { get; init; }
+
     private readonly SortedSet<string> _declarations = new(StringComparer.Ordinal);
     private readonly List<string> _globals = [];
     private readonly List<string> _functions = [];
@@ -36,6 +39,13 @@ internal sealed class ModuleContext(int lanes)
     }
 
     public void AddFunction(string text) => _functions.Add(text);
+
+    private readonly List<string> _onRelease = [];
+
+    /// <summary>Functions (<c>void ()</c>) that <c>NAME_release</c> calls, after stopping the threads: another device's teardown.</summary>
+    public void OnRelease(string symbol) => _onRelease.Add(symbol);
+
+    public IReadOnlyList<string> ReleaseHooks => _onRelease;
 
     /// <summary>A module-level variable or constant, given as its full LLVM definition.</summary>
     public void Global(string definition) => _globals.Add(definition);

@@ -34,22 +34,37 @@ internal sealed class ProgramEmitter
     private readonly Dictionary<Value, Tensor> _constants = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<Value, string> _direct = new(ReferenceEqualityComparer.Instance);
 
-    private ProgramEmitter(Shared shared) => _shared = shared;
+    private readonly IOffload? _offload;
+
+    private ProgramEmitter(Shared shared, IOffload? offload = null)
+    {
+        _shared = shared;
+        _offload = offload;
+    }
 
     /// <summary>An internal <c>void ()</c> that releases the module's threads without waiting, for a library destructor.</summary>
     public const string FiniSymbol = "gc.module.fini";
 
-    public static (string Ir, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes) Emit(Function f, string name, string sourceName, Module? module = null, int lanes = 4)
+    /// <summary>
+    /// Emits <c>NAME_run</c>; with <paramref name="offload"/>, the ops it claims (another device's
+    /// kernels and the transfers) are its to emit, and <c>NAME_run_device</c> is emitted too, the same
+    /// program over arguments and results in device memory.
+    /// </summary>
+    public static (string Ir, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes) Emit(Function f, string name, string sourceName, Module? module = null, int lanes = 4,
+        Func<bool, IOffload>? offload = null, Action<ModuleContext>? prepare = null)
     {
         var shared = new Shared(new ModuleContext(lanes), module, name);
+        prepare?.Invoke(shared.Module);
         shared.Module.Declare("declare void @llvm.memmove.p0.p0.i64(ptr, ptr, i64, i1)");
-        long arena = new ProgramEmitter(shared).EmitFunction(f, $"{name}_run", external: true);
+        long arena = new ProgramEmitter(shared, offload?.Invoke(false)).EmitFunction(f, $"{name}_run", external: true);
+        if (offload is not null) new ProgramEmitter(shared, offload(true)).EmitFunction(f, $"{name}_run_device", external: true);
         shared.Module.AddFunction($"define i64 @{name}_arena_size() nounwind {{\nentry:\n  ret i64 {arena}\n}}");
         // NAME_release stops the worker threads (waiting for a call in flight); gc.module.fini, for a
         // library destructor, does the same unless a call is in flight.
         bool pool = shared.Module.HasHelper(Parallel.Name);
         string Stop(bool wait) => pool ? $"  call void @{Parallel.Release}(i1 {(wait ? "true" : "false")})\n" : "";
-        shared.Module.AddFunction($"define void @{name}_release() nounwind {{\nentry:\n{Stop(true)}  ret void\n}}");
+        var hooks = string.Concat(shared.Module.ReleaseHooks.Select(h => $"  call void @{h}()\n"));
+        shared.Module.AddFunction($"define void @{name}_release() nounwind {{\nentry:\n{Stop(true)}{hooks}  ret void\n}}");
         shared.Module.AddFunction($"define internal void @{FiniSymbol}() nounwind {{\nentry:\n{Stop(false)}  ret void\n}}");
         return (shared.Module.Build(sourceName), shared.Module.Constants, arena);
     }
@@ -57,7 +72,7 @@ internal sealed class ProgramEmitter
     private long EmitFunction(Function f, string symbol, bool external)
     {
         // Kernels declare their buffers noalias, so no value may take over another's buffer in place.
-        var plan = BufferAssignment.Compute(f, new BufferOptions { InPlace = false });
+        var plan = BufferAssignment.Compute(f, new BufferOptions { InPlace = false, Holds = _offload is null ? null : v => !_offload.Elsewhere(v) });
         foreach (var v in plan.Values) _placement[v.Value] = v;
         // Zero or fewer threads means one per online CPU (_SC_NPROCESSORS_ONLN is 84 in glibc); more than
         // that never helps compute-bound kernels and makes the pool's spinning workers fight for the CPUs.
@@ -83,7 +98,9 @@ internal sealed class ProgramEmitter
                 _direct[v] = resultPointers[i];
         }
 
+        _offload?.Prologue(Site);
         EmitRegion(f.Body);
+        _offload?.Epilogue(Site);
 
         for (int i = 0; i < returned.Length; i++)
             if (!_direct.ContainsKey(returned[i])) Copy(resultPointers[i], returned[i]);
@@ -123,7 +140,9 @@ internal sealed class ProgramEmitter
             _constants[op.Result] = value;
             return;
         }
-        foreach (var r in op.Results) _pointers[r] = _direct.TryGetValue(r, out var p) ? p : Slot(r, op.Name);
+        foreach (var r in op.Results)
+            if (_offload is null || !_offload.Elsewhere(r)) _pointers[r] = _direct.TryGetValue(r, out var p) ? p : Slot(r, op.Name);
+        if (_offload is not null && _offload.TryEmit(op, Site)) return;
         switch (op.Def)
         {
             case WhileOp: While(op); return;
@@ -264,6 +283,8 @@ internal sealed class ProgramEmitter
         _b.Line($"call void @free(ptr {arenaPtr})");
         ReturnIf(_b.Let($"icmp ne i32 {status}, 0"), status);
     }
+
+    private OffloadSite Site => new(_b, _shared.Module, v => _pointers[v], ReturnIf);
 
     /// <summary>Returns <paramref name="code"/> from the function when <paramref name="cond"/> holds (a kernel or callee failed).</summary>
     private void ReturnIf(string cond, string code)

@@ -64,6 +64,10 @@ public static class LlvmCompiler
             LLVMInitializeNVPTXTarget();
             LLVMInitializeNVPTXTargetMC();
             LLVMInitializeNVPTXAsmPrinter();
+            // GPU kernels divide with div.full.f32 (within 2 ulp) instead of the IEEE-exact sequence, which
+            // costs tens of instructions and made the elementwise kernels compute-bound; XLA makes the same
+            // trade. These options are read by the NVPTX backend only; LLVM takes them once per process.
+            LLVMParseCommandLineOptions(2, ["graphcompiler", "-nvptx-prec-divf32=1"], null);
             _initialised = true;
         }
     }

@@ -50,6 +50,9 @@ internal static unsafe partial class LlvmNative
     [LibraryImport(Library)] public static partial void LLVMInitializeNVPTXTargetMC();
     [LibraryImport(Library)] public static partial void LLVMInitializeNVPTXAsmPrinter();
 
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial void LLVMParseCommandLineOptions(int argc, string[] argv, string? overview);
+
     [LibraryImport(Library)] public static partial nint LLVMGetDefaultTargetTriple();
     [LibraryImport(Library)] public static partial nint LLVMGetHostCPUName();
     [LibraryImport(Library)] public static partial nint LLVMGetHostCPUFeatures();

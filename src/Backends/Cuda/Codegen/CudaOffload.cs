@@ -1,0 +1,137 @@
+using GraphCompiler.Backends.Cpu.Codegen;
+using GraphCompiler.IR;
+using GraphCompiler.IR.Analysis;
+using GraphCompiler.IR.Ops;
+
+namespace GraphCompiler.Backends.Cuda.Codegen;
+
+/// <summary>
+/// What the host program does for the GPU: launches each GPU op's kernels on the library's stream,
+/// starts host→device copies at <c>send</c> (asynchronous; the driver stages pageable memory at once, so
+/// the host buffer may be reused as soon as the call returns) and, at a device→host <c>recv</c>, copies
+/// and waits: the CPU op that needs the value runs only then, while the GPU keeps working on what was
+/// queued before. The device arena holds the GPU's values at offsets from its own buffer assignment.
+/// <para>
+/// Device mode (<c>NAME_run_device</c>): arguments and results are device pointers. An argument's
+/// host→device transfer becomes the argument itself, and a GPU value that is only returned is computed
+/// straight into the result; a model that reads an argument or writes a result on the CPU is refused
+/// with an error, as such a pointer cannot be read by the host.
+/// </para>
+/// </summary>
+internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IOffload
+{
+    private readonly Dictionary<Value, string> _devicePointers = new(ReferenceEqualityComparer.Instance);
+
+    public bool Elsewhere(Value v) => plan.OnDevice(v) || plan.Nowhere(v);
+
+    public void Prologue(OffloadSite site)
+    {
+        var (b, m) = (site.B, site.Module);
+        var status = b.Let($"call i32 @{HostRuntime.Init}()", "cuinit");
+        site.ReturnIf(b.Let($"icmp ne i32 {status}, 0"), status);
+        DriverApi.Call(m, b, "cuCtxSetCurrent", $"ptr {b.Let("load ptr, ptr @gc.cuda.ctx")}", "cuCtxSetCurrent");
+        if (!deviceMode) return;
+        if (plan.DeviceModeProblem is { } problem)
+        {
+            b.Line($"call i32 (ptr, i64, ptr, ...) @snprintf(ptr {DriverApi.ErrorBuffer}, i64 512, ptr {HostStrings.Literal(m, "%s")}, ptr {HostStrings.Literal(m, problem)})");
+            b.Line("ret i32 5");
+            b.Block(b.FreshLabel("unreachable"));
+            return;
+        }
+        var f = plan.Function;
+        for (int i = 0; i < f.Arguments.Length; i++)
+        {
+            var p = b.Let($"ptrtoint ptr {site.HostPointer(f.Arguments[i])} to i64", "darg");
+            foreach (var recv in plan.ReceivedArguments(f.Arguments[i])) _devicePointers[recv] = p;
+        }
+        var returned = f.Body.Yielded;
+        for (int i = 0; i < returned.Length; i++)
+        {
+            if (plan.ComputedIntoResult(returned[i]) is not { } gpuValue) continue;
+            var slot = b.Let($"getelementptr inbounds ptr, ptr %results, i64 {i}");
+            _devicePointers[gpuValue] = b.Let($"ptrtoint ptr {b.Let($"load ptr, ptr {slot}")} to i64", "dres");
+        }
+    }
+
+    public void Epilogue(OffloadSite site) =>
+        DriverApi.Call(site.Module, site.B, "cuStreamSynchronize", $"ptr {site.B.Let($"load ptr, ptr {HostRuntime.Stream}")}", "waiting for the GPU (cuStreamSynchronize)");
+
+    public bool TryEmit(Operation op, OffloadSite site)
+    {
+        switch (op.Def)
+        {
+            case SendOp when op.Attr.Enum("to") == Placement.Gpu:
+                SendToDevice(op, site);
+                return true;
+            case RecvOp when op.Attr.Enum("to") == Placement.Gpu:
+                return true; // the stream orders the copy before every later kernel
+            case SendOp:
+                return true; // the copy happens at the recv, which knows the host buffer
+            case RecvOp:
+                ReceiveOnHost(op, site);
+                return true;
+        }
+        if (!plan.Kernels.TryGetValue(op, out var kernels)) return false;
+        foreach (var k in kernels) Launch(k, site);
+        return true;
+    }
+
+    private string DevicePointer(Value v, OffloadSite site)
+    {
+        if (_devicePointers.TryGetValue(v, out var p)) return p;
+        var b = site.B;
+        if (plan.ConstantIndex(v) is { } c)
+            return b.Let($"load i64, ptr {b.Let($"getelementptr inbounds [{plan.DeviceConstants.Count} x i64], ptr {HostRuntime.Constants}, i64 0, i64 {c}")}", "dconst");
+        var offset = plan.DeviceOffset(v) ?? throw new CodegenException("a GPU value has no device buffer");
+        return b.Let($"add i64 {b.Let($"load i64, ptr {HostRuntime.Arena}", "darena")}, {offset}", "dptr");
+    }
+
+    private string Stream(LlvmBuilder b) => b.Let($"load ptr, ptr {HostRuntime.Stream}", "stream");
+
+    private void SendToDevice(Operation op, OffloadSite site)
+    {
+        if (op.Attr.Enum("compress") != "none")
+            throw new CodegenException("the CUDA backend does not implement compressed transfers yet; compile without --compress-transfers");
+        var x = op.Operands[0];
+        if (_devicePointers.ContainsKey(op.Result)) return; // device mode: the argument is already there
+        var b = site.B;
+        var dst = DevicePointer(op.Result, site);
+        DriverApi.Call(site.Module, b, "cuMemcpyHtoDAsync_v2", $"i64 {dst}, ptr {site.HostPointer(x)}, i64 {x.Type.ByteSize}, ptr {Stream(b)}", "copying to the GPU (cuMemcpyHtoDAsync)");
+    }
+
+    private void ReceiveOnHost(Operation op, OffloadSite site)
+    {
+        var b = site.B;
+        var src = op.Operands[0];
+        var gpuValue = plan.SentValue(src);
+        var bytes = op.Result.Type.ByteSize;
+        if (deviceMode)
+        {
+            if (plan.ComputedIntoResult(op.Result) is not null) return; // the kernel wrote the result itself
+            var dst = b.Let($"ptrtoint ptr {site.HostPointer(op.Result)} to i64");
+            DriverApi.Call(site.Module, b, "cuMemcpyDtoDAsync_v2", $"i64 {dst}, i64 {DevicePointer(gpuValue, site)}, i64 {bytes}, ptr {Stream(b)}", "copying a result (cuMemcpyDtoDAsync)");
+            return;
+        }
+        var s = Stream(b);
+        DriverApi.Call(site.Module, b, "cuMemcpyDtoHAsync_v2", $"ptr {site.HostPointer(op.Result)}, i64 {DevicePointer(gpuValue, site)}, i64 {bytes}, ptr {s}", "copying from the GPU (cuMemcpyDtoHAsync)");
+        DriverApi.Call(site.Module, b, "cuStreamSynchronize", $"ptr {s}", "waiting for the GPU (cuStreamSynchronize)");
+    }
+
+    private void Launch(GpuKernel k, OffloadSite site)
+    {
+        var b = site.B;
+        int n = Math.Max(1, k.Parameters.Count);
+        var values = b.Alloca($"[{n} x i64]");
+        var pointers = b.Alloca($"[{n} x ptr]");
+        for (int i = 0; i < k.Parameters.Count; i++)
+        {
+            var slot = b.Let($"getelementptr inbounds [{n} x i64], ptr {values}, i64 0, i64 {i}");
+            b.Line($"store i64 {DevicePointer(k.Parameters[i], site)}, ptr {slot}");
+            b.Line($"store ptr {slot}, ptr {b.Let($"getelementptr inbounds [{n} x ptr], ptr {pointers}, i64 0, i64 {i}")}");
+        }
+        var fn = b.Let($"load ptr, ptr {b.Let($"getelementptr inbounds [{plan.KernelNames.Count} x ptr], ptr {HostRuntime.Functions}, i64 0, i64 {plan.KernelIndex(k)}")}", "kernel");
+        DriverApi.Call(site.Module, b, "cuLaunchKernel",
+            $"ptr {fn}, i32 {k.GridX}, i32 {k.GridY}, i32 {k.GridZ}, i32 {k.Block}, i32 1, i32 1, i32 0, ptr {Stream(b)}, ptr {pointers}, ptr null",
+            $"launching {k.Name} (cuLaunchKernel)");
+    }
+}

@@ -1,0 +1,143 @@
+using GraphCompiler.Backends.Cpu.Codegen;
+using GraphCompiler.IR;
+using GraphCompiler.IR.Analysis;
+using GraphCompiler.IR.Ops;
+
+namespace GraphCompiler.Backends.Cuda.Codegen;
+
+/// <summary>
+/// The device side of one placed function (after <c>place-devices</c> and <c>insert-transfers</c>):
+/// which values live in GPU memory and where, which constants the GPU reads, and every GPU op's
+/// kernels, emitted into <paramref name="device"/>. Checks that the placement is complete: a GPU op
+/// reads only GPU values and constants.
+/// </summary>
+internal sealed class CudaPlan
+{
+    private static readonly ReferenceEqualityComparer Same = ReferenceEqualityComparer.Instance;
+
+    public Function Function { get; }
+    public Dictionary<Operation, IReadOnlyList<GpuKernel>> Kernels { get; } = new(ReferenceEqualityComparer.Instance);
+    public List<string> KernelNames { get; } = [];
+    public List<Value> DeviceConstants { get; } = [];
+    public long DeviceArenaBytes { get; }
+    public string? DeviceModeProblem { get; }
+
+    private readonly Dictionary<Value, Operation> _producer = new(Same);
+    private readonly Dictionary<Value, int> _uses = new(Same);
+    private readonly Dictionary<GpuKernel, int> _kernelIndex = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<Value, long> _offsets = new(Same);
+
+    public CudaPlan(Function f, DeviceModule device)
+    {
+        Function = f;
+        foreach (var op in f.Body.Operations)
+        {
+            foreach (var r in op.Results) _producer[r] = op;
+            ArenaModel.ForEachUse(op, v => _uses[v] = _uses.GetValueOrDefault(v) + 1);
+        }
+        foreach (var op in f.Body.Operations)
+        {
+            if (op.Def is ConstantOp or SendOp or RecvOp || op.Def.IsTerminator || Placement.DeviceOf(op) != Placement.Gpu) continue;
+            if (!CudaCapabilities.Supports(op))
+                throw new CodegenException($"'{op.Name}'{Where(op)} is placed on the GPU but the CUDA backend has no kernel for it");
+            var constants = new Dictionary<Value, Tensor>(Same);
+            foreach (var x in op.Operands)
+            {
+                if (_producer.TryGetValue(x, out var p) && p.Def is ConstantOp)
+                {
+                    if (!DeviceConstants.Contains(x, Same)) DeviceConstants.Add(x);
+                    constants[x] = p.Attr.Tensor("value");
+                }
+                else if (!OnDevice(x))
+                    throw new CodegenException($"'{op.Name}'{Where(op)} runs on the GPU but reads a value that is not there; run insert-transfers after place-devices");
+            }
+            var kernels = GpuCodegen.Emit(device, op, constants);
+            foreach (var k in kernels)
+            {
+                _kernelIndex[k] = KernelNames.Count;
+                KernelNames.Add(k.Name);
+            }
+            Kernels[op] = kernels;
+        }
+        var buffers = BufferAssignment.Compute(f, new BufferOptions { InPlace = false, Alignment = 256, Holds = OnDevice });
+        foreach (var v in buffers.Values)
+            if (v.Kind == BufferKind.Arena) _offsets[v.Value] = v.Offset;
+        DeviceArenaBytes = buffers.ArenaBytes;
+        DeviceModeProblem = FindDeviceModeProblem();
+    }
+
+    private static string Where(Operation op) => op.SourceName is { } s ? $" (\"{s}\")" : "";
+
+    /// <summary>GPU values: results of GPU ops and of transfers toward the GPU.</summary>
+    public bool OnDevice(Value v) =>
+        _producer.TryGetValue(v, out var op) && op.Def is not ConstantOp && (op.Def switch
+        {
+            SendOp or RecvOp => op.Attr.Enum("to") == Placement.Gpu,
+            _ => Placement.DeviceOf(op) == Placement.Gpu,
+        });
+
+    /// <summary>A send toward the host has no buffer of its own: its recv copies straight from the GPU value.</summary>
+    public bool Nowhere(Value v) => _producer.TryGetValue(v, out var op) && op.Def is SendOp && op.Attr.Enum("to") == Placement.Cpu;
+
+    public long? DeviceOffset(Value v) => _offsets.TryGetValue(v, out var o) ? o : null;
+
+    public int? ConstantIndex(Value v)
+    {
+        int i = DeviceConstants.FindIndex(c => ReferenceEquals(c, v));
+        return i < 0 ? null : i;
+    }
+
+    public int KernelIndex(GpuKernel k) => _kernelIndex[k];
+
+    /// <summary>The value a send (whose result is <paramref name="sent"/>) carries.</summary>
+    public Value SentValue(Value sent) => _producer[sent].Operands[0];
+
+    /// <summary>The send and recv results that carry argument <paramref name="arg"/> to the GPU.</summary>
+    public IEnumerable<Value> ReceivedArguments(Value arg)
+    {
+        foreach (var op in Function.Body.Operations)
+        {
+            if (op.Def is not SendOp || op.Attr.Enum("to") != Placement.Gpu || !ReferenceEquals(op.Operands[0], arg)) continue;
+            yield return op.Result;
+            foreach (var r in Function.Body.Operations.Where(o => o.Def is RecvOp && ReferenceEquals(o.Operands[0], op.Result)))
+                yield return r.Result;
+        }
+    }
+
+    /// <summary>
+    /// For a returned value that is a GPU value's trip to the host, read by nothing else: that GPU value,
+    /// which device mode computes straight into the caller's result. Null otherwise.
+    /// </summary>
+    public Value? ComputedIntoResult(Value returned)
+    {
+        if (!_producer.TryGetValue(returned, out var recv) || recv.Def is not RecvOp || recv.Attr.Enum("to") != Placement.Cpu) return null;
+        var send = _producer[recv.Operands[0]];
+        var g = send.Operands[0];
+        if (!_producer.TryGetValue(g, out var op) || !Kernels.ContainsKey(op)) return null;
+        if (_uses.GetValueOrDefault(g) != 1 || _uses.GetValueOrDefault(send.Result) != 1 || _uses.GetValueOrDefault(returned) != 1) return null;
+        int returnedAt = -1;
+        for (int i = 0; i < Function.Body.Yielded.Length; i++)
+            if (ReferenceEquals(Function.Body.Yielded[i], returned)) returnedAt = returnedAt < 0 ? i : -2;
+        return returnedAt >= 0 && Function.ResultInfos[returnedAt].Updates is null ? g : null;
+    }
+
+    private string? FindDeviceModeProblem()
+    {
+        var f = Function;
+        foreach (var a in f.Arguments)
+        {
+            int sends = f.Body.Operations.Count(o => o.Def is SendOp && o.Attr.Enum("to") == Placement.Gpu && ReferenceEquals(o.Operands[0], a));
+            if (_uses.GetValueOrDefault(a) != sends)
+                return "run_device needs every argument to be read on the GPU only; this model reads one on the CPU (use run)";
+        }
+        var yielded = f.Body.Yielded;
+        for (int i = 0; i < yielded.Length; i++)
+        {
+            var v = yielded[i];
+            bool fromGpu = _producer.TryGetValue(v, out var op) && op.Def is RecvOp && op.Attr.Enum("to") == Placement.Cpu;
+            if (!fromGpu || _uses.GetValueOrDefault(v) != 1 || f.ResultInfos[i].Updates is not null)
+                return "run_device needs every result to be computed on the GPU and returned once; this model writes one on the CPU (use run)";
+        }
+        return null;
+    }
+}

@@ -1,0 +1,66 @@
+using System.Text;
+using GraphCompiler.Backends.Cpu.Codegen;
+using GraphCompiler.IR;
+
+namespace GraphCompiler.Backends.Cuda.Codegen;
+
+/// <summary>
+/// One launch of a GPU kernel: its symbol, its grid (computed at compile time from the static shapes),
+/// and the values whose device pointers are its parameters, in order (outputs first, then inputs).
+/// </summary>
+public sealed record GpuKernel(string Name, long GridX, long GridY, long GridZ, int Block, IReadOnlyList<Value> Parameters);
+
+/// <summary>
+/// The NVPTX module of one compilation: every kernel's LLVM IR, marked as kernels for the NVPTX
+/// backend (<c>!nvvm.annotations</c>), ready for <see cref="PtxCompiler"/>.
+/// </summary>
+internal sealed class DeviceModule
+{
+    public ModuleContext Context { get; } = new(4) { Gpu = true };
+
+    private readonly List<string> _kernelNames = [];
+
+    private const int Attributes = 100;
+
+    public int Count => _kernelNames.Count;
+
+    /// <summary>A fresh kernel symbol (PTX identifiers take no dots).</summary>
+    public string NextName(string what) => $"gc_{what}{_kernelNames.Count}";
+
+    /// <summary>Adds a kernel's definition: <c>void @name(ptr params...)</c>.</summary>
+    public void AddKernel(string name, int parameters, string body)
+    {
+        var ps = string.Join(", ", Enumerable.Range(0, parameters).Select(i => $"ptr noalias align 16 %p{i}"));
+        Context.AddFunction($"define void @{name}({ps}) #{Attributes} {{\n{body}}}");
+        _kernelNames.Add(name);
+    }
+
+    /// <summary>The module text; kernels are marked by metadata (LLVM 19 has no ptx_kernel calling convention yet).</summary>
+    public string Build(string sourceName)
+    {
+        var sb = new StringBuilder(Context.Build(sourceName));
+        sb.Append($"attributes #{Attributes} = {{ nounwind }}\n");
+        // Metadata ids above any ModuleContext numbers.
+        const int first = 100000;
+        sb.Append("!nvvm.annotations = !{").Append(string.Join(", ", Enumerable.Range(0, _kernelNames.Count).Select(i => $"!{first + i}"))).Append("}\n");
+        for (int i = 0; i < _kernelNames.Count; i++)
+            sb.Append($"!{first + i} = !{{ptr @{_kernelNames[i]}, !\"kernel\", i32 1}}\n");
+        return sb.ToString();
+    }
+}
+
+/// <summary>The thread and block registers of the NVPTX target.</summary>
+internal static class Sreg
+{
+    public static string Read(ModuleContext m, LlvmBuilder b, string reg)
+    {
+        m.Declare($"declare i32 @llvm.nvvm.read.ptx.sreg.{reg}() nounwind readnone");
+        return b.Let($"zext i32 {b.Let($"call i32 @llvm.nvvm.read.ptx.sreg.{reg}()")} to i64", reg.Replace(".", ""));
+    }
+
+    public static void Barrier(ModuleContext m, LlvmBuilder b)
+    {
+        m.Declare("declare void @llvm.nvvm.barrier0() nounwind convergent");
+        b.Line("call void @llvm.nvvm.barrier0()");
+    }
+}

@@ -1,0 +1,88 @@
+using GraphCompiler.Backends.Cpu.Codegen;
+
+namespace GraphCompiler.Backends.Cuda.Codegen;
+
+/// <summary>
+/// The CUDA driver API as the generated host code calls it: each entry point is looked up with
+/// <c>dlsym</c> in <c>libcuda.so.1</c> when the library first runs, so a library (or a process) built
+/// with a CUDA target loads and reports a clear error on a machine without a driver. The _v2 names
+/// are the ones the driver's own header maps the plain names to.
+/// </summary>
+internal static class DriverApi
+{
+    public sealed record Entry(int Index, string Name, string Return, string Parameters);
+
+    private static readonly (string Name, string Parameters)[] Table =
+    [
+        ("cuInit", "i32"),
+        ("cuDeviceGet", "ptr, i32"),
+        ("cuDevicePrimaryCtxRetain", "ptr, i32"),
+        ("cuCtxSetCurrent", "ptr"),
+        ("cuModuleLoadData", "ptr, ptr"),
+        ("cuModuleGetFunction", "ptr, ptr, ptr"),
+        ("cuStreamCreate", "ptr, i32"),
+        ("cuMemAlloc_v2", "ptr, i64"),
+        ("cuMemcpyHtoD_v2", "i64, ptr, i64"),
+        ("cuMemcpyHtoDAsync_v2", "i64, ptr, i64, ptr"),
+        ("cuMemcpyDtoHAsync_v2", "ptr, i64, i64, ptr"),
+        ("cuMemcpyDtoDAsync_v2", "i64, i64, i64, ptr"),
+        ("cuLaunchKernel", "ptr, i32, i32, i32, i32, i32, i32, i32, ptr, ptr, ptr"),
+        ("cuStreamSynchronize", "ptr"),
+        ("cuGetErrorName", "i32, ptr"),
+        ("cuMemFree_v2", "i64"),
+        ("cuModuleUnload", "ptr"),
+        ("cuStreamDestroy_v2", "ptr"),
+        ("cuDevicePrimaryCtxRelease_v2", "i32"),
+    ];
+
+    public static readonly IReadOnlyList<Entry> All = [.. Table.Select((e, i) => new Entry(i, e.Name, "i32", e.Parameters))];
+
+    public static Entry Get(string name) => All.Single(e => e.Name == name);
+
+    public const string Table_ = "@gc.cuda.api";
+    public const string ErrorBuffer = "@gc.cuda.err";
+    public const string Fail = "gc.cuda.fail";
+
+    /// <summary>
+    /// Calls a driver entry point; on a nonzero CUresult, formats "WHAT failed: CUDA_ERROR_..." into the
+    /// error buffer and returns status 3 from the enclosing function (which returns i32).
+    /// </summary>
+    public static void Call(ModuleContext m, LlvmBuilder b, string name, string args, string what)
+    {
+        var e = Get(name);
+        var fp = b.Let($"load ptr, ptr {b.Let($"getelementptr inbounds [{All.Count} x ptr], ptr {Table_}, i64 0, i64 {e.Index}")}", "fp");
+        var r = b.Let($"call i32 {fp}({args})", "cu");
+        var failed = b.FreshLabel("cufail");
+        var ok = b.FreshLabel("cuok");
+        b.CondBr(b.Let($"icmp ne i32 {r}, 0"), failed, ok);
+        b.Block(failed);
+        var msg = HostStrings.Literal(m, what);
+        b.Line($"call void @{Fail}(ptr {msg}, i32 {r})");
+        b.Line("ret i32 3");
+        b.Block(ok);
+    }
+}
+
+/// <summary>Private NUL-terminated string constants of the host module.</summary>
+internal static class HostStrings
+{
+    public static string Literal(ModuleContext m, string text)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(text);
+        var name = $"@gc.str.{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes))[..16]}";
+        if (m.FirstHelper(name))
+            m.Global($"{name} = private unnamed_addr constant [{bytes.Length + 1} x i8] c\"{Escape(bytes)}\\00\", align 1");
+        return name;
+    }
+
+    public static string Escape(byte[] bytes)
+    {
+        var sb = new System.Text.StringBuilder(bytes.Length + bytes.Length / 8);
+        foreach (var c in bytes)
+        {
+            if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') sb.Append((char)c);
+            else sb.Append('\\').Append(c.ToString("X2"));
+        }
+        return sb.ToString();
+    }
+}

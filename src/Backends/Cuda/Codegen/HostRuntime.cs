@@ -1,0 +1,149 @@
+using GraphCompiler.Backends.Cpu.Codegen;
+
+namespace GraphCompiler.Backends.Cuda.Codegen;
+
+/// <summary>
+/// The CUDA runtime of a compiled program, emitted into its host module (there is no runtime library
+/// to ship): <c>gc.cuda.init</c> loads the driver, retains device 0's primary context (the one the CUDA
+/// runtime, PyTorch and CuPy use, so device pointers can be shared), loads the embedded PTX once, looks up
+/// the kernels, creates a stream, allocates the device arena and uploads the constants GPU kernels read;
+/// <c>gc.cuda.release</c> undoes it; <c>gc.cuda.fail</c> formats an error with the driver's error name.
+/// </summary>
+internal static class HostRuntime
+{
+    public const string Init = "gc.cuda.init";
+    public const string Release = "gc.cuda.release";
+    public const string Stream = "@gc.cuda.stream";
+    public const string Arena = "@gc.cuda.arena";
+    public const string Functions = "@gc.cuda.fn";
+    public const string Constants = "@gc.cuda.const";
+    private const string Context = "@gc.cuda.ctx";
+    private const string State = "@gc.cuda.state";
+
+    /// <param name="constants">Host globals (their LLVM names) and byte sizes, in device-constant order.</param>
+    public static void Emit(ModuleContext m, byte[] ptx, IReadOnlyList<string> kernels, long arenaBytes, IReadOnlyList<(string Global, long Bytes)> constants)
+    {
+        var api = DriverApi.All;
+        m.Declare("declare ptr @dlopen(ptr, i32)");
+        m.Declare("declare ptr @dlsym(ptr, ptr)");
+        m.Declare("declare i32 @snprintf(ptr, i64, ptr, ...)");
+        m.Global($"{DriverApi.Table_} = internal global [{api.Count} x ptr] zeroinitializer");
+        m.Global($"{DriverApi.ErrorBuffer} = internal global [512 x i8] zeroinitializer");
+        m.Global($"{State} = internal global i32 0");
+        m.Global($"{Context} = internal global ptr null");
+        m.Global("@gc.cuda.module = internal global ptr null");
+        m.Global($"{Stream} = internal global ptr null");
+        m.Global($"{Arena} = internal global i64 0");
+        m.Global($"{Functions} = internal global [{Math.Max(1, kernels.Count)} x ptr] zeroinitializer");
+        m.Global($"{Constants} = internal global [{Math.Max(1, constants.Count)} x i64] zeroinitializer");
+        m.Global($"@gc.cuda.ptx = private unnamed_addr constant [{ptx.Length + 1} x i8] c\"{HostStrings.Escape(ptx)}\\00\", align 16");
+
+        // gc.cuda.fail(what, code): "WHAT failed: CUDA_ERROR_NAME (code)".
+        var noName = HostStrings.Literal(m, "unknown CUDA error");
+        var format = HostStrings.Literal(m, "%s failed: %s (CUresult %d)");
+        var getName = api.Single(e => e.Name == "cuGetErrorName").Index;
+        m.AddFunction($$"""
+            define internal void @{{DriverApi.Fail}}(ptr %what, i32 %code) nounwind {
+            entry:
+              %name = alloca ptr
+              store ptr {{noName}}, ptr %name
+              %fp = load ptr, ptr getelementptr inbounds ([{{api.Count}} x ptr], ptr {{DriverApi.Table_}}, i64 0, i64 {{getName}})
+              %have = icmp ne ptr %fp, null
+              br i1 %have, label %ask, label %format
+            ask:
+              %r = call i32 %fp(i32 %code, ptr %name)
+              br label %format
+            format:
+              %n = load ptr, ptr %name
+              %ok = icmp ne ptr %n, null
+              %s = select i1 %ok, ptr %n, ptr {{noName}}
+              %p = call i32 (ptr, i64, ptr, ...) @snprintf(ptr {{DriverApi.ErrorBuffer}}, i64 512, ptr {{format}}, ptr %what, ptr %s, i32 %code)
+              ret void
+            }
+            """);
+
+        var b = new LlvmBuilder();
+        var state = b.Let($"load i32, ptr {State}");
+        var fresh = b.FreshLabel("fresh");
+        var known = b.FreshLabel("known");
+        b.CondBr(b.Let($"icmp eq i32 {state}, 0"), fresh, known);
+        b.Block(known);
+        // 1: ready; 2: an earlier attempt failed (its message stays in the error buffer).
+        b.Line($"ret i32 {b.Let($"select i1 {b.Let($"icmp eq i32 {state}, 1")}, i32 0, i32 4")}");
+        b.Block(fresh);
+        var lib = b.Let($"call ptr @dlopen(ptr {HostStrings.Literal(m, "libcuda.so.1")}, i32 2)", "lib");
+        var noLib = b.FreshLabel("nolib");
+        var haveLib = b.FreshLabel("havelib");
+        b.CondBr(b.Let($"icmp eq ptr {lib}, null"), noLib, haveLib);
+        b.Block(noLib);
+        FailWith(m, b, "cannot load libcuda.so.1: no NVIDIA driver on this machine");
+        b.Block(haveLib);
+        foreach (var e in api)
+        {
+            var fp = b.Let($"call ptr @dlsym(ptr {lib}, ptr {HostStrings.Literal(m, e.Name)})", "sym");
+            var missing = b.FreshLabel("missing");
+            var found = b.FreshLabel("found");
+            b.CondBr(b.Let($"icmp eq ptr {fp}, null"), missing, found);
+            b.Block(missing);
+            FailWith(m, b, $"libcuda.so.1 has no {e.Name}: the driver is too old");
+            b.Block(found);
+            b.Line($"store ptr {fp}, ptr {b.Let($"getelementptr inbounds [{api.Count} x ptr], ptr {DriverApi.Table_}, i64 0, i64 {e.Index}")}");
+        }
+        var dev = b.Alloca("i32");
+        DriverApi.Call(m, b, "cuInit", "i32 0", "cuInit");
+        DriverApi.Call(m, b, "cuDeviceGet", $"ptr {dev}, i32 0", "cuDeviceGet (device 0)");
+        var d = b.Let($"load i32, ptr {dev}");
+        DriverApi.Call(m, b, "cuDevicePrimaryCtxRetain", $"ptr {Context}, i32 {d}", "cuDevicePrimaryCtxRetain");
+        DriverApi.Call(m, b, "cuCtxSetCurrent", $"ptr {b.Let($"load ptr, ptr {Context}")}", "cuCtxSetCurrent");
+        DriverApi.Call(m, b, "cuModuleLoadData", "ptr @gc.cuda.module, ptr @gc.cuda.ptx", "loading the PTX (cuModuleLoadData)");
+        var module = b.Let("load ptr, ptr @gc.cuda.module");
+        for (int k = 0; k < kernels.Count; k++)
+        {
+            var slot = b.Let($"getelementptr inbounds [{kernels.Count} x ptr], ptr {Functions}, i64 0, i64 {k}");
+            DriverApi.Call(m, b, "cuModuleGetFunction", $"ptr {slot}, ptr {module}, ptr {HostStrings.Literal(m, kernels[k])}", $"cuModuleGetFunction ({kernels[k]})");
+        }
+        DriverApi.Call(m, b, "cuStreamCreate", $"ptr {Stream}, i32 0", "cuStreamCreate");
+        if (arenaBytes > 0)
+            DriverApi.Call(m, b, "cuMemAlloc_v2", $"ptr {Arena}, i64 {arenaBytes}", $"cuMemAlloc of the {arenaBytes}-byte device arena");
+        for (int c = 0; c < constants.Count; c++)
+        {
+            var slot = b.Let($"getelementptr inbounds [{constants.Count} x i64], ptr {Constants}, i64 0, i64 {c}");
+            var bytes = Math.Max(1, constants[c].Bytes);
+            DriverApi.Call(m, b, "cuMemAlloc_v2", $"ptr {slot}, i64 {bytes}", $"cuMemAlloc of a {bytes}-byte constant");
+            DriverApi.Call(m, b, "cuMemcpyHtoD_v2", $"i64 {b.Let($"load i64, ptr {slot}")}, ptr {constants[c].Global}, i64 {constants[c].Bytes}", "uploading a constant (cuMemcpyHtoD)");
+        }
+        b.Line($"store i32 1, ptr {State}");
+        b.Line("ret i32 0");
+        m.AddFunction($"define internal i32 @{Init}() nounwind {{\n{b.Body()}}}");
+
+        // Release: frees what init made, in reverse; safe to call when init never ran or failed.
+        var r = new LlvmBuilder();
+        var st = r.Let($"load i32, ptr {State}");
+        var up = r.FreshLabel("up");
+        var done = r.FreshLabel("done");
+        r.CondBr(r.Let($"icmp eq i32 {st}, 1"), up, done);
+        r.Block(up);
+        string Fp(string name) => r.Let($"load ptr, ptr {r.Let($"getelementptr inbounds [{api.Count} x ptr], ptr {DriverApi.Table_}, i64 0, i64 {DriverApi.Get(name).Index}")}", "fp");
+        r.Let($"call i32 {Fp("cuCtxSetCurrent")}(ptr {r.Let($"load ptr, ptr {Context}")})");
+        r.Let($"call i32 {Fp("cuStreamSynchronize")}(ptr {r.Let($"load ptr, ptr {Stream}")})");
+        for (int c = 0; c < constants.Count; c++)
+            r.Let($"call i32 {Fp("cuMemFree_v2")}(i64 {r.Let($"load i64, ptr {r.Let($"getelementptr inbounds [{constants.Count} x i64], ptr {Constants}, i64 0, i64 {c}")}")})");
+        if (arenaBytes > 0) r.Let($"call i32 {Fp("cuMemFree_v2")}(i64 {r.Let($"load i64, ptr {Arena}")})");
+        r.Let($"call i32 {Fp("cuStreamDestroy_v2")}(ptr {r.Let($"load ptr, ptr {Stream}")})");
+        r.Let($"call i32 {Fp("cuModuleUnload")}(ptr {r.Let("load ptr, ptr @gc.cuda.module")})");
+        r.Let($"call i32 {Fp("cuDevicePrimaryCtxRelease_v2")}(i32 0)");
+        r.Line($"store i32 0, ptr {State}");
+        r.Br(done);
+        r.Block(done);
+        r.Line("ret void");
+        m.AddFunction($"define internal void @{Release}() nounwind {{\n{r.Body()}}}");
+        m.OnRelease(Release);
+    }
+
+    private static void FailWith(ModuleContext m, LlvmBuilder b, string message)
+    {
+        b.Line($"call i32 (ptr, i64, ptr, ...) @snprintf(ptr {DriverApi.ErrorBuffer}, i64 512, ptr {HostStrings.Literal(m, "%s")}, ptr {HostStrings.Literal(m, message)})");
+        b.Line($"store i32 2, ptr {State}");
+        b.Line("ret i32 4");
+    }
+}

@@ -1,0 +1,88 @@
+using GraphCompiler.Backends.Cpu;
+using GraphCompiler.Backends.Cpu.Codegen;
+using GraphCompiler.Backends.Cpu.Llvm;
+using GraphCompiler.Backends.Cuda.Codegen;
+using GraphCompiler.IR;
+
+namespace GraphCompiler.Backends.Cuda;
+
+/// <summary>
+/// Which GPUs the PTX is for. PTX for sm_80 (PTX ISA 7.5) also runs on later GPUs (the driver compiles it
+/// for the device at load time), so it is the default: one library for A100 and H100.
+/// </summary>
+public sealed record CudaTarget(string Arch)
+{
+    public static readonly IReadOnlyList<string> Archs = ["sm_80", "sm_90"];
+
+    public static readonly CudaTarget Default = new("sm_80");
+
+    /// <summary>The PTX ISA version LLVM is asked for: the oldest that has the architecture.</summary>
+    public string PtxFeature => Arch == "sm_90" ? "+ptx78" : "+ptx75";
+
+    internal CpuTarget Llvm => new($"cuda-{Arch}", "nvptx64-nvidia-cuda", Arch, PtxFeature);
+}
+
+public sealed record CudaCompileOptions
+{
+    /// <summary>Symbol prefix: the entry points are <c>NAME_run</c> and <c>NAME_run_device</c>.</summary>
+    public string Name { get; init; } = "model";
+
+    public CudaTarget Gpu { get; init; } = CudaTarget.Default;
+
+    /// <summary>What the host code is generated for; null means this machine.</summary>
+    public CpuTarget? Host { get; init; }
+}
+
+/// <summary>
+/// A compiled CUDA program before LLVM turns the host side into machine code: the host module (LLVM
+/// IR for the CPU, with the CPU-placed ops, the transfers and the kernel launches), its constants, the
+/// PTX of every GPU kernel (also embedded in the host module), and the kernel count.
+/// </summary>
+public sealed record CudaProgram(string Name, string HostIr, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes, Function Signature,
+    string DeviceIr, string Ptx, int Kernels)
+{
+    internal CpuProgram AsHostProgram => new(Name, HostIr, Constants, ArenaBytes, Signature);
+}
+
+/// <summary>
+/// The CUDA backend: a placed, transfer-explicit function (pipeline <c>cuda</c>) becomes GPU kernels
+/// (NVPTX through LLVM) and a host program that runs the CPU-placed ops with the CPU backend's
+/// kernels and drives the GPU through the driver API.
+/// </summary>
+public static class CudaCompiler
+{
+    public static Result<CudaProgram> Generate(Module module, CudaCompileOptions? options = null, string? functionName = null)
+    {
+        options ??= new CudaCompileOptions();
+        if (LlvmLibrary.Problem is { } problem) return Result<CudaProgram>.Failure(new Diagnostic(problem));
+        var f = functionName is null ? module.Entry : module.Find(functionName);
+        if (f is null) return Result<CudaProgram>.Failure(new Diagnostic($"no function named '{functionName}'"));
+        var diags = Verifier.Verify(module);
+        if (diags.Count > 0) return Result<CudaProgram>.Failure(diags);
+        try
+        {
+            var device = new DeviceModule();
+            var plan = new CudaPlan(f, device);
+            var deviceIr = device.Build(f.Name);
+            var ptx = LlvmCompiler.Emit(deviceIr, options.Gpu.Llvm, assembly: true, name: $"{options.Name}_kernels", constants: device.Context.Constants);
+            if (!ptx.Ok) return Result<CudaProgram>.Failure(ptx.Diagnostics);
+            var host = options.Host ?? CpuTarget.Host();
+            var (ir, constants, arena) = ProgramEmitter.Emit(f, options.Name, f.Name, module, host.F32Lanes,
+                offload: deviceMode => new CudaOffload(plan, deviceMode),
+                prepare: m =>
+                {
+                    var uploads = plan.DeviceConstants.Select(c => (m.Constant(ConstantOf(f, c)), c.Type.ByteSize)).ToList();
+                    HostRuntime.Emit(m, ptx.Value!, plan.KernelNames, plan.DeviceArenaBytes, uploads);
+                });
+            var ptxText = System.Text.Encoding.ASCII.GetString(ptx.Value!);
+            return Result<CudaProgram>.Success(new CudaProgram(options.Name, ir, constants, arena, f, deviceIr, ptxText, plan.KernelNames.Count));
+        }
+        catch (CodegenException e)
+        {
+            return Result<CudaProgram>.Failure(new Diagnostic(e.Message, Code: Diagnostic.UnsupportedOp));
+        }
+    }
+
+    private static Tensor ConstantOf(Function f, Value v) =>
+        f.Body.Operations.First(o => o.Results.Length == 1 && ReferenceEquals(o.Result, v)).Attr.Tensor("value");
+}

@@ -1,0 +1,374 @@
+#!/usr/bin/env python3
+"""Times the benchmark workloads of a GPU-check bundle: our library against XLA (JAX), PyTorch eager
+and torch.compile, on the GPU machine.
+
+Ours: NAME_run_device on torch CUDA tensors, wall clock per call (the call synchronises).
+Baselines: wall clock per call including a synchronise (torch.cuda.synchronize / block_until_ready),
+so every column pays one launch-and-wait. Median after warm-up; memory-bound workloads rotate
+between 3 input sets so that no run reads its input from the 50 MB L2. f32 GEMM/conv baselines
+may use TF32 tensor cores (torch allow_tf32, JAX default precision): noted in the table.
+
+--cpu dry-runs the timing of our library with NAME_run on host buffers (a CPU bundle, no torch/jax).
+Writes bench.md and bench.json to $OUT (or --out) when set.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gclib import NP_DTYPES, Library, load_manifest  # noqa: E402
+
+MIB = 1 << 20
+
+
+def mlp_flops(b):
+    return 2 * b * (784 * 512 + 512 * 512 + 512 * 10)
+
+
+# name -> kind (memory: bytes moved at best; compute: flops), target rule
+WORKLOADS = {
+    "eltwise_chain10_16M": dict(kind="memory", bytes=2 * 16 * MIB * 4, target="mem"),
+    "softmax_4096x4096": dict(kind="memory", bytes=2 * 16 * MIB * 4, target="mem"),
+    "layernorm_4096x4096": dict(kind="memory", bytes=2 * 16 * MIB * 4 + 2 * 4096 * 4, target="mem"),
+    "mlp_b1": dict(kind="compute", flops=mlp_flops(1), target="faster"),
+    "mlp_b64": dict(kind="compute", flops=mlp_flops(64), target="faster"),
+    "mlp_b4096": dict(kind="compute", flops=mlp_flops(4096), target=None),
+    "gemm_4096_f32": dict(kind="compute", flops=2 * 4096 ** 3, target="gemm", tf32=True),
+    "gemm_4096_bf16": dict(kind="compute", flops=2 * 4096 ** 3, target="gemm"),
+    "conv3x3_relu_32x56x56x64": dict(kind="compute", flops=2 * 32 * 56 * 56 * 64 * 64 * 9, target=None, tf32=True),
+}
+
+
+# --- the computations, written once per framework --------------------------------------------------
+
+def torch_fn(name, torch):
+    F = torch.nn.functional
+    if name == "eltwise_chain10_16M":
+        return lambda x: torch.clamp_min(torch.sqrt(torch.abs(torch.exp(torch.sigmoid(torch.tanh(x * 1.5 + 0.3))) - x)) * 0.5, 0.1)
+    if name == "softmax_4096x4096":
+        return lambda x: torch.softmax(x, dim=1)
+    if name == "layernorm_4096x4096":
+        return lambda x, g, b: F.layer_norm(x, (x.shape[1],), g, b, 1e-5)
+    if name.startswith("mlp_"):
+        return lambda x, w1, b1, w2, b2, w3, b3: torch.relu(torch.relu(x @ w1 + b1) @ w2 + b2) @ w3 + b3
+    if name.startswith("gemm_"):
+        return lambda a, b: a @ b
+    if name.startswith("conv3x3"):
+        # NHWC / HWIO in; torch's conv2d takes NCHW views (channels_last memory) and OIHW weights.
+        return lambda x, w: torch.relu(F.conv2d(x.permute(0, 3, 1, 2), w.permute(3, 2, 0, 1), padding=1)).permute(0, 2, 3, 1)
+    raise KeyError(name)
+
+
+def jax_fn(name, jax):
+    jnp = jax.numpy
+    if name == "eltwise_chain10_16M":
+        return lambda x: jnp.maximum(jnp.sqrt(jnp.abs(jnp.exp(jax.nn.sigmoid(jnp.tanh(x * 1.5 + 0.3))) - x)) * 0.5, 0.1)
+    if name == "softmax_4096x4096":
+        return lambda x: jax.nn.softmax(x, axis=1)
+    if name == "layernorm_4096x4096":
+        def ln(x, g, b):
+            m = jnp.mean(x, axis=1, keepdims=True)
+            v = jnp.mean(jnp.square(x - m), axis=1, keepdims=True)
+            return (x - m) * jax.lax.rsqrt(v + 1e-5) * g + b
+        return ln
+    if name.startswith("mlp_"):
+        return lambda x, w1, b1, w2, b2, w3, b3: jax.nn.relu(jax.nn.relu(x @ w1 + b1) @ w2 + b2) @ w3 + b3
+    if name.startswith("gemm_"):
+        return lambda a, b: a @ b
+    if name.startswith("conv3x3"):
+        return lambda x, w: jax.nn.relu(jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")))
+    raise KeyError(name)
+
+
+# --- timing ------------------------------------------------------------------------------------------
+
+def time_calls(call, sets, min_runs, max_runs, budget_s, warmup=3):
+    """Median wall-clock ms of call(set) over rotating input sets; call must return after the work is done."""
+    for i in range(warmup):
+        call(sets[i % len(sets)])
+    t0 = time.perf_counter()
+    call(sets[0])
+    first = time.perf_counter() - t0
+    runs = int(min(max_runs, max(min_runs, budget_s / max(first, 1e-6))))
+    if first * min_runs > 4 * budget_s:  # very slow: keep the total bounded, but at least 3 runs
+        runs = max(3, int(4 * budget_s / first))
+    times = []
+    for i in range(runs):
+        s = sets[i % len(sets)]
+        t0 = time.perf_counter()
+        call(s)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3, runs
+
+
+def to_jax(jax, torch, t):
+    """The same values as a JAX array: zero-copy through DLPack, else through the host."""
+    try:
+        import jax.dlpack
+        return jax.dlpack.from_dlpack(t)
+    except Exception:  # noqa: BLE001
+        if t.dtype == torch.bfloat16:
+            return jax.numpy.asarray(t.float().cpu().numpy()).astype(jax.numpy.bfloat16)
+        return jax.numpy.asarray(t.cpu().numpy())
+
+
+def rel_norm(a, b):
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    d = np.linalg.norm(b)
+    return float(np.linalg.norm(a - b) / d) if d > 0 else float(np.linalg.norm(a - b))
+
+
+def fmt(x, spec="{:.3f}"):
+    return "n/a" if x is None else spec.format(x)
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.manifest = load_manifest(args.bundle)
+        self.rows = []
+        self.notes = []
+        self.copy_gbs = None
+        self.t_start = time.perf_counter()
+
+    def elapsed(self):
+        return time.perf_counter() - self.t_start
+
+    # CPU dry run: our library only, host buffers.
+    def run_cpu(self):
+        rng = np.random.default_rng(0)
+        for entry in self.selected():
+            lib = Library(os.path.join(self.args.bundle, entry["lib"]), entry["prefix"])
+            nsets = 3 if WORKLOADS.get(entry["name"], {}).get("kind") == "memory" else 1
+            sets = [([rng.standard_normal(a["shape"]).astype(NP_DTYPES[a["dtype"]]) if a["dtype"] != "bf16"
+                      else rng.integers(0x3F00, 0x3F80, a["shape"]).astype(np.uint16) for a in entry["args"]],
+                     [np.empty(r["shape"], NP_DTYPES[r["dtype"]]) for r in entry["results"]]) for _ in range(nsets)]
+            call = lambda s: lib.call([x.ctypes.data for x in s[0]], [y.ctypes.data for y in s[1]])
+            status = call(sets[0])
+            if status != 0:
+                print(f"{entry['name']}: {entry['prefix']}_run returned {status}: {lib.last_error()}")
+                continue
+            ms, runs = time_calls(call, sets, 3, self.args.max_runs, self.args.budget, warmup=1)
+            self.add_row(entry["name"], ms, None, None, None, runs, None)
+            print(f"{entry['name']}: ours (CPU, NAME_run) {ms:.3f} ms, {runs} runs", flush=True)
+            lib.release()
+
+    def selected(self):
+        out = []
+        for e in self.manifest["benchmarks"]:
+            if self.args.filter and self.args.filter not in e["name"]:
+                continue
+            if e["name"] not in WORKLOADS:
+                self.notes.append(f"{e['name']}: no baseline definition in bench.py; skipped")
+                continue
+            out.append(e)
+        return out
+
+    # GPU run: everything.
+    def run_gpu(self):
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # share the GPU with torch
+        import torch
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        print(f"torch {torch.__version__}, device {torch.cuda.get_device_name(0)}", flush=True)
+        try:
+            import jax
+            print(f"jax {jax.__version__}, devices {jax.devices()}", flush=True)
+        except Exception as e:  # noqa: BLE001
+            jax = None
+            self.notes.append(f"JAX unavailable: {e}")
+        self.copy_gbs = self.copy_bandwidth(torch)
+        print(f"device-to-device copy: {self.copy_gbs:.0f} GB/s (bytes read + written / time)", flush=True)
+        for entry in self.selected():
+            try:
+                self.gpu_workload(entry, torch, jax)
+            except Exception as e:  # noqa: BLE001
+                import traceback
+                traceback.print_exc()
+                self.notes.append(f"{entry['name']}: failed: {type(e).__name__}: {e}")
+            torch.cuda.empty_cache()
+
+    def copy_bandwidth(self, torch):
+        x = torch.randn(256 * MIB // 4 * 4, device="cuda")  # 1 GiB
+        y = torch.empty_like(x)
+
+        def call(_):
+            y.copy_(x)
+            torch.cuda.synchronize()
+        ms, _ = time_calls(call, [None], 20, 50, 1.0)
+        nbytes = 2 * x.numel() * 4
+        del x, y
+        return nbytes / (ms * 1e-3) / 1e9
+
+    def gpu_workload(self, entry, torch, jax):
+        name, w = entry["name"], WORKLOADS[entry["name"]]
+        tdt = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
+        nsets = 3 if w["kind"] == "memory" else 1
+        gen = torch.Generator(device="cuda").manual_seed(0)
+        scale = lambda a: (1.0 / np.sqrt(a["shape"][0])) if name.startswith("mlp_") and a["name"].startswith("w") else 1.0
+        sets = [[(torch.randn(a["shape"], generator=gen, device="cuda", dtype=torch.float32) * scale(a)).to(tdt[a["dtype"]])
+                 for a in entry["args"]] for _ in range(nsets)]
+        budget, max_runs = self.args.budget, self.args.max_runs
+        min_runs = 20 if w["kind"] == "memory" or w["flops"] > 1e9 else 100
+
+        # reference: torch eager with full f32 matmuls
+        fn_t = torch_fn(name, torch)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        ref = fn_t(*sets[0]).float().cpu().numpy()
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+        # ours
+        ours_ms = check = None
+        lib = Library(os.path.join(self.args.bundle, entry["lib"]), entry["prefix"])
+        if not lib.has_device:
+            self.notes.append(f"{name}: the library has no {entry['prefix']}_run_device (target {self.manifest['target']}); ours n/a")
+        else:
+            outs = [[torch.empty(r["shape"], device="cuda", dtype=tdt[r["dtype"]]) for r in entry["results"]] for _ in range(nsets)]
+            ptrs = [([t.data_ptr() for t in s], [t.data_ptr() for t in o]) for s, o in zip(sets, outs)]
+            outs[0][0].fill_(float("nan"))
+            torch.cuda.synchronize()
+            status = lib.call(*ptrs[0], device=True)
+            if status != 0:
+                self.notes.append(f"{name}: {entry['prefix']}_run_device returned {status}: {lib.last_error()}")
+            else:
+                check = rel_norm(outs[0][0].float().cpu().numpy(), ref)
+
+                def call(p):
+                    if lib.call(*p, device=True) != 0:
+                        raise RuntimeError(lib.last_error())
+                ours_ms, _ = time_calls(call, ptrs, min_runs, max_runs, budget)
+            del outs
+        print(f"{name}: ours {fmt(ours_ms)} ms, output vs torch (f32 reference) rel {fmt(check, '{:.2e}')}", flush=True)
+
+        # XLA
+        xla_ms = None
+        if jax is not None and self.elapsed() < self.args.total_budget:
+            try:
+                jsets = [[to_jax(jax, torch, t) for t in s] for s in sets]
+                jf = jax.jit(jax_fn(name, jax))
+                xla_ms, _ = time_calls(lambda s: jf(*s).block_until_ready(), jsets, min_runs, max_runs, budget)
+                del jsets
+            except Exception as e:  # noqa: BLE001
+                self.notes.append(f"{name}: XLA failed: {type(e).__name__}: {str(e)[:200]}")
+        print(f"{name}: XLA {fmt(xla_ms)} ms", flush=True)
+
+        # torch eager
+        def eager(s):
+            fn_t(*s)
+            torch.cuda.synchronize()
+        eager_ms, _ = time_calls(eager, sets, min_runs, max_runs, budget)
+        print(f"{name}: torch eager {fmt(eager_ms)} ms", flush=True)
+
+        # torch.compile
+        comp_ms = None
+        if self.args.no_compile:
+            pass
+        elif self.elapsed() > self.args.total_budget:
+            self.notes.append(f"{name}: torch.compile skipped (time budget of {self.args.total_budget:.0f} s spent)")
+        else:
+            try:
+                cf = torch.compile(fn_t)
+                t0 = time.perf_counter()
+                cf(*sets[0])
+                torch.cuda.synchronize()
+                print(f"{name}: torch.compile took {time.perf_counter() - t0:.1f} s", flush=True)
+
+                def compiled(s):
+                    cf(*s)
+                    torch.cuda.synchronize()
+                comp_ms, _ = time_calls(compiled, sets, min_runs, max_runs, budget)
+            except Exception as e:  # noqa: BLE001
+                self.notes.append(f"{name}: torch.compile failed: {type(e).__name__}: {str(e)[:200]}")
+        print(f"{name}: torch.compile {fmt(comp_ms)} ms", flush=True)
+        self.add_row(name, ours_ms, xla_ms, eager_ms, comp_ms, None, check)
+        lib.release()
+        del sets
+
+    def add_row(self, name, ours, xla, eager, comp, runs, check):
+        w = WORKLOADS[name]
+        if w["kind"] == "memory":
+            rate = lambda ms: w["bytes"] / (ms * 1e-3) / 1e9 if ms else None
+            unit = "GB/s"
+        else:
+            rate = lambda ms: w["flops"] / (ms * 1e-3) / 1e12 if ms else None
+            unit = "TFLOP/s"
+        met = None
+        if w["target"] == "mem" and ours and xla and self.copy_gbs:
+            met = rate(ours) >= 0.8 * self.copy_gbs and ours <= xla
+        elif w["target"] == "faster" and ours and xla:
+            met = ours < xla
+        elif w["target"] == "gemm" and ours and xla:
+            met = rate(ours) >= 0.7 * rate(xla)
+        self.rows.append(dict(workload=name, ours_ms=ours, xla_ms=xla, torch_eager_ms=eager, torch_compile_ms=comp,
+                              ours_over_xla=(ours / xla if ours and xla else None), unit=unit,
+                              ours_rate=rate(ours), xla_rate=rate(xla),
+                              pct_of_copy=(100 * rate(ours) / self.copy_gbs if w["kind"] == "memory" and ours and self.copy_gbs else None),
+                              target=w["target"], target_met=met, tf32_baselines=bool(w.get("tf32")),
+                              rel_vs_torch=check, runs=runs))
+
+    def report(self):
+        targets = {"mem": ">= 80% of copy BW and <= XLA", "faster": "faster than XLA", "gemm": ">= 70% of XLA TFLOP/s", None: "-"}
+        lines = ["| workload | ours ms | XLA ms | torch eager ms | torch.compile ms | ours/XLA | achieved (ours) | target met? |",
+                 "|---|---|---|---|---|---|---|---|"]
+        for r in self.rows:
+            if r["unit"] == "GB/s":
+                ach = f"{fmt(r['ours_rate'], '{:.0f}')} GB/s" + (f" ({r['pct_of_copy']:.0f}% of copy)" if r["pct_of_copy"] else "")
+            else:
+                ach = f"{fmt(r['ours_rate'], '{:.2f}')} TFLOP/s (XLA {fmt(r['xla_rate'], '{:.2f}')})"
+            met = "n/a" if r["target_met"] is None else ("yes" if r["target_met"] else "NO")
+            if r["target"] is None:
+                met = "-"
+            name = r["workload"] + (" (baselines TF32)" if r["tf32_baselines"] else "")
+            lines.append(f"| {name} | {fmt(r['ours_ms'])} | {fmt(r['xla_ms'])} | {fmt(r['torch_eager_ms'])} | "
+                         f"{fmt(r['torch_compile_ms'])} | {fmt(r['ours_over_xla'], '{:.2f}')} | {ach} | {met} |")
+        text = "\n".join(lines)
+        text += "\n\nTargets: " + "; ".join(f"{k}: {v}" for k, v in [("eltwise/softmax/layernorm", targets["mem"]),
+                                                                     ("mlp_b1/mlp_b64", targets["faster"]),
+                                                                     ("gemm", targets["gemm"])])
+        if self.copy_gbs:
+            text += f"\nDevice-to-device copy bandwidth: {self.copy_gbs:.0f} GB/s."
+        text += "\nTimes: median wall clock per call, including one synchronise (ours synchronises itself)."
+        checks = [f"{r['workload']} {r['rel_vs_torch']:.1e}" for r in self.rows if r["rel_vs_torch"] is not None]
+        if checks:
+            text += "\nOurs vs torch f32 (no TF32) reference, relative norm: " + ", ".join(checks) + "."
+        if self.notes:
+            text += "\n\nNotes:\n" + "\n".join("- " + n for n in self.notes)
+        print("\n" + text, flush=True)
+        out = self.args.out or os.environ.get("OUT")
+        if out:
+            os.makedirs(out, exist_ok=True)
+            with open(os.path.join(out, "bench.md"), "w") as f:
+                f.write(text + "\n")
+            with open(os.path.join(out, "bench.json"), "w") as f:
+                json.dump({"copy_gbs": self.copy_gbs, "rows": self.rows, "notes": self.notes,
+                           "target": self.manifest["target"]}, f, indent=1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bundle", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "bundle"))
+    ap.add_argument("--filter", default="", help="only workloads whose name contains this")
+    ap.add_argument("--cpu", action="store_true", help="dry run: time our library's NAME_run on host buffers only")
+    ap.add_argument("--no-compile", action="store_true", help="leave torch.compile out")
+    ap.add_argument("--budget", type=float, default=0.4, help="seconds of timed runs per workload and framework (about)")
+    ap.add_argument("--max-runs", type=int, default=500)
+    ap.add_argument("--total-budget", type=float, default=200, help="after this many seconds, skip XLA/torch.compile for the rest")
+    ap.add_argument("--out", default="", help="folder for bench.md and bench.json (default: $OUT)")
+    args = ap.parse_args()
+    b = Bench(args)
+    if args.cpu:
+        b.run_cpu()
+    else:
+        b.run_gpu()
+    b.report()
+
+
+if __name__ == "__main__":
+    main()

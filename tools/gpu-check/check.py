@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Checks every case of a GPU-check bundle: load the library, run it, compare with the interpreter.
+
+Runs on the GPU machine (python3 + NumPy + ctypes; torch only for the device-pointer test).
+For each case: results pre-filled with NaN, NAME_run on host buffers, status checked (with
+NAME_last_error), then ||out - ref|| / ||ref|| <= rtol for floats (NaN and inf positions must
+match), exact for integers and bools. Then, for a few cases, NAME_run_device on torch CUDA
+tensors. Prints one line per case and 'N passed, N failed'; exit code 1 on any failure.
+"""
+import argparse
+import os
+import sys
+import time
+import traceback
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gclib import NP_DTYPES, Library, bf16_to_f32, load_manifest  # noqa: E402
+
+
+def compare(out, ref, dtype, rtol):
+    """-> (ok, detail)."""
+    if out.shape != ref.shape:
+        return False, f"shape {out.shape} != {ref.shape}"
+    if dtype in ("f32", "f64", "f16", "bf16"):
+        o = bf16_to_f32(out) if dtype == "bf16" else out.astype(np.float64)
+        r = bf16_to_f32(ref) if dtype == "bf16" else ref.astype(np.float64)
+        o, r = o.astype(np.float64), r.astype(np.float64)
+        if not np.array_equal(np.isnan(o), np.isnan(r)):
+            return False, f"NaN positions differ ({int(np.isnan(o).sum())} NaN vs {int(np.isnan(r).sum())} expected)"
+        inf_o, inf_r = np.isinf(o), np.isinf(r)
+        if not np.array_equal(inf_o, inf_r) or not np.array_equal(o[inf_o], r[inf_r]):
+            return False, "inf positions or signs differ"
+        finite = np.isfinite(r)
+        num, den = np.linalg.norm((o - r)[finite]), np.linalg.norm(r[finite])
+        rel = num / den if den > 0 else num
+        return rel <= rtol, f"rel {rel:.2e}"
+    diff = int(np.count_nonzero(out != ref))
+    return diff == 0, "exact" if diff == 0 else f"{diff} of {ref.size} elements differ"
+
+
+def check_case(bundle, case, threads):
+    lib = Library(os.path.join(bundle, case["lib"]), case["prefix"])
+    inputs = [np.load(os.path.join(bundle, s["file"])) for s in case["inputs"]]
+    expected = [np.load(os.path.join(bundle, s["file"])) for s in case["expected"]]
+    t0 = time.perf_counter()
+    status, outs = lib.run_host(inputs, case["expected"], threads)
+    ms = (time.perf_counter() - t0) * 1e3
+    if status != 0:
+        return False, f"{case['prefix']}_run returned {status}: {lib.last_error() or '(no message)'}", lib
+    details, ok = [], True
+    for k, (spec, o, e) in enumerate(zip(case["expected"], outs, expected)):
+        good, detail = compare(o, e, spec["dtype"], spec["rtol"])
+        ok &= good
+        details.append(f"{spec['name']}: {detail}" if len(outs) > 1 or not good else detail)
+    return ok, f"{'; '.join(details)}; {ms:.1f} ms", lib
+
+
+def check_device(bundle, case, lib):
+    """NAME_run_device on torch CUDA tensors; -> (ok, detail)."""
+    import torch
+    torch_dtypes = {"f32": torch.float32, "f64": torch.float64, "f16": torch.float16, "bf16": torch.bfloat16,
+                    "bool": torch.bool, "i8": torch.int8, "i16": torch.int16, "i32": torch.int32,
+                    "i64": torch.int64, "u8": torch.uint8}
+    inputs = [torch.from_numpy(np.load(os.path.join(bundle, s["file"]))).cuda() for s in case["inputs"]]
+    outs = [torch.full(s["shape"], float("nan"), dtype=torch_dtypes[s["dtype"]], device="cuda")
+            if s["dtype"] in ("f32", "f64", "f16", "bf16") else torch.zeros(s["shape"], dtype=torch_dtypes[s["dtype"]], device="cuda")
+            for s in case["expected"]]
+    torch.cuda.synchronize()
+    status = lib.call([t.data_ptr() for t in inputs], [t.data_ptr() for t in outs], device=True)
+    if status != 0:
+        return False, f"{case['prefix']}_run_device returned {status}: {lib.last_error() or '(no message)'}"
+    details, ok = [], True
+    for spec, o, path in zip(case["expected"], outs, [s["file"] for s in case["expected"]]):
+        good, detail = compare(o.cpu().numpy(), np.load(os.path.join(bundle, path)), spec["dtype"], spec["rtol"])
+        ok &= good
+        details.append(detail)
+    return ok, "; ".join(details)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bundle", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "bundle"))
+    ap.add_argument("--filter", default="", help="only cases whose name contains this")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device-cases", type=int, default=3, help="how many cases also run NAME_run_device (0: none)")
+    args = ap.parse_args()
+    manifest = load_manifest(args.bundle)
+    cases = [c for c in manifest["cases"] if args.filter in c["name"]]
+    print(f"bundle {args.bundle}: target {manifest['target']}, {len(cases)} cases, "
+          f"{len(manifest.get('skipped', []))} skipped at prepare time")
+    passed = failed = 0
+    libs = {}
+    for case in cases:
+        try:
+            ok, detail, lib = check_case(args.bundle, case, args.threads)
+            libs[case["name"]] = lib
+        except Exception as e:  # noqa: BLE001
+            ok, detail = False, f"{type(e).__name__}: {e}"
+        passed, failed = passed + ok, failed + (not ok)
+        print(f"{'PASS' if ok else 'FAIL'} {case['name']}: {detail}", flush=True)
+
+    # Device pointers: a few f32 cases with one result, preferring examples.
+    if args.device_cases > 0:
+        want = [c for c in cases if c["name"] in libs and all(s["dtype"] == "f32" for s in c["inputs"] + c["expected"])]
+        want.sort(key=lambda c: c["kind"] != "example")
+        want = want[:args.device_cases]
+        if not any(libs[c["name"]].has_device for c in want):
+            print(f"device-pointer test skipped: no library exports NAME_run_device (target {manifest['target']})")
+        else:
+            try:
+                import torch
+                if not torch.cuda.is_available():
+                    raise RuntimeError("torch sees no CUDA device")
+                torch.zeros(1, device="cuda")  # make the primary context current
+            except Exception as e:  # noqa: BLE001
+                print(f"FAIL device-pointer test: {e}")
+                failed += 1
+                want = []
+            for case in want:
+                try:
+                    ok, detail = check_device(args.bundle, case, libs[case["name"]])
+                except Exception as e:  # noqa: BLE001
+                    ok, detail = False, f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
+                passed, failed = passed + ok, failed + (not ok)
+                print(f"{'PASS' if ok else 'FAIL'} {case['name']} (run_device, torch CUDA tensors): {detail}", flush=True)
+
+    for s in manifest.get("skipped", []):
+        print(f"(skipped at prepare time) {s['name']}: {s['reason']}")
+    print(f"{passed} passed, {failed} failed")
+    if not cases:
+        print("error: the bundle has no cases (did every compile fail? see 'skipped' above)")
+    return 1 if failed or not cases else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,261 @@
+"""Builds the GPU-check bundle (runs on the development machine; /usr/bin/python3 + NumPy).
+
+For every case: compile a library with gcc-cli (--target TARGET), make inputs (.npy), compute the
+expected outputs with the reference interpreter, and record it all in bundle/manifest.json.
+Cases: examples/*.ir|.onnx|.pbtxt, a curated list of ONNX conformance cases (inputs from their
+test_data_set_0), and the benchmark workloads (libraries only: bench.py makes inputs on the GPU).
+"""
+import argparse
+import concurrent.futures as cf
+import glob
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import onnxpb  # noqa: E402
+from gclib import NP_DTYPES, f32_to_bf16  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+# Conformance cases whose ops the GPU target covers (anchored on the op name).
+CONFORMANCE_RE = re.compile(
+    r"^test_(add|sub|mul|div|relu|leakyrelu|exp|tanh|sigmoid|softmax|logsoftmax|reduce_sum|reduce_max|"
+    r"reduce_mean|matmul|gemm|abs|neg|sqrt|reciprocal|pow|clip|where|transpose|reshape|layer_normalization|"
+    r"max|min|concat|slice|expand|elu|softplus)(_|$)")
+
+# Relative-norm tolerance per element type (integers and bools: exact).
+RTOL = {"f32": 1e-4, "f64": 1e-4, "f16": 1e-2, "bf16": 2e-2}
+
+HEADER_RE = re.compile(r'^/\* (Argument|Result) (\d+): "((?:[^"\\]|\\.)*)" (\w+)\[([0-9,]*)\]', re.M)
+RUN_OUT_RE = re.compile(r"^(\S+\.npy): ", re.M)
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+class Prep:
+    def __init__(self, args):
+        self.cli = shlex.split(args.cli)
+        self.target = args.target
+        self.place = args.place
+        self.bundle = os.path.abspath(args.bundle)
+        self.tmp = tempfile.mkdtemp(prefix="gpucheck-")
+        self.seed = args.seed
+
+    def gcc(self, *argv, timeout=600):
+        p = subprocess.run(self.cli + list(argv), capture_output=True, text=True, timeout=timeout)
+        return p.returncode, p.stdout, p.stderr
+
+    def compile(self, model, name, extra=(), subdir="libs"):
+        """Compiles model into bundle/SUBDIR/libNAME.so; -> (lib path relative to the bundle, args, results) or error str."""
+        out = os.path.join(self.tmp, name)
+        argv = ["compile", model, "-o", out, "--name", name, "--target", self.target]
+        if self.place:
+            argv += ["--place", self.place]
+        rc, so, se = self.gcc(*argv, *extra)
+        if rc != 0:
+            msg = " ".join((se or so).split())
+            return f"compile failed: {msg[:300] if msg else rc}"
+        with open(os.path.join(out, name + ".h")) as f:
+            header = f.read()
+        args, results = [], []
+        for kind, idx, nm, dt, dims in HEADER_RE.findall(header):
+            spec = {"name": nm, "dtype": dt, "shape": [int(d) for d in dims.split(",") if d]}
+            (args if kind == "Argument" else results).append(spec)
+        dest = os.path.join(self.bundle, subdir)
+        os.makedirs(dest, exist_ok=True)
+        shutil.copy(os.path.join(out, f"lib{name}.so"), dest)
+        shutil.rmtree(out, ignore_errors=True)
+        return f"{subdir}/lib{name}.so", args, results
+
+    def interpret(self, model, extra, inputs):
+        """Runs the reference interpreter; inputs: [(arg name, .npy path)] -> [result .npy paths] or error str."""
+        out = tempfile.mkdtemp(dir=self.tmp)
+        argv = ["run", model, "--backend", "interpreter", "-o", out, *extra]
+        for nm, path in inputs:
+            argv += ["--input", f"{nm}={path}"]
+        rc, so, se = self.gcc(*argv)
+        if rc != 0:
+            return f"interpreter failed: {(se or so).strip()[-300:]}"
+        return [os.path.join(out, f) for f in RUN_OUT_RE.findall(so)]
+
+    def finish_case(self, name, kind, model, lib, args, results, arrays, extra):
+        """Writes inputs and the interpreter's outputs under bundle/data/NAME; -> manifest entry or error str."""
+        data = os.path.join(self.bundle, "data", name)
+        os.makedirs(data, exist_ok=True)
+        in_files = []
+        for k, (spec, a) in enumerate(zip(args, arrays)):
+            if list(a.shape) != spec["shape"] or a.dtype != np.dtype(NP_DTYPES[spec["dtype"]]):
+                return f"input {spec['name']}: {a.dtype}{list(a.shape)} does not match {spec['dtype']}{spec['shape']}"
+            path = os.path.join(data, f"in_{k}.npy")
+            np.save(path, a)
+            in_files.append(path)
+        if any(s["dtype"] == "bf16" for s in args + results):
+            return "bf16 arguments/results are not handled by the harness's .npy files"
+        outs = self.interpret(model, extra, [(s["name"], p) for s, p in zip(args, in_files)])
+        if isinstance(outs, str):
+            return outs
+        if len(outs) != len(results):
+            return f"interpreter gave {len(outs)} results, the library has {len(results)}"
+        exp_files = []
+        for k, (spec, path) in enumerate(zip(results, outs)):
+            e = np.load(path)
+            if list(e.shape) != spec["shape"]:
+                return f"result {k}: interpreter shape {list(e.shape)} != library {spec['shape']}"
+            dest = os.path.join(data, f"expected_{k}.npy")
+            np.save(dest, e.astype(NP_DTYPES[spec["dtype"]]))
+            exp_files.append(dest)
+        rel = lambda p: os.path.relpath(p, self.bundle)
+        return {
+            "name": name, "kind": kind, "model": os.path.relpath(model, ROOT), "lib": lib, "prefix": name,
+            "inputs": [dict(s, file=rel(p)) for s, p in zip(args, in_files)],
+            "expected": [dict(s, file=rel(p), rtol=RTOL.get(s["dtype"], 0.0)) for s, p in zip(results, exp_files)],
+        }
+
+    # --- cases ---------------------------------------------------------------------------------
+
+    def example(self, model):
+        stem, ext = os.path.splitext(os.path.basename(model))
+        name = "ex_" + re.sub(r"\W", "_", stem) + "_" + ext[1:]
+        c = self.compile(model, name)
+        if isinstance(c, str):
+            return name, c
+        lib, args, results = c
+        rng = np.random.default_rng(self.seed)
+        arrays = [random_input(rng, s) for s in args]
+        return name, self.finish_case(name, "example", model, lib, args, results, arrays, [])
+
+    def conformance(self, case_dir):
+        name = os.path.basename(case_dir.rstrip("/"))
+        model = os.path.join(case_dir, "model.onnx")
+        try:
+            names = onnxpb.graph_input_names(model)
+            tensors = [onnxpb.read_tensor_file(p) for p in
+                       sorted(glob.glob(os.path.join(case_dir, "test_data_set_0", "input_*.pb")),
+                              key=lambda p: int(re.findall(r"(\d+)\.pb$", p)[0]))]
+        except Exception as e:  # noqa: BLE001
+            return name, f"cannot read the case: {e}"
+        if len(tensors) != len(names):
+            return name, f"{len(names)} graph inputs, {len(tensors)} input files"
+        if any(d == "bf16" for _, d, _ in tensors):
+            return name, "bf16 inputs"
+        data = os.path.join(self.tmp, name + "_pb")
+        os.makedirs(data, exist_ok=True)
+        npys = {}
+        for k, (nm, (_, _, a)) in enumerate(zip(names, tensors)):
+            npys[nm] = os.path.join(data, f"input_{k}.npy")
+            np.save(npys[nm], a)
+        feeds = lambda skip: sum((["--feed", f"{nm}:{d}[{','.join(map(str, a.shape))}]"]
+                                  for nm, (_, d, a) in zip(names, tensors) if nm not in skip), [])
+        # First with every input a feed; then with the integer inputs (shapes, axes, starts) bound at compile time.
+        bound = set()
+        extra = feeds(bound)
+        c = self.compile(model, name, extra)
+        if isinstance(c, str):
+            bound = {nm for nm, (_, d, _) in zip(names, tensors) if d in ("i64", "i32")}
+            if bound:
+                extra = feeds(bound) + sum((["--constant", f"{nm}={npys[nm]}"] for nm in names if nm in bound), [])
+                c = self.compile(model, name, extra)
+        if isinstance(c, str):
+            return name, c
+        lib, args, results = c
+        by_name = {nm: a for nm, (_, _, a) in zip(names, tensors)}
+        if any(s["name"] not in by_name for s in args):
+            return name, f"library arguments {[s['name'] for s in args]} do not match the graph inputs {names}"
+        arrays = [by_name[s["name"]] for s in args]
+        return name, self.finish_case(name, "conformance", model, lib, args, results, arrays, extra)
+
+    def benchmark(self, model, name):
+        c = self.compile(model, name, subdir="bench")
+        if isinstance(c, str):
+            return name, c
+        lib, args, results = c
+        return name, {"name": name, "model": os.path.relpath(model, ROOT), "lib": lib, "prefix": name,
+                      "args": args, "results": results}
+
+
+def random_input(rng, spec):
+    """normal(0, 1) floats; integers in [0, 4) (they may be indices or sizes); bools with equal odds."""
+    dt, shape = spec["dtype"], spec["shape"]
+    if dt in ("f32", "f64", "f16"):
+        return rng.standard_normal(shape).astype(NP_DTYPES[dt])
+    if dt == "bf16":
+        return f32_to_bf16(rng.standard_normal(shape).astype(np.float32))
+    if dt == "bool":
+        return rng.integers(0, 2, shape).astype(np.bool_)
+    return rng.integers(0, 4, shape).astype(NP_DTYPES[dt])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cli", required=True, help="command that runs gcc-cli, e.g. 'dotnet .../gcc-cli.dll'")
+    ap.add_argument("--target", default="cuda")
+    ap.add_argument("--place", default="", help="--place value passed to every compile (empty: none)")
+    ap.add_argument("--bundle", default=os.path.join(ROOT, "tools", "gpu-check", "bundle"))
+    ap.add_argument("--conformance", default=os.path.join(ROOT, "..", "shared", "conformance", "onnx", "node"))
+    ap.add_argument("--max-cases", type=int, default=150, help="cap on conformance cases")
+    ap.add_argument("--filter", default="", help="extra regex the conformance case names must match")
+    ap.add_argument("--eltwise-model", default=os.path.join(ROOT, "..", "shared", "models", "eltwise_chain10_16M.onnx"))
+    ap.add_argument("--only", default="examples,conformance,bench", help="comma list of parts to build")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1234)
+    args = ap.parse_args()
+    parts = set(args.only.split(","))
+
+    if os.path.exists(args.bundle):
+        shutil.rmtree(args.bundle)
+    os.makedirs(args.bundle)
+    prep = Prep(args)
+    jobs = []  # (part, function, argument...)
+    if "examples" in parts:
+        for m in sorted(glob.glob(os.path.join(ROOT, "examples", "*"))):
+            if m.endswith((".ir", ".onnx", ".pbtxt")):
+                jobs.append(("cases", prep.example, m))
+    if "conformance" in parts:
+        dirs = sorted(d for d in glob.glob(os.path.join(args.conformance, "test_*"))
+                      if CONFORMANCE_RE.match(os.path.basename(d)) and re.search(args.filter, os.path.basename(d)))
+        for d in dirs[:args.max_cases]:
+            jobs.append(("cases", prep.conformance, d))
+    if "bench" in parts:
+        for m in sorted(glob.glob(os.path.join(ROOT, "benchmarks", "gpu", "*.ir"))):
+            jobs.append(("benchmarks", prep.benchmark, m, os.path.splitext(os.path.basename(m))[0]))
+        if os.path.exists(args.eltwise_model):
+            jobs.append(("benchmarks", prep.benchmark, args.eltwise_model, "eltwise_chain10_16M"))
+        else:
+            log(f"note: {args.eltwise_model} not found; the eltwise-chain benchmark is left out")
+
+    manifest = {"target": args.target, "place": args.place, "seed": args.seed, "cases": [], "benchmarks": [], "skipped": []}
+    with cf.ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        futures = [(job[0], pool.submit(job[1], *job[2:])) for job in jobs]
+        for part, fut in futures:
+            name, entry = fut.result()
+            if isinstance(entry, str):
+                log(f"SKIP {name}: {entry}")
+                manifest["skipped"].append({"name": name, "reason": entry})
+            else:
+                log(f"ok   {name}")
+                manifest[part].append(entry)
+    with open(os.path.join(args.bundle, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+    shutil.rmtree(prep.tmp, ignore_errors=True)
+    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(args.bundle) for f in fs)
+    log(f"bundle {args.bundle}: {len(manifest['cases'])} cases, {len(manifest['benchmarks'])} benchmarks, "
+        f"{len(manifest['skipped'])} skipped, {size / 1e6:.1f} MB")
+    if size > 25e6:
+        log("warning: the bundle is over 25 MB")
+    if not manifest["cases"] and not manifest["benchmarks"]:
+        log("error: nothing compiled")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

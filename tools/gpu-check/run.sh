@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The one command for the GPU machine, from the repository root:  bash tools/gpu-check/run.sh
+# Needs the bundle made here by tools/gpu-check/prepare.sh (tools/gpu-check/bundle/, carried along).
+# Prints the GPU, runs check.py (correctness) then bench.py (timings); logs go to $OUT when set.
+#   BUNDLE=dir  CHECK_ARGS='...'  BENCH_ARGS='...' (e.g. --no-compile, --filter mlp)  SKIP_BENCH=1
+# Exit code: check.py's (1 when a case failed), or bench.py's when that failed.
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+export PYTHONUNBUFFERED=1
+export XLA_PYTHON_CLIENT_PREALLOCATE=false   # JAX and torch share the GPU
+bundle="${BUNDLE:-$here/bundle}"
+out="${OUT:-}"
+log() { if [ -n "$out" ]; then tee -a "$out/$1"; else cat; fi; }
+[ -n "$out" ] && mkdir -p "$out"
+[ -f "$bundle/manifest.json" ] || { echo "no bundle at $bundle: run tools/gpu-check/prepare.sh first" >&2; exit 2; }
+
+{ nvidia-smi -L 2>/dev/null || echo "nvidia-smi not found"; python3 --version; } | log run.log
+start=$(date +%s)
+echo "== check.py" | log check.log
+timeout 120 python3 "$here/check.py" --bundle "$bundle" ${CHECK_ARGS:-} 2>&1 | log check.log
+check_rc=${PIPESTATUS[0]}
+echo "== check.py exit $check_rc after $(( $(date +%s) - start )) s" | log check.log
+bench_rc=0
+if [ -z "${SKIP_BENCH:-}" ]; then
+  echo "== bench.py" | log bench.log
+  timeout 270 python3 "$here/bench.py" --bundle "$bundle" ${BENCH_ARGS:-} 2>&1 | log bench.log
+  bench_rc=${PIPESTATUS[0]}
+  echo "== bench.py exit $bench_rc after $(( $(date +%s) - start )) s" | log bench.log
+fi
+[ "$check_rc" -ne 0 ] && exit "$check_rc"
+exit "$bench_rc"
