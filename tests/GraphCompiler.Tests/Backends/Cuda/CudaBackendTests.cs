@@ -1,0 +1,216 @@
+using System.Runtime.InteropServices;
+using GraphCompiler.Backends.Cpu.Aot;
+using GraphCompiler.Backends.Cuda;
+using GraphCompiler.IR;
+using GraphCompiler.Passes;
+using Xunit;
+
+namespace GraphCompiler.Tests.Backends.Cuda;
+
+/// <summary>Skips, with the reason shown, where no CUDA driver can be loaded (every CI machine): the GPU runs are tools/gpu-check's.</summary>
+public sealed class CudaDriverFactAttribute : FactAttribute
+{
+    public static bool DriverPresent => NativeLibrary.TryLoad("libcuda.so.1", out _);
+
+    public CudaDriverFactAttribute()
+    {
+        if (!DriverPresent) Skip = "no CUDA driver (libcuda.so.1) on this machine; tools/gpu-check runs the CUDA libraries on a GPU machine";
+    }
+}
+
+/// <summary>Runs only where there is no driver: checks the library's own diagnosis of that.</summary>
+public sealed class NoCudaDriverFactAttribute : FactAttribute
+{
+    public NoCudaDriverFactAttribute()
+    {
+        if (CudaDriverFactAttribute.DriverPresent) Skip = "a CUDA driver is present: CudaLibraryRunsOnTheGpu covers this machine";
+    }
+}
+
+/// <summary>
+/// The CUDA backend without a GPU: PTX snapshots of small kernels (tests/ptx/NAME.ir → NAME.ptx;
+/// UPDATE_GOLDEN=1 rewrites them), the shape of the generated code, the library form, and errors.
+/// </summary>
+public sealed class CudaBackendTests : IDisposable
+{
+    private readonly TestTemp _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    public static IEnumerable<object[]> PtxCases() =>
+        Directory.GetFiles(Path.Combine(GoldenFile.RepoRoot(), "tests", "ptx"), "*.ir").Order(StringComparer.Ordinal).Select(p => new object[] { Path.GetFileNameWithoutExtension(p) });
+
+    private static CudaProgram Generate(string text)
+    {
+        var p = CudaCompiler.Generate(IrTest.Parse(text));
+        Assert.True(p.Ok, string.Join("\n", p.Diagnostics));
+        return p.Value!;
+    }
+
+    [Theory]
+    [MemberData(nameof(PtxCases))]
+    public void PtxMatchesSnapshot(string name)
+    {
+        var dir = Path.Combine(GoldenFile.RepoRoot(), "tests", "ptx");
+        var ptx = Generate(File.ReadAllText(Path.Combine(dir, name + ".ir"))).Ptx.ReplaceLineEndings("\n");
+        var expectedPath = Path.Combine(dir, name + ".ptx");
+        if (Environment.GetEnvironmentVariable("UPDATE_GOLDEN") == "1") File.WriteAllText(expectedPath, ptx);
+        Assert.True(File.Exists(expectedPath), $"{expectedPath} is missing: run with UPDATE_GOLDEN=1 and review it");
+        Assert.Equal(File.ReadAllText(expectedPath).ReplaceLineEndings("\n"), ptx);
+        Assert.Contains(".target sm_80", ptx);
+        Assert.Contains(".version 7.5", ptx);
+    }
+
+    [Fact]
+    public void PointwiseKernelUsesVectorAccessAndNoLibraryCalls()
+    {
+        var ptx = Generate(File.ReadAllText(Path.Combine(GoldenFile.RepoRoot(), "tests", "ptx", "pointwise_tanh.ir"))).Ptx;
+        Assert.Contains("ld.global.nc.v4.f32", ptx);
+        Assert.Contains("st.global.v4.f32", ptx);
+        Assert.DoesNotContain("call.uni", ptx); // tanh is inlined math, not a libm call the driver cannot link
+        Assert.DoesNotContain("div.rn.f32", ptx); // div.full: the exact sequence would make the kernel compute-bound
+    }
+
+    [Fact]
+    public void RowKernelReducesWithShufflesAndOneBarrierPerReduce()
+    {
+        var ptx = Generate(File.ReadAllText(Path.Combine(GoldenFile.RepoRoot(), "tests", "ptx", "row_softmax.ir"))).Ptx;
+        Assert.Equal(10, System.Text.RegularExpressions.Regex.Matches(ptx, @"shfl\.sync\.bfly").Count);
+        Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(ptx, @"bar\.sync").Count);
+    }
+
+    [Fact]
+    public void GemmKeepsAccumulatorsInRegisters()
+    {
+        var ptx = Generate(File.ReadAllText(Path.Combine(GoldenFile.RepoRoot(), "tests", "ptx", "gemm_bias_relu.ir"))).Ptx;
+        Assert.Contains("fma.rn.f32", ptx);
+        Assert.DoesNotContain(".local", ptx); // no spilled accumulator arrays
+        Assert.Contains(".shared", ptx);
+    }
+
+    [Fact]
+    public void Sm90TargetsPtx78()
+    {
+        var p = CudaCompiler.Generate(IrTest.Parse(File.ReadAllText(Path.Combine(GoldenFile.RepoRoot(), "tests", "ptx", "pointwise_tanh.ir"))),
+            new CudaCompileOptions { Gpu = new CudaTarget("sm_90") });
+        Assert.True(p.Ok);
+        Assert.Contains(".target sm_90", p.Value!.Ptx);
+        Assert.Contains(".version 7.8", p.Value!.Ptx);
+    }
+
+    [Fact]
+    public void GpuOpWithoutKernelIsADiagnostic()
+    {
+        var p = CudaCompiler.Generate(IrTest.Parse("""
+            func @main(%x: tensor<4xf32>) -> (tensor<4xf32>) {
+              %s = send %x {from = cpu, to = gpu} : tensor<4xf32>
+              %r = recv %s {from = cpu, to = gpu} : tensor<4xf32>
+              %y = sin %r {device = gpu} : tensor<4xf32>
+              %s2 = send %y {from = gpu, to = cpu} : tensor<4xf32>
+              %r2 = recv %s2 {from = gpu, to = cpu} : tensor<4xf32>
+              return %r2
+            }
+            """));
+        Assert.False(p.Ok);
+        Assert.Contains("'sin' is placed on the GPU but the CUDA backend has no kernel for it", p.Diagnostics[0].Message);
+    }
+
+    [Fact]
+    public void GpuOpReadingHostValueIsADiagnostic()
+    {
+        var p = CudaCompiler.Generate(IrTest.Parse("""
+            func @main(%x: tensor<4xf32>) -> (tensor<4xf32>) {
+              %y = exp %x {device = gpu} : tensor<4xf32>
+              %s2 = send %y {from = gpu, to = cpu} : tensor<4xf32>
+              %r2 = recv %s2 {from = gpu, to = cpu} : tensor<4xf32>
+              return %r2
+            }
+            """));
+        Assert.False(p.Ok);
+        Assert.Contains("run insert-transfers after place-devices", p.Diagnostics[0].Message);
+    }
+
+    private static readonly string SoftmaxRegression = Path.Combine(GoldenFile.RepoRoot(), "examples", "softmax_regression.ir");
+
+    private (AotArtifacts Artefacts, Module Placed) CompileExample(string place)
+    {
+        var module = IrTest.Parse(File.ReadAllText(SoftmaxRegression));
+        var options = PassOptions.Default with
+        {
+            Placement = new PlacementOptions { GpuSupports = CudaCapabilities.Supports, Constraints = [PlacementConstraint.Parse(place).Value!] },
+        };
+        var placed = PassManager.Run(module, PassRegistry.Cuda, options);
+        Assert.True(placed.Ok, string.Join("\n", placed.Diagnostics));
+        var a = CudaAot.Compile(placed.Value!, new AotOptions { Name = "sr" }, CudaTarget.Default);
+        Assert.True(a.Ok, string.Join("\n", a.Diagnostics));
+        return (a.Value!, placed.Value!);
+    }
+
+    [Fact]
+    public void LibraryFormHasTheCudaEntryPoints()
+    {
+        var (a, placed) = CompileExample(".=gpu");
+        Assert.Contains("device = gpu", placed.ToString());
+        var files = a.Files.ToDictionary(f => f.FileName, f => f.Data);
+        Assert.Equal(["libsr.so", "sr.cs", "sr.h", "sr.o", "sr.ptx"], files.Keys.Order(StringComparer.Ordinal));
+        var header = System.Text.Encoding.UTF8.GetString(files["sr.h"]);
+        Assert.Contains("int32_t sr_run_device(void *const *args, void *const *results, void *arena, int32_t threads);", header);
+        Assert.Contains("const char *sr_last_error(void);", header);
+        Assert.Contains("public static string LastError()", System.Text.Encoding.UTF8.GetString(files["sr.cs"]));
+    }
+
+    private unsafe (int Status, string Error, float[] Result) RunLibrary(AotArtifacts a, float[] x)
+    {
+        var dir = _temp.Directory("gc-cuda");
+        foreach (var (name, data) in a.Files) File.WriteAllBytes(Path.Combine(dir, name), data);
+        var lib = NativeLibrary.Load(Path.Combine(dir, "libsr.so"));
+        try
+        {
+            var run = (delegate* unmanaged<nint*, nint*, void*, int, int>)NativeLibrary.GetExport(lib, "sr_run");
+            var lastError = (delegate* unmanaged<nint>)NativeLibrary.GetExport(lib, "sr_last_error");
+            var release = (delegate* unmanaged<void>)NativeLibrary.GetExport(lib, "sr_release");
+            var y = new float[6];
+            var arena = NativeMemory.AlignedAlloc(64 * 1024, 64);
+            try
+            {
+                fixed (float* px = x, py = y)
+                {
+                    nint* args = stackalloc nint[1] { (nint)px };
+                    nint* results = stackalloc nint[1] { (nint)py };
+                    int status = run(args, results, arena, 0);
+                    var message = Marshal.PtrToStringUTF8(lastError()) ?? "";
+                    release();
+                    return (status, message, y);
+                }
+            }
+            finally
+            {
+                NativeMemory.AlignedFree(arena);
+            }
+        }
+        finally
+        {
+            NativeLibrary.Free(lib);
+        }
+    }
+
+    [NoCudaDriverFact]
+    public void WithoutADriverTheLibraryReportsItInOneLine()
+    {
+        var (status, error, _) = RunLibrary(CompileExample(".=gpu").Artefacts, [1, 2, 3, 4, 5, 6, 7, 8]);
+        Assert.Equal(4, status);
+        Assert.Equal("cannot load libcuda.so.1: no NVIDIA driver on this machine", error);
+    }
+
+    [CudaDriverFact]
+    public void CudaLibraryRunsOnTheGpu()
+    {
+        float[] x = [0.5f, -1, 2, 0.25f, 1.5f, 3, -0.5f, 1];
+        var (a, placed) = CompileExample(".=gpu");
+        var (status, error, y) = RunLibrary(a, x);
+        Assert.True(status == 0, error);
+        var input = Tensor.FromDoubles(new TensorType(ElementType.F32, 2L, 4L), [.. x.Select(v => (double)v)]);
+        var expected = new Interpreter(placed).Run(null, [input]).Value!.Results[0];
+        IrTest.AssertTensor(expected, Tensor.FromDoubles(expected.Type, [.. y.Select(v => (double)v)]), rtol: 1e-5, atol: 1e-6);
+    }
+}
