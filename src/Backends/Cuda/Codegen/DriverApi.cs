@@ -39,7 +39,7 @@ internal static class DriverApi
 
     public static Entry Get(string name) => All.Single(e => e.Name == name);
 
-    public const string Table_ = "@gc.cuda.api";
+    public const string ApiTable = "@gc.cuda.api";
     public const string ErrorBuffer = "@gc.cuda.err";
     public const string Fail = "gc.cuda.fail";
 
@@ -50,7 +50,7 @@ internal static class DriverApi
     public static void Call(ModuleContext m, LlvmBuilder b, string name, string args, string what)
     {
         var e = Get(name);
-        var fp = b.Let($"load ptr, ptr {b.Let($"getelementptr inbounds [{All.Count} x ptr], ptr {Table_}, i64 0, i64 {e.Index}")}", "fp");
+        var fp = b.Let($"load ptr, ptr {b.Let($"getelementptr inbounds [{All.Count} x ptr], ptr {ApiTable}, i64 0, i64 {e.Index}")}", "fp");
         var r = b.Let($"call i32 {fp}({args})", "cu");
         var failed = b.FreshLabel("cufail");
         var ok = b.FreshLabel("cuok");

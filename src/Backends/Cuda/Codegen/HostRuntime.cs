@@ -27,7 +27,7 @@ internal static class HostRuntime
         m.Declare("declare ptr @dlopen(ptr, i32)");
         m.Declare("declare ptr @dlsym(ptr, ptr)");
         m.Declare("declare i32 @snprintf(ptr, i64, ptr, ...)");
-        m.Global($"{DriverApi.Table_} = internal global [{api.Count} x ptr] zeroinitializer");
+        m.Global($"{DriverApi.ApiTable} = internal global [{api.Count} x ptr] zeroinitializer");
         m.Global($"{DriverApi.ErrorBuffer} = internal global [512 x i8] zeroinitializer");
         m.Global($"{State} = internal global i32 0");
         m.Global($"{Context} = internal global ptr null");
@@ -47,7 +47,7 @@ internal static class HostRuntime
             entry:
               %name = alloca ptr
               store ptr {{noName}}, ptr %name
-              %fp = load ptr, ptr getelementptr inbounds ([{{api.Count}} x ptr], ptr {{DriverApi.Table_}}, i64 0, i64 {{getName}})
+              %fp = load ptr, ptr getelementptr inbounds ([{{api.Count}} x ptr], ptr {{DriverApi.ApiTable}}, i64 0, i64 {{getName}})
               %have = icmp ne ptr %fp, null
               br i1 %have, label %ask, label %format
             ask:
@@ -87,7 +87,7 @@ internal static class HostRuntime
             b.Block(missing);
             FailWith(m, b, $"libcuda.so.1 has no {e.Name}: the driver is too old");
             b.Block(found);
-            b.Line($"store ptr {fp}, ptr {b.Let($"getelementptr inbounds [{api.Count} x ptr], ptr {DriverApi.Table_}, i64 0, i64 {e.Index}")}");
+            b.Line($"store ptr {fp}, ptr {b.Let($"getelementptr inbounds [{api.Count} x ptr], ptr {DriverApi.ApiTable}, i64 0, i64 {e.Index}")}");
         }
         var dev = b.Alloca("i32");
         DriverApi.Call(m, b, "cuInit", "i32 0", "cuInit");
@@ -123,7 +123,7 @@ internal static class HostRuntime
         var done = r.FreshLabel("done");
         r.CondBr(r.Let($"icmp eq i32 {st}, 1"), up, done);
         r.Block(up);
-        string Fp(string name) => r.Let($"load ptr, ptr {r.Let($"getelementptr inbounds [{api.Count} x ptr], ptr {DriverApi.Table_}, i64 0, i64 {DriverApi.Get(name).Index}")}", "fp");
+        string Fp(string name) => r.Let($"load ptr, ptr {r.Let($"getelementptr inbounds [{api.Count} x ptr], ptr {DriverApi.ApiTable}, i64 0, i64 {DriverApi.Get(name).Index}")}", "fp");
         r.Let($"call i32 {Fp("cuCtxSetCurrent")}(ptr {r.Let($"load ptr, ptr {Context}")})");
         r.Let($"call i32 {Fp("cuStreamSynchronize")}(ptr {r.Let($"load ptr, ptr {Stream}")})");
         for (int c = 0; c < constants.Count; c++)
