@@ -71,7 +71,7 @@ public static class CudaCompiler
                 offload: deviceMode => new CudaOffload(plan, deviceMode),
                 prepare: m =>
                 {
-                    var uploads = plan.DeviceConstants.Select(c => (m.Constant(ConstantOf(f, c)), c.Type.ByteSize)).ToList();
+                    var uploads = plan.DeviceConstants.Select(c => (m.Constant(c.Tensor), c.Value.Type.ByteSize)).ToList();
                     HostRuntime.Emit(m, ptx.Value!, plan.KernelNames, plan.DeviceArenaBytes, uploads);
                 });
             var ptxText = System.Text.Encoding.ASCII.GetString(ptx.Value!);
@@ -82,7 +82,4 @@ public static class CudaCompiler
             return Result<CudaProgram>.Failure(new Diagnostic(e.Message, Code: Diagnostic.UnsupportedOp));
         }
     }
-
-    private static Tensor ConstantOf(Function f, Value v) =>
-        f.Body.Operations.First(o => o.Results.Length == 1 && ReferenceEquals(o.Result, v)).Attr.Tensor("value");
 }

@@ -18,7 +18,8 @@ internal sealed class CudaPlan
     public Function Function { get; }
     public Dictionary<Operation, IReadOnlyList<GpuKernel>> Kernels { get; } = new(ReferenceEqualityComparer.Instance);
     public List<string> KernelNames { get; } = [];
-    public List<Value> DeviceConstants { get; } = [];
+    /// <summary>Constants GPU kernels read, with their contents, in upload order.</summary>
+    public List<(Value Value, Tensor Tensor)> DeviceConstants { get; } = [];
     public long DeviceArenaBytes { get; }
     public string? DeviceModeProblem { get; }
 
@@ -45,8 +46,8 @@ internal sealed class CudaPlan
             {
                 if (_producer.TryGetValue(x, out var p) && p.Def is ConstantOp)
                 {
-                    if (!DeviceConstants.Contains(x, Same)) DeviceConstants.Add(x);
                     constants[x] = p.Attr.Tensor("value");
+                    if (ConstantIndex(x) is null) DeviceConstants.Add((x, constants[x]));
                 }
                 else if (!OnDevice(x))
                     throw new CodegenException($"'{op.Name}'{Where(op)} runs on the GPU but reads a value that is not there; run insert-transfers after place-devices");
@@ -83,7 +84,7 @@ internal sealed class CudaPlan
 
     public int? ConstantIndex(Value v)
     {
-        int i = DeviceConstants.FindIndex(c => ReferenceEquals(c, v));
+        int i = DeviceConstants.FindIndex(c => ReferenceEquals(c.Value, v));
         return i < 0 ? null : i;
     }
 
@@ -114,19 +115,14 @@ internal sealed class CudaPlan
         var send = _producer[recv.Operands[0]];
         var g = send.Operands[0];
         if (!_producer.TryGetValue(g, out var op) || !Kernels.ContainsKey(op)) return null;
-        if (_uses.GetValueOrDefault(g) != 1 || _uses.GetValueOrDefault(send.Result) != 1 || _uses.GetValueOrDefault(returned) != 1) return null;
-        int returnedAt = -1;
-        for (int i = 0; i < Function.Body.Yielded.Length; i++)
-            if (ReferenceEquals(Function.Body.Yielded[i], returned)) returnedAt = returnedAt < 0 ? i : -2;
-        return returnedAt >= 0 && Function.ResultInfos[returnedAt].Updates is null ? g : null;
+        return _uses.GetValueOrDefault(g) == 1 && _uses.GetValueOrDefault(send.Result) == 1 && ReturnedDirectly(returned) ? g : null;
     }
 
     /// <summary>Whether <paramref name="v"/> is returned once, read by nothing else and no variable update: the caller's result buffer is its buffer.</summary>
     public bool ReturnedDirectly(Value v)
     {
-        int at = -1;
-        for (int i = 0; i < Function.Body.Yielded.Length; i++)
-            if (ReferenceEquals(Function.Body.Yielded[i], v)) at = at < 0 ? i : -2;
+        // One use in all means the return reads it once.
+        int at = Function.Body.Yielded.IndexOf(v, 0, Function.Body.Yielded.Length, Same);
         return at >= 0 && _uses.GetValueOrDefault(v) == 1 && Function.ResultInfos[at].Updates is null;
     }
 
@@ -144,7 +140,7 @@ internal sealed class CudaPlan
         {
             var v = yielded[i];
             bool fromGpu = _producer.TryGetValue(v, out var op) && op.Def is RecvOp && op.Attr.Enum("to") == Placement.Cpu;
-            if (!fromGpu || _uses.GetValueOrDefault(v) != 1 || f.ResultInfos[i].Updates is not null)
+            if (!fromGpu || !ReturnedDirectly(v))
                 return "run_device needs every result to be computed on the GPU and returned once; this model writes one on the CPU (use run)";
         }
         return null;

@@ -20,7 +20,6 @@ internal sealed class DeviceModule
 
     private readonly List<string> _kernelNames = [];
 
-    private const int Attributes = 100;
 
     public int Count => _kernelNames.Count;
 
@@ -31,7 +30,7 @@ internal sealed class DeviceModule
     public void AddKernel(string name, int parameters, string body)
     {
         var ps = string.Join(", ", Enumerable.Range(0, parameters).Select(i => $"ptr noalias align 16 %p{i}"));
-        Context.AddFunction($"define void @{name}({ps}) #{Attributes} {{\n{body}}}");
+        Context.AddFunction($"define void @{name}({ps}) nounwind {{\n{body}}}");
         _kernelNames.Add(name);
     }
 
@@ -39,7 +38,6 @@ internal sealed class DeviceModule
     public string Build(string sourceName)
     {
         var sb = new StringBuilder(Context.Build(sourceName));
-        sb.Append($"attributes #{Attributes} = {{ nounwind }}\n");
         // Metadata ids above any ModuleContext numbers.
         const int first = 100000;
         sb.Append("!nvvm.annotations = !{").Append(string.Join(", ", Enumerable.Range(0, _kernelNames.Count).Select(i => $"!{first + i}"))).Append("}\n");

@@ -10,32 +10,18 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 /// </summary>
 internal static class DriverApi
 {
-    public sealed record Entry(int Index, string Name, string Return, string Parameters);
+    public sealed record Entry(int Index, string Name);
 
-    private static readonly (string Name, string Parameters)[] Table =
+    // Signatures are written at each call site (DriverApi.Call's args), as the driver's header gives them.
+    private static readonly string[] Names =
     [
-        ("cuInit", "i32"),
-        ("cuDeviceGet", "ptr, i32"),
-        ("cuDevicePrimaryCtxRetain", "ptr, i32"),
-        ("cuCtxSetCurrent", "ptr"),
-        ("cuModuleLoadData", "ptr, ptr"),
-        ("cuModuleGetFunction", "ptr, ptr, ptr"),
-        ("cuStreamCreate", "ptr, i32"),
-        ("cuMemAlloc_v2", "ptr, i64"),
-        ("cuMemcpyHtoD_v2", "i64, ptr, i64"),
-        ("cuMemcpyHtoDAsync_v2", "i64, ptr, i64, ptr"),
-        ("cuMemcpyDtoHAsync_v2", "ptr, i64, i64, ptr"),
-        ("cuMemcpyDtoDAsync_v2", "i64, i64, i64, ptr"),
-        ("cuLaunchKernel", "ptr, i32, i32, i32, i32, i32, i32, i32, ptr, ptr, ptr"),
-        ("cuStreamSynchronize", "ptr"),
-        ("cuGetErrorName", "i32, ptr"),
-        ("cuMemFree_v2", "i64"),
-        ("cuModuleUnload", "ptr"),
-        ("cuStreamDestroy_v2", "ptr"),
-        ("cuDevicePrimaryCtxRelease_v2", "i32"),
+        "cuInit", "cuDeviceGet", "cuDevicePrimaryCtxRetain", "cuCtxSetCurrent", "cuModuleLoadData", "cuModuleGetFunction",
+        "cuStreamCreate", "cuMemAlloc_v2", "cuMemcpyHtoD_v2", "cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2",
+        "cuMemcpyDtoDAsync_v2", "cuLaunchKernel", "cuStreamSynchronize", "cuGetErrorName", "cuMemFree_v2",
+        "cuModuleUnload", "cuStreamDestroy_v2", "cuDevicePrimaryCtxRelease_v2",
     ];
 
-    public static readonly IReadOnlyList<Entry> All = [.. Table.Select((e, i) => new Entry(i, e.Name, "i32", e.Parameters))];
+    public static readonly IReadOnlyList<Entry> All = [.. Names.Select((n, i) => new Entry(i, n))];
 
     public static Entry Get(string name) => All.Single(e => e.Name == name);
 

@@ -44,6 +44,18 @@ internal static class GemmKernel
             rb.Length == 1 ? sb[rb[0]] : 0, sb[rc], sb[rf]);
     }
 
+    /// <summary>What both GEMM templates start from: the kernel's name and builder, the element evaluator, and A's and B's parameters and element types.</summary>
+    private static (string Name, LlvmBuilder B, ModuleContext Mc, KernelEmitter Ev, string PA, string PB, ElementType EA, ElementType EB) Begin(
+        DeviceModule m, string what, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
+        IReadOnlyDictionary<Value, Tensor> constants, Operation dot)
+    {
+        var name = m.NextName(what);
+        var b = new LlvmBuilder();
+        var ev = KernelEmitter.ForDevice(m.Context, name, b, inputs.Select((v, i) => (v, $"%p{outputs.Count + i}")), ops, constants);
+        string Ptr(Value v) => $"%p{outputs.Count + inputs.ToList().IndexOf(v)}";
+        return (name, b, m.Context, ev, Ptr(dot.Operands[0]), Ptr(dot.Operands[1]), dot.Operands[0].Type.Element, dot.Operands[1].Type.Element);
+    }
+
     private const int SkinnyRows = 16;
     private const int SkinnyColumns = 32;
     private const int SkinnySlices = 8;
@@ -58,13 +70,7 @@ internal static class GemmKernel
     private static GpuKernel Skinny(DeviceModule m, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
         IReadOnlyDictionary<Value, Tensor> constants, IReadOnlyList<Value> outerOutputs, IReadOnlyList<Value> outerInputs, Operation dot, Layout L)
     {
-        var name = m.NextName("gemv");
-        var b = new LlvmBuilder();
-        var mc = m.Context;
-        var ev = KernelEmitter.ForDevice(mc, name, b, inputs.Select((v, i) => (v, $"%p{outputs.Count + i}")), ops, constants);
-        string Ptr(Value v) => $"%p{outputs.Count + inputs.ToList().IndexOf(v)}";
-        var (pa, pb) = (Ptr(dot.Operands[0]), Ptr(dot.Operands[1]));
-        var (ea, eb) = (dot.Operands[0].Type.Element, dot.Operands[1].Type.Element);
+        var (name, b, mc, ev, pa, pb, ea, eb) = Begin(m, "gemv", inputs, ops, outputs, constants, dot);
         int rows = (int)L.M;
         var smem = $"@{name}_partial";
         mc.Global($"{smem} = internal addrspace(3) global [{SkinnySlices * SkinnyColumns * rows} x float] undef, align 16");
@@ -137,13 +143,7 @@ internal static class GemmKernel
         int tn = L.N <= 64 ? 4 : 8;
         int bm = 16 * tm, bn = 16 * tn;
 
-        var name = m.NextName("gemm");
-        var b = new LlvmBuilder();
-        var mc = m.Context;
-        var ev = KernelEmitter.ForDevice(mc, name, b, inputs.Select((v, i) => (v, $"%p{outputs.Count + i}")), ops, constants);
-        string Ptr(Value v) => $"%p{outputs.Count + inputs.ToList().IndexOf(v)}";
-        var (pa, pb) = (Ptr(dot.Operands[0]), Ptr(dot.Operands[1]));
-        var (ea, eb) = (dot.Operands[0].Type.Element, dot.Operands[1].Type.Element);
+        var (name, b, mc, ev, pa, pb, ea, eb) = Begin(m, "gemm", inputs, ops, outputs, constants, dot);
         var asm = $"@{name}_as";
         var bsm = $"@{name}_bs";
         mc.Global($"{asm} = internal addrspace(3) global [{BK * bm} x float] undef, align 16");
@@ -192,12 +192,17 @@ internal static class GemmKernel
                 b.Br(join);
                 b.Block(join);
                 var v = b.Let($"phi float [ 0.0, %{pre} ], [ {x}, %{loaded} ]");
-                var inRange = b.Let($"icmp slt i64 {l}, {count}");
+                var slot = b.Let($"getelementptr inbounds float, ptr addrspace(3) {smem}, i64 {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {k}, {rowsOf}")}, {o}")}");
+                if (count % Threads == 0)
+                {
+                    b.Line($"store float {v}, ptr addrspace(3) {slot}");
+                    continue;
+                }
+                // The last pass over a tile that 256 threads do not divide: the spare threads store nothing.
                 var st = b.FreshLabel("st");
                 var stj = b.FreshLabel("stj");
-                b.CondBr(inRange, st, stj);
+                b.CondBr(b.Let($"icmp slt i64 {l}, {count}"), st, stj);
                 b.Block(st);
-                var slot = b.Let($"getelementptr inbounds float, ptr addrspace(3) {smem}, i64 {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {k}, {rowsOf}")}, {o}")}");
                 b.Line($"store float {v}, ptr addrspace(3) {slot}");
                 b.Br(stj);
                 b.Block(stj);
