@@ -106,6 +106,18 @@ def time_calls(call, sets, min_runs, max_runs, budget_s, warmup=3):
     return statistics.median(times) * 1e3, runs
 
 
+def kernel_ms(torch, call, arg, reps=10):
+    """Device time of the kernels (and copies) one call(arg) runs, in ms, from CUPTI through torch.profiler:
+    it sees every kernel of the process, ours and XLA's too. None when it recorded nothing."""
+    from torch.profiler import profile, ProfilerActivity
+    call(arg)
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(reps):
+            call(arg)
+    total_us = sum(getattr(e, "self_device_time_total", 0) or getattr(e, "self_cuda_time_total", 0) for e in prof.key_averages())
+    return total_us / reps / 1e3 if total_us > 0 else None
+
+
 def to_jax(jax, torch, t):
     """The same values as a JAX array: zero-copy through DLPack, else through the host."""
     try:
@@ -134,6 +146,7 @@ class Bench:
         self.rows = []
         self.notes = []
         self.copy_gbs = None
+        self.kernel = {}  # (workload, "ours"|"xla") -> device ms per call, memory-bound workloads only
         self.t_start = time.perf_counter()
 
     def elapsed(self):
@@ -244,6 +257,11 @@ class Bench:
                     if lib.call(*p, device=True) != 0:
                         raise RuntimeError(lib.last_error())
                 ours_ms, _ = time_calls(call, ptrs, min_runs, max_runs, budget)
+                if w["kind"] == "memory":
+                    try:
+                        self.kernel[(name, "ours")] = kernel_ms(torch, call, ptrs[0])
+                    except Exception as e:  # noqa: BLE001
+                        self.notes.append(f"{name}: kernel timing of ours failed: {type(e).__name__}: {str(e)[:200]}")
             del outs
         print(f"{name}: ours {fmt(ours_ms)} ms, output vs torch (f32 reference) rel {fmt(check, '{:.2e}')}", flush=True)
 
@@ -254,6 +272,11 @@ class Bench:
                 jsets = [[to_jax(jax, torch, t) for t in s] for s in sets]
                 jf = jax.jit(jax_fn(name, jax))
                 xla_ms, _ = time_calls(lambda s: jf(*s).block_until_ready(), jsets, min_runs, max_runs, budget)
+                if w["kind"] == "memory":
+                    try:
+                        self.kernel[(name, "xla")] = kernel_ms(torch, lambda s: jf(*s).block_until_ready(), jsets[0])
+                    except Exception as e:  # noqa: BLE001
+                        self.notes.append(f"{name}: kernel timing of XLA failed: {type(e).__name__}: {str(e)[:200]}")
                 del jsets
             except Exception as e:  # noqa: BLE001
                 self.notes.append(f"{name}: XLA failed: {type(e).__name__}: {str(e)[:200]}")
@@ -300,8 +323,10 @@ class Bench:
             rate = lambda ms: w["flops"] / (ms * 1e-3) / 1e12 if ms else None
             unit = "TFLOP/s"
         met = None
+        ours_kernel, xla_kernel = self.kernel.get((name, "ours")), self.kernel.get((name, "xla"))
         if w["target"] == "mem" and ours and xla and self.copy_gbs:
-            met = rate(ours) >= 0.8 * self.copy_gbs and ours <= xla
+            # Bandwidth is the kernels' (device time); "no slower than XLA" is what a caller sees (wall clock).
+            met = rate(ours_kernel or ours) >= 0.8 * self.copy_gbs and ours <= xla
         elif w["target"] == "faster" and ours and xla:
             met = ours < xla
         elif w["target"] == "gemm" and ours and xla:
@@ -311,7 +336,8 @@ class Bench:
                               ours_rate=rate(ours), xla_rate=rate(xla),
                               pct_of_copy=(100 * rate(ours) / self.copy_gbs if w["kind"] == "memory" and ours and self.copy_gbs else None),
                               target=w["target"], target_met=met, tf32_baselines=bool(w.get("tf32")),
-                              rel_vs_torch=check, runs=runs))
+                              rel_vs_torch=check, runs=runs, ours_kernel_ms=ours_kernel, xla_kernel_ms=xla_kernel,
+                              ours_kernel_pct_of_copy=(100 * rate(ours_kernel) / self.copy_gbs if ours_kernel and self.copy_gbs else None)))
 
     def report(self):
         targets = {"mem": ">= 80% of copy BW and <= XLA", "faster": "faster than XLA", "gemm": ">= 70% of XLA TFLOP/s", None: "-"}
@@ -320,6 +346,9 @@ class Bench:
         for r in self.rows:
             if r["unit"] == "GB/s":
                 ach = f"{fmt(r['ours_rate'], '{:.0f}')} GB/s" + (f" ({r['pct_of_copy']:.0f}% of copy)" if r["pct_of_copy"] else "")
+                if r.get("ours_kernel_ms"):
+                    ach += (f"; kernels {r['ours_kernel_ms'] * 1e3:.0f} us = {r['ours_kernel_pct_of_copy']:.0f}% of copy"
+                            f" (XLA's kernels {fmt(r['xla_kernel_ms'] and r['xla_kernel_ms'] * 1e3, '{:.0f}')} us)")
             else:
                 ach = f"{fmt(r['ours_rate'], '{:.2f}')} TFLOP/s (XLA {fmt(r['xla_rate'], '{:.2f}')})"
             met = "n/a" if r["target_met"] is None else ("yes" if r["target_met"] else "NO")
@@ -335,6 +364,7 @@ class Bench:
         if self.copy_gbs:
             text += f"\nDevice-to-device copy bandwidth: {self.copy_gbs:.0f} GB/s."
         text += "\nTimes: median wall clock per call, including one synchronise (ours synchronises itself)."
+        text += "\nKernels: device time per call from CUPTI (torch.profiler), memory-bound workloads; the 80% target uses it."
         checks = [f"{r['workload']} {r['rel_vs_torch']:.1e}" for r in self.rows if r["rel_vs_torch"] is not None]
         if checks:
             text += "\nOurs vs torch f32 (no TF32) reference, relative norm: " + ", ".join(checks) + "."
