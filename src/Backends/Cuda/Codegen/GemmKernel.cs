@@ -165,11 +165,15 @@ internal static class GemmKernel
         for (int i = 0; i < tm * tn; i++)
             b.Line($"store float 0.0, ptr {b.Let($"getelementptr inbounds [{tm * tn} x float], ptr {accSlot}, i64 0, i64 {i}")}");
 
-        void Stage(string kt, string pointer, ElementType e, string smem, int rowsOf, bool isA)
+        // Staging a tile: every load of the step is issued before any store to shared memory, and out-of-range
+        // elements load from offset 0 and are replaced by zero (a select, no branch), so a thread has all its
+        // loads in flight at once instead of waiting for each in turn.
+        List<(string Value, string Slot, string Lane)> Load(string kt, string pointer, ElementType e, string smem, int rowsOf, bool isA)
         {
             // The tile is BK×rowsOf elements, rowsOf×BK for A: each thread loads a few, consecutive threads
             // consecutive memory along the operand's contiguous dimension when it has one.
             int count = BK * rowsOf;
+            var pending = new List<(string, string, string)>();
             for (int q = 0; q < (count + Threads - 1) / Threads; q++)
             {
                 var l = b.Let($"add nuw nsw i64 {tid}, {q * Threads}", "l");
@@ -182,20 +186,21 @@ internal static class GemmKernel
                 long extent = isA ? L.M : L.N;
                 var inside = b.Let($"and i1 {b.Let($"icmp slt i64 {gk}, {L.K}")}, {b.Let($"icmp slt i64 {go}, {extent}")}");
                 if (count % Threads != 0) inside = b.Let($"and i1 {inside}, {b.Let($"icmp slt i64 {l}, {count}")}");
-                var load = b.FreshLabel("ld");
-                var join = b.FreshLabel("ldj");
-                var pre = b.CurrentBlock;
-                b.CondBr(inside, load, join);
-                b.Block(load);
                 var (sk, so, bs) = isA ? (L.SAk, L.SAm, baseA) : (L.SBk, L.SBn, baseB);
                 var off = b.Let($"add nuw nsw i64 {bs}, {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {gk}, {sk}")}, {b.Let($"mul nuw nsw i64 {go}, {so}")}")}");
-                var x = ev.LoadElement(pointer, e, off);
-                var loaded = b.CurrentBlock;
-                b.Br(join);
-                b.Block(join);
-                var v = b.Let($"phi float [ 0.0, %{pre} ], [ {x}, %{loaded} ]");
+                var x = ev.LoadElement(pointer, e, b.Let($"select i1 {inside}, i64 {off}, i64 0"));
+                var v = b.Let($"select i1 {inside}, float {x}, float 0.0");
                 var slot = b.Let($"getelementptr inbounds float, ptr addrspace(3) {smem}, i64 {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {k}, {rowsOf}")}, {o}")}");
-                if (count % Threads == 0)
+                pending.Add((v, slot, count % Threads == 0 ? "" : b.Let($"icmp slt i64 {l}, {count}")));
+            }
+            return pending;
+        }
+
+        void Store(List<(string Value, string Slot, string Lane)> pending)
+        {
+            foreach (var (v, slot, lane) in pending)
+            {
+                if (lane == "")
                 {
                     b.Line($"store float {v}, ptr addrspace(3) {slot}");
                     continue;
@@ -203,7 +208,7 @@ internal static class GemmKernel
                 // The last pass over a tile that 256 threads do not divide: the spare threads store nothing.
                 var st = b.FreshLabel("st");
                 var stj = b.FreshLabel("stj");
-                b.CondBr(b.Let($"icmp slt i64 {l}, {count}"), st, stj);
+                b.CondBr(lane, st, stj);
                 b.Block(st);
                 b.Line($"store float {v}, ptr addrspace(3) {slot}");
                 b.Br(stj);
@@ -215,8 +220,10 @@ internal static class GemmKernel
         b.For("0", steps.ToString(), step =>
         {
             var kt = b.Let($"mul nuw nsw i64 {step}, {BK}", "kt");
-            Stage(kt, pa, ea, asm, bm, isA: true);
-            Stage(kt, pb, eb, bsm, bn, isA: false);
+            var loadedA = Load(kt, pa, ea, asm, bm, isA: true);
+            var loadedB = Load(kt, pb, eb, bsm, bn, isA: false);
+            Store(loadedA);
+            Store(loadedB);
             Sreg.Barrier(mc, b);
             for (int i = 0; i < tm * tn; i++)
                 acc[i] = b.Let($"load float, ptr {b.Let($"getelementptr inbounds [{tm * tn} x float], ptr {accSlot}, i64 0, i64 {i}")}", "acc");
