@@ -55,6 +55,26 @@ internal static class GemmKernel
         return (name, b, m.Context, ev, Ptr(dot.Operands[0]), Ptr(dot.Operands[1]), dot.Operands[0].Type.Element, dot.Operands[1].Type.Element);
     }
 
+    /// <summary>The GPU's streaming multiprocessors, about (108 on A100, 132 on H100): the grid should give each one a block.</summary>
+    private const int Multiprocessors = 132;
+
+    /// <summary>
+    /// Elements per thread (TM×TN, tiles of 16·TM × 16·TN): 8×8 for large C, where a thread's 64 FMAs per k
+    /// hide its shared-memory reads; halved, the larger side first, while the grid has fewer blocks than the
+    /// GPU has multiprocessors: a 64×512 C in 64×128 tiles ran on 4 of 132, each block compute-bound.
+    /// </summary>
+    private static (int Tm, int Tn) TileShape(Layout L)
+    {
+        int tm = 8, tn = 8;
+        long Blocks() => (L.M + 16 * tm - 1) / (16 * tm) * ((L.N + 16 * tn - 1) / (16 * tn)) * L.Batch;
+        while (Blocks() < Multiprocessors && (tm > 1 || tn > 1))
+        {
+            if (tm >= tn) tm /= 2;
+            else tn /= 2;
+        }
+        return (tm, tn);
+    }
+
     private const int SkinnyRows = 16;
     private const int SkinnyColumns = 32;
     private const int SkinnySlices = 8;
@@ -137,9 +157,7 @@ internal static class GemmKernel
             throw new CodegenException("a GPU output fusion must have one output of the contraction's shape");
         var L = Describe(dot);
         if (L.M <= SkinnyRows) return Skinny(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, L);
-        // Tile shape by problem size: small M (a batch of a few rows) gets short tiles, so more blocks share the N dimension.
-        int tm = L.M <= 16 ? 1 : L.M <= 64 ? 4 : 8;
-        int tn = L.N <= 64 ? 4 : 8;
+        var (tm, tn) = TileShape(L);
         int bm = 16 * tm, bn = 16 * tn;
         // Each step along K costs a global-load latency and two barriers, which dominate when C is short
         // and few blocks run: those take K in steps of 32 (the batch-64 MLP walked K = 784 in 98 steps of 8).
