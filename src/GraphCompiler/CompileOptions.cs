@@ -3,7 +3,11 @@ using GraphCompiler.IR;
 
 namespace GraphCompiler;
 
-/// <summary>How <see cref="CompiledModel.Compile(string, CompileOptions?)"/> loads, optimises and compiles a model.</summary>
+/// <summary>
+/// Everything a compilation is asked to do: load (which model inputs and outputs), optimise (which pipeline,
+/// placement), generate (which target, how the library is named). Plain data: <see cref="Compiler.Create"/>
+/// checks it once and reports every bad value as a diagnostic naming the option.
+/// </summary>
 public sealed record CompileOptions
 {
     /// <summary>An imported model's inputs (name, and optionally a type that fixes unknown dimensions); empty: the model's own.</summary>
@@ -21,17 +25,45 @@ public sealed record CompileOptions
     /// <summary>SavedModel: the MetaGraph tag set, comma-separated (default <c>serve</c>).</summary>
     public string? Tags { get; init; }
 
+    /// <summary>TensorFlow: a tfcompile config (<c>tf2xla.Config</c>, text or binary) naming feeds and fetches.</summary>
+    public string? Config { get; init; }
+
     /// <summary>The function to compile (default: <c>main</c>, else the first).</summary>
     public string? Function { get; init; }
 
     /// <summary>The most threads a run may use; 0: <c>GC_NUM_THREADS</c>, else every core. Changeable later with <see cref="CompiledModel.Threads"/>.</summary>
     public int Threads { get; init; }
 
-    /// <summary>The CPU to generate code for: null or <c>host</c> (this machine), <c>x86-64</c>, <c>x86-64-v2</c>, <c>-v3</c>, <c>-v4</c>.</summary>
+    /// <summary>
+    /// What to generate code for: null or <c>host</c> (this machine's CPU), <c>cpu</c> (the same), a CPU
+    /// (<c>x86-64</c>, <c>x86-64-v2</c>, <c>-v3</c>, <c>-v4</c>), <c>cuda</c> (this CPU and an NVIDIA GPU, see
+    /// <see cref="GpuArch"/>), or <c>interpreter</c> (the reference interpreter: no code, runs in-process only).
+    /// </summary>
     public string? Target { get; init; }
 
-    /// <summary>The pass pipeline run before code generation: a name (<c>default</c>) or <c>none</c>.</summary>
-    public string Pipeline { get; init; } = "default";
+    /// <summary>With the <c>cuda</c> target: the PTX architecture (<c>sm_80</c>, the default, or <c>sm_90</c>).</summary>
+    public string? GpuArch { get; init; }
+
+    /// <summary>The pass pipeline run before code generation: a name (<c>default</c>, <c>cuda</c>), <c>none</c>, or null for the target's own.</summary>
+    public string? Pipeline { get; init; }
+
+    /// <summary>Passes to run instead of a pipeline, in order (overrides <see cref="Pipeline"/>).</summary>
+    public IReadOnlyList<string>? Passes { get; init; }
+
+    /// <summary>Verify after every pass and check that passes reporting "unchanged" left the IR byte-identical (slower; tests).</summary>
+    public bool CheckEachPass { get; init; }
+
+    /// <summary>Device-placement constraints, each <c>REGEX=cpu</c> or <c>REGEX=gpu</c> (matched against op source names, else result names).</summary>
+    public IReadOnlyList<string> Place { get; init; } = [];
+
+    /// <summary>Send f32 tensors between devices as <c>f16</c> or <c>bf16</c>; null or <c>none</c>: as they are.</summary>
+    public string? CompressTransfers { get; init; }
+
+    /// <summary>Ahead-of-time: the symbol prefix and file stem (<c>NAME_run</c>, <c>libNAME.so</c>, <c>NAME.h</c>, <c>NAME.cs</c>); a C identifier.</summary>
+    public string LibraryName { get; init; } = "model";
+
+    /// <summary>Ahead-of-time: the namespace of the generated C# binding; null for the global namespace.</summary>
+    public string? Namespace { get; init; }
 
     /// <summary>The import options these options imply (for <see cref="ModelLoader.Load"/>).</summary>
     public ImportOptions ToImportOptions() => new()
@@ -41,5 +73,6 @@ public sealed record CompileOptions
         ConstantInputs = Constants,
         Signature = Signature,
         Tags = Tags,
+        ConfigPath = Config,
     };
 }

@@ -1,8 +1,5 @@
-using System.Diagnostics;
 using GraphCompiler.Backends.Cpu;
-using GraphCompiler.Backends.Cpu.Llvm;
 using GraphCompiler.IR;
-using GraphCompiler.Passes;
 using GraphCompiler.Runtime;
 
 namespace GraphCompiler;
@@ -35,47 +32,26 @@ public sealed class CompiledModel : IDisposable
 
     /// <summary>Loads the model at <paramref name="path"/> (.ir, .onnx, .pb, .pbtxt, SavedModel directory) and compiles it.</summary>
     /// <exception cref="CompilationException">The model cannot be loaded or compiled.</exception>
-    public static CompiledModel Compile(string path, CompileOptions? options = null)
-    {
-        options ??= new CompileOptions();
-        var sw = Stopwatch.StartNew();
-        var module = ModelLoader.Load(path, options.ToImportOptions());
-        if (!module.Ok) throw new CompilationException(module.Diagnostics);
-        return Compile(module.Value!, options, sw.Elapsed);
-    }
+    public static CompiledModel Compile(string path, CompileOptions? options = null) => Compile(path, null, options);
 
     /// <summary>Compiles an IR module (its entry, or <see cref="CompileOptions.Function"/>). Feeds, fetches and constants do not apply.</summary>
     /// <exception cref="CompilationException">The module cannot be compiled.</exception>
-    public static CompiledModel Compile(Module module, CompileOptions? options = null) => Compile(module, options ?? new CompileOptions(), TimeSpan.Zero);
+    public static CompiledModel Compile(Module module, CompileOptions? options = null) => Compile(null, module, options);
 
-    private static CompiledModel Compile(Module module, CompileOptions options, TimeSpan load)
+    private static CompiledModel Compile(string? path, Module? module, CompileOptions? options)
     {
-        if (options.Threads < 0) throw Fail($"Threads must be >= 0 (0: the default), got {options.Threads}");
-        if (options.Function is { } fn && module.Find(fn) is null) throw Fail($"no function named '{fn}'");
-        Pipeline? pipeline = options.Pipeline == "none" ? null : PassRegistry.Pipelines.FirstOrDefault(p => p.Name == options.Pipeline);
-        if (pipeline is null && options.Pipeline != "none")
-            throw Fail($"unknown pipeline '{options.Pipeline}' (known: {string.Join(", ", PassRegistry.Pipelines.Select(p => p.Name))}, none)");
-        var targetName = options.Target ?? "host";
-        if (!CpuTarget.Names.Contains(targetName)) throw Fail($"unknown target '{targetName}' (known: {string.Join(", ", CpuTarget.Names)})");
-
-        var sw = Stopwatch.StartNew();
-        var optimized = module;
-        if (pipeline is not null)
+        var driver = Compiler.Create(options);
+        if (!driver.Ok) throw new CompilationException(driver.Diagnostics);
+        var compiled = driver.Value!.LoadAndJit(path, module);
+        if (!compiled.Ok) throw new CompilationException(compiled.Diagnostics);
+        var (exe, optimized, timings) = compiled.Value!;
+        if (exe is not CpuExecutable native)
         {
-            var r = PassManager.Run(module, pipeline);
-            if (!r.Ok) throw new CompilationException(r.Diagnostics);
-            optimized = r.Value!;
+            exe.Dispose();
+            throw new CompilationException([new Diagnostic($"the {driver.Value.Target.Name} target does not produce native code; CompiledModel needs a native target (cpu)")]);
         }
-        var optimize = sw.Elapsed;
-        sw.Restart();
-        var target = targetName == "host" ? null : CpuTarget.Named(targetName);
-        var exe = CpuCompiler.Jit(optimized, new CpuCompileOptions { Target = target }, options.Function);
-        if (!exe.Ok) throw new CompilationException(exe.Diagnostics);
-        exe.Value!.Threads = options.Threads;
-        return new CompiledModel(exe.Value, optimized, new CompileTimings(load, optimize, sw.Elapsed));
+        return new CompiledModel(native, optimized, timings);
     }
-
-    private static CompilationException Fail(string message) => new([new Diagnostic(message)]);
 
     /// <summary>The inputs, in the order <see cref="Run(IReadOnlyList{Tensor})"/> takes them.</summary>
     public IReadOnlyList<TensorDescriptor> Inputs => _executable.Inputs;

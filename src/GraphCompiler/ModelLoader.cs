@@ -31,7 +31,7 @@ public static partial class ModelLoader
         {
             case Format.Ir:
                 if (options.Feeds.Count > 0 || options.Fetches.Count > 0 || options.ConstantInputs.Count > 0)
-                    return Result<Module>.Failure(new Diagnostic($"{path}: --feed, --fetch and --constant apply to imported models, not IR files"));
+                    return Result<Module>.Failure(new Diagnostic($"{path}: feeds, fetches and constant inputs apply to imported models, not IR files"));
                 return Parser.ParseFile(path);
             case Format.Onnx:
                 return Importing(path, () => OnnxImporter.Import(path, options));
@@ -86,37 +86,24 @@ public static partial class ModelLoader
         }
     }
 
-    /// <summary>A named tensor, as <c>--constant NAME=FILE.npy</c> or <c>--input NAME=FILE.npy</c> give it.</summary>
-    public sealed record NamedTensor(string Name, Tensor Value);
-
-    /// <summary>Parses <c>NAME=FILE.npy</c> (the name may contain '='; the last one separates) and reads the file.</summary>
-    public static Result<NamedTensor> ParseNamedNpy(string spec, string option)
-    {
-        int eq = spec.LastIndexOf('=');
-        if (eq <= 0 || eq == spec.Length - 1) return Result<NamedTensor>.Failure(new Diagnostic($"{option} '{spec}' must be NAME=FILE.npy"));
-        var value = Npy.ReadFile(spec[(eq + 1)..]);
-        if (!value.Ok) return Result<NamedTensor>.Failure(value.Diagnostics);
-        return Result<NamedTensor>.Success(new NamedTensor(spec[..eq], value.Value!));
-    }
-
     /// <summary>Parses <c>NAME</c> or <c>NAME:dtype[d0,d1,...]</c> (the name may itself contain ':').</summary>
     public static Result<FeedSpec> ParseFeed(string spec)
     {
         var m = FeedPattern().Match(spec);
         if (!m.Success) return spec.Length > 0 && !spec.EndsWith(']')
             ? Result<FeedSpec>.Success(new FeedSpec(spec))
-            : Result<FeedSpec>.Failure(new Diagnostic($"--feed '{spec}' must be NAME or NAME:dtype[d0,d1,...] (e.g. x:f32[1,28,28])"));
+            : Result<FeedSpec>.Failure(new Diagnostic($"feed '{spec}' must be NAME or NAME:dtype[d0,d1,...] (e.g. x:f32[1,28,28])"));
         if (!ElementTypes.TryParse(m.Groups[2].Value, out var dtype))
-            return Result<FeedSpec>.Failure(new Diagnostic($"--feed '{spec}': unknown dtype '{m.Groups[2].Value}' (known: {string.Join(", ", Enum.GetValues<ElementType>().Select(t => t.Name()))})"));
+            return Result<FeedSpec>.Failure(new Diagnostic($"feed '{spec}': unknown dtype '{m.Groups[2].Value}' (known: {string.Join(", ", Enum.GetValues<ElementType>().Select(t => t.Name()))})"));
         var dims = ImmutableArray.CreateBuilder<long>();
         foreach (var d in m.Groups[3].Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {
             if (!long.TryParse(d, NumberStyles.None, CultureInfo.InvariantCulture, out var v))
-                return Result<FeedSpec>.Failure(new Diagnostic($"--feed '{spec}': dimension '{d}' is not a non-negative integer"));
+                return Result<FeedSpec>.Failure(new Diagnostic($"feed '{spec}': dimension '{d}' is not a non-negative integer"));
             dims.Add(v);
         }
         if (dims.Count > TensorType.MaxRank)
-            return Result<FeedSpec>.Failure(new Diagnostic($"--feed '{spec}': rank {dims.Count} exceeds {TensorType.MaxRank}"));
+            return Result<FeedSpec>.Failure(new Diagnostic($"feed '{spec}': rank {dims.Count} exceeds {TensorType.MaxRank}"));
         return Result<FeedSpec>.Success(new FeedSpec(m.Groups[1].Value, new TensorType(dtype, dims.ToImmutable())));
     }
 

@@ -9,7 +9,8 @@ namespace GraphCompiler.Runtime;
 /// </summary>
 public sealed unsafe class Arena : IDisposable
 {
-    public const int Alignment = 64;
+    /// <summary>The arena's alignment: <see cref="Abi.ArenaAlignment"/>.</summary>
+    public const int Alignment = Abi.ArenaAlignment;
 
     private void* _memory;
 

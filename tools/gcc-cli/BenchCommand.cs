@@ -23,8 +23,7 @@ internal static class BenchCommand
     public static Command Create()
     {
         var model = new ModelOptions();
-        var backend = new Option<string>("--backend") { Description = "Which backend runs the model.", DefaultValueFactory = _ => "cpu" };
-        backend.AcceptOnlyFromAmong("cpu", "cuda");
+        var backend = Cli.BackendOption("Which target runs the model (a native one: cpu).");
         var threads = new Option<int>("--threads") { Description = "Most threads a run may use; 0: GC_NUM_THREADS, else every core.", DefaultValueFactory = _ => 0 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed runs before timing.", DefaultValueFactory = _ => DefaultWarmup };
         var iterations = new Option<int>("--iterations") { Description = "Timed runs.", DefaultValueFactory = _ => DefaultIterations };
@@ -40,14 +39,15 @@ internal static class BenchCommand
 
     private static int Run(ParseResult r, ModelOptions model, string backend, int threads, int warmup, int iterations, string[] inputSpecs, int seed, string? functionName)
     {
-        if (backend == "cuda") return Cli.Fail("the cuda backend is not built yet");
         if (threads < 0) return Cli.Fail($"--threads must be >= 0 (0: the default), got {threads}");
         if (warmup < 0) return Cli.Fail($"--warmup must be >= 0, got {warmup}");
         if (iterations < 1) return Cli.Fail($"--iterations must be >= 1, got {iterations}");
 
         var path = r.GetValue(model.Model)!;
+        var options = model.Apply(r, new CompileOptions { Target = backend, Function = functionName, Threads = threads });
+        if (!options.Ok) return Cli.FailOne(options.Diagnostics);
         var sw = Stopwatch.StartNew();
-        var loaded = model.Load(path, r);
+        var loaded = ModelLoader.Load(path, options.Value!.ToImportOptions());
         if (!loaded.Ok) return Cli.FailOne(loaded.Diagnostics);
         var load = sw.Elapsed;
         var f = functionName is null ? loaded.Value!.Entry : loaded.Value!.Find(functionName);
@@ -61,7 +61,7 @@ internal static class BenchCommand
         CompiledModel compiled;
         try
         {
-            compiled = CompiledModel.Compile(loaded.Value!, new CompileOptions { Function = f.Name, Threads = threads });
+            compiled = CompiledModel.Compile(loaded.Value!, options.Value with { Function = f.Name });
         }
         catch (CompilationException e)
         {

@@ -38,6 +38,22 @@ internal static class Cli
         return names;
     }
 
+    /// <summary>The <c>--backend</c> option of the commands that run a model in-process: a target that executes.</summary>
+    public static Option<string> BackendOption(string description)
+    {
+        var backend = new Option<string>("--backend") { Description = description, DefaultValueFactory = _ => "cpu" };
+        backend.AcceptOnlyFromAmong([.. Targets.Executing]);
+        return backend;
+    }
+
+    /// <summary>The driver for <paramref name="options"/>; null (with the problem printed) when the options are bad.</summary>
+    public static Compiler? Driver(CompileOptions options, out int exitCode)
+    {
+        var driver = Compiler.Create(options);
+        exitCode = driver.Ok ? Ok : FailOne(driver.Diagnostics);
+        return driver.Value;
+    }
+
     /// <summary>Prints diagnostics, one per line, and returns the bad-input exit code.</summary>
     public static int Fail(IEnumerable<Diagnostic> diagnostics)
     {

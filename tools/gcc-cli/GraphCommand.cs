@@ -1,8 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
 using GraphCompiler.IR;
-using GraphCompiler.Passes;
-using GraphCompiler.Passes.Graphviz;
 
 namespace GraphCompiler.Cli;
 
@@ -34,36 +32,28 @@ internal static class GraphCommand
 
     private static int Run(ParseResult r, ModelOptions model, PlacementCliOptions placement, string? passes, string? pipelineName, string? after, string? output)
     {
-        var parsed = model.Load(r.GetValue(model.Model)!, r);
+        var options = new CompileOptions
+        {
+            Passes = passes?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+            Pipeline = pipelineName ?? (after is not null ? null : "none"),
+        };
+        var withModel = model.Apply(r, placement.Apply(r, options));
+        if (!withModel.Ok) return Cli.FailOne(withModel.Diagnostics);
+        if (Cli.Driver(withModel.Value!, out var bad) is not { } driver) return bad;
+        if (after is not null && (driver.Pipeline is null || !driver.Pipeline.Passes.Contains(after)))
+            return Cli.Fail($"--after {after}: the pipeline ({driver.Pipeline?.ToString() ?? "none"}) has no such pass");
+        var parsed = driver.Load(r.GetValue(model.Model)!);
         if (!parsed.Ok) return Cli.FailOne(parsed.Diagnostics);
-        Pipeline? chosen = null;
-        if (passes is not null) chosen = Pipeline.Parse(passes);
-        else if (pipelineName is not null)
-        {
-            chosen = PassRegistry.Pipelines.FirstOrDefault(p => p.Name == pipelineName);
-            if (chosen is null) return Cli.Fail($"unknown pipeline '{pipelineName}' (known: {string.Join(", ", PassRegistry.Pipelines.Select(p => p.Name))})");
-        }
-        if (after is not null)
-        {
-            chosen ??= PassRegistry.Default;
-            if (!chosen.Passes.Contains(after)) return Cli.Fail($"--after {after}: the pipeline ({chosen}) has no such pass");
-        }
 
-        var passOptions = placement.PassOptions(r);
-        if (!passOptions.Ok) return Cli.FailOne(passOptions.Diagnostics);
-        var module = parsed.Value!;
-        if (chosen is not null)
+        Module? snapshot = null;
+        var result = driver.Optimize(parsed.Value!, step =>
         {
-            Module? snapshot = null;
-            var result = PassManager.Run(module, chosen, passOptions.Value!, step =>
-            {
-                if (snapshot is null && step.PassName == after) snapshot = step.Module;
-            });
-            if (!result.Ok) return Cli.Fail(result.Diagnostics);
-            module = snapshot ?? result.Value!;
-        }
+            if (snapshot is null && step.PassName == after) snapshot = step.Module;
+        });
+        if (!result.Ok) return Cli.Fail(result.Diagnostics);
+        var module = snapshot ?? result.Value!;
 
-        var dot = DotWriter.Write(module);
+        var dot = Compiler.Graph(module);
         if (output is null)
         {
             Console.Out.Write(dot);

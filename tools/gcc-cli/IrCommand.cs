@@ -1,7 +1,6 @@
 using System.CommandLine;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Text;
-using GraphCompiler.Passes;
 
 namespace GraphCompiler.Cli;
 
@@ -37,56 +36,51 @@ internal static class IrCommand
         {
             if (r.GetValue(list))
             {
-                foreach (var p in PassRegistry.All) Console.Out.WriteLine($"{p.Name,-28} {p.Description}");
-                foreach (var p in PassRegistry.Pipelines) Console.Out.WriteLine($"pipeline {p.Name,-19} {p}");
+                foreach (var (name, description) in Compiler.AvailablePasses) Console.Out.WriteLine($"{name,-28} {description}");
+                foreach (var (name, passList) in Compiler.AvailablePipelines) Console.Out.WriteLine($"pipeline {name,-19} {passList}");
                 return Cli.Ok;
             }
             var print = r.GetValue(full) ? PrintOptions.Full : PrintOptions.Default;
             if (r.GetValue(file) is not { } path) return Cli.Fail("missing the model to read (see gcc-cli ir --help)");
-            var parsed = model.Load(path, r);
-            if (!parsed.Ok) return Cli.FailOne(parsed.Diagnostics);
-
-            Pipeline? chosen = null;
-            if (r.GetValue(passes) is { } names) chosen = Pipeline.Parse(names);
-            else if (r.GetValue(pipeline) is { } named)
-            {
-                chosen = PassRegistry.Pipelines.FirstOrDefault(p => p.Name == named);
-                if (chosen is null) return Cli.Fail($"unknown pipeline '{named}' (known: {string.Join(", ", PassRegistry.Pipelines.Select(p => p.Name))})");
-            }
             var after = r.GetValue(printAfter);
             var dump = r.GetValue(dumpDir);
             bool report = r.GetValue(memory), asJson = r.GetValue(json);
             if (asJson && !report) return Cli.Fail("--json goes with --memory-report");
             if (asJson && after is not null && dump is null) return Cli.Fail("--json prints only the report; add --dump-dir to keep --print-after output");
-            if ((after is not null || report) && chosen is null) chosen = PassRegistry.Default;
-            if (after is not null && after != "all" && chosen is not null && !chosen.Passes.Contains(after))
-                return Cli.Fail($"--print-after {after}: the pipeline ({chosen}) has no such pass");
 
-            var passOptions = placement.PassOptions(r);
-            if (!passOptions.Ok) return Cli.FailOne(passOptions.Diagnostics);
-            var dumps = new List<(string, byte[])>();
-            var module = parsed.Value!;
-            if (chosen is not null)
+            // No passes unless asked for; --print-after and --memory-report imply the target's own pipeline.
+            var options = new CompileOptions
             {
-                var result = PassManager.Run(module, chosen, passOptions.Value!, step =>
-                {
-                    if (after != "all" && after != step.PassName) return;
-                    var text = Printer.Print(step.Module, print);
-                    if (dump is not null) dumps.Add(($"{step.Index:D2}-{step.PassName}.ir", System.Text.Encoding.UTF8.GetBytes(text)));
-                    else Console.Out.Write($"// ----- after {step.PassName}{(step.Changed ? "" : " (unchanged)")} -----\n{text}");
-                });
-                if (!result.Ok) return Cli.Fail(result.Diagnostics);
-                module = result.Value!;
-            }
+                Passes = r.GetValue(passes) is { } names ? names.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) : null,
+                Pipeline = r.GetValue(pipeline) ?? (after is not null || report ? null : "none"),
+            };
+            var withModel = model.Apply(r, placement.Apply(r, options));
+            if (!withModel.Ok) return Cli.FailOne(withModel.Diagnostics);
+            if (Cli.Driver(withModel.Value!, out var bad) is not { } driver) return bad;
+            if (after is not null && after != "all" && (driver.Pipeline is null || !driver.Pipeline.Passes.Contains(after)))
+                return Cli.Fail($"--print-after {after}: the pipeline ({driver.Pipeline?.ToString() ?? "none"}) has no such pass");
+            var parsed = driver.Load(path);
+            if (!parsed.Ok) return Cli.FailOne(parsed.Diagnostics);
+
+            var dumps = new List<(string, byte[])>();
+            var result = driver.Optimize(parsed.Value!, step =>
+            {
+                if (after != "all" && after != step.PassName) return;
+                var text = Printer.Print(step.Module, print);
+                if (dump is not null) dumps.Add(($"{step.Index:D2}-{step.PassName}.ir", System.Text.Encoding.UTF8.GetBytes(text)));
+                else Console.Out.Write($"// ----- after {step.PassName}{(step.Changed ? "" : " (unchanged)")} -----\n{text}");
+            });
+            if (!result.Ok) return Cli.Fail(result.Diagnostics);
+            var module = result.Value!;
             if (dump is not null) Cli.WriteAll(dump, dumps);
             if (report && asJson)
             {
-                Console.Out.Write(MemoryReport.Compute(module).ToJson());
+                Console.Out.Write(driver.MemoryReport(module).ToJson());
                 return Cli.Ok;
             }
             if (dump is not null) Console.Out.WriteLine($"wrote {dumps.Count} file(s) to {dump}");
             else if (after is null) Console.Out.Write(Printer.Print(module, print));
-            if (report) Console.Out.Write(MemoryReport.Compute(module).ToText());
+            if (report) Console.Out.Write(driver.MemoryReport(module).ToText());
             return Cli.Ok;
         });
         return cmd;

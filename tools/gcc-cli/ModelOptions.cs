@@ -6,7 +6,8 @@ namespace GraphCompiler.Cli;
 
 /// <summary>
 /// The model argument and the options every command that loads a model shares: <c>--feed</c>,
-/// <c>--fetch</c>, <c>--constant</c> (imported models only; see docs/cpu-backend.md).
+/// <c>--fetch</c>, <c>--constant</c> (imported models only; see docs/cpu-backend.md). They map onto
+/// <see cref="CompileOptions"/>; the driver loads the model.
 /// </summary>
 internal sealed class ModelOptions
 {
@@ -28,31 +29,26 @@ internal sealed class ModelOptions
         return command;
     }
 
-    /// <summary>The import options the command line gives (each spec checked, each .npy read).</summary>
-    public Result<ImportOptions> ImportOptions(ParseResult r)
+    /// <summary><paramref name="options"/> (default: new) with the command line's feeds, fetches and constants (each spec checked, each .npy read).</summary>
+    public Result<CompileOptions> Apply(ParseResult r, CompileOptions? options = null)
     {
         var feeds = new List<FeedSpec>();
         foreach (var spec in r.GetValue(Feeds) ?? [])
         {
             var f = ModelLoader.ParseFeed(spec);
-            if (!f.Ok) return Result<ImportOptions>.Failure(f.Diagnostics);
+            if (!f.Ok) return Result<CompileOptions>.Failure(f.Diagnostics.Select(d => d with { Message = "--" + d.Message }).ToList());
             feeds.Add(f.Value!);
         }
         var constants = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (var spec in r.GetValue(Constants) ?? [])
         {
-            var c = ModelLoader.ParseNamedNpy(spec, "--constant");
-            if (!c.Ok) return Result<ImportOptions>.Failure(c.Diagnostics);
-            if (!constants.TryAdd(c.Value!.Name, c.Value.Value))
-                return Result<ImportOptions>.Failure(new Diagnostic($"--constant '{c.Value.Name}' is given twice"));
+            int eq = spec.LastIndexOf('=');
+            if (eq <= 0 || eq == spec.Length - 1) return Result<CompileOptions>.Failure(new Diagnostic($"--constant '{spec}' must be NAME=FILE.npy"));
+            var value = Npy.ReadFile(spec[(eq + 1)..]);
+            if (!value.Ok) return Result<CompileOptions>.Failure(value.Diagnostics);
+            if (!constants.TryAdd(spec[..eq], value.Value!))
+                return Result<CompileOptions>.Failure(new Diagnostic($"--constant '{spec[..eq]}' is given twice"));
         }
-        return Result<ImportOptions>.Success(new ImportOptions { Feeds = feeds, Fetches = r.GetValue(Fetches) ?? [], ConstantInputs = constants });
-    }
-
-    /// <summary>Loads the model named by <paramref name="path"/> with the command line's import options.</summary>
-    public Result<Module> Load(string path, ParseResult r)
-    {
-        var options = ImportOptions(r);
-        return options.Ok ? ModelLoader.Load(path, options.Value!) : Result<Module>.Failure(options.Diagnostics);
+        return Result<CompileOptions>.Success((options ?? new CompileOptions()) with { Feeds = feeds, Fetches = r.GetValue(Fetches) ?? [], Constants = constants });
     }
 }

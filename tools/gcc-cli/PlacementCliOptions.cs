@@ -1,15 +1,11 @@
 using System.CommandLine;
-using GraphCompiler.Backends.Cuda;
-using GraphCompiler.IR;
-using GraphCompiler.Passes;
 
 namespace GraphCompiler.Cli;
 
 /// <summary>
-/// The device-placement options of the commands that run passes (<c>ir</c>, <c>graph</c>; <c>compile</c>
-/// may add them too): <c>--place 'REGEX=cpu|gpu'</c> (repeatable) and <c>--compress-transfers none|f16|bf16</c>.
-/// The GPU is the CUDA backend's (<see cref="CudaCapabilities.Supports"/>): <c>place-devices</c> puts an op
-/// on the GPU only where that backend has a kernel.
+/// The device-placement options of the commands that run passes (<c>ir</c>, <c>graph</c>, <c>compile</c>):
+/// <c>--place 'REGEX=cpu|gpu'</c> (repeatable) and <c>--compress-transfers none|f16|bf16</c>, passed to the
+/// driver as <see cref="CompileOptions.Place"/> and <see cref="CompileOptions.CompressTransfers"/>; it checks them.
 /// </summary>
 internal sealed class PlacementCliOptions
 {
@@ -30,31 +26,7 @@ internal sealed class PlacementCliOptions
         return command;
     }
 
-    /// <summary>The placement options the command line gives; a bad constraint or compression is one diagnostic.</summary>
-    public Result<PlacementOptions> PlacementOptions(ParseResult r)
-    {
-        var options = new PlacementOptions { GpuSupports = CudaCapabilities.Supports };
-        foreach (var spec in r.GetValue(Place) ?? [])
-        {
-            var c = PlacementConstraint.Parse(spec);
-            if (!c.Ok) return Result<PlacementOptions>.Failure(c.Diagnostics);
-            options = options with { Constraints = options.Constraints.Add(c.Value!) };
-        }
-        if (r.GetValue(CompressTransfers) is { } text)
-        {
-            if (Passes.PlacementOptions.ParseCompression(text) is not { } compression)
-                return Result<PlacementOptions>.Failure(new Diagnostic($"--compress-transfers '{text}' is not one of none, f16, bf16"));
-            options = options with { CompressTransfers = compression };
-        }
-        return Result<PlacementOptions>.Success(options);
-    }
-
-    /// <summary><paramref name="baseOptions"/> (default: <see cref="PassOptions.Default"/>) with the command line's placement.</summary>
-    public Result<PassOptions> PassOptions(ParseResult r, PassOptions? baseOptions = null)
-    {
-        var p = PlacementOptions(r);
-        return p.Ok
-            ? Result<PassOptions>.Success((baseOptions ?? Passes.PassOptions.Default) with { Placement = p.Value! })
-            : Result<PassOptions>.Failure(p.Diagnostics);
-    }
+    /// <summary><paramref name="options"/> with the command line's placement.</summary>
+    public CompileOptions Apply(ParseResult r, CompileOptions options) =>
+        options with { Place = r.GetValue(Place) ?? [], CompressTransfers = r.GetValue(CompressTransfers) };
 }

@@ -5,7 +5,7 @@ using GraphCompiler.Cli;
 var root = new RootCommand("gcc-cli: the GraphCompiler command line — inspect, run, compile and benchmark tensor graphs.");
 root.Subcommands.Add(IrCommand.Create());
 root.Subcommands.Add(RunCommand.Create());
-root.Subcommands.Add(GraphCompiler.Cli.Check.CheckCommand.Create());
+root.Subcommands.Add(CheckCommand.Create());
 root.Subcommands.Add(GraphCommand.Create());
 root.Subcommands.Add(CompileCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());

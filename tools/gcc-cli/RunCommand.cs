@@ -18,8 +18,7 @@ internal static class RunCommand
             AllowMultipleArgumentsPerToken = false,
         };
         var outputDir = new Option<string>("--output-dir", "-o") { Description = "Where to write one .npy per result.", Required = true };
-        var backend = new Option<string>("--backend") { Description = "Which backend runs the graph.", DefaultValueFactory = _ => ExecutionBackends.Default };
-        backend.AcceptOnlyFromAmong(ExecutionBackends.Names);
+        var backend = Cli.BackendOption("Which target runs the graph.");
         var function = new Option<string?>("--function") { Description = "The function to run (default: main, else the first)." };
         var cmd = model.AddTo(new Command("run", "Run a model on .npy inputs and write its results as .npy files."));
         cmd.Options.Add(inputs);
@@ -33,7 +32,10 @@ internal static class RunCommand
     private static int Run(ParseResult r, ModelOptions model, string[] inputSpecs, string outputDir, string backendName, string? functionName)
     {
         var path = r.GetValue(model.Model)!;
-        var loaded = model.Load(path, r);
+        var options = model.Apply(r, new CompileOptions { Target = backendName, Function = functionName });
+        if (!options.Ok) return Cli.FailOne(options.Diagnostics);
+        if (Cli.Driver(options.Value!, out var bad) is not { } driver) return bad;
+        var loaded = driver.Load(path);
         if (!loaded.Ok) return Cli.FailOne(loaded.Diagnostics);
         var module = loaded.Value!;
         var f = functionName is null ? module.Entry : module.Find(functionName);
@@ -42,9 +44,9 @@ internal static class RunCommand
         var args = InputFiles.Read(f, inputSpecs);
         if (!args.Ok) return Cli.FailOne(args.Diagnostics);
 
-        var exe = ExecutionBackends.Find(backendName)!.Compile(module, f.Name);
-        if (!exe.Ok) return Cli.FailOne(exe.Diagnostics);
-        using var executable = exe.Value!;
+        var compiled = driver.LoadAndJit(null, module);
+        if (!compiled.Ok) return Cli.FailOne(compiled.Diagnostics);
+        using var executable = compiled.Value!.Executable;
         var result = executable.Run(args.Value!);
         if (!result.Ok) return Cli.FailOne(result.Diagnostics);
 

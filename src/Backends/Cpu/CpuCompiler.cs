@@ -1,6 +1,7 @@
 using GraphCompiler.Backends.Cpu.Codegen;
 using GraphCompiler.Backends.Cpu.Llvm;
 using GraphCompiler.IR;
+using GraphCompiler.IR.Analysis;
 
 namespace GraphCompiler.Backends.Cpu;
 
@@ -26,6 +27,12 @@ public sealed record CpuProgram(string Name, string LlvmIr, IReadOnlyList<Consta
 /// </summary>
 public static class CpuCompiler
 {
+    /// <summary>
+    /// How the CPU program lays out its arena: kernels declare their buffers noalias, so no value takes over
+    /// another's buffer in place. The memory report uses these same options, so it equals the compiled arena.
+    /// </summary>
+    public static readonly BufferOptions MemoryPlan = new() { InPlace = false, Alignment = GraphCompiler.Runtime.Abi.ArenaAlignment };
+
     public static Result<CpuProgram> Generate(Module module, CpuCompileOptions? options = null, string? functionName = null)
     {
         options ??= new CpuCompileOptions();

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using GraphCompiler.Backends.Cpu.Llvm;
 using GraphCompiler.IR;
+using GraphCompiler.IR.Targets;
 using GraphCompiler.Runtime;
 
 namespace GraphCompiler.Backends.Cpu;
@@ -20,7 +21,7 @@ namespace GraphCompiler.Backends.Cpu;
 /// <see cref="IoBinding.Run"/> per call, no managed allocation. Same in-place rule.</item>
 /// </list>
 /// </summary>
-public sealed unsafe class CpuExecutable : IDisposable
+public sealed unsafe class CpuExecutable : IExecutable
 {
     private readonly LlvmJit _jit;
     private readonly delegate* unmanaged<nint*, nint*, void*, int, int> _run;

@@ -21,7 +21,7 @@ public sealed class PlacementCliTests
     [Theory]
     [InlineData("--place", "(=gpu", "invalid regex")]
     [InlineData("--place", "x=tpu", "device 'tpu' is not cpu or gpu")]
-    [InlineData("--compress-transfers", "f8", "--compress-transfers 'f8' is not one of none, f16, bf16")]
+    [InlineData("--compress-transfers", "f8", "transfer compression 'f8' is not one of none, f16, bf16")]
     public void BadPlacementOptionsAreOneLineAndExitCode2(string option, string value, string expected)
     {
         foreach (var command in new[] { "ir", "graph" })

@@ -1,4 +1,4 @@
-using GraphCompiler.Cli.Check;
+using GraphCompiler.Conformance;
 
 namespace GraphCompiler.Tests.Conformance;
 
@@ -26,7 +26,8 @@ public sealed class ConformanceFloorTests
     [MemberData(nameof(Suites))]
     public void PassingCasesNeverRegress(string suite, string backend, string pipeline, string[] folders)
     {
-        var summary = CheckCommand.Run(folders.Select(f => Path.Combine(SharedRoot, f)), backend, null, null, pipeline == "none" ? null : pipeline);
+        var runner = ConformanceRunner.For(backend, pipeline == "none" ? null : pipeline).Unwrap();
+        var summary = runner.Run(folders.Select(f => Path.Combine(SharedRoot, f)));
         var passing = summary.Cases.Where(c => c.Status == CaseStatus.Pass).Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
         var variant = pipeline == "none" ? backend : $"{backend}.{pipeline}";
         var floorFile = Path.Combine(GoldenFile.RepoRoot(), "tests", "conformance", $"{suite}.{variant}.txt");
@@ -46,6 +47,41 @@ public sealed class ConformanceFloorTests
         Assert.True(regressed.Count == 0,
             $"{regressed.Count} {suite} case(s) that passed on {backend} no longer pass:\n" + string.Join("\n", reasons));
         Assert.True(summary.Cases.Count > 0, "no cases found under " + string.Join(", ", folders));
+    }
+}
+
+/// <summary>
+/// <c>check --backend cuda</c> runs the same cases through the same runner. CI has no GPU: there every case must be a
+/// SKIP that names the missing driver (never a FAIL, never silently nothing); on a GPU machine the cases run.
+/// </summary>
+public sealed class CudaConformanceTests
+{
+    [SkippableSharedFact]
+    public void CudaCasesSkipWithTheReasonWhereThereIsNoDriver()
+    {
+        var runner = ConformanceRunner.For("cuda").Unwrap();
+        var summary = runner.Run([Path.Combine(ConformanceFloorTests.SharedRoot, "conformance/onnx/node")], new System.Text.RegularExpressions.Regex("^test_(add|matmul_2d|softmax_axis_1)$"));
+        Assert.Equal(3, summary.Cases.Count);
+        if (System.Runtime.InteropServices.NativeLibrary.TryLoad("libcuda.so.1", out var driver))
+        {
+            System.Runtime.InteropServices.NativeLibrary.Free(driver);
+            Assert.Equal(0, summary.Failed);
+            return;
+        }
+        Assert.All(summary.Cases, c =>
+        {
+            Assert.Equal(CaseStatus.Skip, c.Status);
+            Assert.Equal("cuda: no NVIDIA driver on this machine (libcuda.so.1 cannot be loaded)", c.Reason);
+        });
+    }
+}
+
+/// <summary>A fact skipped, visibly, when <c>../shared/</c> is not beside the repository.</summary>
+public sealed class SkippableSharedFactAttribute : FactAttribute
+{
+    public SkippableSharedFactAttribute()
+    {
+        if (!Directory.Exists(ConformanceFloorTests.SharedRoot)) Skip = $"{ConformanceFloorTests.SharedRoot} is absent (CI has it beside the clone)";
     }
 }
 

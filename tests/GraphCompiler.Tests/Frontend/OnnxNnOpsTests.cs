@@ -1,4 +1,4 @@
-using GraphCompiler.Cli.Check;
+using GraphCompiler.Conformance;
 using GraphCompiler.Frontend;
 using GraphCompiler.Frontend.Onnx;
 using GraphCompiler.Frontend.Tensors;

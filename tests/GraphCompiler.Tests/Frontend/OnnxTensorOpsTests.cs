@@ -1,5 +1,5 @@
 using System.Text.RegularExpressions;
-using GraphCompiler.Cli.Check;
+using GraphCompiler.Conformance;
 using GraphCompiler.Frontend;
 using GraphCompiler.Frontend.Onnx;
 using GraphCompiler.Frontend.Protobuf;

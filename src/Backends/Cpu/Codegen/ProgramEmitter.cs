@@ -72,7 +72,7 @@ internal sealed class ProgramEmitter
     private long EmitFunction(Function f, string symbol, bool external)
     {
         // Kernels declare their buffers noalias, so no value may take over another's buffer in place.
-        var plan = BufferAssignment.Compute(f, new BufferOptions { InPlace = false, Holds = _offload is null ? null : v => !_offload.Elsewhere(v) });
+        var plan = BufferAssignment.Compute(f, CpuCompiler.MemoryPlan with { Holds = _offload is null ? null : v => !_offload.Elsewhere(v) });
         foreach (var v in plan.Values) _placement[v.Value] = v;
         // Zero or fewer threads means one per online CPU (_SC_NPROCESSORS_ONLN is 84 in glibc); more than
         // that never helps compute-bound kernels and makes the pool's spinning workers fight for the CPUs.

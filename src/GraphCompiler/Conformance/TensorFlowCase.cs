@@ -3,7 +3,7 @@ using GraphCompiler.Frontend;
 using GraphCompiler.Frontend.TensorFlow;
 using GraphCompiler.IR;
 
-namespace GraphCompiler.Cli.Check;
+namespace GraphCompiler.Conformance;
 
 /// <summary>
 /// A TensorFlow case (<c>case.json</c>, see /work/shared/graphs/tf/README.md): the model (GraphDef or

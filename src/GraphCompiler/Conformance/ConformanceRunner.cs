@@ -1,9 +1,8 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 using GraphCompiler.IR;
-using GraphCompiler.Passes;
 
-namespace GraphCompiler.Cli.Check;
+namespace GraphCompiler.Conformance;
 
 public enum CaseStatus { Pass, Fail, Skip }
 
@@ -31,12 +30,46 @@ public interface IConformanceCase
 
 public sealed record DataSet(IReadOnlyList<Tensor> Inputs, IReadOnlyList<Tensor> Expected, double Rtol, double Atol);
 
-/// <summary>
-/// Runs conformance cases on a backend: import, compile, run every data set, compare every output.
-/// A case that throws is a FAIL with the message; nothing stops the run.
-/// </summary>
-public sealed class ConformanceRunner(IExecutionBackend backend, Pipeline? pipeline = null)
+/// <summary>What a conformance run found: one result per case, and the totals.</summary>
+public sealed record CheckSummary(string Target, IReadOnlyList<CaseResult> Cases)
 {
+    public int Passed => Cases.Count(c => c.Status == CaseStatus.Pass);
+    public int Failed => Cases.Count(c => c.Status == CaseStatus.Fail);
+    public int Skipped => Cases.Count(c => c.Status == CaseStatus.Skip);
+}
+
+/// <summary>
+/// Runs conformance cases on any target through the driver: import, optimise (the target's pipeline, or the
+/// one asked for), compile, run every data set, compare every output. A case that throws is a FAIL with the
+/// message; nothing stops the run. On a machine where the target cannot run (no GPU driver), every case is a
+/// SKIP that says why.
+/// </summary>
+public sealed class ConformanceRunner(Compiler driver)
+{
+    /// <summary>
+    /// A runner for <paramref name="target"/> (a name <see cref="Targets.Resolve"/> takes) with <paramref name="pipeline"/>
+    /// (null: the target's own). An explicit pipeline is checked after every pass.
+    /// </summary>
+    public static Result<ConformanceRunner> For(string target, string? pipeline = null)
+    {
+        var driver = Compiler.Create(new CompileOptions { Target = target, Pipeline = pipeline, CheckEachPass = pipeline is not null });
+        return driver.Ok ? Result<ConformanceRunner>.Success(new ConformanceRunner(driver.Value!)) : Result<ConformanceRunner>.Failure(driver.Diagnostics);
+    }
+
+    /// <summary>Runs every case found under <paramref name="paths"/> whose name matches <paramref name="filter"/>, reporting each line as it finishes.</summary>
+    public CheckSummary Run(IEnumerable<string> paths, Regex? filter = null, Action<string>? onLine = null)
+    {
+        var results = new List<CaseResult>();
+        foreach (var c in paths.SelectMany(Discover))
+        {
+            if (filter is not null && !filter.IsMatch(c.Name)) continue;
+            var r = Run(c);
+            results.Add(r);
+            onLine?.Invoke(r.Line);
+        }
+        return new CheckSummary(driver.Target.Name, results);
+    }
+
     /// <summary>Finds cases: a folder with <c>model.onnx</c> (ONNX backend test) or <c>case.json</c> (TensorFlow), or folders of them.</summary>
     public static IEnumerable<IConformanceCase> Discover(string path)
     {
@@ -49,6 +82,7 @@ public sealed class ConformanceRunner(IExecutionBackend backend, Pipeline? pipel
     public CaseResult Run(IConformanceCase c)
     {
         var sw = Stopwatch.StartNew();
+        if (driver.Target.RunUnavailable is { } why) return new CaseResult(c.Name, CaseStatus.Skip, $"{driver.Target.Name}: {why}", 0);
         try
         {
             var (status, reason) = RunCase(c);
@@ -72,16 +106,11 @@ public sealed class ConformanceRunner(IExecutionBackend backend, Pipeline? pipel
                 return (CaseStatus.Skip, string.Join("; ", unsupported.Select(d => ShortUnsupported(d.Message))));
             return (CaseStatus.Fail, "import: " + OneLine(module.Diagnostics[0].Message));
         }
-        var imported = module.Value!;
-        if (pipeline is not null)
-        {
-            var optimised = PassManager.Run(imported, pipeline, new PassOptions { CheckEachPass = true });
-            if (!optimised.Ok) return (CaseStatus.Fail, "passes: " + OneLine(optimised.Diagnostics[0].Message));
-            imported = optimised.Value!;
-        }
-        var exe = backend.Compile(imported);
+        var optimised = driver.Optimize(module.Value!);
+        if (!optimised.Ok) return (CaseStatus.Fail, "passes: " + OneLine(optimised.Diagnostics[0].Message));
+        var exe = driver.Jit(optimised.Value!);
         if (!exe.Ok && exe.Diagnostics.All(d => d.Code == Diagnostic.UnsupportedOp))
-            return (CaseStatus.Skip, $"{backend.Name} backend: " + OneLine(exe.Diagnostics[0].Message));
+            return (CaseStatus.Skip, $"{driver.Target.Name} backend: " + OneLine(exe.Diagnostics[0].Message));
         if (!exe.Ok) return (CaseStatus.Fail, "compile: " + OneLine(exe.Diagnostics[0].Message));
         // Each case's native code (and its worker threads) goes when the case is done.
         using var executable = exe.Value!;

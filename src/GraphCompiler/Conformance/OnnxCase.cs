@@ -5,7 +5,7 @@ using GraphCompiler.Frontend.Tensors;
 using GraphCompiler.IR;
 using OnnxProto = GraphCompiler.Frontend.Proto.Onnx;
 
-namespace GraphCompiler.Cli.Check;
+namespace GraphCompiler.Conformance;
 
 /// <summary>An ONNX backend test case: <c>model.onnx</c> plus <c>test_data_set_N/input_K.pb, output_K.pb</c>.</summary>
 public sealed class OnnxCase(string directory) : IConformanceCase

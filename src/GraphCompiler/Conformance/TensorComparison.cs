@@ -1,6 +1,6 @@
 using GraphCompiler.IR;
 
-namespace GraphCompiler.Cli.Check;
+namespace GraphCompiler.Conformance;
 
 /// <summary>
 /// Compares an output with its expected value the way the conformance suites ask: same dtype and

@@ -1,0 +1,44 @@
+using GraphCompiler.Backends.Cpu.Aot;
+using GraphCompiler.Backends.Cpu.Llvm;
+using GraphCompiler.IR;
+using GraphCompiler.IR.Analysis;
+using GraphCompiler.IR.Targets;
+
+namespace GraphCompiler.Backends.Cpu;
+
+/// <summary>
+/// The CPU as a compilation target: every core op compiles; JIT through LLVM's ORC, AOT as a shared library
+/// with a C header and a C# binding. <paramref name="machine"/> is the CPU the code is for (null: this one).
+/// </summary>
+public sealed class CpuBackend(CpuTarget? machine = null) : ITarget
+{
+    public string Name => "cpu";
+
+    public CpuTarget? Machine { get; } = machine;
+
+    public string DefaultPipeline => "default";
+
+    public bool Supports(Operation op) => true;
+
+    public BufferOptions? MemoryPlan => CpuCompiler.MemoryPlan;
+
+    public string? RunUnavailable => LlvmLibrary.Problem;
+
+    public Result<IExecutable> Jit(Module optimized, string? function, int threads)
+    {
+        var exe = CpuCompiler.Jit(optimized, new CpuCompileOptions { Target = Machine }, function);
+        if (!exe.Ok) return Result<IExecutable>.Failure(exe.Diagnostics);
+        exe.Value!.Threads = threads;
+        return Result<IExecutable>.Success(exe.Value);
+    }
+
+    public Result<TargetArtifacts> Package(Module optimized, string? function, PackageOptions options)
+    {
+        var machine = Machine?.Name ?? "host";
+        var a = AotCompiler.Compile(optimized, new AotOptions { Name = options.Name, Target = machine, Namespace = options.Namespace }, function);
+        if (!a.Ok) return Result<TargetArtifacts>.Failure(a.Diagnostics);
+        var abi = a.Value!.Abi;
+        return Result<TargetArtifacts>.Success(new TargetArtifacts(a.Value.Files,
+            $"{abi.Name}_run: {abi.Arguments.Count} argument(s), {abi.Results.Count} result(s), arena {abi.ArenaBytes} bytes, target {machine}", abi.ArenaBytes));
+    }
+}

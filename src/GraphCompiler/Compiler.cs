@@ -1,0 +1,159 @@
+using System.Diagnostics;
+using GraphCompiler.Backends.Cpu.Aot;
+using GraphCompiler.IR;
+using GraphCompiler.IR.Targets;
+using GraphCompiler.Passes;
+using GraphCompiler.Passes.Graphviz;
+
+namespace GraphCompiler;
+
+/// <summary>A model compiled in-process: the executable, the IR it was compiled from, and how long each phase took.</summary>
+public sealed record JitCompilation(IExecutable Executable, Module Optimized, CompileTimings Timings);
+
+/// <summary>One pass of a pipeline as it ran: its position, name, the module after it, and whether it changed anything.</summary>
+public sealed record PassSnapshot(int Index, string PassName, Module Module, bool Changed);
+
+/// <summary>
+/// The compiler driver: load → verify → pipeline → target → artefact. <see cref="Create"/> checks the options
+/// once (target, GPU architecture, pipeline or passes, placement, library name, namespace, threads) and
+/// decides the target and the pipeline; the stages then run in order. The command line, the C# API
+/// (<see cref="CompiledModel"/>) and the conformance runner all compile through it.
+/// <code>
+/// var driver = Compiler.Create(new CompileOptions { Target = "x86-64-v3" }).Unwrap();
+/// var module = driver.Load("model.onnx").Unwrap();
+/// var optimized = driver.Optimize(module).Unwrap();
+/// var library = driver.Package(optimized).Unwrap();   // or driver.Jit(optimized)
+/// </code>
+/// </summary>
+public sealed class Compiler
+{
+    private Compiler(CompileOptions options, ITarget target, Pipeline? pipeline, PassOptions passOptions)
+    {
+        Options = options;
+        Target = target;
+        Pipeline = pipeline;
+        PassOptions = passOptions;
+    }
+
+    public CompileOptions Options { get; }
+
+    /// <summary>What code is generated for.</summary>
+    public ITarget Target { get; }
+
+    /// <summary>The passes <see cref="Optimize"/> runs; null: none.</summary>
+    public Pipeline? Pipeline { get; }
+
+    /// <summary>The pass options the options imply (placement with the GPU's capabilities and the constraints).</summary>
+    public PassOptions PassOptions { get; }
+
+    /// <summary>Every registered pass with its description, and every named pipeline.</summary>
+    public static IEnumerable<(string Name, string Description)> AvailablePasses => PassRegistry.All.Select(p => (p.Name, p.Description));
+
+    public static IEnumerable<(string Name, string Passes)> AvailablePipelines => PassRegistry.Pipelines.Select(p => (p.Name, p.ToString()));
+
+    /// <summary>Checks <paramref name="options"/> and decides the target and the pipeline; every problem is one diagnostic naming the option.</summary>
+    public static Result<Compiler> Create(CompileOptions? options = null)
+    {
+        options ??= new CompileOptions();
+        var problems = new List<Diagnostic>();
+        void Problem(string message) => problems.Add(new Diagnostic(message));
+
+        if (options.Threads < 0) Problem($"Threads must be >= 0 (0: the default), got {options.Threads}");
+        if (!AotAbi.IsIdentifier(options.LibraryName))
+            Problem($"library name '{options.LibraryName}' must be a C identifier (letters, digits, '_'; not starting with a digit)");
+        if (options.Namespace is { } ns && !ns.Split('.').All(AotAbi.IsIdentifier)) Problem($"namespace '{ns}' is not a C# namespace name");
+
+        var target = Targets.Resolve(options.Target, options.GpuArch);
+        if (!target.Ok) problems.AddRange(target.Diagnostics);
+
+        Pipeline? pipeline = null;
+        if (options.Passes is { } passes)
+        {
+            var unknown = passes.Where(p => PassRegistry.Find(p) is null).ToList();
+            if (unknown.Count > 0) Problem($"unknown pass '{unknown[0]}' (known: {string.Join(", ", PassRegistry.Names)})");
+            pipeline = new Pipeline("custom", [.. passes]);
+        }
+        else if (target.Ok)
+        {
+            var name = options.Pipeline ?? target.Value!.DefaultPipeline;
+            if (name != "none")
+            {
+                pipeline = PassRegistry.Pipelines.FirstOrDefault(p => p.Name == name);
+                if (pipeline is null) Problem($"unknown pipeline '{name}' (known: {string.Join(", ", PassRegistry.Pipelines.Select(p => p.Name))}, none)");
+            }
+        }
+
+        var placement = new PlacementOptions { GpuSupports = Targets.GpuSupports };
+        foreach (var spec in options.Place)
+        {
+            var c = PlacementConstraint.Parse(spec);
+            if (c.Ok) placement = placement with { Constraints = placement.Constraints.Add(c.Value!) };
+            else problems.AddRange(c.Diagnostics);
+        }
+        if (options.CompressTransfers is { } text)
+        {
+            if (PlacementOptions.ParseCompression(text) is { } compression) placement = placement with { CompressTransfers = compression };
+            else Problem($"transfer compression '{text}' is not one of none, f16, bf16");
+        }
+
+        if (problems.Count > 0) return Result<Compiler>.Failure(problems);
+        return Result<Compiler>.Success(new Compiler(options, target.Value!, pipeline,
+            PassOptions.Default with { Placement = placement, CheckEachPass = options.CheckEachPass }));
+    }
+
+    /// <summary>Loads a model of any supported format (<see cref="ModelLoader"/>) with the options' feeds, fetches and constants.</summary>
+    public Result<Module> Load(string path) => ModelLoader.Load(path, Options.ToImportOptions());
+
+    /// <summary>
+    /// Checks that the module has the function to compile, then runs the pipeline; <paramref name="afterEach"/>
+    /// sees the module after every pass.
+    /// </summary>
+    public Result<Module> Optimize(Module module, Action<PassSnapshot>? afterEach = null)
+    {
+        if (Options.Function is { } fn && module.Find(fn) is null) return Result<Module>.Failure(new Diagnostic($"no function named '{fn}'"));
+        if (Pipeline is null)
+        {
+            var diags = Verifier.Verify(module);
+            return diags.Count > 0 ? Result<Module>.Failure(diags) : Result<Module>.Success(module);
+        }
+        return PassManager.Run(module, Pipeline, PassOptions,
+            afterEach is null ? null : step => afterEach(new PassSnapshot(step.Index, step.PassName, step.Module, step.Changed)));
+    }
+
+    /// <summary>Compiles an optimised module in-process for the target.</summary>
+    public Result<IExecutable> Jit(Module optimized) =>
+        Target.RunUnavailable is { } why
+            ? Result<IExecutable>.Failure(new Diagnostic($"the {Target.Name} target cannot run here: {why}"))
+            : Target.Jit(optimized, Options.Function, Options.Threads);
+
+    /// <summary>Compiles an optimised module into the target's library form, in memory (nothing is written).</summary>
+    public Result<TargetArtifacts> Package(Module optimized) =>
+        Target.Package(optimized, Options.Function, new PackageOptions { Name = Options.LibraryName, Namespace = Options.Namespace });
+
+    /// <summary>The arena layout of every function, planned exactly as the target plans it (so its peak is the compiled arena size).</summary>
+    public MemoryReport MemoryReport(Module optimized) => Passes.MemoryReport.Compute(optimized, Target.MemoryPlan);
+
+    /// <summary>The module as a Graphviz DOT graph (ops as boxes, coloured by device when placed).</summary>
+    public static string Graph(Module module) => DotWriter.Write(module);
+
+    /// <summary>Load, optimise and compile in-process, with the time of each phase.</summary>
+    public Result<JitCompilation> LoadAndJit(string? path, Module? module = null)
+    {
+        var sw = Stopwatch.StartNew();
+        if (module is null)
+        {
+            var loaded = Load(path!);
+            if (!loaded.Ok) return Result<JitCompilation>.Failure(loaded.Diagnostics);
+            module = loaded.Value!;
+        }
+        var load = sw.Elapsed;
+        sw.Restart();
+        var optimized = Optimize(module);
+        if (!optimized.Ok) return Result<JitCompilation>.Failure(optimized.Diagnostics);
+        var optimize = sw.Elapsed;
+        sw.Restart();
+        var exe = Jit(optimized.Value!);
+        if (!exe.Ok) return Result<JitCompilation>.Failure(exe.Diagnostics);
+        return Result<JitCompilation>.Success(new JitCompilation(exe.Value!, optimized.Value!, new CompileTimings(load, optimize, sw.Elapsed)));
+    }
+}

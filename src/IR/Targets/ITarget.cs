@@ -1,0 +1,56 @@
+using GraphCompiler.IR.Analysis;
+
+namespace GraphCompiler.IR.Targets;
+
+/// <summary>A function compiled for one target, ready to run; disposing it frees its native code, memory and threads.</summary>
+public interface IExecutable : IDisposable
+{
+    /// <summary>Runs on tensors (types checked) and returns new tensors; a failure is diagnostics, never an exception.</summary>
+    Result<IReadOnlyList<Tensor>> Run(IReadOnlyList<Tensor> inputs);
+}
+
+/// <summary>How an ahead-of-time artefact is named: symbol prefix, file stem, C# namespace.</summary>
+public sealed record PackageOptions
+{
+    /// <summary>Symbol prefix and file stem (<c>NAME_run</c>, <c>libNAME.so</c>, <c>NAME.h</c>); a C identifier, checked by the driver.</summary>
+    public string Name { get; init; } = "model";
+
+    /// <summary>Namespace of the generated C# binding; null for the global namespace.</summary>
+    public string? Namespace { get; init; }
+}
+
+/// <summary>
+/// What an ahead-of-time compilation produced, in memory, ready to be written together. <see cref="Summary"/>
+/// is one line about the entry point (arguments, results, arena, target); <see cref="ArenaBytes"/> the scratch
+/// memory a call needs.
+/// </summary>
+public sealed record TargetArtifacts(IReadOnlyList<(string FileName, byte[] Data)> Files, string Summary, long ArenaBytes);
+
+/// <summary>
+/// A compilation target: everything the driver needs to know about one kind of code generation, behind one
+/// interface. The driver (src/GraphCompiler) picks a target once from the options, runs its pipeline, and asks it
+/// for a JIT executable or an AOT package; nothing above the backends names a backend's types.
+/// </summary>
+public interface ITarget
+{
+    /// <summary>The name users give (<c>cpu</c>, <c>cuda</c>, <c>interpreter</c>).</summary>
+    string Name { get; }
+
+    /// <summary>The pass pipeline run before code generation unless the user names another (a name in the pass registry, or <c>none</c>).</summary>
+    string DefaultPipeline { get; }
+
+    /// <summary>Whether the target has a kernel for <paramref name="op"/> (placement keeps other ops on the host).</summary>
+    bool Supports(Operation op);
+
+    /// <summary>The options the target lays out its arena with, so that a memory report equals the compiled arena; null when it has no arena.</summary>
+    BufferOptions? MemoryPlan { get; }
+
+    /// <summary>Why code for this target cannot run on this machine (no LLVM, no GPU driver); null when it can.</summary>
+    string? RunUnavailable { get; }
+
+    /// <summary>Compiles an optimised module's function (null: the entry) in-process.</summary>
+    Result<IExecutable> Jit(Module optimized, string? function, int threads);
+
+    /// <summary>Compiles an optimised module's function (null: the entry) into a library with its header and binding.</summary>
+    Result<TargetArtifacts> Package(Module optimized, string? function, PackageOptions options);
+}

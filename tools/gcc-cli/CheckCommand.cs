@@ -1,0 +1,51 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using GraphCompiler.Conformance;
+
+namespace GraphCompiler.Cli;
+
+/// <summary>
+/// <c>gcc-cli check PATH... [--backend B] [--filter REGEX] [--json FILE] [--pipeline P]</c>: runs conformance cases
+/// (<see cref="ConformanceRunner"/>) and prints <c>PASS</c>/<c>FAIL</c>/<c>SKIP</c> per case, then
+/// <c>N passed, N failed, N skipped</c>.
+/// </summary>
+internal static class CheckCommand
+{
+    public static Command Create()
+    {
+        var paths = new Argument<string[]>("path") { Description = "Case folders (model.onnx + test_data_set_N, or case.json) or folders of them.", Arity = ArgumentArity.OneOrMore };
+        var backend = Cli.BackendOption("Which target runs the cases (cuda: every case is SKIP on a machine without an NVIDIA driver).");
+        var filter = new Option<string?>("--filter") { Description = "Only cases whose name matches this regular expression." };
+        var json = new Option<string?>("--json") { Description = "Also write the results as JSON to this file." };
+        var pipeline = new Option<string?>("--pipeline") { Description = "Run this pass pipeline (e.g. 'default') on each imported model instead of the target's own." };
+        var cmd = new Command("check", "Run conformance cases (ONNX backend tests, TensorFlow cases) and compare with their expected outputs.")
+        {
+            paths, backend, filter, json, pipeline,
+        };
+        cmd.SetAction(r =>
+        {
+            Regex? re;
+            try
+            {
+                re = r.GetValue(filter) is { } f ? new Regex(f) : null;
+            }
+            catch (ArgumentException e)
+            {
+                return Cli.Fail($"--filter: {e.Message}");
+            }
+            var missing = r.GetValue(paths)!.FirstOrDefault(p => !Directory.Exists(p));
+            if (missing is not null) return Cli.Fail($"{missing}: no such folder");
+            var runner = ConformanceRunner.For(r.GetValue(backend)!, r.GetValue(pipeline));
+            if (!runner.Ok) return Cli.FailOne(runner.Diagnostics);
+            var summary = runner.Value!.Run(r.GetValue(paths)!, re, line => Console.Out.WriteLine(line));
+            if (r.GetValue(json) is { } jsonPath)
+                Cli.WriteAll(Path.GetDirectoryName(Path.GetFullPath(jsonPath))!, [(Path.GetFileName(jsonPath), JsonSerializer.SerializeToUtf8Bytes(summary, JsonOptions))]);
+            Console.Out.WriteLine($"{summary.Passed} passed, {summary.Failed} failed, {summary.Skipped} skipped");
+            return summary.Failed == 0 ? Cli.Ok : 1;
+        });
+        return cmd;
+    }
+
+    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+}
