@@ -15,7 +15,8 @@ internal static class CompileCommand
         var model = new ModelOptions();
         var outputDir = new Option<string>("--output-dir", "-o") { Description = "Directory for the artefacts (created if missing).", Required = true };
         var name = new Option<string>("--name") { Description = "C identifier: symbol prefix and file stem (NAME_run, libNAME.so, NAME.h, NAME.cs).", DefaultValueFactory = _ => "model" };
-        var target = new Option<string>("--target") { Description = $"What to generate code for: a CPU ({string.Join(", ", Targets.Packaging.Where(t => t != "cuda"))}) or cuda (this CPU and an NVIDIA GPU).", DefaultValueFactory = _ => "host" };
+        var target = new Option<string>("--target") { Description = "What to generate code for: a CPU, or cuda (this CPU and an NVIDIA GPU).", DefaultValueFactory = _ => "host" };
+        target.AcceptOnlyFromAmong([.. Targets.Packaging]);
         var arch = new Option<string?>("--gpu-arch") { Description = $"With --target cuda: the PTX's architecture ({string.Join(", ", Targets.GpuArchs)}; default {Targets.DefaultGpuArch}); sm_80's also runs on later GPUs." };
         var placement = new PlacementCliOptions();
         var function = new Option<string?>("--function") { Description = "The function to compile (default: main, else the first)." };
@@ -34,8 +35,7 @@ internal static class CompileCommand
     private static int Run(ParseResult r, ModelOptions model, PlacementCliOptions placement, string path, string outputDir, string name, string target, string? arch,
         string? function, string? ns)
     {
-        // Cheap checks first, so that a typo costs no compilation.
-        if (!Targets.Packaging.Contains(target)) return Cli.Fail($"unknown --target '{target}' (known: {string.Join(", ", Targets.Packaging)})");
+        // The driver checks the options before anything is loaded, so a typo costs no compilation.
         if (File.Exists(outputDir)) return Cli.Fail($"{outputDir} exists and is not a directory");
         var options = model.Apply(r, new CompileOptions { Target = target, GpuArch = arch, Function = function, LibraryName = name, Namespace = ns });
         if (!options.Ok) return Cli.FailOne(options.Diagnostics);

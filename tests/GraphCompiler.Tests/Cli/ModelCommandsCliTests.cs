@@ -129,4 +129,35 @@ public sealed class ModelCommandsCliTests : IDisposable
             Assert.Matches(@"--backend <cpu\|cuda\|interpreter>.*\[default: cpu\]", stdout);
         }
     }
+
+    [Fact]
+    public void CheckOnCudaSaysSkipAndWhyWithoutADriver()
+    {
+        if (System.Runtime.InteropServices.NativeLibrary.TryLoad("libcuda.so.1", out var driver))
+        {
+            System.Runtime.InteropServices.NativeLibrary.Free(driver);
+            return; // a GPU machine runs the cases instead (tools/gpu-check)
+        }
+        var cases = Path.Combine(GoldenFile.RepoRoot(), "..", "shared", "conformance", "onnx", "node");
+        if (!Directory.Exists(cases)) return;
+        var (code, stdout, stderr) = Run("check", cases, "--backend", "cuda", "--filter", "^test_(add|matmul_2d)$");
+        Assert.True(code == 0, stderr);
+        Assert.Equal(
+            "SKIP test_add: cuda: no NVIDIA driver on this machine (libcuda.so.1 cannot be loaded)\n" +
+            "SKIP test_matmul_2d: cuda: no NVIDIA driver on this machine (libcuda.so.1 cannot be loaded)\n" +
+            "0 passed, 0 failed, 2 skipped\n", stdout);
+    }
+
+    [Theory]
+    [InlineData("--name", "9lives", "error: library name '9lives' must be a C identifier")]
+    [InlineData("--namespace", "A.1b", "error: namespace 'A.1b' is not a C# namespace name")]
+    [InlineData("--gpu-arch", "sm_90", "error: a GPU architecture ('sm_90') goes with the cuda target, not 'host'")]
+    public void CompileOptionsAreCheckedBeforeAnythingIsLoaded(string option, string value, string expected)
+    {
+        var dir = Temp();
+        // The model does not exist: the option is reported first, so nothing was loaded.
+        var (code, stdout, stderr) = Run("compile", Path.Combine(dir, "absent.onnx"), "-o", Path.Combine(dir, "out"), option, value);
+        AssertOneLineError(code, stdout, stderr, expected);
+        Assert.False(Directory.Exists(Path.Combine(dir, "out")));
+    }
 }
