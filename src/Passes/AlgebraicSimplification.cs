@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using System.Collections.Immutable;
 using GraphCompiler.IR;
+using GraphCompiler.IR.Ops;
 using GraphCompiler.Passes.Rewrites;
 
 namespace GraphCompiler.Passes;
@@ -21,7 +22,7 @@ public sealed class AlgebraicSimplification : FunctionPass
     /// <summary>Walks over a function until one changes nothing; a safety cap, the walks converge in two or three.</summary>
     public const int MaxWalks = 16;
 
-    private static readonly FrozenDictionary<string, ImmutableArray<RewriteRule>> RulesByOp =
+    private static readonly FrozenDictionary<OpDef, ImmutableArray<RewriteRule>> RulesByOp =
         AlgebraicRules.All.GroupBy(r => r.Op).ToFrozenDictionary(g => g.Key, g => g.ToImmutableArray());
 
     protected override Function RunOnFunction(Function f, Module module, PassOptions options)
@@ -36,14 +37,14 @@ public sealed class AlgebraicSimplification : FunctionPass
         return g;
     }
 
-    /// <summary>One walk: each op goes through the rules for its name; the first that matches replaces it.</summary>
+    /// <summary>One walk: each op goes through the rules for its definition; the first that matches replaces it.</summary>
     private sealed class Walk(PassOptions options) : RegionRewriter
     {
         private RuleContext? _context;
 
         protected override void Visit(Operation op)
         {
-            if (op.Results.Length == 1 && RulesByOp.TryGetValue(op.Name, out var rules))
+            if (op.Results.Length == 1 && RulesByOp.TryGetValue(op.Def, out var rules))
             {
                 _context ??= new RuleContext(this, options);
                 foreach (var rule in rules)
@@ -59,11 +60,30 @@ public sealed class AlgebraicSimplification : FunctionPass
 }
 
 /// <summary>
-/// A rewrite rule: <see cref="Apply"/> sees an op named <see cref="Op"/> and returns the value that
-/// replaces its single result, or null when the rule does not match. The rule itself is written as a
-/// comment where the table lists it.
+/// A rewrite rule: <see cref="Apply"/> sees an op of definition <see cref="Op"/> and returns the value
+/// that replaces its single result, or null when the rule does not match. The rule itself is written as
+/// a comment where the table lists it.
 /// </summary>
-public sealed record RewriteRule(string Name, string Op, Func<Operation, RuleContext, Value?> Apply);
+public sealed record RewriteRule(string Name, OpDef Op, Func<Operation, RuleContext, Value?> Apply)
+{
+    /// <summary>
+    /// A rule table, checked as it is built: every rule's op must be the definition registered in
+    /// <see cref="OpRegistry"/> under its name (a rule for an unregistered op would never fire), and rule
+    /// names are unique. Throws <see cref="InvalidOperationException"/> naming the offending rule.
+    /// </summary>
+    public static ImmutableArray<RewriteRule> Table(IEnumerable<RewriteRule> rules)
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        var table = rules.ToImmutableArray();
+        foreach (var r in table)
+        {
+            if (!OpRegistry.Contains(r.Op))
+                throw new InvalidOperationException($"rewrite rule '{r.Name}' is for op '{r.Op.Name}', which is not a registered op definition");
+            if (!names.Add(r.Name)) throw new InvalidOperationException($"rewrite rule '{r.Name}' is defined twice");
+        }
+        return table;
+    }
+}
 
 /// <summary>What a rule may ask about the IR around an op, and how it builds replacements.</summary>
 public sealed class RuleContext(RegionRewriter rewriter, PassOptions options)
@@ -73,8 +93,8 @@ public sealed class RuleContext(RegionRewriter rewriter, PassOptions options)
     /// <summary>The op defining <paramref name="v"/> (already rewritten), or null for an argument.</summary>
     public Operation? Def(Value v) => rewriter.DefiningOp(v);
 
-    /// <summary>The op defining <paramref name="v"/> when it is named <paramref name="name"/>.</summary>
-    public Operation? Def(Value v, string name) => rewriter.DefiningOp(v) is { } d && d.Name == name ? d : null;
+    /// <summary>The op defining <paramref name="v"/> when it is of definition <paramref name="def"/>.</summary>
+    public Operation? Def(Value v, OpDef def) => rewriter.DefiningOp(v) is { } d && d.Def == def ? d : null;
 
     /// <summary>Builds replacement ops (types inferred, the op's source name kept); they are simplified in turn.</summary>
     public Value Build(Operation op, Func<IrBuilder, Value> build) => rewriter.Build(op, build);
@@ -86,12 +106,9 @@ public sealed class RuleContext(RegionRewriter rewriter, PassOptions options)
     public Tensor? Splat(Value v)
     {
         var d = rewriter.DefiningOp(v);
-        if (d is { Name: "broadcast_in_dim" }) return Splat(d.Operands[0]);
-        if (rewriter.ConstantValue(v) is not { } t || t.ElementCount == 0) return null;
-        var first = t.ElementBytes(0);
-        for (long i = 1; i < t.ElementCount; i++)
-            if (!t.ElementBytes(i).SequenceEqual(first)) return null;
-        return Tensor.FromBytes(TensorType.Scalar(t.Element), first);
+        if (d is { Def: BroadcastInDimOp }) return Splat(d.Operands[0]);
+        if (rewriter.ConstantValue(v) is not { } t || t.ElementCount == 0 || !t.IsSplat) return null;
+        return Tensor.FromBytes(TensorType.Scalar(t.Element), t.ElementBytes(0));
     }
 
     /// <summary>An integer or bool zero splat, or a float zero of the given sign (null: either sign).</summary>

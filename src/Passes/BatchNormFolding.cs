@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using GraphCompiler.IR;
+using GraphCompiler.IR.Ops;
 
 namespace GraphCompiler.Passes;
 
@@ -31,7 +32,7 @@ public sealed class BatchNormFolding : FunctionPass
         var uses = UseCounts.Of(f);
         return new RegionRewriter((op, rw) =>
         {
-            if (op.Name == "mul" && (TryFold(op, 0, rw, uses) ?? TryFold(op, 1, rw, uses)
+            if (op.Def == ElementwiseOps.Mul && (TryFold(op, 0, rw, uses) ?? TryFold(op, 1, rw, uses)
                     ?? TryFoldCentred(op, 0, rw, uses) ?? TryFoldCentred(op, 1, rw, uses)) is { } v)
                 rw.Replace(op.Result, v);
             else rw.Emit(op);
@@ -51,7 +52,7 @@ public sealed class BatchNormFolding : FunctionPass
     // (the subtraction must have no other use, else the unscaled difference would still be needed)
     private static Value? TryFoldCentred(Operation mul, int subSide, RegionRewriter rw, Dictionary<Value, int> uses)
     {
-        if (rw.DefiningOp(mul.Operands[subSide]) is not { Name: "sub" } sub || uses.GetValueOrDefault(sub.Result) != 1) return null;
+        if (rw.DefiningOp(mul.Operands[subSide]) is not { } sub || sub.Def != ElementwiseOps.Sub || uses.GetValueOrDefault(sub.Result) != 1) return null;
         if (Foldable(rw.DefiningOp(sub.Operands[0]), rw, uses) is not { } c) return null;
         if (PerChannel(mul.Operands[1 - subSide], rw, c.Type, c.OutFeature) is not { } scale) return null;
         if (PerChannel(sub.Operands[1], rw, c.Type, c.OutFeature) is not { } mean) return null;
@@ -71,7 +72,7 @@ public sealed class BatchNormFolding : FunctionPass
     /// <summary>A float convolution with constant weights of its result's type and no other use than the one being folded.</summary>
     private static FoldableConv? Foldable(Operation? conv, RegionRewriter rw, Dictionary<Value, int> uses)
     {
-        if (conv is not { Name: "convolution" }) return null;
+        if (conv is not { Def: ConvolutionOp }) return null;
         var type = conv.ResultType();
         if (!type.Element.IsFloat() || conv.OperandTypes[1].Element != type.Element) return null;
         if (uses.GetValueOrDefault(conv.Result) != 1 || rw.ConstantValue(conv.Operands[1]) is not { } w) return null;
@@ -107,7 +108,7 @@ public sealed class BatchNormFolding : FunctionPass
     {
         long n = type.Shape[feature];
         var scale = new double[n];
-        if (rw.DefiningOp(s) is { Name: "broadcast_in_dim" } bc && rw.ConstantValue(bc.Operands[0]) is { } c)
+        if (rw.DefiningOp(s) is { Def: BroadcastInDimOp } bc && rw.ConstantValue(bc.Operands[0]) is { } c)
         {
             var dims = bc.Attr.Ints("dims");
             int along = -1;

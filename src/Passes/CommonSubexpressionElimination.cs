@@ -6,8 +6,9 @@ namespace GraphCompiler.Passes;
 /// <summary>
 /// <c>cse</c>: an op equal to an earlier one that dominates it — same definition, the same operand
 /// values, equal attributes (so constants are compared by contents: type and bytes), the same result
-/// types and structurally equal regions — is dropped and its results read the earlier op's. Every op
-/// is free of side effects (<c>rng</c> is a function of its seed), so equal ops compute equal values.
+/// types and structurally equal regions — is dropped and its results read the earlier op's. Ops free of
+/// side effects (all of today's: <c>rng</c> is a function of its seed) compute equal values when equal;
+/// an op with <see cref="OpTraits.HasSideEffects"/> (or containing one) is never merged.
 /// <para>
 /// Scoping follows dominance: an op inside a region may reuse an op of an enclosing region that comes
 /// before it, never one inside a sibling region or one nested deeper. Lookups hash (definition,
@@ -32,6 +33,11 @@ public sealed class CommonSubexpressionElimination : FunctionPass
 
         protected override void Visit(Operation op)
         {
+            if (op.HasSideEffects)
+            {
+                Emit(op);
+                return;
+            }
             for (int i = _scopes.Count - 1; i >= 0; i--)
             {
                 if (!_scopes[i].TryGetValue(op, out var earlier)) continue;

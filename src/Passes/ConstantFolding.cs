@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using GraphCompiler.IR;
+using GraphCompiler.IR.Ops;
 
 namespace GraphCompiler.Passes;
 
@@ -12,7 +13,8 @@ namespace GraphCompiler.Passes;
 /// <see cref="PassOptions.MaxFoldElements"/> elements stays an op (a broadcast of a scalar to 10⁸
 /// elements is cheap to compute and expensive to store), as does an op whose estimated work exceeds
 /// 256 times that (a big matmul of constants), and loops stop after <see cref="MaxLoopIterations"/>.
-/// An op the interpreter cannot evaluate (elided constant contents, a bad index) is left as it is.
+/// An op the interpreter cannot evaluate (elided constant contents, a bad index) is left as it is, and
+/// so is every op that is not <see cref="OpTraits.Foldable"/> (constants, terminators, side effects).
 /// </para>
 /// </summary>
 public sealed class ConstantFolding : FunctionPass
@@ -23,7 +25,7 @@ public sealed class ConstantFolding : FunctionPass
     /// <summary>Loop iterations one fold may take; a longer loop is left to run at run time.</summary>
     public const long MaxLoopIterations = 100_000;
 
-    private static readonly OpDef ConstantDef = OpRegistry.Get("constant");
+    private static readonly OpDef ConstantDef = StructureOps.Constant;
 
     protected override Function RunOnFunction(Function f, Module module, PassOptions options)
     {
@@ -46,14 +48,14 @@ public sealed class ConstantFolding : FunctionPass
 
     private static ImmutableArray<Tensor>? TryFold(Operation op, RegionRewriter rw, Interpreter interpreter, Module module, PassOptions options)
     {
-        if (op.Name == "constant" || op.Results.IsEmpty) return null;
+        if (!op.Def.Has(OpTraits.Foldable) || op.Results.IsEmpty || op.HasSideEffects) return null;
         // broadcast_in_dim(c) => a bigger copy of c: left as an op (XLA does the same), since the
         // broadcast fuses into its consumers for free and the folded copy costs memory and bandwidth.
-        if (op.Name == "broadcast_in_dim" && op.Result.Type.ElementCount > op.Operands[0].Type.ElementCount) return null;
+        if (op.Def is BroadcastInDimOp && op.Result.Type.ElementCount > op.Operands[0].Type.ElementCount) return null;
         foreach (var r in op.Results)
             if (r.Type.ElementCount > options.MaxFoldElements) return null;
         if (op.Operands.Any(v => rw.ConstantValue(v) is null && BroadcastOfConstant(v, rw, options) is null)) return null;
-        if (EstimatedWork(op) > options.MaxFoldElements * 256) return null;
+        if (op.Def.EvaluationWork(op) > options.MaxFoldElements * 256) return null;
         try
         {
             var operands = ImmutableArray.CreateBuilder<Tensor>(op.Operands.Length);
@@ -85,7 +87,7 @@ public sealed class ConstantFolding : FunctionPass
     /// from folding (batch-norm's <c>rsqrt(var + broadcast(eps))</c> per channel, say).
     /// </summary>
     private static Operation? BroadcastOfConstant(Value v, RegionRewriter rw, PassOptions options) =>
-        rw.DefiningOp(v) is { Name: "broadcast_in_dim" } b && v.Type.ElementCount <= options.MaxFoldElements
+        rw.DefiningOp(v) is { Def: BroadcastInDimOp } b && v.Type.ElementCount <= options.MaxFoldElements
             && rw.ConstantValue(b.Operands[0]) is not null ? b : null;
 
     /// <summary>
@@ -125,19 +127,5 @@ public sealed class ConstantFolding : FunctionPass
             foreach (var r in op.Regions) CollectCaptures(r, defined, captures);
             foreach (var v in op.Results) defined.Add(v);
         }
-    }
-
-    /// <summary>A rough count of the interpreter's inner-loop steps, to leave big contractions alone.</summary>
-    private static double EstimatedWork(Operation op)
-    {
-        double result = op.Results.Sum(r => (double)r.Type.ElementCount);
-        double operands = op.Operands.Sum(v => (double)v.Type.ElementCount);
-        return op.Name switch
-        {
-            "dot_general" => result * op.Attr.Ints("lhs_contract").Aggregate(1.0, (p, d) => p * op.Operands[0].Type.Shape[(int)d]),
-            "convolution" or "reduce_window" or "gather" or "scatter" => result * Math.Max(1, operands),
-            "matrix_inverse" or "determinant" => operands * Math.Max(1, op.Operands[0].Type.Shape.LastOrDefault()),
-            _ => result + operands,
-        };
     }
 }

@@ -5,8 +5,9 @@ namespace GraphCompiler.Passes;
 
 /// <summary>
 /// <c>dce</c>: removes ops whose results are never used, inside regions too, and unused
-/// loop-independent region work. Every op in the IR is free of side effects (variable updates are
-/// function results), so an op is dead exactly when no live op or terminator reads its results.
+/// loop-independent region work. An op is dead exactly when no live op or terminator reads its results
+/// and it has no side effects (<see cref="OpTraits.HasSideEffects"/>, which no op of the IR has today:
+/// variable updates are function results).
 /// Arguments and results are the interface and are kept.
 /// </summary>
 public sealed class DeadCodeElimination : FunctionPass
@@ -24,7 +25,7 @@ public sealed class DeadCodeElimination : FunctionPass
         for (int i = region.Operations.Length - 1; i >= 0; i--)
         {
             var op = region.Operations[i];
-            if (!op.Def.IsTerminator && !op.Results.Any(live.Contains)) continue;
+            if (!op.Def.IsTerminator && !op.HasSideEffects && !op.Results.Any(live.Contains)) continue;
             var swept = op.Regions.IsEmpty ? op : op.With(regions: [.. op.Regions.Select(Sweep)]);
             foreach (var v in swept.Operands) live.Add(v);
             foreach (var r in swept.Regions) MarkUses(r, live);

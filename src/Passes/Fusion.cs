@@ -39,7 +39,7 @@ public sealed class Fusion : FunctionPass
             if (n.Members.Count == 1)
             {
                 var op = planner.Op(n.Root);
-                ops.Add(op.Regions.IsEmpty || op.Name == "fusion" ? op : op.With(regions: [.. op.Regions.Select(FuseRegion)]));
+                ops.Add(op.Regions.IsEmpty || op.Def is FusionOp ? op : op.With(regions: [.. op.Regions.Select(FuseRegion)]));
             }
             else ops.Add(BuildFusion(planner, n));
         }
@@ -111,7 +111,7 @@ public sealed class Fusion : FunctionPass
             }
         }
         body.Add(new Operation(OpRegistry.Get("yield"), [.. outputs.Select(v => map[v])], AttrMap.Empty, []));
-        string kind = bodyOps.Any(o => FusionKinds.IsContraction(o.Name)) ? "output" : bodyOps.Any(o => o.Name == "reduce") ? "reduction" : "loop";
+        string kind = bodyOps.Any(FusionKinds.IsContraction) ? "output" : bodyOps.Any(o => o.Def is ReduceOp) ? "reduction" : "loop";
         var root = planner.Op(n.Root);
         return new Operation(FusionDef, [.. inputs], AttrMap.Of(("kind", A.Enum(kind))), [.. outputs],
             [new Region([.. args], body.ToImmutable())], root.Location, root.SourceName);

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using GraphCompiler.IR;
+using GraphCompiler.IR.Ops;
 
 namespace GraphCompiler.Passes;
 
@@ -38,10 +39,10 @@ public sealed class LayoutAssignment : FunctionPass
             {
                 var op = op0.Regions.IsEmpty ? op0 : op0.With(regions: [.. op0.Regions.Select(Region)]);
                 int before = ops.Count;
-                switch (op.Name)
+                switch (op.Def)
                 {
-                    case "convolution": Convolution(op, ops); break;
-                    case "dot_general": Dot(op, ops); break;
+                    case ConvolutionOp: Convolution(op, ops); break;
+                    case DotGeneralOp: Dot(op, ops); break;
                     default: ops.Add(op); break;
                 }
                 for (int i = before; i < ops.Count; i++)
@@ -108,7 +109,7 @@ public sealed class LayoutAssignment : FunctionPass
             if (perm.Select((p, i) => p == i).All(x => x)) return v;
             var type = v.Type.WithShape([.. perm.Select(p => v.Type.Shape[(int)p])]);
             var transpose = new Operation(TransposeDef, [v], AttrMap.Of(("perm", new IntArrayAttr([.. perm]))), [new Value(type)]);
-            if (_definer.TryGetValue(v, out var def) && def.Name == "constant" && def.Attributes["value"] is TensorAttr c)
+            if (_definer.TryGetValue(v, out var def) && def.Def is ConstantOp && def.Attributes["value"] is TensorAttr c)
             {
                 // Weights, whatever their size: fold the transpose now (exact: it only moves elements, and
                 // the transposed copy replaces the original). Left as an op, it would transpose them on

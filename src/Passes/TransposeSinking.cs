@@ -42,14 +42,14 @@ public sealed class TransposeSinking : FunctionPass
         protected override void Visit(Operation op)
         {
             if (op.Results.Length == 1 && op.Regions.IsEmpty && op.Result.Type.Rank >= 2
-                && (ElementwiseOps.Includes(op) ? Elementwise(op) : op.Name == "reduce_window" && ReduceWindow(op)))
+                && (op.Def.Has(OpTraits.Elementwise) ? Elementwise(op) : op.Def is ReduceWindowOp && ReduceWindow(op)))
                 return;
             Emit(op);
         }
 
         /// <summary>The transpose defining <paramref name="v"/> when <paramref name="v"/> has no other use.</summary>
         private Operation? SoleTranspose(Value v) =>
-            DefiningOp(v) is { Name: "transpose" } t && uses.GetValueOrDefault(v) == 1 ? t : null;
+            DefiningOp(v) is { Def: TransposeOp } t && uses.GetValueOrDefault(v) == 1 ? t : null;
 
         // f(transpose(x, p), ...) => transpose(f(x, ...), p)
         private bool Elementwise(Operation op)
@@ -62,9 +62,9 @@ public sealed class TransposeSinking : FunctionPass
             for (int i = 0; i < operands.Length; i++)
             {
                 var d = DefiningOp(op.Operands[i]);
-                if (d is { Name: "transpose" } && d.Attr.Ints("perm").SequenceEqual(p))
+                if (d is { Def: TransposeOp } && d.Attr.Ints("perm").SequenceEqual(p))
                     operands[i] = d.Operands[0];
-                else if (d is { Name: "broadcast_in_dim" })
+                else if (d is { Def: BroadcastInDimOp })
                 {
                     // Operand dimension k went to result dimension dims[k], which is dimension p[dims[k]] of x.
                     var dims = d.Attr.Ints("dims");

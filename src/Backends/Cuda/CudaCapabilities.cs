@@ -12,21 +12,25 @@ namespace GraphCompiler.Backends.Cuda;
 public static class CudaCapabilities
 {
     /// <summary>Float unary ops whose GPU lowering needs no library call (see GpuScalarMath).</summary>
-    private static readonly FrozenSet<string> FloatUnary = new[]
-    {
-        "neg", "abs", "sign", "exp", "sqrt", "rsqrt", "floor", "ceil", "round", "logistic", "tanh", "is_finite",
-    }.ToFrozenSet();
+    private static readonly FrozenSet<OpDef> FloatUnary = Defs(
+        "neg", "abs", "sign", "exp", "sqrt", "rsqrt", "floor", "ceil", "round", "logistic", "tanh", "is_finite");
 
-    private static readonly FrozenSet<string> Binary = new[]
-    {
-        "add", "sub", "mul", "div", "max", "min", "and", "or", "xor",
-    }.ToFrozenSet();
+    /// <summary>Integer unary ops the GPU lowers.</summary>
+    private static readonly FrozenSet<OpDef> IntegerUnary = Defs("neg", "abs", "not", "sign");
 
-    private static readonly FrozenSet<string> IndexOnly = new[]
-    {
-        "constant", "iota", "convert", "broadcast_in_dim", "reshape", "transpose", "slice", "concatenate", "pad", "reverse",
-        "compare", "select", "clamp",
-    }.ToFrozenSet();
+    private static readonly FrozenSet<OpDef> Binary = Defs("add", "sub", "mul", "div", "max", "min", "and", "or", "xor");
+
+    /// <summary>The registered definitions of these ops: a name that is no op fails here, when the class is first used.</summary>
+    private static FrozenSet<OpDef> Defs(params string[] names) => names.Select(OpRegistry.Get).ToFrozenSet();
+
+    /// <summary>
+    /// Ops whose GPU code needs no scalar math lowering: element generators, index remapping (all but
+    /// dynamic_slice) and the elementwise ops that only convert, compare or select.
+    /// </summary>
+    private static bool IndexOnly(Operation op) =>
+        op.Def is ConstantOp or IotaOp
+        || (op.Def.Has(OpTraits.IndexRemap) && op.Def is not DynamicSliceOp)
+        || (op.Def.Has(OpTraits.Elementwise) && op.Def is not (UnaryOp or BinaryOp));
 
     /// <summary>Whether the CUDA backend compiles <paramref name="op"/> (a top-level op or a fusion) into GPU kernels.</summary>
     public static bool Supports(Operation op)
@@ -59,8 +63,8 @@ public static class CudaCapabilities
     private static bool ElementSupported(Operation op)
     {
         if (!TypesSupported(op)) return false;
-        if (IndexOnly.Contains(op.Name) || Binary.Contains(op.Name)) return true;
-        if (op.Def is UnaryOp) return op.Operands[0].Type.Element.IsFloat() ? FloatUnary.Contains(op.Name) : op.Name is "neg" or "abs" or "not" or "sign";
+        if (IndexOnly(op) || Binary.Contains(op.Def)) return true;
+        if (op.Def is UnaryOp) return (op.Operands[0].Type.Element.IsFloat() ? FloatUnary : IntegerUnary).Contains(op.Def);
         return false;
     }
 

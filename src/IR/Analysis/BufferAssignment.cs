@@ -278,9 +278,8 @@ public static class ArenaModel
     /// <summary>Ops whose results are read-only data, not arena buffers.</summary>
     public static bool IsReadOnly(Operation op) => op.Def is ConstantOp;
 
-    /// <summary>Ops that read element k of each operand only to write element k of the result, so may run in place.</summary>
-    public static bool IsElementwise(Operation op) =>
-        op.Results.Length == 1 && op.Def is UnaryOp or BinaryOp or CompareOp or SelectOp or ClampOp or ConvertOp;
+    /// <summary>Ops that read element k of each operand only to write element k of the result (<see cref="OpTraits.Elementwise"/>), so may run in place.</summary>
+    public static bool IsElementwise(Operation op) => op.Results.Length == 1 && op.Def.Has(OpTraits.Elementwise);
 
     /// <summary>Every value <paramref name="op"/> reads: its operands and, at any depth, the values its regions read.</summary>
     public static void ForEachUse(Operation op, Action<Value> use)

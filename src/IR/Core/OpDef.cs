@@ -30,6 +30,49 @@ public abstract class OpDef
     public virtual bool IsTerminator => false;
 
     /// <summary>
+    /// What passes may assume about the op (see <see cref="OpTraits"/>): declared here, next to the
+    /// verifier and the semantics, and read by every consumer instead of lists of op names. Pure ops that
+    /// the constant folder may evaluate, the default, are <see cref="OpTraits.Foldable"/>.
+    /// </summary>
+    public virtual OpTraits Traits => OpTraits.Foldable;
+
+    /// <summary>Whether the op has every trait in <paramref name="traits"/>.</summary>
+    public bool Has(OpTraits traits) => (Traits & traits) == traits;
+
+    /// <summary>Whether the op has at least one trait in <paramref name="traits"/>.</summary>
+    public bool HasAny(OpTraits traits) => (Traits & traits) != 0;
+
+    /// <summary>
+    /// Estimated cost of <paramref name="op"/> (an operation of this definition), the one estimate both the
+    /// fusion and the device-placement cost models read. Bytes are what it reads and writes: its operands
+    /// and results. By default (elementwise ops and data movement) one flop per result element, weighted
+    /// by <see cref="ElementWeight"/>; contractions, reductions, constants and fusions override it.
+    /// </summary>
+    public virtual OpCost Cost(Operation op)
+    {
+        double elements = op.Results.Sum(r => (double)r.Type.ElementCount);
+        return new(elements, OpCost.OperandAndResultBytes(op), ElementWeight * elements);
+    }
+
+    /// <summary>
+    /// What one result element of the default <see cref="Cost"/> is worth in simple flops
+    /// (<see cref="OpCost.WeightedFlops"/>): 1 for simple arithmetic and index remapping, 8 for divisions
+    /// and square roots, 32 for transcendentals.
+    /// </summary>
+    public virtual double ElementWeight => 1;
+
+    /// <summary>
+    /// A rough count of the reference interpreter's inner-loop steps for <paramref name="op"/>: the constant
+    /// folder leaves ops above its budget (a big matmul of constants) to run at run time.
+    /// </summary>
+    public virtual double EvaluationWork(Operation op) =>
+        op.Results.Sum(r => (double)r.Type.ElementCount) + op.Operands.Sum(v => (double)v.Type.ElementCount);
+
+    /// <summary>An <see cref="EvaluationWork"/> for ops that visit a window of operand elements per result element: result × max(1, operand elements).</summary>
+    protected static double ResultTimesOperands(Operation op) =>
+        op.Results.Sum(r => (double)r.Type.ElementCount) * Math.Max(1, op.Operands.Sum(v => (double)v.Type.ElementCount));
+
+    /// <summary>
     /// When true the result types are part of the op's input (constant, iota, convert, reshape, ...):
     /// <see cref="InferResultTypes"/> receives them in <see cref="OpSignature.Declared"/> and validates them.
     /// </summary>
@@ -73,6 +116,68 @@ public abstract class OpDef
     }
 
     public override string ToString() => Name;
+}
+
+/// <summary>
+/// Properties of an op kind that passes rely on, declared by its <see cref="OpDef.Traits"/>. They describe
+/// the op, not a pass's policy: a pass combines them with its own rules (which kinds it fuses, which the
+/// GPU has kernels for).
+/// </summary>
+[Flags]
+public enum OpTraits
+{
+    None = 0,
+
+    /// <summary>
+    /// Pointwise: one result, of the operands' shape, whose element k is computed from element k of each
+    /// operand alone (<c>select</c>'s predicate and <c>clamp</c>'s bounds may also be rank 0, read at every k).
+    /// Such an op may run in place, commutes with any permutation of elements, and fuses into loops.
+    /// </summary>
+    Elementwise = 1 << 0,
+
+    /// <summary>
+    /// Pure index remapping: every result element is a copy of one operand element (or of a padding-value
+    /// operand) at an index computed from the result index, the attributes and scalar operands alone — no
+    /// arithmetic on elements, no index read from a tensor's contents (reshape, transpose,
+    /// broadcast_in_dim, slice, dynamic_slice, concatenate, pad, reverse). <c>gather</c> (indices from a
+    /// tensor) and <c>dynamic_update_slice</c> (an in-place window update of its operand) are not.
+    /// </summary>
+    IndexRemap = 1 << 1,
+
+    /// <summary>A contraction: sums of products over contracted dimensions (dot_general, convolution).</summary>
+    Contraction = 1 << 2,
+
+    /// <summary>Combines many operand elements into each result element (reduce, reduce_window, arg_reduce).</summary>
+    Reduction = 1 << 3,
+
+    /// <summary>
+    /// Observable beyond its results: <c>cse</c> never merges it, <c>dce</c> never removes it, the folder
+    /// never evaluates it. No op of the IR has it today (<c>rng</c> is a pure function of its seed, and
+    /// send/recv are values read only by their pair); it is the hook for any op that will.
+    /// </summary>
+    HasSideEffects = 1 << 4,
+
+    /// <summary>
+    /// The constant folder may evaluate it when its operands are constants. Every pure op with results
+    /// except <c>constant</c> itself (already folded); never an op with side effects.
+    /// </summary>
+    Foldable = 1 << 5,
+}
+
+/// <summary>
+/// An op's estimated work. <see cref="Flops"/> counts floating-point (or integer) operations, one per
+/// elementwise result element and two per multiply-add; <see cref="WeightedFlops"/> counts the same work
+/// with each division or square root worth 8 and each transcendental worth 32 simple flops (what
+/// recomputing the op costs, for the <c>fuse</c> pass); <see cref="Bytes"/> is what it reads and writes.
+/// </summary>
+public readonly record struct OpCost(double Flops, double Bytes, double WeightedFlops)
+{
+    /// <summary>A cost whose flops are all simple (weighted = counted).</summary>
+    public OpCost(double flops, double bytes) : this(flops, bytes, flops) { }
+
+    /// <summary>The bytes of <paramref name="op"/>'s operands and results.</summary>
+    public static double OperandAndResultBytes(Operation op) =>
+        op.Operands.Sum(v => (double)v.Type.ByteSize) + op.Results.Sum(v => (double)v.Type.ByteSize);
 }
 
 /// <summary>What type inference sees of an operation.</summary>

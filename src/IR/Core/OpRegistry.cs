@@ -25,7 +25,11 @@ public static class OpRegistry
         ];
         var d = new Dictionary<string, OpDef>();
         foreach (var op in all)
+        {
             if (!d.TryAdd(op.Name, op)) throw new InvalidOperationException($"op '{op.Name}' is defined twice");
+            if (op.Has(OpTraits.Foldable | OpTraits.HasSideEffects))
+                throw new InvalidOperationException($"op '{op.Name}' is Foldable and HasSideEffects: the folder would drop its effects");
+        }
         return d.ToFrozenDictionary();
     }
 
@@ -34,4 +38,7 @@ public static class OpRegistry
     public static OpDef? Find(string name) => ByName.GetValueOrDefault(name);
 
     public static OpDef Get(string name) => Find(name) ?? throw new ArgumentException($"unknown op '{name}'");
+
+    /// <summary>Whether <paramref name="def"/> is the registered definition of its name (not a stray instance).</summary>
+    public static bool Contains(OpDef def) => ReferenceEquals(Find(def.Name), def);
 }

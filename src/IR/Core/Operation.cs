@@ -38,6 +38,10 @@ public sealed class Operation
     public ImmutableArray<TensorType> ResultTypes => [.. Results.Select(r => r.Type)];
     public ImmutableArray<TensorType> OperandTypes => [.. Operands.Select(r => r.Type)];
 
+    /// <summary>Whether this op, or any op nested in its regions, has <see cref="OpTraits.HasSideEffects"/>.</summary>
+    public bool HasSideEffects =>
+        Def.Has(OpTraits.HasSideEffects) || Regions.Any(r => r.Operations.Any(o => o.HasSideEffects));
+
     public AttrReader Attr => new(Def, Attributes, Location);
 
     /// <summary>A copy with some parts replaced; returns this instance when every part is unchanged.</summary>

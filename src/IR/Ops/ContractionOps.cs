@@ -68,6 +68,21 @@ internal struct Accumulator(bool isFloat)
 /// </summary>
 public sealed class DotGeneralOp() : OpDef("dot_general")
 {
+    public override OpTraits Traits => OpTraits.Contraction | OpTraits.Foldable;
+
+    /// <summary>The product of the contracted dimensions' sizes: multiply-adds per result element.</summary>
+    public static double ContractedSize(Operation op)
+    {
+        var lhs = op.Operands[0].Type;
+        return op.Attr.Ints("lhs_contract").Aggregate(1.0, (p, d) => p * lhs.Shape[(int)d]);
+    }
+
+    /// <summary>2 · (result elements) · (contracted size): one multiply and one add per term (2·M·N·K for a matmul).</summary>
+    public override OpCost Cost(Operation op) =>
+        new(2 * op.Result.Type.ElementCount * ContractedSize(op), OpCost.OperandAndResultBytes(op));
+
+    public override double EvaluationWork(Operation op) => op.Result.Type.ElementCount * ContractedSize(op);
+
     public override int MinOperands => 2;
     public override bool TakesResultTypes => true;
 
@@ -217,6 +232,19 @@ public sealed record ConvLayout(
 /// </summary>
 public sealed class ConvolutionOp() : OpDef("convolution")
 {
+    public override OpTraits Traits => OpTraits.Contraction | OpTraits.Foldable;
+
+    /// <summary>2 · (result elements) · (window · input features per group): every kernel element but the output-feature dimension is one multiply-add per output element.</summary>
+    public override OpCost Cost(Operation op)
+    {
+        var kernel = op.Operands[1].Type;
+        var layout = ConvLayout.Parse(op.Attr.String("dims"), m => new IrException(m));
+        double perOutput = kernel.Shape[layout.KernelOut] == 0 ? 0 : (double)kernel.ElementCount / kernel.Shape[layout.KernelOut];
+        return new(2 * op.Results.Sum(r => (double)r.Type.ElementCount) * perOutput, OpCost.OperandAndResultBytes(op));
+    }
+
+    public override double EvaluationWork(Operation op) => ResultTimesOperands(op);
+
     public override int MinOperands => 2;
     public override bool TakesResultTypes => true;
 
@@ -353,9 +381,8 @@ public sealed class ConvolutionOp() : OpDef("convolution")
 
 public static class ContractionOps
 {
-    public static readonly ImmutableArray<OpDef> All =
-    [
-        new DotGeneralOp(),
-        new ConvolutionOp(),
-    ];
+    public static readonly DotGeneralOp DotGeneral = new();
+    public static readonly ConvolutionOp Convolution = new();
+
+    public static readonly ImmutableArray<OpDef> All = [DotGeneral, Convolution];
 }

@@ -1,4 +1,3 @@
-using System.Collections.Frozen;
 using System.Collections.Immutable;
 
 namespace GraphCompiler.IR.Ops;
@@ -42,10 +41,12 @@ internal static class TypeClasses
 /// </summary>
 public sealed class UnaryOp(string name, TypeClass accepts,
     Func<double, double>? f = null, Func<long, long>? i = null, Func<ulong, ulong>? u = null,
-    Func<bool, bool>? b = null, bool boolResult = false, Func<double, bool>? predicate = null) : OpDef(name)
+    Func<bool, bool>? b = null, bool boolResult = false, Func<double, bool>? predicate = null, double weight = 1) : OpDef(name)
 {
     public TypeClass Accepts { get; } = accepts;
     public override int MinOperands => 1;
+    public override OpTraits Traits => OpTraits.Elementwise | OpTraits.Foldable;
+    public override double ElementWeight => weight;
 
     public override ImmutableArray<TensorType> InferResultTypes(OpSignature sig)
     {
@@ -74,10 +75,12 @@ public sealed class UnaryOp(string name, TypeClass accepts,
 /// <summary>Elementwise binary op over two operands of one type (broadcasting is explicit in the IR).</summary>
 public sealed class BinaryOp(string name, TypeClass accepts,
     Func<double, double, double>? f = null, Func<long, long, int, long>? i = null, Func<ulong, ulong, int, ulong>? u = null,
-    Func<bool, bool, bool>? b = null) : OpDef(name)
+    Func<bool, bool, bool>? b = null, double weight = 1) : OpDef(name)
 {
     public TypeClass Accepts { get; } = accepts;
     public override int MinOperands => 2;
+    public override OpTraits Traits => OpTraits.Elementwise | OpTraits.Foldable;
+    public override double ElementWeight => weight;
 
     public override ImmutableArray<TensorType> InferResultTypes(OpSignature sig)
     {
@@ -107,6 +110,7 @@ public sealed class BinaryOp(string name, TypeClass accepts,
 /// <summary><c>compare</c>: elementwise comparison to bool. Floats follow IEEE (NaN is unordered: only <c>ne</c> holds).</summary>
 public sealed class CompareOp() : OpDef("compare")
 {
+    public override OpTraits Traits => OpTraits.Elementwise | OpTraits.Foldable;
     public override int MinOperands => 2;
     public override ImmutableArray<AttrSpec> Attributes => [AttrSpec.Enum("direction", null, "eq", "ne", "lt", "le", "gt", "ge")];
 
@@ -151,6 +155,7 @@ public sealed class CompareOp() : OpDef("compare")
 /// <summary><c>select pred, on_true, on_false</c>: the predicate is bool, of the operands' shape or rank 0.</summary>
 public sealed class SelectOp() : OpDef("select")
 {
+    public override OpTraits Traits => OpTraits.Elementwise | OpTraits.Foldable;
     public override int MinOperands => 3;
 
     public override ImmutableArray<TensorType> InferResultTypes(OpSignature sig)
@@ -175,6 +180,7 @@ public sealed class SelectOp() : OpDef("select")
 /// <summary><c>clamp lo, x, hi</c> = min(max(x, lo), hi); bounds have x's type or are rank 0. NaN propagates.</summary>
 public sealed class ClampOp() : OpDef("clamp")
 {
+    public override OpTraits Traits => OpTraits.Elementwise | OpTraits.Foldable;
     public override int MinOperands => 3;
 
     public override ImmutableArray<TensorType> InferResultTypes(OpSignature sig)
@@ -208,7 +214,10 @@ public sealed class ClampOp() : OpDef("clamp")
 /// <summary>The elementwise op table. Semantics fixed here are documented in docs/ir.md.</summary>
 public static class ElementwiseOps
 {
-    private static UnaryOp Float(string name, Func<double, double> f) => new(name, TypeClass.Float, f);
+    /// <summary>The <see cref="OpDef.ElementWeight"/> of divisions and square roots, and of transcendentals.</summary>
+    public const double DivisionWeight = 8, TranscendentalWeight = 32;
+
+    private static UnaryOp Float(string name, Func<double, double> f, double weight = 1) => new(name, TypeClass.Float, f, weight: weight);
 
     private static long SignedPow(long x, long n, int bits)
     {
@@ -240,56 +249,71 @@ public static class ElementwiseOps
     /// <summary>Sign-extends the low <paramref name="bits"/> of <paramref name="v"/>.</summary>
     private static long SignExtend(long v, int bits) => bits == 64 ? v : (v << (64 - bits)) >> (64 - bits);
 
+    // The ops that passes (rewrite rules, say) refer to by definition; declared before the table that registers them.
+    public static readonly UnaryOp Neg = new("neg", TypeClass.Numeric, f: x => -x, i: x => unchecked(-x), u: x => unchecked(0 - x));
+    public static readonly UnaryOp Not = new("not", TypeClass.IntegerOrBool, i: x => ~x, u: x => ~x, b: x => !x);
+    public static readonly BinaryOp Add = new("add", TypeClass.Numeric, (x, y) => x + y, (x, y, _) => unchecked(x + y), (x, y, _) => unchecked(x + y));
+    public static readonly BinaryOp Sub = new("sub", TypeClass.Numeric, (x, y) => x - y, (x, y, _) => unchecked(x - y), (x, y, _) => unchecked(x - y));
+    public static readonly BinaryOp Mul = new("mul", TypeClass.Numeric, (x, y) => x * y, (x, y, _) => unchecked(x * y), (x, y, _) => unchecked(x * y));
+
+    // Integer division truncates; x/0 = -1 (all bits set) and MIN/-1 = MIN, as XLA defines them.
+    public static readonly BinaryOp Div = new("div", TypeClass.Numeric, (x, y) => x / y,
+        (x, y, _) => y == 0 ? -1 : y == -1 ? unchecked(-x) : x / y,
+        (x, y, bits) => y == 0 ? Mask(bits) : x / y, weight: DivisionWeight);
+
+    public static readonly BinaryOp And = new("and", TypeClass.IntegerOrBool, null, (x, y, _) => x & y, (x, y, _) => x & y, (x, y) => x && y);
+    public static readonly BinaryOp Or = new("or", TypeClass.IntegerOrBool, null, (x, y, _) => x | y, (x, y, _) => x | y, (x, y) => x || y);
+    public static readonly CompareOp Compare = new();
+    public static readonly SelectOp Select = new();
+    public static readonly ClampOp Clamp = new();
+
     public static readonly ImmutableArray<OpDef> All =
     [
-        new UnaryOp("neg", TypeClass.Numeric, f: x => -x, i: x => unchecked(-x), u: x => unchecked(0 - x)),
+        Neg,
         new UnaryOp("abs", TypeClass.Numeric, f: Math.Abs, i: x => x < 0 ? unchecked(-x) : x, u: x => x),
         new UnaryOp("sign", TypeClass.Numeric, f: x => double.IsNaN(x) || x == 0 ? x : Math.Sign(x), i: x => Math.Sign(x), u: x => x > 0 ? 1UL : 0UL),
-        Float("exp", Math.Exp),
-        Float("expm1", x => Math.Abs(x) < 1e-5 ? x + x * x / 2 + x * x * x / 6 : Math.Exp(x) - 1),
-        Float("log", Math.Log),
-        Float("log1p", x => Math.Abs(x) < 1e-4 ? x - x * x / 2 + x * x * x / 3 - x * x * x * x / 4 : Math.Log(1 + x)),
-        Float("sqrt", Math.Sqrt),
-        Float("rsqrt", x => 1 / Math.Sqrt(x)),
-        Float("cbrt", Math.Cbrt),
-        Float("tanh", Math.Tanh),
-        Float("logistic", x => x >= 0 ? 1 / (1 + Math.Exp(-x)) : Math.Exp(x) / (1 + Math.Exp(x))),
-        Float("erf", SpecialFunctions.Erf),
-        Float("sin", Math.Sin),
-        Float("cos", Math.Cos),
-        Float("tan", Math.Tan),
-        Float("asin", Math.Asin),
-        Float("acos", Math.Acos),
-        Float("atan", Math.Atan),
-        Float("sinh", Math.Sinh),
-        Float("cosh", Math.Cosh),
-        Float("asinh", Math.Asinh),
-        Float("acosh", Math.Acosh),
-        Float("atanh", Math.Atanh),
+        Float("exp", Math.Exp, TranscendentalWeight),
+        Float("expm1", x => Math.Abs(x) < 1e-5 ? x + x * x / 2 + x * x * x / 6 : Math.Exp(x) - 1, TranscendentalWeight),
+        Float("log", Math.Log, TranscendentalWeight),
+        Float("log1p", x => Math.Abs(x) < 1e-4 ? x - x * x / 2 + x * x * x / 3 - x * x * x * x / 4 : Math.Log(1 + x), TranscendentalWeight),
+        Float("sqrt", Math.Sqrt, DivisionWeight),
+        Float("rsqrt", x => 1 / Math.Sqrt(x), DivisionWeight),
+        Float("cbrt", Math.Cbrt, DivisionWeight),
+        Float("tanh", Math.Tanh, TranscendentalWeight),
+        Float("logistic", x => x >= 0 ? 1 / (1 + Math.Exp(-x)) : Math.Exp(x) / (1 + Math.Exp(x)), TranscendentalWeight),
+        Float("erf", SpecialFunctions.Erf, TranscendentalWeight),
+        Float("sin", Math.Sin, TranscendentalWeight),
+        Float("cos", Math.Cos, TranscendentalWeight),
+        Float("tan", Math.Tan, TranscendentalWeight),
+        Float("asin", Math.Asin, TranscendentalWeight),
+        Float("acos", Math.Acos, TranscendentalWeight),
+        Float("atan", Math.Atan, TranscendentalWeight),
+        Float("sinh", Math.Sinh, TranscendentalWeight),
+        Float("cosh", Math.Cosh, TranscendentalWeight),
+        Float("asinh", Math.Asinh, TranscendentalWeight),
+        Float("acosh", Math.Acosh, TranscendentalWeight),
+        Float("atanh", Math.Atanh, TranscendentalWeight),
         Float("floor", Math.Floor),
         Float("ceil", Math.Ceiling),
         Float("round", x => Math.Round(x, MidpointRounding.ToEven)),
-        new UnaryOp("not", TypeClass.IntegerOrBool, i: x => ~x, u: x => ~x, b: x => !x),
+        Not,
         new UnaryOp("is_finite", TypeClass.Float, boolResult: true, predicate: double.IsFinite),
 
-        new BinaryOp("add", TypeClass.Numeric, (x, y) => x + y, (x, y, _) => unchecked(x + y), (x, y, _) => unchecked(x + y)),
-        new BinaryOp("sub", TypeClass.Numeric, (x, y) => x - y, (x, y, _) => unchecked(x - y), (x, y, _) => unchecked(x - y)),
-        new BinaryOp("mul", TypeClass.Numeric, (x, y) => x * y, (x, y, _) => unchecked(x * y), (x, y, _) => unchecked(x * y)),
-        // Integer division truncates; x/0 = -1 (all bits set) and MIN/-1 = MIN, as XLA defines them.
-        new BinaryOp("div", TypeClass.Numeric, (x, y) => x / y,
-            (x, y, _) => y == 0 ? -1 : y == -1 ? unchecked(-x) : x / y,
-            (x, y, bits) => y == 0 ? Mask(bits) : x / y),
+        Add,
+        Sub,
+        Mul,
+        Div,
         // Remainder has the dividend's sign (C fmod); x%0 = x and MIN%-1 = 0.
         new BinaryOp("rem", TypeClass.Numeric, (x, y) => x % y,
             (x, y, _) => y == 0 ? x : y == -1 ? 0 : x % y,
-            (x, y, _) => y == 0 ? x : x % y),
-        new BinaryOp("pow", TypeClass.Numeric, Math.Pow, SignedPow, (x, y, _) => UnsignedPow(x, y)),
+            (x, y, _) => y == 0 ? x : x % y, weight: DivisionWeight),
+        new BinaryOp("pow", TypeClass.Numeric, Math.Pow, SignedPow, (x, y, _) => UnsignedPow(x, y), weight: TranscendentalWeight),
         // max/min propagate NaN and order -0 < +0.
         new BinaryOp("max", TypeClass.Numeric, Math.Max, (x, y, _) => Math.Max(x, y), (x, y, _) => Math.Max(x, y)),
         new BinaryOp("min", TypeClass.Numeric, Math.Min, (x, y, _) => Math.Min(x, y), (x, y, _) => Math.Min(x, y)),
-        new BinaryOp("atan2", TypeClass.Float, Math.Atan2),
-        new BinaryOp("and", TypeClass.IntegerOrBool, null, (x, y, _) => x & y, (x, y, _) => x & y, (x, y) => x && y),
-        new BinaryOp("or", TypeClass.IntegerOrBool, null, (x, y, _) => x | y, (x, y, _) => x | y, (x, y) => x || y),
+        new BinaryOp("atan2", TypeClass.Float, Math.Atan2, weight: TranscendentalWeight),
+        And,
+        Or,
         new BinaryOp("xor", TypeClass.IntegerOrBool, null, (x, y, _) => x ^ y, (x, y, _) => x ^ y, (x, y) => x ^ y),
         // Shifts by a negative amount or by the width or more give 0 (arithmetic right: the sign fill).
         new BinaryOp("shift_left", TypeClass.Integer, null,
@@ -302,16 +326,10 @@ public static class ElementwiseOps
             (x, y, bits) => y < 0 || y >= bits ? 0 : (long)(((ulong)x & Mask(bits)) >> (int)y),
             (x, y, bits) => y >= (ulong)bits ? 0 : x >> (int)y),
 
-        new CompareOp(),
-        new SelectOp(),
-        new ClampOp(),
+        Compare,
+        Select,
+        Clamp,
     ];
-
-    private static readonly FrozenSet<string> Names =
-        All.Select(d => d.Name).Append("convert").ToFrozenSet();
-
-    /// <summary>Whether <paramref name="op"/> is one of the table's ops or <c>convert</c>: element k of the result reads element k of each operand.</summary>
-    public static bool Includes(Operation op) => Names.Contains(op.Name);
 
     private static ulong SignedShiftOfUnsigned(ulong x, ulong y, int bits)
     {

@@ -1,4 +1,3 @@
-using System.Collections.Frozen;
 using System.Collections.Immutable;
 
 namespace GraphCompiler.IR.Ops;
@@ -11,7 +10,7 @@ namespace GraphCompiler.IR.Ops;
 /// Semantics: run the body (so fusing never changes a result bit: every op rounds exactly as unfused).
 /// <para>
 /// <c>kind</c> tells the backend which kernel template to use and is verified:
-/// <c>loop</c> — only <see cref="FusionKinds.LoopOps"/> (elementwise, convert, constant, iota and the
+/// <c>loop</c> — only <see cref="FusionKinds.IsLoopOp"/> ops (elementwise, constant, iota and the
 /// index-remapping shape ops); <c>reduction</c> — loop ops plus at least one <c>reduce</c>;
 /// <c>output</c> — loop ops plus exactly one <c>dot_general</c> or <c>convolution</c> (the hero), whose
 /// operands are body arguments (the backend runs its GEMM/conv on them) and whose result feeds an
@@ -23,6 +22,13 @@ public sealed class FusionOp() : OpDef("fusion")
     public override int MaxOperands => -1;
     public override ImmutableArray<AttrSpec> Attributes => [AttrSpec.Enum("kind", null, "loop", "reduction", "output")];
     public override ImmutableArray<string> RegionNames => ["body"];
+
+    /// <summary>The body's flops (one kernel: its intermediates cost no memory traffic); the bytes of the fusion's own operands and results.</summary>
+    public override OpCost Cost(Operation op)
+    {
+        var body = op.Regions[0].Operations.Where(o => !o.Def.IsTerminator).Select(o => o.Def.Cost(o)).ToList();
+        return new(body.Sum(c => c.Flops), OpCost.OperandAndResultBytes(op), body.Sum(c => c.WeightedFlops));
+    }
 
     public override ImmutableArray<TensorType> InferResultTypes(OpSignature sig)
     {
@@ -42,14 +48,14 @@ public sealed class FusionOp() : OpDef("fusion")
             }
             if (!op.Regions.IsEmpty) throw sig.Error($"body op #{i} ('{op.Name}') has regions; a fusion body holds only ops without regions");
             if (op.Def.IsTerminator) continue;
-            if (op.Name == "reduce") reduces++;
-            else if (FusionKinds.IsContraction(op.Name))
+            if (op.Def is ReduceOp) reduces++;
+            else if (FusionKinds.IsContraction(op))
             {
                 heroes++;
                 if (!op.Operands.All(args.Contains))
                     throw sig.Error($"body op #{i} ('{op.Name}'): the operands of an output fusion's contraction must be body arguments");
             }
-            else if (!FusionKinds.LoopOps.Contains(op.Name))
+            else if (!FusionKinds.IsLoopOp(op))
                 throw sig.Error($"body op #{i} ('{op.Name}') cannot be fused (allowed: loop ops, reduce, dot_general, convolution)");
             foreach (var r in op.Results) defined.Add(r);
         }
@@ -75,19 +81,20 @@ public sealed class FusionOp() : OpDef("fusion")
 public static class FusionKinds
 {
     /// <summary>
-    /// Ops a loop kernel computes per output element from its operands' elements: elementwise ops,
-    /// convert, constants, iota, and the shape ops that only remap indices.
+    /// Ops a loop kernel computes per output element from its operands' elements: the
+    /// <see cref="OpTraits.Elementwise"/> and <see cref="OpTraits.IndexRemap"/> ops, and the element
+    /// generators <c>constant</c> and <c>iota</c>.
     /// </summary>
-    public static readonly FrozenSet<string> LoopOps = new[]
-    {
-        "constant", "iota", "convert", "broadcast_in_dim", "reshape", "transpose", "slice", "dynamic_slice",
-        "concatenate", "pad", "reverse",
-    }.Concat(ElementwiseOps.All.Select(o => o.Name)).ToFrozenSet();
+    public static bool IsLoopOp(Operation op) =>
+        op.Def.HasAny(OpTraits.Elementwise | OpTraits.IndexRemap) || op.Def is ConstantOp or IotaOp;
 
-    public static bool IsContraction(string name) => name is "dot_general" or "convolution";
+    /// <summary>The hero of an output fusion: an <see cref="OpTraits.Contraction"/> (dot_general, convolution).</summary>
+    public static bool IsContraction(Operation op) => op.Def.Has(OpTraits.Contraction);
 }
 
 public static class FusionOps
 {
-    public static readonly ImmutableArray<OpDef> All = [new FusionOp()];
+    public static readonly FusionOp Fusion = new();
+
+    public static readonly ImmutableArray<OpDef> All = [Fusion];
 }

@@ -19,6 +19,7 @@ namespace GraphCompiler.IR.Ops;
 /// </summary>
 public sealed class GatherOp() : OpDef("gather")
 {
+    public override double EvaluationWork(Operation op) => ResultTimesOperands(op);
     public override int MinOperands => 2;
 
     public override ImmutableArray<AttrSpec> Attributes =>
@@ -133,6 +134,7 @@ public sealed class GatherOp() : OpDef("gather")
 /// </summary>
 public sealed class ScatterOp() : OpDef("scatter")
 {
+    public override double EvaluationWork(Operation op) => ResultTimesOperands(op);
     public override int MinOperands => 3;
 
     public override ImmutableArray<AttrSpec> Attributes =>

@@ -11,6 +11,10 @@ public abstract class SquareMatrixOp(string name) : OpDef(name)
 {
     public override int MinOperands => 1;
 
+    /// <summary>Elimination: about n steps per input element.</summary>
+    public override double EvaluationWork(Operation op) =>
+        op.Operands.Sum(v => (double)v.Type.ElementCount) * Math.Max(1, op.Operands[0].Type.Shape.LastOrDefault());
+
     public override ImmutableArray<TensorType> InferResultTypes(OpSignature sig)
     {
         var x = sig.Operand(0);

@@ -91,6 +91,11 @@ internal struct Reducer(string kind, ElementType type)
 /// </summary>
 public sealed class ReduceOp() : OpDef("reduce")
 {
+    public override OpTraits Traits => OpTraits.Reduction | OpTraits.Foldable;
+
+    /// <summary>One combination per input element.</summary>
+    public override OpCost Cost(Operation op) => new(op.Operands[0].Type.ElementCount, OpCost.OperandAndResultBytes(op));
+
     public override int MinOperands => 1;
 
     public override ImmutableArray<AttrSpec> Attributes =>
@@ -143,6 +148,14 @@ public sealed class ReduceOp() : OpDef("reduce")
 /// </summary>
 public sealed class ReduceWindowOp() : OpDef("reduce_window")
 {
+    public override OpTraits Traits => OpTraits.Reduction | OpTraits.Foldable;
+
+    /// <summary>One combination per window element of each result element.</summary>
+    public override OpCost Cost(Operation op) =>
+        new(op.Results.Sum(r => (double)r.Type.ElementCount) * op.Attr.Ints("window").Aggregate(1.0, (p, w) => p * w), OpCost.OperandAndResultBytes(op));
+
+    public override double EvaluationWork(Operation op) => ResultTimesOperands(op);
+
     public override int MinOperands => 1;
 
     public override ImmutableArray<AttrSpec> Attributes =>
@@ -236,6 +249,7 @@ public sealed class ReduceWindowOp() : OpDef("reduce_window")
 /// </summary>
 public sealed class ArgReduceOp() : OpDef("arg_reduce")
 {
+    public override OpTraits Traits => OpTraits.Reduction | OpTraits.Foldable;
     public override int MinOperands => 1;
     public override bool TakesResultTypes => true;
 

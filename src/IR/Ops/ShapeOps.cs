@@ -34,6 +34,7 @@ internal static class ElementCopy
 /// </summary>
 public sealed class ReshapeOp() : OpDef("reshape")
 {
+    public override OpTraits Traits => OpTraits.IndexRemap | OpTraits.Foldable;
     public override int MinOperands => 1;
     public override bool TakesResultTypes => true;
 
@@ -56,6 +57,7 @@ public sealed class ReshapeOp() : OpDef("reshape")
 /// </summary>
 public sealed class BroadcastInDimOp() : OpDef("broadcast_in_dim")
 {
+    public override OpTraits Traits => OpTraits.IndexRemap | OpTraits.Foldable;
     public override int MinOperands => 1;
     public override bool TakesResultTypes => true;
     public override ImmutableArray<AttrSpec> Attributes => [AttrSpec.Ints("dims")];
@@ -92,6 +94,7 @@ public sealed class BroadcastInDimOp() : OpDef("broadcast_in_dim")
 /// <summary><c>transpose %x {perm = [...]}</c>: result dimension i is operand dimension perm[i]; perm is a permutation.</summary>
 public sealed class TransposeOp() : OpDef("transpose")
 {
+    public override OpTraits Traits => OpTraits.IndexRemap | OpTraits.Foldable;
     public override int MinOperands => 1;
     public override ImmutableArray<AttrSpec> Attributes => [AttrSpec.Ints("perm")];
 
@@ -147,6 +150,7 @@ public sealed class TransposeOp() : OpDef("transpose")
 /// </summary>
 public sealed class SliceOp() : OpDef("slice")
 {
+    public override OpTraits Traits => OpTraits.IndexRemap | OpTraits.Foldable;
     public override int MinOperands => 1;
     public override ImmutableArray<AttrSpec> Attributes => [AttrSpec.Ints("start"), AttrSpec.Ints("limit"), AttrSpec.IntsOrEmpty("stride")];
 
@@ -227,6 +231,7 @@ internal static class SliceStarts
 /// </summary>
 public sealed class DynamicSliceOp() : OpDef("dynamic_slice")
 {
+    public override OpTraits Traits => OpTraits.IndexRemap | OpTraits.Foldable;
     public override int MinOperands => 1;
     public override int MaxOperands => -1;
     public override ImmutableArray<AttrSpec> Attributes => [AttrSpec.Ints("sizes")];
@@ -301,6 +306,7 @@ public sealed class DynamicUpdateSliceOp() : OpDef("dynamic_update_slice")
 /// </summary>
 public sealed class ConcatenateOp() : OpDef("concatenate")
 {
+    public override OpTraits Traits => OpTraits.IndexRemap | OpTraits.Foldable;
     public override int MinOperands => 1;
     public override int MaxOperands => -1;
     public override ImmutableArray<AttrSpec> Attributes => [AttrSpec.Int("dimension")];
@@ -362,6 +368,7 @@ public sealed class ConcatenateOp() : OpDef("concatenate")
 /// </summary>
 public sealed class PadOp() : OpDef("pad")
 {
+    public override OpTraits Traits => OpTraits.IndexRemap | OpTraits.Foldable;
     public override int MinOperands => 2;
 
     public override ImmutableArray<AttrSpec> Attributes =>
@@ -445,6 +452,7 @@ public sealed class PadOp() : OpDef("pad")
 /// <summary><c>reverse %x {dims = [...]}</c>: reverses the order of elements along each listed (distinct) dimension.</summary>
 public sealed class ReverseOp() : OpDef("reverse")
 {
+    public override OpTraits Traits => OpTraits.IndexRemap | OpTraits.Foldable;
     public override int MinOperands => 1;
     public override ImmutableArray<AttrSpec> Attributes => [AttrSpec.Ints("dims")];
 
@@ -471,16 +479,16 @@ public sealed class ReverseOp() : OpDef("reverse")
 
 public static class ShapeOps
 {
+    public static readonly ReshapeOp Reshape = new();
+    public static readonly BroadcastInDimOp BroadcastInDim = new();
+    public static readonly TransposeOp Transpose = new();
+    public static readonly SliceOp Slice = new();
+    public static readonly DynamicSliceOp DynamicSlice = new();
+    public static readonly DynamicUpdateSliceOp DynamicUpdateSlice = new();
+    public static readonly ConcatenateOp Concatenate = new();
+    public static readonly PadOp Pad = new();
+    public static readonly ReverseOp Reverse = new();
+
     public static readonly ImmutableArray<OpDef> All =
-    [
-        new ReshapeOp(),
-        new BroadcastInDimOp(),
-        new TransposeOp(),
-        new SliceOp(),
-        new DynamicSliceOp(),
-        new DynamicUpdateSliceOp(),
-        new ConcatenateOp(),
-        new PadOp(),
-        new ReverseOp(),
-    ];
+        [Reshape, BroadcastInDim, Transpose, Slice, DynamicSlice, DynamicUpdateSlice, Concatenate, Pad, Reverse];
 }

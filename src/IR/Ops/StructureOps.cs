@@ -5,6 +5,9 @@ namespace GraphCompiler.IR.Ops;
 /// <summary><c>constant {value = dense&lt;...&gt;} : T</c>: a literal tensor; the value's type is the result type.</summary>
 public sealed class ConstantOp() : OpDef("constant")
 {
+    // Already a value: nothing to fold, and no work to do.
+    public override OpTraits Traits => OpTraits.None;
+    public override OpCost Cost(Operation op) => new(0, OpCost.OperandAndResultBytes(op));
     public override ImmutableArray<AttrSpec> Attributes => [AttrSpec.Tensor("value")];
     public override bool TakesResultTypes => true;
 
@@ -58,6 +61,7 @@ public sealed class IotaOp() : OpDef("iota")
 /// </summary>
 public sealed class ConvertOp() : OpDef("convert")
 {
+    public override OpTraits Traits => OpTraits.Elementwise | OpTraits.Foldable;
     public override int MinOperands => 1;
     public override bool TakesResultTypes => true;
 
@@ -90,17 +94,22 @@ public sealed class TerminatorOp(string name) : OpDef(name)
 {
     public override int MaxOperands => -1;
     public override bool IsTerminator => true;
+    public override OpTraits Traits => OpTraits.None;
     public override ImmutableArray<TensorType> InferResultTypes(OpSignature sig) => [];
     public override ImmutableArray<Tensor> Evaluate(EvalContext ctx) => ctx.Operands;
 }
 
 public static class StructureOps
 {
+    public static readonly ConstantOp Constant = new();
+    public static readonly IotaOp Iota = new();
+    public static readonly ConvertOp Convert = new();
+
     public static readonly ImmutableArray<OpDef> All =
     [
-        new ConstantOp(),
-        new IotaOp(),
-        new ConvertOp(),
+        Constant,
+        Iota,
+        Convert,
         new TerminatorOp("return"),
         new TerminatorOp("yield"),
     ];

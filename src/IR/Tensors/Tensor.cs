@@ -59,6 +59,22 @@ public sealed class Tensor : IEquatable<Tensor>
 
     public ReadOnlySpan<byte> ElementBytes(long i) => _data.AsSpan(Offset(i), Element.ByteSize());
 
+    /// <summary>
+    /// Whether every element equals the first bit for bit (so -0.0 and +0.0, or two NaN payloads, differ).
+    /// Vacuously true for a tensor of zero or one element.
+    /// </summary>
+    public bool IsSplat
+    {
+        get
+        {
+            if (ElementCount <= 1) return true;
+            var first = ElementBytes(0);
+            for (long i = 1; i < ElementCount; i++)
+                if (!ElementBytes(i).SequenceEqual(first)) return false;
+            return true;
+        }
+    }
+
     private int Offset(long i) => checked((int)(i * Element.ByteSize()));
 
     internal static double ReadDouble(ElementType t, ReadOnlySpan<byte> s) => t switch

@@ -158,19 +158,12 @@ public static class Printer
 
     private static string FormatTensor(Tensor t, PrintOptions o)
     {
-        if (o.ElideConstantsAbove >= 0 && t.ElementCount > o.ElideConstantsAbove && !IsSplat(t))
+        // A splat prints as its one element; a tensor of one element (or none) prints in full.
+        bool splat = t.ElementCount > 1 && t.IsSplat;
+        if (o.ElideConstantsAbove >= 0 && t.ElementCount > o.ElideConstantsAbove && !splat)
             return $"dense_elided<{Quote(t.ContentHash())}>";
-        if (t.Type.Rank > 0 && IsSplat(t)) return $"dense<{TensorFormatter.FormatElement(t, 0)}>";
+        if (t.Type.Rank > 0 && splat) return $"dense<{TensorFormatter.FormatElement(t, 0)}>";
         return $"dense<{TensorFormatter.Format(t)}>";
-    }
-
-    private static bool IsSplat(Tensor t)
-    {
-        if (t.ElementCount <= 1) return false;
-        var first = t.ElementBytes(0);
-        for (long i = 1; i < t.ElementCount; i++)
-            if (!t.ElementBytes(i).SequenceEqual(first)) return false;
-        return true;
     }
 
     public static string Quote(string s)

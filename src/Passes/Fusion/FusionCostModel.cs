@@ -1,4 +1,3 @@
-using System.Collections.Frozen;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Ops;
 
@@ -39,33 +38,22 @@ public sealed record FusionCostModel
 
     public static readonly FusionCostModel Default = new();
 
-    private static readonly FrozenSet<string> Transcendental = new[]
-    {
-        "exp", "expm1", "log", "log1p", "tanh", "logistic", "erf", "sin", "cos", "tan", "asin", "acos", "atan",
-        "sinh", "cosh", "asinh", "acosh", "atanh", "pow", "atan2",
-    }.ToFrozenSet();
-
-    private static readonly FrozenSet<string> Divisions = new[] { "div", "rem", "sqrt", "rsqrt", "cbrt" }.ToFrozenSet();
-
-    /// <summary>Estimated flops per result element: index remapping and simple arithmetic 1, divisions 8, transcendentals 32.</summary>
-    public static double FlopsPerElement(Operation op) =>
-        Transcendental.Contains(op.Name) ? 32 : Divisions.Contains(op.Name) ? 8 : op.Name == "constant" ? 0 : 1;
+    /// <summary>
+    /// What recomputing <paramref name="op"/> costs, in simple flops: the <see cref="OpCost.WeightedFlops"/> of
+    /// the op's own <see cref="OpDef.Cost"/> (the estimate <see cref="DeviceCostModel"/> reads too): for loop
+    /// ops 1 per element for index remapping and simple arithmetic, 8 for divisions, 32 for transcendentals,
+    /// 0 for constants.
+    /// </summary>
+    public static double Flops(Operation op) => op.Def.Cost(op).WeightedFlops;
 
     /// <summary>Ops that may ever be recomputed in several kernels: loop ops. Never reduce, dot_general, convolution.</summary>
-    public static bool IsDuplicable(Operation op) => FusionKinds.LoopOps.Contains(op.Name);
+    public static bool IsDuplicable(Operation op) => FusionKinds.IsLoopOp(op);
 
     public bool IsInlinableConstant(Operation op)
     {
-        if (op.Name != "constant") return false;
+        if (op.Def is not ConstantOp) return false;
         if (op.Attributes["value"] is not TensorAttr t) return op.ResultType().ElementCount <= InlineConstantElements;
-        return t.Value.ElementCount <= InlineConstantElements || IsSplat(t.Value);
-    }
-
-    private static bool IsSplat(Tensor t)
-    {
-        for (long i = 1; i < t.ElementCount; i++)
-            if (!t.ElementBytes(i).SequenceEqual(t.ElementBytes(0))) return false;
-        return true;
+        return t.Value.ElementCount <= InlineConstantElements || t.Value.IsSplat;
     }
 
     /// <summary>
@@ -82,7 +70,7 @@ public sealed record FusionCostModel
         double saved = producer.Results.Sum(r => (double)r.Type.ByteSize);
         foreach (var v in producer.Operands.Distinct())
             if (!consumerInputs.Contains(v) && !isFreeInput(v)) saved -= v.Type.ByteSize;
-        double flops = FlopsPerElement(producer) * producer.Results.Sum(r => (double)r.Type.ElementCount);
+        double flops = Flops(producer);
         return saved > 0 && flops <= FlopsPerByte * saved;
     }
 

@@ -74,13 +74,13 @@ internal sealed class FusionPlanner
             var n = _home[i];
             if (n.Removed || n.Visited) continue;
             n.Visited = true;
-            if (IsFusible(_ops[i]) && _ops[i].Name != "constant" && _ops[i].Results.Any(r => UsedOutside(n, r))) Grow(n);
+            if (IsFusible(_ops[i]) && _ops[i].Def is not ConstantOp && _ops[i].Results.Any(r => UsedOutside(n, r))) Grow(n);
         }
         MergeSiblings();
     }
 
     private static bool IsFusible(Operation op) =>
-        op.Regions.IsEmpty && (FusionKinds.LoopOps.Contains(op.Name) || op.Name == "reduce" || FusionKinds.IsContraction(op.Name));
+        op.Regions.IsEmpty && (FusionKinds.IsLoopOp(op) || op.Def is ReduceOp || FusionKinds.IsContraction(op));
 
     /// <summary>Values a node reads from outside itself (operands, and captures inside nested regions).</summary>
     private void Recompute(Node n)
@@ -107,11 +107,11 @@ internal sealed class FusionPlanner
                 foreach (var v in Reads(inner)) yield return v;
     }
 
-    private Operation? Hero(Node n) => n.Members.Select(m => _ops[m]).FirstOrDefault(o => FusionKinds.IsContraction(o.Name));
-    private bool HasReduce(Node n) => n.Members.Any(m => _ops[m].Name == "reduce");
+    private Operation? Hero(Node n) => n.Members.Select(m => _ops[m]).FirstOrDefault(FusionKinds.IsContraction);
+    private bool HasReduce(Node n) => n.Members.Any(m => _ops[m].Def is ReduceOp);
 
     private bool IsConstantExpansion(Operation op) =>
-        op.Name == "iota" || op.Name == "broadcast_in_dim" && _definer.TryGetValue(op.Operands[0], out var d) && _ops[d].Name == "constant";
+        op.Def is IotaOp || op.Def is BroadcastInDimOp && _definer.TryGetValue(op.Operands[0], out var d) && _ops[d].Def is ConstantOp;
 
     private bool IsFreeInput(Value v) => _definer.TryGetValue(v, out var d) && _model.IsInlinableConstant(_ops[d]);
 
@@ -139,16 +139,16 @@ internal sealed class FusionPlanner
         var op = _ops[p];
         var home = _home[p];
         if (home.Removed || home.Members.Count != 1 || !IsFusible(op)) return;
-        if (op.Name == "constant" && !_model.IsInlinableConstant(op)) return; // big constants are buffers
+        if (op.Def is ConstantOp && !_model.IsInlinableConstant(op)) return; // big constants are buffers
         var hero = Hero(f);
         // A contraction's operands are the kernel's GEMM/conv inputs, never computed inside it.
         if (hero is not null && op.Results.Any(hero.Operands.Contains)) return;
         bool others = op.Results.Any(r => UsedOutside(f, r));
-        if (op.Name == "reduce")
+        if (op.Def is ReduceOp)
         {
             if (others || hero is not null || !RowRuleHolds(f, p)) return; // never duplicate a reduce
         }
-        else if (FusionKinds.IsContraction(op.Name))
+        else if (FusionKinds.IsContraction(op))
         {
             if (others || hero is not null || HasReduce(f) || !EpilogueIsElementwise(f, op)) return;
             if (op.Operands.Any(v => _definer.TryGetValue(v, out var d) && f.Members.Contains(d))) return;
@@ -159,7 +159,7 @@ internal sealed class FusionPlanner
             // So do broadcasts of constants and iotas (bias and scale vectors that CSE shared between
             // layers): a copy reads only a small constant, where a shared kernel's result is a whole
             // activation-sized buffer kept live across every consumer.
-            if (op.Name != "constant" && !IsConstantExpansion(op) && !_model.ShouldDuplicate(op, f.Inputs, _copies[p], IsFreeInput)) return;
+            if (op.Def is not ConstantOp && !IsConstantExpansion(op) && !_model.ShouldDuplicate(op, f.Inputs, _copies[p], IsFreeInput)) return;
             _copies[p]++;
             f.Members.Add(p);
             Recompute(f);
@@ -173,7 +173,7 @@ internal sealed class FusionPlanner
         Recompute(f);
     }
 
-    private static bool IsElementwise(Operation op) => ElementwiseOps.Includes(op);
+    private static bool IsElementwise(Operation op) => op.Def.Has(OpTraits.Elementwise);
 
     /// <summary>The ops of <paramref name="f"/> that (transitively) read <paramref name="start"/>'s results.</summary>
     private List<Operation> Downstream(Node f, Operation start)
@@ -203,7 +203,7 @@ internal sealed class FusionPlanner
     private bool RowRuleHolds(Node f, int p)
     {
         var reduce = _ops[p];
-        var reduces = f.Members.Select(m => _ops[m]).Where(o => o.Name == "reduce").Append(reduce).ToList();
+        var reduces = f.Members.Select(m => _ops[m]).Where(o => o.Def is ReduceOp).Append(reduce).ToList();
         var rows = reduce.ResultType().Shape;
         var shapes = new List<ImmutableArray<long>> { rows };
         foreach (var r in reduces)
@@ -214,10 +214,10 @@ internal sealed class FusionPlanner
         bool Allowed(ImmutableArray<long> s) => shapes.Any(x => x.SequenceEqual(s));
         foreach (var o in Downstream(f, reduce))
         {
-            bool ok = o.Name switch
+            bool ok = o.Def switch
             {
-                "reduce" => IsRowReduce(o, rows),
-                "broadcast_in_dim" => o.Operands[0].Type.Shape.SequenceEqual(rows) && Allowed(o.ResultType().Shape) &&
+                ReduceOp => IsRowReduce(o, rows),
+                BroadcastInDimOp => o.Operands[0].Type.Shape.SequenceEqual(rows) && Allowed(o.ResultType().Shape) &&
                                       o.Attr.Ints("dims").SequenceEqual(Enumerable.Range(0, rows.Length).Select(i => (long)i)),
                 _ => IsElementwise(o) && Allowed(o.ResultType().Shape),
             };
@@ -231,7 +231,7 @@ internal sealed class FusionPlanner
             var op = _ops[m];
             int l = 0;
             foreach (var v in op.Operands)
-                if (level.TryGetValue(v, out var lv)) l = Math.Max(l, lv + (_ops[_definer[v]].Name == "reduce" ? 1 : 0));
+                if (level.TryGetValue(v, out var lv)) l = Math.Max(l, lv + (_ops[_definer[v]].Def is ReduceOp ? 1 : 0));
             foreach (var r in op.Results) level[r] = l;
             passes = Math.Max(passes, l + 1);
         }
@@ -277,7 +277,7 @@ internal sealed class FusionPlanner
     /// <summary>The iteration space of a kernel: (input shape, dims) of its reduces, else its root's result shape.</summary>
     private string Space(Node n)
     {
-        var reduces = n.Members.Select(m => _ops[m]).Where(o => o.Name == "reduce")
+        var reduces = n.Members.Select(m => _ops[m]).Where(o => o.Def is ReduceOp)
             .Select(o => $"r{o.Operands[0].Type.ShapeString}/{string.Join(",", o.Attr.Ints("dims").Order())}").Distinct().ToList();
         if (reduces.Count > 1) return "mixed" + n.Root; // a row kernel with several reductions merges with nothing
         return reduces.Count == 1 ? reduces[0] : "l" + _ops[n.Root].ResultType().ShapeString;

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using GraphCompiler.IR;
+using GraphCompiler.IR.Ops;
 
 namespace GraphCompiler.Passes;
 
@@ -46,7 +47,7 @@ public class RegionRewriter
 
     /// <summary>The contents of <paramref name="v"/> when a <c>constant</c> with known (not elided) contents defines it.</summary>
     public Tensor? ConstantValue(Value v) =>
-        DefiningOp(v) is { Name: "constant" } c && c.Attributes["value"] is TensorAttr t ? t.Value : null;
+        DefiningOp(v) is { Def: ConstantOp } c && c.Attributes["value"] is TensorAttr t ? t.Value : null;
 
     /// <summary>Appends <paramref name="op"/> to the region being rebuilt.</summary>
     public void Emit(Operation op)

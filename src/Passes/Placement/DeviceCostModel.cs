@@ -37,7 +37,8 @@ public sealed record DeviceCostModel
     /// <summary>Estimated seconds <paramref name="op"/> takes on <paramref name="device"/> (cpu or gpu).</summary>
     public double Seconds(Operation op, string device)
     {
-        double flops = Flops(op), bytes = Bytes(op);
+        var cost = op.Def.Cost(op);
+        double flops = cost.Flops, bytes = cost.Bytes;
         return device == Placement.Gpu
             ? Math.Max(flops / GpuFlopsPerSecond, bytes / GpuBytesPerSecond) + GpuLaunchSeconds
             : Math.Max(flops / CpuFlopsPerSecond, bytes / CpuBytesPerSecond);
@@ -51,45 +52,17 @@ public sealed record DeviceCostModel
         return LinkLatencySeconds + bytes / LinkBytesPerSecond;
     }
 
-    /// <summary>Bytes an op reads and writes: its operands and results.</summary>
-    public static double Bytes(Operation op) =>
-        op.Operands.Sum(v => (double)v.Type.ByteSize) + op.Results.Sum(v => (double)v.Type.ByteSize);
+    /// <summary>Bytes an op reads and writes: its operands and results (the op's <see cref="OpDef.Cost"/>).</summary>
+    public static double Bytes(Operation op) => op.Def.Cost(op).Bytes;
 
     /// <summary>
-    /// Estimated floating-point (or integer) operations: 2·(result elements)·(contracted size) for
-    /// dot_general, 2·(result elements)·(window · input features per group) for convolution, the input
-    /// elements for reduce, result elements × window for reduce_window, 0 for constants, the sum over the
-    /// body for a fusion, and the result elements for everything else (elementwise and data movement).
+    /// Estimated floating-point (or integer) operations: the <see cref="OpCost.Flops"/> of the op's
+    /// <see cref="OpDef.Cost"/>, the estimate <see cref="FusionCostModel"/> reads too —
+    /// 2·(result elements)·(contracted size) for dot_general, 2·(result elements)·(window · input features
+    /// per group) for convolution, the input elements for reduce, result elements × window for
+    /// reduce_window, 0 for constants, the sum over the body for a fusion, and the result elements for
+    /// everything else (elementwise and data movement; unweighted: <c>exp</c> counts 1 here, where the
+    /// <c>fuse</c> pass's <see cref="OpCost.WeightedFlops"/> counts 32).
     /// </summary>
-    public static double Flops(Operation op)
-    {
-        double resultElements = op.Results.Sum(r => (double)r.Type.ElementCount);
-        switch (op.Def)
-        {
-            case ConstantOp:
-                return 0;
-            case FusionOp:
-                return op.Regions[0].Operations.Where(o => !o.Def.IsTerminator).Sum(Flops);
-            case DotGeneralOp:
-            {
-                var lhs = op.Operands[0].Type;
-                double k = op.Attr.Ints("lhs_contract").Aggregate(1.0, (p, d) => p * lhs.Shape[(int)d]);
-                return 2 * resultElements * k;
-            }
-            case ConvolutionOp:
-            {
-                var kernel = op.Operands[1].Type;
-                var layout = ConvLayout.Parse(op.Attr.String("dims"), m => new IrException(m));
-                // Every kernel element but the output-feature dimension is one multiply-add per output element.
-                double perOutput = kernel.Shape[layout.KernelOut] == 0 ? 0 : (double)kernel.ElementCount / kernel.Shape[layout.KernelOut];
-                return 2 * resultElements * perOutput;
-            }
-            case ReduceOp:
-                return op.Operands[0].Type.ElementCount;
-            case ReduceWindowOp:
-                return resultElements * op.Attr.Ints("window").Aggregate(1.0, (p, w) => p * w);
-            default:
-                return resultElements;
-        }
-    }
+    public static double Flops(Operation op) => op.Def.Cost(op).Flops;
 }

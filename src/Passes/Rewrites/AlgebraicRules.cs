@@ -1,92 +1,95 @@
 using System.Collections.Immutable;
 using GraphCompiler.IR;
+using GraphCompiler.IR.Ops;
 
 namespace GraphCompiler.Passes.Rewrites;
 
 /// <summary>
 /// The rule table of <c>simplify</c>. Each rule is exact (see <see cref="AlgebraicSimplification"/>);
-/// its comment states it, with "0" and "1" meaning splat constants (or broadcasts of one).
+/// its comment states it, with "0" and "1" meaning splat constants (or broadcasts of one). Rules name
+/// their op by its registered definition (<see cref="ElementwiseOps.Add"/>, ...), which
+/// <see cref="RewriteRule.Table"/> checks against <see cref="OpRegistry"/>.
 /// </summary>
 public static class AlgebraicRules
 {
-    public static readonly ImmutableArray<RewriteRule> All =
+    public static readonly ImmutableArray<RewriteRule> All = RewriteRule.Table(
     [
         // ---- arithmetic identities --------------------------------------------------------------
         // x + 0 => x, for integers; for floats only x + (-0.0) => x (x + (+0.0) turns -0.0 into +0.0)
-        new("add-zero-rhs", "add", (op, c) => IsAdditiveIdentity(op.Operands[1], c) ? op.Operands[0] : null),
+        new("add-zero-rhs", ElementwiseOps.Add, (op, c) => IsAdditiveIdentity(op.Operands[1], c) ? op.Operands[0] : null),
         // 0 + x => x (as above)
-        new("add-zero-lhs", "add", (op, c) => IsAdditiveIdentity(op.Operands[0], c) ? op.Operands[1] : null),
+        new("add-zero-lhs", ElementwiseOps.Add, (op, c) => IsAdditiveIdentity(op.Operands[0], c) ? op.Operands[1] : null),
         // x - 0 => x, for integers; for floats x - (+0.0) => x (it is x + (-0.0))
-        new("sub-zero", "sub", (op, c) => c.IsZero(op.Operands[1], negative: op.Operands[1].Type.Element.IsFloat() ? false : null) ? op.Operands[0] : null),
+        new("sub-zero", ElementwiseOps.Sub, (op, c) => c.IsZero(op.Operands[1], negative: op.Operands[1].Type.Element.IsFloat() ? false : null) ? op.Operands[0] : null),
         // x * 1 => x
-        new("mul-one-rhs", "mul", (op, c) => c.IsOne(op.Operands[1]) ? op.Operands[0] : null),
+        new("mul-one-rhs", ElementwiseOps.Mul, (op, c) => c.IsOne(op.Operands[1]) ? op.Operands[0] : null),
         // 1 * x => x
-        new("mul-one-lhs", "mul", (op, c) => c.IsOne(op.Operands[0]) ? op.Operands[1] : null),
+        new("mul-one-lhs", ElementwiseOps.Mul, (op, c) => c.IsOne(op.Operands[0]) ? op.Operands[1] : null),
         // x * 0 => 0, integers only (for floats NaN * 0, inf * 0 and -1 * 0 are not +0)
-        new("mul-zero-rhs", "mul", (op, c) => IsIntegerZero(op.Operands[1], c) ? op.Operands[1] : null),
+        new("mul-zero-rhs", ElementwiseOps.Mul, (op, c) => IsIntegerZero(op.Operands[1], c) ? op.Operands[1] : null),
         // 0 * x => 0, integers only
-        new("mul-zero-lhs", "mul", (op, c) => IsIntegerZero(op.Operands[0], c) ? op.Operands[0] : null),
+        new("mul-zero-lhs", ElementwiseOps.Mul, (op, c) => IsIntegerZero(op.Operands[0], c) ? op.Operands[0] : null),
         // x / 1 => x
-        new("div-one", "div", (op, c) => c.IsOne(op.Operands[1]) ? op.Operands[0] : null),
+        new("div-one", ElementwiseOps.Div, (op, c) => c.IsOne(op.Operands[1]) ? op.Operands[0] : null),
         // neg(neg(x)) => x
-        new("neg-neg", "neg", (op, c) => c.Def(op.Operands[0], "neg")?.Operands[0]),
+        new("neg-neg", ElementwiseOps.Neg, (op, c) => c.Def(op.Operands[0], ElementwiseOps.Neg)?.Operands[0]),
         // not(not(x)) => x
-        new("not-not", "not", (op, c) => c.Def(op.Operands[0], "not")?.Operands[0]),
+        new("not-not", ElementwiseOps.Not, (op, c) => c.Def(op.Operands[0], ElementwiseOps.Not)?.Operands[0]),
 
         // ---- logic ------------------------------------------------------------------------------
         // x & 1...1 => x, 1...1 & x => x (true for bool)
-        new("and-ones", "and", (op, c) => c.IsAllOnes(op.Operands[1]) ? op.Operands[0] : c.IsAllOnes(op.Operands[0]) ? op.Operands[1] : null),
+        new("and-ones", ElementwiseOps.And, (op, c) => c.IsAllOnes(op.Operands[1]) ? op.Operands[0] : c.IsAllOnes(op.Operands[0]) ? op.Operands[1] : null),
         // x & 0 => 0, 0 & x => 0
-        new("and-zero", "and", (op, c) => c.IsZero(op.Operands[1]) ? op.Operands[1] : c.IsZero(op.Operands[0]) ? op.Operands[0] : null),
+        new("and-zero", ElementwiseOps.And, (op, c) => c.IsZero(op.Operands[1]) ? op.Operands[1] : c.IsZero(op.Operands[0]) ? op.Operands[0] : null),
         // x | 0 => x, 0 | x => x
-        new("or-zero", "or", (op, c) => c.IsZero(op.Operands[1]) ? op.Operands[0] : c.IsZero(op.Operands[0]) ? op.Operands[1] : null),
+        new("or-zero", ElementwiseOps.Or, (op, c) => c.IsZero(op.Operands[1]) ? op.Operands[0] : c.IsZero(op.Operands[0]) ? op.Operands[1] : null),
         // x | 1...1 => 1...1, 1...1 | x => 1...1
-        new("or-ones", "or", (op, c) => c.IsAllOnes(op.Operands[1]) ? op.Operands[1] : c.IsAllOnes(op.Operands[0]) ? op.Operands[0] : null),
+        new("or-ones", ElementwiseOps.Or, (op, c) => c.IsAllOnes(op.Operands[1]) ? op.Operands[1] : c.IsAllOnes(op.Operands[0]) ? op.Operands[0] : null),
         // compare(x, x) => eq/le/ge: true, ne/lt/gt: false; integers and bool only (NaN != NaN)
-        new("compare-self", "compare", CompareSelf),
+        new("compare-self", ElementwiseOps.Compare, CompareSelf),
         // select(true, a, b) => a; select(false, a, b) => b
-        new("select-constant", "select", (op, c) => c.Splat(op.Operands[0]) is { } p ? (p.GetBool(0) ? op.Operands[1] : op.Operands[2]) : null),
+        new("select-constant", ElementwiseOps.Select, (op, c) => c.Splat(op.Operands[0]) is { } p ? (p.GetBool(0) ? op.Operands[1] : op.Operands[2]) : null),
         // select(p, x, x) => x
-        new("select-same", "select", (op, c) => ReferenceEquals(op.Operands[1], op.Operands[2]) ? op.Operands[1] : null),
+        new("select-same", ElementwiseOps.Select, (op, c) => ReferenceEquals(op.Operands[1], op.Operands[2]) ? op.Operands[1] : null),
 
         // ---- data movement ----------------------------------------------------------------------
         // transpose(x, [0, 1, ..]) => x
-        new("transpose-identity", "transpose", (op, c) => IsIdentity(op.Attr.Ints("perm")) ? op.Operands[0] : null),
+        new("transpose-identity", ShapeOps.Transpose, (op, c) => IsIdentity(op.Attr.Ints("perm")) ? op.Operands[0] : null),
         // transpose(transpose(x, p), q) => transpose(x, [p[q[0]], p[q[1]], ..]) (then x if that is the identity)
-        new("transpose-transpose", "transpose", TransposeTranspose),
+        new("transpose-transpose", ShapeOps.Transpose, TransposeTranspose),
         // reshape(x) : type(x) => x
-        new("reshape-same", "reshape", (op, c) => op.ResultType() == op.OperandTypes[0] ? op.Operands[0] : null),
+        new("reshape-same", ShapeOps.Reshape, (op, c) => op.ResultType() == op.OperandTypes[0] ? op.Operands[0] : null),
         // reshape(reshape(x)) => reshape(x)
-        new("reshape-reshape", "reshape", (op, c) => c.Def(op.Operands[0], "reshape") is { } inner
+        new("reshape-reshape", ShapeOps.Reshape, (op, c) => c.Def(op.Operands[0], ShapeOps.Reshape) is { } inner
             ? c.Build(op, b => b.Reshape(inner.Operands[0], [.. op.ResultType().Shape])) : null),
         // broadcast_in_dim(x, [0, 1, ..]) : type(x) => x
-        new("broadcast-same", "broadcast_in_dim", (op, c) =>
+        new("broadcast-same", ShapeOps.BroadcastInDim, (op, c) =>
             op.ResultType() == op.OperandTypes[0] && IsIdentity(op.Attr.Ints("dims")) ? op.Operands[0] : null),
         // broadcast_in_dim(broadcast_in_dim(x, d), e) => broadcast_in_dim(x, [e[d[0]], e[d[1]], ..])
-        new("broadcast-broadcast", "broadcast_in_dim", BroadcastBroadcast),
+        new("broadcast-broadcast", ShapeOps.BroadcastInDim, BroadcastBroadcast),
         // convert(x) : type(x) => x
-        new("convert-same", "convert", (op, c) => op.ResultType() == op.OperandTypes[0] ? op.Operands[0] : null),
+        new("convert-same", StructureOps.Convert, (op, c) => op.ResultType() == op.OperandTypes[0] ? op.Operands[0] : null),
         // convert(convert(x : A) : B) : C => convert(x) : C, when every A value is exactly a B value
-        new("convert-convert", "convert", ConvertConvert),
+        new("convert-convert", StructureOps.Convert, ConvertConvert),
         // slice(x) over the whole of x => x
-        new("slice-full", "slice", (op, c) =>
+        new("slice-full", ShapeOps.Slice, (op, c) =>
             op.ResultType() == op.OperandTypes[0] && op.Attr.Ints("start").All(s => s == 0) ? op.Operands[0] : null),
         // slice(concatenate(.., a, ..)) within a => slice(a) (then a if that is the whole of it)
-        new("slice-concatenate", "slice", SliceConcatenate),
+        new("slice-concatenate", ShapeOps.Slice, SliceConcatenate),
         // concatenate(x) => x
-        new("concatenate-one", "concatenate", (op, c) => op.Operands.Length == 1 ? op.Operands[0] : null),
+        new("concatenate-one", ShapeOps.Concatenate, (op, c) => op.Operands.Length == 1 ? op.Operands[0] : null),
         // reverse(x, []) => x
-        new("reverse-none", "reverse", (op, c) => op.Attr.Ints("dims").IsEmpty ? op.Operands[0] : null),
+        new("reverse-none", ShapeOps.Reverse, (op, c) => op.Attr.Ints("dims").IsEmpty ? op.Operands[0] : null),
         // pad(x) with no padding anywhere => x
-        new("pad-none", "pad", (op, c) => op.ResultType() == op.OperandTypes[0] &&
+        new("pad-none", ShapeOps.Pad, (op, c) => op.ResultType() == op.OperandTypes[0] &&
             op.Attr.Ints("low").All(p => p == 0) && op.Attr.Ints("interior").All(p => p == 0) ? op.Operands[0] : null),
 
         // ---- contraction ------------------------------------------------------------------------
         // dot_general(transpose(a, p), b) => dot_general(a, b) with lhs dimension numbers mapped through p,
         // when a's free dimensions stay in order (else the result would need a transpose); same for rhs.
         // The contraction visits the same products in the same order, so the sums are bit-identical.
-        new("dot-transpose", "dot_general", DotTranspose),
-    ];
+        new("dot-transpose", ContractionOps.DotGeneral, DotTranspose),
+    ]);
 
     private static bool IsAdditiveIdentity(Value v, RuleContext c) =>
         c.IsZero(v, negative: v.Type.Element.IsFloat() ? true : null);
@@ -109,15 +112,15 @@ public static class AlgebraicRules
 
     private static Value? TransposeTranspose(Operation op, RuleContext c)
     {
-        if (c.Def(op.Operands[0], "transpose") is not { } inner) return null;
+        if (c.Def(op.Operands[0], ShapeOps.Transpose) is not { } inner) return null;
         var (p, q) = (inner.Attr.Ints("perm"), op.Attr.Ints("perm"));
         long[] perm = [.. q.Select(j => p[(int)j])];
-        return c.Build(op, b => b.Emit("transpose", [inner.Operands[0]], ("perm", A.Ints(perm))));
+        return c.Build(op, b => b.Emit(ShapeOps.Transpose.Name, [inner.Operands[0]], ("perm", A.Ints(perm))));
     }
 
     private static Value? BroadcastBroadcast(Operation op, RuleContext c)
     {
-        if (c.Def(op.Operands[0], "broadcast_in_dim") is not { } inner) return null;
+        if (c.Def(op.Operands[0], ShapeOps.BroadcastInDim) is not { } inner) return null;
         var (d, e) = (inner.Attr.Ints("dims"), op.Attr.Ints("dims"));
         long[] dims = [.. d.Select(i => e[(int)i])];
         return c.Build(op, b => b.BroadcastInDim(inner.Operands[0], op.ResultType(), dims));
@@ -125,7 +128,7 @@ public static class AlgebraicRules
 
     private static Value? ConvertConvert(Operation op, RuleContext c)
     {
-        if (c.Def(op.Operands[0], "convert") is not { } inner) return null;
+        if (c.Def(op.Operands[0], StructureOps.Convert) is not { } inner) return null;
         var x = inner.Operands[0];
         if (!IsExactWidening(x.Type.Element, inner.ResultType().Element)) return null;
         return c.Build(op, b => b.Convert(x, op.ResultType().Element));
@@ -154,7 +157,7 @@ public static class AlgebraicRules
 
     private static Value? SliceConcatenate(Operation op, RuleContext c)
     {
-        if (c.Def(op.Operands[0], "concatenate") is not { } concat) return null;
+        if (c.Def(op.Operands[0], ShapeOps.Concatenate) is not { } concat) return null;
         int d = concat.Attr.Int32("dimension");
         var start = op.Attr.Ints("start");
         var limit = op.Attr.Ints("limit");
@@ -171,7 +174,7 @@ public static class AlgebraicRules
             {
                 long[] s = [.. start], l = [.. limit];
                 (s[d], l[d]) = (first - offset, last - offset + 1);
-                return c.Build(op, b => b.Emit("slice", [part], ("start", A.Ints(s)), ("limit", A.Ints(l)), ("stride", new IntArrayAttr(strideAttr))));
+                return c.Build(op, b => b.Emit(ShapeOps.Slice.Name, [part], ("start", A.Ints(s)), ("limit", A.Ints(l)), ("stride", new IntArrayAttr(strideAttr))));
             }
             offset += n;
         }
@@ -180,14 +183,14 @@ public static class AlgebraicRules
 
     private static Value? DotTranspose(Operation op, RuleContext c)
     {
-        var lt = c.Def(op.Operands[0], "transpose");
-        var rt = c.Def(op.Operands[1], "transpose");
+        var lt = c.Def(op.Operands[0], ShapeOps.Transpose);
+        var rt = c.Def(op.Operands[1], ShapeOps.Transpose);
         var attrs = op.Attributes;
         var (lhs, rhs) = (op.Operands[0], op.Operands[1]);
         if (lt is not null && Remap(lt, "lhs_batch", "lhs_contract", ref attrs, op)) lhs = lt.Operands[0];
         if (rt is not null && Remap(rt, "rhs_batch", "rhs_contract", ref attrs, op)) rhs = rt.Operands[0];
         if (ReferenceEquals(lhs, op.Operands[0]) && ReferenceEquals(rhs, op.Operands[1])) return null;
-        return c.Build(op, b => b.Emit("dot_general", [lhs, rhs], attrs, op.ResultType()));
+        return c.Build(op, b => b.Emit(ContractionOps.DotGeneral.Name, [lhs, rhs], attrs, op.ResultType()));
     }
 
     /// <summary>Maps one side's dimension numbers through its transpose; false when its free dimensions would reorder.</summary>

@@ -37,7 +37,7 @@ internal sealed partial class KernelEmitter
     }
 
     /// <summary>Ops whose elements each need a loop: computed once into a buffer when other ops of the group read them.</summary>
-    private static bool IsHeavy(Operation op) => op.Def is ReduceOp or DotGeneralOp or ConvolutionOp or ReduceWindowOp or ArgReduceOp;
+    private static bool IsHeavy(Operation op) => op.Def.HasAny(OpTraits.Contraction | OpTraits.Reduction);
 
     /// <summary>
     /// Emits <c>define internal i32 @name(ptr out..., ptr in..., i32 threads)</c> computing
@@ -324,7 +324,7 @@ internal sealed partial class KernelEmitter
         if (_memo.TryGetValue(key, out var cached)) return cached;
         string r;
         // A splat constant operand is its one value: no load, whatever the index.
-        if (_constants.TryGetValue(v, out var known) && known.ElementCount > 0 && IsSplat(known)) r = Literal(known, 0);
+        if (_constants.TryGetValue(v, out var known) && known.ElementCount > 0 && known.IsSplat) r = Literal(known, 0);
         else if (_buffers.TryGetValue(v, out var buf)) r = Load(buf.Pointer, v.Type.Element, Ravel(idx, v.Type.Shape));
         else if (_defs.TryGetValue(v, out var op)) r = Compute(op, v, idx);
         else throw new CodegenException("a value used by the kernel has no buffer and no definition");
@@ -342,7 +342,7 @@ internal sealed partial class KernelEmitter
             {
                 var t = op.Attr.Tensor("value");
                 if (t.ElementCount == 0) return LlvmTypes.Literal(e, 0); // never read: the loops over it are empty
-                if (IsSplat(t)) return Literal(t, 0);
+                if (t.IsSplat) return Literal(t, 0);
                 var g = _module.Constant(t);
                 return Load(g, e, Ravel(idx, t.Type.Shape));
             }
@@ -459,15 +459,6 @@ internal sealed partial class KernelEmitter
             default:
                 throw new CodegenException($"'{op.Name}' is not supported by the CPU backend yet");
         }
-    }
-
-    private static bool IsSplat(Tensor t)
-    {
-        if (t.ElementCount <= 1) return true;
-        var first = t.ElementBytes(0);
-        for (long i = 1; i < t.ElementCount; i++)
-            if (!t.ElementBytes(i).SequenceEqual(first)) return false;
-        return true;
     }
 
     private static string Literal(Tensor t, long i)
