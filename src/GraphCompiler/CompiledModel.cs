@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using GraphCompiler.Backends.Cpu;
-using GraphCompiler.Backends.Cpu.Llvm;
+using GraphCompiler.Backends.Llvm;
 using GraphCompiler.IR;
 using GraphCompiler.Passes;
 using GraphCompiler.Runtime;

@@ -1,7 +1,9 @@
 using System.CommandLine;
 using GraphCompiler.Backends.Cpu.Aot;
-using GraphCompiler.Backends.Cpu.Llvm;
+using GraphCompiler.Backends.Cpu.Codegen;
 using GraphCompiler.Backends.Cuda;
+using GraphCompiler.Backends.Llvm;
+using GraphCompiler.Backends.Llvm.Aot;
 using GraphCompiler.IR;
 using GraphCompiler.Passes;
 
@@ -55,7 +57,7 @@ internal static class CompileCommand
         var optimised = PassManager.Run(module.Value!, cuda ? PassRegistry.Cuda : PassRegistry.Default, passOptions.Value!);
         if (!optimised.Ok) return Cli.FailOne(optimised.Diagnostics);
         var artefacts = cuda
-            ? CudaAot.Compile(optimised.Value!, new AotOptions { Name = name, Target = "host", Namespace = ns }, new CudaTarget(arch), function)
+            ? CudaAot.Compile(optimised.Value!, new AotOptions { Name = name, Target = "host", Namespace = ns }, new CudaTarget(arch), CpuKernels.Instance, function)
             : AotCompiler.Compile(optimised.Value!, new AotOptions { Name = name, Target = target, Namespace = ns }, function);
         if (!artefacts.Ok) return Cli.FailOne(artefacts.Diagnostics);
 

@@ -1,6 +1,9 @@
 using GraphCompiler.Backends.Cpu.Codegen;
-using GraphCompiler.Backends.Cpu.Llvm;
+using GraphCompiler.Backends.Llvm;
+using GraphCompiler.Backends.Llvm.Aot;
+using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
+using GraphCompiler.IR.Analysis;
 
 namespace GraphCompiler.Backends.Cpu;
 
@@ -18,7 +21,11 @@ public sealed record CpuCompileOptions
 /// <see cref="LlvmIr"/> with zero placeholders; their bytes are <see cref="Constants"/>, which every
 /// LLVM entry point takes beside the text.
 /// </summary>
-public sealed record CpuProgram(string Name, string LlvmIr, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes, Function Signature);
+public sealed record CpuProgram(string Name, string LlvmIr, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes, Function Signature)
+{
+    /// <summary>The same program as the LLVM layer's packaging step (<see cref="AotPackager"/>) takes it.</summary>
+    public HostProgram AsHostProgram => new(Name, LlvmIr, Constants, ArenaBytes, Signature);
+}
 
 /// <summary>
 /// The CPU backend: turns an optimised IR function into LLVM IR (<see cref="Generate"/>), then into
@@ -26,6 +33,13 @@ public sealed record CpuProgram(string Name, string LlvmIr, IReadOnlyList<Consta
 /// </summary>
 public static class CpuCompiler
 {
+    /// <summary>
+    /// The buffer assignment options the CPU program lays out its arena with (pass them to
+    /// <c>MemoryReport.Compute</c> for the same numbers): no value takes over another's buffer in place,
+    /// because kernels declare their buffers noalias.
+    /// </summary>
+    public static readonly BufferOptions MemoryPlan = new() { InPlace = false };
+
     public static Result<CpuProgram> Generate(Module module, CpuCompileOptions? options = null, string? functionName = null)
     {
         options ??= new CpuCompileOptions();
@@ -36,7 +50,7 @@ public static class CpuCompiler
         try
         {
             var target = options.Target ?? CpuTarget.Host();
-            var (ir, constants, arena) = ProgramEmitter.Emit(f, options.Name, f.Name, module, target.F32Lanes);
+            var (ir, constants, arena) = ProgramEmitter.Emit(f, options.Name, f.Name, module, target.F32Lanes, CpuKernels.Instance, MemoryPlan);
             return Result<CpuProgram>.Success(new CpuProgram(options.Name, ir, constants, arena, f));
         }
         catch (CodegenException e)

@@ -1,5 +1,6 @@
-using GraphCompiler.Backends.Cpu.Aot;
-using GraphCompiler.Backends.Cpu.Llvm;
+using GraphCompiler.Backends.Llvm;
+using GraphCompiler.Backends.Llvm.Aot;
+using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
 
 namespace GraphCompiler.Backends.Cuda;
@@ -38,19 +39,23 @@ public static class CudaAot
 
         """;
 
-    public static Result<AotArtifacts> Compile(Module placed, AotOptions options, CudaTarget gpu, string? functionName = null)
+    /// <summary>
+    /// Compiles <paramref name="placed"/> (pipeline <c>cuda</c>) into the library form; <paramref name="hostKernels"/>
+    /// emits the CPU-placed ops' kernels (the CPU backend's <c>CpuKernels.Instance</c>).
+    /// </summary>
+    public static Result<AotArtifacts> Compile(Module placed, AotOptions options, CudaTarget gpu, IHostKernels hostKernels, string? functionName = null)
     {
         var name = options.Name;
         if (!AotAbi.IsIdentifier(name))
             return Result<AotArtifacts>.Failure(new Diagnostic($"--name '{name}' must be a C identifier (letters, digits, '_'; not starting with a digit)"));
         if (LlvmLibrary.Problem is { } problem) return Result<AotArtifacts>.Failure(new Diagnostic(problem));
         var host = CpuTarget.Named(options.Target) ?? CpuTarget.Host();
-        var program = CudaCompiler.Generate(placed, new CudaCompileOptions { Name = name, Gpu = gpu, Host = host }, functionName);
+        var program = CudaCompiler.Generate(placed, new CudaCompileOptions { Name = name, Gpu = gpu, Host = host, HostKernels = hostKernels }, functionName);
         if (!program.Ok) return Result<AotArtifacts>.Failure(program.Diagnostics);
         var p = program.Value!;
         var lastError = $"define ptr @{name}_last_error() nounwind {{\nentry:\n  ret ptr @gc.cuda.err\n}}\n";
         var hostProgram = p.AsHostProgram with { LlvmIr = p.HostIr + lastError };
-        var artefacts = AotCompiler.Package(hostProgram, options with { Target = $"cuda {gpu.Arch}, host {host.Name}" }, host,
+        var artefacts = AotPackager.Package(hostProgram, options with { Target = $"cuda {gpu.Arch}, host {host.Name}" }, host,
             [$"{name}_run_device", $"{name}_last_error"], Header, Binding);
         if (!artefacts.Ok) return artefacts;
         var a = artefacts.Value!;

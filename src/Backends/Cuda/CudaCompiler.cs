@@ -1,8 +1,9 @@
-using GraphCompiler.Backends.Cpu;
-using GraphCompiler.Backends.Cpu.Codegen;
-using GraphCompiler.Backends.Cpu.Llvm;
 using GraphCompiler.Backends.Cuda.Codegen;
+using GraphCompiler.Backends.Llvm;
+using GraphCompiler.Backends.Llvm.Aot;
+using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
+using GraphCompiler.IR.Analysis;
 
 namespace GraphCompiler.Backends.Cuda;
 
@@ -31,6 +32,12 @@ public sealed record CudaCompileOptions
 
     /// <summary>What the host code is generated for; null means this machine.</summary>
     public CpuTarget? Host { get; init; }
+
+    /// <summary>
+    /// Emits the host program's kernels for the CPU-placed ops (required): the CPU backend's,
+    /// <c>GraphCompiler.Backends.Cpu.Codegen.CpuKernels.Instance</c>.
+    /// </summary>
+    public IHostKernels? HostKernels { get; init; }
 }
 
 /// <summary>
@@ -41,19 +48,27 @@ public sealed record CudaCompileOptions
 public sealed record CudaProgram(string Name, string HostIr, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes, Function Signature,
     string DeviceIr, string Ptx, int Kernels)
 {
-    internal CpuProgram AsHostProgram => new(Name, HostIr, Constants, ArenaBytes, Signature);
+    public HostProgram AsHostProgram => new(Name, HostIr, Constants, ArenaBytes, Signature);
 }
 
 /// <summary>
 /// The CUDA backend: a placed, transfer-explicit function (pipeline <c>cuda</c>) becomes GPU kernels
-/// (NVPTX through LLVM) and a host program that runs the CPU-placed ops with the CPU backend's
-/// kernels and drives the GPU through the driver API.
+/// (NVPTX through LLVM) and a host program that runs the CPU-placed ops with the host kernels it is
+/// given (<see cref="CudaCompileOptions.HostKernels"/>) and drives the GPU through the driver API.
 /// </summary>
 public static class CudaCompiler
 {
+    /// <summary>The buffer assignment options of the host arena (<c>NAME_arena_size</c>) of <paramref name="placed"/>: pass them to <c>MemoryReport.Compute</c> for the same numbers.</summary>
+    public static BufferOptions HostMemoryPlan(Function placed) => new CudaPlacement(placed).HostMemoryPlan;
+
+    /// <summary>The buffer assignment options of the device arena of <paramref name="placed"/> (GPU values, 256-byte aligned).</summary>
+    public static BufferOptions DeviceMemoryPlan(Function placed) => new CudaPlacement(placed).DeviceMemoryPlan;
+
     public static Result<CudaProgram> Generate(Module module, CudaCompileOptions? options = null, string? functionName = null)
     {
         options ??= new CudaCompileOptions();
+        if (options.HostKernels is not { } hostKernels)
+            return Result<CudaProgram>.Failure(new Diagnostic("CudaCompileOptions.HostKernels is not set: pass the CPU backend's kernels (CpuKernels.Instance)"));
         if (LlvmLibrary.Problem is { } problem) return Result<CudaProgram>.Failure(new Diagnostic(problem));
         var f = functionName is null ? module.Entry : module.Find(functionName);
         if (f is null) return Result<CudaProgram>.Failure(new Diagnostic($"no function named '{functionName}'"));
@@ -67,8 +82,8 @@ public static class CudaCompiler
             var ptx = LlvmCompiler.Emit(deviceIr, options.Gpu.Llvm, assembly: true, name: $"{options.Name}_kernels", constants: device.Context.Constants);
             if (!ptx.Ok) return Result<CudaProgram>.Failure(ptx.Diagnostics);
             var host = options.Host ?? CpuTarget.Host();
-            var (ir, constants, arena) = ProgramEmitter.Emit(f, options.Name, f.Name, module, host.F32Lanes,
-                offload: deviceMode => new CudaOffload(plan, deviceMode),
+            var (ir, constants, arena) = ProgramEmitter.Emit(f, options.Name, f.Name, module, host.F32Lanes, hostKernels, plan.HostMemoryPlan,
+                device: deviceMode => new CudaOffload(plan, deviceMode),
                 prepare: m =>
                 {
                     var uploads = plan.DeviceConstants.Select(c => (m.Constant(c.Tensor), c.Value.Type.ByteSize)).ToList();

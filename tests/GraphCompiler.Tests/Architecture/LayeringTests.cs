@@ -2,7 +2,7 @@ using System.Xml.Linq;
 
 namespace GraphCompiler.Tests.Architecture;
 
-/// <summary>The dependency rule: Frontend and Passes on IR only; Backends on IR and Runtime (CUDA also on the CPU backend); Runtime and IR on nothing of ours; the public API (src/GraphCompiler) on all of them.</summary>
+/// <summary>The dependency rule: Frontend and Passes on IR only; the shared LLVM layer on IR and Runtime; each target backend (CPU, CUDA) on IR, Runtime and the LLVM layer, never on another backend; Runtime and IR on nothing of ours; the public API (src/GraphCompiler) on all of them.</summary>
 public sealed class LayeringTests
 {
     private static readonly Dictionary<string, string[]> Allowed = new()
@@ -11,14 +11,17 @@ public sealed class LayeringTests
         ["src/Runtime/GraphCompiler.Runtime.csproj"] = [],
         ["src/Frontend/GraphCompiler.Frontend.csproj"] = ["src/IR/GraphCompiler.IR.csproj"],
         ["src/Passes/GraphCompiler.Passes.csproj"] = ["src/IR/GraphCompiler.IR.csproj"],
-        ["src/Backends/Cpu/GraphCompiler.Backends.Cpu.csproj"] = ["src/IR/GraphCompiler.IR.csproj", "src/Runtime/GraphCompiler.Runtime.csproj"],
-        // A CUDA program is a CPU host program driving GPU kernels: it reuses the CPU backend (docs/decisions.md).
-        ["src/Backends/Cuda/GraphCompiler.Backends.Cuda.csproj"] = ["src/IR/GraphCompiler.IR.csproj", "src/Runtime/GraphCompiler.Runtime.csproj", "src/Backends/Cpu/GraphCompiler.Backends.Cpu.csproj"],
+        // The LLVM binding, the element evaluator, the host program emitter and the AOT library form, shared by the targets.
+        ["src/Backends/Llvm/GraphCompiler.Backends.Llvm.csproj"] = ["src/IR/GraphCompiler.IR.csproj", "src/Runtime/GraphCompiler.Runtime.csproj"],
+        ["src/Backends/Cpu/GraphCompiler.Backends.Cpu.csproj"] = ["src/IR/GraphCompiler.IR.csproj", "src/Runtime/GraphCompiler.Runtime.csproj", "src/Backends/Llvm/GraphCompiler.Backends.Llvm.csproj"],
+        // A CUDA program's host kernels come from its caller (CudaCompileOptions.HostKernels), not from a CPU backend reference (docs/decisions.md).
+        ["src/Backends/Cuda/GraphCompiler.Backends.Cuda.csproj"] = ["src/IR/GraphCompiler.IR.csproj", "src/Runtime/GraphCompiler.Runtime.csproj", "src/Backends/Llvm/GraphCompiler.Backends.Llvm.csproj"],
         // The public API sits above every layer.
         ["src/GraphCompiler/GraphCompiler.csproj"] =
         [
             "src/IR/GraphCompiler.IR.csproj", "src/Frontend/GraphCompiler.Frontend.csproj", "src/Passes/GraphCompiler.Passes.csproj",
-            "src/Backends/Cpu/GraphCompiler.Backends.Cpu.csproj", "src/Runtime/GraphCompiler.Runtime.csproj",
+            "src/Backends/Cpu/GraphCompiler.Backends.Cpu.csproj", "src/Backends/Cuda/GraphCompiler.Backends.Cuda.csproj",
+            "src/Backends/Llvm/GraphCompiler.Backends.Llvm.csproj", "src/Runtime/GraphCompiler.Runtime.csproj",
         ],
     };
 

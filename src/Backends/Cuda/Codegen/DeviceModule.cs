@@ -1,5 +1,5 @@
 using System.Text;
-using GraphCompiler.Backends.Cpu.Codegen;
+using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
 
 namespace GraphCompiler.Backends.Cuda.Codegen;

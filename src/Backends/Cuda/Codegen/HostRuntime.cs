@@ -1,4 +1,4 @@
-using GraphCompiler.Backends.Cpu.Codegen;
+using GraphCompiler.Backends.Llvm.Codegen;
 
 namespace GraphCompiler.Backends.Cuda.Codegen;
 

@@ -1,7 +1,7 @@
 using System.Text;
 using GraphCompiler.IR;
 
-namespace GraphCompiler.Backends.Cpu.Aot;
+namespace GraphCompiler.Backends.Llvm.Aot;
 
 /// <summary>Writes <c>NAME.h</c>: the C declaration and the full description of the compiled entry point.</summary>
 public static class HeaderWriter

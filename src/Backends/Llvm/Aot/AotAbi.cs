@@ -1,7 +1,7 @@
 using System.Globalization;
 using GraphCompiler.IR;
 
-namespace GraphCompiler.Backends.Cpu.Aot;
+namespace GraphCompiler.Backends.Llvm.Aot;
 
 /// <summary>One argument or result of the compiled entry point, as the C header and C# binding name it.</summary>
 public sealed record AbiTensor(int Index, string Name, string CName, string CsName, TensorType Type, bool UpdatedInPlace, int? Updates)
