@@ -41,6 +41,8 @@ internal sealed partial class KernelEmitter
         _ev = new ElementEvaluator(module, new LlvmBuilder(), inputs.Select((v, i) => (v, $"%in{i}")), ops, constants, CpuElementOps.Instance);
     }
 
+    // The evaluator's builder, scalar emitter and constants: the kernel function's (a part split off for
+    // threads gets an evaluator and a builder of its own, ThreadSplit.StoreAllParallel).
     private LlvmBuilder _b => _ev.B;
 
     private ScalarEmitter _s => _ev.Scalars;

@@ -85,9 +85,6 @@ public sealed class ModuleContext(int lanes)
     /// <summary>True the first time <paramref name="name"/> is asked for: the caller then adds the helper's definition.</summary>
     public bool FirstHelper(string name) => _helpers.Add(name);
 
-    /// <summary>Whether a helper of that name was added.</summary>
-    public bool HasHelper(string name) => _helpers.Contains(name);
-
     /// <summary>An integer power helper (square-and-multiply; negative exponents as the IR defines them).</summary>
     public string IntegerPow(string it, bool unsigned)
     {

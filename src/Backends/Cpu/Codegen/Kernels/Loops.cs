@@ -1,6 +1,6 @@
 using System.Collections.Immutable;
-using GraphCompiler.IR;
 using GraphCompiler.Backends.Llvm.Codegen;
+using GraphCompiler.IR;
 using GraphCompiler.IR.Ops;
 
 namespace GraphCompiler.Backends.Cpu.Codegen;

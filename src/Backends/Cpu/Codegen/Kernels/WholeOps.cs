@@ -50,11 +50,11 @@ internal sealed partial class KernelEmitter
         var (uwd, map, kind) = (a.Ints("update_window_dims"), a.Ints("scatter_dims_to_operand_dims"), a.Enum("kind"));
         var (inBatch, idxBatch, ivd) = (a.Ints("input_batching_dims"), a.Ints("scatter_indices_batching_dims"), a.Int32("index_vector_dim"));
         var windowDims = IndexingDims.Window(x.Type.Rank, a.Ints("inserted_window_dims"), inBatch);
-        var scatterDims = Enumerable.Range(0, upd.Type.Rank).Where(d => !uwd.Contains(d)).ToArray();
         var shape = x.Type.Shape;
-        var windowSize = new long[shape.Length];
-        Array.Fill(windowSize, 1);
-        for (int i = 0; i < uwd.Length; i++) windowSize[windowDims[i]] = upd.Type.Shape[(int)uwd[i]];
+        // The largest in-bounds start along each operand dimension: a window dimension leaves room for the update's extent.
+        var maxStart = shape.Select(n => n - 1).ToArray();
+        for (int i = 0; i < uwd.Length; i++) maxStart[windowDims[i]] = shape[windowDims[i]] - upd.Type.Shape[(int)uwd[i]];
+        var scatterDims = Enumerable.Range(0, upd.Type.Rank).Where(d => !uwd.Contains(d)).ToArray();
         var e = x.Type.Element;
 
         StoreAll(dest, x);
@@ -72,7 +72,7 @@ internal sealed partial class KernelEmitter
             var inside = "true";
             for (int d = 0; d < shape.Length; d++)
             {
-                var ok = _b.Let($"and i1 {_b.Let($"icmp sge i64 {xi[d]}, 0")}, {_b.Let($"icmp sle i64 {xi[d]}, {shape[d] - windowSize[d]}")}");
+                var ok = _b.Let($"and i1 {_b.Let($"icmp sge i64 {xi[d]}, 0")}, {_b.Let($"icmp sle i64 {xi[d]}, {maxStart[d]}")}");
                 inside = _b.Let($"and i1 {inside}, {ok}");
             }
             When(inside, () =>
