@@ -44,6 +44,9 @@ public sealed record CompileOptions
     /// <summary>With the <c>cuda</c> target: the PTX architecture (<c>sm_80</c>, the default, or <c>sm_90</c>).</summary>
     public string? GpuArch { get; init; }
 
+    /// <summary>With the <c>cuda</c> target: the multiprocessor count kernel shapes are tuned to (null: the H100's 132).</summary>
+    public int? GpuMultiprocessors { get; init; }
+
     /// <summary>The pass pipeline run before code generation: a name (<c>default</c>, <c>cuda</c>), <c>none</c>, or null for the target's own.</summary>
     public string? Pipeline { get; init; }
 

@@ -1,3 +1,4 @@
+using GraphCompiler.Backends.Llvm;
 using GraphCompiler.Backends.Cpu;
 using GraphCompiler.IR;
 using GraphCompiler.Runtime;
@@ -21,9 +22,9 @@ public sealed record CompileTimings(TimeSpan Load, TimeSpan Optimize, TimeSpan C
 /// </summary>
 public sealed class CompiledModel : IDisposable
 {
-    private readonly CpuExecutable _executable;
+    private readonly NativeExecutable _executable;
 
-    private CompiledModel(CpuExecutable executable, Module optimized, CompileTimings timings)
+    private CompiledModel(NativeExecutable executable, Module optimized, CompileTimings timings)
     {
         _executable = executable;
         Module = optimized;
@@ -45,7 +46,7 @@ public sealed class CompiledModel : IDisposable
         var compiled = driver.Value!.LoadAndJit(path, module);
         if (!compiled.Ok) throw new CompilationException(compiled.Diagnostics);
         var (exe, optimized, timings) = compiled.Value!;
-        if (exe is not CpuExecutable native)
+        if (exe is not NativeExecutable native)
         {
             exe.Dispose();
             throw new CompilationException([new Diagnostic($"the {driver.Value.Target.Name} target does not produce native code; CompiledModel needs a native target (cpu)")]);
@@ -75,7 +76,7 @@ public sealed class CompiledModel : IDisposable
     public int EffectiveThreads => _executable.EffectiveThreads;
 
     /// <summary>The underlying executable (its <c>Run</c> returns diagnostics instead of throwing).</summary>
-    public CpuExecutable Executable => _executable;
+    public NativeExecutable Executable => _executable;
 
     /// <summary>
     /// Runs on tensors (types checked) and returns new tensors. Inputs are copied: variables the model
@@ -85,7 +86,7 @@ public sealed class CompiledModel : IDisposable
     /// <exception cref="RuntimeException">The compiled code returned an error.</exception>
     public IReadOnlyList<Tensor> Run(IReadOnlyList<Tensor> inputs) => _executable.Execute(inputs);
 
-    /// <summary>Runs on caller buffers (one pointer per input, then per output) with no managed allocation; see <see cref="CpuExecutable.Run(ReadOnlySpan{nint}, ReadOnlySpan{nint})"/>.</summary>
+    /// <summary>Runs on caller buffers (one pointer per input, then per output) with no managed allocation; see <see cref="NativeExecutable.Run(ReadOnlySpan{nint}, ReadOnlySpan{nint})"/>.</summary>
     public void Run(ReadOnlySpan<nint> inputPointers, ReadOnlySpan<nint> outputPointers) => _executable.Run(inputPointers, outputPointers);
 
     /// <summary>One input, one output, typed spans, no managed allocation.</summary>

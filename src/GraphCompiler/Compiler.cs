@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using GraphCompiler.Backends.Cpu.Aot;
+using GraphCompiler.Backends.Llvm.Aot;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Targets;
 using GraphCompiler.Passes;
@@ -63,7 +63,7 @@ public sealed class Compiler
             Problem($"library name '{options.LibraryName}' must be a C identifier (letters, digits, '_'; not starting with a digit)");
         if (options.Namespace is { } ns && !ns.Split('.').All(AotAbi.IsIdentifier)) Problem($"namespace '{ns}' is not a C# namespace name");
 
-        var target = Targets.Resolve(options.Target, options.GpuArch);
+        var target = Targets.Resolve(options.Target, options.GpuArch, options.GpuMultiprocessors);
         if (!target.Ok) problems.AddRange(target.Diagnostics);
 
         Pipeline? pipeline = null;

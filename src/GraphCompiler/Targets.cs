@@ -1,5 +1,6 @@
 using GraphCompiler.Backends.Cpu;
-using GraphCompiler.Backends.Cpu.Llvm;
+using GraphCompiler.Backends.Cpu.Codegen;
+using GraphCompiler.Backends.Llvm;
 using GraphCompiler.Backends.Cuda;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Targets;
@@ -26,9 +27,12 @@ public static class Targets
     public static string DefaultGpuArch => CudaTarget.Default.Arch;
 
     /// <summary>The target <paramref name="name"/> (null: this machine's CPU) with the GPU architecture <paramref name="gpuArch"/> (null: the default).</summary>
-    public static Result<ITarget> Resolve(string? name, string? gpuArch = null)
+    public static Result<ITarget> Resolve(string? name, string? gpuArch = null, int? gpuMultiprocessors = null)
     {
         name ??= "host";
+        if (gpuMultiprocessors is <= 0) return Fail($"the GPU's multiprocessor count must be positive, got {gpuMultiprocessors}");
+        if (gpuMultiprocessors is not null && name != "cuda")
+            return Fail($"a GPU multiprocessor count goes with the cuda target, not '{name}'");
         if (gpuArch is not null && !CudaTarget.Archs.Contains(gpuArch))
             return Fail($"unknown GPU architecture '{gpuArch}' (known: {string.Join(", ", CudaTarget.Archs)})");
         if (gpuArch is not null && name != "cuda")
@@ -36,7 +40,10 @@ public static class Targets
         switch (name)
         {
             case "interpreter": return Result<ITarget>.Success(new InterpreterTarget());
-            case "cuda": return Result<ITarget>.Success(new CudaBackend(gpuArch is null ? CudaTarget.Default : new CudaTarget(gpuArch)));
+            case "cuda":
+                var gpu = gpuArch is null ? CudaTarget.Default : new CudaTarget(gpuArch);
+                if (gpuMultiprocessors is { } sms) gpu = gpu with { Multiprocessors = sms };
+                return Result<ITarget>.Success(new CudaBackend(gpu, CpuKernels.Instance));
             case "cpu" or "host": return Result<ITarget>.Success(new CpuBackend());
         }
         if (!CpuTarget.Names.Contains(name)) return Fail($"unknown target '{name}' (known: {string.Join(", ", Names)})");

@@ -13,8 +13,11 @@ namespace GraphCompiler.Passes;
 /// </summary>
 public sealed record MemoryReport(string Entry, ImmutableArray<FunctionBuffers> Functions)
 {
-    public static MemoryReport Compute(Module module, BufferOptions? options = null) =>
-        new(module.Entry.Name, [.. module.Functions.Select(f => BufferAssignment.Compute(f, options))]);
+    public static MemoryReport Compute(Module module, BufferOptions? options = null) => Compute(module, _ => options);
+
+    /// <summary>The report with each function planned by <paramref name="plan"/> (a target's own options, which may depend on the function's placement).</summary>
+    public static MemoryReport Compute(Module module, Func<Function, BufferOptions?> plan) =>
+        new(module.Entry.Name, [.. module.Functions.Select(f => BufferAssignment.Compute(f, plan(f)))]);
 
     public FunctionBuffers EntryBuffers => Functions.First(f => f.Function == Entry);
 

@@ -52,7 +52,8 @@ public static class RuntimeStatuses
 }
 
 /// <summary>A nonzero status from compiled code, on the non-allocating run paths that cannot return diagnostics.</summary>
-public sealed class RuntimeException(int status) : Exception(RuntimeStatuses.Describe(status))
+public sealed class RuntimeException(int status, string? detail = null)
+    : Exception(detail is null ? RuntimeStatuses.Describe(status) : $"{RuntimeStatuses.Describe(status)}: {detail}")
 {
     public int Status { get; } = status;
 }

@@ -16,7 +16,7 @@ internal static class Cli
         if (parsed.Errors.Count > 0 && !args.Contains("--help") && !args.Contains("-h"))
         {
             var help = string.Join(' ', ["gcc-cli", .. CommandPath(parsed), "--help"]);
-            Console.Error.WriteLine($"gcc-cli: error: {string.Join("; ", parsed.Errors.Select(e => e.Message.TrimEnd('.')))} (see {help})");
+            Console.Error.WriteLine($"gcc-cli: error: {string.Join("; ", parsed.Errors.Select(e => OneLine(e.Message)))} (see {help})");
             return BadInput;
         }
         try
@@ -29,6 +29,10 @@ internal static class Cli
             return InternalError;
         }
     }
+
+    /// <summary>A parser message on one line: System.CommandLine lists allowed values one per line, tab-indented.</summary>
+    private static string OneLine(string message) =>
+        string.Join(" ", message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).TrimEnd('.');
 
     private static IEnumerable<string> CommandPath(ParseResult parsed)
     {

@@ -18,26 +18,28 @@ internal static class CompileCommand
         var target = new Option<string>("--target") { Description = "What to generate code for: a CPU, or cuda (this CPU and an NVIDIA GPU).", DefaultValueFactory = _ => "host" };
         target.AcceptOnlyFromAmong([.. Targets.Packaging]);
         var arch = new Option<string?>("--gpu-arch") { Description = $"With --target cuda: the PTX's architecture ({string.Join(", ", Targets.GpuArchs)}; default {Targets.DefaultGpuArch}); sm_80's also runs on later GPUs." };
+        var sms = new Option<int?>("--gpu-sms") { Description = "With --target cuda: the GPU's multiprocessor count that kernel shapes are tuned to (default: an H100's 132)." };
         var placement = new PlacementCliOptions();
         var function = new Option<string?>("--function") { Description = "The function to compile (default: main, else the first)." };
         var ns = new Option<string?>("--namespace") { Description = "Namespace of the generated C# class (default: none)." };
         var cmd = placement.AddTo(model.AddTo(new Command("compile", "Compile a model ahead of time for the CPU or CUDA: object file, shared library, C header and C# binding.")));
         cmd.Options.Add(arch);
+        cmd.Options.Add(sms);
         cmd.Options.Add(outputDir);
         cmd.Options.Add(name);
         cmd.Options.Add(target);
         cmd.Options.Add(function);
         cmd.Options.Add(ns);
-        cmd.SetAction(r => Run(r, model, placement, r.GetValue(model.Model)!, r.GetValue(outputDir)!, r.GetValue(name)!, r.GetValue(target)!, r.GetValue(arch), r.GetValue(function), r.GetValue(ns)));
+        cmd.SetAction(r => Run(r, model, placement, r.GetValue(model.Model)!, r.GetValue(outputDir)!, r.GetValue(name)!, r.GetValue(target)!, r.GetValue(arch), r.GetValue(sms), r.GetValue(function), r.GetValue(ns)));
         return cmd;
     }
 
-    private static int Run(ParseResult r, ModelOptions model, PlacementCliOptions placement, string path, string outputDir, string name, string target, string? arch,
+    private static int Run(ParseResult r, ModelOptions model, PlacementCliOptions placement, string path, string outputDir, string name, string target, string? arch, int? sms,
         string? function, string? ns)
     {
         // The driver checks the options before anything is loaded, so a typo costs no compilation.
         if (File.Exists(outputDir)) return Cli.Fail($"{outputDir} exists and is not a directory");
-        var options = model.Apply(r, new CompileOptions { Target = target, GpuArch = arch, Function = function, LibraryName = name, Namespace = ns });
+        var options = model.Apply(r, new CompileOptions { Target = target, GpuArch = arch, GpuMultiprocessors = sms, Function = function, LibraryName = name, Namespace = ns });
         if (!options.Ok) return Cli.FailOne(options.Diagnostics);
         if (Cli.Driver(placement.Apply(r, options.Value!), out var bad) is not { } driver) return bad;
 

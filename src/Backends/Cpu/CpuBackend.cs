@@ -1,5 +1,6 @@
 using GraphCompiler.Backends.Cpu.Aot;
-using GraphCompiler.Backends.Cpu.Llvm;
+using GraphCompiler.Backends.Llvm.Aot;
+using GraphCompiler.Backends.Llvm;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Analysis;
 using GraphCompiler.IR.Targets;
@@ -20,7 +21,7 @@ public sealed class CpuBackend(CpuTarget? machine = null) : ITarget
 
     public bool Supports(Operation op) => true;
 
-    public BufferOptions? MemoryPlan => CpuCompiler.MemoryPlan;
+    public BufferOptions? MemoryPlan(Function f) => CpuCompiler.MemoryPlan;
 
     public string? RunUnavailable => LlvmLibrary.Problem;
 

@@ -1,5 +1,7 @@
 using GraphCompiler.Backends.Cpu.Codegen;
-using GraphCompiler.Backends.Cpu.Llvm;
+using GraphCompiler.Backends.Llvm;
+using GraphCompiler.Backends.Llvm.Aot;
+using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Analysis;
 
@@ -19,7 +21,11 @@ public sealed record CpuCompileOptions
 /// <see cref="LlvmIr"/> with zero placeholders; their bytes are <see cref="Constants"/>, which every
 /// LLVM entry point takes beside the text.
 /// </summary>
-public sealed record CpuProgram(string Name, string LlvmIr, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes, Function Signature);
+public sealed record CpuProgram(string Name, string LlvmIr, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes, Function Signature)
+{
+    /// <summary>The same program as the LLVM layer's packaging step (<see cref="AotPackager"/>) takes it.</summary>
+    public HostProgram AsHostProgram => new(Name, LlvmIr, Constants, ArenaBytes, Signature);
+}
 
 /// <summary>
 /// The CPU backend: turns an optimised IR function into LLVM IR (<see cref="Generate"/>), then into
@@ -28,8 +34,9 @@ public sealed record CpuProgram(string Name, string LlvmIr, IReadOnlyList<Consta
 public static class CpuCompiler
 {
     /// <summary>
-    /// How the CPU program lays out its arena: kernels declare their buffers noalias, so no value takes over
-    /// another's buffer in place. The memory report uses these same options, so it equals the compiled arena.
+    /// The buffer assignment options the CPU program lays out its arena with (pass them to
+    /// <c>MemoryReport.Compute</c> for the same numbers): no value takes over another's buffer in place,
+    /// because kernels declare their buffers noalias.
     /// </summary>
     public static readonly BufferOptions MemoryPlan = new() { InPlace = false, Alignment = GraphCompiler.Runtime.Abi.ArenaAlignment };
 
@@ -43,7 +50,7 @@ public static class CpuCompiler
         try
         {
             var target = options.Target ?? CpuTarget.Host();
-            var (ir, constants, arena) = ProgramEmitter.Emit(f, options.Name, f.Name, module, target.F32Lanes);
+            var (ir, constants, arena) = ProgramEmitter.Emit(f, options.Name, f.Name, module, target.F32Lanes, CpuKernels.Instance, MemoryPlan);
             return Result<CpuProgram>.Success(new CpuProgram(options.Name, ir, constants, arena, f));
         }
         catch (CodegenException e)
@@ -53,14 +60,14 @@ public static class CpuCompiler
     }
 
     /// <summary>Generates and compiles in-process with LLVM's ORC JIT.</summary>
-    public static Result<CpuExecutable> Jit(Module module, CpuCompileOptions? options = null, string? functionName = null)
+    public static Result<NativeExecutable> Jit(Module module, CpuCompileOptions? options = null, string? functionName = null)
     {
-        if (LlvmLibrary.Problem is { } problem) return Result<CpuExecutable>.Failure(new Diagnostic(problem));
+        if (LlvmLibrary.Problem is { } problem) return Result<NativeExecutable>.Failure(new Diagnostic(problem));
         var program = Generate(module, options, functionName);
-        if (!program.Ok) return Result<CpuExecutable>.Failure(program.Diagnostics);
+        if (!program.Ok) return Result<NativeExecutable>.Failure(program.Diagnostics);
         var p = program.Value!;
         var jit = LlvmJit.Compile(p.LlvmIr, (options ?? new()).Target ?? CpuTarget.Host(), p.Name, p.Constants);
-        if (!jit.Ok) return Result<CpuExecutable>.Failure(jit.Diagnostics);
-        return Result<CpuExecutable>.Success(new CpuExecutable(jit.Value!, p));
+        if (!jit.Ok) return Result<NativeExecutable>.Failure(jit.Diagnostics);
+        return Result<NativeExecutable>.Success(new NativeExecutable(jit.Value!, p.AsHostProgram));
     }
 }

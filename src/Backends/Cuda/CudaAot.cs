@@ -1,5 +1,6 @@
-using GraphCompiler.Backends.Cpu.Aot;
-using GraphCompiler.Backends.Cpu.Llvm;
+using GraphCompiler.Backends.Llvm;
+using GraphCompiler.Backends.Llvm.Aot;
+using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
 
 namespace GraphCompiler.Backends.Cuda;
@@ -18,7 +19,7 @@ public static class CudaAot
          * device 0's primary context (the CUDA runtime's, PyTorch's and CuPy's), loads its embedded PTX once and
          * keeps a device arena and its constants on the GPU until NAME_release(). NAME_run takes host buffers
          * and copies between host and device as the placement requires; it returns after the GPU is done.
-         * Status codes besides 0 and 1: 3 a CUDA call failed, 4 no usable driver, 5 run_device refused;
+         * Status codes: the NAME_OK / NAME_ERROR_* macros above (device call failed, no usable driver, run_device refused);
          * NAME_last_error() says which and why (e.g. "launching gc_loop0 (cuLaunchKernel) failed: CUDA_ERROR_...").
          */
         int32_t NAME_run_device(void *const *args, void *const *results, void *arena, int32_t threads);
@@ -38,20 +39,22 @@ public static class CudaAot
 
         """;
 
-    public static Result<AotArtifacts> Compile(Module placed, AotOptions options, CudaTarget gpu, string? functionName = null)
+    /// <summary>
+    /// Compiles <paramref name="placed"/> (pipeline <c>cuda</c>) into the library form; <paramref name="hostKernels"/>
+    /// emits the CPU-placed ops' kernels (the CPU backend's <c>CpuKernels.Instance</c>).
+    /// </summary>
+    public static Result<AotArtifacts> Compile(Module placed, AotOptions options, CudaTarget gpu, IHostKernels hostKernels, string? functionName = null)
     {
         var name = options.Name;
         if (!AotAbi.IsIdentifier(name))
-            return Result<AotArtifacts>.Failure(new Diagnostic($"--name '{name}' must be a C identifier (letters, digits, '_'; not starting with a digit)"));
+            return Result<AotArtifacts>.Failure(new Diagnostic($"library name '{name}' must be a C identifier (letters, digits, '_'; not starting with a digit)"));
         if (LlvmLibrary.Problem is { } problem) return Result<AotArtifacts>.Failure(new Diagnostic(problem));
         var host = CpuTarget.Named(options.Target) ?? CpuTarget.Host();
-        var program = CudaCompiler.Generate(placed, new CudaCompileOptions { Name = name, Gpu = gpu, Host = host }, functionName);
+        var program = CudaCompiler.Generate(placed, new CudaCompileOptions { Name = name, Gpu = gpu, Host = host, HostKernels = hostKernels }, functionName);
         if (!program.Ok) return Result<AotArtifacts>.Failure(program.Diagnostics);
         var p = program.Value!;
-        var lastError = $"define ptr @{name}_last_error() nounwind {{\nentry:\n  ret ptr @gc.cuda.err\n}}\n";
-        var hostProgram = p.AsHostProgram with { LlvmIr = p.HostIr + lastError };
-        var artefacts = AotCompiler.Package(hostProgram, options with { Target = $"cuda {gpu.Arch}, host {host.Name}" }, host,
-            [$"{name}_run_device", $"{name}_last_error"], Header, Binding);
+        var artefacts = AotPackager.Package(p.AsHostProgram, options with { Target = $"cuda {gpu.Arch}, host {host.Name}" }, host,
+            [$"{name}_run_device", p.LastErrorSymbol], Header, Binding);
         if (!artefacts.Ok) return artefacts;
         var a = artefacts.Value!;
         // The PTX beside the library, for inspection (ptxas, cuobjdump) — the library does not read it.

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
-using GraphCompiler.Backends.Cpu.Aot;
-using GraphCompiler.Backends.Cpu.Llvm;
+using GraphCompiler.Backends.Llvm;
+using GraphCompiler.Backends.Llvm.Aot;
+using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Analysis;
 using GraphCompiler.IR.Targets;
@@ -10,9 +11,11 @@ namespace GraphCompiler.Backends.Cuda;
 /// <summary>
 /// A CPU host with an NVIDIA GPU as a compilation target: the <c>cuda</c> pipeline places ops by cost and
 /// makes transfers explicit; GPU ops become PTX kernels, the rest runs on the host. <paramref name="gpu"/> is
-/// the PTX architecture, <paramref name="host"/> the CPU the host code is for (null: this one).
+/// the PTX architecture, <paramref name="hostKernels"/> the kernels of the ops that stay on the host (the CPU
+/// backend's: the driver passes them, so this backend does not depend on another), <paramref name="host"/> the
+/// CPU the host code is for (null: this one).
 /// </summary>
-public sealed class CudaBackend(CudaTarget gpu, CpuTarget? host = null) : ITarget
+public sealed class CudaBackend(CudaTarget gpu, IHostKernels hostKernels, CpuTarget? host = null) : ITarget
 {
     /// <summary>The driver library the generated runtime loads on its first call.</summary>
     public const string DriverLibrary = "libcuda.so.1";
@@ -27,8 +30,8 @@ public sealed class CudaBackend(CudaTarget gpu, CpuTarget? host = null) : ITarge
 
     public bool Supports(Operation op) => CudaCapabilities.Supports(op);
 
-    /// <summary>The host arena's plan; GPU values live in the device arena the CUDA plan lays out.</summary>
-    public BufferOptions? MemoryPlan => null;
+    /// <summary>The host arena's plan (the values placed on the CPU); GPU values live in the device arena.</summary>
+    public BufferOptions? MemoryPlan(Function f) => CudaCompiler.HostMemoryPlan(f);
 
     public string? RunUnavailable => LlvmLibrary.Problem ?? DriverProblem.Value;
 
@@ -39,13 +42,18 @@ public sealed class CudaBackend(CudaTarget gpu, CpuTarget? host = null) : ITarge
         return null;
     });
 
-    public Result<IExecutable> Jit(Module optimized, string? function, int threads) =>
-        Result<IExecutable>.Failure(new Diagnostic("the cuda target compiles ahead of time only (gcc-cli compile --target cuda)"));
+    public Result<IExecutable> Jit(Module optimized, string? function, int threads)
+    {
+        var exe = CudaCompiler.Jit(optimized, new CudaCompileOptions { Gpu = Gpu, Host = Host, HostKernels = hostKernels }, function);
+        if (!exe.Ok) return Result<IExecutable>.Failure(exe.Diagnostics);
+        exe.Value!.Threads = threads;
+        return Result<IExecutable>.Success(exe.Value);
+    }
 
     public Result<TargetArtifacts> Package(Module optimized, string? function, PackageOptions options)
     {
         var hostName = Host?.Name ?? "host";
-        var a = CudaAot.Compile(optimized, new AotOptions { Name = options.Name, Target = hostName, Namespace = options.Namespace }, Gpu, function);
+        var a = CudaAot.Compile(optimized, new AotOptions { Name = options.Name, Target = hostName, Namespace = options.Namespace }, Gpu, hostKernels, function);
         if (!a.Ok) return Result<TargetArtifacts>.Failure(a.Diagnostics);
         var abi = a.Value!.Abi;
         return Result<TargetArtifacts>.Success(new TargetArtifacts(a.Value.Files,

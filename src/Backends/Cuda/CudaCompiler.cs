@@ -1,20 +1,33 @@
-using GraphCompiler.Backends.Cpu;
-using GraphCompiler.Backends.Cpu.Codegen;
-using GraphCompiler.Backends.Cpu.Llvm;
 using GraphCompiler.Backends.Cuda.Codegen;
+using GraphCompiler.Backends.Llvm;
+using GraphCompiler.Backends.Llvm.Aot;
+using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
+using GraphCompiler.IR.Analysis;
 
 namespace GraphCompiler.Backends.Cuda;
 
 /// <summary>
-/// Which GPUs the PTX is for. PTX for sm_80 (PTX ISA 7.5) also runs on later GPUs (the driver compiles it
-/// for the device at load time), so it is the default: one library for A100 and H100.
+/// Which GPUs the code is for: the PTX architecture and the multiprocessor count that kernel shapes are tuned to
+/// (a GEMM's tiles shrink until its grid covers them). PTX for sm_80 (PTX ISA 7.5) also runs on later GPUs (the
+/// driver compiles it for the device at load time), so it is the default: one library for A100 and H100.
 /// </summary>
 public sealed record CudaTarget(string Arch)
 {
     public static readonly IReadOnlyList<string> Archs = ["sm_80", "sm_90"];
 
     public static readonly CudaTarget Default = new("sm_80");
+
+    /// <summary>
+    /// Streaming multiprocessors of the GPU the kernels are shaped for. By default the H100 SXM's 132, the GPU
+    /// the kernels were measured on (sm_80 PTX is what it runs here too; an A100 has 108): an H100 is what this
+    /// project's GPU machines have. Set it (<c>--gpu-sms</c>) for another part; a smaller count only shapes
+    /// tiles larger, never wrong.
+    /// </summary>
+    public int Multiprocessors { get; init; } = H100Multiprocessors;
+
+    /// <summary>An H100 SXM5's multiprocessor count (NVIDIA's H100 datasheet).</summary>
+    public const int H100Multiprocessors = 132;
 
     /// <summary>The PTX ISA version LLVM is asked for: the oldest that has the architecture.</summary>
     public string PtxFeature => Arch == "sm_90" ? "+ptx78" : "+ptx75";
@@ -31,6 +44,12 @@ public sealed record CudaCompileOptions
 
     /// <summary>What the host code is generated for; null means this machine.</summary>
     public CpuTarget? Host { get; init; }
+
+    /// <summary>
+    /// Emits the host program's kernels for the CPU-placed ops (required): the CPU backend's,
+    /// <c>GraphCompiler.Backends.Cpu.Codegen.CpuKernels.Instance</c>.
+    /// </summary>
+    public IHostKernels? HostKernels { get; init; }
 }
 
 /// <summary>
@@ -41,19 +60,32 @@ public sealed record CudaCompileOptions
 public sealed record CudaProgram(string Name, string HostIr, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes, Function Signature,
     string DeviceIr, string Ptx, int Kernels)
 {
-    internal CpuProgram AsHostProgram => new(Name, HostIr, Constants, ArenaBytes, Signature);
+    /// <summary>The host side as the LLVM layer links or JITs it, with <c>NAME_last_error</c> (why the last call failed).</summary>
+    public HostProgram AsHostProgram => new(Name, HostIr + $"define ptr @{LastErrorSymbol}() nounwind {{\nentry:\n  ret ptr @gc.cuda.err\n}}\n",
+        Constants, ArenaBytes, Signature);
+
+    /// <summary><c>const char *NAME_last_error(void)</c>: the generated runtime's message for the last failed call.</summary>
+    public string LastErrorSymbol => $"{Name}_last_error";
 }
 
 /// <summary>
 /// The CUDA backend: a placed, transfer-explicit function (pipeline <c>cuda</c>) becomes GPU kernels
-/// (NVPTX through LLVM) and a host program that runs the CPU-placed ops with the CPU backend's
-/// kernels and drives the GPU through the driver API.
+/// (NVPTX through LLVM) and a host program that runs the CPU-placed ops with the host kernels it is
+/// given (<see cref="CudaCompileOptions.HostKernels"/>) and drives the GPU through the driver API.
 /// </summary>
 public static class CudaCompiler
 {
+    /// <summary>The buffer assignment options of the host arena (<c>NAME_arena_size</c>) of <paramref name="placed"/>: pass them to <c>MemoryReport.Compute</c> for the same numbers.</summary>
+    public static BufferOptions HostMemoryPlan(Function placed) => new CudaPlacement(placed).HostMemoryPlan;
+
+    /// <summary>The buffer assignment options of the device arena of <paramref name="placed"/> (GPU values, 256-byte aligned).</summary>
+    public static BufferOptions DeviceMemoryPlan(Function placed) => new CudaPlacement(placed).DeviceMemoryPlan;
+
     public static Result<CudaProgram> Generate(Module module, CudaCompileOptions? options = null, string? functionName = null)
     {
         options ??= new CudaCompileOptions();
+        if (options.HostKernels is not { } hostKernels)
+            return Result<CudaProgram>.Failure(new Diagnostic("CudaCompileOptions.HostKernels is not set: pass the CPU backend's kernels (CpuKernels.Instance)"));
         if (LlvmLibrary.Problem is { } problem) return Result<CudaProgram>.Failure(new Diagnostic(problem));
         var f = functionName is null ? module.Entry : module.Find(functionName);
         if (f is null) return Result<CudaProgram>.Failure(new Diagnostic($"no function named '{functionName}'"));
@@ -61,14 +93,14 @@ public static class CudaCompiler
         if (diags.Count > 0) return Result<CudaProgram>.Failure(diags);
         try
         {
-            var device = new DeviceModule();
+            var device = new DeviceModule(options.Gpu);
             var plan = new CudaPlan(f, device);
             var deviceIr = device.Build(f.Name);
             var ptx = LlvmCompiler.Emit(deviceIr, options.Gpu.Llvm, assembly: true, name: $"{options.Name}_kernels", constants: device.Context.Constants);
             if (!ptx.Ok) return Result<CudaProgram>.Failure(ptx.Diagnostics);
             var host = options.Host ?? CpuTarget.Host();
-            var (ir, constants, arena) = ProgramEmitter.Emit(f, options.Name, f.Name, module, host.F32Lanes,
-                offload: deviceMode => new CudaOffload(plan, deviceMode),
+            var (ir, constants, arena) = ProgramEmitter.Emit(f, options.Name, f.Name, module, host.F32Lanes, hostKernels, plan.HostMemoryPlan,
+                device: deviceMode => new CudaOffload(plan, deviceMode),
                 prepare: m =>
                 {
                     var uploads = plan.DeviceConstants.Select(c => (m.Constant(c.Tensor), c.Value.Type.ByteSize)).ToList();
@@ -81,5 +113,19 @@ public static class CudaCompiler
         {
             return Result<CudaProgram>.Failure(new Diagnostic(e.Message, Code: Diagnostic.UnsupportedOp));
         }
+    }
+
+    /// <summary>
+    /// Generates and compiles the host side in-process (LLVM's ORC JIT); the PTX is embedded as in the library.
+    /// Calls are serialised: the program has one stream and one device arena. The driver is loaded on the first call.
+    /// </summary>
+    public static Result<NativeExecutable> Jit(Module module, CudaCompileOptions options, string? functionName = null)
+    {
+        var program = Generate(module, options, functionName);
+        if (!program.Ok) return Result<NativeExecutable>.Failure(program.Diagnostics);
+        var p = program.Value!.AsHostProgram;
+        var jit = LlvmJit.Compile(p.LlvmIr, options.Host ?? CpuTarget.Host(), p.Name, p.Constants);
+        if (!jit.Ok) return Result<NativeExecutable>.Failure(jit.Diagnostics);
+        return Result<NativeExecutable>.Success(new NativeExecutable(jit.Value!, p, program.Value.LastErrorSymbol, serialize: true));
     }
 }

@@ -13,7 +13,7 @@ public sealed class InterpreterTarget : ITarget
 
     public bool Supports(Operation op) => true;
 
-    public BufferOptions? MemoryPlan => null;
+    public BufferOptions? MemoryPlan(Function f) => null;
 
     public string? RunUnavailable => null;
 

@@ -42,8 +42,8 @@ public interface ITarget
     /// <summary>Whether the target has a kernel for <paramref name="op"/> (placement keeps other ops on the host).</summary>
     bool Supports(Operation op);
 
-    /// <summary>The options the target lays out its arena with, so that a memory report equals the compiled arena; null when it has no arena.</summary>
-    BufferOptions? MemoryPlan { get; }
+    /// <summary>The options the target lays out <paramref name="f"/>'s host arena with, so that a memory report equals the compiled arena; null when it has no arena.</summary>
+    BufferOptions? MemoryPlan(Function f);
 
     /// <summary>Why code for this target cannot run on this machine (no LLVM, no GPU driver); null when it can.</summary>
     string? RunUnavailable { get; }

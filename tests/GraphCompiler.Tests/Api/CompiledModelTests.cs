@@ -1,4 +1,5 @@
 using GraphCompiler.Backends.Cpu;
+using GraphCompiler.Backends.Llvm;
 using GraphCompiler.Frontend;
 using GraphCompiler.IR.Text;
 using GraphCompiler.Runtime;

@@ -1,6 +1,6 @@
 using System.Collections.Immutable;
 using GraphCompiler.Backends.Cpu;
-using GraphCompiler.Backends.Cpu.Llvm;
+using GraphCompiler.Backends.Llvm;
 
 namespace GraphCompiler.Tests.Backends;
 

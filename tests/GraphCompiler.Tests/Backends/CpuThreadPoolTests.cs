@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using GraphCompiler.Backends.Cpu;
 using GraphCompiler.Backends.Cpu.Aot;
+using GraphCompiler.Backends.Llvm.Aot;
 using GraphCompiler.Passes;
 
 namespace GraphCompiler.Tests.Backends;

@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using GraphCompiler.Backends.Cpu.Llvm;
+using GraphCompiler.Backends.Llvm;
 
 namespace GraphCompiler.Tests.Backends;
 

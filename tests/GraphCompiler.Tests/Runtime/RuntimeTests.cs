@@ -1,4 +1,5 @@
 using GraphCompiler.Backends.Cpu;
+using GraphCompiler.Backends.Llvm;
 using GraphCompiler.Runtime;
 using RuntimeThreads = GraphCompiler.Runtime.Threads;
 

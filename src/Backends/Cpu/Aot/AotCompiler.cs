@@ -1,27 +1,14 @@
-using GraphCompiler.Backends.Cpu.Llvm;
+using GraphCompiler.Backends.Llvm;
+using GraphCompiler.Backends.Llvm.Aot;
 using GraphCompiler.IR;
 
 namespace GraphCompiler.Backends.Cpu.Aot;
-
-public sealed record AotOptions
-{
-    /// <summary>Symbol prefix and file stem: <c>NAME_run</c>, <c>libNAME.so</c>, <c>NAME.h</c>; a C identifier.</summary>
-    public string Name { get; init; } = "model";
-
-    /// <summary>One of <see cref="CpuTarget.Names"/>.</summary>
-    public string Target { get; init; } = "host";
-
-    /// <summary>Namespace of the generated C# class; null for the global namespace.</summary>
-    public string? Namespace { get; init; }
-}
-
-/// <summary>The artefacts of an ahead-of-time compilation, in memory, ready to be written together.</summary>
-public sealed record AotArtifacts(AotAbi Abi, IReadOnlyList<(string FileName, byte[] Data)> Files);
 
 /// <summary>
 /// tfcompile-style ahead-of-time compilation of an already optimised module: an object file, a shared
 /// library exporting only the ABI entry points, a C header and a C# binding. Nothing touches the file
 /// system except the linker's private scratch directory; the caller writes <see cref="AotArtifacts.Files"/>.
+/// The library form is the LLVM layer's (<see cref="AotPackager"/>), shared with the CUDA target.
 /// </summary>
 public static class AotCompiler
 {
@@ -29,7 +16,7 @@ public static class AotCompiler
     {
         var name = options.Name;
         if (!AotAbi.IsIdentifier(name))
-            return Fail($"--name '{name}' must be a C identifier (letters, digits, '_'; not starting with a digit)");
+            return Fail($"library name '{name}' must be a C identifier (letters, digits, '_'; not starting with a digit)");
         if (!CpuTarget.Names.Contains(options.Target))
             return Fail($"unknown target '{options.Target}' (known: {string.Join(", ", CpuTarget.Names)})");
         if (LlvmLibrary.Problem is { } problem) return Fail(problem);
@@ -37,36 +24,7 @@ public static class AotCompiler
 
         var program = CpuCompiler.Generate(optimised, new CpuCompileOptions { Name = name, Target = target }, functionName);
         if (!program.Ok) return Result<AotArtifacts>.Failure(program.Diagnostics);
-        return Package(program.Value!, options, target, [], null);
-    }
-
-    /// <summary>
-    /// Links a generated host program into the library form: object, shared library exporting the ABI
-    /// (plus <paramref name="extraExports"/>), header (with <paramref name="extraHeader"/> declarations) and C# binding.
-    /// </summary>
-    internal static Result<AotArtifacts> Package(CpuProgram p, AotOptions options, CpuTarget target, IReadOnlyList<string> extraExports, string? extraHeader,
-        string? extraBinding = null)
-    {
-        var name = options.Name;
-        // The destructor stops the library's worker threads before dlclose unmaps their code.
-        var ir = p.LlvmIr + $"define i32 @{name}_abi_version() nounwind {{\nentry:\n  ret i32 {AotAbi.Version}\n}}\n"
-            + $"@llvm.global_dtors = appending global [1 x {{ i32, ptr, ptr }}] [{{ i32, ptr, ptr }} {{ i32 65535, ptr @{Codegen.ProgramEmitter.FiniSymbol}, ptr null }}]\n";
-
-        // The module name becomes the object's source file name: the bare name keeps paths out of it.
-        var obj = LlvmCompiler.Emit(ir, target, name: name, constants: p.Constants);
-        if (!obj.Ok) return Result<AotArtifacts>.Failure(obj.Diagnostics);
-        var so = SharedLibraryLinker.Link(obj.Value!, $"lib{name}.so", [$"{name}_run", $"{name}_arena_size", $"{name}_abi_version", $"{name}_release", .. extraExports]);
-        if (!so.Ok) return Result<AotArtifacts>.Failure(so.Diagnostics);
-
-        var abi = new AotAbi(name, p.Signature, p.ArenaBytes);
-        var utf8 = new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false);
-        return Result<AotArtifacts>.Success(new AotArtifacts(abi,
-        [
-            ($"{name}.o", obj.Value!),
-            ($"lib{name}.so", so.Value!),
-            ($"{name}.h", utf8.GetBytes(HeaderWriter.Write(abi, options.Target, extraHeader))),
-            ($"{name}.cs", utf8.GetBytes(CSharpBindingWriter.Write(abi, options.Target, options.Namespace, extraBinding))),
-        ]));
+        return AotPackager.Package(program.Value!.AsHostProgram, options, target, [], null);
     }
 
     private static Result<AotArtifacts> Fail(string message) => Result<AotArtifacts>.Failure(new Diagnostic(message));

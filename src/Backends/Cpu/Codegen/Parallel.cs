@@ -1,3 +1,5 @@
+using GraphCompiler.Backends.Llvm.Codegen;
+
 namespace GraphCompiler.Backends.Cpu.Codegen;
 
 /// <summary>
@@ -38,10 +40,14 @@ internal static class Parallel
     /// <summary>Pause iterations the caller spins waiting for the workers before it starts yielding the CPU.</summary>
     private const int CallerSpins = 1 << 12;
 
+    /// <summary>One step of a spin-wait: <c>void (i1 yield)</c>, a PAUSE or a <c>sched_yield</c>.</summary>
+    private const string Relax = "gc.pool.relax";
+
     public static string Emit(ModuleContext module)
     {
         if (!module.FirstHelper(Name)) return Name;
         EmitPool(module);
+        module.OnStop(Release);
         module.Declare("declare i32 @pthread_create(ptr, ptr, ptr, ptr) nounwind");
         module.AddFunction($$"""
             define internal void @{{Name}}(ptr %fn, ptr %ctx, i32 %n) nounwind {
@@ -101,19 +107,14 @@ internal static class Parallel
               call void @gc.pool.parts(i64 %job.new)
               br label %wait
             wait:
-              %i = phi i32 [ 0, %publish ], [ %i.next, %wait.pause ], [ %i.next, %wait.yield ]
+              %i = phi i32 [ 0, %publish ], [ %i.next, %wait.again ]
               %left = load atomic i32, ptr @gc.pool.pending acquire, align 4
               %finished = icmp eq i32 %left, 0
               br i1 %finished, label %done, label %wait.again
             wait.again:
               %i.next = add i32 %i, 1
-              %patient = icmp ult i32 %i, {{CallerSpins}}
-              br i1 %patient, label %wait.pause, label %wait.yield
-            wait.pause:
-              call void @llvm.x86.sse2.pause()
-              br label %wait
-            wait.yield:
-              %y = call i32 @sched_yield()
+              %impatient = icmp uge i32 %i, {{CallerSpins}}
+              call void @{{Relax}}(i1 %impatient)
               br label %wait
             done:
               store atomic i32 0, ptr @gc.pool.busy release, align 4
@@ -154,6 +155,20 @@ internal static class Parallel
         module.Declare("declare i32 @pthread_join(i64, ptr) nounwind");
         module.Declare("declare i32 @sched_yield() nounwind");
         module.Declare("declare void @llvm.x86.sse2.pause() nounwind");
+        // One step of a spin-wait (the caller waiting for the parts, a worker watching for a job): a PAUSE,
+        // or, when the waiter decides it has spun long enough, giving the CPU away.
+        module.AddFunction($$"""
+            define internal void @{{Relax}}(i1 %yield) nounwind {
+            entry:
+              br i1 %yield, label %give, label %pause
+            pause:
+              call void @llvm.x86.sse2.pause()
+              ret void
+            give:
+              %y = call i32 @sched_yield()
+              ret void
+            }
+            """);
         // Taking the mutex around the broadcast closes the window between a worker's last look at the job
         // word (under the mutex) and its wait.
         module.AddFunction("""
@@ -205,7 +220,7 @@ internal static class Parallel
               %seen = phi i64 [ %seen0, %entry ], [ %gen, %work ]
               br label %spin
             spin:
-              %i = phi i32 [ 0, %watch ], [ %i.next, %spin.pause ], [ %i.next, %spin.yield ]
+              %i = phi i32 [ 0, %watch ], [ %i.next, %spin.which ]
               %job1 = load atomic i64, ptr @gc.pool.job acquire, align 8
               %gen1 = lshr i64 %job1, 32
               %new1 = icmp ne i64 %gen1, %seen
@@ -217,12 +232,7 @@ internal static class Parallel
             spin.which:
               %low = and i32 %i.next, 63
               %polite = icmp eq i32 %low, 0
-              br i1 %polite, label %spin.yield, label %spin.pause
-            spin.pause:
-              call void @llvm.x86.sse2.pause()
-              br label %spin
-            spin.yield:
-              %y = call i32 @sched_yield()
+              call void @{{Relax}}(i1 %polite)
               br label %spin
             sleep:
               %l = call i32 @pthread_mutex_lock(ptr @gc.pool.mutex)

@@ -1,4 +1,5 @@
-using GraphCompiler.Backends.Cpu.Codegen;
+using GraphCompiler.Runtime;
+using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Analysis;
 using GraphCompiler.IR.Ops;
@@ -18,13 +19,13 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 /// with an error, as such a pointer cannot be read by the host.
 /// </para>
 /// </summary>
-internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IOffload
+internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IDeviceHook
 {
     private readonly Dictionary<Value, string> _devicePointers = new(ReferenceEqualityComparer.Instance);
 
     public bool Elsewhere(Value v) => plan.OnDevice(v) || plan.Nowhere(v);
 
-    public void Prologue(OffloadSite site)
+    public void Prologue(DeviceSite site)
     {
         var (b, m) = (site.B, site.Module);
         var status = b.Let($"call i32 @{HostRuntime.Init}()", "cuinit");
@@ -34,7 +35,7 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IOffload
         if (plan.DeviceModeProblem is { } problem)
         {
             b.Line($"call i32 (ptr, i64, ptr, ...) @snprintf(ptr {DriverApi.ErrorBuffer}, i64 512, ptr {HostStrings.Literal(m, "%s")}, ptr {HostStrings.Literal(m, problem)})");
-            b.Line("ret i32 5");
+            b.Line($"ret i32 {(int)RuntimeStatus.DeviceRunRefused}");
             b.Block(b.FreshLabel("unreachable"));
             return;
         }
@@ -53,10 +54,10 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IOffload
         }
     }
 
-    public void Epilogue(OffloadSite site) =>
+    public void Epilogue(DeviceSite site) =>
         DriverApi.Call(site.Module, site.B, "cuStreamSynchronize", $"ptr {site.B.Let($"load ptr, ptr {HostRuntime.Stream}")}", "waiting for the GPU (cuStreamSynchronize)");
 
-    public bool TryEmit(Operation op, OffloadSite site)
+    public bool TryEmit(Operation op, DeviceSite site)
     {
         switch (op.Def)
         {
@@ -76,7 +77,7 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IOffload
         return true;
     }
 
-    private string DevicePointer(Value v, OffloadSite site)
+    private string DevicePointer(Value v, DeviceSite site)
     {
         if (_devicePointers.TryGetValue(v, out var p)) return p;
         var b = site.B;
@@ -88,7 +89,7 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IOffload
 
     private string Stream(LlvmBuilder b) => b.Let($"load ptr, ptr {HostRuntime.Stream}", "stream");
 
-    private void SendToDevice(Operation op, OffloadSite site)
+    private void SendToDevice(Operation op, DeviceSite site)
     {
         if (op.Attr.Enum("compress") != "none")
             throw new CodegenException("the CUDA backend does not implement compressed transfers yet; compile without --compress-transfers");
@@ -99,7 +100,7 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IOffload
         DriverApi.Call(site.Module, b, "cuMemcpyHtoDAsync_v2", $"i64 {dst}, ptr {site.HostPointer(x)}, i64 {x.Type.ByteSize}, ptr {Stream(b)}", "copying to the GPU (cuMemcpyHtoDAsync)");
     }
 
-    private void ReceiveOnHost(Operation op, OffloadSite site)
+    private void ReceiveOnHost(Operation op, DeviceSite site)
     {
         var b = site.B;
         var src = op.Operands[0];
@@ -117,7 +118,7 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IOffload
         DriverApi.Call(site.Module, b, "cuStreamSynchronize", $"ptr {s}", "waiting for the GPU (cuStreamSynchronize)");
     }
 
-    private void Launch(GpuKernel k, OffloadSite site)
+    private void Launch(GpuKernel k, DeviceSite site)
     {
         var b = site.B;
         int n = Math.Max(1, k.Parameters.Count);

@@ -1,4 +1,4 @@
-using GraphCompiler.Backends.Cpu.Codegen;
+using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Analysis;
 using GraphCompiler.IR.Ops;
@@ -25,12 +25,16 @@ internal sealed class CudaPlan
 
     private readonly Dictionary<Value, Operation> _producer = new(Same);
     private readonly Dictionary<Value, int> _uses = new(Same);
+    private readonly CudaPlacement _placement;
+    private readonly IReadOnlyDictionary<Value, int> _direct;
     private readonly Dictionary<GpuKernel, int> _kernelIndex = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<Value, long> _offsets = new(Same);
 
     public CudaPlan(Function f, DeviceModule device)
     {
         Function = f;
+        _placement = new CudaPlacement(f);
+        _direct = DirectResults.Of(f);
         foreach (var op in f.Body.Operations)
         {
             foreach (var r in op.Results) _producer[r] = op;
@@ -60,7 +64,7 @@ internal sealed class CudaPlan
             }
             Kernels[op] = kernels;
         }
-        var buffers = BufferAssignment.Compute(f, new BufferOptions { InPlace = false, Alignment = 256, Holds = OnDevice });
+        var buffers = BufferAssignment.Compute(f, _placement.DeviceMemoryPlan);
         foreach (var v in buffers.Values)
             if (v.Kind == BufferKind.Arena) _offsets[v.Value] = v.Offset;
         DeviceArenaBytes = buffers.ArenaBytes;
@@ -70,15 +74,13 @@ internal sealed class CudaPlan
     private static string Where(Operation op) => op.SourceName is { } s ? $" (\"{s}\")" : "";
 
     /// <summary>GPU values: results of GPU ops and of transfers toward the GPU.</summary>
-    public bool OnDevice(Value v) =>
-        _producer.TryGetValue(v, out var op) && op.Def is not ConstantOp && (op.Def switch
-        {
-            SendOp or RecvOp => op.Attr.Enum("to") == Placement.Gpu,
-            _ => Placement.DeviceOf(op) == Placement.Gpu,
-        });
+    public bool OnDevice(Value v) => _placement.OnDevice(v);
 
     /// <summary>A send toward the host has no buffer of its own: its recv copies straight from the GPU value.</summary>
-    public bool Nowhere(Value v) => _producer.TryGetValue(v, out var op) && op.Def is SendOp && op.Attr.Enum("to") == Placement.Cpu;
+    public bool Nowhere(Value v) => _placement.Nowhere(v);
+
+    /// <summary>The options the host program lays out its arena with (<see cref="CudaPlacement.HostMemoryPlan"/>).</summary>
+    public BufferOptions HostMemoryPlan => _placement.HostMemoryPlan;
 
     public long? DeviceOffset(Value v) => _offsets.TryGetValue(v, out var o) ? o : null;
 
@@ -118,13 +120,11 @@ internal sealed class CudaPlan
         return _uses.GetValueOrDefault(g) == 1 && _uses.GetValueOrDefault(send.Result) == 1 && ReturnedDirectly(returned) ? g : null;
     }
 
-    /// <summary>Whether <paramref name="v"/> is returned once, read by nothing else and no variable update: the caller's result buffer is its buffer.</summary>
-    public bool ReturnedDirectly(Value v)
-    {
-        // One use in all means the return reads it once.
-        int at = Function.Body.Yielded.IndexOf(v, 0, Function.Body.Yielded.Length, Same);
-        return at >= 0 && _uses.GetValueOrDefault(v) == 1 && Function.ResultInfos[at].Updates is null;
-    }
+    /// <summary>
+    /// Whether the caller's result buffer is <paramref name="v"/>'s buffer (<see cref="DirectResults"/>) and
+    /// nothing else reads it (in device mode that buffer is device memory).
+    /// </summary>
+    public bool ReturnedDirectly(Value v) => _direct.ContainsKey(v) && _uses.GetValueOrDefault(v) == 1;
 
     private string? FindDeviceModeProblem()
     {
@@ -145,4 +145,43 @@ internal sealed class CudaPlan
         }
         return null;
     }
+}
+
+/// <summary>
+/// Where the values of a placed function live: GPU memory (results of GPU ops and of transfers toward
+/// the GPU), nowhere (a send toward the host: its recv copies from the GPU value), or the host; and the
+/// buffer assignment options of each side's arena.
+/// </summary>
+internal sealed class CudaPlacement
+{
+    private readonly Dictionary<Value, Operation> _producer = new(ReferenceEqualityComparer.Instance);
+
+    public CudaPlacement(Function f)
+    {
+        foreach (var op in f.Body.Operations)
+            foreach (var r in op.Results) _producer[r] = op;
+        HostMemoryPlan = new BufferOptions { InPlace = false, Alignment = GraphCompiler.Runtime.Abi.ArenaAlignment, Holds = v => !OnDevice(v) && !Nowhere(v) };
+        DeviceMemoryPlan = new BufferOptions { InPlace = false, Alignment = DeviceAlignment, Holds = OnDevice };
+    }
+
+    /// <summary>
+    /// cuMemAlloc returns 256-byte aligned memory (the driver API documents it); keeping every offset a multiple
+    /// of it starts each value on a fresh 128-byte line, so 16-byte vector accesses and coalesced rows stay aligned.
+    /// </summary>
+    public const int DeviceAlignment = 256;
+
+    public bool OnDevice(Value v) =>
+        _producer.TryGetValue(v, out var op) && op.Def is not ConstantOp && (op.Def switch
+        {
+            SendOp or RecvOp => op.Attr.Enum("to") == Placement.Gpu,
+            _ => Placement.DeviceOf(op) == Placement.Gpu,
+        });
+
+    public bool Nowhere(Value v) => _producer.TryGetValue(v, out var op) && op.Def is SendOp && op.Attr.Enum("to") == Placement.Cpu;
+
+    /// <summary>The host arena: kernels declare their buffers noalias (no in-place reuse); GPU values are elsewhere.</summary>
+    public BufferOptions HostMemoryPlan { get; }
+
+    /// <summary>The device arena: GPU values only, 256-byte aligned.</summary>
+    public BufferOptions DeviceMemoryPlan { get; }
 }

@@ -1,5 +1,5 @@
 using System.Text;
-using GraphCompiler.Backends.Cpu.Codegen;
+using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
 
 namespace GraphCompiler.Backends.Cuda.Codegen;
@@ -14,9 +14,12 @@ public sealed record GpuKernel(string Name, long GridX, long GridY, long GridZ, 
 /// The NVPTX module of one compilation: every kernel's LLVM IR, marked as kernels for the NVPTX
 /// backend (<c>!nvvm.annotations</c>), ready for <see cref="PtxCompiler"/>.
 /// </summary>
-internal sealed class DeviceModule
+internal sealed class DeviceModule(CudaTarget target)
 {
     public ModuleContext Context { get; } = new(4) { Gpu = true };
+
+    /// <summary>The GPU the kernels are for (kernel shapes read its multiprocessor count).</summary>
+    public CudaTarget Target { get; } = target;
 
     private readonly List<string> _kernelNames = [];
 

@@ -1,4 +1,5 @@
-using GraphCompiler.Backends.Cpu.Codegen;
+using GraphCompiler.Runtime;
+using GraphCompiler.Backends.Llvm.Codegen;
 
 namespace GraphCompiler.Backends.Cuda.Codegen;
 
@@ -44,7 +45,7 @@ internal static class DriverApi
         b.Block(failed);
         var msg = HostStrings.Literal(m, what);
         b.Line($"call void @{Fail}(ptr {msg}, i32 {r})");
-        b.Line("ret i32 3");
+        b.Line($"ret i32 {(int)RuntimeStatus.DeviceCallFailed}");
         b.Block(ok);
     }
 }

@@ -1,4 +1,4 @@
-using GraphCompiler.Backends.Cpu.Codegen;
+using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Ops;
 
@@ -44,30 +44,27 @@ internal static class GemmKernel
     }
 
     /// <summary>What both GEMM templates start from: the kernel's name and builder, the element evaluator, and A's and B's parameters and element types.</summary>
-    private static (string Name, LlvmBuilder B, ModuleContext Mc, KernelEmitter Ev, string PA, string PB, ElementType EA, ElementType EB) Begin(
+    private static (string Name, LlvmBuilder B, ModuleContext Mc, ElementEvaluator Ev, string PA, string PB, ElementType EA, ElementType EB) Begin(
         DeviceModule m, string what, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
         IReadOnlyDictionary<Value, Tensor> constants, Operation dot)
     {
         var name = m.NextName(what);
         var b = new LlvmBuilder();
-        var ev = KernelEmitter.ForDevice(m.Context, name, b, inputs.Select((v, i) => (v, $"%p{outputs.Count + i}")), ops, constants);
+        var ev = new ElementEvaluator(m.Context, b, inputs.Select((v, i) => (v, $"%p{outputs.Count + i}")), ops, constants);
         string Ptr(Value v) => $"%p{outputs.Count + inputs.ToList().IndexOf(v)}";
         return (name, b, m.Context, ev, Ptr(dot.Operands[0]), Ptr(dot.Operands[1]), dot.Operands[0].Type.Element, dot.Operands[1].Type.Element);
     }
-
-    /// <summary>The GPU's streaming multiprocessors, about (108 on A100, 132 on H100): the grid should give each one a block.</summary>
-    private const int Multiprocessors = 132;
 
     /// <summary>
     /// Elements per thread (TM×TN, tiles of 16·TM × 16·TN): 8×8 for large C, where a thread's 64 FMAs per k
     /// hide its shared-memory reads; halved, the larger side first, while the grid has fewer blocks than the
     /// GPU has multiprocessors: a 64×512 C in 64×128 tiles ran on 4 of 132, each block compute-bound.
     /// </summary>
-    private static (int Tm, int Tn) TileShape(Layout L)
+    private static (int Tm, int Tn) TileShape(Layout L, int multiprocessors)
     {
         int tm = 8, tn = 8;
         long Blocks() => (L.M + 16 * tm - 1) / (16 * tm) * ((L.N + 16 * tn - 1) / (16 * tn)) * L.Batch;
-        while (Blocks() < Multiprocessors && (tm > 1 || tn > 1))
+        while (Blocks() < multiprocessors && (tm > 1 || tn > 1))
         {
             if (tm >= tn) tm /= 2;
             else tn /= 2;
@@ -111,10 +108,10 @@ internal static class GemmKernel
         b.Block(loop);
         b.For(slice, L.K.ToString(), k =>
         {
-            var bv = ev.LoadElement(pb, eb, b.Let($"add nuw nsw i64 {baseB}, {b.Let($"mul nuw nsw i64 {k}, {L.SBk}")}"));
+            var bv = ev.Memory.Load(pb, eb, b.Let($"add nuw nsw i64 {baseB}, {b.Let($"mul nuw nsw i64 {k}, {L.SBk}")}"));
             for (int i = 0; i < rows; i++)
             {
-                var a = ev.LoadElement(pa, ea, b.Let($"add nuw nsw i64 {baseA}, {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {k}, {L.SAk}")}, {i * L.SAm}")}"));
+                var a = ev.Memory.Load(pa, ea, b.Let($"add nuw nsw i64 {baseA}, {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {k}, {L.SAk}")}, {i * L.SAm}")}"));
                 var slot = b.Let($"getelementptr inbounds [{rows} x float], ptr {accSlot}, i64 0, i64 {i}");
                 b.Line($"store float {b.Let($"call float @llvm.fma.f32(float {a}, float {bv}, float {b.Let($"load float, ptr {slot}")})")}, ptr {slot}");
             }
@@ -139,7 +136,7 @@ internal static class GemmKernel
             ev.ClearSeeds();
             var dotValue = dot.Result.Type.Element is ElementType.F32 ? total : ev.Scalars.Convert(ElementType.F32, dot.Result.Type.Element, total);
             ev.Seed(dot.Result, idx, dotValue);
-            ev.StoreElement("%p0", output.Type, ev.RavelIndex(idx, output.Type.Shape), ev.Element(output, idx));
+            ev.Memory.Store(new KernelBuffer("%p0", output.Type), ev.Memory.Ravel(idx, output.Type.Shape), ev.Element(output, idx));
         }
         ev.ClearSeeds();
         b.Br(done);
@@ -157,7 +154,7 @@ internal static class GemmKernel
             throw new CodegenException("a GPU output fusion must have one output of the contraction's shape");
         var L = Describe(dot);
         if (L.M <= SkinnyRows) return Skinny(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, L);
-        var (tm, tn) = TileShape(L);
+        var (tm, tn) = TileShape(L, m.Target.Multiprocessors);
         int bm = 16 * tm, bn = 16 * tn;
         // Each step along K costs a global-load latency and two barriers, which dominate when C is short
         // and few blocks run: those take K in steps of 32 (the batch-64 MLP walked K = 784 in 98 steps of 8).
@@ -206,7 +203,7 @@ internal static class GemmKernel
                 if (count % Threads != 0) inside = b.Let($"and i1 {inside}, {b.Let($"icmp slt i64 {l}, {count}")}");
                 var (sk, so, bs) = isA ? (L.SAk, L.SAm, baseA) : (L.SBk, L.SBn, baseB);
                 var off = b.Let($"add nuw nsw i64 {bs}, {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {gk}, {sk}")}, {b.Let($"mul nuw nsw i64 {go}, {so}")}")}");
-                var x = ev.LoadElement(pointer, e, b.Let($"select i1 {inside}, i64 {off}, i64 0"));
+                var x = ev.Memory.Load(pointer, e, b.Let($"select i1 {inside}, i64 {off}, i64 0"));
                 var v = b.Let($"select i1 {inside}, float {x}, float 0.0");
                 var slot = b.Let($"getelementptr inbounds float, ptr addrspace(3) {smem}, i64 {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {k}, {rowsOf}")}, {o}")}");
                 pending.Add((v, slot, count % Threads == 0 ? "" : b.Let($"icmp slt i64 {l}, {count}")));
@@ -280,8 +277,8 @@ internal static class GemmKernel
                 ev.ClearSeeds();
                 var dotValue = dot.Result.Type.Element is ElementType.F32 ? value : ev.Scalars.Convert(ElementType.F32, dot.Result.Type.Element, value);
                 ev.Seed(dot.Result, idx, dotValue);
-                var lin = ev.RavelIndex(idx, output.Type.Shape);
-                ev.StoreElement("%p0", output.Type, lin, ev.Element(output, idx));
+                var lin = ev.Memory.Ravel(idx, output.Type.Shape);
+                ev.Memory.Store(new KernelBuffer("%p0", output.Type), lin, ev.Element(output, idx));
                 b.Br(skip);
                 b.Block(skip);
             }

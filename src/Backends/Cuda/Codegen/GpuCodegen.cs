@@ -1,4 +1,4 @@
-using GraphCompiler.Backends.Cpu.Codegen;
+using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Ops;
 
@@ -9,29 +9,10 @@ internal static class GpuCodegen
 {
     public static IReadOnlyList<GpuKernel> Emit(DeviceModule m, Operation op, IReadOnlyDictionary<Value, Tensor> outerConstants)
     {
-        IReadOnlyList<Value> inputs, outputs;
-        IReadOnlyList<Operation> ops;
-        var constants = new Dictionary<Value, Tensor>(ReferenceEqualityComparer.Instance);
-        string kind;
-        if (op.Def is FusionOp)
-        {
-            var body = op.Regions[0];
-            inputs = body.Arguments;
-            ops = [.. body.Operations.Where(o => !o.Def.IsTerminator)];
-            outputs = body.Yielded;
-            for (int i = 0; i < op.Operands.Length; i++)
-                if (outerConstants.TryGetValue(op.Operands[i], out var t)) constants[body.Arguments[i]] = t;
-            kind = op.Attr.Enum("kind");
-        }
-        else
-        {
-            inputs = op.Operands;
-            ops = [op];
-            outputs = op.Results;
-            foreach (var (v, t) in outerConstants) constants[v] = t;
-            kind = op.Def switch { ReduceOp => "reduction", DotGeneralOp => "output", _ => "loop" };
-        }
-        var outerInputs = op.Operands;
+        var body = KernelBody.Of(op);
+        var (inputs, ops, outputs, outerInputs) = (body.Inputs, body.Ops, body.Outputs, body.OuterInputs);
+        var constants = body.Constants(outerConstants);
+        var kind = op.Def is FusionOp ? op.Attr.Enum("kind") : op.Def switch { ReduceOp => "reduction", DotGeneralOp => "output", _ => "loop" };
         switch (kind)
         {
             case "reduction":

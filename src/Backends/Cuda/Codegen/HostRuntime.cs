@@ -1,4 +1,5 @@
-using GraphCompiler.Backends.Cpu.Codegen;
+using GraphCompiler.Runtime;
+using GraphCompiler.Backends.Llvm.Codegen;
 
 namespace GraphCompiler.Backends.Cuda.Codegen;
 
@@ -69,7 +70,7 @@ internal static class HostRuntime
         b.CondBr(b.Let($"icmp eq i32 {state}, 0"), fresh, known);
         b.Block(known);
         // 1: ready; 2: an earlier attempt failed (its message stays in the error buffer).
-        b.Line($"ret i32 {b.Let($"select i1 {b.Let($"icmp eq i32 {state}, 1")}, i32 0, i32 4")}");
+        b.Line($"ret i32 {b.Let($"select i1 {b.Let($"icmp eq i32 {state}, 1")}, i32 0, i32 {(int)RuntimeStatus.NoDevice}")}");
         b.Block(fresh);
         var lib = b.Let($"call ptr @dlopen(ptr {HostStrings.Literal(m, "libcuda.so.1")}, i32 2)", "lib");
         var noLib = b.FreshLabel("nolib");
@@ -144,6 +145,6 @@ internal static class HostRuntime
     {
         b.Line($"call i32 (ptr, i64, ptr, ...) @snprintf(ptr {DriverApi.ErrorBuffer}, i64 512, ptr {HostStrings.Literal(m, "%s")}, ptr {HostStrings.Literal(m, message)})");
         b.Line($"store i32 2, ptr {State}");
-        b.Line("ret i32 4");
+        b.Line($"ret i32 {(int)RuntimeStatus.NoDevice}");
     }
 }

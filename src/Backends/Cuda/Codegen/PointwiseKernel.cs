@@ -1,4 +1,4 @@
-using GraphCompiler.Backends.Cpu.Codegen;
+using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
 
 namespace GraphCompiler.Backends.Cuda.Codegen;
@@ -23,7 +23,7 @@ internal static class PointwiseKernel
         var shape = outputs[0].Type.Shape;
         long n = outputs[0].Type.ElementCount;
         var b = new LlvmBuilder();
-        var ev = KernelEmitter.ForDevice(m.Context, name, b,
+        var ev = new ElementEvaluator(m.Context, b,
             inputs.Select((v, i) => (v, $"%p{outputs.Count + i}")), ops, constants);
         var tid = Sreg.Read(m.Context, b, "tid.x");
         var bid = Sreg.Read(m.Context, b, "ctaid.x");
@@ -38,7 +38,7 @@ internal static class PointwiseKernel
             for (int c = 0; c < PerThread; c++)
             {
                 es[c] = b.Let($"add nuw nsw i64 {first}, {c}", "e");
-                idxs[c] = ev.UnravelIndex(es[c], shape);
+                idxs[c] = ev.Memory.Unravel(es[c], shape);
             }
             for (int i = 0; i < inputs.Count; i++)
             {
@@ -63,7 +63,7 @@ internal static class PointwiseKernel
                     b.Line($"store <4 x float> {vec}, ptr {b.Let($"getelementptr inbounds float, ptr %p{o}, i64 {first}")}, align 16");
                 }
                 else
-                    for (int c = 0; c < PerThread; c++) ev.StoreElement($"%p{o}", outputs[o].Type, es[c], values[o, c]);
+                    for (int c = 0; c < PerThread; c++) ev.Memory.Store(new KernelBuffer($"%p{o}", outputs[o].Type), es[c], values[o, c]);
             }
             ev.ClearSeeds();
         }
@@ -80,9 +80,9 @@ internal static class PointwiseKernel
                 b.CondBr(b.Let($"icmp slt i64 {e}, {n}"), body, skip);
                 b.Block(body);
                 ev.NextElement();
-                var idx = ev.UnravelIndex(e, shape);
+                var idx = ev.Memory.Unravel(e, shape);
                 for (int o = 0; o < outputs.Count; o++)
-                    ev.StoreElement($"%p{o}", outputs[o].Type, ev.RavelIndex(idx, outputs[o].Type.Shape), ev.Element(outputs[o], idx));
+                    ev.Memory.Store(new KernelBuffer($"%p{o}", outputs[o].Type), ev.Memory.Ravel(idx, outputs[o].Type.Shape), ev.Element(outputs[o], idx));
                 b.Br(skip);
                 b.Block(skip);
             }

@@ -1,5 +1,5 @@
 using System.Collections.Immutable;
-using GraphCompiler.Backends.Cpu.Codegen;
+using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Ops;
 
@@ -58,14 +58,14 @@ internal static class RowKernel
         var smem = $"@{name}_smem";
         mc.Global($"{smem} = internal addrspace(3) global [{Math.Max(1, reduces.Count * warps)} x float] undef, align 4");
         mc.Declare("declare float @llvm.nvvm.shfl.sync.bfly.f32(i32, float, i32, i32) nounwind convergent");
-        var ev = KernelEmitter.ForDevice(mc, name, b, inputs.Select((v, i) => (v, $"%p{outputs.Count + i}")), ops, constants);
+        var ev = new ElementEvaluator(mc, b, inputs.Select((v, i) => (v, $"%p{outputs.Count + i}")), ops, constants);
         var tid = Sreg.Read(mc, b, "tid.x");
         var row = Sreg.Read(mc, b, "ctaid.x");
-        var rowIdx = ev.UnravelIndex(row, rowsShape);
+        var rowIdx = ev.Memory.Unravel(row, rowsShape);
         var lane = b.Let($"and i64 {tid}, 31", "lane");
         var warp = b.Let($"lshr i64 {tid}, 5", "warp");
 
-        string[] Full(string j) => [.. rowIdx, .. ev.UnravelIndex(j, rowShape)];
+        string[] Full(string j) => [.. rowIdx, .. ev.Memory.Unravel(j, rowShape)];
         var fullShape = rowsShape.AddRange(rowShape);
 
         for (int ri = 0; ri < reduces.Count; ri++)
@@ -74,7 +74,7 @@ internal static class RowKernel
             var kind = red.Attr.Enum("kind");
             var e = red.Result.Type.Element;
             ev.NextElement();
-            var acc = b.Reduce(tid, r.ToString(), "float", KernelEmitter.IdentityOf(kind, e), (a, j) =>
+            var acc = b.Reduce(tid, r.ToString(), "float", ElementEvaluator.IdentityOf(kind, e), (a, j) =>
             {
                 ev.NextElement();
                 return ev.Combine(kind, e, a, ev.Element(red.Operands[0], Full(j)));
@@ -116,7 +116,7 @@ internal static class RowKernel
                     ev.NextElement();
                     var idx = Full(j);
                     var lin = b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {row}, {r}")}, {j}", "lin");
-                    ev.StoreElement($"%p{o}", output.Type, lin, ev.Element(output, idx));
+                    ev.Memory.Store(new KernelBuffer($"%p{o}", output.Type), lin, ev.Element(output, idx));
                 }, "out", step: block.ToString());
                 ev.NextElement();
             }
@@ -126,7 +126,7 @@ internal static class RowKernel
                 var skip = b.FreshLabel("written");
                 b.CondBr(b.Let($"icmp eq i64 {tid}, 0"), write, skip);
                 b.Block(write);
-                ev.StoreElement($"%p{o}", output.Type, row, ev.Element(output, rowIdx));
+                ev.Memory.Store(new KernelBuffer($"%p{o}", output.Type), row, ev.Element(output, rowIdx));
                 b.Br(skip);
                 b.Block(skip);
                 ev.NextElement();

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
-using GraphCompiler.Backends.Cpu.Aot;
+using GraphCompiler.Backends.Cpu.Codegen;
 using GraphCompiler.Backends.Cuda;
+using GraphCompiler.Backends.Llvm.Aot;
 using GraphCompiler.IR;
 using GraphCompiler.Passes;
 using Xunit;
@@ -42,7 +43,7 @@ public sealed class CudaBackendTests : IDisposable
 
     private static CudaProgram Generate(string text)
     {
-        var p = CudaCompiler.Generate(IrTest.Parse(text));
+        var p = CudaCompiler.Generate(IrTest.Parse(text), new CudaCompileOptions { HostKernels = CpuKernels.Instance });
         Assert.True(p.Ok, string.Join("\n", p.Diagnostics));
         return p.Value!;
     }
@@ -88,11 +89,30 @@ public sealed class CudaBackendTests : IDisposable
         Assert.Contains(".shared", ptx);
     }
 
+    /// <summary>GEMM tiles are shaped for the target's multiprocessor count, not a constant: fewer multiprocessors, bigger tiles, fewer blocks.</summary>
+    [Fact]
+    public void GemmTilesFollowTheTargetsMultiprocessors()
+    {
+        var module = IrTest.Parse(File.ReadAllText(Path.Combine(GoldenFile.RepoRoot(), "tests", "ptx", "gemm_bias_relu.ir")));
+        long Blocks(int sms)
+        {
+            var p = CudaCompiler.Generate(module, new CudaCompileOptions { Gpu = CudaTarget.Default with { Multiprocessors = sms }, HostKernels = CpuKernels.Instance });
+            Assert.True(p.Ok, string.Join("\n", p.Diagnostics));
+            // The launch grid is a constant of the host program: cuLaunchKernel(f, gridX, gridY, gridZ, ...).
+            var launch = System.Text.RegularExpressions.Regex.Match(p.Value!.HostIr, @"call i32 %\w+\(ptr %kernel\w*, i32 (\d+), i32 (\d+), i32 (\d+)");
+            Assert.True(launch.Success, "no kernel launch in the host program");
+            return long.Parse(launch.Groups[1].Value) * long.Parse(launch.Groups[2].Value) * long.Parse(launch.Groups[3].Value);
+        }
+        Assert.Equal(CudaTarget.H100Multiprocessors, CudaTarget.Default.Multiprocessors);
+        long few = Blocks(1), many = Blocks(CudaTarget.H100Multiprocessors);
+        Assert.True(few < many, $"1 multiprocessor: {few} blocks; 132: {many} blocks");
+    }
+
     [Fact]
     public void Sm90TargetsPtx78()
     {
         var p = CudaCompiler.Generate(IrTest.Parse(File.ReadAllText(Path.Combine(GoldenFile.RepoRoot(), "tests", "ptx", "pointwise_tanh.ir"))),
-            new CudaCompileOptions { Gpu = new CudaTarget("sm_90") });
+            new CudaCompileOptions { Gpu = new CudaTarget("sm_90"), HostKernels = CpuKernels.Instance });
         Assert.True(p.Ok);
         Assert.Contains(".target sm_90", p.Value!.Ptx);
         Assert.Contains(".version 7.8", p.Value!.Ptx);
@@ -118,7 +138,7 @@ public sealed class CudaBackendTests : IDisposable
               %r2 = recv %s2 {from = gpu, to = cpu} : tensor<4xf32>
               return %r2
             }
-            """));
+            """), new CudaCompileOptions { HostKernels = CpuKernels.Instance });
         Assert.False(p.Ok);
         Assert.Contains(expected, p.Diagnostics[0].Message);
     }
@@ -134,7 +154,7 @@ public sealed class CudaBackendTests : IDisposable
         };
         var placed = PassManager.Run(module, PassRegistry.Cuda, options);
         Assert.True(placed.Ok, string.Join("\n", placed.Diagnostics));
-        var a = CudaAot.Compile(placed.Value!, new AotOptions { Name = "sr" }, CudaTarget.Default);
+        var a = CudaAot.Compile(placed.Value!, new AotOptions { Name = "sr" }, CudaTarget.Default, CpuKernels.Instance);
         Assert.True(a.Ok, string.Join("\n", a.Diagnostics));
         return (a.Value!, placed.Value!);
     }

@@ -1,4 +1,5 @@
 using System.Text;
+using GraphCompiler.Backends.Llvm.Codegen;
 
 namespace GraphCompiler.Backends.Cpu.Codegen;
 

@@ -1,3 +1,4 @@
+using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Ops;
 
@@ -12,10 +13,10 @@ namespace GraphCompiler.Backends.Cpu.Codegen;
 /// </summary>
 internal sealed partial class KernelEmitter
 {
-    private sealed record ConvPlan(ConvLayout L, long Groups, long CinPG, long CoutPG, long[] Strides, long[] PadLow, long[] Dilation,
+    internal sealed record ConvPlan(ConvLayout L, long Groups, long CinPG, long CoutPG, long[] Strides, long[] PadLow, long[] Dilation,
         int[] KernelDims, bool FeatureFirst, bool Pointwise, long Spatial, long K);
 
-    private static ConvPlan? PlanConv(Operation op)
+    internal static ConvPlan? PlanConv(Operation op)
     {
         if (op.Def is not ConvolutionOp) return null;
         var (input, kernel, output) = (op.Operands[0], op.Operands[1], op.Result);
@@ -46,7 +47,7 @@ internal sealed partial class KernelEmitter
         return new ConvPlan(L, groups, cinPG, coutPG, strides, padLow, rhsDil, kernelDims, featureFirst, pointwise, spatial, k);
     }
 
-    private void Conv(Operation op, ConvPlan p, Buffer dest)
+    private void Conv(Operation op, ConvPlan p, KernelBuffer dest)
     {
         var (input, kernel, output) = (op.Operands[0], op.Operands[1], op.Result);
         var L = p.L;
@@ -78,7 +79,7 @@ internal sealed partial class KernelEmitter
         {
             _b.For("0", $"{p.Groups}", gi =>
             {
-                _memo = [];
+                _ev.NextElement();
                 string pm;
                 long rsP;
                 if (patches is null)

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Runtime.InteropServices;
+using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Ops;
 
@@ -13,10 +14,10 @@ namespace GraphCompiler.Backends.Cpu.Codegen;
 internal sealed partial class KernelEmitter
 {
     /// <summary>C[b] (M × N, row-major, rows N apart) = A[b] · B[b], with A(i, k) at i·RsA + k·CsA and B(k, j) at k·RsB + j·CsB.</summary>
-    private sealed record GemmPlan(long Batch, long M, long N, long K, long RsA, long CsA, long BsA, long RsB, long CsB, long BsB);
+    internal sealed record GemmPlan(long Batch, long M, long N, long K, long RsA, long CsA, long BsA, long RsB, long CsB, long BsB);
 
     /// <summary>The plan for an f32 dot whose dimension groups each collapse to one stride; null otherwise (the loop fallback).</summary>
-    private static GemmPlan? PlanGemm(Operation op)
+    internal static GemmPlan? PlanGemm(Operation op)
     {
         if (op.Def is not DotGeneralOp) return null;
         var (lhs, rhs) = (op.Operands[0], op.Operands[1]);
@@ -60,14 +61,14 @@ internal sealed partial class KernelEmitter
     /// <summary>A pointer to <paramref name="v"/>'s elements: its buffer, or a scratch copy computed now.</summary>
     private string Materialise(Value v)
     {
-        if (_buffers.TryGetValue(v, out var buf)) return buf.Pointer;
+        if (_ev.TryGetBuffer(v, out var buf)) return buf.Pointer;
         var scratch = Malloc(v.Type);
-        StoreAll(new Buffer(scratch, v.Type), v);
-        _buffers[v] = new Buffer(scratch, v.Type);
+        StoreAll(new KernelBuffer(scratch, v.Type), v);
+        _ev.SetBuffer(v, new KernelBuffer(scratch, v.Type));
         return scratch;
     }
 
-    private void Gemm(Operation op, GemmPlan p, Buffer dest)
+    private void Gemm(Operation op, GemmPlan p, KernelBuffer dest)
     {
         var g = GemmShape.For(_module.Lanes, p.N);
         var (lhs, rhs) = (op.Operands[0], op.Operands[1]);
@@ -155,7 +156,7 @@ internal sealed partial class KernelEmitter
     /// rest of the group computes the output from it: every op between them is elementwise over the same
     /// shape, so output element i is written only after dot element i has been read.
     /// </summary>
-    private static bool EpilogueInPlace(Operation dot, IReadOnlyList<Operation> ops, Value output)
+    internal static bool EpilogueInPlace(Operation dot, IReadOnlyList<Operation> ops, Value output)
     {
         if (output.Type != dot.Result.Type) return false;
         var reach = new HashSet<Value>(ReferenceEqualityComparer.Instance) { dot.Result };

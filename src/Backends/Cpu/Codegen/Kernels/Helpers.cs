@@ -1,3 +1,5 @@
+using GraphCompiler.Backends.Llvm.Codegen;
+
 namespace GraphCompiler.Backends.Cpu.Codegen;
 
 /// <summary>

@@ -1,34 +1,51 @@
 using System.Collections.Immutable;
+using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Ops;
 
 namespace GraphCompiler.Backends.Cpu.Codegen;
 
-/// <summary>Elements computed by a loop over reduced dimensions: reduce, dot_general, convolution, reduce_window, arg_reduce.</summary>
-internal sealed partial class KernelEmitter
+/// <summary>
+/// The CPU's elements beyond the shared evaluator's: those computed by a loop over reduced dimensions
+/// (reduce, dot_general, convolution, reduce_window, arg_reduce) and rng.
+/// </summary>
+internal sealed partial class CpuElementOps : IElementOps
 {
-    private string Reduce(Operation op, Value v, IReadOnlyList<string> idx)
+    public static readonly CpuElementOps Instance = new();
+
+    public string? TryCompute(ElementEvaluator ev, Operation op, Value v, IReadOnlyList<string> idx) => op.Def switch
+    {
+        ReduceOp => Reduce(ev, op, v, idx),
+        DotGeneralOp => Dot(ev, op, v, idx),
+        ConvolutionOp => Convolution(ev, op, v, idx),
+        ReduceWindowOp => ReduceWindow(ev, op, v, idx),
+        ArgReduceOp => ArgReduce(ev, op, v, idx),
+        RngOp => Rng(ev, op, v, idx),
+        _ => null,
+    };
+
+    private static string Reduce(ElementEvaluator ev, Operation op, Value v, IReadOnlyList<string> idx)
     {
         var x = op.Operands[0];
         var e = x.Type.Element;
         var kind = op.Attr.Enum("kind");
         var dims = op.Attr.Ints("dims").Select(d => (int)d).ToHashSet();
         var t = LlvmTypes.Compute(e);
-        var acc = _b.Alloca(t);
-        _b.Line($"store {t} {Identity(kind, e)}, ptr {acc}");
+        var acc = ev.B.Alloca(t);
+        ev.B.Line($"store {t} {ElementEvaluator.IdentityOf(kind, e)}, ptr {acc}");
         var reducedShape = ImmutableArray.CreateRange(Enumerable.Range(0, x.Type.Rank).Where(dims.Contains).Select(d => x.Type.Shape[d]));
-        ForEachIndex(reducedShape, r =>
+        ev.ForEachIndex(reducedShape, r =>
         {
             var src = new string[x.Type.Rank];
             int ri = 0, ki = 0;
             for (int d = 0; d < src.Length; d++) src[d] = dims.Contains(d) ? r[ri++] : idx[ki++];
-            var cur = _b.Let($"load {t}, ptr {acc}");
-            _b.Line($"store {t} {Accumulate(kind, e, cur, At(x, src))}, ptr {acc}");
+            var cur = ev.B.Let($"load {t}, ptr {acc}");
+            ev.B.Line($"store {t} {ev.Combine(kind, e, cur, ev.Element(x, src))}, ptr {acc}");
         });
-        return _b.Let($"load {t}, ptr {acc}");
+        return ev.B.Let($"load {t}, ptr {acc}");
     }
 
-    private string Dot(Operation op, Value v, IReadOnlyList<string> idx)
+    private static string Dot(ElementEvaluator ev, Operation op, Value v, IReadOnlyList<string> idx)
     {
         var (lhs, rhs) = (op.Operands[0], op.Operands[1]);
         var a = op.Attr;
@@ -40,10 +57,10 @@ internal sealed partial class KernelEmitter
         var rfree = Enumerable.Range(0, rhs.Type.Rank).Where(d => !rb.Contains(d) && !rc.Contains(d)).ToArray();
         var e = v.Type.Element;
         var t = LlvmTypes.Compute(e);
-        var acc = _b.Alloca(t);
-        _b.Line($"store {t} {LlvmTypes.Literal(e, 0)}, ptr {acc}");
+        var acc = ev.B.Alloca(t);
+        ev.B.Line($"store {t} {LlvmTypes.Literal(e, 0)}, ptr {acc}");
         var contractShape = ImmutableArray.CreateRange(lc.Select(d => lhs.Type.Shape[(int)d]));
-        ForEachIndex(contractShape, c =>
+        ev.ForEachIndex(contractShape, c =>
         {
             var li = new string[lhs.Type.Rank];
             var ri = new string[rhs.Type.Rank];
@@ -60,15 +77,15 @@ internal sealed partial class KernelEmitter
                 li[lc[i]] = c[i];
                 ri[rc[i]] = c[i];
             }
-            var x = _s.Convert(lhs.Type.Element, e, At(lhs, li));
-            var y = _s.Convert(rhs.Type.Element, e, At(rhs, ri));
-            var cur = _b.Let($"load {t}, ptr {acc}");
-            _b.Line($"store {t} {_s.Binary("add", e, cur, _s.Binary("mul", e, x, y))}, ptr {acc}");
+            var x = ev.Scalars.Convert(lhs.Type.Element, e, ev.Element(lhs, li));
+            var y = ev.Scalars.Convert(rhs.Type.Element, e, ev.Element(rhs, ri));
+            var cur = ev.B.Let($"load {t}, ptr {acc}");
+            ev.B.Line($"store {t} {ev.Scalars.Binary("add", e, cur, ev.Scalars.Binary("mul", e, x, y))}, ptr {acc}");
         });
-        return _b.Let($"load {t}, ptr {acc}");
+        return ev.B.Let($"load {t}, ptr {acc}");
     }
 
-    private string Convolution(Operation op, Value v, IReadOnlyList<string> idx)
+    private static string Convolution(ElementEvaluator ev, Operation op, Value v, IReadOnlyList<string> idx)
     {
         var (input, kernel) = (op.Operands[0], op.Operands[1]);
         var a = op.Attr;
@@ -85,12 +102,12 @@ internal sealed partial class KernelEmitter
         long cinPerGroup = cin / groups, coutPerGroup = cout / groups;
         var e = v.Type.Element;
         var t = LlvmTypes.Compute(e);
-        var acc = _b.Alloca(t);
-        _b.Line($"store {t} {LlvmTypes.Literal(e, 0)}, ptr {acc}");
+        var acc = ev.B.Alloca(t);
+        ev.B.Line($"store {t} {LlvmTypes.Literal(e, 0)}, ptr {acc}");
         var outFeature = idx[L.OutFeature];
-        var group = _b.Let($"udiv i64 {outFeature}, {coutPerGroup}", "g");
+        var group = ev.B.Let($"udiv i64 {outFeature}, {coutPerGroup}", "g");
         var windowShape = ImmutableArray.CreateRange(L.KernelSpatial.Select(d => kernel.Type.Shape[d]).Append(cinPerGroup));
-        ForEachIndex(windowShape, w =>
+        ev.ForEachIndex(windowShape, w =>
         {
             var ki = new string[kernel.Type.Rank];
             var ii = new string[input.Type.Rank];
@@ -99,33 +116,33 @@ internal sealed partial class KernelEmitter
             {
                 ki[L.KernelSpatial[s]] = w[s];
                 // Position in the (lhs-dilated, padded) input: o·stride − pad_low + k·rhs_dilation.
-                var pos = _b.Let($"add nsw i64 {_b.Let($"sub nsw i64 {_b.Let($"mul nsw i64 {idx[L.OutSpatial[s]]}, {strides[s]}")}, {padLow[s]}")}, {_b.Let($"mul nsw i64 {w[s]}, {rhsDil[s]}")}", "pos");
+                var pos = ev.B.Let($"add nsw i64 {ev.B.Let($"sub nsw i64 {ev.B.Let($"mul nsw i64 {idx[L.OutSpatial[s]]}, {strides[s]}")}, {padLow[s]}")}, {ev.B.Let($"mul nsw i64 {w[s]}, {rhsDil[s]}")}", "pos");
                 string src = pos;
                 if (lhsDil[s] > 1)
                 {
-                    var onGrid = _b.Let($"icmp eq i64 {_b.Let($"srem i64 {pos}, {lhsDil[s]}")}, 0");
-                    valid = _b.Let($"and i1 {valid}, {onGrid}");
-                    src = _b.Let($"sdiv i64 {pos}, {lhsDil[s]}", "pos");
+                    var onGrid = ev.B.Let($"icmp eq i64 {ev.B.Let($"srem i64 {pos}, {lhsDil[s]}")}, 0");
+                    valid = ev.B.Let($"and i1 {valid}, {onGrid}");
+                    src = ev.B.Let($"sdiv i64 {pos}, {lhsDil[s]}", "pos");
                 }
-                var inBounds = _b.Let($"icmp ult i64 {src}, {input.Type.Shape[L.InSpatial[s]]}");
-                valid = _b.Let($"and i1 {valid}, {inBounds}");
-                ii[L.InSpatial[s]] = _b.Let($"select i1 {inBounds}, i64 {src}, i64 0", "ix");
+                var inBounds = ev.B.Let($"icmp ult i64 {src}, {input.Type.Shape[L.InSpatial[s]]}");
+                valid = ev.B.Let($"and i1 {valid}, {inBounds}");
+                ii[L.InSpatial[s]] = ev.B.Let($"select i1 {inBounds}, i64 {src}, i64 0", "ix");
             }
             ki[L.KernelIn] = w[n];
             ki[L.KernelOut] = outFeature;
             ii[L.InBatch] = idx[L.OutBatch];
-            ii[L.InFeature] = _b.Let($"add nsw i64 {_b.Let($"mul nsw i64 {group}, {cinPerGroup}")}, {w[n]}", "ix");
-            var x = _s.Convert(input.Type.Element, e, At(input, ii));
-            var y = _s.Convert(kernel.Type.Element, e, At(kernel, ki));
-            var prod = _s.Binary("mul", e, x, y);
-            var cur = _b.Let($"load {t}, ptr {acc}");
-            var sum = _s.Binary("add", e, cur, prod);
-            _b.Line($"store {t} {_b.Let($"select i1 {valid}, {t} {sum}, {t} {cur}")}, ptr {acc}");
+            ii[L.InFeature] = ev.B.Let($"add nsw i64 {ev.B.Let($"mul nsw i64 {group}, {cinPerGroup}")}, {w[n]}", "ix");
+            var x = ev.Scalars.Convert(input.Type.Element, e, ev.Element(input, ii));
+            var y = ev.Scalars.Convert(kernel.Type.Element, e, ev.Element(kernel, ki));
+            var prod = ev.Scalars.Binary("mul", e, x, y);
+            var cur = ev.B.Let($"load {t}, ptr {acc}");
+            var sum = ev.Scalars.Binary("add", e, cur, prod);
+            ev.B.Line($"store {t} {ev.B.Let($"select i1 {valid}, {t} {sum}, {t} {cur}")}, ptr {acc}");
         });
-        return _b.Let($"load {t}, ptr {acc}");
+        return ev.B.Let($"load {t}, ptr {acc}");
     }
 
-    private string ReduceWindow(Operation op, Value v, IReadOnlyList<string> idx)
+    private static string ReduceWindow(ElementEvaluator ev, Operation op, Value v, IReadOnlyList<string> idx)
     {
         var x = op.Operands[0];
         var a = op.Attr;
@@ -158,41 +175,41 @@ internal sealed partial class KernelEmitter
                 {
                     long w = rest % window[d];
                     rest /= window[d];
-                    var scaled = strides[d] == 1 ? idx[d] : _b.Let($"mul nsw i64 {idx[d]}, {strides[d]}", "pos");
-                    src[d] = w == 0 ? scaled : _b.Let($"add nsw i64 {scaled}, {w * winDil[d]}", "pos");
+                    var scaled = strides[d] == 1 ? idx[d] : ev.B.Let($"mul nsw i64 {idx[d]}, {strides[d]}", "pos");
+                    src[d] = w == 0 ? scaled : ev.B.Let($"add nsw i64 {scaled}, {w * winDil[d]}", "pos");
                 }
-                var x0 = At(x, src);
-                result = result is null ? Accumulate(kind, e, Identity(kind, e), x0) : Accumulate(kind, e, result, x0);
+                var x0 = ev.Element(x, src);
+                result = result is null ? ev.Combine(kind, e, ElementEvaluator.IdentityOf(kind, e), x0) : ev.Combine(kind, e, result, x0);
             }
-            return result ?? Identity(kind, e);
+            return result ?? ElementEvaluator.IdentityOf(kind, e);
         }
-        var acc = _b.Alloca(t);
-        _b.Line($"store {t} {Identity(kind, e)}, ptr {acc}");
-        ForEachIndex([.. window], w =>
+        var acc = ev.B.Alloca(t);
+        ev.B.Line($"store {t} {ElementEvaluator.IdentityOf(kind, e)}, ptr {acc}");
+        ev.ForEachIndex([.. window], w =>
         {
             var src = new string[rank];
             var valid = "true";
             for (int d = 0; d < rank; d++)
             {
-                var pos = _b.Let($"add nsw i64 {_b.Let($"sub nsw i64 {_b.Let($"mul nsw i64 {idx[d]}, {strides[d]}")}, {padLow[d]}")}, {_b.Let($"mul nsw i64 {w[d]}, {winDil[d]}")}", "pos");
+                var pos = ev.B.Let($"add nsw i64 {ev.B.Let($"sub nsw i64 {ev.B.Let($"mul nsw i64 {idx[d]}, {strides[d]}")}, {padLow[d]}")}, {ev.B.Let($"mul nsw i64 {w[d]}, {winDil[d]}")}", "pos");
                 string s = pos;
                 if (baseDil[d] > 1)
                 {
-                    valid = _b.Let($"and i1 {valid}, {_b.Let($"icmp eq i64 {_b.Let($"srem i64 {pos}, {baseDil[d]}")}, 0")}");
-                    s = _b.Let($"sdiv i64 {pos}, {baseDil[d]}", "pos");
+                    valid = ev.B.Let($"and i1 {valid}, {ev.B.Let($"icmp eq i64 {ev.B.Let($"srem i64 {pos}, {baseDil[d]}")}, 0")}");
+                    s = ev.B.Let($"sdiv i64 {pos}, {baseDil[d]}", "pos");
                 }
-                var ok = _b.Let($"icmp ult i64 {s}, {x.Type.Shape[d]}");
-                valid = _b.Let($"and i1 {valid}, {ok}");
-                src[d] = _b.Let($"select i1 {ok}, i64 {s}, i64 0", "ix");
+                var ok = ev.B.Let($"icmp ult i64 {s}, {x.Type.Shape[d]}");
+                valid = ev.B.Let($"and i1 {valid}, {ok}");
+                src[d] = ev.B.Let($"select i1 {ok}, i64 {s}, i64 0", "ix");
             }
-            var cur = _b.Let($"load {t}, ptr {acc}");
-            var next = Accumulate(kind, e, cur, At(x, src));
-            _b.Line($"store {t} {_b.Let($"select i1 {valid}, {t} {next}, {t} {cur}")}, ptr {acc}");
+            var cur = ev.B.Let($"load {t}, ptr {acc}");
+            var next = ev.Combine(kind, e, cur, ev.Element(x, src));
+            ev.B.Line($"store {t} {ev.B.Let($"select i1 {valid}, {t} {next}, {t} {cur}")}, ptr {acc}");
         });
-        return _b.Let($"load {t}, ptr {acc}");
+        return ev.B.Let($"load {t}, ptr {acc}");
     }
 
-    private string ArgReduce(Operation op, Value v, IReadOnlyList<string> idx)
+    private static string ArgReduce(ElementEvaluator ev, Operation op, Value v, IReadOnlyList<string> idx)
     {
         var x = op.Operands[0];
         int dim = op.Attr.Int32("dimension");
@@ -200,43 +217,47 @@ internal sealed partial class KernelEmitter
         bool last = op.Attr.Enum("tie") == "last";
         var e = x.Type.Element;
         var t = LlvmTypes.Compute(e);
-        var best = _b.Alloca(t);
-        var bestIndex = _b.Alloca("i64");
+        var best = ev.B.Alloca(t);
+        var bestIndex = ev.B.Alloca("i64");
         var src0 = Insert(idx, dim, "0");
-        _b.Line($"store {t} {At(x, src0)}, ptr {best}");
-        _b.Line($"store i64 0, ptr {bestIndex}");
-        _b.For("1", x.Type.Shape[dim].ToString(), i =>
+        ev.B.Line($"store {t} {ev.Element(x, src0)}, ptr {best}");
+        ev.B.Line($"store i64 0, ptr {bestIndex}");
+        ev.B.For("1", x.Type.Shape[dim].ToString(), i => ev.Scoped(() =>
         {
-            var outer = _memo;
-            _memo = new Dictionary<string, string>(outer);
-            var cand = At(x, Insert(idx, dim, i));
-            var cur = _b.Let($"load {t}, ptr {best}");
+            var cand = ev.Element(x, Insert(idx, dim, i));
+            var cur = ev.B.Let($"load {t}, ptr {best}");
             string better;
             if (e.IsFloat())
             {
                 // NaN counts as the extreme both ways; the first (or last, with tie = last) wins.
-                var candNan = _b.Let($"fcmp uno {t} {cand}, {cand}");
-                var curNan = _b.Let($"fcmp uno {t} {cur}, {cur}");
-                var strictly = _b.Let($"fcmp {(max ? "ogt" : "olt")} {t} {cand}, {cur}");
-                var equal = _b.Let($"fcmp oeq {t} {cand}, {cur}");
+                var candNan = ev.B.Let($"fcmp uno {t} {cand}, {cand}");
+                var curNan = ev.B.Let($"fcmp uno {t} {cur}, {cur}");
+                var strictly = ev.B.Let($"fcmp {(max ? "ogt" : "olt")} {t} {cand}, {cur}");
+                var equal = ev.B.Let($"fcmp oeq {t} {cand}, {cur}");
                 var tieWins = last ? equal : "false";
-                var numeric = _b.Let($"or i1 {strictly}, {tieWins}");
-                var notCurNan = _b.Let($"xor i1 {curNan}, true");
-                var viaNumber = _b.Let($"and i1 {notCurNan}, {numeric}");
-                var nanBeatsNumber = _b.Let($"and i1 {candNan}, {notCurNan}");
-                var nanTie = last ? _b.Let($"and i1 {candNan}, {curNan}") : "false";
-                better = _b.Let($"or i1 {viaNumber}, {_b.Let($"or i1 {nanBeatsNumber}, {nanTie}")}");
+                var numeric = ev.B.Let($"or i1 {strictly}, {tieWins}");
+                var notCurNan = ev.B.Let($"xor i1 {curNan}, true");
+                var viaNumber = ev.B.Let($"and i1 {notCurNan}, {numeric}");
+                var nanBeatsNumber = ev.B.Let($"and i1 {candNan}, {notCurNan}");
+                var nanTie = last ? ev.B.Let($"and i1 {candNan}, {curNan}") : "false";
+                better = ev.B.Let($"or i1 {viaNumber}, {ev.B.Let($"or i1 {nanBeatsNumber}, {nanTie}")}");
             }
             else
             {
-                var pred = _s.Compare(max ? "gt" : "lt", e, cand, cur);
-                better = last ? _b.Let($"or i1 {pred}, {_s.Compare("eq", e, cand, cur)}") : pred;
+                var pred = ev.Scalars.Compare(max ? "gt" : "lt", e, cand, cur);
+                better = last ? ev.B.Let($"or i1 {pred}, {ev.Scalars.Compare("eq", e, cand, cur)}") : pred;
             }
-            _b.Line($"store {t} {_b.Let($"select i1 {better}, {t} {cand}, {t} {cur}")}, ptr {best}");
-            var curIndex = _b.Let($"load i64, ptr {bestIndex}");
-            _b.Line($"store i64 {_b.Let($"select i1 {better}, i64 {i}, i64 {curIndex}")}, ptr {bestIndex}");
-            _memo = outer;
-        }, "a");
-        return Narrow(_b.Let($"load i64, ptr {bestIndex}"), v.Type.Element);
+            ev.B.Line($"store {t} {ev.B.Let($"select i1 {better}, {t} {cand}, {t} {cur}")}, ptr {best}");
+            var curIndex = ev.B.Let($"load i64, ptr {bestIndex}");
+            ev.B.Line($"store i64 {ev.B.Let($"select i1 {better}, i64 {i}, i64 {curIndex}")}, ptr {bestIndex}");
+        }), "a");
+        return ev.Narrow(ev.B.Let($"load i64, ptr {bestIndex}"), v.Type.Element);
+    }
+
+    private static string[] Insert(IReadOnlyList<string> idx, int dim, string value)
+    {
+        var r = new List<string>(idx);
+        r.Insert(dim, value);
+        return [.. r];
     }
 }

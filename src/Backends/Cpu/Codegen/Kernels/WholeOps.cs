@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Ops;
 
@@ -10,9 +11,9 @@ namespace GraphCompiler.Backends.Cpu.Codegen;
 /// </summary>
 internal sealed partial class KernelEmitter
 {
-    private static bool IsWhole(Operation op) => op.Def is ScatterOp or SortOp or TopKOp or DeterminantOp or MatrixInverseOp;
+    internal static bool IsWhole(Operation op) => op.Def is ScatterOp or SortOp or TopKOp or DeterminantOp or MatrixInverseOp;
 
-    private void EmitWhole(Operation op, Buffer[] dests)
+    private void EmitWhole(Operation op, KernelBuffer[] dests)
     {
         switch (op.Def)
         {
@@ -30,10 +31,7 @@ internal sealed partial class KernelEmitter
         var join = _b.FreshLabel("join");
         _b.CondBr(cond, then, join);
         _b.Block(then);
-        var outer = _memo;
-        _memo = new Dictionary<string, string>(outer);
-        body();
-        _memo = outer;
+        _ev.Scoped(body);
         _b.Br(join);
         _b.Block(join);
     }
@@ -46,23 +44,17 @@ internal sealed partial class KernelEmitter
         return _b.Let($"{(e.IsUnsignedInteger() ? "zext" : "sext")} {LlvmTypes.Register(e)} {raw} to i64", "ix");
     }
 
-    private void Scatter(Operation op, Buffer dest)
+    private void Scatter(Operation op, KernelBuffer dest)
     {
-        var (x, idx, upd) = (op.Operands[0], op.Operands[1], op.Operands[2]);
-        var a = op.Attr;
-        var uwd = a.Ints("update_window_dims");
-        var map = a.Ints("scatter_dims_to_operand_dims");
-        var inBatch = a.Ints("input_batching_dims");
-        var idxBatch = a.Ints("scatter_indices_batching_dims");
-        var kind = a.Enum("kind");
-        int ivd = a.Int32("index_vector_dim");
-        var inserted = a.Ints("inserted_window_dims");
-        var windowDims = IndexingDims.Window(x.Type.Rank, inserted, inBatch);
-        var scatterDims = Enumerable.Range(0, upd.Type.Rank).Where(d => !uwd.Contains(d)).ToArray();
+        var (x, idx, upd, a) = (op.Operands[0], op.Operands[1], op.Operands[2], op.Attr);
+        var (uwd, map, kind) = (a.Ints("update_window_dims"), a.Ints("scatter_dims_to_operand_dims"), a.Enum("kind"));
+        var (inBatch, idxBatch, ivd) = (a.Ints("input_batching_dims"), a.Ints("scatter_indices_batching_dims"), a.Int32("index_vector_dim"));
+        var windowDims = IndexingDims.Window(x.Type.Rank, a.Ints("inserted_window_dims"), inBatch);
         var shape = x.Type.Shape;
-        var windowSize = new long[shape.Length];
-        Array.Fill(windowSize, 1);
-        for (int i = 0; i < uwd.Length; i++) windowSize[windowDims[i]] = upd.Type.Shape[(int)uwd[i]];
+        // The largest in-bounds start along each operand dimension: a window dimension leaves room for the update's extent.
+        var maxStart = shape.Select(n => n - 1).ToArray();
+        for (int i = 0; i < uwd.Length; i++) maxStart[windowDims[i]] = shape[windowDims[i]] - upd.Type.Shape[(int)uwd[i]];
+        var scatterDims = Enumerable.Range(0, upd.Type.Rank).Where(d => !uwd.Contains(d)).ToArray();
         var e = x.Type.Element;
 
         StoreAll(dest, x);
@@ -80,7 +72,7 @@ internal sealed partial class KernelEmitter
             var inside = "true";
             for (int d = 0; d < shape.Length; d++)
             {
-                var ok = _b.Let($"and i1 {_b.Let($"icmp sge i64 {xi[d]}, 0")}, {_b.Let($"icmp sle i64 {xi[d]}, {shape[d] - windowSize[d]}")}");
+                var ok = _b.Let($"and i1 {_b.Let($"icmp sge i64 {xi[d]}, 0")}, {_b.Let($"icmp sle i64 {xi[d]}, {maxStart[d]}")}");
                 inside = _b.Let($"and i1 {inside}, {ok}");
             }
             When(inside, () =>
@@ -96,7 +88,7 @@ internal sealed partial class KernelEmitter
     }
 
     /// <summary>sort / top_k: each lane along <paramref name="dim"/> is sorted by the merge-sort helper; the first K entries are kept.</summary>
-    private void SortLanes(Value x, int dim, bool descending, Buffer[] dests)
+    private void SortLanes(Value x, int dim, bool descending, KernelBuffer[] dests)
     {
         var shape = x.Type.Shape;
         long n = shape[dim], keep = dests[0].Type.Shape[dim];
@@ -116,14 +108,11 @@ internal sealed partial class KernelEmitter
         ForEachIndex(ImmutableArray.CreateRange(outerShape.Concat(innerShape)), lane =>
         {
             string[] Src(string j) => [.. lane.Take(dim), j, .. lane.Skip(dim)];
-            _b.For("0", n.ToString(), j =>
+            _b.For("0", n.ToString(), j => _ev.Scoped(() =>
             {
-                var outerMemo = _memo;
-                _memo = new Dictionary<string, string>(outerMemo);
                 _b.Line($"store {t} {At(x, Src(j))}, ptr {_b.Let($"getelementptr inbounds {t}, ptr {keys}, i64 {j}")}");
                 _b.Line($"store i64 {j}, ptr {_b.Let($"getelementptr inbounds i64, ptr {order}, i64 {j}")}");
-                _memo = outerMemo;
-            }, "s");
+            }), "s");
             _b.Line($"call void @{helper}(ptr {keys}, ptr {order}, ptr {tmp}, i64 {n}, i1 {(descending ? "true" : "false")})");
             _b.For("0", keep.ToString(), j =>
             {
@@ -137,7 +126,7 @@ internal sealed partial class KernelEmitter
     }
 
     /// <summary>determinant / matrix_inverse: each matrix is copied into doubles and handed to the helper.</summary>
-    private void SquareMatrix(Operation op, Buffer dest)
+    private void SquareMatrix(Operation op, KernelBuffer dest)
     {
         var x = op.Operands[0];
         var shape = x.Type.Shape;
@@ -164,7 +153,7 @@ internal sealed partial class KernelEmitter
             if (det)
             {
                 var d = _b.Let($"call double @{helper}(ptr {m}, i64 {n})");
-                Store(dest, Ravel(bi, batch), RoundFromDouble(e, d));
+                Store(dest, Ravel(bi, batch), _ev.Memory.RoundFromDouble(e, d));
                 return;
             }
             _b.Line($"call void @{helper}(ptr {m}, ptr {inv}, i64 {n})");
@@ -172,38 +161,8 @@ internal sealed partial class KernelEmitter
             {
                 var lin = Ravel(rc, [n, n]);
                 var v = _b.Let($"load double, ptr {_b.Let($"getelementptr inbounds double, ptr {inv}, i64 {lin}")}");
-                Store(dest, Ravel([.. bi, rc[0], rc[1]], shape), RoundFromDouble(e, v));
+                Store(dest, Ravel([.. bi, rc[0], rc[1]], shape), _ev.Memory.RoundFromDouble(e, v));
             });
         });
-    }
-
-    /// <summary>
-    /// A double rounded once to float type <paramref name="e"/> (to nearest even, as FloatRounding.RoundTo),
-    /// returned in the compute type: bf16 goes through a round-to-odd float so that nothing is rounded twice.
-    /// </summary>
-    private string RoundFromDouble(ElementType e, string d)
-    {
-        switch (e)
-        {
-            case ElementType.F64: return d;
-            case ElementType.F32: return _b.Let($"fptrunc double {d} to float");
-            case ElementType.F16: return _b.Let($"fpext half {_b.Let($"fptrunc double {d} to half")} to float");
-            default:
-            {
-                var f = _b.Let($"fptrunc double {d} to float");
-                var back = _b.Let($"fpext float {f} to double");
-                var exact = _b.Let($"fcmp ueq double {back}, {d}");
-                var inf = _b.Let($"fcmp oeq float {_b.Let($"call float @llvm.fabs.f32(float {f})")}, 0x7FF0000000000000");
-                _module.Declare("declare float @llvm.fabs.f32(float)");
-                _module.Declare("declare double @llvm.fabs.f64(double)");
-                var bits = _b.Let($"bitcast float {f} to i32");
-                var away = _b.Let($"fcmp ogt double {_b.Let($"call double @llvm.fabs.f64(double {back})")}, {_b.Let($"call double @llvm.fabs.f64(double {d})")}");
-                var toward = _b.Let($"select i1 {away}, i32 {_b.Let($"sub i32 {bits}, 1")}, i32 {bits}");
-                var odd = _b.Let($"or i32 {toward}, 1");
-                var keepAsIs = _b.Let($"or i1 {exact}, {inf}");
-                var chosen = _b.Let($"bitcast i32 {_b.Let($"select i1 {keepAsIs}, i32 {bits}, i32 {odd}")} to float");
-                return BFloatToFloat(FloatToBFloat(chosen));
-            }
-        }
     }
 }

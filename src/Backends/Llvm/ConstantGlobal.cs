@@ -1,7 +1,7 @@
 using GraphCompiler.IR;
-using static GraphCompiler.Backends.Cpu.Llvm.LlvmNative;
+using static GraphCompiler.Backends.Llvm.LlvmNative;
 
-namespace GraphCompiler.Backends.Cpu.Llvm;
+namespace GraphCompiler.Backends.Llvm;
 
 /// <summary>
 /// The bytes of a constant global that the IR text declares with a placeholder initializer

@@ -1,7 +1,7 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
 
-namespace GraphCompiler.Backends.Cpu.Llvm;
+namespace GraphCompiler.Backends.Llvm;
 
 /// <summary>
 /// Finds LLVM 19's shared library. The binding names it "LLVM-19"; this resolver maps that to the

@@ -2,10 +2,10 @@ using System.Globalization;
 using System.Text;
 using GraphCompiler.IR;
 
-namespace GraphCompiler.Backends.Cpu.Codegen;
+namespace GraphCompiler.Backends.Llvm.Codegen;
 
 /// <summary>LLVM spellings of IR element types: in memory (bool is a byte) and in registers (bool is i1).</summary>
-internal static class LlvmTypes
+public static class LlvmTypes
 {
     public static string Memory(ElementType e) => e switch
     {
@@ -42,7 +42,7 @@ internal static class LlvmTypes
 /// Generated code reads like what a person would write, so a failing kernel can be debugged from
 /// <c>--emit llvm</c> output.
 /// </summary>
-internal sealed class LlvmBuilder
+public sealed class LlvmBuilder
 {
     private readonly StringBuilder _body = new();
     private readonly StringBuilder _prologue = new();

@@ -1,7 +1,7 @@
 using GraphCompiler.IR;
 using GraphCompiler.Runtime;
 
-namespace GraphCompiler.Backends.Cpu;
+namespace GraphCompiler.Backends.Llvm;
 
 /// <summary>The runtime's view (<see cref="TensorDescriptor"/>) of an IR function's arguments and results.</summary>
 public static class RuntimeDescriptors

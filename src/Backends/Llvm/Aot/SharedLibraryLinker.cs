@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using GraphCompiler.IR;
 
-namespace GraphCompiler.Backends.Cpu.Aot;
+namespace GraphCompiler.Backends.Llvm.Aot;
 
 /// <summary>
 /// Links an object file into a shared library with LLVM's lld (Debian package lld-19): the soname set,

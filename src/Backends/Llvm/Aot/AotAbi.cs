@@ -1,7 +1,7 @@
 using System.Globalization;
 using GraphCompiler.IR;
 
-namespace GraphCompiler.Backends.Cpu.Aot;
+namespace GraphCompiler.Backends.Llvm.Aot;
 
 /// <summary>One argument or result of the compiled entry point, as the C header and C# binding name it.</summary>
 public sealed record AbiTensor(int Index, string Name, string CName, string CsName, TensorType Type, bool UpdatedInPlace, int? Updates)
@@ -19,11 +19,11 @@ public sealed record AbiTensor(int Index, string Name, string CName, string CsNa
 /// </summary>
 public sealed class AotAbi
 {
-    /// <summary>Bumped whenever the calling convention of <c>NAME_run</c> changes.</summary>
-    public const int Version = 1;
+    /// <summary>The ABI version the runtime defines (<see cref="GraphCompiler.Runtime.Abi.Version"/>).</summary>
+    public const int Version = GraphCompiler.Runtime.Abi.Version;
 
-    /// <summary>The arena (and every buffer the library returns pointers into) is this aligned.</summary>
-    public const int ArenaAlignment = 64;
+    /// <summary>The arena alignment the runtime defines (<see cref="GraphCompiler.Runtime.Abi.ArenaAlignment"/>).</summary>
+    public const int ArenaAlignment = GraphCompiler.Runtime.Abi.ArenaAlignment;
 
     public string Name { get; }
     public string ClassName { get; }

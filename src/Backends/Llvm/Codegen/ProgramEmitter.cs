@@ -1,9 +1,8 @@
-using GraphCompiler.Backends.Cpu.Llvm;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Analysis;
 using GraphCompiler.IR.Ops;
 
-namespace GraphCompiler.Backends.Cpu.Codegen;
+namespace GraphCompiler.Backends.Llvm.Codegen;
 
 /// <summary>
 /// Emits the entry point of a compiled function:
@@ -13,16 +12,22 @@ namespace GraphCompiler.Backends.Cpu.Codegen;
 /// values have arena slots of their own; a <c>call</c> calls the callee compiled as an internal function
 /// with the same ABI and an arena of its own. Results are copied to the caller's result buffers at the
 /// end and variable updates written back into their arguments.
+/// <para>
+/// The kernels come from an <see cref="IHostKernels"/> (the CPU backend's); a device target takes part
+/// through an <see cref="IDeviceHook"/>.
+/// </para>
 /// </summary>
-internal sealed class ProgramEmitter
+public sealed class ProgramEmitter
 {
     /// <summary>What all functions of one compilation share.</summary>
-    private sealed class Shared(ModuleContext module, Module? ir, string prefix)
+    private sealed class Shared(ModuleContext module, Module? ir, string prefix, IHostKernels kernels, BufferOptions memoryPlan)
     {
         public readonly ModuleContext Module = module;
         public readonly Module? Ir = ir;
         public readonly string Prefix = prefix;
-        public int Kernels;
+        public readonly IHostKernels Kernels = kernels;
+        public readonly BufferOptions MemoryPlan = memoryPlan;
+        public int KernelCount;
         public readonly Dictionary<string, (string Symbol, long Arena)> Functions = [];
         public readonly HashSet<string> InProgress = [];
     }
@@ -34,35 +39,39 @@ internal sealed class ProgramEmitter
     private readonly Dictionary<Value, Tensor> _constants = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<Value, string> _direct = new(ReferenceEqualityComparer.Instance);
 
-    private readonly IOffload? _offload;
+    private readonly IDeviceHook? _device;
 
-    private ProgramEmitter(Shared shared, IOffload? offload = null)
+    private ProgramEmitter(Shared shared, IDeviceHook? device = null)
     {
         _shared = shared;
-        _offload = offload;
+        _device = device;
     }
 
     /// <summary>An internal <c>void ()</c> that releases the module's threads without waiting, for a library destructor.</summary>
     public const string FiniSymbol = "gc.module.fini";
 
     /// <summary>
-    /// Emits <c>NAME_run</c>; with <paramref name="offload"/>, the ops it claims (another device's
-    /// kernels and the transfers) are its to emit, and <c>NAME_run_device</c> is emitted too, the same
-    /// program over arguments and results in device memory.
+    /// Emits <c>NAME_run</c> (and <c>NAME_arena_size</c>, <c>NAME_release</c>) for <paramref name="f"/>,
+    /// with <paramref name="kernels"/> writing the kernel of each op or fusion, over an arena laid out
+    /// with <paramref name="memoryPlan"/> (the target's: <c>CpuCompiler.MemoryPlan</c>, say; callees get
+    /// it without <see cref="BufferOptions.Holds"/>). With <paramref name="device"/>, the ops the hook
+    /// claims (another device's kernels and the transfers) are its to emit, <paramref name="memoryPlan"/>
+    /// must leave out the values it keeps elsewhere, and <c>NAME_run_device</c> is emitted too, the same
+    /// program over arguments and results in device memory (the hook's argument says which program).
+    /// <paramref name="prepare"/> runs first, on the empty module.
     /// </summary>
-    public static (string Ir, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes) Emit(Function f, string name, string sourceName, Module? module = null, int lanes = 4,
-        Func<bool, IOffload>? offload = null, Action<ModuleContext>? prepare = null)
+    public static (string Ir, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes) Emit(Function f, string name, string sourceName, Module? module,
+        int lanes, IHostKernels kernels, BufferOptions memoryPlan, Func<bool, IDeviceHook>? device = null, Action<ModuleContext>? prepare = null)
     {
-        var shared = new Shared(new ModuleContext(lanes), module, name);
+        var shared = new Shared(new ModuleContext(lanes), module, name, kernels, memoryPlan);
         prepare?.Invoke(shared.Module);
         shared.Module.Declare("declare void @llvm.memmove.p0.p0.i64(ptr, ptr, i64, i1)");
-        long arena = new ProgramEmitter(shared, offload?.Invoke(false)).EmitFunction(f, $"{name}_run", external: true);
-        if (offload is not null) new ProgramEmitter(shared, offload(true)).EmitFunction(f, $"{name}_run_device", external: true);
+        long arena = new ProgramEmitter(shared, device?.Invoke(false)).EmitFunction(f, $"{name}_run", external: true);
+        if (device is not null) new ProgramEmitter(shared, device(true)).EmitFunction(f, $"{name}_run_device", external: true);
         shared.Module.AddFunction($"define i64 @{name}_arena_size() nounwind {{\nentry:\n  ret i64 {arena}\n}}");
-        // NAME_release stops the worker threads (waiting for a call in flight); gc.module.fini, for a
-        // library destructor, does the same unless a call is in flight.
-        bool pool = shared.Module.HasHelper(Parallel.Name);
-        string Stop(bool wait) => pool ? $"  call void @{Parallel.Release}(i1 {(wait ? "true" : "false")})\n" : "";
+        // NAME_release stops the kernels' worker threads (waiting for a call in flight); gc.module.fini,
+        // for a library destructor, does the same unless a call is in flight.
+        string Stop(bool wait) => string.Concat(shared.Module.StopHooks.Select(h => $"  call void @{h}(i1 {(wait ? "true" : "false")})\n"));
         var hooks = string.Concat(shared.Module.ReleaseHooks.Select(h => $"  call void @{h}()\n"));
         shared.Module.AddFunction($"define void @{name}_release() nounwind {{\nentry:\n{Stop(true)}{hooks}  ret void\n}}");
         shared.Module.AddFunction($"define internal void @{FiniSymbol}() nounwind {{\nentry:\n{Stop(false)}  ret void\n}}");
@@ -71,8 +80,7 @@ internal sealed class ProgramEmitter
 
     private long EmitFunction(Function f, string symbol, bool external)
     {
-        // Kernels declare their buffers noalias, so no value may take over another's buffer in place.
-        var plan = BufferAssignment.Compute(f, CpuCompiler.MemoryPlan with { Holds = _offload is null ? null : v => !_offload.Elsewhere(v) });
+        var plan = BufferAssignment.Compute(f, external ? _shared.MemoryPlan : _shared.MemoryPlan with { Holds = null });
         foreach (var v in plan.Values) _placement[v.Value] = v;
         // Zero or fewer threads means one per online CPU (_SC_NPROCESSORS_ONLN is 84 in glibc); more than
         // that never helps compute-bound kernels and makes the pool's spinning workers fight for the CPUs.
@@ -90,17 +98,11 @@ internal sealed class ProgramEmitter
         var resultPointers = new string[returned.Length];
         for (int i = 0; i < returned.Length; i++)
             resultPointers[i] = _b.Let($"load ptr, ptr {_b.Let($"getelementptr inbounds ptr, ptr %results, i64 {i}", "slot")}", "res");
-        var topLevel = new HashSet<Value>(f.Body.Operations.Where(o => o.Def is not ConstantOp).SelectMany(o => o.Results), ReferenceEqualityComparer.Instance);
-        for (int i = 0; i < returned.Length; i++)
-        {
-            var v = returned[i];
-            if (topLevel.Contains(v) && f.ResultInfos[i].Updates is null && returned.Count(r => ReferenceEquals(r, v)) == 1)
-                _direct[v] = resultPointers[i];
-        }
+        foreach (var (v, i) in DirectResults.Of(f)) _direct[v] = resultPointers[i];
 
-        _offload?.Prologue(Site);
+        _device?.Prologue(Site);
         EmitRegion(f.Body);
-        _offload?.Epilogue(Site);
+        _device?.Epilogue(Site);
 
         for (int i = 0; i < returned.Length; i++)
             if (!_direct.ContainsKey(returned[i])) Copy(resultPointers[i], returned[i]);
@@ -141,8 +143,8 @@ internal sealed class ProgramEmitter
             return;
         }
         foreach (var r in op.Results)
-            if (_offload is null || !_offload.Elsewhere(r)) _pointers[r] = _direct.TryGetValue(r, out var p) ? p : Slot(r, op.Name);
-        if (_offload is not null && _offload.TryEmit(op, Site)) return;
+            if (_device is null || !_device.Elsewhere(r)) _pointers[r] = _direct.TryGetValue(r, out var p) ? p : Slot(r, op.Name);
+        if (_device is not null && _device.TryEmit(op, Site)) return;
         switch (op.Def)
         {
             case WhileOp: While(op); return;
@@ -151,33 +153,10 @@ internal sealed class ProgramEmitter
             case CallOp: Call(op); return;
         }
 
-        var kname = $"{_shared.Prefix}.k{_shared.Kernels++}";
-        IReadOnlyList<Value> inputs, outputs;
-        IReadOnlyList<Operation> ops;
-        List<string> inputPointers;
-        var constants = new Dictionary<Value, Tensor>(ReferenceEqualityComparer.Instance);
-        if (op.Def is FusionOp)
-        {
-            var body = op.Regions[0];
-            inputs = body.Arguments;
-            ops = [.. body.Operations.Where(o => !o.Def.IsTerminator)];
-            outputs = body.Yielded;
-            inputPointers = [.. op.Operands.Select(o => _pointers[o])];
-            for (int i = 0; i < op.Operands.Length; i++)
-                if (_constants.TryGetValue(op.Operands[i], out var t)) constants[body.Arguments[i]] = t;
-        }
-        else
-        {
-            var distinct = op.Operands.Distinct<Value>(ReferenceEqualityComparer.Instance).ToList();
-            inputs = distinct;
-            ops = [op];
-            outputs = op.Results;
-            inputPointers = [.. distinct.Select(o => _pointers[o])];
-            foreach (var v in distinct)
-                if (_constants.TryGetValue(v, out var t)) constants[v] = t;
-        }
-        KernelEmitter.Emit(_shared.Module, kname, inputs, ops, outputs, constants);
-        var args = op.Results.Select(r => $"ptr {_pointers[r]}").Concat(inputPointers.Select(p => $"ptr {p}")).Append("i32 %threads");
+        var kname = $"{_shared.Prefix}.k{_shared.KernelCount++}";
+        var body = KernelBody.Of(op);
+        _shared.Kernels.Emit(_shared.Module, kname, body.Inputs, body.Ops, body.Outputs, body.Constants(_constants));
+        var args = op.Results.Concat(body.OuterInputs).Select(v => $"ptr {_pointers[v]}").Append("i32 %threads");
         var status = _b.Let($"call i32 @{kname}({string.Join(", ", args)})", "status");
         ReturnIf(_b.Let($"icmp ne i32 {status}, 0"), status);
     }
@@ -284,7 +263,7 @@ internal sealed class ProgramEmitter
         ReturnIf(_b.Let($"icmp ne i32 {status}, 0"), status);
     }
 
-    private OffloadSite Site => new(_b, _shared.Module, v => _pointers[v], ReturnIf);
+    private DeviceSite Site => new(_b, _shared.Module, v => _pointers[v], ReturnIf);
 
     /// <summary>Returns <paramref name="code"/> from the function when <paramref name="cond"/> holds (a kernel or callee failed).</summary>
     private void ReturnIf(string cond, string code)

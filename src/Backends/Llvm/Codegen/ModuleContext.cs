@@ -1,11 +1,10 @@
 using System.Text;
-using GraphCompiler.Backends.Cpu.Llvm;
 using GraphCompiler.IR;
 
-namespace GraphCompiler.Backends.Cpu.Codegen;
+namespace GraphCompiler.Backends.Llvm.Codegen;
 
 /// <summary>Module-level pieces of the generated LLVM IR: declarations, constant globals, helper functions.</summary>
-internal sealed class ModuleContext(int lanes)
+public sealed class ModuleContext(int lanes)
 {
     /// <summary>f32 lanes of the target's widest vector registers (16, 8 or 4): picks the GEMM's blocking.</summary>
     public int Lanes { get; } = lanes;
@@ -47,6 +46,20 @@ internal sealed class ModuleContext(int lanes)
 
     public IReadOnlyList<string> ReleaseHooks => _onRelease;
 
+    private readonly List<string> _onStop = [];
+
+    /// <summary>
+    /// Functions (<c>void (i1 wait)</c>) that stop threads the module's kernels keep (a thread pool):
+    /// <c>NAME_release</c> calls them first with <c>true</c> (wait for a call in flight), the library's
+    /// destructor with <c>false</c> (give up instead). Registering one twice keeps one.
+    /// </summary>
+    public void OnStop(string symbol)
+    {
+        if (!_onStop.Contains(symbol)) _onStop.Add(symbol);
+    }
+
+    public IReadOnlyList<string> StopHooks => _onStop;
+
     /// <summary>A module-level variable or constant, given as its full LLVM definition.</summary>
     public void Global(string definition) => _globals.Add(definition);
 
@@ -71,9 +84,6 @@ internal sealed class ModuleContext(int lanes)
 
     /// <summary>True the first time <paramref name="name"/> is asked for: the caller then adds the helper's definition.</summary>
     public bool FirstHelper(string name) => _helpers.Add(name);
-
-    /// <summary>Whether a helper of that name was added.</summary>
-    public bool HasHelper(string name) => _helpers.Contains(name);
 
     /// <summary>An integer power helper (square-and-multiply; negative exponents as the IR defines them).</summary>
     public string IntegerPow(string it, bool unsigned)

@@ -1,10 +1,10 @@
 using System.Runtime.InteropServices;
 using GraphCompiler.Runtime;
 
-namespace GraphCompiler.Backends.Cpu;
+namespace GraphCompiler.Backends.Llvm;
 
 /// <summary>
-/// Caller arrays bound to a <see cref="CpuExecutable"/>'s inputs and outputs, pinned once, so that
+/// Caller arrays bound to a <see cref="NativeExecutable"/>'s inputs and outputs, pinned once, so that
 /// <see cref="Run"/> does no managed allocation: bind every input and output (by position or name), then
 /// call <see cref="Run"/> as often as needed, changing the arrays' contents in between. Variables that
 /// the function updates (<see cref="TensorDescriptor.UpdatedInPlace"/>) are written into their bound
@@ -12,11 +12,11 @@ namespace GraphCompiler.Backends.Cpu;
 /// </summary>
 public sealed class IoBinding : IDisposable
 {
-    private readonly CpuExecutable _executable;
+    private readonly NativeExecutable _executable;
     private readonly nint[] _inputs, _outputs;          // pinned: their addresses go to native code
     private readonly GCHandle[] _inputHandles, _outputHandles;
 
-    internal IoBinding(CpuExecutable executable)
+    internal IoBinding(NativeExecutable executable)
     {
         _executable = executable;
         _inputs = GC.AllocateArray<nint>(executable.Inputs.Count, pinned: true);

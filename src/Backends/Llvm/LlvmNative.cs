@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace GraphCompiler.Backends.Cpu.Llvm;
+namespace GraphCompiler.Backends.Llvm;
 
 /// <summary>
 /// The parts of LLVM 19's C API the backends use, bound to Debian's <c>libLLVM.so.19.1</c> (package

@@ -1,7 +1,8 @@
+using GraphCompiler.Runtime;
 using System.Text;
 using GraphCompiler.IR;
 
-namespace GraphCompiler.Backends.Cpu.Aot;
+namespace GraphCompiler.Backends.Llvm.Aot;
 
 /// <summary>Writes <c>NAME.h</c>: the C declaration and the full description of the compiled entry point.</summary>
 public static class HeaderWriter
@@ -61,8 +62,7 @@ public static class HeaderWriter
         L($"#define {N}_ARENA_ALIGNMENT {AotAbi.ArenaAlignment}");
         L($"#define {N}_NUM_ARGS {abi.Arguments.Count}");
         L($"#define {N}_NUM_RESULTS {abi.Results.Count}");
-        L($"#define {N}_OK 0");
-        L($"#define {N}_ERROR_OUT_OF_MEMORY 1");
+        foreach (var status in RuntimeStatuses.All) L($"#define {N}_{status.MacroSuffix} {status.Value} /* {status.Meaning} */");
         L();
         Tensors(b, N, "ARG", "Argument", abi.Arguments);
         Tensors(b, N, "RESULT", "Result", abi.Results);

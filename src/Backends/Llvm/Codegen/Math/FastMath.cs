@@ -1,4 +1,4 @@
-namespace GraphCompiler.Backends.Cpu.Codegen;
+namespace GraphCompiler.Backends.Llvm.Codegen;
 
 /// <summary>
 /// Single-precision transcendental functions as straight-line LLVM IR (no calls, no branches), so that

@@ -1,9 +1,9 @@
 using System.Runtime.InteropServices;
 using System.Text;
 using GraphCompiler.IR;
-using static GraphCompiler.Backends.Cpu.Llvm.LlvmNative;
+using static GraphCompiler.Backends.Llvm.LlvmNative;
 
-namespace GraphCompiler.Backends.Cpu.Llvm;
+namespace GraphCompiler.Backends.Llvm;
 
 /// <summary>
 /// What code is generated for: a target triple, a CPU name and its feature string, as LLVM spells

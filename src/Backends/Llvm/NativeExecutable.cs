@@ -1,15 +1,18 @@
 using System.Runtime.InteropServices;
-using GraphCompiler.Backends.Cpu.Llvm;
+using GraphCompiler.Backends.Llvm.Aot;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Targets;
 using GraphCompiler.Runtime;
 
-namespace GraphCompiler.Backends.Cpu;
+namespace GraphCompiler.Backends.Llvm;
 
 /// <summary>
-/// A JIT-compiled function: the entry <c>NAME_run(args, results, arena, threads)</c> with its own
-/// <see cref="Arena"/>. Not thread-safe: one call at a time (one arena); use one executable per thread.
-/// Three ways to call it:
+/// A JIT-compiled host program (the CPU target's, or the CUDA target's host side): the entry
+/// <c>NAME_run(args, results, arena, threads)</c>. Safe to call from any number of threads at once, as an
+/// ONNX Runtime session is: each concurrent call takes an <see cref="Arena"/> of its own from a pool (programs
+/// that drive a device, which has one stream and one device arena, serialise their calls instead), and
+/// <see cref="Dispose"/> waits for the calls in flight before it frees anything; a call after it throws
+/// <see cref="ObjectDisposedException"/>. Three ways to call it:
 /// <list type="bullet">
 /// <item><see cref="Run(IReadOnlyList{Tensor})"/> (diagnostics) or <see cref="Execute"/> (exceptions): tensors in,
 /// new tensors out; inputs are copied, so variable updates never reach the caller's tensors. Allocates;
@@ -21,27 +24,38 @@ namespace GraphCompiler.Backends.Cpu;
 /// <see cref="IoBinding.Run"/> per call, no managed allocation. Same in-place rule.</item>
 /// </list>
 /// </summary>
-public sealed unsafe class CpuExecutable : IExecutable
+public sealed unsafe class NativeExecutable : IExecutable
 {
     private readonly LlvmJit _jit;
     private readonly delegate* unmanaged<nint*, nint*, void*, int, int> _run;
     private readonly delegate* unmanaged<void> _release;
-    private readonly Arena _arena;
+    private readonly delegate* unmanaged<nint> _lastError;
+    private readonly System.Collections.Concurrent.ConcurrentBag<Arena> _arenas = [];
+    private readonly object _gate = new();
+    private readonly bool _serialize;
+    private int _inFlight;
+    private bool _disposed;
     private int _threads, _effectiveThreads;
 
-    internal CpuExecutable(LlvmJit jit, CpuProgram program)
+    /// <param name="jit">The compiled code, owned from now on.</param>
+    /// <param name="program">What was compiled: the entry's name, signature and arena size.</param>
+    /// <param name="lastErrorSymbol">A <c>const char *(void)</c> that explains a failed call (the CUDA runtime's), or null.</param>
+    /// <param name="serialize">One call at a time (a program driving a device with one stream and one device arena).</param>
+    public NativeExecutable(LlvmJit jit, HostProgram program, string? lastErrorSymbol = null, bool serialize = false)
     {
         _jit = jit;
         Program = program;
+        _serialize = serialize;
         _run = (delegate* unmanaged<nint*, nint*, void*, int, int>)jit.Lookup(program.Name + "_run");
         _release = (delegate* unmanaged<void>)jit.Lookup(program.Name + "_release");
-        _arena = new Arena(program.ArenaBytes);
+        _lastError = lastErrorSymbol is null ? null : (delegate* unmanaged<nint>)jit.Lookup(lastErrorSymbol);
+        _arenas.Add(new Arena(program.ArenaBytes));
         Inputs = RuntimeDescriptors.Inputs(program.Signature);
         Outputs = RuntimeDescriptors.Outputs(program.Signature);
         Threads = 0;
     }
 
-    public CpuProgram Program { get; }
+    public HostProgram Program { get; }
 
     /// <summary>The function's arguments, in order.</summary>
     public IReadOnlyList<TensorDescriptor> Inputs { get; }
@@ -79,6 +93,10 @@ public sealed unsafe class CpuExecutable : IExecutable
         {
             return Result<IReadOnlyList<Tensor>>.Failure(new Diagnostic(e.Message));
         }
+        catch (ObjectDisposedException e)
+        {
+            return Result<IReadOnlyList<Tensor>>.Failure(new Diagnostic(e.Message));
+        }
     }
 
     /// <summary>Why <paramref name="inputs"/> do not fit the function (count, types), or null when they do.</summary>
@@ -112,7 +130,7 @@ public sealed unsafe class CpuExecutable : IExecutable
             for (int i = 0; i < args.Length; i++) args[i] = handles[i].AddrOfPinnedObject();
             for (int i = 0; i < results.Length; i++) results[i] = handles[args.Length + i].AddrOfPinnedObject();
             int status = Call(args, results);
-            if (!RuntimeStatuses.IsOk(status)) throw new RuntimeException(status);
+            if (!RuntimeStatuses.IsOk(status)) throw Failure(status);
         }
         finally
         {
@@ -133,7 +151,7 @@ public sealed unsafe class CpuExecutable : IExecutable
         CheckPointers(inputPointers, Inputs, "input");
         CheckPointers(outputPointers, Outputs, "output");
         int status = Call(inputPointers, outputPointers);
-        if (!RuntimeStatuses.IsOk(status)) throw new RuntimeException(status);
+        if (!RuntimeStatuses.IsOk(status)) throw Failure(status);
     }
 
     /// <summary>
@@ -154,7 +172,7 @@ public sealed unsafe class CpuExecutable : IExecutable
         {
             nint a = (nint)i, r = (nint)o;
             int status = Call(new ReadOnlySpan<nint>(&a, 1), new ReadOnlySpan<nint>(&r, 1));
-            if (!RuntimeStatuses.IsOk(status)) throw new RuntimeException(status);
+            if (!RuntimeStatuses.IsOk(status)) throw Failure(status);
         }
     }
 
@@ -172,17 +190,48 @@ public sealed unsafe class CpuExecutable : IExecutable
 
     private int Call(ReadOnlySpan<nint> args, ReadOnlySpan<nint> results)
     {
-        ObjectDisposedException.ThrowIf(_arena.IsDisposed, this);
-        nint none = 0;
-        fixed (nint* a = args)
-        fixed (nint* r = results)
-            return _run(args.IsEmpty ? &none : a, results.IsEmpty ? &none : r, (void*)_arena.Pointer, _effectiveThreads);
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_serialize) while (_inFlight > 0) Monitor.Wait(_gate);
+            _inFlight++;
+        }
+        var arena = _arenas.TryTake(out var free) ? free : new Arena(Program.ArenaBytes);
+        try
+        {
+            nint none = 0;
+            fixed (nint* a = args)
+            fixed (nint* r = results)
+                return _run(args.IsEmpty ? &none : a, results.IsEmpty ? &none : r, (void*)arena.Pointer, _effectiveThreads);
+        }
+        finally
+        {
+            _arenas.Add(arena);
+            lock (_gate)
+            {
+                _inFlight--;
+                Monitor.PulseAll(_gate);
+            }
+        }
     }
 
+    /// <summary>A failed call's exception, with the program's own explanation when it has one.</summary>
+    private RuntimeException Failure(int status)
+    {
+        var detail = _lastError is null ? null : Marshal.PtrToStringUTF8(_lastError());
+        return new RuntimeException(status, string.IsNullOrEmpty(detail) ? null : detail);
+    }
+
+    /// <summary>Waits for the calls in flight, then frees the arenas, stops the code's worker threads and frees the code.</summary>
     public void Dispose()
     {
-        if (_arena.IsDisposed) return;
-        _arena.Dispose();
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            while (_inFlight > 0) Monitor.Wait(_gate);
+        }
+        while (_arenas.TryTake(out var arena)) arena.Dispose();
         // The code's worker threads must be gone before the JIT frees the code they run.
         _release();
         _jit.Dispose();

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace GraphCompiler.Backends.Cpu.Aot;
+namespace GraphCompiler.Backends.Llvm.Aot;
 
 /// <summary>
 /// Writes <c>NAME.cs</c>: a sealed class over <c>libNAME.so</c> with a typed, allocation-free

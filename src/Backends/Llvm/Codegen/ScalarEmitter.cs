@@ -1,13 +1,13 @@
 using GraphCompiler.IR;
 
-namespace GraphCompiler.Backends.Cpu.Codegen;
+namespace GraphCompiler.Backends.Llvm.Codegen;
 
 /// <summary>
 /// Scalar LLVM instructions for the elementwise ops, with the interpreter's semantics (docs/ir.md):
 /// integer division and shifts guarded where LLVM would be undefined, NaN-propagating max/min,
 /// saturating float → integer conversion. Values are in their compute type (<see cref="LlvmTypes.Compute"/>).
 /// </summary>
-internal sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
+public sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
 {
     public string Unary(string op, ElementType e, string x)
     {
@@ -197,4 +197,4 @@ internal sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
 }
 
 /// <summary>A construct the CPU backend does not compile (yet); reported as a diagnostic.</summary>
-internal sealed class CodegenException(string message) : Exception(message);
+public sealed class CodegenException(string message) : Exception(message);

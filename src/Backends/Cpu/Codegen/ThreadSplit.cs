@@ -1,0 +1,98 @@
+using System.Collections.Immutable;
+using GraphCompiler.Backends.Llvm.Codegen;
+using GraphCompiler.IR;
+
+namespace GraphCompiler.Backends.Cpu.Codegen;
+
+/// <summary>
+/// The loop nests that store every element of a value, and their split over threads: the outermost
+/// dimension longer than 1 is cut into one range per thread, each range's nest in a function of its own
+/// that <see cref="Parallel"/> runs.
+/// </summary>
+internal static class ThreadSplit
+{
+    /// <summary>Loops over every element of <paramref name="v"/> and stores it into <paramref name="dest"/>.</summary>
+    public static void StoreAll(ElementEvaluator ev, KernelBuffer dest, Value v)
+    {
+        var b = ev.B;
+        var shape = v.Type.Shape;
+        var idx = new string[shape.Length];
+        void Nest(int d)
+        {
+            if (d == shape.Length)
+            {
+                ev.NextElement();
+                var x = ev.Element(v, idx);
+                ev.Memory.Store(dest, ev.Memory.Ravel(idx, shape), x);
+                return;
+            }
+            b.For("0", shape[d].ToString(), i =>
+            {
+                idx[d] = i;
+                Nest(d + 1);
+            }, $"d{d}.", InnerLoopMetadata(ev.Module, shape, d));
+        }
+        Nest(0);
+    }
+
+    /// <summary>
+    /// <see cref="StoreAll"/> split over threads along the outermost dimension longer than 1, when the
+    /// work pays for threads: the loop nest moves into <c>@KERNEL.parN(ptr ctx, i32 t, i32 n)</c> (added to
+    /// <paramref name="functions"/>), which reloads the kernel's buffer pointers from <c>ctx</c> under
+    /// their own names and evaluates elements with a fork of <paramref name="ev"/> on its own builder.
+    /// </summary>
+    public static void StoreAllParallel(ElementEvaluator ev, string kernel, int index, KernelBuffer dest, Value v, int opsPerElement, List<string> functions)
+    {
+        var outer = ev.B;
+        var shape = v.Type.Shape;
+        int split = Enumerable.Range(0, shape.Length).FirstOrDefault(d => shape[d] > 1, -1);
+        var threads = split < 0 ? "1" : Parallel.Threads(outer, v.Type.ElementCount * Math.Max(1, opsPerElement), shape[split]);
+        if (threads == "1")
+        {
+            StoreAll(ev, dest, v);
+            return;
+        }
+        var captured = ev.Buffers.Select(x => x.Pointer).Append(dest.Pointer).Where(p => p.StartsWith('%')).Distinct().ToList();
+        var ctx = outer.Alloca($"[{captured.Count} x ptr]");
+        for (int i = 0; i < captured.Count; i++)
+            outer.Line($"store ptr {captured[i]}, ptr {outer.Let($"getelementptr inbounds ptr, ptr {ctx}, i64 {i}", "slot")}");
+        var body = $"{kernel}.par{index}";
+        outer.Line($"call void @{Parallel.Emit(ev.Module)}(ptr @{body}, ptr {ctx}, i32 {threads})");
+
+        var part = ev.Fork(new LlvmBuilder(outer.NextName));
+        var b = part.B;
+        // Dotted names: the builder's temporaries (t64, ...) never contain a dot.
+        b.Line("%part.t = zext i32 %t to i64");
+        b.Line("%part.n = zext i32 %n to i64");
+        for (int i = 0; i < captured.Count; i++)
+            b.Line($"{captured[i]} = load ptr, ptr {b.Let($"getelementptr inbounds ptr, ptr %ctx, i64 {i}", "slot")}");
+        var extent = shape[split];
+        var per = b.Let($"udiv i64 {b.Let($"add i64 {extent}, {b.Let("sub i64 %part.n, 1")}")}, %part.n", "per");
+        var lo = b.Let($"mul i64 %part.t, {per}", "lo");
+        var hiRaw = b.Let($"add i64 {lo}, {per}", "hi");
+        var hi = b.Let($"select i1 {b.Let($"icmp slt i64 {hiRaw}, {extent}")}, i64 {hiRaw}, i64 {extent}", "hi");
+        var idx = new string[shape.Length];
+        for (int d = 0; d < split; d++) idx[d] = "0";
+        void Nest(int d)
+        {
+            if (d == shape.Length)
+            {
+                part.NextElement();
+                part.Memory.Store(dest, part.Memory.Ravel(idx, shape), part.Element(v, idx));
+                return;
+            }
+            b.For(d == split ? lo : "0", d == split ? hi : shape[d].ToString(), i =>
+            {
+                idx[d] = i;
+                Nest(d + 1);
+            }, $"d{d}.", d == split ? null : InnerLoopMetadata(ev.Module, shape, d));
+        }
+        Nest(split);
+        b.Line("ret void");
+        functions.Add($"define internal void @{body}(ptr %ctx, i32 %t, i32 %n) nounwind {{\n{b.Body()}}}");
+    }
+
+    /// <summary>Keeps a short innermost loop of a nest a loop, so that LLVM vectorises it (see <see cref="ModuleContext.NoUnrollLoop"/>).</summary>
+    private static string? InnerLoopMetadata(ModuleContext module, ImmutableArray<long> shape, int d) =>
+        d == shape.Length - 1 && d > 0 && shape[d] >= 16 && shape[d] <= 256 ? module.NoUnrollLoop() : null;
+}

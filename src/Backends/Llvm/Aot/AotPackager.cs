@@ -1,0 +1,58 @@
+using GraphCompiler.Backends.Llvm.Codegen;
+using GraphCompiler.IR;
+
+namespace GraphCompiler.Backends.Llvm.Aot;
+
+public sealed record AotOptions
+{
+    /// <summary>Symbol prefix and file stem: <c>NAME_run</c>, <c>libNAME.so</c>, <c>NAME.h</c>; a C identifier.</summary>
+    public string Name { get; init; } = "model";
+
+    /// <summary>One of <see cref="CpuTarget.Names"/>.</summary>
+    public string Target { get; init; } = "host";
+
+    /// <summary>Namespace of the generated C# class; null for the global namespace.</summary>
+    public string? Namespace { get; init; }
+}
+
+/// <summary>The artefacts of an ahead-of-time compilation, in memory, ready to be written together.</summary>
+public sealed record AotArtifacts(AotAbi Abi, IReadOnlyList<(string FileName, byte[] Data)> Files);
+
+/// <summary>
+/// The generated LLVM IR of a host program (<see cref="ProgramEmitter"/>), before LLVM compiles it:
+/// constant globals appear in <see cref="LlvmIr"/> with zero placeholders, their bytes are <see cref="Constants"/>.
+/// </summary>
+public sealed record HostProgram(string Name, string LlvmIr, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes, Function Signature);
+
+/// <summary>The library form every LLVM target shares: object, shared library, C header, C# binding.</summary>
+public static class AotPackager
+{
+    /// <summary>
+    /// Links a generated host program into the library form: object, shared library exporting the ABI
+    /// (plus <paramref name="extraExports"/>), header (with <paramref name="extraHeader"/> declarations) and C# binding.
+    /// </summary>
+    public static Result<AotArtifacts> Package(HostProgram p, AotOptions options, CpuTarget target, IReadOnlyList<string> extraExports, string? extraHeader,
+        string? extraBinding = null)
+    {
+        var name = options.Name;
+        // The destructor stops the library's worker threads before dlclose unmaps their code.
+        var ir = p.LlvmIr + $"define i32 @{name}_abi_version() nounwind {{\nentry:\n  ret i32 {AotAbi.Version}\n}}\n"
+            + $"@llvm.global_dtors = appending global [1 x {{ i32, ptr, ptr }}] [{{ i32, ptr, ptr }} {{ i32 65535, ptr @{ProgramEmitter.FiniSymbol}, ptr null }}]\n";
+
+        // The module name becomes the object's source file name: the bare name keeps paths out of it.
+        var obj = LlvmCompiler.Emit(ir, target, name: name, constants: p.Constants);
+        if (!obj.Ok) return Result<AotArtifacts>.Failure(obj.Diagnostics);
+        var so = SharedLibraryLinker.Link(obj.Value!, $"lib{name}.so", [$"{name}_run", $"{name}_arena_size", $"{name}_abi_version", $"{name}_release", .. extraExports]);
+        if (!so.Ok) return Result<AotArtifacts>.Failure(so.Diagnostics);
+
+        var abi = new AotAbi(name, p.Signature, p.ArenaBytes);
+        var utf8 = new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false);
+        return Result<AotArtifacts>.Success(new AotArtifacts(abi,
+        [
+            ($"{name}.o", obj.Value!),
+            ($"lib{name}.so", so.Value!),
+            ($"{name}.h", utf8.GetBytes(HeaderWriter.Write(abi, options.Target, extraHeader))),
+            ($"{name}.cs", utf8.GetBytes(CSharpBindingWriter.Write(abi, options.Target, options.Namespace, extraBinding))),
+        ]));
+    }
+}

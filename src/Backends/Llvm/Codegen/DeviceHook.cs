@@ -1,0 +1,46 @@
+using GraphCompiler.IR;
+
+namespace GraphCompiler.Backends.Llvm.Codegen;
+
+/// <summary>What a device hook sees of the host program being emitted.</summary>
+/// <param name="B">The builder of the host function being emitted.</param>
+/// <param name="HostPointer">The host buffer of a value the host side placed (argument, arena slot, constant, result).</param>
+/// <param name="ReturnIf">Returns the second argument (an i32 status) from the program when the first (an i1) holds.</param>
+public sealed record DeviceSite(LlvmBuilder B, ModuleContext Module, Func<Value, string> HostPointer, Action<string, string> ReturnIf);
+
+/// <summary>
+/// Lets a device take part in the host program <see cref="ProgramEmitter"/> emits (a GPU target
+/// implements it): it claims the ops placed on it and the transfers, and keeps its values in its own
+/// memory.
+/// </summary>
+public interface IDeviceHook
+{
+    /// <summary>Whether <paramref name="v"/> has no host buffer (it lives on the device, or nowhere).</summary>
+    bool Elsewhere(Value v);
+
+    /// <summary>Emits <paramref name="op"/> when it is the device's (a kernel or a transfer); false leaves it to the host kernels.</summary>
+    bool TryEmit(Operation op, DeviceSite site);
+
+    /// <summary>Before the first op: bring the device up.</summary>
+    void Prologue(DeviceSite site);
+
+    /// <summary>After the last op, before results are copied out: wait for the device.</summary>
+    void Epilogue(DeviceSite site);
+}
+
+/// <summary>
+/// How the host program's kernels are emitted: one function per op or fusion that runs on the host
+/// (the CPU backend's <c>CpuKernels.Instance</c>). The host program calls each as
+/// <c>i32 @name(ptr out..., ptr in..., i32 threads)</c>, which returns 0, or a nonzero status.
+/// </summary>
+public interface IHostKernels
+{
+    /// <summary>
+    /// Emits <c>define internal i32 @name(ptr out..., ptr in..., i32 threads)</c> computing
+    /// <paramref name="outputs"/> from <paramref name="inputs"/> through <paramref name="ops"/> (in order,
+    /// without a terminator). <paramref name="constants"/> gives the contents of inputs that are
+    /// compile-time constants.
+    /// </summary>
+    void Emit(ModuleContext module, string name, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
+        IReadOnlyDictionary<Value, Tensor> constants);
+}

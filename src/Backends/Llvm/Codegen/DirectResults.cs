@@ -1,0 +1,27 @@
+using GraphCompiler.IR;
+using GraphCompiler.IR.Ops;
+
+namespace GraphCompiler.Backends.Llvm.Codegen;
+
+/// <summary>
+/// The results a host program computes straight into the caller's result buffers instead of copying
+/// them there at the end: a value computed by a top-level op of the function (not a constant, not an
+/// argument, not inside a region), returned once, and not a variable update.
+/// </summary>
+public static class DirectResults
+{
+    /// <summary>Each such value of <paramref name="f"/>, with the index of the result it is.</summary>
+    public static IReadOnlyDictionary<Value, int> Of(Function f)
+    {
+        var returned = f.Body.Yielded;
+        var topLevel = new HashSet<Value>(f.Body.Operations.Where(o => o.Def is not ConstantOp).SelectMany(o => o.Results), ReferenceEqualityComparer.Instance);
+        var direct = new Dictionary<Value, int>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < returned.Length; i++)
+        {
+            var v = returned[i];
+            if (topLevel.Contains(v) && f.ResultInfos[i].Updates is null && returned.Count(r => ReferenceEquals(r, v)) == 1)
+                direct[v] = i;
+        }
+        return direct;
+    }
+}
