@@ -14,7 +14,8 @@ public sealed record CompileTimings(TimeSpan Load, TimeSpan Optimize, TimeSpan C
 /// <summary>
 /// A model compiled in-process for this machine's CPU (JIT): load (any <see cref="ModelLoader"/> format)
 /// → pass pipeline → LLVM code generation. Failures throw <see cref="CompilationException"/> with the
-/// diagnostics. Not thread-safe (it owns one scratch arena): one run at a time; compile one per thread.
+/// diagnostics. Safe to run from several threads at once (each concurrent run gets its own scratch arena);
+/// <see cref="Dispose"/> waits for runs in flight.
 /// <code>
 /// using var model = CompiledModel.Compile("model.onnx", new CompileOptions { Threads = 2 });
 /// var outputs = model.Run([input]);

@@ -26,9 +26,11 @@ internal static class IrCommand
         var list = new Option<bool>("--list-passes") { Description = "List the passes and pipelines, then exit." };
         var memory = new Option<bool>("--memory-report") { Description = "After the pipeline (default unless --passes/--pipeline), report the arena layout: peak, no-reuse and lower-bound bytes." };
         var json = new Option<bool>("--json") { Description = "With --memory-report: print only the report, as JSON (per function, per value)." };
+        var target = new Option<string>("--target") { Description = "The target whose pipeline runs (with --print-after/--memory-report) and whose arena plan the memory report shows.", DefaultValueFactory = _ => "host" };
+        target.AcceptOnlyFromAmong([.. Targets.Names]);
         var cmd = new Command("ir", "Load a model (IR text, or imported), verify, optionally optimise, and print its IR (the form pass tests compare).")
         {
-            file, full, passes, pipeline, printAfter, dumpDir, list, memory, json,
+            file, full, passes, pipeline, printAfter, dumpDir, list, memory, json, target,
         };
         model.AddTo(cmd, withArgument: false);
         placement.AddTo(cmd);
@@ -51,6 +53,7 @@ internal static class IrCommand
             // No passes unless asked for; --print-after and --memory-report imply the target's own pipeline.
             var options = new CompileOptions
             {
+                Target = r.GetValue(target),
                 Passes = r.GetValue(passes) is { } names ? names.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) : null,
                 Pipeline = r.GetValue(pipeline) ?? (after is not null || report ? null : "none"),
             };

@@ -108,7 +108,7 @@ public static class OnnxImporter
         }
         if (tt.Shape is null)
         {
-            problems.Error($"input '{input.Name}' has no shape; give it with a feed (e.g. --feed {input.Name}:f32[1,3,224,224])");
+            problems.Error($"input '{input.Name}' has no shape; give it with a feed (e.g. {input.Name}:f32[1,3,224,224])");
             return null;
         }
         var dims = new List<long>();
