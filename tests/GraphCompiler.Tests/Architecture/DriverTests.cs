@@ -29,9 +29,9 @@ public sealed class DriverTests
 
     /// <summary>The CUDA target's host arena too: its plan leaves the GPU's values to the device arena.</summary>
     [Theory]
-    [InlineData("softmax_regression.ir", ".=gpu")]
-    [InlineData("small_cnn.onnx", ".=gpu")]
-    public void CudaMemoryReportPeakIsTheHostArenaInTheHeader(string example, string place)
+    [InlineData("softmax_regression.ir", ".=gpu", true)]   // every op on the GPU: the host arena holds less
+    [InlineData("small_cnn.onnx", ".=gpu", false)]          // convolutions stay on the host (no GPU kernel yet)
+    public void CudaMemoryReportPeakIsTheHostArenaInTheHeader(string example, string place, bool hostHoldsLess)
     {
         var driver = Compiler.Create(new CompileOptions { Target = "cuda", LibraryName = "ex", Place = [place] }).Unwrap();
         var optimized = driver.Optimize(driver.Load(Path.Combine(GoldenFile.RepoRoot(), "examples", example)).Unwrap()).Unwrap();
@@ -40,8 +40,8 @@ public sealed class DriverTests
         var library = driver.Package(optimized).Unwrap();
         var header = System.Text.Encoding.UTF8.GetString(library.Files.Single(f => f.FileName == "ex.h").Data);
         Assert.Equal(peak, long.Parse(Regex.Match(header, @"#define EX_ARENA_SIZE (\d+)LL").Groups[1].Value));
-        Assert.True(peak < Compiler.Create(new CompileOptions()).Unwrap().MemoryReport(optimized).EntryBuffers.ArenaBytes,
-            "the host arena should not hold the GPU's values");
+        var everything = Compiler.Create(new CompileOptions()).Unwrap().MemoryReport(optimized).EntryBuffers.ArenaBytes;
+        Assert.True(hostHoldsLess ? peak < everything : peak <= everything, $"host arena {peak} bytes, all values {everything} bytes");
     }
 
     /// <summary>A pass is done when it has text-in/text-out tests (docs/testing.md): tests/ir/NAME/*.ir.</summary>
