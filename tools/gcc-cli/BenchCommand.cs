@@ -46,8 +46,9 @@ internal static class BenchCommand
         var path = r.GetValue(model.Model)!;
         var options = model.Apply(r, new CompileOptions { Target = backend, Function = functionName, Threads = threads });
         if (!options.Ok) return Cli.FailOne(options.Diagnostics);
+        if (Cli.Driver(options.Value!, out var bad) is not { } driver) return bad;
         var sw = Stopwatch.StartNew();
-        var loaded = ModelLoader.Load(path, options.Value!.ToImportOptions());
+        var loaded = driver.Load(path);
         if (!loaded.Ok) return Cli.FailOne(loaded.Diagnostics);
         var load = sw.Elapsed;
         var f = functionName is null ? loaded.Value!.Entry : loaded.Value!.Find(functionName);
@@ -61,7 +62,7 @@ internal static class BenchCommand
         CompiledModel compiled;
         try
         {
-            compiled = CompiledModel.Compile(loaded.Value!, options.Value with { Function = f.Name });
+            compiled = CompiledModel.Compile(loaded.Value!, options.Value! with { Function = f.Name });
         }
         catch (CompilationException e)
         {
