@@ -20,6 +20,23 @@ public sealed class HardeningTests : IDisposable
 
     public void Dispose() => _temp.Dispose();
 
+    // ---- 4. .npy header lengths -----------------------------------------------------------------
+
+    [Theory]
+    [InlineData(2, 0x7FFFFFF4u)]
+    [InlineData(2, 0x7FFFFFFFu)]
+    [InlineData(3, 0x80000000u)]
+    [InlineData(3, 0xFFFFFFFFu)]
+    public void NpyHeaderLengthNear2To31IsATruncationDiagnostic(int version, uint headerLength)
+    {
+        var bytes = new byte[64];
+        new byte[] { 0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', (byte)version, 0 }.CopyTo(bytes, 0);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), headerLength);
+        var r = Npy.Read(bytes);
+        Assert.False(r.Ok);
+        Assert.Contains($"truncated header: the header length is {headerLength} bytes", Assert.Single(r.Diagnostics).Message);
+    }
+
     // ---- 5. control characters in diagnostics ---------------------------------------------------
 
     [Theory]
