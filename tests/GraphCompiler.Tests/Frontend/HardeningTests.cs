@@ -20,6 +20,106 @@ public sealed class HardeningTests : IDisposable
 
     public void Dispose() => _temp.Dispose();
 
+    // ---- 1. ONNX external data ------------------------------------------------------------------
+
+    private static OnnxTensor ExternalTensor(string location)
+    {
+        var p = new OnnxTensor { Name = "w", DataType = (int)OnnxTensor.Types.DataType.Int32, DataLocation = OnnxTensor.Types.DataLocation.External };
+        p.Dims.Add(2);
+        p.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = location });
+        return p;
+    }
+
+    /// <summary>The converter's answer, which must come within 10 s (a FIFO used to block it for ever).</summary>
+    private static Result<Tensor> ConvertWithin10s(OnnxTensor p, string dir)
+    {
+        var task = Task.Run(() => TensorProtoConverter.FromOnnx(p, dir));
+        Assert.True(task.Wait(TimeSpan.FromSeconds(10)), $"reading external data '{p.ExternalData[0].Value}' did not finish within 10 s");
+        return task.Result;
+    }
+
+    private static string Rejected(OnnxTensor p, string dir)
+    {
+        var r = ConvertWithin10s(p, dir);
+        Assert.False(r.Ok, $"external data '{p.ExternalData[0].Value}' was read");
+        var message = Assert.Single(r.Diagnostics).Message;
+        Assert.Contains("tensor 'w'", message);
+        Assert.Contains($"'{p.ExternalData[0].Value}'", message);
+        return message;
+    }
+
+    /// <summary>A model folder <c>model/</c> with a good <c>w.bin</c>, beside a <c>secret.bin</c> of the same size outside it.</summary>
+    private (string Model, string Outside) ModelFolder()
+    {
+        var top = _temp.Directory("gc-extdata");
+        var model = Directory.CreateDirectory(Path.Combine(top, "model")).FullName;
+        File.WriteAllBytes(Path.Combine(model, "w.bin"), [1, 0, 0, 0, 2, 0, 0, 0]);
+        var outside = Path.Combine(top, "secret.bin");
+        File.WriteAllBytes(outside, [7, 0, 0, 0, 7, 0, 0, 0]);
+        return (model, outside);
+    }
+
+    [Fact]
+    public void ExternalDataThroughASymlinkOutOfTheModelFolderIsRefused()
+    {
+        if (OperatingSystem.IsWindows()) return; // symbolic links need privileges there
+        var (model, outside) = ModelFolder();
+        File.CreateSymbolicLink(Path.Combine(model, "link.bin"), outside);
+        File.CreateSymbolicLink(Path.Combine(model, "relative.bin"), "../secret.bin");
+        Directory.CreateSymbolicLink(Path.Combine(model, "up"), Path.GetDirectoryName(outside)!);
+        File.CreateSymbolicLink(Path.Combine(model, "passwd.bin"), "/etc/passwd");
+        File.CreateSymbolicLink(Path.Combine(model, "chain.bin"), "link.bin"); // inside, then out
+        foreach (var location in new[] { "link.bin", "relative.bin", "up/secret.bin", "passwd.bin", "chain.bin" })
+            Assert.Contains("outside the model's folder", Rejected(ExternalTensor(location), model));
+
+        // A link that stays inside the folder is fine.
+        File.CreateSymbolicLink(Path.Combine(model, "alias.bin"), "w.bin");
+        var t = ConvertWithin10s(ExternalTensor("alias.bin"), model);
+        Assert.True(t.Ok, string.Join("\n", t.Diagnostics));
+        Assert.Equal([1L, 2], [t.Value!.GetInt64(0), t.Value.GetInt64(1)]);
+    }
+
+    [Fact]
+    public async Task ExternalDataThatIsAFifoIsRefusedWithoutBlocking()
+    {
+        if (OperatingSystem.IsWindows()) return;
+        var (model, _) = ModelFolder();
+        var fifo = Path.Combine(model, "pipe.bin");
+        using (var mk = Process.Start("mkfifo", [fifo]))
+        {
+            mk.WaitForExit();
+            Assert.Equal(0, mk.ExitCode);
+        }
+        var task = Task.Run(() => TensorProtoConverter.FromOnnx(ExternalTensor("pipe.bin"), model));
+        if (await Task.WhenAny(task, Task.Delay(TimeSpan.FromSeconds(10))) != task)
+        {
+            // The reader is blocked in open(); a writer releases it (with no reader, this open would block).
+            using (new FileStream(fifo, FileMode.Open, FileAccess.Write)) { }
+            await task;
+            Assert.Fail("reading a FIFO as external data blocked");
+        }
+        var result = await task;
+        Assert.False(result.Ok);
+        var message = Assert.Single(result.Diagnostics).Message;
+        Assert.Contains("tensor 'w'", message);
+        Assert.Contains("'pipe.bin' is a FIFO (named pipe), not a regular file", message);
+    }
+
+    [Fact]
+    public void ExternalDataThatIsADirectoryDeviceOrParentPathIsRefused()
+    {
+        if (OperatingSystem.IsWindows()) return;
+        var (model, _) = ModelFolder();
+        Directory.CreateDirectory(Path.Combine(model, "dir.bin"));
+        Assert.Contains("is a directory, not a regular file", Rejected(ExternalTensor("dir.bin"), model));
+        Assert.Contains("leaves the model's folder", Rejected(ExternalTensor("../secret.bin"), model));
+        Assert.Contains("leaves the model's folder", Rejected(ExternalTensor("sub/../../secret.bin"), model));
+        Assert.Contains("must be relative to the model's folder", Rejected(ExternalTensor("/dev/zero"), model));
+        Assert.Contains("does not exist", Rejected(ExternalTensor("missing.bin"), model));
+        var ok = ConvertWithin10s(ExternalTensor("./w.bin"), model);
+        Assert.True(ok.Ok, string.Join("\n", ok.Diagnostics));
+    }
+
     // ---- 4. .npy header lengths -----------------------------------------------------------------
 
     [Theory]
