@@ -591,31 +591,35 @@ internal sealed record DenseLiteral(string? Scalar, List<DenseLiteral>? Items, S
 {
     public Tensor Materialize(TensorType type, SourceLocation at)
     {
-        var b = new TensorBuffer(type);
         if (Scalar is not null)
         {
-            // A single value splats to every element.
-            for (long i = 0; i < type.ElementCount; i++) Store(b, i, Scalar, Location);
-            return b.ToTensor();
+            // A single value splats to every element, which are materialised only if someone reads the bytes.
+            var one = new TensorBuffer(TensorType.Scalar(type.Element));
+            Store(one, 0, Scalar, Location);
+            return Tensor.Splat(type, one.ToTensor());
         }
+        // The shape is checked before the elements are allocated: a short literal cannot claim a huge type.
         long index = 0;
-        Fill(b, 0, ref index);
+        Fill(type, null, 0, ref index);
+        var b = new TensorBuffer(type);
+        index = 0;
+        Fill(type, b, 0, ref index);
         return b.ToTensor();
     }
 
-    private void Fill(TensorBuffer b, int dim, ref long index)
+    private void Fill(TensorType type, TensorBuffer? b, int dim, ref long index)
     {
-        var type = b.Type;
         if (Scalar is not null)
         {
             if (dim != type.Rank) throw new IrException($"dense literal nests {dim} level(s) deep here, but {type} has rank {type.Rank}", Location);
-            Store(b, index++, Scalar, Location);
+            if (b is not null) Store(b, index, Scalar, Location);
+            index++;
             return;
         }
         if (dim >= type.Rank) throw new IrException($"dense literal nests deeper than the rank {type.Rank} of {type}", Location);
         if (Items!.Count != type.Shape[dim])
             throw new IrException($"dense literal has {Items.Count} element(s) in dimension {dim}, {type} needs {type.Shape[dim]}", Location);
-        foreach (var item in Items) item.Fill(b, dim + 1, ref index);
+        foreach (var item in Items) item.Fill(type, b, dim + 1, ref index);
     }
 
     private static void Store(TensorBuffer b, long i, string tok, SourceLocation loc)

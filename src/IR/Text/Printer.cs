@@ -164,14 +164,8 @@ public static class Printer
         return $"dense<{TensorFormatter.Format(t)}>";
     }
 
-    private static bool IsSplat(Tensor t)
-    {
-        if (t.ElementCount <= 1) return false;
-        var first = t.ElementBytes(0);
-        for (long i = 1; i < t.ElementCount; i++)
-            if (!t.ElementBytes(i).SequenceEqual(first)) return false;
-        return true;
-    }
+    /// <summary>More than one element, all equal: printed as the one value (O(1) for a splat constant, never materialising it).</summary>
+    private static bool IsSplat(Tensor t) => t.ElementCount > 1 && t.IsSplat;
 
     public static string Quote(string s)
     {

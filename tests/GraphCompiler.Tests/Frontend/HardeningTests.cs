@@ -120,6 +120,64 @@ public sealed class HardeningTests : IDisposable
         Assert.True(ok.Ok, string.Join("\n", ok.Diagnostics));
     }
 
+    // ---- 3. splat constants ---------------------------------------------------------------------
+
+    private const string GigabyteSplat = """
+        func @main() -> (tensor<16384x16384xf32>) {
+          %c = constant {value = dense<1.5>} : tensor<16384x16384xf32>
+          return %c
+        }
+        """;
+
+    [Fact]
+    public void SplatConstantIsNotMaterialisedByParsingVerifyingOrPrinting()
+    {
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var sw = Stopwatch.StartNew();
+        var m = Parser.ParseModule(GigabyteSplat, "splat.ir");
+        Assert.True(m.Ok, string.Join("\n", m.Diagnostics));
+        Assert.Empty(Verifier.Verify(m.Value!));
+        var printed = Printer.Print(m.Value!);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Contains("{value = dense<1.5>} : tensor<16384x16384xf32>", printed);
+        Assert.True(allocated < 16 << 20, $"allocated {allocated} bytes");
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(2), $"took {sw.Elapsed}");
+
+        var t = m.Value!.Entry.Body.Operations[0].Attr.Tensor("value");
+        Assert.True(t.IsSplat);
+        Assert.Equal(1.5, t.GetDouble(16384L * 16384 - 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => t.GetDouble(16384L * 16384));
+    }
+
+    [Fact]
+    public void SplatTensorBehavesLikeItsMaterialisedBytes()
+    {
+        var type = new TensorType(ElementType.F32, 3, 5);
+        var splat = Tensor.Splat(type, T.F32(2.5));
+        var dense = Tensor.FromDoubles(type, Enumerable.Repeat(2.5, 15).ToArray());
+        Assert.True(splat.IsSplat);
+        Assert.True(dense.IsSplat);
+        Assert.False(T.F32([2], 1, 2).IsSplat);
+        Assert.Equal(dense.ContentHash(), splat.ContentHash());
+        Assert.Equal(dense.GetHashCode(), splat.GetHashCode());
+        Assert.Equal(dense, splat);
+        Assert.Equal(splat, dense);
+        Assert.NotEqual(splat, Tensor.Splat(type, T.F32(2.25)));
+        Assert.Equal(dense.Bytes.ToArray(), splat.Bytes.ToArray());
+        Assert.Equal(dense.ToString(), splat.ToString());
+    }
+
+    [Fact]
+    public void SplatConstantThroughTheCliAnswersQuickly()
+    {
+        var path = WriteIr("splat.ir", GigabyteSplat);
+        var sw = Stopwatch.StartNew();
+        var (code, stdout, stderr) = CliTests.Run("ir", path);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("{value = dense<1.5>} : tensor<16384x16384xf32>", stdout);
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(15), $"took {sw.Elapsed}"); // the process start included
+    }
+
     // ---- 4. .npy header lengths -----------------------------------------------------------------
 
     [Theory]
