@@ -120,6 +120,102 @@ public sealed class HardeningTests : IDisposable
         Assert.True(ok.Ok, string.Join("\n", ok.Diagnostics));
     }
 
+    // ---- 2. nesting depth in .ir text -----------------------------------------------------------
+
+    /// <summary><paramref name="depth"/> <c>if</c> ops, each in the then-region of the one before.</summary>
+    private static string NestedIfs(int depth)
+    {
+        var sb = new StringBuilder("func @main(%p: tensor<bool>, %x: tensor<f32>) -> (tensor<f32>) {\n");
+        for (int i = 0; i < depth; i++) sb.Append($"%r{i} = if %p : tensor<f32> then() {{\n");
+        sb.Append("%y = neg %x : tensor<f32>\nyield %y\n");
+        for (int i = depth - 1; i >= 0; i--)
+        {
+            sb.Append("} else() { yield %x }\n");
+            sb.Append(i > 0 ? $"yield %r{i}\n" : "return %r0\n}\n");
+        }
+        return sb.ToString();
+    }
+
+    private string WriteIr(string name, string text)
+    {
+        var path = Path.Combine(_temp.Directory("gc-harden-ir"), name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    // These run gcc-cli as a process: before the fix the stack overflow killed the process.
+    [Fact]
+    public void DenseLiteralNested100000DeepIsAPositionedError()
+    {
+        var path = WriteIr("deep-dense.ir", "func @main() -> (tensor<f32>) {\n  %c = constant {value = dense<" + new string('[', 100_000) + ">} : tensor<f32>\n  return %c\n}\n");
+        var (code, _, stderr) = CliTests.Run("ir", path);
+        Assert.Equal(2, code);
+        Assert.Contains($"{path}:2:{"  %c = constant {value = dense<".Length + 1 + Parser.MaxDenseNesting}: error: dense literal nested deeper than {Parser.MaxDenseNesting}", stderr);
+    }
+
+    [Fact]
+    public void Regions100000DeepAreAPositionedError()
+    {
+        var path = WriteIr("deep-regions.ir", NestedIfs(100_000));
+        var sw = Stopwatch.StartNew();
+        var (code, _, stderr) = CliTests.Run("ir", path);
+        Assert.Equal(2, code);
+        Assert.Contains($"{path}:{Parser.MaxRegionNesting + 2}:", stderr);
+        Assert.Contains($"error: regions nested deeper than {Parser.MaxRegionNesting}", stderr);
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(20), $"took {sw.Elapsed}");
+    }
+
+    [Fact]
+    public void RegionsAtTheNestingLimitParseVerifyPrintAndRunQuickly()
+    {
+        // On a thread with a 1 MiB stack (smaller than the main thread's and .NET's default for threads).
+        Exception? failure = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                AtTheLimit();
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+        }, 1 << 20);
+        thread.Start();
+        thread.Join();
+        if (failure is not null) throw new Xunit.Sdk.XunitException(failure.ToString());
+    }
+
+    private static void AtTheLimit()
+    {
+        var sw = Stopwatch.StartNew();
+        var text = NestedIfs(Parser.MaxRegionNesting);
+        var m = Parser.ParseModule(text, "limit.ir");
+        Assert.True(m.Ok, string.Join("\n", m.Diagnostics));
+        Assert.Empty(Verifier.Verify(m.Value!));
+        var printed = Printer.Print(m.Value!);
+        var again = Parser.ParseModule(printed, "printed.ir");
+        Assert.True(again.Ok, string.Join("\n", again.Diagnostics));
+        Assert.Equal(printed, Printer.Print(again.Value!));
+        var run = new Interpreter(m.Value!).Run(null, [T.Bool([], true), T.F32(3)]);
+        Assert.True(run.Ok, string.Join("\n", run.Diagnostics));
+        Assert.Equal(-3.0, run.Value!.Results[0].GetDouble(0));
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), $"took {sw.Elapsed}");
+
+        var over = Parser.ParseModule(NestedIfs(Parser.MaxRegionNesting + 1), "over.ir");
+        Assert.Equal($"over.ir:{Parser.MaxRegionNesting + 2}:33: error: regions nested deeper than {Parser.MaxRegionNesting}", Assert.Single(over.Diagnostics).ToString());
+    }
+
+    [Fact]
+    public void DenseLiteralAtTheRankLimitStillParses()
+    {
+        var m = IrTest.Parse("func @main() -> (tensor<1x1x1x1x1x1x1x2xi32>) {\n  %c = constant {value = dense<[[[[[[[[1, 2]]]]]]]]>} : tensor<1x1x1x1x1x1x1x2xi32>\n  return %c\n}\n");
+        var t = IrTest.Run(Printer.Print(m))[0];
+        Assert.Equal([1L, 2], [t.GetInt64(0), t.GetInt64(1)]);
+        var deeper = Parser.ParseModule("func @main() -> (tensor<f32>) {\n  %c = constant {value = dense<[[[[[[[[[1]]]]]]]]]>} : tensor<f32>\n  return %c\n}\n");
+        Assert.Contains("dense literal nested deeper than 8", Assert.Single(deeper.Diagnostics).Message);
+    }
+
     // ---- 3. splat constants ---------------------------------------------------------------------
 
     private const string GigabyteSplat = """
