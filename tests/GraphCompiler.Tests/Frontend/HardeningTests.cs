@@ -315,4 +315,46 @@ public sealed class HardeningTests : IDisposable
         Assert.Equal("x\\u000ay", d.Message);
         Assert.Equal("already \\u001b escaped", new Diagnostic(new Diagnostic("already \\u001b escaped").Message).Message);
     }
+
+    // ---- 6. loop limits in the interpreter ------------------------------------------------------
+
+    private const string EndlessLoop = """
+        func @main(%x: tensor<i64>) -> (tensor<i64>) {
+          %one = constant {value = dense<1>} : tensor<i64>
+          %big = constant {value = dense<9223372036854775807>} : tensor<i64>
+          %r = while %x : tensor<i64>
+            cond(%c: tensor<i64>) {
+              %p = compare %c, %big {direction = lt} : tensor<bool>
+              yield %p
+            }
+            body(%b: tensor<i64>) {
+              %n = add %b, %one : tensor<i64>
+              yield %n
+            }
+          return %r
+        }
+        """;
+
+    [Fact]
+    public void AstronomicalTripCountStopsWithinSecondsByDefault()
+    {
+        var sw = Stopwatch.StartNew();
+        var r = new Interpreter(IrTest.Parse(EndlessLoop)).Run(null, [T.I64(0)]);
+        Assert.False(r.Ok);
+        var d = Assert.Single(r.Diagnostics);
+        Assert.Contains($"'while': loop ran more than {InterpreterOptions.DefaultMaxLoopIterations} iterations", d.Message);
+        Assert.NotNull(d.Location);
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(30), $"took {sw.Elapsed}");
+    }
+
+    [Fact]
+    public void LoopTimeBudgetIsConfigurable()
+    {
+        var sw = Stopwatch.StartNew();
+        var options = new InterpreterOptions { MaxLoopIterations = long.MaxValue, MaxLoopTime = TimeSpan.FromMilliseconds(200) };
+        var r = new Interpreter(IrTest.Parse(EndlessLoop), options).Run(null, [T.I64(0)]);
+        Assert.False(r.Ok);
+        Assert.Contains("'while': loop ran longer than 0.2 s", Assert.Single(r.Diagnostics).Message);
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), $"took {sw.Elapsed}");
+    }
 }
