@@ -87,13 +87,7 @@ public sealed class ImportProblems
     public IReadOnlyList<Diagnostic> ToDiagnostics() =>
         [.. RawDiagnostics().Select(d => d with { Message = OneLine(d.Message) })];
 
-    private static string OneLine(string s)
-    {
-        if (!s.Any(char.IsControl)) return s;
-        var sb = new System.Text.StringBuilder();
-        foreach (var c in s) sb.Append(char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString());
-        return sb.ToString();
-    }
+    private static string OneLine(string s) => Diagnostic.Printable(s);
 
     private IReadOnlyList<Diagnostic> RawDiagnostics()
     {

@@ -159,17 +159,10 @@ public static class TensorProtoConverter
         if (string.IsNullOrEmpty(location)) return Fail($"{what}: external data has no 'location'");
         if (modelDirectory is null)
             return Fail($"{what}: data is stored in external file '{location}'; load the model from a file so that it can be read from beside the model");
-        if (Path.IsPathRooted(location))
-            return Fail($"{what}: external data location '{location}' must be relative to the model's folder");
-        var root = Path.GetFullPath(modelDirectory);
-        var path = Path.GetFullPath(Path.Combine(root, location));
-        if (!path.StartsWith(root.TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
-            return Fail($"{what}: external data location '{location}' leaves the model's folder");
-        if (!File.Exists(path))
-            return Fail($"{what}: external data file '{location}' does not exist beside the model (looked for {path})");
+        using var f = ExternalDataFile.Open(modelDirectory, location, out var problem);
+        if (f is null) return Fail($"{what}: external data file '{location}' {problem}");
         try
         {
-            using var f = File.OpenRead(path);
             long available = f.Length - offset;
             if (available < 0) return Fail($"{what}: external data offset {offset} is past the end of '{location}' ({f.Length} bytes)");
             long want = length >= 0 ? length : available;

@@ -78,7 +78,8 @@ public static class Verifier
         public readonly DiagnosticList Diagnostics = [];
         private readonly ValueNames _names = new(function);
         private readonly HashSet<Value> _defined = new(ReferenceEqualityComparer.Instance);
-        private readonly List<HashSet<Value>> _visible = [];
+        private readonly List<HashSet<Value>> _visible = []; // per open region, what it defines
+        private readonly HashSet<Value> _visibleAll = new(ReferenceEqualityComparer.Instance); // their union: O(1) lookups at any depth
 
         public void CheckFunction()
         {
@@ -136,6 +137,7 @@ public static class Verifier
                 var loc = region.Operations.Length > 0 ? region.Operations[^1].Location : function.Location;
                 Diagnostics.Add(new Diagnostic($"@{function.Name}: region does not end with '{terminator}'", loc));
             }
+            _visibleAll.ExceptWith(_visible[^1]);
             _visible.RemoveAt(_visible.Count - 1);
             return term;
         }
@@ -148,6 +150,7 @@ public static class Verifier
                 Diagnostics.Add(new Diagnostic($"@{function.Name}: {what}: value {_names[v]} is defined more than once", op?.Location));
             }
             _visible[^1].Add(v);
+            _visibleAll.Add(v);
             if (op is not null) _producers[v] = op;
         }
 
@@ -155,9 +158,7 @@ public static class Verifier
 
         private bool IsVisible(Value v)
         {
-            foreach (var s in _visible)
-                if (s.Contains(v)) return true;
-            return false;
+            return _visibleAll.Contains(v);
         }
 
         private void CheckOp(Operation op)

@@ -4,8 +4,16 @@ namespace GraphCompiler.IR;
 
 public sealed record InterpreterOptions
 {
-    /// <summary>A while loop running longer than this is reported instead of hanging.</summary>
-    public long MaxLoopIterations { get; init; } = 100_000_000;
+    /// <summary>
+    /// A while loop running more iterations than this is reported (naming the op) instead of hanging: the
+    /// interpreter takes microseconds per iteration, so the default stops a runaway loop within seconds.
+    /// </summary>
+    public long MaxLoopIterations { get; init; } = DefaultMaxLoopIterations;
+
+    public const long DefaultMaxLoopIterations = 1_000_000;
+
+    /// <summary>Optionally, the wall-clock time one while loop may run (for loops whose bodies are slow); null: no limit.</summary>
+    public TimeSpan? MaxLoopTime { get; init; }
 }
 
 /// <summary>The results of a call, with each updated variable's new value keyed by argument index.</summary>

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Text;
@@ -76,7 +77,10 @@ public static partial class Npy
     {
         if (data.Length < 10 || !data[..6].SequenceEqual(Magic)) return Fail("not a .npy file (bad magic)");
         int major = data[6];
-        int headerLen, start;
+        // Header lengths are unsigned on disk; all arithmetic on them is in long so that a length near
+        // 2^31 or 2^32 cannot wrap around and slip past the bounds check.
+        long headerLen;
+        int start;
         if (major == 1)
         {
             headerLen = data[8] | (data[9] << 8);
@@ -85,12 +89,13 @@ public static partial class Npy
         else if (major is 2 or 3)
         {
             if (data.Length < 12) return Fail("truncated header");
-            headerLen = data[8] | (data[9] << 8) | (data[10] << 16) | (data[11] << 24);
+            headerLen = BinaryPrimitives.ReadUInt32LittleEndian(data[8..12]);
             start = 12;
         }
         else return Fail($"unsupported .npy format version {major}");
-        if (headerLen < 0 || start + headerLen > data.Length) return Fail("truncated header");
-        var header = (major == 3 ? Encoding.UTF8 : Encoding.Latin1).GetString(data.Slice(start, headerLen));
+        if (checked(start + headerLen) > data.Length)
+            return Fail($"truncated header: the header length is {headerLen} bytes, but only {data.Length - start} follow");
+        var header = (major == 3 ? Encoding.UTF8 : Encoding.Latin1).GetString(data.Slice(start, (int)headerLen));
 
         var descr = DescrRegex().Match(header);
         var fortran = FortranRegex().Match(header);
@@ -128,7 +133,7 @@ public static partial class Npy
         }
         var type = new TensorType(et.Value, dims.ToImmutable());
         if (type.Problem is { } problem) return Fail($"unsupported shape: {problem}");
-        var body = data[(start + headerLen)..];
+        var body = data[(int)(start + headerLen)..];
         if (body.Length < type.ByteSize) return Fail($"data is truncated: {type} needs {type.ByteSize} bytes, file has {body.Length}");
         var bytes = body[..checked((int)type.ByteSize)].ToArray();
 

@@ -38,10 +38,14 @@ public sealed class WhileOp() : OpDef("while")
     {
         var state = ctx.Operands;
         long limit = ctx.Interpreter.Options.MaxLoopIterations;
+        var timeLimit = ctx.Interpreter.Options.MaxLoopTime;
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
         for (long n = 0; ; n++)
         {
             if (!ctx.RunRegion(0, state)[0].GetBool(0)) return state;
-            if (n >= limit) throw ctx.Error($"loop ran more than {limit} iterations");
+            if (n >= limit) throw ctx.Error($"loop ran more than {limit} iterations (InterpreterOptions.MaxLoopIterations)");
+            if (timeLimit is { } t && (n & 255) == 0 && System.Diagnostics.Stopwatch.GetElapsedTime(start) > t)
+                throw ctx.Error($"loop ran longer than {t.TotalSeconds:0.###} s ({n} iterations; InterpreterOptions.MaxLoopTime)");
             state = ctx.RunRegion(1, state);
         }
     }

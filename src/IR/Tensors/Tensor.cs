@@ -10,10 +10,14 @@ namespace GraphCompiler.IR;
 /// </summary>
 public sealed class Tensor : IEquatable<Tensor>
 {
-    private readonly byte[] _data;
+    private byte[]? _data; // null only for a splat not yet materialised
+    private readonly byte[]? _splat; // the one element of a tensor made by Splat
+    private int _isSplat; // 0: not known yet, 1: all elements equal, 2: not
 
     public TensorType Type { get; }
-    public ReadOnlySpan<byte> Bytes => _data;
+
+    /// <summary>The row-major bytes; a tensor made by <see cref="Splat"/> materialises them here, on first use.</summary>
+    public ReadOnlySpan<byte> Bytes => _data ?? Materialize();
     public long ElementCount => Type.ElementCount;
     public ElementType Element => Type.Element;
 
@@ -23,6 +27,63 @@ public sealed class Tensor : IEquatable<Tensor>
             throw new ArgumentException($"{type} needs {type.ByteSize} bytes, got {data.LongLength}");
         Type = type;
         _data = data;
+    }
+
+    private Tensor(TensorType type, byte[] element, bool splat)
+    {
+        Type = type;
+        _splat = element;
+        _isSplat = splat ? 1 : 2;
+    }
+
+    /// <summary>
+    /// Every element equal to <paramref name="scalar"/>'s single element, without allocating the elements:
+    /// the bytes are materialised only if <see cref="Bytes"/> is read, and <see cref="IsSplat"/> is O(1).
+    /// </summary>
+    public static Tensor Splat(TensorType type, Tensor scalar)
+    {
+        if (scalar.ElementCount != 1 || scalar.Element != type.Element)
+            throw new ArgumentException($"a splat of {type} needs one {type.Element.Name()} element, got {scalar.Type}");
+        return new Tensor(type, scalar.ElementBytes(0).ToArray(), splat: true);
+    }
+
+    /// <summary>
+    /// True when all elements are bit-identical (so -0.0 and +0.0, or two NaN payloads, differ; vacuously for
+    /// zero or one element). O(1) for a tensor made by <see cref="Splat"/>; otherwise one scan, remembered.
+    /// </summary>
+    public bool IsSplat
+    {
+        get
+        {
+            if (_isSplat == 0)
+            {
+                var data = _data!;
+                int size = Element.ByteSize();
+                bool all = true;
+                for (int off = size; off < data.Length && all; off += size)
+                    all = data.AsSpan(off, size).SequenceEqual(data.AsSpan(0, size));
+                _isSplat = all ? 1 : 2;
+            }
+            return _isSplat == 1;
+        }
+    }
+
+    private byte[] Materialize()
+    {
+        if (Type.ByteSize > Array.MaxLength)
+            throw new IrException($"a constant {Type} of {Type.ByteSize} bytes is too large to materialise (the limit is {Array.MaxLength} bytes)");
+        var data = new byte[Type.ByteSize];
+        if (_splat!.Length == 1) data.AsSpan().Fill(_splat[0]);
+        else for (int off = 0; off < data.Length; off += _splat.Length) _splat.CopyTo(data, off);
+        return Interlocked.CompareExchange(ref _data, data, null) ?? data;
+    }
+
+    /// <summary>Element <paramref name="i"/>'s bytes, without materialising a splat.</summary>
+    private ReadOnlySpan<byte> At(long i)
+    {
+        if (_data is { } data) return data.AsSpan(Offset(i));
+        if ((ulong)i >= (ulong)ElementCount) throw new ArgumentOutOfRangeException(nameof(i), $"element {i} of {Type}");
+        return _splat!;
     }
 
     public static Tensor FromBytes(TensorType type, ReadOnlySpan<byte> bytes) => new(type, bytes.ToArray());
@@ -48,32 +109,16 @@ public sealed class Tensor : IEquatable<Tensor>
     // ---- element access -------------------------------------------------------------------------
 
     /// <summary>The element as a double: exact for floats; integers convert (u64 as unsigned); bool as 0/1.</summary>
-    public double GetDouble(long i) => ReadDouble(Element, _data.AsSpan(Offset(i)));
+    public double GetDouble(long i) => ReadDouble(Element, At(i));
 
     /// <summary>The element as a signed 64-bit integer (two's complement bits for u64; floats truncate).</summary>
-    public long GetInt64(long i) => ReadInt64(Element, _data.AsSpan(Offset(i)));
+    public long GetInt64(long i) => ReadInt64(Element, At(i));
 
-    public ulong GetUInt64(long i) => Element.IsUnsignedInteger() ? (ulong)ReadInt64(Element, _data.AsSpan(Offset(i))) : (ulong)GetInt64(i);
+    public ulong GetUInt64(long i) => Element.IsUnsignedInteger() ? (ulong)ReadInt64(Element, At(i)) : (ulong)GetInt64(i);
 
     public bool GetBool(long i) => Element.IsFloat() ? GetDouble(i) != 0 : GetInt64(i) != 0;
 
-    public ReadOnlySpan<byte> ElementBytes(long i) => _data.AsSpan(Offset(i), Element.ByteSize());
-
-    /// <summary>
-    /// Whether every element equals the first bit for bit (so -0.0 and +0.0, or two NaN payloads, differ).
-    /// Vacuously true for a tensor of zero or one element.
-    /// </summary>
-    public bool IsSplat
-    {
-        get
-        {
-            if (ElementCount <= 1) return true;
-            var first = ElementBytes(0);
-            for (long i = 1; i < ElementCount; i++)
-                if (!ElementBytes(i).SequenceEqual(first)) return false;
-            return true;
-        }
-    }
+    public ReadOnlySpan<byte> ElementBytes(long i) => At(i)[..Element.ByteSize()];
 
     private int Offset(long i) => checked((int)(i * Element.ByteSize()));
 
@@ -112,18 +157,39 @@ public sealed class Tensor : IEquatable<Tensor>
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         sha.AppendData(System.Text.Encoding.UTF8.GetBytes(Type.ToString()));
-        sha.AppendData(_data);
+        if (_data is { } data) sha.AppendData(data);
+        else
+        {
+            // The same hash as the materialised bytes, a chunk at a time.
+            var chunk = new byte[Math.Min(Type.ByteSize, 1 << 16) / _splat!.Length * _splat.Length];
+            for (int off = 0; off < chunk.Length; off += _splat.Length) _splat.CopyTo(chunk, off);
+            for (long left = Type.ByteSize; left > 0; left -= chunk.Length) sha.AppendData(chunk, 0, (int)Math.Min(left, chunk.Length));
+        }
         return Convert.ToHexStringLower(sha.GetHashAndReset())[..16];
     }
 
-    public bool Equals(Tensor? other) => other is not null && other.Type == Type && other._data.AsSpan().SequenceEqual(_data);
+    public bool Equals(Tensor? other)
+    {
+        if (other is null || other.Type != Type) return false;
+        if (ReferenceEquals(this, other)) return true;
+        if (_data is null || other._data is null) // a splat not materialised: equal only to a splat of the same element
+            return other.IsSplat && IsSplat && (ElementCount == 0 || ElementBytes(0).SequenceEqual(other.ElementBytes(0)));
+        return other._data.AsSpan().SequenceEqual(_data);
+    }
     public override bool Equals(object? obj) => Equals(obj as Tensor);
 
     public override int GetHashCode()
     {
         var h = new HashCode();
         h.Add(Type);
-        h.AddBytes(_data.AsSpan(0, Math.Min(_data.Length, 256)));
+        if (_data is { } data) h.AddBytes(data.AsSpan(0, Math.Min(data.Length, 256)));
+        else
+        {
+            var splat = _splat!;
+            var prefix = new byte[Math.Min(Type.ByteSize, 256)];
+            for (int off = 0; off < prefix.Length; off += splat.Length) splat.AsSpan(0, Math.Min(splat.Length, prefix.Length - off)).CopyTo(prefix.AsSpan(off));
+            h.AddBytes(prefix);
+        }
         return h.ToHashCode();
     }
 

@@ -15,7 +15,20 @@ public sealed class Parser
     private int _pos;
     private int _line = 1;
     private int _col = 1;
-    private readonly List<Dictionary<string, Value>> _scopes = [];
+    // Every value name visible here (names may not be shadowed), and the names each open region added,
+    // removed when it closes: lookups stay O(1) however deep regions nest.
+    private readonly Dictionary<string, Value> _visible = [];
+    private readonly List<List<string>> _scopes = [];
+    private int _regionDepth;
+
+    /// <summary>
+    /// Regions may nest this deep (an op's region inside another's): the parser, verifier, printer and
+    /// interpreter recurse once per level, so input must not choose the depth of the stack.
+    /// </summary>
+    public const int MaxRegionNesting = 512;
+
+    /// <summary>Brackets in a <c>dense&lt;...&gt;</c> literal nest at most once per dimension.</summary>
+    public const int MaxDenseNesting = TensorType.MaxRank;
 
     private Parser(string src, string file)
     {
@@ -84,6 +97,7 @@ public sealed class Parser
         Expect('@');
         var name = Identifier("function name");
         _scopes.Clear();
+        _visible.Clear();
         _scopes.Add([]);
         Expect('(');
         var args = ImmutableArray.CreateBuilder<Value>();
@@ -286,6 +300,9 @@ public sealed class Parser
 
     private Region RegionBody()
     {
+        if (_regionDepth >= MaxRegionNesting)
+            throw new IrException($"regions nested deeper than {MaxRegionNesting}", Here);
+        _regionDepth++;
         Expect('(');
         _scopes.Add([]);
         var args = ImmutableArray.CreateBuilder<Value>();
@@ -304,7 +321,9 @@ public sealed class Parser
         Expect('{');
         var ops = Operations(isFunctionBody: false);
         Expect('}');
+        foreach (var n in _scopes[^1]) _visible.Remove(n);
         _scopes.RemoveAt(_scopes.Count - 1);
+        _regionDepth--;
         return new Region(args.ToImmutable(), ops);
     }
 
@@ -370,7 +389,7 @@ public sealed class Parser
             case "inf": return new FloatAttr(double.PositiveInfinity);
             case "dense":
                 Expect('<');
-                var lit = DenseElements();
+                var lit = DenseElements(0);
                 Expect('>');
                 return lit;
             case "dense_elided":
@@ -382,16 +401,18 @@ public sealed class Parser
         }
     }
 
-    private DenseLiteral DenseElements()
+    private DenseLiteral DenseElements(int depth)
     {
         SkipTrivia();
         var loc = Here;
         if (TryConsume('['))
         {
+            if (depth >= MaxDenseNesting)
+                throw new IrException($"dense literal nested deeper than {MaxDenseNesting} (the maximum rank)", loc);
             var items = new List<DenseLiteral>();
             if (!TryConsume(']'))
             {
-                do items.Add(DenseElements()); while (TryConsume(','));
+                do items.Add(DenseElements(depth + 1)); while (TryConsume(','));
                 Expect(']');
             }
             return new DenseLiteral(null, items, loc);
@@ -411,15 +432,13 @@ public sealed class Parser
 
     private void Define(string name, Value v, SourceLocation loc)
     {
-        foreach (var s in _scopes)
-            if (s.ContainsKey(name)) throw new IrException($"value {name} is defined twice", loc);
-        _scopes[^1][name] = v;
+        if (!_visible.TryAdd(name, v)) throw new IrException($"value {name} is defined twice", loc);
+        _scopes[^1].Add(name);
     }
 
     private Value Use(string name, SourceLocation loc)
     {
-        for (int i = _scopes.Count - 1; i >= 0; i--)
-            if (_scopes[i].TryGetValue(name, out var v)) return v;
+        if (_visible.TryGetValue(name, out var v)) return v;
         throw new IrException($"use of undefined value {name}", loc);
     }
 
@@ -591,31 +610,35 @@ internal sealed record DenseLiteral(string? Scalar, List<DenseLiteral>? Items, S
 {
     public Tensor Materialize(TensorType type, SourceLocation at)
     {
-        var b = new TensorBuffer(type);
         if (Scalar is not null)
         {
-            // A single value splats to every element.
-            for (long i = 0; i < type.ElementCount; i++) Store(b, i, Scalar, Location);
-            return b.ToTensor();
+            // A single value splats to every element, which are materialised only if someone reads the bytes.
+            var one = new TensorBuffer(TensorType.Scalar(type.Element));
+            Store(one, 0, Scalar, Location);
+            return Tensor.Splat(type, one.ToTensor());
         }
+        // The shape is checked before the elements are allocated: a short literal cannot claim a huge type.
         long index = 0;
-        Fill(b, 0, ref index);
+        Fill(type, null, 0, ref index);
+        var b = new TensorBuffer(type);
+        index = 0;
+        Fill(type, b, 0, ref index);
         return b.ToTensor();
     }
 
-    private void Fill(TensorBuffer b, int dim, ref long index)
+    private void Fill(TensorType type, TensorBuffer? b, int dim, ref long index)
     {
-        var type = b.Type;
         if (Scalar is not null)
         {
             if (dim != type.Rank) throw new IrException($"dense literal nests {dim} level(s) deep here, but {type} has rank {type.Rank}", Location);
-            Store(b, index++, Scalar, Location);
+            if (b is not null) Store(b, index, Scalar, Location);
+            index++;
             return;
         }
         if (dim >= type.Rank) throw new IrException($"dense literal nests deeper than the rank {type.Rank} of {type}", Location);
         if (Items!.Count != type.Shape[dim])
             throw new IrException($"dense literal has {Items.Count} element(s) in dimension {dim}, {type} needs {type.Shape[dim]}", Location);
-        foreach (var item in Items) item.Fill(b, dim + 1, ref index);
+        foreach (var item in Items) item.Fill(type, b, dim + 1, ref index);
     }
 
     private static void Store(TensorBuffer b, long i, string tok, SourceLocation loc)
