@@ -32,7 +32,7 @@ dotnet test GraphCompiler.sln -c Release --no-build -nologo --logger "trx" --log
     /^ +Failed / { n++; f++; detail = 1; print; fflush(); if (n % 250 == 0) progress(); next }
     /^(Passed|Failed)!|^Total tests|^ +(Passed|Failed|Skipped|Total time):/ { detail = 0; print; fflush(); next }
     detail == 1 { print; fflush(); next }
-    /error|Error|Test run for|No test/ { print; fflush() }
+    /error|Error|Test run for|No test|[Aa]bort|[Cc]rash|Stack overflow|Unhandled|Fatal/ { print; fflush() }
   '
 status=${PIPESTATUS[0]}
 
@@ -50,6 +50,10 @@ done
 
 if [ "$total" -eq 0 ] && [ "$status" -ne 0 ]; then
   echo "the build or the test host failed before any test ran"
+  failed=1
+elif [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  # The test host stopped (a crash) before reporting every test: that is a failure, whatever was counted.
+  echo "the test host stopped before every test had run (see the messages above)"
   failed=1
 fi
 echo "$passed passed, $failed failed, $skipped skipped"

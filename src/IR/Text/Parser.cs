@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Text;
@@ -23,9 +24,11 @@ public sealed class Parser
 
     /// <summary>
     /// Regions may nest this deep (an op's region inside another's): the parser, verifier, printer and
-    /// interpreter recurse once per level, so input must not choose the depth of the stack.
+    /// interpreter recurse once per level, so input must not choose the depth of the stack. 256 levels fit a
+    /// 1 MiB thread stack with room to spare even before the JIT optimises the parser (unoptimised frames are
+    /// several times larger); real models nest a handful of levels.
     /// </summary>
-    public const int MaxRegionNesting = 512;
+    public const int MaxRegionNesting = 256;
 
     /// <summary>Brackets in a <c>dense&lt;...&gt;</c> literal nest at most once per dimension.</summary>
     public const int MaxDenseNesting = TensorType.MaxRank;
@@ -302,6 +305,9 @@ public sealed class Parser
     {
         if (_regionDepth >= MaxRegionNesting)
             throw new IrException($"regions nested deeper than {MaxRegionNesting}", Here);
+        // Whatever the limit, a caller's thread may have a small stack: stop with an error, never overflow.
+        if (!RuntimeHelpers.TryEnsureSufficientExecutionStack())
+            throw new IrException($"regions nested too deeply for this thread's stack (at depth {_regionDepth})", Here);
         _regionDepth++;
         Expect('(');
         _scopes.Add([]);
