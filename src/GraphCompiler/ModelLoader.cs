@@ -27,6 +27,8 @@ public static partial class ModelLoader
         var format = Detect(path);
         if (format is null)
             return Result<Module>.Failure(new Diagnostic($"{path}: unknown model format (supported: {Supported})"));
+        if (format != Format.TensorFlow && (options.Signature is not null || options.Tags is not null || options.ConfigPath is not null))
+            return Result<Module>.Failure(new Diagnostic($"{path}: a signature, tags and a tfcompile config apply to TensorFlow models, not {(format == Format.Ir ? "IR files" : "ONNX models")}"));
         switch (format.Value)
         {
             case Format.Ir:
@@ -86,15 +88,42 @@ public static partial class ModelLoader
         }
     }
 
-    /// <summary>Parses <c>NAME</c> or <c>NAME:dtype[d0,d1,...]</c> (the name may itself contain ':').</summary>
+    /// <summary>TensorFlow/NumPy dtype names and the element types they denote (our own names are accepted too).</summary>
+    private static readonly (string Name, ElementType Type)[] TensorFlowDTypes =
+    [
+        ("float16", ElementType.F16), ("half", ElementType.F16), ("bfloat16", ElementType.BF16),
+        ("float32", ElementType.F32), ("float64", ElementType.F64), ("double", ElementType.F64),
+        ("int8", ElementType.I8), ("int16", ElementType.I16), ("int32", ElementType.I32), ("int64", ElementType.I64),
+        ("uint8", ElementType.U8), ("uint16", ElementType.U16), ("uint32", ElementType.U32), ("uint64", ElementType.U64),
+    ];
+
+    /// <summary>The dtype names <see cref="TryParseDType"/> accepts, for messages: ours, then TensorFlow/NumPy's.</summary>
+    public static string KnownDTypes =>
+        string.Join(", ", Enum.GetValues<ElementType>().Select(t => t.Name())) + "; or as TensorFlow/NumPy spell them: "
+        + string.Join(", ", TensorFlowDTypes.Select(d => d.Name));
+
+    /// <summary>An element type by our name (<c>f32</c>, <c>i64</c>, <c>bool</c>) or TensorFlow/NumPy's (<c>float32</c>, <c>int64</c>, <c>bfloat16</c>).</summary>
+    public static bool TryParseDType(string name, out ElementType type)
+    {
+        if (ElementTypes.TryParse(name, out type)) return true;
+        foreach (var (n, t) in TensorFlowDTypes)
+        {
+            if (n != name) continue;
+            type = t;
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>Parses <c>NAME</c> or <c>NAME:dtype[d0,d1,...]</c> (the name may itself contain ':'); the dtype in our spelling or TensorFlow/NumPy's.</summary>
     public static Result<FeedSpec> ParseFeed(string spec)
     {
         var m = FeedPattern().Match(spec);
         if (!m.Success) return spec.Length > 0 && !spec.EndsWith(']')
             ? Result<FeedSpec>.Success(new FeedSpec(spec))
             : Result<FeedSpec>.Failure(new Diagnostic($"feed '{spec}' must be NAME or NAME:dtype[d0,d1,...] (e.g. x:f32[1,28,28])"));
-        if (!ElementTypes.TryParse(m.Groups[2].Value, out var dtype))
-            return Result<FeedSpec>.Failure(new Diagnostic($"feed '{spec}': unknown dtype '{m.Groups[2].Value}' (known: {string.Join(", ", Enum.GetValues<ElementType>().Select(t => t.Name()))})"));
+        if (!TryParseDType(m.Groups[2].Value, out var dtype))
+            return Result<FeedSpec>.Failure(new Diagnostic($"feed '{spec}': unknown dtype '{m.Groups[2].Value}' (known: {KnownDTypes})"));
         var dims = ImmutableArray.CreateBuilder<long>();
         foreach (var d in m.Groups[3].Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {

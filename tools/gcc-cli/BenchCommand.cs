@@ -9,7 +9,7 @@ using GraphCompiler.Runtime;
 namespace GraphCompiler.Cli;
 
 /// <summary>
-/// <c>gcc-cli bench MODEL [--backend cpu|cuda] [--threads N] [--warmup N] [--iterations N] [--input NAME=FILE.npy]...</c>:
+/// <c>gcc-cli bench MODEL [--backend cpu|cuda] [--threads N] [--warmup N] [--iterations N] [--input NAME=FILE.npy|NAME=TYPE=VALUES|TYPE=VALUES]...</c>:
 /// compiles once (timing load, passes and code generation), then times <c>--iterations</c> runs after
 /// <c>--warmup</c> runs on the allocation-free path (pinned buffers, <see cref="CompiledModel.Run(ReadOnlySpan{nint}, ReadOnlySpan{nint})"/>).
 /// Inputs without <c>--input</c> are seeded random tensors of the argument's type (<see cref="InputFiles.Random"/>).
@@ -27,7 +27,7 @@ internal static class BenchCommand
         var threads = new Option<int>("--threads") { Description = "Most threads a run may use; 0: GC_NUM_THREADS, else every core.", DefaultValueFactory = _ => 0 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed runs before timing.", DefaultValueFactory = _ => DefaultWarmup };
         var iterations = new Option<int>("--iterations") { Description = "Timed runs.", DefaultValueFactory = _ => DefaultIterations };
-        var inputs = new Option<string[]>("--input", "-i") { Description = "An input value as NAME=FILE.npy; inputs not given are seeded random tensors." };
+        var inputs = new Option<string[]>("--input", "-i") { Description = "An input value as NAME=FILE.npy, NAME=@FILE.npy, NAME=2x4xf32=1,2,... (one value fills the shape) or 2x4xf32=1,2,... (the next argument not given by name); inputs not given are seeded random tensors." };
         var seed = new Option<int>("--seed") { Description = "Seed of the random inputs.", DefaultValueFactory = _ => 0 };
         var function = new Option<string?>("--function") { Description = "The function to run (default: main, else the first)." };
         var cmd = model.AddTo(new Command("bench", "Compile a model once and time its runs: median, min and max per run."));
@@ -55,9 +55,9 @@ internal static class BenchCommand
         if (f is null) return Cli.Fail($"{path}: no function named '{functionName}'");
 
         var random = new Random(seed);
-        var given = new HashSet<string>(inputSpecs.Select(s => s[..Math.Max(s.LastIndexOf('='), 0)]), StringComparer.Ordinal);
         var inputs = InputFiles.Read(f, inputSpecs, i => InputFiles.Random(f.Arguments[i].Type, random));
         if (!inputs.Ok) return Cli.FailOne(inputs.Diagnostics);
+        var given = inputs.Value!.Given;
 
         CompiledModel compiled;
         try
@@ -77,7 +77,7 @@ internal static class BenchCommand
             foreach (var o in compiled.Outputs) Console.Out.WriteLine($"output {o}");
 
             // Pinned buffers, filled once: the timed loop allocates nothing.
-            var inputBuffers = inputs.Value!.Select(x => Pinned(x.Bytes)).ToArray();
+            var inputBuffers = inputs.Value!.Values.Select(x => Pinned(x.Bytes)).ToArray();
             var outputBuffers = compiled.Outputs.Select(o => Pinned(new byte[o.ByteSize])).ToArray();
             var inPtrs = inputBuffers.Select(Address).ToArray();
             var outPtrs = outputBuffers.Select(Address).ToArray();

@@ -6,10 +6,12 @@ namespace GraphCompiler.Cli;
 
 /// <summary>
 /// <c>gcc-cli ir MODEL [--feed/--fetch/--constant ...] [--passes a,b | --pipeline default|cuda] [--place REGEX=gpu] [--compress-transfers f16] [--print-after PASS|all] [--dump-dir DIR]</c>:
-/// load (IR text or an imported model), verify, optionally run passes, and print the IR. <c>--memory-report</c> runs the default
-/// pipeline (unless --passes/--pipeline), prints the IR, then the buffer assignment report whose last
-/// line is the entry function's <c>memory: peak N bytes, no-reuse N bytes, lower bound N bytes</c>;
-/// with <c>--json</c> only the report is printed, as JSON.
+/// load (IR text or an imported model), verify, optionally run passes, and print the IR. <c>--print-after all</c> prints
+/// the IR after every pass, except that a pass that changed nothing gets only its header line
+/// (<c>// ----- after NAME (unchanged) -----</c>). <c>--memory-report</c> runs the default pipeline (unless
+/// --passes/--pipeline) and prints only the buffer assignment report (after the <c>--print-after</c> output, if
+/// asked for), whose last line is the entry function's <c>memory: peak N bytes, no-reuse N bytes, lower bound N bytes</c>;
+/// with <c>--json</c> the report is printed as JSON.
 /// </summary>
 internal static class IrCommand
 {
@@ -21,10 +23,10 @@ internal static class IrCommand
         var full = new Option<bool>("--full-constants") { Description = "Print every constant in full instead of eliding large ones by hash." };
         var passes = new Option<string?>("--passes") { Description = "Comma-separated passes to run, in order (see --list-passes)." };
         var pipeline = new Option<string?>("--pipeline") { Description = "A named pipeline to run (default: the one 'compile' uses)." };
-        var printAfter = new Option<string?>("--print-after") { Description = "Print the IR after the named pass, or after every pass with 'all'." };
+        var printAfter = new Option<string?>("--print-after") { Description = "Print the IR after the named pass, or after every pass with 'all' (a pass that changed nothing: only its header)." };
         var dumpDir = new Option<string?>("--dump-dir") { Description = "With --print-after: write one numbered file per pass here instead of printing." };
         var list = new Option<bool>("--list-passes") { Description = "List the passes and pipelines, then exit." };
-        var memory = new Option<bool>("--memory-report") { Description = "After the pipeline (default unless --passes/--pipeline), report the arena layout: peak, no-reuse and lower-bound bytes." };
+        var memory = new Option<bool>("--memory-report") { Description = "After the pipeline (default unless --passes/--pipeline), print only the arena layout report (peak, no-reuse and lower-bound bytes), after any --print-after output." };
         var json = new Option<bool>("--json") { Description = "With --memory-report: print only the report, as JSON (per function, per value)." };
         var target = new Option<string>("--target") { Description = "The target whose pipeline runs (with --print-after/--memory-report) and whose arena plan the memory report shows.", DefaultValueFactory = _ => "host" };
         target.AcceptOnlyFromAmong([.. Targets.Names]);
@@ -69,9 +71,16 @@ internal static class IrCommand
             var result = driver.Optimize(parsed.Value!, step =>
             {
                 if (after != "all" && after != step.PassName) return;
+                var header = $"// ----- after {step.PassName}{(step.Changed ? "" : " (unchanged)")} -----\n";
+                // With 'all', a pass that changed nothing gets only its header: the IR is the one printed above.
+                if (dump is null && after == "all" && !step.Changed)
+                {
+                    Console.Out.Write(header);
+                    return;
+                }
                 var text = Printer.Print(step.Module, print);
                 if (dump is not null) dumps.Add(($"{step.Index:D2}-{step.PassName}.ir", System.Text.Encoding.UTF8.GetBytes(text)));
-                else Console.Out.Write($"// ----- after {step.PassName}{(step.Changed ? "" : " (unchanged)")} -----\n{text}");
+                else Console.Out.Write(header + text);
             });
             if (!result.Ok) return Cli.Fail(result.Diagnostics);
             var module = result.Value!;
@@ -82,7 +91,7 @@ internal static class IrCommand
                 return Cli.Ok;
             }
             if (dump is not null) Console.Out.WriteLine($"wrote {dumps.Count} file(s) to {dump}");
-            else if (after is null) Console.Out.Write(Printer.Print(module, print));
+            else if (after is null && !report) Console.Out.Write(Printer.Print(module, print));
             if (report) Console.Out.Write(driver.MemoryReport(module).ToText());
             return Cli.Ok;
         });

@@ -4,8 +4,8 @@ using GraphCompiler.IR;
 namespace GraphCompiler.Cli;
 
 /// <summary>
-/// <c>gcc-cli run MODEL --input NAME=FILE.npy ... --output-dir DIR [--backend cpu|interpreter]</c>: run a
-/// model (any format <see cref="ModelLoader"/> reads) and write one .npy per result.
+/// <c>gcc-cli run MODEL --input NAME=FILE.npy ... --output-dir DIR [--backend cpu|interpreter] [--print-full]</c>: run a
+/// model (any format <see cref="ModelLoader"/> reads) and write one .npy per result (inputs: see <see cref="InputFiles"/>).
 /// </summary>
 internal static class RunCommand
 {
@@ -14,22 +14,25 @@ internal static class RunCommand
         var model = new ModelOptions();
         var inputs = new Option<string[]>("--input", "-i")
         {
-            Description = "An argument value as NAME=FILE.npy (NAME is the argument's name, or argN). Repeat per argument.",
+            Description = "An argument value: NAME=FILE.npy or NAME=@FILE.npy (NAME is the argument's name, or argN), NAME=2x4xf32=1,2,... inline "
+                + "(one value fills the shape), or 2x4xf32=1,2,... for the next argument not given by name. Repeat per argument.",
             AllowMultipleArgumentsPerToken = false,
         };
         var outputDir = new Option<string>("--output-dir", "-o") { Description = "Where to write one .npy per result.", Required = true };
         var backend = Cli.BackendOption("Which target runs the graph.");
         var function = new Option<string?>("--function") { Description = "The function to run (default: main, else the first)." };
+        var printFull = new Option<bool>("--print-full") { Description = "Print every element of each result (default: the first 8)." };
         var cmd = model.AddTo(new Command("run", "Run a model on .npy inputs and write its results as .npy files."));
         cmd.Options.Add(inputs);
         cmd.Options.Add(outputDir);
         cmd.Options.Add(backend);
         cmd.Options.Add(function);
-        cmd.SetAction(r => Run(r, model, r.GetValue(inputs) ?? [], r.GetValue(outputDir)!, r.GetValue(backend)!, r.GetValue(function)));
+        cmd.Options.Add(printFull);
+        cmd.SetAction(r => Run(r, model, r.GetValue(inputs) ?? [], r.GetValue(outputDir)!, r.GetValue(backend)!, r.GetValue(function), r.GetValue(printFull)));
         return cmd;
     }
 
-    private static int Run(ParseResult r, ModelOptions model, string[] inputSpecs, string outputDir, string backendName, string? functionName)
+    private static int Run(ParseResult r, ModelOptions model, string[] inputSpecs, string outputDir, string backendName, string? functionName, bool printFull)
     {
         var path = r.GetValue(model.Model)!;
         var options = model.Apply(r, new CompileOptions { Target = backendName, Function = functionName });
@@ -47,7 +50,7 @@ internal static class RunCommand
         var compiled = driver.LoadAndJit(null, module);
         if (!compiled.Ok) return Cli.FailOne(compiled.Diagnostics);
         using var executable = compiled.Value!.Executable;
-        var result = executable.Run(args.Value!);
+        var result = executable.Run(args.Value!.Values);
         if (!result.Ok) return Cli.FailOne(result.Diagnostics);
 
         var files = new List<(string, byte[])>();
@@ -58,7 +61,7 @@ internal static class RunCommand
             var name = Cli.SafeFileName(f.ResultName(i));
             while (!used.Add(name)) name += "_";
             files.Add((name + ".npy", Npy.Write(t)));
-            Console.Out.WriteLine($"{name}.npy: {t.Type} {TensorFormatter.Format(t, 8)}");
+            Console.Out.WriteLine($"{name}.npy: {t.Type} {TensorFormatter.Format(t, printFull ? long.MaxValue : 8)}");
         }
         Cli.WriteAll(outputDir, files);
         return Cli.Ok;

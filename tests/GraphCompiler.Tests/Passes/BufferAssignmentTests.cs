@@ -309,7 +309,8 @@ public sealed class BufferAssignmentTests
         var last = stdout.TrimEnd('\n').Split('\n')[^1];
         var match = System.Text.RegularExpressions.Regex.Match(last, @"^memory: peak (\d+) bytes, no-reuse (\d+) bytes, lower bound (\d+) bytes$");
         Assert.True(match.Success, last);
-        Assert.StartsWith("func @main(", stdout);
+        Assert.StartsWith("// memory @main: arena ", stdout); // only the report: no IR before it
+        Assert.DoesNotContain("func @main(", stdout);
         var expected = BufferAssignment.Compute(Run(ModelGraphs.ResNet(), PassRegistry.Default.Passes.ToArray()).Entry);
         Assert.Equal(expected.ArenaBytes, long.Parse(match.Groups[1].Value));
         Assert.Equal(expected.NoReuseBytes, long.Parse(match.Groups[2].Value));
