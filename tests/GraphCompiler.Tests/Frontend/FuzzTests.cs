@@ -25,6 +25,9 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
 
     private static readonly TimeSpan PerMutant = TimeSpan.FromSeconds(5);
 
+    /// <summary><c>GC_FUZZ_SCALE=N</c> runs N times as many mutants (same seeds, a longer sequence) for a deeper local run.</summary>
+    private static readonly int Scale = int.TryParse(Environment.GetEnvironmentVariable("GC_FUZZ_SCALE"), out var s) && s > 0 ? s : 1;
+
     /// <summary>Runs <paramref name="check"/> on a worker thread: an exception or a run past <see cref="PerMutant"/> fails, naming the mutant.</summary>
     private static void Within(string label, Func<string> describe, Action check)
     {
@@ -145,7 +148,7 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
         "tests/ir/schedule/nested_regions.ir",
     ];
 
-    private const int IrMutantsPerSeed = 120;
+    private const int IrMutantsPerSeed = 250;
 
     /// <summary>
     /// Interpretation is skipped when the values of a module hold more elements than this in all (the time
@@ -167,7 +170,7 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
 
         int parsed = 0, rejected = 0, ran = 0, runRejected = 0;
         var watch = Stopwatch.StartNew();
-        foreach (var (mutation, mutant) in TextMutants(text, 100 + seed, IrMutantsPerSeed))
+        foreach (var (mutation, mutant) in TextMutants(text, 100 + seed, IrMutantsPerSeed * Scale))
         {
             Within($"{seedFile}: {mutation}", () => Show(mutant), () =>
             {
@@ -201,7 +204,7 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
                 }
             });
         }
-        output.WriteLine($"{seedFile}: {IrMutantsPerSeed} mutants: {parsed} parsed ({ran} ran, {runRejected} run diagnosed), {rejected} rejected, {watch.ElapsedMilliseconds} ms");
+        output.WriteLine($"{seedFile}: {IrMutantsPerSeed * Scale} mutants: {parsed} parsed ({ran} ran, {runRejected} run diagnosed), {rejected} rejected, {watch.ElapsedMilliseconds} ms");
         Assert.True(rejected > 0, $"{seedFile}: no mutant was rejected");
         Assert.True(parsed > 0, $"{seedFile}: no mutant parsed");
     }
@@ -339,7 +342,7 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
         {
             var original = Npy.Write(seedTensor);
             Assert.Equal(seedTensor, Npy.Read(original).Unwrap());
-            foreach (var (mutation, bytes) in NpyMutants(original, 200 + s, 80))
+            foreach (var (mutation, bytes) in NpyMutants(original, 200 + s, 100 * Scale))
             {
                 n++;
                 Within($"npy seed {s} ({seedTensor.Type}): {mutation}", () => Show(bytes), () =>
@@ -473,7 +476,7 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
     {
         var path = Path.Combine(GoldenFile.RepoRoot(), "examples", example);
         var options = new ImportOptions();
-        ImportMutants(example, ".onnx", BinaryMutants(Seed(path, options), example.Length, 200), options);
+        ImportMutants(example, ".onnx", BinaryMutants(Seed(path, options), example.Length, 250 * Scale), options);
     }
 
     public static IEnumerable<object[]> ConformanceModels() =>
@@ -486,7 +489,7 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
     {
         var path = Path.Combine(SharedData.Root, "conformance", "onnx", "node", name, "model.onnx");
         var options = new ImportOptions();
-        ImportMutants(name, ".onnx", BinaryMutants(Seed(path, options), name.Length, 60), options);
+        ImportMutants(name, ".onnx", BinaryMutants(Seed(path, options), name.Length, 80 * Scale), options);
     }
 
     [Fact]
@@ -496,7 +499,7 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
         var options = new ImportOptions { Fetches = ["probabilities"] };
         var text = Encoding.UTF8.GetString(Seed(path, options));
         ImportMutants("softmax_regression.pbtxt", ".pbtxt",
-            TextMutants(text, 31, 300).Select(m => (m.Mutation, Encoding.UTF8.GetBytes(m.Text))), options);
+            TextMutants(text, 31, 300 * Scale).Select(m => (m.Mutation, Encoding.UTF8.GetBytes(m.Text))), options);
     }
 
     [SharedDataFact]
@@ -504,6 +507,6 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
     {
         var path = SharedData.Tf("cases/tf2onnx_regression_graphdef/frozen.pb");
         var options = new ImportOptions { Feeds = [new FeedSpec("X", new TensorType(ElementType.F32, 1))] };
-        ImportMutants("frozen.pb", ".pb", BinaryMutants(Seed(path, options), 32, 300), options);
+        ImportMutants("frozen.pb", ".pb", BinaryMutants(Seed(path, options), 32, 300 * Scale), options);
     }
 }
