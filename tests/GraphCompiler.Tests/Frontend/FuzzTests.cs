@@ -65,15 +65,18 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
 
     private static readonly Regex Number = new(@"-?\d+(\.\d+)?([eE][-+]?\d+)?", RegexOptions.Compiled);
 
-    /// <summary>Text mutants of one kind per index: truncation, byte flips, line edits, number swaps, inserted punctuation.</summary>
+    private static readonly Regex Word = new(@"(?<![%@\w])[A-Za-z_][A-Za-z_0-9]*", RegexOptions.Compiled);
+
+    /// <summary>Text mutants of one kind per index: truncation, byte flips, line edits, number swaps, word swaps, inserted punctuation.</summary>
     internal static IEnumerable<(string Mutation, string Text)> TextMutants(string original, int seed, int count)
     {
         var rng = new Random(seed);
         var numbers = Number.Matches(original);
+        var words = Word.Matches(original);
         for (int i = 0; i < count; i++)
         {
             var lines = original.Split('\n').ToList();
-            switch (i % 8)
+            switch (i % 9)
             {
                 case 0:
                 {
@@ -124,6 +127,15 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
                     var m = numbers[rng.Next(numbers.Count)];
                     var r = NumberReplacements[rng.Next(NumberReplacements.Length)];
                     yield return ($"number '{m.Value}' at {m.Index} -> {r}", original[..m.Index] + r + original[(m.Index + m.Length)..]);
+                    break;
+                }
+                case 7:
+                {
+                    // One word for another from the same file: an op, attribute, type or enum name where another was.
+                    if (words.Count == 0) goto default;
+                    var m = words[rng.Next(words.Count)];
+                    var w = words[rng.Next(words.Count)].Value;
+                    yield return ($"word '{m.Value}' at {m.Index} -> {w}", original[..m.Index] + w + original[(m.Index + m.Length)..]);
                     break;
                 }
                 default:
@@ -224,8 +236,8 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
         var a = TextMutants("func @main() -> () {\n  return\n}\n", 5, 40).ToList();
         var b = TextMutants("func @main() -> () {\n  return\n}\n", 5, 40).ToList();
         Assert.Equal(a, b);
-        // Truncate, flip, duplicate, delete, swap, insert (no numbers here to replace).
-        Assert.Equal(6, a.Select(m => m.Mutation.Split(' ')[0]).Distinct().Count());
+        // Truncate, flip, duplicate, delete, swap, word, insert (no numbers here to replace).
+        Assert.Equal(7, a.Select(m => m.Mutation.Split(' ')[0]).Distinct().Count());
     }
 
     // ---- .npy -------------------------------------------------------------------------------------------
