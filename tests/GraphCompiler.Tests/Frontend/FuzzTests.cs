@@ -514,6 +514,50 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
             TextMutants(text, 31, 300 * Scale).Select(m => (m.Mutation, Encoding.UTF8.GetBytes(m.Text))), options);
     }
 
+    /// <summary>A SavedModel directory: its MetaGraph (saved_model.pb), then its checkpoint index, mutated in place.</summary>
+    [SharedDataFact]
+    public void MutatedSavedModelImports()
+    {
+        var src = SharedData.Tf("cases/serving_half_plus_two_tf2_cpu");
+        var dir = _temp.Directory("gc-fuzz-saved");
+        // Copied as new, writable files (the shared data is read-only).
+        foreach (var f in Directory.EnumerateFiles(src, "*", SearchOption.AllDirectories))
+        {
+            var to = Path.Combine(dir, Path.GetRelativePath(src, f));
+            Directory.CreateDirectory(Path.GetDirectoryName(to)!);
+            File.WriteAllBytes(to, File.ReadAllBytes(f));
+        }
+        var options = new ImportOptions();
+        Assert.True(ModelLoader.Load(dir, options).Ok, "the SavedModel itself does not import");
+        foreach (var (file, count, seed) in new[] { ("saved_model.pb", 200, 41), ("variables/variables.index", 100, 42) })
+        {
+            var path = Path.Combine(dir, file);
+            var original = File.ReadAllBytes(path);
+            int imported = 0, rejected = 0;
+            foreach (var (mutation, bytes) in BinaryMutants(original, seed, count * Scale))
+            {
+                File.WriteAllBytes(path, bytes);
+                Within($"{file}: {mutation}", () => Show(bytes), () =>
+                {
+                    var r = ModelLoader.Load(dir, options);
+                    if (!r.Ok)
+                    {
+                        Assert.NotEmpty(r.Diagnostics);
+                        Assert.All(r.Diagnostics, d => Assert.DoesNotContain("\n", d.Message));
+                        rejected++;
+                        return;
+                    }
+                    imported++;
+                    var problems = Verifier.Verify(r.Value!);
+                    Assert.True(problems.Count == 0, $"imported, but the module does not verify: {string.Join("; ", problems)}");
+                });
+            }
+            File.WriteAllBytes(path, original);
+            output.WriteLine($"{file}: {count * Scale} mutants: {imported} imported, {rejected} rejected");
+            Assert.True(rejected > 0, $"{file}: no mutant was rejected");
+        }
+    }
+
     [SharedDataFact]
     public void MutatedBinaryGraphDefImports()
     {
