@@ -103,6 +103,7 @@ public static partial class Npy
         if (!descr.Success || !fortran.Success || !shapeMatch.Success) return Fail($"malformed header: {header.Trim()}");
 
         var code = descr.Groups[1].Value;
+        if (code.Length == 0) return Fail("empty dtype 'descr' in the header");
         char order = code.Length > 0 && code[0] is '<' or '>' or '|' or '=' ? code[0] : '=';
         var kind = order == code[0] ? code[1..] : code;
         ElementType? et = kind switch
