@@ -1,6 +1,6 @@
 using System.Globalization;
 using BenchmarkDotNet.Attributes;
-using GraphCompiler.Backends.Cpu;
+using GraphCompiler.Backends.Llvm;
 using GraphCompiler.IR.Text;
 
 namespace GraphCompiler.Benchmarks;

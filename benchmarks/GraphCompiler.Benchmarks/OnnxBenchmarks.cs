@@ -1,5 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using GraphCompiler.Backends.Cpu;
+using GraphCompiler.Backends.Llvm;
 using GraphCompiler.Runtime;
 using Microsoft.ML.OnnxRuntime;
 
