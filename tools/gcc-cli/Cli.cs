@@ -12,7 +12,8 @@ internal static class Cli
 
     public static int Invoke(RootCommand root, string[] args)
     {
-        var parsed = root.Parse(args);
+        // No response files: '@FILE' means a tensor file, as in IREE's --input=@x.npy and --output=@y.npy.
+        var parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parsed.Errors.Count > 0 && !args.Contains("--help") && !args.Contains("-h"))
         {
             var help = string.Join(' ', ["gcc-cli", .. CommandPath(parsed), "--help"]);

@@ -5,13 +5,15 @@ using GraphCompiler.IR;
 namespace GraphCompiler.Cli;
 
 /// <summary>
-/// <c>gcc-cli graph MODEL [--feed/--fetch/--constant ...] [--passes a,b | --pipeline NAME] [--after PASS] [--place REGEX=gpu] [--compress-transfers f16] [-o graph.svg|graph.dot]</c>:
-/// draws the IR (after the passes, or after one pass of them) with Graphviz. <c>-o X.dot</c> writes
-/// the DOT text; any other extension is rendered by <c>dot -T&lt;extension&gt;</c>; no <c>-o</c>
-/// prints the DOT text.
+/// <c>gcc-cli graph MODEL [--feed/--fetch/--constant ...] [--passes a,b | --pipeline NAME] [--after PASS] [--place REGEX=gpu] [--compress-transfers f16] [-o DIR] [--format svg|png|pdf|dot]</c>:
+/// draws the IR (after the passes, or after one pass of them) with Graphviz. With <c>-o DIR</c> it writes
+/// <c>DIR/MODEL.FORMAT</c> (<c>-o</c> is an output folder on every command); the format <c>dot</c> is the
+/// DOT text, the others are rendered by <c>dot -T&lt;format&gt;</c>. No <c>-o</c> prints the DOT text.
 /// </summary>
 internal static class GraphCommand
 {
+    private static readonly string[] Formats = ["svg", "png", "pdf", "dot"];
+
     public static Command Create()
     {
         var model = new ModelOptions();
@@ -19,18 +21,21 @@ internal static class GraphCommand
         var passes = new Option<string?>("--passes") { Description = "Comma-separated passes to run first, in order." };
         var pipeline = new Option<string?>("--pipeline") { Description = "A named pipeline to run first." };
         var after = new Option<string?>("--after") { Description = "Draw the IR right after this pass of the pipeline (default pipeline unless --passes/--pipeline)." };
-        var output = new Option<string?>("--output", "-o") { Description = "Where to write: X.dot for DOT text, X.svg/X.png/X.pdf rendered by Graphviz dot; stdout (DOT) if absent." };
+        var output = new Option<string?>("--output-dir", "-o") { Description = "Folder to write MODEL.FORMAT into (created if missing); without it the DOT text goes to stdout." };
+        var format = new Option<string>("--format") { Description = "What to write with -o: dot (the DOT text) or a format Graphviz renders.", DefaultValueFactory = _ => "svg" };
+        format.AcceptOnlyFromAmong(Formats);
         var cmd = model.AddTo(new Command("graph", "Draw a model's IR as a graph (Graphviz): ops as boxes, tensors as edges, regions as clusters."));
         cmd.Options.Add(passes);
         cmd.Options.Add(pipeline);
         cmd.Options.Add(after);
         cmd.Options.Add(output);
+        cmd.Options.Add(format);
         placement.AddTo(cmd);
-        cmd.SetAction(r => Run(r, model, placement, r.GetValue(passes), r.GetValue(pipeline), r.GetValue(after), r.GetValue(output)));
+        cmd.SetAction(r => Run(r, model, placement, r.GetValue(passes), r.GetValue(pipeline), r.GetValue(after), r.GetValue(output), r.GetValue(format)!));
         return cmd;
     }
 
-    private static int Run(ParseResult r, ModelOptions model, PlacementCliOptions placement, string? passes, string? pipelineName, string? after, string? output)
+    private static int Run(ParseResult r, ModelOptions model, PlacementCliOptions placement, string? passes, string? pipelineName, string? after, string? outputDir, string format)
     {
         var options = new CompileOptions
         {
@@ -54,26 +59,24 @@ internal static class GraphCommand
         var module = snapshot ?? result.Value!;
 
         var dot = Compiler.Graph(module);
-        if (output is null)
+        if (outputDir is null)
         {
             Console.Out.Write(dot);
             return Cli.Ok;
         }
-        var format = Path.GetExtension(output).TrimStart('.').ToLowerInvariant();
         byte[] bytes;
-        if (format == "dot" || format == "gv") bytes = System.Text.Encoding.UTF8.GetBytes(dot);
+        if (format == "dot") bytes = System.Text.Encoding.UTF8.GetBytes(dot);
         else
         {
-            if (format.Length == 0) return Cli.Fail($"-o {output}: give the file an extension (.dot, .svg, .png, .pdf)");
             if (FindOnPath("dot") is not { } exe)
-                return Cli.Fail("Graphviz 'dot' is not installed (Debian: apt-get install graphviz); use -o FILE.dot for the DOT text");
+                return Cli.Fail("Graphviz 'dot' is not installed (Debian: apt-get install graphviz); use --format dot for the DOT text");
             var (code, rendered, err) = RunDot(exe, format, dot);
             if (code != 0) return Cli.Fail($"dot -T{format} failed: {err.ReplaceLineEndings(" ").Trim()}");
             bytes = rendered;
         }
-        var full = Path.GetFullPath(output);
-        Cli.WriteAll(Path.GetDirectoryName(full)!, [(Path.GetFileName(full), bytes)]);
-        Console.Out.WriteLine($"wrote {output}");
+        var name = $"{Cli.SafeFileName(Path.GetFileNameWithoutExtension(Path.TrimEndingDirectorySeparator(r.GetValue(model.Model)!)))}.{format}";
+        Cli.WriteAll(outputDir, [(name, bytes)]);
+        Console.Out.WriteLine($"wrote {Path.Combine(outputDir, name)}");
         return Cli.Ok;
     }
 

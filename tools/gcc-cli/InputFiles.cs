@@ -12,13 +12,13 @@ internal sealed record InputValues(IReadOnlyList<Tensor> Values, IReadOnlySet<st
 /// <list type="bullet">
 /// <item><c>NAME=FILE.npy</c> or <c>NAME=@FILE.npy</c>: the argument's value from a .npy file;</item>
 /// <item><c>NAME=2x4xf32=1,2,3,4,5,6,7,8</c>: inline values, row-major (one value fills the shape: a splat);</item>
-/// <item><c>2x4xf32=1,2,...</c>: the same for the next argument, in order, that is not given by name (as IREE's tools take them).</item>
+/// <item><c>2x4xf32=1,2,...</c> or <c>@FILE.npy</c>: the same for the next argument, in order, that is not given by name (as IREE's tools take them).</item>
 /// </list>
 /// The type (dimensions, then the element type as <c>f32</c> or <c>float32</c>; <c>f32</c> alone for a scalar) must be the argument's.
 /// </summary>
 internal static partial class InputFiles
 {
-    public const string Forms = "NAME=FILE.npy, NAME=@FILE.npy, NAME=TYPE=VALUES or TYPE=VALUES (e.g. x=2x4xf32=1,2,3,4,5,6,7,8; x=2x4xf32=0 fills the shape)";
+    public const string Forms = "NAME=FILE.npy, NAME=@FILE.npy, NAME=TYPE=VALUES, or TYPE=VALUES or @FILE.npy for the next argument (e.g. x=2x4xf32=1,2,3,4,5,6,7,8; x=2x4xf32=0 fills the shape)";
 
     /// <summary>One <c>--input</c>: a file, or an inline type and values; <see cref="Name"/> null for a positional one.</summary>
     private sealed record Spec(string Text, string? Name, string? File, ElementType Element, long[] Dims, string Values);
@@ -89,6 +89,12 @@ internal static partial class InputFiles
 
     private static Result<Spec> Parse(string text, string[] argNames)
     {
+        // @FILE.npy: the next argument not given by name, from a file (IREE's --input=@x.npy).
+        if (text.StartsWith('@'))
+        {
+            if (text.Length == 1) return Result<Spec>.Failure(new Diagnostic("--input '@': no file after '@'"));
+            return Result<Spec>.Success(new Spec(text, null, text[1..], default, [], ""));
+        }
         int eq = text.IndexOf('=');
         if (eq <= 0 || eq == text.Length - 1 && !LooksLikeType(text[..eq]))
             return Result<Spec>.Failure(new Diagnostic($"--input '{Short(text)}' must be {Forms}"));

@@ -4,8 +4,9 @@ using GraphCompiler.IR;
 namespace GraphCompiler.Cli;
 
 /// <summary>
-/// <c>gcc-cli run MODEL --input NAME=FILE.npy ... --output-dir DIR [--backend cpu|interpreter] [--print-full]</c>: run a
-/// model (any format <see cref="ModelLoader"/> reads) and write one .npy per result (inputs: see <see cref="InputFiles"/>).
+/// <c>gcc-cli run MODEL --input NAME=FILE.npy ... [-o DIR] [--output NAME=@FILE.npy ...] [--backend cpu|interpreter] [--print-full]</c>:
+/// run a model (any format <see cref="ModelLoader"/> reads; inputs: see <see cref="InputFiles"/>), print its results, and
+/// write each result named by <c>--output</c> to its file (IREE's form) and every other one as <c>DIR/NAME.npy</c>.
 /// </summary>
 internal static class RunCommand
 {
@@ -15,24 +16,30 @@ internal static class RunCommand
         var inputs = new Option<string[]>("--input", "-i")
         {
             Description = "An argument value: NAME=FILE.npy or NAME=@FILE.npy (NAME is the argument's name, or argN), NAME=2x4xf32=1,2,... inline "
-                + "(one value fills the shape), or 2x4xf32=1,2,... for the next argument not given by name. Repeat per argument.",
+                + "(one value fills the shape), or 2x4xf32=1,2,... or @FILE.npy for the next argument not given by name. Repeat per argument.",
             AllowMultipleArgumentsPerToken = false,
         };
-        var outputDir = new Option<string>("--output-dir", "-o") { Description = "Where to write one .npy per result.", Required = true };
+        var outputDir = new Option<string?>("--output-dir", "-o") { Description = "Folder to write one NAME.npy per result into (created if missing); results are printed either way." };
+        var outputs = new Option<string[]>("--output")
+        {
+            Description = "Where one result goes: NAME=@FILE.npy (NAME is the result's name, or resultN), or @FILE.npy for the next result not given by name. Repeat per result.",
+            AllowMultipleArgumentsPerToken = false,
+        };
         var backend = Cli.BackendOption("Which target runs the graph.");
         var function = new Option<string?>("--function") { Description = "The function to run (default: main, else the first)." };
         var printFull = new Option<bool>("--print-full") { Description = "Print every element of each result (default: the first 8)." };
         var cmd = model.AddTo(new Command("run", "Run a model on .npy inputs and write its results as .npy files."));
         cmd.Options.Add(inputs);
         cmd.Options.Add(outputDir);
+        cmd.Options.Add(outputs);
         cmd.Options.Add(backend);
         cmd.Options.Add(function);
         cmd.Options.Add(printFull);
-        cmd.SetAction(r => Run(r, model, r.GetValue(inputs) ?? [], r.GetValue(outputDir)!, r.GetValue(backend)!, r.GetValue(function), r.GetValue(printFull)));
+        cmd.SetAction(r => Run(r, model, r.GetValue(inputs) ?? [], r.GetValue(outputs) ?? [], r.GetValue(outputDir), r.GetValue(backend)!, r.GetValue(function), r.GetValue(printFull)));
         return cmd;
     }
 
-    private static int Run(ParseResult r, ModelOptions model, string[] inputSpecs, string outputDir, string backendName, string? functionName, bool printFull)
+    private static int Run(ParseResult r, ModelOptions model, string[] inputSpecs, string[] outputSpecs, string? outputDir, string backendName, string? functionName, bool printFull)
     {
         var path = r.GetValue(model.Model)!;
         var options = model.Apply(r, new CompileOptions { Target = backendName, Function = functionName });
@@ -44,6 +51,8 @@ internal static class RunCommand
         var f = functionName is null ? module.Entry : module.Find(functionName);
         if (f is null) return Cli.Fail($"{path}: no function named '{functionName}'");
 
+        var destinations = OutputFiles.Resolve(f, outputSpecs);
+        if (!destinations.Ok) return Cli.FailOne(destinations.Diagnostics);
         var args = InputFiles.Read(f, inputSpecs);
         if (!args.Ok) return Cli.FailOne(args.Diagnostics);
 
@@ -54,16 +63,25 @@ internal static class RunCommand
         if (!result.Ok) return Cli.FailOne(result.Diagnostics);
 
         var files = new List<(string, byte[])>();
+        var named = new List<(string Path, byte[] Data)>();
         var used = new HashSet<string>();
         for (int i = 0; i < result.Value!.Count; i++)
         {
             var t = result.Value[i];
             var name = Cli.SafeFileName(f.ResultName(i));
+            if (destinations.Value![i] is { } file)
+            {
+                named.Add((file, Npy.Write(t)));
+                Console.Out.WriteLine($"{file}: {t.Type} {TensorFormatter.Format(t, printFull ? long.MaxValue : 8)}");
+                continue;
+            }
             while (!used.Add(name)) name += "_";
-            files.Add((name + ".npy", Npy.Write(t)));
-            Console.Out.WriteLine($"{name}.npy: {t.Type} {TensorFormatter.Format(t, printFull ? long.MaxValue : 8)}");
+            if (outputDir is not null) files.Add((name + ".npy", Npy.Write(t)));
+            Console.Out.WriteLine($"{name}{(outputDir is null ? "" : ".npy")}: {t.Type} {TensorFormatter.Format(t, printFull ? long.MaxValue : 8)}");
         }
-        Cli.WriteAll(outputDir, files);
+        if (outputDir is not null) Cli.WriteAll(outputDir, files);
+        foreach (var group in named.GroupBy(n => Path.GetDirectoryName(Path.GetFullPath(n.Path))!))
+            Cli.WriteAll(group.Key, [.. group.Select(n => (Path.GetFileName(n.Path), n.Data))]);
         return Cli.Ok;
     }
 }

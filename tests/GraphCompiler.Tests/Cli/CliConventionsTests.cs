@@ -205,6 +205,7 @@ public sealed class CliConventionsTests : IDisposable
     [InlineData("inline")]
     [InlineData("inline, TensorFlow dtype")]
     [InlineData("positional")]
+    [InlineData("positional @file")]
     public void InputsFromFilesAndInlineValuesAgree(string form)
     {
         var dir = Temp();
@@ -217,6 +218,7 @@ public sealed class CliConventionsTests : IDisposable
             "@file" => $"x=@{x}",
             "inline" => $"x=2x4xf32={values}",
             "inline, TensorFlow dtype" => $"x=2x4xfloat32={values}",
+            "positional @file" => $"@{x}",
             _ => $"2x4xf32={values}",
         };
         var (code, _, stderr) = Run("run", Example("softmax_regression.ir"), "--input", $"x={x}", "-o", Path.Combine(dir, "want"), "--backend", "interpreter");
@@ -268,7 +270,7 @@ public sealed class CliConventionsTests : IDisposable
     [InlineData("x=2x4xf32=1,2,a,4,5,6,7,8", "--input 'x': value 2 'a' is not a number")]
     [InlineData("x=2x4xf33=0", "--input 'x': unknown element type 'f33' (known: ")]
     [InlineData("x=@", "--input 'x=@': no file after '@'")]
-    [InlineData("x=", "--input 'x=' must be NAME=FILE.npy, NAME=@FILE.npy, NAME=TYPE=VALUES or TYPE=VALUES")]
+    [InlineData("x=", "--input 'x=' must be NAME=FILE.npy, NAME=@FILE.npy, NAME=TYPE=VALUES, or TYPE=VALUES or @FILE.npy for the next argument")]
     [InlineData("y=2x4xf32=0", "@main has no argument named 'y'")]
     public void BadInlineInputsNameTheInputAndTheProblem(string spec, string expected)
     {
@@ -296,5 +298,67 @@ public sealed class CliConventionsTests : IDisposable
         var (code, stdout, stderr) = Run("run", Example("softmax_regression.ir"), "--input", $"x={Example("softmax_regression.x.npy")}",
             "--input", "2x4xf32=0", "-o", Path.Combine(Temp(), "out"), "--backend", "interpreter");
         AssertOneLineError(code, stdout, stderr, "--input '2x4xf32=0': every argument of @main is already given (it takes x: tensor<2x4xf32>)");
+    }
+
+    // ----- IREE-style --output, and -o as an output folder everywhere -----
+
+    [Fact]
+    public void OutputsGoToTheFilesNamedAndTheRestToTheFolder()
+    {
+        var model = WriteIr("func @main(%a: tensor<2xf32> {name = \"a\"}) -> (tensor<2xf32> {name = \"neg\"}, tensor<2xf32> {name = \"twice\"}, tensor<2xf32> {name = \"sq\"}) {\n  %0 = neg %a : tensor<2xf32>\n  %1 = add %a, %a : tensor<2xf32>\n  %2 = mul %a, %a : tensor<2xf32>\n  return %0, %1, %2\n}\n");
+        var dir = Temp();
+        var named = Path.Combine(dir, "files", "second.npy");
+        var positional = Path.Combine(dir, "files", "first.npy");
+        var (code, stdout, stderr) = Run("run", model, "--input", "2xf32=1,3", "--output", $"twice=@{named}", "--output", $"@{positional}",
+            "-o", Path.Combine(dir, "rest"), "--backend", "interpreter");
+        Assert.True(code == 0, stderr);
+        Assert.Equal(T.F32([2], -1, -3), Npy.ReadFile(positional).Value!);
+        Assert.Equal(T.F32([2], 2, 6), Npy.ReadFile(named).Value!);
+        Assert.Equal(T.F32([2], 1, 9), Npy.ReadFile(Path.Combine(dir, "rest", "sq.npy")).Value!);
+        Assert.Equal(["sq.npy"], Directory.GetFiles(Path.Combine(dir, "rest")).Select(Path.GetFileName));
+        Assert.Contains($"{named}: tensor<2xf32> [2.0, 6.0]", stdout);
+    }
+
+    [Fact]
+    public void RunWithoutAnOutputFolderPrintsAndWritesNothing()
+    {
+        var dir = Temp();
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "gcc-cli.dll"), "run", Example("softmax_regression.ir"), "--input", "2x4xf32=0"])
+        {
+            WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true,
+        };
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        Assert.Equal(0, p.ExitCode);
+        Assert.StartsWith("probabilities: tensor<2x3xf32> [[", stdout);
+        Assert.Empty(Directory.GetFileSystemEntries(dir));
+    }
+
+    [Theory]
+    [InlineData("nope=@x.npy", "@main has no result named 'nope' (its results: probabilities)")]
+    [InlineData("@", "give a file after '@'")]
+    [InlineData("probabilities", "expected NAME=@FILE.npy or @FILE.npy")]
+    [InlineData("@a.npy|@b.npy", "every result of @main already has a file")]
+    [InlineData("probabilities=@a.npy|probabilities=@b.npy", "--output 'probabilities' is given twice")]
+    public void BadOutputsAreOneLineErrors(string specs, string expected)
+    {
+        var dir = Temp();
+        var args = new List<string> { "run", Example("softmax_regression.ir"), "--input", "2x4xf32=0" };
+        foreach (var spec in specs.Split('|')) args.AddRange(["--output", spec.Replace("@a", "@" + Path.Combine(dir, "a")).Replace("@b", "@" + Path.Combine(dir, "b"))]);
+        var (code, stdout, stderr) = Run([.. args]);
+        AssertOneLineError(code, stdout, stderr, expected);
+        Assert.Empty(Directory.GetFileSystemEntries(dir));
+    }
+
+    [Fact]
+    public void DashOIsAnOutputFolderOnEveryCommandThatWrites()
+    {
+        foreach (var command in new[] { "run", "compile", "graph" })
+        {
+            var (code, stdout, _) = Run(command, "--help");
+            Assert.Equal(0, code);
+            Assert.Matches(@"-o, --output-dir <output-dir>", stdout);
+        }
     }
 }

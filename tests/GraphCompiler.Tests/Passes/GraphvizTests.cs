@@ -89,14 +89,15 @@ public sealed class GraphvizTests : IDisposable
     public void CliWritesDotText()
     {
         var path = WriteLoop();
-        var output = Path.Combine(Path.GetDirectoryName(path)!, "g.dot");
-        var (code, _, stderr) = CliTests.Run("graph", path, "--passes", "dce", "--after", "dce", "-o", output);
+        var dir = Path.GetDirectoryName(path)!;
+        var output = Path.Combine(dir, "loop.dot");
+        var (code, _, stderr) = CliTests.Run("graph", path, "--passes", "dce", "--after", "dce", "-o", dir, "--format", "dot");
         Assert.True(code == 0, stderr);
         Assert.Equal(DotWriter.Write(IrTest.Parse(Loop)), File.ReadAllText(output)); // dce keeps everything here
         (code, var stdout, stderr) = CliTests.Run("graph", path, "--passes", "schedule");
         Assert.True(code == 0, stderr);
         Assert.StartsWith("digraph module {", stdout);
-        (code, _, stderr) = CliTests.Run("graph", path, "--after", "nosuchpass", "-o", output);
+        (code, _, stderr) = CliTests.Run("graph", path, "--after", "nosuchpass", "-o", dir);
         Assert.Equal(2, code);
         Assert.Single(stderr.Trim().Split('\n'));
     }
@@ -105,10 +106,11 @@ public sealed class GraphvizTests : IDisposable
     public void MissingDotIsOneLineAndExitCode2()
     {
         var path = WriteLoop();
-        var output = Path.Combine(Path.GetDirectoryName(path)!, "g.svg");
+        var dir = Path.GetDirectoryName(path)!;
+        var output = Path.Combine(dir, "loop.svg");
         var dotnet = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
             .Select(d => Path.Combine(d, "dotnet")).FirstOrDefault(File.Exists) ?? "dotnet";
-        var psi = new System.Diagnostics.ProcessStartInfo(dotnet, [Path.Combine(AppContext.BaseDirectory, "gcc-cli.dll"), "graph", path, "-o", output])
+        var psi = new System.Diagnostics.ProcessStartInfo(dotnet, [Path.Combine(AppContext.BaseDirectory, "gcc-cli.dll"), "graph", path, "-o", dir])
         {
             RedirectStandardOutput = true, RedirectStandardError = true,
         };
@@ -127,8 +129,9 @@ public sealed class GraphvizTests : IDisposable
     public void CliRendersSvgWithGraphviz()
     {
         var path = WriteLoop();
-        var output = Path.Combine(Path.GetDirectoryName(path)!, "g.svg");
-        var (code, stdout, stderr) = CliTests.Run("graph", path, "-o", output);
+        var dir = Path.GetDirectoryName(path)!;
+        var output = Path.Combine(dir, "loop.svg");
+        var (code, stdout, stderr) = CliTests.Run("graph", path, "-o", dir);
         Assert.True(code == 0, stderr);
         Assert.Contains("wrote", stdout);
         var svg = File.ReadAllText(output);
