@@ -1,9 +1,12 @@
 using BenchmarkDotNet.Running;
 using GraphCompiler.Benchmarks;
+using GraphCompiler.Benchmarks.Architectures;
 
 // `generate-models` rewrites benchmarks/models/*.onnx (committed); `generate-resnet50 [PATH]` writes the
 // ~100 MB ResNet-50 for compile-time measurements (default benchmarks/models/resnet50.onnx, ignored by
-// git); anything else goes to BenchmarkDotNet (--filter, --job, --list flat, ...). See docs/performance.md.
+// git); `generate-cnns [NAME...]` writes the standard ImageNet CNNs to benchmarks/models/imagenet/ (ignored by git);
+// `verify [NAME...]` checks that GraphCompiler and ONNX Runtime agree on each benchmark model; anything else
+// goes to BenchmarkDotNet (--filter, --job, --list flat, ...). See docs/performance.md.
 switch (args)
 {
     case ["generate-models"]:
@@ -12,6 +15,18 @@ switch (args)
     case ["generate-resnet50", .. var rest] when rest.Length <= 1:
         var path = ResNet50Model.Write(rest.Length == 1 ? rest[0] : null);
         Console.WriteLine($"wrote {path} ({new FileInfo(path).Length / 1e6:F1} MB, {ResNet50Model.CountParameters(File.ReadAllBytes(path)) / 1e6:F2} M parameters)");
+        return 0;
+    case ["generate-cnns", .. var names]:
+        foreach (var written in ImageNetModels.Write(names.Length > 0 ? names : null))
+            Console.WriteLine($"wrote {written} ({new FileInfo(written).Length / 1e6:F1} MB, {ResNet50Model.CountParameters(File.ReadAllBytes(written)) / 1e6:F2} M parameters)");
+        return 0;
+    case ["verify", .. var models]:
+        foreach (var model in models.Length > 0 ? models : OnnxBenchmarks.Models())
+        {
+            var bench = new OnnxBenchmarks { Model = model, Threads = 1 };
+            try { bench.Setup(); }
+            finally { bench.Cleanup(); }
+        }
         return 0;
 }
 BenchmarkSwitcher.FromAssembly(typeof(Repo).Assembly).Run(args);
