@@ -24,7 +24,7 @@ public sealed class CpuGemmTests
         var optimised = PassManager.Run(m, PassRegistry.Default).Unwrap();
         var llvm = CpuCompiler.Generate(optimised).Unwrap().LlvmIr;
         if (gemm) Assert.Contains(kernel, llvm);
-        else Assert.Contains("@gc.parallel(ptr @", llvm);
+        else if (kernel.Length > 0) Assert.Contains("@gc.parallel(ptr @", llvm);
         using var exe = CpuCompiler.Jit(optimised).Unwrap();
         var actual = exe.Run(inputs).Unwrap();
         for (int i = 0; i < expected.Length; i++)
@@ -140,7 +140,17 @@ public sealed class CpuGemmTests
     [InlineData("tensor<2x5x7x24xf32>", "tensor<1x1x24x40xf32>", "b01f_01io->b01f", "", "tensor<2x5x7x40xf32>")]
     // Two groups of 16 output features.
     [InlineData("tensor<1x8x6x6xf32>", "tensor<32x4x3x3xf32>", "bf01_oi01->bf01", "feature_group_count = 2", "tensor<1x32x4x4xf32>")]
-    public void ConvolutionAsGemmMatchesTheInterpreter(string x, string w, string dims, string attrs, string result)
+    // Depthwise NHWC/HWIO (its own kernel): channels a multiple of the vector width and not (vector part + scalar tail),
+    // batch 2 and 3, strides, uneven padding, dilation, a 5×5 window larger than a padded border, 3 channels (no vector part).
+    [InlineData("tensor<2x9x11x16xf32>", "tensor<3x3x1x16xf32>", "b01f_01io->b01f", "feature_group_count = 16, padding_high = [1, 1], padding_low = [1, 1]", "tensor<2x9x11x16xf32>", ".depthwise")]
+    [InlineData("tensor<1x13x12x21xf32>", "tensor<3x3x1x21xf32>", "b01f_01io->b01f", "feature_group_count = 21, padding_high = [0, 2], padding_low = [2, 1], rhs_dilation = [2, 1], window_strides = [2, 3]", "tensor<1x6x5x21xf32>", ".depthwise")]
+    [InlineData("tensor<1x4x3x5xf32>", "tensor<5x5x1x5xf32>", "b01f_01io->b01f", "feature_group_count = 5, padding_high = [2, 2], padding_low = [2, 2]", "tensor<1x4x3x5xf32>", ".depthwise")]
+    [InlineData("tensor<3x7x7x3xf32>", "tensor<3x3x1x3xf32>", "b01f_01io->b01f", "feature_group_count = 3, window_strides = [2, 2]", "tensor<3x3x3x3xf32>", ".depthwise")]
+    // Depthwise NCHW: the layout pass makes it NHWC, so it takes the depthwise kernel too.
+    [InlineData("tensor<1x6x7x7xf32>", "tensor<6x1x3x3xf32>", "bf01_oi01->bf01", "feature_group_count = 6, padding_high = [1, 1], padding_low = [1, 1]", "tensor<1x6x7x7xf32>", ".depthwise")]
+    // Channel multiplier 2: the direct loops.
+    [InlineData("tensor<1x7x7x6xf32>", "tensor<3x3x1x12xf32>", "b01f_01io->b01f", "feature_group_count = 6", "tensor<1x5x5x12xf32>", "direct")]
+    public void ConvolutionAsGemmMatchesTheInterpreter(string x, string w, string dims, string attrs, string result, string kernel = "@gc.sgemm.worker")
     {
         var extra = attrs.Length > 0 ? ", " + attrs : "";
         var text = $$"""
@@ -149,7 +159,14 @@ public sealed class CpuGemmTests
               return %y
             }
             """;
-        AssertSame(text);
+        if (kernel == "direct")
+        {
+            var llvm = CpuCompiler.Generate(PassManager.Run(IrTest.Parse(text), PassRegistry.Default).Unwrap()).Unwrap().LlvmIr;
+            Assert.DoesNotContain(".depthwise", llvm);
+            Assert.DoesNotContain("@gc.sgemm.worker", llvm);
+            AssertSame(text, gemm: false, kernel: "");
+        }
+        else AssertSame(text, kernel: kernel);
     }
 
     [Fact]
@@ -173,6 +190,32 @@ public sealed class CpuGemmTests
               return %r
             }
             """);
+    }
+
+    [Fact]
+    public void DepthwiseConvolutionWithConstantKernelAndRelu6Epilogue()
+    {
+        // MobileNet's depthwise layer after the layout pass: NHWC, a constant HWIO kernel, bias and Relu6 fused, rows split over threads.
+        AssertSame("""
+            func @main(%x: tensor<1x40x40x36xf32>, %bias: tensor<36xf32>) -> (tensor<1x20x20x36xf32>) {
+              %i = iota {dimension = 0} : tensor<3x3x1x36xf32>
+              %j = iota {dimension = 3} : tensor<3x3x1x36xf32>
+              %s = constant {value = dense<0.05>} : tensor<f32>
+              %sb = broadcast_in_dim %s {dims = []} : tensor<3x3x1x36xf32>
+              %ij = sub %i, %j : tensor<3x3x1x36xf32>
+              %w = mul %ij, %sb : tensor<3x3x1x36xf32>
+              %c = convolution %x, %w {dims = "b01f_01io->b01f", feature_group_count = 36, padding_high = [1, 1], padding_low = [0, 0], window_strides = [2, 2]} : tensor<1x20x20x36xf32>
+              %bb = broadcast_in_dim %bias {dims = [3]} : tensor<1x20x20x36xf32>
+              %y = add %c, %bb : tensor<1x20x20x36xf32>
+              %z = constant {value = dense<0.0>} : tensor<f32>
+              %zb = broadcast_in_dim %z {dims = []} : tensor<1x20x20x36xf32>
+              %six = constant {value = dense<6.0>} : tensor<f32>
+              %sixb = broadcast_in_dim %six {dims = []} : tensor<1x20x20x36xf32>
+              %lo = max %y, %zb : tensor<1x20x20x36xf32>
+              %r = min %lo, %sixb : tensor<1x20x20x36xf32>
+              return %r
+            }
+            """, kernel: ".depthwise");
     }
 
     [Fact]

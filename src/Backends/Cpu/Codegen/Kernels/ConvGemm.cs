@@ -9,12 +9,13 @@ namespace GraphCompiler.Backends.Cpu.Codegen;
 /// into a patch matrix and multiplied with the kernel by the packed GEMM. With the output's features
 /// before its spatial dimensions (NCHW) C = W · P (rows are output features); with them after (NHWC)
 /// C = Pᵀ · Wᵀ with the constant kernel packed at compile time. A 1×1, stride-1, unpadded convolution
-/// reads the input directly as P. Depthwise and narrow-group convolutions keep the direct loops.
+/// reads the input directly as P. Depthwise convolutions have their own kernel (DepthwiseConv.cs); other
+/// narrow-group convolutions keep the direct loops.
 /// </summary>
 internal sealed partial class KernelEmitter
 {
     internal sealed record ConvPlan(ConvLayout L, long Groups, long CinPG, long CoutPG, long[] Strides, long[] PadLow, long[] Dilation,
-        int[] KernelDims, bool FeatureFirst, bool Pointwise, long Spatial, long K);
+        int[] KernelDims, bool FeatureFirst, bool Pointwise, long Spatial, long K, DepthwisePlan? Depthwise = null);
 
     internal static ConvPlan? PlanConv(Operation op)
     {
@@ -38,17 +39,27 @@ internal sealed partial class KernelEmitter
         long groups = a.Int("feature_group_count");
         long cin = input.Type.Shape[L.InFeature], cout = kernel.Type.Shape[o];
         long cinPG = cin / groups, coutPG = cout / groups;
-        if (groups > 1 && coutPG < 16) return null;
         long spatial = L.OutSpatial.Aggregate(1L, (p, d) => p * output.Type.Shape[d]);
         long k = cinPG * L.KernelSpatial.Aggregate(1L, (p, d) => p * kernel.Type.Shape[d]);
         var kernelDims = Enumerable.Range(0, kernel.Type.Rank).Where(d => d != o).ToArray();
         bool pointwise = L.KernelSpatial.All(d => kernel.Type.Shape[d] == 1) && strides.All(s => s == 1) && padLow.All(p => p == 0) && padHigh.All(p => p == 0)
             && L.InBatch == 0 && L.InFeature == L.OutFeature && L.InSpatial.SequenceEqual(L.OutSpatial);
+        if (groups > 1 && coutPG < 16)
+        {
+            // Too few output features per group for a GEMM: depthwise has its own kernel, other narrow groups keep the direct loops.
+            var depthwise = PlanDepthwise(op, L, groups, strides, padLow, rhsDil);
+            return depthwise is null ? null : new ConvPlan(L, groups, cinPG, coutPG, strides, padLow, rhsDil, kernelDims, featureFirst, false, spatial, k, depthwise);
+        }
         return new ConvPlan(L, groups, cinPG, coutPG, strides, padLow, rhsDil, kernelDims, featureFirst, pointwise, spatial, k);
     }
 
     private void Conv(Operation op, ConvPlan p, KernelBuffer dest)
     {
+        if (p.Depthwise is { } depthwise)
+        {
+            DepthwiseConv(op, depthwise, dest);
+            return;
+        }
         var (input, kernel, output) = (op.Operands[0], op.Operands[1], op.Result);
         var L = p.L;
         long cin = input.Type.Shape[L.InFeature], cout = p.CoutPG * p.Groups;
