@@ -68,7 +68,7 @@ public sealed partial class Tensor
                 ElementType.BF16 => "none (bf16 has no .NET type; read Bytes)",
                 _ => ExpectedTypeName(Element),
             };
-            throw new InvalidOperationException($"a {Type} tensor cannot be viewed as {typeof(T).Name} ({Unsafe.SizeOf<T>()} bytes); its .NET element type is {expected}");
+            throw new InvalidOperationException($"cannot view a {Type} as {typeof(T).Name} ({Unsafe.SizeOf<T>()} bytes): its .NET element type is {expected}");
         }
     }
 
