@@ -34,6 +34,11 @@ feed=artifacts/packages
 rm -rf "$feed"
 dotnet pack GraphCompiler.sln -c Release --no-build -nologo -v quiet -o "$feed"
 version=$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props)
+# Their one third-party dependency joins the feed (from the restore above), so that
+# `dotnet add package GraphCompiler --source artifacts/packages` needs no other source (docs/api.md).
+protobuf=$(sed -n 's:.*Include="Google.Protobuf" Version="\([^"]*\)".*:\1:p' Directory.Packages.props)
+global_packages=$(dotnet nuget locals global-packages --list | sed 's/^global-packages: //')
+cp "${global_packages%/}/google.protobuf/$protobuf/google.protobuf.$protobuf.nupkg" "$feed/"
 
 # Reinstall rather than update: a rebuilt tool of the same version must replace the old one. --source
 # alone: the tool package carries its dependencies, so nothing else is looked up.
