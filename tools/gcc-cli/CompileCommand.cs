@@ -27,7 +27,7 @@ internal static class CompileCommand
         var nupkg = new Option<bool>("--nupkg") { Description = "Also write ID.VERSION.nupkg: the C# binding compiled into ID.dll plus libNAME.so for linux-x64; one PackageReference uses it." };
         var packageId = new Option<string?>("--package-id") { Description = "With --nupkg: the package and assembly name (default: NAME)." };
         var packageVersion = new Option<string?>("--package-version") { Description = "With --nupkg: the package version (default: 1.0.0)." };
-        var cmd = placement.AddTo(model.AddTo(new Command("compile", "Compile a model ahead of time for the CPU or CUDA: object file, shared library, C header and C# binding.")));
+        var cmd = placement.AddTo(model.AddTo(new Command("compile", "Compile a model ahead of time for the CPU or CUDA: shared library, C header and C# binding; object file and NuGet package on request.")));
         cmd.Options.Add(arch);
         cmd.Options.Add(sms);
         cmd.Options.Add(outputDir);
