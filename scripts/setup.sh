@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Fresh-machine set-up: installs the Debian packages GraphCompiler needs, restores and builds the
-# solution, and runs the bundled example (softmax regression) through the reference interpreter.
+# solution, packs the NuGet packages into artifacts/packages (a local feed, git-ignored), installs the
+# gcc-cli .NET tool from there, and runs the bundled example (softmax regression) through the
+# reference interpreter with the installed gcc-cli.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +28,32 @@ if ! command -v dotnet >/dev/null; then
 fi
 
 dotnet build GraphCompiler.sln -c Release -nologo -v quiet
+
+# The library packages (GraphCompiler and the seven it depends on) and the gcc-cli tool package.
+feed=artifacts/packages
+rm -rf "$feed"
+dotnet pack GraphCompiler.sln -c Release --no-build -nologo -v quiet -o "$feed"
+version=$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props)
+# Their one third-party dependency joins the feed (from the restore above), so that
+# `dotnet add package GraphCompiler --source artifacts/packages` needs no other source (docs/api.md).
+protobuf=$(sed -n 's:.*Include="Google.Protobuf" Version="\([^"]*\)".*:\1:p' Directory.Packages.props)
+global_packages=$(dotnet nuget locals global-packages --list | sed 's/^global-packages: //')
+cp "${global_packages%/}/google.protobuf/$protobuf/google.protobuf.$protobuf.nupkg" "$feed/"
+
+# Reinstall rather than update: a rebuilt tool of the same version must replace the old one. --source
+# alone: the tool package carries its dependencies, so nothing else is looked up.
+if dotnet tool list --global | grep -qi '^graphcompiler\.cli '; then
+  dotnet tool uninstall --global GraphCompiler.Cli >/dev/null
+fi
+dotnet tool install --global --source "$feed" --version "$version" GraphCompiler.Cli >/dev/null
+tools_dir="${DOTNET_CLI_HOME:-$HOME}/.dotnet/tools"
+gcc_cli="$tools_dir/gcc-cli"
+echo "gcc-cli $version installed as $gcc_cli (the library packages are in $feed)"
+case ":$PATH:" in
+  *":$tools_dir:"*) ;;
+  *) echo "hint: $tools_dir is not on PATH; add it to run gcc-cli by name: export PATH=\"\$PATH:$tools_dir\"" ;;
+esac
+
 echo
-echo "== examples/softmax_regression.ir through the reference interpreter =="
-dotnet run --no-build -c Release --project tools/gcc-cli -- \
-  run examples/softmax_regression.ir --input x=examples/softmax_regression.x.npy --output-dir out/softmax_regression
+echo "== examples/softmax_regression.ir through the reference interpreter (gcc-cli run) =="
+"$gcc_cli" run examples/softmax_regression.ir --input x=examples/softmax_regression.x.npy --output-dir out/softmax_regression

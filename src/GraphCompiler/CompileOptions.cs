@@ -68,6 +68,9 @@ public sealed record CompileOptions
     /// <summary>Ahead-of-time: the namespace of the generated C# binding; null for the global namespace.</summary>
     public string? Namespace { get; init; }
 
+    /// <summary>Ahead-of-time: also produce the relocatable object <c>NAME.o</c> (for static linking) next to <c>libNAME.so</c>.</summary>
+    public bool ObjectFile { get; init; }
+
     /// <summary>The import options these options imply (for <see cref="ModelLoader.Load"/>).</summary>
     public ImportOptions ToImportOptions() => new()
     {

@@ -128,7 +128,7 @@ public sealed class Compiler
 
     /// <summary>Compiles an optimised module into the target's library form, in memory (nothing is written).</summary>
     public Result<TargetArtifacts> Package(Module optimized) =>
-        Target.Package(optimized, Options.Function, new PackageOptions { Name = Options.LibraryName, Namespace = Options.Namespace });
+        Target.Package(optimized, Options.Function, new PackageOptions { Name = Options.LibraryName, Namespace = Options.Namespace, IncludeObject = Options.ObjectFile });
 
     /// <summary>The arena layout of every function, planned exactly as the target plans it (so its peak is the compiled arena size).</summary>
     public MemoryReport MemoryReport(Module optimized) => Passes.MemoryReport.Compute(optimized, Target.MemoryPlan);

@@ -5,8 +5,9 @@ namespace GraphCompiler.Cli;
 /// <summary>
 /// <c>gcc-cli compile MODEL -o DIR --name NAME [--target T]</c>: ahead-of-time compilation (tfcompile-style)
 /// for the CPU, or with <c>--target cuda</c> for a CPU host with an NVIDIA GPU (pipeline <c>cuda</c>: ops placed
-/// by cost, transfers explicit; <c>--place</c>, <c>--compress-transfers</c>, <c>--gpu-arch</c>). Writes NAME.o,
-/// libNAME.so, NAME.h and NAME.cs (and NAME.ptx for cuda) into DIR, all or nothing.
+/// by cost, transfers explicit; <c>--place</c>, <c>--compress-transfers</c>, <c>--gpu-arch</c>). Writes
+/// libNAME.so, NAME.h and NAME.cs (and NAME.ptx for cuda) into DIR, all or nothing; NAME.o with <c>--object</c>,
+/// and <c>ID.VERSION.nupkg</c> (binding compiled, library under runtimes/linux-x64/native) with <c>--nupkg</c>.
 /// </summary>
 internal static class CompileCommand
 {
@@ -22,7 +23,11 @@ internal static class CompileCommand
         var placement = new PlacementCliOptions();
         var function = new Option<string?>("--function") { Description = "The function to compile (default: main, else the first)." };
         var ns = new Option<string?>("--namespace") { Description = "Namespace of the generated C# class (default: none)." };
-        var cmd = placement.AddTo(model.AddTo(new Command("compile", "Compile a model ahead of time for the CPU or CUDA: object file, shared library, C header and C# binding.")));
+        var obj = new Option<bool>("--object") { Description = "Also write NAME.o, the object libNAME.so is linked from (for static linking)." };
+        var nupkg = new Option<bool>("--nupkg") { Description = "Also write ID.VERSION.nupkg: the C# binding compiled into ID.dll plus libNAME.so for linux-x64; one PackageReference uses it." };
+        var packageId = new Option<string?>("--package-id") { Description = "With --nupkg: the package and assembly name (default: NAME)." };
+        var packageVersion = new Option<string?>("--package-version") { Description = "With --nupkg: the package version (default: 1.0.0)." };
+        var cmd = placement.AddTo(model.AddTo(new Command("compile", "Compile a model ahead of time for the CPU or CUDA: shared library, C header and C# binding; object file and NuGet package on request.")));
         cmd.Options.Add(arch);
         cmd.Options.Add(sms);
         cmd.Options.Add(outputDir);
@@ -30,16 +35,25 @@ internal static class CompileCommand
         cmd.Options.Add(target);
         cmd.Options.Add(function);
         cmd.Options.Add(ns);
-        cmd.SetAction(r => Run(r, model, placement, r.GetValue(model.Model)!, r.GetValue(outputDir)!, r.GetValue(name)!, r.GetValue(target)!, r.GetValue(arch), r.GetValue(sms), r.GetValue(function), r.GetValue(ns)));
+        cmd.Options.Add(obj);
+        cmd.Options.Add(nupkg);
+        cmd.Options.Add(packageId);
+        cmd.Options.Add(packageVersion);
+        cmd.SetAction(r => Run(r, model, placement, r.GetValue(model.Model)!, r.GetValue(outputDir)!, r.GetValue(name)!, r.GetValue(target)!, r.GetValue(arch), r.GetValue(sms), r.GetValue(function), r.GetValue(ns),
+            new Packaging(r.GetValue(obj), r.GetValue(nupkg), r.GetValue(packageId), r.GetValue(packageVersion))));
         return cmd;
     }
 
     private static int Run(ParseResult r, ModelOptions model, PlacementCliOptions placement, string path, string outputDir, string name, string target, string? arch, int? sms,
-        string? function, string? ns)
+        string? function, string? ns, Packaging packaging)
     {
         // The driver checks the options before anything is loaded, so a typo costs no compilation.
         if (File.Exists(outputDir)) return Cli.Fail($"{outputDir} exists and is not a directory");
-        var options = model.Apply(r, new CompileOptions { Target = target, GpuArch = arch, GpuMultiprocessors = sms, Function = function, LibraryName = name, Namespace = ns });
+        var id = packaging.Id ?? name;
+        var version = packaging.Version ?? "1.0.0";
+        if (!packaging.NuGet && (packaging.Id ?? packaging.Version) is not null) return Cli.Fail("--package-id and --package-version need --nupkg");
+        if (packaging.NuGet && (ModelPackage.CheckId(id) ?? ModelPackage.CheckVersion(version)) is { } badPackage) return Cli.Fail(badPackage);
+        var options = model.Apply(r, new CompileOptions { Target = target, GpuArch = arch, GpuMultiprocessors = sms, Function = function, LibraryName = name, Namespace = ns, ObjectFile = packaging.Object });
         if (!options.Ok) return Cli.FailOne(options.Diagnostics);
         if (Cli.Driver(placement.Apply(r, options.Value!), out var bad) is not { } driver) return bad;
 
@@ -50,10 +64,20 @@ internal static class CompileCommand
         var artefacts = driver.Package(optimised.Value!);
         if (!artefacts.Ok) return Cli.FailOne(artefacts.Diagnostics);
 
-        Cli.WriteAll(outputDir, artefacts.Value!.Files);
-        foreach (var (fileName, data) in artefacts.Value.Files)
+        var files = artefacts.Value!.Files;
+        if (packaging.NuGet)
+        {
+            var package = ModelPackage.Build(name, id, version, files);
+            if (!package.Ok) return Cli.FailOne(package.Diagnostics);
+            files = [.. files, ($"{id}.{version}.nupkg", package.Value!)];
+        }
+        Cli.WriteAll(outputDir, files);
+        foreach (var (fileName, data) in files)
             Console.Out.WriteLine($"{Path.Combine(outputDir, fileName)} ({data.Length} bytes)");
         Console.Out.WriteLine(artefacts.Value.Summary);
         return Cli.Ok;
     }
+
+    /// <summary>Which extra artefacts were asked for: the object file, and a NuGet package with its id and version.</summary>
+    private sealed record Packaging(bool Object, bool NuGet, string? Id, string? Version);
 }

@@ -36,7 +36,7 @@ public sealed class CpuBackend(CpuTarget? machine = null) : ITarget
     public Result<TargetArtifacts> Package(Module optimized, string? function, PackageOptions options)
     {
         var machine = Machine?.Name ?? "host";
-        var a = AotCompiler.Compile(optimized, new AotOptions { Name = options.Name, Target = machine, Namespace = options.Namespace }, function);
+        var a = AotCompiler.Compile(optimized, new AotOptions { Name = options.Name, Target = machine, Namespace = options.Namespace, IncludeObject = options.IncludeObject }, function);
         if (!a.Ok) return Result<TargetArtifacts>.Failure(a.Diagnostics);
         var abi = a.Value!.Abi;
         return Result<TargetArtifacts>.Success(new TargetArtifacts(a.Value.Files,

@@ -53,7 +53,7 @@ public sealed class CudaBackend(CudaTarget gpu, IHostKernels hostKernels, CpuTar
     public Result<TargetArtifacts> Package(Module optimized, string? function, PackageOptions options)
     {
         var hostName = Host?.Name ?? "host";
-        var a = CudaAot.Compile(optimized, new AotOptions { Name = options.Name, Target = hostName, Namespace = options.Namespace }, Gpu, hostKernels, function);
+        var a = CudaAot.Compile(optimized, new AotOptions { Name = options.Name, Target = hostName, Namespace = options.Namespace, IncludeObject = options.IncludeObject }, Gpu, hostKernels, function);
         if (!a.Ok) return Result<TargetArtifacts>.Failure(a.Diagnostics);
         var abi = a.Value!.Abi;
         return Result<TargetArtifacts>.Success(new TargetArtifacts(a.Value.Files,

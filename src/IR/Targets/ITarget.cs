@@ -17,6 +17,9 @@ public sealed record PackageOptions
 
     /// <summary>Namespace of the generated C# binding; null for the global namespace.</summary>
     public string? Namespace { get; init; }
+
+    /// <summary>Also produce the relocatable object <c>NAME.o</c> the shared library is linked from (CPU and CUDA targets).</summary>
+    public bool IncludeObject { get; init; }
 }
 
 /// <summary>

@@ -8,7 +8,7 @@ namespace GraphCompiler.IR;
 /// compiled code use. Element accessors widen to double, long or ulong so that the interpreter can treat
 /// each type class with one code path.
 /// </summary>
-public sealed class Tensor : IEquatable<Tensor>
+public sealed partial class Tensor : IEquatable<Tensor>
 {
     private byte[]? _data; // null only for a splat not yet materialised
     private readonly byte[]? _splat; // the one element of a tensor made by Splat

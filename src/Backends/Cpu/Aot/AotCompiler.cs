@@ -5,8 +5,8 @@ using GraphCompiler.IR;
 namespace GraphCompiler.Backends.Cpu.Aot;
 
 /// <summary>
-/// tfcompile-style ahead-of-time compilation of an already optimised module: an object file, a shared
-/// library exporting only the ABI entry points, a C header and a C# binding. Nothing touches the file
+/// tfcompile-style ahead-of-time compilation of an already optimised module: a shared library exporting
+/// only the ABI entry points, a C header and a C# binding (and the object file with <see cref="AotOptions.IncludeObject"/>). Nothing touches the file
 /// system except the linker's private scratch directory; the caller writes <see cref="AotArtifacts.Files"/>.
 /// The library form is the LLVM layer's (<see cref="AotPackager"/>), shared with the CUDA target.
 /// </summary>

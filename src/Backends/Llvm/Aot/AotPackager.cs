@@ -13,6 +13,9 @@ public sealed record AotOptions
 
     /// <summary>Namespace of the generated C# class; null for the global namespace.</summary>
     public string? Namespace { get; init; }
+
+    /// <summary>Also return the relocatable object <c>NAME.o</c> (for static linking); the shared library is the usual form.</summary>
+    public bool IncludeObject { get; init; }
 }
 
 /// <summary>The artefacts of an ahead-of-time compilation, in memory, ready to be written together.</summary>
@@ -24,12 +27,13 @@ public sealed record AotArtifacts(AotAbi Abi, IReadOnlyList<(string FileName, by
 /// </summary>
 public sealed record HostProgram(string Name, string LlvmIr, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes, Function Signature);
 
-/// <summary>The library form every LLVM target shares: object, shared library, C header, C# binding.</summary>
+/// <summary>The library form every LLVM target shares: shared library, C header, C# binding (and the object on request).</summary>
 public static class AotPackager
 {
     /// <summary>
-    /// Links a generated host program into the library form: object, shared library exporting the ABI
-    /// (plus <paramref name="extraExports"/>), header (with <paramref name="extraHeader"/> declarations) and C# binding.
+    /// Links a generated host program into the library form: shared library exporting the ABI
+    /// (plus <paramref name="extraExports"/>), header (with <paramref name="extraHeader"/> declarations), C# binding,
+    /// and the object it was linked from when <see cref="AotOptions.IncludeObject"/> asks.
     /// </summary>
     public static Result<AotArtifacts> Package(HostProgram p, AotOptions options, CpuTarget target, IReadOnlyList<string> extraExports, string? extraHeader,
         string? extraBinding = null)
@@ -47,9 +51,10 @@ public static class AotPackager
 
         var abi = new AotAbi(name, p.Signature, p.ArenaBytes);
         var utf8 = new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false);
+        IReadOnlyList<(string, byte[])> objectFile = options.IncludeObject ? [($"{name}.o", obj.Value!)] : [];
         return Result<AotArtifacts>.Success(new AotArtifacts(abi,
         [
-            ($"{name}.o", obj.Value!),
+            .. objectFile,
             ($"lib{name}.so", so.Value!),
             ($"{name}.h", utf8.GetBytes(HeaderWriter.Write(abi, options.Target, extraHeader))),
             ($"{name}.cs", utf8.GetBytes(CSharpBindingWriter.Write(abi, options.Target, options.Namespace, extraBinding))),

@@ -4,7 +4,8 @@ namespace GraphCompiler.Backends.Llvm.Aot;
 
 /// <summary>
 /// Writes <c>NAME.cs</c>: a sealed class over <c>libNAME.so</c> with a typed, allocation-free
-/// <c>Run</c>. The consuming project needs <c>AllowUnsafeBlocks</c> (as every [LibraryImport] does).
+/// <c>Run</c>. A project compiling it needs <c>AllowUnsafeBlocks</c> (as every [LibraryImport] does); the package
+/// <c>gcc-cli compile --nupkg</c> makes carries it compiled, with the library under <c>runtimes/linux-x64/native</c>.
 /// </summary>
 public static class CSharpBindingWriter
 {
@@ -33,7 +34,7 @@ public static class CSharpBindingWriter
         L("/// </summary>");
         L($"public sealed unsafe partial class {cls} : IDisposable");
         L("{");
-        L($"    /// <summary>The library [LibraryImport] loads: put it next to the application, on LD_LIBRARY_PATH, or resolve it with NativeLibrary.SetDllImportResolver.</summary>");
+        L($"    /// <summary>The library [LibraryImport] loads: put it next to the application, on LD_LIBRARY_PATH, in a NuGet package's runtimes/linux-x64/native, or resolve it with NativeLibrary.SetDllImportResolver.</summary>");
         L($"    public const string LibraryName = \"lib{n}.so\";");
         L($"    public const int AbiVersion = {AotAbi.Version};");
         L($"    public const long ArenaSize = {abi.ArenaBytes};");

@@ -26,7 +26,15 @@ public static class HeaderWriter
         L("#endif");
         L();
         L("/*");
-        L($" * ABI (version {AotAbi.Version}). Link with -l{n} (lib{n}.so). All buffers are provided by the caller;");
+        // A complete build line: a user should not have to know about -L, -rpath or LD_LIBRARY_PATH beforehand.
+        L($" * Build a C program against it in the directory holding {n}.h and lib{n}.so:");
+        L(" *");
+        L($" *   cc app.c -I. -L. -l{n} -Wl,-rpath,'$ORIGIN' -o app");
+        L(" *");
+        L($" * -rpath '$ORIGIN' lets ./app find lib{n}.so next to itself; without it, run it with LD_LIBRARY_PATH");
+        L($" * naming the directory of lib{n}.so. (gcc-cli compile --object also writes {n}.o for static linking.)");
+        L(" *");
+        L($" * ABI (version {AotAbi.Version}). All buffers are provided by the caller;");
         L(" * the library allocates nothing that outlives a call; the only state it keeps is its thread pool.");
         L(" *");
         L($" *   int32_t {n}_run(void *const *args, void *const *results, void *arena, int32_t threads);");
