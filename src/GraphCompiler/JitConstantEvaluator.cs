@@ -1,0 +1,35 @@
+using GraphCompiler.Backends.Cpu;
+using GraphCompiler.Backends.Llvm;
+using GraphCompiler.IR;
+using GraphCompiler.Passes;
+
+namespace GraphCompiler;
+
+/// <summary>
+/// <c>hoist-constants</c>' evaluator when LLVM is available: what the interpreter's small limits accept it
+/// computes (no compile to pay for, and exact), the rest this machine's CPU backend JIT-compiles and runs once
+/// with every core — as IREE evaluates hoisted constant expressions with its own compiled code. The passes
+/// cannot reference backends, so the driver supplies it (<see cref="Compiler.Create"/>).
+/// </summary>
+public sealed class JitConstantEvaluator : IConstantEvaluator
+{
+    public static readonly JitConstantEvaluator Instance = new();
+
+    /// <summary>The evaluator for this process: JIT-backed when LLVM loads, else the interpreter's.</summary>
+    public static IConstantEvaluator ForThisMachine => LlvmLibrary.Problem is null ? Instance : InterpreterConstantEvaluator.Default;
+
+    public IReadOnlyList<Tensor>? Evaluate(Module module, Function function)
+    {
+        if (InterpreterConstantEvaluator.Default.Accepts(function)) return InterpreterConstantEvaluator.Default.Evaluate(module, function);
+        // Only what the function calls travels with it: compiling the whole module would compile the model twice.
+        var m = new Module(Calls(function.Body) ? [.. module.Functions.Where(g => g.Name != function.Name), function] : [function]);
+        var exe = new CpuBackend().Jit(m, function.Name, threads: 0);
+        if (!exe.Ok) return null;
+        using var e = exe.Value!;
+        var r = e.Run([]);
+        return r.Ok ? r.Value : null;
+    }
+
+    private static bool Calls(Region region) =>
+        region.Operations.Any(op => op.Attributes.Items.Any(a => a.Value is SymbolAttr) || op.Regions.Any(Calls));
+}
