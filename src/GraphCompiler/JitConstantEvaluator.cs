@@ -11,16 +11,19 @@ namespace GraphCompiler;
 /// with every core — as IREE evaluates hoisted constant expressions with its own compiled code. The passes
 /// cannot reference backends, so the driver supplies it (<see cref="Compiler.Create"/>).
 /// </summary>
-public sealed class JitConstantEvaluator : IConstantEvaluator
+public sealed class JitConstantEvaluator(bool interpretSmall = true) : IConstantEvaluator
 {
     public static readonly JitConstantEvaluator Instance = new();
+
+    /// <summary>Whether functions within the interpreter's default limits are interpreted (false: everything is compiled, for tests).</summary>
+    public bool InterpretSmall { get; } = interpretSmall;
 
     /// <summary>The evaluator for this process: JIT-backed when LLVM loads, else the interpreter's.</summary>
     public static IConstantEvaluator ForThisMachine => LlvmLibrary.Problem is null ? Instance : InterpreterConstantEvaluator.Default;
 
     public IReadOnlyList<Tensor>? Evaluate(Module module, Function function)
     {
-        if (InterpreterConstantEvaluator.Default.Accepts(function)) return InterpreterConstantEvaluator.Default.Evaluate(module, function);
+        if (InterpretSmall && InterpreterConstantEvaluator.Default.Accepts(function)) return InterpreterConstantEvaluator.Default.Evaluate(module, function);
         // Only what the function calls travels with it: compiling the whole module would compile the model twice.
         var m = new Module(Calls(function.Body) ? [.. module.Functions.Where(g => g.Name != function.Name), function] : [function]);
         var exe = new CpuBackend().Jit(m, function.Name, threads: 0);
