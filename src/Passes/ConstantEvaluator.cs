@@ -18,13 +18,13 @@ public interface IConstantEvaluator
 }
 
 /// <summary>
-/// The reference interpreter as a constant evaluator: exact, but slow (about 10⁷ simple steps a second), so it
+/// The reference interpreter as a constant evaluator: exact, but slow (one element at a time), so it
 /// declines functions whose <see cref="OpDef.EvaluationWork"/> exceeds <see cref="MaxWork"/> or whose results
 /// exceed <see cref="MaxResultElements"/>. Deterministic, so golden tests use it.
 /// </summary>
 public sealed class InterpreterConstantEvaluator(double maxWork = 1 << 24, long maxResultElements = 1 << 20) : IConstantEvaluator
 {
-    /// <summary>The limits <see cref="PassOptions.Default"/> uses: the same work budget as one <c>constant-fold</c> of a capped op.</summary>
+    /// <summary>The limits <see cref="PassOptions.Default"/> uses: 2²⁴ steps (as for one <c>constant-fold</c> of a capped op), 2²⁰ result elements.</summary>
     public static readonly InterpreterConstantEvaluator Default = new();
 
     public double MaxWork { get; } = maxWork;
