@@ -6,16 +6,21 @@ using GraphCompiler.Passes;
 namespace GraphCompiler;
 
 /// <summary>
-/// <c>hoist-constants</c>' evaluator when LLVM is available: what the interpreter's small limits accept it
-/// computes (no compile to pay for, and exact), the rest this machine's CPU backend JIT-compiles and runs once
-/// with every core — as IREE evaluates hoisted constant expressions with its own compiled code. The passes
+/// <c>hoist-constants</c>' evaluator when LLVM is available: small functions it interprets (no compile to
+/// pay for, and exact), the rest this machine's CPU backend JIT-compiles and runs once with every core — as IREE evaluates hoisted constant expressions with its own compiled code. The passes
 /// cannot reference backends, so the driver supplies it (<see cref="Compiler.Create"/>).
 /// </summary>
 public sealed class JitConstantEvaluator(bool interpretSmall = true) : IConstantEvaluator
 {
     public static readonly JitConstantEvaluator Instance = new();
 
-    /// <summary>Whether functions within the interpreter's default limits are interpreted (false: everything is compiled, for tests).</summary>
+    /// <summary>
+    /// Small enough to interpret: a JIT compile has a fixed cost (LLVM's O3 pipeline, the ORC JIT) that about
+    /// 10⁶ interpreter steps do not repay; beyond that the interpreter's one-element-at-a-time loops lose.
+    /// </summary>
+    private static readonly InterpreterConstantEvaluator Small = new(maxWork: 1 << 20, maxResultElements: 1 << 16);
+
+    /// <summary>Whether small functions are interpreted (false: everything is compiled, for tests).</summary>
     public bool InterpretSmall { get; } = interpretSmall;
 
     /// <summary>The evaluator for this process: JIT-backed when LLVM loads, else the interpreter's.</summary>
@@ -23,7 +28,7 @@ public sealed class JitConstantEvaluator(bool interpretSmall = true) : IConstant
 
     public IReadOnlyList<Tensor>? Evaluate(Module module, Function function)
     {
-        if (InterpretSmall && InterpreterConstantEvaluator.Default.Accepts(function)) return InterpreterConstantEvaluator.Default.Evaluate(module, function);
+        if (InterpretSmall && Small.Accepts(function)) return Small.Evaluate(module, function);
         // Only what the function calls travels with it: compiling the whole module would compile the model twice.
         var m = new Module(Calls(function.Body) ? [.. module.Functions.Where(g => g.Name != function.Name), function] : [function]);
         // Fused first: one loop per weight's chain of elementwise ops instead of one kernel per op, which
