@@ -23,6 +23,9 @@ public class OnnxBenchmarks
         ["cnn"] = () => Repo.BenchmarkModel(CnnModel.FileName),
         // Not committed (102 MB): `generate-resnet50` writes it; benchmarked when it is there.
         ["resnet50"] = () => Repo.BenchmarkModel(ResNet50Model.FileName),
+        // The same formula weights stored and computed in the graph (`generate-resnet50 PATH --weights formula|in-graph`).
+        ["resnet50_formula"] = () => Repo.BenchmarkModel("resnet50_formula.onnx"),
+        ["resnet50_ingraph"] = () => Repo.BenchmarkModel("resnet50_ingraph.onnx"),
     });
 
     // Not committed either (`generate-cnns`): benchmarked when they are there.
@@ -32,7 +35,7 @@ public class OnnxBenchmarks
         return files;
     }
 
-    private static readonly HashSet<string> Generated = ["resnet50", .. Architectures.ImageNetModels.All.Keys];
+    private static readonly HashSet<string> Generated = ["resnet50", "resnet50_formula", "resnet50_ingraph", .. Architectures.ImageNetModels.All.Keys];
 
     public static IEnumerable<string> Models() =>
         Environment.GetEnvironmentVariable("GC_BENCH_MODELS") is { Length: > 0 } only

@@ -2,9 +2,10 @@ using BenchmarkDotNet.Running;
 using GraphCompiler.Benchmarks;
 using GraphCompiler.Benchmarks.Architectures;
 
-// `generate-models` rewrites benchmarks/models/*.onnx (committed); `generate-resnet50 [PATH]` writes the
-// ~100 MB ResNet-50 for compile-time measurements (default benchmarks/models/resnet50.onnx, ignored by
-// git); `generate-cnns [NAME...]` writes the standard ImageNet CNNs to benchmarks/models/imagenet/ (ignored by git);
+// `generate-models` rewrites benchmarks/models/*.onnx (committed); `generate-resnet50 [PATH] [--weights
+// random|formula|in-graph]` writes the ~100 MB ResNet-50 (default benchmarks/models/resnet50.onnx, ignored by
+// git; formula/in-graph: the same formula weights as initializers or computed in the graph, see ResNet50Model);
+// `generate-cnns [NAME...]` writes the standard ImageNet CNNs to benchmarks/models/imagenet/ (ignored by git);
 // `verify [NAME...]` checks that GraphCompiler and ONNX Runtime agree on each benchmark model; anything else
 // goes to BenchmarkDotNet (--filter, --job, --list flat, ...). See docs/performance.md.
 switch (args)
@@ -12,8 +13,19 @@ switch (args)
     case ["generate-models"]:
         Console.WriteLine($"wrote {CnnModel.Write()}");
         return 0;
-    case ["generate-resnet50", .. var rest] when rest.Length <= 1:
-        var path = ResNet50Model.Write(rest.Length == 1 ? rest[0] : null);
+    case ["generate-resnet50", .. var rest] when rest.Length <= 3:
+        var weights = ResNet50Model.WeightSource.Random;
+        if (Array.IndexOf(rest, "--weights") is var w and >= 0)
+        {
+            if (w + 1 >= rest.Length || !Enum.TryParse(rest[w + 1].Replace("-", ""), ignoreCase: true, out weights))
+            {
+                Console.Error.WriteLine("--weights takes random, formula or in-graph");
+                return 2;
+            }
+            rest = [.. rest[..w], .. rest[(w + 2)..]];
+        }
+        if (rest.Length > 1) break;
+        var path = ResNet50Model.Write(rest.Length == 1 ? rest[0] : null, weights);
         Console.WriteLine($"wrote {path} ({new FileInfo(path).Length / 1e6:F1} MB, {ResNet50Model.CountParameters(File.ReadAllBytes(path)) / 1e6:F2} M parameters)");
         return 0;
     case ["generate-cnns", .. var names]:

@@ -98,7 +98,12 @@ public sealed class Compiler
 
         if (problems.Count > 0) return Result<Compiler>.Failure(problems);
         return Result<Compiler>.Success(new Compiler(options, target.Value!, pipeline,
-            PassOptions.Default with { Placement = placement, CheckEachPass = options.CheckEachPass }));
+            PassOptions.Default with
+            {
+                Placement = placement, CheckEachPass = options.CheckEachPass,
+                // hoist-constants computes big constant subgraphs with the CPU JIT (passes cannot see backends).
+                ConstantEvaluator = JitConstantEvaluator.ForThisMachine,
+            }));
     }
 
     /// <summary>Loads a model of any supported format (<see cref="ModelLoader"/>) with the options' feeds, fetches and constants.</summary>

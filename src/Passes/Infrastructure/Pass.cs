@@ -14,6 +14,12 @@ public sealed record PassOptions
     /// <summary>Constant folding leaves results with more elements than this unmaterialised.</summary>
     public long MaxFoldElements { get; init; } = 1 << 16;
 
+    /// <summary>
+    /// What computes <c>hoist-constants</c>' subgraphs at compile time: the reference interpreter with small
+    /// limits unless the driver supplies a compiled one (it does when LLVM is available).
+    /// </summary>
+    public IConstantEvaluator ConstantEvaluator { get; init; } = InterpreterConstantEvaluator.Default;
+
     /// <summary>Verify after every pass and check that "unchanged" passes left the text identical.</summary>
     public bool CheckEachPass { get; init; }
 

@@ -11,6 +11,7 @@ public static class PassRegistry
         new DeadCodeElimination(),
         new AlgebraicSimplification(),
         new ConstantFolding(),
+        new HoistConstants(),
         new CommonSubexpressionElimination(),
         new BatchNormFolding(),
         new Canonicalize(),
@@ -29,13 +30,15 @@ public static class PassRegistry
     public static IEnumerable<Pass> All => Names.Select(n => ByName[n]);
 
     /// <summary>
-    /// The pipeline <c>compile</c> uses. The first canonicalisation exposes conv → mul patterns for
+    /// The pipeline <c>compile</c> uses. <c>hoist-constants</c> computes the constant subgraphs that
+    /// <c>constant-fold</c>'s size limits left (weights an exporter computes in the graph) once, after the first
+    /// canonicalisation has folded and deduplicated the small ones. The first canonicalisation exposes conv → mul patterns for
     /// <c>fold-batchnorm</c>, which matches in the graph's own layout, so it runs before <c>layout</c>;
     /// <c>sink-transposes</c> moves the transposes back from each convolution's NHWC result below the bias,
     /// activation and pooling that follow it; the second canonicalisation folds the transposes <c>layout</c>
     /// puts on constant weights and cancels those that now meet between chained convolutions; <c>fuse</c> runs on the cleaned-up graph, and <c>schedule</c> orders the kernels for the least live memory.
     /// </summary>
-    public static readonly Pipeline Default = new("default", ["canonicalize", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "fuse", "schedule"]);
+    public static readonly Pipeline Default = new("default", ["canonicalize", "hoist-constants", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "fuse", "schedule"]);
 
     /// <summary>
     /// The default pipeline for a host with a CUDA GPU: after fusion, <c>place-devices</c> puts each kernel on

@@ -231,6 +231,13 @@ public sealed class OnnxTensorOpsTests(ITestOutputHelper output)
     public void GeneratorsRangeAndEyeLike()
     {
         Expect(I(10, 7), Run("Range", 11, [K(I([], 10)), K(I([], 4)), K(I([], -3))], 1));
+        // Longer than 65 536 elements: imported as iota × delta + start rather than a literal, same values.
+        var r = Run("Range", 11, [K(I([], 5)), K(I([], 5 + 3 * 70_000)), K(I([], 3))], 1);
+        Assert.True(r.Ok, string.Join("\n", r.Diagnostics));
+        var range = r.Value!.Results[0];
+        Assert.Equal(70_000, range.ElementCount);
+        Assert.Equal(5, range.GetInt64(0));
+        Assert.Equal(5 + 3 * 69_999L, range.GetInt64(69_999));
         Expect(I([2, 3], 0, 1, 0, 0, 0, 1), Run("EyeLike", 9, [Rt(F([2, 3], 0, 0, 0, 0, 0, 0))], 1, Attr("k", 1), Attr("dtype", 7)));
     }
 

@@ -41,6 +41,9 @@ public static class OnnxGeneratorOps
         n.Output(0, l.Select(l.Broadcast(keep, x.Type.Shape), x, l.Full(x, 0)));
     }
 
+    /// <summary>Integer ranges longer than this become an <c>iota</c> expression instead of a literal.</summary>
+    private const long LiteralRangeElements = 1 << 16;
+
     private static void Range(OnnxNode n)
     {
         var s = OnnxT.KnownTensor(n, 0, "start");
@@ -50,6 +53,16 @@ public static class OnnxGeneratorOps
             long start = s.GetInt64(0), limit = OnnxT.KnownTensor(n, 1, "limit").GetInt64(0), delta = OnnxT.KnownTensor(n, 2, "delta").GetInt64(0);
             if (delta == 0) throw n.Error("delta must not be 0");
             long count = Math.Max(0, (long)Math.Ceiling((double)(limit - start) / delta));
+            if (count > LiteralRangeElements)
+            {
+                // A long range is computed (iota × delta + start), not stored: a literal of millions of
+                // elements would cost memory and compile time for what one fused loop produces.
+                var type = new TensorType(e, count);
+                var iota = n.L.Emit("iota", [], AttrMap.Of(("dimension", new IntAttr(0))), type);
+                var scaled = delta == 1 ? iota : n.L.Binary("mul", iota, n.L.Scalar(e, delta));
+                n.Output(0, start == 0 ? scaled : n.L.Binary("add", scaled, n.L.Scalar(e, start)));
+                return;
+            }
             var values = new long[count];
             for (long i = 0; i < count; i++) values[i] = start + i * delta;
             n.Output(0, n.L.Constant(Tensor.FromInt64s(new TensorType(e, count), values)));
