@@ -7,7 +7,8 @@ using GraphCompiler.Benchmarks.Architectures;
 // git; formula/in-graph: the same formula weights as initializers or computed in the graph, see ResNet50Model);
 // `generate-cnns [NAME...]` writes the standard ImageNet CNNs to benchmarks/models/imagenet/ (ignored by git);
 // `verify [NAME...]` checks that GraphCompiler and ONNX Runtime agree on each benchmark model; anything else
-// goes to BenchmarkDotNet (--filter, --job, --list flat, ...). See docs/performance.md.
+// `compare [NAME...]` times both, alternating call by call, at 1 and 2 threads (a quick same-run ratio; the
+// BenchmarkDotNet run is the full measurement); anything else goes to BenchmarkDotNet (--filter, --job, --list flat, ...). See docs/performance.md.
 switch (args)
 {
     case ["generate-models"]:
@@ -39,6 +40,9 @@ switch (args)
             try { bench.Setup(); }
             finally { bench.Cleanup(); }
         }
+        return 0;
+    case ["compare", .. var compared]:
+        Compare.Run(compared.Length > 0 ? compared : OnnxBenchmarks.Models());
         return 0;
 }
 BenchmarkSwitcher.FromAssembly(typeof(Repo).Assembly).Run(args);
