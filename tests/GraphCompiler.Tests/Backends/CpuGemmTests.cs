@@ -145,6 +145,8 @@ public sealed class CpuGemmTests
     [InlineData("tensor<2x9x11x16xf32>", "tensor<3x3x1x16xf32>", "b01f_01io->b01f", "feature_group_count = 16, padding_high = [1, 1], padding_low = [1, 1]", "tensor<2x9x11x16xf32>", ".depthwise")]
     [InlineData("tensor<1x13x12x21xf32>", "tensor<3x3x1x21xf32>", "b01f_01io->b01f", "feature_group_count = 21, padding_high = [0, 2], padding_low = [2, 1], rhs_dilation = [2, 1], window_strides = [2, 3]", "tensor<1x6x5x21xf32>", ".depthwise")]
     [InlineData("tensor<1x4x3x5xf32>", "tensor<5x5x1x5xf32>", "b01f_01io->b01f", "feature_group_count = 5, padding_high = [2, 2], padding_low = [2, 2]", "tensor<1x4x3x5xf32>", ".depthwise")]
+    // 83 channels: blocks of four vectors, single vectors and a scalar tail, on AVX2 and AVX-512 alike.
+    [InlineData("tensor<1x6x5x83xf32>", "tensor<3x3x1x83xf32>", "b01f_01io->b01f", "feature_group_count = 83, padding_high = [1, 1], padding_low = [1, 1]", "tensor<1x6x5x83xf32>", ".depthwise")]
     [InlineData("tensor<3x7x7x3xf32>", "tensor<3x3x1x3xf32>", "b01f_01io->b01f", "feature_group_count = 3, window_strides = [2, 2]", "tensor<3x3x3x3xf32>", ".depthwise")]
     // Depthwise NCHW: the layout pass makes it NHWC, so it takes the depthwise kernel too.
     [InlineData("tensor<1x6x7x7xf32>", "tensor<6x1x3x3xf32>", "bf01_oi01->bf01", "feature_group_count = 6, padding_high = [1, 1], padding_low = [1, 1]", "tensor<1x6x7x7xf32>", ".depthwise")]

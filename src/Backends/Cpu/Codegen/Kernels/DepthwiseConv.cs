@@ -28,6 +28,9 @@ internal sealed partial class KernelEmitter
         return new DepthwisePlan(x[0], x[1], x[2], x[3], y[1], y[2], w[0], w[1], strides[0], strides[1], padLow[0], padLow[1], dilation[0], dilation[1]);
     }
 
+    /// <summary>Channel vectors per output position in the main loop: 4 independent FMA chains cover the FMA latency.</summary>
+    private const int BlockVectors = 4;
+
     private void DepthwiseConv(Operation op, DepthwisePlan d, KernelBuffer dest)
     {
         if (d.Batch == 0 || d.OH == 0 || d.OW == 0 || d.C == 0) return;
@@ -56,16 +59,18 @@ internal sealed partial class KernelEmitter
         var lo = b.Let($"mul i64 %part.t, {per}", "lo");
         var hiRaw = b.Let($"add i64 {lo}, {per}", "hi");
         var hi = b.Let($"select i1 {b.Let($"icmp slt i64 {hiRaw}, {rows}")}, i64 {hiRaw}, i64 {rows}", "hi");
-        long vectorEnd = d.C / lanes * lanes;
+        long blockEnd = d.C / (BlockVectors * lanes) * (BlockVectors * lanes), vectorEnd = d.C / lanes * lanes;
 
-        // One output position: channels [c0, c0 + width) accumulated over the taps inside the image.
-        void Position(string img, string oh, string ow, string c0, int width)
+        // One output position: `count` runs of `width` channels from c0 (a vector each, or one float), accumulated
+        // over the taps inside the image. Several vectors per position share the index arithmetic and the padding
+        // checks, and give the core independent multiply-add chains.
+        void Position(string img, string oh, string ow, string c0, int width, int count)
         {
             var type = width == 1 ? "float" : vt;
             var zero = width == 1 ? "0.0" : "zeroinitializer";
             var fma = width == 1 ? "@llvm.fma.f32" : $"@llvm.fma.v{lanes}f32";
-            var acc = b.Alloca(type);
-            b.Line($"store {type} {zero}, ptr {acc}");
+            var acc = Enumerable.Range(0, count).Select(_ => b.Alloca(type)).ToArray();
+            foreach (var a in acc) b.Line($"store {type} {zero}, ptr {a}");
             b.For("0", $"{d.KH}", kh =>
             {
                 var ih = b.Let($"add i64 {b.Let($"sub i64 {b.Let($"mul i64 {oh}, {d.SH}")}, {d.PH}")}, {b.Let($"mul i64 {kh}, {d.DH}")}", "ih");
@@ -79,12 +84,15 @@ internal sealed partial class KernelEmitter
                     var (tap, next) = (b.FreshLabel("dw.tap"), b.FreshLabel("dw.next"));
                     b.CondBr(b.Let($"icmp ult i64 {iw}, {d.IW}", "in"), tap, next);
                     b.Block(tap);
-                    var xAt = b.Let($"add i64 {b.Let($"mul i64 {b.Let($"add i64 {line}, {iw}")}, {d.C}")}, {c0}", "xat");
-                    var wAt = b.Let($"add i64 {b.Let($"mul i64 {b.Let($"add i64 {b.Let($"mul i64 {kh}, {d.KW}")}, {kw}")}, {d.C}")}, {c0}", "wat");
-                    var xv = b.Let($"load {type}, ptr {b.Let($"getelementptr inbounds float, ptr %src, i64 {xAt}", "p")}, align 4", "x");
-                    var wv = b.Let($"load {type}, ptr {b.Let($"getelementptr inbounds float, ptr %wts, i64 {wAt}", "p")}, align 4", "w");
-                    var sum = b.Let($"call {type} {fma}({type} {xv}, {type} {wv}, {type} {b.Let($"load {type}, ptr {acc}", "acc")})", "acc");
-                    b.Line($"store {type} {sum}, ptr {acc}");
+                    var xRow = b.Let($"getelementptr inbounds float, ptr %src, i64 {b.Let($"add i64 {b.Let($"mul i64 {b.Let($"add i64 {line}, {iw}")}, {d.C}")}, {c0}", "xat")}", "p");
+                    var wRow = b.Let($"getelementptr inbounds float, ptr %wts, i64 {b.Let($"add i64 {b.Let($"mul i64 {b.Let($"add i64 {b.Let($"mul i64 {kh}, {d.KW}")}, {kw}")}, {d.C}")}, {c0}", "wat")}", "p");
+                    for (int v = 0; v < count; v++)
+                    {
+                        var xv = b.Let($"load {type}, ptr {b.Let($"getelementptr inbounds float, ptr {xRow}, i64 {v * width}", "p")}, align 4", "x");
+                        var wv = b.Let($"load {type}, ptr {b.Let($"getelementptr inbounds float, ptr {wRow}, i64 {v * width}", "p")}, align 4", "w");
+                        var sum = b.Let($"call {type} {fma}({type} {xv}, {type} {wv}, {type} {b.Let($"load {type}, ptr {acc[v]}", "acc")})", "acc");
+                        b.Line($"store {type} {sum}, ptr {acc[v]}");
+                    }
                     b.Br(next);
                     b.Block(next);
                 }, "kw");
@@ -92,7 +100,9 @@ internal sealed partial class KernelEmitter
                 b.Block(rowNext);
             }, "kh");
             var outAt = b.Let($"add i64 {b.Let($"mul i64 {b.Let($"add i64 {b.Let($"mul i64 {b.Let($"add i64 {b.Let($"mul i64 {img}, {d.OH}")}, {oh}")}, {d.OW}")}, {ow}")}, {d.C}")}, {c0}", "oat");
-            b.Line($"store {type} {b.Let($"load {type}, ptr {acc}", "acc")}, ptr {b.Let($"getelementptr inbounds float, ptr %dst, i64 {outAt}", "p")}, align 4");
+            var outRow = b.Let($"getelementptr inbounds float, ptr %dst, i64 {outAt}", "p");
+            for (int v = 0; v < count; v++)
+                b.Line($"store {type} {b.Let($"load {type}, ptr {acc[v]}", "acc")}, ptr {b.Let($"getelementptr inbounds float, ptr {outRow}, i64 {v * width}", "p")}, align 4");
         }
 
         b.For(lo, hi, row =>
@@ -101,8 +111,9 @@ internal sealed partial class KernelEmitter
             var oh = b.Let($"urem i64 {row}, {d.OH}", "oh");
             b.For("0", $"{d.OW}", ow =>
             {
-                if (vectorEnd > 0) b.For("0", $"{vectorEnd}", c0 => Position(img, oh, ow, c0, lanes), "cv", step: $"{lanes}");
-                if (vectorEnd < d.C) b.For($"{vectorEnd}", $"{d.C}", c => Position(img, oh, ow, c, 1), "cs");
+                if (blockEnd > 0) b.For("0", $"{blockEnd}", c0 => Position(img, oh, ow, c0, lanes, BlockVectors), "cb", step: $"{BlockVectors * lanes}");
+                if (vectorEnd > blockEnd) b.For($"{blockEnd}", $"{vectorEnd}", c0 => Position(img, oh, ow, c0, lanes, 1), "cv", step: $"{lanes}");
+                if (vectorEnd < d.C) b.For($"{vectorEnd}", $"{d.C}", c => Position(img, oh, ow, c, 1, 1), "cs");
             }, "ow");
         }, "row");
         b.Line("ret void");
