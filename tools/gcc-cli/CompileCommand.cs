@@ -22,6 +22,7 @@ internal static class CompileCommand
         var placement = new PlacementCliOptions();
         var function = new Option<string?>("--function") { Description = "The function to compile (default: main, else the first)." };
         var ns = new Option<string?>("--namespace") { Description = "Namespace of the generated C# class (default: none)." };
+        var timing = new TimingCliOptions();
         var cmd = placement.AddTo(model.AddTo(new Command("compile", "Compile a model ahead of time for the CPU or CUDA: object file, shared library, C header and C# binding.")));
         cmd.Options.Add(arch);
         cmd.Options.Add(sms);
@@ -30,30 +31,30 @@ internal static class CompileCommand
         cmd.Options.Add(target);
         cmd.Options.Add(function);
         cmd.Options.Add(ns);
-        cmd.SetAction(r => Run(r, model, placement, r.GetValue(model.Model)!, r.GetValue(outputDir)!, r.GetValue(name)!, r.GetValue(target)!, r.GetValue(arch), r.GetValue(sms), r.GetValue(function), r.GetValue(ns)));
+        timing.AddTo(cmd);
+        cmd.SetAction(r => Run(r, model, placement, timing, r.GetValue(model.Model)!, r.GetValue(outputDir)!, r.GetValue(name)!, r.GetValue(target)!, r.GetValue(arch), r.GetValue(sms), r.GetValue(function), r.GetValue(ns)));
         return cmd;
     }
 
-    private static int Run(ParseResult r, ModelOptions model, PlacementCliOptions placement, string path, string outputDir, string name, string target, string? arch, int? sms,
+    private static int Run(ParseResult r, ModelOptions model, PlacementCliOptions placement, TimingCliOptions timing, string path, string outputDir, string name, string target, string? arch, int? sms,
         string? function, string? ns)
     {
         // The driver checks the options before anything is loaded, so a typo costs no compilation.
         if (File.Exists(outputDir)) return Cli.Fail($"{outputDir} exists and is not a directory");
         var options = model.Apply(r, new CompileOptions { Target = target, GpuArch = arch, GpuMultiprocessors = sms, Function = function, LibraryName = name, Namespace = ns });
         if (!options.Ok) return Cli.FailOne(options.Diagnostics);
-        if (Cli.Driver(placement.Apply(r, options.Value!), out var bad) is not { } driver) return bad;
+        if (Cli.Driver(timing.Apply(r, placement.Apply(r, options.Value!)), out var bad) is not { } driver) return bad;
 
-        var module = driver.Load(path);
-        if (!module.Ok) return Cli.FailOne(module.Diagnostics);
-        var optimised = driver.Optimize(module.Value!);
-        if (!optimised.Ok) return Cli.FailOne(optimised.Diagnostics);
-        var artefacts = driver.Package(optimised.Value!);
+        // Load, optimise and package, or the cached artefacts of an identical earlier compilation.
+        var phases = timing.Recorder(r);
+        var artefacts = driver.WithPhases(phases).LoadAndPackage(path);
         if (!artefacts.Ok) return Cli.FailOne(artefacts.Diagnostics);
 
         Cli.WriteAll(outputDir, artefacts.Value!.Files);
         foreach (var (fileName, data) in artefacts.Value.Files)
             Console.Out.WriteLine($"{Path.Combine(outputDir, fileName)} ({data.Length} bytes)");
         Console.Out.WriteLine(artefacts.Value.Summary);
+        timing.Report(r, phases);
         return Cli.Ok;
     }
 }

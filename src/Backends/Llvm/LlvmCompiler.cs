@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
 using GraphCompiler.IR;
+using GraphCompiler.IR.Targets;
 using static GraphCompiler.Backends.Llvm.LlvmNative;
 
 namespace GraphCompiler.Backends.Llvm;
@@ -131,32 +132,41 @@ public static class LlvmCompiler
         if (message.Length > 0) throw new InvalidOperationException($"LLVM pass pipeline failed: {message}");
     }
 
-    /// <summary>Optimises and emits an object file (or assembly text as bytes); <paramref name="constants"/> fill the text's placeholder globals.</summary>
-    public static Result<byte[]> Emit(string irText, CpuTarget target, bool assembly = false, string name = "module", IReadOnlyList<ConstantGlobal>? constants = null)
+    /// <summary>
+    /// Optimises and emits an object file (or assembly text as bytes); <paramref name="constants"/> fill the text's
+    /// placeholder globals. <paramref name="phases"/>, when given, times parsing, optimisation and emission.
+    /// </summary>
+    public static Result<byte[]> Emit(string irText, CpuTarget target, bool assembly = false, string name = "module", IReadOnlyList<ConstantGlobal>? constants = null,
+        PhaseRecorder? phases = null)
     {
         InitializeTargets();
         var context = LLVMContextCreate();
         var machine = CreateTargetMachine(target);
         try
         {
-            var parsed = Parse(context, irText, name, constants);
+            var parsed = PhaseRecorder.Time(phases, "LLVM parse", () => Parse(context, irText, name, constants));
             if (!parsed.Ok) return Result<byte[]>.Failure(parsed.Diagnostics);
             using var module = parsed.Value!;
-            Optimize(module.Handle, machine, target);
-            if (LLVMTargetMachineEmitToMemoryBuffer(machine, module.Handle, assembly ? AssemblyFile : ObjectFile, out var err, out var buffer) != 0)
-                return Result<byte[]>.Failure(new Diagnostic($"LLVM code generation failed: {TakeMessage(err)}"));
-            unsafe
-            {
-                var bytes = new ReadOnlySpan<byte>(LLVMGetBufferStart(buffer), checked((int)LLVMGetBufferSize(buffer))).ToArray();
-                LLVMDisposeMemoryBuffer(buffer);
-                return Result<byte[]>.Success(bytes);
-            }
+            using (phases?.Phase("LLVM optimise", $"{irText.Length / 1024} KiB of IR"))
+                Optimize(module.Handle, machine, target);
+            using (phases?.Phase(assembly ? "LLVM emit assembly" : "LLVM emit object"))
+                return EmitModule(module.Handle, machine, assembly);
         }
         finally
         {
             LLVMDisposeTargetMachine(machine);
             LLVMContextDispose(context);
         }
+    }
+
+    /// <summary>Machine code for an optimised module, as an object file (or assembly text).</summary>
+    private static unsafe Result<byte[]> EmitModule(nint module, nint machine, bool assembly)
+    {
+        if (LLVMTargetMachineEmitToMemoryBuffer(machine, module, assembly ? AssemblyFile : ObjectFile, out var err, out var buffer) != 0)
+            return Result<byte[]>.Failure(new Diagnostic($"LLVM code generation failed: {TakeMessage(err)}"));
+        var bytes = new ReadOnlySpan<byte>(LLVMGetBufferStart(buffer), checked((int)LLVMGetBufferSize(buffer))).ToArray();
+        LLVMDisposeMemoryBuffer(buffer);
+        return Result<byte[]>.Success(bytes);
     }
 
     /// <summary>The optimised IR text (for tests and <c>--emit llvm</c>).</summary>
@@ -209,53 +219,58 @@ public sealed class LlvmJit : IDisposable
 {
     private nint _jit;
 
-    private LlvmJit(nint jit) => _jit = jit;
+    private LlvmJit(nint jit, byte[] objectCode)
+    {
+        _jit = jit;
+        ObjectCode = objectCode;
+    }
 
-    public static Result<LlvmJit> Compile(string irText, CpuTarget target, string name = "module", IReadOnlyList<ConstantGlobal>? constants = null)
+    /// <summary>
+    /// Optimises and compiles IR text to an object file (<see cref="LlvmCompiler.Emit"/>) and loads it
+    /// (<see cref="Load"/>). Going through an object, rather than handing ORC the IR module, leaves
+    /// <see cref="ObjectCode"/> to keep: a compilation cache loads the same bytes later without LLVM's optimiser.
+    /// </summary>
+    public static Result<LlvmJit> Compile(string irText, CpuTarget target, string name = "module", IReadOnlyList<ConstantGlobal>? constants = null,
+        PhaseRecorder? phases = null)
+    {
+        var obj = LlvmCompiler.Emit(irText, target, name: name, constants: constants, phases: phases);
+        if (!obj.Ok) return Result<LlvmJit>.Failure(obj.Diagnostics);
+        using (phases?.Phase("JIT load"))
+            return Load(obj.Value!, target, name);
+    }
+
+    /// <summary>Links an object file produced for <paramref name="target"/> into a new JIT; symbols of the process resolve too.</summary>
+    public static unsafe Result<LlvmJit> Load(byte[] objectCode, CpuTarget target, string name = "module")
     {
         LlvmCompiler.InitializeTargets();
-        var tsc = LLVMOrcCreateNewThreadSafeContext();
-        try
+        var builder = LLVMOrcCreateLLJITBuilder();
+        // The JIT's own target machine: same CPU and features as the code it links.
+        LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder,
+            LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(LlvmCompiler.CreateTargetMachine(target)));
+        var err = TakeError(LLVMOrcCreateLLJIT(out var jit, builder));
+        if (err.Length > 0) return Result<LlvmJit>.Failure(new Diagnostic($"cannot create the LLVM JIT: {err}"));
+        var dylib = LLVMOrcLLJITGetMainJITDylib(jit);
+        err = TakeError(LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(out var generator, LLVMOrcLLJITGetGlobalPrefix(jit), 0, 0));
+        if (err.Length > 0)
         {
-            var context = LLVMOrcThreadSafeContextGetContext(tsc);
-            var parsed = LlvmCompiler.Parse(context, irText, name, constants);
-            if (!parsed.Ok) return Result<LlvmJit>.Failure(parsed.Diagnostics);
-            using var module = parsed.Value!;
-            var machine = LlvmCompiler.CreateTargetMachine(target);
-            try
-            {
-                LlvmCompiler.Optimize(module.Handle, machine, target);
-            }
-            finally
-            {
-                LLVMDisposeTargetMachine(machine);
-            }
-
-            var builder = LLVMOrcCreateLLJITBuilder();
-            // The JIT's own target machine: same CPU and features as the optimisation above.
-            LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder,
-                LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(LlvmCompiler.CreateTargetMachine(target)));
-            var err = TakeError(LLVMOrcCreateLLJIT(out var jit, builder));
-            if (err.Length > 0) return Result<LlvmJit>.Failure(new Diagnostic($"cannot create the LLVM JIT: {err}"));
-            var dylib = LLVMOrcLLJITGetMainJITDylib(jit);
-            err = TakeError(LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(out var generator, LLVMOrcLLJITGetGlobalPrefix(jit), 0, 0));
-            if (err.Length > 0) return Result<LlvmJit>.Failure(new Diagnostic($"cannot resolve process symbols in the JIT: {err}"));
-            LLVMOrcJITDylibAddGenerator(dylib, generator);
-            var tsm = LLVMOrcCreateNewThreadSafeModule(module.Release(), tsc);
-            err = TakeError(LLVMOrcLLJITAddLLVMIRModule(jit, dylib, tsm));
-            if (err.Length > 0)
-            {
-                TakeError(LLVMOrcDisposeLLJIT(jit));
-                return Result<LlvmJit>.Failure(new Diagnostic($"the JIT rejected the module: {err}"));
-            }
-            return Result<LlvmJit>.Success(new LlvmJit(jit));
+            TakeError(LLVMOrcDisposeLLJIT(jit));
+            return Result<LlvmJit>.Failure(new Diagnostic($"cannot resolve process symbols in the JIT: {err}"));
         }
-        finally
+        LLVMOrcJITDylibAddGenerator(dylib, generator);
+        nint buffer;
+        fixed (byte* p = objectCode) buffer = LLVMCreateMemoryBufferWithMemoryRangeCopy(p, (nuint)objectCode.Length, name);
+        // The JIT takes ownership of the buffer, also on failure.
+        err = TakeError(LLVMOrcLLJITAddObjectFile(jit, dylib, buffer));
+        if (err.Length > 0)
         {
-            // The thread-safe module keeps its own reference to the context.
-            LLVMOrcDisposeThreadSafeContext(tsc);
+            TakeError(LLVMOrcDisposeLLJIT(jit));
+            return Result<LlvmJit>.Failure(new Diagnostic($"the JIT rejected the object file: {err}"));
         }
+        return Result<LlvmJit>.Success(new LlvmJit(jit, objectCode));
     }
+
+    /// <summary>The object file this JIT links, as produced by LLVM (for a compilation cache).</summary>
+    public byte[] ObjectCode { get; }
 
     /// <summary>The address of a compiled function (materialising it on first lookup).</summary>
     public nint Lookup(string symbol)

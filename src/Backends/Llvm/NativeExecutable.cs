@@ -57,6 +57,9 @@ public sealed unsafe class NativeExecutable : IExecutable
 
     public HostProgram Program { get; }
 
+    /// <summary>The object file the code was linked from (what <see cref="ExecutableImage"/> keeps).</summary>
+    public byte[] ObjectCode => _jit.ObjectCode;
+
     /// <summary>The function's arguments, in order.</summary>
     public IReadOnlyList<TensorDescriptor> Inputs { get; }
 

@@ -17,6 +17,9 @@ public sealed record PackageOptions
 
     /// <summary>Namespace of the generated C# binding; null for the global namespace.</summary>
     public string? Namespace { get; init; }
+
+    /// <summary>Receives the backend's phases (code generation, LLVM optimisation, emission, link); null: not timed.</summary>
+    public PhaseRecorder? Phases { get; init; }
 }
 
 /// <summary>
@@ -48,9 +51,29 @@ public interface ITarget
     /// <summary>Why code for this target cannot run on this machine (no LLVM, no GPU driver); null when it can.</summary>
     string? RunUnavailable { get; }
 
-    /// <summary>Compiles an optimised module's function (null: the entry) in-process.</summary>
-    Result<IExecutable> Jit(Module optimized, string? function, int threads);
+    /// <summary>Compiles an optimised module's function (null: the entry) in-process; <paramref name="phases"/> receives the backend's phases.</summary>
+    Result<IExecutable> Jit(Module optimized, string? function, int threads, PhaseRecorder? phases = null);
 
     /// <summary>Compiles an optimised module's function (null: the entry) into a library with its header and binding.</summary>
     Result<TargetArtifacts> Package(Module optimized, string? function, PackageOptions options);
+}
+
+/// <summary>A JIT executable loaded back from a compilation cache, with the interface of the function it runs (a body-less <see cref="Function"/>).</summary>
+public sealed record CachedExecutable(IExecutable Executable, Function Signature);
+
+/// <summary>
+/// A target whose JIT executables can be kept in the on-disk compilation cache and loaded back in another
+/// process. Targets that do not implement it are never cached (the CUDA target opts out: its executables hold
+/// PTX loaded into a device context).
+/// </summary>
+public interface ICacheableTarget
+{
+    /// <summary>What, besides the options and the model, decides the generated code: the CPU name and features, say.</summary>
+    string CacheIdentity { get; }
+
+    /// <summary>The bytes that <see cref="Restore"/> turns back into an executable like <paramref name="executable"/>; null when this one cannot be kept.</summary>
+    byte[]? Save(IExecutable executable);
+
+    /// <summary>An executable from <see cref="Save"/>'s bytes; a failure (bytes of another version, say) is a diagnostic.</summary>
+    Result<CachedExecutable> Restore(byte[] data, int threads);
 }
