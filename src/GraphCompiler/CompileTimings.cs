@@ -24,18 +24,18 @@ public sealed record CompileTimings(TimeSpan Load, TimeSpan Optimize, TimeSpan C
     public long PeakBytes { get; init; }
 
     /// <summary>
-    /// A report like MLIR's <c>--mlir-timing</c>: one line per phase (indented by depth) with wall time and peak
-    /// memory, then the notes (cache hit or miss), then the total and the peak.
+    /// A report like MLIR's <c>--mlir-timing</c>: one line per phase (indented by depth) with wall time, process CPU time and
+    /// peak memory, then the notes (cache hit or miss), then the total and the peak.
     /// </summary>
     public static string Format(IReadOnlyList<PhaseTiming> phases, IReadOnlyDictionary<string, string> notes, TimeSpan total)
     {
         var sb = new StringBuilder();
         sb.AppendLine("===- compilation timings -===");
-        sb.AppendLine("   wall (s)   peak RSS (MiB)   phase");
-        static string Line(TimeSpan wall, long peak, string name) =>
-            string.Create(CultureInfo.InvariantCulture, $"  {wall.TotalSeconds,9:F4}   {peak / 1048576.0,14:F1}   {name}");
-        foreach (var p in phases) sb.AppendLine(Line(p.Wall, p.PeakBytes, new string(' ', 2 * p.Depth) + p.Name));
-        sb.AppendLine(Line(total, PeakMemory.Bytes(), "total"));
+        sb.AppendLine("   wall (s)    cpu (s)   peak RSS (MiB)   phase");
+        static string Line(TimeSpan wall, TimeSpan cpu, long peak, string name) =>
+            string.Create(CultureInfo.InvariantCulture, $"  {wall.TotalSeconds,9:F4}  {cpu.TotalSeconds,9:F4}   {peak / 1048576.0,14:F1}   {name}");
+        foreach (var p in phases) sb.AppendLine(Line(p.Wall, p.Cpu, p.PeakBytes, new string(' ', 2 * p.Depth) + p.Name));
+        sb.AppendLine(Line(total, PeakMemory.CpuTime(), PeakMemory.Bytes(), "total"));
         foreach (var (key, value) in notes.OrderBy(n => n.Key, StringComparer.Ordinal)) sb.AppendLine($"  {key}: {value}");
         return sb.ToString();
     }

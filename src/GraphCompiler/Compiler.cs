@@ -149,12 +149,14 @@ public sealed partial class Compiler
         {
             // Each pass's time is the time since the previous one finished.
             var sw = Stopwatch.StartNew();
+            var cpu = PeakMemory.CpuTime();
             var inner = afterEach;
             afterEach = step =>
             {
-                phases.Add(step.PassName, sw.Elapsed);
+                phases.Add(step.PassName, sw.Elapsed, PeakMemory.CpuTime() - cpu);
                 inner?.Invoke(step);
                 sw.Restart();
+                cpu = PeakMemory.CpuTime();
             };
         }
         if (Options.Function is { } fn && module.Find(fn) is null) return Result<Module>.Failure(new Diagnostic($"no function named '{fn}'"));
@@ -172,7 +174,7 @@ public sealed partial class Compiler
     {
         if (Target.RunUnavailable is { } why) return Result<IExecutable>.Failure(new Diagnostic($"the {Target.Name} target cannot run here: {why}"));
         using var phase = Phases?.Phase("code generation", $"{Target.Name}, {CountOps(optimized)} ops");
-        return Target.Jit(optimized, Options.Function, Options.Threads, Phases);
+        return Target.Jit(optimized, Options.Function, Options.Threads, new JitOptions { Phases = Phases, KeepImage = Options.Cache });
     }
 
     /// <summary>Compiles an optimised module into the target's library form, in memory (nothing is written).</summary>

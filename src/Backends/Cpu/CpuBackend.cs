@@ -25,9 +25,9 @@ public sealed class CpuBackend(CpuTarget? machine = null) : ITarget, ICacheableT
 
     public string? RunUnavailable => LlvmLibrary.Problem;
 
-    public Result<IExecutable> Jit(Module optimized, string? function, int threads, PhaseRecorder? phases = null)
+    public Result<IExecutable> Jit(Module optimized, string? function, int threads, JitOptions? options = null)
     {
-        var exe = CpuCompiler.Jit(optimized, new CpuCompileOptions { Target = Machine, Phases = phases }, function);
+        var exe = CpuCompiler.Jit(optimized, new CpuCompileOptions { Target = Machine, Phases = options?.Phases, KeepObjectCode = options?.KeepImage ?? false }, function);
         if (!exe.Ok) return Result<IExecutable>.Failure(exe.Diagnostics);
         exe.Value!.Threads = threads;
         return Result<IExecutable>.Success(exe.Value);

@@ -17,6 +17,9 @@ public sealed record CpuCompileOptions
 
     /// <summary>Receives the backend's phases (IR generation, LLVM optimisation, emission); null: not timed.</summary>
     public IR.Targets.PhaseRecorder? Phases { get; init; }
+
+    /// <summary><see cref="Jit"/>: keep the object file with the executable (<see cref="NativeExecutable.TakeObjectCode"/>), for a compilation cache.</summary>
+    public bool KeepObjectCode { get; init; }
 }
 
 /// <summary>
@@ -70,7 +73,7 @@ public static class CpuCompiler
         var program = Generate(module, options, functionName);
         if (!program.Ok) return Result<NativeExecutable>.Failure(program.Diagnostics);
         var p = program.Value!;
-        var jit = LlvmJit.Compile(p.LlvmIr, (options ?? new()).Target ?? CpuTarget.Host(), p.Name, p.Constants, options?.Phases);
+        var jit = LlvmJit.Compile(p.LlvmIr, (options ?? new()).Target ?? CpuTarget.Host(), p.Name, p.Constants, options?.Phases, options?.KeepObjectCode ?? false);
         if (!jit.Ok) return Result<NativeExecutable>.Failure(jit.Diagnostics);
         return Result<NativeExecutable>.Success(new NativeExecutable(jit.Value!, p.AsHostProgram));
     }

@@ -15,8 +15,10 @@ public static class ExecutableImage
     // Bumped whenever the layout changes, so an image of another layout is refused rather than misread.
     private const string Magic = "GCEXE2";
 
-    public static byte[] Save(NativeExecutable executable)
+    /// <summary>The image of <paramref name="executable"/>, or null when it kept no object file (or gave it away already).</summary>
+    public static byte[]? Save(NativeExecutable executable)
     {
+        if (executable.TakeObjectCode() is not { } obj) return null;
         var p = executable.Program;
         using var stream = new MemoryStream();
         using (var w = new BinaryWriter(stream))
@@ -25,8 +27,8 @@ public static class ExecutableImage
             w.Write(p.Name);
             w.Write(p.ArenaBytes);
             WriteSignature(w, p.Signature);
-            w.Write(executable.ObjectCode.Length);
-            w.Write(executable.ObjectCode);
+            w.Write(obj.Length);
+            w.Write(obj);
         }
         return stream.ToArray();
     }

@@ -219,28 +219,29 @@ public sealed class LlvmJit : IDisposable
 {
     private nint _jit;
 
-    private LlvmJit(nint jit, byte[] objectCode)
+    private LlvmJit(nint jit, byte[]? objectCode)
     {
         _jit = jit;
-        ObjectCode = objectCode;
+        _objectCode = objectCode;
     }
 
     /// <summary>
     /// Optimises and compiles IR text to an object file (<see cref="LlvmCompiler.Emit"/>) and loads it
     /// (<see cref="Load"/>). Going through an object, rather than handing ORC the IR module, leaves
-    /// <see cref="ObjectCode"/> to keep: a compilation cache loads the same bytes later without LLVM's optimiser.
+    /// the object to keep (<paramref name="keepObjectCode"/>, <see cref="TakeObjectCode"/>): a compilation cache loads the
+    /// same bytes later without LLVM's optimiser.
     /// </summary>
     public static Result<LlvmJit> Compile(string irText, CpuTarget target, string name = "module", IReadOnlyList<ConstantGlobal>? constants = null,
-        PhaseRecorder? phases = null)
+        PhaseRecorder? phases = null, bool keepObjectCode = false)
     {
         var obj = LlvmCompiler.Emit(irText, target, name: name, constants: constants, phases: phases);
         if (!obj.Ok) return Result<LlvmJit>.Failure(obj.Diagnostics);
         using (phases?.Phase("JIT load"))
-            return Load(obj.Value!, target, name);
+            return Load(obj.Value!, target, name, keepObjectCode);
     }
 
     /// <summary>Links an object file produced for <paramref name="target"/> into a new JIT; symbols of the process resolve too.</summary>
-    public static unsafe Result<LlvmJit> Load(byte[] objectCode, CpuTarget target, string name = "module")
+    public static unsafe Result<LlvmJit> Load(byte[] objectCode, CpuTarget target, string name = "module", bool keepObjectCode = false)
     {
         LlvmCompiler.InitializeTargets();
         var builder = LLVMOrcCreateLLJITBuilder();
@@ -266,11 +267,13 @@ public sealed class LlvmJit : IDisposable
             TakeError(LLVMOrcDisposeLLJIT(jit));
             return Result<LlvmJit>.Failure(new Diagnostic($"the JIT rejected the object file: {err}"));
         }
-        return Result<LlvmJit>.Success(new LlvmJit(jit, objectCode));
+        return Result<LlvmJit>.Success(new LlvmJit(jit, keepObjectCode ? objectCode : null));
     }
 
-    /// <summary>The object file this JIT links, as produced by LLVM (for a compilation cache).</summary>
-    public byte[] ObjectCode { get; }
+    private byte[]? _objectCode;
+
+    /// <summary>The object file this JIT links, if it was kept, and lets go of it (it is as large as the code and weights).</summary>
+    public byte[]? TakeObjectCode() => Interlocked.Exchange(ref _objectCode, null);
 
     /// <summary>The address of a compiled function (materialising it on first lookup).</summary>
     public nint Lookup(string symbol)

@@ -22,6 +22,19 @@ public sealed record PackageOptions
     public PhaseRecorder? Phases { get; init; }
 }
 
+/// <summary>How a JIT compilation is watched and what it keeps.</summary>
+public sealed record JitOptions
+{
+    /// <summary>Receives the backend's phases (code generation, LLVM optimisation, emission, loading); null: not timed.</summary>
+    public PhaseRecorder? Phases { get; init; }
+
+    /// <summary>
+    /// Keep what <see cref="ICacheableTarget.Save"/> needs (the object file) with the executable until it is saved. Off,
+    /// it is dropped once loaded: for a large model it is as big as the weights.
+    /// </summary>
+    public bool KeepImage { get; init; }
+}
+
 /// <summary>
 /// What an ahead-of-time compilation produced, in memory, ready to be written together. <see cref="Summary"/>
 /// is one line about the entry point (arguments, results, arena, target); <see cref="ArenaBytes"/> the scratch
@@ -51,8 +64,8 @@ public interface ITarget
     /// <summary>Why code for this target cannot run on this machine (no LLVM, no GPU driver); null when it can.</summary>
     string? RunUnavailable { get; }
 
-    /// <summary>Compiles an optimised module's function (null: the entry) in-process; <paramref name="phases"/> receives the backend's phases.</summary>
-    Result<IExecutable> Jit(Module optimized, string? function, int threads, PhaseRecorder? phases = null);
+    /// <summary>Compiles an optimised module's function (null: the entry) in-process.</summary>
+    Result<IExecutable> Jit(Module optimized, string? function, int threads, JitOptions? options = null);
 
     /// <summary>Compiles an optimised module's function (null: the entry) into a library with its header and binding.</summary>
     Result<TargetArtifacts> Package(Module optimized, string? function, PackageOptions options);
@@ -71,7 +84,11 @@ public interface ICacheableTarget
     /// <summary>What, besides the options and the model, decides the generated code: the CPU name and features, say.</summary>
     string CacheIdentity { get; }
 
-    /// <summary>The bytes that <see cref="Restore"/> turns back into an executable like <paramref name="executable"/>; null when this one cannot be kept.</summary>
+    /// <summary>
+    /// The bytes that <see cref="Restore"/> turns back into an executable like <paramref name="executable"/>; null when this
+    /// one cannot be kept (compiled without <see cref="JitOptions.KeepImage"/>, or saved already: the executable lets go
+    /// of its image once saved).
+    /// </summary>
     byte[]? Save(IExecutable executable);
 
     /// <summary>An executable from <see cref="Save"/>'s bytes; a failure (bytes of another version, say) is a diagnostic.</summary>

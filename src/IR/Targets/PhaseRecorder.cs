@@ -2,8 +2,12 @@ using System.Diagnostics;
 
 namespace GraphCompiler.IR.Targets;
 
-/// <summary>One finished phase of a compilation: its name, nesting depth (0: a driver phase), wall time and the process's peak memory when it ended.</summary>
-public sealed record PhaseTiming(string Name, int Depth, TimeSpan Wall, long PeakBytes);
+/// <summary>
+/// One finished phase of a compilation: its name, nesting depth (0: a driver phase), wall time, the CPU time of the
+/// whole process meanwhile (LLVM runs in-process; a child such as the linker is not counted), and the process's peak
+/// memory when it ended. On a busy machine the CPU time is the steadier of the two.
+/// </summary>
+public sealed record PhaseTiming(string Name, int Depth, TimeSpan Wall, long PeakBytes, TimeSpan Cpu = default);
 
 /// <summary>
 /// Records the phases of one compilation as they run (the driver's, and the backend's sub-phases nested under
@@ -71,10 +75,10 @@ public sealed class PhaseRecorder
     }
 
     /// <summary>Records a phase that was timed elsewhere (a pass, between two callbacks), nested under the running phase.</summary>
-    public void Add(string name, TimeSpan wall)
+    public void Add(string name, TimeSpan wall, TimeSpan cpu = default)
     {
         var peak = PeakMemory.Bytes();
-        lock (_gate) _done.Add(new PhaseTiming(name, _depth, wall, peak));
+        lock (_gate) _done.Add(new PhaseTiming(name, _depth, wall, peak, cpu));
     }
 
     /// <summary>Times <paramref name="action"/> as a phase of a possibly absent recorder.</summary>
@@ -85,12 +89,12 @@ public sealed class PhaseRecorder
         return action();
     }
 
-    private void End(int index, string name, int depth, TimeSpan wall)
+    private void End(int index, string name, int depth, TimeSpan wall, TimeSpan cpu)
     {
         var peak = PeakMemory.Bytes();
         lock (_gate)
         {
-            _done[index] = new PhaseTiming(name, depth, wall, peak);
+            _done[index] = new PhaseTiming(name, depth, wall, peak, cpu);
             _depth = Math.Max(0, _depth - 1);
         }
     }
@@ -102,6 +106,7 @@ public sealed class PhaseRecorder
         private readonly int _index, _depth;
         private readonly string _name;
         private readonly long _start;
+        private readonly TimeSpan _cpuStart;
         private readonly Timer? _timer;
 
         internal Scope(PhaseRecorder owner, int index, string name, int depth, Timer? timer)
@@ -112,19 +117,27 @@ public sealed class PhaseRecorder
             _depth = depth;
             _timer = timer;
             _start = Stopwatch.GetTimestamp();
+            _cpuStart = PeakMemory.CpuTime();
         }
 
         public void Dispose()
         {
             _timer?.Dispose();
-            _owner?.End(_index, _name, _depth, Stopwatch.GetElapsedTime(_start));
+            _owner?.End(_index, _name, _depth, Stopwatch.GetElapsedTime(_start), PeakMemory.CpuTime() - _cpuStart);
         }
     }
 }
 
-/// <summary>The process's peak resident memory so far.</summary>
+/// <summary>The process's peak resident memory and CPU time so far.</summary>
 public static class PeakMemory
 {
+    /// <summary>User plus system time of every thread of the process.</summary>
+    public static TimeSpan CpuTime()
+    {
+        using var p = Process.GetCurrentProcess();
+        return p.TotalProcessorTime;
+    }
+
     /// <summary>VmHWM from /proc/self/status on Linux (what <c>/usr/bin/time</c> reports as max RSS); elsewhere the peak working set.</summary>
     public static long Bytes()
     {
