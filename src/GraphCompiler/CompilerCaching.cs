@@ -24,6 +24,7 @@ public sealed partial class Compiler
         var hit = TryRestore(driver, phases, path, module, total);
         if (hit is not null) return Result<JitCompilation>.Success(hit);
         var key = cache is null ? null : Key("jit", path, module, cacheable!);
+        if (key is null) cache = null;
 
         var sw = Stopwatch.StartNew();
         if (module is null)
@@ -67,7 +68,8 @@ public sealed partial class Compiler
         if (OpenCache(out var cacheable) is not { } cache) return null;
         using (phases.Phase("cache lookup"))
         {
-            var hit = cache.TryGet(Key("jit", path, module, cacheable!)) is { } data ? cacheable!.Restore(data, Options.Threads) : null;
+            var key = Key("jit", path, module, cacheable!);
+            var hit = key is not null && cache.TryGet(key) is { } data ? cacheable!.Restore(data, Options.Threads) : null;
             // An entry that no longer loads (another layout, say) counts as a miss: it is recompiled and overwritten.
             phases.Note("cache", hit is { Ok: true } ? "hit" : "miss");
             if (hit is not { Ok: true, Value: var restored }) return null;
@@ -78,14 +80,24 @@ public sealed partial class Compiler
 
     private readonly Dictionary<(string Kind, object Source), string> _keys = [];
 
-    /// <summary>The cache key, computed once per driver and model (hashing a 100 MB model, or printing a big module, takes a while).</summary>
-    private string Key(string kind, string? path, Module? module, ICacheableTarget target)
+    /// <summary>
+    /// The cache key, computed once per driver and model (hashing a 100 MB model, or printing a big module, takes a
+    /// while); null when the model cannot be read, so that loading it reports why, as without the cache.
+    /// </summary>
+    private string? Key(string kind, string? path, Module? module, ICacheableTarget target)
     {
         object source = (object?)path ?? module!;
         lock (_keys)
         {
             if (_keys.TryGetValue((kind, source), out var known)) return known;
-            return _keys[(kind, source)] = CacheKey.Compute(kind, path, path is null ? module : null, Options, target.CacheIdentity);
+            try
+            {
+                return _keys[(kind, source)] = CacheKey.Compute(kind, path, path is null ? module : null, Options, target.CacheIdentity);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return null;
+            }
         }
     }
 
@@ -104,7 +116,7 @@ public sealed partial class Compiler
             using (phases.Phase("cache lookup"))
             {
                 key = Key("package", path, null, cacheable!);
-                if (cache.TryGet(key) is { } data && CachedArtifacts.Read(data) is { } artefacts)
+                if (key is not null && cache.TryGet(key) is { } data && CachedArtifacts.Read(data) is { } artefacts)
                 {
                     phases.Note("cache", "hit");
                     return Result<TargetArtifacts>.Success(artefacts);
@@ -117,7 +129,7 @@ public sealed partial class Compiler
         var optimised = driver.Optimize(module.Value!);
         if (!optimised.Ok) return Result<TargetArtifacts>.Failure(optimised.Diagnostics);
         var packaged = driver.Package(optimised.Value!);
-        if (packaged.Ok && cache is not null)
+        if (packaged.Ok && cache is not null && key is not null)
             using (phases.Phase("cache store"))
                 cache.Put(key!, CachedArtifacts.Write(packaged.Value!));
         return packaged;

@@ -20,7 +20,8 @@ public static class ExecutableImage
     {
         if (executable.TakeObjectCode() is not { } obj) return null;
         var p = executable.Program;
-        using var stream = new MemoryStream();
+        // Sized up front: the object can be as large as the model's weights.
+        using var stream = new MemoryStream(obj.Length + 4096);
         using (var w = new BinaryWriter(stream))
         {
             w.Write(Magic);
@@ -34,19 +35,19 @@ public static class ExecutableImage
     }
 
     /// <summary>The executable an image describes, linked for <paramref name="target"/> (which must be the one it was compiled for).</summary>
-    public static Result<CachedExecutable> Load(byte[] image, CpuTarget target, int threads)
+    public static Result<CachedExecutable> Load(ArraySegment<byte> image, CpuTarget target, int threads)
     {
         HostProgram program;
         byte[] obj;
         try
         {
-            using var r = new BinaryReader(new MemoryStream(image));
+            using var r = new BinaryReader(new MemoryStream(image.Array!, image.Offset, image.Count));
             if (r.ReadString() != Magic) return Fail("not an executable image of this version");
             var name = r.ReadString();
             var arena = r.ReadInt64();
             var signature = ReadSignature(r);
             obj = r.ReadBytes(r.ReadInt32());
-            if (obj.Length == 0 || r.BaseStream.Position != image.Length) return Fail("truncated executable image");
+            if (obj.Length == 0 || r.BaseStream.Position != image.Count) return Fail("truncated executable image");
             program = new HostProgram(name, "", [], arena, signature);
         }
         catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or InvalidDataException)

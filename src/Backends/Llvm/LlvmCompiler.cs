@@ -136,8 +136,18 @@ public static class LlvmCompiler
     /// Optimises and emits an object file (or assembly text as bytes); <paramref name="constants"/> fill the text's
     /// placeholder globals. <paramref name="phases"/>, when given, times parsing, optimisation and emission.
     /// </summary>
-    public static Result<byte[]> Emit(string irText, CpuTarget target, bool assembly = false, string name = "module", IReadOnlyList<ConstantGlobal>? constants = null,
+    public static unsafe Result<byte[]> Emit(string irText, CpuTarget target, bool assembly = false, string name = "module", IReadOnlyList<ConstantGlobal>? constants = null,
         PhaseRecorder? phases = null)
+    {
+        var buffer = EmitToBuffer(irText, target, assembly, name, constants, phases);
+        if (!buffer.Ok) return Result<byte[]>.Failure(buffer.Diagnostics);
+        var bytes = CopyBuffer(buffer.Value!.Handle);
+        LLVMDisposeMemoryBuffer(buffer.Value.Handle);
+        return Result<byte[]>.Success(bytes);
+    }
+
+    /// <summary>Like <see cref="Emit"/>, but the code stays in an LLVM memory buffer that the caller owns (the JIT takes it without a copy).</summary>
+    internal static Result<MemoryBuffer> EmitToBuffer(string irText, CpuTarget target, bool assembly, string name, IReadOnlyList<ConstantGlobal>? constants, PhaseRecorder? phases)
     {
         InitializeTargets();
         var context = LLVMContextCreate();
@@ -145,12 +155,16 @@ public static class LlvmCompiler
         try
         {
             var parsed = PhaseRecorder.Time(phases, "LLVM parse", () => Parse(context, irText, name, constants));
-            if (!parsed.Ok) return Result<byte[]>.Failure(parsed.Diagnostics);
+            if (!parsed.Ok) return Result<MemoryBuffer>.Failure(parsed.Diagnostics);
             using var module = parsed.Value!;
             using (phases?.Phase("LLVM optimise", $"{irText.Length / 1024} KiB of IR"))
                 Optimize(module.Handle, machine, target);
             using (phases?.Phase(assembly ? "LLVM emit assembly" : "LLVM emit object"))
-                return EmitModule(module.Handle, machine, assembly);
+            {
+                if (LLVMTargetMachineEmitToMemoryBuffer(machine, module.Handle, assembly ? AssemblyFile : ObjectFile, out var err, out var buffer) != 0)
+                    return Result<MemoryBuffer>.Failure(new Diagnostic($"LLVM code generation failed: {TakeMessage(err)}"));
+                return Result<MemoryBuffer>.Success(new MemoryBuffer(buffer));
+            }
         }
         finally
         {
@@ -159,15 +173,8 @@ public static class LlvmCompiler
         }
     }
 
-    /// <summary>Machine code for an optimised module, as an object file (or assembly text).</summary>
-    private static unsafe Result<byte[]> EmitModule(nint module, nint machine, bool assembly)
-    {
-        if (LLVMTargetMachineEmitToMemoryBuffer(machine, module, assembly ? AssemblyFile : ObjectFile, out var err, out var buffer) != 0)
-            return Result<byte[]>.Failure(new Diagnostic($"LLVM code generation failed: {TakeMessage(err)}"));
-        var bytes = new ReadOnlySpan<byte>(LLVMGetBufferStart(buffer), checked((int)LLVMGetBufferSize(buffer))).ToArray();
-        LLVMDisposeMemoryBuffer(buffer);
-        return Result<byte[]>.Success(bytes);
-    }
+    internal static unsafe byte[] CopyBuffer(nint buffer) =>
+        new ReadOnlySpan<byte>(LLVMGetBufferStart(buffer), checked((int)LLVMGetBufferSize(buffer))).ToArray();
 
     /// <summary>The optimised IR text (for tests and <c>--emit llvm</c>).</summary>
     public static Result<string> OptimizedIr(string irText, CpuTarget target, string name = "module", IReadOnlyList<ConstantGlobal>? constants = null)
@@ -190,6 +197,9 @@ public static class LlvmCompiler
         }
     }
 }
+
+/// <summary>An LLVM memory buffer handle (object code) on its way to its owner.</summary>
+internal sealed record MemoryBuffer(nint Handle);
 
 /// <summary>Owns an LLVM module until disposed or handed to the JIT (<see cref="Release"/>).</summary>
 internal sealed class ModuleHandle(nint handle) : IDisposable
@@ -234,14 +244,24 @@ public sealed class LlvmJit : IDisposable
     public static Result<LlvmJit> Compile(string irText, CpuTarget target, string name = "module", IReadOnlyList<ConstantGlobal>? constants = null,
         PhaseRecorder? phases = null, bool keepObjectCode = false)
     {
-        var obj = LlvmCompiler.Emit(irText, target, name: name, constants: constants, phases: phases);
-        if (!obj.Ok) return Result<LlvmJit>.Failure(obj.Diagnostics);
+        var buffer = LlvmCompiler.EmitToBuffer(irText, target, assembly: false, name, constants, phases);
+        if (!buffer.Ok) return Result<LlvmJit>.Failure(buffer.Diagnostics);
+        // The buffer goes to the JIT as it is: for a model with 100 MB of weights, a copy is 100 MB more at the peak.
+        var kept = keepObjectCode ? LlvmCompiler.CopyBuffer(buffer.Value!.Handle) : null;
         using (phases?.Phase("JIT load"))
-            return Load(obj.Value!, target, name, keepObjectCode);
+            return Load(buffer.Value!.Handle, target, kept);
     }
 
     /// <summary>Links an object file produced for <paramref name="target"/> into a new JIT; symbols of the process resolve too.</summary>
     public static unsafe Result<LlvmJit> Load(byte[] objectCode, CpuTarget target, string name = "module", bool keepObjectCode = false)
+    {
+        nint buffer;
+        fixed (byte* p = objectCode) buffer = LLVMCreateMemoryBufferWithMemoryRangeCopy(p, (nuint)objectCode.Length, name);
+        return Load(buffer, target, keepObjectCode ? objectCode : null);
+    }
+
+    /// <summary>Links the object in <paramref name="buffer"/>, which the JIT takes over (also on failure).</summary>
+    private static Result<LlvmJit> Load(nint buffer, CpuTarget target, byte[]? kept)
     {
         LlvmCompiler.InitializeTargets();
         var builder = LLVMOrcCreateLLJITBuilder();
@@ -249,17 +269,20 @@ public sealed class LlvmJit : IDisposable
         LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder,
             LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(LlvmCompiler.CreateTargetMachine(target)));
         var err = TakeError(LLVMOrcCreateLLJIT(out var jit, builder));
-        if (err.Length > 0) return Result<LlvmJit>.Failure(new Diagnostic($"cannot create the LLVM JIT: {err}"));
+        if (err.Length > 0)
+        {
+            LLVMDisposeMemoryBuffer(buffer);
+            return Result<LlvmJit>.Failure(new Diagnostic($"cannot create the LLVM JIT: {err}"));
+        }
         var dylib = LLVMOrcLLJITGetMainJITDylib(jit);
         err = TakeError(LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(out var generator, LLVMOrcLLJITGetGlobalPrefix(jit), 0, 0));
         if (err.Length > 0)
         {
+            LLVMDisposeMemoryBuffer(buffer);
             TakeError(LLVMOrcDisposeLLJIT(jit));
             return Result<LlvmJit>.Failure(new Diagnostic($"cannot resolve process symbols in the JIT: {err}"));
         }
         LLVMOrcJITDylibAddGenerator(dylib, generator);
-        nint buffer;
-        fixed (byte* p = objectCode) buffer = LLVMCreateMemoryBufferWithMemoryRangeCopy(p, (nuint)objectCode.Length, name);
         // The JIT takes ownership of the buffer, also on failure.
         err = TakeError(LLVMOrcLLJITAddObjectFile(jit, dylib, buffer));
         if (err.Length > 0)
@@ -267,7 +290,7 @@ public sealed class LlvmJit : IDisposable
             TakeError(LLVMOrcDisposeLLJIT(jit));
             return Result<LlvmJit>.Failure(new Diagnostic($"the JIT rejected the object file: {err}"));
         }
-        return Result<LlvmJit>.Success(new LlvmJit(jit, keepObjectCode ? objectCode : null));
+        return Result<LlvmJit>.Success(new LlvmJit(jit, kept));
     }
 
     private byte[]? _objectCode;

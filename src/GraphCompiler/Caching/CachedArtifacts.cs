@@ -8,10 +8,11 @@ internal static class CachedArtifacts
     // Bumped whenever the layout changes, so an entry of another layout reads as a miss.
     private const string Magic = "GCAOT1";
 
-    public static byte[] Write(TargetArtifacts a)
+    /// <summary>The payload, as a view of the stream's buffer (no copy of what may be hundreds of megabytes).</summary>
+    public static ArraySegment<byte> Write(TargetArtifacts a)
     {
-        using var stream = new MemoryStream();
-        using (var w = new BinaryWriter(stream))
+        var stream = new MemoryStream(checked((int)Math.Min(int.MaxValue, a.Files.Sum(f => (long)f.Data.Length) + 4096)));
+        using (var w = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
         {
             w.Write(Magic);
             w.Write(a.Summary);
@@ -24,15 +25,15 @@ internal static class CachedArtifacts
                 w.Write(data);
             }
         }
-        return stream.ToArray();
+        return new ArraySegment<byte>(stream.GetBuffer(), 0, (int)stream.Length);
     }
 
     /// <summary>The artefacts, or null when the payload is not one of this layout (the caller recompiles).</summary>
-    public static TargetArtifacts? Read(byte[] payload)
+    public static TargetArtifacts? Read(ArraySegment<byte> payload)
     {
         try
         {
-            using var r = new BinaryReader(new MemoryStream(payload));
+            using var r = new BinaryReader(new MemoryStream(payload.Array!, payload.Offset, payload.Count));
             if (r.ReadString() != Magic) return null;
             var summary = r.ReadString();
             var arena = r.ReadInt64();
@@ -45,7 +46,7 @@ internal static class CachedArtifacts
                 if (data.Length != length) return null;
                 files.Add((name, data));
             }
-            return r.BaseStream.Position == payload.Length ? new TargetArtifacts(files, summary, arena) : null;
+            return r.BaseStream.Position == payload.Count ? new TargetArtifacts(files, summary, arena) : null;
         }
         catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException)
         {

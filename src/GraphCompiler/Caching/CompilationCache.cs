@@ -45,8 +45,11 @@ public sealed class CompilationCache
     /// <summary>The file an entry lives in.</summary>
     public string PathOf(string key) => Path.Combine(Directory, key + Extension);
 
-    /// <summary>The payload stored under <paramref name="key"/>, or null (missing, unreadable, corrupt: corrupt entries are deleted).</summary>
-    public byte[]? TryGet(string key)
+    /// <summary>
+    /// The payload stored under <paramref name="key"/> (a view into the entry's bytes, not a copy: entries can be
+    /// hundreds of megabytes), or null (missing, unreadable, corrupt: corrupt entries are deleted).
+    /// </summary>
+    public ArraySegment<byte>? TryGet(string key)
     {
         var path = PathOf(key);
         byte[] bytes;
@@ -76,7 +79,7 @@ public sealed class CompilationCache
     }
 
     /// <summary>Stores <paramref name="payload"/> atomically (temporary file, then rename) and trims the cache; a failure to write is ignored.</summary>
-    public bool Put(string key, byte[] payload)
+    public bool Put(string key, ReadOnlySpan<byte> payload)
     {
         var path = PathOf(key);
         var tmp = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
@@ -127,15 +130,15 @@ public sealed class CompilationCache
     }
 
     /// <summary>The payload of a whole, intact entry, else null.</summary>
-    private static byte[]? Verify(byte[] bytes)
+    private static ArraySegment<byte>? Verify(byte[] bytes)
     {
         if (bytes.Length < HeaderBytes || !bytes.AsSpan(0, 8).SequenceEqual(Magic)) return null;
         var length = BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(8));
         if (length != bytes.Length - HeaderBytes) return null;
-        var payload = bytes.AsSpan(HeaderBytes);
+        var payload = new ArraySegment<byte>(bytes, HeaderBytes, bytes.Length - HeaderBytes);
         Span<byte> hash = stackalloc byte[32];
         SHA256.HashData(payload, hash);
-        return hash.SequenceEqual(bytes.AsSpan(16, 32)) ? payload.ToArray() : null;
+        return hash.SequenceEqual(bytes.AsSpan(16, 32)) ? payload : (ArraySegment<byte>?)null;
     }
 
     private static void TryDelete(string path)

@@ -92,5 +92,5 @@ public interface ICacheableTarget
     byte[]? Save(IExecutable executable);
 
     /// <summary>An executable from <see cref="Save"/>'s bytes; a failure (bytes of another version, say) is a diagnostic.</summary>
-    Result<CachedExecutable> Restore(byte[] data, int threads);
+    Result<CachedExecutable> Restore(ArraySegment<byte> data, int threads);
 }
