@@ -78,21 +78,26 @@ public sealed partial class Compiler
         }
     }
 
-    private readonly Dictionary<(string Kind, object Source), string> _keys = [];
+    private readonly Dictionary<(string Kind, object Source), (string Key, long Length, DateTime Written)> _keys = [];
 
     /// <summary>
-    /// The cache key, computed once per driver and model (hashing a 100 MB model, or printing a big module, takes a
-    /// while); null when the model cannot be read, so that loading it reports why, as without the cache.
+    /// The cache key; null when the model cannot be read, so that loading it reports why, as without the cache. A
+    /// file's key is remembered while its length and time stamp stay the same (hashing a 100 MB model takes a while,
+    /// and <c>run</c> asks twice on a miss); an edited file is hashed again.
     /// </summary>
     private string? Key(string kind, string? path, Module? module, ICacheableTarget target)
     {
         object source = (object?)path ?? module!;
         lock (_keys)
         {
-            if (_keys.TryGetValue((kind, source), out var known)) return known;
             try
             {
-                return _keys[(kind, source)] = CacheKey.Compute(kind, path, path is null ? module : null, Options, target.CacheIdentity);
+                var file = path is not null && File.Exists(path) ? new FileInfo(path) : null;
+                if (file is not null && _keys.TryGetValue((kind, source), out var known) && known.Length == file.Length && known.Written == file.LastWriteTimeUtc)
+                    return known.Key;
+                var key = CacheKey.Compute(kind, path, path is null ? module : null, Options, target.CacheIdentity);
+                if (file is not null) _keys[(kind, source)] = (key, file.Length, file.LastWriteTimeUtc);
+                return key;
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {

@@ -69,6 +69,23 @@ public sealed class DriverCacheTests : IDisposable
     }
 
     [Fact]
+    public void OneDriverSeesAnEditedModel()
+    {
+        // The driver remembers a file's key, but only while the file is unchanged.
+        var driver = Compiler.Create(Cached()).Unwrap();
+        var path = Path.Combine(_temp.Directory("gc-model"), "model.ir");
+        File.Copy(Example("softmax_regression.ir"), path);
+        byte[] before;
+        using (var m = driver.LoadAndJit(path).Unwrap().Executable) before = m.Run([X]).Unwrap()[0].Bytes.ToArray();
+        File.WriteAllText(path, File.ReadAllText(path).Replace("0.5", "0.25"));
+        File.SetLastWriteTimeUtc(path, DateTime.UtcNow.AddMinutes(1));
+        var edited = driver.LoadAndJit(path).Unwrap();
+        using var exe = edited.Executable;
+        Assert.False(edited.Timings.CacheHit);
+        Assert.NotEqual(before, exe.Run([X]).Unwrap()[0].Bytes.ToArray());
+    }
+
+    [Fact]
     public void CorruptEntryIsRecompiledAndReplaced()
     {
         var dir = _temp.Directory("gc-cache");
