@@ -70,6 +70,16 @@ public sealed record CompileOptions
 
     /// <summary>Ahead-of-time: also produce the relocatable object <c>NAME.o</c> (for static linking) next to <c>libNAME.so</c>.</summary>
     public bool ObjectFile { get; init; }
+    /// <summary>
+    /// Keep compiled code in the on-disk compilation cache and reuse it when the same model is compiled with the same
+    /// options for the same CPU by the same compiler build (<c>Compiler.LoadAndJit</c>, <c>Compiler.LoadAndPackage</c>,
+    /// <see cref="CompiledModel"/>). Off by default in the API, so a library never writes to the user's cache unasked;
+    /// the command line turns it on (<c>--no-cache</c> turns it off). CPU targets only: the CUDA target opts out.
+    /// </summary>
+    public bool Cache { get; init; }
+
+    /// <summary>Where the cache lives; null: <c>$GC_CACHE_DIR</c>, else <c>$XDG_CACHE_HOME/graphcompiler</c>, else <c>~/.cache/graphcompiler</c>.</summary>
+    public string? CacheDirectory { get; init; }
 
     /// <summary>The import options these options imply (for <see cref="ModelLoader.Load"/>).</summary>
     public ImportOptions ToImportOptions() => new()

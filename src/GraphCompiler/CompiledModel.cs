@@ -5,12 +5,6 @@ using GraphCompiler.Runtime;
 
 namespace GraphCompiler;
 
-/// <summary>How long each phase of <see cref="CompiledModel.Compile(string, CompileOptions?)"/> took.</summary>
-public sealed record CompileTimings(TimeSpan Load, TimeSpan Optimize, TimeSpan CodeGen)
-{
-    public TimeSpan Total => Load + Optimize + CodeGen;
-}
-
 /// <summary>
 /// A model compiled in-process for this machine's CPU (JIT): load (any <see cref="ModelLoader"/> format)
 /// → pass pipeline → LLVM code generation. Failures throw <see cref="CompilationException"/> with the
@@ -25,11 +19,12 @@ public sealed class CompiledModel : IDisposable
 {
     private readonly NativeExecutable _executable;
 
-    private CompiledModel(NativeExecutable executable, Module optimized, CompileTimings timings)
+    private readonly JitCompilation _compilation;
+
+    private CompiledModel(NativeExecutable executable, JitCompilation compilation)
     {
         _executable = executable;
-        Module = optimized;
-        Timings = timings;
+        _compilation = compilation;
     }
 
     /// <summary>Loads the model at <paramref name="path"/> (.ir, .onnx, .pb, .pbtxt, SavedModel directory) and compiles it.</summary>
@@ -46,13 +41,13 @@ public sealed class CompiledModel : IDisposable
         if (!driver.Ok) throw new CompilationException(driver.Diagnostics);
         var compiled = driver.Value!.LoadAndJit(path, module);
         if (!compiled.Ok) throw new CompilationException(compiled.Diagnostics);
-        var (exe, optimized, timings) = compiled.Value!;
+        var exe = compiled.Value!.Executable;
         if (exe is not NativeExecutable native)
         {
             exe.Dispose();
             throw new CompilationException([new Diagnostic($"the {driver.Value.Target.Name} target does not produce native code; CompiledModel needs a native target (cpu)")]);
         }
-        return new CompiledModel(native, optimized, timings);
+        return new CompiledModel(native, compiled.Value);
     }
 
     /// <summary>The inputs, in the order <see cref="Run(IReadOnlyList{Tensor})"/> takes them.</summary>
@@ -61,10 +56,11 @@ public sealed class CompiledModel : IDisposable
     /// <summary>The outputs, in the order runs produce them.</summary>
     public IReadOnlyList<TensorDescriptor> Outputs => _executable.Outputs;
 
-    /// <summary>The IR after the pass pipeline, as compiled.</summary>
-    public Module Module { get; }
+    /// <summary>The IR after the pass pipeline, as compiled (after a cache hit, loaded and optimised again when first asked for).</summary>
+    public Module Module => _compilation.Optimized;
 
-    public CompileTimings Timings { get; }
+    /// <summary>How long each phase took, and whether the code came from the compilation cache (<see cref="CompileOptions.Cache"/>).</summary>
+    public CompileTimings Timings => _compilation.Timings;
 
     /// <summary>The most threads a run may use; 0: <c>GC_NUM_THREADS</c>, else every core.</summary>
     public int Threads

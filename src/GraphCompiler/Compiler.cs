@@ -7,8 +7,32 @@ using GraphCompiler.Passes.Graphviz;
 
 namespace GraphCompiler;
 
-/// <summary>A model compiled in-process: the executable, the IR it was compiled from, and how long each phase took.</summary>
-public sealed record JitCompilation(IExecutable Executable, Module Optimized, CompileTimings Timings);
+/// <summary>
+/// A model compiled in-process: the executable, the interface of the function it runs, the IR it was compiled from,
+/// and how long each phase took. After a cache hit nothing was loaded: <see cref="Optimized"/> loads and optimises
+/// the model again when first asked for.
+/// </summary>
+public sealed class JitCompilation(IExecutable executable, Function signature, Func<Module> optimized, CompileTimings timings)
+{
+    private readonly Lazy<Module> _optimized = new(optimized);
+
+    public JitCompilation(IExecutable executable, Module optimized, Function signature, CompileTimings timings)
+        : this(executable, signature, () => optimized, timings) { }
+
+    public IExecutable Executable { get; } = executable;
+
+    /// <summary>The compiled function's arguments and results (after a cache hit, a function without a body).</summary>
+    public Function Signature { get; } = signature;
+
+    /// <summary>The module after the pass pipeline.</summary>
+    /// <exception cref="CompilationException">After a cache hit, the model no longer loads or optimises.</exception>
+    public Module Optimized => _optimized.Value;
+
+    public CompileTimings Timings { get; } = timings;
+
+    public void Deconstruct(out IExecutable executable, out Module optimizedModule, out CompileTimings compileTimings) =>
+        (executable, optimizedModule, compileTimings) = (Executable, Optimized, Timings);
+}
 
 /// <summary>One pass of a pipeline as it ran: its position, name, the module after it, and whether it changed anything.</summary>
 public sealed record PassSnapshot(int Index, string PassName, Module Module, bool Changed);
@@ -25,7 +49,7 @@ public sealed record PassSnapshot(int Index, string PassName, Module Module, boo
 /// var library = driver.Package(optimized).Unwrap();   // or driver.Jit(optimized)
 /// </code>
 /// </summary>
-public sealed class Compiler
+public sealed partial class Compiler
 {
     private Compiler(CompileOptions options, ITarget target, Pipeline? pipeline, PassOptions passOptions)
     {
@@ -45,6 +69,12 @@ public sealed class Compiler
 
     /// <summary>The pass options the options imply (placement with the GPU's capabilities and the constraints).</summary>
     public PassOptions PassOptions { get; }
+
+    /// <summary>Where <see cref="Load"/>, <see cref="Optimize"/>, <see cref="Jit"/> and <see cref="Package"/> record their phases; null: nowhere.</summary>
+    public PhaseRecorder? Phases { get; private init; }
+
+    /// <summary>The same driver, recording its phases (and the backend's sub-phases) into <paramref name="phases"/>.</summary>
+    public Compiler WithPhases(PhaseRecorder? phases) => new(Options, Target, Pipeline, PassOptions) { Phases = phases };
 
     /// <summary>Every registered pass with its description, and every named pipeline.</summary>
     public static IEnumerable<(string Name, string Description)> AvailablePasses => PassRegistry.All.Select(p => (p.Name, p.Description));
@@ -107,7 +137,11 @@ public sealed class Compiler
     }
 
     /// <summary>Loads a model of any supported format (<see cref="ModelLoader"/>) with the options' feeds, fetches and constants.</summary>
-    public Result<Module> Load(string path) => ModelLoader.Load(path, Options.ToImportOptions());
+    public Result<Module> Load(string path)
+    {
+        using var phase = Phases?.Phase("import", Path.GetFileName(path));
+        return ModelLoader.Load(path, Options.ToImportOptions());
+    }
 
     /// <summary>
     /// Checks that the module has the function to compile, then runs the pipeline; <paramref name="afterEach"/>
@@ -115,6 +149,21 @@ public sealed class Compiler
     /// </summary>
     public Result<Module> Optimize(Module module, Action<PassSnapshot>? afterEach = null)
     {
+        using var phase = Phases?.Phase("passes", Pipeline?.Name);
+        if (Phases is { } phases)
+        {
+            // Each pass's time is the time since the previous one finished.
+            var sw = Stopwatch.StartNew();
+            var cpu = PeakMemory.CpuTime();
+            var inner = afterEach;
+            afterEach = step =>
+            {
+                phases.Add(step.PassName, sw.Elapsed, PeakMemory.CpuTime() - cpu);
+                inner?.Invoke(step);
+                sw.Restart();
+                cpu = PeakMemory.CpuTime();
+            };
+        }
         if (Options.Function is { } fn && module.Find(fn) is null) return Result<Module>.Failure(new Diagnostic($"no function named '{fn}'"));
         if (Pipeline is null)
         {
@@ -126,39 +175,23 @@ public sealed class Compiler
     }
 
     /// <summary>Compiles an optimised module in-process for the target.</summary>
-    public Result<IExecutable> Jit(Module optimized) =>
-        Target.RunUnavailable is { } why
-            ? Result<IExecutable>.Failure(new Diagnostic($"the {Target.Name} target cannot run here: {why}"))
-            : Target.Jit(optimized, Options.Function, Options.Threads);
+    public Result<IExecutable> Jit(Module optimized)
+    {
+        if (Target.RunUnavailable is { } why) return Result<IExecutable>.Failure(new Diagnostic($"the {Target.Name} target cannot run here: {why}"));
+        using var phase = Phases?.Phase("code generation", $"{Target.Name}, {CountOps(optimized)} ops");
+        return Target.Jit(optimized, Options.Function, Options.Threads, new JitOptions { Phases = Phases, KeepImage = Options.Cache });
+    }
 
     /// <summary>Compiles an optimised module into the target's library form, in memory (nothing is written).</summary>
-    public Result<TargetArtifacts> Package(Module optimized) =>
-        Target.Package(optimized, Options.Function, new PackageOptions { Name = Options.LibraryName, Namespace = Options.Namespace, IncludeObject = Options.ObjectFile });
+    public Result<TargetArtifacts> Package(Module optimized)
+    {
+        using var phase = Phases?.Phase("code generation", $"{Target.Name}, {CountOps(optimized)} ops");
+        return Target.Package(optimized, Options.Function, new PackageOptions { Name = Options.LibraryName, Namespace = Options.Namespace, IncludeObject = Options.ObjectFile, Phases = Phases });
+    }
 
     /// <summary>The arena layout of every function, planned exactly as the target plans it (so its peak is the compiled arena size).</summary>
     public MemoryReport MemoryReport(Module optimized) => Passes.MemoryReport.Compute(optimized, Target.MemoryPlan);
 
     /// <summary>The module as a Graphviz DOT graph (ops as boxes, coloured by device when placed).</summary>
     public static string Graph(Module module) => DotWriter.Write(module);
-
-    /// <summary>Load, optimise and compile in-process, with the time of each phase.</summary>
-    public Result<JitCompilation> LoadAndJit(string? path, Module? module = null)
-    {
-        var sw = Stopwatch.StartNew();
-        if (module is null)
-        {
-            var loaded = Load(path!);
-            if (!loaded.Ok) return Result<JitCompilation>.Failure(loaded.Diagnostics);
-            module = loaded.Value!;
-        }
-        var load = sw.Elapsed;
-        sw.Restart();
-        var optimized = Optimize(module);
-        if (!optimized.Ok) return Result<JitCompilation>.Failure(optimized.Diagnostics);
-        var optimize = sw.Elapsed;
-        sw.Restart();
-        var exe = Jit(optimized.Value!);
-        if (!exe.Ok) return Result<JitCompilation>.Failure(exe.Diagnostics);
-        return Result<JitCompilation>.Success(new JitCompilation(exe.Value!, optimized.Value!, new CompileTimings(load, optimize, sw.Elapsed)));
-    }
 }

@@ -31,13 +31,15 @@ internal static class BenchCommand
         var seed = new Option<int>("--seed") { Description = "Seed of the random inputs.", DefaultValueFactory = _ => 0 };
         var function = new Option<string?>("--function") { Description = "The function to run (default: main, else the first)." };
         var cmd = model.AddTo(new Command("bench", "Compile a model once and time its runs: median, min and max per run."));
+        var timing = new TimingCliOptions();
+        timing.AddTo(cmd, cache: false);
         foreach (var o in new Option[] { backend, threads, warmup, iterations, inputs, seed, function }) cmd.Options.Add(o);
-        cmd.SetAction(r => Run(r, model, r.GetValue(backend)!, r.GetValue(threads), r.GetValue(warmup), r.GetValue(iterations),
+        cmd.SetAction(r => Run(r, model, timing, r.GetValue(backend)!, r.GetValue(threads), r.GetValue(warmup), r.GetValue(iterations),
             r.GetValue(inputs) ?? [], r.GetValue(seed), r.GetValue(function)));
         return cmd;
     }
 
-    private static int Run(ParseResult r, ModelOptions model, string backend, int threads, int warmup, int iterations, string[] inputSpecs, int seed, string? functionName)
+    private static int Run(ParseResult r, ModelOptions model, TimingCliOptions timing, string backend, int threads, int warmup, int iterations, string[] inputSpecs, int seed, string? functionName)
     {
         if (threads < 0) return Cli.Fail($"--threads must be >= 0 (0: the default), got {threads}");
         if (warmup < 0) return Cli.Fail($"--warmup must be >= 0, got {warmup}");
@@ -75,6 +77,7 @@ internal static class BenchCommand
             for (int i = 0; i < compiled.Inputs.Count; i++)
                 Console.Out.WriteLine($"input {compiled.Inputs[i]}{(given.Contains(compiled.Inputs[i].Name) ? "" : $" (random, seed {seed})")}");
             foreach (var o in compiled.Outputs) Console.Out.WriteLine($"output {o}");
+            timing.Report(r, [new IR.Targets.PhaseTiming("import", 0, load, 0), .. t.Phases], new Dictionary<string, string>());
 
             // Pinned buffers, filled once: the timed loop allocates nothing.
             var inputBuffers = inputs.Value!.Values.Select(x => Pinned(x.Bytes)).ToArray();

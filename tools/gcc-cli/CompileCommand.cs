@@ -27,6 +27,7 @@ internal static class CompileCommand
         var nupkg = new Option<bool>("--nupkg") { Description = "Also write ID.VERSION.nupkg: the C# binding compiled into ID.dll plus libNAME.so for linux-x64; one PackageReference uses it." };
         var packageId = new Option<string?>("--package-id") { Description = "With --nupkg: the package and assembly name (default: NAME)." };
         var packageVersion = new Option<string?>("--package-version") { Description = "With --nupkg: the package version (default: 1.0.0)." };
+        var timing = new TimingCliOptions();
         var cmd = placement.AddTo(model.AddTo(new Command("compile", "Compile a model ahead of time for the CPU or CUDA: shared library, C header and C# binding; object file and NuGet package on request.")));
         cmd.Options.Add(arch);
         cmd.Options.Add(sms);
@@ -39,12 +40,13 @@ internal static class CompileCommand
         cmd.Options.Add(nupkg);
         cmd.Options.Add(packageId);
         cmd.Options.Add(packageVersion);
-        cmd.SetAction(r => Run(r, model, placement, r.GetValue(model.Model)!, r.GetValue(outputDir)!, r.GetValue(name)!, r.GetValue(target)!, r.GetValue(arch), r.GetValue(sms), r.GetValue(function), r.GetValue(ns),
+        timing.AddTo(cmd);
+        cmd.SetAction(r => Run(r, model, placement, timing, r.GetValue(model.Model)!, r.GetValue(outputDir)!, r.GetValue(name)!, r.GetValue(target)!, r.GetValue(arch), r.GetValue(sms), r.GetValue(function), r.GetValue(ns),
             new Packaging(r.GetValue(obj), r.GetValue(nupkg), r.GetValue(packageId), r.GetValue(packageVersion))));
         return cmd;
     }
 
-    private static int Run(ParseResult r, ModelOptions model, PlacementCliOptions placement, string path, string outputDir, string name, string target, string? arch, int? sms,
+    private static int Run(ParseResult r, ModelOptions model, PlacementCliOptions placement, TimingCliOptions timing, string path, string outputDir, string name, string target, string? arch, int? sms,
         string? function, string? ns, Packaging packaging)
     {
         // The driver checks the options before anything is loaded, so a typo costs no compilation.
@@ -55,13 +57,11 @@ internal static class CompileCommand
         if (packaging.NuGet && (ModelPackage.CheckId(id) ?? ModelPackage.CheckVersion(version)) is { } badPackage) return Cli.Fail(badPackage);
         var options = model.Apply(r, new CompileOptions { Target = target, GpuArch = arch, GpuMultiprocessors = sms, Function = function, LibraryName = name, Namespace = ns, ObjectFile = packaging.Object });
         if (!options.Ok) return Cli.FailOne(options.Diagnostics);
-        if (Cli.Driver(placement.Apply(r, options.Value!), out var bad) is not { } driver) return bad;
+        if (Cli.Driver(timing.Apply(r, placement.Apply(r, options.Value!)), out var bad) is not { } driver) return bad;
 
-        var module = driver.Load(path);
-        if (!module.Ok) return Cli.FailOne(module.Diagnostics);
-        var optimised = driver.Optimize(module.Value!);
-        if (!optimised.Ok) return Cli.FailOne(optimised.Diagnostics);
-        var artefacts = driver.Package(optimised.Value!);
+        // Load, optimise and package, or the cached artefacts of an identical earlier compilation.
+        var phases = timing.Recorder(r);
+        var artefacts = driver.WithPhases(phases).LoadAndPackage(path);
         if (!artefacts.Ok) return Cli.FailOne(artefacts.Diagnostics);
 
         var files = artefacts.Value!.Files;
@@ -75,6 +75,7 @@ internal static class CompileCommand
         foreach (var (fileName, data) in files)
             Console.Out.WriteLine($"{Path.Combine(outputDir, fileName)} ({data.Length} bytes)");
         Console.Out.WriteLine(artefacts.Value.Summary);
+        timing.Report(r, phases);
         return Cli.Ok;
     }
 

@@ -36,6 +36,8 @@ internal static class IrCommand
         };
         model.AddTo(cmd, withArgument: false);
         placement.AddTo(cmd);
+        var timing = new TimingCliOptions();
+        timing.AddTo(cmd, cache: false);
         cmd.SetAction(r =>
         {
             if (r.GetValue(list))
@@ -62,6 +64,8 @@ internal static class IrCommand
             var withModel = model.Apply(r, placement.Apply(r, options));
             if (!withModel.Ok) return Cli.FailOne(withModel.Diagnostics);
             if (Cli.Driver(withModel.Value!, out var bad) is not { } driver) return bad;
+            var phases = timing.Recorder(r);
+            driver = driver.WithPhases(phases);
             if (after is not null && after != "all" && (driver.Pipeline is null || !driver.Pipeline.Passes.Contains(after)))
                 return Cli.Fail($"--print-after {after}: the pipeline ({driver.Pipeline?.ToString() ?? "none"}) has no such pass");
             var parsed = driver.Load(path);
@@ -88,11 +92,13 @@ internal static class IrCommand
             if (report && asJson)
             {
                 Console.Out.Write(driver.MemoryReport(module).ToJson());
+                timing.Report(r, phases);
                 return Cli.Ok;
             }
             if (dump is not null) Console.Out.WriteLine($"wrote {dumps.Count} file(s) to {dump}");
             else if (after is null && !report) Console.Out.Write(Printer.Print(module, print));
             if (report) Console.Out.Write(driver.MemoryReport(module).ToText());
+            timing.Report(r, phases);
             return Cli.Ok;
         });
         return cmd;

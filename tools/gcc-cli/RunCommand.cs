@@ -28,6 +28,7 @@ internal static class RunCommand
         var backend = Cli.BackendOption("Which target runs the graph.");
         var function = new Option<string?>("--function") { Description = "The function to run (default: main, else the first)." };
         var printFull = new Option<bool>("--print-full") { Description = "Print every element of each result (default: the first 8)." };
+        var timing = new TimingCliOptions();
         var cmd = model.AddTo(new Command("run", "Run a model on .npy inputs and write its results as .npy files."));
         cmd.Options.Add(inputs);
         cmd.Options.Add(outputDir);
@@ -35,30 +36,43 @@ internal static class RunCommand
         cmd.Options.Add(backend);
         cmd.Options.Add(function);
         cmd.Options.Add(printFull);
-        cmd.SetAction(r => Run(r, model, r.GetValue(inputs) ?? [], r.GetValue(outputs) ?? [], r.GetValue(outputDir), r.GetValue(backend)!, r.GetValue(function), r.GetValue(printFull)));
+        timing.AddTo(cmd);
+        cmd.SetAction(r => Run(r, model, timing, r.GetValue(inputs) ?? [], r.GetValue(outputs) ?? [], r.GetValue(outputDir), r.GetValue(backend)!, r.GetValue(function), r.GetValue(printFull)));
         return cmd;
     }
 
-    private static int Run(ParseResult r, ModelOptions model, string[] inputSpecs, string[] outputSpecs, string? outputDir, string backendName, string? functionName, bool printFull)
+    private static int Run(ParseResult r, ModelOptions model, TimingCliOptions timing, string[] inputSpecs, string[] outputSpecs, string? outputDir, string backendName, string? functionName, bool printFull)
     {
         var path = r.GetValue(model.Model)!;
         var options = model.Apply(r, new CompileOptions { Target = backendName, Function = functionName });
         if (!options.Ok) return Cli.FailOne(options.Diagnostics);
-        if (Cli.Driver(options.Value!, out var bad) is not { } driver) return bad;
-        var loaded = driver.Load(path);
-        if (!loaded.Ok) return Cli.FailOne(loaded.Diagnostics);
-        var module = loaded.Value!;
-        var f = functionName is null ? module.Entry : module.Find(functionName);
-        if (f is null) return Cli.Fail($"{path}: no function named '{functionName}'");
+        if (Cli.Driver(timing.Apply(r, options.Value!), out var bad) is not { } driver) return bad;
+        var phases = timing.Recorder(r);
+        driver = driver.WithPhases(phases);
 
+        // A cache hit needs no import: the entry has the function's interface, all the inputs are read against.
+        var cached = driver.CachedJit(path);
+        var compiled = cached is null ? null : Result<JitCompilation>.Success(cached);
+        Function? f;
+        if (compiled is null)
+        {
+            var loaded = driver.Load(path);
+            if (!loaded.Ok) return Cli.FailOne(loaded.Diagnostics);
+            var module = loaded.Value!;
+            f = functionName is null ? module.Entry : module.Find(functionName);
+            if (f is null) return Cli.Fail($"{path}: no function named '{functionName}'");
+            var read = InputFiles.Read(f, inputSpecs);
+            if (!read.Ok) return Cli.FailOne(read.Diagnostics);
+            if (OutputFiles.Resolve(f, outputSpecs) is { Ok: false } badOutputs) return Cli.FailOne(badOutputs.Diagnostics);
+            compiled = driver.LoadAndJit(path, module);
+            if (!compiled.Ok) return Cli.FailOne(compiled.Diagnostics);
+        }
+        f = compiled.Value!.Signature;
+        using var executable = compiled.Value!.Executable;
         var destinations = OutputFiles.Resolve(f, outputSpecs);
         if (!destinations.Ok) return Cli.FailOne(destinations.Diagnostics);
         var args = InputFiles.Read(f, inputSpecs);
         if (!args.Ok) return Cli.FailOne(args.Diagnostics);
-
-        var compiled = driver.LoadAndJit(null, module);
-        if (!compiled.Ok) return Cli.FailOne(compiled.Diagnostics);
-        using var executable = compiled.Value!.Executable;
         var result = executable.Run(args.Value!.Values);
         if (!result.Ok) return Cli.FailOne(result.Diagnostics);
 
@@ -82,6 +96,7 @@ internal static class RunCommand
         if (outputDir is not null) Cli.WriteAll(outputDir, files);
         foreach (var group in named.GroupBy(n => Path.GetDirectoryName(Path.GetFullPath(n.Path))!))
             Cli.WriteAll(group.Key, [.. group.Select(n => (Path.GetFileName(n.Path), n.Data))]);
+        timing.Report(r, phases);
         return Cli.Ok;
     }
 }

@@ -14,6 +14,12 @@ public sealed record CpuCompileOptions
 
     /// <summary>What to generate code for; null means this machine (<see cref="CpuTarget.Host"/>).</summary>
     public CpuTarget? Target { get; init; }
+
+    /// <summary>Receives the backend's phases (IR generation, LLVM optimisation, emission); null: not timed.</summary>
+    public IR.Targets.PhaseRecorder? Phases { get; init; }
+
+    /// <summary><see cref="Jit"/>: keep the object file with the executable (<see cref="NativeExecutable.TakeObjectCode"/>), for a compilation cache.</summary>
+    public bool KeepObjectCode { get; init; }
 }
 
 /// <summary>
@@ -50,6 +56,7 @@ public static class CpuCompiler
         try
         {
             var target = options.Target ?? CpuTarget.Host();
+            using var phase = options.Phases?.Phase("LLVM IR generation");
             var (ir, constants, arena) = ProgramEmitter.Emit(f, options.Name, f.Name, module, target.F32Lanes, CpuKernels.Instance, MemoryPlan);
             return Result<CpuProgram>.Success(new CpuProgram(options.Name, ir, constants, arena, f));
         }
@@ -66,7 +73,7 @@ public static class CpuCompiler
         var program = Generate(module, options, functionName);
         if (!program.Ok) return Result<NativeExecutable>.Failure(program.Diagnostics);
         var p = program.Value!;
-        var jit = LlvmJit.Compile(p.LlvmIr, (options ?? new()).Target ?? CpuTarget.Host(), p.Name, p.Constants);
+        var jit = LlvmJit.Compile(p.LlvmIr, (options ?? new()).Target ?? CpuTarget.Host(), p.Name, p.Constants, options?.Phases, options?.KeepObjectCode ?? false);
         if (!jit.Ok) return Result<NativeExecutable>.Failure(jit.Diagnostics);
         return Result<NativeExecutable>.Success(new NativeExecutable(jit.Value!, p.AsHostProgram));
     }

@@ -42,7 +42,7 @@ public sealed class CudaBackend(CudaTarget gpu, IHostKernels hostKernels, CpuTar
         return null;
     });
 
-    public Result<IExecutable> Jit(Module optimized, string? function, int threads)
+    public Result<IExecutable> Jit(Module optimized, string? function, int threads, JitOptions? options = null)
     {
         var exe = CudaCompiler.Jit(optimized, new CudaCompileOptions { Gpu = Gpu, Host = Host, HostKernels = hostKernels }, function);
         if (!exe.Ok) return Result<IExecutable>.Failure(exe.Diagnostics);

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
 using GraphCompiler.IR;
+using GraphCompiler.IR.Targets;
 using static GraphCompiler.Backends.Llvm.LlvmNative;
 
 namespace GraphCompiler.Backends.Llvm;
@@ -131,25 +132,38 @@ public static class LlvmCompiler
         if (message.Length > 0) throw new InvalidOperationException($"LLVM pass pipeline failed: {message}");
     }
 
-    /// <summary>Optimises and emits an object file (or assembly text as bytes); <paramref name="constants"/> fill the text's placeholder globals.</summary>
-    public static Result<byte[]> Emit(string irText, CpuTarget target, bool assembly = false, string name = "module", IReadOnlyList<ConstantGlobal>? constants = null)
+    /// <summary>
+    /// Optimises and emits an object file (or assembly text as bytes); <paramref name="constants"/> fill the text's
+    /// placeholder globals. <paramref name="phases"/>, when given, times parsing, optimisation and emission.
+    /// </summary>
+    public static unsafe Result<byte[]> Emit(string irText, CpuTarget target, bool assembly = false, string name = "module", IReadOnlyList<ConstantGlobal>? constants = null,
+        PhaseRecorder? phases = null)
+    {
+        var buffer = EmitToBuffer(irText, target, assembly, name, constants, phases);
+        if (!buffer.Ok) return Result<byte[]>.Failure(buffer.Diagnostics);
+        var bytes = CopyBuffer(buffer.Value!.Handle);
+        LLVMDisposeMemoryBuffer(buffer.Value.Handle);
+        return Result<byte[]>.Success(bytes);
+    }
+
+    /// <summary>Like <see cref="Emit"/>, but the code stays in an LLVM memory buffer that the caller owns (the JIT takes it without a copy).</summary>
+    internal static Result<MemoryBuffer> EmitToBuffer(string irText, CpuTarget target, bool assembly, string name, IReadOnlyList<ConstantGlobal>? constants, PhaseRecorder? phases)
     {
         InitializeTargets();
         var context = LLVMContextCreate();
         var machine = CreateTargetMachine(target);
         try
         {
-            var parsed = Parse(context, irText, name, constants);
-            if (!parsed.Ok) return Result<byte[]>.Failure(parsed.Diagnostics);
+            var parsed = PhaseRecorder.Time(phases, "LLVM parse", () => Parse(context, irText, name, constants));
+            if (!parsed.Ok) return Result<MemoryBuffer>.Failure(parsed.Diagnostics);
             using var module = parsed.Value!;
-            Optimize(module.Handle, machine, target);
-            if (LLVMTargetMachineEmitToMemoryBuffer(machine, module.Handle, assembly ? AssemblyFile : ObjectFile, out var err, out var buffer) != 0)
-                return Result<byte[]>.Failure(new Diagnostic($"LLVM code generation failed: {TakeMessage(err)}"));
-            unsafe
+            using (phases?.Phase("LLVM optimise", $"{irText.Length / 1024} KiB of IR"))
+                Optimize(module.Handle, machine, target);
+            using (phases?.Phase(assembly ? "LLVM emit assembly" : "LLVM emit object"))
             {
-                var bytes = new ReadOnlySpan<byte>(LLVMGetBufferStart(buffer), checked((int)LLVMGetBufferSize(buffer))).ToArray();
-                LLVMDisposeMemoryBuffer(buffer);
-                return Result<byte[]>.Success(bytes);
+                if (LLVMTargetMachineEmitToMemoryBuffer(machine, module.Handle, assembly ? AssemblyFile : ObjectFile, out var err, out var buffer) != 0)
+                    return Result<MemoryBuffer>.Failure(new Diagnostic($"LLVM code generation failed: {TakeMessage(err)}"));
+                return Result<MemoryBuffer>.Success(new MemoryBuffer(buffer));
             }
         }
         finally
@@ -158,6 +172,9 @@ public static class LlvmCompiler
             LLVMContextDispose(context);
         }
     }
+
+    internal static unsafe byte[] CopyBuffer(nint buffer) =>
+        new ReadOnlySpan<byte>(LLVMGetBufferStart(buffer), checked((int)LLVMGetBufferSize(buffer))).ToArray();
 
     /// <summary>The optimised IR text (for tests and <c>--emit llvm</c>).</summary>
     public static Result<string> OptimizedIr(string irText, CpuTarget target, string name = "module", IReadOnlyList<ConstantGlobal>? constants = null)
@@ -180,6 +197,9 @@ public static class LlvmCompiler
         }
     }
 }
+
+/// <summary>An LLVM memory buffer handle (object code) on its way to its owner.</summary>
+internal sealed record MemoryBuffer(nint Handle);
 
 /// <summary>Owns an LLVM module until disposed or handed to the JIT (<see cref="Release"/>).</summary>
 internal sealed class ModuleHandle(nint handle) : IDisposable
@@ -209,53 +229,74 @@ public sealed class LlvmJit : IDisposable
 {
     private nint _jit;
 
-    private LlvmJit(nint jit) => _jit = jit;
+    private LlvmJit(nint jit, byte[]? objectCode)
+    {
+        _jit = jit;
+        _objectCode = objectCode;
+    }
 
-    public static Result<LlvmJit> Compile(string irText, CpuTarget target, string name = "module", IReadOnlyList<ConstantGlobal>? constants = null)
+    /// <summary>
+    /// Optimises and compiles IR text to an object file (<see cref="LlvmCompiler.Emit"/>) and loads it
+    /// (<see cref="Load"/>). Going through an object, rather than handing ORC the IR module, leaves
+    /// the object to keep (<paramref name="keepObjectCode"/>, <see cref="TakeObjectCode"/>): a compilation cache loads the
+    /// same bytes later without LLVM's optimiser.
+    /// </summary>
+    public static Result<LlvmJit> Compile(string irText, CpuTarget target, string name = "module", IReadOnlyList<ConstantGlobal>? constants = null,
+        PhaseRecorder? phases = null, bool keepObjectCode = false)
+    {
+        var buffer = LlvmCompiler.EmitToBuffer(irText, target, assembly: false, name, constants, phases);
+        if (!buffer.Ok) return Result<LlvmJit>.Failure(buffer.Diagnostics);
+        // The buffer goes to the JIT as it is: for a model with 100 MB of weights, a copy is 100 MB more at the peak.
+        var kept = keepObjectCode ? LlvmCompiler.CopyBuffer(buffer.Value!.Handle) : null;
+        using (phases?.Phase("JIT load"))
+            return Load(buffer.Value!.Handle, target, kept);
+    }
+
+    /// <summary>Links an object file produced for <paramref name="target"/> into a new JIT; symbols of the process resolve too.</summary>
+    public static unsafe Result<LlvmJit> Load(byte[] objectCode, CpuTarget target, string name = "module", bool keepObjectCode = false)
+    {
+        nint buffer;
+        fixed (byte* p = objectCode) buffer = LLVMCreateMemoryBufferWithMemoryRangeCopy(p, (nuint)objectCode.Length, name);
+        return Load(buffer, target, keepObjectCode ? objectCode : null);
+    }
+
+    /// <summary>Links the object in <paramref name="buffer"/>, which the JIT takes over (also on failure).</summary>
+    private static Result<LlvmJit> Load(nint buffer, CpuTarget target, byte[]? kept)
     {
         LlvmCompiler.InitializeTargets();
-        var tsc = LLVMOrcCreateNewThreadSafeContext();
-        try
+        var builder = LLVMOrcCreateLLJITBuilder();
+        // The JIT's own target machine: same CPU and features as the code it links.
+        LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder,
+            LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(LlvmCompiler.CreateTargetMachine(target)));
+        var err = TakeError(LLVMOrcCreateLLJIT(out var jit, builder));
+        if (err.Length > 0)
         {
-            var context = LLVMOrcThreadSafeContextGetContext(tsc);
-            var parsed = LlvmCompiler.Parse(context, irText, name, constants);
-            if (!parsed.Ok) return Result<LlvmJit>.Failure(parsed.Diagnostics);
-            using var module = parsed.Value!;
-            var machine = LlvmCompiler.CreateTargetMachine(target);
-            try
-            {
-                LlvmCompiler.Optimize(module.Handle, machine, target);
-            }
-            finally
-            {
-                LLVMDisposeTargetMachine(machine);
-            }
-
-            var builder = LLVMOrcCreateLLJITBuilder();
-            // The JIT's own target machine: same CPU and features as the optimisation above.
-            LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder,
-                LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(LlvmCompiler.CreateTargetMachine(target)));
-            var err = TakeError(LLVMOrcCreateLLJIT(out var jit, builder));
-            if (err.Length > 0) return Result<LlvmJit>.Failure(new Diagnostic($"cannot create the LLVM JIT: {err}"));
-            var dylib = LLVMOrcLLJITGetMainJITDylib(jit);
-            err = TakeError(LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(out var generator, LLVMOrcLLJITGetGlobalPrefix(jit), 0, 0));
-            if (err.Length > 0) return Result<LlvmJit>.Failure(new Diagnostic($"cannot resolve process symbols in the JIT: {err}"));
-            LLVMOrcJITDylibAddGenerator(dylib, generator);
-            var tsm = LLVMOrcCreateNewThreadSafeModule(module.Release(), tsc);
-            err = TakeError(LLVMOrcLLJITAddLLVMIRModule(jit, dylib, tsm));
-            if (err.Length > 0)
-            {
-                TakeError(LLVMOrcDisposeLLJIT(jit));
-                return Result<LlvmJit>.Failure(new Diagnostic($"the JIT rejected the module: {err}"));
-            }
-            return Result<LlvmJit>.Success(new LlvmJit(jit));
+            LLVMDisposeMemoryBuffer(buffer);
+            return Result<LlvmJit>.Failure(new Diagnostic($"cannot create the LLVM JIT: {err}"));
         }
-        finally
+        var dylib = LLVMOrcLLJITGetMainJITDylib(jit);
+        err = TakeError(LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(out var generator, LLVMOrcLLJITGetGlobalPrefix(jit), 0, 0));
+        if (err.Length > 0)
         {
-            // The thread-safe module keeps its own reference to the context.
-            LLVMOrcDisposeThreadSafeContext(tsc);
+            LLVMDisposeMemoryBuffer(buffer);
+            TakeError(LLVMOrcDisposeLLJIT(jit));
+            return Result<LlvmJit>.Failure(new Diagnostic($"cannot resolve process symbols in the JIT: {err}"));
         }
+        LLVMOrcJITDylibAddGenerator(dylib, generator);
+        // The JIT takes ownership of the buffer, also on failure.
+        err = TakeError(LLVMOrcLLJITAddObjectFile(jit, dylib, buffer));
+        if (err.Length > 0)
+        {
+            TakeError(LLVMOrcDisposeLLJIT(jit));
+            return Result<LlvmJit>.Failure(new Diagnostic($"the JIT rejected the object file: {err}"));
+        }
+        return Result<LlvmJit>.Success(new LlvmJit(jit, kept));
     }
+
+    private byte[]? _objectCode;
+
+    /// <summary>The object file this JIT links, if it was kept, and lets go of it (it is as large as the code and weights).</summary>
+    public byte[]? TakeObjectCode() => Interlocked.Exchange(ref _objectCode, null);
 
     /// <summary>The address of a compiled function (materialising it on first lookup).</summary>
     public nint Lookup(string symbol)

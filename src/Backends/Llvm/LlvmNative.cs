@@ -92,6 +92,7 @@ internal static unsafe partial class LlvmNative
     [LibraryImport(Library)] public static partial nint LLVMOrcThreadSafeContextGetContext(nint context);
     [LibraryImport(Library)] public static partial nint LLVMOrcCreateNewThreadSafeModule(nint module, nint context);
     [LibraryImport(Library)] public static partial nint LLVMOrcLLJITAddLLVMIRModule(nint jit, nint dylib, nint threadSafeModule);
+    [LibraryImport(Library)] public static partial nint LLVMOrcLLJITAddObjectFile(nint jit, nint dylib, nint objectBuffer);
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     public static partial nint LLVMOrcLLJITLookup(nint jit, out ulong address, string name);
     [LibraryImport(Library)]

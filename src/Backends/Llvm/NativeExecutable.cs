@@ -57,6 +57,9 @@ public sealed unsafe class NativeExecutable : IExecutable
 
     public HostProgram Program { get; }
 
+    /// <summary>The object file the code was linked from, when it was kept, for <see cref="ExecutableImage"/>; null after the first call.</summary>
+    public byte[]? TakeObjectCode() => _jit.TakeObjectCode();
+
     /// <summary>The function's arguments, in order.</summary>
     public IReadOnlyList<TensorDescriptor> Inputs { get; }
 

@@ -17,7 +17,7 @@ public sealed class InterpreterTarget : ITarget
 
     public string? RunUnavailable => null;
 
-    public Result<IExecutable> Jit(Module optimized, string? function, int threads)
+    public Result<IExecutable> Jit(Module optimized, string? function, int threads, JitOptions? options = null)
     {
         var diags = Verifier.Verify(optimized);
         if (diags.Count > 0) return Result<IExecutable>.Failure(diags);

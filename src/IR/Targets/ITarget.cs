@@ -20,6 +20,21 @@ public sealed record PackageOptions
 
     /// <summary>Also produce the relocatable object <c>NAME.o</c> the shared library is linked from (CPU and CUDA targets).</summary>
     public bool IncludeObject { get; init; }
+    /// <summary>Receives the backend's phases (code generation, LLVM optimisation, emission, link); null: not timed.</summary>
+    public PhaseRecorder? Phases { get; init; }
+}
+
+/// <summary>How a JIT compilation is watched and what it keeps.</summary>
+public sealed record JitOptions
+{
+    /// <summary>Receives the backend's phases (code generation, LLVM optimisation, emission, loading); null: not timed.</summary>
+    public PhaseRecorder? Phases { get; init; }
+
+    /// <summary>
+    /// Keep what <see cref="ICacheableTarget.Save"/> needs (the object file) with the executable until it is saved. Off,
+    /// it is dropped once loaded: for a large model it is as big as the weights.
+    /// </summary>
+    public bool KeepImage { get; init; }
 }
 
 /// <summary>
@@ -52,8 +67,32 @@ public interface ITarget
     string? RunUnavailable { get; }
 
     /// <summary>Compiles an optimised module's function (null: the entry) in-process.</summary>
-    Result<IExecutable> Jit(Module optimized, string? function, int threads);
+    Result<IExecutable> Jit(Module optimized, string? function, int threads, JitOptions? options = null);
 
     /// <summary>Compiles an optimised module's function (null: the entry) into a library with its header and binding.</summary>
     Result<TargetArtifacts> Package(Module optimized, string? function, PackageOptions options);
+}
+
+/// <summary>A JIT executable loaded back from a compilation cache, with the interface of the function it runs (a body-less <see cref="Function"/>).</summary>
+public sealed record CachedExecutable(IExecutable Executable, Function Signature);
+
+/// <summary>
+/// A target whose JIT executables can be kept in the on-disk compilation cache and loaded back in another
+/// process. Targets that do not implement it are never cached (the CUDA target opts out: its executables hold
+/// PTX loaded into a device context).
+/// </summary>
+public interface ICacheableTarget
+{
+    /// <summary>What, besides the options and the model, decides the generated code: the CPU name and features, say.</summary>
+    string CacheIdentity { get; }
+
+    /// <summary>
+    /// The bytes that <see cref="Restore"/> turns back into an executable like <paramref name="executable"/>; null when this
+    /// one cannot be kept (compiled without <see cref="JitOptions.KeepImage"/>, or saved already: the executable lets go
+    /// of its image once saved).
+    /// </summary>
+    byte[]? Save(IExecutable executable);
+
+    /// <summary>An executable from <see cref="Save"/>'s bytes; a failure (bytes of another version, say) is a diagnostic.</summary>
+    Result<CachedExecutable> Restore(ArraySegment<byte> data, int threads);
 }

@@ -22,7 +22,7 @@ public static class AotCompiler
         if (LlvmLibrary.Problem is { } problem) return Fail(problem);
         var target = CpuTarget.Named(options.Target)!;
 
-        var program = CpuCompiler.Generate(optimised, new CpuCompileOptions { Name = name, Target = target }, functionName);
+        var program = CpuCompiler.Generate(optimised, new CpuCompileOptions { Name = name, Target = target, Phases = options.Phases }, functionName);
         if (!program.Ok) return Result<AotArtifacts>.Failure(program.Diagnostics);
         return AotPackager.Package(program.Value!.AsHostProgram, options, target, [], null);
     }

@@ -16,6 +16,8 @@ public sealed record AotOptions
 
     /// <summary>Also return the relocatable object <c>NAME.o</c> (for static linking); the shared library is the usual form.</summary>
     public bool IncludeObject { get; init; }
+    /// <summary>Receives the phases (LLVM optimisation, emission, link); null: not timed.</summary>
+    public IR.Targets.PhaseRecorder? Phases { get; init; }
 }
 
 /// <summary>The artefacts of an ahead-of-time compilation, in memory, ready to be written together.</summary>
@@ -44,8 +46,9 @@ public static class AotPackager
             + $"@llvm.global_dtors = appending global [1 x {{ i32, ptr, ptr }}] [{{ i32, ptr, ptr }} {{ i32 65535, ptr @{ProgramEmitter.FiniSymbol}, ptr null }}]\n";
 
         // The module name becomes the object's source file name: the bare name keeps paths out of it.
-        var obj = LlvmCompiler.Emit(ir, target, name: name, constants: p.Constants);
+        var obj = LlvmCompiler.Emit(ir, target, name: name, constants: p.Constants, phases: options.Phases);
         if (!obj.Ok) return Result<AotArtifacts>.Failure(obj.Diagnostics);
+        using var link = options.Phases?.Phase("link (lld)");
         var so = SharedLibraryLinker.Link(obj.Value!, $"lib{name}.so", [$"{name}_run", $"{name}_arena_size", $"{name}_abi_version", $"{name}_release", .. extraExports]);
         if (!so.Ok) return Result<AotArtifacts>.Failure(so.Diagnostics);
 
