@@ -4,16 +4,21 @@ namespace GraphCompiler.Benchmarks;
 
 /// <summary>
 /// A quick same-run comparison: per model and thread count, both sides set up as in <see cref="OnnxBenchmarks"/>
-/// (outputs checked to agree), then timed call by call in alternation so that load on a shared machine hits both
-/// alike; the ratio of the medians is printed as a markdown table row.
+/// (outputs checked to agree), then timed in alternating blocks so that load on a shared machine hits both alike;
+/// the ratio of the medians is printed as a markdown table row. Blocks, not single calls, with a pause between:
+/// both thread pools spin for a while after a call, and on a 2-core machine a pool still spinning would take a
+/// core from the other side's next call.
 /// </summary>
 public static class Compare
 {
-    private const int Warmup = 3;
+    private const int Warmup = 2, CallsPerBlock = 5;
+
+    /// <summary>Longer than either pool spins before it parks (ONNX Runtime's and ours are well under a millisecond of spinning; 50 ms is ample).</summary>
+    private static readonly TimeSpan Pause = TimeSpan.FromMilliseconds(50);
 
     public static void Run(IEnumerable<string> models)
     {
-        int rounds = int.TryParse(Environment.GetEnvironmentVariable("GC_COMPARE_ROUNDS"), out var r) && r > 0 ? r : 15;
+        int rounds = int.TryParse(Environment.GetEnvironmentVariable("GC_COMPARE_ROUNDS"), out var r) && r > 0 ? r : 6;
         Console.WriteLine("| model | threads | GraphCompiler ms | ONNX Runtime ms | ours / ORT |");
         Console.WriteLine("|---|---|---|---|---|");
         foreach (var model in models)
@@ -26,11 +31,8 @@ public static class Compare
                     var (ours, theirs) = (new List<double>(), new List<double>());
                     for (int i = 0; i < Warmup + rounds; i++)
                     {
-                        var a = Time(bench.GraphCompiler);
-                        var b = Time(bench.OnnxRuntime);
-                        if (i < Warmup) continue;
-                        ours.Add(a);
-                        theirs.Add(b);
+                        Block(bench.GraphCompiler, i < Warmup ? null : ours);
+                        Block(bench.OnnxRuntime, i < Warmup ? null : theirs);
                     }
                     double mo = Median(ours), mt = Median(theirs);
                     Console.WriteLine($"| {model} | {threads} | {mo:F2} | {mt:F2} | {mo / mt:F2} |");
@@ -39,11 +41,17 @@ public static class Compare
             }
     }
 
-    private static double Time(Action run)
+    /// <summary>A pause, one untimed call (caches and the pool woken), then <see cref="CallsPerBlock"/> timed calls.</summary>
+    private static void Block(Action run, List<double>? times)
     {
-        var sw = Stopwatch.StartNew();
+        Thread.Sleep(Pause);
         run();
-        return sw.Elapsed.TotalMilliseconds;
+        for (int i = 0; i < CallsPerBlock; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            run();
+            times?.Add(sw.Elapsed.TotalMilliseconds);
+        }
     }
 
     private static double Median(List<double> xs)

@@ -7,7 +7,7 @@ using GraphCompiler.Benchmarks.Architectures;
 // git; formula/in-graph: the same formula weights as initializers or computed in the graph, see ResNet50Model);
 // `generate-cnns [NAME...]` writes the standard ImageNet CNNs to benchmarks/models/imagenet/ (ignored by git);
 // `verify [NAME...]` checks that GraphCompiler and ONNX Runtime agree on each benchmark model; anything else
-// `compare [NAME...]` times both, alternating call by call, at 1 and 2 threads (a quick same-run ratio; the
+// `compare [NAME...]` times both, in alternating blocks of calls, at 1 and 2 threads (a quick same-run ratio; the
 // BenchmarkDotNet run is the full measurement); anything else goes to BenchmarkDotNet (--filter, --job, --list flat, ...). See docs/performance.md.
 switch (args)
 {
