@@ -323,6 +323,20 @@ internal static class Parallel
     /// Emits <c>min(threads, max(1, work / Grain), limit)</c> as an i32: how many threads a kernel of
     /// <paramref name="work"/> operations with at most <paramref name="limit"/> independent pieces uses.
     /// </summary>
+    /// <summary>
+    /// Inside a part function <c>(ptr %ctx, i32 %t, i32 %n)</c>: the rows [lo, hi) of <paramref name="rows"/> that part
+    /// <c>%t</c> of <c>%n</c> takes, in contiguous runs of ⌈rows / n⌉ (the last part may get fewer, or none).
+    /// </summary>
+    public static (string Lo, string Hi) PartRows(LlvmBuilder b, long rows)
+    {
+        b.Line("%part.t = zext i32 %t to i64");
+        b.Line("%part.n = zext i32 %n to i64");
+        var per = b.Let($"udiv i64 {b.Let($"add i64 {rows}, {b.Let("sub i64 %part.n, 1")}")}, %part.n", "per");
+        var lo = b.Let($"mul i64 %part.t, {per}", "lo");
+        var hiRaw = b.Let($"add i64 {lo}, {per}", "hi");
+        return (lo, b.Let($"select i1 {b.Let($"icmp slt i64 {hiRaw}, {rows}")}, i64 {hiRaw}, i64 {rows}", "hi"));
+    }
+
     public static string Threads(LlvmBuilder b, long work, long limit)
     {
         long useful = Math.Max(1, Math.Min(work / Grain, limit));

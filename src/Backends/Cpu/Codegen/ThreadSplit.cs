@@ -62,15 +62,9 @@ internal static class ThreadSplit
         var part = ev.Fork(new LlvmBuilder(outer.NextName));
         var b = part.B;
         // Dotted names: the builder's temporaries (t64, ...) never contain a dot.
-        b.Line("%part.t = zext i32 %t to i64");
-        b.Line("%part.n = zext i32 %n to i64");
         for (int i = 0; i < captured.Count; i++)
             b.Line($"{captured[i]} = load ptr, ptr {b.Let($"getelementptr inbounds ptr, ptr %ctx, i64 {i}", "slot")}");
-        var extent = shape[split];
-        var per = b.Let($"udiv i64 {b.Let($"add i64 {extent}, {b.Let("sub i64 %part.n, 1")}")}, %part.n", "per");
-        var lo = b.Let($"mul i64 %part.t, {per}", "lo");
-        var hiRaw = b.Let($"add i64 {lo}, {per}", "hi");
-        var hi = b.Let($"select i1 {b.Let($"icmp slt i64 {hiRaw}, {extent}")}, i64 {hiRaw}, i64 {extent}", "hi");
+        var (lo, hi) = Parallel.PartRows(b, shape[split]);
         var idx = new string[shape.Length];
         for (int d = 0; d < split; d++) idx[d] = "0";
         void Nest(int d)

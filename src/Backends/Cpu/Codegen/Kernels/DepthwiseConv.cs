@@ -53,12 +53,7 @@ internal sealed partial class KernelEmitter
         b.Line("%src = load ptr, ptr %ctx");
         b.Line($"%wts = load ptr, ptr {b.Let("getelementptr inbounds ptr, ptr %ctx, i64 1", "slot")}");
         b.Line($"%dst = load ptr, ptr {b.Let("getelementptr inbounds ptr, ptr %ctx, i64 2", "slot")}");
-        b.Line("%part.t = zext i32 %t to i64");
-        b.Line("%part.n = zext i32 %n to i64");
-        var per = b.Let($"udiv i64 {b.Let($"add i64 {rows}, {b.Let("sub i64 %part.n, 1")}")}, %part.n", "per");
-        var lo = b.Let($"mul i64 %part.t, {per}", "lo");
-        var hiRaw = b.Let($"add i64 {lo}, {per}", "hi");
-        var hi = b.Let($"select i1 {b.Let($"icmp slt i64 {hiRaw}, {rows}")}, i64 {hiRaw}, i64 {rows}", "hi");
+        var (lo, hi) = Parallel.PartRows(b, rows);
         long blockEnd = d.C / (BlockVectors * lanes) * (BlockVectors * lanes), vectorEnd = d.C / lanes * lanes;
 
         // One output position: `count` runs of `width` channels from c0 (a vector each, or one float), accumulated
