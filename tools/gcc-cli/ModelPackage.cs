@@ -98,7 +98,7 @@ internal static partial class ModelPackage
     {
         if (FindReferencePack() is not { } pack)
             return Fail<CompiledBinding>($"--nupkg needs the .NET {Environment.Version.Major} SDK's reference pack (packs/Microsoft.NETCore.App.Ref/{Environment.Version.Major}.*) next to the runtime; install the SDK");
-        var generatorPath = Path.Combine(pack, "analyzers", "dotnet", "cs", "Microsoft.Interop.LibraryImportGenerator.dll");
+        var generatorPath = LibraryImportGenerator(pack);
         var refs = Path.Combine(pack, "ref", $"net{Environment.Version.Major}.0");
         if (!File.Exists(generatorPath) || !Directory.Exists(refs)) return Fail<CompiledBinding>($"the .NET reference pack {pack} lacks ref/ or the LibraryImport generator");
 
@@ -125,8 +125,11 @@ internal static partial class ModelPackage
         return Result<CompiledBinding>.Success(new CompiledBinding(dll.ToArray(), xml.ToArray()));
     }
 
+    /// <summary>The SDK's LibraryImport source generator inside a reference pack (the tests compile bindings with it too).</summary>
+    internal static string LibraryImportGenerator(string pack) => Path.Combine(pack, "analyzers", "dotnet", "cs", "Microsoft.Interop.LibraryImportGenerator.dll");
+
     /// <summary>The newest <c>packs/Microsoft.NETCore.App.Ref/MAJOR.*</c> of the dotnet installation this process runs on.</summary>
-    private static string? FindReferencePack()
+    internal static string? FindReferencePack()
     {
         // .../dotnet/shared/Microsoft.NETCore.App/10.0.x/System.Private.CoreLib.dll → .../dotnet
         var root = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(typeof(object).Assembly.Location)!, "..", "..", ".."));

@@ -482,18 +482,9 @@ internal static class Roslyn
 {
     public static readonly string? LibraryImportGenerator = Find();
 
-    private static string? Find()
-    {
-        // .../dotnet/shared/Microsoft.NETCore.App/10.0.x/System.Private.CoreLib.dll → .../dotnet
-        var root = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(typeof(object).Assembly.Location)!, "..", "..", ".."));
-        var packs = Path.Combine(root, "packs", "Microsoft.NETCore.App.Ref");
-        if (!Directory.Exists(packs)) return null;
-        var major = Environment.Version.Major + ".";
-        return Directory.GetDirectories(packs).Where(d => Path.GetFileName(d).StartsWith(major, StringComparison.Ordinal))
-            .OrderByDescending(d => Version.TryParse(Path.GetFileName(d).Split('-')[0], out var v) ? v : new Version())
-            .Select(d => Path.Combine(d, "analyzers", "dotnet", "cs", "Microsoft.Interop.LibraryImportGenerator.dll"))
-            .FirstOrDefault(File.Exists);
-    }
+    private static string? Find() =>
+        GraphCompiler.Cli.ModelPackage.FindReferencePack() is { } pack && File.Exists(GraphCompiler.Cli.ModelPackage.LibraryImportGenerator(pack))
+            ? GraphCompiler.Cli.ModelPackage.LibraryImportGenerator(pack) : null;
 }
 
 /// <summary>A fact skipped, visibly, when the SDK's LibraryImport generator cannot be found.</summary>
