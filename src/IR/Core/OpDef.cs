@@ -88,6 +88,14 @@ public abstract class OpDef
     /// <summary>Reference semantics: computes the results from the operand values. Exact, simple, slow.</summary>
     public abstract ImmutableArray<Tensor> Evaluate(EvalContext ctx);
 
+    /// <summary>
+    /// The op's vector-Jacobian product for reverse-mode differentiation (<see cref="Autodiff.Gradients"/>),
+    /// or null when the op has none: differentiating through it is then an error naming the op. Ops
+    /// whose results are never float (comparisons, integer arithmetic) or that read no float value
+    /// (constants, iota, rng) are never on a gradient path and need none.
+    /// </summary>
+    public virtual Autodiff.VjpRule? Gradient => null;
+
     public Attr? DefaultOf(string name) => Spec(name)?.Default;
 
     /// <summary>

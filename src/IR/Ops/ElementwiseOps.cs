@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using G = GraphCompiler.IR.Ops.ElementwiseGradients;
 
 namespace GraphCompiler.IR.Ops;
 
@@ -41,9 +42,11 @@ internal static class TypeClasses
 /// </summary>
 public sealed class UnaryOp(string name, TypeClass accepts,
     Func<double, double>? f = null, Func<long, long>? i = null, Func<ulong, ulong>? u = null,
-    Func<bool, bool>? b = null, bool boolResult = false, Func<double, bool>? predicate = null, double weight = 1) : OpDef(name)
+    Func<bool, bool>? b = null, bool boolResult = false, Func<double, bool>? predicate = null, double weight = 1,
+    Autodiff.VjpRule? gradient = null) : OpDef(name)
 {
     public TypeClass Accepts { get; } = accepts;
+    public override Autodiff.VjpRule? Gradient => gradient;
     public override int MinOperands => 1;
     public override OpTraits Traits => OpTraits.Elementwise | OpTraits.Foldable;
     public override double ElementWeight => weight;
@@ -75,9 +78,10 @@ public sealed class UnaryOp(string name, TypeClass accepts,
 /// <summary>Elementwise binary op over two operands of one type (broadcasting is explicit in the IR).</summary>
 public sealed class BinaryOp(string name, TypeClass accepts,
     Func<double, double, double>? f = null, Func<long, long, int, long>? i = null, Func<ulong, ulong, int, ulong>? u = null,
-    Func<bool, bool, bool>? b = null, double weight = 1) : OpDef(name)
+    Func<bool, bool, bool>? b = null, double weight = 1, Autodiff.VjpRule? gradient = null) : OpDef(name)
 {
     public TypeClass Accepts { get; } = accepts;
+    public override Autodiff.VjpRule? Gradient => gradient;
     public override int MinOperands => 2;
     public override OpTraits Traits => OpTraits.Elementwise | OpTraits.Foldable;
     public override double ElementWeight => weight;
@@ -156,6 +160,7 @@ public sealed class CompareOp() : OpDef("compare")
 public sealed class SelectOp() : OpDef("select")
 {
     public override OpTraits Traits => OpTraits.Elementwise | OpTraits.Foldable;
+    public override Autodiff.VjpRule? Gradient => G.Select;
     public override int MinOperands => 3;
 
     public override ImmutableArray<TensorType> InferResultTypes(OpSignature sig)
@@ -181,6 +186,7 @@ public sealed class SelectOp() : OpDef("select")
 public sealed class ClampOp() : OpDef("clamp")
 {
     public override OpTraits Traits => OpTraits.Elementwise | OpTraits.Foldable;
+    public override Autodiff.VjpRule? Gradient => G.Clamp;
     public override int MinOperands => 3;
 
     public override ImmutableArray<TensorType> InferResultTypes(OpSignature sig)
@@ -217,7 +223,8 @@ public static class ElementwiseOps
     /// <summary>The <see cref="OpDef.ElementWeight"/> of divisions and square roots, and of transcendentals.</summary>
     public const double DivisionWeight = 8, TranscendentalWeight = 32;
 
-    private static UnaryOp Float(string name, Func<double, double> f, double weight = 1) => new(name, TypeClass.Float, f, weight: weight);
+    private static UnaryOp Float(string name, Func<double, double> f, double weight, Autodiff.VjpRule gradient) =>
+        new(name, TypeClass.Float, f, weight: weight, gradient: gradient);
 
     private static long SignedPow(long x, long n, int bits)
     {
@@ -250,16 +257,16 @@ public static class ElementwiseOps
     private static long SignExtend(long v, int bits) => bits == 64 ? v : (v << (64 - bits)) >> (64 - bits);
 
     // The ops that passes (rewrite rules, say) refer to by definition; declared before the table that registers them.
-    public static readonly UnaryOp Neg = new("neg", TypeClass.Numeric, f: x => -x, i: x => unchecked(-x), u: x => unchecked(0 - x));
+    public static readonly UnaryOp Neg = new("neg", TypeClass.Numeric, f: x => -x, i: x => unchecked(-x), u: x => unchecked(0 - x), gradient: G.Neg);
     public static readonly UnaryOp Not = new("not", TypeClass.IntegerOrBool, i: x => ~x, u: x => ~x, b: x => !x);
-    public static readonly BinaryOp Add = new("add", TypeClass.Numeric, (x, y) => x + y, (x, y, _) => unchecked(x + y), (x, y, _) => unchecked(x + y));
-    public static readonly BinaryOp Sub = new("sub", TypeClass.Numeric, (x, y) => x - y, (x, y, _) => unchecked(x - y), (x, y, _) => unchecked(x - y));
-    public static readonly BinaryOp Mul = new("mul", TypeClass.Numeric, (x, y) => x * y, (x, y, _) => unchecked(x * y), (x, y, _) => unchecked(x * y));
+    public static readonly BinaryOp Add = new("add", TypeClass.Numeric, (x, y) => x + y, (x, y, _) => unchecked(x + y), (x, y, _) => unchecked(x + y), gradient: G.Add);
+    public static readonly BinaryOp Sub = new("sub", TypeClass.Numeric, (x, y) => x - y, (x, y, _) => unchecked(x - y), (x, y, _) => unchecked(x - y), gradient: G.Sub);
+    public static readonly BinaryOp Mul = new("mul", TypeClass.Numeric, (x, y) => x * y, (x, y, _) => unchecked(x * y), (x, y, _) => unchecked(x * y), gradient: G.Mul);
 
     // Integer division truncates; x/0 = -1 (all bits set) and MIN/-1 = MIN, as XLA defines them.
     public static readonly BinaryOp Div = new("div", TypeClass.Numeric, (x, y) => x / y,
         (x, y, _) => y == 0 ? -1 : y == -1 ? unchecked(-x) : x / y,
-        (x, y, bits) => y == 0 ? Mask(bits) : x / y, weight: DivisionWeight);
+        (x, y, bits) => y == 0 ? Mask(bits) : x / y, weight: DivisionWeight, gradient: G.Div);
 
     public static readonly BinaryOp And = new("and", TypeClass.IntegerOrBool, null, (x, y, _) => x & y, (x, y, _) => x & y, (x, y) => x && y);
     public static readonly BinaryOp Or = new("or", TypeClass.IntegerOrBool, null, (x, y, _) => x | y, (x, y, _) => x | y, (x, y) => x || y);
@@ -270,33 +277,33 @@ public static class ElementwiseOps
     public static readonly ImmutableArray<OpDef> All =
     [
         Neg,
-        new UnaryOp("abs", TypeClass.Numeric, f: Math.Abs, i: x => x < 0 ? unchecked(-x) : x, u: x => x),
-        new UnaryOp("sign", TypeClass.Numeric, f: x => double.IsNaN(x) || x == 0 ? x : Math.Sign(x), i: x => Math.Sign(x), u: x => x > 0 ? 1UL : 0UL),
-        Float("exp", Math.Exp, TranscendentalWeight),
+        new UnaryOp("abs", TypeClass.Numeric, f: Math.Abs, i: x => x < 0 ? unchecked(-x) : x, u: x => x, gradient: G.Abs),
+        new UnaryOp("sign", TypeClass.Numeric, f: x => double.IsNaN(x) || x == 0 ? x : Math.Sign(x), i: x => Math.Sign(x), u: x => x > 0 ? 1UL : 0UL, gradient: G.Zero),
+        Float("exp", Math.Exp, TranscendentalWeight, G.Exp),
         // Near 0 the series, written as x·(…) so that expm1(-0) = -0 as in C and NumPy.
-        Float("expm1", x => Math.Abs(x) < 1e-5 ? x * (1 + x / 2 + x * x / 6) : Math.Exp(x) - 1, TranscendentalWeight),
-        Float("log", Math.Log, TranscendentalWeight),
-        Float("log1p", x => Math.Abs(x) < 1e-4 ? x - x * x / 2 + x * x * x / 3 - x * x * x * x / 4 : Math.Log(1 + x), TranscendentalWeight),
-        Float("sqrt", Math.Sqrt, DivisionWeight),
-        Float("rsqrt", x => 1 / Math.Sqrt(x), DivisionWeight),
-        Float("cbrt", Math.Cbrt, DivisionWeight),
-        Float("tanh", Math.Tanh, TranscendentalWeight),
-        Float("logistic", x => x >= 0 ? 1 / (1 + Math.Exp(-x)) : Math.Exp(x) / (1 + Math.Exp(x)), TranscendentalWeight),
-        Float("erf", SpecialFunctions.Erf, TranscendentalWeight),
-        Float("sin", Math.Sin, TranscendentalWeight),
-        Float("cos", Math.Cos, TranscendentalWeight),
-        Float("tan", Math.Tan, TranscendentalWeight),
-        Float("asin", Math.Asin, TranscendentalWeight),
-        Float("acos", Math.Acos, TranscendentalWeight),
-        Float("atan", Math.Atan, TranscendentalWeight),
-        Float("sinh", Math.Sinh, TranscendentalWeight),
-        Float("cosh", Math.Cosh, TranscendentalWeight),
-        Float("asinh", Math.Asinh, TranscendentalWeight),
-        Float("acosh", Math.Acosh, TranscendentalWeight),
-        Float("atanh", Math.Atanh, TranscendentalWeight),
-        Float("floor", Math.Floor),
-        Float("ceil", Math.Ceiling),
-        Float("round", x => Math.Round(x, MidpointRounding.ToEven)),
+        Float("expm1", x => Math.Abs(x) < 1e-5 ? x * (1 + x / 2 + x * x / 6) : Math.Exp(x) - 1, TranscendentalWeight, G.Expm1),
+        Float("log", Math.Log, TranscendentalWeight, G.Log),
+        Float("log1p", x => Math.Abs(x) < 1e-4 ? x - x * x / 2 + x * x * x / 3 - x * x * x * x / 4 : Math.Log(1 + x), TranscendentalWeight, G.Log1p),
+        Float("sqrt", Math.Sqrt, DivisionWeight, G.Sqrt),
+        Float("rsqrt", x => 1 / Math.Sqrt(x), DivisionWeight, G.Rsqrt),
+        Float("cbrt", Math.Cbrt, DivisionWeight, G.Cbrt),
+        Float("tanh", Math.Tanh, TranscendentalWeight, G.Tanh),
+        Float("logistic", x => x >= 0 ? 1 / (1 + Math.Exp(-x)) : Math.Exp(x) / (1 + Math.Exp(x)), TranscendentalWeight, G.Logistic),
+        Float("erf", SpecialFunctions.Erf, TranscendentalWeight, G.Erf),
+        Float("sin", Math.Sin, TranscendentalWeight, G.Sin),
+        Float("cos", Math.Cos, TranscendentalWeight, G.Cos),
+        Float("tan", Math.Tan, TranscendentalWeight, G.Tan),
+        Float("asin", Math.Asin, TranscendentalWeight, G.Asin),
+        Float("acos", Math.Acos, TranscendentalWeight, G.Acos),
+        Float("atan", Math.Atan, TranscendentalWeight, G.Atan),
+        Float("sinh", Math.Sinh, TranscendentalWeight, G.Sinh),
+        Float("cosh", Math.Cosh, TranscendentalWeight, G.Cosh),
+        Float("asinh", Math.Asinh, TranscendentalWeight, G.Asinh),
+        Float("acosh", Math.Acosh, TranscendentalWeight, G.Acosh),
+        Float("atanh", Math.Atanh, TranscendentalWeight, G.Atanh),
+        Float("floor", Math.Floor, 1, G.Zero),
+        Float("ceil", Math.Ceiling, 1, G.Zero),
+        Float("round", x => Math.Round(x, MidpointRounding.ToEven), 1, G.Zero),
         Not,
         new UnaryOp("is_finite", TypeClass.Float, boolResult: true, predicate: double.IsFinite),
 
@@ -307,12 +314,12 @@ public static class ElementwiseOps
         // Remainder has the dividend's sign (C fmod); x%0 = x and MIN%-1 = 0.
         new BinaryOp("rem", TypeClass.Numeric, (x, y) => x % y,
             (x, y, _) => y == 0 ? x : y == -1 ? 0 : x % y,
-            (x, y, _) => y == 0 ? x : x % y, weight: DivisionWeight),
-        new BinaryOp("pow", TypeClass.Numeric, Math.Pow, SignedPow, (x, y, _) => UnsignedPow(x, y), weight: TranscendentalWeight),
+            (x, y, _) => y == 0 ? x : x % y, weight: DivisionWeight, gradient: G.Rem),
+        new BinaryOp("pow", TypeClass.Numeric, Math.Pow, SignedPow, (x, y, _) => UnsignedPow(x, y), weight: TranscendentalWeight, gradient: G.Pow),
         // max/min propagate NaN and order -0 < +0.
-        new BinaryOp("max", TypeClass.Numeric, Math.Max, (x, y, _) => Math.Max(x, y), (x, y, _) => Math.Max(x, y)),
-        new BinaryOp("min", TypeClass.Numeric, Math.Min, (x, y, _) => Math.Min(x, y), (x, y, _) => Math.Min(x, y)),
-        new BinaryOp("atan2", TypeClass.Float, Math.Atan2, weight: TranscendentalWeight),
+        new BinaryOp("max", TypeClass.Numeric, Math.Max, (x, y, _) => Math.Max(x, y), (x, y, _) => Math.Max(x, y), gradient: G.Max),
+        new BinaryOp("min", TypeClass.Numeric, Math.Min, (x, y, _) => Math.Min(x, y), (x, y, _) => Math.Min(x, y), gradient: G.Min),
+        new BinaryOp("atan2", TypeClass.Float, Math.Atan2, weight: TranscendentalWeight, gradient: G.Atan2),
         And,
         Or,
         new BinaryOp("xor", TypeClass.IntegerOrBool, null, (x, y, _) => x ^ y, (x, y, _) => x ^ y, (x, y) => x ^ y),

@@ -91,6 +91,7 @@ internal struct Reducer(string kind, ElementType type)
 /// </summary>
 public sealed class ReduceOp() : OpDef("reduce")
 {
+    public override Autodiff.VjpRule? Gradient => ReductionGradients.Reduce;
     public override OpTraits Traits => OpTraits.Reduction | OpTraits.Foldable;
 
     /// <summary>One combination per input element.</summary>

@@ -34,6 +34,7 @@ internal static class ElementCopy
 /// </summary>
 public sealed class ReshapeOp() : OpDef("reshape")
 {
+    public override Autodiff.VjpRule? Gradient => ShapeGradients.Reshape;
     public override OpTraits Traits => OpTraits.IndexRemap | OpTraits.Foldable;
     public override int MinOperands => 1;
     public override bool TakesResultTypes => true;
@@ -57,6 +58,7 @@ public sealed class ReshapeOp() : OpDef("reshape")
 /// </summary>
 public sealed class BroadcastInDimOp() : OpDef("broadcast_in_dim")
 {
+    public override Autodiff.VjpRule? Gradient => ShapeGradients.BroadcastInDim;
     public override OpTraits Traits => OpTraits.IndexRemap | OpTraits.Foldable;
     public override int MinOperands => 1;
     public override bool TakesResultTypes => true;
@@ -94,6 +96,7 @@ public sealed class BroadcastInDimOp() : OpDef("broadcast_in_dim")
 /// <summary><c>transpose %x {perm = [...]}</c>: result dimension i is operand dimension perm[i]; perm is a permutation.</summary>
 public sealed class TransposeOp() : OpDef("transpose")
 {
+    public override Autodiff.VjpRule? Gradient => ShapeGradients.Transpose;
     public override OpTraits Traits => OpTraits.IndexRemap | OpTraits.Foldable;
     public override int MinOperands => 1;
     public override ImmutableArray<AttrSpec> Attributes => [AttrSpec.Ints("perm")];
@@ -150,6 +153,7 @@ public sealed class TransposeOp() : OpDef("transpose")
 /// </summary>
 public sealed class SliceOp() : OpDef("slice")
 {
+    public override Autodiff.VjpRule? Gradient => ShapeGradients.Slice;
     public override OpTraits Traits => OpTraits.IndexRemap | OpTraits.Foldable;
     public override int MinOperands => 1;
     public override ImmutableArray<AttrSpec> Attributes => [AttrSpec.Ints("start"), AttrSpec.Ints("limit"), AttrSpec.IntsOrEmpty("stride")];
@@ -306,6 +310,7 @@ public sealed class DynamicUpdateSliceOp() : OpDef("dynamic_update_slice")
 /// </summary>
 public sealed class ConcatenateOp() : OpDef("concatenate")
 {
+    public override Autodiff.VjpRule? Gradient => ShapeGradients.Concatenate;
     public override OpTraits Traits => OpTraits.IndexRemap | OpTraits.Foldable;
     public override int MinOperands => 1;
     public override int MaxOperands => -1;
@@ -368,6 +373,7 @@ public sealed class ConcatenateOp() : OpDef("concatenate")
 /// </summary>
 public sealed class PadOp() : OpDef("pad")
 {
+    public override Autodiff.VjpRule? Gradient => ShapeGradients.Pad;
     public override OpTraits Traits => OpTraits.IndexRemap | OpTraits.Foldable;
     public override int MinOperands => 2;
 
@@ -420,7 +426,7 @@ public sealed class PadOp() : OpDef("pad")
         return [x.WithShape([.. shape])];
     }
 
-    private static long[] Interior(ImmutableArray<long> interior, int rank) => interior.IsEmpty ? new long[rank] : [.. interior];
+    internal static long[] Interior(ImmutableArray<long> interior, int rank) => interior.IsEmpty ? new long[rank] : [.. interior];
 
     public override ImmutableArray<Tensor> Evaluate(EvalContext ctx)
     {
@@ -452,6 +458,7 @@ public sealed class PadOp() : OpDef("pad")
 /// <summary><c>reverse %x {dims = [...]}</c>: reverses the order of elements along each listed (distinct) dimension.</summary>
 public sealed class ReverseOp() : OpDef("reverse")
 {
+    public override Autodiff.VjpRule? Gradient => ShapeGradients.Reverse;
     public override OpTraits Traits => OpTraits.IndexRemap | OpTraits.Foldable;
     public override int MinOperands => 1;
     public override ImmutableArray<AttrSpec> Attributes => [AttrSpec.Ints("dims")];

@@ -61,6 +61,7 @@ public sealed class IotaOp() : OpDef("iota")
 /// </summary>
 public sealed class ConvertOp() : OpDef("convert")
 {
+    public override Autodiff.VjpRule? Gradient => ShapeGradients.Convert;
     public override OpTraits Traits => OpTraits.Elementwise | OpTraits.Foldable;
     public override int MinOperands => 1;
     public override bool TakesResultTypes => true;
