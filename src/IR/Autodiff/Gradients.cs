@@ -25,6 +25,8 @@ public sealed class Gradients
     private readonly Dictionary<Operation, ImmutableArray<Value>> _captures = new(ReferenceEqualityComparer.Instance);
     private string _target = "";
 
+    private static string Describe(Function f, int arg) => f.ArgumentInfos[arg].Name is { } n ? $"argument '{n}'" : $"argument #{arg}";
+
     private Gradients(Function function, Func<string, Function?>? resolve)
     {
         _function = function;
@@ -55,7 +57,7 @@ public sealed class Gradients
     private Function Run(int of, IReadOnlyList<int> wrt, string name)
     {
         var f = _function;
-        _target = $"result '{f.ResultName(of)}' of @{f.Name}";
+        _target = f.ResultInfos[of].Name is { } n ? $"result '{n}' of @{f.Name}" : $"result #{of} of @{f.Name}";
         var map = new Dictionary<Value, Value>(ReferenceEqualityComparer.Instance);
         var args = f.Arguments.Select(a => map[a] = new Value(a.Type)).ToImmutableArray();
         var forward = Clone(f.Body.Operations.SkipLast(1), map);
@@ -118,8 +120,7 @@ public sealed class Gradients
     private IrException NoRule(Operation op, Value read)
     {
         var where = op.SourceName is { } s ? $" (node '{s}')" : "";
-        var arg = _function.ArgumentName(_active[read]);
-        return new IrException($"'{op.Name}'{where} has no gradient rule, and it is on the path from argument '{arg}' to {_target}", op.Location);
+        return new IrException($"'{op.Name}'{where} has no gradient rule, and it is on the path from {Describe(_function, _active[read])} to {_target}", op.Location);
     }
 
     /// <summary>

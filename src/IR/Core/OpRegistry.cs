@@ -22,6 +22,7 @@ public static class OpRegistry
             .. Ops.RandomOps.All,
             .. Ops.FusionOps.All,
             .. Ops.TransferOps.All,
+            .. Ops.AutodiffOps.All,
         ];
         var d = new Dictionary<string, OpDef>();
         foreach (var op in all)

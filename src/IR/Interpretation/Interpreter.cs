@@ -32,6 +32,9 @@ public sealed class Interpreter
 
     public InterpreterOptions Options { get; }
 
+    /// <summary>The module being interpreted (ops that expand into functions, like <c>gradient</c>, read it).</summary>
+    public Module Module => _module;
+
     public Interpreter(Module module, InterpreterOptions? options = null)
     {
         _module = module;

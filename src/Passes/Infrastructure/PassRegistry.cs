@@ -8,6 +8,7 @@ public static class PassRegistry
 {
     private static readonly FrozenDictionary<string, Pass> ByName = new Pass[]
     {
+        new Differentiate(),
         new DeadCodeElimination(),
         new AlgebraicSimplification(),
         new ConstantFolding(),
@@ -30,7 +31,8 @@ public static class PassRegistry
     public static IEnumerable<Pass> All => Names.Select(n => ByName[n]);
 
     /// <summary>
-    /// The pipeline <c>compile</c> uses. <c>hoist-constants</c> computes the constant subgraphs that
+    /// The pipeline <c>compile</c> uses. <c>differentiate</c> first turns requests for gradients into ordinary
+    /// functions, so that everything after it optimises the backward ops like any other. <c>hoist-constants</c> computes the constant subgraphs that
     /// <c>constant-fold</c>'s size limits left (weights an exporter computes in the graph) once, after the first
     /// canonicalisation has folded and deduplicated the small ones. The first canonicalisation exposes conv → mul patterns for
     /// <c>fold-batchnorm</c>, which matches in the graph's own layout, so it runs before <c>layout</c>;
@@ -38,7 +40,7 @@ public static class PassRegistry
     /// activation and pooling that follow it; the second canonicalisation folds the transposes <c>layout</c>
     /// puts on constant weights and cancels those that now meet between chained convolutions; <c>fuse</c> runs on the cleaned-up graph, and <c>schedule</c> orders the kernels for the least live memory.
     /// </summary>
-    public static readonly Pipeline Default = new("default", ["canonicalize", "hoist-constants", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "fuse", "schedule"]);
+    public static readonly Pipeline Default = new("default", ["differentiate", "canonicalize", "hoist-constants", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "fuse", "schedule"]);
 
     /// <summary>
     /// The default pipeline for a host with a CUDA GPU: after fusion, <c>place-devices</c> puts each kernel on
@@ -48,7 +50,7 @@ public static class PassRegistry
     /// without them everything stays on the CPU and no transfer is inserted.
     /// </summary>
     public static readonly Pipeline Cuda = new("cuda",
-        ["canonicalize", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "fuse", "place-devices", "schedule", "insert-transfers"]);
+        ["differentiate", "canonicalize", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "fuse", "place-devices", "schedule", "insert-transfers"]);
 
     public static readonly ImmutableArray<Pipeline> Pipelines = [Default, Cuda];
 }
