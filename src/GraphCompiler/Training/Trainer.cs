@@ -1,0 +1,120 @@
+using System.Collections.Immutable;
+using GraphCompiler.IR;
+using GraphCompiler.IR.Training;
+
+namespace GraphCompiler.Training;
+
+/// <summary>One training step's outputs: the loss and the model's outputs on the batch.</summary>
+public sealed record StepResult(double Loss, IReadOnlyList<Tensor> Outputs);
+
+/// <summary>
+/// Trains an inference model in-process: <see cref="TrainingStep"/> builds the step, the CPU backend
+/// compiles it (or the reference interpreter runs it, for checking), and the trainer keeps the variables —
+/// parameters, optimizer state, step count — between steps.
+/// <code>
+/// using var trainer = Trainer.Create(module, new TrainingOptions { Loss = ..., Optimizer = Optimizer.Create("adam", 1e-3)! });
+/// var r = trainer.Step([images, labels]);
+/// var inference = trainer.InferenceModule();
+/// </code>
+/// </summary>
+public sealed class Trainer : IDisposable
+{
+    private readonly CompiledModel? _compiled;
+    private readonly Interpreter? _interpreter;
+    private readonly Tensor[] _variables;
+    private readonly int _dataArguments;
+    private readonly int[] _updateResult; // per variable: the result that updates it
+
+    private Trainer(TrainingModule training, CompiledModel? compiled)
+    {
+        Training = training;
+        _compiled = compiled;
+        _interpreter = compiled is null ? new Interpreter(training.Module) : null;
+        _variables = [.. training.Variables.Select(v => v.Initial)];
+        _dataArguments = training.Module.Entry.Arguments.Length - _variables.Length;
+        var step = training.Module.Entry;
+        _updateResult = [.. training.Variables.Select(v => step.ResultInfos.Select((r, i) => (r, i)).Single(p => p.r.Updates == v.Argument).i)];
+    }
+
+    /// <summary>
+    /// Builds the training step of <paramref name="inference"/>'s entry and compiles it for this CPU with
+    /// <paramref name="compile"/>'s options, or runs it on the reference interpreter when its target is
+    /// <c>interpreter</c>.
+    /// </summary>
+    /// <exception cref="CompilationException">The step cannot be built (no rule for an op, no parameters) or compiled.</exception>
+    public static Trainer Create(Module inference, TrainingOptions options, CompileOptions? compile = null)
+    {
+        TrainingModule training;
+        try
+        {
+            training = TrainingStep.Build(inference, options);
+        }
+        catch (IrException e)
+        {
+            throw new CompilationException([e.ToDiagnostic()]);
+        }
+        if (compile?.Target == "interpreter") return new Trainer(training, null);
+        return new Trainer(training, CompiledModel.Compile(training.Module, compile));
+    }
+
+    public TrainingModule Training { get; }
+
+    /// <summary>The model's trained parameters, by name (current values).</summary>
+    public IReadOnlyDictionary<string, Tensor> Parameters => Values(VariableRole.Parameter);
+
+    /// <summary>Every variable (parameters, optimizer state, the step count), by name.</summary>
+    public IReadOnlyDictionary<string, Tensor> Variables =>
+        Training.Variables.ToImmutableDictionary(v => v.Name, v => _variables[Index(v)], StringComparer.Ordinal);
+
+    /// <summary>How many steps have run (the step-count variable).</summary>
+    public long StepCount => _variables[Index(Training.Variables.Single(v => v.Role == VariableRole.StepCount))].GetInt64(0);
+
+    private IReadOnlyDictionary<string, Tensor> Values(VariableRole role) =>
+        Training.Variables.Where(v => v.Role == role).ToImmutableDictionary(v => v.Name, v => _variables[Index(v)], StringComparer.Ordinal);
+
+    private int Index(TrainingVariable v) => Training.Variables.IndexOf(v);
+
+    /// <summary>Runs one step on a batch: the model's inputs, then the labels when the loss takes them.</summary>
+    /// <exception cref="ArgumentException">Wrong number or types of inputs.</exception>
+    public StepResult Step(IReadOnlyList<Tensor> batch)
+    {
+        if (batch.Count != _dataArguments)
+            throw new ArgumentException($"the training step takes {_dataArguments} batch inputs, got {batch.Count}");
+        var inputs = batch.Concat(_variables).ToList();
+        IReadOnlyList<Tensor> results;
+        if (_compiled is not null) results = _compiled.Run(inputs);
+        else
+        {
+            var r = _interpreter!.Run(null, inputs);
+            if (!r.Ok) throw new ArgumentException(string.Join("; ", r.Diagnostics.Select(d => d.Message)));
+            results = r.Value!.Results;
+        }
+        for (int i = 0; i < _variables.Length; i++) _variables[i] = results[_updateResult[i]];
+        int outputs = Training.Module.Find(TrainingStep.ForwardFunction)!.ResultTypes.Length - 1;
+        return new StepResult(results[0].GetDouble(0), [.. results.Skip(1).Take(outputs)]);
+    }
+
+    /// <summary>The inference model with the trained parameters as its constants (compile it again for inference).</summary>
+    public Module InferenceModule() => new([Training.InferenceWith(Parameters)]);
+
+    /// <summary>Saves every variable (parameters, optimizer state, step) to an <c>.npz</c>, keyed by name.</summary>
+    public void Save(string npzPath) => Npz.WriteFile(npzPath, Variables);
+
+    /// <summary>Loads variables saved by <see cref="Save"/> (or any .npz with matching names and types; others are left as they are).</summary>
+    public Result<Trainer> Load(string npzPath)
+    {
+        var r = Npz.ReadFile(npzPath);
+        if (!r.Ok) return Result<Trainer>.Failure(r.Diagnostics);
+        foreach (var v in Training.Variables)
+        {
+            if (!r.Value!.TryGetValue(v.Name, out var t)) continue;
+            if (t.Type != v.Initial.Type)
+                return Result<Trainer>.Failure(new Diagnostic($"{npzPath}: '{v.Name}' is {t.Type}, the model's variable is {v.Initial.Type}"));
+        }
+        foreach (var v in Training.Variables)
+            if (r.Value!.TryGetValue(v.Name, out var t)) _variables[Index(v)] = t;
+        return Result<Trainer>.Success(this);
+    }
+
+    public void Dispose() => _compiled?.Dispose();
+}

@@ -1,0 +1,275 @@
+using System.Collections.Immutable;
+using System.Text.RegularExpressions;
+
+namespace GraphCompiler.IR.Training;
+
+/// <summary>
+/// What the training step minimises: <see cref="Output"/> itself (<c>OUTPUT</c>: the model computes its own
+/// loss; a non-scalar output is summed), or the mean softmax cross-entropy of the model's logits against
+/// integer class labels fed as a new input (<c>softmax-cross-entropy:LABELS</c>).
+/// </summary>
+public sealed record LossSpec(string Kind, string? Output = null, string? Labels = null)
+{
+    public const string SoftmaxCrossEntropy = "softmax-cross-entropy", ModelOutput = "output";
+
+    /// <summary>Parses the CLI form; null with <paramref name="error"/> set when it is not one.</summary>
+    public static LossSpec? Parse(string text, out string? error)
+    {
+        error = null;
+        var colon = text.IndexOf(':');
+        if (colon < 0) return text.Length > 0 ? new LossSpec(ModelOutput, Output: text) : Fail(out error, text);
+        var (kind, arg) = (text[..colon], text[(colon + 1)..]);
+        if (kind == SoftmaxCrossEntropy && arg.Length > 0) return new LossSpec(SoftmaxCrossEntropy, Labels: arg);
+        return Fail(out error, text);
+    }
+
+    private static LossSpec? Fail(out string? error, string text)
+    {
+        error = $"loss '{text}' is neither an output name nor {SoftmaxCrossEntropy}:LABELS";
+        return null;
+    }
+}
+
+/// <summary>How to turn an inference model into a training step.</summary>
+public sealed record TrainingOptions
+{
+    public required LossSpec Loss { get; init; }
+    public required Optimizer Optimizer { get; init; }
+
+    /// <summary>Which constants become trained variables, matched against their source names (ONNX initializer names); all by default.</summary>
+    public Regex? Trainable { get; init; }
+
+    /// <summary>Scales the gradients down when their global L2 norm exceeds this.</summary>
+    public double? ClipNorm { get; init; }
+
+    /// <summary>Integer type of the labels input for <see cref="LossSpec.SoftmaxCrossEntropy"/>.</summary>
+    public ElementType LabelType { get; init; } = ElementType.I64;
+}
+
+/// <summary>What a variable of a training step holds: a trained parameter, an optimizer state, or the step counter.</summary>
+public enum VariableRole { Parameter, OptimizerState, StepCount }
+
+/// <summary>A variable argument of the training step with its initial value.</summary>
+public sealed record TrainingVariable(string Name, int Argument, VariableRole Role, Tensor Initial);
+
+/// <summary>A training step: the module (entry <c>@train_step</c>), its variables, and how to make inference models from trained values.</summary>
+public sealed record TrainingModule(Module Module, ImmutableArray<TrainingVariable> Variables, Function Inference,
+    ImmutableDictionary<string, Operation> Parameters)
+{
+    /// <summary>
+    /// The inference model with each trained parameter's constant replaced by <paramref name="values"/>
+    /// (by parameter name): the function to compile again for inference after training.
+    /// </summary>
+    public Function InferenceWith(IReadOnlyDictionary<string, Tensor> values)
+    {
+        var map = new Dictionary<Operation, Operation>(ReferenceEqualityComparer.Instance);
+        foreach (var (name, op) in Parameters)
+        {
+            if (!values.TryGetValue(name, out var v)) continue;
+            if (v.Type != op.ResultType()) throw new IrException($"trained value of '{name}' is {v.Type}, the model's constant is {op.ResultType()}");
+            map[op] = new Operation(op.Def, [], op.Attributes.With("value", new TensorAttr(v)), op.Results, location: op.Location, sourceName: op.SourceName);
+        }
+        var ops = Inference.Body.Operations.Select(o => map.GetValueOrDefault(o) ?? o).ToImmutableArray();
+        return Inference.WithBody(Inference.Body.WithOperations(ops));
+    }
+}
+
+/// <summary>
+/// Builds a training step from an inference model, as <c>gcc-cli compile --train</c> and the C# trainer do:
+/// the chosen float constants (ONNX initializers, folded TensorFlow variables) become arguments of a
+/// function <c>@forward(inputs..., [labels], parameters...)</c> returning the loss and the model's outputs;
+/// <c>@train_step</c> takes the same inputs plus every parameter, optimizer state and the step counter as
+/// variables, asks for the loss's gradient with respect to the parameters (a <c>gradient</c> op, which the
+/// <c>differentiate</c> pass expands), clips it, applies the optimizer, and returns the loss and the outputs
+/// with every variable updated in place.
+/// </summary>
+public static class TrainingStep
+{
+    public const string StepFunction = "train_step", ForwardFunction = "forward";
+
+    public static TrainingModule Build(Module inference, TrainingOptions options)
+    {
+        var f = inference.Entry;
+        var lossOutput = LossOutputIndex(f, options.Loss);
+        var parameters = ChooseParameters(f, lossOutput, options.Trainable);
+        if (parameters.Count == 0)
+            throw new IrException("no trainable parameters: no float constant with a source name reaches the loss" +
+                (options.Trainable is { } r ? $" and matches '{r}'" : ""));
+
+        var forward = BuildForward(f, lossOutput, parameters, options);
+        var step = BuildStep(f, forward, parameters, options);
+        var others = inference.Functions.Where(g => !ReferenceEquals(g, f) && g.Name is not (StepFunction or ForwardFunction));
+        var module = new Module([step.Function, forward, .. others]);
+        var problems = Verifier.Verify(module);
+        if (problems.Count > 0) throw new InvalidOperationException("the training step does not verify: " + problems[0].Message);
+        return new TrainingModule(module, step.Variables, f,
+            parameters.ToImmutableDictionary(p => p.Name, p => p.Constant, StringComparer.Ordinal));
+    }
+
+    private sealed record Parameter(string Name, Operation Constant);
+
+    private static int LossOutputIndex(Function f, LossSpec loss)
+    {
+        if (loss.Output is not { } name) return 0;
+        for (int i = 0; i < f.ResultTypes.Length; i++)
+            if (f.ResultName(i) == name) return i;
+        throw new IrException($"the model has no output '{name}' (outputs: {string.Join(", ", Enumerable.Range(0, f.ResultTypes.Length).Select(f.ResultName))})");
+    }
+
+    /// <summary>
+    /// Float constants with a source name and at least one dimension (so scalars a lowering made — relu's 0,
+    /// an epsilon — stay constants) that the loss output depends on and the trainable pattern matches.
+    /// </summary>
+    private static List<Parameter> ChooseParameters(Function f, int lossOutput, Regex? trainable)
+    {
+        var needed = new HashSet<Value>(ReferenceEqualityComparer.Instance) { f.Body.Yielded[lossOutput] };
+        var ops = f.Body.Operations;
+        for (int i = ops.Length - 1; i >= 0; i--)
+        {
+            var op = ops[i];
+            if (!op.Results.Any(needed.Contains)) continue;
+            needed.UnionWith(op.Operands);
+            foreach (var inner in op.Regions.SelectMany(r => r.Operations)) needed.UnionWith(inner.Operands);
+        }
+        var result = new List<Parameter>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var op in ops)
+        {
+            if (op.Def.Name != "constant" || !needed.Contains(op.Result)) continue;
+            var t = op.ResultType();
+            if (!t.Element.IsFloat() || t.Rank == 0 || op.SourceName is not { } source) continue;
+            if (trainable is not null && !trainable.IsMatch(source)) continue;
+            var name = source;
+            for (int k = 2; !names.Add(name); k++) name = $"{source}_{k}";
+            result.Add(new Parameter(name, op));
+        }
+        return result;
+    }
+
+    /// <summary>@forward(inputs..., [labels], parameters...) → (loss, model outputs...).</summary>
+    private static Function BuildForward(Function f, int lossOutput, List<Parameter> parameters, TrainingOptions options)
+    {
+        var fb = new FunctionBuilder(ForwardFunction);
+        var map = new Dictionary<Value, Value>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < f.Arguments.Length; i++) map[f.Arguments[i]] = fb.Arg(f.Arguments[i].Type, f.ArgumentName(i));
+        Value? labels = null;
+        if (options.Loss.Kind == LossSpec.SoftmaxCrossEntropy)
+        {
+            var logits = f.ResultTypes[lossOutput];
+            if (logits.Rank != 2) throw new IrException($"softmax cross-entropy needs [batch, classes] logits, output '{f.ResultName(lossOutput)}' is {logits}");
+            labels = fb.Arg(new TensorType(options.LabelType, logits.Shape[0]), options.Loss.Labels);
+        }
+        var constants = new HashSet<Operation>(parameters.Select(p => p.Constant), ReferenceEqualityComparer.Instance);
+        foreach (var p in parameters) map[p.Constant.Result] = fb.Arg(p.Constant.ResultType(), p.Name);
+
+        var body = Remap(f.Body.Operations.SkipLast(1).Where(o => !constants.Contains(o)), map);
+        var outputs = f.Body.Yielded.Select(v => map.GetValueOrDefault(v) ?? v).ToList();
+        var b = fb.Body;
+        var loss = labels is null ? outputs[lossOutput] : SoftmaxCrossEntropy(b, outputs[lossOutput], labels);
+        var ops = body.Concat(b.Operations).ToImmutableArray();
+        var results = new List<Value> { loss };
+        results.AddRange(outputs);
+        var info = new List<ResultInfo> { new("loss") };
+        info.AddRange(Enumerable.Range(0, outputs.Count).Select(i => new ResultInfo(f.ResultName(i))));
+        var built = fb.Return(results, info);
+        // The builder's body holds only the loss ops; put the model's ops before them.
+        return built.WithBody(new Region(built.Body.Arguments, [.. body, .. built.Body.Operations]));
+    }
+
+    /// <summary>mean over the batch of logsumexp(z) − z[label], computed from z − max(z) so exp cannot overflow.</summary>
+    public static Value SoftmaxCrossEntropy(IrBuilder b, Value logits, Value labels)
+    {
+        var t = logits.Type;
+        long n = t.Shape[0];
+        var max = b.Emit("reduce", [logits], ("kind", A.Enum("max")), ("dims", A.Ints(1)));
+        var shifted = b.Emit("sub", logits, b.BroadcastInDim(max, t, 0));
+        var sum = b.Emit("reduce", [b.Emit("exp", shifted)], ("kind", A.Enum("sum")), ("dims", A.Ints(1)));
+        var logSum = b.Emit("log", sum);
+        var classIds = b.Emit("iota", [], AttrMap.Of(("dimension", A.Int(1))), t.WithElement(labels.Type.Element));
+        var isLabel = b.Compare(classIds, b.BroadcastInDim(labels, classIds.Type, 0), "eq");
+        var picked = b.Emit("reduce", [b.Emit("select", isLabel, shifted, b.BroadcastInDim(b.Scalar(t.Element, 0), t))],
+            ("kind", A.Enum("sum")), ("dims", A.Ints(1)));
+        var perExample = b.Emit("sub", logSum, picked);
+        var total = b.Emit("reduce", [perExample], ("kind", A.Enum("sum")), ("dims", A.Ints(0)));
+        return b.Emit("div", total, b.Scalar(t.Element, n));
+    }
+
+    private sealed record Step(Function Function, ImmutableArray<TrainingVariable> Variables);
+
+    private static Step BuildStep(Function f, Function forward, List<Parameter> parameters, TrainingOptions options)
+    {
+        var fb = new FunctionBuilder(StepFunction);
+        int dataArgs = forward.Arguments.Length - parameters.Count;
+        var args = new List<Value>();
+        for (int i = 0; i < dataArgs; i++) args.Add(fb.Arg(forward.Arguments[i].Type, forward.ArgumentName(i)));
+        var variables = ImmutableArray.CreateBuilder<TrainingVariable>();
+        var paramArgs = new List<Value>();
+        foreach (var p in parameters)
+        {
+            variables.Add(new TrainingVariable(p.Name, args.Count + paramArgs.Count, VariableRole.Parameter, ((TensorAttr)p.Constant.Attributes["value"]!).Value));
+            paramArgs.Add(fb.Arg(p.Constant.ResultType(), p.Name, variable: true));
+        }
+        var opt = options.Optimizer;
+        var states = new List<List<Value>>();
+        int next = args.Count + paramArgs.Count;
+        foreach (var p in parameters)
+        {
+            var s = new List<Value>();
+            foreach (var stateName in opt.StateNames)
+            {
+                var name = $"{p.Name}/{opt.Name}/{stateName}";
+                variables.Add(new TrainingVariable(name, next++, VariableRole.OptimizerState, Tensor.Zeros(p.Constant.ResultType())));
+                s.Add(fb.Arg(p.Constant.ResultType(), name, variable: true));
+            }
+            states.Add(s);
+        }
+        var stepType = TensorType.Scalar(ElementType.I64);
+        variables.Add(new TrainingVariable("step", next, VariableRole.StepCount, Tensor.Zeros(stepType)));
+        var stepArg = fb.Arg(stepType, "step", variable: true);
+
+        var b = fb.Body;
+        var stepNumber = b.Emit("add", stepArg, b.Scalar(ElementType.I64, 1));
+        var wrt = Enumerable.Range(dataArgs, parameters.Count).Select(i => (long)i).ToArray();
+        var resultTypes = forward.ResultTypes.Concat(parameters.Select(p => p.Constant.ResultType())).ToList();
+        var r = b.EmitMulti("gradient", [.. args, .. paramArgs],
+            AttrMap.Of(("callee", A.Symbol(ForwardFunction)), ("wrt", A.Ints(wrt))), resultTypes);
+        int forwardResults = forward.ResultTypes.Length;
+        IReadOnlyList<Value> grads = r[forwardResults..];
+        if (options.ClipNorm is { } clip) grads = GradientClipping.ByGlobalNorm(b, grads, clip);
+
+        var results = new List<Value>(r[..forwardResults]);
+        var infos = Enumerable.Range(0, forwardResults).Select(i => new ResultInfo(forward.ResultName(i))).ToList();
+        var newStates = new List<(Value Value, int Arg, string Name)>();
+        for (int k = 0; k < parameters.Count; k++)
+        {
+            var g = grads[k];
+            if (opt.WeightDecay != 0)
+                g = b.Emit("add", g, b.Emit("mul", paramArgs[k], b.BroadcastInDim(b.Scalar(g.Type.Element, opt.WeightDecay), g.Type)));
+            var update = opt.Update(b, paramArgs[k], g, states[k], stepNumber);
+            results.Add(update.Param);
+            infos.Add(new ResultInfo(parameters[k].Name, Updates: dataArgs + k));
+            for (int s = 0; s < update.State.Length; s++)
+            {
+                var v = variables.First(x => x.Name == $"{parameters[k].Name}/{opt.Name}/{opt.StateNames[s]}");
+                newStates.Add((update.State[s], v.Argument, v.Name));
+            }
+        }
+        foreach (var (v, arg, name) in newStates)
+        {
+            results.Add(v);
+            infos.Add(new ResultInfo(name, Updates: arg));
+        }
+        results.Add(stepNumber);
+        infos.Add(new ResultInfo("step", Updates: next));
+        return new Step(fb.Return(results, infos), variables.ToImmutable());
+    }
+
+    /// <summary>The ops with operands (and region captures) read through <paramref name="map"/>.</summary>
+    private static ImmutableArray<Operation> Remap(IEnumerable<Operation> ops, Dictionary<Value, Value> map) =>
+        [.. ops.Select(op =>
+        {
+            var operands = op.Operands.Select(v => map.GetValueOrDefault(v) ?? v).ToImmutableArray();
+            var regions = op.Regions.Select(r => r.WithOperations(Remap(r.Operations, map))).ToImmutableArray();
+            return op.With(operands: operands, regions: regions);
+        })];
+}

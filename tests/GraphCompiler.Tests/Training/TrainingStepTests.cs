@@ -1,0 +1,118 @@
+using GraphCompiler.IR.Training;
+
+namespace GraphCompiler.Tests.Training;
+
+/// <summary>
+/// The training step built from an inference model, run on the reference interpreter, against the textbook
+/// gradient of softmax regression computed here in plain C#: dL/dW = xᵀ(p − onehot)/N, dL/db = Σ(p − onehot)/N.
+/// </summary>
+public sealed class TrainingStepTests
+{
+    private const string Model = """
+        func @main(%x: tensor<3x2xf64> {name = "x"}) -> (tensor<3x2xf64> {name = "logits"}) {
+          %w = constant {value = dense<[[0.5, -0.25], [0.75, 0.125]]>} : tensor<2x2xf64> loc("w")
+          %b = constant {value = dense<[0.1, -0.2]>} : tensor<2xf64> loc("b")
+          %xw = dot_general %x, %w {lhs_contract = [1], rhs_contract = [0]} : tensor<3x2xf64>
+          %bb = broadcast_in_dim %b {dims = [1]} : tensor<3x2xf64>
+          %z = add %xw, %bb : tensor<3x2xf64>
+          return %z
+        }
+        """;
+
+    private static readonly double[] X = [1, 2, -1, 0.5, 0.25, -2];
+    private static readonly long[] Labels = [1, 0, 1];
+
+    [Fact]
+    public void OneSgdStepMatchesTheTextbookGradient()
+    {
+        var training = TrainingStep.Build(IrTest.Parse(Model), new TrainingOptions
+        {
+            Loss = LossSpec.Parse("softmax-cross-entropy:labels", out _)!,
+            Optimizer = Optimizer.Create("sgd", 0.5)!,
+        });
+        Assert.Equal(["w", "b", "step"], training.Variables.Select(v => v.Name));
+        var step = training.Module.Entry;
+        Assert.Equal(TrainingStep.StepFunction, step.Name);
+
+        var inputs = new List<Tensor>
+        {
+            Tensor.FromDoubles(new TensorType(ElementType.F64, 3, 2), X),
+            Tensor.FromInt64s(new TensorType(ElementType.I64, 3), Labels),
+        };
+        inputs.AddRange(training.Variables.Select(v => v.Initial));
+        var run = new Interpreter(training.Module).Run(null, inputs).Unwrap();
+
+        double[] w = [0.5, -0.25, 0.75, 0.125], b = [0.1, -0.2];
+        var gw = new double[4];
+        var gb = new double[2];
+        double loss = 0;
+        for (int n = 0; n < 3; n++)
+        {
+            var z = new double[2];
+            for (int j = 0; j < 2; j++) z[j] = X[2 * n] * w[j] + X[2 * n + 1] * w[2 + j] + b[j];
+            double m = Math.Max(z[0], z[1]), s = Math.Exp(z[0] - m) + Math.Exp(z[1] - m);
+            loss += Math.Log(s) + m - z[Labels[n]];
+            for (int j = 0; j < 2; j++)
+            {
+                double d = Math.Exp(z[j] - m) / s - (Labels[n] == j ? 1 : 0);
+                gb[j] += d / 3;
+                gw[j] += X[2 * n] * d / 3;
+                gw[2 + j] += X[2 * n + 1] * d / 3;
+            }
+        }
+        Assert.Equal(loss / 3, run.Results[0].GetDouble(0), 12);
+        var newW = run.VariableUpdates[training.Variables.Single(v => v.Name == "w").Argument];
+        var newB = run.VariableUpdates[training.Variables.Single(v => v.Name == "b").Argument];
+        for (int k = 0; k < 4; k++) Assert.Equal(w[k] - 0.5 * gw[k], newW.GetDouble(k), 12);
+        for (int k = 0; k < 2; k++) Assert.Equal(b[k] - 0.5 * gb[k], newB.GetDouble(k), 12);
+        Assert.Equal(1, run.VariableUpdates[training.Variables.Single(v => v.Name == "step").Argument].GetInt64(0));
+    }
+
+    [Fact]
+    public void TrainableSelectsByName()
+    {
+        var training = TrainingStep.Build(IrTest.Parse(Model), new TrainingOptions
+        {
+            Loss = new LossSpec(LossSpec.SoftmaxCrossEntropy, Labels: "labels"),
+            Optimizer = Optimizer.Create("sgd", 0.1)!,
+            Trainable = new System.Text.RegularExpressions.Regex("^b$"),
+        });
+        Assert.Equal(["b", "step"], training.Variables.Select(v => v.Name));
+    }
+
+    [Fact]
+    public void TrainedValuesGoBackIntoTheInferenceModel()
+    {
+        var training = TrainingStep.Build(IrTest.Parse(Model), new TrainingOptions
+        {
+            Loss = new LossSpec(LossSpec.SoftmaxCrossEntropy, Labels: "labels"),
+            Optimizer = Optimizer.Create("sgd", 0.1)!,
+        });
+        var b = Tensor.FromDoubles(new TensorType(ElementType.F64, 2), [1, 2]);
+        var f = training.InferenceWith(new Dictionary<string, Tensor> { ["b"] = b });
+        var x = Tensor.FromDoubles(new TensorType(ElementType.F64, 3, 2), new double[6]);
+        var z = new Interpreter(new Module([f])).Run(null, [x]).Unwrap().Results[0];
+        Assert.Equal([1, 2, 1, 2, 1, 2], Enumerable.Range(0, 6).Select(i => z.GetDouble(i)));
+    }
+
+    [Theory]
+    [InlineData("", "loss '' is neither")]
+    [InlineData("softmax-cross-entropy:", "neither an output name nor softmax-cross-entropy:LABELS")]
+    [InlineData("hinge:y", "neither")]
+    public void BadLossSpecsAreOneClearError(string text, string expected)
+    {
+        Assert.Null(LossSpec.Parse(text, out var error));
+        Assert.Contains(expected, error);
+    }
+
+    [Fact]
+    public void UnknownLossOutputNamesTheOutputs()
+    {
+        var e = Assert.Throws<IrException>(() => TrainingStep.Build(IrTest.Parse(Model), new TrainingOptions
+        {
+            Loss = new LossSpec(LossSpec.ModelOutput, Output: "nope"),
+            Optimizer = Optimizer.Create("sgd", 0.1)!,
+        }));
+        Assert.Equal("the model has no output 'nope' (outputs: logits)", e.Message);
+    }
+}
