@@ -117,6 +117,77 @@ public sealed class ControlFlowGradientTests
             }
             """);
 
+    /// <summary>
+    /// Nesting: an if on the counter's parity inside the loop body, and the loop inside an if branch, whose
+    /// bound is defined in that branch; the rules run again on the recomputed copies.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void WhileAndIfNested(bool p) =>
+        GradientCheck.Check("""
+            func @main(%p: tensor<bool>, %x: tensor<2xf64>, %w: tensor<2xf64>) -> (tensor<2xf64>) {
+              %r = if %p : tensor<2xf64>
+                then() {
+                  %zero = constant {value = dense<0>} : tensor<i64>
+                  %n = constant {value = dense<4>} : tensor<i64>
+                  %i, %y = while %zero, %x : tensor<i64>, tensor<2xf64>
+                    cond(%ci: tensor<i64>, %cy: tensor<2xf64>) {
+                      %c = compare %ci, %n {direction = lt} : tensor<bool>
+                      yield %c
+                    }
+                    body(%bi: tensor<i64>, %by: tensor<2xf64>) {
+                      %one = constant {value = dense<1>} : tensor<i64>
+                      %two = constant {value = dense<2>} : tensor<i64>
+                      %next = add %bi, %one : tensor<i64>
+                      %m = rem %bi, %two : tensor<i64>
+                      %odd = compare %m, %one {direction = eq} : tensor<bool>
+                      %t = if %odd : tensor<2xf64>
+                        then() {
+                          %a = mul %by, %w : tensor<2xf64>
+                          %s = sin %a : tensor<2xf64>
+                          yield %s
+                        }
+                        else() {
+                          %s = tanh %by : tensor<2xf64>
+                          %a = add %s, %w : tensor<2xf64>
+                          yield %a
+                        }
+                      yield %next, %t
+                    }
+                  yield %y
+                }
+                else() {
+                  %e = mul %x, %w : tensor<2xf64>
+                  yield %e
+                }
+              return %r
+            }
+            """, wrt: [1, 2], inputs: [T.Bool([], p), F64(1, 2), F64(2, 2)]);
+
+    /// <summary>A loop that runs no iteration (counter 5, bound le 2) passes the cotangent straight through.</summary>
+    [Fact]
+    public void WhileWithNoTrips() =>
+        GradientCheck.Check("""
+            func @main(%x: tensor<3xf64>) -> (tensor<3xf64>) {
+              %start = constant {value = dense<5>} : tensor<i64>
+              %n = constant {value = dense<2>} : tensor<i64>
+              %i, %y = while %start, %x : tensor<i64>, tensor<3xf64>
+                cond(%ci: tensor<i64>, %cy: tensor<3xf64>) {
+                  %p = compare %ci, %n {direction = le} : tensor<bool>
+                  yield %p
+                }
+                body(%bi: tensor<i64>, %by: tensor<3xf64>) {
+                  %one = constant {value = dense<1>} : tensor<i64>
+                  %next = add %bi, %one : tensor<i64>
+                  %t = tanh %by : tensor<3xf64>
+                  yield %next, %t
+                }
+              %o = mul %y, %y : tensor<3xf64>
+              return %o
+            }
+            """);
+
     [Fact]
     public void WhileWithoutStaticTripCountIsAClearError()
     {
