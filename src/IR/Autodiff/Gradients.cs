@@ -23,6 +23,8 @@ public sealed class Gradients
     // Values that depend on a differentiated argument, each with the first such argument (for messages).
     private readonly Dictionary<Value, int> _active = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<Operation, ImmutableArray<Value>> _captures = new(ReferenceEqualityComparer.Instance);
+    // The op defining each value of the function (and of recomputed copies), for rules that read constants.
+    private readonly Dictionary<Value, Operation> _producers = new(ReferenceEqualityComparer.Instance);
     private string _target = "";
 
     private static string Describe(Function f, int arg) => f.ArgumentInfos[arg].Name is { } n ? $"argument '{n}'" : $"argument #{arg}";
@@ -65,6 +67,7 @@ public sealed class Gradients
 
         for (int k = 0; k < wrt.Count; k++) _active.TryAdd(args[wrt[k]], wrt[k]);
         MarkActive(forward);
+        RegisterProducers(forward);
 
         var b = new IrBuilder(_resolve);
         var cotangents = new Dictionary<Value, Value>(ReferenceEqualityComparer.Instance);
@@ -111,6 +114,46 @@ public sealed class Gradients
                     throw new InvalidOperationException($"the gradient rule of '{op.Name}' gave operand #{i} ({op.Operands[i].Type}) a cotangent of {c.Type}");
                 Accumulate(b, cotangents, op.Operands[i], c);
             }
+        }
+    }
+
+    /// <summary>The op defining <paramref name="v"/> (null for arguments), e.g. to read a constant loop bound.</summary>
+    public Operation? Producer(Value v) => _producers.GetValueOrDefault(v);
+
+    /// <summary>
+    /// Re-emits forward ops into <paramref name="b"/> (a region of the backward code) with fresh values,
+    /// reading <paramref name="map"/>'s replacements and adding the new ones to it. Copies are active where
+    /// their originals are (also for replacements already in the map), so <see cref="Backprop"/> can
+    /// differentiate the returned ops: how region rules recompute a body's forward values.
+    /// </summary>
+    public ImmutableArray<Operation> Recompute(IrBuilder b, IEnumerable<Operation> ops, Dictionary<Value, Value> map)
+    {
+        var emitted = ImmutableArray.CreateBuilder<Operation>();
+        foreach (var op in ops)
+        {
+            if (op.Def.IsTerminator) continue;
+            var operands = op.Operands.Select(v => map.GetValueOrDefault(v) ?? v).ToList();
+            var regions = op.Regions.Select(r =>
+            {
+                var args = r.Arguments.Select(a => map[a] = new Value(a.Type)).ToImmutableArray();
+                return new Region(args, Clone(r.Operations, map));
+            }).ToList();
+            var results = b.EmitMulti(op.Name, operands, op.Attributes, op.Def.TakesResultTypes ? op.ResultTypes : null, regions);
+            for (int i = 0; i < results.Length; i++) map[op.Results[i]] = results[i];
+            emitted.Add(b.LastOperation!);
+        }
+        foreach (var (original, copy) in map)
+            if (_active.TryGetValue(original, out var arg)) _active.TryAdd(copy, arg);
+        RegisterProducers(emitted);
+        return emitted.ToImmutable();
+    }
+
+    private void RegisterProducers(IEnumerable<Operation> ops)
+    {
+        foreach (var op in ops)
+        {
+            foreach (var r in op.Results) _producers.TryAdd(r, op);
+            foreach (var region in op.Regions) RegisterProducers(region.Operations);
         }
     }
 

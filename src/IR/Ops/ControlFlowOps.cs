@@ -9,6 +9,7 @@ namespace GraphCompiler.IR.Ops;
 /// </summary>
 public sealed class WhileOp() : OpDef("while")
 {
+    public override Autodiff.VjpRule? Gradient => ControlFlowGradients.While;
     public override int MaxOperands => -1;
     public override ImmutableArray<string> RegionNames => ["cond", "body"];
 
@@ -54,6 +55,7 @@ public sealed class WhileOp() : OpDef("while")
 /// <summary><c>if %pred : T... then() { yield ... } else() { yield ... }</c>: runs one branch; both yield the result types.</summary>
 public sealed class IfOp() : OpDef("if")
 {
+    public override Autodiff.VjpRule? Gradient => ControlFlowGradients.Branches;
     public override int MinOperands => 1;
     public override ImmutableArray<string> RegionNames => ["then", "else"];
 
@@ -72,6 +74,7 @@ public sealed class IfOp() : OpDef("if")
 /// </summary>
 public sealed class CaseOp() : OpDef("case")
 {
+    public override Autodiff.VjpRule? Gradient => ControlFlowGradients.Branches;
     public override int MinOperands => 1;
     public override ImmutableArray<string> RegionNames => ["branch"];
     public override bool VariadicRegions => true;

@@ -19,6 +19,7 @@ namespace GraphCompiler.IR.Ops;
 /// </summary>
 public sealed class GatherOp() : OpDef("gather")
 {
+    public override Autodiff.VjpRule? Gradient => IndexingGradients.Gather;
     public override double EvaluationWork(Operation op) => ResultTimesOperands(op);
     public override int MinOperands => 2;
 
@@ -134,6 +135,7 @@ public sealed class GatherOp() : OpDef("gather")
 /// </summary>
 public sealed class ScatterOp() : OpDef("scatter")
 {
+    public override Autodiff.VjpRule? Gradient => IndexingGradients.Scatter;
     public override double EvaluationWork(Operation op) => ResultTimesOperands(op);
     public override int MinOperands => 3;
 
@@ -273,6 +275,7 @@ public sealed class ScatterOp() : OpDef("scatter")
 /// </summary>
 public sealed class SortOp() : OpDef("sort")
 {
+    public override Autodiff.VjpRule? Gradient => IndexingGradients.Sort;
     public override int MinOperands => 1;
     public override ImmutableArray<AttrSpec> Attributes => [AttrSpec.Int("dimension"), AttrSpec.Bool("descending", false)];
 
@@ -298,6 +301,7 @@ public sealed class SortOp() : OpDef("sort")
 /// </summary>
 public sealed class TopKOp() : OpDef("top_k")
 {
+    public override Autodiff.VjpRule? Gradient => IndexingGradients.TopK;
     public override int MinOperands => 1;
     public override ImmutableArray<AttrSpec> Attributes => [AttrSpec.Int("k"), AttrSpec.Bool("largest", true)];
 

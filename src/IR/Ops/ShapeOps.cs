@@ -235,6 +235,7 @@ internal static class SliceStarts
 /// </summary>
 public sealed class DynamicSliceOp() : OpDef("dynamic_slice")
 {
+    public override Autodiff.VjpRule? Gradient => IndexingGradients.DynamicSlice;
     public override OpTraits Traits => OpTraits.IndexRemap | OpTraits.Foldable;
     public override int MinOperands => 1;
     public override int MaxOperands => -1;
@@ -271,6 +272,7 @@ public sealed class DynamicSliceOp() : OpDef("dynamic_slice")
 /// </summary>
 public sealed class DynamicUpdateSliceOp() : OpDef("dynamic_update_slice")
 {
+    public override Autodiff.VjpRule? Gradient => IndexingGradients.DynamicUpdateSlice;
     public override int MinOperands => 2;
     public override int MaxOperands => -1;
 
