@@ -1,4 +1,6 @@
 using System.CommandLine;
+using GraphCompiler.IR;
+using GraphCompiler.IR.Targets;
 
 namespace GraphCompiler.Cli;
 
@@ -8,6 +10,9 @@ namespace GraphCompiler.Cli;
 /// by cost, transfers explicit; <c>--place</c>, <c>--compress-transfers</c>, <c>--gpu-arch</c>). Writes
 /// libNAME.so, NAME.h and NAME.cs (and NAME.ptx for cuda) into DIR, all or nothing; NAME.o with <c>--object</c>,
 /// and <c>ID.VERSION.nupkg</c> (binding compiled, library under runtimes/linux-x64/native) with <c>--nupkg</c>.
+/// With <c>--train</c> the library's function is the model's training step (<see cref="IR.Training.TrainingStep"/>:
+/// batch in, loss and outputs out, every variable updated in place) and <c>NAME.variables.npz</c> holds the
+/// variables' initial values.
 /// </summary>
 internal static class CompileCommand
 {
@@ -27,6 +32,8 @@ internal static class CompileCommand
         var nupkg = new Option<bool>("--nupkg") { Description = "Also write ID.VERSION.nupkg: the C# binding compiled into ID.dll plus libNAME.so for linux-x64; one PackageReference uses it." };
         var packageId = new Option<string?>("--package-id") { Description = "With --nupkg: the package and assembly name (default: NAME)." };
         var packageVersion = new Option<string?>("--package-version") { Description = "With --nupkg: the package version (default: 1.0.0)." };
+        var train = new Option<bool>("--train") { Description = "Compile the model's training step instead (see --loss, --optimizer; docs/training.md); also writes NAME.variables.npz with the variables' initial values." };
+        var training = new TrainingCliOptions();
         var timing = new TimingCliOptions();
         var cmd = placement.AddTo(model.AddTo(new Command("compile", "Compile a model ahead of time for the CPU or CUDA: shared library, C header and C# binding; object file and NuGet package on request.")));
         cmd.Options.Add(arch);
@@ -40,13 +47,15 @@ internal static class CompileCommand
         cmd.Options.Add(nupkg);
         cmd.Options.Add(packageId);
         cmd.Options.Add(packageVersion);
+        cmd.Options.Add(train);
+        training.AddTo(cmd, lossRequired: false);
         timing.AddTo(cmd);
-        cmd.SetAction(r => Run(r, model, placement, timing, r.GetValue(model.Model)!, r.GetValue(outputDir)!, r.GetValue(name)!, r.GetValue(target)!, r.GetValue(arch), r.GetValue(sms), r.GetValue(function), r.GetValue(ns),
+        cmd.SetAction(r => !r.GetValue(train) && r.GetValue(training.Loss) is not null ? Cli.Fail("--loss and the other training options need --train") : Run(r, model, placement, timing, r.GetValue(train) ? training : null, r.GetValue(model.Model)!, r.GetValue(outputDir)!, r.GetValue(name)!, r.GetValue(target)!, r.GetValue(arch), r.GetValue(sms), r.GetValue(function), r.GetValue(ns),
             new Packaging(r.GetValue(obj), r.GetValue(nupkg), r.GetValue(packageId), r.GetValue(packageVersion))));
         return cmd;
     }
 
-    private static int Run(ParseResult r, ModelOptions model, PlacementCliOptions placement, TimingCliOptions timing, string path, string outputDir, string name, string target, string? arch, int? sms,
+    private static int Run(ParseResult r, ModelOptions model, PlacementCliOptions placement, TimingCliOptions timing, TrainingCliOptions? training, string path, string outputDir, string name, string target, string? arch, int? sms,
         string? function, string? ns, Packaging packaging)
     {
         // The driver checks the options before anything is loaded, so a typo costs no compilation.
@@ -61,10 +70,11 @@ internal static class CompileCommand
 
         // Load, optimise and package, or the cached artefacts of an identical earlier compilation.
         var phases = timing.Recorder(r);
-        var artefacts = driver.WithPhases(phases).LoadAndPackage(path);
+        var extra = new List<(string Name, byte[] Data)>();
+        var artefacts = training is null ? driver.WithPhases(phases).LoadAndPackage(path) : PackageTrainingStep(r, driver.WithPhases(phases), training, path, name, extra);
         if (!artefacts.Ok) return Cli.FailOne(artefacts.Diagnostics);
 
-        var files = artefacts.Value!.Files;
+        var files = artefacts.Value!.Files.Concat(extra).ToList();
         if (packaging.NuGet)
         {
             var package = ModelPackage.Build(name, id, version, files);
@@ -77,6 +87,40 @@ internal static class CompileCommand
         Console.Out.WriteLine(artefacts.Value.Summary);
         timing.Report(r, phases);
         return Cli.Ok;
+    }
+
+    /// <summary>The training step of the model at <paramref name="path"/>, optimised and packaged; its variables' initial values go to <paramref name="extra"/> as NAME.variables.npz.</summary>
+    private static Result<TargetArtifacts> PackageTrainingStep(ParseResult r, Compiler driver, TrainingCliOptions training, string path, string name,
+        List<(string Name, byte[] Data)> extra)
+    {
+        if (r.GetValue(training.Loss) is null)
+            return Result<TargetArtifacts>.Failure(new IR.Diagnostic("--train needs --loss OUTPUT (the model computes its loss) or --loss softmax-cross-entropy:LABELS"));
+        var options = training.Apply(r, "");
+        if (!options.Ok) return Result<TargetArtifacts>.Failure(options.Diagnostics);
+        var module = driver.Load(path);
+        if (!module.Ok) return Result<TargetArtifacts>.Failure(module.Diagnostics);
+        IR.Training.TrainingModule step;
+        try
+        {
+            step = IR.Training.TrainingStep.Build(module.Value!, options.Value!);
+        }
+        catch (IR.IrException e)
+        {
+            return Result<TargetArtifacts>.Failure(e.ToDiagnostic());
+        }
+        var optimised = driver.Optimize(step.Module);
+        if (!optimised.Ok) return Result<TargetArtifacts>.Failure(optimised.Diagnostics);
+        var temp = Path.GetTempFileName();
+        try
+        {
+            IR.Npz.WriteFile(temp, step.Variables.Select(v => KeyValuePair.Create(v.Name, v.Initial)));
+            extra.Add(($"{name}.variables.npz", File.ReadAllBytes(temp)));
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+        return driver.Package(optimised.Value!);
     }
 
     /// <summary>Which extra artefacts were asked for: the object file, and a NuGet package with its id and version.</summary>

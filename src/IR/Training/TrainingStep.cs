@@ -242,10 +242,8 @@ public static class TrainingStep
         var newStates = new List<(Value Value, int Arg, string Name)>();
         for (int k = 0; k < parameters.Count; k++)
         {
-            var g = grads[k];
-            if (opt.WeightDecay != 0)
-                g = b.Emit("add", g, b.Emit("mul", paramArgs[k], b.BroadcastInDim(b.Scalar(g.Type.Element, opt.WeightDecay), g.Type)));
-            var update = opt.Update(b, paramArgs[k], g, states[k], stepNumber);
+            // The optimizer applies its own weight decay (ONNX's norm_coefficient is part of each update).
+            var update = opt.Update(b, paramArgs[k], grads[k], states[k], stepNumber);
             results.Add(update.Param);
             infos.Add(new ResultInfo(parameters[k].Name, Updates: dataArgs + k));
             for (int s = 0; s < update.State.Length; s++)

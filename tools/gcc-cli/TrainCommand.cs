@@ -1,0 +1,222 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using GraphCompiler.IR;
+using GraphCompiler.IR.Text;
+using GraphCompiler.IR.Training;
+using GraphCompiler.Training;
+
+namespace GraphCompiler.Cli;
+
+/// <summary>
+/// <c>gcc-cli train MODEL --data digits|FILE.npz [--epochs N] [--loss ...] [--optimizer ...] [-o DIR]</c>:
+/// builds the model's training step, compiles it for this CPU (or runs it on the interpreter), trains on
+/// seeded shuffles of the data's training part with a progress line (epoch, step, loss, examples/s), then
+/// measures accuracy on the held-back part with the trained inference model and writes, under DIR,
+/// <c>MODEL.trained.ir</c> (the inference model with the trained weights: compile or run it as any model),
+/// <c>MODEL.variables.npz</c> (every variable) and <c>loss.svg</c>.
+/// </summary>
+internal static class TrainCommand
+{
+    public static Command Create()
+    {
+        var model = new ModelOptions();
+        var training = new TrainingCliOptions();
+        var data = new Option<string>("--data") { Description = $"The dataset: 'digits' (the 1,797 8×8 handwritten digits in {Dataset.DigitsPath}) or an .npz with x [N, ...] and integer labels y [N].", DefaultValueFactory = _ => "digits" };
+        var epochs = new Option<int>("--epochs") { Description = "Passes over the training data.", DefaultValueFactory = _ => 10 };
+        var testFraction = new Option<double>("--test-fraction") { Description = "The share of the data held back to measure accuracy.", DefaultValueFactory = _ => 0.2 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the split and the shuffles.", DefaultValueFactory = _ => 0 };
+        var backend = new Option<string>("--backend") { Description = "What runs the step: cpu (compiled) or interpreter.", DefaultValueFactory = _ => "cpu" };
+        backend.AcceptOnlyFromAmong("cpu", "interpreter");
+        var threads = new Option<int>("--threads") { Description = "Most threads a step may use; 0: GC_NUM_THREADS, else every core.", DefaultValueFactory = _ => 0 };
+        var outputDir = new Option<string?>("--output-dir", "-o") { Description = "Where to write MODEL.trained.ir, MODEL.variables.npz and loss.svg." };
+        var resume = new Option<string?>("--resume") { Description = "Start from the variables of an earlier run (its MODEL.variables.npz)." };
+        var cmd = training.AddTo(model.AddTo(new Command("train", "Train a model on a labelled dataset with a compiled training step; report test accuracy and write the trained model and a loss curve.")), lossRequired: false);
+        foreach (var o in new Option[] { data, epochs, testFraction, seed, backend, threads, outputDir, resume }) cmd.Options.Add(o);
+        cmd.SetAction(r => Run(r, model, training, r.GetValue(data)!, r.GetValue(epochs), r.GetValue(testFraction), r.GetValue(seed),
+            r.GetValue(backend)!, r.GetValue(threads), r.GetValue(outputDir), r.GetValue(resume)));
+        return cmd;
+    }
+
+    private static int Run(ParseResult r, ModelOptions modelOptions, TrainingCliOptions trainingOptions, string data, int epochs,
+        double testFraction, int seed, string backend, int threads, string? outputDir, string? resume)
+    {
+        if (epochs < 1) return Cli.Fail($"--epochs must be >= 1, got {epochs}");
+        if (!(testFraction > 0 && testFraction < 1)) return Cli.Fail($"--test-fraction must be between 0 and 1, got {testFraction.ToString(CultureInfo.InvariantCulture)}");
+        if (threads < 0) return Cli.Fail($"--threads must be >= 0, got {threads}");
+        if (outputDir is not null && File.Exists(outputDir)) return Cli.Fail($"{outputDir} exists and is not a directory");
+        var options = trainingOptions.Apply(r, $"{LossSpec.SoftmaxCrossEntropy}:labels");
+        if (!options.Ok) return Cli.FailOne(options.Diagnostics);
+        var dataset = data == "digits" ? Dataset.Digits() : Dataset.FromNpz(data);
+        if (!dataset.Ok) return Cli.FailOne(dataset.Diagnostics);
+
+        var path = r.GetValue(modelOptions.Model)!;
+        var compile = modelOptions.Apply(r, new CompileOptions { Target = backend, Threads = threads });
+        if (!compile.Ok) return Cli.FailOne(compile.Diagnostics);
+        if (Cli.Driver(compile.Value!, out var bad) is not { } driver) return bad;
+        var loaded = driver.Load(path);
+        if (!loaded.Ok) return Cli.FailOne(loaded.Diagnostics);
+        var inference = loaded.Value!.Entry;
+        if (inference.Arguments.Length != 1 || inference.ResultTypes.Length < 1)
+            return Cli.Fail($"{path}: train takes a model with one input (a batch of examples) and its logits as first output; @{inference.Name} has {inference.Arguments.Length} inputs");
+        var input = inference.Arguments[0].Type;
+        int batch = input.Rank > 0 ? (int)input.Shape[0] : 0;
+        var ds = dataset.Value!;
+        if (batch < 1 || input.ElementCount / batch != ds.FeatureCount)
+            return Cli.Fail($"{path}: input '{inference.ArgumentName(0)}' is {input}, which is not a batch of {ds.FeatureCount}-feature examples");
+        var (train, test) = ds.Split(testFraction, seed);
+        if (train.Count < batch) return Cli.Fail($"{data}: {train.Count} training examples do not fill one batch of {batch}");
+
+        Trainer trainer;
+        var sw = Stopwatch.StartNew();
+        try
+        {
+            trainer = Trainer.Create(loaded.Value!, options.Value!, compile.Value! with { Function = null });
+        }
+        catch (CompilationException e)
+        {
+            return Cli.FailOne(e.Diagnostics);
+        }
+        using (trainer)
+        {
+            if (resume is not null && trainer.Load(resume) is { Ok: false } failed) return Cli.FailOne(failed.Diagnostics);
+            var parameters = trainer.Parameters.Values.Sum(t => t.ElementCount);
+            Console.Out.WriteLine(Invariant($"training step built and compiled in {sw.Elapsed.TotalSeconds:F2} s ({backend}): {trainer.Parameters.Count} parameter tensors, {parameters} parameters, {options.Value!.Optimizer.Name} lr {options.Value.Optimizer.LearningRate}"));
+            Console.Out.WriteLine($"data: {train.Count} training and {test.Count} test examples, batches of {batch}");
+
+            var labelType = trainer.Training.Module.Entry.ArgumentTypes.Length > 1 && options.Value.Loss.Kind == LossSpec.SoftmaxCrossEntropy
+                ? trainer.Training.Module.Entry.ArgumentTypes[1].Element : ElementType.I64;
+            int stepsPerEpoch = train.Count / batch;
+            var losses = new List<double>();
+            var epochMeans = new List<double>();
+            var rng = new Random(seed);
+            var order = Enumerable.Range(0, train.Count).ToArray();
+            var progress = new ProgressLine(Console.Error);
+            var clock = Stopwatch.StartNew();
+            for (int epoch = 1; epoch <= epochs; epoch++)
+            {
+                rng.Shuffle(order);
+                double sum = 0;
+                for (int s = 0; s < stepsPerEpoch; s++)
+                {
+                    var (x, y) = train.Batch(order.AsSpan(s * batch, batch), input, labelType);
+                    var result = trainer.Step(options.Value.Loss.Kind == LossSpec.SoftmaxCrossEntropy ? [x, y] : [x]);
+                    if (!double.IsFinite(result.Loss))
+                    {
+                        progress.Done();
+                        return Cli.Fail($"the loss became {result.Loss} at epoch {epoch}, step {s + 1}: lower --learning-rate or set --clip-norm");
+                    }
+                    losses.Add(result.Loss);
+                    sum += result.Loss;
+                    double rate = losses.Count * batch / clock.Elapsed.TotalSeconds;
+                    progress.Show(epoch, epochs, s + 1, stepsPerEpoch, result.Loss, rate);
+                }
+                epochMeans.Add(sum / stepsPerEpoch);
+                progress.EndEpoch(epoch, epochs, epochMeans[^1]);
+            }
+            progress.Done();
+            double seconds = clock.Elapsed.TotalSeconds;
+            Console.Out.WriteLine(Invariant($"trained {losses.Count} steps in {seconds:F2} s ({losses.Count * batch / seconds:F0} examples/s); loss {losses[0]:F4} -> {epochMeans[^1]:F4} (last epoch's mean)"));
+
+            var inferenceModule = trainer.InferenceModule();
+            var accuracy = Accuracy(inferenceModule, test, input, compile.Value! with { Function = null }, backend);
+            if (!accuracy.Ok) return Cli.FailOne(accuracy.Diagnostics);
+            Console.Out.WriteLine(Invariant($"test accuracy: {accuracy.Value!.Correct}/{accuracy.Value.Total} = {100.0 * accuracy.Value.Correct / accuracy.Value.Total:F2}%"));
+
+            if (outputDir is not null)
+            {
+                var stem = Path.GetFileNameWithoutExtension(Path.TrimEndingDirectorySeparator(path));
+                var title = Invariant($"{stem}: {options.Value.Optimizer.Name}, lr {options.Value.Optimizer.LearningRate}, batch {batch}");
+                Cli.WriteAll(outputDir,
+                [
+                    ($"{stem}.trained.ir", System.Text.Encoding.UTF8.GetBytes(Printer.Print(inferenceModule, PrintOptions.Full))),
+                    ("loss.svg", System.Text.Encoding.UTF8.GetBytes(LossCurve.Svg(losses, epochMeans, title))),
+                ]);
+                var npz = Path.Combine(outputDir, $"{stem}.variables.npz");
+                trainer.Save(npz);
+                foreach (var f in new[] { $"{stem}.trained.ir", $"{stem}.variables.npz", "loss.svg" })
+                    Console.Out.WriteLine(Path.Combine(outputDir, f));
+            }
+            return Cli.Ok;
+        }
+    }
+
+    private sealed record Score(int Correct, int Total);
+
+    /// <summary>Runs the trained inference model over the test set in its batch size (the last batch padded by repeating examples, which are not counted).</summary>
+    private static Result<Score> Accuracy(Module inference, Dataset test, TensorType input, CompileOptions options, string backend)
+    {
+        int batch = (int)input.Shape[0];
+        Func<Tensor, Tensor> run;
+        CompiledModel? compiled = null;
+        if (backend == "interpreter")
+        {
+            var interpreter = new Interpreter(inference);
+            run = x => interpreter.Run(null, [x]).Unwrap().Results[0];
+        }
+        else
+        {
+            try
+            {
+                compiled = CompiledModel.Compile(inference, options);
+            }
+            catch (CompilationException e)
+            {
+                return Result<Score>.Failure(e.Diagnostics);
+            }
+            run = x => compiled.Run([x])[0];
+        }
+        using (compiled)
+        {
+            int correct = 0;
+            var rows = new int[batch];
+            for (int start = 0; start < test.Count; start += batch)
+            {
+                int n = Math.Min(batch, test.Count - start);
+                for (int i = 0; i < batch; i++) rows[i] = start + Math.Min(i, n - 1);
+                var (x, _) = test.Batch(rows, input, ElementType.I64);
+                var logits = run(x);
+                int classes = (int)(logits.ElementCount / batch);
+                for (int i = 0; i < n; i++)
+                {
+                    int best = 0;
+                    for (int c = 1; c < classes; c++)
+                        if (logits.GetDouble(i * classes + c) > logits.GetDouble(i * classes + best)) best = c;
+                    if (best == test.Labels[start + i]) correct++;
+                }
+            }
+            return Result<Score>.Success(new Score(correct, test.Count));
+        }
+    }
+
+    private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// The progress display: on a terminal one line redrawn in place (a bar, step, loss, throughput) at most
+    /// ten times a second; otherwise one line per epoch, so logs stay readable.
+    /// </summary>
+    private sealed class ProgressLine(TextWriter w)
+    {
+        private const int BarWidth = 24;
+        private readonly bool _interactive = !Console.IsErrorRedirected;
+        private long _lastDraw;
+
+        public void Show(int epoch, int epochs, int step, int steps, double loss, double examplesPerSecond)
+        {
+            if (!_interactive) return;
+            long now = Stopwatch.GetTimestamp();
+            if (step != steps && Stopwatch.GetElapsedTime(_lastDraw, now).TotalMilliseconds < 100) return;
+            _lastDraw = now;
+            int filled = step * BarWidth / steps;
+            w.Write(Invariant($"\repoch {epoch}/{epochs} [{new string('#', filled)}{new string('.', BarWidth - filled)}] step {step}/{steps}  loss {loss:F4}  {examplesPerSecond:F0} examples/s   "));
+        }
+
+        public void EndEpoch(int epoch, int epochs, double meanLoss)
+        {
+            if (_interactive) w.WriteLine();
+            else w.WriteLine(Invariant($"epoch {epoch}/{epochs}: mean loss {meanLoss:F4}"));
+        }
+
+        public void Done() => w.Flush();
+    }
+}

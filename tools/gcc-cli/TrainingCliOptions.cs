@@ -1,0 +1,67 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using GraphCompiler.IR;
+using GraphCompiler.IR.Training;
+
+namespace GraphCompiler.Cli;
+
+/// <summary>
+/// The options that turn an inference model into a training step, shared by <c>compile --train</c> and
+/// <c>train</c>: <c>--loss</c>, <c>--optimizer</c>, <c>--learning-rate</c>, <c>--weight-decay</c>,
+/// <c>--clip-norm</c> and <c>--trainable</c> (docs/training.md).
+/// </summary>
+internal sealed class TrainingCliOptions
+{
+    public Option<string?> Loss { get; } = new("--loss") { Description = "What to minimise: an output's name (the model computes its loss), or softmax-cross-entropy:LABELS (the first output is logits; LABELS becomes an int64 [batch] input of class ids)." };
+    public Option<string> Optimizer { get; } = new("--optimizer") { Description = $"The optimizer: {string.Join(", ", IR.Training.Optimizer.Names)}.", DefaultValueFactory = _ => "adam" };
+    public Option<double> LearningRate { get; } = new("--learning-rate") { Description = "The learning rate.", DefaultValueFactory = _ => 1e-3 };
+    public Option<double> WeightDecay { get; } = new("--weight-decay") { Description = "L2 coefficient added to each gradient (g + λ·w).", DefaultValueFactory = _ => 0 };
+    public Option<double?> ClipNorm { get; } = new("--clip-norm") { Description = "Scale the gradients down when their global L2 norm exceeds this." };
+    public Option<string?> Trainable { get; } = new("--trainable") { Description = "A regex selecting which constants (by source name, e.g. ONNX initializer names) are trained; default: every float constant of rank >= 1 the loss depends on." };
+
+    public Command AddTo(Command command, bool lossRequired)
+    {
+        Loss.Required = lossRequired;
+        foreach (var o in new Option[] { Loss, Optimizer, LearningRate, WeightDecay, ClipNorm, Trainable }) command.Options.Add(o);
+        return command;
+    }
+
+    /// <summary>The training options the command line gives; one clear message for the first bad one.</summary>
+    public Result<TrainingOptions> Apply(ParseResult r, string defaultLoss)
+    {
+        var lossText = r.GetValue(Loss) ?? defaultLoss;
+        var loss = LossSpec.Parse(lossText, out var lossError);
+        if (loss is null) return Fail($"--loss: {lossError}");
+        var lr = r.GetValue(LearningRate);
+        if (!(lr > 0) || double.IsInfinity(lr)) return Fail($"--learning-rate must be a positive number, got {lr.ToString(CultureInfo.InvariantCulture)}");
+        var name = r.GetValue(Optimizer)!;
+        if (IR.Training.Optimizer.Create(name, lr) is not { } optimizer)
+            return Fail($"--optimizer '{name}' is not one of {string.Join(", ", IR.Training.Optimizer.Names)}");
+        var decay = r.GetValue(WeightDecay);
+        if (!(decay >= 0) || double.IsInfinity(decay)) return Fail($"--weight-decay must be >= 0, got {decay.ToString(CultureInfo.InvariantCulture)}");
+        var clip = r.GetValue(ClipNorm);
+        if (clip is { } c && (!(c > 0) || double.IsInfinity(c))) return Fail($"--clip-norm must be a positive number, got {c.ToString(CultureInfo.InvariantCulture)}");
+        Regex? trainable = null;
+        if (r.GetValue(Trainable) is { } pattern)
+        {
+            try
+            {
+                trainable = new Regex(pattern, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+            }
+            catch (ArgumentException e)
+            {
+                return Fail($"--trainable '{pattern}' is an invalid regex: {e.Message}");
+            }
+        }
+        return Result<TrainingOptions>.Success(new TrainingOptions
+        {
+            Loss = loss,
+            Optimizer = optimizer with { WeightDecay = decay },
+            ClipNorm = clip,
+            Trainable = trainable,
+        });
+    }
+
+    private static Result<TrainingOptions> Fail(string message) => Result<TrainingOptions>.Failure(new Diagnostic(message));
+}
