@@ -10,8 +10,9 @@ internal static partial class ReductionGradients
     /// its share of dy goes back there, spread with interior padding (stride − 1) and summed over w.
     /// sum: every element of a window gets the window's cotangent (average pooling is a sum window
     /// divided by a count, so it is covered). max/min ("select and scatter"): the cotangent goes to the
-    /// window's elements equal to its result, split evenly among ties — what a central difference
-    /// measures, and the rule reduce uses; padding never receives any. Holes from base_dilation read the
+    /// window's elements equal to its result, split evenly among ties (the rule reduce uses: a
+    /// subgradient that keeps the window's total; for a pair it is what a central difference measures,
+    /// for k > 2 ties a central difference gives each 1/2, not 1/k); padding never receives any. Holes from base_dilation read the
     /// kind's identity and their gradient is dropped by a strided slice at the end.
     /// </summary>
     public static readonly VjpRule ReduceWindow = c =>

@@ -90,4 +90,12 @@ public sealed class ReduceWindowGradientTests
         Assert.Equal(0, g.GetDouble(3));
         Assert.NotEqual(0, g.GetDouble(2));
     }
+
+    [Fact]
+    public void ProdWindowIsAClearError()
+    {
+        var m = IrTest.Parse(IrTest.Func("  %r = reduce_window %arg0 {kind = prod, window = [2]} : tensor<2xf64>\n  return %r", "tensor<2xf64>", "tensor<3xf64>"));
+        var e = Assert.Throws<IrException>(() => GraphCompiler.IR.Autodiff.Gradients.Differentiate(m.Entry, 0, [0]));
+        Assert.Contains("kind prod", e.Message);
+    }
 }
