@@ -68,6 +68,7 @@ internal struct Accumulator(bool isFloat)
 /// </summary>
 public sealed class DotGeneralOp() : OpDef("dot_general")
 {
+    public override Autodiff.VjpRule? Gradient => ContractionGradients.DotGeneral;
     public override OpTraits Traits => OpTraits.Contraction | OpTraits.Foldable;
 
     /// <summary>The product of the contracted dimensions' sizes: multiply-adds per result element.</summary>
@@ -232,6 +233,7 @@ public sealed record ConvLayout(
 /// </summary>
 public sealed class ConvolutionOp() : OpDef("convolution")
 {
+    public override Autodiff.VjpRule? Gradient => ContractionGradients.Convolution;
     public override OpTraits Traits => OpTraits.Contraction | OpTraits.Foldable;
 
     /// <summary>2 · (result elements) · (window · input features per group): every kernel element but the output-feature dimension is one multiply-add per output element.</summary>

@@ -149,6 +149,7 @@ public sealed class ReduceOp() : OpDef("reduce")
 /// </summary>
 public sealed class ReduceWindowOp() : OpDef("reduce_window")
 {
+    public override Autodiff.VjpRule? Gradient => ReductionGradients.ReduceWindow;
     public override OpTraits Traits => OpTraits.Reduction | OpTraits.Foldable;
 
     /// <summary>One combination per window element of each result element.</summary>
