@@ -32,14 +32,14 @@ public static class OnnxImporter
             problems.Error($"opset {opsets[""]} is newer than the supported {MaxOpset}");
         if (model.Graph is null) return Result<Module>.Failure(new Diagnostic($"{source}: the model has no graph"));
         var g = model.Graph;
-        var ctx = new OnnxImportContext(problems, modelDirectory, opsets);
+        var ctx = new OnnxImportContext(problems, modelDirectory, opsets, options.FunctionName);
 
         var initializers = g.Initializer.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
         var feeds = options.Feeds.ToDictionary(f => f.Name, StringComparer.Ordinal);
         foreach (var f in feeds.Keys.Concat(options.ConstantInputs.Keys))
             if (!g.Input.Any(i => i.Name == f)) problems.Error($"feed '{f}' is not an input of the graph (inputs: {string.Join(", ", g.Input.Where(i => !initializers.Contains(i.Name)).Select(i => i.Name))})");
 
-        var fb = new FunctionBuilder(options.FunctionName);
+        var fb = new FunctionBuilder(options.FunctionName, ctx.FindFunction);
         var scope = new OnnxScope(new Lowerer(fb.Body), ctx);
         // Inputs that are also initializers are defaults (old IR versions): fed only when the caller asks.
         var fedInitializers = new HashSet<string>(StringComparer.Ordinal);
@@ -80,7 +80,8 @@ public static class OnnxImporter
         }
         if (problems.Any) return Result<Module>.Failure(problems.ToDiagnostics());
         var function = fb.Return(results, [.. fetches.Select(n => new ResultInfo(n))]);
-        return Result<Module>.Success(new Module([function]));
+        // The entry first; then what Gradient nodes differentiate.
+        return Result<Module>.Success(new Module([function, .. ctx.Functions]));
     }
 
     /// <summary>The input's type from the model, with unknown dimensions taken from the feed's type.</summary>

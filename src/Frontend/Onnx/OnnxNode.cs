@@ -90,6 +90,8 @@ public sealed class OnnxNode
 
     public float[]? Floats(string name) => Attr(name) is { } a ? [.. a.Floats] : null;
 
+    public string[]? Strings(string name) => Attr(name) is { } a ? [.. a.Strings.Select(s => Encoding.UTF8.GetString(s.Span))] : null;
+
     public Tensor TensorAttr(string name)
     {
         var a = Attr(name) ?? throw new LoweringException($"attribute '{name}' is required");
@@ -128,4 +130,11 @@ public sealed class OnnxNode
     /// <summary>Lowers a subgraph inline with <paramref name="lowerer"/>, its inputs bound to <paramref name="inputs"/> (see <see cref="OnnxScope.LowerInline"/>).</summary>
     public IReadOnlyList<Value> LowerGraph(GraphProto g, Lowerer lowerer, IReadOnlyList<Value> inputs) =>
         _scope.LowerInline(g, lowerer, inputs);
+
+    /// <summary>
+    /// Adds to the module a function computing the tensor <paramref name="result"/> of this graph from the tensors
+    /// <paramref name="arguments"/> (see <see cref="OnnxScope.LowerFunction"/>); ONNX's Gradient names what it differentiates this way.
+    /// </summary>
+    public Function LowerFunction(string stem, IReadOnlyList<string> arguments, IReadOnlyList<TensorType> argumentTypes, string result) =>
+        _scope.LowerFunction(stem, arguments, argumentTypes, result);
 }

@@ -28,6 +28,7 @@ public static class OnnxOpTable
             .. Ops.OnnxRecurrentOps.All,
             .. Ops.OnnxQuantizationOps.All,
             .. Ops.OnnxControlFlowOps.All,
+            .. Ops.OnnxTrainingOps.All,
         ];
         var d = new Dictionary<string, OnnxLowering>(StringComparer.Ordinal);
         foreach (var (name, lowering) in all)

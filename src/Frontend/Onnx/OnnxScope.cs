@@ -23,6 +23,9 @@ internal sealed class OnnxScope
     public Lowerer Lowerer { get; }
     public string? ModelDirectory => _ctx.ModelDirectory;
 
+    /// <summary>The graph whose nodes this scope lowers: where <see cref="LowerFunction"/> finds a tensor's producers.</summary>
+    private GraphProto? _graph;
+
     public OnnxScope(Lowerer lowerer, OnnxImportContext ctx, OnnxScope? parent = null)
     {
         Lowerer = lowerer;
@@ -81,13 +84,14 @@ internal sealed class OnnxScope
     /// <summary>Lowers every node in order; failures are recorded once and poison the node's outputs.</summary>
     public void LowerNodes(GraphProto g)
     {
+        _graph ??= g;
         foreach (var node in g.Node)
         {
             var n = new OnnxNode(node, this, _ctx.OpsetFor(node.Domain));
             Lowerer.B.SourceName = n.Name;
             try
             {
-                if (node.Domain is not ("" or "ai.onnx"))
+                if (node.Domain == Ops.OnnxTrainingOps.Domain ? !Ops.OnnxTrainingOps.Has(node.OpType) : node.Domain is not ("" or "ai.onnx"))
                     throw new LoweringException($"domain '{node.Domain}'", isUnsupported: true);
                 var lowering = OnnxOpTable.Find(node.OpType) ?? throw new LoweringException("", isUnsupported: true);
                 lowering(n);
@@ -166,13 +170,92 @@ internal sealed class OnnxScope
         child.LowerNodes(g);
         return [.. g.Output.Select(o => child.Lookup(o.Name))];
     }
+
+    /// <summary>
+    /// Lowers the nodes of this graph that <paramref name="result"/> depends on, stopping at the tensors named in
+    /// <paramref name="arguments"/>, into a new function of the module: its arguments bind those names (with
+    /// <paramref name="argumentTypes"/>), its result is <paramref name="result"/>. Any other tensor the nodes read must be
+    /// known at import time (an initializer, a constant) and becomes a constant of the function, so it is self-contained.
+    /// </summary>
+    public Function LowerFunction(string stem, IReadOnlyList<string> arguments, IReadOnlyList<TensorType> argumentTypes, string result)
+    {
+        var graph = _graph ?? throw new LoweringException("there is no graph to take the function from");
+        var producers = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int k = 0; k < graph.Node.Count; k++)
+            foreach (var o in graph.Node[k].Output)
+                if (o.Length > 0) producers[o] = k;
+        var bound = arguments.ToHashSet(StringComparer.Ordinal);
+        var nodes = new SortedSet<int>();
+        var constants = new List<string>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var stack = new Stack<string>([result]);
+        while (stack.Count > 0)
+        {
+            var name = stack.Pop();
+            if (name.Length == 0 || bound.Contains(name) || !seen.Add(name)) continue;
+            if (!producers.TryGetValue(name, out var k))
+            {
+                constants.Add(name);
+                continue;
+            }
+            var node = graph.Node[k];
+            // A subgraph reads names of this graph without listing them as inputs; slicing through it is not done.
+            if (node.Attribute.Any(a => a.G is not null || a.Graphs.Count > 0))
+                throw new LoweringException($"'{result}' depends on '{name}', computed by a {node.OpType} with a subgraph (not taken into a function)", isUnsupported: true);
+            if (nodes.Add(k))
+                foreach (var input in node.Input) stack.Push(input);
+        }
+
+        var fb = new FunctionBuilder(_ctx.UniqueFunctionName(stem), _ctx.FindFunction);
+        var scope = new OnnxScope(new Lowerer(fb.Body), _ctx) { _graph = graph };
+        for (int i = 0; i < arguments.Count; i++) scope.DefineGraphInput(arguments[i], fb.Arg(argumentTypes[i], arguments[i]));
+        foreach (var name in constants)
+        {
+            var t = Lowerer.Known(Lookup(name))
+                ?? throw new LoweringException($"'{result}' depends on '{name}', which is neither named as an input of the function nor known at import time");
+            scope.Define(name, scope.Lowerer.Constant(t));
+        }
+        var body = new GraphProto();
+        body.Node.AddRange(nodes.Select(k => graph.Node[k]));
+        scope.LowerNodes(body);
+        Value y;
+        try
+        {
+            y = scope.Lookup(result);
+        }
+        catch (PoisonedInputException)
+        {
+            throw new LoweringException($"'{result}' could not be computed in a function of its inputs (see the errors above)");
+        }
+        var f = fb.Return([y], [new ResultInfo(result)]);
+        _ctx.AddFunction(f);
+        return f;
+    }
 }
 
 /// <summary>State shared by a whole model's import.</summary>
-internal sealed class OnnxImportContext(ImportProblems problems, string? modelDirectory, IReadOnlyDictionary<string, long> opsets)
+internal sealed class OnnxImportContext(ImportProblems problems, string? modelDirectory, IReadOnlyDictionary<string, long> opsets, string entryName = "main")
 {
+    private readonly List<Function> _functions = [];
+
     public ImportProblems Problems { get; } = problems;
     public string? ModelDirectory { get; } = modelDirectory;
+
+    /// <summary>Functions the import adds beside the entry (what Gradient nodes differentiate), in order.</summary>
+    public IReadOnlyList<Function> Functions => _functions;
+
+    public Function? FindFunction(string name) => _functions.Find(f => f.Name == name);
+
+    public void AddFunction(Function f) => _functions.Add(f);
+
+    /// <summary><paramref name="stem"/> as a symbol (letters, digits, '_'), made unique among the entry and the added functions.</summary>
+    public string UniqueFunctionName(string stem)
+    {
+        var baseName = new string([.. stem.Select(c => char.IsAsciiLetterOrDigit(c) ? c : '_')]);
+        var name = baseName;
+        for (int k = 1; name == entryName || FindFunction(name) is not null; k++) name = $"{baseName}_{k}";
+        return name;
+    }
 
     public long OpsetFor(string domain) =>
         opsets.TryGetValue(domain is "ai.onnx" ? "" : domain, out var v) ? v : opsets.GetValueOrDefault("", 1);

@@ -3,7 +3,7 @@ using GraphCompiler.IR;
 
 namespace GraphCompiler.Frontend.Onnx.Ops;
 
-/// <summary>BatchNormalization (inference), InstanceNormalization, LayerNormalization, LRN, MeanVarianceNormalization.</summary>
+/// <summary>BatchNormalization (inference and opset-14 training mode), InstanceNormalization, LayerNormalization, LRN, MeanVarianceNormalization.</summary>
 public static class OnnxNormalizationOps
 {
     /// <summary>A per-channel [C] vector reshaped to [1, C, 1, ...] for an N×C×... tensor of rank <paramref name="rank"/>.</summary>
@@ -17,7 +17,12 @@ public static class OnnxNormalizationOps
     private static void BatchNormalization(OnnxNode n)
     {
         var l = n.L;
-        if (n.Int("training_mode", 0) != 0) throw n.Unsupported("training_mode=1");
+        if (n.Int("training_mode", 0) != 0)
+        {
+            if (n.Opset < 14) throw n.Unsupported($"training_mode=1 at opset {n.Opset}");
+            BatchNormalizationTraining(n);
+            return;
+        }
         if (n.Opset < 9 && n.Int("spatial", 1) != 1) throw n.Unsupported("spatial=0");
         if (n.Opset < 7 && n.Int("is_test", 0) == 0) throw n.Unsupported("is_test=0 (training)");
         for (int i = 1; i < n.OutputCount; i++)
@@ -33,6 +38,40 @@ public static class OnnxNormalizationOps
         var inv = l.Emit("rsqrt", l.Binary("add", variance, eps));
         var y = l.Binary("mul", l.Binary("sub", x, l.Convert(mean, e)), l.Convert(l.Binary("mul", inv, scale), e));
         n.Output(0, l.Binary("add", y, l.Convert(bias, e)));
+    }
+
+    /// <summary>
+    /// Training mode (opset 14+): normalises with the batch's statistics, the mean and population variance over every
+    /// dim but the channel, and outputs the running ones moved towards them: running · momentum + batch · (1 − momentum).
+    /// </summary>
+    private static void BatchNormalizationTraining(OnnxNode n)
+    {
+        var l = n.L;
+        var x = n.Input(0);
+        int r = x.Type.Rank;
+        var e = x.Type.Element;
+        if (r < 2) throw n.Error($"X must have rank >= 2 (N, C, ...), got {x.Type}");
+        int[] axes = [0, .. Enumerable.Range(2, r - 2)];
+        var cnt = l.Scalar(e, axes.Aggregate(1L, (c, a) => c * x.Type.Shape[a]));
+        var mean = l.Binary("div", l.Reduce(x, "sum", axes, keepDims: true), cnt);
+        var diff = l.Binary("sub", x, mean);
+        var variance = l.Binary("div", l.Reduce(l.Emit("mul", diff, diff), "sum", axes, keepDims: true), cnt);
+        var inv = l.Emit("rsqrt", l.Binary("add", variance, l.Scalar(e, n.Float("epsilon", 1e-5f))));
+        var scale = l.Convert(PerChannel(l, n.Input(1), r), e);
+        var bias = l.Convert(PerChannel(l, n.Input(2), r), e);
+        n.Output(0, l.Binary("add", l.Binary("mul", l.Binary("mul", diff, inv), scale), bias));
+
+        double momentum = n.Float("momentum", 0.9f);
+        Value Running(Value current, Value batch)
+        {
+            var b = l.Convert(l.Reshape(batch, current.Type.Shape.ToArray()), current.Type.Element);
+            var kept = l.Binary("mul", current, l.Scalar(current.Type.Element, momentum));
+            return l.Binary("add", kept, l.Binary("mul", b, l.Scalar(current.Type.Element, 1 - momentum)));
+        }
+        n.Output(1, Running(n.Input(3), mean));
+        n.Output(2, Running(n.Input(4), variance));
+        for (int i = 3; i < n.OutputCount; i++)
+            if (n.WantsOutput(i)) throw n.Unsupported($"output #{i} in training mode");
     }
 
     /// <summary>(x − mean) / sqrt(var + eps) over <paramref name="axes"/> (population variance), with mean and 1/std kept.</summary>
