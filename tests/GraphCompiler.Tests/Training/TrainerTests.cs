@@ -38,6 +38,8 @@ public sealed class TrainerTests
     [Theory]
     [InlineData("digits_mlp.ir", "sgd", 0.2)]
     [InlineData("digits_cnn.ir", "sgd", 0.1)]
+    [InlineData("digits_cnn.ir", "adam", 0.01)]
+    [InlineData("digits_mlp.ir", "nesterov", 0.05)]
     public void CompiledStepFollowsTheInterpretersLossTrajectory(string model, string optimizer, double lr)
     {
         var module = Example(model);
