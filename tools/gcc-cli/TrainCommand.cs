@@ -14,7 +14,8 @@ namespace GraphCompiler.Cli;
 /// seeded shuffles of the data's training part with a progress line (epoch, step, loss, examples/s), then
 /// measures accuracy on the held-back part with the trained inference model and writes, under DIR,
 /// <c>MODEL.trained.ir</c> (the inference model with the trained weights: compile or run it as any model),
-/// <c>MODEL.variables.npz</c> (every variable) and <c>loss.svg</c>.
+/// every variable as <c>MODEL.variables.npz</c> and as a TensorFlow checkpoint (<c>MODEL.ckpt.index</c>,
+/// <c>MODEL.ckpt.data-00000-of-00001</c>), and <c>loss.svg</c>.
 /// </summary>
 internal static class TrainCommand
 {
@@ -29,8 +30,8 @@ internal static class TrainCommand
         var backend = new Option<string>("--backend") { Description = "What runs the step: cpu (compiled) or interpreter.", DefaultValueFactory = _ => "cpu" };
         backend.AcceptOnlyFromAmong("cpu", "interpreter");
         var threads = new Option<int>("--threads") { Description = "Most threads a step may use; 0: GC_NUM_THREADS, else every core.", DefaultValueFactory = _ => 0 };
-        var outputDir = new Option<string?>("--output-dir", "-o") { Description = "Where to write MODEL.trained.ir, MODEL.variables.npz and loss.svg." };
-        var resume = new Option<string?>("--resume") { Description = "Start from the variables of an earlier run (its MODEL.variables.npz)." };
+        var outputDir = new Option<string?>("--output-dir", "-o") { Description = "Where to write MODEL.trained.ir, the variables (MODEL.variables.npz and the TensorFlow checkpoint MODEL.ckpt.*) and loss.svg." };
+        var resume = new Option<string?>("--resume") { Description = "Start from the variables of an earlier run: its MODEL.variables.npz, or a TensorFlow checkpoint (MODEL.ckpt prefix or .index file)." };
         var cmd = training.AddTo(model.AddTo(new Command("train", "Train a model on a labelled dataset with a compiled training step; report test accuracy and write the trained model and a loss curve.")), lossRequired: false);
         foreach (var o in new Option[] { data, epochs, testFraction, seed, backend, threads, outputDir, resume }) cmd.Options.Add(o);
         cmd.SetAction(r => Run(r, model, training, r.GetValue(data)!, r.GetValue(epochs), r.GetValue(testFraction), r.GetValue(seed),
@@ -79,7 +80,8 @@ internal static class TrainCommand
         }
         using (trainer)
         {
-            if (resume is not null && trainer.Load(resume) is { Ok: false } failed) return Cli.FailOne(failed.Diagnostics);
+            if (resume is not null && (resume.EndsWith(".npz", StringComparison.Ordinal) ? trainer.Load(resume) : trainer.LoadCheckpoint(resume)) is { Ok: false } failed)
+                return Cli.FailOne(failed.Diagnostics);
             var parameters = trainer.Parameters.Values.Sum(t => t.ElementCount);
             Console.Out.WriteLine(Invariant($"training step built and compiled in {sw.Elapsed.TotalSeconds:F2} s ({backend}): {trainer.Parameters.Count} parameter tensors, {parameters} parameters, {options.Value!.Optimizer.Name} lr {options.Value.Optimizer.LearningRate}"));
             Console.Out.WriteLine($"data: {train.Count} training and {test.Count} test examples, batches of {batch}");
@@ -132,9 +134,9 @@ internal static class TrainCommand
                     ($"{stem}.trained.ir", System.Text.Encoding.UTF8.GetBytes(Printer.Print(inferenceModule, PrintOptions.Full))),
                     ("loss.svg", System.Text.Encoding.UTF8.GetBytes(LossCurve.Svg(losses, epochMeans, title))),
                 ]);
-                var npz = Path.Combine(outputDir, $"{stem}.variables.npz");
-                trainer.Save(npz);
-                foreach (var f in new[] { $"{stem}.trained.ir", $"{stem}.variables.npz", "loss.svg" })
+                trainer.Save(Path.Combine(outputDir, $"{stem}.variables.npz"));
+                trainer.SaveCheckpoint(Path.Combine(outputDir, $"{stem}.ckpt"));
+                foreach (var f in new[] { $"{stem}.trained.ir", $"{stem}.variables.npz", $"{stem}.ckpt.index", "loss.svg" })
                     Console.Out.WriteLine(Path.Combine(outputDir, f));
             }
             return Cli.Ok;

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using GraphCompiler.Frontend.TensorFlow.Checkpoints;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Training;
 
@@ -104,15 +105,36 @@ public sealed class Trainer : IDisposable
     public Result<Trainer> Load(string npzPath)
     {
         var r = Npz.ReadFile(npzPath);
-        if (!r.Ok) return Result<Trainer>.Failure(r.Diagnostics);
+        return r.Ok ? Assign(r.Value!, npzPath) : Result<Trainer>.Failure(r.Diagnostics);
+    }
+
+    /// <summary>
+    /// Saves every variable as a TensorFlow checkpoint: <c>PREFIX.index</c> and <c>PREFIX.data-00000-of-00001</c>,
+    /// keyed by variable name, the format SavedModels and <c>tf.train.Saver</c> use.
+    /// </summary>
+    public void SaveCheckpoint(string prefix) => TensorBundleWriter.Write(prefix, Variables);
+
+    /// <summary>Loads variables from a TensorFlow checkpoint (its prefix, <c>.index</c> file, or a SavedModel's variables folder).</summary>
+    public Result<Trainer> LoadCheckpoint(string prefix)
+    {
+        var bundle = TensorBundle.Open(prefix);
+        if (!bundle.Ok) return Result<Trainer>.Failure(bundle.Diagnostics);
+        var all = bundle.Value!.ReadAll();
+        return all.Ok ? Assign(all.Value!.Tensors, prefix) : Result<Trainer>.Failure(all.Diagnostics);
+    }
+
+    /// <summary>Takes the values whose names are variables, after checking every such value's type (all or nothing).</summary>
+    private Result<Trainer> Assign(IReadOnlyDictionary<string, Tensor> values, string source)
+    {
         foreach (var v in Training.Variables)
         {
-            if (!r.Value!.TryGetValue(v.Name, out var t)) continue;
-            if (t.Type != v.Initial.Type)
-                return Result<Trainer>.Failure(new Diagnostic($"{npzPath}: '{v.Name}' is {t.Type}, the model's variable is {v.Initial.Type}"));
+            if (values.TryGetValue(v.Name, out var t) && t.Type != v.Initial.Type)
+                return Result<Trainer>.Failure(new Diagnostic($"{source}: '{v.Name}' is {t.Type}, the model's variable is {v.Initial.Type}"));
         }
+        if (!Training.Variables.Any(v => values.ContainsKey(v.Name)))
+            return Result<Trainer>.Failure(new Diagnostic($"{source}: holds none of this model's variables ({string.Join(", ", Training.Variables.Take(3).Select(v => v.Name))}, ...)"));
         foreach (var v in Training.Variables)
-            if (r.Value!.TryGetValue(v.Name, out var t)) _variables[Index(v)] = t;
+            if (values.TryGetValue(v.Name, out var t)) _variables[Index(v)] = t;
         return Result<Trainer>.Success(this);
     }
 

@@ -60,7 +60,7 @@ public sealed class TrainerTests
     }
 
     [Fact]
-    public void SavedVariablesLoadIntoANewTrainer()
+    public void SavedVariablesLoadIntoANewTrainerFromNpzAndCheckpoints()
     {
         var module = Example("digits_softmax.ir");
         var temp = Path.Combine(Path.GetTempPath(), $"gc-trainer-{Guid.NewGuid():N}.npz");
@@ -73,6 +73,13 @@ public sealed class TrainerTests
             a.Save(temp);
             using var b = Trainer.Create(module, Options("sgd", 0.5), new CompileOptions { Target = "interpreter" });
             b.Load(temp).Unwrap();
+            // The same variables through a TensorFlow checkpoint.
+            var prefix = Path.ChangeExtension(temp, null) + ".ckpt";
+            a.SaveCheckpoint(prefix);
+            using var c = Trainer.Create(module, Options("sgd", 0.5), new CompileOptions { Target = "interpreter" });
+            c.LoadCheckpoint(prefix).Unwrap();
+            foreach (var (name, t) in a.Variables) Assert.Equal(t.Bytes.ToArray(), c.Variables[name].Bytes.ToArray());
+            foreach (var f in Directory.EnumerateFiles(Path.GetDirectoryName(prefix)!, Path.GetFileName(prefix) + ".*")) File.Delete(f);
             Assert.Equal(1, b.StepCount);
             foreach (var (name, t) in a.Parameters) Assert.Equal(t.Bytes.ToArray(), b.Parameters[name].Bytes.ToArray());
             Assert.Equal(a.Step([x, y]).Loss, b.Step([x, y]).Loss);
