@@ -85,13 +85,14 @@ public sealed class Rematerialization : FunctionPass
         var best = new Outcome(f, before, before, 0, 0);
         if (before <= budget) return best;
         double extra = 0;
+        long arena = before;
         for (int step = 1; step <= MaxSteps; step++)
         {
-            var choice = Choose(current, plan, BufferAssignment.Compute(current, plan).ArenaBytes);
+            var choice = Choose(current, plan, arena);
             if (choice is null) break;
             extra += choice.Value.Flops;
             current = current.WithBody(MemoryScheduling.Schedule(current.Body.WithOperations(choice.Value.Ops)));
-            long arena = BufferAssignment.Compute(current, plan).ArenaBytes;
+            arena = BufferAssignment.Compute(current, plan).ArenaBytes;
             if (arena < best.PeakAfter) best = new Outcome(current, before, arena, extra, step);
             if (arena <= budget) break;
         }
@@ -100,7 +101,7 @@ public sealed class Rematerialization : FunctionPass
 
     private readonly record struct Choice(ImmutableArray<Operation> Ops, double Flops, long Saved);
 
-    /// <summary>The best candidate at the current peak step, or null when none lowers it.</summary>
+    /// <summary>The chosen candidate at the current peak step of <paramref name="f"/> (scheduled, arena <paramref name="arena"/>), or null when none helps.</summary>
     private static Choice? Choose(Function f, BufferOptions? plan, long arena)
     {
         var ops = f.Body.Operations;
@@ -150,6 +151,7 @@ public sealed class Rematerialization : FunctionPass
             return c != 0 ? c : y.Saved.CompareTo(x.Saved);
         }
     }
+
     /// <summary>
     /// <paramref name="ops"/> with the op at <paramref name="d"/> (and the cheap chain it needs) cloned right before
     /// the first of <paramref name="late"/>, whose readers then read the clone; null when that is impossible.
