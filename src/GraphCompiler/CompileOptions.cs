@@ -59,6 +59,13 @@ public sealed record CompileOptions
     /// <summary>Device-placement constraints, each <c>REGEX=cpu</c> or <c>REGEX=gpu</c> (matched against op source names, else result names).</summary>
     public IReadOnlyList<string> Place { get; init; } = [];
 
+    /// <summary>
+    /// Arena bytes each function should fit in: the <c>remat</c> pass recomputes cheap values (forward activations
+    /// of a training step) late instead of keeping them live until it does, or nothing more helps (best effort, no
+    /// error). Null: no budget. Must be positive.
+    /// </summary>
+    public long? MemoryBudget { get; init; }
+
     /// <summary>Send f32 tensors between devices as <c>f16</c> or <c>bf16</c>; null or <c>none</c>: as they are.</summary>
     public string? CompressTransfers { get; init; }
 

@@ -89,6 +89,7 @@ public sealed partial class Compiler
         void Problem(string message) => problems.Add(new Diagnostic(message));
 
         if (options.Threads < 0) Problem($"Threads must be >= 0 (0: the default), got {options.Threads}");
+        if (options.MemoryBudget is <= 0) Problem($"MemoryBudget must be > 0 bytes (null: no budget), got {options.MemoryBudget}");
         if (!AotAbi.IsIdentifier(options.LibraryName))
             Problem($"library name '{options.LibraryName}' must be a C identifier (letters, digits, '_'; not starting with a digit)");
         if (options.Namespace is { } ns && !ns.Split('.').All(AotAbi.IsIdentifier)) Problem($"namespace '{ns}' is not a C# namespace name");
@@ -130,7 +131,8 @@ public sealed partial class Compiler
         return Result<Compiler>.Success(new Compiler(options, target.Value!, pipeline,
             PassOptions.Default with
             {
-                Placement = placement, CheckEachPass = options.CheckEachPass,
+                Placement = placement, CheckEachPass = options.CheckEachPass, MemoryBudget = options.MemoryBudget,
+                MemoryPlan = target.Value!.MemoryPlan,
                 // hoist-constants computes big constant subgraphs with the CPU JIT (passes cannot see backends).
                 ConstantEvaluator = JitConstantEvaluator.ForThisMachine,
             }));

@@ -35,6 +35,7 @@ internal static class CompileCommand
         var train = new Option<bool>("--train") { Description = "Compile the model's training step instead (see --loss, --optimizer; docs/training.md); also writes NAME.variables.npz with the variables' initial values." };
         var training = new TrainingCliOptions();
         var timing = new TimingCliOptions();
+        var budget = MemoryBudgetOption();
         var cmd = placement.AddTo(model.AddTo(new Command("compile", "Compile a model ahead of time for the CPU or CUDA: shared library, C header and C# binding; object file and NuGet package on request.")));
         cmd.Options.Add(arch);
         cmd.Options.Add(sms);
@@ -48,15 +49,37 @@ internal static class CompileCommand
         cmd.Options.Add(packageId);
         cmd.Options.Add(packageVersion);
         cmd.Options.Add(train);
+        cmd.Options.Add(budget);
         training.AddTo(cmd, lossRequired: false);
         timing.AddTo(cmd);
-        cmd.SetAction(r => !r.GetValue(train) && r.GetValue(training.Loss) is not null ? Cli.Fail("--loss and the other training options need --train") : Run(r, model, placement, timing, r.GetValue(train) ? training : null, r.GetValue(model.Model)!, r.GetValue(outputDir)!, r.GetValue(name)!, r.GetValue(target)!, r.GetValue(arch), r.GetValue(sms), r.GetValue(function), r.GetValue(ns),
-            new Packaging(r.GetValue(obj), r.GetValue(nupkg), r.GetValue(packageId), r.GetValue(packageVersion))));
+        cmd.SetAction(r => !r.GetValue(train) && r.GetValue(training.Loss) is not null ? Cli.Fail("--loss and the other training options need --train")
+            : ParseMemoryBudget(r.GetValue(budget), out var bytes) is { } badBudget ? Cli.Fail(badBudget) : Run(r, model, placement, timing, r.GetValue(train) ? training : null, r.GetValue(model.Model)!, r.GetValue(outputDir)!, r.GetValue(name)!, r.GetValue(target)!, r.GetValue(arch), r.GetValue(sms), r.GetValue(function), r.GetValue(ns),
+            new Packaging(r.GetValue(obj), r.GetValue(nupkg), r.GetValue(packageId), r.GetValue(packageVersion)), bytes));
         return cmd;
     }
 
+    /// <summary><c>--memory-budget BYTES</c>, shared by <c>compile</c>, <c>ir</c> and <c>train</c>.</summary>
+    internal static Option<string?> MemoryBudgetOption() => new("--memory-budget")
+    {
+        Description = "Arena bytes to fit each function in by recomputing cheap values (training activations) instead of keeping them live (the remat pass; best effort): a number, or with a suffix K, M, G (powers of 1024).",
+    };
+
+    /// <summary>Parses <c>--memory-budget</c>: null when it is fine (<paramref name="bytes"/> null when absent), else the error line.</summary>
+    internal static string? ParseMemoryBudget(string? text, out long? bytes)
+    {
+        bytes = null;
+        if (text is null) return null;
+        var t = text.Trim();
+        long scale = t.Length > 0 ? char.ToUpperInvariant(t[^1]) switch { 'K' => 1L << 10, 'M' => 1L << 20, 'G' => 1L << 30, _ => 1 } : 1;
+        if (scale > 1) t = t[..^1];
+        if (!long.TryParse(t, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) || n <= 0 || n > long.MaxValue / scale)
+            return $"--memory-budget '{text}' must be a positive number of bytes, optionally with K, M or G (e.g. 64K, 2M, 1G)";
+        bytes = n * scale;
+        return null;
+    }
+
     private static int Run(ParseResult r, ModelOptions model, PlacementCliOptions placement, TimingCliOptions timing, TrainingCliOptions? training, string path, string outputDir, string name, string target, string? arch, int? sms,
-        string? function, string? ns, Packaging packaging)
+        string? function, string? ns, Packaging packaging, long? memoryBudget)
     {
         // The driver checks the options before anything is loaded, so a typo costs no compilation.
         if (File.Exists(outputDir)) return Cli.Fail($"{outputDir} exists and is not a directory");
@@ -64,7 +87,7 @@ internal static class CompileCommand
         var version = packaging.Version ?? "1.0.0";
         if (!packaging.NuGet && (packaging.Id ?? packaging.Version) is not null) return Cli.Fail("--package-id and --package-version need --nupkg");
         if (packaging.NuGet && (ModelPackage.CheckId(id) ?? ModelPackage.CheckVersion(version)) is { } badPackage) return Cli.Fail(badPackage);
-        var options = model.Apply(r, new CompileOptions { Target = target, GpuArch = arch, GpuMultiprocessors = sms, Function = function, LibraryName = name, Namespace = ns, ObjectFile = packaging.Object });
+        var options = model.Apply(r, new CompileOptions { Target = target, GpuArch = arch, GpuMultiprocessors = sms, Function = function, LibraryName = name, Namespace = ns, ObjectFile = packaging.Object, MemoryBudget = memoryBudget });
         if (!options.Ok) return Cli.FailOne(options.Diagnostics);
         if (Cli.Driver(timing.Apply(r, placement.Apply(r, options.Value!)), out var bad) is not { } driver) return bad;
 

@@ -30,9 +30,10 @@ internal static class IrCommand
         var json = new Option<bool>("--json") { Description = "With --memory-report: print only the report, as JSON (per function, per value)." };
         var target = new Option<string>("--target") { Description = "The target whose pipeline runs (with --print-after/--memory-report) and whose arena plan the memory report shows.", DefaultValueFactory = _ => "host" };
         target.AcceptOnlyFromAmong([.. Targets.Names]);
+        var budget = CompileCommand.MemoryBudgetOption();
         var cmd = new Command("ir", "Load a model (IR text, or imported), verify, optionally optimise, and print its IR (the form pass tests compare).")
         {
-            file, full, passes, pipeline, printAfter, dumpDir, list, memory, json, target,
+            file, full, passes, pipeline, printAfter, dumpDir, list, memory, json, target, budget,
         };
         model.AddTo(cmd, withArgument: false);
         placement.AddTo(cmd);
@@ -53,6 +54,7 @@ internal static class IrCommand
             bool report = r.GetValue(memory), asJson = r.GetValue(json);
             if (asJson && !report) return Cli.Fail("--json goes with --memory-report");
             if (asJson && after is not null && dump is null) return Cli.Fail("--json prints only the report; add --dump-dir to keep --print-after output");
+            if (CompileCommand.ParseMemoryBudget(r.GetValue(budget), out var bytes) is { } badBudget) return Cli.Fail(badBudget);
 
             // No passes unless asked for; --print-after and --memory-report imply the target's own pipeline.
             var options = new CompileOptions
@@ -60,6 +62,7 @@ internal static class IrCommand
                 Target = r.GetValue(target),
                 Passes = r.GetValue(passes) is { } names ? names.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) : null,
                 Pipeline = r.GetValue(pipeline) ?? (after is not null || report ? null : "none"),
+                MemoryBudget = bytes,
             };
             var withModel = model.Apply(r, placement.Apply(r, options));
             if (!withModel.Ok) return Cli.FailOne(withModel.Diagnostics);

@@ -32,15 +32,17 @@ internal static class TrainCommand
         var threads = new Option<int>("--threads") { Description = "Most threads a step may use; 0: GC_NUM_THREADS, else every core.", DefaultValueFactory = _ => 0 };
         var outputDir = new Option<string?>("--output-dir", "-o") { Description = "Where to write MODEL.trained.ir, the variables (MODEL.variables.npz and the TensorFlow checkpoint MODEL.ckpt.*) and loss.svg." };
         var resume = new Option<string?>("--resume") { Description = "Start from the variables of an earlier run: its MODEL.variables.npz, or a TensorFlow checkpoint (MODEL.ckpt prefix or .index file)." };
+        var budget = CompileCommand.MemoryBudgetOption();
         var cmd = training.AddTo(model.AddTo(new Command("train", "Train a model on a labelled dataset with a compiled training step; report test accuracy and write the trained model and a loss curve.")), lossRequired: false);
-        foreach (var o in new Option[] { data, epochs, testFraction, seed, backend, threads, outputDir, resume }) cmd.Options.Add(o);
-        cmd.SetAction(r => Run(r, model, training, r.GetValue(data)!, r.GetValue(epochs), r.GetValue(testFraction), r.GetValue(seed),
-            r.GetValue(backend)!, r.GetValue(threads), r.GetValue(outputDir), r.GetValue(resume)));
+        foreach (var o in new Option[] { data, epochs, testFraction, seed, backend, threads, outputDir, resume, budget }) cmd.Options.Add(o);
+        cmd.SetAction(r => CompileCommand.ParseMemoryBudget(r.GetValue(budget), out var bytes) is { } badBudget ? Cli.Fail(badBudget)
+            : Run(r, model, training, r.GetValue(data)!, r.GetValue(epochs), r.GetValue(testFraction), r.GetValue(seed),
+            r.GetValue(backend)!, r.GetValue(threads), r.GetValue(outputDir), r.GetValue(resume), bytes));
         return cmd;
     }
 
     private static int Run(ParseResult r, ModelOptions modelOptions, TrainingCliOptions trainingOptions, string data, int epochs,
-        double testFraction, int seed, string backend, int threads, string? outputDir, string? resume)
+        double testFraction, int seed, string backend, int threads, string? outputDir, string? resume, long? memoryBudget)
     {
         if (epochs < 1) return Cli.Fail($"--epochs must be >= 1, got {epochs}");
         if (!(testFraction > 0 && testFraction < 1)) return Cli.Fail($"--test-fraction must be between 0 and 1, got {testFraction.ToString(CultureInfo.InvariantCulture)}");
@@ -52,7 +54,7 @@ internal static class TrainCommand
         if (!dataset.Ok) return Cli.FailOne(dataset.Diagnostics);
 
         var path = r.GetValue(modelOptions.Model)!;
-        var compile = modelOptions.Apply(r, new CompileOptions { Target = backend, Threads = threads });
+        var compile = modelOptions.Apply(r, new CompileOptions { Target = backend, Threads = threads, MemoryBudget = memoryBudget });
         if (!compile.Ok) return Cli.FailOne(compile.Diagnostics);
         if (Cli.Driver(compile.Value!, out var bad) is not { } driver) return bad;
         var loaded = driver.Load(path);

@@ -1,4 +1,5 @@
 using GraphCompiler.IR;
+using GraphCompiler.IR.Analysis;
 
 namespace GraphCompiler.Passes;
 
@@ -25,6 +26,18 @@ public sealed record PassOptions
 
     /// <summary>Devices, constraints and costs for <c>place-devices</c> and <c>insert-transfers</c>; by default there is no GPU.</summary>
     public PlacementOptions Placement { get; init; } = PlacementOptions.Default;
+
+    /// <summary>
+    /// The arena bytes <c>remat</c> tries to fit each function into by recomputing values instead of keeping them
+    /// live; null: no budget, and <c>remat</c> does nothing.
+    /// </summary>
+    public long? MemoryBudget { get; init; }
+
+    /// <summary>
+    /// How arenas are planned, per function (the target's <c>MemoryPlan</c>; the driver supplies it), so that
+    /// <c>remat</c>'s estimates are the memory report's; null: <see cref="BufferOptions.Default"/>.
+    /// </summary>
+    public Func<Function, BufferOptions?>? MemoryPlan { get; init; }
 
     public static readonly PassOptions Default = new();
 }

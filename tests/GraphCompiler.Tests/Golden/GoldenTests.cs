@@ -34,7 +34,9 @@ public sealed class GoldenTests
 /// <para>
 /// Placement runs for a CUDA GPU (<see cref="CudaCapabilities.Supports"/>). Comment lines in the input
 /// add placement options: <c>// place: REGEX=cpu|gpu</c> (one constraint per line, as <c>--place</c>),
-/// <c>// compress-transfers: f16|bf16</c>, and <c>// no-gpu</c> (placement without a GPU).
+/// <c>// compress-transfers: f16|bf16</c>, and <c>// no-gpu</c> (placement without a GPU). <c>// memory-budget: N</c>
+/// sets <see cref="PassOptions.MemoryBudget"/> (bytes, for <c>remat</c>), whose arenas are planned as the CPU
+/// target plans them, so that the figures in a file's comments are <c>gcc-cli ir --memory-report</c>'s.
 /// </para>
 /// </summary>
 public static class Pipelines
@@ -46,7 +48,11 @@ public static class Pipelines
         var module = parsed.Value!;
         var placement = PlacementFrom(text);
         if (!placement.Ok) return string.Join("\n", placement.Diagnostics) + "\n";
-        var options = new PassOptions { CheckEachPass = true, Placement = placement.Value! };
+        var options = new PassOptions
+        {
+            CheckEachPass = true, Placement = placement.Value!,
+            MemoryBudget = MemoryBudgetFrom(text), MemoryPlan = _ => GraphCompiler.Backends.Cpu.CpuCompiler.MemoryPlan,
+        };
         foreach (var name in pipeline.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {
             if (name == "roundtrip")
@@ -59,6 +65,18 @@ public static class Pipelines
             module = r.Value!;
         }
         return Printer.Print(module);
+    }
+
+    /// <summary>The <c>// memory-budget: N</c> directive's bytes, or null without one.</summary>
+    public static long? MemoryBudgetFrom(string text)
+    {
+        const string Directive = "// memory-budget:";
+        foreach (var raw in text.Split('\n'))
+        {
+            var line = raw.Trim();
+            if (line.StartsWith(Directive, StringComparison.Ordinal)) return long.Parse(line[Directive.Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        }
+        return null;
     }
 
     /// <summary>The placement options the input's directive comments give.</summary>
