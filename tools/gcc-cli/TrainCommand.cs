@@ -88,7 +88,7 @@ internal static class TrainCommand
             Console.Out.WriteLine(Invariant($"training step built and compiled in {sw.Elapsed.TotalSeconds:F2} s ({backend}): {trainer.Parameters.Count} parameter tensors, {parameters} parameters, {options.Value!.Optimizer.Name} lr {options.Value.Optimizer.LearningRate}"));
             Console.Out.WriteLine($"data: {train.Count} training and {test.Count} test examples, batches of {batch}");
 
-            var labelType = trainer.Training.Module.Entry.ArgumentTypes.Length > 1 && options.Value.Loss.Kind == LossSpec.SoftmaxCrossEntropy
+            var labelType = trainer.Training.Module.Entry.ArgumentTypes.Length > 1 && options.Value.Loss.TakesLabels
                 ? trainer.Training.Module.Entry.ArgumentTypes[1].Element : ElementType.I64;
             int stepsPerEpoch = train.Count / batch;
             var losses = new List<double>();
@@ -104,7 +104,7 @@ internal static class TrainCommand
                 for (int s = 0; s < stepsPerEpoch; s++)
                 {
                     var (x, y) = train.Batch(order.AsSpan(s * batch, batch), input, labelType);
-                    var result = trainer.Step(options.Value.Loss.Kind == LossSpec.SoftmaxCrossEntropy ? [x, y] : [x]);
+                    var result = trainer.Step(options.Value.Loss.TakesLabels ? [x, y] : [x]);
                     if (!double.IsFinite(result.Loss))
                     {
                         progress.Done();

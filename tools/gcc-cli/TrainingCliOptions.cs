@@ -13,7 +13,7 @@ namespace GraphCompiler.Cli;
 /// </summary>
 internal sealed class TrainingCliOptions
 {
-    public Option<string?> Loss { get; } = new("--loss") { Description = "What to minimise: an output's name (the model computes its loss), or softmax-cross-entropy:LABELS (the first output is logits; LABELS becomes an int64 [batch] input of class ids)." };
+    public Option<string?> Loss { get; } = new("--loss") { Description = "What to minimise: an output's name (the model computes its loss), softmax-cross-entropy:LABELS (the first output is logits; LABELS becomes an int64 [batch] input of class ids), or cross-entropy:LABELS (the first output is already probabilities, a softmax)." };
     public Option<string> Optimizer { get; } = new("--optimizer") { Description = $"The optimizer: {string.Join(", ", IR.Training.Optimizer.Names)}.", DefaultValueFactory = _ => "adam" };
     public Option<double> LearningRate { get; } = new("--learning-rate") { Description = "The learning rate.", DefaultValueFactory = _ => 1e-3 };
     public Option<double> WeightDecay { get; } = new("--weight-decay") { Description = "L2 coefficient added to each gradient (g + λ·w).", DefaultValueFactory = _ => 0 };

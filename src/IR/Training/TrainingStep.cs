@@ -5,12 +5,19 @@ namespace GraphCompiler.IR.Training;
 
 /// <summary>
 /// What the training step minimises: <see cref="Output"/> itself (<c>OUTPUT</c>: the model computes its own
-/// loss; a non-scalar output is summed), or the mean softmax cross-entropy of the model's logits against
-/// integer class labels fed as a new input (<c>softmax-cross-entropy:LABELS</c>).
+/// loss; a non-scalar output is summed), the mean softmax cross-entropy of the model's logits against
+/// integer class labels fed as a new input (<c>softmax-cross-entropy:LABELS</c>), or the mean cross-entropy of
+/// a model that already outputs probabilities, a softmax (<c>cross-entropy:LABELS</c>).
 /// </summary>
 public sealed record LossSpec(string Kind, string? Output = null, string? Labels = null)
 {
-    public const string SoftmaxCrossEntropy = "softmax-cross-entropy", ModelOutput = "output";
+    public const string SoftmaxCrossEntropy = "softmax-cross-entropy", CrossEntropy = "cross-entropy", ModelOutput = "output";
+
+    /// <summary>Whether the loss takes a labels input.</summary>
+    public bool TakesLabels => Kind is SoftmaxCrossEntropy or CrossEntropy;
+
+    /// <summary>Probabilities are clamped to at least this before the log, so a confident wrong answer gives a large finite loss.</summary>
+    public const double MinProbability = 1e-7;
 
     /// <summary>Parses the CLI form; null with <paramref name="error"/> set when it is not one.</summary>
     public static LossSpec? Parse(string text, out string? error)
@@ -19,13 +26,13 @@ public sealed record LossSpec(string Kind, string? Output = null, string? Labels
         var colon = text.IndexOf(':');
         if (colon < 0) return text.Length > 0 ? new LossSpec(ModelOutput, Output: text) : Fail(out error, text);
         var (kind, arg) = (text[..colon], text[(colon + 1)..]);
-        if (kind == SoftmaxCrossEntropy && arg.Length > 0) return new LossSpec(SoftmaxCrossEntropy, Labels: arg);
+        if (kind is SoftmaxCrossEntropy or CrossEntropy && arg.Length > 0) return new LossSpec(kind, Labels: arg);
         return Fail(out error, text);
     }
 
     private static LossSpec? Fail(out string? error, string text)
     {
-        error = $"loss '{text}' is neither an output name nor {SoftmaxCrossEntropy}:LABELS";
+        error = $"loss '{text}' is neither an output name nor {SoftmaxCrossEntropy}:LABELS nor {CrossEntropy}:LABELS";
         return null;
     }
 }
@@ -153,10 +160,11 @@ public static class TrainingStep
         var map = new Dictionary<Value, Value>(ReferenceEqualityComparer.Instance);
         for (int i = 0; i < f.Arguments.Length; i++) map[f.Arguments[i]] = fb.Arg(f.Arguments[i].Type, f.ArgumentName(i));
         Value? labels = null;
-        if (options.Loss.Kind == LossSpec.SoftmaxCrossEntropy)
+        if (options.Loss.TakesLabels)
         {
             var logits = f.ResultTypes[lossOutput];
-            if (logits.Rank != 2) throw new IrException($"softmax cross-entropy needs [batch, classes] logits, output '{f.ResultName(lossOutput)}' is {logits}");
+            if (logits.Rank != 2 || !logits.Element.IsFloat())
+                throw new IrException($"{options.Loss.Kind} needs [batch, classes] float {(options.Loss.Kind == LossSpec.CrossEntropy ? "probabilities" : "logits")}, output '{f.ResultName(lossOutput)}' is {logits}");
             labels = fb.Arg(new TensorType(options.LabelType, logits.Shape[0]), options.Loss.Labels);
         }
         var constants = new HashSet<Operation>(parameters.Select(p => p.Constant), ReferenceEqualityComparer.Instance);
@@ -165,7 +173,9 @@ public static class TrainingStep
         var body = Remap(f.Body.Operations.SkipLast(1).Where(o => !constants.Contains(o)), map);
         var outputs = f.Body.Yielded.Select(v => map.GetValueOrDefault(v) ?? v).ToList();
         var b = fb.Body;
-        var loss = labels is null ? outputs[lossOutput] : SoftmaxCrossEntropy(b, outputs[lossOutput], labels);
+        var loss = labels is null ? outputs[lossOutput]
+            : options.Loss.Kind == LossSpec.CrossEntropy ? CrossEntropy(b, outputs[lossOutput], labels)
+            : SoftmaxCrossEntropy(b, outputs[lossOutput], labels);
         var ops = body.Concat(b.Operations).ToImmutableArray();
         var results = new List<Value> { loss };
         results.AddRange(outputs);
@@ -192,6 +202,21 @@ public static class TrainingStep
         var perExample = b.Emit("sub", logSum, picked);
         var total = b.Emit("reduce", [perExample], ("kind", A.Enum("sum")), ("dims", A.Ints(0)));
         return b.Emit("div", total, b.Scalar(t.Element, n));
+    }
+
+    /// <summary>mean over the batch of −log max(p[label], <see cref="LossSpec.MinProbability"/>).</summary>
+    public static Value CrossEntropy(IrBuilder b, Value probabilities, Value labels)
+    {
+        var t = probabilities.Type;
+        long n = t.Shape[0];
+        var classIds = b.Emit("iota", [], AttrMap.Of(("dimension", A.Int(1))), t.WithElement(labels.Type.Element));
+        var isLabel = b.Compare(classIds, b.BroadcastInDim(labels, classIds.Type, 0), "eq");
+        var picked = b.Emit("reduce", [b.Emit("select", isLabel, probabilities, b.BroadcastInDim(b.Scalar(t.Element, 0), t))],
+            ("kind", A.Enum("sum")), ("dims", A.Ints(1)));
+        var rows = new TensorType(t.Element, n);
+        var clamped = b.Emit("max", picked, b.BroadcastInDim(b.Scalar(t.Element, LossSpec.MinProbability), rows));
+        var total = b.Emit("reduce", [b.Emit("log", clamped)], ("kind", A.Enum("sum")), ("dims", A.Ints(0)));
+        return b.Emit("neg", b.Emit("div", total, b.Scalar(t.Element, n)));
     }
 
     private sealed record Step(Function Function, ImmutableArray<TrainingVariable> Variables);

@@ -64,7 +64,7 @@ public sealed class TrainCliTests : IDisposable
     [Theory]
     [InlineData("--optimizer", "adamw", "--optimizer 'adamw' is not one of")]
     [InlineData("--learning-rate", "-1", "--learning-rate must be a positive number, got -1")]
-    [InlineData("--loss", "hinge:y", "--loss: loss 'hinge:y' is neither an output name nor softmax-cross-entropy:LABELS")]
+    [InlineData("--loss", "hinge:y", "--loss: loss 'hinge:y' is neither an output name nor softmax-cross-entropy:LABELS nor cross-entropy:LABELS")]
     [InlineData("--trainable", "(", "--trainable '(' is an invalid regex")]
     [InlineData("--epochs", "0", "--epochs must be >= 1, got 0")]
     [InlineData("--data", "/nonexistent/d.npz", "/nonexistent/d.npz")]

@@ -68,6 +68,42 @@ public sealed class TrainingStepTests
         Assert.Equal(1, run.VariableUpdates[training.Variables.Single(v => v.Name == "step").Argument].GetInt64(0));
     }
 
+    /// <summary>cross-entropy on a softmax's probabilities is softmax cross-entropy on its logits: same loss, same update.</summary>
+    [Fact]
+    public void CrossEntropyOfProbabilitiesEqualsSoftmaxCrossEntropyOfLogits()
+    {
+        var withSoftmax = Model.Replace("-> (tensor<3x2xf64> {name = \"logits\"})", "-> (tensor<3x2xf64> {name = \"p\"})").Replace("return %z", """
+                  %m = reduce %z {kind = max, dims = [1]} : tensor<3xf64>
+                  %mb = broadcast_in_dim %m {dims = [0]} : tensor<3x2xf64>
+                  %s = sub %z, %mb : tensor<3x2xf64>
+                  %e = exp %s : tensor<3x2xf64>
+                  %t = reduce %e {kind = sum, dims = [1]} : tensor<3xf64>
+                  %tb = broadcast_in_dim %t {dims = [0]} : tensor<3x2xf64>
+                  %p = div %e, %tb : tensor<3x2xf64>
+                  return %p
+        """);
+        InterpreterOutput Run(string model, string loss)
+        {
+            var training = TrainingStep.Build(IrTest.Parse(model), new TrainingOptions
+            {
+                Loss = LossSpec.Parse(loss, out _)!,
+                Optimizer = Optimizer.Create("sgd", 0.5)!,
+            });
+            var inputs = new List<Tensor>
+            {
+                Tensor.FromDoubles(new TensorType(ElementType.F64, 3, 2), X),
+                Tensor.FromInt64s(new TensorType(ElementType.I64, 3), Labels),
+            };
+            inputs.AddRange(training.Variables.Select(v => v.Initial));
+            return new Interpreter(training.Module).Run(null, inputs).Unwrap();
+        }
+        var a = Run(Model, "softmax-cross-entropy:labels");
+        var b = Run(withSoftmax, "cross-entropy:labels");
+        Assert.Equal(a.Results[0].GetDouble(0), b.Results[0].GetDouble(0), 12);
+        foreach (var (arg, t) in a.VariableUpdates)
+            for (int k = 0; k < t.ElementCount; k++) Assert.Equal(t.GetDouble(k), b.VariableUpdates[arg].GetDouble(k), 12);
+    }
+
     [Fact]
     public void TrainableSelectsByName()
     {
@@ -97,7 +133,7 @@ public sealed class TrainingStepTests
 
     [Theory]
     [InlineData("", "loss '' is neither")]
-    [InlineData("softmax-cross-entropy:", "neither an output name nor softmax-cross-entropy:LABELS")]
+    [InlineData("softmax-cross-entropy:", "neither an output name nor softmax-cross-entropy:LABELS nor cross-entropy:LABELS")]
     [InlineData("hinge:y", "neither")]
     public void BadLossSpecsAreOneClearError(string text, string expected)
     {
