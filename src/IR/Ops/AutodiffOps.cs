@@ -19,13 +19,8 @@ public sealed class GradientOp() : OpDef("gradient")
 
     public override ImmutableArray<TensorType> InferResultTypes(OpSignature sig)
     {
-        var name = sig.Attr.Symbol("callee");
-        var f = sig.ResolveFunction(name);
-        if (f is null) return sig.Declared; // checked when the module is known
-        if (!f.ArgumentTypes.SequenceEqual(sig.Operands))
-            throw sig.Error($"@{name} takes ({string.Join(", ", f.ArgumentTypes)}), got ({string.Join(", ", sig.Operands)})");
-        if (f.ResultInfos.Any(r => r.Updates is not null))
-            throw sig.Error($"@{name} updates variables; differentiate a function without updates");
+        if (CallOp.Callee(sig, "differentiate a function without updates") is not { } f) return sig.Declared;
+        var name = f.Name;
         long of = sig.Attr.Int("of");
         if (of < 0 || of >= f.ResultTypes.Length) throw sig.Error($"'of' is {of}, but @{name} has {f.ResultTypes.Length} results");
         if (!f.ResultTypes[(int)of].Element.IsFloat()) throw sig.Error($"result #{of} of @{name} is {f.ResultTypes[(int)of]}, not a float tensor");

@@ -118,16 +118,23 @@ public sealed class CallOp() : OpDef("call")
     public override ImmutableArray<AttrSpec> Attributes => [AttrSpec.Symbol("callee")];
     public override bool TakesResultTypes => true;
 
-    public override ImmutableArray<TensorType> InferResultTypes(OpSignature sig)
+    public override ImmutableArray<TensorType> InferResultTypes(OpSignature sig) =>
+        Callee(sig, "only the entry function may") is { } f ? f.ResultTypes : sig.Declared;
+
+    /// <summary>
+    /// The function a call-like op (call, gradient) names in <c>callee</c>, checked against the operands and
+    /// refused when it updates variables; null when the module is not known yet (checked again when it is).
+    /// </summary>
+    internal static Function? Callee(OpSignature sig, string whyNoUpdates)
     {
         var name = sig.Attr.Symbol("callee");
         var f = sig.ResolveFunction(name);
-        if (f is null) return sig.Declared; // checked when the module is known
+        if (f is null) return null;
         if (!f.ArgumentTypes.SequenceEqual(sig.Operands))
             throw sig.Error($"@{name} takes ({string.Join(", ", f.ArgumentTypes)}), got ({string.Join(", ", sig.Operands)})");
         if (f.ResultInfos.Any(r => r.Updates is not null))
-            throw sig.Error($"@{name} updates variables; only the entry function may");
-        return f.ResultTypes;
+            throw sig.Error($"@{name} updates variables; {whyNoUpdates}");
+        return f;
     }
 
     public override ImmutableArray<Tensor> Evaluate(EvalContext ctx) =>

@@ -108,14 +108,8 @@ public sealed class ContractionGradientTests
         var rng = new Random(7);
         Tensor[] inputs = [.. grad.ArgumentTypes.Select(t => GradientCheck.RandomTensor(t, rng, -1, 1))];
 
-        var expected = new Interpreter(gm).Run(null, inputs).Unwrap().Results;
-        var optimised = PassManager.Run(gm, PassRegistry.Default).Unwrap();
-        using var exe = CpuCompiler.Jit(optimised).Unwrap();
-        var actual = exe.Run(inputs).Unwrap();
-        Assert.Equal(4, expected.Length);
-        Assert.Equal(expected.Length, actual.Count);
-        for (int i = 0; i < expected.Length; i++)
-            IrTest.AssertTensor(expected[i], actual[i], rtol: 1e-4, atol: 1e-5);
+        var expected = Backends.CpuDifferentialTests.AssertSame(gm, inputs);
+        Assert.Equal(4, expected.Count);
         // Every gradient is non-trivial: something reached each argument.
         for (int i = 1; i < 4; i++)
             Assert.Contains(Enumerable.Range(0, (int)expected[i].ElementCount), e => expected[i].GetDouble(e) != 0);

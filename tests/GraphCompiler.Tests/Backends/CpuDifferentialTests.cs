@@ -12,7 +12,8 @@ namespace GraphCompiler.Tests.Backends;
 /// </summary>
 public sealed class CpuDifferentialTests
 {
-    private static void AssertSame(Module m, Tensor[] inputs, string context)
+    /// <summary>Compiles <paramref name="m"/> with the default pipeline and asserts the interpreter's results; returns them.</summary>
+    internal static IReadOnlyList<Tensor> AssertSame(Module m, Tensor[] inputs, string context = "")
     {
         var expected = new Interpreter(m).Run(null, inputs).Unwrap().Results;
         var optimised = PassManager.Run(m, PassRegistry.Default).Unwrap();
@@ -22,6 +23,7 @@ public sealed class CpuDifferentialTests
         for (int i = 0; i < expected.Length; i++)
             IrTest.AssertTensor(expected[i], actual[i], rtol: 1e-4, atol: 1e-5);
         _ = context;
+        return expected;
     }
 
     [Fact]
