@@ -445,6 +445,49 @@ public sealed class TfTrainingGraphTests
         Close(T.F32([], 0.998001 * 0.999), u["beta2_power"]);
     }
 
+    /// <summary>
+    /// A training graph TensorFlow itself wrote (shared/graphs/tf/realistic/tfnet_graph_meta/xor.meta: Relu, Sigmoid,
+    /// squared error, GradientDescentOptimizer(0.2).minimize(loss, global_step)): one step against the IR autodiff.
+    /// </summary>
+    [SharedDataFact]
+    public void TensorFlowWrittenXorGraphStepMatchesTheAutodiff()
+    {
+        var m = TensorFlowImporter.Import(SharedData.Tf("realistic/tfnet_graph_meta/xor.meta"), new ImportOptions { Fetches = ["loss", "train_op"] });
+        Assert.True(m.Ok, string.Join("\n", m.Diagnostics));
+        var f = m.Value!.Entry;
+        var state = new Dictionary<string, Tensor>
+        {
+            ["Placeholder"] = T.F32([4, 2], 0, 0, 0, 1, 1, 0, 1, 1), ["Placeholder_1"] = T.I32([4], 0, 1, 1, 0),
+            ["Variable"] = Random([2, 8], 50), ["Variable_1"] = Random([8, 1], 51), ["global_step"] = T.I32([], 7),
+        };
+        var results = Run(m.Value!, Inputs(f, state));
+        var u = Updates(f, results);
+        const string forward = """
+            func @main(%x: tensor<4x2xf32>, %y: tensor<4xf32>, %w: tensor<2x8xf32>, %v: tensor<8x1xf32>) -> (tensor<f32>) {
+              %h = dot_general %x, %w {lhs_contract = [1], rhs_contract = [0]} : tensor<4x8xf32>
+              %z = constant {value = dense<0.0>} : tensor<4x8xf32>
+              %r = max %h, %z : tensor<4x8xf32>
+              %o = dot_general %r, %v {lhs_contract = [1], rhs_contract = [0]} : tensor<4x1xf32>
+              %q = reshape %o : tensor<4xf32>
+              %s = logistic %q : tensor<4xf32>
+              %d = sub %s, %y : tensor<4xf32>
+              %sq = mul %d, %d : tensor<4xf32>
+              %tot = reduce %sq {dims = [0], kind = sum} : tensor<f32>
+              %n = constant {value = dense<0.25>} : tensor<f32>
+              %loss = mul %tot, %n : tensor<f32>
+              return %loss
+            }
+            """;
+        var e = ForwardAndGradients(forward, [2, 3], [state["Placeholder"], T.F32([4], 0, 1, 1, 0), state["Variable"], state["Variable_1"]]);
+        Close(e[0], results[0], 1e-5);
+        foreach (var (name, g) in new[] { ("Variable", e[1]), ("Variable_1", e[2]) })
+        {
+            var old = state[name];
+            Close(Tensor.FromDoubles(old.Type, [.. Enumerable.Range(0, (int)old.ElementCount).Select(i => old.GetDouble(i) - 0.2 * g.GetDouble(i))]), u[name], 1e-5);
+        }
+        Assert.Equal(8, u["global_step"].GetInt64(0));
+    }
+
     /// <summary>Both training steps compiled for the CPU (default pipeline, LLVM) give the interpreter's loss and updates.</summary>
     [Theory]
     [InlineData("dense_sgd.pbtxt", "GradientDescent")]
