@@ -229,6 +229,18 @@ public sealed class TfTrainingGraphTests
         Assert.Equal(0, r[2].ElementCount);
     }
 
+    [Fact]
+    public void ConcatOffsetAndInvertPermutationFoldToConstants()
+    {
+        var g = new TfGraph().Const("d", T.I32([], 1)).Const("a", T.I32([3], 2, 3, 5)).Const("b", T.I32([3], 2, 4, 5)).Const("c", T.I32([3], 2, 1, 5))
+            .Node("o", "ConcatOffset", ["d", "a", "b", "c"]).Const("p", T.I32([4], 2, 0, 3, 1)).Node("inv", "InvertPermutation", ["p"]);
+        var r = g.Run("o:0", "o:1", "o:2", "inv");
+        Assert.Equal(T.I32([3], 0, 0, 0).ToString(), r[0].ToString());
+        Assert.Equal(T.I32([3], 0, 3, 0).ToString(), r[1].ToString());
+        Assert.Equal(T.I32([3], 0, 7, 0).ToString(), r[2].ToString());
+        Assert.Equal(T.I32([4], 1, 3, 0, 2).ToString(), r[3].ToString());
+    }
+
     // ---- optimizer updates -------------------------------------------------------------------------------
 
     [Fact]
@@ -486,6 +498,27 @@ public sealed class TfTrainingGraphTests
             Close(Tensor.FromDoubles(old.Type, [.. Enumerable.Range(0, (int)old.ElementCount).Select(i => old.GetDouble(i) - 0.2 * g.GetDouble(i))]), u[name], 1e-5);
         }
         Assert.Equal(8, u["global_step"].GetInt64(0));
+    }
+
+    /// <summary>
+    /// TensorFlow's own char-CNN training graph (Conv2D/MaxPool/transposes, AdamOptimizer on ref variables): the
+    /// Adam step imports, and every variable, slot and beta power is updated. Import only (the model is large).
+    /// </summary>
+    [SharedDataFact]
+    public void TensorFlowWrittenCharCnnAdamStepImports()
+    {
+        var m = TensorFlowImporter.Import(SharedData.Tf("realistic/tfnet_graph_meta/char_cnn_untrained.meta"), new ImportOptions
+        {
+            Fetches = ["loss/Adam"],
+            Feeds = [new FeedSpec("x", new TensorType(ElementType.I32, 2, 1014)), new FeedSpec("y", new TensorType(ElementType.I32, 2))],
+        });
+        Assert.True(m.Ok, string.Join("\n", m.Diagnostics));
+        var f = m.Value!.Entry;
+        var updated = f.ResultInfos.Where(r => r.Updates is not null).Select(r => f.ArgumentName(r.Updates!.Value)).ToHashSet();
+        var variables = Enumerable.Range(0, f.Arguments.Length).Where(i => f.ArgumentInfos[i].IsVariable).Select(f.ArgumentName).ToList();
+        Assert.Contains("loss/beta1_power", updated);
+        Assert.Contains(variables, v => v.EndsWith("/Adam_1", StringComparison.Ordinal));
+        Assert.All(variables, v => Assert.Contains(v, updated));
     }
 
     /// <summary>Both training steps compiled for the CPU (default pipeline, LLVM) give the interpreter's loss and updates.</summary>

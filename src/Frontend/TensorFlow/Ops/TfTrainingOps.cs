@@ -30,7 +30,7 @@ public static class TfTrainingOps
         ("Conv2DBackpropFilter", ConvBackpropFilter),
         ("MaxPoolGrad", MaxPoolGrad), ("AvgPoolGrad", AvgPoolGrad),
         ("SparseSoftmaxCrossEntropyWithLogits", SparseSoftmaxCrossEntropy),
-        ("BroadcastGradientArgs", BroadcastGradientArgs),
+        ("BroadcastGradientArgs", BroadcastGradientArgs), ("ConcatOffset", ConcatOffset), ("InvertPermutation", InvertPermutation),
         // Optimizer updates: the ref forms output the variable, the resource forms nothing.
         ("ApplyGradientDescent", GradientDescent), ("ResourceApplyGradientDescent", GradientDescent),
         ("ApplyMomentum", Momentum), ("ResourceApplyMomentum", Momentum),
@@ -241,6 +241,41 @@ public static class TfTrainingOps
         }
         n.Output(0, n.L.Constant(Tensor.FromInt64s(new TensorType(e, r0.Count), r0)));
         n.Output(1, n.L.Constant(Tensor.FromInt64s(new TensorType(e, r1.Count), r1)));
+    }
+
+    /// <summary>ConcatOffset(concat_dim, shape_0, ..., shape_n-1) (the gradient of ConcatV2): where each operand starts in the result; known shapes, constants.</summary>
+    private static void ConcatOffset(TfNode n)
+    {
+        var dim = n.KnownInts(0, "concat_dim");
+        if (dim.Length != 1) throw n.Error("concat_dim must be a scalar");
+        var shapes = Enumerable.Range(1, n.InputCount - 1).Select(i => n.KnownInts(i, $"shape {i - 1}")).ToList();
+        if (shapes.Count == 0) throw n.Error("needs at least one shape");
+        int rank = shapes[0].Length;
+        int axis = Lowerer.Axis(dim[0], rank, "concat_dim");
+        long offset = 0;
+        for (int i = 0; i < shapes.Count; i++)
+        {
+            if (shapes[i].Length != rank) throw n.Error($"shape {i} has rank {shapes[i].Length}, shape 0 has {rank}");
+            var o = new long[rank];
+            o[axis] = offset;
+            offset += shapes[i][axis];
+            n.Output(i, n.L.Constant(Tensor.FromInt64s(new TensorType(n.Input(1).Type.Element, rank), o)));
+        }
+    }
+
+    /// <summary>InvertPermutation (the gradient of Transpose): y[x[i]] = i; the permutation must be known at import time.</summary>
+    private static void InvertPermutation(TfNode n)
+    {
+        var p = n.KnownInts(0, "x");
+        var inv = new long[p.Length];
+        var seen = new bool[p.Length];
+        for (int i = 0; i < p.Length; i++)
+        {
+            if (p[i] < 0 || p[i] >= p.Length || seen[p[i]]) throw n.Error($"[{string.Join(", ", p)}] is not a permutation");
+            seen[p[i]] = true;
+            inv[p[i]] = i;
+        }
+        n.Output(0, n.L.Constant(Tensor.FromInt64s(n.Input(0).Type, inv)));
     }
 
     // ---- optimizer updates ---------------------------------------------------------------------------
