@@ -243,13 +243,16 @@ public sealed class TfTrainingGraphTests
 
     // ---- optimizer updates -------------------------------------------------------------------------------
 
-    [Fact]
-    public void ApplyOpsUpdateTheirVariablesAndAccumulators()
+    /// <summary>Each update op, on ref variables (Apply*) and on resource variables (ResourceApply*), against its formula in C#.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ApplyOpsUpdateTheirVariablesAndAccumulators(bool resource)
     {
         var v = T.F32([2], 1, -2);
         var a = T.F32([2], 0.5, 0.25);
         var grad = T.F32([2], 0.3, -0.6);
-        NodeDef Var(string name) => MakeNode(name, "VariableV2", [], ("dtype", Ty(ElementType.F32)), ("shape", new AttrValue { Shape = Shape([2]) }));
+        NodeDef Var(string name) => MakeNode(name, resource ? "VarHandleOp" : "VariableV2", [], ("dtype", Ty(ElementType.F32)), ("shape", new AttrValue { Shape = Shape([2]) }));
         NodeDef Scalar(string name, double x) => MakeNode(name, "Const", [], ("dtype", Ty(ElementType.F32)), ("value", new AttrValue { Tensor = Proto(T.F32([], x)) }));
         Tensor[] Step(string op, string[] inputs, int vars, params (string, AttrValue)[] attrs)
         {
@@ -257,7 +260,7 @@ public sealed class TfTrainingGraphTests
             def.Node.Add(Placeholder("grad", grad.Type));
             foreach (var n in new[] { "v", "a", "s" }.Take(vars)) def.Node.Add(Var(n));
             def.Node.AddRange([Scalar("lr", 0.1), Scalar("mom", 0.9), Scalar("b1p", 0.81), Scalar("b2p", 0.998), Scalar("b1", 0.9), Scalar("b2", 0.999), Scalar("eps", 1e-3)]);
-            def.Node.Add(MakeNode("apply", op, inputs, attrs));
+            def.Node.Add(MakeNode("apply", resource ? "Resource" + op : op, inputs, attrs));
             def.Node.Add(MakeNode("train", "NoOp", ["^apply"]));
             var m = Import(def, "train");
             var f = m.Entry;
