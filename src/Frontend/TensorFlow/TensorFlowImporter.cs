@@ -92,7 +92,9 @@ public static class TensorFlowImporter
             scope.Bind(f.Tensor, Arg(type, f.ArgName));
         }
         // Every Placeholder the fetches need and nobody fed is a feed too (graph order).
-        var needed = scope.Needed(fetches.Select(f => f.Tensor));
+        // Assignments and optimizer updates the fetches depend on (data or control edges) run too; their placeholders are feeds.
+        var updates = TfImportPlan.VariableUpdates(graph, fetches, scope);
+        var needed = scope.Needed(fetches.Select(f => f.Tensor), updates);
         var explicitFeeds = plan.Feeds.Select(f => f.Tensor).ToHashSet();
         foreach (var node in graph.Node)
         {
@@ -128,12 +130,16 @@ public static class TensorFlowImporter
             return variable;
         };
 
-        scope.Lower(fetches.Select(f => f.Tensor), plan.Variables.Count > 0 ? TfImportPlan.VariableUpdates(graph, fetches, scope) : null);
+        scope.Lower(fetches.Select(f => f.Tensor), updates);
 
         var results = new List<Value>();
         var infos = new List<ResultInfo>();
         foreach (var f in fetches)
         {
+            // A fetched node that computes no tensor (a train_op NoOp, a ResourceApply*) is a target: it runs, nothing is returned.
+            if (f.Tensor.Port == 0 && graphNodes.TryGetValue(f.Tensor.Node, out var fn)
+                && (fn.Op is "NoOp" or "AssignVariableOp" or "AssignAddVariableOp" or "AssignSubVariableOp" || fn.Op.StartsWith("ResourceApply", StringComparison.Ordinal)))
+                continue;
             try
             {
                 var v = scope.Lookup(f.Tensor);

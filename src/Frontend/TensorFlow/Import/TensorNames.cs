@@ -41,6 +41,8 @@ public static class OutputArgs
         ["FusedBatchNormV2"] = ["y", "batch_mean", "batch_variance", "reserve_space_1", "reserve_space_2"],
         ["FusedBatchNormV3"] = ["y", "batch_mean", "batch_variance", "reserve_space_1", "reserve_space_2", "reserve_space_3"],
         ["SoftmaxCrossEntropyWithLogits"] = ["loss", "backprop"],
+        ["SparseSoftmaxCrossEntropyWithLogits"] = ["loss", "backprop"],
+        ["BroadcastGradientArgs"] = ["r0", "r1"],
         ["Switch"] = ["output_false", "output_true"],
         ["RefSwitch"] = ["output_false", "output_true"],
         ["Merge"] = ["output", "value_index"],

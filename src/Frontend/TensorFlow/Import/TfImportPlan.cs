@@ -224,13 +224,18 @@ internal sealed class TfImportPlan
             if (d <= 0 || !inLoop.Add(x.Name)) continue;
             foreach (var c in consumers[x.Name]) depth.Push((c, d));
         }
-        return [.. graph.Node.Where(n => !consumed.Contains(n.Name) && !NotSinks.Contains(n.Op) && !Silent(n) && !inLoop.Contains(n.Name))
+        return [.. graph.Node.Where(n => !consumed.Contains(n.Name) && !NotSinks.Contains(n.Op) && !UpdatesVariables(n.Op) && !Silent(n) && !inLoop.Contains(n.Name))
             .Select(n => new TfFetch(n.Name, new TensorName(n.Name, 0)))];
     }
 
+    /// <summary>Ops that write variables: Assign*, and the optimizer updates Apply*/ResourceApply*.</summary>
+    public static bool UpdatesVariables(string op) =>
+        op.StartsWith("Assign", StringComparison.Ordinal) || op.StartsWith("Apply", StringComparison.Ordinal) || op.StartsWith("ResourceApply", StringComparison.Ordinal);
+
     /// <summary>
-    /// Assignments that the fetches depend on through data or control edges (tfcompile runs them: they
-    /// become variable updates). Only used when the config declares variables.
+    /// Assignments and optimizer updates that the fetches depend on through data or control edges
+    /// (tfcompile and Session::Run run them: they become variable updates), e.g. a training step's
+    /// Apply* ops under the <c>train_op</c> NoOp.
     /// </summary>
     public static List<string> VariableUpdates(GraphDef graph, List<TfFetch> fetches, TfScope scope)
     {
@@ -242,7 +247,7 @@ internal sealed class TfImportPlan
         {
             var name = stack.Pop();
             if (!seen.Add(name) || !nodes.TryGetValue(name, out var n)) continue;
-            if (n.Op.StartsWith("Assign", StringComparison.Ordinal)) result.Add(name);
+            if (UpdatesVariables(n.Op)) result.Add(name);
             foreach (var i in n.Input)
             {
                 var src = TensorName.IsControl(i) ? i[1..] : TensorName.Parse(i).Node;

@@ -180,7 +180,7 @@ internal sealed class TfScope
         }
         try
         {
-            if (!guard.IsEmpty && node.Op.StartsWith("Assign", StringComparison.Ordinal))
+            if (!guard.IsEmpty && TfImportPlan.UpdatesVariables(node.Op))
                 throw new LoweringException("assignment inside a TF1 conditional (Switch/Merge)", isUnsupported: true);
             if (lowering is null)
             {

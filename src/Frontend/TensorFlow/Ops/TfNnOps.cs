@@ -18,7 +18,7 @@ public static class TfNnOps
         ("ResizeBilinear", n => TfResizeOps.Resize(n, bilinear: true)), ("ResizeNearestNeighbor", n => TfResizeOps.Resize(n, bilinear: false)),
     ];
 
-    private static bool Nchw(TfNode n)
+    internal static bool Nchw(TfNode n)
     {
         var f = n.String("data_format", "NHWC");
         return f switch
@@ -39,7 +39,7 @@ public static class TfNnOps
     }
 
     /// <summary>The spatial entries (H, W) of a 4-entry attribute in the node's data format.</summary>
-    private static long[] Spatial(TfNode n, long[]? v, string what, long dflt)
+    internal static long[] Spatial(TfNode n, long[]? v, string what, long dflt)
     {
         if (v is null) return [dflt, dflt];
         if (v.Length != 4) throw n.Error($"'{what}' must have 4 entries");
@@ -49,7 +49,7 @@ public static class TfNnOps
     }
 
     /// <summary>SAME/VALID/EXPLICIT padding (low, high) per spatial dim, as TF computes it.</summary>
-    private static (long[] Low, long[] High) Padding(TfNode n, long[] input, long[] window, long[] strides, long[] dilations)
+    internal static (long[] Low, long[] High) Padding(TfNode n, long[] input, long[] window, long[] strides, long[] dilations)
     {
         var pad = n.String("padding", "VALID");
         var low = new long[input.Length];
@@ -74,7 +74,7 @@ public static class TfNnOps
         return (low, high);
     }
 
-    private static long[] SpatialDims(TfNode n, Value x) => Nchw(n) ? [x.Type.Shape[2], x.Type.Shape[3]] : [x.Type.Shape[1], x.Type.Shape[2]];
+    internal static long[] SpatialDims(TfNode n, Value x) => Nchw(n) ? [x.Type.Shape[2], x.Type.Shape[3]] : [x.Type.Shape[1], x.Type.Shape[2]];
 
     /// <summary>Conv2D (HWIO kernel) and DepthwiseConv2dNative (HWCM kernel → feature groups), NHWC or NCHW.</summary>
     private static void Conv(TfNode n, bool depthwise)

@@ -16,7 +16,7 @@ public static class TfOpTable
         IEnumerable<(string, TfLowering)> all =
         [
             .. TfElementwiseOps.All, .. TfArrayOps.All, .. TfSliceOps.All, .. TfReductionOps.All, .. TfNnOps.All,
-            .. TfMiscOps.All, .. TfVariableOps.All, .. TfFunctionalOps.All, .. TfControlFlowV1.All,
+            .. TfMiscOps.All, .. TfVariableOps.All, .. TfFunctionalOps.All, .. TfControlFlowV1.All, .. TfTrainingOps.All,
         ];
         var d = new Dictionary<string, TfLowering>(StringComparer.Ordinal);
         foreach (var (name, lowering) in all)
