@@ -5,16 +5,19 @@ using GraphCompiler.IR.Ops;
 namespace GraphCompiler.Passes;
 
 /// <summary>
-/// <c>differentiate</c>: replaces each <c>gradient</c> op by a <c>call</c> of the function
-/// <see cref="GradientOp.Expand"/> builds (the callee's forward ops followed by its backward ops), added to
-/// the module once per distinct request and named <c>@CALLEE_grad_K_wrt_I_J</c>. It runs first in the
-/// default pipelines, so every later pass and backend sees only ordinary ops and calls; a gradient of a
-/// function that itself asks for gradients is expanded on the next round, up to <see cref="MaxRounds"/>.
+/// <c>differentiate</c>: replaces each <c>gradient</c> op by the ops of the function
+/// <see cref="GradientOp.Expand"/> builds — the callee's forward ops followed by its backward ops — inlined
+/// where the op stood, with the op's operands for the function's arguments. Inlined rather than called, so
+/// that no result crosses a call boundary (a copy per gradient) and later passes see the forward, backward and
+/// whatever consumes the gradients (an optimizer's update) as one graph: CSE merges what they share, <c>fuse</c>
+/// fuses the last backward ops into the update, <c>schedule</c> orders them together. It runs first in the
+/// default pipelines; a gradient of a function that itself asks for gradients is expanded on the next round,
+/// up to <see cref="MaxRounds"/>.
 /// </summary>
 public sealed class Differentiate : Pass
 {
     public override string Name => "differentiate";
-    public override string Description => "expand gradient ops into functions computing the forward pass and then the gradients (reverse mode)";
+    public override string Description => "expand gradient ops in place into the forward ops and then the gradient ops (reverse mode)";
 
     /// <summary>How many levels of gradients of gradients are expanded.</summary>
     public const int MaxRounds = 4;
@@ -33,35 +36,36 @@ public sealed class Differentiate : Pass
 
     private static Module Round(Module module)
     {
-        var added = new Dictionary<string, Function>(StringComparer.Ordinal);
-        var functions = ImmutableArray.CreateBuilder<Function>();
+        var m = module;
         foreach (var f in module.Functions)
         {
             var rewriter = new RegionRewriter((op, r) =>
             {
                 if (op.Def is not GradientOp) { r.Emit(op); return; }
-                var name = FunctionName(op);
-                if (!added.ContainsKey(name) && module.Find(name) is null)
+                Function g;
+                try
                 {
-                    try
-                    {
-                        added[name] = GradientOp.Expand(op, module, name);
-                    }
-                    catch (IrException e)
-                    {
-                        throw new PassException(e.ToDiagnostic());
-                    }
+                    // A fresh function per op: its values are new, so inlining needs no copy.
+                    g = GradientOp.Expand(op, module, $"{op.Attr.Symbol("callee")}_grad");
                 }
-                r.Emit(new Operation(OpRegistry.Get("call"), op.Operands, AttrMap.Of(("callee", A.Symbol(name))), op.Results,
-                    location: op.Location, sourceName: op.SourceName));
+                catch (IrException e)
+                {
+                    throw new PassException(e.ToDiagnostic());
+                }
+                var map = new Dictionary<Value, Value>(ReferenceEqualityComparer.Instance);
+                for (int i = 0; i < g.Arguments.Length; i++) map[g.Arguments[i]] = op.Operands[i];
+                foreach (var inlined in Remap(g.Body.Operations.SkipLast(1), map)) r.Emit(inlined);
+                var yielded = g.Body.Yielded;
+                for (int i = 0; i < op.Results.Length; i++) r.Replace(op.Results[i], map.GetValueOrDefault(yielded[i]) ?? yielded[i]);
             });
-            functions.Add(rewriter.Rewrite(f));
+            m = m.WithFunction(rewriter.Rewrite(f));
         }
-        if (added.Count == 0) return module;
-        functions.AddRange(added.Values);
-        return new Module(functions.ToImmutable());
+        return m;
     }
 
-    private static string FunctionName(Operation op) =>
-        $"{op.Attr.Symbol("callee")}_grad_{op.Attr.Int("of")}_wrt_{string.Join("_", op.Attr.Ints("wrt"))}";
+    /// <summary>The ops with operands (and region captures) read through <paramref name="map"/>.</summary>
+    private static IEnumerable<Operation> Remap(IEnumerable<Operation> ops, Dictionary<Value, Value> map) =>
+        ops.Select(op => op.With(
+            operands: [.. op.Operands.Select(v => map.GetValueOrDefault(v) ?? v)],
+            regions: [.. op.Regions.Select(r => r.WithOperations([.. Remap(r.Operations, map)]))]));
 }

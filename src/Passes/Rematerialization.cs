@@ -67,8 +67,23 @@ public sealed class Rematerialization : FunctionPass
 
     public const string Marker = "rematerialized";
 
-    protected override Function RunOnFunction(Function f, Module module, PassOptions options) =>
-        options.MemoryBudget is { } budget ? Apply(f, budget, options.MemoryPlan?.Invoke(f)).Function : f;
+    protected override Function RunOnFunction(Function f, Module module, PassOptions options)
+    {
+        if (options.MemoryBudget is not { } budget) return f;
+        var plan = options.MemoryPlan?.Invoke(f);
+        var outcome = Apply(f, budget, plan);
+        if (ReferenceEquals(outcome.Function, f)) return f;
+        // The choice was made on unfused ops; keep it only if the arena is smaller after fusion too, since a
+        // recomputation can split a fusion and leave a bigger temporary than the value it freed.
+        return FusedArena(outcome.Function, plan, options) < FusedArena(f, plan, options) ? outcome.Function : f;
+    }
+
+    /// <summary>The arena of <paramref name="f"/> after <c>fuse</c> and <c>schedule</c>, as the memory report would give it.</summary>
+    public static long FusedArena(Function f, BufferOptions? plan, PassOptions options)
+    {
+        var fused = PassRegistry.Find("fuse")!.Run(new Module([f]), options).Module.Functions[0];
+        return Estimate(fused, plan);
+    }
 
     /// <summary>The outcome for one function: the arena estimate before and after, and the extra work.</summary>
     public sealed record Outcome(Function Function, long PeakBefore, long PeakAfter, double ExtraWeightedFlops, int Recomputed);

@@ -32,7 +32,6 @@ internal static class CompileCommand
         var nupkg = new Option<bool>("--nupkg") { Description = "Also write ID.VERSION.nupkg: the C# binding compiled into ID.dll plus libNAME.so for linux-x64; one PackageReference uses it." };
         var packageId = new Option<string?>("--package-id") { Description = "With --nupkg: the package and assembly name (default: NAME)." };
         var packageVersion = new Option<string?>("--package-version") { Description = "With --nupkg: the package version (default: 1.0.0)." };
-        var train = new Option<bool>("--train") { Description = "Compile the model's training step instead (see --loss, --optimizer; docs/training.md); also writes NAME.variables.npz with the variables' initial values." };
         var training = new TrainingCliOptions();
         var timing = new TimingCliOptions();
         var budget = MemoryBudgetOption();
@@ -48,12 +47,11 @@ internal static class CompileCommand
         cmd.Options.Add(nupkg);
         cmd.Options.Add(packageId);
         cmd.Options.Add(packageVersion);
-        cmd.Options.Add(train);
         cmd.Options.Add(budget);
-        training.AddTo(cmd, lossRequired: false);
+        training.AddWithTrain(cmd);
         timing.AddTo(cmd);
-        cmd.SetAction(r => !r.GetValue(train) && r.GetValue(training.Loss) is not null ? Cli.Fail("--loss and the other training options need --train")
-            : ParseMemoryBudget(r.GetValue(budget), out var bytes) is { } badBudget ? Cli.Fail(badBudget) : Run(r, model, placement, timing, r.GetValue(train) ? training : null, r.GetValue(model.Model)!, r.GetValue(outputDir)!, r.GetValue(name)!, r.GetValue(target)!, r.GetValue(arch), r.GetValue(sms), r.GetValue(function), r.GetValue(ns),
+        cmd.SetAction(r => training.Misuse(r) is { } misuse ? Cli.Fail(misuse)
+            : ParseMemoryBudget(r.GetValue(budget), out var bytes) is { } badBudget ? Cli.Fail(badBudget) : Run(r, model, placement, timing, r.GetValue(training.Train) ? training : null, r.GetValue(model.Model)!, r.GetValue(outputDir)!, r.GetValue(name)!, r.GetValue(target)!, r.GetValue(arch), r.GetValue(sms), r.GetValue(function), r.GetValue(ns),
             new Packaging(r.GetValue(obj), r.GetValue(nupkg), r.GetValue(packageId), r.GetValue(packageVersion)), bytes));
         return cmd;
     }
@@ -116,21 +114,11 @@ internal static class CompileCommand
     private static Result<TargetArtifacts> PackageTrainingStep(ParseResult r, Compiler driver, TrainingCliOptions training, string path, string name,
         List<(string Name, byte[] Data)> extra)
     {
-        if (r.GetValue(training.Loss) is null)
-            return Result<TargetArtifacts>.Failure(new IR.Diagnostic("--train needs --loss OUTPUT (the model computes its loss) or --loss softmax-cross-entropy:LABELS"));
-        var options = training.Apply(r, "");
-        if (!options.Ok) return Result<TargetArtifacts>.Failure(options.Diagnostics);
         var module = driver.Load(path);
         if (!module.Ok) return Result<TargetArtifacts>.Failure(module.Diagnostics);
-        IR.Training.TrainingModule step;
-        try
-        {
-            step = IR.Training.TrainingStep.Build(module.Value!, options.Value!);
-        }
-        catch (IR.IrException e)
-        {
-            return Result<TargetArtifacts>.Failure(e.ToDiagnostic());
-        }
+        var built = training.BuildStep(r, module.Value!);
+        if (!built.Ok) return Result<TargetArtifacts>.Failure(built.Diagnostics);
+        var step = built.Value!;
         var optimised = driver.Optimize(step.Module);
         if (!optimised.Ok) return Result<TargetArtifacts>.Failure(optimised.Diagnostics);
         var temp = Path.GetTempFileName();

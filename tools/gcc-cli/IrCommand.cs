@@ -37,6 +37,8 @@ internal static class IrCommand
         };
         model.AddTo(cmd, withArgument: false);
         placement.AddTo(cmd);
+        var training = new TrainingCliOptions();
+        training.AddWithTrain(cmd);
         var timing = new TimingCliOptions();
         timing.AddTo(cmd, cache: false);
         cmd.SetAction(r =>
@@ -55,6 +57,7 @@ internal static class IrCommand
             if (asJson && !report) return Cli.Fail("--json goes with --memory-report");
             if (asJson && after is not null && dump is null) return Cli.Fail("--json prints only the report; add --dump-dir to keep --print-after output");
             if (CompileCommand.ParseMemoryBudget(r.GetValue(budget), out var bytes) is { } badBudget) return Cli.Fail(badBudget);
+            if (training.Misuse(r) is { } misuse) return Cli.Fail(misuse);
 
             // No passes unless asked for; --print-after and --memory-report imply the target's own pipeline.
             var options = new CompileOptions
@@ -73,6 +76,12 @@ internal static class IrCommand
                 return Cli.Fail($"--print-after {after}: the pipeline ({driver.Pipeline?.ToString() ?? "none"}) has no such pass");
             var parsed = driver.Load(path);
             if (!parsed.Ok) return Cli.FailOne(parsed.Diagnostics);
+            if (r.GetValue(training.Train))
+            {
+                var step = training.BuildStep(r, parsed.Value!);
+                if (!step.Ok) return Cli.FailOne(step.Diagnostics);
+                parsed = Result<Module>.Success(step.Value!.Module);
+            }
 
             var dumps = new List<(string, byte[])>();
             var result = driver.Optimize(parsed.Value!, step =>

@@ -63,5 +63,36 @@ internal sealed class TrainingCliOptions
         });
     }
 
+    /// <summary>The option that asks <c>compile</c> and <c>ir</c> for the training step instead of the model.</summary>
+    public Option<bool> Train { get; } = new("--train") { Description = "Use the model's training step instead of the model (see --loss, --optimizer; docs/training.md)." };
+
+    /// <summary>Adds <see cref="Train"/> and the training options to a command that works on a model or its step.</summary>
+    public Command AddWithTrain(Command command)
+    {
+        command.Options.Add(Train);
+        return AddTo(command, lossRequired: false);
+    }
+
+    /// <summary>A training option given without <c>--train</c>, as one message; null when consistent.</summary>
+    public string? Misuse(ParseResult r) =>
+        !r.GetValue(Train) && r.GetValue(Loss) is not null ? "--loss and the other training options need --train" : null;
+
+    /// <summary>The training step of <paramref name="model"/> as the command line asks for it.</summary>
+    public Result<TrainingModule> BuildStep(ParseResult r, Module model)
+    {
+        if (r.GetValue(Loss) is null)
+            return Result<TrainingModule>.Failure(new Diagnostic("--train needs --loss OUTPUT (the model computes its loss), --loss softmax-cross-entropy:LABELS or --loss cross-entropy:LABELS"));
+        var options = Apply(r, "");
+        if (!options.Ok) return Result<TrainingModule>.Failure(options.Diagnostics);
+        try
+        {
+            return Result<TrainingModule>.Success(TrainingStep.Build(model, options.Value!));
+        }
+        catch (IrException e)
+        {
+            return Result<TrainingModule>.Failure(e.ToDiagnostic());
+        }
+    }
+
     private static Result<TrainingOptions> Fail(string message) => Result<TrainingOptions>.Failure(new Diagnostic(message));
 }

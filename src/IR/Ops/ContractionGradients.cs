@@ -52,10 +52,20 @@ internal static class ContractionGradients
     private static long[] Free(int rank, ImmutableArray<long> batch, ImmutableArray<long> contract) =>
         [.. Enumerable.Range(0, rank).Select(d => (long)d).Where(d => !batch.Contains(d) && !contract.Contains(d))];
 
-    /// <summary>A dot_general whose result dimension k is <paramref name="target"/>'s dimension source[k], transposed and converted into <paramref name="target"/>.</summary>
+    /// <summary>
+    /// A dot_general whose result dimension k is <paramref name="target"/>'s dimension source[k], transposed and
+    /// converted into <paramref name="target"/>. When the operands in the other order give the target's order
+    /// directly (a weight gradient xᵀ·dy for a weight stored [out, in], say), they are swapped instead, so no
+    /// transpose is materialised.
+    /// </summary>
     private static Value Contract(VjpContext c, Value a, Value b, long[] batchA, long[] batchB, long[] contractA, long[] contractB,
         long[] source, TensorType target)
     {
+        int nb = batchA.Length;
+        int freeA = a.Type.Rank - nb - contractA.Length;
+        long[] swapped = [.. source[..nb], .. source[(nb + freeA)..], .. source[nb..(nb + freeA)]];
+        if (!IsIdentity(source) && IsIdentity(swapped))
+            return Contract(c, b, a, batchB, batchA, contractB, contractA, swapped, target);
         var type = new TensorType(a.Type.Element, source.Select(d => target.Shape[(int)d]).ToArray());
         var r = c.B.Emit("dot_general", [a, b], AttrMap.Of(
             ("lhs_batch", A.Ints(batchA)), ("rhs_batch", A.Ints(batchB)),
@@ -64,6 +74,8 @@ internal static class ContractionGradients
         for (int k = 0; k < source.Length; k++) perm[source[k]] = k;
         return c.Convert(c.Transpose(r, perm), target.Element);
     }
+
+    private static bool IsIdentity(long[] order) => order.Select((d, i) => d == i).All(x => x);
 
     /// <summary>
     /// Per spatial dimension, with x the input, k the kernel (dilated size K = (k−1)·rhs_dilation+1), y the

