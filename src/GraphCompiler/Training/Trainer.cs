@@ -23,6 +23,13 @@ public sealed class Trainer : IDisposable
     private readonly CompiledModel? _compiled;
     private readonly Interpreter? _interpreter;
     private readonly Tensor[] _variables;
+    // Compiled path: pinned buffers for every argument and result, so a step copies only the batch in and the
+    // compiled code updates the variables in place (no copy of parameters and optimizer state per step).
+    private readonly byte[][] _argumentBuffers = [];
+    private readonly byte[][] _resultBuffers = [];
+    private readonly nint[] _argumentPointers = [];
+    private readonly nint[] _resultPointers = [];
+    private bool _variablesInBuffers;
     private readonly int _dataArguments;
     private readonly int[] _updateResult; // per variable: the result that updates it
 
@@ -35,6 +42,29 @@ public sealed class Trainer : IDisposable
         _dataArguments = training.Module.Entry.Arguments.Length - _variables.Length;
         var step = training.Module.Entry;
         _updateResult = [.. training.Variables.Select(v => step.ResultInfos.Select((r, i) => (r, i)).Single(p => p.r.Updates == v.Argument).i)];
+        if (compiled is not null)
+        {
+            _argumentBuffers = [.. compiled.Inputs.Select(d => Pinned(d.ByteSize))];
+            _resultBuffers = [.. compiled.Outputs.Select(d => Pinned(d.ByteSize))];
+            _argumentPointers = [.. _argumentBuffers.Select(Address)];
+            _resultPointers = [.. _resultBuffers.Select(Address)];
+        }
+    }
+
+    private static byte[] Pinned(long bytes) => GC.AllocateArray<byte>(checked((int)Math.Max(bytes, 1)), pinned: true);
+
+    private static nint Address(byte[] pinned) => System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(pinned, 0);
+
+    /// <summary>Brings <see cref="_variables"/> up to date from the buffers the compiled code updates in place.</summary>
+    private void SyncVariables()
+    {
+        if (!_variablesInBuffers) return;
+        for (int i = 0; i < _variables.Length; i++)
+        {
+            var arg = Training.Variables[i].Argument;
+            _variables[i] = Tensor.FromBytes(_variables[i].Type, _argumentBuffers[arg].AsSpan(0, (int)_variables[i].Type.ByteSize));
+        }
+        _variablesInBuffers = false;
     }
 
     /// <summary>
@@ -64,14 +94,30 @@ public sealed class Trainer : IDisposable
     public IReadOnlyDictionary<string, Tensor> Parameters => Values(VariableRole.Parameter);
 
     /// <summary>Every variable (parameters, optimizer state, the step count), by name.</summary>
-    public IReadOnlyDictionary<string, Tensor> Variables =>
-        Training.Variables.ToImmutableDictionary(v => v.Name, v => _variables[Index(v)], StringComparer.Ordinal);
+    public IReadOnlyDictionary<string, Tensor> Variables
+    {
+        get
+        {
+            SyncVariables();
+            return Training.Variables.ToImmutableDictionary(v => v.Name, v => _variables[Index(v)], StringComparer.Ordinal);
+        }
+    }
 
     /// <summary>How many steps have run (the step-count variable).</summary>
-    public long StepCount => _variables[Index(Training.Variables.Single(v => v.Role == VariableRole.StepCount))].GetInt64(0);
+    public long StepCount
+    {
+        get
+        {
+            SyncVariables();
+            return _variables[Index(Training.Variables.Single(v => v.Role == VariableRole.StepCount))].GetInt64(0);
+        }
+    }
 
-    private IReadOnlyDictionary<string, Tensor> Values(VariableRole role) =>
-        Training.Variables.Where(v => v.Role == role).ToImmutableDictionary(v => v.Name, v => _variables[Index(v)], StringComparer.Ordinal);
+    private IReadOnlyDictionary<string, Tensor> Values(VariableRole role)
+    {
+        SyncVariables();
+        return Training.Variables.Where(v => v.Role == role).ToImmutableDictionary(v => v.Name, v => _variables[Index(v)], StringComparer.Ordinal);
+    }
 
     private int Index(TrainingVariable v) => Training.Variables.IndexOf(v);
 
@@ -81,18 +127,35 @@ public sealed class Trainer : IDisposable
     {
         if (batch.Count != _dataArguments)
             throw new ArgumentException($"the training step takes {_dataArguments} batch inputs, got {batch.Count}");
-        var inputs = batch.Concat(_variables).ToList();
-        IReadOnlyList<Tensor> results;
-        if (_compiled is not null) results = _compiled.Run(inputs);
-        else
-        {
-            var r = _interpreter!.Run(null, inputs);
-            if (!r.Ok) throw new ArgumentException(string.Join("; ", r.Diagnostics.Select(d => d.Message)));
-            results = r.Value!.Results;
-        }
-        for (int i = 0; i < _variables.Length; i++) _variables[i] = results[_updateResult[i]];
         int outputs = Training.Module.Find(TrainingStep.ForwardFunction)!.ResultTypes.Length - 1;
+        if (_compiled is not null) return CompiledStep(batch, outputs);
+        var inputs = batch.Concat(_variables).ToList();
+        var r = _interpreter!.Run(null, inputs);
+        if (!r.Ok) throw new ArgumentException(string.Join("; ", r.Diagnostics.Select(d => d.Message)));
+        var results = r.Value!.Results;
+        for (int i = 0; i < _variables.Length; i++) _variables[i] = results[_updateResult[i]];
         return new StepResult(results[0].GetDouble(0), [.. results.Skip(1).Take(outputs)]);
+    }
+
+    private StepResult CompiledStep(IReadOnlyList<Tensor> batch, int outputs)
+    {
+        var step = Training.Module.Entry;
+        for (int i = 0; i < batch.Count; i++)
+        {
+            if (batch[i].Type != step.Arguments[i].Type)
+                throw new ArgumentException($"batch input '{step.ArgumentName(i)}' must be {step.Arguments[i].Type}, got {batch[i].Type}");
+            batch[i].Bytes.CopyTo(_argumentBuffers[i]);
+        }
+        if (!_variablesInBuffers)
+        {
+            for (int i = 0; i < _variables.Length; i++) _variables[i].Bytes.CopyTo(_argumentBuffers[Training.Variables[i].Argument]);
+            _variablesInBuffers = true;
+        }
+        _compiled!.Run(_argumentPointers, _resultPointers);
+        var loss = Tensor.FromBytes(step.ResultTypes[0], _resultBuffers[0].AsSpan(0, (int)step.ResultTypes[0].ByteSize)).GetDouble(0);
+        var results = Enumerable.Range(1, outputs)
+            .Select(k => Tensor.FromBytes(step.ResultTypes[k], _resultBuffers[k].AsSpan(0, (int)step.ResultTypes[k].ByteSize))).ToList();
+        return new StepResult(loss, results);
     }
 
     /// <summary>The inference model with the trained parameters as its constants (compile it again for inference).</summary>
@@ -133,6 +196,7 @@ public sealed class Trainer : IDisposable
         }
         if (!Training.Variables.Any(v => values.ContainsKey(v.Name)))
             return Result<Trainer>.Failure(new Diagnostic($"{source}: holds none of this model's variables ({string.Join(", ", Training.Variables.Take(3).Select(v => v.Name))}, ...)"));
+        SyncVariables();
         foreach (var v in Training.Variables)
             if (values.TryGetValue(v.Name, out var t)) _variables[Index(v)] = t;
         return Result<Trainer>.Success(this);
