@@ -26,6 +26,7 @@ internal static partial class ReductionGradients
         var (winDil, baseDil) = (Get("window_dilation", 1), Get("base_dilation", 1));
         var y = c.Y().Type;
         if (y.ElementCount == 0 || x.Type.ElementCount == 0) return [c.Zeros(x.Type)];
+        if (Tiled(c, kind, window, stride, lo, hi, winDil, baseDil) is { } tiled) return [tiled];
         long[] dilated = [.. Enumerable.Range(0, rank).Select(d => Shapes.DilatedSize(x.Type.Shape[d], baseDil[d]))];
         var offsets = Offsets(window);
 
@@ -65,6 +66,48 @@ internal static partial class ReductionGradients
             dx = c.Emit("slice", [dx], ("start", A.Ints(new long[rank])), ("limit", A.Ints(dilated)), ("stride", A.Ints(baseDil)));
         return [dx];
     };
+
+    /// <summary>
+    /// Non-overlapping windows (stride = window, no padding or dilation: 2×2/2 pooling): each input element is
+    /// in at most one window, so the input, seen as [..., n_d, window_d, ...], lines up with the result
+    /// broadcast over the window dimensions. The same rule as the general case — dy (sum) or dy/ties where the
+    /// element equals its window's result (max, min) — then becomes broadcasts, a compare and a select that
+    /// fuse into one vectorisable loop, instead of one strided pad per window offset. Rows and columns past the
+    /// last whole window are in no window and get 0. Null when the windows overlap or are padded.
+    /// </summary>
+    private static Value? Tiled(VjpContext c, string kind, long[] window, long[] stride, long[] lo, long[] hi, long[] winDil, long[] baseDil)
+    {
+        if (!window.SequenceEqual(stride) || lo.Any(p => p != 0) || hi.Any(p => p != 0) || winDil.Any(d => d != 1) || baseDil.Any(d => d != 1))
+            return null;
+        var x = c.X(0);
+        var y = c.Y().Type;
+        int rank = window.Length;
+        if (2 * rank > TensorType.MaxRank) return null;
+        // Split every dimension d into (n_d, window_d); the covered part of x is its first n_d·window_d elements.
+        long[] covered = [.. Enumerable.Range(0, rank).Select(d => y.Shape[d] * window[d])];
+        long[] split = [.. Enumerable.Range(0, rank).SelectMany(d => new[] { y.Shape[d], window[d] })];
+        long[] outerDims = [.. Enumerable.Range(0, rank).Select(d => 2L * d)];
+        long[] windowDims = [.. Enumerable.Range(0, rank).Select(d => 2L * d + 1)];
+        var splitType = x.Type.WithShape([.. split]);
+        Value Spread(Value v) => c.Broadcast(v, splitType.WithElement(v.Type.Element), outerDims);
+
+        Value g;
+        if (kind == "sum") g = Spread(c.Dy);
+        else
+        {
+            var xc = covered.SequenceEqual(x.Type.Shape) ? x
+                : c.Emit("slice", [x], ("start", A.Ints(new long[rank])), ("limit", A.Ints(covered)));
+            var hit = c.Compare(c.Reshape(xc, splitType), Spread(c.Y()), "eq");
+            var ones = c.Select(hit, c.Const(1, splitType), c.Const(0, splitType));
+            // At least one, so a NaN window (no element equals NaN) gives 0 rather than 0/0.
+            var ties = c.Emit("max", c.Reduce(ones, "sum", windowDims), c.Const(1, y));
+            g = c.Select(hit, Spread(c.Div(c.Dy, ties)), c.Const(0, splitType));
+        }
+        var dx = c.Reshape(g, x.Type.WithShape([.. covered]));
+        if (covered.SequenceEqual(x.Type.Shape)) return dx;
+        return Pad(c, dx, c.B.Scalar(x.Type.Element, 0), new long[rank],
+            [.. Enumerable.Range(0, rank).Select(d => x.Type.Shape[d] - covered[d])], new long[rank]);
+    }
 
     /// <summary>Every offset in the window, row-major.</summary>
     private static List<long[]> Offsets(long[] window)

@@ -98,4 +98,33 @@ public sealed class ReduceWindowGradientTests
         var e = Assert.Throws<IrException>(() => GraphCompiler.IR.Autodiff.Gradients.Differentiate(m.Entry, 0, [0]));
         Assert.Contains("kind prod", e.Message);
     }
+
+    /// <summary>
+    /// Non-overlapping windows take the tiled path (broadcasts instead of one pad per offset): pooling as CNNs
+    /// use it, including a remainder row and column that no window covers (5×7 by 2×2).
+    /// </summary>
+    [Theory]
+    [InlineData("max", "tensor<2x3x4x4xf64>", "tensor<2x3x2x2xf64>", "[1, 1, 2, 2]")]
+    [InlineData("min", "tensor<2x5x7x3xf64>", "tensor<2x2x3x3xf64>", "[1, 2, 2, 1]")]
+    [InlineData("sum", "tensor<2x5x7x3xf64>", "tensor<2x2x3x3xf64>", "[1, 2, 2, 1]")]
+    [InlineData("max", "tensor<6x9xf64>", "tensor<2x3xf64>", "[3, 3]")]
+    public void NonOverlappingWindows(string kind, string arg, string result, string window) =>
+        Check($"kind = {kind}, window = {window}, strides = {window}", result, arg);
+
+    /// <summary>The tiled path splits ties evenly too: a 2×2 window of four equal elements gives each a quarter.</summary>
+    [Fact]
+    public void NonOverlappingWindowOfEqualElementsSplitsEvenly()
+    {
+        const string ir = """
+            func @main(%x: tensor<2x2xf64>) -> (tensor<1x1xf64>) {
+              %r = reduce_window %x {kind = max, window = [2, 2], strides = [2, 2]} : tensor<1x1xf64>
+              return %r
+            }
+            """;
+        var m = IrTest.Parse(ir);
+        var g = GraphCompiler.IR.Autodiff.Gradients.Differentiate(m.Entry, 0, [0], "g");
+        var x = Tensor.FromDoubles(new TensorType(ElementType.F64, 2, 2), [1, 1, 1, 1]);
+        var r = new Interpreter(new Module([g])).Run(null, [x]).Unwrap().Results[1];
+        Assert.Equal([0.25, 0.25, 0.25, 0.25], Enumerable.Range(0, 4).Select(i => r.GetDouble(i)));
+    }
 }
