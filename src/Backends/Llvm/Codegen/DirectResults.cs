@@ -6,7 +6,9 @@ namespace GraphCompiler.Backends.Llvm.Codegen;
 /// <summary>
 /// The results a host program computes straight into the caller's result buffers instead of copying
 /// them there at the end: a value computed by a top-level op of the function (not a constant, not an
-/// argument, not inside a region), returned once, and not a variable update.
+/// argument, not inside a region) and returned once. A variable update qualifies too: its kernel writes the
+/// result buffer, and the one copy left is from there into the variable (result buffers never alias
+/// arguments), instead of a copy into each.
 /// </summary>
 public static class DirectResults
 {
@@ -19,7 +21,7 @@ public static class DirectResults
         for (int i = 0; i < returned.Length; i++)
         {
             var v = returned[i];
-            if (topLevel.Contains(v) && f.ResultInfos[i].Updates is null && returned.Count(r => ReferenceEquals(r, v)) == 1)
+            if (topLevel.Contains(v) && returned.Count(r => ReferenceEquals(r, v)) == 1)
                 direct[v] = i;
         }
         return direct;

@@ -92,7 +92,7 @@ public sealed class ProgramEmitter
         for (int i = 0; i < f.Arguments.Length; i++)
             _pointers[f.Arguments[i]] = _b.Let($"load ptr, ptr {_b.Let($"getelementptr inbounds ptr, ptr %args, i64 {i}", "slot")}", "arg");
 
-        // A result computed by a kernel of this body, returned once and not a variable update, is written
+        // A result computed by a kernel of this body and returned once (a variable update too) is written
         // by that kernel straight into the caller's result buffer instead of being copied there at the end.
         var returned = f.Body.Yielded;
         var resultPointers = new string[returned.Length];
