@@ -82,6 +82,9 @@ internal static class TrainCommand
         }
         using (trainer)
         {
+            if (resume is not null && !resume.EndsWith(".npz", StringComparison.Ordinal) && !resume.EndsWith(".index", StringComparison.Ordinal)
+                && !File.Exists(resume + ".index") && !Directory.Exists(resume))
+                return Cli.Fail($"--resume {resume}: neither an .npz file nor a TensorFlow checkpoint (no {resume}.index)");
             if (resume is not null && (resume.EndsWith(".npz", StringComparison.Ordinal) ? trainer.Load(resume) : trainer.LoadCheckpoint(resume)) is { Ok: false } failed)
                 return Cli.FailOne(failed.Diagnostics);
             var parameters = trainer.Parameters.Values.Sum(t => t.ElementCount);

@@ -68,6 +68,7 @@ public sealed class TrainCliTests : IDisposable
     [InlineData("--trainable", "(", "--trainable '(' is an invalid regex")]
     [InlineData("--epochs", "0", "--epochs must be >= 1, got 0")]
     [InlineData("--data", "/nonexistent/d.npz", "/nonexistent/d.npz")]
+    [InlineData("--resume", "/nonexistent/run", "--resume /nonexistent/run: neither an .npz file nor a TensorFlow checkpoint (no /nonexistent/run.index)")]
     public void BadTrainingOptionsAreOneLine(string option, string value, string expected)
     {
         var (code, _, stderr) = CliTests.Run("train", Example("digits_softmax.ir"), option, value);
