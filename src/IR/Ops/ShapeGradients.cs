@@ -34,13 +34,29 @@ internal static class ShapeGradients
         var dims = c.Attr.Ints("dims");
         var summed = Enumerable.Range(0, y.Rank).Select(d => (long)d)
             .Where(d => !dims.Contains(d) || (x.Shape[dims.IndexOf(d)] == 1 && y.Shape[(int)d] != 1)).ToList();
-        var reduced = c.Reduce(c.Dy, "sum", summed);
+        var reduced = SumTrailingFirst(c, c.Dy, summed);
         // The dimensions left are the kept result dimensions in ascending order; put them in operand order.
         var keptOperandDims = Enumerable.Range(0, x.Rank).Where(i => !summed.Contains(dims[i])).ToList();
         var ascending = keptOperandDims.OrderBy(i => dims[i]).ToList();
         var perm = keptOperandDims.Select(i => (long)ascending.IndexOf(i)).ToArray();
         return [c.Reshape(c.Transpose(reduced, perm), x)];
     };
+
+    /// <summary>
+    /// The sum over <paramref name="dims"/>, taken as two reductions when they are a trailing block plus others
+    /// (a conv bias's gradient: dims [0, 2, 3] of NCHW): first the contiguous trailing block, a row reduction
+    /// the CPU runs with vector loads, then the rest of a result that is smaller by the block's size. One
+    /// reduction over non-adjacent dimensions reads with strides (73 µs against 15 µs for [32, 16, 8, 8]).
+    /// </summary>
+    private static Value SumTrailingFirst(VjpContext c, Value v, IReadOnlyList<long> dims)
+    {
+        int rank = v.Type.Rank;
+        int block = 0;
+        while (block < rank && dims.Contains(rank - 1 - block)) block++;
+        if (block == 0 || block == dims.Count) return c.Reduce(v, "sum", dims);
+        long[] trailing = [.. Enumerable.Range(rank - block, block).Select(d => (long)d)];
+        return c.Reduce(c.Reduce(v, "sum", trailing), "sum", [.. dims.Where(d => d < rank - block)]);
+    }
 
     /// <summary>The cotangent, spread back to the sliced positions with zero padding (interior padding for strides).</summary>
     public static readonly VjpRule Slice = c =>
