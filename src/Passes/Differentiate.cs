@@ -54,7 +54,7 @@ public sealed class Differentiate : Pass
                 }
                 var map = new Dictionary<Value, Value>(ReferenceEqualityComparer.Instance);
                 for (int i = 0; i < g.Arguments.Length; i++) map[g.Arguments[i]] = op.Operands[i];
-                foreach (var inlined in Remap(g.Body.Operations.SkipLast(1), map)) r.Emit(inlined);
+                foreach (var inlined in g.Body.Operations.SkipLast(1)) r.Emit(inlined.MapOperands(map));
                 var yielded = g.Body.Yielded;
                 for (int i = 0; i < op.Results.Length; i++) r.Replace(op.Results[i], map.GetValueOrDefault(yielded[i]) ?? yielded[i]);
             });
@@ -62,10 +62,4 @@ public sealed class Differentiate : Pass
         }
         return m;
     }
-
-    /// <summary>The ops with operands (and region captures) read through <paramref name="map"/>.</summary>
-    private static IEnumerable<Operation> Remap(IEnumerable<Operation> ops, Dictionary<Value, Value> map) =>
-        ops.Select(op => op.With(
-            operands: [.. op.Operands.Select(v => map.GetValueOrDefault(v) ?? v)],
-            regions: [.. op.Regions.Select(r => r.WithOperations([.. Remap(r.Operations, map)]))]));
 }

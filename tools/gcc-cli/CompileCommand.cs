@@ -121,16 +121,7 @@ internal static class CompileCommand
         var step = built.Value!;
         var optimised = driver.Optimize(step.Module);
         if (!optimised.Ok) return Result<TargetArtifacts>.Failure(optimised.Diagnostics);
-        var temp = Path.GetTempFileName();
-        try
-        {
-            IR.Npz.WriteFile(temp, step.Variables.Select(v => KeyValuePair.Create(v.Name, v.Initial)));
-            extra.Add(($"{name}.variables.npz", File.ReadAllBytes(temp)));
-        }
-        finally
-        {
-            File.Delete(temp);
-        }
+        extra.Add(($"{name}.variables.npz", Npz.Write(step.Variables.Select(v => KeyValuePair.Create(v.Name, v.Initial)))));
         return driver.Package(optimised.Value!);
     }
 

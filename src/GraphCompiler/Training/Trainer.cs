@@ -32,6 +32,7 @@ public sealed class Trainer : IDisposable
     private bool _variablesInBuffers;
     private readonly int _dataArguments;
     private readonly int[] _updateResult; // per variable: the result that updates it
+    private readonly int _outputs; // the model's outputs, which the step returns after the loss
 
     private Trainer(TrainingModule training, CompiledModel? compiled)
     {
@@ -40,6 +41,7 @@ public sealed class Trainer : IDisposable
         _interpreter = compiled is null ? new Interpreter(training.Module) : null;
         _variables = [.. training.Variables.Select(v => v.Initial)];
         _dataArguments = training.Module.Entry.Arguments.Length - _variables.Length;
+        _outputs = training.Module.Find(TrainingStep.ForwardFunction)!.ResultTypes.Length - 1;
         var step = training.Module.Entry;
         _updateResult = [.. training.Variables.Select(v => step.ResultInfos.Select((r, i) => (r, i)).Single(p => p.r.Updates == v.Argument).i)];
         if (compiled is not null)
@@ -119,7 +121,7 @@ public sealed class Trainer : IDisposable
         return Training.Variables.Where(v => v.Role == role).ToImmutableDictionary(v => v.Name, v => _variables[Index(v)], StringComparer.Ordinal);
     }
 
-    private int Index(TrainingVariable v) => Training.Variables.IndexOf(v);
+    private int Index(TrainingVariable v) => Training.Variables.IndexOf(v); // a handful of variables; lookups are off the step path
 
     /// <summary>Runs one step on a batch: the model's inputs, then the labels when the loss takes them.</summary>
     /// <exception cref="ArgumentException">Wrong number or types of inputs.</exception>
@@ -127,7 +129,7 @@ public sealed class Trainer : IDisposable
     {
         if (batch.Count != _dataArguments)
             throw new ArgumentException($"the training step takes {_dataArguments} batch inputs, got {batch.Count}");
-        int outputs = Training.Module.Find(TrainingStep.ForwardFunction)!.ResultTypes.Length - 1;
+        int outputs = _outputs;
         if (_compiled is not null) return CompiledStep(batch, outputs);
         var inputs = batch.Concat(_variables).ToList();
         var r = _interpreter!.Run(null, inputs);

@@ -71,10 +71,10 @@ public sealed class Gradients
 
         var b = new IrBuilder(_resolve);
         var cotangents = new Dictionary<Value, Value>(ReferenceEqualityComparer.Instance);
-        if (IsActive(results[of])) cotangents[results[of]] = Ones(b, results[of].Type);
+        if (IsActive(results[of])) cotangents[results[of]] = b.Splat(results[of].Type, 1);
         Backprop(b, forward, cotangents);
 
-        var grads = wrt.Select(w => cotangents.GetValueOrDefault(args[w]) ?? Zeros(b, args[w].Type)).ToList();
+        var grads = wrt.Select(w => cotangents.GetValueOrDefault(args[w]) ?? b.Splat(args[w].Type, 0)).ToList();
         b.Terminate("return", [.. results, .. grads]);
         var resultInfos = f.ResultInfos.Select(r => r with { Updates = null })
             .Concat(wrt.Select(w => new ResultInfo($"grad_{f.ArgumentName(w)}")));
@@ -128,24 +128,13 @@ public sealed class Gradients
     /// </summary>
     public ImmutableArray<Operation> Recompute(IrBuilder b, IEnumerable<Operation> ops, Dictionary<Value, Value> map)
     {
-        var emitted = ImmutableArray.CreateBuilder<Operation>();
-        foreach (var op in ops)
-        {
-            if (op.Def.IsTerminator) continue;
-            var operands = op.Operands.Select(v => map.GetValueOrDefault(v) ?? v).ToList();
-            var regions = op.Regions.Select(r =>
-            {
-                var args = r.Arguments.Select(a => map[a] = new Value(a.Type)).ToImmutableArray();
-                return new Region(args, Clone(r.Operations, map));
-            }).ToList();
-            var results = b.EmitMulti(op.Name, operands, op.Attributes, op.Def.TakesResultTypes ? op.ResultTypes : null, regions);
-            for (int i = 0; i < results.Length; i++) map[op.Results[i]] = results[i];
-            emitted.Add(b.LastOperation!);
-        }
+        // Copies with fresh values (keeping each op's location and node name), appended as they are.
+        var emitted = Clone(ops.Where(o => !o.Def.IsTerminator), map);
+        foreach (var op in emitted) b.Append(op);
         foreach (var (original, copy) in map)
             if (_active.TryGetValue(original, out var arg)) _active.TryAdd(copy, arg);
         RegisterProducers(emitted);
-        return emitted.ToImmutable();
+        return emitted;
     }
 
     private void RegisterProducers(IEnumerable<Operation> ops)
@@ -209,18 +198,6 @@ public sealed class Gradients
         var captures = used.Where(v => !defined.Contains(v)).Distinct(ReferenceEqualityComparer.Instance).Cast<Value>().ToImmutableArray();
         _captures[op] = captures;
         return captures;
-    }
-
-    private static Value Ones(IrBuilder b, TensorType t)
-    {
-        var s = b.Scalar(t.Element, 1);
-        return t.Rank == 0 ? s : b.BroadcastInDim(s, t);
-    }
-
-    private static Value Zeros(IrBuilder b, TensorType t)
-    {
-        var s = b.Scalar(t.Element, 0);
-        return t.Rank == 0 ? s : b.BroadcastInDim(s, t);
     }
 
     /// <summary>Copies ops with fresh result (and region argument) values, reading <paramref name="map"/>'s replacements.</summary>

@@ -76,11 +76,7 @@ public sealed class VjpContext
     public Value Neg(Value a) => B.Emit("neg", a);
 
     /// <summary><paramref name="v"/> in <paramref name="like"/>'s type: a scalar constant broadcast to its shape.</summary>
-    public Value Const(double v, TensorType like)
-    {
-        var s = B.Scalar(like.Element, v);
-        return like.Rank == 0 ? s : B.BroadcastInDim(s, like);
-    }
+    public Value Const(double v, TensorType like) => B.Splat(like, v);
 
     public Value Const(double v, Value like) => Const(v, like.Type);
     public Value Zeros(TensorType t) => Const(0, t);

@@ -33,6 +33,9 @@ public sealed class IrBuilder
     /// <summary>The op appended last, without copying <see cref="Operations"/> (importers ask after every op).</summary>
     public Operation? LastOperation => _ops.Count > 0 ? _ops[^1] : null;
 
+    /// <summary>Appends an already-built (and valid) op as it is, e.g. a copy of one elsewhere.</summary>
+    public void Append(Operation op) => _ops.Add(op);
+
     /// <summary>Appends an op and returns its results.</summary>
     public ImmutableArray<Value> EmitMulti(string opName, IReadOnlyList<Value> operands, AttrMap? attrs = null,
         IReadOnlyList<TensorType>? resultTypes = null, IReadOnlyList<Region>? regions = null)
@@ -72,6 +75,13 @@ public sealed class IrBuilder
     public Value Constant(Tensor t) => Emit("constant", [], AttrMap.Of(("value", new TensorAttr(t))), t.Type);
 
     public Value Scalar(ElementType type, double v) => Constant(Tensor.Scalar(type, v));
+
+    /// <summary><paramref name="v"/> in every element of <paramref name="type"/>: a scalar constant, broadcast unless rank 0 (it fuses into its readers).</summary>
+    public Value Splat(TensorType type, double v)
+    {
+        var s = Scalar(type.Element, v);
+        return type.Rank == 0 ? s : BroadcastInDim(s, type);
+    }
 
     public Value Constant(TensorType type, params double[] values) => Constant(Tensor.FromDoubles(type, values));
 

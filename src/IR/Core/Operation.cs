@@ -56,6 +56,14 @@ public sealed class Operation
         return new Operation(Def, o, a, res, r, Location, SourceName);
     }
 
+    /// <summary>
+    /// This op reading every operand — its own and those of the ops in its regions — through <paramref name="map"/>
+    /// (values not in it stay); this instance when nothing changes. Results keep their identity.
+    /// </summary>
+    public Operation MapOperands(IReadOnlyDictionary<Value, Value> map) => With(
+        operands: [.. Operands.Select(v => map.GetValueOrDefault(v) ?? v)],
+        regions: [.. Regions.Select(r => r.WithOperations([.. r.Operations.Select(o => o.MapOperands(map))]))]);
+
     public override string ToString() => Text.Printer.PrintOperation(this);
 }
 

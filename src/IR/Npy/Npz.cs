@@ -12,12 +12,11 @@ public static class Npz
 {
     private static readonly DateTimeOffset FixedTime = new(1980, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
-    public static void WriteFile(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors)
+    /// <summary>The archive's bytes.</summary>
+    public static byte[] Write(IEnumerable<KeyValuePair<string, Tensor>> tensors)
     {
-        // Written beside the target and moved into place, so a failure leaves no half-written archive.
-        var temp = path + ".tmp";
-        using (var stream = File.Create(temp))
-        using (var zip = new ZipArchive(stream, ZipArchiveMode.Create))
+        var stream = new MemoryStream();
+        using (var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true))
         {
             foreach (var (name, t) in tensors)
             {
@@ -27,6 +26,14 @@ public static class Npz
                 s.Write(Npy.Write(t));
             }
         }
+        return stream.ToArray();
+    }
+
+    public static void WriteFile(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors)
+    {
+        // Written beside the target and moved into place, so a failure leaves no half-written archive.
+        var temp = path + ".tmp";
+        File.WriteAllBytes(temp, Write(tensors));
         File.Move(temp, path, overwrite: true);
     }
 

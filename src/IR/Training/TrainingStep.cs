@@ -170,7 +170,7 @@ public static class TrainingStep
         var constants = new HashSet<Operation>(parameters.Select(p => p.Constant), ReferenceEqualityComparer.Instance);
         foreach (var p in parameters) map[p.Constant.Result] = fb.Arg(p.Constant.ResultType(), p.Name);
 
-        var body = Remap(f.Body.Operations.SkipLast(1).Where(o => !constants.Contains(o)), map);
+        ImmutableArray<Operation> body = [.. f.Body.Operations.SkipLast(1).Where(o => !constants.Contains(o)).Select(o => o.MapOperands(map))];
         var outputs = f.Body.Yielded.Select(v => map.GetValueOrDefault(v) ?? v).ToList();
         var b = fb.Body;
         var loss = labels is null ? outputs[lossOutput]
@@ -190,33 +190,33 @@ public static class TrainingStep
     public static Value SoftmaxCrossEntropy(IrBuilder b, Value logits, Value labels)
     {
         var t = logits.Type;
-        long n = t.Shape[0];
         var max = b.Emit("reduce", [logits], ("kind", A.Enum("max")), ("dims", A.Ints(1)));
         var shifted = b.Emit("sub", logits, b.BroadcastInDim(max, t, 0));
         var sum = b.Emit("reduce", [b.Emit("exp", shifted)], ("kind", A.Enum("sum")), ("dims", A.Ints(1)));
-        var logSum = b.Emit("log", sum);
-        var classIds = b.Emit("iota", [], AttrMap.Of(("dimension", A.Int(1))), t.WithElement(labels.Type.Element));
-        var isLabel = b.Compare(classIds, b.BroadcastInDim(labels, classIds.Type, 0), "eq");
-        var picked = b.Emit("reduce", [b.Emit("select", isLabel, shifted, b.BroadcastInDim(b.Scalar(t.Element, 0), t))],
-            ("kind", A.Enum("sum")), ("dims", A.Ints(1)));
-        var perExample = b.Emit("sub", logSum, picked);
-        var total = b.Emit("reduce", [perExample], ("kind", A.Enum("sum")), ("dims", A.Ints(0)));
-        return b.Emit("div", total, b.Scalar(t.Element, n));
+        return BatchMean(b, b.Emit("sub", b.Emit("log", sum), AtLabel(b, shifted, labels)));
     }
 
     /// <summary>mean over the batch of −log max(p[label], <see cref="LossSpec.MinProbability"/>).</summary>
     public static Value CrossEntropy(IrBuilder b, Value probabilities, Value labels)
     {
-        var t = probabilities.Type;
-        long n = t.Shape[0];
+        var picked = AtLabel(b, probabilities, labels);
+        var clamped = b.Emit("max", picked, b.Splat(picked.Type, LossSpec.MinProbability));
+        return b.Emit("neg", BatchMean(b, b.Emit("log", clamped)));
+    }
+
+    /// <summary>Row n's element at column labels[n]: a one-hot select and a row sum ([batch, classes] → [batch]).</summary>
+    private static Value AtLabel(IrBuilder b, Value values, Value labels)
+    {
+        var t = values.Type;
         var classIds = b.Emit("iota", [], AttrMap.Of(("dimension", A.Int(1))), t.WithElement(labels.Type.Element));
         var isLabel = b.Compare(classIds, b.BroadcastInDim(labels, classIds.Type, 0), "eq");
-        var picked = b.Emit("reduce", [b.Emit("select", isLabel, probabilities, b.BroadcastInDim(b.Scalar(t.Element, 0), t))],
-            ("kind", A.Enum("sum")), ("dims", A.Ints(1)));
-        var rows = new TensorType(t.Element, n);
-        var clamped = b.Emit("max", picked, b.BroadcastInDim(b.Scalar(t.Element, LossSpec.MinProbability), rows));
-        var total = b.Emit("reduce", [b.Emit("log", clamped)], ("kind", A.Enum("sum")), ("dims", A.Ints(0)));
-        return b.Emit("neg", b.Emit("div", total, b.Scalar(t.Element, n)));
+        return b.Emit("reduce", [b.Emit("select", isLabel, values, b.Splat(t, 0))], ("kind", A.Enum("sum")), ("dims", A.Ints(1)));
+    }
+
+    private static Value BatchMean(IrBuilder b, Value perExample)
+    {
+        var total = b.Emit("reduce", [perExample], ("kind", A.Enum("sum")), ("dims", A.Ints(0)));
+        return b.Emit("div", total, b.Scalar(perExample.Type.Element, perExample.Type.Shape[0]));
     }
 
     private sealed record Step(Function Function, ImmutableArray<TrainingVariable> Variables);
@@ -286,13 +286,4 @@ public static class TrainingStep
         infos.Add(new ResultInfo("step", Updates: next));
         return new Step(fb.Return(results, infos), variables.ToImmutable());
     }
-
-    /// <summary>The ops with operands (and region captures) read through <paramref name="map"/>.</summary>
-    private static ImmutableArray<Operation> Remap(IEnumerable<Operation> ops, Dictionary<Value, Value> map) =>
-        [.. ops.Select(op =>
-        {
-            var operands = op.Operands.Select(v => map.GetValueOrDefault(v) ?? v).ToImmutableArray();
-            var regions = op.Regions.Select(r => r.WithOperations(Remap(r.Operations, map))).ToImmutableArray();
-            return op.With(operands: operands, regions: regions);
-        })];
 }
