@@ -34,14 +34,39 @@ public sealed class MemoryScheduling : FunctionPass
     public override string Name => "schedule";
     public override string Description => "reorder ops to minimise peak live memory";
 
-    protected override Function RunOnFunction(Function f, Module module, PassOptions options) => f.WithBody(Schedule(f.Body));
+    protected override Function RunOnFunction(Function f, Module module, PassOptions options) => Schedule(f);
 
-    /// <summary>Schedules <paramref name="region"/> and, first, the regions nested in it.</summary>
-    public static Region Schedule(Region region, bool exact = true)
+    /// <summary><paramref name="f"/> with its body scheduled as the pass schedules it (variable updates after their variable's readers).</summary>
+    public static Function Schedule(Function f) => f.WithBody(Schedule(f.Body, updates: Updates(f)));
+
+    /// <summary>The (argument, new value) pairs of the variable updates <paramref name="f"/> returns.</summary>
+    private static List<(Value Argument, Value Update)> Updates(Function f)
+    {
+        var yielded = f.Body.Yielded;
+        var list = new List<(Value, Value)>();
+        for (int i = 0; i < f.ResultInfos.Length && i < yielded.Length; i++)
+            if (f.ResultInfos[i].Updates is { } arg) list.Add((f.Arguments[arg], yielded[i]));
+        return list;
+    }
+
+    /// <summary>
+    /// Schedules <paramref name="region"/> and, first, the regions nested in it. With <paramref name="updates"/>
+    /// (the function's variable updates), the op computing each new value comes after every other reader of
+    /// the variable where the graph allows, so code generation can write the new value over the old in place.
+    /// </summary>
+    public static Region Schedule(Region region, bool exact = true, IReadOnlyList<(Value Argument, Value Update)>? updates = null)
     {
         var ops = region.Operations.Select(op =>
             op.Regions.IsEmpty ? op : op.With(regions: [.. op.Regions.Select(r => Schedule(r, exact))])).ToImmutableArray();
         var problem = new ScheduleProblem(ops, ArenaModel.DefaultAlignment);
+        foreach (var (argument, update) in updates ?? [])
+        {
+            int writer = problem.Count - 1;
+            while (writer >= 0 && !ops[writer].Results.Contains(update)) writer--;
+            if (writer < 0) continue;
+            for (int reader = 0; reader < problem.Count; reader++)
+                if (reader != writer && ArenaModel.Uses(ops[reader], argument)) problem.AddOrdering(reader, writer);
+        }
         var order = problem.Best(exact);
         return region.WithOperations([.. order.Select(i => ops[i]), .. ops.Skip(problem.Count)]);
     }
@@ -54,7 +79,7 @@ public sealed class MemoryScheduling : FunctionPass
 /// </summary>
 public sealed class ScheduleProblem
 {
-    private readonly int[][] _preds;       // distinct nodes each node depends on
+    private readonly int[][] _preds;       // distinct nodes each node depends on (or must follow)
     private readonly int[][] _uses;        // distinct region values each node reads (indices into _size)
     private readonly int[][] _defs;        // values each node defines
     private readonly int[] _userCount;     // per value: distinct nodes that read it
@@ -128,10 +153,36 @@ public sealed class ScheduleProblem
 
     public ImmutableArray<int> Original => [.. Enumerable.Range(0, Count)];
 
-    /// <summary>The first of the candidate orders with the smallest peak (the original order first).</summary>
+    /// <summary>
+    /// Makes <paramref name="after"/> follow <paramref name="before"/> although it reads nothing of it (an
+    /// anti-dependence: <paramref name="after"/> overwrites what <paramref name="before"/> reads), unless
+    /// <paramref name="before"/> depends on <paramref name="after"/>; returns whether the edge was added.
+    /// </summary>
+    public bool AddOrdering(int before, int after)
+    {
+        if (before == after || _preds[after].Contains(before) || Reaches(after, before)) return false;
+        _preds[after] = [.. _preds[after].Append(before).Order()];
+        return true;
+    }
+
+    private bool Reaches(int from, int to)
+    {
+        var succs = Successors();
+        var seen = new bool[Count];
+        var work = new Stack<int>([from]);
+        while (work.Count > 0)
+            foreach (var s in succs[work.Pop()])
+            {
+                if (s == to) return true;
+                if (!seen[s]) { seen[s] = true; work.Push(s); }
+            }
+        return false;
+    }
+
+    /// <summary>The first of the candidate orders with the smallest peak (the original order first, when it respects every ordering).</summary>
     public ImmutableArray<int> Best(bool exact = true)
     {
-        var best = Original;
+        var best = IsTopological(Original) ? Original : ListOrder();
         long bestPeak = Peak(best), floor = LowerBound();
         var makers = new List<Func<ImmutableArray<int>>> { ListOrder, DfsOrder, HeuristicOrder };
         if (exact && Count <= MemoryScheduling.ExactLimit) makers.Add(ExactOrder);

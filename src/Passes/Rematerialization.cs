@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Analysis;
+using GraphCompiler.IR.Ops;
 
 namespace GraphCompiler.Passes;
 
@@ -9,43 +10,41 @@ namespace GraphCompiler.Passes;
 /// values late instead of keeping them live — after <c>differentiate</c>, the forward activations the backward
 /// ops read. Without a budget the pass does nothing.
 /// <para>
-/// Peak estimate: the function's ops ordered as <c>schedule</c> orders them (<see cref="MemoryScheduling.Schedule"/>),
-/// then <see cref="BufferAssignment"/>'s arena planned with the target's options (<see cref="PassOptions.MemoryPlan"/>)
-/// — the machinery of <c>gcc-cli ir --memory-report</c>, so after <c>--passes remat,schedule</c> the pass's figure
-/// (<see cref="Estimate"/>, <see cref="Outcome"/>) is exactly the report's. In the default pipeline <c>fuse</c> runs
-/// in between, and the report's figure is lower (a fused body's values take no arena).
+/// It runs on the kernels: in the default pipeline after <c>fuse</c>, so a candidate is a fused kernel (a relu
+/// loop, a GEMM with its epilogue) or a plain op, and its estimate is the compiled arena — the function ordered
+/// as <c>schedule</c> orders it (<see cref="MemoryScheduling.Schedule(Function)"/>), then <see cref="BufferAssignment"/>'s
+/// arena planned with the target's options (<see cref="PassOptions.MemoryPlan"/>): exactly what
+/// <c>gcc-cli ir --memory-report</c> prints after the pipeline (<see cref="Estimate"/>, <see cref="Outcome"/>).
 /// </para>
 /// <para>
 /// Policy — greedy, fewest extra weighted flops per byte: in the scheduled order, find the step with the most live
-/// bytes (the peak step; liveness as <see cref="ScheduleProblem"/> counts it). Every single-result pure op without
-/// regions whose result is defined before that step, is not read at it and is read after it is a candidate: its op
-/// is cloned right before the first reader after the peak, and the readers after the peak read the clone, so the
-/// original dies at its last reader before the peak. An operand of a clone that is not live there anyway (an
-/// argument, a constant, or a value read at or after that point) is recomputed as well (at most
-/// <see cref="MaxChain"/> ops per candidate), else kept live longer, which the saving accounts for. A candidate's
-/// saving is the drop of the bytes live at the peak step in the new order; its price the clones'
-/// <see cref="OpCost.WeightedFlops"/> (<see cref="OpDef.Cost"/>). Candidates are tried cheapest per byte first: the
-/// first whose new order keeps every step at or below the old peak wins; one whose clones raise another step is
-/// judged by rescheduling it and planning its arena (at most <see cref="MaxRescheduled"/> such per step). Candidates
-/// that recompute a <see cref="OpTraits.Contraction"/> (as the value's op or in its chain) are only tried when no
-/// other one helps: a matmul or a convolution costs far more per byte than the elementwise and data-movement ops
-/// around it, so it is recomputed only when that is the only way down. The chosen function is rescheduled, its arena
-/// planned, and the loop repeats until the arena is within the budget, no candidate helps, or
-/// <see cref="MaxSteps"/> values were recomputed. The function with the smallest arena is kept — best effort when the
-/// budget cannot be met (a budget below what the ops need at once, e.g. below the lower bound, is no error: the
-/// pass does what helps and leaves the rest); when nothing lowers the arena the function is returned unchanged.
-/// Otherwise it comes back in its scheduled order with the clones, which carry <c>loc("rematerialized")</c> (after
-/// the original's source name, if it has one).
+/// bytes (the peak step; liveness as <see cref="ScheduleProblem"/> counts it, variable updates written into their
+/// variables counting nothing). Every single-result pure op (or fusion of pure ops) whose result is defined before
+/// that step, is not read at it and is read after it is a candidate: a fresh copy of its op is placed right before
+/// the first reader after the peak, and the readers after the peak read the copy, so the original dies at its last
+/// reader before the peak. An operand of a copy that is not live there anyway (an argument, a constant, or a value
+/// read at or after that point) is recomputed as well (at most <see cref="MaxChain"/> ops per candidate), else kept
+/// live longer, which the saving accounts for. A candidate's saving is the drop of the bytes live at the peak step
+/// in the new order; its price the copies' <see cref="OpCost.WeightedFlops"/> (<see cref="OpDef.Cost"/>, a fusion's
+/// is its body's). Candidates are tried cheapest per byte first: the first whose new order keeps every step at or
+/// below the old peak wins; one whose copies raise another step is judged by rescheduling it and planning its arena
+/// (at most <see cref="MaxRescheduled"/> such per step). Candidates that recompute a contraction (a
+/// <see cref="OpTraits.Contraction"/> op or a kernel holding one) are only tried when no other one helps: a matmul
+/// or a convolution costs far more per byte than the elementwise kernels around it. The chosen function is
+/// rescheduled, its arena planned, and the loop repeats until the arena is within the budget, no candidate helps,
+/// or <see cref="MaxSteps"/> values were recomputed. The function with the smallest arena is kept — best effort
+/// when the budget cannot be met (a budget below what the ops need at once is no error); when nothing lowers the
+/// arena the function is returned unchanged. Copies carry <c>loc("rematerialized")</c> (after the original's
+/// source name, if it has one).
 /// </para>
 /// <para>
 /// The gap to the references: PyTorch's AOTAutograd partitions forward and backward by a min-cut over the whole
 /// graph (choosing what to save and what to recompute at once, optimal for its cost model) and Checkmate solves
 /// the schedule and recomputation jointly as an integer program; this greedy one-value-at-a-time heuristic can
 /// miss combinations that only help together (two values crossing a peak that only drops when both go), does not
-/// reorder beyond what <c>schedule</c> finds, judges savings on the unfused ops (what <c>fuse</c> will keep in
-/// registers still counts), and clones only single-result ops of a function body (not in nested regions).
-/// The pass must run after the last <c>canonicalize</c>/<c>cse</c>, which would merge each clone back into its
-/// original.
+/// reorder beyond what <c>schedule</c> finds, and clones only single-result ops of a function body (not in nested
+/// regions). The pass must run after the last <c>canonicalize</c>/<c>cse</c>, which would merge each copy back
+/// into its original.
 /// </para>
 /// </summary>
 public sealed class Rematerialization : FunctionPass
@@ -67,35 +66,20 @@ public sealed class Rematerialization : FunctionPass
 
     public const string Marker = "rematerialized";
 
-    protected override Function RunOnFunction(Function f, Module module, PassOptions options)
-    {
-        if (options.MemoryBudget is not { } budget) return f;
-        var plan = options.MemoryPlan?.Invoke(f);
-        var outcome = Apply(f, budget, plan);
-        if (ReferenceEquals(outcome.Function, f)) return f;
-        // The choice was made on unfused ops; keep it only if the arena is smaller after fusion too, since a
-        // recomputation can split a fusion and leave a bigger temporary than the value it freed.
-        return FusedArena(outcome.Function, plan, options) < FusedArena(f, plan, options) ? outcome.Function : f;
-    }
-
-    /// <summary>The arena of <paramref name="f"/> after <c>fuse</c> and <c>schedule</c>, as the memory report would give it.</summary>
-    public static long FusedArena(Function f, BufferOptions? plan, PassOptions options)
-    {
-        var fused = PassRegistry.Find("fuse")!.Run(new Module([f]), options).Module.Functions[0];
-        return Estimate(fused, plan);
-    }
+    protected override Function RunOnFunction(Function f, Module module, PassOptions options) =>
+        options.MemoryBudget is { } budget ? Apply(f, budget, options.MemoryPlan?.Invoke(f)).Function : f;
 
     /// <summary>The outcome for one function: the arena estimate before and after, and the extra work.</summary>
     public sealed record Outcome(Function Function, long PeakBefore, long PeakAfter, double ExtraWeightedFlops, int Recomputed);
 
     /// <summary>The arena <paramref name="f"/> gets once scheduled: what the memory report says after <c>schedule</c>.</summary>
     public static long Estimate(Function f, BufferOptions? options = null) =>
-        BufferAssignment.Compute(f.WithBody(MemoryScheduling.Schedule(f.Body)), options).ArenaBytes;
+        BufferAssignment.Compute(MemoryScheduling.Schedule(f), options).ArenaBytes;
 
     /// <summary>Rematerializes in <paramref name="f"/> (arenas planned with <paramref name="plan"/>) until its arena estimate is at most <paramref name="budget"/> bytes or nothing helps.</summary>
     public static Outcome Apply(Function f, long budget, BufferOptions? plan = null)
     {
-        var current = f.WithBody(MemoryScheduling.Schedule(f.Body));
+        var current = MemoryScheduling.Schedule(f);
         long before = BufferAssignment.Compute(current, plan).ArenaBytes;
         var best = new Outcome(f, before, before, 0, 0);
         if (before <= budget) return best;
@@ -106,7 +90,7 @@ public sealed class Rematerialization : FunctionPass
             var choice = Choose(current, plan, arena);
             if (choice is null) break;
             extra += choice.Value.Flops;
-            current = current.WithBody(MemoryScheduling.Schedule(current.Body.WithOperations(choice.Value.Ops)));
+            current = MemoryScheduling.Schedule(current.WithBody(current.Body.WithOperations(choice.Value.Ops)));
             arena = BufferAssignment.Compute(current, plan).ArenaBytes;
             if (arena < best.PeakAfter) best = new Outcome(current, before, arena, extra, step);
             if (arena <= budget) break;
@@ -120,7 +104,10 @@ public sealed class Rematerialization : FunctionPass
     private static Choice? Choose(Function f, BufferOptions? plan, long arena)
     {
         var ops = f.Body.Operations;
-        var live = new Liveness(ops);
+        // Variable updates written into their variables take no arena: they do not count towards a step's bytes.
+        var free = BufferAssignment.Compute(f, plan).Values.Where(v => v.Kind == BufferKind.VariableAlias).Select(v => v.Value)
+            .ToHashSet<Value>(ReferenceEqualityComparer.Instance);
+        var live = new Liveness(ops, free);
         var steps = live.Steps(ops);
         if (steps.Length == 0) return null;
         long peak = steps.Max();
@@ -133,7 +120,7 @@ public sealed class Rematerialization : FunctionPass
             for (int d = 0; d < at; d++)
             {
                 var op = ops[d];
-                if (!Clonable(op) || (!contractions && op.Def.Has(OpTraits.Contraction))) continue;
+                if (!Clonable(op) || (!contractions && HasContraction(op))) continue;
                 var v = op.Result;
                 if (live.Size(v) == 0 || live.ToEnd(v) || live.LastUse(v) <= at || live.ReadAt(v, at)) continue;
                 var late = live.Readers(v).Where(i => i > at).ToList();
@@ -142,7 +129,7 @@ public sealed class Rematerialization : FunctionPass
                 var candidate = Rewrite(ops, live, d, late, contractions);
                 if (candidate is null) continue;
                 var (newOps, flops) = candidate.Value;
-                var newSteps = new Liveness(newOps).Steps(newOps);
+                var newSteps = new Liveness(newOps, free).Steps(newOps);
                 long saved = steps[at] - newSteps[at]; // clones go after the peak step, so its index is unchanged
                 if (saved > 0) found.Add((new Choice(newOps, flops, saved), newSteps.Max() > peak));
             }
@@ -153,7 +140,7 @@ public sealed class Rematerialization : FunctionPass
             {
                 if (!raises) return choice;
                 if (rescheduled++ >= MaxRescheduled) continue;
-                var g = f.WithBody(MemoryScheduling.Schedule(f.Body.WithOperations(choice.Ops)));
+                var g = MemoryScheduling.Schedule(f.WithBody(f.Body.WithOperations(choice.Ops)));
                 if (BufferAssignment.Compute(g, plan).ArenaBytes < arena) return choice;
             }
         }
@@ -190,15 +177,16 @@ public sealed class Rematerialization : FunctionPass
             {
                 if (cloned.TryGetValue(w, out var c)) { operands.Add(c); continue; }
                 if (live.Def(w) is not { } wd || live.Size(w) == 0 || live.LastUse(w) >= first || live.ToEnd(w)
-                    || !Clonable(ops[wd]) || (!contractions && ops[wd].Def.Has(OpTraits.Contraction)))
+                    || !Clonable(ops[wd]) || (!contractions && HasContraction(ops[wd])))
                 {
                     operands.Add(w); // free (argument, constant, live there anyway) or kept live longer
                     continue;
                 }
                 operands.Add(Recompute(wd) ?? w);
             }
-            var results = op.Results.Select(r => new Value(r.Type)).ToImmutableArray();
-            var clone = new Operation(op.Def, operands.MoveToImmutable(), op.Attributes, results, op.Regions, op.Location,
+            // A fresh copy (a fusion's body too: every value is defined once), reading the recomputed operands.
+            var copy = Cloning.Clone([op], new Dictionary<Value, Value>(ReferenceEqualityComparer.Instance))[0];
+            var clone = new Operation(op.Def, operands.MoveToImmutable(), op.Attributes, copy.Results, copy.Regions, op.Location,
                 op.SourceName is { } s && !s.EndsWith(Marker, StringComparison.Ordinal) ? $"{s} {Marker}" : op.SourceName ?? Marker);
             clones.Add(clone);
             cloned[op.Result] = clone.Result;
@@ -223,10 +211,17 @@ public sealed class Rematerialization : FunctionPass
         return (result.MoveToImmutable(), flops);
     }
 
-    /// <summary>Ops that can be cloned: pure (foldable), one result, no regions, not a constant (constants take no arena).</summary>
+    /// <summary>Ops that can be cloned: one result, not a constant (constants take no arena), and pure: foldable without regions, or a fusion of such ops (a kernel).</summary>
     private static bool Clonable(Operation op) =>
-        op.Results.Length == 1 && op.Regions.IsEmpty && op.Def.Has(OpTraits.Foldable) && !op.HasSideEffects
-        && !op.Def.IsTerminator && !ArenaModel.IsReadOnly(op);
+        op.Results.Length == 1 && !op.Def.IsTerminator && !ArenaModel.IsReadOnly(op) && Pure(op);
+
+    private static bool Pure(Operation op) => op.Def is FusionOp
+        ? op.Regions[0].Operations.All(o => o.Def.IsTerminator || o.Def is ConstantOp || Pure(o))
+        : op.Regions.IsEmpty && op.Def.Has(OpTraits.Foldable) && !op.HasSideEffects;
+
+    /// <summary>A contraction, or a kernel with one (an output fusion).</summary>
+    private static bool HasContraction(Operation op) =>
+        op.Def.Has(OpTraits.Contraction) || op.Def is FusionOp && op.Regions[0].Operations.Any(o => o.Def.Has(OpTraits.Contraction));
 
     private static bool ReadInRegions(Operation op, Value v)
     {
@@ -239,8 +234,8 @@ public sealed class Rematerialization : FunctionPass
 
     /// <summary>
     /// The liveness of the top-level values of an op order, by <see cref="ScheduleProblem"/>'s rules: a value is
-    /// live from its op to its last reader; values the terminator reads live to the end; constants and arguments
-    /// take nothing.
+    /// live from its op to its last reader; values the terminator reads live to the end; constants, arguments and
+    /// the given free values (variable updates computed into their variables) take nothing.
     /// </summary>
     private sealed class Liveness
     {
@@ -250,7 +245,7 @@ public sealed class Rematerialization : FunctionPass
         private readonly Dictionary<Value, long> _size = new(ReferenceEqualityComparer.Instance);
         private readonly int _count;
 
-        public Liveness(ImmutableArray<Operation> ops)
+        public Liveness(ImmutableArray<Operation> ops, IReadOnlySet<Value> free)
         {
             _count = ops.Length > 0 && ops[^1].Def.IsTerminator ? ops.Length - 1 : ops.Length;
             for (int i = 0; i < ops.Length; i++)
@@ -259,7 +254,7 @@ public sealed class Rematerialization : FunctionPass
                     foreach (var r in ops[i].Results)
                     {
                         _def[r] = i;
-                        _size[r] = ArenaModel.IsReadOnly(ops[i]) ? 0 : ArenaModel.Align(r.Type.ByteSize, ArenaModel.DefaultAlignment);
+                        _size[r] = ArenaModel.IsReadOnly(ops[i]) || free.Contains(r) ? 0 : ArenaModel.Align(r.Type.ByteSize, ArenaModel.DefaultAlignment);
                     }
                 int at = i;
                 ArenaModel.ForEachUse(ops[i], u =>

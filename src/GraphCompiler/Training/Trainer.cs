@@ -23,8 +23,8 @@ public sealed class Trainer : IDisposable
     private readonly CompiledModel? _compiled;
     private readonly Interpreter? _interpreter;
     private readonly Tensor[] _variables;
-    // Compiled path: pinned buffers for every argument and result, so a step copies only the batch in and the
-    // compiled code updates the variables in place (no copy of parameters and optimizer state per step).
+    // Compiled path: pinned buffers for every argument and result (a variable's update result is the variable's
+    // buffer), so a step copies only the batch in and the compiled code updates the variables in place.
     private readonly byte[][] _argumentBuffers = [];
     private readonly byte[][] _resultBuffers = [];
     private readonly nint[] _argumentPointers = [];
@@ -47,9 +47,12 @@ public sealed class Trainer : IDisposable
         if (compiled is not null)
         {
             _argumentBuffers = [.. compiled.Inputs.Select(d => Pinned(d.ByteSize))];
-            _resultBuffers = [.. compiled.Outputs.Select(d => Pinned(d.ByteSize))];
             _argumentPointers = [.. _argumentBuffers.Select(Address)];
-            _resultPointers = [.. _resultBuffers.Select(Address)];
+            // A variable's new value goes into the variable's own buffer (the ABI allows an update result's
+            // buffer to be its variable's): updated in place, nothing copied back.
+            var updates = training.Variables.Select((v, i) => (Result: _updateResult[i], v.Argument)).ToDictionary(p => p.Result, p => p.Argument);
+            _resultBuffers = [.. compiled.Outputs.Select((d, i) => updates.ContainsKey(i) ? [] : Pinned(d.ByteSize))];
+            _resultPointers = [.. _resultBuffers.Select((b, i) => updates.TryGetValue(i, out var arg) ? _argumentPointers[arg] : Address(b))];
         }
     }
 

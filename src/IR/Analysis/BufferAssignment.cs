@@ -66,7 +66,8 @@ public sealed record FunctionBuffers(string Function, long ArenaBytes, long NoRe
 /// <item>In place: an elementwise op (unary, binary, compare, select, clamp, convert) whose operand dies at
 /// that op and has the result's byte size gives the result the operand's buffer.</item>
 /// <item>A variable update whose variable argument is no longer read after it (or is read last by the
-/// elementwise op that computes it) is written into the argument's buffer: no arena space.</item>
+/// op that computes it, elementwise: <see cref="ArenaModel.ReadsElementwise"/>) is written into the
+/// argument's buffer: no arena space, and no copy back into the variable.</item>
 /// <item>Offsets: the buffers (values joined by in-place) are placed by a heap simulator — best fit in
 /// decreasing size order (TFLite's/XLA's greedy-by-size) and first fit in start order; the smaller
 /// arena wins. Offsets and sizes are multiples of <see cref="BufferOptions.Alignment"/>.</item>
@@ -135,7 +136,7 @@ public static class BufferAssignment
             var v = f.Body.Yielded[i];
             if (!def.TryGetValue(v, out var d) || nested.Contains(v) || constants.Contains(v) || variableAlias.ContainsKey(v)) continue;
             int argLast = LastRead(f.Arguments[k], -1);
-            bool free = argLast < d || (argLast == d && ArenaModel.IsElementwise(ops[d]) && v.Type.ByteSize == f.Arguments[k].Type.ByteSize);
+            bool free = argLast < d || (argLast == d && ArenaModel.ReadsElementwise(ops[d], f.Arguments[k], v) && v.Type == f.Arguments[k].Type);
             if (!free || variableAlias.ContainsValue(k)) continue;
             variableAlias[v] = k;
             sharesWith[v] = names[f.Arguments[k]];
@@ -280,6 +281,41 @@ public static class ArenaModel
 
     /// <summary>Ops that read element k of each operand only to write element k of the result (<see cref="OpTraits.Elementwise"/>), so may run in place.</summary>
     public static bool IsElementwise(Operation op) => op.Results.Length == 1 && op.Def.Has(OpTraits.Elementwise);
+
+    /// <summary>
+    /// Whether <paramref name="result"/> of <paramref name="op"/> may overwrite <paramref name="operand"/> as the op
+    /// runs: the op reads element k of the operand only to compute element k of its results (an elementwise op, or
+    /// a <c>loop</c> or <c>output</c> fusion whose body uses the operand only through elementwise ops of its shape —
+    /// an epilogue, not the contraction; a broadcast, slice or transpose of it would read elements already
+    /// overwritten), and the result depends on the operand, so each element's store follows its load. The
+    /// backend is told (<c>IHostKernels.Emit</c>) so that it writes such an output only with final elements.
+    /// </summary>
+    public static bool ReadsElementwise(Operation op, Value operand, Value result)
+    {
+        if (op.Def.Has(OpTraits.Elementwise))
+            return op.Results.All(r => r.Type.Shape.SequenceEqual(operand.Type.Shape)) && op.Operands.Contains(operand);
+        if (op.Def is not FusionOp || op.Attr.Enum("kind") == "reduction") return false;
+        var body = op.Regions[0];
+        var reached = new HashSet<Value>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < op.Operands.Length; i++)
+            if (ReferenceEquals(op.Operands[i], operand)) reached.Add(body.Arguments[i]);
+        foreach (var inner in body.Operations)
+        {
+            if (inner.Def.IsTerminator || !inner.Operands.Any(reached.Contains)) continue;
+            if (!inner.Def.Has(OpTraits.Elementwise) || !inner.Results.All(r => r.Type.Shape.SequenceEqual(operand.Type.Shape))) return false;
+            foreach (var r in inner.Results) reached.Add(r);
+        }
+        int k = op.Results.IndexOf(result);
+        return k >= 0 && reached.Contains(body.Yielded[k]);
+    }
+
+    /// <summary>Whether <paramref name="op"/> reads <paramref name="v"/> (see <see cref="ForEachUse"/>).</summary>
+    public static bool Uses(Operation op, Value v)
+    {
+        bool found = false;
+        ForEachUse(op, u => found |= ReferenceEquals(u, v));
+        return found;
+    }
 
     /// <summary>Every value <paramref name="op"/> reads: its operands and, at any depth, the values its regions read.</summary>
     public static void ForEachUse(Operation op, Action<Value> use)

@@ -200,21 +200,5 @@ public sealed class Gradients
         return captures;
     }
 
-    /// <summary>Copies ops with fresh result (and region argument) values, reading <paramref name="map"/>'s replacements.</summary>
-    private static ImmutableArray<Operation> Clone(IEnumerable<Operation> ops, Dictionary<Value, Value> map)
-    {
-        var result = ImmutableArray.CreateBuilder<Operation>();
-        foreach (var op in ops)
-        {
-            var operands = op.Operands.Select(v => map.GetValueOrDefault(v) ?? v).ToImmutableArray();
-            var regions = op.Regions.Select(r =>
-            {
-                var args = r.Arguments.Select(a => map[a] = new Value(a.Type)).ToImmutableArray();
-                return new Region(args, Clone(r.Operations, map));
-            }).ToImmutableArray();
-            var results = op.Results.Select(v => map[v] = new Value(v.Type)).ToImmutableArray();
-            result.Add(new Operation(op.Def, operands, op.Attributes, results, regions, op.Location, op.SourceName));
-        }
-        return result.ToImmutable();
-    }
+    private static ImmutableArray<Operation> Clone(IEnumerable<Operation> ops, Dictionary<Value, Value> map) => Cloning.Clone(ops, map);
 }

@@ -153,6 +153,17 @@ internal sealed class FusionPlanner
             if (others || hero is not null || HasReduce(f) || !EpilogueIsElementwise(f, op)) return;
             if (op.Operands.Any(v => _definer.TryGetValue(v, out var d) && f.Members.Contains(d))) return;
         }
+        else if (others && OnlyReturnedOutside(f, op) && IsPureLoop(f, op))
+        {
+            // Its only use outside f is the function's result: move it in and make it one more output
+            // of f, so f reads it from registers instead of memory (Adam's new m and v feed the new
+            // weight and are variables themselves: one kernel instead of two, no m and v read back).
+            f.Members.Add(p);
+            home.Removed = true;
+            foreach (var r in op.Results) _provider[r] = f;
+            foreach (var v in home.Inputs) _consumers[v].Remove(home);
+            Recompute(f);
+        }
         else if (others)
         {
             // Small constants cost nothing to rematerialise: every kernel gets its own, beyond MaxCopies.
@@ -171,6 +182,23 @@ internal sealed class FusionPlanner
         foreach (var r in op.Results) _provider[r] = f;
         foreach (var v in home.Inputs) _consumers[v].Remove(home);
         Recompute(f);
+    }
+
+    /// <summary>Whether every user of <paramref name="op"/>'s results outside <paramref name="f"/> is the region's terminator.</summary>
+    private bool OnlyReturnedOutside(Node f, Operation op) =>
+        op.Results.All(r => !_consumers.TryGetValue(r, out var c) || c.All(x => x == f || x.Removed));
+
+    /// <summary>
+    /// Whether <paramref name="op"/> can join <paramref name="f"/> as one more output: both are plain loops
+    /// over the same iteration space (no contraction or reduction in f), within the output limit.
+    /// </summary>
+    private bool IsPureLoop(Node f, Operation op)
+    {
+        if (!FusionKinds.IsLoopOp(op) || op.Def is ConstantOp || Hero(f) is not null || HasReduce(f)) return false;
+        var space = _ops[f.Root].ResultType().Shape;
+        if (!op.Results.All(r => r.Type.Shape.SequenceEqual(space))) return false;
+        int outputs = f.Members.SelectMany(m => _ops[m].Results).Count(r => IsProvider(f, r) && UsedOutside(f, r));
+        return outputs + op.Results.Length <= _model.MaxOutputs;
     }
 
     private static bool IsElementwise(Operation op) => op.Def.Has(OpTraits.Elementwise);

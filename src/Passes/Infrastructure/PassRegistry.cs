@@ -39,11 +39,13 @@ public static class PassRegistry
     /// <c>fold-batchnorm</c>, which matches in the graph's own layout, so it runs before <c>layout</c>;
     /// <c>sink-transposes</c> moves the transposes back from each convolution's NHWC result below the bias,
     /// activation and pooling that follow it; the second canonicalisation folds the transposes <c>layout</c>
-    /// puts on constant weights and cancels those that now meet between chained convolutions; <c>remat</c> (only with
-    /// <see cref="PassOptions.MemoryBudget"/>) then recomputes activations the backward ops read late, after the last
-    /// cse (which would merge each recomputation back into its original) and on the final layout; <c>fuse</c> runs on the cleaned-up graph, and <c>schedule</c> orders the kernels for the least live memory.
+    /// puts on constant weights and cancels those that now meet between chained convolutions; <c>fuse</c> runs on the
+    /// cleaned-up graph; <c>remat</c> (only with <see cref="PassOptions.MemoryBudget"/>) then recomputes kernels whose
+    /// results the backward ops read late — on the kernels, so its arena figures are the compiled ones, and after the
+    /// last cse, which would merge each recomputation back into its original; <c>schedule</c> orders the kernels for
+    /// the least live memory.
     /// </summary>
-    public static readonly Pipeline Default = new("default", ["differentiate", "canonicalize", "hoist-constants", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "remat", "fuse", "schedule"]);
+    public static readonly Pipeline Default = new("default", ["differentiate", "canonicalize", "hoist-constants", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "fuse", "remat", "schedule"]);
 
     /// <summary>
     /// The default pipeline for a host with a CUDA GPU: after fusion, <c>place-devices</c> puts each kernel on
@@ -53,7 +55,7 @@ public static class PassRegistry
     /// without them everything stays on the CPU and no transfer is inserted.
     /// </summary>
     public static readonly Pipeline Cuda = new("cuda",
-        ["differentiate", "canonicalize", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "remat", "fuse", "place-devices", "schedule", "insert-transfers"]);
+        ["differentiate", "canonicalize", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "fuse", "remat", "place-devices", "schedule", "insert-transfers"]);
 
     public static readonly ImmutableArray<Pipeline> Pipelines = [Default, Cuda];
 }

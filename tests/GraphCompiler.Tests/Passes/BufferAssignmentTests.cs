@@ -219,6 +219,56 @@ public sealed class BufferAssignmentTests
     }
 
     [Fact]
+    public void FusedVariableUpdatesAliasOnlyWhenTheKernelReadsTheVariableElementwise()
+    {
+        var m = IrTest.Parse("""
+            func @loop(%w: tensor<8x8xf32> {variable}, %g: tensor<8x8xf32>) -> (tensor<8x8xf32> {updates = %w}) {
+              %n = fusion %w, %g {kind = loop} : tensor<8x8xf32>
+                body(%a: tensor<8x8xf32>, %b: tensor<8x8xf32>) {
+                  %e = exp %b : tensor<8x8xf32>
+                  %s = sub %a, %e : tensor<8x8xf32>
+                  yield %s
+                }
+              return %n
+            }
+            func @transposed(%w: tensor<8x8xf32> {variable}, %g: tensor<8x8xf32>) -> (tensor<8x8xf32> {updates = %w}) {
+              %n = fusion %w, %g {kind = loop} : tensor<8x8xf32>
+                body(%a: tensor<8x8xf32>, %b: tensor<8x8xf32>) {
+                  %t = transpose %a {perm = [1, 0]} : tensor<8x8xf32>
+                  %s = sub %t, %b : tensor<8x8xf32>
+                  yield %s
+                }
+              return %n
+            }
+            func @epilogue(%w: tensor<8x8xf32> {variable}, %x: tensor<8x4xf32>, %d: tensor<4x8xf32>) -> (tensor<8x8xf32> {updates = %w}) {
+              %n = fusion %x, %d, %w {kind = output} : tensor<8x8xf32>
+                body(%a: tensor<8x4xf32>, %b: tensor<4x8xf32>, %c: tensor<8x8xf32>) {
+                  %g = dot_general %a, %b {lhs_contract = [1], rhs_contract = [0]} : tensor<8x8xf32>
+                  %s = sub %c, %g : tensor<8x8xf32>
+                  yield %s
+                }
+              return %n
+            }
+            func @independent(%w: tensor<8x8xf32> {variable}, %g: tensor<8x8xf32>) -> (tensor<8x8xf32> {updates = %w}, tensor<8x8xf32>) {
+              %n, %y = fusion %w, %g {kind = loop} : tensor<8x8xf32>, tensor<8x8xf32>
+                body(%a: tensor<8x8xf32>, %b: tensor<8x8xf32>) {
+                  %e = exp %b : tensor<8x8xf32>
+                  %s = mul %a, %b : tensor<8x8xf32>
+                  yield %e, %s
+                }
+              return %n, %y
+            }
+            """);
+        BufferKind KindOfUpdate(string f) => BufferAssignment.Compute(m.Find(f)!).Values.Single(v => v.Name == "%0").Kind;
+        Assert.Equal(BufferKind.VariableAlias, KindOfUpdate("loop"));
+        Assert.Equal(BufferKind.VariableAlias, KindOfUpdate("epilogue")); // the contraction reads x and d; only the epilogue reads w
+        // Element (i, j) of the new w needs element (j, i) of the old, which an earlier element already overwrote.
+        Assert.Equal(BufferKind.Arena, KindOfUpdate("transposed"));
+        // The new w does not depend on w: nothing orders its store after the load of w that %y needs.
+        Assert.Equal(BufferKind.Arena, KindOfUpdate("independent"));
+    }
+
+    [Fact]
     public void NestedRegionValuesLiveForTheirOwnerOp()
     {
         var f = IrTest.Parse("""

@@ -14,14 +14,14 @@ public sealed class CpuKernels : IHostKernels
     }
 
     public void Emit(ModuleContext module, string name, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
-        IReadOnlyDictionary<Value, Tensor> constants) =>
-        KernelEmitter.Emit(module, name, inputs, ops, outputs, constants);
+        IReadOnlyDictionary<Value, Tensor> constants, bool outputsOverwriteInputs = false) =>
+        KernelEmitter.Emit(module, name, inputs, ops, outputs, constants, outputsOverwriteInputs);
 }
 
 /// <summary>
 /// Compiles a group of ops (a fusion body, or one op) into one kernel function: the ops
 /// <see cref="KernelPlan"/> picks (GEMMs, convolutions, whole-tensor ops, and loops other ops of the
-/// group read) first, then a loop nest per output (<see cref="ThreadSplit"/>) in which the shared
+/// group read) first, then a loop nest per output shape (<see cref="ThreadSplit"/>) in which the shared
 /// <see cref="ElementEvaluator"/> computes each element from its index, with the CPU's loops over reduced
 /// dimensions (<see cref="CpuElementOps"/>) for what it does not lower itself.
 /// </summary>
@@ -53,10 +53,11 @@ internal sealed partial class KernelEmitter
     /// Emits <c>define internal i32 @name(ptr out..., ptr in..., i32 threads)</c> computing
     /// <paramref name="outputs"/> from <paramref name="inputs"/> through <paramref name="ops"/> (in order,
     /// without a terminator); it returns 0, or 1 when scratch memory cannot be allocated.
-    /// <paramref name="constants"/> gives the contents of inputs that are compile-time constants.
+    /// <paramref name="constants"/> gives the contents of inputs that are compile-time constants;
+    /// <paramref name="outputsOverwriteInputs"/> as in <see cref="IHostKernels.Emit"/>.
     /// </summary>
     public static void Emit(ModuleContext module, string name, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
-        IReadOnlyDictionary<Value, Tensor>? constants = null)
+        IReadOnlyDictionary<Value, Tensor>? constants = null, bool outputsOverwriteInputs = false)
     {
         var k = new KernelEmitter(module, name, inputs, ops, constants);
         var parameters = new List<string>();
@@ -65,7 +66,7 @@ internal sealed partial class KernelEmitter
         parameters.Add("i32 %threads");
 
         var written = new HashSet<Value>(ReferenceEqualityComparer.Instance);
-        foreach (var step in KernelPlan.Steps(ops, outputs))
+        foreach (var step in KernelPlan.Steps(ops, outputs, outputsOverwriteInputs))
         {
             var op = step.Op;
             switch (step.Kind)
@@ -103,9 +104,12 @@ internal sealed partial class KernelEmitter
                 }
             }
         }
-        for (int i = 0; i < outputs.Count; i++)
-            if (!written.Contains(outputs[i]))
-                ThreadSplit.StoreAllParallel(k._ev, name, i, new KernelBuffer($"%out{i}", outputs[i].Type), outputs[i], ops.Count, k._extraFunctions);
+        // One loop nest per output shape: outputs of one shape share it (and their common subexpressions).
+        var groups = Enumerable.Range(0, outputs.Count).Where(i => !written.Contains(outputs[i]))
+            .GroupBy(i => outputs[i].Type.ShapeString);
+        foreach (var g in groups)
+            ThreadSplit.StoreAllParallel(k._ev, name, g.First(), [.. g.Select(i => (new KernelBuffer($"%out{i}", outputs[i].Type), outputs[i]))],
+                ops.Count, k._extraFunctions);
         foreach (var p in k._scratch) k._b.Line($"call void @free(ptr {p})");
         k._b.Line("ret i32 0");
         if (k._failLabel is { } fail)

@@ -34,11 +34,13 @@ internal static class KernelPlan
     /// <summary>Ops whose elements each need a loop: computed once into a buffer when other ops of the group read them.</summary>
     private static bool IsHeavy(Operation op) => op.Def.HasAny(OpTraits.Contraction | OpTraits.Reduction);
 
-    public static List<KernelStep> Steps(IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs)
+    /// <param name="outputsOverwriteInputs">An output may be an input's buffer: it is written only with its own final elements.</param>
+    public static List<KernelStep> Steps(IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs, bool outputsOverwriteInputs = false)
     {
         var steps = new List<KernelStep>();
         var usedInside = new HashSet<Value>(ops.SelectMany(o => o.Operands), ReferenceEqualityComparer.Instance);
         bool outputFree = outputs.Count == 1; // the single output's buffer, until a contraction writes into it
+        bool outputAsScratch = outputFree && !outputsOverwriteInputs; // for a contraction whose epilogue then rewrites it
         foreach (var op in ops)
         {
             var gemm = KernelEmitter.PlanGemm(op);
@@ -49,7 +51,7 @@ internal static class KernelPlan
                 // group is an elementwise epilogue that then rewrites the output in place.
                 bool into = false;
                 if (outputFree && ReferenceEquals(outputs[0], op.Result)) into = true;
-                else if (outputFree && KernelEmitter.EpilogueInPlace(op, ops, outputs[0]))
+                else if (outputAsScratch && KernelEmitter.EpilogueInPlace(op, ops, outputs[0]))
                 {
                     into = true;
                     outputFree = false;

@@ -12,18 +12,24 @@ namespace GraphCompiler.Backends.Cpu.Codegen;
 internal static class ThreadSplit
 {
     /// <summary>Loops over every element of <paramref name="v"/> and stores it into <paramref name="dest"/>.</summary>
-    public static void StoreAll(ElementEvaluator ev, KernelBuffer dest, Value v)
+    public static void StoreAll(ElementEvaluator ev, KernelBuffer dest, Value v) => StoreAll(ev, [(dest, v)]);
+
+    /// <summary>
+    /// One loop nest over the common shape of <paramref name="stores"/>' values storing each into its buffer:
+    /// per element every value is computed before any is stored, so they share their subexpressions and
+    /// loads, and a value may overwrite an input it reads elementwise (an in-place variable update).
+    /// </summary>
+    public static void StoreAll(ElementEvaluator ev, IReadOnlyList<(KernelBuffer Dest, Value Value)> stores)
     {
         var b = ev.B;
-        var shape = v.Type.Shape;
+        var shape = stores[0].Value.Type.Shape;
         var idx = new string[shape.Length];
         void Nest(int d)
         {
             if (d == shape.Length)
             {
                 ev.NextElement();
-                var x = ev.Element(v, idx);
-                ev.Memory.Store(dest, ev.Memory.Ravel(idx, shape), x);
+                StoreElement(ev, stores, idx, shape);
                 return;
             }
             b.For("0", shape[d].ToString(), i =>
@@ -35,24 +41,33 @@ internal static class ThreadSplit
         Nest(0);
     }
 
+    private static void StoreElement(ElementEvaluator ev, IReadOnlyList<(KernelBuffer Dest, Value Value)> stores, string[] idx, ImmutableArray<long> shape)
+    {
+        var xs = stores.Select(s => ev.Element(s.Value, idx)).ToList();
+        var at = ev.Memory.Ravel(idx, shape);
+        for (int i = 0; i < stores.Count; i++) ev.Memory.Store(stores[i].Dest, at, xs[i]);
+    }
+
     /// <summary>
-    /// <see cref="StoreAll"/> split over threads along the outermost dimension longer than 1, when the
-    /// work pays for threads: the loop nest moves into <c>@KERNEL.parN(ptr ctx, i32 t, i32 n)</c> (added to
-    /// <paramref name="functions"/>), which reloads the kernel's buffer pointers from <c>ctx</c> under
-    /// their own names and evaluates elements with a fork of <paramref name="ev"/> on its own builder.
+    /// <see cref="StoreAll(ElementEvaluator, IReadOnlyList{ValueTuple{KernelBuffer, Value}})"/> split over threads
+    /// along the outermost dimension longer than 1, when the work pays for threads: the loop nest moves into
+    /// <c>@KERNEL.parN(ptr ctx, i32 t, i32 n)</c> (added to <paramref name="functions"/>), which reloads the
+    /// kernel's buffer pointers from <c>ctx</c> under their own names and evaluates elements with a fork of
+    /// <paramref name="ev"/> on its own builder.
     /// </summary>
-    public static void StoreAllParallel(ElementEvaluator ev, string kernel, int index, KernelBuffer dest, Value v, int opsPerElement, List<string> functions)
+    public static void StoreAllParallel(ElementEvaluator ev, string kernel, int index, IReadOnlyList<(KernelBuffer Dest, Value Value)> stores,
+        int opsPerElement, List<string> functions)
     {
         var outer = ev.B;
-        var shape = v.Type.Shape;
+        var shape = stores[0].Value.Type.Shape;
         int split = Enumerable.Range(0, shape.Length).FirstOrDefault(d => shape[d] > 1, -1);
-        var threads = split < 0 ? "1" : Parallel.Threads(outer, v.Type.ElementCount * Math.Max(1, opsPerElement), shape[split]);
+        var threads = split < 0 ? "1" : Parallel.Threads(outer, stores[0].Value.Type.ElementCount * Math.Max(1, opsPerElement), shape[split]);
         if (threads == "1")
         {
-            StoreAll(ev, dest, v);
+            StoreAll(ev, stores);
             return;
         }
-        var captured = ev.Buffers.Select(x => x.Pointer).Append(dest.Pointer).Where(p => p.StartsWith('%')).Distinct().ToList();
+        var captured = ev.Buffers.Select(x => x.Pointer).Concat(stores.Select(s => s.Dest.Pointer)).Where(p => p.StartsWith('%')).Distinct().ToList();
         var ctx = outer.Alloca($"[{captured.Count} x ptr]");
         for (int i = 0; i < captured.Count; i++)
             outer.Line($"store ptr {captured[i]}, ptr {outer.Let($"getelementptr inbounds ptr, ptr {ctx}, i64 {i}", "slot")}");
@@ -72,7 +87,7 @@ internal static class ThreadSplit
             if (d == shape.Length)
             {
                 part.NextElement();
-                part.Memory.Store(dest, part.Memory.Ravel(idx, shape), part.Element(v, idx));
+                StoreElement(part, stores, idx, shape);
                 return;
             }
             b.For(d == split ? lo : "0", d == split ? hi : shape[d].ToString(), i =>

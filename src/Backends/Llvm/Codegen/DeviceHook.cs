@@ -39,8 +39,10 @@ public interface IHostKernels
     /// Emits <c>define internal i32 @name(ptr out..., ptr in..., i32 threads)</c> computing
     /// <paramref name="outputs"/> from <paramref name="inputs"/> through <paramref name="ops"/> (in order,
     /// without a terminator). <paramref name="constants"/> gives the contents of inputs that are
-    /// compile-time constants.
+    /// compile-time constants. With <paramref name="outputsOverwriteInputs"/>, an output buffer may be an input's
+    /// (an in-place variable update, read elementwise): the kernel must read each input element before it
+    /// stores the outputs' element there, so no output may serve as scratch for a contraction first.
     /// </summary>
     void Emit(ModuleContext module, string name, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
-        IReadOnlyDictionary<Value, Tensor> constants);
+        IReadOnlyDictionary<Value, Tensor> constants, bool outputsOverwriteInputs = false);
 }

@@ -6,9 +6,8 @@ namespace GraphCompiler.Backends.Llvm.Codegen;
 /// <summary>
 /// The results a host program computes straight into the caller's result buffers instead of copying
 /// them there at the end: a value computed by a top-level op of the function (not a constant, not an
-/// argument, not inside a region) and returned once. A variable update qualifies too: its kernel writes the
-/// result buffer, and the one copy left is from there into the variable (result buffers never alias
-/// arguments), instead of a copy into each.
+/// argument, not inside a region) and returned once. Variable updates are <see cref="ProgramEmitter"/>'s own
+/// case: written into the variable when buffer assignment says it is dead by then, else copied to both.
 /// </summary>
 public static class DirectResults
 {

@@ -11,7 +11,7 @@ namespace GraphCompiler.Backends.Llvm.Codegen;
 /// function; control flow (while, if, case) becomes branches around the kernels of its regions, whose
 /// values have arena slots of their own; a <c>call</c> calls the callee compiled as an internal function
 /// with the same ABI and an arena of its own. Results are copied to the caller's result buffers at the
-/// end and variable updates written back into their arguments.
+/// end and variable updates written back into their arguments (or computed there, in place).
 /// <para>
 /// The kernels come from an <see cref="IHostKernels"/> (the CPU backend's); a device target takes part
 /// through an <see cref="IDeviceHook"/>.
@@ -38,6 +38,7 @@ public sealed class ProgramEmitter
     private readonly Dictionary<Value, string> _pointers = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<Value, Tensor> _constants = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<Value, string> _direct = new(ReferenceEqualityComparer.Instance);
+    private readonly HashSet<Value> _inPlace = new(ReferenceEqualityComparer.Instance); // variable updates computed over their variable
 
     private readonly IDeviceHook? _device;
 
@@ -92,26 +93,64 @@ public sealed class ProgramEmitter
         for (int i = 0; i < f.Arguments.Length; i++)
             _pointers[f.Arguments[i]] = _b.Let($"load ptr, ptr {_b.Let($"getelementptr inbounds ptr, ptr %args, i64 {i}", "slot")}", "arg");
 
-        // A result computed by a kernel of this body and returned once (a variable update too) is written
-        // by that kernel straight into the caller's result buffer instead of being copied there at the end.
+        // A result computed by a kernel of this body and returned once is written by that kernel straight
+        // into the caller's result buffer instead of being copied there at the end. A variable update that
+        // buffer assignment put in its variable's buffer (the variable is dead by then) is written there:
+        // the caller may pass that same buffer as the result's, and then nothing is copied at all.
         var returned = f.Body.Yielded;
         var resultPointers = new string[returned.Length];
         for (int i = 0; i < returned.Length; i++)
             resultPointers[i] = _b.Let($"load ptr, ptr {_b.Let($"getelementptr inbounds ptr, ptr %results, i64 {i}", "slot")}", "res");
-        foreach (var (v, i) in DirectResults.Of(f)) _direct[v] = resultPointers[i];
+        var inPlace = InPlaceUpdates(f, plan);
+        foreach (var v in inPlace.Keys) _inPlace.Add(v);
+        foreach (var (v, i) in inPlace) _direct[v] = _device is null ? _pointers[f.Arguments[f.ResultInfos[i].Updates!.Value]] : resultPointers[i];
+        foreach (var (v, i) in DirectResults.Of(f))
+            if (f.ResultInfos[i].Updates is null) _direct.TryAdd(v, resultPointers[i]);
 
         _device?.Prologue(Site);
         EmitRegion(f.Body);
         _device?.Epilogue(Site);
 
         for (int i = 0; i < returned.Length; i++)
-            if (!_direct.ContainsKey(returned[i])) Copy(resultPointers[i], returned[i]);
-        for (int i = 0; i < returned.Length; i++)
-            if (f.ResultInfos[i].Updates is { } arg) Copy(_pointers[f.Arguments[arg]], returned[i]);
+        {
+            var v = returned[i];
+            if (inPlace.TryGetValue(v, out var first) && first == i)
+            {
+                var (variable, result) = (_pointers[f.Arguments[f.ResultInfos[i].Updates!.Value]], resultPointers[i]);
+                if (_device is null) CopyUnlessSame(result, variable, v.Type.ByteSize);
+                else CopyUnlessSame(variable, result, v.Type.ByteSize);
+                continue;
+            }
+            if (!_direct.TryGetValue(v, out var p) || p != resultPointers[i]) Copy(resultPointers[i], v);
+            if (f.ResultInfos[i].Updates is { } a) Copy(_pointers[f.Arguments[a]], v);
+        }
         _b.Line("ret i32 0");
         var linkage = external ? "" : "internal ";
         _shared.Module.AddFunction($"define {linkage}i32 @{symbol}(ptr %args, ptr %results, ptr %arena, i32 %threads.arg) nounwind {{\n{_b.Body()}}}");
         return plan.ArenaBytes;
+    }
+
+    /// <summary>The variable updates buffer assignment writes into their variables, with the (first) result each is.</summary>
+    private static Dictionary<Value, int> InPlaceUpdates(Function f, FunctionBuffers plan)
+    {
+        var aliased = new HashSet<Value>(plan.Values.Where(v => v.Kind == BufferKind.VariableAlias).Select(v => v.Value), ReferenceEqualityComparer.Instance);
+        var map = new Dictionary<Value, int>(ReferenceEqualityComparer.Instance);
+        var returned = f.Body.Yielded;
+        for (int i = 0; i < returned.Length; i++)
+            if (Environment.GetEnvironmentVariable("GC_NOINPLACE") is null && f.ResultInfos[i].Updates is not null && aliased.Contains(returned[i])) map.TryAdd(returned[i], i);
+        return map;
+    }
+
+    /// <summary>Copies <paramref name="bytes"/> unless the two buffers are one (a caller that passed the variable as the result buffer).</summary>
+    private void CopyUnlessSame(string dst, string src, long bytes)
+    {
+        var copy = _b.FreshLabel("copy");
+        var done = _b.FreshLabel("copied");
+        _b.CondBr(_b.Let($"icmp eq ptr {dst}, {src}"), done, copy);
+        _b.Block(copy);
+        _b.Line($"call void @llvm.memmove.p0.p0.i64(ptr {dst}, ptr {src}, i64 {bytes}, i1 false)");
+        _b.Br(done);
+        _b.Block(done);
     }
 
     private void Copy(string dst, Value src) =>
@@ -155,7 +194,8 @@ public sealed class ProgramEmitter
 
         var kname = $"{_shared.Prefix}.k{_shared.KernelCount++}";
         var body = KernelBody.Of(op);
-        _shared.Kernels.Emit(_shared.Module, kname, body.Inputs, body.Ops, body.Outputs, body.Constants(_constants));
+        bool overwrites = op.Results.Any(_inPlace.Contains); // (a caller may pass the variable as the result buffer)
+        _shared.Kernels.Emit(_shared.Module, kname, body.Inputs, body.Ops, body.Outputs, body.Constants(_constants), overwrites);
         var args = op.Results.Concat(body.OuterInputs).Select(v => $"ptr {_pointers[v]}").Append("i32 %threads");
         var status = _b.Let($"call i32 @{kname}({string.Join(", ", args)})", "status");
         ReturnIf(_b.Let($"icmp ne i32 {status}, 0"), status);
