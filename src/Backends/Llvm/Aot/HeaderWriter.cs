@@ -44,7 +44,9 @@ public static class HeaderWriter
         L(" *            variables (marked \"updated in place\"), whose buffers receive their new value when the call returns.");
         L($" *   results  array of {abi.Results.Count} pointers, one per result in the order below; each points to a");
         L(" *            writable buffer of exactly the result's byte size, filled by the call. Result buffers must");
-        L(" *            not overlap the arena, argument buffers or each other.");
+        L(" *            not overlap the arena, argument buffers or each other, except that a result marked \"also");
+        L(" *            written to argument K\" may be argument K's own buffer: the variable is then updated with");
+        L(" *            no copy (a training loop's way of calling a step).");
         L($" *   arena    scratch of at least {n}_arena_size() = {N}_ARENA_SIZE bytes, {AotAbi.ArenaAlignment}-byte aligned");
         L(" *            (e.g. aligned_alloc(64, size rounded up to 64)). Its contents need not be preserved between");
         L(" *            calls; it may be NULL when the size is 0. One arena per concurrently running call.");
