@@ -194,6 +194,20 @@ public sealed partial class Compiler
     /// <summary>The arena layout of every function, planned exactly as the target plans it (so its peak is the compiled arena size).</summary>
     public MemoryReport MemoryReport(Module optimized) => Passes.MemoryReport.Compute(optimized, Target.MemoryPlan);
 
+    /// <summary>
+    /// <see cref="MemoryReport(Module)"/>, and under a memory budget also what <c>remat</c> did: <paramref name="source"/>
+    /// (what was optimised into <paramref name="optimized"/>) is optimised again without the budget for the peak it
+    /// would have, and the recomputed kernels' flops are counted (<see cref="Passes.MemoryReport.WithRemat"/>).
+    /// </summary>
+    public MemoryReport MemoryReport(Module optimized, Module source)
+    {
+        var report = MemoryReport(optimized);
+        if (Options.MemoryBudget is null) return report;
+        var plain = Create(Options with { MemoryBudget = null });
+        var baseline = plain.Ok ? plain.Value!.Optimize(source) : null;
+        return baseline is { Ok: true } ? report.WithRemat(optimized, MemoryReport(baseline.Value!)) : report;
+    }
+
     /// <summary>The module as a Graphviz DOT graph (ops as boxes, coloured by device when placed).</summary>
     public static string Graph(Module module) => DotWriter.Write(module);
 }

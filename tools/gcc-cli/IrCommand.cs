@@ -103,13 +103,13 @@ internal static class IrCommand
             if (dump is not null) Cli.WriteAll(dump, dumps);
             if (report && asJson)
             {
-                Console.Out.Write(driver.MemoryReport(module).ToJson());
+                Console.Out.Write(driver.MemoryReport(module, parsed.Value!).ToJson());
                 timing.Report(r, phases);
                 return Cli.Ok;
             }
             if (dump is not null) Console.Out.WriteLine($"wrote {dumps.Count} file(s) to {dump}");
             else if (after is null && !report) Console.Out.Write(Printer.Print(module, print));
-            if (report) Console.Out.Write(driver.MemoryReport(module).ToText());
+            if (report) Console.Out.Write(driver.MemoryReport(module, parsed.Value!).ToText());
             timing.Report(r, phases);
             return Cli.Ok;
         });

@@ -173,10 +173,15 @@ public sealed class RematerializationTests(ITestOutputHelper output)
                 var outcome = Rematerialization.Apply(grad, budget, plan);
                 Assert.Equal(estimate, outcome.PeakBefore);
                 Assert.True(outcome.PeakAfter <= estimate);
-                long after = Report(driver, Compile(training.Module, budget), grad.Name);
-                output.WriteLine($"{model} budget {budget}: estimate {outcome.PeakAfter}, {outcome.Recomputed} recomputed, " +
-                                 $"extra weighted flops {outcome.ExtraWeightedFlops} ({100 * outcome.ExtraWeightedFlops / flops:F1} %), report {after}");
+                var budgeted = Compiler.Create(new CompileOptions { MemoryBudget = budget }).Unwrap();
+                var report2 = budgeted.MemoryReport(budgeted.Optimize(training.Module).Unwrap(), training.Module);
+                long after = report2.Functions.Single(f => f.Function == grad.Name).ArenaBytes;
+                output.WriteLine($"{model} budget {budget}: estimate {outcome.PeakAfter}, report {after}; " +
+                                 (report2.Remat.TryGetValue(grad.Name, out var r)
+                                     ? $"report's remat line: peak {r.PeakWithoutBudget} without, {r.Recomputed} recomputed, {r.ExtraWeightedFlops} extra of {r.WeightedFlops} ({100 * r.ExtraWeightedFlops / r.WeightedFlops:F1} %)"
+                                     : "nothing recomputed"));
                 Assert.Equal(outcome.PeakAfter, after);
+                if (after < estimate) Assert.Equal(estimate, report2.Remat[grad.Name].PeakWithoutBudget);
             }
         }
     }
