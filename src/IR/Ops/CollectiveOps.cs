@@ -154,7 +154,7 @@ public abstract class CollectiveOp(string name) : OpDef(name)
     }
 
     /// <summary>Elements before, along and after dimension <paramref name="dim"/> of <paramref name="shape"/>.</summary>
-    protected static (long Outer, long Along, long Inner) Split(ImmutableArray<long> shape, int dim)
+    public static (long Outer, long Along, long Inner) Split(ImmutableArray<long> shape, int dim)
     {
         long outer = 1, inner = 1;
         for (int d = 0; d < dim; d++) outer *= shape[d];
