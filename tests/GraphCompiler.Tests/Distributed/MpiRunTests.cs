@@ -57,7 +57,7 @@ public sealed class MpiRunTests : IDisposable
             """;
     }
 
-    [Theory]
+    [MpirunTheory]
     [InlineData(2)]
     [InlineData(4)]
     public void EveryRankGetsTheInterpretersReplicatedResults(int n)
@@ -89,7 +89,7 @@ public sealed class MpiRunTests : IDisposable
         static IEnumerable<long> rankIds(int n) => Enumerable.Range(0, n).Select(k => (long)k);
     }
 
-    [Fact]
+    [MpirunFact]
     public void WithoutMpirunTheWorldOfOneIsReportedAsTheWrongSize()
     {
         // MPI starts as a singleton (world of one); the program's groups need two replicas.
@@ -123,9 +123,7 @@ public sealed class MpiRunTests : IDisposable
     /// <summary>mpirun -np N gcc-cli ARGS, as docs/distributed.md gives it.</summary>
     private static ProcessStartInfo Mpirun(int n, params string[] args)
     {
-        var mpirun = FindOnPath("mpirun");
-        Assert.True(mpirun is not null, "mpirun is not on PATH: install openmpi-bin (bash scripts/setup.sh)");
-        return WithMpiEnvironment(new ProcessStartInfo(mpirun!,
+        return WithMpiEnvironment(new ProcessStartInfo(MpirunFactAttribute.Mpirun!,
             ["--oversubscribe", "--bind-to", "none", "-np", n.ToString(), "dotnet", Path.Combine(AppContext.BaseDirectory, "gcc-cli.dll"), .. args]));
     }
 
@@ -152,8 +150,27 @@ public sealed class MpiRunTests : IDisposable
         }
         return (p.ExitCode, stdout.Result + stderr.Result);
     }
+}
 
-    private static string? FindOnPath(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-            .Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
+/// <summary>A test skipped, visibly, when Open MPI's mpirun is not installed (it needs a real MPI world, or Open MPI's singleton start).</summary>
+public sealed class MpirunFactAttribute : FactAttribute
+{
+    public static readonly string? Mpirun = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+        .Select(d => Path.Combine(d, "mpirun")).FirstOrDefault(File.Exists);
+
+    public const string Missing = "no mpirun on PATH: install openmpi-bin and libopenmpi-dev (scripts/setup.sh does)";
+
+    public MpirunFactAttribute()
+    {
+        if (Mpirun is null) Skip = Missing;
+    }
+}
+
+/// <summary>A theory skipped, visibly, when Open MPI's mpirun is not installed.</summary>
+public sealed class MpirunTheoryAttribute : TheoryAttribute
+{
+    public MpirunTheoryAttribute()
+    {
+        if (MpirunFactAttribute.Mpirun is null) Skip = MpirunFactAttribute.Missing;
+    }
 }
