@@ -85,6 +85,24 @@ public sealed class MpiCodegenTests
     }
 
     [Fact]
+    public void TheCompilationCacheKeepsTheLastErrorAndSerialisation()
+    {
+        // Compiled and restored, never run: running would start MPI in the test process.
+        using var exe = CpuCompiler.Jit(IrTest.Parse(WithCollective), new CpuCompileOptions { Name = "dist", KeepObjectCode = true }).Unwrap();
+        Assert.Equal("dist_last_error", exe.LastErrorSymbol);
+        Assert.True(exe.Serialized);
+        var image = GraphCompiler.Backends.Llvm.ExecutableImage.Save(exe)!;
+        var restored = GraphCompiler.Backends.Llvm.ExecutableImage.Load(image, GraphCompiler.Backends.Llvm.CpuTarget.Host(), 1).Unwrap();
+        using var again = (GraphCompiler.Backends.Llvm.NativeExecutable)restored.Executable;
+        Assert.Equal("dist_last_error", again.LastErrorSymbol);
+        Assert.True(again.Serialized);
+
+        using var plain = CpuCompiler.Jit(IrTest.Parse(WithoutCollective)).Unwrap();
+        Assert.Null(plain.LastErrorSymbol);
+        Assert.False(plain.Serialized);
+    }
+
+    [Fact]
     public void TheStatusCodesAreListedOnce()
     {
         var codes = RuntimeStatuses.All.Select(s => s.Status).ToList();
