@@ -107,7 +107,7 @@ public sealed partial class Interpreter
     /// collectives meet (<see cref="Ops.CollectiveOp"/>) and compute exactly as the op defines: reductions in
     /// f64 in rank order, rounded once, so every replica gets the same bits on every run. Returns each
     /// replica's output, in replica order; when one fails, the diagnostics of each failed replica, prefixed
-    /// with its index.
+    /// with its index (an exception that is not an IR error, a bug, is rethrown here, as <see cref="Run"/> throws it).
     /// </summary>
     public Result<IReadOnlyList<InterpreterOutput>> RunReplicated(string? functionName, IReadOnlyList<IReadOnlyList<Tensor>> perReplicaInputs)
     {
@@ -115,6 +115,7 @@ public sealed partial class Interpreter
         if (n == 0) return Result<IReadOnlyList<InterpreterOutput>>.Failure(new Diagnostic("RunReplicated needs at least one replica's inputs"));
         var rendezvous = new Rendezvous(n);
         var results = new Result<InterpreterOutput>[n];
+        var crashes = new System.Runtime.ExceptionServices.ExceptionDispatchInfo?[n];
         var threads = new Thread[n];
         for (int r = 0; r < n; r++)
         {
@@ -125,8 +126,10 @@ public sealed partial class Interpreter
                 {
                     results[replica] = new Interpreter(_module, Options, new ReplicaContext(replica, n, rendezvous)).Run(functionName, perReplicaInputs[replica]);
                 }
-                catch (Exception e) when (e is InvalidOperationException or ArgumentException or ArithmeticException)
+                catch (Exception e)
                 {
+                    // Not an IR error (those are diagnostics): a bug, rethrown on the caller's thread below, as Run would throw it.
+                    crashes[replica] = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e);
                     results[replica] = Result<InterpreterOutput>.Failure(new Diagnostic(e.Message));
                 }
                 finally
@@ -137,6 +140,7 @@ public sealed partial class Interpreter
         }
         foreach (var t in threads) t.Start();
         foreach (var t in threads) t.Join();
+        crashes.FirstOrDefault(c => c is not null)?.Throw();
         var failures = results.SelectMany((res, r) => res.Ok ? [] : res.Diagnostics.Select(d => d with { Message = $"replica {r}: {d.Message}" })).ToList();
         if (failures.Count > 0) return Result<IReadOnlyList<InterpreterOutput>>.Failure(failures);
         return Result<IReadOnlyList<InterpreterOutput>>.Success(results.Select(res => res.Value!).ToImmutableArray());

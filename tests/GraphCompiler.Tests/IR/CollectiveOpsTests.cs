@@ -79,6 +79,28 @@ public sealed class CollectiveOpsTests
             IrTest.RunError(One("%y = all_reduce %x {group_size = 1, groups = [1, 0], kind = sum} : tensor<2x2xf32>", "tensor<2x2xf32>", "tensor<2x2xf32>"), x));
     }
 
+    [Fact]
+    public void OneReplicatedReplicaIsAPlainRun()
+    {
+        // Every op at once, N = 1 through RunReplicated: the same values as Run, a world of one.
+        const string text = """
+            func @main(%x: tensor<2x2xf32>) -> (tensor<2x2xf32>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<i32>) {
+              %a = all_reduce %x {kind = mean} : tensor<2x2xf32>
+              %g = all_gather %x {dim = 1} : tensor<2x2xf32>
+              %s = reduce_scatter %x {dim = 0, kind = max} : tensor<2x2xf32>
+              %b = collective_broadcast %x : tensor<2x2xf32>
+              %r = replica_id : tensor<i32>
+              return %a, %g, %s, %b, %r
+            }
+            """;
+        var x = T.F32([2, 2], 1, -2, 3.5, 4);
+        var one = new Interpreter(IrTest.Parse(text)).RunReplicated(null, [[x]]);
+        Assert.True(one.Ok, string.Join("\n", one.Diagnostics));
+        Assert.Equal(IrTest.Run(text, x).ToArray(), one.Value![0].Results.ToArray());
+        Assert.All(one.Value[0].Results.Take(4), y => Assert.Equal(x, y));
+        Assert.Equal(0, one.Value[0].Results[4].GetInt64(0));
+    }
+
     [Theory]
     [InlineData("sum", 6, 60)]
     [InlineData("mean", 1.5, 15)]

@@ -34,8 +34,8 @@ public static class AotCompiler
         /*
          * Collectives over MPI (Open MPI 4, libmpi.so.40, loaded on the first collective call; launch with
          * mpirun -np N). The library initialises MPI (MPI_THREAD_FUNNELED) unless the process did, and then
-         * finalises it in NAME_release(). Status codes: NAME_ERROR_COLLECTIVE, NAME_ERROR_NO_MPI,
-         * NAME_ERROR_REPLICA_MISMATCH; NAME_last_error() says which call failed and why.
+         * finalises it in NAME_release(). Status codes: the ERROR_COLLECTIVE, ERROR_NO_MPI and
+         * ERROR_REPLICA_MISMATCH macros above; NAME_last_error() says which call failed and why.
          */
         const char *NAME_last_error(void);
 
