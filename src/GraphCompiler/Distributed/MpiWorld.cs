@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using GraphCompiler.Backends.Cpu.Codegen.Mpi;
 
 namespace GraphCompiler.Distributed;
 
@@ -22,7 +23,7 @@ public static unsafe partial class MpiWorld
     {
         get
         {
-            var name = Environment.GetEnvironmentVariable("GCC_MPI_LIBRARY") is { Length: > 0 } env ? env : "libmpi.so.40";
+            var name = Environment.GetEnvironmentVariable(MpiLibrary.OverrideVariable) is { Length: > 0 } env ? env : MpiLibrary.Soname;
             var lib = DlOpen(name, RtldNow | RtldGlobal | RtldNoload);
             if (lib == 0) return null;
             try
@@ -38,18 +39,16 @@ public static unsafe partial class MpiWorld
 
     private static (int Rank, int Size)? Ask(nint lib)
     {
-        {
-            var initialized = (delegate* unmanaged<int*, int>)DlSym(lib, "MPI_Initialized");
-            var finalized = (delegate* unmanaged<int*, int>)DlSym(lib, "MPI_Finalized");
-            var rankOf = (delegate* unmanaged<nint, int*, int>)DlSym(lib, "MPI_Comm_rank");
-            var sizeOf = (delegate* unmanaged<nint, int*, int>)DlSym(lib, "MPI_Comm_size");
-            var world = DlSym(lib, "ompi_mpi_comm_world");
-            if (initialized == null || finalized == null || rankOf == null || sizeOf == null || world == 0) return null;
-            int up = 0, down = 0, rank = 0, size = 0;
-            if (initialized(&up) != 0 || up == 0 || finalized(&down) != 0 || down != 0) return null;
-            if (rankOf(world, &rank) != 0 || sizeOf(world, &size) != 0) return null;
-            return (rank, size);
-        }
+        var initialized = (delegate* unmanaged<int*, int>)DlSym(lib, "MPI_Initialized");
+        var finalized = (delegate* unmanaged<int*, int>)DlSym(lib, "MPI_Finalized");
+        var rankOf = (delegate* unmanaged<nint, int*, int>)DlSym(lib, "MPI_Comm_rank");
+        var sizeOf = (delegate* unmanaged<nint, int*, int>)DlSym(lib, "MPI_Comm_size");
+        var world = DlSym(lib, "ompi_mpi_comm_world");
+        if (initialized == null || finalized == null || rankOf == null || sizeOf == null || world == 0) return null;
+        int up = 0, down = 0, rank = 0, size = 0;
+        if (initialized(&up) != 0 || up == 0 || finalized(&down) != 0 || down != 0) return null;
+        if (rankOf(world, &rank) != 0 || sizeOf(world, &size) != 0) return null;
+        return (rank, size);
     }
 
     [LibraryImport("libc.so.6", EntryPoint = "dlopen", StringMarshalling = StringMarshalling.Utf8)]

@@ -3,6 +3,16 @@ using GraphCompiler.Runtime;
 
 namespace GraphCompiler.Backends.Cpu.Codegen.Mpi;
 
+/// <summary>Which MPI library compiled collectives load (<see cref="MpiRuntime"/>), and how to name another.</summary>
+public static class MpiLibrary
+{
+    /// <summary>Open MPI 4's soname: the library loaded unless <see cref="OverrideVariable"/> names another.</summary>
+    public const string Soname = "libmpi.so.40";
+
+    /// <summary>The environment variable that names another MPI library to load (tests; a relocated Open MPI 4).</summary>
+    public const string OverrideVariable = "GCC_MPI_LIBRARY";
+}
+
 /// <summary>
 /// MPI as the generated code calls it: every function is looked up with <c>dlsym</c> in the library that
 /// <see cref="MpiRuntime"/> loads on the first collective call, so a library without collectives never

@@ -30,12 +30,6 @@ internal static class MpiRuntime
     private const string FailStatus = "@gc.mpi.failstatus";
     private const string Owned = "@gc.mpi.owned";
 
-    /// <summary>The library loaded unless <see cref="LibraryVariable"/> names another (Open MPI 4's soname).</summary>
-    public const string Library = "libmpi.so.40";
-
-    /// <summary>The environment variable that names another MPI library to load (tests; a relocated Open MPI).</summary>
-    public const string LibraryVariable = "GCC_MPI_LIBRARY";
-
     private const int RtldNow = 2;
     private const int RtldGlobal = 0x100;
 
@@ -118,8 +112,8 @@ internal static class MpiRuntime
         }
         var noMpi = ((int)RuntimeStatus.NoMpi).ToString();
 
-        var env = b.Let($"call ptr @getenv(ptr {HostStrings.Literal(m, LibraryVariable)})", "env");
-        var name = b.Let($"select i1 {b.Let($"icmp eq ptr {env}, null")}, ptr {HostStrings.Literal(m, Library)}, ptr {env}", "libname");
+        var env = b.Let($"call ptr @getenv(ptr {HostStrings.Literal(m, MpiLibrary.OverrideVariable)})", "env");
+        var name = b.Let($"select i1 {b.Let($"icmp eq ptr {env}, null")}, ptr {HostStrings.Literal(m, MpiLibrary.Soname)}, ptr {env}", "libname");
         var lib = b.Let($"call ptr @dlopen(ptr {name}, i32 {RtldNow | RtldGlobal})", "lib");
         var noLib = b.FreshLabel("nolib");
         var haveLib = b.FreshLabel("havelib");
