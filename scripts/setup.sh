@@ -9,8 +9,10 @@ cd "$(dirname "$0")/.."
 # libllvm19 + lld-19: the LLVM C API and linker for the CPU backend; graphviz: `gcc-cli graph`;
 # python3-numpy: the tests check that NumPy reads our .npy files; libopenblas0: benchmark baseline;
 # gcc + libc6-dev: the AOT tests build a C program against a compiled model's header (gcc-cli compile);
-# python3-sklearn: its 1,797 handwritten 8x8 digits are the training examples' dataset (gcc-cli train).
-packages=(libllvm19 lld-19 graphviz python3-numpy libopenblas0 gcc libc6-dev python3-sklearn)
+# python3-sklearn: its 1,797 handwritten 8x8 digits are the training examples' dataset (gcc-cli train);
+# openmpi-bin + libopenmpi-dev: Open MPI 4 (mpirun, libmpi.so.40), the transport compiled collectives
+# load at run time (docs/distributed.md), and the multi-process tests' launcher.
+packages=(libllvm19 lld-19 graphviz python3-numpy libopenblas0 gcc libc6-dev python3-sklearn openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

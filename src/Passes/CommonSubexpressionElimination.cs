@@ -7,7 +7,7 @@ namespace GraphCompiler.Passes;
 /// <c>cse</c>: an op equal to an earlier one that dominates it — same definition, the same operand
 /// values, equal attributes (so constants are compared by contents: type and bytes), the same result
 /// types and structurally equal regions — is dropped and its results read the earlier op's. Ops free of
-/// side effects (all of today's: <c>rng</c> is a function of its seed) compute equal values when equal;
+/// side effects (all but the collectives: <c>rng</c> is a function of its seed) compute equal values when equal;
 /// an op with <see cref="OpTraits.HasSideEffects"/> (or containing one) is never merged.
 /// <para>
 /// Scoping follows dominance: an op inside a region may reuse an op of an enclosing region that comes

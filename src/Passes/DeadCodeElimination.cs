@@ -6,8 +6,8 @@ namespace GraphCompiler.Passes;
 /// <summary>
 /// <c>dce</c>: removes ops whose results are never used, inside regions too, and unused
 /// loop-independent region work. An op is dead exactly when no live op or terminator reads its results
-/// and it has no side effects (<see cref="OpTraits.HasSideEffects"/>, which no op of the IR has today:
-/// variable updates are function results).
+/// and it has no side effects (<see cref="OpTraits.HasSideEffects"/>: the collectives, which every replica
+/// must run even when this one ignores the result; variable updates are function results).
 /// Arguments and results are the interface and are kept.
 /// </summary>
 public sealed class DeadCodeElimination : FunctionPass

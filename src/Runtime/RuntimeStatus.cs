@@ -20,6 +20,15 @@ public enum RuntimeStatus
 
     /// <summary><c>NAME_run_device</c> was refused: the program reads an argument or writes a result on the host.</summary>
     DeviceRunRefused = 5,
+
+    /// <summary>An MPI call of a collective failed; <c>NAME_last_error()</c> names the call and MPI's error string.</summary>
+    CollectiveFailed = 6,
+
+    /// <summary>No usable MPI: <c>libmpi.so.40</c> (Open MPI 4) cannot be loaded or lacks a symbol, or MPI was finalised already.</summary>
+    NoMpi = 7,
+
+    /// <summary>The MPI world's size is not the replica count the program's collectives assume (their groups or shapes).</summary>
+    ReplicaMismatch = 8,
 }
 
 /// <summary>One status code: its value, its C macro suffix and what it means.</summary>
@@ -38,6 +47,9 @@ public static class RuntimeStatuses
         new(RuntimeStatus.DeviceCallFailed, "ERROR_DEVICE_CALL", "a device driver call failed"),
         new(RuntimeStatus.NoDevice, "ERROR_NO_DEVICE", "no usable device driver"),
         new(RuntimeStatus.DeviceRunRefused, "ERROR_DEVICE_RUN_REFUSED", "run_device refused: the program touches an argument or result on the host"),
+        new(RuntimeStatus.CollectiveFailed, "ERROR_COLLECTIVE", "an MPI call of a collective failed"),
+        new(RuntimeStatus.NoMpi, "ERROR_NO_MPI", "no usable MPI library (Open MPI 4, libmpi.so.40)"),
+        new(RuntimeStatus.ReplicaMismatch, "ERROR_REPLICA_MISMATCH", "the MPI world size differs from the replica count the collectives assume"),
     ];
 
     public static bool IsOk(int status) => status == (int)RuntimeStatus.Ok;

@@ -19,7 +19,7 @@ internal static class RunCommand
                 + "(one value fills the shape), or 2x4xf32=1,2,... or @FILE.npy for the next argument not given by name. Repeat per argument.",
             AllowMultipleArgumentsPerToken = false,
         };
-        var outputDir = new Option<string?>("--output-dir", "-o") { Description = "Folder to write one NAME.npy per result into (created if missing); results are printed either way." };
+        var outputDir = new Option<string?>("--output-dir", "-o") { Description = "Folder to write one NAME.npy per result into (created if missing); results are printed either way. '{rank}' in it (and in --output files) is the MPI rank under mpirun." };
         var outputs = new Option<string[]>("--output")
         {
             Description = "Where one result goes: NAME=@FILE.npy (NAME is the result's name, or resultN), or @FILE.npy for the next result not given by name. Repeat per result.",
@@ -40,6 +40,9 @@ internal static class RunCommand
         cmd.SetAction(r => Run(r, model, timing, r.GetValue(inputs) ?? [], r.GetValue(outputs) ?? [], r.GetValue(outputDir), r.GetValue(backend)!, r.GetValue(function), r.GetValue(printFull)));
         return cmd;
     }
+
+    /// <summary>Replaced by the process's MPI rank in output paths, so the ranks of one mpirun write different files.</summary>
+    private const string RankPlaceholder = "{rank}";
 
     private static int Run(ParseResult r, ModelOptions model, TimingCliOptions timing, string[] inputSpecs, string[] outputSpecs, string? outputDir, string backendName, string? functionName, bool printFull)
     {
@@ -75,6 +78,10 @@ internal static class RunCommand
         if (!args.Ok) return Cli.FailOne(args.Diagnostics);
         var result = executable.Run(args.Value!.Values);
         if (!result.Ok) return Cli.FailOne(result.Diagnostics);
+        // Under mpirun, each rank names its files: {rank} in -o and --output is this process's MPI rank (0 without MPI).
+        var rank = (GraphCompiler.Distributed.MpiWorld.Current?.Rank ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        outputDir = outputDir?.Replace(RankPlaceholder, rank, StringComparison.Ordinal);
+        var perRank = destinations.Value!.Select(d => d?.Replace(RankPlaceholder, rank, StringComparison.Ordinal)).ToArray();
 
         var files = new List<(string, byte[])>();
         var named = new List<(string Path, byte[] Data)>();
@@ -83,7 +90,7 @@ internal static class RunCommand
         {
             var t = result.Value[i];
             var name = Cli.SafeFileName(f.ResultName(i));
-            if (destinations.Value![i] is { } file)
+            if (perRank[i] is { } file)
             {
                 named.Add((file, Npy.Write(t)));
                 Console.Out.WriteLine($"{file}: {t.Type} {TensorFormatter.Format(t, printFull ? long.MaxValue : 8)}");

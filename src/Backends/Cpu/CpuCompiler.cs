@@ -1,9 +1,11 @@
 using GraphCompiler.Backends.Cpu.Codegen;
+using GraphCompiler.Backends.Cpu.Codegen.Mpi;
 using GraphCompiler.Backends.Llvm;
 using GraphCompiler.Backends.Llvm.Aot;
 using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Analysis;
+using GraphCompiler.IR.Ops;
 
 namespace GraphCompiler.Backends.Cpu;
 
@@ -29,6 +31,12 @@ public sealed record CpuCompileOptions
 /// </summary>
 public sealed record CpuProgram(string Name, string LlvmIr, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes, Function Signature)
 {
+    /// <summary>
+    /// <c>const char *NAME_last_error(void)</c>, why the last call failed, when the module has collectives
+    /// (their MPI transport is the only thing in a CPU program that fails with a message); null otherwise.
+    /// </summary>
+    public string? LastErrorSymbol { get; init; }
+
     /// <summary>The same program as the LLVM layer's packaging step (<see cref="AotPackager"/>) takes it.</summary>
     public HostProgram AsHostProgram => new(Name, LlvmIr, Constants, ArenaBytes, Signature);
 }
@@ -57,8 +65,11 @@ public static class CpuCompiler
         {
             var target = options.Target ?? CpuTarget.Host();
             using var phase = options.Phases?.Phase("LLVM IR generation");
-            var (ir, constants, arena) = ProgramEmitter.Emit(f, options.Name, f.Name, module, target.F32Lanes, CpuKernels.Instance, MemoryPlan);
-            return Result<CpuProgram>.Success(new CpuProgram(options.Name, ir, constants, arena, f));
+            // Only a module with collectives carries the MPI transport (and so any mention of libmpi).
+            string? lastError = CollectiveOps.Uses(module) ? $"{options.Name}_last_error" : null;
+            var (ir, constants, arena) = ProgramEmitter.Emit(f, options.Name, f.Name, module, target.F32Lanes, CpuKernels.Instance, MemoryPlan,
+                prepare: lastError is null ? null : m => MpiRuntime.EmitWithLastError(m, lastError));
+            return Result<CpuProgram>.Success(new CpuProgram(options.Name, ir, constants, arena, f) { LastErrorSymbol = lastError });
         }
         catch (CodegenException e)
         {
@@ -75,6 +86,7 @@ public static class CpuCompiler
         var p = program.Value!;
         var jit = LlvmJit.Compile(p.LlvmIr, (options ?? new()).Target ?? CpuTarget.Host(), p.Name, p.Constants, options?.Phases, options?.KeepObjectCode ?? false);
         if (!jit.Ok) return Result<NativeExecutable>.Failure(jit.Diagnostics);
-        return Result<NativeExecutable>.Success(new NativeExecutable(jit.Value!, p.AsHostProgram));
+        // Collectives run one call at a time: MPI calls are funnelled, and every rank must reach them in the same order.
+        return Result<NativeExecutable>.Success(new NativeExecutable(jit.Value!, p.AsHostProgram, p.LastErrorSymbol, serialize: p.LastErrorSymbol is not null));
     }
 }

@@ -6,14 +6,15 @@ using GraphCompiler.IR.Targets;
 namespace GraphCompiler.Backends.Llvm;
 
 /// <summary>
-/// A JIT-compiled host program as bytes, for the compilation cache: the entry's name, arena size and signature
+/// A JIT-compiled host program as bytes, for the compilation cache: the entry's name, arena size, its last-error
+/// symbol and whether calls are serialised (collectives), signature
 /// (argument and result names, types, variable updates), then the object file LLVM produced. Loading it back
 /// links the object into a fresh JIT, with no IR generation or LLVM optimisation.
 /// </summary>
 public static class ExecutableImage
 {
     // Bumped whenever the layout changes, so an image of another layout is refused rather than misread.
-    private const string Magic = "GCEXE2";
+    private const string Magic = "GCEXE3";
 
     /// <summary>The image of <paramref name="executable"/>, or null when it kept no object file (or gave it away already).</summary>
     public static byte[]? Save(NativeExecutable executable)
@@ -27,6 +28,8 @@ public static class ExecutableImage
             w.Write(Magic);
             w.Write(p.Name);
             w.Write(p.ArenaBytes);
+            w.Write(executable.LastErrorSymbol ?? "");
+            w.Write(executable.Serialized);
             WriteSignature(w, p.Signature);
             w.Write(obj.Length);
             w.Write(obj);
@@ -39,12 +42,16 @@ public static class ExecutableImage
     {
         HostProgram program;
         byte[] obj;
+        string? lastError;
+        bool serialize;
         try
         {
             using var r = new BinaryReader(new MemoryStream(image.Array!, image.Offset, image.Count));
             if (r.ReadString() != Magic) return Fail("not an executable image of this version");
             var name = r.ReadString();
             var arena = r.ReadInt64();
+            lastError = r.ReadString() is { Length: > 0 } symbol ? symbol : null;
+            serialize = r.ReadBoolean();
             var signature = ReadSignature(r);
             obj = r.ReadBytes(r.ReadInt32());
             if (obj.Length == 0 || r.BaseStream.Position != image.Count) return Fail("truncated executable image");
@@ -56,7 +63,7 @@ public static class ExecutableImage
         }
         var jit = LlvmJit.Load(obj, target, program.Name);
         if (!jit.Ok) return Result<CachedExecutable>.Failure(jit.Diagnostics);
-        var exe = new NativeExecutable(jit.Value!, program) { Threads = threads };
+        var exe = new NativeExecutable(jit.Value!, program, lastError, serialize) { Threads = threads };
         return Result<CachedExecutable>.Success(new CachedExecutable(exe, program.Signature));
     }
 

@@ -49,6 +49,7 @@ public sealed unsafe class NativeExecutable : IExecutable
         _run = (delegate* unmanaged<nint*, nint*, void*, int, int>)jit.Lookup(program.Name + "_run");
         _release = (delegate* unmanaged<void>)jit.Lookup(program.Name + "_release");
         _lastError = lastErrorSymbol is null ? null : (delegate* unmanaged<nint>)jit.Lookup(lastErrorSymbol);
+        LastErrorSymbol = lastErrorSymbol;
         _arenas.Add(new Arena(program.ArenaBytes));
         Inputs = RuntimeDescriptors.Inputs(program.Signature);
         Outputs = RuntimeDescriptors.Outputs(program.Signature);
@@ -56,6 +57,12 @@ public sealed unsafe class NativeExecutable : IExecutable
     }
 
     public HostProgram Program { get; }
+
+    /// <summary>The program's <c>const char *(void)</c> explaining a failed call, or null (kept by the compilation cache's image).</summary>
+    public string? LastErrorSymbol { get; }
+
+    /// <summary>Whether calls are serialised (a device program, a program with collectives).</summary>
+    public bool Serialized => _serialize;
 
     /// <summary>The object file the code was linked from, when it was kept, for <see cref="ExecutableImage"/>; null after the first call.</summary>
     public byte[]? TakeObjectCode() => _jit.TakeObjectCode();

@@ -160,8 +160,10 @@ public enum OpTraits
 
     /// <summary>
     /// Observable beyond its results: <c>cse</c> never merges it, <c>dce</c> never removes it, the folder
-    /// never evaluates it. No op of the IR has it today (<c>rng</c> is a pure function of its seed, and
-    /// send/recv are values read only by their pair); it is the hook for any op that will.
+    /// never evaluates it. The collectives (<c>all_reduce</c>, <c>all_gather</c>, <c>reduce_scatter</c>,
+    /// <c>collective_broadcast</c>) have it: their value depends on the other replicas, and every replica
+    /// must reach the same collectives (<c>rng</c> is a pure function of its seed, and send/recv are values
+    /// read only by their pair).
     /// </summary>
     HasSideEffects = 1 << 4,
 

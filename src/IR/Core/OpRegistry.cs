@@ -23,6 +23,7 @@ public static class OpRegistry
             .. Ops.FusionOps.All,
             .. Ops.TransferOps.All,
             .. Ops.AutodiffOps.All,
+            .. Ops.CollectiveOps.All,
         ];
         var d = new Dictionary<string, OpDef>();
         foreach (var op in all)

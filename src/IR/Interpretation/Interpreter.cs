@@ -24,7 +24,7 @@ public sealed record InterpreterOutput(ImmutableArray<Tensor> Results, Immutable
 /// <see cref="OpDef.Evaluate"/>. It is the oracle the backends are tested against and the engine of
 /// constant folding, so it favours exactness and simplicity over speed.
 /// </summary>
-public sealed class Interpreter
+public sealed partial class Interpreter
 {
     private readonly Module _module;
     private readonly Stack<Dictionary<Value, Tensor>> _scopes = new();
@@ -35,10 +35,19 @@ public sealed class Interpreter
     /// <summary>The module being interpreted (ops that expand into functions, like <c>gradient</c>, read it).</summary>
     public Module Module => _module;
 
+    /// <summary>Which replica this interpreter runs as (<see cref="ReplicaContext.Single"/> unless <see cref="RunReplicated"/> made it).</summary>
+    public ReplicaContext Replica { get; }
+
     public Interpreter(Module module, InterpreterOptions? options = null)
+        : this(module, options, ReplicaContext.Single)
+    {
+    }
+
+    private Interpreter(Module module, InterpreterOptions? options, ReplicaContext replica)
     {
         _module = module;
         Options = options ?? new InterpreterOptions();
+        Replica = replica;
     }
 
     /// <summary>Runs function <paramref name="functionName"/> (the entry when null) on the given arguments.</summary>

@@ -32,6 +32,11 @@ public sealed class GradientCoverageTests
         ["shift_left"] = "integer only",
         ["shift_right_arithmetic"] = "integer only",
         ["shift_right_logical"] = "integer only",
+        ["all_reduce"] = "not yet: issue #17 items 1-2 define the collectives; their gradients (an all_reduce of the cotangent, ...) are a later item",
+        ["all_gather"] = "not yet: the gradient is a reduce_scatter of the cotangent, a later item of issue #17",
+        ["reduce_scatter"] = "not yet: the gradient is an all_gather of the cotangent, a later item of issue #17",
+        ["collective_broadcast"] = "not yet: the gradient is a reduce to the root, a later item of issue #17",
+        ["replica_id"] = "integer result",
     };
 
     [Fact]

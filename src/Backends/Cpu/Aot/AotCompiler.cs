@@ -24,8 +24,34 @@ public static class AotCompiler
 
         var program = CpuCompiler.Generate(optimised, new CpuCompileOptions { Name = name, Target = target, Phases = options.Phases }, functionName);
         if (!program.Ok) return Result<AotArtifacts>.Failure(program.Diagnostics);
-        return AotPackager.Package(program.Value!.AsHostProgram, options, target, [], null);
+        var p = program.Value!;
+        return p.LastErrorSymbol is { } lastError
+            ? AotPackager.Package(p.AsHostProgram, options, target, [lastError], CollectiveHeader, CollectiveBinding)
+            : AotPackager.Package(p.AsHostProgram, options, target, [], null);
     }
+
+    private const string CollectiveHeader = """
+        /*
+         * Collectives over MPI (Open MPI 4, libmpi.so.40, loaded on the first collective call; launch with
+         * mpirun -np N). The library initialises MPI (MPI_THREAD_FUNNELED) unless the process did, and then
+         * finalises it in NAME_release(). Status codes: the ERROR_COLLECTIVE, ERROR_NO_MPI and
+         * ERROR_REPLICA_MISMATCH macros above; NAME_last_error() says which call failed and why.
+         */
+        const char *NAME_last_error(void);
+
+        """;
+
+    private const string CollectiveBinding = """
+            /// <summary>Why the last failed call failed (collectives over MPI), e.g. "cannot load libmpi.so.40 (...): install openmpi-bin".</summary>
+            public static string LastError() => Marshal.PtrToStringUTF8(NativeErrors.NAME_last_error()) ?? "";
+
+            private static partial class NativeErrors
+            {
+                [LibraryImport(LibraryName)]
+                internal static partial nint NAME_last_error();
+            }
+
+        """;
 
     private static Result<AotArtifacts> Fail(string message) => Result<AotArtifacts>.Failure(new Diagnostic(message));
 }

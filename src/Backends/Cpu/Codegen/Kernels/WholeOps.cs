@@ -7,11 +7,11 @@ namespace GraphCompiler.Backends.Cpu.Codegen;
 
 /// <summary>
 /// Whole-tensor kernels: ops whose output elements are not a function of their own index alone
-/// (scatter's accumulation order, sort's lanes, per-matrix algorithms) write their results all at once.
+/// (scatter's accumulation order, sort's lanes, per-matrix algorithms, collectives: Collectives.cs) write their results all at once.
 /// </summary>
 internal sealed partial class KernelEmitter
 {
-    internal static bool IsWhole(Operation op) => op.Def is ScatterOp or SortOp or TopKOp or DeterminantOp or MatrixInverseOp;
+    internal static bool IsWhole(Operation op) => op.Def is ScatterOp or SortOp or TopKOp or DeterminantOp or MatrixInverseOp || CollectiveOps.IsCollective(op);
 
     private void EmitWhole(Operation op, KernelBuffer[] dests)
     {
@@ -21,6 +21,7 @@ internal sealed partial class KernelEmitter
             case SortOp: SortLanes(op.Operands[0], op.Attr.Int32("dimension"), op.Attr.Bool("descending"), dests); break;
             case TopKOp: SortLanes(op.Operands[0], op.Operands[0].Type.Rank - 1, op.Attr.Bool("largest"), dests); break;
             case DeterminantOp or MatrixInverseOp: SquareMatrix(op, dests[0]); break;
+            case CollectiveOp or ReplicaIdOp: Collective(op, dests[0]); break;
         }
     }
 
