@@ -5,6 +5,7 @@ using GraphCompiler.IR;
 using GraphCompiler.IR.Text;
 using GraphCompiler.IR.Training;
 using GraphCompiler.Training;
+using GraphCompiler.Distributed;
 
 namespace GraphCompiler.Cli;
 
@@ -68,7 +69,12 @@ internal static class TrainCommand
         if (batch < 1 || input.ElementCount / batch != ds.FeatureCount)
             return Cli.Fail($"{path}: input '{inference.ArgumentName(0)}' is {input}, which is not a batch of {ds.FeatureCount}-feature examples");
         var (train, test) = ds.Split(testFraction, seed);
-        if (train.Count < batch) return Cli.Fail($"{data}: {train.Count} training examples do not fill one batch of {batch}");
+        // Data parallel: the model's batch is each process's slice; a step consumes one global batch of
+        // world × batch examples, process r taking slice r (every process shuffles alike, with the same seed).
+        var (rank, world) = options.Value!.DataParallel ? MpiWorld.Launched : (0, 1);
+        int globalBatch = batch * world;
+        if (train.Count < globalBatch) return Cli.Fail($"{data}: {train.Count} training examples do not fill one batch of {globalBatch}");
+        var console = rank == 0 ? Console.Out : TextWriter.Null; // one report, from rank 0
 
         Trainer trainer;
         var sw = Stopwatch.StartNew();
@@ -88,17 +94,18 @@ internal static class TrainCommand
             if (resume is not null && (resume.EndsWith(".npz", StringComparison.Ordinal) ? trainer.Load(resume) : trainer.LoadCheckpoint(resume)) is { Ok: false } failed)
                 return Cli.FailOne(failed.Diagnostics);
             var parameters = trainer.Parameters.Values.Sum(t => t.ElementCount);
-            Console.Out.WriteLine(Invariant($"training step built and compiled in {sw.Elapsed.TotalSeconds:F2} s ({backend}): {trainer.Parameters.Count} parameter tensors, {parameters} parameters, {options.Value!.Optimizer.Name} lr {options.Value.Optimizer.LearningRate}"));
-            Console.Out.WriteLine($"data: {train.Count} training and {test.Count} test examples, batches of {batch}");
+            console.WriteLine(Invariant($"training step built and compiled in {sw.Elapsed.TotalSeconds:F2} s ({backend}): {trainer.Parameters.Count} parameter tensors, {parameters} parameters, {options.Value!.Optimizer.Name} lr {options.Value.Optimizer.LearningRate}"));
+            console.WriteLine(world == 1 ? $"data: {train.Count} training and {test.Count} test examples, batches of {batch}"
+                : $"data: {train.Count} training and {test.Count} test examples, batches of {globalBatch} over {world} processes ({batch} each, data parallel)");
 
             var labelType = trainer.Training.Module.Entry.ArgumentTypes.Length > 1 && options.Value.Loss.TakesLabels
                 ? trainer.Training.Module.Entry.ArgumentTypes[1].Element : ElementType.I64;
-            int stepsPerEpoch = train.Count / batch;
+            int stepsPerEpoch = train.Count / globalBatch;
             var losses = new List<double>();
             var epochMeans = new List<double>();
             var rng = new Random(seed);
             var order = Enumerable.Range(0, train.Count).ToArray();
-            var progress = new ProgressLine(Console.Error);
+            var progress = new ProgressLine(rank == 0 ? Console.Error : TextWriter.Null);
             var clock = Stopwatch.StartNew();
             for (int epoch = 1; epoch <= epochs; epoch++)
             {
@@ -106,7 +113,7 @@ internal static class TrainCommand
                 double sum = 0;
                 for (int s = 0; s < stepsPerEpoch; s++)
                 {
-                    var (x, y) = train.Batch(order.AsSpan(s * batch, batch), input, labelType);
+                    var (x, y) = train.Batch(order.AsSpan(s * globalBatch + rank * batch, batch), input, labelType);
                     var result = trainer.Step(options.Value.Loss.TakesLabels ? [x, y] : [x]);
                     if (!double.IsFinite(result.Loss))
                     {
@@ -115,7 +122,7 @@ internal static class TrainCommand
                     }
                     losses.Add(result.Loss);
                     sum += result.Loss;
-                    double rate = losses.Count * batch / clock.Elapsed.TotalSeconds;
+                    double rate = losses.Count * globalBatch / clock.Elapsed.TotalSeconds;
                     progress.Show(epoch, epochs, s + 1, stepsPerEpoch, result.Loss, rate);
                 }
                 epochMeans.Add(sum / stepsPerEpoch);
@@ -123,7 +130,8 @@ internal static class TrainCommand
             }
             progress.Done();
             double seconds = clock.Elapsed.TotalSeconds;
-            Console.Out.WriteLine(Invariant($"trained {losses.Count} steps in {seconds:F2} s ({losses.Count * batch / seconds:F0} examples/s); loss {losses[0]:F4} -> {epochMeans[^1]:F4} (last epoch's mean)"));
+            console.WriteLine(Invariant($"trained {losses.Count} steps in {seconds:F2} s ({losses.Count * globalBatch / seconds:F0} examples/s); loss {losses[0]:F4} -> {epochMeans[^1]:F4} (last epoch's mean)"));
+            if (rank != 0) return Cli.Ok; // every process holds the same variables: rank 0 evaluates and writes them
 
             var inferenceModule = trainer.InferenceModule();
             var accuracy = Accuracy(inferenceModule, test, input, compile.Value! with { Function = null }, backend);

@@ -9,7 +9,7 @@ namespace GraphCompiler.Cli;
 /// <summary>
 /// The options that turn an inference model into a training step, shared by <c>compile --train</c> and
 /// <c>train</c>: <c>--loss</c>, <c>--optimizer</c>, <c>--learning-rate</c>, <c>--weight-decay</c>,
-/// <c>--clip-norm</c> and <c>--trainable</c> (docs/training.md).
+/// <c>--clip-norm</c>, <c>--trainable</c> (docs/training.md) and <c>--data-parallel</c> (docs/distributed.md).
 /// </summary>
 internal sealed class TrainingCliOptions
 {
@@ -18,12 +18,13 @@ internal sealed class TrainingCliOptions
     public Option<double> LearningRate { get; } = new("--learning-rate") { Description = "The learning rate.", DefaultValueFactory = _ => 1e-3 };
     public Option<double> WeightDecay { get; } = new("--weight-decay") { Description = "L2 coefficient added to each gradient (g + λ·w).", DefaultValueFactory = _ => 0 };
     public Option<double?> ClipNorm { get; } = new("--clip-norm") { Description = "Scale the gradients down when their global L2 norm exceeds this." };
+    public Option<bool> DataParallel { get; } = new("--data-parallel") { Description = "Average the gradients and the loss over the MPI processes (all_reduce mean) before the update: run under mpirun -np N, each process on its slice of every batch (docs/distributed.md)." };
     public Option<string?> Trainable { get; } = new("--trainable") { Description = "A regex selecting which constants (by source name, e.g. ONNX initializer names) are trained; default: every float constant of rank >= 1 the loss depends on." };
 
     public Command AddTo(Command command, bool lossRequired)
     {
         Loss.Required = lossRequired;
-        foreach (var o in new Option[] { Loss, Optimizer, LearningRate, WeightDecay, ClipNorm, Trainable }) command.Options.Add(o);
+        foreach (var o in new Option[] { Loss, Optimizer, LearningRate, WeightDecay, ClipNorm, Trainable, DataParallel }) command.Options.Add(o);
         return command;
     }
 
@@ -60,6 +61,7 @@ internal sealed class TrainingCliOptions
             Optimizer = optimizer with { WeightDecay = decay },
             ClipNorm = clip,
             Trainable = trainable,
+            DataParallel = r.GetValue(DataParallel),
         });
     }
 
@@ -75,7 +77,7 @@ internal sealed class TrainingCliOptions
 
     /// <summary>A training option given without <c>--train</c>, as one message; null when consistent.</summary>
     public string? Misuse(ParseResult r) =>
-        !r.GetValue(Train) && r.GetValue(Loss) is not null ? "--loss and the other training options need --train" : null;
+        !r.GetValue(Train) && (r.GetValue(Loss) is not null || r.GetValue(DataParallel)) ? "--loss and the other training options need --train" : null;
 
     /// <summary>The training step of <paramref name="model"/> as the command line asks for it.</summary>
     public Result<TrainingModule> BuildStep(ParseResult r, Module model)

@@ -37,6 +37,23 @@ public static unsafe partial class MpiWorld
         }
     }
 
+    /// <summary>Set by Open MPI's <c>mpirun</c> in each process it starts (its rank and the world size).</summary>
+    public const string RankVariable = "OMPI_COMM_WORLD_RANK", SizeVariable = "OMPI_COMM_WORLD_SIZE";
+
+    /// <summary>
+    /// (rank, size) as <c>mpirun</c> launched this process, known before MPI starts (a data-parallel trainer picks
+    /// its slice of each batch with it before the first step); (0, 1) for a process not started by <c>mpirun</c>.
+    /// </summary>
+    public static (int Rank, int Size) Launched
+    {
+        get
+        {
+            static int? Read(string name) =>
+                int.TryParse(Environment.GetEnvironmentVariable(name), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v : null;
+            return Read(RankVariable) is { } rank && Read(SizeVariable) is { } size && size > 0 && rank < size ? (rank, size) : (0, 1);
+        }
+    }
+
     private static (int Rank, int Size)? Ask(nint lib)
     {
         var initialized = (delegate* unmanaged<int*, int>)DlSym(lib, "MPI_Initialized");

@@ -51,6 +51,13 @@ public sealed record TrainingOptions
 
     /// <summary>Integer type of the labels input for <see cref="LossSpec.SoftmaxCrossEntropy"/>.</summary>
     public ElementType LabelType { get; init; } = ElementType.I64;
+
+    /// <summary>
+    /// Synchronous data parallelism: every replica (MPI process) runs the step on its own slice of the global batch,
+    /// and the gradients and the loss are averaged over the replicas (<c>all_reduce {kind = mean}</c>) before the
+    /// update, so every replica applies the same update to the same variables: the step of the whole batch.
+    /// </summary>
+    public bool DataParallel { get; init; }
 }
 
 /// <summary>What a variable of a training step holds: a trained parameter, an optimizer state, or the step counter.</summary>
@@ -260,9 +267,17 @@ public static class TrainingStep
             AttrMap.Of(("callee", A.Symbol(ForwardFunction)), ("wrt", A.Ints(wrt))), resultTypes);
         int forwardResults = forward.ResultTypes.Length;
         IReadOnlyList<Value> grads = r[forwardResults..];
+        var outputs = new List<Value>(r[..forwardResults]);
+        if (options.DataParallel)
+        {
+            // Each replica's loss is the mean over its slice; the mean of those (equal slices) is the whole batch's,
+            // and so is the mean of their gradients. Clipping then sees the global gradient, as on one process.
+            grads = [.. grads.Select(g => AllReduceMean(b, g))];
+            outputs[0] = AllReduceMean(b, outputs[0]);
+        }
         if (options.ClipNorm is { } clip) grads = GradientClipping.ByGlobalNorm(b, grads, clip);
 
-        var results = new List<Value>(r[..forwardResults]);
+        var results = outputs;
         var infos = Enumerable.Range(0, forwardResults).Select(i => new ResultInfo(forward.ResultName(i))).ToList();
         var newStates = new List<(Value Value, int Arg, string Name)>();
         for (int k = 0; k < parameters.Count; k++)
@@ -286,4 +301,6 @@ public static class TrainingStep
         infos.Add(new ResultInfo("step", Updates: next));
         return new Step(fb.Return(results, infos), variables.ToImmutable());
     }
+
+    private static Value AllReduceMean(IrBuilder b, Value v) => b.Emit("all_reduce", [v], AttrMap.Of(("kind", A.Enum("mean"))));
 }

@@ -117,11 +117,11 @@ public sealed class MpiRunTests : IDisposable
         Assert.Contains("install openmpi-bin", output);
     }
 
-    private static ProcessStartInfo Gcc(params string[] args) =>
+    internal static ProcessStartInfo Gcc(params string[] args) =>
         WithMpiEnvironment(new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "gcc-cli.dll"), .. args]));
 
     /// <summary>mpirun -np N gcc-cli ARGS, as docs/distributed.md gives it.</summary>
-    private static ProcessStartInfo Mpirun(int n, params string[] args)
+    internal static ProcessStartInfo Mpirun(int n, params string[] args)
     {
         return WithMpiEnvironment(new ProcessStartInfo(MpirunFactAttribute.Mpirun!,
             ["--oversubscribe", "--bind-to", "none", "-np", n.ToString(), "dotnet", Path.Combine(AppContext.BaseDirectory, "gcc-cli.dll"), .. args]));
@@ -138,7 +138,7 @@ public sealed class MpiRunTests : IDisposable
         return psi;
     }
 
-    private static (int Code, string Output) Launch(ProcessStartInfo psi)
+    internal static (int Code, string Output) Launch(ProcessStartInfo psi)
     {
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();

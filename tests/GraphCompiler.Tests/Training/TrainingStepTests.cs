@@ -68,6 +68,45 @@ public sealed class TrainingStepTests
         Assert.Equal(1, run.VariableUpdates[training.Variables.Single(v => v.Name == "step").Argument].GetInt64(0));
     }
 
+    /// <summary>
+    /// Data parallel: two replicas (the reference interpreter's simulated world), each on half of a batch of 4 with its
+    /// gradients and loss averaged by <c>all_reduce {kind = mean}</c>, take exactly the step one process takes on the
+    /// whole batch: the same loss, the same new variables, on both replicas.
+    /// </summary>
+    [Fact]
+    public void TwoDataParallelReplicasOnHalvesTakeTheWholeBatchStep()
+    {
+        TrainingModule Build(int batch, bool parallel) => TrainingStep.Build(IrTest.Parse(Model.Replace("3x2xf64", $"{batch}x2xf64")), new TrainingOptions
+        {
+            Loss = LossSpec.Parse("softmax-cross-entropy:labels", out _)!,
+            Optimizer = Optimizer.Create("adam", 0.1)!,
+            DataParallel = parallel,
+        });
+        double[] x = [1, 2, -1, 0.5, 0.25, -2, 3, -0.75];
+        long[] labels = [1, 0, 1, 1];
+        List<Tensor> Inputs(TrainingModule t, int from, int count)
+        {
+            var inputs = new List<Tensor>
+            {
+                Tensor.FromDoubles(new TensorType(ElementType.F64, count, 2), x.AsSpan(2 * from, 2 * count).ToArray()),
+                Tensor.FromInt64s(new TensorType(ElementType.I64, count), labels.AsSpan(from, count).ToArray()),
+            };
+            inputs.AddRange(t.Variables.Select(v => v.Initial));
+            return inputs;
+        }
+        var whole = Build(4, parallel: false);
+        var halves = Build(2, parallel: true);
+        Assert.Equal(3, halves.Module.Entry.Body.Operations.Count(o => o.Def.Name == "all_reduce")); // the gradients of w and b, and the loss
+        var expected = new Interpreter(whole.Module).Run(null, Inputs(whole, 0, 4)).Unwrap();
+        var replicas = new Interpreter(halves.Module).RunReplicated(null, [Inputs(halves, 0, 2), Inputs(halves, 2, 2)]).Unwrap();
+        foreach (var replica in replicas)
+        {
+            Assert.Equal(expected.Results[0].GetDouble(0), replica.Results[0].GetDouble(0), 12);
+            foreach (var v in whole.Variables)
+                IrTest.AssertTensor(expected.VariableUpdates[v.Argument], replica.VariableUpdates[v.Argument], rtol: 1e-12, atol: 1e-15);
+        }
+    }
+
     /// <summary>cross-entropy on a softmax's probabilities is softmax cross-entropy on its logits: same loss, same update.</summary>
     [Fact]
     public void CrossEntropyOfProbabilitiesEqualsSoftmaxCrossEntropyOfLogits()
