@@ -19,12 +19,14 @@ internal sealed class TrainingCliOptions
     public Option<double> WeightDecay { get; } = new("--weight-decay") { Description = "L2 coefficient added to each gradient (g + λ·w).", DefaultValueFactory = _ => 0 };
     public Option<double?> ClipNorm { get; } = new("--clip-norm") { Description = "Scale the gradients down when their global L2 norm exceeds this." };
     public Option<bool> DataParallel { get; } = new("--data-parallel") { Description = "Average the gradients and the loss over the MPI processes (all_reduce mean) before the update: run under mpirun -np N, each process on its slice of every batch (docs/distributed.md)." };
+    public Option<string> CompressGradients { get; } = new("--compress-gradients") { Description = "With --data-parallel: send the gradients as f16 or bf16 (none, f16, bf16; default none): rounded, gathered from every process, averaged in f32.", DefaultValueFactory = _ => "none" };
+    public Option<int?> Replicas { get; } = new("--replicas") { Description = "With --compress-gradients: the number of processes the step is built for (default: mpirun's world size, 1 outside mpirun)." };
     public Option<string?> Trainable { get; } = new("--trainable") { Description = "A regex selecting which constants (by source name, e.g. ONNX initializer names) are trained; default: every float constant of rank >= 1 the loss depends on." };
 
     public Command AddTo(Command command, bool lossRequired)
     {
         Loss.Required = lossRequired;
-        foreach (var o in new Option[] { Loss, Optimizer, LearningRate, WeightDecay, ClipNorm, Trainable, DataParallel }) command.Options.Add(o);
+        foreach (var o in new Option[] { Loss, Optimizer, LearningRate, WeightDecay, ClipNorm, Trainable, DataParallel, CompressGradients, Replicas }) command.Options.Add(o);
         return command;
     }
 
@@ -55,13 +57,22 @@ internal sealed class TrainingCliOptions
                 return Fail($"--trainable '{pattern}' is an invalid regex: {e.Message}");
             }
         }
+        bool parallel = r.GetValue(DataParallel);
+        var wireName = r.GetValue(CompressGradients)!;
+        if (wireName is not ("none" or "f16" or "bf16")) return Fail($"--compress-gradients '{wireName}' is not one of none, f16, bf16");
+        ElementType? wire = wireName == "f16" ? ElementType.F16 : wireName == "bf16" ? ElementType.BF16 : null;
+        if (wire is not null && !parallel) return Fail("--compress-gradients needs --data-parallel (it compresses what the processes exchange)");
+        int replicas = r.GetValue(Replicas) ?? Distributed.MpiWorld.Launched.Size;
+        if (replicas < 1) return Fail($"--replicas must be >= 1, got {replicas}");
         return Result<TrainingOptions>.Success(new TrainingOptions
         {
             Loss = loss,
             Optimizer = optimizer with { WeightDecay = decay },
             ClipNorm = clip,
             Trainable = trainable,
-            DataParallel = r.GetValue(DataParallel),
+            DataParallel = parallel,
+            GradientCompression = wire,
+            Replicas = replicas,
         });
     }
 

@@ -20,6 +20,34 @@ public sealed class CpuOpsTests
         for (int i = 0; i < expected.Length; i++) IrTest.AssertTensor(expected[i], actual[i], rtol, atol);
     }
 
+    /// <summary>
+    /// A convert down to f16/bf16 rounds inside a kernel too (the kernel computes them in float), so a value converted
+    /// down and back up in one fused loop loses what the narrow type cannot hold, exactly as the interpreter rounds.
+    /// </summary>
+    [Theory]
+    [InlineData("f32", "f16")]
+    [InlineData("f32", "bf16")]
+    [InlineData("f64", "f16")]
+    [InlineData("f64", "bf16")]
+    [InlineData("f16", "bf16")]
+    [InlineData("bf16", "f16")]
+    public void ConvertingDownAndUpInOneKernelRounds(string wide, string narrow)
+    {
+        var text = $$"""
+            func @main(%x: tensor<64x{{wide}}>) -> (tensor<64x{{wide}}>) {
+              %a = convert %x : tensor<64x{{narrow}}>
+              %b = convert %a : tensor<64x{{wide}}>
+              return %b
+            }
+            """;
+        var rng = new Random(5);
+        var values = Enumerable.Range(0, 64).Select(i => (rng.NextDouble() - 0.5) * Math.Pow(2, rng.Next(-20, 12))).ToArray();
+        Assert.True(ElementTypes.TryParse(wide, out var type));
+        var x = T.Of(type, [64], values);
+        Check(text, [x]);
+        Assert.Contains("fusion", GraphCompiler.IR.Text.Printer.Print(PassManager.Run(IrTest.Parse(text), PassRegistry.Default).Unwrap())); // one kernel
+    }
+
     /// <summary>Random values with many ties (few distinct values), and NaN/±inf in floats when asked.</summary>
     private static Tensor Random(ElementType e, long[] shape, int seed, bool specials = false)
     {

@@ -5,7 +5,8 @@ namespace GraphCompiler.Tests.Distributed;
 /// per-process batch of 32 / N against one process training the same MLP with batch 32 on the same global batches
 /// (same seed, same shuffles; process r takes slice r of each). The gradients and the loss are averaged with
 /// <c>all_reduce {kind = mean}</c>, so after an epoch (44 steps of Adam) every variable must equal the single
-/// process's within 1e-5 relative (the only difference is the order of the floating-point sums).
+/// process's within 1e-5 relative (the only difference is the order of the floating-point sums); with the gradients
+/// sent as f16, within the rounding drift stated at <see cref="F16Tolerance"/>.
 /// </summary>
 public sealed class DataParallelTests : IDisposable
 {
@@ -15,10 +16,17 @@ public sealed class DataParallelTests : IDisposable
 
     private const double Tolerance = 1e-5;
 
+    /// <summary>
+    /// With f16 gradients on the wire the parameters drift from the exact run by rounding: measured 7.4e-4 of each
+    /// tensor's largest value after the epoch (optimizer moments up to 3e-3); the bound leaves headroom for other CPUs.
+    /// </summary>
+    private const double F16Tolerance = 2e-3;
+
     [MpirunTheory]
-    [InlineData(2)]
-    [InlineData(4)]
-    public void NProcessesOnSlicesTrainLikeOneProcessOnTheWholeBatch(int n)
+    [InlineData(2, "none")]
+    [InlineData(4, "none")]
+    [InlineData(2, "f16")]
+    public void NProcessesOnSlicesTrainLikeOneProcessOnTheWholeBatch(int n, string compression)
     {
         var dir = _temp.Directory("dp");
         var model = Path.Combine(GoldenFile.RepoRoot(), "examples", "training", "digits_mlp.ir");
@@ -28,7 +36,8 @@ public sealed class DataParallelTests : IDisposable
 
         var (code, output) = MpiRunTests.Launch(MpiRunTests.Gcc(["train", model, .. common, "-o", Path.Combine(dir, "single")]));
         Assert.True(code == 0, $"single-process training failed ({code}):\n{output}");
-        (code, output) = MpiRunTests.Launch(MpiRunTests.Mpirun(n, ["train", sliced, .. common, "--data-parallel", "-o", Path.Combine(dir, "parallel")]));
+        (code, output) = MpiRunTests.Launch(MpiRunTests.Mpirun(n,
+            ["train", sliced, .. common, "--data-parallel", "--compress-gradients", compression, "-o", Path.Combine(dir, "parallel")]));
         Assert.True(code == 0, $"mpirun -np {n} train --data-parallel failed ({code}):\n{output}");
         Assert.Contains($"batches of 32 over {n} processes ({32 / n} each, data parallel)", output);
 
@@ -38,6 +47,7 @@ public sealed class DataParallelTests : IDisposable
         Assert.Equal(44, parallel["step"].GetInt64(0));
         foreach (var (name, expected) in single)
         {
+            double tolerance = compression == "none" ? Tolerance : name.Contains("/adam/", StringComparison.Ordinal) ? 5 * F16Tolerance : F16Tolerance;
             var actual = parallel[name];
             Assert.Equal(expected.Type, actual.Type);
             double scale = 0, error = 0;
@@ -46,7 +56,7 @@ public sealed class DataParallelTests : IDisposable
                 scale = Math.Max(scale, Math.Abs(expected.GetDouble(k)));
                 error = Math.Max(error, Math.Abs(expected.GetDouble(k) - actual.GetDouble(k)));
             }
-            Assert.True(error <= Tolerance * Math.Max(scale, 1e-30), $"{name}: max difference {error} against max |value| {scale} (n = {n})");
+            Assert.True(error <= tolerance * Math.Max(scale, 1e-30), $"{name}: max difference {error} against max |value| {scale} (n = {n}, {compression})");
         }
     }
 }

@@ -107,6 +107,50 @@ public sealed class TrainingStepTests
         }
     }
 
+    /// <summary>
+    /// 16-bit gradient compression: with SGD (learning rate 1, so w' = w − g) each replica's gradient g_r comes out of a
+    /// plain step on its half; the compressed data-parallel step must apply exactly the mean of the g_r rounded to f16.
+    /// </summary>
+    [Fact]
+    public void CompressedGradientsAreTheMeanOfTheReplicasRoundedGradients()
+    {
+        TrainingModule Build(bool parallel) => TrainingStep.Build(IrTest.Parse(Model.Replace("3x2xf64", "2x2xf64")), new TrainingOptions
+        {
+            Loss = LossSpec.Parse("softmax-cross-entropy:labels", out _)!,
+            Optimizer = Optimizer.Create("sgd", 1)!,
+            DataParallel = parallel,
+            GradientCompression = parallel ? ElementType.F16 : null,
+            Replicas = 2,
+        });
+        double[] x = [1, 2, -1, 0.5, 0.25, -2, 3, -0.75];
+        long[] labels = [1, 0, 1, 1];
+        List<Tensor> Inputs(TrainingModule t, int half)
+        {
+            var inputs = new List<Tensor>
+            {
+                Tensor.FromDoubles(new TensorType(ElementType.F64, 2, 2), x.AsSpan(4 * half, 4).ToArray()),
+                Tensor.FromInt64s(new TensorType(ElementType.I64, 2), labels.AsSpan(2 * half, 2).ToArray()),
+            };
+            inputs.AddRange(t.Variables.Select(v => v.Initial));
+            return inputs;
+        }
+        var plain = Build(parallel: false);
+        var compressed = Build(parallel: true);
+        var replicas = new Interpreter(compressed.Module).RunReplicated(null, [Inputs(compressed, 0), Inputs(compressed, 1)]).Unwrap();
+        foreach (var v in plain.Variables.Where(v => v.Role == VariableRole.Parameter))
+        {
+            var w = v.Initial;
+            var g = Enumerable.Range(0, 2).Select(h => new Interpreter(plain.Module).Run(null, Inputs(plain, h)).Unwrap().VariableUpdates[v.Argument]).ToList();
+            for (long k = 0; k < w.ElementCount; k++)
+            {
+                double mean = (FloatRounding.RoundTo(ElementType.F16, w.GetDouble(k) - g[0].GetDouble(k))
+                             + FloatRounding.RoundTo(ElementType.F16, w.GetDouble(k) - g[1].GetDouble(k))) / 2;
+                foreach (var replica in replicas)
+                    Assert.Equal(w.GetDouble(k) - mean, replica.VariableUpdates[v.Argument].GetDouble(k), 14);
+            }
+        }
+    }
+
     /// <summary>cross-entropy on a softmax's probabilities is softmax cross-entropy on its logits: same loss, same update.</summary>
     [Fact]
     public void CrossEntropyOfProbabilitiesEqualsSoftmaxCrossEntropyOfLogits()

@@ -176,7 +176,17 @@ public sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
             return to.IsFloat() ? b.Let($"uitofp i1 {x} to {tt}") : b.Let($"zext i1 {x} to {tt}");
         if (from.IsFloat() && to.IsFloat())
         {
-            if (ft == tt) return x; // f16/bf16 compute in float; rounding happens at the store.
+            // f16/bf16 compute in float, but a convert to one of them rounds now, as the IR says: a value converted
+            // down and back up in one kernel (16-bit gradient compression, say) must lose what the type cannot hold.
+            if (to is ElementType.F16 or ElementType.BF16)
+            {
+                var memory = new MemoryAccess(b, module);
+                if (ft == "double") return memory.RoundFromDouble(to, x);
+                return to == ElementType.F16
+                    ? b.Let($"fpext half {b.Let($"fptrunc float {x} to half")} to float")
+                    : memory.BFloatToFloat(memory.FloatToBFloat(x));
+            }
+            if (ft == tt) return x; // from f16/bf16 up to f32: exact
             return to.ByteSize() > from.ByteSize() || ft == "float" && tt == "double"
                 ? b.Let($"fpext {ft} {x} to {tt}")
                 : b.Let($"fptrunc {ft} {x} to {tt}");
