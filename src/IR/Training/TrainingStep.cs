@@ -283,10 +283,7 @@ public static class TrainingStep
         {
             // Each replica's loss is the mean over its slice; the mean of those (equal slices) is the whole batch's,
             // and so is the mean of their gradients. Clipping then sees the global gradient, as on one process.
-            grads = options.GradientCompression is { } wire
-                ? [.. grads.Select(g => CompressedMean(b, g, wire, options.Replicas))]
-                : [.. grads.Select(g => AllReduceMean(b, g))];
-            outputs[0] = AllReduceMean(b, outputs[0]);
+            (grads, outputs[0]) = AverageInBuckets(b, grads, outputs[0], options);
         }
         if (options.ClipNorm is { } clip) grads = GradientClipping.ByGlobalNorm(b, grads, clip);
 
@@ -313,6 +310,54 @@ public static class TrainingStep
         results.Add(stepNumber);
         infos.Add(new ResultInfo("step", Updates: next));
         return new Step(fb.Return(results, infos), variables.ToImmutable());
+    }
+
+    /// <summary>
+    /// Most bytes of gradients averaged by one collective (PyTorch DDP's default bucket, 25 MiB): a few large messages
+    /// cost far less than one per parameter tensor — each collective is a synchronisation of every replica, whose
+    /// latency dominates small tensors — while a bucket stays small enough not to double the step's memory.
+    /// </summary>
+    public const long BucketBytes = 25L << 20;
+
+    /// <summary>
+    /// The replicas' mean of <paramref name="grads"/> and of the loss: consecutive gradients of one element type are
+    /// flattened into buckets of at most <see cref="BucketBytes"/> (the loss rides in the first one when it has their
+    /// type), each averaged by one collective and cut back into its tensors.
+    /// </summary>
+    private static (IReadOnlyList<Value> Grads, Value Loss) AverageInBuckets(IrBuilder b, IReadOnlyList<Value> grads, Value loss, TrainingOptions options)
+    {
+        var members = new List<Value>();
+        bool lossInside = grads.Count > 0 && loss.Type.Element == grads[0].Type.Element && options.GradientCompression is null;
+        if (lossInside) members.Add(loss);
+        members.AddRange(grads);
+        var averaged = new Dictionary<Value, Value>(ReferenceEqualityComparer.Instance);
+        var bucket = new List<Value>();
+        long bytes = 0;
+        void Flush()
+        {
+            if (bucket.Count == 0) return;
+            var flat = bucket.Select(v => b.Reshape(v, v.Type.ElementCount)).ToList();
+            var joined = flat.Count == 1 ? flat[0] : b.Emit("concatenate", flat, AttrMap.Of(("dimension", A.Int(0))));
+            var mean = options.GradientCompression is { } wire ? CompressedMean(b, joined, wire, options.Replicas) : AllReduceMean(b, joined);
+            long at = 0;
+            foreach (var v in bucket)
+            {
+                long n = v.Type.ElementCount;
+                var part = bucket.Count == 1 ? mean : b.Emit("slice", [mean], AttrMap.Of(("start", A.Ints(at)), ("limit", A.Ints(at + n))));
+                averaged[v] = b.Reshape(part, [.. v.Type.Shape]);
+                at += n;
+            }
+            bucket.Clear();
+            bytes = 0;
+        }
+        foreach (var v in members)
+        {
+            if (bucket.Count > 0 && (v.Type.Element != bucket[0].Type.Element || bytes + v.Type.ByteSize > BucketBytes)) Flush();
+            bucket.Add(v);
+            bytes += v.Type.ByteSize;
+        }
+        Flush();
+        return ([.. grads.Select(g => averaged[g])], lossInside ? averaged[loss] : AllReduceMean(b, loss));
     }
 
     private static Value AllReduceMean(IrBuilder b, Value v) => b.Emit("all_reduce", [v], AttrMap.Of(("kind", A.Enum("mean"))));
