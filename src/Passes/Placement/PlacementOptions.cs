@@ -65,10 +65,10 @@ public sealed record PlacementConstraint(Regex Pattern, string Device, string Te
     public static Result<PlacementConstraint> Parse(string spec)
     {
         int eq = spec.LastIndexOf('=');
-        if (eq < 0) return Fail($"placement constraint '{spec}' must be REGEX=DEVICE (cpu, gpu, taskK or /job:worker/task:K/cpu:0)");
+        if (eq < 0) return Fail($"placement constraint '{spec}' must be REGEX=cpu or REGEX=gpu (or a task's CPU: REGEX=taskK, REGEX=/job:worker/task:K/cpu:0)");
         var (pattern, written) = (spec[..eq], spec[(eq + 1)..].Trim());
         if (IR.Placement.Parse(written) is not { } device)
-            return Fail($"placement constraint '{spec}': device '{written}' is not cpu, gpu, taskK or /job:worker/task:K/cpu:0 (K < {IR.Placement.MaxTasks})");
+            return Fail($"placement constraint '{spec}': device '{written}' is not cpu or gpu, nor a task's CPU (taskK or /job:worker/task:K/cpu:0, 1 <= K < {IR.Placement.MaxTasks})");
         if (pattern.Length == 0) return Fail($"placement constraint '{spec}' has an empty regex");
         try
         {
