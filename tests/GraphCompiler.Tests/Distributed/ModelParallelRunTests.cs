@@ -8,10 +8,10 @@ namespace GraphCompiler.Tests.Distributed;
 /// Model parallelism for real: <see cref="ModelParallelTests.Mlp"/> split over 2 or 3 MPI ranks by pinning
 /// (<c>gcc-cli run --tasks N --place ...</c> under <c>mpirun -np N</c>), every rank's results against the
 /// single-process results — the interpreter's (the reference) and the same program compiled without tasks —
-/// plus f16 on the wire and a split program started without mpirun.
+/// plus f16 and bf16 on the wire and a split program started without mpirun.
 /// Tolerances: without compression the split program runs the same kernels on the same values, so its results
 /// equal the single-process compiled results bit for bit, and the interpreter's within the CPU backend's usual
-/// 1e-5 (its dot products accumulate in another order). With f16 on the wire, within
+/// 1e-5 (its dot products accumulate in another order). With f16 or bf16 on the wire, within
 /// <see cref="ModelParallelTests.F16Bound"/> of the interpreter's exact results.
 /// </summary>
 public sealed class ModelParallelRunTests : IDisposable
@@ -67,26 +67,31 @@ public sealed class ModelParallelRunTests : IDisposable
         }
     }
 
-    [MpirunFact]
-    public void F16OnTheWireStaysWithinItsRoundingBound()
+    /// <summary>16 bits on the wire: f16 (11 significant bits, unit roundoff 2^-11) and bf16 (8, 2^-8).</summary>
+    [MpirunTheory]
+    [InlineData("f16", 11)]
+    [InlineData("bf16", 8)]
+    public void SixteenBitsOnTheWireStayWithinTheirRoundingBound(string wire, int bits)
     {
         var (dir, model) = Setup();
-        var (code, output) = Launch(Mpirun(2, SplitArgs(2, model, "--compress-transfers", "f16", "-o", Path.Combine(dir, "rank{rank}"))));
+        var (code, output) = Launch(Mpirun(2, SplitArgs(2, model, "--compress-transfers", wire, "-o", Path.Combine(dir, "rank{rank}"))));
         Assert.True(code == 0, $"mpirun -np 2 failed ({code}):\n{output}");
         var exact = new Interpreter(IrTest.Parse(ModelParallelTests.Mlp())).Run(null, [ModelParallelTests.Input]).Unwrap().Results;
-        var rounded = new Interpreter(ModelParallelTests.Split(2, TransferCompression.F16)).Run(null, [ModelParallelTests.Input]).Unwrap().Results;
-        var bound = ModelParallelTests.F16Bound(exact);
+        var compression = PlacementOptions.ParseCompression(wire)!.Value;
+        var rounded = new Interpreter(ModelParallelTests.Split(2, compression)).Run(null, [ModelParallelTests.Input]).Unwrap().Results;
+        double u = Math.ScaleB(1, -bits);
+        var bound = ModelParallelTests.F16Bound(exact, u);
         for (int rank = 0; rank < 2; rank++)
         {
             var logits = Read(Path.Combine(dir, $"rank{rank}"), "logits");
             for (long k = 0; k < logits.ElementCount; k++)
             {
                 Assert.True(Math.Abs(logits.GetDouble(k) - exact[0].GetDouble(k)) <= bound, $"rank {rank}, logit {k}: {logits.GetDouble(k)} vs exact {exact[0].GetDouble(k)} (bound {bound})");
-                // The same rounding as the interpreter's send: within an f16 step of its compressed logits.
-                Assert.True(Math.Abs(logits.GetDouble(k) - rounded[0].GetDouble(k)) <= Math.Abs(rounded[0].GetDouble(k)) / 1024 + 1e-5,
+                // The same rounding as the interpreter's send: within a 16-bit step of its compressed logits.
+                Assert.True(Math.Abs(logits.GetDouble(k) - rounded[0].GetDouble(k)) <= 2 * u * Math.Abs(rounded[0].GetDouble(k)) + 1e-5,
                     $"rank {rank}, logit {k}: {logits.GetDouble(k)} vs the interpreter's f16 transfers {rounded[0].GetDouble(k)}");
             }
-            Assert.NotEqual(exact[0], logits); // the wire really carried f16
+            Assert.NotEqual(exact[0], logits); // the wire really carried 16 bits
             IrTest.AssertTensor(exact[1], Read(Path.Combine(dir, $"rank{rank}"), "hidden"), rtol: CompiledRtol, atol: CompiledAtol);
         }
     }
