@@ -56,8 +56,18 @@ public sealed record CompileOptions
     /// <summary>Verify after every pass and check that passes reporting "unchanged" left the IR byte-identical (slower; tests).</summary>
     public bool CheckEachPass { get; init; }
 
-    /// <summary>Device-placement constraints, each <c>REGEX=cpu</c> or <c>REGEX=gpu</c> (matched against op source names, else result names).</summary>
+    /// <summary>
+    /// Device-placement constraints, each <c>REGEX=DEVICE</c> (matched against op source names, else result names); the
+    /// device is cpu, gpu, taskK or <c>/job:worker/task:K/cpu:0</c> (another process's CPU: model parallelism).
+    /// </summary>
     public IReadOnlyList<string> Place { get; init; } = [];
+
+    /// <summary>
+    /// Processes (MPI ranks) to split each function over (docs/distributed.md, model parallelism): 1, one process.
+    /// With more, or with a constraint naming a task, the target's default pipeline becomes <c>tasks</c> (placement
+    /// and transfers after fusion) and the CPU targets place on the tasks' CPUs only.
+    /// </summary>
+    public int Tasks { get; init; } = 1;
 
     /// <summary>
     /// Arena bytes each function should fit in: the <c>remat</c> pass recomputes cheap values (forward activations

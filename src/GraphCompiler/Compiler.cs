@@ -97,6 +97,22 @@ public sealed partial class Compiler
         var target = Targets.Resolve(options.Target, options.GpuArch, options.GpuMultiprocessors);
         if (!target.Ok) problems.AddRange(target.Diagnostics);
 
+        var placement = new PlacementOptions { GpuSupports = Targets.GpuSupports };
+        foreach (var spec in options.Place)
+        {
+            var c = PlacementConstraint.Parse(spec);
+            if (c.Ok) placement = placement with { Constraints = placement.Constraints.Add(c.Value!) };
+            else problems.AddRange(c.Diagnostics);
+        }
+        if (options.Tasks is < 1 or > Placement.MaxTasks) Problem($"Tasks must be 1 to {Placement.MaxTasks}, got {options.Tasks}");
+        // Split over processes: the CPUs of the tasks (a CPU target's program has no GPU), placed after fusion.
+        bool overTasks = options.Tasks > 1 || placement.Constraints.Any(c => Placement.TaskOf(c.Device) > 0);
+        if (overTasks)
+        {
+            placement = placement with { Tasks = Math.Max(1, options.Tasks) };
+            if (options.Target != "cuda") placement = placement with { GpuSupports = null };
+        }
+
         Pipeline? pipeline = null;
         if (options.Passes is { } passes)
         {
@@ -106,7 +122,7 @@ public sealed partial class Compiler
         }
         else if (target.Ok)
         {
-            var name = options.Pipeline ?? target.Value!.DefaultPipeline;
+            var name = options.Pipeline ?? (overTasks && target.Value!.DefaultPipeline == PassRegistry.Default.Name ? PassRegistry.Tasks.Name : target.Value!.DefaultPipeline);
             if (name != "none")
             {
                 pipeline = PassRegistry.Pipelines.FirstOrDefault(p => p.Name == name);
@@ -114,13 +130,6 @@ public sealed partial class Compiler
             }
         }
 
-        var placement = new PlacementOptions { GpuSupports = Targets.GpuSupports };
-        foreach (var spec in options.Place)
-        {
-            var c = PlacementConstraint.Parse(spec);
-            if (c.Ok) placement = placement with { Constraints = placement.Constraints.Add(c.Value!) };
-            else problems.AddRange(c.Diagnostics);
-        }
         if (options.CompressTransfers is { } text)
         {
             if (PlacementOptions.ParseCompression(text) is { } compression) placement = placement with { CompressTransfers = compression };

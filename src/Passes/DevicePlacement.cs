@@ -7,8 +7,10 @@ using GraphCompiler.IR.Text;
 namespace GraphCompiler.Passes;
 
 /// <summary>
-/// <c>place-devices</c>: sets <c>device = cpu|gpu</c> on every top-level op of each function body,
-/// TensorFlow's placer (whitepaper §3.2.1) with its cost model (<see cref="DeviceCostModel"/>).
+/// <c>place-devices</c>: sets <c>device = cpu|gpu|taskK</c> on every top-level op of each function body,
+/// TensorFlow's placer (whitepaper §3.2.1) with its cost model (<see cref="DeviceCostModel"/>). With
+/// <see cref="PlacementOptions.Tasks"/> = N &gt; 1 the CPUs of tasks 1..N-1 (other processes, MPI ranks:
+/// model parallelism) are candidates too, reached over the network (the cost model's network link).
 /// <list type="bullet">
 /// <item>Constants get no device (the GPU backend uploads the constants its kernels read at load time,
 /// so they never need a transfer); the terminator gets none. Arguments and results live on the host.</item>
@@ -23,9 +25,10 @@ namespace GraphCompiler.Passes;
 /// <item>Greedy simulation in body (topological) order: a group is placed when its first member is
 /// reached, on the allowed device where its last member finishes first — ready when the device is free
 /// and every input has arrived there (producer's finish, plus one transfer per value and device) — plus
-/// the transfer back of any function result it computes on the GPU. Ties go to the CPU.</item>
+/// the transfer back to the host (task 0's CPU) of any function result it computes elsewhere. Ties go to
+/// the host CPU, then to lower tasks: a split happens only when it pays, or when a constraint asks for it.</item>
 /// </list>
-/// Without <see cref="PlacementOptions.GpuSupports"/> every op is placed on the CPU.
+/// Without <see cref="PlacementOptions.GpuSupports"/> and with one task every op is placed on the CPU.
 /// </summary>
 public sealed class DevicePlacement : FunctionPass
 {
@@ -72,7 +75,8 @@ public sealed class DevicePlacement : FunctionPass
         private readonly Dictionary<Value, int> _producer = new(ReferenceEqualityComparer.Instance);
         private readonly Dictionary<Value, (string Device, double Time)> _home = new(ReferenceEqualityComparer.Instance);
         private readonly Dictionary<(Value, string), double> _copies = new();
-        private readonly Dictionary<string, double> _busy = new() { [Placement.Cpu] = 0, [Placement.Gpu] = 0 };
+        private readonly Dictionary<string, double> _busy = new() { [Placement.Gpu] = 0 };
+        private string[] _cpus = [Placement.Cpu];
         private readonly HashSet<Value> _returned = new(f.Body.Yielded, ReferenceEqualityComparer.Instance);
         private int[] _parent = [];
         private ValueNames? _names;
@@ -84,6 +88,9 @@ public sealed class DevicePlacement : FunctionPass
                 foreach (var r in _ops[i].Results) _producer[r] = i;
             var groups = Colocate();
             var required = Constraints(groups);
+            int tasks = Math.Max(options.Tasks, 1 + required.Values.Select(Placement.TaskOf).DefaultIfEmpty(0).Max());
+            _cpus = [.. Enumerable.Range(0, tasks).Select(Placement.TaskCpu)];
+            foreach (var c in _cpus) _busy[c] = 0;
             foreach (var a in f.Arguments) _home[a] = (Placement.Cpu, 0);
             var done = new bool[_ops.Length];
             for (int i = 0; i < _ops.Length; i++)
@@ -214,11 +221,12 @@ public sealed class DevicePlacement : FunctionPass
         {
             bool gpuPossible = options.GpuSupports is { } supports
                 && members.All(m => (_ops[m].Regions.IsEmpty || _ops[m].Def is FusionOp) && supports(_ops[m]));
-            if (!gpuPossible) return [Placement.Cpu];
-            return required is null ? [Placement.Cpu, Placement.Gpu] : [required];
+            // A constraint holds unless it asks for a GPU that cannot run the group (then the host CPU runs it).
+            if (required is not null) return required == Placement.Gpu && !gpuPossible ? [Placement.Cpu] : [required];
+            return gpuPossible ? [.. _cpus, Placement.Gpu] : _cpus;
         }
 
-        private double Transfer(Value v) => options.CostModel.TransferSeconds(v.Type, options.CompressTransfers);
+        private double Transfer(Value v, string from, string to) => options.CostModel.TransferSeconds(v.Type, from, to, options.CompressTransfers);
 
         /// <summary>When <paramref name="v"/> is readable on <paramref name="device"/>; <paramref name="commit"/> records the copy.</summary>
         private double Available(Value v, string device, bool commit)
@@ -226,12 +234,12 @@ public sealed class DevicePlacement : FunctionPass
             if (_copies.TryGetValue((v, device), out var t)) return t;
             if (!_home.TryGetValue(v, out var home)) return 0; // a constant: on every device from the start
             if (home.Device == device) return home.Time;
-            t = home.Time + Transfer(v);
+            t = home.Time + Transfer(v, home.Device, device);
             if (commit) _copies[(v, device)] = t;
             return t;
         }
 
-        /// <summary>Runs the group's members in order on <paramref name="device"/>; returns the score: last finish, plus copying GPU-computed results back to the host.</summary>
+        /// <summary>Runs the group's members in order on <paramref name="device"/>; returns the score: last finish, plus copying results computed off the host back to it.</summary>
         private double Simulate(List<int> members, string device, bool commit)
         {
             var local = new Dictionary<Value, double>(ReferenceEqualityComparer.Instance);
@@ -246,7 +254,7 @@ public sealed class DevicePlacement : FunctionPass
                 foreach (var r in op.Results)
                 {
                     local[r] = clock;
-                    if (device != Placement.Cpu && _returned.Contains(r)) returnBack = Math.Max(returnBack, clock + Transfer(r));
+                    if (device != Placement.Cpu && _returned.Contains(r)) returnBack = Math.Max(returnBack, clock + Transfer(r, device, Placement.Cpu));
                 }
             }
             if (commit)

@@ -15,6 +15,12 @@ namespace GraphCompiler.Passes;
 /// they are, but an outer value they read from the other device is received before their op and read
 /// through the <c>recv</c>. With <see cref="PlacementOptions.CompressTransfers"/> every f32 send carries
 /// <c>compress</c>. An op without <c>device</c> runs on the CPU.
+/// <para>
+/// Devices of other tasks (taskK) are handled alike: an edge between tasks gets a pair whose send runs in
+/// the producer's process right after the producer and whose recv runs in the reader's process right
+/// before the first reader there (a compiled program makes it MPI point-to-point). Arguments live on the
+/// host (task 0) and results are returned from it, so a result computed on task K gets a taskK→cpu pair.
+/// </para>
 /// </summary>
 public sealed class TransferInsertion : FunctionPass
 {

@@ -3,15 +3,20 @@ using System.CommandLine;
 namespace GraphCompiler.Cli;
 
 /// <summary>
-/// The device-placement options of the commands that run passes (<c>ir</c>, <c>graph</c>, <c>compile</c>):
-/// <c>--place 'REGEX=cpu|gpu'</c> (repeatable) and <c>--compress-transfers none|f16|bf16</c>, passed to the
-/// driver as <see cref="CompileOptions.Place"/> and <see cref="CompileOptions.CompressTransfers"/>; it checks them.
+/// The device-placement options of the commands that run passes (<c>ir</c>, <c>graph</c>, <c>compile</c>, <c>run</c>):
+/// <c>--place 'REGEX=DEVICE'</c> (repeatable), <c>--compress-transfers none|f16|bf16</c> and <c>--tasks N</c>, passed to the
+/// driver as <see cref="CompileOptions.Place"/>, <see cref="CompileOptions.CompressTransfers"/> and <see cref="CompileOptions.Tasks"/>; it checks them.
 /// </summary>
 internal sealed class PlacementCliOptions
 {
     public Option<string[]> Place { get; } = new("--place")
     {
-        Description = "Pin ops to a device: REGEX=cpu or REGEX=gpu, matched against each op's source name (loc), else its result name (%5). Repeatable; ops the GPU cannot run stay on the CPU.",
+        Description = "Pin ops to a device: REGEX=cpu, REGEX=gpu, REGEX=taskK or REGEX=/job:worker/task:K/cpu:0 (task K's CPU: MPI rank K), matched against each op's source name (loc), else its result name (%5). Repeatable; ops the GPU cannot run stay on the CPU.",
+    };
+
+    public Option<int?> Tasks { get; } = new("--tasks")
+    {
+        Description = "Split the model over N processes (MPI ranks; run it with mpirun -np N): placement may put ops on the CPUs of tasks 0..N-1, and transfers between them are MPI messages (default 1).",
     };
 
     public Option<string?> CompressTransfers { get; } = new("--compress-transfers")
@@ -23,10 +28,11 @@ internal sealed class PlacementCliOptions
     {
         command.Options.Add(Place);
         command.Options.Add(CompressTransfers);
+        command.Options.Add(Tasks);
         return command;
     }
 
     /// <summary><paramref name="options"/> with the command line's placement.</summary>
     public CompileOptions Apply(ParseResult r, CompileOptions options) =>
-        options with { Place = r.GetValue(Place) ?? [], CompressTransfers = r.GetValue(CompressTransfers) };
+        options with { Place = r.GetValue(Place) ?? [], CompressTransfers = r.GetValue(CompressTransfers), Tasks = r.GetValue(Tasks) ?? 1 };
 }

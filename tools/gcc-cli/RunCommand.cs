@@ -4,7 +4,7 @@ using GraphCompiler.IR;
 namespace GraphCompiler.Cli;
 
 /// <summary>
-/// <c>gcc-cli run MODEL --input NAME=FILE.npy ... [-o DIR] [--output NAME=@FILE.npy ...] [--backend cpu|interpreter] [--print-full]</c>:
+/// <c>gcc-cli run MODEL --input NAME=FILE.npy ... [-o DIR] [--output NAME=@FILE.npy ...] [--backend cpu|interpreter] [--print-full] [--tasks N] [--place REGEX=taskK]</c>:
 /// run a model (any format <see cref="ModelLoader"/> reads; inputs: see <see cref="InputFiles"/>), print its results, and
 /// write each result named by <c>--output</c> to its file (IREE's form) and every other one as <c>DIR/NAME.npy</c>.
 /// </summary>
@@ -29,7 +29,8 @@ internal static class RunCommand
         var function = new Option<string?>("--function") { Description = "The function to run (default: main, else the first)." };
         var printFull = new Option<bool>("--print-full") { Description = "Print every element of each result (default: the first 8)." };
         var timing = new TimingCliOptions();
-        var cmd = model.AddTo(new Command("run", "Run a model on .npy inputs and write its results as .npy files."));
+        var placement = new PlacementCliOptions();
+        var cmd = placement.AddTo(model.AddTo(new Command("run", "Run a model on .npy inputs and write its results as .npy files.")));
         cmd.Options.Add(inputs);
         cmd.Options.Add(outputDir);
         cmd.Options.Add(outputs);
@@ -37,19 +38,19 @@ internal static class RunCommand
         cmd.Options.Add(function);
         cmd.Options.Add(printFull);
         timing.AddTo(cmd);
-        cmd.SetAction(r => Run(r, model, timing, r.GetValue(inputs) ?? [], r.GetValue(outputs) ?? [], r.GetValue(outputDir), r.GetValue(backend)!, r.GetValue(function), r.GetValue(printFull)));
+        cmd.SetAction(r => Run(r, model, placement, timing, r.GetValue(inputs) ?? [], r.GetValue(outputs) ?? [], r.GetValue(outputDir), r.GetValue(backend)!, r.GetValue(function), r.GetValue(printFull)));
         return cmd;
     }
 
     /// <summary>Replaced by the process's MPI rank in output paths, so the ranks of one mpirun write different files.</summary>
     private const string RankPlaceholder = "{rank}";
 
-    private static int Run(ParseResult r, ModelOptions model, TimingCliOptions timing, string[] inputSpecs, string[] outputSpecs, string? outputDir, string backendName, string? functionName, bool printFull)
+    private static int Run(ParseResult r, ModelOptions model, PlacementCliOptions placement, TimingCliOptions timing, string[] inputSpecs, string[] outputSpecs, string? outputDir, string backendName, string? functionName, bool printFull)
     {
         var path = r.GetValue(model.Model)!;
         var options = model.Apply(r, new CompileOptions { Target = backendName, Function = functionName });
         if (!options.Ok) return Cli.FailOne(options.Diagnostics);
-        if (Cli.Driver(timing.Apply(r, options.Value!), out var bad) is not { } driver) return bad;
+        if (Cli.Driver(timing.Apply(r, placement.Apply(r, options.Value!)), out var bad) is not { } driver) return bad;
         var phases = timing.Recorder(r);
         driver = driver.WithPhases(phases);
 

@@ -65,10 +65,11 @@ public static class CpuCompiler
         {
             var target = options.Target ?? CpuTarget.Host();
             using var phase = options.Phases?.Phase("LLVM IR generation");
-            // Only a module with collectives carries the MPI transport (and so any mention of libmpi).
-            string? lastError = CollectiveOps.Uses(module) ? $"{options.Name}_last_error" : null;
+            // Only a module with collectives, or split over tasks (processes), carries the MPI transport (and so any mention of libmpi).
+            var tasks = MpiTasks.For(f);
+            string? lastError = CollectiveOps.Uses(module) || tasks is not null ? $"{options.Name}_last_error" : null;
             var (ir, constants, arena) = ProgramEmitter.Emit(f, options.Name, f.Name, module, target.F32Lanes, CpuKernels.Instance, MemoryPlan,
-                prepare: lastError is null ? null : m => MpiRuntime.EmitWithLastError(m, lastError));
+                prepare: lastError is null ? null : m => MpiRuntime.EmitWithLastError(m, lastError), tasks: tasks);
             return Result<CpuProgram>.Success(new CpuProgram(options.Name, ir, constants, arena, f) { LastErrorSymbol = lastError });
         }
         catch (CodegenException e)

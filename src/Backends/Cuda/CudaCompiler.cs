@@ -4,6 +4,7 @@ using GraphCompiler.Backends.Llvm.Aot;
 using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Analysis;
+using GraphCompiler.IR.Ops;
 
 namespace GraphCompiler.Backends.Cuda;
 
@@ -91,6 +92,12 @@ public static class CudaCompiler
         if (f is null) return Result<CudaProgram>.Failure(new Diagnostic($"no function named '{functionName}'"));
         var diags = Verifier.Verify(module);
         if (diags.Count > 0) return Result<CudaProgram>.Failure(diags);
+        // Model parallelism (other processes' CPUs) is the CPU backend's: one program cannot also offload to a GPU.
+        if (f.Body.Operations.FirstOrDefault(o => Placement.TaskOf(o) > 0
+                || (o.Def is SendOp or RecvOp && Placement.CrossesProcesses(o.Attr.Enum("from"), o.Attr.Enum("to")))) is { } remote)
+            return Result<CudaProgram>.Failure(new Diagnostic(
+                $"'{remote.Name}' runs on or talks to another task ({Placement.FullName(Placement.DeviceOf(remote))}): a program split over processes compiles for a CPU target, not cuda",
+                remote.Location, Diagnostic.UnsupportedOp));
         try
         {
             var device = new DeviceModule(options.Gpu);

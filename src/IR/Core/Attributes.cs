@@ -50,6 +50,12 @@ public enum AttrKind { Int, Float, Bool, String, Enum, Symbol, IntArray, Tensor 
 /// <summary>One attribute an op accepts: its kind, and either a default or required-ness.</summary>
 public sealed record AttrSpec(string Name, AttrKind Kind, Attr? Default = null, ImmutableArray<string> EnumValues = default)
 {
+    /// <summary>For an enum whose values are not a fixed list (devices: taskK for any K): which words it accepts.</summary>
+    public Func<string, bool>? EnumAccepts { get; init; }
+
+    /// <summary>How errors describe the words <see cref="EnumAccepts"/> takes.</summary>
+    public string? EnumDescription { get; init; }
+
     public bool Required => Default is null;
 
     public static AttrSpec Int(string name, long? dflt = null) => new(name, AttrKind.Int, dflt is { } d ? new IntAttr(d) : null);
@@ -64,6 +70,10 @@ public sealed record AttrSpec(string Name, AttrKind Kind, Attr? Default = null, 
     public static AttrSpec Enum(string name, string? dflt, params string[] values) =>
         new(name, AttrKind.Enum, dflt is null ? null : new EnumAttr(dflt), [.. values]);
 
+    /// <summary>A required enum whose values are the words <paramref name="accepts"/> takes, described as <paramref name="description"/>.</summary>
+    public static AttrSpec EnumWhere(string name, string description, Func<string, bool> accepts) =>
+        new(name, AttrKind.Enum) { EnumAccepts = accepts, EnumDescription = description };
+
     public bool Accepts(Attr a) => (Kind, a) switch
     {
         (AttrKind.Int, IntAttr) => true,
@@ -71,7 +81,7 @@ public sealed record AttrSpec(string Name, AttrKind Kind, Attr? Default = null, 
         (AttrKind.Float, IntAttr) => true,
         (AttrKind.Bool, BoolAttr) => true,
         (AttrKind.String, StringAttr) => true,
-        (AttrKind.Enum, EnumAttr e) => EnumValues.IsDefaultOrEmpty || EnumValues.Contains(e.Value),
+        (AttrKind.Enum, EnumAttr e) => EnumAccepts is { } accepts ? accepts(e.Value) : EnumValues.IsDefaultOrEmpty || EnumValues.Contains(e.Value),
         (AttrKind.Symbol, SymbolAttr) => true,
         (AttrKind.IntArray, IntArrayAttr) => true,
         (AttrKind.Tensor, TensorAttr or ElidedTensorAttr) => true,
@@ -80,6 +90,7 @@ public sealed record AttrSpec(string Name, AttrKind Kind, Attr? Default = null, 
 
     public string Describe() => Kind switch
     {
+        AttrKind.Enum when EnumDescription is { } d => d,
         AttrKind.Enum when !EnumValues.IsDefaultOrEmpty => "one of " + string.Join("|", EnumValues),
         AttrKind.IntArray => "an integer list",
         AttrKind.Int => "an integer",

@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace GraphCompiler.IR;
 
 /// <summary>
@@ -5,6 +7,13 @@ namespace GraphCompiler.IR;
 /// op may carry it (like MLIR's discardable attributes); the <c>place-devices</c> pass sets it and
 /// <c>insert-transfers</c> makes every edge between devices explicit with <c>send</c>/<c>recv</c>.
 /// An op without it runs on the host.
+/// <para>
+/// Devices of several processes (model parallelism, docs/distributed.md): task K of the job, the
+/// process of MPI rank K, has a CPU written <c>taskK</c> in the IR — TensorFlow's
+/// <c>/job:worker/task:K/cpu:0</c>, which the command line's <c>--place</c> accepts too. Task 0 is the
+/// host process itself: its CPU is <c>cpu</c> (never <c>task0</c>, so one device has one spelling) and
+/// its GPU <c>gpu</c>. This class is the one place that knows the syntax.
+/// </para>
 /// </summary>
 public static class Placement
 {
@@ -12,11 +21,78 @@ public static class Placement
     public const string Cpu = "cpu";
     public const string Gpu = "gpu";
 
-    public static readonly AttrSpec Spec = AttrSpec.Enum(AttrName, null, Cpu, Gpu);
+    /// <summary>The prefix of a task's CPU in the IR: <c>task1</c>, <c>task2</c>, ...</summary>
+    public const string TaskPrefix = "task";
+
+    /// <summary>TensorFlow's name of task K's CPU is <c>/job:worker/task:K/cpu:0</c>: these are its parts.</summary>
+    private const string TfJobPrefix = "/job:worker/task:", TfCpuSuffix = "/cpu:0", TfGpuSuffix = "/gpu:0";
+
+    /// <summary>The most tasks a program may be placed over (MPI ranks are ints; this keeps tags and names small).</summary>
+    public const int MaxTasks = 1024;
+
+    /// <summary>How the verifier describes a valid device.</summary>
+    public const string Syntax = "cpu, gpu or taskK (task K's CPU, 1 <= K < 1024)";
+
+    /// <summary>The <c>device</c> attribute: an enum whose values are the devices (any <see cref="IsDevice"/> word).</summary>
+    public static readonly AttrSpec Spec = DeviceSpec(AttrName);
+
+    /// <summary>A device-valued attribute named <paramref name="name"/>, without a default (send/recv's <c>from</c> and <c>to</c> too).</summary>
+    public static AttrSpec DeviceSpec(string name) => AttrSpec.EnumWhere(name, Syntax, IsDevice);
 
     /// <summary>The device <paramref name="op"/> is placed on; the host when it carries no <c>device</c>.</summary>
     public static string DeviceOf(Operation op) => op.Attributes[AttrName] is EnumAttr e ? e.Value : Cpu;
 
     /// <summary><paramref name="op"/> placed on <paramref name="device"/> (the same object when it already is).</summary>
     public static Operation On(Operation op, string device) => op.With(attributes: op.Attributes.With(AttrName, new EnumAttr(device)));
+
+    /// <summary>Whether <paramref name="device"/> is a device as the IR writes it: cpu, gpu, or taskK with 1 &lt;= K &lt; <see cref="MaxTasks"/> (no leading zeros).</summary>
+    public static bool IsDevice(string device) => device is Cpu or Gpu || TaskIndex(device) is > 0;
+
+    /// <summary>The task (process, MPI rank) <paramref name="device"/> belongs to: 0 for cpu and gpu, K for taskK.</summary>
+    public static int TaskOf(string device) => TaskIndex(device) ?? 0;
+
+    /// <summary>The task <paramref name="op"/> runs in (0, the host, without a <c>device</c>).</summary>
+    public static int TaskOf(Operation op) => TaskOf(DeviceOf(op));
+
+    /// <summary>The CPU of task <paramref name="task"/> as the IR writes it: <c>cpu</c> for 0, else <c>taskK</c>.</summary>
+    public static string TaskCpu(int task) => task == 0 ? Cpu : TaskPrefix + task.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Whether a transfer between the two devices crosses processes (MPI) rather than a link inside one (PCIe).</summary>
+    public static bool CrossesProcesses(string from, string to) => TaskOf(from) != TaskOf(to);
+
+    /// <summary>TensorFlow's full name of <paramref name="device"/>: <c>/job:worker/task:K/cpu:0</c> (or <c>.../gpu:0</c>).</summary>
+    public static string FullName(string device) =>
+        TfJobPrefix + TaskOf(device).ToString(CultureInfo.InvariantCulture) + (device == Gpu ? TfGpuSuffix : TfCpuSuffix);
+
+    /// <summary>
+    /// A device as a user writes it (<c>--place</c>): cpu, gpu, taskK, or TensorFlow's
+    /// <c>/job:worker/task:K/cpu:0</c> (<c>/job:worker/task:0/gpu:0</c> is the gpu); the IR's spelling, or null.
+    /// </summary>
+    public static string? Parse(string text)
+    {
+        text = text.Trim();
+        if (text == TaskPrefix + "0") return Cpu;
+        if (IsDevice(text)) return text;
+        if (!text.StartsWith(TfJobPrefix, StringComparison.Ordinal)) return null;
+        var rest = text[TfJobPrefix.Length..];
+        bool gpu = rest.EndsWith(TfGpuSuffix, StringComparison.Ordinal);
+        if (!gpu && !rest.EndsWith(TfCpuSuffix, StringComparison.Ordinal)) return null;
+        var k = Index(rest[..^TfCpuSuffix.Length]);
+        if (k is not { } task || task >= MaxTasks) return null;
+        if (gpu) return task == 0 ? Gpu : null; // only the host process has a GPU
+        return TaskCpu(task);
+    }
+
+    private static int? TaskIndex(string device)
+    {
+        if (!device.StartsWith(TaskPrefix, StringComparison.Ordinal)) return null;
+        return Index(device[TaskPrefix.Length..]) is { } k && k > 0 && k < MaxTasks ? k : null;
+    }
+
+    /// <summary>A non-negative decimal without sign or leading zeros, or null.</summary>
+    private static int? Index(string digits)
+    {
+        if (digits.Length == 0 || digits.Length > 6 || !digits.All(char.IsAsciiDigit) || (digits.Length > 1 && digits[0] == '0')) return null;
+        return int.Parse(digits, CultureInfo.InvariantCulture);
+    }
 }

@@ -6,7 +6,9 @@ namespace GraphCompiler.IR.Ops;
 /// <c>%s = send %x {from = cpu, to = gpu[, compress = f16|bf16]} : T</c>: starts copying x to another
 /// device; its result is the copy, not yet safe to read. Only its <c>recv</c> reads it. Same type as x.
 /// With <c>compress</c> (f32 only) the wire carries 16-bit floats, as in TensorFlow's send/recv
-/// compression: every element is rounded to that type, and the receiver widens it back.
+/// compression: every element is rounded to that type, and the receiver widens it back. Between devices
+/// of different tasks (<c>from = cpu, to = task1</c>) the pair is an MPI point-to-point message in a
+/// compiled program; the interpreter runs every task in one process, where either kind is a copy.
 /// </summary>
 public sealed class SendOp() : OpDef("send")
 {
@@ -56,8 +58,8 @@ public sealed class RecvOp() : OpDef("recv")
 
 public static class TransferOps
 {
-    internal static readonly AttrSpec From = AttrSpec.Enum("from", null, Placement.Cpu, Placement.Gpu);
-    internal static readonly AttrSpec To = AttrSpec.Enum("to", null, Placement.Cpu, Placement.Gpu);
+    internal static readonly AttrSpec From = Placement.DeviceSpec("from");
+    internal static readonly AttrSpec To = Placement.DeviceSpec("to");
 
     internal static void CheckDevices(OpSignature sig)
     {

@@ -57,5 +57,14 @@ public static class PassRegistry
     public static readonly Pipeline Cuda = new("cuda",
         ["differentiate", "canonicalize", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "fuse", "remat", "place-devices", "schedule", "insert-transfers"]);
 
-    public static readonly ImmutableArray<Pipeline> Pipelines = [Default, Cuda];
+    /// <summary>
+    /// The CPU pipeline of a function split over several processes (<see cref="PlacementOptions.Tasks"/>; model
+    /// parallelism, docs/distributed.md): the default pipeline, then as in <see cref="Cuda"/> <c>place-devices</c>
+    /// on the fused kernels (fusion knows nothing of devices, so it must come first), <c>schedule</c>, and
+    /// <c>insert-transfers</c> last, so each recv sits right before its first reader in the final order.
+    /// </summary>
+    public static readonly Pipeline Tasks = new("tasks",
+        ["differentiate", "canonicalize", "hoist-constants", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "fuse", "remat", "place-devices", "schedule", "insert-transfers"]);
+
+    public static readonly ImmutableArray<Pipeline> Pipelines = [Default, Cuda, Tasks];
 }

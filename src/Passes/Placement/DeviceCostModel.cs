@@ -8,6 +8,8 @@ namespace GraphCompiler.Passes;
 /// traffic, whichever is slower, and a GPU kernel also pays its launch; a transfer pays the link's
 /// latency and bandwidth. The defaults are round numbers for a server CPU core complex and a
 /// PCIe 4.0 x16 discrete GPU: only their ratios matter, and they are ratios of orders of magnitude.
+/// Between tasks (processes, possibly machines) a transfer crosses the network instead: 25 Gb/s
+/// Ethernet and 5 µs of MPI latency by default, so a split over tasks pays only for heavy ops.
 /// </summary>
 public sealed record DeviceCostModel
 {
@@ -32,9 +34,17 @@ public sealed record DeviceCostModel
     /// <summary>Fixed cost of one transfer, seconds (DMA set-up and synchronisation).</summary>
     public double LinkLatencySeconds { get; init; } = 10e-6;
 
+    /// <summary>Network bandwidth between tasks, bytes/s: 25 Gb/s Ethernet.</summary>
+    public double NetworkBytesPerSecond { get; init; } = 25e9 / BitsPerByte;
+
+    /// <summary>Fixed cost of one message between tasks, seconds (MPI point-to-point latency over a datacentre network).</summary>
+    public double NetworkLatencySeconds { get; init; } = 5e-6;
+
+    private const double BitsPerByte = 8;
+
     public static readonly DeviceCostModel Default = new();
 
-    /// <summary>Estimated seconds <paramref name="op"/> takes on <paramref name="device"/> (cpu or gpu).</summary>
+    /// <summary>Estimated seconds <paramref name="op"/> takes on <paramref name="device"/> (gpu, or any task's CPU).</summary>
     public double Seconds(Operation op, string device)
     {
         var cost = op.Def.Cost(op);
@@ -44,12 +54,21 @@ public sealed record DeviceCostModel
             : Math.Max(flops / CpuFlopsPerSecond, bytes / CpuBytesPerSecond);
     }
 
-    /// <summary>Seconds to move a tensor of <paramref name="type"/> across the link; compression halves an f32 payload.</summary>
-    public double TransferSeconds(TensorType type, TransferCompression compression = TransferCompression.None)
+    /// <summary>Seconds to move a tensor of <paramref name="type"/> across the host-device link; compression halves an f32 payload.</summary>
+    public double TransferSeconds(TensorType type, TransferCompression compression = TransferCompression.None) =>
+        LinkLatencySeconds + WireBytes(type, compression) / LinkBytesPerSecond;
+
+    /// <summary>Seconds to move a tensor of <paramref name="type"/> from device <paramref name="from"/> to <paramref name="to"/>: the network between tasks, else the host-device link.</summary>
+    public double TransferSeconds(TensorType type, string from, string to, TransferCompression compression = TransferCompression.None) =>
+        Placement.CrossesProcesses(from, to)
+            ? NetworkLatencySeconds + WireBytes(type, compression) / NetworkBytesPerSecond
+            : TransferSeconds(type, compression);
+
+    private static double WireBytes(TensorType type, TransferCompression compression)
     {
         double bytes = type.ByteSize;
         if (compression != TransferCompression.None && type.Element == ElementType.F32) bytes /= 2;
-        return LinkLatencySeconds + bytes / LinkBytesPerSecond;
+        return bytes;
     }
 
     /// <summary>Bytes an op reads and writes: its operands and results (the op's <see cref="OpDef.Cost"/>).</summary>

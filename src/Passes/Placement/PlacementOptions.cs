@@ -21,6 +21,13 @@ public sealed record PlacementOptions
 
     public DeviceCostModel CostModel { get; init; } = DeviceCostModel.Default;
 
+    /// <summary>
+    /// How many tasks (processes: MPI ranks) the function may be split over: the CPUs cpu (task 0),
+    /// task1, ... task(N-1) are candidates beside the GPU. A constraint naming a task beyond them adds
+    /// the tasks up to it. 1: one process.
+    /// </summary>
+    public int Tasks { get; init; } = 1;
+
     /// <summary>The wire format of f32 transfers; the cost model counts the bytes actually sent.</summary>
     public TransferCompression CompressTransfers { get; init; } = TransferCompression.None;
 
@@ -45,10 +52,12 @@ public sealed record PlacementOptions
 }
 
 /// <summary>
-/// <c>REGEX=cpu|gpu</c>: ops whose name the regex finds (unanchored) run on that device. The name is the
+/// <c>REGEX=DEVICE</c>: ops whose name the regex finds (unanchored) run on that device — cpu, gpu, taskK or
+/// <c>/job:worker/task:K/cpu:0</c> (<see cref="IR.Placement.Parse"/>; kept in the IR's spelling). The name is the
 /// op's source name (<c>loc("...")</c>, the TensorFlow/ONNX node name) when it has one, else its first
 /// result's printed name as the function prints when the pass runs (e.g. <c>%5</c>).
-/// A constraint is soft, as TensorFlow's soft placement: an op the GPU cannot run stays on the CPU.
+/// A constraint is soft, as TensorFlow's soft placement: an op the GPU cannot run stays on the CPU. A task's
+/// CPU runs anything, so a task constraint always holds (it is how a pipeline split is asked for).
 /// </summary>
 public sealed record PlacementConstraint(Regex Pattern, string Device, string Text)
 {
@@ -56,10 +65,10 @@ public sealed record PlacementConstraint(Regex Pattern, string Device, string Te
     public static Result<PlacementConstraint> Parse(string spec)
     {
         int eq = spec.LastIndexOf('=');
-        if (eq < 0) return Fail($"placement constraint '{spec}' must be REGEX=cpu or REGEX=gpu");
-        var (pattern, device) = (spec[..eq], spec[(eq + 1)..].Trim());
-        if (device is not (IR.Placement.Cpu or IR.Placement.Gpu))
-            return Fail($"placement constraint '{spec}': device '{device}' is not cpu or gpu");
+        if (eq < 0) return Fail($"placement constraint '{spec}' must be REGEX=cpu or REGEX=gpu (or a task's CPU: REGEX=taskK, REGEX=/job:worker/task:K/cpu:0)");
+        var (pattern, written) = (spec[..eq], spec[(eq + 1)..].Trim());
+        if (IR.Placement.Parse(written) is not { } device)
+            return Fail($"placement constraint '{spec}': device '{written}' is not cpu or gpu, nor a task's CPU (taskK or /job:worker/task:K/cpu:0, 1 <= K < {IR.Placement.MaxTasks})");
         if (pattern.Length == 0) return Fail($"placement constraint '{spec}' has an empty regex");
         try
         {

@@ -162,7 +162,7 @@ public sealed class CompiledModelTests
 
     [Theory]
     [InlineData("nope.onnx", null, "nope.onnx: no such file")]
-    [InlineData("softmax_regression.onnx", "fast", "unknown pipeline 'fast' (known: default, cuda, none)")]
+    [InlineData("softmax_regression.onnx", "fast", "unknown pipeline 'fast' (known: default, cuda, tasks, none)")]
     [InlineData("softmax_regression.onnx", "target", "unknown target 'z80'")]
     [InlineData("softmax_regression.onnx", "fetch", "no_such_output")]
     [InlineData("softmax_regression.ir", "feed", "apply to imported models")]

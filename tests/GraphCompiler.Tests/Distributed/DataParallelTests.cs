@@ -34,9 +34,9 @@ public sealed class DataParallelTests : IDisposable
         File.WriteAllText(sliced, File.ReadAllText(model).Replace("tensor<32x", $"tensor<{32 / n}x", StringComparison.Ordinal));
         string[] common = ["--data", "digits", "--epochs", "1", "--optimizer", "adam", "--learning-rate", "0.01", "--threads", "1"];
 
-        var (code, output) = MpiRunTests.Launch(MpiRunTests.Gcc(["train", model, .. common, "-o", Path.Combine(dir, "single")]));
+        var (code, output) = MpiProcesses.Launch(MpiProcesses.Gcc(["train", model, .. common, "-o", Path.Combine(dir, "single")]));
         Assert.True(code == 0, $"single-process training failed ({code}):\n{output}");
-        (code, output) = MpiRunTests.Launch(MpiRunTests.Mpirun(n,
+        (code, output) = MpiProcesses.Launch(MpiProcesses.Mpirun(n,
             ["train", sliced, .. common, "--data-parallel", "--compress-gradients", compression, "-o", Path.Combine(dir, "parallel")]));
         Assert.True(code == 0, $"mpirun -np {n} train --data-parallel failed ({code}):\n{output}");
         Assert.Contains($"batches of 32 over {n} processes ({32 / n} each, data parallel)", output);

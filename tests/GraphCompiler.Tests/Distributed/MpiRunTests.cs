@@ -11,12 +11,15 @@ namespace GraphCompiler.Tests.Distributed;
 /// </summary>
 public sealed class MpiRunTests : IDisposable
 {
+    private static ProcessStartInfo Gcc(params string[] args) => MpiProcesses.Gcc(args);
+
+    private static ProcessStartInfo Mpirun(int n, params string[] args) => MpiProcesses.Mpirun(n, args);
+
+    private static (int Code, string Output) Launch(ProcessStartInfo psi) => MpiProcesses.Launch(psi);
+
     private readonly TestTemp _temp = new();
 
     public void Dispose() => _temp.Dispose();
-
-    /// <summary>A hung rank (a collective another rank never reaches) fails the test instead of hanging CI.</summary>
-    private const int TimeoutMs = 180_000;
 
     private const string Input = "2x4xf32=1,2,3,4,5,6,7,8";
 
@@ -115,40 +118,6 @@ public sealed class MpiRunTests : IDisposable
         Assert.Contains("error 7 (no usable MPI library", output);
         Assert.Contains("cannot load libmpi-that-is-not-there.so.40", output);
         Assert.Contains("install openmpi-bin", output);
-    }
-
-    internal static ProcessStartInfo Gcc(params string[] args) =>
-        WithMpiEnvironment(new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "gcc-cli.dll"), .. args]));
-
-    /// <summary>mpirun -np N gcc-cli ARGS, as docs/distributed.md gives it.</summary>
-    internal static ProcessStartInfo Mpirun(int n, params string[] args)
-    {
-        return WithMpiEnvironment(new ProcessStartInfo(MpirunFactAttribute.Mpirun!,
-            ["--oversubscribe", "--bind-to", "none", "-np", n.ToString(), "dotnet", Path.Combine(AppContext.BaseDirectory, "gcc-cli.dll"), .. args]));
-    }
-
-    /// <summary>CI runs as root (Open MPI refuses without both variables); containers lack the single-copy mechanism (CMA).</summary>
-    private static ProcessStartInfo WithMpiEnvironment(ProcessStartInfo psi)
-    {
-        psi.Environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1";
-        psi.Environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1";
-        psi.Environment["OMPI_MCA_btl_vader_single_copy_mechanism"] = "none";
-        psi.RedirectStandardOutput = true;
-        psi.RedirectStandardError = true;
-        return psi;
-    }
-
-    internal static (int Code, string Output) Launch(ProcessStartInfo psi)
-    {
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeoutMs))
-        {
-            p.Kill(entireProcessTree: true);
-            Assert.Fail($"{psi.FileName} did not finish within {TimeoutMs / 1000} s (a rank waiting in a collective?)");
-        }
-        return (p.ExitCode, stdout.Result + stderr.Result);
     }
 }
 

@@ -34,7 +34,8 @@ public sealed class GoldenTests
 /// <para>
 /// Placement runs for a CUDA GPU (<see cref="CudaCapabilities.Supports"/>). Comment lines in the input
 /// add placement options: <c>// place: REGEX=cpu|gpu</c> (one constraint per line, as <c>--place</c>),
-/// <c>// compress-transfers: f16|bf16</c>, and <c>// no-gpu</c> (placement without a GPU). <c>// memory-budget: N</c>
+/// <c>// compress-transfers: f16|bf16</c>, <c>// no-gpu</c> (placement without a GPU) and <c>// tasks: N</c>
+/// (<see cref="PlacementOptions.Tasks"/>: placement over N processes). <c>// memory-budget: N</c>
 /// sets <see cref="PassOptions.MemoryBudget"/> (bytes, for <c>remat</c>), whose arenas are planned as the CPU
 /// target plans them, so that the figures in a file's comments are <c>gcc-cli ir --memory-report</c>'s.
 /// </para>
@@ -93,6 +94,8 @@ public static class Pipelines
                 if (!c.Ok) return Result<PlacementOptions>.Failure(c.Diagnostics);
                 options = options with { Constraints = options.Constraints.Add(c.Value!) };
             }
+            else if (line.StartsWith("// tasks:", StringComparison.Ordinal))
+                options = options with { Tasks = int.Parse(line["// tasks:".Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture) };
             else if (line.StartsWith("// compress-transfers:", StringComparison.Ordinal))
             {
                 var spec = line["// compress-transfers:".Length..].Trim();

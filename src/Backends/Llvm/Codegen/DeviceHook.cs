@@ -46,3 +46,24 @@ public interface IHostKernels
     void Emit(ModuleContext module, string name, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
         IReadOnlyDictionary<Value, Tensor> constants, bool outputsOverwriteInputs = false);
 }
+
+/// <summary>
+/// Lets a program split over several processes (tasks, MPI ranks: model parallelism) take part in the
+/// host program <see cref="ProgramEmitter"/> emits for its entry function: every process runs the same
+/// code (SPMD), a top-level op runs only in the process of its task, and the transfers between tasks
+/// are the hook's to emit. The CPU backend implements it over MPI.
+/// </summary>
+public interface ITaskHook
+{
+    /// <summary>Before the first op: join the processes and check there are as many as the program's tasks.</summary>
+    void Prologue(DeviceSite site);
+
+    /// <summary>Emits <paramref name="op"/> when it is a transfer between tasks; false leaves it to the host program.</summary>
+    bool TryEmit(Operation op, DeviceSite site);
+
+    /// <summary>An i1 that holds in the processes where the top-level op <paramref name="op"/> runs, or null: in all of them.</summary>
+    string? RunsHere(Operation op, DeviceSite site);
+
+    /// <summary>After the results were copied to the caller's buffers (<paramref name="results"/>, in order): make them every process's.</summary>
+    void Epilogue(DeviceSite site, IReadOnlyList<string> results);
+}

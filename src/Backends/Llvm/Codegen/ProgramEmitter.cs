@@ -14,7 +14,8 @@ namespace GraphCompiler.Backends.Llvm.Codegen;
 /// end and variable updates written back into their arguments (or computed there, in place).
 /// <para>
 /// The kernels come from an <see cref="IHostKernels"/> (the CPU backend's); a device target takes part
-/// through an <see cref="IDeviceHook"/>.
+/// through an <see cref="IDeviceHook"/>, and a split over processes (tasks) through an <see cref="ITaskHook"/>:
+/// each top-level op of the entry runs under the hook's condition (only in its task's process).
 /// </para>
 /// </summary>
 public sealed class ProgramEmitter
@@ -41,11 +42,13 @@ public sealed class ProgramEmitter
     private readonly HashSet<Value> _inPlace = new(ReferenceEqualityComparer.Instance); // variable updates computed over their variable
 
     private readonly IDeviceHook? _device;
+    private readonly ITaskHook? _tasks;
 
-    private ProgramEmitter(Shared shared, IDeviceHook? device = null)
+    private ProgramEmitter(Shared shared, IDeviceHook? device = null, ITaskHook? tasks = null)
     {
         _shared = shared;
         _device = device;
+        _tasks = tasks;
     }
 
     /// <summary>An internal <c>void ()</c> that releases the module's threads without waiting, for a library destructor.</summary>
@@ -59,15 +62,18 @@ public sealed class ProgramEmitter
     /// claims (another device's kernels and the transfers) are its to emit, <paramref name="memoryPlan"/>
     /// must leave out the values it keeps elsewhere, and <c>NAME_run_device</c> is emitted too, the same
     /// program over arguments and results in device memory (the hook's argument says which program).
-    /// <paramref name="prepare"/> runs first, on the empty module.
+    /// <paramref name="prepare"/> runs first, on the empty module. With <paramref name="tasks"/> (not with
+    /// <paramref name="device"/>), the entry function's ops run in their tasks' processes only.
     /// </summary>
     public static (string Ir, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes) Emit(Function f, string name, string sourceName, Module? module,
-        int lanes, IHostKernels kernels, BufferOptions memoryPlan, Func<bool, IDeviceHook>? device = null, Action<ModuleContext>? prepare = null)
+        int lanes, IHostKernels kernels, BufferOptions memoryPlan, Func<bool, IDeviceHook>? device = null, Action<ModuleContext>? prepare = null,
+        ITaskHook? tasks = null)
     {
+        if (device is not null && tasks is not null) throw new CodegenException("a program split over processes (tasks) cannot also offload to a GPU");
         var shared = new Shared(new ModuleContext(lanes), module, name, kernels, memoryPlan);
         prepare?.Invoke(shared.Module);
         shared.Module.Declare("declare void @llvm.memmove.p0.p0.i64(ptr, ptr, i64, i1)");
-        long arena = new ProgramEmitter(shared, device?.Invoke(false)).EmitFunction(f, $"{name}_run", external: true);
+        long arena = new ProgramEmitter(shared, device?.Invoke(false), tasks).EmitFunction(f, $"{name}_run", external: true);
         if (device is not null) new ProgramEmitter(shared, device(true)).EmitFunction(f, $"{name}_run_device", external: true);
         shared.Module.AddFunction($"define i64 @{name}_arena_size() nounwind {{\nentry:\n  ret i64 {arena}\n}}");
         // NAME_release stops the kernels' worker threads (waiting for a call in flight); gc.module.fini,
@@ -108,6 +114,7 @@ public sealed class ProgramEmitter
             if (f.ResultInfos[i].Updates is null) _direct.TryAdd(v, resultPointers[i]);
 
         _device?.Prologue(Site);
+        _tasks?.Prologue(Site);
         EmitRegion(f.Body);
         _device?.Epilogue(Site);
 
@@ -123,6 +130,13 @@ public sealed class ProgramEmitter
             }
             if (!_direct.TryGetValue(v, out var p) || p != resultPointers[i]) Copy(resultPointers[i], v);
             if (f.ResultInfos[i].Updates is { } a) Copy(_pointers[f.Arguments[a]], v);
+        }
+        if (_tasks is not null)
+        {
+            _tasks.Epilogue(Site, resultPointers);
+            // The variable updates other processes copied above were not theirs to compute: the broadcast results are.
+            for (int i = 0; i < returned.Length; i++)
+                if (f.ResultInfos[i].Updates is { } a) CopyUnlessSame(_pointers[f.Arguments[a]], resultPointers[i], returned[i].Type.ByteSize);
         }
         _b.Line("ret i32 0");
         var linkage = external ? "" : "internal ";
@@ -183,6 +197,30 @@ public sealed class ProgramEmitter
         }
         foreach (var r in op.Results)
             if (_device is null || !_device.Elsewhere(r)) _pointers[r] = _direct.TryGetValue(r, out var p) ? p : Slot(r, op.Name);
+        if (_tasks is null)
+        {
+            EmitOpHere(op);
+            return;
+        }
+        if (_tasks.TryEmit(op, Site)) return;
+        // The buffers' addresses above are computed in every process (later ops use them); the op runs in its own.
+        if (_tasks.RunsHere(op, Site) is not { } here)
+        {
+            EmitOpHere(op);
+            return;
+        }
+        var run = _b.FreshLabel("task.run");
+        var skip = _b.FreshLabel("task.skip");
+        _b.CondBr(here, run, skip);
+        _b.Block(run);
+        EmitOpHere(op);
+        _b.Br(skip);
+        _b.Block(skip);
+    }
+
+    /// <summary>Emits <paramref name="op"/>, whose result buffers are known, in this process.</summary>
+    private void EmitOpHere(Operation op)
+    {
         if (_device is not null && _device.TryEmit(op, Site)) return;
         switch (op.Def)
         {
