@@ -116,6 +116,8 @@ internal static class TrainCommand
             console.WriteLine(world == 1 ? $"data: {train.Count} training and {test.Count} test examples, batches of {batch}"
                 : $"data: {train.Count} training and {test.Count} test examples, batches of {globalBatch} over {world} processes ({batch} each, data parallel)");
 
+            if (checkpoints is not null) // said up front: a run that dies says nothing more
+                console.WriteLine($"checkpoints every {r.GetValue(checkpointOptions.Every)} steps in {checkpoints.Directory} (the newest {checkpoints.Keep} kept); if the run stops, rerun it with --resume-from {checkpoints.Directory}");
             var labelType = trainer.Training.Module.Entry.ArgumentTypes.Length > 1 && options.Value.Loss.TakesLabels
                 ? trainer.Training.Module.Entry.ArgumentTypes[1].Element : ElementType.I64;
             var losses = new List<double>();
@@ -157,8 +159,7 @@ internal static class TrainCommand
             double seconds = clock.Elapsed.TotalSeconds;
             if (losses.Count > 0)
                 console.WriteLine(Invariant($"trained {losses.Count} steps in {seconds:F2} s ({losses.Count * globalBatch / seconds:F0} examples/s); loss {losses[0]:F4} -> {epochMeans[^1]:F4} (last epoch's mean)"));
-            if (checkpoints is not null)
-                console.WriteLine($"checkpoints: {checkpoints.Directory} (every {r.GetValue(checkpointOptions.Every)} steps, the newest {checkpoints.Keep} kept)");
+
             if (rank != 0) return Cli.Ok; // every process holds the same variables: rank 0 evaluates and writes them
 
             var inferenceModule = trainer.InferenceModule();

@@ -134,11 +134,9 @@ public sealed class CheckpointManager
         foreach (var s in steps) text.Append(CultureInfo.InvariantCulture, $"all_model_checkpoint_paths: \"{Path.GetFileName(PrefixOf(s))}\"\n");
         var path = Path.Combine(Directory, StateFileName);
         var temp = path + TensorBundleWriter.TemporarySuffix;
-        using (var f = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            f.Write(Encoding.UTF8.GetBytes(text.ToString()));
-            f.Flush(flushToDisk: true);
-        }
+        // Not flushed to disk: a resume trusts the .index files (flushed before their rename), not this file,
+        // which is for TensorFlow's tools; a third flush per checkpoint would cost more than it protects.
+        File.WriteAllText(temp, text.ToString());
         File.Move(temp, path, overwrite: true);
     }
 

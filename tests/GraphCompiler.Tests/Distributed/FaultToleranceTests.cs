@@ -54,6 +54,7 @@ public sealed class FaultToleranceTests : IDisposable
         string[] run = ["train", Mlp, .. Training(Epochs, checkpoints), "-o", Path.Combine(dir, "resumed")];
         (code, output) = KillAfterCheckpoint(MpiRunTests.Gcc(run), checkpoints, p => p);
         Assert.True(code != 0, $"the killed run exited with 0:\n{output}");
+        Assert.Contains($"if the run stops, rerun it with --resume-from {checkpoints}", output);
         AssertStoppedMidRun(dir, checkpoints, output);
 
         (code, output) = MpiRunTests.Launch(MpiRunTests.Gcc([.. run, "--resume-from", checkpoints]));
@@ -132,7 +133,7 @@ public sealed class FaultToleranceTests : IDisposable
     }
 
     [Fact]
-    public void ResumingWithAnotherSeedOrTooFewEpochsIsRefused()
+    public void ResumingWithAnotherSeedIsRefusedAndAFinishedRunTrainsNothingMore()
     {
         var dir = _temp.Directory("ft-mismatch");
         var checkpoints = Path.Combine(dir, "ck");
