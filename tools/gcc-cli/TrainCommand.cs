@@ -16,7 +16,9 @@ namespace GraphCompiler.Cli;
 /// measures accuracy on the held-back part with the trained inference model and writes, under DIR,
 /// <c>MODEL.trained.ir</c> (the inference model with the trained weights: compile or run it as any model),
 /// every variable as <c>MODEL.variables.npz</c> and as a TensorFlow checkpoint (<c>MODEL.ckpt.index</c>,
-/// <c>MODEL.ckpt.data-00000-of-00001</c>), and <c>loss.svg</c>.
+/// <c>MODEL.ckpt.data-00000-of-00001</c>), and <c>loss.svg</c>. With <c>--checkpoint-every N --checkpoint-dir DIR</c>
+/// it checkpoints every N steps, and <c>--resume-from DIR</c> continues a stopped run bit for bit
+/// (<see cref="CheckpointCliOptions"/>): each epoch's shuffle follows from the seed and the epoch alone.
 /// </summary>
 internal static class TrainCommand
 {
@@ -24,6 +26,7 @@ internal static class TrainCommand
     {
         var model = new ModelOptions();
         var training = new TrainingCliOptions();
+        var checkpoints = new CheckpointCliOptions();
         var data = new Option<string>("--data") { Description = $"The dataset: 'digits' (the 1,797 8×8 handwritten digits in {Dataset.DigitsPath}) or an .npz with x [N, ...] and integer labels y [N].", DefaultValueFactory = _ => "digits" };
         var epochs = new Option<int>("--epochs") { Description = "Passes over the training data.", DefaultValueFactory = _ => 10 };
         var testFraction = new Option<double>("--test-fraction") { Description = "The share of the data held back to measure accuracy.", DefaultValueFactory = _ => 0.2 };
@@ -34,21 +37,25 @@ internal static class TrainCommand
         var outputDir = new Option<string?>("--output-dir", "-o") { Description = "Where to write MODEL.trained.ir, the variables (MODEL.variables.npz and the TensorFlow checkpoint MODEL.ckpt.*) and loss.svg." };
         var resume = new Option<string?>("--resume") { Description = "Start from the variables of an earlier run: its MODEL.variables.npz, or a TensorFlow checkpoint (MODEL.ckpt prefix or .index file)." };
         var budget = CompileCommand.MemoryBudgetOption();
-        var cmd = training.AddTo(model.AddTo(new Command("train", "Train a model on a labelled dataset with a compiled training step; report test accuracy and write the trained model and a loss curve.")), lossRequired: false);
+        var cmd = checkpoints.AddTo(training.AddTo(model.AddTo(new Command("train", "Train a model on a labelled dataset with a compiled training step; report test accuracy and write the trained model and a loss curve.")), lossRequired: false));
         foreach (var o in new Option[] { data, epochs, testFraction, seed, backend, threads, outputDir, resume, budget }) cmd.Options.Add(o);
         cmd.SetAction(r => CompileCommand.ParseMemoryBudget(r.GetValue(budget), out var bytes) is { } badBudget ? Cli.Fail(badBudget)
-            : Run(r, model, training, r.GetValue(data)!, r.GetValue(epochs), r.GetValue(testFraction), r.GetValue(seed),
+            : Run(r, model, training, checkpoints, r.GetValue(data)!, r.GetValue(epochs), r.GetValue(testFraction), r.GetValue(seed),
             r.GetValue(backend)!, r.GetValue(threads), r.GetValue(outputDir), r.GetValue(resume), bytes));
         return cmd;
     }
 
-    private static int Run(ParseResult r, ModelOptions modelOptions, TrainingCliOptions trainingOptions, string data, int epochs,
+    private static int Run(ParseResult r, ModelOptions modelOptions, TrainingCliOptions trainingOptions, CheckpointCliOptions checkpointOptions, string data, int epochs,
         double testFraction, int seed, string backend, int threads, string? outputDir, string? resume, long? memoryBudget)
     {
         if (epochs < 1) return Cli.Fail($"--epochs must be >= 1, got {epochs}");
         if (!(testFraction > 0 && testFraction < 1)) return Cli.Fail($"--test-fraction must be between 0 and 1, got {testFraction.ToString(CultureInfo.InvariantCulture)}");
         if (threads < 0) return Cli.Fail($"--threads must be >= 0, got {threads}");
         if (outputDir is not null && File.Exists(outputDir)) return Cli.Fail($"{outputDir} exists and is not a directory");
+        var checkpoints = checkpointOptions.Writer(r, out var checkpointError);
+        if (checkpointError is not null) return Cli.Fail(checkpointError);
+        var resumeFrom = r.GetValue(checkpointOptions.ResumeFrom);
+        if (resumeFrom is not null && resume is not null) return Cli.Fail("give --resume (variables only) or --resume-from (a stopped run), not both");
         var options = trainingOptions.Apply(r, $"{LossSpec.SoftmaxCrossEntropy}:labels");
         if (!options.Ok) return Cli.FailOne(options.Diagnostics);
         var dataset = data == "digits" ? Dataset.Digits() : Dataset.FromNpz(data);
@@ -93,25 +100,42 @@ internal static class TrainCommand
                 return Cli.Fail($"--resume {resume}: neither an .npz file nor a TensorFlow checkpoint (no {resume}.index)");
             if (resume is not null && (resume.EndsWith(".npz", StringComparison.Ordinal) ? trainer.Load(resume) : trainer.LoadCheckpoint(resume)) is { Ok: false } failed)
                 return Cli.FailOne(failed.Diagnostics);
+            int stepsPerEpoch = train.Count / globalBatch;
+            long totalSteps = (long)epochs * stepsPerEpoch;
+            var position = new RunPosition(0, seed, globalBatch, train.Count);
+            if (resumeFrom is not null)
+            {
+                if (Resume(trainer, resumeFrom, position, totalSteps, rank == 0 ? Console.Error : TextWriter.Null) is not { } resumed)
+                    return Cli.BadInput;
+                position = resumed;
+                console.WriteLine(position.Step == totalSteps ? $"resuming from {CheckpointManager.Stem}-{position.Step} in {resumeFrom}: training was complete ({totalSteps} steps)"
+                    : $"resuming from {CheckpointManager.Stem}-{position.Step} in {resumeFrom}: epoch {position.Step / stepsPerEpoch + 1}, step {position.Step % stepsPerEpoch + 1} of {stepsPerEpoch}");
+            }
             var parameters = trainer.Parameters.Values.Sum(t => t.ElementCount);
             console.WriteLine(Invariant($"training step built and compiled in {sw.Elapsed.TotalSeconds:F2} s ({backend}): {trainer.Parameters.Count} parameter tensors, {parameters} parameters, {options.Value!.Optimizer.Name} lr {options.Value.Optimizer.LearningRate}"));
             console.WriteLine(world == 1 ? $"data: {train.Count} training and {test.Count} test examples, batches of {batch}"
                 : $"data: {train.Count} training and {test.Count} test examples, batches of {globalBatch} over {world} processes ({batch} each, data parallel)");
 
+            if (checkpoints is not null) // said up front: a run that dies says nothing more
+                console.WriteLine($"checkpoints every {r.GetValue(checkpointOptions.Every)} steps in {checkpoints.Directory} (the newest {checkpoints.Keep} kept); if the run stops, rerun it with --resume-from {checkpoints.Directory}");
             var labelType = trainer.Training.Module.Entry.ArgumentTypes.Length > 1 && options.Value.Loss.TakesLabels
                 ? trainer.Training.Module.Entry.ArgumentTypes[1].Element : ElementType.I64;
-            int stepsPerEpoch = train.Count / globalBatch;
             var losses = new List<double>();
             var epochMeans = new List<double>();
             var rng = new Random(seed);
             var order = Enumerable.Range(0, train.Count).ToArray();
             var progress = new ProgressLine(rank == 0 ? Console.Error : TextWriter.Null);
             var clock = Stopwatch.StartNew();
+            long done = position.Step; // steps of this run's data order taken so far, by this process or the one it resumes
+            int firstEpoch = (int)(done / stepsPerEpoch) + 1;
             for (int epoch = 1; epoch <= epochs; epoch++)
             {
+                // Every epoch's shuffle, also those a resumed run skips: epoch e's order is the seed's e-th shuffle.
                 rng.Shuffle(order);
+                if (epoch < firstEpoch) continue;
+                int firstStep = epoch == firstEpoch ? (int)(done % stepsPerEpoch) : 0;
                 double sum = 0;
-                for (int s = 0; s < stepsPerEpoch; s++)
+                for (int s = firstStep; s < stepsPerEpoch; s++)
                 {
                     var (x, y) = train.Batch(order.AsSpan(s * globalBatch + rank * batch, batch), input, labelType);
                     var result = trainer.Step(options.Value.Loss.TakesLabels ? [x, y] : [x]);
@@ -124,13 +148,18 @@ internal static class TrainCommand
                     sum += result.Loss;
                     double rate = losses.Count * globalBatch / clock.Elapsed.TotalSeconds;
                     progress.Show(epoch, epochs, s + 1, stepsPerEpoch, result.Loss, rate);
+                    done++;
+                    if (checkpoints is not null && rank == 0 && (done % r.GetValue(checkpointOptions.Every) == 0 || done == totalSteps))
+                        checkpoints.Save(done, trainer.Variables.Concat((position with { Step = done }).Tensors()));
                 }
-                epochMeans.Add(sum / stepsPerEpoch);
+                epochMeans.Add(sum / (stepsPerEpoch - firstStep));
                 progress.EndEpoch(epoch, epochs, epochMeans[^1]);
             }
             progress.Done();
             double seconds = clock.Elapsed.TotalSeconds;
-            console.WriteLine(Invariant($"trained {losses.Count} steps in {seconds:F2} s ({losses.Count * globalBatch / seconds:F0} examples/s); loss {losses[0]:F4} -> {epochMeans[^1]:F4} (last epoch's mean)"));
+            if (losses.Count > 0)
+                console.WriteLine(Invariant($"trained {losses.Count} steps in {seconds:F2} s ({losses.Count * globalBatch / seconds:F0} examples/s); loss {losses[0]:F4} -> {epochMeans[^1]:F4} (last epoch's mean)"));
+
             if (rank != 0) return Cli.Ok; // every process holds the same variables: rank 0 evaluates and writes them
 
             var inferenceModule = trainer.InferenceModule();
@@ -142,18 +171,51 @@ internal static class TrainCommand
             {
                 var stem = Path.GetFileNameWithoutExtension(Path.TrimEndingDirectorySeparator(path));
                 var title = Invariant($"{stem}: {options.Value.Optimizer.Name}, lr {options.Value.Optimizer.LearningRate}, batch {batch}");
-                Cli.WriteAll(outputDir,
-                [
-                    ($"{stem}.trained.ir", System.Text.Encoding.UTF8.GetBytes(Printer.Print(inferenceModule, PrintOptions.Full))),
-                    ("loss.svg", System.Text.Encoding.UTF8.GetBytes(LossCurve.Svg(losses, epochMeans, title))),
-                ]);
+                var files = new List<(string Name, byte[] Data)> { ($"{stem}.trained.ir", System.Text.Encoding.UTF8.GetBytes(Printer.Print(inferenceModule, PrintOptions.Full))) };
+                // A resumed run that had nothing left to train has no losses to draw: the stopped run's curve stays.
+                if (losses.Count > 0) files.Add(("loss.svg", System.Text.Encoding.UTF8.GetBytes(LossCurve.Svg(losses, epochMeans, title))));
+                Cli.WriteAll(outputDir, files);
                 trainer.Save(Path.Combine(outputDir, $"{stem}.variables.npz"));
                 trainer.SaveCheckpoint(Path.Combine(outputDir, $"{stem}.ckpt"));
-                foreach (var f in new[] { $"{stem}.trained.ir", $"{stem}.variables.npz", $"{stem}.ckpt.index", "loss.svg" })
+                foreach (var f in new[] { $"{stem}.trained.ir", $"{stem}.variables.npz", $"{stem}.ckpt.index" }.Concat(losses.Count > 0 ? ["loss.svg"] : []))
                     Console.Out.WriteLine(Path.Combine(outputDir, f));
             }
             return Cli.Ok;
         }
+    }
+
+    /// <summary>
+    /// Loads the newest complete checkpoint in <paramref name="directory"/> into <paramref name="trainer"/> after
+    /// checking it continues this run's data order (<paramref name="run"/>) within <paramref name="totalSteps"/>
+    /// and holds every variable; returns its position, or null with the error printed.
+    /// </summary>
+    private static RunPosition? Resume(Trainer trainer, string directory, RunPosition run, long totalSteps, TextWriter warnings)
+    {
+        var latest = new CheckpointManager(directory, 1).Latest(skipped => warnings.WriteLine($"warning: {skipped}"));
+        if (latest.Value is not { } checkpoint)
+        {
+            Cli.FailOne([new Diagnostic($"--resume-from: {latest.Diagnostics[0].Message}"), .. latest.Diagnostics.Skip(1)]);
+            return null;
+        }
+        if (RunPosition.From(checkpoint, out var notOurs) is not { } stored)
+        {
+            Cli.Fail($"--resume-from {directory}: {notOurs}");
+            return null;
+        }
+        var why = run.Mismatch(stored) ?? (stored.Step > totalSteps ? $"it is at step {stored.Step}, past this run's {totalSteps} (raise --epochs)" : null);
+        var missing = trainer.Training.Variables.Select(v => v.Name).Where(n => !checkpoint.Tensors.ContainsKey(n)).ToList();
+        why ??= missing.Count > 0 ? $"it lacks the variable{(missing.Count > 1 ? "s" : "")} {string.Join(", ", missing.Take(3))} (a checkpoint of another model or optimizer?)" : null;
+        if (why is not null)
+        {
+            Cli.Fail($"--resume-from {directory}: cannot continue {checkpoint.Prefix}: {why}");
+            return null;
+        }
+        if (trainer.Load(checkpoint.Tensors, checkpoint.Prefix) is { Ok: false } failed)
+        {
+            Cli.FailOne(failed.Diagnostics);
+            return null;
+        }
+        return stored;
     }
 
     private sealed record Score(int Correct, int Total);

@@ -173,7 +173,7 @@ public sealed class Trainer : IDisposable
     public Result<Trainer> Load(string npzPath)
     {
         var r = Npz.ReadFile(npzPath);
-        return r.Ok ? Assign(r.Value!, npzPath) : Result<Trainer>.Failure(r.Diagnostics);
+        return r.Ok ? Load(r.Value!, npzPath) : Result<Trainer>.Failure(r.Diagnostics);
     }
 
     /// <summary>
@@ -188,11 +188,15 @@ public sealed class Trainer : IDisposable
         var bundle = TensorBundle.Open(prefix);
         if (!bundle.Ok) return Result<Trainer>.Failure(bundle.Diagnostics);
         var all = bundle.Value!.ReadAll();
-        return all.Ok ? Assign(all.Value!.Tensors, prefix) : Result<Trainer>.Failure(all.Diagnostics);
+        return all.Ok ? Load(all.Value!.Tensors, prefix) : Result<Trainer>.Failure(all.Diagnostics);
     }
 
-    /// <summary>Takes the values whose names are variables, after checking every such value's type (all or nothing).</summary>
-    private Result<Trainer> Assign(IReadOnlyDictionary<string, Tensor> values, string source)
+    /// <summary>
+    /// Takes the values whose names are variables, after checking every such value's type (all or nothing);
+    /// <paramref name="source"/> names where they came from in errors. For values already read, such as a
+    /// checkpoint <see cref="CheckpointManager.Latest"/> has checked whole.
+    /// </summary>
+    public Result<Trainer> Load(IReadOnlyDictionary<string, Tensor> values, string source)
     {
         foreach (var v in Training.Variables)
         {

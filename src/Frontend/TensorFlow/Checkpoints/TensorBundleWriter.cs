@@ -14,7 +14,9 @@ namespace GraphCompiler.Frontend.TensorFlow.Checkpoints;
 /// <see cref="BundleEntryProto"/> (type, shape, offset, size, masked CRC-32C of the bytes). One data block
 /// with a restart point per entry, an empty meta-index block, an index block and the 48-byte footer, each
 /// block uncompressed and checksummed — the layout <see cref="SsTable"/> and TensorFlow read. Both files are
-/// written beside their targets and moved into place, so a failure leaves no half-written checkpoint.
+/// written in full beside their targets (flushed to disk) before either is moved into place, the index last:
+/// an index is only ever seen beside the complete data it describes, so a process killed mid-write (or a
+/// machine that loses power) leaves the previous checkpoint or the new one, never a mix or half of one.
 /// </summary>
 public static class TensorBundleWriter
 {
@@ -47,15 +49,25 @@ public static class TensorBundleWriter
         }
         var dataPath = $"{prefix}.data-00000-of-00001";
         var indexPath = $"{prefix}.index";
-        WriteAtomically(dataPath, data.ToArray());
-        WriteAtomically(indexPath, Table(rows));
+        var dataTemp = WriteTemporary(dataPath, data.ToArray());
+        var indexTemp = WriteTemporary(indexPath, Table(rows));
+        File.Move(dataTemp, dataPath, overwrite: true);
+        File.Move(indexTemp, indexPath, overwrite: true); // last: the index is what readers open first
     }
 
-    private static void WriteAtomically(string path, byte[] bytes)
+    /// <summary>The suffix of a file still being written (readers never open it; the next write replaces it).</summary>
+    public const string TemporarySuffix = ".tmp";
+
+    /// <summary>Writes <paramref name="bytes"/> beside <paramref name="path"/> and flushes them to disk; returns the temporary's path.</summary>
+    private static string WriteTemporary(string path, byte[] bytes)
     {
-        var temp = path + ".tmp";
-        File.WriteAllBytes(temp, bytes);
-        File.Move(temp, path, overwrite: true);
+        var temp = path + TemporarySuffix;
+        using (var f = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            f.Write(bytes);
+            f.Flush(flushToDisk: true); // a rename must not reach the disk before the bytes it names
+        }
+        return temp;
     }
 
     /// <summary>The sorted table of <paramref name="rows"/> (already in key order).</summary>
