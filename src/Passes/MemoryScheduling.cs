@@ -165,16 +165,16 @@ public sealed class ScheduleProblem
         return true;
     }
 
+    /// <summary>Whether <paramref name="to"/> depends on <paramref name="from"/>: a walk up <paramref name="to"/>'s predecessors.</summary>
     private bool Reaches(int from, int to)
     {
-        var succs = Successors();
         var seen = new bool[Count];
-        var work = new Stack<int>([from]);
+        var work = new Stack<int>([to]);
         while (work.Count > 0)
-            foreach (var s in succs[work.Pop()])
+            foreach (var p in _preds[work.Pop()])
             {
-                if (s == to) return true;
-                if (!seen[s]) { seen[s] = true; work.Push(s); }
+                if (p == from) return true;
+                if (!seen[p]) { seen[p] = true; work.Push(p); }
             }
         return false;
     }

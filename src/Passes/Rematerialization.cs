@@ -80,18 +80,19 @@ public sealed class Rematerialization : FunctionPass
     public static Outcome Apply(Function f, long budget, BufferOptions? plan = null)
     {
         var current = MemoryScheduling.Schedule(f);
-        long before = BufferAssignment.Compute(current, plan).ArenaBytes;
+        var layout = BufferAssignment.Compute(current, plan);
+        long before = layout.ArenaBytes;
         var best = new Outcome(f, before, before, 0, 0);
         if (before <= budget) return best;
         double extra = 0;
-        long arena = before;
         for (int step = 1; step <= MaxSteps; step++)
         {
-            var choice = Choose(current, plan, arena);
+            var choice = Choose(current, plan, layout);
             if (choice is null) break;
             extra += choice.Value.Flops;
             current = MemoryScheduling.Schedule(current.WithBody(current.Body.WithOperations(choice.Value.Ops)));
-            arena = BufferAssignment.Compute(current, plan).ArenaBytes;
+            layout = BufferAssignment.Compute(current, plan);
+            long arena = layout.ArenaBytes;
             if (arena < best.PeakAfter) best = new Outcome(current, before, arena, extra, step);
             if (arena <= budget) break;
         }
@@ -100,12 +101,13 @@ public sealed class Rematerialization : FunctionPass
 
     private readonly record struct Choice(ImmutableArray<Operation> Ops, double Flops, long Saved);
 
-    /// <summary>The chosen candidate at the current peak step of <paramref name="f"/> (scheduled, arena <paramref name="arena"/>), or null when none helps.</summary>
-    private static Choice? Choose(Function f, BufferOptions? plan, long arena)
+    /// <summary>The chosen candidate at the current peak step of <paramref name="f"/> (scheduled, laid out as <paramref name="layout"/>), or null when none helps.</summary>
+    private static Choice? Choose(Function f, BufferOptions? plan, FunctionBuffers layout)
     {
         var ops = f.Body.Operations;
+        long arena = layout.ArenaBytes;
         // Variable updates written into their variables take no arena: they do not count towards a step's bytes.
-        var free = BufferAssignment.Compute(f, plan).Values.Where(v => v.Kind == BufferKind.VariableAlias).Select(v => v.Value)
+        var free = layout.Values.Where(v => v.Kind == BufferKind.VariableAlias).Select(v => v.Value)
             .ToHashSet<Value>(ReferenceEqualityComparer.Instance);
         var live = new Liveness(ops, free);
         var steps = live.Steps(ops);

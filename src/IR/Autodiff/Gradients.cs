@@ -62,7 +62,7 @@ public sealed class Gradients
         _target = f.ResultInfos[of].Name is { } n ? $"result '{n}' of @{f.Name}" : $"result #{of} of @{f.Name}";
         var map = new Dictionary<Value, Value>(ReferenceEqualityComparer.Instance);
         var args = f.Arguments.Select(a => map[a] = new Value(a.Type)).ToImmutableArray();
-        var forward = Clone(f.Body.Operations.SkipLast(1), map);
+        var forward = Cloning.Clone(f.Body.Operations.SkipLast(1), map);
         var results = f.Body.Yielded.Select(v => map.GetValueOrDefault(v) ?? v).ToImmutableArray();
 
         for (int k = 0; k < wrt.Count; k++) _active.TryAdd(args[wrt[k]], wrt[k]);
@@ -129,7 +129,7 @@ public sealed class Gradients
     public ImmutableArray<Operation> Recompute(IrBuilder b, IEnumerable<Operation> ops, Dictionary<Value, Value> map)
     {
         // Copies with fresh values (keeping each op's location and node name), appended as they are.
-        var emitted = Clone(ops.Where(o => !o.Def.IsTerminator), map);
+        var emitted = Cloning.Clone(ops.Where(o => !o.Def.IsTerminator), map);
         foreach (var op in emitted) b.Append(op);
         foreach (var (original, copy) in map)
             if (_active.TryGetValue(original, out var arg)) _active.TryAdd(copy, arg);
@@ -199,6 +199,4 @@ public sealed class Gradients
         _captures[op] = captures;
         return captures;
     }
-
-    private static ImmutableArray<Operation> Clone(IEnumerable<Operation> ops, Dictionary<Value, Value> map) => Cloning.Clone(ops, map);
 }
