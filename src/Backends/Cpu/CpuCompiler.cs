@@ -20,6 +20,12 @@ public sealed record CpuCompileOptions
     /// <summary>Receives the backend's phases (IR generation, LLVM optimisation, emission); null: not timed.</summary>
     public IR.Targets.PhaseRecorder? Phases { get; init; }
 
+    /// <summary>
+    /// Link the target-only helpers from the kernel library, compiled once per target (<see cref="Llvm.KernelLibrary"/>),
+    /// instead of compiling them into this program; off for one self-contained object (static linking).
+    /// </summary>
+    public bool UseKernelLibrary { get; init; } = true;
+
     /// <summary><see cref="Jit"/>: keep the object file with the executable (<see cref="NativeExecutable.TakeObjectCode"/>), for a compilation cache.</summary>
     public bool KeepObjectCode { get; init; }
 }
@@ -37,8 +43,14 @@ public sealed record CpuProgram(string Name, string LlvmIr, IReadOnlyList<Consta
     /// </summary>
     public string? LastErrorSymbol { get; init; }
 
+    /// <summary>
+    /// The kernel library's module (the GEMM's micro-kernels, packing and workers) that <see cref="LlvmIr"/>
+    /// declares and links against, compiled once per target (<see cref="KernelLibrary"/>); null when it uses none.
+    /// </summary>
+    public string? LibraryIr { get; init; }
+
     /// <summary>The same program as the LLVM layer's packaging step (<see cref="AotPackager"/>) takes it.</summary>
-    public HostProgram AsHostProgram => new(Name, LlvmIr, Constants, ArenaBytes, Signature);
+    public HostProgram AsHostProgram => new(Name, LlvmIr, Constants, ArenaBytes, Signature) { LibraryIr = LibraryIr };
 }
 
 /// <summary>
@@ -68,9 +80,9 @@ public static class CpuCompiler
             // Only a module with collectives, or split over tasks (processes), carries the MPI transport (and so any mention of libmpi).
             var tasks = MpiTasks.For(f);
             string? lastError = CollectiveOps.Uses(module) || tasks is not null ? $"{options.Name}_last_error" : null;
-            var (ir, constants, arena) = ProgramEmitter.Emit(f, options.Name, f.Name, module, target.F32Lanes, CpuKernels.Instance, MemoryPlan,
-                prepare: lastError is null ? null : m => MpiRuntime.EmitWithLastError(m, lastError), tasks: tasks);
-            return Result<CpuProgram>.Success(new CpuProgram(options.Name, ir, constants, arena, f) { LastErrorSymbol = lastError });
+            var (ir, library, constants, arena) = ProgramEmitter.Emit(f, options.Name, f.Name, module, target.F32Lanes, CpuKernels.Instance, MemoryPlan,
+                prepare: lastError is null ? null : m => MpiRuntime.EmitWithLastError(m, lastError), tasks: tasks, separateLibrary: options.UseKernelLibrary);
+            return Result<CpuProgram>.Success(new CpuProgram(options.Name, ir, constants, arena, f) { LastErrorSymbol = lastError, LibraryIr = library });
         }
         catch (CodegenException e)
         {
@@ -85,7 +97,7 @@ public static class CpuCompiler
         var program = Generate(module, options, functionName);
         if (!program.Ok) return Result<NativeExecutable>.Failure(program.Diagnostics);
         var p = program.Value!;
-        var jit = LlvmJit.Compile(p.LlvmIr, (options ?? new()).Target ?? CpuTarget.Host(), p.Name, p.Constants, options?.Phases, options?.KeepObjectCode ?? false);
+        var jit = LlvmJit.Compile(p.LlvmIr, (options ?? new()).Target ?? CpuTarget.Host(), p.Name, p.Constants, options?.Phases, options?.KeepObjectCode ?? false, p.LibraryIr);
         if (!jit.Ok) return Result<NativeExecutable>.Failure(jit.Diagnostics);
         // Collectives run one call at a time: MPI calls are funnelled, and every rank must reach them in the same order.
         return Result<NativeExecutable>.Success(new NativeExecutable(jit.Value!, p.AsHostProgram, p.LastErrorSymbol, serialize: p.LastErrorSymbol is not null));

@@ -8,21 +8,25 @@ namespace GraphCompiler.Backends.Llvm;
 /// <summary>
 /// A JIT-compiled host program as bytes, for the compilation cache: the entry's name, arena size, its last-error
 /// symbol and whether calls are serialised (collectives), signature
-/// (argument and result names, types, variable updates), then the object file LLVM produced. Loading it back
-/// links the object into a fresh JIT, with no IR generation or LLVM optimisation.
+/// (argument and result names, types, variable updates), then the object files LLVM produced (the program's,
+/// then its kernel library's). Loading it back links the objects into a fresh JIT, with no IR generation or
+/// LLVM optimisation.
 /// </summary>
 public static class ExecutableImage
 {
     // Bumped whenever the layout changes, so an image of another layout is refused rather than misread.
-    private const string Magic = "GCEXE3";
+    private const string Magic = "GCEXE4";
+
+    // A program and its kernel library; the bound keeps a damaged count from asking for millions of reads.
+    private const int MaxObjects = 2;
 
     /// <summary>The image of <paramref name="executable"/>, or null when it kept no object file (or gave it away already).</summary>
     public static byte[]? Save(NativeExecutable executable)
     {
-        if (executable.TakeObjectCode() is not { } obj) return null;
+        if (executable.TakeObjectCode() is not { Count: > 0 } objects) return null;
         var p = executable.Program;
-        // Sized up front: the object can be as large as the model's weights.
-        using var stream = new MemoryStream(obj.Length + 4096);
+        // Sized up front: the program's object can be as large as the model's weights.
+        using var stream = new MemoryStream(objects.Sum(o => o.Length + 4) + 4096);
         using (var w = new BinaryWriter(stream))
         {
             w.Write(Magic);
@@ -31,8 +35,12 @@ public static class ExecutableImage
             w.Write(executable.LastErrorSymbol ?? "");
             w.Write(executable.Serialized);
             WriteSignature(w, p.Signature);
-            w.Write(obj.Length);
-            w.Write(obj);
+            w.Write(objects.Count);
+            foreach (var obj in objects)
+            {
+                w.Write(obj.Length);
+                w.Write(obj);
+            }
         }
         return stream.ToArray();
     }
@@ -41,7 +49,7 @@ public static class ExecutableImage
     public static Result<CachedExecutable> Load(ArraySegment<byte> image, CpuTarget target, int threads)
     {
         HostProgram program;
-        byte[] obj;
+        var objects = new List<byte[]>();
         string? lastError;
         bool serialize;
         try
@@ -53,15 +61,22 @@ public static class ExecutableImage
             lastError = r.ReadString() is { Length: > 0 } symbol ? symbol : null;
             serialize = r.ReadBoolean();
             var signature = ReadSignature(r);
-            obj = r.ReadBytes(r.ReadInt32());
-            if (obj.Length == 0 || r.BaseStream.Position != image.Count) return Fail("truncated executable image");
+            int count = r.ReadInt32();
+            if (count is < 1 or > MaxObjects) return Fail($"an executable image holds 1 to {MaxObjects} object files, this one says {count}");
+            for (int i = 0; i < count; i++)
+            {
+                var obj = r.ReadBytes(r.ReadInt32());
+                if (obj.Length == 0) return Fail("truncated executable image");
+                objects.Add(obj);
+            }
+            if (r.BaseStream.Position != image.Count) return Fail("truncated executable image");
             program = new HostProgram(name, "", [], arena, signature);
         }
         catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or InvalidDataException)
         {
             return Fail($"unreadable executable image: {e.Message}");
         }
-        var jit = LlvmJit.Load(obj, target, program.Name);
+        var jit = LlvmJit.Load(objects, target, program.Name);
         if (!jit.Ok) return Result<CachedExecutable>.Failure(jit.Diagnostics);
         var exe = new NativeExecutable(jit.Value!, program, lastError, serialize) { Threads = threads };
         return Result<CachedExecutable>.Success(new CachedExecutable(exe, program.Signature));

@@ -229,7 +229,7 @@ public sealed class LlvmJit : IDisposable
 {
     private nint _jit;
 
-    private LlvmJit(nint jit, byte[]? objectCode)
+    private LlvmJit(nint jit, IReadOnlyList<byte[]>? objectCode)
     {
         _jit = jit;
         _objectCode = objectCode;
@@ -237,31 +237,40 @@ public sealed class LlvmJit : IDisposable
 
     /// <summary>
     /// Optimises and compiles IR text to an object file (<see cref="LlvmCompiler.Emit"/>) and loads it
-    /// (<see cref="Load"/>). Going through an object, rather than handing ORC the IR module, leaves
-    /// the object to keep (<paramref name="keepObjectCode"/>, <see cref="TakeObjectCode"/>): a compilation cache loads the
+    /// (<see cref="Load"/>), with the kernel library <paramref name="library"/> it declares (<see cref="KernelLibrary"/>)
+    /// when given. Going through objects, rather than handing ORC the IR module, leaves the objects to keep
+    /// (<paramref name="keepObjectCode"/>, <see cref="TakeObjectCode"/>): a compilation cache loads the
     /// same bytes later without LLVM's optimiser.
     /// </summary>
     public static Result<LlvmJit> Compile(string irText, CpuTarget target, string name = "module", IReadOnlyList<ConstantGlobal>? constants = null,
-        PhaseRecorder? phases = null, bool keepObjectCode = false)
+        PhaseRecorder? phases = null, bool keepObjectCode = false, string? library = null)
     {
+        byte[]? libraryObject = null;
+        if (library is not null)
+        {
+            var l = KernelLibrary.Object(library, target, phases);
+            if (!l.Ok) return Result<LlvmJit>.Failure(l.Diagnostics);
+            libraryObject = l.Value!;
+        }
         var buffer = LlvmCompiler.EmitToBuffer(irText, target, assembly: false, name, constants, phases);
         if (!buffer.Ok) return Result<LlvmJit>.Failure(buffer.Diagnostics);
         // The buffer goes to the JIT as it is: for a model with 100 MB of weights, a copy is 100 MB more at the peak.
-        var kept = keepObjectCode ? LlvmCompiler.CopyBuffer(buffer.Value!.Handle) : null;
+        IReadOnlyList<byte[]>? kept = keepObjectCode ? [LlvmCompiler.CopyBuffer(buffer.Value!.Handle), .. libraryObject is null ? [] : new[] { libraryObject }] : null;
         using (phases?.Phase("JIT load"))
-            return Load(buffer.Value!.Handle, target, kept);
+            return Load([buffer.Value!.Handle, .. libraryObject is null ? [] : new[] { CopyToBuffer(libraryObject, "gc_kernels") }], target, kept);
     }
 
-    /// <summary>Links an object file produced for <paramref name="target"/> into a new JIT; symbols of the process resolve too.</summary>
-    public static unsafe Result<LlvmJit> Load(byte[] objectCode, CpuTarget target, string name = "module", bool keepObjectCode = false)
+    /// <summary>Links object files produced for <paramref name="target"/> (a program, then its kernel library) into a new JIT; symbols of the process resolve too.</summary>
+    public static Result<LlvmJit> Load(IReadOnlyList<byte[]> objectCode, CpuTarget target, string name = "module", bool keepObjectCode = false) =>
+        Load([.. objectCode.Select((o, i) => CopyToBuffer(o, i == 0 ? name : $"{name}.{i}"))], target, keepObjectCode ? objectCode : null);
+
+    private static unsafe nint CopyToBuffer(byte[] bytes, string name)
     {
-        nint buffer;
-        fixed (byte* p = objectCode) buffer = LLVMCreateMemoryBufferWithMemoryRangeCopy(p, (nuint)objectCode.Length, name);
-        return Load(buffer, target, keepObjectCode ? objectCode : null);
+        fixed (byte* p = bytes) return LLVMCreateMemoryBufferWithMemoryRangeCopy(p, (nuint)bytes.Length, name);
     }
 
-    /// <summary>Links the object in <paramref name="buffer"/>, which the JIT takes over (also on failure).</summary>
-    private static Result<LlvmJit> Load(nint buffer, CpuTarget target, byte[]? kept)
+    /// <summary>Links the objects in <paramref name="buffers"/>, which the JIT takes over (also on failure).</summary>
+    private static Result<LlvmJit> Load(IReadOnlyList<nint> buffers, CpuTarget target, IReadOnlyList<byte[]>? kept)
     {
         LlvmCompiler.InitializeTargets();
         var builder = LLVMOrcCreateLLJITBuilder();
@@ -271,32 +280,36 @@ public sealed class LlvmJit : IDisposable
         var err = TakeError(LLVMOrcCreateLLJIT(out var jit, builder));
         if (err.Length > 0)
         {
-            LLVMDisposeMemoryBuffer(buffer);
+            foreach (var b in buffers) LLVMDisposeMemoryBuffer(b);
             return Result<LlvmJit>.Failure(new Diagnostic($"cannot create the LLVM JIT: {err}"));
         }
         var dylib = LLVMOrcLLJITGetMainJITDylib(jit);
         err = TakeError(LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(out var generator, LLVMOrcLLJITGetGlobalPrefix(jit), 0, 0));
         if (err.Length > 0)
         {
-            LLVMDisposeMemoryBuffer(buffer);
+            foreach (var b in buffers) LLVMDisposeMemoryBuffer(b);
             TakeError(LLVMOrcDisposeLLJIT(jit));
             return Result<LlvmJit>.Failure(new Diagnostic($"cannot resolve process symbols in the JIT: {err}"));
         }
         LLVMOrcJITDylibAddGenerator(dylib, generator);
-        // The JIT takes ownership of the buffer, also on failure.
-        err = TakeError(LLVMOrcLLJITAddObjectFile(jit, dylib, buffer));
-        if (err.Length > 0)
+        // The JIT takes ownership of each buffer, also on failure.
+        for (int i = 0; i < buffers.Count; i++)
         {
-            TakeError(LLVMOrcDisposeLLJIT(jit));
-            return Result<LlvmJit>.Failure(new Diagnostic($"the JIT rejected the object file: {err}"));
+            err = TakeError(LLVMOrcLLJITAddObjectFile(jit, dylib, buffers[i]));
+            if (err.Length > 0)
+            {
+                for (int j = i + 1; j < buffers.Count; j++) LLVMDisposeMemoryBuffer(buffers[j]);
+                TakeError(LLVMOrcDisposeLLJIT(jit));
+                return Result<LlvmJit>.Failure(new Diagnostic($"the JIT rejected the object file: {err}"));
+            }
         }
         return Result<LlvmJit>.Success(new LlvmJit(jit, kept));
     }
 
-    private byte[]? _objectCode;
+    private IReadOnlyList<byte[]>? _objectCode;
 
-    /// <summary>The object file this JIT links, if it was kept, and lets go of it (it is as large as the code and weights).</summary>
-    public byte[]? TakeObjectCode() => Interlocked.Exchange(ref _objectCode, null);
+    /// <summary>The object files this JIT links (the program's, then the kernel library's), if they were kept, and lets go of them (the program's is as large as the code and weights).</summary>
+    public IReadOnlyList<byte[]>? TakeObjectCode() => Interlocked.Exchange(ref _objectCode, null);
 
     /// <summary>The address of a compiled function (materialising it on first lookup).</summary>
     public nint Lookup(string symbol)

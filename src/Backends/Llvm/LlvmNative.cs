@@ -13,6 +13,7 @@ internal static unsafe partial class LlvmNative
 
     // ---- core --------------------------------------------------------------------------------------
     [LibraryImport(Library)] public static partial nint LLVMContextCreate();
+    [LibraryImport(Library)] public static partial void LLVMGetVersion(out uint major, out uint minor, out uint patch);
     [LibraryImport(Library)] public static partial void LLVMContextDispose(nint context);
     [LibraryImport(Library)] public static partial void LLVMDisposeMessage(nint message);
     [LibraryImport(Library)] public static partial void LLVMDisposeModule(nint module);

@@ -64,8 +64,8 @@ public sealed unsafe class NativeExecutable : IExecutable
     /// <summary>Whether calls are serialised (a device program, a program with collectives).</summary>
     public bool Serialized => _serialize;
 
-    /// <summary>The object file the code was linked from, when it was kept, for <see cref="ExecutableImage"/>; null after the first call.</summary>
-    public byte[]? TakeObjectCode() => _jit.TakeObjectCode();
+    /// <summary>The object files the code was linked from (the program's, then its kernel library's), when they were kept, for <see cref="ExecutableImage"/>; null after the first call.</summary>
+    public IReadOnlyList<byte[]>? TakeObjectCode() => _jit.TakeObjectCode();
 
     /// <summary>The function's arguments, in order.</summary>
     public IReadOnlyList<TensorDescriptor> Inputs { get; }

@@ -35,9 +35,7 @@ public sealed class CompilationCache
     /// </summary>
     public static CompilationCache Default(string? directory = null)
     {
-        directory ??= Environment.GetEnvironmentVariable("GC_CACHE_DIR") is { Length: > 0 } dir ? dir
-            : Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? Path.Combine(xdg, "graphcompiler")
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "graphcompiler");
+        directory ??= Backends.Llvm.CacheLocation.Root;
         var max = long.TryParse(Environment.GetEnvironmentVariable("GC_CACHE_MAX_BYTES"), out var m) && m > 0 ? m : DefaultMaxBytes;
         return new CompilationCache(directory, max);
     }

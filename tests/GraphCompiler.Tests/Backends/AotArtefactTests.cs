@@ -136,7 +136,7 @@ public sealed partial class AotArtefactTests : IDisposable
         Assert.False(Directory.Exists(dir));
     }
 
-    private static (int Code, string Output) Exec(string directory, string program, params string[] args)
+    internal static (int Code, string Output) Exec(string directory, string program, params string[] args)
     {
         var psi = new ProcessStartInfo(program, args) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
         psi.Environment.Remove("LD_LIBRARY_PATH"); // the rpath alone must find the library

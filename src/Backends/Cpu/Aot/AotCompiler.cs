@@ -22,7 +22,9 @@ public static class AotCompiler
         if (LlvmLibrary.Problem is { } problem) return Fail(problem);
         var target = CpuTarget.Named(options.Target)!;
 
-        var program = CpuCompiler.Generate(optimised, new CpuCompileOptions { Name = name, Target = target, Phases = options.Phases }, functionName);
+        var program = CpuCompiler.Generate(optimised, new CpuCompileOptions { Name = name, Target = target, Phases = options.Phases,
+            // NAME.o must stand alone, helpers included (internal, so two models link into one program).
+            UseKernelLibrary = !options.IncludeObject }, functionName);
         if (!program.Ok) return Result<AotArtifacts>.Failure(program.Diagnostics);
         var p = program.Value!;
         return p.LastErrorSymbol is { } lastError

@@ -49,7 +49,7 @@ internal static class Parallel
         EmitPool(module);
         module.OnStop(Release);
         module.Declare("declare i32 @pthread_create(ptr, ptr, ptr, ptr) nounwind");
-        module.AddFunction($$"""
+        module.AddLibraryFunction($$"""
             define internal void @{{Name}}(ptr %fn, ptr %ctx, i32 %n) nounwind {
             entry:
               %many = icmp sgt i32 %n, 1
@@ -137,17 +137,17 @@ internal static class Parallel
     private static void EmitPool(ModuleContext module)
     {
         // pthread_mutex_t and pthread_cond_t are statically initialised by zero bytes (glibc, musl); 64 bytes covers both.
-        module.Global("@gc.pool.busy = internal global i32 0, align 64");
-        module.Global("@gc.pool.job = internal global i64 0, align 64");
-        module.Global("@gc.pool.fn = internal global ptr null, align 8");
-        module.Global("@gc.pool.ctx = internal global ptr null, align 8");
-        module.Global("@gc.pool.stop = internal global i32 0, align 4");
-        module.Global("@gc.pool.next = internal global i64 0, align 64");
-        module.Global("@gc.pool.pending = internal global i32 0, align 64");
-        module.Global("@gc.pool.workers = internal global i32 0, align 64");
-        module.Global($"@gc.pool.tids = internal global [{MaxWorkers + 1} x i64] zeroinitializer, align 64");
-        module.Global("@gc.pool.mutex = internal global [64 x i8] zeroinitializer, align 64");
-        module.Global("@gc.pool.cond = internal global [64 x i8] zeroinitializer, align 64");
+        module.AddLibraryGlobal("@gc.pool.busy = internal global i32 0, align 64");
+        module.AddLibraryGlobal("@gc.pool.job = internal global i64 0, align 64");
+        module.AddLibraryGlobal("@gc.pool.fn = internal global ptr null, align 8");
+        module.AddLibraryGlobal("@gc.pool.ctx = internal global ptr null, align 8");
+        module.AddLibraryGlobal("@gc.pool.stop = internal global i32 0, align 4");
+        module.AddLibraryGlobal("@gc.pool.next = internal global i64 0, align 64");
+        module.AddLibraryGlobal("@gc.pool.pending = internal global i32 0, align 64");
+        module.AddLibraryGlobal("@gc.pool.workers = internal global i32 0, align 64");
+        module.AddLibraryGlobal($"@gc.pool.tids = internal global [{MaxWorkers + 1} x i64] zeroinitializer, align 64");
+        module.AddLibraryGlobal("@gc.pool.mutex = internal global [64 x i8] zeroinitializer, align 64");
+        module.AddLibraryGlobal("@gc.pool.cond = internal global [64 x i8] zeroinitializer, align 64");
         module.Declare("declare i32 @pthread_mutex_lock(ptr) nounwind");
         module.Declare("declare i32 @pthread_mutex_unlock(ptr) nounwind");
         module.Declare("declare i32 @pthread_cond_wait(ptr, ptr) nounwind");
@@ -157,7 +157,7 @@ internal static class Parallel
         module.Declare("declare void @llvm.x86.sse2.pause() nounwind");
         // One step of a spin-wait (the caller waiting for the parts, a worker watching for a job): a PAUSE,
         // or, when the waiter decides it has spun long enough, giving the CPU away.
-        module.AddFunction($$"""
+        module.AddLibraryFunction($$"""
             define internal void @{{Relax}}(i1 %yield) nounwind {
             entry:
               br i1 %yield, label %give, label %pause
@@ -171,7 +171,7 @@ internal static class Parallel
             """);
         // Taking the mutex around the broadcast closes the window between a worker's last look at the job
         // word (under the mutex) and its wait.
-        module.AddFunction("""
+        module.AddLibraryFunction("""
             define internal void @gc.pool.wake() nounwind {
             entry:
               %l = call i32 @pthread_mutex_lock(ptr @gc.pool.mutex)
@@ -180,7 +180,7 @@ internal static class Parallel
               ret void
             }
             """);
-        module.AddFunction("""
+        module.AddLibraryFunction("""
             define internal void @gc.pool.parts(i64 %job) nounwind {
             entry:
               %gen = lshr i64 %job, 32
@@ -211,7 +211,7 @@ internal static class Parallel
             """);
         // A worker spins on the job word (yielding now and then, so that an oversubscribed machine still
         // runs the threads with work), then sleeps on the condition variable until the next region.
-        module.AddFunction($$"""
+        module.AddLibraryFunction($$"""
             define internal ptr @gc.pool.worker(ptr %arg) nounwind {
             entry:
               %seen0 = ptrtoint ptr %arg to i64
@@ -271,7 +271,7 @@ internal static class Parallel
     /// </summary>
     private static void EmitRelease(ModuleContext module)
     {
-        module.AddFunction($$"""
+        module.AddLibraryFunction($$"""
             define internal void @{{Release}}(i1 %wait) nounwind {
             entry:
               br label %claim

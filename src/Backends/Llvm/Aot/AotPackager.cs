@@ -27,7 +27,11 @@ public sealed record AotArtifacts(AotAbi Abi, IReadOnlyList<(string FileName, by
 /// The generated LLVM IR of a host program (<see cref="ProgramEmitter"/>), before LLVM compiles it:
 /// constant globals appear in <see cref="LlvmIr"/> with zero placeholders, their bytes are <see cref="Constants"/>.
 /// </summary>
-public sealed record HostProgram(string Name, string LlvmIr, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes, Function Signature);
+public sealed record HostProgram(string Name, string LlvmIr, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes, Function Signature)
+{
+    /// <summary>The kernel library's module that <see cref="LlvmIr"/> declares and links against (<see cref="KernelLibrary"/>); null when none.</summary>
+    public string? LibraryIr { get; init; }
+}
 
 /// <summary>The library form every LLVM target shares: shared library, C header, C# binding (and the object on request).</summary>
 public static class AotPackager
@@ -48,9 +52,18 @@ public static class AotPackager
         // The module name becomes the object's source file name: the bare name keeps paths out of it.
         var obj = LlvmCompiler.Emit(ir, target, name: name, constants: p.Constants, phases: options.Phases);
         if (!obj.Ok) return Result<AotArtifacts>.Failure(obj.Diagnostics);
+        List<byte[]> objects = [obj.Value!];
+        if (p.LibraryIr is not null)
+        {
+            var library = KernelLibrary.Object(p.LibraryIr, target, options.Phases);
+            if (!library.Ok) return Result<AotArtifacts>.Failure(library.Diagnostics);
+            objects.Add(library.Value!);
+        }
         using var link = options.Phases?.Phase("link (lld)");
-        var so = SharedLibraryLinker.Link(obj.Value!, $"lib{name}.so", [$"{name}_run", $"{name}_arena_size", $"{name}_abi_version", $"{name}_release", .. extraExports]);
+        var so = SharedLibraryLinker.Link(objects, $"lib{name}.so", [$"{name}_run", $"{name}_arena_size", $"{name}_abi_version", $"{name}_release", .. extraExports]);
         if (!so.Ok) return Result<AotArtifacts>.Failure(so.Diagnostics);
+        if (options.IncludeObject && objects.Count > 1)
+            return Result<AotArtifacts>.Failure(new Diagnostic("NAME.o must be one self-contained object: generate the program without the kernel library"));
 
         var abi = new AotAbi(name, p.Signature, p.ArenaBytes);
         var utf8 = new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false);

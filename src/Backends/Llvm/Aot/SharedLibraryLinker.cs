@@ -4,7 +4,7 @@ using GraphCompiler.IR;
 namespace GraphCompiler.Backends.Llvm.Aot;
 
 /// <summary>
-/// Links an object file into a shared library with LLVM's lld (Debian package lld-19): the soname set,
+/// Links object files into a shared library with LLVM's lld (Debian package lld-19): the soname set,
 /// libm and libc as DT_NEEDED, and only the listed symbols exported (a version script makes
 /// everything else local). Inputs are given by relative name in a private directory, and lld embeds no
 /// timestamps, so the same object always gives the same bytes.
@@ -27,33 +27,42 @@ public static class SharedLibraryLinker
         return File.Exists("/usr/lib/llvm-19/bin/ld.lld") ? "/usr/lib/llvm-19/bin/ld.lld" : null;
     }
 
-    public static Result<byte[]> Link(byte[] objectFile, string soname, IReadOnlyList<string> exports)
+    /// <summary>Links <paramref name="objects"/> (the program, then the kernel library) into one shared library.</summary>
+    public static Result<byte[]> Link(IReadOnlyList<byte[]> objects, string soname, IReadOnlyList<string> exports) =>
+        Run(soname, objects, "output.so", work =>
+        {
+            File.WriteAllText(Path.Combine(work, "exports.map"),
+                "{\n  global:\n" + string.Concat(exports.Select(e => $"    {e};\n")) + "  local:\n    *;\n};\n");
+            return
+            [
+                "-shared", "-soname", soname, "--version-script", "exports.map",
+                "--no-undefined", "--eh-frame-hdr", "--hash-style=gnu", "--build-id=sha1",
+                "-z", "noexecstack", "-z", "relro", "-z", "now",
+                "-o", "output.so", .. Inputs(objects),
+                .. LibraryDirectories.Where(Directory.Exists).Select(d => "-L" + d),
+                "-l:libm.so.6", "-l:libc.so.6",
+            ];
+        });
+
+    private static IEnumerable<string> Inputs(IReadOnlyList<byte[]> objects) => objects.Select((_, i) => $"input{i}.o");
+
+    /// <summary>Runs the linker in a private directory holding the inputs as <c>inputK.o</c>; returns <paramref name="output"/>'s bytes.</summary>
+    private static Result<byte[]> Run(string what, IReadOnlyList<byte[]> objects, string output, Func<string, string[]> arguments)
     {
         var linker = FindLinker();
         if (linker is null)
-            return Result<byte[]>.Failure(new Diagnostic($"cannot link {soname}: {string.Join(" or ", LinkerNames)} is not installed (Debian package lld-19; scripts/setup.sh installs it)"));
+            return Result<byte[]>.Failure(new Diagnostic($"cannot link {what}: {string.Join(" or ", LinkerNames)} is not installed (Debian package lld-19; scripts/setup.sh installs it)"));
         var work = Directory.CreateTempSubdirectory("gc-link");
         try
         {
-            File.WriteAllBytes(Path.Combine(work.FullName, "input.o"), objectFile);
-            File.WriteAllText(Path.Combine(work.FullName, "exports.map"),
-                "{\n  global:\n" + string.Concat(exports.Select(e => $"    {e};\n")) + "  local:\n    *;\n};\n");
+            for (int i = 0; i < objects.Count; i++) File.WriteAllBytes(Path.Combine(work.FullName, $"input{i}.o"), objects[i]);
             var psi = new ProcessStartInfo(linker)
             {
                 WorkingDirectory = work.FullName,
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
             };
-            string[] args =
-            [
-                "-shared", "-soname", soname, "--version-script", "exports.map",
-                "--no-undefined", "--eh-frame-hdr", "--hash-style=gnu", "--build-id=sha1",
-                "-z", "noexecstack", "-z", "relro", "-z", "now",
-                "-o", "output.so", "input.o",
-                .. LibraryDirectories.Where(Directory.Exists).Select(d => "-L" + d),
-                "-l:libm.so.6", "-l:libc.so.6",
-            ];
-            foreach (var a in args) psi.ArgumentList.Add(a);
+            foreach (var a in arguments(work.FullName)) psi.ArgumentList.Add(a);
             using var p = Process.Start(psi)!;
             var stdout = p.StandardOutput.ReadToEndAsync();
             var stderr = p.StandardError.ReadToEndAsync();
@@ -64,8 +73,8 @@ public static class SharedLibraryLinker
             }
             var message = (stderr.Result + stdout.Result).Trim().ReplaceLineEndings("; ");
             if (p.ExitCode != 0)
-                return Result<byte[]>.Failure(new Diagnostic($"{Path.GetFileName(linker)} failed to link {soname}: {message}"));
-            return Result<byte[]>.Success(File.ReadAllBytes(Path.Combine(work.FullName, "output.so")));
+                return Result<byte[]>.Failure(new Diagnostic($"{Path.GetFileName(linker)} failed to link {what}: {message}"));
+            return Result<byte[]>.Success(File.ReadAllBytes(Path.Combine(work.FullName, output)));
         }
         finally
         {

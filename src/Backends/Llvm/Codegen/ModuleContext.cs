@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.RegularExpressions;
 using GraphCompiler.IR;
 
 namespace GraphCompiler.Backends.Llvm.Codegen;
@@ -38,6 +39,90 @@ public sealed class ModuleContext(int lanes)
     }
 
     public void AddFunction(string text) => _functions.Add(text);
+
+    /// <summary>
+    /// Put target-only helpers (<see cref="AddLibraryFunction"/>) in a separate kernel library
+    /// (<see cref="LibraryIr"/>) that the model's module only declares: the library is compiled once per
+    /// target and reused by every model (KernelLibrary), as XLA's CPU runtime ships its matmul kernels.
+    /// </summary>
+    public bool SeparateLibrary { get; init; }
+
+    private readonly List<string> _library = [];
+
+    /// <summary>
+    /// A helper whose code depends only on the target (the GEMM's micro-kernels, packing and workers), given as
+    /// <c>define internal …</c>: with <see cref="SeparateLibrary"/> it goes to the kernel library, else into this module.
+    /// </summary>
+    public void AddLibraryFunction(string definition)
+    {
+        if (!definition.StartsWith(InternalDefine, StringComparison.Ordinal)) throw new ArgumentException("a library function is given as 'define internal …'");
+        (SeparateLibrary ? _library : _functions).Add(definition);
+    }
+
+    private const string InternalDefine = "define internal ";
+
+    private readonly List<string> _libraryGlobals = [];
+
+    /// <summary>A module-level variable only library functions use (a thread pool's state): in the library with them, else in this module.</summary>
+    public void AddLibraryGlobal(string definition) => (SeparateLibrary ? _libraryGlobals : _globals).Add(definition);
+
+    // The parameter names of a definition's header, dropped to make its declaration.
+    private static readonly Regex ParameterName = new(@" %[-\w.]+(?=[,)])", RegexOptions.Compiled);
+
+    /// <summary>
+    /// The declaration a model module needs for a library function: same signature, default visibility. Not
+    /// hidden: a hidden symbol is DSO-local, so its address would be taken PC-relative, which the JIT cannot
+    /// relocate when it places the library's code more than 2 GiB away; a default one goes through the GOT
+    /// (and lld turns that back into a direct reference, since the version script makes it local to the library).
+    /// </summary>
+    private static string LibraryDeclaration(string definition)
+    {
+        var header = definition[InternalDefine.Length..definition.IndexOf('{')].TrimEnd();
+        return "declare " + ParameterName.Replace(header, "");
+    }
+
+    /// <summary>
+    /// The kernel library's module text, or null when this module has no library functions. It holds only
+    /// target-dependent text (functions sorted by name, the declarations they use), so equal sets of helpers
+    /// give equal text, whatever model asked for them: the text is the library's cache key. Only the entry
+    /// points (<see cref="LibraryEntries"/>) are external; helpers only they call stay internal, so LLVM still
+    /// inlines a micro-kernel into its worker.
+    /// </summary>
+    public string? LibraryIr()
+    {
+        if (_library.Count == 0) return null;
+        var entries = LibraryEntries();
+        var functions = _library.Distinct().OrderBy(NameOf, StringComparer.Ordinal).ToList();
+        var sb = new StringBuilder("; GraphCompiler kernel library\n\n");
+        foreach (var g in _libraryGlobals.Distinct()) sb.Append(g).Append('\n');
+        sb.Append('\n');
+        foreach (var d in _declarations)
+            if (d.IndexOf('@') is var at and >= 0 && d.IndexOf('(', at) is var open and > 0 && functions.Any(f => f.Contains(d[at..(open + 1)], StringComparison.Ordinal)))
+                sb.Append(d).Append('\n');
+        sb.Append('\n');
+        foreach (var f in functions)
+            (entries.Contains(NameOf(f)) ? sb.Append("define ").Append(f, InternalDefine.Length, f.Length - InternalDefine.Length) : sb.Append(f)).Append("\n\n");
+        return sb.ToString();
+    }
+
+    private static string NameOf(string definition)
+    {
+        int at = definition.IndexOf('@');
+        return definition[(at + 1)..definition.IndexOf('(', at)];
+    }
+
+    private static readonly Regex SymbolReference = new(@"@([-\w.$]+)", RegexOptions.Compiled);
+
+    /// <summary>The library functions this module's own code refers to: the library's external entry points.</summary>
+    private HashSet<string> LibraryEntries()
+    {
+        var names = _library.Select(NameOf).ToHashSet(StringComparer.Ordinal);
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var text in _functions.Concat(_globals).Concat(_onStop.Concat(_onRelease).Select(h => "@" + h)))
+            foreach (Match m in SymbolReference.Matches(text))
+                if (names.Contains(m.Groups[1].Value)) used.Add(m.Groups[1].Value);
+        return used;
+    }
 
     private readonly List<string> _onRelease = [];
 
@@ -128,6 +213,8 @@ public sealed class ModuleContext(int lanes)
         foreach (var g in _globals) sb.Append(g).Append('\n');
         sb.Append('\n');
         foreach (var d in _declarations) sb.Append(d).Append('\n');
+        var entries = LibraryEntries();
+        foreach (var d in _library.Where(f => entries.Contains(NameOf(f))).Select(LibraryDeclaration).Distinct()) sb.Append(d).Append('\n');
         sb.Append('\n');
         foreach (var f in _functions) sb.Append(f).Append("\n\n");
         foreach (var m in _metadata) sb.Append(m).Append('\n');

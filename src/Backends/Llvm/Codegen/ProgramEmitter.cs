@@ -63,14 +63,16 @@ public sealed class ProgramEmitter
     /// must leave out the values it keeps elsewhere, and <c>NAME_run_device</c> is emitted too, the same
     /// program over arguments and results in device memory (the hook's argument says which program).
     /// <paramref name="prepare"/> runs first, on the empty module. With <paramref name="tasks"/> (not with
-    /// <paramref name="device"/>), the entry function's ops run in their tasks' processes only.
+    /// <paramref name="device"/>), the entry function's ops run in their tasks' processes only. With
+    /// <paramref name="separateLibrary"/>, target-only helpers go to <c>Library</c>, the kernel library's module
+    /// (<see cref="ModuleContext.SeparateLibrary"/>), and the program only declares them.
     /// </summary>
-    public static (string Ir, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes) Emit(Function f, string name, string sourceName, Module? module,
+    public static (string Ir, string? Library, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes) Emit(Function f, string name, string sourceName, Module? module,
         int lanes, IHostKernels kernels, BufferOptions memoryPlan, Func<bool, IDeviceHook>? device = null, Action<ModuleContext>? prepare = null,
-        ITaskHook? tasks = null)
+        ITaskHook? tasks = null, bool separateLibrary = false)
     {
         if (device is not null && tasks is not null) throw new CodegenException("a program split over processes (tasks) cannot also offload to a GPU");
-        var shared = new Shared(new ModuleContext(lanes), module, name, kernels, memoryPlan);
+        var shared = new Shared(new ModuleContext(lanes) { SeparateLibrary = separateLibrary }, module, name, kernels, memoryPlan);
         prepare?.Invoke(shared.Module);
         shared.Module.Declare("declare void @llvm.memmove.p0.p0.i64(ptr, ptr, i64, i1)");
         long arena = new ProgramEmitter(shared, device?.Invoke(false), tasks).EmitFunction(f, $"{name}_run", external: true);
@@ -82,7 +84,7 @@ public sealed class ProgramEmitter
         var hooks = string.Concat(shared.Module.ReleaseHooks.Select(h => $"  call void @{h}()\n"));
         shared.Module.AddFunction($"define void @{name}_release() nounwind {{\nentry:\n{Stop(true)}{hooks}  ret void\n}}");
         shared.Module.AddFunction($"define internal void @{FiniSymbol}() nounwind {{\nentry:\n{Stop(false)}  ret void\n}}");
-        return (shared.Module.Build(sourceName), shared.Module.Constants, arena);
+        return (shared.Module.Build(sourceName), shared.Module.LibraryIr(), shared.Module.Constants, arena);
     }
 
     private long EmitFunction(Function f, string symbol, bool external)
@@ -151,7 +153,7 @@ public sealed class ProgramEmitter
         var map = new Dictionary<Value, int>(ReferenceEqualityComparer.Instance);
         var returned = f.Body.Yielded;
         for (int i = 0; i < returned.Length; i++)
-            if (Environment.GetEnvironmentVariable("GC_NOINPLACE") is null && f.ResultInfos[i].Updates is not null && aliased.Contains(returned[i])) map.TryAdd(returned[i], i);
+            if (f.ResultInfos[i].Updates is not null && aliased.Contains(returned[i])) map.TryAdd(returned[i], i);
         return map;
     }
 

@@ -202,7 +202,7 @@ internal static partial class GemmHelpers
         Store("full.set", masked: false, accumulate: false);
         Store("part.acc", masked: true, accumulate: true);
         Store("part.set", masked: true, accumulate: false);
-        module.AddFunction($"define internal void @{name}(i64 %kc, ptr noalias %a, ptr noalias %b, ptr noalias %c, i64 %ldc, i64 %nvalid, i1 %accumulate) nounwind {{\n{b.Body()}}}");
+        module.AddLibraryFunction($"define internal void @{name}(i64 %kc, ptr noalias %a, ptr noalias %b, ptr noalias %c, i64 %ldc, i64 %nvalid, i1 %accumulate) nounwind {{\n{b.Body()}}}");
         return name;
     }
 
@@ -254,7 +254,7 @@ internal static partial class GemmHelpers
             b.Block(join);
         }, "pa");
         b.Line("ret void");
-        module.AddFunction($"define internal void @{name}(ptr noalias %dst, ptr noalias %a, i64 %rs, i64 %cs, i64 %mc, i64 %kc) nounwind {{\n{b.Body()}}}");
+        module.AddLibraryFunction($"define internal void @{name}(ptr noalias %dst, ptr noalias %a, i64 %rs, i64 %cs, i64 %mc, i64 %kc) nounwind {{\n{b.Body()}}}");
         return name;
     }
 
@@ -310,7 +310,7 @@ internal static partial class GemmHelpers
             b.Block(join);
         }, "pb");
         b.Line("ret void");
-        module.AddFunction($"define internal void @{name}(ptr noalias %dst, ptr noalias %b, i64 %rs, i64 %cs, i64 %kc, i64 %nc) nounwind {{\n{b.Body()}}}");
+        module.AddLibraryFunction($"define internal void @{name}(ptr noalias %dst, ptr noalias %b, i64 %rs, i64 %cs, i64 %kc, i64 %nc) nounwind {{\n{b.Body()}}}");
         return name;
     }
 
@@ -437,7 +437,7 @@ internal static partial class GemmHelpers
         b.Br("done");
         b.Block("done");
         b.Line("ret void");
-        module.AddFunction($"define internal void @{name}(ptr %ctx, i32 %t, i32 %n) nounwind {{\n{b.Body()}}}");
+        module.AddLibraryFunction($"define internal void @{name}(ptr %ctx, i32 %t, i32 %n) nounwind {{\n{b.Body()}}}");
         return name;
     }
 
