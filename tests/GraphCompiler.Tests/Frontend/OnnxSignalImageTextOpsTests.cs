@@ -196,7 +196,7 @@ public sealed class OnnxSignalImageTextOpsTests
         return Math.Floor(dist / span) % 2 == 0 ? lo + extra : hi - extra;
     }
 
-    /// <summary>GridSample on one H×W plane at normalised (gx, gy), bilinear or nearest, zeros or reflection padding.</summary>
+    /// <summary>GridSample on one H×W plane at normalised (gx, gy): nearest, bilinear or bicubic; zeros, border or reflection padding.</summary>
     private static double GridSampleRef(double[] img, int h, int w, double gx, double gy, bool align, string mode, string padding)
     {
         double Den(double g, int d) => align ? (g + 1) / 2 * (d - 1) : ((g + 1) * d - 1) / 2;
@@ -205,14 +205,34 @@ public sealed class OnnxSignalImageTextOpsTests
         double px = Den(gx, w), py = Den(gy, h);
         if (mode == "nearest") (px, py) = (Math.Round(px, MidpointRounding.ToEven), Math.Round(py, MidpointRounding.ToEven));
         if (padding == "reflection") (px, py) = (ReflectRef(px, lo(w), hi(w)), ReflectRef(py, lo(h), hi(h)));
+        if (padding == "border")
+        {
+            if (px < lo(w) || px > hi(w)) px = Math.Clamp(px, 0, w - 1);
+            if (py < lo(h) || py > hi(h)) py = Math.Clamp(py, 0, h - 1);
+        }
         double Pixel(long iy, long ix)
         {
             if (padding == "reflection") (iy, ix) = ((long)ReflectRef(iy, lo(h), hi(h)), (long)ReflectRef(ix, lo(w), hi(w)));
+            if (padding == "border") (iy, ix) = (Math.Clamp(iy, 0, h - 1), Math.Clamp(ix, 0, w - 1));
             return iy < 0 || iy >= h || ix < 0 || ix >= w ? 0 : img[iy * w + ix];
         }
         if (mode == "nearest") return Pixel((long)py, (long)px);
         long x0 = (long)Math.Floor(px), y0 = (long)Math.Floor(py);
         double fx = px - x0, fy = py - y0;
+        if (mode == "bicubic")
+        {
+            // Keys' kernel, a = -0.75, at distances |s| of the taps floor − 1 … floor + 2.
+            static double K(double s)
+            {
+                const double a = -0.75;
+                s = Math.Abs(s);
+                return s <= 1 ? (a + 2) * s * s * s - (a + 3) * s * s + 1 : s < 2 ? a * s * s * s - 5 * a * s * s + 8 * a * s - 4 * a : 0;
+            }
+            double sum = 0;
+            for (int j = -1; j <= 2; j++)
+                for (int i = -1; i <= 2; i++) sum += K(fy - j) * K(fx - i) * Pixel(y0 + j, x0 + i);
+            return sum;
+        }
         return (1 - fy) * ((1 - fx) * Pixel(y0, x0) + fx * Pixel(y0, x0 + 1)) + fy * ((1 - fx) * Pixel(y0 + 1, x0) + fx * Pixel(y0 + 1, x0 + 1));
     }
 
@@ -223,6 +243,8 @@ public sealed class OnnxSignalImageTextOpsTests
     [InlineData("bilinear", "reflection", 1)]
     [InlineData("nearest", "reflection", 0)]
     [InlineData("nearest", "zeros", 1)]
+    [InlineData("bicubic", "border", 0)]
+    [InlineData("bicubic", "reflection", 1)]
     public void GridSampleMatchesPerPixelReference(string mode, string padding, int align)
     {
         // X: 2 channels of 3×4; grid: 2×3 points (x, y), several outside [-1, 1].
