@@ -29,6 +29,9 @@ public static class OnnxOpTable
             .. Ops.OnnxQuantizationOps.All,
             .. Ops.OnnxControlFlowOps.All,
             .. Ops.OnnxTrainingOps.All,
+            .. Ops.OnnxSignalOps.All,
+            .. Ops.OnnxImageOps.All,
+            .. Ops.OnnxTextOps.All,
         ];
         var d = new Dictionary<string, OnnxLowering>(StringComparer.Ordinal);
         foreach (var (name, lowering) in all)
