@@ -29,6 +29,7 @@ public static class OnnxOpTable
             .. Ops.OnnxQuantizationOps.All,
             .. Ops.OnnxControlFlowOps.All,
             .. Ops.OnnxTrainingOps.All,
+            .. Ops.OnnxSequenceOps.All,
         ];
         var d = new Dictionary<string, OnnxLowering>(StringComparer.Ordinal);
         foreach (var (name, lowering) in all)
