@@ -148,6 +148,9 @@ public sealed class OnnxNode
     public Region Subgraph(GraphProto g, IReadOnlyList<TensorType> argumentTypes, out ImmutableArray<TensorType> yieldTypes) =>
         _scope.LowerSubgraph(g, argumentTypes, out yieldTypes);
 
+    /// <summary>True when <paramref name="lower"/> lowers without problems; they are not reported (see <see cref="OnnxImportContext.LowersCleanly"/>).</summary>
+    public bool LowersCleanly(Action lower) => _scope.LowersCleanly(lower);
+
     /// <summary>Lowers an If branch into a region yielding its outputs flattened (see <see cref="OnnxScope.LowerBranch"/>).</summary>
     public Region Branch(GraphProto g, out IReadOnlyList<OnnxValue> layout) => _scope.LowerBranch(g, out layout);
 

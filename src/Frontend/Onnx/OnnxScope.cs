@@ -163,6 +163,8 @@ internal sealed class OnnxScope
             }
     }
 
+    public bool LowersCleanly(Action lower) => _ctx.LowersCleanly(lower);
+
     /// <summary>
     /// Lowers a subgraph into a region whose arguments bind the subgraph's inputs (in order) and which
     /// yields its outputs. Names of enclosing graphs are visible inside.
@@ -294,7 +296,30 @@ internal sealed class OnnxImportContext(ImportProblems problems, string? modelDi
 {
     private readonly List<Function> _functions = [];
 
-    public ImportProblems Problems { get; } = problems;
+    public ImportProblems Problems { get; private set; } = problems;
+
+    /// <summary>
+    /// Runs a trial lowering whose problems are collected apart, never reported; true when it had none. Loop
+    /// uses it to learn whether its body lowers as a <c>while</c> body before choosing to unroll.
+    /// </summary>
+    public bool LowersCleanly(Action lower)
+    {
+        var saved = Problems;
+        Problems = new ImportProblems("trial");
+        try
+        {
+            lower();
+            return !Problems.Any;
+        }
+        catch (Exception e) when (e is LoweringException or PoisonedInputException)
+        {
+            return false;
+        }
+        finally
+        {
+            Problems = saved;
+        }
+    }
     public string? ModelDirectory { get; } = modelDirectory;
 
     /// <summary>Functions the import adds beside the entry (what Gradient nodes differentiate), in order.</summary>

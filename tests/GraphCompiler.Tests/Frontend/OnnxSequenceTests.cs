@@ -174,6 +174,35 @@ public sealed class OnnxSequenceTests
     }
 
     [Fact]
+    public void LoopWhoseBodySlicesByTheIterationNumberIsUnrolled()
+    {
+        // y += x[i:i+1] for i < 4, the running sums also a scan output: Slice needs i at import time, which a
+        // while body cannot give, so with the trip count known the loop is unrolled.
+        var body = new P.GraphProto { Name = "body" };
+        body.Node.Add(Node("Identity", ["c_in"], ["c_out"]));
+        body.Node.Add(Node("Add", ["i", "one"], ["i1"]));
+        body.Node.Add(Node("Unsqueeze", ["i", "ax"], ["start"]));
+        body.Node.Add(Node("Unsqueeze", ["i1", "ax"], ["end"]));
+        body.Node.Add(Node("Slice", ["x", "start", "end"], ["xi"]));
+        body.Node.Add(Node("Add", ["y_in", "xi"], ["y_out"]));
+        body.Node.Add(Node("Identity", ["y_out"], ["scan"]));
+        body.Initializer.Add(I64("one", 1));
+        var ax = I64("ax", 0);
+        ax.Dims.Add(1);
+        body.Initializer.Add(ax);
+        foreach (var n in new[] { "i", "c_in", "y_in" }) body.Input.Add(new P.ValueInfoProto { Name = n });
+        foreach (var n in new[] { "c_out", "y_out", "scan" }) body.Output.Add(new P.ValueInfoProto { Name = n });
+        var x = new P.TensorProto { Name = "x", DataType = 1, FloatData = { 1, 2, 3, 4 } };
+        x.Dims.Add(4);
+        var model = Model(
+            [Node("Loop", ["m", "", "y"], ["y_final", "sums"], new P.AttributeProto { Name = "body", Type = P.AttributeProto.Types.AttributeType.Graph, G = body })],
+            [("y", TensorType(1, 1))], ["y_final", "sums"], [I64("m", 4), x]);
+        var r = Run(model, new ImportOptions(), F([1], 0));
+        Equal(F([1], 10), r[0]);
+        Equal(F([4, 1], 1, 3, 6, 10), r[1]);
+    }
+
+    [Fact]
     public void SequenceInputWithoutElementFeedsSaysHowToFeedIt()
     {
         var model = Model([Node("Identity", ["s"], ["t"])], [("s", SequenceOf(Unshaped(1)))], ["t"]);

@@ -76,8 +76,22 @@ public static class OnnxControlFlowOps
             if (trip is null && mIn is not null) trip = n.KnownInts(0, "trip count M")[0];
             if (trip is null) throw n.Unsupported("scan outputs without a trip count");
             if (!CannotStopEarly(body)) throw n.Unsupported("scan outputs of a loop whose condition may end it early (data-dependent length)");
+            // Whether the loop runs at all decides whether the scan outputs have rows: the initial condition is
+            // needed at compile time like the trip count (from a graph input: bind it).
+            if (condIn is not null && l.Known(c0) is null) n.RequireKnown(1, "the initial condition of a loop with scan outputs");
             if (l.Known(c0) is not { } c0Known || !c0Known.GetBool(0))
                 throw n.Unsupported("scan outputs with an initial condition that is not known to be true");
+            // A body that needs the iteration number at import time (a Slice by it, as loops written for
+            // dynamic runtimes do) cannot be a while body; with the trip count known it is unrolled instead.
+            if (trip <= MaxUnrolledIterations && !n.LowersCleanly(() => l.B.Region([i64, boolT, .. init.Select(v => v.Type)], (inner, args) =>
+                {
+                    n.LowerGraph(body, l.Nested(inner), [.. args]);
+                    return [];
+                })))
+            {
+                UnrolledLoop(n, body, initAny, nScan);
+                return;
+            }
             // Probe the body once to learn the scan outputs' per-iteration types.
             l.B.Region([i64, boolT, .. init.Select(v => v.Type)], (inner, args) =>
             {
