@@ -37,7 +37,7 @@ public static class OnnxImporter
         var initializers = g.Initializer.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
         var feeds = options.Feeds.ToDictionary(f => f.Name, StringComparer.Ordinal);
         foreach (var f in feeds.Keys.Concat(options.ConstantInputs.Keys))
-            if (!g.Input.Any(i => i.Name == f)) problems.Error($"feed '{f}' is not an input of the graph (inputs: {string.Join(", ", g.Input.Where(i => !initializers.Contains(i.Name)).Select(i => i.Name))})");
+            if (!g.Input.Any(i => i.Name == f || (i.Name == OnnxTypes.BaseName(f) && OnnxTypes.IsSequence(i.Type)))) problems.Error($"feed '{f}' is not an input of the graph (inputs: {string.Join(", ", g.Input.Where(i => !initializers.Contains(i.Name)).Select(i => i.Name))})");
 
         var fb = new FunctionBuilder(options.FunctionName, ctx.FindFunction);
         var scope = new OnnxScope(new Lowerer(fb.Body), ctx);
@@ -47,6 +47,11 @@ public static class OnnxImporter
         {
             if (initializers.Contains(input.Name) && !feeds.ContainsKey(input.Name)) continue;
             if (initializers.Contains(input.Name)) fedInitializers.Add(input.Name);
+            if (input.Type?.ValueCase is not (null or TypeProto.ValueOneofCase.TensorType))
+            {
+                DefineStructuredInput(input, feeds, options, fb, scope, problems);
+                continue;
+            }
             if (options.ConstantInputs.TryGetValue(input.Name, out var bound))
             {
                 // Checked against the declared type like a feed, then a constant.
@@ -64,11 +69,15 @@ public static class OnnxImporter
 
         var fetches = options.Fetches.Count > 0 ? options.Fetches : [.. g.Output.Select(o => o.Name)];
         var results = new List<Value>();
+        var resultNames = new List<string>();
         foreach (var name in fetches)
         {
             try
             {
-                results.Add(scope.Lookup(name));
+                // A sequence gives one result per element (name[k]); an absent optional gives none.
+                var value = scope.LookupAny(name);
+                results.AddRange(value.Flatten());
+                resultNames.AddRange(value.FlatNames(name));
             }
             catch (PoisonedInputException)
             {
@@ -79,37 +88,93 @@ public static class OnnxImporter
             }
         }
         if (problems.Any) return Result<Module>.Failure(problems.ToDiagnostics());
-        var function = fb.Return(results, [.. fetches.Select(n => new ResultInfo(n))]);
+        var function = fb.Return(results, [.. resultNames.Select(n => new ResultInfo(n))]);
         // The entry first; then what Gradient nodes differentiate.
         return Result<Module>.Success(new Module([function, .. ctx.Functions]));
     }
 
+    /// <summary>
+    /// A sequence or optional input, decided by the feeds: sequence element k is the argument fed as <c>name[k]</c>
+    /// (the feeds give the length); an optional is present when fed (<c>name</c>, or <c>name[k]</c> when it holds
+    /// a sequence) and absent when not.
+    /// </summary>
+    private static void DefineStructuredInput(ValueInfoProto input, Dictionary<string, FeedSpec> feeds, ImportOptions options,
+        FunctionBuilder fb, OnnxScope scope, ImportProblems problems)
+    {
+        var name = input.Name;
+        if (!OnnxTypes.IsTaken(input.Type))
+        {
+            problems.Unsupported($"input type {Kind(input.Type)}", name);
+            return;
+        }
+        if (options.ConstantInputs.ContainsKey(name))
+        {
+            problems.Error($"input '{name}' is a {Kind(input.Type)}; only tensor inputs can be bound to constants");
+            return;
+        }
+        var inner = OnnxTypes.InnerTensor(input.Type)!;
+        bool optional = OnnxTypes.IsOptional(input.Type);
+        Value? Arg(string argName, FeedSpec? feed)
+        {
+            var t = InputType(argName, inner, feed?.Type, problems);
+            if (t is null) return null;
+            var arg = fb.Arg(t, argName);
+            scope.NameGraphInput(argName, arg);
+            return arg;
+        }
+        OnnxValue? value = null;
+        if (OnnxTypes.IsSequence(input.Type))
+        {
+            var elements = new List<Value>();
+            for (int k = 0; feeds.TryGetValue(OnnxValue.ElementName(name, k), out var feed); k++)
+            {
+                if (Arg(OnnxValue.ElementName(name, k), feed) is not { } arg) return;
+                elements.Add(arg);
+            }
+            if (elements.Count == 0 && !optional)
+            {
+                problems.Error($"input '{name}' is a sequence: feed its elements as '{name}[0]', '{name}[1]', ... (its length must be known at compile time)");
+                return;
+            }
+            if (elements.Count > 0) value = new OnnxValue.OfSequence([.. elements]);
+        }
+        else if (feeds.TryGetValue(name, out var feed))
+        {
+            if (Arg(name, feed) is not { } arg) return;
+            value = new OnnxValue.OfTensor(arg);
+        }
+        scope.DefineAny(name, optional ? new OnnxValue.OfOptional(value) : value!);
+    }
+
+    private static string Kind(TypeProto? t) => t?.ValueCase.ToString().Replace("Type", "").ToLowerInvariant() ?? "untyped";
+
     /// <summary>The input's type from the model, with unknown dimensions taken from the feed's type.</summary>
     private static TensorType? InputType(ValueInfoProto input, TensorType? fed, ImportProblems problems)
     {
-        var tt = input.Type?.TensorType;
-        if (tt is null)
-        {
-            var kind = input.Type?.ValueCase.ToString().Replace("Type", "").ToLowerInvariant() ?? "untyped";
-            problems.Unsupported($"input type {kind}", input.Name);
-            return null;
-        }
+        if (input.Type?.TensorType is { } tt) return InputType(input.Name, tt, fed, problems);
+        problems.Unsupported($"input type {Kind(input.Type)}", input.Name);
+        return null;
+    }
+
+    /// <summary>A tensor input's (or sequence element's) type from the model, unknown dimensions taken from the feed's type.</summary>
+    private static TensorType? InputType(string name, TypeProto.Types.Tensor tt, TensorType? fed, ImportProblems problems)
+    {
         if (!FrameworkElementTypes.TryFromOnnx(tt.ElemType, out var element, out _))
         {
-            problems.Unsupported($"element type {FrameworkElementTypes.OnnxName(tt.ElemType)}", input.Name);
+            problems.Unsupported($"element type {FrameworkElementTypes.OnnxName(tt.ElemType)}", name);
             return null;
         }
         if (fed is not null)
         {
-            if (fed.Element != element) problems.Error($"input '{input.Name}' is {element.Name()}, the feed says {fed.Element.Name()}");
+            if (fed.Element != element) problems.Error($"input '{name}' is {element.Name()}, the feed says {fed.Element.Name()}");
             else if (tt.Shape is not null && (tt.Shape.Dim.Count != fed.Rank ||
                      tt.Shape.Dim.Select((d, i) => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue && d.DimValue != fed.Shape[i]).Any(b => b)))
-                problems.Error($"input '{input.Name}' has shape {Describe(tt.Shape)}, the feed says {fed.ShapeString}");
+                problems.Error($"input '{name}' has shape {Describe(tt.Shape)}, the feed says {fed.ShapeString}");
             return fed;
         }
         if (tt.Shape is null)
         {
-            problems.Error($"input '{input.Name}' has no shape; give it with a feed (e.g. {input.Name}:f32[1,3,224,224])");
+            problems.Error($"input '{name}' has no shape; give it with a feed (e.g. {name}:f32[1,3,224,224])");
             return null;
         }
         var dims = new List<long>();
@@ -117,12 +182,12 @@ public static class OnnxImporter
         {
             if (d.ValueCase != TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue || d.DimValue < 0)
             {
-                problems.Error($"input '{input.Name}' has an unknown dimension{(d.DimParam.Length > 0 ? $" '{d.DimParam}'" : "")} in {Describe(tt.Shape)}; give its shape with a feed");
+                problems.Error($"input '{name}' has an unknown dimension{(d.DimParam.Length > 0 ? $" '{d.DimParam}'" : "")} in {Describe(tt.Shape)}; give its shape with a feed");
                 return null;
             }
             dims.Add(d.DimValue);
         }
-        var type = TensorProtoConverter.CheckedType(element, [.. dims], $"input '{input.Name}'");
+        var type = TensorProtoConverter.CheckedType(element, [.. dims], $"input '{name}'");
         if (type.Value is null) problems.Error(type.Diagnostics[0].Message);
         return type.Value;
     }

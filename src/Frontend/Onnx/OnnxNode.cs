@@ -46,6 +46,20 @@ public sealed class OnnxNode
 
     public Value? Optional(int i) => Has(i) ? Input(i) : null;
 
+    /// <summary>Input <paramref name="i"/> whatever its kind: a tensor, a sequence, an optional (see <see cref="OnnxValue"/>).</summary>
+    public OnnxValue AnyInput(int i)
+    {
+        if (!Has(i)) throw new LoweringException($"input #{i} is required");
+        return _scope.LookupAny(Proto.Input[i]);
+    }
+
+    /// <summary>Input <paramref name="i"/>, which must be a sequence: its elements.</summary>
+    public ImmutableArray<Value> SequenceInput(int i) => AnyInput(i) switch
+    {
+        OnnxValue.OfSequence s => s.Elements,
+        var other => throw Error($"input #{i} ('{Proto.Input[i]}') is a {other.Describe()}, expected a sequence"),
+    };
+
     /// <summary>All present inputs (variadic ops such as Sum, Concat).</summary>
     public IReadOnlyList<Value> Inputs => [.. Enumerable.Range(0, InputCount).Where(Has).Select(Input)];
 
@@ -113,6 +127,13 @@ public sealed class OnnxNode
         if (WantsOutput(i)) _scope.Define(Proto.Output[i], v);
     }
 
+    public void OutputAny(int i, OnnxValue v)
+    {
+        if (WantsOutput(i)) _scope.DefineAny(Proto.Output[i], v);
+    }
+
+    public void OutputSequence(int i, IEnumerable<Value> elements) => OutputAny(i, new OnnxValue.OfSequence([.. elements]));
+
     public void Outputs(params Value[] values)
     {
         for (int i = 0; i < values.Length; i++) Output(i, values[i]);
@@ -126,6 +147,16 @@ public sealed class OnnxNode
     /// <summary>Lowers a subgraph attribute into a region (see <see cref="OnnxScope.LowerSubgraph"/>).</summary>
     public Region Subgraph(GraphProto g, IReadOnlyList<TensorType> argumentTypes, out ImmutableArray<TensorType> yieldTypes) =>
         _scope.LowerSubgraph(g, argumentTypes, out yieldTypes);
+
+    /// <summary>True when <paramref name="lower"/> lowers without problems; they are not reported (see <see cref="OnnxImportContext.LowersCleanly"/>).</summary>
+    public bool LowersCleanly(Action lower) => _scope.LowersCleanly(lower);
+
+    /// <summary>Lowers an If branch into a region yielding its outputs flattened (see <see cref="OnnxScope.LowerBranch"/>).</summary>
+    public Region Branch(GraphProto g, out IReadOnlyList<OnnxValue> layout) => _scope.LowerBranch(g, out layout);
+
+    /// <summary>Lowers a subgraph inline with inputs and outputs of any kind (see <see cref="OnnxScope.LowerInlineAny"/>).</summary>
+    public IReadOnlyList<OnnxValue> LowerGraphAny(GraphProto g, Lowerer lowerer, IReadOnlyList<OnnxValue> inputs) =>
+        _scope.LowerInlineAny(g, lowerer, inputs);
 
     /// <summary>Lowers a subgraph inline with <paramref name="lowerer"/>, its inputs bound to <paramref name="inputs"/> (see <see cref="OnnxScope.LowerInline"/>).</summary>
     public IReadOnlyList<Value> LowerGraph(GraphProto g, Lowerer lowerer, IReadOnlyList<Value> inputs) =>

@@ -32,6 +32,7 @@ public static class OnnxOpTable
             .. Ops.OnnxSignalOps.All,
             .. Ops.OnnxImageOps.All,
             .. Ops.OnnxTextOps.All,
+            .. Ops.OnnxSequenceOps.All,
         ];
         var d = new Dictionary<string, OnnxLowering>(StringComparer.Ordinal);
         foreach (var (name, lowering) in all)

@@ -33,7 +33,38 @@ internal sealed class OnnxScope
         _parent = parent;
     }
 
-    public void Define(string name, Value v) => _values[name] = v;
+    public void Define(string name, Value v)
+    {
+        _values[name] = v;
+        _structured.Remove(name);
+    }
+
+    /// <summary>Sequences and optionals by name (tensors are in <see cref="_values"/>).</summary>
+    private readonly Dictionary<string, OnnxValue> _structured = new(StringComparer.Ordinal);
+
+    /// <summary>Binds a name to any kind of value (a tensor, a sequence, an optional).</summary>
+    public void DefineAny(string name, OnnxValue v)
+    {
+        if (v is OnnxValue.OfTensor t)
+        {
+            Define(name, t.Value);
+            return;
+        }
+        _structured[name] = v;
+        _values.Remove(name);
+    }
+
+    /// <summary>The value bound to <paramref name="name"/>, whatever its kind.</summary>
+    public OnnxValue LookupAny(string name)
+    {
+        for (var s = this; s is not null; s = s._parent)
+        {
+            if (s._values.TryGetValue(name, out var v)) return new OnnxValue.OfTensor(v);
+            if (s._structured.TryGetValue(name, out var o)) return o;
+            if (s._poisoned.Contains(name)) throw new PoisonedInputException();
+        }
+        throw new LoweringException($"input '{name}' is not defined by any earlier node, initializer or graph input");
+    }
 
     private readonly Dictionary<Value, string> _graphInputs = new(ReferenceEqualityComparer.Instance);
 
@@ -44,6 +75,9 @@ internal sealed class OnnxScope
         _graphInputs[v] = name;
     }
 
+    /// <summary>Records that the argument <paramref name="v"/> is fed as <paramref name="name"/> (a sequence element, an optional's value).</summary>
+    public void NameGraphInput(string name, Value v) => _graphInputs[v] = name;
+
     /// <summary>The graph input <paramref name="v"/> is, if it is one (searched outwards).</summary>
     public string? GraphInputName(Value v)
     {
@@ -52,15 +86,11 @@ internal sealed class OnnxScope
         return null;
     }
 
-    public Value Lookup(string name)
+    public Value Lookup(string name) => LookupAny(name) switch
     {
-        for (var s = this; s is not null; s = s._parent)
-        {
-            if (s._values.TryGetValue(name, out var v)) return v;
-            if (s._poisoned.Contains(name)) throw new PoisonedInputException();
-        }
-        throw new LoweringException($"input '{name}' is not defined by any earlier node, initializer or graph input");
-    }
+        OnnxValue.OfTensor t => t.Value,
+        var other => throw new LoweringException($"'{name}' is a {other.Describe()} where a tensor is expected"),
+    };
 
     /// <summary>Binds a graph's initializers as constants (their contents are known at import time).</summary>
     public void BindInitializers(GraphProto g, ISet<string>? fedNames = null)
@@ -96,7 +126,7 @@ internal sealed class OnnxScope
                 var lowering = OnnxOpTable.Find(node.OpType) ?? throw new LoweringException("", isUnsupported: true);
                 lowering(n);
                 for (int i = 0; i < node.Output.Count; i++)
-                    if (node.Output[i].Length > 0 && !_values.ContainsKey(node.Output[i]))
+                    if (node.Output[i].Length > 0 && !_values.ContainsKey(node.Output[i]) && !_structured.ContainsKey(node.Output[i]))
                         throw new LoweringException($"output #{i} ('{node.Output[i]}') is not produced by this importer", isUnsupported: true);
             }
             catch (PoisonedInputException)
@@ -128,9 +158,12 @@ internal sealed class OnnxScope
             if (o.Length > 0)
             {
                 _values.Remove(o);
+                _structured.Remove(o);
                 _poisoned.Add(o);
             }
     }
+
+    public bool LowersCleanly(Action lower) => _ctx.LowersCleanly(lower);
 
     /// <summary>
     /// Lowers a subgraph into a region whose arguments bind the subgraph's inputs (in order) and which
@@ -160,15 +193,40 @@ internal sealed class OnnxScope
     /// bound to <paramref name="inputs"/>; returns its outputs. Loop and Scan bodies need this because
     /// the region they build does more than the subgraph (counters, scan-output accumulation).
     /// </summary>
-    public IReadOnlyList<Value> LowerInline(GraphProto g, Lowerer lowerer, IReadOnlyList<Value> inputs)
+    public IReadOnlyList<Value> LowerInline(GraphProto g, Lowerer lowerer, IReadOnlyList<Value> inputs) =>
+        [.. LowerInlineAny(g, lowerer, [.. inputs.Select(v => new OnnxValue.OfTensor(v))]).Select((o, k) =>
+            o is OnnxValue.OfTensor t ? t.Value : throw new LoweringException($"output '{g.Output[k].Name}' of subgraph '{g.Name}' is a {o.Describe()}, where a tensor is expected"))];
+
+    /// <summary><see cref="LowerInline"/> for inputs and outputs of any kind (sequences, optionals: unrolled loops, SequenceMap).</summary>
+    public IReadOnlyList<OnnxValue> LowerInlineAny(GraphProto g, Lowerer lowerer, IReadOnlyList<OnnxValue> inputs)
     {
         if (g.Input.Count != inputs.Count)
             throw new LoweringException($"subgraph '{g.Name}' has {g.Input.Count} inputs, expected {inputs.Count}");
         var child = new OnnxScope(lowerer, _ctx, this);
-        for (int i = 0; i < inputs.Count; i++) child.Define(g.Input[i].Name, inputs[i]);
+        for (int i = 0; i < inputs.Count; i++) child.DefineAny(g.Input[i].Name, inputs[i]);
         child.BindInitializers(g);
         child.LowerNodes(g);
-        return [.. g.Output.Select(o => child.Lookup(o.Name))];
+        return [.. g.Output.Select(o => child.LookupAny(o.Name))];
+    }
+
+    /// <summary>
+    /// Lowers a subgraph without inputs (an If branch) into a region yielding its outputs' tensors, flattened
+    /// (<see cref="OnnxValue.Flatten"/>); <paramref name="layout"/> gets the outputs' structure to rebuild them from.
+    /// </summary>
+    public Region LowerBranch(GraphProto g, out IReadOnlyList<OnnxValue> layout)
+    {
+        if (g.Input.Count != 0) throw new LoweringException($"subgraph '{g.Name}' has {g.Input.Count} inputs, expected none");
+        IReadOnlyList<OnnxValue> outs = [];
+        var region = Lowerer.B.Region([], (inner, _) =>
+        {
+            var child = new OnnxScope(Lowerer.Nested(inner), _ctx, this);
+            child.BindInitializers(g);
+            child.LowerNodes(g);
+            outs = [.. g.Output.Select(o => child.LookupAny(o.Name))];
+            return [.. outs.SelectMany(o => o.Flatten())];
+        });
+        layout = outs;
+        return region;
     }
 
     /// <summary>
@@ -238,7 +296,30 @@ internal sealed class OnnxImportContext(ImportProblems problems, string? modelDi
 {
     private readonly List<Function> _functions = [];
 
-    public ImportProblems Problems { get; } = problems;
+    public ImportProblems Problems { get; private set; } = problems;
+
+    /// <summary>
+    /// Runs a trial lowering whose problems are collected apart, never reported; true when it had none. Loop
+    /// uses it to learn whether its body lowers as a <c>while</c> body before choosing to unroll.
+    /// </summary>
+    public bool LowersCleanly(Action lower)
+    {
+        var saved = Problems;
+        Problems = new ImportProblems("trial");
+        try
+        {
+            lower();
+            return !Problems.Any;
+        }
+        catch (Exception e) when (e is LoweringException or PoisonedInputException)
+        {
+            return false;
+        }
+        finally
+        {
+            Problems = saved;
+        }
+    }
     public string? ModelDirectory { get; } = modelDirectory;
 
     /// <summary>Functions the import adds beside the entry (what Gradient nodes differentiate), in order.</summary>

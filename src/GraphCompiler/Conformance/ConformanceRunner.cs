@@ -30,7 +30,13 @@ public interface IConformanceCase
     IEnumerable<(string Name, Result<DataSet> Data)> DataSets();
 }
 
-public sealed record DataSet(IReadOnlyList<Tensor> Inputs, IReadOnlyList<Tensor> Expected, double Rtol, double Atol);
+/// <summary>
+/// A data set; <see cref="ExpectedNames"/>, when given, names the expected outputs as the entry function's results
+/// are named (ONNX: a sequence's elements are <c>name[k]</c>, an absent optional has none), so that a
+/// different sequence length or optional presence is reported as such.
+/// </summary>
+public sealed record DataSet(IReadOnlyList<Tensor> Inputs, IReadOnlyList<Tensor> Expected, double Rtol, double Atol,
+    IReadOnlyList<string>? ExpectedNames = null);
 
 /// <summary>What a conformance run found: one result per case, and the totals.</summary>
 public sealed record CheckSummary(string Target, IReadOnlyList<CaseResult> Cases)
@@ -172,6 +178,10 @@ public sealed class ConformanceRunner(Compiler driver, ExpectedFailures? expecte
             sets++;
             if (!data.Ok) return (CaseStatus.Fail, $"{name}: {OneLine(data.Diagnostics[0].Message)}");
             var d = data.Value!;
+            var entry = module.Value!.Entry;
+            var names = Enumerable.Range(0, entry.ResultTypes.Length).Select(entry.ResultName).ToList();
+            if (d.ExpectedNames is { } expectedNames && !expectedNames.SequenceEqual(names))
+                return (CaseStatus.Fail, $"{name}: outputs ({string.Join(", ", names)}), expected ({string.Join(", ", expectedNames)})");
             var outputs = executable.Run(d.Inputs);
             if (!outputs.Ok) return (CaseStatus.Fail, $"{name}: run: {OneLine(outputs.Diagnostics[0].Message)}");
             if (outputs.Value!.Count != d.Expected.Count)

@@ -13,15 +13,33 @@ public static class OnnxControlFlowOps
     private static void If(OnnxNode n)
     {
         var l = n.L;
-        var pred = l.Convert(ScalarOf(l, n.Input(0), "cond"), ElementType.Bool);
+        var cond = ScalarOf(l, n.Input(0), "cond");
         var thenG = n.Graph("then_branch") ?? throw n.Error("attribute 'then_branch' is required");
         var elseG = n.Graph("else_branch") ?? throw n.Error("attribute 'else_branch' is required");
-        var thenR = n.Subgraph(thenG, [], out var thenTypes);
-        var elseR = n.Subgraph(elseG, [], out var elseTypes);
-        if (!thenTypes.SequenceEqual(elseTypes))
+        // A condition known at import time selects its branch, lowered inline: the branches may then differ in
+        // sequence lengths or optional presence, and the other one is never lowered.
+        if (l.Known(cond) is { } known)
+        {
+            var outs = n.LowerGraphAny(known.GetBool(0) ? thenG : elseG, l, []);
+            for (int i = 0; i < outs.Count; i++) n.OutputAny(i, outs[i]);
+            return;
+        }
+        var thenR = n.Branch(thenG, out var thenLayout);
+        var elseR = n.Branch(elseG, out var elseLayout);
+        if (thenLayout.Count != elseLayout.Count) throw n.Error($"then_branch has {thenLayout.Count} outputs, else_branch {elseLayout.Count}");
+        var thenTypes = thenLayout.SelectMany(o => o.Flatten()).Select(v => v.Type).ToList();
+        var elseTypes = elseLayout.SelectMany(o => o.Flatten()).Select(v => v.Type).ToList();
+        if (!thenLayout.Zip(elseLayout).All(p => p.First.SameLayout(p.Second)))
+        {
+            // One `if` yields one list of tensors: branches must agree in structure, else the condition must be known.
+            if (thenLayout.Zip(elseLayout).Any(p => p.First.GetType() != p.Second.GetType() || p.First.Flatten().Count() != p.Second.Flatten().Count()))
+                n.RequireKnown(0, "the condition of an If whose branches give sequences of different lengths or optionals of different presence");
             throw n.Unsupported($"branches yield different types ({string.Join(", ", thenTypes)}) and ({string.Join(", ", elseTypes)})");
+        }
+        var pred = l.Convert(cond, ElementType.Bool);
         var results = l.EmitMulti("if", [pred], null, thenTypes, [thenR, elseR]);
-        for (int i = 0; i < results.Length; i++) n.Output(i, results[i]);
+        using var flat = ((IEnumerable<Value>)results).GetEnumerator();
+        for (int i = 0; i < thenLayout.Count; i++) n.OutputAny(i, thenLayout[i].Rebuild(flat));
     }
 
     /// <summary>
@@ -33,11 +51,18 @@ public static class OnnxControlFlowOps
     {
         var l = n.L;
         var body = n.Graph("body") ?? throw n.Error("attribute 'body' is required");
+        var initAny = Enumerable.Range(2, Math.Max(0, n.InputCount - 2)).Select(n.AnyInput).ToList();
+        int nScan = body.Output.Count - 1 - initAny.Count;
+        if (nScan < 0) throw n.Error($"body has {body.Output.Count} outputs for {initAny.Count} loop-carried values");
+        if (initAny.Any(v => v is not OnnxValue.OfTensor) ||
+            body.Output.Skip(1).Take(initAny.Count).Any(o => o.Type is { } t && t.ValueCase is not (TypeProto.ValueOneofCase.TensorType or TypeProto.ValueOneofCase.None)))
+        {
+            UnrolledLoop(n, body, initAny, nScan);
+            return;
+        }
         var mIn = n.Optional(0);
         var condIn = n.Optional(1);
-        var init = Enumerable.Range(2, Math.Max(0, n.InputCount - 2)).Select(n.Input).ToList();
-        int nScan = body.Output.Count - 1 - init.Count;
-        if (nScan < 0) throw n.Error($"body has {body.Output.Count} outputs for {init.Count} loop-carried values");
+        var init = initAny.Select(v => ((OnnxValue.OfTensor)v).Value).ToList();
         var i64 = TensorType.Scalar(ElementType.I64);
         var boolT = TensorType.Scalar(ElementType.Bool);
         long? trip = mIn is not null && l.Known(mIn) is not null ? l.KnownInts(mIn, "M")[0] : null;
@@ -51,8 +76,22 @@ public static class OnnxControlFlowOps
             if (trip is null && mIn is not null) trip = n.KnownInts(0, "trip count M")[0];
             if (trip is null) throw n.Unsupported("scan outputs without a trip count");
             if (!CannotStopEarly(body)) throw n.Unsupported("scan outputs of a loop whose condition may end it early (data-dependent length)");
+            // Whether the loop runs at all decides whether the scan outputs have rows: the initial condition is
+            // needed at compile time like the trip count (from a graph input: bind it).
+            if (condIn is not null && l.Known(c0) is null) n.RequireKnown(1, "the initial condition of a loop with scan outputs");
             if (l.Known(c0) is not { } c0Known || !c0Known.GetBool(0))
                 throw n.Unsupported("scan outputs with an initial condition that is not known to be true");
+            // A body that needs the iteration number at import time (a Slice by it, as loops written for
+            // dynamic runtimes do) cannot be a while body; with the trip count known it is unrolled instead.
+            if (trip <= MaxUnrolledIterations && !n.LowersCleanly(() => l.B.Region([i64, boolT, .. init.Select(v => v.Type)], (inner, args) =>
+                {
+                    n.LowerGraph(body, l.Nested(inner), [.. args]);
+                    return [];
+                })))
+            {
+                UnrolledLoop(n, body, initAny, nScan);
+                return;
+            }
             // Probe the body once to learn the scan outputs' per-iteration types.
             l.B.Region([i64, boolT, .. init.Select(v => v.Type)], (inner, args) =>
             {
@@ -94,6 +133,43 @@ public static class OnnxControlFlowOps
         List<Value> start = [l.Scalar(ElementType.I64, 0), c0, .. init, .. accTypes.Select(t => l.Fill(t, 0))];
         var results = l.EmitMulti("while", start, null, carried, [cond, bodyR]);
         for (int k = 0; k < init.Count + nScan; k++) n.Output(k, results[2 + k]);
+    }
+
+    /// <summary>The most iterations <see cref="UnrolledLoop"/> lowers before giving up.</summary>
+    public const int MaxUnrolledIterations = 4096;
+
+    /// <summary>
+    /// Loop with sequence or optional loop-carried values, unrolled at import time: a sequence may grow each
+    /// iteration, which one <c>while</c> (fixed carried types) cannot express. The trip count, the initial
+    /// condition and each iteration's condition output must be known at import time; scan outputs are stacked.
+    /// </summary>
+    private static void UnrolledLoop(OnnxNode n, GraphProto body, List<OnnxValue> state, int nScan)
+    {
+        var l = n.L;
+        long? trip = n.Has(0) ? n.KnownInts(0, "the trip count of a loop over sequences")[0] : null;
+        bool go = !n.Has(1) || n.RequireKnown(1, "the initial condition of a loop over sequences").GetBool(0);
+        var scans = Enumerable.Range(0, nScan).Select(_ => new List<Value>()).ToList();
+        for (long i = 0; go && (trip is null || i < trip); i++)
+        {
+            if (i >= MaxUnrolledIterations)
+                throw n.Unsupported($"a loop over sequences that runs more than {MaxUnrolledIterations} iterations");
+            List<OnnxValue> args = [new OnnxValue.OfTensor(l.Constant(Tensor.Scalar(ElementType.I64, i))),
+                new OnnxValue.OfTensor(l.Constant(Tensor.Scalar(ElementType.Bool, 1))), .. state];
+            var outs = n.LowerGraphAny(body, l, args);
+            go = outs[0] is OnnxValue.OfTensor { Value: var c } && l.Known(c) is { } known ? known.GetBool(0)
+                : throw n.Unsupported("a loop over sequences whose condition depends on runtime data (the number of iterations, and so the sequences' lengths, must be known at import time)");
+            state = [.. outs.Skip(1).Take(state.Count)];
+            for (int s = 0; s < nScan; s++)
+                scans[s].Add(outs[1 + state.Count + s] is OnnxValue.OfTensor t ? t.Value : throw n.Unsupported($"scan output #{s} is a {outs[1 + state.Count + s].Describe()}"));
+        }
+        for (int k = 0; k < state.Count; k++) n.OutputAny(k, state[k]);
+        for (int s = 0; s < nScan; s++)
+        {
+            if (scans[s].Count == 0) throw n.Unsupported($"scan output #{s} of a loop over sequences that runs no iterations (its shape is unknown)");
+            if (scans[s].Select(v => v.Type).Distinct().Count() > 1) throw n.Error($"scan output #{s} changes type between iterations");
+            var rows = scans[s].Select(v => l.Reshape(v, [1, .. v.Type.Shape])).ToList();
+            n.Output(state.Count + s, rows.Count == 1 ? rows[0] : OnnxT.Concat(l, rows, 0));
+        }
     }
 
     /// <summary>True when the body's cond output is its cond input passed straight through.</summary>

@@ -219,7 +219,8 @@ public static class OnnxElementwiseOps
         n.Output(0, n.L.Binary(op, n.Input(0), n.Input(1)));
     }
 
-    private static void Identity(OnnxNode n) => n.Output(0, n.Input(0));
+    // Identity passes sequences and optionals through as well (opset 14+/16+).
+    private static void Identity(OnnxNode n) => n.OutputAny(0, n.AnyInput(0));
 
     public static readonly IReadOnlyList<(string, OnnxLowering)> All =
     [
