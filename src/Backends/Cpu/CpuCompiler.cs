@@ -26,6 +26,12 @@ public sealed record CpuCompileOptions
     /// </summary>
     public bool UseKernelLibrary { get; init; } = true;
 
+    /// <summary>
+    /// How many modules LLVM may compile at once: a large program is split by kernels (<see cref="ModulePartitioner"/>)
+    /// and its parts optimised and emitted on that many threads. Default: the machine's processors; 1 keeps one module.
+    /// </summary>
+    public int CodegenThreads { get; init; } = Environment.ProcessorCount;
+
     /// <summary><see cref="Jit"/>: keep the object file with the executable (<see cref="NativeExecutable.TakeObjectCode"/>), for a compilation cache.</summary>
     public bool KeepObjectCode { get; init; }
 }
@@ -49,8 +55,11 @@ public sealed record CpuProgram(string Name, string LlvmIr, IReadOnlyList<Consta
     /// </summary>
     public string? LibraryIr { get; init; }
 
+    /// <summary><see cref="LlvmIr"/> split into modules that LLVM compiles in parallel (<see cref="ModulePartitioner"/>); null: compile it whole.</summary>
+    public IReadOnlyList<ModulePart>? Parts { get; init; }
+
     /// <summary>The same program as the LLVM layer's packaging step (<see cref="AotPackager"/>) takes it.</summary>
-    public HostProgram AsHostProgram => new(Name, LlvmIr, Constants, ArenaBytes, Signature) { LibraryIr = LibraryIr };
+    public HostProgram AsHostProgram => new(Name, LlvmIr, Constants, ArenaBytes, Signature) { LibraryIr = LibraryIr, Parts = Parts };
 }
 
 /// <summary>
@@ -80,9 +89,10 @@ public static class CpuCompiler
             // Only a module with collectives, or split over tasks (processes), carries the MPI transport (and so any mention of libmpi).
             var tasks = MpiTasks.For(f);
             string? lastError = CollectiveOps.Uses(module) || tasks is not null ? $"{options.Name}_last_error" : null;
-            var (ir, library, constants, arena) = ProgramEmitter.Emit(f, options.Name, f.Name, module, target.F32Lanes, CpuKernels.Instance, MemoryPlan,
-                prepare: lastError is null ? null : m => MpiRuntime.EmitWithLastError(m, lastError), tasks: tasks, separateLibrary: options.UseKernelLibrary);
-            return Result<CpuProgram>.Success(new CpuProgram(options.Name, ir, constants, arena, f) { LastErrorSymbol = lastError, LibraryIr = library });
+            var e = ProgramEmitter.Emit(f, options.Name, f.Name, module, target.F32Lanes, CpuKernels.Instance, MemoryPlan,
+                prepare: lastError is null ? null : m => MpiRuntime.EmitWithLastError(m, lastError), tasks: tasks, separateLibrary: options.UseKernelLibrary,
+                parts: Math.Max(1, options.CodegenThreads));
+            return Result<CpuProgram>.Success(new CpuProgram(options.Name, e.Ir, e.Constants, e.ArenaBytes, f) { LastErrorSymbol = lastError, LibraryIr = e.Library, Parts = e.Parts });
         }
         catch (CodegenException e)
         {
@@ -97,7 +107,7 @@ public static class CpuCompiler
         var program = Generate(module, options, functionName);
         if (!program.Ok) return Result<NativeExecutable>.Failure(program.Diagnostics);
         var p = program.Value!;
-        var jit = LlvmJit.Compile(p.LlvmIr, (options ?? new()).Target ?? CpuTarget.Host(), p.Name, p.Constants, options?.Phases, options?.KeepObjectCode ?? false, p.LibraryIr);
+        var jit = LlvmJit.Compile(p.LlvmIr, (options ?? new()).Target ?? CpuTarget.Host(), p.Name, p.Constants, options?.Phases, options?.KeepObjectCode ?? false, p.LibraryIr, p.Parts);
         if (!jit.Ok) return Result<NativeExecutable>.Failure(jit.Diagnostics);
         // Collectives run one call at a time: MPI calls are funnelled, and every rank must reach them in the same order.
         return Result<NativeExecutable>.Success(new NativeExecutable(jit.Value!, p.AsHostProgram, p.LastErrorSymbol, serialize: p.LastErrorSymbol is not null));

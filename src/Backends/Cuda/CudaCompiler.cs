@@ -106,7 +106,7 @@ public static class CudaCompiler
             var ptx = LlvmCompiler.Emit(deviceIr, options.Gpu.Llvm, assembly: true, name: $"{options.Name}_kernels", constants: device.Context.Constants);
             if (!ptx.Ok) return Result<CudaProgram>.Failure(ptx.Diagnostics);
             var host = options.Host ?? CpuTarget.Host();
-            var (ir, _, constants, arena) = ProgramEmitter.Emit(f, options.Name, f.Name, module, host.F32Lanes, hostKernels, plan.HostMemoryPlan,
+            var (ir, _, constants, arena, _) = ProgramEmitter.Emit(f, options.Name, f.Name, module, host.F32Lanes, hostKernels, plan.HostMemoryPlan,
                 device: deviceMode => new CudaOffload(plan, deviceMode),
                 prepare: m =>
                 {

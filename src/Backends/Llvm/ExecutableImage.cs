@@ -17,8 +17,8 @@ public static class ExecutableImage
     // Bumped whenever the layout changes, so an image of another layout is refused rather than misread.
     private const string Magic = "GCEXE4";
 
-    // A program and its kernel library; the bound keeps a damaged count from asking for millions of reads.
-    private const int MaxObjects = 2;
+    // A program's parts and its kernel library; the bound keeps a damaged count from asking for millions of reads.
+    private const int MaxObjects = 1024;
 
     /// <summary>The image of <paramref name="executable"/>, or null when it kept no object file (or gave it away already).</summary>
     public static byte[]? Save(NativeExecutable executable)

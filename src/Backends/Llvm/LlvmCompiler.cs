@@ -173,6 +173,44 @@ public static class LlvmCompiler
         }
     }
 
+    /// <summary>
+    /// Compiles the parts of a split program (<see cref="Codegen.ModulePartitioner"/>) to object files, each in its own
+    /// LLVM context on its own thread; one part takes the single-module path (and its detailed phases).
+    /// </summary>
+    public static Result<byte[][]> EmitParts(IReadOnlyList<Codegen.ModulePart> parts, CpuTarget target, string name, PhaseRecorder? phases = null)
+    {
+        var buffers = EmitPartsToBuffers(parts, target, name, phases);
+        if (!buffers.Ok) return Result<byte[][]>.Failure(buffers.Diagnostics);
+        var objects = new byte[buffers.Value!.Length][];
+        for (int i = 0; i < objects.Length; i++)
+        {
+            objects[i] = CopyBuffer(buffers.Value[i].Handle);
+            LLVMDisposeMemoryBuffer(buffers.Value[i].Handle);
+        }
+        return Result<byte[][]>.Success(objects);
+    }
+
+    internal static Result<MemoryBuffer[]> EmitPartsToBuffers(IReadOnlyList<Codegen.ModulePart> parts, CpuTarget target, string name, PhaseRecorder? phases)
+    {
+        string PartName(int i) => i == 0 ? name : $"{name}.part{i}";
+        if (parts.Count == 1)
+        {
+            var one = EmitToBuffer(parts[0].Ir, target, assembly: false, name, parts[0].Constants, phases);
+            return one.Ok ? Result<MemoryBuffer[]>.Success([one.Value!]) : Result<MemoryBuffer[]>.Failure(one.Diagnostics);
+        }
+        InitializeTargets();
+        var results = new Result<MemoryBuffer>[parts.Count];
+        using (phases?.Phase("LLVM parse, optimise and emit", $"{parts.Count} modules in parallel"))
+            System.Threading.Tasks.Parallel.For(0, parts.Count, new ParallelOptions { MaxDegreeOfParallelism = parts.Count },
+                i => results[i] = EmitToBuffer(parts[i].Ir, target, assembly: false, PartName(i), parts[i].Constants, null));
+        if (results.FirstOrDefault(r => !r.Ok) is { } failed)
+        {
+            foreach (var r in results.Where(r => r.Ok)) LLVMDisposeMemoryBuffer(r.Value!.Handle);
+            return Result<MemoryBuffer[]>.Failure(failed.Diagnostics);
+        }
+        return Result<MemoryBuffer[]>.Success([.. results.Select(r => r.Value!)]);
+    }
+
     internal static unsafe byte[] CopyBuffer(nint buffer) =>
         new ReadOnlySpan<byte>(LLVMGetBufferStart(buffer), checked((int)LLVMGetBufferSize(buffer))).ToArray();
 
@@ -243,7 +281,7 @@ public sealed class LlvmJit : IDisposable
     /// same bytes later without LLVM's optimiser.
     /// </summary>
     public static Result<LlvmJit> Compile(string irText, CpuTarget target, string name = "module", IReadOnlyList<ConstantGlobal>? constants = null,
-        PhaseRecorder? phases = null, bool keepObjectCode = false, string? library = null)
+        PhaseRecorder? phases = null, bool keepObjectCode = false, string? library = null, IReadOnlyList<Codegen.ModulePart>? parts = null)
     {
         byte[]? libraryObject = null;
         if (library is not null)
@@ -252,12 +290,14 @@ public sealed class LlvmJit : IDisposable
             if (!l.Ok) return Result<LlvmJit>.Failure(l.Diagnostics);
             libraryObject = l.Value!;
         }
-        var buffer = LlvmCompiler.EmitToBuffer(irText, target, assembly: false, name, constants, phases);
-        if (!buffer.Ok) return Result<LlvmJit>.Failure(buffer.Diagnostics);
-        // The buffer goes to the JIT as it is: for a model with 100 MB of weights, a copy is 100 MB more at the peak.
-        IReadOnlyList<byte[]>? kept = keepObjectCode ? [LlvmCompiler.CopyBuffer(buffer.Value!.Handle), .. libraryObject is null ? [] : new[] { libraryObject }] : null;
+        var buffers = LlvmCompiler.EmitPartsToBuffers(parts ?? [new Codegen.ModulePart(irText, constants ?? [])], target, name, phases);
+        if (!buffers.Ok) return Result<LlvmJit>.Failure(buffers.Diagnostics);
+        // The buffers go to the JIT as they are: for a model with 100 MB of weights, a copy is 100 MB more at the peak.
+        var handles = buffers.Value!.Select(b => b.Handle).ToList();
+        IReadOnlyList<byte[]>? kept = keepObjectCode ? [.. handles.Select(LlvmCompiler.CopyBuffer), .. libraryObject is null ? [] : new[] { libraryObject }] : null;
+        if (libraryObject is not null) handles.Add(CopyToBuffer(libraryObject, "gc_kernels"));
         using (phases?.Phase("JIT load"))
-            return Load([buffer.Value!.Handle, .. libraryObject is null ? [] : new[] { CopyToBuffer(libraryObject, "gc_kernels") }], target, kept);
+            return Load(handles, target, kept);
     }
 
     /// <summary>Links object files produced for <paramref name="target"/> (a program, then its kernel library) into a new JIT; symbols of the process resolve too.</summary>

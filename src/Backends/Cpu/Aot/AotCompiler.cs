@@ -23,8 +23,8 @@ public static class AotCompiler
         var target = CpuTarget.Named(options.Target)!;
 
         var program = CpuCompiler.Generate(optimised, new CpuCompileOptions { Name = name, Target = target, Phases = options.Phases,
-            // NAME.o must stand alone, helpers included (internal, so two models link into one program).
-            UseKernelLibrary = !options.IncludeObject }, functionName);
+            // NAME.o must be one object that stands alone, helpers included (internal, so two models link into one program).
+            UseKernelLibrary = !options.IncludeObject, CodegenThreads = options.IncludeObject ? 1 : Environment.ProcessorCount }, functionName);
         if (!program.Ok) return Result<AotArtifacts>.Failure(program.Diagnostics);
         var p = program.Value!;
         return p.LastErrorSymbol is { } lastError

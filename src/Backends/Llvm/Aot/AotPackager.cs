@@ -31,6 +31,9 @@ public sealed record HostProgram(string Name, string LlvmIr, IReadOnlyList<Const
 {
     /// <summary>The kernel library's module that <see cref="LlvmIr"/> declares and links against (<see cref="KernelLibrary"/>); null when none.</summary>
     public string? LibraryIr { get; init; }
+
+    /// <summary><see cref="LlvmIr"/> split into modules to compile in parallel (<see cref="ModulePartitioner"/>); null: compile it whole.</summary>
+    public IReadOnlyList<ModulePart>? Parts { get; init; }
 }
 
 /// <summary>The library form every LLVM target shares: shared library, C header, C# binding (and the object on request).</summary>
@@ -46,13 +49,18 @@ public static class AotPackager
     {
         var name = options.Name;
         // The destructor stops the library's worker threads before dlclose unmaps their code.
-        var ir = p.LlvmIr + $"define i32 @{name}_abi_version() nounwind {{\nentry:\n  ret i32 {AotAbi.Version}\n}}\n"
+        var abiIr = $"define i32 @{name}_abi_version() nounwind {{\nentry:\n  ret i32 {AotAbi.Version}\n}}\n"
             + $"@llvm.global_dtors = appending global [1 x {{ i32, ptr, ptr }}] [{{ i32, ptr, ptr }} {{ i32 65535, ptr @{ProgramEmitter.FiniSymbol}, ptr null }}]\n";
+        // The entry points, and so the ABI additions, are in the first part.
+        IReadOnlyList<ModulePart> parts = p.Parts is { Count: > 0 } split
+            ? [split[0] with { Ir = split[0].Ir + abiIr }, .. split.Skip(1)]
+            : [new ModulePart(p.LlvmIr + abiIr, p.Constants)];
 
         // The module name becomes the object's source file name: the bare name keeps paths out of it.
-        var obj = LlvmCompiler.Emit(ir, target, name: name, constants: p.Constants, phases: options.Phases);
-        if (!obj.Ok) return Result<AotArtifacts>.Failure(obj.Diagnostics);
-        List<byte[]> objects = [obj.Value!];
+        var compiled = LlvmCompiler.EmitParts(parts, target, name, options.Phases);
+        if (!compiled.Ok) return Result<AotArtifacts>.Failure(compiled.Diagnostics);
+        List<byte[]> objects = [.. compiled.Value!];
+        var obj = compiled.Value![0];
         if (p.LibraryIr is not null)
         {
             var library = KernelLibrary.Object(p.LibraryIr, target, options.Phases);
@@ -63,11 +71,11 @@ public static class AotPackager
         var so = SharedLibraryLinker.Link(objects, $"lib{name}.so", [$"{name}_run", $"{name}_arena_size", $"{name}_abi_version", $"{name}_release", .. extraExports]);
         if (!so.Ok) return Result<AotArtifacts>.Failure(so.Diagnostics);
         if (options.IncludeObject && objects.Count > 1)
-            return Result<AotArtifacts>.Failure(new Diagnostic("NAME.o must be one self-contained object: generate the program without the kernel library"));
+            return Result<AotArtifacts>.Failure(new Diagnostic("NAME.o must be one self-contained object: generate the program whole, without the kernel library"));
 
         var abi = new AotAbi(name, p.Signature, p.ArenaBytes);
         var utf8 = new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false);
-        IReadOnlyList<(string, byte[])> objectFile = options.IncludeObject ? [($"{name}.o", obj.Value!)] : [];
+        IReadOnlyList<(string, byte[])> objectFile = options.IncludeObject ? [($"{name}.o", obj)] : [];
         return Result<AotArtifacts>.Success(new AotArtifacts(abi,
         [
             .. objectFile,

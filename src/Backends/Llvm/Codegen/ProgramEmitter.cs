@@ -5,6 +5,12 @@ using GraphCompiler.IR.Ops;
 namespace GraphCompiler.Backends.Llvm.Codegen;
 
 /// <summary>
+/// A generated host program: the whole module's text, its kernel library's (or null), the constants' bytes, the arena
+/// size, and the module split for parallel compilation (or null: compile <see cref="Ir"/>).
+/// </summary>
+public sealed record EmittedProgram(string Ir, string? Library, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes, IReadOnlyList<ModulePart>? Parts);
+
+/// <summary>
 /// Emits the entry point of a compiled function:
 /// <c>i32 @NAME_run(ptr args, ptr results, ptr arena, i32 threads)</c>. Every intermediate lives in
 /// the caller's arena at the offset buffer assignment gave it; each op (or fusion) is one kernel
@@ -65,11 +71,13 @@ public sealed class ProgramEmitter
     /// <paramref name="prepare"/> runs first, on the empty module. With <paramref name="tasks"/> (not with
     /// <paramref name="device"/>), the entry function's ops run in their tasks' processes only. With
     /// <paramref name="separateLibrary"/>, target-only helpers go to <c>Library</c>, the kernel library's module
-    /// (<see cref="ModuleContext.SeparateLibrary"/>), and the program only declares them.
+    /// (<see cref="ModuleContext.SeparateLibrary"/>), and the program only declares them. With <paramref name="parts"/>
+    /// above 1, <c>Parts</c> is the program split into up to that many modules to compile in parallel
+    /// (<see cref="ModulePartitioner"/>), when it is large enough.
     /// </summary>
-    public static (string Ir, string? Library, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes) Emit(Function f, string name, string sourceName, Module? module,
+    public static EmittedProgram Emit(Function f, string name, string sourceName, Module? module,
         int lanes, IHostKernels kernels, BufferOptions memoryPlan, Func<bool, IDeviceHook>? device = null, Action<ModuleContext>? prepare = null,
-        ITaskHook? tasks = null, bool separateLibrary = false)
+        ITaskHook? tasks = null, bool separateLibrary = false, int parts = 1)
     {
         if (device is not null && tasks is not null) throw new CodegenException("a program split over processes (tasks) cannot also offload to a GPU");
         var shared = new Shared(new ModuleContext(lanes) { SeparateLibrary = separateLibrary }, module, name, kernels, memoryPlan);
@@ -84,7 +92,8 @@ public sealed class ProgramEmitter
         var hooks = string.Concat(shared.Module.ReleaseHooks.Select(h => $"  call void @{h}()\n"));
         shared.Module.AddFunction($"define void @{name}_release() nounwind {{\nentry:\n{Stop(true)}{hooks}  ret void\n}}");
         shared.Module.AddFunction($"define internal void @{FiniSymbol}() nounwind {{\nentry:\n{Stop(false)}  ret void\n}}");
-        return (shared.Module.Build(sourceName), shared.Module.LibraryIr(), shared.Module.Constants, arena);
+        return new EmittedProgram(shared.Module.Build(sourceName), shared.Module.LibraryIr(), shared.Module.Constants, arena,
+            parts > 1 ? ModulePartitioner.Split(shared.Module, sourceName, parts) : null);
     }
 
     private long EmitFunction(Function f, string symbol, bool external)
