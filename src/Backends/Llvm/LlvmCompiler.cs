@@ -190,6 +190,9 @@ public static class LlvmCompiler
         return Result<byte[][]>.Success(objects);
     }
 
+    // LLVM's own worker threads get 8 MiB; instruction selection recurses on deep expression trees.
+    private const int CodegenStackBytes = 8 << 20;
+
     internal static Result<MemoryBuffer[]> EmitPartsToBuffers(IReadOnlyList<Codegen.ModulePart> parts, CpuTarget target, string name, PhaseRecorder? phases)
     {
         string PartName(int i) => i == 0 ? name : $"{name}.part{i}";
@@ -200,9 +203,17 @@ public static class LlvmCompiler
         }
         InitializeTargets();
         var results = new Result<MemoryBuffer>[parts.Count];
+        // Threads of our own, not the thread pool's: a caller on a pool thread (the CLI, a server) would leave
+        // Parallel.For waiting for the pool to grow, and the parts would run one after another.
         using (phases?.Phase("LLVM parse, optimise and emit", $"{parts.Count} modules in parallel"))
-            System.Threading.Tasks.Parallel.For(0, parts.Count, new ParallelOptions { MaxDegreeOfParallelism = parts.Count },
-                i => results[i] = EmitToBuffer(parts[i].Ir, target, assembly: false, PartName(i), parts[i].Constants, null));
+        {
+            void Run(int i) => results[i] = EmitToBuffer(parts[i].Ir, target, assembly: false, PartName(i), parts[i].Constants, null);
+            var threads = Enumerable.Range(1, parts.Count - 1)
+                .Select(i => new Thread(() => Run(i), CodegenStackBytes) { Name = $"gc-codegen-{i}", IsBackground = true }).ToList();
+            threads.ForEach(t => t.Start());
+            Run(0);
+            threads.ForEach(t => t.Join());
+        }
         if (results.FirstOrDefault(r => !r.Ok) is { } failed)
         {
             foreach (var r in results.Where(r => r.Ok)) LLVMDisposeMemoryBuffer(r.Value!.Handle);
