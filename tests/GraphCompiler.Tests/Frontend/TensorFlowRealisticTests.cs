@@ -47,19 +47,31 @@ public sealed class TensorFlowRealisticTests(ITestOutputHelper output)
         try
         {
             r = TensorFlowImporter.Import(file, options);
-            // Placeholders with unknown dimensions (a batch dim, mostly) are fed with those set to 1, to import the rest.
-            var unknown = r.Diagnostics.Select(d => Regex.Match(d.Message, @"feed '(.+?)': placeholder '.+?' has shape (\w+)\[(.*?)\] with unknown dimensions")).Where(m => m.Success).ToList();
-            if (unknown.Count > 0)
+            // Harness policy (a user gives shapes with the feed): placeholders/arguments with unknown dimensions
+            // (a batch dim, mostly) are fed with those set to 1; with unknown rank or no shape at all, as scalars.
+            var feeds = options.Feeds.ToList();
+            bool dims = false, rank = false;
+            foreach (var d in r.Diagnostics)
             {
-                var feeds = options.Feeds.ToList();
-                foreach (var m in unknown)
+                var m = Regex.Match(d.Message, @"feed '(.+?)': (?:placeholder|argument) '.+?' has shape (\w+)\[(.*?)\] with unknown dimensions");
+                if (m.Success)
                 {
                     ElementTypes.TryParse(m.Groups[2].Value, out var e);
-                    var dims = m.Groups[3].Value.Split(", ").Select(d => d == "?" ? 1L : long.Parse(d)).ToArray();
-                    feeds.Add(new FeedSpec(m.Groups[1].Value, new TensorType(e, System.Collections.Immutable.ImmutableArray.Create(dims))));
+                    var shape = m.Groups[3].Value.Split(", ").Select(x => x == "?" ? 1L : long.Parse(x)).ToArray();
+                    feeds.Add(new FeedSpec(m.Groups[1].Value, new TensorType(e, System.Collections.Immutable.ImmutableArray.Create(shape))));
+                    dims = true;
+                    continue;
                 }
+                m = Regex.Match(d.Message, @"feed '(.+?)': (?:placeholder|argument) '.+?' has (?:shape (\w+)<unknown rank>|no shape; give it with the feed \(e\.g\. .+:(\w+)\[\.\.\.\]\))");
+                if (!m.Success) continue;
+                ElementTypes.TryParse(m.Groups[2].Success ? m.Groups[2].Value : m.Groups[3].Value, out var el);
+                feeds.Add(new FeedSpec(m.Groups[1].Value, new TensorType(el, System.Collections.Immutable.ImmutableArray<long>.Empty)));
+                rank = true;
+            }
+            if (dims || rank)
+            {
                 r = TensorFlowImporter.Import(file, options with { Feeds = feeds });
-                batch = " (unknown dims fed as 1)";
+                batch = (dims ? " (unknown dims fed as 1)" : "") + (rank ? " (unknown rank fed as a scalar)" : "");
             }
         }
         catch (Exception e)

@@ -162,14 +162,18 @@ internal sealed class TfImportPlan
         TensorShapeProto? shape = _configShapes.GetValueOrDefault(f.Tensor);
         if (shape is null && node is not null && node.Op is "Placeholder" or "PlaceholderV2" or "PlaceholderWithDefault")
             shape = node.Attr.TryGetValue("shape", out var s) ? s.Shape : null;
+        // A function graph's _Arg states its shape (when known) only in _output_shapes.
+        if (shape is null && node is { Op: "_Arg" } && node.Attr.TryGetValue("_output_shapes", out var os) && os.List?.Shape.Count > 0)
+            shape = os.List.Shape[0];
+        var what = node?.Op == "_Arg" ? "argument" : "placeholder";
         if (shape is null)
         {
-            _problems.Error($"feed '{f.ArgName}': placeholder '{f.Tensor.Node}' has no shape; give it with the feed (e.g. {f.ArgName}:{elem.Name()}[...])");
+            _problems.Error($"feed '{f.ArgName}': {what} '{f.Tensor.Node}' has no shape; give it with the feed (e.g. {f.ArgName}:{elem.Name()}[...])");
             return null;
         }
         if (shape.UnknownRank || shape.Dim.Any(d => d.Size < 0))
         {
-            _problems.Error($"feed '{f.ArgName}': placeholder '{f.Tensor.Node}' has shape {elem.Name()}{Describe(shape)} with unknown dimensions; give its shape with the feed");
+            _problems.Error($"feed '{f.ArgName}': {what} '{f.Tensor.Node}' has shape {elem.Name()}{Describe(shape)} with unknown dimensions; give its shape with the feed");
             return null;
         }
         return new TensorType(elem, shape.Dim.Select(d => d.Size).ToArray());
@@ -200,6 +204,27 @@ internal sealed class TfImportPlan
 
     private static string Describe(TensorShapeProto s) =>
         s.UnknownRank ? "<unknown rank>" : "[" + string.Join(", ", s.Dim.Select(d => d.Size < 0 ? "?" : d.Size.ToString())) + "]";
+
+    /// <summary>
+    /// Default fetches. A function graph (TF's graph-as-function form: <c>_Arg</c>/<c>_Retval</c> nodes)
+    /// returns its <c>_Retval</c> inputs in <c>index</c> order, and runs the variable updates that nothing
+    /// consumes (its control outputs). Other graphs: the sink nodes (<see cref="SinkFetches"/>); when none
+    /// computes a tensor, the variable updates among them run as targets (their new values are the results).
+    /// </summary>
+    public static List<TfFetch> DefaultFetches(GraphDef graph)
+    {
+        var consumed = graph.Node.SelectMany(n => n.Input).Select(i => TensorName.IsControl(i) ? i[1..] : TensorName.Parse(i).Node).ToHashSet(StringComparer.Ordinal);
+        var updates = graph.Node.Where(n => UpdatesVariables(n.Op) && !consumed.Contains(n.Name)).Select(n => new TfFetch(n.Name, new TensorName(n.Name, 0))).ToList();
+        var rets = graph.Node.Where(n => n.Op == "_Retval").OrderBy(n => n.Attr.TryGetValue("index", out var i) ? i.I : 0).ToList();
+        if (rets.Count > 0 || graph.Node.Any(n => n.Op == "_Arg"))
+            return [.. rets.Where(r => TfScope.DataInputs(r).Any()).Select(r => new TfFetch(r.Name, TfScope.DataInputs(r).First())), .. updates];
+        var sinks = SinkFetches(graph);
+        return sinks.Count > 0 ? sinks : updates;
+    }
+
+    /// <summary>A function graph's _Arg nodes (its parameters) in <c>index</c> order.</summary>
+    public static List<NodeDef> Arguments(GraphDef graph) =>
+        [.. graph.Node.Where(n => n.Op == "_Arg").OrderBy(n => n.Attr.TryGetValue("index", out var i) ? i.I : 0)];
 
     /// <summary>
     /// Default fetches: output 0 of every sink node (no node consumes any of its outputs as data), in

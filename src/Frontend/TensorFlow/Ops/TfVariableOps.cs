@@ -18,7 +18,18 @@ public static class TfVariableOps
         ("Assign", n => Assign(n, null)), ("AssignAdd", n => Assign(n, "add")), ("AssignSub", n => Assign(n, "sub")),
         ("AssignVariableOp", n => Assign(n, null)), ("AssignAddVariableOp", n => Assign(n, "add")),
         ("AssignSubVariableOp", n => Assign(n, "sub")),
+        ("_Arg", Argument), ("_Retval", n => n.Output(0, n.Raw(0))),
     ];
+
+    /// <summary>
+    /// A function graph's argument: tensor arguments are bound as feeds before lowering, so reaching here
+    /// means a resource argument (a variable, resolved when read) or one that was not fed.
+    /// </summary>
+    private static void Argument(TfNode n)
+    {
+        if (n.Attr("T")?.Type == Proto.TensorFlow.DataType.DtResource) n.Output(0, new TfResource(n.Name));
+        else throw n.Error("function argument was not fed");
+    }
 
     private static void Handle(TfNode n) => n.Output(0, new TfResource(n.Name));
 
