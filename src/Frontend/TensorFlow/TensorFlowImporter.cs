@@ -77,7 +77,7 @@ public static class TensorFlowImporter
         var scope = new TfScope(graph.Node, lowerer, ctx);
 
         var fetches = plan.Fetches.Count > 0 || plan.FromSignature ? plan.Fetches : TfImportPlan.DefaultFetches(graph);
-        if (fetches.Count == 0) problems.Error("nothing to fetch: give fetches (the graph has no sink node that computes a tensor)");
+        if (fetches.Count == 0) problems.Error($"nothing to fetch: {TfImportPlan.WhyNothingToFetch(graph)}; give fetches");
 
         int argCount = 0;
         Value Arg(TensorType type, string name, bool variable = false)
@@ -127,12 +127,19 @@ public static class TensorFlowImporter
 
         // A variable with no stored value (no checkpoint entry) is state the caller provides: a variable argument.
         var graphNodes = graph.Node.GroupBy(n => n.Name).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
-        ctx.MakeArgumentVariable = name =>
+        ctx.MakeArgumentVariable = (name, written) =>
         {
             if (!graphNodes.TryGetValue(name, out var node)) return null;
             // A resource _Arg of a function graph states its variable's dtype and shape in _handle_dtypes/_handle_shapes.
             var dt = node.Op == "_Arg" ? (node.Attr.TryGetValue("_handle_dtypes", out var hd) && hd.List?.Type.Count > 0 ? new Proto.TensorFlow.AttrValue { Type = hd.List.Type[0] } : null)
                 : node.Attr.GetValueOrDefault("dtype");
+            if (dt is null && node.Op == "_Arg" && written is not null)
+            {
+                int at = argCount;
+                var w = new TfVariable(name) { Argument = Arg(written, name, variable: true) };
+                variableArgs.Add((w, at));
+                return w;
+            }
             if (dt is null)
                 return node.Op == "_Arg" ? throw new LoweringException($"resource argument '{name}' is a variable of unknown dtype and shape (no _handle_dtypes/_handle_shapes): give its value in a checkpoint or config") : null;
             var shapeAttr = node.Op == "_Arg" ? (node.Attr.TryGetValue("_handle_shapes", out var hs) && hs.List?.Shape.Count > 0 ? hs.List.Shape[0] : null)
