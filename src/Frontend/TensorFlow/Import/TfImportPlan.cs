@@ -234,8 +234,8 @@ internal sealed class TfImportPlan
             return $"the graph computes no tensor (its sink nodes call functions without outputs: {string.Join(", ", sinks.Select(n => n.Op).Distinct().Take(4))})";
         if (sinks.Count > 0 && sinks.All(n => n.Op is "NextIteration" or "Merge" or "Enter" or "Switch" or "LoopCond" || n.Name.Length == 0))
             return "the graph computes no tensor (a TF1 while loop without an Exit: its values exist only inside the loop)";
-        if (sinks.Count > 0 && sinks.All(IsStringConst))
-            return "the graph computes no tensor but string constants (strings are not supported)";
+        if (sinks.Count > 0 && sinks.All(GivesStrings))
+            return $"the graph computes only string tensors (strings are not supported; sinks: {string.Join(", ", sinks.Select(n => $"{n.Name} ({n.Op})").Take(4))})";
         return $"the graph has no sink node that computes a tensor (sinks: {string.Join(", ", sinks.Select(n => $"{n.Name} ({n.Op})").Take(4))})";
     }
 
@@ -281,9 +281,6 @@ internal sealed class TfImportPlan
         "SaveV2", "Save", "SaveSlices", "RestoreV2", "Restore", "RestoreSlice", "MergeV2Checkpoints", "ShardedFilename",
         "ShardedFilespec", "StringJoin", "StaticRegexFullMatch", "StaticRegexReplace",
     };
-
-    private static bool IsStringConst(NodeDef n) =>
-        n.Op == "Const" && n.Attr.TryGetValue("dtype", out var d) && d.Type == DataType.DtString;
 
     /// <summary>A node whose output 0 is a string tensor (by its dtype/T attribute): not a default fetch, strings being out of scope.</summary>
     private static bool GivesStrings(NodeDef n) =>
