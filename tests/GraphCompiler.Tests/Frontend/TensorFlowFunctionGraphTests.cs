@@ -125,4 +125,34 @@ public sealed class TensorFlowFunctionGraphTests
         Assert.InRange(tm, -0.06, 0.06);
         Assert.InRange(tv, 0.70, 0.85);
     }
+
+    [Fact]
+    public void SwitchNWithAKnownIndexTakesThatBranchAndClampsLikeTf()
+    {
+        Tensor Run(int index) => new TfGraph().Const("i", T.I32([], index)).Placeholder("x", T.F32([2], 1, 2))
+            .Const("two", T.F32([], 2)).Const("ten", T.F32([], 10)).Const("hundred", T.F32([], 100))
+            .Node("sw", "_SwitchN", ["x", "i"], ("num_outs", I(3)))
+            .Node("b0", "Mul", ["sw", "two"]).Node("b1", "Mul", ["sw:1", "ten"]).Node("b2", "Mul", ["sw:2", "hundred"])
+            .Node("m", "Merge", ["b0", "b1", "b2"], ("N", I(3))).Run1("m");
+        Close(T.F32([2], 10, 20), Run(1));
+        Close(T.F32([2], 2, 4), Run(0));
+        Close(T.F32([2], 100, 200), Run(7)); // out of range: the last output, as TF's kernel does
+    }
+
+    [Fact]
+    public void QuantizedConstIsItsStoredIntegersAndBatchNormWithGlobalNormalizationNormalizes()
+    {
+        var q = new TensorProto { Dtype = DataType.DtQuint8, TensorShape = Shape([2]) };
+        q.IntVal.Add(7);
+        q.IntVal.Add(250);
+        var g = new TfGraph().Node("c", "Const", [], ("dtype", Ty(DataType.DtQuint8)), ("value", new AttrValue { Tensor = q }));
+        Assert.Equal(T.U8([2], 7, 250), g.Run1("c"));
+
+        // (t − m)/sqrt(v + ε)·γ + β with t = 5, m = 1, v = 3.999, ε = 0.001, γ = 2, β = 0.5 → 4/2·2 + 0.5 = 4.5.
+        var bn = new TfGraph().Placeholder("t", T.F32([1, 1], 5)).Const("m", T.F32([1], 1)).Const("v", T.F32([1], 3.999))
+            .Const("beta", T.F32([1], 0.5)).Const("gamma", T.F32([1], 2))
+            .Node("y", "BatchNormWithGlobalNormalization", ["t", "m", "v", "beta", "gamma"],
+                ("variance_epsilon", F(0.001f)), ("scale_after_normalization", B(true))).Run1("y");
+        Close(T.F32([1, 1], 4.5), bn, 1e-5);
+    }
 }
