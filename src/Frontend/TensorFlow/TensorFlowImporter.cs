@@ -65,6 +65,18 @@ public static class TensorFlowImporter
     {
         var problems = new ImportProblems(source);
         CheckNodeNames(graph, problems);
+        // A GraphDef of only a function library (e.g. a dumped TPU cluster) means its one tensor-computing function.
+        if (!problems.Any && TfFunctionBody.TheFunction(graph) is { } only)
+        {
+            try
+            {
+                graph = TfFunctionBody.AsGraph(graph, only, problems);
+            }
+            catch (LoweringException e)
+            {
+                problems.Error($"function '{only.Signature.Name}': {e.Message}");
+            }
+        }
         if (problems.Any) return Result<Module>.Failure(problems.ToDiagnostics());
         var plan = TfImportPlan.Make(graph, signatures, options, problems);
         if (plan is null || problems.Any) return Result<Module>.Failure(problems.ToDiagnostics());

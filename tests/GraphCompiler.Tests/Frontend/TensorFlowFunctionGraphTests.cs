@@ -2,7 +2,9 @@ using GraphCompiler.Frontend;
 using GraphCompiler.Frontend.Proto.TensorFlow;
 using GraphCompiler.Frontend.TensorFlow;
 using GraphCompiler.IR;
+using GraphCompiler.Passes;
 using static GraphCompiler.Tests.Frontend.TfGraph;
+using TfOpDef = GraphCompiler.Frontend.Proto.TensorFlow.OpDef;
 
 namespace GraphCompiler.Tests.Frontend;
 
@@ -154,5 +156,50 @@ public sealed class TensorFlowFunctionGraphTests
             .Node("y", "BatchNormWithGlobalNormalization", ["t", "m", "v", "beta", "gamma"],
                 ("variance_epsilon", F(0.001f)), ("scale_after_normalization", B(true))).Run1("y");
         Close(T.F32([1, 1], 4.5), bn, 1e-5);
+    }
+
+    [Fact]
+    public void GraphOfOnlyALibraryIsItsOneTensorComputingFunction()
+    {
+        // f(x) = x·2 (+ a dataset function with variant outputs, which computes no tensor); function-style tensor names.
+        var f = new FunctionDef { Signature = new TfOpDef { Name = "times_two" }, Ret = { ["y"] = "mul:z:0" } };
+        f.Signature.InputArg.Add(new TfOpDef.Types.ArgDef { Name = "x", Type = DataType.DtFloat });
+        f.Signature.OutputArg.Add(new TfOpDef.Types.ArgDef { Name = "y", Type = DataType.DtFloat });
+        f.ArgAttr[0] = new FunctionDef.Types.ArgAttrs { Attr = { ["_output_shapes"] = Shapes(2) } };
+        f.NodeDef.Add(MakeNode("two", "Const", [], ("dtype", Ty(ElementType.F32)), ("value", new AttrValue { Tensor = Proto(T.F32([], 2)) })));
+        f.NodeDef.Add(MakeNode("mul", "Mul", ["x", "two:output:0"], ("T", Ty(ElementType.F32))));
+        var dataset = new FunctionDef { Signature = new TfOpDef { Name = "ds" }, Ret = { ["z"] = "v" } };
+        dataset.Signature.InputArg.Add(new TfOpDef.Types.ArgDef { Name = "v", Type = DataType.DtVariant });
+        dataset.Signature.OutputArg.Add(new TfOpDef.Types.ArgDef { Name = "z", Type = DataType.DtVariant });
+        var g = new GraphDef { Library = new FunctionDefLibrary { Function = { dataset, f } } };
+        var r = TensorFlowImporter.Import(g, new ImportOptions(), "<test>");
+        Assert.True(r.Ok, string.Join("\n", r.Diagnostics));
+        var fn = r.Value!.Functions[0];
+        Assert.Equal(["x"], fn.ArgumentInfos.Select(i => i.Name));
+        Assert.Equal(["y"], fn.ResultInfos.Select(i => i.Name));
+        Close(T.F32([2], 6, -2), new Interpreter(r.Value!).Run(null, [T.F32([2], 3, -1)]).Unwrap().Results[0]);
+
+        // Two tensor-computing functions: which one is meant is not known, so nothing is fetched (the usual error).
+        var two = new GraphDef { Library = new FunctionDefLibrary { Function = { f, f.Clone() } } };
+        two.Library.Function[1].Signature.Name = "other";
+        var e = TensorFlowImporter.Import(two, new ImportOptions(), "<test>");
+        Assert.False(e.Ok);
+        Assert.Contains("only a function library (times_two, other)", e.Diagnostics[0].Message);
+    }
+
+    [Fact]
+    public void SplatConstantTooBigToHoldIsABroadcastThatASliceNeedsNoneOf()
+    {
+        // 2⁴⁰ bytes given by one value (none: zeros); a slice of it compiles to a small broadcast.
+        foreach (var values in new[] { 0, 1 })
+        {
+            var c = new TensorProto { Dtype = DataType.DtUint8, TensorShape = Shape([1024, 1024, 1024, 1024]) };
+            if (values == 1) c.IntVal.Add(7);
+            var g = new TfGraph().Node("c", "Const", [], ("dtype", Ty(DataType.DtUint8)), ("value", new AttrValue { Tensor = c }))
+                .Const("begin", T.I32([4], 0, 5, 0, 0)).Const("size", T.I32([4], 1, 1, 1, 2)).Node("s", "Slice", ["c", "begin", "size"]);
+            var m = g.Import("s").Unwrap();
+            var optimized = PassManager.Run(m, PassRegistry.Default).Unwrap();
+            Assert.Equal(T.U8([1, 1, 1, 2], values * 7, values * 7), new Interpreter(optimized).Run(null, []).Unwrap().Results[0]);
+        }
     }
 }
