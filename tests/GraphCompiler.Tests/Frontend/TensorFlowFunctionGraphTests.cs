@@ -112,6 +112,9 @@ public sealed class TensorFlowFunctionGraphTests
         Assert.Equal(u, Random("RandomUniform", 4000, 7, 3));
         Assert.NotEqual(u, Random("RandomUniform", 4000, 7, 4));
         Assert.All(Enumerable.Range(0, 4000), i => Assert.InRange(u.GetDouble(i), 0.0, 0.99999999));
+        // TF's grid, k·2^-23: 1 + u stays below 2 in f32, so dropout's floor(1 + u) is 1 (the IR's 2^-24 grid could give 2).
+        Assert.All(Enumerable.Range(0, 4000), i => Assert.Equal(Math.Floor(u.GetDouble(i) * (1 << 23)), u.GetDouble(i) * (1 << 23)));
+        Assert.All(Enumerable.Range(0, 4000), i => Assert.Equal(1f, MathF.Floor(1f + (float)u.GetDouble(i))));
         var (um, uv) = Moments(u);
         Assert.InRange(um, 0.47, 0.53); // 1/2, standard error 0.0046
         Assert.InRange(uv, 1 / 12.0 - 0.01, 1 / 12.0 + 0.01);

@@ -15,7 +15,7 @@ public static class TfRandomOps
 
     public static IEnumerable<(string, TfLowering)> All =>
     [
-        ("RandomUniform", n => n.Output(0, Rng(n, "uniform", Seed(n), 0, 1))),
+        ("RandomUniform", RandomUniform),
         ("RandomStandardNormal", n => n.Output(0, Rng(n, "normal", Seed(n), 0, 1))),
         ("TruncatedNormal", TruncatedNormal),
     ];
@@ -46,6 +46,20 @@ public static class TfRandomOps
         if (!e.IsFloat()) throw n.Unsupported($"dtype {e.Name()} (a float type is needed)");
         return n.L.Emit("rng", [], AttrMap.Of(("distribution", A.Enum(distribution)), ("seed", A.Int(seed)), ("a", A.Float(a)), ("b", A.Float(b))),
             new TensorType(e, shape));
+    }
+
+    /// <summary>
+    /// RandomUniform on TF's grid: k·2^-m in [0, 1) with m the type's mantissa bits (TF fills the mantissa
+    /// with random bits), i.e. the IR's uniform rounded down to it — so 1 + u &lt; 2 exactly and TF1 dropout's
+    /// mask floor(keep_prob + u) is all ones when keep_prob is 1 (on the IR's finer 2^-24 grid, 1 + u could round to 2).
+    /// </summary>
+    private static void RandomUniform(TfNode n)
+    {
+        var u = Rng(n, "uniform", Seed(n), 0, 1);
+        var e = u.Type.Element;
+        int m = e switch { ElementType.F64 => 52, ElementType.F32 => 23, ElementType.F16 => 10, _ => 7 };
+        var k = n.L.Emit("floor", n.L.Binary("mul", u, n.L.Scalar(e, Math.ScaleB(1, m))));
+        n.Output(0, n.L.Binary("mul", k, n.L.Scalar(e, Math.ScaleB(1, -m))));
     }
 
     /// <summary>
