@@ -65,6 +65,18 @@ public static class TensorFlowImporter
     {
         var problems = new ImportProblems(source);
         CheckNodeNames(graph, problems);
+        // A GraphDef of only a function library (e.g. a dumped TPU cluster) means its one tensor-computing function.
+        if (!problems.Any && TfFunctionBody.TheFunction(graph) is { } only)
+        {
+            try
+            {
+                graph = TfFunctionBody.AsGraph(graph, only, problems);
+            }
+            catch (LoweringException e)
+            {
+                problems.Error($"function '{only.Signature.Name}': {e.Message}");
+            }
+        }
         if (problems.Any) return Result<Module>.Failure(problems.ToDiagnostics());
         var plan = TfImportPlan.Make(graph, signatures, options, problems);
         if (plan is null || problems.Any) return Result<Module>.Failure(problems.ToDiagnostics());
@@ -76,8 +88,8 @@ public static class TensorFlowImporter
         ctx.TopLevel = lowerer;
         var scope = new TfScope(graph.Node, lowerer, ctx);
 
-        var fetches = plan.Fetches.Count > 0 || plan.FromSignature ? plan.Fetches : TfImportPlan.SinkFetches(graph);
-        if (fetches.Count == 0) problems.Error("nothing to fetch: give fetches (the graph has no sink node that computes a tensor)");
+        var fetches = plan.Fetches.Count > 0 || plan.FromSignature ? plan.Fetches : TfImportPlan.DefaultFetches(graph);
+        if (fetches.Count == 0) problems.Error($"nothing to fetch: {TfImportPlan.WhyNothingToFetch(graph)}; give fetches");
 
         int argCount = 0;
         Value Arg(TensorType type, string name, bool variable = false)
@@ -96,6 +108,15 @@ public static class TensorFlowImporter
         var updates = TfImportPlan.VariableUpdates(graph, fetches, scope);
         var needed = scope.Needed(fetches.Select(f => f.Tensor), updates);
         var explicitFeeds = plan.Feeds.Select(f => f.Tensor).ToHashSet();
+        // A function graph's tensor arguments (_Arg) are feeds in index order; a resource _Arg is a variable (see MakeArgumentVariable).
+        foreach (var node in TfImportPlan.Arguments(graph))
+        {
+            var t = new TensorName(node.Name, 0);
+            if (!needed.Contains(node.Name) || explicitFeeds.Contains(t)) continue;
+            if (node.Attr.TryGetValue("T", out var at) && at.Type == Proto.TensorFlow.DataType.DtResource) continue;
+            var type = plan.FeedType(new TfFeed(node.Name, t, null), scope);
+            if (type is not null) scope.Bind(t, Arg(type, node.Name));
+        }
         foreach (var node in graph.Node)
         {
             var t = new TensorName(node.Name, 0);
@@ -118,10 +139,24 @@ public static class TensorFlowImporter
 
         // A variable with no stored value (no checkpoint entry) is state the caller provides: a variable argument.
         var graphNodes = graph.Node.GroupBy(n => n.Name).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
-        ctx.MakeArgumentVariable = name =>
+        ctx.MakeArgumentVariable = (name, written) =>
         {
-            if (!graphNodes.TryGetValue(name, out var node) || !node.Attr.TryGetValue("dtype", out var dt)) return null;
-            var dims = node.Attr.TryGetValue("shape", out var s) ? Tensors.TensorProtoConverter.TensorFlowShape(s.Shape, $"variable '{name}'") : null;
+            if (!graphNodes.TryGetValue(name, out var node)) return null;
+            // A resource _Arg of a function graph states its variable's dtype and shape in _handle_dtypes/_handle_shapes.
+            var dt = node.Op == "_Arg" ? (node.Attr.TryGetValue("_handle_dtypes", out var hd) && hd.List?.Type.Count > 0 ? new Proto.TensorFlow.AttrValue { Type = hd.List.Type[0] } : null)
+                : node.Attr.GetValueOrDefault("dtype");
+            if (dt is null && node.Op == "_Arg" && written is not null)
+            {
+                int at = argCount;
+                var w = new TfVariable(name) { Argument = Arg(written, name, variable: true) };
+                variableArgs.Add((w, at));
+                return w;
+            }
+            if (dt is null)
+                return node.Op == "_Arg" ? throw new LoweringException($"resource argument '{name}' is a variable of unknown dtype and shape (no _handle_dtypes/_handle_shapes): give its value in a checkpoint or config") : null;
+            var shapeAttr = node.Op == "_Arg" ? (node.Attr.TryGetValue("_handle_shapes", out var hs) && hs.List?.Shape.Count > 0 ? hs.List.Shape[0] : null)
+                : node.Attr.TryGetValue("shape", out var s) ? s.Shape : null;
+            var dims = shapeAttr is not null ? Tensors.TensorProtoConverter.TensorFlowShape(shapeAttr, $"variable '{name}'") : null;
             if (dims?.Value is null || !Tensors.FrameworkElementTypes.TryFromTensorFlow(dt.Type, out var e, out _))
                 throw new LoweringException($"variable '{name}' has no value in a checkpoint and no known type and shape{(dims?.Diagnostics.Count > 0 ? $" ({dims.Diagnostics[0].Message})" : "")}");
             int index = argCount;

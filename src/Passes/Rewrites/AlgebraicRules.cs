@@ -76,6 +76,9 @@ public static class AlgebraicRules
             op.ResultType() == op.OperandTypes[0] && op.Attr.Ints("start").All(s => s == 0) ? op.Operands[0] : null),
         // slice(concatenate(.., a, ..)) within a => slice(a) (then a if that is the whole of it)
         new("slice-concatenate", ShapeOps.Slice, SliceConcatenate),
+        // slice(broadcast_in_dim(x, d)) => broadcast_in_dim(x, d) to the slice's shape, when the slice takes
+        // all of every dimension x does not broadcast (a slice of a splat needs no big tensor)
+        new("slice-broadcast", ShapeOps.Slice, SliceBroadcast),
         // concatenate(x) => x
         new("concatenate-one", ShapeOps.Concatenate, (op, c) => op.Operands.Length == 1 ? op.Operands[0] : null),
         // reverse(x, []) => x
@@ -154,6 +157,21 @@ public static class AlgebraicRules
         ElementType.F32 => 24,
         _ => 53,
     };
+
+    private static Value? SliceBroadcast(Operation op, RuleContext c)
+    {
+        if (c.Def(op.Operands[0], ShapeOps.BroadcastInDim) is not { } bc) return null;
+        var x = bc.Operands[0];
+        var dims = bc.Attr.Ints("dims");
+        var full = op.OperandTypes[0].Shape;
+        var result = op.ResultType();
+        for (int i = 0; i < dims.Length; i++)
+        {
+            int d = (int)dims[i];
+            if (x.Type.Shape[i] != 1 && result.Shape[d] != full[d]) return null; // a part of x along d
+        }
+        return c.Build(op, b => b.BroadcastInDim(x, result, [.. dims]));
+    }
 
     private static Value? SliceConcatenate(Operation op, RuleContext c)
     {

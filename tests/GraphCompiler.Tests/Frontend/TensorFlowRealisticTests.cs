@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using GraphCompiler;
 using GraphCompiler.Frontend;
 using GraphCompiler.Frontend.TensorFlow;
 using GraphCompiler.IR;
@@ -9,7 +10,8 @@ namespace GraphCompiler.Tests.Frontend;
 
 /// <summary>
 /// Imports every graph under shared/graphs/tf/realistic (with its sidecar's feeds/fetches/config where
-/// it has one) and compares the outcome with tf-realistic-expectations.txt: <c>PATH: ok</c>,
+/// it has one), compiles what imports (default pipeline, CPU JIT) and compares the outcome with
+/// tf-realistic-expectations.txt: <c>PATH: ok</c> (imports and compiles), <c>PATH: compile error ...</c>,
 /// <c>PATH: unsupported OpA, OpB</c> (the complete list), or <c>PATH: error ...</c> (the first
 /// problem, e.g. for files that their source tests expect to be rejected). UPDATE_GOLDEN=1 rewrites it.
 /// </summary>
@@ -26,7 +28,38 @@ public sealed class TensorFlowRealisticTests(ITestOutputHelper output)
             .Where(f => !f.Contains(".config.", StringComparison.Ordinal) && !f.EndsWith(".template.pbtxt", StringComparison.Ordinal))
             .Order(StringComparer.Ordinal);
 
+    /// <summary>
+    /// The graph's outcome: imported, then (when that succeeds) optimised with the default pipeline and
+    /// compiled for the CPU in-process; a failure there is <c>compile error FIRST-DIAGNOSTIC</c>.
+    /// </summary>
     public static string Outcome(string file)
+    {
+        var (outcome, module) = Import(file);
+        if (module is null) return outcome;
+        try
+        {
+            var driver = Compiler.Create(new CompileOptions()).Unwrap();
+            var optimized = driver.Optimize(module);
+            if (!optimized.Ok) return "compile error " + First(optimized.Diagnostics, file);
+            var exe = driver.Jit(optimized.Value!);
+            if (!exe.Ok) return "compile error " + First(exe.Diagnostics, file);
+            exe.Value!.Dispose();
+            return outcome;
+        }
+        catch (Exception e)
+        {
+            return $"CRASH compiling {e.GetType().Name}: {e.Message}";
+        }
+    }
+
+    private static string First(IEnumerable<Diagnostic> diagnostics, string file)
+    {
+        var first = diagnostics.First().Message.Replace(file, "").TrimStart(':', ' ');
+        return (first.Length > 200 ? first[..200] + "..." : first).ReplaceLineEndings(" ");
+    }
+
+    /// <summary>The import's outcome, and the module when it imported.</summary>
+    public static (string Outcome, Module? Module) Import(string file)
     {
         var options = new ImportOptions();
         var sidecar = file + ".json";
@@ -47,32 +80,42 @@ public sealed class TensorFlowRealisticTests(ITestOutputHelper output)
         try
         {
             r = TensorFlowImporter.Import(file, options);
-            // Placeholders with unknown dimensions (a batch dim, mostly) are fed with those set to 1, to import the rest.
-            var unknown = r.Diagnostics.Select(d => Regex.Match(d.Message, @"feed '(.+?)': placeholder '.+?' has shape (\w+)\[(.*?)\] with unknown dimensions")).Where(m => m.Success).ToList();
-            if (unknown.Count > 0)
+            // Harness policy (a user gives shapes with the feed): placeholders/arguments with unknown dimensions
+            // (a batch dim, mostly) are fed with those set to 1; with unknown rank or no shape at all, as scalars.
+            var feeds = options.Feeds.ToList();
+            bool dims = false, rank = false;
+            foreach (var d in r.Diagnostics)
             {
-                var feeds = options.Feeds.ToList();
-                foreach (var m in unknown)
+                var m = Regex.Match(d.Message, @"feed '(.+?)': (?:placeholder|argument) '.+?' has shape (\w+)\[(.*?)\] with unknown dimensions");
+                if (m.Success)
                 {
                     ElementTypes.TryParse(m.Groups[2].Value, out var e);
-                    var dims = m.Groups[3].Value.Split(", ").Select(d => d == "?" ? 1L : long.Parse(d)).ToArray();
-                    feeds.Add(new FeedSpec(m.Groups[1].Value, new TensorType(e, System.Collections.Immutable.ImmutableArray.Create(dims))));
+                    var shape = m.Groups[3].Value.Split(", ").Select(x => x == "?" ? 1L : long.Parse(x)).ToArray();
+                    feeds.Add(new FeedSpec(m.Groups[1].Value, new TensorType(e, System.Collections.Immutable.ImmutableArray.Create(shape))));
+                    dims = true;
+                    continue;
                 }
+                m = Regex.Match(d.Message, @"feed '(.+?)': (?:placeholder|argument) '.+?' has (?:shape (\w+)<unknown rank>|no shape; give it with the feed \(e\.g\. .+:(\w+)\[\.\.\.\]\))");
+                if (!m.Success) continue;
+                ElementTypes.TryParse(m.Groups[2].Success ? m.Groups[2].Value : m.Groups[3].Value, out var el);
+                feeds.Add(new FeedSpec(m.Groups[1].Value, new TensorType(el, System.Collections.Immutable.ImmutableArray<long>.Empty)));
+                rank = true;
+            }
+            if (dims || rank)
+            {
                 r = TensorFlowImporter.Import(file, options with { Feeds = feeds });
-                batch = " (unknown dims fed as 1)";
+                batch = (dims ? " (unknown dims fed as 1)" : "") + (rank ? " (unknown rank fed as a scalar)" : "");
             }
         }
         catch (Exception e)
         {
-            return $"CRASH {e.GetType().Name}: {e.Message}";
+            return ($"CRASH {e.GetType().Name}: {e.Message}", null);
         }
-        if (r.Ok) return "ok" + batch;
+        if (r.Ok) return ("ok" + batch, r.Value);
         var unsupported = r.Diagnostics.Where(d => d.Code == Diagnostic.UnsupportedOp)
             .Select(d => Regex.Match(d.Message, @"unsupported op (.+?) \(\d+ nodes?:").Groups[1].Value).ToList();
-        if (unsupported.Count > 0 && unsupported.Count == r.Diagnostics.Count) return "unsupported " + string.Join(", ", unsupported) + batch;
-        var first = r.Diagnostics.First(d => d.Code != Diagnostic.UnsupportedOp).Message;
-        first = first.Replace(file, "").TrimStart(':', ' ');
-        return "error" + batch + " " + (first.Length > 200 ? first[..200] + "..." : first).ReplaceLineEndings(" ");
+        if (unsupported.Count > 0 && unsupported.Count == r.Diagnostics.Count) return ("unsupported " + string.Join(", ", unsupported) + batch, null);
+        return ("error" + batch + " " + First(r.Diagnostics.Where(d => d.Code != Diagnostic.UnsupportedOp), file), null);
     }
 
     /// <summary>A sidecar feed's type when its dtype and whole shape are stated.</summary>
@@ -95,7 +138,9 @@ public sealed class TensorFlowRealisticTests(ITestOutputHelper output)
     [SharedDataFact]
     public void EveryRealisticGraphImportsOrIsRejectedAsExpected()
     {
-        var lines = GraphFiles().Select(f => $"{Path.GetRelativePath(SharedData.TfGraphs, f).Replace('\\', '/')}: {Outcome(f)}").ToList();
+        // Graphs import and compile independently: in parallel, in file order in the result.
+        var lines = GraphFiles().AsParallel().AsOrdered()
+            .Select(f => $"{Path.GetRelativePath(SharedData.TfGraphs, f).Replace('\\', '/')}: {Outcome(f)}").ToList();
         var actual = string.Join("\n", lines) + "\n";
         if (Environment.GetEnvironmentVariable("UPDATE_GOLDEN") == "1")
         {

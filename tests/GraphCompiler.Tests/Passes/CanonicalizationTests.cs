@@ -98,6 +98,33 @@ public sealed class CanonicalizationTests
     }
 
     [Fact]
+    public void SliceOfABroadcastIsABroadcastWhenItTakesAllOfTheBroadcastValue()
+    {
+        // %b is 3·10⁹ elements: slicing it must not need it. Along dim 0 (x's own) the slice takes all 3.
+        var m = IrTest.Parse("""
+            func @main(%x: tensor<3x1xf32>) -> (tensor<3x2xf32>) {
+              %b = broadcast_in_dim %x {dims = [0, 1]} : tensor<3x1000000000xf32>
+              %s = slice %b {limit = [3, 7], start = [0, 5]} : tensor<3x2xf32>
+              return %s
+            }
+            """);
+        var simplified = RunPipeline(m, "simplify", "dce");
+        Assert.Contains("broadcast_in_dim %arg0 {dims = [0, 1]} : tensor<3x2xf32>", simplified.ToString());
+        Assert.DoesNotContain("slice", simplified.ToString());
+        IrTest.AssertTensor(T.F32([3, 2], 1, 1, 2, 2, 3, 3), new Interpreter(simplified).Run(null, [T.F32([3, 1], 1, 2, 3)]).Unwrap().Results[0]);
+
+        // A slice taking part of x along one of its own dimensions stays a slice.
+        var part = IrTest.Parse("""
+            func @main(%x: tensor<3x1xf32>) -> (tensor<2x2xf32>) {
+              %b = broadcast_in_dim %x {dims = [0, 1]} : tensor<3x4xf32>
+              %p = slice %b {limit = [2, 2], start = [0, 0]} : tensor<2x2xf32>
+              return %p
+            }
+            """);
+        Assert.Contains("slice", RunPipeline(part, "simplify").ToString());
+    }
+
+    [Fact]
     public void CompareOfHugeValueWithItselfIsNotMaterialised()
     {
         // compare(x, x) => true would be a 10^8-element constant: simplify emits a broadcast instead.

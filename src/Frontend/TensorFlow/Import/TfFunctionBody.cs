@@ -59,4 +59,47 @@ internal sealed class TfFunctionBody
             Results = results,
         };
     }
+
+    /// <summary>
+    /// The function a GraphDef with no nodes stands for: the only one in its library that computes tensors
+    /// (outputs, all of tensor types: not variants, resources or strings); null when there is none or more than one.
+    /// </summary>
+    public static FunctionDef? TheFunction(GraphDef graph)
+    {
+        if (graph.Node.Count > 0 || graph.Library is not { } lib) return null;
+        static bool Tensor(DataType t) => Tensors.FrameworkElementTypes.TryFromTensorFlow(t, out _, out _);
+        var computing = lib.Function.Where(f => f.Signature is { OutputArg.Count: > 0 } sig
+            && sig.OutputArg.All(a => Tensor(a.Type)) && sig.InputArg.All(a => a.Type != DataType.DtInvalid)).ToList();
+        return computing.Count == 1 ? computing[0] : null;
+    }
+
+    /// <summary>
+    /// The graph-as-function form of <paramref name="f"/> (what TF places it as): its nodes, an <c>_Arg</c> per
+    /// input (with the input's attrs, e.g. <c>_output_shapes</c>) and a <c>_Retval</c> per output, named after it.
+    /// </summary>
+    public static GraphDef AsGraph(GraphDef graph, FunctionDef f, ImportProblems problems)
+    {
+        var body = From(f, new TfImportContext(problems, graph.Library));
+        var g = new GraphDef { Library = graph.Library, Versions = graph.Versions };
+        for (int i = 0; i < body.ArgNames.Count; i++)
+        {
+            var arg = new NodeDef { Name = body.ArgNames[i], Op = "_Arg" };
+            if (f.ArgAttr.TryGetValue((uint)i, out var attrs)) arg.Attr.Add(attrs.Attr);
+            arg.Attr["T"] = new AttrValue { Type = body.ArgTypes[i] };
+            arg.Attr["index"] = new AttrValue { I = i };
+            g.Node.Add(arg);
+        }
+        g.Node.AddRange(body.Nodes);
+        var names = g.Node.Select(n => n.Name).ToHashSet(StringComparer.Ordinal);
+        for (int i = 0; i < body.Results.Count; i++)
+        {
+            var name = body.OutputNames[i];
+            while (!names.Add(name)) name += "_retval";
+            var ret = new NodeDef { Name = name, Op = "_Retval", Input = { body.Results[i].ToString() } };
+            ret.Attr["T"] = new AttrValue { Type = f.Signature.OutputArg[i].Type };
+            ret.Attr["index"] = new AttrValue { I = i };
+            g.Node.Add(ret);
+        }
+        return g;
+    }
 }

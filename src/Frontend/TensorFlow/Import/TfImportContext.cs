@@ -49,8 +49,11 @@ internal sealed class TfImportContext(ImportProblems problems, FunctionDefLibrar
     /// <summary>The lowerer of the imported function's body (variable updates must be emitted there).</summary>
     public Lowering.Lowerer? TopLevel { get; set; }
 
-    /// <summary>Makes an uninitialised variable (no checkpoint value) a variable argument; null when it cannot.</summary>
-    public Func<string, TfVariable?>? MakeArgumentVariable { get; set; }
+    /// <summary>
+    /// Makes an uninitialised variable (no checkpoint value) a variable argument; null when it cannot. The
+    /// type is the one first written to it when the graph does not state one (a resource _Arg that is only assigned).
+    /// </summary>
+    public Func<string, TensorType?, TfVariable?>? MakeArgumentVariable { get; set; }
 
     /// <summary>A Switch predicate's rank-0 form, one per source value, so that Switches on one predicate pair up.</summary>
     public Dictionary<Value, Value> ScalarPredicates { get; } = new(ReferenceEqualityComparer.Instance);

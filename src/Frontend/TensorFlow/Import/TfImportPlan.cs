@@ -162,14 +162,18 @@ internal sealed class TfImportPlan
         TensorShapeProto? shape = _configShapes.GetValueOrDefault(f.Tensor);
         if (shape is null && node is not null && node.Op is "Placeholder" or "PlaceholderV2" or "PlaceholderWithDefault")
             shape = node.Attr.TryGetValue("shape", out var s) ? s.Shape : null;
+        // A function graph's _Arg states its shape (when known) only in _output_shapes.
+        if (shape is null && node is { Op: "_Arg" } && node.Attr.TryGetValue("_output_shapes", out var os) && os.List?.Shape.Count > 0)
+            shape = os.List.Shape[0];
+        var what = node?.Op == "_Arg" ? "argument" : "placeholder";
         if (shape is null)
         {
-            _problems.Error($"feed '{f.ArgName}': placeholder '{f.Tensor.Node}' has no shape; give it with the feed (e.g. {f.ArgName}:{elem.Name()}[...])");
+            _problems.Error($"feed '{f.ArgName}': {what} '{f.Tensor.Node}' has no shape; give it with the feed (e.g. {f.ArgName}:{elem.Name()}[...])");
             return null;
         }
         if (shape.UnknownRank || shape.Dim.Any(d => d.Size < 0))
         {
-            _problems.Error($"feed '{f.ArgName}': placeholder '{f.Tensor.Node}' has shape {elem.Name()}{Describe(shape)} with unknown dimensions; give its shape with the feed");
+            _problems.Error($"feed '{f.ArgName}': {what} '{f.Tensor.Node}' has shape {elem.Name()}{Describe(shape)} with unknown dimensions; give its shape with the feed");
             return null;
         }
         return new TensorType(elem, shape.Dim.Select(d => d.Size).ToArray());
@@ -202,6 +206,44 @@ internal sealed class TfImportPlan
         s.UnknownRank ? "<unknown rank>" : "[" + string.Join(", ", s.Dim.Select(d => d.Size < 0 ? "?" : d.Size.ToString())) + "]";
 
     /// <summary>
+    /// Default fetches. A function graph (TF's graph-as-function form: <c>_Arg</c>/<c>_Retval</c> nodes)
+    /// returns its <c>_Retval</c> inputs in <c>index</c> order, and runs the variable updates that nothing
+    /// consumes (its control outputs). Other graphs: the sink nodes (<see cref="SinkFetches"/>); when none
+    /// computes a tensor, the variable updates among them run as targets (their new values are the results).
+    /// </summary>
+    public static List<TfFetch> DefaultFetches(GraphDef graph)
+    {
+        var consumed = graph.Node.SelectMany(n => n.Input).Select(i => TensorName.IsControl(i) ? i[1..] : TensorName.Parse(i).Node).ToHashSet(StringComparer.Ordinal);
+        var updates = graph.Node.Where(n => UpdatesVariables(n.Op) && !consumed.Contains(n.Name)).Select(n => new TfFetch(n.Name, new TensorName(n.Name, 0))).ToList();
+        var rets = graph.Node.Where(n => n.Op == "_Retval").OrderBy(n => n.Attr.TryGetValue("index", out var i) ? i.I : 0).ToList();
+        if (rets.Count > 0)
+            return [.. rets.Where(r => TfScope.DataInputs(r).Any()).Select(r => new TfFetch(r.Name, TfScope.DataInputs(r).First())), .. updates];
+        var sinks = SinkFetches(graph);
+        return sinks.Count > 0 ? sinks : updates;
+    }
+
+    /// <summary>Why <see cref="DefaultFetches"/> found nothing, in the graph's terms, for the error message.</summary>
+    public static string WhyNothingToFetch(GraphDef graph)
+    {
+        if (graph.Node.Count == 0)
+            return graph.Library?.Function.Count > 0 ? $"the graph has no nodes, only a function library ({string.Join(", ", graph.Library.Function.Select(f => f.Signature?.Name).Take(3))})" : "the graph is empty";
+        var consumed = graph.Node.SelectMany(TfScope.DataInputs).Select(t => t.Node).ToHashSet(StringComparer.Ordinal);
+        var sinks = graph.Node.Where(n => !consumed.Contains(n.Name)).ToList();
+        var noOutputs = (graph.Library?.Function ?? []).Where(f => f.Signature is { OutputArg.Count: 0 }).Select(f => f.Signature.Name).ToHashSet(StringComparer.Ordinal);
+        if (sinks.Count > 0 && sinks.All(n => noOutputs.Contains(n.Op)))
+            return $"the graph computes no tensor (its sink nodes call functions without outputs: {string.Join(", ", sinks.Select(n => n.Op).Distinct().Take(4))})";
+        if (sinks.Count > 0 && sinks.All(n => n.Op is "NextIteration" or "Merge" or "Enter" or "Switch" or "LoopCond" || n.Name.Length == 0))
+            return "the graph computes no tensor (a TF1 while loop without an Exit: its values exist only inside the loop)";
+        if (sinks.Count > 0 && sinks.All(GivesStrings))
+            return $"the graph computes only string tensors (strings are not supported; sinks: {string.Join(", ", sinks.Select(n => $"{n.Name} ({n.Op})").Take(4))})";
+        return $"the graph has no sink node that computes a tensor (sinks: {string.Join(", ", sinks.Select(n => $"{n.Name} ({n.Op})").Take(4))})";
+    }
+
+    /// <summary>A function graph's _Arg nodes (its parameters) in <c>index</c> order.</summary>
+    public static List<NodeDef> Arguments(GraphDef graph) =>
+        [.. graph.Node.Where(n => n.Op == "_Arg").OrderBy(n => n.Attr.TryGetValue("index", out var i) ? i.I : 0)];
+
+    /// <summary>
     /// Default fetches: output 0 of every sink node (no node consumes any of its outputs as data), in
     /// graph order, leaving out side-effect and checkpointing ops (NoOp, Assign*, SaveV2, Assert, ...).
     /// </summary>
@@ -214,18 +256,65 @@ internal sealed class TfImportPlan
         // Nodes inside TF1 while frames (forward from an Enter, up to the frame's Exits) exist only in the loop.
         var consumers = graph.Node.SelectMany(n => n.Input.Select(i => (From: TensorName.IsControl(i) ? i[1..] : TensorName.Parse(i).Node, To: n)))
             .ToLookup(p => p.From, p => p.To, StringComparer.Ordinal);
-        var inLoop = new HashSet<string>(StringComparer.Ordinal);
+        // A node keeps the deepest nesting it is reached with: an inner loop's Exit is still inside the outer loop.
+        var deepest = new Dictionary<string, int>(StringComparer.Ordinal);
         var depth = new Stack<(NodeDef Node, int Depth)>(graph.Node.Where(n => n.Op is "Enter" or "RefEnter").SelectMany(e => consumers[e.Name]).Select(c => (c, 1)));
         while (depth.Count > 0)
         {
             var (x, d) = depth.Pop();
             if (x.Op is "Enter" or "RefEnter") d++;
             if (x.Op is "Exit" or "RefExit") d--;
-            if (d <= 0 || !inLoop.Add(x.Name)) continue;
+            if (d <= 0 || deepest.TryGetValue(x.Name, out var known) && known >= d) continue;
+            deepest[x.Name] = d;
             foreach (var c in consumers[x.Name]) depth.Push((c, d));
         }
-        return [.. graph.Node.Where(n => !consumed.Contains(n.Name) && !NotSinks.Contains(n.Op) && !UpdatesVariables(n.Op) && !Silent(n) && !inLoop.Contains(n.Name))
+        var inLoop = deepest.Keys.ToHashSet(StringComparer.Ordinal);
+        var checkpointing = CheckpointCone(graph);
+        return [.. graph.Node.Where(n => !consumed.Contains(n.Name) && !NotSinks.Contains(n.Op) && !UpdatesVariables(n.Op) && !Silent(n) && !inLoop.Contains(n.Name)
+                && !checkpointing.Contains(n.Name) && !GivesStrings(n))
             .Select(n => new TfFetch(n.Name, new TensorName(n.Name, 0)))];
+    }
+
+    /// <summary>Ops of the saver's subgraph: file names, save and restore (they handle strings and files, not the model's tensors).</summary>
+    private static readonly HashSet<string> CheckpointOps = new(StringComparer.Ordinal)
+    {
+        "SaveV2", "Save", "SaveSlices", "RestoreV2", "Restore", "RestoreSlice", "MergeV2Checkpoints", "ShardedFilename",
+        "ShardedFilespec", "StringJoin", "StaticRegexFullMatch", "StaticRegexReplace",
+    };
+
+    /// <summary>A node whose output 0 is a string tensor (by its dtype/T attribute): not a default fetch, strings being out of scope.</summary>
+    private static bool GivesStrings(NodeDef n) =>
+        new[] { "dtype", "T", "Tparams", "out_type" }.Any(k => n.Attr.TryGetValue(k, out var a) && a.ValueCase == AttrValue.ValueOneofCase.Type && a.Type == DataType.DtString);
+
+    /// <summary>
+    /// The nodes that depend (through data or control edges) on a checkpoint op: the save/restore subgraph, which a
+    /// default fetch leaves out (e.g. <c>save/control_dependency</c>, the Identity of the saved file name).
+    /// </summary>
+    private static HashSet<string> CheckpointCone(GraphDef graph)
+    {
+        // Control edges count: save/control_dependency is an Identity of the file name after ^save/SaveV2.
+        var consumers = graph.Node.SelectMany(n => n.Input.Select(i => (From: TensorName.IsControl(i) ? i[1..] : TensorName.Parse(i).Node, To: n.Name)))
+            .ToLookup(p => p.From, p => p.To, StringComparer.Ordinal);
+        var cone = new HashSet<string>(StringComparer.Ordinal);
+        // A call of a function that saves or restores (TF2's __inference__write_checkpoint) is checkpointing too.
+        var functions = (graph.Library?.Function ?? []).GroupBy(f => f.Signature?.Name ?? "").ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        var saves = new Dictionary<string, bool>(StringComparer.Ordinal);
+        bool Saves(string fn)
+        {
+            if (saves.TryGetValue(fn, out var b)) return b;
+            saves[fn] = false; // recursion guard
+            return saves[fn] = functions.TryGetValue(fn, out var f) && f.NodeDef.Any(n => CheckpointOps.Contains(n.Op) || Callee(n) is { } c && Saves(c));
+        }
+        string? Callee(NodeDef n) =>
+            functions.ContainsKey(n.Op) ? n.Op : n.Op is "PartitionedCall" or "StatefulPartitionedCall" && n.Attr.TryGetValue("f", out var f) ? f.Func?.Name : null;
+        var stack = new Stack<string>(graph.Node.Where(n => CheckpointOps.Contains(n.Op) || Callee(n) is { } c && Saves(c)).Select(n => n.Name));
+        while (stack.Count > 0)
+        {
+            var x = stack.Pop();
+            if (!cone.Add(x)) continue;
+            foreach (var c in consumers[x]) stack.Push(c);
+        }
+        return cone;
     }
 
     /// <summary>Ops that write variables: Assign*, and the optimizer updates Apply*/ResourceApply*.</summary>

@@ -14,7 +14,7 @@ public static class TfControlFlowV1
 {
     public static IEnumerable<(string, TfLowering)> All =>
     [
-        ("Switch", Switch), ("RefSwitch", Switch), ("Merge", Merge), ("RefMerge", Merge),
+        ("Switch", Switch), ("RefSwitch", Switch), ("_SwitchN", SwitchN), ("Merge", Merge), ("RefMerge", Merge),
         ("Enter", n => n.Output(0, n.Raw(0))), ("RefEnter", n => n.Output(0, n.Raw(0))), ("LoopCond", n => n.Output(0, n.Input(0))),
         ("Exit", n => throw n.Unsupported("Exit whose loop is not in the accepted form (see docs/frontends.md)")),
         ("RefExit", n => throw n.Unsupported("Exit whose loop is not in the accepted form (see docs/frontends.md)")),
@@ -34,6 +34,26 @@ public static class TfControlFlowV1
         n.Output(1, data);
         n.Scope.SetGuard(new TensorName(n.Name, 0), g.With(pred, false));
         n.Scope.SetGuard(new TensorName(n.Name, 1), g.With(pred, true));
+    }
+
+    /// <summary>
+    /// _SwitchN (a lowered Case): output k carries the data, guarded by "branch index is k", the index
+    /// clamped like TF's kernel (out of range → the last output). A Merge takes the one live input when
+    /// the index is known at import time.
+    /// </summary>
+    private static void SwitchN(TfNode n)
+    {
+        var data = n.Raw(0);
+        var index = n.L.Convert(n.L.Reshape(n.Input(1)), ElementType.I32);
+        int count = (int)n.Int("num_outs");
+        var last = n.L.Reshape(n.L.Ints(ElementType.I32, count - 1));
+        var clamped = n.L.Binary("min", n.L.Select(n.L.Compare("lt", index, n.L.Reshape(n.L.Ints(ElementType.I32, 0))), last, index), last);
+        var g = n.Scope.Guard(n.InputName(0)).Union(n.Scope.Guard(n.InputName(1)));
+        for (int k = 0; k < count; k++)
+        {
+            n.Output(k, data);
+            n.Scope.SetGuard(new TensorName(n.Name, k), g.With(n.L.Compare("eq", clamped, n.L.Reshape(n.L.Ints(ElementType.I32, k))), true));
+        }
     }
 
     private static void Merge(TfNode n)

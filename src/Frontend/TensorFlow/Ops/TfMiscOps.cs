@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using GraphCompiler.Frontend.Lowering;
 using GraphCompiler.Frontend.TensorFlow.Import;
 using GraphCompiler.IR;
@@ -9,7 +10,7 @@ public static class TfMiscOps
 {
     public static IEnumerable<(string, TfLowering)> All =>
     [
-        ("Const", n => n.Output(0, n.L.Constant(n.TensorAttr("value")))),
+        ("Const", Const),
         ("Identity", PassThrough), ("StopGradient", PassThrough), ("CheckNumerics", PassThrough), ("Snapshot", PassThrough),
         ("PreventGradient", PassThrough), ("EnsureShape", PassThrough),
         ("IdentityN", n => { for (int i = 0; i < n.InputCount; i++) n.Output(i, n.Raw(i) is TfResource r && n.Attr("T")?.List?.Type.ElementAtOrDefault(i) != Proto.TensorFlow.DataType.DtResource ? n.Input(i) : n.Raw(i)); }),
@@ -24,7 +25,49 @@ public static class TfMiscOps
         ("TopKV2", TopK), ("Where", Where),
     ];
 
-    /// <summary>Identity of a DT_RESOURCE handle passes the handle on; of a ref variable (TF1) it reads the value.</summary>
+    /// <summary>
+    /// Const. A quantized constant (DT_QUINT8, DT_QINT8, ...) is its stored integers (TF keeps the scale in
+    /// separate min/max tensors), so it imports as the plain integer type of the same width.
+    /// </summary>
+    private static void Const(TfNode n)
+    {
+        var proto = n.Attr("value")?.Tensor;
+        Proto.TensorFlow.DataType? plain = proto?.Dtype switch
+        {
+            Proto.TensorFlow.DataType.DtQuint8 => Proto.TensorFlow.DataType.DtUint8,
+            Proto.TensorFlow.DataType.DtQint8 => Proto.TensorFlow.DataType.DtInt8,
+            Proto.TensorFlow.DataType.DtQuint16 => Proto.TensorFlow.DataType.DtUint16,
+            Proto.TensorFlow.DataType.DtQint16 => Proto.TensorFlow.DataType.DtInt16,
+            Proto.TensorFlow.DataType.DtQint32 => Proto.TensorFlow.DataType.DtInt32,
+            _ => null,
+        };
+        if (plain is null && proto is not null && TooBigSplat(proto) is { } shape)
+        {
+            // One value (or none: zeros) for a shape too big to materialise: a broadcast of that value.
+            var scalar = proto.Clone();
+            scalar.TensorShape = new Proto.TensorFlow.TensorShapeProto();
+            var v = Tensors.TensorProtoConverter.FromTensorFlow(scalar, n.Name);
+            n.Output(0, n.L.Broadcast(n.L.Constant(v.Value ?? throw n.Error(v.Diagnostics[0].Message)), shape));
+            return;
+        }
+        if (plain is not { } d) { n.Output(0, n.L.Constant(n.TensorAttr("value"))); return; }
+        var copy = proto!.Clone();
+        copy.Dtype = d;
+        var t = Tensors.TensorProtoConverter.FromTensorFlow(copy, n.Name);
+        n.Output(0, n.L.Constant(t.Value ?? throw n.Error(t.Diagnostics[0].Message)));
+    }
+
+    /// <summary>The shape of a TensorProto that gives at most one value (TF's splat form) for more bytes than a constant may hold.</summary>
+    private static ImmutableArray<long>? TooBigSplat(Proto.TensorFlow.TensorProto p)
+    {
+        if (!p.TensorContent.IsEmpty || p.FloatVal.Count + p.DoubleVal.Count + p.IntVal.Count + p.Int64Val.Count + p.HalfVal.Count
+            + p.BoolVal.Count + p.Uint32Val.Count + p.Uint64Val.Count > 1) return null;
+        if (!Tensors.FrameworkElementTypes.TryFromTensorFlow(p.Dtype, out var e, out _)) return null;
+        if (Tensors.TensorProtoConverter.TensorFlowShape(p.TensorShape, "").Value is not { } dims || dims.Length > TensorType.MaxRank) return null;
+        var type = new TensorType(e, ImmutableArray.Create(dims));
+        return type.Problem is null && type.ByteSize > Tensors.TensorProtoConverter.MaxTensorBytes ? type.Shape : null;
+    }
+
     /// <summary>Reached only for an output of a placeholder other than the fed output 0.</summary>
     private static void Placeholder(TfNode n) => throw n.Error("a placeholder has only output 0 (invalid output index)");
 

@@ -14,6 +14,7 @@ public static class TfNnOps
         ("MaxPool", n => Pool(n, "max", n.Ints("ksize"), n.Ints("strides"))), ("AvgPool", n => Pool(n, "avg", n.Ints("ksize"), n.Ints("strides"))),
         ("MaxPoolV2", n => Pool(n, "max", n.KnownInts(1, "ksize"), n.KnownInts(2, "strides"))),
         ("FusedBatchNorm", FusedBatchNorm), ("FusedBatchNormV2", FusedBatchNorm), ("FusedBatchNormV3", FusedBatchNorm),
+        ("BatchNormWithGlobalNormalization", BatchNormGlobal),
         ("LRN", Lrn), ("SoftmaxCrossEntropyWithLogits", SoftmaxCrossEntropy),
         ("ResizeBilinear", n => TfResizeOps.Resize(n, bilinear: true)), ("ResizeNearestNeighbor", n => TfResizeOps.Resize(n, bilinear: false)),
     ];
@@ -192,6 +193,19 @@ public static class TfNnOps
         n.Output(3, mean);
         n.Output(4, variance);
         n.Output(5, mean);
+    }
+
+    /// <summary>
+    /// BatchNormWithGlobalNormalization (TF1's deprecated inference batch norm; inputs t, m, v, beta, gamma):
+    /// (t − m)·rsqrt(v + variance_epsilon)·(gamma if scale_after_normalization) + beta, along the last dim.
+    /// </summary>
+    private static void BatchNormGlobal(TfNode n)
+    {
+        Value t = n.Input(0), m = n.Input(1), v = n.Input(2), beta = n.Input(3), gamma = n.Input(4);
+        var e = t.Type.Element;
+        var inv = n.L.Emit("rsqrt", n.L.Binary("add", v, n.L.Scalar(e, n.Float("variance_epsilon", 1e-3f))));
+        if (n.Bool("scale_after_normalization", false)) inv = n.L.Binary("mul", inv, gamma);
+        n.Output(0, n.L.Binary("add", n.L.Binary("mul", n.L.Binary("sub", t, m), inv), beta));
     }
 
     /// <summary>LRN (NHWC): x / (bias + alpha·Σ x² over depth_radius neighbouring channels)^beta.</summary>

@@ -18,7 +18,29 @@ public static class TfVariableOps
         ("Assign", n => Assign(n, null)), ("AssignAdd", n => Assign(n, "add")), ("AssignSub", n => Assign(n, "sub")),
         ("AssignVariableOp", n => Assign(n, null)), ("AssignAddVariableOp", n => Assign(n, "add")),
         ("AssignSubVariableOp", n => Assign(n, "sub")),
+        ("VarIsInitializedOp", IsInitialized), ("IsVariableInitialized", IsInitialized),
+        ("_Arg", Argument), ("_Retval", n => n.Output(0, n.Raw(0))),
     ];
+
+    /// <summary>
+    /// Every variable of an import has a value (frozen from the checkpoint, or an argument the caller
+    /// gives), so the initialisation checks are constant true; a variable without one is an error here.
+    /// </summary>
+    private static void IsInitialized(TfNode n)
+    {
+        TfVariables.Get(n, Resource(n, 0));
+        n.Output(0, n.L.Constant(Tensor.Scalar(ElementType.Bool, 1)));
+    }
+
+    /// <summary>
+    /// A function graph's argument: tensor arguments are bound as feeds before lowering, so reaching here
+    /// means a resource argument (a variable, resolved when read) or one that was not fed.
+    /// </summary>
+    private static void Argument(TfNode n)
+    {
+        if (n.Attr("T")?.Type == Proto.TensorFlow.DataType.DtResource) n.Output(0, new TfResource(n.Name));
+        else throw n.Error("function argument was not fed");
+    }
 
     private static void Handle(TfNode n) => n.Output(0, new TfResource(n.Name));
 
@@ -41,11 +63,11 @@ internal static class TfVariables
 {
     public static TfVariable Get(TfNode n, TfResource r) => Get(n.Ctx, r);
 
-    public static TfVariable Get(TfImportContext ctx, TfResource r)
+    public static TfVariable Get(TfImportContext ctx, TfResource r, TensorType? written = null)
     {
         if (ctx.Variables.TryGetValue(r.Variable, out var v)) return v;
         var key = ctx.CheckpointKeys.GetValueOrDefault(r.Variable) ?? r.Variable;
-        if (!ctx.Checkpoint.TryGetValue(key, out var t) && ctx.MakeArgumentVariable?.Invoke(r.Variable) is { } arg)
+        if (!ctx.Checkpoint.TryGetValue(key, out var t) && ctx.MakeArgumentVariable?.Invoke(r.Variable, written) is { } arg)
         {
             ctx.Variables[r.Variable] = arg;
             return arg;
@@ -73,7 +95,7 @@ internal static class TfVariables
 
     public static void Write(TfNode n, TfResource r, Value value)
     {
-        var v = Get(n, r);
+        var v = Get(n.Ctx, r, value.Type);
         if (v.ReadOnly) throw n.Error($"variable '{r.Variable}' is read-only in the config but is assigned");
         var current = v.Argument?.Type ?? v.Frozen?.Type;
         if (current is not null && current != value.Type)
