@@ -68,8 +68,9 @@ public sealed partial class Compiler
         if (OpenCache(out var cacheable) is not { } cache) return null;
         using (phases.Phase("cache lookup"))
         {
-            var key = Key("jit", path, module, cacheable!);
-            var hit = key is not null && cache.TryGet(key) is { } data ? cacheable!.Restore(data, Options.Threads) : null;
+            var key = PhaseRecorder.Time(phases, "cache key", () => Key("jit", path, module, cacheable!));
+            var data = key is null ? null : PhaseRecorder.Time(phases, "cache read", () => cache.TryGet(key));
+            var hit = data is { } entry ? PhaseRecorder.Time(phases, "cache restore", () => cacheable!.Restore(entry, Options.Threads)) : null;
             // An entry that no longer loads (another layout, say) counts as a miss: it is recompiled and overwritten.
             phases.Note("cache", hit is { Ok: true } ? "hit" : "miss");
             if (hit is not { Ok: true, Value: var restored }) return null;
