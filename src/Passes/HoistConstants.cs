@@ -96,7 +96,9 @@ public sealed class HoistConstants : FunctionPass
             // A growing broadcast stays an op even when small, as in constant-fold: it fuses into its readers for free.
             bool growingBroadcast = op.Def is BroadcastInDimOp && elements > op.Operands[0].Type.ElementCount;
             bool small = !growingBroadcast && (elements <= options.MaxFoldElements || elements <= MaxGrowth * leafElements);
-            bool store = op.Results.Length == 1 && (small || flops >= MinWeightedFlopsPerElement * elements);
+            // A result no tensor can hold is never stored: it stays an op, computed per call like any large activation.
+            bool fits = root.Type.ByteSize <= Tensor.MaxBytes;
+            bool store = op.Results.Length == 1 && fits && (small || flops >= MinWeightedFlopsPerElement * elements);
             if (store)
             {
                 chosen.Add(root);

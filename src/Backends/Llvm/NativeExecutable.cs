@@ -50,7 +50,7 @@ public sealed unsafe class NativeExecutable : IExecutable
         _release = (delegate* unmanaged<void>)jit.Lookup(program.Name + "_release");
         _lastError = lastErrorSymbol is null ? null : (delegate* unmanaged<nint>)jit.Lookup(lastErrorSymbol);
         LastErrorSymbol = lastErrorSymbol;
-        _arenas.Add(new Arena(program.ArenaBytes));
+        // The first call allocates the first arena (a program whose arena cannot be had still loads, and says why when run).
         Inputs = RuntimeDescriptors.Inputs(program.Signature);
         Outputs = RuntimeDescriptors.Outputs(program.Signature);
         Threads = 0;
@@ -109,7 +109,10 @@ public sealed unsafe class NativeExecutable : IExecutable
         }
     }
 
-    /// <summary>Why <paramref name="inputs"/> do not fit the function (count, types), or null when they do.</summary>
+    /// <summary>
+    /// Why a call with <paramref name="inputs"/> cannot run: inputs that do not fit the function (count, types), or a
+    /// result too large for a tensor (the AOT library, which writes into the caller's buffers, has no such limit); null when it can.
+    /// </summary>
     public Diagnostic? CheckInputs(IReadOnlyList<Tensor> inputs)
     {
         var f = Program.Signature;
@@ -118,6 +121,9 @@ public sealed unsafe class NativeExecutable : IExecutable
         for (int i = 0; i < inputs.Count; i++)
             if (inputs[i].Type != f.Arguments[i].Type)
                 return new Diagnostic($"input '{f.ArgumentName(i)}' must be {f.Arguments[i].Type}, got {inputs[i].Type}");
+        for (int i = 0; i < f.ResultTypes.Length; i++)
+            if (f.ResultTypes[i].ByteSize > Tensor.MaxBytes)
+                return new Diagnostic($"result '{f.ResultName(i)}' is {f.ResultTypes[i]} ({f.ResultTypes[i].ByteSize} bytes), more than a tensor holds ({Tensor.MaxBytes} bytes); compile it ahead of time and pass a buffer of your own");
         return null;
     }
 

@@ -68,10 +68,13 @@ public sealed partial class Tensor : IEquatable<Tensor>
         }
     }
 
+    /// <summary>The most bytes a tensor's data can have (one .NET array).</summary>
+    public static long MaxBytes => Array.MaxLength;
+
     private byte[] Materialize()
     {
-        if (Type.ByteSize > Array.MaxLength)
-            throw new IrException($"a constant {Type} of {Type.ByteSize} bytes is too large to materialise (the limit is {Array.MaxLength} bytes)");
+        if (Type.ByteSize > MaxBytes)
+            throw new IrException($"a constant {Type} of {Type.ByteSize} bytes is too large to materialise (the limit is {MaxBytes} bytes)");
         var data = new byte[Type.ByteSize];
         if (_splat!.Length == 1) data.AsSpan().Fill(_splat[0]);
         else for (int off = 0; off < data.Length; off += _splat.Length) _splat.CopyTo(data, off);
@@ -206,6 +209,8 @@ public sealed class TensorBuffer
     public TensorBuffer(TensorType type)
     {
         Type = type;
+        if (type.ByteSize > Tensor.MaxBytes)
+            throw new IrException($"a {type} of {type.ByteSize} bytes is more than a tensor holds ({Tensor.MaxBytes} bytes)");
         _data = new byte[type.ByteSize];
     }
 

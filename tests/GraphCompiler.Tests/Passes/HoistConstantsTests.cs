@@ -142,6 +142,32 @@ public sealed class HoistConstantsTests
         Assert.DoesNotContain("= dot_general", after);
     }
 
+    /// <summary>A constant computation whose result (16 GiB) no tensor can hold, as a TF Const with one value makes it.</summary>
+    private const string Huge = """
+        func @main() -> (tensor<65536x65536xf32>) {
+          %one = constant {value = dense<1.0>} : tensor<f32>
+          %b = broadcast_in_dim %one {dims = []} : tensor<65536x65536xf32>
+          %e = exp %b : tensor<65536x65536xf32>
+          return %e
+        }
+        """;
+
+    [Fact]
+    public void AResultNoTensorCanHoldIsNeverStored()
+    {
+        // exp is expensive enough to store at any size, but 16 GiB is more than a tensor holds: it stays an op.
+        var after = new HoistConstants().Run(IrTest.Parse(Huge), Jit).Module;
+        Assert.Equal(["constant", "broadcast_in_dim", "exp", "return"], after.Entry.Body.Operations.Select(o => o.Name));
+        // Running it in-process is then refused with the reason, on both backends, instead of overflowing.
+        using var exe = GraphCompiler.Backends.Cpu.CpuCompiler.Jit(after).Unwrap();
+        var run = exe.Run([]);
+        Assert.False(run.Ok);
+        Assert.Contains("more than a tensor holds", run.Diagnostics[0].Message);
+        var interpreted = new Interpreter(after).Run(null, []);
+        Assert.False(interpreted.Ok);
+        Assert.Contains("more than a tensor holds", interpreted.Diagnostics[0].Message);
+    }
+
     /// <summary>An op with side effects (none is registered): returns its operand, observably.</summary>
     private sealed class EffectOp() : OpDef("test_effect")
     {
