@@ -212,7 +212,16 @@ public sealed unsafe class NativeExecutable : IExecutable
             if (_serialize) while (_inFlight > 0) Monitor.Wait(_gate);
             _inFlight++;
         }
-        var arena = _arenas.TryTake(out var free) ? free : new Arena(Program.ArenaBytes);
+        Arena arena;
+        try
+        {
+            arena = _arenas.TryTake(out var free) ? free : new Arena(Program.ArenaBytes);
+        }
+        catch (OutOfMemoryException)
+        {
+            lock (_gate) { _inFlight--; Monitor.PulseAll(_gate); }
+            throw new RuntimeException((int)RuntimeStatus.OutOfMemory, $"cannot allocate the arena of {Program.ArenaBytes} bytes");
+        }
         try
         {
             nint none = 0;
