@@ -59,7 +59,10 @@ public sealed class ModuleContext(int lanes)
         (SeparateLibrary ? _library : _functions).Add(definition);
     }
 
-    private const string InternalDefine = "define internal ";
+    internal const string InternalDefine = "define internal ";
+
+    /// <summary>The same definition with external linkage (default visibility): an entry point another module calls.</summary>
+    internal static string External(string internalDefinition) => string.Concat("define ", internalDefinition.AsSpan(InternalDefine.Length));
 
     private readonly List<string> _libraryGlobals = [];
 
@@ -101,7 +104,7 @@ public sealed class ModuleContext(int lanes)
                 sb.Append(d).Append('\n');
         sb.Append('\n');
         foreach (var f in functions)
-            (entries.Contains(NameOf(f)) ? sb.Append("define ").Append(f, InternalDefine.Length, f.Length - InternalDefine.Length) : sb.Append(f)).Append("\n\n");
+            sb.Append(entries.Contains(NameOf(f)) ? External(f) : f).Append("\n\n");
         return sb.ToString();
     }
 
@@ -111,10 +114,22 @@ public sealed class ModuleContext(int lanes)
         return definition[(at + 1)..definition.IndexOf('(', at)];
     }
 
-    private static readonly Regex SymbolReference = new(@"@([-\w.$]+)", RegexOptions.Compiled);
+    internal static readonly Regex SymbolReference = new(@"@([-\w.$]+)", RegexOptions.Compiled);
 
     /// <summary>The library functions this module's own code refers to: the library's external entry points.</summary>
     private HashSet<string> LibraryEntries()
+    {
+        // Asked for by Build, LibraryIr and the partitioner once the module is complete: scan its text once.
+        var version = (_functions.Count, _globals.Count, _library.Count);
+        if (_entries is { } cached && _entriesVersion == version) return cached;
+        _entriesVersion = version;
+        return _entries = ScanLibraryEntries();
+    }
+
+    private HashSet<string>? _entries;
+    private (int, int, int) _entriesVersion;
+
+    private HashSet<string> ScanLibraryEntries()
     {
         var names = _library.Select(NameOf).ToHashSet(StringComparer.Ordinal);
         var used = new HashSet<string>(StringComparer.Ordinal);

@@ -19,7 +19,6 @@ public sealed record ModulePart(string Ir, IReadOnlyList<ConstantGlobal> Constan
 /// </summary>
 public static class ModulePartitioner
 {
-    private static readonly Regex SymbolReference = new(@"@([-\w.$]+)", RegexOptions.Compiled);
     private static readonly Regex GlobalName = new(@"^@([-\w.$]+)\s*=", RegexOptions.Compiled);
 
     /// <summary>
@@ -40,7 +39,7 @@ public static class ModulePartitioner
         var globals = module.GlobalDefinitions.Select(g => (Name: GlobalName.Match(g) is { Success: true } m ? m.Groups[1].Value : "", Text: g)).ToList();
         var mutable = globals.Where(g => !constants.ContainsKey(g.Name)).Select(g => g.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var f in functions)
-            foreach (Match m in SymbolReference.Matches(f.Text))
+            foreach (Match m in ModuleContext.SymbolReference.Matches(f.Text))
                 if (m.Groups[1].Value != f.Name) f.Refs.Add(m.Groups[1].Value);
 
         var called = functions.SelectMany(f => f.Refs).ToHashSet(StringComparer.Ordinal);
@@ -96,8 +95,10 @@ public static class ModulePartitioner
             load[p] += c.Bytes;
             foreach (var f in c.Functions) partOf[f.Name] = p;
         }
+        // A constant goes where the kernels of its component went (one that only part 0 reads stays there).
+        var partOfRoot = components.ToDictionary(c => c.Root, c => partOf[c.Functions[0].Name], StringComparer.Ordinal);
         foreach (var c in constants.Keys)
-            if (!pinnedRoots.Contains(Find(c)) && components.FirstOrDefault(k => k.Root == Find(c)) is { Functions: { Count: > 0 } fs }) partOf[c] = partOf[fs[0].Name];
+            if (partOfRoot.TryGetValue(Find(c), out var p)) partOf[c] = p;
         if (partOf.Values.All(p => p == 0)) return null;
 
         // Functions of other parts that part 0 calls become external.
@@ -118,14 +119,12 @@ public static class ModulePartitioner
                 foreach (var name in exported.Order(StringComparer.Ordinal)) sb.Append(ModuleContext.Declaration(byName[name].Text)).Append('\n');
             sb.Append('\n');
             foreach (var f in mine)
-                (p > 0 && exported.Contains(f.Name) ? sb.Append("define ").Append(f.Text, InternalDefine.Length, f.Text.Length - InternalDefine.Length) : sb.Append(f.Text)).Append("\n\n");
+                sb.Append(p > 0 && exported.Contains(f.Name) ? ModuleContext.External(f.Text) : f.Text).Append("\n\n");
             foreach (var m in module.MetadataLines) sb.Append(m).Append('\n');
             result.Add(new ModulePart(sb.ToString(), [.. module.Constants.Where(c => partOf.GetValueOrDefault(c.Symbol) == p)]));
         }
         return result;
     }
-
-    private const string InternalDefine = "define internal ";
 
     /// <summary>The helpers <paramref name="functions"/> call, directly or through other helpers, each once.</summary>
     private static List<Fn> HelpersFor(List<Fn> functions, Dictionary<string, Fn> byName, ModuleContext module)
@@ -147,7 +146,7 @@ public static class ModulePartitioner
     {
         public string Name { get; } = name;
         public string Text { get; } = text;
-        public bool Internal { get; } = text.StartsWith(InternalDefine, StringComparison.Ordinal);
+        public bool Internal { get; } = text.StartsWith(ModuleContext.InternalDefine, StringComparison.Ordinal);
         public HashSet<string> Refs { get; } = new(StringComparer.Ordinal);
     }
 }
