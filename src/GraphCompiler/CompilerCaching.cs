@@ -69,8 +69,10 @@ public sealed partial class Compiler
         using (phases.Phase("cache lookup"))
         {
             var key = PhaseRecorder.Time(phases, "cache key", () => Key("jit", path, module, cacheable!));
-            var data = key is null ? null : PhaseRecorder.Time(phases, "cache read", () => cache.TryGet(key));
-            var hit = data is { } entry ? PhaseRecorder.Time(phases, "cache restore", () => cacheable!.Restore(entry, Options.Threads)) : null;
+            // The entry is mapped, not read, and checked in place; the JIT links its objects from there and its code
+            // reads the weights there (the executable keeps the mapping).
+            var entry = key is null ? null : PhaseRecorder.Time(phases, "cache read", () => cache.TryMap(key));
+            var hit = entry is not null ? PhaseRecorder.Time(phases, "cache restore", () => cacheable!.Restore(entry, Options.Threads)) : null;
             // An entry that no longer loads (another layout, say) counts as a miss: it is recompiled and overwritten.
             phases.Note("cache", hit is { Ok: true } ? "hit" : "miss");
             if (hit is not { Ok: true, Value: var restored }) return null;

@@ -55,5 +55,5 @@ public sealed class CpuBackend(CpuTarget? machine = null) : ITarget, ICacheableT
 
     public byte[]? Save(IExecutable executable) => executable is NativeExecutable native ? ExecutableImage.Save(native) : null;
 
-    public Result<CachedExecutable> Restore(ArraySegment<byte> data, int threads) => ExecutableImage.Load(data, Machine ?? CpuTarget.Host(), threads);
+    public Result<CachedExecutable> Restore(System.Buffers.IMemoryOwner<byte> image, int threads) => ExecutableImage.Load(image, Machine ?? CpuTarget.Host(), threads);
 }

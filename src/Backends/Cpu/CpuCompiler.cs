@@ -34,6 +34,13 @@ public sealed record CpuCompileOptions
 
     /// <summary><see cref="Jit"/>: keep the object file with the executable (<see cref="NativeExecutable.TakeObjectCode"/>), for a compilation cache.</summary>
     public bool KeepObjectCode { get; init; }
+
+    /// <summary>
+    /// Keep constants of at least this many bytes (the weights) out of the generated code, in a block the JIT defines
+    /// their symbols in (<see cref="JitConstants"/>). <see cref="CpuCompiler.Jit"/> defaults it to
+    /// <see cref="JitConstants.MinExternalBytes"/>; an object file or library (null) carries every constant.
+    /// </summary>
+    public long? ExternalConstantMinBytes { get; init; }
 }
 
 /// <summary>
@@ -91,7 +98,7 @@ public static class CpuCompiler
             string? lastError = CollectiveOps.Uses(module) || tasks is not null ? $"{options.Name}_last_error" : null;
             var e = ProgramEmitter.Emit(f, options.Name, f.Name, module, target.F32Lanes, CpuKernels.Instance, MemoryPlan,
                 prepare: lastError is null ? null : m => MpiRuntime.EmitWithLastError(m, lastError), tasks: tasks, separateLibrary: options.UseKernelLibrary,
-                parts: Math.Max(1, options.CodegenThreads));
+                parts: Math.Max(1, options.CodegenThreads), externalConstantMinBytes: options.ExternalConstantMinBytes);
             return Result<CpuProgram>.Success(new CpuProgram(options.Name, e.Ir, e.Constants, e.ArenaBytes, f) { LastErrorSymbol = lastError, LibraryIr = e.Library, Parts = e.Parts });
         }
         catch (CodegenException e)
@@ -104,10 +111,11 @@ public static class CpuCompiler
     public static Result<NativeExecutable> Jit(Module module, CpuCompileOptions? options = null, string? functionName = null)
     {
         if (LlvmLibrary.Problem is { } problem) return Result<NativeExecutable>.Failure(new Diagnostic(problem));
-        var program = Generate(module, options, functionName);
+        options ??= new CpuCompileOptions();
+        var program = Generate(module, options.ExternalConstantMinBytes is null ? options with { ExternalConstantMinBytes = JitConstants.MinExternalBytes } : options, functionName);
         if (!program.Ok) return Result<NativeExecutable>.Failure(program.Diagnostics);
         var p = program.Value!;
-        var jit = LlvmJit.Compile(p.LlvmIr, (options ?? new()).Target ?? CpuTarget.Host(), p.Name, p.Constants, options?.Phases, options?.KeepObjectCode ?? false, p.LibraryIr, p.Parts);
+        var jit = LlvmJit.Compile(p.LlvmIr, options.Target ?? CpuTarget.Host(), p.Name, p.Constants, options.Phases, options.KeepObjectCode, p.LibraryIr, p.Parts);
         if (!jit.Ok) return Result<NativeExecutable>.Failure(jit.Diagnostics);
         // Collectives run one call at a time: MPI calls are funnelled, and every rank must reach them in the same order.
         return Result<NativeExecutable>.Success(new NativeExecutable(jit.Value!, p.AsHostProgram, p.LastErrorSymbol, serialize: p.LastErrorSymbol is not null));

@@ -9,7 +9,11 @@ namespace GraphCompiler.Backends.Llvm;
 /// through the C API after parsing instead of as text: written as <c>\XX</c> escapes, 100 MB of
 /// weights were 300 MB of text that took longer to print and parse than the rest of the compilation.
 /// </summary>
-public sealed record ConstantGlobal(string Symbol, Tensor Value)
+/// <remarks>
+/// An <see cref="External"/> constant is only declared in the text (<c>@SYMBOL = external constant [N x i8]</c>): its
+/// bytes stay outside the object file and the JIT supplies their address (<see cref="JitConstants"/>).
+/// </remarks>
+public sealed record ConstantGlobal(string Symbol, Tensor Value, bool External = false)
 {
     /// <summary>Sets each global's initializer to its bytes (an <c>[N x i8]</c> array, as the <c>c"..."</c> text was).</summary>
     internal static unsafe void Apply(nint module, IReadOnlyList<ConstantGlobal> constants)
@@ -18,6 +22,7 @@ public sealed record ConstantGlobal(string Symbol, Tensor Value)
         var context = LLVMGetModuleContext(module);
         foreach (var c in constants)
         {
+            if (c.External) continue;
             var global = LLVMGetNamedGlobal(module, c.Symbol);
             var bytes = c.Value.Bytes;
             // A mismatch is a code generator bug: the placeholder and the data come from the same tensor.

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Immutable;
 using GraphCompiler.Backends.Llvm.Aot;
 using GraphCompiler.IR;
@@ -9,13 +10,19 @@ namespace GraphCompiler.Backends.Llvm;
 /// A JIT-compiled host program as bytes, for the compilation cache: the entry's name, arena size, its last-error
 /// symbol and whether calls are serialised (collectives), signature
 /// (argument and result names, types, variable updates), then the object files LLVM produced (the program's,
-/// then its kernel library's). Loading it back links the objects into a fresh JIT, with no IR generation or
-/// LLVM optimisation.
+/// then its kernel library's), each at an offset that is a multiple of <see cref="ObjectAlignment"/>, then the
+/// external constants' table and block (<see cref="JitConstants"/>) at a multiple of <see cref="JitConstants.Alignment"/>.
+/// Loading it back links the objects into a fresh JIT, with no IR generation or LLVM optimisation, straight from
+/// the image's memory (a mapped cache entry): the objects are parsed where they lie, and the weights are used
+/// where they lie for as long as the executable lives, so a hit neither copies nor hashes them twice.
 /// </summary>
 public static class ExecutableImage
 {
     // Bumped whenever the layout changes, so an image of another layout is refused rather than misread.
-    private const string Magic = "GCEXE4";
+    private const string Magic = "GCEXE5";
+
+    /// <summary>An object's offset in the image is a multiple of this (ELF readers want 8), so LLVM can parse it where it lies.</summary>
+    public const int ObjectAlignment = 16;
 
     // A program's parts and its kernel library; the bound keeps a damaged count from asking for millions of reads.
     private const int MaxObjects = 1024;
@@ -25,8 +32,11 @@ public static class ExecutableImage
     {
         if (executable.TakeObjectCode() is not { Count: > 0 } objects) return null;
         var p = executable.Program;
-        // Sized up front: the program's object can be as large as the model's weights.
-        using var stream = new MemoryStream(objects.Sum(o => o.Length + 4) + 4096);
+        var constants = executable.Constants;
+        long size = objects.Sum(o => (long)o.Length + 4 + ObjectAlignment) + (constants?.Bytes ?? 0) + JitConstants.Alignment + 4096;
+        if (size > Array.MaxLength) return null; // more than one array can hold: not cached
+        // Sized up front: the weights can be hundreds of megabytes.
+        using var stream = new MemoryStream((int)size);
         using (var w = new BinaryWriter(stream))
         {
             w.Write(Magic);
@@ -39,48 +49,102 @@ public static class ExecutableImage
             foreach (var obj in objects)
             {
                 w.Write(obj.Length);
+                Pad(w, ObjectAlignment);
                 w.Write(obj);
             }
+            var entries = constants?.Entries ?? [];
+            w.Write(entries.Count);
+            foreach (var e in entries)
+            {
+                w.Write(e.Symbol);
+                w.Write(e.Offset);
+                w.Write(e.Length);
+            }
+            w.Write(constants?.Bytes ?? 0);
+            Pad(w, JitConstants.Alignment);
+            w.Flush();
+            constants?.WriteTo(stream);
         }
         return stream.ToArray();
     }
 
-    /// <summary>The executable an image describes, linked for <paramref name="target"/> (which must be the one it was compiled for).</summary>
-    public static Result<CachedExecutable> Load(ArraySegment<byte> image, CpuTarget target, int threads)
+    /// <summary>
+    /// The executable an image describes, linked for <paramref name="target"/> (which must be the one it was compiled
+    /// for). It takes <paramref name="image"/> over (a mapped cache entry, say): the weights are used where they lie
+    /// and the image is released with the executable (at once when it cannot load).
+    /// </summary>
+    public static Result<CachedExecutable> Load(IMemoryOwner<byte> image, CpuTarget target, int threads) => Load(image.Memory, image, target, threads);
+
+    /// <summary>As <see cref="Load(IMemoryOwner{byte}, CpuTarget, int)"/>, for an image the caller keeps: read only until this returns (the weights are copied).</summary>
+    public static Result<CachedExecutable> Load(ReadOnlyMemory<byte> image, CpuTarget target, int threads) => Load(image, null, target, threads);
+
+    private static unsafe Result<CachedExecutable> Load(ReadOnlyMemory<byte> image, IDisposable? owner, CpuTarget target, int threads)
     {
-        HostProgram program;
-        var objects = new List<byte[]>();
-        string? lastError;
-        bool serialize;
+        bool ownerTaken = false;
+        using var pin = image.Pin();
         try
         {
-            using var r = new BinaryReader(new MemoryStream(image.Array!, image.Offset, image.Count));
-            if (r.ReadString() != Magic) return Fail("not an executable image of this version");
-            var name = r.ReadString();
-            var arena = r.ReadInt64();
-            lastError = r.ReadString() is { Length: > 0 } symbol ? symbol : null;
-            serialize = r.ReadBoolean();
-            var signature = ReadSignature(r);
-            int count = r.ReadInt32();
-            if (count is < 1 or > MaxObjects) return Fail($"an executable image holds 1 to {MaxObjects} object files, this one says {count}");
-            for (int i = 0; i < count; i++)
+            var start = (byte*)pin.Pointer;
+            HostProgram program;
+            var objects = new List<(nint Start, int Length)>();
+            string? lastError;
+            bool serialize;
+            JitConstants? constants = null;
+            try
             {
-                var obj = r.ReadBytes(r.ReadInt32());
-                if (obj.Length == 0) return Fail("truncated executable image");
-                objects.Add(obj);
+                using var r = new BinaryReader(new UnmanagedMemoryStream(start, image.Length));
+                if (r.ReadString() != Magic) return Fail("not an executable image of this version");
+                var name = r.ReadString();
+                var arena = r.ReadInt64();
+                lastError = r.ReadString() is { Length: > 0 } symbol ? symbol : null;
+                serialize = r.ReadBoolean();
+                var signature = ReadSignature(r);
+                int count = r.ReadInt32();
+                if (count is < 1 or > MaxObjects) return Fail($"an executable image holds 1 to {MaxObjects} object files, this one says {count}");
+                for (int i = 0; i < count; i++)
+                {
+                    int length = r.ReadInt32();
+                    long offset = AlignUp(r.BaseStream.Position, ObjectAlignment);
+                    if (length <= 0 || offset + length > image.Length) return Fail("truncated executable image");
+                    objects.Add(((nint)(start + offset), length));
+                    r.BaseStream.Position = offset + length;
+                }
+                var entries = new List<JitConstants.Entry>();
+                count = r.ReadInt32();
+                if (count < 0 || count > image.Length) return Fail("damaged executable image (constant count)");
+                for (int i = 0; i < count; i++) entries.Add(new JitConstants.Entry(r.ReadString(), r.ReadInt64(), r.ReadInt64()));
+                long bytes = r.ReadInt64();
+                long block = AlignUp(r.BaseStream.Position, JitConstants.Alignment);
+                if (bytes < 0 || block + bytes != image.Length) return Fail("truncated executable image");
+                if (entries.Any(e => e.Offset < 0 || e.Length < 0 || e.Offset % JitConstants.Alignment != 0 || e.Offset + e.Length > bytes))
+                    return Fail("damaged executable image (constant table)");
+                program = new HostProgram(name, "", [], arena, signature);
+                // In place, the weights keep the image (the mapping) alive as long as the executable.
+                if (entries.Count > 0) constants = JitConstants.FromBlock(start + block, entries, bytes, owner, out ownerTaken);
             }
-            if (r.BaseStream.Position != image.Count) return Fail("truncated executable image");
-            program = new HostProgram(name, "", [], arena, signature);
+            catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or InvalidDataException)
+            {
+                return Fail($"unreadable executable image: {e.Message}");
+            }
+            // LoadInPlace takes the constants (and disposes them if it fails); the objects are read until the entry
+            // points are looked up, which links them, in NativeExecutable's constructor.
+            var jit = LlvmJit.LoadInPlace(objects, target, program.Name, constants);
+            if (!jit.Ok) return Result<CachedExecutable>.Failure(jit.Diagnostics);
+            var exe = new NativeExecutable(jit.Value!, program, lastError, serialize) { Threads = threads };
+            return Result<CachedExecutable>.Success(new CachedExecutable(exe, program.Signature));
         }
-        catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or InvalidDataException)
+        finally
         {
-            return Fail($"unreadable executable image: {e.Message}");
+            if (!ownerTaken) owner?.Dispose();
         }
-        var jit = LlvmJit.Load(objects, target, program.Name);
-        if (!jit.Ok) return Result<CachedExecutable>.Failure(jit.Diagnostics);
-        var exe = new NativeExecutable(jit.Value!, program, lastError, serialize) { Threads = threads };
-        return Result<CachedExecutable>.Success(new CachedExecutable(exe, program.Signature));
     }
+
+    private static void Pad(BinaryWriter w, int alignment)
+    {
+        while (w.BaseStream.Position % alignment != 0) w.Write((byte)0);
+    }
+
+    private static long AlignUp(long offset, int alignment) => (offset + alignment - 1) / alignment * alignment;
 
     private static void WriteSignature(BinaryWriter w, Function f)
     {

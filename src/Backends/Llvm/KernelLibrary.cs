@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
+using GraphCompiler.Backends.Llvm.Caching;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Targets;
 
@@ -19,9 +20,9 @@ namespace GraphCompiler.Backends.Llvm;
 public static class KernelLibrary
 {
     // Bumped when what goes into an entry changes other than through the key's inputs (the optimisation pipeline, the file layout).
-    private const string FormatVersion = "kernels-1";
+    private const string FormatVersion = "kernels-2";
     private const string Extension = ".o";
-    private const int ChecksumBytes = SHA256.HashSizeInBytes;
+    private static readonly byte[] Magic = "GCKERNL1"u8.ToArray();
 
     /// <summary>The phases (<c>--timings</c>) of the two ways a library not yet in this process's memory is obtained.</summary>
     public const string CompilePhase = "kernel library (compiled for this target)", ReadPhase = "kernel library (read from disk)";
@@ -57,55 +58,18 @@ public static class KernelLibrary
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(identity)));
     }
 
-    /// <summary>The entry's file: <c>&lt;key&gt;.o</c>, the object followed by its SHA-256.</summary>
+    /// <summary>The entry's file: <c>&lt;key&gt;.o</c>, the object in the caches' checked format (<see cref="CacheFile"/>).</summary>
     public static string PathOf(string text, CpuTarget target) => Path.Combine(Directory, Key(text, target) + Extension);
 
     private static Result<byte[]> LoadOrCompile(string key, string text, CpuTarget target, PhaseRecorder? phases)
     {
         var path = Path.Combine(Directory, key + Extension);
-        if (File.Exists(path) && PhaseRecorder.Time(phases, ReadPhase, () => Read(path)) is { } stored)
+        if (File.Exists(path) && PhaseRecorder.Time(phases, ReadPhase, () => CacheFile.Read(path, Magic)) is { } stored)
             return Result<byte[]>.Success(stored);
         var compiled = PhaseRecorder.Time(phases, CompilePhase, () => LlvmCompiler.Emit(text, target, name: "gc_kernels"));
         if (!compiled.Ok) return compiled;
-        Write(path, compiled.Value!);
+        // The disk copy is an optimisation: a folder that cannot be written only means compiling again next time.
+        CacheFile.Write(path, Magic, compiled.Value!);
         return compiled;
-    }
-
-    private static byte[]? Read(string path)
-    {
-        try
-        {
-            var bytes = File.ReadAllBytes(path);
-            if (bytes.Length > ChecksumBytes)
-            {
-                var body = bytes.AsSpan(0, bytes.Length - ChecksumBytes);
-                if (SHA256.HashData(body).AsSpan().SequenceEqual(bytes.AsSpan(bytes.Length - ChecksumBytes))) return body.ToArray();
-            }
-            File.Delete(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-        }
-        return null;
-    }
-
-    /// <summary>Stores the object atomically (a temporary file renamed into place), so that a reader never sees half of one.</summary>
-    private static void Write(string path, byte[] obj)
-    {
-        var temp = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
-        try
-        {
-            System.IO.Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            using (var f = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
-            {
-                f.Write(obj);
-                f.Write(SHA256.HashData(obj));
-            }
-            File.Move(temp, path, overwrite: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            try { File.Delete(temp); } catch (Exception d) when (d is IOException or UnauthorizedAccessException) { }
-        }
     }
 }

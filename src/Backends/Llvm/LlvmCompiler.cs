@@ -159,11 +159,12 @@ public static class LlvmCompiler
             using var module = parsed.Value!;
             using (phases?.Phase("LLVM optimise", $"{irText.Length / 1024} KiB of IR"))
                 Optimize(module.Handle, machine, target);
+            var used = UsedExternalConstants(module.Handle, constants);
             using (phases?.Phase(assembly ? "LLVM emit assembly" : "LLVM emit object"))
             {
                 if (LLVMTargetMachineEmitToMemoryBuffer(machine, module.Handle, assembly ? AssemblyFile : ObjectFile, out var err, out var buffer) != 0)
                     return Result<MemoryBuffer>.Failure(new Diagnostic($"LLVM code generation failed: {TakeMessage(err)}"));
-                return Result<MemoryBuffer>.Success(new MemoryBuffer(buffer));
+                return Result<MemoryBuffer>.Success(new MemoryBuffer(buffer, used));
             }
         }
         finally
@@ -222,6 +223,15 @@ public static class LlvmCompiler
         return Result<MemoryBuffer[]>.Success([.. results.Select(r => r.Value!)]);
     }
 
+    /// <summary>The external constants the optimised code still reads (the optimiser drops loads it folds or finds dead).</summary>
+    private static IReadOnlySet<string> UsedExternalConstants(nint module, IReadOnlyList<ConstantGlobal>? constants)
+    {
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var c in constants ?? [])
+            if (c.External && LLVMGetNamedGlobal(module, c.Symbol) is var g && g != 0 && LLVMGetFirstUse(g) != 0) used.Add(c.Symbol);
+        return used;
+    }
+
     internal static unsafe byte[] CopyBuffer(nint buffer) =>
         new ReadOnlySpan<byte>(LLVMGetBufferStart(buffer), checked((int)LLVMGetBufferSize(buffer))).ToArray();
 
@@ -248,7 +258,8 @@ public static class LlvmCompiler
 }
 
 /// <summary>An LLVM memory buffer handle (object code) on its way to its owner.</summary>
-internal sealed record MemoryBuffer(nint Handle);
+/// <summary>An LLVM memory buffer holding an object, and the external constants (<see cref="JitConstants"/>) its code reads.</summary>
+internal sealed record MemoryBuffer(nint Handle, IReadOnlySet<string> UsedExternalConstants);
 
 /// <summary>Owns an LLVM module until disposed or handed to the JIT (<see cref="Release"/>).</summary>
 internal sealed class ModuleHandle(nint handle) : IDisposable
@@ -278,11 +289,15 @@ public sealed class LlvmJit : IDisposable
 {
     private nint _jit;
 
-    private LlvmJit(nint jit, IReadOnlyList<byte[]>? objectCode)
+    private LlvmJit(nint jit, IReadOnlyList<byte[]>? objectCode, JitConstants? constants)
     {
         _jit = jit;
         _objectCode = objectCode;
+        Constants = constants;
     }
+
+    /// <summary>The program's external constants (its weights), whose addresses the JIT's library defines; null when it has none.</summary>
+    public JitConstants? Constants { get; }
 
     /// <summary>
     /// Optimises and compiles IR text to an object file (<see cref="LlvmCompiler.Emit"/>) and loads it
@@ -301,27 +316,50 @@ public sealed class LlvmJit : IDisposable
             if (!l.Ok) return Result<LlvmJit>.Failure(l.Diagnostics);
             libraryObject = l.Value!;
         }
-        var buffers = LlvmCompiler.EmitPartsToBuffers(parts ?? [new Codegen.ModulePart(irText, constants ?? [])], target, name, phases);
+        parts ??= [new Codegen.ModulePart(irText, constants ?? [])];
+        var buffers = LlvmCompiler.EmitPartsToBuffers(parts, target, name, phases);
         if (!buffers.Ok) return Result<LlvmJit>.Failure(buffers.Diagnostics);
+        // Only what the optimised code still reads: weights it no longer needs (repacked, folded) are left behind.
+        var used = buffers.Value!.SelectMany(b => b.UsedExternalConstants).ToHashSet(StringComparer.Ordinal);
+        var external = JitConstants.Copy([.. parts.SelectMany(p => p.Constants).Where(c => c.External && used.Contains(c.Symbol))]);
         // The buffers go to the JIT as they are: for a model with 100 MB of weights, a copy is 100 MB more at the peak.
         var handles = buffers.Value!.Select(b => b.Handle).ToList();
         IReadOnlyList<byte[]>? kept = keepObjectCode ? [.. handles.Select(LlvmCompiler.CopyBuffer), .. libraryObject is null ? [] : new[] { libraryObject }] : null;
         if (libraryObject is not null) handles.Add(CopyToBuffer(libraryObject, "gc_kernels"));
         using (phases?.Phase("JIT load"))
-            return Load(handles, target, kept);
+            return Load(handles, target, kept, external);
     }
 
     /// <summary>Links object files produced for <paramref name="target"/> (a program, then its kernel library) into a new JIT; symbols of the process resolve too.</summary>
     public static Result<LlvmJit> Load(IReadOnlyList<byte[]> objectCode, CpuTarget target, string name = "module", bool keepObjectCode = false) =>
-        Load([.. objectCode.Select((o, i) => CopyToBuffer(o, i == 0 ? name : $"{name}.{i}"))], target, keepObjectCode ? objectCode : null);
+        Load([.. objectCode.Select((o, i) => CopyToBuffer(o, i == 0 ? name : $"{name}.{i}"))], target, keepObjectCode ? objectCode : null, null);
+
+    /// <summary>
+    /// Links object files that lie in memory the caller keeps readable until the JIT has linked them (an executable
+    /// image's; see <see cref="ExecutableImage.Load"/>): LLVM parses them where they are, with no copy of its own.
+    /// An object that is not <see cref="ExecutableImage.ObjectAlignment"/>-aligned (an image in a plain array) is
+    /// copied: LLVM's ELF reader refuses one that is not. The JIT takes <paramref name="constants"/> (also on failure).
+    /// </summary>
+    public static unsafe Result<LlvmJit> LoadInPlace(IReadOnlyList<(nint Start, int Length)> objects, CpuTarget target, string name, JitConstants? constants) =>
+        Load([.. objects.Select((o, i) => o.Start % ExecutableImage.ObjectAlignment == 0
+                ? LLVMCreateMemoryBufferWithMemoryRange((byte*)o.Start, (nuint)o.Length, i == 0 ? name : $"{name}.{i}", requiresNullTerminator: 0)
+                : LLVMCreateMemoryBufferWithMemoryRangeCopy((byte*)o.Start, (nuint)o.Length, i == 0 ? name : $"{name}.{i}"))],
+            target, null, constants);
 
     private static unsafe nint CopyToBuffer(byte[] bytes, string name)
     {
         fixed (byte* p = bytes) return LLVMCreateMemoryBufferWithMemoryRangeCopy(p, (nuint)bytes.Length, name);
     }
 
-    /// <summary>Links the objects in <paramref name="buffers"/>, which the JIT takes over (also on failure).</summary>
-    private static Result<LlvmJit> Load(IReadOnlyList<nint> buffers, CpuTarget target, IReadOnlyList<byte[]>? kept)
+    /// <summary>Links the objects in <paramref name="buffers"/> against <paramref name="constants"/>; the JIT takes both over (also on failure).</summary>
+    private static Result<LlvmJit> Load(IReadOnlyList<nint> buffers, CpuTarget target, IReadOnlyList<byte[]>? kept, JitConstants? constants)
+    {
+        var loaded = Link(buffers, target, kept, constants);
+        if (!loaded.Ok) constants?.Dispose();
+        return loaded;
+    }
+
+    private static Result<LlvmJit> Link(IReadOnlyList<nint> buffers, CpuTarget target, IReadOnlyList<byte[]>? kept, JitConstants? constants)
     {
         LlvmCompiler.InitializeTargets();
         var builder = LLVMOrcCreateLLJITBuilder();
@@ -343,6 +381,12 @@ public sealed class LlvmJit : IDisposable
             return Result<LlvmJit>.Failure(new Diagnostic($"cannot resolve process symbols in the JIT: {err}"));
         }
         LLVMOrcJITDylibAddGenerator(dylib, generator);
+        if (constants is not null && constants.Define(jit, dylib) is { Length: > 0 } undefined)
+        {
+            foreach (var b in buffers) LLVMDisposeMemoryBuffer(b);
+            TakeError(LLVMOrcDisposeLLJIT(jit));
+            return Result<LlvmJit>.Failure(new Diagnostic($"cannot define the program's constants in the JIT: {undefined}"));
+        }
         // The JIT takes ownership of each buffer, also on failure.
         for (int i = 0; i < buffers.Count; i++)
         {
@@ -354,7 +398,7 @@ public sealed class LlvmJit : IDisposable
                 return Result<LlvmJit>.Failure(new Diagnostic($"the JIT rejected the object file: {err}"));
             }
         }
-        return Result<LlvmJit>.Success(new LlvmJit(jit, kept));
+        return Result<LlvmJit>.Success(new LlvmJit(jit, kept, constants));
     }
 
     private IReadOnlyList<byte[]>? _objectCode;
@@ -375,5 +419,7 @@ public sealed class LlvmJit : IDisposable
     {
         if (_jit != 0) TakeError(LLVMOrcDisposeLLJIT(_jit));
         _jit = 0;
+        // After the code that reads them.
+        Constants?.Dispose();
     }
 }

@@ -26,6 +26,7 @@ internal static unsafe partial class LlvmNative
     // ---- constant globals --------------------------------------------------------------------------
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     public static partial nint LLVMGetNamedGlobal(nint module, string name);
+    [LibraryImport(Library)] public static partial nint LLVMGetFirstUse(nint value);
     [LibraryImport(Library)] public static partial nint LLVMGlobalGetValueType(nint global);
     [LibraryImport(Library)] public static partial ulong LLVMGetArrayLength2(nint arrayType);
     [LibraryImport(Library)] public static partial nint LLVMConstStringInContext2(nint context, byte* data, nuint length, int dontNullTerminate);
@@ -34,6 +35,8 @@ internal static unsafe partial class LlvmNative
     // ---- IR parsing and verification --------------------------------------------------------------
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     public static partial nint LLVMCreateMemoryBufferWithMemoryRangeCopy(byte* data, nuint length, string name);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial nint LLVMCreateMemoryBufferWithMemoryRange(byte* data, nuint length, string name, int requiresNullTerminator);
     [LibraryImport(Library)] public static partial int LLVMParseIRInContext(nint context, nint memBuf, out nint module, out nint message);
     [LibraryImport(Library)] public static partial int LLVMVerifyModule(nint module, int action, out nint message);
     [LibraryImport(Library)] public static partial byte* LLVMGetBufferStart(nint memBuf);
@@ -99,6 +102,26 @@ internal static unsafe partial class LlvmNative
     [LibraryImport(Library)]
     public static partial nint LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(out nint generator, byte globalPrefix, nint filter, nint filterContext);
     [LibraryImport(Library)] public static partial void LLVMOrcJITDylibAddGenerator(nint dylib, nint generator);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial nint LLVMOrcLLJITMangleAndIntern(nint jit, string unmangledName);
+    /// <summary>Takes the names (each retained, as <see cref="LLVMOrcLLJITMangleAndIntern"/> returns them) in <paramref name="symbols"/>.</summary>
+    [LibraryImport(Library)] public static partial nint LLVMOrcAbsoluteSymbols(OrcSymbolMapPair* symbols, nuint count);
+    /// <summary>Takes the unit on success only.</summary>
+    [LibraryImport(Library)] public static partial nint LLVMOrcJITDylibDefine(nint dylib, nint materializationUnit);
+    [LibraryImport(Library)] public static partial void LLVMOrcDisposeMaterializationUnit(nint materializationUnit);
+
+    /// <summary><c>LLVMOrcCSymbolMapPair</c>: an interned name and its address and flags (<c>LLVMJITEvaluatedSymbol</c>).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct OrcSymbolMapPair
+    {
+        public nint Name;
+        public ulong Address;
+        public byte GenericFlags;
+        public byte TargetFlags;
+    }
+
+    /// <summary><c>LLVMJITSymbolGenericFlagsExported</c>: visible to the other objects of the JIT's library.</summary>
+    public const byte JitSymbolExported = 1;
 
     // ---- constants ---------------------------------------------------------------------------------
     public const int ReturnStatusAction = 2;

@@ -67,6 +67,9 @@ public sealed unsafe class NativeExecutable : IExecutable
     /// <summary>The object files the code was linked from (the program's, then its kernel library's), when they were kept, for <see cref="ExecutableImage"/>; null after the first call.</summary>
     public IReadOnlyList<byte[]>? TakeObjectCode() => _jit.TakeObjectCode();
 
+    /// <summary>The weights the code reads, outside its objects (<see cref="JitConstants"/>); null when it has none.</summary>
+    public JitConstants? Constants => _jit.Constants;
+
     /// <summary>The function's arguments, in order.</summary>
     public IReadOnlyList<TensorDescriptor> Inputs { get; }
 

@@ -1,7 +1,7 @@
 using System.Collections;
 using System.Globalization;
 using System.Reflection;
-using System.Security.Cryptography;
+using System.IO.Hashing;
 using System.Text;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Text;
@@ -10,7 +10,7 @@ using Module = GraphCompiler.IR.Module;
 namespace GraphCompiler.Caching;
 
 /// <summary>
-/// The key of a cache entry: a SHA-256 over what the compiled code depends on, so that anything that could change
+/// The key of a cache entry: an XXH128 (docs/decisions.md) over what the compiled code depends on, so that anything that could change
 /// the code changes the key. That is the kind of artefact (JIT or library); the model (the file's bytes, every
 /// file of a SavedModel directory, or the printed IR of an in-memory module, whose large constants print as
 /// content hashes); every <see cref="CompileOptions"/> property except those that cannot change the code
@@ -32,18 +32,18 @@ public static class CacheKey
     /// <summary>The key for compiling <paramref name="path"/> (or, when null, <paramref name="module"/>) with <paramref name="options"/>.</summary>
     public static string Compute(string kind, string? path, Module? module, CompileOptions options, string targetIdentity)
     {
-        using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var h = new XxHash128();
         void Text(string s)
         {
             var bytes = Encoding.UTF8.GetBytes(s);
             Span<byte> length = stackalloc byte[4];
             // Length-prefixed, so that ("ab", "c") and ("a", "bc") hash differently.
             System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(length, bytes.Length);
-            h.AppendData(length);
-            h.AppendData(bytes);
+            h.Append(length);
+            h.Append(bytes);
         }
 
-        Text("graphcompiler-cache-1");
+        Text("graphcompiler-cache-2");
         Text(kind);
         Text(CompilerIdentity.Value);
         Text(targetIdentity);
@@ -61,7 +61,7 @@ public static class CacheKey
     }
 
     /// <summary>A file's bytes, or every file under a directory (sorted relative paths with their bytes).</summary>
-    private static void AppendModelFiles(IncrementalHash h, Action<string> text, string path)
+    private static void AppendModelFiles(NonCryptographicHashAlgorithm h, Action<string> text, string path)
     {
         if (Directory.Exists(path))
         {
@@ -81,16 +81,16 @@ public static class CacheKey
         }
     }
 
-    private static void AppendFile(IncrementalHash h, Action<string> text, string file)
+    private static void AppendFile(NonCryptographicHashAlgorithm h, Action<string> text, string file)
     {
         using var stream = File.OpenRead(file);
         text(stream.Length.ToString(CultureInfo.InvariantCulture));
         var buffer = new byte[1 << 20];
         int n;
-        while ((n = stream.Read(buffer)) > 0) h.AppendData(buffer, 0, n);
+        while ((n = stream.Read(buffer)) > 0) h.Append(buffer.AsSpan(0, n));
     }
 
-    private static void AppendValue(IncrementalHash h, Action<string> text, object? value)
+    private static void AppendValue(NonCryptographicHashAlgorithm h, Action<string> text, object? value)
     {
         switch (value)
         {
@@ -102,7 +102,7 @@ public static class CacheKey
                 break;
             case Tensor t:
                 text("t:" + t.Type);
-                h.AppendData(t.Bytes);
+                h.Append(t.Bytes);
                 break;
             case IDictionary d:
                 var keys = d.Keys.Cast<object>().Select(k => Convert.ToString(k, CultureInfo.InvariantCulture) ?? "").OrderBy(k => k, StringComparer.Ordinal).ToList();

@@ -1,19 +1,17 @@
-using System.Buffers.Binary;
-using System.Security.Cryptography;
+using GraphCompiler.Backends.Llvm;
+using GraphCompiler.Backends.Llvm.Caching;
 
 namespace GraphCompiler.Caching;
 
 /// <summary>
-/// The on-disk compilation cache: one file per key (<c>KEY.gcc</c>) holding a header (magic, payload length,
-/// SHA-256 of the payload) and the payload. Writes go to a temporary file that is renamed into place, so a
-/// concurrent reader sees a whole entry or none; a corrupt or truncated entry is deleted and reported as a miss,
-/// never an error. After a write the directory is trimmed to <see cref="MaxBytes"/>, least recently used first
-/// (a hit touches its file's modification time).
+/// The on-disk compilation cache: one file per key (<c>KEY.gcc</c>) in the caches' checked format
+/// (<see cref="CacheFile"/>: written whole by rename, read back only when its checksum holds; a damaged entry is
+/// deleted and reported as a miss, never an error). After a write the directory is trimmed to
+/// <see cref="MaxBytes"/>, least recently used first (a hit touches its file's modification time).
 /// </summary>
 public sealed class CompilationCache
 {
-    private static readonly byte[] Magic = "GCCACHE1"u8.ToArray();
-    private const int HeaderBytes = 8 + 8 + 32;
+    private static readonly byte[] Magic = "GCCACHE2"u8.ToArray();
     private const string Extension = ".gcc";
 
     public CompilationCache(string directory, long maxBytes = DefaultMaxBytes)
@@ -35,7 +33,7 @@ public sealed class CompilationCache
     /// </summary>
     public static CompilationCache Default(string? directory = null)
     {
-        directory ??= Backends.Llvm.CacheLocation.Root;
+        directory ??= CacheLocation.Root;
         var max = long.TryParse(Environment.GetEnvironmentVariable("GC_CACHE_MAX_BYTES"), out var m) && m > 0 ? m : DefaultMaxBytes;
         return new CompilationCache(directory, max);
     }
@@ -43,28 +41,22 @@ public sealed class CompilationCache
     /// <summary>The file an entry lives in.</summary>
     public string PathOf(string key) => Path.Combine(Directory, key + Extension);
 
-    /// <summary>
-    /// The payload stored under <paramref name="key"/> (a view into the entry's bytes, not a copy: entries can be
-    /// hundreds of megabytes), or null (missing, unreadable, corrupt: corrupt entries are deleted).
-    /// </summary>
+    /// <summary>A copy of the payload stored under <paramref name="key"/>, or null (missing, unreadable, damaged: damaged entries are deleted).</summary>
     public ArraySegment<byte>? TryGet(string key)
     {
+        using var mapped = TryMap(key);
+        return mapped is null ? (ArraySegment<byte>?)null : new ArraySegment<byte>(mapped.Memory.ToArray());
+    }
+
+    /// <summary>
+    /// The payload stored under <paramref name="key"/>, mapped rather than read (entries can be hundreds of megabytes:
+    /// no copy, no fresh memory), or null as for <see cref="TryGet"/>. Dispose it when done with its memory.
+    /// </summary>
+    public MappedPayload? TryMap(string key)
+    {
         var path = PathOf(key);
-        byte[] bytes;
-        try
-        {
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-        var payload = Verify(bytes);
-        if (payload is null)
-        {
-            TryDelete(path);
-            return null;
-        }
+        var mapped = CacheFile.Map(path, Magic);
+        if (mapped is null) return null;
         try
         {
             File.SetLastWriteTimeUtc(path, DateTime.UtcNow);
@@ -73,33 +65,13 @@ public sealed class CompilationCache
         {
             // Recency is a hint for eviction; a read-only cache still serves hits.
         }
-        return payload;
+        return mapped;
     }
 
-    /// <summary>Stores <paramref name="payload"/> atomically (temporary file, then rename) and trims the cache; a failure to write is ignored.</summary>
+    /// <summary>Stores <paramref name="payload"/> atomically and trims the cache; false when it could not be written (too large, or the folder is not writable).</summary>
     public bool Put(string key, ReadOnlySpan<byte> payload)
     {
-        var path = PathOf(key);
-        var tmp = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
-        try
-        {
-            System.IO.Directory.CreateDirectory(Directory);
-            using (var f = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                Span<byte> header = stackalloc byte[HeaderBytes];
-                Magic.CopyTo(header);
-                BinaryPrimitives.WriteInt64LittleEndian(header[8..], payload.Length);
-                SHA256.HashData(payload, header[16..]);
-                f.Write(header);
-                f.Write(payload);
-            }
-            File.Move(tmp, path, overwrite: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            TryDelete(tmp);
-            return false;
-        }
+        if (!CacheFile.Write(PathOf(key), Magic, payload)) return false;
         Trim();
         return true;
     }
@@ -112,42 +84,18 @@ public sealed class CompilationCache
             var dir = new DirectoryInfo(Directory);
             if (!dir.Exists) return;
             foreach (var stale in dir.EnumerateFiles("*.tmp").Where(f => f.LastWriteTimeUtc < DateTime.UtcNow.AddHours(-1)))
-                TryDelete(stale.FullName);
+                CacheFile.TryDelete(stale.FullName);
             var entries = dir.EnumerateFiles("*" + Extension).OrderByDescending(f => f.LastWriteTimeUtc).ToList();
             long total = 0;
             foreach (var f in entries)
             {
                 total += f.Length;
-                if (total > MaxBytes) TryDelete(f.FullName);
+                if (total > MaxBytes) CacheFile.TryDelete(f.FullName);
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // Another process trimming at the same time; the next write tries again.
-        }
-    }
-
-    /// <summary>The payload of a whole, intact entry, else null.</summary>
-    private static ArraySegment<byte>? Verify(byte[] bytes)
-    {
-        if (bytes.Length < HeaderBytes || !bytes.AsSpan(0, 8).SequenceEqual(Magic)) return null;
-        var length = BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(8));
-        if (length != bytes.Length - HeaderBytes) return null;
-        var payload = new ArraySegment<byte>(bytes, HeaderBytes, bytes.Length - HeaderBytes);
-        Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(payload, hash);
-        return hash.SequenceEqual(bytes.AsSpan(16, 32)) ? payload : (ArraySegment<byte>?)null;
-    }
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // Someone else holds or removed it; nothing to do.
         }
     }
 }

@@ -93,6 +93,10 @@ public interface ICacheableTarget
     /// </summary>
     byte[]? Save(IExecutable executable);
 
-    /// <summary>An executable from <see cref="Save"/>'s bytes; a failure (bytes of another version, say) is a diagnostic.</summary>
-    Result<CachedExecutable> Restore(ArraySegment<byte> data, int threads);
+    /// <summary>
+    /// An executable from <see cref="Save"/>'s bytes; a failure (bytes of another version, say) is a diagnostic. It
+    /// takes <paramref name="image"/> over (a mapped cache entry, typically): the executable may use it in place (its
+    /// weights) and disposes it when done, at once on failure.
+    /// </summary>
+    Result<CachedExecutable> Restore(System.Buffers.IMemoryOwner<byte> image, int threads);
 }

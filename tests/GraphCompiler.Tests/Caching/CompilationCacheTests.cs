@@ -54,8 +54,8 @@ public sealed class CompilationCacheTests : IDisposable
     [Fact]
     public void LeastRecentlyUsedEntriesGoFirstWhenOverTheBound()
     {
-        // Each entry is 1000 bytes of payload plus a 48-byte header; the bound holds three.
-        var cache = new CompilationCache(_temp.Directory("gc-cache"), maxBytes: 3 * 1048 + 10);
+        // Each entry is 1000 bytes of payload plus a 64-byte header; the bound holds three.
+        var cache = new CompilationCache(_temp.Directory("gc-cache"), maxBytes: 3 * 1064 + 10);
         var start = DateTime.UtcNow.AddMinutes(-10);
         for (int i = 0; i < 3; i++)
         {

@@ -164,18 +164,29 @@ public sealed class ModuleContext(int lanes)
     public void Global(string definition) => _globals.Add(definition);
 
     /// <summary>
+    /// Constants of at least this many bytes stay out of the object file (<see cref="ConstantGlobal.External"/>), for
+    /// the JIT, which maps them in place; null (a library, an object file) keeps every constant in the code.
+    /// </summary>
+    public long? ExternalConstantMinBytes { get; init; }
+
+    /// <summary>
     /// A read-only, 64-byte-aligned global holding the tensor's bytes; equal tensors share one. The text
     /// declares it with a zero placeholder; its bytes travel in <see cref="Constants"/> and are set
-    /// through LLVM's C API after parsing (<see cref="ConstantGlobal"/>).
+    /// through LLVM's C API after parsing (<see cref="ConstantGlobal"/>). A large one, with
+    /// <see cref="ExternalConstantMinBytes"/>, is an external declaration whose address the JIT supplies.
     /// </summary>
     public string Constant(Tensor t)
     {
         if (_constants.TryGetValue(t, out var name)) return name;
-        var symbol = $"const{_constants.Count}";
+        bool external = t.Bytes.Length >= ExternalConstantMinBytes;
+        // An external one is a symbol of the JIT's own library, so its name must not be one a process could define.
+        var symbol = external ? $"gc.weights.{_constants.Count}" : $"const{_constants.Count}";
         name = "@" + symbol;
         _constants[t] = name;
-        _constantData.Add(new ConstantGlobal(symbol, t));
-        _globals.Add($"{name} = private unnamed_addr constant [{t.Bytes.Length} x i8] zeroinitializer, align 64");
+        _constantData.Add(new ConstantGlobal(symbol, t, external));
+        _globals.Add(external
+            ? $"{name} = external constant [{t.Bytes.Length} x i8], align {JitConstants.Alignment}"
+            : $"{name} = private unnamed_addr constant [{t.Bytes.Length} x i8] zeroinitializer, align {JitConstants.Alignment}");
         return name;
     }
 

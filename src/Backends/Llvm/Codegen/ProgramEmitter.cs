@@ -73,14 +73,15 @@ public sealed class ProgramEmitter
     /// <paramref name="separateLibrary"/>, target-only helpers go to <c>Library</c>, the kernel library's module
     /// (<see cref="ModuleContext.SeparateLibrary"/>), and the program only declares them. With <paramref name="parts"/>
     /// above 1, <c>Parts</c> is the program split into up to that many modules to compile in parallel
-    /// (<see cref="ModulePartitioner"/>), when it is large enough.
+    /// (<see cref="ModulePartitioner"/>), when it is large enough. With <paramref name="externalConstantMinBytes"/>,
+    /// constants that large stay out of the code (<see cref="ModuleContext.ExternalConstantMinBytes"/>: the JIT's way).
     /// </summary>
     public static EmittedProgram Emit(Function f, string name, string sourceName, Module? module,
         int lanes, IHostKernels kernels, BufferOptions memoryPlan, Func<bool, IDeviceHook>? device = null, Action<ModuleContext>? prepare = null,
-        ITaskHook? tasks = null, bool separateLibrary = false, int parts = 1)
+        ITaskHook? tasks = null, bool separateLibrary = false, int parts = 1, long? externalConstantMinBytes = null)
     {
         if (device is not null && tasks is not null) throw new CodegenException("a program split over processes (tasks) cannot also offload to a GPU");
-        var shared = new Shared(new ModuleContext(lanes) { SeparateLibrary = separateLibrary }, module, name, kernels, memoryPlan);
+        var shared = new Shared(new ModuleContext(lanes) { SeparateLibrary = separateLibrary, ExternalConstantMinBytes = externalConstantMinBytes }, module, name, kernels, memoryPlan);
         prepare?.Invoke(shared.Module);
         shared.Module.Declare("declare void @llvm.memmove.p0.p0.i64(ptr, ptr, i64, i1)");
         long arena = new ProgramEmitter(shared, device?.Invoke(false), tasks).EmitFunction(f, $"{name}_run", external: true);
