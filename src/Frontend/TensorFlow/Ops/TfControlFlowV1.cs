@@ -8,7 +8,7 @@ namespace GraphCompiler.Frontend.TensorFlow.Ops;
 /// TF1 control flow. Conditionals: Switch passes its data to both outputs, each guarded by its branch
 /// (<see cref="TfGuard"/>); Merge of the two branches becomes a <c>select</c> on the predicate (or the
 /// live input when the predicate is known). Loops: a Merge fed by a NextIteration lowers its whole
-/// frame as one <c>while</c> (<see cref="TfLoops"/>).
+/// frame as one <c>while</c>, or unrolled when its variables change shape (<see cref="TfLoops"/>).
 /// </summary>
 public static class TfControlFlowV1
 {
@@ -32,8 +32,11 @@ public static class TfControlFlowV1
         var g = n.Scope.Guard(n.InputName(0)).Union(n.Scope.Guard(n.InputName(1)));
         n.Output(0, data);
         n.Output(1, data);
-        n.Scope.SetGuard(new TensorName(n.Name, 0), g.With(pred, false));
-        n.Scope.SetGuard(new TensorName(n.Name, 1), g.With(pred, true));
+        // A predicate known at import time leaves the live output unguarded (it always runs, so an
+        // assignment there is no conditional one) and the other dead.
+        bool? known = n.L.Known(pred) is { } k ? k.GetBool(0) : null;
+        n.Scope.SetGuard(new TensorName(n.Name, 0), known == false ? g : g.With(pred, false));
+        n.Scope.SetGuard(new TensorName(n.Name, 1), known == true ? g : g.With(pred, true));
     }
 
     /// <summary>
