@@ -83,7 +83,7 @@ internal static class AsyncTrainCommand
         int stepsPerEpoch = run.Train.Count / batch;
         long total = (long)run.Epochs * stepsPerEpoch;
         var parameters = server.Parameters.Values.Sum(t => t.ElementCount);
-        Console.Out.WriteLine(TrainCommand.Invariant($"parameter server (rank 0) and {server.Workers} workers built and compiled in {built.TotalSeconds:F2} s: {server.Parameters.Count} parameter tensors, {parameters} parameters, {options.Optimizer.Name} lr {options.Optimizer.LearningRate}"));
+        Console.Out.WriteLine(TrainCommand.Invariant($"parameter server (rank 0) and {server.Workers} worker{(server.Workers == 1 ? "" : "s")} built and compiled in {built.TotalSeconds:F2} s: {server.Parameters.Count} parameter tensors, {parameters} parameters, {options.Optimizer.Name} lr {options.Optimizer.LearningRate}"));
         var share = server.Workers == 1 ? "one worker takes every batch" : $"each of {server.Workers} workers takes every {Ordinal(server.Workers)} batch";
         Console.Out.WriteLine($"data: {run.Train.Count} training and {run.Test.Count} test examples, batches of {batch}; {share}, asynchronously, staleness bound {server.MaxStaleness}");
 

@@ -105,6 +105,7 @@ public sealed class ParameterServer : ParameterServerRole
     private readonly nint[] _arguments;
     private readonly nint[] _results;
     private readonly ImmutableArray<TrainingVariable> _variables;
+    private readonly int _parameterCount;
 
     internal ParameterServer(MpiPointToPoint mpi, SplitTrainingModule training, int maxStaleness, CompiledModel apply) : base(mpi, training, maxStaleness)
     {
@@ -112,32 +113,31 @@ public sealed class ParameterServer : ParameterServerRole
         _variables = training.Apply.Variables;
         _parameters = ParameterBlock(training);
         _push = PushBlock(training);
-        int grads = training.Parameters.Length;
-        var others = _variables.Where(v => v.Role != VariableRole.Parameter).ToList();
+        int grads = _parameterCount = training.Parameters.Length;
+        if (!_variables.Take(grads).All(v => v.Role == VariableRole.Parameter)) throw new ArgumentException("the split step's parameters must come first among its variables");
+        var others = _variables.Skip(grads).ToList();
         _others = [.. others.Select(v => GC.AllocateArray<byte>((int)Math.Max(v.Initial.Type.ByteSize, 1), pinned: true))];
         _arguments = new nint[apply.Inputs.Count];
         for (int k = 0; k < grads; k++) _arguments[k] = _push.Address(k);
         for (int k = 0; k < grads; k++) _arguments[_variables[k].Argument] = _parameters.Address(k);
         for (int k = 0; k < others.Count; k++) _arguments[others[k].Argument] = System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(_others[k], 0);
-        foreach (var v in _variables) Write(v, v.Initial);
+        for (int i = 0; i < _variables.Length; i++) _variables[i].Initial.Bytes.CopyTo(Buffer(i));
         // Every result updates its variable in place: its buffer is the variable's.
         var entry = training.Apply.Module.Entry;
         _results = [.. entry.ResultInfos.Select(r => _arguments[r.Updates ?? throw new InvalidOperationException("@apply_gradients has a result that updates no variable")])];
     }
 
-    private Span<byte> Buffer(TrainingVariable v) =>
-        v.Role == VariableRole.Parameter ? _parameters.Bytes(_variables.IndexOf(v))
-        : _others[_variables.Where(x => x.Role != VariableRole.Parameter).ToList().IndexOf(v)].AsSpan(0, (int)v.Initial.Type.ByteSize);
-
-    private void Write(TrainingVariable v, Tensor value) => value.Bytes.CopyTo(Buffer(v));
+    /// <summary>Variable <paramref name="i"/>'s bytes: parameters come first (<see cref="TrainingStep.BuildSplit"/>), in the parameter block; the rest each in its own buffer.</summary>
+    private Span<byte> Buffer(int i) =>
+        i < _parameterCount ? _parameters.Bytes(i) : _others[i - _parameterCount].AsSpan(0, (int)_variables[i].Initial.Type.ByteSize);
 
     /// <summary>Every variable (parameters, optimizer state, the step count), by name: their current values.</summary>
     public IReadOnlyDictionary<string, Tensor> Variables =>
-        _variables.ToImmutableDictionary(v => v.Name, v => Tensor.FromBytes(v.Initial.Type, Buffer(v)), StringComparer.Ordinal);
+        Enumerable.Range(0, _variables.Length).ToImmutableDictionary(i => _variables[i].Name, i => Tensor.FromBytes(_variables[i].Initial.Type, Buffer(i)), StringComparer.Ordinal);
 
     /// <summary>The trained parameters, by name.</summary>
     public IReadOnlyDictionary<string, Tensor> Parameters =>
-        _variables.Where(v => v.Role == VariableRole.Parameter).ToImmutableDictionary(v => v.Name, v => Tensor.FromBytes(v.Initial.Type, Buffer(v)), StringComparer.Ordinal);
+        Enumerable.Range(0, _parameterCount).ToImmutableDictionary(i => _variables[i].Name, i => Tensor.FromBytes(_variables[i].Initial.Type, Buffer(i)), StringComparer.Ordinal);
 
     /// <summary>The inference model with the trained parameters as its constants.</summary>
     public Module InferenceModule() => new([Training.Apply.InferenceWith(Parameters)]);

@@ -82,7 +82,7 @@ public sealed class StalenessBound
             throw new InvalidOperationException($"worker {worker} pushed a gradient without holding variables");
         int staleness = checked((int)(Version - version));
         if (staleness > MaxStaleness) // the invariant above makes this impossible
-            throw new InvalidOperationException($"staleness {staleness} exceeds the bound {MaxStaleness}: the scheduling invariant is broken");
+            throw new System.Diagnostics.UnreachableException($"staleness {staleness} exceeds the bound {MaxStaleness}: the scheduling invariant is broken");
         _counts[staleness]++;
         ObservedMaxStaleness = Math.Max(ObservedMaxStaleness, staleness);
         Version++;
