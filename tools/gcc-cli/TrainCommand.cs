@@ -37,7 +37,7 @@ internal static class TrainCommand
         var outputDir = new Option<string?>("--output-dir", "-o") { Description = "Where to write MODEL.trained.ir, the variables (MODEL.variables.npz and the TensorFlow checkpoint MODEL.ckpt.*) and loss.svg." };
         var resume = new Option<string?>("--resume") { Description = "Start from the variables of an earlier run: its MODEL.variables.npz, or a TensorFlow checkpoint (MODEL.ckpt prefix or .index file)." };
         var budget = CompileCommand.MemoryBudgetOption();
-        var cmd = checkpoints.AddTo(training.AddTo(model.AddTo(new Command("train", "Train a model on a labelled dataset with a compiled training step; report test accuracy and write the trained model and a loss curve.")), lossRequired: false));
+        var cmd = checkpoints.AddTo(training.AddTo(training.AddAsyncTo(model.AddTo(new Command("train", "Train a model on a labelled dataset with a compiled training step; report test accuracy and write the trained model and a loss curve."))), lossRequired: false));
         foreach (var o in new Option[] { data, epochs, testFraction, seed, backend, threads, outputDir, resume, budget }) cmd.Options.Add(o);
         cmd.SetAction(r => CompileCommand.ParseMemoryBudget(r.GetValue(budget), out var bytes) is { } badBudget ? Cli.Fail(badBudget)
             : Run(r, model, training, checkpoints, r.GetValue(data)!, r.GetValue(epochs), r.GetValue(testFraction), r.GetValue(seed),
@@ -56,6 +56,7 @@ internal static class TrainCommand
         if (checkpointError is not null) return Cli.Fail(checkpointError);
         var resumeFrom = r.GetValue(checkpointOptions.ResumeFrom);
         if (resumeFrom is not null && resume is not null) return Cli.Fail("give --resume (variables only) or --resume-from (a stopped run), not both");
+        if (trainingOptions.AsyncMisuse(r, checkpoints is not null || resumeFrom is not null || resume is not null, backend) is { } asyncError) return Cli.Fail(asyncError);
         var options = trainingOptions.Apply(r, $"{LossSpec.SoftmaxCrossEntropy}:labels");
         if (!options.Ok) return Cli.FailOne(options.Diagnostics);
         var dataset = data == "digits" ? Dataset.Digits() : Dataset.FromNpz(data);
@@ -76,6 +77,9 @@ internal static class TrainCommand
         if (batch < 1 || input.ElementCount / batch != ds.FeatureCount)
             return Cli.Fail($"{path}: input '{inference.ArgumentName(0)}' is {input}, which is not a batch of {ds.FeatureCount}-feature examples");
         var (train, test) = ds.Split(testFraction, seed);
+        if (r.GetValue(trainingOptions.AsyncParameterServer))
+            return AsyncTrainCommand.Run(new AsyncTrainCommand.Setup(path, loaded.Value!, options.Value!, compile.Value! with { Function = null }, input, train, test, epochs, seed, outputDir),
+                r.GetValue(trainingOptions.MaxStaleness));
         // Data parallel: the model's batch is each process's slice; a step consumes one global batch of
         // world × batch examples, process r taking slice r (every process shuffles alike, with the same seed).
         var (rank, world) = options.Value!.DataParallel ? MpiWorld.Launched : (0, 1);
@@ -161,27 +165,33 @@ internal static class TrainCommand
                 console.WriteLine(Invariant($"trained {losses.Count} steps in {seconds:F2} s ({losses.Count * globalBatch / seconds:F0} examples/s); loss {losses[0]:F4} -> {epochMeans[^1]:F4} (last epoch's mean)"));
 
             if (rank != 0) return Cli.Ok; // every process holds the same variables: rank 0 evaluates and writes them
-
-            var inferenceModule = trainer.InferenceModule();
-            var accuracy = Accuracy(inferenceModule, test, input, compile.Value! with { Function = null }, backend);
-            if (!accuracy.Ok) return Cli.FailOne(accuracy.Diagnostics);
-            Console.Out.WriteLine(Invariant($"test accuracy: {accuracy.Value!.Correct}/{accuracy.Value.Total} = {100.0 * accuracy.Value.Correct / accuracy.Value.Total:F2}%"));
-
-            if (outputDir is not null)
-            {
-                var stem = Path.GetFileNameWithoutExtension(Path.TrimEndingDirectorySeparator(path));
-                var title = Invariant($"{stem}: {options.Value.Optimizer.Name}, lr {options.Value.Optimizer.LearningRate}, batch {batch}");
-                var files = new List<(string Name, byte[] Data)> { ($"{stem}.trained.ir", System.Text.Encoding.UTF8.GetBytes(Printer.Print(inferenceModule, PrintOptions.Full))) };
-                // A resumed run that had nothing left to train has no losses to draw: the stopped run's curve stays.
-                if (losses.Count > 0) files.Add(("loss.svg", System.Text.Encoding.UTF8.GetBytes(LossCurve.Svg(losses, epochMeans, title))));
-                Cli.WriteAll(outputDir, files);
-                trainer.Save(Path.Combine(outputDir, $"{stem}.variables.npz"));
-                trainer.SaveCheckpoint(Path.Combine(outputDir, $"{stem}.ckpt"));
-                foreach (var f in new[] { $"{stem}.trained.ir", $"{stem}.variables.npz", $"{stem}.ckpt.index" }.Concat(losses.Count > 0 ? ["loss.svg"] : []))
-                    Console.Out.WriteLine(Path.Combine(outputDir, f));
-            }
-            return Cli.Ok;
+            return Finish(trainer.InferenceModule(), trainer.Variables, test, input, compile.Value! with { Function = null }, backend, outputDir, path,
+                options.Value, batch, losses, epochMeans);
         }
+    }
+
+    /// <summary>
+    /// Rank 0's end of a run: prints the test accuracy of the trained <paramref name="inferenceModule"/> and writes, with
+    /// <paramref name="outputDir"/>, the trained model, every variable (.npz and TensorFlow checkpoint) and the loss curve.
+    /// </summary>
+    internal static int Finish(Module inferenceModule, IReadOnlyDictionary<string, Tensor> variables, Dataset test, TensorType input, CompileOptions compile,
+        string backend, string? outputDir, string path, TrainingOptions options, int batch, List<double> losses, List<double> epochMeans)
+    {
+        var accuracy = Accuracy(inferenceModule, test, input, compile, backend);
+        if (!accuracy.Ok) return Cli.FailOne(accuracy.Diagnostics);
+        Console.Out.WriteLine(Invariant($"test accuracy: {accuracy.Value!.Correct}/{accuracy.Value.Total} = {100.0 * accuracy.Value.Correct / accuracy.Value.Total:F2}%"));
+        if (outputDir is null) return Cli.Ok;
+        var stem = Path.GetFileNameWithoutExtension(Path.TrimEndingDirectorySeparator(path));
+        var title = Invariant($"{stem}: {options.Optimizer.Name}, lr {options.Optimizer.LearningRate}, batch {batch}");
+        var files = new List<(string Name, byte[] Data)> { ($"{stem}.trained.ir", System.Text.Encoding.UTF8.GetBytes(Printer.Print(inferenceModule, PrintOptions.Full))) };
+        // A resumed run that had nothing left to train has no losses to draw: the stopped run's curve stays.
+        if (losses.Count > 0) files.Add(("loss.svg", System.Text.Encoding.UTF8.GetBytes(LossCurve.Svg(losses, epochMeans, title))));
+        Cli.WriteAll(outputDir, files);
+        Npz.WriteFile(Path.Combine(outputDir, $"{stem}.variables.npz"), variables);
+        GraphCompiler.Frontend.TensorFlow.Checkpoints.TensorBundleWriter.Write(Path.Combine(outputDir, $"{stem}.ckpt"), variables);
+        foreach (var f in new[] { $"{stem}.trained.ir", $"{stem}.variables.npz", $"{stem}.ckpt.index" }.Concat(losses.Count > 0 ? ["loss.svg"] : []))
+            Console.Out.WriteLine(Path.Combine(outputDir, f));
+        return Cli.Ok;
     }
 
     /// <summary>
@@ -266,13 +276,13 @@ internal static class TrainCommand
         }
     }
 
-    private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+    internal static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>
     /// The progress display: on a terminal one line redrawn in place (a bar, step, loss, throughput) at most
     /// ten times a second; otherwise one line per epoch, so logs stay readable.
     /// </summary>
-    private sealed class ProgressLine(TextWriter w)
+    internal sealed class ProgressLine(TextWriter w)
     {
         private const int BarWidth = 24;
         private readonly bool _interactive = !Console.IsErrorRedirected;

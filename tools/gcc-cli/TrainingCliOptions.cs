@@ -21,6 +21,8 @@ internal sealed class TrainingCliOptions
     public Option<bool> DataParallel { get; } = new("--data-parallel") { Description = "Average the gradients and the loss over the MPI processes (all_reduce mean) before the update: run under mpirun -np N, each process on its slice of every batch (docs/distributed.md)." };
     public Option<string> CompressGradients { get; } = new("--compress-gradients") { Description = "With --data-parallel: send the gradients as f16 or bf16 (none, f16, bf16; default none): rounded, gathered from every process, averaged in f32.", DefaultValueFactory = _ => "none" };
     public Option<int?> Replicas { get; } = new("--replicas") { Description = "With --compress-gradients: the number of processes the step is built for (default: mpirun's world size, 1 outside mpirun)." };
+    public Option<bool> AsyncParameterServer { get; } = new("--async-parameter-server") { Description = "Train asynchronously under mpirun -np N (N >= 2): rank 0 is a parameter server that applies each gradient as it arrives, ranks 1..N-1 are workers that compute gradients on their own batches without waiting for each other (docs/distributed.md)." };
+    public Option<int?> MaxStaleness { get; } = new("--max-staleness") { Description = "With --async-parameter-server: no gradient is applied more than S updates after the variables it was computed on (default: 2 x (workers - 1))." };
     public Option<string?> Trainable { get; } = new("--trainable") { Description = "A regex selecting which constants (by source name, e.g. ONNX initializer names) are trained; default: every float constant of rank >= 1 the loss depends on." };
 
     public Command AddTo(Command command, bool lossRequired)
@@ -28,6 +30,33 @@ internal sealed class TrainingCliOptions
         Loss.Required = lossRequired;
         foreach (var o in new Option[] { Loss, Optimizer, LearningRate, WeightDecay, ClipNorm, Trainable, DataParallel, CompressGradients, Replicas }) command.Options.Add(o);
         return command;
+    }
+
+    /// <summary>Adds <see cref="AsyncParameterServer"/> and <see cref="MaxStaleness"/>, which only <c>train</c> takes.</summary>
+    public Command AddAsyncTo(Command command)
+    {
+        command.Options.Add(AsyncParameterServer);
+        command.Options.Add(MaxStaleness);
+        return command;
+    }
+
+    /// <summary>
+    /// What is wrong with asking for (or not asking for) asynchronous training, as one message; null when consistent.
+    /// <paramref name="checkpointing"/>: checkpoint or resume options were given.
+    /// </summary>
+    public string? AsyncMisuse(ParseResult r, bool checkpointing, string backend)
+    {
+        bool async = r.GetValue(AsyncParameterServer);
+        if (!async) return r.GetValue(MaxStaleness) is not null ? "--max-staleness needs --async-parameter-server" : null;
+        if (r.GetValue(DataParallel)) return "--async-parameter-server and --data-parallel are two ways to train over MPI: give one";
+        if (r.GetValue(CompressGradients) != "none") return "--compress-gradients compresses --data-parallel's all-reduce; --async-parameter-server sends f32 gradients";
+        if (checkpointing) return "--async-parameter-server does not checkpoint or resume yet (--checkpoint-every, --resume-from, --resume): the workers' positions in their batches are not saved";
+        if (backend != "cpu") return "--async-parameter-server runs compiled programs: use --backend cpu";
+        if (r.GetValue(MaxStaleness) is int s && s < 0) return $"--max-staleness must be >= 0, got {s}";
+        var (_, size) = Distributed.MpiWorld.Launched;
+        return size < 2
+            ? $"--async-parameter-server needs mpirun with at least 2 processes (rank 0 the parameter server, the others workers), e.g. mpirun -np 3 gcc-cli train ...; this process was {(size == 1 && Environment.GetEnvironmentVariable(Distributed.MpiWorld.SizeVariable) is null ? "not started by mpirun" : "started as a world of 1")}"
+            : null;
     }
 
     /// <summary>The training options the command line gives; one clear message for the first bad one.</summary>

@@ -12,8 +12,14 @@ namespace GraphCompiler.Distributed;
 /// </summary>
 public static unsafe partial class MpiWorld
 {
-    private const int RtldNow = 2;
-    private const int RtldGlobal = 0x100;
+    internal const int RtldNow = 2;
+
+    /// <summary>Open MPI's plugins resolve libmpi's symbols globally, so it is loaded <c>RTLD_GLOBAL</c>, as the generated code does.</summary>
+    internal const int RtldGlobal = 0x100;
+
+    /// <summary>The MPI library compiled collectives load: <see cref="MpiLibrary.OverrideVariable"/>'s, else <see cref="MpiLibrary.Soname"/>.</summary>
+    internal static string LibraryName =>
+        Environment.GetEnvironmentVariable(MpiLibrary.OverrideVariable) is { Length: > 0 } env ? env : MpiLibrary.Soname;
 
     /// <summary>dlopen's "only if already loaded" flag: asking must not load MPI into a process that does not use it.</summary>
     private const int RtldNoload = 4;
@@ -23,8 +29,7 @@ public static unsafe partial class MpiWorld
     {
         get
         {
-            var name = Environment.GetEnvironmentVariable(MpiLibrary.OverrideVariable) is { Length: > 0 } env ? env : MpiLibrary.Soname;
-            var lib = DlOpen(name, RtldNow | RtldGlobal | RtldNoload);
+            var lib = DlOpen(LibraryName, RtldNow | RtldGlobal | RtldNoload);
             if (lib == 0) return null;
             try
             {
@@ -69,11 +74,14 @@ public static unsafe partial class MpiWorld
     }
 
     [LibraryImport("libc.so.6", EntryPoint = "dlopen", StringMarshalling = StringMarshalling.Utf8)]
-    private static partial nint DlOpen(string file, int mode);
+    internal static partial nint DlOpen(string file, int mode);
+
+    [LibraryImport("libc.so.6", EntryPoint = "dlerror")]
+    internal static partial nint DlError();
 
     [LibraryImport("libc.so.6", EntryPoint = "dlclose")]
     private static partial int DlClose(nint handle);
 
     [LibraryImport("libc.so.6", EntryPoint = "dlsym", StringMarshalling = StringMarshalling.Utf8)]
-    private static partial nint DlSym(nint handle, string symbol);
+    internal static partial nint DlSym(nint handle, string symbol);
 }

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using GraphCompiler.Distributed;
 using GraphCompiler.Frontend.TensorFlow.Checkpoints;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Training;
@@ -91,6 +92,43 @@ public sealed class Trainer : IDisposable
         }
         if (compile?.Target == "interpreter") return new Trainer(training, null);
         return new Trainer(training, CompiledModel.Compile(training.Module, compile));
+    }
+
+    /// <summary>
+    /// Asynchronous training with a parameter server (docs/distributed.md), in a process <c>mpirun -np N</c> started
+    /// (N ≥ 2): splits <paramref name="inference"/>'s training step (<see cref="TrainingStep.BuildSplit"/>), starts the
+    /// MPI transport, and compiles the half this rank runs — rank 0 the <see cref="ParameterServer"/> (applies the
+    /// optimizer), the others <see cref="ParameterServerWorker"/>s (compute gradients). Every rank must call it, and
+    /// dispose what it returns (that finalises MPI).
+    /// </summary>
+    /// <exception cref="CompilationException">The step cannot be built or compiled.</exception>
+    /// <exception cref="MpiException">No usable MPI, or a world of fewer than 2 processes.</exception>
+    public static ParameterServerRole CreateAsync(Module inference, TrainingOptions options, ParameterServerOptions server, CompileOptions? compile = null)
+    {
+        SplitTrainingModule split;
+        try
+        {
+            split = TrainingStep.BuildSplit(inference, options);
+        }
+        catch (IrException e)
+        {
+            throw new CompilationException([e.ToDiagnostic()]);
+        }
+        if (compile?.Target == "interpreter") throw new ArgumentException("asynchronous training runs compiled programs (target cpu), not the interpreter");
+        var mpi = new MpiPointToPoint();
+        int workers = mpi.Size - 1, bound = server.MaxStaleness ?? ParameterServerOptions.DefaultMaxStaleness(workers);
+        if (workers < 1 || bound < 0)
+        {
+            mpi.Dispose(); // every rank finds the same: all finalise together
+            throw workers < 1
+                ? new MpiException($"a parameter server needs at least 2 processes (rank 0 serves, the others work); this MPI world has {mpi.Size}: run under mpirun -np N")
+                : new ArgumentException($"the staleness bound must be >= 0, got {bound}");
+        }
+        // A rank that fails to compile leaves MPI unfinalised: it exits, and mpirun stops the others, which would
+        // otherwise wait for it (finalising is collective).
+        return mpi.Rank == ParameterServerRole.ServerRank
+            ? new ParameterServer(mpi, split, bound, CompiledModel.Compile(split.Apply.Module, compile))
+            : new ParameterServerWorker(mpi, split, bound, CompiledModel.Compile(split.Gradients, compile));
     }
 
     public TrainingModule Training { get; }

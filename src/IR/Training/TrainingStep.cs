@@ -108,7 +108,7 @@ public sealed record TrainingModule(Module Module, ImmutableArray<TrainingVariab
 /// <c>differentiate</c> pass expands), clips it, applies the optimizer, and returns the loss and the outputs
 /// with every variable updated in place.
 /// </summary>
-public static class TrainingStep
+public static partial class TrainingStep
 {
     public const string StepFunction = "train_step", ForwardFunction = "forward";
 
@@ -116,10 +116,7 @@ public static class TrainingStep
     {
         var f = inference.Entry;
         var lossOutput = LossOutputIndex(f, options.Loss);
-        var parameters = ChooseParameters(f, lossOutput, options.Trainable);
-        if (parameters.Count == 0)
-            throw new IrException("no trainable parameters: no float constant with a source name reaches the loss" +
-                (options.Trainable is { } r ? $" and matches '{r}'" : ""));
+        var parameters = TrainableParameters(f, lossOutput, options.Trainable);
 
         var forward = BuildForward(f, lossOutput, parameters, options);
         var step = BuildStep(f, forward, parameters, options);
@@ -139,6 +136,16 @@ public static class TrainingStep
         for (int i = 0; i < f.ResultTypes.Length; i++)
             if (f.ResultName(i) == name) return i;
         throw new IrException($"the model has no output '{name}' (outputs: {string.Join(", ", Enumerable.Range(0, f.ResultTypes.Length).Select(f.ResultName))})");
+    }
+
+    /// <summary><see cref="ChooseParameters"/>; an error when there is none.</summary>
+    private static List<Parameter> TrainableParameters(Function f, int lossOutput, Regex? trainable)
+    {
+        var parameters = ChooseParameters(f, lossOutput, trainable);
+        if (parameters.Count == 0)
+            throw new IrException("no trainable parameters: no float constant with a source name reaches the loss" +
+                (trainable is { } r ? $" and matches '{r}'" : ""));
+        return parameters;
     }
 
     /// <summary>
@@ -245,37 +252,12 @@ public static class TrainingStep
         int dataArgs = forward.Arguments.Length - parameters.Count;
         var args = new List<Value>();
         for (int i = 0; i < dataArgs; i++) args.Add(fb.Arg(forward.Arguments[i].Type, forward.ArgumentName(i)));
-        var variables = ImmutableArray.CreateBuilder<TrainingVariable>();
-        var paramArgs = new List<Value>();
-        foreach (var p in parameters)
-        {
-            variables.Add(new TrainingVariable(p.Name, args.Count + paramArgs.Count, VariableRole.Parameter, ((TensorAttr)p.Constant.Attributes["value"]!).Value));
-            paramArgs.Add(fb.Arg(p.Constant.ResultType(), p.Name, variable: true));
-        }
-        var opt = options.Optimizer;
-        var states = new List<List<Value>>();
-        int next = args.Count + paramArgs.Count;
-        foreach (var p in parameters)
-        {
-            var s = new List<Value>();
-            foreach (var stateName in opt.StateNames)
-            {
-                var name = $"{p.Name}/{opt.Name}/{stateName}";
-                variables.Add(new TrainingVariable(name, next++, VariableRole.OptimizerState, Tensor.Zeros(p.Constant.ResultType())));
-                s.Add(fb.Arg(p.Constant.ResultType(), name, variable: true));
-            }
-            states.Add(s);
-        }
-        var stepType = TensorType.Scalar(ElementType.I64);
-        variables.Add(new TrainingVariable("step", next, VariableRole.StepCount, Tensor.Zeros(stepType)));
-        var stepArg = fb.Arg(stepType, "step", variable: true);
+        var vars = DeclareVariables(fb, parameters, options.Optimizer, args.Count);
+        var paramArgs = vars.Params;
 
         var b = fb.Body;
-        var stepNumber = b.Emit("add", stepArg, b.Scalar(ElementType.I64, 1));
-        var wrt = Enumerable.Range(dataArgs, parameters.Count).Select(i => (long)i).ToArray();
-        var resultTypes = forward.ResultTypes.Concat(parameters.Select(p => p.Constant.ResultType())).ToList();
-        var r = b.EmitMulti("gradient", [.. args, .. paramArgs],
-            AttrMap.Of(("callee", A.Symbol(ForwardFunction)), ("wrt", A.Ints(wrt))), resultTypes);
+        var stepNumber = b.Emit("add", vars.Step, b.Scalar(ElementType.I64, 1));
+        var r = Differentiate(b, forward, [.. args, .. paramArgs], parameters.Count);
         int forwardResults = forward.ResultTypes.Length;
         IReadOnlyList<Value> grads = r[forwardResults..];
         var outputs = new List<Value>(r[..forwardResults]);
@@ -289,27 +271,8 @@ public static class TrainingStep
 
         var results = outputs;
         var infos = Enumerable.Range(0, forwardResults).Select(i => new ResultInfo(forward.ResultName(i))).ToList();
-        var newStates = new List<(Value Value, int Arg, string Name)>();
-        for (int k = 0; k < parameters.Count; k++)
-        {
-            // The optimizer applies its own weight decay (ONNX's norm_coefficient is part of each update).
-            var update = opt.Update(b, paramArgs[k], grads[k], states[k], stepNumber);
-            results.Add(update.Param);
-            infos.Add(new ResultInfo(parameters[k].Name, Updates: dataArgs + k));
-            for (int s = 0; s < update.State.Length; s++)
-            {
-                var v = variables.First(x => x.Name == $"{parameters[k].Name}/{opt.Name}/{opt.StateNames[s]}");
-                newStates.Add((update.State[s], v.Argument, v.Name));
-            }
-        }
-        foreach (var (v, arg, name) in newStates)
-        {
-            results.Add(v);
-            infos.Add(new ResultInfo(name, Updates: arg));
-        }
-        results.Add(stepNumber);
-        infos.Add(new ResultInfo("step", Updates: next));
-        return new Step(fb.Return(results, infos), variables.ToImmutable());
+        AppendUpdates(b, vars, grads, parameters, options.Optimizer, stepNumber, results, infos);
+        return new Step(fb.Return(results, infos), vars.Variables);
     }
 
     /// <summary>

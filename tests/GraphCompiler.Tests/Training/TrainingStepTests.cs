@@ -8,7 +8,8 @@ namespace GraphCompiler.Tests.Training;
 /// </summary>
 public sealed class TrainingStepTests
 {
-    private const string Model = """
+    /// <summary>Softmax regression on 2 features, batch 3 (also <see cref="Distributed.AsyncParameterServerTests"/>' model).</summary>
+    internal const string Model = """
         func @main(%x: tensor<3x2xf64> {name = "x"}) -> (tensor<3x2xf64> {name = "logits"}) {
           %w = constant {value = dense<[[0.5, -0.25], [0.75, 0.125]]>} : tensor<2x2xf64> loc("w")
           %b = constant {value = dense<[0.1, -0.2]>} : tensor<2xf64> loc("b")
