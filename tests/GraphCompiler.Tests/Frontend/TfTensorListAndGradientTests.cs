@@ -7,8 +7,9 @@ namespace GraphCompiler.Tests.Frontend;
 
 /// <summary>
 /// TensorLists (resolved at import), SymbolicGradient (a GradientDef's function, or the IR autodiff against
-/// finite differences of the imported forward function), BatchFunction (a call) and QuantizeAndDequantize
-/// (against TF's formula written out here in float arithmetic), all run on the reference interpreter.
+/// finite differences of the imported forward function), BatchFunction (a call), a one-replica TPU cluster
+/// and QuantizeAndDequantize (against TF's formula written out here in float arithmetic), all run on the
+/// reference interpreter.
 /// </summary>
 public sealed class TfTensorListAndGradientTests
 {
@@ -260,6 +261,26 @@ public sealed class TfTensorListAndGradientTests
 
         // f's outputs are the node's: one that f does not return is a clear error where it is read.
         Assert.Contains("node 'b' (BatchFunction) has no output 1", Problems(g, "b:1"));
+    }
+
+    [Fact]
+    public void AOneReplicaTpuClusterIsItsComputationAndSeveralReplicasAreRejected()
+    {
+        var g = new TfGraph().Placeholder("a", T.F32([2], 1, 2)).Placeholder("b", T.F32([2], 10, 20))
+            .Node("in_a", "TPUReplicatedInput", ["a"], ("N", I(1)))
+            .Node("in_b", "TPUReplicatedInput", ["b"], ("N", I(1)))
+            .Node("meta", "TPUReplicateMetadata", [], ("num_replicas", I(1)))
+            .Node("sum", "AddV2", ["in_a", "in_b", "^meta"])
+            .Node("out", "TPUReplicatedOutput", ["sum"], ("num_replicas", I(1)))
+            .Node("result", "Identity", ["out"])
+            .Node("status", "TPUCompilationResult", ["^meta"])
+            .Node("config", "ConfigureDistributedTPU", []);
+        var m = TfImportDefault(g);
+        Assert.Equal(["result"], m.Functions[0].ResultInfos.Select(i => i.Name));
+        Close(T.F32([2], 11, 22), new Interpreter(m).Run(null, [T.F32([2], 1, 2), T.F32([2], 10, 20)]).Unwrap().Results[0]);
+
+        g.Node("in_two", "TPUReplicatedInput", ["a", "b"], ("N", I(2)));
+        Assert.Contains("TPUReplicatedInput (2 replicas", Problems(g, "in_two"));
     }
 
     // ---- QuantizeAndDequantize ---------------------------------------------------------------------
