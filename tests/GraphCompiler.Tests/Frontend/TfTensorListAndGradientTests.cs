@@ -249,7 +249,7 @@ public sealed class TfTensorListAndGradientTests
     }
 
     [Fact]
-    public void BatchFunctionIsACallOfItsFunctionOnInputsThenCaptures()
+    public void BatchFunctionAndTensorRtEngineAreCallsOfTheirFunctions()
     {
         var lib = new FunctionDefLibrary();
         Fn(lib, "f", ["x", "cap"], ["y"], [MakeNode("m", "Mul", ["x", "x"]), MakeNode("s", "Sub", ["m:z:0", "cap"])], ("y", "s:z:0"));
@@ -258,6 +258,10 @@ public sealed class TfTensorListAndGradientTests
         g.Node("b", "BatchFunction", ["x", "c"], ("f", Func("f")), ("Tin", Types(ElementType.F64)), ("Tcaptured", Types(ElementType.F64)),
             ("Tout", Types(ElementType.F64)), ("num_batch_threads", I(1)), ("max_batch_size", I(8)), ("batch_timeout_micros", I(10)));
         Close(T.F64([3], 0.5, 3.5, 8), g.Run1("b"));
+
+        // A TensorRT engine is its native segment (what TF runs when the engine cannot).
+        g.Node("trt", "TRTEngineOp", ["x", "c"], ("segment_func", Func("f")), ("precision_mode", S("FP32")));
+        Close(T.F64([3], 0.5, 3.5, 8), g.Run1("trt"));
 
         // f's outputs are the node's: one that f does not return is a clear error where it is read.
         Assert.Contains("node 'b' (BatchFunction) has no output 1", Problems(g, "b:1"));

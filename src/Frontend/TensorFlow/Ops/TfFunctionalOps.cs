@@ -21,6 +21,8 @@ public static class TfFunctionalOps
         ("PartitionedCall", Call), ("StatefulPartitionedCall", Call), ("SymbolicGradient", SymbolicGradient),
         // Batching is a serving-time schedule: one BatchFunction is a call of f on in_tensors then captured_tensors.
         ("BatchFunction", Call),
+        // A TensorRT engine computes its native segment, the TF function it was built from (what TF falls back to).
+        ("TRTEngineOp", n => SetAll(n, CallFunction(n, n.Func("segment_func").Name, Args(n, 0), n.L))),
         ("If", If), ("StatelessIf", If), ("Case", Case), ("StatelessCase", Case), ("While", While), ("StatelessWhile", While),
     ];
 
