@@ -179,7 +179,7 @@ public static class TensorFlowImporter
             {
                 var v = scope.Lookup(f.Tensor);
                 if (v is TfResource r) v = Ops.TfVariables.Read(ctx, lowerer, r); // fetching a variable reads it
-                results.Add((Value)v);
+                results.Add(v as Value ?? throw new LoweringException($"it is a {v}, not a tensor"));
                 infos.Add(new ResultInfo(f.ResultName));
             }
             catch (PoisonedInputException)

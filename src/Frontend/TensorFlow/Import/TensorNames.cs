@@ -49,6 +49,8 @@ public static class OutputArgs
         ["RefMerge"] = ["output", "value_index"],
         ["Unique"] = ["y", "idx"],
         ["MaxPoolWithArgmax"] = ["output", "argmax"],
+        ["TensorListPopBack"] = ["output_handle", "tensor"],
+        ["TensorListConcatV2"] = ["tensor", "lengths"],
     };
 
     /// <summary>

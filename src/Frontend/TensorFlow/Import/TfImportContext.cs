@@ -36,6 +36,10 @@ internal sealed class TfImportContext(ImportProblems problems, FunctionDefLibrar
     private readonly Dictionary<string, FunctionDef> _functions =
         (library?.Function ?? []).GroupBy(f => f.Signature?.Name ?? "").ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
 
+    // GradientDef: function → the library function TF calls for its SymbolicGradient.
+    private readonly Dictionary<string, string> _gradients =
+        (library?.Gradient ?? []).GroupBy(g => g.FunctionName).ToDictionary(g => g.Key, g => g.First().GradientFunc, StringComparer.Ordinal);
+
     public ImportProblems Problems { get; } = problems;
 
     /// <summary>Variables by the name the graph's variable node gives (node name or shared_name).</summary>
@@ -67,4 +71,7 @@ internal sealed class TfImportContext(ImportProblems problems, FunctionDefLibrar
     public FunctionDef? Function(string name) => _functions.GetValueOrDefault(name);
 
     public bool IsFunction(string name) => _functions.ContainsKey(name);
+
+    /// <summary>The gradient function the library registers for function <paramref name="name"/> (a GradientDef), or null.</summary>
+    public string? GradientOf(string name) => _gradients.GetValueOrDefault(name);
 }

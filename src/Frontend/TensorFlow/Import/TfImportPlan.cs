@@ -271,7 +271,7 @@ internal sealed class TfImportPlan
         var inLoop = deepest.Keys.ToHashSet(StringComparer.Ordinal);
         var checkpointing = CheckpointCone(graph);
         return [.. graph.Node.Where(n => !consumed.Contains(n.Name) && !NotSinks.Contains(n.Op) && !UpdatesVariables(n.Op) && !Silent(n) && !inLoop.Contains(n.Name)
-                && !checkpointing.Contains(n.Name) && !GivesStrings(n))
+                && !checkpointing.Contains(n.Name) && !GivesStrings(n) && !Ops.TfTensorListOps.GivesList(n.Op) && !Ops.TfTpuOps.GivesNoTensor(n.Op))
             .Select(n => new TfFetch(n.Name, new TensorName(n.Name, 0)))];
     }
 

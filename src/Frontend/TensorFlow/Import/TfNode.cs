@@ -48,7 +48,7 @@ public sealed class TfNode
     {
         Value v => v,
         TfResource r => TfVariables.Read(this, r),
-        var o => throw new LoweringException($"input #{i} is not a tensor ({o.GetType().Name})"),
+        var o => throw new LoweringException($"input #{i} is a {o}, not a tensor"),
     };
 
     public IReadOnlyList<Value> Inputs => [.. Enumerable.Range(0, InputCount).Select(Input)];

@@ -180,14 +180,17 @@ internal sealed class TfScope
         }
         try
         {
-            if (!guard.IsEmpty && TfImportPlan.UpdatesVariables(node.Op))
-                throw new LoweringException("assignment inside a TF1 conditional (Switch/Merge)", isUnsupported: true);
+            // An assignment on a branch of a TF1 conditional happens only when that branch runs: the variable's value
+            // after it is select(branch taken, assigned, before), as functionalizing the cond would make it.
+            var before = !guard.IsEmpty && TfImportPlan.UpdatesVariables(node.Op)
+                ? Ctx.Variables.Values.ToDictionary(v => v, v => v.Updated) : null;
             if (lowering is null)
             {
                 if (Ctx.IsFunction(node.Op)) lowering = TfFunctionalOps.CallByOpName;
                 else throw new LoweringException("", isUnsupported: true);
             }
             lowering(n);
+            if (before is not null) GuardUpdates(guard, before);
             if (!merge && !guard.IsEmpty && node.Op is not ("Switch" or "RefSwitch"))
                 foreach (var t in _values.Keys.Where(k => k.Node == node.Name).ToList()) SetGuard(t, guard);
         }
@@ -212,6 +215,32 @@ internal sealed class TfScope
             var where = FunctionName is null ? node.Name : $"{FunctionName}/{node.Name}";
             Ctx.Problems.Error($"node '{where}' ({node.Op}): malformed for this lowering ({e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")})");
             _poisoned.Add(node.Name);
+        }
+    }
+
+    /// <summary>
+    /// Makes the variable updates an assignment under <paramref name="guard"/> just made conditional: each variable whose
+    /// value changed (compared with <paramref name="before"/>) keeps its previous value unless every (predicate, branch)
+    /// of the guard holds.
+    /// </summary>
+    private void GuardUpdates(TfGuard guard, Dictionary<TfVariable, Value?> before)
+    {
+        var l = Lowerer;
+        var yes = l.Constant(Tensor.Scalar(ElementType.Bool, 1));
+        var no = l.Constant(Tensor.Scalar(ElementType.Bool, 0));
+        Value? taken = null;
+        foreach (var (pred, branch) in guard.Items)
+        {
+            var holds = branch ? pred : l.Select(pred, no, yes);
+            taken = taken is null ? holds : l.Select(taken, holds, no);
+        }
+        foreach (var v in Ctx.Variables.Values)
+        {
+            if (v.Updated is not { } assigned) continue;
+            var previous = before.TryGetValue(v, out var p) ? p : null;
+            if (ReferenceEquals(previous, assigned)) continue;
+            var old = previous ?? v.Argument ?? l.Constant(v.Frozen!);
+            v.Updated = l.Select(taken!, assigned, old);
         }
     }
 

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using GraphCompiler.Frontend.Lowering;
 using GraphCompiler.Frontend.TensorFlow.Import;
 using GraphCompiler.IR;
+using GraphCompiler.IR.Autodiff;
 
 namespace GraphCompiler.Frontend.TensorFlow.Ops;
 
@@ -17,7 +18,11 @@ public static class TfFunctionalOps
 
     public static IEnumerable<(string, TfLowering)> All =>
     [
-        ("PartitionedCall", Call), ("StatefulPartitionedCall", Call),
+        ("PartitionedCall", Call), ("StatefulPartitionedCall", Call), ("SymbolicGradient", SymbolicGradient),
+        // Batching is a serving-time schedule: one BatchFunction is a call of f on in_tensors then captured_tensors.
+        ("BatchFunction", Call),
+        // A TensorRT engine computes its native segment, the TF function it was built from (what TF falls back to).
+        ("TRTEngineOp", n => SetAll(n, CallFunction(n, n.Func("segment_func").Name, Args(n, 0), n.L))),
         ("If", If), ("StatelessIf", If), ("Case", Case), ("StatelessCase", Case), ("While", While), ("StatelessWhile", While),
     ];
 
@@ -54,6 +59,83 @@ public static class TfFunctionalOps
         {
             ctx.CallDepth--;
             lowerer.B.SourceName = n.Name;
+        }
+    }
+
+    /// <summary>
+    /// SymbolicGradient(x..., dy...) of f: for each input x, Σ_k dy_k·∂f_k/∂x (zeros for an input that is not
+    /// float). When the library registers a gradient function for f (a GradientDef), TF calls it instead, and so
+    /// does this. Otherwise f is differentiated with the IR's reverse-mode autodiff: a function
+    /// (x..., dy...) → Σ_k sum(f_k(x)·dy_k) is built, differentiated with respect to the float x, and its forward
+    /// and backward ops are inlined here (as the <c>differentiate</c> pass inlines a <c>gradient</c> op).
+    /// </summary>
+    private static void SymbolicGradient(TfNode n)
+    {
+        var f = n.Func("f").Name;
+        var args = Args(n, 0);
+        if (n.Ctx.GradientOf(f) is { } custom)
+        {
+            SetAll(n, CallFunction(n, custom, args, n.L));
+            return;
+        }
+        if (!n.Ctx.IsFunction(f)) throw n.Unsupported($"gradient of '{f}', which is not a function of the graph's library");
+        // Tout are f's input types (the gradients); the inputs after f's are its output cotangents.
+        int xCount = n.Attr("Tout")?.List?.Type.Count ?? throw n.Error("attribute 'Tout' is required");
+        if (xCount > args.Count) throw n.Error($"Tout lists {xCount} gradients, but the node has only {args.Count} inputs");
+
+        var fb = new FunctionBuilder("symbolic_gradient");
+        var inner = new Lowerer(fb.Body);
+        var operands = new List<Value>(); // the wrapper's arguments, in order: tensor inputs of f, then cotangents
+        var wrt = new List<int>();
+        var bound = args.Take(xCount).Select(a =>
+        {
+            if (a is not Value v) return a; // a resource or list is read where it is, not differentiated
+            if (v.Type.Element.IsFloat()) wrt.Add(operands.Count);
+            operands.Add(v);
+            return fb.Arg(v.Type);
+        }).ToList();
+        var dys = args.Skip(xCount).Select((a, k) =>
+        {
+            var dy = a as Value ?? throw n.Error($"output gradient #{k} is not a tensor");
+            operands.Add(dy);
+            return fb.Arg(dy.Type);
+        }).ToList();
+        var ys = CallFunction(n, f, bound, inner);
+        if (ys.Count != dys.Count) throw n.Error($"function '{f}' returns {ys.Count} values, but the node gives {dys.Count} output gradients");
+        Value? loss = null;
+        for (int k = 0; k < ys.Count; k++)
+        {
+            var y = ys[k] as Value ?? throw n.Error($"output #{k} of function '{f}' is not a tensor");
+            if (!y.Type.Element.IsFloat()) continue; // integer outputs carry no gradient
+            if (y.Type != dys[k].Type) throw n.Error($"output gradient #{k} is {dys[k].Type}, but output #{k} of '{f}' is {y.Type}");
+            var term = inner.Binary("mul", y, dys[k]);
+            if (y.Type.Rank > 0) term = inner.Reduce(term, "sum", [.. Enumerable.Range(0, y.Type.Rank)], keepDims: false);
+            loss = loss is null ? term : inner.Binary("add", loss, inner.Convert(term, loss.Type.Element));
+        }
+
+        var grads = new Dictionary<int, Value>();
+        if (loss is not null && wrt.Count > 0)
+        {
+            Function g;
+            try
+            {
+                g = Gradients.Differentiate(fb.Return([loss]), 0, wrt, $"gradient_of_{f}");
+            }
+            catch (IrException e)
+            {
+                throw n.Error($"cannot differentiate function '{f}': {e.Message}");
+            }
+            var map = new Dictionary<Value, Value>(ReferenceEqualityComparer.Instance);
+            for (int i = 0; i < g.Arguments.Length; i++) map[g.Arguments[i]] = operands[i];
+            foreach (var op in g.Body.Operations.SkipLast(1)) n.L.B.Append(op.MapOperands(map));
+            var yielded = g.Body.Yielded;
+            for (int k = 0; k < wrt.Count; k++) grads[wrt[k]] = map.GetValueOrDefault(yielded[1 + k]) ?? yielded[1 + k];
+        }
+        // Input i is wrapper argument i while every earlier input is a tensor, which this requires.
+        for (int i = 0; i < xCount; i++)
+        {
+            if (args[i] is not Value v) throw n.Unsupported($"the gradient with respect to input #{i}, which is not a tensor");
+            n.Output(i, grads.GetValueOrDefault(i) ?? n.L.Full(v, 0));
         }
     }
 
@@ -109,6 +191,8 @@ public static class TfFunctionalOps
     private static void While(TfNode n)
     {
         var all = Args(n, 0);
+        if (all.OfType<TfTensorList>().Any())
+            throw n.Error("a TensorList is carried through the loop: its positions would depend on the iteration, but TensorLists are resolved at import time");
         // Resources (variables) pass through the loop unchanged; only tensors are carried.
         var carried = Enumerable.Range(0, all.Count).Where(i => all[i] is Value).ToList();
         var types = carried.Select(i => ((Value)all[i]).Type).ToList();

@@ -71,8 +71,9 @@ public static class TfMiscOps
     /// <summary>Reached only for an output of a placeholder other than the fed output 0.</summary>
     private static void Placeholder(TfNode n) => throw n.Error("a placeholder has only output 0 (invalid output index)");
 
+    // An Identity of a handle (DT_RESOURCE) or a TensorList (DT_VARIANT) passes it on; of a ref variable, reads it.
     private static void PassThrough(TfNode n) =>
-        n.Output(0, n.Op == "Identity" && n.Attr("T")?.Type == Proto.TensorFlow.DataType.DtResource ? n.Raw(0) : n.Input(0));
+        n.Output(0, n.Op == "Identity" && n.Attr("T")?.Type is Proto.TensorFlow.DataType.DtResource or Proto.TensorFlow.DataType.DtVariant ? n.Raw(0) : n.Input(0));
 
     private static ElementType OutType(TfNode n) => n.HasAttr("out_type") ? n.Type("out_type") : ElementType.I32;
 

@@ -17,7 +17,7 @@ public static class TfOpTable
         [
             .. TfElementwiseOps.All, .. TfArrayOps.All, .. TfSliceOps.All, .. TfReductionOps.All, .. TfNnOps.All,
             .. TfMiscOps.All, .. TfVariableOps.All, .. TfFunctionalOps.All, .. TfControlFlowV1.All, .. TfTrainingOps.All,
-            .. TfQuantOps.All, .. TfRandomOps.All,
+            .. TfQuantOps.All, .. TfRandomOps.All, .. TfTensorListOps.All, .. TfTpuOps.All,
         ];
         var d = new Dictionary<string, TfLowering>(StringComparer.Ordinal);
         foreach (var (name, lowering) in all)
