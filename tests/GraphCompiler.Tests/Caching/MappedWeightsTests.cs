@@ -72,14 +72,20 @@ public sealed class MappedWeightsTests : IDisposable
         AssertNear(expected, restored.Run([Image()]).Unwrap()[0]);
     }
 
-    [Fact]
-    public void AnImageLoadsFromUnalignedMemoryByCopyingItsWeights()
+    /// <summary>examples/cnn.ir JIT-compiled and saved as the cache would save it.</summary>
+    private static byte[] SavedImage()
     {
         var driver = Compiler.Create(new CompileOptions { Threads = 1 }).Unwrap();
         var module = driver.Optimize(driver.Load(Example("cnn.ir")).Unwrap()).Unwrap();
         var backend = new GraphCompiler.Backends.Cpu.CpuBackend();
         using var exe = backend.Jit(module, null, 1, new GraphCompiler.IR.Targets.JitOptions { KeepImage = true }).Unwrap();
-        var image = backend.Save(exe)!;
+        return backend.Save(exe)!;
+    }
+
+    [Fact]
+    public void AnImageLoadsFromUnalignedMemoryByCopyingItsWeights()
+    {
+        var image = SavedImage();
         // One byte in: every object and the weights block are off their alignment.
         var shifted = new byte[image.Length + 1];
         image.CopyTo(shifted, 1);
@@ -91,11 +97,7 @@ public sealed class MappedWeightsTests : IDisposable
     [Fact]
     public void ADamagedConstantTableIsAClearFailure()
     {
-        var driver = Compiler.Create(new CompileOptions { Threads = 1 }).Unwrap();
-        var module = driver.Optimize(driver.Load(Example("cnn.ir")).Unwrap()).Unwrap();
-        var backend = new GraphCompiler.Backends.Cpu.CpuBackend();
-        using var exe = backend.Jit(module, null, 1, new GraphCompiler.IR.Targets.JitOptions { KeepImage = true }).Unwrap();
-        var image = backend.Save(exe)!;
+        var image = SavedImage();
         var truncated = image[..^1];
         var failed = ExecutableImage.Load(truncated, CpuTarget.Host(), 1);
         Assert.False(failed.Ok);
