@@ -257,7 +257,6 @@ public static class LlvmCompiler
     }
 }
 
-/// <summary>An LLVM memory buffer handle (object code) on its way to its owner.</summary>
 /// <summary>An LLVM memory buffer holding an object, and the external constants (<see cref="JitConstants"/>) its code reads.</summary>
 internal sealed record MemoryBuffer(nint Handle, IReadOnlySet<string> UsedExternalConstants);
 
@@ -300,11 +299,11 @@ public sealed class LlvmJit : IDisposable
     public JitConstants? Constants { get; }
 
     /// <summary>
-    /// Optimises and compiles IR text to an object file (<see cref="LlvmCompiler.Emit"/>) and loads it
-    /// (<see cref="Load"/>), with the kernel library <paramref name="library"/> it declares (<see cref="KernelLibrary"/>)
-    /// when given. Going through objects, rather than handing ORC the IR module, leaves the objects to keep
-    /// (<paramref name="keepObjectCode"/>, <see cref="TakeObjectCode"/>): a compilation cache loads the
-    /// same bytes later without LLVM's optimiser.
+    /// Optimises and compiles IR text to an object file (<see cref="LlvmCompiler.Emit"/>) and links it, with the kernel
+    /// library <paramref name="library"/> it declares (<see cref="KernelLibrary"/>) when given, against a copy of its
+    /// external constants (<see cref="JitConstants"/>). Going through objects, rather than handing ORC the IR module,
+    /// leaves the objects to keep (<paramref name="keepObjectCode"/>, <see cref="TakeObjectCode"/>): a compilation
+    /// cache loads the same bytes later without LLVM's optimiser (<see cref="LoadInPlace"/>).
     /// </summary>
     public static Result<LlvmJit> Compile(string irText, CpuTarget target, string name = "module", IReadOnlyList<ConstantGlobal>? constants = null,
         PhaseRecorder? phases = null, bool keepObjectCode = false, string? library = null, IReadOnlyList<Codegen.ModulePart>? parts = null)
@@ -329,10 +328,6 @@ public sealed class LlvmJit : IDisposable
         using (phases?.Phase("JIT load"))
             return Load(handles, target, kept, external);
     }
-
-    /// <summary>Links object files produced for <paramref name="target"/> (a program, then its kernel library) into a new JIT; symbols of the process resolve too.</summary>
-    public static Result<LlvmJit> Load(IReadOnlyList<byte[]> objectCode, CpuTarget target, string name = "module", bool keepObjectCode = false) =>
-        Load([.. objectCode.Select((o, i) => CopyToBuffer(o, i == 0 ? name : $"{name}.{i}"))], target, keepObjectCode ? objectCode : null, null);
 
     /// <summary>
     /// Links object files that lie in memory the caller keeps readable until the JIT has linked them (an executable
