@@ -21,6 +21,8 @@ internal sealed class TrainingCliOptions
     public Option<bool> DataParallel { get; } = new("--data-parallel") { Description = "Average the gradients and the loss over the MPI processes (all_reduce mean) before the update: run under mpirun -np N, each process on its slice of every batch (docs/distributed.md)." };
     public Option<string> CompressGradients { get; } = new("--compress-gradients") { Description = "With --data-parallel: send the gradients as f16 or bf16 (none, f16, bf16; default none): rounded, gathered from every process, averaged in f32.", DefaultValueFactory = _ => "none" };
     public Option<int?> Replicas { get; } = new("--replicas") { Description = "With --compress-gradients: the number of processes the step is built for (default: mpirun's world size, 1 outside mpirun)." };
+    public Option<double?> BucketCapMb { get; } = new("--bucket-cap-mb") { Description = "With --data-parallel: most MiB of gradients averaged by one collective (default 25, as PyTorch DDP); smaller buckets start averaging earlier in the backward pass." };
+    public Option<bool> NoOverlap { get; } = new("--no-overlap") { Description = "With --data-parallel: average each bucket with one blocking all_reduce instead of starting it as soon as its gradients exist and waiting where the update needs it." };
     public Option<bool> AsyncParameterServer { get; } = new("--async-parameter-server") { Description = "Train asynchronously under mpirun -np N (N >= 2): rank 0 is a parameter server that applies each gradient as it arrives, ranks 1..N-1 are workers that compute gradients on their own batches without waiting for each other (docs/distributed.md)." };
     public Option<int?> MaxStaleness { get; } = new("--max-staleness") { Description = "With --async-parameter-server: no gradient is applied more than S updates after the variables it was computed on (default: 2 x (workers - 1))." };
     public Option<string?> Trainable { get; } = new("--trainable") { Description = "A regex selecting which constants (by source name, e.g. ONNX initializer names) are trained; default: every float constant of rank >= 1 the loss depends on." };
@@ -28,7 +30,7 @@ internal sealed class TrainingCliOptions
     public Command AddTo(Command command, bool lossRequired)
     {
         Loss.Required = lossRequired;
-        foreach (var o in new Option[] { Loss, Optimizer, LearningRate, WeightDecay, ClipNorm, Trainable, DataParallel, CompressGradients, Replicas }) command.Options.Add(o);
+        foreach (var o in new Option[] { Loss, Optimizer, LearningRate, WeightDecay, ClipNorm, Trainable, DataParallel, CompressGradients, Replicas, BucketCapMb, NoOverlap }) command.Options.Add(o);
         return command;
     }
 
@@ -93,6 +95,14 @@ internal sealed class TrainingCliOptions
         if (wire is not null && !parallel) return Fail("--compress-gradients needs --data-parallel (it compresses what the processes exchange)");
         int replicas = r.GetValue(Replicas) ?? Distributed.MpiWorld.Launched.Size;
         if (replicas < 1) return Fail($"--replicas must be >= 1, got {replicas}");
+        long bucketBytes = TrainingStep.BucketBytes;
+        if (r.GetValue(BucketCapMb) is { } mb)
+        {
+            if (!parallel) return Fail("--bucket-cap-mb needs --data-parallel (it sizes the gradients' all-reduces)");
+            if (!(mb > 0) || mb * (1 << 20) > long.MaxValue / 2) return Fail($"--bucket-cap-mb must be a positive number of MiB, got {mb.ToString(CultureInfo.InvariantCulture)}");
+            bucketBytes = Math.Max(1, (long)(mb * (1 << 20)));
+        }
+        if (r.GetValue(NoOverlap) && !parallel) return Fail("--no-overlap needs --data-parallel (it is about the gradients' all-reduces)");
         return Result<TrainingOptions>.Success(new TrainingOptions
         {
             Loss = loss,
@@ -102,6 +112,8 @@ internal sealed class TrainingCliOptions
             DataParallel = parallel,
             GradientCompression = wire,
             Replicas = replicas,
+            BucketBytes = bucketBytes,
+            OverlapCommunication = !r.GetValue(NoOverlap),
         });
     }
 

@@ -115,6 +115,12 @@ public abstract class OpDef
         return result;
     }
 
+    /// <summary>
+    /// For an <see cref="OpTraits.AsyncDone"/> op: the problem with <paramref name="start"/>, the producer of its
+    /// operand (null when the operand is no op's result), or null when it is the start this op finishes.
+    /// </summary>
+    public virtual string? PairProblem(Operation done, Operation? start) => null;
+
     public AttrSpec? Spec(string name)
     {
         foreach (var a in Attributes)
@@ -166,6 +172,20 @@ public enum OpTraits
     /// read only by their pair).
     /// </summary>
     HasSideEffects = 1 << 4,
+
+    /// <summary>
+    /// Starts work that a later op of its pair finishes (<c>send</c>, <c>all_reduce_start</c>): its result is
+    /// in flight, read only by that op (<see cref="AsyncDone"/>). Issued as early as its operands allow
+    /// (<c>overlap-collectives</c>), so the work overlaps the ops between the two.
+    /// </summary>
+    AsyncStart = 1 << 6,
+
+    /// <summary>
+    /// Finishes what its operand's producer (an <see cref="AsyncStart"/> op) started (<c>recv</c>,
+    /// <c>all_reduce_done</c>); <see cref="OpDef.PairProblem"/> says which starts it accepts. Issued as late
+    /// as its readers allow.
+    /// </summary>
+    AsyncDone = 1 << 7,
 
     /// <summary>
     /// The constant folder may evaluate it when its operands are constants. Every pure op with results

@@ -171,6 +171,10 @@ public static class Verifier
                         ? $"operand #{i} ({_names[v]}) is defined in a region that does not enclose this use"
                         : $"operand #{i} ({_names[v]}) is used before it is defined");
             }
+            // An in-flight result is not safe to read before the op that finishes it.
+            foreach (var v in op.Operands)
+                if (_producers.GetValueOrDefault(v) is { } start && start.Def.Has(OpTraits.AsyncStart) && !op.Def.Has(OpTraits.AsyncDone))
+                    Error(op, $"'{op.Name}' reads the in-flight result of '{start.Name}'; only the op that finishes it may");
             foreach (var r in op.Regions) CheckRegion(r, "yield");
             if (op.Def.IsTerminator) return;
 
@@ -182,7 +186,7 @@ public static class Verifier
                 var inferred = op.Def.InferResultTypes(sig);
                 if (!inferred.SequenceEqual(op.ResultTypes))
                     Error(op, $"result type(s) ({string.Join(", ", op.ResultTypes)}) differ from the inferred ({string.Join(", ", inferred)})");
-                if (op.Def is Ops.RecvOp && Ops.TransferOps.CheckPair(op, _producers.GetValueOrDefault(op.Operands[0])) is { } problem)
+                if (op.Def.Has(OpTraits.AsyncDone) && op.Def.PairProblem(op, _producers.GetValueOrDefault(op.Operands[0])) is { } problem)
                     Error(op, problem);
             }
             catch (IrException e)

@@ -189,13 +189,57 @@ public sealed class AllReduceOp() : CollectiveOp("all_reduce")
         return [sig.Operand(0)];
     }
 
-    protected override Tensor Combine(EvalContext ctx, IReadOnlyList<Tensor> group, int position)
+    protected override Tensor Combine(EvalContext ctx, IReadOnlyList<Tensor> group, int position) => ReduceAll(ctx, group);
+
+    /// <summary>The group's elementwise reduction, as <c>all_reduce</c> and <c>all_reduce_start</c> define it.</summary>
+    internal static Tensor ReduceAll(EvalContext ctx, IReadOnlyList<Tensor> group)
     {
         var kind = ctx.Attr.Enum("kind");
         var o = new TensorBuffer(ctx.ResultType());
         for (long k = 0; k < o.Type.ElementCount; k++) o.SetDouble(k, Reduce(kind, group, k));
         return o.ToTensor();
     }
+}
+
+/// <summary>
+/// <c>%s = all_reduce_start %x {kind, groups...} : T</c> and <c>%y = all_reduce_done %s : T</c>: an
+/// <c>all_reduce</c> split in two, as XLA's all-reduce-start/done, so that the reduction runs while the ops
+/// between them compute (a data-parallel step's gradient buckets, while the rest of the backward pass runs).
+/// The start issues it (MPI_Iallreduce); its result is in flight, read only by its done, which waits for it
+/// (MPI_Wait) and yields the reduction. The pair means exactly what one <c>all_reduce</c> with the start's
+/// attributes means; <c>overlap-collectives</c> issues the start early and the done late.
+/// </summary>
+public sealed class AllReduceStartOp() : CollectiveOp("all_reduce_start")
+{
+    public override OpTraits Traits => OpTraits.HasSideEffects | OpTraits.AsyncStart;
+
+    public override ImmutableArray<AttrSpec> Attributes => CollectiveOps.AllReduce.Attributes;
+
+    public override ImmutableArray<TensorType> InferResultTypes(OpSignature sig) => CollectiveOps.AllReduce.InferResultTypes(sig);
+
+    protected override Tensor Combine(EvalContext ctx, IReadOnlyList<Tensor> group, int position) => AllReduceOp.ReduceAll(ctx, group);
+}
+
+/// <summary>
+/// <c>%y = all_reduce_done %s : T</c>: waits for the reduction its operand, an <c>all_reduce_start</c>,
+/// issued, and yields it (see <see cref="AllReduceStartOp"/>). Side effects: it completes its start, so it
+/// is never removed or merged.
+/// </summary>
+public sealed class AllReduceDoneOp() : OpDef("all_reduce_done")
+{
+    public override int MinOperands => 1;
+
+    public override OpTraits Traits => OpTraits.HasSideEffects | OpTraits.AsyncDone;
+
+    public override ImmutableArray<TensorType> InferResultTypes(OpSignature sig) => [sig.Operand(0)];
+
+    public override string? PairProblem(Operation done, Operation? start) =>
+        start?.Def is AllReduceStartOp ? null : "all_reduce_done's operand must be the result of an all_reduce_start";
+
+    // The start computed the reduction; waiting adds nothing to the value.
+    public override ImmutableArray<Tensor> Evaluate(EvalContext ctx) => ctx.Operands;
+
+    public override OpCost Cost(Operation op) => new(0, OpCost.OperandAndResultBytes(op));
 }
 
 /// <summary>
@@ -336,11 +380,13 @@ public static class CollectiveOps
     public static readonly ReduceScatterOp ReduceScatter = new();
     public static readonly CollectiveBroadcastOp Broadcast = new();
     public static readonly ReplicaIdOp ReplicaId = new();
+    public static readonly AllReduceStartOp AllReduceStart = new();
+    public static readonly AllReduceDoneOp AllReduceDone = new();
 
-    public static readonly ImmutableArray<OpDef> All = [AllReduce, AllGather, ReduceScatter, Broadcast, ReplicaId];
+    public static readonly ImmutableArray<OpDef> All = [AllReduce, AllGather, ReduceScatter, Broadcast, ReplicaId, AllReduceStart, AllReduceDone];
 
-    /// <summary>Whether <paramref name="op"/> talks to other replicas or asks which one it is (a target then needs a transport).</summary>
-    public static bool IsCollective(Operation op) => op.Def is CollectiveOp or ReplicaIdOp;
+    /// <summary>Whether <paramref name="op"/> talks to other replicas, waits for them, or asks which one it is (a target then needs a transport).</summary>
+    public static bool IsCollective(Operation op) => op.Def is CollectiveOp or ReplicaIdOp or AllReduceDoneOp;
 
     /// <summary>Whether a function of <paramref name="module"/> (or a region in one) uses a collective or replica_id.</summary>
     public static bool Uses(Module module) => module.Functions.Any(f => Uses(f.Body));

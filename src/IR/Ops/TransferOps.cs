@@ -14,6 +14,9 @@ public sealed class SendOp() : OpDef("send")
 {
     public override int MinOperands => 1;
 
+    // Never folded: a recv reads only a send.
+    public override OpTraits Traits => OpTraits.AsyncStart;
+
     public override ImmutableArray<AttrSpec> Attributes =>
         [TransferOps.From, TransferOps.To, AttrSpec.Enum("compress", "none", "none", "f16", "bf16")];
 
@@ -45,6 +48,10 @@ public sealed class SendOp() : OpDef("send")
 public sealed class RecvOp() : OpDef("recv")
 {
     public override int MinOperands => 1;
+
+    public override OpTraits Traits => OpTraits.AsyncDone;
+
+    public override string? PairProblem(Operation done, Operation? start) => TransferOps.CheckPair(done, start);
     public override ImmutableArray<AttrSpec> Attributes => [TransferOps.From, TransferOps.To];
 
     public override ImmutableArray<TensorType> InferResultTypes(OpSignature sig)

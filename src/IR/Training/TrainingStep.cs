@@ -69,6 +69,17 @@ public sealed record TrainingOptions
 
     /// <summary>The number of data-parallel replicas (the MPI world size); needed only with <see cref="GradientCompression"/>.</summary>
     public int Replicas { get; init; } = 1;
+
+    /// <summary>With <see cref="DataParallel"/>: most bytes of gradients averaged by one collective (<see cref="TrainingStep.BucketBytes"/> by default).</summary>
+    public long BucketBytes { get; init; } = TrainingStep.BucketBytes;
+
+    /// <summary>
+    /// With <see cref="DataParallel"/> (f32 gradients): average each bucket with an <c>all_reduce_start</c>/<c>all_reduce_done</c>
+    /// pair, which <c>overlap-collectives</c> issues as soon as the bucket's gradients exist and waits for only where the
+    /// update needs it, so the reduction runs while the rest of the backward pass computes. False: one blocking
+    /// <c>all_reduce</c> per bucket. The values are the same either way.
+    /// </summary>
+    public bool OverlapCommunication { get; init; } = true;
 }
 
 /// <summary>What a variable of a training step holds: a trained parameter, an optimizer state, or the step counter.</summary>
@@ -283,16 +294,18 @@ public static partial class TrainingStep
     public const long BucketBytes = 25L << 20;
 
     /// <summary>
-    /// The replicas' mean of <paramref name="grads"/> and of the loss: consecutive gradients of one element type are
-    /// flattened into buckets of at most <see cref="BucketBytes"/> (the loss rides in the first one when it has their
-    /// type), each averaged by one collective and cut back into its tensors.
+    /// The replicas' mean of <paramref name="grads"/> and of the loss: consecutive gradients of one element type, last
+    /// parameter first, are flattened into buckets of at most <see cref="TrainingOptions.BucketBytes"/> (the loss rides in
+    /// the first one when it has their type), each averaged by one collective and cut back into its tensors. Last
+    /// first, as PyTorch DDP orders its buckets: the backward pass produces the last layers' gradients first, so the
+    /// first bucket is complete, and can start its reduction, while the earlier layers' gradients are computed.
     /// </summary>
     private static (IReadOnlyList<Value> Grads, Value Loss) AverageInBuckets(IrBuilder b, IReadOnlyList<Value> grads, Value loss, TrainingOptions options)
     {
         var members = new List<Value>();
         bool lossInside = grads.Count > 0 && loss.Type.Element == grads[0].Type.Element && options.GradientCompression is null;
         if (lossInside) members.Add(loss);
-        members.AddRange(grads);
+        members.AddRange(grads.Reverse());
         var averaged = new Dictionary<Value, Value>(ReferenceEqualityComparer.Instance);
         var bucket = new List<Value>();
         long bytes = 0;
@@ -301,7 +314,8 @@ public static partial class TrainingStep
             if (bucket.Count == 0) return;
             var flat = bucket.Select(v => b.Reshape(v, v.Type.ElementCount)).ToList();
             var joined = flat.Count == 1 ? flat[0] : b.Emit("concatenate", flat, AttrMap.Of(("dimension", A.Int(0))));
-            var mean = options.GradientCompression is { } wire ? CompressedMean(b, joined, wire, options.Replicas) : AllReduceMean(b, joined);
+            var mean = options.GradientCompression is { } wire ? CompressedMean(b, joined, wire, options.Replicas)
+                : options.OverlapCommunication ? AllReduceMeanAsync(b, joined) : AllReduceMean(b, joined);
             long at = 0;
             foreach (var v in bucket)
             {
@@ -315,7 +329,7 @@ public static partial class TrainingStep
         }
         foreach (var v in members)
         {
-            if (bucket.Count > 0 && (v.Type.Element != bucket[0].Type.Element || bytes + v.Type.ByteSize > BucketBytes)) Flush();
+            if (bucket.Count > 0 && (v.Type.Element != bucket[0].Type.Element || bytes + v.Type.ByteSize > options.BucketBytes)) Flush();
             bucket.Add(v);
             bytes += v.Type.ByteSize;
         }
@@ -324,6 +338,9 @@ public static partial class TrainingStep
     }
 
     private static Value AllReduceMean(IrBuilder b, Value v) => b.Emit("all_reduce", [v], AttrMap.Of(("kind", A.Enum("mean"))));
+
+    private static Value AllReduceMeanAsync(IrBuilder b, Value v) =>
+        b.Emit("all_reduce_done", b.Emit("all_reduce_start", [v], AttrMap.Of(("kind", A.Enum("mean")))));
 
     /// <summary>The mean over <paramref name="replicas"/> replicas of <paramref name="g"/> rounded to <paramref name="wire"/>: gathered as [replicas, n] 16-bit rows, summed in g's type.</summary>
     private static Value CompressedMean(IrBuilder b, Value g, ElementType wire, int replicas)

@@ -23,6 +23,7 @@ public static class PassRegistry
         new TransposeSinking(),
         new DevicePlacement(),
         new TransferInsertion(),
+        new CollectiveOverlap(),
     }.ToFrozenDictionary(p => p.Name);
 
     public static Pass? Find(string name) => ByName.GetValueOrDefault(name);
@@ -43,9 +44,10 @@ public static class PassRegistry
     /// cleaned-up graph; <c>remat</c> (only with <see cref="PassOptions.MemoryBudget"/>) then recomputes kernels whose
     /// results the backward ops read late — on the kernels, so its arena figures are the compiled ones, and after the
     /// last cse, which would merge each recomputation back into its original; <c>schedule</c> orders the kernels for
-    /// the least live memory.
+    /// the least live memory; <c>overlap-collectives</c> then issues asynchronous collectives early and waits for
+    /// them late (only a program with such pairs changes).
     /// </summary>
-    public static readonly Pipeline Default = new("default", ["differentiate", "canonicalize", "hoist-constants", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "fuse", "remat", "schedule"]);
+    public static readonly Pipeline Default = new("default", ["differentiate", "canonicalize", "hoist-constants", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "fuse", "remat", "schedule", "overlap-collectives"]);
 
     /// <summary>
     /// The default pipeline for a host with a CUDA GPU: after fusion, <c>place-devices</c> puts each kernel on
@@ -55,7 +57,7 @@ public static class PassRegistry
     /// without them everything stays on the CPU and no transfer is inserted.
     /// </summary>
     public static readonly Pipeline Cuda = new("cuda",
-        ["differentiate", "canonicalize", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "fuse", "remat", "place-devices", "schedule", "insert-transfers"]);
+        ["differentiate", "canonicalize", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "fuse", "remat", "place-devices", "schedule", "overlap-collectives", "insert-transfers"]);
 
     /// <summary>
     /// The CPU pipeline of a function split over several processes (<see cref="PlacementOptions.Tasks"/>; model
@@ -64,7 +66,7 @@ public static class PassRegistry
     /// <c>insert-transfers</c> last, so each recv sits right before its first reader in the final order.
     /// </summary>
     public static readonly Pipeline Tasks = new("tasks",
-        ["differentiate", "canonicalize", "hoist-constants", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "fuse", "remat", "place-devices", "schedule", "insert-transfers"]);
+        ["differentiate", "canonicalize", "hoist-constants", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "fuse", "remat", "place-devices", "schedule", "overlap-collectives", "insert-transfers"]);
 
     public static readonly ImmutableArray<Pipeline> Pipelines = [Default, Cuda, Tasks];
 }

@@ -23,10 +23,12 @@ public sealed class DataParallelTests : IDisposable
     private const double F16Tolerance = 2e-3;
 
     [MpirunTheory]
-    [InlineData(2, "none")]
-    [InlineData(4, "none")]
-    [InlineData(2, "f16")]
-    public void NProcessesOnSlicesTrainLikeOneProcessOnTheWholeBatch(int n, string compression)
+    [InlineData(2, "none", "")]
+    [InlineData(4, "none", "")]
+    [InlineData(2, "f16", "")]
+    [InlineData(2, "none", "--bucket-cap-mb 0.001")] // 1 KiB buckets: the loss with out/b, out/w, hidden/b, hidden/w — four overlapped all-reduces per step
+    [InlineData(2, "none", "--no-overlap")] // blocking all-reduces
+    public void NProcessesOnSlicesTrainLikeOneProcessOnTheWholeBatch(int n, string compression, string extra)
     {
         var dir = _temp.Directory("dp");
         var model = Path.Combine(GoldenFile.RepoRoot(), "examples", "training", "digits_mlp.ir");
@@ -37,7 +39,8 @@ public sealed class DataParallelTests : IDisposable
         var (code, output) = MpiProcesses.Launch(MpiProcesses.Gcc(["train", model, .. common, "-o", Path.Combine(dir, "single")]));
         Assert.True(code == 0, $"single-process training failed ({code}):\n{output}");
         (code, output) = MpiProcesses.Launch(MpiProcesses.Mpirun(n,
-            ["train", sliced, .. common, "--data-parallel", "--compress-gradients", compression, "-o", Path.Combine(dir, "parallel")]));
+            ["train", sliced, .. common, "--data-parallel", "--compress-gradients", compression, .. extra.Split(' ', StringSplitOptions.RemoveEmptyEntries),
+                "-o", Path.Combine(dir, "parallel")]));
         Assert.True(code == 0, $"mpirun -np {n} train --data-parallel failed ({code}):\n{output}");
         Assert.Contains($"batches of 32 over {n} processes ({32 / n} each, data parallel)", output);
 

@@ -25,7 +25,8 @@ public sealed class MpiRunTests : IDisposable
 
     /// <summary>
     /// A program for <paramref name="n"/> (2 or 4) replicas using every collective, on per-rank data made with
-    /// replica_id: d = x * (r + 1) and e = x - 3 r, groups that reorder ranks, and dimensions 0 and 1.
+    /// replica_id: d = x * (r + 1) and e = x - 3 r, groups that reorder ranks, and dimensions 0 and 1; two
+    /// all-reduces split into start/done pairs, in flight together while other work runs.
     /// </summary>
     private static string Program(int n)
     {
@@ -34,7 +35,8 @@ public sealed class MpiRunTests : IDisposable
             func @main(%x: tensor<2x4xf32> {name = "x"}) -> (tensor<i32> {name = "rank"}, tensor<2x4xf32> {name = "sum"},
                 tensor<2x4xf32> {name = "mean"}, tensor<2x4xf32> {name = "max"}, tensor<2x4xf32> {name = "min"}, tensor<2x4xf64> {name = "sum64"},
                 tensor<{{2 * n}}x4xf32> {name = "gather0"}, tensor<2x8xf32> {name = "gather1"}, tensor<1x4xf32> {name = "scatter0"},
-                tensor<2x{{4 / n}}xf32> {name = "scatter1"}, tensor<2x4xf32> {name = "bcast"}) {
+                tensor<2x{{4 / n}}xf32> {name = "scatter1"}, tensor<2x4xf32> {name = "bcast"}, tensor<2x4xf32> {name = "async_mean"},
+                tensor<2x4xf32> {name = "async_max"}) {
               %r = replica_id : tensor<i32>
               %rf = convert %r : tensor<f32>
               %rb = broadcast_in_dim %rf {dims = []} : tensor<2x4xf32>
@@ -55,7 +57,13 @@ public sealed class MpiRunTests : IDisposable
               %s0 = reduce_scatter %d {dim = 0, group_size = 2, groups = {{pairs}}, kind = sum} : tensor<1x4xf32>
               %s1 = reduce_scatter %e {dim = 1, kind = mean} : tensor<2x{{4 / n}}xf32>
               %b = collective_broadcast %e {group_size = 2, groups = {{reorder}}, root = 1} : tensor<2x4xf32>
-              return %r, %sum, %mean, %max, %min, %sum64, %g0, %g1, %s0, %s1, %b
+              %am = all_reduce_start %d {kind = mean} : tensor<2x4xf32>
+              %ax = all_reduce_start %e {group_size = 2, groups = {{reorder}}, kind = max} : tensor<2x4xf32>
+              %between = add %d, %e : tensor<2x4xf32>
+              %amd = all_reduce_done %am : tensor<2x4xf32>
+              %axd = all_reduce_done %ax : tensor<2x4xf32>
+              %asyncmean = add %amd, %between : tensor<2x4xf32>
+              return %r, %sum, %mean, %max, %min, %sum64, %g0, %g1, %s0, %s1, %b, %asyncmean, %axd
             }
             """;
     }

@@ -41,8 +41,12 @@ public sealed class OpTraitsTests
             With(OpTraits.IndexRemap).Select(o => o.Name));
         Assert.Equal(new[] { "convolution", "dot_general" }, With(OpTraits.Contraction).Select(o => o.Name));
         Assert.Equal(new[] { "arg_reduce", "reduce", "reduce_window" }, With(OpTraits.Reduction).Select(o => o.Name));
-        Assert.Equal(new[] { "all_gather", "all_reduce", "collective_broadcast", "reduce_scatter" }, With(OpTraits.HasSideEffects).Select(o => o.Name));
-        Assert.Equal(new[] { "all_gather", "all_reduce", "collective_broadcast", "constant", "reduce_scatter", "replica_id", "return", "yield" },
+        Assert.Equal(new[] { "all_gather", "all_reduce", "all_reduce_done", "all_reduce_start", "collective_broadcast", "reduce_scatter" },
+            With(OpTraits.HasSideEffects).Select(o => o.Name));
+        Assert.Equal(new[] { "all_reduce_start", "send" }, With(OpTraits.AsyncStart).Select(o => o.Name));
+        Assert.Equal(new[] { "all_reduce_done", "recv" }, With(OpTraits.AsyncDone).Select(o => o.Name));
+        Assert.Equal(new[] { "all_gather", "all_reduce", "all_reduce_done", "all_reduce_start", "collective_broadcast", "constant", "recv", "reduce_scatter",
+                "replica_id", "return", "send", "yield" },
             OpRegistry.All.Where(o => !o.Has(OpTraits.Foldable)).Select(o => o.Name));
     }
 

@@ -72,16 +72,22 @@ public sealed class TrainingStepTests
     /// <summary>
     /// Data parallel: two replicas (the reference interpreter's simulated world), each on half of a batch of 4 with its
     /// gradients and loss averaged by <c>all_reduce {kind = mean}</c>, take exactly the step one process takes on the
-    /// whole batch: the same loss, the same new variables, on both replicas.
+    /// whole batch: the same loss, the same new variables, on both replicas. Whether the buckets are averaged by
+    /// start/done pairs (overlapped) or blocking all-reduces, and however many buckets there are, the step is the same.
     /// </summary>
-    [Fact]
-    public void TwoDataParallelReplicasOnHalvesTakeTheWholeBatchStep()
+    [Theory]
+    [InlineData(true, TrainingStep.BucketBytes, "all_reduce_start", 1)] // one bucket: the loss and the gradients of w and b
+    [InlineData(false, TrainingStep.BucketBytes, "all_reduce", 1)]
+    [InlineData(true, 8L, "all_reduce_start", 3)] // 8-byte buckets: the loss, b's gradient, w's gradient, each alone
+    public void TwoDataParallelReplicasOnHalvesTakeTheWholeBatchStep(bool overlap, long bucketBytes, string collective, int collectives)
     {
         TrainingModule Build(int batch, bool parallel) => TrainingStep.Build(IrTest.Parse(Model.Replace("3x2xf64", $"{batch}x2xf64")), new TrainingOptions
         {
             Loss = LossSpec.Parse("softmax-cross-entropy:labels", out _)!,
             Optimizer = Optimizer.Create("adam", 0.1)!,
             DataParallel = parallel,
+            OverlapCommunication = overlap,
+            BucketBytes = bucketBytes,
         });
         double[] x = [1, 2, -1, 0.5, 0.25, -2, 3, -0.75];
         long[] labels = [1, 0, 1, 1];
@@ -97,7 +103,8 @@ public sealed class TrainingStepTests
         }
         var whole = Build(4, parallel: false);
         var halves = Build(2, parallel: true);
-        Assert.Equal(1, halves.Module.Entry.Body.Operations.Count(o => o.Def.Name == "all_reduce")); // one bucket: the loss and the gradients of w and b
+        Assert.Equal(collectives, halves.Module.Entry.Body.Operations.Count(o => o.Def.Name == collective));
+        Assert.Equal(overlap ? collectives : 0, halves.Module.Entry.Body.Operations.Count(o => o.Def.Name == "all_reduce_done"));
         var expected = new Interpreter(whole.Module).Run(null, Inputs(whole, 0, 4)).Unwrap();
         var replicas = new Interpreter(halves.Module).RunReplicated(null, [Inputs(halves, 0, 2), Inputs(halves, 2, 2)]).Unwrap();
         foreach (var replica in replicas)

@@ -193,6 +193,22 @@ public sealed class ModuleContext(int lanes)
     /// <summary>The bytes of the globals <see cref="Constant"/> declared, in declaration order.</summary>
     public IReadOnlyList<ConstantGlobal> Constants => _constantData;
 
+    /// <summary>
+    /// A zero-initialised internal global of LLVM type <paramref name="type"/> that belongs to <paramref name="owner"/>
+    /// (compared by reference: an IR value): defined the first time it is asked for, the same name after. Kernels
+    /// emitted separately share state through it, as an in-flight collective's start and done share its MPI request.
+    /// </summary>
+    public string GlobalOf(object owner, string prefix, string type)
+    {
+        if (_owned.TryGetValue(owner, out var name)) return name;
+        name = $"@{prefix}.{_owned.Count}";
+        _owned[owner] = name;
+        _globals.Add($"{name} = internal global {type} zeroinitializer");
+        return name;
+    }
+
+    private readonly Dictionary<object, string> _owned = new(ReferenceEqualityComparer.Instance);
+
     /// <summary>True the first time <paramref name="name"/> is asked for: the caller then adds the helper's definition.</summary>
     public bool FirstHelper(string name) => _helpers.Add(name);
 

@@ -13,6 +13,10 @@ namespace GraphCompiler.Backends.Cpu.Codegen;
 /// (f32, f64); <c>mean</c> is MPI's sum divided by the group size; data movement (all_gather,
 /// collective_broadcast) moves bytes, so any element type. MPI concatenates and splits along the flat
 /// buffer, i.e. dimension 0: along another dimension the blocks are regrouped around the call.
+/// <c>all_reduce_start</c> is <c>MPI_Iallreduce</c> into its in-flight buffer, its request in a module global
+/// that belongs to that value; <c>all_reduce_done</c> waits on the request (<c>MPI_Wait</c>) and copies the
+/// reduction out. Open MPI advances a non-blocking collective inside MPI calls: the other starts issued in
+/// between, and the wait.
 /// </summary>
 internal sealed partial class KernelEmitter
 {
@@ -23,6 +27,14 @@ internal sealed partial class KernelEmitter
         if (op.Def is ReplicaIdOp)
         {
             _b.Line($"store i32 {_b.Let($"load i32, ptr {MpiRuntime.Rank}")}, ptr {dest.Pointer}");
+            return;
+        }
+        if (op.Def is AllReduceDoneOp)
+        {
+            // The start left its request in the global that belongs to the in-flight value.
+            var inFlight = op.Operands[0];
+            MpiCall("MPI_Wait", $"ptr {_module.GlobalOf(inFlight, InFlightRequest, "ptr")}, ptr null", $"MPI_Wait (all_reduce_done of {inFlight.Type})");
+            StoreAll(dest, inFlight);
             return;
         }
         var def = (CollectiveOp)op.Def;
@@ -56,6 +68,14 @@ internal sealed partial class KernelEmitter
                 MpiCall("MPI_Allreduce", $"ptr {MpiApi.InPlace}, ptr {dest.Pointer}, i32 {Count(x.Type.ElementCount)}, ptr {MpiType(x.Type.Element)}, ptr {MpiOp(op)}, ptr {comm}",
                     $"MPI_Allreduce ({op.Attr.Enum("kind")} of {x.Type})");
                 if (op.Attr.Enum("kind") == "mean") Scale(dest, groupSize);
+                break;
+            case AllReduceStartOp:
+                // mean divides each operand before the sum (exact for a power-of-two group), so the done only
+                // waits and copies: it has no attributes to say what to scale.
+                StoreAll(dest, x);
+                if (op.Attr.Enum("kind") == "mean") Scale(dest, groupSize);
+                MpiCall("MPI_Iallreduce", $"ptr {MpiApi.InPlace}, ptr {dest.Pointer}, i32 {Count(x.Type.ElementCount)}, ptr {MpiType(x.Type.Element)}, ptr {MpiOp(op)}, ptr {comm}, ptr {_module.GlobalOf(op.Result, InFlightRequest, "ptr")}",
+                    $"MPI_Iallreduce ({op.Attr.Enum("kind")} of {x.Type})");
                 break;
             case CollectiveBroadcastOp:
                 StoreAll(dest, x);
@@ -138,6 +158,9 @@ internal sealed partial class KernelEmitter
             _b.Line($"store {t} {_b.Let($"fdiv {t} {_b.Let($"load {t}, ptr {p}")}, {divisor}")}, ptr {p}");
         }, "k");
     }
+
+    /// <summary>Prefix of the globals holding in-flight all-reduces' MPI requests (<see cref="ModuleContext.GlobalOf"/>).</summary>
+    private const string InFlightRequest = "gc.mpi.request";
 
     private void MpiCall(string name, string args, string what) =>
         MpiApi.Call(_module, _b, name, args, what, status => ReturnStatus(status));

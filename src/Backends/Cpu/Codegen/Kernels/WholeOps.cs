@@ -21,7 +21,7 @@ internal sealed partial class KernelEmitter
             case SortOp: SortLanes(op.Operands[0], op.Attr.Int32("dimension"), op.Attr.Bool("descending"), dests); break;
             case TopKOp: SortLanes(op.Operands[0], op.Operands[0].Type.Rank - 1, op.Attr.Bool("largest"), dests); break;
             case DeterminantOp or MatrixInverseOp: SquareMatrix(op, dests[0]); break;
-            case CollectiveOp or ReplicaIdOp: Collective(op, dests[0]); break;
+            case CollectiveOp or ReplicaIdOp or AllReduceDoneOp: Collective(op, dests[0]); break;
         }
     }
 

@@ -34,7 +34,7 @@ internal static class MpiApi
     [
         "MPI_Initialized", "MPI_Finalized", "MPI_Init_thread", "MPI_Finalize", "MPI_Comm_dup", "MPI_Comm_set_errhandler",
         "MPI_Comm_rank", "MPI_Comm_size", "MPI_Comm_split", "MPI_Allreduce", "MPI_Allgather", "MPI_Reduce_scatter_block",
-        "MPI_Bcast", "MPI_Error_string", "MPI_Isend", "MPI_Recv", "MPI_Wait",
+        "MPI_Bcast", "MPI_Error_string", "MPI_Isend", "MPI_Recv", "MPI_Wait", "MPI_Iallreduce",
     ];
 
     /// <summary>The Open MPI global objects whose addresses are MPI's predefined handles.</summary>
