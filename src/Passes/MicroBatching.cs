@@ -10,9 +10,9 @@ namespace GraphCompiler.Passes;
 /// time slot (<c>schedule-tasks</c>), task 0 computes micro-batch m+1's first stage while task 1 computes
 /// micro-batch m's second (docs/distributed.md, Pipelines).
 /// <list type="bullet">
-/// <item>The batch is dimension 0 of the first argument, of size B; every argument whose dimension 0 is B is
-/// batched (a weight whose first dimension happens to be B is taken as batched too, and the op reading it then
-/// refuses). B must be a multiple of M.</item>
+/// <item>The batch is dimension 0 of the first argument, of size B (a multiple of M); every argument whose
+/// dimension 0 is B is batched too — unless the function splits only without them (a weight whose first
+/// dimension happens to be B, read whole by every micro-batch): then only the first argument is.</item>
 /// <item>A batch-dimension analysis follows each value from the arguments: each op that reads a batched value
 /// says how its result relates to the batch (<see cref="OpDef.SplitBatch"/>), or why it cannot be computed one
 /// micro-batch at a time — then the pass fails with one line naming the op. Values that read no batched value
@@ -65,8 +65,24 @@ public sealed class MicroBatching : Pass
             if (_batchSize % microBatches != 0)
                 throw Fail($"@{f.Name}: argument %{f.ArgumentName(0)} ({args[0].Type}) has batch size {_batchSize}, which does not split into {microBatches} equal micro-batches", f.Location);
             _microSize = _batchSize / microBatches;
-            foreach (var a in args) _batch[a] = a.Type.Rank > 0 && a.Type.Shape[0] == _batchSize ? new BatchDim(0) : BatchDim.Shared;
-            Analyse();
+            bool SameBatch(Value a) => a.Type.Rank > 0 && a.Type.Shape[0] == _batchSize;
+            try
+            {
+                Analyse(SameBatch);
+            }
+            catch (PassException) when (args.Skip(1).Any(SameBatch))
+            {
+                // A weight whose first dimension happens to be the batch size: read whole by every micro-batch.
+                try
+                {
+                    Analyse(a => ReferenceEquals(a, args[0]));
+                }
+                catch (PassException)
+                {
+                    Analyse(SameBatch); // fails again: the error of the first reading
+                    throw;
+                }
+            }
             return Rewrite();
         }
 
@@ -74,8 +90,13 @@ public sealed class MicroBatching : Pass
 
         // ---- the analysis: each value's relation to the batch ----
 
-        private void Analyse()
+        /// <summary>Fills <see cref="_batch"/> and <see cref="_splits"/>, the arguments <paramref name="batchedArgument"/> selects batched along 0.</summary>
+        private void Analyse(Func<Value, bool> batchedArgument)
         {
+            _batch.Clear();
+            _splits.Clear();
+            _producer.Clear();
+            foreach (var a in f.Arguments) _batch[a] = batchedArgument(a) ? new BatchDim(0) : BatchDim.Shared;
             foreach (var op in f.Body.Operations)
             {
                 if (op.Def.IsTerminator) continue;
