@@ -78,7 +78,8 @@ public sealed class TaskScheduling : FunctionPass
         var ready = new SortedSet<int>(Enumerable.Range(0, n).Where(i => waiting[i] == 0));
         var cost = placement.CostModel;
 
-        string? Machine(Operation op) => op.Def is ConstantOp ? null : Placement.DeviceOf(op);
+        // Constants are everywhere; transfers already in the IR take no machine's time here (their recv delivers at once).
+        string? Machine(Operation op) => op.Def is ConstantOp or SendOp or RecvOp ? null : Placement.DeviceOf(op);
 
         double Arrival(Value v, string? device)
         {
