@@ -70,17 +70,17 @@ public sealed class MicroBatching : Pass
             {
                 Analyse(SameBatch);
             }
-            catch (PassException) when (args.Skip(1).Any(SameBatch))
+            catch (PassException first) when (args.Skip(1).Any(SameBatch))
             {
                 // A weight whose first dimension happens to be the batch size: read whole by every micro-batch.
+                // Any reading the analysis accepts computes the original function; this one only copies less.
                 try
                 {
                     Analyse(a => ReferenceEquals(a, args[0]));
                 }
                 catch (PassException)
                 {
-                    Analyse(SameBatch); // fails again: the error of the first reading
-                    throw;
+                    throw first; // the error of the natural reading, where every batch-sized argument is batched
                 }
             }
             return Rewrite();
