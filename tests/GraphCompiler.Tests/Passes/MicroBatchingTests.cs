@@ -113,6 +113,42 @@ public sealed class MicroBatchingTests
     }
 
     [Fact]
+    public void AWholeBatchOperandThatIsNotABroadcastIsRefused()
+    {
+        // The constant differs from row to row: each micro-batch would need its own rows of it.
+        const string text = """
+            func @main(%x: tensor<2x2xf32>) -> (tensor<2x2xf32>) {
+              %c = constant {value = dense<[[1.0, 2.0], [3.0, 4.0]]>} : tensor<2x2xf32>
+              %y = add %x, %c : tensor<2x2xf32> loc("shift")
+              return %y
+            }
+            """;
+        var r = PassManager.Run(IrTest.Parse(text), new Pipeline("test", ["micro-batch"]), With(2));
+        Assert.False(r.Ok);
+        Assert.Contains("at 'add' ('shift'): operand #1 (tensor<2x2xf32>) is the same for every micro-batch but spans the whole batch along dimension 0", Assert.Single(r.Diagnostics).Message);
+    }
+
+    [Fact]
+    public void TheBatchFollowsATransposeAndAReductionOfAnotherDimension()
+    {
+        const string text = """
+            func @main(%x: tensor<4x3xf32>) -> (tensor<3x4xf32>, tensor<4xf32>) {
+              %t = transpose %x {perm = [1, 0]} : tensor<3x4xf32>
+              %e = exp %t : tensor<3x4xf32>
+              %s = reduce %e {kind = sum, dims = [0]} : tensor<4xf32>
+              return %e, %s
+            }
+            """;
+        var original = IrTest.Parse(text);
+        var split = Split(original, 2);
+        // The transposed results are joined along their batch dimension, 1.
+        Assert.Contains(split.Entry.Body.Operations, op => op.Name == "concatenate" && op.Attr.Int("dimension") == 1);
+        var x = T.F32([4, 3], [.. Enumerable.Range(0, 12).Select(k => k * 0.1 - 0.5)]);
+        var (expected, actual) = (Interpret(original, x), Interpret(split, x));
+        for (int i = 0; i < expected.Count; i++) IrTest.AssertTensor(expected[i], actual[i], rtol: 0);
+    }
+
+    [Fact]
     public void AnOpWithoutABatchRuleIsRefusedByName()
     {
         const string text = """
@@ -171,6 +207,9 @@ public sealed class MicroBatchingTests
         var m = PassManager.Run(IrTest.Parse(text), PassRegistry.Tasks with { Passes = PassRegistry.Tasks.Passes.Insert(0, "micro-batch") }, options).Unwrap();
         var order = m.Entry.Body.Operations.Where(op => op.Def is not (SendOp or RecvOp)).Select(op => op.SourceName)
             .Where(n => n is not null && n.Contains("/matmul" + MicroBatching.NameSuffix, StringComparison.Ordinal)).ToList();
+        // The location regex pins every micro-batch's copy of layer 2 to task 1, and no copy of layer 1 leaves the host.
+        foreach (var op in m.Entry.Body.Operations.Where(op => op.Def is not (SendOp or RecvOp) && op.SourceName is not null))
+            Assert.Equal(op.SourceName!.StartsWith("layer2/", StringComparison.Ordinal) ? "task1" : "cpu", Placement.DeviceOf(op));
         Assert.Equal(
             ["layer1/matmul@mb0", "layer1/matmul@mb1", "layer2/matmul@mb0", "layer1/matmul@mb2", "layer2/matmul@mb1", "layer1/matmul@mb3", "layer2/matmul@mb2", "layer2/matmul@mb3"],
             order);
