@@ -19,27 +19,11 @@ public sealed class MicroBatchingTests
     private static IReadOnlyList<Tensor> Interpret(Module m, params Tensor[] inputs) =>
         new Interpreter(m).Run(null, inputs).Unwrap().Results;
 
-    /// <summary>A small CNN on NHWC images: convolution, bias, relu, 2×2 max pooling, flatten, dense, softmax.</summary>
-    private const string Cnn = """
-        func @main(%x: tensor<4x4x4x1xf32>, %k: tensor<3x3x1x2xf32>, %cb: tensor<2xf32>, %w: tensor<8x3xf32>) -> (tensor<4x3xf32>, tensor<4x2x2x2xf32>) {
-          %c = convolution %x, %k {dims = "b01f_01io->b01f", padding_low = [1, 1], padding_high = [1, 1]} : tensor<4x4x4x2xf32> loc("conv/conv")
-          %cbb = broadcast_in_dim %cb {dims = [3]} : tensor<4x4x4x2xf32> loc("conv/bias_b")
-          %cs = add %c, %cbb : tensor<4x4x4x2xf32> loc("conv/bias")
-          %zero = constant {value = dense<0.0>} : tensor<4x4x4x2xf32>
-          %r = max %cs, %zero : tensor<4x4x4x2xf32> loc("conv/relu")
-          %p = reduce_window %r {kind = max, window = [1, 2, 2, 1], strides = [1, 2, 2, 1]} : tensor<4x2x2x2xf32> loc("pool")
-          %f = reshape %p : tensor<4x8xf32> loc("flatten")
-          %l = dot_general %f, %w {lhs_contract = [1], rhs_contract = [0]} : tensor<4x3xf32> loc("dense/matmul")
-          %mx = reduce %l {kind = max, dims = [1]} : tensor<4xf32>
-          %mxb = broadcast_in_dim %mx {dims = [0]} : tensor<4x3xf32>
-          %sh = sub %l, %mxb : tensor<4x3xf32>
-          %e = exp %sh : tensor<4x3xf32>
-          %s = reduce %e {kind = sum, dims = [1]} : tensor<4xf32>
-          %sb = broadcast_in_dim %s {dims = [0]} : tensor<4x3xf32>
-          %y = div %e, %sb : tensor<4x3xf32> loc("softmax")
-          return %y, %p
-        }
-        """;
+    /// <summary>
+    /// The small CNN of tests/ir/micro-batch/cnn.ir (the golden file shows its split): convolution, bias, relu,
+    /// 2×2 max pooling, flatten, dense, softmax, on a batch of 4 NHWC images.
+    /// </summary>
+    private static string Cnn => GoldenFile.Load(Path.Combine(GoldenFile.RepoRoot(), "tests", "ir", "micro-batch", "cnn.ir")).Input;
 
     [Theory]
     [InlineData(2)]
