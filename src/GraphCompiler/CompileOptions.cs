@@ -70,6 +70,13 @@ public sealed record CompileOptions
     public int Tasks { get; init; } = 1;
 
     /// <summary>
+    /// Micro-batches to split the entry function's batch into (GPipe; docs/distributed.md, Pipelines): with more than 1
+    /// the driver runs the <c>micro-batch</c> pass first, so that a split over <see cref="Tasks"/> pipelines them.
+    /// Without a split it only micro-batches. Must be at least 1; the batch size must be a multiple of it.
+    /// </summary>
+    public int MicroBatches { get; init; } = 1;
+
+    /// <summary>
     /// Arena bytes each function should fit in: the <c>remat</c> pass recomputes cheap values (forward activations
     /// of a training step) late instead of keeping them live until it does, or nothing more helps (best effort, no
     /// error). Null: no budget. Must be positive.

@@ -81,6 +81,8 @@ public sealed partial class Compiler
 
     public static IEnumerable<(string Name, string Passes)> AvailablePipelines => PassRegistry.Pipelines.Select(p => (p.Name, p.ToString()));
 
+    private static readonly string MicroBatchPass = new MicroBatching().Name;
+
     /// <summary>Checks <paramref name="options"/> and decides the target and the pipeline; every problem is one diagnostic naming the option.</summary>
     public static Result<Compiler> Create(CompileOptions? options = null)
     {
@@ -130,6 +132,14 @@ public sealed partial class Compiler
             }
         }
 
+        if (options.MicroBatches < 1) Problem($"MicroBatches must be at least 1, got {options.MicroBatches}");
+        else if (options.MicroBatches > 1 && target.Ok)
+        {
+            // Micro-batching comes first, so the copies of the ops are fused (and placed) like the original.
+            if (pipeline is null) pipeline = new Pipeline(MicroBatchPass, [MicroBatchPass]); // pipeline none: only what was asked for
+            else if (!pipeline.Passes.Contains(MicroBatchPass)) pipeline = pipeline with { Passes = pipeline.Passes.Insert(0, MicroBatchPass) };
+        }
+
         if (options.CompressTransfers is { } text)
         {
             if (PlacementOptions.ParseCompression(text) is { } compression) placement = placement with { CompressTransfers = compression };
@@ -141,6 +151,7 @@ public sealed partial class Compiler
             PassOptions.Default with
             {
                 Placement = placement, CheckEachPass = options.CheckEachPass, MemoryBudget = options.MemoryBudget,
+                MicroBatches = options.MicroBatches,
                 MemoryPlan = target.Value!.MemoryPlan,
                 // hoist-constants computes big constant subgraphs with the CPU JIT (passes cannot see backends).
                 ConstantEvaluator = JitConstantEvaluator.ForThisMachine,

@@ -9,7 +9,7 @@ using GraphCompiler.Runtime;
 namespace GraphCompiler.Cli;
 
 /// <summary>
-/// <c>gcc-cli bench MODEL [--backend cpu|cuda] [--threads N] [--warmup N] [--iterations N] [--input NAME=FILE.npy|NAME=TYPE=VALUES|TYPE=VALUES]...</c>:
+/// <c>gcc-cli bench MODEL [--backend cpu|cuda] [--tasks N --place REGEX=DEVICE --micro-batches M] [--threads N] [--warmup N] [--iterations N] [--input NAME=FILE.npy|NAME=TYPE=VALUES|TYPE=VALUES]...</c>:
 /// compiles once (timing load, passes and code generation), then times <c>--iterations</c> runs after
 /// <c>--warmup</c> runs on the allocation-free path (pinned buffers, <see cref="CompiledModel.Run(ReadOnlySpan{nint}, ReadOnlySpan{nint})"/>).
 /// Inputs without <c>--input</c> are seeded random tensors of the argument's type (<see cref="InputFiles.Random"/>).
@@ -33,20 +33,23 @@ internal static class BenchCommand
         var cmd = model.AddTo(new Command("bench", "Compile a model once and time its runs: median, min and max per run."));
         var timing = new TimingCliOptions();
         timing.AddTo(cmd, cache: false);
+        var placement = new PlacementCliOptions();
+        placement.AddTo(cmd);
         foreach (var o in new Option[] { backend, threads, warmup, iterations, inputs, seed, function }) cmd.Options.Add(o);
-        cmd.SetAction(r => Run(r, model, timing, r.GetValue(backend)!, r.GetValue(threads), r.GetValue(warmup), r.GetValue(iterations),
+        cmd.SetAction(r => Run(r, model, timing, placement, r.GetValue(backend)!, r.GetValue(threads), r.GetValue(warmup), r.GetValue(iterations),
             r.GetValue(inputs) ?? [], r.GetValue(seed), r.GetValue(function)));
         return cmd;
     }
 
-    private static int Run(ParseResult r, ModelOptions model, TimingCliOptions timing, string backend, int threads, int warmup, int iterations, string[] inputSpecs, int seed, string? functionName)
+    private static int Run(ParseResult r, ModelOptions model, TimingCliOptions timing, PlacementCliOptions placement, string backend, int threads, int warmup, int iterations, string[] inputSpecs, int seed, string? functionName)
     {
         if (threads < 0) return Cli.Fail($"--threads must be >= 0 (0: the default), got {threads}");
         if (warmup < 0) return Cli.Fail($"--warmup must be >= 0, got {warmup}");
         if (iterations < 1) return Cli.Fail($"--iterations must be >= 1, got {iterations}");
 
         var path = r.GetValue(model.Model)!;
-        var options = model.Apply(r, new CompileOptions { Target = backend, Function = functionName, Threads = threads });
+        // Placement too: a model split over tasks (--tasks, --place, --micro-batches) is timed under mpirun, each rank timing its runs.
+        var options = model.Apply(r, placement.Apply(r, new CompileOptions { Target = backend, Function = functionName, Threads = threads }));
         if (!options.Ok) return Cli.FailOne(options.Diagnostics);
         if (Cli.Driver(options.Value!, out var bad) is not { } driver) return bad;
         var sw = Stopwatch.StartNew();

@@ -4,8 +4,9 @@ namespace GraphCompiler.Cli;
 
 /// <summary>
 /// The device-placement options of the commands that run passes (<c>ir</c>, <c>graph</c>, <c>compile</c>, <c>run</c>):
-/// <c>--place 'REGEX=DEVICE'</c> (repeatable), <c>--compress-transfers none|f16|bf16</c> and <c>--tasks N</c>, passed to the
-/// driver as <see cref="CompileOptions.Place"/>, <see cref="CompileOptions.CompressTransfers"/> and <see cref="CompileOptions.Tasks"/>; it checks them.
+/// <c>--place 'REGEX=DEVICE'</c> (repeatable), <c>--compress-transfers none|f16|bf16</c>, <c>--tasks N</c> and <c>--micro-batches M</c>, passed to the
+/// driver as <see cref="CompileOptions.Place"/>, <see cref="CompileOptions.CompressTransfers"/>, <see cref="CompileOptions.Tasks"/>
+/// and <see cref="CompileOptions.MicroBatches"/>; it checks them.
 /// </summary>
 internal sealed class PlacementCliOptions
 {
@@ -19,6 +20,11 @@ internal sealed class PlacementCliOptions
         Description = "Split the model over N processes (MPI ranks; run it with mpirun -np N): placement may put ops on the CPUs of tasks 0..N-1, and transfers between them are MPI messages (default 1).",
     };
 
+    public Option<int?> MicroBatches { get; } = new("--micro-batches")
+    {
+        Description = "Split the batch (dimension 0 of the first argument) into M micro-batches, one copy of the layers each, so that a model split with --tasks pipelines them (GPipe; default 1).",
+    };
+
     public Option<string?> CompressTransfers { get; } = new("--compress-transfers")
     {
         Description = "Send f32 tensors between devices as f16 or bf16 (none, f16, bf16; default none).",
@@ -29,10 +35,13 @@ internal sealed class PlacementCliOptions
         command.Options.Add(Place);
         command.Options.Add(CompressTransfers);
         command.Options.Add(Tasks);
+        command.Options.Add(MicroBatches);
         return command;
     }
 
     /// <summary><paramref name="options"/> with the command line's placement.</summary>
     public CompileOptions Apply(ParseResult r, CompileOptions options) =>
-        options with { Place = r.GetValue(Place) ?? [], CompressTransfers = r.GetValue(CompressTransfers), Tasks = r.GetValue(Tasks) ?? 1 };
+        options with { Place = r.GetValue(Place) ?? [], CompressTransfers = r.GetValue(CompressTransfers), Tasks = r.GetValue(Tasks) ?? 1,
+            MicroBatches = r.GetValue(MicroBatches) ?? 1,
+        };
 }

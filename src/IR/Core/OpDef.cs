@@ -96,6 +96,16 @@ public abstract class OpDef
     /// </summary>
     public virtual Autodiff.VjpRule? Gradient => null;
 
+    /// <summary>
+    /// How <paramref name="op"/> (an operation of this definition) treats the batch when the <c>micro-batch</c>
+    /// pass splits it into micro-batches (<see cref="BatchSplit"/>): given how each operand relates to the batch,
+    /// whether its result is batched and along which dimension, or why one micro-batch at a time would compute
+    /// something else (a reduction over the batch). The pass asks only ops that read a batched value, and shared
+    /// ops for the broadcasts they make. The default refuses, so an op nobody taught the rule stops the pass with
+    /// a line naming it instead of splitting it wrongly.
+    /// </summary>
+    public virtual BatchSplit SplitBatch(Operation op, ReadOnlySpan<BatchDim> operands) => BatchSplit.Unknown;
+
     public Attr? DefaultOf(string name) => Spec(name)?.Default;
 
     /// <summary>

@@ -68,6 +68,38 @@ internal struct Accumulator(bool isFloat)
 /// </summary>
 public sealed class DotGeneralOp() : OpDef("dot_general")
 {
+    /// <summary>
+    /// A batched free dimension of one side (the rows of a matmul's lhs) becomes the result dimension it
+    /// lands on (result: dot batch dimensions, lhs free, rhs free); both sides may be batched only along the
+    /// same dot batch dimension (batched matmuls). A contracted batch dimension sums over the batch: refused.
+    /// </summary>
+    public override BatchSplit SplitBatch(Operation op, ReadOnlySpan<BatchDim> operands)
+    {
+        var a = op.Attr;
+        var (lb, rb, lc, rc) = (a.Ints32("lhs_batch"), a.Ints32("rhs_batch"), a.Ints32("lhs_contract"), a.Ints32("rhs_contract"));
+        var (l, r) = (operands[0].Dim, operands[1].Dim);
+        if (l is { } ld && lc.Contains(ld) || r is { } rd && rc.Contains(rd))
+            return BatchSplit.Refuse(BatchRules.Across((l is { } x && lc.Contains(x) ? l : r)!.Value, "contracts"));
+        if (l is not null && r is not null)
+        {
+            int i = Array.IndexOf(lb, l.Value);
+            return i >= 0 && rb[i] == r ? BatchSplit.Batched(i) : BatchSplit.Refuse($"both operands are batched (lhs along {l}, rhs along {r}), not along one dot batch dimension");
+        }
+        int[] Free(int rank, int[] batch, int[] contract) => [.. Enumerable.Range(0, rank).Where(d => !batch.Contains(d) && !contract.Contains(d))];
+        if (l is { } lhsDim)
+        {
+            if (lb.Contains(lhsDim)) return BatchSplit.Refuse($"the lhs is batched along its dot batch dimension {lhsDim} but the rhs is shared");
+            return BatchSplit.Batched(lb.Length + Array.IndexOf(Free(op.Operands[0].Type.Rank, lb, lc), lhsDim));
+        }
+        if (r is { } rhsDim)
+        {
+            if (rb.Contains(rhsDim)) return BatchSplit.Refuse($"the rhs is batched along its dot batch dimension {rhsDim} but the lhs is shared");
+            int lhsFree = op.Operands[0].Type.Rank - lb.Length - lc.Length;
+            return BatchSplit.Batched(lb.Length + lhsFree + Array.IndexOf(Free(op.Operands[1].Type.Rank, rb, rc), rhsDim));
+        }
+        return BatchSplit.Shared;
+    }
+
     public override Autodiff.VjpRule? Gradient => ContractionGradients.DotGeneral;
     public override OpTraits Traits => OpTraits.Contraction | OpTraits.Foldable;
 
@@ -233,6 +265,17 @@ public sealed record ConvLayout(
 /// </summary>
 public sealed class ConvolutionOp() : OpDef("convolution")
 {
+    /// <summary>Batched when the input is batched along its batch (N) dimension, one group per batch, and the kernel is shared.</summary>
+    public override BatchSplit SplitBatch(Operation op, ReadOnlySpan<BatchDim> operands)
+    {
+        if (operands[0].Dim is not { } d) return operands[1].IsBatched ? BatchSplit.Refuse("its kernel is batched") : BatchSplit.Shared;
+        var layout = Layout(op.Attr, m => new IrException(m, op.Location));
+        if (d != layout.InBatch) return BatchSplit.Refuse(BatchRules.Across(d, "convolves"));
+        if (operands[1].IsBatched) return BatchSplit.Refuse("its kernel is batched");
+        if (op.Attr.Int("batch_group_count") != 1) return BatchSplit.Refuse("batch_group_count is not 1: it mixes the batch into the features");
+        return BatchSplit.Batched(layout.OutBatch);
+    }
+
     public override Autodiff.VjpRule? Gradient => ContractionGradients.Convolution;
     public override OpTraits Traits => OpTraits.Contraction | OpTraits.Foldable;
 

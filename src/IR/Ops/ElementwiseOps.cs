@@ -45,6 +45,7 @@ public sealed class UnaryOp(string name, TypeClass accepts,
     Func<bool, bool>? b = null, bool boolResult = false, Func<double, bool>? predicate = null, double weight = 1,
     Autodiff.VjpRule? gradient = null) : OpDef(name)
 {
+    public override BatchSplit SplitBatch(Operation op, ReadOnlySpan<BatchDim> operands) => BatchRules.Aligned(op, operands);
     public TypeClass Accepts { get; } = accepts;
     public override Autodiff.VjpRule? Gradient => gradient;
     public override int MinOperands => 1;
@@ -80,6 +81,7 @@ public sealed class BinaryOp(string name, TypeClass accepts,
     Func<double, double, double>? f = null, Func<long, long, int, long>? i = null, Func<ulong, ulong, int, ulong>? u = null,
     Func<bool, bool, bool>? b = null, double weight = 1, Autodiff.VjpRule? gradient = null) : OpDef(name)
 {
+    public override BatchSplit SplitBatch(Operation op, ReadOnlySpan<BatchDim> operands) => BatchRules.Aligned(op, operands);
     public TypeClass Accepts { get; } = accepts;
     public override Autodiff.VjpRule? Gradient => gradient;
     public override int MinOperands => 2;
@@ -114,6 +116,7 @@ public sealed class BinaryOp(string name, TypeClass accepts,
 /// <summary><c>compare</c>: elementwise comparison to bool. Floats follow IEEE (NaN is unordered: only <c>ne</c> holds).</summary>
 public sealed class CompareOp() : OpDef("compare")
 {
+    public override BatchSplit SplitBatch(Operation op, ReadOnlySpan<BatchDim> operands) => BatchRules.Aligned(op, operands);
     public override OpTraits Traits => OpTraits.Elementwise | OpTraits.Foldable;
     public override int MinOperands => 2;
     public override ImmutableArray<AttrSpec> Attributes => [AttrSpec.Enum("direction", null, "eq", "ne", "lt", "le", "gt", "ge")];
@@ -159,6 +162,7 @@ public sealed class CompareOp() : OpDef("compare")
 /// <summary><c>select pred, on_true, on_false</c>: the predicate is bool, of the operands' shape or rank 0.</summary>
 public sealed class SelectOp() : OpDef("select")
 {
+    public override BatchSplit SplitBatch(Operation op, ReadOnlySpan<BatchDim> operands) => BatchRules.Aligned(op, operands);
     public override OpTraits Traits => OpTraits.Elementwise | OpTraits.Foldable;
     public override Autodiff.VjpRule? Gradient => G.Select;
     public override int MinOperands => 3;
@@ -185,6 +189,7 @@ public sealed class SelectOp() : OpDef("select")
 /// <summary><c>clamp lo, x, hi</c> = min(max(x, lo), hi); bounds have x's type or are rank 0. NaN propagates.</summary>
 public sealed class ClampOp() : OpDef("clamp")
 {
+    public override BatchSplit SplitBatch(Operation op, ReadOnlySpan<BatchDim> operands) => BatchRules.Aligned(op, operands);
     public override OpTraits Traits => OpTraits.Elementwise | OpTraits.Foldable;
     public override Autodiff.VjpRule? Gradient => G.Clamp;
     public override int MinOperands => 3;

@@ -91,6 +91,14 @@ internal struct Reducer(string kind, ElementType type)
 /// </summary>
 public sealed class ReduceOp() : OpDef("reduce")
 {
+    /// <summary>Batched when the batch dimension is kept (it moves down by the reduced dimensions before it); a reduction over it is refused.</summary>
+    public override BatchSplit SplitBatch(Operation op, ReadOnlySpan<BatchDim> operands)
+    {
+        if (operands[0].Dim is not { } d) return BatchSplit.Shared;
+        var dims = op.Attr.Ints("dims");
+        return dims.Contains(d) ? BatchSplit.Refuse(BatchRules.Across(d, "reduces")) : BatchSplit.Batched(d - dims.Count(x => x < d));
+    }
+
     public override Autodiff.VjpRule? Gradient => ReductionGradients.Reduce;
     public override OpTraits Traits => OpTraits.Reduction | OpTraits.Foldable;
 
@@ -149,6 +157,15 @@ public sealed class ReduceOp() : OpDef("reduce")
 /// </summary>
 public sealed class ReduceWindowOp() : OpDef("reduce_window")
 {
+    /// <summary>Batched when the window is 1 along the batch dimension, with no stride, padding or dilation there (pooling over N×H×W×C).</summary>
+    public override BatchSplit SplitBatch(Operation op, ReadOnlySpan<BatchDim> operands)
+    {
+        if (operands[0].Dim is not { } d) return BatchSplit.Shared;
+        var p = Read(op.Attr, op.Operands[0].Type.Rank, m => new IrException(m, op.Location));
+        bool untouched = p.Window[d] == 1 && p.Strides[d] == 1 && p.PadLow[d] == 0 && p.PadHigh[d] == 0 && p.WindowDilation[d] == 1 && p.BaseDilation[d] == 1;
+        return untouched ? BatchSplit.Batched(d) : BatchSplit.Refuse(BatchRules.Across(d, "slides a window"));
+    }
+
     public override Autodiff.VjpRule? Gradient => ReductionGradients.ReduceWindow;
     public override OpTraits Traits => OpTraits.Reduction | OpTraits.Foldable;
 

@@ -34,6 +34,15 @@ internal static class ElementCopy
 /// </summary>
 public sealed class ReshapeOp() : OpDef("reshape")
 {
+    /// <summary>Batched when the dimensions up to and including the batch dimension keep their sizes (a flatten of NCHW to N×CHW).</summary>
+    public override BatchSplit SplitBatch(Operation op, ReadOnlySpan<BatchDim> operands)
+    {
+        if (operands[0].Dim is not { } d) return BatchSplit.Shared;
+        var (x, t) = (op.Operands[0].Type, op.Result.Type);
+        bool kept = t.Rank > d && x.Shape.Take(d + 1).SequenceEqual(t.Shape.Take(d + 1));
+        return kept ? BatchSplit.Batched(d) : BatchSplit.Refuse($"it reshapes {x} to {t}, which does not keep the batch dimension {d} and those before it");
+    }
+
     public override Autodiff.VjpRule? Gradient => ShapeGradients.Reshape;
     public override OpTraits Traits => OpTraits.IndexRemap | OpTraits.Foldable;
     public override int MinOperands => 1;
@@ -58,6 +67,16 @@ public sealed class ReshapeOp() : OpDef("reshape")
 /// </summary>
 public sealed class BroadcastInDimOp() : OpDef("broadcast_in_dim")
 {
+    /// <summary>A batched operand's batch dimension moves to where dims puts it; a shared operand makes a broadcast along the result dimensions it does not fill.</summary>
+    public override BatchSplit SplitBatch(Operation op, ReadOnlySpan<BatchDim> operands)
+    {
+        var dims = op.Attr.Ints32("dims");
+        if (operands[0].Dim is { } d) return BatchSplit.Batched(dims[d]);
+        var shape = op.Operands[0].Type.Shape;
+        var filled = Enumerable.Range(0, dims.Length).Where(i => shape[i] != 1).Select(i => dims[i]).ToHashSet();
+        return new BatchSplit { Result = new BatchDim(null, BatchDim.Mask(Enumerable.Range(0, op.Result.Type.Rank).Where(r => !filled.Contains(r)))) };
+    }
+
     public override Autodiff.VjpRule? Gradient => ShapeGradients.BroadcastInDim;
     public override OpTraits Traits => OpTraits.IndexRemap | OpTraits.Foldable;
     public override int MinOperands => 1;
@@ -96,6 +115,10 @@ public sealed class BroadcastInDimOp() : OpDef("broadcast_in_dim")
 /// <summary><c>transpose %x {perm = [...]}</c>: result dimension i is operand dimension perm[i]; perm is a permutation.</summary>
 public sealed class TransposeOp() : OpDef("transpose")
 {
+    /// <summary>The batch dimension goes where perm moves it.</summary>
+    public override BatchSplit SplitBatch(Operation op, ReadOnlySpan<BatchDim> operands) =>
+        operands[0].Dim is { } d ? BatchSplit.Batched(Array.IndexOf(op.Attr.Ints32("perm"), d)) : BatchSplit.Shared;
+
     public override Autodiff.VjpRule? Gradient => ShapeGradients.Transpose;
     public override OpTraits Traits => OpTraits.IndexRemap | OpTraits.Foldable;
     public override int MinOperands => 1;
@@ -153,6 +176,20 @@ public sealed class TransposeOp() : OpDef("transpose")
 /// </summary>
 public sealed class SliceOp() : OpDef("slice")
 {
+    /// <summary>Batched when it keeps the whole batch dimension; each micro-batch's copy then ends at its own size.</summary>
+    public override BatchSplit SplitBatch(Operation op, ReadOnlySpan<BatchDim> operands)
+    {
+        if (operands[0].Dim is not { } d) return BatchSplit.Shared;
+        var a = op.Attr;
+        var (start, limit, stride) = (a.Ints("start"), a.Ints("limit"), a.Ints("stride"));
+        if (start[d] != 0 || limit[d] != op.Operands[0].Type.Shape[d] || (!stride.IsEmpty && stride[d] != 1))
+            return BatchSplit.Refuse($"it slices the batch dimension {d} (start {start[d]}, limit {limit[d]})");
+        return BatchSplit.Batched(d) with
+        {
+            Attributes = (o, types) => o.Attributes.With("limit", new IntArrayAttr(o.Attr.Ints("limit").SetItem(d, types[0].Shape[d]))),
+        };
+    }
+
     public override Autodiff.VjpRule? Gradient => ShapeGradients.Slice;
     public override OpTraits Traits => OpTraits.IndexRemap | OpTraits.Foldable;
     public override int MinOperands => 1;
@@ -312,6 +349,15 @@ public sealed class DynamicUpdateSliceOp() : OpDef("dynamic_update_slice")
 /// </summary>
 public sealed class ConcatenateOp() : OpDef("concatenate")
 {
+    /// <summary>Batched when the operands line up along the batch dimension and it joins them along another.</summary>
+    public override BatchSplit SplitBatch(Operation op, ReadOnlySpan<BatchDim> operands)
+    {
+        var split = BatchRules.Aligned(op, operands);
+        return split.Result.Dim is { } d && d == op.Attr.Int("dimension")
+            ? BatchSplit.Refuse($"it concatenates along the batch dimension {d}")
+            : split;
+    }
+
     public override Autodiff.VjpRule? Gradient => ShapeGradients.Concatenate;
     public override OpTraits Traits => OpTraits.IndexRemap | OpTraits.Foldable;
     public override int MinOperands => 1;

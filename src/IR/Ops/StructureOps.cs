@@ -5,6 +5,18 @@ namespace GraphCompiler.IR.Ops;
 /// <summary><c>constant {value = dense&lt;...&gt;} : T</c>: a literal tensor; the value's type is the result type.</summary>
 public sealed class ConstantOp() : OpDef("constant")
 {
+    /// <summary>Shared; a splat is a broadcast along every dimension, re-made at a micro-batch's size with the same element.</summary>
+    public override BatchSplit SplitBatch(Operation op, ReadOnlySpan<BatchDim> operands)
+    {
+        var value = op.Attr.Tensor("value");
+        if (value.Type.Rank == 0 || value.ElementCount == 0 || !value.IsSplat) return BatchSplit.Shared;
+        return new BatchSplit
+        {
+            Result = new BatchDim(null, BatchDim.Mask(Enumerable.Range(0, value.Type.Rank))),
+            Attributes = (o, types) => o.Attributes.With("value", new TensorAttr(Tensor.Splat(types[0], Tensor.FromBytes(TensorType.Scalar(types[0].Element), o.Attr.Tensor("value").ElementBytes(0))))),
+        };
+    }
+
     // Already a value: nothing to fold, and no work to do.
     public override OpTraits Traits => OpTraits.None;
     public override OpCost Cost(Operation op) => new(0, OpCost.OperandAndResultBytes(op));
@@ -61,6 +73,7 @@ public sealed class IotaOp() : OpDef("iota")
 /// </summary>
 public sealed class ConvertOp() : OpDef("convert")
 {
+    public override BatchSplit SplitBatch(Operation op, ReadOnlySpan<BatchDim> operands) => BatchRules.Aligned(op, operands);
     public override Autodiff.VjpRule? Gradient => ShapeGradients.Convert;
     public override OpTraits Traits => OpTraits.Elementwise | OpTraits.Foldable;
     public override int MinOperands => 1;

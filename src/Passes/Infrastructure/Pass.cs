@@ -39,6 +39,12 @@ public sealed record PassOptions
     /// </summary>
     public Func<Function, BufferOptions?>? MemoryPlan { get; init; }
 
+    /// <summary>
+    /// How many micro-batches <c>micro-batch</c> splits the entry function's batch into (GPipe; docs/distributed.md,
+    /// Pipelines); 1: the pass leaves the module as it is.
+    /// </summary>
+    public int MicroBatches { get; init; } = 1;
+
     public static readonly PassOptions Default = new();
 }
 

@@ -24,6 +24,8 @@ public static class PassRegistry
         new DevicePlacement(),
         new TransferInsertion(),
         new CollectiveOverlap(),
+        new MicroBatching(),
+        new TaskScheduling(),
     }.ToFrozenDictionary(p => p.Name);
 
     public static Pass? Find(string name) => ByName.GetValueOrDefault(name);
@@ -62,11 +64,13 @@ public static class PassRegistry
     /// <summary>
     /// The CPU pipeline of a function split over several processes (<see cref="PlacementOptions.Tasks"/>; model
     /// parallelism, docs/distributed.md): the default pipeline, then as in <see cref="Cuda"/> <c>place-devices</c>
-    /// on the fused kernels (fusion knows nothing of devices, so it must come first), <c>schedule</c>, and
-    /// <c>insert-transfers</c> last, so each recv sits right before its first reader in the final order.
+    /// on the fused kernels (fusion knows nothing of devices, so it must come first), <c>schedule</c>, then
+    /// <c>schedule-tasks</c> (for a function that spans tasks: the order of a simulated pipeline, so micro-batches
+    /// overlap), and <c>insert-transfers</c> last, so each recv sits right before its first reader in the final order.
+    /// With <see cref="PassOptions.MicroBatches"/> &gt; 1 the driver puts <c>micro-batch</c> in front.
     /// </summary>
     public static readonly Pipeline Tasks = new("tasks",
-        ["differentiate", "canonicalize", "hoist-constants", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "fuse", "remat", "place-devices", "schedule", "overlap-collectives", "insert-transfers"]);
+        ["differentiate", "canonicalize", "hoist-constants", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "fuse", "remat", "place-devices", "schedule", "schedule-tasks", "overlap-collectives", "insert-transfers"]);
 
     public static readonly ImmutableArray<Pipeline> Pipelines = [Default, Cuda, Tasks];
 }

@@ -1,6 +1,6 @@
 namespace GraphCompiler.Tests.Cli;
 
-/// <summary><c>--pipeline cuda</c>, <c>--place</c> and <c>--compress-transfers</c> on <c>gcc-cli ir</c> and <c>graph</c>.</summary>
+/// <summary><c>--pipeline cuda</c>, <c>--place</c>, <c>--compress-transfers</c> and <c>--micro-batches</c> on <c>gcc-cli ir</c> and <c>graph</c>.</summary>
 public sealed class PlacementCliTests
 {
     private static string Example(string name) => Path.Combine(GoldenFile.RepoRoot(), "examples", name);
@@ -40,5 +40,18 @@ public sealed class PlacementCliTests
         var (code, _, stderr) = CliTests.Run("ir", Example("softmax_regression.ir"), "--passes", "place-devices", "--place", "%2=gpu", "--place", "%2=cpu");
         Assert.Equal(2, code);
         Assert.Contains("conflicting placement constraints", Assert.Single(stderr.Trim().Split('\n')));
+    }
+
+    [Fact]
+    public void MicroBatchesCopyTheLayersAndACountBelowOneIsOneLine()
+    {
+        var (code, stdout, stderr) = CliTests.Run("ir", Example("softmax_regression.ir"), "--micro-batches", "2");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("concatenate", stdout);
+        Assert.Equal(2, stdout.Split('\n').Count(l => l.Contains(" = slice %arg0", StringComparison.Ordinal)));
+        (code, stdout, stderr) = CliTests.Run("ir", Example("softmax_regression.ir"), "--micro-batches", "0");
+        Assert.Equal(2, code);
+        Assert.Equal("", stdout);
+        Assert.Contains("MicroBatches must be at least 1, got 0", Assert.Single(stderr.Trim().Split('\n')));
     }
 }

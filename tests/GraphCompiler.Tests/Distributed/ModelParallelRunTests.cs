@@ -96,6 +96,42 @@ public sealed class ModelParallelRunTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// GPipe: the batch of 4 in 4 micro-batches, layer 2 on rank 1, the ops ordered by time slot. Every rank's
+    /// results equal the single-process program with the same micro-batches bit for bit (the same kernels on the
+    /// same values). Against the single-process program without micro-batches they agree within
+    /// <see cref="MicroBatchRtol"/>: the CPU matmul kernel's summation order depends on the number of rows it is
+    /// given (a 1-row matmul differs from the same row of a 4-row one in the last bit or two).
+    /// </summary>
+    [MpirunFact]
+    public void MicroBatchesOverTwoRanksEqualTheSingleProcessResult()
+    {
+        var (dir, model) = Setup();
+        var (code, output) = Launch(Mpirun(2, SplitArgs(2, model, "--micro-batches", "4", "-o", Path.Combine(dir, "rank{rank}"))));
+        Assert.True(code == 0, $"mpirun -np 2 --micro-batches 4 failed ({code}):\n{output}");
+        var (singleCode, singleOutput) = Launch(Gcc("run", model, "--input", Input, "--no-cache", "-o", Path.Combine(dir, "single")));
+        Assert.True(singleCode == 0, singleOutput);
+        var (microCode, microOutput) = Launch(Gcc("run", model, "--input", Input, "--no-cache", "--micro-batches", "4", "-o", Path.Combine(dir, "micro")));
+        Assert.True(microCode == 0, microOutput);
+        var reference = new Interpreter(IrTest.Parse(ModelParallelTests.Mlp())).Run(null, [ModelParallelTests.Input]).Unwrap().Results;
+        for (int rank = 0; rank < 2; rank++)
+        {
+            for (int i = 0; i < ResultNames.Length; i++)
+            {
+                var actual = Read(Path.Combine(dir, $"rank{rank}"), ResultNames[i]);
+                IrTest.AssertTensor(Read(Path.Combine(dir, "micro"), ResultNames[i]), actual, rtol: 0);
+                IrTest.AssertTensor(Read(Path.Combine(dir, "single"), ResultNames[i]), actual, rtol: MicroBatchRtol, atol: MicroBatchAtol);
+                IrTest.AssertTensor(reference[i], actual, rtol: CompiledRtol, atol: CompiledAtol);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A few f32 rounding errors (2^-24 ≈ 6e-8 each) of the dot products' terms, which are of order 1 here: absolute,
+    /// since a logit near 0 is a cancellation whose relative error is large.
+    /// </summary>
+    private const double MicroBatchRtol = 1e-6, MicroBatchAtol = 1e-6;
+
     [MpirunFact]
     public void WithoutMpirunASplitProgramReportsTheWorldSizeInsteadOfHanging()
     {

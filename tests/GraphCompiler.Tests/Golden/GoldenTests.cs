@@ -35,7 +35,7 @@ public sealed class GoldenTests
 /// Placement runs for a CUDA GPU (<see cref="CudaCapabilities.Supports"/>). Comment lines in the input
 /// add placement options: <c>// place: REGEX=cpu|gpu</c> (one constraint per line, as <c>--place</c>),
 /// <c>// compress-transfers: f16|bf16</c>, <c>// no-gpu</c> (placement without a GPU) and <c>// tasks: N</c>
-/// (<see cref="PlacementOptions.Tasks"/>: placement over N processes). <c>// memory-budget: N</c>
+/// (<see cref="PlacementOptions.Tasks"/>: placement over N processes). <c>// micro-batches: M</c> sets <see cref="PassOptions.MicroBatches"/>. <c>// memory-budget: N</c>
 /// sets <see cref="PassOptions.MemoryBudget"/> (bytes, for <c>remat</c>), whose arenas are planned as the CPU
 /// target plans them, so that the figures in a file's comments are <c>gcc-cli ir --memory-report</c>'s.
 /// </para>
@@ -52,7 +52,7 @@ public static class Pipelines
         var options = new PassOptions
         {
             CheckEachPass = true, Placement = placement.Value!,
-            MemoryBudget = MemoryBudgetFrom(text), MemoryPlan = _ => GraphCompiler.Backends.Cpu.CpuCompiler.MemoryPlan,
+            MemoryBudget = MemoryBudgetFrom(text), MicroBatches = (int?)IntDirective(text, "// micro-batches:") ?? 1, MemoryPlan = _ => GraphCompiler.Backends.Cpu.CpuCompiler.MemoryPlan,
         };
         foreach (var name in pipeline.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {
@@ -69,13 +69,15 @@ public static class Pipelines
     }
 
     /// <summary>The <c>// memory-budget: N</c> directive's bytes, or null without one.</summary>
-    public static long? MemoryBudgetFrom(string text)
+    public static long? MemoryBudgetFrom(string text) => IntDirective(text, "// memory-budget:");
+
+    /// <summary>The number after the first line starting with <paramref name="directive"/>, or null without one.</summary>
+    private static long? IntDirective(string text, string directive)
     {
-        const string Directive = "// memory-budget:";
         foreach (var raw in text.Split('\n'))
         {
             var line = raw.Trim();
-            if (line.StartsWith(Directive, StringComparison.Ordinal)) return long.Parse(line[Directive.Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            if (line.StartsWith(directive, StringComparison.Ordinal)) return long.Parse(line[directive.Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
         }
         return null;
     }
