@@ -28,6 +28,15 @@ internal static class Parallel
     /// </summary>
     public const long Grain = 1 << 17;
 
+    /// <summary>
+    /// What moving one element through memory costs in the units of <see cref="Grain"/> (vectorised multiply-adds):
+    /// an FMA unit pair retires a multiply-add in a small fraction of a cycle, while copying an element with its
+    /// index arithmetic takes a quarter to half of one, about 8 times as long. Loops weigh each element they store
+    /// by it (im2col, elementwise kernels on top of their ops), so a copy worth a hundred microseconds is not judged
+    /// too small to split.
+    /// </summary>
+    public const long ElementMoveCost = 8;
+
     /// <summary>The most workers a module's pool starts (parts beyond run on the caller).</summary>
     public const int MaxWorkers = 63;
 

@@ -61,7 +61,8 @@ internal static class ThreadSplit
         var outer = ev.B;
         var shape = stores[0].Value.Type.Shape;
         int split = Enumerable.Range(0, shape.Length).FirstOrDefault(d => shape[d] > 1, -1);
-        var threads = split < 0 ? "1" : Parallel.Threads(outer, stores[0].Value.Type.ElementCount * Math.Max(1, opsPerElement), shape[split]);
+        // Each element costs its ops plus storing it (memory-bound loops are not free per element).
+        var threads = split < 0 ? "1" : Parallel.Threads(outer, stores[0].Value.Type.ElementCount * (Math.Max(1, opsPerElement) + Parallel.ElementMoveCost), shape[split]);
         if (threads == "1")
         {
             StoreAll(ev, stores);

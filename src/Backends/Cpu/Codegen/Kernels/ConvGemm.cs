@@ -212,7 +212,7 @@ internal sealed partial class KernelEmitter
         _module.Declare("declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)");
         long rows = batch * r.OH;
         var body = $"{_name}.im2col{_extraFunctions.Count}";
-        var threads = Parallel.Threads(_b, rows * r.OW * r.K, rows);
+        var threads = Parallel.Threads(_b, rows * r.OW * r.K * Parallel.ElementMoveCost, rows);
         var ctx = _b.Alloca("[2 x ptr]");
         _b.Line($"store ptr {src}, ptr {ctx}");
         _b.Line($"store ptr {dst}, ptr {_b.Let($"getelementptr inbounds ptr, ptr {ctx}, i64 1", "slot")}");
