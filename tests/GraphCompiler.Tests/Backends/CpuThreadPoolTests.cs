@@ -56,6 +56,25 @@ public sealed class CpuThreadPoolTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// Regions are cut into several parts per thread, claimed by whichever thread is free: which thread computes a
+    /// part changes from call to call, but every element is computed by one part in one order, so the results are
+    /// the same bits at every thread count.
+    /// </summary>
+    [Fact]
+    public void ResultsAreTheSameBitsAtEveryThreadCount()
+    {
+        var (optimised, inputs, _) = Prepare();
+        using var exe = CpuCompiler.Jit(optimised).Unwrap();
+        exe.Threads = 1;
+        var one = exe.Run(inputs).Unwrap()[0].Bytes.ToArray();
+        foreach (var threads in new[] { 2, 3, 4, 7, 2, 5 })
+        {
+            exe.Threads = threads;
+            Assert.True(one.AsSpan().SequenceEqual(exe.Run(inputs).Unwrap()[0].Bytes), $"{threads} threads changed the result's bits");
+        }
+    }
+
     [Fact]
     public unsafe void ConcurrentCallersAndReleaseBetweenCallsMatchTheInterpreter()
     {

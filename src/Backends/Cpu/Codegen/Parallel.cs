@@ -4,8 +4,9 @@ namespace GraphCompiler.Backends.Cpu.Codegen;
 
 /// <summary>
 /// Splitting work over threads in generated code, with libc's pthreads only (the AOT library must not
-/// need our runtime): <c>void @gc.parallel(ptr fn, ptr ctx, i32 n)</c> runs <c>fn(ctx, t, n)</c> for
-/// t = 0..n−1, t = 0 on the calling thread, and returns when all are done.
+/// need our runtime): <c>void @gc.parallel(ptr fn, ptr ctx, i32 n, i32 threads)</c> runs <c>fn(ctx, t, n)</c> for
+/// t = 0..n−1 on up to <c>threads</c> threads (the calling thread among them), each part taken by whichever
+/// thread is free next, and returns when all are done.
 /// <para>
 /// The parts run on a pool of worker threads that the module keeps (see <see cref="EmitPool"/>): started
 /// on first use, grown to the most threads a call asked for, spinning briefly between parallel regions
@@ -59,10 +60,13 @@ internal static class Parallel
         module.OnStop(Release);
         module.Declare("declare i32 @pthread_create(ptr, ptr, ptr, ptr) nounwind");
         module.AddLibraryFunction($$"""
-            define internal void @{{Name}}(ptr %fn, ptr %ctx, i32 %n) nounwind {
+            define internal void @{{Name}}(ptr %fn, ptr %ctx, i32 %n, i32 %threads) nounwind {
             entry:
               %many = icmp sgt i32 %n, 1
-              br i1 %many, label %claim, label %single
+              br i1 %many, label %several, label %single
+            several:
+              %alone = icmp sle i32 %threads, 1
+              br i1 %alone, label %serial, label %claim
             single:
               call void %fn(ptr %ctx, i32 0, i32 1)
               ret void
@@ -71,7 +75,7 @@ internal static class Parallel
               %got = extractvalue { i32, i1 } %cx, 1
               br i1 %got, label %grow, label %serial
             serial:
-              %s = phi i32 [ 0, %claim ], [ %s.next, %serial ]
+              %s = phi i32 [ 0, %claim ], [ 0, %several ], [ %s.next, %serial ]
               call void %fn(ptr %ctx, i32 %s, i32 %n)
               %s.next = add i32 %s, 1
               %s.more = icmp slt i32 %s.next, %n
@@ -80,7 +84,9 @@ internal static class Parallel
               ret void
             grow:
               %have = load i32, ptr @gc.pool.workers
-              %want.all = sub i32 %n, 1
+              %fewer = icmp slt i32 %threads, %n
+              %users = select i1 %fewer, i32 %threads, i32 %n
+              %want.all = sub i32 %users, 1
               %want.cap = icmp slt i32 %want.all, {{MaxWorkers}}
               %want = select i1 %want.cap, i32 %want.all, i32 {{MaxWorkers}}
               %job.old = load i64, ptr @gc.pool.job
@@ -345,6 +351,35 @@ internal static class Parallel
         var hiRaw = b.Let($"add i64 {lo}, {per}", "hi");
         return (lo, b.Let($"select i1 {b.Let($"icmp slt i64 {hiRaw}, {rows}")}, i64 {hiRaw}, i64 {rows}", "hi"));
     }
+
+    /// <summary>
+    /// Parts per thread a region is cut into (<see cref="Call"/>). The parts are claimed one at a time, so a thread
+    /// whose vCPU the host slows down, or that wakes late, takes fewer of them instead of making every other thread
+    /// wait for its fixed share: with 4 per thread, no thread waits for more than about a quarter of a share.
+    /// </summary>
+    public const int PartsPerThread = 4;
+
+    /// <summary>
+    /// The parts a region run by <paramref name="threads"/> (an i32 value or literal, from <see cref="Threads"/>) is cut
+    /// into: <see cref="PartsPerThread"/> per thread, at most <paramref name="limit"/> (the parts the region can be cut into).
+    /// </summary>
+    public static string Parts(LlvmBuilder b, string threads, long limit)
+    {
+        if (threads == "1" || limit <= 1) return "1";
+        var cap = (int)Math.Min(limit, int.MaxValue);
+        var many = b.Let($"mul i32 {threads}, {PartsPerThread}", "parts");
+        var capped = b.Let($"select i1 {b.Let($"icmp slt i32 {many}, {cap}")}, i32 {many}, i32 {cap}", "parts");
+        // One thread runs the region whole: cutting it would only repeat each part's set-up (a GEMM's packing).
+        return b.Let($"select i1 {b.Let($"icmp sgt i32 {threads}, 1")}, i32 {capped}, i32 1", "parts");
+    }
+
+    /// <summary>Emits <c>call @gc.parallel(fn, ctx, parts, threads)</c>: <c>fn</c> is called with each part's index and the part count.</summary>
+    public static void Call(LlvmBuilder b, ModuleContext module, string fn, string ctx, string parts, string threads) =>
+        b.Line($"call void @{Emit(module)}(ptr {fn}, ptr {ctx}, i32 {parts}, i32 {threads})");
+
+    /// <summary><see cref="Call"/> with <see cref="Parts"/>: the region cut for <paramref name="threads"/> threads.</summary>
+    public static void Split(LlvmBuilder b, ModuleContext module, string fn, string ctx, string threads, long limit) =>
+        Call(b, module, fn, ctx, Parts(b, threads, limit), threads);
 
     public static string Threads(LlvmBuilder b, long work, long limit)
     {

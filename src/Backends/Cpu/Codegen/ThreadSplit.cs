@@ -73,7 +73,7 @@ internal static class ThreadSplit
         for (int i = 0; i < captured.Count; i++)
             outer.Line($"store ptr {captured[i]}, ptr {outer.Let($"getelementptr inbounds ptr, ptr {ctx}, i64 {i}", "slot")}");
         var body = $"{kernel}.par{index}";
-        outer.Line($"call void @{Parallel.Emit(ev.Module)}(ptr @{body}, ptr {ctx}, i32 {threads})");
+        Parallel.Split(outer, ev.Module, $"@{body}", ctx, threads, shape[split]);
 
         var part = ev.Fork(new LlvmBuilder(outer.NextName));
         var b = part.B;

@@ -216,7 +216,7 @@ internal sealed partial class KernelEmitter
         var ctx = _b.Alloca("[2 x ptr]");
         _b.Line($"store ptr {src}, ptr {ctx}");
         _b.Line($"store ptr {dst}, ptr {_b.Let($"getelementptr inbounds ptr, ptr {ctx}, i64 1", "slot")}");
-        _b.Line($"call void @{Parallel.Emit(_module)}(ptr @{body}, ptr {ctx}, i32 {threads})");
+        Parallel.Split(_b, _module, $"@{body}", ctx, threads, rows);
 
         var b = new LlvmBuilder();
         b.Line("%src = load ptr, ptr %ctx");

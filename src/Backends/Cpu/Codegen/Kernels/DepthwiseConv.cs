@@ -43,7 +43,7 @@ internal sealed partial class KernelEmitter
         _b.Line($"store ptr {inPtr}, ptr {ctx}");
         _b.Line($"store ptr {wPtr}, ptr {_b.Let($"getelementptr inbounds ptr, ptr {ctx}, i64 1", "slot")}");
         _b.Line($"store ptr {dest.Pointer}, ptr {_b.Let($"getelementptr inbounds ptr, ptr {ctx}, i64 2", "slot")}");
-        _b.Line($"call void @{Parallel.Emit(_module)}(ptr @{body}, ptr {ctx}, i32 {threads})");
+        Parallel.Split(_b, _module, $"@{body}", ctx, threads, rows);
 
         int lanes = _module.Lanes;
         var vt = $"<{lanes} x float>";

@@ -97,7 +97,6 @@ internal sealed partial class KernelEmitter
         if (c.Batch == 0 || c.M == 0 || c.N == 0) return;
         var g = GemmShape.For(_module.Lanes, c.N);
         var worker = GemmHelpers.Worker(_module, g);
-        var parallel = Parallel.Emit(_module);
         long tilesM = (c.M + g.MR - 1) / g.MR, tilesN = (c.N + g.NR - 1) / g.NR;
         // Split the dimension with more micro-tiles; each thread packs the other operand whole.
         bool splitM = tilesM > tilesN;
@@ -126,20 +125,23 @@ internal sealed partial class KernelEmitter
         {
             // One or two rows of A against a B that is not packed ahead of time: read B in place.
             long chunk = GemmHelpers.GemvVectors * g.Lanes;
-            var parts = Parallel.Threads(_b, c.Batch * c.M * c.N * Math.Max(c.K, 1), (c.N + chunk - 1) / chunk);
-            _b.Line($"call void @{parallel}(ptr @{GemmHelpers.GemvWorker(_module, g)}, ptr {ctx}, i32 {parts})");
+            long chunks = (c.N + chunk - 1) / chunk;
+            Parallel.Split(_b, _module, $"@{GemmHelpers.GemvWorker(_module, g)}", ctx, Parallel.Threads(_b, c.Batch * c.M * c.N * Math.Max(c.K, 1), chunks), chunks);
             return;
         }
-        var threads = Parallel.Threads(_b, c.Batch * c.M * c.N * Math.Max(c.K, 1), splitM ? tilesM : tilesN);
+        long tiles = splitM ? tilesM : tilesN;
+        var threads = Parallel.Threads(_b, c.Batch * c.M * c.N * Math.Max(c.K, 1), tiles);
+        // Parts are claimed dynamically, so each has its own packing space (the worker indexes it by part).
+        var parts = Parallel.Parts(_b, threads, tiles);
         var (_, perThread) = GemmHelpers.WorkspaceBytes(g, c.K, tilesN * g.NR, c.Packed != "null");
         _module.Declare("declare noalias ptr @aligned_alloc(i64, i64)");
         _module.Declare("declare void @free(ptr)");
-        var bytes = _b.Let($"mul i64 {_b.Let($"zext i32 {threads} to i64", "nt")}, {perThread}", "ws");
+        var bytes = _b.Let($"mul i64 {_b.Let($"zext i32 {parts} to i64", "nt")}, {perThread}", "ws");
         var ws = _b.Let($"call ptr @aligned_alloc(i64 64, i64 {bytes})", "ws");
         FailIf(_b.Let($"icmp eq ptr {ws}, null", "oom"));
         Set(GemmHelpers.Field.Workspace, ws, "ptr");
         Set(GemmHelpers.Field.WorkspaceStride, $"{perThread}");
-        _b.Line($"call void @{parallel}(ptr @{worker}, ptr {ctx}, i32 {threads})");
+        Parallel.Call(_b, _module, $"@{worker}", ctx, parts, threads);
         _b.Line($"call void @free(ptr {ws})");
     }
 
