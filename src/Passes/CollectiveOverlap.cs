@@ -54,11 +54,6 @@ public sealed class CollectiveOverlap : FunctionPass
             order.Add(i);
             placed[i] = true;
         }
-        void PlaceDonesReadBy(HashSet<Value> values)
-        {
-            foreach (var v in values)
-                if (producer.TryGetValue(v, out var p) && !placed[p] && body[p].Def.Has(OpTraits.AsyncDone)) Place(p);
-        }
         // A chain is issued whole, as soon as every value it reads from outside itself exists.
         bool ChainReady(int[] chain) => chain.All(i => reads[i].All(v =>
             !producer.TryGetValue(v, out var p) || placed[p] || owner[p] == owner[i]));
@@ -68,19 +63,31 @@ public sealed class CollectiveOverlap : FunctionPass
                 if (!placed[chain[^1]] && ChainReady(chain))
                     foreach (var i in chain) Place(i);
         }
+        // Places what defines v, and first what that needs: a done (late until now) after its start's chain, a
+        // chain (not ready before, as it reads a done) after its inputs.
+        void Require(Value v)
+        {
+            if (!producer.TryGetValue(v, out var p) || placed[p]) return;
+            var members = owner[p] >= 0 ? chains.First(c => c[^1] == owner[p]) : [p];
+            foreach (var i in members)
+                foreach (var w in reads[i])
+                    if (producer.TryGetValue(w, out var q) && !members.Contains(q)) Require(w);
+            foreach (var i in members)
+                if (!placed[i]) Place(i);
+        }
 
         IssueReadyChains();
         for (int i = 0; i < body.Count; i++)
         {
             if (placed[i] || owner[i] >= 0 || body[i].Def.Has(OpTraits.AsyncDone)) continue;
-            PlaceDonesReadBy(reads[i]);
+            foreach (var v in reads[i]) Require(v);
             Place(i);
             IssueReadyChains();
         }
-        PlaceDonesReadBy(terminatorReads);
-        // Dones nothing reads still finish their work, last.
+        foreach (var v in terminatorReads) Require(v);
+        // Dones nothing reads still finish their work, last (in an order that respects what they need).
         for (int i = 0; i < body.Count; i++)
-            if (!placed[i]) Place(i);
+            foreach (var v in body[i].Results) Require(v);
 
         if (order.Select((o, k) => o == k).All(same => same)) return ops.SequenceEqual(region.Operations) ? region : region.WithOperations(ops);
         return region.WithOperations([.. order.Select(i => body[i]), ops[^1]]);
