@@ -353,11 +353,13 @@ internal static class Parallel
     }
 
     /// <summary>
-    /// Parts per thread a region is cut into (<see cref="Call"/>). The parts are claimed one at a time, so a thread
-    /// whose vCPU the host slows down, or that wakes late, takes fewer of them instead of making every other thread
-    /// wait for its fixed share: with 4 per thread, no thread waits for more than about a quarter of a share.
+    /// Parts per thread a region is cut into (<see cref="Parts"/>); parts are claimed by whichever thread is free.
+    /// 1, measured: with 4, a thread whose vCPU the host slowed took fewer parts (SqueezeNet 0.72–0.86× at 2 threads
+    /// on such a VM), but on a quiet machine ResNet-50 and MobileNet v2 ran 3–9 % slower, as a row range no longer
+    /// stays on the thread that computed it in the kernel before (the caches are per core). Balancing that keeps
+    /// the locality (own parts first, then the others') is the next step (docs/performance.md, seventh session).
     /// </summary>
-    public const int PartsPerThread = 4;
+    public const int PartsPerThread = 1;
 
     /// <summary>
     /// The parts a region run by <paramref name="threads"/> (an i32 value or literal, from <see cref="Threads"/>) is cut
