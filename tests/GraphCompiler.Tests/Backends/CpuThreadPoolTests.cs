@@ -57,9 +57,9 @@ public sealed class CpuThreadPoolTests : IDisposable
     }
 
     /// <summary>
-    /// Regions are cut into several parts per thread, claimed by whichever thread is free: which thread computes a
-    /// part changes from call to call, but every element is computed by one part in one order, so the results are
-    /// the same bits at every thread count.
+    /// Regions are cut into parts by the thread count, and parts are claimed by whichever thread is free: where the
+    /// cuts fall and which thread computes a part change with the count and from call to call, but every element is
+    /// computed by one part in one order, so the results are the same bits at every thread count.
     /// </summary>
     [Fact]
     public void ResultsAreTheSameBitsAtEveryThreadCount()
