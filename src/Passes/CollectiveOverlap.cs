@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using GraphCompiler.IR;
+using GraphCompiler.IR.Analysis;
 
 namespace GraphCompiler.Passes;
 
@@ -47,6 +48,7 @@ public sealed class CollectiveOverlap : FunctionPass
         var owner = Owners(body, reads, terminatorReads, producer);
         var chains = Enumerable.Range(0, body.Count).Where(i => owner[i] == i)
             .Select(s => Enumerable.Range(0, body.Count).Where(i => owner[i] == s).ToArray()).ToList();
+        var chainOf = chains.ToDictionary(c => c[^1]);
         var order = new List<int>(body.Count);
         var placed = new bool[body.Count];
         void Place(int i)
@@ -68,7 +70,7 @@ public sealed class CollectiveOverlap : FunctionPass
         void Require(Value v)
         {
             if (!producer.TryGetValue(v, out var p) || placed[p]) return;
-            var members = owner[p] >= 0 ? chains.First(c => c[^1] == owner[p]) : [p];
+            var members = owner[p] >= 0 ? chainOf[owner[p]] : [p];
             foreach (var i in members)
                 foreach (var w in reads[i])
                     if (producer.TryGetValue(w, out var q) && !members.Contains(q)) Require(w);
@@ -119,29 +121,14 @@ public sealed class CollectiveOverlap : FunctionPass
         return owner;
     }
 
-    /// <summary>The values <paramref name="op"/> reads: its operands and what its nested regions read from outside them.</summary>
+    /// <summary>
+    /// The values <paramref name="op"/> reads (<see cref="ArenaModel.ForEachUse"/>: its operands and what its regions
+    /// read; values defined inside them are never a producer in the enclosing region, so they are harmless here).
+    /// </summary>
     private static HashSet<Value> Reads(Operation op)
     {
-        var set = new HashSet<Value>(op.Operands, ReferenceEqualityComparer.Instance);
-        foreach (var r in op.Regions) AddOuterReads(r, set);
+        var set = new HashSet<Value>(ReferenceEqualityComparer.Instance);
+        ArenaModel.ForEachUse(op, v => set.Add(v));
         return set;
-    }
-
-    private static void AddOuterReads(Region r, HashSet<Value> set)
-    {
-        var inner = new HashSet<Value>(r.Arguments, ReferenceEqualityComparer.Instance);
-        foreach (var op in r.Operations)
-        {
-            foreach (var v in op.Operands)
-                if (!inner.Contains(v)) set.Add(v);
-            foreach (var nested in op.Regions)
-            {
-                var deeper = new HashSet<Value>(ReferenceEqualityComparer.Instance);
-                AddOuterReads(nested, deeper);
-                foreach (var v in deeper)
-                    if (!inner.Contains(v)) set.Add(v);
-            }
-            foreach (var res in op.Results) inner.Add(res);
-        }
     }
 }

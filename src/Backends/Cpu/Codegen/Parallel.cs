@@ -359,7 +359,7 @@ internal static class Parallel
     /// stays on the thread that computed it in the kernel before (the caches are per core). Balancing that keeps
     /// the locality (own parts first, then the others') is the next step (docs/performance.md, seventh session).
     /// </summary>
-    public const int PartsPerThread = 1;
+    public static readonly int PartsPerThread = 1;
 
     /// <summary>
     /// The parts a region run by <paramref name="threads"/> (an i32 value or literal, from <see cref="Threads"/>) is cut
@@ -368,6 +368,8 @@ internal static class Parallel
     public static string Parts(LlvmBuilder b, string threads, long limit)
     {
         if (threads == "1" || limit <= 1) return "1";
+        // Threads already caps the thread count at the limit: one part each needs no arithmetic.
+        if (PartsPerThread == 1) return threads;
         var cap = (int)Math.Min(limit, int.MaxValue);
         var many = b.Let($"mul i32 {threads}, {PartsPerThread}", "parts");
         var capped = b.Let($"select i1 {b.Let($"icmp slt i32 {many}, {cap}")}, i32 {many}, i32 {cap}", "parts");
