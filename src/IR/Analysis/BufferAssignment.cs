@@ -68,6 +68,9 @@ public sealed record FunctionBuffers(string Function, long ArenaBytes, long NoRe
 /// <item>A variable update whose variable argument is no longer read after it (or is read last by the
 /// op that computes it, elementwise: <see cref="ArenaModel.ReadsElementwise"/>) is written into the
 /// argument's buffer: no arena space, and no copy back into the variable.</item>
+/// <item>A chain of concatenations (<see cref="ConcatInPlace"/>) is one buffer, live from its first
+/// member's definition to its last member's last read; every operand and every concatenation is at its
+/// offset inside it, so producers write their slices in place.</item>
 /// <item>Offsets: the buffers (values joined by in-place) are placed by a heap simulator — best fit in
 /// decreasing size order (TFLite's/XLA's greedy-by-size) and first fit in start order; the smaller
 /// arena wins. Offsets and sizes are multiples of <see cref="BufferOptions.Alignment"/>.</item>
@@ -84,6 +87,7 @@ public static class BufferAssignment
         public int Start = start, End = end;
         public long Offset;
         public Value? Last; // the newest value in it, the candidate for in-place take-over
+        public bool Shared; // a concatenation chain's buffer (ConcatInPlace): never taken over
     }
 
     public static FunctionBuffers Compute(Function f, BufferOptions? options = null)
@@ -145,14 +149,30 @@ public static class BufferAssignment
         // Buffers in definition order; in-place results join an operand's buffer.
         var buffers = new List<Buf>();
         bool Holds(Value v) => options.Holds?.Invoke(v) ?? true;
+
+        // Concatenation chains first: each is one buffer holding all its members at their offsets.
+        var within = new Dictionary<Value, long>(cmp);
+        foreach (var g in ConcatInPlace.Groups(f.Body, align))
+        {
+            var members = g.Offsets.Keys.ToList();
+            if (!members.All(v => Holds(v) && !nested.Contains(v) && !variableAlias.ContainsKey(v) && !constants.Contains(v))) continue;
+            var shared = new Buf(buffers.Count, ArenaModel.Align(g.Root.Result.Type.ByteSize, align), members.Min(v => def[v]), members.Max(End)) { Shared = true };
+            buffers.Add(shared);
+            foreach (var v in members)
+            {
+                bufferOf[v] = shared;
+                within[v] = g.Offsets[v];
+                if (!ReferenceEquals(v, g.Root.Result)) sharesWith[v] = names[g.Root.Result];
+            }
+        }
         foreach (var v in order)
         {
-            if (constants.Contains(v) || variableAlias.ContainsKey(v) || !Holds(v)) continue;
+            if (constants.Contains(v) || variableAlias.ContainsKey(v) || !Holds(v) || within.ContainsKey(v)) continue;
             int d = def[v];
             long size = ArenaModel.Align(v.Type.ByteSize, align);
             // recv's result is the buffer its send started filling: the pair is one buffer, live from
             // the send to recv's last reader.
-            if (!nested.Contains(v) && ops[d].Def is RecvOp && bufferOf.TryGetValue(ops[d].Operands[0], out var sent))
+            if (!nested.Contains(v) && ops[d].Def is RecvOp && bufferOf.TryGetValue(ops[d].Operands[0], out var sent) && !sent.Shared)
             {
                 sent.End = Math.Max(sent.End, End(v));
                 sent.Last = v;
@@ -165,7 +185,7 @@ public static class BufferAssignment
                 Buf? taken = null;
                 foreach (var w in ops[d].Operands)
                 {
-                    if (!bufferOf.TryGetValue(w, out var b) || nested.Contains(w) || !ReferenceEquals(b.Last, w)) continue;
+                    if (!bufferOf.TryGetValue(w, out var b) || b.Shared || nested.Contains(w) || !ReferenceEquals(b.Last, w)) continue;
                     if (End(w) != d || w.Type.ByteSize != v.Type.ByteSize || size == 0) continue;
                     taken = b;
                     sharesWith[v] = names[w];
@@ -216,7 +236,7 @@ public static class BufferAssignment
             {
                 var b = bufferOf[v];
                 int end = nested.Contains(v) ? def[v] : End(v);
-                values.Add(new ValueBuffer(v, names[v], BufferKind.Arena, b.Offset, b.Size, bytes, def[v], end,
+                values.Add(new ValueBuffer(v, names[v], BufferKind.Arena, b.Offset + within.GetValueOrDefault(v), b.Size, bytes, def[v], end,
                     sharesWith.GetValueOrDefault(v), b.Id));
             }
         }

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using GraphCompiler.IR;
+using GraphCompiler.IR.Analysis;
 using GraphCompiler.IR.Ops;
 
 namespace GraphCompiler.Passes;
@@ -42,6 +43,7 @@ internal sealed class FusionPlanner
         foreach (var v in region.Yielded) _returned.Add(v);
         _home = new Node[_ops.Length];
         _copies = new int[_ops.Length];
+        _inPlace = new(ConcatInPlace.Groups(region).SelectMany(g => g.Concats), ReferenceEqualityComparer.Instance);
         for (int i = 0; i < _ops.Length; i++)
         {
             var n = _home[i] = new Node(i);
@@ -79,8 +81,11 @@ internal sealed class FusionPlanner
         MergeSiblings();
     }
 
-    private static bool IsFusible(Operation op) =>
-        op.Regions.IsEmpty && (FusionKinds.IsLoopOp(op) || op.Def is ReduceOp || FusionKinds.IsContraction(op));
+    /// <summary>Concatenations that share one buffer with their chain (<see cref="ConcatInPlace"/>): they stay out of kernels.</summary>
+    private readonly HashSet<Operation> _inPlace;
+
+    private bool IsFusible(Operation op) =>
+        op.Regions.IsEmpty && (FusionKinds.IsLoopOp(op) || op.Def is ReduceOp || FusionKinds.IsContraction(op)) && !_inPlace.Contains(op);
 
     /// <summary>Values a node reads from outside itself (operands, and captures inside nested regions).</summary>
     private void Recompute(Node n)

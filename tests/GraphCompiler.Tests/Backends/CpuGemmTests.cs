@@ -171,6 +171,38 @@ public sealed class CpuGemmTests
         else AssertSame(text, kernel: kernel);
     }
 
+    [Theory]
+    // Stride-1 NHWC convolutions with constant kernels and few output features: implicit GEMM (padded input,
+    // one K segment per kernel row, wide rows cropped). Odd sizes, asymmetric and one-sided padding, batches,
+    // KH ≠ KW, a segment longer than the K block (KW·C = 300 > 256), and more than 4 column tiles (packed A).
+    [InlineData("tensor<1x9x11x5xf32>", "tensor<3x3x5x7xf32>", "padding_high = [1, 1], padding_low = [1, 1]", "tensor<1x9x11x7xf32>")]
+    [InlineData("tensor<2x10x9x8xf32>", "tensor<3x3x8x16xf32>", "padding_high = [1, 1], padding_low = [1, 1]", "tensor<2x10x9x16xf32>")]
+    [InlineData("tensor<1x12x13x6xf32>", "tensor<5x3x6x9xf32>", "padding_high = [1, 0], padding_low = [3, 2]", "tensor<1x12x13x9xf32>")]
+    [InlineData("tensor<1x20x20x100xf32>", "tensor<3x3x100x33xf32>", "padding_high = [0, 0], padding_low = [0, 0]", "tensor<1x18x18x33xf32>")]
+    [InlineData("tensor<1x40x40x4xf32>", "tensor<3x3x4x100xf32>", "padding_high = [1, 1], padding_low = [1, 1]", "tensor<1x40x40x100xf32>")]
+    [InlineData("tensor<3x17x30x3xf32>", "tensor<7x7x3x8xf32>", "padding_high = [3, 3], padding_low = [3, 3]", "tensor<3x17x30x8xf32>")]
+    public void ImplicitGemmConvolutionMatchesTheInterpreter(string x, string w, string attrs, string result)
+    {
+        var text = $$"""
+            func @main(%x: {{x}}) -> ({{result}}) {
+              %i = iota {dimension = 2} : {{w}}
+              %j = iota {dimension = 3} : {{w}}
+              %k = iota {dimension = 0} : {{w}}
+              %s = constant {value = dense<0.013>} : tensor<f32>
+              %sb = broadcast_in_dim %s {dims = []} : {{w}}
+              %ij = sub %i, %j : {{w}}
+              %ijk = add %ij, %k : {{w}}
+              %w = mul %ijk, %sb : {{w}}
+              %y = convolution %x, %w {dims = "b01f_01io->b01f", {{attrs}}} : {{result}}
+              return %y
+            }
+            """;
+        var llvm = CpuCompiler.Generate(PassManager.Run(IrTest.Parse(text), PassRegistry.Default).Unwrap()).Unwrap().LlvmIr;
+        Assert.Contains("crop", llvm);
+        Assert.DoesNotContain(".im2col", llvm);
+        AssertSame(text);
+    }
+
     [Fact]
     public void ConvolutionWithConstantKernelBiasAndRelu()
     {

@@ -129,10 +129,19 @@ public sealed class ModuleContext(int lanes)
     private HashSet<string>? _entries;
     private (int, int, int) _entriesVersion;
 
+    private readonly HashSet<string> _keptEntries = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Makes a library function an entry point whether or not this module calls it: helpers that come in
+    /// variants (the GEMM worker's packed and direct A) stay external in every model's library, so its text
+    /// does not depend on which variant a model happened to use.
+    /// </summary>
+    public void KeepLibraryEntry(string name) => _keptEntries.Add(name);
+
     private HashSet<string> ScanLibraryEntries()
     {
         var names = _library.Select(NameOf).ToHashSet(StringComparer.Ordinal);
-        var used = new HashSet<string>(StringComparer.Ordinal);
+        var used = new HashSet<string>(_keptEntries.Where(names.Contains), StringComparer.Ordinal);
         foreach (var text in _functions.Concat(_globals).Concat(_onStop.Concat(_onRelease).Select(h => "@" + h)))
             foreach (Match m in SymbolReference.Matches(text))
                 if (names.Contains(m.Groups[1].Value)) used.Add(m.Groups[1].Value);

@@ -242,6 +242,8 @@ public sealed class ProgramEmitter
             case CallOp: Call(op); return;
         }
 
+        if (_device is null && TryConcatenateSlices(op)) return;
+
         var kname = $"{_shared.Prefix}.k{_shared.KernelCount++}";
         var body = KernelBody.Of(op);
         bool overwrites = op.Results.Any(_inPlace.Contains); // (a caller may pass the variable as the result buffer)
@@ -249,6 +251,33 @@ public sealed class ProgramEmitter
         var args = op.Results.Concat(body.OuterInputs).Select(v => $"ptr {_pointers[v]}").Append("i32 %threads");
         var status = _b.Let($"call i32 @{kname}({string.Join(", ", args)})", "status");
         ReturnIf(_b.Let($"icmp ne i32 {status}, 0"), status);
+    }
+
+    /// <summary>
+    /// A concatenation whose operands are contiguous slices of its result (every dimension before the joined
+    /// one has size 1) is one copy per operand — none for an operand that buffer assignment already placed in
+    /// its slice (<see cref="ConcatInPlace"/>), so a whole chain in one buffer emits no code at all.
+    /// </summary>
+    private bool TryConcatenateSlices(Operation op)
+    {
+        if (op.Def is not ConcatenateOp) return false;
+        int d = op.Attr.Int32("dimension");
+        if (op.Result.Type.Shape.Take(d).Any(n => n != 1)) return false;
+        var dst = _pointers[op.Result];
+        long? start = !_direct.ContainsKey(op.Result) && _placement.TryGetValue(op.Result, out var whole) && whole.Kind == BufferKind.Arena ? whole.Offset : null;
+        long at = 0;
+        foreach (var x in op.Operands)
+        {
+            long bytes = x.Type.ByteSize;
+            bool inSlice = start is { } s0 && !_direct.ContainsKey(x) && _placement.TryGetValue(x, out var xb) && xb.Kind == BufferKind.Arena && xb.Offset == s0 + at;
+            if (!inSlice && bytes > 0)
+            {
+                var slice = _b.Let($"getelementptr inbounds i8, ptr {dst}, i64 {at}", "slice");
+                _b.Line($"call void @llvm.memmove.p0.p0.i64(ptr {slice}, ptr {_pointers[x]}, i64 {bytes}, i1 false)");
+            }
+            at += bytes;
+        }
+        return true;
     }
 
     /// <summary>Loop-carried values live in the while's result buffers; both regions' arguments are those buffers.</summary>

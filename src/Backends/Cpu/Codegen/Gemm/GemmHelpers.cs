@@ -40,7 +40,13 @@ internal sealed record GemmShape(int Lanes, int MR, int NR, int KC, int MC)
 internal static partial class GemmHelpers
 {
     /// <summary>The worker's context: i64 or pointer fields, 8 bytes each, in this order.</summary>
-    public enum Field { A, RsA, CsA, BsA, B, RsB, CsB, BsB, BPacked, C, Ldc, BsC, M, N, K, Batch, SplitM, NPad, Workspace, WorkspaceStride, Count }
+    /// <remarks>
+    /// K may come in segments of <see cref="SegK"/> (a divisor of K) whose A columns lie
+    /// <see cref="SegStrideA"/> elements apart: element (i, s·SegK + j) of A at a[i·RsA + s·SegStrideA + j·CsA]. An
+    /// implicit-GEMM convolution reads each kernel row's window this way straight from the (padded) input. No
+    /// K block straddles a segment. A plain GEMM has one segment (SegK = K).
+    /// </remarks>
+    public enum Field { A, RsA, CsA, BsA, B, RsB, CsB, BsB, BPacked, C, Ldc, BsC, M, N, K, Batch, SplitM, NPad, Workspace, WorkspaceStride, SegK, SegStrideA, Count }
 
     /// <summary>
     /// Bytes of packing space one thread needs: an MC × KC block of A, and (unless B comes pre-packed)
@@ -77,13 +83,15 @@ internal static partial class GemmHelpers
     private static string Offset(LlvmBuilder b, string ptr, string floats) => b.Let($"getelementptr inbounds float, ptr {ptr}, i64 {floats}", "p");
 
     /// <summary>
-    /// <c>void @gc.sgemm.ukrW.mR(i64 kc, ptr a, ptr b, ptr c, i64 ldc, i64 nvalid, i1 accumulate)</c>:
-    /// C[0..R, 0..nvalid) (+)= A·B over kc, A packed as kc × R, B as kc × NR. With few rows the FMA
-    /// chains would wait on their latency, so k is split over several accumulator sets then summed.
+    /// <c>void @gc.sgemm.ukrW.mR(i64 kc, ptr a, ptr b, ptr c, i64 ldc, i64 nvalid, i1 accumulate, i64 lda)</c>:
+    /// C[0..R, 0..nvalid) (+)= A·B over kc, B packed as kc × NR; A packed as kc × R, or with
+    /// <paramref name="directA"/> read where it is (element (i, k) at a[i·lda + k]) and broadcast from
+    /// memory, as MLAS does. With few rows the FMA chains would wait on their latency, so k is split over
+    /// several accumulator sets then summed.
     /// </summary>
-    public static string MicroKernel(ModuleContext module, GemmShape g, int rows)
+    public static string MicroKernel(ModuleContext module, GemmShape g, int rows, bool directA = false)
     {
-        var name = $"gc.sgemm.ukr{g.Tag}.m{rows}";
+        var name = $"gc.sgemm.ukr{g.Tag}{(directA ? "d" : "")}.m{rows}";
         if (!module.FirstHelper(name)) return name;
         var vt = g.Vector;
         DeclareVectorIntrinsics(module, g);
@@ -114,10 +122,11 @@ internal static partial class GemmHelpers
             var brow = b.Let($"mul i64 {k}, {g.NR}", "bk");
             for (int v = 0; v < vecs; v++)
                 bv[v] = b.Let($"load {vt}, ptr {Offset(b, "%b", v == 0 ? brow : b.Let($"add i64 {brow}, {v * g.Lanes}", "bk"))}, align 4", "bv");
-            var arow = b.Let($"mul i64 {k}, {rows}", "ak");
+            var arow = directA ? k : b.Let($"mul i64 {k}, {rows}", "ak");
             for (int i = 0; i < rows; i++)
             {
-                var a = b.Let($"load float, ptr {Offset(b, "%a", i == 0 ? arow : b.Let($"add i64 {arow}, {i}", "ak"))}", "a");
+                var at = i == 0 ? arow : b.Let($"add i64 {arow}, {(directA ? b.Let($"mul i64 %lda, {i}", "ar") : $"{i}")}", "ak");
+                var a = b.Let($"load float, ptr {Offset(b, "%a", at)}", "a");
                 var one = b.Let($"insertelement {vt} poison, float {a}, i64 0", "as");
                 var splat = b.Let($"shufflevector {vt} {one}, {vt} poison, <{g.Lanes} x i32> zeroinitializer", "as");
                 for (int v = 0; v < vecs; v++)
@@ -202,7 +211,7 @@ internal static partial class GemmHelpers
         Store("full.set", masked: false, accumulate: false);
         Store("part.acc", masked: true, accumulate: true);
         Store("part.set", masked: true, accumulate: false);
-        module.AddLibraryFunction($"define internal void @{name}(i64 %kc, ptr noalias %a, ptr noalias %b, ptr noalias %c, i64 %ldc, i64 %nvalid, i1 %accumulate) nounwind {{\n{b.Body()}}}");
+        module.AddLibraryFunction($"define internal void @{name}(i64 %kc, ptr noalias %a, ptr noalias %b, ptr noalias %c, i64 %ldc, i64 %nvalid, i1 %accumulate, i64 %lda) nounwind {{\n{b.Body()}}}");
         return name;
     }
 
@@ -318,16 +327,20 @@ internal static partial class GemmHelpers
     /// <c>void @gc.sgemm.worker.W(ptr ctx, i32 t, i32 n)</c>: thread t of n computes its share of every
     /// batch's C = A·B (rows when <see cref="Field.SplitM"/>, else columns, in whole micro-tiles). B comes
     /// pre-packed (<see cref="Field.BPacked"/>, laid out as <see cref="PrepackB"/> does) or is packed here.
-    /// Packing space is thread t's slice of <see cref="Field.Workspace"/>.
+    /// A is packed per MC × KC block, or with <paramref name="directA"/> (<c>worker.Wd</c>, A's k stride 1)
+    /// read in place by the micro-kernels. Packing space is thread t's slice of <see cref="Field.Workspace"/>.
     /// </summary>
-    public static string Worker(ModuleContext module, GemmShape g)
+    public static string Worker(ModuleContext module, GemmShape g, bool directA = false)
     {
-        var name = $"gc.sgemm.worker.{g.Tag}";
+        var name = $"gc.sgemm.worker.{g.Tag}{(directA ? "d" : "")}";
         if (!module.FirstHelper(name)) return name;
+        // The kernel library's text is its cache key: a model that needs one variant gets both, so models share one library.
+        module.KeepLibraryEntry(name);
+        Worker(module, g, !directA);
         module.Declare("declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)");
-        var packA = PackA(module, g);
+        var packA = directA ? null : PackA(module, g);
         var packB = PackB(module, g);
-        var kernels = Enumerable.Range(1, g.MR).Select(r => MicroKernel(module, g, r)).ToArray();
+        var kernels = Enumerable.Range(1, g.MR).Select(r => MicroKernel(module, g, r, directA)).ToArray();
         var b = new LlvmBuilder();
         var (A, rsA, csA, bsA) = (Get(b, Field.A, "ptr"), Get(b, Field.RsA), Get(b, Field.CsA), Get(b, Field.BsA));
         var (B, rsB, csB, bsB) = (Get(b, Field.B, "ptr"), Get(b, Field.RsB), Get(b, Field.CsB), Get(b, Field.BsB));
@@ -379,11 +392,15 @@ internal static partial class GemmHelpers
             }, "z");
             b.Br(nextL);
             b.Block(mainL);
-            b.For("0", CeilDiv(b, K, g.KC), pq =>
+            var (segK, segStrideA) = (Get(b, Field.SegK), Get(b, Field.SegStrideA));
+            b.For("0", b.Let($"udiv i64 {K}, {segK}", "segs"), si =>
+            b.For("0", CeilDiv(b, segK, g.KC), pq =>
             {
-                var pc = b.Let($"mul i64 {pq}, {g.KC}", "pc");
-                var kc = Min(b, $"{g.KC}", b.Let($"sub i64 {K}, {pc}"));
-                var accumulate = b.Let($"icmp ne i64 {pq}, 0", "acc");
+                var pj = b.Let($"mul i64 {pq}, {g.KC}", "pj");
+                var pc = b.Let($"add i64 {b.Let($"mul i64 {si}, {segK}")}, {pj}", "pc");
+                var kc = Min(b, $"{g.KC}", b.Let($"sub i64 {segK}, {pj}"));
+                var accumulate = b.Let($"icmp ne i64 {pc}, 0", "acc");
+                var acol = b.Let($"add i64 {b.Let($"mul i64 {si}, {segStrideA}")}, {b.Let($"mul i64 {pj}, {csA}")}", "acol");
                 // Pre-packed B: block pc of batch bi starts at (bi·K + pc)·NPad floats, this thread's panels at n0·kc.
                 var pre = Offset(b, bpre, b.Let($"add i64 {b.Let($"mul i64 {b.Let($"add i64 {b.Let($"mul i64 {bi}, {K}")}, {pc}")}, {npad}")}, {b.Let($"mul i64 {n0}, {kc}")}"));
                 var packL = b.FreshLabel("packb");
@@ -400,8 +417,8 @@ internal static partial class GemmHelpers
                 {
                     var ic = b.Let($"add i64 {m0}, {b.Let($"mul i64 {iq}, {g.MC}")}", "ic");
                     var mc = Min(b, $"{g.MC}", b.Let($"sub i64 {m1}, {ic}"));
-                    var asrc = Offset(b, Ab, b.Let($"add i64 {b.Let($"mul i64 {ic}, {rsA}")}, {b.Let($"mul i64 {pc}, {csA}")}"));
-                    b.Line($"call void @{packA}(ptr {aBuf}, ptr {asrc}, i64 {rsA}, i64 {csA}, i64 {mc}, i64 {kc})");
+                    var asrc = Offset(b, Ab, b.Let($"add i64 {b.Let($"mul i64 {ic}, {rsA}")}, {acol}"));
+                    if (packA is not null) b.Line($"call void @{packA}(ptr {aBuf}, ptr {asrc}, i64 {rsA}, i64 {csA}, i64 {mc}, i64 {kc})");
                     b.For("0", CeilDiv(b, nc, g.NR), jq =>
                     {
                         var jr = b.Let($"mul i64 {jq}, {g.NR}", "jr");
@@ -412,7 +429,7 @@ internal static partial class GemmHelpers
                         {
                             var ir = b.Let($"mul i64 {rq}, {g.MR}", "ir");
                             var mr = Min(b, $"{g.MR}", b.Let($"sub i64 {mc}, {ir}"));
-                            var apanel = Offset(b, aBuf, b.Let($"mul i64 {ir}, {kc}"));
+                            var apanel = packA is null ? Offset(b, asrc, b.Let($"mul i64 {ir}, {rsA}")) : Offset(b, aBuf, b.Let($"mul i64 {ir}, {kc}"));
                             var crow = b.Let($"add i64 {ic}, {ir}", "crow");
                             var cptr = Offset(b, Cb, b.Let($"add i64 {b.Let($"mul i64 {crow}, {ldc}")}, {ccol}"));
                             // One call per row count: the full-tile kernel for all but the last panel.
@@ -423,14 +440,14 @@ internal static partial class GemmHelpers
                             for (int r = 1; r <= g.MR; r++)
                             {
                                 b.Block(labels[r - 1]);
-                                b.Line($"call void @{kernels[r - 1]}(i64 {kc}, ptr {apanel}, ptr {bpanel}, ptr {cptr}, i64 {ldc}, i64 {nv}, i1 {accumulate})");
+                                b.Line($"call void @{kernels[r - 1]}(i64 {kc}, ptr {apanel}, ptr {bpanel}, ptr {cptr}, i64 {ldc}, i64 {nv}, i1 {accumulate}, i64 {rsA})");
                                 b.Br(after);
                             }
                             b.Block(after);
                         }, "ir");
                     }, "jr");
                 }, "ic");
-            }, "pc");
+            }, "pc"), "seg");
             b.Br(nextL);
             b.Block(nextL);
         }, "batch");
@@ -442,19 +459,21 @@ internal static partial class GemmHelpers
     }
 
     /// <summary>
-    /// B packed at compile time in the worker's layout: per batch, per KC block, panels of NR columns
-    /// (kc × NR each, zero-padded), so block pc of batch b starts at (b·K + pc)·NPad floats.
-    /// <paramref name="at"/> gives B[b, k, n] as a float.
+    /// B packed at compile time in the worker's layout: per batch, per KC block (blocks restart at each
+    /// segment of <paramref name="segK"/>, as the worker's do; 0: one segment), panels of NR columns (kc × NR
+    /// each, zero-padded), so block pc of batch b starts at (b·K + pc)·NPad floats. <paramref name="at"/>
+    /// gives B[b, k, n] as a float.
     /// </summary>
-    public static float[] PrepackB(GemmShape g, long batch, long k, long n, Func<long, long, long, float> at)
+    public static float[] PrepackB(GemmShape g, long batch, long k, long n, Func<long, long, long, float> at, long segK = 0)
     {
         long npad = (n + g.NR - 1) / g.NR * g.NR;
+        if (segK <= 0) segK = Math.Max(k, 1);
         var packed = new float[checked(batch * k * npad)];
         long o = 0;
         for (long bi = 0; bi < batch; bi++)
-            for (long pc = 0; pc < k; pc += g.KC)
+            for (long pc = 0; pc < k; pc += Math.Min(g.KC, segK - pc % segK))
             {
-                long kc = Math.Min(g.KC, k - pc);
+                long kc = Math.Min(g.KC, segK - pc % segK);
                 for (long j0 = 0; j0 < npad; j0 += g.NR)
                     for (long kk = 0; kk < kc; kk++)
                         for (long j = 0; j < g.NR; j++, o++)

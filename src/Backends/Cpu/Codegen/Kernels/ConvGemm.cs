@@ -69,6 +69,13 @@ internal sealed partial class KernelEmitter
         var inPtr = Materialise(input);
         bool oFirst = L.KernelOut == 0;
         string packed = "null", wPtr = "null";
+        if (!p.FeatureFirst && _constants.TryGetValue(kernel, out var wk) && PlanImplicit(op, p) is { } implicitPlan)
+        {
+            // W as [K, Cout] in HWIO order, blocked per kernel row as the segmented worker reads it.
+            packed = _module.Constant(Prepack(g, 1, p.K, cout, wk, (_, kk, oc) => kk * cout + oc, implicitPlan.KW * implicitPlan.C));
+            ConvImplicit(implicitPlan, inPtr, packed, dest, batch);
+            return;
+        }
         if (!p.FeatureFirst && _constants.TryGetValue(kernel, out var w))
             // Wᵀ per group: B[group, k, oc] with k in the kernel's memory order.
             packed = _module.Constant(Prepack(g, p.Groups, p.K, p.CoutPG, w,

@@ -1,0 +1,101 @@
+using GraphCompiler.Backends.Llvm.Codegen;
+using GraphCompiler.IR;
+
+namespace GraphCompiler.Backends.Cpu.Codegen;
+
+/// <summary>
+/// NHWC stride-1 convolution as an implicit GEMM: no patch matrix. The input is copied once into a
+/// zero-padded buffer [batch, IHp, IWp, C]; then output position (oh, ow) of the padded grid is row
+/// m = oh·IWp + ow of A, and kernel row kh's window is the KW·C floats at m·C + kh·IWp·C — one
+/// <see cref="GemmHelpers.Field.SegK"/> segment per kernel row, read where it lies. The GEMM computes every
+/// position of the padded width ("wide" rows; the KW − 1 past the image's right edge are discarded when the
+/// valid ones are copied out), so the copies are one pass over the input and one over the output, where
+/// im2col writes and reads KH·KW times the input.
+/// </summary>
+internal sealed partial class KernelEmitter
+{
+    /// <summary>The sizes of an implicit-GEMM convolution (2-D, NHWC/HWIO, one group, stride and dilation 1).</summary>
+    internal sealed record ImplicitPlan(long IH, long IW, long C, long OH, long OW, long KH, long KW, long PH, long PW, long IHp, long IWp, long Cout);
+
+    internal static ImplicitPlan? PlanImplicit(Operation op, ConvPlan p)
+    {
+        if (p.Pointwise || RowsIm2col(op, p) is not { } r || r.SH != 1 || r.SW != 1 || r.KH * r.KW == 1) return null;
+        long ihp = r.OH + r.KH - 1, iwp = r.OW + r.KW - 1;
+        // Negative padding (a crop) or a high pad that the output does not need: leave to im2col.
+        if (r.PH < 0 || r.PW < 0 || ihp < r.IH + r.PH || iwp < r.IW + r.PW) return null;
+        long batch = op.Operands[0].Type.Shape[0];
+        // Worth it when the discarded positions cost less than im2col: it stores each of the M·K patch elements
+        // (ElementMoveCost operations each) for N multiply-adds, so its cost relative to the GEMM is
+        // ElementMoveCost / N; the wide rows add (computed − valid) / valid. (Zen 1, 3×3 convolutions: 56×56,
+        // N = 32: 0.61×; 28×28, N = 128: equal; 14×14, N = 256: 1.10×, so there im2col.)
+        long cout = op.Result.Type.Shape[3];
+        double computed = ((batch - 1) * ihp + r.OH) * (double)iwp, valid = batch * r.OH * (double)r.OW;
+        if ((computed - valid) / valid >= (double)Parallel.ElementMoveCost / cout) return null;
+        return new ImplicitPlan(r.IH, r.IW, r.C, r.OH, r.OW, r.KH, r.KW, r.PH, r.PW, ihp, iwp, cout);
+    }
+
+    private void ConvImplicit(ImplicitPlan w, string input, string packed, KernelBuffer dest, long batch)
+    {
+        _module.Declare("declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)");
+        _module.Declare("declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)");
+        long row = w.IWp * w.C;
+        // The last wide rows read KW − 1 pixels past the last padded row: they only feed discarded columns.
+        long tail = (w.KW - 1) * w.C;
+        var padded = Malloc(new TensorType(ElementType.F32, batch * w.IHp * row + tail));
+        _b.Line($"call void @llvm.memset.p0.i64(ptr {_b.Let($"getelementptr inbounds float, ptr {padded}, i64 {batch * w.IHp * row}", "p")}, i8 0, i64 {tail * 4}, i1 false)");
+        // Padded row r: zeros above and below the image, else zeros | the input row | zeros.
+        RowsInParallel("pad", batch * w.IHp, row, [input, padded], (b, r, p) =>
+        {
+            var ih = b.Let($"sub i64 {b.Let($"urem i64 {r}, {w.IHp}")}, {w.PH}", "ih");
+            var to = b.Let($"getelementptr inbounds float, ptr {p[1]}, i64 {b.Let($"mul i64 {r}, {row}")}", "to");
+            var (copy, zero, next) = (b.FreshLabel("pad.copy"), b.FreshLabel("pad.zero"), b.FreshLabel("pad.next"));
+            b.CondBr(b.Let($"icmp ult i64 {ih}, {w.IH}", "in"), copy, zero);
+            b.Block(copy);
+            var src = b.Let($"add i64 {b.Let($"mul i64 {b.Let($"udiv i64 {r}, {w.IHp}")}, {w.IH}")}, {ih}", "src");
+            var from = b.Let($"getelementptr inbounds float, ptr {p[0]}, i64 {b.Let($"mul i64 {src}, {w.IW * w.C}")}", "from");
+            b.Line($"call void @llvm.memset.p0.i64(ptr {to}, i8 0, i64 {w.PW * w.C * 4}, i1 false)");
+            b.Line($"call void @llvm.memcpy.p0.p0.i64(ptr {b.Let($"getelementptr inbounds float, ptr {to}, i64 {w.PW * w.C}", "to")}, ptr {from}, i64 {w.IW * w.C * 4}, i1 false)");
+            long right = w.IWp - w.PW - w.IW;
+            b.Line($"call void @llvm.memset.p0.i64(ptr {b.Let($"getelementptr inbounds float, ptr {to}, i64 {(w.PW + w.IW) * w.C}", "to")}, i8 0, i64 {right * w.C * 4}, i1 false)");
+            b.Br(next);
+            b.Block(zero);
+            b.Line($"call void @llvm.memset.p0.i64(ptr {to}, i8 0, i64 {row * 4}, i1 false)");
+            b.Br(next);
+            b.Block(next);
+        });
+
+        long rows = ((batch - 1) * w.IHp + w.OH) * w.IWp;
+        var wide = Malloc(new TensorType(ElementType.F32, rows * w.Cout));
+        CallGemm(new GemmCall(padded, w.C, 1, 0, "null", 0, 0, 0, packed, wide, w.Cout, 0, 1, rows, w.Cout, w.KH * w.KW * w.C,
+            SegK: w.KW * w.C, SegStrideA: row));
+
+        // Output row r (image r / OH, row r % OH) is the first OW positions of wide row (r / OH)·IHp + r % OH.
+        RowsInParallel("crop", batch * w.OH, w.OW * w.Cout, [wide, dest.Pointer], (b, r, p) =>
+        {
+            var wrow = b.Let($"add i64 {r}, {b.Let($"mul i64 {b.Let($"udiv i64 {r}, {w.OH}")}, {w.IHp - w.OH}")}", "wrow");
+            var to = b.Let($"getelementptr inbounds float, ptr {p[1]}, i64 {b.Let($"mul i64 {r}, {w.OW * w.Cout}")}", "to");
+            var from = b.Let($"getelementptr inbounds float, ptr {p[0]}, i64 {b.Let($"mul i64 {wrow}, {w.IWp * w.Cout}")}", "from");
+            b.Line($"call void @llvm.memcpy.p0.p0.i64(ptr {to}, ptr {from}, i64 {w.OW * w.Cout * 4}, i1 false)");
+        });
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/> for rows 0..<paramref name="rows"/> split over the threads the copy pays for
+    /// (<paramref name="floatsPerRow"/> stored per row), in a function of its own that gets <paramref name="pointers"/>.
+    /// </summary>
+    private void RowsInParallel(string what, long rows, long floatsPerRow, string[] pointers, Action<LlvmBuilder, string, string[]> body)
+    {
+        var fn = $"{_name}.{what}{_extraFunctions.Count}";
+        var ctx = _b.Alloca($"[{pointers.Length} x ptr]");
+        for (int i = 0; i < pointers.Length; i++)
+            _b.Line($"store ptr {pointers[i]}, ptr {_b.Let($"getelementptr inbounds ptr, ptr {ctx}, i64 {i}", "slot")}");
+        Parallel.Split(_b, _module, $"@{fn}", ctx, Parallel.Threads(_b, rows * floatsPerRow * Parallel.ElementMoveCost, rows), rows);
+
+        var b = new LlvmBuilder();
+        var p = pointers.Select((_, i) => b.Let($"load ptr, ptr {b.Let($"getelementptr inbounds ptr, ptr %ctx, i64 {i}", "slot")}", "p")).ToArray();
+        var (lo, hi) = Parallel.PartRows(b, rows);
+        b.For(lo, hi, r => body(b, r, p), what);
+        b.Line("ret void");
+        _extraFunctions.Add($"define internal void @{fn}(ptr noalias %ctx, i32 %t, i32 %n) nounwind {{\n{b.Body()}}}");
+    }
+}
