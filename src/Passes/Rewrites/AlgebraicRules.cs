@@ -62,6 +62,10 @@ public static class AlgebraicRules
         // reshape(reshape(x)) => reshape(x)
         new("reshape-reshape", ShapeOps.Reshape, (op, c) => c.Def(op.Operands[0], ShapeOps.Reshape) is { } inner
             ? c.Build(op, b => b.Reshape(inner.Operands[0], [.. op.ResultType().Shape])) : null),
+        // a chain of reshapes and transposes => reshape, transpose, reshape (each only when not the identity),
+        // when that is fewer ops: the chain permutes factors of x's dimensions (LayoutChains)
+        new("layout-chain-reshape", ShapeOps.Reshape, LayoutChain),
+        new("layout-chain-transpose", ShapeOps.Transpose, LayoutChain),
         // broadcast_in_dim(x, [0, 1, ..]) : type(x) => x
         new("broadcast-same", ShapeOps.BroadcastInDim, (op, c) =>
             op.ResultType() == op.OperandTypes[0] && IsIdentity(op.Attr.Ints("dims")) ? op.Operands[0] : null),
@@ -119,6 +123,20 @@ public static class AlgebraicRules
         var (p, q) = (inner.Attr.Ints("perm"), op.Attr.Ints("perm"));
         long[] perm = [.. q.Select(j => p[(int)j])];
         return c.Build(op, b => b.Emit(ShapeOps.Transpose.Name, [inner.Operands[0]], ("perm", A.Ints(perm))));
+    }
+
+    private static Value? LayoutChain(Operation op, RuleContext c)
+    {
+        var chain = LayoutChains.Chain(op, v => c.Def(v));
+        if (chain.Count < 2) return null;
+        var x = chain[0].Operands[0];
+        if (x.Type.Shape.Contains(0) || LayoutChains.Canonical(x.Type.Shape, chain) is not { } form || LayoutChains.Count(form) >= chain.Count) return null;
+        return c.Build(op, b =>
+        {
+            var v = form.First is { } first ? b.Reshape(x, first) : x;
+            if (form.Perm is { } perm) v = b.Emit(ShapeOps.Transpose.Name, [v], ("perm", A.Ints(perm)));
+            return form.Last is { } last ? b.Reshape(v, last) : v;
+        });
     }
 
     private static Value? BroadcastBroadcast(Operation op, RuleContext c)
