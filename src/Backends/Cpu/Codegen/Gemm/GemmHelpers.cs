@@ -393,12 +393,15 @@ internal static partial class GemmHelpers
             b.Br(nextL);
             b.Block(mainL);
             var (segK, segStrideA) = (Get(b, Field.SegK), Get(b, Field.SegStrideA));
+            // K blocks of equal size (at most KC) per segment: K = 288 is two blocks of 144, not 256 and a 32-row tail.
+            var blocks = CeilDiv(b, segK, g.KC);
+            var kcb = b.Let($"udiv i64 {b.Let($"add i64 {segK}, {b.Let($"sub i64 {blocks}, 1")}")}, {blocks}", "kcb");
             b.For("0", b.Let($"udiv i64 {K}, {segK}", "segs"), si =>
-            b.For("0", CeilDiv(b, segK, g.KC), pq =>
+            b.For("0", blocks, pq =>
             {
-                var pj = b.Let($"mul i64 {pq}, {g.KC}", "pj");
+                var pj = b.Let($"mul i64 {pq}, {kcb}", "pj");
                 var pc = b.Let($"add i64 {b.Let($"mul i64 {si}, {segK}")}, {pj}", "pc");
-                var kc = Min(b, $"{g.KC}", b.Let($"sub i64 {segK}, {pj}"));
+                var kc = Min(b, kcb, b.Let($"sub i64 {segK}, {pj}"));
                 var accumulate = b.Let($"icmp ne i64 {pc}, 0", "acc");
                 var acol = b.Let($"add i64 {b.Let($"mul i64 {si}, {segStrideA}")}, {b.Let($"mul i64 {pj}, {csA}")}", "acol");
                 // Pre-packed B: block pc of batch bi starts at (bi·K + pc)·NPad floats, this thread's panels at n0·kc.
@@ -458,6 +461,13 @@ internal static partial class GemmHelpers
         return name;
     }
 
+    /// <summary>The K block of a segment of <paramref name="segK"/>: equal blocks of at most KC, as the worker cuts them.</summary>
+    public static long BlockK(GemmShape g, long segK)
+    {
+        long blocks = Math.Max(1, (segK + g.KC - 1) / g.KC);
+        return (segK + blocks - 1) / blocks;
+    }
+
     /// <summary>
     /// B packed at compile time in the worker's layout: per batch, per KC block (blocks restart at each
     /// segment of <paramref name="segK"/>, as the worker's do; 0: one segment), panels of NR columns (kc × NR
@@ -471,9 +481,9 @@ internal static partial class GemmHelpers
         var packed = new float[checked(batch * k * npad)];
         long o = 0;
         for (long bi = 0; bi < batch; bi++)
-            for (long pc = 0; pc < k; pc += Math.Min(g.KC, segK - pc % segK))
+            for (long pc = 0; pc < k; pc += Math.Min(BlockK(g, segK), segK - pc % segK))
             {
-                long kc = Math.Min(g.KC, segK - pc % segK);
+                long kc = Math.Min(BlockK(g, segK), segK - pc % segK);
                 for (long j0 = 0; j0 < npad; j0 += g.NR)
                     for (long kk = 0; kk < kc; kk++)
                         for (long j = 0; j < g.NR; j++, o++)
