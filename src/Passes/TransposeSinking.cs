@@ -15,7 +15,11 @@ namespace GraphCompiler.Passes;
 /// operands are transposes by the same p (their inputs are used) or <c>broadcast_in_dim</c>s (re-broadcast
 /// with dims mapped through p);</item>
 /// <item><c>reduce_window(transpose(x, p)) => transpose(reduce_window(x), p)</c>, the per-dimension
-/// attributes permuted (the transpose then moves fewer elements).</item>
+/// attributes permuted (the transpose then moves fewer elements);</item>
+/// <item><c>concatenate(transpose(x1, p), transpose(x2, p), ..)</c> along d <c>=> transpose(concatenate(x1, x2, ..), p)</c>
+/// along p[d], when every operand is such a transpose: Inception's and SqueezeNet's modules then join their
+/// branches in NHWC, and the pooling after them runs along contiguous channels. A value several concatenations
+/// read (DenseNet's chains, <c>ConcatInPlace</c>) has more than one use, so it does not sink.</item>
 /// </list>
 /// A transpose is sunk only when the op is its only use, so no transpose is ever duplicated; a chain
 /// sinks in one walk because each new transpose is again the only operand its single user sees.
@@ -42,7 +46,12 @@ public sealed class TransposeSinking : FunctionPass
         protected override void Visit(Operation op)
         {
             if (op.Results.Length == 1 && op.Regions.IsEmpty && op.Result.Type.Rank >= 2
-                && (op.Def.Has(OpTraits.Elementwise) ? Elementwise(op) : op.Def is ReduceWindowOp && ReduceWindow(op)))
+                && (op.Def.Has(OpTraits.Elementwise) ? Elementwise(op) : op.Def switch
+                {
+                    ReduceWindowOp => ReduceWindow(op),
+                    ConcatenateOp => Concatenate(op),
+                    _ => false,
+                }))
                 return;
             Emit(op);
         }
@@ -94,6 +103,18 @@ public sealed class TransposeSinking : FunctionPass
                 attrs = attrs.With(name, new IntArrayAttr([.. moved]));
             }
             Sink(op, [t.Operands[0]], attrs, p);
+            return true;
+        }
+
+        // concatenate(transpose(x1, p), transpose(x2, p), ..) {dimension = d} => transpose(concatenate(x1, x2, ..) {dimension = p[d]}, p)
+        private bool Concatenate(Operation op)
+        {
+            var ts = op.Operands.Select(SoleTranspose).ToList();
+            if (ts.Any(t => t is null)) return false;
+            var p = ts[0]!.Attr.Ints("perm");
+            if (ts.Any(t => !t!.Attr.Ints("perm").SequenceEqual(p))) return false;
+            int d = op.Attr.Int32("dimension");
+            Sink(op, [.. ts.Select(t => t!.Operands[0])], op.Attributes.With("dimension", new IntAttr(p[d])), p);
             return true;
         }
 

@@ -42,14 +42,16 @@ public static class PassRegistry
     /// <c>fold-batchnorm</c>, which matches in the graph's own layout, so it runs before <c>layout</c>;
     /// <c>sink-transposes</c> moves the transposes back from each convolution's NHWC result below the bias,
     /// activation and pooling that follow it; the second canonicalisation folds the transposes <c>layout</c>
-    /// puts on constant weights and cancels those that now meet between chained convolutions; <c>fuse</c> runs on the
+    /// puts on constant weights and cancels those that now meet between chained convolutions; a second round of both
+    /// sinks what that freed (a transpose whose other readers were convolutions' input transposes, now folded, has a
+    /// single use: Inception's pooling branch then runs in NHWC); <c>fuse</c> runs on the
     /// cleaned-up graph; <c>remat</c> (only with <see cref="PassOptions.MemoryBudget"/>) then recomputes kernels whose
     /// results the backward ops read late — on the kernels, so its arena figures are the compiled ones, and after the
     /// last cse, which would merge each recomputation back into its original; <c>schedule</c> orders the kernels for
     /// the least live memory; <c>overlap-collectives</c> then issues asynchronous collectives early and waits for
     /// them late (only a program with such pairs changes).
     /// </summary>
-    public static readonly Pipeline Default = new("default", ["differentiate", "canonicalize", "hoist-constants", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "fuse", "remat", "schedule", "overlap-collectives"]);
+    public static readonly Pipeline Default = new("default", ["differentiate", "canonicalize", "hoist-constants", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "sink-transposes", "canonicalize", "fuse", "remat", "schedule", "overlap-collectives"]);
 
     /// <summary>
     /// The default pipeline for a host with a CUDA GPU: after fusion, <c>place-devices</c> puts each kernel on
@@ -59,7 +61,7 @@ public static class PassRegistry
     /// without them everything stays on the CPU and no transfer is inserted.
     /// </summary>
     public static readonly Pipeline Cuda = new("cuda",
-        ["differentiate", "canonicalize", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "fuse", "remat", "place-devices", "schedule", "overlap-collectives", "insert-transfers"]);
+        ["differentiate", "canonicalize", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "sink-transposes", "canonicalize", "fuse", "remat", "place-devices", "schedule", "overlap-collectives", "insert-transfers"]);
 
     /// <summary>
     /// The CPU pipeline of a function split over several processes (<see cref="PlacementOptions.Tasks"/>; model
@@ -70,7 +72,7 @@ public static class PassRegistry
     /// With <see cref="PassOptions.MicroBatches"/> &gt; 1 the driver puts <c>micro-batch</c> in front.
     /// </summary>
     public static readonly Pipeline Tasks = new("tasks",
-        ["differentiate", "canonicalize", "hoist-constants", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "fuse", "remat", "place-devices", "schedule", "schedule-tasks", "overlap-collectives", "insert-transfers"]);
+        ["differentiate", "canonicalize", "hoist-constants", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "sink-transposes", "canonicalize", "fuse", "remat", "place-devices", "schedule", "schedule-tasks", "overlap-collectives", "insert-transfers"]);
 
     public static readonly ImmutableArray<Pipeline> Pipelines = [Default, Cuda, Tasks];
 }
