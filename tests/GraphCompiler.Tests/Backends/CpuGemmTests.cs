@@ -172,15 +172,15 @@ public sealed class CpuGemmTests
     }
 
     [Theory]
-    // Stride-1 NHWC convolutions with constant kernels and few output features: implicit GEMM (padded input,
+    // Stride-1 NHWC convolutions with constant kernels that PlanImplicit gives to the implicit GEMM (padded input,
     // one K segment per kernel row, wide rows cropped). Odd sizes, asymmetric and one-sided padding, batches,
-    // KH ≠ KW, a segment longer than the K block (KW·C = 300 > 256), and more than 4 column tiles (packed A).
+    // KH ≠ KW, 7×7, a segment longer than the K block (KW·C = 300 > 256), and more than 4 column tiles (packed A).
     [InlineData("tensor<1x9x11x5xf32>", "tensor<3x3x5x7xf32>", "padding_high = [1, 1], padding_low = [1, 1]", "tensor<1x9x11x7xf32>")]
-    [InlineData("tensor<2x10x9x8xf32>", "tensor<3x3x8x16xf32>", "padding_high = [1, 1], padding_low = [1, 1]", "tensor<2x10x9x16xf32>")]
-    [InlineData("tensor<1x12x13x6xf32>", "tensor<5x3x6x9xf32>", "padding_high = [1, 0], padding_low = [3, 2]", "tensor<1x12x13x9xf32>")]
+    [InlineData("tensor<2x10x9x64xf32>", "tensor<3x3x64x16xf32>", "padding_high = [1, 1], padding_low = [1, 1]", "tensor<2x10x9x16xf32>")]
+    [InlineData("tensor<1x12x13x32xf32>", "tensor<5x3x32x9xf32>", "padding_high = [1, 0], padding_low = [3, 2]", "tensor<1x12x13x9xf32>")]
     [InlineData("tensor<1x20x20x100xf32>", "tensor<3x3x100x33xf32>", "padding_high = [0, 0], padding_low = [0, 0]", "tensor<1x18x18x33xf32>")]
-    [InlineData("tensor<1x40x40x4xf32>", "tensor<3x3x4x100xf32>", "padding_high = [1, 1], padding_low = [1, 1]", "tensor<1x40x40x100xf32>")]
-    [InlineData("tensor<3x17x30x3xf32>", "tensor<7x7x3x8xf32>", "padding_high = [3, 3], padding_low = [3, 3]", "tensor<3x17x30x8xf32>")]
+    [InlineData("tensor<1x30x30x64xf32>", "tensor<3x3x64x80xf32>", "padding_high = [1, 1], padding_low = [1, 1]", "tensor<1x30x30x80xf32>")]
+    [InlineData("tensor<2x20x24x32xf32>", "tensor<7x7x32x8xf32>", "padding_high = [3, 3], padding_low = [3, 3]", "tensor<2x20x24x8xf32>")]
     public void ImplicitGemmConvolutionMatchesTheInterpreter(string x, string w, string attrs, string result)
     {
         var text = $$"""

@@ -69,7 +69,7 @@ internal sealed partial class KernelEmitter
         var inPtr = Materialise(input);
         bool oFirst = L.KernelOut == 0;
         string packed = "null", wPtr = "null";
-        if (!p.FeatureFirst && _constants.TryGetValue(kernel, out var wk) && PlanImplicit(op, p) is { } implicitPlan)
+        if (!p.FeatureFirst && _constants.TryGetValue(kernel, out var wk) && PlanImplicit(op, p, g) is { } implicitPlan)
         {
             // W as [K, Cout] in HWIO order, blocked per kernel row as the segmented worker reads it.
             packed = _module.Constant(Prepack(g, 1, p.K, cout, wk, (_, kk, oc) => kk * cout + oc, implicitPlan.KW * implicitPlan.C));

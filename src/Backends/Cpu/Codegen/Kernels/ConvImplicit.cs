@@ -17,20 +17,29 @@ internal sealed partial class KernelEmitter
     /// <summary>The sizes of an implicit-GEMM convolution (2-D, NHWC/HWIO, one group, stride and dilation 1).</summary>
     internal sealed record ImplicitPlan(long IH, long IW, long C, long OH, long OW, long KH, long KW, long PH, long PW, long IHp, long IWp, long Cout);
 
-    internal static ImplicitPlan? PlanImplicit(Operation op, ConvPlan p)
+    /// <summary>
+    /// What one micro-kernel call costs beyond its k loop, in k steps: loading, adding and storing its C tile.
+    /// Short K blocks pay it often — an implicit GEMM's segments are KW·C long (9 for a 3-channel image).
+    /// </summary>
+    private const double BlockOverheadSteps = 16;
+
+    internal static ImplicitPlan? PlanImplicit(Operation op, ConvPlan p, GemmShape g)
     {
         if (p.Pointwise || RowsIm2col(op, p) is not { } r || r.SH != 1 || r.SW != 1 || r.KH * r.KW == 1) return null;
         long ihp = r.OH + r.KH - 1, iwp = r.OW + r.KW - 1;
         // Negative padding (a crop) or a high pad that the output does not need: leave to im2col.
         if (r.PH < 0 || r.PW < 0 || ihp < r.IH + r.PH || iwp < r.IW + r.PW) return null;
-        long batch = op.Operands[0].Type.Shape[0];
-        // Worth it when the discarded positions cost less than im2col: it stores each of the M·K patch elements
-        // (ElementMoveCost operations each) for N multiply-adds, so its cost relative to the GEMM is
-        // ElementMoveCost / N; the wide rows add (computed − valid) / valid. (Zen 1, 3×3 convolutions: 56×56,
-        // N = 32: 0.61×; 28×28, N = 128: equal; 14×14, N = 256: 1.10×, so there im2col.)
-        long cout = op.Result.Type.Shape[3];
+        long batch = op.Operands[0].Type.Shape[0], cout = op.Result.Type.Shape[3];
+        // Both relative to the GEMM's multiply-adds. im2col stores each of the M·K patch elements
+        // (ElementMoveCost operations) for N multiply-adds: 1 + ElementMoveCost / N. The implicit GEMM computes
+        // the wide rows' discarded positions too: computed / valid. Each pays BlockOverheadSteps per K block.
+        // (Zen 1, 3×3: 56×56×128 → 32 0.61×; 28×28×128 → 128 equal; 14×14×256 → 256 1.10× and the benchmark
+        // CNN's 3- and 16-channel layers 1.19×, both left to im2col.)
         double computed = ((batch - 1) * ihp + r.OH) * (double)iwp, valid = batch * r.OH * (double)r.OW;
-        if ((computed - valid) / valid >= (double)Parallel.ElementMoveCost / cout) return null;
+        double Blocks(long k) { double kc = GemmHelpers.BlockK(g, k); return (kc + BlockOverheadSteps) / kc; }
+        double implicitCost = computed / valid * Blocks(r.KW * r.C);
+        double im2colCost = (1 + (double)Parallel.ElementMoveCost / cout) * Blocks(p.K);
+        if (implicitCost >= im2colCost) return null;
         return new ImplicitPlan(r.IH, r.IW, r.C, r.OH, r.OW, r.KH, r.KW, r.PH, r.PW, ihp, iwp, cout);
     }
 
