@@ -143,6 +143,26 @@ internal sealed partial class KernelEmitter
         return p;
     }
 
+    /// <summary>
+    /// Runs <paramref name="body"/> for rows 0..<paramref name="rows"/> split over the threads the copy pays for
+    /// (<paramref name="floatsPerRow"/> stored per row), in a function of its own that gets <paramref name="pointers"/>.
+    /// </summary>
+    private void RowsInParallel(string what, long rows, long floatsPerRow, string[] pointers, Action<LlvmBuilder, string, string[]> body)
+    {
+        var fn = $"{_name}.{what}{_extraFunctions.Count}";
+        var ctx = _b.Alloca($"[{pointers.Length} x ptr]");
+        for (int i = 0; i < pointers.Length; i++)
+            _b.Line($"store ptr {pointers[i]}, ptr {_b.Let($"getelementptr inbounds ptr, ptr {ctx}, i64 {i}", "slot")}");
+        Parallel.Split(_b, _module, $"@{fn}", ctx, Parallel.Threads(_b, rows * floatsPerRow * Parallel.ElementMoveCost, rows), rows);
+
+        var b = new LlvmBuilder();
+        var p = pointers.Select((_, i) => b.Let($"load ptr, ptr {b.Let($"getelementptr inbounds ptr, ptr %ctx, i64 {i}", "slot")}", "p")).ToArray();
+        var (lo, hi) = Parallel.PartRows(b, rows);
+        b.For(lo, hi, r => body(b, r, p), what);
+        b.Line("ret void");
+        _extraFunctions.Add($"define internal void @{fn}(ptr noalias %ctx, i32 %t, i32 %n) nounwind {{\n{b.Body()}}}");
+    }
+
     // ---- the element evaluator and memory, as the GEMM, convolution and whole-op kernels use them -----
 
     private void StoreAll(KernelBuffer dest, Value v) => ThreadSplit.StoreAll(_ev, dest, v);

@@ -217,21 +217,10 @@ internal sealed partial class KernelEmitter
     {
         _module.Declare("declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)");
         _module.Declare("declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)");
-        long rows = batch * r.OH;
-        var body = $"{_name}.im2col{_extraFunctions.Count}";
-        var threads = Parallel.Threads(_b, rows * r.OW * r.K * Parallel.ElementMoveCost, rows);
-        var ctx = _b.Alloca("[2 x ptr]");
-        _b.Line($"store ptr {src}, ptr {ctx}");
-        _b.Line($"store ptr {dst}, ptr {_b.Let($"getelementptr inbounds ptr, ptr {ctx}, i64 1", "slot")}");
-        Parallel.Split(_b, _module, $"@{body}", ctx, threads, rows);
-
-        var b = new LlvmBuilder();
-        b.Line("%src = load ptr, ptr %ctx");
-        b.Line($"%dst = load ptr, ptr {b.Let("getelementptr inbounds ptr, ptr %ctx, i64 1", "slot")}");
-        var (lo, hi) = Parallel.PartRows(b, rows);
         long run = r.KW * r.C;
-        b.For(lo, hi, row =>
+        RowsInParallel("im2col", batch * r.OH, r.OW * r.K, [src, dst], (b, row, p) =>
         {
+            var (source, target) = (p[0], p[1]);
             var img = b.Let($"udiv i64 {row}, {r.OH}", "img");
             var oh = b.Let($"urem i64 {row}, {r.OH}", "oh");
             b.For("0", $"{r.OW}", ow =>
@@ -241,7 +230,7 @@ internal sealed partial class KernelEmitter
                 var whole = b.Let($"and i1 {b.Let($"icmp sge i64 {iw0}, 0")}, {b.Let($"icmp sle i64 {iw0}, {r.IW - r.KW}")}", "whole");
                 b.For("0", $"{r.KH}", kh =>
                 {
-                    var d = b.Let($"getelementptr inbounds float, ptr %dst, i64 {b.Let($"add i64 {b.Let($"mul i64 {outRow}, {r.K}")}, {b.Let($"mul i64 {kh}, {run}")}")}", "d");
+                    var d = b.Let($"getelementptr inbounds float, ptr {target}, i64 {b.Let($"add i64 {b.Let($"mul i64 {outRow}, {r.K}")}, {b.Let($"mul i64 {kh}, {run}")}")}", "d");
                     var ih = b.Let($"add i64 {b.Let($"sub i64 {b.Let($"mul i64 {oh}, {r.SH}")}, {r.PH}")}, {kh}", "ih");
                     var inside = b.Let($"icmp ult i64 {ih}, {r.IH}", "in");
                     var (copy, edge, zero, next) = (b.FreshLabel("row.copy"), b.FreshLabel("row.edge"), b.FreshLabel("row.zero"), b.FreshLabel("row.next"));
@@ -251,7 +240,7 @@ internal sealed partial class KernelEmitter
                     var line = b.Let($"mul i64 {b.Let($"add i64 {b.Let($"mul i64 {img}, {r.IH}")}, {ih}")}, {r.IW}", "line");
                     b.CondBr(whole, copy, edge);
                     b.Block(copy);
-                    var s0 = b.Let($"getelementptr inbounds float, ptr %src, i64 {b.Let($"mul i64 {b.Let($"add i64 {line}, {iw0}")}, {r.C}")}", "s");
+                    var s0 = b.Let($"getelementptr inbounds float, ptr {source}, i64 {b.Let($"mul i64 {b.Let($"add i64 {line}, {iw0}")}, {r.C}")}", "s");
                     b.Line($"call void @llvm.memcpy.p0.p0.i64(ptr {d}, ptr {s0}, i64 {run * 4}, i1 false)");
                     b.Br(next);
                     b.Block(edge);
@@ -262,7 +251,7 @@ internal sealed partial class KernelEmitter
                         var (cc, cz, cn) = (b.FreshLabel("col.copy"), b.FreshLabel("col.zero"), b.FreshLabel("col.next"));
                         b.CondBr(b.Let($"icmp ult i64 {iw}, {r.IW}", "in"), cc, cz);
                         b.Block(cc);
-                        var sk = b.Let($"getelementptr inbounds float, ptr %src, i64 {b.Let($"mul i64 {b.Let($"add i64 {line}, {iw}")}, {r.C}")}", "s");
+                        var sk = b.Let($"getelementptr inbounds float, ptr {source}, i64 {b.Let($"mul i64 {b.Let($"add i64 {line}, {iw}")}, {r.C}")}", "s");
                         b.Line($"call void @llvm.memcpy.p0.p0.i64(ptr {dk}, ptr {sk}, i64 {r.C * 4}, i1 false)");
                         b.Br(cn);
                         b.Block(cz);
@@ -277,8 +266,6 @@ internal sealed partial class KernelEmitter
                     b.Block(next);
                 }, "kh");
             }, "ow");
-        }, "row");
-        b.Line("ret void");
-        _extraFunctions.Add($"define internal void @{body}(ptr noalias %ctx, i32 %t, i32 %n) nounwind {{\n{b.Body()}}}");
+        });
     }
 }
