@@ -290,4 +290,25 @@ public sealed class CpuGemmTests
             }
             """, gemm: false);
     }
+
+    [Theory]
+    [InlineData(1031)]
+    [InlineData(300)]
+    public void LongInnermostLoopsInterleaveVectors(int n)
+    {
+        // tanh → logistic → exp → sqrt per element: the loop vectoriser is asked to interleave vectors; odd lengths
+        // leave remainders after the interleaved vector loop and after the vector loop.
+        var text = $$"""
+            func @main(%x: tensor<3x{{n}}xf32>) -> (tensor<3x{{n}}xf32>) {
+              %a = tanh %x : tensor<3x{{n}}xf32>
+              %b = logistic %a : tensor<3x{{n}}xf32>
+              %c = exp %b : tensor<3x{{n}}xf32>
+              %d = sqrt %c : tensor<3x{{n}}xf32>
+              return %d
+            }
+            """;
+        var llvm = CpuCompiler.Generate(PassManager.Run(IrTest.Parse(text), PassRegistry.Default).Unwrap()).Unwrap().LlvmIr;
+        Assert.Contains("llvm.loop.interleave.count", llvm);
+        AssertSame(text, gemm: false, kernel: "");
+    }
 }

@@ -102,7 +102,20 @@ internal static class ThreadSplit
         functions.Add($"define internal void @{body}(ptr %ctx, i32 %t, i32 %n) nounwind {{\n{b.Body()}}}");
     }
 
-    /// <summary>Keeps a short innermost loop of a nest a loop, so that LLVM vectorises it (see <see cref="ModuleContext.NoUnrollLoop"/>).</summary>
+    /// <summary>
+    /// Vector iterations a long innermost loop interleaves (<see cref="ModuleContext.InterleavedLoop"/>). Zen 1, 16 M
+    /// elements through tanh, logistic, exp and sqrt: 176 → 114 ms with 2, 107 ms with 4; a memory-bound chain and
+    /// the CNNs' epilogues unchanged.
+    /// </summary>
+    private const int InterleavedVectors = 4;
+
+    /// <summary>
+    /// Keeps a short innermost loop of a nest a loop, so that LLVM vectorises it (see <see cref="ModuleContext.NoUnrollLoop"/>),
+    /// and has a long one interleave vectors.
+    /// </summary>
     private static string? InnerLoopMetadata(ModuleContext module, ImmutableArray<long> shape, int d) =>
-        d == shape.Length - 1 && d > 0 && shape[d] >= 16 && shape[d] <= 256 ? module.NoUnrollLoop() : null;
+        d != shape.Length - 1 ? null
+        : shape[d] > 256 ? module.InterleavedLoop(InterleavedVectors)
+        : d > 0 && shape[d] >= 16 ? module.NoUnrollLoop()
+        : null;
 }

@@ -30,11 +30,27 @@ public sealed class ModuleContext(int lanes)
     /// the SLP vectoriser to rebuild vectors from scalars, with shuffles; kept as a loop it becomes one
     /// or two plain vector iterations.
     /// </summary>
-    public string NoUnrollLoop()
+    public string NoUnrollLoop() => Loop("!{!\"llvm.loop.unroll.disable\"}");
+
+    /// <summary>
+    /// A fresh loop ID that asks the loop vectoriser to interleave <paramref name="count"/> vector iterations:
+    /// a long dependent chain per element (tanh, then logistic, then exp, …) leaves one vector's ops waiting on
+    /// each other's latency; independent vectors side by side fill those waits.
+    /// </summary>
+    public string InterleavedLoop(int count) => Loop($"!{{!\"llvm.loop.interleave.count\", i32 {count}}}");
+
+    private readonly Dictionary<string, string> _loopHints = [];
+
+    private string Loop(string hint)
     {
-        if (_metadata.Count == 0) _metadata.Add("!0 = !{!\"llvm.loop.unroll.disable\"}");
+        if (!_loopHints.TryGetValue(hint, out var hintId))
+        {
+            hintId = $"!{_metadata.Count}";
+            _metadata.Add($"{hintId} = {hint}");
+            _loopHints[hint] = hintId;
+        }
         var id = $"!{_metadata.Count}";
-        _metadata.Add($"{id} = distinct !{{{id}, !0}}");
+        _metadata.Add($"{id} = distinct !{{{id}, {hintId}}}");
         return id;
     }
 
