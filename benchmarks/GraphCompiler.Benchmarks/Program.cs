@@ -8,7 +8,8 @@ using GraphCompiler.Benchmarks.Architectures;
 // `generate-cnns [NAME...]` writes the standard ImageNet CNNs to benchmarks/models/imagenet/ (ignored by git);
 // `verify [NAME...]` checks that GraphCompiler and ONNX Runtime agree on each benchmark model; anything else
 // `compare [NAME...]` times both, in alternating blocks of calls, at 1 and 2 threads (a quick same-run ratio; the
-// BenchmarkDotNet run is the full measurement); anything else goes to BenchmarkDotNet (--filter, --job, --list flat, ...). See docs/performance.md.
+// BenchmarkDotNet run is the full measurement); `ort-footprint MODEL [THREADS]` prints ONNX Runtime's cold start and
+// peak RSS (compare with benchmarks/native/coldstart.c on the AOT library); anything else goes to BenchmarkDotNet (--filter, --job, --list flat, ...). See docs/performance.md.
 switch (args)
 {
     case ["generate-models"]:
@@ -41,6 +42,8 @@ switch (args)
             finally { bench.Cleanup(); }
         }
         return 0;
+    case ["ort-footprint", var footprintModel, .. var footprintThreads] when footprintThreads.Length <= 1:
+        return OrtFootprint.Run(footprintModel, footprintThreads.Length == 1 ? int.Parse(footprintThreads[0]) : 1);
     case ["compare", .. var compared]:
         Compare.Run(compared.Length > 0 ? compared : OnnxBenchmarks.Models());
         return 0;
