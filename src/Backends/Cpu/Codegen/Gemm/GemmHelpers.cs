@@ -89,13 +89,15 @@ internal static partial class GemmHelpers
     /// memory, as MLAS does. With few rows the FMA chains would wait on their latency, so k is split over
     /// several accumulator sets then summed.
     /// </summary>
-    public static string MicroKernel(ModuleContext module, GemmShape g, int rows, bool directA = false)
+    public static string MicroKernel(ModuleContext module, GemmShape g, int rows, bool directA = false, bool narrow = false)
     {
-        var name = $"gc.sgemm.ukr{g.Tag}{(directA ? "d" : "")}.m{rows}";
+        var name = $"gc.sgemm.ukr{g.Tag}{(directA ? "d" : "")}{(narrow ? "n" : "")}.m{rows}";
         if (!module.FirstHelper(name)) return name;
         var vt = g.Vector;
         DeclareVectorIntrinsics(module, g);
-        int vecs = g.Vectors;
+        // Narrow: the last column tile of C when at most one vector of it is valid (N = 20 is 16 + 4): one vector
+        // of each packed B row (rows stay NR apart), half the multiply-adds of a full tile.
+        int vecs = narrow ? 1 : g.Vectors;
         int sets = Math.Max(1, Math.Min(4, 8 / (rows * vecs)));
         var b = new LlvmBuilder();
         var acc = new string[sets, rows, vecs];
@@ -341,6 +343,7 @@ internal static partial class GemmHelpers
         var packA = directA ? null : PackA(module, g);
         var packB = PackB(module, g);
         var kernels = Enumerable.Range(1, g.MR).Select(r => MicroKernel(module, g, r, directA)).ToArray();
+        var narrowKernels = g.Vectors > 1 ? Enumerable.Range(1, g.MR).Select(r => MicroKernel(module, g, r, directA, narrow: true)).ToArray() : null;
         var b = new LlvmBuilder();
         var (A, rsA, csA, bsA) = (Get(b, Field.A, "ptr"), Get(b, Field.RsA), Get(b, Field.CsA), Get(b, Field.BsA));
         var (B, rsB, csB, bsB) = (Get(b, Field.B, "ptr"), Get(b, Field.RsB), Get(b, Field.CsB), Get(b, Field.BsB));
@@ -435,16 +438,30 @@ internal static partial class GemmHelpers
                             var apanel = packA is null ? Offset(b, asrc, b.Let($"mul i64 {ir}, {rsA}")) : Offset(b, aBuf, b.Let($"mul i64 {ir}, {kc}"));
                             var crow = b.Let($"add i64 {ic}, {ir}", "crow");
                             var cptr = Offset(b, Cb, b.Let($"add i64 {b.Let($"mul i64 {crow}, {ldc}")}, {ccol}"));
-                            // One call per row count: the full-tile kernel for all but the last panel.
-                            var labels = Enumerable.Range(1, g.MR).Select(r => b.FreshLabel($"m{r}.")).ToArray();
+                            // One call per row count: the full-tile kernel for all but the last panel; a narrow
+                            // kernel for a last column tile of at most one vector.
                             var after = b.FreshLabel("tile.done");
-                            var cases = string.Join(" ", Enumerable.Range(1, g.MR - 1).Select(r => $"i64 {r}, label %{labels[r - 1]}"));
-                            b.Line($"switch i64 {mr}, label %{labels[g.MR - 1]} [ {cases} ]");
-                            for (int r = 1; r <= g.MR; r++)
+                            void Calls(string[] table)
                             {
-                                b.Block(labels[r - 1]);
-                                b.Line($"call void @{kernels[r - 1]}(i64 {kc}, ptr {apanel}, ptr {bpanel}, ptr {cptr}, i64 {ldc}, i64 {nv}, i1 {accumulate}, i64 {rsA})");
-                                b.Br(after);
+                                var labels = Enumerable.Range(1, g.MR).Select(r => b.FreshLabel($"m{r}.")).ToArray();
+                                var cases = string.Join(" ", Enumerable.Range(1, g.MR - 1).Select(r => $"i64 {r}, label %{labels[r - 1]}"));
+                                b.Line($"switch i64 {mr}, label %{labels[g.MR - 1]} [ {cases} ]");
+                                for (int r = 1; r <= g.MR; r++)
+                                {
+                                    b.Block(labels[r - 1]);
+                                    b.Line($"call void @{table[r - 1]}(i64 {kc}, ptr {apanel}, ptr {bpanel}, ptr {cptr}, i64 {ldc}, i64 {nv}, i1 {accumulate}, i64 {rsA})");
+                                    b.Br(after);
+                                }
+                            }
+                            if (narrowKernels is null) Calls(kernels);
+                            else
+                            {
+                                var (wideL, narrowL) = (b.FreshLabel("tile.wide"), b.FreshLabel("tile.narrow"));
+                                b.CondBr(b.Let($"icmp ule i64 {nv}, {g.Lanes}", "narrow"), narrowL, wideL);
+                                b.Block(wideL);
+                                Calls(kernels);
+                                b.Block(narrowL);
+                                Calls(narrowKernels);
                             }
                             b.Block(after);
                         }, "ir");
