@@ -353,29 +353,14 @@ internal static class Parallel
     }
 
     /// <summary>
-    /// Parts per thread a region is cut into (<see cref="Parts"/>); parts are claimed by whichever thread is free.
-    /// 1, measured: with 4, a thread whose vCPU the host slowed took fewer parts (SqueezeNet 0.72–0.86× at 2 threads
-    /// on such a VM), but on a quiet machine ResNet-50 and MobileNet v2 ran 3–9 % slower, as a row range no longer
-    /// stays on the thread that computed it in the kernel before (the caches are per core). Balancing that keeps
-    /// the locality (own parts first, then the others') is the next step (docs/performance.md, seventh session).
+    /// The parts a region run by <paramref name="threads"/> (an i32 value or literal, from <see cref="Threads"/>, which
+    /// already caps it at <paramref name="limit"/>) is cut into: one per thread, claimed by whichever thread is free.
+    /// More parts per thread were measured (4: SqueezeNet 0.72–0.86× at 2 threads on a VM whose host slowed one vCPU,
+    /// but ResNet-50 and MobileNet v2 3–9 % slower on a quiet machine, as a row range no longer stays on the thread
+    /// that computed it in the kernel before; docs/performance.md, seventh session); balancing that keeps the
+    /// locality (own parts first, then the others') is the next step.
     /// </summary>
-    public static readonly int PartsPerThread = 1;
-
-    /// <summary>
-    /// The parts a region run by <paramref name="threads"/> (an i32 value or literal, from <see cref="Threads"/>) is cut
-    /// into: <see cref="PartsPerThread"/> per thread, at most <paramref name="limit"/> (the parts the region can be cut into).
-    /// </summary>
-    public static string Parts(LlvmBuilder b, string threads, long limit)
-    {
-        if (threads == "1" || limit <= 1) return "1";
-        // Threads already caps the thread count at the limit: one part each needs no arithmetic.
-        if (PartsPerThread == 1) return threads;
-        var cap = (int)Math.Min(limit, int.MaxValue);
-        var many = b.Let($"mul i32 {threads}, {PartsPerThread}", "parts");
-        var capped = b.Let($"select i1 {b.Let($"icmp slt i32 {many}, {cap}")}, i32 {many}, i32 {cap}", "parts");
-        // One thread runs the region whole: cutting it would only repeat each part's set-up (a GEMM's packing).
-        return b.Let($"select i1 {b.Let($"icmp sgt i32 {threads}, 1")}, i32 {capped}, i32 1", "parts");
-    }
+    public static string Parts(string threads, long limit) => threads == "1" || limit <= 1 ? "1" : threads;
 
     /// <summary>Emits <c>call @gc.parallel(fn, ctx, parts, threads)</c>: <c>fn</c> is called with each part's index and the part count.</summary>
     public static void Call(LlvmBuilder b, ModuleContext module, string fn, string ctx, string parts, string threads) =>
@@ -383,7 +368,7 @@ internal static class Parallel
 
     /// <summary><see cref="Call"/> with <see cref="Parts"/>: the region cut for <paramref name="threads"/> threads.</summary>
     public static void Split(LlvmBuilder b, ModuleContext module, string fn, string ctx, string threads, long limit) =>
-        Call(b, module, fn, ctx, Parts(b, threads, limit), threads);
+        Call(b, module, fn, ctx, Parts(threads, limit), threads);
 
     public static string Threads(LlvmBuilder b, long work, long limit)
     {

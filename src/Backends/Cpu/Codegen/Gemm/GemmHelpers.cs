@@ -49,16 +49,17 @@ internal static partial class GemmHelpers
     public enum Field { A, RsA, CsA, BsA, B, RsB, CsB, BsB, BPacked, C, Ldc, BsC, M, N, K, Batch, SplitM, NPad, Workspace, WorkspaceStride, SegK, SegStrideA, Count }
 
     /// <summary>
-    /// Bytes of packing space one thread needs: an MC × KC block of A, and (unless B comes pre-packed)
-    /// KC rows of B's padded width. The caller allocates it for all threads at once, so that threads
-    /// created for one call do not each map fresh memory.
+    /// Bytes of packing space one thread needs: an MC × KC block of A (unless the worker reads A in place), and
+    /// (unless B comes pre-packed) KC rows of B's padded width; at least one cache line, so that the allocation
+    /// never asks for 0 bytes. The caller allocates it for all threads at once, so that threads created for one
+    /// call do not each map fresh memory.
     /// </summary>
-    public static (long A, long Total) WorkspaceBytes(GemmShape g, long k, long npad, bool prepacked)
+    public static long WorkspaceBytes(GemmShape g, long k, long npad, bool prepacked, bool directA)
     {
         long kc = Math.Max(1, Math.Min(k, g.KC));
-        long a = (g.MC * kc * 4 + 63) / 64 * 64;
+        long a = directA ? 0 : (g.MC * kc * 4 + 63) / 64 * 64;
         long b = prepacked ? 0 : (kc * npad * 4 + 63) / 64 * 64;
-        return (a, a + b);
+        return Math.Max(a + b, 64);
     }
 
     private static string Get(LlvmBuilder b, Field f, string type = "i64")
@@ -374,8 +375,8 @@ internal static partial class GemmHelpers
         var (ws, wsStride) = (Get(b, Field.Workspace, "ptr"), Get(b, Field.WorkspaceStride));
         var aBuf = Offset(b, ws, b.Let($"mul i64 {t64}, {b.Let($"udiv i64 {wsStride}, 4")}"));
         var kcmax = Min(b, K, $"{g.KC}");
-        var aFloats = b.Let($"and i64 {b.Let($"add i64 {b.Let($"mul i64 {kcmax}, {g.MC}")}, 15")}, -16", "afloats");
-        var bBuf = Offset(b, aBuf, aFloats);
+        // B's packing space follows A's (none when A is read in place), as WorkspaceBytes lays them out.
+        var bBuf = packA is null ? aBuf : Offset(b, aBuf, b.Let($"and i64 {b.Let($"add i64 {b.Let($"mul i64 {kcmax}, {g.MC}")}, 15")}, -16", "afloats"));
         var needB = b.Let($"icmp eq ptr {bpre}, null", "needb");
         b.For("0", batch, bi =>
         {

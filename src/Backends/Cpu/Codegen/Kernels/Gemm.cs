@@ -107,7 +107,8 @@ internal sealed partial class KernelEmitter
         if (c.Batch == 0 || c.M == 0 || c.N == 0) return;
         var g = GemmShape.For(_module.Lanes, c.N);
         long tilesM = (c.M + g.MR - 1) / g.MR, tilesN = (c.N + g.NR - 1) / g.NR;
-        var worker = GemmHelpers.Worker(_module, g, directA: c.CsA == 1 && tilesN <= DirectAColumnTiles);
+        bool directA = c.CsA == 1 && tilesN <= DirectAColumnTiles;
+        var worker = GemmHelpers.Worker(_module, g, directA);
         // Split the dimension with more micro-tiles; each thread packs the other operand whole.
         bool splitM = tilesM > tilesN;
         var ctx = _b.Alloca($"[{(int)GemmHelpers.Field.Count} x i64]");
@@ -144,8 +145,8 @@ internal sealed partial class KernelEmitter
         long tiles = splitM ? tilesM : tilesN;
         var threads = Parallel.Threads(_b, c.Batch * c.M * c.N * Math.Max(c.K, 1), tiles);
         // Parts are claimed dynamically, so each has its own packing space (the worker indexes it by part).
-        var parts = Parallel.Parts(_b, threads, tiles);
-        var (_, perThread) = GemmHelpers.WorkspaceBytes(g, c.K, tilesN * g.NR, c.Packed != "null");
+        var parts = Parallel.Parts(threads, tiles);
+        var perThread = GemmHelpers.WorkspaceBytes(g, c.K, tilesN * g.NR, c.Packed != "null", directA);
         _module.Declare("declare noalias ptr @aligned_alloc(i64, i64)");
         _module.Declare("declare void @free(ptr)");
         var bytes = _b.Let($"mul i64 {_b.Let($"zext i32 {parts} to i64", "nt")}, {perThread}", "ws");
