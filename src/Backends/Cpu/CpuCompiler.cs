@@ -41,6 +41,28 @@ public sealed record CpuCompileOptions
     /// <see cref="JitConstants.MinExternalBytes"/>; an object file or library (null) carries every constant.
     /// </summary>
     public long? ExternalConstantMinBytes { get; init; }
+
+    /// <summary>How convolutions are computed; <see cref="ConvolutionAlgorithm.Auto"/>: per convolution, by the cost model.</summary>
+    public ConvolutionAlgorithm Convolution { get; init; }
+}
+
+/// <summary>
+/// The algorithm for a convolution the CPU backend can compute several ways (as oneDNN's algorithm kinds):
+/// <see cref="Auto"/> lets the cost model pick per convolution; the others exist to test and measure each kernel.
+/// </summary>
+public enum ConvolutionAlgorithm
+{
+    /// <summary>The cheapest by the cost model: im2col, implicit GEMM, or Winograd.</summary>
+    Auto,
+
+    /// <summary>A GEMM (im2col or implicit, by the cost model), never Winograd.</summary>
+    Gemm,
+
+    /// <summary>Winograd F(2×2, 3×3) wherever the convolution allows it, else as <see cref="Gemm"/>.</summary>
+    Winograd2x2,
+
+    /// <summary>Winograd F(4×4, 3×3) wherever the convolution allows it, else as <see cref="Gemm"/>.</summary>
+    Winograd4x4,
 }
 
 /// <summary>
@@ -55,6 +77,9 @@ public sealed record CpuProgram(string Name, string LlvmIr, IReadOnlyList<Consta
     /// (their MPI transport is the only thing in a CPU program that fails with a message); null otherwise.
     /// </summary>
     public string? LastErrorSymbol { get; init; }
+
+    /// <summary>The part of <see cref="ArenaBytes"/> that is the kernels' scratch (im2col patches, GEMM packing space, ...), after the values.</summary>
+    public long ScratchBytes { get; init; }
 
     /// <summary>
     /// The kernel library's module (the GEMM's micro-kernels, packing and workers) that <see cref="LlvmIr"/>
@@ -96,10 +121,10 @@ public static class CpuCompiler
             // Only a module with collectives, or split over tasks (processes), carries the MPI transport (and so any mention of libmpi).
             var tasks = MpiTasks.For(f);
             string? lastError = CollectiveOps.Uses(module) || tasks is not null ? $"{options.Name}_last_error" : null;
-            var e = ProgramEmitter.Emit(f, options.Name, f.Name, module, target.F32Lanes, CpuKernels.Instance, MemoryPlan,
+            var e = ProgramEmitter.Emit(f, options.Name, f.Name, module, target.F32Lanes, CpuKernels.For(options.Convolution), MemoryPlan,
                 prepare: lastError is null ? null : m => MpiRuntime.EmitWithLastError(m, lastError), tasks: tasks, separateLibrary: options.UseKernelLibrary,
                 parts: Math.Max(1, options.CodegenThreads), externalConstantMinBytes: options.ExternalConstantMinBytes);
-            return Result<CpuProgram>.Success(new CpuProgram(options.Name, e.Ir, e.Constants, e.ArenaBytes, f) { LastErrorSymbol = lastError, LibraryIr = e.Library, Parts = e.Parts });
+            return Result<CpuProgram>.Success(new CpuProgram(options.Name, e.Ir, e.Constants, e.ArenaBytes, f) { LastErrorSymbol = lastError, LibraryIr = e.Library, Parts = e.Parts, ScratchBytes = e.ScratchBytes });
         }
         catch (CodegenException e)
         {

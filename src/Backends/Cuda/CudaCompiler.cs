@@ -67,6 +67,9 @@ public sealed record CudaProgram(string Name, string HostIr, IReadOnlyList<Const
 
     /// <summary><c>const char *NAME_last_error(void)</c>: the generated runtime's message for the last failed call.</summary>
     public string LastErrorSymbol => $"{Name}_last_error";
+
+    /// <summary>The part of <see cref="ArenaBytes"/> that is the host kernels' scratch, after the host values.</summary>
+    public long ScratchBytes { get; init; }
 }
 
 /// <summary>
@@ -105,8 +108,8 @@ public static class CudaCompiler
             var deviceIr = device.Build(f.Name);
             var ptx = LlvmCompiler.Emit(deviceIr, options.Gpu.Llvm, assembly: true, name: $"{options.Name}_kernels", constants: device.Context.Constants);
             if (!ptx.Ok) return Result<CudaProgram>.Failure(ptx.Diagnostics);
-            var host = options.Host ?? CpuTarget.Host();
-            var (ir, _, constants, arena, _) = ProgramEmitter.Emit(f, options.Name, f.Name, module, host.F32Lanes, hostKernels, plan.HostMemoryPlan,
+            var cpu = options.Host ?? CpuTarget.Host();
+            var emitted = ProgramEmitter.Emit(f, options.Name, f.Name, module, cpu.F32Lanes, hostKernels, plan.HostMemoryPlan,
                 device: deviceMode => new CudaOffload(plan, deviceMode),
                 prepare: m =>
                 {
@@ -114,7 +117,10 @@ public static class CudaCompiler
                     HostRuntime.Emit(m, ptx.Value!, plan.KernelNames, plan.DeviceArenaBytes, uploads);
                 });
             var ptxText = System.Text.Encoding.ASCII.GetString(ptx.Value!);
-            return Result<CudaProgram>.Success(new CudaProgram(options.Name, ir, constants, arena, f, deviceIr, ptxText, plan.KernelNames.Count));
+            return Result<CudaProgram>.Success(new CudaProgram(options.Name, emitted.Ir, emitted.Constants, emitted.ArenaBytes, f, deviceIr, ptxText, plan.KernelNames.Count)
+            {
+                ScratchBytes = emitted.ScratchBytes,
+            });
         }
         catch (CodegenException e)
         {

@@ -16,16 +16,16 @@ public sealed class CpuGemmTests
         return Tensor.FromDoubles(t, [.. Enumerable.Range(0, (int)t.ElementCount).Select(_ => rng.NextDouble() * 2 - 1)]);
     }
 
-    private static void AssertSame(string text, bool gemm = true, string kernel = "@gc.sgemm.worker")
+    private static void AssertSame(string text, bool gemm = true, string kernel = "@gc.sgemm.worker", CpuCompileOptions? options = null)
     {
         var m = IrTest.Parse(text);
         var inputs = m.Entry.Arguments.Select((a, i) => Random(a.Type, i + 1)).ToArray();
         var expected = new Interpreter(m).Run(null, inputs).Unwrap().Results;
         var optimised = PassManager.Run(m, PassRegistry.Default).Unwrap();
-        var llvm = CpuCompiler.Generate(optimised).Unwrap().LlvmIr;
+        var llvm = CpuCompiler.Generate(optimised, options).Unwrap().LlvmIr;
         if (gemm) Assert.Contains(kernel, llvm);
         else if (kernel.Length > 0) Assert.Contains("@gc.parallel(ptr @", llvm);
-        using var exe = CpuCompiler.Jit(optimised).Unwrap();
+        using var exe = CpuCompiler.Jit(optimised, options).Unwrap();
         var actual = exe.Run(inputs).Unwrap();
         for (int i = 0; i < expected.Length; i++)
             IrTest.AssertTensor(expected[i], actual[i], rtol: 1e-4, atol: 1e-4);
@@ -197,11 +197,69 @@ public sealed class CpuGemmTests
               return %y
             }
             """;
-        var llvm = CpuCompiler.Generate(PassManager.Run(IrTest.Parse(text), PassRegistry.Default).Unwrap()).Unwrap().LlvmIr;
+        var options = new CpuCompileOptions { Convolution = ConvolutionAlgorithm.Gemm };
+        var llvm = CpuCompiler.Generate(PassManager.Run(IrTest.Parse(text), PassRegistry.Default).Unwrap(), options).Unwrap().LlvmIr;
         Assert.Contains("crop", llvm);
         Assert.DoesNotContain(".im2col", llvm);
-        AssertSame(text);
+        AssertSame(text, options: options);
     }
+
+    [Theory]
+    // 3×3 stride-1 NHWC convolutions by Winograd F(2×2, 3×3) and F(4×4, 3×3): output sizes that leave partial last
+    // tiles (9×11, 7×5, 1×1), channel counts with a scalar remainder (5, 13), one-sided and no padding, a batch,
+    // K past the 256 block (300 channels) and many column tiles (80 outputs).
+    [InlineData("tensor<1x9x11x5xf32>", "padding_high = [1, 1], padding_low = [1, 1]", "tensor<1x9x11x7xf32>")]
+    [InlineData("tensor<2x10x9x64xf32>", "padding_high = [0, 1], padding_low = [1, 0]", "tensor<2x9x8x16xf32>")]
+    [InlineData("tensor<1x9x7x13xf32>", "padding_high = [0, 0], padding_low = [0, 0]", "tensor<1x7x5x24xf32>")]
+    [InlineData("tensor<1x3x3x32xf32>", "padding_high = [0, 0], padding_low = [0, 0]", "tensor<1x1x1x9xf32>")]
+    [InlineData("tensor<1x14x14x300xf32>", "padding_high = [1, 1], padding_low = [1, 1]", "tensor<1x14x14x80xf32>")]
+    [InlineData("tensor<3x8x8x16xf32>", "padding_high = [1, 1], padding_low = [1, 1]", "tensor<3x8x8x40xf32>")]
+    public void WinogradConvolutionMatchesTheInterpreter(string x, string attrs, string result)
+    {
+        long cin = long.Parse(x.Split('x')[^2]), cout = long.Parse(result.Split('x')[^2]);
+        var w = $"tensor<3x3x{cin}x{cout}xf32>";
+        var text = $$"""
+            func @main(%x: {{x}}) -> ({{result}}) {
+              %i = iota {dimension = 2} : {{w}}
+              %j = iota {dimension = 3} : {{w}}
+              %k = iota {dimension = 0} : {{w}}
+              %l = iota {dimension = 1} : {{w}}
+              %s = constant {value = dense<0.013>} : tensor<f32>
+              %sb = broadcast_in_dim %s {dims = []} : {{w}}
+              %ij = sub %i, %j : {{w}}
+              %kl = mul %k, %l : {{w}}
+              %ijk = add %ij, %kl : {{w}}
+              %w = mul %ijk, %sb : {{w}}
+              %y = convolution %x, %w {dims = "b01f_01io->b01f", {{attrs}}} : {{result}}
+              return %y
+            }
+            """;
+        var m = IrTest.Parse(text);
+        var input = Random(m.Entry.Arguments[0].Type, 1);
+        var expected = new Interpreter(m).Run(null, [input]).Unwrap().Results[0];
+        var optimised = PassManager.Run(m, PassRegistry.Default).Unwrap();
+        double scale = Enumerable.Range(0, (int)expected.ElementCount).Max(i => Math.Abs(expected.GetDouble(i)));
+        foreach (var algorithm in new[] { ConvolutionAlgorithm.Winograd2x2, ConvolutionAlgorithm.Winograd4x4 })
+        {
+            var options = new CpuCompileOptions { Convolution = algorithm };
+            var llvm = CpuCompiler.Generate(optimised, options).Unwrap().LlvmIr;
+            Assert.Contains("wino.in", llvm);
+            Assert.Contains("wino.out", llvm);
+            using var exe = CpuCompiler.Jit(optimised, options).Unwrap();
+            var actual = exe.Run([input]).Unwrap()[0];
+            Assert.Equal(expected.Type, actual.Type);
+            double worst = Enumerable.Range(0, (int)expected.ElementCount).Max(i => Math.Abs(expected.GetDouble(i) - actual.GetDouble(i)));
+            // The transforms add and scale before the GEMM sums, so the rounding error follows the output's scale, not each element's.
+            double tolerance = algorithm == ConvolutionAlgorithm.Winograd2x2 ? Winograd2x2Tolerance : Winograd4x4Tolerance;
+            Assert.True(worst <= tolerance * scale, $"{algorithm}: largest difference {worst:E3} on a scale of {scale:E3}");
+        }
+    }
+
+    // The largest difference from the interpreter a Winograd convolution may have, relative to the largest output:
+    // about 3× what these shapes measure (F(2×2, 3×3) up to 7.0e-7; F(4×4, 3×3), whose transforms scale by up to 8,
+    // up to 9.4e-6 with 300 channels).
+    private const double Winograd2x2Tolerance = 2e-6;
+    private const double Winograd4x4Tolerance = 3e-5;
 
     [Fact]
     public void ConvolutionWithConstantKernelBiasAndRelu()

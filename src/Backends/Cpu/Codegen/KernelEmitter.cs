@@ -7,15 +7,19 @@ namespace GraphCompiler.Backends.Cpu.Codegen;
 /// <summary>The CPU backend's host kernels, for <see cref="ProgramEmitter"/> (the CPU program's and a CUDA program's host side).</summary>
 public sealed class CpuKernels : IHostKernels
 {
-    public static readonly CpuKernels Instance = new();
+    /// <summary>The kernels with every choice left to the cost models.</summary>
+    public static readonly CpuKernels Instance = new(ConvolutionAlgorithm.Auto);
 
-    private CpuKernels()
-    {
-    }
+    private CpuKernels(ConvolutionAlgorithm convolution) => Convolution = convolution;
 
-    public void Emit(ModuleContext module, string name, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
+    /// <summary>How convolutions that can be computed several ways are computed.</summary>
+    public ConvolutionAlgorithm Convolution { get; }
+
+    public static CpuKernels For(ConvolutionAlgorithm convolution) => convolution == ConvolutionAlgorithm.Auto ? Instance : new(convolution);
+
+    public long Emit(ModuleContext module, string name, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
         IReadOnlyDictionary<Value, Tensor> constants, bool outputsOverwriteInputs = false) =>
-        KernelEmitter.Emit(module, name, inputs, ops, outputs, constants, outputsOverwriteInputs);
+        KernelEmitter.Emit(module, name, inputs, ops, outputs, constants, outputsOverwriteInputs, Convolution);
 }
 
 /// <summary>
@@ -29,7 +33,8 @@ internal sealed partial class KernelEmitter
 {
     private readonly ModuleContext _module;
     private readonly ElementEvaluator _ev;
-    private readonly List<string> _scratch = [];
+    /// <summary>Bytes of the caller's scratch (<c>%scratch</c>) handed out so far.</summary>
+    private long _scratchBytes;
 
     /// <summary>The kernel's symbol: functions split out of it are named after it.</summary>
     private readonly string _name;
@@ -56,13 +61,14 @@ internal sealed partial class KernelEmitter
     /// <paramref name="constants"/> gives the contents of inputs that are compile-time constants;
     /// <paramref name="outputsOverwriteInputs"/> as in <see cref="IHostKernels.Emit"/>.
     /// </summary>
-    public static void Emit(ModuleContext module, string name, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
-        IReadOnlyDictionary<Value, Tensor>? constants = null, bool outputsOverwriteInputs = false)
+    public static long Emit(ModuleContext module, string name, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
+        IReadOnlyDictionary<Value, Tensor>? constants = null, bool outputsOverwriteInputs = false, ConvolutionAlgorithm convolution = ConvolutionAlgorithm.Auto)
     {
-        var k = new KernelEmitter(module, name, inputs, ops, constants);
+        var k = new KernelEmitter(module, name, inputs, ops, constants) { _convolution = convolution };
         var parameters = new List<string>();
         for (int i = 0; i < outputs.Count; i++) parameters.Add($"ptr noalias %out{i}");
         for (int i = 0; i < inputs.Count; i++) parameters.Add($"ptr noalias %in{i}");
+        parameters.Add("ptr noalias %scratch");
         parameters.Add("i32 %threads");
 
         var written = new HashSet<Value>(ReferenceEqualityComparer.Instance);
@@ -110,7 +116,6 @@ internal sealed partial class KernelEmitter
         foreach (var g in groups)
             ThreadSplit.StoreAllParallel(k._ev, name, g.First(), [.. g.Select(i => (new KernelBuffer($"%out{i}", outputs[i].Type), outputs[i]))],
                 ops.Count, k._extraFunctions);
-        foreach (var p in k._scratch) k._b.Line($"call void @free(ptr {p})");
         k._b.Line("ret i32 0");
         if (k._failLabel is { } fail)
         {
@@ -119,12 +124,14 @@ internal sealed partial class KernelEmitter
         }
         module.AddFunction($"define internal i32 @{name}({string.Join(", ", parameters)}) nounwind {{\n{k._b.Body()}}}");
         foreach (var f in k._extraFunctions) module.AddFunction(f);
+        return k._scratchBytes;
     }
 
     private string? _failLabel;
+    private ConvolutionAlgorithm _convolution;
     private readonly List<string> _extraFunctions = [];
 
-    /// <summary>Returns 1 from the kernel when <paramref name="cond"/> holds (scratch allocated so far is not freed: the process is out of memory).</summary>
+    /// <summary>Returns 1 from the kernel when <paramref name="cond"/> holds (the process is out of memory).</summary>
     private void FailIf(string cond)
     {
         _failLabel ??= _b.FreshLabel("fail");
@@ -133,15 +140,22 @@ internal sealed partial class KernelEmitter
         _b.Block(ok);
     }
 
-    private string Malloc(TensorType t)
+    /// <summary>
+    /// Room for a <paramref name="t"/> in the caller's scratch: the next cache-line-aligned bytes of <c>%scratch</c>.
+    /// The arena is reused call after call, so temporaries cost no allocation and no page faults per call
+    /// (freshly mapped pages are zeroed by the kernel on first touch, a large share of a convolution's time).
+    /// </summary>
+    private string Malloc(TensorType t) => Scratch(t.ByteSize);
+
+    private string Scratch(long bytes)
     {
-        _module.Declare("declare noalias ptr @malloc(i64)");
-        _module.Declare("declare void @free(ptr)");
-        var p = _b.Let($"call ptr @malloc(i64 {Math.Max(t.ByteSize, 1)})", "scratch");
-        FailIf(_b.Let($"icmp eq ptr {p}, null", "oom"));
-        _scratch.Add(p);
-        return p;
+        long at = _scratchBytes;
+        _scratchBytes = checked(at + Math.Max((bytes + ScratchAlignment - 1) / ScratchAlignment * ScratchAlignment, ScratchAlignment));
+        return _b.Let($"getelementptr inbounds i8, ptr %scratch, i64 {at}", "scratch");
     }
+
+    /// <summary>Each temporary starts on a cache line (the arena's alignment), as aligned vector code expects.</summary>
+    private const long ScratchAlignment = GraphCompiler.Runtime.Abi.ArenaAlignment;
 
     /// <summary>
     /// Runs <paramref name="body"/> for rows 0..<paramref name="rows"/> split over the threads the copy pays for

@@ -370,9 +370,12 @@ internal static class Parallel
     public static void Split(LlvmBuilder b, ModuleContext module, string fn, string ctx, string threads, long limit) =>
         Call(b, module, fn, ctx, Parts(threads, limit), threads);
 
+    /// <summary>The most threads <see cref="Threads"/> can return for this work, whatever the call's thread count.</summary>
+    public static long MostThreads(long work, long limit) => Math.Max(1, Math.Min(work / Grain, limit));
+
     public static string Threads(LlvmBuilder b, long work, long limit)
     {
-        long useful = Math.Max(1, Math.Min(work / Grain, limit));
+        long useful = MostThreads(work, limit);
         if (useful == 1) return "1";
         var cap = (int)Math.Min(useful, int.MaxValue);
         var lt = b.Let($"icmp slt i32 %threads, {cap}");

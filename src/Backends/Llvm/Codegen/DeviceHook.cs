@@ -31,19 +31,21 @@ public interface IDeviceHook
 /// <summary>
 /// How the host program's kernels are emitted: one function per op or fusion that runs on the host
 /// (the CPU backend's <c>CpuKernels.Instance</c>). The host program calls each as
-/// <c>i32 @name(ptr out..., ptr in..., i32 threads)</c>, which returns 0, or a nonzero status.
+/// <c>i32 @name(ptr out..., ptr in..., ptr scratch, i32 threads)</c>, which returns 0, or a nonzero status.
 /// </summary>
 public interface IHostKernels
 {
     /// <summary>
-    /// Emits <c>define internal i32 @name(ptr out..., ptr in..., i32 threads)</c> computing
+    /// Emits <c>define internal i32 @name(ptr out..., ptr in..., ptr scratch, i32 threads)</c> computing
     /// <paramref name="outputs"/> from <paramref name="inputs"/> through <paramref name="ops"/> (in order,
     /// without a terminator). <paramref name="constants"/> gives the contents of inputs that are
     /// compile-time constants. With <paramref name="outputsOverwriteInputs"/>, an output buffer may be an input's
     /// (an in-place variable update, read elementwise): the kernel must read each input element before it
     /// stores the outputs' element there, so no output may serve as scratch for a contraction first.
+    /// Returns the bytes of scratch the kernel needs: <c>scratch</c> points to that many (64-byte aligned) in the
+    /// caller's arena, after its values, shared by every kernel of the function, so its contents last one call.
     /// </summary>
-    void Emit(ModuleContext module, string name, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
+    long Emit(ModuleContext module, string name, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
         IReadOnlyDictionary<Value, Tensor> constants, bool outputsOverwriteInputs = false);
 }
 

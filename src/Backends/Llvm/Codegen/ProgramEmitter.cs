@@ -8,7 +8,11 @@ namespace GraphCompiler.Backends.Llvm.Codegen;
 /// A generated host program: the whole module's text, its kernel library's (or null), the constants' bytes, the arena
 /// size, and the module split for parallel compilation (or null: compile <see cref="Ir"/>).
 /// </summary>
-public sealed record EmittedProgram(string Ir, string? Library, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes, IReadOnlyList<ModulePart>? Parts);
+public sealed record EmittedProgram(string Ir, string? Library, IReadOnlyList<ConstantGlobal> Constants, long ArenaBytes, IReadOnlyList<ModulePart>? Parts)
+{
+    /// <summary>The part of <see cref="ArenaBytes"/> that is the kernels' scratch (after the values buffer assignment placed).</summary>
+    public long ScratchBytes { get; init; }
+}
 
 /// <summary>
 /// Emits the entry point of a compiled function:
@@ -48,6 +52,7 @@ public sealed class ProgramEmitter
     private readonly HashSet<Value> _inPlace = new(ReferenceEqualityComparer.Instance); // variable updates computed over their variable
 
     private readonly IDeviceHook? _device;
+    private long _scratchBytes; // the most scratch any kernel of this function needs
     private readonly ITaskHook? _tasks;
 
     private ProgramEmitter(Shared shared, IDeviceHook? device = null, ITaskHook? tasks = null)
@@ -84,8 +89,15 @@ public sealed class ProgramEmitter
         var shared = new Shared(new ModuleContext(lanes) { SeparateLibrary = separateLibrary, ExternalConstantMinBytes = externalConstantMinBytes }, module, name, kernels, memoryPlan);
         prepare?.Invoke(shared.Module);
         shared.Module.Declare("declare void @llvm.memmove.p0.p0.i64(ptr, ptr, i64, i1)");
-        long arena = new ProgramEmitter(shared, device?.Invoke(false), tasks).EmitFunction(f, $"{name}_run", external: true);
-        if (device is not null) new ProgramEmitter(shared, device(true)).EmitFunction(f, $"{name}_run_device", external: true);
+        var entry = new ProgramEmitter(shared, device?.Invoke(false), tasks);
+        long arena = entry.EmitFunction(f, $"{name}_run", external: true), scratch = entry._scratchBytes;
+        if (device is not null)
+        {
+            // The same kernels over device pointers: the same scratch.
+            var onDevice = new ProgramEmitter(shared, device(true));
+            arena = Math.Max(arena, onDevice.EmitFunction(f, $"{name}_run_device", external: true));
+            scratch = Math.Max(scratch, onDevice._scratchBytes);
+        }
         shared.Module.AddFunction($"define i64 @{name}_arena_size() nounwind {{\nentry:\n  ret i64 {arena}\n}}");
         // NAME_release stops the kernels' worker threads (waiting for a call in flight); gc.module.fini,
         // for a library destructor, does the same unless a call is in flight.
@@ -94,13 +106,17 @@ public sealed class ProgramEmitter
         shared.Module.AddFunction($"define void @{name}_release() nounwind {{\nentry:\n{Stop(true)}{hooks}  ret void\n}}");
         shared.Module.AddFunction($"define internal void @{FiniSymbol}() nounwind {{\nentry:\n{Stop(false)}  ret void\n}}");
         return new EmittedProgram(shared.Module.Build(sourceName), shared.Module.LibraryIr(), shared.Module.Constants, arena,
-            parts > 1 ? ModulePartitioner.Split(shared.Module, sourceName, parts) : null);
+            parts > 1 ? ModulePartitioner.Split(shared.Module, sourceName, parts) : null) { ScratchBytes = scratch };
     }
 
     private long EmitFunction(Function f, string symbol, bool external)
     {
         var plan = BufferAssignment.Compute(f, external ? _shared.MemoryPlan : _shared.MemoryPlan with { Holds = null });
         foreach (var v in plan.Values) _placement[v.Value] = v;
+        // The kernels' scratch follows the values: one region, reused by every kernel (they run one after another).
+        long align = Math.Max(1, _shared.MemoryPlan.Alignment);
+        long values = (plan.ArenaBytes + align - 1) / align * align;
+        _b.Line($"%kernel.scratch = getelementptr inbounds i8, ptr %arena, i64 {values}");
         // Zero or fewer threads means one per online CPU (_SC_NPROCESSORS_ONLN is 84 in glibc); more than
         // that never helps compute-bound kernels and makes the pool's spinning workers fight for the CPUs.
         _shared.Module.Declare("declare i64 @sysconf(i32) nounwind");
@@ -153,7 +169,7 @@ public sealed class ProgramEmitter
         _b.Line("ret i32 0");
         var linkage = external ? "" : "internal ";
         _shared.Module.AddFunction($"define {linkage}i32 @{symbol}(ptr %args, ptr %results, ptr %arena, i32 %threads.arg) nounwind {{\n{_b.Body()}}}");
-        return plan.ArenaBytes;
+        return _scratchBytes == 0 ? plan.ArenaBytes : values + (_scratchBytes + align - 1) / align * align;
     }
 
     /// <summary>The variable updates buffer assignment writes into their variables, with the (first) result each is.</summary>
@@ -247,8 +263,9 @@ public sealed class ProgramEmitter
         var kname = $"{_shared.Prefix}.k{_shared.KernelCount++}";
         var body = KernelBody.Of(op);
         bool overwrites = op.Results.Any(_inPlace.Contains); // (a caller may pass the variable as the result buffer)
-        _shared.Kernels.Emit(_shared.Module, kname, body.Inputs, body.Ops, body.Outputs, body.Constants(_constants), overwrites);
-        var args = op.Results.Concat(body.OuterInputs).Select(v => $"ptr {_pointers[v]}").Append("i32 %threads");
+        long scratch = _shared.Kernels.Emit(_shared.Module, kname, body.Inputs, body.Ops, body.Outputs, body.Constants(_constants), overwrites);
+        _scratchBytes = Math.Max(_scratchBytes, scratch);
+        var args = op.Results.Concat(body.OuterInputs).Select(v => $"ptr {_pointers[v]}").Append("ptr %kernel.scratch").Append("i32 %threads");
         var status = _b.Let($"call i32 @{kname}({string.Join(", ", args)})", "status");
         ReturnIf(_b.Let($"icmp ne i32 {status}, 0"), status);
     }

@@ -51,8 +51,8 @@ internal static partial class GemmHelpers
     /// <summary>
     /// Bytes of packing space one thread needs: an MC × KC block of A (unless the worker reads A in place), and
     /// (unless B comes pre-packed) KC rows of B's padded width; at least one cache line, so that the allocation
-    /// never asks for 0 bytes. The caller allocates it for all threads at once, so that threads created for one
-    /// call do not each map fresh memory.
+    /// never asks for 0 bytes. The caller reserves it for every part in the kernel's scratch (the arena), so that
+    /// no call maps fresh memory.
     /// </summary>
     public static long WorkspaceBytes(GemmShape g, long k, long npad, bool prepacked, bool directA)
     {

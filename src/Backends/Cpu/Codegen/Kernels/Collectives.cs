@@ -165,12 +165,8 @@ internal sealed partial class KernelEmitter
     private void MpiCall(string name, string args, string what) =>
         MpiApi.Call(_module, _b, name, args, what, status => ReturnStatus(status));
 
-    /// <summary>Frees the scratch allocated so far and returns <paramref name="status"/> from the kernel (ends the block).</summary>
-    private void ReturnStatus(string status)
-    {
-        foreach (var p in _scratch) _b.Line($"call void @free(ptr {p})");
-        _b.Line($"ret i32 {status}");
-    }
+    /// <summary>Returns <paramref name="status"/> from the kernel (ends the block).</summary>
+    private void ReturnStatus(string status) => _b.Line($"ret i32 {status}");
 
     /// <summary>
     /// Returns <paramref name="status"/> (after <paramref name="explain"/> wrote the error message) when

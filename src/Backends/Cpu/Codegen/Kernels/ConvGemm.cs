@@ -69,6 +69,11 @@ internal sealed partial class KernelEmitter
         var inPtr = Materialise(input);
         bool oFirst = L.KernelOut == 0;
         string packed = "null", wPtr = "null";
+        if (!p.FeatureFirst && _constants.TryGetValue(kernel, out var wc) && PlanWinograd(op, p, g) is { } winograd)
+        {
+            ConvWinograd(winograd, inPtr, wc, dest, batch, g);
+            return;
+        }
         if (!p.FeatureFirst && _constants.TryGetValue(kernel, out var wk) && PlanImplicit(op, p, g) is { } implicitPlan)
         {
             // W as [K, Cout] in HWIO order, blocked per kernel row as the segmented worker reads it.

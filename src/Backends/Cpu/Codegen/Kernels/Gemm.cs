@@ -101,7 +101,7 @@ internal sealed partial class KernelEmitter
     private sealed record GemmCall(string A, long RsA, long CsA, long BsA, string B, long RsB, long CsB, long BsB, string Packed,
         string C, long Ldc, long BsC, long Batch, long M, long N, long K, long SegK = 0, long SegStrideA = 0);
 
-    /// <summary>Fills the worker's context and runs it over the threads the work pays for; fails the kernel on allocation failure.</summary>
+    /// <summary>Fills the worker's context and runs it over the threads the work pays for, with packing space in the scratch.</summary>
     private void CallGemm(GemmCall c)
     {
         if (c.Batch == 0 || c.M == 0 || c.N == 0) return;
@@ -142,20 +142,17 @@ internal sealed partial class KernelEmitter
             Parallel.Split(_b, _module, $"@{GemmHelpers.GemvWorker(_module, g)}", ctx, Parallel.Threads(_b, c.Batch * c.M * c.N * Math.Max(c.K, 1), chunks), chunks);
             return;
         }
-        long tiles = splitM ? tilesM : tilesN;
-        var threads = Parallel.Threads(_b, c.Batch * c.M * c.N * Math.Max(c.K, 1), tiles);
+        // At most one part per pool thread and the caller: each part's packing space is reserved in the scratch.
+        long tiles = Math.Min(splitM ? tilesM : tilesN, Parallel.MaxWorkers + 1);
+        long work = c.Batch * c.M * c.N * Math.Max(c.K, 1);
+        var threads = Parallel.Threads(_b, work, tiles);
         // Parts are claimed dynamically, so each has its own packing space (the worker indexes it by part).
         var parts = Parallel.Parts(threads, tiles);
         var perThread = GemmHelpers.WorkspaceBytes(g, c.K, tilesN * g.NR, c.Packed != "null", directA);
-        _module.Declare("declare noalias ptr @aligned_alloc(i64, i64)");
-        _module.Declare("declare void @free(ptr)");
-        var bytes = _b.Let($"mul i64 {_b.Let($"zext i32 {parts} to i64", "nt")}, {perThread}", "ws");
-        var ws = _b.Let($"call ptr @aligned_alloc(i64 64, i64 {bytes})", "ws");
-        FailIf(_b.Let($"icmp eq ptr {ws}, null", "oom"));
-        Set(GemmHelpers.Field.Workspace, ws, "ptr");
+        long mostParts = parts == "1" ? 1 : Parallel.MostThreads(work, tiles);
+        Set(GemmHelpers.Field.Workspace, Scratch(mostParts * perThread), "ptr");
         Set(GemmHelpers.Field.WorkspaceStride, $"{perThread}");
         Parallel.Call(_b, _module, $"@{worker}", ctx, parts, threads);
-        _b.Line($"call void @free(ptr {ws})");
     }
 
     /// <summary>A constant B in the worker's packed layout; <paramref name="index"/> maps (batch, k, n) to an element of <paramref name="weights"/>.</summary>
