@@ -58,6 +58,26 @@ public sealed class CpuGemmTests
             """, kernel: m <= 2 && !transposedRhs ? "@gc.sgemv." : "@gc.sgemm.worker");
     }
 
+    [Theory]
+    // The AVX2 blocking (x86-64-v3, run on this machine too) reads A in place when C has at most 4 column tiles
+    // (worker.8d): rows past the 6-row tile, a last column tile of at most one vector (narrow), K past a block.
+    [InlineData(200, 300, 40)]
+    [InlineData(37, 513, 20)]
+    [InlineData(100, 64, 64)]
+    public void Avx2GemmReadsANarrowCsAInPlace(int m, int k, int n)
+    {
+        var text = $$"""
+            func @main(%a: tensor<{{m}}x{{k}}xf32>, %b: tensor<{{k}}x{{n}}xf32>) -> (tensor<{{m}}x{{n}}xf32>) {
+              %c = dot_general %a, %b {lhs_contract = [1], rhs_contract = [0]} : tensor<{{m}}x{{n}}xf32>
+              return %c
+            }
+            """;
+        var options = new CpuCompileOptions { Target = GraphCompiler.Backends.Llvm.CpuTarget.Named("x86-64-v3") };
+        var optimised = PassManager.Run(IrTest.Parse(text), PassRegistry.Default).Unwrap();
+        Assert.Contains("(ptr @gc.sgemm.worker.8d, ", CpuCompiler.Generate(optimised, options).Unwrap().LlvmIr);
+        AssertSame(text, options: options);
+    }
+
     [Fact]
     public void BatchedTwoRowProductsReadBInPlace()
     {
@@ -260,6 +280,65 @@ public sealed class CpuGemmTests
     // up to 9.4e-6 with 300 channels).
     private const double Winograd2x2Tolerance = 2e-6;
     private const double Winograd4x4Tolerance = 3e-5;
+
+    [Theory]
+    // The elementwise epilogue (bias, activation) applied by the GEMM worker to each block of C once its last K
+    // block is done: more rows than one MC block (384), K over two blocks, partial column tiles, at 1 and 2 threads
+    // (split by rows, then by columns); and an NHWC 1×1 convolution, one GEMM over the batch.
+    [InlineData("tensor<1000x300xf32>", "tensor<300x70xf32>", "tensor<1000x70xf32>", 1)]
+    [InlineData("tensor<1000x300xf32>", "tensor<300x70xf32>", "tensor<1000x70xf32>", 2)]
+    [InlineData("tensor<40x600xf32>", "tensor<600x900xf32>", "tensor<40x900xf32>", 2)]
+    public void GemmEpilogueRunsOnEachFinishedBlock(string x, string w, string result, int threads)
+    {
+        long n = long.Parse(result.Split('x')[^2]);
+        var text = $$"""
+            func @main(%x: {{x}}, %bias: tensor<{{n}}xf32>) -> ({{result}}) {
+              %i = iota {dimension = 0} : {{w}}
+              %j = iota {dimension = 1} : {{w}}
+              %s = constant {value = dense<0.0021>} : tensor<f32>
+              %sb = broadcast_in_dim %s {dims = []} : {{w}}
+              %ij = sub %i, %j : {{w}}
+              %w = mul %ij, %sb : {{w}}
+              %c = dot_general %x, %w {lhs_contract = [1], rhs_contract = [0]} : {{result}}
+              %bb = broadcast_in_dim %bias {dims = [1]} : {{result}}
+              %y = add %c, %bb : {{result}}
+              %t = tanh %y : {{result}}
+              return %t
+            }
+            """;
+        var m = IrTest.Parse(text);
+        var inputs = m.Entry.Arguments.Select((a, i) => Random(a.Type, i + 1)).ToArray();
+        var expected = new Interpreter(m).Run(null, inputs).Unwrap().Results;
+        var optimised = PassManager.Run(m, PassRegistry.Default).Unwrap();
+        Assert.Contains(".epi", CpuCompiler.Generate(optimised).Unwrap().LlvmIr);
+        using var exe = CpuCompiler.Jit(optimised).Unwrap();
+        exe.Threads = threads;
+        IrTest.AssertTensor(expected[0], exe.Run(inputs).Unwrap()[0], rtol: 1e-4, atol: 1e-4);
+    }
+
+    [Fact]
+    public void PointwiseConvolutionWithBiasAndReluIsOneGemmWithItsEpilogue()
+    {
+        var text = """
+            func @main(%x: tensor<2x13x11x40xf32>, %bias: tensor<72xf32>) -> (tensor<2x13x11x72xf32>) {
+              %i = iota {dimension = 2} : tensor<1x1x40x72xf32>
+              %j = iota {dimension = 3} : tensor<1x1x40x72xf32>
+              %s = constant {value = dense<0.01>} : tensor<f32>
+              %sb = broadcast_in_dim %s {dims = []} : tensor<1x1x40x72xf32>
+              %ij = sub %i, %j : tensor<1x1x40x72xf32>
+              %w = mul %ij, %sb : tensor<1x1x40x72xf32>
+              %c = convolution %x, %w {dims = "b01f_01io->b01f"} : tensor<2x13x11x72xf32>
+              %bb = broadcast_in_dim %bias {dims = [3]} : tensor<2x13x11x72xf32>
+              %y = add %c, %bb : tensor<2x13x11x72xf32>
+              %z = constant {value = dense<0.0>} : tensor<f32>
+              %zb = broadcast_in_dim %z {dims = []} : tensor<2x13x11x72xf32>
+              %r = max %y, %zb : tensor<2x13x11x72xf32>
+              return %r
+            }
+            """;
+        Assert.Contains(".epi", CpuCompiler.Generate(PassManager.Run(IrTest.Parse(text), PassRegistry.Default).Unwrap()).Unwrap().LlvmIr);
+        AssertSame(text);
+    }
 
     [Fact]
     public void ConvolutionWithConstantKernelBiasAndRelu()

@@ -72,7 +72,8 @@ internal sealed partial class KernelEmitter
         parameters.Add("i32 %threads");
 
         var written = new HashSet<Value>(ReferenceEqualityComparer.Instance);
-        foreach (var step in KernelPlan.Steps(ops, outputs, outputsOverwriteInputs))
+        var steps = KernelPlan.Steps(ops, outputs, outputsOverwriteInputs);
+        foreach (var step in steps)
         {
             var op = step.Op;
             switch (step.Kind)
@@ -82,9 +83,15 @@ internal sealed partial class KernelEmitter
                     var dest = step.IntoOutput ? new KernelBuffer("%out0", op.Result.Type) : new KernelBuffer(k.Malloc(op.Result.Type), op.Result.Type);
                     if (step.IntoOutput && ReferenceEquals(outputs[0], op.Result)) written.Add(op.Result);
                     k._ev.NextElement();
+                    k._ev.SetBuffer(op.Result, dest);
+                    // The last step of a group whose only output is an elementwise epilogue of it, rewriting it in
+                    // place: the GEMM applies the epilogue to each block of C as it completes (still in cache).
+                    k._epilogue = step.IntoOutput && ReferenceEquals(step, steps[^1]) && !written.Contains(outputs[0]) ? outputs[0] : null;
+                    k._epilogueApplied = false;
                     if (step.Gemm is { } gemm) k.Gemm(op, gemm, dest);
                     else k.Conv(op, step.Conv!, dest);
-                    k._ev.SetBuffer(op.Result, dest);
+                    if (k._epilogueApplied) written.Add(outputs[0]);
+                    k._epilogue = null;
                     break;
                 }
                 case StepKind.Whole:
@@ -129,6 +136,14 @@ internal sealed partial class KernelEmitter
 
     private string? _failLabel;
     private ConvolutionAlgorithm _convolution;
+
+    /// <summary>
+    /// While the last GEMM or convolution step of a kernel is emitted: the output that is an elementwise epilogue
+    /// of it in place, for a GEMM writing C = that output's rows to apply block by block. A GEMM that does so
+    /// sets <see cref="_epilogueApplied"/>, and the kernel's final loop skips the output.
+    /// </summary>
+    private Value? _epilogue;
+    private bool _epilogueApplied;
     private readonly List<string> _extraFunctions = [];
 
     /// <summary>Returns 1 from the kernel when <paramref name="cond"/> holds (the process is out of memory).</summary>

@@ -41,7 +41,7 @@ internal static class ThreadSplit
         Nest(0);
     }
 
-    private static void StoreElement(ElementEvaluator ev, IReadOnlyList<(KernelBuffer Dest, Value Value)> stores, string[] idx, ImmutableArray<long> shape)
+    internal static void StoreElement(ElementEvaluator ev, IReadOnlyList<(KernelBuffer Dest, Value Value)> stores, string[] idx, ImmutableArray<long> shape)
     {
         var xs = stores.Select(s => ev.Element(s.Value, idx)).ToList();
         var at = ev.Memory.Ravel(idx, shape);

@@ -9,7 +9,7 @@ namespace GraphCompiler.Backends.Cpu.Codegen;
 /// zmm registers with AVX-512, 12 of the 16 ymm with AVX2); <see cref="KC"/> rows of a packed B panel
 /// (KC·NR·4 = 32 KiB) stay in L1 while the MR-row A panels stream from an <see cref="MC"/> × KC block in L2.
 /// </summary>
-internal sealed record GemmShape(int Lanes, int MR, int NR, int KC, int MC)
+internal sealed record GemmShape(int Lanes, int MR, int NR, int KC, int MC, int DirectAColumnTiles)
 {
     /// <summary>
     /// The blocking for a GEMM whose C has <paramref name="n"/> columns. With AVX-512 and at most 16 columns
@@ -18,11 +18,17 @@ internal sealed record GemmShape(int Lanes, int MR, int NR, int KC, int MC)
     /// </summary>
     public static GemmShape For(int lanes, long n = long.MaxValue) => lanes switch
     {
-        >= 16 when n <= 16 => new(16, 24, 16, 256, 384),
-        >= 16 => new(16, 12, 32, 256, 384),
-        8 => new(8, 6, 16, 256, 384),
-        _ => new(4, 4, 8, 256, 384),
+        >= 16 when n <= 16 => new(16, 24, 16, 256, 384, 0),
+        >= 16 => new(16, 12, 32, 256, 384, 0),
+        8 => new(8, 6, 16, 256, 384, 4),
+        _ => new(4, 4, 8, 256, 384, 4),
     };
+
+    // DirectAColumnTiles: column tiles of C up to which the micro-kernel broadcasts A from where it lies instead of
+    // packing it; a packed A panel is used once per column tile, so with few of them packing can cost more than it
+    // saves. Measured where each blocking runs. AVX2 (Zen 1): M = 3136, K = 1152, N = 32 17 % faster in place,
+    // N = 16 27 %, equal from N = 128 up: 4. AVX-512 (Zen 5): slower in place at every width, e.g. 1×1 convolutions
+    // 56×56×256 → 64 67 vs 40 G multiply-adds/s, 28×28×320 → 128 76 vs 41, 56×56×64 → 32 36 vs 33: 0.
 
     /// <summary>Names the helpers of this blocking: the vector width, and the tile width when it is not two vectors.</summary>
     public string Tag => NR == 2 * Lanes ? $"{Lanes}" : $"{Lanes}n{NR}";
@@ -45,8 +51,11 @@ internal static partial class GemmHelpers
     /// <see cref="SegStrideA"/> elements apart: element (i, s·SegK + j) of A at a[i·RsA + s·SegStrideA + j·CsA]. An
     /// implicit-GEMM convolution reads each kernel row's window this way straight from the (padded) input. No
     /// K block straddles a segment. A plain GEMM has one segment (SegK = K).
+    /// <see cref="Epilogue"/>, when not null, is <c>void (ptr ctx, i64 m0, i64 m1, i64 n0, i64 n1)</c>, called with
+    /// <see cref="EpilogueCtx"/> on each block of C (one batch only) once its last K block is done: the kernel's
+    /// elementwise epilogue (bias, activation) rewrites the block in place while it is still in cache.
     /// </remarks>
-    public enum Field { A, RsA, CsA, BsA, B, RsB, CsB, BsB, BPacked, C, Ldc, BsC, M, N, K, Batch, SplitM, NPad, Workspace, WorkspaceStride, SegK, SegStrideA, Count }
+    public enum Field { A, RsA, CsA, BsA, B, RsB, CsB, BsB, BPacked, C, Ldc, BsC, M, N, K, Batch, SplitM, NPad, Workspace, WorkspaceStride, SegK, SegStrideA, Epilogue, EpilogueCtx, Count }
 
     /// <summary>
     /// Bytes of packing space one thread needs: an MC × KC block of A (unless the worker reads A in place), and
@@ -378,6 +387,8 @@ internal static partial class GemmHelpers
         // B's packing space follows A's (none when A is read in place), as WorkspaceBytes lays them out.
         var bBuf = packA is null ? aBuf : Offset(b, aBuf, b.Let($"and i64 {b.Let($"add i64 {b.Let($"mul i64 {kcmax}, {g.MC}")}, 15")}, -16", "afloats"));
         var needB = b.Let($"icmp eq ptr {bpre}, null", "needb");
+        var (epilogue, epilogueCtx) = (Get(b, Field.Epilogue, "ptr"), Get(b, Field.EpilogueCtx, "ptr"));
+        var hasEpilogue = b.Let($"icmp ne ptr {epilogue}, null", "hasepi");
         b.For("0", batch, bi =>
         {
             var Ab = Offset(b, A, b.Let($"mul i64 {bi}, {bsA}"));
@@ -467,6 +478,14 @@ internal static partial class GemmHelpers
                             b.Block(after);
                         }, "ir");
                     }, "jr");
+                    // This block of C is final after the last K block: the epilogue, if any, while it is in cache.
+                    var (epiL, epiNext) = (b.FreshLabel("epilogue"), b.FreshLabel("epilogue.done"));
+                    var final = b.Let($"and i1 {hasEpilogue}, {b.Let($"icmp eq i64 {b.Let($"add i64 {pc}, {kc}")}, {K}")}", "final");
+                    b.CondBr(final, epiL, epiNext);
+                    b.Block(epiL);
+                    b.Line($"call void {epilogue}(ptr {epilogueCtx}, i64 {ic}, i64 {b.Let($"add i64 {ic}, {mc}")}, i64 {n0}, i64 {n1})");
+                    b.Br(epiNext);
+                    b.Block(epiNext);
                 }, "ic");
             }, "pc"), "seg");
             b.Br(nextL);

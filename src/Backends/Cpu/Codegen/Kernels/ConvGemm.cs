@@ -96,6 +96,12 @@ internal sealed partial class KernelEmitter
             CallGemm(new GemmCall(all, p.K, 1, 0, "null", 0, 0, 0, packed, dest.Pointer, cout, 0, 1, batch * p.Spatial, cout, p.K));
             return;
         }
+        if (packed != "null" && p.Pointwise && p.Groups == 1)
+        {
+            // NHWC 1×1, one group: the input is already [batch · positions, C]; one GEMM covers the batch.
+            CallGemm(new GemmCall(inPtr, cin, 1, 0, "null", 0, 0, 0, packed, dest.Pointer, cout, 0, 1, batch * p.Spatial, cout, cin));
+            return;
+        }
         var patches = p.Pointwise ? null : Malloc(new TensorType(ElementType.F32, p.K * p.Spatial));
 
         _b.For("0", $"{batch}", nb =>

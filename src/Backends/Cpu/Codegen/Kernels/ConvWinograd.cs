@@ -122,8 +122,8 @@ internal sealed partial class KernelEmitter
     }
 
     /// <summary>
-    /// Relative to the direct convolution's multiply-adds: the α² GEMMs (their K blocks and the micro-tile rows
-    /// past the last tile), both transforms and the padding copy (ElementMoveCost per element), and reading U.
+    /// Relative to the direct convolution's multiply-adds: the α² GEMMs (with their K blocks), both transforms and
+    /// the padding copy (ElementMoveCost per element), and reading U.
     /// </summary>
     private static double WinogradCost(WinogradPlan w, Operation op, GemmShape g)
     {
@@ -131,8 +131,8 @@ internal sealed partial class KernelEmitter
         int a2 = w.F.Alpha * w.F.Alpha;
         double tiles = batch * w.TH * w.TW;
         double direct = batch * w.OH * w.OW * (double)(w.F.R * w.F.R) * w.C * w.Cout;
-        double rowWaste = Math.Ceiling(tiles / g.MR) * g.MR / tiles;
-        double gemm = a2 * tiles * w.C * w.Cout * Blocks(g, w.C) * rowWaste;
+        // A last partial micro-tile of rows costs its rows only (a micro-kernel per row count), so tiles count as they are.
+        double gemm = a2 * tiles * w.C * w.Cout * Blocks(g, w.C);
         double moves = (a2 * tiles * (w.C + w.Cout) + batch * w.IHp * w.IWp * (double)w.C) * Parallel.ElementMoveCost;
         double weights = a2 * (double)w.C * w.Cout * WeightReadCost;
         return (gemm + moves + weights) / direct;

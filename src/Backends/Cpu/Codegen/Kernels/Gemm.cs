@@ -88,13 +88,6 @@ internal sealed partial class KernelEmitter
     private const long GemvRows = 2;
 
     /// <summary>
-    /// Column tiles of C up to which the micro-kernel broadcasts A from where it lies instead of packing it: a
-    /// packed A panel is used once per column tile, so with few of them packing costs more than it saves
-    /// (measured on Zen 1: M = 3136, K = 1152, N = 32 runs 17 % faster, N = 16 27 %; equal from N = 128 up).
-    /// </summary>
-    private const long DirectAColumnTiles = 4;
-
-    /// <summary>
     /// One GEMM call: pointers are LLVM values, the rest compile-time numbers (in elements). K may come in
     /// segments (<see cref="GemmHelpers.Field.SegK"/>; 0: one).
     /// </summary>
@@ -107,7 +100,7 @@ internal sealed partial class KernelEmitter
         if (c.Batch == 0 || c.M == 0 || c.N == 0) return;
         var g = GemmShape.For(_module.Lanes, c.N);
         long tilesM = (c.M + g.MR - 1) / g.MR, tilesN = (c.N + g.NR - 1) / g.NR;
-        bool directA = c.CsA == 1 && tilesN <= DirectAColumnTiles;
+        bool directA = c.CsA == 1 && tilesN <= g.DirectAColumnTiles;
         var worker = GemmHelpers.Worker(_module, g, directA);
         // Split the dimension with more micro-tiles; each thread packs the other operand whole.
         bool splitM = tilesM > tilesN;
@@ -134,6 +127,21 @@ internal sealed partial class KernelEmitter
         Set(GemmHelpers.Field.NPad, $"{tilesN * g.NR}");
         Set(GemmHelpers.Field.SegK, $"{(c.SegK > 0 ? c.SegK : Math.Max(c.K, 1))}");
         Set(GemmHelpers.Field.SegStrideA, $"{c.SegStrideA}");
+        // C is the whole epilogue output, row-major with its last dimension as columns: the worker applies it per block.
+        bool epilogue = _epilogue is { } output && c.C == "%out0" && c.Batch == 1 && c.Ldc == c.N && output.Type.Rank >= 1
+            && output.Type.Shape[^1] == c.N && output.Type.ElementCount == c.M * c.N && !(c.Packed == "null" && c.CsB == 1 && c.M <= GemvRows);
+        if (epilogue)
+        {
+            var (fn, epilogueCtx) = EpilogueFunction(_epilogue!);
+            Set(GemmHelpers.Field.Epilogue, $"@{fn}", "ptr");
+            Set(GemmHelpers.Field.EpilogueCtx, epilogueCtx, "ptr");
+            _epilogueApplied = true;
+        }
+        else
+        {
+            Set(GemmHelpers.Field.Epilogue, "null", "ptr");
+            Set(GemmHelpers.Field.EpilogueCtx, "null", "ptr");
+        }
         if (c.Packed == "null" && c.CsB == 1 && c.M <= GemvRows)
         {
             // One or two rows of A against a B that is not packed ahead of time: read B in place.
@@ -153,6 +161,48 @@ internal sealed partial class KernelEmitter
         Set(GemmHelpers.Field.Workspace, Scratch(mostParts * perThread), "ptr");
         Set(GemmHelpers.Field.WorkspaceStride, $"{perThread}");
         Parallel.Call(_b, _module, $"@{worker}", ctx, parts, threads);
+    }
+
+    /// <summary>
+    /// <c>@KERNEL.epiN(ptr ctx, i64 m0, i64 m1, i64 n0, i64 n1)</c>: <paramref name="output"/>'s elements in rows
+    /// m0..m1 (its dimensions before the last, flattened) and columns n0..n1 (its last), computed by a fork of the
+    /// element evaluator and stored into <c>%out0</c>; ctx holds the kernel's buffer pointers.
+    /// </summary>
+    private (string Function, string Ctx) EpilogueFunction(Value output)
+    {
+        var stores = new[] { (new KernelBuffer("%out0", output.Type), output) };
+        var captured = _ev.Buffers.Select(x => x.Pointer).Append("%out0").Where(p => p.StartsWith('%')).Distinct().ToList();
+        var ctx = _b.Alloca($"[{captured.Count} x ptr]");
+        for (int i = 0; i < captured.Count; i++)
+            _b.Line($"store ptr {captured[i]}, ptr {_b.Let($"getelementptr inbounds ptr, ptr {ctx}, i64 {i}", "slot")}");
+        var fn = $"{_name}.epi{_extraFunctions.Count}";
+        var part = _ev.Fork(new LlvmBuilder(_b.NextName));
+        var b = part.B;
+        for (int i = 0; i < captured.Count; i++)
+            b.Line($"{captured[i]} = load ptr, ptr {b.Let($"getelementptr inbounds ptr, ptr %ctx, i64 {i}", "slot")}");
+        var shape = output.Type.Shape;
+        int rank = shape.Length;
+        var idx = new string[rank];
+        b.For("%m0", "%m1", m =>
+        {
+            // The row's index in the dimensions before the last.
+            long inner = 1;
+            for (int d = rank - 2; d >= 0; d--)
+            {
+                var q = inner == 1 ? m : b.Let($"udiv i64 {m}, {inner}", "q");
+                idx[d] = d == 0 ? q : b.Let($"urem i64 {q}, {shape[d]}", "ix");
+                inner *= shape[d];
+            }
+            b.For("%n0", "%n1", n =>
+            {
+                idx[rank - 1] = n;
+                part.NextElement();
+                ThreadSplit.StoreElement(part, stores, idx, shape);
+            }, "n", _module.NoUnrollLoop());
+        }, "m");
+        b.Line("ret void");
+        _extraFunctions.Add($"define internal void @{fn}(ptr %ctx, i64 %m0, i64 %m1, i64 %n0, i64 %n1) nounwind {{\n{b.Body()}}}");
+        return (fn, ctx);
     }
 
     /// <summary>A constant B in the worker's packed layout; <paramref name="index"/> maps (batch, k, n) to an element of <paramref name="weights"/>.</summary>
