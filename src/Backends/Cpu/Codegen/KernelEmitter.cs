@@ -55,9 +55,10 @@ internal sealed partial class KernelEmitter
     private IReadOnlyDictionary<Value, Tensor> _constants => _ev.Constants;
 
     /// <summary>
-    /// Emits <c>define internal i32 @name(ptr out..., ptr in..., i32 threads)</c> computing
+    /// Emits <c>define internal i32 @name(ptr out..., ptr in..., ptr scratch, i32 threads)</c> computing
     /// <paramref name="outputs"/> from <paramref name="inputs"/> through <paramref name="ops"/> (in order,
-    /// without a terminator); it returns 0, or 1 when scratch memory cannot be allocated.
+    /// without a terminator); it returns 0 (a collective's failure: its status), and how many bytes of
+    /// <c>scratch</c> it uses.
     /// <paramref name="constants"/> gives the contents of inputs that are compile-time constants;
     /// <paramref name="outputsOverwriteInputs"/> as in <see cref="IHostKernels.Emit"/>.
     /// </summary>
@@ -124,17 +125,11 @@ internal sealed partial class KernelEmitter
             ThreadSplit.StoreAllParallel(k._ev, name, g.First(), [.. g.Select(i => (new KernelBuffer($"%out{i}", outputs[i].Type), outputs[i]))],
                 ops.Count, k._extraFunctions);
         k._b.Line("ret i32 0");
-        if (k._failLabel is { } fail)
-        {
-            k._b.Block(fail);
-            k._b.Line("ret i32 1");
-        }
         module.AddFunction($"define internal i32 @{name}({string.Join(", ", parameters)}) nounwind {{\n{k._b.Body()}}}");
         foreach (var f in k._extraFunctions) module.AddFunction(f);
         return k._scratchBytes;
     }
 
-    private string? _failLabel;
     private ConvolutionAlgorithm _convolution;
 
     /// <summary>
@@ -145,15 +140,6 @@ internal sealed partial class KernelEmitter
     private Value? _epilogue;
     private bool _epilogueApplied;
     private readonly List<string> _extraFunctions = [];
-
-    /// <summary>Returns 1 from the kernel when <paramref name="cond"/> holds (the process is out of memory).</summary>
-    private void FailIf(string cond)
-    {
-        _failLabel ??= _b.FreshLabel("fail");
-        var ok = _b.FreshLabel("ok");
-        _b.CondBr(cond, _failLabel, ok);
-        _b.Block(ok);
-    }
 
     /// <summary>
     /// Room for a <paramref name="t"/> in the caller's scratch: the next cache-line-aligned bytes of <c>%scratch</c>.
