@@ -163,10 +163,7 @@ internal sealed partial class KernelEmitter
                 var dst = b.Let($"getelementptr inbounds float, ptr {p[1]}, i64 {b.Let($"mul i64 {tile}, {w.C}")}", "v");
                 OverChannels(b, w.C, (c, type) =>
                 {
-                    var d = new string[alpha, alpha];
-                    for (int y = 0; y < alpha; y++)
-                        for (int x = 0; x < alpha; x++)
-                            d[y, x] = b.Let($"load {type}, ptr {b.Let($"getelementptr inbounds float, ptr {src}, i64 {b.Let($"add i64 {c}, {(y * w.IWp + x) * w.C}")}", "p")}, align 4", "d");
+                    var d = LoadGrid(b, type, src, c, alpha, (y, x) => (y * w.IWp + x) * w.C);
                     var vt = Sandwich(b, type, f.BT, d);
                     for (int i = 0; i < alpha; i++)
                         for (int j = 0; j < alpha; j++)
@@ -195,10 +192,7 @@ internal sealed partial class KernelEmitter
                 var lastCol = b.Let($"icmp eq i64 {tw}, {w.TW - 1}", "lastcol");
                 OverChannels(b, w.Cout, (c, type) =>
                 {
-                    var mm = new string[alpha, alpha];
-                    for (int i = 0; i < alpha; i++)
-                        for (int j = 0; j < alpha; j++)
-                            mm[i, j] = b.Let($"load {type}, ptr {b.Let($"getelementptr inbounds float, ptr {src}, i64 {b.Let($"add i64 {c}, {(i * alpha + j) * tiles * w.Cout}")}", "p")}, align 4", "m");
+                    var mm = LoadGrid(b, type, src, c, alpha, (i, j) => (i * alpha + j) * tiles * w.Cout);
                     var y = Sandwich(b, type, f.AT, mm);
                     for (int i = 0; i < m; i++)
                         for (int j = 0; j < m; j++)
@@ -239,6 +233,16 @@ internal sealed partial class KernelEmitter
         long vectorEnd = count / lanes * lanes;
         if (vectorEnd > 0) b.For("0", $"{vectorEnd}", c => body(c, $"<{lanes} x float>"), "cv", step: $"{lanes}");
         if (vectorEnd < count) b.For($"{vectorEnd}", $"{count}", c => body(c, "float"), "cs");
+    }
+
+    /// <summary>An α × α grid of values (vectors or floats) loaded from <paramref name="at"/>(row, column) floats past <paramref name="c"/> in <paramref name="src"/>.</summary>
+    private static string[,] LoadGrid(LlvmBuilder b, string type, string src, string c, int alpha, Func<int, int, long> at)
+    {
+        var grid = new string[alpha, alpha];
+        for (int i = 0; i < alpha; i++)
+            for (int j = 0; j < alpha; j++)
+                grid[i, j] = b.Let($"load {type}, ptr {b.Let($"getelementptr inbounds float, ptr {src}, i64 {b.Let($"add i64 {c}, {at(i, j)}")}", "p")}, align 4", "g");
+        return grid;
     }
 
     /// <summary>T X Tᵀ for a constant matrix T (rows × α) and an α × α matrix of values: rows first, then columns.</summary>
