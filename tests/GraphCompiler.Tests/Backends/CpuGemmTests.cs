@@ -275,6 +275,45 @@ public sealed class CpuGemmTests
         }
     }
 
+    [Fact]
+    public void WinogradConvolutionAppliesItsEpiloguePerTileRow()
+    {
+        // Bias and relu after a Winograd convolution whose output rows (9) leave a partial last tile row, two images.
+        var text = """
+            func @main(%x: tensor<2x9x10x24xf32>, %bias: tensor<40xf32>) -> (tensor<2x9x10x40xf32>) {
+              %i = iota {dimension = 2} : tensor<3x3x24x40xf32>
+              %j = iota {dimension = 3} : tensor<3x3x24x40xf32>
+              %s = constant {value = dense<0.01>} : tensor<f32>
+              %sb = broadcast_in_dim %s {dims = []} : tensor<3x3x24x40xf32>
+              %ij = sub %i, %j : tensor<3x3x24x40xf32>
+              %w = mul %ij, %sb : tensor<3x3x24x40xf32>
+              %c = convolution %x, %w {dims = "b01f_01io->b01f", padding_high = [1, 1], padding_low = [1, 1]} : tensor<2x9x10x40xf32>
+              %bb = broadcast_in_dim %bias {dims = [3]} : tensor<2x9x10x40xf32>
+              %y = add %c, %bb : tensor<2x9x10x40xf32>
+              %z = constant {value = dense<0.0>} : tensor<f32>
+              %zb = broadcast_in_dim %z {dims = []} : tensor<2x9x10x40xf32>
+              %r = max %y, %zb : tensor<2x9x10x40xf32>
+              return %r
+            }
+            """;
+        var m = IrTest.Parse(text);
+        var inputs = m.Entry.Arguments.Select((a, i) => Random(a.Type, i + 1)).ToArray();
+        var expected = new Interpreter(m).Run(null, inputs).Unwrap().Results[0];
+        var optimised = PassManager.Run(m, PassRegistry.Default).Unwrap();
+        double scale = Enumerable.Range(0, (int)expected.ElementCount).Max(i => Math.Abs(expected.GetDouble(i)));
+        foreach (var (algorithm, tolerance) in new[] { (ConvolutionAlgorithm.Winograd2x2, Winograd2x2Tolerance), (ConvolutionAlgorithm.Winograd4x4, Winograd4x4Tolerance) })
+        {
+            var options = new CpuCompileOptions { Convolution = algorithm };
+            var llvm = CpuCompiler.Generate(optimised, options).Unwrap().LlvmIr;
+            Assert.Contains("wino.out", llvm);
+            Assert.Contains(".epi", llvm);
+            using var exe = CpuCompiler.Jit(optimised, options).Unwrap();
+            var actual = exe.Run(inputs).Unwrap()[0];
+            double worst = Enumerable.Range(0, (int)expected.ElementCount).Max(i => Math.Abs(expected.GetDouble(i) - actual.GetDouble(i)));
+            Assert.True(worst <= tolerance * scale, $"{algorithm}: largest difference {worst:E3} on a scale of {scale:E3}");
+        }
+    }
+
     // The largest difference from the interpreter a Winograd convolution may have, relative to the largest output:
     // about 3× what these shapes measure (F(2×2, 3×3) up to 7.0e-7; F(4×4, 3×3), whose transforms scale by up to 8,
     // up to 9.4e-6 with 300 channels).

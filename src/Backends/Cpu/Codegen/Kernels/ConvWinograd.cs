@@ -177,7 +177,14 @@ internal sealed partial class KernelEmitter
 
         // Y = Aᵀ M A per tile; the last tile row and column keep only the positions inside the output.
         long lastRows = w.OH - (w.TH - 1) * m, lastCols = w.OW - (w.TW - 1) * m;
-        RowsInParallel("wino.out", batch * w.TH, w.TW * alpha * alpha * w.Cout, [mt, dest.Pointer], (b, row, p) =>
+        // An elementwise epilogue in place (bias, activation) runs on each tile row's output rows right after they
+        // are written, while they are in cache, as the GEMM's does per block.
+        var output = _epilogue;
+        bool epilogue = output is not null && dest.Pointer == "%out0" && output.Type.Rank == 4 && output.Type.Shape[^1] == w.Cout
+            && output.Type.ElementCount == batch * w.OH * w.OW * w.Cout;
+        var (epi, epiCtx) = epilogue ? EpilogueFunction(output!) : ("", "null");
+        _epilogueApplied |= epilogue;
+        RowsInParallel("wino.out", batch * w.TH, w.TW * alpha * alpha * w.Cout, [mt, dest.Pointer, epiCtx], (b, row, p) =>
         {
             var img = b.Let($"udiv i64 {row}, {w.TH}", "img");
             var th = b.Let($"urem i64 {row}, {w.TH}", "th");
@@ -220,6 +227,14 @@ internal sealed partial class KernelEmitter
                         }
                 });
             }, "tw");
+            if (epilogue)
+            {
+                // Output rows oh0 .. min(oh0 + m, OH) of this image: positions (image·OH + oh)·OW + ow, contiguous.
+                var last = b.Let($"select i1 {lastRow}, i64 {lastRows}, i64 {m}", "rows");
+                var p0 = b.Let($"mul i64 {oh0}, {w.OW}", "p0");
+                var p1 = b.Let($"mul i64 {b.Let($"add i64 {oh0}, {last}")}, {w.OW}", "p1");
+                b.Line($"call void @{epi}(ptr {p[2]}, i64 {p0}, i64 {p1}, i64 0, i64 {w.Cout})");
+            }
         });
     }
 
