@@ -211,9 +211,15 @@ public sealed class ModuleContext(int lanes)
         _constantData.Add(new ConstantGlobal(symbol, t, external));
         _globals.Add(external
             ? $"{name} = external constant [{t.Bytes.Length} x i8], align {JitConstants.Alignment}"
-            : $"{name} = private unnamed_addr constant [{t.Bytes.Length} x i8] zeroinitializer, align {JitConstants.Alignment}");
+            : $"{name} = private unnamed_addr constant [{t.Bytes.Length} x i8] zeroinitializer, section \"{WeightsSection}\", align {JitConstants.Alignment}");
         return name;
     }
+
+    /// <summary>
+    /// The section the constants the code carries (weights) are placed in, together, so that a library can find them
+    /// (the linker defines <c>__start_</c>/<c>__stop_</c> symbols for a section with a C-identifier name).
+    /// </summary>
+    public const string WeightsSection = "gc_weights";
 
     /// <summary>The bytes of the globals <see cref="Constant"/> declared, in declaration order.</summary>
     public IReadOnlyList<ConstantGlobal> Constants => _constantData;
