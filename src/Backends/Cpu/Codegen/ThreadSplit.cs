@@ -68,18 +68,10 @@ internal static class ThreadSplit
             StoreAll(ev, stores);
             return;
         }
-        var captured = ev.Buffers.Select(x => x.Pointer).Concat(stores.Select(s => s.Dest.Pointer)).Where(p => p.StartsWith('%')).Distinct().ToList();
-        var ctx = outer.Alloca($"[{captured.Count} x ptr]");
-        for (int i = 0; i < captured.Count; i++)
-            outer.Line($"store ptr {captured[i]}, ptr {outer.Let($"getelementptr inbounds ptr, ptr {ctx}, i64 {i}", "slot")}");
+        var (ctx, part) = Fork(ev, stores.Select(s => s.Dest.Pointer));
         var body = $"{kernel}.par{index}";
         Parallel.Split(outer, ev.Module, $"@{body}", ctx, threads, shape[split]);
-
-        var part = ev.Fork(new LlvmBuilder(outer.NextName));
         var b = part.B;
-        // Dotted names: the builder's temporaries (t64, ...) never contain a dot.
-        for (int i = 0; i < captured.Count; i++)
-            b.Line($"{captured[i]} = load ptr, ptr {b.Let($"getelementptr inbounds ptr, ptr %ctx, i64 {i}", "slot")}");
         var (lo, hi) = Parallel.PartRows(b, shape[split]);
         var idx = new string[shape.Length];
         for (int d = 0; d < split; d++) idx[d] = "0";
@@ -100,6 +92,26 @@ internal static class ThreadSplit
         Nest(split);
         b.Line("ret void");
         functions.Add($"define internal void @{body}(ptr %ctx, i32 %t, i32 %n) nounwind {{\n{b.Body()}}}");
+    }
+
+    /// <summary>
+    /// For evaluating elements in a function of their own: stores the kernel's buffer pointers (and
+    /// <paramref name="more"/>) into a context array on <paramref name="ev"/>'s builder, and returns it with a fork of
+    /// <paramref name="ev"/> on a new builder that reloads them from <c>%ctx</c> under their own names.
+    /// </summary>
+    public static (string Ctx, ElementEvaluator Part) Fork(ElementEvaluator ev, IEnumerable<string> more)
+    {
+        var outer = ev.B;
+        var captured = ev.Buffers.Select(x => x.Pointer).Concat(more).Where(p => p.StartsWith('%')).Distinct().ToList();
+        var ctx = outer.Alloca($"[{captured.Count} x ptr]");
+        for (int i = 0; i < captured.Count; i++)
+            outer.Line($"store ptr {captured[i]}, ptr {outer.Let($"getelementptr inbounds ptr, ptr {ctx}, i64 {i}", "slot")}");
+        var part = ev.Fork(new LlvmBuilder(outer.NextName));
+        var b = part.B;
+        // Dotted names: the builder's temporaries (t64, ...) never contain a dot.
+        for (int i = 0; i < captured.Count; i++)
+            b.Line($"{captured[i]} = load ptr, ptr {b.Let($"getelementptr inbounds ptr, ptr %ctx, i64 {i}", "slot")}");
+        return (ctx, part);
     }
 
     /// <summary>

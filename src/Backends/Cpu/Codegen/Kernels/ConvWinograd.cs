@@ -117,7 +117,8 @@ internal sealed partial class KernelEmitter
         long cout = best.Cout, batch = op.Operands[0].Type.Shape[0];
         double others = Im2colCost(p, g, cout);
         if (ImplicitShape(op, p) is { } implicitPlan) others = Math.Min(others, ImplicitCost(implicitPlan, op, g));
-        others += p.K * cout * WeightReadCost / (batch * p.Spatial * (double)p.K * cout);
+        // Their kernel, K · Cout floats, read once for batch · positions · K · Cout multiply-adds.
+        others += WeightReadCost / (batch * (double)p.Spatial);
         return bestCost < others ? best : null;
     }
 
@@ -179,10 +180,8 @@ internal sealed partial class KernelEmitter
         long lastRows = w.OH - (w.TH - 1) * m, lastCols = w.OW - (w.TW - 1) * m;
         // An elementwise epilogue in place (bias, activation) runs on each tile row's output rows right after they
         // are written, while they are in cache, as the GEMM's does per block.
-        var output = _epilogue;
-        bool epilogue = output is not null && dest.Pointer == "%out0" && output.Type.Rank == 4 && output.Type.Shape[^1] == w.Cout
-            && output.Type.ElementCount == batch * w.OH * w.OW * w.Cout;
-        var (epi, epiCtx) = epilogue ? EpilogueFunction(output!) : ("", "null");
+        bool epilogue = EpilogueFits(dest.Pointer, batch * w.OH * w.OW, w.Cout);
+        var (epi, epiCtx) = epilogue ? EpilogueFunction(_epilogue!) : ("", "null");
         _epilogueApplied |= epilogue;
         RowsInParallel("wino.out", batch * w.TH, w.TW * alpha * alpha * w.Cout, [mt, dest.Pointer, epiCtx], (b, row, p) =>
         {

@@ -128,8 +128,7 @@ internal sealed partial class KernelEmitter
         Set(GemmHelpers.Field.SegK, $"{(c.SegK > 0 ? c.SegK : Math.Max(c.K, 1))}");
         Set(GemmHelpers.Field.SegStrideA, $"{c.SegStrideA}");
         // C is the whole epilogue output, row-major with its last dimension as columns: the worker applies it per block.
-        bool epilogue = _epilogue is { } output && c.C == "%out0" && c.Batch == 1 && c.Ldc == c.N && output.Type.Rank >= 1
-            && output.Type.Shape[^1] == c.N && output.Type.ElementCount == c.M * c.N && !(c.Packed == "null" && c.CsB == 1 && c.M <= GemvRows);
+        bool epilogue = c.Batch == 1 && c.Ldc == c.N && EpilogueFits(c.C, c.M, c.N) && !(c.Packed == "null" && c.CsB == 1 && c.M <= GemvRows);
         if (epilogue)
         {
             var (fn, epilogueCtx) = EpilogueFunction(_epilogue!);
@@ -164,6 +163,13 @@ internal sealed partial class KernelEmitter
     }
 
     /// <summary>
+    /// Whether the pending epilogue (<see cref="_epilogue"/>) can run on <paramref name="dest"/> seen as rows × columns:
+    /// it is the kernel's output buffer and the epilogue's output is that many rows of its last dimension.
+    /// </summary>
+    private bool EpilogueFits(string dest, long rows, long columns) =>
+        _epilogue is { } output && dest == "%out0" && output.Type.Rank >= 1 && output.Type.Shape[^1] == columns && output.Type.ElementCount == rows * columns;
+
+    /// <summary>
     /// <c>@KERNEL.epiN(ptr ctx, i64 m0, i64 m1, i64 n0, i64 n1)</c>: <paramref name="output"/>'s elements in rows
     /// m0..m1 (its dimensions before the last, flattened) and columns n0..n1 (its last), computed by a fork of the
     /// element evaluator and stored into <c>%out0</c>; ctx holds the kernel's buffer pointers.
@@ -171,15 +177,9 @@ internal sealed partial class KernelEmitter
     private (string Function, string Ctx) EpilogueFunction(Value output)
     {
         var stores = new[] { (new KernelBuffer("%out0", output.Type), output) };
-        var captured = _ev.Buffers.Select(x => x.Pointer).Append("%out0").Where(p => p.StartsWith('%')).Distinct().ToList();
-        var ctx = _b.Alloca($"[{captured.Count} x ptr]");
-        for (int i = 0; i < captured.Count; i++)
-            _b.Line($"store ptr {captured[i]}, ptr {_b.Let($"getelementptr inbounds ptr, ptr {ctx}, i64 {i}", "slot")}");
+        var (ctx, part) = ThreadSplit.Fork(_ev, ["%out0"]);
         var fn = $"{_name}.epi{_extraFunctions.Count}";
-        var part = _ev.Fork(new LlvmBuilder(_b.NextName));
         var b = part.B;
-        for (int i = 0; i < captured.Count; i++)
-            b.Line($"{captured[i]} = load ptr, ptr {b.Let($"getelementptr inbounds ptr, ptr %ctx, i64 {i}", "slot")}");
         var shape = output.Type.Shape;
         int rank = shape.Length;
         var idx = new string[rank];
