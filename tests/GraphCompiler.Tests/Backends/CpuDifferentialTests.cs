@@ -78,6 +78,54 @@ public sealed class CpuDifferentialTests
             %f = convert %a : tensor<1x2x2xf32>
             return %f
             """, "tensor<1x2x2xf32>"],
+        // A channel shuffle in NHWC: the loop nest runs over the transposed shape, and the reshapes split and merge runs of dimensions.
+        ["channel_shuffle", "tensor<1x5x7x12xf32>", """
+            %e = exp %arg0 : tensor<1x5x7x12xf32>
+            %r = reshape %e : tensor<35x3x4xf32>
+            %t = transpose %r {perm = [0, 2, 1]} : tensor<35x4x3xf32>
+            %b = reshape %t : tensor<1x5x7x12xf32>
+            %one = constant {value = dense<1.0>} : tensor<1x5x7x12xf32>
+            %s = add %b, %one : tensor<1x5x7x12xf32>
+            return %s
+            """, "tensor<1x5x7x12xf32>"],
+        // Reshapes whose dimension runs do not line up ([6, 4] as [4, 2, 3]), with size-1 dimensions on both sides.
+        ["reshape_unaligned_runs", "tensor<6x1x4xf32>", """
+            %r = reshape %arg0 : tensor<4x2x1x3xf32>
+            %t = transpose %r {perm = [3, 1, 2, 0]} : tensor<3x2x1x4xf32>
+            %m = reshape %t : tensor<1x6x4xf32>
+            %n = neg %m : tensor<1x6x4xf32>
+            %b = reshape %n : tensor<2x12xf32>
+            return %b
+            """, "tensor<2x12xf32>"],
+        // Channel concatenations of odd widths, one of a transposed operand: the channel loop is split at 5 and 12.
+        ["concat_channels_split_loop", "tensor<2x3x4x5xf32>", """
+            %a = slice %arg0 {limit = [2, 3, 4, 5], start = [0, 0, 0, 0], stride = [1, 1, 1, 1]} : tensor<2x3x4x5xf32>
+            %k = iota {dimension = 3} : tensor<2x3x4x7xf32>
+            %t = transpose %arg0 {perm = [0, 2, 1, 3]} : tensor<2x4x3x5xf32>
+            %u = reshape %t : tensor<2x3x4x5xf32>
+            %c = concatenate %a, %k, %u {dimension = 3} : tensor<2x3x4x17xf32>
+            %z = constant {value = dense<0.0>} : tensor<2x3x4x17xf32>
+            %r = max %c, %z : tensor<2x3x4x17xf32>
+            %d = concatenate %r, %c {dimension = 0} : tensor<4x3x4x17xf32>
+            return %d
+            """, "tensor<4x3x4x17xf32>"],
+        // More pieces than a loop is split into: the one loop selects per element.
+        ["concat_many_operands", "tensor<3x2xf32>", """
+            %c = concatenate %arg0, %arg0, %arg0, %arg0, %arg0, %arg0, %arg0, %arg0, %arg0, %arg0, %arg0, %arg0, %arg0, %arg0, %arg0, %arg0, %arg0, %arg0 {dimension = 1} : tensor<3x36xf32>
+            %e = exp %c : tensor<3x36xf32>
+            return %e
+            """, "tensor<3x36xf32>"],
+        // Large enough for threads: the split loops inside each thread's rows.
+        ["concat_channels_threads", "tensor<1x64x64x24xf32>", """
+            %a = slice %arg0 {limit = [1, 64, 64, 16], start = [0, 0, 0, 0], stride = [1, 1, 1, 1]} : tensor<1x64x64x16xf32>
+            %b = slice %arg0 {limit = [1, 64, 64, 24], start = [0, 0, 0, 8], stride = [1, 1, 1, 1]} : tensor<1x64x64x16xf32>
+            %n = neg %b : tensor<1x64x64x16xf32>
+            %c = concatenate %a, %n, %arg0 {dimension = 3} : tensor<1x64x64x56xf32>
+            %r = reshape %c : tensor<1x64x64x2x28xf32>
+            %t = transpose %r {perm = [0, 1, 2, 4, 3]} : tensor<1x64x64x28x2xf32>
+            %o = reshape %t : tensor<1x64x64x56xf32>
+            return %o
+            """, "tensor<1x64x64x56xf32>"],
     ];
 
     [Theory]

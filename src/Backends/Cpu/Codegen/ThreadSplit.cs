@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
+using GraphCompiler.IR.Ops;
 
 namespace GraphCompiler.Backends.Cpu.Codegen;
 
@@ -22,8 +23,9 @@ internal static class ThreadSplit
     public static void StoreAll(ElementEvaluator ev, IReadOnlyList<(KernelBuffer Dest, Value Value)> stores)
     {
         var b = ev.B;
-        var shape = stores[0].Value.Type.Shape;
+        (stores, var shape) = BeforeReshapes(ev, stores);
         var idx = new string[shape.Length];
+        var cuts = ConcatenationCuts(ev, shape);
         void Nest(int d)
         {
             if (d == shape.Length)
@@ -32,13 +34,71 @@ internal static class ThreadSplit
                 StoreElement(ev, stores, idx, shape);
                 return;
             }
-            b.For("0", shape[d].ToString(), i =>
-            {
-                idx[d] = i;
-                Nest(d + 1);
-            }, $"d{d}.", InnerLoopMetadata(ev.Module, shape, d));
+            foreach (var (lo, hi) in Pieces(shape[d], cuts[d]))
+                b.For(lo.ToString(), hi.ToString(), i =>
+                {
+                    idx[d] = i;
+                    if (cuts[d] is not null) ev.KnowRange(i, lo, hi);
+                    Nest(d + 1);
+                }, $"d{d}.", InnerLoopMetadata(ev.Module, shape.Length, d, hi - lo));
         }
         Nest(0);
+    }
+
+    /// <summary>Most pieces a loop is split into at concatenation boundaries; past it the loop selects per element.</summary>
+    private const int MostPieces = 16;
+
+    /// <summary>
+    /// Per dimension of <paramref name="shape"/>, where the concatenations of that shape the kernel computes join their
+    /// operands along it (null: nowhere). A loop split there has pieces in which each concatenation reads one operand
+    /// at a shifted index: plain loads LLVM vectorises, where one loop over the joined dimension reads every operand at a
+    /// clamped index and selects (gathers, as Inception's and SqueezeNet's channel concatenations in NHWC had).
+    /// </summary>
+    private static long[]?[] ConcatenationCuts(ElementEvaluator ev, ImmutableArray<long> shape)
+    {
+        var cuts = new SortedSet<long>?[shape.Length];
+        foreach (var op in ev.Definitions)
+        {
+            if (op.Def is not ConcatenateOp || !op.Result.Type.Shape.SequenceEqual(shape)) continue;
+            int d = op.Attr.Int32("dimension");
+            long offset = 0;
+            foreach (var x in op.Operands.SkipLast(1))
+            {
+                offset += x.Type.Shape[d];
+                if (offset > 0 && offset < shape[d]) (cuts[d] ??= []).Add(offset);
+            }
+        }
+        return [.. cuts.Select(c => c is null || c.Count + 1 > MostPieces ? null : c.ToArray())];
+    }
+
+    private static IEnumerable<(long Lo, long Hi)> Pieces(long length, long[]? cuts)
+    {
+        long lo = 0;
+        foreach (var c in cuts ?? [])
+        {
+            yield return (lo, c);
+            lo = c;
+        }
+        yield return (lo, length);
+    }
+
+    /// <summary>
+    /// The values to store with the reshapes they end in (computed in the kernel) taken off, and the shape the loop
+    /// nest runs over: theirs, when they share one. Memory order is the same, and indices in the shape the values are
+    /// computed in need no splitting: a channel shuffle (reshape, transpose, reshape) becomes a nest over the
+    /// transposed shape whose innermost loops LLVM vectorises, instead of a division per element.
+    /// </summary>
+    private static (IReadOnlyList<(KernelBuffer Dest, Value Value)> Stores, ImmutableArray<long> Shape) BeforeReshapes(
+        ElementEvaluator ev, IReadOnlyList<(KernelBuffer Dest, Value Value)> stores)
+    {
+        Value Source(Value v)
+        {
+            while (ev.DefinitionOf(v) is { Def: ReshapeOp } op) v = op.Operands[0];
+            return v;
+        }
+        var sources = stores.Select(s => (s.Dest, Value: Source(s.Value))).ToList();
+        var shape = sources[0].Value.Type.Shape;
+        return sources.All(s => s.Value.Type.Shape.SequenceEqual(shape)) ? (sources, shape) : (stores, stores[0].Value.Type.Shape);
     }
 
     internal static void StoreElement(ElementEvaluator ev, IReadOnlyList<(KernelBuffer Dest, Value Value)> stores, string[] idx, ImmutableArray<long> shape)
@@ -59,7 +119,7 @@ internal static class ThreadSplit
         int opsPerElement, List<string> functions)
     {
         var outer = ev.B;
-        var shape = stores[0].Value.Type.Shape;
+        (stores, var shape) = BeforeReshapes(ev, stores);
         int split = Enumerable.Range(0, shape.Length).FirstOrDefault(d => shape[d] > 1, -1);
         // Each element costs its ops plus storing it (memory-bound loops are not free per element).
         var threads = split < 0 ? "1" : Parallel.Threads(outer, stores[0].Value.Type.ElementCount * (Math.Max(1, opsPerElement) + Parallel.ElementMoveCost), shape[split]);
@@ -75,6 +135,7 @@ internal static class ThreadSplit
         var (lo, hi) = Parallel.PartRows(b, shape[split]);
         var idx = new string[shape.Length];
         for (int d = 0; d < split; d++) idx[d] = "0";
+        var cuts = ConcatenationCuts(part, shape);
         void Nest(int d)
         {
             if (d == shape.Length)
@@ -83,11 +144,23 @@ internal static class ThreadSplit
                 StoreElement(part, stores, idx, shape);
                 return;
             }
-            b.For(d == split ? lo : "0", d == split ? hi : shape[d].ToString(), i =>
+            if (d == split)
             {
-                idx[d] = i;
-                Nest(d + 1);
-            }, $"d{d}.", d == split ? null : InnerLoopMetadata(ev.Module, shape, d));
+                // The threads' rows: one range each, never split at concatenation boundaries.
+                b.For(lo, hi, i =>
+                {
+                    idx[d] = i;
+                    Nest(d + 1);
+                }, $"d{d}.");
+                return;
+            }
+            foreach (var (from, to) in Pieces(shape[d], cuts[d]))
+                b.For(from.ToString(), to.ToString(), i =>
+                {
+                    idx[d] = i;
+                    if (cuts[d] is not null) part.KnowRange(i, from, to);
+                    Nest(d + 1);
+                }, $"d{d}.", InnerLoopMetadata(ev.Module, shape.Length, d, to - from));
         }
         Nest(split);
         b.Line("ret void");
@@ -125,9 +198,9 @@ internal static class ThreadSplit
     /// Keeps a short innermost loop of a nest a loop, so that LLVM vectorises it (see <see cref="ModuleContext.NoUnrollLoop"/>),
     /// and has a long one interleave vectors.
     /// </summary>
-    private static string? InnerLoopMetadata(ModuleContext module, ImmutableArray<long> shape, int d) =>
-        d != shape.Length - 1 ? null
-        : shape[d] > 256 ? module.InterleavedLoop(InterleavedVectors)
-        : d > 0 && shape[d] >= 16 ? module.NoUnrollLoop()
+    private static string? InnerLoopMetadata(ModuleContext module, int rank, int d, long trips) =>
+        d != rank - 1 ? null
+        : trips > 256 ? module.InterleavedLoop(InterleavedVectors)
+        : d > 0 && trips >= 16 ? module.NoUnrollLoop()
         : null;
 }

@@ -44,6 +44,9 @@ public sealed class ElementEvaluator
     private readonly Dictionary<Value, Operation> _defs;
     private readonly IReadOnlyDictionary<Value, Tensor> _constants;
     private Dictionary<ElementKey, string> _memo = [];
+
+    /// <summary>Index registers known to lie in [Lo, Hi): loop counters of a loop split at concatenation boundaries.</summary>
+    private readonly Dictionary<string, (long Lo, long Hi)> _ranges = [];
     private Dictionary<ElementKey, string> _seeds = [];
 
     /// <summary>
@@ -97,6 +100,18 @@ public sealed class ElementEvaluator
 
     public bool TryGetBuffer(Value v, out KernelBuffer buffer) => _buffers.TryGetValue(v, out buffer!);
 
+    /// <summary>
+    /// Index register <paramref name="index"/> lies in [<paramref name="lo"/>, <paramref name="hi"/>) (a loop's bounds): a
+    /// concatenation indexed by it reads the one operand that range falls in, with no selects.
+    /// </summary>
+    public void KnowRange(string index, long lo, long hi) => _ranges[index] = (lo, hi);
+
+    /// <summary>The ops that define the values the evaluator computes.</summary>
+    public IEnumerable<Operation> Definitions => _defs.Values.Distinct();
+
+    /// <summary>The op that defines <paramref name="v"/> when the evaluator computes it (rather than loading it), else null.</summary>
+    public Operation? DefinitionOf(Value v) => !_buffers.ContainsKey(v) && _defs.TryGetValue(v, out var op) ? op : null;
+
     /// <summary>From now on, <paramref name="v"/> is read from <paramref name="buffer"/> (computed into scratch, say).</summary>
     public void SetBuffer(Value v, KernelBuffer buffer) => _buffers[v] = buffer;
 
@@ -139,6 +154,40 @@ public sealed class ElementEvaluator
     }
 
     private string Ravel(IReadOnlyList<string> idx, ImmutableArray<long> shape) => _memory.Ravel(idx, shape);
+
+    /// <summary>
+    /// Index <paramref name="idx"/> of shape <paramref name="to"/> as an index of <paramref name="from"/> (same elements,
+    /// row-major). Dimensions are matched in runs of equal products, and only within a run is an index raveled and
+    /// unravelled: a reshape that splits or merges dimensions costs a division by a constant per split dimension, not a
+    /// division per dimension of the whole tensor, and a split undoing an earlier merge (or the reverse) costs nothing.
+    /// </summary>
+    private string[] Reshaped(IReadOnlyList<string> idx, ImmutableArray<long> to, ImmutableArray<long> from)
+    {
+        if (to.Contains(0) || from.Contains(0)) return Unravel(Ravel(idx, to), from);
+        var src = new string[from.Length];
+        // Size-1 dimensions take index 0 and stand outside every run.
+        var outer = Enumerable.Range(0, to.Length).Where(d => to[d] != 1).ToArray();
+        var inner = Enumerable.Range(0, from.Length).Where(d => from[d] != 1).ToArray();
+        for (int d = 0; d < from.Length; d++) src[d] = "0";
+        int i = 0, j = 0;
+        while (i < outer.Length)
+        {
+            int i0 = i, j0 = j;
+            long p = to[outer[i++]], q = from[inner[j++]];
+            while (p != q)
+            {
+                if (p < q) p *= to[outer[i++]];
+                else q *= from[inner[j++]];
+            }
+            var parts = outer[i0..i].Select(d => idx[d]).ToArray();
+            var partShape = ImmutableArray.CreateRange(outer[i0..i].Select(d => to[d]));
+            var intoShape = ImmutableArray.CreateRange(inner[j0..j].Select(d => from[d]));
+            var linear = parts.Length == 1 ? parts[0] : Ravel(parts, partShape);
+            var split = intoShape.Length == 1 ? [linear] : Unravel(linear, intoShape);
+            for (int k = 0; k < split.Length; k++) src[inner[j0 + k]] = split[k];
+        }
+        return src;
+    }
 
     private string[] Unravel(string linear, ImmutableArray<long> shape) => _memory.Unravel(linear, shape);
 
@@ -197,10 +246,7 @@ public sealed class ElementEvaluator
             case ConvertOp:
                 return _s.Convert(operandElement, e, At(op.Operands[0], idx));
             case ReshapeOp:
-            {
-                var lin = Ravel(idx, v.Type.Shape);
-                return At(op.Operands[0], Unravel(lin, op.Operands[0].Type.Shape));
-            }
+                return At(op.Operands[0], Reshaped(idx, v.Type.Shape, op.Operands[0].Type.Shape));
             case BroadcastInDimOp:
             {
                 var x = op.Operands[0];
@@ -331,6 +377,23 @@ public sealed class ElementEvaluator
         var t = LlvmTypes.Compute(v.Type.Element);
         string? result = null;
         long offset = 0;
+        if (_ranges.TryGetValue(idx[d], out var range))
+        {
+            // The index stays inside one operand: read that one (a split loop's piece).
+            foreach (var x in op.Operands)
+            {
+                long n = x.Type.Shape[d];
+                if (range.Lo >= offset && range.Hi <= offset + n)
+                {
+                    var src = idx.ToArray();
+                    src[d] = offset == 0 ? idx[d] : _b.Let($"sub nsw i64 {idx[d]}, {offset}", "ix");
+                    if (offset != 0) _ranges[src[d]] = (range.Lo - offset, range.Hi - offset);
+                    return At(x, src);
+                }
+                offset += n;
+            }
+            offset = 0;
+        }
         // Every operand is read at a clamped (valid) index and the right one selected: no branches.
         foreach (var x in op.Operands)
         {

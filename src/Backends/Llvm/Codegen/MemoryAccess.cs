@@ -18,6 +18,9 @@ public sealed class MemoryAccess(LlvmBuilder b, ModuleContext module)
 
     private static string IndexKey(IReadOnlyList<string> idx, ImmutableArray<long> shape) => $"{string.Join(",", idx)}|{string.Join("x", shape)}";
 
+    /// <summary>Linear indices <see cref="Ravel"/> computed, by the linear index and shape: their parts, which unravelling returns.</summary>
+    private readonly Dictionary<string, string[]> _raveled = [];
+
     public string Ravel(IReadOnlyList<string> idx, ImmutableArray<long> shape)
     {
         if (shape.Length == 0) return "0";
@@ -25,11 +28,13 @@ public sealed class MemoryAccess(LlvmBuilder b, ModuleContext module)
         string acc = idx[0];
         for (int d = 1; d < shape.Length; d++)
             acc = b.Let($"add nsw i64 {b.Let($"mul nsw i64 {acc}, {shape[d]}")}, {idx[d]}", "lin");
+        _raveled.TryAdd(IndexKey([acc], shape), [.. idx]);
         return acc;
     }
 
     public string[] Unravel(string linear, ImmutableArray<long> shape)
     {
+        if (_raveled.TryGetValue(IndexKey([linear], shape), out var parts)) return parts;
         var r = new string[shape.Length];
         var rest = linear;
         for (int d = shape.Length - 1; d >= 0; d--)
