@@ -43,8 +43,13 @@ public sealed class CpuGemmTests
     [InlineData(25, 513, 33, true)]
     [InlineData(128, 200, 160, false)]
     [InlineData(96, 64, 300, true)]
+    // AVX-512's 24 × 16 tiles up to 128 columns: A read in place over 7 column tiles (the last partial), and packed
+    // where its rows lie 2 KiB apart (K = 512) and would evict each other.
+    [InlineData(61, 77, 100, false)]
+    [InlineData(50, 512, 40, false)]
     // Work for two threads (over 2 × 16 M multiply-adds): split by rows, then by columns.
     [InlineData(256, 512, 260, false)]
+    [InlineData(700, 300, 120, false)]
     [InlineData(40, 1100, 800, true)]
     public void MatmulMatchesTheInterpreter(int m, int k, int n, bool transposedRhs)
     {
@@ -376,6 +381,36 @@ public sealed class CpuGemmTests
             }
             """;
         Assert.Contains(".epi", CpuCompiler.Generate(PassManager.Run(IrTest.Parse(text), PassRegistry.Default).Unwrap()).Unwrap().LlvmIr);
+        AssertSame(text);
+    }
+
+    [Fact]
+    public void GroupedPointwiseConvolutionIsOneBatchedGemmWithItsEpilogueOverEveryGroup()
+    {
+        // ShuffleNet's grouped 1×1 convolutions in NHWC: 3 groups of 8 inputs and 20 outputs (two column tiles, the
+        // second partial), batch 2; the groups' Cs lie side by side in the output, and bias, residual and relu run on
+        // each finished block of every group.
+        var text = """
+            func @main(%x: tensor<2x9x7x24xf32>, %bias: tensor<60xf32>, %res: tensor<2x9x7x60xf32>) -> (tensor<2x9x7x60xf32>) {
+              %i = iota {dimension = 2} : tensor<1x1x8x60xf32>
+              %j = iota {dimension = 3} : tensor<1x1x8x60xf32>
+              %s = constant {value = dense<0.01>} : tensor<f32>
+              %sb = broadcast_in_dim %s {dims = []} : tensor<1x1x8x60xf32>
+              %ij = sub %i, %j : tensor<1x1x8x60xf32>
+              %w = mul %ij, %sb : tensor<1x1x8x60xf32>
+              %c = convolution %x, %w {dims = "b01f_01io->b01f", feature_group_count = 3} : tensor<2x9x7x60xf32>
+              %bb = broadcast_in_dim %bias {dims = [3]} : tensor<2x9x7x60xf32>
+              %y = add %c, %bb : tensor<2x9x7x60xf32>
+              %q = add %y, %res : tensor<2x9x7x60xf32>
+              %z = constant {value = dense<0.0>} : tensor<f32>
+              %zb = broadcast_in_dim %z {dims = []} : tensor<2x9x7x60xf32>
+              %r = max %q, %zb : tensor<2x9x7x60xf32>
+              return %r
+            }
+            """;
+        var llvm = CpuCompiler.Generate(PassManager.Run(IrTest.Parse(text), PassRegistry.Default).Unwrap()).Unwrap().LlvmIr;
+        Assert.Contains(".epi", llvm);
+        Assert.Single(llvm.Split('\n'), line => line.Contains("@gc.sgemm.worker") && !line.StartsWith("declare"));
         AssertSame(text);
     }
 

@@ -335,10 +335,6 @@ internal static class Parallel
     }
 
     /// <summary>
-    /// Emits <c>min(threads, max(1, work / Grain), limit)</c> as an i32: how many threads a kernel of
-    /// <paramref name="work"/> operations with at most <paramref name="limit"/> independent pieces uses.
-    /// </summary>
-    /// <summary>
     /// Inside a part function <c>(ptr %ctx, i32 %t, i32 %n)</c>: the rows [lo, hi) of <paramref name="rows"/> that part
     /// <c>%t</c> of <c>%n</c> takes, in contiguous runs of ⌈rows / n⌉ (the last part may get fewer, or none).
     /// </summary>
@@ -373,6 +369,10 @@ internal static class Parallel
     /// <summary>The most threads <see cref="Threads"/> can return for this work, whatever the call's thread count.</summary>
     public static long MostThreads(long work, long limit) => Math.Max(1, Math.Min(work / Grain, limit));
 
+    /// <summary>
+    /// Emits <c>min(threads, max(1, work / Grain), limit)</c> as an i32: how many threads a kernel of
+    /// <paramref name="work"/> operations with at most <paramref name="limit"/> independent pieces uses.
+    /// </summary>
     public static string Threads(LlvmBuilder b, long work, long limit)
     {
         long useful = MostThreads(work, limit);

@@ -12,17 +12,23 @@ namespace GraphCompiler.Backends.Cpu.Codegen;
 internal sealed record GemmShape(int Lanes, int MR, int NR, int KC, int MC, int DirectAColumnTiles)
 {
     /// <summary>
-    /// The blocking for a GEMM whose C has <paramref name="n"/> columns. With AVX-512 and at most 16 columns
-    /// (a convolution with 16 output channels), a 12 × 32 tile would compute half padding: a 24 × 16 tile
-    /// keeps the same 24 accumulators busy.
+    /// The blocking for a GEMM whose C has <paramref name="n"/> columns. With AVX-512 and up to 128 columns (most
+    /// convolutions' output channels, per group) a 24 × 16 tile reading A in place: 24 accumulators as 12 × 32 has,
+    /// half the padding on a partial last tile, and each A element broadcast straight from memory into one FMA, so
+    /// A needs no packing. Zen 5, 1 thread: 1×1 convolutions 56×56×256 → 64 0.97 → 0.56 ms, 56×56×64 → 64 0.24 → 0.15,
+    /// 28×28×128 → 128 0.18 → 0.13, ShuffleNet's 28×28×80 → 20 (three groups) 0.20 → 0.09 against 12 × 32 with
+    /// A packed; from 256 columns on, 12 × 32 with A packed is as fast or faster (each A panel is read per column tile).
     /// </summary>
     public static GemmShape For(int lanes, long n = long.MaxValue) => lanes switch
     {
-        >= 16 when n <= 16 => new(16, 24, 16, 256, 384, 1),
+        >= 16 when n <= WideTileColumns => new(16, 24, 16, 256, 384, WideTileColumns / 16),
         >= 16 => new(16, 12, 32, 256, 384, 1),
         8 => new(8, 6, 16, 256, 384, 4),
         _ => new(4, 4, 8, 256, 384, 4),
     };
+
+    /// <summary>Most columns of C that AVX-512 computes in 24 × 16 tiles (see <see cref="For"/>).</summary>
+    private const int WideTileColumns = 128;
 
     // DirectAColumnTiles: column tiles of C up to which the micro-kernel broadcasts A from where it lies instead of
     // packing it; a packed A panel is used once per column tile, so with few of them packing can cost more than it
@@ -30,7 +36,8 @@ internal sealed record GemmShape(int Lanes, int MR, int NR, int KC, int MC, int 
     // N = 16 27 %, equal from N = 128 up: 4. AVX-512 (Zen 5): from two column tiles up, packed is faster (1×1
     // convolutions 56×56×256 → 64: 67 against 40 G multiply-adds/s; 28×28×320 → 128: 76 against 41); with one,
     // each packed panel is used once and in place wins on the whole (benchmark CNN, K = 27 and 144: 0.245 → 0.190 ms;
-    // SqueezeNet −2.5 %, DenseNet-121 +2 %, one 56×56×64 → 32 layer +10 %): 1.
+    // SqueezeNet −2.5 %, DenseNet-121 +2 %, one 56×56×64 → 32 layer +10 %): 1 for 12 × 32 tiles, which broadcast
+    // each A element into a register for two FMAs; 24 × 16 tiles read A in place up to 128 columns (see For).
 
     /// <summary>Names the helpers of this blocking: the vector width, and the tile width when it is not two vectors.</summary>
     public string Tag => NR == 2 * Lanes ? $"{Lanes}" : $"{Lanes}n{NR}";
@@ -54,10 +61,12 @@ internal static partial class GemmHelpers
     /// implicit-GEMM convolution reads each kernel row's window this way straight from the (padded) input. No
     /// K block straddles a segment. A plain GEMM has one segment (SegK = K).
     /// <see cref="Epilogue"/>, when not null, is <c>void (ptr ctx, i64 m0, i64 m1, i64 n0, i64 n1)</c>, called with
-    /// <see cref="EpilogueCtx"/> on each block of C (one batch only) once its last K block is done: the kernel's
-    /// elementwise epilogue (bias, activation) rewrites the block in place while it is still in cache.
+    /// <see cref="EpilogueCtx"/> on each block of C once its last K block is done: the kernel's elementwise epilogue
+    /// (bias, activation) rewrites the block in place while it is still in cache. Its columns are those of batch
+    /// element bi's C shifted by bi · <see cref="EpilogueBatchColumns"/>: batches side by side in one output (the
+    /// groups of a grouped convolution) share one epilogue over the whole width.
     /// </remarks>
-    public enum Field { A, RsA, CsA, BsA, B, RsB, CsB, BsB, BPacked, C, Ldc, BsC, M, N, K, Batch, SplitM, NPad, Workspace, WorkspaceStride, SegK, SegStrideA, Epilogue, EpilogueCtx, Count }
+    public enum Field { A, RsA, CsA, BsA, B, RsB, CsB, BsB, BPacked, C, Ldc, BsC, M, N, K, Batch, SplitM, NPad, Workspace, WorkspaceStride, SegK, SegStrideA, Epilogue, EpilogueCtx, EpilogueBatchColumns, Count }
 
     /// <summary>
     /// Bytes of packing space one thread needs: an MC × KC block of A (unless the worker reads A in place), and
@@ -391,8 +400,10 @@ internal static partial class GemmHelpers
         var needB = b.Let($"icmp eq ptr {bpre}, null", "needb");
         var (epilogue, epilogueCtx) = (Get(b, Field.Epilogue, "ptr"), Get(b, Field.EpilogueCtx, "ptr"));
         var hasEpilogue = b.Let($"icmp ne ptr {epilogue}, null", "hasepi");
+        var epilogueBatchColumns = Get(b, Field.EpilogueBatchColumns);
         b.For("0", batch, bi =>
         {
+            var epilogueShift = b.Let($"mul i64 {bi}, {epilogueBatchColumns}", "epishift");
             var Ab = Offset(b, A, b.Let($"mul i64 {bi}, {bsA}"));
             var Bb = Offset(b, B, b.Let($"mul i64 {bi}, {bsB}"));
             var Cb = Offset(b, C, b.Let($"mul i64 {bi}, {bsC}"));
@@ -485,7 +496,7 @@ internal static partial class GemmHelpers
                     var final = b.Let($"and i1 {hasEpilogue}, {b.Let($"icmp eq i64 {b.Let($"add i64 {pc}, {kc}")}, {K}")}", "final");
                     b.CondBr(final, epiL, epiNext);
                     b.Block(epiL);
-                    b.Line($"call void {epilogue}(ptr {epilogueCtx}, i64 {ic}, i64 {b.Let($"add i64 {ic}, {mc}")}, i64 {n0}, i64 {n1})");
+                    b.Line($"call void {epilogue}(ptr {epilogueCtx}, i64 {ic}, i64 {b.Let($"add i64 {ic}, {mc}")}, i64 {b.Let($"add i64 {n0}, {epilogueShift}")}, i64 {b.Let($"add i64 {n1}, {epilogueShift}")})");
                     b.Br(epiNext);
                     b.Block(epiNext);
                 }, "ic");

@@ -96,10 +96,12 @@ internal sealed partial class KernelEmitter
             CallGemm(new GemmCall(all, p.K, 1, 0, "null", 0, 0, 0, packed, dest.Pointer, cout, 0, 1, batch * p.Spatial, cout, p.K));
             return;
         }
-        if (packed != "null" && p.Pointwise && p.Groups == 1)
+        if (packed != "null" && p.Pointwise)
         {
-            // NHWC 1×1, one group: the input is already [batch · positions, C]; one GEMM covers the batch.
-            CallGemm(new GemmCall(inPtr, cin, 1, 0, "null", 0, 0, 0, packed, dest.Pointer, cout, 0, 1, batch * p.Spatial, cout, cin));
+            // NHWC 1×1: the input is already [batch · positions, C]; one GEMM covers the batch, batched over the groups
+            // (group g reads the input's and writes the output's columns of that group), the epilogue over all of them.
+            CallGemm(new GemmCall(inPtr, cin, 1, p.CinPG, "null", 0, 0, 0, packed, dest.Pointer, cout, p.CoutPG, p.Groups,
+                batch * p.Spatial, p.CoutPG, p.CinPG));
             return;
         }
         var patches = p.Pointwise ? null : Malloc(new TensorType(ElementType.F32, p.K * p.Spatial));
