@@ -47,6 +47,15 @@ internal static class Parallel
     /// </summary>
     private const int WorkerSpins = 1 << 14;
 
+    /// <summary>
+    /// A spinning worker gives the CPU away (<c>sched_yield</c>) once per this many pauses (a power of two), so that an
+    /// oversubscribed machine still runs the threads with work. Once per 64 (about a microsecond) had the worker in
+    /// the system call, which a VM makes slow, much of the time a region was published: it joined late, and the
+    /// caller ran the larger share of each GEMM (Inception v2 at 2 threads, Zen 5 VM: 25 % more GEMM samples on the
+    /// caller than on the worker, and equal shares with once per 1024).
+    /// </summary>
+    private const int SpinsPerYield = 1024;
+
     /// <summary>Pause iterations the caller spins waiting for the workers before it starts yielding the CPU.</summary>
     private const int CallerSpins = 1 << 12;
 
@@ -245,7 +254,7 @@ internal static class Parallel
               %spinning = icmp ult i32 %i.next, {{WorkerSpins}}
               br i1 %spinning, label %spin.which, label %sleep
             spin.which:
-              %low = and i32 %i.next, 63
+              %low = and i32 %i.next, {{SpinsPerYield - 1}}
               %polite = icmp eq i32 %low, 0
               call void @{{Relax}}(i1 %polite)
               br label %spin

@@ -90,6 +90,9 @@ internal static partial class GemmHelpers
 
     private static string Min(LlvmBuilder b, string x, string y) => b.Let($"select i1 {b.Let($"icmp slt i64 {x}, {y}")}, i64 {x}, i64 {y}", "min");
 
+    /// <summary>Rows in the units a split of C by rows hands out (see <see cref="Worker"/>).</summary>
+    private const int SplitRows = 8;
+
     private static string CeilDiv(LlvmBuilder b, string x, long d) => b.Let($"udiv i64 {b.Let($"add i64 {x}, {d - 1}")}, {d}", "q");
 
     /// <summary>The vector FMA and masked load/store of the blocking's width.</summary>
@@ -373,8 +376,9 @@ internal static partial class GemmHelpers
         var (splitM, npad) = (Get(b, Field.SplitM), Get(b, Field.NPad));
         var byRows = b.Let($"icmp ne i64 {splitM}, 0", "byrows");
 
-        // This thread's share, in whole micro-tiles.
-        var tile = b.Let($"select i1 {byRows}, i64 {g.MR}, i64 {g.NR}", "tile");
+        // This thread's share: whole micro-tiles of columns, or runs of SplitRows rows (a part may end in a partial
+        // row tile, which costs in proportion to its rows: 49 rows over two threads are 25 and 24, not 48 and 1).
+        var tile = b.Let($"select i1 {byRows}, i64 {Math.Min(SplitRows, g.MR)}, i64 {g.NR}", "tile");
         var extent = b.Let($"select i1 {byRows}, i64 {M}, i64 {N}", "extent");
         var units = b.Let($"udiv i64 {b.Let($"add i64 {extent}, {b.Let($"sub i64 {tile}, 1")}")}, {tile}", "units");
         var n64 = b.Let("zext i32 %n to i64", "nt");
