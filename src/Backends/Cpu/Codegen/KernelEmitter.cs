@@ -175,7 +175,7 @@ internal sealed partial class KernelEmitter
         var (lo, hi) = Parallel.PartRows(b, rows);
         b.For(lo, hi, r => body(b, r, p), what);
         b.Line("ret void");
-        _extraFunctions.Add($"define internal void @{fn}(ptr noalias %ctx, i32 %t, i32 %n) nounwind {{\n{b.Body()}}}");
+        _extraFunctions.Add($"define internal void @{fn}(ptr noalias %ctx, {Parallel.PartParameters}) nounwind {{\n{b.Body()}}}");
     }
 
     // ---- the element evaluator and memory, as the GEMM, convolution and whole-op kernels use them -----

@@ -59,6 +59,19 @@ internal static class Parallel
     /// <summary>Pause iterations the caller spins waiting for the workers before it starts yielding the CPU.</summary>
     private const int CallerSpins = 1 << 12;
 
+    /// <summary>i64s between two chunks' cursors: one cache line each, so that claiming in one chunk does not slow the others.</summary>
+    private const int CursorStride = 8;
+
+    /// <summary>Bits of the job word for the part count, and again for the thread count above it (the generation is above both).</summary>
+    private const int PartBits = 16;
+
+    /// <summary>
+    /// Parts per thread a region is cut into when its parts are independent of each other's cost (<see cref="Parts"/>):
+    /// a thread that finishes its own chunk early takes parts of the others', so a vCPU that the host slows (10 % on this
+    /// VM's second CPU) no longer holds the other thread up for the rest of the region.
+    /// </summary>
+    public const int PartsPerThread = 4;
+
     /// <summary>One step of a spin-wait: <c>void (i1 yield)</c>, a PAUSE or a <c>sched_yield</c>.</summary>
     private const string Relax = "gc.pool.relax";
 
@@ -77,7 +90,7 @@ internal static class Parallel
               %alone = icmp sle i32 %threads, 1
               br i1 %alone, label %serial, label %claim
             single:
-              call void %fn(ptr %ctx, i32 0, i32 1)
+              call void %fn(ptr %ctx, i32 0, i32 1, i32 0)
               ret void
             claim:
               %cx = cmpxchg ptr @gc.pool.busy, i32 0, i32 1 acquire monotonic
@@ -85,7 +98,7 @@ internal static class Parallel
               br i1 %got, label %grow, label %serial
             serial:
               %s = phi i32 [ 0, %claim ], [ 0, %several ], [ %s.next, %serial ]
-              call void %fn(ptr %ctx, i32 %s, i32 %n)
+              call void %fn(ptr %ctx, i32 %s, i32 %n, i32 0)
               %s.next = add i32 %s, 1
               %s.more = icmp slt i32 %s.next, %n
               br i1 %s.more, label %serial, label %serial.done
@@ -123,15 +136,32 @@ internal static class Parallel
               store ptr %ctx, ptr @gc.pool.ctx
               %gen.new = add i64 %gen.old, 1
               %gen.hi = shl i64 %gen.new, 32
-              store atomic i64 %gen.hi, ptr @gc.pool.next monotonic, align 8
+              br label %cursor
+            cursor:
+              %u = phi i32 [ 0, %publish ], [ %u.next, %cursor ]
+              %start = call i32 @gc.pool.chunk(i32 %u, i32 %n, i32 %users)
+              %start64 = zext i32 %start to i64
+              %tagged = or i64 %gen.hi, %start64
+              %u64 = zext i32 %u to i64
+              %cur = getelementptr inbounds [{{MaxWorkers + 1}} x [{{CursorStride}} x i64]], ptr @gc.pool.cursors, i64 0, i64 %u64, i64 0
+              store atomic i64 %tagged, ptr %cur monotonic, align 8
+              %u.next = add i32 %u, 1
+              %u.more = icmp slt i32 %u.next, %users
+              br i1 %u.more, label %cursor, label %go
+            go:
+              %taken = or i64 %gen.hi, 1
+              store atomic i64 %taken, ptr @gc.pool.slots monotonic, align 8
               %n64 = zext i32 %n to i64
-              %job.new = or i64 %gen.hi, %n64
+              %users64 = zext i32 %users to i64
+              %users.at = shl i64 %users64, {{PartBits}}
+              %shape = or i64 %users.at, %n64
+              %job.new = or i64 %gen.hi, %shape
               store atomic i64 %job.new, ptr @gc.pool.job release, align 8
               call void @gc.pool.wake()
-              call void @gc.pool.parts(i64 %job.new)
+              call void @gc.pool.parts(i64 %job.new, i32 0)
               br label %wait
             wait:
-              %i = phi i32 [ 0, %publish ], [ %i.next, %wait.again ]
+              %i = phi i32 [ 0, %go ], [ %i.next, %wait.again ]
               %left = load atomic i32, ptr @gc.pool.pending acquire, align 4
               %finished = icmp eq i32 %left, 0
               br i1 %finished, label %done, label %wait.again
@@ -150,13 +180,15 @@ internal static class Parallel
 
     /// <summary>
     /// The pool's state (internal globals: one pool per module, shared by all calls of the library), its
-    /// worker, and <c>@gc.pool.parts(i64 job)</c>, which the caller and every worker run: claim the next
-    /// part of the region, run it, repeat. The job word is <c>(generation &lt;&lt; 32) | parts</c>; publishing
-    /// it with release order hands fn and ctx over. Parts are claimed from <c>next</c>, which carries the
-    /// generation too, so a worker that looks late never claims a part of a newer region; a claimed part
-    /// keeps its region (and fn, ctx) alive until the part is counted off <c>pending</c>. Claiming rather
-    /// than assigning parts means a worker that is not running (descheduled, asleep, never started) holds
-    /// nobody up: the caller takes its part. Only the thread holding <c>busy</c> publishes jobs or changes the pool.
+    /// worker, and <c>@gc.pool.parts(i64 job, i32 slot)</c>, which the caller (slot 0) and every worker run. The job
+    /// word is <c>(generation &lt;&lt; 32) | (threads &lt;&lt; 16) | parts</c>; publishing it with release order hands
+    /// fn and ctx over. The parts are cut into one contiguous chunk per thread slot, each with a cursor that carries
+    /// the generation too: a worker takes the next free slot, claims the parts of its own chunk in order, then those
+    /// left in the others' chunks (so rows stay with the thread that had them in the kernel before, unless it falls
+    /// behind). A worker that looks late never claims a part of a newer region; a claimed part keeps its region (and
+    /// fn, ctx) alive until the part is counted off <c>pending</c>. Claiming rather than assigning parts means a worker
+    /// that is not running (descheduled, asleep, never started) holds nobody up: the others take its chunk. Only the
+    /// thread holding <c>busy</c> publishes jobs or changes the pool.
     /// </summary>
     private static void EmitPool(ModuleContext module)
     {
@@ -166,7 +198,8 @@ internal static class Parallel
         module.AddLibraryGlobal("@gc.pool.fn = internal global ptr null, align 8");
         module.AddLibraryGlobal("@gc.pool.ctx = internal global ptr null, align 8");
         module.AddLibraryGlobal("@gc.pool.stop = internal global i32 0, align 4");
-        module.AddLibraryGlobal("@gc.pool.next = internal global i64 0, align 64");
+        module.AddLibraryGlobal($"@gc.pool.cursors = internal global [{MaxWorkers + 1} x [{CursorStride} x i64]] zeroinitializer, align 64");
+        module.AddLibraryGlobal("@gc.pool.slots = internal global i64 0, align 64");
         module.AddLibraryGlobal("@gc.pool.pending = internal global i32 0, align 64");
         module.AddLibraryGlobal("@gc.pool.workers = internal global i32 0, align 64");
         module.AddLibraryGlobal($"@gc.pool.tids = internal global [{MaxWorkers + 1} x i64] zeroinitializer, align 64");
@@ -204,31 +237,82 @@ internal static class Parallel
               ret void
             }
             """);
+        // The first part of chunk u when n parts are cut into `users` chunks of as equal sizes as integers allow.
         module.AddLibraryFunction("""
-            define internal void @gc.pool.parts(i64 %job) nounwind {
+            define internal i32 @gc.pool.chunk(i32 %u, i32 %n, i32 %users) nounwind {
+            entry:
+              %u64 = zext i32 %u to i64
+              %n64 = zext i32 %n to i64
+              %users64 = zext i32 %users to i64
+              %un = mul i64 %u64, %n64
+              %q = udiv i64 %un, %users64
+              %r = trunc i64 %q to i32
+              ret i32 %r
+            }
+            """);
+        module.AddLibraryFunction($$"""
+            define internal void @gc.pool.parts(i64 %job, i32 %given) nounwind {
             entry:
               %gen = lshr i64 %job, 32
-              %n = trunc i64 %job to i32
+              %n = and i64 %job, {{(1L << PartBits) - 1}}
+              %n32 = trunc i64 %n to i32
+              %users.raw = lshr i64 %job, {{PartBits}}
+              %users64 = and i64 %users.raw, {{(1L << PartBits) - 1}}
+              %users = trunc i64 %users64 to i32
+              %has = icmp sge i32 %given, 0
+              br i1 %has, label %own, label %seat
+            seat:
+              %sl = load atomic i64, ptr @gc.pool.slots acquire, align 8
+              %slgen = lshr i64 %sl, 32
+              %slsame = icmp eq i64 %slgen, %gen
+              %k64 = and i64 %sl, 4294967295
+              %k = trunc i64 %k64 to i32
+              %free = icmp ult i64 %k64, %users64
+              %can.sit = and i1 %slsame, %free
+              br i1 %can.sit, label %sit, label %done
+            sit:
+              %sl.next = add i64 %sl, 1
+              %slx = cmpxchg ptr @gc.pool.slots, i64 %sl, i64 %sl.next acq_rel monotonic
+              %sat = extractvalue { i64, i1 } %slx, 1
+              br i1 %sat, label %own, label %seat
+            own:
+              %slot = phi i32 [ %given, %entry ], [ %k, %sit ]
+              br label %chunk
+            chunk:
+              %i = phi i32 [ 0, %own ], [ %i.next, %chunk.next ]
+              %c.raw = add i32 %slot, %i
+              %wrap = icmp uge i32 %c.raw, %users
+              %c.wrapped = sub i32 %c.raw, %users
+              %c = select i1 %wrap, i32 %c.wrapped, i32 %c.raw
+              %c1 = add i32 %c, 1
+              %end = call i32 @gc.pool.chunk(i32 %c1, i32 %n32, i32 %users)
+              %c64 = zext i32 %c to i64
+              %cur = getelementptr inbounds [{{MaxWorkers + 1}} x [{{CursorStride}} x i64]], ptr @gc.pool.cursors, i64 0, i64 %c64, i64 0
               br label %claim
             claim:
-              %c = load atomic i64, ptr @gc.pool.next acquire, align 8
-              %cgen = lshr i64 %c, 32
-              %same = icmp eq i64 %cgen, %gen
-              %p = trunc i64 %c to i32
-              %open = icmp slt i32 %p, %n
-              %can = and i1 %same, %open
-              br i1 %can, label %take, label %done
+              %v = load atomic i64, ptr %cur acquire, align 8
+              %vgen = lshr i64 %v, 32
+              %same = icmp eq i64 %vgen, %gen
+              br i1 %same, label %check, label %done
+            check:
+              %p = trunc i64 %v to i32
+              %open = icmp slt i32 %p, %end
+              br i1 %open, label %take, label %chunk.next
             take:
-              %c.next = add i64 %c, 1
-              %cx = cmpxchg ptr @gc.pool.next, i64 %c, i64 %c.next acq_rel monotonic
+              %v.next = add i64 %v, 1
+              %cx = cmpxchg ptr %cur, i64 %v, i64 %v.next acq_rel monotonic
               %won = extractvalue { i64, i1 } %cx, 1
               br i1 %won, label %run, label %claim
             run:
               %fn = load ptr, ptr @gc.pool.fn
               %ctx = load ptr, ptr @gc.pool.ctx
-              call void %fn(ptr %ctx, i32 %p, i32 %n)
+              call void %fn(ptr %ctx, i32 %p, i32 %n32, i32 %slot)
               %old = atomicrmw sub ptr @gc.pool.pending, i32 1 release
               br label %claim
+            chunk.next:
+              %i.next = add i32 %i, 1
+              %more = icmp slt i32 %i.next, %users
+              br i1 %more, label %chunk, label %done
             done:
               ret void
             }
@@ -279,7 +363,7 @@ internal static class Parallel
               br i1 %stopping, label %exit, label %work
             work:
               %gen = lshr i64 %job, 32
-              call void @gc.pool.parts(i64 %job)
+              call void @gc.pool.parts(i64 %job, i32 -1)
               br label %watch
             exit:
               ret ptr null
@@ -344,7 +428,7 @@ internal static class Parallel
     }
 
     /// <summary>
-    /// Inside a part function <c>(ptr %ctx, i32 %t, i32 %n)</c>: the rows [lo, hi) of <paramref name="rows"/> that part
+    /// Inside a part function <c>(ptr %ctx, i32 %t, i32 %n, i32 %slot)</c>: the rows [lo, hi) of <paramref name="rows"/> that part
     /// <c>%t</c> of <c>%n</c> takes, in contiguous runs of ⌈rows / n⌉ (the last part may get fewer, or none).
     /// </summary>
     public static (string Lo, string Hi) PartRows(LlvmBuilder b, long rows)
@@ -359,21 +443,39 @@ internal static class Parallel
 
     /// <summary>
     /// The parts a region run by <paramref name="threads"/> (an i32 value or literal, from <see cref="Threads"/>, which
-    /// already caps it at <paramref name="limit"/>) is cut into: one per thread, claimed by whichever thread is free.
-    /// More parts per thread were measured (4: SqueezeNet 0.72–0.86× at 2 threads on a VM whose host slowed one vCPU,
-    /// but ResNet-50 and MobileNet v2 3–9 % slower on a quiet machine, as a row range no longer stays on the thread
-    /// that computed it in the kernel before; docs/performance.md, seventh session); balancing that keeps the
-    /// locality (own parts first, then the others') is the next step.
+    /// already caps it at <paramref name="limit"/>) is cut into: <paramref name="perThread"/> per thread, at most
+    /// <paramref name="limit"/>. Each thread runs its own chunk first and then helps the others (see <see cref="EmitPool"/>).
+    /// One part per thread, claimed in any order, lost up to the slowest vCPU's lag (10 % on this VM's second CPU) at the
+    /// end of every region; four claimed in order from one counter balanced that but moved rows between threads
+    /// (ResNet-50 and MobileNet v2 3–9 % slower, seventh session). Own chunk first (with the 8-row GEMM runs and the rarer
+    /// yield before it), 2 threads, Zen 5 VM: DenseNet-121
+    /// 31.3 → 26.2 ms, Inception v1 12.5 → 11.9, ShuffleNet 3.9 → 3.7, ResNet-50 25.5 → 24.8.
     /// </summary>
-    public static string Parts(string threads, long limit) => threads == "1" || limit <= 1 ? "1" : threads;
+    public static string Parts(LlvmBuilder b, string threads, long limit, int perThread = PartsPerThread)
+    {
+        if (threads == "1" || limit <= 1) return "1";
+        if (perThread == 1) return threads;
+        var wanted = b.Let($"mul i32 {threads}, {perThread}", "parts");
+        long cap = Math.Min(limit, MaxParts);
+        return b.Let($"select i1 {b.Let($"icmp slt i32 {wanted}, {cap}")}, i32 {wanted}, i32 {cap}", "parts");
+    }
 
-    /// <summary>Emits <c>call @gc.parallel(fn, ctx, parts, threads)</c>: <c>fn</c> is called with each part's index and the part count.</summary>
+    /// <summary>Most parts a region has (the job word's part field holds fewer than 2^<see cref="PartBits"/>).</summary>
+    private const long MaxParts = (MaxWorkers + 1) * PartsPerThread;
+
+    /// <summary>
+    /// Emits <c>call @gc.parallel(fn, ctx, parts, threads)</c>: <c>fn(ctx, part, parts, slot)</c> is called for each
+    /// part, <c>slot</c> (below the region's thread count) telling apart the threads running parts at the same time.
+    /// </summary>
     public static void Call(LlvmBuilder b, ModuleContext module, string fn, string ctx, string parts, string threads) =>
         b.Line($"call void @{Emit(module)}(ptr {fn}, ptr {ctx}, i32 {parts}, i32 {threads})");
 
     /// <summary><see cref="Call"/> with <see cref="Parts"/>: the region cut for <paramref name="threads"/> threads.</summary>
     public static void Split(LlvmBuilder b, ModuleContext module, string fn, string ctx, string threads, long limit) =>
-        Call(b, module, fn, ctx, Parts(threads, limit), threads);
+        Call(b, module, fn, ctx, Parts(b, threads, limit), threads);
+
+    /// <summary>The parameters of a part function (see <see cref="Call"/>).</summary>
+    public const string PartParameters = "i32 %t, i32 %n, i32 %slot";
 
     /// <summary>The most threads <see cref="Threads"/> can return for this work, whatever the call's thread count.</summary>
     public static long MostThreads(long work, long limit) => Math.Max(1, Math.Min(work / Grain, limit));

@@ -164,7 +164,7 @@ internal static class ThreadSplit
         }
         Nest(split);
         b.Line("ret void");
-        functions.Add($"define internal void @{body}(ptr %ctx, i32 %t, i32 %n) nounwind {{\n{b.Body()}}}");
+        functions.Add($"define internal void @{body}(ptr %ctx, {Parallel.PartParameters}) nounwind {{\n{b.Body()}}}");
     }
 
     /// <summary>

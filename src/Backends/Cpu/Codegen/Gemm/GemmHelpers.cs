@@ -91,7 +91,7 @@ internal static partial class GemmHelpers
     private static string Min(LlvmBuilder b, string x, string y) => b.Let($"select i1 {b.Let($"icmp slt i64 {x}, {y}")}, i64 {x}, i64 {y}", "min");
 
     /// <summary>Rows in the units a split of C by rows hands out (see <see cref="Worker"/>).</summary>
-    private const int SplitRows = 8;
+    internal const int SplitRows = 8;
 
     private static string CeilDiv(LlvmBuilder b, string x, long d) => b.Let($"udiv i64 {b.Let($"add i64 {x}, {d - 1}")}, {d}", "q");
 
@@ -397,7 +397,8 @@ internal static partial class GemmHelpers
         b.Block("work");
         var nc = b.Let($"sub i64 {n1}, {n0}", "nc");
         var (ws, wsStride) = (Get(b, Field.Workspace, "ptr"), Get(b, Field.WorkspaceStride));
-        var aBuf = Offset(b, ws, b.Let($"mul i64 {t64}, {b.Let($"udiv i64 {wsStride}, 4")}"));
+        // Packing space per thread slot: parts running at the same time have different slots.
+        var aBuf = Offset(b, ws, b.Let($"mul i64 {b.Let("zext i32 %slot to i64", "slot")}, {b.Let($"udiv i64 {wsStride}, 4")}"));
         var kcmax = Min(b, K, $"{g.KC}");
         // B's packing space follows A's (none when A is read in place), as WorkspaceBytes lays them out.
         var bBuf = packA is null ? aBuf : Offset(b, aBuf, b.Let($"and i64 {b.Let($"add i64 {b.Let($"mul i64 {kcmax}, {g.MC}")}, 15")}, -16", "afloats"));
@@ -511,7 +512,7 @@ internal static partial class GemmHelpers
         b.Br("done");
         b.Block("done");
         b.Line("ret void");
-        module.AddLibraryFunction($"define internal void @{name}(ptr %ctx, i32 %t, i32 %n) nounwind {{\n{b.Body()}}}");
+        module.AddLibraryFunction($"define internal void @{name}(ptr %ctx, {Parallel.PartParameters}) nounwind {{\n{b.Body()}}}");
         return name;
     }
 

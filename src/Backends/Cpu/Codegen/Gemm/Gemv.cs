@@ -84,7 +84,7 @@ internal static partial class GemmHelpers
             }, "m");
         }, "bi");
         b.Line("ret void");
-        module.AddLibraryFunction($"define internal void @{name}(ptr noalias %ctx, i32 %t, i32 %n) nounwind {{\n{b.Body()}}}");
+        module.AddLibraryFunction($"define internal void @{name}(ptr noalias %ctx, {Parallel.PartParameters}) nounwind {{\n{b.Body()}}}");
         return name;
     }
 }

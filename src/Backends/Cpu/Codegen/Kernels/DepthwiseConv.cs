@@ -112,6 +112,6 @@ internal sealed partial class KernelEmitter
             }, "ow");
         }, "row");
         b.Line("ret void");
-        _extraFunctions.Add($"define internal void @{body}(ptr noalias %ctx, i32 %t, i32 %n) nounwind {{\n{b.Body()}}}");
+        _extraFunctions.Add($"define internal void @{body}(ptr noalias %ctx, {Parallel.PartParameters}) nounwind {{\n{b.Body()}}}");
     }
 }

@@ -163,15 +163,19 @@ internal sealed partial class KernelEmitter
             Parallel.Split(_b, _module, $"@{GemmHelpers.GemvWorker(_module, g)}", ctx, Parallel.Threads(_b, c.Batch * c.M * c.N * Math.Max(c.K, 1), chunks), chunks);
             return;
         }
-        // At most one part per pool thread and the caller: each part's packing space is reserved in the scratch.
+        // At most one thread per pool worker and the caller: each thread slot's packing space is reserved in the scratch.
         long tiles = Math.Min(splitM ? tilesM : tilesN, Parallel.MaxWorkers + 1);
         long work = c.Batch * c.M * c.N * Math.Max(c.K, 1);
         var threads = Parallel.Threads(_b, work, tiles);
-        // Parts are claimed dynamically, so each has its own packing space (the worker indexes it by part).
-        var parts = Parallel.Parts(threads, tiles);
+        // Several parts per thread where a part packs only its own share (rows against a prepacked B, columns against an A
+        // read in place); otherwise each part would pack the other operand whole again. Each thread slot has its own
+        // packing space.
+        bool sharesPacking = splitM ? c.Packed != "null" : directA;
+        long units = splitM ? (c.M + GemmHelpers.SplitRows - 1) / GemmHelpers.SplitRows : tilesN;
+        var parts = Parallel.Parts(_b, threads, units, sharesPacking ? Parallel.PartsPerThread : 1);
         var perThread = GemmHelpers.WorkspaceBytes(g, c.K, tilesN * g.NR, c.Packed != "null", directA);
-        long mostParts = parts == "1" ? 1 : Parallel.MostThreads(work, tiles);
-        Set(GemmHelpers.Field.Workspace, Scratch(mostParts * perThread), "ptr");
+        long mostThreads = parts == "1" ? 1 : Parallel.MostThreads(work, tiles);
+        Set(GemmHelpers.Field.Workspace, Scratch(mostThreads * perThread), "ptr");
         Set(GemmHelpers.Field.WorkspaceStride, $"{perThread}");
         Parallel.Call(_b, _module, $"@{worker}", ctx, parts, threads);
     }
