@@ -118,7 +118,7 @@ public sealed partial class Compiler
         Pipeline? pipeline = null;
         if (options.Passes is { } passes)
         {
-            var unknown = passes.Where(p => PassRegistry.Find(p) is null).ToList();
+            var unknown = passes.SelectMany(p => Pipeline.Members(p, out _)).Where(p => PassRegistry.Find(p) is null).ToList();
             if (unknown.Count > 0) Problem($"unknown pass '{unknown[0]}' (known: {string.Join(", ", PassRegistry.Names)})");
             pipeline = new Pipeline("custom", [.. passes]);
         }

@@ -4,11 +4,27 @@ using GraphCompiler.IR.Text;
 
 namespace GraphCompiler.Passes;
 
-/// <summary>A named list of pass names: pipelines are data.</summary>
+/// <summary>
+/// A named list of pass names: pipelines are data. An entry <c>a+b*</c> is a group run to a fixed point: a, b, a, b, ...
+/// until a whole round changes nothing (at most <see cref="MostRounds"/> rounds).
+/// </summary>
 public sealed record Pipeline(string Name, ImmutableArray<string> Passes)
 {
+    /// <summary>Rounds a fixed-point group runs at most: a rewrite that keeps reporting changes must not hang the compile.</summary>
+    public const int MostRounds = 8;
+
     public static Pipeline Parse(string commaSeparated) =>
         new("custom", [.. commaSeparated.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)]);
+
+    /// <summary>The passes of one entry: itself, or a fixed-point group's members (<paramref name="repeat"/> set).</summary>
+    public static string[] Members(string entry, out bool repeat)
+    {
+        repeat = entry.Length > 1 && entry.EndsWith('*');
+        return repeat ? entry[..^1].Split('+', StringSplitOptions.TrimEntries) : [entry];
+    }
+
+    /// <summary>Every pass the pipeline names, in order, each group's members once.</summary>
+    public IEnumerable<string> PassNames => Passes.SelectMany(e => Members(e, out _));
 
     public override string ToString() => string.Join(",", Passes);
 }
@@ -25,38 +41,52 @@ public static class PassManager
     public static Result<Module> Run(Module module, Pipeline pipeline, PassOptions? options = null, Action<PassStep>? afterEach = null)
     {
         options ??= PassOptions.Default;
-        var passes = new List<Pass>();
-        foreach (var name in pipeline.Passes)
+        var entries = new List<(Pass[] Passes, bool Repeat)>();
+        foreach (var entry in pipeline.Passes)
         {
-            var pass = PassRegistry.Find(name);
-            if (pass is null)
-                return Result<Module>.Failure(new Diagnostic($"unknown pass '{name}' (known: {string.Join(", ", PassRegistry.Names)})"));
-            passes.Add(pass);
+            var group = new List<Pass>();
+            foreach (var name in Pipeline.Members(entry, out _))
+            {
+                var pass = PassRegistry.Find(name);
+                if (pass is null)
+                    return Result<Module>.Failure(new Diagnostic($"unknown pass '{name}' (known: {string.Join(", ", PassRegistry.Names)})"));
+                group.Add(pass);
+            }
+            Pipeline.Members(entry, out var repeat);
+            entries.Add(([.. group], repeat));
         }
         var m = module;
-        for (int i = 0; i < passes.Count; i++)
-        {
-            var before = options.CheckEachPass ? Printer.Print(m, PrintOptions.Full) : null;
-            PassResult r;
-            try
+        int step = 0;
+        foreach (var (group, repeat) in entries)
+            for (int round = 0; round < (repeat ? Pipeline.MostRounds : 1); round++)
             {
-                r = passes[i].Run(m, options);
+                bool changed = false;
+                foreach (var pass in group)
+                {
+                    var before = options.CheckEachPass ? Printer.Print(m, PrintOptions.Full) : null;
+                    PassResult r;
+                    try
+                    {
+                        r = pass.Run(m, options);
+                    }
+                    catch (PassException e)
+                    {
+                        return Result<Module>.Failure(e.Diagnostic);
+                    }
+                    if (options.CheckEachPass)
+                    {
+                        var diags = Verifier.Verify(r.Module);
+                        if (diags.Count > 0)
+                            throw new InvalidOperationException($"pass '{pass.Name}' produced invalid IR: {diags[0]}\n{Printer.Print(r.Module)}");
+                        if (!r.Changed && Printer.Print(r.Module, PrintOptions.Full) != before)
+                            throw new InvalidOperationException($"pass '{pass.Name}' reported no change but changed the IR");
+                    }
+                    m = r.Module;
+                    changed |= r.Changed;
+                    afterEach?.Invoke(new PassStep(++step, pass.Name, m, r.Changed));
+                }
+                if (!changed) break;
             }
-            catch (PassException e)
-            {
-                return Result<Module>.Failure(e.Diagnostic);
-            }
-            if (options.CheckEachPass)
-            {
-                var diags = Verifier.Verify(r.Module);
-                if (diags.Count > 0)
-                    throw new InvalidOperationException($"pass '{passes[i].Name}' produced invalid IR: {diags[0]}\n{Printer.Print(r.Module)}");
-                if (!r.Changed && Printer.Print(r.Module, PrintOptions.Full) != before)
-                    throw new InvalidOperationException($"pass '{passes[i].Name}' reported no change but changed the IR");
-            }
-            m = r.Module;
-            afterEach?.Invoke(new PassStep(i + 1, passes[i].Name, m, r.Changed));
-        }
         return Result<Module>.Success(m);
     }
 }

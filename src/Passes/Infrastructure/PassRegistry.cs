@@ -41,17 +41,18 @@ public static class PassRegistry
     /// canonicalisation has folded and deduplicated the small ones. The first canonicalisation exposes conv → mul patterns for
     /// <c>fold-batchnorm</c>, which matches in the graph's own layout, so it runs before <c>layout</c>;
     /// <c>sink-transposes</c> moves the transposes back from each convolution's NHWC result below the bias,
-    /// activation and pooling that follow it; the second canonicalisation folds the transposes <c>layout</c>
-    /// puts on constant weights and cancels those that now meet between chained convolutions; a second round of both
-    /// sinks what that freed (a transpose whose other readers were convolutions' input transposes, now folded, has a
-    /// single use: Inception's pooling branch then runs in NHWC); <c>fuse</c> runs on the
+    /// activation and pooling that follow it; canonicalisation folds the transposes <c>layout</c>
+    /// puts on constant weights and cancels those that now meet between chained convolutions; the two run to a fixed
+    /// point, each round sinking what the last freed (a transpose whose other readers were convolutions' input
+    /// transposes, now folded, has a single use: Inception's pooling branch then runs in NHWC, and ShuffleNet's
+    /// residual stream, one unit further per round, in 4 rounds where 2 left it in NCHW); <c>fuse</c> runs on the
     /// cleaned-up graph; <c>remat</c> (only with <see cref="PassOptions.MemoryBudget"/>) then recomputes kernels whose
     /// results the backward ops read late — on the kernels, so its arena figures are the compiled ones, and after the
     /// last cse, which would merge each recomputation back into its original; <c>schedule</c> orders the kernels for
     /// the least live memory; <c>overlap-collectives</c> then issues asynchronous collectives early and waits for
     /// them late (only a program with such pairs changes).
     /// </summary>
-    public static readonly Pipeline Default = new("default", ["differentiate", "canonicalize", "hoist-constants", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "sink-transposes", "canonicalize", "fuse", "remat", "schedule", "overlap-collectives"]);
+    public static readonly Pipeline Default = new("default", ["differentiate", "canonicalize", "hoist-constants", "fold-batchnorm", "layout", "sink-transposes+canonicalize*", "fuse", "remat", "schedule", "overlap-collectives"]);
 
     /// <summary>
     /// The default pipeline for a host with a CUDA GPU: after fusion, <c>place-devices</c> puts each kernel on
@@ -61,7 +62,7 @@ public static class PassRegistry
     /// without them everything stays on the CPU and no transfer is inserted.
     /// </summary>
     public static readonly Pipeline Cuda = new("cuda",
-        ["differentiate", "canonicalize", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "sink-transposes", "canonicalize", "fuse", "remat", "place-devices", "schedule", "overlap-collectives", "insert-transfers"]);
+        ["differentiate", "canonicalize", "fold-batchnorm", "layout", "sink-transposes+canonicalize*", "fuse", "remat", "place-devices", "schedule", "overlap-collectives", "insert-transfers"]);
 
     /// <summary>
     /// The CPU pipeline of a function split over several processes (<see cref="PlacementOptions.Tasks"/>; model
@@ -72,7 +73,7 @@ public static class PassRegistry
     /// With <see cref="PassOptions.MicroBatches"/> &gt; 1 the driver puts <c>micro-batch</c> in front.
     /// </summary>
     public static readonly Pipeline Tasks = new("tasks",
-        ["differentiate", "canonicalize", "hoist-constants", "fold-batchnorm", "layout", "sink-transposes", "canonicalize", "sink-transposes", "canonicalize", "fuse", "remat", "place-devices", "schedule", "schedule-tasks", "overlap-collectives", "insert-transfers"]);
+        ["differentiate", "canonicalize", "hoist-constants", "fold-batchnorm", "layout", "sink-transposes+canonicalize*", "fuse", "remat", "place-devices", "schedule", "schedule-tasks", "overlap-collectives", "insert-transfers"]);
 
     public static readonly ImmutableArray<Pipeline> Pipelines = [Default, Cuda, Tasks];
 }
