@@ -31,6 +31,20 @@ public sealed class CpuGemmTests
             IrTest.AssertTensor(expected[i], actual[i], rtol: 1e-4, atol: 1e-4);
     }
 
+    /// <summary>
+    /// IR lines defining <c>%w</c> of <paramref name="type"/> as (iota along <paramref name="a"/> − iota along
+    /// <paramref name="b"/>) · <paramref name="scale"/>: weights that fold to a constant (packed at compile time) with
+    /// values that differ across both dimensions.
+    /// </summary>
+    private static string IotaWeights(string type, int a, int b, double scale) => $$"""
+        %i = iota {dimension = {{a}}} : {{type}}
+        %j = iota {dimension = {{b}}} : {{type}}
+        %s = constant {value = dense<{{scale.ToString(System.Globalization.CultureInfo.InvariantCulture)}}>} : tensor<f32>
+        %sb = broadcast_in_dim %s {dims = []} : {{type}}
+        %ij = sub %i, %j : {{type}}
+        %w = mul %ij, %sb : {{type}}
+        """;
+
     [Theory]
     // M × K · K × N with every remainder: rows past the 12-row tile, columns past 32, K past the 256 block.
     [InlineData(37, 300, 45, false)]
@@ -121,14 +135,9 @@ public sealed class CpuGemmTests
     public void ConstantWeightsWithABiasAndReluEpilogue()
     {
         // The weights fold to a constant (packed at compile time); bias + relu run in place on the output.
-        AssertSame("""
+        AssertSame($$"""
             func @main(%x: tensor<70x300xf32>, %bias: tensor<50xf32>) -> (tensor<70x50xf32>) {
-              %i = iota {dimension = 0} : tensor<300x50xf32>
-              %j = iota {dimension = 1} : tensor<300x50xf32>
-              %s = constant {value = dense<0.001>} : tensor<f32>
-              %sb = broadcast_in_dim %s {dims = []} : tensor<300x50xf32>
-              %ij = sub %i, %j : tensor<300x50xf32>
-              %w = mul %ij, %sb : tensor<300x50xf32>
+              {{IotaWeights("tensor<300x50xf32>", 0, 1, 0.001)}}
               %d = dot_general %x, %w {lhs_contract = [1], rhs_contract = [0]} : tensor<70x50xf32>
               %bb = broadcast_in_dim %bias {dims = [1]} : tensor<70x50xf32>
               %y = add %d, %bb : tensor<70x50xf32>
@@ -284,14 +293,9 @@ public sealed class CpuGemmTests
     public void WinogradConvolutionAppliesItsEpiloguePerTileRow()
     {
         // Bias and relu after a Winograd convolution whose output rows (9) leave a partial last tile row, two images.
-        var text = """
+        var text = $$"""
             func @main(%x: tensor<2x9x10x24xf32>, %bias: tensor<40xf32>) -> (tensor<2x9x10x40xf32>) {
-              %i = iota {dimension = 2} : tensor<3x3x24x40xf32>
-              %j = iota {dimension = 3} : tensor<3x3x24x40xf32>
-              %s = constant {value = dense<0.01>} : tensor<f32>
-              %sb = broadcast_in_dim %s {dims = []} : tensor<3x3x24x40xf32>
-              %ij = sub %i, %j : tensor<3x3x24x40xf32>
-              %w = mul %ij, %sb : tensor<3x3x24x40xf32>
+              {{IotaWeights("tensor<3x3x24x40xf32>", 2, 3, 0.01)}}
               %c = convolution %x, %w {dims = "b01f_01io->b01f", padding_high = [1, 1], padding_low = [1, 1]} : tensor<2x9x10x40xf32>
               %bb = broadcast_in_dim %bias {dims = [3]} : tensor<2x9x10x40xf32>
               %y = add %c, %bb : tensor<2x9x10x40xf32>
@@ -337,12 +341,7 @@ public sealed class CpuGemmTests
         long n = long.Parse(result.Split('x')[^2]);
         var text = $$"""
             func @main(%x: {{x}}, %bias: tensor<{{n}}xf32>) -> ({{result}}) {
-              %i = iota {dimension = 0} : {{w}}
-              %j = iota {dimension = 1} : {{w}}
-              %s = constant {value = dense<0.0021>} : tensor<f32>
-              %sb = broadcast_in_dim %s {dims = []} : {{w}}
-              %ij = sub %i, %j : {{w}}
-              %w = mul %ij, %sb : {{w}}
+              {{IotaWeights(w, 0, 1, 0.0021)}}
               %c = dot_general %x, %w {lhs_contract = [1], rhs_contract = [0]} : {{result}}
               %bb = broadcast_in_dim %bias {dims = [1]} : {{result}}
               %y = add %c, %bb : {{result}}
@@ -363,14 +362,9 @@ public sealed class CpuGemmTests
     [Fact]
     public void PointwiseConvolutionWithBiasAndReluIsOneGemmWithItsEpilogue()
     {
-        var text = """
+        var text = $$"""
             func @main(%x: tensor<2x13x11x40xf32>, %bias: tensor<72xf32>) -> (tensor<2x13x11x72xf32>) {
-              %i = iota {dimension = 2} : tensor<1x1x40x72xf32>
-              %j = iota {dimension = 3} : tensor<1x1x40x72xf32>
-              %s = constant {value = dense<0.01>} : tensor<f32>
-              %sb = broadcast_in_dim %s {dims = []} : tensor<1x1x40x72xf32>
-              %ij = sub %i, %j : tensor<1x1x40x72xf32>
-              %w = mul %ij, %sb : tensor<1x1x40x72xf32>
+              {{IotaWeights("tensor<1x1x40x72xf32>", 2, 3, 0.01)}}
               %c = convolution %x, %w {dims = "b01f_01io->b01f"} : tensor<2x13x11x72xf32>
               %bb = broadcast_in_dim %bias {dims = [3]} : tensor<2x13x11x72xf32>
               %y = add %c, %bb : tensor<2x13x11x72xf32>
@@ -390,14 +384,9 @@ public sealed class CpuGemmTests
         // ShuffleNet's grouped 1×1 convolutions in NHWC: 3 groups of 8 inputs and 20 outputs (two column tiles, the
         // second partial), batch 2; the groups' Cs lie side by side in the output, and bias, residual and relu run on
         // each finished block of every group.
-        var text = """
+        var text = $$"""
             func @main(%x: tensor<2x9x7x24xf32>, %bias: tensor<60xf32>, %res: tensor<2x9x7x60xf32>) -> (tensor<2x9x7x60xf32>) {
-              %i = iota {dimension = 2} : tensor<1x1x8x60xf32>
-              %j = iota {dimension = 3} : tensor<1x1x8x60xf32>
-              %s = constant {value = dense<0.01>} : tensor<f32>
-              %sb = broadcast_in_dim %s {dims = []} : tensor<1x1x8x60xf32>
-              %ij = sub %i, %j : tensor<1x1x8x60xf32>
-              %w = mul %ij, %sb : tensor<1x1x8x60xf32>
+              {{IotaWeights("tensor<1x1x8x60xf32>", 2, 3, 0.01)}}
               %c = convolution %x, %w {dims = "b01f_01io->b01f", feature_group_count = 3} : tensor<2x9x7x60xf32>
               %bb = broadcast_in_dim %bias {dims = [3]} : tensor<2x9x7x60xf32>
               %y = add %c, %bb : tensor<2x9x7x60xf32>
@@ -418,14 +407,9 @@ public sealed class CpuGemmTests
     public void ConvolutionWithConstantKernelBiasAndRelu()
     {
         // NHWC with a constant HWIO kernel (packed at compile time) and a fused bias + relu epilogue.
-        AssertSame("""
+        AssertSame($$"""
             func @main(%x: tensor<1x10x10x8xf32>, %bias: tensor<24xf32>) -> (tensor<1x10x10x24xf32>) {
-              %i = iota {dimension = 2} : tensor<3x3x8x24xf32>
-              %j = iota {dimension = 3} : tensor<3x3x8x24xf32>
-              %s = constant {value = dense<0.01>} : tensor<f32>
-              %sb = broadcast_in_dim %s {dims = []} : tensor<3x3x8x24xf32>
-              %ij = sub %i, %j : tensor<3x3x8x24xf32>
-              %w = mul %ij, %sb : tensor<3x3x8x24xf32>
+              {{IotaWeights("tensor<3x3x8x24xf32>", 2, 3, 0.01)}}
               %c = convolution %x, %w {dims = "b01f_01io->b01f", padding_high = [1, 1], padding_low = [1, 1]} : tensor<1x10x10x24xf32>
               %bb = broadcast_in_dim %bias {dims = [3]} : tensor<1x10x10x24xf32>
               %y = add %c, %bb : tensor<1x10x10x24xf32>
@@ -441,14 +425,9 @@ public sealed class CpuGemmTests
     public void DepthwiseConvolutionWithConstantKernelAndRelu6Epilogue()
     {
         // MobileNet's depthwise layer after the layout pass: NHWC, a constant HWIO kernel, bias and Relu6 fused, rows split over threads.
-        AssertSame("""
+        AssertSame($$"""
             func @main(%x: tensor<1x40x40x36xf32>, %bias: tensor<36xf32>) -> (tensor<1x20x20x36xf32>) {
-              %i = iota {dimension = 0} : tensor<3x3x1x36xf32>
-              %j = iota {dimension = 3} : tensor<3x3x1x36xf32>
-              %s = constant {value = dense<0.05>} : tensor<f32>
-              %sb = broadcast_in_dim %s {dims = []} : tensor<3x3x1x36xf32>
-              %ij = sub %i, %j : tensor<3x3x1x36xf32>
-              %w = mul %ij, %sb : tensor<3x3x1x36xf32>
+              {{IotaWeights("tensor<3x3x1x36xf32>", 0, 3, 0.05)}}
               %c = convolution %x, %w {dims = "b01f_01io->b01f", feature_group_count = 36, padding_high = [1, 1], padding_low = [0, 0], window_strides = [2, 2]} : tensor<1x20x20x36xf32>
               %bb = broadcast_in_dim %bias {dims = [3]} : tensor<1x20x20x36xf32>
               %y = add %c, %bb : tensor<1x20x20x36xf32>

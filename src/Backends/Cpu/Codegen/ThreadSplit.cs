@@ -22,9 +22,21 @@ internal static class ThreadSplit
     /// </summary>
     public static void StoreAll(ElementEvaluator ev, IReadOnlyList<(KernelBuffer Dest, Value Value)> stores)
     {
-        var b = ev.B;
         (stores, var shape) = BeforeReshapes(ev, stores);
+        Nests(ev, stores, shape, 0, null);
+    }
+
+    /// <summary>
+    /// The loop nest over dimensions <paramref name="first"/>.. of <paramref name="shape"/> (those before it at index 0)
+    /// storing every value of <paramref name="stores"/>; dimension <paramref name="first"/> runs over a thread's
+    /// <paramref name="rows"/> when given. Other loops are split at concatenation boundaries.
+    /// </summary>
+    private static void Nests(ElementEvaluator ev, IReadOnlyList<(KernelBuffer Dest, Value Value)> stores, ImmutableArray<long> shape,
+        int first, (string Lo, string Hi)? rows)
+    {
+        var b = ev.B;
         var idx = new string[shape.Length];
+        for (int d = 0; d < first; d++) idx[d] = "0";
         var cuts = ConcatenationCuts(ev, shape);
         void Nest(int d)
         {
@@ -32,6 +44,16 @@ internal static class ThreadSplit
             {
                 ev.NextElement();
                 StoreElement(ev, stores, idx, shape);
+                return;
+            }
+            if (d == first && rows is { } range)
+            {
+                // The thread's rows: one range, never split at concatenation boundaries.
+                b.For(range.Lo, range.Hi, i =>
+                {
+                    idx[d] = i;
+                    Nest(d + 1);
+                }, $"d{d}.");
                 return;
             }
             foreach (var (lo, hi) in Pieces(shape[d], cuts[d]))
@@ -42,7 +64,7 @@ internal static class ThreadSplit
                     Nest(d + 1);
                 }, $"d{d}.", InnerLoopMetadata(ev.Module, shape.Length, d, hi - lo));
         }
-        Nest(0);
+        Nest(first);
     }
 
     /// <summary>Most pieces a loop is split into at concatenation boundaries; past it the loop selects per element.</summary>
@@ -111,7 +133,7 @@ internal static class ThreadSplit
     /// <summary>
     /// <see cref="StoreAll(ElementEvaluator, IReadOnlyList{ValueTuple{KernelBuffer, Value}})"/> split over threads
     /// along the outermost dimension longer than 1, when the work pays for threads: the loop nest moves into
-    /// <c>@KERNEL.parN(ptr ctx, i32 t, i32 n)</c> (added to <paramref name="functions"/>), which reloads the
+    /// <c>@KERNEL.parN(ptr ctx, i32 t, i32 n, i32 slot)</c> (added to <paramref name="functions"/>), which reloads the
     /// kernel's buffer pointers from <c>ctx</c> under their own names and evaluates elements with a fork of
     /// <paramref name="ev"/> on its own builder.
     /// </summary>
@@ -132,37 +154,7 @@ internal static class ThreadSplit
         var body = $"{kernel}.par{index}";
         Parallel.Split(outer, ev.Module, $"@{body}", ctx, threads, shape[split]);
         var b = part.B;
-        var (lo, hi) = Parallel.PartRows(b, shape[split]);
-        var idx = new string[shape.Length];
-        for (int d = 0; d < split; d++) idx[d] = "0";
-        var cuts = ConcatenationCuts(part, shape);
-        void Nest(int d)
-        {
-            if (d == shape.Length)
-            {
-                part.NextElement();
-                StoreElement(part, stores, idx, shape);
-                return;
-            }
-            if (d == split)
-            {
-                // The threads' rows: one range each, never split at concatenation boundaries.
-                b.For(lo, hi, i =>
-                {
-                    idx[d] = i;
-                    Nest(d + 1);
-                }, $"d{d}.");
-                return;
-            }
-            foreach (var (from, to) in Pieces(shape[d], cuts[d]))
-                b.For(from.ToString(), to.ToString(), i =>
-                {
-                    idx[d] = i;
-                    if (cuts[d] is not null) part.KnowRange(i, from, to);
-                    Nest(d + 1);
-                }, $"d{d}.", InnerLoopMetadata(ev.Module, shape.Length, d, to - from));
-        }
-        Nest(split);
+        Nests(part, stores, shape, split, Parallel.PartRows(b, shape[split]));
         b.Line("ret void");
         functions.Add($"define internal void @{body}(ptr %ctx, {Parallel.PartParameters}) nounwind {{\n{b.Body()}}}");
     }
