@@ -18,7 +18,7 @@ internal static class GraphCommand
     {
         var model = new ModelOptions();
         var placement = new PlacementCliOptions();
-        var passes = new Option<string?>("--passes") { Description = "Comma-separated passes to run first, in order." };
+        var passes = new Option<string?>("--passes") { Description = "Comma-separated passes to run first, in order; A+B* runs A and B again until a round changes nothing." };
         var pipeline = new Option<string?>("--pipeline") { Description = "A named pipeline to run first." };
         var after = new Option<string?>("--after") { Description = "Draw the IR right after this pass of the pipeline (default pipeline unless --passes/--pipeline)." };
         var output = new Option<string?>("--output-dir", "-o") { Description = "Folder to write MODEL.FORMAT into (created if missing); without it the DOT text goes to stdout." };

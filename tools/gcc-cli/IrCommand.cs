@@ -21,7 +21,7 @@ internal static class IrCommand
         var placement = new PlacementCliOptions();
         var file = new Argument<string?>("model") { Description = $"The model: {ModelLoader.Supported}.", Arity = ArgumentArity.ZeroOrOne };
         var full = new Option<bool>("--full-constants") { Description = "Print every constant in full instead of eliding large ones by hash." };
-        var passes = new Option<string?>("--passes") { Description = "Comma-separated passes to run, in order (see --list-passes)." };
+        var passes = new Option<string?>("--passes") { Description = "Comma-separated passes to run, in order (see --list-passes); A+B* runs A and B again until a round changes nothing." };
         var pipeline = new Option<string?>("--pipeline") { Description = "A named pipeline to run (default: the one 'compile' uses)." };
         var printAfter = new Option<string?>("--print-after") { Description = "Print the IR after the named pass, or after every pass with 'all' (a pass that changed nothing: only its header)." };
         var dumpDir = new Option<string?>("--dump-dir") { Description = "With --print-after: write one numbered file per pass here instead of printing." };
