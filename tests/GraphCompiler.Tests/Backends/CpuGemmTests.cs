@@ -45,6 +45,19 @@ public sealed class CpuGemmTests
         %w = mul %ij, %sb : {{type}}
         """;
 
+    /// <summary>
+    /// IR lines adding <c>%bias</c> along dimension <paramref name="dim"/> of <paramref name="type"/> to
+    /// <paramref name="value"/> and clamping at zero into <c>%r</c>: the bias + relu epilogue the GEMM and convolution
+    /// kernels fuse.
+    /// </summary>
+    private static string BiasAndRelu(string type, string value, int dim) => $$"""
+        %bb = broadcast_in_dim %bias {dims = [{{dim}}]} : {{type}}
+        %y = add {{value}}, %bb : {{type}}
+        %z = constant {value = dense<0.0>} : tensor<f32>
+        %zb = broadcast_in_dim %z {dims = []} : {{type}}
+        %r = max %y, %zb : {{type}}
+        """;
+
     [Theory]
     // M × K · K × N with every remainder: rows past the 12-row tile, columns past 32, K past the 256 block.
     [InlineData(37, 300, 45, false)]
@@ -139,11 +152,7 @@ public sealed class CpuGemmTests
             func @main(%x: tensor<70x300xf32>, %bias: tensor<50xf32>) -> (tensor<70x50xf32>) {
               {{IotaWeights("tensor<300x50xf32>", 0, 1, 0.001)}}
               %d = dot_general %x, %w {lhs_contract = [1], rhs_contract = [0]} : tensor<70x50xf32>
-              %bb = broadcast_in_dim %bias {dims = [1]} : tensor<70x50xf32>
-              %y = add %d, %bb : tensor<70x50xf32>
-              %z = constant {value = dense<0.0>} : tensor<f32>
-              %zb = broadcast_in_dim %z {dims = []} : tensor<70x50xf32>
-              %r = max %y, %zb : tensor<70x50xf32>
+              {{BiasAndRelu("tensor<70x50xf32>", "%d", 1)}}
               return %r
             }
             """);
@@ -297,11 +306,7 @@ public sealed class CpuGemmTests
             func @main(%x: tensor<2x9x10x24xf32>, %bias: tensor<40xf32>) -> (tensor<2x9x10x40xf32>) {
               {{IotaWeights("tensor<3x3x24x40xf32>", 2, 3, 0.01)}}
               %c = convolution %x, %w {dims = "b01f_01io->b01f", padding_high = [1, 1], padding_low = [1, 1]} : tensor<2x9x10x40xf32>
-              %bb = broadcast_in_dim %bias {dims = [3]} : tensor<2x9x10x40xf32>
-              %y = add %c, %bb : tensor<2x9x10x40xf32>
-              %z = constant {value = dense<0.0>} : tensor<f32>
-              %zb = broadcast_in_dim %z {dims = []} : tensor<2x9x10x40xf32>
-              %r = max %y, %zb : tensor<2x9x10x40xf32>
+              {{BiasAndRelu("tensor<2x9x10x40xf32>", "%c", 3)}}
               return %r
             }
             """;
@@ -366,11 +371,7 @@ public sealed class CpuGemmTests
             func @main(%x: tensor<2x13x11x40xf32>, %bias: tensor<72xf32>) -> (tensor<2x13x11x72xf32>) {
               {{IotaWeights("tensor<1x1x40x72xf32>", 2, 3, 0.01)}}
               %c = convolution %x, %w {dims = "b01f_01io->b01f"} : tensor<2x13x11x72xf32>
-              %bb = broadcast_in_dim %bias {dims = [3]} : tensor<2x13x11x72xf32>
-              %y = add %c, %bb : tensor<2x13x11x72xf32>
-              %z = constant {value = dense<0.0>} : tensor<f32>
-              %zb = broadcast_in_dim %z {dims = []} : tensor<2x13x11x72xf32>
-              %r = max %y, %zb : tensor<2x13x11x72xf32>
+              {{BiasAndRelu("tensor<2x13x11x72xf32>", "%c", 3)}}
               return %r
             }
             """;
@@ -411,11 +412,7 @@ public sealed class CpuGemmTests
             func @main(%x: tensor<1x10x10x8xf32>, %bias: tensor<24xf32>) -> (tensor<1x10x10x24xf32>) {
               {{IotaWeights("tensor<3x3x8x24xf32>", 2, 3, 0.01)}}
               %c = convolution %x, %w {dims = "b01f_01io->b01f", padding_high = [1, 1], padding_low = [1, 1]} : tensor<1x10x10x24xf32>
-              %bb = broadcast_in_dim %bias {dims = [3]} : tensor<1x10x10x24xf32>
-              %y = add %c, %bb : tensor<1x10x10x24xf32>
-              %z = constant {value = dense<0.0>} : tensor<f32>
-              %zb = broadcast_in_dim %z {dims = []} : tensor<1x10x10x24xf32>
-              %r = max %y, %zb : tensor<1x10x10x24xf32>
+              {{BiasAndRelu("tensor<1x10x10x24xf32>", "%c", 3)}}
               return %r
             }
             """);

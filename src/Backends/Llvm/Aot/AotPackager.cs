@@ -39,18 +39,14 @@ public sealed record HostProgram(string Name, string LlvmIr, IReadOnlyList<Const
 /// <summary>The library form every LLVM target shares: shared library, C header, C# binding (and the object on request).</summary>
 public static class AotPackager
 {
-    /// <summary>
-    /// Links a generated host program into the library form: shared library exporting the ABI
-    /// (plus <paramref name="extraExports"/>), header (with <paramref name="extraHeader"/> declarations), C# binding,
-    /// and the object it was linked from when <see cref="AotOptions.IncludeObject"/> asks.
-    /// </summary>
-    /// <summary>
-    /// A constructor that asks the kernel to map every page of the weights at load (<c>madvise</c> with
-    /// <c>MADV_POPULATE_READ</c>, Linux 5.14; older kernels refuse it and nothing changes): the first call otherwise
-    /// takes one page fault per 64 KB of weights it touches, ~20 µs each on a VM (ResNet-50: 4,300 of them).
-    /// </summary>
-    private const int MadvPopulateRead = 22; // <linux/mman.h>
+    /// <summary><c>madvise</c>'s advice to map a range's pages now (<c>&lt;linux/mman.h&gt;</c>, Linux 5.14).</summary>
+    private const int MadvPopulateRead = 22;
 
+    /// <summary>
+    /// A constructor, added to a library that carries weights, that asks the kernel to map every page of them at load
+    /// (older kernels refuse the advice and nothing changes): the first call otherwise takes one page fault per 64 KB
+    /// of weights it touches, ~20 µs each on a VM (ResNet-50: 4,300 of them).
+    /// </summary>
     private static readonly string PopulateWeights = $$"""
         @__start_{{ModuleContext.WeightsSection}} = extern_weak hidden global i8
         @__stop_{{ModuleContext.WeightsSection}} = extern_weak hidden global i8
@@ -79,6 +75,11 @@ public static class AotPackager
 
         """;
 
+    /// <summary>
+    /// Links a generated host program into the library form: shared library exporting the ABI
+    /// (plus <paramref name="extraExports"/>), header (with <paramref name="extraHeader"/> declarations), C# binding,
+    /// and the object it was linked from when <see cref="AotOptions.IncludeObject"/> asks.
+    /// </summary>
     public static Result<AotArtifacts> Package(HostProgram p, AotOptions options, CpuTarget target, IReadOnlyList<string> extraExports, string? extraHeader,
         string? extraBinding = null)
     {

@@ -44,10 +44,10 @@ public sealed class ElementEvaluator
     private readonly Dictionary<Value, Operation> _defs;
     private readonly IReadOnlyDictionary<Value, Tensor> _constants;
     private Dictionary<ElementKey, string> _memo = [];
+    private Dictionary<ElementKey, string> _seeds = [];
 
     /// <summary>Index registers known to lie in [Lo, Hi): loop counters of a loop split at concatenation boundaries.</summary>
     private readonly Dictionary<string, (long Lo, long Hi)> _ranges = [];
-    private Dictionary<ElementKey, string> _seeds = [];
 
     /// <summary>
     /// An evaluator that appends to <paramref name="b"/>: <paramref name="buffers"/> are the values read

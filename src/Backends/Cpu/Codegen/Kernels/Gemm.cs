@@ -204,13 +204,7 @@ internal sealed partial class KernelEmitter
         b.For("%m0", "%m1", m =>
         {
             // The row's index in the dimensions before the last.
-            long inner = 1;
-            for (int d = rank - 2; d >= 0; d--)
-            {
-                var q = inner == 1 ? m : b.Let($"udiv i64 {m}, {inner}", "q");
-                idx[d] = d == 0 ? q : b.Let($"urem i64 {q}, {shape[d]}", "ix");
-                inner *= shape[d];
-            }
+            part.Memory.Unravel(m, [.. shape[..^1]]).CopyTo(idx, 0);
             b.For("%n0", "%n1", n =>
             {
                 idx[rank - 1] = n;
