@@ -75,6 +75,56 @@ public sealed class CpuThreadPoolTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// A worker that finds itself on the caller's CPU when it takes a job confines itself to the other CPUs its starting
+    /// mask allows (see <c>Parallel.EmitLeave</c>). Made by a caller allowed one CPU, the pool's workers all share it
+    /// with the caller and every job finds them crowded, with nowhere to go: asking for more threads than CPUs must
+    /// still compute the same bits, and leave the caller's own mask as it was.
+    /// </summary>
+    [Fact]
+    public void APoolConfinedToOneCpuStillComputesTheSameBits()
+    {
+        var (optimised, inputs, _) = Prepare();
+        using var exe = CpuCompiler.Jit(optimised).Unwrap();
+        exe.Threads = 1;
+        var one = exe.Run(inputs).Unwrap()[0].Bytes.ToArray();
+        byte[]? many = null;
+        var (before, after) = (new ulong[MaskWords], new ulong[MaskWords]);
+        Exception? failure = null;
+        var caller = new Thread(() =>
+        {
+            try
+            {
+                Assert.Equal(0, SchedGetAffinity(0, MaskWords * sizeof(ulong), before));
+                int word = Array.FindIndex(before, w => w != 0);
+                ulong lowest = before[word] & (ulong)-(long)before[word];
+                Array.Clear(before);
+                before[word] = lowest;
+                Assert.Equal(0, SchedSetAffinity(0, MaskWords * sizeof(ulong), before));
+                // No pool yet: one thread ran serially, so the workers start here, with the caller's one CPU.
+                exe.Threads = 3;
+                for (int i = 0; i < 50; i++) many = exe.Run(inputs).Unwrap()[0].Bytes.ToArray();
+                Assert.Equal(0, SchedGetAffinity(0, MaskWords * sizeof(ulong), after));
+            }
+            catch (Exception e) { failure = e; }
+        });
+        caller.Start();
+        caller.Join();
+        Assert.Null(failure);
+        Assert.NotNull(many);
+        Assert.True(one.AsSpan().SequenceEqual(many), "3 threads on one CPU changed the result's bits");
+        Assert.Equal(before, after);
+    }
+
+    /// <summary>Words of a <c>cpu_set_t</c> (1024 CPUs), what the generated code reads too.</summary>
+    private const int MaskWords = 16;
+
+    [DllImport("libc", EntryPoint = "sched_getaffinity")]
+    private static extern int SchedGetAffinity(int pid, nint size, [Out] ulong[] mask);
+
+    [DllImport("libc", EntryPoint = "sched_setaffinity")]
+    private static extern int SchedSetAffinity(int pid, nint size, ulong[] mask);
+
     [Fact]
     public unsafe void ConcurrentCallersAndReleaseBetweenCallsMatchTheInterpreter()
     {
