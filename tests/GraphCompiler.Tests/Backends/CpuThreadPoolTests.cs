@@ -61,13 +61,20 @@ public sealed class CpuThreadPoolTests : IDisposable
     /// cuts fall and which thread computes a part change with the count and from call to call, but every element is
     /// computed by one part in one order, so the results are the same bits at every thread count.
     /// </summary>
+    /// <summary>The test model JIT-compiled, its inputs, and its result's bits from one thread (no pool started yet).</summary>
+    private static (GraphCompiler.Backends.Llvm.NativeExecutable Exe, Tensor[] Inputs, byte[] Bits) OneThreadRun()
+    {
+        var (optimised, inputs, _) = Prepare();
+        var exe = CpuCompiler.Jit(optimised).Unwrap();
+        exe.Threads = 1;
+        return (exe, inputs, exe.Run(inputs).Unwrap()[0].Bytes.ToArray());
+    }
+
     [Fact]
     public void ResultsAreTheSameBitsAtEveryThreadCount()
     {
-        var (optimised, inputs, _) = Prepare();
-        using var exe = CpuCompiler.Jit(optimised).Unwrap();
-        exe.Threads = 1;
-        var one = exe.Run(inputs).Unwrap()[0].Bytes.ToArray();
+        var (exe, inputs, one) = OneThreadRun();
+        using var _ = exe;
         foreach (var threads in new[] { 2, 3, 4, 7, 2, 5 })
         {
             exe.Threads = threads;
@@ -84,10 +91,8 @@ public sealed class CpuThreadPoolTests : IDisposable
     [Fact]
     public void APoolConfinedToOneCpuStillComputesTheSameBits()
     {
-        var (optimised, inputs, _) = Prepare();
-        using var exe = CpuCompiler.Jit(optimised).Unwrap();
-        exe.Threads = 1;
-        var one = exe.Run(inputs).Unwrap()[0].Bytes.ToArray();
+        var (exe, inputs, one) = OneThreadRun();
+        using var _ = exe;
         byte[]? many = null;
         var (before, after) = (new ulong[MaskWords], new ulong[MaskWords]);
         Exception? failure = null;
