@@ -330,6 +330,7 @@ internal static class Parallel
               %seen0 = ptrtoint ptr %arg to i64
               %allowed = alloca [{{AffinityBytes / 8}} x i64], align 64
               call void @llvm.memset.p0.i64(ptr %allowed, i8 0, i64 {{AffinityBytes}}, i1 false)
+              ; Left all zero when it cannot be read: then the worker never moves (see gc.pool.leave).
               %aff = call i32 @sched_getaffinity(i32 0, i64 {{AffinityBytes}}, ptr %allowed)
               br label %watch
             watch:
@@ -409,11 +410,11 @@ internal static class Parallel
         module.AddLibraryFunction($$"""
             define internal void @{{Leave}}(i32 %cpu, ptr %allowed) nounwind {
             entry:
+              %mask = alloca <{{words}} x i64>, align 64
               %known = icmp ult i32 %cpu, {{AffinityBytes * 8}}
               br i1 %known, label %drop, label %done
             drop:
               %all = load <{{words}} x i64>, ptr %allowed, align 64
-              %mask = alloca <{{words}} x i64>, align 64
               store <{{words}} x i64> %all, ptr %mask, align 64
               %w = lshr i32 %cpu, 6
               %w64 = zext i32 %w to i64
