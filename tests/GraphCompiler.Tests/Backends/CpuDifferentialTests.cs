@@ -115,6 +115,26 @@ public sealed class CpuDifferentialTests
             %e = exp %c : tensor<3x36xf32>
             return %e
             """, "tensor<3x36xf32>"],
+        // Reductions along memory's rows (ColumnReduce.cs): a global pool of an NHWC tensor seen as NCHW, with its
+        // producers fused; a max over the rows of a matrix; a product whose last kept dimension is not memory's last.
+        ["reduce_nhwc_pool_through_transpose", "tensor<2x5x3x19xf32>", """
+            %z = constant {value = dense<0.0>} : tensor<2x5x3x19xf32>
+            %a = add %arg0, %arg0 : tensor<2x5x3x19xf32>
+            %r = max %a, %z : tensor<2x5x3x19xf32>
+            %t = transpose %r {perm = [0, 3, 1, 2]} : tensor<2x19x5x3xf32>
+            %s = reduce %t {dims = [2, 3], kind = sum} : tensor<2x19xf32>
+            return %s
+            """, "tensor<2x19xf32>"],
+        ["reduce_rows_max", "tensor<9x23xf32>", """
+            %e = exp %arg0 : tensor<9x23xf32>
+            %m = reduce %e {dims = [0], kind = max} : tensor<23xf32>
+            return %m
+            """, "tensor<23xf32>"],
+        ["reduce_transposed_middle_prod", "tensor<3x4x11xf32>", """
+            %t = transpose %arg0 {perm = [2, 0, 1]} : tensor<11x3x4xf32>
+            %p = reduce %t {dims = [1], kind = prod} : tensor<11x4xf32>
+            return %p
+            """, "tensor<11x4xf32>"],
         // Large enough for threads: the split loops inside each thread's rows.
         ["concat_channels_threads", "tensor<1x64x64x24xf32>", """
             %a = slice %arg0 {limit = [1, 64, 64, 16], start = [0, 0, 0, 0], stride = [1, 1, 1, 1]} : tensor<1x64x64x16xf32>

@@ -118,6 +118,13 @@ internal sealed partial class KernelEmitter
                 }
             }
         }
+        // A reduction along memory's rows: reduced index outside, output index inside (Kernels/ColumnReduce.cs). It holds
+        // running values in the output, so not where the output may be an input's buffer.
+        if (outputs.Count == 1 && !outputsOverwriteInputs && !written.Contains(outputs[0]) && k.IsColumnReduction(outputs[0], out var reduce))
+        {
+            k.ColumnReduce(new KernelBuffer("%out0", outputs[0].Type), reduce);
+            written.Add(outputs[0]);
+        }
         // One loop nest per output shape: outputs of one shape share it (and their common subexpressions).
         var groups = Enumerable.Range(0, outputs.Count).Where(i => !written.Contains(outputs[i]))
             .GroupBy(i => outputs[i].Type.ShapeString);
