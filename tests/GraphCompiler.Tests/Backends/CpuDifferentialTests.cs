@@ -115,6 +115,20 @@ public sealed class CpuDifferentialTests
             %e = exp %c : tensor<3x36xf32>
             return %e
             """, "tensor<3x36xf32>"],
+        // At least 16 batches are split whole over threads (Gemm.cs, BatchSplitLeast): odd sizes, a constant B (packed
+        // ahead) and a computed one, and a tail of batches that the parts do not share evenly.
+        ["matmul_batches_split_whole", "tensor<19x40x64xf32>", """
+            %w = iota {dimension = 1} : tensor<19x64x48xf32>
+            %p = dot_general %arg0, %w {lhs_batch = [0], rhs_batch = [0], lhs_contract = [2], rhs_contract = [1]} : tensor<19x40x48xf32>
+            %t = transpose %arg0 {perm = [0, 2, 1]} : tensor<19x64x40xf32>
+            %e = tanh %t : tensor<19x64x40xf32>
+            %q = dot_general %p, %p {lhs_batch = [0], rhs_batch = [0], lhs_contract = [1], rhs_contract = [1]} : tensor<19x48x48xf32>
+            %r = dot_general %arg0, %e {lhs_batch = [0], rhs_batch = [0], lhs_contract = [2], rhs_contract = [1]} : tensor<19x40x40xf32>
+            %s = reshape %r : tensor<19x1600xf32>
+            %u = reshape %q : tensor<19x2304xf32>
+            %c = concatenate %s, %u {dimension = 1} : tensor<19x3904xf32>
+            return %c
+            """, "tensor<19x3904xf32>"],
         // Reductions along memory's rows (ColumnReduce.cs): a global pool of an NHWC tensor seen as NCHW, with its
         // producers fused; a max over the rows of a matrix; a product whose last kept dimension is not memory's last.
         ["reduce_nhwc_pool_through_transpose", "tensor<2x5x3x19xf32>", """

@@ -66,7 +66,7 @@ internal static partial class GemmHelpers
     /// element bi's C shifted by bi · <see cref="EpilogueBatchColumns"/>: batches side by side in one output (the
     /// groups of a grouped convolution) share one epilogue over the whole width.
     /// </remarks>
-    public enum Field { A, RsA, CsA, BsA, B, RsB, CsB, BsB, BPacked, C, Ldc, BsC, M, N, K, Batch, SplitM, NPad, Workspace, WorkspaceStride, SegK, SegStrideA, Epilogue, EpilogueCtx, EpilogueBatchColumns, Count }
+    public enum Field { A, RsA, CsA, BsA, B, RsB, CsB, BsB, BPacked, C, Ldc, BsC, M, N, K, Batch, Split, NPad, Workspace, WorkspaceStride, SegK, SegStrideA, Epilogue, EpilogueCtx, EpilogueBatchColumns, Count }
 
     /// <summary>
     /// Bytes of packing space one thread needs: an MC × KC block of A (unless the worker reads A in place), and
@@ -89,6 +89,9 @@ internal static partial class GemmHelpers
     }
 
     private static string Min(LlvmBuilder b, string x, string y) => b.Let($"select i1 {b.Let($"icmp slt i64 {x}, {y}")}, i64 {x}, i64 {y}", "min");
+
+    /// <summary>How the worker's parts divide the GEMM (<see cref="Field.Split"/>).</summary>
+    public enum Split { Columns = 0, Rows = 1, Batches = 2 }
 
     /// <summary>Rows in the units a split of C by rows hands out (see <see cref="Worker"/>).</summary>
     internal const int SplitRows = 8;
@@ -351,7 +354,7 @@ internal static partial class GemmHelpers
 
     /// <summary>
     /// <c>void @gc.sgemm.worker.W(ptr ctx, i32 t, i32 n)</c>: thread t of n computes its share of every
-    /// batch's C = A·B (rows when <see cref="Field.SplitM"/>, else columns, in whole micro-tiles). B comes
+    /// batch's C = A·B (whole batches, rows or columns in whole micro-tiles, as <see cref="Field.Split"/> says). B comes
     /// pre-packed (<see cref="Field.BPacked"/>, laid out as <see cref="PrepackB"/> does) or is packed here.
     /// A is packed per MC × KC block, or with <paramref name="directA"/> (<c>worker.Wd</c>, A's k stride 1)
     /// read in place by the micro-kernels. Packing space is thread t's slice of <see cref="Field.Workspace"/>.
@@ -373,13 +376,15 @@ internal static partial class GemmHelpers
         var (B, rsB, csB, bsB) = (Get(b, Field.B, "ptr"), Get(b, Field.RsB), Get(b, Field.CsB), Get(b, Field.BsB));
         var (bpre, C, ldc, bsC) = (Get(b, Field.BPacked, "ptr"), Get(b, Field.C, "ptr"), Get(b, Field.Ldc), Get(b, Field.BsC));
         var (M, N, K, batch) = (Get(b, Field.M), Get(b, Field.N), Get(b, Field.K), Get(b, Field.Batch));
-        var (splitM, npad) = (Get(b, Field.SplitM), Get(b, Field.NPad));
-        var byRows = b.Let($"icmp ne i64 {splitM}, 0", "byrows");
+        var (split, npad) = (Get(b, Field.Split), Get(b, Field.NPad));
+        var byRows = b.Let($"icmp eq i64 {split}, {(int)Split.Rows}", "byrows");
+        var byBatch = b.Let($"icmp eq i64 {split}, {(int)Split.Batches}", "bybatch");
+        var wholeRows = b.Let($"or i1 {byRows}, {byBatch}", "wholerows");
 
         // This thread's share: whole micro-tiles of columns, or runs of SplitRows rows (a part may end in a partial
         // row tile, which costs in proportion to its rows: 49 rows over two threads are 25 and 24, not 48 and 1).
-        var tile = b.Let($"select i1 {byRows}, i64 {Math.Min(SplitRows, g.MR)}, i64 {g.NR}", "tile");
-        var extent = b.Let($"select i1 {byRows}, i64 {M}, i64 {N}", "extent");
+        var tile = b.Let($"select i1 {byBatch}, i64 1, i64 {b.Let($"select i1 {byRows}, i64 {Math.Min(SplitRows, g.MR)}, i64 {g.NR}")}", "tile");
+        var extent = b.Let($"select i1 {byBatch}, i64 {batch}, i64 {b.Let($"select i1 {byRows}, i64 {M}, i64 {N}")}", "extent");
         var units = b.Let($"udiv i64 {b.Let($"add i64 {extent}, {b.Let($"sub i64 {tile}, 1")}")}, {tile}", "units");
         var n64 = b.Let("zext i32 %n to i64", "nt");
         var t64 = b.Let("zext i32 %t to i64", "t");
@@ -390,9 +395,11 @@ internal static partial class GemmHelpers
         var hi = Min(b, extent, b.Let($"mul i64 {u1}, {tile}"));
         var m0 = b.Let($"select i1 {byRows}, i64 {lo}, i64 0", "m0");
         var m1 = b.Let($"select i1 {byRows}, i64 {hi}, i64 {M}", "m1");
-        var n0 = b.Let($"select i1 {byRows}, i64 0, i64 {lo}", "n0");
-        var n1 = b.Let($"select i1 {byRows}, i64 {N}, i64 {hi}", "n1");
-        var empty = b.Let($"or i1 {b.Let($"icmp sge i64 {m0}, {m1}")}, {b.Let($"icmp sge i64 {n0}, {n1}")}", "empty");
+        var n0 = b.Let($"select i1 {wholeRows}, i64 0, i64 {lo}", "n0");
+        var n1 = b.Let($"select i1 {wholeRows}, i64 {N}, i64 {hi}", "n1");
+        var b0 = b.Let($"select i1 {byBatch}, i64 {lo}, i64 0", "b0");
+        var b1 = b.Let($"select i1 {byBatch}, i64 {hi}, i64 {batch}", "b1");
+        var empty = b.Let($"or i1 {b.Let($"or i1 {b.Let($"icmp sge i64 {m0}, {m1}")}, {b.Let($"icmp sge i64 {n0}, {n1}")}")}, {b.Let($"icmp sge i64 {b0}, {b1}")}", "empty");
         b.CondBr(empty, "done", "work");
         b.Block("work");
         var nc = b.Let($"sub i64 {n1}, {n0}", "nc");
@@ -406,7 +413,7 @@ internal static partial class GemmHelpers
         var (epilogue, epilogueCtx) = (Get(b, Field.Epilogue, "ptr"), Get(b, Field.EpilogueCtx, "ptr"));
         var hasEpilogue = b.Let($"icmp ne ptr {epilogue}, null", "hasepi");
         var epilogueBatchColumns = Get(b, Field.EpilogueBatchColumns);
-        b.For("0", batch, bi =>
+        b.For(b0, b1, bi =>
         {
             var epilogueShift = b.Let($"mul i64 {bi}, {epilogueBatchColumns}", "epishift");
             var Ab = Offset(b, A, b.Let($"mul i64 {bi}, {bsA}"));
