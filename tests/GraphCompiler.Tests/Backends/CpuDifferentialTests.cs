@@ -129,6 +129,25 @@ public sealed class CpuDifferentialTests
             %c = concatenate %s, %u {dimension = 1} : tensor<19x3904xf32>
             return %c
             """, "tensor<19x3904xf32>"],
+        // NCHW -> NHWC transposes of computed values (TransposedStore.cs): a batch-norm-like chain with per-channel
+        // parameters, 2 images, channels and columns past whole 16 x 16 blocks (37 = 2 * 16 + 5, 21 = 16 + 5); and a
+        // plain transpose of an input, large enough for threads.
+        ["nchw_to_nhwc_blocks_and_tails", "tensor<2x37x3x21xf32>", """
+            %c = iota {dimension = 1} : tensor<2x37x3x21xf32>
+            %s = constant {value = dense<0.125>} : tensor<f32>
+            %sb = broadcast_in_dim %s {dims = []} : tensor<2x37x3x21xf32>
+            %k = mul %c, %sb : tensor<2x37x3x21xf32>
+            %m = mul %arg0, %k : tensor<2x37x3x21xf32>
+            %a = add %m, %k : tensor<2x37x3x21xf32>
+            %z = constant {value = dense<0.0>} : tensor<2x37x3x21xf32>
+            %r = max %a, %z : tensor<2x37x3x21xf32>
+            %t = transpose %r {perm = [0, 2, 3, 1]} : tensor<2x3x21x37xf32>
+            return %t
+            """, "tensor<2x3x21x37xf32>"],
+        ["nchw_to_nhwc_threads", "tensor<1x64x40x48xf32>", """
+            %t = transpose %arg0 {perm = [0, 2, 3, 1]} : tensor<1x40x48x64xf32>
+            return %t
+            """, "tensor<1x40x48x64xf32>"],
         // Reductions along memory's rows (ColumnReduce.cs): a global pool of an NHWC tensor seen as NCHW, with its
         // producers fused; a max over the rows of a matrix; a product whose last kept dimension is not memory's last.
         ["reduce_nhwc_pool_through_transpose", "tensor<2x5x3x19xf32>", """

@@ -125,6 +125,12 @@ internal sealed partial class KernelEmitter
             k.ColumnReduce(new KernelBuffer("%out0", outputs[0].Type), reduce);
             written.Add(outputs[0]);
         }
+        // An NCHW → NHWC transpose of what the kernel computes: 16 × 16 blocks transposed in registers (Kernels/TransposedStore.cs).
+        if (outputs.Count == 1 && !outputsOverwriteInputs && !written.Contains(outputs[0]) && k.IsChannelsLastTranspose(outputs[0], out var transpose))
+        {
+            k.ChannelsLastStore(new KernelBuffer("%out0", outputs[0].Type), transpose);
+            written.Add(outputs[0]);
+        }
         // One loop nest per output shape: outputs of one shape share it (and their common subexpressions).
         var groups = Enumerable.Range(0, outputs.Count).Where(i => !written.Contains(outputs[i]))
             .GroupBy(i => outputs[i].Type.ShapeString);

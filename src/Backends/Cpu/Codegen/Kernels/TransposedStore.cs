@@ -1,0 +1,99 @@
+using GraphCompiler.Backends.Llvm.Codegen;
+using GraphCompiler.IR;
+using GraphCompiler.IR.Ops;
+
+namespace GraphCompiler.Backends.Cpu.Codegen;
+
+/// <summary>
+/// A kernel whose output is an NCHW → NHWC transpose of what it computes (DenseNet's batch norm and ReLU of each
+/// concatenation, read by the next 1 × 1 convolution in NHWC): the output loop nest ran over channels innermost and
+/// read the input a whole plane apart per element, which LLVM turns into gathers, 17 % of DenseNet-121's time. Here
+/// each 16 × 16 block of channels × columns is computed along the rows it reads (a vector loop over columns), kept in
+/// a tile, transposed in registers (four rounds of interleaving shuffles) and stored as 16 rows of 16 channels.
+/// Columns and channels past the last whole block go element by element.
+/// </summary>
+internal sealed partial class KernelEmitter
+{
+    /// <summary>The block edge: one AVX-512 vector of f32, and the tile is 16 of them.</summary>
+    private const int TransposeBlock = 16;
+
+    private static readonly long[] ChannelsLast = [0, 2, 3, 1];
+
+    /// <summary>Whether <paramref name="output"/> is an f32 NCHW → NHWC transpose with at least a block of channels and of columns.</summary>
+    private bool IsChannelsLastTranspose(Value output, out Operation transpose)
+    {
+        transpose = null!;
+        if (_ev.DefinitionOf(output) is not { Def: TransposeOp } op) return false;
+        transpose = op;
+        var shape = op.Operands[0].Type.Shape;
+        return output.Type.Element == ElementType.F32 && op.Operands[0].Type.Element == ElementType.F32 && shape.Length == 4
+            && op.Attr.Ints("perm").SequenceEqual(ChannelsLast) && shape[1] >= TransposeBlock && shape[3] >= TransposeBlock;
+    }
+
+    /// <summary>Emits the blocked transpose of <paramref name="transpose"/>'s operand into <paramref name="dest"/>, split over threads by image rows.</summary>
+    private void ChannelsLastStore(KernelBuffer dest, Operation transpose)
+    {
+        var y = transpose.Operands[0];
+        var (n, c, h, w) = (y.Type.Shape[0], y.Type.Shape[1], y.Type.Shape[2], y.Type.Shape[3]);
+        const int e = TransposeBlock;
+        long cFull = c / e * e, wFull = w / e * e;
+        var (ctx, part) = ThreadSplit.Fork(_ev, [dest.Pointer]);
+        var fn = $"{_name}.nhwc{_extraFunctions.Count}";
+        long rows = n * h;
+        Parallel.Split(_b, _module, $"@{fn}", ctx, Parallel.Threads(_b, y.Type.ElementCount * Parallel.ElementMoveCost, rows), rows);
+
+        var b = part.B;
+        var vt = $"<{e} x float>";
+        var tile = b.Alloca($"[{e * e} x float], align 64");
+        var (lo, hi) = Parallel.PartRows(b, rows);
+        string Out(string img, string hh, string ww, string cc) =>
+            b.Let($"add i64 {b.Let($"mul i64 {b.Let($"add i64 {b.Let($"mul i64 {b.Let($"add i64 {b.Let($"mul i64 {img}, {h}")}, {hh}")}, {w}")}, {ww}")}, {c}")}, {cc}", "o");
+        void Scalar(string img, string hh, string w0, string w1, string c0, string c1) =>
+            b.For(w0, w1, ww => b.For(c0, c1, cc =>
+            {
+                part.NextElement();
+                part.Memory.Store(dest, Out(img, hh, ww, cc), part.Element(y, [img, cc, hh, ww]));
+            }, "c"), "w");
+        b.For(lo, hi, row =>
+        {
+            var img = b.Let($"udiv i64 {row}, {h}", "img");
+            var hh = b.Let($"urem i64 {row}, {h}", "hh");
+            b.For("0", $"{wFull}", w0 =>
+            {
+                b.For("0", $"{cFull}", c0 =>
+                {
+                    // The block along the input's rows: 16 channels, each a vector loop over 16 columns.
+                    b.For("0", $"{e}", ci => b.For("0", $"{e}", wi =>
+                    {
+                        part.NextElement();
+                        var v = part.Element(y, [img, b.Let($"add i64 {c0}, {ci}", "c"), hh, b.Let($"add i64 {w0}, {wi}", "w")]);
+                        b.Line($"store float {v}, ptr {b.Let($"getelementptr inbounds float, ptr {tile}, i64 {b.Let($"add i64 {b.Let($"mul i64 {ci}, {e}")}, {wi}")}", "p")}");
+                    }, "wi", _module.NoUnrollLoop()), "ci");
+                    var r = Enumerable.Range(0, e).Select(i => b.Let($"load {vt}, ptr {b.Let($"getelementptr inbounds float, ptr {tile}, i64 {i * e}", "p")}, align 64", "r")).ToArray();
+                    // Interleaving row i with row i + 8, four times over, transposes 16 × 16 (the perfect shuffle's property).
+                    var low = string.Join(", ", Enumerable.Range(0, e / 2).SelectMany(k => new[] { k, k + e }).Select(k => $"i32 {k}"));
+                    var high = string.Join(", ", Enumerable.Range(e / 2, e / 2).SelectMany(k => new[] { k, k + e }).Select(k => $"i32 {k}"));
+                    for (int round = 0; round < 4; round++)
+                    {
+                        var x = new string[e];
+                        for (int i = 0; i < e / 2; i++)
+                        {
+                            x[2 * i] = b.Let($"shufflevector {vt} {r[i]}, {vt} {r[i + e / 2]}, <{e} x i32> <{low}>", "t");
+                            x[2 * i + 1] = b.Let($"shufflevector {vt} {r[i]}, {vt} {r[i + e / 2]}, <{e} x i32> <{high}>", "t");
+                        }
+                        r = x;
+                    }
+                    for (int j = 0; j < e; j++)
+                    {
+                        var at = Out(img, hh, b.Let($"add i64 {w0}, {j}", "w"), c0);
+                        b.Line($"store {vt} {r[j]}, ptr {b.Let($"getelementptr inbounds float, ptr {dest.Pointer}, i64 {at}", "p")}, align 4");
+                    }
+                }, "cb", step: $"{e}");
+                if (cFull < c) Scalar(img, hh, w0, b.Let($"add i64 {w0}, {e}", "w"), $"{cFull}", $"{c}");
+            }, "wb", step: $"{e}");
+            if (wFull < w) Scalar(img, hh, $"{wFull}", $"{w}", "0", $"{c}");
+        }, "row");
+        b.Line("ret void");
+        _extraFunctions.Add($"define internal void @{fn}(ptr %ctx, {Parallel.PartParameters}) nounwind {{\n{b.Body()}}}");
+    }
+}
