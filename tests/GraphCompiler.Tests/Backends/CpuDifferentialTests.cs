@@ -130,8 +130,8 @@ public sealed class CpuDifferentialTests
             return %c
             """, "tensor<19x3904xf32>"],
         // NCHW -> NHWC transposes of computed values (TransposedStore.cs): a batch-norm-like chain with per-channel
-        // parameters, 2 images, channels and columns past whole 16 x 16 blocks (37 = 2 * 16 + 5, 21 = 16 + 5); and a
-        // plain transpose of an input, large enough for threads.
+        // parameters, 2 images, channels and positions past whole 16 x 16 blocks (37 = 2 * 16 + 5, 3 * 21 = 3 * 16 + 15);
+        // 7 x 7 images (49 positions); and a plain transpose of an input, large enough for threads.
         ["nchw_to_nhwc_blocks_and_tails", "tensor<2x37x3x21xf32>", """
             %c = iota {dimension = 1} : tensor<2x37x3x21xf32>
             %s = constant {value = dense<0.125>} : tensor<f32>
@@ -144,6 +144,11 @@ public sealed class CpuDifferentialTests
             %t = transpose %r {perm = [0, 2, 3, 1]} : tensor<2x3x21x37xf32>
             return %t
             """, "tensor<2x3x21x37xf32>"],
+        ["nchw_to_nhwc_small_images", "tensor<3x40x7x7xf32>", """
+            %e = exp %arg0 : tensor<3x40x7x7xf32>
+            %t = transpose %e {perm = [0, 2, 3, 1]} : tensor<3x7x7x40xf32>
+            return %t
+            """, "tensor<3x7x7x40xf32>"],
         ["nchw_to_nhwc_threads", "tensor<1x64x40x48xf32>", """
             %t = transpose %arg0 {perm = [0, 2, 3, 1]} : tensor<1x40x48x64xf32>
             return %t
