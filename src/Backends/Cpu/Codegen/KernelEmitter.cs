@@ -118,19 +118,10 @@ internal sealed partial class KernelEmitter
                 }
             }
         }
-        // A reduction along memory's rows: reduced index outside, output index inside (Kernels/ColumnReduce.cs). It holds
-        // running values in the output, so not where the output may be an input's buffer.
-        if (outputs.Count == 1 && !outputsOverwriteInputs && !written.Contains(outputs[0]) && k.IsColumnReduction(outputs[0], out var reduce))
-        {
-            k.ColumnReduce(new KernelBuffer("%out0", outputs[0].Type), reduce);
+        // A single output whose loop nest would read memory across its rows gets a loop order of its own. Both orders
+        // write the output before the kernel has read all of its inputs, so not where the output may be an input's buffer.
+        if (outputs.Count == 1 && !outputsOverwriteInputs && !written.Contains(outputs[0]) && k.StoreReordered(outputs[0]))
             written.Add(outputs[0]);
-        }
-        // An NCHW → NHWC transpose of what the kernel computes: 16 × 16 blocks transposed in registers (Kernels/TransposedStore.cs).
-        if (outputs.Count == 1 && !outputsOverwriteInputs && !written.Contains(outputs[0]) && k.IsChannelsLastTranspose(outputs[0], out var transpose))
-        {
-            k.ChannelsLastStore(new KernelBuffer("%out0", outputs[0].Type), transpose);
-            written.Add(outputs[0]);
-        }
         // One loop nest per output shape: outputs of one shape share it (and their common subexpressions).
         var groups = Enumerable.Range(0, outputs.Count).Where(i => !written.Contains(outputs[i]))
             .GroupBy(i => outputs[i].Type.ShapeString);
@@ -144,6 +135,20 @@ internal sealed partial class KernelEmitter
     }
 
     private ConvolutionAlgorithm _convolution;
+
+    /// <summary>
+    /// Stores <paramref name="output"/> (into <c>%out0</c>) in a loop order other than the output's when it is a
+    /// reduction along memory's rows (Kernels/ColumnReduce.cs) or an NCHW → NHWC transpose (Kernels/TransposedStore.cs);
+    /// false when it is neither.
+    /// </summary>
+    private bool StoreReordered(Value output)
+    {
+        var dest = new KernelBuffer("%out0", output.Type);
+        if (IsColumnReduction(output, out var reduce)) ColumnReduce(dest, reduce);
+        else if (IsChannelsLastTranspose(output, out var transpose)) ChannelsLastStore(dest, transpose);
+        else return false;
+        return true;
+    }
 
     /// <summary>
     /// While the last GEMM or convolution step of a kernel is emitted: the output that is an elementwise epilogue
