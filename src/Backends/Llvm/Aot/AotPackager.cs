@@ -50,8 +50,6 @@ public static class AotPackager
     private static readonly string PopulateWeights = $$"""
         @__start_{{ModuleContext.WeightsSection}} = extern_weak hidden global i8
         @__stop_{{ModuleContext.WeightsSection}} = extern_weak hidden global i8
-        declare i32 @madvise(ptr, i64, i32) nounwind
-        declare i32 @getpagesize() nounwind
         define internal void @gc.populate.weights() nounwind {
         entry:
           %start = ptrtoint ptr @__start_{{ModuleContext.WeightsSection}} to i64
@@ -75,6 +73,16 @@ public static class AotPackager
 
         """;
 
+    /// <summary>The C library functions the additions above may call (the program itself may declare them too).</summary>
+    private static readonly string[] LibcDeclarations = ["declare i32 @madvise(ptr, i64, i32) nounwind", "declare i32 @getpagesize() nounwind"];
+
+    /// <summary>Those of <paramref name="declarations"/> whose function <paramref name="added"/> calls and <paramref name="ir"/> does not declare yet, one per line.</summary>
+    private static string Undeclared(string ir, string added, IEnumerable<string> declarations) => string.Concat(
+        from d in declarations
+        let callee = d[d.IndexOf('@')..(d.IndexOf('(') + 1)] // "@madvise("
+        where added.Contains(callee, StringComparison.Ordinal) && !ir.Contains(d[..(d.IndexOf('(') + 1)], StringComparison.Ordinal)
+        select d + "\n");
+
     /// <summary>
     /// Links a generated host program into the library form: shared library exporting the ABI
     /// (plus <paramref name="extraExports"/>), header (with <paramref name="extraHeader"/> declarations), C# binding,
@@ -89,6 +97,8 @@ public static class AotPackager
             + $"@llvm.global_dtors = appending global [1 x {{ i32, ptr, ptr }}] [{{ i32, ptr, ptr }} {{ i32 65535, ptr @{ProgramEmitter.FiniSymbol}, ptr null }}]\n"
             + (p.Constants.Any(c => !c.External) ? PopulateWeights : "");
         // The entry points, and so the ABI additions, are in the first part.
+        var first = p.Parts is { Count: > 0 } split0 ? split0[0].Ir : p.LlvmIr;
+        abiIr += Undeclared(first, abiIr, LibcDeclarations);
         IReadOnlyList<ModulePart> parts = p.Parts is { Count: > 0 } split
             ? [split[0] with { Ir = split[0].Ir + abiIr }, .. split.Skip(1)]
             : [new ModulePart(p.LlvmIr + abiIr, p.Constants)];

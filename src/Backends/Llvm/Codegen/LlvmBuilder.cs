@@ -65,8 +65,11 @@ public sealed class LlvmBuilder
         return name;
     }
 
-    /// <summary>The function body: the entry block's allocas, then the instructions.</summary>
-    public string Body(string entryLabel = "entry") => $"{entryLabel}:\n{_prologue}  br label %start\nstart:\n{_body}";
+    /// <summary>
+    /// The function body: the entry block's allocas, then the instructions; <paramref name="entryCode"/> (whole
+    /// lines) comes first, for what is known only once the rest is emitted.
+    /// </summary>
+    public string Body(string entryLabel = "entry", string entryCode = "") => $"{entryLabel}:\n{entryCode}{_prologue}  br label %start\nstart:\n{_body}";
 
     /// <summary>The block instructions are currently appended to (needed for phi nodes).</summary>
     public string CurrentBlock { get; private set; } = "start";

@@ -166,8 +166,12 @@ public sealed class ProgramEmitter
         }
         _b.Line("ret i32 0");
         var linkage = external ? "" : "internal ";
-        _shared.Module.AddFunction($"define {linkage}i32 @{symbol}(ptr %args, ptr %results, ptr %arena, i32 %threads.arg) nounwind {{\n{_b.Body()}}}");
-        return _scratchBytes == 0 ? plan.ArenaBytes : values + (_scratchBytes + align - 1) / align * align;
+        long bytes = _scratchBytes == 0 ? plan.ArenaBytes : values + (_scratchBytes + align - 1) / align * align;
+        // The caller's arena in huge pages (callees' arenas are this code's own short-lived mallocs).
+        var advise = external && bytes >= ArenaAdvice.HugePageBytes
+            ? $"  call void @{ArenaAdvice.Helper(_shared.Module)}(ptr %arena, i64 {bytes})\n" : "";
+        _shared.Module.AddFunction($"define {linkage}i32 @{symbol}(ptr %args, ptr %results, ptr %arena, i32 %threads.arg) nounwind {{\n{_b.Body(entryCode: advise)}}}");
+        return bytes;
     }
 
     /// <summary>
