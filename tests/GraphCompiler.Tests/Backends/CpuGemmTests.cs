@@ -110,6 +110,34 @@ public sealed class CpuGemmTests
         AssertSame(text, options: options);
     }
 
+    [Theory]
+    // A packed into row panels (packA: whole blocks of k transposed in registers, the rest one by one) at every vector
+    // width: AVX-512's 12-row panels, AVX2's 6, SSE's 4; K = 520 is two blocks of 260, 16 · 16 + 4; 37 rows end in a
+    // partial panel; the second case's A is a slice, its rows 600 floats apart.
+    [InlineData("host", "16", 37, 520, 150)]
+    [InlineData("x86-64-v3", "8", 37, 520, 150)]
+    [InlineData("x86-64-v2", "4", 37, 520, 150)]
+    [InlineData("host", "16", 29, 600, 140)]
+    public void PackedAMatchesTheInterpreterAtEveryVectorWidth(string target, string worker, int m, int k, int n)
+    {
+        var text = k == 520 ? $$"""
+            func @main(%a: tensor<{{m}}x{{k}}xf32>, %b: tensor<{{k}}x{{n}}xf32>) -> (tensor<{{m}}x{{n}}xf32>) {
+              %c = dot_general %a, %b {lhs_contract = [1], rhs_contract = [0]} : tensor<{{m}}x{{n}}xf32>
+              return %c
+            }
+            """ : $$"""
+            func @main(%a: tensor<{{m}}x{{k}}xf32>, %b: tensor<{{k / 2}}x{{n}}xf32>) -> (tensor<{{m}}x{{n}}xf32>) {
+              %s = slice %a {start = [0, {{k / 2}}], limit = [{{m}}, {{k}}], stride = [1, 1]} : tensor<{{m}}x{{k / 2}}xf32>
+              %c = dot_general %s, %b {lhs_contract = [1], rhs_contract = [0]} : tensor<{{m}}x{{n}}xf32>
+              return %c
+            }
+            """;
+        var options = new CpuCompileOptions { Target = GraphCompiler.Backends.Llvm.CpuTarget.Named(target) };
+        var optimised = PassManager.Run(IrTest.Parse(text), PassRegistry.Default).Unwrap();
+        Assert.Contains($"(ptr @gc.sgemm.worker.{worker}, ", CpuCompiler.Generate(optimised, options).Unwrap().LlvmIr);
+        AssertSame(text, options: options);
+    }
+
     [Fact]
     public void BatchedTwoRowProductsReadBInPlace()
     {
