@@ -219,6 +219,11 @@ public sealed class CpuGemmTests
     // 83 channels: blocks of four vectors, single vectors and a scalar tail, on AVX2 and AVX-512 alike.
     [InlineData("tensor<1x6x5x83xf32>", "tensor<3x3x1x83xf32>", "b01f_01io->b01f", "feature_group_count = 83, padding_high = [1, 1], padding_low = [1, 1]", "tensor<1x6x5x83xf32>", ".depthwise")]
     [InlineData("tensor<3x7x7x3xf32>", "tensor<3x3x1x3xf32>", "b01f_01io->b01f", "feature_group_count = 3, window_strides = [2, 2]", "tensor<3x3x3x3xf32>", ".depthwise")]
+    // Rows wide enough for groups of four positions inside the image, with single positions before, between and after:
+    // 32 channels (two-vector blocks), 144 (4 + 4 + 1 vectors), 83 (4 + 1 + 3 floats); stride 2 and dilation 2.
+    [InlineData("tensor<1x5x19x32xf32>", "tensor<3x3x1x32xf32>", "b01f_01io->b01f", "feature_group_count = 32, padding_high = [1, 1], padding_low = [1, 1]", "tensor<1x5x19x32xf32>", ".depthwise")]
+    [InlineData("tensor<2x6x23x144xf32>", "tensor<3x3x1x144xf32>", "b01f_01io->b01f", "feature_group_count = 144, padding_high = [1, 1], padding_low = [1, 1], window_strides = [2, 2]", "tensor<2x3x12x144xf32>", ".depthwise")]
+    [InlineData("tensor<1x7x26x83xf32>", "tensor<3x3x1x83xf32>", "b01f_01io->b01f", "feature_group_count = 83, padding_high = [2, 2], padding_low = [2, 2], rhs_dilation = [2, 2]", "tensor<1x7x26x83xf32>", ".depthwise")]
     // Depthwise NCHW: the layout pass makes it NHWC, so it takes the depthwise kernel too.
     [InlineData("tensor<1x6x7x7xf32>", "tensor<6x1x3x3xf32>", "bf01_oi01->bf01", "feature_group_count = 6, padding_high = [1, 1], padding_low = [1, 1]", "tensor<1x6x7x7xf32>", ".depthwise")]
     // Channel multiplier 2: the direct loops.

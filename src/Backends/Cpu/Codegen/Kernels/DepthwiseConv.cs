@@ -7,9 +7,12 @@ namespace GraphCompiler.Backends.Cpu.Codegen;
 /// <summary>
 /// f32 depthwise convolution on NHWC (MobileNet, ShuffleNet): one filter per channel, so there is no
 /// reduction over channels to hand to a GEMM, and im2col would copy KH·KW times the input for a handful of
-/// multiply-adds per element. Instead each output position keeps a vector of channels in registers and
-/// accumulates the KH·KW taps straight from the input (channels are contiguous in both input and filter),
-/// with the taps that fall into the padding skipped. Threads split the output rows (image, oh).
+/// multiply-adds per element. Instead each output position keeps vectors of channels in registers and
+/// accumulates the KH·KW taps straight from the input (channels are contiguous in both input and filter):
+/// positions whose taps all lie inside the image go four at a time, sharing each weight load; the others one
+/// at a time, with the taps that fall into the padding skipped. Threads split the output rows (image, oh), and
+/// an elementwise epilogue (bias, ReLU6) runs on each row as soon as it is written. MobileNet v2's 112 × 112 × 32
+/// layer with its ReLU: 0.145 → 0.079 ms.
 /// </summary>
 internal sealed partial class KernelEmitter
 {
@@ -28,8 +31,16 @@ internal sealed partial class KernelEmitter
         return new DepthwisePlan(x[0], x[1], x[2], x[3], y[1], y[2], w[0], w[1], strides[0], strides[1], padLow[0], padLow[1], dilation[0], dilation[1]);
     }
 
-    /// <summary>Channel vectors per output position in the main loop: 4 independent FMA chains cover the FMA latency.</summary>
+    /// <summary>Channel vectors per output position in the widest channel block.</summary>
     private const int BlockVectors = 4;
+
+    /// <summary>
+    /// Output positions along a row computed together inside the image (no tap in the padding): each weight vector
+    /// loaded serves them all, and positions × vectors independent multiply-add chains cover the FMA latency. A
+    /// single position per block of 4 vectors read two vectors per multiply-add and had 4 chains; 2 vectors (32
+    /// channels, MobileNet v2's first block) had 2.
+    /// </summary>
+    private const int GroupPositions = 4;
 
     private void DepthwiseConv(Operation op, DepthwisePlan d, KernelBuffer dest)
     {
@@ -38,11 +49,16 @@ internal sealed partial class KernelEmitter
         var wPtr = Materialise(op.Operands[1]);
         long rows = d.Batch * d.OH;
         var body = $"{_name}.depthwise{_extraFunctions.Count}";
+        // An elementwise epilogue in place (bias, activation) runs on each output row right after it is written, while
+        // it is in cache, as the GEMM's does per block.
+        bool epilogue = EpilogueFits(dest.Pointer, rows * d.OW, d.C);
+        var (epi, epiCtx) = epilogue ? EpilogueFunction(_epilogue!) : ("", "null");
+        _epilogueApplied |= epilogue;
         var threads = Parallel.Threads(_b, rows * d.OW * d.C * d.KH * d.KW, rows);
-        var ctx = _b.Alloca("[3 x ptr]");
-        _b.Line($"store ptr {inPtr}, ptr {ctx}");
-        _b.Line($"store ptr {wPtr}, ptr {_b.Let($"getelementptr inbounds ptr, ptr {ctx}, i64 1", "slot")}");
-        _b.Line($"store ptr {dest.Pointer}, ptr {_b.Let($"getelementptr inbounds ptr, ptr {ctx}, i64 2", "slot")}");
+        var ctx = _b.Alloca("[4 x ptr]");
+        string[] slots = [inPtr, wPtr, dest.Pointer, epiCtx];
+        for (int i = 0; i < slots.Length; i++)
+            _b.Line($"store ptr {slots[i]}, ptr {(i == 0 ? ctx : _b.Let($"getelementptr inbounds ptr, ptr {ctx}, i64 {i}", "slot"))}");
         Parallel.Split(_b, _module, $"@{body}", ctx, threads, rows);
 
         int lanes = _module.Lanes;
@@ -53,19 +69,37 @@ internal sealed partial class KernelEmitter
         b.Line("%src = load ptr, ptr %ctx");
         b.Line($"%wts = load ptr, ptr {b.Let("getelementptr inbounds ptr, ptr %ctx, i64 1", "slot")}");
         b.Line($"%dst = load ptr, ptr {b.Let("getelementptr inbounds ptr, ptr %ctx, i64 2", "slot")}");
+        b.Line($"%epictx = load ptr, ptr {b.Let("getelementptr inbounds ptr, ptr %ctx, i64 3", "slot")}");
         var (lo, hi) = Parallel.PartRows(b, rows);
-        long blockEnd = d.C / (BlockVectors * lanes) * (BlockVectors * lanes), vectorEnd = d.C / lanes * lanes;
 
-        // One output position: `count` runs of `width` channels from c0 (a vector each, or one float), accumulated
-        // over the taps inside the image. Several vectors per position share the index arithmetic and the padding
-        // checks, and give the core independent multiply-add chains.
-        void Position(string img, string oh, string ow, string c0, int width, int count)
+        // Channel blocks: runs of 4, 2 and 1 vectors, then single floats.
+        var blocks = new List<(long C0, int Width, int Count)>();
+        long c0 = 0;
+        foreach (var count in new[] { BlockVectors, 2, 1 })
+            for (; c0 + count * lanes <= d.C; c0 += count * lanes) blocks.Add((c0, lanes, count));
+        for (; c0 < d.C; c0++) blocks.Add((c0, 1, 1));
+
+        // Positions whose every tap column lies inside the image: ow·SW − PW ≥ 0 and ow·SW − PW + (KW−1)·DW < IW.
+        long owLo = Math.Min(d.OW, (d.PW + d.SW - 1) / d.SW);
+        long lastIn = d.IW - 1 - (d.KW - 1) * d.DW + d.PW;
+        long owHi = lastIn < 0 ? owLo : Math.Clamp(lastIn / d.SW + 1, owLo, d.OW);
+        long groupsEnd = owLo + (owHi - owLo) / GroupPositions * GroupPositions;
+
+        // `positions` output positions from ow (the taps of all inside the image when more than one; else checked),
+        // channels c0.. as `count` runs of `width` (a vector each, or one float), accumulated over the taps.
+        void Positions(string img, string oh, string ow, long c0, int width, int count, int positions)
         {
             var type = width == 1 ? "float" : vt;
             var zero = width == 1 ? "0.0" : "zeroinitializer";
             var fma = width == 1 ? "@llvm.fma.f32" : $"@llvm.fma.v{lanes}f32";
-            var acc = Enumerable.Range(0, count).Select(_ => b.Alloca(type)).ToArray();
-            foreach (var a in acc) b.Line($"store {type} {zero}, ptr {a}");
+            var acc = new string[positions, count];
+            for (int q = 0; q < positions; q++)
+                for (int v = 0; v < count; v++)
+                {
+                    acc[q, v] = b.Alloca(type);
+                    b.Line($"store {type} {zero}, ptr {acc[q, v]}");
+                }
+            bool checkColumns = positions == 1;
             b.For("0", $"{d.KH}", kh =>
             {
                 var ih = b.Let($"add i64 {b.Let($"sub i64 {b.Let($"mul i64 {oh}, {d.SH}")}, {d.PH}")}, {b.Let($"mul i64 {kh}, {d.DH}")}", "ih");
@@ -77,16 +111,20 @@ internal sealed partial class KernelEmitter
                 {
                     var iw = b.Let($"add i64 {b.Let($"sub i64 {b.Let($"mul i64 {ow}, {d.SW}")}, {d.PW}")}, {b.Let($"mul i64 {kw}, {d.DW}")}", "iw");
                     var (tap, next) = (b.FreshLabel("dw.tap"), b.FreshLabel("dw.next"));
-                    b.CondBr(b.Let($"icmp ult i64 {iw}, {d.IW}", "in"), tap, next);
+                    if (checkColumns) b.CondBr(b.Let($"icmp ult i64 {iw}, {d.IW}", "in"), tap, next);
+                    else b.Br(tap);
                     b.Block(tap);
-                    var xRow = b.Let($"getelementptr inbounds float, ptr %src, i64 {b.Let($"add i64 {b.Let($"mul i64 {b.Let($"add i64 {line}, {iw}")}, {d.C}")}, {c0}", "xat")}", "p");
                     var wRow = b.Let($"getelementptr inbounds float, ptr %wts, i64 {b.Let($"add i64 {b.Let($"mul i64 {b.Let($"add i64 {b.Let($"mul i64 {kh}, {d.KW}")}, {kw}")}, {d.C}")}, {c0}", "wat")}", "p");
+                    var xRow = b.Let($"getelementptr inbounds float, ptr %src, i64 {b.Let($"add i64 {b.Let($"mul i64 {b.Let($"add i64 {line}, {iw}")}, {d.C}")}, {c0}", "xat")}", "p");
                     for (int v = 0; v < count; v++)
                     {
-                        var xv = b.Let($"load {type}, ptr {b.Let($"getelementptr inbounds float, ptr {xRow}, i64 {v * width}", "p")}, align 4", "x");
                         var wv = b.Let($"load {type}, ptr {b.Let($"getelementptr inbounds float, ptr {wRow}, i64 {v * width}", "p")}, align 4", "w");
-                        var sum = b.Let($"call {type} {fma}({type} {xv}, {type} {wv}, {type} {b.Let($"load {type}, ptr {acc[v]}", "acc")})", "acc");
-                        b.Line($"store {type} {sum}, ptr {acc[v]}");
+                        for (int q = 0; q < positions; q++)
+                        {
+                            var xv = b.Let($"load {type}, ptr {b.Let($"getelementptr inbounds float, ptr {xRow}, i64 {q * d.SW * d.C + v * width}", "p")}, align 4", "x");
+                            var sum = b.Let($"call {type} {fma}({type} {xv}, {type} {wv}, {type} {b.Let($"load {type}, ptr {acc[q, v]}", "acc")})", "acc");
+                            b.Line($"store {type} {sum}, ptr {acc[q, v]}");
+                        }
                     }
                     b.Br(next);
                     b.Block(next);
@@ -96,20 +134,31 @@ internal sealed partial class KernelEmitter
             }, "kh");
             var outAt = b.Let($"add i64 {b.Let($"mul i64 {b.Let($"add i64 {b.Let($"mul i64 {b.Let($"add i64 {b.Let($"mul i64 {img}, {d.OH}")}, {oh}")}, {d.OW}")}, {ow}")}, {d.C}")}, {c0}", "oat");
             var outRow = b.Let($"getelementptr inbounds float, ptr %dst, i64 {outAt}", "p");
-            for (int v = 0; v < count; v++)
-                b.Line($"store {type} {b.Let($"load {type}, ptr {acc[v]}", "acc")}, ptr {b.Let($"getelementptr inbounds float, ptr {outRow}, i64 {v * width}", "p")}, align 4");
+            for (int q = 0; q < positions; q++)
+                for (int v = 0; v < count; v++)
+                    b.Line($"store {type} {b.Let($"load {type}, ptr {acc[q, v]}", "acc")}, ptr {b.Let($"getelementptr inbounds float, ptr {outRow}, i64 {q * d.C + v * width}", "p")}, align 4");
         }
+
+        void Single(string img, string oh, string from, string to) => b.For(from, to, ow =>
+        {
+            foreach (var (bc, width, count) in blocks) Positions(img, oh, ow, bc, width, count, 1);
+        }, "ow");
 
         b.For(lo, hi, row =>
         {
             var img = b.Let($"udiv i64 {row}, {d.OH}", "img");
             var oh = b.Let($"urem i64 {row}, {d.OH}", "oh");
-            b.For("0", $"{d.OW}", ow =>
+            Single(img, oh, "0", $"{owLo}");
+            b.For($"{owLo}", $"{groupsEnd}", ow =>
             {
-                if (blockEnd > 0) b.For("0", $"{blockEnd}", c0 => Position(img, oh, ow, c0, lanes, BlockVectors), "cb", step: $"{BlockVectors * lanes}");
-                if (vectorEnd > blockEnd) b.For($"{blockEnd}", $"{vectorEnd}", c0 => Position(img, oh, ow, c0, lanes, 1), "cv", step: $"{lanes}");
-                if (vectorEnd < d.C) b.For($"{vectorEnd}", $"{d.C}", c => Position(img, oh, ow, c, 1, 1), "cs");
-            }, "ow");
+                foreach (var (bc, width, count) in blocks) Positions(img, oh, ow, bc, width, count, GroupPositions);
+            }, "owg", step: $"{GroupPositions}");
+            Single(img, oh, $"{groupsEnd}", $"{d.OW}");
+            if (epilogue)
+            {
+                var first = b.Let($"mul i64 {row}, {d.OW}", "m0");
+                b.Line($"call void @{epi}(ptr %epictx, i64 {first}, i64 {b.Let($"add i64 {first}, {d.OW}", "m1")}, i64 0, i64 {d.C})");
+            }
         }, "row");
         b.Line("ret void");
         _extraFunctions.Add($"define internal void @{body}(ptr noalias %ctx, {Parallel.PartParameters}) nounwind {{\n{b.Body()}}}");
