@@ -451,6 +451,35 @@ public sealed class CpuGemmTests
             """);
     }
 
+    [Theory]
+    // Strided NHWC convolutions with wide windows and constant kernels: the kernel rows stacked per input column, one
+    // GEMM batch per output row (48 and 24 positions: whole 24-row tiles), bias + relu on the output. Three channels
+    // (copied one by one), ten (one copy per column), uneven padding, batch 2, KH ≠ KW.
+    [InlineData("tensor<2x9x95x3xf32>", "tensor<7x7x3x16xf32>", "padding_high = [3, 3], padding_low = [3, 3], window_strides = [2, 2]", "tensor<2x5x48x16xf32>")]
+    [InlineData("tensor<1x7x47x10xf32>", "tensor<5x5x10x40xf32>", "padding_high = [1, 2], padding_low = [2, 1], window_strides = [2, 2]", "tensor<1x3x23x40xf32>")]
+    [InlineData("tensor<1x11x50x4xf32>", "tensor<3x6x4x20xf32>", "padding_high = [1, 0], padding_low = [1, 2], window_strides = [3, 2]", "tensor<1x4x24x20xf32>")]
+    public void StridedConvolutionOverStackedKernelRowsMatchesTheInterpreter(string x, string w, string attrs, string result)
+    {
+        var cout = w.Split('x')[3].TrimEnd('f', '3', '2', '>');
+        AssertSame($$"""
+            func @main(%x: {{x}}, %bias: tensor<{{cout}}xf32>) -> ({{result}}) {
+              %i = iota {dimension = 2} : {{w}}
+              %j = iota {dimension = 3} : {{w}}
+              %k = iota {dimension = 0} : {{w}}
+              %l = iota {dimension = 1} : {{w}}
+              %s = constant {value = dense<0.013>} : tensor<f32>
+              %sb = broadcast_in_dim %s {dims = []} : {{w}}
+              %ij = sub %i, %j : {{w}}
+              %ijk = add %ij, %k : {{w}}
+              %ijkl = sub %ijk, %l : {{w}}
+              %w = mul %ijkl, %sb : {{w}}
+              %c = convolution %x, %w {dims = "b01f_01io->b01f", {{attrs}}} : {{result}}
+              {{BiasAndRelu(result, "%c", 3)}}
+              return %r
+            }
+            """, kernel: ".stack");
+    }
+
     [Fact]
     public void DepthwiseConvolutionWithConstantKernelAndRelu6Epilogue()
     {

@@ -64,9 +64,11 @@ internal static partial class GemmHelpers
     /// <see cref="EpilogueCtx"/> on each block of C once its last K block is done: the kernel's elementwise epilogue
     /// (bias, activation) rewrites the block in place while it is still in cache. Its columns are those of batch
     /// element bi's C shifted by bi · <see cref="EpilogueBatchColumns"/>: batches side by side in one output (the
-    /// groups of a grouped convolution) share one epilogue over the whole width.
+    /// groups of a grouped convolution) share one epilogue over the whole width; its rows are shifted by
+    /// bi · <see cref="EpilogueBatchRows"/>: batches one below the other (a convolution's output rows) share one too.
+    /// <see cref="PackedBatches"/> is 1 where every batch has its own pre-packed B, 0 where they share one.
     /// </remarks>
-    public enum Field { A, RsA, CsA, BsA, B, RsB, CsB, BsB, BPacked, C, Ldc, BsC, M, N, K, Batch, Split, NPad, Workspace, WorkspaceStride, SegK, SegStrideA, Epilogue, EpilogueCtx, EpilogueBatchColumns, Count }
+    public enum Field { A, RsA, CsA, BsA, B, RsB, CsB, BsB, BPacked, C, Ldc, BsC, M, N, K, Batch, Split, NPad, Workspace, WorkspaceStride, SegK, SegStrideA, Epilogue, EpilogueCtx, EpilogueBatchColumns, EpilogueBatchRows, PackedBatches, Count }
 
     /// <summary>
     /// Bytes of packing space one thread needs: an MC × KC block of A (unless the worker reads A in place), and
@@ -473,9 +475,13 @@ internal static partial class GemmHelpers
         var (epilogue, epilogueCtx) = (Get(b, Field.Epilogue, "ptr"), Get(b, Field.EpilogueCtx, "ptr"));
         var hasEpilogue = b.Let($"icmp ne ptr {epilogue}, null", "hasepi");
         var epilogueBatchColumns = Get(b, Field.EpilogueBatchColumns);
+        var epilogueBatchRows = Get(b, Field.EpilogueBatchRows);
+        var packedBatches = Get(b, Field.PackedBatches);
         b.For(b0, b1, bi =>
         {
             var epilogueShift = b.Let($"mul i64 {bi}, {epilogueBatchColumns}", "epishift");
+            var epilogueRows = b.Let($"mul i64 {bi}, {epilogueBatchRows}", "epirows");
+            var packedBatch = b.Let($"mul i64 {bi}, {packedBatches}", "pbatch");
             var Ab = Offset(b, A, b.Let($"mul i64 {bi}, {bsA}"));
             var Bb = Offset(b, B, b.Let($"mul i64 {bi}, {bsB}"));
             var Cb = Offset(b, C, b.Let($"mul i64 {bi}, {bsC}"));
@@ -504,8 +510,9 @@ internal static partial class GemmHelpers
                 var kc = Min(b, kcb, b.Let($"sub i64 {segK}, {pj}"));
                 var accumulate = b.Let($"icmp ne i64 {pc}, 0", "acc");
                 var acol = b.Let($"add i64 {b.Let($"mul i64 {si}, {segStrideA}")}, {b.Let($"mul i64 {pj}, {csA}")}", "acol");
-                // Pre-packed B: block pc of batch bi starts at (bi·K + pc)·NPad floats, this thread's panels at n0·kc.
-                var pre = Offset(b, bpre, b.Let($"add i64 {b.Let($"mul i64 {b.Let($"add i64 {b.Let($"mul i64 {bi}, {K}")}, {pc}")}, {npad}")}, {b.Let($"mul i64 {n0}, {kc}")}"));
+                // Pre-packed B: block pc of batch bi starts at (bi·K + pc)·NPad floats (pc·NPad when the batches share
+                // it), this thread's panels at n0·kc.
+                var pre = Offset(b, bpre, b.Let($"add i64 {b.Let($"mul i64 {b.Let($"add i64 {b.Let($"mul i64 {packedBatch}, {K}")}, {pc}")}, {npad}")}, {b.Let($"mul i64 {n0}, {kc}")}"));
                 var packL = b.FreshLabel("packb");
                 var joinL = b.FreshLabel("packed");
                 var from = b.CurrentBlock;
@@ -569,7 +576,8 @@ internal static partial class GemmHelpers
                     var final = b.Let($"and i1 {hasEpilogue}, {b.Let($"icmp eq i64 {b.Let($"add i64 {pc}, {kc}")}, {K}")}", "final");
                     b.CondBr(final, epiL, epiNext);
                     b.Block(epiL);
-                    b.Line($"call void {epilogue}(ptr {epilogueCtx}, i64 {ic}, i64 {b.Let($"add i64 {ic}, {mc}")}, i64 {b.Let($"add i64 {n0}, {epilogueShift}")}, i64 {b.Let($"add i64 {n1}, {epilogueShift}")})");
+                    var em0 = b.Let($"add i64 {ic}, {epilogueRows}", "em0");
+                    b.Line($"call void {epilogue}(ptr {epilogueCtx}, i64 {em0}, i64 {b.Let($"add i64 {em0}, {mc}")}, i64 {b.Let($"add i64 {n0}, {epilogueShift}")}, i64 {b.Let($"add i64 {n1}, {epilogueShift}")})");
                     b.Br(epiNext);
                     b.Block(epiNext);
                 }, "ic");

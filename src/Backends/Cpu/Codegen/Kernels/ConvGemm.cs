@@ -81,6 +81,11 @@ internal sealed partial class KernelEmitter
             ConvImplicit(implicitPlan, inPtr, packed, dest, batch);
             return;
         }
+        if (!p.FeatureFirst && _constants.TryGetValue(kernel, out var ws) && PlanStacked(op, p, g) is { } stacked)
+        {
+            ConvStacked(stacked, inPtr, _module.Constant(PrepackStacked(stacked, g, ws, cout)), dest, batch, cout);
+            return;
+        }
         if (!p.FeatureFirst && _constants.TryGetValue(kernel, out var w))
             // Wᵀ per group: B[group, k, oc] with k in the kernel's memory order.
             packed = _module.Constant(Prepack(g, p.Groups, p.K, p.CoutPG, w,

@@ -89,10 +89,11 @@ internal sealed partial class KernelEmitter
 
     /// <summary>
     /// One GEMM call: pointers are LLVM values, the rest compile-time numbers (in elements). K may come in
-    /// segments (<see cref="GemmHelpers.Field.SegK"/>; 0: one).
+    /// segments (<see cref="GemmHelpers.Field.SegK"/>; 0: one). With <paramref name="SharedPacked"/>, every batch
+    /// multiplies by the one pre-packed B (else each batch has its own, one after another).
     /// </summary>
     private sealed record GemmCall(string A, long RsA, long CsA, long BsA, string B, long RsB, long CsB, long BsB, string Packed,
-        string C, long Ldc, long BsC, long Batch, long M, long N, long K, long SegK = 0, long SegStrideA = 0);
+        string C, long Ldc, long BsC, long Batch, long M, long N, long K, long SegK = 0, long SegStrideA = 0, bool SharedPacked = false);
 
     /// <summary>
     /// Whether rows of A <paramref name="rowStride"/> floats apart fall into at most two sets of a 4 KiB-per-way L1 (a
@@ -150,7 +151,9 @@ internal sealed partial class KernelEmitter
         // C is the whole epilogue output, row-major with its last dimension as columns (the batch's Cs side by side in
         // it, as a grouped convolution's): the worker applies it per block.
         bool sideBySide = c.Batch > 1 && c.BsC == c.N && c.Ldc == c.Batch * c.N;
-        bool epilogue = (c.Batch == 1 && c.Ldc == c.N || sideBySide) && EpilogueFits(c.C, c.M, c.Ldc)
+        bool stacked = c.Batch > 1 && c.Ldc == c.N && c.BsC == c.M * c.N;
+        bool epilogue = (c.Batch == 1 && c.Ldc == c.N && EpilogueFits(c.C, c.M, c.Ldc) || sideBySide && EpilogueFits(c.C, c.M, c.Ldc)
+                || stacked && EpilogueFits(c.C, c.Batch * c.M, c.Ldc))
             && !(c.Packed == "null" && c.CsB == 1 && c.M <= GemvRows);
         if (epilogue)
         {
@@ -165,6 +168,8 @@ internal sealed partial class KernelEmitter
             Set(GemmHelpers.Field.EpilogueCtx, "null", "ptr");
         }
         Set(GemmHelpers.Field.EpilogueBatchColumns, epilogue && sideBySide ? $"{c.BsC}" : "0");
+        Set(GemmHelpers.Field.EpilogueBatchRows, epilogue && stacked ? $"{c.M}" : "0");
+        Set(GemmHelpers.Field.PackedBatches, c.SharedPacked ? "0" : "1");
         if (c.Packed == "null" && c.CsB == 1 && c.M <= GemvRows)
         {
             // One or two rows of A against a B that is not packed ahead of time: read B in place.
