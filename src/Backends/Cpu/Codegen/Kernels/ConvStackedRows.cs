@@ -53,9 +53,6 @@ internal sealed partial class KernelEmitter
         });
     }
 
-    /// <summary>Channels copied one by one, without a branch, per column of X; more go as one copy (or fill).</summary>
-    private const long FewChannels = 8;
-
     private void ConvStacked(StackedPlan s, string input, string packed, KernelBuffer dest, long batch, long cout)
     {
         _module.Declare("declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)");
@@ -68,40 +65,32 @@ internal sealed partial class KernelEmitter
             var img = b.Let($"udiv i64 {row}, {r.OH}", "img");
             var oh = b.Let($"urem i64 {row}, {r.OH}", "oh");
             var xrow = b.Let($"getelementptr inbounds float, ptr {p[1]}, i64 {b.Let($"mul i64 {row}, {rowFloats}")}", "xrow");
+            // Per kernel row: the columns left of the image, those inside, those right of it, each a loop without
+            // a test (a row outside the image is all zeros). Columns C floats at a time, KH·C floats apart.
+            long copyEnd = Math.Min(s.IWp, r.PW + r.IW), leftEnd = Math.Min(r.PW, s.IWp);
             b.For("0", $"{r.KH}", kh =>
             {
                 var ih = b.Let($"add i64 {b.Let($"sub i64 {b.Let($"mul i64 {oh}, {r.SH}")}, {r.PH}")}, {kh}", "ih");
-                var inside = b.Let($"icmp ult i64 {ih}, {r.IH}", "in");
-                var line = b.Let($"mul i64 {b.Let($"add i64 {b.Let($"mul i64 {img}, {r.IH}")}, {ih}")}, {r.IW}", "line");
                 var to = b.Let($"getelementptr inbounds float, ptr {xrow}, i64 {b.Let($"mul i64 {kh}, {r.C}")}", "to");
-                b.For("0", $"{s.IWp}", xc =>
+                string At(string xc) => b.Let($"getelementptr inbounds float, ptr {to}, i64 {b.Let($"mul i64 {xc}, {column}")}", "dst");
+                void Zeros(string from, string to2) => b.For(from, to2, xc =>
+                    b.Line($"call void @llvm.memset.p0.i64(ptr {At(xc)}, i8 0, i64 {r.C * 4}, i1 false)"), "xz", _module.NoUnrollLoop());
+                var (rowIn, rowOut, done) = (b.FreshLabel("stack.in"), b.FreshLabel("stack.out"), b.FreshLabel("stack.done"));
+                b.CondBr(b.Let($"icmp ult i64 {ih}, {r.IH}", "in"), rowIn, rowOut);
+                b.Block(rowIn);
+                var line = b.Let($"mul i64 {b.Let($"add i64 {b.Let($"mul i64 {img}, {r.IH}")}, {ih}")}, {r.IW}", "line");
+                Zeros("0", $"{leftEnd}");
+                b.For($"{leftEnd}", $"{copyEnd}", xc =>
                 {
-                    var iw = b.Let($"sub i64 {xc}, {r.PW}", "iw");
-                    var ok = b.Let($"and i1 {inside}, {b.Let($"icmp ult i64 {iw}, {r.IW}")}", "ok");
-                    var dst = b.Let($"getelementptr inbounds float, ptr {to}, i64 {b.Let($"mul i64 {xc}, {column}")}", "dst");
-                    if (r.C <= FewChannels)
-                    {
-                        // Out of the image: read element 0 and store zero, so the loop has no branch.
-                        var at = b.Let($"select i1 {ok}, i64 {b.Let($"mul i64 {b.Let($"add i64 {line}, {iw}")}, {r.C}")}, i64 0", "at");
-                        var from = b.Let($"getelementptr inbounds float, ptr {p[0]}, i64 {at}", "from");
-                        for (long c = 0; c < r.C; c++)
-                        {
-                            var v = b.Let($"load float, ptr {b.Let($"getelementptr inbounds float, ptr {from}, i64 {c}", "p")}", "v");
-                            b.Line($"store float {b.Let($"select i1 {ok}, float {v}, float 0.0", "v")}, ptr {b.Let($"getelementptr inbounds float, ptr {dst}, i64 {c}", "p")}");
-                        }
-                        return;
-                    }
-                    var (copy, zero, next) = (b.FreshLabel("stack.copy"), b.FreshLabel("stack.zero"), b.FreshLabel("stack.next"));
-                    b.CondBr(ok, copy, zero);
-                    b.Block(copy);
-                    var src = b.Let($"getelementptr inbounds float, ptr {p[0]}, i64 {b.Let($"mul i64 {b.Let($"add i64 {line}, {iw}")}, {r.C}")}", "from");
-                    b.Line($"call void @llvm.memcpy.p0.p0.i64(ptr {dst}, ptr {src}, i64 {r.C * 4}, i1 false)");
-                    b.Br(next);
-                    b.Block(zero);
-                    b.Line($"call void @llvm.memset.p0.i64(ptr {dst}, i8 0, i64 {r.C * 4}, i1 false)");
-                    b.Br(next);
-                    b.Block(next);
-                }, "x", _module.NoUnrollLoop());
+                    var src = b.Let($"getelementptr inbounds float, ptr {p[0]}, i64 {b.Let($"mul i64 {b.Let($"add i64 {line}, {b.Let($"sub i64 {xc}, {r.PW}")}")}, {r.C}")}", "from");
+                    b.Line($"call void @llvm.memcpy.p0.p0.i64(ptr {At(xc)}, ptr {src}, i64 {r.C * 4}, i1 false)");
+                }, "xc", _module.NoUnrollLoop());
+                Zeros($"{copyEnd}", $"{s.IWp}");
+                b.Br(done);
+                b.Block(rowOut);
+                Zeros("0", $"{s.IWp}");
+                b.Br(done);
+                b.Block(done);
             }, "kh");
         });
         // Output row (image, oh) is batch image·OH + oh: OW rows of A from its row of X, OW rows of the output.
