@@ -320,34 +320,20 @@ internal static partial class GemmHelpers
 
     /// <summary>
     /// Packs columns k0..k0+Lanes of a full panel of MR rows (A's k stride 1), Lanes rows at a time: each row's Lanes
-    /// columns are one vector load, the rows (zeros up to Lanes) are transposed by log2(Lanes) rounds of interleaving
-    /// row i with row i + Lanes/2, and column k's lanes are stored at dst + k·MR + the group's first row (masked to the
+    /// columns are one vector load, the rows (zeros up to Lanes) are transposed in registers (<see cref="RegisterTranspose"/>),
+    /// and column k's lanes are stored at dst + k·MR + the group's first row (masked to the
     /// group's rows when fewer than Lanes). LLVM vectorised the one-by-one copy with scatters: 5.6 % of the MLP's time.
     /// </summary>
     private static void TransposeBlock(LlvmBuilder b, GemmShape g, string src, string dst, string k0)
     {
         int e = g.Lanes;
         var vt = g.Vector;
-        string Interleave(int from) => string.Join(", ", Enumerable.Range(from, e / 2).SelectMany(k => new[] { k, k + e }).Select(k => $"i32 {k}"));
-        var (low, high) = (Interleave(0), Interleave(e / 2));
         var first = b.Let($"mul i64 {k0}, {g.MR}", "o");
         for (int g0 = 0; g0 < g.MR; g0 += e)
         {
             int rows = Math.Min(e, g.MR - g0);
-            var r = new string[e];
-            for (int i = 0; i < e; i++)
-                r[i] = i >= rows ? "zeroinitializer"
-                    : b.Let($"load {vt}, ptr {Offset(b, src, b.Let($"add i64 {k0}, {b.Let($"mul i64 %rs, {g0 + i}", "o")}", "o"))}, align 4", "row");
-            for (int round = 1; round < e; round *= 2)
-            {
-                var x = new string[e];
-                for (int i = 0; i < e / 2; i++)
-                {
-                    x[2 * i] = b.Let($"shufflevector {vt} {r[i]}, {vt} {r[i + e / 2]}, <{e} x i32> <{low}>", "t");
-                    x[2 * i + 1] = b.Let($"shufflevector {vt} {r[i]}, {vt} {r[i + e / 2]}, <{e} x i32> <{high}>", "t");
-                }
-                r = x;
-            }
+            var r = RegisterTranspose.Emit(b, [.. Enumerable.Range(0, e).Select(i => i >= rows ? "zeroinitializer"
+                : b.Let($"load {vt}, ptr {Offset(b, src, b.Let($"add i64 {k0}, {b.Let($"mul i64 %rs, {g0 + i}", "o")}", "o"))}, align 4", "row"))]);
             var mask = string.Join(", ", Enumerable.Range(0, e).Select(l => l < rows ? "i1 true" : "i1 false"));
             for (int j = 0; j < e; j++)
             {

@@ -4,7 +4,7 @@ using GraphCompiler.IR;
 namespace GraphCompiler.Backends.Cpu.Codegen;
 
 /// <summary>
-/// NHWC strided convolution (a first 7 × 7 / 2 layer, a 3 × 3 / 2 downsampling) as a GEMM over the input with its
+/// NHWC strided convolution with a wide window (a first 7 × 7 / 2 layer) as a GEMM over the input with its
 /// kernel rows stacked: X[b, oh, x, kh, c] = input[b, oh·SH − PH + kh, x − PW, c] (zero outside the image), over a
 /// padded width of OWp·SW columns. Output position (oh, ow)'s whole window is then the KW·KH·C floats of X from
 /// column ow·SW on, contiguous: row ow of A, SW·KH·C floats after the previous one, with the weights packed in

@@ -17,18 +17,7 @@ internal sealed partial class KernelEmitter
     /// <summary>The block edge: one AVX-512 vector of f32, and the tile is 16 of them.</summary>
     private const int TransposeBlock = 16;
 
-    private const int Log2Block = 4;
-
     private static readonly long[] ChannelsLast = [0, 2, 3, 1];
-
-    /// <summary>
-    /// The two halves of interleaving row i with row i + 8 (<c>shufflevector</c> masks): applied four times over to 16 rows
-    /// of 16, they transpose them (the perfect shuffle's property).
-    /// </summary>
-    private static readonly string InterleaveLow = Interleave(0), InterleaveHigh = Interleave(TransposeBlock / 2);
-
-    private static string Interleave(int from) =>
-        string.Join(", ", Enumerable.Range(from, TransposeBlock / 2).SelectMany(k => new[] { k, k + TransposeBlock }).Select(k => $"i32 {k}"));
 
     /// <summary>Whether <paramref name="output"/> is an f32 NCHW → NHWC transpose with at least a block of channels and of positions.</summary>
     private bool IsChannelsLastTranspose(Value output, out Operation transpose)
@@ -87,17 +76,7 @@ internal sealed partial class KernelEmitter
                     var v = part.Element(y, Index(img, b.Let($"add i64 {c0}, {ci}", "c"), b.Let($"add i64 {p0}, {si}", "s")));
                     b.Line($"store float {v}, ptr {b.Let($"getelementptr inbounds float, ptr {tile}, i64 {b.Let($"add i64 {b.Let($"mul i64 {ci}, {e}")}, {si}")}", "p")}");
                 }, "si", _module.NoUnrollLoop()), "ci");
-                var r = Enumerable.Range(0, e).Select(i => b.Let($"load {vt}, ptr {b.Let($"getelementptr inbounds float, ptr {tile}, i64 {i * e}", "p")}, align 64", "r")).ToArray();
-                for (int round = 0; round < Log2Block; round++)
-                {
-                    var x = new string[e];
-                    for (int i = 0; i < e / 2; i++)
-                    {
-                        x[2 * i] = b.Let($"shufflevector {vt} {r[i]}, {vt} {r[i + e / 2]}, <{e} x i32> <{InterleaveLow}>", "t");
-                        x[2 * i + 1] = b.Let($"shufflevector {vt} {r[i]}, {vt} {r[i + e / 2]}, <{e} x i32> <{InterleaveHigh}>", "t");
-                    }
-                    r = x;
-                }
+                var r = RegisterTranspose.Emit(b, [.. Enumerable.Range(0, e).Select(i => b.Let($"load {vt}, ptr {b.Let($"getelementptr inbounds float, ptr {tile}, i64 {i * e}", "p")}, align 64", "r"))]);
                 for (int j = 0; j < e; j++)
                 {
                     var at = Out(img, b.Let($"add i64 {p0}, {j}", "s"), c0);
