@@ -46,6 +46,23 @@ public sealed class CpuGemmTests
         """;
 
     /// <summary>
+    /// IR lines defining a constant HWIO kernel <c>%w</c> of <paramref name="type"/> whose values differ along all four
+    /// dimensions ((c − o) + kh · kw, times 0.013): a transform or reordering of the window shows in the results.
+    /// </summary>
+    private static string WindowWeights(string type) => $$"""
+        %i = iota {dimension = 2} : {{type}}
+        %j = iota {dimension = 3} : {{type}}
+        %k = iota {dimension = 0} : {{type}}
+        %l = iota {dimension = 1} : {{type}}
+        %s = constant {value = dense<0.013>} : tensor<f32>
+        %sb = broadcast_in_dim %s {dims = []} : {{type}}
+        %ij = sub %i, %j : {{type}}
+        %kl = mul %k, %l : {{type}}
+        %ijk = add %ij, %kl : {{type}}
+        %w = mul %ijk, %sb : {{type}}
+        """;
+
+    /// <summary>
     /// IR lines adding <c>%bias</c> along dimension <paramref name="dim"/> of <paramref name="type"/> to
     /// <paramref name="value"/> and clamping at zero into <c>%r</c>: the bias + relu epilogue the GEMM and convolution
     /// kernels fuse.
@@ -261,14 +278,7 @@ public sealed class CpuGemmTests
     {
         var text = $$"""
             func @main(%x: {{x}}) -> ({{result}}) {
-              %i = iota {dimension = 2} : {{w}}
-              %j = iota {dimension = 3} : {{w}}
-              %k = iota {dimension = 0} : {{w}}
-              %s = constant {value = dense<0.013>} : tensor<f32>
-              %sb = broadcast_in_dim %s {dims = []} : {{w}}
-              %ij = sub %i, %j : {{w}}
-              %ijk = add %ij, %k : {{w}}
-              %w = mul %ijk, %sb : {{w}}
+              {{WindowWeights(w)}}
               %y = convolution %x, %w {dims = "b01f_01io->b01f", {{attrs}}} : {{result}}
               return %y
             }
@@ -296,16 +306,7 @@ public sealed class CpuGemmTests
         var w = $"tensor<3x3x{cin}x{cout}xf32>";
         var text = $$"""
             func @main(%x: {{x}}) -> ({{result}}) {
-              %i = iota {dimension = 2} : {{w}}
-              %j = iota {dimension = 3} : {{w}}
-              %k = iota {dimension = 0} : {{w}}
-              %l = iota {dimension = 1} : {{w}}
-              %s = constant {value = dense<0.013>} : tensor<f32>
-              %sb = broadcast_in_dim %s {dims = []} : {{w}}
-              %ij = sub %i, %j : {{w}}
-              %kl = mul %k, %l : {{w}}
-              %ijk = add %ij, %kl : {{w}}
-              %w = mul %ijk, %sb : {{w}}
+              {{WindowWeights(w)}}
               %y = convolution %x, %w {dims = "b01f_01io->b01f", {{attrs}}} : {{result}}
               return %y
             }
@@ -460,19 +461,10 @@ public sealed class CpuGemmTests
     [InlineData("tensor<1x11x50x4xf32>", "tensor<3x6x4x20xf32>", "padding_high = [1, 0], padding_low = [1, 2], window_strides = [3, 2]", "tensor<1x4x24x20xf32>")]
     public void StridedConvolutionOverStackedKernelRowsMatchesTheInterpreter(string x, string w, string attrs, string result)
     {
-        var cout = w.Split('x')[3].TrimEnd('f', '3', '2', '>');
+        var cout = w.Split('x')[3]; // tensor<KH x KW x C x COUT x f32>
         AssertSame($$"""
             func @main(%x: {{x}}, %bias: tensor<{{cout}}xf32>) -> ({{result}}) {
-              %i = iota {dimension = 2} : {{w}}
-              %j = iota {dimension = 3} : {{w}}
-              %k = iota {dimension = 0} : {{w}}
-              %l = iota {dimension = 1} : {{w}}
-              %s = constant {value = dense<0.013>} : tensor<f32>
-              %sb = broadcast_in_dim %s {dims = []} : {{w}}
-              %ij = sub %i, %j : {{w}}
-              %ijk = add %ij, %k : {{w}}
-              %ijkl = sub %ijk, %l : {{w}}
-              %w = mul %ijkl, %sb : {{w}}
+              {{WindowWeights(w)}}
               %c = convolution %x, %w {dims = "b01f_01io->b01f", {{attrs}}} : {{result}}
               {{BiasAndRelu(result, "%c", 3)}}
               return %r
