@@ -472,6 +472,30 @@ public sealed class CpuGemmTests
             """, kernel: ".stack");
     }
 
+    [Theory]
+    // The stacked rows and the depthwise position groups with AVX2's 6-row tiles and 8-float vectors, and SSE's 4 and 4:
+    // 48 output positions per row (whole tiles for both), 40 depthwise channels (blocks of 4 vectors and 1, or 2 × 4 + 2).
+    [InlineData("x86-64-v3")]
+    [InlineData("x86-64-v2")]
+    public void StackedRowsAndDepthwiseGroupsMatchTheInterpreterAtNarrowerVectors(string target)
+    {
+        var options = new CpuCompileOptions { Target = GraphCompiler.Backends.Llvm.CpuTarget.Named(target) };
+        AssertSame($$"""
+            func @main(%x: tensor<1x6x95x3xf32>) -> (tensor<1x3x48x12xf32>) {
+              {{WindowWeights("tensor<7x7x3x12xf32>")}}
+              %c = convolution %x, %w {dims = "b01f_01io->b01f", padding_high = [3, 3], padding_low = [3, 3], window_strides = [2, 2]} : tensor<1x3x48x12xf32>
+              return %c
+            }
+            """, kernel: ".stack", options: options);
+        AssertSame($$"""
+            func @main(%x: tensor<1x5x21x40xf32>) -> (tensor<1x5x21x40xf32>) {
+              {{WindowWeights("tensor<3x3x1x40xf32>")}}
+              %c = convolution %x, %w {dims = "b01f_01io->b01f", feature_group_count = 40, padding_high = [1, 1], padding_low = [1, 1]} : tensor<1x5x21x40xf32>
+              return %c
+            }
+            """, kernel: ".depthwise", options: options);
+    }
+
     [Fact]
     public void DepthwiseConvolutionWithConstantKernelAndRelu6Epilogue()
     {
