@@ -152,8 +152,7 @@ internal sealed partial class KernelEmitter
         // it, as a grouped convolution's): the worker applies it per block.
         bool sideBySide = c.Batch > 1 && c.BsC == c.N && c.Ldc == c.Batch * c.N;
         bool stacked = c.Batch > 1 && c.Ldc == c.N && c.BsC == c.M * c.N;
-        bool epilogue = (c.Batch == 1 && c.Ldc == c.N && EpilogueFits(c.C, c.M, c.Ldc) || sideBySide && EpilogueFits(c.C, c.M, c.Ldc)
-                || stacked && EpilogueFits(c.C, c.Batch * c.M, c.Ldc))
+        bool epilogue = (c.Batch == 1 && c.Ldc == c.N || sideBySide || stacked) && EpilogueFits(c.C, stacked ? c.Batch * c.M : c.M, c.Ldc)
             && !(c.Packed == "null" && c.CsB == 1 && c.M <= GemvRows);
         if (epilogue)
         {
