@@ -52,8 +52,10 @@ public sealed class FusionOp() : OpDef("fusion")
             else if (FusionKinds.IsContraction(op))
             {
                 heroes++;
-                if (!op.Operands.All(args.Contains))
-                    throw sig.Error($"body op #{i} ('{op.Name}'): the operands of an output fusion's contraction must be body arguments");
+                // A convolution's input may be computed by the loop ops before it (a backend computes it while it
+                // packs it, or materialises it); every other operand comes in whole.
+                if (!op.Operands.Select((v, j) => args.Contains(v) || j == 0 && op.Def is ConvolutionOp).All(ok => ok))
+                    throw sig.Error($"body op #{i} ('{op.Name}'): the operands of an output fusion's contraction must be body arguments (but a convolution's input)");
             }
             else if (!FusionKinds.IsLoopOp(op))
                 throw sig.Error($"body op #{i} ('{op.Name}') cannot be fused (allowed: loop ops, reduce, dot_general, convolution)");

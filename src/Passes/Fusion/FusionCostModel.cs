@@ -33,6 +33,13 @@ public sealed record FusionCostModel
     /// </summary>
     public long RowCacheBytes { get; init; } = 64 * 1024;
 
+    /// <summary>
+    /// Whether a pointwise convolution's kernel may compute its channels-last input (the transpose from NCHW and the
+    /// elementwise ops before it, DenseNet's batch norm and ReLU of each concatenation) instead of reading it from a
+    /// buffer: the CPU's GEMM computes that input while it packs it, so the transposed copy is never written.
+    /// </summary>
+    public bool ComputedConvolutionInputs { get; init; } = true;
+
     public int MaxRowPassesInCache { get; init; } = 3;
     public int MaxRowPassesOutOfCache { get; init; } = 2;
 

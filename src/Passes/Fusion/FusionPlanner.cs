@@ -146,8 +146,9 @@ internal sealed class FusionPlanner
         if (home.Removed || home.Members.Count != 1 || !IsFusible(op)) return;
         if (op.Def is ConstantOp && !_model.IsInlinableConstant(op)) return; // big constants are buffers
         var hero = Hero(f);
-        // A contraction's operands are the kernel's GEMM/conv inputs, never computed inside it.
-        if (hero is not null && op.Results.Any(hero.Operands.Contains)) return;
+        // A contraction's operands are the kernel's GEMM/conv inputs, never computed inside it, but for a pointwise
+        // convolution's channels-last input (ComputedConvolutionInputs).
+        if (hero is not null && op.Results.Any(hero.Operands.Contains) && !IsComputedConvolutionInput(hero, op)) return;
         bool others = op.Results.Any(r => UsedOutside(f, r));
         if (op.Def is ReduceOp)
         {
@@ -188,6 +189,18 @@ internal sealed class FusionPlanner
         foreach (var v in home.Inputs) _consumers[v].Remove(home);
         Recompute(f);
     }
+
+    private static readonly long[] ChannelsLast = [0, 2, 3, 1];
+
+    /// <summary>
+    /// Whether <paramref name="op"/> is the NCHW → NHWC transpose that gives <paramref name="hero"/>, a pointwise
+    /// convolution of one image, its input (and only that), as the cost model lets such inputs be computed in the kernel.
+    /// </summary>
+    private bool IsComputedConvolutionInput(Operation hero, Operation op) =>
+        _model.ComputedConvolutionInputs && op.Def is TransposeOp && ConvolutionOp.IsPointwise(hero)
+        && ReferenceEquals(hero.Operands[0], op.Result) && !ReferenceEquals(hero.Operands[1], op.Result)
+        && op.Result.Type.Rank == 4 && op.Result.Type.Shape[0] == 1 && op.Attr.Ints("perm").SequenceEqual(ChannelsLast)
+        && hero.Attr.String("dims") == "b01f_01io->b01f";
 
     /// <summary>Whether every user of <paramref name="op"/>'s results outside <paramref name="f"/> is the region's terminator.</summary>
     private bool OnlyReturnedOutside(Node f, Operation op) =>

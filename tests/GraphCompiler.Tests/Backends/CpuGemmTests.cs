@@ -496,6 +496,35 @@ public sealed class CpuGemmTests
             """, kernel: ".depthwise", options: options);
     }
 
+    [Theory]
+    // DenseNet's pre-activation: batch norm and ReLU of an NCHW value, then a 1 × 1 convolution (NHWC after `layout`), whose
+    // GEMM computes its input while packing it (`.packa`). 300 channels (two K blocks), 17 × 25 positions (two MC blocks, a
+    // partial last panel), 40 outputs (a partial column tile); then enough work for two threads; then AVX2 and SSE tiles.
+    [InlineData(300, 17, 25, 40, null)]
+    [InlineData(256, 60, 60, 100, null)]
+    [InlineData(70, 9, 13, 20, "x86-64-v3")]
+    [InlineData(70, 9, 13, 20, "x86-64-v2")]
+    public void PointwiseConvolutionOfAComputedNchwInputMatchesTheInterpreter(int c, int h, int w, int o, string? target)
+    {
+        var (x, y) = ($"tensor<1x{c}x{h}x{w}xf32>", $"tensor<1x{o}x{h}x{w}xf32>");
+        var options = target is null ? null : new CpuCompileOptions { Target = GraphCompiler.Backends.Llvm.CpuTarget.Named(target) };
+        AssertSame($$"""
+            func @main(%x: {{x}}, %mean: tensor<{{c}}xf32>, %scale: tensor<{{c}}xf32>, %bias: tensor<{{o}}xf32>) -> ({{y}}) {
+              %meanb = broadcast_in_dim %mean {dims = [1]} : {{x}}
+              %scaleb = broadcast_in_dim %scale {dims = [1]} : {{x}}
+              %d = sub %x, %meanb : {{x}}
+              %n = mul %d, %scaleb : {{x}}
+              %z0 = constant {value = dense<0.0>} : tensor<f32>
+              %z0b = broadcast_in_dim %z0 {dims = []} : {{x}}
+              %a = max %n, %z0b : {{x}}
+              {{WindowWeights($"tensor<{o}x{c}x1x1xf32>")}}
+              %c = convolution %a, %w {dims = "bf01_oi01->bf01"} : {{y}}
+              {{BiasAndRelu(y, "%c", 1)}}
+              return %r
+            }
+            """, kernel: ".packa", options: options);
+    }
+
     [Fact]
     public void DepthwiseConvolutionWithConstantKernelAndRelu6Epilogue()
     {

@@ -156,4 +156,36 @@ public sealed class FusionOpsTests
             """;
         IrTest.Rejects(text, "the operands of an output fusion's contraction must be body arguments");
     }
+
+    [Fact]
+    public void AcceptsAConvolutionInputComputedInTheBodyButNotItsKernel()
+    {
+        // A pointwise convolution's input computed by the loop ops before it (fuse's ComputedConvolutionInputs); its kernel must come in whole.
+        const string body = """
+            func @main(%x: tensor<1x4x2x3xf32>, %k: tensor<1x1x4x5xf32>) -> (tensor<1x2x3x5xf32>) {
+              %r = fusion %x, %k {kind = output} : tensor<1x2x3x5xf32>
+                body(%a: tensor<1x4x2x3xf32>, %w: tensor<1x1x4x5xf32>) {
+                  %n = neg %a : tensor<1x4x2x3xf32>
+                  %t = transpose %n {perm = [0, 2, 3, 1]} : tensor<1x2x3x4xf32>
+                  %KERNEL
+                  %c = convolution %t, KW {dims = "b01f_01io->b01f"} : tensor<1x2x3x5xf32>
+                  yield %c
+                }
+              return %r
+            }
+            """;
+        const string unfused = """
+            func @main(%x: tensor<1x4x2x3xf32>, %k: tensor<1x1x4x5xf32>) -> (tensor<1x2x3x5xf32>) {
+              %n = neg %x : tensor<1x4x2x3xf32>
+              %t = transpose %n {perm = [0, 2, 3, 1]} : tensor<1x2x3x4xf32>
+              %c = convolution %t, %k {dims = "b01f_01io->b01f"} : tensor<1x2x3x5xf32>
+              return %c
+            }
+            """;
+        var x = Tensor.FromDoubles(new TensorType(ElementType.F32, 1, 4, 2, 3), [.. Enumerable.Range(0, 24).Select(i => i * 0.25 - 3)]);
+        var k = Tensor.FromDoubles(new TensorType(ElementType.F32, 1, 1, 4, 5), [.. Enumerable.Range(0, 20).Select(i => (i % 7) * 0.5 - 1)]);
+        IrTest.AssertTensor(IrTest.Run(unfused, x, k)[0], IrTest.Run(body.Replace("%KERNEL", "").Replace("KW", "%w"), x, k)[0], rtol: 0, atol: 0);
+        IrTest.Rejects(body.Replace("%KERNEL", "%v = neg %w : tensor<1x1x4x5xf32>").Replace("KW", "%v"),
+            "the operands of an output fusion's contraction must be body arguments");
+    }
 }

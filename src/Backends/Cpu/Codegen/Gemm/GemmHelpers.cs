@@ -67,8 +67,12 @@ internal static partial class GemmHelpers
     /// groups of a grouped convolution) share one epilogue over the whole width; its rows are shifted by
     /// bi · <see cref="EpilogueBatchRows"/>: batches one below the other (a convolution's output rows) share one too.
     /// <see cref="PackedBatches"/> is 1 where every batch has its own pre-packed B, 0 where they share one.
+    /// <see cref="PackA"/>, when not null, is <c>void (ptr ctx, ptr dst, i64 m0, i64 k0, i64 mc, i64 kc)</c>, called with
+    /// <see cref="PackACtx"/> instead of packing A from memory: it writes rows m0.. and columns k0.. of A, computed, in the
+    /// packed layout of <c>@gc.sgemm.packA</c> (a convolution's input computed while it is packed: a batch norm and ReLU
+    /// before a 1 × 1 convolution, read from NCHW). A is then never read from <see cref="A"/>.
     /// </remarks>
-    public enum Field { A, RsA, CsA, BsA, B, RsB, CsB, BsB, BPacked, C, Ldc, BsC, M, N, K, Batch, Split, NPad, Workspace, WorkspaceStride, SegK, SegStrideA, Epilogue, EpilogueCtx, EpilogueBatchColumns, EpilogueBatchRows, PackedBatches, Count }
+    public enum Field { A, RsA, CsA, BsA, B, RsB, CsB, BsB, BPacked, C, Ldc, BsC, M, N, K, Batch, Split, NPad, Workspace, WorkspaceStride, SegK, SegStrideA, Epilogue, EpilogueCtx, EpilogueBatchColumns, EpilogueBatchRows, PackedBatches, PackA, PackACtx, Count }
 
     /// <summary>
     /// Bytes of packing space one thread needs: an MC × KC block of A (unless the worker reads A in place), and
@@ -474,6 +478,8 @@ internal static partial class GemmHelpers
         var epilogueBatchColumns = Get(b, Field.EpilogueBatchColumns);
         var epilogueBatchRows = Get(b, Field.EpilogueBatchRows);
         var packedBatches = Get(b, Field.PackedBatches);
+        var (customPack, customCtx) = (Get(b, Field.PackA, "ptr"), Get(b, Field.PackACtx, "ptr"));
+        var computedA = b.Let($"icmp ne ptr {customPack}, null", "computeda");
         b.For(b0, b1, bi =>
         {
             var epilogueShift = b.Let($"mul i64 {bi}, {epilogueBatchColumns}", "epishift");
@@ -525,7 +531,18 @@ internal static partial class GemmHelpers
                     var ic = b.Let($"add i64 {m0}, {b.Let($"mul i64 {iq}, {g.MC}")}", "ic");
                     var mc = Min(b, $"{g.MC}", b.Let($"sub i64 {m1}, {ic}"));
                     var asrc = Offset(b, Ab, b.Let($"add i64 {b.Let($"mul i64 {ic}, {rsA}")}, {acol}"));
-                    if (packA is not null) b.Line($"call void @{packA}(ptr {aBuf}, ptr {asrc}, i64 {rsA}, i64 {csA}, i64 {mc}, i64 {kc})");
+                    if (packA is not null)
+                    {
+                        var (computedL, memoryL, packedL) = (b.FreshLabel("packa.computed"), b.FreshLabel("packa.memory"), b.FreshLabel("packa.done"));
+                        b.CondBr(computedA, computedL, memoryL);
+                        b.Block(computedL);
+                        b.Line($"call void {customPack}(ptr {customCtx}, ptr {aBuf}, i64 {ic}, i64 {pc}, i64 {mc}, i64 {kc})");
+                        b.Br(packedL);
+                        b.Block(memoryL);
+                        b.Line($"call void @{packA}(ptr {aBuf}, ptr {asrc}, i64 {rsA}, i64 {csA}, i64 {mc}, i64 {kc})");
+                        b.Br(packedL);
+                        b.Block(packedL);
+                    }
                     b.For("0", CeilDiv(b, nc, g.NR), jq =>
                     {
                         var jr = b.Let($"mul i64 {jq}, {g.NR}", "jr");

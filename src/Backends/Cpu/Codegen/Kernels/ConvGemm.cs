@@ -66,8 +66,14 @@ internal sealed partial class KernelEmitter
         long batch = input.Type.Shape[L.InBatch];
         if (batch == 0 || p.Spatial == 0 || cout == 0) return;
         var g = GemmShape.For(_module.Lanes, p.CoutPG);
-        var inPtr = Materialise(input);
         bool oFirst = L.KernelOut == 0;
+        if (ComputedInputTranspose(p, input, batch) is { } computed && _constants.TryGetValue(kernel, out var wt))
+        {
+            ConvComputedInput(computed, _module.Constant(Prepack(g, 1, p.K, cout, wt, (_, kk, oc) => oFirst ? oc * p.K + kk : kk * cout + oc)),
+                dest, cin, cout, g);
+            return;
+        }
+        var inPtr = Materialise(input);
         string packed = "null", wPtr = "null";
         if (!p.FeatureFirst && _constants.TryGetValue(kernel, out var wc) && PlanWinograd(op, p, g) is { } winograd)
         {

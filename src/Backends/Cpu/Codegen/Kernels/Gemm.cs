@@ -93,7 +93,8 @@ internal sealed partial class KernelEmitter
     /// multiplies by the one pre-packed B (else each batch has its own, one after another).
     /// </summary>
     private sealed record GemmCall(string A, long RsA, long CsA, long BsA, string B, long RsB, long CsB, long BsB, string Packed,
-        string C, long Ldc, long BsC, long Batch, long M, long N, long K, long SegK = 0, long SegStrideA = 0, bool SharedPacked = false);
+        string C, long Ldc, long BsC, long Batch, long M, long N, long K, long SegK = 0, long SegStrideA = 0, bool SharedPacked = false,
+        string PackA = "null", string PackACtx = "null");
 
     /// <summary>
     /// Whether rows of A <paramref name="rowStride"/> floats apart fall into at most two sets of a 4 KiB-per-way L1 (a
@@ -118,7 +119,7 @@ internal sealed partial class KernelEmitter
         if (c.Batch == 0 || c.M == 0 || c.N == 0) return;
         var g = GemmShape.For(_module.Lanes, c.N);
         long tilesM = (c.M + g.MR - 1) / g.MR, tilesN = (c.N + g.NR - 1) / g.NR;
-        bool directA = c.CsA == 1 && tilesN <= g.DirectAColumnTiles && !RowsShareCacheSets(c.RsA);
+        bool directA = c.PackA == "null" && c.CsA == 1 && tilesN <= g.DirectAColumnTiles && !RowsShareCacheSets(c.RsA);
         var worker = GemmHelpers.Worker(_module, g, directA);
         // Many batches (a Winograd convolution's 16 or 36 transform positions): whole batches per part, so that no part
         // reads another's A or B. Otherwise the dimension with more micro-tiles; each thread packs the other operand whole.
@@ -169,6 +170,8 @@ internal sealed partial class KernelEmitter
         Set(GemmHelpers.Field.EpilogueBatchColumns, epilogue && sideBySide ? $"{c.BsC}" : "0");
         Set(GemmHelpers.Field.EpilogueBatchRows, epilogue && stacked ? $"{c.M}" : "0");
         Set(GemmHelpers.Field.PackedBatches, c.SharedPacked ? "0" : "1");
+        Set(GemmHelpers.Field.PackA, c.PackA, "ptr");
+        Set(GemmHelpers.Field.PackACtx, c.PackACtx, "ptr");
         if (c.Packed == "null" && c.CsB == 1 && c.M <= GemvRows)
         {
             // One or two rows of A against a B that is not packed ahead of time: read B in place.
