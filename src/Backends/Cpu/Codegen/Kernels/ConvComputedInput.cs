@@ -13,8 +13,11 @@ namespace GraphCompiler.Backends.Cpu.Codegen;
 /// </summary>
 internal sealed partial class KernelEmitter
 {
-    /// <summary>How many channel planes ahead the packing prefetches its run of positions.</summary>
-    private const int PrefetchPlanesAhead = 2;
+    /// <summary>
+    /// How many channel planes ahead the packing prefetches its run of positions. DenseNet-121, one thread, `ab` against
+    /// none: 2 planes −1 %; 4 against 2: −0.7 to −2 %; 8 against 4: +0.4 to +1.7 %.
+    /// </summary>
+    private const int PrefetchPlanesAhead = 4;
 
     private const int CacheLineFloats = 16;
 
