@@ -98,6 +98,20 @@ public sealed class LlvmBuilder
 
     public void CondBr(string cond, string ifTrue, string ifFalse) => Line($"br i1 {cond}, label %{ifTrue}, label %{ifFalse}");
 
+    /// <summary>Emits <c>if (cond) then() else otherwise()</c> and continues after both; either side may emit blocks.</summary>
+    public void IfElse(string cond, Action then, Action otherwise, string hint = "if")
+    {
+        var (thenL, elseL, doneL) = (FreshLabel($"{hint}.then"), FreshLabel($"{hint}.else"), FreshLabel($"{hint}.done"));
+        CondBr(cond, thenL, elseL);
+        Block(thenL);
+        then();
+        Br(doneL);
+        Block(elseL);
+        otherwise();
+        Br(doneL);
+        Block(doneL);
+    }
+
     /// <summary>
     /// Emits <c>for (i = lo; i &lt; hi; i++) body(i)</c> over i64 and returns after it. The body may
     /// itself emit blocks; the loop closes from whatever block the body ends in.

@@ -532,17 +532,9 @@ internal static partial class GemmHelpers
                     var mc = Min(b, $"{g.MC}", b.Let($"sub i64 {m1}, {ic}"));
                     var asrc = Offset(b, Ab, b.Let($"add i64 {b.Let($"mul i64 {ic}, {rsA}")}, {acol}"));
                     if (packA is not null)
-                    {
-                        var (computedL, memoryL, packedL) = (b.FreshLabel("packa.computed"), b.FreshLabel("packa.memory"), b.FreshLabel("packa.done"));
-                        b.CondBr(computedA, computedL, memoryL);
-                        b.Block(computedL);
-                        b.Line($"call void {customPack}(ptr {customCtx}, ptr {aBuf}, i64 {ic}, i64 {pc}, i64 {mc}, i64 {kc})");
-                        b.Br(packedL);
-                        b.Block(memoryL);
-                        b.Line($"call void @{packA}(ptr {aBuf}, ptr {asrc}, i64 {rsA}, i64 {csA}, i64 {mc}, i64 {kc})");
-                        b.Br(packedL);
-                        b.Block(packedL);
-                    }
+                        b.IfElse(computedA,
+                            () => b.Line($"call void {customPack}(ptr {customCtx}, ptr {aBuf}, i64 {ic}, i64 {pc}, i64 {mc}, i64 {kc})"),
+                            () => b.Line($"call void @{packA}(ptr {aBuf}, ptr {asrc}, i64 {rsA}, i64 {csA}, i64 {mc}, i64 {kc})"), "packa");
                     b.For("0", CeilDiv(b, nc, g.NR), jq =>
                     {
                         var jr = b.Let($"mul i64 {jq}, {g.NR}", "jr");
