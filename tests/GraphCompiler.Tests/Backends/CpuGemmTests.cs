@@ -526,6 +526,24 @@ public sealed class CpuGemmTests
     }
 
     [Fact]
+    public void PointwiseConvolutionOfAComputedNchwInputWithARuntimeKernelMatchesTheInterpreter()
+    {
+        // The same fusion with the kernel an argument (a training step's weights): no packing prologue, so the kernel
+        // computes its input into scratch first, with the blocked transpose (`.nhwc`).
+        AssertSame("""
+            func @main(%x: tensor<1x40x9x13xf32>, %mean: tensor<40xf32>, %w: tensor<24x40x1x1xf32>) -> (tensor<1x24x9x13xf32>) {
+              %meanb = broadcast_in_dim %mean {dims = [1]} : tensor<1x40x9x13xf32>
+              %d = sub %x, %meanb : tensor<1x40x9x13xf32>
+              %z = constant {value = dense<0.0>} : tensor<f32>
+              %zb = broadcast_in_dim %z {dims = []} : tensor<1x40x9x13xf32>
+              %a = max %d, %zb : tensor<1x40x9x13xf32>
+              %c = convolution %a, %w {dims = "bf01_oi01->bf01"} : tensor<1x24x9x13xf32>
+              return %c
+            }
+            """, kernel: ".nhwc");
+    }
+
+    [Fact]
     public void DepthwiseConvolutionWithConstantKernelAndRelu6Epilogue()
     {
         // MobileNet's depthwise layer after the layout pass: NHWC, a constant HWIO kernel, bias and Relu6 fused, rows split over threads.

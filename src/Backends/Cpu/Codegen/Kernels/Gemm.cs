@@ -62,10 +62,13 @@ internal sealed partial class KernelEmitter
     private string Materialise(Value v)
     {
         if (_ev.TryGetBuffer(v, out var buf)) return buf.Pointer;
-        var scratch = Malloc(v.Type);
-        StoreAll(new KernelBuffer(scratch, v.Type), v);
-        _ev.SetBuffer(v, new KernelBuffer(scratch, v.Type));
-        return scratch;
+        var buffer = new KernelBuffer(Malloc(v.Type), v.Type);
+        // A convolution's channels-last input computed in its kernel (fuse's ComputedConvolutionInputs) that the GEMM
+        // does not compute while packing (its kernel is not a constant): the blocked transpose, not an element loop.
+        if (IsChannelsLastTranspose(v, out var transpose)) ChannelsLastStore(buffer, transpose);
+        else StoreAll(buffer, v);
+        _ev.SetBuffer(v, buffer);
+        return buffer.Pointer;
     }
 
     private void Gemm(Operation op, GemmPlan p, KernelBuffer dest)
