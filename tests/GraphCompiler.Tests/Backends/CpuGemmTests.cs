@@ -91,6 +91,9 @@ public sealed class CpuGemmTests
     // where its rows lie 2 KiB apart (K = 512) and would evict each other.
     [InlineData(61, 77, 100, false)]
     [InlineData(50, 512, 40, false)]
+    // Rows one past a multiple of the tile (a 7 × 7 image's 49, 12 × 32 tiles with A packed): a last tile of one row.
+    [InlineData(49, 300, 200, false)]
+    [InlineData(73, 40, 150, true)]
     // Work for two threads (over 2 × 16 M multiply-adds): split by rows, then by columns.
     [InlineData(256, 512, 260, false)]
     [InlineData(700, 300, 120, false)]
