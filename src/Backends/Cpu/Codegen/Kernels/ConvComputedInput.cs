@@ -9,7 +9,7 @@ namespace GraphCompiler.Backends.Cpu.Codegen;
 /// (<c>fuse</c>'s <see cref="GraphCompiler.Passes.FusionCostModel.ComputedConvolutionInputs"/>: DenseNet's batch norm and
 /// ReLU of each concatenation): the GEMM computes A while it packs it (<see cref="GemmHelpers.Field.PackA"/>), reading the
 /// NCHW planes along positions, so the transposed input is never written and read back. Materialised, that copy (a
-/// blocked transpose, <see cref="ChannelsLastStore"/>) was 8 % of DenseNet-121's time: it waited on memory.
+/// blocked transpose, <see cref="ChannelsLastStore"/>) was 6–8 % of DenseNet-121's time: it waited on memory.
 /// </summary>
 internal sealed partial class KernelEmitter
 {
