@@ -124,6 +124,9 @@ public sealed class TransposeOp() : OpDef("transpose")
     public override int MinOperands => 1;
     public override ImmutableArray<AttrSpec> Attributes => [AttrSpec.Ints("perm")];
 
+    /// <summary>Whether <paramref name="op"/> is a transpose of a rank-4 value from NCHW to NHWC (perm [0, 2, 3, 1]).</summary>
+    public static bool IsChannelsLast(Operation op) => op.Def is TransposeOp && op.Attr.Ints("perm") is [0, 2, 3, 1];
+
     public override ImmutableArray<TensorType> InferResultTypes(OpSignature sig)
     {
         var x = sig.Operand(0);

@@ -190,16 +190,14 @@ internal sealed class FusionPlanner
         Recompute(f);
     }
 
-    private static readonly long[] ChannelsLast = [0, 2, 3, 1];
-
     /// <summary>
     /// Whether <paramref name="op"/> is the NCHW → NHWC transpose that gives <paramref name="hero"/>, a pointwise
     /// convolution of one image, its input (and only that), as the cost model lets such inputs be computed in the kernel.
     /// </summary>
     private bool IsComputedConvolutionInput(Operation hero, Operation op) =>
-        _model.ComputedConvolutionInputs && op.Def is TransposeOp && ConvolutionOp.IsPointwise(hero)
+        _model.ComputedConvolutionInputs && TransposeOp.IsChannelsLast(op) && ConvolutionOp.IsPointwise(hero)
         && ReferenceEquals(hero.Operands[0], op.Result) && !ReferenceEquals(hero.Operands[1], op.Result)
-        && op.Result.Type.Rank == 4 && op.Result.Type.Shape[0] == 1 && op.Attr.Ints("perm").SequenceEqual(ChannelsLast)
+        && op.Result.Type.Shape[0] == 1
         && hero.Attr.String("dims") == "b01f_01io->b01f";
 
     /// <summary>Whether every user of <paramref name="op"/>'s results outside <paramref name="f"/> is the region's terminator.</summary>

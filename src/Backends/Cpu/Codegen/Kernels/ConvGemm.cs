@@ -67,10 +67,12 @@ internal sealed partial class KernelEmitter
         if (batch == 0 || p.Spatial == 0 || cout == 0) return;
         var g = GemmShape.For(_module.Lanes, p.CoutPG);
         bool oFirst = L.KernelOut == 0;
+        // Wᵀ per group: B[group, k, oc] with k in the kernel's memory order.
+        string PackedWeights(Tensor w) => _module.Constant(Prepack(g, p.Groups, p.K, p.CoutPG, w,
+            (gi, kk, oc) => oFirst ? (gi * p.CoutPG + oc) * p.K + kk : kk * cout + gi * p.CoutPG + oc));
         if (ComputedInputTranspose(p, input, batch) is { } computed && _constants.TryGetValue(kernel, out var wt))
         {
-            ConvComputedInput(computed, _module.Constant(Prepack(g, 1, p.K, cout, wt, (_, kk, oc) => oFirst ? oc * p.K + kk : kk * cout + oc)),
-                dest, cin, cout, g);
+            ConvComputedInput(computed, PackedWeights(wt), dest, cin, cout, g);
             return;
         }
         var inPtr = Materialise(input);
@@ -92,10 +94,7 @@ internal sealed partial class KernelEmitter
             ConvStacked(stacked, inPtr, _module.Constant(PrepackStacked(stacked, g, ws, cout)), dest, batch, cout);
             return;
         }
-        if (!p.FeatureFirst && _constants.TryGetValue(kernel, out var w))
-            // Wᵀ per group: B[group, k, oc] with k in the kernel's memory order.
-            packed = _module.Constant(Prepack(g, p.Groups, p.K, p.CoutPG, w,
-                (gi, kk, oc) => oFirst ? (gi * p.CoutPG + oc) * p.K + kk : kk * cout + gi * p.CoutPG + oc));
+        if (!p.FeatureFirst && _constants.TryGetValue(kernel, out var w)) packed = PackedWeights(w);
         else wPtr = Materialise(kernel);
         long npad = (p.CoutPG + g.NR - 1) / g.NR * g.NR;
         if (packed != "null" && !p.Pointwise && RowsIm2col(op, p) is { } rows)

@@ -17,8 +17,6 @@ internal sealed partial class KernelEmitter
     /// <summary>The block edge: one AVX-512 vector of f32, and the tile is 16 of them.</summary>
     private const int TransposeBlock = 16;
 
-    private static readonly long[] ChannelsLast = [0, 2, 3, 1];
-
     /// <summary>Whether <paramref name="output"/> is an f32 NCHW → NHWC transpose with at least a block of channels and of positions.</summary>
     private bool IsChannelsLastTranspose(Value output, out Operation transpose)
     {
@@ -26,8 +24,8 @@ internal sealed partial class KernelEmitter
         if (_ev.DefinitionOf(output) is not { Def: TransposeOp } op) return false;
         transpose = op;
         var shape = op.Operands[0].Type.Shape;
-        return output.Type.Element == ElementType.F32 && op.Operands[0].Type.Element == ElementType.F32 && shape.Length == 4
-            && op.Attr.Ints("perm").SequenceEqual(ChannelsLast) && shape[1] >= TransposeBlock && shape[2] * shape[3] >= TransposeBlock;
+        return output.Type.Element == ElementType.F32 && op.Operands[0].Type.Element == ElementType.F32
+            && TransposeOp.IsChannelsLast(op) && shape[1] >= TransposeBlock && shape[2] * shape[3] >= TransposeBlock;
     }
 
     /// <summary>
