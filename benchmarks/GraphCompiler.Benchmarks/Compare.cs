@@ -18,7 +18,6 @@ public static class Compare
 
     public static void Run(IEnumerable<string> models)
     {
-        int rounds = int.TryParse(Environment.GetEnvironmentVariable("GC_COMPARE_ROUNDS"), out var r) && r > 0 ? r : 6;
         Console.WriteLine("| model | threads | GraphCompiler ms | ONNX Runtime ms | ours / ORT |");
         Console.WriteLine("|---|---|---|---|---|");
         foreach (var model in models)
@@ -28,18 +27,25 @@ public static class Compare
                 try
                 {
                     bench.Setup();
-                    var (ours, theirs) = (new List<double>(), new List<double>());
-                    int blocks = rounds * (IsShort(bench) ? ShortModelRounds : 1);
-                    for (int i = 0; i < Warmup + blocks; i++)
-                    {
-                        Block(bench.GraphCompiler, i < Warmup ? null : ours);
-                        Block(bench.OnnxRuntime, i < Warmup ? null : theirs);
-                    }
-                    double mo = Median(ours), mt = Median(theirs);
+                    var (mo, mt) = Measure(bench);
                     Console.WriteLine($"| {model} | {threads} | {Ms(mo)} | {Ms(mt)} | {mo / mt:F2} |");
                 }
                 finally { bench.Cleanup(); }
             }
+    }
+
+    /// <summary>Both sides of a set-up benchmark in alternating blocks: the median call of each, in milliseconds.</summary>
+    public static (double Ours, double Theirs) Measure(OnnxBenchmarks bench, int? rounds = null)
+    {
+        rounds ??= int.TryParse(Environment.GetEnvironmentVariable("GC_COMPARE_ROUNDS"), out var r) && r > 0 ? r : 6;
+        var (ours, theirs) = (new List<double>(), new List<double>());
+        int blocks = rounds.Value * (IsShort(bench) ? ShortModelRounds : 1);
+        for (int i = 0; i < Warmup + blocks; i++)
+        {
+            Block(bench.GraphCompiler, i < Warmup ? null : ours);
+            Block(bench.OnnxRuntime, i < Warmup ? null : theirs);
+        }
+        return (Median(ours), Median(theirs));
     }
 
     /// <summary>
@@ -72,7 +78,7 @@ public static class Compare
     }
 
     /// <summary>Three significant digits at least: the batch-1 MLP takes 0.03 ms, where two decimals hide a 15 % change.</summary>
-    private static string Ms(double ms) => ms.ToString(ms < 1 ? "F3" : "F2", System.Globalization.CultureInfo.InvariantCulture);
+    public static string Ms(double ms) => ms.ToString(ms < 1 ? "F3" : "F2", System.Globalization.CultureInfo.InvariantCulture);
 
     private static double Median(List<double> xs)
     {

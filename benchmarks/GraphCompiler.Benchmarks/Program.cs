@@ -9,7 +9,9 @@ using GraphCompiler.Benchmarks.Architectures;
 // `verify [NAME...]` checks that GraphCompiler and ONNX Runtime agree on each benchmark model; anything else
 // `compare [NAME...]` times both, in alternating blocks of calls, at 1 and 2 threads (a quick same-run ratio; the
 // BenchmarkDotNet run is the full measurement); `ort-footprint MODEL [THREADS]` prints ONNX Runtime's cold start and
-// peak RSS (compare with benchmarks/native/coldstart.c on the AOT library); anything else goes to BenchmarkDotNet (--filter, --job, --list flat, ...). See docs/performance.md.
+// peak RSS (compare with benchmarks/native/coldstart.c on the AOT library); `roofline [NAME...]` (default the two
+// MLPs) times both at one thread against the bound one core of this machine allows (its FMA peak and stream rate,
+// measured in the same run); anything else goes to BenchmarkDotNet (--filter, --job, --list flat, ...). See docs/performance.md.
 switch (args)
 {
     case ["generate-models"]:
@@ -44,6 +46,9 @@ switch (args)
         return 0;
     case ["ort-footprint", var footprintModel, .. var footprintThreads] when footprintThreads.Length <= 1:
         return OrtFootprint.Run(footprintModel, footprintThreads.Length == 1 ? int.Parse(footprintThreads[0]) : 1);
+    case ["roofline", .. var bounded]:
+        Roofline.Run(bounded.Length > 0 ? bounded : ["mlp_b1", "mlp_b64"]);
+        return 0;
     case ["compare", .. var compared]:
         Compare.Run(compared.Length > 0 ? compared : OnnxBenchmarks.Models());
         return 0;
