@@ -111,6 +111,40 @@ public sealed class CpuGemmTests
     }
 
     [Theory]
+    // One row of A (a batch-1 dense layer) is its own packed panel: the worker broadcasts it where it lies (worker.Wd)
+    // however many column tiles C has, and with K = 512 too, whose 2 KiB rows would alias in L1 were there more of
+    // them. Constant (pre-packed) and runtime (transposed) B; K past the block; a last partial column tile; N = 10 in
+    // one narrow panel. The AVX2 blocking runs here too; AVX-512's is checked in the generated code.
+    [InlineData("x86-64-v3", "8", 784, 70, true)]
+    [InlineData("x86-64-v3", "8", 512, 10, true)]
+    [InlineData("x86-64-v3", "8", 600, 100, false)]
+    [InlineData("x86-64-v4", "16", 512, 300, true)]
+    [InlineData("x86-64-v4", "16", 784, 512, false)]
+    public void OneRowOfAIsReadInPlace(string target, string lanes, int k, int n, bool constantB)
+    {
+        var text = constantB
+            ? $$"""
+                func @main(%a: tensor<1x{{k}}xf32>) -> (tensor<1x{{n}}xf32>) {
+                {{IotaWeights($"tensor<{k}x{n}xf32>", 0, 1, 0.003)}}
+                  %c = dot_general %a, %w {lhs_contract = [1], rhs_contract = [0]} : tensor<1x{{n}}xf32>
+                  return %c
+                }
+                """
+            : $$"""
+                func @main(%a: tensor<1x{{k}}xf32>, %b: tensor<{{n}}x{{k}}xf32>) -> (tensor<1x{{n}}xf32>) {
+                  %c = dot_general %a, %b {lhs_contract = [1], rhs_contract = [1]} : tensor<1x{{n}}xf32>
+                  return %c
+                }
+                """;
+        var options = new CpuCompileOptions { Target = GraphCompiler.Backends.Llvm.CpuTarget.Named(target) };
+        var optimised = PassManager.Run(IrTest.Parse(text), PassRegistry.Default).Unwrap();
+        var llvm = CpuCompiler.Generate(optimised, options).Unwrap().LlvmIr;
+        Assert.Matches($@"\(ptr @gc\.sgemm\.worker\.{lanes}(n\d+)?d, ", llvm);
+        Assert.DoesNotMatch($@"\(ptr @gc\.sgemm\.worker\.{lanes}(n\d+)?, ", llvm);
+        AssertSame(text, options: target == "x86-64-v4" ? null : options);
+    }
+
+    [Theory]
     // The AVX2 blocking (x86-64-v3, run on this machine too) reads A in place when C has at most 4 column tiles
     // (worker.8d): rows past the 6-row tile, a last column tile of at most one vector (narrow), K past a block.
     [InlineData(200, 300, 40)]

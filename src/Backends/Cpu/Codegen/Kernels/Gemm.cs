@@ -122,7 +122,8 @@ internal sealed partial class KernelEmitter
         if (c.Batch == 0 || c.M == 0 || c.N == 0) return;
         var g = GemmShape.For(_module.Lanes, c.N);
         long tilesM = (c.M + g.MR - 1) / g.MR, tilesN = (c.N + g.NR - 1) / g.NR;
-        bool directA = c.PackA == "null" && c.CsA == 1 && tilesN <= g.DirectAColumnTiles && !RowsShareCacheSets(c.RsA);
+        // One row of A with k stride 1 is its own packed panel (kc × 1): packing would copy it for nothing.
+        bool directA = c.PackA == "null" && c.CsA == 1 && (c.M == 1 || tilesN <= g.DirectAColumnTiles && !RowsShareCacheSets(c.RsA));
         var worker = GemmHelpers.Worker(_module, g, directA);
         // Many batches (a Winograd convolution's 16 or 36 transform positions): whole batches per part, so that no part
         // reads another's A or B. Otherwise the dimension with more micro-tiles; each thread packs the other operand whole.
