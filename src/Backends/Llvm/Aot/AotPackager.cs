@@ -69,9 +69,21 @@ public static class AotPackager
         done:
           ret void
         }
-        @llvm.global_ctors = appending global [1 x { i32, ptr, ptr }] [{ i32, ptr, ptr } { i32 65535, ptr @gc.populate.weights, ptr null }]
+        @gc.populate.weights.entry = internal constant ptr @gc.populate.weights, section ".init_array", align 8
 
         """;
+
+    /// <summary>
+    /// Load and unload hooks as entries of <c>.init_array</c> / <c>.fini_array</c>, which the dynamic loader runs. Not
+    /// <c>@llvm.global_ctors</c>: a target machine made through LLVM's C API emits those into <c>.ctors</c> /
+    /// <c>.dtors</c>, which only a C runtime's start files ran, and a library linked without them never did (the
+    /// weights were not mapped at load, nor the worker threads stopped at <c>dlclose</c>). <c>@llvm.compiler.used</c>
+    /// keeps the otherwise unreferenced entries.
+    /// </summary>
+    private static string LoaderHooks(bool populate) =>
+        $"@gc.module.fini.entry = internal constant ptr @{ProgramEmitter.FiniSymbol}, section \".fini_array\", align 8\n"
+        + (populate ? PopulateWeights : "")
+        + $"@llvm.compiler.used = appending global [{(populate ? 2 : 1)} x ptr] [ptr @gc.module.fini.entry{(populate ? ", ptr @gc.populate.weights.entry" : "")}], section \"llvm.metadata\"\n";
 
     /// <summary>The C library functions the additions above may call (the program itself may declare them too).</summary>
     private static readonly string[] LibcDeclarations = ["declare i32 @madvise(ptr, i64, i32) nounwind", "declare i32 @getpagesize() nounwind"];
@@ -92,10 +104,9 @@ public static class AotPackager
         string? extraBinding = null)
     {
         var name = options.Name;
-        // The destructor stops the library's worker threads before dlclose unmaps their code.
+        // The unload hook stops the library's worker threads before dlclose unmaps their code.
         var abiIr = $"define i32 @{name}_abi_version() nounwind {{\nentry:\n  ret i32 {AotAbi.Version}\n}}\n"
-            + $"@llvm.global_dtors = appending global [1 x {{ i32, ptr, ptr }}] [{{ i32, ptr, ptr }} {{ i32 65535, ptr @{ProgramEmitter.FiniSymbol}, ptr null }}]\n"
-            + (p.Constants.Any(c => !c.External) ? PopulateWeights : "");
+            + LoaderHooks(populate: p.Constants.Any(c => !c.External));
         // The entry points, and so the ABI additions, are in the first part.
         var first = p.Parts is { Count: > 0 } split0 ? split0[0].Ir : p.LlvmIr;
         abiIr += Undeclared(first, abiIr, LibcDeclarations);
