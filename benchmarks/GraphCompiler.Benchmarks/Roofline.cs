@@ -87,6 +87,8 @@ public static class Roofline
         return steps * Chains * lanes / best;
     }
 
+    // Chains512 and Chains256 differ only in the vector type: .NET has no public interface over Vector512 and Vector256
+    // (ISimdVector is internal), and a delegate or boxed vector would leave the twelve chains out of registers.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Chains512(long steps)
     {
