@@ -72,7 +72,7 @@ internal static partial class GemmHelpers
     /// packed layout of <c>@gc.sgemm.packA</c> (a convolution's input computed while it is packed: a batch norm and ReLU
     /// before a 1 × 1 convolution, read from NCHW). A is then never read from <see cref="A"/>.
     /// </remarks>
-    public enum Field { A, RsA, CsA, BsA, B, RsB, CsB, BsB, BPacked, C, Ldc, BsC, M, N, K, Batch, Split, NPad, Workspace, WorkspaceStride, SegK, SegStrideA, Epilogue, EpilogueCtx, EpilogueBatchColumns, EpilogueBatchRows, PackedBatches, PackA, PackACtx, Count }
+    public enum Field { A, RsA, CsA, BsA, B, RsB, CsB, BsB, BPacked, C, Ldc, BsC, M, N, K, Batch, Split, NPad, Workspace, WorkspaceStride, SegK, SegStrideA, Epilogue, EpilogueCtx, EpilogueBatchColumns, EpilogueBatchRows, PackedBatches, PackA, PackACtx, StreamAhead, Count }
 
     /// <summary>
     /// Bytes of packing space one thread needs: an MC × KC block of A (unless the worker reads A in place), and
@@ -123,12 +123,30 @@ internal static partial class GemmHelpers
 
     /// <summary>
     /// How far ahead in B's packed stream a one-row kernel prefetches into L1, in floats (4 KiB: 32 steps of a 32-wide
-    /// panel). One row of A is a GEMV: each B element is used once, the whole of B streams from L3 or memory, and the
-    /// hardware prefetcher alone left a 2.7 MB stream at 80 % of the bandwidth a plain read reaches. A C model of the
-    /// batch-1 MLP's two layers on Zen 5: 29.2 µs without, 24.4 at 2 KiB, 24.2 at 4 KiB, 24.7 at 8 KiB. The packed
-    /// panels follow one another, so the prefetch runs on into the next panel and K block.
+    /// panel), when B comes from the last-level cache. One row of A is a GEMV: each B element is used once, the whole
+    /// of B streams from L3 or memory, and the hardware prefetcher alone left a 2.7 MB stream at 80 % of the bandwidth
+    /// a plain read reaches. A C model of the batch-1 MLP's two layers on Zen 5: 29.2 µs without, 24.4 at 2 KiB, 24.2
+    /// at 4 KiB, 24.7 at 8 KiB. The packed panels follow one another, so the prefetch runs on into the next panel and
+    /// K block. The worker passes the kernel <c>b</c> + this (<see cref="Field.StreamAhead"/>) as <c>pf</c>.
     /// </summary>
-    private const int StreamPrefetchFloats = 1024;
+    public const long CacheStreamAheadFloats = 1024;
+
+    /// <summary>
+    /// The same from memory (16 KiB): a miss there takes several times as long, and 4 KiB ahead no longer covers it.
+    /// AlexNet, whose three batch-1 dense layers stream 234 MB: 11–15 % faster at one and two threads (`ab`); the
+    /// batch-1 MLP, whose 2.7 MB stay in L3, 7 % slower, so only for a B no cache holds (<see cref="MemoryStreamBytes"/>).
+    /// A far <c>prefetcht1</c> on top of the near one instead: AlexNet unchanged, the MLP 25 % slower.
+    /// </summary>
+    public const long MemoryStreamAheadFloats = 4096;
+
+    /// <summary>
+    /// Packed B bytes from which a one-row GEMM's weights are taken to come from memory, not a cache, on every call:
+    /// more than the last-level cache a core shares on the CPUs this targets (Zen 5: 32 MB per 8-core CCD; Intel
+    /// servers: 1.5–2 MB per core), once the rest of a model's weights have streamed through it. Not queried: CPUID's
+    /// L3 size is the package's (508 MB on this 16-CCD EPYC's VM), not what one core can keep. AlexNet's and VGG's
+    /// dense layers (16–411 MB) are over it; the MLP's (≤ 1.6 MB), MobileNet's and ResNet's classifiers (5–8 MB) under.
+    /// </summary>
+    public const long MemoryStreamBytes = 12L << 20;
 
     /// <summary>
     /// <c>void @gc.sgemm.ukrW.mR(i64 kc, ptr a, ptr b, ptr c, i64 ldc, i64 nvalid, i1 accumulate, i64 lda, ptr pf)</c>:
@@ -140,7 +158,8 @@ internal static partial class GemmHelpers
     /// after another, every layer's weights were last read a whole call ago), and the hardware's stream prefetch
     /// does not run ahead into the next panel while the tiles of this one re-read it. ResNet-50, Inception,
     /// SqueezeNet, DenseNet: 6–9 % faster at 1 and 2 threads; a GEMM alone, whose B stays in cache: unchanged. Only
-    /// kernels of <see cref="PrefetchRows"/> rows or more prefetch.
+    /// kernels of <see cref="PrefetchRows"/> rows or more prefetch so; a one-row kernel, which streams B, gets as
+    /// <c>pf</c> its own B some way ahead (<see cref="CacheStreamAheadFloats"/>) and prefetches that into L1.
     /// </summary>
     public static string MicroKernel(ModuleContext module, GemmShape g, int rows, bool directA = false, bool narrow = false)
     {
@@ -181,7 +200,7 @@ internal static partial class GemmHelpers
                 bv[v] = b.Let($"load {vt}, ptr {Offset(b, "%b", off)}, align 4", "bv");
                 if (rows >= PrefetchRows) b.Line($"call void @llvm.prefetch.p0(ptr {Offset(b, "%pf", off)}, i32 0, i32 2, i32 1)");
                 // Not inbounds: near the end of B the address is past it, which a prefetch may be and a GEP inbounds may not.
-                else if (!narrow) b.Line($"call void @llvm.prefetch.p0(ptr {b.Let($"getelementptr float, ptr %b, i64 {b.Let($"add i64 {off}, {StreamPrefetchFloats}", "pfo")}", "p")}, i32 0, i32 3, i32 1)");
+                else if (!narrow) b.Line($"call void @llvm.prefetch.p0(ptr {b.Let($"getelementptr float, ptr %pf, i64 {off}", "p")}, i32 0, i32 3, i32 1)");
             }
             var arow = directA ? k : b.Let($"mul i64 {k}, {rows}", "ak");
             for (int i = 0; i < rows; i++)
@@ -479,6 +498,7 @@ internal static partial class GemmHelpers
         var epilogueBatchRows = Get(b, Field.EpilogueBatchRows);
         var packedBatches = Get(b, Field.PackedBatches);
         var (customPack, customCtx) = (Get(b, Field.PackA, "ptr"), Get(b, Field.PackACtx, "ptr"));
+        var streamAhead = Get(b, Field.StreamAhead);
         var computedA = b.Let($"icmp ne ptr {customPack}, null", "computeda");
         b.For(b0, b1, bi =>
         {
@@ -560,7 +580,9 @@ internal static partial class GemmHelpers
                                 for (int r = 1; r <= g.MR; r++)
                                 {
                                     b.Block(labels[r - 1]);
-                                    b.Line($"call void @{table[r - 1]}(i64 {kc}, ptr {apanel}, ptr {bpanel}, ptr {cptr}, i64 {ldc}, i64 {nv}, i1 {accumulate}, i64 {rsA}, ptr {nextPanel})");
+                                    // One row streams B: its kernel prefetches StreamAhead floats ahead of where it reads.
+                                    var pf = r == 1 ? b.Let($"getelementptr float, ptr {bpanel}, i64 {streamAhead}", "stream") : nextPanel;
+                                    b.Line($"call void @{table[r - 1]}(i64 {kc}, ptr {apanel}, ptr {bpanel}, ptr {cptr}, i64 {ldc}, i64 {nv}, i1 {accumulate}, i64 {rsA}, ptr {pf})");
                                     b.Br(after);
                                 }
                             }

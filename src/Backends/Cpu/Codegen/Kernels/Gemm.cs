@@ -176,6 +176,7 @@ internal sealed partial class KernelEmitter
         Set(GemmHelpers.Field.PackedBatches, c.SharedPacked ? "0" : "1");
         Set(GemmHelpers.Field.PackA, c.PackA, "ptr");
         Set(GemmHelpers.Field.PackACtx, c.PackACtx, "ptr");
+        Set(GemmHelpers.Field.StreamAhead, $"{(c.K * tilesN * g.NR * sizeof(float) >= GemmHelpers.MemoryStreamBytes ? GemmHelpers.MemoryStreamAheadFloats : GemmHelpers.CacheStreamAheadFloats)}");
         if (c.Packed == "null" && c.CsB == 1 && c.M <= GemvRows)
         {
             // One or two rows of A against a B that is not packed ahead of time: read B in place.
