@@ -133,8 +133,9 @@ internal static partial class GemmHelpers
 
     /// <summary>
     /// The same from memory (16 KiB): a miss there takes several times as long, and 4 KiB ahead no longer covers it.
-    /// AlexNet, whose three batch-1 dense layers stream 234 MB: 11–15 % faster at one and two threads (`ab`); the
-    /// batch-1 MLP, whose 2.7 MB stay in L3, 7 % slower, so only for a B no cache holds (<see cref="MemoryStreamBytes"/>).
+    /// AlexNet, whose three batch-1 dense layers stream 234 MB: 11–15 % faster at one and two threads (`ab`, every
+    /// one-row kernel at 16 KiB); the batch-1 MLP, whose 2.7 MB stay in L3, 7 % slower, so only for a B no cache holds
+    /// (<see cref="MemoryStreamBytes"/>): AlexNet then 1.4–5.5 % faster at one thread in a slower phase, the MLP unchanged.
     /// A far <c>prefetcht1</c> on top of the near one instead: AlexNet unchanged, the MLP 25 % slower.
     /// </summary>
     public const long MemoryStreamAheadFloats = 4096;
