@@ -35,11 +35,11 @@ public static class Compare
     }
 
     /// <summary>Both sides of a set-up benchmark in alternating blocks: the median call of each, in milliseconds.</summary>
-    public static (double Ours, double Theirs) Measure(OnnxBenchmarks bench, int? rounds = null)
+    public static (double Ours, double Theirs) Measure(OnnxBenchmarks bench)
     {
-        rounds ??= int.TryParse(Environment.GetEnvironmentVariable("GC_COMPARE_ROUNDS"), out var r) && r > 0 ? r : 6;
+        int rounds = int.TryParse(Environment.GetEnvironmentVariable("GC_COMPARE_ROUNDS"), out var r) && r > 0 ? r : 6;
         var (ours, theirs) = (new List<double>(), new List<double>());
-        int blocks = rounds.Value * (IsShort(bench) ? ShortModelRounds : 1);
+        int blocks = rounds * (IsShort(bench) ? ShortModelRounds : 1);
         for (int i = 0; i < Warmup + blocks; i++)
         {
             Block(bench.GraphCompiler, i < Warmup ? null : ours);

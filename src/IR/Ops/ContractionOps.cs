@@ -291,8 +291,9 @@ public sealed class ConvolutionOp() : OpDef("convolution")
     public override double EvaluationWork(Operation op) => ResultTimesOperands(op);
 
     /// <summary>
-    /// Whether <paramref name="op"/> (a convolution) is pointwise: a 1 × 1 window, unit strides and dilations, no padding,
-    /// one group: each output position is its input position's features times the kernel matrix, a plain GEMM.
+    /// Whether <paramref name="op"/> (a convolution) is pointwise: a 1 × 1 window, unit strides and input dilation, no
+    /// padding, no batch groups: each output position is its input position's features (per feature group) times the
+    /// kernel matrix, a plain GEMM per group.
     /// </summary>
     public static bool IsPointwise(Operation op)
     {
@@ -302,7 +303,7 @@ public sealed class ConvolutionOp() : OpDef("convolution")
         static bool All(ImmutableArray<long> v, long x) => v.IsDefaultOrEmpty || v.All(e => e == x);
         return layout.KernelSpatial.All(d => op.Operands[1].Type.Shape[d] == 1)
             && All(a.Ints("window_strides"), 1) && All(a.Ints("lhs_dilation"), 1) && All(a.Ints("padding_low"), 0) && All(a.Ints("padding_high"), 0)
-            && a.Int("feature_group_count") == 1 && a.Int("batch_group_count") == 1;
+            && a.Int("batch_group_count") == 1;
     }
 
     public override int MinOperands => 2;

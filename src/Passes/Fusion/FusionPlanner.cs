@@ -196,6 +196,7 @@ internal sealed class FusionPlanner
     /// </summary>
     private bool IsComputedConvolutionInput(Operation hero, Operation op) =>
         _model.ComputedConvolutionInputs && TransposeOp.IsChannelsLast(op) && ConvolutionOp.IsPointwise(hero)
+        && hero.Attr.Int("feature_group_count") == 1
         && ReferenceEquals(hero.Operands[0], op.Result) && !ReferenceEquals(hero.Operands[1], op.Result)
         && op.Result.Type.Shape[0] == 1
         && hero.Attr.String("dims") == "b01f_01io->b01f";

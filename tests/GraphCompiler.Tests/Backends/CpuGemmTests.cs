@@ -143,6 +143,8 @@ public sealed class CpuGemmTests
         var llvm = CpuCompiler.Generate(optimised, options).Unwrap().LlvmIr;
         Assert.Matches($@"\(ptr @gc\.sgemm\.worker\.{lanes}(n\d+)?d, ", llvm);
         Assert.DoesNotMatch($@"\(ptr @gc\.sgemm\.worker\.{lanes}(n\d+)?, ", llvm);
+        // The worker context's stream distance in floats (Field.StreamAhead): 16 KiB ahead for a B of 12 MiB or more, else 4 KiB.
+        Assert.Contains($"store i64 {(k * (long)n * sizeof(float) >= 12L << 20 ? 4096 : 1024)}, ptr", llvm);
         AssertSame(text, options: target == "x86-64-v4" ? null : options);
     }
 

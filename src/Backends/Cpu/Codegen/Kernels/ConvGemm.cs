@@ -42,8 +42,7 @@ internal sealed partial class KernelEmitter
         long spatial = L.OutSpatial.Aggregate(1L, (p, d) => p * output.Type.Shape[d]);
         long k = cinPG * L.KernelSpatial.Aggregate(1L, (p, d) => p * kernel.Type.Shape[d]);
         var kernelDims = Enumerable.Range(0, kernel.Type.Rank).Where(d => d != o).ToArray();
-        bool pointwise = L.KernelSpatial.All(d => kernel.Type.Shape[d] == 1) && strides.All(s => s == 1) && padLow.All(p => p == 0) && padHigh.All(p => p == 0)
-            && L.InBatch == 0 && L.InFeature == L.OutFeature && L.InSpatial.SequenceEqual(L.OutSpatial);
+        bool pointwise = ConvolutionOp.IsPointwise(op) && L.InBatch == 0 && L.InFeature == L.OutFeature && L.InSpatial.SequenceEqual(L.OutSpatial);
         if (groups > 1 && coutPG < 16)
         {
             // Too few output features per group for a GEMM: depthwise has its own kernel, other narrow groups keep the direct loops.
