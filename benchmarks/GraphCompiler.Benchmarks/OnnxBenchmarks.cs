@@ -21,6 +21,7 @@ public class OnnxBenchmarks
         ["eltwise_chain10"] = () => Repo.SharedModel("eltwise_chain10_16M.onnx"),
         ["eltwise_cheap10"] = () => Repo.SharedModel("eltwise_cheap10_16M.onnx"),
         ["cnn"] = () => Repo.BenchmarkModel(CnnModel.FileName),
+        ["math_chain"] = () => Repo.BenchmarkModel(MathModel.FileName),
         // Not committed (102 MB): `generate-resnet50` writes it; benchmarked when it is there.
         ["resnet50"] = () => Repo.BenchmarkModel(ResNet50Model.FileName),
         // The same formula weights stored and computed in the graph (`generate-resnet50 PATH --weights formula|in-graph`).

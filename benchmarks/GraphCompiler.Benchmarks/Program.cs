@@ -16,6 +16,7 @@ switch (args)
 {
     case ["generate-models"]:
         Console.WriteLine($"wrote {CnnModel.Write()}");
+        Console.WriteLine($"wrote {MathModel.Write()}");
         return 0;
     case ["generate-resnet50", .. var rest] when rest.Length <= 3:
         var weights = ResNet50Model.WeightSource.Random;

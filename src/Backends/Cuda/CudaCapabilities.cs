@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Ops;
 
@@ -11,10 +12,6 @@ namespace GraphCompiler.Backends.Cuda;
 /// </summary>
 public static class CudaCapabilities
 {
-    /// <summary>Float unary ops whose GPU lowering needs no library call (see GpuScalarMath).</summary>
-    private static readonly FrozenSet<OpDef> FloatUnary = Defs(
-        "neg", "abs", "sign", "exp", "sqrt", "rsqrt", "floor", "ceil", "round", "logistic", "tanh", "is_finite");
-
     /// <summary>Integer unary ops the GPU lowers.</summary>
     private static readonly FrozenSet<OpDef> IntegerUnary = Defs("neg", "abs", "not", "sign");
 
@@ -64,7 +61,9 @@ public static class CudaCapabilities
     {
         if (!TypesSupported(op)) return false;
         if (IndexOnly(op) || Binary.Contains(op.Def)) return true;
-        if (op.Def is UnaryOp) return (op.Operands[0].Type.Element.IsFloat() ? FloatUnary : IntegerUnary).Contains(op.Def);
+        // Float math: whatever the shared scalar lowering writes without a libm call (src/Backends/Llvm/Codegen/Math).
+        if (op.Def is UnaryOp or BinaryOp && op.Operands[0].Type.Element.IsFloat()) return ScalarEmitter.SelfContained(op.Def.Name);
+        if (op.Def is UnaryOp) return IntegerUnary.Contains(op.Def);
         return false;
     }
 

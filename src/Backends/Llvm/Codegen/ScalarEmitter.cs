@@ -9,6 +9,15 @@ namespace GraphCompiler.Backends.Llvm.Codegen;
 /// </summary>
 public sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
 {
+    /// <summary>
+    /// Whether the f32 lowering of float op <paramref name="op"/> is self-contained: inline code and
+    /// intrinsics every LLVM target lowers, no libm call. A GPU kernel can contain exactly these.
+    /// </summary>
+    public static bool SelfContained(string op) =>
+        op is "neg" or "abs" or "sign" or "exp" or "sqrt" or "rsqrt" or "floor" or "ceil" or "round" or "logistic" or "tanh" or "is_finite"
+            or "add" or "sub" or "mul" or "div" or "max" or "min" or "atan2"
+        || FastMath.Unary(op) is not null;
+
     public string Unary(string op, ElementType e, string x)
     {
         var t = LlvmTypes.Compute(e);
@@ -22,6 +31,7 @@ public sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
                 "sign" => Sign(t, x),
                 "exp" when t == "float" => Call(FastMath.Exp(module), t, x),
                 "exp" => Intrinsic("exp", t, x),
+                _ when t == "float" && FastMath.Unary(op) is { } helper => Call(helper(module), t, x),
                 "log" => Intrinsic("log", t, x),
                 "sqrt" => Intrinsic("sqrt", t, x),
                 "rsqrt" => b.Let($"fdiv {t} {Lit(1)}, {Intrinsic("sqrt", t, x)}"),
@@ -98,6 +108,7 @@ public sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
                 "pow" => Intrinsic("pow", t, x, y),
                 "max" => Intrinsic("maximum", t, x, y),
                 "min" => Intrinsic("minimum", t, x, y),
+                "atan2" when t == "float" => b.Let($"call float @{FastMath.Atan2(module)}(float {x}, float {y})"),
                 "atan2" => Libm("atan2", t, x, y),
                 _ => throw new CodegenException($"no float lowering for '{op}'"),
             };

@@ -72,6 +72,50 @@ public sealed class CudaBackendTests : IDisposable
         Assert.DoesNotContain("div.rn.f32", ptx); // div.full: the exact sequence would make the kernel compute-bound
     }
 
+    /// <summary>
+    /// Every float function the shared scalar lowering writes inline (src/Backends/Llvm/Codegen/Math, whose
+    /// accuracy FastMathTests measures on the CPU) is a GPU op, and its kernel is plain PTX: no call the
+    /// driver would have to link (there is no libdevice), no local memory.
+    /// </summary>
+    [Theory]
+    [InlineData("log")]
+    [InlineData("log1p")]
+    [InlineData("expm1")]
+    [InlineData("sin")]
+    [InlineData("cos")]
+    [InlineData("tan")]
+    [InlineData("asin")]
+    [InlineData("acos")]
+    [InlineData("atan")]
+    [InlineData("sinh")]
+    [InlineData("cosh")]
+    [InlineData("asinh")]
+    [InlineData("acosh")]
+    [InlineData("atanh")]
+    [InlineData("erf")]
+    [InlineData("cbrt")]
+    [InlineData("atan2")]
+    public void MathFunctionsRunOnTheGpuAsPlainPtx(string op)
+    {
+        var module = IrTest.Parse($$"""
+            func @main(%x: tensor<1000xf32>, %y: tensor<1000xf32>) -> (tensor<1000xf32>) {
+              %r = {{op}} %x{{(op == "atan2" ? ", %y" : "")}} : tensor<1000xf32>
+              return %r
+            }
+            """);
+        var options = PassOptions.Default with { Placement = new PlacementOptions { GpuSupports = CudaCapabilities.Supports, Constraints = [PlacementConstraint.Parse(".*=gpu").Value!] } };
+        var placed = PassManager.Run(module, PassRegistry.Cuda, options).Unwrap();
+        Assert.Contains($"{op} ", GraphCompiler.IR.Text.Printer.Print(placed));
+        Assert.Contains("device = gpu", GraphCompiler.IR.Text.Printer.Print(placed));
+        var p = CudaCompiler.Generate(placed, new CudaCompileOptions { HostKernels = CpuKernels.Instance });
+        Assert.True(p.Ok, string.Join("\n", p.Diagnostics));
+        var ptx = p.Value!.Ptx;
+        Assert.Contains(".entry gc_", ptx);
+        Assert.DoesNotContain("call", ptx);
+        Assert.DoesNotContain(".extern", ptx);
+        Assert.DoesNotContain(".local", ptx);
+    }
+
     [Fact]
     public void RowKernelReducesWithShufflesAndOneBarrierPerReduce()
     {
@@ -123,8 +167,8 @@ public sealed class CudaBackendTests : IDisposable
     [InlineData("""
         %s = send %x {from = cpu, to = gpu} : tensor<4xf32>
         %r = recv %s {from = cpu, to = gpu} : tensor<4xf32>
-        %y = sin %r {device = gpu} : tensor<4xf32>
-        """, "'sin' is placed on the GPU but the CUDA backend has no kernel for it")]
+        %y = pow %r, %r {device = gpu} : tensor<4xf32>
+        """, "'pow' is placed on the GPU but the CUDA backend has no kernel for it")]
     // A GPU op reading a host value: the transfers were not inserted.
     [InlineData("""
         %y = exp %x {device = gpu} : tensor<4xf32>

@@ -2,13 +2,26 @@ namespace GraphCompiler.Backends.Llvm.Codegen;
 
 /// <summary>
 /// Single-precision transcendental functions as straight-line LLVM IR (no calls, no branches), so that
-/// the loop vectoriser turns a loop over them into vector code: libm's <c>expf</c> is a call per element.
-/// Each is an <c>alwaysinline</c> helper emitted once per module. Accuracy is Cephes' (about 1–2 ulp);
-/// NaN, ±inf, ±0 and the overflow/underflow edges give what libm gives.
+/// the loop vectoriser turns a loop over them into vector code (libm's <c>expf</c> is a call per element)
+/// and a GPU kernel needs no libdevice. Each is an <c>alwaysinline</c> helper emitted once per module.
+/// Accuracy is Cephes' or better (0.5–3.5 ulp, each function's bound in its summary, measured over
+/// every 97th f32 bit pattern; FastMathTests checks them); NaN, ±inf, ±0 and the overflow/underflow
+/// edges give what C99's Annex F gives. Files: this one (exp, tanh, logistic), .Log, .Trig, .Special.
 /// </summary>
-internal static class FastMath
+internal static partial class FastMath
 {
     private static string F(double v) => LlvmTypes.FloatLiteral("float", v);
+
+    /// <summary>The f32 unary ops with a helper here (beyond exp, tanh and logistic), by IR op name.</summary>
+    private static readonly Dictionary<string, Func<ModuleContext, string>> UnaryHelpers = new()
+    {
+        ["log"] = Log, ["log1p"] = Log1p, ["expm1"] = Expm1, ["sin"] = Sin, ["cos"] = Cos, ["tan"] = Tan,
+        ["asin"] = Asin, ["acos"] = Acos, ["atan"] = Atan, ["sinh"] = Sinh, ["cosh"] = Cosh,
+        ["asinh"] = Asinh, ["acosh"] = Acosh, ["atanh"] = Atanh, ["erf"] = Erf, ["cbrt"] = Cbrt,
+    };
+
+    /// <summary>The helper for f32 <paramref name="op"/>, or null when the op is lowered otherwise.</summary>
+    public static Func<ModuleContext, string>? Unary(string op) => UnaryHelpers.GetValueOrDefault(op);
 
     /// <summary>
     /// <c>exp(x)</c>: x = n·ln2 + r with |r| ≤ ln2/2 (Cody–Waite with FMA), a degree-6 polynomial for
