@@ -129,4 +129,37 @@ public sealed class FastMathTests
             if (want[i] == 0) Assert.Equal(double.IsNegative(want[i]), float.IsNegative(got[i]));
         }
     }
+
+    /// <summary>
+    /// pow over bases of every binade with exponents that keep most results finite, integer and half-integer
+    /// exponents (negative bases: sign or NaN), and the full grid of C99 special values.
+    /// </summary>
+    [Fact]
+    public void PowWithinHalfAnUlpAndCSpecialCases()
+    {
+        var rng = new Random(11);
+        var pool = Arguments(5);
+        var xs = new List<float>();
+        var ys = new List<float>();
+        foreach (var x in pool)
+        {
+            if (float.IsNaN(x) || float.IsInfinity(x) || x == 0) continue;
+            // An exponent whose result lands within the f32 range (|y·log2|x|| < 120), then an integer and a half-integer.
+            var l = Math.Abs(Math.Log2(Math.Abs(x)));
+            var limit = l < 1e-3 ? 1000 : 120 / l;
+            xs.AddRange([x, x, x]);
+            ys.AddRange([(float)((rng.NextDouble() * 2 - 1) * limit), MathF.Round((float)((rng.NextDouble() * 2 - 1) * Math.Min(limit, 40))), MathF.Round((float)(rng.NextDouble() * 8 - 4)) + 0.5f]);
+        }
+        float[] specials = [0f, -0f, 1f, -1f, 0.5f, -0.5f, 2f, -2f, 3f, -3f, 2.5f, float.PositiveInfinity, float.NegativeInfinity, float.NaN, float.Epsilon, float.MaxValue];
+        foreach (var x in specials)
+            foreach (var y in specials) { xs.Add(x); ys.Add(y); }
+        var want = Reference("pow", [.. xs], [.. ys]);
+        var got = Compiled("pow", [.. xs], [.. ys]);
+        for (int i = 0; i < xs.Count; i++)
+        {
+            var e = UlpError(got[i], want[i]);
+            Assert.True(e <= 0.501, $"pow({xs[i]:R}, {ys[i]:R}) = {got[i]:R}, want {want[i]:R}: {e:F3} ulp");
+            if (want[i] == 0) Assert.True(double.IsNegative(want[i]) == float.IsNegative(got[i]), $"pow({xs[i]:R}, {ys[i]:R}): the sign of zero");
+        }
+    }
 }

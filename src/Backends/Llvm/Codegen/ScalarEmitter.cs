@@ -15,7 +15,7 @@ public sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
     /// </summary>
     public static bool SelfContained(string op) =>
         op is "neg" or "abs" or "sign" or "exp" or "sqrt" or "rsqrt" or "floor" or "ceil" or "round" or "logistic" or "tanh" or "is_finite"
-            or "add" or "sub" or "mul" or "div" or "max" or "min" or "atan2"
+            or "add" or "sub" or "mul" or "div" or "max" or "min" or "atan2" or "pow"
         || FastMath.Unary(op) is not null;
 
     public string Unary(string op, ElementType e, string x)
@@ -105,6 +105,7 @@ public sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
                 "mul" => b.Let($"fmul {t} {x}, {y}"),
                 "div" => b.Let($"fdiv {t} {x}, {y}"),
                 "rem" => b.Let($"frem {t} {x}, {y}"),
+                "pow" when t == "float" => b.Let($"call float @{FastMath.Pow(module)}(float {x}, float {y})"),
                 "pow" => Intrinsic("pow", t, x, y),
                 "max" => Intrinsic("maximum", t, x, y),
                 "min" => Intrinsic("minimum", t, x, y),

@@ -43,6 +43,8 @@ internal sealed class MathFunction
     public string Neg(string x) => _b.Let($"fneg float {x}");
     public string Abs(string x) => Intrinsic("fabs", "float", x);
     public string Sqrt(string x) => Intrinsic("sqrt", "float", x);
+    public string RoundEven(string x) => Intrinsic("roundeven", "float", x);
+    public void Declare(string declaration) => _m.Declare(declaration);
     public string CopySign(string magnitude, string sign) => Intrinsic("copysign", "float", magnitude, sign);
     public string Call(string helper, params string[] args) => _b.Let($"call float @{helper}({string.Join(", ", args.Select(a => $"float {a}"))})");
 
@@ -81,4 +83,16 @@ internal sealed class MathFunction
     public string DRound(string d) => Intrinsic("roundeven", "double", d);
     public string DFloor(string d) => Intrinsic("floor", "double", d);
     public string DToInt(string d) => _b.Let($"fptosi double {d} to i32");
+    public string DFma(string a, string b, string c) => Intrinsic("fma", "double", a, b, c);
+
+    /// <summary>Horner's rule with FMAs in double.</summary>
+    public string DPoly(string x, params double[] c)
+    {
+        var p = D(c[0]);
+        for (int i = 1; i < c.Length; i++) p = DFma(p, x, D(c[i]));
+        return p;
+    }
+
+    /// <summary>Any other instruction, written out (bit manipulation of doubles, selects on double).</summary>
+    public string Let(string instruction) => _b.Let(instruction);
 }
