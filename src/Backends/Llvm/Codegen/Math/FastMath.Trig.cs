@@ -4,11 +4,6 @@ namespace GraphCompiler.Backends.Llvm.Codegen;
 internal static partial class FastMath
 {
     private const double HalfPi = 1.5707963267948966, Pi = 3.1415926535897932, QuarterPi = 0.7853981633974483;
-    private const double TwoOverPi = 0.63661977236758134;
-
-    // π/2 in three doubles: the first two hold 24 bits each, so k·PiOver2A and k·PiOver2B are exact in
-    // double for every quadrant count k < 2^29, i.e. |x| < 8.4e8 (Payne–Hanek takes over from 2^28).
-    private const double PiOver2A = 1.5707963705062866, PiOver2B = -4.3711388286737929e-08, PiOver2C = -1.7151245100059768e-15;
 
     private static readonly double[] SinPoly = [-1.9515295891E-4, 8.3321608736E-3, -1.6666654611E-1];
     private static readonly double[] CosPoly = [2.443315711809948E-005, -1.388731625493765E-003, 4.166664568298827E-002];
@@ -16,46 +11,38 @@ internal static partial class FastMath
     private static readonly double[] AtanPoly = [8.05374449538e-2, -1.38776856032E-1, 1.99777106478E-1, -3.33329491539E-1];
     private static readonly double[] AsinPoly = [4.2163199048E-2, 2.4181311049E-2, 4.5470025998E-2, 7.4953002686E-2, 1.6666752422E-1];
 
-    /// <summary>From this |x| on, the reduction is Payne–Hanek's (Cody–Waite's k·PiOver2A stays exact below 2^29 quadrants).</summary>
-    private const double LargeArgument = 268435456.0; // 2^28
-
     /// <summary>2/π in 24-bit chunks: 2/π = Σ TwoOverPiChunks[j]·2^{−24(j+1)} (mpmath, 240 bits; eight are read).</summary>
     private static readonly int[] TwoOverPiChunks = [10680707, 7228996, 1387004, 2578385, 16069853, 12639074, 9804092, 4427841, 16666979, 11263675];
 
     /// <summary>
-    /// x = k·π/2 + r with |r| ≤ π/4 and k mod 4, in double: Cody–Waite in three parts below
-    /// <see cref="LargeArgument"/>, Payne–Hanek above (<see cref="ReduceLarge"/>), both computed and one
-    /// selected, so the function stays straight-line. ±inf gives quadrant 0; the caller returns NaN for it.
+    /// x = k·π/2 + r with |r| ≤ π/4, and k mod 4: Payne–Hanek (<see cref="ReducePayneHanek"/>) for every
+    /// finite x, exact whatever its size. NaN and ±inf reduce a stand-in 0; the caller returns NaN for them.
     /// </summary>
     private static (string R, string Quadrant) Reduce(MathFunction f, string x)
     {
-        var finite = f.Sel(f.IsInf(x), F(0), x);
-        var d = f.Widen(finite);
-        var k = f.DRound(f.DMul(d, D(TwoOverPi)));
-        var r = f.DSub(f.DSub(f.DSub(d, f.DMul(k, D(PiOver2A))), f.DMul(k, D(PiOver2B))), f.DMul(k, D(PiOver2C)));
-        // k − 4·floor(k/4) is exact in double and lies in [0, 4), so the conversion never overflows.
-        var quadrant = f.DToInt(Mod4(f, k));
-        var (largeR, largeQuadrant) = ReduceLarge(f, finite);
-        var large = f.Cmp("oge", f.Abs(finite), F(LargeArgument));
-        r = f.Let($"select i1 {large}, double {largeR}, double {r}");
-        return (f.Narrow(r), f.IntSel(large, largeQuadrant, quadrant));
+        var (r, quadrant) = ReducePayneHanek(f, f.Sel(NotFinite(f, x), F(0), x));
+        return (f.Narrow(r), quadrant);
     }
+
+    private static string NotFinite(MathFunction f, string x) => f.Cmp("ueq", f.Abs(x), F(double.PositiveInfinity));
 
     private static string Mod4(MathFunction f, string v) => f.DSub(v, f.DMul(f.DFloor(f.DMul(v, D(0.25))), D(4)));
 
     /// <summary>
-    /// Payne–Hanek for f32 |x| ≥ 2^28: |x| = M·2^{e−150} with M a 24-bit integer, so x·2/π mod 4 needs only
-    /// the chunks of 2/π from j0, the first whose term is not a multiple of 4; four chunks (picked by selects,
+    /// Payne–Hanek for f32: |x| = M·2^{e−150} with M an integer below 2^24, so x·2/π mod 4 needs only the
+    /// chunks of 2/π from j0, the first whose term is not a multiple of 4; four chunks (picked by selects,
     /// not loads, so the code stays vectorisable), each product M·chunk exact in double, the two big terms
-    /// taken mod 4 exactly, then summed smallest-error-first. Checked in C over every 7th f32 from 2^28
-    /// up: sin and cos within 1.6 ulp. It costs sin and cos about 2.5× their Cody–Waite-only time, the
-    /// price of a straight line (a vector loop computes both reductions).
+    /// taken mod 4 exactly, then summed smallest-error-first, so r keeps its relative precision however close
+    /// x is to a multiple of π/2. In double on 8 lanes it is most of sin's cost; Cody–Waite for small |x|
+    /// beside it cost more still (a vector loop computes both sides of a select), so there is one reduction.
     /// </summary>
-    private static (string R, string Quadrant) ReduceLarge(MathFunction f, string x)
+    private static (string R, string Quadrant) ReducePayneHanek(MathFunction f, string x)
     {
         var u = f.Bits(f.Abs(x));
-        var e = f.Int("lshr", u, "23");
-        var mantissa = f.Let($"sitofp i32 {f.Int("or", f.Int("and", u, "8388607"), "8388608")} to double");
+        var biased = f.Int("lshr", u, "23");
+        var normal = f.Let($"icmp ne i32 {biased}, 0");
+        var e = f.IntSel(normal, biased, "1"); // a subnormal is M·2^{1−150} with no implicit bit
+        var mantissa = f.Let($"sitofp i32 {f.Int("or", f.Int("and", u, "8388607"), f.IntSel(normal, "8388608", "0"))} to double");
         // Chunk j's term is M·chunk·2^{e−174−24j}: a multiple of 4 while e − 174 − 24j ≥ 2.
         var beyond = f.Let($"icmp uge i32 {e}, 176");
         var j0 = f.IntSel(beyond, f.Int("add", f.Int("udiv", f.IntSel(beyond, f.Int("sub", e, "176"), "0"), "24"), "1"), "0");
@@ -105,7 +92,7 @@ internal static partial class FastMath
         var negate = f.Int2Bool(f.Int("and", quadrant, "2"));
         v = f.Sel(negate, f.Neg(v), v);
         if (!cosine) v = f.Sel(f.Cmp("oeq", x, F(0)), x, v); // ±0 (the double reduction returns +0 for −0)
-        return f.Sel(f.IsInf(x), F(double.NaN), v);
+        return f.Sel(NotFinite(f, x), F(double.NaN), v);
     }
 
     /// <summary><c>tan(x)</c> (max 2.6 ulp): Cephes' polynomial on r, −1/tan(r) in odd quadrants.</summary>
@@ -117,7 +104,7 @@ internal static partial class FastMath
         var t = f.Fma(f.Mul(f.Poly(z, TanPoly), z), r, r);
         var v = f.Sel(f.Int2Bool(f.Int("and", q, "1")), f.Div(F(-1), t), t);
         v = f.Sel(f.Cmp("oeq", x, F(0)), x, v);
-        return f.Sel(f.IsInf(x), F(double.NaN), v);
+        return f.Sel(NotFinite(f, x), F(double.NaN), v);
     });
 
     /// <summary>atan(a) for a ≥ 0 (or NaN): Cephes' reduction to |x| ≤ tan(π/8) by π/2 − atan(1/a) or π/4 + atan((a−1)/(a+1)).</summary>
