@@ -53,7 +53,10 @@ public static class CudaCapabilities
     }
 
     private static bool TypeSupported(TensorType t) =>
-        t.Element is ElementType.F32 or ElementType.F16 or ElementType.BF16 or ElementType.Bool or ElementType.I32 or ElementType.I64;
+        t.Element is ElementType.F32 or ElementType.F16 or ElementType.BF16 or ElementType.F64 or ElementType.Bool or ElementType.I32 or ElementType.I64;
+
+    /// <summary>The row and GEMM kernels accumulate in f32 registers and shuffle f32: f64 stays in pointwise kernels.</summary>
+    private static bool NoF64(Operation op) => op.Results.All(r => r.Type.Element != ElementType.F64) && op.Operands.All(o => o.Type.Element != ElementType.F64);
 
     private static bool TypesSupported(Operation op) => op.Results.All(r => TypeSupported(r.Type)) && op.Operands.All(o => TypeSupported(o.Type));
 
@@ -62,7 +65,7 @@ public static class CudaCapabilities
         if (!TypesSupported(op)) return false;
         if (IndexOnly(op) || Binary.Contains(op.Def)) return true;
         // Float math: whatever the shared scalar lowering writes without a libm call (src/Backends/Llvm/Codegen/Math).
-        if (op.Def is UnaryOp or BinaryOp && op.Operands[0].Type.Element.IsFloat()) return ScalarEmitter.SelfContained(op.Def.Name);
+        if (op.Def is UnaryOp or BinaryOp && op.Operands[0].Type.Element is var e && e.IsFloat()) return ScalarEmitter.SelfContained(op.Def.Name, e);
         if (op.Def is UnaryOp) return IntegerUnary.Contains(op.Def);
         return false;
     }
@@ -71,7 +74,7 @@ public static class CudaCapabilities
     private static bool ReductionSupported(Operation op)
     {
         var x = op.Operands[0].Type;
-        if (!TypesSupported(op) || !x.Element.IsFloat()) return false;
+        if (!TypesSupported(op) || !NoF64(op) || !x.Element.IsFloat()) return false;
         if (op.Attr.Enum("kind") is not ("sum" or "max" or "min")) return false;
         var dims = op.Attr.Ints("dims").Order().ToArray();
         for (int i = 0; i < dims.Length; i++)
@@ -82,7 +85,7 @@ public static class CudaCapabilities
     /// <summary>dot_general with one contracting dimension and at most one batch dimension, floats: the tiled GEMM.</summary>
     private static bool GemmSupported(Operation op)
     {
-        if (!TypesSupported(op) || !op.Results[0].Type.Element.IsFloat()) return false;
+        if (!TypesSupported(op) || !NoF64(op) || !op.Results[0].Type.Element.IsFloat()) return false;
         var a = op.Attr;
         return a.Ints("lhs_contract").Length == 1 && a.Ints("rhs_contract").Length == 1 && a.Ints("lhs_batch").Length <= 1
             && op.Operands[0].Type.Rank == 2 + a.Ints("lhs_batch").Length && op.Operands[1].Type.Rank == 2 + a.Ints("rhs_batch").Length;

@@ -10,13 +10,16 @@ namespace GraphCompiler.Backends.Llvm.Codegen;
 public sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
 {
     /// <summary>
-    /// Whether the f32 lowering of float op <paramref name="op"/> is self-contained: inline code and
-    /// intrinsics every LLVM target lowers, no libm call. A GPU kernel can contain exactly these.
+    /// Whether the lowering of float op <paramref name="op"/> on <paramref name="e"/> is self-contained:
+    /// inline code and instructions or intrinsics every LLVM target lowers, no libm call. A GPU kernel can
+    /// contain exactly these. f32 (and f16/bf16, computed in f32) has every function (src/Backends/Llvm/Codegen/Math);
+    /// f64 only the arithmetic, its transcendentals being LLVM intrinsics that become libm calls.
     /// </summary>
-    public static bool SelfContained(string op) =>
-        op is "neg" or "abs" or "sign" or "exp" or "sqrt" or "rsqrt" or "floor" or "ceil" or "round" or "logistic" or "tanh" or "is_finite"
-            or "add" or "sub" or "mul" or "div" or "max" or "min" or "atan2" or "pow"
-        || FastMath.Unary(op) is not null;
+    public static bool SelfContained(string op, ElementType e) =>
+        op is "neg" or "abs" or "sign" or "sqrt" or "rsqrt" or "floor" or "ceil" or "round" or "is_finite"
+            or "add" or "sub" or "mul" or "div" or "max" or "min"
+        || (LlvmTypes.Compute(e) == "float"
+            && (op is "exp" or "logistic" or "tanh" or "atan2" or "pow" || FastMath.Unary(op) is not null));
 
     public string Unary(string op, ElementType e, string x)
     {

@@ -117,6 +117,43 @@ public sealed class CudaBackendTests : IDisposable
         Assert.DoesNotContain(".local", ptx);
     }
 
+    /// <summary>
+    /// f64 arithmetic runs in pointwise kernels (native f64 instructions, no calls); f64 transcendentals, whose
+    /// lowering is a libm call, and f64 reductions and GEMMs (f32 accumulators) stay on the CPU.
+    /// </summary>
+    [Fact]
+    public void F64ArithmeticRunsOnTheGpuAndItsTranscendentalsStayOnTheCpu()
+    {
+        var module = IrTest.Parse("""
+            func @main(%x: tensor<1000xf64>, %y: tensor<1000xf64>) -> (tensor<1000xf64>, tensor<1000xf32>, tensor<f64>) {
+              %a = add %x, %y : tensor<1000xf64>
+              %d = div %a, %y : tensor<1000xf64>
+              %q = sqrt %d : tensor<1000xf64>
+              %m = max %q, %x : tensor<1000xf64>
+              %r = round %m : tensor<1000xf64>
+              %c = compare %r, %x {direction = lt} : tensor<1000xbool>
+              %s = select %c, %r, %a : tensor<1000xf64>
+              %n = convert %s : tensor<1000xf32>
+              %e = exp %s : tensor<1000xf64>
+              %t = reduce %e {dims = [0], kind = sum} : tensor<f64>
+              return %e, %n, %t
+            }
+            """);
+        var options = PassOptions.Default with { Placement = new PlacementOptions { GpuSupports = CudaCapabilities.Supports, Constraints = [PlacementConstraint.Parse(".*=gpu").Value!] } };
+        var placed = PassManager.Run(module, PassRegistry.Cuda, options).Unwrap();
+        var text = GraphCompiler.IR.Text.Printer.Print(placed);
+        Assert.Matches(@"= fusion %\d+, %\d+ \{device = gpu, kind = loop\} : tensor<1000xf64>", text);
+        Assert.Matches(@"= fusion [^\n]*device = cpu", text); // with exp, which has no f64 lowering without libm
+        Assert.Matches(@"= reduce [^\n]*device = cpu", text);
+        var p = CudaCompiler.Generate(placed, new CudaCompileOptions { HostKernels = CpuKernels.Instance });
+        Assert.True(p.Ok, string.Join("\n", p.Diagnostics));
+        var ptx = p.Value!.Ptx;
+        Assert.Contains("div.rn.f64", ptx);
+        Assert.Contains("sqrt.rn.f64", ptx);
+        Assert.Contains("cvt.rni.f64.f64", ptx);
+        Assert.DoesNotContain("call", ptx);
+    }
+
     [Fact]
     public void RowKernelReducesWithShufflesAndOneBarrierPerReduce()
     {
