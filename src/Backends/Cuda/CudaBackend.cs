@@ -33,14 +33,29 @@ public sealed class CudaBackend(CudaTarget gpu, IHostKernels hostKernels, CpuTar
     /// <summary>The host arena's plan (the values placed on the CPU); GPU values live in the device arena.</summary>
     public BufferOptions? MemoryPlan(Function f) => CudaCompiler.HostMemoryPlan(f);
 
-    public string? RunUnavailable => LlvmLibrary.Problem ?? DriverProblem.Value;
+    public string? RunUnavailable => LlvmLibrary.Problem ?? (DriverOverride() is { } other ? Loadable(other) : DriverProblem.Value);
 
-    private static readonly Lazy<string?> DriverProblem = new(() =>
+    private static readonly Lazy<string?> DriverProblem = new(() => Loadable(DriverLibrary));
+
+    private static string? Loadable(string library)
     {
-        if (!NativeLibrary.TryLoad(DriverLibrary, out var handle)) return $"no NVIDIA driver on this machine ({DriverLibrary} cannot be loaded)";
+        if (!NativeLibrary.TryLoad(library, out var handle)) return $"no NVIDIA driver on this machine ({library} cannot be loaded)";
         NativeLibrary.Free(handle);
         return null;
-    });
+    }
+
+    /// <summary>
+    /// GC_CUDA_DRIVER as the generated runtime sees it: read from the process's native environment (what C's
+    /// getenv reads, which on Linux .NET's Environment does not write), so both agree on the driver.
+    /// </summary>
+    private static string? DriverOverride()
+    {
+        var p = getenv(Codegen.HostRuntime.DriverVariable);
+        return p == 0 ? null : Marshal.PtrToStringUTF8(p) is { Length: > 0 } s ? s : null;
+    }
+
+    [DllImport("libc.so.6", CharSet = CharSet.Ansi)]
+    private static extern nint getenv(string name);
 
     public Result<IExecutable> Jit(Module optimized, string? function, int threads, JitOptions? options = null)
     {

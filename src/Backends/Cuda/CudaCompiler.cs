@@ -70,6 +70,9 @@ public sealed record CudaProgram(string Name, string HostIr, IReadOnlyList<Const
 
     /// <summary>The part of <see cref="ArenaBytes"/> that is the host kernels' scratch, after the host values.</summary>
     public long ScratchBytes { get; init; }
+
+    /// <summary>Constant globals <see cref="DeviceIr"/> refers to (what <c>LlvmCompiler.Emit</c> takes beside it).</summary>
+    public IReadOnlyList<ConstantGlobal> DeviceConstants { get; init; } = [];
 }
 
 /// <summary>
@@ -84,6 +87,12 @@ public static class CudaCompiler
 
     /// <summary>The buffer assignment options of the device arena of <paramref name="placed"/> (GPU values, 256-byte aligned).</summary>
     public static BufferOptions DeviceMemoryPlan(Function placed) => new CudaPlacement(placed).DeviceMemoryPlan;
+
+    /// <summary>
+    /// Raised with every program <see cref="Generate"/> makes (the JIT and the library form included), for tools
+    /// that want its PTX or device IR: the tests' CUDA emulator builds the kernels for the host from it.
+    /// </summary>
+    public static event Action<CudaProgram>? Generated;
 
     public static Result<CudaProgram> Generate(Module module, CudaCompileOptions? options = null, string? functionName = null)
     {
@@ -117,10 +126,13 @@ public static class CudaCompiler
                     HostRuntime.Emit(m, ptx.Value!, plan.KernelNames, plan.DeviceArenaBytes, uploads);
                 });
             var ptxText = System.Text.Encoding.ASCII.GetString(ptx.Value!);
-            return Result<CudaProgram>.Success(new CudaProgram(options.Name, emitted.Ir, emitted.Constants, emitted.ArenaBytes, f, deviceIr, ptxText, plan.KernelNames.Count)
+            var program = new CudaProgram(options.Name, emitted.Ir, emitted.Constants, emitted.ArenaBytes, f, deviceIr, ptxText, plan.KernelNames.Count)
             {
                 ScratchBytes = emitted.ScratchBytes,
-            });
+                DeviceConstants = device.Context.Constants,
+            };
+            Generated?.Invoke(program);
+            return Result<CudaProgram>.Success(program);
         }
         catch (CodegenException e)
         {

@@ -21,6 +21,12 @@ internal static class HostRuntime
     private const string Context = "@gc.cuda.ctx";
     private const string State = "@gc.cuda.state";
 
+    /// <summary>The driver library's soname, loaded with <c>dlopen</c> on the first call.</summary>
+    public const string DefaultDriver = "libcuda.so.1";
+
+    /// <summary>The environment variable that names another driver library (docs/cuda-backend.md).</summary>
+    public const string DriverVariable = "GC_CUDA_DRIVER";
+
     /// <param name="constants">Host globals (their LLVM names) and byte sizes, in device-constant order.</param>
     public static void Emit(ModuleContext m, byte[] ptx, IReadOnlyList<string> kernels, long arenaBytes, IReadOnlyList<(string Global, long Bytes)> constants)
     {
@@ -72,12 +78,28 @@ internal static class HostRuntime
         // 1: ready; 2: an earlier attempt failed (its message stays in the error buffer).
         b.Line($"ret i32 {b.Let($"select i1 {b.Let($"icmp eq i32 {state}, 1")}, i32 0, i32 {(int)RuntimeStatus.NoDevice}")}");
         b.Block(fresh);
-        var lib = b.Let($"call ptr @dlopen(ptr {HostStrings.Literal(m, "libcuda.so.1")}, i32 2)", "lib");
+        // GC_CUDA_DRIVER, when set and not empty, names another driver library (the tests' emulator, a driver
+        // outside the loader's path); otherwise the driver's own soname.
+        m.Declare("declare ptr @getenv(ptr)");
+        var env = b.Let($"call ptr @getenv(ptr {HostStrings.Literal(m, DriverVariable)})", "env");
+        var envSet = b.FreshLabel("envset");
+        var chosen = b.FreshLabel("chosen");
+        var entryBlock = b.CurrentBlock;
+        b.CondBr(b.Let($"icmp ne ptr {env}, null"), envSet, chosen);
+        b.Block(envSet);
+        var nonEmpty = b.Let($"icmp ne i8 {b.Let($"load i8, ptr {env}")}, 0");
+        var fromEnv = b.Let($"select i1 {nonEmpty}, ptr {env}, ptr {HostStrings.Literal(m, DefaultDriver)}");
+        b.Br(chosen);
+        b.Block(chosen);
+        var driver = b.Let($"phi ptr [ {HostStrings.Literal(m, DefaultDriver)}, %{entryBlock} ], [ {fromEnv}, %{envSet} ]", "driver");
+        var lib = b.Let($"call ptr @dlopen(ptr {driver}, i32 2)", "lib");
         var noLib = b.FreshLabel("nolib");
         var haveLib = b.FreshLabel("havelib");
         b.CondBr(b.Let($"icmp eq ptr {lib}, null"), noLib, haveLib);
         b.Block(noLib);
-        FailWith(m, b, "cannot load libcuda.so.1: no NVIDIA driver on this machine");
+        b.Line($"call i32 (ptr, i64, ptr, ...) @snprintf(ptr {DriverApi.ErrorBuffer}, i64 512, ptr {HostStrings.Literal(m, "cannot load %s: no NVIDIA driver on this machine")}, ptr {driver})");
+        b.Line($"store i32 2, ptr {State}");
+        b.Line($"ret i32 {(int)RuntimeStatus.NoDevice}");
         b.Block(haveLib);
         foreach (var e in api)
         {
@@ -86,7 +108,7 @@ internal static class HostRuntime
             var found = b.FreshLabel("found");
             b.CondBr(b.Let($"icmp eq ptr {fp}, null"), missing, found);
             b.Block(missing);
-            FailWith(m, b, $"libcuda.so.1 has no {e.Name}: the driver is too old");
+            FailWith(m, b, $"the CUDA driver has no {e.Name}: it is too old");
             b.Block(found);
             b.Line($"store ptr {fp}, ptr {b.Let($"getelementptr inbounds [{api.Count} x ptr], ptr {DriverApi.ApiTable}, i64 0, i64 {e.Index}")}");
         }

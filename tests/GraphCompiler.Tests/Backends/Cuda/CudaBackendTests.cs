@@ -32,6 +32,7 @@ public sealed class NoCudaDriverFactAttribute : FactAttribute
 /// The CUDA backend without a GPU: PTX snapshots of small kernels (tests/ptx/NAME.ir → NAME.ptx;
 /// UPDATE_GOLDEN=1 rewrites them), the shape of the generated code, the library form, and errors.
 /// </summary>
+[Collection(CudaDriverCollection.Name)]
 public sealed class CudaBackendTests : IDisposable
 {
     private readonly TestTemp _temp = new();

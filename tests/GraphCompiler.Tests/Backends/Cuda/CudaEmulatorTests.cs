@@ -1,0 +1,190 @@
+using GraphCompiler.Backends.Cpu.Codegen;
+using GraphCompiler.Backends.Cuda;
+using GraphCompiler.IR;
+using GraphCompiler.Passes;
+using Xunit;
+
+namespace GraphCompiler.Tests.Backends.Cuda;
+
+/// <summary>
+/// Whole CUDA programs on the emulated driver (<see cref="CudaEmulator"/>) against the interpreter: the
+/// kernels' logic (indexing, the four-per-thread vector path and its edge, shuffles and barriers, GEMM tiles
+/// and their edges, epilogues), the host program's transfers and launches, and the runtime's driver calls,
+/// here on a machine without a GPU. Inputs are random in [−2, 2) (positive where the snapshot's ops need it).
+/// </summary>
+[Collection(CudaDriverCollection.Name)]
+public sealed class CudaEmulatorTests
+{
+    private static readonly CudaCompileOptions Options = new() { HostKernels = CpuKernels.Instance };
+
+    public static IEnumerable<object[]> Snapshots() => CudaBackendTests.PtxCases();
+
+    private static Tensor[] RandomInputs(Function f, int seed)
+    {
+        var rng = new Random(seed);
+        return [.. f.Arguments.Select(a => Tensor.FromDoubles(a.Type,
+            [.. Enumerable.Range(0, (int)a.Type.ElementCount).Select(_ => a.Type.Element.IsFloat() ? rng.NextDouble() * 4 - 2 : rng.Next(-5, 6))]))];
+    }
+
+    /// <summary>Compiles a placed module, runs it on the emulated GPU, and compares with the interpreter.</summary>
+    private static void RunAndCompare(Module placed, double rtol, double atol, int seed = 1)
+    {
+        var program = CudaCompiler.Generate(placed, Options);
+        Assert.True(program.Ok, string.Join("\n", program.Diagnostics));
+        Assert.True(program.Value!.Kernels > 0, "nothing was placed on the GPU");
+        CudaEmulator.Register(program.Value);
+        var inputs = RandomInputs(placed.Entry, seed);
+        var expected = new Interpreter(placed).Run(null, inputs).Unwrap().Results;
+        long before = CudaEmulator.Launches;
+        using (CudaEmulator.AsDriver())
+        {
+            using var exe = CudaCompiler.Jit(placed, Options).Unwrap();
+            var actual = exe.Run(inputs).Unwrap();
+            Assert.Equal(expected.Length, actual.Count);
+            for (int i = 0; i < expected.Length; i++) IrTest.AssertTensor(expected[i], actual[i], rtol, atol);
+        }
+        Assert.True(CudaEmulator.Launches - before >= program.Value.Kernels, "the kernels did not all run on the (emulated) GPU");
+    }
+
+    [CudaEmulatorTheory]
+    [MemberData(nameof(Snapshots))]
+    public void EveryPtxSnapshotRunsAndMatchesTheInterpreter(string name) =>
+        RunAndCompare(IrTest.Parse(File.ReadAllText(Path.Combine(GoldenFile.RepoRoot(), "tests", "ptx", name + ".ir"))), rtol: 1e-4, atol: 1e-5);
+
+    private static Module PlaceOnGpu(string text)
+    {
+        var options = PassOptions.Default with { Placement = new PlacementOptions { GpuSupports = CudaCapabilities.Supports, Constraints = [PlacementConstraint.Parse(".*=gpu").Value!] } };
+        return PassManager.Run(IrTest.Parse(text), PassRegistry.Cuda, options).Unwrap();
+    }
+
+    /// <summary>The GEMM kernel's tile edges: sizes that are no multiple of any tile, the short-C (gemv) path, a batch dimension, and a fused epilogue.</summary>
+    [CudaEmulatorTheory]
+    [InlineData(1, 37, 53)]
+    [InlineData(5, 130, 70)]
+    [InlineData(17, 33, 9)]
+    [InlineData(67, 45, 131)]
+    [InlineData(130, 129, 200)]
+    public void GemmMatchesTheInterpreterAtOddSizes(int m, int k, int n) =>
+        RunAndCompare(PlaceOnGpu($$"""
+            func @main(%a: tensor<{{m}}x{{k}}xf32>, %b: tensor<{{k}}x{{n}}xf32>, %bias: tensor<{{n}}xf32>) -> (tensor<{{m}}x{{n}}xf32>) {
+              %c = dot_general %a, %b {lhs_contract = [1], rhs_contract = [0]} : tensor<{{m}}x{{n}}xf32>
+              %bb = broadcast_in_dim %bias {dims = [1]} : tensor<{{m}}x{{n}}xf32>
+              %s = add %c, %bb : tensor<{{m}}x{{n}}xf32>
+              %z = constant {value = dense<0.0>} : tensor<f32>
+              %zb = broadcast_in_dim %z {dims = []} : tensor<{{m}}x{{n}}xf32>
+              %r = max %s, %zb : tensor<{{m}}x{{n}}xf32>
+              return %r
+            }
+            """), rtol: 1e-4, atol: 1e-4, seed: m + k + n);
+
+    [CudaEmulatorFact]
+    public void BatchedGemmMatchesTheInterpreter() =>
+        RunAndCompare(PlaceOnGpu("""
+            func @main(%a: tensor<3x19x24xf32>, %b: tensor<3x24x21xf32>) -> (tensor<3x19x21xf32>) {
+              %c = dot_general %a, %b {lhs_batch = [0], rhs_batch = [0], lhs_contract = [2], rhs_contract = [1]} : tensor<3x19x21xf32>
+              return %c
+            }
+            """), rtol: 1e-4, atol: 1e-4);
+
+    /// <summary>Row kernels at row lengths below, at and above a warp and a block, with a layer norm's two reduces.</summary>
+    [CudaEmulatorTheory]
+    [InlineData(3, 7)]
+    [InlineData(4, 32)]
+    [InlineData(2, 100)]
+    [InlineData(3, 1000)]
+    public void LayerNormRowsMatchTheInterpreter(int rows, int width) =>
+        RunAndCompare(PlaceOnGpu($$"""
+            func @main(%x: tensor<{{rows}}x{{width}}xf32>) -> (tensor<{{rows}}x{{width}}xf32>) {
+              %s = reduce %x {dims = [1], kind = sum} : tensor<{{rows}}xf32>
+              %n = constant {value = dense<{{width}}.0>} : tensor<f32>
+              %nb = broadcast_in_dim %n {dims = []} : tensor<{{rows}}xf32>
+              %mean = div %s, %nb : tensor<{{rows}}xf32>
+              %mb = broadcast_in_dim %mean {dims = [0]} : tensor<{{rows}}x{{width}}xf32>
+              %d = sub %x, %mb : tensor<{{rows}}x{{width}}xf32>
+              %d2 = mul %d, %d : tensor<{{rows}}x{{width}}xf32>
+              %v = reduce %d2 {dims = [1], kind = sum} : tensor<{{rows}}xf32>
+              %var = div %v, %nb : tensor<{{rows}}xf32>
+              %eps = constant {value = dense<0.00001>} : tensor<f32>
+              %eb = broadcast_in_dim %eps {dims = []} : tensor<{{rows}}xf32>
+              %ve = add %var, %eb : tensor<{{rows}}xf32>
+              %r = rsqrt %ve : tensor<{{rows}}xf32>
+              %rb = broadcast_in_dim %r {dims = [0]} : tensor<{{rows}}x{{width}}xf32>
+              %y = mul %d, %rb : tensor<{{rows}}x{{width}}xf32>
+              return %y
+            }
+            """), rtol: 1e-4, atol: 1e-4, seed: rows * width);
+
+    /// <summary>Every math function in one pointwise kernel, at a length that leaves a ragged edge (1001 = 4·250 + 1).</summary>
+    [CudaEmulatorFact]
+    public void MathFunctionsMatchTheInterpreterOnTheGpu()
+    {
+        var unary = new[] { "exp", "log1p", "expm1", "sin", "cos", "tan", "atan", "sinh", "cosh", "asinh", "tanh", "logistic", "erf", "cbrt" };
+        var lines = new List<string>();
+        var names = new List<string>();
+        foreach (var op in unary)
+        {
+            lines.Add($"  %{op} = {op} %x : tensor<1001xf32>");
+            names.Add($"%{op}");
+        }
+        lines.Add("  %ax = abs %x : tensor<1001xf32>");
+        lines.Add("  %log = log %ax : tensor<1001xf32>");
+        lines.Add("  %pow = pow %ax, %y : tensor<1001xf32>");
+        lines.Add("  %atan2 = atan2 %x, %y : tensor<1001xf32>");
+        lines.Add("  %half = constant {value = dense<0.5>} : tensor<f32>");
+        lines.Add("  %hb = broadcast_in_dim %half {dims = []} : tensor<1001xf32>");
+        lines.Add("  %small = mul %x, %hb : tensor<1001xf32>");
+        lines.Add("  %asin = asin %small : tensor<1001xf32>");
+        lines.Add("  %acos = acos %small : tensor<1001xf32>");
+        lines.Add("  %atanh = atanh %small : tensor<1001xf32>");
+        names.AddRange(["%log", "%pow", "%atan2", "%asin", "%acos", "%atanh"]);
+        var types = string.Join(", ", names.Select(_ => "tensor<1001xf32>"));
+        var text = $"func @main(%x: tensor<1001xf32>, %y: tensor<1001xf32>) -> ({types}) {{\n{string.Join("\n", lines)}\n  return {string.Join(", ", names)}\n}}\n";
+        RunAndCompare(PlaceOnGpu(text), rtol: 2e-6, atol: 1e-6);
+    }
+
+    [CudaEmulatorFact]
+    public void F64PointwiseMatchesTheInterpreter() =>
+        RunAndCompare(PlaceOnGpu("""
+            func @main(%x: tensor<777xf64>, %y: tensor<777xf64>) -> (tensor<777xf64>) {
+              %a = add %x, %y : tensor<777xf64>
+              %d = div %a, %y : tensor<777xf64>
+              %m = max %d, %x : tensor<777xf64>
+              %r = round %m : tensor<777xf64>
+              return %r
+            }
+            """), rtol: 0, atol: 0);
+
+    /// <summary>
+    /// The shared ONNX suite through the cuda target as <c>check --backend cuda --place '.*=gpu'</c> runs it (the
+    /// conformance runner, the driver, the JIT, the generated runtime), the driver being the emulator: every
+    /// case the CPU backend's floor lists passes (ops without a GPU kernel run on the host between transfers),
+    /// and nothing fails. The same suite on a real GPU is tools/gpu-check's.
+    /// </summary>
+    [CudaEmulatorFact]
+    public void OnnxSuitePassesTheCpuFloorOnTheEmulatedGpu()
+    {
+        var shared = GraphCompiler.Tests.Conformance.ConformanceFloorTests.SharedRoot;
+        var cpuFloor = File.ReadAllLines(Path.Combine(GoldenFile.RepoRoot(), "tests", "conformance", "onnx.cpu.txt"))
+            .Where(l => l.Length > 0 && !l.StartsWith('#')).ToHashSet();
+        var driver = GraphCompiler.Compiler.Create(new GraphCompiler.CompileOptions { Target = "cuda", Place = [".*=gpu"] }).Unwrap();
+        var runner = new GraphCompiler.Conformance.ConformanceRunner(driver);
+        long before = CudaEmulator.Launches;
+        GraphCompiler.Conformance.CheckSummary summary;
+        CudaCompiler.Generated += CudaEmulator.Register;
+        try
+        {
+            using (CudaEmulator.AsDriver())
+                summary = runner.Run([Path.Combine(shared, "conformance", "onnx", "node"), Path.Combine(shared, "conformance", "onnx", "simple")]);
+        }
+        finally
+        {
+            CudaCompiler.Generated -= CudaEmulator.Register;
+        }
+        var passed = summary.Cases.Where(c => c.Status == GraphCompiler.Conformance.CaseStatus.Pass).Select(c => c.Name).ToHashSet();
+        var failed = summary.Cases.Where(c => c.Status == GraphCompiler.Conformance.CaseStatus.Fail).Select(c => c.Line).ToList();
+        Assert.True(failed.Count == 0, $"{summary.Totals}:\n{string.Join("\n", failed)}");
+        var missing = cpuFloor.Where(c => !passed.Contains(c)).Order(StringComparer.Ordinal).ToList();
+        Assert.True(missing.Count == 0, $"pass on the CPU but not on the emulated GPU: {string.Join(", ", missing)}");
+        Assert.True(CudaEmulator.Launches - before >= cpuFloor.Count, "the cases' kernels did not run on the (emulated) GPU");
+    }
+}

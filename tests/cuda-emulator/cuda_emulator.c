@@ -1,0 +1,286 @@
+/*
+ * A CUDA driver for machines without a GPU, for tests: the subset of the driver API the CUDA target's
+ * generated runtime calls (src/Backends/Cuda/Codegen/DriverApi.cs), with "device" memory in host memory and
+ * kernels run on CPU threads. The kernels are not the PTX (nothing here reads PTX): the test compiles the
+ * same NVPTX-flavoured LLVM IR for the host (tests/GraphCompiler.Tests/Backends/Cuda/CudaEmulator.cs) and
+ * registers the resulting library under the PTX text with gcemu_register; cuModuleLoadData looks it up.
+ *
+ * A kernel that synchronises runs as blockDim.x POSIX threads, so __syncthreads (gcemu.barrier0) is a pthread
+ * barrier and a warp shuffle (gcemu.shfl.sync.bfly.f32) is an exchange through the warp's slots between two
+ * warp barriers: the code under test runs with the GPU's concurrency, not a serialisation of it. The threads
+ * take the blocks one after another, meeting between blocks, so a kernel's shared memory (a global of the
+ * kernel library) is the running block's. Other kernels run their threads in turn on the caller's thread.
+ *
+ * The generated runtime loads it when GC_CUDA_DRIVER names it:
+ *   cc -O1 -shared -fPIC -o libgccuda_emulator.so cuda_emulator.c -lpthread -ldl
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef int CUresult;
+enum { OK = 0, ERR_INVALID_VALUE = 1, ERR_OUT_OF_MEMORY = 2, ERR_NOT_INITIALIZED = 3, ERR_INVALID_IMAGE = 200,
+       ERR_NOT_FOUND = 500, ERR_LAUNCH_FAILED = 719 };
+
+/* ---- registry: PTX text -> host library of the same kernels ---- */
+struct entry { char *ptx; char *path; struct entry *next; };
+static struct entry *registry;
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static int initialised;
+
+int gcemu_register(const char *ptx, const char *library)
+{
+    struct entry *e = malloc(sizeof *e);
+    if (!e) return ERR_OUT_OF_MEMORY;
+    e->ptx = strdup(ptx);
+    e->path = strdup(library);
+    pthread_mutex_lock(&registry_lock);
+    e->next = registry;
+    registry = e;
+    pthread_mutex_unlock(&registry_lock);
+    return OK;
+}
+
+/* Kernels launched since load: a test checks that the GPU path, not a fallback, ran. */
+static long launches;
+long gcemu_launches(void) { return __atomic_load_n(&launches, __ATOMIC_SEQ_CST); }
+
+CUresult cuInit(unsigned flags) { (void)flags; initialised = 1; return OK; }
+CUresult cuDeviceGet(int *device, int ordinal) { if (!initialised) return ERR_NOT_INITIALIZED; if (ordinal != 0) return ERR_INVALID_VALUE; *device = 0; return OK; }
+static int primary_context;
+CUresult cuDevicePrimaryCtxRetain(void **ctx, int device) { (void)device; *ctx = &primary_context; return OK; }
+CUresult cuDevicePrimaryCtxRelease_v2(int device) { (void)device; return OK; }
+CUresult cuCtxSetCurrent(void *ctx) { (void)ctx; return OK; }
+
+CUresult cuModuleLoadData(void **module, const void *image)
+{
+    const char *path = NULL;
+    pthread_mutex_lock(&registry_lock);
+    for (struct entry *e = registry; e; e = e->next)
+        if (strcmp(e->ptx, (const char *)image) == 0) { path = e->path; break; }
+    pthread_mutex_unlock(&registry_lock);
+    if (!path) return ERR_INVALID_IMAGE;
+    void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) return ERR_INVALID_IMAGE;
+    *module = lib;
+    return OK;
+}
+CUresult cuModuleUnload(void *module) { dlclose(module); return OK; }
+
+/* A kernel's entry in the host library is NAME.emu(void **params), which unpacks the parameters itself, and
+ * NAME.emu.sync says whether it synchronises (barriers, shuffles): one that does not runs its threads one
+ * after another on the launching thread, which is the same computation without a thread per GPU thread. */
+typedef void (*kernel_fn)(void **params);
+struct function { kernel_fn entry; int synchronises; };
+CUresult cuModuleGetFunction(void **function, void *module, const char *name)
+{
+    char symbol[512];
+    if (strlen(name) + 10 > sizeof symbol) return ERR_NOT_FOUND;
+    strcpy(symbol, name);
+    strcat(symbol, ".emu");
+    void *f = dlsym(module, symbol);
+    strcat(symbol, ".sync");
+    const int *sync = dlsym(module, symbol);
+    if (!f || !sync) return ERR_NOT_FOUND;
+    struct function *fn = malloc(sizeof *fn); /* lives as long as the process: a handful per test program */
+    if (!fn) return ERR_OUT_OF_MEMORY;
+    fn->entry = (kernel_fn)f;
+    fn->synchronises = *sync;
+    *function = fn;
+    return OK;
+}
+
+static int stream_token;
+CUresult cuStreamCreate(void **stream, unsigned flags) { (void)flags; *stream = &stream_token; return OK; }
+CUresult cuStreamDestroy_v2(void *stream) { (void)stream; return OK; }
+CUresult cuStreamSynchronize(void *stream) { (void)stream; return OK; } /* launches and copies complete before they return */
+
+CUresult cuMemAlloc_v2(uint64_t *dptr, size_t bytes)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, 256, bytes ? bytes : 1) != 0) return ERR_OUT_OF_MEMORY;
+    memset(p, 0xff, bytes); /* NaN-filled, as fresh device memory is not zero */
+    *dptr = (uint64_t)(uintptr_t)p;
+    return OK;
+}
+CUresult cuMemFree_v2(uint64_t dptr) { free((void *)(uintptr_t)dptr); return OK; }
+CUresult cuMemcpyHtoD_v2(uint64_t dst, const void *src, size_t n) { memcpy((void *)(uintptr_t)dst, src, n); return OK; }
+CUresult cuMemcpyHtoDAsync_v2(uint64_t dst, const void *src, size_t n, void *s) { (void)s; return cuMemcpyHtoD_v2(dst, src, n); }
+CUresult cuMemcpyDtoHAsync_v2(void *dst, uint64_t src, size_t n, void *s) { (void)s; memcpy(dst, (void *)(uintptr_t)src, n); return OK; }
+CUresult cuMemcpyDtoDAsync_v2(uint64_t dst, uint64_t src, size_t n, void *s) { (void)s; memmove((void *)(uintptr_t)dst, (void *)(uintptr_t)src, n); return OK; }
+
+CUresult cuGetErrorName(CUresult error, const char **name)
+{
+    switch (error)
+    {
+        case OK: *name = "CUDA_SUCCESS"; return OK;
+        case ERR_INVALID_VALUE: *name = "CUDA_ERROR_INVALID_VALUE"; return OK;
+        case ERR_OUT_OF_MEMORY: *name = "CUDA_ERROR_OUT_OF_MEMORY"; return OK;
+        case ERR_NOT_INITIALIZED: *name = "CUDA_ERROR_NOT_INITIALIZED"; return OK;
+        case ERR_INVALID_IMAGE: *name = "CUDA_ERROR_INVALID_IMAGE (the emulator has no host build of this PTX)"; return OK;
+        case ERR_NOT_FOUND: *name = "CUDA_ERROR_NOT_FOUND"; return OK;
+        case ERR_LAUNCH_FAILED: *name = "CUDA_ERROR_LAUNCH_FAILED"; return OK;
+        case 701: *name = "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES (the emulator could not start a thread per GPU thread)"; return OK;
+        default: *name = NULL; return ERR_INVALID_VALUE;
+    }
+}
+
+/* ---- the running launch, and each emulated thread's registers ---- */
+#define WARP 32
+#define MAX_BLOCK 1024
+enum { ERR_LAUNCH_OUT_OF_RESOURCES = 701 };
+struct launch {
+    pthread_barrier_t all;                  /* __syncthreads */
+    pthread_barrier_t between;              /* no thread starts a block before the last one is done with its shared memory */
+    pthread_barrier_t warp[MAX_BLOCK / WARP];
+    float slots[MAX_BLOCK];
+    unsigned size, grid[3];
+    kernel_fn kernel;
+    void **params;
+    pthread_mutex_t gate;                   /* threads start together, or not at all */
+    pthread_cond_t open;
+    int ready, abandoned;
+};
+static __thread struct launch *current;
+static __thread unsigned tid, ctaid[3];
+
+unsigned sreg_tid_x(void) __asm__("gcemu.sreg.tid.x");
+unsigned sreg_tid_x(void) { return tid; }
+unsigned sreg_tid_y(void) __asm__("gcemu.sreg.tid.y");
+unsigned sreg_tid_y(void) { return 0; }
+unsigned sreg_tid_z(void) __asm__("gcemu.sreg.tid.z");
+unsigned sreg_tid_z(void) { return 0; }
+unsigned sreg_ntid_x(void) __asm__("gcemu.sreg.ntid.x");
+unsigned sreg_ntid_x(void) { return current->size; }
+unsigned sreg_ctaid_x(void) __asm__("gcemu.sreg.ctaid.x");
+unsigned sreg_ctaid_x(void) { return ctaid[0]; }
+unsigned sreg_ctaid_y(void) __asm__("gcemu.sreg.ctaid.y");
+unsigned sreg_ctaid_y(void) { return ctaid[1]; }
+unsigned sreg_ctaid_z(void) __asm__("gcemu.sreg.ctaid.z");
+unsigned sreg_ctaid_z(void) { return ctaid[2]; }
+unsigned sreg_nctaid_x(void) __asm__("gcemu.sreg.nctaid.x");
+unsigned sreg_nctaid_x(void) { return current->grid[0]; }
+unsigned sreg_nctaid_y(void) __asm__("gcemu.sreg.nctaid.y");
+unsigned sreg_nctaid_y(void) { return current->grid[1]; }
+unsigned sreg_laneid(void) __asm__("gcemu.sreg.laneid");
+unsigned sreg_laneid(void) { return tid % WARP; }
+
+void barrier0(void) __asm__("gcemu.barrier0");
+void barrier0(void) { pthread_barrier_wait(&current->all); }
+
+/* shfl.sync.bfly: lane i reads lane i ^ laneMask's value; a lane beyond the (partial) warp reads its own. */
+float shfl_bfly(unsigned mask, float value, unsigned laneMask, unsigned clamp) __asm__("gcemu.shfl.sync.bfly.f32");
+float shfl_bfly(unsigned mask, float value, unsigned laneMask, unsigned clamp)
+{
+    (void)mask; (void)clamp;
+    struct launch *l = current;
+    unsigned w = tid / WARP, base = w * WARP, width = l->size - base < WARP ? l->size - base : WARP;
+    l->slots[tid] = value;
+    pthread_barrier_wait(&l->warp[w]);
+    unsigned source = (tid % WARP) ^ (laneMask & 31);
+    float r = source < width ? l->slots[base + source] : value;
+    pthread_barrier_wait(&l->warp[w]);
+    return r;
+}
+
+/* Every block in order (x fastest), this thread's part of each. */
+static void run_blocks(struct launch *l, int synchronised)
+{
+    for (unsigned z = 0; z < l->grid[2]; z++)
+        for (unsigned y = 0; y < l->grid[1]; y++)
+            for (unsigned x = 0; x < l->grid[0]; x++)
+            {
+                ctaid[0] = x; ctaid[1] = y; ctaid[2] = z;
+                l->kernel(l->params);
+                if (synchronised) pthread_barrier_wait(&l->between);
+            }
+}
+
+struct thread_arg { struct launch *l; unsigned tid; };
+static void *thread_main(void *p)
+{
+    struct thread_arg *a = p;
+    struct launch *l = a->l;
+    pthread_mutex_lock(&l->gate);
+    while (!l->ready) pthread_cond_wait(&l->open, &l->gate);
+    int abandoned = l->abandoned;
+    pthread_mutex_unlock(&l->gate);
+    if (abandoned) return NULL;
+    current = l;
+    tid = a->tid;
+    run_blocks(l, 1);
+    return NULL;
+}
+
+CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                        unsigned sharedBytes, void *stream, void **params, void **extra)
+{
+    (void)sharedBytes; (void)stream;
+    if (!f || bx == 0 || bx > MAX_BLOCK || by != 1 || bz != 1 || extra) return ERR_INVALID_VALUE;
+    const struct function *fn = f;
+    struct launch *l = calloc(1, sizeof *l);
+    if (!l) return ERR_OUT_OF_MEMORY;
+    l->size = bx;
+    l->grid[0] = gx; l->grid[1] = gy; l->grid[2] = gz;
+    l->kernel = fn->entry;
+    l->params = params;
+    CUresult status = OK;
+    if (!fn->synchronises)
+    {
+        /* No barrier, no shuffle: the block's threads in turn on this thread. */
+        struct launch *saved = current;
+        current = l;
+        for (unsigned z = 0; z < gz; z++)
+            for (unsigned y = 0; y < gy; y++)
+                for (unsigned x = 0; x < gx; x++)
+                {
+                    ctaid[0] = x; ctaid[1] = y; ctaid[2] = z;
+                    for (tid = 0; tid < bx; tid++) l->kernel(params);
+                }
+        current = saved;
+    }
+    else
+    {
+        pthread_t *threads = malloc(bx * sizeof *threads);
+        struct thread_arg *args = malloc(bx * sizeof *args);
+        if (!threads || !args) { free(threads); free(args); free(l); return ERR_OUT_OF_MEMORY; }
+        pthread_barrier_init(&l->all, NULL, bx);
+        pthread_barrier_init(&l->between, NULL, bx);
+        for (unsigned w = 0; w * WARP < bx; w++)
+            pthread_barrier_init(&l->warp[w], NULL, bx - w * WARP < WARP ? bx - w * WARP : WARP);
+        pthread_mutex_init(&l->gate, NULL);
+        pthread_cond_init(&l->open, NULL);
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, 256 * 1024);
+        unsigned started = 0;
+        for (; started < bx; started++)
+        {
+            args[started].l = l;
+            args[started].tid = started;
+            if (pthread_create(&threads[started], &attr, thread_main, &args[started]) != 0) break;
+        }
+        pthread_attr_destroy(&attr);
+        /* All or nothing: a block short of threads would wait at its first barrier for ever. */
+        pthread_mutex_lock(&l->gate);
+        l->abandoned = started < bx;
+        l->ready = 1;
+        pthread_cond_broadcast(&l->open);
+        pthread_mutex_unlock(&l->gate);
+        for (unsigned t = 0; t < started; t++) pthread_join(threads[t], NULL);
+        if (started < bx) status = ERR_LAUNCH_OUT_OF_RESOURCES;
+        pthread_cond_destroy(&l->open);
+        pthread_mutex_destroy(&l->gate);
+        pthread_barrier_destroy(&l->all);
+        pthread_barrier_destroy(&l->between);
+        for (unsigned w = 0; w * WARP < bx; w++) pthread_barrier_destroy(&l->warp[w]);
+        free(args);
+        free(threads);
+    }
+    free(l);
+    if (status == OK) __atomic_add_fetch(&launches, 1, __ATOMIC_SEQ_CST);
+    return status;
+}
