@@ -44,11 +44,5 @@ public static class CnnModel
     }
 
     /// <summary>Writes the model under benchmarks/models; returns its path.</summary>
-    public static string Write()
-    {
-        var path = Repo.BenchmarkModel(FileName);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        File.WriteAllBytes(path, Build());
-        return path;
-    }
+    public static string Write() => Repo.WriteBenchmarkModel(FileName, Build());
 }

@@ -19,6 +19,15 @@ public static class Repo
         throw new InvalidOperationException($"no GraphCompiler.sln above {AppContext.BaseDirectory}");
     }
 
+    /// <summary>Writes a committed benchmark model (<c>generate-models</c>) under benchmarks/models; returns its path.</summary>
+    public static string WriteBenchmarkModel(string file, byte[] bytes)
+    {
+        var path = BenchmarkModel(file);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
     /// <summary>A model file that must exist, with a one-line reason when it does not.</summary>
     public static string Require(string path) =>
         File.Exists(path) ? path : throw new FileNotFoundException($"benchmark model {path} is missing (see docs/performance.md)");

@@ -42,11 +42,20 @@ public sealed class CudaBackendTests : IDisposable
     public static IEnumerable<object[]> PtxCases() =>
         Directory.GetFiles(Path.Combine(GoldenFile.RepoRoot(), "tests", "ptx"), "*.ir").Order(StringComparer.Ordinal).Select(p => new object[] { Path.GetFileNameWithoutExtension(p) });
 
-    private static CudaProgram Generate(string text)
+    private static CudaProgram Generate(string text) => Generate(IrTest.Parse(text));
+
+    private static CudaProgram Generate(Module placed)
     {
-        var p = CudaCompiler.Generate(IrTest.Parse(text), new CudaCompileOptions { HostKernels = CpuKernels.Instance });
+        var p = CudaCompiler.Generate(placed, new CudaCompileOptions { HostKernels = CpuKernels.Instance });
         Assert.True(p.Ok, string.Join("\n", p.Diagnostics));
         return p.Value!;
+    }
+
+    /// <summary>The <c>cuda</c> pipeline with every op asked onto the GPU (<c>--place '.*=gpu'</c>; ops without a kernel stay on the CPU).</summary>
+    internal static Module PlaceOnGpu(Module module)
+    {
+        var options = PassOptions.Default with { Placement = new PlacementOptions { GpuSupports = CudaCapabilities.Supports, Constraints = [PlacementConstraint.Parse(".*=gpu").Value!] } };
+        return PassManager.Run(module, PassRegistry.Cuda, options).Unwrap();
     }
 
     [Theory]
@@ -105,13 +114,10 @@ public sealed class CudaBackendTests : IDisposable
               return %r
             }
             """);
-        var options = PassOptions.Default with { Placement = new PlacementOptions { GpuSupports = CudaCapabilities.Supports, Constraints = [PlacementConstraint.Parse(".*=gpu").Value!] } };
-        var placed = PassManager.Run(module, PassRegistry.Cuda, options).Unwrap();
+        var placed = PlaceOnGpu(module);
         Assert.Contains($"{op} ", GraphCompiler.IR.Text.Printer.Print(placed));
         Assert.Contains("device = gpu", GraphCompiler.IR.Text.Printer.Print(placed));
-        var p = CudaCompiler.Generate(placed, new CudaCompileOptions { HostKernels = CpuKernels.Instance });
-        Assert.True(p.Ok, string.Join("\n", p.Diagnostics));
-        var ptx = p.Value!.Ptx;
+        var ptx = Generate(placed).Ptx;
         Assert.Contains(".entry gc_", ptx);
         Assert.DoesNotContain("call", ptx);
         Assert.DoesNotContain(".extern", ptx);
@@ -140,15 +146,12 @@ public sealed class CudaBackendTests : IDisposable
               return %e, %n, %t
             }
             """);
-        var options = PassOptions.Default with { Placement = new PlacementOptions { GpuSupports = CudaCapabilities.Supports, Constraints = [PlacementConstraint.Parse(".*=gpu").Value!] } };
-        var placed = PassManager.Run(module, PassRegistry.Cuda, options).Unwrap();
+        var placed = PlaceOnGpu(module);
         var text = GraphCompiler.IR.Text.Printer.Print(placed);
         Assert.Matches(@"= fusion %\d+, %\d+ \{device = gpu, kind = loop\} : tensor<1000xf64>", text);
         Assert.Matches(@"= fusion [^\n]*device = cpu", text); // with exp, which has no f64 lowering without libm
         Assert.Matches(@"= reduce [^\n]*device = cpu", text);
-        var p = CudaCompiler.Generate(placed, new CudaCompileOptions { HostKernels = CpuKernels.Instance });
-        Assert.True(p.Ok, string.Join("\n", p.Diagnostics));
-        var ptx = p.Value!.Ptx;
+        var ptx = Generate(placed).Ptx;
         Assert.Contains("div.rn.f64", ptx);
         Assert.Contains("sqrt.rn.f64", ptx);
         Assert.Contains("cvt.rni.f64.f64", ptx);

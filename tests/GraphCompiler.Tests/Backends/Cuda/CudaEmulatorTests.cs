@@ -51,11 +51,7 @@ public sealed class CudaEmulatorTests
     public void EveryPtxSnapshotRunsAndMatchesTheInterpreter(string name) =>
         RunAndCompare(IrTest.Parse(File.ReadAllText(Path.Combine(GoldenFile.RepoRoot(), "tests", "ptx", name + ".ir"))), rtol: 1e-4, atol: 1e-5);
 
-    private static Module PlaceOnGpu(string text)
-    {
-        var options = PassOptions.Default with { Placement = new PlacementOptions { GpuSupports = CudaCapabilities.Supports, Constraints = [PlacementConstraint.Parse(".*=gpu").Value!] } };
-        return PassManager.Run(IrTest.Parse(text), PassRegistry.Cuda, options).Unwrap();
-    }
+    private static Module PlaceOnGpu(string text) => CudaBackendTests.PlaceOnGpu(IrTest.Parse(text));
 
     /// <summary>The GEMM kernel's tile edges: sizes that are no multiple of any tile, the short-C (gemv) path, a batch dimension, and a fused epilogue.</summary>
     [CudaEmulatorTheory]

@@ -150,24 +150,30 @@ internal static partial class FastMath
     {
         var x = p[0];
         var a = f.Abs(x);
-        var high = f.Cmp("ogt", a, F(0.5));
-        var z = f.Sel(high, f.Mul(F(0.5), f.Sub(F(1), a)), f.Mul(a, a));
-        var xr = f.Sel(high, f.Sqrt(z), a);
-        var s = f.Fma(f.Mul(f.Poly(z, AsinPoly), z), xr, xr);
+        var (high, s) = AsinReduced(f, a, a);
         var r = f.CopySign(f.Sel(high, f.Sub(F(HalfPi), f.Add(s, s)), s), x);
         r = f.Sel(f.Cmp("ogt", a, F(1)), F(double.NaN), r);
         return f.Sel(f.IsNan(x), x, r);
     });
+
+    /// <summary>
+    /// Cephes' asin polynomial on the reduced argument: whether |x| &gt; ½, and asin(√(½(1 − |x|))) if so, else
+    /// asin(<paramref name="low"/>) (|x| for asin, x itself for acos).
+    /// </summary>
+    private static (string High, string S) AsinReduced(MathFunction f, string a, string low)
+    {
+        var high = f.Cmp("ogt", a, F(0.5));
+        var z = f.Sel(high, f.Mul(F(0.5), f.Sub(F(1), a)), f.Mul(a, a));
+        var xr = f.Sel(high, f.Sqrt(z), low);
+        return (high, f.Fma(f.Mul(f.Poly(z, AsinPoly), z), xr, xr));
+    }
 
     /// <summary><c>acos(x)</c> (max 1.3 ulp): π/2 − asin(x) near 0, 2·asin(√(½(1 − |x|))) above ½ (π − that for negative x).</summary>
     public static string Acos(ModuleContext module) => MathFunction.Define(module, "gc.acosf", 1, (f, p) =>
     {
         var x = p[0];
         var a = f.Abs(x);
-        var high = f.Cmp("ogt", a, F(0.5));
-        var z = f.Sel(high, f.Mul(F(0.5), f.Sub(F(1), a)), f.Mul(x, x));
-        var xr = f.Sel(high, f.Sqrt(z), x);
-        var s = f.Fma(f.Mul(f.Poly(z, AsinPoly), z), xr, xr);
+        var (high, s) = AsinReduced(f, a, x);
         var twice = f.Add(s, s);
         var far = f.Sel(f.Cmp("olt", x, F(0)), f.Sub(F(Pi), twice), twice);
         var r = f.Sel(high, far, f.Sub(F(HalfPi), s));
