@@ -38,7 +38,8 @@ public static class CudaCapabilities
             return op.Attr.Enum("kind") switch
             {
                 "loop" => body.All(ElementSupported),
-                "reduction" => body.All(o => o.Def is ReduceOp ? ReductionSupported(o) : ElementSupported(o)),
+                "reduction" => body.All(o => o.Def is ReduceOp ? ReductionSupported(o) : ElementSupported(o))
+                    && Codegen.RowKernel.Split(body, op.Regions[0].Yielded) is not null,
                 "output" => body.All(o => o.Def is DotGeneralOp ? GemmSupported(o) : ElementSupported(o)),
                 _ => false,
             };
@@ -70,16 +71,13 @@ public static class CudaCapabilities
         return false;
     }
 
-    /// <summary>Reductions over the trailing dimensions (rows), floats, sum/max/min: a warp-per-row kernel.</summary>
+    /// <summary>Reductions over any dimensions, floats, sum/max/min: a block per output element (<c>RowKernel</c>).</summary>
     private static bool ReductionSupported(Operation op)
     {
         var x = op.Operands[0].Type;
         if (!TypesSupported(op) || !NoF64(op) || !x.Element.IsFloat()) return false;
         if (op.Attr.Enum("kind") is not ("sum" or "max" or "min")) return false;
-        var dims = op.Attr.Ints("dims").Order().ToArray();
-        for (int i = 0; i < dims.Length; i++)
-            if (dims[i] != x.Rank - dims.Length + i) return false;
-        return dims.Length > 0;
+        return op.Attr.Ints("dims").Length > 0;
     }
 
     /// <summary>dot_general with one contracting dimension and at most one batch dimension, floats: the tiled GEMM.</summary>

@@ -4,6 +4,7 @@ using static GraphCompiler.Tests.Cli.CliTests;
 namespace GraphCompiler.Tests.Cli;
 
 /// <summary>gcc-cli's <c>bench</c>, and <c>run</c>/<c>ir</c>/<c>graph</c>/<c>check</c> on every model format and backend.</summary>
+[Collection(GraphCompiler.Tests.Backends.Cuda.CudaDriverCollection.Name)] // its cuda case expects no driver, and GC_CUDA_DRIVER reaches child processes
 public sealed class ModelCommandsCliTests : IDisposable
 {
     private readonly TestTemp _temp = new();

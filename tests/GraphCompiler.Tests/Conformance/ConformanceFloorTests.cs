@@ -93,6 +93,7 @@ public sealed class ExpectedFailuresTests
 /// <c>check --backend cuda</c> runs the same cases through the same runner. CI has no GPU: there every case must be a
 /// SKIP that names the missing driver (never a FAIL, never silently nothing); on a GPU machine the cases run.
 /// </summary>
+[Collection(GraphCompiler.Tests.Backends.Cuda.CudaDriverCollection.Name)]
 public sealed class CudaConformanceTests
 {
     [SkippableSharedFact]

@@ -6,46 +6,56 @@ using GraphCompiler.IR.Ops;
 namespace GraphCompiler.Backends.Cuda.Codegen;
 
 /// <summary>
-/// A reduction fusion whose reduces all fold the trailing dimensions of one shape (softmax, layer
-/// norm, row sums) as one kernel with one thread block per row. For each reduce in body order, the
-/// threads stride over the row accumulating its input (computed by the element evaluator, so the
-/// reduce's producers are fused in), combine across the warp with butterfly shuffles and across warps
-/// through shared memory; every thread then holds the row's value, which later elements of the body
-/// read as a register. Full-shape outputs are written by all threads in the same strided order,
-/// row-shape outputs by thread 0. The row stays in L1/L2 between its passes, so device memory sees
-/// about one read of the input and one write of the output.
+/// A reduction fusion whose reduces all fold the same dimensions of one shape (softmax and layer norm over the
+/// trailing ones, column sums, batch-norm statistics over N, H, W, full reductions) as one kernel with one
+/// thread block per output element (a row when the folded dimensions are trailing). For each reduce in body
+/// order, the threads stride over the folded elements accumulating its input (computed by the element
+/// evaluator, so the reduce's producers are fused in), combine across the warp with butterfly shuffles and
+/// across warps through shared memory; every thread then holds the output element's value, which later
+/// elements of the body read as a register. Full-shape outputs are written by all threads in the same strided
+/// order, reduced-shape outputs by thread 0. Over trailing dimensions a warp reads contiguous memory and the
+/// row stays in L1/L2 between its passes; over leading ones the reads are strided (correct, not coalesced).
 /// </summary>
 internal static class RowKernel
 {
     public const int MaxBlock = 256;
 
-    /// <summary>The row shape (kept dimensions) and the reduced trailing shape, when every reduce of <paramref name="ops"/> folds the same trailing dimensions of one shape.</summary>
-    public static (ImmutableArray<long> Rows, ImmutableArray<long> Row)? Split(IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs)
+    /// <summary>
+    /// How a reduction fusion's shape splits: the full shape, the kept dimensions (the output elements, one block
+    /// each) and the folded ones, by position. Null unless every reduce of <paramref name="ops"/> folds the same
+    /// dimensions of one shape and every output has the full or the kept shape.
+    /// </summary>
+    public sealed record Shape(ImmutableArray<long> Full, ImmutableArray<int> Kept, ImmutableArray<int> Folded)
+    {
+        public ImmutableArray<long> KeptShape => [.. Kept.Select(d => Full[d])];
+        public ImmutableArray<long> FoldedShape => [.. Folded.Select(d => Full[d])];
+    }
+
+    public static Shape? Split(IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs)
     {
         ImmutableArray<long>? full = null;
-        int reducedCount = -1;
+        int[]? folded = null;
         foreach (var op in ops.Where(o => o.Def is ReduceOp))
         {
             var x = op.Operands[0].Type.Shape;
-            var dims = op.Attr.Ints("dims").Order().ToArray();
-            for (int i = 0; i < dims.Length; i++)
-                if (dims[i] != x.Length - dims.Length + i) return null;
-            if (full is { } f && (!f.SequenceEqual(x) || reducedCount != dims.Length)) return null;
+            var dims = op.Attr.Ints("dims").Select(d => (int)d).Order().ToArray();
+            if (full is { } f && (!f.SequenceEqual(x) || !folded!.SequenceEqual(dims))) return null;
             full = x;
-            reducedCount = dims.Length;
+            folded = dims;
         }
-        if (full is not { } shape || reducedCount <= 0) return null;
-        var rows = shape[..^reducedCount];
-        var row = shape[^reducedCount..];
+        if (full is not { } shape || folded is not { Length: > 0 }) return null;
+        var kept = Enumerable.Range(0, shape.Length).Where(d => Array.IndexOf(folded, d) < 0).ToImmutableArray();
+        var split = new Shape(shape, kept, [.. folded]);
         foreach (var o in outputs)
-            if (!o.Type.Shape.SequenceEqual(shape) && !o.Type.Shape.SequenceEqual(rows)) return null;
-        return (rows, row);
+            if (!o.Type.Shape.SequenceEqual(shape) && !o.Type.Shape.SequenceEqual(split.KeptShape)) return null;
+        return split;
     }
 
     public static GpuKernel Emit(DeviceModule m, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
         IReadOnlyDictionary<Value, Tensor> constants, IReadOnlyList<Value> outerOutputs, IReadOnlyList<Value> outerInputs)
     {
-        var (rowsShape, rowShape) = Split(ops, outputs) ?? throw new CodegenException("reduction is not over trailing dimensions");
+        var split = Split(ops, outputs) ?? throw new CodegenException("the reduces of a GPU reduction must fold the same dimensions of one shape");
+        var (rowsShape, rowShape, fullShape) = (split.KeptShape, split.FoldedShape, split.Full);
         long rows = rowsShape.Aggregate(1L, (a, d) => a * d);
         long r = rowShape.Aggregate(1L, (a, d) => a * d);
         int block = (int)Math.Min(MaxBlock, Math.Max(32, (r + 31) / 32 * 32));
@@ -65,8 +75,16 @@ internal static class RowKernel
         var lane = b.Let($"and i64 {tid}, 31", "lane");
         var warp = b.Let($"lshr i64 {tid}, 5", "warp");
 
-        string[] Full(string j) => [.. rowIdx, .. ev.Memory.Unravel(j, rowShape)];
-        var fullShape = rowsShape.AddRange(rowShape);
+        // The full index of folded element j of this block's output element: kept and folded indices by position.
+        string[] Full(string j)
+        {
+            var folded = ev.Memory.Unravel(j, rowShape);
+            var idx = new string[fullShape.Length];
+            for (int i = 0; i < split.Kept.Length; i++) idx[split.Kept[i]] = rowIdx[i];
+            for (int i = 0; i < split.Folded.Length; i++) idx[split.Folded[i]] = folded[i];
+            return idx;
+        }
+        bool trailing = split.Folded.SequenceEqual(Enumerable.Range(fullShape.Length - split.Folded.Length, split.Folded.Length));
 
         for (int ri = 0; ri < reduces.Count; ri++)
         {
@@ -115,7 +133,7 @@ internal static class RowKernel
                 {
                     ev.NextElement();
                     var idx = Full(j);
-                    var lin = b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {row}, {r}")}, {j}", "lin");
+                    var lin = trailing ? b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {row}, {r}")}, {j}", "lin") : ev.Memory.Ravel(idx, fullShape);
                     ev.Memory.Store(new KernelBuffer($"%p{o}", output.Type), lin, ev.Element(output, idx));
                 }, "out", step: block.ToString());
                 ev.NextElement();

@@ -143,7 +143,10 @@ internal static partial class CudaEmulator
     }
 }
 
-/// <summary>Tests that load a CUDA driver (real or emulated) share the process's GC_CUDA_DRIVER: one at a time.</summary>
+/// <summary>
+/// Tests that set GC_CUDA_DRIVER (process-wide, inherited by child processes) and tests that expect no driver run
+/// one at a time: xunit runs the classes of one collection sequentially.
+/// </summary>
 [CollectionDefinition(Name)]
 public sealed class CudaDriverCollection
 {

@@ -110,6 +110,56 @@ public sealed class CudaEmulatorTests
             }
             """), rtol: 1e-4, atol: 1e-4, seed: rows * width);
 
+    /// <summary>
+    /// Reductions over leading, middle, interleaved and all dimensions (a block per output element): column sums,
+    /// a full sum, a max over the middle, batch-norm statistics with the normalised tensor fused after them.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData("37x300", "0", "sum")]
+    [InlineData("3x50x7", "0, 1, 2", "sum")]
+    [InlineData("6x40x5", "1", "max")]
+    [InlineData("5x6x7", "0, 2", "min")]
+    [InlineData("2x3x1000", "0, 1", "sum")]
+    public void ReductionsOverAnyDimensionsMatchTheInterpreter(string shape, string dims, string kind)
+    {
+        var full = shape.Split('x').Select(long.Parse).ToArray();
+        var folded = dims.Split(',').Select(d => int.Parse(d.Trim())).ToHashSet();
+        var kept = string.Join("x", full.Where((_, i) => !folded.Contains(i)));
+        var keptType = kept.Length == 0 ? "tensor<f32>" : $"tensor<{kept}xf32>";
+        var placed = PlaceOnGpu($$"""
+            func @main(%x: tensor<{{shape}}xf32>) -> ({{keptType}}) {
+              %e = exp %x : tensor<{{shape}}xf32>
+              %r = reduce %e {dims = [{{dims}}], kind = {{kind}}} : {{keptType}}
+              return %r
+            }
+            """);
+        Assert.Matches(@"= (fusion|reduce) [^\n]*device = gpu", GraphCompiler.IR.Text.Printer.Print(placed));
+        RunAndCompare(placed, rtol: 1e-5, atol: 1e-5, seed: full.Length + folded.Count);
+    }
+
+    [CudaEmulatorFact]
+    public void BatchNormStatisticsAndTheNormalisedTensorMatchTheInterpreter() =>
+        RunAndCompare(PlaceOnGpu("""
+            func @main(%x: tensor<4x5x6x8xf32>) -> (tensor<4x5x6x8xf32>, tensor<8xf32>) {
+              %s = reduce %x {dims = [0, 1, 2], kind = sum} : tensor<8xf32>
+              %n = constant {value = dense<120.0>} : tensor<f32>
+              %nb = broadcast_in_dim %n {dims = []} : tensor<8xf32>
+              %mean = div %s, %nb : tensor<8xf32>
+              %mb = broadcast_in_dim %mean {dims = [3]} : tensor<4x5x6x8xf32>
+              %d = sub %x, %mb : tensor<4x5x6x8xf32>
+              %d2 = mul %d, %d : tensor<4x5x6x8xf32>
+              %v = reduce %d2 {dims = [0, 1, 2], kind = sum} : tensor<8xf32>
+              %var = div %v, %nb : tensor<8xf32>
+              %eps = constant {value = dense<0.001>} : tensor<f32>
+              %eb = broadcast_in_dim %eps {dims = []} : tensor<8xf32>
+              %ve = add %var, %eb : tensor<8xf32>
+              %r = rsqrt %ve : tensor<8xf32>
+              %rb = broadcast_in_dim %r {dims = [3]} : tensor<4x5x6x8xf32>
+              %y = mul %d, %rb : tensor<4x5x6x8xf32>
+              return %y, %var
+            }
+            """), rtol: 1e-4, atol: 1e-5);
+
     /// <summary>Every math function in one pointwise kernel, at a length that leaves a ragged edge (1001 = 4·250 + 1).</summary>
     [CudaEmulatorFact]
     public void MathFunctionsMatchTheInterpreterOnTheGpu()
