@@ -40,7 +40,7 @@ public static class CudaCapabilities
                 "loop" => body.All(ElementSupported),
                 "reduction" => body.All(o => o.Def is ReduceOp ? ReductionSupported(o) : ElementSupported(o))
                     && Codegen.RowKernel.Split(body, op.Regions[0].Yielded) is not null,
-                "output" => body.All(o => o.Def is DotGeneralOp ? GemmSupported(o) : ElementSupported(o)),
+                "output" => body.All(o => o.Def is DotGeneralOp ? GemmSupported(o) : ElementSupported(o)) && body.Count(o => o.Def is DotGeneralOp) <= 1,
                 _ => false,
             };
         }
@@ -68,6 +68,9 @@ public static class CudaCapabilities
         // Float math: whatever the shared scalar lowering writes without a libm call (src/Backends/Llvm/Codegen/Math).
         if (op.Def is UnaryOp or BinaryOp && op.Operands[0].Type.Element is var e && e.IsFloat()) return ScalarEmitter.SelfContained(op.Def.Name, e);
         if (op.Def is UnaryOp) return IntegerUnary.Contains(op.Def);
+        // Direct convolution and pooling: a thread per output element looping over its window (LoopElementOps).
+        if (op.Def is ConvolutionOp) return op.Results[0].Type.Element.IsFloat() && LoopElementOps.Computes(op);
+        if (op.Def is ReduceWindowOp) return op.Attr.Enum("kind") is "sum" or "max" or "min";
         return false;
     }
 

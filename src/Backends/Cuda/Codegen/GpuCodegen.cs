@@ -4,7 +4,10 @@ using GraphCompiler.IR.Ops;
 
 namespace GraphCompiler.Backends.Cuda.Codegen;
 
-/// <summary>Picks the kernel template for a GPU op: pointwise, row reduction or GEMM (see <see cref="CudaCapabilities"/>).</summary>
+/// <summary>
+/// Picks the kernel template for a GPU op: row reduction, GEMM (a dot_general and its epilogue), or pointwise for
+/// everything else, convolutions and pooling included (see <see cref="CudaCapabilities"/>).
+/// </summary>
 internal static class GpuCodegen
 {
     public static IReadOnlyList<GpuKernel> Emit(DeviceModule m, Operation op, IReadOnlyDictionary<Value, Tensor> outerConstants)
@@ -17,7 +20,7 @@ internal static class GpuCodegen
         {
             case "reduction":
                 return [RowKernel.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs)];
-            case "output":
+            case "output" when ops.Any(o => o.Def is DotGeneralOp):
                 return [GemmKernel.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs)];
             default:
                 // One kernel per output shape: a kernel's threads walk one index space.

@@ -4,7 +4,8 @@ using GraphCompiler.IR;
 namespace GraphCompiler.Backends.Cuda.Codegen;
 
 /// <summary>
-/// A loop fusion (or one elementwise/shape op) as one kernel: each thread computes
+/// A loop fusion (or one elementwise/shape op, a convolution or a pooling window with what is fused after it) as
+/// one kernel: each thread computes
 /// <see cref="PerThread"/> consecutive elements of every output, so the loads and stores of contiguous
 /// operands become 16-byte vector accesses (LLVM's load/store vectoriser merges them: the parameters
 /// are 16-byte aligned and the first element a multiple of four), and a warp touches 512 contiguous
@@ -23,8 +24,9 @@ internal static class PointwiseKernel
         var shape = outputs[0].Type.Shape;
         long n = outputs[0].Type.ElementCount;
         var b = new LlvmBuilder();
+        // Convolution and pooling elements are loops over their window (LoopElementOps): a thread per output element.
         var ev = new ElementEvaluator(m.Context, b,
-            inputs.Select((v, i) => (v, $"%p{outputs.Count + i}")), ops, constants);
+            inputs.Select((v, i) => (v, $"%p{outputs.Count + i}")), ops, constants, LoopElementOps.Instance);
         var tid = Sreg.Read(m.Context, b, "tid.x");
         var bid = Sreg.Read(m.Context, b, "ctaid.x");
         var first = b.Let($"mul nuw nsw i64 {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {bid}, {Block}")}, {tid}")}, {PerThread}", "first");

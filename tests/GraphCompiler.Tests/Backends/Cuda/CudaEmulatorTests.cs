@@ -160,6 +160,50 @@ public sealed class CudaEmulatorTests
             }
             """), rtol: 1e-4, atol: 1e-5);
 
+    /// <summary>
+    /// Convolutions as GPU pointwise kernels (a thread per output element over its window): NHWC and NCHW,
+    /// padding, strides, dilations, groups and depthwise, with bias and relu fused after, at odd sizes.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData("2x9x9x5", "3x3x5x7", "b01f_01io->b01f", "padding_low = [1, 1], padding_high = [1, 1]", "2x9x9x7", 3)]
+    [InlineData("1x6x11x10", "7x6x3x3", "bf01_oi01->bf01", "window_strides = [2, 2], rhs_dilation = [2, 2], padding_low = [2, 1], padding_high = [2, 2]", "1x7x6x5", 1)]
+    [InlineData("2x8x8x6", "3x3x2x9", "b01f_01io->b01f", "feature_group_count = 3, padding_low = [1, 1], padding_high = [1, 1]", "2x8x8x9", 3)]
+    [InlineData("1x7x7x8", "3x3x1x8", "b01f_01io->b01f", "feature_group_count = 8, window_strides = [2, 2], padding_low = [1, 1], padding_high = [1, 1]", "1x4x4x8", 3)]
+    [InlineData("3x5x5x4", "1x1x4x6", "b01f_01io->b01f", "", "3x5x5x6", 3)]
+    public void ConvolutionsMatchTheInterpreter(string input, string kernel, string layout, string attrs, string output, int featureDim)
+    {
+        var outShape = output.Split('x');
+        var cout = outShape[featureDim];
+        var sep = attrs.Length == 0 ? "" : ", ";
+        var placed = PlaceOnGpu($$"""
+            func @main(%x: tensor<{{input}}xf32>, %k: tensor<{{kernel}}xf32>, %b: tensor<{{cout}}xf32>) -> (tensor<{{output}}xf32>) {
+              %c = convolution %x, %k {dims = "{{layout}}"{{sep}}{{attrs}}} : tensor<{{output}}xf32>
+              %bb = broadcast_in_dim %b {dims = [{{featureDim}}]} : tensor<{{output}}xf32>
+              %s = add %c, %bb : tensor<{{output}}xf32>
+              %z = constant {value = dense<0.0>} : tensor<f32>
+              %zb = broadcast_in_dim %z {dims = []} : tensor<{{output}}xf32>
+              %r = max %s, %zb : tensor<{{output}}xf32>
+              return %r
+            }
+            """);
+        Assert.Matches(@"device = gpu[^\n]*\n[^\n]*body|= convolution [^\n]*device = gpu", GraphCompiler.IR.Text.Printer.Print(placed));
+        RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, seed: input.Length + kernel.Length);
+    }
+
+    /// <summary>Max pooling with padding and average pooling (a sum window over a count), NHWC, on the GPU.</summary>
+    [CudaEmulatorFact]
+    public void PoolingMatchesTheInterpreter() =>
+        RunAndCompare(PlaceOnGpu("""
+            func @main(%x: tensor<2x9x9x3xf32>) -> (tensor<2x5x5x3xf32>, tensor<2x4x4x3xf32>) {
+              %m = reduce_window %x {kind = max, window = [1, 3, 3, 1], strides = [1, 2, 2, 1], padding_low = [0, 1, 1, 0], padding_high = [0, 1, 1, 0]} : tensor<2x5x5x3xf32>
+              %s = reduce_window %x {kind = sum, window = [1, 2, 2, 1], strides = [1, 2, 2, 1]} : tensor<2x4x4x3xf32>
+              %q = constant {value = dense<0.25>} : tensor<f32>
+              %qb = broadcast_in_dim %q {dims = []} : tensor<2x4x4x3xf32>
+              %a = mul %s, %qb : tensor<2x4x4x3xf32>
+              return %m, %a
+            }
+            """), rtol: 1e-5, atol: 1e-6);
+
     /// <summary>Every math function in one pointwise kernel, at a length that leaves a ragged edge (1001 = 4·250 + 1).</summary>
     [CudaEmulatorFact]
     public void MathFunctionsMatchTheInterpreterOnTheGpu()

@@ -4,9 +4,17 @@ using GraphCompiler.IR.Ops;
 
 namespace GraphCompiler.Backends.Cpu.Codegen;
 
-/// <summary><c>rng</c>: Philox-4x32-10 of the element's linear index, then RngOp's exact recipe.</summary>
-internal sealed partial class CpuElementOps
+/// <summary>
+/// The CPU's elements beyond the shared evaluator's: the loops of <see cref="LoopElementOps"/> and <c>rng</c>
+/// (Philox-4x32-10 of the element's linear index, then RngOp's exact recipe).
+/// </summary>
+internal sealed class CpuElementOps : IElementOps
 {
+    public static readonly CpuElementOps Instance = new();
+
+    public string? TryCompute(ElementEvaluator ev, Operation op, Value v, IReadOnlyList<string> idx) =>
+        op.Def is RngOp ? Rng(ev, op, v, idx) : LoopElementOps.Instance.TryCompute(ev, op, v, idx);
+
     private const uint M0 = 0xD2511F53, M1 = 0xCD9E8D57, W0 = 0x9E3779B9, W1 = 0xBB67AE85;
 
     private static string[] Philox(ElementEvaluator ev, string k, ulong seed)

@@ -1,17 +1,18 @@
 using System.Collections.Immutable;
-using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Ops;
 
-namespace GraphCompiler.Backends.Cpu.Codegen;
+namespace GraphCompiler.Backends.Llvm.Codegen;
 
 /// <summary>
-/// The CPU's elements beyond the shared evaluator's: those computed by a loop over reduced dimensions
-/// (reduce, dot_general, convolution, reduce_window, arg_reduce) and rng.
+/// Elements computed by a loop over reduced dimensions, beyond the evaluator's own: reduce, dot_general,
+/// convolution (direct), reduce_window and arg_reduce, as target-neutral IR (loops, allocas SROA promotes).
+/// The CPU uses them for what it does not compute ahead; a GPU pointwise kernel for convolution and pooling,
+/// one thread per output element.
 /// </summary>
-internal sealed partial class CpuElementOps : IElementOps
+public sealed class LoopElementOps : IElementOps
 {
-    public static readonly CpuElementOps Instance = new();
+    public static readonly LoopElementOps Instance = new();
 
     public string? TryCompute(ElementEvaluator ev, Operation op, Value v, IReadOnlyList<string> idx) => op.Def switch
     {
@@ -20,8 +21,15 @@ internal sealed partial class CpuElementOps : IElementOps
         ConvolutionOp => Convolution(ev, op, v, idx),
         ReduceWindowOp => ReduceWindow(ev, op, v, idx),
         ArgReduceOp => ArgReduce(ev, op, v, idx),
-        RngOp => Rng(ev, op, v, idx),
         _ => null,
+    };
+
+    /// <summary>Whether <see cref="TryCompute"/> takes <paramref name="op"/> (a convolution only with batch_group_count 1).</summary>
+    public static bool Computes(Operation op) => op.Def switch
+    {
+        ReduceOp or DotGeneralOp or ReduceWindowOp or ArgReduceOp => true,
+        ConvolutionOp => op.Attr.Int("batch_group_count") == 1,
+        _ => false,
     };
 
     private static string Reduce(ElementEvaluator ev, Operation op, Value v, IReadOnlyList<string> idx)
@@ -90,7 +98,7 @@ internal sealed partial class CpuElementOps : IElementOps
         var (input, kernel) = (op.Operands[0], op.Operands[1]);
         var a = op.Attr;
         var L = ConvLayout.Parse(a.String("dims"), m => new IrException(m));
-        if (a.Int("batch_group_count") != 1) throw new CodegenException("convolution with batch_group_count > 1 is not supported by the CPU backend yet");
+        if (a.Int("batch_group_count") != 1) throw new CodegenException("convolution with batch_group_count > 1 is not supported by the code generator yet");
         int n = L.SpatialCount;
         long[] Get(string name, long dflt) { var x = a.Ints(name); return x.IsDefaultOrEmpty ? [.. Enumerable.Repeat(dflt, n)] : [.. x]; }
         var strides = Get("window_strides", 1);
