@@ -71,6 +71,8 @@ public static class CudaCapabilities
         // Direct convolution and pooling: a thread per output element looping over its window (LoopElementOps).
         if (op.Def is ConvolutionOp) return op.Results[0].Type.Element.IsFloat() && LoopElementOps.Computes(op);
         if (op.Def is ReduceWindowOp) return op.Attr.Enum("kind") is "sum" or "max" or "min";
+        // Gather (embeddings, take): each output element reads its start index from device memory, clamped as XLA's.
+        if (op.Def is GatherOp) return true;
         return false;
     }
 

@@ -204,6 +204,37 @@ public sealed class CudaEmulatorTests
             }
             """), rtol: 1e-5, atol: 1e-6);
 
+    /// <summary>Gathers on the GPU: an embedding lookup (indices past the table clamp, as XLA's gather) and a batched take along an axis.</summary>
+    [CudaEmulatorFact]
+    public void GathersMatchTheInterpreter()
+    {
+        var placed = PlaceOnGpu("""
+            func @main(%table: tensor<50x16xf32>, %ids: tensor<7x1xi32>, %x: tensor<3x9xf32>, %cols: tensor<3x4x1xi64>) -> (tensor<7x16xf32>, tensor<3x4xf32>) {
+              %e = gather %table, %ids {offset_dims = [1], collapsed_slice_dims = [0], start_index_map = [0], index_vector_dim = 1, slice_sizes = [1, 16]} : tensor<7x16xf32>
+              %t = gather %x, %cols {offset_dims = [], collapsed_slice_dims = [1], start_index_map = [1], index_vector_dim = 2, slice_sizes = [1, 1], operand_batching_dims = [0], start_indices_batching_dims = [0]} : tensor<3x4xf32>
+              return %e, %t
+            }
+            """);
+        Assert.Matches(@"= gather [^\n]*device = gpu", GraphCompiler.IR.Text.Printer.Print(placed));
+        var program = CudaCompiler.Generate(placed, Options).Unwrap();
+        CudaEmulator.Register(program);
+        var rng = new Random(3);
+        Tensor[] inputs =
+        [
+            Tensor.FromDoubles(new TensorType(ElementType.F32, 50L, 16L), [.. Enumerable.Range(0, 800).Select(_ => rng.NextDouble())]),
+            Tensor.FromInt64s(new TensorType(ElementType.I32, 7L, 1L), [0, 49, 3, 60, -2, 17, 17]), // 60 and -2 clamp to 49 and 0
+            Tensor.FromDoubles(new TensorType(ElementType.F32, 3L, 9L), [.. Enumerable.Range(0, 27).Select(_ => rng.NextDouble())]),
+            Tensor.FromInt64s(new TensorType(ElementType.I64, 3L, 4L, 1L), [0, 8, 4, 4, 1, 2, 3, 9, 7, 0, 8, 5]),
+        ];
+        var expected = new Interpreter(placed).Run(null, inputs).Unwrap().Results;
+        using (CudaEmulator.AsDriver())
+        {
+            using var exe = CudaCompiler.Jit(placed, Options).Unwrap();
+            var actual = exe.Run(inputs).Unwrap();
+            for (int i = 0; i < expected.Length; i++) IrTest.AssertTensor(expected[i], actual[i], 0, 0);
+        }
+    }
+
     /// <summary>Every math function in one pointwise kernel, at a length that leaves a ragged edge (1001 = 4·250 + 1).</summary>
     [CudaEmulatorFact]
     public void MathFunctionsMatchTheInterpreterOnTheGpu()
