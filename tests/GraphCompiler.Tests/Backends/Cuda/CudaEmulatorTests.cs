@@ -276,6 +276,38 @@ public sealed class CudaEmulatorTests
             """), rtol: 0, atol: 0);
 
     /// <summary>
+    /// A whole CNN (benchmarks/models/cnn_8x3x32x32.onnx: two convolutions with relu and max pooling, then a dense
+    /// layer) through the public driver with <c>--place '.*=gpu'</c>: every op on the GPU, none left on the CPU,
+    /// and the result the interpreter's.
+    /// </summary>
+    [CudaEmulatorFact]
+    public void ACnnRunsEntirelyOnTheEmulatedGpu()
+    {
+        var driver = GraphCompiler.Compiler.Create(new GraphCompiler.CompileOptions { Target = "cuda", Place = [".*=gpu"] }).Unwrap();
+        var model = driver.Load(Path.Combine(GoldenFile.RepoRoot(), "benchmarks", "models", "cnn_8x3x32x32.onnx")).Unwrap();
+        var optimised = driver.Optimize(model).Unwrap();
+        var placed = optimised.Entry.Body.Operations.Where(o => !o.Def.IsTerminator && o.Def is not (GraphCompiler.IR.Ops.ConstantOp or GraphCompiler.IR.Ops.SendOp or GraphCompiler.IR.Ops.RecvOp)).ToList();
+        Assert.All(placed, o => Assert.Equal("gpu", o.Attr.Enum("device")));
+        Assert.Contains(placed, o => o.Regions.Length > 0 && o.Regions[0].Operations.Any(b => b.Def is GraphCompiler.IR.Ops.ConvolutionOp));
+        var inputs = RandomInputs(optimised.Entry, 8);
+        var expected = new Interpreter(model).Run(null, inputs).Unwrap().Results;
+        CudaCompiler.Generated += CudaEmulator.Register;
+        try
+        {
+            using (CudaEmulator.AsDriver())
+            {
+                using var exe = driver.Jit(optimised).Unwrap();
+                var actual = exe.Run(inputs).Unwrap();
+                IrTest.AssertTensor(expected[0], actual[0], 1e-4, 1e-4);
+            }
+        }
+        finally
+        {
+            CudaCompiler.Generated -= CudaEmulator.Register;
+        }
+    }
+
+    /// <summary>
     /// The shared ONNX suite through the cuda target as <c>check --backend cuda --place '.*=gpu'</c> runs it (the
     /// conformance runner, the driver, the JIT, the generated runtime), the driver being the emulator: every
     /// case the CPU backend's floor lists passes (ops without a GPU kernel run on the host between transfers),
