@@ -58,9 +58,13 @@ internal static partial class CudaEmulator
 
     private static nint Export(string name) => NativeLibrary.GetExport(NativeLibrary.Load(Library), name);
 
-    /// <summary>Compiles <paramref name="program"/>'s kernels for this CPU and registers them under its PTX.</summary>
-    public static unsafe void Register(CudaProgram program)
+    private static readonly HashSet<string> RegisteredPtx = [];
+
+    /// <summary>Compiles <paramref name="program"/>'s kernels for this CPU and registers them under its PTX (once per PTX text).</summary>
+    private static unsafe void Register(CudaProgram program)
     {
+        lock (RegisteredPtx)
+            if (!RegisteredPtx.Add(program.Ptx)) return;
         var dir = Path.GetDirectoryName(Library)!;
         int n = Interlocked.Increment(ref _registered);
         var obj = LlvmCompiler.Emit(HostFlavoured(program.DeviceIr), CpuTarget.Host(), assembly: false, name: $"kernels{n}", constants: program.DeviceConstants);
@@ -120,12 +124,14 @@ internal static partial class CudaEmulator
     private static partial Regex KernelDefinition();
 
     /// <summary>
-    /// Points the generated runtime at the emulator (GC_CUDA_DRIVER, set in the native environment, which the
-    /// runtime's getenv reads: .NET's Environment.SetEnvironmentVariable does not reach it on Linux) until disposed.
+    /// Until disposed, the emulator is the driver: GC_CUDA_DRIVER names it (set in the native environment, which the
+    /// runtime's getenv reads: .NET's Environment.SetEnvironmentVariable does not reach it on Linux), and every
+    /// program generated meanwhile (<see cref="CudaCompiler.Generated"/>) gets its kernels built for the host.
     /// </summary>
     public static IDisposable AsDriver()
     {
         Assert.Equal(0, setenv(DriverVariable, Library, 1));
+        CudaCompiler.Generated += Register;
         return new Unset();
     }
 
@@ -139,7 +145,11 @@ internal static partial class CudaEmulator
 
     private sealed class Unset : IDisposable
     {
-        public void Dispose() => unsetenv(DriverVariable);
+        public void Dispose()
+        {
+            CudaCompiler.Generated -= Register;
+            unsetenv(DriverVariable);
+        }
     }
 }
 

@@ -29,21 +29,22 @@ public sealed class CudaEmulatorTests
     /// <summary>Compiles a placed module, runs it on the emulated GPU, and compares with the interpreter.</summary>
     private static void RunAndCompare(Module placed, double rtol, double atol, int seed = 1)
     {
-        var program = CudaCompiler.Generate(placed, Options);
-        Assert.True(program.Ok, string.Join("\n", program.Diagnostics));
-        Assert.True(program.Value!.Kernels > 0, "nothing was placed on the GPU");
-        CudaEmulator.Register(program.Value);
         var inputs = RandomInputs(placed.Entry, seed);
         var expected = new Interpreter(placed).Run(null, inputs).Unwrap().Results;
         long before = CudaEmulator.Launches;
+        int kernels;
         using (CudaEmulator.AsDriver())
         {
+            var program = CudaCompiler.Generate(placed, Options);
+            Assert.True(program.Ok, string.Join("\n", program.Diagnostics));
+            kernels = program.Value!.Kernels;
+            Assert.True(kernels > 0, "nothing was placed on the GPU");
             using var exe = CudaCompiler.Jit(placed, Options).Unwrap();
             var actual = exe.Run(inputs).Unwrap();
             Assert.Equal(expected.Length, actual.Count);
             for (int i = 0; i < expected.Length; i++) IrTest.AssertTensor(expected[i], actual[i], rtol, atol);
         }
-        Assert.True(CudaEmulator.Launches - before >= program.Value.Kernels, "the kernels did not all run on the (emulated) GPU");
+        Assert.True(CudaEmulator.Launches - before >= kernels, "the kernels did not all run on the (emulated) GPU");
     }
 
     [CudaEmulatorTheory]
@@ -216,8 +217,6 @@ public sealed class CudaEmulatorTests
             }
             """);
         Assert.Matches(@"= gather [^\n]*device = gpu", GraphCompiler.IR.Text.Printer.Print(placed));
-        var program = CudaCompiler.Generate(placed, Options).Unwrap();
-        CudaEmulator.Register(program);
         var rng = new Random(3);
         Tensor[] inputs =
         [
@@ -291,19 +290,11 @@ public sealed class CudaEmulatorTests
         Assert.Contains(placed, o => o.Regions.Length > 0 && o.Regions[0].Operations.Any(b => b.Def is GraphCompiler.IR.Ops.ConvolutionOp));
         var inputs = RandomInputs(optimised.Entry, 8);
         var expected = new Interpreter(model).Run(null, inputs).Unwrap().Results;
-        CudaCompiler.Generated += CudaEmulator.Register;
-        try
+        using (CudaEmulator.AsDriver())
         {
-            using (CudaEmulator.AsDriver())
-            {
-                using var exe = driver.Jit(optimised).Unwrap();
-                var actual = exe.Run(inputs).Unwrap();
-                IrTest.AssertTensor(expected[0], actual[0], 1e-4, 1e-4);
-            }
-        }
-        finally
-        {
-            CudaCompiler.Generated -= CudaEmulator.Register;
+            using var exe = driver.Jit(optimised).Unwrap();
+            var actual = exe.Run(inputs).Unwrap();
+            IrTest.AssertTensor(expected[0], actual[0], 1e-4, 1e-4);
         }
     }
 
@@ -323,16 +314,8 @@ public sealed class CudaEmulatorTests
         var runner = new GraphCompiler.Conformance.ConformanceRunner(driver);
         long before = CudaEmulator.Launches;
         GraphCompiler.Conformance.CheckSummary summary;
-        CudaCompiler.Generated += CudaEmulator.Register;
-        try
-        {
-            using (CudaEmulator.AsDriver())
-                summary = runner.Run([Path.Combine(shared, "conformance", "onnx", "node"), Path.Combine(shared, "conformance", "onnx", "simple")]);
-        }
-        finally
-        {
-            CudaCompiler.Generated -= CudaEmulator.Register;
-        }
+        using (CudaEmulator.AsDriver())
+            summary = runner.Run([Path.Combine(shared, "conformance", "onnx", "node"), Path.Combine(shared, "conformance", "onnx", "simple")]);
         var passed = summary.Cases.Where(c => c.Status == GraphCompiler.Conformance.CaseStatus.Pass).Select(c => c.Name).ToHashSet();
         var failed = summary.Cases.Where(c => c.Status == GraphCompiler.Conformance.CaseStatus.Fail).Select(c => c.Line).ToList();
         Assert.True(failed.Count == 0, $"{summary.Totals}:\n{string.Join("\n", failed)}");
