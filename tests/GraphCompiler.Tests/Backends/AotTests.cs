@@ -216,7 +216,8 @@ public sealed class AotTests : IDisposable
         if (Value("tasks_after_run") > 1) Assert.Equal(1, Value("tasks_after_dlclose"));
     }
 
-    private static (int Code, string Output) Exec(string program, params string[] args)
+    /// <summary>Runs a program to completion (120 s at most): its exit code and its output, stdout then stderr.</summary>
+    internal static (int Code, string Output) Exec(string program, params string[] args)
     {
         var psi = new ProcessStartInfo(program, args) { RedirectStandardOutput = true, RedirectStandardError = true };
         using var p = Process.Start(psi)!;

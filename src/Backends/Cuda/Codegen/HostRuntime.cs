@@ -97,9 +97,7 @@ internal static class HostRuntime
         var haveLib = b.FreshLabel("havelib");
         b.CondBr(b.Let($"icmp eq ptr {lib}, null"), noLib, haveLib);
         b.Block(noLib);
-        b.Line($"call i32 (ptr, i64, ptr, ...) @snprintf(ptr {DriverApi.ErrorBuffer}, i64 512, ptr {HostStrings.Literal(m, "cannot load %s: no NVIDIA driver on this machine")}, ptr {driver})");
-        b.Line($"store i32 2, ptr {State}");
-        b.Line($"ret i32 {(int)RuntimeStatus.NoDevice}");
+        FailWith(m, b, "cannot load %s: no NVIDIA driver on this machine", driver);
         b.Block(haveLib);
         foreach (var e in api)
         {
@@ -163,9 +161,11 @@ internal static class HostRuntime
         m.OnRelease(Release);
     }
 
-    private static void FailWith(ModuleContext m, LlvmBuilder b, string message)
+    /// <summary>Formats the error (<paramref name="format"/> with one string <paramref name="argument"/>, a register), marks init failed and returns NoDevice.</summary>
+    private static void FailWith(ModuleContext m, LlvmBuilder b, string format, string? argument = null)
     {
-        b.Line($"call i32 (ptr, i64, ptr, ...) @snprintf(ptr {DriverApi.ErrorBuffer}, i64 512, ptr {HostStrings.Literal(m, "%s")}, ptr {HostStrings.Literal(m, message)})");
+        var args = argument is null ? $"ptr {HostStrings.Literal(m, "%s")}, ptr {HostStrings.Literal(m, format)}" : $"ptr {HostStrings.Literal(m, format)}, ptr {argument}";
+        b.Line($"call i32 (ptr, i64, ptr, ...) @snprintf(ptr {DriverApi.ErrorBuffer}, i64 512, {args})");
         b.Line($"store i32 2, ptr {State}");
         b.Line($"ret i32 {(int)RuntimeStatus.NoDevice}");
     }

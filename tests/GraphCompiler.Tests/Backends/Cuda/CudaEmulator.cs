@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 using GraphCompiler.Backends.Cuda;
@@ -36,16 +35,12 @@ internal static partial class CudaEmulator
         return (library, null);
     }
 
+    /// <summary><see cref="AotTests.Exec"/>, with a missing program (no cc here) reported as a failure, not thrown.</summary>
     private static (int Status, string Output) Exec(string program, params string[] args)
     {
         try
         {
-            var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var a in args) psi.ArgumentList.Add(a);
-            using var p = Process.Start(psi)!;
-            var output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
-            p.WaitForExit();
-            return (p.ExitCode, output);
+            return AotTests.Exec(program, args);
         }
         catch (System.ComponentModel.Win32Exception e)
         {

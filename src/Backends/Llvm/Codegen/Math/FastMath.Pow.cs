@@ -36,10 +36,7 @@ internal static partial class FastMath
         log2 = f.Let($"select i1 {f.IsInf(a)}, double {D(double.PositiveInfinity)}, double {log2}");
         var t = f.DMul(f.Widen(y), log2);
         // Past these, the f32 result is 0 or inf whatever the fraction; the clamp keeps 2^n a normal double.
-        t = f.Let($"call double @llvm.maxnum.f64(double {t}, double {D(-160)})");
-        t = f.Let($"call double @llvm.minnum.f64(double {t}, double {D(130)})");
-        f.Declare("declare double @llvm.maxnum.f64(double, double)");
-        f.Declare("declare double @llvm.minnum.f64(double, double)");
+        t = f.DMin(f.DMax(t, D(-160)), D(130));
         var n = f.DRound(t);
         var frac = f.DSub(t, n);
         var ni = f.Let($"fptosi double {n} to i64");

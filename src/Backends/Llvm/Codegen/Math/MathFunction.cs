@@ -44,7 +44,6 @@ internal sealed class MathFunction
     public string Abs(string x) => Intrinsic("fabs", "float", x);
     public string Sqrt(string x) => Intrinsic("sqrt", "float", x);
     public string RoundEven(string x) => Intrinsic("roundeven", "float", x);
-    public void Declare(string declaration) => _m.Declare(declaration);
     public string CopySign(string magnitude, string sign) => Intrinsic("copysign", "float", magnitude, sign);
     public string Call(string helper, params string[] args) => _b.Let($"call float @{helper}({string.Join(", ", args.Select(a => $"float {a}"))})");
 
@@ -84,6 +83,8 @@ internal sealed class MathFunction
     public string DFloor(string d) => Intrinsic("floor", "double", d);
     public string DToInt(string d) => _b.Let($"fptosi double {d} to i32");
     public string DFma(string a, string b, string c) => Intrinsic("fma", "double", a, b, c);
+    public string DMax(string a, string b) => Intrinsic("maxnum", "double", a, b);
+    public string DMin(string a, string b) => Intrinsic("minnum", "double", a, b);
 
     /// <summary>Horner's rule with FMAs in double.</summary>
     public string DPoly(string x, params double[] c)
