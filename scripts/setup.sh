@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 # libllvm19 + lld-19: the LLVM C API and linker for the CPU backend; graphviz: `gcc-cli graph`;
 # python3-numpy: the tests check that NumPy reads our .npy files; libopenblas0: benchmark baseline;
-# gcc + libc6-dev: the AOT tests build a C program against a compiled model's header (gcc-cli compile);
+# gcc + libc6-dev: the AOT tests build a C program against a compiled model's header (gcc-cli compile), and the CUDA tests build their driver emulator (tests/cuda-emulator);
 # python3-sklearn: its 1,797 handwritten 8x8 digits are the training examples' dataset (gcc-cli train);
 # openmpi-bin + libopenmpi-dev: Open MPI 4 (mpirun, libmpi.so.40), the transport compiled collectives
 # load at run time (docs/distributed.md), and the multi-process tests' launcher.
