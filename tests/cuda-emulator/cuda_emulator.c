@@ -6,8 +6,8 @@
  * registers the resulting library under the PTX text with gcemu_register; cuModuleLoadData looks it up.
  *
  * A kernel that synchronises runs as blockDim.x POSIX threads, so __syncthreads (gcemu.barrier0) is a pthread
- * barrier and a warp shuffle (gcemu.shfl.sync.bfly.f32) is an exchange through the warp's slots between two
- * warp barriers: the code under test runs with the GPU's concurrency, not a serialisation of it. The threads
+ * barrier and a warp shuffle (gcemu.shfl.sync.bfly.f32) or a tensor-core mma.sync (gcemu_mma) is an exchange
+ * through the warp's slots between two warp barriers: the code under test runs with the GPU's concurrency, not a serialisation of it. The threads
  * take the blocks one after another, meeting between blocks, so a kernel's shared memory (a global of the
  * kernel library) is the running block's. Other kernels run their threads in turn on the caller's thread.
  *
@@ -137,6 +137,7 @@ struct launch {
     pthread_barrier_t between;              /* no thread starts a block before the last one is done with its shared memory */
     pthread_barrier_t warp[MAX_BLOCK / WARP];
     float slots[MAX_BLOCK];
+    uint32_t mma_a[MAX_BLOCK][4], mma_b[MAX_BLOCK][2]; /* each lane's mma.sync operand registers */
     unsigned size, grid[3];
     kernel_fn kernel;
     void **params;
@@ -184,6 +185,75 @@ float shfl_bfly(unsigned mask, float value, unsigned laneMask, unsigned clamp)
     float r = source < width ? l->slots[base + source] : value;
     pthread_barrier_wait(&l->warp[w]);
     return r;
+}
+
+/* ---- mma.sync.aligned, m16n8k16 (bf16, f16) and m16n8k8 (tf32), f32 accumulators ----
+ * Warp-collective: every lane publishes its A and B registers, then computes its own four elements of D from
+ * the whole warp's, with A's and B's elements placed by the PTX ISA's fragment tables ("Matrix Fragments for
+ * mma.m16n8k16 / mma.m16n8k8"): groupID g = lane >> 2, t = lane % 4. Products are exact in f32 for these
+ * inputs; the sum runs in k order in f32 (the hardware's order is unspecified). */
+enum { MMA_BF16 = 0, MMA_F16 = 1, MMA_TF32 = 2 };
+
+static float from_bits(uint32_t bits) { float f; memcpy(&f, &bits, sizeof f); return f; }
+
+static float half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
+    if (exponent == 0x1f) return from_bits(sign | 0x7f800000u | (mantissa << 13));
+    if (exponent == 0)
+    {
+        float f = (float)mantissa * (1.0f / 16777216.0f); /* 2^-24: subnormal halves */
+        return sign ? -f : f;
+    }
+    return from_bits(sign | ((exponent + 112) << 23) | (mantissa << 13));
+}
+
+/* Element (index within the 32-bit register) of a 16-bit pair: the low half holds the lower-numbered element. */
+static float element16(int kind, uint32_t reg, int high)
+{
+    uint16_t bits = (uint16_t)(high ? reg >> 16 : reg);
+    return kind == MMA_BF16 ? from_bits((uint32_t)bits << 16) : half_to_float(bits);
+}
+
+void gcemu_mma(int kind, const uint32_t *a, const uint32_t *b, const float *c, float *d)
+{
+    struct launch *l = current;
+    unsigned w = tid / WARP, base = w * WARP;
+    memcpy(l->mma_a[tid], a, sizeof l->mma_a[tid]);
+    memcpy(l->mma_b[tid], b, sizeof l->mma_b[tid]);
+    pthread_barrier_wait(&l->warp[w]);
+    const int K = kind == MMA_TF32 ? 8 : 16;
+    float A[16][16], B[16][8];
+    for (unsigned lane = 0; lane < WARP; lane++)
+    {
+        const uint32_t *ra = l->mma_a[base + lane], *rb = l->mma_b[base + lane];
+        int g = (int)lane >> 2, t = (int)lane % 4;
+        if (kind == MMA_TF32)
+        {
+            /* A: a0 (g, t), a1 (g+8, t), a2 (g, t+4), a3 (g+8, t+4); B: b0 (t, g), b1 (t+4, g). */
+            for (int i = 0; i < 4; i++) A[g + 8 * (i & 1)][t + 4 * (i >> 1)] = from_bits(ra[i] & 0xffffe000u);
+            for (int i = 0; i < 2; i++) B[t + 4 * i][g] = from_bits(rb[i] & 0xffffe000u);
+        }
+        else
+        {
+            /* A element i (0..7): row g for i in {0,1,4,5}, else g+8; column 2t + (i & 1), +8 for i >= 4.
+             * B element i (0..3): row 2t + (i & 1), +8 for i >= 2; column g. Two elements per register. */
+            for (int i = 0; i < 8; i++)
+                A[g + 8 * ((i >> 1) & 1)][2 * t + (i & 1) + 8 * (i >= 4)] = element16(kind, ra[i / 2], i & 1);
+            for (int i = 0; i < 4; i++)
+                B[2 * t + (i & 1) + 8 * (i >= 2)][g] = element16(kind, rb[i / 2], i & 1);
+        }
+    }
+    /* D: element i at row g + 8 (i >= 2), column 2t + (i & 1). */
+    int g = (int)(tid % WARP) >> 2, t = (int)(tid % WARP) % 4;
+    for (int i = 0; i < 4; i++)
+    {
+        int row = g + 8 * (i >= 2), col = 2 * t + (i & 1);
+        float sum = c[i];
+        for (int k = 0; k < K; k++) sum += A[row][k] * B[k][col];
+        d[i] = sum;
+    }
+    pthread_barrier_wait(&l->warp[w]);
 }
 
 /* Every block in order (x fastest), this thread's part of each. */

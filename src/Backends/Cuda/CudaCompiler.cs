@@ -27,6 +27,13 @@ public sealed record CudaTarget(string Arch)
     /// </summary>
     public int Multiprocessors { get; init; } = H100Multiprocessors;
 
+    /// <summary>
+    /// Whether f32 contractions may run on tensor cores in TF32 (operands rounded to a 10-bit mantissa, f32
+    /// accumulation: about 8× the FMA GEMM's throughput, relative error ~1e-3). Off by default, as PyTorch and
+    /// cuDNN leave it to the user; <c>--precision tf32</c> turns it on. bf16 and f16 contractions always use tensor cores.
+    /// </summary>
+    public bool AllowTf32 { get; init; }
+
     /// <summary>An H100 SXM5's multiprocessor count (NVIDIA's H100 datasheet).</summary>
     public const int H100Multiprocessors = 132;
 

@@ -17,7 +17,7 @@ internal static class GemmKernel
     private const int Threads = 256;
 
     /// <summary>The operand layout of a supported dot_general.</summary>
-    private sealed record Layout(long Batch, long M, long N, long K, long SAb, long SAm, long SAk, long SBb, long SBk, long SBn);
+    internal sealed record Layout(long Batch, long M, long N, long K, long SAb, long SAm, long SAk, long SBb, long SBk, long SBn);
 
     private static Layout Describe(Operation dot)
     {
@@ -44,7 +44,7 @@ internal static class GemmKernel
     }
 
     /// <summary>What both GEMM templates start from: the kernel's name and builder, the element evaluator, and A's and B's parameters and element types.</summary>
-    private static (string Name, LlvmBuilder B, ModuleContext Mc, ElementEvaluator Ev, string PA, string PB, ElementType EA, ElementType EB) Begin(
+    internal static (string Name, LlvmBuilder B, ModuleContext Mc, ElementEvaluator Ev, string PA, string PB, ElementType EA, ElementType EB) Begin(
         DeviceModule m, string what, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
         IReadOnlyDictionary<Value, Tensor> constants, Operation dot)
     {
@@ -154,6 +154,8 @@ internal static class GemmKernel
             throw new CodegenException("a GPU output fusion must have one output of the contraction's shape");
         var L = Describe(dot);
         if (L.M <= SkinnyRows) return Skinny(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, L);
+        if (MmaKernel.For(dot.Operands[0].Type.Element, dot.Operands[1].Type.Element, m.Target) is { } tensorCores)
+            return MmaKernel.Emit(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, L, tensorCores);
         var (tm, tn) = TileShape(L, m.Target.Multiprocessors);
         int bm = 16 * tm, bn = 16 * tn;
         // Each step along K costs a global-load latency and two barriers, which dominate when C is short
@@ -260,31 +262,39 @@ internal static class GemmKernel
             Sreg.Barrier(mc, b);
         }, "kstep");
 
-        var output = outputs[0];
-        var rank = output.Type.Rank;
         for (int i = 0; i < tm; i++)
             for (int j = 0; j < tn; j++)
             {
                 var mi = b.Let($"add nuw nsw i64 {m0}, {b.Let($"add nuw nsw i64 {ty}, {16 * i}")}", "m");
                 var nj = b.Let($"add nuw nsw i64 {n0}, {b.Let($"add nuw nsw i64 {tx}, {16 * j}")}", "n");
-                var inside = b.Let($"and i1 {b.Let($"icmp slt i64 {mi}, {L.M}")}, {b.Let($"icmp slt i64 {nj}, {L.N}")}");
-                var st = b.FreshLabel("epi");
-                var skip = b.FreshLabel("epij");
-                b.CondBr(inside, st, skip);
-                b.Block(st);
-                var value = b.Let($"load float, ptr {b.Let($"getelementptr inbounds [{tm * tn} x float], ptr {accSlot}, i64 0, i64 {i * tn + j}")}", "acc");
-                string[] idx = rank == 3 ? [bz, mi, nj] : [mi, nj];
-                ev.ClearSeeds();
-                var dotValue = dot.Result.Type.Element is ElementType.F32 ? value : ev.Scalars.Convert(ElementType.F32, dot.Result.Type.Element, value);
-                ev.Seed(dot.Result, idx, dotValue);
-                var lin = ev.Memory.Ravel(idx, output.Type.Shape);
-                ev.Memory.Store(new KernelBuffer("%p0", output.Type), lin, ev.Element(output, idx));
-                b.Br(skip);
-                b.Block(skip);
+                int at = i * tn + j;
+                StoreResult(b, ev, dot, outputs[0], L, bz, mi, nj, () => b.Let($"load float, ptr {b.Let($"getelementptr inbounds [{tm * tn} x float], ptr {accSlot}, i64 0, i64 {at}")}", "acc"));
             }
         ev.ClearSeeds();
         b.Line("ret void");
         m.AddKernel(name, outerOutputs.Count + outerInputs.Count, b.Body());
         return new GpuKernel(name, (L.N + bn - 1) / bn, (L.M + bm - 1) / bm, L.Batch, Threads, [.. outerOutputs, .. outerInputs]);
+    }
+
+    /// <summary>
+    /// The epilogue for element (<paramref name="row"/>, <paramref name="col"/>) of C (batch <paramref name="batch"/>) when it is inside C:
+    /// the f32 accumulator (<paramref name="accumulator"/> emits its read) as the contraction's value, the fusion's
+    /// elementwise ops after it, one store.
+    /// </summary>
+    internal static void StoreResult(LlvmBuilder b, ElementEvaluator ev, Operation dot, Value output, Layout L, string batch, string row, string col, Func<string> accumulator)
+    {
+        var inside = b.Let($"and i1 {b.Let($"icmp slt i64 {row}, {L.M}")}, {b.Let($"icmp slt i64 {col}, {L.N}")}");
+        var st = b.FreshLabel("epi");
+        var skip = b.FreshLabel("epij");
+        b.CondBr(inside, st, skip);
+        b.Block(st);
+        var value = accumulator();
+        string[] idx = output.Type.Rank == 3 ? [batch, row, col] : [row, col];
+        ev.ClearSeeds();
+        var dotValue = dot.Result.Type.Element is ElementType.F32 ? value : ev.Scalars.Convert(ElementType.F32, dot.Result.Type.Element, value);
+        ev.Seed(dot.Result, idx, dotValue);
+        ev.Memory.Store(new KernelBuffer("%p0", output.Type), ev.Memory.Ravel(idx, output.Type.Shape), ev.Element(output, idx));
+        b.Br(skip);
+        b.Block(skip);
     }
 }

@@ -95,6 +95,11 @@ internal static partial class CudaEmulator
             .Replace("@llvm.nvvm.shfl.sync.bfly.f32", "@gcemu.shfl.sync.bfly.f32")
             .Replace(" addrspace(3)", "");
         ir = TargetLine().Replace(ir, "");
+        ir = MmaDeclaration().Replace(ir, "");
+        if (Mma.Any(x => ir.Contains($"@{x.Intrinsic}("))) ir += "declare void @gcemu_mma(i32, ptr, ptr, ptr, ptr)\n";
+        foreach (var (intrinsic, kind, fragment) in Mma)
+            if (ir.Contains($"@{intrinsic}("))
+                ir = ir.Replace($"@{intrinsic}(", $"@\"gcemu.{intrinsic}\"(") + MmaWrapper(intrinsic, kind, fragment);
         var wrappers = new System.Text.StringBuilder();
         foreach (Match m in KernelDefinition().Matches(ir))
         {
@@ -106,11 +111,50 @@ internal static partial class CudaEmulator
             wrappers.Append($"  call void @{name}({string.Join(", ", Enumerable.Range(0, count).Select(i => $"ptr %a{i}"))})\n  ret void\n}}\n");
             // Whether the kernel's body (up to its closing brace) waits at a barrier or shuffles.
             var body = ir[m.Index..ir.IndexOf("\n}\n", m.Index, StringComparison.Ordinal)];
-            bool synchronises = body.Contains("@gcemu.barrier0") || body.Contains("@gcemu.shfl.");
+            bool synchronises = body.Contains("@gcemu.barrier0") || body.Contains("@gcemu.shfl.") || body.Contains("@\"gcemu.llvm.nvvm.mma.");
             wrappers.Append($"@\"{name}.emu.sync\" = constant i32 {(synchronises ? 1 : 0)}\n");
         }
         return ir + wrappers;
     }
+
+    /// <summary>The tensor-core intrinsics the CUDA target emits, the emulator's kind for each (gcemu_mma), and their fragment register type.</summary>
+    private static readonly (string Intrinsic, int Kind, string Fragment)[] Mma =
+    [
+        ("llvm.nvvm.mma.m16n8k16.row.col.bf16", 0, "i32"),
+        ("llvm.nvvm.mma.m16n8k16.row.col.f32.f32", 1, "<2 x half>"),
+        ("llvm.nvvm.mma.m16n8k8.row.col.tf32", 2, "i32"),
+    ];
+
+    /// <summary>
+    /// An mma intrinsic's host stand-in: its registers spilled to arrays for the emulator's warp-collective
+    /// <c>gcemu_mma</c> (C has no ABI for LLVM's four-float struct return), D read back into the struct.
+    /// </summary>
+    private static string MmaWrapper(string intrinsic, int kind, string fragment)
+    {
+        var w = new System.Text.StringBuilder();
+        var ps = Enumerable.Range(0, 6).Select(i => $"{fragment} %r{i}").Concat(Enumerable.Range(0, 4).Select(i => $"float %c{i}"));
+        w.Append($"define internal {{float, float, float, float}} @\"gcemu.{intrinsic}\"({string.Join(", ", ps)}) {{\nentry:\n");
+        w.Append("  %a = alloca [4 x i32]\n  %b = alloca [2 x i32]\n  %c = alloca [4 x float]\n  %d = alloca [4 x float]\n");
+        for (int i = 0; i < 6; i++)
+        {
+            var (array, at) = i < 4 ? ("a", i) : ("b", i - 4);
+            w.Append($"  %x{i} = bitcast {fragment} %r{i} to i32\n  %s{i} = getelementptr inbounds i32, ptr %{array}, i64 {at}\n  store i32 %x{i}, ptr %s{i}\n");
+        }
+        for (int i = 0; i < 4; i++) w.Append($"  %sc{i} = getelementptr inbounds float, ptr %c, i64 {i}\n  store float %c{i}, ptr %sc{i}\n");
+        w.Append($"  call void @gcemu_mma(i32 {kind}, ptr %a, ptr %b, ptr %c, ptr %d)\n");
+        var v = "undef";
+        for (int i = 0; i < 4; i++)
+        {
+            w.Append($"  %sd{i} = getelementptr inbounds float, ptr %d, i64 {i}\n  %d{i} = load float, ptr %sd{i}\n");
+            w.Append($"  %v{i} = insertvalue {{float, float, float, float}} {v}, float %d{i}, {i}\n");
+            v = $"%v{i}";
+        }
+        w.Append($"  ret {{float, float, float, float}} {v}\n}}\n");
+        return w.ToString();
+    }
+
+    [GeneratedRegex(@"^declare .*@llvm\.nvvm\.mma\..*$", RegexOptions.Multiline)]
+    private static partial Regex MmaDeclaration();
 
     [GeneratedRegex(@"^target (triple|datalayout) = .*$", RegexOptions.Multiline)]
     private static partial Regex TargetLine();

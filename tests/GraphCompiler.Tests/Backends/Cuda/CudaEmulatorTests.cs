@@ -26,25 +26,27 @@ public sealed class CudaEmulatorTests
             [.. Enumerable.Range(0, (int)a.Type.ElementCount).Select(_ => a.Type.Element.IsFloat() ? rng.NextDouble() * 4 - 2 : rng.Next(-5, 6))]))];
     }
 
-    /// <summary>Compiles a placed module, runs it on the emulated GPU, and compares with the interpreter.</summary>
-    private static void RunAndCompare(Module placed, double rtol, double atol, int seed = 1)
+    /// <summary>Compiles a placed module, runs it on the emulated GPU, and compares with the interpreter; returns the program (its PTX).</summary>
+    private static CudaProgram RunAndCompare(Module placed, double rtol, double atol, int seed = 1, CudaCompileOptions? options = null, Tensor[]? inputs = null)
     {
-        var inputs = RandomInputs(placed.Entry, seed);
+        options ??= Options;
+        inputs ??= RandomInputs(placed.Entry, seed);
         var expected = new Interpreter(placed).Run(null, inputs).Unwrap().Results;
         long before = CudaEmulator.Launches;
-        int kernels;
+        CudaProgram program;
         using (CudaEmulator.AsDriver())
         {
-            var program = CudaCompiler.Generate(placed, Options);
-            Assert.True(program.Ok, string.Join("\n", program.Diagnostics));
-            kernels = program.Value!.Kernels;
-            Assert.True(kernels > 0, "nothing was placed on the GPU");
-            using var exe = CudaCompiler.Jit(placed, Options).Unwrap();
+            var generated = CudaCompiler.Generate(placed, options);
+            Assert.True(generated.Ok, string.Join("\n", generated.Diagnostics));
+            program = generated.Value!;
+            Assert.True(program.Kernels > 0, "nothing was placed on the GPU");
+            using var exe = CudaCompiler.Jit(placed, options).Unwrap();
             var actual = exe.Run(inputs).Unwrap();
             Assert.Equal(expected.Length, actual.Count);
             for (int i = 0; i < expected.Length; i++) IrTest.AssertTensor(expected[i], actual[i], rtol, atol);
         }
-        Assert.True(CudaEmulator.Launches - before >= kernels, "the kernels did not all run on the (emulated) GPU");
+        Assert.True(CudaEmulator.Launches - before >= program.Kernels, "the kernels did not all run on the (emulated) GPU");
+        return program;
     }
 
     [CudaEmulatorTheory]
@@ -82,6 +84,67 @@ public sealed class CudaEmulatorTests
               return %c
             }
             """), rtol: 1e-4, atol: 1e-4);
+
+    private static string Contraction(string element, long batch, long m, long k, long n, bool transposedB)
+    {
+        string Dims(params long[] d) => string.Join("x", batch > 0 ? d.Prepend(batch) : d);
+        var (bShape, rhsContract) = transposedB ? (Dims(n, k), batch > 0 ? 2 : 1) : (Dims(k, n), batch > 0 ? 1 : 0);
+        var batchAttrs = batch > 0 ? "lhs_batch = [0], rhs_batch = [0], " : "";
+        int last = batch > 0 ? 2 : 1;
+        return $$"""
+            func @main(%a: tensor<{{Dims(m, k)}}x{{element}}>, %b: tensor<{{bShape}}x{{element}}>, %bias: tensor<{{n}}xf32>) -> (tensor<{{Dims(m, n)}}xf32>) {
+              %c = dot_general %a, %b {{{batchAttrs}}lhs_contract = [{{last}}], rhs_contract = [{{rhsContract}}]} : tensor<{{Dims(m, n)}}xf32>
+              %bb = broadcast_in_dim %bias {dims = [{{last}}]} : tensor<{{Dims(m, n)}}xf32>
+              %s = add %c, %bb : tensor<{{Dims(m, n)}}xf32>
+              %z = constant {value = dense<0.0>} : tensor<f32>
+              %zb = broadcast_in_dim %z {dims = []} : tensor<{{Dims(m, n)}}xf32>
+              %r = max %s, %zb : tensor<{{Dims(m, n)}}xf32>
+              return %r
+            }
+            """;
+    }
+
+    /// <summary>
+    /// Tensor-core GEMMs (mma.sync m16n8k16) on bf16 and f16 operands with an f32 result and fused epilogue: sizes that are no
+    /// multiple of the 64×64 or 128×128 tiles or of K's 32, B transposed (K contiguous: the other staging order), a batch, and
+    /// the 128×128 tiles (a grid that fills the multiprocessors); 16-byte loads where K (A, transposed B) or N (B) is a
+    /// multiple of 8, element loads elsewhere. Products of 16-bit floats are exact in f32, so only the
+    /// summation order differs from the interpreter's.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData("bf16", 0, 20, 37, 53, false, 132)]
+    [InlineData("bf16", 0, 67, 45, 131, true, 132)]
+    [InlineData("f16", 0, 130, 129, 70, false, 132)]
+    [InlineData("bf16", 3, 33, 64, 40, false, 132)]
+    [InlineData("f16", 0, 200, 70, 260, true, 2)]
+    [InlineData("f16", 0, 96, 64, 136, true, 2)]
+    public void TensorCoreGemmMatchesTheInterpreter(string element, int batch, int m, int k, int n, bool transposedB, int multiprocessors)
+    {
+        var options = Options with { Gpu = CudaTarget.Default with { Multiprocessors = multiprocessors } };
+        var program = RunAndCompare(PlaceOnGpu(Contraction(element, batch, m, k, n, transposedB)), rtol: 1e-4, atol: 1e-4, seed: m + k + n, options: options);
+        Assert.Contains($"mma.sync.aligned.m16n8k16.row.col.f32.{element}.{element}.f32", program.Ptx);
+    }
+
+    /// <summary>
+    /// f32 contractions take TF32 tensor cores (mma.sync m16n8k8) only when the target allows it. On inputs already
+    /// in TF32 the products are exact, so the result must be the interpreter's up to summation order; on raw f32
+    /// inputs it carries TF32's rounding (2^-11 relative per operand), and without the option the FMA GEMM runs.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData(70, 90, 75)]
+    [InlineData(70, 96, 76)]
+    public void Tf32TensorCoresRunOnlyWhenAllowed(int m, int k, int n)
+    {
+        var placed = PlaceOnGpu(Contraction("f32", 0, m, k, n, false));
+        var tf32 = Options with { Gpu = CudaTarget.Default with { AllowTf32 = true } };
+        var raw = RandomInputs(placed.Entry, 5);
+        static double ToTf32(double x) => BitConverter.Int32BitsToSingle((BitConverter.SingleToInt32Bits((float)x) + 0x1000) & ~0x1fff);
+        var rounded = raw.Select(t => Tensor.FromDoubles(t.Type, [.. Enumerable.Range(0, (int)t.ElementCount).Select(i => ToTf32(t.GetDouble(i)))])).ToArray();
+        var program = RunAndCompare(placed, rtol: 1e-5, atol: 1e-5, options: tf32, inputs: rounded);
+        Assert.Contains("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32", program.Ptx);
+        RunAndCompare(placed, rtol: 1e-2, atol: 2e-2, options: tf32, inputs: raw);
+        Assert.DoesNotContain("mma.sync", RunAndCompare(placed, rtol: 1e-5, atol: 1e-5, inputs: raw).Ptx);
+    }
 
     /// <summary>Row kernels at row lengths below, at and above a warp and a block, with a layer norm's two reduces.</summary>
     [CudaEmulatorTheory]
