@@ -86,6 +86,14 @@ public sealed record CompileOptions
     /// <summary>Send f32 tensors between devices as <c>f16</c> or <c>bf16</c>; null or <c>none</c>: as they are.</summary>
     public string? CompressTransfers { get; init; }
 
+    /// <summary>
+    /// How contractions compute (docs/precision.md): null or <c>f32</c>, exactly as the model says; <c>bf16</c> or <c>f16</c>,
+    /// f32 contractions (matmuls, convolutions) read their operands rounded to 16 bits and accumulate in f32 (the
+    /// <c>mixed-precision</c> pass: weights stored in 16 bits, the GPU's tensor cores); <c>tf32</c> (the cuda target
+    /// only), f32 contractions on TF32 tensor cores. Everything else stays f32.
+    /// </summary>
+    public string? Precision { get; init; }
+
     /// <summary>Ahead-of-time: the symbol prefix and file stem (<c>NAME_run</c>, <c>libNAME.so</c>, <c>NAME.h</c>, <c>NAME.cs</c>); a C identifier.</summary>
     public string LibraryName { get; init; } = "model";
 

@@ -82,6 +82,8 @@ public sealed partial class Compiler
     public static IEnumerable<(string Name, string Passes)> AvailablePipelines => PassRegistry.Pipelines.Select(p => (p.Name, p.ToString()));
 
     private static readonly string MicroBatchPass = new MicroBatching().Name;
+    private static readonly string MixedPrecisionPass = new MixedPrecision().Name;
+    private static readonly string BatchNormPass = new BatchNormFolding().Name;
 
     /// <summary>Checks <paramref name="options"/> and decides the target and the pipeline; every problem is one diagnostic naming the option.</summary>
     public static Result<Compiler> Create(CompileOptions? options = null)
@@ -96,7 +98,10 @@ public sealed partial class Compiler
             Problem($"library name '{options.LibraryName}' must be a C identifier (letters, digits, '_'; not starting with a digit)");
         if (options.Namespace is { } ns && !ns.Split('.').All(AotAbi.IsIdentifier)) Problem($"namespace '{ns}' is not a C# namespace name");
 
-        var target = Targets.Resolve(options.Target, options.GpuArch, options.GpuMultiprocessors);
+        var precision = options.Precision ?? "f32";
+        if (!Targets.Precisions.Contains(precision)) Problem($"precision '{precision}' is not one of {string.Join(", ", Targets.Precisions)}");
+        ElementType? contractionOperands = precision switch { "bf16" => ElementType.BF16, "f16" => ElementType.F16, _ => null };
+        var target = Targets.Resolve(options.Target, options.GpuArch, options.GpuMultiprocessors, tf32: precision == "tf32");
         if (!target.Ok) problems.AddRange(target.Diagnostics);
 
         var placement = new PlacementOptions { GpuSupports = Targets.GpuSupports };
@@ -140,6 +145,14 @@ public sealed partial class Compiler
             else if (!pipeline.Passes.Contains(MicroBatchPass)) pipeline = pipeline with { Passes = pipeline.Passes.Insert(0, MicroBatchPass) };
         }
 
+        if (contractionOperands is not null && target.Ok)
+        {
+            // After fold-batchnorm, which folds scales into the f32 weights (it leaves convolutions with 16-bit weights alone).
+            if (pipeline is null) pipeline = new Pipeline(MixedPrecisionPass, [MixedPrecisionPass]);
+            else if (!pipeline.Passes.Contains(MixedPrecisionPass))
+                pipeline = pipeline with { Passes = pipeline.Passes.Insert(pipeline.Passes.IndexOf(BatchNormPass) + 1, MixedPrecisionPass) };
+        }
+
         if (options.CompressTransfers is { } text)
         {
             if (PlacementOptions.ParseCompression(text) is { } compression) placement = placement with { CompressTransfers = compression };
@@ -152,6 +165,7 @@ public sealed partial class Compiler
             {
                 Placement = placement, CheckEachPass = options.CheckEachPass, MemoryBudget = options.MemoryBudget,
                 MicroBatches = options.MicroBatches,
+                ContractionOperands = contractionOperands,
                 MemoryPlan = target.Value!.MemoryPlan,
                 // hoist-constants computes big constant subgraphs with the CPU JIT (passes cannot see backends).
                 ConstantEvaluator = JitConstantEvaluator.ForThisMachine,

@@ -26,8 +26,14 @@ public static class Targets
 
     public static string DefaultGpuArch => CudaTarget.Default.Arch;
 
-    /// <summary>The target <paramref name="name"/> (null: this machine's CPU) with the GPU architecture <paramref name="gpuArch"/> (null: the default).</summary>
-    public static Result<ITarget> Resolve(string? name, string? gpuArch = null, int? gpuMultiprocessors = null)
+    /// <summary>Every value <see cref="CompileOptions.Precision"/> takes.</summary>
+    public static IReadOnlyList<string> Precisions => ["f32", "tf32", "bf16", "f16"];
+
+    /// <summary>
+    /// The target <paramref name="name"/> (null: this machine's CPU) with the GPU architecture <paramref name="gpuArch"/> (null: the default),
+    /// and, for cuda, whether f32 contractions may use TF32 tensor cores (<paramref name="tf32"/>).
+    /// </summary>
+    public static Result<ITarget> Resolve(string? name, string? gpuArch = null, int? gpuMultiprocessors = null, bool tf32 = false)
     {
         name ??= "host";
         if (gpuMultiprocessors is <= 0) return Fail($"the GPU's multiprocessor count must be positive, got {gpuMultiprocessors}");
@@ -35,6 +41,8 @@ public static class Targets
             return Fail($"a GPU multiprocessor count goes with the cuda target, not '{name}'");
         if (gpuArch is not null && !CudaTarget.Archs.Contains(gpuArch))
             return Fail($"unknown GPU architecture '{gpuArch}' (known: {string.Join(", ", CudaTarget.Archs)})");
+        if (tf32 && name != "cuda")
+            return Fail($"precision tf32 is the GPU's tensor-core format and goes with the cuda target, not '{name}' (bf16 and f16 work on every target)");
         if (gpuArch is not null && name != "cuda")
             return Fail($"a GPU architecture ('{gpuArch}') goes with the cuda target, not '{name}'");
         switch (name)
@@ -43,6 +51,7 @@ public static class Targets
             case "cuda":
                 var gpu = gpuArch is null ? CudaTarget.Default : new CudaTarget(gpuArch);
                 if (gpuMultiprocessors is { } sms) gpu = gpu with { Multiprocessors = sms };
+                if (tf32) gpu = gpu with { AllowTf32 = true };
                 return Result<ITarget>.Success(new CudaBackend(gpu, CpuKernels.Instance));
             case "cpu" or "host": return Result<ITarget>.Success(new CpuBackend());
         }

@@ -6,7 +6,7 @@ using GraphCompiler.Conformance;
 namespace GraphCompiler.Cli;
 
 /// <summary>
-/// <c>gcc-cli check PATH... [--backend B] [--filter REGEX] [--json FILE] [--pipeline P]</c>: runs conformance cases
+/// <c>gcc-cli check PATH... [--backend B] [--filter REGEX] [--json FILE] [--pipeline P] [--precision P]</c>: runs conformance cases
 /// (<see cref="ConformanceRunner"/>) and prints <c>PASS</c>/<c>FAIL</c>/<c>SKIP</c>/<c>XFAIL</c> per case, then
 /// <c>N passed, N failed, N skipped[, N expected failures]</c>; the exit code is 1 only for unexpected failures.
 /// </summary>
@@ -19,9 +19,11 @@ internal static class CheckCommand
         var filter = new Option<string?>("--filter") { Description = "Only cases whose name matches this regular expression." };
         var json = new Option<string?>("--json") { Description = "Also write the results as JSON to this file." };
         var pipeline = new Option<string?>("--pipeline") { Description = "Run this pass pipeline (e.g. 'default') on each imported model instead of the target's own." };
+        var precision = PlacementCliOptions.PrecisionOption();
+        precision.Description += " Cases pass within the format's tolerance, and each PASS line reports its largest error against the expected f32 outputs.";
         var cmd = new Command("check", "Run conformance cases (ONNX backend tests, TensorFlow cases) and compare with their expected outputs.")
         {
-            paths, backend, filter, json, pipeline,
+            paths, backend, filter, json, pipeline, precision,
         };
         cmd.SetAction(r =>
         {
@@ -36,7 +38,7 @@ internal static class CheckCommand
             }
             var missing = r.GetValue(paths)!.FirstOrDefault(p => !Directory.Exists(p));
             if (missing is not null) return Cli.Fail($"{missing}: no such folder");
-            var runner = ConformanceRunner.For(r.GetValue(backend)!, r.GetValue(pipeline));
+            var runner = ConformanceRunner.For(r.GetValue(backend)!, r.GetValue(pipeline), r.GetValue(precision));
             if (!runner.Ok) return Cli.FailOne(runner.Diagnostics);
             var summary = runner.Value!.Run(r.GetValue(paths)!, re, line => Console.Out.WriteLine(line));
             if (r.GetValue(json) is { } jsonPath)

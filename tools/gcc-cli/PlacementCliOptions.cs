@@ -3,10 +3,10 @@ using System.CommandLine;
 namespace GraphCompiler.Cli;
 
 /// <summary>
-/// The device-placement options of the commands that run passes (<c>ir</c>, <c>graph</c>, <c>compile</c>, <c>run</c>):
-/// <c>--place 'REGEX=DEVICE'</c> (repeatable), <c>--compress-transfers none|f16|bf16</c>, <c>--tasks N</c> and <c>--micro-batches M</c>, passed to the
-/// driver as <see cref="CompileOptions.Place"/>, <see cref="CompileOptions.CompressTransfers"/>, <see cref="CompileOptions.Tasks"/>
-/// and <see cref="CompileOptions.MicroBatches"/>; it checks them.
+/// The device-placement and precision options of the commands that run passes (<c>ir</c>, <c>graph</c>, <c>compile</c>, <c>run</c>, <c>bench</c>):
+/// <c>--place 'REGEX=DEVICE'</c> (repeatable), <c>--compress-transfers none|f16|bf16</c>, <c>--tasks N</c>, <c>--micro-batches M</c> and
+/// <c>--precision f32|tf32|bf16|f16</c>, passed to the driver as <see cref="CompileOptions.Place"/>, <see cref="CompileOptions.CompressTransfers"/>,
+/// <see cref="CompileOptions.Tasks"/>, <see cref="CompileOptions.MicroBatches"/> and <see cref="CompileOptions.Precision"/>; it checks them.
 /// </summary>
 internal sealed class PlacementCliOptions
 {
@@ -30,8 +30,22 @@ internal sealed class PlacementCliOptions
         Description = "Send f32 tensors between devices as f16 or bf16 (none, f16, bf16; default none).",
     };
 
+    public Option<string?> Precision { get; } = PrecisionOption();
+
+    /// <summary><c>--precision</c>, also <c>check</c>'s.</summary>
+    public static Option<string?> PrecisionOption()
+    {
+        var precision = new Option<string?>("--precision")
+        {
+            Description = "How matmuls and convolutions compute: f32 (default, as the model says); bf16 or f16 (operands rounded to 16 bits, weights stored so, f32 accumulation; GPU tensor cores); tf32 (--target cuda: f32 matmuls on TF32 tensor cores).",
+        };
+        precision.AcceptOnlyFromAmong([.. Targets.Precisions]);
+        return precision;
+    }
+
     public Command AddTo(Command command)
     {
+        command.Options.Add(Precision);
         command.Options.Add(Place);
         command.Options.Add(CompressTransfers);
         command.Options.Add(Tasks);
@@ -42,6 +56,6 @@ internal sealed class PlacementCliOptions
     /// <summary><paramref name="options"/> with the command line's placement.</summary>
     public CompileOptions Apply(ParseResult r, CompileOptions options) =>
         options with { Place = r.GetValue(Place) ?? [], CompressTransfers = r.GetValue(CompressTransfers), Tasks = r.GetValue(Tasks) ?? 1,
-            MicroBatches = r.GetValue(MicroBatches) ?? 1,
+            MicroBatches = r.GetValue(MicroBatches) ?? 1, Precision = r.GetValue(Precision),
         };
 }

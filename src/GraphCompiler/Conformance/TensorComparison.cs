@@ -38,4 +38,22 @@ public static class TensorComparison
         if (bad == 0) return null;
         return $"{bad} of {expected.ElementCount} elements differ; first {first}" + (worst > 0 ? $"; max abs error {worst:G4}" : "");
     }
+
+    /// <summary>
+    /// The largest absolute difference of two float tensors' finite elements, and the largest relative one (to
+    /// max(|expected|, 1e-6), so that near-zero elements do not dominate); zeros for other types.
+    /// </summary>
+    public static (double Abs, double Rel) MaxError(Tensor expected, Tensor actual)
+    {
+        if (!expected.Element.IsFloat() || !actual.Element.IsFloat() || expected.ElementCount != actual.ElementCount) return (0, 0);
+        double abs = 0, rel = 0;
+        for (long i = 0; i < expected.ElementCount; i++)
+        {
+            double e = expected.GetDouble(i), a = actual.GetDouble(i);
+            if (!double.IsFinite(e) || !double.IsFinite(a)) continue;
+            abs = Math.Max(abs, Math.Abs(a - e));
+            rel = Math.Max(rel, Math.Abs(a - e) / Math.Max(Math.Abs(e), 1e-6));
+        }
+        return (abs, rel);
+    }
 }

@@ -45,6 +45,12 @@ public sealed record PassOptions
     /// </summary>
     public int MicroBatches { get; init; } = 1;
 
+    /// <summary>
+    /// The 16-bit float type (bf16 or f16) <c>mixed-precision</c> gives f32 contractions' operands (accumulation stays
+    /// f32); null: the pass leaves the module as it is.
+    /// </summary>
+    public ElementType? ContractionOperands { get; init; }
+
     public static readonly PassOptions Default = new();
 }
 

@@ -24,6 +24,7 @@ public static class PassRegistry
         new DevicePlacement(),
         new TransferInsertion(),
         new CollectiveOverlap(),
+        new MixedPrecision(),
         new MicroBatching(),
         new TaskScheduling(),
     }.ToFrozenDictionary(p => p.Name);

@@ -35,7 +35,8 @@ public sealed class GoldenTests
 /// Placement runs for a CUDA GPU (<see cref="CudaCapabilities.Supports"/>). Comment lines in the input
 /// add placement options: <c>// place: REGEX=cpu|gpu</c> (one constraint per line, as <c>--place</c>),
 /// <c>// compress-transfers: f16|bf16</c>, <c>// no-gpu</c> (placement without a GPU) and <c>// tasks: N</c>
-/// (<see cref="PlacementOptions.Tasks"/>: placement over N processes). <c>// micro-batches: M</c> sets <see cref="PassOptions.MicroBatches"/>. <c>// memory-budget: N</c>
+/// (<see cref="PlacementOptions.Tasks"/>: placement over N processes). <c>// micro-batches: M</c> sets <see cref="PassOptions.MicroBatches"/>,
+/// <c>// precision: bf16|f16</c> <see cref="PassOptions.ContractionOperands"/>. <c>// memory-budget: N</c>
 /// sets <see cref="PassOptions.MemoryBudget"/> (bytes, for <c>remat</c>), whose arenas are planned as the CPU
 /// target plans them, so that the figures in a file's comments are <c>gcc-cli ir --memory-report</c>'s.
 /// </para>
@@ -53,6 +54,8 @@ public static class Pipelines
         {
             CheckEachPass = true, Placement = placement.Value!,
             MemoryBudget = MemoryBudgetFrom(text), MicroBatches = (int?)IntDirective(text, "// micro-batches:") ?? 1, MemoryPlan = _ => GraphCompiler.Backends.Cpu.CpuCompiler.MemoryPlan,
+            ContractionOperands = text.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("// precision:", StringComparison.Ordinal)) is { } p
+                && ElementTypes.TryParse(p["// precision:".Length..].Trim(), out var low) ? low : null,
         };
         foreach (var name in pipeline.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {

@@ -146,6 +146,56 @@ public sealed class CudaEmulatorTests
         Assert.DoesNotContain("mma.sync", RunAndCompare(placed, rtol: 1e-5, atol: 1e-5, inputs: raw).Ptx);
     }
 
+    /// <summary>
+    /// <c>--precision bf16</c> and <c>tf32</c> through the driver on the cuda target (the emulated GPU): a two-layer MLP at
+    /// batch 64 (so the GEMM path, not the short-C one) runs its matmuls on tensor cores, bf16 with the weights stored in
+    /// 16 bits, and its error against the f32 interpreter is the format's: a few units of its rounding at the output's
+    /// scale, well above f32's own.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData("bf16", "m16n8k16.row.col.f32.bf16.bf16.f32", 8)]
+    [InlineData("tf32", "m16n8k8.row.col.f32.tf32.tf32.f32", 11)]
+    public void ReducedPrecisionRunsTheMatmulsOnTensorCores(string precision, string mma, int significandBits)
+    {
+        var rng = new Random(9);
+        string Matrix(int rows, int cols) => "[" + string.Join(", ", Enumerable.Range(0, rows).Select(_ =>
+            "[" + string.Join(", ", Enumerable.Range(0, cols).Select(_ => (rng.NextDouble() * 0.2 - 0.1).ToString("0.#####", System.Globalization.CultureInfo.InvariantCulture))) + "]")) + "]";
+        var model = IrTest.Parse($$"""
+            func @main(%x: tensor<64x96xf32>) -> (tensor<64x40xf32>) {
+              %w1 = constant {value = dense<{{Matrix(96, 72)}}>} : tensor<96x72xf32>
+              %h = dot_general %x, %w1 {lhs_contract = [1], rhs_contract = [0]} : tensor<64x72xf32>
+              %z = constant {value = dense<0.0>} : tensor<64x72xf32>
+              %r = max %h, %z : tensor<64x72xf32>
+              %w2 = constant {value = dense<{{Matrix(72, 40)}}>} : tensor<72x40xf32>
+              %y = dot_general %r, %w2 {lhs_contract = [1], rhs_contract = [0]} : tensor<64x40xf32>
+              return %y
+            }
+            """);
+        var driver = GraphCompiler.Compiler.Create(new GraphCompiler.CompileOptions { Target = "cuda", Place = [".*=gpu"], Precision = precision }).Unwrap();
+        var optimised = driver.Optimize(model).Unwrap();
+        var inputs = RandomInputs(model.Entry, 2);
+        var expected = new Interpreter(model).Run(null, inputs).Unwrap().Results[0];
+        var ptx = new List<string>();
+        void Keep(CudaProgram p) => ptx.Add(p.Ptx);
+        Tensor actual;
+        CudaCompiler.Generated += Keep;
+        try
+        {
+            using (CudaEmulator.AsDriver())
+            {
+                using var exe = driver.Jit(optimised).Unwrap();
+                actual = exe.Run(inputs).Unwrap()[0];
+            }
+        }
+        finally { CudaCompiler.Generated -= Keep; }
+        Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(ptx.Single(), @"\.entry gc_mma_").Count);
+        Assert.Contains("mma.sync.aligned." + mma, ptx.Single());
+        double scale = Enumerable.Range(0, (int)expected.ElementCount).Max(i => Math.Abs(expected.GetDouble(i)));
+        double worst = Enumerable.Range(0, (int)expected.ElementCount).Max(i => Math.Abs(expected.GetDouble(i) - actual.GetDouble(i)));
+        double unit = Math.Pow(2, -significandBits);
+        Assert.InRange(worst / scale, unit / 16, 8 * unit);
+    }
+
     /// <summary>Row kernels at row lengths below, at and above a warp and a block, with a layer norm's two reduces.</summary>
     [CudaEmulatorTheory]
     [InlineData(3, 7)]
