@@ -39,6 +39,7 @@ WORKLOADS = {
     "mlp_b64": dict(kind="compute", flops=mlp_flops(64), target="faster"),
     "mlp_b4096": dict(kind="compute", flops=mlp_flops(4096), target=None),
     "gemm_4096_f32": dict(kind="compute", flops=2 * 4096 ** 3, target="gemm", tf32=True),
+    "gemm_4096_tf32": dict(kind="compute", flops=2 * 4096 ** 3, target="gemm", tf32=True),
     "gemm_4096_bf16": dict(kind="compute", flops=2 * 4096 ** 3, target="gemm"),
     "conv3x3_relu_32x56x56x64": dict(kind="compute", flops=2 * 32 * 56 * 56 * 64 * 64 * 9, target=None, tf32=True),
 }

@@ -175,7 +175,12 @@ class Prep:
         return name, self.finish_case(name, "conformance", model, lib, args, results, arrays, extra)
 
     def benchmark(self, model, name):
-        c = self.compile(model, name, subdir="bench")
+        # A model's own compile options: a "// gcc-cli: ARGS" line (e.g. --precision tf32).
+        extra = []
+        if model.endswith(".ir"):
+            with open(model) as f:
+                extra = [a for line in f if line.startswith("// gcc-cli:") for a in line[len("// gcc-cli:"):].split()]
+        c = self.compile(model, name, extra, subdir="bench")
         if isinstance(c, str):
             return name, c
         lib, args, results = c

@@ -93,47 +93,69 @@ internal static class MmaKernel
         // Staging: a tile of rows×32 elements, row-major with K contiguous, whichever operand; consecutive threads
         // read consecutive memory along the operand's contiguous dimension, 16 bytes at a time where every such
         // vector is aligned and wholly inside or outside the operand (its contiguous extent and other strides
-        // multiples of the vector), else an element at a time. All loads of the step are issued before the first
-        // store; out-of-range ones load offset 0 and become zero (selects, no branches).
+        // multiples of the vector), else an element at a time. Software-pipelined: a step's global loads go to
+        // registers before the previous step's MMAs, so their latency hides behind tensor-core work; out-of-range
+        // elements load offset 0 and become zero (selects, no branches). Where each load lands in shared memory
+        // does not depend on the step, so those addresses are computed once.
         int vector = VectorBytes * 8 / shape.Bits;
-        List<string> Stage(string kt, string pointer, string smem, int rows, bool isA)
+        var operands = new[] { Staging(true), Staging(false) };
+        Staged Staging(bool isA)
         {
-            var (sk, so, sb, bs, origin, extent) = isA ? (L.SAk, L.SAm, L.SAb, baseA, m0, L.M) : (L.SBk, L.SBn, L.SBb, baseB, n0, L.N);
+            var (sk, so, sb, extent) = isA ? (L.SAk, L.SAm, L.SAb, L.M) : (L.SBk, L.SBn, L.SBb, L.N);
             bool alongK = sk == 1;
             var (contiguousExtent, otherStride) = alongK ? (L.K, so) : (extent, sk);
             int v = contiguousExtent % vector == 0 && otherStride % vector == 0 && sb % vector == 0 ? vector : 1;
-            int count = Bk * rows / v;
+            int rows = isA ? bm : bn, count = Bk * rows / v, across = (alongK ? Bk : rows) / v;
             if (count % threads != 0) throw new CodegenException($"mma tile of {count} loads does not divide over {threads} threads");
-            string type = v == 1 ? word : $"<{v} x {word}>";
-            var loads = new List<(string Value, string K, string O)>();
+            var type = v == 1 ? word : $"<{v} x {word}>";
+            var smem = isA ? asm : bsm;
+            var loads = new List<Load>();
             for (int q = 0; q < count / threads; q++)
             {
                 var l = b.Let($"add nuw nsw i64 {tid}, {q * threads}", "l");
-                int across = (alongK ? Bk : rows) / v;
                 var along = b.Let($"mul nuw nsw i64 {b.Let($"urem i64 {l}, {across}")}, {v}");
                 var other = b.Let($"udiv i64 {l}, {across}");
                 var (k, o) = alongK ? (along, other) : (other, along);
-                var gk = b.Let($"add nuw nsw i64 {kt}, {k}", "gk");
-                var go = b.Let($"add nuw nsw i64 {origin}, {o}", "go");
-                var inside = b.Let($"and i1 {b.Let($"icmp slt i64 {gk}, {L.K}")}, {b.Let($"icmp slt i64 {go}, {extent}")}");
-                var off = b.Let($"add nuw nsw i64 {bs}, {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {gk}, {sk}")}, {b.Let($"mul nuw nsw i64 {go}, {so}")}")}");
-                var p = b.Let($"getelementptr inbounds {word}, ptr {pointer}, i64 {b.Let($"select i1 {inside}, i64 {off}, i64 0")}");
-                var raw = b.Let($"load {type}, ptr {p}, align {v * shape.Bits / 8}", "raw");
-                loads.Add((b.Let($"select i1 {inside}, {type} {raw}, {type} zeroinitializer"), k, o));
-            }
-            // To shared memory: a vector along K stays one store; one along M or N scatters to its rows.
-            var stores = new List<string>();
-            foreach (var (value, k, o) in loads)
-                for (int e = 0; e < (alongK && v > 1 ? 1 : v); e++)
+                // A vector along K is one store; one along M or N scatters to v rows.
+                var slots = Enumerable.Range(0, alongK ? 1 : v).Select(e =>
                 {
-                    var x = v == 1 || alongK ? value : b.Let($"extractelement {type} {value}, i64 {e}");
-                    var slotType = alongK ? type : word;
-                    if (shape == Tf32) x = alongK ? MapVector(b, x, v, word, y => RoundToTf32(b, y)) : RoundToTf32(b, x);
-                    var row = alongK || e == 0 ? o : b.Let($"add nuw nsw i64 {o}, {e}");
-                    var slot = b.Let($"getelementptr inbounds {word}, ptr addrspace(3) {smem}, i64 {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {row}, {stride}")}, {k}")}");
-                    stores.Add($"store {slotType} {x}, ptr addrspace(3) {slot}, align {(alongK ? v : 1) * shape.Bits / 8}");
+                    var row = e == 0 ? o : b.Let($"add nuw nsw i64 {o}, {e}");
+                    return b.Let($"getelementptr inbounds {word}, ptr addrspace(3) {smem}, i64 {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {row}, {stride}")}, {k}")}", "slot");
+                }).ToArray();
+                loads.Add(new Load(k, b.Let($"add nuw nsw i64 {(isA ? m0 : n0)}, {o}", "go"), slots, b.Alloca(type)));
+            }
+            return new Staged(isA ? pa : pb, sk, so, isA ? baseA : baseB, extent, v, type, alongK, loads);
+        }
+
+        // Global → registers for the step starting at kt.
+        void Fetch(string kt)
+        {
+            foreach (var s in operands)
+                foreach (var ld in s.Loads)
+                {
+                    var gk = b.Let($"add nuw nsw i64 {kt}, {ld.K}", "gk");
+                    var inside = b.Let($"and i1 {b.Let($"icmp slt i64 {gk}, {L.K}")}, {b.Let($"icmp slt i64 {ld.Go}, {s.Extent}")}");
+                    var off = b.Let($"add nuw nsw i64 {s.Base}, {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {gk}, {s.Sk}")}, {b.Let($"mul nuw nsw i64 {ld.Go}, {s.So}")}")}");
+                    var p = b.Let($"getelementptr inbounds {word}, ptr {s.Pointer}, i64 {b.Let($"select i1 {inside}, i64 {off}, i64 0")}");
+                    var raw = b.Let($"load {s.Type}, ptr {p}, align {s.Vector * shape.Bits / 8}", "raw");
+                    if (shape == Tf32) raw = MapVector(b, raw, s.Vector, word, y => RoundToTf32(b, y));
+                    b.Line($"store {s.Type} {b.Let($"select i1 {inside}, {s.Type} {raw}, {s.Type} zeroinitializer")}, ptr {ld.Register}");
                 }
-            return stores;
+        }
+
+        // Registers → shared memory.
+        void Deposit()
+        {
+            foreach (var s in operands)
+                foreach (var ld in s.Loads)
+                {
+                    var value = b.Let($"load {s.Type}, ptr {ld.Register}", "staged");
+                    if (s.AlongK || s.Vector == 1)
+                        b.Line($"store {s.Type} {value}, ptr addrspace(3) {ld.Slots[0]}, align {(s.AlongK ? s.Vector : 1) * shape.Bits / 8}");
+                    else
+                        for (int e = 0; e < s.Vector; e++)
+                            b.Line($"store {word} {b.Let($"extractelement {s.Type} {value}, i64 {e}")}, ptr addrspace(3) {ld.Slots[e]}");
+                }
         }
 
         // A fragment register: the 32 bits at (row, column) of a staged tile (two adjacent 16-bit elements, or one TF32).
@@ -150,12 +172,12 @@ internal static class MmaKernel
         int half = shape.K / 2;
 
         long steps = (L.K + Bk - 1) / Bk;
+        Fetch("0");
         b.For("0", steps.ToString(), step =>
         {
-            var kt = b.Let($"mul nuw nsw i64 {step}, {Bk}", "kt");
-            var stores = Stage(kt, pa, asm, bm, isA: true).Concat(Stage(kt, pb, bsm, bn, isA: false)).ToList();
-            foreach (var store in stores) b.Line(store);
+            Deposit();
             Sreg.Barrier(mc, b);
+            Fetch(b.Let($"mul nuw nsw i64 {b.Let($"add nuw nsw i64 {step}, 1")}, {Bk}", "kt"));
             var acc = new string[accCount];
             for (int i = 0; i < accCount; i++) acc[i] = b.Let($"load float, ptr {Acc(i)}", "acc");
             for (int kk = 0; kk < Bk; kk += shape.K)
@@ -196,6 +218,12 @@ internal static class MmaKernel
         m.AddKernel(name, outerOutputs.Count + outerInputs.Count, b.Body());
         return new GpuKernel(name, (L.N + bn - 1) / bn, (L.M + bm - 1) / bm, L.Batch, threads, [.. outerOutputs, .. outerInputs]);
     }
+
+    /// <summary>One thread's load of a staging step: its K and M/N offsets in the tile, where it lands in shared memory, the register holding it between steps.</summary>
+    private sealed record Load(string K, string Go, string[] Slots, string Register);
+
+    /// <summary>An operand's staging: its pointer, strides and base, extent along M or N, elements per load and their type, whether loads run along K.</summary>
+    private sealed record Staged(string Pointer, long Sk, long So, string Base, long Extent, int Vector, string Type, bool AlongK, List<Load> Loads);
 
     /// <summary>Applies <paramref name="f"/> to each of a vector's <paramref name="n"/> <paramref name="element"/>s.</summary>
     private static string MapVector(LlvmBuilder b, string vector, int n, string element, Func<string, string> f)
