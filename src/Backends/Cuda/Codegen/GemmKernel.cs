@@ -155,7 +155,7 @@ internal static class GemmKernel
         var L = Describe(dot);
         if (L.M <= SkinnyRows) return Skinny(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, L);
         if (MmaKernel.For(dot.Operands[0].Type.Element, dot.Operands[1].Type.Element, m.Target) is { } tensorCores)
-            return MmaKernel.Emit(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, L, tensorCores);
+            return MmaKernel.Emit(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, tensorCores, MmaKernel.Gemm(L, outputs[0].Type.Rank));
         var (tm, tn) = TileShape(L, m.Target.Multiprocessors);
         int bm = 16 * tm, bn = 16 * tn;
         // Each step along K costs a global-load latency and two barriers, which dominate when C is short
@@ -268,7 +268,7 @@ internal static class GemmKernel
                 var mi = b.Let($"add nuw nsw i64 {m0}, {b.Let($"add nuw nsw i64 {ty}, {16 * i}")}", "m");
                 var nj = b.Let($"add nuw nsw i64 {n0}, {b.Let($"add nuw nsw i64 {tx}, {16 * j}")}", "n");
                 int at = i * tn + j;
-                StoreResult(b, ev, dot, outputs[0], L, bz, mi, nj, () => b.Let($"load float, ptr {b.Let($"getelementptr inbounds [{tm * tn} x float], ptr {accSlot}, i64 0, i64 {at}")}", "acc"));
+                StoreResult(b, ev, dot, outputs[0], mi, nj, L.M, L.N, outputs[0].Type.Rank == 3 ? [bz, mi, nj] : [mi, nj], () => b.Let($"load float, ptr {b.Let($"getelementptr inbounds [{tm * tn} x float], ptr {accSlot}, i64 0, i64 {at}")}", "acc"));
             }
         ev.ClearSeeds();
         b.Line("ret void");
@@ -277,19 +277,18 @@ internal static class GemmKernel
     }
 
     /// <summary>
-    /// The epilogue for element (<paramref name="row"/>, <paramref name="col"/>) of C (batch <paramref name="batch"/>) when it is inside C:
-    /// the f32 accumulator (<paramref name="accumulator"/> emits its read) as the contraction's value, the fusion's
-    /// elementwise ops after it, one store.
+    /// The epilogue for element (<paramref name="row"/>, <paramref name="col"/>) of the M×N result when it is inside it:
+    /// the f32 accumulator (<paramref name="accumulator"/> emits its read) as the contraction's value at the output's index
+    /// <paramref name="idx"/>, the fusion's elementwise ops after it, one store.
     /// </summary>
-    internal static void StoreResult(LlvmBuilder b, ElementEvaluator ev, Operation dot, Value output, Layout L, string batch, string row, string col, Func<string> accumulator)
+    internal static void StoreResult(LlvmBuilder b, ElementEvaluator ev, Operation dot, Value output, string row, string col, long M, long N, string[] idx, Func<string> accumulator)
     {
-        var inside = b.Let($"and i1 {b.Let($"icmp slt i64 {row}, {L.M}")}, {b.Let($"icmp slt i64 {col}, {L.N}")}");
+        var inside = b.Let($"and i1 {b.Let($"icmp slt i64 {row}, {M}")}, {b.Let($"icmp slt i64 {col}, {N}")}");
         var st = b.FreshLabel("epi");
         var skip = b.FreshLabel("epij");
         b.CondBr(inside, st, skip);
         b.Block(st);
         var value = accumulator();
-        string[] idx = output.Type.Rank == 3 ? [batch, row, col] : [row, col];
         ev.ClearSeeds();
         var dotValue = dot.Result.Type.Element is ElementType.F32 ? value : ev.Scalars.Convert(ElementType.F32, dot.Result.Type.Element, value);
         ev.Seed(dot.Result, idx, dotValue);

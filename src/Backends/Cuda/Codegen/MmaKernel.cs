@@ -58,14 +58,16 @@ internal static class MmaKernel
 
     public static GpuKernel Emit(DeviceModule m, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
         IReadOnlyDictionary<Value, Tensor> constants, IReadOnlyList<Value> outerOutputs, IReadOnlyList<Value> outerInputs,
-        Operation dot, GemmKernel.Layout L, Shape shape)
+        Operation hero, Shape shape, Describe describe)
     {
-        var tiling = (L.M + Large.Bm - 1) / Large.Bm * ((L.N + Large.Bn - 1) / Large.Bn) * L.Batch >= m.Target.Multiprocessors ? Large : Small;
+        var (name, b, mc, ev, pa, pb, _, _) = GemmKernel.Begin(m, $"mma_{shape.Name}_", inputs, ops, outputs, constants, hero);
+        var bz = Sreg.Read(mc, b, "ctaid.z");
+        var P = describe(b, pa, pb, bz, VectorBytes * 8 / shape.Bits);
+        var tiling = (P.M + Large.Bm - 1) / Large.Bm * ((P.N + Large.Bn - 1) / Large.Bn) * P.Batch >= m.Target.Multiprocessors ? Large : Small;
         int bm = tiling.Bm, bn = tiling.Bn, threads = tiling.Threads;
         string word = $"i{shape.Bits}";
         int stride = Bk + PadBytes * 8 / shape.Bits;
 
-        var (name, b, mc, ev, pa, pb, _, _) = GemmKernel.Begin(m, $"mma_{shape.Name}_", inputs, ops, outputs, constants, dot);
         var asm = $"@{name}_as";
         var bsm = $"@{name}_bs";
         mc.Global($"{asm} = internal addrspace(3) global [{bm * stride} x {word}] undef, align 16");
@@ -81,9 +83,6 @@ internal static class MmaKernel
         var warpCol = b.Let($"mul nuw nsw i64 {b.Let($"urem i64 {warp}, {tiling.WarpsN}")}, {tiling.TilesN * 8}", "wcol");
         var n0 = b.Let($"mul nuw nsw i64 {Sreg.Read(mc, b, "ctaid.x")}, {bn}", "n0");
         var m0 = b.Let($"mul nuw nsw i64 {Sreg.Read(mc, b, "ctaid.y")}, {bm}", "m0");
-        var bz = Sreg.Read(mc, b, "ctaid.z");
-        var baseA = b.Let($"mul nuw nsw i64 {bz}, {L.SAb}", "baseA");
-        var baseB = b.Let($"mul nuw nsw i64 {bz}, {L.SBb}", "baseB");
 
         int accCount = tiling.TilesM * tiling.TilesN * 4;
         var accSlot = b.Alloca($"[{accCount} x float]");
@@ -91,21 +90,16 @@ internal static class MmaKernel
         for (int i = 0; i < accCount; i++) b.Line($"store float 0.0, ptr {Acc(i)}");
 
         // Staging: a tile of rows×32 elements, row-major with K contiguous, whichever operand; consecutive threads
-        // read consecutive memory along the operand's contiguous dimension, 16 bytes at a time where every such
-        // vector is aligned and wholly inside or outside the operand (its contiguous extent and other strides
-        // multiples of the vector), else an element at a time. Software-pipelined: a step's global loads go to
-        // registers before the previous step's MMAs, so their latency hides behind tensor-core work; out-of-range
-        // elements load offset 0 and become zero (selects, no branches). Where each load lands in shared memory
-        // does not depend on the step, so those addresses are computed once.
-        int vector = VectorBytes * 8 / shape.Bits;
+        // read consecutive memory along the operand's contiguous dimension (Operand.AlongK), Operand.Vector elements
+        // (16 bytes where the operand allows it) at a time. Software-pipelined: a step's global loads go to registers
+        // before the previous step's MMAs, so their latency hides behind tensor-core work; out-of-range elements load
+        // offset 0 and become zero (selects, no branches). Where each load lands in shared memory, and the part of
+        // its address that depends on its row of the tile, do not depend on the step: they are computed once.
         var operands = new[] { Staging(true), Staging(false) };
         Staged Staging(bool isA)
         {
-            var (sk, so, sb, extent) = isA ? (L.SAk, L.SAm, L.SAb, L.M) : (L.SBk, L.SBn, L.SBb, L.N);
-            bool alongK = sk == 1;
-            var (contiguousExtent, otherStride) = alongK ? (L.K, so) : (extent, sk);
-            int v = contiguousExtent % vector == 0 && otherStride % vector == 0 && sb % vector == 0 ? vector : 1;
-            int rows = isA ? bm : bn, count = Bk * rows / v, across = (alongK ? Bk : rows) / v;
+            var op = isA ? P.A : P.B;
+            int v = op.Vector, rows = isA ? bm : bn, count = Bk * rows / v, across = (op.AlongK ? Bk : rows) / v;
             if (count % threads != 0) throw new CodegenException($"mma tile of {count} loads does not divide over {threads} threads");
             var type = v == 1 ? word : $"<{v} x {word}>";
             var smem = isA ? asm : bsm;
@@ -115,16 +109,17 @@ internal static class MmaKernel
                 var l = b.Let($"add nuw nsw i64 {tid}, {q * threads}", "l");
                 var along = b.Let($"mul nuw nsw i64 {b.Let($"urem i64 {l}, {across}")}, {v}");
                 var other = b.Let($"udiv i64 {l}, {across}");
-                var (k, o) = alongK ? (along, other) : (other, along);
+                var (k, o) = op.AlongK ? (along, other) : (other, along);
                 // A vector along K is one store; one along M or N scatters to v rows.
-                var slots = Enumerable.Range(0, alongK ? 1 : v).Select(e =>
+                var slots = Enumerable.Range(0, op.AlongK ? 1 : v).Select(e =>
                 {
                     var row = e == 0 ? o : b.Let($"add nuw nsw i64 {o}, {e}");
                     return b.Let($"getelementptr inbounds {word}, ptr addrspace(3) {smem}, i64 {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {row}, {stride}")}, {k}")}", "slot");
                 }).ToArray();
-                loads.Add(new Load(k, b.Let($"add nuw nsw i64 {(isA ? m0 : n0)}, {o}", "go"), slots, b.Alloca(type)));
+                var at = op.Address(b.Let($"add nuw nsw i64 {(isA ? m0 : n0)}, {o}", "go"));
+                loads.Add(new Load(k, at, slots, b.Alloca(type)));
             }
-            return new Staged(isA ? pa : pb, sk, so, isA ? baseA : baseB, extent, v, type, alongK, loads);
+            return new Staged(op, type, loads);
         }
 
         // Global → registers for the step starting at kt.
@@ -133,12 +128,10 @@ internal static class MmaKernel
             foreach (var s in operands)
                 foreach (var ld in s.Loads)
                 {
-                    var gk = b.Let($"add nuw nsw i64 {kt}, {ld.K}", "gk");
-                    var inside = b.Let($"and i1 {b.Let($"icmp slt i64 {gk}, {L.K}")}, {b.Let($"icmp slt i64 {ld.Go}, {s.Extent}")}");
-                    var off = b.Let($"add nuw nsw i64 {s.Base}, {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {gk}, {s.Sk}")}, {b.Let($"mul nuw nsw i64 {ld.Go}, {s.So}")}")}");
-                    var p = b.Let($"getelementptr inbounds {word}, ptr {s.Pointer}, i64 {b.Let($"select i1 {inside}, i64 {off}, i64 0")}");
-                    var raw = b.Let($"load {s.Type}, ptr {p}, align {s.Vector * shape.Bits / 8}", "raw");
-                    if (shape == Tf32) raw = MapVector(b, raw, s.Vector, word, y => RoundToTf32(b, y));
+                    var (inside, off) = ld.At(b.Let($"add nuw nsw i64 {kt}, {ld.K}", "gk"));
+                    var p = b.Let($"getelementptr inbounds {word}, ptr {s.Operand.Pointer}, i64 {b.Let($"select i1 {inside}, i64 {off}, i64 0")}");
+                    var raw = b.Let($"load {s.Type}, ptr {p}, align {s.Operand.Vector * shape.Bits / 8}", "raw");
+                    if (shape == Tf32) raw = MapVector(b, raw, s.Operand.Vector, word, y => RoundToTf32(b, y));
                     b.Line($"store {s.Type} {b.Let($"select i1 {inside}, {s.Type} {raw}, {s.Type} zeroinitializer")}, ptr {ld.Register}");
                 }
         }
@@ -150,10 +143,10 @@ internal static class MmaKernel
                 foreach (var ld in s.Loads)
                 {
                     var value = b.Let($"load {s.Type}, ptr {ld.Register}", "staged");
-                    if (s.AlongK || s.Vector == 1)
-                        b.Line($"store {s.Type} {value}, ptr addrspace(3) {ld.Slots[0]}, align {(s.AlongK ? s.Vector : 1) * shape.Bits / 8}");
+                    if (s.Operand.AlongK || s.Operand.Vector == 1)
+                        b.Line($"store {s.Type} {value}, ptr addrspace(3) {ld.Slots[0]}, align {(s.Operand.AlongK ? s.Operand.Vector : 1) * shape.Bits / 8}");
                     else
-                        for (int e = 0; e < s.Vector; e++)
+                        for (int e = 0; e < s.Operand.Vector; e++)
                             b.Line($"store {word} {b.Let($"extractelement {s.Type} {value}, i64 {e}")}, ptr addrspace(3) {ld.Slots[e]}");
                 }
         }
@@ -171,7 +164,7 @@ internal static class MmaKernel
         var k0 = shape.Bits == 16 ? b.Let($"shl nuw nsw i64 {t}, 1", "k0") : t;
         int half = shape.K / 2;
 
-        long steps = (L.K + Bk - 1) / Bk;
+        long steps = (P.K + Bk - 1) / Bk;
         Fetch("0");
         b.For("0", steps.ToString(), step =>
         {
@@ -211,19 +204,56 @@ internal static class MmaKernel
                 {
                     var row = b.Let($"add nuw nsw i64 {m0}, {b.Let($"add nuw nsw i64 {rowOf[i]}, {8 * (e / 2)}")}", "m");
                     var col = b.Let($"add nuw nsw i64 {n0}, {b.Let($"add nuw nsw i64 {warpCol}, {b.Let($"add nuw nsw i64 {t2}, {8 * j + e % 2}")}")}", "n");
-                    GemmKernel.StoreResult(b, ev, dot, outputs[0], L, bz, row, col, () => b.Let($"load float, ptr {Acc((i * tiling.TilesN + j) * 4 + e)}", "acc"));
+                    int at = (i * tiling.TilesN + j) * 4 + e;
+                    GemmKernel.StoreResult(b, ev, hero, outputs[0], row, col, P.M, P.N, P.OutputIndex(row, col), () => b.Let($"load float, ptr {Acc(at)}", "acc"));
                 }
         ev.ClearSeeds();
         b.Line("ret void");
         m.AddKernel(name, outerOutputs.Count + outerInputs.Count, b.Body());
-        return new GpuKernel(name, (L.N + bn - 1) / bn, (L.M + bm - 1) / bm, L.Batch, threads, [.. outerOutputs, .. outerInputs]);
+        return new GpuKernel(name, (P.N + bn - 1) / bn, (P.M + bm - 1) / bm, P.Batch, threads, [.. outerOutputs, .. outerInputs]);
     }
 
-    /// <summary>One thread's load of a staging step: its K and M/N offsets in the tile, where it lands in shared memory, the register holding it between steps.</summary>
-    private sealed record Load(string K, string Go, string[] Slots, string Register);
+    /// <summary>
+    /// How the kernel reads one operand: its pointer; whether consecutive memory runs along K (else along M or N);
+    /// elements per load (a vector only where every load is aligned and wholly inside or outside the operand);
+    /// and, given a tile row's global M (or N) index, the code that maps a global K index to whether the element
+    /// exists and its element offset. The first half runs once per load slot, the second every step.
+    /// </summary>
+    internal sealed record Operand(string Pointer, bool AlongK, int Vector, Func<string, Func<string, (string Inside, string Offset)>> Address);
 
-    /// <summary>An operand's staging: its pointer, strides and base, extent along M or N, elements per load and their type, whether loads run along K.</summary>
-    private sealed record Staged(string Pointer, long Sk, long So, string Base, long Extent, int Vector, string Type, bool AlongK, List<Load> Loads);
+    /// <summary>A contraction as the kernel computes it: C[batch] (M×N) = A (M×K) · B (K×N), and C's element (row, col) as the output's index.</summary>
+    internal sealed record Problem(long Batch, long M, long N, long K, Operand A, Operand B, Func<string, string, string[]> OutputIndex);
+
+    /// <summary>Describes the contraction with the kernel's builder, its operand pointers, the batch register and the widest vector in elements.</summary>
+    internal delegate Problem Describe(LlvmBuilder b, string pa, string pb, string batch, int vector);
+
+    /// <summary>
+    /// dot_general (<see cref="GemmKernel.Layout"/>): A's and B's elements at batch·stride + row·stride + k·stride; vectors
+    /// along the contiguous dimension when its extent and the other strides are multiples of the vector.
+    /// </summary>
+    public static Describe Gemm(GemmKernel.Layout L, int rank) => (b, pa, pb, bz, vector) =>
+    {
+        Operand Side(string pointer, long sk, long so, long sb, long extent)
+        {
+            bool alongK = sk == 1;
+            var (contiguous, other) = alongK ? (L.K, so) : (extent, sk);
+            int v = contiguous % vector == 0 && other % vector == 0 && sb % vector == 0 ? vector : 1;
+            var batchBase = b.Let($"mul nuw nsw i64 {bz}, {sb}", "bbase");
+            return new Operand(pointer, alongK, v, go =>
+            {
+                var rowBase = b.Let($"add nuw nsw i64 {batchBase}, {b.Let($"mul nuw nsw i64 {go}, {so}")}", "rbase");
+                var rowInside = b.Let($"icmp slt i64 {go}, {extent}");
+                return gk => (b.Let($"and i1 {b.Let($"icmp slt i64 {gk}, {L.K}")}, {rowInside}"), b.Let($"add nuw nsw i64 {rowBase}, {b.Let($"mul nuw nsw i64 {gk}, {sk}")}"));
+            });
+        }
+        return new Problem(L.Batch, L.M, L.N, L.K, Side(pa, L.SAk, L.SAm, L.SAb, L.M), Side(pb, L.SBk, L.SBn, L.SBb, L.N),
+            (row, col) => rank == 3 ? [bz, row, col] : [row, col]);
+    };
+
+    /// <summary>One thread's load of a staging step: its K offset in the tile, its step → (inside, offset) code, where it lands in shared memory, the register holding it between steps.</summary>
+    private sealed record Load(string K, Func<string, (string Inside, string Offset)> At, string[] Slots, string Register);
+
+    private sealed record Staged(Operand Operand, string Type, List<Load> Loads);
 
     /// <summary>Applies <paramref name="f"/> to each of a vector's <paramref name="n"/> <paramref name="element"/>s.</summary>
     private static string MapVector(LlvmBuilder b, string vector, int n, string element, Func<string, string> f)
