@@ -5,23 +5,41 @@ using GraphCompiler.IR.Ops;
 namespace GraphCompiler.Backends.Cuda.Codegen;
 
 /// <summary>
-/// Picks the kernel template for a GPU op: row reduction, GEMM (a dot_general and its epilogue), or pointwise for
-/// everything else, convolutions and pooling included (see <see cref="CudaCapabilities"/>).
+/// Picks the kernel template for a GPU op: row reduction, GEMM (a dot_general and its epilogue), implicit GEMM on
+/// tensor cores (a 16-bit or TF32 convolution and its epilogue), or pointwise for everything else, other convolutions
+/// and pooling included (see <see cref="CudaCapabilities"/>).
 /// </summary>
 internal static class GpuCodegen
 {
+    /// <summary>
+    /// The convolution of an output fusion that runs as an implicit GEMM on tensor cores: 16-bit operands (or f32 with
+    /// TF32 allowed), one group, read straight from the fusion's inputs, one output of its shape. Other convolutions
+    /// (depthwise and grouped ones, f32 without TF32) run as direct kernels.
+    /// </summary>
+    private static Operation? ImplicitConvolution(DeviceModule m, IReadOnlyList<Operation> ops, IReadOnlyList<Value> inputs, IReadOnlyList<Value> outputs)
+    {
+        if (ops.Count(o => o.Def is ConvolutionOp) != 1) return null;
+        var conv = ops.Single(o => o.Def is ConvolutionOp);
+        if (!ImplicitGemm.Supports(conv) || MmaKernel.For(conv.Operands[0].Type.Element, conv.Operands[1].Type.Element, m.Target) is null) return null;
+        if (!conv.Operands.All(inputs.Contains) || outputs.Count != 1 || !outputs[0].Type.Shape.SequenceEqual(conv.Result.Type.Shape)) return null;
+        return conv;
+    }
+
     public static IReadOnlyList<GpuKernel> Emit(DeviceModule m, Operation op, IReadOnlyDictionary<Value, Tensor> outerConstants)
     {
         var body = KernelBody.Of(op);
         var (inputs, ops, outputs, outerInputs) = (body.Inputs, body.Ops, body.Outputs, body.OuterInputs);
         var constants = body.Constants(outerConstants);
-        var kind = op.Def is FusionOp ? op.Attr.Enum("kind") : op.Def switch { ReduceOp => "reduction", DotGeneralOp => "output", _ => "loop" };
+        var kind = op.Def is FusionOp ? op.Attr.Enum("kind") : op.Def switch { ReduceOp => "reduction", DotGeneralOp or ConvolutionOp => "output", _ => "loop" };
         switch (kind)
         {
             case "reduction":
                 return [RowKernel.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs)];
             case "output" when ops.Any(o => o.Def is DotGeneralOp):
                 return [GemmKernel.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs)];
+            case "output" when ImplicitConvolution(m, ops, inputs, outputs) is { } conv:
+                return [MmaKernel.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs, conv,
+                    MmaKernel.For(conv.Operands[0].Type.Element, conv.Operands[1].Type.Element, m.Target)!, ImplicitGemm.Describe(conv))];
             default:
                 // One kernel per output shape: a kernel's threads walk one index space.
                 var kernels = new List<GpuKernel>();

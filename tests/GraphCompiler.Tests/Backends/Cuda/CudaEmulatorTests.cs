@@ -304,6 +304,37 @@ public sealed class CudaEmulatorTests
         RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, seed: input.Length + kernel.Length);
     }
 
+    /// <summary>
+    /// Convolutions as implicit GEMMs on tensor cores (bf16/f16 operands, f32 result, bias and relu fused after): NHWC/HWIO
+    /// with input features a multiple of 8 (16-byte loads of A along K and of B along N) and with 3 (element loads, K = 27),
+    /// padding, strides and dilation; NCHW/OIHW (element loads, consecutive threads along M); 128×128 tiles (2
+    /// multiprocessors). Products of 16-bit values are exact in f32, so only the summation order differs from the interpreter.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData("bf16", "2x9x9x16", "3x3x16x24", "b01f_01io->b01f", "padding_low = [1, 1], padding_high = [1, 1]", "2x9x9x24", 3, 132)]
+    [InlineData("f16", "3x11x10x3", "3x3x3x20", "b01f_01io->b01f", "window_strides = [2, 2], padding_low = [1, 0], padding_high = [1, 1]", "3x6x5x20", 3, 132)]
+    [InlineData("bf16", "1x8x13x13", "12x8x3x3", "bf01_oi01->bf01", "rhs_dilation = [2, 2], padding_low = [2, 2], padding_high = [2, 2]", "1x12x13x13", 1, 132)]
+    [InlineData("bf16", "4x14x14x32", "1x1x32x136", "b01f_01io->b01f", "", "4x14x14x136", 3, 2)]
+    public void ImplicitGemmConvolutionsOnTensorCoresMatchTheInterpreter(string element, string input, string kernel, string layout, string attrs, string output, int featureDim, int multiprocessors)
+    {
+        var cout = output.Split('x')[featureDim];
+        var sep = attrs.Length == 0 ? "" : ", ";
+        var placed = PlaceOnGpu($$"""
+            func @main(%x: tensor<{{input}}x{{element}}>, %k: tensor<{{kernel}}x{{element}}>, %b: tensor<{{cout}}xf32>) -> (tensor<{{output}}xf32>) {
+              %c = convolution %x, %k {dims = "{{layout}}"{{sep}}{{attrs}}} : tensor<{{output}}xf32>
+              %bb = broadcast_in_dim %b {dims = [{{featureDim}}]} : tensor<{{output}}xf32>
+              %s = add %c, %bb : tensor<{{output}}xf32>
+              %z = constant {value = dense<0.0>} : tensor<f32>
+              %zb = broadcast_in_dim %z {dims = []} : tensor<{{output}}xf32>
+              %r = max %s, %zb : tensor<{{output}}xf32>
+              return %r
+            }
+            """);
+        var options = Options with { Gpu = CudaTarget.Default with { Multiprocessors = multiprocessors } };
+        var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, seed: input.Length + kernel.Length, options: options);
+        Assert.Contains($"mma.sync.aligned.m16n8k16.row.col.f32.{element}.{element}.f32", program.Ptx);
+    }
+
     /// <summary>Max pooling with padding and average pooling (a sum window over a count), NHWC, on the GPU.</summary>
     [CudaEmulatorFact]
     public void PoolingMatchesTheInterpreter() =>
@@ -409,6 +440,38 @@ public sealed class CudaEmulatorTests
             var actual = exe.Run(inputs).Unwrap();
             IrTest.AssertTensor(expected[0], actual[0], 1e-4, 1e-4);
         }
+    }
+
+    /// <summary>
+    /// The same CNN with <c>--precision bf16</c>: both convolutions run as implicit GEMMs on tensor cores (the first with 3
+    /// input features, element loads; the second with 16, vector loads), and the logits stay within bf16's error of the f32
+    /// interpreter's (a few units of 2^-8 at the output's scale).
+    /// </summary>
+    [CudaEmulatorFact]
+    public void ACnnInBf16RunsItsConvolutionsOnTensorCores()
+    {
+        var driver = GraphCompiler.Compiler.Create(new GraphCompiler.CompileOptions { Target = "cuda", Place = [".*=gpu"], Precision = "bf16" }).Unwrap();
+        var model = driver.Load(Path.Combine(GoldenFile.RepoRoot(), "benchmarks", "models", "cnn_8x3x32x32.onnx")).Unwrap();
+        var optimised = driver.Optimize(model).Unwrap();
+        var inputs = RandomInputs(optimised.Entry, 8);
+        var expected = new Interpreter(model).Run(null, inputs).Unwrap().Results[0];
+        var ptx = new List<string>();
+        void Keep(CudaProgram p) => ptx.Add(p.Ptx);
+        Tensor actual;
+        CudaCompiler.Generated += Keep;
+        try
+        {
+            using (CudaEmulator.AsDriver())
+            {
+                using var exe = driver.Jit(optimised).Unwrap();
+                actual = exe.Run(inputs).Unwrap()[0];
+            }
+        }
+        finally { CudaCompiler.Generated -= Keep; }
+        Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(ptx.Single(), @"\.entry gc_mma_bf16_").Count);
+        double scale = Enumerable.Range(0, (int)expected.ElementCount).Max(i => Math.Abs(expected.GetDouble(i)));
+        double worst = Enumerable.Range(0, (int)expected.ElementCount).Max(i => Math.Abs(expected.GetDouble(i) - actual.GetDouble(i)));
+        Assert.InRange(worst / scale, Math.Pow(2, -8) / 16, 8 * Math.Pow(2, -8));
     }
 
     /// <summary>

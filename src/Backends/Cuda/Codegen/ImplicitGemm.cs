@@ -1,0 +1,126 @@
+using GraphCompiler.Backends.Llvm.Codegen;
+using GraphCompiler.IR;
+using GraphCompiler.IR.Ops;
+
+namespace GraphCompiler.Backends.Cuda.Codegen;
+
+/// <summary>
+/// A convolution as an implicit GEMM for the tensor-core kernel (<see cref="MmaKernel"/>), as cuDNN and CUTLASS compute
+/// it: M = batch × output positions, N = output features, K = window positions × input features, with A's element
+/// (m, k) read straight from the input (zero where the window leaves it: padding) and B's from the kernel, so nothing
+/// is copied (no im2col buffer). K runs over the window positions (spatial dimensions in order) and, innermost, the
+/// input features: in NHWC those are contiguous, so A's loads are 16-byte vectors when the input features are a
+/// multiple of 8 (bf16/f16; 4 for TF32), and in HWIO the kernel's output features are, so B's are too.
+/// Any layout works (the addresses come from <see cref="ConvLayout"/>); others only load element by element.
+/// </summary>
+internal static class ImplicitGemm
+{
+    /// <summary>Convolutions it computes: one feature group and one batch group, no input dilation (transposed convolution).</summary>
+    public static bool Supports(Operation conv)
+    {
+        if (conv.Def is not ConvolutionOp) return false;
+        var a = conv.Attr;
+        var lhsDilation = a.Ints("lhs_dilation");
+        return a.Int("feature_group_count") == 1 && a.Int("batch_group_count") == 1 && (lhsDilation.IsDefaultOrEmpty || lhsDilation.All(d => d == 1));
+    }
+
+    public static MmaKernel.Describe Describe(Operation conv) => (b, pa, pb, _, vector) =>
+    {
+        var (input, kernel, output) = (conv.Operands[0].Type, conv.Operands[1].Type, conv.Result.Type);
+        var a = conv.Attr;
+        var L = ConvLayout.Parse(a.String("dims"), m => new IrException(m));
+        int n = L.SpatialCount;
+        long[] Get(string name, long fallback) { var x = a.Ints(name); return x.IsDefaultOrEmpty ? [.. Enumerable.Repeat(fallback, n)] : [.. x]; }
+        var (strides, padLow, dilation) = (Get("window_strides", 1), Get("padding_low", 0), Get("rhs_dilation", 1));
+        long Stride(TensorType t, int dim) => t.Shape.Skip(dim + 1).Aggregate(1L, (p, s) => p * s);
+        long cin = input.Shape[L.InFeature], cout = kernel.Shape[L.KernelOut];
+        var window = L.KernelSpatial.Select(d => kernel.Shape[d]).ToArray();
+        var outSpatial = L.OutSpatial.Select(d => output.Shape[d]).ToArray();
+        long batch = output.Shape[L.OutBatch], M = batch * outSpatial.Aggregate(1L, (p, s) => p * s), K = window.Aggregate(cin, (p, s) => p * s);
+
+        // k → (window position per spatial dimension, input feature): input feature innermost.
+        string[] SplitK(string k)
+        {
+            var parts = new string[n + 1];
+            parts[n] = b.Let($"urem i64 {k}, {cin}", "ci");
+            var rest = b.Let($"udiv i64 {k}, {cin}");
+            for (int s = n - 1; s >= 0; s--)
+            {
+                parts[s] = s == 0 ? rest : b.Let($"urem i64 {rest}, {window[s]}", "kw");
+                if (s > 0) rest = b.Let($"udiv i64 {rest}, {window[s]}");
+            }
+            return parts;
+        }
+        // m → (batch, output position per spatial dimension), the last spatial dimension fastest.
+        string[] SplitM(string m)
+        {
+            var parts = new string[n + 1];
+            var rest = m;
+            for (int s = n - 1; s >= 0; s--)
+            {
+                parts[s + 1] = b.Let($"urem i64 {rest}, {outSpatial[s]}", "o");
+                rest = b.Let($"udiv i64 {rest}, {outSpatial[s]}");
+            }
+            parts[0] = rest;
+            return parts;
+        }
+
+        // A (the input): contiguous along K when the input features are innermost.
+        long inFeatureStride = Stride(input, L.InFeature);
+        var inOthers = L.InSpatial.Select(d => Stride(input, d)).Append(Stride(input, L.InBatch)).ToArray();
+        bool aAlongK = inFeatureStride == 1;
+        int aVector = aAlongK && cin % vector == 0 && inOthers.All(s => s % vector == 0) ? vector : 1;
+        var A = new MmaKernel.Operand(pa, aAlongK, aVector, m =>
+        {
+            var parts = SplitM(m);
+            var rowInside = b.Let($"icmp slt i64 {m}, {M}");
+            // Row-invariant: the batch's base and each window origin o·stride − pad_low.
+            var rowBase = b.Let($"mul nsw i64 {parts[0]}, {Stride(input, L.InBatch)}", "abase");
+            var origin = Enumerable.Range(0, n).Select(s => b.Let($"sub nsw i64 {b.Let($"mul nsw i64 {parts[s + 1]}, {strides[s]}")}, {padLow[s]}", "org")).ToArray();
+            return k =>
+            {
+                var w = SplitK(k);
+                var inside = b.Let($"and i1 {rowInside}, {b.Let($"icmp slt i64 {k}, {K}")}");
+                var offset = b.Let($"add nsw i64 {rowBase}, {b.Let($"mul nsw i64 {w[n]}, {inFeatureStride}")}");
+                for (int s = 0; s < n; s++)
+                {
+                    var pos = b.Let($"add nsw i64 {origin[s]}, {b.Let($"mul nsw i64 {w[s]}, {dilation[s]}")}", "pos");
+                    // Unsigned compare: a position left of the input (negative) is out too.
+                    inside = b.Let($"and i1 {inside}, {b.Let($"icmp ult i64 {pos}, {input.Shape[L.InSpatial[s]]}")}");
+                    offset = b.Let($"add nsw i64 {offset}, {b.Let($"mul nsw i64 {pos}, {Stride(input, L.InSpatial[s])}")}");
+                }
+                return (inside, offset);
+            };
+        });
+
+        // B (the kernel): contiguous along K when its input features are innermost, along N when its output features are.
+        long kiStride = Stride(kernel, L.KernelIn), koStride = Stride(kernel, L.KernelOut);
+        var kSpatial = L.KernelSpatial.Select(d => Stride(kernel, d)).ToArray();
+        bool bAlongK = kiStride == 1;
+        int bVector = bAlongK
+            ? cin % vector == 0 && kSpatial.Append(koStride).All(s => s % vector == 0) ? vector : 1
+            : koStride == 1 && cout % vector == 0 && kSpatial.Append(kiStride).All(s => s % vector == 0) ? vector : 1;
+        var B = new MmaKernel.Operand(pb, bAlongK, bVector, co =>
+        {
+            var colInside = b.Let($"icmp slt i64 {co}, {cout}");
+            var colBase = b.Let($"mul nuw nsw i64 {co}, {koStride}", "bbase");
+            return k =>
+            {
+                var w = SplitK(k);
+                var offset = b.Let($"add nuw nsw i64 {colBase}, {b.Let($"mul nuw nsw i64 {w[n]}, {kiStride}")}");
+                for (int s = 0; s < n; s++) offset = b.Let($"add nuw nsw i64 {offset}, {b.Let($"mul nuw nsw i64 {w[s]}, {kSpatial[s]}")}");
+                return (b.Let($"and i1 {colInside}, {b.Let($"icmp slt i64 {k}, {K}")}"), offset);
+            };
+        });
+
+        return new MmaKernel.Problem(1, M, cout, K, A, B, (row, col) =>
+        {
+            var parts = SplitM(row);
+            var idx = new string[output.Rank];
+            idx[L.OutBatch] = parts[0];
+            for (int s = 0; s < n; s++) idx[L.OutSpatial[s]] = parts[s + 1];
+            idx[L.OutFeature] = col;
+            return idx;
+        });
+    };
+}
