@@ -85,12 +85,12 @@ public static class CudaCapabilities
         return op.Attr.Ints("dims").Length > 0;
     }
 
-    /// <summary>dot_general with one contracting dimension and at most one batch dimension, floats: the tiled GEMM.</summary>
+    /// <summary>dot_general with one contracting and one free dimension per operand and any batch dimensions (attention's batch × heads), floats: the tiled GEMM.</summary>
     private static bool GemmSupported(Operation op)
     {
         if (!TypesSupported(op) || !NoF64(op) || !op.Results[0].Type.Element.IsFloat()) return false;
         var a = op.Attr;
-        return a.Ints("lhs_contract").Length == 1 && a.Ints("rhs_contract").Length == 1 && a.Ints("lhs_batch").Length <= 1
+        return a.Ints("lhs_contract").Length == 1 && a.Ints("rhs_contract").Length == 1
             && op.Operands[0].Type.Rank == 2 + a.Ints("lhs_batch").Length && op.Operands[1].Type.Rank == 2 + a.Ints("rhs_batch").Length;
     }
 }

@@ -5,7 +5,7 @@ using GraphCompiler.IR.Ops;
 namespace GraphCompiler.Backends.Cuda.Codegen;
 
 /// <summary>
-/// dot_general (one contracting dimension, at most one batch dimension) as a tiled GEMM, optionally with
+/// dot_general (one contracting dimension and one free dimension per operand, any batch dimensions) as a tiled GEMM, optionally with
 /// the elementwise epilogue of an output fusion. A block of 16×16 threads computes a BM×BN tile of C,
 /// each thread TM×TN elements strided by 16 (so shared-memory reads and the epilogue's stores are
 /// contiguous across a warp). Per step of BK (8, or 32 when C has at most 64 rows) along K the block stages A (transposed, BK×BM) and B (BK×BN)
@@ -16,8 +16,34 @@ internal static class GemmKernel
 {
     private const int Threads = 256;
 
-    /// <summary>The operand layout of a supported dot_general.</summary>
-    internal sealed record Layout(long Batch, long M, long N, long K, long SAb, long SAm, long SAk, long SBb, long SBk, long SBn);
+    /// <summary>
+    /// The operand layout of a supported dot_general: its batch dimensions (the result's leading ones; the grid's z
+    /// walks them flattened) with A's and B's stride along each, and the strides of the M×K and K×N matrices.
+    /// </summary>
+    internal sealed record Layout(long[] BatchSizes, long[] SAb, long[] SBb, long M, long N, long K, long SAm, long SAk, long SBk, long SBn)
+    {
+        public long Batch => BatchSizes.Aggregate(1L, (p, s) => p * s);
+
+        /// <summary>The flat batch index <paramref name="bz"/> as the result's batch indices, and A's and B's element offsets for it.</summary>
+        public (string[] Index, string A, string B) BatchAt(LlvmBuilder b, string bz)
+        {
+            if (BatchSizes.Length <= 1)
+            {
+                long sa = BatchSizes.Length == 0 ? 0 : SAb[0], sb = BatchSizes.Length == 0 ? 0 : SBb[0];
+                return (BatchSizes.Length == 0 ? [] : [bz], b.Let($"mul nuw nsw i64 {bz}, {sa}", "baseA"), b.Let($"mul nuw nsw i64 {bz}, {sb}", "baseB"));
+            }
+            var index = new string[BatchSizes.Length];
+            var rest = bz;
+            for (int i = BatchSizes.Length - 1; i >= 0; i--)
+            {
+                index[i] = i == 0 ? rest : b.Let($"urem i64 {rest}, {BatchSizes[i]}", "bi");
+                if (i > 0) rest = b.Let($"udiv i64 {rest}, {BatchSizes[i]}");
+            }
+            string Offset(long[] strides) => Enumerable.Range(0, index.Length)
+                .Aggregate("0", (acc, i) => b.Let($"add nuw nsw i64 {acc}, {b.Let($"mul nuw nsw i64 {index[i]}, {strides[i]}")}"));
+            return (index, Offset(SAb), Offset(SBb));
+        }
+    }
 
     private static Layout Describe(Operation dot)
     {
@@ -37,10 +63,8 @@ internal static class GemmKernel
         var sb = Strides(bt);
         int lf = Enumerable.Range(0, a.Length).Single(d => d != lc && !lb.Contains(d));
         int rf = Enumerable.Range(0, bt.Length).Single(d => d != rc && !rb.Contains(d));
-        long batch = lb.Length == 1 ? a[(int)lb[0]] : 1;
-        return new Layout(batch, a[lf], bt[rf], a[lc],
-            lb.Length == 1 ? sa[lb[0]] : 0, sa[lf], sa[lc],
-            rb.Length == 1 ? sb[rb[0]] : 0, sb[rc], sb[rf]);
+        return new Layout([.. lb.Select(d => a[(int)d])], [.. lb.Select(d => sa[d])], [.. rb.Select(d => sb[d])],
+            a[lf], bt[rf], a[lc], sa[lf], sa[lc], sb[rc], sb[rf]);
     }
 
     /// <summary>What both GEMM templates start from: the kernel's name and builder, the element evaluator, and A's and B's parameters and element types.</summary>
@@ -96,8 +120,8 @@ internal static class GemmKernel
         var slice = b.Let($"lshr i64 {tid}, 5", "slice");
         var n = b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {Sreg.Read(mc, b, "ctaid.x")}, {SkinnyColumns}")}, {col}", "n");
         var bz = Sreg.Read(mc, b, "ctaid.z");
-        var baseA = b.Let($"mul nuw nsw i64 {bz}, {L.SAb}", "baseA");
-        var baseB = b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {bz}, {L.SBb}")}, {b.Let($"mul nuw nsw i64 {n}, {L.SBn}")}", "baseB");
+        var (batchIndex, baseA, batchB) = L.BatchAt(b, bz);
+        var baseB = b.Let($"add nuw nsw i64 {batchB}, {b.Let($"mul nuw nsw i64 {n}, {L.SBn}")}", "baseB");
         var inside = b.Let($"icmp slt i64 {n}, {L.N}", "inside");
         var accSlot = b.Alloca($"[{rows} x float]");
         for (int i = 0; i < rows; i++)
@@ -132,7 +156,7 @@ internal static class GemmKernel
             string total = b.Let($"load float, ptr addrspace(3) {Partial("0", i)}");
             for (int s2 = 1; s2 < SkinnySlices; s2++)
                 total = b.Let($"fadd float {total}, {b.Let($"load float, ptr addrspace(3) {Partial(s2.ToString(), i)}")}");
-            string[] idx = output.Type.Rank == 3 ? [bz, i.ToString(), n] : [i.ToString(), n];
+            string[] idx = [.. batchIndex, i.ToString(), n];
             ev.ClearSeeds();
             var dotValue = dot.Result.Type.Element is ElementType.F32 ? total : ev.Scalars.Convert(ElementType.F32, dot.Result.Type.Element, total);
             ev.Seed(dot.Result, idx, dotValue);
@@ -155,7 +179,7 @@ internal static class GemmKernel
         var L = Describe(dot);
         if (L.M <= SkinnyRows) return Skinny(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, L);
         if (MmaKernel.For(dot.Operands[0].Type.Element, dot.Operands[1].Type.Element, m.Target) is { } tensorCores)
-            return MmaKernel.Emit(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, tensorCores, MmaKernel.Gemm(L, outputs[0].Type.Rank));
+            return MmaKernel.Emit(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, tensorCores, MmaKernel.Gemm(L));
         var (tm, tn) = TileShape(L, m.Target.Multiprocessors);
         int bm = 16 * tm, bn = 16 * tn;
         // Each step along K costs a global-load latency and two barriers, which dominate when C is short
@@ -174,8 +198,7 @@ internal static class GemmKernel
         var n0 = b.Let($"mul nuw nsw i64 {Sreg.Read(mc, b, "ctaid.x")}, {bn}", "n0");
         var m0 = b.Let($"mul nuw nsw i64 {Sreg.Read(mc, b, "ctaid.y")}, {bm}", "m0");
         var bz = Sreg.Read(mc, b, "ctaid.z");
-        var baseA = b.Let($"mul nuw nsw i64 {bz}, {L.SAb}", "baseA");
-        var baseB = b.Let($"mul nuw nsw i64 {bz}, {L.SBb}", "baseB");
+        var (batchIndex, baseA, baseB) = L.BatchAt(b, bz);
 
         var acc = new string[tm * tn];
         var accSlot = b.Alloca($"[{tm * tn} x float]");
@@ -268,7 +291,7 @@ internal static class GemmKernel
                 var mi = b.Let($"add nuw nsw i64 {m0}, {b.Let($"add nuw nsw i64 {ty}, {16 * i}")}", "m");
                 var nj = b.Let($"add nuw nsw i64 {n0}, {b.Let($"add nuw nsw i64 {tx}, {16 * j}")}", "n");
                 int at = i * tn + j;
-                StoreResult(b, ev, dot, outputs[0], mi, nj, L.M, L.N, outputs[0].Type.Rank == 3 ? [bz, mi, nj] : [mi, nj], () => b.Let($"load float, ptr {b.Let($"getelementptr inbounds [{tm * tn} x float], ptr {accSlot}, i64 0, i64 {at}")}", "acc"));
+                StoreResult(b, ev, dot, outputs[0], mi, nj, L.M, L.N, [.. batchIndex, mi, nj], () => b.Let($"load float, ptr {b.Let($"getelementptr inbounds [{tm * tn} x float], ptr {accSlot}, i64 0, i64 {at}")}", "acc"));
             }
         ev.ClearSeeds();
         b.Line("ret void");

@@ -231,14 +231,14 @@ internal static class MmaKernel
     /// dot_general (<see cref="GemmKernel.Layout"/>): A's and B's elements at batch·stride + row·stride + k·stride; vectors
     /// along the contiguous dimension when its extent and the other strides are multiples of the vector.
     /// </summary>
-    public static Describe Gemm(GemmKernel.Layout L, int rank) => (b, pa, pb, bz, vector) =>
+    public static Describe Gemm(GemmKernel.Layout L) => (b, pa, pb, bz, vector) =>
     {
-        Operand Side(string pointer, long sk, long so, long sb, long extent)
+        var (batchIndex, baseA, baseB) = L.BatchAt(b, bz);
+        Operand Side(string pointer, long sk, long so, long[] sb, string batchBase, long extent)
         {
             bool alongK = sk == 1;
             var (contiguous, other) = alongK ? (L.K, so) : (extent, sk);
-            int v = contiguous % vector == 0 && other % vector == 0 && sb % vector == 0 ? vector : 1;
-            var batchBase = b.Let($"mul nuw nsw i64 {bz}, {sb}", "bbase");
+            int v = contiguous % vector == 0 && other % vector == 0 && sb.All(s => s % vector == 0) ? vector : 1;
             return new Operand(pointer, alongK, v, go =>
             {
                 var rowBase = b.Let($"add nuw nsw i64 {batchBase}, {b.Let($"mul nuw nsw i64 {go}, {so}")}", "rbase");
@@ -246,8 +246,8 @@ internal static class MmaKernel
                 return gk => (b.Let($"and i1 {b.Let($"icmp slt i64 {gk}, {L.K}")}, {rowInside}"), b.Let($"add nuw nsw i64 {rowBase}, {b.Let($"mul nuw nsw i64 {gk}, {sk}")}"));
             });
         }
-        return new Problem(L.Batch, L.M, L.N, L.K, Side(pa, L.SAk, L.SAm, L.SAb, L.M), Side(pb, L.SBk, L.SBn, L.SBb, L.N),
-            (row, col) => rank == 3 ? [bz, row, col] : [row, col]);
+        return new Problem(L.Batch, L.M, L.N, L.K, Side(pa, L.SAk, L.SAm, L.SAb, baseA, L.M), Side(pb, L.SBk, L.SBn, L.SBb, baseB, L.N),
+            (row, col) => [.. batchIndex, row, col]);
     };
 
     /// <summary>One thread's load of a staging step: its K offset in the tile, its step → (inside, offset) code, where it lands in shared memory, the register holding it between steps.</summary>

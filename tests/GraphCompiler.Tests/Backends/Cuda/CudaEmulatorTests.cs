@@ -105,6 +105,27 @@ public sealed class CudaEmulatorTests
     }
 
     /// <summary>
+    /// Attention's contractions, two batch dimensions (batch × heads): scores = Q·Kᵀ (B contracted along its last dimension)
+    /// and context = P·V, on the FMA GEMM (f32) and on tensor cores (bf16, f32 result), against the interpreter.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData("f32")]
+    [InlineData("bf16")]
+    public void AttentionContractionsWithTwoBatchDimensionsRunOnTheGpu(string element)
+    {
+        var placed = PlaceOnGpu($$"""
+            func @main(%q: tensor<2x3x20x8x{{element}}>, %k: tensor<2x3x24x8x{{element}}>, %p: tensor<2x3x20x24x{{element}}>, %v: tensor<2x3x24x16x{{element}}>) -> (tensor<2x3x20x24xf32>, tensor<2x3x20x16xf32>) {
+              %s = dot_general %q, %k {lhs_batch = [0, 1], rhs_batch = [0, 1], lhs_contract = [3], rhs_contract = [3]} : tensor<2x3x20x24xf32>
+              %c = dot_general %p, %v {lhs_batch = [0, 1], rhs_batch = [0, 1], lhs_contract = [3], rhs_contract = [2]} : tensor<2x3x20x16xf32>
+              return %s, %c
+            }
+            """);
+        Assert.DoesNotMatch(@"dot_general [^\n]*device = cpu", GraphCompiler.IR.Text.Printer.Print(placed));
+        var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, seed: 11);
+        if (element == "bf16") Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(program.Ptx, @"\.entry gc_mma_bf16_").Count);
+    }
+
+    /// <summary>
     /// Tensor-core GEMMs (mma.sync m16n8k16) on bf16 and f16 operands with an f32 result and fused epilogue: sizes that are no
     /// multiple of the 64×64 or 128×128 tiles or of K's 32, B transposed (K contiguous: the other staging order), a batch, and
     /// the 128×128 tiles (a grid that fills the multiprocessors); 16-byte loads where K (A, transposed B) or N (B) is a
