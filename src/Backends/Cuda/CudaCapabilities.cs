@@ -85,12 +85,10 @@ public static class CudaCapabilities
         return op.Attr.Ints("dims").Length > 0;
     }
 
-    /// <summary>dot_general with one contracting and one free dimension per operand and any batch dimensions (attention's batch × heads), floats: the tiled GEMM.</summary>
-    private static bool GemmSupported(Operation op)
-    {
-        if (!TypesSupported(op) || !NoF64(op) || !op.Results[0].Type.Element.IsFloat()) return false;
-        var a = op.Attr;
-        return a.Ints("lhs_contract").Length == 1 && a.Ints("rhs_contract").Length == 1
-            && op.Operands[0].Type.Rank == 2 + a.Ints("lhs_batch").Length && op.Operands[1].Type.Rank == 2 + a.Ints("rhs_batch").Length;
-    }
+    /// <summary>
+    /// dot_general with one contracting dimension, any batch dimensions (attention's batch × heads) and free dimensions
+    /// that merge into one (a [batch, seq, hidden] activation times a weight), floats: the tiled GEMM.
+    /// </summary>
+    private static bool GemmSupported(Operation op) =>
+        TypesSupported(op) && NoF64(op) && op.Results[0].Type.Element.IsFloat() && Codegen.GemmKernel.TryDescribe(op) is not null;
 }

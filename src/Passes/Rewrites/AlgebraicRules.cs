@@ -96,6 +96,11 @@ public static class AlgebraicRules
         // when a's free dimensions stay in order (else the result would need a transpose); same for rhs.
         // The contraction visits the same products in the same order, so the sums are bit-identical.
         new("dot-transpose", ContractionOps.DotGeneral, DotTranspose),
+        // dot_general(a, broadcast_in_dim(w)) => dot_general(a, w) when the broadcast only repeats w along the batch
+        // dimensions and a's batch dimensions lead it (ONNX MatMul of [batch, seq, hidden] by a weight): a's batch
+        // dimensions become free ones, in the same place in the result; the same products in the same order, so the
+        // sums are bit-identical, and the weight is never copied per batch.
+        new("dot-broadcast-weights", ContractionOps.DotGeneral, DotBroadcastWeights),
     ]);
 
     private static bool IsAdditiveIdentity(Value v, RuleContext c) =>
@@ -215,6 +220,21 @@ public static class AlgebraicRules
             offset += n;
         }
         return null;
+    }
+
+    private static Value? DotBroadcastWeights(Operation op, RuleContext c)
+    {
+        if (c.Def(op.Operands[1], ShapeOps.BroadcastInDim) is not { } bc) return null;
+        var (lb, rb, rc) = (op.Attr.Ints("lhs_batch"), op.Attr.Ints("rhs_batch"), op.Attr.Ints("rhs_contract"));
+        if (lb.IsEmpty || Enumerable.Range(0, lb.Length).Any(i => lb[i] != i)) return null;
+        var (w, dims, rhs) = (bc.Operands[0], bc.Attr.Ints("dims"), op.OperandTypes[1]);
+        var kept = Enumerable.Range(0, rhs.Rank).Where(d => !rb.Contains(d)).ToArray();
+        if (dims.Length != kept.Length) return null;
+        for (int i = 0; i < kept.Length; i++)
+            if (dims[i] != kept[i] || w.Type.Shape[i] != rhs.Shape[kept[i]]) return null;
+        var attrs = op.Attributes.Without("lhs_batch").Without("rhs_batch")
+            .With("rhs_contract", A.Ints([.. rc.Select(d => (long)Array.IndexOf(kept, (int)d))]));
+        return c.Build(op, b => b.Emit(ContractionOps.DotGeneral.Name, [op.Operands[0], w], attrs, op.ResultType()));
     }
 
     private static Value? DotTranspose(Operation op, RuleContext c)

@@ -20,9 +20,29 @@ internal static class GemmKernel
     /// The operand layout of a supported dot_general: its batch dimensions (the result's leading ones; the grid's z
     /// walks them flattened) with A's and B's stride along each, and the strides of the M×K and K×N matrices.
     /// </summary>
-    internal sealed record Layout(long[] BatchSizes, long[] SAb, long[] SBb, long M, long N, long K, long SAm, long SAk, long SBk, long SBn)
+    internal sealed record Layout(long[] BatchSizes, long[] SAb, long[] SBb, long[] RowSizes, long[] ColSizes, long K, long SAm, long SAk, long SBk, long SBn)
     {
         public long Batch => BatchSizes.Aggregate(1L, (p, s) => p * s);
+        public long M => RowSizes.Aggregate(1L, (p, s) => p * s);
+        public long N => ColSizes.Aggregate(1L, (p, s) => p * s);
+
+        /// <summary>The output's index of C's element (<paramref name="row"/>, <paramref name="col"/>) in batch <paramref name="batchIndex"/>: merged free dimensions split again.</summary>
+        public string[] OutputIndex(LlvmBuilder b, string[] batchIndex, string row, string col) =>
+            [.. batchIndex, .. Split(b, row, RowSizes), .. Split(b, col, ColSizes)];
+
+        private static string[] Split(LlvmBuilder b, string linear, long[] sizes)
+        {
+            if (sizes.Length == 1) return [linear];
+            var parts = new string[sizes.Length];
+            var rest = linear;
+            for (int i = sizes.Length - 1; i > 0; i--)
+            {
+                parts[i] = b.Let($"urem i64 {rest}, {sizes[i]}", "ix");
+                rest = b.Let($"udiv i64 {rest}, {sizes[i]}");
+            }
+            parts[0] = rest;
+            return parts;
+        }
 
         /// <summary>The flat batch index <paramref name="bz"/> as the result's batch indices, and A's and B's element offsets for it.</summary>
         public (string[] Index, string A, string B) BatchAt(LlvmBuilder b, string bz)
@@ -45,14 +65,20 @@ internal static class GemmKernel
         }
     }
 
-    private static Layout Describe(Operation dot)
+    /// <summary>
+    /// The layout of <paramref name="dot"/>, or null when the kernels cannot read it as a (batched) matrix product: one
+    /// contracting dimension per operand, and each operand's free dimensions consecutive in memory, so they merge into
+    /// one of M (or N) elements at one stride (a [batch, seq, hidden] activation times a weight: M = batch·seq).
+    /// </summary>
+    internal static Layout? TryDescribe(Operation dot)
     {
         var (a, bt) = (dot.Operands[0].Type.Shape, dot.Operands[1].Type.Shape);
         var attr = dot.Attr;
+        if (attr.Ints("lhs_contract").Length != 1 || attr.Ints("rhs_contract").Length != 1) return null;
         int lc = (int)attr.Ints("lhs_contract")[0], rc = (int)attr.Ints("rhs_contract")[0];
         var lb = attr.Ints("lhs_batch");
         var rb = attr.Ints("rhs_batch");
-        long[] Strides(System.Collections.Immutable.ImmutableArray<long> s)
+        static long[] Strides(System.Collections.Immutable.ImmutableArray<long> s)
         {
             var st = new long[s.Length];
             long acc = 1;
@@ -61,11 +87,21 @@ internal static class GemmKernel
         }
         var sa = Strides(a);
         var sb = Strides(bt);
-        int lf = Enumerable.Range(0, a.Length).Single(d => d != lc && !lb.Contains(d));
-        int rf = Enumerable.Range(0, bt.Length).Single(d => d != rc && !rb.Contains(d));
+        // The free dimensions as one: sizes, and the stride of the merged dimension (its innermost one's), if they merge.
+        static (long[] Sizes, long Stride)? Free(System.Collections.Immutable.ImmutableArray<long> shape, long[] strides, int contract, System.Collections.Immutable.ImmutableArray<long> batch)
+        {
+            var free = Enumerable.Range(0, shape.Length).Where(d => d != contract && !batch.Contains(d)).ToArray();
+            if (free.Length == 0) return null;
+            for (int i = 0; i + 1 < free.Length; i++)
+                if (free[i + 1] != free[i] + 1) return null;
+            return ([.. free.Select(d => shape[d])], strides[free[^1]]);
+        }
+        if (Free(a, sa, lc, lb) is not { } rows || Free(bt, sb, rc, rb) is not { } cols) return null;
         return new Layout([.. lb.Select(d => a[(int)d])], [.. lb.Select(d => sa[d])], [.. rb.Select(d => sb[d])],
-            a[lf], bt[rf], a[lc], sa[lf], sa[lc], sb[rc], sb[rf]);
+            rows.Sizes, cols.Sizes, a[lc], rows.Stride, sa[lc], sb[rc], cols.Stride);
     }
+
+    private static Layout Describe(Operation dot) => TryDescribe(dot) ?? throw new CodegenException($"'{dot.Name}' is not a matrix product the GPU GEMM reads");
 
     /// <summary>What both GEMM templates start from: the kernel's name and builder, the element evaluator, and A's and B's parameters and element types.</summary>
     internal static (string Name, LlvmBuilder B, ModuleContext Mc, ElementEvaluator Ev, string PA, string PB, ElementType EA, ElementType EB) Begin(
@@ -156,7 +192,7 @@ internal static class GemmKernel
             string total = b.Let($"load float, ptr addrspace(3) {Partial("0", i)}");
             for (int s2 = 1; s2 < SkinnySlices; s2++)
                 total = b.Let($"fadd float {total}, {b.Let($"load float, ptr addrspace(3) {Partial(s2.ToString(), i)}")}");
-            string[] idx = [.. batchIndex, i.ToString(), n];
+            string[] idx = L.OutputIndex(b, batchIndex, i.ToString(), n);
             ev.ClearSeeds();
             var dotValue = dot.Result.Type.Element is ElementType.F32 ? total : ev.Scalars.Convert(ElementType.F32, dot.Result.Type.Element, total);
             ev.Seed(dot.Result, idx, dotValue);
@@ -291,7 +327,7 @@ internal static class GemmKernel
                 var mi = b.Let($"add nuw nsw i64 {m0}, {b.Let($"add nuw nsw i64 {ty}, {16 * i}")}", "m");
                 var nj = b.Let($"add nuw nsw i64 {n0}, {b.Let($"add nuw nsw i64 {tx}, {16 * j}")}", "n");
                 int at = i * tn + j;
-                StoreResult(b, ev, dot, outputs[0], mi, nj, L.M, L.N, [.. batchIndex, mi, nj], () => b.Let($"load float, ptr {b.Let($"getelementptr inbounds [{tm * tn} x float], ptr {accSlot}, i64 0, i64 {at}")}", "acc"));
+                StoreResult(b, ev, dot, outputs[0], mi, nj, L.M, L.N, L.OutputIndex(b, batchIndex, mi, nj), () => b.Let($"load float, ptr {b.Let($"getelementptr inbounds [{tm * tn} x float], ptr {accSlot}, i64 0, i64 {at}")}", "acc"));
             }
         ev.ClearSeeds();
         b.Line("ret void");

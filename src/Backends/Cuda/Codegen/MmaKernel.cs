@@ -247,7 +247,7 @@ internal static class MmaKernel
             });
         }
         return new Problem(L.Batch, L.M, L.N, L.K, Side(pa, L.SAk, L.SAm, L.SAb, baseA, L.M), Side(pb, L.SBk, L.SBn, L.SBb, baseB, L.N),
-            (row, col) => [.. batchIndex, row, col]);
+            (row, col) => L.OutputIndex(b, batchIndex, row, col));
     };
 
     /// <summary>One thread's load of a staging step: its K offset in the tile, its step → (inside, offset) code, where it lands in shared memory, the register holding it between steps.</summary>

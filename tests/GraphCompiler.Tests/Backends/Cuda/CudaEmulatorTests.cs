@@ -126,6 +126,28 @@ public sealed class CudaEmulatorTests
     }
 
     /// <summary>
+    /// Free dimensions that merge: a [batch, seq, hidden] activation times a weight (M = batch·seq) and a weight with two
+    /// output dimensions (heads × head size: N = 4·8), with a bias over the last dimension, FMA and tensor cores.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData("f32")]
+    [InlineData("f16")]
+    public void ContractionsWithMergedFreeDimensionsRunOnTheGpu(string element)
+    {
+        var placed = PlaceOnGpu($$"""
+            func @main(%x: tensor<3x17x40x{{element}}>, %w: tensor<40x4x8x{{element}}>, %b: tensor<8xf32>) -> (tensor<3x17x4x8xf32>) {
+              %y = dot_general %x, %w {lhs_contract = [2], rhs_contract = [0]} : tensor<3x17x4x8xf32>
+              %bb = broadcast_in_dim %b {dims = [3]} : tensor<3x17x4x8xf32>
+              %r = add %y, %bb : tensor<3x17x4x8xf32>
+              return %r
+            }
+            """);
+        Assert.Matches(@"device = gpu[^\n]*\n[^\n]*\n[^\n]*dot_general|dot_general [^\n]*device = gpu", GraphCompiler.IR.Text.Printer.Print(placed));
+        var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, seed: 12);
+        Assert.Contains(element == "f16" ? "mma.sync" : "fma.rn.f32", program.Ptx);
+    }
+
+    /// <summary>
     /// Tensor-core GEMMs (mma.sync m16n8k16) on bf16 and f16 operands with an f32 result and fused epilogue: sizes that are no
     /// multiple of the 64×64 or 128×128 tiles or of K's 32, B transposed (K contiguous: the other staging order), a batch, and
     /// the 128×128 tiles (a grid that fills the multiprocessors); 16-byte loads where K (A, transposed B) or N (B) is a
