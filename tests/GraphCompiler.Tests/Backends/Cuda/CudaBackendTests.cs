@@ -58,6 +58,17 @@ public sealed class CudaBackendTests : IDisposable
         return PassManager.Run(module, PassRegistry.Cuda, options).Unwrap();
     }
 
+    /// <summary>tools/gpu-check's BERT-base layer is <see cref="EncoderLayer.BertBase"/> (UPDATE_GOLDEN=1 rewrites it) and compiles for the GPU with every op placed there.</summary>
+    [Fact]
+    public void TheBenchmarkEncoderLayerIsTheGeneratorsAndRunsOnTheGpu()
+    {
+        var path = Path.Combine(GoldenFile.RepoRoot(), "benchmarks", "gpu", "bert_layer_b8_s128.ir");
+        if (Environment.GetEnvironmentVariable("UPDATE_GOLDEN") == "1") File.WriteAllText(path, EncoderLayer.BertBase);
+        Assert.Equal(EncoderLayer.BertBase, File.ReadAllText(path).ReplaceLineEndings("\n"));
+        var placed = PlaceOnGpu(IrTest.Parse(EncoderLayer.BertBase));
+        Assert.DoesNotContain("device = cpu", GraphCompiler.IR.Text.Printer.Print(placed));
+    }
+
     [Theory]
     [MemberData(nameof(PtxCases))]
     public void PtxMatchesSnapshot(string name)

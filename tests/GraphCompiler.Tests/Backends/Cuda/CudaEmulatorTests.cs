@@ -486,6 +486,50 @@ public sealed class CudaEmulatorTests
     }
 
     /// <summary>
+    /// A transformer encoder layer (<see cref="EncoderLayer"/>: projections, attention over batch × heads, softmax, layer
+    /// norms, erf GELU) through the cuda pipeline with <c>--place '.*=gpu'</c>: every op on the GPU, none on the CPU, and the
+    /// interpreter's result: in f32, and in bf16 (its six matmuls on tensor cores, within bf16's error).
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData("f32")]
+    [InlineData("bf16")]
+    public void AnEncoderLayerRunsEntirelyOnTheEmulatedGpu(string precision)
+    {
+        var model = IrTest.Parse(EncoderLayer.Ir(2, 16, 32, 4, 64));
+        var driver = GraphCompiler.Compiler.Create(new GraphCompiler.CompileOptions { Target = "cuda", Place = [".*=gpu"], Precision = precision }).Unwrap();
+        var optimised = driver.Optimize(model).Unwrap();
+        var placed = optimised.Entry.Body.Operations.Where(o => !o.Def.IsTerminator && o.Def is not (GraphCompiler.IR.Ops.ConstantOp or GraphCompiler.IR.Ops.SendOp or GraphCompiler.IR.Ops.RecvOp)).ToList();
+        Assert.Empty(placed.Where(o => o.Attr.Enum("device") != "gpu").Select(o => $"{o.Def.Name} ({o.SourceName})"));
+        var rng = new Random(21);
+        // Weights in ±0.2, the layer norms' gains (arguments 9 and 15) around 1, activations in [-2, 2).
+        var inputs = model.Entry.Arguments.Select((a, i) => Tensor.FromDoubles(a.Type, [.. Enumerable.Range(0, (int)a.Type.ElementCount)
+            .Select(_ => i == 0 ? rng.NextDouble() * 4 - 2 : (rng.NextDouble() * 2 - 1) * 0.2 + (i is 9 or 15 ? 1 : 0))])).ToArray();
+        var expected = new Interpreter(model).Run(null, inputs).Unwrap().Results[0];
+        var ptx = new List<string>();
+        void Keep(CudaProgram p) => ptx.Add(p.Ptx);
+        Tensor actual;
+        CudaCompiler.Generated += Keep;
+        try
+        {
+            using (CudaEmulator.AsDriver())
+            {
+                using var exe = driver.Jit(optimised).Unwrap();
+                actual = exe.Run(inputs).Unwrap()[0];
+            }
+        }
+        finally { CudaCompiler.Generated -= Keep; }
+        if (precision == "f32")
+        {
+            IrTest.AssertTensor(expected, actual, 1e-4, 1e-4);
+            return;
+        }
+        Assert.Equal(6, System.Text.RegularExpressions.Regex.Matches(ptx.Single(), @"\.entry gc_mma_bf16_").Count);
+        double worst = Enumerable.Range(0, (int)expected.ElementCount).Max(i => Math.Abs(expected.GetDouble(i) - actual.GetDouble(i)));
+        double scale = Enumerable.Range(0, (int)expected.ElementCount).Max(i => Math.Abs(expected.GetDouble(i)));
+        Assert.InRange(worst / scale, Math.Pow(2, -8) / 16, 4 * Math.Pow(2, -8)); // measured: 0.47 units
+    }
+
+    /// <summary>
     /// The same CNN with <c>--precision bf16</c>: both convolutions run as implicit GEMMs on tensor cores (the first with 3
     /// input features, element loads; the second with 16, vector loads), and the logits stay within bf16's error of the f32
     /// interpreter's (a few units of 2^-8 at the output's scale).
