@@ -42,7 +42,12 @@ WORKLOADS = {
     "gemm_4096_tf32": dict(kind="compute", flops=2 * 4096 ** 3, target="gemm", tf32=True),
     "gemm_4096_bf16": dict(kind="compute", flops=2 * 4096 ** 3, target="gemm"),
     "conv3x3_relu_32x56x56x64": dict(kind="compute", flops=2 * 32 * 56 * 56 * 64 * 64 * 9, target=None, tf32=True),
+    # BERT-base encoder layer, batch 8 x sequence 128: six projections/FFN matmuls plus attention's two.
+    "bert_layer_b8_s128": dict(kind="compute", flops=2 * 8 * 128 * (4 * 768 * 768 + 2 * 768 * 3072) + 4 * 8 * 12 * 128 * 128 * 64,
+                               target=None, tf32=True),
 }
+
+BERT_HEADS = 12
 
 
 # --- the computations, written once per framework --------------------------------------------------
@@ -59,6 +64,17 @@ def torch_fn(name, torch):
         return lambda x, w1, b1, w2, b2, w3, b3: torch.relu(torch.relu(x @ w1 + b1) @ w2 + b2) @ w3 + b3
     if name.startswith("gemm_"):
         return lambda a, b: a @ b
+    if name.startswith("bert_layer"):
+        def bert(x, wq, bq, wk, bk, wv, bv, wo, bo, g1, be1, w1, b1, w2, b2, g2, be2):
+            B, S, H = x.shape
+            d = H // BERT_HEADS
+            heads = lambda t: t.view(B, S, BERT_HEADS, d).transpose(1, 2)  # noqa: E731
+            q, k, v = heads(x @ wq + bq), heads(x @ wk + bk), heads(x @ wv + bv)
+            p = torch.softmax(q @ k.transpose(-1, -2) / d ** 0.5, dim=-1)
+            ctx = (p @ v).transpose(1, 2).reshape(B, S, H)
+            h1 = F.layer_norm(x + ctx @ wo + bo, (H,), g1, be1, 1e-12)
+            return F.layer_norm(h1 + F.gelu(h1 @ w1 + b1) @ w2 + b2, (H,), g2, be2, 1e-12)
+        return bert
     if name.startswith("conv3x3"):
         # NHWC / HWIO in; torch's conv2d takes NCHW views (channels_last memory) and OIHW weights.
         return lambda x, w: torch.relu(F.conv2d(x.permute(0, 3, 1, 2), w.permute(3, 2, 0, 1), padding=1)).permute(0, 2, 3, 1)
@@ -81,6 +97,22 @@ def jax_fn(name, jax):
         return lambda x, w1, b1, w2, b2, w3, b3: jax.nn.relu(jax.nn.relu(x @ w1 + b1) @ w2 + b2) @ w3 + b3
     if name.startswith("gemm_"):
         return lambda a, b: a @ b
+    if name.startswith("bert_layer"):
+        def ln(x, g, b):
+            m = jnp.mean(x, axis=-1, keepdims=True)
+            v = jnp.mean(jnp.square(x - m), axis=-1, keepdims=True)
+            return (x - m) * jax.lax.rsqrt(v + 1e-12) * g + b
+
+        def bert(x, wq, bq, wk, bk, wv, bv, wo, bo, g1, be1, w1, b1, w2, b2, g2, be2):
+            B, S, H = x.shape
+            d = H // BERT_HEADS
+            heads = lambda t: t.reshape(B, S, BERT_HEADS, d).transpose(0, 2, 1, 3)  # noqa: E731
+            q, k, v = heads(x @ wq + bq), heads(x @ wk + bk), heads(x @ wv + bv)
+            p = jax.nn.softmax(q @ k.transpose(0, 1, 3, 2) / d ** 0.5, axis=-1)
+            ctx = (p @ v).transpose(0, 2, 1, 3).reshape(B, S, H)
+            h1 = ln(x + ctx @ wo + bo, g1, be1)
+            return ln(h1 + jax.nn.gelu(h1 @ w1 + b1, approximate=False) @ w2 + b2, g2, be2)
+        return bert
     if name.startswith("conv3x3"):
         return lambda x, w: jax.nn.relu(jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")))
     raise KeyError(name)
