@@ -91,13 +91,43 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IDeviceHook
 
     private void SendToDevice(Operation op, DeviceSite site)
     {
-        if (op.Attr.Enum("compress") != "none")
-            throw new CodegenException("the CUDA backend does not implement compressed transfers yet; compile without --compress-transfers");
         var x = op.Operands[0];
         if (_devicePointers.ContainsKey(op.Result)) return; // device mode: the argument is already there
         var b = site.B;
         var dst = DevicePointer(op.Result, site);
+        if (WireKernel.Wire(op) is { } wire)
+        {
+            // Narrowed on the host into the host staging buffer (pageable: the driver has copied it out when the call
+            // returns, so the next transfer may reuse it), copied, widened into place by a kernel on the same stream.
+            long n = x.Type.ElementCount;
+            var staging = b.Let($"load ptr, ptr {HostRuntime.HostWire}", "hwire");
+            b.Line($"call void @\"{WireKernel.Host(site.Module, narrow: true, wire, plan.HostHelpers)}\"(ptr {staging}, ptr {site.HostPointer(x)}, i64 {n})");
+            var deviceStaging = b.Let($"load i64, ptr {HostRuntime.DeviceWire}", "dwire");
+            DriverApi.Call(site.Module, b, "cuMemcpyHtoDAsync_v2", $"i64 {deviceStaging}, ptr {staging}, i64 {n * wire.ByteSize()}, ptr {Stream(b)}", "copying to the GPU, 16-bit (cuMemcpyHtoDAsync)");
+            LaunchWire(op, site, dst, deviceStaging);
+            return;
+        }
         DriverApi.Call(site.Module, b, "cuMemcpyHtoDAsync_v2", $"i64 {dst}, ptr {site.HostPointer(x)}, i64 {x.Type.ByteSize}, ptr {Stream(b)}", "copying to the GPU (cuMemcpyHtoDAsync)");
+    }
+
+    /// <summary>Launches the widening or narrowing kernel of compressed transfer <paramref name="send"/>: <c>(dst, src)</c>, device pointers.</summary>
+    private void LaunchWire(Operation send, DeviceSite site, string dst, string src)
+    {
+        var (name, index, grid) = plan.WireKernels[send];
+        var b = site.B;
+        var values = b.Alloca("[2 x i64]");
+        var pointers = b.Alloca("[2 x ptr]");
+        string[] args = [dst, src];
+        for (int i = 0; i < 2; i++)
+        {
+            var slot = b.Let($"getelementptr inbounds [2 x i64], ptr {values}, i64 0, i64 {i}");
+            b.Line($"store i64 {args[i]}, ptr {slot}");
+            b.Line($"store ptr {slot}, ptr {b.Let($"getelementptr inbounds [2 x ptr], ptr {pointers}, i64 0, i64 {i}")}");
+        }
+        var fn = b.Let($"load ptr, ptr {b.Let($"getelementptr inbounds [{plan.KernelNames.Count} x ptr], ptr {HostRuntime.Functions}, i64 0, i64 {index}")}", "kernel");
+        DriverApi.Call(site.Module, b, "cuLaunchKernel",
+            $"ptr {fn}, i32 {grid}, i32 1, i32 1, i32 {WireKernel.Block}, i32 1, i32 1, i32 0, ptr {Stream(b)}, ptr {pointers}, ptr null",
+            $"launching {name} (cuLaunchKernel)");
     }
 
     private void ReceiveOnHost(Operation op, DeviceSite site)
@@ -114,6 +144,19 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IDeviceHook
             return;
         }
         var s = Stream(b);
+        var send = plan.Producer(src);
+        if (WireKernel.Wire(send) is { } wire)
+        {
+            // Narrowed by a kernel into the device staging buffer, copied, widened on the host into place.
+            long n = op.Result.Type.ElementCount;
+            var deviceStaging = b.Let($"load i64, ptr {HostRuntime.DeviceWire}", "dwire");
+            LaunchWire(send, site, deviceStaging, DevicePointer(gpuValue, site));
+            var staging = b.Let($"load ptr, ptr {HostRuntime.HostWire}", "hwire");
+            DriverApi.Call(site.Module, b, "cuMemcpyDtoHAsync_v2", $"ptr {staging}, i64 {deviceStaging}, i64 {n * wire.ByteSize()}, ptr {s}", "copying from the GPU, 16-bit (cuMemcpyDtoHAsync)");
+            DriverApi.Call(site.Module, b, "cuStreamSynchronize", $"ptr {s}", "waiting for the GPU (cuStreamSynchronize)");
+            b.Line($"call void @\"{WireKernel.Host(site.Module, narrow: false, wire, plan.HostHelpers)}\"(ptr {site.HostPointer(op.Result)}, ptr {staging}, i64 {n})");
+            return;
+        }
         DriverApi.Call(site.Module, b, "cuMemcpyDtoHAsync_v2", $"ptr {site.HostPointer(op.Result)}, i64 {DevicePointer(gpuValue, site)}, i64 {bytes}, ptr {s}", "copying from the GPU (cuMemcpyDtoHAsync)");
         DriverApi.Call(site.Module, b, "cuStreamSynchronize", $"ptr {s}", "waiting for the GPU (cuStreamSynchronize)");
     }

@@ -23,6 +23,15 @@ internal sealed class CudaPlan
     public long DeviceArenaBytes { get; }
     public string? DeviceModeProblem { get; }
 
+    /// <summary>The GPU half of each compressed transfer, by its send: the widening or narrowing kernel, its index and grid.</summary>
+    public Dictionary<Operation, (string Name, int Index, long Grid)> WireKernels { get; } = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Bytes of the 16-bit staging buffers (one on each side) that compressed transfers go through: the largest transfer's.</summary>
+    public long WireBytes { get; }
+
+    /// <summary>Host helper functions already defined in the host module (the run and run_device entry points share them).</summary>
+    public HashSet<string> HostHelpers { get; } = [];
+
     private readonly Dictionary<Value, Operation> _producer = new(Same);
     private readonly Dictionary<Value, int> _uses = new(Same);
     private readonly CudaPlacement _placement;
@@ -64,6 +73,14 @@ internal sealed class CudaPlan
             }
             Kernels[op] = kernels;
         }
+        foreach (var send in f.Body.Operations.Where(o => o.Def is SendOp))
+        {
+            if (WireKernel.Wire(send) is not { } wire) continue;
+            var (name, grid) = WireKernel.Emit(device, narrow: send.Attr.Enum("to") == Placement.Cpu, wire, send.Result.Type.ElementCount);
+            WireKernels[send] = (name, KernelNames.Count, grid);
+            KernelNames.Add(name);
+            WireBytes = Math.Max(WireBytes, send.Result.Type.ElementCount * wire.ByteSize());
+        }
         var buffers = BufferAssignment.Compute(f, _placement.DeviceMemoryPlan);
         foreach (var v in buffers.Values)
             if (v.Kind == BufferKind.Arena) _offsets[v.Value] = v.Offset;
@@ -91,6 +108,9 @@ internal sealed class CudaPlan
     }
 
     public int KernelIndex(GpuKernel k) => _kernelIndex[k];
+
+    /// <summary>The op that produces <paramref name="v"/>.</summary>
+    public Operation Producer(Value v) => _producer[v];
 
     /// <summary>The value a send (whose result is <paramref name="sent"/>) carries.</summary>
     public Value SentValue(Value sent) => _producer[sent].Operands[0];
@@ -129,6 +149,8 @@ internal sealed class CudaPlan
     private string? FindDeviceModeProblem()
     {
         var f = Function;
+        if (WireKernels.Count > 0)
+            return "run_device keeps arguments and results on the GPU, so there is no transfer to compress; compile without --compress-transfers (use run)";
         foreach (var a in f.Arguments)
         {
             int sends = f.Body.Operations.Count(o => o.Def is SendOp && o.Attr.Enum("to") == Placement.Gpu && ReferenceEquals(o.Operands[0], a));

@@ -18,6 +18,10 @@ internal static class HostRuntime
     public const string Arena = "@gc.cuda.arena";
     public const string Functions = "@gc.cuda.fn";
     public const string Constants = "@gc.cuda.const";
+
+    /// <summary>Compressed transfers' 16-bit staging: on the device (an i64 device pointer) and on the host (malloc'd).</summary>
+    public const string DeviceWire = "@gc.cuda.dwire";
+    public const string HostWire = "@gc.cuda.hwire";
     private const string Context = "@gc.cuda.ctx";
     private const string State = "@gc.cuda.state";
 
@@ -28,7 +32,8 @@ internal static class HostRuntime
     public const string DriverVariable = "GC_CUDA_DRIVER";
 
     /// <param name="constants">Host globals (their LLVM names) and byte sizes, in device-constant order.</param>
-    public static void Emit(ModuleContext m, byte[] ptx, IReadOnlyList<string> kernels, long arenaBytes, IReadOnlyList<(string Global, long Bytes)> constants)
+    /// <param name="wireBytes">The compressed transfers' staging bytes on each side (0: none).</param>
+    public static void Emit(ModuleContext m, byte[] ptx, IReadOnlyList<string> kernels, long arenaBytes, IReadOnlyList<(string Global, long Bytes)> constants, long wireBytes)
     {
         var api = DriverApi.All;
         m.Declare("declare ptr @dlopen(ptr, i32)");
@@ -41,6 +46,8 @@ internal static class HostRuntime
         m.Global("@gc.cuda.module = internal global ptr null");
         m.Global($"{Stream} = internal global ptr null");
         m.Global($"{Arena} = internal global i64 0");
+        m.Global($"{DeviceWire} = internal global i64 0");
+        m.Global($"{HostWire} = internal global ptr null");
         m.Global($"{Functions} = internal global [{Math.Max(1, kernels.Count)} x ptr] zeroinitializer");
         m.Global($"{Constants} = internal global [{Math.Max(1, constants.Count)} x i64] zeroinitializer");
         m.Global($"@gc.cuda.ptx = private unnamed_addr constant [{ptx.Length + 1} x i8] c\"{HostStrings.Escape(ptx)}\\00\", align 16");
@@ -126,6 +133,19 @@ internal static class HostRuntime
         DriverApi.Call(m, b, "cuStreamCreate", $"ptr {Stream}, i32 0", "cuStreamCreate");
         if (arenaBytes > 0)
             DriverApi.Call(m, b, "cuMemAlloc_v2", $"ptr {Arena}, i64 {arenaBytes}", $"cuMemAlloc of the {arenaBytes}-byte device arena");
+        if (wireBytes > 0)
+        {
+            DriverApi.Call(m, b, "cuMemAlloc_v2", $"ptr {DeviceWire}, i64 {wireBytes}", $"cuMemAlloc of the {wireBytes}-byte compressed-transfer staging");
+            m.Declare("declare noalias ptr @malloc(i64)");
+            var host = b.Let($"call ptr @malloc(i64 {wireBytes})", "hwire");
+            b.Line($"store ptr {host}, ptr {HostWire}");
+            var noMemory = b.FreshLabel("nohwire");
+            var haveMemory = b.FreshLabel("hwire");
+            b.CondBr(b.Let($"icmp eq ptr {host}, null"), noMemory, haveMemory);
+            b.Block(noMemory);
+            FailWith(m, b, $"cannot allocate the {wireBytes}-byte host staging of compressed transfers");
+            b.Block(haveMemory);
+        }
         for (int c = 0; c < constants.Count; c++)
         {
             var slot = b.Let($"getelementptr inbounds [{constants.Count} x i64], ptr {Constants}, i64 0, i64 {c}");
@@ -150,6 +170,12 @@ internal static class HostRuntime
         for (int c = 0; c < constants.Count; c++)
             r.Let($"call i32 {Fp("cuMemFree_v2")}(i64 {r.Let($"load i64, ptr {r.Let($"getelementptr inbounds [{constants.Count} x i64], ptr {Constants}, i64 0, i64 {c}")}")})");
         if (arenaBytes > 0) r.Let($"call i32 {Fp("cuMemFree_v2")}(i64 {r.Let($"load i64, ptr {Arena}")})");
+        if (wireBytes > 0)
+        {
+            r.Let($"call i32 {Fp("cuMemFree_v2")}(i64 {r.Let($"load i64, ptr {DeviceWire}")})");
+            m.Declare("declare void @free(ptr)");
+            r.Line($"call void @free(ptr {r.Let($"load ptr, ptr {HostWire}")})");
+        }
         r.Let($"call i32 {Fp("cuStreamDestroy_v2")}(ptr {r.Let($"load ptr, ptr {Stream}")})");
         r.Let($"call i32 {Fp("cuModuleUnload")}(ptr {r.Let("load ptr, ptr @gc.cuda.module")})");
         r.Let($"call i32 {Fp("cuDevicePrimaryCtxRelease_v2")}(i32 0)");

@@ -378,6 +378,40 @@ public sealed class CudaEmulatorTests
         Assert.Contains($"mma.sync.aligned.m16n8k16.row.col.f32.{element}.{element}.f32", program.Ptx);
     }
 
+    /// <summary>
+    /// Compressed transfers (<c>--compress-transfers f16|bf16</c>): f32 values cross to the GPU and back as 16-bit floats,
+    /// narrowed on one side and widened on the other (host loops, GPU kernels), so the results are the interpreter's for
+    /// the placed module, whose sends round every element to the wire type; half the bytes cross. A value pinned to the
+    /// CPU between two GPU parts makes transfers in both directions.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData("f16")]
+    [InlineData("bf16")]
+    public void CompressedTransfersRoundTripThroughTheWireType(string wire)
+    {
+        var module = IrTest.Parse("""
+            func @main(%x: tensor<1000xf32>, %y: tensor<1000xf32>) -> (tensor<1000xf32>) {
+              %a = mul %x, %y : tensor<1000xf32> loc("gpu_mul")
+              %e = exp %a : tensor<1000xf32> loc("gpu_exp")
+              %c = sqrt %e : tensor<1000xf32> loc("cpu_sqrt")
+              %d = add %c, %x : tensor<1000xf32> loc("gpu_add")
+              return %d
+            }
+            """);
+        var placement = new PlacementOptions
+        {
+            GpuSupports = CudaCapabilities.Supports, CompressTransfers = PlacementOptions.ParseCompression(wire)!.Value,
+            Constraints = [PlacementConstraint.Parse("^gpu_=gpu").Unwrap(), PlacementConstraint.Parse("^cpu_=cpu").Unwrap()],
+        };
+        var placed = PassManager.Run(module, PassRegistry.Cuda, PassOptions.Default with { Placement = placement }).Unwrap();
+        var text = GraphCompiler.IR.Text.Printer.Print(placed);
+        Assert.Contains($"compress = {wire}, from = cpu, to = gpu", text);
+        Assert.Contains($"compress = {wire}, from = gpu, to = cpu", text);
+        var program = RunAndCompare(placed, rtol: 1e-6, atol: 0);
+        Assert.Contains($".entry gc_narrow_{wire}_", program.Ptx);
+        Assert.Contains($".entry gc_widen_{wire}_", program.Ptx);
+    }
+
     /// <summary>Max pooling with padding and average pooling (a sum window over a count), NHWC, on the GPU.</summary>
     [CudaEmulatorFact]
     public void PoolingMatchesTheInterpreter() =>
