@@ -107,6 +107,17 @@ CUresult cuMemAlloc_v2(uint64_t *dptr, size_t bytes)
     return OK;
 }
 CUresult cuMemFree_v2(uint64_t dptr) { free((void *)(uintptr_t)dptr); return OK; }
+
+/* Pinned host memory is host memory here; events order nothing, as every launch and copy completes before it returns. */
+CUresult cuMemAllocHost_v2(void **p, size_t bytes) { return posix_memalign(p, 256, bytes ? bytes : 1) == 0 ? OK : ERR_OUT_OF_MEMORY; }
+CUresult cuMemFreeHost(void *p) { free(p); return OK; }
+struct event { int recorded; };
+CUresult cuEventCreate(void **event, unsigned flags) { (void)flags; *event = calloc(1, sizeof(struct event)); return *event ? OK : ERR_OUT_OF_MEMORY; }
+CUresult cuEventRecord(void *event, void *stream) { (void)stream; if (!event) return ERR_INVALID_VALUE; ((struct event *)event)->recorded = 1; return OK; }
+CUresult cuStreamWaitEvent(void *stream, void *event, unsigned flags) { (void)stream; return event && flags == 0 ? OK : ERR_INVALID_VALUE; }
+/* Waiting for an event nobody recorded is legal CUDA, but in the generated program it would mean a receive without its send. */
+CUresult cuEventSynchronize(void *event) { return event && ((struct event *)event)->recorded ? OK : ERR_INVALID_VALUE; }
+CUresult cuEventDestroy_v2(void *event) { free(event); return OK; }
 CUresult cuMemcpyHtoD_v2(uint64_t dst, const void *src, size_t n) { memcpy((void *)(uintptr_t)dst, src, n); return OK; }
 CUresult cuMemcpyHtoDAsync_v2(uint64_t dst, const void *src, size_t n, void *s) { (void)s; return cuMemcpyHtoD_v2(dst, src, n); }
 CUresult cuMemcpyDtoHAsync_v2(void *dst, uint64_t src, size_t n, void *s) { (void)s; memcpy(dst, (void *)(uintptr_t)src, n); return OK; }

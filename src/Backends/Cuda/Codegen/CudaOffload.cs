@@ -9,9 +9,10 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 /// <summary>
 /// What the host program does for the GPU: launches each GPU op's kernels on the library's stream,
 /// starts host→device copies at <c>send</c> (asynchronous; the driver stages pageable memory at once, so
-/// the host buffer may be reused as soon as the call returns) and, at a device→host <c>recv</c>, copies
-/// and waits: the CPU op that needs the value runs only then, while the GPU keeps working on what was
-/// queued before. The device arena holds the GPU's values at offsets from its own buffer assignment.
+/// the host buffer may be reused as soon as the call returns), starts device→host copies at theirs too, on a
+/// copy stream into pinned memory (<see cref="TransferStaging"/>), and at the <c>recv</c> waits for that copy
+/// only: the CPU op that needs the value runs then, while the GPU keeps working on everything queued since.
+/// The device arena holds the GPU's values at offsets from its own buffer assignment.
 /// <para>
 /// Device mode (<c>NAME_run_device</c>): arguments and results are device pointers. An argument's
 /// host→device transfer becomes the argument itself, and a GPU value that is only returned is computed
@@ -67,7 +68,8 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IDeviceHook
             case RecvOp when op.Attr.Enum("to") == Placement.Gpu:
                 return true; // the stream orders the copy before every later kernel
             case SendOp:
-                return true; // the copy happens at the recv, which knows the host buffer
+                if (!deviceMode) StartCopyToHost(op, site); // device mode copies a result at its recv, on the device
+                return true;
             case RecvOp:
                 ReceiveOnHost(op, site);
                 return true;
@@ -102,7 +104,7 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IDeviceHook
             long n = x.Type.ElementCount;
             var staging = b.Let($"load ptr, ptr {HostRuntime.HostWire}", "hwire");
             b.Line($"call void @\"{WireKernel.Host(site.Module, narrow: true, wire, plan.HostHelpers)}\"(ptr {staging}, ptr {site.HostPointer(x)}, i64 {n})");
-            var deviceStaging = b.Let($"load i64, ptr {HostRuntime.DeviceWire}", "dwire");
+            var deviceStaging = b.Let($"add i64 {b.Let($"load i64, ptr {HostRuntime.DeviceWire}", "dwire")}, {plan.Staging.DeviceWireOffsets[op]}", "dslot");
             DriverApi.Call(site.Module, b, "cuMemcpyHtoDAsync_v2", $"i64 {deviceStaging}, ptr {staging}, i64 {n * wire.ByteSize()}, ptr {Stream(b)}", "copying to the GPU, 16-bit (cuMemcpyHtoDAsync)");
             LaunchWire(op, site, dst, deviceStaging);
             return;
@@ -130,6 +132,34 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IDeviceHook
             $"launching {name} (cuLaunchKernel)");
     }
 
+    private string Event(LlvmBuilder b, int index) =>
+        b.Let($"load ptr, ptr {b.Let($"getelementptr inbounds [{plan.Staging.Events} x ptr], ptr {HostRuntime.Events}, i64 0, i64 {index}")}", "event");
+
+    private string PinnedSlot(LlvmBuilder b, long offset) => b.Let($"getelementptr inbounds i8, ptr {b.Let($"load ptr, ptr {HostRuntime.Pinned}", "pinned")}, i64 {offset}", "slot");
+
+    /// <summary>
+    /// A GPU value leaving for the host, at its send (right after its producer): once the compute stream has produced it
+    /// ("ready"), the copy stream copies it (narrowed first when compressed) into its pinned slot and records "arrived".
+    /// The host goes on queueing kernels; only the recv waits.
+    /// </summary>
+    private void StartCopyToHost(Operation send, DeviceSite site)
+    {
+        var b = site.B;
+        var (index, offset, bytes) = plan.Staging.ToHost[send];
+        var source = DevicePointer(send.Operands[0], site);
+        if (WireKernel.Wire(send) is not null)
+        {
+            var slot = b.Let($"add i64 {b.Let($"load i64, ptr {HostRuntime.DeviceWire}", "dwire")}, {plan.Staging.DeviceWireOffsets[send]}", "dslot");
+            LaunchWire(send, site, slot, source);
+            source = slot;
+        }
+        var copy = b.Let($"load ptr, ptr {HostRuntime.CopyStream}", "copystream");
+        DriverApi.Call(site.Module, b, "cuEventRecord", $"ptr {Event(b, 2 * index)}, ptr {Stream(b)}", "cuEventRecord (a value ready for the host)");
+        DriverApi.Call(site.Module, b, "cuStreamWaitEvent", $"ptr {copy}, ptr {Event(b, 2 * index)}, i32 0", "cuStreamWaitEvent");
+        DriverApi.Call(site.Module, b, "cuMemcpyDtoHAsync_v2", $"ptr {PinnedSlot(b, offset)}, i64 {source}, i64 {bytes}, ptr {copy}", "copying from the GPU (cuMemcpyDtoHAsync)");
+        DriverApi.Call(site.Module, b, "cuEventRecord", $"ptr {Event(b, 2 * index + 1)}, ptr {copy}", "cuEventRecord (a copy to the host)");
+    }
+
     private void ReceiveOnHost(Operation op, DeviceSite site)
     {
         var b = site.B;
@@ -143,22 +173,18 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IDeviceHook
             DriverApi.Call(site.Module, b, "cuMemcpyDtoDAsync_v2", $"i64 {dst}, i64 {DevicePointer(gpuValue, site)}, i64 {bytes}, ptr {Stream(b)}", "copying a result (cuMemcpyDtoDAsync)");
             return;
         }
-        var s = Stream(b);
+        // Wait for this copy only, then from the pinned slot into place (widened when it came compressed).
         var send = plan.Producer(src);
+        var (index, offset, _) = plan.Staging.ToHost[send];
+        DriverApi.Call(site.Module, b, "cuEventSynchronize", $"ptr {Event(b, 2 * index + 1)}", "waiting for a copy from the GPU (cuEventSynchronize)");
+        var slot = PinnedSlot(b, offset);
         if (WireKernel.Wire(send) is { } wire)
         {
-            // Narrowed by a kernel into the device staging buffer, copied, widened on the host into place.
-            long n = op.Result.Type.ElementCount;
-            var deviceStaging = b.Let($"load i64, ptr {HostRuntime.DeviceWire}", "dwire");
-            LaunchWire(send, site, deviceStaging, DevicePointer(gpuValue, site));
-            var staging = b.Let($"load ptr, ptr {HostRuntime.HostWire}", "hwire");
-            DriverApi.Call(site.Module, b, "cuMemcpyDtoHAsync_v2", $"ptr {staging}, i64 {deviceStaging}, i64 {n * wire.ByteSize()}, ptr {s}", "copying from the GPU, 16-bit (cuMemcpyDtoHAsync)");
-            DriverApi.Call(site.Module, b, "cuStreamSynchronize", $"ptr {s}", "waiting for the GPU (cuStreamSynchronize)");
-            b.Line($"call void @\"{WireKernel.Host(site.Module, narrow: false, wire, plan.HostHelpers)}\"(ptr {site.HostPointer(op.Result)}, ptr {staging}, i64 {n})");
+            b.Line($"call void @\"{WireKernel.Host(site.Module, narrow: false, wire, plan.HostHelpers)}\"(ptr {site.HostPointer(op.Result)}, ptr {slot}, i64 {op.Result.Type.ElementCount})");
             return;
         }
-        DriverApi.Call(site.Module, b, "cuMemcpyDtoHAsync_v2", $"ptr {site.HostPointer(op.Result)}, i64 {DevicePointer(gpuValue, site)}, i64 {bytes}, ptr {s}", "copying from the GPU (cuMemcpyDtoHAsync)");
-        DriverApi.Call(site.Module, b, "cuStreamSynchronize", $"ptr {s}", "waiting for the GPU (cuStreamSynchronize)");
+        site.Module.Declare("declare void @llvm.memcpy.p0.p0.i64(ptr noalias, ptr noalias, i64, i1)");
+        b.Line($"call void @llvm.memcpy.p0.p0.i64(ptr {site.HostPointer(op.Result)}, ptr {slot}, i64 {bytes}, i1 false)");
     }
 
     private void Launch(GpuKernel k, DeviceSite site)

@@ -26,8 +26,8 @@ internal sealed class CudaPlan
     /// <summary>The GPU half of each compressed transfer, by its send: the widening or narrowing kernel, its index and grid.</summary>
     public Dictionary<Operation, (string Name, int Index, long Grid)> WireKernels { get; } = new(ReferenceEqualityComparer.Instance);
 
-    /// <summary>Bytes of the 16-bit staging buffers (one on each side) that compressed transfers go through: the largest transfer's.</summary>
-    public long WireBytes { get; }
+    /// <summary>Where device→host transfers and compressed transfers stage their bytes (<see cref="TransferStaging"/>).</summary>
+    public TransferStaging Staging { get; }
 
     /// <summary>Host helper functions already defined in the host module (the run and run_device entry points share them).</summary>
     public HashSet<string> HostHelpers { get; } = [];
@@ -79,8 +79,8 @@ internal sealed class CudaPlan
             var (name, grid) = WireKernel.Emit(device, narrow: send.Attr.Enum("to") == Placement.Cpu, wire, send.Result.Type.ElementCount);
             WireKernels[send] = (name, KernelNames.Count, grid);
             KernelNames.Add(name);
-            WireBytes = Math.Max(WireBytes, send.Result.Type.ElementCount * wire.ByteSize());
         }
+        Staging = new TransferStaging(f);
         var buffers = BufferAssignment.Compute(f, _placement.DeviceMemoryPlan);
         foreach (var v in buffers.Values)
             if (v.Kind == BufferKind.Arena) _offsets[v.Value] = v.Offset;
@@ -166,6 +166,55 @@ internal sealed class CudaPlan
                 return "run_device needs every result to be computed on the GPU and returned once; this model writes one on the CPU (use run)";
         }
         return null;
+    }
+}
+
+/// <summary>
+/// The staging of one function's transfers, laid out at compile time and allocated once at init:
+/// <list type="bullet">
+/// <item>each device→host transfer gets a slot of pinned host memory (<c>cuMemAllocHost</c>) and two events: the send
+/// records "ready" on the compute stream, the copy stream waits for it and copies into the slot (a true
+/// asynchronous DMA, which pageable memory is not), then records "arrived"; the recv waits for "arrived" only and
+/// copies (or widens) the slot into place. Later kernels keep the GPU busy meanwhile, and the device buffer stays
+/// untouched until the recv (the arena keeps a send's operand live until its recv);</item>
+/// <item>each compressed transfer gets its own 16-bit device slot, since several may be in flight;</item>
+/// <item>host→device compressed transfers share one pageable host buffer: the driver has copied pageable memory out
+/// when <c>cuMemcpyHtoDAsync</c> returns.</item>
+/// </list>
+/// </summary>
+internal sealed class TransferStaging
+{
+    /// <summary>Slot alignment: a 256-byte line, as device allocations (DMA engines move aligned lines fastest).</summary>
+    private const long Alignment = CudaPlacement.DeviceAlignment;
+
+    public Dictionary<Operation, (int Index, long Offset, long Bytes)> ToHost { get; } = new(ReferenceEqualityComparer.Instance);
+    public Dictionary<Operation, long> DeviceWireOffsets { get; } = new(ReferenceEqualityComparer.Instance);
+    public long PinnedBytes { get; }
+    public long DeviceWireBytes { get; }
+    public long HostWireBytes { get; }
+
+    /// <summary>Events: a "ready" and an "arrived" per device→host transfer.</summary>
+    public int Events => 2 * ToHost.Count;
+
+    private static long Align(long x) => (x + Alignment - 1) / Alignment * Alignment;
+
+    public TransferStaging(Function f)
+    {
+        foreach (var send in f.Body.Operations.Where(o => o.Def is SendOp))
+        {
+            var wire = WireKernel.Wire(send);
+            long bytes = wire is { } w ? send.Result.Type.ElementCount * w.ByteSize() : send.Result.Type.ByteSize;
+            bool toHost = send.Attr.Enum("to") == Placement.Cpu;
+            if (toHost)
+            {
+                ToHost[send] = (ToHost.Count, PinnedBytes, bytes);
+                PinnedBytes = Align(PinnedBytes + bytes);
+            }
+            if (wire is null) continue;
+            DeviceWireOffsets[send] = DeviceWireBytes;
+            DeviceWireBytes = Align(DeviceWireBytes + bytes);
+            if (!toHost) HostWireBytes = Math.Max(HostWireBytes, bytes);
+        }
     }
 }
 

@@ -20,6 +20,8 @@ internal static class DriverApi
         "cuStreamCreate", "cuMemAlloc_v2", "cuMemcpyHtoD_v2", "cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2",
         "cuMemcpyDtoDAsync_v2", "cuLaunchKernel", "cuStreamSynchronize", "cuGetErrorName", "cuMemFree_v2",
         "cuModuleUnload", "cuStreamDestroy_v2", "cuDevicePrimaryCtxRelease_v2",
+        "cuMemAllocHost_v2", "cuMemFreeHost", "cuEventCreate", "cuEventRecord", "cuStreamWaitEvent", "cuEventSynchronize",
+        "cuEventDestroy_v2",
     ];
 
     public static readonly IReadOnlyList<Entry> All = [.. Names.Select((n, i) => new Entry(i, n))];

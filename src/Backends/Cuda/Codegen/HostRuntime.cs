@@ -19,9 +19,16 @@ internal static class HostRuntime
     public const string Functions = "@gc.cuda.fn";
     public const string Constants = "@gc.cuda.const";
 
-    /// <summary>Compressed transfers' 16-bit staging: on the device (an i64 device pointer) and on the host (malloc'd).</summary>
+    /// <summary>Transfer staging (<see cref="TransferStaging"/>): compressed transfers' device slots (an i64 device pointer),
+    /// the pageable host buffer of host→device compression, the pinned slots of device→host copies, their stream and events.</summary>
     public const string DeviceWire = "@gc.cuda.dwire";
     public const string HostWire = "@gc.cuda.hwire";
+    public const string Pinned = "@gc.cuda.pinned";
+    public const string CopyStream = "@gc.cuda.copystream";
+    public const string Events = "@gc.cuda.events";
+
+    /// <summary>CU_EVENT_DISABLE_TIMING: events only order work, and timing-free ones are the cheapest to record and wait on.</summary>
+    private const int EventDisableTiming = 0x2;
     private const string Context = "@gc.cuda.ctx";
     private const string State = "@gc.cuda.state";
 
@@ -32,8 +39,8 @@ internal static class HostRuntime
     public const string DriverVariable = "GC_CUDA_DRIVER";
 
     /// <param name="constants">Host globals (their LLVM names) and byte sizes, in device-constant order.</param>
-    /// <param name="wireBytes">The compressed transfers' staging bytes on each side (0: none).</param>
-    public static void Emit(ModuleContext m, byte[] ptx, IReadOnlyList<string> kernels, long arenaBytes, IReadOnlyList<(string Global, long Bytes)> constants, long wireBytes)
+    /// <param name="staging">The transfers' staging buffers, streams and events to make.</param>
+    public static void Emit(ModuleContext m, byte[] ptx, IReadOnlyList<string> kernels, long arenaBytes, IReadOnlyList<(string Global, long Bytes)> constants, TransferStaging staging)
     {
         var api = DriverApi.All;
         m.Declare("declare ptr @dlopen(ptr, i32)");
@@ -48,6 +55,9 @@ internal static class HostRuntime
         m.Global($"{Arena} = internal global i64 0");
         m.Global($"{DeviceWire} = internal global i64 0");
         m.Global($"{HostWire} = internal global ptr null");
+        m.Global($"{Pinned} = internal global ptr null");
+        m.Global($"{CopyStream} = internal global ptr null");
+        m.Global($"{Events} = internal global [{Math.Max(1, staging.Events)} x ptr] zeroinitializer");
         m.Global($"{Functions} = internal global [{Math.Max(1, kernels.Count)} x ptr] zeroinitializer");
         m.Global($"{Constants} = internal global [{Math.Max(1, constants.Count)} x i64] zeroinitializer");
         m.Global($"@gc.cuda.ptx = private unnamed_addr constant [{ptx.Length + 1} x i8] c\"{HostStrings.Escape(ptx)}\\00\", align 16");
@@ -133,18 +143,26 @@ internal static class HostRuntime
         DriverApi.Call(m, b, "cuStreamCreate", $"ptr {Stream}, i32 0", "cuStreamCreate");
         if (arenaBytes > 0)
             DriverApi.Call(m, b, "cuMemAlloc_v2", $"ptr {Arena}, i64 {arenaBytes}", $"cuMemAlloc of the {arenaBytes}-byte device arena");
-        if (wireBytes > 0)
+        if (staging.DeviceWireBytes > 0)
+            DriverApi.Call(m, b, "cuMemAlloc_v2", $"ptr {DeviceWire}, i64 {staging.DeviceWireBytes}", $"cuMemAlloc of the {staging.DeviceWireBytes}-byte compressed-transfer staging");
+        if (staging.HostWireBytes > 0)
         {
-            DriverApi.Call(m, b, "cuMemAlloc_v2", $"ptr {DeviceWire}, i64 {wireBytes}", $"cuMemAlloc of the {wireBytes}-byte compressed-transfer staging");
             m.Declare("declare noalias ptr @malloc(i64)");
-            var host = b.Let($"call ptr @malloc(i64 {wireBytes})", "hwire");
+            var host = b.Let($"call ptr @malloc(i64 {staging.HostWireBytes})", "hwire");
             b.Line($"store ptr {host}, ptr {HostWire}");
             var noMemory = b.FreshLabel("nohwire");
             var haveMemory = b.FreshLabel("hwire");
             b.CondBr(b.Let($"icmp eq ptr {host}, null"), noMemory, haveMemory);
             b.Block(noMemory);
-            FailWith(m, b, $"cannot allocate the {wireBytes}-byte host staging of compressed transfers");
+            FailWith(m, b, $"cannot allocate the {staging.HostWireBytes}-byte host staging of compressed transfers");
             b.Block(haveMemory);
+        }
+        if (staging.Events > 0)
+        {
+            DriverApi.Call(m, b, "cuStreamCreate", $"ptr {CopyStream}, i32 0", "cuStreamCreate (the copy stream)");
+            DriverApi.Call(m, b, "cuMemAllocHost_v2", $"ptr {Pinned}, i64 {staging.PinnedBytes}", $"cuMemAllocHost of the {staging.PinnedBytes}-byte pinned staging");
+            for (int e = 0; e < staging.Events; e++)
+                DriverApi.Call(m, b, "cuEventCreate", $"ptr {b.Let($"getelementptr inbounds [{staging.Events} x ptr], ptr {Events}, i64 0, i64 {e}")}, i32 {EventDisableTiming}", "cuEventCreate");
         }
         for (int c = 0; c < constants.Count; c++)
         {
@@ -170,11 +188,19 @@ internal static class HostRuntime
         for (int c = 0; c < constants.Count; c++)
             r.Let($"call i32 {Fp("cuMemFree_v2")}(i64 {r.Let($"load i64, ptr {r.Let($"getelementptr inbounds [{constants.Count} x i64], ptr {Constants}, i64 0, i64 {c}")}")})");
         if (arenaBytes > 0) r.Let($"call i32 {Fp("cuMemFree_v2")}(i64 {r.Let($"load i64, ptr {Arena}")})");
-        if (wireBytes > 0)
+        if (staging.DeviceWireBytes > 0) r.Let($"call i32 {Fp("cuMemFree_v2")}(i64 {r.Let($"load i64, ptr {DeviceWire}")})");
+        if (staging.HostWireBytes > 0)
         {
-            r.Let($"call i32 {Fp("cuMemFree_v2")}(i64 {r.Let($"load i64, ptr {DeviceWire}")})");
             m.Declare("declare void @free(ptr)");
             r.Line($"call void @free(ptr {r.Let($"load ptr, ptr {HostWire}")})");
+        }
+        if (staging.Events > 0)
+        {
+            r.Let($"call i32 {Fp("cuStreamSynchronize")}(ptr {r.Let($"load ptr, ptr {CopyStream}")})");
+            for (int e = 0; e < staging.Events; e++)
+                r.Let($"call i32 {Fp("cuEventDestroy_v2")}(ptr {r.Let($"load ptr, ptr {r.Let($"getelementptr inbounds [{staging.Events} x ptr], ptr {Events}, i64 0, i64 {e}")}")})");
+            r.Let($"call i32 {Fp("cuMemFreeHost")}(ptr {r.Let($"load ptr, ptr {Pinned}")})");
+            r.Let($"call i32 {Fp("cuStreamDestroy_v2")}(ptr {r.Let($"load ptr, ptr {CopyStream}")})");
         }
         r.Let($"call i32 {Fp("cuStreamDestroy_v2")}(ptr {r.Let($"load ptr, ptr {Stream}")})");
         r.Let($"call i32 {Fp("cuModuleUnload")}(ptr {r.Let("load ptr, ptr @gc.cuda.module")})");
