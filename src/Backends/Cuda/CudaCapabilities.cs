@@ -48,6 +48,7 @@ public static class CudaCapabilities
         {
             ReduceOp => ReductionSupported(op),
             DotGeneralOp => GemmSupported(op),
+            ScatterOp => TypesSupported(op) && Codegen.ScatterKernel.Supports(op),
             ConstantOp => false,
             _ => ElementSupported(op),
         };

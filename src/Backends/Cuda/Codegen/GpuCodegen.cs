@@ -27,6 +27,7 @@ internal static class GpuCodegen
 
     public static IReadOnlyList<GpuKernel> Emit(DeviceModule m, Operation op, IReadOnlyDictionary<Value, Tensor> outerConstants)
     {
+        if (op.Def is ScatterOp) return ScatterKernel.Emit(m, op, outerConstants);
         var body = KernelBody.Of(op);
         var (inputs, ops, outputs, outerInputs) = (body.Inputs, body.Ops, body.Outputs, body.OuterInputs);
         var constants = body.Constants(outerConstants);

@@ -455,6 +455,42 @@ public sealed class CudaEmulatorTests
         }
     }
 
+    /// <summary>
+    /// Scatters on the GPU, bit for bit the interpreter's sequential semantics: an embedding gradient (rows added, with
+    /// repeated ids and one out of range, skipped), ScatterND-style replace with a repeated index (the last update wins),
+    /// single elements added (every dimension indexed: one window element), and a batched scatter.
+    /// </summary>
+    [CudaEmulatorFact]
+    public void ScattersMatchTheInterpreterBitForBit()
+    {
+        var placed = PlaceOnGpu("""
+            func @main(%table: tensor<10x6xf32>, %ids: tensor<7x1xi32>, %grad: tensor<7x6xf32>, %x: tensor<4x5xf32>, %at: tensor<3x2xi64>, %v: tensor<3xf32>, %rows: tensor<3x1xi64>, %r: tensor<3x5xf32>, %y: tensor<2x4xf32>, %bi: tensor<2x3x1xi32>, %bu: tensor<2x3xf32>) -> (tensor<10x6xf32>, tensor<4x5xf32>, tensor<4x5xf32>, tensor<2x4xf32>) {
+              %e = scatter %table, %ids, %grad {update_window_dims = [1], inserted_window_dims = [0], scatter_dims_to_operand_dims = [0], index_vector_dim = 1, kind = add} : tensor<10x6xf32>
+              %n = scatter %x, %rows, %r {update_window_dims = [1], inserted_window_dims = [0], scatter_dims_to_operand_dims = [0], index_vector_dim = 1} : tensor<4x5xf32>
+              %s = scatter %x, %at, %v {update_window_dims = [], inserted_window_dims = [0, 1], scatter_dims_to_operand_dims = [0, 1], index_vector_dim = 1, kind = add} : tensor<4x5xf32>
+              %b = scatter %y, %bi, %bu {update_window_dims = [], inserted_window_dims = [1], scatter_dims_to_operand_dims = [1], index_vector_dim = 2, input_batching_dims = [0], scatter_indices_batching_dims = [0], kind = max} : tensor<2x4xf32>
+              return %e, %n, %s, %b
+            }
+            """);
+        Assert.Equal(4, System.Text.RegularExpressions.Regex.Matches(GraphCompiler.IR.Text.Printer.Print(placed), @"= scatter [^\n]*device = gpu").Count);
+        var rng = new Random(5);
+        Tensor F(params long[] shape) { var t = new TensorType(ElementType.F32, shape); return Tensor.FromDoubles(t, [.. Enumerable.Range(0, (int)t.ElementCount).Select(_ => rng.NextDouble() * 4 - 2)]); }
+        Tensor[] inputs =
+        [
+            F(10, 6), Tensor.FromInt64s(new TensorType(ElementType.I32, 7L, 1L), [3, 1, 3, 12, 0, 3, 9]), F(7, 6), // id 3 three times, 12 out of range
+            F(4, 5), Tensor.FromInt64s(new TensorType(ElementType.I64, 3L, 2L), [1, 2, 3, 4, 1, 2]), F(3),         // (1, 2) twice
+            Tensor.FromInt64s(new TensorType(ElementType.I64, 3L, 1L), [2, 0, 2]), F(3, 5),                         // row 2 twice: the last wins
+            F(2, 4), Tensor.FromInt64s(new TensorType(ElementType.I32, 2L, 3L, 1L), [0, 3, 3, 1, 1, 2]), F(2, 3),
+        ];
+        var expected = new Interpreter(placed).Run(null, inputs).Unwrap().Results;
+        using (CudaEmulator.AsDriver())
+        {
+            using var exe = CudaCompiler.Jit(placed, Options).Unwrap();
+            var actual = exe.Run(inputs).Unwrap();
+            for (int i = 0; i < expected.Length; i++) IrTest.AssertTensor(expected[i], actual[i], 0, 0);
+        }
+    }
+
     /// <summary>Every math function in one pointwise kernel, at a length that leaves a ragged edge (1001 = 4·250 + 1).</summary>
     [CudaEmulatorFact]
     public void MathFunctionsMatchTheInterpreterOnTheGpu()
