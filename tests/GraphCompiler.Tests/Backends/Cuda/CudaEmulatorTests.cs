@@ -15,11 +15,11 @@ namespace GraphCompiler.Tests.Backends.Cuda;
 [Collection(CudaDriverCollection.Name)]
 public sealed class CudaEmulatorTests
 {
-    private static readonly CudaCompileOptions Options = new() { HostKernels = CpuKernels.Instance };
+    internal static readonly CudaCompileOptions Options = new() { HostKernels = CpuKernels.Instance };
 
     public static IEnumerable<object[]> Snapshots() => CudaBackendTests.PtxCases();
 
-    private static Tensor[] RandomInputs(Function f, int seed)
+    internal static Tensor[] RandomInputs(Function f, int seed)
     {
         var rng = new Random(seed);
         return [.. f.Arguments.Select(a => Tensor.FromDoubles(a.Type,
@@ -27,7 +27,7 @@ public sealed class CudaEmulatorTests
     }
 
     /// <summary>Compiles a placed module, runs it on the emulated GPU, and compares with the interpreter; returns the program (its PTX).</summary>
-    private static CudaProgram RunAndCompare(Module placed, double rtol, double atol, int seed = 1, CudaCompileOptions? options = null, Tensor[]? inputs = null)
+    internal static CudaProgram RunAndCompare(Module placed, double rtol, double atol, int seed = 1, CudaCompileOptions? options = null, Tensor[]? inputs = null)
     {
         options ??= Options;
         inputs ??= RandomInputs(placed.Entry, seed);
@@ -54,7 +54,7 @@ public sealed class CudaEmulatorTests
     public void EveryPtxSnapshotRunsAndMatchesTheInterpreter(string name) =>
         RunAndCompare(IrTest.Parse(File.ReadAllText(Path.Combine(GoldenFile.RepoRoot(), "tests", "ptx", name + ".ir"))), rtol: 1e-4, atol: 1e-5);
 
-    private static Module PlaceOnGpu(string text) => CudaBackendTests.PlaceOnGpu(IrTest.Parse(text));
+    internal static Module PlaceOnGpu(string text) => CudaBackendTests.PlaceOnGpu(IrTest.Parse(text));
 
     /// <summary>The GEMM kernel's tile edges: sizes that are no multiple of any tile, the short-C (gemv) path, a batch dimension, and a fused epilogue.</summary>
     [CudaEmulatorTheory]
@@ -84,160 +84,6 @@ public sealed class CudaEmulatorTests
               return %c
             }
             """), rtol: 1e-4, atol: 1e-4);
-
-    private static string Contraction(string element, long batch, long m, long k, long n, bool transposedB)
-    {
-        string Dims(params long[] d) => string.Join("x", batch > 0 ? d.Prepend(batch) : d);
-        var (bShape, rhsContract) = transposedB ? (Dims(n, k), batch > 0 ? 2 : 1) : (Dims(k, n), batch > 0 ? 1 : 0);
-        var batchAttrs = batch > 0 ? "lhs_batch = [0], rhs_batch = [0], " : "";
-        int last = batch > 0 ? 2 : 1;
-        return $$"""
-            func @main(%a: tensor<{{Dims(m, k)}}x{{element}}>, %b: tensor<{{bShape}}x{{element}}>, %bias: tensor<{{n}}xf32>) -> (tensor<{{Dims(m, n)}}xf32>) {
-              %c = dot_general %a, %b {{{batchAttrs}}lhs_contract = [{{last}}], rhs_contract = [{{rhsContract}}]} : tensor<{{Dims(m, n)}}xf32>
-              %bb = broadcast_in_dim %bias {dims = [{{last}}]} : tensor<{{Dims(m, n)}}xf32>
-              %s = add %c, %bb : tensor<{{Dims(m, n)}}xf32>
-              %z = constant {value = dense<0.0>} : tensor<f32>
-              %zb = broadcast_in_dim %z {dims = []} : tensor<{{Dims(m, n)}}xf32>
-              %r = max %s, %zb : tensor<{{Dims(m, n)}}xf32>
-              return %r
-            }
-            """;
-    }
-
-    /// <summary>
-    /// Attention's contractions, two batch dimensions (batch × heads): scores = Q·Kᵀ (B contracted along its last dimension)
-    /// and context = P·V, on the FMA GEMM (f32) and on tensor cores (bf16, f32 result), against the interpreter.
-    /// </summary>
-    [CudaEmulatorTheory]
-    [InlineData("f32")]
-    [InlineData("bf16")]
-    public void AttentionContractionsWithTwoBatchDimensionsRunOnTheGpu(string element)
-    {
-        var placed = PlaceOnGpu($$"""
-            func @main(%q: tensor<2x3x20x8x{{element}}>, %k: tensor<2x3x24x8x{{element}}>, %p: tensor<2x3x20x24x{{element}}>, %v: tensor<2x3x24x16x{{element}}>) -> (tensor<2x3x20x24xf32>, tensor<2x3x20x16xf32>) {
-              %s = dot_general %q, %k {lhs_batch = [0, 1], rhs_batch = [0, 1], lhs_contract = [3], rhs_contract = [3]} : tensor<2x3x20x24xf32>
-              %c = dot_general %p, %v {lhs_batch = [0, 1], rhs_batch = [0, 1], lhs_contract = [3], rhs_contract = [2]} : tensor<2x3x20x16xf32>
-              return %s, %c
-            }
-            """);
-        Assert.DoesNotMatch(@"dot_general [^\n]*device = cpu", GraphCompiler.IR.Text.Printer.Print(placed));
-        var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, seed: 11);
-        if (element == "bf16") Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(program.Ptx, @"\.entry gc_mma_bf16_").Count);
-    }
-
-    /// <summary>
-    /// Free dimensions that merge: a [batch, seq, hidden] activation times a weight (M = batch·seq) and a weight with two
-    /// output dimensions (heads × head size: N = 4·8), with a bias over the last dimension, FMA and tensor cores.
-    /// </summary>
-    [CudaEmulatorTheory]
-    [InlineData("f32")]
-    [InlineData("f16")]
-    public void ContractionsWithMergedFreeDimensionsRunOnTheGpu(string element)
-    {
-        var placed = PlaceOnGpu($$"""
-            func @main(%x: tensor<3x17x40x{{element}}>, %w: tensor<40x4x8x{{element}}>, %b: tensor<8xf32>) -> (tensor<3x17x4x8xf32>) {
-              %y = dot_general %x, %w {lhs_contract = [2], rhs_contract = [0]} : tensor<3x17x4x8xf32>
-              %bb = broadcast_in_dim %b {dims = [3]} : tensor<3x17x4x8xf32>
-              %r = add %y, %bb : tensor<3x17x4x8xf32>
-              return %r
-            }
-            """);
-        Assert.Matches(@"device = gpu[^\n]*\n[^\n]*\n[^\n]*dot_general|dot_general [^\n]*device = gpu", GraphCompiler.IR.Text.Printer.Print(placed));
-        var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, seed: 12);
-        Assert.Contains(element == "f16" ? "mma.sync" : "fma.rn.f32", program.Ptx);
-    }
-
-    /// <summary>
-    /// Tensor-core GEMMs (mma.sync m16n8k16) on bf16 and f16 operands with an f32 result and fused epilogue: sizes that are no
-    /// multiple of the 64×64 or 128×128 tiles or of K's 32, B transposed (K contiguous: the other staging order), a batch, and
-    /// the 128×128 tiles (a grid that fills the multiprocessors); 16-byte loads where K (A, transposed B) or N (B) is a
-    /// multiple of 8, element loads elsewhere. Products of 16-bit floats are exact in f32, so only the
-    /// summation order differs from the interpreter's.
-    /// </summary>
-    [CudaEmulatorTheory]
-    [InlineData("bf16", 0, 20, 37, 53, false, 132)]
-    [InlineData("bf16", 0, 67, 45, 131, true, 132)]
-    [InlineData("f16", 0, 130, 129, 70, false, 132)]
-    [InlineData("bf16", 3, 33, 64, 40, false, 132)]
-    [InlineData("f16", 0, 200, 70, 260, true, 2)]
-    [InlineData("f16", 0, 96, 64, 136, true, 2)]
-    public void TensorCoreGemmMatchesTheInterpreter(string element, int batch, int m, int k, int n, bool transposedB, int multiprocessors)
-    {
-        var options = Options with { Gpu = CudaTarget.Default with { Multiprocessors = multiprocessors } };
-        var program = RunAndCompare(PlaceOnGpu(Contraction(element, batch, m, k, n, transposedB)), rtol: 1e-4, atol: 1e-4, seed: m + k + n, options: options);
-        Assert.Contains($"mma.sync.aligned.m16n8k16.row.col.f32.{element}.{element}.f32", program.Ptx);
-    }
-
-    /// <summary>
-    /// f32 contractions take TF32 tensor cores (mma.sync m16n8k8) only when the target allows it. On inputs already
-    /// in TF32 the products are exact, so the result must be the interpreter's up to summation order; on raw f32
-    /// inputs it carries TF32's rounding (2^-11 relative per operand), and without the option the FMA GEMM runs.
-    /// </summary>
-    [CudaEmulatorTheory]
-    [InlineData(70, 90, 75)]
-    [InlineData(70, 96, 76)]
-    public void Tf32TensorCoresRunOnlyWhenAllowed(int m, int k, int n)
-    {
-        var placed = PlaceOnGpu(Contraction("f32", 0, m, k, n, false));
-        var tf32 = Options with { Gpu = CudaTarget.Default with { AllowTf32 = true } };
-        var raw = RandomInputs(placed.Entry, 5);
-        static double ToTf32(double x) => BitConverter.Int32BitsToSingle((BitConverter.SingleToInt32Bits((float)x) + 0x1000) & ~0x1fff);
-        var rounded = raw.Select(t => Tensor.FromDoubles(t.Type, [.. Enumerable.Range(0, (int)t.ElementCount).Select(i => ToTf32(t.GetDouble(i)))])).ToArray();
-        var program = RunAndCompare(placed, rtol: 1e-5, atol: 1e-5, options: tf32, inputs: rounded);
-        Assert.Contains("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32", program.Ptx);
-        RunAndCompare(placed, rtol: 1e-2, atol: 2e-2, options: tf32, inputs: raw);
-        Assert.DoesNotContain("mma.sync", RunAndCompare(placed, rtol: 1e-5, atol: 1e-5, inputs: raw).Ptx);
-    }
-
-    /// <summary>
-    /// <c>--precision bf16</c> and <c>tf32</c> through the driver on the cuda target (the emulated GPU): a two-layer MLP at
-    /// batch 64 (so the GEMM path, not the short-C one) runs its matmuls on tensor cores, bf16 with the weights stored in
-    /// 16 bits, and its error against the f32 interpreter is the format's: a few units of its rounding at the output's
-    /// scale, well above f32's own.
-    /// </summary>
-    [CudaEmulatorTheory]
-    [InlineData("bf16", "m16n8k16.row.col.f32.bf16.bf16.f32", 8)]
-    [InlineData("tf32", "m16n8k8.row.col.f32.tf32.tf32.f32", 11)]
-    public void ReducedPrecisionRunsTheMatmulsOnTensorCores(string precision, string mma, int significandBits)
-    {
-        var rng = new Random(9);
-        string Matrix(int rows, int cols) => "[" + string.Join(", ", Enumerable.Range(0, rows).Select(_ =>
-            "[" + string.Join(", ", Enumerable.Range(0, cols).Select(_ => (rng.NextDouble() * 0.2 - 0.1).ToString("0.#####", System.Globalization.CultureInfo.InvariantCulture))) + "]")) + "]";
-        var model = IrTest.Parse($$"""
-            func @main(%x: tensor<64x96xf32>) -> (tensor<64x40xf32>) {
-              %w1 = constant {value = dense<{{Matrix(96, 72)}}>} : tensor<96x72xf32>
-              %h = dot_general %x, %w1 {lhs_contract = [1], rhs_contract = [0]} : tensor<64x72xf32>
-              %z = constant {value = dense<0.0>} : tensor<64x72xf32>
-              %r = max %h, %z : tensor<64x72xf32>
-              %w2 = constant {value = dense<{{Matrix(72, 40)}}>} : tensor<72x40xf32>
-              %y = dot_general %r, %w2 {lhs_contract = [1], rhs_contract = [0]} : tensor<64x40xf32>
-              return %y
-            }
-            """);
-        var driver = GraphCompiler.Compiler.Create(new GraphCompiler.CompileOptions { Target = "cuda", Place = [".*=gpu"], Precision = precision }).Unwrap();
-        var optimised = driver.Optimize(model).Unwrap();
-        var inputs = RandomInputs(model.Entry, 2);
-        var expected = new Interpreter(model).Run(null, inputs).Unwrap().Results[0];
-        var ptx = new List<string>();
-        void Keep(CudaProgram p) => ptx.Add(p.Ptx);
-        Tensor actual;
-        CudaCompiler.Generated += Keep;
-        try
-        {
-            using (CudaEmulator.AsDriver())
-            {
-                using var exe = driver.Jit(optimised).Unwrap();
-                actual = exe.Run(inputs).Unwrap()[0];
-            }
-        }
-        finally { CudaCompiler.Generated -= Keep; }
-        Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(ptx.Single(), @"\.entry gc_mma_").Count);
-        Assert.Contains("mma.sync.aligned." + mma, ptx.Single());
-        double scale = Enumerable.Range(0, (int)expected.ElementCount).Max(i => Math.Abs(expected.GetDouble(i)));
-        double worst = Enumerable.Range(0, (int)expected.ElementCount).Max(i => Math.Abs(expected.GetDouble(i) - actual.GetDouble(i)));
-        double unit = Math.Pow(2, -significandBits);
-        Assert.InRange(worst / scale, unit / 16, 8 * unit);
-    }
 
     /// <summary>Row kernels at row lengths below, at and above a warp and a block, with a layer norm's two reduces.</summary>
     [CudaEmulatorTheory]
@@ -345,37 +191,6 @@ public sealed class CudaEmulatorTests
             """);
         Assert.Matches(@"device = gpu[^\n]*\n[^\n]*body|= convolution [^\n]*device = gpu", GraphCompiler.IR.Text.Printer.Print(placed));
         RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, seed: input.Length + kernel.Length);
-    }
-
-    /// <summary>
-    /// Convolutions as implicit GEMMs on tensor cores (bf16/f16 operands, f32 result, bias and relu fused after): NHWC/HWIO
-    /// with input features a multiple of 8 (16-byte loads of A along K and of B along N) and with 3 (element loads, K = 27),
-    /// padding, strides and dilation; NCHW/OIHW (element loads, consecutive threads along M); 128×128 tiles (2
-    /// multiprocessors). Products of 16-bit values are exact in f32, so only the summation order differs from the interpreter.
-    /// </summary>
-    [CudaEmulatorTheory]
-    [InlineData("bf16", "2x9x9x16", "3x3x16x24", "b01f_01io->b01f", "padding_low = [1, 1], padding_high = [1, 1]", "2x9x9x24", 3, 132)]
-    [InlineData("f16", "3x11x10x3", "3x3x3x20", "b01f_01io->b01f", "window_strides = [2, 2], padding_low = [1, 0], padding_high = [1, 1]", "3x6x5x20", 3, 132)]
-    [InlineData("bf16", "1x8x13x13", "12x8x3x3", "bf01_oi01->bf01", "rhs_dilation = [2, 2], padding_low = [2, 2], padding_high = [2, 2]", "1x12x13x13", 1, 132)]
-    [InlineData("bf16", "4x14x14x32", "1x1x32x136", "b01f_01io->b01f", "", "4x14x14x136", 3, 2)]
-    public void ImplicitGemmConvolutionsOnTensorCoresMatchTheInterpreter(string element, string input, string kernel, string layout, string attrs, string output, int featureDim, int multiprocessors)
-    {
-        var cout = output.Split('x')[featureDim];
-        var sep = attrs.Length == 0 ? "" : ", ";
-        var placed = PlaceOnGpu($$"""
-            func @main(%x: tensor<{{input}}x{{element}}>, %k: tensor<{{kernel}}x{{element}}>, %b: tensor<{{cout}}xf32>) -> (tensor<{{output}}xf32>) {
-              %c = convolution %x, %k {dims = "{{layout}}"{{sep}}{{attrs}}} : tensor<{{output}}xf32>
-              %bb = broadcast_in_dim %b {dims = [{{featureDim}}]} : tensor<{{output}}xf32>
-              %s = add %c, %bb : tensor<{{output}}xf32>
-              %z = constant {value = dense<0.0>} : tensor<f32>
-              %zb = broadcast_in_dim %z {dims = []} : tensor<{{output}}xf32>
-              %r = max %s, %zb : tensor<{{output}}xf32>
-              return %r
-            }
-            """);
-        var options = Options with { Gpu = CudaTarget.Default with { Multiprocessors = multiprocessors } };
-        var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, seed: input.Length + kernel.Length, options: options);
-        Assert.Contains($"mma.sync.aligned.m16n8k16.row.col.f32.{element}.{element}.f32", program.Ptx);
     }
 
     /// <summary>
@@ -553,82 +368,6 @@ public sealed class CudaEmulatorTests
             var actual = exe.Run(inputs).Unwrap();
             IrTest.AssertTensor(expected[0], actual[0], 1e-4, 1e-4);
         }
-    }
-
-    /// <summary>
-    /// A transformer encoder layer (<see cref="EncoderLayer"/>: projections, attention over batch × heads, softmax, layer
-    /// norms, erf GELU) through the cuda pipeline with <c>--place '.*=gpu'</c>: every op on the GPU, none on the CPU, and the
-    /// interpreter's result: in f32, and in bf16 (its six matmuls on tensor cores, within bf16's error).
-    /// </summary>
-    [CudaEmulatorTheory]
-    [InlineData("f32")]
-    [InlineData("bf16")]
-    public void AnEncoderLayerRunsEntirelyOnTheEmulatedGpu(string precision)
-    {
-        var model = IrTest.Parse(EncoderLayer.Ir(2, 16, 32, 4, 64));
-        var driver = GraphCompiler.Compiler.Create(new GraphCompiler.CompileOptions { Target = "cuda", Place = [".*=gpu"], Precision = precision }).Unwrap();
-        var optimised = driver.Optimize(model).Unwrap();
-        var placed = optimised.Entry.Body.Operations.Where(o => !o.Def.IsTerminator && o.Def is not (GraphCompiler.IR.Ops.ConstantOp or GraphCompiler.IR.Ops.SendOp or GraphCompiler.IR.Ops.RecvOp)).ToList();
-        Assert.Empty(placed.Where(o => o.Attr.Enum("device") != "gpu").Select(o => $"{o.Def.Name} ({o.SourceName})"));
-        var rng = new Random(21);
-        // Weights in ±0.2, the layer norms' gains (arguments 9 and 15) around 1, activations in [-2, 2).
-        var inputs = model.Entry.Arguments.Select((a, i) => Tensor.FromDoubles(a.Type, [.. Enumerable.Range(0, (int)a.Type.ElementCount)
-            .Select(_ => i == 0 ? rng.NextDouble() * 4 - 2 : (rng.NextDouble() * 2 - 1) * 0.2 + (i is 9 or 15 ? 1 : 0))])).ToArray();
-        var expected = new Interpreter(model).Run(null, inputs).Unwrap().Results[0];
-        var ptx = new List<string>();
-        void Keep(CudaProgram p) => ptx.Add(p.Ptx);
-        Tensor actual;
-        CudaCompiler.Generated += Keep;
-        try
-        {
-            using (CudaEmulator.AsDriver())
-            {
-                using var exe = driver.Jit(optimised).Unwrap();
-                actual = exe.Run(inputs).Unwrap()[0];
-            }
-        }
-        finally { CudaCompiler.Generated -= Keep; }
-        if (precision == "f32")
-        {
-            IrTest.AssertTensor(expected, actual, 1e-4, 1e-4);
-            return;
-        }
-        Assert.Equal(6, System.Text.RegularExpressions.Regex.Matches(ptx.Single(), @"\.entry gc_mma_bf16_").Count);
-        double worst = Enumerable.Range(0, (int)expected.ElementCount).Max(i => Math.Abs(expected.GetDouble(i) - actual.GetDouble(i)));
-        double scale = Enumerable.Range(0, (int)expected.ElementCount).Max(i => Math.Abs(expected.GetDouble(i)));
-        Assert.InRange(worst / scale, Math.Pow(2, -8) / 16, 4 * Math.Pow(2, -8)); // measured: 0.47 units
-    }
-
-    /// <summary>
-    /// The same CNN with <c>--precision bf16</c>: both convolutions run as implicit GEMMs on tensor cores (the first with 3
-    /// input features, element loads; the second with 16, vector loads), and the logits stay within bf16's error of the f32
-    /// interpreter's (a few units of 2^-8 at the output's scale).
-    /// </summary>
-    [CudaEmulatorFact]
-    public void ACnnInBf16RunsItsConvolutionsOnTensorCores()
-    {
-        var driver = GraphCompiler.Compiler.Create(new GraphCompiler.CompileOptions { Target = "cuda", Place = [".*=gpu"], Precision = "bf16" }).Unwrap();
-        var model = driver.Load(Path.Combine(GoldenFile.RepoRoot(), "benchmarks", "models", "cnn_8x3x32x32.onnx")).Unwrap();
-        var optimised = driver.Optimize(model).Unwrap();
-        var inputs = RandomInputs(optimised.Entry, 8);
-        var expected = new Interpreter(model).Run(null, inputs).Unwrap().Results[0];
-        var ptx = new List<string>();
-        void Keep(CudaProgram p) => ptx.Add(p.Ptx);
-        Tensor actual;
-        CudaCompiler.Generated += Keep;
-        try
-        {
-            using (CudaEmulator.AsDriver())
-            {
-                using var exe = driver.Jit(optimised).Unwrap();
-                actual = exe.Run(inputs).Unwrap()[0];
-            }
-        }
-        finally { CudaCompiler.Generated -= Keep; }
-        Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(ptx.Single(), @"\.entry gc_mma_bf16_").Count);
-        double scale = Enumerable.Range(0, (int)expected.ElementCount).Max(i => Math.Abs(expected.GetDouble(i)));
-        double worst = Enumerable.Range(0, (int)expected.ElementCount).Max(i => Math.Abs(expected.GetDouble(i) - actual.GetDouble(i)));
-        Assert.InRange(worst / scale, Math.Pow(2, -8) / 16, 8 * Math.Pow(2, -8));
     }
 
     /// <summary>
