@@ -110,21 +110,11 @@ internal static class HostRuntime
         b.Block(chosen);
         var driver = b.Let($"phi ptr [ {HostStrings.Literal(m, DefaultDriver)}, %{entryBlock} ], [ {fromEnv}, %{envSet} ]", "driver");
         var lib = b.Let($"call ptr @dlopen(ptr {driver}, i32 2)", "lib");
-        var noLib = b.FreshLabel("nolib");
-        var haveLib = b.FreshLabel("havelib");
-        b.CondBr(b.Let($"icmp eq ptr {lib}, null"), noLib, haveLib);
-        b.Block(noLib);
-        FailWith(m, b, "cannot load %s: no NVIDIA driver on this machine", driver);
-        b.Block(haveLib);
+        FailIfNull(m, b, lib, "cannot load %s: no NVIDIA driver on this machine", driver);
         foreach (var e in api)
         {
             var fp = b.Let($"call ptr @dlsym(ptr {lib}, ptr {HostStrings.Literal(m, e.Name)})", "sym");
-            var missing = b.FreshLabel("missing");
-            var found = b.FreshLabel("found");
-            b.CondBr(b.Let($"icmp eq ptr {fp}, null"), missing, found);
-            b.Block(missing);
-            FailWith(m, b, $"the CUDA driver has no {e.Name}: it is too old");
-            b.Block(found);
+            FailIfNull(m, b, fp, $"the CUDA driver has no {e.Name}: it is too old");
             b.Line($"store ptr {fp}, ptr {b.Let($"getelementptr inbounds [{api.Count} x ptr], ptr {DriverApi.ApiTable}, i64 0, i64 {e.Index}")}");
         }
         var dev = b.Alloca("i32");
@@ -150,12 +140,7 @@ internal static class HostRuntime
             m.Declare("declare noalias ptr @malloc(i64)");
             var host = b.Let($"call ptr @malloc(i64 {staging.HostWireBytes})", "hwire");
             b.Line($"store ptr {host}, ptr {HostWire}");
-            var noMemory = b.FreshLabel("nohwire");
-            var haveMemory = b.FreshLabel("hwire");
-            b.CondBr(b.Let($"icmp eq ptr {host}, null"), noMemory, haveMemory);
-            b.Block(noMemory);
-            FailWith(m, b, $"cannot allocate the {staging.HostWireBytes}-byte host staging of compressed transfers");
-            b.Block(haveMemory);
+            FailIfNull(m, b, host, $"cannot allocate the {staging.HostWireBytes}-byte host staging of compressed transfers");
         }
         if (staging.Events > 0)
         {
@@ -211,6 +196,17 @@ internal static class HostRuntime
         r.Line("ret void");
         m.AddFunction($"define internal void @{Release}() nounwind {{\n{r.Body()}}}");
         m.OnRelease(Release);
+    }
+
+    /// <summary>When <paramref name="pointer"/> is null: <see cref="FailWith"/>; the code after continues where it is not.</summary>
+    private static void FailIfNull(ModuleContext m, LlvmBuilder b, string pointer, string format, string? argument = null)
+    {
+        var isNull = b.FreshLabel("null");
+        var ok = b.FreshLabel("ok");
+        b.CondBr(b.Let($"icmp eq ptr {pointer}, null"), isNull, ok);
+        b.Block(isNull);
+        FailWith(m, b, format, argument);
+        b.Block(ok);
     }
 
     /// <summary>Formats the error (<paramref name="format"/> with one string <paramref name="argument"/>, a register), marks init failed and returns NoDevice.</summary>

@@ -56,6 +56,24 @@ public sealed class CudaEmulatorTests
 
     internal static Module PlaceOnGpu(string text) => CudaBackendTests.PlaceOnGpu(IrTest.Parse(text));
 
+    /// <summary>A convolution of <paramref name="element"/> operands with an f32 result, a bias along <paramref name="featureDim"/> and relu.</summary>
+    internal static string ConvBiasRelu(string element, string input, string kernel, string layout, string attrs, string output, int featureDim)
+    {
+        var cout = output.Split('x')[featureDim];
+        var sep = attrs.Length == 0 ? "" : ", ";
+        return $$"""
+            func @main(%x: tensor<{{input}}x{{element}}>, %k: tensor<{{kernel}}x{{element}}>, %b: tensor<{{cout}}xf32>) -> (tensor<{{output}}xf32>) {
+              %c = convolution %x, %k {dims = "{{layout}}"{{sep}}{{attrs}}} : tensor<{{output}}xf32>
+              %bb = broadcast_in_dim %b {dims = [{{featureDim}}]} : tensor<{{output}}xf32>
+              %s = add %c, %bb : tensor<{{output}}xf32>
+              %z = constant {value = dense<0.0>} : tensor<f32>
+              %zb = broadcast_in_dim %z {dims = []} : tensor<{{output}}xf32>
+              %r = max %s, %zb : tensor<{{output}}xf32>
+              return %r
+            }
+            """;
+    }
+
     /// <summary>The GEMM kernel's tile edges: sizes that are no multiple of any tile, the short-C (gemv) path, a batch dimension, and a fused epilogue.</summary>
     [CudaEmulatorTheory]
     [InlineData(1, 37, 53)]
@@ -175,20 +193,7 @@ public sealed class CudaEmulatorTests
     [InlineData("3x5x5x4", "1x1x4x6", "b01f_01io->b01f", "", "3x5x5x6", 3)]
     public void ConvolutionsMatchTheInterpreter(string input, string kernel, string layout, string attrs, string output, int featureDim)
     {
-        var outShape = output.Split('x');
-        var cout = outShape[featureDim];
-        var sep = attrs.Length == 0 ? "" : ", ";
-        var placed = PlaceOnGpu($$"""
-            func @main(%x: tensor<{{input}}xf32>, %k: tensor<{{kernel}}xf32>, %b: tensor<{{cout}}xf32>) -> (tensor<{{output}}xf32>) {
-              %c = convolution %x, %k {dims = "{{layout}}"{{sep}}{{attrs}}} : tensor<{{output}}xf32>
-              %bb = broadcast_in_dim %b {dims = [{{featureDim}}]} : tensor<{{output}}xf32>
-              %s = add %c, %bb : tensor<{{output}}xf32>
-              %z = constant {value = dense<0.0>} : tensor<f32>
-              %zb = broadcast_in_dim %z {dims = []} : tensor<{{output}}xf32>
-              %r = max %s, %zb : tensor<{{output}}xf32>
-              return %r
-            }
-            """);
+        var placed = PlaceOnGpu(ConvBiasRelu("f32", input, kernel, layout, attrs, output, featureDim));
         Assert.Matches(@"device = gpu[^\n]*\n[^\n]*body|= convolution [^\n]*device = gpu", GraphCompiler.IR.Text.Printer.Print(placed));
         RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, seed: input.Length + kernel.Length);
     }

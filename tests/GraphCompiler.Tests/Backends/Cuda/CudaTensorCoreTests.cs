@@ -194,19 +194,7 @@ public sealed class CudaTensorCoreTests
     [InlineData("bf16", "4x14x14x32", "1x1x32x136", "b01f_01io->b01f", "", "4x14x14x136", 3, 2)]
     public void ImplicitGemmConvolutionsOnTensorCoresMatchTheInterpreter(string element, string input, string kernel, string layout, string attrs, string output, int featureDim, int multiprocessors)
     {
-        var cout = output.Split('x')[featureDim];
-        var sep = attrs.Length == 0 ? "" : ", ";
-        var placed = PlaceOnGpu($$"""
-            func @main(%x: tensor<{{input}}x{{element}}>, %k: tensor<{{kernel}}x{{element}}>, %b: tensor<{{cout}}xf32>) -> (tensor<{{output}}xf32>) {
-              %c = convolution %x, %k {dims = "{{layout}}"{{sep}}{{attrs}}} : tensor<{{output}}xf32>
-              %bb = broadcast_in_dim %b {dims = [{{featureDim}}]} : tensor<{{output}}xf32>
-              %s = add %c, %bb : tensor<{{output}}xf32>
-              %z = constant {value = dense<0.0>} : tensor<f32>
-              %zb = broadcast_in_dim %z {dims = []} : tensor<{{output}}xf32>
-              %r = max %s, %zb : tensor<{{output}}xf32>
-              return %r
-            }
-            """);
+        var placed = PlaceOnGpu(ConvBiasRelu(element, input, kernel, layout, attrs, output, featureDim));
         var options = Options with { Gpu = CudaTarget.Default with { Multiprocessors = multiprocessors } };
         var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, seed: input.Length + kernel.Length, options: options);
         Assert.Contains($"mma.sync.aligned.m16n8k16.row.col.f32.{element}.{element}.f32", program.Ptx);
