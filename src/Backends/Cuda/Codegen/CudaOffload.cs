@@ -116,20 +116,7 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IDeviceHook
     private void LaunchWire(Operation send, DeviceSite site, string dst, string src)
     {
         var (name, index, grid) = plan.WireKernels[send];
-        var b = site.B;
-        var values = b.Alloca("[2 x i64]");
-        var pointers = b.Alloca("[2 x ptr]");
-        string[] args = [dst, src];
-        for (int i = 0; i < 2; i++)
-        {
-            var slot = b.Let($"getelementptr inbounds [2 x i64], ptr {values}, i64 0, i64 {i}");
-            b.Line($"store i64 {args[i]}, ptr {slot}");
-            b.Line($"store ptr {slot}, ptr {b.Let($"getelementptr inbounds [2 x ptr], ptr {pointers}, i64 0, i64 {i}")}");
-        }
-        var fn = b.Let($"load ptr, ptr {b.Let($"getelementptr inbounds [{plan.KernelNames.Count} x ptr], ptr {HostRuntime.Functions}, i64 0, i64 {index}")}", "kernel");
-        DriverApi.Call(site.Module, b, "cuLaunchKernel",
-            $"ptr {fn}, i32 {grid}, i32 1, i32 1, i32 {WireKernel.Block}, i32 1, i32 1, i32 0, ptr {Stream(b)}, ptr {pointers}, ptr null",
-            $"launching {name} (cuLaunchKernel)");
+        Launch(site, name, index, (grid, 1, 1), WireKernel.Block, [dst, src]);
     }
 
     private string Event(LlvmBuilder b, int index) =>
@@ -187,21 +174,25 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IDeviceHook
         b.Line($"call void @llvm.memcpy.p0.p0.i64(ptr {site.HostPointer(op.Result)}, ptr {slot}, i64 {bytes}, i1 false)");
     }
 
-    private void Launch(GpuKernel k, DeviceSite site)
+    private void Launch(GpuKernel k, DeviceSite site) =>
+        Launch(site, k.Name, plan.KernelIndex(k), (k.GridX, k.GridY, k.GridZ), k.Block, [.. k.Parameters.Select(p => DevicePointer(p, site))]);
+
+    /// <summary>cuLaunchKernel of kernel <paramref name="index"/> on the compute stream with these device pointers as its parameters.</summary>
+    private void Launch(DeviceSite site, string name, int index, (long X, long Y, long Z) grid, int block, string[] parameters)
     {
         var b = site.B;
-        int n = Math.Max(1, k.Parameters.Count);
+        int n = Math.Max(1, parameters.Length);
         var values = b.Alloca($"[{n} x i64]");
         var pointers = b.Alloca($"[{n} x ptr]");
-        for (int i = 0; i < k.Parameters.Count; i++)
+        for (int i = 0; i < parameters.Length; i++)
         {
             var slot = b.Let($"getelementptr inbounds [{n} x i64], ptr {values}, i64 0, i64 {i}");
-            b.Line($"store i64 {DevicePointer(k.Parameters[i], site)}, ptr {slot}");
+            b.Line($"store i64 {parameters[i]}, ptr {slot}");
             b.Line($"store ptr {slot}, ptr {b.Let($"getelementptr inbounds [{n} x ptr], ptr {pointers}, i64 0, i64 {i}")}");
         }
-        var fn = b.Let($"load ptr, ptr {b.Let($"getelementptr inbounds [{plan.KernelNames.Count} x ptr], ptr {HostRuntime.Functions}, i64 0, i64 {plan.KernelIndex(k)}")}", "kernel");
+        var fn = b.Let($"load ptr, ptr {b.Let($"getelementptr inbounds [{plan.KernelNames.Count} x ptr], ptr {HostRuntime.Functions}, i64 0, i64 {index}")}", "kernel");
         DriverApi.Call(site.Module, b, "cuLaunchKernel",
-            $"ptr {fn}, i32 {k.GridX}, i32 {k.GridY}, i32 {k.GridZ}, i32 {k.Block}, i32 1, i32 1, i32 0, ptr {Stream(b)}, ptr {pointers}, ptr null",
-            $"launching {k.Name} (cuLaunchKernel)");
+            $"ptr {fn}, i32 {grid.X}, i32 {grid.Y}, i32 {grid.Z}, i32 {block}, i32 1, i32 1, i32 0, ptr {Stream(b)}, ptr {pointers}, ptr null",
+            $"launching {name} (cuLaunchKernel)");
     }
 }
