@@ -51,11 +51,12 @@ public sealed record PassSnapshot(int Index, string PassName, Module Module, boo
 /// </summary>
 public sealed partial class Compiler
 {
-    private Compiler(CompileOptions options, ITarget target, Pipeline? pipeline, PassOptions passOptions)
+    private Compiler(CompileOptions options, ITarget target, Pipeline? pipeline, Precision precision, PassOptions passOptions)
     {
         Options = options;
         Target = target;
         Pipeline = pipeline;
+        Precision = precision;
         PassOptions = passOptions;
     }
 
@@ -67,6 +68,9 @@ public sealed partial class Compiler
     /// <summary>The passes <see cref="Optimize"/> runs; null: none.</summary>
     public Pipeline? Pipeline { get; }
 
+    /// <summary>How contractions compute (<see cref="CompileOptions.Precision"/>).</summary>
+    public Precision Precision { get; }
+
     /// <summary>The pass options the options imply (placement with the GPU's capabilities and the constraints).</summary>
     public PassOptions PassOptions { get; }
 
@@ -74,7 +78,7 @@ public sealed partial class Compiler
     public PhaseRecorder? Phases { get; private init; }
 
     /// <summary>The same driver, recording its phases (and the backend's sub-phases) into <paramref name="phases"/>.</summary>
-    public Compiler WithPhases(PhaseRecorder? phases) => new(Options, Target, Pipeline, PassOptions) { Phases = phases };
+    public Compiler WithPhases(PhaseRecorder? phases) => new(Options, Target, Pipeline, Precision, PassOptions) { Phases = phases };
 
     /// <summary>Every registered pass with its description, and every named pipeline.</summary>
     public static IEnumerable<(string Name, string Description)> AvailablePasses => PassRegistry.All.Select(p => (p.Name, p.Description));
@@ -98,10 +102,10 @@ public sealed partial class Compiler
             Problem($"library name '{options.LibraryName}' must be a C identifier (letters, digits, '_'; not starting with a digit)");
         if (options.Namespace is { } ns && !ns.Split('.').All(AotAbi.IsIdentifier)) Problem($"namespace '{ns}' is not a C# namespace name");
 
-        var precision = options.Precision ?? "f32";
-        if (!Targets.Precisions.Contains(precision)) Problem($"precision '{precision}' is not one of {string.Join(", ", Targets.Precisions)}");
-        ElementType? contractionOperands = precision switch { "bf16" => ElementType.BF16, "f16" => ElementType.F16, _ => null };
-        var target = Targets.Resolve(options.Target, options.GpuArch, options.GpuMultiprocessors, tf32: precision == "tf32");
+        var precision = Precision.Find(options.Precision);
+        if (precision is null) Problem($"precision '{options.Precision}' is not one of {string.Join(", ", Precision.Names)}");
+        var contractionOperands = precision?.ContractionOperands;
+        var target = Targets.Resolve(options.Target, options.GpuArch, options.GpuMultiprocessors, tf32: precision?.Tf32 ?? false);
         if (!target.Ok) problems.AddRange(target.Diagnostics);
 
         var placement = new PlacementOptions { GpuSupports = Targets.GpuSupports };
@@ -160,7 +164,7 @@ public sealed partial class Compiler
         }
 
         if (problems.Count > 0) return Result<Compiler>.Failure(problems);
-        return Result<Compiler>.Success(new Compiler(options, target.Value!, pipeline,
+        return Result<Compiler>.Success(new Compiler(options, target.Value!, pipeline, precision!,
             PassOptions.Default with
             {
                 Placement = placement, CheckEachPass = options.CheckEachPass, MemoryBudget = options.MemoryBudget,

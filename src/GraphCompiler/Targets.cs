@@ -26,9 +26,6 @@ public static class Targets
 
     public static string DefaultGpuArch => CudaTarget.Default.Arch;
 
-    /// <summary>Every value <see cref="CompileOptions.Precision"/> takes.</summary>
-    public static IReadOnlyList<string> Precisions => ["f32", "tf32", "bf16", "f16"];
-
     /// <summary>
     /// The target <paramref name="name"/> (null: this machine's CPU) with the GPU architecture <paramref name="gpuArch"/> (null: the default),
     /// and, for cuda, whether f32 contractions may use TF32 tensor cores (<paramref name="tf32"/>).

@@ -39,7 +39,7 @@ internal sealed class PlacementCliOptions
         {
             Description = "How matmuls and convolutions compute: f32 (default, as the model says); bf16 or f16 (operands rounded to 16 bits, weights stored so, f32 accumulation; GPU tensor cores); tf32 (--target cuda: f32 matmuls on TF32 tensor cores).",
         };
-        precision.AcceptOnlyFromAmong([.. Targets.Precisions]);
+        precision.AcceptOnlyFromAmong([.. GraphCompiler.Precision.Names]);
         return precision;
     }
 

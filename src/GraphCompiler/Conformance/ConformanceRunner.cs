@@ -158,23 +158,12 @@ public sealed class ConformanceRunner(Compiler driver, ExpectedFailures? expecte
         }
     }
 
-    /// <summary>
-    /// The tolerance (relative and absolute) a reduced precision adds to a case's own: 4 units of the operand format's
-    /// rounding (2^-8 for bf16, 2^-11 for f16 and TF32), which for bf16 is PyTorch's own test tolerance (1.6e-2).
-    /// Its contractions read rounded operands, so their error is that rounding times the sum of |products|.
-    /// </summary>
-    public static double PrecisionTolerance(string? precision) => precision switch
-    {
-        "bf16" => 4 * Math.Pow(2, -8),
-        "f16" or "tf32" => 4 * Math.Pow(2, -11),
-        _ => 0,
-    };
-
     private (CaseStatus, string?) RunCase(IConformanceCase c, out string? error)
     {
         error = null;
-        var precision = driver.Options.Precision is { } p && p != "f32" ? p : null;
-        double widen = PrecisionTolerance(precision), worstAbs = 0, worstRel = 0;
+        // A reduced precision widens every case's tolerance by its own (Precision.Tolerance) and reports the largest error.
+        var precision = driver.Precision.Reduced ? driver.Precision.Name : null;
+        double widen = driver.Precision.Tolerance, worstAbs = 0, worstRel = 0;
         var module = c.Import();
         if (!module.Ok)
         {

@@ -47,8 +47,8 @@ internal static class ScatterKernel
         // 2: a thread per window element, every position in order.
         var name = m.NextName("scatter");
         var b = new LlvmBuilder();
-        var ev = new ElementEvaluator(m.Context, b, [], [], new Dictionary<Value, Tensor>());
-        var mem = ev.Memory;
+        var mem = new MemoryAccess(b, m.Context);
+        var scalars = new ScalarEmitter(b, m.Context);
         var w = b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {Sreg.Read(m.Context, b, "ctaid.x")}, {Block}")}, {Sreg.Read(m.Context, b, "tid.x")}", "w");
         var body = b.FreshLabel("window");
         var done = b.FreshLabel("done");
@@ -84,7 +84,7 @@ internal static class ScatterKernel
             for (int i = 0; i < uwd.Length; i++) xi[windowDims[i]] = wi[i];
             var at = mem.Ravel(xi, shape);
             var u = mem.Load("%p3", e, mem.Ravel(ui, upd.Type.Shape));
-            if (kind != "replace") u = ev.Scalars.Binary(kind, e, mem.Load("%p0", e, at), u);
+            if (kind != "replace") u = scalars.Binary(kind, e, mem.Load("%p0", e, at), u);
             mem.Store(new KernelBuffer("%p0", x.Type), at, u);
             b.Br(skip);
             b.Block(skip);

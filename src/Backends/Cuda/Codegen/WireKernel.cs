@@ -31,7 +31,7 @@ internal static class WireKernel
         var done = b.FreshLabel("done");
         b.CondBr(b.Let($"icmp slt i64 {i}, {n}"), body, done);
         b.Block(body);
-        Convert(b, m.Context, narrow, wire, n, "%p0", "%p1", i);
+        Convert(b, m.Context, narrow, wire, "%p0", "%p1", i);
         b.Br(done);
         b.Block(done);
         b.Line("ret void");
@@ -48,16 +48,17 @@ internal static class WireKernel
         var name = $"gc.cuda.{(narrow ? "narrow" : "widen")}.{wire.Name()}";
         if (!defined.Add(name)) return name;
         var b = new LlvmBuilder();
-        b.For("0", "%n", i => Convert(b, m, narrow, wire, -1, "%dst", "%src", i));
+        b.For("0", "%n", i => Convert(b, m, narrow, wire, "%dst", "%src", i));
         b.Line("ret void");
         m.AddFunction($"define internal void @\"{name}\"(ptr noalias %dst, ptr noalias %src, i64 %n) nounwind {{\n{b.Body()}}}");
         return name;
     }
 
-    private static void Convert(LlvmBuilder b, ModuleContext m, bool narrow, ElementType wire, long n, string dst, string src, string i)
+    /// <summary>Element <paramref name="i"/> of <paramref name="src"/> converted into <paramref name="dst"/> (a store reads only the buffer's element type).</summary>
+    private static void Convert(LlvmBuilder b, ModuleContext m, bool narrow, ElementType wire, string dst, string src, string i)
     {
         var mem = new MemoryAccess(b, m);
         var (from, to) = narrow ? (ElementType.F32, wire) : (wire, ElementType.F32);
-        mem.Store(new KernelBuffer(dst, new TensorType(to, Math.Max(n, 1))), i, mem.Load(src, from, i));
+        mem.Store(new KernelBuffer(dst, TensorType.Scalar(to)), i, mem.Load(src, from, i));
     }
 }

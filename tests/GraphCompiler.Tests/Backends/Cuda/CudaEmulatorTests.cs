@@ -266,13 +266,7 @@ public sealed class CudaEmulatorTests
             Tensor.FromDoubles(new TensorType(ElementType.F32, 3L, 9L), [.. Enumerable.Range(0, 27).Select(_ => rng.NextDouble())]),
             Tensor.FromInt64s(new TensorType(ElementType.I64, 3L, 4L, 1L), [0, 8, 4, 4, 1, 2, 3, 9, 7, 0, 8, 5]),
         ];
-        var expected = new Interpreter(placed).Run(null, inputs).Unwrap().Results;
-        using (CudaEmulator.AsDriver())
-        {
-            using var exe = CudaCompiler.Jit(placed, Options).Unwrap();
-            var actual = exe.Run(inputs).Unwrap();
-            for (int i = 0; i < expected.Length; i++) IrTest.AssertTensor(expected[i], actual[i], 0, 0);
-        }
+        RunAndCompare(placed, rtol: 0, atol: 0, inputs: inputs);
     }
 
     /// <summary>
@@ -302,13 +296,7 @@ public sealed class CudaEmulatorTests
             Tensor.FromInt64s(new TensorType(ElementType.I64, 3L, 1L), [2, 0, 2]), F(3, 5),                         // row 2 twice: the last wins
             F(2, 4), Tensor.FromInt64s(new TensorType(ElementType.I32, 2L, 3L, 1L), [0, 3, 3, 1, 1, 2]), F(2, 3),
         ];
-        var expected = new Interpreter(placed).Run(null, inputs).Unwrap().Results;
-        using (CudaEmulator.AsDriver())
-        {
-            using var exe = CudaCompiler.Jit(placed, Options).Unwrap();
-            var actual = exe.Run(inputs).Unwrap();
-            for (int i = 0; i < expected.Length; i++) IrTest.AssertTensor(expected[i], actual[i], 0, 0);
-        }
+        RunAndCompare(placed, rtol: 0, atol: 0, inputs: inputs);
     }
 
     /// <summary>Every math function in one pointwise kernel, at a length that leaves a ragged edge (1001 = 4·250 + 1).</summary>
