@@ -7,7 +7,8 @@
  *
  * A kernel that synchronises runs as blockDim.x POSIX threads, so __syncthreads (gcemu.barrier0) is a pthread
  * barrier and a warp shuffle (gcemu.shfl.sync.bfly.f32) or a tensor-core mma.sync (gcemu_mma) is an exchange
- * through the warp's slots between two warp barriers: the code under test runs with the GPU's concurrency, not a serialisation of it. The threads
+ * through the warp's slots between two warp barriers, as is ldmatrix (gcemu_ldmatrix); cp.async copies are queued per
+ * thread and done when a wait lets their group complete. The code under test runs with the GPU's concurrency, not a serialisation of it. The threads
  * take the blocks one after another, meeting between blocks, so a kernel's shared memory (a global of the
  * kernel library) is the running block's. Other kernels run their threads in turn on the caller's thread.
  *
@@ -18,6 +19,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -149,6 +151,7 @@ struct launch {
     pthread_barrier_t warp[MAX_BLOCK / WARP];
     float slots[MAX_BLOCK];
     uint32_t mma_a[MAX_BLOCK][4], mma_b[MAX_BLOCK][2]; /* each lane's mma.sync operand registers */
+    const uint16_t *rows[MAX_BLOCK];        /* each lane's ldmatrix row address */
     unsigned size, grid[3];
     kernel_fn kernel;
     void **params;
@@ -267,6 +270,82 @@ void gcemu_mma(int kind, const uint32_t *a, const uint32_t *b, const float *c, f
     pthread_barrier_wait(&l->warp[w]);
 }
 
+/* ---- ldmatrix.sync.aligned.m8n8.x4(.trans).b16 ----
+ * Warp-collective: lane l gives the address of row l % 8 of matrix l / 8 (eight 16-bit elements). Without .trans, lane i
+ * receives row i / 4, elements 2(i % 4) and 2(i % 4) + 1 of each matrix; with .trans, column i / 4, rows 2(i % 4) and
+ * 2(i % 4) + 1. The lower-numbered element goes in the low half of the register. */
+void gcemu_ldmatrix(int transposed, const uint16_t *row, uint32_t *out)
+{
+    struct launch *l = current;
+    unsigned w = tid / WARP, base = w * WARP, i = tid % WARP;
+    l->rows[tid] = row;
+    pthread_barrier_wait(&l->warp[w]);
+    for (unsigned q = 0; q < 4; q++)
+    {
+        const uint16_t *const *m = &l->rows[base + 8 * q];
+        uint16_t lo = transposed ? m[2 * (i % 4)][i / 4] : m[i / 4][2 * (i % 4)];
+        uint16_t hi = transposed ? m[2 * (i % 4) + 1][i / 4] : m[i / 4][2 * (i % 4) + 1];
+        out[q] = (uint32_t)lo | (uint32_t)hi << 16;
+    }
+    pthread_barrier_wait(&l->warp[w]);
+}
+
+/* ---- cp.async: copies queued per thread, grouped by commit, done when waited for ----
+ * A copy happens only when a wait.group lets its group complete (or wait.all), so a kernel that reads a stage
+ * before waiting for its copies reads stale data here as it may on a GPU. Its source is read then too: kernels
+ * only copy from inputs, which no thread writes. */
+enum { MAX_PENDING = 256 };
+static __thread struct copy { void *dst; const void *src; unsigned bytes, read; int group; } pending[MAX_PENDING];
+static __thread int npending, committed;
+
+static void cp_reset(void) { npending = 0; committed = 0; }
+
+static void cp_enqueue(void *dst, const void *src, unsigned bytes, unsigned read)
+{
+    if (npending == MAX_PENDING) { fprintf(stderr, "cuda emulator: more than %d cp.async copies in flight\n", MAX_PENDING); abort(); }
+    pending[npending++] = (struct copy){ dst, src, bytes, read < bytes ? read : bytes, -1 };
+}
+
+void cp_async_16(void *dst, const void *src, int read) __asm__("gcemu.cp.async.16");
+void cp_async_16(void *dst, const void *src, int read) { cp_enqueue(dst, src, 16, (unsigned)read); }
+void cp_async_8(void *dst, const void *src, int read) __asm__("gcemu.cp.async.8");
+void cp_async_8(void *dst, const void *src, int read) { cp_enqueue(dst, src, 8, (unsigned)read); }
+void cp_async_4(void *dst, const void *src, int read) __asm__("gcemu.cp.async.4");
+void cp_async_4(void *dst, const void *src, int read) { cp_enqueue(dst, src, 4, (unsigned)read); }
+
+void cp_commit(void) __asm__("gcemu.cp.async.commit");
+void cp_commit(void)
+{
+    committed++;
+    for (int i = 0; i < npending; i++)
+        if (pending[i].group < 0) pending[i].group = committed;
+}
+
+/* Completes every committed group but the newest `keep`; uncommitted copies stay queued. */
+void cp_wait(int keep) __asm__("gcemu.cp.async.wait");
+void cp_wait(int keep)
+{
+    int kept = 0;
+    for (int i = 0; i < npending; i++)
+    {
+        struct copy c = pending[i];
+        if (c.group >= 0 && c.group <= committed - keep)
+        {
+            memcpy(c.dst, c.src, c.read);
+            memset((char *)c.dst + c.read, 0, c.bytes - c.read);
+        }
+        else pending[kept++] = c;
+    }
+    npending = kept;
+}
+
+void cp_wait_all(void) __asm__("gcemu.cp.async.wait.all");
+void cp_wait_all(void)
+{
+    cp_commit(); /* wait_all completes uncommitted copies too */
+    cp_wait(0);
+}
+
 /* Every block in order (x fastest), this thread's part of each. */
 static void run_blocks(struct launch *l, int synchronised)
 {
@@ -275,6 +354,7 @@ static void run_blocks(struct launch *l, int synchronised)
             for (unsigned x = 0; x < l->grid[0]; x++)
             {
                 ctaid[0] = x; ctaid[1] = y; ctaid[2] = z;
+                cp_reset();
                 l->kernel(l->params);
                 if (synchronised) pthread_barrier_wait(&l->between);
             }

@@ -6,9 +6,11 @@ using GraphCompiler.Conformance;
 namespace GraphCompiler.Cli;
 
 /// <summary>
-/// <c>gcc-cli check PATH... [--backend B] [--filter REGEX] [--json FILE] [--pipeline P] [--precision P]</c>: runs conformance cases
-/// (<see cref="ConformanceRunner"/>) and prints <c>PASS</c>/<c>FAIL</c>/<c>SKIP</c>/<c>XFAIL</c> per case, then
-/// <c>N passed, N failed, N skipped[, N expected failures]</c>; the exit code is 1 only for unexpected failures.
+/// <c>gcc-cli check PATH... [--backend B] [--filter REGEX] [--json FILE] [--pipeline P] [--precision P] [--place R=D] [--export DIR]</c>:
+/// runs conformance cases (<see cref="ConformanceRunner"/>) and prints <c>PASS</c>/<c>FAIL</c>/<c>SKIP</c>/<c>XFAIL</c> per case, then
+/// <c>N passed, N failed, N skipped[, N expected failures]</c>; the exit code is 1 only for unexpected failures. With
+/// <c>--export</c> it compiles each case to an AOT library with its data instead (<see cref="ConformanceExporter"/>), for a
+/// machine without .NET to run (tools/gpu-check).
 /// </summary>
 internal static class CheckCommand
 {
@@ -21,9 +23,15 @@ internal static class CheckCommand
         var pipeline = new Option<string?>("--pipeline") { Description = "Run this pass pipeline (e.g. 'default') on each imported model instead of the target's own." };
         var precision = PlacementCliOptions.PrecisionOption();
         precision.Description += " Cases pass within the format's tolerance, and each PASS line reports its largest error against the expected f32 outputs.";
+        var place = new Option<string[]>("--place") { Description = "Pin ops to a device (REGEX=gpu or REGEX=cpu, repeatable), as compile's --place; ops the GPU cannot run stay on the CPU." };
+        var export = new Option<string?>("--export")
+        {
+            Description = "Do not run: compile every case to an AOT library and write it with its data sets' inputs, expected outputs and tolerances "
+                + "into this new folder (conformance.json indexes them), for tools/gpu-check to run on a machine without .NET.",
+        };
         var cmd = new Command("check", "Run conformance cases (ONNX backend tests, TensorFlow cases) and compare with their expected outputs.")
         {
-            paths, backend, filter, json, pipeline, precision,
+            paths, backend, filter, json, pipeline, precision, place, export,
         };
         cmd.SetAction(r =>
         {
@@ -38,9 +46,18 @@ internal static class CheckCommand
             }
             var missing = r.GetValue(paths)!.FirstOrDefault(p => !Directory.Exists(p));
             if (missing is not null) return Cli.Fail($"{missing}: no such folder");
-            var runner = ConformanceRunner.For(r.GetValue(backend)!, r.GetValue(pipeline), r.GetValue(precision));
-            if (!runner.Ok) return Cli.FailOne(runner.Diagnostics);
-            var summary = runner.Value!.Run(r.GetValue(paths)!, re, line => Console.Out.WriteLine(line));
+            var driver = ConformanceRunner.Driver(r.GetValue(backend)!, r.GetValue(pipeline), r.GetValue(precision), r.GetValue(place));
+            if (!driver.Ok) return Cli.FailOne(driver.Diagnostics);
+            CheckSummary summary;
+            if (r.GetValue(export) is { } folder)
+            {
+                var exported = new ConformanceExporter(driver.Value!).Export(r.GetValue(paths)!, folder, re, line => Console.Out.WriteLine(line));
+                if (!exported.Ok) return Cli.FailOne(exported.Diagnostics);
+                summary = exported.Value!;
+                Console.Out.WriteLine($"{summary.Passed} exported, {summary.Failed} failed, {summary.Skipped} skipped: {Path.Combine(Path.GetFullPath(folder), "conformance.json")}");
+                return summary.Failed == 0 ? Cli.Ok : 1;
+            }
+            summary = new ConformanceRunner(driver.Value!).Run(r.GetValue(paths)!, re, line => Console.Out.WriteLine(line));
             if (r.GetValue(json) is { } jsonPath)
                 Cli.WriteAll(Path.GetDirectoryName(Path.GetFullPath(jsonPath))!, [(Path.GetFileName(jsonPath), JsonSerializer.SerializeToUtf8Bytes(summary, JsonOptions))]);
             Console.Out.WriteLine(summary.Totals);

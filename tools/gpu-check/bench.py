@@ -17,6 +17,7 @@ import os
 import statistics
 import sys
 import time
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -45,12 +46,82 @@ WORKLOADS = {
     # BERT-base encoder layer, batch 8 x sequence 128: six projections/FFN matmuls plus attention's two.
     "bert_layer_b8_s128": dict(kind="compute", flops=2 * 8 * 128 * (4 * 768 * 768 + 2 * 768 * 3072) + 4 * 8 * 12 * 128 * 128 * 64,
                                target=None, tf32=True),
+    # ResNet-50 at batch 32, ours on TF32 tensor cores (--precision tf32), the baselines with their TF32 defaults.
+    "resnet50_b32_tf32": dict(kind="compute", flops=None, target="resnet", tf32=True),
 }
 
 BERT_HEADS = 12
 
+# ResNet-50 (tests/GraphCompiler.Tests/Support/ResNetIr.cs): bottleneck blocks per stage, base width.
+RESNET50_BLOCKS, RESNET_WIDTH = (3, 4, 6, 3), 64
+
+
+def resnet_flops(batch, image=224, width=RESNET_WIDTH, blocks=RESNET50_BLOCKS, classes=1000):
+    """2 x multiply-adds of the convolutions and the dense layer, walked as the generator builds them."""
+    macs = 0
+
+    def conv(size, cin, k, s, cout):
+        nonlocal macs
+        out = (size + 2 * (k // 2) - k) // s + 1
+        macs += out * out * cout * k * k * cin
+        return out
+    size = conv(image, 3, 7, 2, width)
+    size, cin = (size + 2 - 3) // 2 + 1, width
+    for stage, n in enumerate(blocks):
+        inner = width << stage
+        for block in range(n):
+            s = 2 if stage > 0 and block == 0 else 1
+            out = conv(conv(conv(size, cin, 1, 1, inner), inner, 3, s, inner), inner, 1, 1, 4 * inner)
+            if block == 0:
+                conv(size, cin, 1, s, 4 * inner)
+            size, cin = out, 4 * inner
+    return 2 * batch * (macs + cin * classes)
+
+
+WORKLOADS["resnet50_b32_tf32"]["flops"] = resnet_flops(32)
+
 
 # --- the computations, written once per framework --------------------------------------------------
+
+def resnet_walk(ops, blocks=RESNET50_BLOCKS):
+    """ResNetIr's network over one framework's ops (enter: NHWC input to the framework's layout, conv(h, w_hwio, b,
+    stride, pad), relu, maxpool 3x3/2 pad 1, mean_hw), taking the arguments in the generator's order."""
+    def net(x, *params):
+        it = iter(params)
+
+        def conv(h, k, s, relu):
+            w, b = next(it), next(it)
+            y = ops.conv(h, w, b, s, k // 2)
+            return ops.relu(y) if relu else y
+        h = ops.maxpool(conv(ops.enter(x), 7, 2, True))
+        for stage, n in enumerate(blocks):
+            for block in range(n):
+                s = 2 if stage > 0 and block == 0 else 1
+                y = conv(conv(conv(h, 1, 1, True), 3, s, True), 1, 1, False)
+                h = ops.relu(y + (conv(h, 1, s, False) if block == 0 else h))
+        fw, fb = next(it), next(it)
+        return ops.mean_hw(h) @ fw + fb
+    return net
+
+
+def numpy_resnet_ops():
+    """resnet_walk's ops in NumPy (NHWC, float64): checks the walk against the generator without a GPU framework."""
+    def conv(h, w, b, s, p):
+        k, n = w.shape[0], h.shape[0]
+        h = np.pad(h, ((0, 0), (p, p), (p, p), (0, 0)))
+        out = (h.shape[1] - k) // s + 1
+        y = np.zeros((n, out, out, w.shape[3]))
+        for i in range(k):
+            for j in range(k):
+                y += h[:, i:i + s * out:s, j:j + s * out:s, :] @ w[i, j]
+        return y + b
+
+    def maxpool(h):
+        h = np.pad(h, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=-np.inf)
+        out = (h.shape[1] - 3) // 2 + 1
+        return np.max([h[:, i:i + 2 * out:2, j:j + 2 * out:2, :] for i in range(3) for j in range(3)], axis=0)
+    return SimpleNamespace(enter=lambda x: x.astype(np.float64), conv=conv, relu=lambda h: np.maximum(h, 0),
+                           maxpool=maxpool, mean_hw=lambda h: h.mean(axis=(1, 2)))
 
 def torch_fn(name, torch):
     F = torch.nn.functional
@@ -78,6 +149,12 @@ def torch_fn(name, torch):
     if name.startswith("conv3x3"):
         # NHWC / HWIO in; torch's conv2d takes NCHW views (channels_last memory) and OIHW weights.
         return lambda x, w: torch.relu(F.conv2d(x.permute(0, 3, 1, 2), w.permute(3, 2, 0, 1), padding=1)).permute(0, 2, 3, 1)
+    if name.startswith("resnet50"):
+        # NHWC / HWIO arguments; torch's conv2d takes an NCHW view (channels_last memory) and OIHW weights.
+        return resnet_walk(SimpleNamespace(
+            enter=lambda x: x.permute(0, 3, 1, 2),
+            conv=lambda h, w, b, s, p: F.conv2d(h, w.permute(3, 2, 0, 1), b, stride=s, padding=p),
+            relu=torch.relu, maxpool=lambda h: F.max_pool2d(h, 3, 2, 1), mean_hw=lambda h: h.mean(dim=(2, 3))))
     raise KeyError(name)
 
 
@@ -115,10 +192,29 @@ def jax_fn(name, jax):
         return bert
     if name.startswith("conv3x3"):
         return lambda x, w: jax.nn.relu(jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")))
+    if name.startswith("resnet50"):
+        return resnet_walk(SimpleNamespace(
+            enter=lambda x: x,
+            conv=lambda h, w, b, s, p: jax.lax.conv_general_dilated(h, w, (s, s), [(p, p)] * 2, dimension_numbers=("NHWC", "HWIO", "NHWC")) + b,
+            relu=jax.nn.relu, mean_hw=lambda h: jnp.mean(h, axis=(1, 2)),
+            maxpool=lambda h: jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 3, 3, 1), (1, 2, 2, 1), ((0, 0), (1, 1), (1, 1), (0, 0)))))
     raise KeyError(name)
 
 
 # --- timing ------------------------------------------------------------------------------------------
+
+def arg_scale(workload, arg):
+    """Standard deviation of a random argument: MLP weights 1/sqrt(fan-in); NAME_w weights (HWIO, [in, out]) He's
+    sqrt(2/fan-in), so 50 layers neither vanish nor overflow; NAME_b biases 0.01; everything else 1."""
+    shape = arg["shape"]
+    if workload.startswith("mlp_") and arg["name"].startswith("w"):
+        return 1.0 / np.sqrt(shape[0])
+    if arg["name"].endswith("_w"):
+        return float(np.sqrt(2.0 / np.prod(shape[:-1])))
+    if arg["name"].endswith("_b"):
+        return 0.01
+    return 1.0
+
 
 def time_calls(call, sets, min_runs, max_runs, budget_s, warmup=3):
     """Median wall-clock ms of call(set) over rotating input sets; call must return after the work is done."""
@@ -256,7 +352,7 @@ class Bench:
         tdt = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
         nsets = 3 if w["kind"] == "memory" else 1
         gen = torch.Generator(device="cuda").manual_seed(0)
-        scale = lambda a: (1.0 / np.sqrt(a["shape"][0])) if name.startswith("mlp_") and a["name"].startswith("w") else 1.0
+        scale = lambda a: arg_scale(name, a)
         sets = [[(torch.randn(a["shape"], generator=gen, device="cuda", dtype=torch.float32) * scale(a)).to(tdt[a["dtype"]])
                  for a in entry["args"]] for _ in range(nsets)]
         budget, max_runs = self.args.budget, self.args.max_runs
@@ -364,6 +460,8 @@ class Bench:
             met = ours < xla
         elif w["target"] == "gemm" and ours and xla:
             met = rate(ours) >= 0.7 * rate(xla)
+        elif w["target"] == "resnet" and ours and xla:
+            met = ours <= 1.2 * xla
         self.rows.append(dict(workload=name, ours_ms=ours, xla_ms=xla, torch_eager_ms=eager, torch_compile_ms=comp,
                               ours_over_xla=(ours / xla if ours and xla else None), unit=unit,
                               ours_rate=rate(ours), xla_rate=rate(xla),
@@ -373,7 +471,8 @@ class Bench:
                               ours_kernel_pct_of_copy=(100 * rate(ours_kernel) / self.copy_gbs if ours_kernel and self.copy_gbs else None)))
 
     def report(self):
-        targets = {"mem": ">= 80% of copy BW and <= XLA", "faster": "faster than XLA", "gemm": ">= 70% of XLA TFLOP/s", None: "-"}
+        targets = {"mem": ">= 80% of copy BW and <= XLA", "faster": "faster than XLA", "gemm": ">= 70% of XLA TFLOP/s",
+                   "resnet": "<= 1.2x XLA's time", None: "-"}
         lines = ["| workload | ours ms | XLA ms | torch eager ms | torch.compile ms | ours/XLA | achieved (ours) | target met? |",
                  "|---|---|---|---|---|---|---|---|"]
         for r in self.rows:
@@ -393,7 +492,7 @@ class Bench:
         text = "\n".join(lines)
         text += "\n\nTargets: " + "; ".join(f"{k}: {v}" for k, v in [("eltwise/softmax/layernorm", targets["mem"]),
                                                                      ("mlp_b1/mlp_b64", targets["faster"]),
-                                                                     ("gemm", targets["gemm"])])
+                                                                     ("gemm", targets["gemm"]), ("resnet50_b32", targets["resnet"])])
         if self.copy_gbs:
             text += f"\nDevice-to-device copy bandwidth: {self.copy_gbs:.0f} GB/s."
         text += "\nTimes: median wall clock per call, including one synchronise (ours synchronises itself)."

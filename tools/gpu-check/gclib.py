@@ -96,7 +96,7 @@ class Library:
             elif spec["dtype"] == "bf16":
                 out.fill(0x7FC0)  # NaN
             else:
-                out.view(np.uint8).fill(0x5A)
+                out.reshape(-1).view(np.uint8).fill(0x5A)  # reshape: a 0-d array cannot change its dtype
             results.append(out)
         status = self.call([x.ctypes.data for x in inputs], [y.ctypes.data for y in results], False, threads)
         return status, results

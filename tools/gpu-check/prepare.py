@@ -1,9 +1,10 @@
 """Builds the GPU-check bundle (runs on the development machine; /usr/bin/python3 + NumPy).
 
-For every case: compile a library with gcc-cli (--target TARGET), make inputs (.npy), compute the
-expected outputs with the reference interpreter, and record it all in bundle/manifest.json.
-Cases: examples/*.ir|.onnx|.pbtxt, a curated list of ONNX conformance cases (inputs from their
-test_data_set_0), and the benchmark workloads (libraries only: bench.py makes inputs on the GPU).
+Examples (examples/*.ir|.onnx|.pbtxt): compile a library with gcc-cli (--target TARGET), make inputs (.npy),
+compute the expected outputs with the reference interpreter. The ONNX suite (node/ and simple/): every case as
+`gcc-cli check --export` compiles it, with the suite's own expected outputs and tolerances, and the floor
+it must meet (tests/conformance/onnx.<backend>.txt). Benchmarks: libraries only (bench.py makes inputs on
+the GPU). Everything is recorded in bundle/manifest.json.
 """
 import argparse
 import concurrent.futures as cf
@@ -20,16 +21,9 @@ import tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import onnxpb  # noqa: E402
 from gclib import NP_DTYPES, f32_to_bf16  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-
-# Conformance cases whose ops the GPU target covers (anchored on the op name).
-CONFORMANCE_RE = re.compile(
-    r"^test_(add|sub|mul|div|relu|leakyrelu|exp|tanh|sigmoid|softmax|logsoftmax|reduce_sum|reduce_max|"
-    r"reduce_mean|matmul|gemm|abs|neg|sqrt|reciprocal|pow|clip|where|transpose|reshape|layer_normalization|"
-    r"max|min|concat|slice|expand|elu|softplus)(_|$)")
 
 # Relative-norm tolerance per element type (integers and bools: exact).
 RTOL = {"f32": 1e-4, "f64": 1e-4, "f16": 1e-2, "bf16": 2e-2}
@@ -134,45 +128,35 @@ class Prep:
         arrays = [random_input(rng, s) for s in args]
         return name, self.finish_case(name, "example", model, lib, args, results, arrays, [])
 
-    def conformance(self, case_dir):
-        name = os.path.basename(case_dir.rstrip("/"))
-        model = os.path.join(case_dir, "model.onnx")
-        try:
-            names = onnxpb.graph_input_names(model)
-            tensors = [onnxpb.read_tensor_file(p) for p in
-                       sorted(glob.glob(os.path.join(case_dir, "test_data_set_0", "input_*.pb")),
-                              key=lambda p: int(re.findall(r"(\d+)\.pb$", p)[0]))]
-        except Exception as e:  # noqa: BLE001
-            return name, f"cannot read the case: {e}"
-        if len(tensors) != len(names):
-            return name, f"{len(names)} graph inputs, {len(tensors)} input files"
-        if any(d == "bf16" for _, d, _ in tensors):
-            return name, "bf16 inputs"
-        data = os.path.join(self.tmp, name + "_pb")
-        os.makedirs(data, exist_ok=True)
-        npys = {}
-        for k, (nm, (_, _, a)) in enumerate(zip(names, tensors)):
-            npys[nm] = os.path.join(data, f"input_{k}.npy")
-            np.save(npys[nm], a)
-        feeds = lambda skip: sum((["--feed", f"{nm}:{d}[{','.join(map(str, a.shape))}]"]
-                                  for nm, (_, d, a) in zip(names, tensors) if nm not in skip), [])
-        # First with every input a feed; then with the integer inputs (shapes, axes, starts) bound at compile time.
-        bound = set()
-        extra = feeds(bound)
-        c = self.compile(model, name, extra)
-        if isinstance(c, str):
-            bound = {nm for nm, (_, d, _) in zip(names, tensors) if d in ("i64", "i32")}
-            if bound:
-                extra = feeds(bound) + sum((["--constant", f"{nm}={npys[nm]}"] for nm in names if nm in bound), [])
-                c = self.compile(model, name, extra)
-        if isinstance(c, str):
-            return name, c
-        lib, args, results = c
-        by_name = {nm: a for nm, (_, _, a) in zip(names, tensors)}
-        if any(s["name"] not in by_name for s in args):
-            return name, f"library arguments {[s['name'] for s in args]} do not match the graph inputs {names}"
-        arrays = [by_name[s["name"]] for s in args]
-        return name, self.finish_case(name, "conformance", model, lib, args, results, arrays, extra)
+    def conformance(self, folders, name_filter):
+        """Exports the suite as `gcc-cli check --export` compiles it (the runner's own import, binding and the suite's
+        expected outputs with its tolerances) into bundle/conformance; -> (cases, skipped) with bundle-relative paths."""
+        out = os.path.join(self.bundle, "conformance")
+        argv = ["check", *folders, "--backend", check_backend(self.target), "--export", out]
+        if self.place:
+            argv += ["--place", self.place]
+        if name_filter:
+            argv += ["--filter", name_filter]
+        # Streamed: a few hundred compiles take minutes; every 100th case and every case left out is shown.
+        p = subprocess.Popen(self.cli + argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        tail, n = [], 0
+        for line in p.stdout:
+            line = line.rstrip("\n")
+            tail = (tail + [line])[-5:]
+            n += line.startswith("EXPORT ")
+            if not line.startswith("EXPORT ") or n % 100 == 0:
+                log(f"  {line}" if not line.startswith("EXPORT ") else f"  ... {n} cases exported")
+        rc = p.wait()
+        if not os.path.exists(os.path.join(out, "conformance.json")):
+            raise SystemExit(f"error: gcc-cli check --export failed (exit {rc}): {' '.join(tail)[-600:]}")
+        with open(os.path.join(out, "conformance.json")) as f:
+            exported = json.load(f)
+        rel = lambda p: os.path.join("conformance", p)
+        for c in exported["cases"]:
+            c["lib"] = rel(c["lib"])
+            for spec in c["inputs"] + c["expected"]:
+                spec["file"] = rel(spec["file"])
+        return exported["cases"], exported["skipped"]
 
     def benchmark(self, model, name):
         # A model's own compile options: a "// gcc-cli: ARGS" line (e.g. --precision tf32).
@@ -200,15 +184,20 @@ def random_input(rng, spec):
     return rng.integers(0, 4, shape).astype(NP_DTYPES[dt])
 
 
+def check_backend(target):
+    """`gcc-cli check --backend` for a compile target: cuda, else the CPU."""
+    return "cuda" if target == "cuda" else "cpu"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cli", required=True, help="command that runs gcc-cli, e.g. 'dotnet .../gcc-cli.dll'")
     ap.add_argument("--target", default="cuda")
     ap.add_argument("--place", default="", help="--place value passed to every compile (empty: none)")
     ap.add_argument("--bundle", default=os.path.join(ROOT, "tools", "gpu-check", "bundle"))
-    ap.add_argument("--conformance", default=os.path.join(ROOT, "..", "shared", "conformance", "onnx", "node"))
-    ap.add_argument("--max-cases", type=int, default=150, help="cap on conformance cases")
-    ap.add_argument("--filter", default="", help="extra regex the conformance case names must match")
+    ap.add_argument("--conformance", default=os.path.join(ROOT, "..", "shared", "conformance", "onnx"),
+                    help="the ONNX suite (its node/ and simple/ folders are exported)")
+    ap.add_argument("--filter", default="", help="regex the conformance case names must match (the floor is then checked on those only)")
     ap.add_argument("--eltwise-model", default=os.path.join(ROOT, "..", "shared", "models", "eltwise_chain10_16M.onnx"))
     ap.add_argument("--only", default="examples,conformance,bench", help="comma list of parts to build")
     ap.add_argument("--jobs", type=int, default=2)
@@ -225,11 +214,6 @@ def main():
         for m in sorted(glob.glob(os.path.join(ROOT, "examples", "*"))):
             if m.endswith((".ir", ".onnx", ".pbtxt")):
                 jobs.append(("cases", prep.example, m))
-    if "conformance" in parts:
-        dirs = sorted(d for d in glob.glob(os.path.join(args.conformance, "test_*"))
-                      if CONFORMANCE_RE.match(os.path.basename(d)) and re.search(args.filter, os.path.basename(d)))
-        for d in dirs[:args.max_cases]:
-            jobs.append(("cases", prep.conformance, d))
     if "bench" in parts:
         for m in sorted(glob.glob(os.path.join(ROOT, "benchmarks", "gpu", "*.ir"))):
             jobs.append(("benchmarks", prep.benchmark, m, os.path.splitext(os.path.basename(m))[0]))
@@ -239,6 +223,22 @@ def main():
             log(f"note: {args.eltwise_model} not found; the eltwise-chain benchmark is left out")
 
     manifest = {"target": args.target, "place": args.place, "seed": args.seed, "cases": [], "benchmarks": [], "skipped": []}
+    if "conformance" in parts:
+        # The whole suite, and the floor it must meet there: tests/conformance/onnx.<backend>.txt.
+        folders = [os.path.join(args.conformance, sub) for sub in ("node", "simple") if os.path.isdir(os.path.join(args.conformance, sub))]
+        log(f"exporting the ONNX suite ({', '.join(folders)}) with gcc-cli check --export")
+        cases, skipped = prep.conformance(folders, args.filter)
+        manifest["cases"] += cases
+        manifest["skipped"] += skipped
+        floor_file = os.path.join(ROOT, "tests", "conformance", f"onnx.{check_backend(args.target)}.txt")
+        if not os.path.exists(floor_file):
+            raise SystemExit(f"error: {floor_file} is missing (the floor check.py enforces)")
+        with open(floor_file) as f:
+            floor = [l.strip() for l in f if l.strip() and not l.startswith("#")]
+        if args.filter:
+            floor = [n for n in floor if re.search(args.filter, n)]
+        manifest["floor"] = {"file": os.path.relpath(floor_file, ROOT), "cases": floor}
+        log(f"conformance: {len(cases)} data sets exported, {len(skipped)} cases left out; floor {manifest['floor']['file']}: {len(floor)} cases")
     with cf.ThreadPoolExecutor(max(1, args.jobs)) as pool:
         futures = [(job[0], pool.submit(job[1], *job[2:])) for job in jobs]
         for part, fut in futures:
@@ -255,8 +255,8 @@ def main():
     size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(args.bundle) for f in fs)
     log(f"bundle {args.bundle}: {len(manifest['cases'])} cases, {len(manifest['benchmarks'])} benchmarks, "
         f"{len(manifest['skipped'])} skipped, {size / 1e6:.1f} MB")
-    if size > 25e6:
-        log("warning: the bundle is over 25 MB")
+    if size > 48e6:
+        log("warning: the bundle is over 48 MB (the device tool carries 64 MiB in all)")
     if not manifest["cases"] and not manifest["benchmarks"]:
         log("error: nothing compiled")
         sys.exit(1)

@@ -2,7 +2,7 @@
 # Builds gcc-cli and the GPU-check bundle (tools/gpu-check/bundle/) on the development machine.
 #   TARGET=cuda (default) or host (CPU libraries, to test the harness without a GPU)
 #   PLACE='.*=gpu' by default for cuda (every op the GPU supports goes there), empty for other targets
-#   BUNDLE=dir, MAX_CASES=150, FILTER=regex, ONLY=examples,conformance,bench, JOBS=2
+#   BUNDLE=dir, FILTER=regex (conformance case names), ONLY=examples,conformance,bench, JOBS=2
 # Extra arguments go to prepare.py (see --help).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -19,5 +19,5 @@ cli_dll="$root/tools/gcc-cli/bin/Release/net10.0/gcc-cli.dll"
 [ -f "$cli_dll" ] || { echo "gcc-cli did not build" >&2; exit 1; }
 echo "== building the bundle (target $TARGET, place '${PLACE}')"
 exec "$PY" "$here/prepare.py" --cli "dotnet $cli_dll" --target "$TARGET" --place "$PLACE" \
-  --bundle "${BUNDLE:-$here/bundle}" --max-cases "${MAX_CASES:-150}" --filter "${FILTER:-}" \
+  --bundle "${BUNDLE:-$here/bundle}" --filter "${FILTER:-}" \
   --only "${ONLY:-examples,conformance,bench}" --jobs "${JOBS:-2}" "$@"

@@ -17,7 +17,7 @@ log() { if [ -n "$out" ]; then tee -a "$out/$1"; else cat; fi; }
 { nvidia-smi -L 2>/dev/null || echo "nvidia-smi not found"; python3 --version; } | log run.log
 start=$(date +%s)
 echo "== check.py" | log check.log
-timeout 120 python3 "$here/check.py" --bundle "$bundle" ${CHECK_ARGS:-} 2>&1 | log check.log
+timeout 240 python3 "$here/check.py" --bundle "$bundle" ${CHECK_ARGS:-} 2>&1 | log check.log
 check_rc=${PIPESTATUS[0]}
 echo "== check.py exit $check_rc after $(( $(date +%s) - start )) s" | log check.log
 bench_rc=0

@@ -109,9 +109,16 @@ public sealed class ConformanceRunner(Compiler driver, ExpectedFailures? expecte
     /// </summary>
     public static Result<ConformanceRunner> For(string target, string? pipeline = null, string? precision = null)
     {
-        var driver = Compiler.Create(new CompileOptions { Target = target, Pipeline = pipeline, CheckEachPass = pipeline is not null, Precision = precision });
+        var driver = Driver(target, pipeline, precision);
         return driver.Ok ? Result<ConformanceRunner>.Success(new ConformanceRunner(driver.Value!)) : Result<ConformanceRunner>.Failure(driver.Diagnostics);
     }
+
+    /// <summary>The driver conformance cases compile through: the target, its pipeline or <paramref name="pipeline"/> (checked after every pass), a precision and placement.</summary>
+    public static Result<Compiler> Driver(string target, string? pipeline = null, string? precision = null, IReadOnlyList<string>? place = null) =>
+        Compiler.Create(new CompileOptions
+        {
+            Target = target, Pipeline = pipeline, CheckEachPass = pipeline is not null, Precision = precision, Place = place ?? [],
+        });
 
     /// <summary>Runs every case found under <paramref name="paths"/> whose name matches <paramref name="filter"/>, reporting each line as it finishes.</summary>
     public CheckSummary Run(IEnumerable<string> paths, Regex? filter = null, Action<string>? onLine = null)

@@ -52,6 +52,17 @@ public sealed class LlvmBindingTests
         Assert.Equal("\u007fELF"u8.ToArray(), obj[..4]);
     }
 
+    /// <summary>Fresh names never collide, whatever the hints: "t2" then "t" at 21 gave %t21 twice, which LLVM rejects.</summary>
+    [Fact]
+    public void FreshNamesAreUniqueWhenAHintEndsInADigit()
+    {
+        var b = new GraphCompiler.Backends.Llvm.Codegen.LlvmBuilder();
+        var names = Enumerable.Range(0, 300).Select(i => b.Fresh(i % 3 == 0 ? "t" : i % 3 == 1 ? "t2" : "k0")).ToList();
+        Assert.Equal(names.Count, names.Distinct().Count());
+        Assert.Equal("%t0", names[0]);
+        Assert.Equal("%t2.1", names[1]);
+    }
+
     [Fact]
     public void BadIrIsADiagnosticNotACrash()
     {

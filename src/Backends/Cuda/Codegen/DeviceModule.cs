@@ -65,3 +65,40 @@ internal static class Sreg
         b.Line("call void @llvm.nvvm.barrier0()");
     }
 }
+
+/// <summary>
+/// cp.async (sm_80): global → shared copies that bypass registers, grouped by commit and awaited by group. The
+/// <c>.s</c> forms take the bytes to read: fewer than the copy's size (0 here) fill the rest with zeros.
+/// </summary>
+internal static class AsyncCopy
+{
+    /// <summary>The copy sizes cp.async has (4 and 8 bytes through L1, 16 bytes bypassing it).</summary>
+    public static bool Supports(int bytes) => bytes is 4 or 8 or 16;
+
+    public static void Copy(ModuleContext m, LlvmBuilder b, string sharedDst, string src, int bytes, string srcBytes)
+    {
+        var intrinsic = bytes == 16 ? "llvm.nvvm.cp.async.cg.shared.global.16.s" : $"llvm.nvvm.cp.async.ca.shared.global.{bytes}.s";
+        m.Declare($"declare void @{intrinsic}(ptr addrspace(3), ptr addrspace(1), i32) nounwind");
+        var global = b.Let($"addrspacecast ptr {src} to ptr addrspace(1)", "gsrc");
+        b.Line($"call void @{intrinsic}(ptr addrspace(3) {sharedDst}, ptr addrspace(1) {global}, i32 {srcBytes})");
+    }
+
+    public static void Commit(ModuleContext m, LlvmBuilder b)
+    {
+        m.Declare("declare void @llvm.nvvm.cp.async.commit.group() nounwind");
+        b.Line("call void @llvm.nvvm.cp.async.commit.group()");
+    }
+
+    /// <summary>Waits until at most <paramref name="pending"/> of this thread's committed groups are still in flight.</summary>
+    public static void Wait(ModuleContext m, LlvmBuilder b, int pending)
+    {
+        m.Declare("declare void @llvm.nvvm.cp.async.wait.group(i32 immarg) nounwind");
+        b.Line($"call void @llvm.nvvm.cp.async.wait.group(i32 {pending})");
+    }
+
+    public static void WaitAll(ModuleContext m, LlvmBuilder b)
+    {
+        m.Declare("declare void @llvm.nvvm.cp.async.wait.all() nounwind");
+        b.Line("call void @llvm.nvvm.cp.async.wait.all()");
+    }
+}

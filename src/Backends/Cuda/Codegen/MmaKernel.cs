@@ -8,21 +8,35 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 /// intrinsics, f32 accumulation, the output fusion's epilogue applied from the accumulator registers.
 /// bf16 and f16 operands use m16n8k16; f32 operands use m16n8k8 on TF32 (operands rounded to a 10-bit
 /// mantissa) only when the target allows it (<see cref="CudaTarget.AllowTf32"/>), as PyTorch and JAX leave it
-/// to the user. A block of warps computes a BM×BN tile of C, each warp a grid of 16×8 mma tiles; per step of
-/// 32 along K the block stages A as [BM][32] and B transposed as [BN][32] (K contiguous, so every fragment
-/// register is one 32-bit shared-memory load) with rows padded by 16 bytes, which puts the eight rows a
-/// fragment load touches in distinct banks. Fragment layouts are the PTX ISA's ("Matrix Fragments for mma.m16n8k16
-/// / m16n8k8"): lane = 4·group + t, A's registers hold (row, k) = (g, 2t), (g+8, 2t), (g, 2t+8), (g+8, 2t+8)
-/// (k halved for TF32), B's (k, n) = (2t, g), (2t+8, g), C's (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1).
+/// to the user. A block of warps computes a BM×BN tile of C, each warp a grid of 16×8 mma tiles.
+/// <para>
+/// Staging: each operand's tile of a K step is copied into shared memory in the operand's own orientation — K
+/// contiguous ([rows][Bk]) when K is its contiguous dimension, else [Bk][rows] — by <c>cp.async</c> (16, 8 or 4
+/// bytes per copy, zero-filled outside the operand), so no copy passes through registers and no tile is
+/// transposed on the way. Stages form a ring (<see cref="Stages"/>): while the warps multiply one stage, the
+/// copies of the next ones are in flight, and one barrier per step separates a stage's last reader from its next
+/// writer. Operands whose rows are not 4-byte aligned (16-bit elements with an odd stride) are copied with plain
+/// loads and stores into the same ring.
+/// </para>
+/// <para>
+/// Fragments: 16-bit operands are read with <c>ldmatrix.x4</c> — four 8×8 matrices per instruction, <c>.trans</c> for
+/// a tile stored [Bk][rows] — which hands each lane exactly the registers the PTX ISA's fragment tables ("Matrix
+/// Fragments for mma.m16n8k16") give it: A (row, k) = (g, 2t), (g+8, 2t), (g, 2t+8), (g+8, 2t+8), B (k, n) = (2t, g),
+/// (2t+8, g), lane = 4g + t. TF32 fragments are single 32-bit loads (k halved), rounded as <c>cvt.rna</c> when read.
+/// Rows are padded so that the eight 16-byte rows an ldmatrix phase reads, or the 32 words of a TF32 fragment load,
+/// fall in distinct banks. C's fragment is (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1).
+/// </para>
 /// </summary>
 internal static class MmaKernel
 {
-    /// <summary>One mma.sync shape and operand type: its intrinsic, K per instruction, bits per element, the fragment register's LLVM type.</summary>
-    internal sealed record Shape(string Name, string Intrinsic, int K, int Bits, string Fragment);
+    /// <summary>One mma.sync shape and operand type: its intrinsic, K per instruction, bits per element, the fragment register's LLVM type, K per staged step.</summary>
+    internal sealed record Shape(string Name, string Intrinsic, int K, int Bits, string Fragment, int Bk);
 
-    private static readonly Shape Bf16 = new("bf16", "llvm.nvvm.mma.m16n8k16.row.col.bf16", 16, 16, "i32");
-    private static readonly Shape F16 = new("f16", "llvm.nvvm.mma.m16n8k16.row.col.f32.f32", 16, 16, "<2 x half>");
-    private static readonly Shape Tf32 = new("tf32", "llvm.nvvm.mma.m16n8k8.row.col.tf32", 8, 32, "i32");
+    // K per stage: 32 for 16-bit operands (two m16n8k16), 16 for TF32 (two m16n8k8), so that two stages of the
+    // 128×128 tiles fit the static shared memory in either case.
+    private static readonly Shape Bf16 = new("bf16", "llvm.nvvm.mma.m16n8k16.row.col.bf16", 16, 16, "i32", 32);
+    private static readonly Shape F16 = new("f16", "llvm.nvvm.mma.m16n8k16.row.col.f32.f32", 16, 16, "<2 x half>", 32);
+    private static readonly Shape Tf32 = new("tf32", "llvm.nvvm.mma.m16n8k8.row.col.tf32", 8, 32, "i32", 16);
 
     /// <summary>The tensor-core shape for these operands, or null (f64, integers, mixed types, f32 without TF32): the FMA GEMM's.</summary>
     public static Shape? For(ElementType a, ElementType b, CudaTarget target) => (a, b) switch
@@ -45,16 +59,36 @@ internal static class MmaKernel
     private static readonly Tiling Large = new(2, 4, 4, 4);
     private static readonly Tiling Small = new(2, 2, 2, 4);
 
-    /// <summary>K per shared-memory stage: two m16n8k16 steps, four m16n8k8.</summary>
-    private const int Bk = 32;
+    /// <summary>The static shared memory a block may declare on every architecture (more needs dynamic shared memory and an opt-in).</summary>
+    private const int StaticSharedBytes = 48 * 1024;
 
-    /// <summary>Row padding of the staged tiles, bytes: rows 16 bytes apart in bank order, so a fragment load's 8 rows × 4 words hit 32 banks.</summary>
-    private const int PadBytes = 16;
+    /// <summary>At most this many stages in the ring: a third hides a copy's latency behind two steps of MMAs.</summary>
+    private const int MaxStages = 3;
 
     private const int Warp = 32;
 
-    /// <summary>The widest global load (ld.global.v4.b32): 8 bf16/f16 or 4 f32 elements.</summary>
+    /// <summary>The widest copy (cp.async 16, ld.global.v4.b32): 8 bf16/f16 or 4 f32 elements.</summary>
     private const int VectorBytes = 16;
+
+    /// <summary>
+    /// An operand's tile in one stage: K contiguous ([rows][Bk + pad]) or rows contiguous ([Bk][rows + pad]). Padding:
+    /// 16 bytes for 16-bit tiles (rows then start 4 banks apart, so ldmatrix's 8 rows of 16 bytes hit all 32 banks);
+    /// for TF32 4 words with K contiguous (a fragment load's (g, t) lands on bank 20g + t, distinct) and 8 words otherwise (8t + g).
+    /// </summary>
+    private sealed record Tile(bool KMajor, int Rows, int Bk, int Stride)
+    {
+        public int Elements => KMajor ? Rows * Stride : Bk * Stride;
+
+        public static Tile For(Operand op, int rows, Shape shape) =>
+            new(op.AlongK, rows, shape.Bk, op.AlongK ? shape.Bk + (shape.Bits == 16 ? 8 : 4) : rows + 8);
+
+        /// <summary>The element offset of (row, k) within a stage.</summary>
+        public string At(LlvmBuilder b, string row, string k) =>
+            KMajor ? b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {row}, {Stride}")}, {k}") : b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {k}, {Stride}")}, {row}");
+
+        /// <summary>The offset of (row + dr, k + dk) relative to (row, k): a constant.</summary>
+        public int Delta(int dr, int dk) => KMajor ? dr * Stride + dk : dk * Stride + dr;
+    }
 
     public static GpuKernel Emit(DeviceModule m, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
         IReadOnlyDictionary<Value, Tensor> constants, IReadOnlyList<Value> outerOutputs, IReadOnlyList<Value> outerInputs,
@@ -64,14 +98,17 @@ internal static class MmaKernel
         var bz = Sreg.Read(mc, b, "ctaid.z");
         var P = describe(b, pa, pb, bz, VectorBytes * 8 / shape.Bits);
         var tiling = (P.M + Large.Bm - 1) / Large.Bm * ((P.N + Large.Bn - 1) / Large.Bn) * P.Batch >= m.Target.Multiprocessors ? Large : Small;
-        int bm = tiling.Bm, bn = tiling.Bn, threads = tiling.Threads;
+        int bm = tiling.Bm, bn = tiling.Bn, threads = tiling.Threads, bk = shape.Bk, bytes = shape.Bits / 8;
         string word = $"i{shape.Bits}";
-        int stride = Bk + PadBytes * 8 / shape.Bits;
+        var tileA = Tile.For(P.A, bm, shape);
+        var tileB = Tile.For(P.B, bn, shape);
+        int stages = Math.Min(MaxStages, StaticSharedBytes / ((tileA.Elements + tileB.Elements) * bytes));
+        if (stages < 2) throw new CodegenException($"mma tiles of {(tileA.Elements + tileB.Elements) * bytes} bytes leave no room for two stages");
 
         var asm = $"@{name}_as";
         var bsm = $"@{name}_bs";
-        mc.Global($"{asm} = internal addrspace(3) global [{bm * stride} x {word}] undef, align 16");
-        mc.Global($"{bsm} = internal addrspace(3) global [{bn * stride} x {word}] undef, align 16");
+        mc.Global($"{asm} = internal addrspace(3) global [{stages * tileA.Elements} x {word}] undef, align 16");
+        mc.Global($"{bsm} = internal addrspace(3) global [{stages * tileB.Elements} x {word}] undef, align 16");
         mc.Declare($"declare {{float, float, float, float}} @{shape.Intrinsic}({string.Join(", ", Enumerable.Repeat(shape.Fragment, 6).Concat(Enumerable.Repeat("float", 4)))}) nounwind convergent");
 
         var tid = Sreg.Read(mc, b, "tid.x");
@@ -89,112 +126,83 @@ internal static class MmaKernel
         string Acc(int i) => b.Let($"getelementptr inbounds [{accCount} x float], ptr {accSlot}, i64 0, i64 {i}");
         for (int i = 0; i < accCount; i++) b.Line($"store float 0.0, ptr {Acc(i)}");
 
-        // Staging: a tile of rows×32 elements, row-major with K contiguous, whichever operand; consecutive threads
-        // read consecutive memory along the operand's contiguous dimension (Operand.AlongK), Operand.Vector elements
-        // (16 bytes where the operand allows it) at a time. Software-pipelined: a step's global loads go to registers
-        // before the previous step's MMAs, so their latency hides behind tensor-core work; out-of-range elements load
-        // offset 0 and become zero (selects, no branches). Where each load lands in shared memory, and the part of
-        // its address that depends on its row of the tile, do not depend on the step: they are computed once.
+        // The copies of one stage: consecutive threads take consecutive vectors along the operand's contiguous
+        // dimension. Where a copy lands within a stage, and the part of its global address that depends on its row
+        // of the tile, do not depend on the step: computed once.
         var operands = new[] { Staging(true), Staging(false) };
         Staged Staging(bool isA)
         {
-            var op = isA ? P.A : P.B;
-            int v = op.Vector, rows = isA ? bm : bn, count = Bk * rows / v, across = (op.AlongK ? Bk : rows) / v;
-            if (count % threads != 0) throw new CodegenException($"mma tile of {count} loads does not divide over {threads} threads");
-            var type = v == 1 ? word : $"<{v} x {word}>";
-            var smem = isA ? asm : bsm;
-            var loads = new List<Load>();
+            var (op, tile) = isA ? (P.A, tileA) : (P.B, tileB);
+            int v = op.Vector, count = bk * tile.Rows / v, across = (op.AlongK ? bk : tile.Rows) / v;
+            if (count % threads != 0) throw new CodegenException($"mma tile of {count} copies does not divide over {threads} threads");
+            var copies = new List<Copy>();
             for (int q = 0; q < count / threads; q++)
             {
                 var l = b.Let($"add nuw nsw i64 {tid}, {q * threads}", "l");
                 var along = b.Let($"mul nuw nsw i64 {b.Let($"urem i64 {l}, {across}")}, {v}");
                 var other = b.Let($"udiv i64 {l}, {across}");
-                var (k, o) = op.AlongK ? (along, other) : (other, along);
-                // A vector along K is one store; one along M or N scatters to v rows.
-                var slots = Enumerable.Range(0, op.AlongK ? 1 : v).Select(e =>
-                {
-                    var row = e == 0 ? o : b.Let($"add nuw nsw i64 {o}, {e}");
-                    return b.Let($"getelementptr inbounds {word}, ptr addrspace(3) {smem}, i64 {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {row}, {stride}")}, {k}")}", "slot");
-                }).ToArray();
-                var at = op.Address(b.Let($"add nuw nsw i64 {(isA ? m0 : n0)}, {o}", "go"));
-                loads.Add(new Load(k, at, slots, b.Alloca(type)));
+                var (k, row) = op.AlongK ? (along, other) : (other, along);
+                copies.Add(new Copy(k, op.Address(b.Let($"add nuw nsw i64 {(isA ? m0 : n0)}, {row}", "go")), tile.At(b, row, k)));
             }
-            return new Staged(op, type, loads);
+            return new Staged(op, tile, isA ? asm : bsm, v == 1 ? word : $"<{v} x {word}>", v * bytes, copies);
         }
 
-        // Global → registers for the step starting at kt.
-        void Fetch(string kt)
+        // Starts the copies of the step at K offset kt into stage `stage`, as one cp.async group.
+        void Issue(string kt, string stage)
         {
             foreach (var s in operands)
-                foreach (var ld in s.Loads)
+            {
+                var stageBase = b.Let($"mul nuw nsw i64 {stage}, {s.Tile.Elements}", "sbase");
+                foreach (var c in s.Copies)
                 {
-                    var (inside, off) = ld.At(b.Let($"add nuw nsw i64 {kt}, {ld.K}", "gk"));
-                    var p = b.Let($"getelementptr inbounds {word}, ptr {s.Operand.Pointer}, i64 {b.Let($"select i1 {inside}, i64 {off}, i64 0")}");
-                    var raw = b.Let($"load {s.Type}, ptr {p}, align {s.Operand.Vector * shape.Bits / 8}", "raw");
-                    if (shape == Tf32) raw = MapVector(b, raw, s.Operand.Vector, word, y => RoundToTf32(b, y));
-                    b.Line($"store {s.Type} {b.Let($"select i1 {inside}, {s.Type} {raw}, {s.Type} zeroinitializer")}, ptr {ld.Register}");
-                }
-        }
-
-        // Registers → shared memory.
-        void Deposit()
-        {
-            foreach (var s in operands)
-                foreach (var ld in s.Loads)
-                {
-                    var value = b.Let($"load {s.Type}, ptr {ld.Register}", "staged");
-                    if (s.Operand.AlongK || s.Operand.Vector == 1)
-                        b.Line($"store {s.Type} {value}, ptr addrspace(3) {ld.Slots[0]}, align {(s.Operand.AlongK ? s.Operand.Vector : 1) * shape.Bits / 8}");
+                    var (inside, off) = c.At(b.Let($"add nuw nsw i64 {kt}, {c.K}", "gk"));
+                    var src = b.Let($"getelementptr inbounds {word}, ptr {s.Operand.Pointer}, i64 {b.Let($"select i1 {inside}, i64 {off}, i64 0")}", "src");
+                    var dst = b.Let($"getelementptr inbounds {word}, ptr addrspace(3) {s.Smem}, i64 {b.Let($"add nuw nsw i64 {stageBase}, {c.Slot}")}", "dst");
+                    if (AsyncCopy.Supports(s.Bytes))
+                        AsyncCopy.Copy(mc, b, dst, src, s.Bytes, b.Let($"select i1 {inside}, i32 {s.Bytes}, i32 0"));
                     else
-                        for (int e = 0; e < s.Operand.Vector; e++)
-                            b.Line($"store {word} {b.Let($"extractelement {s.Type} {value}, i64 {e}")}, ptr addrspace(3) {ld.Slots[e]}");
+                    {
+                        var raw = b.Let($"load {s.Type}, ptr {src}, align {s.Bytes}", "raw");
+                        b.Line($"store {s.Type} {b.Let($"select i1 {inside}, {s.Type} {raw}, {s.Type} zeroinitializer")}, ptr addrspace(3) {dst}, align {s.Bytes}");
+                    }
                 }
+            }
+            AsyncCopy.Commit(mc, b);
         }
 
-        // A fragment register: the 32 bits at (row, column) of a staged tile (two adjacent 16-bit elements, or one TF32).
-        string Fragment(string smem, string row, string column)
-        {
-            var p = b.Let($"getelementptr inbounds {word}, ptr addrspace(3) {smem}, i64 {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {row}, {stride}")}, {column}")}");
-            return b.Let($"load {shape.Fragment}, ptr addrspace(3) {p}, align 4", "frag");
-        }
+        var fragments = shape.Bits == 16 ? Ldmatrix(b, mc, shape, tiling, tileA, tileB, asm, bsm, lane, warpRow, warpCol) : Tf32Fragments(b, tiling, tileA, tileB, asm, bsm, g, t, warpRow, warpCol);
 
-        var rowOf = Enumerable.Range(0, tiling.TilesM).Select(i => b.Let($"add nuw nsw i64 {warpRow}, {b.Let($"add nuw nsw i64 {g}, {16 * i}")}", "ar")).ToArray();
-        var colOf = Enumerable.Range(0, tiling.TilesN).Select(j => b.Let($"add nuw nsw i64 {warpCol}, {b.Let($"add nuw nsw i64 {g}, {8 * j}")}", "bc")).ToArray();
-        // Within an instruction's K: a thread's first k (2t, or t for TF32); its second register pair starts K/2 further.
-        var k0 = shape.Bits == 16 ? b.Let($"shl nuw nsw i64 {t}, 1", "k0") : t;
-        int half = shape.K / 2;
-
-        long steps = (P.K + Bk - 1) / Bk;
-        Fetch("0");
+        // The ring: stages - 1 steps in flight before the first multiplies; then each step waits for its own copies,
+        // meets the other warps (its stage is complete, and the stage it refills has been read by everyone), starts
+        // the step stages - 1 ahead and multiplies. Steps past K copy zeros and read nothing.
+        long steps = (P.K + bk - 1) / bk;
+        for (int s = 0; s < stages - 1; s++) Issue((s * bk).ToString(), s.ToString());
         b.For("0", steps.ToString(), step =>
         {
-            Deposit();
+            AsyncCopy.Wait(mc, b, stages - 2);
             Sreg.Barrier(mc, b);
-            Fetch(b.Let($"mul nuw nsw i64 {b.Let($"add nuw nsw i64 {step}, 1")}, {Bk}", "kt"));
+            var ahead = b.Let($"add nuw nsw i64 {step}, {stages - 1}", "ahead");
+            Issue(b.Let($"mul nuw nsw i64 {ahead}, {bk}", "kt"), b.Let($"urem i64 {ahead}, {stages}", "stage"));
+            var stage = b.Let($"urem i64 {step}, {stages}", "stage");
+            var (aBase, bBase) = (b.Let($"mul nuw nsw i64 {stage}, {tileA.Elements}"), b.Let($"mul nuw nsw i64 {stage}, {tileB.Elements}"));
             var acc = new string[accCount];
             for (int i = 0; i < accCount; i++) acc[i] = b.Let($"load float, ptr {Acc(i)}", "acc");
-            for (int kk = 0; kk < Bk; kk += shape.K)
+            for (int kk = 0; kk < bk; kk += shape.K)
             {
-                var c0 = b.Let($"add nuw nsw i64 {k0}, {kk}", "kc");
-                var c1 = b.Let($"add nuw nsw i64 {k0}, {kk + half}", "kc");
-                var a = rowOf.Select(r =>
-                {
-                    var r8 = b.Let($"add nuw nsw i64 {r}, 8");
-                    return new[] { Fragment(asm, r, c0), Fragment(asm, r8, c0), Fragment(asm, r, c1), Fragment(asm, r8, c1) };
-                }).ToArray();
-                var bf = colOf.Select(c => new[] { Fragment(bsm, c, c0), Fragment(bsm, c, c1) }).ToArray();
+                var (a, bf) = fragments(aBase, bBase, kk);
                 for (int i = 0; i < tiling.TilesM; i++)
                     for (int j = 0; j < tiling.TilesN; j++)
                     {
                         int at = (i * tiling.TilesN + j) * 4;
-                        var operands = a[i].Concat(bf[j]).Select(f => $"{shape.Fragment} {f}").Concat(acc[at..(at + 4)].Select(x => $"float {x}"));
-                        var d = b.Let($"call {{float, float, float, float}} @{shape.Intrinsic}({string.Join(", ", operands)})", "mma");
+                        var args = a[i].Concat(bf[j]).Select(f => $"{shape.Fragment} {f}").Concat(acc[at..(at + 4)].Select(x => $"float {x}"));
+                        var d = b.Let($"call {{float, float, float, float}} @{shape.Intrinsic}({string.Join(", ", args)})", "mma");
                         for (int e = 0; e < 4; e++) acc[at + e] = b.Let($"extractvalue {{float, float, float, float}} {d}, {e}", "d");
                     }
             }
             for (int i = 0; i < accCount; i++) b.Line($"store float {acc[i]}, ptr {Acc(i)}");
-            Sreg.Barrier(mc, b);
         }, "kstep");
+        // No copy may still be writing the block's shared memory when it exits.
+        AsyncCopy.WaitAll(mc, b);
 
         // C's fragment: element e of tile (i, j) is at row g + 8·(e / 2), column 2t + e % 2 of the tile.
         var t2 = b.Let($"shl nuw nsw i64 {t}, 1", "t2");
@@ -202,7 +210,7 @@ internal static class MmaKernel
             for (int j = 0; j < tiling.TilesN; j++)
                 for (int e = 0; e < 4; e++)
                 {
-                    var row = b.Let($"add nuw nsw i64 {m0}, {b.Let($"add nuw nsw i64 {rowOf[i]}, {8 * (e / 2)}")}", "m");
+                    var row = b.Let($"add nuw nsw i64 {m0}, {b.Let($"add nuw nsw i64 {warpRow}, {b.Let($"add nuw nsw i64 {g}, {16 * i + 8 * (e / 2)}")}")}", "m");
                     var col = b.Let($"add nuw nsw i64 {n0}, {b.Let($"add nuw nsw i64 {warpCol}, {b.Let($"add nuw nsw i64 {t2}, {8 * j + e % 2}")}")}", "n");
                     int at = (i * tiling.TilesN + j) * 4 + e;
                     GemmKernel.StoreResult(b, ev, hero, outputs[0], row, col, P.M, P.N, P.OutputIndex(row, col), () => b.Let($"load float, ptr {Acc(at)}", "acc"));
@@ -211,6 +219,78 @@ internal static class MmaKernel
         b.Line("ret void");
         m.AddKernel(name, outerOutputs.Count + outerInputs.Count, b.Body());
         return new GpuKernel(name, (P.N + bn - 1) / bn, (P.M + bm - 1) / bm, P.Batch, threads, [.. outerOutputs, .. outerInputs]);
+    }
+
+    /// <summary>Given a stage's A and B base offsets and a K offset within the step: each mma tile's A registers (by tile row) and B registers (by tile column).</summary>
+    private delegate (string[][] A, string[][] B) Fragments(string aBase, string bBase, int kk);
+
+    /// <summary>
+    /// 16-bit fragments by ldmatrix.x4: lane l addresses row l % 8 of matrix l / 8. A's four matrices are (rows 0–7 | 8–15) ×
+    /// (k 0–7 | 8–15) of a 16×16 tile, in the order a0..a3; B's cover two 8-column tiles, (k 0–7, k 8–15) of each. A tile
+    /// stored [Bk][rows] is read with .trans, which hands each lane the same elements from the transposed storage.
+    /// </summary>
+    private static Fragments Ldmatrix(LlvmBuilder b, ModuleContext mc, Shape shape, Tiling tiling, Tile tileA, Tile tileB, string asm, string bsm,
+        string lane, string warpRow, string warpCol)
+    {
+        var q = b.Let($"lshr i64 {lane}, 3", "q");
+        var r = b.Let($"and i64 {lane}, 7", "r");
+        var qLow = b.Let($"and i64 {q}, 1");
+        var qHigh = b.Let($"lshr i64 {q}, 1");
+        var eight = (string x) => b.Let($"shl nuw nsw i64 {x}, 3");
+        // A: matrix q covers rows 8·(q & 1) and k 8·(q >> 1); B: columns 8·(q >> 1) and k 8·(q & 1).
+        var aLane = tileA.At(b, b.Let($"add nuw nsw i64 {warpRow}, {b.Let($"add nuw nsw i64 {eight(qLow)}, {(tileA.KMajor ? r : "0")}")}"),
+            b.Let($"add nuw nsw i64 {eight(qHigh)}, {(tileA.KMajor ? "0" : r)}"));
+        var bLane = tileB.At(b, b.Let($"add nuw nsw i64 {warpCol}, {b.Let($"add nuw nsw i64 {eight(qHigh)}, {(tileB.KMajor ? r : "0")}")}"),
+            b.Let($"add nuw nsw i64 {eight(qLow)}, {(tileB.KMajor ? "0" : r)}"));
+        string[] Load(string smem, Tile tile, string laneOffset, string stageBase, int delta)
+        {
+            var at = b.Let($"add nuw nsw i64 {b.Let($"add nuw nsw i64 {stageBase}, {laneOffset}")}, {delta}");
+            var p = b.Let($"getelementptr inbounds i16, ptr addrspace(3) {smem}, i64 {at}");
+            var regs = Ldmatrix4(mc, b, p, transposed: !tile.KMajor);
+            return shape.Fragment == "i32" ? regs : [.. regs.Select(x => b.Let($"bitcast i32 {x} to {shape.Fragment}"))];
+        }
+        return (aBase, bBase, kk) =>
+        {
+            var a = Enumerable.Range(0, tiling.TilesM).Select(i => Load(asm, tileA, aLane, aBase, tileA.Delta(16 * i, kk))).ToArray();
+            var bf = new string[tiling.TilesN][];
+            for (int j = 0; j < tiling.TilesN; j += 2)
+            {
+                var x = Load(bsm, tileB, bLane, bBase, tileB.Delta(8 * j, kk));
+                (bf[j], bf[j + 1]) = ([x[0], x[1]], [x[2], x[3]]);
+            }
+            return (a, bf);
+        };
+    }
+
+    /// <summary>ldmatrix.sync.aligned.m8n8.x4(.trans).b16: four 32-bit registers.</summary>
+    private static string[] Ldmatrix4(ModuleContext mc, LlvmBuilder b, string pointer, bool transposed)
+    {
+        var intrinsic = $"llvm.nvvm.ldmatrix.sync.aligned.m8n8.x4{(transposed ? ".trans" : "")}.b16";
+        mc.Declare($"declare {{i32, i32, i32, i32}} @{intrinsic}(ptr addrspace(3)) nounwind convergent");
+        var x = b.Let($"call {{i32, i32, i32, i32}} @{intrinsic}(ptr addrspace(3) {pointer})", "ldm");
+        return [.. Enumerable.Range(0, 4).Select(i => b.Let($"extractvalue {{i32, i32, i32, i32}} {x}, {i}", "frag"))];
+    }
+
+    /// <summary>
+    /// TF32 fragments, one 32-bit load each, rounded as cvt.rna: A (row, k) = (g, t), (g+8, t), (g, t+4), (g+8, t+4); B (k, n) = (t, g), (t+4, g).
+    /// </summary>
+    private static Fragments Tf32Fragments(LlvmBuilder b, Tiling tiling, Tile tileA, Tile tileB, string asm, string bsm,
+        string g, string t, string warpRow, string warpCol)
+    {
+        var aLane = tileA.At(b, b.Let($"add nuw nsw i64 {warpRow}, {g}"), t);
+        var bLane = tileB.At(b, b.Let($"add nuw nsw i64 {warpCol}, {g}"), t);
+        string Load(string smem, string laneOffset, string stageBase, int delta)
+        {
+            var at = b.Let($"add nuw nsw i64 {b.Let($"add nuw nsw i64 {stageBase}, {laneOffset}")}, {delta}");
+            var bits = b.Let($"load i32, ptr addrspace(3) {b.Let($"getelementptr inbounds i32, ptr addrspace(3) {smem}, i64 {at}")}, align 4", "frag");
+            return RoundToTf32(b, bits);
+        }
+        return (aBase, bBase, kk) =>
+        (
+            [.. Enumerable.Range(0, tiling.TilesM).Select(i => new[] { (0, 0), (8, 0), (0, 4), (8, 4) }
+                .Select(d => Load(asm, aLane, aBase, tileA.Delta(16 * i + d.Item1, kk + d.Item2))).ToArray())],
+            [.. Enumerable.Range(0, tiling.TilesN).Select(j => new[] { 0, 4 }.Select(dk => Load(bsm, bLane, bBase, tileB.Delta(8 * j, kk + dk))).ToArray())]
+        );
     }
 
     /// <summary>
@@ -250,20 +330,10 @@ internal static class MmaKernel
             (row, col) => L.OutputIndex(b, batchIndex, row, col));
     };
 
-    /// <summary>One thread's load of a staging step: its K offset in the tile, its step → (inside, offset) code, where it lands in shared memory, the register holding it between steps.</summary>
-    private sealed record Load(string K, Func<string, (string Inside, string Offset)> At, string[] Slots, string Register);
+    /// <summary>One thread's copy of a staging step: its K offset in the tile, its step → (inside, offset) code, where it lands within a stage.</summary>
+    private sealed record Copy(string K, Func<string, (string Inside, string Offset)> At, string Slot);
 
-    private sealed record Staged(Operand Operand, string Type, List<Load> Loads);
-
-    /// <summary>Applies <paramref name="f"/> to each of a vector's <paramref name="n"/> <paramref name="element"/>s.</summary>
-    private static string MapVector(LlvmBuilder b, string vector, int n, string element, Func<string, string> f)
-    {
-        var type = $"<{n} x {element}>";
-        if (n == 1) return f(vector);
-        var r = "undef";
-        for (int i = 0; i < n; i++) r = b.Let($"insertelement {type} {r}, {element} {f(b.Let($"extractelement {type} {vector}, i64 {i}"))}, i64 {i}");
-        return r;
-    }
+    private sealed record Staged(Operand Operand, Tile Tile, string Smem, string Type, int Bytes, List<Copy> Copies);
 
     /// <summary>
     /// f32 bits to TF32 (cvt.rna.tf32.f32's rounding: to nearest, ties away from zero, in the 13 bits mma.sync ignores);

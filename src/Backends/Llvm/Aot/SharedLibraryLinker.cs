@@ -5,7 +5,7 @@ namespace GraphCompiler.Backends.Llvm.Aot;
 
 /// <summary>
 /// Links object files into a shared library with LLVM's lld (Debian package lld-19): the soname set,
-/// libm and libc as DT_NEEDED, and only the listed symbols exported (a version script makes
+/// libm and libc as DT_NEEDED (libgcc_s too when a conversion needs its helpers), and only the listed symbols exported (a version script makes
 /// everything else local). Inputs are given by relative name in a private directory, and lld embeds no
 /// timestamps, so the same object always gives the same bytes.
 /// </summary>
@@ -41,6 +41,9 @@ public static class SharedLibraryLinker
                 "-o", "output.so", .. Inputs(objects),
                 .. LibraryDirectories.Where(Directory.Exists).Select(d => "-L" + d),
                 "-l:libm.so.6", "-l:libc.so.6",
+                // The compiler's runtime helpers LLVM may call where the CPU has no instruction (f64 → f16 is
+                // __truncdfhf2): libgcc_s, Debian-essential, recorded only when a helper is referenced.
+                "--as-needed", "-l:libgcc_s.so.1",
             ];
         });
 

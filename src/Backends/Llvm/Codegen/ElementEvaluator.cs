@@ -32,7 +32,9 @@ public sealed class ElementEvaluator
 
         public override int GetHashCode() => HashCode.Combine(RuntimeHelpers.GetHashCode(Value), Indices);
 
-        public static ElementKey Of(Value v, IReadOnlyList<string> idx) => new(v, string.Join(",", idx));
+        /// <summary>A dimension of extent 1 has the one index 0, whatever register names it (a broadcast reads it as "0"): keyed as "0".</summary>
+        public static ElementKey Of(Value v, IReadOnlyList<string> idx) =>
+            new(v, string.Join(",", idx.Select((x, d) => d < v.Type.Rank && v.Type.Shape[d] == 1 ? "0" : x)));
     }
 
     private readonly ModuleContext _module;

@@ -74,9 +74,10 @@ public sealed class LlvmBuilder
     /// <summary>The block instructions are currently appended to (needed for phi nodes).</summary>
     public string CurrentBlock { get; private set; } = "start";
 
-    public string Fresh(string hint = "t") => $"%{hint}{_next++}";
+    /// <summary>A new local name: the hint, then the counter, with a '.' between when the hint ends in a digit (else "t2" + 1 and "t" + 21 collide).</summary>
+    public string Fresh(string hint = "t") => $"%{FreshLabel(hint)}";
 
-    public string FreshLabel(string hint) => $"{hint}{_next++}";
+    public string FreshLabel(string hint) => char.IsAsciiDigit(hint[^1]) ? $"{hint}.{_next++}" : $"{hint}{_next++}";
 
     public void Line(string instruction) => _body.Append("  ").Append(instruction).Append('\n');
 

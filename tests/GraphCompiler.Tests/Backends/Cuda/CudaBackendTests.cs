@@ -69,6 +69,47 @@ public sealed class CudaBackendTests : IDisposable
         Assert.DoesNotContain("device = cpu", GraphCompiler.IR.Text.Printer.Print(placed));
     }
 
+    /// <summary>The IR models tools/gpu-check bundles: its benchmarks and the examples.</summary>
+    public static IEnumerable<object[]> GpuCheckModels() =>
+        new[] { Path.Combine("benchmarks", "gpu"), "examples" }.SelectMany(d => Directory.GetFiles(Path.Combine(GoldenFile.RepoRoot(), d), "*.ir")
+            .Order(StringComparer.Ordinal).Select(p => new object[] { Path.GetRelativePath(GoldenFile.RepoRoot(), p) }));
+
+    /// <summary>
+    /// Every IR model tools/gpu-check bundles compiles for the GPU as prepare.py compiles it (every op asked onto the GPU,
+    /// the file's own <c>// gcc-cli:</c> options), and no kernel spills registers to local memory.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(GpuCheckModels))]
+    public void GpuCheckModelsCompileWithoutSpills(string file)
+    {
+        var path = Path.Combine(GoldenFile.RepoRoot(), file);
+        var options = File.ReadLines(path).FirstOrDefault(l => l.StartsWith("// gcc-cli:", StringComparison.Ordinal))?["// gcc-cli:".Length..]
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries) ?? [];
+        Assert.True(options.Length is 0 or 2 && (options.Length == 0 || options[0] == "--precision"), $"{file}: only --precision is read here, got '{string.Join(' ', options)}'");
+        var driver = GraphCompiler.Compiler.Create(new GraphCompiler.CompileOptions
+        {
+            Target = "cuda", Place = [".*=gpu"], Precision = options.Length == 2 ? options[1] : null,
+        }).Unwrap();
+        var package = driver.Package(driver.Optimize(driver.Load(path).Unwrap()).Unwrap());
+        Assert.True(package.Ok, string.Join("\n", package.Diagnostics));
+        var ptx = System.Text.Encoding.UTF8.GetString(package.Value!.Files.Single(f => f.FileName.EndsWith(".ptx", StringComparison.Ordinal)).Data);
+        Assert.DoesNotContain(".local", ptx);
+        if (file.Contains("bf16") || file.Contains("tf32")) Assert.Contains("mma.sync.aligned", ptx);
+    }
+
+    /// <summary>tools/gpu-check's ResNet-50 is <see cref="ResNetIr.ResNet50B32"/> (UPDATE_GOLDEN=1 rewrites it), and every op of it goes to the GPU.</summary>
+    [Fact]
+    public void TheBenchmarkResNet50IsTheGeneratorsAndRunsOnTheGpu()
+    {
+        var path = Path.Combine(GoldenFile.RepoRoot(), "benchmarks", "gpu", "resnet50_b32_tf32.ir");
+        if (Environment.GetEnvironmentVariable("UPDATE_GOLDEN") == "1") File.WriteAllText(path, ResNetIr.ResNet50B32);
+        Assert.Equal(ResNetIr.ResNet50B32, File.ReadAllText(path).ReplaceLineEndings("\n"));
+        var placed = PlaceOnGpu(IrTest.Parse(ResNetIr.ResNet50B32));
+        var text = GraphCompiler.IR.Text.Printer.Print(placed);
+        Assert.DoesNotContain("device = cpu", text);
+        Assert.Equal(53, System.Text.RegularExpressions.Regex.Matches(text, @"= convolution ").Count);
+    }
+
     [Theory]
     [MemberData(nameof(PtxCases))]
     public void PtxMatchesSnapshot(string name)

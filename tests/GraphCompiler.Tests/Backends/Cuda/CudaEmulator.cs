@@ -93,13 +93,27 @@ internal static partial class CudaEmulator
             .Replace("@llvm.nvvm.read.ptx.sreg.", "@gcemu.sreg.")
             .Replace("@llvm.nvvm.barrier0", "@gcemu.barrier0")
             .Replace("@llvm.nvvm.shfl.sync.bfly.f32", "@gcemu.shfl.sync.bfly.f32")
-            .Replace(" addrspace(3)", "");
+            .Replace("@llvm.nvvm.cp.async.cg.shared.global.16.s", "@gcemu.cp.async.16")
+            .Replace("@llvm.nvvm.cp.async.ca.shared.global.8.s", "@gcemu.cp.async.8")
+            .Replace("@llvm.nvvm.cp.async.ca.shared.global.4.s", "@gcemu.cp.async.4")
+            .Replace("@llvm.nvvm.cp.async.commit.group", "@gcemu.cp.async.commit")
+            .Replace("@llvm.nvvm.cp.async.wait.group", "@gcemu.cp.async.wait")
+            .Replace("@llvm.nvvm.cp.async.wait.all", "@gcemu.cp.async.wait.all")
+            .Replace(" immarg", "")
+            // Shared and global memory are the host's: the address spaces go, and casts between them become no-ops.
+            .Replace(" addrspace(3)", "")
+            .Replace(" addrspace(1)", "")
+            .Replace("addrspacecast ", "bitcast ");
         ir = TargetLine().Replace(ir, "");
-        ir = MmaDeclaration().Replace(ir, "");
+        ir = WrappedDeclaration().Replace(ir, "");
         if (Mma.Any(x => ir.Contains($"@{x.Intrinsic}("))) ir += "declare void @gcemu_mma(i32, ptr, ptr, ptr, ptr)\n";
         foreach (var (intrinsic, kind, fragment) in Mma)
             if (ir.Contains($"@{intrinsic}("))
                 ir = ir.Replace($"@{intrinsic}(", $"@\"gcemu.{intrinsic}\"(") + MmaWrapper(intrinsic, kind, fragment);
+        if (Ldmatrix.Any(x => ir.Contains($"@{x.Intrinsic}("))) ir += "declare void @gcemu_ldmatrix(i32, ptr, ptr)\n";
+        foreach (var (intrinsic, transposed) in Ldmatrix)
+            if (ir.Contains($"@{intrinsic}("))
+                ir = ir.Replace($"@{intrinsic}(", $"@\"gcemu.{intrinsic}\"(") + LdmatrixWrapper(intrinsic, transposed);
         var wrappers = new System.Text.StringBuilder();
         foreach (Match m in KernelDefinition().Matches(ir))
         {
@@ -111,7 +125,8 @@ internal static partial class CudaEmulator
             wrappers.Append($"  call void @{name}({string.Join(", ", Enumerable.Range(0, count).Select(i => $"ptr %a{i}"))})\n  ret void\n}}\n");
             // Whether the kernel's body (up to its closing brace) waits at a barrier or shuffles.
             var body = ir[m.Index..ir.IndexOf("\n}\n", m.Index, StringComparison.Ordinal)];
-            bool synchronises = body.Contains("@gcemu.barrier0") || body.Contains("@gcemu.shfl.") || body.Contains("@\"gcemu.llvm.nvvm.mma.");
+            bool synchronises = body.Contains("@gcemu.barrier0") || body.Contains("@gcemu.shfl.") || body.Contains("@\"gcemu.llvm.nvvm.mma.")
+                || body.Contains("@\"gcemu.llvm.nvvm.ldmatrix.");
             wrappers.Append($"@\"{name}.emu.sync\" = constant i32 {(synchronises ? 1 : 0)}\n");
         }
         return ir + wrappers;
@@ -153,8 +168,33 @@ internal static partial class CudaEmulator
         return w.ToString();
     }
 
-    [GeneratedRegex(@"^declare .*@llvm\.nvvm\.mma\..*$", RegexOptions.Multiline)]
-    private static partial Regex MmaDeclaration();
+    /// <summary>The ldmatrix intrinsics the CUDA target emits, and whether each transposes (gcemu_ldmatrix).</summary>
+    private static readonly (string Intrinsic, bool Transposed)[] Ldmatrix =
+    [
+        ("llvm.nvvm.ldmatrix.sync.aligned.m8n8.x4.b16", false),
+        ("llvm.nvvm.ldmatrix.sync.aligned.m8n8.x4.trans.b16", true),
+    ];
+
+    /// <summary>An ldmatrix intrinsic's host stand-in: the warp-collective <c>gcemu_ldmatrix</c> fills four registers, returned as LLVM's struct.</summary>
+    private static string LdmatrixWrapper(string intrinsic, bool transposed)
+    {
+        var w = new System.Text.StringBuilder();
+        w.Append($"define internal {{i32, i32, i32, i32}} @\"gcemu.{intrinsic}\"(ptr %p) {{\nentry:\n  %out = alloca [4 x i32]\n");
+        w.Append($"  call void @gcemu_ldmatrix(i32 {(transposed ? 1 : 0)}, ptr %p, ptr %out)\n");
+        var v = "undef";
+        for (int i = 0; i < 4; i++)
+        {
+            w.Append($"  %s{i} = getelementptr inbounds i32, ptr %out, i64 {i}\n  %x{i} = load i32, ptr %s{i}\n");
+            w.Append($"  %v{i} = insertvalue {{i32, i32, i32, i32}} {v}, i32 %x{i}, {i}\n");
+            v = $"%v{i}";
+        }
+        w.Append($"  ret {{i32, i32, i32, i32}} {v}\n}}\n");
+        return w.ToString();
+    }
+
+    /// <summary>Declarations of the intrinsics replaced by wrappers (defined in their place).</summary>
+    [GeneratedRegex(@"^declare .*@llvm\.nvvm\.(mma|ldmatrix)\..*$", RegexOptions.Multiline)]
+    private static partial Regex WrappedDeclaration();
 
     [GeneratedRegex(@"^target (triple|datalayout) = .*$", RegexOptions.Multiline)]
     private static partial Regex TargetLine();

@@ -40,15 +40,18 @@ public sealed class CudaTensorCoreTests
         return worst / scale;
     }
 
-    private static string Contraction(string element, long batch, long m, long k, long n, bool transposedB)
+    /// <summary>C = A·B + bias, ReLU'd; A stored [m, k] or, transposed, [k, m]; B [k, n] or [n, k]; with a leading batch dimension when batch > 0.</summary>
+    private static string Contraction(string element, long batch, long m, long k, long n, bool transposedB, bool transposedA = false)
     {
         string Dims(params long[] d) => string.Join("x", batch > 0 ? d.Prepend(batch) : d);
-        var (bShape, rhsContract) = transposedB ? (Dims(n, k), batch > 0 ? 2 : 1) : (Dims(k, n), batch > 0 ? 1 : 0);
+        int first = batch > 0 ? 1 : 0;
+        var (aShape, lhsContract) = transposedA ? (Dims(k, m), first) : (Dims(m, k), first + 1);
+        var (bShape, rhsContract) = transposedB ? (Dims(n, k), first + 1) : (Dims(k, n), first);
         var batchAttrs = batch > 0 ? "lhs_batch = [0], rhs_batch = [0], " : "";
         int last = batch > 0 ? 2 : 1;
         return $$"""
-            func @main(%a: tensor<{{Dims(m, k)}}x{{element}}>, %b: tensor<{{bShape}}x{{element}}>, %bias: tensor<{{n}}xf32>) -> (tensor<{{Dims(m, n)}}xf32>) {
-              %c = dot_general %a, %b {{{batchAttrs}}lhs_contract = [{{last}}], rhs_contract = [{{rhsContract}}]} : tensor<{{Dims(m, n)}}xf32>
+            func @main(%a: tensor<{{aShape}}x{{element}}>, %b: tensor<{{bShape}}x{{element}}>, %bias: tensor<{{n}}xf32>) -> (tensor<{{Dims(m, n)}}xf32>) {
+              %c = dot_general %a, %b {{{batchAttrs}}lhs_contract = [{{lhsContract}}], rhs_contract = [{{rhsContract}}]} : tensor<{{Dims(m, n)}}xf32>
               %bb = broadcast_in_dim %bias {dims = [{{last}}]} : tensor<{{Dims(m, n)}}xf32>
               %s = add %c, %bb : tensor<{{Dims(m, n)}}xf32>
               %z = constant {value = dense<0.0>} : tensor<f32>
@@ -104,36 +107,46 @@ public sealed class CudaTensorCoreTests
 
     /// <summary>
     /// Tensor-core GEMMs (mma.sync m16n8k16) on bf16 and f16 operands with an f32 result and fused epilogue: sizes that are no
-    /// multiple of the 64×64 or 128×128 tiles or of K's 32, B transposed (K contiguous: the other staging order), a batch, and
-    /// the 128×128 tiles (a grid that fills the multiprocessors); 16-byte loads where K (A, transposed B) or N (B) is a
-    /// multiple of 8, element loads elsewhere. Products of 16-bit floats are exact in f32, so only the
-    /// summation order differs from the interpreter's.
+    /// multiple of the 64×64 or 128×128 tiles or of K's 32; each operand with K contiguous (staged [rows][K], ldmatrix) or
+    /// its rows contiguous (staged [K][rows], ldmatrix.trans); a batch; the 128×128 tiles (a grid that fills the
+    /// multiprocessors, two stages) and the 64×64 ones (three). cp.async copies 16 bytes where the contiguous extent is a
+    /// multiple of 8, else the copies are plain loads. Products of 16-bit floats are exact in f32, so only the summation
+    /// order differs from the interpreter's.
     /// </summary>
     [CudaEmulatorTheory]
-    [InlineData("bf16", 0, 20, 37, 53, false, 132)]
-    [InlineData("bf16", 0, 67, 45, 131, true, 132)]
-    [InlineData("f16", 0, 130, 129, 70, false, 132)]
-    [InlineData("bf16", 3, 33, 64, 40, false, 132)]
-    [InlineData("f16", 0, 200, 70, 260, true, 2)]
-    [InlineData("f16", 0, 96, 64, 136, true, 2)]
-    public void TensorCoreGemmMatchesTheInterpreter(string element, int batch, int m, int k, int n, bool transposedB, int multiprocessors)
+    [InlineData("bf16", 0, 20, 37, 53, false, false, 132)]
+    [InlineData("bf16", 0, 67, 45, 131, true, false, 132)]
+    [InlineData("f16", 0, 130, 129, 70, false, false, 132)]
+    [InlineData("bf16", 3, 33, 64, 40, false, false, 132)]
+    [InlineData("f16", 0, 200, 70, 260, true, false, 2)]
+    [InlineData("f16", 0, 96, 64, 136, true, false, 2)]
+    [InlineData("bf16", 0, 64, 72, 136, false, true, 132)]
+    [InlineData("bf16", 0, 136, 96, 72, true, true, 2)]
+    [InlineData("f16", 2, 37, 29, 45, true, true, 132)]
+    public void TensorCoreGemmMatchesTheInterpreter(string element, int batch, int m, int k, int n, bool transposedB, bool transposedA, int multiprocessors)
     {
         var options = Options with { Gpu = CudaTarget.Default with { Multiprocessors = multiprocessors } };
-        var program = RunAndCompare(PlaceOnGpu(Contraction(element, batch, m, k, n, transposedB)), rtol: 1e-4, atol: 1e-4, seed: m + k + n, options: options);
+        var program = RunAndCompare(PlaceOnGpu(Contraction(element, batch, m, k, n, transposedB, transposedA)), rtol: 1e-4, atol: 1e-4, seed: m + k + n, options: options);
         Assert.Contains($"mma.sync.aligned.m16n8k16.row.col.f32.{element}.{element}.f32", program.Ptx);
+        // A stored [k, m] and B stored [k, n] have their rows contiguous: .trans.
+        Assert.Contains(!transposedA && transposedB ? "ldmatrix.sync.aligned.m8n8.x4.shared.b16" : "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16", program.Ptx);
+        if ((transposedA ? m : k) % 8 == 0 || (transposedB ? k : n) % 8 == 0) Assert.Contains("cp.async.cg.shared.global", program.Ptx);
     }
 
     /// <summary>
     /// f32 contractions take TF32 tensor cores (mma.sync m16n8k8) only when the target allows it. On inputs already
     /// in TF32 the products are exact, so the result must be the interpreter's up to summation order; on raw f32
-    /// inputs it carries TF32's rounding (2^-11 relative per operand), and without the option the FMA GEMM runs.
+    /// inputs it carries TF32's rounding (2^-11 relative per operand), and without the option the FMA GEMM runs. A
+    /// stored [k, m] is staged [K][rows]; its copies are 4 bytes (cp.async.ca) where M is odd, 16 where it is a multiple of 4.
     /// </summary>
     [CudaEmulatorTheory]
-    [InlineData(70, 90, 75)]
-    [InlineData(70, 96, 76)]
-    public void Tf32TensorCoresRunOnlyWhenAllowed(int m, int k, int n)
+    [InlineData(70, 90, 75, false)]
+    [InlineData(70, 96, 76, false)]
+    [InlineData(70, 90, 75, true)]
+    [InlineData(72, 90, 76, true)]
+    public void Tf32TensorCoresRunOnlyWhenAllowed(int m, int k, int n, bool transposedA)
     {
-        var placed = PlaceOnGpu(Contraction("f32", 0, m, k, n, false));
+        var placed = PlaceOnGpu(Contraction("f32", 0, m, k, n, false, transposedA));
         var tf32 = Options with { Gpu = CudaTarget.Default with { AllowTf32 = true } };
         var raw = RandomInputs(placed.Entry, 5);
         static double ToTf32(double x) => BitConverter.Int32BitsToSingle((BitConverter.SingleToInt32Bits((float)x) + 0x1000) & ~0x1fff);

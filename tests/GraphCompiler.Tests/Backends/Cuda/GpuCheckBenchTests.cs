@@ -1,0 +1,40 @@
+using GraphCompiler.IR;
+using GraphCompiler.Tests.IR;
+
+namespace GraphCompiler.Tests.Backends.Cuda;
+
+/// <summary>
+/// tools/gpu-check's bench.py writes each workload once per framework (torch, JAX); where the workload is generated, its
+/// framework code must compute what the generated IR computes. Checked here without a GPU framework: bench.py's
+/// ResNet walk over NumPy ops against the interpreter on the generator's small ResNet, same inputs.
+/// </summary>
+public sealed class GpuCheckBenchTests : IDisposable
+{
+    private readonly TestTemp _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    [SkippableNumPyFact]
+    public void BenchResNetWalkIsTheGeneratorsNetwork()
+    {
+        int[] blocks = [1, 2];
+        var module = IrTest.Parse(ResNetIr.Ir(batch: 2, image: 32, width: 4, blocks: blocks, classes: 10));
+        var inputs = ResNetIr.Inputs(module.Entry, 7);
+        var expected = new Interpreter(module).Run(null, inputs).Unwrap().Results[0];
+        var dir = _temp.Directory("gc-bench-walk");
+        for (int i = 0; i < inputs.Length; i++) Npy.WriteFile(Path.Combine(dir, $"in{i}.npy"), inputs[i]);
+        var bench = Path.Combine(GoldenFile.RepoRoot(), "tools", "gpu-check", "bench.py");
+        NumPy.Run(
+            "import importlib.util, numpy as np; " +
+            $"spec = importlib.util.spec_from_file_location('bench', '{bench}'); bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench); " +
+            $"net = bench.resnet_walk(bench.numpy_resnet_ops(), blocks=({string.Join(", ", blocks)},)); " +
+            $"args = [np.load('{dir}/in%d.npy' % i) for i in range({inputs.Length})]; " +
+            $"np.save('{dir}/out.npy', net(*args).astype(np.float32))");
+        var actual = Npy.ReadFile(Path.Combine(dir, "out.npy")).Unwrap();
+        Assert.Equal(expected.Type, actual.Type);
+        double scale = Enumerable.Range(0, (int)expected.ElementCount).Max(i => Math.Abs(expected.GetDouble(i)));
+        Assert.True(scale > 1e-3, $"the network's output vanished ({scale})");
+        for (int i = 0; i < expected.ElementCount; i++)
+            Assert.True(Math.Abs(expected.GetDouble(i) - actual.GetDouble(i)) <= 1e-4 * scale, $"logit {i}: bench.py {actual.GetDouble(i)}, interpreter {expected.GetDouble(i)}");
+    }
+}
