@@ -120,10 +120,10 @@ internal static class GemmKernel
     /// hide its shared-memory reads; halved, the larger side first, while the grid has fewer blocks than the
     /// GPU has multiprocessors: a 64×512 C in 64×128 tiles ran on 4 of 132, each block compute-bound.
     /// </summary>
-    private static (int Tm, int Tn) TileShape(Layout L, int multiprocessors)
+    private static (int Tm, int Tn) TileShape(long M, long N, long batch, int multiprocessors)
     {
         int tm = 8, tn = 8;
-        long Blocks() => (L.M + 16 * tm - 1) / (16 * tm) * ((L.N + 16 * tn - 1) / (16 * tn)) * L.Batch;
+        long Blocks() => (M + 16 * tm - 1) / (16 * tm) * ((N + 16 * tn - 1) / (16 * tn)) * batch;
         while (Blocks() < multiprocessors && (tm > 1 || tn > 1))
         {
             if (tm >= tn) tm /= 2;
@@ -216,13 +216,27 @@ internal static class GemmKernel
         if (L.M <= SkinnyRows) return Skinny(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, L);
         if (MmaKernel.For(dot.Operands[0].Type.Element, dot.Operands[1].Type.Element, m.Target) is { } tensorCores)
             return MmaKernel.Emit(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, tensorCores, MmaKernel.Gemm(L));
-        var (tm, tn) = TileShape(L, m.Target.Multiprocessors);
+        return Tiled(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, MmaKernel.Gemm(L));
+    }
+
+    /// <summary>
+    /// The FMA tiles for any contraction <paramref name="describe"/> gives: a dot_general's layout, or a convolution as an
+    /// implicit GEMM (<see cref="ImplicitGemm"/>: f32 convolutions without TF32 read their input in place, no im2col).
+    /// </summary>
+    internal static GpuKernel Tiled(DeviceModule m, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
+        IReadOnlyDictionary<Value, Tensor> constants, IReadOnlyList<Value> outerOutputs, IReadOnlyList<Value> outerInputs,
+        Operation hero, MmaKernel.Describe describe)
+    {
+        var (name, b, mc, ev, pa, pb, ea, eb) = Begin(m, "gemm", inputs, ops, outputs, constants, hero);
+        var bz = Sreg.Read(mc, b, "ctaid.z");
+        // Element loads (each widened to f32 as it is staged): vector 1.
+        var P = describe(b, pa, pb, bz, 1);
+        var (tm, tn) = TileShape(P.M, P.N, P.Batch, m.Target.Multiprocessors);
         int bm = 16 * tm, bn = 16 * tn;
         // Each step along K costs a global-load latency and two barriers, which dominate when C is short
         // and few blocks run: those take K in steps of 32 (the batch-64 MLP walked K = 784 in 98 steps of 8).
-        int BK = L.M <= 64 ? 32 : 8;
+        int BK = P.M <= 64 ? 32 : 8;
 
-        var (name, b, mc, ev, pa, pb, ea, eb) = Begin(m, "gemm", inputs, ops, outputs, constants, dot);
         var asm = $"@{name}_as";
         var bsm = $"@{name}_bs";
         mc.Global($"{asm} = internal addrspace(3) global [{BK * bm} x float] undef, align 16");
@@ -233,71 +247,70 @@ internal static class GemmKernel
         var ty = b.Let($"lshr i64 {tid}, 4", "ty");
         var n0 = b.Let($"mul nuw nsw i64 {Sreg.Read(mc, b, "ctaid.x")}, {bn}", "n0");
         var m0 = b.Let($"mul nuw nsw i64 {Sreg.Read(mc, b, "ctaid.y")}, {bm}", "m0");
-        var bz = Sreg.Read(mc, b, "ctaid.z");
-        var (batchIndex, baseA, baseB) = L.BatchAt(b, bz);
 
         var acc = new string[tm * tn];
         var accSlot = b.Alloca($"[{tm * tn} x float]");
         for (int i = 0; i < tm * tn; i++)
             b.Line($"store float 0.0, ptr {b.Let($"getelementptr inbounds [{tm * tn} x float], ptr {accSlot}, i64 0, i64 {i}")}");
 
-        // Staging a tile: every load of the step is issued before any store to shared memory, and out-of-range
-        // elements load from offset 0 and are replaced by zero (a select, no branch), so a thread has all its
-        // loads in flight at once instead of waiting for each in turn.
-        List<(string Value, string Slot, string Lane)> Load(string kt, string pointer, ElementType e, string smem, int rowsOf, bool isA)
+        // Staging a tile (BK×rows, stored [k][row]): each thread loads a few elements, consecutive threads consecutive
+        // memory along the operand's contiguous dimension. Which elements a thread loads, where they land and the part
+        // of their address that depends on their row do not depend on the step: computed once.
+        List<Staged> Plan(MmaKernel.Operand op, ElementType e, string smem, int rowsOf, bool isA)
         {
-            // The tile is BK×rowsOf elements, rowsOf×BK for A: each thread loads a few, consecutive threads
-            // consecutive memory along the operand's contiguous dimension when it has one.
             int count = BK * rowsOf;
-            var pending = new List<(string, string, string)>();
+            var plan = new List<Staged>();
             for (int q = 0; q < (count + Threads - 1) / Threads; q++)
             {
                 var l = b.Let($"add nuw nsw i64 {tid}, {q * Threads}", "l");
                 string k, o;
-                bool kContiguous = isA ? L.SAk == 1 : L.SBk == 1;
-                if (kContiguous) { k = b.Let($"urem i64 {l}, {BK}", "kl"); o = b.Let($"udiv i64 {l}, {BK}", "ol"); }
+                if (op.AlongK) { k = b.Let($"urem i64 {l}, {BK}", "kl"); o = b.Let($"udiv i64 {l}, {BK}", "ol"); }
                 else { o = b.Let($"urem i64 {l}, {rowsOf}", "ol"); k = b.Let($"udiv i64 {l}, {rowsOf}", "kl"); }
-                var gk = b.Let($"add nuw nsw i64 {kt}, {k}", "gk");
-                var go = b.Let($"add nuw nsw i64 {(isA ? m0 : n0)}, {o}", "go");
-                long extent = isA ? L.M : L.N;
-                var inside = b.Let($"and i1 {b.Let($"icmp slt i64 {gk}, {L.K}")}, {b.Let($"icmp slt i64 {go}, {extent}")}");
-                if (count % Threads != 0) inside = b.Let($"and i1 {inside}, {b.Let($"icmp slt i64 {l}, {count}")}");
-                var (sk, so, bs) = isA ? (L.SAk, L.SAm, baseA) : (L.SBk, L.SBn, baseB);
-                var off = b.Let($"add nuw nsw i64 {bs}, {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {gk}, {sk}")}, {b.Let($"mul nuw nsw i64 {go}, {so}")}")}");
-                var x = ev.Memory.Load(pointer, e, b.Let($"select i1 {inside}, i64 {off}, i64 0"));
-                var v = b.Let($"select i1 {inside}, float {x}, float 0.0");
+                var at = op.Address(b.Let($"add nuw nsw i64 {(isA ? m0 : n0)}, {o}", "go"));
                 var slot = b.Let($"getelementptr inbounds float, ptr addrspace(3) {smem}, i64 {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {k}, {rowsOf}")}, {o}")}");
-                pending.Add((v, slot, count % Threads == 0 ? "" : b.Let($"icmp slt i64 {l}, {count}")));
+                plan.Add(new Staged(op.Pointer, e, k, at, slot, count % Threads == 0 ? "" : b.Let($"icmp slt i64 {l}, {count}")));
             }
-            return pending;
+            return plan;
         }
+        var planA = Plan(P.A, ea, asm, bm, isA: true);
+        var planB = Plan(P.B, eb, bsm, bn, isA: false);
 
-        void Store(List<(string Value, string Slot, string Lane)> pending)
+        // Every load of the step is issued before any store to shared memory, and out-of-range elements load from
+        // offset 0 and are replaced by zero (a select, no branch), so a thread has all its loads in flight at once.
+        List<(string Value, Staged Where)> Load(string kt, List<Staged> plan) => [.. plan.Select(s =>
         {
-            foreach (var (v, slot, lane) in pending)
+            var (inside, off) = s.At(b.Let($"add nuw nsw i64 {kt}, {s.K}", "gk"));
+            if (s.Lane != "") inside = b.Let($"and i1 {inside}, {s.Lane}");
+            var x = ev.Memory.Load(s.Pointer, s.Element, b.Let($"select i1 {inside}, i64 {off}, i64 0"));
+            return (b.Let($"select i1 {inside}, float {x}, float 0.0"), s);
+        })];
+
+        void Store(List<(string Value, Staged Where)> loaded)
+        {
+            foreach (var (v, s) in loaded)
             {
-                if (lane == "")
+                if (s.Lane == "")
                 {
-                    b.Line($"store float {v}, ptr addrspace(3) {slot}");
+                    b.Line($"store float {v}, ptr addrspace(3) {s.Slot}");
                     continue;
                 }
                 // The last pass over a tile that 256 threads do not divide: the spare threads store nothing.
                 var st = b.FreshLabel("st");
                 var stj = b.FreshLabel("stj");
-                b.CondBr(lane, st, stj);
+                b.CondBr(s.Lane, st, stj);
                 b.Block(st);
-                b.Line($"store float {v}, ptr addrspace(3) {slot}");
+                b.Line($"store float {v}, ptr addrspace(3) {s.Slot}");
                 b.Br(stj);
                 b.Block(stj);
             }
         }
 
-        long steps = (L.K + BK - 1) / BK;
+        long steps = (P.K + BK - 1) / BK;
         b.For("0", steps.ToString(), step =>
         {
             var kt = b.Let($"mul nuw nsw i64 {step}, {BK}", "kt");
-            var loadedA = Load(kt, pa, ea, asm, bm, isA: true);
-            var loadedB = Load(kt, pb, eb, bsm, bn, isA: false);
+            var loadedA = Load(kt, planA);
+            var loadedB = Load(kt, planB);
             Store(loadedA);
             Store(loadedB);
             Sreg.Barrier(mc, b);
@@ -327,13 +340,16 @@ internal static class GemmKernel
                 var mi = b.Let($"add nuw nsw i64 {m0}, {b.Let($"add nuw nsw i64 {ty}, {16 * i}")}", "m");
                 var nj = b.Let($"add nuw nsw i64 {n0}, {b.Let($"add nuw nsw i64 {tx}, {16 * j}")}", "n");
                 int at = i * tn + j;
-                StoreResult(b, ev, dot, outputs[0], mi, nj, L.M, L.N, L.OutputIndex(b, batchIndex, mi, nj), () => b.Let($"load float, ptr {b.Let($"getelementptr inbounds [{tm * tn} x float], ptr {accSlot}, i64 0, i64 {at}")}", "acc"));
+                StoreResult(b, ev, hero, outputs[0], mi, nj, P.M, P.N, P.OutputIndex(mi, nj), () => b.Let($"load float, ptr {b.Let($"getelementptr inbounds [{tm * tn} x float], ptr {accSlot}, i64 0, i64 {at}")}", "acc"));
             }
         ev.ClearSeeds();
         b.Line("ret void");
         m.AddKernel(name, outerOutputs.Count + outerInputs.Count, b.Body());
-        return new GpuKernel(name, (L.N + bn - 1) / bn, (L.M + bm - 1) / bm, L.Batch, Threads, [.. outerOutputs, .. outerInputs]);
+        return new GpuKernel(name, (P.N + bn - 1) / bn, (P.M + bm - 1) / bm, P.Batch, Threads, [.. outerOutputs, .. outerInputs]);
     }
+
+    /// <summary>One thread's element of a staged tile: the operand, its K offset in the tile, its step → (inside, offset) code, its shared-memory slot, and the condition that the thread has one (empty: always).</summary>
+    private sealed record Staged(string Pointer, ElementType Element, string K, Func<string, (string Inside, string Offset)> At, string Slot, string Lane);
 
     /// <summary>
     /// The epilogue for element (<paramref name="row"/>, <paramref name="col"/>) of the M×N result when it is inside it:

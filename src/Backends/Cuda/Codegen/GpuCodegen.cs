@@ -5,22 +5,24 @@ using GraphCompiler.IR.Ops;
 namespace GraphCompiler.Backends.Cuda.Codegen;
 
 /// <summary>
-/// Picks the kernel template for a GPU op: row reduction, GEMM (a dot_general and its epilogue), implicit GEMM on
-/// tensor cores (a 16-bit or TF32 convolution and its epilogue), or pointwise for everything else, other convolutions
-/// and pooling included (see <see cref="CudaCapabilities"/>).
+/// Picks the kernel template for a GPU op: column reduction (a thread per output, coalesced) or row reduction (a block per output), GEMM (a dot_general and its epilogue), implicit GEMM (a
+/// convolution of one group and its epilogue; tensor cores or FMA tiles), or pointwise for everything else, the other
+/// convolutions and pooling included (see <see cref="CudaCapabilities"/>).
 /// </summary>
 internal static class GpuCodegen
 {
     /// <summary>
-    /// The convolution of an output fusion that runs as an implicit GEMM on tensor cores: 16-bit operands (or f32 with
-    /// TF32 allowed), one group, read straight from the fusion's inputs, one output of its shape. Other convolutions
-    /// (depthwise and grouped ones, f32 without TF32) run as direct kernels.
+    /// The convolution of an output fusion that runs as an implicit GEMM: one group, f32/f16/bf16 operands and result,
+    /// read straight from the fusion's inputs, one output of its shape. On tensor cores when its operands take them
+    /// (16-bit, or f32 with TF32 allowed), else on the FMA tiles. Depthwise, grouped, transposed (input-dilated) and f64
+    /// convolutions run as direct kernels (a thread per output element).
     /// </summary>
-    private static Operation? ImplicitConvolution(DeviceModule m, IReadOnlyList<Operation> ops, IReadOnlyList<Value> inputs, IReadOnlyList<Value> outputs)
+    private static Operation? ImplicitConvolution(IReadOnlyList<Operation> ops, IReadOnlyList<Value> inputs, IReadOnlyList<Value> outputs)
     {
         if (ops.Count(o => o.Def is ConvolutionOp) != 1) return null;
         var conv = ops.Single(o => o.Def is ConvolutionOp);
-        if (!ImplicitGemm.Supports(conv) || MmaKernel.For(conv.Operands[0].Type.Element, conv.Operands[1].Type.Element, m.Target) is null) return null;
+        if (!ImplicitGemm.Supports(conv)) return null;
+        if (conv.Operands.Append(conv.Result).Any(v => v.Type.Element is not (ElementType.F32 or ElementType.F16 or ElementType.BF16))) return null;
         if (!conv.Operands.All(inputs.Contains) || outputs.Count != 1 || !outputs[0].Type.Shape.SequenceEqual(conv.Result.Type.Shape)) return null;
         return conv;
     }
@@ -34,13 +36,16 @@ internal static class GpuCodegen
         var kind = op.Def is FusionOp ? op.Attr.Enum("kind") : op.Def switch { ReduceOp => "reduction", DotGeneralOp or ConvolutionOp => "output", _ => "loop" };
         switch (kind)
         {
+            case "reduction" when RowKernel.Split(ops, outputs) is { } split && ColumnKernel.Applies(split, outputs, m.Target.Multiprocessors):
+                return [ColumnKernel.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs, split)];
             case "reduction":
                 return [RowKernel.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs)];
             case "output" when ops.Any(o => o.Def is DotGeneralOp):
                 return [GemmKernel.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs)];
-            case "output" when ImplicitConvolution(m, ops, inputs, outputs) is { } conv:
-                return [MmaKernel.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs, conv,
-                    MmaKernel.For(conv.Operands[0].Type.Element, conv.Operands[1].Type.Element, m.Target)!, ImplicitGemm.Describe(conv))];
+            case "output" when ImplicitConvolution(ops, inputs, outputs) is { } conv:
+                return [MmaKernel.For(conv.Operands[0].Type.Element, conv.Operands[1].Type.Element, m.Target) is { } tensorCores
+                    ? MmaKernel.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs, conv, tensorCores, ImplicitGemm.Describe(conv))
+                    : GemmKernel.Tiled(m, inputs, ops, outputs, constants, op.Results, outerInputs, conv, ImplicitGemm.Describe(conv))];
             default:
                 // One kernel per output shape: a kernel's threads walk one index space.
                 var kernels = new List<GpuKernel>();

@@ -5,8 +5,8 @@ using GraphCompiler.IR.Ops;
 namespace GraphCompiler.Backends.Cuda.Codegen;
 
 /// <summary>
-/// A convolution as an implicit GEMM for the tensor-core kernel (<see cref="MmaKernel"/>), as cuDNN and CUTLASS compute
-/// it: M = batch × output positions, N = output features, K = window positions × input features, with A's element
+/// A convolution as an implicit GEMM for the tensor-core kernel (<see cref="MmaKernel"/>) or, for f32 without TF32, the FMA
+/// tiles (<see cref="GemmKernel.Tiled"/>), as cuDNN and CUTLASS compute it: M = batch × output positions, N = output features, K = window positions × input features, with A's element
 /// (m, k) read straight from the input (zero where the window leaves it: padding) and B's from the kernel, so nothing
 /// is copied (no im2col buffer). K runs over the window positions (spatial dimensions in order) and, innermost, the
 /// input features: in NHWC those are contiguous, so A's loads are 16-byte vectors when the input features are a

@@ -182,10 +182,12 @@ public sealed class CudaEmulatorTests
             """), rtol: 1e-4, atol: 1e-5);
 
     /// <summary>
-    /// Convolutions as GPU pointwise kernels (a thread per output element over its window): NHWC and NCHW,
-    /// padding, strides, dilations, groups and depthwise, with bias and relu fused after, at odd sizes.
+    /// f32 convolutions on the GPU with bias and relu fused after, at odd sizes: those of one group as implicit GEMMs on the
+    /// FMA tiles (<c>gc_gemm</c>: NHWC and NCHW, padding, strides, dilations, 1×1, K over several steps of 8 and 32),
+    /// grouped and depthwise ones as direct kernels (<c>gc_loop</c>, a thread per output element over its window).
     /// </summary>
     [CudaEmulatorTheory]
+    [InlineData("2x12x12x16", "3x3x16x24", "b01f_01io->b01f", "window_strides = [1, 2], rhs_dilation = [1, 2], padding_low = [1, 2], padding_high = [1, 1]", "2x12x6x24", 3)]
     [InlineData("2x9x9x5", "3x3x5x7", "b01f_01io->b01f", "padding_low = [1, 1], padding_high = [1, 1]", "2x9x9x7", 3)]
     [InlineData("1x6x11x10", "7x6x3x3", "bf01_oi01->bf01", "window_strides = [2, 2], rhs_dilation = [2, 2], padding_low = [2, 1], padding_high = [2, 2]", "1x7x6x5", 1)]
     [InlineData("2x8x8x6", "3x3x2x9", "b01f_01io->b01f", "feature_group_count = 3, padding_low = [1, 1], padding_high = [1, 1]", "2x8x8x9", 3)]
@@ -195,7 +197,8 @@ public sealed class CudaEmulatorTests
     {
         var placed = PlaceOnGpu(ConvBiasRelu("f32", input, kernel, layout, attrs, output, featureDim));
         Assert.Matches(@"device = gpu[^\n]*\n[^\n]*body|= convolution [^\n]*device = gpu", GraphCompiler.IR.Text.Printer.Print(placed));
-        RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, seed: input.Length + kernel.Length);
+        var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, seed: input.Length + kernel.Length);
+        Assert.Contains(attrs.Contains("feature_group_count") ? ".entry gc_loop" : ".entry gc_gemm", program.Ptx);
     }
 
     /// <summary>
@@ -377,6 +380,52 @@ public sealed class CudaEmulatorTests
         // ReLU (NaN-propagating, as the IR's max) and the row kernel's shuffles of global average pooling.
         Assert.Contains("max.NaN.f32", program.Ptx);
         Assert.Contains("shfl.sync.bfly", program.Ptx);
+    }
+
+    /// <summary>
+    /// Reductions that keep the innermost dimension, with enough output elements to fill the GPU (here a 1- or 2-multiprocessor
+    /// target, so that small shapes qualify): a thread per output element (<c>gc_column</c>), coalesced across the warp —
+    /// a column sum, global average pooling after a relu, and per-channel mean and variance (two reduces, one fusion).
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData(2, """
+        func @main(%x: tensor<300x600xf32>) -> (tensor<600xf32>) {
+          %s = reduce %x {dims = [0], kind = sum} : tensor<600xf32>
+          return %s
+        }
+        """)]
+    [InlineData(2, """
+        func @main(%x: tensor<2x7x7x300xf32>) -> (tensor<2x300xf32>) {
+          %z = constant {value = dense<0.0>} : tensor<f32>
+          %zb = broadcast_in_dim %z {dims = []} : tensor<2x7x7x300xf32>
+          %r = max %x, %zb : tensor<2x7x7x300xf32>
+          %s = reduce %r {dims = [1, 2], kind = sum} : tensor<2x300xf32>
+          %n = constant {value = dense<0.02040816326530612>} : tensor<f32>
+          %nb = broadcast_in_dim %n {dims = []} : tensor<2x300xf32>
+          %m = mul %s, %nb : tensor<2x300xf32>
+          return %m
+        }
+        """)]
+    [InlineData(1, """
+        func @main(%x: tensor<6x5x4x256xf32>) -> (tensor<256xf32>, tensor<256xf32>) {
+          %s = reduce %x {dims = [0, 1, 2], kind = sum} : tensor<256xf32>
+          %x2 = mul %x, %x : tensor<6x5x4x256xf32>
+          %s2 = reduce %x2 {dims = [0, 1, 2], kind = sum} : tensor<256xf32>
+          %n = constant {value = dense<0.008333333333333333>} : tensor<f32>
+          %nb = broadcast_in_dim %n {dims = []} : tensor<256xf32>
+          %mean = mul %s, %nb : tensor<256xf32>
+          %ex2 = mul %s2, %nb : tensor<256xf32>
+          %m2 = mul %mean, %mean : tensor<256xf32>
+          %var = sub %ex2, %m2 : tensor<256xf32>
+          return %mean, %var
+        }
+        """)]
+    public void ColumnReductionsRunAThreadPerOutput(int multiprocessors, string text)
+    {
+        var options = Options with { Gpu = CudaTarget.Default with { Multiprocessors = multiprocessors } };
+        var program = RunAndCompare(PlaceOnGpu(text), rtol: 1e-5, atol: 1e-5, options: options);
+        Assert.Contains(".entry gc_column", program.Ptx);
+        Assert.DoesNotContain(".entry gc_row", program.Ptx);
     }
 
     /// <summary>
