@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using GraphCompiler.Tests.Backends;
 using GraphCompiler.Tests.Cli;
@@ -96,17 +95,5 @@ public sealed class ConformanceExportTests : IDisposable
         Assert.Contains("FLOOR test_add: failed", output);
     }
 
-    private static (int Code, string Output) Python(string script, params string[] args)
-    {
-        var psi = new ProcessStartInfo(NumPy.Python, new[] { script }.Concat(args)) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(5)))
-        {
-            p.Kill(true);
-            Assert.Fail($"{script} did not finish within 5 minutes");
-        }
-        return (p.ExitCode, stdout.Result + stderr.Result);
-    }
+    private static (int Code, string Output) Python(string script, params string[] args) => AotTests.Exec(NumPy.Python, [script, .. args]);
 }
