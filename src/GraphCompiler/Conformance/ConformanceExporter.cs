@@ -29,8 +29,15 @@ public sealed class ConformanceExporter(Compiler driver)
         if (File.Exists(directory) || (Directory.Exists(directory) && Directory.EnumerateFileSystemEntries(directory).Any()))
             return Result<CheckSummary>.Failure(new Diagnostic($"{directory}: exists and is not an empty folder; the export writes a fresh one"));
         var staging = directory.TrimEnd(Path.DirectorySeparatorChar) + $".partial-{Environment.ProcessId}";
-        if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
-        Directory.CreateDirectory(staging);
+        try
+        {
+            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+            Directory.CreateDirectory(staging);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Result<CheckSummary>.Failure(new Diagnostic($"{directory}: cannot be written ({e.Message})"));
+        }
         try
         {
             var results = new List<CaseResult>();
@@ -61,6 +68,10 @@ public sealed class ConformanceExporter(Compiler driver)
             if (Directory.Exists(directory)) Directory.Delete(directory);
             Directory.Move(staging, directory);
             return Result<CheckSummary>.Success(new CheckSummary(driver.Target.Name, results));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Result<CheckSummary>.Failure(new Diagnostic($"{directory}: cannot be written ({e.Message}); nothing was left there"));
         }
         finally
         {

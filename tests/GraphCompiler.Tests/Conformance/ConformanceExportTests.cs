@@ -61,6 +61,13 @@ public sealed class ConformanceExportTests : IDisposable
         (code, stdout, stderr) = CliTests.Run("check", Node, "--filter", "^test_add$", "--export", dir);
         Assert.Equal(2, code);
         Assert.Equal($"error: {dir}: exists and is not an empty folder; the export writes a fresh one\n", stderr);
+
+        // A folder that cannot be made is one line and exit code 2, not an internal error.
+        var blocked = Path.Combine(dir, "test_add", "libmodel.so", "cases");
+        (code, stdout, stderr) = CliTests.Run("check", Node, "--filter", "^test_add$", "--export", blocked);
+        Assert.Equal(2, code);
+        Assert.StartsWith($"error: {blocked}: cannot be written (", stderr);
+        Assert.Equal(1, stderr.Count(c => c == '\n'));
     }
 
     [SkippableSharedFact]
