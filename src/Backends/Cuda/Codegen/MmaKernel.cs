@@ -15,8 +15,8 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 /// bytes per copy, zero-filled outside the operand), so no copy passes through registers and no tile is
 /// transposed on the way. Stages form a ring (<see cref="Stages"/>): while the warps multiply one stage, the
 /// copies of the next ones are in flight, and one barrier per step separates a stage's last reader from its next
-/// writer. Operands whose rows are not 4-byte aligned (16-bit elements with an odd stride) are copied with plain
-/// loads and stores into the same ring.
+/// writer. A 16-bit operand whose contiguous extent or strides are not multiples of 8 elements is copied element by
+/// element (2 bytes: no cp.async size) with plain loads and stores into the same ring; TF32 elements take 4-byte copies.
 /// </para>
 /// <para>
 /// Fragments: 16-bit operands are read with <c>ldmatrix.x4</c> — four 8×8 matrices per instruction, <c>.trans</c> for
