@@ -54,7 +54,8 @@ internal static class CheckCommand
                 var exported = new ConformanceExporter(driver.Value!).Export(r.GetValue(paths)!, folder, re, line => Console.Out.WriteLine(line));
                 if (!exported.Ok) return Cli.FailOne(exported.Diagnostics);
                 summary = exported.Value!;
-                Console.Out.WriteLine($"{summary.Passed} exported, {summary.Failed} failed, {summary.Skipped} skipped: {Path.Combine(Path.GetFullPath(folder), "conformance.json")}");
+                Console.Out.WriteLine($"{summary.Passed} exported, {summary.Failed} failed, {summary.Skipped} skipped"
+                    + (summary.ExpectedFailures > 0 ? $", {summary.ExpectedFailures} expected failures" : "") + $": {Path.Combine(Path.GetFullPath(folder), "conformance.json")}");
                 return summary.Failed == 0 ? Cli.Ok : 1;
             }
             summary = new ConformanceRunner(driver.Value!).Run(r.GetValue(paths)!, re, line => Console.Out.WriteLine(line));
