@@ -31,27 +31,6 @@ def mlp_flops(b):
     return 2 * b * (784 * 512 + 512 * 512 + 512 * 10)
 
 
-# name -> kind (memory: bytes moved at best; compute: flops), target rule
-WORKLOADS = {
-    "eltwise_chain10_16M": dict(kind="memory", bytes=2 * 16 * MIB * 4, target="mem"),
-    "softmax_4096x4096": dict(kind="memory", bytes=2 * 16 * MIB * 4, target="mem"),
-    "layernorm_4096x4096": dict(kind="memory", bytes=2 * 16 * MIB * 4 + 2 * 4096 * 4, target="mem"),
-    "mlp_b1": dict(kind="compute", flops=mlp_flops(1), target="faster"),
-    "mlp_b64": dict(kind="compute", flops=mlp_flops(64), target="faster"),
-    "mlp_b4096": dict(kind="compute", flops=mlp_flops(4096), target=None),
-    "gemm_4096_f32": dict(kind="compute", flops=2 * 4096 ** 3, target="gemm", tf32=True),
-    "gemm_4096_tf32": dict(kind="compute", flops=2 * 4096 ** 3, target="gemm", tf32=True),
-    "gemm_4096_bf16": dict(kind="compute", flops=2 * 4096 ** 3, target="gemm"),
-    "conv3x3_relu_32x56x56x64": dict(kind="compute", flops=2 * 32 * 56 * 56 * 64 * 64 * 9, target=None, tf32=True),
-    # BERT-base encoder layer, batch 8 x sequence 128: six projections/FFN matmuls plus attention's two.
-    "bert_layer_b8_s128": dict(kind="compute", flops=2 * 8 * 128 * (4 * 768 * 768 + 2 * 768 * 3072) + 4 * 8 * 12 * 128 * 128 * 64,
-                               target=None, tf32=True),
-    # ResNet-50 at batch 32, ours on TF32 tensor cores (--precision tf32), the baselines with their TF32 defaults.
-    "resnet50_b32_tf32": dict(kind="compute", flops=None, target="resnet", tf32=True),
-}
-
-BERT_HEADS = 12
-
 # ResNet-50 (tests/GraphCompiler.Tests/Support/ResNetIr.cs): bottleneck blocks per stage, base width.
 RESNET50_BLOCKS, RESNET_WIDTH = (3, 4, 6, 3), 64
 
@@ -78,7 +57,27 @@ def resnet_flops(batch, image=224, width=RESNET_WIDTH, blocks=RESNET50_BLOCKS, c
     return 2 * batch * (macs + cin * classes)
 
 
-WORKLOADS["resnet50_b32_tf32"]["flops"] = resnet_flops(32)
+# name -> kind (memory: bytes moved at best; compute: flops), target rule
+WORKLOADS = {
+    "eltwise_chain10_16M": dict(kind="memory", bytes=2 * 16 * MIB * 4, target="mem"),
+    "softmax_4096x4096": dict(kind="memory", bytes=2 * 16 * MIB * 4, target="mem"),
+    "layernorm_4096x4096": dict(kind="memory", bytes=2 * 16 * MIB * 4 + 2 * 4096 * 4, target="mem"),
+    "mlp_b1": dict(kind="compute", flops=mlp_flops(1), target="faster"),
+    "mlp_b64": dict(kind="compute", flops=mlp_flops(64), target="faster"),
+    "mlp_b4096": dict(kind="compute", flops=mlp_flops(4096), target=None),
+    "gemm_4096_f32": dict(kind="compute", flops=2 * 4096 ** 3, target="gemm", tf32=True),
+    "gemm_4096_tf32": dict(kind="compute", flops=2 * 4096 ** 3, target="gemm", tf32=True),
+    "gemm_4096_bf16": dict(kind="compute", flops=2 * 4096 ** 3, target="gemm"),
+    "conv3x3_relu_32x56x56x64": dict(kind="compute", flops=2 * 32 * 56 * 56 * 64 * 64 * 9, target=None, tf32=True),
+    # BERT-base encoder layer, batch 8 x sequence 128: six projections/FFN matmuls plus attention's two.
+    "bert_layer_b8_s128": dict(kind="compute", flops=2 * 8 * 128 * (4 * 768 * 768 + 2 * 768 * 3072) + 4 * 8 * 12 * 128 * 128 * 64,
+                               target=None, tf32=True),
+    # ResNet-50 at batch 32, ours on TF32 tensor cores (--precision tf32), the baselines with their TF32 defaults.
+    "resnet50_b32_tf32": dict(kind="compute", flops=resnet_flops(32), target="resnet", tf32=True),
+}
+
+BERT_HEADS = 12
+
 
 
 # --- the computations, written once per framework --------------------------------------------------

@@ -85,20 +85,12 @@ public sealed class ConformanceExporter(Compiler driver)
     /// <summary>One case: PASS (exported, one manifest entry per data set), SKIP (the target cannot compile it) or FAIL.</summary>
     private (CaseStatus, string?, List<JsonObject>) ExportCase(IConformanceCase c, string root)
     {
-        var module = c.Import();
-        if (!module.Ok)
-        {
-            var unsupported = module.Diagnostics.FirstOrDefault(d => d.Code == Diagnostic.UnsupportedOp);
-            return unsupported is not null
-                ? (CaseStatus.Skip, ConformanceRunner.OneLine(unsupported.Message), [])
-                : (CaseStatus.Fail, "import: " + ConformanceRunner.OneLine(module.Diagnostics[0].Message), []);
-        }
-        var optimised = driver.Optimize(module.Value!);
-        if (!optimised.Ok) return (CaseStatus.Fail, "passes: " + ConformanceRunner.OneLine(optimised.Diagnostics[0].Message), []);
-        var entry = optimised.Value!.Find(driver.Options.Function ?? optimised.Value!.Entry.Name) ?? optimised.Value!.Entry;
+        var (_, optimised, problem) = ConformanceRunner.ImportAndOptimize(driver, c);
+        if (problem is var (status, reason)) return (status, reason, []);
+        var entry = optimised!.Find(driver.Options.Function ?? optimised.Entry.Name) ?? optimised.Entry;
         if (entry.ArgumentInfos.Any(a => a.IsVariable) || entry.ResultInfos.Any(r => r.Updates is not null))
             return (CaseStatus.Skip, "variables (updated in place) are not exported", []);
-        var package = driver.Package(optimised.Value!);
+        var package = driver.Package(optimised);
         if (!package.Ok && package.Diagnostics.All(d => d.Code == Diagnostic.UnsupportedOp))
             return (CaseStatus.Skip, $"{driver.Target.Name} backend: " + ConformanceRunner.OneLine(package.Diagnostics[0].Message), []);
         if (!package.Ok) return (CaseStatus.Fail, "compile: " + ConformanceRunner.OneLine(package.Diagnostics[0].Message), []);

@@ -171,17 +171,9 @@ public sealed class ConformanceRunner(Compiler driver, ExpectedFailures? expecte
         // A reduced precision widens every case's tolerance by its own (Precision.Tolerance) and reports the largest error.
         var precision = driver.Precision.Reduced ? driver.Precision.Name : null;
         double widen = driver.Precision.Tolerance, worstAbs = 0, worstRel = 0;
-        var module = c.Import();
-        if (!module.Ok)
-        {
-            var unsupported = module.Diagnostics.Where(d => d.Code == Diagnostic.UnsupportedOp).ToList();
-            if (unsupported.Count > 0)
-                return (CaseStatus.Skip, string.Join("; ", unsupported.Select(d => ShortUnsupported(d.Message))));
-            return (CaseStatus.Fail, "import: " + OneLine(module.Diagnostics[0].Message));
-        }
-        var optimised = driver.Optimize(module.Value!);
-        if (!optimised.Ok) return (CaseStatus.Fail, "passes: " + OneLine(optimised.Diagnostics[0].Message));
-        var exe = driver.Jit(optimised.Value!);
+        var (module, optimised, problem) = ImportAndOptimize(driver, c);
+        if (problem is { } p) return p;
+        var exe = driver.Jit(optimised!);
         if (!exe.Ok && exe.Diagnostics.All(d => d.Code == Diagnostic.UnsupportedOp))
             return (CaseStatus.Skip, $"{driver.Target.Name} backend: " + OneLine(exe.Diagnostics[0].Message));
         if (!exe.Ok) return (CaseStatus.Fail, "compile: " + OneLine(exe.Diagnostics[0].Message));
@@ -193,7 +185,7 @@ public sealed class ConformanceRunner(Compiler driver, ExpectedFailures? expecte
             sets++;
             if (!data.Ok) return (CaseStatus.Fail, $"{name}: {OneLine(data.Diagnostics[0].Message)}");
             var d = data.Value!;
-            var entry = module.Value!.Entry;
+            var entry = module!.Entry;
             var names = Enumerable.Range(0, entry.ResultTypes.Length).Select(entry.ResultName).ToList();
             if (d.ExpectedNames is { } expectedNames && !expectedNames.SequenceEqual(names))
                 return (CaseStatus.Fail, $"{name}: outputs ({string.Join(", ", names)}), expected ({string.Join(", ", expectedNames)})");
@@ -211,6 +203,25 @@ public sealed class ConformanceRunner(Compiler driver, ExpectedFailures? expecte
         }
         if (precision is not null) error = $"{precision}: max error {worstAbs:G3} abs, {worstRel:G3} rel";
         return sets == 0 ? (CaseStatus.Fail, "no data sets") : (CaseStatus.Pass, null);
+    }
+
+    /// <summary>
+    /// What running and exporting a case both start with: import (SKIP when an op is unsupported, else FAIL on a
+    /// diagnostic), then the driver's passes (FAIL on a diagnostic). Returns the imported and optimised modules, or the result.
+    /// </summary>
+    internal static (Module? Imported, Module? Optimised, (CaseStatus, string?)? Problem) ImportAndOptimize(Compiler driver, IConformanceCase c)
+    {
+        var module = c.Import();
+        if (!module.Ok)
+        {
+            var unsupported = module.Diagnostics.Where(d => d.Code == Diagnostic.UnsupportedOp).ToList();
+            if (unsupported.Count > 0)
+                return (null, null, (CaseStatus.Skip, string.Join("; ", unsupported.Select(d => ShortUnsupported(d.Message)))));
+            return (null, null, (CaseStatus.Fail, "import: " + OneLine(module.Diagnostics[0].Message)));
+        }
+        var optimised = driver.Optimize(module.Value!);
+        if (!optimised.Ok) return (module.Value, null, (CaseStatus.Fail, "passes: " + OneLine(optimised.Diagnostics[0].Message)));
+        return (module.Value, optimised.Value, null);
     }
 
     private static string ShortUnsupported(string message)

@@ -33,8 +33,17 @@ public sealed class ElementEvaluator
         public override int GetHashCode() => HashCode.Combine(RuntimeHelpers.GetHashCode(Value), Indices);
 
         /// <summary>A dimension of extent 1 has the one index 0, whatever register names it (a broadcast reads it as "0"): keyed as "0".</summary>
-        public static ElementKey Of(Value v, IReadOnlyList<string> idx) =>
-            new(v, string.Join(",", idx.Select((x, d) => d < v.Type.Rank && v.Type.Shape[d] == 1 ? "0" : x)));
+        public static ElementKey Of(Value v, IReadOnlyList<string> idx)
+        {
+            var shape = v.Type.Shape;
+            bool renamed = false;
+            for (int d = 0; d < idx.Count && d < shape.Length && !renamed; d++) renamed = shape[d] == 1 && idx[d] != "0";
+            // The common case (no extent-1 dimension indexed by a register) allocates nothing beyond the key's string.
+            if (!renamed) return new(v, string.Join(",", idx));
+            var parts = new string[idx.Count];
+            for (int d = 0; d < parts.Length; d++) parts[d] = d < shape.Length && shape[d] == 1 ? "0" : idx[d];
+            return new(v, string.Join(",", parts));
+        }
     }
 
     private readonly ModuleContext _module;
