@@ -32,11 +32,11 @@ public class OnnxBenchmarks
     // Not committed either (`generate-cnns`): benchmarked when they are there.
     private static Dictionary<string, Func<string>> ImageNetFiles(Dictionary<string, Func<string>> files)
     {
-        foreach (var name in Architectures.ImageNetModels.All.Keys) files[name] = () => Architectures.ImageNetModels.PathOf(name);
+        foreach (var name in global::GraphCompiler.Tests.ImageNetNets.All.Keys) files[name] = () => Architectures.ImageNetModels.PathOf(name);
         return files;
     }
 
-    private static readonly HashSet<string> Generated = ["resnet50", "resnet50_formula", "resnet50_ingraph", .. Architectures.ImageNetModels.All.Keys];
+    private static readonly HashSet<string> Generated = ["resnet50", "resnet50_formula", "resnet50_ingraph", .. global::GraphCompiler.Tests.ImageNetNets.All.Keys];
 
     public static IEnumerable<string> Models() =>
         Environment.GetEnvironmentVariable("GC_BENCH_MODELS") is { Length: > 0 } only

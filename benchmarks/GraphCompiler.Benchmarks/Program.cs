@@ -6,6 +6,8 @@ using GraphCompiler.Benchmarks.Architectures;
 // random|formula|in-graph]` writes the ~100 MB ResNet-50 (default benchmarks/models/resnet50.onnx, ignored by
 // git; formula/in-graph: the same formula weights as initializers or computed in the graph, see ResNet50Model);
 // `generate-cnns [NAME...]` writes the standard ImageNet CNNs to benchmarks/models/imagenet/ (ignored by git);
+// `generate-cnns --weights-as-inputs DIR [--batch N] [NAME...]` writes the GPU check's CNNs there with their weights
+// as graph inputs (NAME.onnx, NAME.weights.json; tools/gpu-check draws the weights);
 // `verify [NAME...]` checks that GraphCompiler and ONNX Runtime agree on each benchmark model; anything else
 // `compare [NAME...]` times both, in alternating blocks of calls, at 1 and 2 threads (a quick same-run ratio; the
 // BenchmarkDotNet run is the full measurement); `ort-footprint MODEL [THREADS]` prints ONNX Runtime's cold start and
@@ -32,6 +34,20 @@ switch (args)
         if (rest.Length > 1) break;
         var path = ResNet50Model.Write(rest.Length == 1 ? rest[0] : null, weights);
         Console.WriteLine($"wrote {path} ({new FileInfo(path).Length / 1e6:F1} MB, {ResNet50Model.CountParameters(File.ReadAllBytes(path)) / 1e6:F2} M parameters)");
+        return 0;
+    case ["generate-cnns", "--weights-as-inputs", var folder, .. var rest]:
+        int batch = 1;
+        if (rest is ["--batch", var b, ..])
+        {
+            if (!int.TryParse(b, out batch) || batch < 1)
+            {
+                Console.Error.WriteLine($"--batch takes a positive integer, not '{b}'");
+                return 2;
+            }
+            rest = rest[2..];
+        }
+        foreach (var written in ImageNetModels.WriteWeightsAsInputs(folder, batch, rest.Length > 0 ? rest : null))
+            Console.WriteLine($"wrote {written} ({new FileInfo(written).Length / 1e3:F0} kB)");
         return 0;
     case ["generate-cnns", .. var names]:
         foreach (var written in ImageNetModels.Write(names.Length > 0 ? names : null))

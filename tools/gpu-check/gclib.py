@@ -8,6 +8,7 @@ args/results are device pointers there).
 import ctypes
 import json
 import os
+import zlib
 
 import numpy as np
 
@@ -17,6 +18,37 @@ NP_DTYPES = {
     "i8": np.int8, "i16": np.int16, "i32": np.int32, "i64": np.int64,
     "u8": np.uint8, "u16": np.uint16, "u32": np.uint32, "u64": np.uint64,
 }
+
+
+# splitmix64's constants (Steele, Lea and Flood 2014), as uint64 scalars: NumPy 1.x would turn a Python int
+# above 2^63 mixed with a uint64 array into float64.
+_GOLDEN, _MIX1, _MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_DRAW_CHUNK = 1 << 22
+
+
+def draw_uniform(name, shape, low, high):
+    """f32 values uniform in [low, high): element i of tensor NAME is splitmix64(crc32(NAME)·2^32 + i).
+
+    Integer arithmetic then one f64 multiply-add per element, so the development machine (where the reference
+    interpreter runs on these values) and the GPU machine draw bit-identical tensors whatever their NumPy
+    versions; weights never travel, only their names, shapes and ranges."""
+    n = int(np.prod(shape, dtype=np.int64))
+    out = np.empty(n, dtype=np.float32)
+    base = np.uint64(zlib.crc32(name.encode())) << np.uint64(32)
+    lo, span = float(low), float(high) - float(low)
+    for start in range(0, n, _DRAW_CHUNK):
+        z = np.arange(start, min(n, start + _DRAW_CHUNK), dtype=np.uint64) + base + _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * _MIX1
+        z = (z ^ (z >> np.uint64(27))) * _MIX2
+        z ^= z >> np.uint64(31)
+        u = (z >> np.uint64(40)).astype(np.float64) * (1.0 / (1 << 24))
+        out[start:start + len(u)] = lo + u * span
+    return out.reshape(shape)
+
+
+def draw_inputs(specs):
+    """The arrays of a case whose inputs are drawn (a spec with 'low' and 'high'), in argument order."""
+    return [draw_uniform(s["name"], s["shape"], s["low"], s["high"]) for s in specs]
 
 
 def load_manifest(bundle):

@@ -1,14 +1,18 @@
 """Builds the GPU-check bundle (runs on the development machine; /usr/bin/python3 + NumPy).
 
 Examples (examples/*.ir|.onnx|.pbtxt): compile a library with gcc-cli (--target TARGET), make inputs (.npy),
-compute the expected outputs with the reference interpreter. The ONNX suite (node/ and simple/): every case as
-`gcc-cli check --export` compiles it, with the suite's own expected outputs and tolerances, and the floor
-it must meet (tests/conformance/onnx.<backend>.txt). Benchmarks: libraries only (bench.py makes inputs on
-the GPU). Everything is recorded in bundle/manifest.json.
+compute the expected outputs with the reference interpreter. CNNs (the ten networks of the benchmarks'
+`generate-cnns --weights-as-inputs`, weights as arguments): a batch-1 f32 library each, checked against the
+interpreter on weights both machines draw from the same formula (gclib.draw_uniform), plus batch-1 and
+batch-32 TF32 libraries and the graphs as data for bench.py's baselines. The ONNX suite (node/ and simple/): every
+case as `gcc-cli check --export` compiles it, with the suite's own expected outputs and tolerances, and the
+floor it must meet (tests/conformance/onnx.<backend>.txt). Benchmarks: libraries only (bench.py makes inputs
+on the GPU). Everything is recorded in bundle/manifest.json; bundle.tar.xz beside the bundle is what travels.
 """
 import argparse
 import concurrent.futures as cf
 import glob
+import hashlib
 import json
 import os
 import re
@@ -16,12 +20,14 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
+import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gclib import NP_DTYPES, f32_to_bf16  # noqa: E402
+from gclib import NP_DTYPES, draw_inputs, f32_to_bf16  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -44,9 +50,13 @@ class Prep:
         self.bundle = os.path.abspath(args.bundle)
         self.tmp = tempfile.mkdtemp(prefix="gpucheck-")
         self.seed = args.seed
+        self.reference_cache = args.reference_cache
 
     def gcc(self, *argv, timeout=600):
-        p = subprocess.run(self.cli + list(argv), capture_output=True, text=True, timeout=timeout)
+        try:
+            p = subprocess.run(self.cli + list(argv), capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return 124, "", f"gcc-cli {argv[0]} took over {timeout} s"
         return p.returncode, p.stdout, p.stderr
 
     def compile(self, model, name, extra=(), subdir="libs"):
@@ -71,13 +81,13 @@ class Prep:
         shutil.rmtree(out, ignore_errors=True)
         return f"{subdir}/lib{name}.so", args, results
 
-    def interpret(self, model, extra, inputs):
+    def interpret(self, model, extra, inputs, timeout=600):
         """Runs the reference interpreter; inputs: [(arg name, .npy path)] -> [result .npy paths] or error str."""
         out = tempfile.mkdtemp(dir=self.tmp)
         argv = ["run", model, "--backend", "interpreter", "-o", out, *extra]
         for nm, path in inputs:
             argv += ["--input", f"{nm}={path}"]
-        rc, so, se = self.gcc(*argv)
+        rc, so, se = self.gcc(*argv, timeout=timeout)
         if rc != 0:
             return f"interpreter failed: {(se or so).strip()[-300:]}"
         return [os.path.join(out, f) for f in RUN_OUT_RE.findall(so)]
@@ -115,7 +125,101 @@ class Prep:
             "expected": [dict(s, file=rel(p), rtol=RTOL.get(s["dtype"], 0.0)) for s, p in zip(results, exp_files)],
         }
 
+    def reference(self, model, specs, expected_specs):
+        """The interpreter's results on drawn inputs (minutes for a CNN: cached under --reference-cache, keyed by the
+        model's bytes and the draws' specs); -> [arrays] or error str."""
+        h = hashlib.sha256(DRAW_VERSION.encode())
+        with open(model, "rb") as f:
+            h.update(f.read())
+        h.update(json.dumps(specs, sort_keys=True).encode())
+        cached = os.path.join(self.reference_cache, h.hexdigest()[:32]) if self.reference_cache else None
+        files = [os.path.join(cached, f"result_{k}.npy") for k in range(len(expected_specs))] if cached else []
+        if cached and all(os.path.exists(f) for f in files):
+            return [np.load(f) for f in files]
+        work = tempfile.mkdtemp(dir=self.tmp)
+        inputs = []
+        for spec, a in zip(specs, draw_inputs(specs)):
+            path = os.path.join(work, f"{len(inputs)}.npy")
+            np.save(path, a)
+            inputs.append((spec["name"], path))
+        outs = self.interpret(model, [], inputs, timeout=REFERENCE_TIMEOUT)
+        shutil.rmtree(work, ignore_errors=True)
+        if isinstance(outs, str):
+            return outs
+        arrays = [np.load(p) for p in outs]
+        if cached:
+            os.makedirs(cached, exist_ok=True)
+            for a, f in zip(arrays, files):
+                np.save(f, a)
+        return arrays
+
     # --- cases ---------------------------------------------------------------------------------
+
+    def cnn_jobs(self, args, parts):
+        """generate-cnns writes the weightless graphs at batch 1 and --cnn-batch; -> jobs for the pool."""
+        if not args.bench_cli:
+            raise SystemExit("error: the CNN parts need --bench-cli (the benchmarks program, for generate-cnns)")
+        jobs = []
+        for batch in sorted({1, args.cnn_batch}):
+            folder = os.path.join(self.tmp, f"cnns_b{batch}")
+            argv = shlex.split(args.bench_cli) + ["generate-cnns", "--weights-as-inputs", folder, "--batch", str(batch)]
+            argv += [n for n in args.cnns.split(",") if n]
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+            if p.returncode != 0:
+                raise SystemExit(f"error: generate-cnns failed (exit {p.returncode}): {(p.stderr or p.stdout).strip()[-600:]}")
+            for model in sorted(glob.glob(os.path.join(folder, "*.onnx"))):
+                name = os.path.splitext(os.path.basename(model))[0]
+                with open(os.path.join(folder, name + ".weights.json")) as f:
+                    weights = json.load(f)["weights"]
+                if batch == 1 and "cnns" in parts:
+                    jobs.append(("cases", self.cnn, name, model, weights))
+                if "bench" in parts:
+                    jobs.append(("benchmarks", self.cnn_benchmark, name, batch, model, weights))
+        jobs.sort(key=lambda j: j[1] != self.cnn)
+        return jobs
+
+    def cnn(self, name, model, weights):
+        """A CNN with its weights as arguments: the f32 library, checked against the interpreter on drawn weights."""
+        case = f"cnn_{name}"
+        c = self.compile(model, case, subdir="cnns")
+        if isinstance(c, str):
+            return case, c
+        lib, args, results = c
+        specs = cnn_draws(args, weights)
+        if isinstance(specs, str):
+            return case, specs
+        t0 = time.time()
+        ref = self.reference(model, specs, results)
+        if isinstance(ref, str):
+            return case, ref
+        if len(ref) != len(results) or list(ref[0].shape) != results[0]["shape"]:
+            return case, f"interpreter gave {[list(r.shape) for r in ref]}, the library has {[s['shape'] for s in results]}"
+        data = os.path.join(self.bundle, "data", case)
+        os.makedirs(data, exist_ok=True)
+        exp = os.path.join(data, "expected_0.npy")
+        np.save(exp, ref[0].astype(np.float32))
+        log(f"  {case}: reference in {time.time() - t0:.0f} s")
+        return case, {"name": case, "kind": "cnn", "model": f"generate-cnns {name} --batch 1", "lib": lib, "prefix": case,
+                      "inputs": specs,
+                      "expected": [dict(results[0], file=os.path.relpath(exp, self.bundle), rtol=RTOL["f32"])]}
+
+    def cnn_benchmark(self, name, batch, model, weights):
+        """A CNN at a batch on TF32 tensor cores (as XLA and cuDNN compute f32 convolutions), with its graph for bench.py."""
+        bench = f"cnn_{name}_b{batch}"
+        c = self.compile(model, bench, ["--precision", "tf32"] if self.target == "cuda" else [], subdir="bench")
+        if isinstance(c, str):
+            return bench, c
+        lib, args, results = c
+        specs = cnn_draws(args, weights)
+        if isinstance(specs, str):
+            return bench, specs
+        graphs = os.path.join(self.bundle, "cnn_graphs")
+        os.makedirs(graphs, exist_ok=True)
+        graph = f"cnn_graphs/{name}_b{batch}.json"
+        shutil.copy(os.path.splitext(model)[0] + ".weights.json", os.path.join(self.bundle, graph))
+        return bench, {"name": bench, "model": f"generate-cnns {name} --batch {batch}", "lib": lib, "prefix": bench,
+                       "args": specs, "results": results, "cnn": {"net": name, "batch": batch, "graph": graph}}
+
 
     def example(self, model):
         stem, ext = os.path.splitext(os.path.basename(model))
@@ -184,6 +288,28 @@ def random_input(rng, spec):
     return rng.integers(0, 4, shape).astype(NP_DTYPES[dt])
 
 
+# The interpreter on VGG-19 (20 GFLOP) takes about 10 minutes on this machine's cores.
+REFERENCE_TIMEOUT = 3600
+
+# Part of the reference cache's key: bump when gclib.draw_uniform or the input's range changes.
+DRAW_VERSION = "splitmix64-v1"
+
+# The image: uniform with unit variance (√3 = 1.732).
+IMAGE_RANGE = (-1.7320508, 1.7320508)
+
+
+def cnn_draws(args, weights):
+    """The library's arguments (input, then the weights in the order generate-cnns wrote them) as draw specs."""
+    if len(args) != len(weights) + 1 or args[0]["name"] != "input":
+        return f"the library takes {len(args)} arguments, generate-cnns wrote the input and {len(weights)} weights"
+    specs = [dict(args[0], low=IMAGE_RANGE[0], high=IMAGE_RANGE[1])]
+    for a, w in zip(args[1:], weights):
+        if a["name"] != w["name"] or a["shape"] != w["shape"] or a["dtype"] != "f32":
+            return f"argument {a['name']} {a['dtype']}{a['shape']} is not weight {w['name']} f32{w['shape']}"
+        specs.append(dict(a, low=w["low"], high=w["high"]))
+    return specs
+
+
 def check_backend(target):
     """`gcc-cli check --backend` for a compile target: cuda, else the CPU."""
     return "cuda" if target == "cuda" else "cpu"
@@ -199,7 +325,12 @@ def main():
                     help="the ONNX suite (its node/ and simple/ folders are exported)")
     ap.add_argument("--filter", default="", help="regex the conformance case names must match (the floor is then checked on those only)")
     ap.add_argument("--eltwise-model", default=os.path.join(ROOT, "..", "shared", "models", "eltwise_chain10_16M.onnx"))
-    ap.add_argument("--only", default="examples,conformance,bench", help="comma list of parts to build")
+    ap.add_argument("--only", default="examples,cnns,conformance,bench", help="comma list of parts to build")
+    ap.add_argument("--bench-cli", default="", help="command that runs the benchmarks program (generate-cnns); the CNN parts need it")
+    ap.add_argument("--cnns", default="", help="comma list of the CNNs to bundle (default: all that generate-cnns writes)")
+    ap.add_argument("--cnn-batch", type=int, default=32, help="the CNN benchmarks' large batch (batch 1 is always there)")
+    ap.add_argument("--reference-cache", default=os.path.join(os.path.expanduser("~"), ".cache", "graphcompiler", "gpu-check"),
+                    help="where the interpreter's CNN results are kept between runs (empty: recompute)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1234)
     args = ap.parse_args()
@@ -221,6 +352,9 @@ def main():
             jobs.append(("benchmarks", prep.benchmark, args.eltwise_model, "eltwise_chain10_16M"))
         else:
             log(f"note: {args.eltwise_model} not found; the eltwise-chain benchmark is left out")
+
+    if "cnns" in parts or "bench" in parts:
+        jobs[:0] = prep.cnn_jobs(args, parts)  # first: the interpreter's references take longest
 
     manifest = {"target": args.target, "place": args.place, "seed": args.seed, "cases": [], "benchmarks": [], "skipped": []}
     if "conformance" in parts:
@@ -255,8 +389,13 @@ def main():
     size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(args.bundle) for f in fs)
     log(f"bundle {args.bundle}: {len(manifest['cases'])} cases, {len(manifest['benchmarks'])} benchmarks, "
         f"{len(manifest['skipped'])} skipped, {size / 1e6:.1f} MB")
-    if size > 48e6:
-        log("warning: the bundle is over 48 MB (the device tool carries 64 MiB in all)")
+    # What travels: PTX and .npy files compress ~15x, so every CNN fits in the device tool's 64 MiB.
+    archive = args.bundle.rstrip("/") + ".tar.xz"
+    with tarfile.open(archive, "w:xz", preset=6) as tar:
+        tar.add(args.bundle, arcname="bundle")
+    log(f"archive {archive}: {os.path.getsize(archive) / 1e6:.1f} MB")
+    if os.path.getsize(archive) > 48e6:
+        log("warning: the archive is over 48 MB (the device tool carries 64 MiB in all)")
     if not manifest["cases"] and not manifest["benchmarks"]:
         log("error: nothing compiled")
         sys.exit(1)

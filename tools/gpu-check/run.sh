@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one command for the GPU machine, from the repository root:  bash tools/gpu-check/run.sh
-# Needs the bundle made here by tools/gpu-check/prepare.sh (tools/gpu-check/bundle/, carried along).
+# Needs the bundle made here by tools/gpu-check/prepare.sh: tools/gpu-check/bundle.tar.xz carried along (unpacked
+# to /tmp first), or the folder tools/gpu-check/bundle/.
 # Prints the GPU, runs check.py (correctness) then bench.py (timings); logs go to $OUT when set.
 #   BUNDLE=dir  CHECK_ARGS='...'  BENCH_ARGS='...' (e.g. --no-compile, --filter mlp)  SKIP_BENCH=1
 # Exit code: check.py's (1 when a case failed), or bench.py's when that failed.
@@ -9,6 +10,10 @@ here="$(cd "$(dirname "$0")" && pwd)"
 export PYTHONUNBUFFERED=1
 export XLA_PYTHON_CLIENT_PREALLOCATE=false   # JAX and torch share the GPU
 bundle="${BUNDLE:-$here/bundle}"
+if [ ! -f "$bundle/manifest.json" ] && [ -f "$bundle.tar.xz" ]; then
+  mkdir -p /tmp/gpu-check && python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter="data")' "$bundle.tar.xz" /tmp/gpu-check \
+    && bundle=/tmp/gpu-check/bundle
+fi
 out="${OUT:-}"
 log() { if [ -n "$out" ]; then tee -a "$out/$1"; else cat; fi; }
 [ -n "$out" ] && mkdir -p "$out"
@@ -17,7 +22,7 @@ log() { if [ -n "$out" ]; then tee -a "$out/$1"; else cat; fi; }
 { nvidia-smi -L 2>/dev/null || echo "nvidia-smi not found"; python3 --version; } | log run.log
 start=$(date +%s)
 echo "== check.py" | log check.log
-timeout 240 python3 "$here/check.py" --bundle "$bundle" ${CHECK_ARGS:-} 2>&1 | log check.log
+timeout 270 python3 "$here/check.py" --bundle "$bundle" --budget 240 ${CHECK_ARGS:-} 2>&1 | log check.log
 check_rc=${PIPESTATUS[0]}
 echo "== check.py exit $check_rc after $(( $(date +%s) - start )) s" | log check.log
 bench_rc=0

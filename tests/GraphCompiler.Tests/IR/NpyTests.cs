@@ -136,3 +136,12 @@ public sealed class SkippableNumPyFactAttribute : FactAttribute
         if (!NumPy.Available) Skip = "python3-numpy is not installed (the README's set-up command installs it)";
     }
 }
+
+/// <summary>A theory that is skipped, visibly, when Debian's python3-numpy is missing.</summary>
+public sealed class SkippableNumPyTheoryAttribute : TheoryAttribute
+{
+    public SkippableNumPyTheoryAttribute()
+    {
+        if (!NumPy.Available) Skip = "python3-numpy is not installed (the README's set-up command installs it)";
+    }
+}

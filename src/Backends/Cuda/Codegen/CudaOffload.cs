@@ -174,8 +174,13 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IDeviceHook
         b.Line($"call void @llvm.memcpy.p0.p0.i64(ptr {site.HostPointer(op.Result)}, ptr {slot}, i64 {bytes}, i1 false)");
     }
 
-    private void Launch(GpuKernel k, DeviceSite site) =>
-        Launch(site, k.Name, plan.KernelIndex(k), (k.GridX, k.GridY, k.GridZ), k.Block, [.. k.Parameters.Select(p => DevicePointer(p, site))]);
+    private void Launch(GpuKernel k, DeviceSite site)
+    {
+        string[] pointers = [.. k.Parameters.Select(p => DevicePointer(p, site))];
+        if (k.ScratchBytes > 0)
+            pointers = [.. pointers, site.B.Let($"add i64 {site.B.Let($"load i64, ptr {HostRuntime.Arena}", "darena")}, {plan.ScratchOffset}", "scratch")];
+        Launch(site, k.Name, plan.KernelIndex(k), (k.GridX, k.GridY, k.GridZ), k.Block, pointers);
+    }
 
     /// <summary>cuLaunchKernel of kernel <paramref name="index"/> on the compute stream with these device pointers as its parameters.</summary>
     private void Launch(DeviceSite site, string name, int index, (long X, long Y, long Z) grid, int block, string[] parameters)

@@ -20,7 +20,11 @@ internal sealed class CudaPlan
     public List<string> KernelNames { get; } = [];
     /// <summary>Constants GPU kernels read, with their contents, in upload order.</summary>
     public List<(Value Value, Tensor Tensor)> DeviceConstants { get; } = [];
+    /// <summary>The device arena: every GPU value's buffer, then the kernels' scratch (<see cref="ScratchOffset"/>).</summary>
     public long DeviceArenaBytes { get; }
+
+    /// <summary>Where the kernels' shared scratch starts in the device arena (<see cref="GpuKernel.ScratchBytes"/>).</summary>
+    public long ScratchOffset { get; }
     public string? DeviceModeProblem { get; }
 
     /// <summary>The GPU half of each compressed transfer, by its send: the widening or narrowing kernel, its index and grid.</summary>
@@ -84,7 +88,10 @@ internal sealed class CudaPlan
         var buffers = BufferAssignment.Compute(f, _placement.DeviceMemoryPlan);
         foreach (var v in buffers.Values)
             if (v.Kind == BufferKind.Arena) _offsets[v.Value] = v.Offset;
-        DeviceArenaBytes = buffers.ArenaBytes;
+        // One scratch region for every kernel that needs one: they run in order on the compute stream.
+        long scratch = Kernels.Values.SelectMany(k => k).Select(k => k.ScratchBytes).DefaultIfEmpty(0).Max();
+        ScratchOffset = (buffers.ArenaBytes + CudaPlacement.DeviceAlignment - 1) / CudaPlacement.DeviceAlignment * CudaPlacement.DeviceAlignment;
+        DeviceArenaBytes = scratch > 0 ? ScratchOffset + scratch : buffers.ArenaBytes;
         DeviceModeProblem = FindDeviceModeProblem();
     }
 

@@ -8,7 +8,9 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 /// One launch of a GPU kernel: its symbol, its grid (computed at compile time from the static shapes),
 /// and the values whose device pointers are its parameters, in order (outputs first, then inputs).
 /// </summary>
-public sealed record GpuKernel(string Name, long GridX, long GridY, long GridZ, int Block, IReadOnlyList<Value> Parameters);
+/// <param name="ScratchBytes">Device scratch the kernel needs (a split reduction's partials), passed after
+/// <paramref name="Parameters"/>: one region serves every kernel of a function, since they run in order on one stream.</param>
+public sealed record GpuKernel(string Name, long GridX, long GridY, long GridZ, int Block, IReadOnlyList<Value> Parameters, long ScratchBytes = 0);
 
 /// <summary>
 /// The NVPTX module of one compilation: every kernel's LLVM IR, marked as kernels for the NVPTX

@@ -5,7 +5,8 @@ using GraphCompiler.IR.Ops;
 namespace GraphCompiler.Backends.Cuda.Codegen;
 
 /// <summary>
-/// Picks the kernel template for a GPU op: column reduction (a thread per output, coalesced) or row reduction (a block per output), GEMM (a dot_general and its epilogue), implicit GEMM (a
+/// Picks the kernel template for a GPU op: column reduction (a thread per output, coalesced), split reduction (few outputs
+/// of many elements: chunks, then their partials combined) or row reduction (a block per output), GEMM (a dot_general and its epilogue), implicit GEMM (a
 /// convolution of one group and its epilogue; tensor cores or FMA tiles), or pointwise for everything else, the other
 /// convolutions and pooling included (see <see cref="CudaCapabilities"/>).
 /// </summary>
@@ -38,6 +39,8 @@ internal static class GpuCodegen
         {
             case "reduction" when RowKernel.Split(ops, outputs) is { } split && ColumnKernel.Applies(split, outputs, m.Target.Multiprocessors):
                 return [ColumnKernel.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs, split)];
+            case "reduction" when RowKernel.Split(ops, outputs) is { } split && SplitReduction.Applies(split, ops, outputs, m.Target.Multiprocessors):
+                return SplitReduction.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs, split);
             case "reduction":
                 return [RowKernel.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs)];
             case "output" when ops.Any(o => o.Def is DotGeneralOp):

@@ -98,28 +98,7 @@ internal static class RowKernel
                 return ev.Combine(kind, e, a, ev.Element(red.Operands[0], Full(j)));
             }, "col", block.ToString());
             ev.NextElement();
-            for (int off = 16; off >= 1; off /= 2)
-            {
-                var other = b.Let($"call float @llvm.nvvm.shfl.sync.bfly.f32(i32 -1, float {acc}, i32 {off}, i32 31)", "sh");
-                acc = ev.Combine(kind, e, acc, other);
-            }
-            if (warps > 1)
-            {
-                var write = b.FreshLabel("lane0");
-                var joined = b.FreshLabel("joined");
-                b.CondBr(b.Let($"icmp eq i64 {lane}, 0"), write, joined);
-                b.Block(write);
-                var slot = b.Let($"getelementptr inbounds float, ptr addrspace(3) {smem}, i64 {b.Let($"add i64 {warp}, {ri * warps}")}");
-                b.Line($"store float {acc}, ptr addrspace(3) {slot}");
-                b.Br(joined);
-                b.Block(joined);
-                Sreg.Barrier(mc, b);
-                // Each reduce has its own slots, so no second barrier is needed before the next one.
-                string total = b.Let($"load float, ptr addrspace(3) {b.Let($"getelementptr inbounds float, ptr addrspace(3) {smem}, i64 {ri * warps}")}");
-                for (int w = 1; w < warps; w++)
-                    total = ev.Combine(kind, e, total, b.Let($"load float, ptr addrspace(3) {b.Let($"getelementptr inbounds float, ptr addrspace(3) {smem}, i64 {ri * warps + w}")}"));
-                acc = total;
-            }
+            acc = AcrossBlock(mc, b, ev, kind, e, acc, lane, warp, smem, ri * warps, warps);
             ev.Seed(red.Result, rowIdx, acc);
         }
 
@@ -153,5 +132,34 @@ internal static class RowKernel
         b.Line("ret void");
         m.AddKernel(name, outerOutputs.Count + outerInputs.Count, b.Body());
         return new GpuKernel(name, Math.Max(1, rows), 1, 1, block, [.. outerOutputs, .. outerInputs]);
+    }
+
+    /// <summary>
+    /// Combines each thread's <paramref name="acc"/> over the block: butterfly shuffles within each warp, then through
+    /// <paramref name="warps"/> shared-memory slots from <paramref name="slot"/> (one per warp; callers give each reduce
+    /// its own slots, so no barrier is needed before the next). Every thread gets the block's value.
+    /// </summary>
+    internal static string AcrossBlock(ModuleContext mc, LlvmBuilder b, ElementEvaluator ev, string kind, ElementType e, string acc,
+        string lane, string warp, string smem, int slot, int warps)
+    {
+        for (int off = 16; off >= 1; off /= 2)
+        {
+            var other = b.Let($"call float @llvm.nvvm.shfl.sync.bfly.f32(i32 -1, float {acc}, i32 {off}, i32 31)", "sh");
+            acc = ev.Combine(kind, e, acc, other);
+        }
+        if (warps == 1) return acc;
+        var write = b.FreshLabel("lane0");
+        var joined = b.FreshLabel("joined");
+        b.CondBr(b.Let($"icmp eq i64 {lane}, 0"), write, joined);
+        b.Block(write);
+        var at = b.Let($"getelementptr inbounds float, ptr addrspace(3) {smem}, i64 {b.Let($"add i64 {warp}, {slot}")}");
+        b.Line($"store float {acc}, ptr addrspace(3) {at}");
+        b.Br(joined);
+        b.Block(joined);
+        Sreg.Barrier(mc, b);
+        string total = b.Let($"load float, ptr addrspace(3) {b.Let($"getelementptr inbounds float, ptr addrspace(3) {smem}, i64 {slot}")}");
+        for (int w = 1; w < warps; w++)
+            total = ev.Combine(kind, e, total, b.Let($"load float, ptr addrspace(3) {b.Let($"getelementptr inbounds float, ptr addrspace(3) {smem}, i64 {slot + w}")}"));
+        return total;
     }
 }

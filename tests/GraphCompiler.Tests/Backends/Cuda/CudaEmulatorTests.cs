@@ -429,6 +429,45 @@ public sealed class CudaEmulatorTests
     }
 
     /// <summary>
+    /// Few outputs of many elements (a full sum, a mean and a max per row of a few long rows, statistics over the leading
+    /// dimension of a narrow tensor) split into chunks: a block per (output, chunk) writes partials to the device scratch,
+    /// then a block per output combines them and computes the outputs. Sizes are odd, so the last chunk is short.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData(4, """
+        func @main(%x: tensor<300007xf32>) -> (tensor<f32>) {
+          %s = reduce %x {dims = [0], kind = sum} : tensor<f32>
+          return %s
+        }
+        """)]
+    [InlineData(4, """
+        func @main(%x: tensor<3x100003xf32>) -> (tensor<3xf32>, tensor<3xf32>) {
+          %sq = mul %x, %x : tensor<3x100003xf32>
+          %s = reduce %sq {dims = [1], kind = sum} : tensor<3xf32>
+          %n = constant {value = dense<0.00001>} : tensor<3xf32>
+          %ms = mul %s, %n : tensor<3xf32>
+          %r = sqrt %ms : tensor<3xf32>
+          %m = reduce %x {dims = [1], kind = max} : tensor<3xf32>
+          return %r, %m
+        }
+        """)]
+    [InlineData(8, """
+        func @main(%x: tensor<70001x5xf32>) -> (tensor<5xf32>) {
+          %a = abs %x : tensor<70001x5xf32>
+          %m = reduce %a {dims = [0], kind = min} : tensor<5xf32>
+          return %m
+        }
+        """)]
+    public void FewOutputsOfManyElementsSplitIntoChunks(int multiprocessors, string text)
+    {
+        var options = Options with { Gpu = CudaTarget.Default with { Multiprocessors = multiprocessors } };
+        var program = RunAndCompare(PlaceOnGpu(text), rtol: 1e-5, atol: 1e-5, options: options);
+        Assert.Contains(".entry gc_split", program.Ptx);
+        Assert.Contains(".entry gc_combine", program.Ptx);
+        Assert.DoesNotContain(".entry gc_row", program.Ptx);
+    }
+
+    /// <summary>
     /// A softmax over a batch of one: the reduces' results have a dimension of extent 1, which the broadcasts after them
     /// index as 0; the reduction kernel's registers must still stand for them (once they were recomputed, and failed).
     /// </summary>

@@ -37,4 +37,18 @@ public sealed class GpuCheckBenchTests : IDisposable
         for (int i = 0; i < expected.ElementCount; i++)
             Assert.True(Math.Abs(expected.GetDouble(i) - actual.GetDouble(i)) <= 1e-4 * scale, $"logit {i}: bench.py {actual.GetDouble(i)}, interpreter {expected.GetDouble(i)}");
     }
+
+    /// <summary>Every GPU benchmark model has its baselines and its measure in bench.py (else bench.py skips it with a note).</summary>
+    [SkippableNumPyFact]
+    public void EveryGpuBenchmarkHasABaselineInBenchPy()
+    {
+        var bench = Path.Combine(GoldenFile.RepoRoot(), "tools", "gpu-check", "bench.py");
+        var defined = NumPy.Run(
+            "import importlib.util; " +
+            $"spec = importlib.util.spec_from_file_location('bench', '{bench}'); bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench); " +
+            "print('\\n'.join(bench.WORKLOADS))").Split('\n', StringSplitOptions.RemoveEmptyEntries).ToHashSet();
+        var models = Directory.GetFiles(Path.Combine(GoldenFile.RepoRoot(), "benchmarks", "gpu"), "*.ir").Select(Path.GetFileNameWithoutExtension).ToList();
+        Assert.NotEmpty(models);
+        Assert.All(models, m => Assert.Contains(m!, defined));
+    }
 }

@@ -3,29 +3,50 @@ using Google.Protobuf;
 using GraphCompiler.Frontend.Proto.Onnx;
 using static GraphCompiler.Tests.OnnxBuilder;
 
-namespace GraphCompiler.Benchmarks.Architectures;
+namespace GraphCompiler.Tests;
 
-/// <summary>A tensor while a network is built: its name, channels and (square) spatial size, NCHW, batch 1.</summary>
+/// <summary>A tensor while a network is built: its name, channels and (square) spatial size, NCHW.</summary>
 public readonly record struct Feature(string Name, int Channels, int Size);
+
+/// <summary>
+/// How a network is written: its batch, whether its float weights are graph inputs (the caller supplies them; the
+/// file holds the graph alone) instead of initializers, and its image size (224; the tests use smaller). The GPU check
+/// uses weights as inputs: a GPU library without 5–575 MB of weights travels to the GPU machine, which draws them there.
+/// </summary>
+public sealed record NetOptions(int Batch = 1, bool WeightsAsInputs = false, int ImageSize = 224)
+{
+    public static readonly NetOptions Default = new();
+}
+
+/// <summary>A float weight written as a graph input: its shape and the uniform range [Low, High] its values come from.</summary>
+public sealed record WeightSpec(string Name, long[] Shape, float Low, float High);
+
+/// <summary>A built network: the ONNX model, and its weight inputs when <see cref="NetOptions.WeightsAsInputs"/> is set.</summary>
+public sealed record BuiltNet(byte[] Onnx, IReadOnlyList<WeightSpec> WeightInputs);
 
 /// <summary>
 /// Builds an ImageNet-style CNN as an ONNX graph (opset 13) the way exporters write one: random
 /// (He-uniform, fixed seed) weights as raw-byte initializers, BatchNormalization kept as its own node, Relu6
-/// as Clip with min/max inputs. Shapes are tracked here so that each layer knows its input channels.
+/// as Clip with min/max inputs. Shapes are tracked here so that each layer knows its input channels. With
+/// <see cref="NetOptions.WeightsAsInputs"/> every float weight of rank ≥ 1 is a graph input instead, in the
+/// order the initializers would have been written, and the same random numbers are drawn either way.
 /// </summary>
 public sealed class NetBuilder
 {
     private readonly Random _random;
     private readonly GraphProto _graph;
+    private readonly NetOptions _options;
     private readonly HashSet<string> _names = [];
+    private readonly List<WeightSpec> _weightInputs = [];
     private string? _clipMin, _clipMax;
 
-    public NetBuilder(string name, int seed, int inputSize = 224)
+    public NetBuilder(string name, int seed, NetOptions? options = null)
     {
         _random = new Random(seed);
+        _options = options ?? NetOptions.Default;
         _graph = new GraphProto { Name = name };
-        _graph.Input.Add(ValueInfo("input", 1, 3, inputSize, inputSize));
-        Input = new Feature("input", 3, inputSize);
+        _graph.Input.Add(ValueInfo("input", _options.Batch, 3, _options.ImageSize, _options.ImageSize));
+        Input = new Feature("input", 3, _options.ImageSize);
     }
 
     public Feature Input { get; }
@@ -40,7 +61,7 @@ public sealed class NetBuilder
     private void Node(string op, string name, string[] inputs, string output, params AttributeProto[] attrs) =>
         _graph.Node.Add(GraphCompiler.Tests.OnnxBuilder.Node(op, name, inputs, [output], attrs));
 
-    private string Weight(string name, long[] dims, float[] values)
+    private string Constant(string name, long[] dims, float[] values)
     {
         var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float };
         t.Dims.AddRange(dims);
@@ -49,18 +70,29 @@ public sealed class NetBuilder
         return name;
     }
 
-    private float[] Uniform(long count, float limit)
+    /// <summary>A weight uniform in [-limit, limit]: an initializer, or a graph input.</summary>
+    private string Uniform(string name, long[] dims, float limit)
     {
-        var a = new float[count];
+        if (_options.WeightsAsInputs) return WeightInput(name, dims, -limit, limit);
+        var a = new float[dims.Aggregate(1L, (x, d) => x * d)];
         for (long i = 0; i < a.Length; i++) a[i] = (_random.NextSingle() * 2 - 1) * limit;
-        return a;
+        return Constant(name, dims, a);
     }
 
-    private float[] Between(int count, float lo, float hi)
+    /// <summary>A weight uniform in [lo, hi]: an initializer, or a graph input.</summary>
+    private string Between(string name, long[] dims, float lo, float hi)
     {
-        var a = new float[count];
+        if (_options.WeightsAsInputs) return WeightInput(name, dims, lo, hi);
+        var a = new float[dims.Aggregate(1L, (x, d) => x * d)];
         for (int i = 0; i < a.Length; i++) a[i] = lo + _random.NextSingle() * (hi - lo);
-        return a;
+        return Constant(name, dims, a);
+    }
+
+    private string WeightInput(string name, long[] dims, float lo, float hi)
+    {
+        _graph.Input.Add(ValueInfo(name, dims));
+        _weightInputs.Add(new WeightSpec(name, dims, lo, hi));
+        return name;
     }
 
     private static int Out(int size, int kernel, int stride, int pad, bool ceil = false) =>
@@ -72,8 +104,8 @@ public sealed class NetBuilder
         name = Unique(name);
         int fanIn = x.Channels / groups * kernel * kernel;
         // He-uniform: variance 2 / fan-in keeps a Relu network's activations at a steady scale.
-        var inputs = new List<string> { x.Name, Weight($"{name}_w", [channels, x.Channels / groups, kernel, kernel], Uniform((long)channels * fanIn, MathF.Sqrt(6f / fanIn))) };
-        if (bias) inputs.Add(Weight($"{name}_b", [channels], Uniform(channels, 0.05f)));
+        var inputs = new List<string> { x.Name, Uniform($"{name}_w", [channels, x.Channels / groups, kernel, kernel], MathF.Sqrt(6f / fanIn)) };
+        if (bias) inputs.Add(Uniform($"{name}_b", [channels], 0.05f));
         Node("Conv", name, [.. inputs], name, Ints("kernel_shape", kernel, kernel), Ints("strides", stride, stride),
             Ints("pads", pad, pad, pad, pad), Int("group", groups));
         return new Feature(name, channels, Out(x.Size, kernel, stride, pad));
@@ -85,8 +117,8 @@ public sealed class NetBuilder
         var name = Unique($"{x.Name}_bn");
         int c = x.Channels;
         Node("BatchNormalization", name,
-            [x.Name, Weight($"{name}_scale", [c], Between(c, gainLo, gainHi)), Weight($"{name}_bias", [c], Uniform(c, 0.1f)),
-             Weight($"{name}_mean", [c], Uniform(c, 0.1f)), Weight($"{name}_var", [c], Between(c, 0.5f, 1.5f))], name);
+            [x.Name, Between($"{name}_scale", [c], gainLo, gainHi), Uniform($"{name}_bias", [c], 0.1f),
+             Uniform($"{name}_mean", [c], 0.1f), Between($"{name}_var", [c], 0.5f, 1.5f)], name);
         return x with { Name = name };
     }
 
@@ -100,8 +132,8 @@ public sealed class NetBuilder
     /// <summary>Relu6 as exporters write it: Clip(x, 0, 6) with the bounds as initializers.</summary>
     public Feature Relu6(Feature x)
     {
-        _clipMin ??= Weight("relu6_min", [], [0f]);
-        _clipMax ??= Weight("relu6_max", [], [6f]);
+        _clipMin ??= Constant("relu6_min", [], [0f]);
+        _clipMax ??= Constant("relu6_max", [], [6f]);
         var name = Unique($"{x.Name}_relu6");
         Node("Clip", name, [x.Name, _clipMin, _clipMax], name);
         return x with { Name = name };
@@ -151,8 +183,8 @@ public sealed class NetBuilder
     public Feature ChannelShuffle(Feature x, int groups)
     {
         var name = Unique($"{x.Name}_shuffle");
-        var split = Shape($"{name}_split", 1, groups, x.Channels / groups, x.Size, x.Size);
-        var back = Shape($"{name}_back", 1, x.Channels, x.Size, x.Size);
+        var split = Shape($"{name}_split", _options.Batch, groups, x.Channels / groups, x.Size, x.Size);
+        var back = Shape($"{name}_back", _options.Batch, x.Channels, x.Size, x.Size);
         Node("Reshape", $"{name}_r1", [x.Name, split], $"{name}_r1");
         Node("Transpose", $"{name}_t", [$"{name}_r1"], $"{name}_t", Ints("perm", 0, 2, 1, 3, 4));
         Node("Reshape", name, [$"{name}_t", back], name);
@@ -168,7 +200,7 @@ public sealed class NetBuilder
         return name;
     }
 
-    /// <summary>GlobalAveragePool → Flatten: [1, C].</summary>
+    /// <summary>GlobalAveragePool → Flatten: [batch, C].</summary>
     public Feature GlobalPoolFlatten(Feature x)
     {
         var pool = Unique("global_pool");
@@ -178,7 +210,7 @@ public sealed class NetBuilder
         return new Feature(flat, x.Channels, 1);
     }
 
-    /// <summary>Flatten [1, C, H, W] → [1, C·H·W] (AlexNet, VGG before their classifiers).</summary>
+    /// <summary>Flatten [batch, C, H, W] → [batch, C·H·W] (AlexNet, VGG before their classifiers).</summary>
     public Feature Flatten(Feature x)
     {
         var flat = Unique("flatten");
@@ -190,18 +222,18 @@ public sealed class NetBuilder
     public Feature Dense(string name, Feature x, int units)
     {
         name = Unique(name);
-        Node("Gemm", name, [x.Name, Weight($"{name}_w", [units, x.Channels], Uniform((long)units * x.Channels, MathF.Sqrt(3f / x.Channels))),
-            Weight($"{name}_b", [units], Uniform(units, 0.01f))], name, Int("transB", 1));
+        Node("Gemm", name, [x.Name, Uniform($"{name}_w", [units, x.Channels], MathF.Sqrt(3f / x.Channels)),
+            Uniform($"{name}_b", [units], 0.01f)], name, Int("transB", 1));
         return new Feature(name, units, 1);
     }
 
-    /// <summary>The model: <paramref name="output"/> renamed "logits" by an Identity, shape [1, classes].</summary>
-    public byte[] Finish(Feature output)
+    /// <summary>The model: <paramref name="output"/> renamed "logits" by an Identity, shape [batch, classes].</summary>
+    public BuiltNet Finish(Feature output)
     {
         Node("Identity", "logits", [output.Name], "logits");
-        _graph.Output.Add(ValueInfo("logits", 1, output.Channels));
+        _graph.Output.Add(ValueInfo("logits", _options.Batch, output.Channels));
         var m = new ModelProto { IrVersion = 8, ProducerName = "GraphCompiler benchmarks", Graph = _graph };
         m.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 13 });
-        return m.ToByteArray();
+        return new BuiltNet(m.ToByteArray(), _weightInputs);
     }
 }

@@ -1,0 +1,168 @@
+using GraphCompiler.Backends.Llvm.Codegen;
+using GraphCompiler.IR;
+using GraphCompiler.IR.Ops;
+
+namespace GraphCompiler.Backends.Cuda.Codegen;
+
+/// <summary>
+/// A reduction fusion with few output elements over many folded ones (a full sum, a mean over a whole tensor, a norm,
+/// statistics of a few channels), as two kernels: <c>split</c> cuts each output element's folded range into chunks, a
+/// block per (output element, chunk) combining its chunk of every reduce into a partial in the device scratch; then
+/// <c>combine</c>, a block per output element, combines the partials in chunk order and computes the outputs. Where
+/// <see cref="RowKernel"/> would run one block per output element (one multiprocessor reading a whole tensor), this
+/// spreads the reads over about twice as many blocks as the GPU has multiprocessors. The order of the sums is fixed
+/// by the chunking, so results are the same on every run (no atomics).
+/// </summary>
+internal static class SplitReduction
+{
+    private const int Block = RowKernel.MaxBlock;
+
+    /// <summary>Fewer folded elements than this stay in one block per output element: a block reads them in a few microseconds.</summary>
+    private const long MinFolded = 1 << 16;
+
+    /// <summary>Each chunk is at least 16 elements per thread, so a block's loop outweighs its launch and combine.</summary>
+    private const long MinChunk = 16L * Block;
+
+    /// <summary>Blocks of the first kernel per multiprocessor: two keep each one busy while the other's loads are in flight.</summary>
+    private const int BlocksPerMultiprocessor = 2;
+
+    /// <summary>
+    /// Whether the fusion splits: fewer output elements than multiprocessors, at least <see cref="MinFolded"/> folded per
+    /// output element, f32 reduces, every output of the kept shape, and no reduce reading another reduce's result (the
+    /// first kernel computes every reduce's partials before any total is known).
+    /// </summary>
+    public static bool Applies(RowKernel.Shape split, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs, int multiprocessors)
+    {
+        long rows = split.KeptShape.Aggregate(1L, (a, d) => a * d), folded = split.FoldedShape.Aggregate(1L, (a, d) => a * d);
+        if (rows >= multiprocessors || folded < MinFolded) return false;
+        if (!outputs.All(o => o.Type.Shape.SequenceEqual(split.KeptShape))) return false;
+        var reduces = ops.Where(o => o.Def is ReduceOp).ToList();
+        if (reduces.Any(r => r.Result.Type.Element != ElementType.F32 || r.Operands[0].Type.Element != ElementType.F32)) return false;
+        var producer = new Dictionary<Value, Operation>(ReferenceEqualityComparer.Instance);
+        foreach (var op in ops)
+            foreach (var r in op.Results) producer[r] = op;
+        bool ReadsAReduce(Value v, HashSet<Operation> seen)
+        {
+            if (!producer.TryGetValue(v, out var p) || !seen.Add(p)) return false;
+            return p.Def is ReduceOp || p.Operands.Any(x => ReadsAReduce(x, seen));
+        }
+        return !reduces.Any(r => ReadsAReduce(r.Operands[0], new HashSet<Operation>(ReferenceEqualityComparer.Instance)));
+    }
+
+    public static IReadOnlyList<GpuKernel> Emit(DeviceModule m, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
+        IReadOnlyDictionary<Value, Tensor> constants, IReadOnlyList<Value> outerOutputs, IReadOnlyList<Value> outerInputs, RowKernel.Shape split)
+    {
+        var (keptShape, foldedShape) = (split.KeptShape, split.FoldedShape);
+        long rows = keptShape.Aggregate(1L, (a, d) => a * d), folded = foldedShape.Aggregate(1L, (a, d) => a * d);
+        var reduces = ops.Where(o => o.Def is ReduceOp).ToList();
+        long wanted = (BlocksPerMultiprocessor * (long)m.Target.Multiprocessors + rows - 1) / rows;
+        long chunks = Math.Clamp(wanted, 2, folded / MinChunk);
+        long chunkLength = (folded + chunks - 1) / chunks;
+        long scratchBytes = reduces.Count * rows * chunks * sizeof(float);
+        var mc = m.Context;
+        mc.Declare("declare float @llvm.nvvm.shfl.sync.bfly.f32(i32, float, i32, i32) nounwind convergent");
+
+        // split: block (row, chunk) folds elements [chunk·length, min((chunk+1)·length, folded)) of each reduce's input.
+        var first = m.NextName("split");
+        {
+            var b = new LlvmBuilder();
+            var ev = new ElementEvaluator(mc, b, inputs.Select((v, i) => (v, $"%p{i}")), ops, constants);
+            var scratch = $"%p{inputs.Count}";
+            int warps = Block / 32;
+            var smem = $"@{first}_smem";
+            mc.Global($"{smem} = internal addrspace(3) global [{reduces.Count * warps} x float] undef, align 4");
+            var tid = Sreg.Read(mc, b, "tid.x");
+            var blockId = Sreg.Read(mc, b, "ctaid.x");
+            var row = b.Let($"udiv i64 {blockId}, {chunks}", "row");
+            var chunk = b.Let($"urem i64 {blockId}, {chunks}", "chunk");
+            var rowIdx = ev.Memory.Unravel(row, keptShape);
+            var lo = b.Let($"mul nuw nsw i64 {chunk}, {chunkLength}", "lo");
+            var hi = b.Let($"call i64 @llvm.smin.i64(i64 {b.Let($"add nuw nsw i64 {lo}, {chunkLength}")}, i64 {folded})", "hi");
+            mc.Declare("declare i64 @llvm.smin.i64(i64, i64)");
+            var lane = b.Let($"and i64 {tid}, 31", "lane");
+            var warp = b.Let($"lshr i64 {tid}, 5", "warp");
+            for (int ri = 0; ri < reduces.Count; ri++)
+            {
+                var red = reduces[ri];
+                var (kind, e) = (red.Attr.Enum("kind"), red.Result.Type.Element);
+                ev.NextElement();
+                var acc = b.Reduce(b.Let($"add nuw nsw i64 {lo}, {tid}"), hi, "float", ElementEvaluator.IdentityOf(kind, e), (a, j) =>
+                {
+                    ev.NextElement();
+                    return ev.Combine(kind, e, a, ev.Element(red.Operands[0], Full(split, rowIdx, ev.Memory.Unravel(j, foldedShape))));
+                }, "chunk", Block.ToString());
+                ev.NextElement();
+                acc = RowKernel.AcrossBlock(mc, b, ev, kind, e, acc, lane, warp, smem, ri * warps, warps);
+                var write = b.FreshLabel("thread0");
+                var written = b.FreshLabel("written");
+                b.CondBr(b.Let($"icmp eq i64 {tid}, 0"), write, written);
+                b.Block(write);
+                var at = b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {b.Let($"add nuw nsw i64 {row}, {ri * rows}")}, {chunks}")}, {chunk}");
+                b.Line($"store float {acc}, ptr addrspace(1) {b.Let($"getelementptr inbounds float, ptr addrspace(1) {Global(b, scratch)}, i64 {at}")}");
+                b.Br(written);
+                b.Block(written);
+            }
+            b.Line("ret void");
+            m.AddKernel(first, inputs.Count + 1, b.Body());
+        }
+
+        // combine: block per row; partials in chunk order, then the outputs from the totals.
+        var second = m.NextName("combine");
+        int block = (int)Math.Min(Block, Math.Max(32, (chunks + 31) / 32 * 32));
+        {
+            var b = new LlvmBuilder();
+            var ev = new ElementEvaluator(mc, b, inputs.Select((v, i) => (v, $"%p{outputs.Count + i}")), ops, constants);
+            var scratch = $"%p{outputs.Count + inputs.Count}";
+            int warps = block / 32;
+            var smem = $"@{second}_smem";
+            mc.Global($"{smem} = internal addrspace(3) global [{Math.Max(1, reduces.Count * warps)} x float] undef, align 4");
+            var tid = Sreg.Read(mc, b, "tid.x");
+            var row = Sreg.Read(mc, b, "ctaid.x");
+            var rowIdx = ev.Memory.Unravel(row, keptShape);
+            var lane = b.Let($"and i64 {tid}, 31", "lane");
+            var warp = b.Let($"lshr i64 {tid}, 5", "warp");
+            var partials = Global(b, scratch);
+            for (int ri = 0; ri < reduces.Count; ri++)
+            {
+                var red = reduces[ri];
+                var (kind, e) = (red.Attr.Enum("kind"), red.Result.Type.Element);
+                var start = b.Let($"mul nuw nsw i64 {b.Let($"add nuw nsw i64 {row}, {ri * rows}")}, {chunks}", "partials");
+                var acc = b.Reduce(tid, chunks.ToString(), "float", ElementEvaluator.IdentityOf(kind, e), (a, c) =>
+                    ev.Combine(kind, e, a, b.Let($"load float, ptr addrspace(1) {b.Let($"getelementptr inbounds float, ptr addrspace(1) {partials}, i64 {b.Let($"add nuw nsw i64 {start}, {c}")}")}")),
+                    "part", block.ToString());
+                acc = RowKernel.AcrossBlock(mc, b, ev, kind, e, acc, lane, warp, smem, ri * warps, warps);
+                ev.Seed(red.Result, rowIdx, acc);
+            }
+            var write = b.FreshLabel("thread0");
+            var done = b.FreshLabel("done");
+            b.CondBr(b.Let($"icmp eq i64 {tid}, 0"), write, done);
+            b.Block(write);
+            for (int o = 0; o < outputs.Count; o++)
+            {
+                ev.Memory.Store(new KernelBuffer($"%p{o}", outputs[o].Type), row, ev.Element(outputs[o], rowIdx));
+                ev.NextElement();
+            }
+            ev.ClearSeeds();
+            b.Br(done);
+            b.Block(done);
+            b.Line("ret void");
+            m.AddKernel(second, outerOutputs.Count + outerInputs.Count + 1, b.Body());
+        }
+        return [
+            new GpuKernel(first, rows * chunks, 1, 1, Block, [.. outerInputs], scratchBytes),
+            new GpuKernel(second, rows, 1, 1, block, [.. outerOutputs, .. outerInputs], scratchBytes),
+        ];
+    }
+
+    /// <summary>The full index of a folded element of one output element: kept and folded indices by position.</summary>
+    private static string[] Full(RowKernel.Shape split, string[] keptIdx, string[] foldedIdx)
+    {
+        var idx = new string[split.Full.Length];
+        for (int i = 0; i < split.Kept.Length; i++) idx[split.Kept[i]] = keptIdx[i];
+        for (int i = 0; i < split.Folded.Length; i++) idx[split.Folded[i]] = foldedIdx[i];
+        return idx;
+    }
+
+    /// <summary>A kernel parameter as a global-memory pointer.</summary>
+    private static string Global(LlvmBuilder b, string parameter) => b.Let($"addrspacecast ptr {parameter} to ptr addrspace(1)", "scratch");
+}
