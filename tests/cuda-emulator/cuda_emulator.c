@@ -5,12 +5,16 @@
  * same NVPTX-flavoured LLVM IR for the host (tests/GraphCompiler.Tests/Backends/Cuda/CudaEmulator.cs) and
  * registers the resulting library under the PTX text with gcemu_register; cuModuleLoadData looks it up.
  *
- * A kernel that synchronises runs as blockDim.x POSIX threads, so __syncthreads (gcemu.barrier0) is a pthread
- * barrier and a warp shuffle (gcemu.shfl.sync.bfly.f32) or a tensor-core mma.sync (gcemu_mma) is an exchange
- * through the warp's slots between two warp barriers, as is ldmatrix (gcemu_ldmatrix); cp.async copies are queued per
- * thread and done when a wait lets their group complete. The code under test runs with the GPU's concurrency, not a serialisation of it. The threads
- * take the blocks one after another, meeting between blocks, so a kernel's shared memory (a global of the
- * kernel library) is the running block's. Other kernels run their threads in turn on the caller's thread.
+ * A kernel that synchronises runs each block as blockDim.x fibers (user-level threads, each with its own stack,
+ * switched by swapcontext on the launching thread), so __syncthreads (gcemu.barrier0) is a barrier of the block's
+ * fibers and a warp shuffle (gcemu.shfl.sync.bfly.f32) or a tensor-core mma.sync (gcemu_mma) is an exchange through
+ * the warp's slots between two warp barriers, as is ldmatrix (gcemu_ldmatrix); cp.async copies are queued per thread
+ * and done when a wait lets their group complete. Every thread runs until it must wait, then the next: the code
+ * under test sees the GPU's interleavings at every barrier, not a serialisation of the block, and a block whose
+ * threads can never all meet (a barrier some thread skips) fails the launch instead of hanging. Fibers rather than
+ * POSIX threads because a barrier of 256 kernel threads on two cores costs milliseconds; a fiber switch costs well
+ * under one. The blocks run one after another, so a kernel's shared memory (a global of the kernel library) is the
+ * running block's. Kernels without barriers or shuffles run their threads in turn, without fibers.
  *
  * The generated runtime loads it when GC_CUDA_DRIVER names it:
  *   cc -O1 -shared -fPIC -o libgccuda_emulator.so cuda_emulator.c -lpthread -ldl
@@ -22,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
 
 typedef int CUresult;
 enum { OK = 0, ERR_INVALID_VALUE = 1, ERR_OUT_OF_MEMORY = 2, ERR_NOT_INITIALIZED = 3, ERR_INVALID_IMAGE = 200,
@@ -136,7 +142,7 @@ CUresult cuGetErrorName(CUresult error, const char **name)
         case ERR_INVALID_IMAGE: *name = "CUDA_ERROR_INVALID_IMAGE (the emulator has no host build of this PTX)"; return OK;
         case ERR_NOT_FOUND: *name = "CUDA_ERROR_NOT_FOUND"; return OK;
         case ERR_LAUNCH_FAILED: *name = "CUDA_ERROR_LAUNCH_FAILED"; return OK;
-        case 701: *name = "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES (the emulator could not start a thread per GPU thread)"; return OK;
+        case 701: *name = "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES (the emulator could not allocate a stack per GPU thread)"; return OK;
         default: *name = NULL; return ERR_INVALID_VALUE;
     }
 }
@@ -145,22 +151,100 @@ CUresult cuGetErrorName(CUresult error, const char **name)
 #define WARP 32
 #define MAX_BLOCK 1024
 enum { ERR_LAUNCH_OUT_OF_RESOURCES = 701 };
+
+/* cp.async: one queue per emulated thread (see below). */
+enum { MAX_PENDING = 256 };
+struct copy { void *dst; const void *src; unsigned bytes, read; int group; };
+struct cp_queue { struct copy pending[MAX_PENDING]; int npending, committed; };
+
+/* Switching fibers: on x86-64 a few instructions (callee-saved registers and the stack pointer; the float control
+ * words too), since swapcontext also saves the signal mask with a system call, which was half of the emulator's time.
+ * Elsewhere, ucontext. */
+#if defined(__x86_64__)
+#define FAST_SWITCH 1
+void gcemu_switch(void **save_sp, void *load_sp);
+__asm__(".text\n"
+        ".globl gcemu_switch\n"
+        ".hidden gcemu_switch\n"
+        ".type gcemu_switch,@function\n"
+        "gcemu_switch:\n"
+        "  pushq %rbp\n  pushq %rbx\n  pushq %r12\n  pushq %r13\n  pushq %r14\n  pushq %r15\n"
+        "  subq $8, %rsp\n  stmxcsr (%rsp)\n  fnstcw 4(%rsp)\n"
+        "  movq %rsp, (%rdi)\n"
+        "  movq %rsi, %rsp\n"
+        "  ldmxcsr (%rsp)\n  fldcw 4(%rsp)\n  addq $8, %rsp\n"
+        "  popq %r15\n  popq %r14\n  popq %r13\n  popq %r12\n  popq %rbx\n  popq %rbp\n"
+        "  ret\n"
+        ".size gcemu_switch, .-gcemu_switch\n");
+#else
+#define FAST_SWITCH 0
+#endif
+
+struct fiber {
+#if FAST_SWITCH
+    void *sp;
+#else
+    ucontext_t context;
+#endif
+    unsigned tid;
+    int done;
+    struct cp_queue cp;
+};
+
 struct launch {
-    pthread_barrier_t all;                  /* __syncthreads */
-    pthread_barrier_t between;              /* no thread starts a block before the last one is done with its shared memory */
-    pthread_barrier_t warp[MAX_BLOCK / WARP];
+    unsigned all_arrived, all_generation;   /* __syncthreads */
+    unsigned warp_arrived[MAX_BLOCK / WARP], warp_generation[MAX_BLOCK / WARP];
+    unsigned long progress;                 /* arrivals and finished threads: a scheduler pass without any is a deadlock */
     float slots[MAX_BLOCK];
     uint32_t mma_a[MAX_BLOCK][4], mma_b[MAX_BLOCK][2]; /* each lane's mma.sync operand registers */
     const uint16_t *rows[MAX_BLOCK];        /* each lane's ldmatrix row address */
     unsigned size, grid[3];
     kernel_fn kernel;
     void **params;
-    pthread_mutex_t gate;                   /* threads start together, or not at all */
-    pthread_cond_t open;
-    int ready, abandoned;
+    struct fiber *fibers, *running;         /* NULL fibers: a kernel without barriers, its threads in turn */
+#if FAST_SWITCH
+    void *scheduler;
+#else
+    ucontext_t scheduler;
+#endif
 };
 static __thread struct launch *current;
 static __thread unsigned tid, ctaid[3];
+static __thread struct cp_queue *cp;        /* the running thread's cp.async queue */
+static __thread struct cp_queue serial_cp;  /* ... for kernels run without fibers */
+
+/* The running fiber waits: back to the scheduler, which resumes the next. */
+static void yield(void)
+{
+    struct launch *l = current;
+#if FAST_SWITCH
+    gcemu_switch(&l->running->sp, l->scheduler);
+#else
+    swapcontext(&l->running->context, &l->scheduler);
+#endif
+}
+
+/* A barrier of `count` threads: the last to arrive opens it and goes on; the others wait for the generation to move. */
+static void meet(unsigned *arrived, unsigned *generation, unsigned count)
+{
+    struct launch *l = current;
+    unsigned mine = *generation;
+    l->progress++;
+    if (++*arrived == count)
+    {
+        *arrived = 0;
+        ++*generation;
+        return;
+    }
+    while (*generation == mine) yield();
+}
+
+static void warp_barrier(void)
+{
+    struct launch *l = current;
+    unsigned w = tid / WARP;
+    meet(&l->warp_arrived[w], &l->warp_generation[w], l->size - w * WARP < WARP ? l->size - w * WARP : WARP);
+}
 
 unsigned sreg_tid_x(void) __asm__("gcemu.sreg.tid.x");
 unsigned sreg_tid_x(void) { return tid; }
@@ -184,7 +268,7 @@ unsigned sreg_laneid(void) __asm__("gcemu.sreg.laneid");
 unsigned sreg_laneid(void) { return tid % WARP; }
 
 void barrier0(void) __asm__("gcemu.barrier0");
-void barrier0(void) { pthread_barrier_wait(&current->all); }
+void barrier0(void) { meet(&current->all_arrived, &current->all_generation, current->size); }
 
 /* shfl.sync.bfly: lane i reads lane i ^ laneMask's value; a lane beyond the (partial) warp reads its own. */
 float shfl_bfly(unsigned mask, float value, unsigned laneMask, unsigned clamp) __asm__("gcemu.shfl.sync.bfly.f32");
@@ -194,10 +278,10 @@ float shfl_bfly(unsigned mask, float value, unsigned laneMask, unsigned clamp)
     struct launch *l = current;
     unsigned w = tid / WARP, base = w * WARP, width = l->size - base < WARP ? l->size - base : WARP;
     l->slots[tid] = value;
-    pthread_barrier_wait(&l->warp[w]);
+    warp_barrier();
     unsigned source = (tid % WARP) ^ (laneMask & 31);
     float r = source < width ? l->slots[base + source] : value;
-    pthread_barrier_wait(&l->warp[w]);
+    warp_barrier();
     return r;
 }
 
@@ -232,10 +316,10 @@ static float element16(int kind, uint32_t reg, int high)
 void gcemu_mma(int kind, const uint32_t *a, const uint32_t *b, const float *c, float *d)
 {
     struct launch *l = current;
-    unsigned w = tid / WARP, base = w * WARP;
+    unsigned base = tid / WARP * WARP;
     memcpy(l->mma_a[tid], a, sizeof l->mma_a[tid]);
     memcpy(l->mma_b[tid], b, sizeof l->mma_b[tid]);
-    pthread_barrier_wait(&l->warp[w]);
+    warp_barrier();
     const int K = kind == MMA_TF32 ? 8 : 16;
     float A[16][16], B[16][8];
     for (unsigned lane = 0; lane < WARP; lane++)
@@ -267,7 +351,7 @@ void gcemu_mma(int kind, const uint32_t *a, const uint32_t *b, const float *c, f
         for (int k = 0; k < K; k++) sum += A[row][k] * B[k][col];
         d[i] = sum;
     }
-    pthread_barrier_wait(&l->warp[w]);
+    warp_barrier();
 }
 
 /* ---- ldmatrix.sync.aligned.m8n8.x4(.trans).b16 ----
@@ -277,9 +361,9 @@ void gcemu_mma(int kind, const uint32_t *a, const uint32_t *b, const float *c, f
 void gcemu_ldmatrix(int transposed, const uint16_t *row, uint32_t *out)
 {
     struct launch *l = current;
-    unsigned w = tid / WARP, base = w * WARP, i = tid % WARP;
+    unsigned base = tid / WARP * WARP, i = tid % WARP;
     l->rows[tid] = row;
-    pthread_barrier_wait(&l->warp[w]);
+    warp_barrier();
     for (unsigned q = 0; q < 4; q++)
     {
         const uint16_t *const *m = &l->rows[base + 8 * q];
@@ -287,23 +371,17 @@ void gcemu_ldmatrix(int transposed, const uint16_t *row, uint32_t *out)
         uint16_t hi = transposed ? m[2 * (i % 4) + 1][i / 4] : m[i / 4][2 * (i % 4) + 1];
         out[q] = (uint32_t)lo | (uint32_t)hi << 16;
     }
-    pthread_barrier_wait(&l->warp[w]);
+    warp_barrier();
 }
 
 /* ---- cp.async: copies queued per thread, grouped by commit, done when waited for ----
  * A copy happens only when a wait.group lets its group complete (or wait.all), so a kernel that reads a stage
  * before waiting for its copies reads stale data here as it may on a GPU. Its source is read then too: kernels
  * only copy from inputs, which no thread writes. */
-enum { MAX_PENDING = 256 };
-static __thread struct copy { void *dst; const void *src; unsigned bytes, read; int group; } pending[MAX_PENDING];
-static __thread int npending, committed;
-
-static void cp_reset(void) { npending = 0; committed = 0; }
-
 static void cp_enqueue(void *dst, const void *src, unsigned bytes, unsigned read)
 {
-    if (npending == MAX_PENDING) { fprintf(stderr, "cuda emulator: more than %d cp.async copies in flight\n", MAX_PENDING); abort(); }
-    pending[npending++] = (struct copy){ dst, src, bytes, read < bytes ? read : bytes, -1 };
+    if (cp->npending == MAX_PENDING) { fprintf(stderr, "cuda emulator: more than %d cp.async copies in flight\n", MAX_PENDING); abort(); }
+    cp->pending[cp->npending++] = (struct copy){ dst, src, bytes, read < bytes ? read : bytes, -1 };
 }
 
 void cp_async_16(void *dst, const void *src, int read) __asm__("gcemu.cp.async.16");
@@ -316,9 +394,9 @@ void cp_async_4(void *dst, const void *src, int read) { cp_enqueue(dst, src, 4, 
 void cp_commit(void) __asm__("gcemu.cp.async.commit");
 void cp_commit(void)
 {
-    committed++;
-    for (int i = 0; i < npending; i++)
-        if (pending[i].group < 0) pending[i].group = committed;
+    cp->committed++;
+    for (int i = 0; i < cp->npending; i++)
+        if (cp->pending[i].group < 0) cp->pending[i].group = cp->committed;
 }
 
 /* Completes every committed group but the newest `keep`; uncommitted copies stay queued. */
@@ -326,17 +404,17 @@ void cp_wait(int keep) __asm__("gcemu.cp.async.wait");
 void cp_wait(int keep)
 {
     int kept = 0;
-    for (int i = 0; i < npending; i++)
+    for (int i = 0; i < cp->npending; i++)
     {
-        struct copy c = pending[i];
-        if (c.group >= 0 && c.group <= committed - keep)
+        struct copy c = cp->pending[i];
+        if (c.group >= 0 && c.group <= cp->committed - keep)
         {
             memcpy(c.dst, c.src, c.read);
             memset((char *)c.dst + c.read, 0, c.bytes - c.read);
         }
-        else pending[kept++] = c;
+        else cp->pending[kept++] = c;
     }
-    npending = kept;
+    cp->npending = kept;
 }
 
 void cp_wait_all(void) __asm__("gcemu.cp.async.wait.all");
@@ -346,34 +424,101 @@ void cp_wait_all(void)
     cp_wait(0);
 }
 
-/* Every block in order (x fastest), this thread's part of each. */
-static void run_blocks(struct launch *l, int synchronised)
+/* ---- launches ---- */
+
+/* Each fiber's stack: kernels keep register tiles and fragments on it. One pool per launching thread, grown as needed. */
+enum { STACK_BYTES = 256 * 1024 };
+static __thread char *stacks;
+static __thread unsigned stack_count;
+
+static int reserve_stacks(unsigned n)
 {
-    for (unsigned z = 0; z < l->grid[2]; z++)
-        for (unsigned y = 0; y < l->grid[1]; y++)
-            for (unsigned x = 0; x < l->grid[0]; x++)
-            {
-                ctaid[0] = x; ctaid[1] = y; ctaid[2] = z;
-                cp_reset();
-                l->kernel(l->params);
-                if (synchronised) pthread_barrier_wait(&l->between);
-            }
+    if (n <= stack_count) return 1;
+    if (stacks) munmap(stacks, (size_t)stack_count * STACK_BYTES);
+    stack_count = 0;
+    stacks = mmap(NULL, (size_t)n * STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (stacks == MAP_FAILED) { stacks = NULL; return 0; }
+    stack_count = n;
+    return 1;
 }
 
-struct thread_arg { struct launch *l; unsigned tid; };
-static void *thread_main(void *p)
+static void fiber_main(void)
 {
-    struct thread_arg *a = p;
-    struct launch *l = a->l;
-    pthread_mutex_lock(&l->gate);
-    while (!l->ready) pthread_cond_wait(&l->open, &l->gate);
-    int abandoned = l->abandoned;
-    pthread_mutex_unlock(&l->gate);
-    if (abandoned) return NULL;
-    current = l;
-    tid = a->tid;
-    run_blocks(l, 1);
-    return NULL;
+    struct launch *l = current;
+    l->kernel(l->params);
+    l->running->done = 1;
+    l->progress++;
+#if FAST_SWITCH
+    gcemu_switch(&l->running->sp, l->scheduler); /* never resumed */
+    abort();
+#endif
+    /* ucontext: returning resumes the scheduler (uc_link) */
+}
+
+/* A fresh fiber on `stack`: its first switch-in "returns" into fiber_main with the stack aligned as after a call. */
+static void start_fiber(struct launch *l, struct fiber *f, char *stack)
+{
+#if FAST_SWITCH
+    uintptr_t top = ((uintptr_t)stack + STACK_BYTES) & ~(uintptr_t)15;
+    void **sp = (void **)top;
+    *--sp = NULL;                       /* fiber_main's return address slot: entered with rsp % 16 == 8 */
+    *--sp = (void *)fiber_main;         /* popped by gcemu_switch's ret */
+    for (int r = 0; r < 6; r++) *--sp = NULL; /* rbp, rbx, r12-r15 */
+    --sp;                               /* mxcsr and the x87 control word: this thread's */
+    uint32_t mxcsr;
+    uint16_t fpcw;
+    __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
+    __asm__ volatile("fnstcw %0" : "=m"(fpcw));
+    memcpy(sp, &mxcsr, 4);
+    memcpy((char *)sp + 4, &fpcw, 2);
+    f->sp = sp;
+    (void)l;
+#else
+    getcontext(&f->context);
+    f->context.uc_stack.ss_sp = stack;
+    f->context.uc_stack.ss_size = STACK_BYTES;
+    f->context.uc_link = &l->scheduler;
+    makecontext(&f->context, fiber_main, 0);
+#endif
+}
+
+/* One block as fibers: resume each unfinished thread in turn until all are done; -> 0, or -1 on a deadlock. */
+static int run_block(struct launch *l)
+{
+    for (unsigned t = 0; t < l->size; t++)
+    {
+        struct fiber *f = &l->fibers[t];
+        f->tid = t;
+        f->done = 0;
+        f->cp.npending = f->cp.committed = 0;
+        start_fiber(l, f, stacks + (size_t)t * STACK_BYTES);
+    }
+    l->all_arrived = 0;
+    memset(l->warp_arrived, 0, sizeof l->warp_arrived);
+    for (unsigned remaining = l->size; remaining > 0;)
+    {
+        unsigned long before = l->progress;
+        for (unsigned t = 0; t < l->size; t++)
+        {
+            struct fiber *f = &l->fibers[t];
+            if (f->done) continue;
+            l->running = f;
+            tid = f->tid;
+            cp = &f->cp;
+#if FAST_SWITCH
+            gcemu_switch(&l->scheduler, f->sp);
+#else
+            swapcontext(&l->scheduler, &f->context);
+#endif
+            if (f->done) remaining--;
+        }
+        if (remaining > 0 && l->progress == before)
+        {
+            fprintf(stderr, "cuda emulator: a block's threads wait at barriers that can never open (%u of %u threads not finished)\n", remaining, l->size);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
@@ -389,11 +534,12 @@ CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned
     l->kernel = fn->entry;
     l->params = params;
     CUresult status = OK;
+    struct launch *saved = current;
+    current = l;
     if (!fn->synchronises)
     {
         /* No barrier, no shuffle: the block's threads in turn on this thread. */
-        struct launch *saved = current;
-        current = l;
+        cp = &serial_cp;
         for (unsigned z = 0; z < gz; z++)
             for (unsigned y = 0; y < gy; y++)
                 for (unsigned x = 0; x < gx; x++)
@@ -401,46 +547,21 @@ CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned
                     ctaid[0] = x; ctaid[1] = y; ctaid[2] = z;
                     for (tid = 0; tid < bx; tid++) l->kernel(params);
                 }
-        current = saved;
     }
+    else if (!reserve_stacks(bx) || !(l->fibers = calloc(bx, sizeof *l->fibers)))
+        status = ERR_LAUNCH_OUT_OF_RESOURCES;
     else
     {
-        pthread_t *threads = malloc(bx * sizeof *threads);
-        struct thread_arg *args = malloc(bx * sizeof *args);
-        if (!threads || !args) { free(threads); free(args); free(l); return ERR_OUT_OF_MEMORY; }
-        pthread_barrier_init(&l->all, NULL, bx);
-        pthread_barrier_init(&l->between, NULL, bx);
-        for (unsigned w = 0; w * WARP < bx; w++)
-            pthread_barrier_init(&l->warp[w], NULL, bx - w * WARP < WARP ? bx - w * WARP : WARP);
-        pthread_mutex_init(&l->gate, NULL);
-        pthread_cond_init(&l->open, NULL);
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setstacksize(&attr, 256 * 1024);
-        unsigned started = 0;
-        for (; started < bx; started++)
-        {
-            args[started].l = l;
-            args[started].tid = started;
-            if (pthread_create(&threads[started], &attr, thread_main, &args[started]) != 0) break;
-        }
-        pthread_attr_destroy(&attr);
-        /* All or nothing: a block short of threads would wait at its first barrier for ever. */
-        pthread_mutex_lock(&l->gate);
-        l->abandoned = started < bx;
-        l->ready = 1;
-        pthread_cond_broadcast(&l->open);
-        pthread_mutex_unlock(&l->gate);
-        for (unsigned t = 0; t < started; t++) pthread_join(threads[t], NULL);
-        if (started < bx) status = ERR_LAUNCH_OUT_OF_RESOURCES;
-        pthread_cond_destroy(&l->open);
-        pthread_mutex_destroy(&l->gate);
-        pthread_barrier_destroy(&l->all);
-        pthread_barrier_destroy(&l->between);
-        for (unsigned w = 0; w * WARP < bx; w++) pthread_barrier_destroy(&l->warp[w]);
-        free(args);
-        free(threads);
+        for (unsigned z = 0; z < gz && status == OK; z++)
+            for (unsigned y = 0; y < gy && status == OK; y++)
+                for (unsigned x = 0; x < gx && status == OK; x++)
+                {
+                    ctaid[0] = x; ctaid[1] = y; ctaid[2] = z;
+                    if (run_block(l) != 0) status = ERR_LAUNCH_FAILED;
+                }
+        free(l->fibers);
     }
+    current = saved;
     free(l);
     if (status == OK) __atomic_add_fetch(&launches, 1, __ATOMIC_SEQ_CST);
     return status;
