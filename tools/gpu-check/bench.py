@@ -178,7 +178,19 @@ def cnn_ops(backend, lib=None):
     def channel(v):  # a per-channel vector against NCHW
         return v.reshape(1, -1, 1, 1)
 
+    # NumPy and JAX share these spellings; torch has its own.
+    xp = np if backend == "numpy" else lib.numpy if backend == "jax" else None
+
     def common(op, xs, a):
+        if xp is not None:
+            if op == "Relu":
+                return xp.maximum(xs[0], 0)
+            if op == "Clip":
+                return xp.clip(xs[0], float(xs[1]), float(xs[2]))
+            if op == "Concat":
+                return xp.concatenate(xs, axis=a["axis"])
+            if op == "Transpose":
+                return xs[0].transpose(a["perm"])
         if op == "BatchNormalization":
             x, scale, bias, mean, var = xs
             return (x - channel(mean)) * channel(scale / (var + a.get("epsilon", 1e-5)) ** 0.5) + channel(bias)
@@ -195,7 +207,7 @@ def cnn_ops(backend, lib=None):
             return x @ (w.T if a.get("transB", 0) else w) + b
         if op == "GlobalAveragePool":
             return xs[0].mean(axis=(2, 3), keepdims=True) if backend != "torch" else xs[0].mean(dim=(2, 3), keepdim=True)
-        return None
+        raise NotImplementedError(f"{op} (bench.py's CNN walk)")
 
     if backend == "numpy":
         def conv(x, w, b, s, p, groups):
@@ -230,18 +242,7 @@ def cnn_ops(backend, lib=None):
             if op in ("MaxPool", "AveragePool"):
                 return pool(xs[0], a["kernel_shape"][0], a.get("strides", [1])[0], pads(a), bool(a.get("ceil_mode", 0)),
                             "max" if op == "MaxPool" else "avg", bool(a.get("count_include_pad", 0)))
-            if op == "Relu":
-                return np.maximum(xs[0], 0)
-            if op == "Clip":
-                return np.clip(xs[0], float(xs[1]), float(xs[2]))
-            if op == "Concat":
-                return np.concatenate(xs, axis=a["axis"])
-            if op == "Transpose":
-                return xs[0].transpose(a["perm"])
-            y = common(op, xs, a)
-            if y is None:
-                raise NotImplementedError(op)
-            return y
+            return common(op, xs, a)
         return SimpleNamespace(node=node)
 
     if backend == "torch":
@@ -267,10 +268,7 @@ def cnn_ops(backend, lib=None):
                 return xs[0].permute(*a["perm"])
             if op == "Gemm" and not isinstance(xs[1], np.ndarray):
                 return F.linear(xs[0], xs[1], xs[2]) if a.get("transB", 0) else xs[0] @ xs[1] + xs[2]
-            y = common(op, [const(x, xs[0]) if isinstance(x, np.ndarray) and op not in ("Reshape",) else x for x in xs], a)
-            if y is None:
-                raise NotImplementedError(op)
-            return y
+            return common(op, [const(x, xs[0]) if isinstance(x, np.ndarray) and op not in ("Reshape",) else x for x in xs], a)
         return SimpleNamespace(node=node)
 
     jax, jnp = lib, lib.numpy
@@ -295,18 +293,7 @@ def cnn_ops(backend, lib=None):
                 ones = jnp.pad(ones, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=1.0)
                 return total / window(ones, 0.0, jax.lax.add, k, s, 0, extra)
             return total / window(ones, 0.0, jax.lax.add, k, s, p, extra)
-        if op == "Relu":
-            return jax.nn.relu(xs[0])
-        if op == "Clip":
-            return jnp.clip(xs[0], float(xs[1]), float(xs[2]))
-        if op == "Concat":
-            return jnp.concatenate(xs, axis=a["axis"])
-        if op == "Transpose":
-            return xs[0].transpose(a["perm"])
-        y = common(op, xs, a)
-        if y is None:
-            raise NotImplementedError(op)
-        return y
+        return common(op, xs, a)
     return SimpleNamespace(node=node)
 
 

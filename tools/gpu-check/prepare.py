@@ -178,16 +178,22 @@ class Prep:
         jobs.sort(key=lambda j: j[1] != self.cnn)
         return jobs
 
+    def cnn_library(self, model, prefix, weights, extra, subdir):
+        """Compiles a generate-cnns model; -> (lib, argument draw specs, results) or error str."""
+        c = self.compile(model, prefix, extra, subdir=subdir)
+        if isinstance(c, str):
+            return c
+        lib, args, results = c
+        specs = cnn_draws(args, weights)
+        return specs if isinstance(specs, str) else (lib, specs, results)
+
     def cnn(self, name, model, weights):
         """A CNN with its weights as arguments: the f32 library, checked against the interpreter on drawn weights."""
         case = f"cnn_{name}"
-        c = self.compile(model, case, subdir="cnns")
+        c = self.cnn_library(model, case, weights, [], "cnns")
         if isinstance(c, str):
             return case, c
-        lib, args, results = c
-        specs = cnn_draws(args, weights)
-        if isinstance(specs, str):
-            return case, specs
+        lib, specs, results = c
         t0 = time.time()
         ref = self.reference(model, specs, results)
         if isinstance(ref, str):
@@ -206,13 +212,10 @@ class Prep:
     def cnn_benchmark(self, name, batch, model, weights):
         """A CNN at a batch on TF32 tensor cores (as XLA and cuDNN compute f32 convolutions), with its graph for bench.py."""
         bench = f"cnn_{name}_b{batch}"
-        c = self.compile(model, bench, ["--precision", "tf32"] if self.target == "cuda" else [], subdir="bench")
+        c = self.cnn_library(model, bench, weights, ["--precision", "tf32"] if self.target == "cuda" else [], "bench")
         if isinstance(c, str):
             return bench, c
-        lib, args, results = c
-        specs = cnn_draws(args, weights)
-        if isinstance(specs, str):
-            return bench, specs
+        lib, specs, results = c
         graphs = os.path.join(self.bundle, "cnn_graphs")
         os.makedirs(graphs, exist_ok=True)
         graph = f"cnn_graphs/{name}_b{batch}.json"
