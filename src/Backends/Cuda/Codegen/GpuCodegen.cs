@@ -35,11 +35,12 @@ internal static class GpuCodegen
         var (inputs, ops, outputs, outerInputs) = (body.Inputs, body.Ops, body.Outputs, body.OuterInputs);
         var constants = body.Constants(outerConstants);
         var kind = op.Def is FusionOp ? op.Attr.Enum("kind") : op.Def switch { ReduceOp => "reduction", DotGeneralOp or ConvolutionOp => "output", _ => "loop" };
+        var split = kind == "reduction" ? RowKernel.Split(ops, outputs) : null;
         switch (kind)
         {
-            case "reduction" when RowKernel.Split(ops, outputs) is { } split && ColumnKernel.Applies(split, outputs, m.Target.Multiprocessors):
+            case "reduction" when split is not null && ColumnKernel.Applies(split, outputs, m.Target.Multiprocessors):
                 return [ColumnKernel.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs, split)];
-            case "reduction" when RowKernel.Split(ops, outputs) is { } split && SplitReduction.Applies(split, ops, outputs, m.Target.Multiprocessors):
+            case "reduction" when split is not null && SplitReduction.Applies(split, ops, outputs, m.Target.Multiprocessors):
                 return SplitReduction.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs, split);
             case "reduction":
                 return [RowKernel.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs)];

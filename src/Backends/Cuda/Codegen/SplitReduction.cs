@@ -77,8 +77,8 @@ internal static class SplitReduction
             var chunk = b.Let($"urem i64 {blockId}, {chunks}", "chunk");
             var rowIdx = ev.Memory.Unravel(row, keptShape);
             var lo = b.Let($"mul nuw nsw i64 {chunk}, {chunkLength}", "lo");
-            var hi = b.Let($"call i64 @llvm.smin.i64(i64 {b.Let($"add nuw nsw i64 {lo}, {chunkLength}")}, i64 {folded})", "hi");
             mc.Declare("declare i64 @llvm.smin.i64(i64, i64)");
+            var hi = b.Let($"call i64 @llvm.smin.i64(i64 {b.Let($"add nuw nsw i64 {lo}, {chunkLength}")}, i64 {folded})", "hi");
             var lane = b.Let($"and i64 {tid}, 31", "lane");
             var warp = b.Let($"lshr i64 {tid}, 5", "warp");
             for (int ri = 0; ri < reduces.Count; ri++)
