@@ -11,7 +11,11 @@ export PYTHONUNBUFFERED=1
 export XLA_PYTHON_CLIENT_PREALLOCATE=false   # JAX and torch share the GPU
 bundle="${BUNDLE:-$here/bundle}"
 if [ ! -f "$bundle/manifest.json" ] && [ -f "$bundle.tar.xz" ]; then
-  mkdir -p /tmp/gpu-check && python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter="data")' "$bundle.tar.xz" /tmp/gpu-check \
+  rm -rf /tmp/gpu-check/bundle && mkdir -p /tmp/gpu-check && python3 -c '
+import sys, tarfile
+t = tarfile.open(sys.argv[1])
+# The data filter (Python 3.12, 3.11.4) refuses links and paths out of the folder; the archive is prepare.py'"'"'s own.
+t.extractall(sys.argv[2], filter="data") if hasattr(tarfile, "data_filter") else t.extractall(sys.argv[2])' "$bundle.tar.xz" /tmp/gpu-check \
     && bundle=/tmp/gpu-check/bundle
 fi
 out="${OUT:-}"
