@@ -46,10 +46,12 @@ switch (args)
             }
             rest = rest[2..];
         }
+        if (UnknownNet(rest, GraphCompiler.Tests.ImageNetNets.GpuCheck.Keys)) return 2;
         foreach (var written in ImageNetModels.WriteWeightsAsInputs(folder, batch, rest.Length > 0 ? rest : null))
             Console.WriteLine($"wrote {written} ({new FileInfo(written).Length / 1e3:F0} kB)");
         return 0;
     case ["generate-cnns", .. var names]:
+        if (UnknownNet(names, GraphCompiler.Tests.ImageNetNets.All.Keys)) return 2;
         foreach (var written in ImageNetModels.Write(names.Length > 0 ? names : null))
             Console.WriteLine($"wrote {written} ({new FileInfo(written).Length / 1e6:F1} MB, {ResNet50Model.CountParameters(File.ReadAllBytes(written)) / 1e6:F2} M parameters)");
         return 0;
@@ -72,3 +74,11 @@ switch (args)
 }
 BenchmarkSwitcher.FromAssembly(typeof(Repo).Assembly).Run(args);
 return 0;
+
+// Checked before anything is written: one line naming the first unknown network and the known ones.
+static bool UnknownNet(IEnumerable<string> names, IEnumerable<string> known)
+{
+    if (names.FirstOrDefault(n => !known.Contains(n)) is not { } unknown) return false;
+    Console.Error.WriteLine($"generate-cnns: unknown network '{unknown}' (known: {string.Join(", ", known)})");
+    return true;
+}
