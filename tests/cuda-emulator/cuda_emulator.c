@@ -426,18 +426,26 @@ void cp_wait_all(void)
 
 /* ---- launches ---- */
 
-/* Each fiber's stack: kernels keep register tiles and fragments on it. One pool per launching thread, grown as needed. */
-enum { STACK_BYTES = 256 * 1024 };
+/* Each fiber's stack: kernels keep register tiles and fragments on it. One pool per launching thread, grown as needed;
+ * below each stack an inaccessible guard page, so an overflow faults instead of writing into the next thread's stack. */
+enum { STACK_BYTES = 256 * 1024, GUARD_BYTES = 4096, STACK_STRIDE = STACK_BYTES + GUARD_BYTES };
 static __thread char *stacks;
 static __thread unsigned stack_count;
 
 static int reserve_stacks(unsigned n)
 {
     if (n <= stack_count) return 1;
-    if (stacks) munmap(stacks, (size_t)stack_count * STACK_BYTES);
+    if (stacks) munmap(stacks, (size_t)stack_count * STACK_STRIDE);
     stack_count = 0;
-    stacks = mmap(NULL, (size_t)n * STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    stacks = mmap(NULL, (size_t)n * STACK_STRIDE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (stacks == MAP_FAILED) { stacks = NULL; return 0; }
+    for (unsigned t = 0; t < n; t++)
+        if (mprotect(stacks + (size_t)t * STACK_STRIDE, GUARD_BYTES, PROT_NONE) != 0)
+        {
+            munmap(stacks, (size_t)n * STACK_STRIDE);
+            stacks = NULL;
+            return 0;
+        }
     stack_count = n;
     return 1;
 }
@@ -491,7 +499,7 @@ static int run_block(struct launch *l)
         f->tid = t;
         f->done = 0;
         f->cp.npending = f->cp.committed = 0;
-        start_fiber(l, f, stacks + (size_t)t * STACK_BYTES);
+        start_fiber(l, f, stacks + (size_t)t * STACK_STRIDE + GUARD_BYTES);
     }
     l->all_arrived = 0;
     memset(l->warp_arrived, 0, sizeof l->warp_arrived);

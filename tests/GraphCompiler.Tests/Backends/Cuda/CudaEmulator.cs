@@ -83,6 +83,40 @@ internal static partial class CudaEmulator
     }
 
     /// <summary>
+    /// Launches a hand-written kernel <c>k</c> (C, calling the emulator's <c>gcemu.*</c> symbols; it must define
+    /// <c>k.emu(void **params)</c> and <c>k.emu.sync</c>) as one block of <paramref name="threads"/> threads, without
+    /// parameters; returns cuLaunchKernel's status. For the emulator's own behaviour, which generated kernels never provoke.
+    /// </summary>
+    public static unsafe int LaunchHandWritten(string cSource, int threads)
+    {
+        var dir = Path.GetDirectoryName(Library)!;
+        int n = Interlocked.Increment(ref _registered);
+        var source = Path.Combine(dir, $"handwritten{n}.c");
+        var so = Path.Combine(dir, $"handwritten{n}.so");
+        File.WriteAllText(source, cSource);
+        var (status, output) = Exec("cc", "-O1", "-shared", "-fPIC", "-o", so, source, Library);
+        Assert.True(status == 0, $"compiling the hand-written kernel failed: {output}");
+        var ptx = Marshal.StringToCoTaskMemUTF8($"// hand-written kernel {n}");
+        var path = Marshal.StringToCoTaskMemUTF8(so);
+        var name = Marshal.StringToCoTaskMemUTF8("k");
+        try
+        {
+            Assert.Equal(0, ((delegate* unmanaged<nint, nint, int>)Export("gcemu_register"))(ptx, path));
+            nint module, function;
+            Assert.Equal(0, ((delegate* unmanaged<nint*, nint, int>)Export("cuModuleLoadData"))(&module, ptx));
+            Assert.Equal(0, ((delegate* unmanaged<nint*, nint, nint, int>)Export("cuModuleGetFunction"))(&function, module, name));
+            var launch = (delegate* unmanaged<nint, uint, uint, uint, uint, uint, uint, uint, nint, nint, nint, int>)Export("cuLaunchKernel");
+            return launch(function, 1, 1, 1, (uint)threads, 1, 1, 0, 0, 0, 0);
+        }
+        finally
+        {
+            Marshal.FreeCoTaskMem(ptx);
+            Marshal.FreeCoTaskMem(path);
+            Marshal.FreeCoTaskMem(name);
+        }
+    }
+
+    /// <summary>
     /// The device module for the host: NVPTX intrinsics renamed to the emulator's symbols, shared memory
     /// (address space 3) as ordinary globals, and per kernel a <c>NAME.emu(void **params)</c> entry that unpacks
     /// cuLaunchKernel's parameter array and <c>NAME.emu.sync</c>, whether the kernel synchronises its threads.

@@ -429,6 +429,26 @@ public sealed class CudaEmulatorTests
     }
 
     /// <summary>
+    /// The emulator runs a block's threads as fibers, each until it waits: a block whose threads can never all meet (here
+    /// thread 0 skips the barrier the others wait at) fails its launch (CUDA_ERROR_LAUNCH_FAILED) instead of hanging the
+    /// test run; the same kernel with every thread at the barrier, twice, runs.
+    /// </summary>
+    [CudaEmulatorFact]
+    public void ABlockWhoseThreadsNeverAllMeetFailsItsLaunch()
+    {
+        const string kernel = """
+            void barrier(void) __asm__("gcemu.barrier0");
+            unsigned tid(void) __asm__("gcemu.sreg.tid.x");
+            void k(void **params) __asm__("k.emu");
+            const int sync __asm__("k.emu.sync") = 1;
+            static volatile int met;
+            void k(void **params) { (void)params; if (SKIP) return; barrier(); met++; barrier(); }
+            """;
+        Assert.Equal(719, CudaEmulator.LaunchHandWritten(kernel.Replace("SKIP", "tid() == 0"), 64));
+        Assert.Equal(0, CudaEmulator.LaunchHandWritten(kernel.Replace("SKIP", "0"), 64));
+    }
+
+    /// <summary>
     /// Few outputs of many elements (a full sum, a mean and a max per row of a few long rows, statistics over the leading
     /// dimension of a narrow tensor) split into chunks: a block per (output, chunk) writes partials to the device scratch,
     /// then a block per output combines them and computes the outputs. Sizes are odd, so the last chunk is short.
