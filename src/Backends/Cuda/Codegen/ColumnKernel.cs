@@ -46,14 +46,7 @@ internal static class ColumnKernel
         b.Block(inside);
         var keptIdx = ev.Memory.Unravel(at, keptShape);
 
-        string[] Full(string j)
-        {
-            var f = ev.Memory.Unravel(j, foldedShape);
-            var idx = new string[split.Full.Length];
-            for (int i = 0; i < split.Kept.Length; i++) idx[split.Kept[i]] = keptIdx[i];
-            for (int i = 0; i < split.Folded.Length; i++) idx[split.Folded[i]] = f[i];
-            return idx;
-        }
+        string[] Full(string j) => split.Index(keptIdx, ev.Memory.Unravel(j, foldedShape));
         foreach (var red in ops.Where(o => o.Def is ReduceOp))
         {
             var kind = red.Attr.Enum("kind");

@@ -29,6 +29,15 @@ internal static class RowKernel
     {
         public ImmutableArray<long> KeptShape => [.. Kept.Select(d => Full[d])];
         public ImmutableArray<long> FoldedShape => [.. Folded.Select(d => Full[d])];
+
+        /// <summary>The full index of an element from its kept and folded indices (registers), placed by dimension.</summary>
+        public string[] Index(string[] keptIdx, string[] foldedIdx)
+        {
+            var idx = new string[Full.Length];
+            for (int i = 0; i < Kept.Length; i++) idx[Kept[i]] = keptIdx[i];
+            for (int i = 0; i < Folded.Length; i++) idx[Folded[i]] = foldedIdx[i];
+            return idx;
+        }
     }
 
     public static Shape? Split(IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs)
@@ -75,15 +84,8 @@ internal static class RowKernel
         var lane = b.Let($"and i64 {tid}, 31", "lane");
         var warp = b.Let($"lshr i64 {tid}, 5", "warp");
 
-        // The full index of folded element j of this block's output element: kept and folded indices by position.
-        string[] Full(string j)
-        {
-            var folded = ev.Memory.Unravel(j, rowShape);
-            var idx = new string[fullShape.Length];
-            for (int i = 0; i < split.Kept.Length; i++) idx[split.Kept[i]] = rowIdx[i];
-            for (int i = 0; i < split.Folded.Length; i++) idx[split.Folded[i]] = folded[i];
-            return idx;
-        }
+        // The full index of folded element j of this block's output element.
+        string[] Full(string j) => split.Index(rowIdx, ev.Memory.Unravel(j, rowShape));
         bool trailing = split.Folded.SequenceEqual(Enumerable.Range(fullShape.Length - split.Folded.Length, split.Folded.Length));
 
         for (int ri = 0; ri < reduces.Count; ri++)

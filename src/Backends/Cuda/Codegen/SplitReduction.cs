@@ -89,7 +89,7 @@ internal static class SplitReduction
                 var acc = b.Reduce(b.Let($"add nuw nsw i64 {lo}, {tid}"), hi, "float", ElementEvaluator.IdentityOf(kind, e), (a, j) =>
                 {
                     ev.NextElement();
-                    return ev.Combine(kind, e, a, ev.Element(red.Operands[0], Full(split, rowIdx, ev.Memory.Unravel(j, foldedShape))));
+                    return ev.Combine(kind, e, a, ev.Element(red.Operands[0], split.Index(rowIdx, ev.Memory.Unravel(j, foldedShape))));
                 }, "chunk", Block.ToString());
                 ev.NextElement();
                 acc = RowKernel.AcrossBlock(mc, b, ev, kind, e, acc, lane, warp, smem, ri * warps, warps);
@@ -152,15 +152,6 @@ internal static class SplitReduction
             new GpuKernel(first, rows * chunks, 1, 1, Block, [.. outerInputs], scratchBytes),
             new GpuKernel(second, rows, 1, 1, block, [.. outerOutputs, .. outerInputs], scratchBytes),
         ];
-    }
-
-    /// <summary>The full index of a folded element of one output element: kept and folded indices by position.</summary>
-    private static string[] Full(RowKernel.Shape split, string[] keptIdx, string[] foldedIdx)
-    {
-        var idx = new string[split.Full.Length];
-        for (int i = 0; i < split.Kept.Length; i++) idx[split.Kept[i]] = keptIdx[i];
-        for (int i = 0; i < split.Folded.Length; i++) idx[split.Folded[i]] = foldedIdx[i];
-        return idx;
     }
 
     /// <summary>A kernel parameter as a global-memory pointer.</summary>
