@@ -7,7 +7,7 @@
  *
  * A kernel that synchronises runs each block as blockDim.x fibers (user-level threads, each with its own stack,
  * switched by swapcontext on the launching thread), so __syncthreads (gcemu.barrier0) is a barrier of the block's
- * fibers and a warp shuffle (gcemu.shfl.sync.bfly.f32) or a tensor-core mma.sync (gcemu_mma) is an exchange through
+ * fibers and a warp shuffle (gcemu.shfl.sync.bfly.f32/.i32) or a tensor-core mma.sync (gcemu_mma) is an exchange through
  * the warp's slots between two warp barriers, as is ldmatrix (gcemu_ldmatrix); cp.async copies are queued per thread
  * and done when a wait lets their group complete. Every thread runs until it must wait, then the next: the code
  * under test sees the GPU's interleavings at every barrier, not a serialisation of the block, and a block whose
@@ -195,7 +195,7 @@ struct launch {
     unsigned all_arrived, all_generation;   /* __syncthreads */
     unsigned warp_arrived[MAX_BLOCK / WARP], warp_generation[MAX_BLOCK / WARP];
     unsigned long progress;                 /* arrivals and finished threads: a scheduler pass without any is a deadlock */
-    float slots[MAX_BLOCK];
+    uint32_t slots[MAX_BLOCK];   /* a 32-bit register per thread, for shuffles */
     uint32_t mma_a[MAX_BLOCK][4], mma_b[MAX_BLOCK][2]; /* each lane's mma.sync operand registers */
     const uint16_t *rows[MAX_BLOCK];        /* each lane's ldmatrix row address */
     unsigned size, grid[3];
@@ -270,19 +270,36 @@ unsigned sreg_laneid(void) { return tid % WARP; }
 void barrier0(void) __asm__("gcemu.barrier0");
 void barrier0(void) { meet(&current->all_arrived, &current->all_generation, current->size); }
 
-/* shfl.sync.bfly: lane i reads lane i ^ laneMask's value; a lane beyond the (partial) warp reads its own. */
-float shfl_bfly(unsigned mask, float value, unsigned laneMask, unsigned clamp) __asm__("gcemu.shfl.sync.bfly.f32");
-float shfl_bfly(unsigned mask, float value, unsigned laneMask, unsigned clamp)
+/* shfl.sync.bfly: lane i reads lane i ^ laneMask's 32 bits; a lane beyond the (partial) warp reads its own. The
+ * f32 and i32 forms are the same move (the generated code shuffles 64-bit values as two words). */
+static uint32_t shfl_bfly_bits(uint32_t value, unsigned laneMask)
 {
-    (void)mask; (void)clamp;
     struct launch *l = current;
     unsigned w = tid / WARP, base = w * WARP, width = l->size - base < WARP ? l->size - base : WARP;
     l->slots[tid] = value;
     warp_barrier();
     unsigned source = (tid % WARP) ^ (laneMask & 31);
-    float r = source < width ? l->slots[base + source] : value;
+    uint32_t r = source < width ? l->slots[base + source] : value;
     warp_barrier();
     return r;
+}
+
+uint32_t shfl_bfly_i32(unsigned mask, uint32_t value, unsigned laneMask, unsigned clamp) __asm__("gcemu.shfl.sync.bfly.i32");
+uint32_t shfl_bfly_i32(unsigned mask, uint32_t value, unsigned laneMask, unsigned clamp)
+{
+    (void)mask; (void)clamp;
+    return shfl_bfly_bits(value, laneMask);
+}
+
+float shfl_bfly(unsigned mask, float value, unsigned laneMask, unsigned clamp) __asm__("gcemu.shfl.sync.bfly.f32");
+float shfl_bfly(unsigned mask, float value, unsigned laneMask, unsigned clamp)
+{
+    (void)mask; (void)clamp;
+    uint32_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    bits = shfl_bfly_bits(bits, laneMask);
+    memcpy(&value, &bits, sizeof bits);
+    return value;
 }
 
 /* ---- mma.sync.aligned, m16n8k16 (bf16, f16) and m16n8k8 (tf32), f32 accumulators ----

@@ -17,6 +17,9 @@ public static class CudaCapabilities
 
     private static readonly FrozenSet<OpDef> Binary = Defs("add", "sub", "mul", "div", "max", "min", "and", "or", "xor");
 
+    /// <summary>Integer binary ops beyond <see cref="Binary"/>: the scalar lowering defines their edge cases (x % 0, shifts past the width) itself.</summary>
+    private static readonly FrozenSet<OpDef> IntegerBinary = Defs("rem", "pow", "shift_left", "shift_right_logical", "shift_right_arithmetic");
+
     /// <summary>The registered definitions of these ops: a name that is no op fails here, when the class is first used.</summary>
     private static FrozenSet<OpDef> Defs(params string[] names) => names.Select(OpRegistry.Get).ToFrozenSet();
 
@@ -40,56 +43,53 @@ public static class CudaCapabilities
                 "loop" => body.All(ElementSupported),
                 "reduction" => body.All(o => o.Def is ReduceOp ? ReductionSupported(o) : ElementSupported(o))
                     && Codegen.RowKernel.Split(body, op.Regions[0].Yielded) is not null,
-                "output" => body.All(o => o.Def is DotGeneralOp ? GemmSupported(o) : ElementSupported(o)) && body.Count(o => o.Def is DotGeneralOp) <= 1,
+                "output" => body.All(o => o.Def is DotGeneralOp || ElementSupported(o)) && body.Count(o => o.Def is DotGeneralOp) <= 1,
                 _ => false,
             };
         }
         return op.Def switch
         {
             ReduceOp => ReductionSupported(op),
-            DotGeneralOp => GemmSupported(op),
-            ScatterOp => TypesSupported(op) && Codegen.ScatterKernel.Supports(op),
+            // Floats of f32 and narrower on the GEMM kernels (OnGemmTiles); f64 and integer products a thread per output element.
+            DotGeneralOp => true,
+            ScatterOp => Codegen.ScatterKernel.Supports(op),
             ConstantOp => false,
             _ => ElementSupported(op),
         };
     }
 
-    private static bool TypeSupported(TensorType t) =>
-        t.Element is ElementType.F32 or ElementType.F16 or ElementType.BF16 or ElementType.F64 or ElementType.Bool or ElementType.I32 or ElementType.I64;
-
-    /// <summary>The row and GEMM kernels accumulate in f32 registers and shuffle f32: f64 stays in pointwise kernels.</summary>
+    /// <summary>The GEMM kernels accumulate in f32 registers (FMA tiles, tensor cores): f64 and integer products run elsewhere.</summary>
     private static bool NoF64(Operation op) => op.Results.All(r => r.Type.Element != ElementType.F64) && op.Operands.All(o => o.Type.Element != ElementType.F64);
-
-    private static bool TypesSupported(Operation op) => op.Results.All(r => TypeSupported(r.Type)) && op.Operands.All(o => TypeSupported(o.Type));
 
     private static bool ElementSupported(Operation op)
     {
-        if (!TypesSupported(op)) return false;
         if (IndexOnly(op) || Binary.Contains(op.Def)) return true;
+        if (op.Def is BinaryOp && !op.Operands[0].Type.Element.IsFloat()) return IntegerBinary.Contains(op.Def);
         // Float math: whatever the shared scalar lowering writes without a libm call (src/Backends/Llvm/Codegen/Math).
         if (op.Def is UnaryOp or BinaryOp && op.Operands[0].Type.Element is var e && e.IsFloat()) return ScalarEmitter.SelfContained(op.Def.Name, e);
         if (op.Def is UnaryOp) return IntegerUnary.Contains(op.Def);
         // Direct convolution and pooling: a thread per output element looping over its window (LoopElementOps).
-        if (op.Def is ConvolutionOp) return op.Results[0].Type.Element.IsFloat() && LoopElementOps.Computes(op);
+        if (op.Def is ConvolutionOp) return LoopElementOps.Computes(op);
         if (op.Def is ReduceWindowOp) return op.Attr.Enum("kind") is "sum" or "max" or "min";
+        // argmax/argmin: a block per output element, or a thread per output element in a loop fusion (Codegen.ArgReduceKernel).
+        if (op.Def is ArgReduceOp) return true;
         // Gather (embeddings, take): each output element reads its start index from device memory, clamped as XLA's.
         if (op.Def is GatherOp) return true;
         return false;
     }
 
-    /// <summary>Reductions over any dimensions, floats, sum/max/min: a block per output element (<c>RowKernel</c>).</summary>
-    private static bool ReductionSupported(Operation op)
-    {
-        var x = op.Operands[0].Type;
-        if (!TypesSupported(op) || !NoF64(op) || !x.Element.IsFloat()) return false;
-        if (op.Attr.Enum("kind") is not ("sum" or "max" or "min")) return false;
-        return op.Attr.Ints("dims").Length > 0;
-    }
+    /// <summary>
+    /// Reductions over any dimensions, of every element type and kind (sum, prod, max, min, and, or), accumulating in the
+    /// element's compute type: the row, column and split kernels. One that folds nothing is a copy, left to the simplifier.
+    /// </summary>
+    private static bool ReductionSupported(Operation op) => op.Attr.Ints("dims").Length > 0;
 
     /// <summary>
-    /// dot_general with one contracting dimension, any batch dimensions (attention's batch × heads) and free dimensions
-    /// that merge into one (a [batch, seq, hidden] activation times a weight), floats: the tiled GEMM.
+    /// Whether a dot_general runs on the GEMM kernels (FMA tiles or tensor cores): one contracting dimension, any batch
+    /// dimensions (attention's batch × heads) and free dimensions that merge into one (a [batch, seq, hidden] activation
+    /// times a weight), floats of at most 32 bits. Others (f64, integers, several contracting dimensions) compute each
+    /// output element as a loop on its own thread.
     /// </summary>
-    private static bool GemmSupported(Operation op) =>
-        TypesSupported(op) && NoF64(op) && op.Results[0].Type.Element.IsFloat() && Codegen.GemmKernel.TryDescribe(op) is not null;
+    internal static bool OnGemmTiles(Operation op) =>
+        NoF64(op) && op.Results[0].Type.Element.IsFloat() && Codegen.GemmKernel.TryDescribe(op) is not null;
 }

@@ -52,7 +52,7 @@ internal static class ColumnKernel
             var kind = red.Attr.Enum("kind");
             var e = red.Result.Type.Element;
             ev.NextElement();
-            var acc = b.Reduce("0", folded.ToString(), "float", ElementEvaluator.IdentityOf(kind, e), (a, j) =>
+            var acc = b.Reduce("0", folded.ToString(), LlvmTypes.Compute(e), ElementEvaluator.IdentityOf(kind, e), (a, j) =>
             {
                 ev.NextElement();
                 return ev.Combine(kind, e, a, ev.Element(red.Operands[0], Full(j)));

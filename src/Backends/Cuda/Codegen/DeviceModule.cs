@@ -69,6 +69,43 @@ internal static class Sreg
 }
 
 /// <summary>
+/// shfl.sync.bfly (lane i reads lane i ^ mask) for a value of any compute type. The hardware moves 32 bits: f32 and i32
+/// go as they are, narrower integers (and i1) widened, 64-bit values (f64, i64) as two halves.
+/// </summary>
+internal static class WarpShuffle
+{
+    public static string Butterfly(ModuleContext m, LlvmBuilder b, string type, string value, int laneMask)
+    {
+        switch (type)
+        {
+            case "float":
+                m.Declare("declare float @llvm.nvvm.shfl.sync.bfly.f32(i32, float, i32, i32) nounwind convergent");
+                return b.Let($"call float @llvm.nvvm.shfl.sync.bfly.f32(i32 -1, float {value}, i32 {laneMask}, i32 31)", "sh");
+            case "i32":
+                return Word(m, b, value, laneMask);
+            case "double" or "i64":
+            {
+                var bits = type == "double" ? b.Let($"bitcast double {value} to i64") : value;
+                var lo = Word(m, b, b.Let($"trunc i64 {bits} to i32"), laneMask);
+                var hi = Word(m, b, b.Let($"trunc i64 {b.Let($"lshr i64 {bits}, 32")} to i32"), laneMask);
+                var joined = b.Let($"or i64 {b.Let($"shl i64 {b.Let($"zext i32 {hi} to i64")}, 32")}, {b.Let($"zext i32 {lo} to i64")}");
+                return type == "double" ? b.Let($"bitcast i64 {joined} to double", "sh") : joined;
+            }
+            case "i1" or "i8" or "i16":
+                return b.Let($"trunc i32 {Word(m, b, b.Let($"zext {type} {value} to i32"), laneMask)} to {type}", "sh");
+            default:
+                throw new CodegenException($"no warp shuffle for {type}");
+        }
+    }
+
+    private static string Word(ModuleContext m, LlvmBuilder b, string value, int laneMask)
+    {
+        m.Declare("declare i32 @llvm.nvvm.shfl.sync.bfly.i32(i32, i32, i32, i32) nounwind convergent");
+        return b.Let($"call i32 @llvm.nvvm.shfl.sync.bfly.i32(i32 -1, i32 {value}, i32 {laneMask}, i32 31)", "sh");
+    }
+}
+
+/// <summary>
 /// cp.async (sm_80): global → shared copies that bypass registers, grouped by commit and awaited by group. The
 /// <c>.s</c> forms take the bytes to read: fewer than the copy's size (0 here) fill the rest with zeros.
 /// </summary>

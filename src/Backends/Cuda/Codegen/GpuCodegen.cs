@@ -6,9 +6,10 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 
 /// <summary>
 /// Picks the kernel template for a GPU op: column reduction (a thread per output, coalesced), split reduction (few outputs
-/// of many elements: chunks, then their partials combined) or row reduction (a block per output), GEMM (a dot_general and its epilogue), implicit GEMM (a
-/// convolution of one group and its epilogue; tensor cores or FMA tiles), or pointwise for everything else, the other
-/// convolutions and pooling included (see <see cref="CudaCapabilities"/>).
+/// of many elements: chunks, then their partials combined) or row reduction (a block per output), argmax/argmin (a block
+/// per output), GEMM (a dot_general of floats up to 32 bits and its epilogue), implicit GEMM (a convolution of one group
+/// and its epilogue; tensor cores or FMA tiles), or pointwise for everything else: the other convolutions, pooling, and
+/// f64 and integer products included, each output element a loop on its own thread (see <see cref="CudaCapabilities"/>).
 /// </summary>
 internal static class GpuCodegen
 {
@@ -44,7 +45,9 @@ internal static class GpuCodegen
                 return SplitReduction.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs, split);
             case "reduction":
                 return [RowKernel.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs)];
-            case "output" when ops.Any(o => o.Def is DotGeneralOp):
+            case "loop" when op.Def is ArgReduceOp && !ArgReduceKernel.ThreadPerOutput(op, m.Target.Multiprocessors):
+                return [ArgReduceKernel.Emit(m, op, inputs, constants, outerInputs)];
+            case "output" when ops.FirstOrDefault(o => o.Def is DotGeneralOp) is { } dot && CudaCapabilities.OnGemmTiles(dot):
                 return [GemmKernel.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs)];
             case "output" when ImplicitConvolution(ops, inputs, outputs) is { } conv:
                 return [MmaKernel.For(conv.Operands[0].Type.Element, conv.Operands[1].Type.Element, m.Target) is { } tensorCores

@@ -75,8 +75,8 @@ internal static class RowKernel
         var b = new LlvmBuilder();
         var mc = m.Context;
         var smem = $"@{name}_smem";
-        mc.Global($"{smem} = internal addrspace(3) global [{Math.Max(1, reduces.Count * warps)} x float] undef, align 4");
-        mc.Declare("declare float @llvm.nvvm.shfl.sync.bfly.f32(i32, float, i32, i32) nounwind convergent");
+        var slotType = SlotType(reduces);
+        mc.Global($"{smem} = internal addrspace(3) global [{Math.Max(1, reduces.Count * warps)} x {slotType}] undef, align {SlotBytes(slotType)}");
         var ev = new ElementEvaluator(mc, b, inputs.Select((v, i) => (v, $"%p{outputs.Count + i}")), ops, constants);
         var tid = Sreg.Read(mc, b, "tid.x");
         var row = Sreg.Read(mc, b, "ctaid.x");
@@ -94,13 +94,13 @@ internal static class RowKernel
             var kind = red.Attr.Enum("kind");
             var e = red.Result.Type.Element;
             ev.NextElement();
-            var acc = b.Reduce(tid, r.ToString(), "float", ElementEvaluator.IdentityOf(kind, e), (a, j) =>
+            var acc = b.Reduce(tid, r.ToString(), LlvmTypes.Compute(e), ElementEvaluator.IdentityOf(kind, e), (a, j) =>
             {
                 ev.NextElement();
                 return ev.Combine(kind, e, a, ev.Element(red.Operands[0], Full(j)));
             }, "col", block.ToString());
             ev.NextElement();
-            acc = AcrossBlock(mc, b, ev, kind, e, acc, lane, warp, smem, ri * warps, warps);
+            acc = AcrossBlock(mc, b, ev, kind, e, acc, lane, warp, smem, slotType, ri * warps, warps);
             ev.Seed(red.Result, rowIdx, acc);
         }
 
@@ -137,31 +137,39 @@ internal static class RowKernel
     }
 
     /// <summary>
+    /// The element type of a kernel's shared-memory (or scratch) slots for <paramref name="reduces"/>' partial values: f32
+    /// words (f32, f16, bf16, 32-bit and narrower integers, bool), or 64-bit ones when any reduce accumulates f64 or a
+    /// 64-bit integer. Each slot holds one value of its reduce's compute type.
+    /// </summary>
+    internal static string SlotType(IEnumerable<Operation> reduces) =>
+        reduces.Any(r => SlotBytes(LlvmTypes.Compute(r.Result.Type.Element)) == 8) ? "i64" : "float";
+
+    internal static int SlotBytes(string type) => type is "double" or "i64" ? 8 : 4;
+
+    /// <summary>
     /// Combines each thread's <paramref name="acc"/> over the block: butterfly shuffles within each warp, then through
     /// <paramref name="warps"/> shared-memory slots from <paramref name="slot"/> (one per warp; callers give each reduce
     /// its own slots, so no barrier is needed before the next). Every thread gets the block's value.
     /// </summary>
     internal static string AcrossBlock(ModuleContext mc, LlvmBuilder b, ElementEvaluator ev, string kind, ElementType e, string acc,
-        string lane, string warp, string smem, int slot, int warps)
+        string lane, string warp, string smem, string slotType, int slot, int warps)
     {
+        var t = LlvmTypes.Compute(e);
         for (int off = 16; off >= 1; off /= 2)
-        {
-            var other = b.Let($"call float @llvm.nvvm.shfl.sync.bfly.f32(i32 -1, float {acc}, i32 {off}, i32 31)", "sh");
-            acc = ev.Combine(kind, e, acc, other);
-        }
+            acc = ev.Combine(kind, e, acc, WarpShuffle.Butterfly(mc, b, t, acc, off));
         if (warps == 1) return acc;
         var write = b.FreshLabel("lane0");
         var joined = b.FreshLabel("joined");
         b.CondBr(b.Let($"icmp eq i64 {lane}, 0"), write, joined);
         b.Block(write);
-        var at = b.Let($"getelementptr inbounds float, ptr addrspace(3) {smem}, i64 {b.Let($"add i64 {warp}, {slot}")}");
-        b.Line($"store float {acc}, ptr addrspace(3) {at}");
+        var at = b.Let($"getelementptr inbounds {slotType}, ptr addrspace(3) {smem}, i64 {b.Let($"add i64 {warp}, {slot}")}");
+        b.Line($"store {t} {acc}, ptr addrspace(3) {at}");
         b.Br(joined);
         b.Block(joined);
         Sreg.Barrier(mc, b);
-        string total = b.Let($"load float, ptr addrspace(3) {b.Let($"getelementptr inbounds float, ptr addrspace(3) {smem}, i64 {slot}")}");
+        string total = b.Let($"load {t}, ptr addrspace(3) {b.Let($"getelementptr inbounds {slotType}, ptr addrspace(3) {smem}, i64 {slot}")}");
         for (int w = 1; w < warps; w++)
-            total = ev.Combine(kind, e, total, b.Let($"load float, ptr addrspace(3) {b.Let($"getelementptr inbounds float, ptr addrspace(3) {smem}, i64 {slot + w}")}"));
+            total = ev.Combine(kind, e, total, b.Let($"load {t}, ptr addrspace(3) {b.Let($"getelementptr inbounds {slotType}, ptr addrspace(3) {smem}, i64 {slot + w}")}"));
         return total;
     }
 }

@@ -28,7 +28,7 @@ internal static class SplitReduction
 
     /// <summary>
     /// Whether the fusion splits: fewer output elements than multiprocessors, at least <see cref="MinFolded"/> folded per
-    /// output element, f32 reduces, every output of the kept shape, and no reduce reading another reduce's result (the
+    /// output element, every output of the kept shape, and no reduce reading another reduce's result (the
     /// first kernel computes every reduce's partials before any total is known).
     /// </summary>
     public static bool Applies(RowKernel.Shape split, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs, int multiprocessors)
@@ -37,7 +37,6 @@ internal static class SplitReduction
         if (rows >= multiprocessors || folded < MinFolded) return false;
         if (!outputs.All(o => o.Type.Shape.SequenceEqual(split.KeptShape))) return false;
         var reduces = ops.Where(o => o.Def is ReduceOp).ToList();
-        if (reduces.Any(r => r.Result.Type.Element != ElementType.F32 || r.Operands[0].Type.Element != ElementType.F32)) return false;
         var producer = new Dictionary<Value, Operation>(ReferenceEqualityComparer.Instance);
         foreach (var op in ops)
             foreach (var r in op.Results) producer[r] = op;
@@ -58,9 +57,9 @@ internal static class SplitReduction
         long wanted = (BlocksPerMultiprocessor * (long)m.Target.Multiprocessors + rows - 1) / rows;
         long chunks = Math.Clamp(wanted, 2, folded / MinChunk);
         long chunkLength = (folded + chunks - 1) / chunks;
-        long scratchBytes = reduces.Count * rows * chunks * sizeof(float);
+        var slotType = RowKernel.SlotType(reduces);
+        long scratchBytes = reduces.Count * rows * chunks * RowKernel.SlotBytes(slotType);
         var mc = m.Context;
-        mc.Declare("declare float @llvm.nvvm.shfl.sync.bfly.f32(i32, float, i32, i32) nounwind convergent");
 
         // split: block (row, chunk) folds elements [chunk·length, min((chunk+1)·length, folded)) of each reduce's input.
         var first = m.NextName("split");
@@ -70,7 +69,7 @@ internal static class SplitReduction
             var scratch = $"%p{inputs.Count}";
             int warps = Block / 32;
             var smem = $"@{first}_smem";
-            mc.Global($"{smem} = internal addrspace(3) global [{reduces.Count * warps} x float] undef, align 4");
+            mc.Global($"{smem} = internal addrspace(3) global [{reduces.Count * warps} x {slotType}] undef, align {RowKernel.SlotBytes(slotType)}");
             var tid = Sreg.Read(mc, b, "tid.x");
             var blockId = Sreg.Read(mc, b, "ctaid.x");
             var row = b.Let($"udiv i64 {blockId}, {chunks}", "row");
@@ -86,19 +85,20 @@ internal static class SplitReduction
                 var red = reduces[ri];
                 var (kind, e) = (red.Attr.Enum("kind"), red.Result.Type.Element);
                 ev.NextElement();
-                var acc = b.Reduce(b.Let($"add nuw nsw i64 {lo}, {tid}"), hi, "float", ElementEvaluator.IdentityOf(kind, e), (a, j) =>
+                var t = LlvmTypes.Compute(e);
+                var acc = b.Reduce(b.Let($"add nuw nsw i64 {lo}, {tid}"), hi, t, ElementEvaluator.IdentityOf(kind, e), (a, j) =>
                 {
                     ev.NextElement();
                     return ev.Combine(kind, e, a, ev.Element(red.Operands[0], split.Index(rowIdx, ev.Memory.Unravel(j, foldedShape))));
                 }, "chunk", Block.ToString());
                 ev.NextElement();
-                acc = RowKernel.AcrossBlock(mc, b, ev, kind, e, acc, lane, warp, smem, ri * warps, warps);
+                acc = RowKernel.AcrossBlock(mc, b, ev, kind, e, acc, lane, warp, smem, slotType, ri * warps, warps);
                 var write = b.FreshLabel("thread0");
                 var written = b.FreshLabel("written");
                 b.CondBr(b.Let($"icmp eq i64 {tid}, 0"), write, written);
                 b.Block(write);
                 var at = b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {b.Let($"add nuw nsw i64 {row}, {ri * rows}")}, {chunks}")}, {chunk}");
-                b.Line($"store float {acc}, ptr addrspace(1) {b.Let($"getelementptr inbounds float, ptr addrspace(1) {Global(b, scratch)}, i64 {at}")}");
+                b.Line($"store {t} {acc}, ptr addrspace(1) {b.Let($"getelementptr inbounds {slotType}, ptr addrspace(1) {Global(b, scratch)}, i64 {at}")}");
                 b.Br(written);
                 b.Block(written);
             }
@@ -115,7 +115,7 @@ internal static class SplitReduction
             var scratch = $"%p{outputs.Count + inputs.Count}";
             int warps = block / 32;
             var smem = $"@{second}_smem";
-            mc.Global($"{smem} = internal addrspace(3) global [{Math.Max(1, reduces.Count * warps)} x float] undef, align 4");
+            mc.Global($"{smem} = internal addrspace(3) global [{Math.Max(1, reduces.Count * warps)} x {slotType}] undef, align {RowKernel.SlotBytes(slotType)}");
             var tid = Sreg.Read(mc, b, "tid.x");
             var row = Sreg.Read(mc, b, "ctaid.x");
             var rowIdx = ev.Memory.Unravel(row, keptShape);
@@ -127,10 +127,11 @@ internal static class SplitReduction
                 var red = reduces[ri];
                 var (kind, e) = (red.Attr.Enum("kind"), red.Result.Type.Element);
                 var start = b.Let($"mul nuw nsw i64 {b.Let($"add nuw nsw i64 {row}, {ri * rows}")}, {chunks}", "partials");
-                var acc = b.Reduce(tid, chunks.ToString(), "float", ElementEvaluator.IdentityOf(kind, e), (a, c) =>
-                    ev.Combine(kind, e, a, b.Let($"load float, ptr addrspace(1) {b.Let($"getelementptr inbounds float, ptr addrspace(1) {partials}, i64 {b.Let($"add nuw nsw i64 {start}, {c}")}")}")),
+                var t = LlvmTypes.Compute(e);
+                var acc = b.Reduce(tid, chunks.ToString(), t, ElementEvaluator.IdentityOf(kind, e), (a, c) =>
+                    ev.Combine(kind, e, a, b.Let($"load {t}, ptr addrspace(1) {b.Let($"getelementptr inbounds {slotType}, ptr addrspace(1) {partials}, i64 {b.Let($"add nuw nsw i64 {start}, {c}")}")}")),
                     "part", block.ToString());
-                acc = RowKernel.AcrossBlock(mc, b, ev, kind, e, acc, lane, warp, smem, ri * warps, warps);
+                acc = RowKernel.AcrossBlock(mc, b, ev, kind, e, acc, lane, warp, smem, slotType, ri * warps, warps);
                 ev.Seed(red.Result, rowIdx, acc);
             }
             var write = b.FreshLabel("thread0");

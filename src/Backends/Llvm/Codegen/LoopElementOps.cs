@@ -234,32 +234,34 @@ public sealed class LoopElementOps : IElementOps
         {
             var cand = ev.Element(x, Insert(idx, dim, i));
             var cur = ev.B.Let($"load {t}, ptr {best}");
-            string better;
-            if (e.IsFloat())
-            {
-                // NaN counts as the extreme both ways; the first (or last, with tie = last) wins.
-                var candNan = ev.B.Let($"fcmp uno {t} {cand}, {cand}");
-                var curNan = ev.B.Let($"fcmp uno {t} {cur}, {cur}");
-                var strictly = ev.B.Let($"fcmp {(max ? "ogt" : "olt")} {t} {cand}, {cur}");
-                var equal = ev.B.Let($"fcmp oeq {t} {cand}, {cur}");
-                var tieWins = last ? equal : "false";
-                var numeric = ev.B.Let($"or i1 {strictly}, {tieWins}");
-                var notCurNan = ev.B.Let($"xor i1 {curNan}, true");
-                var viaNumber = ev.B.Let($"and i1 {notCurNan}, {numeric}");
-                var nanBeatsNumber = ev.B.Let($"and i1 {candNan}, {notCurNan}");
-                var nanTie = last ? ev.B.Let($"and i1 {candNan}, {curNan}") : "false";
-                better = ev.B.Let($"or i1 {viaNumber}, {ev.B.Let($"or i1 {nanBeatsNumber}, {nanTie}")}");
-            }
-            else
-            {
-                var pred = ev.Scalars.Compare(max ? "gt" : "lt", e, cand, cur);
-                better = last ? ev.B.Let($"or i1 {pred}, {ev.Scalars.Compare("eq", e, cand, cur)}") : pred;
-            }
+            var (strictly, tie) = ArgCompare(ev, e, max, cand, cur);
+            // Indices rise: on a tie the later one wins only with tie = last.
+            var better = last ? ev.B.Let($"or i1 {strictly}, {tie}") : strictly;
             ev.B.Line($"store {t} {ev.B.Let($"select i1 {better}, {t} {cand}, {t} {cur}")}, ptr {best}");
             var curIndex = ev.B.Let($"load i64, ptr {bestIndex}");
             ev.B.Line($"store i64 {ev.B.Let($"select i1 {better}, i64 {i}, i64 {curIndex}")}, ptr {bestIndex}");
         }), "a");
         return ev.Narrow(ev.B.Let($"load i64, ptr {bestIndex}"), v.Type.Element);
+    }
+
+    /// <summary>
+    /// arg_reduce's order on two candidates (registers of <paramref name="e"/>'s compute type): whether
+    /// <paramref name="cand"/> strictly beats <paramref name="cur"/> (greater for max, smaller for min; NaN beats every
+    /// number both ways), and whether they tie (equal, -0 with +0, or both NaN), as the interpreter's <c>Better</c>. Which
+    /// index wins a tie is the caller's: the tie attribute, by index order.
+    /// </summary>
+    public static (string Strictly, string Tie) ArgCompare(ElementEvaluator ev, ElementType e, bool max, string cand, string cur)
+    {
+        if (!e.IsFloat())
+            return (ev.Scalars.Compare(max ? "gt" : "lt", e, cand, cur), ev.Scalars.Compare("eq", e, cand, cur));
+        var t = LlvmTypes.Compute(e);
+        var candNan = ev.B.Let($"fcmp uno {t} {cand}, {cand}");
+        var curNan = ev.B.Let($"fcmp uno {t} {cur}, {cur}");
+        var ordered = ev.B.Let($"fcmp {(max ? "ogt" : "olt")} {t} {cand}, {cur}");
+        var notCurNan = ev.B.Let($"xor i1 {curNan}, true");
+        var strictly = ev.B.Let($"or i1 {ev.B.Let($"and i1 {notCurNan}, {ordered}")}, {ev.B.Let($"and i1 {candNan}, {notCurNan}")}");
+        var tie = ev.B.Let($"or i1 {ev.B.Let($"fcmp oeq {t} {cand}, {cur}")}, {ev.B.Let($"and i1 {candNan}, {curNan}")}");
+        return (strictly, tie);
     }
 
     private static string[] Insert(IReadOnlyList<string> idx, int dim, string value)

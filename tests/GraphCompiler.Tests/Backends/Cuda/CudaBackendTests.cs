@@ -182,8 +182,8 @@ public sealed class CudaBackendTests : IDisposable
     }
 
     /// <summary>
-    /// f64 arithmetic runs in pointwise kernels (native f64 instructions, no calls); f64 transcendentals, whose
-    /// lowering is a libm call, and f64 reductions and GEMMs (f32 accumulators) stay on the CPU.
+    /// f64 arithmetic runs in pointwise kernels (native f64 instructions, no calls) and f64 reductions in the reduction
+    /// kernels (f64 accumulators, shuffled as two words); f64 transcendentals, whose lowering is a libm call, stay on the CPU.
     /// </summary>
     [Fact]
     public void F64ArithmeticRunsOnTheGpuAndItsTranscendentalsStayOnTheCpu()
@@ -207,11 +207,22 @@ public sealed class CudaBackendTests : IDisposable
         var text = GraphCompiler.IR.Text.Printer.Print(placed);
         Assert.Matches(@"= fusion %\d+, %\d+ \{device = gpu, kind = loop\} : tensor<1000xf64>", text);
         Assert.Matches(@"= fusion [^\n]*device = cpu", text); // with exp, which has no f64 lowering without libm
-        Assert.Matches(@"= reduce [^\n]*device = cpu", text);
+        Assert.Matches(@"= (reduce|fusion) [^\n]*device = gpu[^\n]*: tensor<f64>", text);
         var ptx = Generate(placed).Ptx;
         Assert.Contains("div.rn.f64", ptx);
         Assert.Contains("sqrt.rn.f64", ptx);
         Assert.Contains("cvt.rni.f64.f64", ptx);
+        AssertSelfContained(ptx);
+    }
+
+    /// <summary>argmax as a block per row: (value, index) pairs meet by 5 shuffles of each (the index as one 32-bit word) and one barrier.</summary>
+    [Fact]
+    public void ArgmaxMeetsAcrossTheBlockWithShufflesAndOneBarrier()
+    {
+        var ptx = Generate(File.ReadAllText(Path.Combine(GoldenFile.RepoRoot(), "tests", "ptx", "argmax_rows.ir"))).Ptx;
+        Assert.Contains(".entry gc_argreduce", ptx);
+        Assert.Equal(10, System.Text.RegularExpressions.Regex.Matches(ptx, @"shfl\.sync\.bfly").Count);
+        Assert.Equal(1, System.Text.RegularExpressions.Regex.Matches(ptx, @"bar\.sync").Count);
         AssertSelfContained(ptx);
     }
 

@@ -127,6 +127,7 @@ internal static partial class CudaEmulator
             .Replace("@llvm.nvvm.read.ptx.sreg.", "@gcemu.sreg.")
             .Replace("@llvm.nvvm.barrier0", "@gcemu.barrier0")
             .Replace("@llvm.nvvm.shfl.sync.bfly.f32", "@gcemu.shfl.sync.bfly.f32")
+            .Replace("@llvm.nvvm.shfl.sync.bfly.i32", "@gcemu.shfl.sync.bfly.i32")
             .Replace("@llvm.nvvm.cp.async.cg.shared.global.16.s", "@gcemu.cp.async.16")
             .Replace("@llvm.nvvm.cp.async.ca.shared.global.8.s", "@gcemu.cp.async.8")
             .Replace("@llvm.nvvm.cp.async.ca.shared.global.4.s", "@gcemu.cp.async.4")

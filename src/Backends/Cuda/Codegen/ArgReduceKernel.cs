@@ -1,0 +1,117 @@
+using System.Collections.Immutable;
+using GraphCompiler.Backends.Llvm.Codegen;
+using GraphCompiler.IR;
+using GraphCompiler.IR.Ops;
+
+namespace GraphCompiler.Backends.Cuda.Codegen;
+
+/// <summary>
+/// arg_reduce (argmax, argmin) as one thread block per output element: each thread scans a strided share of the reduced
+/// dimension keeping its best (value, index), then the pairs meet across the warp by butterfly shuffles and across warps
+/// through shared memory. A pair beats another when its value is strictly better (NaN beats every number, as the
+/// interpreter's order; <see cref="LoopElementOps.ArgCompare"/>), or on a tie when its index is the smaller (tie = first)
+/// or the larger (tie = last), so the combine is associative and commutative and every interleaving gives the
+/// interpreter's index. Where a thread per output element reads coalesced memory and fills the GPU (the reduced dimension
+/// not innermost, many outputs, short rows: <see cref="ColumnKernel.Applies"/>), the pointwise kernel computes each output
+/// element as the CPU's loop instead (<see cref="ThreadPerOutput"/>).
+/// </summary>
+internal static class ArgReduceKernel
+{
+    private const string NoIndex = "-1";
+
+    /// <summary>The reduced dimension as a reduction's shape: the other dimensions kept, one output element each.</summary>
+    private static RowKernel.Shape Shape(Operation arg)
+    {
+        var full = arg.Operands[0].Type.Shape;
+        int dim = arg.Attr.Int32("dimension");
+        return new RowKernel.Shape(full, [.. Enumerable.Range(0, full.Length).Where(d => d != dim)], [dim]);
+    }
+
+    /// <summary>Whether the pointwise kernel's thread per output element is the better shape for <paramref name="arg"/>.</summary>
+    public static bool ThreadPerOutput(Operation arg, int multiprocessors) => ColumnKernel.Applies(Shape(arg), arg.Results, multiprocessors);
+
+    public static GpuKernel Emit(DeviceModule m, Operation arg, IReadOnlyList<Value> inputs, IReadOnlyDictionary<Value, Tensor> constants,
+        IReadOnlyList<Value> outerInputs)
+    {
+        var split = Shape(arg);
+        var x = arg.Operands[0];
+        var e = x.Type.Element;
+        var t = LlvmTypes.Compute(e);
+        bool max = arg.Attr.Enum("kind") == "max", last = arg.Attr.Enum("tie") == "last";
+        long rows = split.KeptShape.Aggregate(1L, (a, d) => a * d);
+        long n = split.FoldedShape[0];
+        int block = (int)Math.Min(RowKernel.MaxBlock, Math.Max(32, (n + 31) / 32 * 32));
+        int warps = block / 32;
+
+        var name = m.NextName("argreduce");
+        var b = new LlvmBuilder();
+        var mc = m.Context;
+        var ev = new ElementEvaluator(mc, b, inputs.Select((v, i) => (v, $"%p{1 + i}")), [arg], constants);
+        var tid = Sreg.Read(mc, b, "tid.x");
+        var row = Sreg.Read(mc, b, "ctaid.x");
+        var rowIdx = ev.Memory.Unravel(row, split.KeptShape);
+
+        // (value, index) pairs; index -1 is "no element yet" and loses to any candidate.
+        var bestValue = b.Alloca(t);
+        var bestIndex = b.Alloca("i64");
+        b.Line($"store {t} {LlvmTypes.Literal(e, 0)}, ptr {bestValue}");
+        b.Line($"store i64 {NoIndex}, ptr {bestIndex}");
+        void Offer(string value, string index)
+        {
+            var cur = b.Let($"load {t}, ptr {bestValue}");
+            var curIndex = b.Let($"load i64, ptr {bestIndex}");
+            var (strictly, tie) = LoopElementOps.ArgCompare(ev, e, max, value, cur);
+            var tieWins = b.Let($"and i1 {tie}, {b.Let($"icmp {(last ? "sgt" : "slt")} i64 {index}, {curIndex}")}");
+            var wins = b.Let($"or i1 {b.Let($"icmp eq i64 {curIndex}, {NoIndex}")}, {b.Let($"or i1 {strictly}, {tieWins}")}");
+            wins = b.Let($"and i1 {b.Let($"icmp ne i64 {index}, {NoIndex}")}, {wins}");
+            b.Line($"store {t} {b.Let($"select i1 {wins}, {t} {value}, {t} {cur}")}, ptr {bestValue}");
+            b.Line($"store i64 {b.Let($"select i1 {wins}, i64 {index}, i64 {curIndex}")}, ptr {bestIndex}");
+        }
+
+        b.For(tid, n.ToString(), j => ev.Scoped(() => Offer(ev.Element(x, split.Index(rowIdx, [j])), j)), "scan", step: block.ToString());
+
+        bool narrowIndex = n <= int.MaxValue;
+        for (int off = 16; off >= 1; off /= 2)
+        {
+            var value = WarpShuffle.Butterfly(mc, b, t, b.Let($"load {t}, ptr {bestValue}"), off);
+            var index = b.Let($"load i64, ptr {bestIndex}");
+            // One 32-bit shuffle for an index below 2^31 (−1 sign-extends back), else two.
+            index = narrowIndex
+                ? b.Let($"sext i32 {WarpShuffle.Butterfly(mc, b, "i32", b.Let($"trunc i64 {index} to i32"), off)} to i64")
+                : WarpShuffle.Butterfly(mc, b, "i64", index, off);
+            Offer(value, index);
+        }
+        if (warps > 1)
+        {
+            var slotType = RowKernel.SlotBytes(t) == 8 ? "i64" : "float";
+            var values = $"@{name}_values";
+            var indices = $"@{name}_indices";
+            mc.Global($"{values} = internal addrspace(3) global [{warps} x {slotType}] undef, align {RowKernel.SlotBytes(slotType)}");
+            mc.Global($"{indices} = internal addrspace(3) global [{warps} x i64] undef, align 8");
+            string Slot(string array, string type, string w) => b.Let($"getelementptr inbounds {type}, ptr addrspace(3) {array}, i64 {w}");
+            var warp = b.Let($"lshr i64 {tid}, 5", "warp");
+            var write = b.FreshLabel("lane0");
+            var joined = b.FreshLabel("joined");
+            b.CondBr(b.Let($"icmp eq i64 {b.Let($"and i64 {tid}, 31", "lane")}, 0"), write, joined);
+            b.Block(write);
+            b.Line($"store {t} {b.Let($"load {t}, ptr {bestValue}")}, ptr addrspace(3) {Slot(values, slotType, warp)}");
+            b.Line($"store i64 {b.Let($"load i64, ptr {bestIndex}")}, ptr addrspace(3) {Slot(indices, "i64", warp)}");
+            b.Br(joined);
+            b.Block(joined);
+            Sreg.Barrier(mc, b);
+            for (int w = 1; w < warps; w++)
+                Offer(b.Let($"load {t}, ptr addrspace(3) {Slot(values, slotType, w.ToString())}"), b.Let($"load i64, ptr addrspace(3) {Slot(indices, "i64", w.ToString())}"));
+        }
+
+        var store = b.FreshLabel("thread0");
+        var done = b.FreshLabel("done");
+        b.CondBr(b.Let($"icmp eq i64 {tid}, 0"), store, done);
+        b.Block(store);
+        ev.Memory.Store(new KernelBuffer("%p0", arg.Result.Type), row, ev.Narrow(b.Let($"load i64, ptr {bestIndex}"), arg.Result.Type.Element));
+        b.Br(done);
+        b.Block(done);
+        b.Line("ret void");
+        m.AddKernel(name, 1 + outerInputs.Count, b.Body());
+        return new GpuKernel(name, Math.Max(1, rows), 1, 1, block, [arg.Result, .. outerInputs]);
+    }
+}

@@ -1,0 +1,184 @@
+using GraphCompiler.Backends.Cuda;
+using GraphCompiler.IR;
+using Xunit;
+using static GraphCompiler.Tests.Backends.Cuda.CudaEmulatorTests;
+
+namespace GraphCompiler.Tests.Backends.Cuda;
+
+/// <summary>
+/// The GPU kernels over every element type, on the emulated driver against the interpreter: reductions of every kind
+/// accumulating in f64, 64-bit and narrow integers and bool (row, column and split kernels; 64-bit values cross the warp
+/// as two 32-bit shuffles), argmax/argmin with ties and NaNs (a block per output, or a thread per output), integer
+/// arithmetic of 8 to 64 bits with its edge cases (division and remainder by zero, shifts past the width), and f64 and
+/// integer products (a loop per output element). Integer and f64 results are compared exactly where the order of
+/// operations cannot differ, f64 sums to a few ulp.
+/// </summary>
+[Collection(CudaDriverCollection.Name)]
+public sealed class CudaEmulatorTypeTests
+{
+    /// <summary>Inputs per element type: floats in [−2, 2) (with NaNs where asked), signed integers in [−9, 9], unsigned in [0, 19], bools.</summary>
+    private static Tensor[] Inputs(Function f, int seed, double nanFraction = 0, int distinct = 0)
+    {
+        var rng = new Random(seed);
+        return [.. f.Arguments.Select(a =>
+        {
+            var e = a.Type.Element;
+            var values = Enumerable.Range(0, (int)a.Type.ElementCount).Select(_ =>
+                e.IsFloat() ? (rng.NextDouble() < nanFraction ? double.NaN : distinct > 0 ? rng.Next(distinct) - distinct / 2 : rng.NextDouble() * 4 - 2)
+                : e == ElementType.Bool ? rng.Next(8) > 0 ? 1 : 0
+                : e.IsUnsignedInteger() ? rng.Next(20) : rng.Next(-9, 10));
+            return Tensor.FromDoubles(a.Type, [.. values]);
+        })];
+    }
+
+    private static CudaCompileOptions On(int multiprocessors) => Options with { Gpu = CudaTarget.Default with { Multiprocessors = multiprocessors } };
+
+    /// <summary>
+    /// Reductions of each kind and element type, each through the kernel its shape picks (on a GPU of
+    /// <paramref name="multiprocessors"/>): a block per output (row), a thread per output (column), or chunks then their
+    /// partials (split).
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData("f64", "sum", "5x1000", "1", 132, "row")]
+    [InlineData("f64", "max", "3x70x9", "0, 2", 132, "row")]
+    [InlineData("f64", "sum", "300x600", "0", 2, "column")]
+    [InlineData("f64", "sum", "300007", "0", 4, "split")]
+    [InlineData("i64", "sum", "3x100003", "1", 8, "split")]
+    [InlineData("i32", "sum", "37x300", "0", 132, "row")]
+    [InlineData("i64", "prod", "6x9", "1", 132, "row")]
+    [InlineData("i8", "max", "33x70", "0", 132, "row")]
+    [InlineData("u8", "min", "7x5x300", "0, 1", 1, "column")]
+    [InlineData("i16", "min", "4x500", "1", 132, "row")]
+    [InlineData("u64", "max", "9x77", "1", 132, "row")]
+    [InlineData("bool", "and", "6x100", "1", 132, "row")]
+    [InlineData("bool", "or", "6x100", "0", 132, "row")]
+    [InlineData("f32", "prod", "8x40", "1", 132, "row")]
+    public void ReductionsOfEveryTypeAndKindMatchTheInterpreter(string element, string kind, string shape, string dims, int multiprocessors, string kernel)
+    {
+        var full = shape.Split('x').Select(long.Parse).ToArray();
+        var folded = dims.Split(',').Select(d => int.Parse(d.Trim())).ToHashSet();
+        var kept = string.Join("x", full.Where((_, i) => !folded.Contains(i)));
+        var keptType = kept.Length == 0 ? $"tensor<{element}>" : $"tensor<{kept}x{element}>";
+        var placed = PlaceOnGpu($$"""
+            func @main(%x: tensor<{{shape}}x{{element}}>) -> ({{keptType}}) {
+              %r = reduce %x {dims = [{{dims}}], kind = {{kind}}} : {{keptType}}
+              return %r
+            }
+            """);
+        double tolerance = element switch { "f64" => 1e-12, "f32" => 1e-5, _ => 0 };
+        var program = RunAndCompare(placed, rtol: tolerance, atol: tolerance, options: On(multiprocessors),
+            inputs: Inputs(placed.Entry, seed: full.Length * 7 + folded.Count));
+        Assert.Contains($".entry gc_{kernel}", program.Ptx);
+    }
+
+    /// <summary>A reduction fusion in f64 (a log-sum-exp's max, then the sum of exponentials after it) stays one GPU kernel.</summary>
+    [CudaEmulatorFact]
+    public void AnF64ReductionFusionRunsOnTheGpu()
+    {
+        var placed = PlaceOnGpu("""
+            func @main(%x: tensor<4x300xf64>) -> (tensor<4xf64>) {
+              %m = reduce %x {dims = [1], kind = max} : tensor<4xf64>
+              %mb = broadcast_in_dim %m {dims = [0]} : tensor<4x300xf64>
+              %d = sub %x, %mb : tensor<4x300xf64>
+              %q = mul %d, %d : tensor<4x300xf64>
+              %s = reduce %q {dims = [1], kind = sum} : tensor<4xf64>
+              %r = add %s, %m : tensor<4xf64>
+              return %r
+            }
+            """);
+        Assert.DoesNotContain("device = cpu", GraphCompiler.IR.Text.Printer.Print(placed));
+        RunAndCompare(placed, rtol: 1e-12, atol: 1e-12, inputs: Inputs(placed.Entry, seed: 3));
+    }
+
+    /// <summary>
+    /// argmax/argmin over rows with many ties (small integers as floats) and NaNs (which beat every number), for both tie
+    /// rules: a block per output element (<c>gc_argreduce</c>: strided scans, then pairs across the warp and the warps, 64-bit
+    /// values and indices as two shuffles each), or, for many outputs over a short leading dimension, a thread per output
+    /// element (<c>gc_loop</c>). The index must be the interpreter's exactly.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData("f32", "7x1000", 1, "max", "first", 0.01, 132, "argreduce")]
+    [InlineData("f32", "7x1000", 1, "max", "last", 0.01, 132, "argreduce")]
+    [InlineData("f32", "5x333", 1, "min", "first", 0.0, 132, "argreduce")]
+    [InlineData("f64", "3x50", 1, "min", "last", 0.05, 132, "argreduce")]
+    [InlineData("f64", "2x40x3", 1, "max", "first", 0.0, 132, "argreduce")]
+    [InlineData("f16", "4x129", 1, "max", "last", 0.02, 132, "argreduce")]
+    [InlineData("i32", "5x3x40", 1, "max", "first", 0.0, 132, "argreduce")]
+    [InlineData("i64", "2x20000", 1, "min", "last", 0.0, 132, "argreduce")]
+    [InlineData("u8", "6x300", 1, "max", "first", 0.0, 132, "argreduce")]
+    [InlineData("f32", "40x300x2", 0, "max", "last", 0.01, 2, "loop")]
+    public void ArgReduceMatchesTheInterpreterWithTiesAndNans(string element, string shape, int dimension, string kind, string tie, double nans,
+        int multiprocessors, string kernel)
+    {
+        var full = shape.Split('x');
+        var result = string.Join("x", full.Where((_, i) => i != dimension));
+        var placed = PlaceOnGpu($$"""
+            func @main(%x: tensor<{{shape}}x{{element}}>) -> (tensor<{{result}}xi64>) {
+              %r = arg_reduce %x {dimension = {{dimension}}, kind = {{kind}}, tie = {{tie}}} : tensor<{{result}}xi64>
+              return %r
+            }
+            """);
+        var program = RunAndCompare(placed, rtol: 0, atol: 0, options: On(multiprocessors),
+            inputs: Inputs(placed.Entry, seed: full.Length + dimension, nanFraction: nans, distinct: 7));
+        Assert.Contains($".entry gc_{kernel}", program.Ptx);
+    }
+
+    /// <summary>
+    /// Integer arithmetic of every width on the GPU, with the IR's definitions where LLVM leaves things undefined: x / 0 = −1,
+    /// x % 0 = x, shifts by the width or more (0, or the sign for an arithmetic right shift), wrapping products; and
+    /// conversions between the widths and to floats.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData("u8")]
+    [InlineData("i8")]
+    [InlineData("u16")]
+    [InlineData("i16")]
+    [InlineData("u32")]
+    [InlineData("u64")]
+    [InlineData("i64")]
+    public void IntegerArithmeticOfEveryWidthMatchesTheInterpreter(string element)
+    {
+        var placed = PlaceOnGpu($$"""
+            func @main(%x: tensor<1003x{{element}}>, %y: tensor<1003x{{element}}>) -> (tensor<1003x{{element}}>, tensor<1003x{{element}}>, tensor<1003xf32>, tensor<1003xbool>) {
+              %m = mul %x, %y : tensor<1003x{{element}}>
+              %d = div %m, %y : tensor<1003x{{element}}>
+              %q = rem %x, %y : tensor<1003x{{element}}>
+              %a = add %d, %q : tensor<1003x{{element}}>
+              %l = shift_left %a, %y : tensor<1003x{{element}}>
+              %s = shift_right_arithmetic %l, %x : tensor<1003x{{element}}>
+              %u = shift_right_logical %m, %y : tensor<1003x{{element}}>
+              %p = pow %x, %y : tensor<1003x{{element}}>
+              %n = max %p, %u : tensor<1003x{{element}}>
+              %f = convert %n : tensor<1003xf32>
+              %c = compare %s, %q {direction = lt} : tensor<1003xbool>
+              return %s, %n, %f, %c
+            }
+            """);
+        Assert.DoesNotContain("device = cpu", GraphCompiler.IR.Text.Printer.Print(placed));
+        RunAndCompare(placed, rtol: 0, atol: 0, inputs: Inputs(placed.Entry, seed: element.Length));
+    }
+
+    /// <summary>
+    /// Products the GEMM kernels do not take (they accumulate f32 in registers): f64, integers, and two contracting
+    /// dimensions, each output element a loop on its own thread, with an epilogue fused after it.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData("f64", "5x7", "7x9", "lhs_contract = [1], rhs_contract = [0]", "5x9", 1e-14)]
+    [InlineData("i32", "3x6x4", "3x4x5", "lhs_batch = [0], rhs_batch = [0], lhs_contract = [2], rhs_contract = [1]", "3x6x5", 0)]
+    [InlineData("i64", "33x20", "20x17", "lhs_contract = [1], rhs_contract = [0]", "33x17", 0)]
+    [InlineData("f32", "6x4x5", "4x5x7", "lhs_contract = [1, 2], rhs_contract = [0, 1]", "6x7", 1e-6)]
+    public void ProductsBeyondTheGemmKernelsRunAsLoops(string element, string lhs, string rhs, string dims, string result, double tolerance)
+    {
+        var placed = PlaceOnGpu($$"""
+            func @main(%a: tensor<{{lhs}}x{{element}}>, %b: tensor<{{rhs}}x{{element}}>) -> (tensor<{{result}}x{{element}}>) {
+              %d = dot_general %a, %b {{{dims}}} : tensor<{{result}}x{{element}}>
+              %r = add %d, %d : tensor<{{result}}x{{element}}>
+              return %r
+            }
+            """);
+        Assert.DoesNotContain("device = cpu", GraphCompiler.IR.Text.Printer.Print(placed));
+        var program = RunAndCompare(placed, rtol: tolerance, atol: tolerance, inputs: Inputs(placed.Entry, seed: lhs.Length));
+        Assert.Contains(".entry gc_loop", program.Ptx);
+        Assert.DoesNotContain(".entry gc_gemm", program.Ptx);
+    }
+}
