@@ -13,13 +13,15 @@ public sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
     /// Whether the lowering of float op <paramref name="op"/> on <paramref name="e"/> is self-contained:
     /// inline code and instructions or intrinsics every LLVM target lowers, no libm call. A GPU kernel can
     /// contain exactly these. f32 (and f16/bf16, computed in f32) has every function (src/Backends/Llvm/Codegen/Math);
-    /// f64 only the arithmetic, its transcendentals being LLVM intrinsics that become libm calls.
+    /// f64 the arithmetic, the remainder, and exp, log and logistic (on a GPU module: FastMath.F64), its other transcendentals
+    /// being LLVM intrinsics that become libm calls.
     /// </summary>
     public static bool SelfContained(string op, ElementType e) =>
         op is "neg" or "abs" or "sign" or "sqrt" or "rsqrt" or "floor" or "ceil" or "round" or "is_finite"
-            or "add" or "sub" or "mul" or "div" or "max" or "min"
+            or "add" or "sub" or "mul" or "div" or "rem" or "max" or "min"
         || (LlvmTypes.Compute(e) == "float"
-            && (op is "exp" or "logistic" or "tanh" or "atan2" or "pow" || FastMath.Unary(op) is not null));
+            && (op is "exp" or "logistic" or "tanh" or "atan2" or "pow" || FastMath.Unary(op) is not null))
+        || (LlvmTypes.Compute(e) == "double" && op is "exp" or "log" or "logistic");
 
     public string Unary(string op, ElementType e, string x)
     {
@@ -33,8 +35,9 @@ public sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
                 "abs" => Intrinsic("fabs", t, x),
                 "sign" => Sign(t, x),
                 "exp" when t == "float" => Call(FastMath.Exp(module), t, x),
-                "exp" => Intrinsic("exp", t, x),
+                "exp" => Exp(t, x),
                 _ when t == "float" && FastMath.Unary(op) is { } helper => Call(helper(module), t, x),
+                "log" when module.Gpu => Call(FastMath.LogF64(module), t, x),
                 "log" => Intrinsic("log", t, x),
                 "sqrt" => Intrinsic("sqrt", t, x),
                 "rsqrt" => b.Let($"fdiv {t} {Lit(1)}, {Intrinsic("sqrt", t, x)}"),
@@ -45,7 +48,7 @@ public sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
                 "round" => Intrinsic("roundeven", t, x),
                 "logistic" when t == "float" => Call(FastMath.Logistic(module), t, x),
                 "tanh" when t == "float" => Call(FastMath.Tanh(module), t, x),
-                "logistic" => b.Let($"fdiv {t} {Lit(1)}, {b.Let($"fadd {t} {Lit(1)}, {Intrinsic("exp", t, b.Let($"fneg {t} {x}"))}")}"),
+                "logistic" => Logistic(t, x),
                 "is_finite" => b.Let($"fcmp one {t} {Intrinsic("fabs", t, x)}, {Lit(double.PositiveInfinity)}"),
                 "tanh" or "erf" or "expm1" or "log1p" or "cbrt" or "tan" or "asin" or "acos" or "atan" or "sinh" or "cosh"
                     or "asinh" or "acosh" or "atanh" => Libm(op, t, x),
@@ -82,6 +85,21 @@ public sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
 
     private string Call(string function, string t, string x) => b.Let($"call {t} @{function}({t} {x})");
 
+    /// <summary>
+    /// f64 logistic as the interpreter defines it, without overflow on either side: with e = exp(−|x|) ≤ 1, 1/(1 + e) for
+    /// x ≥ 0 and e/(1 + e) below (1/(1 + exp(−x)) would give 0 instead of a subnormal for x &lt; −709.78).
+    /// </summary>
+    private string Logistic(string t, string x)
+    {
+        var e = Exp(t, b.Let($"fneg {t} {Intrinsic("fabs", t, x)}"));
+        var d = b.Let($"fadd {t} {LlvmTypes.FloatLiteral(t, 1)}, {e}");
+        var num = b.Let($"select i1 {b.Let($"fcmp oge {t} {x}, {LlvmTypes.FloatLiteral(t, 0)}")}, {t} {LlvmTypes.FloatLiteral(t, 1)}, {t} {e}");
+        return b.Let($"fdiv {t} {num}, {d}");
+    }
+
+    /// <summary>f64 exp: libm's on the CPU (correctly rounded), the module's own helper on the GPU (within 1 ulp; no libm there).</summary>
+    private string Exp(string t, string x) => module.Gpu ? Call(FastMath.ExpF64(module), t, x) : Intrinsic("exp", t, x);
+
     private string Intrinsic(string name, string t, params string[] args)
     {
         var suffix = t == "float" ? "f32" : "f64";
@@ -107,7 +125,7 @@ public sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
                 "sub" => b.Let($"fsub {t} {x}, {y}"),
                 "mul" => b.Let($"fmul {t} {x}, {y}"),
                 "div" => b.Let($"fdiv {t} {x}, {y}"),
-                "rem" => b.Let($"frem {t} {x}, {y}"),
+                "rem" => b.Let($"call {t} @{FloatRem.Helper(module, t)}({t} {x}, {t} {y})"),
                 "pow" when t == "float" => b.Let($"call float @{FastMath.Pow(module)}(float {x}, float {y})"),
                 "pow" => Intrinsic("pow", t, x, y),
                 "max" => Intrinsic("maximum", t, x, y),

@@ -158,6 +158,79 @@ public sealed class CudaEmulatorTypeTests
         RunAndCompare(placed, rtol: 0, atol: 0, inputs: Inputs(placed.Entry, seed: element.Length));
     }
 
+    /// <summary>The float remainder (fmod, exact: the module's own helper, no libm) on the GPU, bit for bit with the interpreter, for quotients up to 2^15.</summary>
+    [CudaEmulatorTheory]
+    [InlineData("f32")]
+    [InlineData("f64")]
+    [InlineData("f16")]
+    public void FloatRemainderRunsOnTheGpuBitForBit(string element)
+    {
+        var placed = PlaceOnGpu($$"""
+            func @main(%x: tensor<999x{{element}}>, %y: tensor<999x{{element}}>) -> (tensor<999x{{element}}>) {
+              %r = rem %x, %y : tensor<999x{{element}}>
+              return %r
+            }
+            """);
+        Assert.DoesNotContain("device = cpu", GraphCompiler.IR.Text.Printer.Print(placed));
+        var rng = new Random(11);
+        var type = placed.Entry.Arguments[0].Type;
+        Tensor[] inputs = [
+            Tensor.FromDoubles(type, [.. Enumerable.Range(0, 999).Select(_ => (rng.NextDouble() - 0.5) * 65000)]),
+            Tensor.FromDoubles(type, [.. Enumerable.Range(0, 999).Select(i => i % 50 == 0 ? 0 : (rng.NextDouble() - 0.5) * 4)])];
+        RunAndCompare(placed, rtol: 0, atol: 0, inputs: inputs);
+    }
+
+    /// <summary>
+    /// f64 exp, log and logistic on the GPU (FastMath.F64: the GPU has no libm) against the interpreter (.NET's Math.Exp and
+    /// Math.Log), in ulps, over the whole domain: exp over [−750, 720] (overflow, gradual underflow to subnormals, 0), log over
+    /// random bit patterns of every positive double (subnormals included), and the special values, which must match exactly.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData("exp", 1)]
+    [InlineData("log", 1)]
+    [InlineData("logistic", 2)]
+    public void F64ExpAndLogOnTheGpuAreWithinAnUlp(string op, long maxUlps)
+    {
+        const int n = 50000;
+        var placed = PlaceOnGpu($$"""
+            func @main(%x: tensor<{{n}}xf64>) -> (tensor<{{n}}xf64>) {
+              %r = {{op}} %x : tensor<{{n}}xf64>
+              return %r
+            }
+            """);
+        Assert.DoesNotContain("device = cpu", GraphCompiler.IR.Text.Printer.Print(placed));
+        var rng = new Random(op.Length);
+        double[] specials = [0, -0.0, 1, -1, double.PositiveInfinity, double.NegativeInfinity, double.NaN, double.Epsilon, double.MaxValue,
+            709.782712893384, 709.7827128933841, -745.1332191019411, -745.1332191019412, -708.4, 1e-300, Math.BitIncrement(1.0), Math.BitDecrement(1.0)];
+        var xs = Enumerable.Range(0, n - specials.Length).Select(i => op == "log"
+            ? BitConverter.Int64BitsToDouble(rng.NextInt64(0, 0x7ff0000000000000))
+            : rng.NextDouble() * 1470 - 750).Concat(specials).ToArray();
+        var input = Tensor.FromArray(xs, n);
+        var expected = new Interpreter(placed).Run(null, [input]).Unwrap().Results[0].AsSpan<double>().ToArray();
+        double[] actual;
+        using (CudaEmulator.AsDriver())
+        {
+            using var exe = CudaCompiler.Jit(placed, Options).Unwrap();
+            actual = exe.Run([input]).Unwrap()[0].AsSpan<double>().ToArray();
+        }
+        long worst = 0;
+        int worstAt = 0;
+        for (int i = 0; i < n; i++)
+        {
+            long ulps = double.IsNaN(expected[i]) || double.IsNaN(actual[i])
+                ? (double.IsNaN(expected[i]) && double.IsNaN(actual[i]) ? 0 : long.MaxValue)
+                : Math.Abs(Ordered(expected[i]) - Ordered(actual[i]));
+            if (ulps > worst) (worst, worstAt) = (ulps, i);
+            if (double.IsInfinity(expected[i]) || expected[i] == 0 || double.IsNaN(expected[i]) || Array.IndexOf(specials, xs[i]) >= 0 && !double.IsFinite(xs[i]))
+                Assert.True(BitConverter.DoubleToInt64Bits(expected[i]) == BitConverter.DoubleToInt64Bits(actual[i]) || double.IsNaN(expected[i]) && double.IsNaN(actual[i]),
+                    $"{op}({xs[i]:R}) = {actual[i]:R}, expected {expected[i]:R}");
+        }
+        Assert.True(worst <= maxUlps, $"{op}({xs[worstAt]:R}) = {actual[worstAt]:R}, expected {expected[worstAt]:R}: {worst} ulps");
+
+        // Doubles as integers in the order of their values, so that the difference counts the doubles between two values.
+        static long Ordered(double d) => BitConverter.DoubleToInt64Bits(d) is var b && b < 0 ? long.MinValue - b : b;
+    }
+
     /// <summary>
     /// Products the GEMM kernels do not take (they accumulate f32 in registers): f64, integers, and two contracting
     /// dimensions, each output element a loop on its own thread, with an epilogue fused after it.

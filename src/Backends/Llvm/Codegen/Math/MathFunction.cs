@@ -13,15 +13,18 @@ internal sealed class MathFunction
 
     private MathFunction(ModuleContext m) => _m = m;
 
-    /// <summary>Defines <paramref name="name"/> once per module; <paramref name="body"/> gets the parameters (<c>%x</c>, <c>%y</c>) and returns the result.</summary>
-    public static string Define(ModuleContext m, string name, int arity, Func<MathFunction, string[], string> body)
+    /// <summary>
+    /// Defines <paramref name="name"/> once per module; <paramref name="body"/> gets the parameters (<c>%x</c>, <c>%y</c>) and
+    /// returns the result. The parameters and result are <paramref name="type"/>: f32, or <c>double</c> for the f64 helpers.
+    /// </summary>
+    public static string Define(ModuleContext m, string name, int arity, Func<MathFunction, string[], string> body, string type = "float")
     {
         if (!m.FirstHelper(name)) return name;
         var f = new MathFunction(m);
         string[] ps = arity == 1 ? ["%x"] : ["%x", "%y"];
         var result = body(f, ps);
-        f._b.Line($"ret float {result}");
-        m.AddFunction($"define internal float @{name}({string.Join(", ", ps.Select(p => $"float {p}"))}) alwaysinline nounwind readnone {{\n{f._b.Body()}}}");
+        f._b.Line($"ret {type} {result}");
+        m.AddFunction($"define internal {type} @{name}({string.Join(", ", ps.Select(p => $"{type} {p}"))}) alwaysinline nounwind readnone {{\n{f._b.Body()}}}");
         return name;
     }
 
