@@ -78,33 +78,206 @@ CUresult cuModuleLoadData(void **module, const void *image)
 }
 CUresult cuModuleUnload(void *module) { dlclose(module); return OK; }
 
-/* A kernel's entry in the host library is NAME.emu(void **params), which unpacks the parameters itself, and
+/* A kernel's entry in the host library is NAME.emu(void **params), which unpacks the parameters itself;
  * NAME.emu.sync says whether it synchronises (barriers, shuffles): one that does not runs its threads one
- * after another on the launching thread, which is the same computation without a thread per GPU thread. */
+ * after another on the launching thread, which is the same computation without a thread per GPU thread; and
+ * NAME.emu.params how many parameters it takes (each a 64-bit device pointer), so that a launch queued on a
+ * stream can keep their values (hand-written test kernels have none, and run at once on the null stream). */
 typedef void (*kernel_fn)(void **params);
-struct function { kernel_fn entry; int synchronises; };
+struct function { kernel_fn entry; int synchronises; int parameters; };
 CUresult cuModuleGetFunction(void **function, void *module, const char *name)
 {
     char symbol[512];
-    if (strlen(name) + 10 > sizeof symbol) return ERR_NOT_FOUND;
+    if (strlen(name) + 12 > sizeof symbol) return ERR_NOT_FOUND;
     strcpy(symbol, name);
     strcat(symbol, ".emu");
     void *f = dlsym(module, symbol);
+    size_t base = strlen(symbol);
     strcat(symbol, ".sync");
     const int *sync = dlsym(module, symbol);
+    strcpy(symbol + base, ".params");
+    const int *parameters = dlsym(module, symbol);
     if (!f || !sync) return ERR_NOT_FOUND;
     struct function *fn = malloc(sizeof *fn); /* lives as long as the process: a handful per test program */
     if (!fn) return ERR_OUT_OF_MEMORY;
     fn->entry = (kernel_fn)f;
     fn->synchronises = *sync;
+    fn->parameters = parameters ? *parameters : -1;
     *function = fn;
     return OK;
 }
 
-static int stream_token;
-CUresult cuStreamCreate(void **stream, unsigned flags) { (void)flags; *stream = &stream_token; return OK; }
-CUresult cuStreamDestroy_v2(void *stream) { (void)stream; return OK; }
-CUresult cuStreamSynchronize(void *stream) { (void)stream; return OK; } /* launches and copies complete before they return */
+/* ---- streams and events ----
+ * Work queued on a stream runs in the stream's order, but when is the emulator's choice, and it chooses the schedule
+ * that exposes a missing wait in the generated host program:
+ *  - kernels and host-to-device copies run as late as they may: only when the host waits (cuStreamSynchronize,
+ *    cuEventSynchronize) or queued work waits for them; and before a host-to-device copy runs, every other stream
+ *    runs as far as it can without waiting. A kernel that does not wait for its input's copy reads the device buffer
+ *    before the copy lands;
+ *  - device-to-host copies, event records and waits already satisfied run as early as they may: right after the call
+ *    that queued them or made them runnable. A copy to the host that does not wait for its producer copies stale memory.
+ * The null stream (hand-written test launches) runs at once. */
+enum { CMD_LAUNCH, CMD_TO_DEVICE, CMD_TO_HOST, CMD_ON_DEVICE, CMD_RECORD, CMD_WAIT };
+struct event;
+struct command
+{
+    int kind;
+    struct command *next;
+    const struct function *fn;               /* launch: the kernel, its grid and block, its parameter values */
+    unsigned grid[3], block;
+    uint64_t *values;
+    void **pointers;
+    void *dst; const void *src; size_t bytes; /* copy, done (memmove) when it runs */
+    struct event *event; long generation;     /* record, wait: the event and which of its records */
+    int running;                              /* at its stream's head and being run (a wait forcing another stream) */
+};
+struct stream { struct command *head, *tail; struct stream *next; };
+struct event { struct stream *stream; long recorded, completed; };
+static struct stream *streams;
+
+static CUresult run_launch(const struct function *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, void **params);
+
+static int waiting(const struct command *c) { return c->running || (c->kind == CMD_WAIT && c->event->completed < c->generation); }
+
+/* Runs and frees the head of s; a wait not yet satisfied first forces the recording stream up to that record. */
+static CUresult step(struct stream *s);
+
+static CUresult force(struct event *e, long generation)
+{
+    while (e->completed < generation)
+    {
+        /* The record it waits for was never queued, or is behind work that waits for this: a deadlock. */
+        if (!e->stream || !e->stream->head || e->stream->head->running) return ERR_INVALID_VALUE;
+        CUresult status = step(e->stream);
+        if (status != OK) return status;
+    }
+    return OK;
+}
+
+static CUresult pump(void);
+
+static CUresult run(struct stream *s, struct command *c)
+{
+    switch (c->kind)
+    {
+    case CMD_LAUNCH:
+        return run_launch(c->fn, c->grid[0], c->grid[1], c->grid[2], c->block, c->pointers);
+    case CMD_TO_DEVICE:
+        /* As late as possible: everything else that can run goes first. */
+        for (struct stream *o = streams; o; o = o->next)
+            while (o != s && o->head && !waiting(o->head) && o->head->kind != CMD_TO_DEVICE)
+            {
+                CUresult status = step(o);
+                if (status != OK) return status;
+            }
+        memmove(c->dst, c->src, c->bytes);
+        return OK;
+    case CMD_TO_HOST:
+    case CMD_ON_DEVICE:
+        memmove(c->dst, c->src, c->bytes);
+        return OK;
+    case CMD_RECORD:
+        if (c->event->completed < c->generation) c->event->completed = c->generation;
+        return OK;
+    default:
+        return force(c->event, c->generation);
+    }
+}
+
+static void release(struct command *c)
+{
+    free(c->values);
+    free(c->pointers);
+    free(c);
+}
+
+/* The command stays at the head while it runs, so that nothing else on its stream runs before it finishes. */
+static CUresult step(struct stream *s)
+{
+    struct command *c = s->head;
+    c->running = 1;
+    CUresult status = run(s, c);
+    s->head = c->next;
+    if (!s->head) s->tail = NULL;
+    release(c);
+    return status == OK ? pump() : status;
+}
+
+/* Runs what should run early: records, satisfied waits and device-to-host copies at the heads of the streams. */
+static CUresult pump(void)
+{
+    static int pumping;
+    if (pumping) return OK;
+    pumping = 1;
+    CUresult status = OK;
+    for (int progress = 1; progress && status == OK;)
+    {
+        progress = 0;
+        for (struct stream *s = streams; s && status == OK; s = s->next)
+            while (status == OK && s->head && !s->head->running && (s->head->kind == CMD_RECORD || s->head->kind == CMD_TO_HOST
+                   || (s->head->kind == CMD_WAIT && !waiting(s->head))))
+            {
+                struct command *c = s->head;
+                s->head = c->next;
+                if (!s->head) s->tail = NULL;
+                status = run(s, c);
+                release(c);
+                progress = 1;
+            }
+    }
+    pumping = 0;
+    return status;
+}
+
+static CUresult enqueue(void *stream, struct command *c)
+{
+    if (!stream)
+    {
+        CUresult status = run(NULL, c);
+        release(c);
+        return status;
+    }
+    struct stream *s = stream;
+    if (s->tail) s->tail->next = c; else s->head = c;
+    s->tail = c;
+    return pump();
+}
+
+static struct command *command(int kind)
+{
+    struct command *c = calloc(1, sizeof(struct command));
+    if (c) c->kind = kind;
+    return c;
+}
+
+CUresult cuStreamCreate(void **stream, unsigned flags)
+{
+    (void)flags;
+    struct stream *s = calloc(1, sizeof *s);
+    if (!s) return ERR_OUT_OF_MEMORY;
+    s->next = streams;
+    streams = s;
+    *stream = s;
+    return OK;
+}
+CUresult cuStreamSynchronize(void *stream)
+{
+    struct stream *s = stream;
+    while (s && s->head)
+    {
+        CUresult status = step(s);
+        if (status != OK) return status;
+    }
+    return OK;
+}
+CUresult cuStreamDestroy_v2(void *stream)
+{
+    CUresult status = cuStreamSynchronize(stream);
+    for (struct stream **p = &streams; *p; p = &(*p)->next)
+        if (*p == stream) { *p = ((struct stream *)stream)->next; break; }
+    free(stream);
+    return status;
+}
 
 CUresult cuMemAlloc_v2(uint64_t *dptr, size_t bytes)
 {
@@ -116,20 +289,53 @@ CUresult cuMemAlloc_v2(uint64_t *dptr, size_t bytes)
 }
 CUresult cuMemFree_v2(uint64_t dptr) { free((void *)(uintptr_t)dptr); return OK; }
 
-/* Pinned host memory is host memory here; events order nothing, as every launch and copy completes before it returns. */
+/* Pinned host memory is host memory here. */
 CUresult cuMemAllocHost_v2(void **p, size_t bytes) { return posix_memalign(p, 256, bytes ? bytes : 1) == 0 ? OK : ERR_OUT_OF_MEMORY; }
 CUresult cuMemFreeHost(void *p) { free(p); return OK; }
-struct event { int recorded; };
 CUresult cuEventCreate(void **event, unsigned flags) { (void)flags; *event = calloc(1, sizeof(struct event)); return *event ? OK : ERR_OUT_OF_MEMORY; }
-CUresult cuEventRecord(void *event, void *stream) { (void)stream; if (!event) return ERR_INVALID_VALUE; ((struct event *)event)->recorded = 1; return OK; }
-CUresult cuStreamWaitEvent(void *stream, void *event, unsigned flags) { (void)stream; return event && flags == 0 ? OK : ERR_INVALID_VALUE; }
+CUresult cuEventRecord(void *event, void *stream)
+{
+    struct event *e = event;
+    struct command *c = command(CMD_RECORD);
+    if (!e || !c) { free(c); return e ? ERR_OUT_OF_MEMORY : ERR_INVALID_VALUE; }
+    c->event = e;
+    c->generation = ++e->recorded;
+    e->stream = stream;
+    return enqueue(stream, c);
+}
+/* Waits for the event's latest record at the time of the call, as CUDA's; one never recorded is nothing to wait for. */
+CUresult cuStreamWaitEvent(void *stream, void *event, unsigned flags)
+{
+    struct event *e = event;
+    if (!e || flags != 0) return ERR_INVALID_VALUE;
+    if (e->recorded == 0) return OK;
+    struct command *c = command(CMD_WAIT);
+    if (!c) return ERR_OUT_OF_MEMORY;
+    c->event = e;
+    c->generation = e->recorded;
+    return enqueue(stream, c);
+}
 /* Waiting for an event nobody recorded is legal CUDA, but in the generated program it would mean a receive without its send. */
-CUresult cuEventSynchronize(void *event) { return event && ((struct event *)event)->recorded ? OK : ERR_INVALID_VALUE; }
+CUresult cuEventSynchronize(void *event)
+{
+    struct event *e = event;
+    if (!e || e->recorded == 0) return ERR_INVALID_VALUE;
+    return force(e, e->recorded);
+}
 CUresult cuEventDestroy_v2(void *event) { free(event); return OK; }
+static CUresult copy(int kind, void *stream, void *dst, const void *src, size_t n)
+{
+    struct command *c = command(kind);
+    if (!c) return ERR_OUT_OF_MEMORY;
+    c->dst = dst;
+    c->src = src;
+    c->bytes = n;
+    return enqueue(stream, c);
+}
 CUresult cuMemcpyHtoD_v2(uint64_t dst, const void *src, size_t n) { memcpy((void *)(uintptr_t)dst, src, n); return OK; }
-CUresult cuMemcpyHtoDAsync_v2(uint64_t dst, const void *src, size_t n, void *s) { (void)s; return cuMemcpyHtoD_v2(dst, src, n); }
-CUresult cuMemcpyDtoHAsync_v2(void *dst, uint64_t src, size_t n, void *s) { (void)s; memcpy(dst, (void *)(uintptr_t)src, n); return OK; }
-CUresult cuMemcpyDtoDAsync_v2(uint64_t dst, uint64_t src, size_t n, void *s) { (void)s; memmove((void *)(uintptr_t)dst, (void *)(uintptr_t)src, n); return OK; }
+CUresult cuMemcpyHtoDAsync_v2(uint64_t dst, const void *src, size_t n, void *s) { return copy(CMD_TO_DEVICE, s, (void *)(uintptr_t)dst, src, n); }
+CUresult cuMemcpyDtoHAsync_v2(void *dst, uint64_t src, size_t n, void *s) { return copy(CMD_TO_HOST, s, dst, (const void *)(uintptr_t)src, n); }
+CUresult cuMemcpyDtoDAsync_v2(uint64_t dst, uint64_t src, size_t n, void *s) { return copy(CMD_ON_DEVICE, s, (void *)(uintptr_t)dst, (const void *)(uintptr_t)src, n); }
 
 CUresult cuGetErrorName(CUresult error, const char **name)
 {
@@ -546,12 +752,8 @@ static int run_block(struct launch *l)
     return 0;
 }
 
-CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
-                        unsigned sharedBytes, void *stream, void **params, void **extra)
+static CUresult run_launch(const struct function *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, void **params)
 {
-    (void)sharedBytes; (void)stream;
-    if (!f || bx == 0 || bx > MAX_BLOCK || by != 1 || bz != 1 || extra) return ERR_INVALID_VALUE;
-    const struct function *fn = f;
     struct launch *l = calloc(1, sizeof *l);
     if (!l) return ERR_OUT_OF_MEMORY;
     l->size = bx;
@@ -590,4 +792,30 @@ CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned
     free(l);
     if (status == OK) __atomic_add_fetch(&launches, 1, __ATOMIC_SEQ_CST);
     return status;
+}
+
+/* Queued with its parameters' values (the caller's array may change before the launch runs); run at once on the null stream. */
+CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                        unsigned sharedBytes, void *stream, void **params, void **extra)
+{
+    (void)sharedBytes;
+    if (!f || bx == 0 || bx > MAX_BLOCK || by != 1 || bz != 1 || extra) return ERR_INVALID_VALUE;
+    const struct function *fn = f;
+    if (!stream || fn->parameters < 0)
+        return stream ? ERR_INVALID_VALUE : run_launch(fn, gx, gy, gz, bx, params);
+    struct command *c = command(CMD_LAUNCH);
+    if (!c) return ERR_OUT_OF_MEMORY;
+    int n = fn->parameters;
+    c->values = malloc(sizeof(uint64_t) * (n ? n : 1));
+    c->pointers = malloc(sizeof(void *) * (n ? n : 1));
+    if (!c->values || !c->pointers) { free(c->values); free(c->pointers); free(c); return ERR_OUT_OF_MEMORY; }
+    for (int i = 0; i < n; i++)
+    {
+        memcpy(&c->values[i], params[i], sizeof(uint64_t));
+        c->pointers[i] = &c->values[i];
+    }
+    c->fn = fn;
+    c->grid[0] = gx; c->grid[1] = gy; c->grid[2] = gz;
+    c->block = bx;
+    return enqueue(stream, c);
 }

@@ -7,12 +7,12 @@ using GraphCompiler.IR.Ops;
 namespace GraphCompiler.Backends.Cuda.Codegen;
 
 /// <summary>
-/// What the host program does for the GPU: launches each GPU op's kernels on the library's stream,
-/// starts host→device copies at <c>send</c> (asynchronous; the driver stages pageable memory at once, so
-/// the host buffer may be reused as soon as the call returns), starts device→host copies at theirs too, on a
-/// copy stream into pinned memory (<see cref="TransferStaging"/>), and at the <c>recv</c> waits for that copy
-/// only: the CPU op that needs the value runs then, while the GPU keeps working on everything queued since.
-/// The device arena holds the GPU's values at offsets from its own buffer assignment.
+/// What the host program does for the GPU: launches each GPU op's kernels on the library's stream, and runs every
+/// transfer through pinned memory on a copy stream (<see cref="TransferStaging"/>), started at its <c>send</c> and
+/// awaited at its <c>recv</c>: a host→device copy overlaps the kernels queued between them (the compute stream waits
+/// for it only at the first GPU reader), and a device→host copy lets the GPU keep working while the CPU op that
+/// needs the value waits for that copy only. The device arena holds the GPU's values at offsets from its own
+/// buffer assignment.
 /// <para>
 /// Device mode (<c>NAME_run_device</c>): arguments and results are device pointers. An argument's
 /// host→device transfer becomes the argument itself, and a GPU value that is only returned is computed
@@ -66,7 +66,8 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IDeviceHook
                 SendToDevice(op, site);
                 return true;
             case RecvOp when op.Attr.Enum("to") == Placement.Gpu:
-                return true; // the stream orders the copy before every later kernel
+                ReceiveOnDevice(op, site);
+                return true;
             case SendOp:
                 if (!deviceMode) StartCopyToHost(op, site); // device mode copies a result at its recv, on the device
                 return true;
@@ -91,26 +92,51 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IDeviceHook
 
     private string Stream(LlvmBuilder b) => b.Let($"load ptr, ptr {HostRuntime.Stream}", "stream");
 
+    /// <summary>
+    /// A host value leaving for the GPU, at its send: copied (or narrowed) into its pinned slot, so the host buffer is free at
+    /// once; then, once the compute stream has finished with the destination's device buffer ("free"), the copy stream
+    /// copies the slot there (into the 16-bit device slot when compressed) and records "arrived".
+    /// </summary>
     private void SendToDevice(Operation op, DeviceSite site)
     {
         var x = op.Operands[0];
         if (_devicePointers.ContainsKey(op.Result)) return; // device mode: the argument is already there
         var b = site.B;
-        var dst = DevicePointer(op.Result, site);
+        var (index, offset, bytes) = plan.Staging.ToDevice[op];
+        var slot = PinnedSlot(b, offset);
+        string target;
         if (WireKernel.Wire(op) is { } wire)
         {
-            // Narrowed on the host into the host staging buffer (pageable: the driver has copied it out when the call
-            // returns, so the next transfer may reuse it), copied, widened into place by a kernel on the same stream.
-            long n = x.Type.ElementCount;
-            var staging = b.Let($"load ptr, ptr {HostRuntime.HostWire}", "hwire");
-            b.Line($"call void @\"{WireKernel.Host(site.Module, narrow: true, wire, plan.HostHelpers)}\"(ptr {staging}, ptr {site.HostPointer(x)}, i64 {n})");
-            var deviceStaging = b.Let($"add i64 {b.Let($"load i64, ptr {HostRuntime.DeviceWire}", "dwire")}, {plan.Staging.DeviceWireOffsets[op]}", "dslot");
-            DriverApi.Call(site.Module, b, "cuMemcpyHtoDAsync_v2", $"i64 {deviceStaging}, ptr {staging}, i64 {n * wire.ByteSize()}, ptr {Stream(b)}", "copying to the GPU, 16-bit (cuMemcpyHtoDAsync)");
-            LaunchWire(op, site, dst, deviceStaging);
-            return;
+            b.Line($"call void @\"{WireKernel.Host(site.Module, narrow: true, wire, plan.HostHelpers)}\"(ptr {slot}, ptr {site.HostPointer(x)}, i64 {x.Type.ElementCount})");
+            target = DeviceWireSlot(b, op);
         }
-        DriverApi.Call(site.Module, b, "cuMemcpyHtoDAsync_v2", $"i64 {dst}, ptr {site.HostPointer(x)}, i64 {x.Type.ByteSize}, ptr {Stream(b)}", "copying to the GPU (cuMemcpyHtoDAsync)");
+        else
+        {
+            site.Module.Declare("declare void @llvm.memcpy.p0.p0.i64(ptr noalias, ptr noalias, i64, i1)");
+            b.Line($"call void @llvm.memcpy.p0.p0.i64(ptr {slot}, ptr {site.HostPointer(x)}, i64 {bytes}, i1 false)");
+            target = DevicePointer(op.Result, site);
+        }
+        var copy = b.Let($"load ptr, ptr {HostRuntime.CopyStream}", "copystream");
+        DriverApi.Call(site.Module, b, "cuEventRecord", $"ptr {Event(b, 2 * index)}, ptr {Stream(b)}", "cuEventRecord (a device buffer free for a copy)");
+        DriverApi.Call(site.Module, b, "cuStreamWaitEvent", $"ptr {copy}, ptr {Event(b, 2 * index)}, i32 0", "cuStreamWaitEvent");
+        DriverApi.Call(site.Module, b, "cuMemcpyHtoDAsync_v2", $"i64 {target}, ptr {slot}, i64 {bytes}, ptr {copy}", "copying to the GPU (cuMemcpyHtoDAsync)");
+        DriverApi.Call(site.Module, b, "cuEventRecord", $"ptr {Event(b, 2 * index + 1)}, ptr {copy}", "cuEventRecord (a copy to the GPU)");
     }
+
+    /// <summary>At the recv before the first GPU reader: the compute stream waits for the copy (then widens it when compressed).</summary>
+    private void ReceiveOnDevice(Operation recv, DeviceSite site)
+    {
+        var send = plan.Producer(recv.Operands[0]);
+        if (_devicePointers.ContainsKey(send.Result)) return; // device mode: an argument, already on the device
+        var b = site.B;
+        var (index, _, _) = plan.Staging.ToDevice[send];
+        DriverApi.Call(site.Module, b, "cuStreamWaitEvent", $"ptr {Stream(b)}, ptr {Event(b, 2 * index + 1)}, i32 0", "cuStreamWaitEvent (a copy to the GPU)");
+        if (WireKernel.Wire(send) is not null) LaunchWire(send, site, DevicePointer(send.Result, site), DeviceWireSlot(b, send));
+    }
+
+    /// <summary>The 16-bit device slot of compressed transfer <paramref name="send"/>.</summary>
+    private string DeviceWireSlot(LlvmBuilder b, Operation send) =>
+        b.Let($"add i64 {b.Let($"load i64, ptr {HostRuntime.DeviceWire}", "dwire")}, {plan.Staging.DeviceWireOffsets[send]}", "dslot");
 
     /// <summary>Launches the widening or narrowing kernel of compressed transfer <paramref name="send"/>: <c>(dst, src)</c>, device pointers.</summary>
     private void LaunchWire(Operation send, DeviceSite site, string dst, string src)
@@ -136,7 +162,7 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IDeviceHook
         var source = DevicePointer(send.Operands[0], site);
         if (WireKernel.Wire(send) is not null)
         {
-            var slot = b.Let($"add i64 {b.Let($"load i64, ptr {HostRuntime.DeviceWire}", "dwire")}, {plan.Staging.DeviceWireOffsets[send]}", "dslot");
+            var slot = DeviceWireSlot(b, send);
             LaunchWire(send, site, slot, source);
             source = slot;
         }

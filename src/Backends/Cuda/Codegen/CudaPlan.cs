@@ -177,31 +177,37 @@ internal sealed class CudaPlan
 }
 
 /// <summary>
-/// The staging of one function's transfers, laid out at compile time and allocated once at init:
+/// The staging of one function's transfers, laid out at compile time and allocated once at init. Every transfer gets a
+/// slot of pinned host memory (<c>cuMemAllocHost</c>; a DMA from or to pageable memory is not asynchronous) and two events,
+/// and its copy runs on the copy stream:
 /// <list type="bullet">
-/// <item>each device→host transfer gets a slot of pinned host memory (<c>cuMemAllocHost</c>) and two events: the send
-/// records "ready" on the compute stream, the copy stream waits for it and copies into the slot (a true
-/// asynchronous DMA, which pageable memory is not), then records "arrived"; the recv waits for "arrived" only and
-/// copies (or widens) the slot into place. Later kernels keep the GPU busy meanwhile, and the device buffer stays
-/// untouched until the recv (the arena keeps a send's operand live until its recv);</item>
-/// <item>each compressed transfer gets its own 16-bit device slot, since several may be in flight;</item>
-/// <item>host→device compressed transfers share one pageable host buffer: the driver has copied pageable memory out
-/// when <c>cuMemcpyHtoDAsync</c> returns.</item>
+/// <item>device→host: the send records "ready" on the compute stream, the copy stream waits for it and copies into the
+/// slot, then records "arrived"; the recv waits for "arrived" only and copies (or widens) the slot into place. Later
+/// kernels keep the GPU busy meanwhile, and the device buffer stays untouched until the recv (the arena keeps a send's
+/// operand live until its recv);</item>
+/// <item>host→device: the send copies (or narrows) the host value into the slot, so the host buffer is free at once, and
+/// records "free" on the compute stream (the kernels queued before it are done with the device buffer, which the arena
+/// may have given an earlier value); the copy stream waits for it, copies, and records "arrived"; the recv, just before
+/// the first GPU reader, makes the compute stream wait for "arrived" (and widens a compressed value), so the copy
+/// overlaps every kernel queued in between;</item>
+/// <item>each compressed transfer gets its own 16-bit device slot, since several may be in flight.</item>
 /// </list>
+/// Slots are reused by the next call only after this one's stream synchronisation, by which every copy has landed.
 /// </summary>
 internal sealed class TransferStaging
 {
     /// <summary>Slot alignment: a 256-byte line, as device allocations (DMA engines move aligned lines fastest).</summary>
     private const long Alignment = CudaPlacement.DeviceAlignment;
 
+    /// <summary>Each transfer's events (2·Index, 2·Index + 1), pinned slot and bytes on the wire.</summary>
     public Dictionary<Operation, (int Index, long Offset, long Bytes)> ToHost { get; } = new(ReferenceEqualityComparer.Instance);
+    public Dictionary<Operation, (int Index, long Offset, long Bytes)> ToDevice { get; } = new(ReferenceEqualityComparer.Instance);
     public Dictionary<Operation, long> DeviceWireOffsets { get; } = new(ReferenceEqualityComparer.Instance);
     public long PinnedBytes { get; }
     public long DeviceWireBytes { get; }
-    public long HostWireBytes { get; }
 
-    /// <summary>Events: a "ready" and an "arrived" per device→host transfer.</summary>
-    public int Events => 2 * ToHost.Count;
+    /// <summary>Events: two per transfer ("ready" or "free", then "arrived").</summary>
+    public int Events => 2 * (ToHost.Count + ToDevice.Count);
 
     private static long Align(long x) => (x + Alignment - 1) / Alignment * Alignment;
 
@@ -211,16 +217,12 @@ internal sealed class TransferStaging
         {
             var wire = WireKernel.Wire(send);
             long bytes = wire is { } w ? send.Result.Type.ElementCount * w.ByteSize() : send.Result.Type.ByteSize;
-            bool toHost = send.Attr.Enum("to") == Placement.Cpu;
-            if (toHost)
-            {
-                ToHost[send] = (ToHost.Count, PinnedBytes, bytes);
-                PinnedBytes = Align(PinnedBytes + bytes);
-            }
+            var slots = send.Attr.Enum("to") == Placement.Cpu ? ToHost : ToDevice;
+            slots[send] = (ToHost.Count + ToDevice.Count, PinnedBytes, bytes);
+            PinnedBytes = Align(PinnedBytes + bytes);
             if (wire is null) continue;
             DeviceWireOffsets[send] = DeviceWireBytes;
             DeviceWireBytes = Align(DeviceWireBytes + bytes);
-            if (!toHost) HostWireBytes = Math.Max(HostWireBytes, bytes);
         }
     }
 }

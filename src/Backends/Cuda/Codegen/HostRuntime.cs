@@ -20,9 +20,8 @@ internal static class HostRuntime
     public const string Constants = "@gc.cuda.const";
 
     /// <summary>Transfer staging (<see cref="TransferStaging"/>): compressed transfers' device slots (an i64 device pointer),
-    /// the pageable host buffer of host→device compression, the pinned slots of device→host copies, their stream and events.</summary>
+    /// every transfer's pinned host slot, the copy stream and the transfers' events.</summary>
     public const string DeviceWire = "@gc.cuda.dwire";
-    public const string HostWire = "@gc.cuda.hwire";
     public const string Pinned = "@gc.cuda.pinned";
     public const string CopyStream = "@gc.cuda.copystream";
     public const string Events = "@gc.cuda.events";
@@ -54,7 +53,6 @@ internal static class HostRuntime
         m.Global($"{Stream} = internal global ptr null");
         m.Global($"{Arena} = internal global i64 0");
         m.Global($"{DeviceWire} = internal global i64 0");
-        m.Global($"{HostWire} = internal global ptr null");
         m.Global($"{Pinned} = internal global ptr null");
         m.Global($"{CopyStream} = internal global ptr null");
         m.Global($"{Events} = internal global [{Math.Max(1, staging.Events)} x ptr] zeroinitializer");
@@ -135,13 +133,6 @@ internal static class HostRuntime
             DriverApi.Call(m, b, "cuMemAlloc_v2", $"ptr {Arena}, i64 {arenaBytes}", $"cuMemAlloc of the {arenaBytes}-byte device arena");
         if (staging.DeviceWireBytes > 0)
             DriverApi.Call(m, b, "cuMemAlloc_v2", $"ptr {DeviceWire}, i64 {staging.DeviceWireBytes}", $"cuMemAlloc of the {staging.DeviceWireBytes}-byte compressed-transfer staging");
-        if (staging.HostWireBytes > 0)
-        {
-            m.Declare("declare noalias ptr @malloc(i64)");
-            var host = b.Let($"call ptr @malloc(i64 {staging.HostWireBytes})", "hwire");
-            b.Line($"store ptr {host}, ptr {HostWire}");
-            FailIfNull(m, b, host, $"cannot allocate the {staging.HostWireBytes}-byte host staging of compressed transfers");
-        }
         if (staging.Events > 0)
         {
             DriverApi.Call(m, b, "cuStreamCreate", $"ptr {CopyStream}, i32 0", "cuStreamCreate (the copy stream)");
@@ -174,11 +165,6 @@ internal static class HostRuntime
             r.Let($"call i32 {Fp("cuMemFree_v2")}(i64 {r.Let($"load i64, ptr {r.Let($"getelementptr inbounds [{constants.Count} x i64], ptr {Constants}, i64 0, i64 {c}")}")})");
         if (arenaBytes > 0) r.Let($"call i32 {Fp("cuMemFree_v2")}(i64 {r.Let($"load i64, ptr {Arena}")})");
         if (staging.DeviceWireBytes > 0) r.Let($"call i32 {Fp("cuMemFree_v2")}(i64 {r.Let($"load i64, ptr {DeviceWire}")})");
-        if (staging.HostWireBytes > 0)
-        {
-            m.Declare("declare void @free(ptr)");
-            r.Line($"call void @free(ptr {r.Let($"load ptr, ptr {HostWire}")})");
-        }
         if (staging.Events > 0)
         {
             r.Let($"call i32 {Fp("cuStreamSynchronize")}(ptr {r.Let($"load ptr, ptr {CopyStream}")})");

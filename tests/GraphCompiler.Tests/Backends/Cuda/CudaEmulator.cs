@@ -119,7 +119,7 @@ internal static partial class CudaEmulator
     /// <summary>
     /// The device module for the host: NVPTX intrinsics renamed to the emulator's symbols, shared memory
     /// (address space 3) as ordinary globals, and per kernel a <c>NAME.emu(void **params)</c> entry that unpacks
-    /// cuLaunchKernel's parameter array and <c>NAME.emu.sync</c>, whether the kernel synchronises its threads.
+    /// cuLaunchKernel's parameter array, <c>NAME.emu.sync</c>, whether the kernel synchronises its threads, and <c>NAME.emu.params</c>, how many parameters it takes.
     /// </summary>
     public static string HostFlavoured(string deviceIr)
     {
@@ -163,6 +163,7 @@ internal static partial class CudaEmulator
             bool synchronises = body.Contains("@gcemu.barrier0") || body.Contains("@gcemu.shfl.") || body.Contains("@\"gcemu.llvm.nvvm.mma.")
                 || body.Contains("@\"gcemu.llvm.nvvm.ldmatrix.");
             wrappers.Append($"@\"{name}.emu.sync\" = constant i32 {(synchronises ? 1 : 0)}\n");
+            wrappers.Append($"@\"{name}.emu.params\" = constant i32 {count}\n");
         }
         return ir + wrappers;
     }
