@@ -24,12 +24,13 @@ public static class CudaCapabilities
     private static FrozenSet<OpDef> Defs(params string[] names) => names.Select(OpRegistry.Get).ToFrozenSet();
 
     /// <summary>
-    /// Ops whose GPU code needs no scalar math lowering: element generators, index remapping (all but
-    /// dynamic_slice) and the elementwise ops that only convert, compare or select.
+    /// Ops whose GPU code needs no scalar math lowering: element generators, index remapping (dynamic_slice and
+    /// dynamic_update_slice read their start indices from device memory, clamped as the interpreter clamps them) and the
+    /// elementwise ops that only convert, compare or select.
     /// </summary>
     private static bool IndexOnly(Operation op) =>
-        op.Def is ConstantOp or IotaOp
-        || (op.Def.Has(OpTraits.IndexRemap) && op.Def is not DynamicSliceOp)
+        op.Def is ConstantOp or IotaOp or DynamicUpdateSliceOp
+        || op.Def.Has(OpTraits.IndexRemap)
         || (op.Def.Has(OpTraits.Elementwise) && op.Def is not (UnaryOp or BinaryOp));
 
     /// <summary>Whether the CUDA backend compiles <paramref name="op"/> (a top-level op or a fusion) into GPU kernels.</summary>

@@ -232,6 +232,34 @@ public sealed class CudaEmulatorTypeTests
     }
 
     /// <summary>
+    /// dynamic_slice and dynamic_update_slice on the GPU (a KV cache's read and write at a position known at run time): the
+    /// start indices are read from device memory and clamped into range as the interpreter clamps them, here with starts
+    /// inside, past the end and negative.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData(3, 1)]
+    [InlineData(7, 5)]
+    [InlineData(-2, 9)]
+    public void DynamicSlicesReadTheirStartsOnTheDevice(int row, int column)
+    {
+        var placed = PlaceOnGpu("""
+            func @main(%cache: tensor<8x12x16xf32>, %update: tensor<2x3x16xf32>, %r: tensor<i64>, %c: tensor<i32>) -> (tensor<8x12x16xf32>, tensor<3x4x16xf32>) {
+              %z = constant {value = dense<0>} : tensor<i32>
+              %ci = convert %c : tensor<i64>
+              %zi = convert %z : tensor<i64>
+              %w = dynamic_update_slice %cache, %update, %r, %ci, %zi : tensor<8x12x16xf32>
+              %s = dynamic_slice %w, %r, %ci, %zi {sizes = [3, 4, 16]} : tensor<3x4x16xf32>
+              return %w, %s
+            }
+            """);
+        Assert.DoesNotContain("device = cpu", GraphCompiler.IR.Text.Printer.Print(placed));
+        var inputs = Inputs(placed.Entry, seed: row + 10 * column);
+        inputs[2] = Tensor.FromDoubles(inputs[2].Type, [row]);
+        inputs[3] = Tensor.FromDoubles(inputs[3].Type, [column]);
+        RunAndCompare(placed, rtol: 0, atol: 0, inputs: inputs);
+    }
+
+    /// <summary>
     /// Products the GEMM kernels do not take (they accumulate f32 in registers): f64, integers, and two contracting
     /// dimensions, each output element a loop on its own thread, with an epilogue fused after it.
     /// </summary>
