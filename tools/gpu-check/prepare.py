@@ -51,6 +51,7 @@ class Prep:
         self.tmp = tempfile.mkdtemp(prefix="gpucheck-")
         self.seed = args.seed
         self.reference_cache = args.reference_cache
+        self.interpreter = interpreter_identity(self.cli)
 
     def gcc(self, *argv, timeout=600):
         try:
@@ -127,8 +128,9 @@ class Prep:
 
     def reference(self, model, specs, expected_specs):
         """The interpreter's results on drawn inputs (minutes for a CNN: cached under --reference-cache, keyed by the
-        model's bytes and the draws' specs); -> [arrays] or error str."""
+        model's bytes, the draws' specs and the interpreter's build); -> [arrays] or error str."""
         h = hashlib.sha256(DRAW_VERSION.encode())
+        h.update(self.interpreter.encode())
         with open(model, "rb") as f:
             h.update(f.read())
         h.update(json.dumps(specs, sort_keys=True).encode())
@@ -289,6 +291,18 @@ def random_input(rng, spec):
     if dt == "bool":
         return rng.integers(0, 2, shape).astype(np.bool_)
     return rng.integers(0, 4, shape).astype(NP_DTYPES[dt])
+
+
+def interpreter_identity(cli):
+    """The interpreter's build, for the reference cache's key: the bytes of GraphCompiler.IR.dll (where the interpreter
+    and every op's evaluation live; the build is deterministic, so the same sources give the same bytes) beside the
+    gcc-cli the command runs. A reference computed by another interpreter is never reused."""
+    for arg in cli:
+        lib = os.path.join(os.path.dirname(os.path.abspath(arg)), "GraphCompiler.IR.dll")
+        if os.path.isfile(lib):
+            with open(lib, "rb") as f:
+                return hashlib.sha256(f.read()).hexdigest()
+    return "unknown-" + " ".join(cli)  # no assembly found: the command line at least
 
 
 # The interpreter on VGG-19 (20 GFLOP) takes about 10 minutes on this machine's cores.

@@ -54,6 +54,7 @@ public static class CudaCapabilities
             // Floats of f32 and narrower on the GEMM kernels (OnGemmTiles); f64 and integer products a thread per output element.
             DotGeneralOp => true,
             ScatterOp => Codegen.ScatterKernel.Supports(op),
+            SortOp or TopKOp => Codegen.SortKernel.Supports(op),
             ConstantOp => false,
             _ => ElementSupported(op),
         };

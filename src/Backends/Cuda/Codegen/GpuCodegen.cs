@@ -8,7 +8,7 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 /// Picks the kernel template for a GPU op: column reduction (a thread per output, coalesced), split reduction (few outputs
 /// of many elements: chunks, then their partials combined) or row reduction (a block per output), argmax/argmin (a block
 /// per output), GEMM (a dot_general of floats up to 32 bits and its epilogue), implicit GEMM (a convolution of one group
-/// and its epilogue; tensor cores or FMA tiles), or pointwise for everything else: the other convolutions, pooling, and
+/// and its epilogue; tensor cores or FMA tiles), sort and top_k (a rank per element), or pointwise for everything else: the other convolutions, pooling, and
 /// f64 and integer products included, each output element a loop on its own thread (see <see cref="CudaCapabilities"/>).
 /// </summary>
 internal static class GpuCodegen
@@ -32,6 +32,7 @@ internal static class GpuCodegen
     public static IReadOnlyList<GpuKernel> Emit(DeviceModule m, Operation op, IReadOnlyDictionary<Value, Tensor> outerConstants)
     {
         if (op.Def is ScatterOp) return ScatterKernel.Emit(m, op, outerConstants);
+        if (op.Def is SortOp or TopKOp) return [SortKernel.Emit(m, op)];
         var body = KernelBody.Of(op);
         var (inputs, ops, outputs, outerInputs) = (body.Inputs, body.Ops, body.Outputs, body.OuterInputs);
         var constants = body.Constants(outerConstants);

@@ -260,6 +260,39 @@ public sealed class CudaEmulatorTypeTests
     }
 
     /// <summary>
+    /// sort and top_k on the GPU (a rank per element) against the interpreter, exactly: values and positions, with many
+    /// ties (a stable order, also descending), NaNs (last ascending, first descending), −0 and +0 (equal), along the last
+    /// and a leading dimension.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData("f32", "5x300", "sort %x {dimension = 1}", "5x300")]
+    [InlineData("f32", "5x300", "sort %x {dimension = 1, descending = true}", "5x300")]
+    [InlineData("f64", "70x3x4", "sort %x {dimension = 0, descending = true}", "70x3x4")]
+    [InlineData("i32", "6x257", "sort %x {dimension = 1}", "6x257")]
+    [InlineData("f16", "4x1000", "top_k %x {k = 5}", "4x5")]
+    [InlineData("f32", "3x77", "top_k %x {k = 10, largest = false}", "3x10")]
+    [InlineData("u8", "8x40", "top_k %x {k = 40}", "8x40")]
+    public void SortAndTopKMatchTheInterpreter(string element, string shape, string op, string result)
+    {
+        var placed = PlaceOnGpu($$"""
+            func @main(%x: tensor<{{shape}}x{{element}}>) -> (tensor<{{result}}x{{element}}>, tensor<{{result}}xi64>) {
+              %v, %i = {{op}} : tensor<{{result}}x{{element}}>, tensor<{{result}}xi64>
+              return %v, %i
+            }
+            """);
+        Assert.DoesNotContain("device = cpu", GraphCompiler.IR.Text.Printer.Print(placed));
+        var inputs = Inputs(placed.Entry, seed: shape.Length, nanFraction: 0.03, distinct: 9);
+        if (element == "f32")
+        {
+            var values = inputs[0].AsSpan<float>().ToArray();
+            for (int i = 0; i < values.Length; i += 11) values[i] = i % 2 == 0 ? 0f : -0f;
+            inputs[0] = Tensor.FromArray(values, [.. inputs[0].Type.Shape]);
+        }
+        var program = RunAndCompare(placed, rtol: 0, atol: 0, inputs: inputs);
+        Assert.Contains(".entry gc_sort", program.Ptx);
+    }
+
+    /// <summary>
     /// Products the GEMM kernels do not take (they accumulate f32 in registers): f64, integers, and two contracting
     /// dimensions, each output element a loop on its own thread, with an epilogue fused after it.
     /// </summary>
