@@ -7,7 +7,7 @@ using Xunit;
 namespace GraphCompiler.Tests.Backends.Cuda;
 
 /// <summary>
-/// The tests' CUDA driver (tests/cuda-emulator/cuda_emulator.c), built once per test process with <c>cc</c>:
+/// The tests' CUDA driver (tests/cuda-emulator: cuda_emulator.c and emulator_threads.c), built once per test process with <c>cc</c>:
 /// a generated CUDA program runs unchanged (host code, driver calls, launches, transfers) while its kernels
 /// run on CPU threads, compiled from the same LLVM IR as the PTX with the NVPTX intrinsics renamed to the
 /// emulator's (thread registers, barrier, warp shuffle). What it cannot check is NVPTX's own code generation
@@ -25,11 +25,12 @@ internal static partial class CudaEmulator
 
     private static (string?, string?) Build()
     {
-        var source = Path.Combine(GoldenFile.RepoRoot(), "tests", "cuda-emulator", "cuda_emulator.c");
+        var sources = Path.Combine(GoldenFile.RepoRoot(), "tests", "cuda-emulator");
         var dir = Path.Combine(Path.GetTempPath(), $"gc-cuda-emulator-{Environment.ProcessId}");
         Directory.CreateDirectory(dir);
         var library = Path.Combine(dir, "libgccuda_emulator.so");
-        var (status, output) = Exec("cc", "-O1", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-o", library, source, "-lpthread", "-ldl");
+        var (status, output) = Exec("cc", "-O1", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-o", library,
+            Path.Combine(sources, "cuda_emulator.c"), Path.Combine(sources, "emulator_threads.c"), "-lpthread", "-ldl");
         if (status != 0) return (null, $"cannot build the CUDA emulator: {output}");
         NativeLibrary.Load(library); // stays loaded: the generated runtime's dlopen of the same path gets this copy
         return (library, null);

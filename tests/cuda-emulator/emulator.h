@@ -1,0 +1,27 @@
+/*
+ * The CUDA emulator's two halves (docs/testing.md): cuda_emulator.c is the driver API (the registry of host builds of
+ * PTX, memory, streams and events, launches queued on streams); emulator_threads.c runs a launch's blocks, its threads
+ * as fibers, with the warp- and block-collective operations the kernels call (barriers, shuffles, mma.sync, ldmatrix,
+ * cp.async). This header is what they share.
+ */
+#ifndef GCEMU_EMULATOR_H
+#define GCEMU_EMULATOR_H
+
+#include <stdint.h>
+
+typedef int CUresult;
+enum { OK = 0, ERR_INVALID_VALUE = 1, ERR_OUT_OF_MEMORY = 2, ERR_NOT_INITIALIZED = 3, ERR_INVALID_IMAGE = 200,
+       ERR_NOT_FOUND = 500, ERR_LAUNCH_FAILED = 719 };
+enum { ERR_LAUNCH_OUT_OF_RESOURCES = 701 };
+
+/* The most threads a block may have (CUDA's limit). */
+#define MAX_BLOCK 1024
+
+/* A kernel's entry in the host library is NAME.emu(void **params), which unpacks the parameters itself. */
+typedef void (*kernel_fn)(void **params);
+struct function { kernel_fn entry; int synchronises; int parameters; };
+
+/* Runs a launch to completion on the calling thread: every block, one after another (emulator_threads.c). */
+CUresult run_launch(const struct function *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, void **params);
+
+#endif
