@@ -31,6 +31,8 @@ internal static class GpuCodegen
 
     public static IReadOnlyList<GpuKernel> Emit(DeviceModule m, Operation op, IReadOnlyDictionary<Value, Tensor> outerConstants)
     {
+        // Nothing to compute: no launch (a block per output element would still run one block, writing out of bounds).
+        if (op.Results.All(r => r.Type.ElementCount == 0)) return [];
         if (op.Def is ScatterOp) return ScatterKernel.Emit(m, op, outerConstants);
         if (op.Def is SortOp or TopKOp) return [SortKernel.Emit(m, op)];
         var body = KernelBody.Of(op);

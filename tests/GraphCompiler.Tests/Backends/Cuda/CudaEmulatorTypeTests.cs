@@ -293,6 +293,29 @@ public sealed class CudaEmulatorTypeTests
     }
 
     /// <summary>
+    /// Ops with no elements to compute (an empty batch) launch nothing: a block per output element would otherwise run
+    /// one block and write past an empty buffer into its neighbour's. The other results are still the interpreter's.
+    /// </summary>
+    [CudaEmulatorFact]
+    public void EmptyResultsLaunchNothing()
+    {
+        var placed = PlaceOnGpu("""
+            func @main(%x: tensor<0x5xf32>, %y: tensor<300xf32>) -> (tensor<0xi64>, tensor<0xf32>, tensor<0x5xf32>, tensor<300xf32>, tensor<f32>) {
+              %a = arg_reduce %x {dimension = 1, kind = max, tie = first} : tensor<0xi64>
+              %r = reduce %x {dims = [1], kind = sum} : tensor<0xf32>
+              %v, %i = sort %x {dimension = 1} : tensor<0x5xf32>, tensor<0x5xi64>
+              %e = exp %y : tensor<300xf32>
+              %s = reduce %e {dims = [0], kind = sum} : tensor<f32>
+              return %a, %r, %v, %e, %s
+            }
+            """);
+        Assert.DoesNotContain("device = cpu", GraphCompiler.IR.Text.Printer.Print(placed));
+        var program = RunAndCompare(placed, rtol: 1e-6, atol: 1e-6, inputs: Inputs(placed.Entry, seed: 4));
+        Assert.DoesNotContain(".entry gc_argreduce", program.Ptx);
+        Assert.DoesNotContain(".entry gc_sort", program.Ptx);
+    }
+
+    /// <summary>
     /// Products the GEMM kernels do not take (they accumulate f32 in registers): f64, integers, and two contracting
     /// dimensions, each output element a loop on its own thread, with an epilogue fused after it.
     /// </summary>
