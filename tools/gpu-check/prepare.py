@@ -1,7 +1,8 @@
 """Builds the GPU-check bundle (runs on the development machine; /usr/bin/python3 + NumPy).
 
 Examples (examples/*.ir|.onnx|.pbtxt): compile a library with gcc-cli (--target TARGET), make inputs (.npy),
-compute the expected outputs with the reference interpreter. CNNs (the ten networks of the benchmarks'
+compute the expected outputs with the reference interpreter; the same for every kernel kind's PTX snapshot program
+(tests/ptx/*.ir: tensor cores, split and column reductions, argmax, sort, f64, scatter, compressed transfers). CNNs (the ten networks of the benchmarks'
 `generate-cnns --weights-as-inputs`, weights as arguments): a batch-1 f32 library each, checked against the
 interpreter on weights both machines draw from the same formula (gclib.draw_uniform), plus batch-1 and
 batch-32 TF32 libraries and the graphs as data for bench.py's baselines. The ONNX suite (node/ and simple/): every
@@ -226,9 +227,9 @@ class Prep:
                        "args": specs, "results": results, "cnn": {"net": name, "batch": batch, "graph": graph}}
 
 
-    def example(self, model):
+    def example(self, model, prefix="ex"):
         stem, ext = os.path.splitext(os.path.basename(model))
-        name = "ex_" + re.sub(r"\W", "_", stem) + "_" + ext[1:]
+        name = prefix + "_" + re.sub(r"\W", "_", stem) + "_" + ext[1:]
         c = self.compile(model, name)
         if isinstance(c, str):
             return name, c
@@ -342,7 +343,7 @@ def main():
                     help="the ONNX suite (its node/ and simple/ folders are exported)")
     ap.add_argument("--filter", default="", help="regex the conformance case names must match (the floor is then checked on those only)")
     ap.add_argument("--eltwise-model", default=os.path.join(ROOT, "..", "shared", "models", "eltwise_chain10_16M.onnx"))
-    ap.add_argument("--only", default="examples,cnns,conformance,bench", help="comma list of parts to build")
+    ap.add_argument("--only", default="examples,kernels,cnns,conformance,bench", help="comma list of parts to build")
     ap.add_argument("--bench-cli", default="", help="command that runs the benchmarks program (generate-cnns); the CNN parts need it")
     ap.add_argument("--cnns", default="", help="comma list of the CNNs to bundle (default: all that generate-cnns writes)")
     ap.add_argument("--cnn-batch", type=int, default=32, help="the CNN benchmarks' large batch (batch 1 is always there)")
@@ -362,6 +363,12 @@ def main():
         for m in sorted(glob.glob(os.path.join(ROOT, "examples", "*"))):
             if m.endswith((".ir", ".onnx", ".pbtxt")):
                 jobs.append(("cases", prep.example, m))
+    if "kernels" in parts and args.target != "cuda":
+        log(f"note: the kernels part is GPU programs (placed IR with transfers): left out for --target {args.target}")
+    elif "kernels" in parts:
+        # Every kernel kind's PTX snapshot program (tests/ptx), placed as the emulator runs it: the first run on a GPU.
+        for m in sorted(glob.glob(os.path.join(ROOT, "tests", "ptx", "*.ir"))):
+            jobs.append(("cases", prep.example, m, "kn"))
     if "bench" in parts:
         for m in sorted(glob.glob(os.path.join(ROOT, "benchmarks", "gpu", "*.ir"))):
             jobs.append(("benchmarks", prep.benchmark, m, os.path.splitext(os.path.basename(m))[0]))

@@ -2,7 +2,7 @@
 # Builds gcc-cli and the GPU-check bundle (tools/gpu-check/bundle/) on the development machine.
 #   TARGET=cuda (default) or host (CPU libraries, to test the harness without a GPU)
 #   PLACE='.*=gpu' by default for cuda (every op the GPU supports goes there), empty for other targets
-#   BUNDLE=dir, FILTER=regex (conformance case names), ONLY=examples,cnns,conformance,bench, JOBS=2,
+#   BUNDLE=dir, FILTER=regex (conformance case names), ONLY=examples,kernels,cnns,conformance,bench, JOBS=2,
 #   CNNS=name,... (default: every network generate-cnns writes)
 # Writes BUNDLE and BUNDLE.tar.xz (what travels to the GPU machine).
 # Extra arguments go to prepare.py (see --help).
@@ -19,7 +19,7 @@ echo "== building gcc-cli"
 if ! dotnet build tools/gcc-cli -c Release 2>&1 | grep -E " error |rror\(s\)"; then :; fi
 cli_dll="$root/tools/gcc-cli/bin/Release/net10.0/gcc-cli.dll"
 [ -f "$cli_dll" ] || { echo "gcc-cli did not build" >&2; exit 1; }
-ONLY="${ONLY:-examples,cnns,conformance,bench}"
+ONLY="${ONLY:-examples,kernels,cnns,conformance,bench}"
 bench_dll="$root/benchmarks/GraphCompiler.Benchmarks/bin/Release/net10.0/GraphCompiler.Benchmarks.dll"
 if [[ ",$ONLY," == *,cnns,* || ",$ONLY," == *,bench,* ]]; then
   echo "== building the benchmarks program (generate-cnns)"
