@@ -116,11 +116,23 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IDeviceHook
             b.Line($"call void @llvm.memcpy.p0.p0.i64(ptr {slot}, ptr {site.HostPointer(x)}, i64 {bytes}, i1 false)");
             target = DevicePointer(op.Result, site);
         }
-        var copy = b.Let($"load ptr, ptr {HostRuntime.CopyStream}", "copystream");
-        DriverApi.Call(site.Module, b, "cuEventRecord", $"ptr {Event(b, 2 * index)}, ptr {Stream(b)}", "cuEventRecord (a device buffer free for a copy)");
-        DriverApi.Call(site.Module, b, "cuStreamWaitEvent", $"ptr {copy}, ptr {Event(b, 2 * index)}, i32 0", "cuStreamWaitEvent");
-        DriverApi.Call(site.Module, b, "cuMemcpyHtoDAsync_v2", $"i64 {target}, ptr {slot}, i64 {bytes}, ptr {copy}", "copying to the GPU (cuMemcpyHtoDAsync)");
-        DriverApi.Call(site.Module, b, "cuEventRecord", $"ptr {Event(b, 2 * index + 1)}, ptr {copy}", "cuEventRecord (a copy to the GPU)");
+        OnCopyStream(site, index, "a device buffer free for a copy", copy =>
+            DriverApi.Call(site.Module, b, "cuMemcpyHtoDAsync_v2", $"i64 {target}, ptr {slot}, i64 {bytes}, ptr {copy}", "copying to the GPU (cuMemcpyHtoDAsync)"));
+    }
+
+    /// <summary>
+    /// A transfer's copy on the copy stream: event 2·<paramref name="index"/> recorded on the compute stream here
+    /// (<paramref name="reached"/>: what the compute stream has finished by now), the copy stream waits for it, copies, and
+    /// records event 2·index + 1 ("arrived"), which the recv waits for.
+    /// </summary>
+    private void OnCopyStream(DeviceSite site, int index, string reached, Action<string> copy)
+    {
+        var b = site.B;
+        var stream = b.Let($"load ptr, ptr {HostRuntime.CopyStream}", "copystream");
+        DriverApi.Call(site.Module, b, "cuEventRecord", $"ptr {Event(b, 2 * index)}, ptr {Stream(b)}", $"cuEventRecord ({reached})");
+        DriverApi.Call(site.Module, b, "cuStreamWaitEvent", $"ptr {stream}, ptr {Event(b, 2 * index)}, i32 0", "cuStreamWaitEvent");
+        copy(stream);
+        DriverApi.Call(site.Module, b, "cuEventRecord", $"ptr {Event(b, 2 * index + 1)}, ptr {stream}", "cuEventRecord (a copy arrived)");
     }
 
     /// <summary>At the recv before the first GPU reader: the compute stream waits for the copy (then widens it when compressed).</summary>
@@ -166,11 +178,8 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IDeviceHook
             LaunchWire(send, site, slot, source);
             source = slot;
         }
-        var copy = b.Let($"load ptr, ptr {HostRuntime.CopyStream}", "copystream");
-        DriverApi.Call(site.Module, b, "cuEventRecord", $"ptr {Event(b, 2 * index)}, ptr {Stream(b)}", "cuEventRecord (a value ready for the host)");
-        DriverApi.Call(site.Module, b, "cuStreamWaitEvent", $"ptr {copy}, ptr {Event(b, 2 * index)}, i32 0", "cuStreamWaitEvent");
-        DriverApi.Call(site.Module, b, "cuMemcpyDtoHAsync_v2", $"ptr {PinnedSlot(b, offset)}, i64 {source}, i64 {bytes}, ptr {copy}", "copying from the GPU (cuMemcpyDtoHAsync)");
-        DriverApi.Call(site.Module, b, "cuEventRecord", $"ptr {Event(b, 2 * index + 1)}, ptr {copy}", "cuEventRecord (a copy to the host)");
+        OnCopyStream(site, index, "a value ready for the host", copy =>
+            DriverApi.Call(site.Module, b, "cuMemcpyDtoHAsync_v2", $"ptr {PinnedSlot(b, offset)}, i64 {source}, i64 {bytes}, ptr {copy}", "copying from the GPU (cuMemcpyDtoHAsync)"));
     }
 
     private void ReceiveOnHost(Operation op, DeviceSite site)
