@@ -55,6 +55,7 @@ public static class CudaCapabilities
             DotGeneralOp => true,
             ScatterOp => Codegen.ScatterKernel.Supports(op),
             SortOp or TopKOp => Codegen.SortKernel.Supports(op),
+            DeterminantOp or MatrixInverseOp => true, // a thread per matrix (Codegen.SquareMatrixKernel)
             ConstantOp => false,
             _ => ElementSupported(op),
         };

@@ -35,6 +35,7 @@ internal static class GpuCodegen
         if (op.Results.All(r => r.Type.ElementCount == 0)) return [];
         if (op.Def is ScatterOp) return ScatterKernel.Emit(m, op, outerConstants);
         if (op.Def is SortOp or TopKOp) return [SortKernel.Emit(m, op)];
+        if (op.Def is DeterminantOp or MatrixInverseOp) return [SquareMatrixKernel.Emit(m, op)];
         var body = KernelBody.Of(op);
         var (inputs, ops, outputs, outerInputs) = (body.Inputs, body.Ops, body.Outputs, body.OuterInputs);
         var constants = body.Constants(outerConstants);

@@ -316,6 +316,38 @@ public sealed class CudaEmulatorTypeTests
     }
 
     /// <summary>
+    /// determinant and matrix_inverse on the GPU (a thread per matrix, the interpreter's LU and Gauss–Jordan through the
+    /// helpers the CPU calls): batched, in f32 and f64, with a singular matrix (determinant 0) and a 0×0 one (1) among them.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData("f64", "determinant", "7x5x5", "7")]
+    [InlineData("f32", "determinant", "3x2x4x4", "3x2")]
+    [InlineData("f32", "determinant", "4x0x0", "4")]
+    [InlineData("f64", "matrix_inverse", "6x4x4", "6x4x4")]
+    [InlineData("f32", "matrix_inverse", "3x3x3", "3x3x3")]
+    public void DeterminantsAndInversesMatchTheInterpreter(string element, string op, string shape, string result)
+    {
+        var placed = PlaceOnGpu($$"""
+            func @main(%x: tensor<{{shape}}x{{element}}>) -> (tensor<{{result}}x{{element}}>) {
+              %r = {{op}} %x : tensor<{{result}}x{{element}}>
+              return %r
+            }
+            """);
+        Assert.DoesNotContain("device = cpu", GraphCompiler.IR.Text.Printer.Print(placed));
+        var inputs = Inputs(placed.Entry, seed: shape.Length);
+        var n = (int)inputs[0].Type.Shape[^1];
+        if (op == "determinant" && n > 1)
+        {
+            // The first matrix singular: its second row a copy of its first.
+            var values = Enumerable.Range(0, (int)inputs[0].Type.ElementCount).Select(i => inputs[0].GetDouble(i)).ToArray();
+            for (int j = 0; j < n; j++) values[n + j] = values[j];
+            inputs[0] = Tensor.FromDoubles(inputs[0].Type, values);
+        }
+        var program = RunAndCompare(placed, rtol: element == "f64" ? 1e-13 : 1e-6, atol: element == "f64" ? 1e-13 : 1e-6, inputs: inputs);
+        Assert.Contains(op == "determinant" ? ".entry gc_det" : ".entry gc_inverse", program.Ptx);
+    }
+
+    /// <summary>
     /// Products the GEMM kernels do not take (they accumulate f32 in registers): f64, integers, and two contracting
     /// dimensions, each output element a loop on its own thread, with an epilogue fused after it.
     /// </summary>

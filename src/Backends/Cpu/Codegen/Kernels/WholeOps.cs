@@ -134,7 +134,7 @@ internal sealed partial class KernelEmitter
         long n = shape[^1];
         var batch = ImmutableArray.CreateRange(shape.Take(shape.Length - 2));
         bool det = op.Def is DeterminantOp;
-        var helper = det ? Helpers.Determinant(_module) : Helpers.Inverse(_module);
+        var helper = det ? MatrixHelpers.Determinant(_module) : MatrixHelpers.Inverse(_module);
         var m = Malloc(new TensorType(ElementType.F64, n, n));
         var inv = det ? null : Malloc(new TensorType(ElementType.F64, n, n));
         var e = x.Type.Element;
