@@ -20,6 +20,19 @@ internal static class FloatRem
         ulong sign = 1UL << (w - 1), implicitBit = 1UL << mant, inf = (sign - 1) & ~(implicitBit - 1);
         int expShift = mant, lead = w - 1 - mant; // leading zeros of a normalised significand
         string U(ulong v) => w == 64 ? ((long)v).ToString() : ((int)(uint)v).ToString();
+        // |v| (%a<v>) as a significand with the implicit bit at `mant` (a subnormal normalised by its leading zeros) and an exponent.
+        string Unpack(string v, string significand, string exponent) => $"""
+                          %lz{v} = call {it} @llvm.ctlz.{it}({it} %a{v}, i1 true)
+                          %sh{v} = sub {it} %lz{v}, {lead}
+                          %e{v}raw = lshr {it} %a{v}, {expShift}
+                          %{v}sub = icmp eq {it} %e{v}raw, 0
+                          %m{v}n = or {it} %a{v}, {U(implicitBit)}
+                          %m{v}n2 = and {it} %m{v}n, {U(2 * implicitBit - 1)}
+                          %m{v}s = shl {it} %a{v}, %sh{v}
+                          {significand} = select i1 %{v}sub, {it} %m{v}s, {it} %m{v}n2
+                          %e{v}s = sub {it} 1, %sh{v}
+                          {exponent} = select i1 %{v}sub, {it} %e{v}s, {it} %e{v}raw
+                        """.TrimEnd('\n');
         const string nan = "0x7FF8000000000000"; // a quiet NaN, written as LLVM writes float constants (as a double)
         module.AddFunction($$"""
             define internal {{t}} @{{name}}({{t}} %x, {{t}} %y) alwaysinline nounwind readnone {
@@ -44,26 +57,8 @@ internal static class FloatRem
               ret {{t}} %x
             unpack:
               ; significands with the implicit bit at {{mant}}, subnormals normalised by their leading zeros
-              %lzx = call {{it}} @llvm.ctlz.{{it}}({{it}} %ax, i1 true)
-              %shx = sub {{it}} %lzx, {{lead}}
-              %exraw = lshr {{it}} %ax, {{expShift}}
-              %xsub = icmp eq {{it}} %exraw, 0
-              %mxn = or {{it}} %ax, {{U(implicitBit)}}
-              %mxn2 = and {{it}} %mxn, {{U(2 * implicitBit - 1)}}
-              %mxs = shl {{it}} %ax, %shx
-              %mx0 = select i1 %xsub, {{it}} %mxs, {{it}} %mxn2
-              %exs = sub {{it}} 1, %shx
-              %ex0 = select i1 %xsub, {{it}} %exs, {{it}} %exraw
-              %lzy = call {{it}} @llvm.ctlz.{{it}}({{it}} %ay, i1 true)
-              %shy = sub {{it}} %lzy, {{lead}}
-              %eyraw = lshr {{it}} %ay, {{expShift}}
-              %ysub = icmp eq {{it}} %eyraw, 0
-              %myn = or {{it}} %ay, {{U(implicitBit)}}
-              %myn2 = and {{it}} %myn, {{U(2 * implicitBit - 1)}}
-              %mys = shl {{it}} %ay, %shy
-              %my = select i1 %ysub, {{it}} %mys, {{it}} %myn2
-              %eys = sub {{it}} 1, %shy
-              %ey = select i1 %ysub, {{it}} %eys, {{it}} %eyraw
+            {{Unpack("x", "%mx0", "%ex0")}}
+            {{Unpack("y", "%my", "%ey")}}
               br label %loop
             loop:
               ; one binade per step: subtract y's significand where it fits, then shift x's left
