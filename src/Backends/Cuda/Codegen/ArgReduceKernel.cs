@@ -83,11 +83,11 @@ internal static class ArgReduceKernel
         }
         if (warps > 1)
         {
-            var slotType = RowKernel.SlotBytes(t) == 8 ? "i64" : "float";
+            var slotType = RowKernel.SlotType([t]);
             var values = $"@{name}_values";
             var indices = $"@{name}_indices";
-            mc.Global($"{values} = internal addrspace(3) global [{warps} x {slotType}] undef, align {RowKernel.SlotBytes(slotType)}");
-            mc.Global($"{indices} = internal addrspace(3) global [{warps} x i64] undef, align 8");
+            RowKernel.SharedSlots(mc, values, warps, slotType);
+            RowKernel.SharedSlots(mc, indices, warps, "i64");
             string Slot(string array, string type, string w) => b.Let($"getelementptr inbounds {type}, ptr addrspace(3) {array}, i64 {w}");
             var warp = b.Let($"lshr i64 {tid}, 5", "warp");
             var write = b.FreshLabel("lane0");

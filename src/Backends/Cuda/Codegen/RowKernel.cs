@@ -76,7 +76,7 @@ internal static class RowKernel
         var mc = m.Context;
         var smem = $"@{name}_smem";
         var slotType = SlotType(reduces);
-        mc.Global($"{smem} = internal addrspace(3) global [{Math.Max(1, reduces.Count * warps)} x {slotType}] undef, align {SlotBytes(slotType)}");
+        SharedSlots(mc, smem, reduces.Count * warps, slotType);
         var ev = new ElementEvaluator(mc, b, inputs.Select((v, i) => (v, $"%p{outputs.Count + i}")), ops, constants);
         var tid = Sreg.Read(mc, b, "tid.x");
         var row = Sreg.Read(mc, b, "ctaid.x");
@@ -141,10 +141,16 @@ internal static class RowKernel
     /// words (f32, f16, bf16, 32-bit and narrower integers, bool), or 64-bit ones when any reduce accumulates f64 or a
     /// 64-bit integer. Each slot holds one value of its reduce's compute type.
     /// </summary>
-    internal static string SlotType(IEnumerable<Operation> reduces) =>
-        reduces.Any(r => SlotBytes(LlvmTypes.Compute(r.Result.Type.Element)) == 8) ? "i64" : "float";
+    internal static string SlotType(IEnumerable<Operation> reduces) => SlotType(reduces.Select(r => LlvmTypes.Compute(r.Result.Type.Element)));
+
+    /// <summary>The slot type for values of these compute types (see above).</summary>
+    internal static string SlotType(IEnumerable<string> computeTypes) => computeTypes.Any(t => SlotBytes(t) == 8) ? "i64" : "float";
 
     internal static int SlotBytes(string type) => type is "double" or "i64" ? 8 : 4;
+
+    /// <summary>Declares <paramref name="global"/>, <paramref name="count"/> shared-memory slots of <paramref name="slotType"/>.</summary>
+    internal static void SharedSlots(ModuleContext mc, string global, long count, string slotType) =>
+        mc.Global($"{global} = internal addrspace(3) global [{Math.Max(1, count)} x {slotType}] undef, align {SlotBytes(slotType)}");
 
     /// <summary>
     /// Combines each thread's <paramref name="acc"/> over the block: butterfly shuffles within each warp, then through

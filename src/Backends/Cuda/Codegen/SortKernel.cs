@@ -21,18 +21,16 @@ internal static class SortKernel
     /// <summary>The longest lane sorted on the GPU: 8192² comparisons is about 10⁸, a few tens of microseconds of an H100's lanes.</summary>
     public const long MaxLane = 8192;
 
-    public static bool Supports(Operation op) => op.Def switch
-    {
-        SortOp => op.Operands[0].Type.Shape[op.Attr.Int32("dimension")] <= MaxLane,
-        TopKOp => op.Operands[0].Type.Shape[^1] <= MaxLane,
-        _ => false,
-    };
+    public static bool Supports(Operation op) => op.Def is SortOp or TopKOp && op.Operands[0].Type.Shape[Lane(op)] <= MaxLane;
+
+    /// <summary>The dimension sorted: sort's attribute, top_k's last.</summary>
+    private static int Lane(Operation op) => op.Def is SortOp ? op.Attr.Int32("dimension") : op.Operands[0].Type.Rank - 1;
 
     public static GpuKernel Emit(DeviceModule m, Operation op)
     {
         var x = op.Operands[0];
         var shape = x.Type.Shape;
-        int dim = op.Def is SortOp ? op.Attr.Int32("dimension") : shape.Length - 1;
+        int dim = Lane(op);
         bool descending = op.Def is SortOp ? op.Attr.Bool("descending") : op.Attr.Bool("largest");
         long n = shape[dim], keep = op.Results[0].Type.Shape[dim];
         long inner = 1;

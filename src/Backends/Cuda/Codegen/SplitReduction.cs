@@ -69,7 +69,7 @@ internal static class SplitReduction
             var scratch = $"%p{inputs.Count}";
             int warps = Block / 32;
             var smem = $"@{first}_smem";
-            mc.Global($"{smem} = internal addrspace(3) global [{reduces.Count * warps} x {slotType}] undef, align {RowKernel.SlotBytes(slotType)}");
+            RowKernel.SharedSlots(mc, smem, reduces.Count * warps, slotType);
             var tid = Sreg.Read(mc, b, "tid.x");
             var blockId = Sreg.Read(mc, b, "ctaid.x");
             var row = b.Let($"udiv i64 {blockId}, {chunks}", "row");
@@ -115,7 +115,7 @@ internal static class SplitReduction
             var scratch = $"%p{outputs.Count + inputs.Count}";
             int warps = block / 32;
             var smem = $"@{second}_smem";
-            mc.Global($"{smem} = internal addrspace(3) global [{Math.Max(1, reduces.Count * warps)} x {slotType}] undef, align {RowKernel.SlotBytes(slotType)}");
+            RowKernel.SharedSlots(mc, smem, reduces.Count * warps, slotType);
             var tid = Sreg.Read(mc, b, "tid.x");
             var row = Sreg.Read(mc, b, "ctaid.x");
             var rowIdx = ev.Memory.Unravel(row, keptShape);
