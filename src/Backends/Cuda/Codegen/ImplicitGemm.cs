@@ -15,16 +15,31 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 /// </summary>
 internal static class ImplicitGemm
 {
-    /// <summary>Convolutions it computes: one feature group and one batch group, no input dilation (transposed convolution).</summary>
+    /// <summary>
+    /// A group's input and output features must each be at least this many for a grouped convolution to run as a GEMM per
+    /// group: one mma tile's N (8), and one 16-byte copy of 16-bit features. Narrower groups (depthwise: 1; ResNeXt's 4)
+    /// would leave most of every tile empty; they run as direct kernels, a thread per output over its window.
+    /// </summary>
+    public const long MinGroupFeatures = 8;
+
+    /// <summary>
+    /// Convolutions it computes: one batch group, no input dilation (transposed convolution), and one feature group or
+    /// groups of at least <see cref="MinGroupFeatures"/> input and output features (ShuffleNet's grouped 1×1s), a GEMM
+    /// per group along the grid's z.
+    /// </summary>
     public static bool Supports(Operation conv)
     {
         if (conv.Def is not ConvolutionOp) return false;
         var a = conv.Attr;
         var lhsDilation = a.Ints("lhs_dilation");
-        return a.Int("feature_group_count") == 1 && a.Int("batch_group_count") == 1 && (lhsDilation.IsDefaultOrEmpty || lhsDilation.All(d => d == 1));
+        if (a.Int("batch_group_count") != 1 || !(lhsDilation.IsDefaultOrEmpty || lhsDilation.All(d => d == 1))) return false;
+        long groups = a.Int("feature_group_count");
+        if (groups == 1) return true;
+        var L = ConvLayout.Parse(a.String("dims"), m => new IrException(m));
+        return conv.Operands[1].Type.Shape[L.KernelIn] >= MinGroupFeatures && conv.Result.Type.Shape[L.OutFeature] / groups >= MinGroupFeatures;
     }
 
-    public static MmaKernel.Describe Describe(Operation conv) => (b, pa, pb, _, vector) =>
+    public static MmaKernel.Describe Describe(Operation conv) => (b, pa, pb, group, vector) =>
     {
         var (input, kernel, output) = (conv.Operands[0].Type, conv.Operands[1].Type, conv.Result.Type);
         var a = conv.Attr;
@@ -33,10 +48,15 @@ internal static class ImplicitGemm
         long[] Get(string name, long fallback) { var x = a.Ints(name); return x.IsDefaultOrEmpty ? [.. Enumerable.Repeat(fallback, n)] : [.. x]; }
         var (strides, padLow, dilation) = (Get("window_strides", 1), Get("padding_low", 0), Get("rhs_dilation", 1));
         long Stride(TensorType t, int dim) => t.Shape.Skip(dim + 1).Aggregate(1L, (p, s) => p * s);
-        long cin = input.Shape[L.InFeature], cout = kernel.Shape[L.KernelOut];
+        // Per group: cin input features from group·cin on, cout output features from group·cout on (one group: all).
+        long groups = a.Int("feature_group_count");
+        long cin = input.Shape[L.InFeature] / groups, cout = kernel.Shape[L.KernelOut] / groups;
         var window = L.KernelSpatial.Select(d => kernel.Shape[d]).ToArray();
         var outSpatial = L.OutSpatial.Select(d => output.Shape[d]).ToArray();
         long batch = output.Shape[L.OutBatch], M = batch * outSpatial.Aggregate(1L, (p, s) => p * s), K = window.Aggregate(cin, (p, s) => p * s);
+
+        // The group's first output feature (the grid's z is the group).
+        var groupOut = groups > 1 ? b.Let($"mul nuw nsw i64 {group}, {cout}", "gout") : "0";
 
         // k → (window position per spatial dimension, input feature): input feature innermost.
         string[] SplitK(string k)
@@ -76,6 +96,7 @@ internal static class ImplicitGemm
             var rowInside = b.Let($"icmp slt i64 {m}, {M}");
             // Row-invariant: the batch's base and each window origin o·stride − pad_low.
             var rowBase = b.Let($"mul nsw i64 {parts[0]}, {Stride(input, L.InBatch)}", "abase");
+            if (groups > 1) rowBase = b.Let($"add nsw i64 {rowBase}, {b.Let($"mul nuw nsw i64 {group}, {cin * inFeatureStride}")}", "abase");
             var origin = Enumerable.Range(0, n).Select(s => b.Let($"sub nsw i64 {b.Let($"mul nsw i64 {parts[s + 1]}, {strides[s]}")}, {padLow[s]}", "org")).ToArray();
             return k =>
             {
@@ -103,7 +124,7 @@ internal static class ImplicitGemm
         var B = new MmaKernel.Operand(pb, bAlongK, bVector, co =>
         {
             var colInside = b.Let($"icmp slt i64 {co}, {cout}");
-            var colBase = b.Let($"mul nuw nsw i64 {co}, {koStride}", "bbase");
+            var colBase = b.Let($"mul nuw nsw i64 {(groups > 1 ? b.Let($"add nuw nsw i64 {groupOut}, {co}") : co)}, {koStride}", "bbase");
             return k =>
             {
                 var w = SplitK(k);
@@ -113,13 +134,13 @@ internal static class ImplicitGemm
             };
         });
 
-        return new MmaKernel.Problem(1, M, cout, K, A, B, (row, col) =>
+        return new MmaKernel.Problem(groups, M, cout, K, A, B, (row, col) =>
         {
             var parts = SplitM(row);
             var idx = new string[output.Rank];
             idx[L.OutBatch] = parts[0];
             for (int s = 0; s < n; s++) idx[L.OutSpatial[s]] = parts[s + 1];
-            idx[L.OutFeature] = col;
+            idx[L.OutFeature] = groups > 1 ? b.Let($"add nuw nsw i64 {groupOut}, {col}") : col;
             return idx;
         });
     };

@@ -198,13 +198,16 @@ public sealed class CudaTensorCoreTests
     /// Convolutions as implicit GEMMs on tensor cores (bf16/f16 operands, f32 result, bias and relu fused after): NHWC/HWIO
     /// with input features a multiple of 8 (16-byte loads of A along K and of B along N) and with 3 (element loads, K = 27),
     /// padding, strides and dilation; NCHW/OIHW (element loads, consecutive threads along M); 128×128 tiles (2
-    /// multiprocessors). Products of 16-bit values are exact in f32, so only the summation order differs from the interpreter.
+    /// multiprocessors); grouped (a GEMM per group: ShuffleNet's grouped 1×1 with vector loads, a 3×3 whose 12 features per
+    /// group take element loads). Products of 16-bit values are exact in f32, so only the summation order differs from the interpreter.
     /// </summary>
     [CudaEmulatorTheory]
     [InlineData("bf16", "2x9x9x16", "3x3x16x24", "b01f_01io->b01f", "padding_low = [1, 1], padding_high = [1, 1]", "2x9x9x24", 3, 132)]
     [InlineData("f16", "3x11x10x3", "3x3x3x20", "b01f_01io->b01f", "window_strides = [2, 2], padding_low = [1, 0], padding_high = [1, 1]", "3x6x5x20", 3, 132)]
     [InlineData("bf16", "1x8x13x13", "12x8x3x3", "bf01_oi01->bf01", "rhs_dilation = [2, 2], padding_low = [2, 2], padding_high = [2, 2]", "1x12x13x13", 1, 132)]
     [InlineData("bf16", "4x14x14x32", "1x1x32x136", "b01f_01io->b01f", "", "4x14x14x136", 3, 2)]
+    [InlineData("bf16", "2x6x6x48", "1x1x16x24", "b01f_01io->b01f", "feature_group_count = 3", "2x6x6x24", 3, 132)]
+    [InlineData("f16", "2x7x7x36", "3x3x12x30", "b01f_01io->b01f", "feature_group_count = 3, window_strides = [2, 2], padding_low = [1, 1], padding_high = [1, 1]", "2x4x4x30", 3, 132)]
     public void ImplicitGemmConvolutionsOnTensorCoresMatchTheInterpreter(string element, string input, string kernel, string layout, string attrs, string output, int featureDim, int multiprocessors)
     {
         var placed = PlaceOnGpu(ConvBiasRelu(element, input, kernel, layout, attrs, output, featureDim));
