@@ -50,6 +50,15 @@ int gcemu_register(const char *ptx, const char *library)
 
 
 CUresult cuInit(unsigned flags) { (void)flags; initialised = 1; return OK; }
+/* The attributes the generated runtime asks for: an H100's shared memory limit per block. */
+CUresult cuDeviceGetAttribute(int *value, int attribute, int device)
+{
+    if (!initialised) return ERR_NOT_INITIALIZED;
+    if (device != 0 || attribute != 97 /* MAX_SHARED_MEMORY_PER_BLOCK_OPTIN */) return ERR_INVALID_VALUE;
+    *value = MAX_SHARED_OPTIN;
+    return OK;
+}
+
 CUresult cuDeviceGet(int *device, int ordinal) { if (!initialised) return ERR_NOT_INITIALIZED; if (ordinal != 0) return ERR_INVALID_VALUE; *device = 0; return OK; }
 static int primary_context;
 CUresult cuDevicePrimaryCtxRetain(void **ctx, int device) { (void)device; *ctx = &primary_context; return OK; }
@@ -94,7 +103,17 @@ CUresult cuModuleGetFunction(void **function, void *module, const char *name)
     fn->entry = (kernel_fn)f;
     fn->synchronises = *sync;
     fn->parameters = parameters ? *parameters : -1;
+    fn->max_dynamic_shared = STATIC_SHARED;
     *function = fn;
+    return OK;
+}
+
+/* A kernel's opt-in to more dynamic shared memory than the default 48 KB, as the driver checks it: at most the device's limit. */
+CUresult cuFuncSetAttribute(void *function, int attribute, int value)
+{
+    struct function *fn = function;
+    if (!fn || attribute != 8 /* MAX_DYNAMIC_SHARED_SIZE_BYTES */ || value < 0 || value > MAX_SHARED_OPTIN) return ERR_INVALID_VALUE;
+    fn->max_dynamic_shared = value;
     return OK;
 }
 
@@ -347,9 +366,10 @@ CUresult cuGetErrorName(CUresult error, const char **name)
 CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                         unsigned sharedBytes, void *stream, void **params, void **extra)
 {
-    (void)sharedBytes;
     if (!f || bx == 0 || bx > MAX_BLOCK || by != 1 || bz != 1 || extra) return ERR_INVALID_VALUE;
     const struct function *fn = f;
+    /* More dynamic shared memory than the kernel opted in to fails, as on a GPU. */
+    if (sharedBytes > (unsigned)fn->max_dynamic_shared) return ERR_INVALID_VALUE;
     if (!stream || fn->parameters < 0)
         return stream ? ERR_INVALID_VALUE : run_launch(fn, gx, gy, gz, bx, params);
     struct command *c = command(CMD_LAUNCH);

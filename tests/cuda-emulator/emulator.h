@@ -17,9 +17,14 @@ enum { ERR_LAUNCH_OUT_OF_RESOURCES = 701 };
 /* The most threads a block may have (CUDA's limit). */
 #define MAX_BLOCK 1024
 
+/* Shared memory per block: what every kernel may have, and the most one may opt in to (an H100's; the host build of a
+ * kernel's dynamic shared memory is an array of this size, CudaEmulator.DynamicSharedBytes). */
+#define STATIC_SHARED 49152
+#define MAX_SHARED_OPTIN 232448
+
 /* A kernel's entry in the host library is NAME.emu(void **params), which unpacks the parameters itself. */
 typedef void (*kernel_fn)(void **params);
-struct function { kernel_fn entry; int synchronises; int parameters; };
+struct function { kernel_fn entry; int synchronises; int parameters; int max_dynamic_shared; };
 
 /* Runs a launch to completion on the calling thread: every block, one after another (emulator_threads.c). */
 CUresult run_launch(const struct function *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, void **params);

@@ -34,6 +34,14 @@ public sealed record CudaTarget(string Arch)
     /// </summary>
     public bool AllowTf32 { get; init; }
 
+    /// <summary>
+    /// Shared memory one block may use once its kernel opts in (cuFuncSetAttribute), the least over the GPUs the
+    /// architecture's PTX runs on (CUDA C Programming Guide, "Technical Specifications per Compute Capability"): sm_80
+    /// PTX also runs on compute capability 8.6 and 8.9 (99 KB; an A100 has 163), sm_90 PTX on 9.0 (227 KB). The generated
+    /// runtime checks the device's own limit when it starts (<c>CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN</c>).
+    /// </summary>
+    public int MaxSharedBytesPerBlock => Arch == "sm_90" ? 227 * 1024 : 99 * 1024;
+
     /// <summary>An H100 SXM5's multiprocessor count (NVIDIA's H100 datasheet).</summary>
     public const int H100Multiprocessors = 132;
 
@@ -130,7 +138,7 @@ public static class CudaCompiler
                 prepare: m =>
                 {
                     var uploads = plan.DeviceConstants.Select(c => (m.Constant(c.Tensor), c.Value.Type.ByteSize)).ToList();
-                    HostRuntime.Emit(m, ptx.Value!, plan.KernelNames, plan.DeviceArenaBytes, uploads, plan.Staging);
+                    HostRuntime.Emit(m, ptx.Value!, plan.KernelNames, plan.DynamicShared, plan.DeviceArenaBytes, uploads, plan.Staging);
                 });
             var ptxText = System.Text.Encoding.ASCII.GetString(ptx.Value!);
             var program = new CudaProgram(options.Name, emitted.Ir, emitted.Constants, emitted.ArenaBytes, f, deviceIr, ptxText, plan.KernelNames.Count)

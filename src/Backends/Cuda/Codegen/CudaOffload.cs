@@ -214,11 +214,12 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IDeviceHook
         string[] pointers = [.. k.Parameters.Select(p => DevicePointer(p, site))];
         if (k.ScratchBytes > 0)
             pointers = [.. pointers, site.B.Let($"add i64 {site.B.Let($"load i64, ptr {HostRuntime.Arena}", "darena")}, {plan.ScratchOffset}", "scratch")];
-        Launch(site, k.Name, plan.KernelIndex(k), (k.GridX, k.GridY, k.GridZ), k.Block, pointers);
+        if (k.Scalars is { } scalars) pointers = [.. pointers, .. scalars.Select(s => s.ToString(System.Globalization.CultureInfo.InvariantCulture))];
+        Launch(site, k.Name, plan.KernelIndex(k), (k.GridX, k.GridY, k.GridZ), k.Block, pointers, k.DynamicSharedBytes);
     }
 
-    /// <summary>cuLaunchKernel of kernel <paramref name="index"/> on the compute stream with these device pointers as its parameters.</summary>
-    private void Launch(DeviceSite site, string name, int index, (long X, long Y, long Z) grid, int block, string[] parameters)
+    /// <summary>cuLaunchKernel of kernel <paramref name="index"/> on the compute stream with these parameters (device pointers and i64 scalars, 8 bytes each).</summary>
+    private void Launch(DeviceSite site, string name, int index, (long X, long Y, long Z) grid, int block, string[] parameters, int dynamicShared = 0)
     {
         var b = site.B;
         int n = Math.Max(1, parameters.Length);
@@ -232,7 +233,7 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IDeviceHook
         }
         var fn = b.Let($"load ptr, ptr {b.Let($"getelementptr inbounds [{plan.KernelNames.Count} x ptr], ptr {HostRuntime.Functions}, i64 0, i64 {index}")}", "kernel");
         DriverApi.Call(site.Module, b, "cuLaunchKernel",
-            $"ptr {fn}, i32 {grid.X}, i32 {grid.Y}, i32 {grid.Z}, i32 {block}, i32 1, i32 1, i32 0, ptr {Stream(b)}, ptr {pointers}, ptr null",
+            $"ptr {fn}, i32 {grid.X}, i32 {grid.Y}, i32 {grid.Z}, i32 {block}, i32 1, i32 1, i32 {dynamicShared}, ptr {Stream(b)}, ptr {pointers}, ptr null",
             $"launching {name} (cuLaunchKernel)");
     }
 }

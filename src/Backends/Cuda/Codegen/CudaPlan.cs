@@ -18,6 +18,8 @@ internal sealed class CudaPlan
     public Function Function { get; }
     public Dictionary<Operation, IReadOnlyList<GpuKernel>> Kernels { get; } = new(ReferenceEqualityComparer.Instance);
     public List<string> KernelNames { get; } = [];
+    /// <summary>Each kernel's dynamic shared memory per block, by <see cref="KernelNames"/>' order (0: none).</summary>
+    public List<int> DynamicShared { get; } = [];
     /// <summary>Constants GPU kernels read, with their contents, in upload order.</summary>
     public List<(Value Value, Tensor Tensor)> DeviceConstants { get; } = [];
     /// <summary>The device arena: every GPU value's buffer, then the kernels' scratch (<see cref="ScratchOffset"/>).</summary>
@@ -40,7 +42,7 @@ internal sealed class CudaPlan
     private readonly Dictionary<Value, int> _uses = new(Same);
     private readonly CudaPlacement _placement;
     private readonly IReadOnlyDictionary<Value, int> _direct;
-    private readonly Dictionary<GpuKernel, int> _kernelIndex = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<string, int> _kernelIndex = [];
     private readonly Dictionary<Value, long> _offsets = new(Same);
 
     public CudaPlan(Function f, DeviceModule device)
@@ -70,10 +72,12 @@ internal sealed class CudaPlan
                     throw new CodegenException($"'{op.Name}'{Where(op)} runs on the GPU but reads a value that is not there; run insert-transfers after place-devices");
             }
             var kernels = GpuCodegen.Emit(device, op, constants);
-            foreach (var k in kernels)
+            // A kernel launched several times (a sort network's step) is looked up once.
+            foreach (var k in kernels.Where(k => !_kernelIndex.ContainsKey(k.Name)))
             {
-                _kernelIndex[k] = KernelNames.Count;
+                _kernelIndex[k.Name] = KernelNames.Count;
                 KernelNames.Add(k.Name);
+                DynamicShared.Add(k.DynamicSharedBytes);
             }
             Kernels[op] = kernels;
         }
@@ -83,6 +87,7 @@ internal sealed class CudaPlan
             var (name, grid) = WireKernel.Emit(device, narrow: send.Attr.Enum("to") == Placement.Cpu, wire, send.Result.Type.ElementCount);
             WireKernels[send] = (name, KernelNames.Count, grid);
             KernelNames.Add(name);
+            DynamicShared.Add(0);
         }
         Staging = new TransferStaging(f);
         var buffers = BufferAssignment.Compute(f, _placement.DeviceMemoryPlan);
@@ -114,7 +119,7 @@ internal sealed class CudaPlan
         return i < 0 ? null : i;
     }
 
-    public int KernelIndex(GpuKernel k) => _kernelIndex[k];
+    public int KernelIndex(GpuKernel k) => _kernelIndex[k.Name];
 
     /// <summary>The op that produces <paramref name="v"/>.</summary>
     public Operation Producer(Value v) => _producer[v];

@@ -10,7 +10,11 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 /// </summary>
 /// <param name="ScratchBytes">Device scratch the kernel needs (a split reduction's partials), passed after
 /// <paramref name="Parameters"/>: one region serves every kernel of a function, since they run in order on one stream.</param>
-public sealed record GpuKernel(string Name, long GridX, long GridY, long GridZ, int Block, IReadOnlyList<Value> Parameters, long ScratchBytes = 0);
+/// <param name="Scalars">i64 arguments passed last (the step of a sort network one kernel runs at several launches).</param>
+/// <param name="DynamicSharedBytes">Dynamic shared memory per block (the launch's sharedMemBytes; the kernel's opt-in at init
+/// when above the 48 KB every kernel may have): a tensor-core kernel's deeper ring.</param>
+public sealed record GpuKernel(string Name, long GridX, long GridY, long GridZ, int Block, IReadOnlyList<Value> Parameters, long ScratchBytes = 0,
+    IReadOnlyList<long>? Scalars = null, int DynamicSharedBytes = 0);
 
 /// <summary>
 /// The NVPTX module of one compilation: every kernel's LLVM IR, marked as kernels for the NVPTX
@@ -31,10 +35,10 @@ internal sealed class DeviceModule(CudaTarget target)
     /// <summary>A fresh kernel symbol (PTX identifiers take no dots).</summary>
     public string NextName(string what) => $"gc_{what}{_kernelNames.Count}";
 
-    /// <summary>Adds a kernel's definition: <c>void @name(ptr params...)</c>.</summary>
-    public void AddKernel(string name, int parameters, string body)
+    /// <summary>Adds a kernel's definition: <c>void @name(ptr %p0..., i64 %s0...)</c>, buffers then <paramref name="scalars"/> i64 values.</summary>
+    public void AddKernel(string name, int parameters, string body, int scalars = 0)
     {
-        var ps = string.Join(", ", Enumerable.Range(0, parameters).Select(i => $"ptr noalias align 16 %p{i}"));
+        var ps = string.Join(", ", Enumerable.Range(0, parameters).Select(i => $"ptr noalias align 16 %p{i}").Concat(Enumerable.Range(0, scalars).Select(i => $"i64 %s{i}")));
         Context.AddFunction($"define void @{name}({ps}) nounwind {{\n{body}}}");
         _kernelNames.Add(name);
     }

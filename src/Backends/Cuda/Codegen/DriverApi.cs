@@ -21,7 +21,7 @@ internal static class DriverApi
         "cuMemcpyDtoDAsync_v2", "cuLaunchKernel", "cuStreamSynchronize", "cuGetErrorName", "cuMemFree_v2",
         "cuModuleUnload", "cuStreamDestroy_v2", "cuDevicePrimaryCtxRelease_v2",
         "cuMemAllocHost_v2", "cuMemFreeHost", "cuEventCreate", "cuEventRecord", "cuStreamWaitEvent", "cuEventSynchronize",
-        "cuEventDestroy_v2",
+        "cuEventDestroy_v2", "cuDeviceGetAttribute", "cuFuncSetAttribute",
     ];
 
     public static readonly IReadOnlyList<Entry> All = [.. Names.Select((n, i) => new Entry(i, n))];

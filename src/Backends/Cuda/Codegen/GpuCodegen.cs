@@ -7,17 +7,18 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 /// <summary>
 /// Picks the kernel template for a GPU op: column reduction (a thread per output, coalesced), split reduction (few outputs
 /// of many elements: chunks, then their partials combined) or row reduction (a block per output), argmax/argmin (a block
-/// per output), GEMM (a dot_general of floats up to 32 bits and its epilogue), implicit GEMM (a convolution of one group
-/// and its epilogue; tensor cores or FMA tiles), sort and top_k (a rank per element), or pointwise for everything else: the other convolutions, pooling, and
+/// per output), GEMM (a dot_general of floats up to 32 bits and its epilogue), implicit GEMM (a convolution of one group or of wide
+/// groups, and its epilogue; tensor cores or FMA tiles), sort and top_k (a rank per element, or a bitonic network for long lanes), or pointwise for everything else: the other convolutions, pooling, and
 /// f64 and integer products included, each output element a loop on its own thread (see <see cref="CudaCapabilities"/>).
 /// </summary>
 internal static class GpuCodegen
 {
     /// <summary>
-    /// The convolution of an output fusion that runs as an implicit GEMM: one group, f32/f16/bf16 operands and result,
-    /// read straight from the fusion's inputs, one output of its shape. On tensor cores when its operands take them
-    /// (16-bit, or f32 with TF32 allowed), else on the FMA tiles. Depthwise, grouped, transposed (input-dilated) and f64
-    /// convolutions run as direct kernels (a thread per output element).
+    /// The convolution of an output fusion that runs as an implicit GEMM (<see cref="ImplicitGemm.Supports"/>: one group,
+    /// or a GEMM per group when the groups are wide enough), f32/f16/bf16 operands and result, read straight from the
+    /// fusion's inputs, one output of its shape. On tensor cores when its operands take them (16-bit, or f32 with TF32
+    /// allowed), else on the FMA tiles. Depthwise, narrowly grouped, transposed (input-dilated) and f64 convolutions run
+    /// as direct kernels (a thread per output element).
     /// </summary>
     private static Operation? ImplicitConvolution(IReadOnlyList<Operation> ops, IReadOnlyList<Value> inputs, IReadOnlyList<Value> outputs)
     {
@@ -34,7 +35,7 @@ internal static class GpuCodegen
         // Nothing to compute: no launch (a block per output element would still run one block, writing out of bounds).
         if (op.Results.All(r => r.Type.ElementCount == 0)) return [];
         if (op.Def is ScatterOp) return ScatterKernel.Emit(m, op, outerConstants);
-        if (op.Def is SortOp or TopKOp) return [SortKernel.Emit(m, op)];
+        if (op.Def is SortOp or TopKOp) return SortKernel.Emit(m, op);
         if (op.Def is DeterminantOp or MatrixInverseOp) return [SquareMatrixKernel.Emit(m, op)];
         var body = KernelBody.Of(op);
         var (inputs, ops, outputs, outerInputs) = (body.Inputs, body.Ops, body.Outputs, body.OuterInputs);

@@ -39,7 +39,7 @@ internal static class HostRuntime
 
     /// <param name="constants">Host globals (their LLVM names) and byte sizes, in device-constant order.</param>
     /// <param name="staging">The transfers' staging buffers, streams and events to make.</param>
-    public static void Emit(ModuleContext m, byte[] ptx, IReadOnlyList<string> kernels, long arenaBytes, IReadOnlyList<(string Global, long Bytes)> constants, TransferStaging staging)
+    public static void Emit(ModuleContext m, byte[] ptx, IReadOnlyList<string> kernels, IReadOnlyList<int> dynamicShared, long arenaBytes, IReadOnlyList<(string Global, long Bytes)> constants, TransferStaging staging)
     {
         var api = DriverApi.All;
         m.Declare("declare ptr @dlopen(ptr, i32)");
@@ -128,6 +128,7 @@ internal static class HostRuntime
             var slot = b.Let($"getelementptr inbounds [{kernels.Count} x ptr], ptr {Functions}, i64 0, i64 {k}");
             DriverApi.Call(m, b, "cuModuleGetFunction", $"ptr {slot}, ptr {module}, ptr {HostStrings.Literal(m, kernels[k])}", $"cuModuleGetFunction ({kernels[k]})");
         }
+        OptInToSharedMemory(m, b, kernels, dynamicShared, d);
         DriverApi.Call(m, b, "cuStreamCreate", $"ptr {Stream}, i32 0", "cuStreamCreate");
         if (arenaBytes > 0)
             DriverApi.Call(m, b, "cuMemAlloc_v2", $"ptr {Arena}, i64 {arenaBytes}", $"cuMemAlloc of the {arenaBytes}-byte device arena");
@@ -184,6 +185,42 @@ internal static class HostRuntime
         m.OnRelease(Release);
     }
 
+    /// <summary>
+    /// Kernels with dynamic shared memory: the device must allow the largest per block (its opt-in limit, queried: the
+    /// compile-time budget is the architecture's least, <see cref="CudaTarget.MaxSharedBytesPerBlock"/>), and each kernel
+    /// opts in to its own amount (CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES), without which a launch asking for
+    /// more than 48 KB fails.
+    /// </summary>
+    private static void OptInToSharedMemory(ModuleContext m, LlvmBuilder b, IReadOnlyList<string> kernels, IReadOnlyList<int> dynamicShared, string device)
+    {
+        int most = dynamicShared.DefaultIfEmpty(0).Max();
+        if (most == 0) return;
+        var widest = kernels[dynamicShared.ToList().IndexOf(most)];
+        var limit = b.Alloca("i32");
+        DriverApi.Call(m, b, "cuDeviceGetAttribute", $"ptr {limit}, i32 {MaxSharedMemoryPerBlockOptin}, i32 {device}",
+            "cuDeviceGetAttribute (MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)");
+        var allowed = b.Let($"load i32, ptr {limit}", "optin");
+        var tooSmall = b.FreshLabel("smem.short");
+        var enough = b.FreshLabel("smem.ok");
+        b.CondBr(b.Let($"icmp slt i32 {allowed}, {most}"), tooSmall, enough);
+        b.Block(tooSmall);
+        FailWith(m, b, $"kernel {widest} needs {most} bytes of shared memory per block; this GPU allows %d (compile for its architecture: --gpu-arch)", $"i32 {allowed}");
+        b.Block(enough);
+        for (int k = 0; k < kernels.Count; k++)
+        {
+            if (dynamicShared[k] == 0) continue;
+            var fn = b.Let($"load ptr, ptr {b.Let($"getelementptr inbounds [{kernels.Count} x ptr], ptr {Functions}, i64 0, i64 {k}")}", "fn");
+            DriverApi.Call(m, b, "cuFuncSetAttribute", $"ptr {fn}, i32 {FuncMaxDynamicSharedSizeBytes}, i32 {dynamicShared[k]}",
+                $"cuFuncSetAttribute ({kernels[k]}: {dynamicShared[k]} bytes of dynamic shared memory)");
+        }
+    }
+
+    /// <summary>CUdevice_attribute CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN (cuda.h).</summary>
+    private const int MaxSharedMemoryPerBlockOptin = 97;
+
+    /// <summary>CUfunction_attribute CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES (cuda.h).</summary>
+    private const int FuncMaxDynamicSharedSizeBytes = 8;
+
     /// <summary>When <paramref name="pointer"/> is null: <see cref="FailWith"/>; the code after continues where it is not.</summary>
     private static void FailIfNull(ModuleContext m, LlvmBuilder b, string pointer, string format, string? argument = null)
     {
@@ -191,14 +228,14 @@ internal static class HostRuntime
         var ok = b.FreshLabel("ok");
         b.CondBr(b.Let($"icmp eq ptr {pointer}, null"), isNull, ok);
         b.Block(isNull);
-        FailWith(m, b, format, argument);
+        FailWith(m, b, format, argument is null ? null : $"ptr {argument}");
         b.Block(ok);
     }
 
-    /// <summary>Formats the error (<paramref name="format"/> with one string <paramref name="argument"/>, a register), marks init failed and returns NoDevice.</summary>
+    /// <summary>Formats the error (<paramref name="format"/> with one typed <paramref name="argument"/>, e.g. <c>ptr %x</c>), marks init failed and returns NoDevice.</summary>
     private static void FailWith(ModuleContext m, LlvmBuilder b, string format, string? argument = null)
     {
-        var args = argument is null ? $"ptr {HostStrings.Literal(m, "%s")}, ptr {HostStrings.Literal(m, format)}" : $"ptr {HostStrings.Literal(m, format)}, ptr {argument}";
+        var args = argument is null ? $"ptr {HostStrings.Literal(m, "%s")}, ptr {HostStrings.Literal(m, format)}" : $"ptr {HostStrings.Literal(m, format)}, {argument}";
         b.Line($"call i32 (ptr, i64, ptr, ...) @snprintf(ptr {DriverApi.ErrorBuffer}, i64 512, {args})");
         b.Line($"store i32 2, ptr {State}");
         b.Line($"ret i32 {(int)RuntimeStatus.NoDevice}");

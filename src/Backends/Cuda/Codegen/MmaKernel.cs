@@ -60,10 +60,14 @@ internal static class MmaKernel
     private static readonly Tiling Small = new(2, 2, 2, 4);
 
     /// <summary>The static shared memory a block may declare on every architecture (more needs dynamic shared memory and an opt-in).</summary>
-    private const int StaticSharedBytes = 48 * 1024;
+    internal const int StaticSharedBytes = 48 * 1024;
 
-    /// <summary>At most this many stages in the ring: a third hides a copy's latency behind two steps of MMAs.</summary>
-    private const int MaxStages = 3;
+    /// <summary>
+    /// At most this many stages in the ring: three steps of copies in flight while the warps multiply the fourth, as
+    /// CUTLASS's sm_80 tensor-core GEMMs with 32-wide K steps keep 4 or 5. Where the ring passes the 48 KB of static
+    /// shared memory (the 128×128 tiles: 80 KB) it is dynamic shared memory, within the target's per-block limit.
+    /// </summary>
+    private const int MaxStages = 4;
 
     private const int Warp = 32;
 
@@ -102,13 +106,26 @@ internal static class MmaKernel
         string word = $"i{shape.Bits}";
         var tileA = Tile.For(P.A, bm, shape);
         var tileB = Tile.For(P.B, bn, shape);
-        int stages = Math.Min(MaxStages, StaticSharedBytes / ((tileA.Elements + tileB.Elements) * bytes));
-        if (stages < 2) throw new CodegenException($"mma tiles of {(tileA.Elements + tileB.Elements) * bytes} bytes leave no room for two stages");
+        int stageBytes = (tileA.Elements + tileB.Elements) * bytes;
+        int stages = Math.Min(MaxStages, m.Target.MaxSharedBytesPerBlock / stageBytes);
+        if (stages < 2) throw new CodegenException($"mma tiles of {stageBytes} bytes leave no room for two stages");
 
-        var asm = $"@{name}_as";
-        var bsm = $"@{name}_bs";
-        mc.Global($"{asm} = internal addrspace(3) global [{stages * tileA.Elements} x {word}] undef, align 16");
-        mc.Global($"{bsm} = internal addrspace(3) global [{stages * tileB.Elements} x {word}] undef, align 16");
+        // The ring in static shared memory where it fits, else in the block's dynamic shared memory (A's stages, then B's).
+        string asm, bsm;
+        int dynamicBytes = stages * stageBytes > StaticSharedBytes ? stages * stageBytes : 0;
+        if (dynamicBytes == 0)
+        {
+            asm = $"@{name}_as";
+            bsm = $"@{name}_bs";
+            mc.Global($"{asm} = internal addrspace(3) global [{stages * tileA.Elements} x {word}] undef, align 16");
+            mc.Global($"{bsm} = internal addrspace(3) global [{stages * tileB.Elements} x {word}] undef, align 16");
+        }
+        else
+        {
+            asm = $"@{name}_ring";
+            mc.Global($"{asm} = external addrspace(3) global [0 x i8], align 16");
+            bsm = $"getelementptr inbounds (i8, ptr addrspace(3) {asm}, i64 {stages * tileA.Elements * bytes})";
+        }
         mc.Declare($"declare {{float, float, float, float}} @{shape.Intrinsic}({string.Join(", ", Enumerable.Repeat(shape.Fragment, 6).Concat(Enumerable.Repeat("float", 4)))}) nounwind convergent");
 
         var tid = Sreg.Read(mc, b, "tid.x");
@@ -218,7 +235,7 @@ internal static class MmaKernel
         ev.ClearSeeds();
         b.Line("ret void");
         m.AddKernel(name, outerOutputs.Count + outerInputs.Count, b.Body());
-        return new GpuKernel(name, (P.N + bn - 1) / bn, (P.M + bm - 1) / bm, P.Batch, threads, [.. outerOutputs, .. outerInputs]);
+        return new GpuKernel(name, (P.N + bn - 1) / bn, (P.M + bm - 1) / bm, P.Batch, threads, [.. outerOutputs, .. outerInputs], DynamicSharedBytes: dynamicBytes);
     }
 
     /// <summary>Given a stage's A and B base offsets and a K offset within the step: each mma tile's A registers (by tile row) and B registers (by tile column).</summary>

@@ -5,38 +5,56 @@ using GraphCompiler.IR.Ops;
 namespace GraphCompiler.Backends.Cuda.Codegen;
 
 /// <summary>
-/// sort and top_k on the GPU, as a rank per element: a thread per element of the input counts the elements of its lane
-/// that come before it — those that compare before it (ascending, or descending), and those that tie with it at a
-/// lower position — and that count is its place in the sorted lane, so the thread writes its value and position there
-/// (for top_k only when the place is below K). The order is the interpreter's (<c>IndexingSupport.SortLanes</c>): NaN
-/// after every number, −0 equal to +0, ties by position (a stable sort, also descending). The places of a lane are a
-/// permutation, so no two threads write one element and the result does not depend on their order. Each thread reads
-/// its whole lane: n² comparisons per lane, so lanes are limited to <see cref="MaxLane"/> (longer ones, a vocabulary's
-/// top_k, stay on the CPU until a bitonic or radix sort takes them).
+/// sort and top_k on the GPU. Lanes of up to <see cref="MaxRankLane"/> elements are sorted as a rank per element: a thread
+/// per element of the input counts the elements of its lane that come before it — those that compare before it
+/// (ascending, or descending), and those that tie with it at a lower position — and that count is its place in the
+/// sorted lane, so the thread writes its value and position there (for top_k only when the place is below K). Each
+/// thread reads its whole lane (n² comparisons per lane, in one launch). Longer lanes (a vocabulary's top_k, an argsort
+/// of a long sequence) go through a bitonic network (<see cref="BitonicSort"/>, n·log²n comparisons over several
+/// launches). The order is the interpreter's (<c>IndexingSupport.SortLanes</c>) in both: NaN after every number, −0
+/// equal to +0, ties by position (a stable sort, also descending). The places of a lane are a permutation, so no two
+/// threads write one element and the result does not depend on their order.
 /// </summary>
 internal static class SortKernel
 {
     private const int Block = 256;
 
-    /// <summary>The longest lane sorted on the GPU: 8192² comparisons is about 10⁸, a few tens of microseconds of an H100's lanes.</summary>
-    public const long MaxLane = 8192;
+    /// <summary>The longest lane ranked in one launch: 8192² comparisons is about 10⁸, a few tens of microseconds of an H100's lanes.</summary>
+    public const long MaxRankLane = 8192;
 
-    public static bool Supports(Operation op) => op.Def is SortOp or TopKOp && op.Operands[0].Type.Shape[Lane(op)] <= MaxLane;
+    public static bool Supports(Operation op) => op.Def is SortOp or TopKOp && op.Operands[0].Type.Shape[Lane(op)] <= BitonicSort.MaxLane;
 
     /// <summary>The dimension sorted: sort's attribute, top_k's last.</summary>
     private static int Lane(Operation op) => op.Def is SortOp ? op.Attr.Int32("dimension") : op.Operands[0].Type.Rank - 1;
 
-    public static GpuKernel Emit(DeviceModule m, Operation op)
+    /// <summary>
+    /// What a sort kernel needs of the op: the lane's dimension and length N, how many places it keeps (N, or top_k's K),
+    /// the lanes as (Outer, Inner) (element (a, j, c) at (a·N + j)·Inner + c), the direction and the element type.
+    /// </summary>
+    internal sealed record Lanes(long N, long Keep, long Outer, long Inner, bool Descending, ElementType Element)
+    {
+        public static Lanes Of(Operation op)
+        {
+            var shape = op.Operands[0].Type.Shape;
+            int dim = Lane(op);
+            long inner = 1;
+            for (int d = dim + 1; d < shape.Length; d++) inner *= shape[d];
+            return new(shape[dim], op.Results[0].Type.Shape[dim], op.Operands[0].Type.ElementCount / Math.Max(1, shape[dim] * inner), inner,
+                op.Def is SortOp ? op.Attr.Bool("descending") : op.Attr.Bool("largest"), op.Operands[0].Type.Element);
+        }
+    }
+
+    public static IReadOnlyList<GpuKernel> Emit(DeviceModule m, Operation op)
+    {
+        var lanes = Lanes.Of(op);
+        return lanes.N <= MaxRankLane ? [Rank(m, op, lanes)] : BitonicSort.Emit(m, op, lanes);
+    }
+
+    private static GpuKernel Rank(DeviceModule m, Operation op, Lanes lanes)
     {
         var x = op.Operands[0];
-        var shape = x.Type.Shape;
-        int dim = Lane(op);
-        bool descending = op.Def is SortOp ? op.Attr.Bool("descending") : op.Attr.Bool("largest");
-        long n = shape[dim], keep = op.Results[0].Type.Shape[dim];
-        long inner = 1;
-        for (int d = dim + 1; d < shape.Length; d++) inner *= shape[d];
+        var (n, keep, inner, descending, e) = (lanes.N, lanes.Keep, lanes.Inner, lanes.Descending, lanes.Element);
         long total = x.Type.ElementCount;
-        var e = x.Type.Element;
 
         var name = m.NextName("sort");
         var b = new LlvmBuilder();
@@ -77,7 +95,7 @@ internal static class SortKernel
     }
 
     /// <summary>Whether <paramref name="p"/> comes before <paramref name="q"/> in the sorted lane, and whether they tie (the interpreter's Compare: NaN last ascending, first descending).</summary>
-    private static (string Before, string Tie) Order(LlvmBuilder b, ScalarEmitter scalars, ElementType e, bool descending, string p, string q)
+    internal static (string Before, string Tie) Order(LlvmBuilder b, ScalarEmitter scalars, ElementType e, bool descending, string p, string q)
     {
         if (!e.IsFloat())
             return (scalars.Compare(descending ? "gt" : "lt", e, p, q), scalars.Compare("eq", e, p, q));

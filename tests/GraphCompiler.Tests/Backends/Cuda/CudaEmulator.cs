@@ -122,6 +122,9 @@ internal static partial class CudaEmulator
     /// (address space 3) as ordinary globals, and per kernel a <c>NAME.emu(void **params)</c> entry that unpacks
     /// cuLaunchKernel's parameter array, <c>NAME.emu.sync</c>, whether the kernel synchronises its threads, and <c>NAME.emu.params</c>, how many parameters it takes.
     /// </summary>
+    /// <summary>The host build's dynamic shared memory per kernel: the emulated device's opt-in limit (tests/cuda-emulator/emulator.h).</summary>
+    private const int DynamicSharedBytes = 232448;
+
     public static string HostFlavoured(string deviceIr)
     {
         var ir = deviceIr
@@ -137,6 +140,8 @@ internal static partial class CudaEmulator
             .Replace("@llvm.nvvm.cp.async.wait.all", "@gcemu.cp.async.wait.all")
             .Replace(" immarg", "")
             // Shared and global memory are the host's: the address spaces go, and casts between them become no-ops.
+            // Dynamic shared memory (an extern array): as large as any launch may ask (emulator.h's MAX_SHARED_OPTIN).
+            .Replace("= external addrspace(3) global [0 x i8]", $"= internal addrspace(3) global [{DynamicSharedBytes} x i8] zeroinitializer")
             .Replace(" addrspace(3)", "")
             .Replace(" addrspace(1)", "")
             .Replace("addrspacecast ", "bitcast ");
@@ -154,11 +159,13 @@ internal static partial class CudaEmulator
         foreach (Match m in KernelDefinition().Matches(ir))
         {
             var name = m.Groups[1].Value;
-            int count = m.Groups[2].Value.Length == 0 ? 0 : m.Groups[2].Value.Split(',').Length;
+            // Each parameter's type (a buffer's ptr or a scalar's i64): its first word.
+            var types = m.Groups[2].Value.Length == 0 ? [] : m.Groups[2].Value.Split(',').Select(p => p.Trim().Split(' ')[0]).ToArray();
+            int count = types.Length;
             wrappers.Append($"define void @\"{name}.emu\"(ptr %params) {{\nentry:\n");
             for (int i = 0; i < count; i++)
-                wrappers.Append($"  %s{i} = getelementptr inbounds ptr, ptr %params, i64 {i}\n  %q{i} = load ptr, ptr %s{i}\n  %a{i} = load ptr, ptr %q{i}\n");
-            wrappers.Append($"  call void @{name}({string.Join(", ", Enumerable.Range(0, count).Select(i => $"ptr %a{i}"))})\n  ret void\n}}\n");
+                wrappers.Append($"  %s{i} = getelementptr inbounds ptr, ptr %params, i64 {i}\n  %q{i} = load ptr, ptr %s{i}\n  %a{i} = load {types[i]}, ptr %q{i}\n");
+            wrappers.Append($"  call void @{name}({string.Join(", ", Enumerable.Range(0, count).Select(i => $"{types[i]} %a{i}"))})\n  ret void\n}}\n");
             // Whether the kernel's body (up to its closing brace) waits at a barrier or shuffles.
             var body = ir[m.Index..ir.IndexOf("\n}\n", m.Index, StringComparison.Ordinal)];
             bool synchronises = body.Contains("@gcemu.barrier0") || body.Contains("@gcemu.shfl.") || body.Contains("@\"gcemu.llvm.nvvm.mma.")

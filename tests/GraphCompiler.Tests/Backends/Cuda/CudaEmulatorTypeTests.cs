@@ -293,6 +293,39 @@ public sealed class CudaEmulatorTypeTests
     }
 
     /// <summary>
+    /// sort and top_k along lanes longer than the rank kernel takes (8192): a bitonic network over lanes padded to a power
+    /// of two (a local launch, global steps and local merges, the last writing the results), exactly the interpreter's
+    /// values and positions: many ties (stability, also descending), NaNs, ±0, a lane that is not the last dimension, an
+    /// integer and a 16-bit type, and a top_k over a vocabulary-sized lane.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData("f32", "2x9000", "sort %x {dimension = 1}", "2x9000")]
+    [InlineData("f32", "9000x2", "sort %x {dimension = 0, descending = true}", "9000x2")]
+    [InlineData("i32", "1x16385", "sort %x {dimension = 1, descending = true}", "1x16385")]
+    [InlineData("f16", "2x20000", "top_k %x {k = 7}", "2x7")]
+    [InlineData("bf16", "1x40000", "top_k %x {k = 3, largest = false}", "1x3")]
+    public void LongLanesSortThroughABitonicNetwork(string element, string shape, string op, string result)
+    {
+        var placed = PlaceOnGpu($$"""
+            func @main(%x: tensor<{{shape}}x{{element}}>) -> (tensor<{{result}}x{{element}}>, tensor<{{result}}xi64>) {
+              %v, %i = {{op}} : tensor<{{result}}x{{element}}>, tensor<{{result}}xi64>
+              return %v, %i
+            }
+            """);
+        Assert.DoesNotContain("device = cpu", GraphCompiler.IR.Text.Printer.Print(placed));
+        var inputs = Inputs(placed.Entry, seed: shape.Length, nanFraction: 0.01, distinct: 500);
+        if (element == "f32")
+        {
+            var values = inputs[0].AsSpan<float>().ToArray();
+            for (int i = 0; i < values.Length; i += 13) values[i] = i % 2 == 0 ? 0f : -0f;
+            inputs[0] = Tensor.FromArray(values, [.. inputs[0].Type.Shape]);
+        }
+        var program = RunAndCompare(placed, rtol: 0, atol: 0, inputs: inputs);
+        Assert.Contains(".entry gc_bitonic_step", program.Ptx);
+        Assert.DoesNotContain(".entry gc_sort", program.Ptx);
+    }
+
+    /// <summary>
     /// Ops with no elements to compute (an empty batch) launch nothing: a block per output element would otherwise run
     /// one block and write past an empty buffer into its neighbour's. The other results are still the interpreter's.
     /// </summary>
