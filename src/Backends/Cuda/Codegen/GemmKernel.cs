@@ -206,17 +206,17 @@ internal static class GemmKernel
         return new GpuKernel(name, (L.N + SkinnyColumns - 1) / SkinnyColumns, 1, L.Batch, SkinnyColumns * SkinnySlices, [.. outerOutputs, .. outerInputs]);
     }
 
-    public static GpuKernel Emit(DeviceModule m, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
+    public static IReadOnlyList<GpuKernel> Emit(DeviceModule m, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
         IReadOnlyDictionary<Value, Tensor> constants, IReadOnlyList<Value> outerOutputs, IReadOnlyList<Value> outerInputs)
     {
         var dot = ops.Single(o => o.Def is DotGeneralOp);
         if (outputs.Count != 1 || !outputs[0].Type.Shape.SequenceEqual(dot.Result.Type.Shape))
             throw new CodegenException("a GPU output fusion must have one output of the contraction's shape");
         var L = Describe(dot);
-        if (L.M <= SkinnyRows) return Skinny(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, L);
+        if (L.M <= SkinnyRows) return [Skinny(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, L)];
         if (MmaKernel.For(dot.Operands[0].Type.Element, dot.Operands[1].Type.Element, m.Target) is { } tensorCores)
             return MmaKernel.Emit(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, tensorCores, MmaKernel.Gemm(L));
-        return Tiled(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, MmaKernel.Gemm(L));
+        return [Tiled(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, MmaKernel.Gemm(L))];
     }
 
     /// <summary>

@@ -53,11 +53,11 @@ internal static class GpuCodegen
             case "loop" when op.Def is ArgReduceOp && !ArgReduceKernel.ThreadPerOutput(op, m.Target.Multiprocessors):
                 return [ArgReduceKernel.Emit(m, op, inputs, constants, outerInputs)];
             case "output" when ops.FirstOrDefault(o => o.Def is DotGeneralOp) is { } dot && CudaCapabilities.OnGemmTiles(dot):
-                return [GemmKernel.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs)];
+                return GemmKernel.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs);
             case "output" when ImplicitConvolution(ops, inputs, outputs) is { } conv:
-                return [MmaKernel.For(conv.Operands[0].Type.Element, conv.Operands[1].Type.Element, m.Target) is { } tensorCores
+                return MmaKernel.For(conv.Operands[0].Type.Element, conv.Operands[1].Type.Element, m.Target) is { } tensorCores
                     ? MmaKernel.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs, conv, tensorCores, ImplicitGemm.Describe(conv))
-                    : GemmKernel.Tiled(m, inputs, ops, outputs, constants, op.Results, outerInputs, conv, ImplicitGemm.Describe(conv))];
+                    : [GemmKernel.Tiled(m, inputs, ops, outputs, constants, op.Results, outerInputs, conv, ImplicitGemm.Describe(conv))];
             default:
                 // One kernel per output shape: a kernel's threads walk one index space.
                 var kernels = new List<GpuKernel>();

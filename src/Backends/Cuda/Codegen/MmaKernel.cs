@@ -94,15 +94,29 @@ internal static class MmaKernel
         public int Delta(int dr, int dk) => KMajor ? dr * Stride + dk : dk * Stride + dr;
     }
 
-    public static GpuKernel Emit(DeviceModule m, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
+    /// <summary>The kernel for the contraction, and when its K is split (<see cref="SplitK"/>), the kernel that combines the slices.</summary>
+    public static IReadOnlyList<GpuKernel> Emit(DeviceModule m, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
         IReadOnlyDictionary<Value, Tensor> constants, IReadOnlyList<Value> outerOutputs, IReadOnlyList<Value> outerInputs,
         Operation hero, Shape shape, Describe describe)
     {
         var (name, b, mc, ev, pa, pb, _, _) = GemmKernel.Begin(m, $"mma_{shape.Name}_", inputs, ops, outputs, constants, hero);
         var bz = Sreg.Read(mc, b, "ctaid.z");
-        var P = describe(b, pa, pb, bz, VectorBytes * 8 / shape.Bits);
-        var tiling = (P.M + Large.Bm - 1) / Large.Bm * ((P.N + Large.Bn - 1) / Large.Bn) * P.Batch >= m.Target.Multiprocessors ? Large : Small;
+        int vector = VectorBytes * 8 / shape.Bits;
+        // The sizes first (described into a builder that is thrown away), so that K's slices are known before the batch
+        // index is read from the grid's z.
+        var sizes = describe(new LlvmBuilder(), pa, pb, "0", vector);
+        var tiling = (sizes.M + Large.Bm - 1) / Large.Bm * ((sizes.N + Large.Bn - 1) / Large.Bn) * sizes.Batch >= m.Target.Multiprocessors ? Large : Small;
         int bm = tiling.Bm, bn = tiling.Bn, threads = tiling.Threads, bk = shape.Bk, bytes = shape.Bits / 8;
+        long steps = (sizes.K + bk - 1) / bk;
+        var split = SplitK.Plan.For((sizes.M + bm - 1) / bm * ((sizes.N + bn - 1) / bn) * sizes.Batch, steps, m.Target.Multiprocessors);
+        // Split: z = batch·slices + slice, and the slice's first K offset.
+        string batch = bz, kBase = "0";
+        if (split.Slices > 1)
+        {
+            batch = b.Let($"udiv i64 {bz}, {split.Slices}", "batch");
+            kBase = b.Let($"mul nuw nsw i64 {b.Let($"urem i64 {bz}, {split.Slices}", "slice")}, {split.StepsPerSlice * bk}", "kbase");
+        }
+        var P = describe(b, pa, pb, batch, vector);
         string word = $"i{shape.Bits}";
         var tileA = Tile.For(P.A, bm, shape);
         var tileB = Tile.For(P.B, bn, shape);
@@ -192,14 +206,15 @@ internal static class MmaKernel
         // The ring: stages - 1 steps in flight before the first multiplies; then each step waits for its own copies,
         // meets the other warps (its stage is complete, and the stage it refills has been read by everyone), starts
         // the step stages - 1 ahead and multiplies. Steps past K copy zeros and read nothing.
-        long steps = (P.K + bk - 1) / bk;
-        for (int s = 0; s < stages - 1; s++) Issue((s * bk).ToString(), s.ToString());
-        b.For("0", steps.ToString(), step =>
+        // A slice's last steps may pass K (zeros, as past K always) or reach into the next slice's (copied, never multiplied).
+        string KAt(string kt) => split.Slices > 1 ? b.Let($"add nuw nsw i64 {kBase}, {kt}", "kt") : kt;
+        for (int s = 0; s < stages - 1; s++) Issue(split.Slices > 1 ? KAt((s * bk).ToString()) : (s * bk).ToString(), s.ToString());
+        b.For("0", (split.Slices > 1 ? split.StepsPerSlice : steps).ToString(), step =>
         {
             AsyncCopy.Wait(mc, b, stages - 2);
             Sreg.Barrier(mc, b);
             var ahead = b.Let($"add nuw nsw i64 {step}, {stages - 1}", "ahead");
-            Issue(b.Let($"mul nuw nsw i64 {ahead}, {bk}", "kt"), b.Let($"urem i64 {ahead}, {stages}", "stage"));
+            Issue(KAt(b.Let($"mul nuw nsw i64 {ahead}, {bk}", "kt")), b.Let($"urem i64 {ahead}, {stages}", "stage"));
             var stage = b.Let($"urem i64 {step}, {stages}", "stage");
             var (aBase, bBase) = (b.Let($"mul nuw nsw i64 {stage}, {tileA.Elements}"), b.Let($"mul nuw nsw i64 {stage}, {tileB.Elements}"));
             var acc = new string[accCount];
@@ -230,12 +245,20 @@ internal static class MmaKernel
                     var row = b.Let($"add nuw nsw i64 {m0}, {b.Let($"add nuw nsw i64 {warpRow}, {b.Let($"add nuw nsw i64 {g}, {16 * i + 8 * (e / 2)}")}")}", "m");
                     var col = b.Let($"add nuw nsw i64 {n0}, {b.Let($"add nuw nsw i64 {warpCol}, {b.Let($"add nuw nsw i64 {t2}, {8 * j + e % 2}")}")}", "n");
                     int at = (i * tiling.TilesN + j) * 4 + e;
-                    GemmKernel.StoreResult(b, ev, hero, outputs[0], row, col, P.M, P.N, P.OutputIndex(row, col), () => b.Let($"load float, ptr {Acc(at)}", "acc"));
+                    if (split.Slices > 1)
+                        SplitK.StorePartial(b, $"%p{outerOutputs.Count + outerInputs.Count}", bz, row, col, P.M, P.N, b.Let($"load float, ptr {Acc(at)}", "acc"));
+                    else
+                        GemmKernel.StoreResult(b, ev, hero, outputs[0], row, col, P.M, P.N, P.OutputIndex(row, col), () => b.Let($"load float, ptr {Acc(at)}", "acc"));
                 }
         ev.ClearSeeds();
         b.Line("ret void");
-        m.AddKernel(name, outerOutputs.Count + outerInputs.Count, b.Body());
-        return new GpuKernel(name, (P.N + bn - 1) / bn, (P.M + bm - 1) / bm, P.Batch, threads, [.. outerOutputs, .. outerInputs], DynamicSharedBytes: dynamicBytes);
+        int parameters = outerOutputs.Count + outerInputs.Count;
+        m.AddKernel(name, split.Slices > 1 ? parameters + 1 : parameters, b.Body());
+        var kernel = new GpuKernel(name, (P.N + bn - 1) / bn, (P.M + bm - 1) / bm, P.Batch * split.Slices, threads, [.. outerOutputs, .. outerInputs],
+            split.Slices > 1 ? split.ScratchBytes(P.Batch, P.M, P.N) : 0, DynamicSharedBytes: dynamicBytes);
+        return split.Slices > 1
+            ? [kernel, SplitK.Combine(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, hero, describe, sizes, split)]
+            : [kernel];
     }
 
     /// <summary>Given a stage's A and B base offsets and a K offset within the step: each mma tile's A registers (by tile row) and B registers (by tile column).</summary>

@@ -134,6 +134,35 @@ public sealed class CudaTensorCoreTests
     }
 
     /// <summary>
+    /// Split-K: contractions whose tiles leave most of the 132 multiprocessors idle and whose K is long run each tile as
+    /// several blocks over slices of K, then a combine kernel sums the slices in order and applies the epilogue (bias,
+    /// ReLU): a GEMM whose K (1000) is not a multiple of the slices, a batched one in TF32, and a ResNet-like 3×3
+    /// convolution at batch 1 (an implicit GEMM). On inputs exact in the operand type the products are exact, so only the
+    /// summation order differs from the interpreter.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData("bf16", 0, 50, 1000, 96)]
+    [InlineData("f16", 2, 40, 600, 70)]
+    [InlineData("tf32", 2, 40, 600, 70)]
+    [InlineData("conv", 0, 0, 0, 0)]
+    public void SplitKSumsItsSlicesAndAppliesTheEpilogue(string element, int batch, int m, int k, int n)
+    {
+        var options = Options with { Gpu = CudaTarget.Default with { AllowTf32 = element == "tf32" } };
+        var placed = PlaceOnGpu(element == "conv"
+            ? ConvBiasRelu("bf16", "1x7x7x64", "3x3x64x64", "b01f_01io->b01f", "padding_low = [1, 1], padding_high = [1, 1]", "1x7x7x64", 3)
+            : Contraction(element == "tf32" ? "f32" : element, batch, m, k, n, transposedB: false));
+        var inputs = RandomInputs(placed.Entry, 7);
+        if (element == "tf32")
+        {
+            static double ToTf32(double x) => BitConverter.Int32BitsToSingle((BitConverter.SingleToInt32Bits((float)x) + 0x1000) & ~0x1fff);
+            inputs = [.. inputs.Select(t => Tensor.FromDoubles(t.Type, [.. Enumerable.Range(0, (int)t.ElementCount).Select(i => ToTf32(t.GetDouble(i)))]))];
+        }
+        var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, options: options, inputs: inputs);
+        Assert.Contains(".entry gc_splitk_combine", program.Ptx);
+        Assert.Contains("mma.sync.aligned", program.Ptx);
+    }
+
+    /// <summary>
     /// f32 contractions take TF32 tensor cores (mma.sync m16n8k8) only when the target allows it. On inputs already
     /// in TF32 the products are exact, so the result must be the interpreter's up to summation order; on raw f32
     /// inputs it carries TF32's rounding (2^-11 relative per operand), and without the option the FMA GEMM runs. A
