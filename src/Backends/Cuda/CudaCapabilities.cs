@@ -78,6 +78,8 @@ public static class CudaCapabilities
         if (op.Def is ArgReduceOp) return true;
         // Gather (embeddings, take): each output element reads its start index from device memory, clamped as XLA's.
         if (op.Def is GatherOp) return true;
+        // rng: each element a Philox draw of its index, normal draws through the GPU's own f64 log and cos (KernelElementOps).
+        if (op.Def is RngOp) return true;
         return false;
     }
 

@@ -27,7 +27,7 @@ public sealed class CpuKernels : IHostKernels
 /// <see cref="KernelPlan"/> picks (GEMMs, convolutions, whole-tensor ops, and loops other ops of the
 /// group read) first, then a loop nest per output shape (<see cref="ThreadSplit"/>) in which the shared
 /// <see cref="ElementEvaluator"/> computes each element from its index, with the CPU's loops over reduced
-/// dimensions (<see cref="CpuElementOps"/>) for what it does not lower itself.
+/// dimensions (<see cref="KernelElementOps"/>) for what it does not lower itself.
 /// </summary>
 internal sealed partial class KernelEmitter
 {
@@ -43,7 +43,7 @@ internal sealed partial class KernelEmitter
     {
         _module = module;
         _name = name;
-        _ev = new ElementEvaluator(module, new LlvmBuilder(), inputs.Select((v, i) => (v, $"%in{i}")), ops, constants, CpuElementOps.Instance);
+        _ev = new ElementEvaluator(module, new LlvmBuilder(), inputs.Select((v, i) => (v, $"%in{i}")), ops, constants, KernelElementOps.Instance);
     }
 
     // The evaluator's builder, scalar emitter and constants: the kernel function's (a part split off for

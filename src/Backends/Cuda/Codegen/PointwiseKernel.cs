@@ -24,9 +24,10 @@ internal static class PointwiseKernel
         var shape = outputs[0].Type.Shape;
         long n = outputs[0].Type.ElementCount;
         var b = new LlvmBuilder();
-        // Convolution and pooling elements are loops over their window (LoopElementOps): a thread per output element.
+        // Convolution and pooling elements are loops over their window (LoopElementOps): a thread per output element;
+        // rng's elements are Philox draws of their index (KernelElementOps).
         var ev = new ElementEvaluator(m.Context, b,
-            inputs.Select((v, i) => (v, $"%p{outputs.Count + i}")), ops, constants, LoopElementOps.Instance);
+            inputs.Select((v, i) => (v, $"%p{outputs.Count + i}")), ops, constants, KernelElementOps.Instance);
         var tid = Sreg.Read(m.Context, b, "tid.x");
         var bid = Sreg.Read(m.Context, b, "ctaid.x");
         var first = b.Let($"mul nuw nsw i64 {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {bid}, {Block}")}, {tid}")}, {PerThread}", "first");

@@ -1,16 +1,16 @@
-using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Ops;
 
-namespace GraphCompiler.Backends.Cpu.Codegen;
+namespace GraphCompiler.Backends.Llvm.Codegen;
 
 /// <summary>
-/// The CPU's elements beyond the shared evaluator's: the loops of <see cref="LoopElementOps"/> and <c>rng</c>
-/// (Philox-4x32-10 of the element's linear index, then RngOp's exact recipe).
+/// Elements beyond the shared evaluator's, for both targets' kernels: the loops of <see cref="LoopElementOps"/> and
+/// <c>rng</c> (Philox-4x32-10 of the element's linear index, then RngOp's exact recipe; normal draws take log and cos
+/// from libm on the CPU and from the module's own f64 helpers on a GPU, FastMath.F64 and F64Trig).
 /// </summary>
-internal sealed class CpuElementOps : IElementOps
+public sealed class KernelElementOps : IElementOps
 {
-    public static readonly CpuElementOps Instance = new();
+    public static readonly KernelElementOps Instance = new();
 
     public string? TryCompute(ElementEvaluator ev, Operation op, Value v, IReadOnlyList<string> idx) =>
         op.Def is RngOp ? Rng(ev, op, v, idx) : LoopElementOps.Instance.TryCompute(ev, op, v, idx);
@@ -77,14 +77,19 @@ internal sealed class CpuElementOps : IElementOps
             var r1 = ev.B.Let($"select i1 {below}, {t} {LlvmTypes.FloatLiteral(t, lo)}, {t} {rounded}");
             return ev.B.Let($"select i1 {above}, {t} {LlvmTypes.FloatLiteral(t, hi)}, {t} {r1}");
         }
-        ev.Module.Declare("declare double @llvm.log.f64(double)");
-        ev.Module.Declare("declare double @llvm.cos.f64(double)");
+        bool gpu = ev.Module.Gpu;
+        var (log, cosine) = gpu ? (FastMath.LogF64(ev.Module), FastMath.CosF64(ev.Module)) : ("llvm.log.f64", "llvm.cos.f64");
+        if (!gpu)
+        {
+            ev.Module.Declare("declare double @llvm.log.f64(double)");
+            ev.Module.Declare("declare double @llvm.cos.f64(double)");
+        }
         ev.Module.Declare("declare double @llvm.sqrt.f64(double)");
         var u1 = ev.B.Let($"fsub double 1.0, {(wide ? Unit53(ev, r[0], r[1]) : Unit24(ev, r[0]))}");
         var u2 = wide ? Unit53(ev, r[2], r[3]) : Unit24(ev, r[1]);
-        var ln = ev.B.Let($"call double @llvm.log.f64(double {u1})");
+        var ln = ev.B.Let($"call double @{log}(double {u1})");
         var mag = ev.B.Let($"call double @llvm.sqrt.f64(double {ev.B.Let($"fmul double -2.0, {ln}")})");
-        var cos = ev.B.Let($"call double @llvm.cos.f64(double {ev.B.Let($"fmul double {D(2 * Math.PI)}, {u2}")})");
+        var cos = ev.B.Let($"call double @{cosine}(double {ev.B.Let($"fmul double {D(2 * Math.PI)}, {u2}")})");
         var z = ev.B.Let($"fmul double {mag}, {cos}");
         return ev.Memory.RoundFromDouble(e, ev.B.Let($"fadd double {D(a)}, {ev.B.Let($"fmul double {D(b)}, {z}")}"));
     }
