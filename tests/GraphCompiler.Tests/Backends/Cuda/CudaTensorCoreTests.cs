@@ -16,7 +16,7 @@ namespace GraphCompiler.Tests.Backends.Cuda;
 public sealed class CudaTensorCoreTests
 {
     /// <summary>Runs <paramref name="optimised"/> through the driver on the emulated GPU: its one result and the program's PTX.</summary>
-    private static (Tensor Result, string Ptx) RunThroughDriver(GraphCompiler.Compiler driver, Module optimised, Tensor[] inputs)
+    internal static (Tensor Result, string Ptx) RunThroughDriver(GraphCompiler.Compiler driver, Module optimised, Tensor[] inputs)
     {
         var ptx = new List<string>();
         void Keep(CudaProgram p) => ptx.Add(p.Ptx);

@@ -103,17 +103,31 @@ public sealed class GpuCheckCnnEmulatorTests
 {
     public static IEnumerable<object[]> Nets() => ImageNetNets.GpuCheck.Keys.Select(k => new object[] { k });
 
+    /// <summary>The TF32 runs' bound, in units of TF32's rounding (2^-11) of the output's scale.</summary>
+    private const double TfUnits = 8;
+
     [CudaEmulatorTheory]
     [MemberData(nameof(Nets))]
     public void EveryGpuCheckCnnRunsEntirelyOnTheEmulatedGpu(string name) => RunOnTheEmulatedGpu(name);
 
-    private static void RunOnTheEmulatedGpu(string name)
+    /// <summary>
+    /// As tools/gpu-check times them, on TF32 tensor cores (<c>--precision tf32</c>): ResNet-50 at batch 1, whose 64×64
+    /// image leaves its last stages a few output positions, so their convolutions split K (split-K, and 128×128 tiles
+    /// nowhere: 4-stage rings in static shared memory), and ShuffleNet, whose grouped 1×1 convolutions run as a GEMM per
+    /// group. Within TF32's error of the f32 interpreter: a few units of 2^-11 of the output's scale.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData("resnet50")]
+    [InlineData("shufflenet")]
+    public void GpuCheckCnnsRunOnTf32TensorCores(string name) => RunOnTheEmulatedGpu(name, "tf32");
+
+    private static void RunOnTheEmulatedGpu(string name, string? precision = null)
     {
         var net = ImageNetNets.GpuCheck[name](new NetOptions(WeightsAsInputs: true, ImageSize: 64));
         using var temp = new TestTemp();
         var path = Path.Combine(temp.Directory("gc-gpucheck-cnn"), name + ".onnx");
         File.WriteAllBytes(path, net.Onnx);
-        var driver = GraphCompiler.Compiler.Create(new GraphCompiler.CompileOptions { Target = "cuda", Place = [".*=gpu"] }).Unwrap();
+        var driver = GraphCompiler.Compiler.Create(new GraphCompiler.CompileOptions { Target = "cuda", Place = [".*=gpu"], Precision = precision }).Unwrap();
         var model = driver.Load(path).Unwrap();
         var optimised = driver.Optimize(model).Unwrap();
         Assert.DoesNotContain("device = cpu", GraphCompiler.IR.Text.Printer.Print(optimised));
@@ -124,13 +138,22 @@ public sealed class GpuCheckCnnEmulatorTests
         Tensor[] inputs = [Uniform(args[0].Type, -1.7, 1.7), .. net.WeightInputs.Select((w, i) => Uniform(args[i + 1].Type, w.Low, w.High))];
         var expected = new Interpreter(model).Run(null, inputs).Unwrap().Results[0];
         long before = CudaEmulator.Launches;
-        using (CudaEmulator.AsDriver())
-        {
-            using var exe = driver.Jit(optimised).Unwrap();
-            // Logits can reach 10⁴; small ones are sums that cancel, so the error is measured against the output's scale.
-            double scale = Enumerable.Range(0, (int)expected.ElementCount).Max(i => Math.Abs(expected.GetDouble(i)));
-            IrTest.AssertTensor(expected, exe.Run(inputs).Unwrap()[0], 1e-4, 1e-5 * scale);
-        }
+        var (actual, ptx) = CudaTensorCoreTests.RunThroughDriver(driver, optimised, inputs);
         Assert.True(CudaEmulator.Launches > before, $"{name}: nothing ran on the (emulated) GPU");
+        // Logits can reach 10⁴; small ones are sums that cancel, so the error is measured against the output's scale.
+        double scale = Enumerable.Range(0, (int)expected.ElementCount).Max(i => Math.Abs(expected.GetDouble(i)));
+        if (precision is null)
+        {
+            IrTest.AssertTensor(expected, actual, 1e-4, 1e-5 * scale);
+            return;
+        }
+        double worst = Enumerable.Range(0, (int)expected.ElementCount).Max(i => Math.Abs(expected.GetDouble(i) - actual.GetDouble(i))) / scale;
+        Assert.True(worst < TfUnits * Math.Pow(2, -11), $"{name} on TF32: error {worst:G3} of the output's scale ({worst / Math.Pow(2, -11):F2} units of 2^-11)");
+        Assert.True(worst > 0, $"{name}: bit-identical to the f32 interpreter, so TF32 did not run");
+        // Every convolution of one group or of ShuffleNet's 3 wide groups on tensor cores (depthwise ones stay direct).
+        var convolutions = optimised.Entry.Body.Operations.SelectMany(o => o.Regions.SelectMany(r => r.Operations).Prepend(o))
+            .Where(o => o.Def is GraphCompiler.IR.Ops.ConvolutionOp).ToList();
+        Assert.Equal(convolutions.Count(c => c.Attr.Int("feature_group_count") is 1 or 3), System.Text.RegularExpressions.Regex.Matches(ptx, @"\.entry gc_mma_tf32_").Count);
+        if (name == "resnet50") Assert.Contains(".entry gc_splitk_combine", ptx);
     }
 }
