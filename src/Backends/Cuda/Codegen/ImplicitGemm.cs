@@ -58,10 +58,18 @@ internal static class ImplicitGemm
         // The group's first output feature (the grid's z is the group).
         var groupOut = groups > 1 ? b.Let($"mul nuw nsw i64 {group}, {cout}", "gout") : "0";
 
-        // k → (window position per spatial dimension, input feature): input feature innermost.
+        // k → (window position per spatial dimension, input feature): input feature innermost. A 1×1 window (a ResNet
+        // bottleneck's projections) has k = the input feature: no division.
+        bool unitWindow = window.All(w => w == 1);
         string[] SplitK(string k)
         {
             var parts = new string[n + 1];
+            if (unitWindow)
+            {
+                for (int s = 0; s < n; s++) parts[s] = "0";
+                parts[n] = k;
+                return parts;
+            }
             parts[n] = b.Let($"urem i64 {k}, {cin}", "ci");
             var rest = b.Let($"udiv i64 {k}, {cin}");
             for (int s = n - 1; s >= 0; s--)
@@ -121,10 +129,14 @@ internal static class ImplicitGemm
         int bVector = bAlongK
             ? cin % vector == 0 && kSpatial.Append(koStride).All(s => s % vector == 0) ? vector : 1
             : koStride == 1 && cout % vector == 0 && kSpatial.Append(kiStride).All(s => s % vector == 0) ? vector : 1;
+        // The kernel's K dimensions row-major in K's order (HWIO: window, then input features): its offset is linear in k.
+        bool bLinear = Enumerable.Range(0, n).All(s => kSpatial[s] == (s == n - 1 ? cin * kiStride : kSpatial[s + 1] * window[s + 1]));
         var B = new MmaKernel.Operand(pb, bAlongK, bVector, co =>
         {
             var colInside = b.Let($"icmp slt i64 {co}, {cout}");
             var colBase = b.Let($"mul nuw nsw i64 {(groups > 1 ? b.Let($"add nuw nsw i64 {groupOut}, {co}") : co)}, {koStride}", "bbase");
+            if (bLinear)
+                return k => (b.Let($"and i1 {colInside}, {b.Let($"icmp slt i64 {k}, {K}")}"), b.Let($"add nuw nsw i64 {colBase}, {b.Let($"mul nuw nsw i64 {k}, {kiStride}")}"));
             return k =>
             {
                 var w = SplitK(k);
