@@ -2,7 +2,9 @@
 
 Examples (examples/*.ir|.onnx|.pbtxt): compile a library with gcc-cli (--target TARGET), make inputs (.npy),
 compute the expected outputs with the reference interpreter; the same for every kernel kind's PTX snapshot program
-(tests/ptx/*.ir: tensor cores, split and column reductions, argmax, sort, f64, scatter, compressed transfers). CNNs (the ten networks of the benchmarks'
+(tests/ptx/*.ir: tensor cores with static and dynamic shared memory, split-K and grouped convolutions, split and column
+reductions, argmax, sort (rank and bitonic), f64, scatter, compressed transfers; 16-bit ones in f16, which travels as
+.npy). CNNs (the ten networks of the benchmarks'
 `generate-cnns --weights-as-inputs`, weights as arguments): a batch-1 f32 library each, checked against the
 interpreter on weights both machines draw from the same formula (gclib.draw_uniform), plus batch-1 and
 batch-32 TF32 libraries and the graphs as data for bench.py's baselines. The ONNX suite (node/ and simple/): every
