@@ -13,7 +13,8 @@ public sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
     /// Whether the lowering of float op <paramref name="op"/> on <paramref name="e"/> is self-contained:
     /// inline code and instructions or intrinsics every LLVM target lowers, no libm call. A GPU kernel can
     /// contain exactly these. f32 (and f16/bf16, computed in f32) has every function (src/Backends/Llvm/Codegen/Math);
-    /// f64 the arithmetic, the remainder, and exp, log, logistic, sin, cos and tan (on a GPU module: FastMath.F64 and F64Trig), its other transcendentals
+    /// f64 the arithmetic, the remainder, and exp, log, logistic, sin, cos, tan, expm1, log1p and the hyperbolic functions and
+    /// their inverses (on a GPU module: FastMath.F64, F64Trig and F64Hyperbolic), its other transcendentals
     /// being LLVM intrinsics that become libm calls.
     /// </summary>
     public static bool SelfContained(string op, ElementType e) =>
@@ -21,7 +22,7 @@ public sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
             or "add" or "sub" or "mul" or "div" or "rem" or "max" or "min"
         || (LlvmTypes.Compute(e) == "float"
             && (op is "exp" or "logistic" or "tanh" or "atan2" or "pow" || FastMath.Unary(op) is not null))
-        || (LlvmTypes.Compute(e) == "double" && op is "exp" or "log" or "logistic" or "sin" or "cos" or "tan");
+        || (LlvmTypes.Compute(e) == "double" && (op is "exp" or "log" or "logistic" || FastMath.UnaryF64(op) is not null));
 
     public string Unary(string op, ElementType e, string x)
     {
@@ -41,9 +42,7 @@ public sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
                 "log" => Intrinsic("log", t, x),
                 "sqrt" => Intrinsic("sqrt", t, x),
                 "rsqrt" => b.Let($"fdiv {t} {Lit(1)}, {Intrinsic("sqrt", t, x)}"),
-                "sin" when module.Gpu => Call(FastMath.SinF64(module), t, x),
-                "cos" when module.Gpu => Call(FastMath.CosF64(module), t, x),
-                "tan" when module.Gpu => Call(FastMath.TanF64(module), t, x),
+                _ when t == "double" && module.Gpu && FastMath.UnaryF64(op) is { } f64 => Call(f64(module), t, x),
                 "sin" => Intrinsic("sin", t, x),
                 "cos" => Intrinsic("cos", t, x),
                 "floor" => Intrinsic("floor", t, x),

@@ -181,10 +181,11 @@ public sealed class CudaEmulatorTypeTests
     }
 
     /// <summary>
-    /// f64 exp, log, logistic, sin, cos and tan on the GPU (FastMath.F64 and F64Trig: the GPU has no libm) against the
-    /// interpreter (.NET's Math functions), in ulps, over the whole domain: exp over [−750, 720] (overflow, gradual underflow
-    /// to subnormals, 0), log over random bit patterns of every positive double (subnormals included), the trigonometric
-    /// functions over every finite double and near 0, and the special values, which must match exactly.
+    /// f64 exp, log, logistic, sin, cos, tan, expm1, log1p and the hyperbolic functions and their inverses on the GPU
+    /// (FastMath.F64, F64Trig and F64Hyperbolic: the GPU has no libm) against the interpreter (.NET's Math functions), in
+    /// ulps, over the whole domain: exp over [−750, 720] (overflow, gradual underflow to subnormals, 0), log over random bit
+    /// patterns of every positive double (subnormals included), the trigonometric functions over every finite double, the
+    /// others near 0 (where textbook formulas cancel) and across their range, and the special values, which must match exactly.
     /// </summary>
     [CudaEmulatorTheory]
     [InlineData("exp", 1)]
@@ -193,6 +194,14 @@ public sealed class CudaEmulatorTypeTests
     [InlineData("sin", 1)]
     [InlineData("cos", 1)]
     [InlineData("tan", 2)]
+    [InlineData("expm1", 2)]
+    [InlineData("log1p", 2)]
+    [InlineData("sinh", 3)]
+    [InlineData("cosh", 3)]
+    [InlineData("tanh", 3)]
+    [InlineData("asinh", 2)]
+    [InlineData("acosh", 2)]
+    [InlineData("atanh", 2)]
     public void F64TranscendentalsOnTheGpuAreWithinAnUlpOrTwo(string op, long maxUlps)
     {
         const int n = 50000;
@@ -209,14 +218,34 @@ public sealed class CudaEmulatorTypeTests
         // Trigonometric functions: half over every finite double of either sign (huge arguments reduce by Payne–Hanek),
         // half within ±20, and 5.3e255, the double nearest a multiple of π/2 relative to its size (Kahan and McDonald).
         if (op is "sin" or "cos" or "tan") specials = [.. specials, 5.319372648326541e255, -5.319372648326541e255, 1e22, Math.PI / 2, Math.PI, 3 * Math.PI / 4, Math.PI / 4, 1e-310];
+        double AnyFinite() => BitConverter.Int64BitsToDouble(rng.NextInt64(0, 0x7ff0000000000000));
+        double Sign() => rng.Next(2) * 2 - 1;
         var xs = Enumerable.Range(0, n - specials.Length).Select(i => op switch
         {
             "log" => BitConverter.Int64BitsToDouble(rng.NextInt64(0, 0x7ff0000000000000)),
-            "sin" or "cos" or "tan" => i % 2 == 0 ? BitConverter.Int64BitsToDouble(rng.NextInt64(0, 0x7ff0000000000000)) * (rng.Next(2) * 2 - 1) : rng.NextDouble() * 40 - 20,
+            "sin" or "cos" or "tan" => i % 2 == 0 ? AnyFinite() * Sign() : rng.NextDouble() * 40 - 20,
+            // Near 0 (where the textbook formulas cancel), across the range, and (for the inverses) over every magnitude.
+            "expm1" => i % 3 == 0 ? (rng.NextDouble() - 0.5) * Math.Pow(2, -rng.Next(1, 60)) : rng.NextDouble() * 780 - 60,
+            "log1p" => i % 3 == 0 ? (rng.NextDouble() - 0.5) * Math.Pow(2, -rng.Next(0, 60)) : AnyFinite(),
+            "sinh" or "cosh" or "tanh" => i % 3 == 0 ? (rng.NextDouble() - 0.5) * Math.Pow(2, -rng.Next(-5, 60)) : (rng.NextDouble() - 0.5) * 1440,
+            "asinh" => i % 3 == 0 ? (rng.NextDouble() - 0.5) * Math.Pow(2, -rng.Next(-5, 60)) : AnyFinite() * Sign(),
+            "acosh" => i % 3 == 0 ? 1 + rng.NextDouble() * Math.Pow(2, -rng.Next(-3, 60)) : 1 + AnyFinite(),
+            "atanh" => i % 3 == 0 ? (rng.NextDouble() - 0.5) * Math.Pow(2, -rng.Next(0, 60)) : (1 - rng.NextDouble() * Math.Pow(2, -rng.Next(0, 53))) * Sign(),
             _ => rng.NextDouble() * 1470 - 750,
         }).Concat(specials).ToArray();
         var input = Tensor.FromArray(xs, n);
         var expected = new Interpreter(placed).Run(null, [input]).Unwrap().Results[0].AsSpan<double>().ToArray();
+        // The interpreter's expm1 and log1p are exp(x) − 1 and log(1 + x) between their short series (|x| < 1e-5, 1e-4) and
+        // |x| = 1, where they lose up to 17 bits in f64; there the reference is an identity through .NET's (glibc's) tanh and
+        // atanh, accurate to about an ulp: expm1(x) = 2t/(1 − t) with t = tanh(x/2), log1p(x) = 2·atanh(x/(2 + x)).
+        for (int i = 0; i < n; i++)
+        {
+            double v = xs[i];
+            if (op == "expm1" && Math.Abs(v) is >= 1e-5 and < 1)
+                expected[i] = Math.Tanh(v / 2) is var t ? 2 * t / (1 - t) : 0;
+            if (op == "log1p" && Math.Abs(v) is >= 1e-4 and < 1)
+                expected[i] = 2 * Math.Atanh(v / (2 + v));
+        }
         double[] actual;
         using (CudaEmulator.AsDriver())
         {
