@@ -214,7 +214,7 @@ internal static class BitonicSort
         var mem = new MemoryAccess(b, mc);
         var scalars = new ScalarEmitter(b, mc);
         var e = lanes.Element;
-        var g = b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {Sreg.Read(mc, b, "ctaid.x")}, {StepBlock}")}, {Sreg.Read(mc, b, "tid.x")}", "g");
+        var g = Sreg.GlobalThread(mc, b, StepBlock, "g");
         var lane = b.Let($"udiv i64 {g}, {layout.P / 2}", "lane");
         var t = b.Let($"urem i64 {g}, {layout.P / 2}", "t");
         var j = b.Let("shl nuw nsw i64 1, %s1", "j");

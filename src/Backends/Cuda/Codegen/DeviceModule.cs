@@ -65,6 +65,10 @@ internal static class Sreg
         return b.Let($"zext i32 {b.Let($"call i32 @llvm.nvvm.read.ptx.sreg.{reg}()")} to i64", reg.Replace(".", ""));
     }
 
+    /// <summary>The thread's index over the grid's x: ctaid.x · <paramref name="block"/> + tid.x (1-D launches of <paramref name="block"/> threads).</summary>
+    public static string GlobalThread(ModuleContext m, LlvmBuilder b, long block, string hint) =>
+        b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {Read(m, b, "ctaid.x")}, {block}")}, {Read(m, b, "tid.x")}", hint);
+
     public static void Barrier(ModuleContext m, LlvmBuilder b)
     {
         m.Declare("declare void @llvm.nvvm.barrier0() nounwind convergent");

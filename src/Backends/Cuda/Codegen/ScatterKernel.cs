@@ -49,7 +49,7 @@ internal static class ScatterKernel
         var b = new LlvmBuilder();
         var mem = new MemoryAccess(b, m.Context);
         var scalars = new ScalarEmitter(b, m.Context);
-        var w = b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {Sreg.Read(m.Context, b, "ctaid.x")}, {Block}")}, {Sreg.Read(m.Context, b, "tid.x")}", "w");
+        var w = Sreg.GlobalThread(m.Context, b, Block, "w");
         var body = b.FreshLabel("window");
         var done = b.FreshLabel("done");
         b.CondBr(b.Let($"icmp slt i64 {w}, {window}"), body, done);

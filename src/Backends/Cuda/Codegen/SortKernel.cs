@@ -62,7 +62,7 @@ internal static class SortKernel
         var mem = new MemoryAccess(b, mc);
         var scalars = new ScalarEmitter(b, mc);
         // Parameters: %p0 the values, %p1 the positions, %p2 the operand.
-        var g = b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {Sreg.Read(mc, b, "ctaid.x")}, {Block}")}, {Sreg.Read(mc, b, "tid.x")}", "g");
+        var g = Sreg.GlobalThread(mc, b, Block, "g");
         var body = b.FreshLabel("element");
         var done = b.FreshLabel("done");
         b.CondBr(b.Let($"icmp slt i64 {g}, {total}"), body, done);

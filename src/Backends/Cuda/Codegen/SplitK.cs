@@ -70,7 +70,7 @@ internal static class SplitK
         var (name, b, mc, ev, pa, pb, _, _) = GemmKernel.Begin(m, "splitk_combine", inputs, ops, outputs, constants, hero);
         var scratch = $"%p{outerOutputs.Count + outerInputs.Count}";
         long total = sizes.Batch * sizes.M * sizes.N;
-        var g = b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {Sreg.Read(mc, b, "ctaid.x")}, {CombineBlock}")}, {Sreg.Read(mc, b, "tid.x")}", "g");
+        var g = Sreg.GlobalThread(mc, b, CombineBlock, "g");
         var body = b.FreshLabel("element");
         var done = b.FreshLabel("done");
         b.CondBr(b.Let($"icmp slt i64 {g}, {total}"), body, done);

@@ -34,7 +34,7 @@ internal static class SquareMatrixKernel
         var scalars = new ScalarEmitter(b, mc);
         var helper = det ? MatrixHelpers.Determinant(mc) : MatrixHelpers.Inverse(mc);
         // Parameters: %p0 the result, %p1 the operand, %p2 the scratch (a matrix per thread, two for the inverse).
-        var t = b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {Sreg.Read(mc, b, "ctaid.x")}, {Block}")}, {Sreg.Read(mc, b, "tid.x")}", "matrix");
+        var t = Sreg.GlobalThread(mc, b, Block, "matrix");
         var body = b.FreshLabel("mine");
         var done = b.FreshLabel("done");
         b.CondBr(b.Let($"icmp slt i64 {t}, {batch}"), body, done);

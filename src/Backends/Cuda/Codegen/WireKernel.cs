@@ -26,7 +26,7 @@ internal static class WireKernel
     {
         var name = m.NextName(narrow ? $"narrow_{wire.Name()}_" : $"widen_{wire.Name()}_");
         var b = new LlvmBuilder();
-        var i = b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {Sreg.Read(m.Context, b, "ctaid.x")}, {Block}")}, {Sreg.Read(m.Context, b, "tid.x")}", "i");
+        var i = Sreg.GlobalThread(m.Context, b, Block, "i");
         var body = b.FreshLabel("convert");
         var done = b.FreshLabel("done");
         b.CondBr(b.Let($"icmp slt i64 {i}, {n}"), body, done);
