@@ -60,7 +60,7 @@ internal static class MmaKernel
     private static readonly Tiling Small = new(2, 2, 2, 4);
 
     /// <summary>The static shared memory a block may declare on every architecture (more needs dynamic shared memory and an opt-in).</summary>
-    internal const int StaticSharedBytes = 48 * 1024;
+    private const int StaticSharedBytes = 48 * 1024;
 
     /// <summary>
     /// At most this many stages in the ring: three steps of copies in flight while the warps multiply the fourth, as
@@ -208,7 +208,7 @@ internal static class MmaKernel
         // the step stages - 1 ahead and multiplies. Steps past K copy zeros and read nothing.
         // A slice's last steps may pass K (zeros, as past K always) or reach into the next slice's (copied, never multiplied).
         string KAt(string kt) => split.Slices > 1 ? b.Let($"add nuw nsw i64 {kBase}, {kt}", "kt") : kt;
-        for (int s = 0; s < stages - 1; s++) Issue(split.Slices > 1 ? KAt((s * bk).ToString()) : (s * bk).ToString(), s.ToString());
+        for (int s = 0; s < stages - 1; s++) Issue(KAt((s * bk).ToString()), s.ToString());
         b.For("0", (split.Slices > 1 ? split.StepsPerSlice : steps).ToString(), step =>
         {
             AsyncCopy.Wait(mc, b, stages - 2);
