@@ -13,8 +13,8 @@ public sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
     /// Whether the lowering of float op <paramref name="op"/> on <paramref name="e"/> is self-contained:
     /// inline code and instructions or intrinsics every LLVM target lowers, no libm call. A GPU kernel can
     /// contain exactly these. f32 (and f16/bf16, computed in f32) has every function (src/Backends/Llvm/Codegen/Math);
-    /// f64 the arithmetic, the remainder, and exp, log, logistic, sin, cos, tan, expm1, log1p and the hyperbolic functions and
-    /// their inverses (on a GPU module: FastMath.F64, F64Trig and F64Hyperbolic), its other transcendentals
+    /// f64 the arithmetic, the remainder, and every transcendental but erf and pow (on a GPU module: FastMath.F64, F64Trig,
+    /// F64Hyperbolic and F64Atan), its other transcendentals
     /// being LLVM intrinsics that become libm calls.
     /// </summary>
     public static bool SelfContained(string op, ElementType e) =>
@@ -22,7 +22,7 @@ public sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
             or "add" or "sub" or "mul" or "div" or "rem" or "max" or "min"
         || (LlvmTypes.Compute(e) == "float"
             && (op is "exp" or "logistic" or "tanh" or "atan2" or "pow" || FastMath.Unary(op) is not null))
-        || (LlvmTypes.Compute(e) == "double" && (op is "exp" or "log" or "logistic" || FastMath.UnaryF64(op) is not null));
+        || (LlvmTypes.Compute(e) == "double" && (op is "exp" or "log" or "logistic" or "atan2" || FastMath.UnaryF64(op) is not null));
 
     public string Unary(string op, ElementType e, string x)
     {
@@ -133,6 +133,7 @@ public sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
                 "max" => Intrinsic("maximum", t, x, y),
                 "min" => Intrinsic("minimum", t, x, y),
                 "atan2" when t == "float" => b.Let($"call float @{FastMath.Atan2(module)}(float {x}, float {y})"),
+                "atan2" when module.Gpu => b.Let($"call double @{FastMath.Atan2F64(module)}(double {x}, double {y})"),
                 "atan2" => Libm("atan2", t, x, y),
                 _ => throw new CodegenException($"no float lowering for '{op}'"),
             };

@@ -4,11 +4,12 @@ namespace GraphCompiler.Backends.Llvm.Codegen;
 // f64 exp and log helpers with fdlibm's formulas, which avoid the cancellations the textbook ones have near 0.
 internal static partial class FastMath
 {
-    /// <summary>The f64 helpers a GPU module has beyond exp, log and logistic (ScalarEmitter calls them; the CPU calls libm).</summary>
+    /// <summary>The f64 unary helpers a GPU module has beyond exp, log and logistic (ScalarEmitter calls them; the CPU calls libm); atan2 is <see cref="Atan2F64"/>.</summary>
     private static readonly Dictionary<string, Func<ModuleContext, string>> F64Helpers = new()
     {
         ["sin"] = SinF64, ["cos"] = CosF64, ["tan"] = TanF64, ["expm1"] = Expm1F64, ["log1p"] = Log1pF64,
         ["sinh"] = SinhF64, ["cosh"] = CoshF64, ["tanh"] = TanhF64, ["asinh"] = AsinhF64, ["acosh"] = AcoshF64, ["atanh"] = AtanhF64,
+        ["atan"] = AtanF64, ["asin"] = AsinF64, ["acos"] = AcosF64, ["cbrt"] = CbrtF64,
     };
 
     /// <summary>The GPU's own f64 helper for unary op <paramref name="op"/>, or null.</summary>
