@@ -54,15 +54,20 @@ internal static class SplitReduction
         var (keptShape, foldedShape) = (split.KeptShape, split.FoldedShape);
         long rows = keptShape.Aggregate(1L, (a, d) => a * d), folded = foldedShape.Aggregate(1L, (a, d) => a * d);
         var reduces = ops.Where(o => o.Def is ReduceOp).ToList();
-        long wanted = (BlocksPerMultiprocessor * (long)m.Target.Multiprocessors + rows - 1) / rows;
-        long chunks = Math.Clamp(wanted, 2, folded / MinChunk);
+        // Kept dimensions trailing (per-channel statistics in NHWC): a block per chunk takes every row, consecutive threads on
+        // consecutive rows, so its reads are consecutive memory; else a block per (row, chunk), strided over the chunk
+        // (contiguous for a single row: a full sum keeps that kernel and its shuffles).
+        bool columns = rows >= 2 && rows <= Block / 2 && split.Kept.SequenceEqual(Enumerable.Range(split.Full.Length - split.Kept.Length, split.Kept.Length));
+        long wanted = columns ? BlocksPerMultiprocessor * (long)m.Target.Multiprocessors : (BlocksPerMultiprocessor * (long)m.Target.Multiprocessors + rows - 1) / rows;
+        long chunks = Math.Clamp(wanted, 2, columns ? folded * rows / MinChunk : folded / MinChunk);
         long chunkLength = (folded + chunks - 1) / chunks;
         var slotType = RowKernel.SlotType(reduces);
         long scratchBytes = reduces.Count * rows * chunks * RowKernel.SlotBytes(slotType);
         var mc = m.Context;
 
+        var first = columns ? Columns(m, inputs, ops, constants, split, reduces, rows, chunks, chunkLength, slotType) : m.NextName("split");
         // split: block (row, chunk) folds elements [chunk·length, min((chunk+1)·length, folded)) of each reduce's input.
-        var first = m.NextName("split");
+        if (!columns)
         {
             var b = new LlvmBuilder();
             var ev = new ElementEvaluator(mc, b, inputs.Select((v, i) => (v, $"%p{i}")), ops, constants);
@@ -150,9 +155,82 @@ internal static class SplitReduction
             m.AddKernel(second, outerOutputs.Count + outerInputs.Count + 1, b.Body());
         }
         return [
-            new GpuKernel(first, rows * chunks, 1, 1, Block, [.. outerInputs], scratchBytes),
+            new GpuKernel(first, columns ? chunks : rows * chunks, 1, 1, Block, [.. outerInputs], scratchBytes),
             new GpuKernel(second, rows, 1, 1, block, [.. outerOutputs, .. outerInputs], scratchBytes),
         ];
+    }
+
+    /// <summary>
+    /// The first kernel when the kept dimensions trail (element (f, row) at f·rows + row): block `chunk` folds
+    /// [chunk·length, min((chunk+1)·length, folded)) for every row at once. Thread t takes row t mod rows and every
+    /// S-th folded index from the chunk's t div rows (S = threads per row), so a warp reads consecutive memory; the S
+    /// partials of a row meet in shared memory and are combined in order by the row's first thread, which writes the
+    /// chunk's partial where the per-row kernel would (the combine kernel is the same).
+    /// </summary>
+    private static string Columns(DeviceModule m, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyDictionary<Value, Tensor> constants,
+        RowKernel.Shape split, List<Operation> reduces, long rows, long chunks, long chunkLength, string slotType)
+    {
+        var name = m.NextName("split_columns");
+        var mc = m.Context;
+        var b = new LlvmBuilder();
+        var ev = new ElementEvaluator(mc, b, inputs.Select((v, i) => (v, $"%p{i}")), ops, constants);
+        var scratch = $"%p{inputs.Count}";
+        long perRow = Block / rows, active = perRow * rows, folded = split.FoldedShape.Aggregate(1L, (a, d) => a * d);
+        var smem = $"@{name}_smem";
+        RowKernel.SharedSlots(mc, smem, reduces.Count * active, slotType);
+        var tid = Sreg.Read(mc, b, "tid.x");
+        var chunk = Sreg.Read(mc, b, "ctaid.x");
+        var row = b.Let($"urem i64 {tid}, {rows}", "row");
+        var part = b.Let($"udiv i64 {tid}, {rows}", "part");
+        var rowIdx = ev.Memory.Unravel(row, split.KeptShape);
+        var lo = b.Let($"mul nuw nsw i64 {chunk}, {chunkLength}", "lo");
+        mc.Declare("declare i64 @llvm.smin.i64(i64, i64)");
+        var hi = b.Let($"call i64 @llvm.smin.i64(i64 {b.Let($"add nuw nsw i64 {lo}, {chunkLength}")}, i64 {folded})", "hi");
+        // Threads past the last whole set of rows fold nothing and write no slot.
+        var working = b.Let($"icmp ult i64 {tid}, {active}", "working");
+        var start = b.Let($"select i1 {working}, i64 {b.Let($"add nuw nsw i64 {lo}, {part}")}, i64 {hi}");
+        var slot = (int ri, string p, string r) => b.Let($"getelementptr inbounds {slotType}, ptr addrspace(3) {smem}, i64 {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {b.Let($"add nuw nsw i64 {p}, {ri * perRow}")}, {rows}")}, {r}")}");
+        for (int ri = 0; ri < reduces.Count; ri++)
+        {
+            var red = reduces[ri];
+            var (kind, e) = (red.Attr.Enum("kind"), red.Result.Type.Element);
+            var t = LlvmTypes.Compute(e);
+            ev.NextElement();
+            var acc = b.Reduce(start, hi, t, ElementEvaluator.IdentityOf(kind, e), (a, j) =>
+            {
+                ev.NextElement();
+                return ev.Combine(kind, e, a, ev.Element(red.Operands[0], split.Index(rowIdx, ev.Memory.Unravel(j, split.FoldedShape))));
+            }, "chunk", perRow.ToString());
+            ev.NextElement();
+            var write = b.FreshLabel("slot");
+            var written = b.FreshLabel("slotted");
+            b.CondBr(working, write, written);
+            b.Block(write);
+            b.Line($"store {t} {acc}, ptr addrspace(3) {slot(ri, part, row)}");
+            b.Br(written);
+            b.Block(written);
+        }
+        Sreg.Barrier(mc, b);
+        var first = b.FreshLabel("rowfirst");
+        var done = b.FreshLabel("done");
+        b.CondBr(b.Let($"icmp ult i64 {tid}, {rows}"), first, done);
+        b.Block(first);
+        for (int ri = 0; ri < reduces.Count; ri++)
+        {
+            var red = reduces[ri];
+            var (kind, e) = (red.Attr.Enum("kind"), red.Result.Type.Element);
+            var t = LlvmTypes.Compute(e);
+            // The row's partials in order of their first folded index: the same sums on every run.
+            var total = b.Reduce("0", perRow.ToString(), t, ElementEvaluator.IdentityOf(kind, e),
+                (a, p) => ev.Combine(kind, e, a, b.Let($"load {t}, ptr addrspace(3) {slot(ri, p, tid)}")), "parts");
+            var at = b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {b.Let($"add nuw nsw i64 {tid}, {ri * rows}")}, {chunks}")}, {chunk}");
+            b.Line($"store {t} {total}, ptr addrspace(1) {b.Let($"getelementptr inbounds {slotType}, ptr addrspace(1) {Global(b, scratch)}, i64 {at}")}");
+        }
+        b.Br(done);
+        b.Block(done);
+        b.Line("ret void");
+        m.AddKernel(name, inputs.Count + 1, b.Body());
+        return name;
     }
 
     /// <summary>A kernel parameter as a global-memory pointer.</summary>

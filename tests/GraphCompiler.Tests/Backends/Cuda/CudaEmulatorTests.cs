@@ -456,7 +456,9 @@ public sealed class CudaEmulatorTests
     /// <summary>
     /// Few outputs of many elements (a full sum, a mean and a max per row of a few long rows, statistics over the leading
     /// dimension of a narrow tensor) split into chunks: a block per (output, chunk) writes partials to the device scratch,
-    /// then a block per output combines them and computes the outputs. Sizes are odd, so the last chunk is short.
+    /// then a block per output combines them and computes the outputs. Sizes are odd, so the last chunk is short. Where the
+    /// kept dimensions trail (per-channel statistics of an NHWC tensor: batch norm's sums), a block per chunk takes every
+    /// channel, its warps reading consecutive memory.
     /// </summary>
     [CudaEmulatorTheory]
     [InlineData(4, """
@@ -483,11 +485,33 @@ public sealed class CudaEmulatorTests
           return %m
         }
         """)]
+    [InlineData(132, """
+        func @main(%x: tensor<8x96x96x16xf32>) -> (tensor<16xf32>, tensor<16xf32>) {
+          %s = reduce %x {dims = [0, 1, 2], kind = sum} : tensor<16xf32>
+          %sq = mul %x, %x : tensor<8x96x96x16xf32>
+          %q = reduce %sq {dims = [0, 1, 2], kind = sum} : tensor<16xf32>
+          %n = constant {value = dense<0.0000135633680555>} : tensor<16xf32>
+          %mean = mul %s, %n : tensor<16xf32>
+          %ms = mul %q, %n : tensor<16xf32>
+          %m2 = mul %mean, %mean : tensor<16xf32>
+          %var = sub %ms, %m2 : tensor<16xf32>
+          return %mean, %var
+        }
+        """)]
+    [InlineData(4, """
+        func @main(%x: tensor<65601x3xf64>) -> (tensor<3xf64>) {
+          %s = reduce %x {dims = [0], kind = sum} : tensor<3xf64>
+          return %s
+        }
+        """)]
     public void FewOutputsOfManyElementsSplitIntoChunks(int multiprocessors, string text)
     {
         var options = Options with { Gpu = CudaTarget.Default with { Multiprocessors = multiprocessors } };
         var program = RunAndCompare(PlaceOnGpu(text), rtol: 1e-5, atol: 1e-5, options: options);
-        Assert.Contains(".entry gc_split", program.Ptx);
+        // Kept dimensions trailing (per-channel statistics): every row per block, consecutive threads on consecutive rows.
+        bool trailing = text.Contains("x16xf32>") || text.Contains("x3xf64") || text.Contains("x5xf32");
+        Assert.Contains(trailing ? ".entry gc_split_columns" : ".entry gc_split", program.Ptx);
+        if (!trailing) Assert.DoesNotContain(".entry gc_split_columns", program.Ptx);
         Assert.Contains(".entry gc_combine", program.Ptx);
         Assert.DoesNotContain(".entry gc_row", program.Ptx);
     }
