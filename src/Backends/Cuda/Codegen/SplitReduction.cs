@@ -102,8 +102,7 @@ internal static class SplitReduction
                 var written = b.FreshLabel("written");
                 b.CondBr(b.Let($"icmp eq i64 {tid}, 0"), write, written);
                 b.Block(write);
-                var at = b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {b.Let($"add nuw nsw i64 {row}, {ri * rows}")}, {chunks}")}, {chunk}");
-                b.Line($"store {t} {acc}, ptr addrspace(1) {b.Let($"getelementptr inbounds {slotType}, ptr addrspace(1) {Global(b, scratch)}, i64 {at}")}");
+                StorePartial(b, scratch, slotType, t, acc, row, ri * rows, chunks, chunk);
                 b.Br(written);
                 b.Block(written);
             }
@@ -223,14 +222,20 @@ internal static class SplitReduction
             // The row's partials in order of their first folded index: the same sums on every run.
             var total = b.Reduce("0", perRow.ToString(), t, ElementEvaluator.IdentityOf(kind, e),
                 (a, p) => ev.Combine(kind, e, a, b.Let($"load {t}, ptr addrspace(3) {slot(ri, p, tid)}")), "parts");
-            var at = b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {b.Let($"add nuw nsw i64 {tid}, {ri * rows}")}, {chunks}")}, {chunk}");
-            b.Line($"store {t} {total}, ptr addrspace(1) {b.Let($"getelementptr inbounds {slotType}, ptr addrspace(1) {Global(b, scratch)}, i64 {at}")}");
+            StorePartial(b, scratch, slotType, t, total, tid, ri * rows, chunks, chunk);
         }
         b.Br(done);
         b.Block(done);
         b.Line("ret void");
         m.AddKernel(name, inputs.Count + 1, b.Body());
         return name;
+    }
+
+    /// <summary>Stores a chunk's partial of reduce ri for a row where the combine kernel reads it: slot ((ri·rows + row)·chunks + chunk).</summary>
+    private static void StorePartial(LlvmBuilder b, string scratch, string slotType, string type, string value, string row, long reduceBase, long chunks, string chunk)
+    {
+        var at = b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {b.Let($"add nuw nsw i64 {row}, {reduceBase}")}, {chunks}")}, {chunk}");
+        b.Line($"store {type} {value}, ptr addrspace(1) {b.Let($"getelementptr inbounds {slotType}, ptr addrspace(1) {Global(b, scratch)}, i64 {at}")}");
     }
 
     /// <summary>A kernel parameter as a global-memory pointer.</summary>
