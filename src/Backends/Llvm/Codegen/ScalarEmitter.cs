@@ -13,7 +13,7 @@ public sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
     /// Whether the lowering of float op <paramref name="op"/> on <paramref name="e"/> is self-contained:
     /// inline code and instructions or intrinsics every LLVM target lowers, no libm call. A GPU kernel can
     /// contain exactly these. f32 (and f16/bf16, computed in f32) has every function (src/Backends/Llvm/Codegen/Math);
-    /// f64 the arithmetic, the remainder, and every transcendental but erf and pow (on a GPU module: FastMath.F64, F64Trig,
+    /// f64 the arithmetic, the remainder, and every transcendental but pow (on a GPU module: FastMath.F64, F64Trig,
     /// F64Hyperbolic and F64Atan), its other transcendentals
     /// being LLVM intrinsics that become libm calls.
     /// </summary>

@@ -9,7 +9,7 @@ internal static partial class FastMath
     {
         ["sin"] = SinF64, ["cos"] = CosF64, ["tan"] = TanF64, ["expm1"] = Expm1F64, ["log1p"] = Log1pF64,
         ["sinh"] = SinhF64, ["cosh"] = CoshF64, ["tanh"] = TanhF64, ["asinh"] = AsinhF64, ["acosh"] = AcoshF64, ["atanh"] = AtanhF64,
-        ["atan"] = AtanF64, ["asin"] = AsinF64, ["acos"] = AcosF64, ["cbrt"] = CbrtF64,
+        ["atan"] = AtanF64, ["asin"] = AsinF64, ["acos"] = AcosF64, ["cbrt"] = CbrtF64, ["erf"] = ErfF64,
     };
 
     /// <summary>The GPU's own f64 helper for unary op <paramref name="op"/>, or null.</summary>
