@@ -69,6 +69,20 @@ internal static class Sreg
     public static string GlobalThread(ModuleContext m, LlvmBuilder b, long block, string hint) =>
         b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {Read(m, b, "ctaid.x")}, {block}")}, {Read(m, b, "tid.x")}", hint);
 
+    /// <summary>
+    /// <see cref="GlobalThread"/>, and the code after it runs only for threads below <paramref name="count"/> (a launch
+    /// rounds up to whole blocks): returns the index and the label the caller closes with (br, then its block, ret).
+    /// </summary>
+    public static (string Index, string Done) GuardedThread(ModuleContext m, LlvmBuilder b, long block, long count, string hint, string bodyLabel = "element")
+    {
+        var g = GlobalThread(m, b, block, hint);
+        var body = b.FreshLabel(bodyLabel);
+        var done = b.FreshLabel("done");
+        b.CondBr(b.Let($"icmp slt i64 {g}, {count}"), body, done);
+        b.Block(body);
+        return (g, done);
+    }
+
     public static void Barrier(ModuleContext m, LlvmBuilder b)
     {
         m.Declare("declare void @llvm.nvvm.barrier0() nounwind convergent");

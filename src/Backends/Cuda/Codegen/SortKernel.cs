@@ -62,11 +62,7 @@ internal static class SortKernel
         var mem = new MemoryAccess(b, mc);
         var scalars = new ScalarEmitter(b, mc);
         // Parameters: %p0 the values, %p1 the positions, %p2 the operand.
-        var g = Sreg.GlobalThread(mc, b, Block, "g");
-        var body = b.FreshLabel("element");
-        var done = b.FreshLabel("done");
-        b.CondBr(b.Let($"icmp slt i64 {g}, {total}"), body, done);
-        b.Block(body);
+        var (g, done) = Sreg.GuardedThread(mc, b, Block, total, "g");
         // g = (a·n + j)·inner + c: lane (a, c), position j.
         var c = b.Let($"urem i64 {g}, {inner}", "c");
         var aj = b.Let($"udiv i64 {g}, {inner}", "aj");

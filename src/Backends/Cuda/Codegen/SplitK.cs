@@ -70,11 +70,7 @@ internal static class SplitK
         var (name, b, mc, ev, pa, pb, _, _) = GemmKernel.Begin(m, "splitk_combine", inputs, ops, outputs, constants, hero);
         var scratch = $"%p{outerOutputs.Count + outerInputs.Count}";
         long total = sizes.Batch * sizes.M * sizes.N;
-        var g = Sreg.GlobalThread(mc, b, CombineBlock, "g");
-        var body = b.FreshLabel("element");
-        var done = b.FreshLabel("done");
-        b.CondBr(b.Let($"icmp slt i64 {g}, {total}"), body, done);
-        b.Block(body);
+        var (g, done) = Sreg.GuardedThread(mc, b, CombineBlock, total, "g");
         var col = b.Let($"urem i64 {g}, {sizes.N}", "n");
         var rows = b.Let($"udiv i64 {g}, {sizes.N}");
         var row = b.Let($"urem i64 {rows}, {sizes.M}", "m");

@@ -80,9 +80,7 @@ internal static class SplitReduction
             var row = b.Let($"udiv i64 {blockId}, {chunks}", "row");
             var chunk = b.Let($"urem i64 {blockId}, {chunks}", "chunk");
             var rowIdx = ev.Memory.Unravel(row, keptShape);
-            var lo = b.Let($"mul nuw nsw i64 {chunk}, {chunkLength}", "lo");
-            mc.Declare("declare i64 @llvm.smin.i64(i64, i64)");
-            var hi = b.Let($"call i64 @llvm.smin.i64(i64 {b.Let($"add nuw nsw i64 {lo}, {chunkLength}")}, i64 {folded})", "hi");
+            var (lo, hi) = ChunkBounds(mc, b, chunk, chunkLength, folded);
             var lane = b.Let($"and i64 {tid}, 31", "lane");
             var warp = b.Let($"lshr i64 {tid}, 5", "warp");
             for (int ri = 0; ri < reduces.Count; ri++)
@@ -182,9 +180,7 @@ internal static class SplitReduction
         var row = b.Let($"urem i64 {tid}, {rows}", "row");
         var part = b.Let($"udiv i64 {tid}, {rows}", "part");
         var rowIdx = ev.Memory.Unravel(row, split.KeptShape);
-        var lo = b.Let($"mul nuw nsw i64 {chunk}, {chunkLength}", "lo");
-        mc.Declare("declare i64 @llvm.smin.i64(i64, i64)");
-        var hi = b.Let($"call i64 @llvm.smin.i64(i64 {b.Let($"add nuw nsw i64 {lo}, {chunkLength}")}, i64 {folded})", "hi");
+        var (lo, hi) = ChunkBounds(mc, b, chunk, chunkLength, folded);
         // Threads past the last whole set of rows fold nothing and write no slot.
         var working = b.Let($"icmp ult i64 {tid}, {active}", "working");
         var start = b.Let($"select i1 {working}, i64 {b.Let($"add nuw nsw i64 {lo}, {part}")}, i64 {hi}");
@@ -236,6 +232,14 @@ internal static class SplitReduction
     {
         var at = b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {b.Let($"add nuw nsw i64 {row}, {reduceBase}")}, {chunks}")}, {chunk}");
         b.Line($"store {type} {value}, ptr addrspace(1) {b.Let($"getelementptr inbounds {slotType}, ptr addrspace(1) {Global(b, scratch)}, i64 {at}")}");
+    }
+
+    /// <summary>Chunk <paramref name="chunk"/>'s folded range [lo, hi): [chunk·length, min((chunk+1)·length, folded)).</summary>
+    private static (string Lo, string Hi) ChunkBounds(ModuleContext mc, LlvmBuilder b, string chunk, long chunkLength, long folded)
+    {
+        var lo = b.Let($"mul nuw nsw i64 {chunk}, {chunkLength}", "lo");
+        mc.Declare("declare i64 @llvm.smin.i64(i64, i64)");
+        return (lo, b.Let($"call i64 @llvm.smin.i64(i64 {b.Let($"add nuw nsw i64 {lo}, {chunkLength}")}, i64 {folded})", "hi"));
     }
 
     /// <summary>A kernel parameter as a global-memory pointer.</summary>

@@ -34,11 +34,7 @@ internal static class SquareMatrixKernel
         var scalars = new ScalarEmitter(b, mc);
         var helper = det ? MatrixHelpers.Determinant(mc) : MatrixHelpers.Inverse(mc);
         // Parameters: %p0 the result, %p1 the operand, %p2 the scratch (a matrix per thread, two for the inverse).
-        var t = Sreg.GlobalThread(mc, b, Block, "matrix");
-        var body = b.FreshLabel("mine");
-        var done = b.FreshLabel("done");
-        b.CondBr(b.Let($"icmp slt i64 {t}, {batch}"), body, done);
-        b.Block(body);
+        var (t, done) = Sreg.GuardedThread(mc, b, Block, batch, "matrix", "mine");
         var a = b.Let($"getelementptr inbounds i8, ptr %p2, i64 {b.Let($"mul nuw nsw i64 {t}, {(det ? 1 : 2) * matrixBytes}")}", "a");
         var inv = det ? null : b.Let($"getelementptr inbounds i8, ptr {a}, i64 {matrixBytes}", "inv");
         var first = b.Let($"mul nuw nsw i64 {t}, {n * n}", "first");

@@ -31,7 +31,15 @@ public sealed class CudaEmulatorTypeTests
         })];
     }
 
-    private static CudaCompileOptions On(int multiprocessors) => Options with { Gpu = CudaTarget.Default with { Multiprocessors = multiprocessors } };
+    /// <summary>Runs a placed module of one f64 result on the emulated GPU: its elements.</summary>
+    private static double[] RunF64(Module placed, params Tensor[] inputs)
+    {
+        using var _ = CudaEmulator.AsDriver();
+        using var exe = CudaCompiler.Jit(placed, Options).Unwrap();
+        return exe.Run(inputs).Unwrap()[0].AsSpan<double>().ToArray();
+    }
+
+        private static CudaCompileOptions On(int multiprocessors) => Options with { Gpu = CudaTarget.Default with { Multiprocessors = multiprocessors } };
 
     /// <summary>
     /// Reductions of each kind and element type, each through the kernel its shape picks (on a GPU of
@@ -254,12 +262,7 @@ public sealed class CudaEmulatorTypeTests
             if (op == "log1p" && Math.Abs(v) is >= 1e-4 and < 1)
                 expected[i] = 2 * Math.Atanh(v / (2 + v));
         }
-        double[] actual;
-        using (CudaEmulator.AsDriver())
-        {
-            using var exe = CudaCompiler.Jit(placed, Options).Unwrap();
-            actual = exe.Run([input]).Unwrap()[0].AsSpan<double>().ToArray();
-        }
+        var actual = RunF64(placed, input);
         // At the Kahan–McDonald argument glibc (hence .NET) is 8 ulps off for cos; the reference there is the correctly
         // rounded value (mpmath at 3000 bits), for x and −x.
         const double hard = 5.319372648326541e255;
@@ -398,12 +401,7 @@ public sealed class CudaEmulatorTypeTests
             """);
         Assert.DoesNotContain("device = cpu", GraphCompiler.IR.Text.Printer.Print(placed));
         var xs = table.Select(t => t.X).Concat(table.Select(t => -t.X)).ToArray();
-        double[] actual;
-        using (CudaEmulator.AsDriver())
-        {
-            using var exe = CudaCompiler.Jit(placed, Options).Unwrap();
-            actual = exe.Run([Tensor.FromArray(xs, n)]).Unwrap()[0].AsSpan<double>().ToArray();
-        }
+        var actual = RunF64(placed, Tensor.FromArray(xs, n));
         for (int i = 0; i < n; i++)
         {
             double expected = i < table.Length ? table[i].Erf : -table[i - table.Length].Erf;
@@ -437,13 +435,7 @@ public sealed class CudaEmulatorTypeTests
         };
         var (ys, xs) = (new double[n], new double[n]);
         for (int i = 0; i < n; i++) (ys[i], xs[i]) = i < special.Length * special.Length ? (special[i / special.Length], special[i % special.Length]) : (Any(), Any());
-        Tensor[] inputs = [Tensor.FromArray(ys, n), Tensor.FromArray(xs, n)];
-        double[] actual;
-        using (CudaEmulator.AsDriver())
-        {
-            using var exe = CudaCompiler.Jit(placed, Options).Unwrap();
-            actual = exe.Run(inputs).Unwrap()[0].AsSpan<double>().ToArray();
-        }
+        var actual = RunF64(placed, Tensor.FromArray(ys, n), Tensor.FromArray(xs, n));
         for (int i = 0; i < n; i++)
         {
             double expected = Math.Atan2(ys[i], xs[i]);
