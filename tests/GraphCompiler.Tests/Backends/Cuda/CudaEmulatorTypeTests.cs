@@ -509,19 +509,25 @@ public sealed class CudaEmulatorTypeTests
     }
 
     /// <summary>
-    /// sort and top_k on the GPU (a rank per element) against the interpreter, exactly: values and positions, with many
-    /// ties (a stable order, also descending), NaNs (last ascending, first descending), −0 and +0 (equal), along the last
-    /// and a leading dimension.
+    /// sort and top_k on the GPU against the interpreter, exactly: values and positions, with many ties (a stable order,
+    /// also descending), NaNs (last ascending, first descending), −0 and +0 (equal), along the last and a leading dimension.
+    /// Lanes up to 8192 take the rank kernel (<c>gc_sort</c>); longer ones (a vocabulary's top_k) a bitonic network over lanes
+    /// padded to a power of two (a local launch, global steps and local merges, the last writing the results).
     /// </summary>
     [CudaEmulatorTheory]
-    [InlineData("f32", "5x300", "sort %x {dimension = 1}", "5x300")]
-    [InlineData("f32", "5x300", "sort %x {dimension = 1, descending = true}", "5x300")]
-    [InlineData("f64", "70x3x4", "sort %x {dimension = 0, descending = true}", "70x3x4")]
-    [InlineData("i32", "6x257", "sort %x {dimension = 1}", "6x257")]
-    [InlineData("f16", "4x1000", "top_k %x {k = 5}", "4x5")]
-    [InlineData("f32", "3x77", "top_k %x {k = 10, largest = false}", "3x10")]
-    [InlineData("u8", "8x40", "top_k %x {k = 40}", "8x40")]
-    public void SortAndTopKMatchTheInterpreter(string element, string shape, string op, string result)
+    [InlineData("f32", "5x300", "sort %x {dimension = 1}", "5x300", "gc_sort")]
+    [InlineData("f32", "5x300", "sort %x {dimension = 1, descending = true}", "5x300", "gc_sort")]
+    [InlineData("f64", "70x3x4", "sort %x {dimension = 0, descending = true}", "70x3x4", "gc_sort")]
+    [InlineData("i32", "6x257", "sort %x {dimension = 1}", "6x257", "gc_sort")]
+    [InlineData("f16", "4x1000", "top_k %x {k = 5}", "4x5", "gc_sort")]
+    [InlineData("f32", "3x77", "top_k %x {k = 10, largest = false}", "3x10", "gc_sort")]
+    [InlineData("u8", "8x40", "top_k %x {k = 40}", "8x40", "gc_sort")]
+    [InlineData("f32", "2x9000", "sort %x {dimension = 1}", "2x9000", "gc_bitonic_step")]
+    [InlineData("f32", "9000x2", "sort %x {dimension = 0, descending = true}", "9000x2", "gc_bitonic_step")]
+    [InlineData("i32", "1x16385", "sort %x {dimension = 1, descending = true}", "1x16385", "gc_bitonic_step")]
+    [InlineData("f16", "2x20000", "top_k %x {k = 7}", "2x7", "gc_bitonic_step")]
+    [InlineData("bf16", "1x40000", "top_k %x {k = 3, largest = false}", "1x3", "gc_bitonic_step")]
+    public void SortAndTopKMatchTheInterpreter(string element, string shape, string op, string result, string kernel)
     {
         var placed = PlaceOnGpu($$"""
             func @main(%x: tensor<{{shape}}x{{element}}>) -> (tensor<{{result}}x{{element}}>, tensor<{{result}}xi64>) {
@@ -530,48 +536,18 @@ public sealed class CudaEmulatorTypeTests
             }
             """);
         Assert.DoesNotContain("device = cpu", GraphCompiler.IR.Text.Printer.Print(placed));
-        var inputs = Inputs(placed.Entry, seed: shape.Length, nanFraction: 0.03, distinct: 9);
+        bool bitonic = kernel == "gc_bitonic_step";
+        // Long lanes: more distinct values (500), so that ties come in runs of tens rather than thousands.
+        var inputs = Inputs(placed.Entry, seed: shape.Length, nanFraction: bitonic ? 0.01 : 0.03, distinct: bitonic ? 500 : 9);
         if (element == "f32")
         {
             var values = inputs[0].AsSpan<float>().ToArray();
-            for (int i = 0; i < values.Length; i += 11) values[i] = i % 2 == 0 ? 0f : -0f;
+            for (int i = 0; i < values.Length; i += bitonic ? 13 : 11) values[i] = i % 2 == 0 ? 0f : -0f;
             inputs[0] = Tensor.FromArray(values, [.. inputs[0].Type.Shape]);
         }
         var program = RunAndCompare(placed, rtol: 0, atol: 0, inputs: inputs);
-        Assert.Contains(".entry gc_sort", program.Ptx);
-    }
-
-    /// <summary>
-    /// sort and top_k along lanes longer than the rank kernel takes (8192): a bitonic network over lanes padded to a power
-    /// of two (a local launch, global steps and local merges, the last writing the results), exactly the interpreter's
-    /// values and positions: many ties (stability, also descending), NaNs, ±0, a lane that is not the last dimension, an
-    /// integer and a 16-bit type, and a top_k over a vocabulary-sized lane.
-    /// </summary>
-    [CudaEmulatorTheory]
-    [InlineData("f32", "2x9000", "sort %x {dimension = 1}", "2x9000")]
-    [InlineData("f32", "9000x2", "sort %x {dimension = 0, descending = true}", "9000x2")]
-    [InlineData("i32", "1x16385", "sort %x {dimension = 1, descending = true}", "1x16385")]
-    [InlineData("f16", "2x20000", "top_k %x {k = 7}", "2x7")]
-    [InlineData("bf16", "1x40000", "top_k %x {k = 3, largest = false}", "1x3")]
-    public void LongLanesSortThroughABitonicNetwork(string element, string shape, string op, string result)
-    {
-        var placed = PlaceOnGpu($$"""
-            func @main(%x: tensor<{{shape}}x{{element}}>) -> (tensor<{{result}}x{{element}}>, tensor<{{result}}xi64>) {
-              %v, %i = {{op}} : tensor<{{result}}x{{element}}>, tensor<{{result}}xi64>
-              return %v, %i
-            }
-            """);
-        Assert.DoesNotContain("device = cpu", GraphCompiler.IR.Text.Printer.Print(placed));
-        var inputs = Inputs(placed.Entry, seed: shape.Length, nanFraction: 0.01, distinct: 500);
-        if (element == "f32")
-        {
-            var values = inputs[0].AsSpan<float>().ToArray();
-            for (int i = 0; i < values.Length; i += 13) values[i] = i % 2 == 0 ? 0f : -0f;
-            inputs[0] = Tensor.FromArray(values, [.. inputs[0].Type.Shape]);
-        }
-        var program = RunAndCompare(placed, rtol: 0, atol: 0, inputs: inputs);
-        Assert.Contains(".entry gc_bitonic_step", program.Ptx);
-        Assert.DoesNotContain(".entry gc_sort", program.Ptx);
+        Assert.Contains($".entry {kernel}", program.Ptx);
+        if (bitonic) Assert.DoesNotContain(".entry gc_sort", program.Ptx);
     }
 
     /// <summary>
