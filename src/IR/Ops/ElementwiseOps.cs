@@ -285,10 +285,9 @@ public static class ElementwiseOps
         new UnaryOp("abs", TypeClass.Numeric, f: Math.Abs, i: x => x < 0 ? unchecked(-x) : x, u: x => x, gradient: G.Abs),
         new UnaryOp("sign", TypeClass.Numeric, f: x => double.IsNaN(x) || x == 0 ? x : Math.Sign(x), i: x => Math.Sign(x), u: x => x > 0 ? 1UL : 0UL, gradient: G.Zero),
         Float("exp", Math.Exp, TranscendentalWeight, G.Exp),
-        // Near 0 the series, written as x·(…) so that expm1(-0) = -0 as in C and NumPy.
-        Float("expm1", x => Math.Abs(x) < 1e-5 ? x * (1 + x / 2 + x * x / 6) : Math.Exp(x) - 1, TranscendentalWeight, G.Expm1),
+        Float("expm1", SpecialFunctions.Expm1, TranscendentalWeight, G.Expm1),
         Float("log", Math.Log, TranscendentalWeight, G.Log),
-        Float("log1p", x => Math.Abs(x) < 1e-4 ? x - x * x / 2 + x * x * x / 3 - x * x * x * x / 4 : Math.Log(1 + x), TranscendentalWeight, G.Log1p),
+        Float("log1p", SpecialFunctions.Log1p, TranscendentalWeight, G.Log1p),
         Float("sqrt", Math.Sqrt, DivisionWeight, G.Sqrt),
         Float("rsqrt", x => 1 / Math.Sqrt(x), DivisionWeight, G.Rsqrt),
         Float("cbrt", Math.Cbrt, DivisionWeight, G.Cbrt),
