@@ -13,16 +13,15 @@ public sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
     /// Whether the lowering of float op <paramref name="op"/> on <paramref name="e"/> is self-contained:
     /// inline code and instructions or intrinsics every LLVM target lowers, no libm call. A GPU kernel can
     /// contain exactly these. f32 (and f16/bf16, computed in f32) has every function (src/Backends/Llvm/Codegen/Math);
-    /// f64 the arithmetic, the remainder, and every transcendental but pow (on a GPU module: FastMath.F64, F64Trig,
-    /// F64Hyperbolic and F64Atan), its other transcendentals
-    /// being LLVM intrinsics that become libm calls.
+    /// f64 the arithmetic, the remainder, and every transcendental on a GPU module (FastMath.F64, F64Trig, F64Hyperbolic,
+    /// F64Atan and F64Pow); on the CPU they are LLVM intrinsics that become libm calls.
     /// </summary>
     public static bool SelfContained(string op, ElementType e) =>
         op is "neg" or "abs" or "sign" or "sqrt" or "rsqrt" or "floor" or "ceil" or "round" or "is_finite"
             or "add" or "sub" or "mul" or "div" or "rem" or "max" or "min"
         || (LlvmTypes.Compute(e) == "float"
             && (op is "exp" or "logistic" or "tanh" or "atan2" or "pow" || FastMath.Unary(op) is not null))
-        || (LlvmTypes.Compute(e) == "double" && (op is "exp" or "log" or "logistic" or "atan2" || FastMath.UnaryF64(op) is not null));
+        || (LlvmTypes.Compute(e) == "double" && (op is "exp" or "log" or "logistic" or "atan2" or "pow" || FastMath.UnaryF64(op) is not null));
 
     public string Unary(string op, ElementType e, string x)
     {
@@ -129,6 +128,7 @@ public sealed class ScalarEmitter(LlvmBuilder b, ModuleContext module)
                 "div" => b.Let($"fdiv {t} {x}, {y}"),
                 "rem" => b.Let($"call {t} @{FloatRem.Helper(module, t)}({t} {x}, {t} {y})"),
                 "pow" when t == "float" => b.Let($"call float @{FastMath.Pow(module)}(float {x}, float {y})"),
+                "pow" when module.Gpu => b.Let($"call double @{FastMath.PowF64(module)}(double {x}, double {y})"),
                 "pow" => Intrinsic("pow", t, x, y),
                 "max" => Intrinsic("maximum", t, x, y),
                 "min" => Intrinsic("minimum", t, x, y),

@@ -18,8 +18,9 @@ public sealed class CudaTensorCoreTests
     /// <summary>Runs <paramref name="optimised"/> through the driver on the emulated GPU: its one result and the program's PTX.</summary>
     internal static (Tensor Result, string Ptx) RunThroughDriver(GraphCompiler.Compiler driver, Module optimised, Tensor[] inputs)
     {
+        // Generated is process-wide and tests of other collections generate PTX in parallel: keep only this flow's programs.
         var ptx = new List<string>();
-        void Keep(CudaProgram p) => ptx.Add(p.Ptx);
+        Capture.Value = ptx;
         CudaCompiler.Generated += Keep;
         try
         {
@@ -29,8 +30,17 @@ public sealed class CudaTensorCoreTests
                 return (exe.Run(inputs).Unwrap()[0], ptx.Single());
             }
         }
-        finally { CudaCompiler.Generated -= Keep; }
+        finally
+        {
+            CudaCompiler.Generated -= Keep;
+            Capture.Value = null;
+        }
     }
+
+    /// <summary>Where <see cref="RunThroughDriver"/>'s calling flow collects the PTX generated within it.</summary>
+    private static readonly AsyncLocal<List<string>?> Capture = new();
+
+    private static void Keep(CudaProgram p) => Capture.Value?.Add(p.Ptx);
 
     /// <summary>The largest absolute difference over the expected output's largest magnitude: an error at the output's scale.</summary>
     private static double RelativeError(Tensor expected, Tensor actual)

@@ -25,19 +25,30 @@ internal static partial class FastMath
     public static string ExpF64(ModuleContext module) => MathFunction.Define(module, "gc.exp.f64", 1, (f, p) =>
     {
         var x = p[0];
+        var result = ExpOf(f, x, low: null);
+        return f.Let($"select i1 {f.Let($"fcmp uno double {x}, 0.0")}, double {x}, double {result}");
+    }, "double");
+
+    /// <summary>
+    /// e^{x + low} for a double-double argument (<paramref name="low"/> null for a plain double; otherwise below an ulp of x
+    /// and 0 where x is clamped): the reduction of <see cref="ExpF64"/>, with <paramref name="low"/> added to the reduced r,
+    /// where it is no longer below r's rounding.
+    /// </summary>
+    private static string ExpOf(MathFunction f, string x, string? low)
+    {
         var xc = f.DMin(f.DMax(x, D(-746)), D(710));
         var n = f.DRound(f.DMul(xc, D(1 / Ln2)));
         var negN = f.Let($"fneg double {n}");
         var r = f.DFma(negN, D(Ln2), xc);
         r = f.DFma(negN, D(Ln2Tail), r);
+        if (low is not null) r = f.DAdd(r, low);
         var e = f.DAdd(D(1), f.DFma(f.DMul(r, r), f.DPoly(r, ExpTail), r));
         var ni = f.DToInt(n);
         var n1 = f.Int("ashr", ni, "1");
         var n2 = f.Int("sub", ni, n1);
         string Pow2(string k) => f.Let($"bitcast i64 {f.Let($"shl i64 {f.Let($"sext i32 {f.Int("add", k, "1023")} to i64")}, 52")} to double");
-        var result = f.DMul(f.DMul(e, Pow2(n1)), Pow2(n2));
-        return f.Let($"select i1 {f.Let($"fcmp uno double {x}, 0.0")}, double {x}, double {result}");
-    }, "double");
+        return f.DMul(f.DMul(e, Pow2(n1)), Pow2(n2));
+    }
 
     /// <summary>
     /// <c>log(x)</c> in f64 (within 1 ulp; fdlibm's e_log.c scheme): x = 2^k·m with m in [√½, √2) (subnormals scaled by
@@ -47,15 +58,7 @@ internal static partial class FastMath
     public static string LogF64(ModuleContext module) => MathFunction.Define(module, "gc.log.f64", 1, (f, p) =>
     {
         var x = p[0];
-        var tiny = f.Let($"fcmp olt double {x}, {D(2.2250738585072014e-308)}");
-        var xs = f.Let($"select i1 {tiny}, double {f.DMul(x, D(18014398509481984.0))}, double {x}"); // 2^54
-        var bits = f.Let($"bitcast double {xs} to i64");
-        var k0 = f.Let($"sub i64 {f.Let($"lshr i64 {bits}, 52")}, {f.Let($"select i1 {tiny}, i64 {1023 + 54}, i64 1023")}");
-        var m0 = f.Let($"bitcast i64 {f.Let($"or i64 {f.Let($"and i64 {bits}, 4503599627370495")}, 4607182418800017408")} to double"); // [1, 2)
-        var high = f.Let($"fcmp ogt double {m0}, {D(Math.Sqrt(2))}");
-        var m = f.Let($"select i1 {high}, double {f.DMul(m0, D(0.5))}, double {m0}");
-        var k = f.Let($"sitofp i64 {f.Let($"add i64 {k0}, {f.Let($"zext i1 {high} to i64")}")} to double");
-        var fm = f.DSub(m, D(1));
+        var (k, fm) = LogReduce(f, x);
         var s = f.DDiv(fm, f.DAdd(D(2), fm));
         var z = f.DMul(s, s);
         var r = f.DMul(z, f.DPoly(z, LogTail));
@@ -67,4 +70,18 @@ internal static partial class FastMath
         result = f.Let($"select i1 {f.Let($"fcmp oeq double {x}, {D(double.PositiveInfinity)}")}, double {x}, double {result}");
         return f.Let($"select i1 {f.Let($"fcmp ult double {x}, 0.0")}, double {D(double.NaN)}, double {result}");
     }, "double");
+
+    /// <summary>x = 2^k·m with m in [√½, √2) (subnormals scaled by 2^54 first): k as a double, and f = m − 1 (exact).</summary>
+    private static (string K, string F) LogReduce(MathFunction f, string x)
+    {
+        var tiny = f.Let($"fcmp olt double {x}, {D(2.2250738585072014e-308)}");
+        var xs = f.Let($"select i1 {tiny}, double {f.DMul(x, D(18014398509481984.0))}, double {x}"); // 2^54
+        var bits = f.Let($"bitcast double {xs} to i64");
+        var k0 = f.Let($"sub i64 {f.Let($"lshr i64 {bits}, 52")}, {f.Let($"select i1 {tiny}, i64 {1023 + 54}, i64 1023")}");
+        var m0 = f.Let($"bitcast i64 {f.Let($"or i64 {f.Let($"and i64 {bits}, 4503599627370495")}, 4607182418800017408")} to double"); // [1, 2)
+        var high = f.Let($"fcmp ogt double {m0}, {D(Math.Sqrt(2))}");
+        var m = f.Let($"select i1 {high}, double {f.DMul(m0, D(0.5))}, double {m0}");
+        var k = f.Let($"sitofp i64 {f.Let($"add i64 {k0}, {f.Let($"zext i1 {high} to i64")}")} to double");
+        return (k, f.DSub(m, D(1)));
+    }
 }
