@@ -14,8 +14,11 @@ namespace GraphCompiler.Passes;
 /// <list type="bullet">
 /// <item>Constants get no device (the GPU backend uploads the constants its kernels read at load time,
 /// so they never need a transfer); the terminator gets none. Arguments and results live on the host.</item>
-/// <item>Ops with regions other than <c>fusion</c> (while, if, case, call) run on the CPU, their nested
-/// ops untouched; a fusion is placed as one unit.</item>
+/// <item>Ops with regions other than <c>fusion</c> (while, if, case, call) run on the CPU; a fusion is placed as
+/// one unit. The host's control flow (<see cref="OpTraits.HostControlFlow"/>: while, if, case) on the host CPU, when
+/// there is a GPU, has each region placed as a body of its own: its arguments and yields live on the host, and a
+/// value it reads from outside is where the enclosing body put it, from the start (insert-transfers copies it before
+/// the op, once, not per iteration; the simulation charges the copy per iteration, an overestimate).</item>
 /// <item>Colocation: a <c>reshape</c> or <c>broadcast_in_dim</c> is a view, pointless to move alone, so
 /// it joins its operand's producer's group (union-find). A group goes to one device; if the GPU cannot
 /// run one member, the whole group stays on the CPU (the CPU fallback).</item>
@@ -35,14 +38,32 @@ public sealed class DevicePlacement : FunctionPass
     public override string Name => "place-devices";
     public override string Description => "put each op on the CPU or the GPU (greedy earliest finish under a cost model; colocation, constraints)";
 
-    protected override Function RunOnFunction(Function f, Module module, PassOptions options)
+    protected override Function RunOnFunction(Function f, Module module, PassOptions options) =>
+        f.WithBody(PlaceBody(f, f.Body, f.Arguments, options.Placement, outside: null));
+
+    /// <summary>
+    /// Places <paramref name="body"/>'s ops, and those of the regions of its host control flow on the host CPU;
+    /// <paramref name="outside"/> says where the values of enclosing bodies live.
+    /// </summary>
+    private static Region PlaceBody(Function f, Region body, ImmutableArray<Value> arguments, PlacementOptions options, Func<Value, string?>? outside)
     {
-        var plan = new Planner(f, options.Placement).Plan();
-        var ops = f.Body.Operations;
+        var planner = new Planner(f, body, arguments, options, outside);
+        var plan = planner.Plan();
+        var ops = body.Operations;
         var placed = ImmutableArray.CreateBuilder<Operation>(ops.Length);
-        for (int i = 0; i < ops.Length; i++) placed.Add(plan[i] is { } d ? Placement.On(ops[i], d) : ops[i]);
-        return f.WithBody(f.Body.WithOperations(placed.MoveToImmutable()));
+        for (int i = 0; i < ops.Length; i++)
+        {
+            var op = plan[i] is { } d ? Placement.On(ops[i], d) : ops[i];
+            if (PlacesInside(op, options))
+                op = op.With(regions: [.. op.Regions.Select(r => PlaceBody(f, r, r.Arguments, options, planner.Home))]);
+            placed.Add(op);
+        }
+        return body.WithOperations(placed.MoveToImmutable());
     }
+
+    /// <summary>Whether <paramref name="op"/> is host control flow on the host CPU whose regions' ops get devices of their own (there is a GPU).</summary>
+    internal static bool PlacesInside(Operation op, PlacementOptions options) =>
+        options.GpuSupports is not null && Placement.HostsRegions(op);
 
     /// <summary>Whether the pass places <paramref name="op"/>: not constants, terminators or transfers.</summary>
     internal static bool IsPlaceable(Operation op) => !op.Def.IsTerminator && op.Def is not (ConstantOp or SendOp or RecvOp);
@@ -68,16 +89,16 @@ public sealed class DevicePlacement : FunctionPass
         return read.Distinct(ReferenceEqualityComparer.Instance).Cast<Value>();
     }
 
-    /// <summary>One function's placement: the device of each body op (null: left alone).</summary>
-    private sealed class Planner(Function f, PlacementOptions options)
+    /// <summary>One body's placement (the function's, or a region's of its host control flow): the device of each op (null: left alone).</summary>
+    private sealed class Planner(Function f, Region body, ImmutableArray<Value> arguments, PlacementOptions options, Func<Value, string?>? outside)
     {
-        private readonly ImmutableArray<Operation> _ops = f.Body.Operations;
+        private readonly ImmutableArray<Operation> _ops = body.Operations;
         private readonly Dictionary<Value, int> _producer = new(ReferenceEqualityComparer.Instance);
         private readonly Dictionary<Value, (string Device, double Time)> _home = new(ReferenceEqualityComparer.Instance);
         private readonly Dictionary<(Value, string), double> _copies = new();
         private readonly Dictionary<string, double> _busy = new() { [Placement.Gpu] = 0 };
         private string[] _cpus = [Placement.Cpu];
-        private readonly HashSet<Value> _returned = new(f.Body.Yielded, ReferenceEqualityComparer.Instance);
+        private readonly HashSet<Value> _returned = new(body.Yielded, ReferenceEqualityComparer.Instance);
         private int[] _parent = [];
         private ValueNames? _names;
 
@@ -91,7 +112,7 @@ public sealed class DevicePlacement : FunctionPass
             int tasks = Math.Max(options.Tasks, 1 + required.Values.Select(Placement.TaskOf).DefaultIfEmpty(0).Max());
             _cpus = [.. Enumerable.Range(0, tasks).Select(Placement.TaskCpu)];
             foreach (var c in _cpus) _busy[c] = 0;
-            foreach (var a in f.Arguments) _home[a] = (Placement.Cpu, 0);
+            foreach (var a in arguments) _home[a] = (Placement.Cpu, 0);
             var done = new bool[_ops.Length];
             for (int i = 0; i < _ops.Length; i++)
             {
@@ -121,6 +142,9 @@ public sealed class DevicePlacement : FunctionPass
             }
             return plan;
         }
+
+        /// <summary>The device of a value of this body (or of an enclosing one), once planned; null for constants.</summary>
+        public string? Home(Value v) => _home.TryGetValue(v, out var h) ? h.Device : outside?.Invoke(v);
 
         // ---- colocation: union-find, the root is the group's first op ----
 
@@ -232,7 +256,13 @@ public sealed class DevicePlacement : FunctionPass
         private double Available(Value v, string device, bool commit)
         {
             if (_copies.TryGetValue((v, device), out var t)) return t;
-            if (!_home.TryGetValue(v, out var home)) return 0; // a constant: on every device from the start
+            // A value from outside a region is where the enclosing body put it, from the start (a copy elsewhere is made
+            // before the op, once; charging it here, per iteration, overstates it). A constant is on every device.
+            if (!_home.TryGetValue(v, out var home))
+            {
+                if (outside?.Invoke(v) is not { } there) return 0;
+                home = (there, 0);
+            }
             if (home.Device == device) return home.Time;
             t = home.Time + Transfer(v, home.Device, device);
             if (commit) _copies[(v, device)] = t;

@@ -11,9 +11,11 @@ namespace GraphCompiler.Passes;
 /// just before its first reader on that device, so the copy overlaps everything in between and the
 /// receive waits as late as possible. All readers on that device share the one pair. Values returned
 /// from the GPU get a gpu→cpu pair before <c>return</c> (arguments and results are host memory).
-/// Constants never move (the GPU backend uploads them at load time). Ops nested in regions stay as
-/// they are, but an outer value they read from the other device is received before their op and read
-/// through the <c>recv</c>. With <see cref="PlacementOptions.CompressTransfers"/> every f32 send carries
+/// Constants never move (the GPU backend uploads them at load time). A region of host control flow
+/// (<see cref="OpTraits.HostControlFlow"/>) is a body of its own: its pairs are inserted in it, its arguments
+/// live on the host and its yields are brought there; a value from outside that a nested op reads on the
+/// other device is received before the control-flow op (once, not per iteration) and read through that
+/// <c>recv</c>. Other ops with regions read as a whole on their device. With <see cref="PlacementOptions.CompressTransfers"/> every f32 send carries
 /// <c>compress</c>. An op without <c>device</c> runs on the CPU.
 /// <para>
 /// Devices of other tasks (taskK) are handled alike: an edge between tasks gets a pair whose send runs in
@@ -32,9 +34,18 @@ public sealed class TransferInsertion : FunctionPass
 
     protected override Function RunOnFunction(Function f, Module module, PassOptions options)
     {
-        var ops = f.Body.Operations;
         var home = new Dictionary<Value, string?>(ReferenceEqualityComparer.Instance);
-        foreach (var a in f.Arguments) home[a] = Placement.Cpu;
+        return f.WithBody(InsertInBody(f.Body, f.Arguments, home, options));
+    }
+
+    /// <summary>
+    /// The pairs of one body (the function's, or a region's of host control flow): its arguments live on the host; values
+    /// from outside it are where <paramref name="home"/> says (already received for this body's readers by the enclosing one).
+    /// </summary>
+    private static Region InsertInBody(Region body, ImmutableArray<Value> arguments, Dictionary<Value, string?> home, PassOptions options)
+    {
+        var ops = body.Operations;
+        foreach (var a in arguments) home[a] = Placement.Cpu;
         // Pass 1: which (value, device) pairs need a copy, and the index of the first reader there.
         var firstReader = new Dictionary<(Value, string), int>();
         var order = new List<(Value, string)>();
@@ -50,14 +61,12 @@ public sealed class TransferInsertion : FunctionPass
                     _ => Placement.DeviceOf(op),
                 };
             if (op.Def is SendOp or RecvOp or ConstantOp) continue;
-            var device = op.Def.IsTerminator ? Placement.Cpu : Placement.DeviceOf(op);
-            foreach (var v in DevicePlacement.Inputs(op))
+            foreach (var (v, device) in Reads(op, ReaderDevice(op)))
             {
                 if (home.GetValueOrDefault(v) is not { } from || from == device) continue;
                 if (firstReader.TryAdd((v, device), i)) order.Add((v, device));
             }
         }
-        if (order.Count == 0) return f;
 
         // Pass 2: rebuild the body with the pairs in place.
         var compress = PlacementOptions.AttributeValue(options.Placement.CompressTransfers);
@@ -70,7 +79,7 @@ public sealed class TransferInsertion : FunctionPass
             return sends[(v, to)] = new Operation(SendDef, [v], attrs, [new Value(v.Type)], [], producer?.Location, producer?.SourceName);
         }
         var output = ImmutableArray.CreateBuilder<Operation>(ops.Length + 2 * order.Count);
-        foreach (var a in f.Arguments)
+        foreach (var a in arguments)
             foreach (var to in byValue[a]) output.Add(Send(a, to, null));
         var received = new Dictionary<(Value, string), Value>();
         var recvAt = order.ToLookup(p => firstReader[p]);
@@ -87,25 +96,42 @@ public sealed class TransferInsertion : FunctionPass
             }
             if (op.Def is not (SendOp or RecvOp or ConstantOp))
             {
-                var device = op.Def.IsTerminator ? Placement.Cpu : Placement.DeviceOf(op);
-                var map = new Dictionary<Value, Value>(ReferenceEqualityComparer.Instance);
-                foreach (var v in DevicePlacement.Inputs(op))
-                    if (received.TryGetValue((v, device), out var r)) map[v] = r;
-                if (map.Count > 0) op = Substitute(op, map);
+                if (received.Count > 0) op = Substitute(op, ReaderDevice(op), received);
+                if (Placement.HostsRegions(op))
+                    op = op.With(regions: [.. op.Regions.Select(r => InsertInBody(r, r.Arguments, home, options))]);
             }
             output.Add(op);
             foreach (var r in ops[i].Results)
                 foreach (var to in byValue[r]) output.Add(Send(r, to, ops[i]));
         }
-        return f.WithBody(f.Body.WithOperations(output.MoveToImmutable()));
+        return body.WithOperations(output.MoveToImmutable());
     }
 
-    /// <summary><paramref name="op"/> reading through <paramref name="map"/>, in its operands and in its nested regions.</summary>
-    private static Operation Substitute(Operation op, Dictionary<Value, Value> map)
+    /// <summary>Where <paramref name="op"/> reads its operands: a terminator (return, yield) on the host, anything else on its device.</summary>
+    private static string ReaderDevice(Operation op) => op.Def.IsTerminator ? Placement.Cpu : Placement.DeviceOf(op);
+
+    /// <summary>
+    /// The values <paramref name="op"/> (on <paramref name="device"/>) reads and where: its operands there; inside host control
+    /// flow, each nested op's reads on that op's own device (values of the regions themselves included: they have no home
+    /// yet and are skipped); inside any other region (a fusion's), on <paramref name="device"/>.
+    /// </summary>
+    private static IEnumerable<(Value, string)> Reads(Operation op, string device)
     {
-        ImmutableArray<Value> operands = [.. op.Operands.Select(v => map.GetValueOrDefault(v, v))];
+        foreach (var v in op.Operands) yield return (v, device);
+        bool own = Placement.HostsRegions(op);
+        foreach (var r in op.Regions)
+            foreach (var inner in r.Operations)
+                foreach (var read in Reads(inner, own ? ReaderDevice(inner) : device))
+                    yield return read;
+    }
+
+    /// <summary><paramref name="op"/> reading through <paramref name="received"/>, each read on its reader's device (as <see cref="Reads"/>).</summary>
+    private static Operation Substitute(Operation op, string device, Dictionary<(Value, string), Value> received)
+    {
+        ImmutableArray<Value> operands = [.. op.Operands.Select(v => received.GetValueOrDefault((v, device), v))];
+        bool own = Placement.HostsRegions(op);
         ImmutableArray<Region>? regions = op.Regions.IsEmpty ? null
-            : [.. op.Regions.Select(r => r.WithOperations([.. r.Operations.Select(o => Substitute(o, map))]))];
+            : [.. op.Regions.Select(r => r.WithOperations([.. r.Operations.Select(o => Substitute(o, own ? ReaderDevice(o) : device, received))]))];
         return op.With(operands: operands, regions: regions);
     }
 }

@@ -146,6 +146,20 @@ public static class BufferAssignment
             sharesWith[v] = names[f.Arguments[k]];
         }
 
+        // The producers of the values of regions (a loop body's transfers pair up as top-level ones do).
+        var nestedProducer = new Dictionary<Value, Operation>(cmp);
+        void Producers(Operation op)
+        {
+            if (op.Def is FusionOp) return;
+            foreach (var r in op.Regions)
+                foreach (var inner in r.Operations)
+                {
+                    foreach (var v in inner.Results) nestedProducer[v] = inner;
+                    Producers(inner);
+                }
+        }
+        foreach (var op in ops) Producers(op);
+
         // Buffers in definition order; in-place results join an operand's buffer.
         var buffers = new List<Buf>();
         bool Holds(Value v) => options.Holds?.Invoke(v) ?? true;
@@ -171,8 +185,9 @@ public static class BufferAssignment
             int d = def[v];
             long size = ArenaModel.Align(v.Type.ByteSize, align);
             // recv's result is the buffer its send started filling: the pair is one buffer, live from
-            // the send to recv's last reader.
-            if (!nested.Contains(v) && ops[d].Def is RecvOp && bufferOf.TryGetValue(ops[d].Operands[0], out var sent) && !sent.Shared)
+            // the send to recv's last reader (in a region, both live while its op runs).
+            var producer = nested.Contains(v) ? nestedProducer.GetValueOrDefault(v) : ops[d];
+            if (producer?.Def is RecvOp && bufferOf.TryGetValue(producer.Operands[0], out var sent) && !sent.Shared)
             {
                 sent.End = Math.Max(sent.End, End(v));
                 sent.Last = v;

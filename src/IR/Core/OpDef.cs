@@ -202,6 +202,13 @@ public enum OpTraits
     /// except <c>constant</c> itself (already folded); never an op with side effects.
     /// </summary>
     Foldable = 1 << 5,
+
+    /// <summary>
+    /// Control flow the host runs (<c>while</c>, <c>if</c>, <c>case</c>): the host decides which region runs and how often,
+    /// so the op itself stays on the CPU, while <c>place-devices</c> and <c>insert-transfers</c> treat each of its regions
+    /// as a body of its own (its ops may run on the GPU, its arguments and yields are host values).
+    /// </summary>
+    HostControlFlow = 1 << 8,
 }
 
 /// <summary>

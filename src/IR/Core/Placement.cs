@@ -42,6 +42,27 @@ public static class Placement
     /// <summary>The device <paramref name="op"/> is placed on; the host when it carries no <c>device</c>.</summary>
     public static string DeviceOf(Operation op) => op.Attributes[AttrName] is EnumAttr e ? e.Value : Cpu;
 
+    /// <summary>
+    /// Whether <paramref name="op"/> is host control flow (<see cref="OpTraits.HostControlFlow"/>) on the host CPU: each of
+    /// its regions is a body of its own, whose ops have devices of their own.
+    /// </summary>
+    public static bool HostsRegions(Operation op) => op.Def.Has(OpTraits.HostControlFlow) && DeviceOf(op) == Cpu;
+
+    /// <summary>
+    /// The ops of <paramref name="body"/> and, at any depth, of the regions it hosts (<see cref="HostsRegions"/>): every op
+    /// the host program runs or launches. A fusion's body is its kernel, not listed.
+    /// </summary>
+    public static IEnumerable<Operation> HostedOps(Region body)
+    {
+        foreach (var op in body.Operations)
+        {
+            yield return op;
+            if (!HostsRegions(op)) continue;
+            foreach (var r in op.Regions)
+                foreach (var inner in HostedOps(r)) yield return inner;
+        }
+    }
+
     /// <summary><paramref name="op"/> placed on <paramref name="device"/> (the same object when it already is).</summary>
     public static Operation On(Operation op, string device) => op.With(attributes: op.Attributes.With(AttrName, new EnumAttr(device)));
 

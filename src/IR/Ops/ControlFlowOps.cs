@@ -9,6 +9,7 @@ namespace GraphCompiler.IR.Ops;
 /// </summary>
 public sealed class WhileOp() : OpDef("while")
 {
+    public override OpTraits Traits => OpTraits.Foldable | OpTraits.HostControlFlow;
     public override Autodiff.VjpRule? Gradient => ControlFlowGradients.While;
     public override int MaxOperands => -1;
     public override ImmutableArray<string> RegionNames => ["cond", "body"];
@@ -55,6 +56,7 @@ public sealed class WhileOp() : OpDef("while")
 /// <summary><c>if %pred : T... then() { yield ... } else() { yield ... }</c>: runs one branch; both yield the result types.</summary>
 public sealed class IfOp() : OpDef("if")
 {
+    public override OpTraits Traits => OpTraits.Foldable | OpTraits.HostControlFlow;
     public override Autodiff.VjpRule? Gradient => ControlFlowGradients.Branches;
     public override int MinOperands => 1;
     public override ImmutableArray<string> RegionNames => ["then", "else"];
@@ -74,6 +76,7 @@ public sealed class IfOp() : OpDef("if")
 /// </summary>
 public sealed class CaseOp() : OpDef("case")
 {
+    public override OpTraits Traits => OpTraits.Foldable | OpTraits.HostControlFlow;
     public override Autodiff.VjpRule? Gradient => ControlFlowGradients.Branches;
     public override int MinOperands => 1;
     public override ImmutableArray<string> RegionNames => ["branch"];

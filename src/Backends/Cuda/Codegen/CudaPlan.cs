@@ -50,12 +50,12 @@ internal sealed class CudaPlan
         Function = f;
         _placement = new CudaPlacement(f);
         _direct = DirectResults.Of(f);
-        foreach (var op in f.Body.Operations)
-        {
+        foreach (var op in f.Body.Operations) ArenaModel.ForEachUse(op, v => _uses[v] = _uses.GetValueOrDefault(v) + 1);
+        // The ops inside host control flow (loop bodies, branches) launch their kernels and transfers as top-level ones do.
+        var ops = Placement.HostedOps(f.Body).ToList();
+        foreach (var op in ops)
             foreach (var r in op.Results) _producer[r] = op;
-            ArenaModel.ForEachUse(op, v => _uses[v] = _uses.GetValueOrDefault(v) + 1);
-        }
-        foreach (var op in f.Body.Operations)
+        foreach (var op in ops)
         {
             if (op.Def is ConstantOp or SendOp or RecvOp || op.Def.IsTerminator || Placement.DeviceOf(op) != Placement.Gpu) continue;
             if (!CudaCapabilities.Supports(op))
@@ -81,7 +81,7 @@ internal sealed class CudaPlan
             }
             Kernels[op] = kernels;
         }
-        foreach (var send in f.Body.Operations.Where(o => o.Def is SendOp))
+        foreach (var send in ops.Where(o => o.Def is SendOp))
         {
             if (WireKernel.Wire(send) is not { } wire) continue;
             var (name, grid) = WireKernel.Emit(device, narrow: send.Attr.Enum("to") == Placement.Cpu, wire, send.Result.Type.ElementCount);
@@ -197,7 +197,10 @@ internal sealed class CudaPlan
 /// overlaps every kernel queued in between;</item>
 /// <item>each compressed transfer gets its own 16-bit device slot, since several may be in flight.</item>
 /// </list>
-/// Slots are reused by the next call only after this one's stream synchronisation, by which every copy has landed.
+/// Slots are reused by the next call only after this one's stream synchronisation, by which every copy has landed. A transfer
+/// inside host control flow reuses its slot and events every iteration: a region's GPU values reach the host only through
+/// recvs the host waits for before the region ends (its yields are host values), and those copies are queued on the copy
+/// stream behind the region's copies to the GPU, so an iteration's copies have all landed before the next one starts.
 /// </summary>
 internal sealed class TransferStaging
 {
@@ -218,7 +221,7 @@ internal sealed class TransferStaging
 
     public TransferStaging(Function f)
     {
-        foreach (var send in f.Body.Operations.Where(o => o.Def is SendOp))
+        foreach (var send in Placement.HostedOps(f.Body).Where(o => o.Def is SendOp))
         {
             var wire = WireKernel.Wire(send);
             long bytes = wire is { } w ? send.Result.Type.ElementCount * w.ByteSize() : send.Result.Type.ByteSize;
@@ -243,7 +246,7 @@ internal sealed class CudaPlacement
 
     public CudaPlacement(Function f)
     {
-        foreach (var op in f.Body.Operations)
+        foreach (var op in Placement.HostedOps(f.Body))
             foreach (var r in op.Results) _producer[r] = op;
         HostMemoryPlan = new BufferOptions { InPlace = false, Alignment = GraphCompiler.Runtime.Abi.ArenaAlignment, Holds = v => !OnDevice(v) && !Nowhere(v) };
         DeviceMemoryPlan = new BufferOptions { InPlace = false, Alignment = DeviceAlignment, Holds = OnDevice };

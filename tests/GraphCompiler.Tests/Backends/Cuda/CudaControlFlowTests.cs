@@ -1,0 +1,102 @@
+using GraphCompiler.IR;
+using Xunit;
+using static GraphCompiler.Tests.Backends.Cuda.CudaEmulatorTests;
+
+namespace GraphCompiler.Tests.Backends.Cuda;
+
+/// <summary>
+/// Host control flow with GPU regions: the host runs the while or if (it reads the condition), the ops of its regions run
+/// as GPU kernels, launched per iteration or in the branch taken; values from outside the op reach the GPU once, before it;
+/// region arguments and yields are host values. Against the interpreter, on the emulated driver.
+/// </summary>
+[Collection(CudaDriverCollection.Name)]
+public sealed class CudaControlFlowTests
+{
+    private const string Rnn = """
+        func @main(%h0: tensor<64x256xf32>, %w: tensor<256x256xf32>, %n: tensor<i32>) -> (tensor<64x256xf32>) {
+          %zero = constant {value = dense<0>} : tensor<i32>
+          %one = constant {value = dense<1>} : tensor<i32>
+          %i, %h = while %zero, %h0 : tensor<i32>, tensor<64x256xf32>
+            cond(%ci: tensor<i32>, %ch: tensor<64x256xf32>) {
+              %p = compare %ci, %n {direction = lt} : tensor<bool>
+              yield %p
+            }
+            body(%bi: tensor<i32>, %bh: tensor<64x256xf32>) {
+              %m = dot_general %bh, %w {lhs_contract = [1], rhs_contract = [0]} : tensor<64x256xf32>
+              %t = tanh %m : tensor<64x256xf32>
+              %bn = add %bi, %one : tensor<i32>
+              yield %bn, %t
+            }
+          return %h
+        }
+        """;
+
+    /// <summary>
+    /// A recurrent loop, h ← tanh(h·W) n times: the body's product and tanh run on the GPU every iteration (the loop counter
+    /// and the condition too, as <c>.*=gpu</c> asks); W goes to the GPU once, before the loop.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(5)]
+    public void WhileBodyRunsOnTheGpuEachIteration(int iterations)
+    {
+        var placed = PlaceOnGpu(Rnn);
+        var text = GraphCompiler.IR.Text.Printer.Print(placed);
+        Assert.Matches(@"while [^\n]*device = cpu", text);
+        Assert.Matches(@"= fusion [^\n]*device = gpu, kind = output", text); // the product with tanh after it
+        // W is read on the GPU inside the body: its transfer is at the top of the function, not in the body.
+        var body = placed.Entry.Body.Operations.Single(o => o.Def is GraphCompiler.IR.Ops.WhileOp).Regions[1];
+        var w = placed.Entry.Arguments[1];
+        Assert.Contains(placed.Entry.Body.Operations, o => o.Def is GraphCompiler.IR.Ops.SendOp && ReferenceEquals(o.Operands[0], w));
+        Assert.DoesNotContain(body.Operations, o => o.Def is GraphCompiler.IR.Ops.SendOp && ReferenceEquals(o.Operands[0], w));
+
+        var rng = new Random(iterations);
+        Tensor Uniform(int rows, int cols, double scale) =>
+            Tensor.FromDoubles(new TensorType(ElementType.F32, rows, cols), [.. Enumerable.Range(0, rows * cols).Select(_ => (rng.NextDouble() - 0.5) * scale)]);
+        Tensor[] inputs = [Uniform(64, 256, 2), Uniform(256, 256, 0.2), Tensor.FromDoubles(new TensorType(ElementType.I32), [iterations])];
+        long before = CudaEmulator.Launches;
+        var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-5, inputs: inputs, branches: true);
+        // Every iteration launches the body's kernels (at least the product's and tanh's, maybe fused into one).
+        Assert.True(CudaEmulator.Launches - before >= iterations, $"{CudaEmulator.Launches - before} launches for {iterations} iterations");
+        Assert.True(program.Kernels >= 2, "the condition's and the body's kernels");
+    }
+
+    /// <summary>
+    /// if with GPU branches: a product and exp in one, a sum in the other; the predicate is read by the host, which runs
+    /// one branch; both operands are received on the GPU before the if.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void IfBranchesRunOnTheGpu(bool predicate)
+    {
+        var placed = PlaceOnGpu("""
+            func @main(%p: tensor<bool>, %x: tensor<128x128xf32>, %w: tensor<128x128xf32>) -> (tensor<128x128xf32>) {
+              %r = if %p : tensor<128x128xf32>
+                then() {
+                  %a = dot_general %x, %w {lhs_contract = [1], rhs_contract = [0]} : tensor<128x128xf32>
+                  %e = exp %a : tensor<128x128xf32>
+                  yield %e
+                }
+                else() {
+                  %s = add %x, %w : tensor<128x128xf32>
+                  yield %s
+                }
+              return %r
+            }
+            """);
+        var text = GraphCompiler.IR.Text.Printer.Print(placed);
+        Assert.Matches(@"= if [^\n]*device = cpu", text);
+        Assert.Matches(@"= fusion [^\n]*device = gpu, kind = output", text); // the product with exp after it
+        Assert.Matches(@"= add [^\n]*device = gpu", text);
+        var rng = new Random(predicate ? 1 : 2);
+        Tensor Uniform() => Tensor.FromDoubles(new TensorType(ElementType.F32, 128, 128), [.. Enumerable.Range(0, 128 * 128).Select(_ => (rng.NextDouble() - 0.5) * 0.3)]);
+        Tensor[] inputs = [Tensor.FromDoubles(new TensorType(ElementType.Bool), [predicate ? 1 : 0]), Uniform(), Uniform()];
+        long before = CudaEmulator.Launches;
+        var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-5, inputs: inputs, branches: true);
+        // The branch taken, not the other: one output fusion (a GEMM launch) or one add.
+        Assert.Equal(2, program.Kernels);
+        Assert.Equal(1, CudaEmulator.Launches - before);
+    }
+}
