@@ -55,11 +55,18 @@ public sealed class DevicePlacement : FunctionPass
         {
             var op = plan[i] is { } d ? Placement.On(ops[i], d) : ops[i];
             if (PlacesInside(op, options))
-                op = op.With(regions: [.. op.Regions.Select(r => PlaceBody(f, r, r.Arguments, options, planner.Home))]);
+                op = op.With(regions: [.. op.Regions.Select(r => PlaceBody(f, r, r.Arguments, InRegion(options), planner.Home))]);
             placed.Add(op);
         }
         return body.WithOperations(placed.MoveToImmutable());
     }
+
+    /// <summary>
+    /// A region's options: the host's CPU and GPU only. Only the entry's top-level ops run under a task's condition (the
+    /// program is one per process), so a region's ops stay in the host's process; constraints naming tasks do not apply.
+    /// </summary>
+    private static PlacementOptions InRegion(PlacementOptions options) =>
+        options with { Tasks = 1, Constraints = [.. options.Constraints.Where(c => Placement.TaskOf(c.Device) == 0)] };
 
     /// <summary>Whether <paramref name="op"/> is host control flow on the host CPU whose regions' ops get devices of their own (there is a GPU).</summary>
     internal static bool PlacesInside(Operation op, PlacementOptions options) =>

@@ -15,8 +15,9 @@ namespace GraphCompiler.Passes;
 /// (<see cref="OpTraits.HostControlFlow"/>) is a body of its own: its pairs are inserted in it, its arguments
 /// live on the host and its yields are brought there; a value from outside that a nested op reads on the
 /// other device is received before the control-flow op (once, not per iteration) and read through that
-/// <c>recv</c>. Other ops with regions read as a whole on their device. With <see cref="PlacementOptions.CompressTransfers"/> every f32 send carries
-/// <c>compress</c>. An op without <c>device</c> runs on the CPU.
+/// <c>recv</c>. Other ops with regions read as a whole on their device. With
+/// <see cref="PlacementOptions.CompressTransfers"/> every f32 send carries <c>compress</c>. An op without
+/// <c>device</c> runs on the CPU.
 /// <para>
 /// Devices of other tasks (taskK) are handled alike: an edge between tasks gets a pair whose send runs in
 /// the producer's process right after the producer and whose recv runs in the reader's process right

@@ -176,4 +176,40 @@ public sealed class PlacementTests
         var p = model.Run([x])[0];
         Assert.Equal(1.0, p.GetDouble(0) + p.GetDouble(1) + p.GetDouble(2), 5);
     }
+
+    /// <summary>
+    /// With tasks and a GPU, a loop on the host has its body placed on the host's devices only: a region's ops run in the
+    /// host's process (only the entry's top-level ops run under a task's condition), so a constraint naming a task does not
+    /// reach them, while one naming the GPU does; the loop itself stays on the host CPU.
+    /// </summary>
+    [Fact]
+    public void ARegionsOpsStayInTheHostsProcess()
+    {
+        var m = IrTest.Parse("""
+            func @main(%x: tensor<512x512xf32>, %n: tensor<i32>) -> (tensor<512x512xf32>) {
+              %zero = constant {value = dense<0>} : tensor<i32>
+              %one = constant {value = dense<1>} : tensor<i32>
+              %i, %y = while %zero, %x : tensor<i32>, tensor<512x512xf32>
+                cond(%ci: tensor<i32>, %cy: tensor<512x512xf32>) {
+                  %p = compare %ci, %n {direction = lt} : tensor<bool>
+                  yield %p
+                }
+                body(%bi: tensor<i32>, %by: tensor<512x512xf32>) {
+                  %t = dot_general %by, %by {lhs_contract = [1], rhs_contract = [0]} : tensor<512x512xf32> loc("mm")
+                  %bn = add %bi, %one : tensor<i32> loc("count")
+                  yield %bn, %t
+                }
+              return %y
+            }
+            """);
+        var options = Cuda with
+        {
+            Placement = Cuda.Placement with { Tasks = 2, Constraints = [PlacementConstraint.Parse("^count=task1").Unwrap(), PlacementConstraint.Parse("^mm=gpu").Unwrap()] },
+        };
+        var text = Printer.Print(Run(m, options, "place-devices", "insert-transfers"));
+        Assert.Matches(@"while [^\n]*device = cpu", text);
+        Assert.Matches(@"= dot_general [^\n]*device = gpu[^\n]*loc\(""mm""\)", text);
+        Assert.Matches(@"= add [^\n]*device = cpu[^\n]*loc\(""count""\)", text);
+        Assert.DoesNotContain("task1", text);
+    }
 }

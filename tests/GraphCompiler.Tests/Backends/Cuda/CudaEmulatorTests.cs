@@ -312,6 +312,35 @@ public sealed class CudaEmulatorTests
         RunAndCompare(placed, rtol: 0, atol: 0, inputs: inputs);
     }
 
+    /// <summary>
+    /// Scatters whose indices move windows along their own dimensions, so that windows of two positions overlap partly: one
+    /// block applies the positions in order (a barrier between them), bit for bit the interpreter's: 4×5 patches added and
+    /// replaced (the later position wins where they overlap; one start past the edge and one negative, both skipped), and
+    /// windows of 2×20×64 elements (more than the block's 1024 threads) sliding along one dimension.
+    /// </summary>
+    [CudaEmulatorFact]
+    public void OverlappingWindowScattersApplyPositionsInOrder()
+    {
+        var placed = PlaceOnGpu("""
+            func @main(%x: tensor<10x12xf32>, %at: tensor<5x2xi64>, %u: tensor<5x4x5xf32>, %y: tensor<2x40x64xf32>, %rows: tensor<5x1xi32>, %v: tensor<5x2x20x64xf32>) -> (tensor<10x12xf32>, tensor<10x12xf32>, tensor<2x40x64xf32>) {
+              %a = scatter %x, %at, %u {update_window_dims = [1, 2], inserted_window_dims = [], scatter_dims_to_operand_dims = [0, 1], index_vector_dim = 1, kind = add} : tensor<10x12xf32>
+              %r = scatter %x, %at, %u {update_window_dims = [1, 2], inserted_window_dims = [], scatter_dims_to_operand_dims = [0, 1], index_vector_dim = 1} : tensor<10x12xf32>
+              %s = scatter %y, %rows, %v {update_window_dims = [1, 2, 3], inserted_window_dims = [], scatter_dims_to_operand_dims = [1], index_vector_dim = 1, kind = add} : tensor<2x40x64xf32>
+              return %a, %r, %s
+            }
+            """);
+        Assert.Equal(3, System.Text.RegularExpressions.Regex.Matches(GraphCompiler.IR.Text.Printer.Print(placed), @"= scatter [^\n]*device = gpu").Count);
+        var rng = new Random(9);
+        Tensor F(params long[] shape) { var t = new TensorType(ElementType.F32, shape); return Tensor.FromDoubles(t, [.. Enumerable.Range(0, (int)t.ElementCount).Select(_ => rng.NextDouble() * 4 - 2)]); }
+        Tensor[] inputs =
+        [
+            F(10, 12), Tensor.FromInt64s(new TensorType(ElementType.I64, 5L, 2L), [1, 2, 3, 4, 2, 3, 8, 9, -1, 0]), F(5, 4, 5), // (8, 9) past the edge, (-1, 0) before it
+            F(2, 40, 64), Tensor.FromInt64s(new TensorType(ElementType.I32, 5L, 1L), [0, 10, 15, 30, 5]), F(5, 2, 20, 64),     // 30 + 20 > 40: skipped
+        ];
+        var program = RunAndCompare(placed, rtol: 0, atol: 0, inputs: inputs);
+        Assert.Contains("bar.sync", program.Ptx);
+    }
+
     /// <summary>Every math function in one pointwise kernel, at a length that leaves a ragged edge (1001 = 4·250 + 1).</summary>
     [CudaEmulatorFact]
     public void MathFunctionsMatchTheInterpreterOnTheGpu()
