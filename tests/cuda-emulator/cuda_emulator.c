@@ -301,6 +301,9 @@ CUresult cuMemFree_v2(uint64_t dptr) { free((void *)(uintptr_t)dptr); return OK;
 /* Pinned host memory is host memory here. */
 CUresult cuMemAllocHost_v2(void **p, size_t bytes) { return posix_memalign(p, 256, bytes ? bytes : 1) == 0 ? OK : ERR_OUT_OF_MEMORY; }
 CUresult cuMemFreeHost(void *p) { free(p); return OK; }
+/* The opt-in limit of shared memory per block, for the host build of kernels (their dynamic shared memory array). */
+int gcemu_max_shared_optin(void) { return MAX_SHARED_OPTIN; }
+
 CUresult cuEventCreate(void **event, unsigned flags) { (void)flags; *event = calloc(1, sizeof(struct event)); return *event ? OK : ERR_OUT_OF_MEMORY; }
 CUresult cuEventRecord(void *event, void *stream)
 {

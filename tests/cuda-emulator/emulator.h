@@ -18,7 +18,7 @@ enum { ERR_LAUNCH_OUT_OF_RESOURCES = 701 };
 #define MAX_BLOCK 1024
 
 /* Shared memory per block: what every kernel may have, and the most one may opt in to (an H100's; the host build of a
- * kernel's dynamic shared memory is an array of this size, CudaEmulator.DynamicSharedBytes). */
+ * kernel's dynamic shared memory is an array of this size: the tests read it through gcemu_max_shared_optin). */
 #define STATIC_SHARED 49152
 #define MAX_SHARED_OPTIN 232448
 

@@ -138,10 +138,10 @@ public static class CudaCompiler
                 prepare: m =>
                 {
                     var uploads = plan.DeviceConstants.Select(c => (m.Constant(c.Tensor), c.Value.Type.ByteSize)).ToList();
-                    HostRuntime.Emit(m, ptx.Value!, plan.KernelNames, plan.DynamicShared, plan.DeviceArenaBytes, uploads, plan.Staging);
+                    HostRuntime.Emit(m, ptx.Value!, plan.Loaded, plan.DeviceArenaBytes, uploads, plan.Staging);
                 });
             var ptxText = System.Text.Encoding.ASCII.GetString(ptx.Value!);
-            var program = new CudaProgram(options.Name, emitted.Ir, emitted.Constants, emitted.ArenaBytes, f, deviceIr, ptxText, plan.KernelNames.Count)
+            var program = new CudaProgram(options.Name, emitted.Ir, emitted.Constants, emitted.ArenaBytes, f, deviceIr, ptxText, plan.Loaded.Count)
             {
                 ScratchBytes = emitted.ScratchBytes,
                 DeviceConstants = device.Context.Constants,

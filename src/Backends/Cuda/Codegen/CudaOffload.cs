@@ -231,7 +231,7 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IDeviceHook
             b.Line($"store i64 {parameters[i]}, ptr {slot}");
             b.Line($"store ptr {slot}, ptr {b.Let($"getelementptr inbounds [{n} x ptr], ptr {pointers}, i64 0, i64 {i}")}");
         }
-        var fn = b.Let($"load ptr, ptr {b.Let($"getelementptr inbounds [{plan.KernelNames.Count} x ptr], ptr {HostRuntime.Functions}, i64 0, i64 {index}")}", "kernel");
+        var fn = b.Let($"load ptr, ptr {b.Let($"getelementptr inbounds [{plan.Loaded.Count} x ptr], ptr {HostRuntime.Functions}, i64 0, i64 {index}")}", "kernel");
         DriverApi.Call(site.Module, b, "cuLaunchKernel",
             $"ptr {fn}, i32 {grid.X}, i32 {grid.Y}, i32 {grid.Z}, i32 {block}, i32 1, i32 1, i32 {dynamicShared}, ptr {Stream(b)}, ptr {pointers}, ptr null",
             $"launching {name} (cuLaunchKernel)");

@@ -17,9 +17,8 @@ internal sealed class CudaPlan
 
     public Function Function { get; }
     public Dictionary<Operation, IReadOnlyList<GpuKernel>> Kernels { get; } = new(ReferenceEqualityComparer.Instance);
-    public List<string> KernelNames { get; } = [];
-    /// <summary>Each kernel's dynamic shared memory per block, by <see cref="KernelNames"/>' order (0: none).</summary>
-    public List<int> DynamicShared { get; } = [];
+    /// <summary>The kernels the runtime looks up at load time, in the order launches index them.</summary>
+    public List<LoadedKernel> Loaded { get; } = [];
     /// <summary>Constants GPU kernels read, with their contents, in upload order.</summary>
     public List<(Value Value, Tensor Tensor)> DeviceConstants { get; } = [];
     /// <summary>The device arena: every GPU value's buffer, then the kernels' scratch (<see cref="ScratchOffset"/>).</summary>
@@ -75,9 +74,8 @@ internal sealed class CudaPlan
             // A kernel launched several times (a sort network's step) is looked up once.
             foreach (var k in kernels.Where(k => !_kernelIndex.ContainsKey(k.Name)))
             {
-                _kernelIndex[k.Name] = KernelNames.Count;
-                KernelNames.Add(k.Name);
-                DynamicShared.Add(k.DynamicSharedBytes);
+                _kernelIndex[k.Name] = Loaded.Count;
+                Loaded.Add(new LoadedKernel(k.Name, k.DynamicSharedBytes));
             }
             Kernels[op] = kernels;
         }
@@ -85,9 +83,8 @@ internal sealed class CudaPlan
         {
             if (WireKernel.Wire(send) is not { } wire) continue;
             var (name, grid) = WireKernel.Emit(device, narrow: send.Attr.Enum("to") == Placement.Cpu, wire, send.Result.Type.ElementCount);
-            WireKernels[send] = (name, KernelNames.Count, grid);
-            KernelNames.Add(name);
-            DynamicShared.Add(0);
+            WireKernels[send] = (name, Loaded.Count, grid);
+            Loaded.Add(new LoadedKernel(name, 0));
         }
         Staging = new TransferStaging(f);
         var buffers = BufferAssignment.Compute(f, _placement.DeviceMemoryPlan);
@@ -180,6 +177,9 @@ internal sealed class CudaPlan
         return null;
     }
 }
+
+/// <summary>A kernel the runtime looks up once at load time (<c>cuModuleGetFunction</c>), and the dynamic shared memory per block it opts in to (0: none).</summary>
+internal readonly record struct LoadedKernel(string Name, int DynamicSharedBytes);
 
 /// <summary>
 /// The staging of one function's transfers, laid out at compile time and allocated once at init. Every transfer gets a

@@ -39,7 +39,7 @@ internal static class HostRuntime
 
     /// <param name="constants">Host globals (their LLVM names) and byte sizes, in device-constant order.</param>
     /// <param name="staging">The transfers' staging buffers, streams and events to make.</param>
-    public static void Emit(ModuleContext m, byte[] ptx, IReadOnlyList<string> kernels, IReadOnlyList<int> dynamicShared, long arenaBytes, IReadOnlyList<(string Global, long Bytes)> constants, TransferStaging staging)
+    public static void Emit(ModuleContext m, byte[] ptx, IReadOnlyList<LoadedKernel> kernels, long arenaBytes, IReadOnlyList<(string Global, long Bytes)> constants, TransferStaging staging)
     {
         var api = DriverApi.All;
         m.Declare("declare ptr @dlopen(ptr, i32)");
@@ -126,9 +126,9 @@ internal static class HostRuntime
         for (int k = 0; k < kernels.Count; k++)
         {
             var slot = b.Let($"getelementptr inbounds [{kernels.Count} x ptr], ptr {Functions}, i64 0, i64 {k}");
-            DriverApi.Call(m, b, "cuModuleGetFunction", $"ptr {slot}, ptr {module}, ptr {HostStrings.Literal(m, kernels[k])}", $"cuModuleGetFunction ({kernels[k]})");
+            DriverApi.Call(m, b, "cuModuleGetFunction", $"ptr {slot}, ptr {module}, ptr {HostStrings.Literal(m, kernels[k].Name)}", $"cuModuleGetFunction ({kernels[k].Name})");
         }
-        OptInToSharedMemory(m, b, kernels, dynamicShared, d);
+        OptInToSharedMemory(m, b, kernels, d);
         DriverApi.Call(m, b, "cuStreamCreate", $"ptr {Stream}, i32 0", "cuStreamCreate");
         if (arenaBytes > 0)
             DriverApi.Call(m, b, "cuMemAlloc_v2", $"ptr {Arena}, i64 {arenaBytes}", $"cuMemAlloc of the {arenaBytes}-byte device arena");
@@ -191,11 +191,11 @@ internal static class HostRuntime
     /// opts in to its own amount (CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES), without which a launch asking for
     /// more than 48 KB fails.
     /// </summary>
-    private static void OptInToSharedMemory(ModuleContext m, LlvmBuilder b, IReadOnlyList<string> kernels, IReadOnlyList<int> dynamicShared, string device)
+    private static void OptInToSharedMemory(ModuleContext m, LlvmBuilder b, IReadOnlyList<LoadedKernel> kernels, string device)
     {
-        int most = dynamicShared.DefaultIfEmpty(0).Max();
+        int most = kernels.Select(k => k.DynamicSharedBytes).DefaultIfEmpty(0).Max();
         if (most == 0) return;
-        var widest = kernels[dynamicShared.ToList().IndexOf(most)];
+        var widest = kernels.First(k => k.DynamicSharedBytes == most).Name;
         var limit = b.Alloca("i32");
         DriverApi.Call(m, b, "cuDeviceGetAttribute", $"ptr {limit}, i32 {MaxSharedMemoryPerBlockOptin}, i32 {device}",
             "cuDeviceGetAttribute (MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)");
@@ -208,10 +208,11 @@ internal static class HostRuntime
         b.Block(enough);
         for (int k = 0; k < kernels.Count; k++)
         {
-            if (dynamicShared[k] == 0) continue;
+            var (name, bytes) = kernels[k];
+            if (bytes == 0) continue;
             var fn = b.Let($"load ptr, ptr {b.Let($"getelementptr inbounds [{kernels.Count} x ptr], ptr {Functions}, i64 0, i64 {k}")}", "fn");
-            DriverApi.Call(m, b, "cuFuncSetAttribute", $"ptr {fn}, i32 {FuncMaxDynamicSharedSizeBytes}, i32 {dynamicShared[k]}",
-                $"cuFuncSetAttribute ({kernels[k]}: {dynamicShared[k]} bytes of dynamic shared memory)");
+            DriverApi.Call(m, b, "cuFuncSetAttribute", $"ptr {fn}, i32 {FuncMaxDynamicSharedSizeBytes}, i32 {bytes}",
+                $"cuFuncSetAttribute ({name}: {bytes} bytes of dynamic shared memory)");
         }
     }
 

@@ -99,4 +99,44 @@ public sealed class CudaControlFlowTests
         Assert.Equal(2, program.Kernels);
         Assert.Equal(1, CudaEmulator.Launches - before);
     }
+
+    /// <summary>
+    /// case with its branches on the host's choice: one yields an argument as it is (a host value), one runs a GPU kernel,
+    /// one yields a constant; an index out of range runs the last branch, as the interpreter does.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData(-1)]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(9)]
+    public void CaseBranchesRunWhereThePlacementSays(int index)
+    {
+        var placed = PlaceOnGpu("""
+            func @main(%i: tensor<i32>, %x: tensor<256x256xf32>, %w: tensor<256x256xf32>) -> (tensor<256x256xf32>) {
+              %r = case %i : tensor<256x256xf32>
+                branch() {
+                  yield %x
+                }
+                branch() {
+                  %d = mul %x, %w : tensor<256x256xf32>
+                  %e = exp %d : tensor<256x256xf32>
+                  yield %e
+                }
+                branch() {
+                  %z = constant {value = dense<7.0>} : tensor<256x256xf32>
+                  yield %z
+                }
+              return %r
+            }
+            """);
+        var text = GraphCompiler.IR.Text.Printer.Print(placed);
+        Assert.Matches(@"= case [^\n]*device = cpu", text);
+        Assert.Matches(@"= (fusion|mul) [^\n]*device = gpu", text);
+        var rng = new Random(index + 10);
+        Tensor Uniform() => Tensor.FromDoubles(new TensorType(ElementType.F32, 256, 256), [.. Enumerable.Range(0, 256 * 256).Select(_ => rng.NextDouble() - 0.5)]);
+        long before = CudaEmulator.Launches;
+        RunAndCompare(placed, rtol: 1e-6, atol: 0, inputs: [Tensor.FromDoubles(new TensorType(ElementType.I32), [index]), Uniform(), Uniform()], branches: true);
+        Assert.Equal(index == 1 ? 1 : 0, CudaEmulator.Launches - before);
+    }
 }

@@ -117,13 +117,14 @@ internal static partial class CudaEmulator
         }
     }
 
+    /// <summary>The host build's dynamic shared memory per kernel: the emulated device's opt-in limit, as the emulator reports it.</summary>
+    private static unsafe int DynamicSharedBytes => ((delegate* unmanaged<int>)Export("gcemu_max_shared_optin"))();
+
     /// <summary>
     /// The device module for the host: NVPTX intrinsics renamed to the emulator's symbols, shared memory
     /// (address space 3) as ordinary globals, and per kernel a <c>NAME.emu(void **params)</c> entry that unpacks
     /// cuLaunchKernel's parameter array, <c>NAME.emu.sync</c>, whether the kernel synchronises its threads, and <c>NAME.emu.params</c>, how many parameters it takes.
     /// </summary>
-    /// <summary>The host build's dynamic shared memory per kernel: the emulated device's opt-in limit (tests/cuda-emulator/emulator.h).</summary>
-    private const int DynamicSharedBytes = 232448;
 
     public static string HostFlavoured(string deviceIr)
     {
@@ -140,7 +141,7 @@ internal static partial class CudaEmulator
             .Replace("@llvm.nvvm.cp.async.wait.all", "@gcemu.cp.async.wait.all")
             .Replace(" immarg", "")
             // Shared and global memory are the host's: the address spaces go, and casts between them become no-ops.
-            // Dynamic shared memory (an extern array): as large as any launch may ask (emulator.h's MAX_SHARED_OPTIN).
+            // Dynamic shared memory (an extern array): as large as any launch may ask (the emulator's opt-in limit).
             .Replace("= external addrspace(3) global [0 x i8]", $"= internal addrspace(3) global [{DynamicSharedBytes} x i8] zeroinitializer")
             .Replace(" addrspace(3)", "")
             .Replace(" addrspace(1)", "")
