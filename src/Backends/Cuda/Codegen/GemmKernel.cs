@@ -220,22 +220,22 @@ internal static class GemmKernel
     }
 
     /// <summary>
-    /// The FMA tiles for any contraction <paramref name="describe"/> gives: a dot_general's layout, or a convolution as an
+    /// The FMA tiles for any <paramref name="contraction"/>: a dot_general's layout, or a convolution as an
     /// implicit GEMM (<see cref="ImplicitGemm"/>: f32 convolutions without TF32 read their input in place, no im2col).
     /// </summary>
     internal static GpuKernel Tiled(DeviceModule m, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
         IReadOnlyDictionary<Value, Tensor> constants, IReadOnlyList<Value> outerOutputs, IReadOnlyList<Value> outerInputs,
-        Operation hero, MmaKernel.Describe describe)
+        Operation hero, MmaKernel.Contraction contraction)
     {
         var (name, b, mc, ev, pa, pb, ea, eb) = Begin(m, "gemm", inputs, ops, outputs, constants, hero);
         var bz = Sreg.Read(mc, b, "ctaid.z");
         // Element loads (each widened to f32 as it is staged): vector 1.
-        var P = describe(b, pa, pb, bz, 1);
-        var (tm, tn) = TileShape(P.M, P.N, P.Batch, m.Target.Multiprocessors);
+        var (P, sizes) = (contraction.Describe(b, pa, pb, bz, 1), contraction.Size);
+        var (tm, tn) = TileShape(sizes.M, sizes.N, sizes.Batch, m.Target.Multiprocessors);
         int bm = 16 * tm, bn = 16 * tn;
         // Each step along K costs a global-load latency and two barriers, which dominate when C is short
         // and few blocks run: those take K in steps of 32 (the batch-64 MLP walked K = 784 in 98 steps of 8).
-        int BK = P.M <= 64 ? 32 : 8;
+        int BK = sizes.M <= 64 ? 32 : 8;
 
         var asm = $"@{name}_as";
         var bsm = $"@{name}_bs";
@@ -305,7 +305,7 @@ internal static class GemmKernel
             }
         }
 
-        long steps = (P.K + BK - 1) / BK;
+        long steps = (sizes.K + BK - 1) / BK;
         b.For("0", steps.ToString(), step =>
         {
             var kt = b.Let($"mul nuw nsw i64 {step}, {BK}", "kt");
@@ -340,12 +340,12 @@ internal static class GemmKernel
                 var mi = b.Let($"add nuw nsw i64 {m0}, {b.Let($"add nuw nsw i64 {ty}, {16 * i}")}", "m");
                 var nj = b.Let($"add nuw nsw i64 {n0}, {b.Let($"add nuw nsw i64 {tx}, {16 * j}")}", "n");
                 int at = i * tn + j;
-                StoreResult(b, ev, hero, outputs[0], mi, nj, P.M, P.N, P.OutputIndex(mi, nj), () => b.Let($"load float, ptr {b.Let($"getelementptr inbounds [{tm * tn} x float], ptr {accSlot}, i64 0, i64 {at}")}", "acc"));
+                StoreResult(b, ev, hero, outputs[0], mi, nj, sizes.M, sizes.N, P.OutputIndex(mi, nj), () => b.Let($"load float, ptr {b.Let($"getelementptr inbounds [{tm * tn} x float], ptr {accSlot}, i64 0, i64 {at}")}", "acc"));
             }
         ev.ClearSeeds();
         b.Line("ret void");
         m.AddKernel(name, outerOutputs.Count + outerInputs.Count, b.Body());
-        return new GpuKernel(name, (P.N + bn - 1) / bn, (P.M + bm - 1) / bm, P.Batch, Threads, [.. outerOutputs, .. outerInputs]);
+        return new GpuKernel(name, (sizes.N + bn - 1) / bn, (sizes.M + bm - 1) / bm, sizes.Batch, Threads, [.. outerOutputs, .. outerInputs]);
     }
 
     /// <summary>One thread's element of a staged tile: the operand, its K offset in the tile, its step → (inside, offset) code, its shared-memory slot, and the condition that the thread has one (empty: always).</summary>

@@ -39,7 +39,7 @@ internal static class ImplicitGemm
         return conv.Operands[1].Type.Shape[L.KernelIn] >= MinGroupFeatures && conv.Result.Type.Shape[L.OutFeature] / groups >= MinGroupFeatures;
     }
 
-    public static MmaKernel.Describe Describe(Operation conv) => (b, pa, pb, group, vector) =>
+    public static MmaKernel.Contraction Describe(Operation conv)
     {
         var (input, kernel, output) = (conv.Operands[0].Type, conv.Operands[1].Type, conv.Result.Type);
         var a = conv.Attr;
@@ -55,105 +55,108 @@ internal static class ImplicitGemm
         var outSpatial = L.OutSpatial.Select(d => output.Shape[d]).ToArray();
         long batch = output.Shape[L.OutBatch], M = batch * outSpatial.Aggregate(1L, (p, s) => p * s), K = window.Aggregate(cin, (p, s) => p * s);
 
-        // The group's first output feature (the grid's z is the group).
-        var groupOut = groups > 1 ? b.Let($"mul nuw nsw i64 {group}, {cout}", "gout") : "0";
-
-        // k → (window position per spatial dimension, input feature): input feature innermost. A 1×1 window (a ResNet
-        // bottleneck's projections) has k = the input feature: no division.
-        bool unitWindow = window.All(w => w == 1);
-        string[] SplitK(string k)
+        return new(new MmaKernel.Extent(groups, M, cout, K), (b, pa, pb, group, vector) =>
         {
-            var parts = new string[n + 1];
-            if (unitWindow)
+            // The group's first output feature (the grid's z is the group).
+            var groupOut = groups > 1 ? b.Let($"mul nuw nsw i64 {group}, {cout}", "gout") : "0";
+
+            // k → (window position per spatial dimension, input feature): input feature innermost. A 1×1 window (a ResNet
+            // bottleneck's projections) has k = the input feature: no division.
+            bool unitWindow = window.All(w => w == 1);
+            string[] SplitK(string k)
             {
-                for (int s = 0; s < n; s++) parts[s] = "0";
-                parts[n] = k;
+                var parts = new string[n + 1];
+                if (unitWindow)
+                {
+                    for (int s = 0; s < n; s++) parts[s] = "0";
+                    parts[n] = k;
+                    return parts;
+                }
+                parts[n] = b.Let($"urem i64 {k}, {cin}", "ci");
+                var rest = b.Let($"udiv i64 {k}, {cin}");
+                for (int s = n - 1; s >= 0; s--)
+                {
+                    parts[s] = s == 0 ? rest : b.Let($"urem i64 {rest}, {window[s]}", "kw");
+                    if (s > 0) rest = b.Let($"udiv i64 {rest}, {window[s]}");
+                }
                 return parts;
             }
-            parts[n] = b.Let($"urem i64 {k}, {cin}", "ci");
-            var rest = b.Let($"udiv i64 {k}, {cin}");
-            for (int s = n - 1; s >= 0; s--)
+            // m → (batch, output position per spatial dimension), the last spatial dimension fastest.
+            string[] SplitM(string m)
             {
-                parts[s] = s == 0 ? rest : b.Let($"urem i64 {rest}, {window[s]}", "kw");
-                if (s > 0) rest = b.Let($"udiv i64 {rest}, {window[s]}");
-            }
-            return parts;
-        }
-        // m → (batch, output position per spatial dimension), the last spatial dimension fastest.
-        string[] SplitM(string m)
-        {
-            var parts = new string[n + 1];
-            var rest = m;
-            for (int s = n - 1; s >= 0; s--)
-            {
-                parts[s + 1] = b.Let($"urem i64 {rest}, {outSpatial[s]}", "o");
-                rest = b.Let($"udiv i64 {rest}, {outSpatial[s]}");
-            }
-            parts[0] = rest;
-            return parts;
-        }
-
-        // A (the input): contiguous along K when the input features are innermost.
-        long inFeatureStride = Stride(input, L.InFeature);
-        var inOthers = L.InSpatial.Select(d => Stride(input, d)).Append(Stride(input, L.InBatch)).ToArray();
-        bool aAlongK = inFeatureStride == 1;
-        int aVector = aAlongK && cin % vector == 0 && inOthers.All(s => s % vector == 0) ? vector : 1;
-        var A = new MmaKernel.Operand(pa, aAlongK, aVector, m =>
-        {
-            var parts = SplitM(m);
-            var rowInside = b.Let($"icmp slt i64 {m}, {M}");
-            // Row-invariant: the batch's base and each window origin o·stride − pad_low.
-            var rowBase = b.Let($"mul nsw i64 {parts[0]}, {Stride(input, L.InBatch)}", "abase");
-            if (groups > 1) rowBase = b.Let($"add nsw i64 {rowBase}, {b.Let($"mul nuw nsw i64 {group}, {cin * inFeatureStride}")}", "abase");
-            var origin = Enumerable.Range(0, n).Select(s => b.Let($"sub nsw i64 {b.Let($"mul nsw i64 {parts[s + 1]}, {strides[s]}")}, {padLow[s]}", "org")).ToArray();
-            return k =>
-            {
-                var w = SplitK(k);
-                var inside = b.Let($"and i1 {rowInside}, {b.Let($"icmp slt i64 {k}, {K}")}");
-                var offset = b.Let($"add nsw i64 {rowBase}, {b.Let($"mul nsw i64 {w[n]}, {inFeatureStride}")}");
-                for (int s = 0; s < n; s++)
+                var parts = new string[n + 1];
+                var rest = m;
+                for (int s = n - 1; s >= 0; s--)
                 {
-                    var pos = b.Let($"add nsw i64 {origin[s]}, {b.Let($"mul nsw i64 {w[s]}, {dilation[s]}")}", "pos");
-                    // Unsigned compare: a position left of the input (negative) is out too.
-                    inside = b.Let($"and i1 {inside}, {b.Let($"icmp ult i64 {pos}, {input.Shape[L.InSpatial[s]]}")}");
-                    offset = b.Let($"add nsw i64 {offset}, {b.Let($"mul nsw i64 {pos}, {Stride(input, L.InSpatial[s])}")}");
+                    parts[s + 1] = b.Let($"urem i64 {rest}, {outSpatial[s]}", "o");
+                    rest = b.Let($"udiv i64 {rest}, {outSpatial[s]}");
                 }
-                return (inside, offset);
-            };
-        });
+                parts[0] = rest;
+                return parts;
+            }
 
-        // B (the kernel): contiguous along K when its input features are innermost, along N when its output features are.
-        long kiStride = Stride(kernel, L.KernelIn), koStride = Stride(kernel, L.KernelOut);
-        var kSpatial = L.KernelSpatial.Select(d => Stride(kernel, d)).ToArray();
-        bool bAlongK = kiStride == 1;
-        int bVector = bAlongK
-            ? cin % vector == 0 && kSpatial.Append(koStride).All(s => s % vector == 0) ? vector : 1
-            : koStride == 1 && cout % vector == 0 && kSpatial.Append(kiStride).All(s => s % vector == 0) ? vector : 1;
-        // The kernel's K dimensions row-major in K's order (HWIO: window, then input features): its offset is linear in k.
-        bool bLinear = Enumerable.Range(0, n).All(s => kSpatial[s] == (s == n - 1 ? cin * kiStride : kSpatial[s + 1] * window[s + 1]));
-        var B = new MmaKernel.Operand(pb, bAlongK, bVector, co =>
-        {
-            var colInside = b.Let($"icmp slt i64 {co}, {cout}");
-            var colBase = b.Let($"mul nuw nsw i64 {(groups > 1 ? b.Let($"add nuw nsw i64 {groupOut}, {co}") : co)}, {koStride}", "bbase");
-            if (bLinear)
-                return k => (b.Let($"and i1 {colInside}, {b.Let($"icmp slt i64 {k}, {K}")}"), b.Let($"add nuw nsw i64 {colBase}, {b.Let($"mul nuw nsw i64 {k}, {kiStride}")}"));
-            return k =>
+            // A (the input): contiguous along K when the input features are innermost.
+            long inFeatureStride = Stride(input, L.InFeature);
+            var inOthers = L.InSpatial.Select(d => Stride(input, d)).Append(Stride(input, L.InBatch)).ToArray();
+            bool aAlongK = inFeatureStride == 1;
+            int aVector = aAlongK && cin % vector == 0 && inOthers.All(s => s % vector == 0) ? vector : 1;
+            var A = new MmaKernel.Operand(pa, aAlongK, aVector, m =>
             {
-                var w = SplitK(k);
-                var offset = b.Let($"add nuw nsw i64 {colBase}, {b.Let($"mul nuw nsw i64 {w[n]}, {kiStride}")}");
-                for (int s = 0; s < n; s++) offset = b.Let($"add nuw nsw i64 {offset}, {b.Let($"mul nuw nsw i64 {w[s]}, {kSpatial[s]}")}");
-                return (b.Let($"and i1 {colInside}, {b.Let($"icmp slt i64 {k}, {K}")}"), offset);
-            };
-        });
+                var parts = SplitM(m);
+                var rowInside = b.Let($"icmp slt i64 {m}, {M}");
+                // Row-invariant: the batch's base and each window origin o·stride − pad_low.
+                var rowBase = b.Let($"mul nsw i64 {parts[0]}, {Stride(input, L.InBatch)}", "abase");
+                if (groups > 1) rowBase = b.Let($"add nsw i64 {rowBase}, {b.Let($"mul nuw nsw i64 {group}, {cin * inFeatureStride}")}", "abase");
+                var origin = Enumerable.Range(0, n).Select(s => b.Let($"sub nsw i64 {b.Let($"mul nsw i64 {parts[s + 1]}, {strides[s]}")}, {padLow[s]}", "org")).ToArray();
+                return k =>
+                {
+                    var w = SplitK(k);
+                    var inside = b.Let($"and i1 {rowInside}, {b.Let($"icmp slt i64 {k}, {K}")}");
+                    var offset = b.Let($"add nsw i64 {rowBase}, {b.Let($"mul nsw i64 {w[n]}, {inFeatureStride}")}");
+                    for (int s = 0; s < n; s++)
+                    {
+                        var pos = b.Let($"add nsw i64 {origin[s]}, {b.Let($"mul nsw i64 {w[s]}, {dilation[s]}")}", "pos");
+                        // Unsigned compare: a position left of the input (negative) is out too.
+                        inside = b.Let($"and i1 {inside}, {b.Let($"icmp ult i64 {pos}, {input.Shape[L.InSpatial[s]]}")}");
+                        offset = b.Let($"add nsw i64 {offset}, {b.Let($"mul nsw i64 {pos}, {Stride(input, L.InSpatial[s])}")}");
+                    }
+                    return (inside, offset);
+                };
+            });
 
-        return new MmaKernel.Problem(groups, M, cout, K, A, B, (row, col) =>
-        {
-            var parts = SplitM(row);
-            var idx = new string[output.Rank];
-            idx[L.OutBatch] = parts[0];
-            for (int s = 0; s < n; s++) idx[L.OutSpatial[s]] = parts[s + 1];
-            idx[L.OutFeature] = groups > 1 ? b.Let($"add nuw nsw i64 {groupOut}, {col}") : col;
-            return idx;
+            // B (the kernel): contiguous along K when its input features are innermost, along N when its output features are.
+            long kiStride = Stride(kernel, L.KernelIn), koStride = Stride(kernel, L.KernelOut);
+            var kSpatial = L.KernelSpatial.Select(d => Stride(kernel, d)).ToArray();
+            bool bAlongK = kiStride == 1;
+            int bVector = bAlongK
+                ? cin % vector == 0 && kSpatial.Append(koStride).All(s => s % vector == 0) ? vector : 1
+                : koStride == 1 && cout % vector == 0 && kSpatial.Append(kiStride).All(s => s % vector == 0) ? vector : 1;
+            // The kernel's K dimensions row-major in K's order (HWIO: window, then input features): its offset is linear in k.
+            bool bLinear = Enumerable.Range(0, n).All(s => kSpatial[s] == (s == n - 1 ? cin * kiStride : kSpatial[s + 1] * window[s + 1]));
+            var B = new MmaKernel.Operand(pb, bAlongK, bVector, co =>
+            {
+                var colInside = b.Let($"icmp slt i64 {co}, {cout}");
+                var colBase = b.Let($"mul nuw nsw i64 {(groups > 1 ? b.Let($"add nuw nsw i64 {groupOut}, {co}") : co)}, {koStride}", "bbase");
+                if (bLinear)
+                    return k => (b.Let($"and i1 {colInside}, {b.Let($"icmp slt i64 {k}, {K}")}"), b.Let($"add nuw nsw i64 {colBase}, {b.Let($"mul nuw nsw i64 {k}, {kiStride}")}"));
+                return k =>
+                {
+                    var w = SplitK(k);
+                    var offset = b.Let($"add nuw nsw i64 {colBase}, {b.Let($"mul nuw nsw i64 {w[n]}, {kiStride}")}");
+                    for (int s = 0; s < n; s++) offset = b.Let($"add nuw nsw i64 {offset}, {b.Let($"mul nuw nsw i64 {w[s]}, {kSpatial[s]}")}");
+                    return (b.Let($"and i1 {colInside}, {b.Let($"icmp slt i64 {k}, {K}")}"), offset);
+                };
+            });
+
+            return new MmaKernel.Problem(A, B, (row, col) =>
+            {
+                var parts = SplitM(row);
+                var idx = new string[output.Rank];
+                idx[L.OutBatch] = parts[0];
+                for (int s = 0; s < n; s++) idx[L.OutSpatial[s]] = parts[s + 1];
+                idx[L.OutFeature] = groups > 1 ? b.Let($"add nuw nsw i64 {groupOut}, {col}") : col;
+                return idx;
+            });
         });
-    };
+    }
 }

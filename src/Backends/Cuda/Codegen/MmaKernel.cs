@@ -97,14 +97,12 @@ internal static class MmaKernel
     /// <summary>The kernel for the contraction, and when its K is split (<see cref="SplitK"/>), the kernel that combines the slices.</summary>
     public static IReadOnlyList<GpuKernel> Emit(DeviceModule m, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
         IReadOnlyDictionary<Value, Tensor> constants, IReadOnlyList<Value> outerOutputs, IReadOnlyList<Value> outerInputs,
-        Operation hero, Shape shape, Describe describe)
+        Operation hero, Shape shape, Contraction contraction)
     {
         var (name, b, mc, ev, pa, pb, _, _) = GemmKernel.Begin(m, $"mma_{shape.Name}_", inputs, ops, outputs, constants, hero);
         var bz = Sreg.Read(mc, b, "ctaid.z");
         int vector = VectorBytes * 8 / shape.Bits;
-        // The sizes first (described into a builder that is thrown away), so that K's slices are known before the batch
-        // index is read from the grid's z.
-        var sizes = describe(new LlvmBuilder(), pa, pb, "0", vector);
+        var sizes = contraction.Size;
         var tiling = (sizes.M + Large.Bm - 1) / Large.Bm * ((sizes.N + Large.Bn - 1) / Large.Bn) * sizes.Batch >= m.Target.Multiprocessors ? Large : Small;
         int bm = tiling.Bm, bn = tiling.Bn, threads = tiling.Threads, bk = shape.Bk, bytes = shape.Bits / 8;
         long steps = (sizes.K + bk - 1) / bk;
@@ -116,7 +114,7 @@ internal static class MmaKernel
             batch = b.Let($"udiv i64 {bz}, {split.Slices}", "batch");
             kBase = b.Let($"mul nuw nsw i64 {b.Let($"urem i64 {bz}, {split.Slices}", "slice")}, {split.StepsPerSlice * bk}", "kbase");
         }
-        var P = describe(b, pa, pb, batch, vector);
+        var P = contraction.Describe(b, pa, pb, batch, vector);
         string word = $"i{shape.Bits}";
         var tileA = Tile.For(P.A, bm, shape);
         var tileB = Tile.For(P.B, bn, shape);
@@ -246,18 +244,18 @@ internal static class MmaKernel
                     var col = b.Let($"add nuw nsw i64 {n0}, {b.Let($"add nuw nsw i64 {warpCol}, {b.Let($"add nuw nsw i64 {t2}, {8 * j + e % 2}")}")}", "n");
                     int at = (i * tiling.TilesN + j) * 4 + e;
                     if (split.Slices > 1)
-                        SplitK.StorePartial(b, $"%p{outerOutputs.Count + outerInputs.Count}", bz, row, col, P.M, P.N, b.Let($"load float, ptr {Acc(at)}", "acc"));
+                        SplitK.StorePartial(b, $"%p{outerOutputs.Count + outerInputs.Count}", bz, row, col, sizes.M, sizes.N, b.Let($"load float, ptr {Acc(at)}", "acc"));
                     else
-                        GemmKernel.StoreResult(b, ev, hero, outputs[0], row, col, P.M, P.N, P.OutputIndex(row, col), () => b.Let($"load float, ptr {Acc(at)}", "acc"));
+                        GemmKernel.StoreResult(b, ev, hero, outputs[0], row, col, sizes.M, sizes.N, P.OutputIndex(row, col), () => b.Let($"load float, ptr {Acc(at)}", "acc"));
                 }
         ev.ClearSeeds();
         b.Line("ret void");
         int parameters = outerOutputs.Count + outerInputs.Count;
         m.AddKernel(name, split.Slices > 1 ? parameters + 1 : parameters, b.Body());
-        var kernel = new GpuKernel(name, (P.N + bn - 1) / bn, (P.M + bm - 1) / bm, P.Batch * split.Slices, threads, [.. outerOutputs, .. outerInputs],
-            split.Slices > 1 ? split.ScratchBytes(P.Batch, P.M, P.N) : 0, DynamicSharedBytes: dynamicBytes);
+        var kernel = new GpuKernel(name, (sizes.N + bn - 1) / bn, (sizes.M + bm - 1) / bm, sizes.Batch * split.Slices, threads, [.. outerOutputs, .. outerInputs],
+            split.Slices > 1 ? split.ScratchBytes(sizes.Batch, sizes.M, sizes.N) : 0, DynamicSharedBytes: dynamicBytes);
         return split.Slices > 1
-            ? [kernel, SplitK.Combine(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, hero, describe, sizes, split)]
+            ? [kernel, SplitK.Combine(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, hero, contraction, split)]
             : [kernel];
     }
 
@@ -341,17 +339,26 @@ internal static class MmaKernel
     /// </summary>
     internal sealed record Operand(string Pointer, bool AlongK, int Vector, Func<string, Func<string, (string Inside, string Offset)>> Address);
 
-    /// <summary>A contraction as the kernel computes it: C[batch] (M×N) = A (M×K) · B (K×N), and C's element (row, col) as the output's index.</summary>
-    internal sealed record Problem(long Batch, long M, long N, long K, Operand A, Operand B, Func<string, string, string[]> OutputIndex);
+    /// <summary>A contraction's extent: C[batch] (M×N) = A (M×K) · B (K×N).</summary>
+    internal readonly record struct Extent(long Batch, long M, long N, long K);
+
+    /// <summary>How the kernel reads a contraction: its operands, and C's element (row, col) as the output's index.</summary>
+    internal sealed record Problem(Operand A, Operand B, Func<string, string, string[]> OutputIndex);
 
     /// <summary>Describes the contraction with the kernel's builder, its operand pointers, the batch register and the widest vector in elements.</summary>
     internal delegate Problem Describe(LlvmBuilder b, string pa, string pb, string batch, int vector);
 
     /// <summary>
+    /// A contraction to emit: its extent, known before any code (tiles, K's slices and the grid follow from it), and how to
+    /// read it once the kernel's registers exist.
+    /// </summary>
+    internal sealed record Contraction(Extent Size, Describe Describe);
+
+    /// <summary>
     /// dot_general (<see cref="GemmKernel.Layout"/>): A's and B's elements at batch·stride + row·stride + k·stride; vectors
     /// along the contiguous dimension when its extent and the other strides are multiples of the vector.
     /// </summary>
-    public static Describe Gemm(GemmKernel.Layout L) => (b, pa, pb, bz, vector) =>
+    public static Contraction Gemm(GemmKernel.Layout L) => new(new Extent(L.Batch, L.M, L.N, L.K), (b, pa, pb, bz, vector) =>
     {
         var (batchIndex, baseA, baseB) = L.BatchAt(b, bz);
         Operand Side(string pointer, long sk, long so, long[] sb, string batchBase, long extent)
@@ -366,9 +373,9 @@ internal static class MmaKernel
                 return gk => (b.Let($"and i1 {b.Let($"icmp slt i64 {gk}, {L.K}")}, {rowInside}"), b.Let($"add nuw nsw i64 {rowBase}, {b.Let($"mul nuw nsw i64 {gk}, {sk}")}"));
             });
         }
-        return new Problem(L.Batch, L.M, L.N, L.K, Side(pa, L.SAk, L.SAm, L.SAb, baseA, L.M), Side(pb, L.SBk, L.SBn, L.SBb, baseB, L.N),
+        return new Problem(Side(pa, L.SAk, L.SAm, L.SAb, baseA, L.M), Side(pb, L.SBk, L.SBn, L.SBb, baseB, L.N),
             (row, col) => L.OutputIndex(b, batchIndex, row, col));
-    };
+    });
 
     /// <summary>One thread's copy of a staging step: its K offset in the tile, its step → (inside, offset) code, where it lands within a stage.</summary>
     private sealed record Copy(string K, Func<string, (string Inside, string Offset)> At, string Slot);

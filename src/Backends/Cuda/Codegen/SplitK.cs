@@ -65,17 +65,18 @@ internal static class SplitK
     /// </summary>
     public static GpuKernel Combine(DeviceModule m, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
         IReadOnlyDictionary<Value, Tensor> constants, IReadOnlyList<Value> outerOutputs, IReadOnlyList<Value> outerInputs,
-        Operation hero, MmaKernel.Describe describe, MmaKernel.Problem sizes, Plan plan)
+        Operation hero, MmaKernel.Contraction contraction, Plan plan)
     {
         var (name, b, mc, ev, pa, pb, _, _) = GemmKernel.Begin(m, "splitk_combine", inputs, ops, outputs, constants, hero);
         var scratch = $"%p{outerOutputs.Count + outerInputs.Count}";
+        var sizes = contraction.Size;
         long total = sizes.Batch * sizes.M * sizes.N;
         var (g, done) = Sreg.GuardedThread(mc, b, CombineBlock, total, "g");
         var col = b.Let($"urem i64 {g}, {sizes.N}", "n");
         var rows = b.Let($"udiv i64 {g}, {sizes.N}");
         var row = b.Let($"urem i64 {rows}, {sizes.M}", "m");
         var batch = b.Let($"udiv i64 {rows}, {sizes.M}", "batch");
-        var P = describe(b, pa, pb, batch, 1);
+        var P = contraction.Describe(b, pa, pb, batch, 1);
         var first = b.Let($"mul nuw nsw i64 {batch}, {plan.Slices}", "z");
         GemmKernel.StoreResult(b, ev, hero, outputs[0], row, col, sizes.M, sizes.N, P.OutputIndex(row, col), () =>
             b.Reduce("0", plan.Slices.ToString(), "float", "0.0", (sum, s) =>
