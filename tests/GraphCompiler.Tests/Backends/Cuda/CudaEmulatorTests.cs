@@ -26,10 +26,13 @@ public sealed class CudaEmulatorTests
             [.. Enumerable.Range(0, (int)a.Type.ElementCount).Select(_ => a.Type.Element.IsFloat() ? rng.NextDouble() * 4 - 2 : rng.Next(-5, 6))]))];
     }
 
-    /// <summary>Compiles a placed module, runs it on the emulated GPU, and compares with the interpreter; returns the program (its PTX).</summary>
+    /// <summary>How long one emulated run may take before the test fails rather than hangs (a host loop that never ends).</summary>
+    private static readonly TimeSpan RunLimit = TimeSpan.FromMinutes(5);
+
     /// <summary>
-    /// Runs <paramref name="placed"/> on the emulated GPU against the interpreter; every kernel must have run, unless
-    /// <paramref name="branches"/> (host control flow runs one branch's kernels, or a loop's none).
+    /// Compiles a placed module, runs it on the emulated GPU, and compares with the interpreter; returns the program (its PTX).
+    /// Every kernel must have run, unless <paramref name="branches"/> (host control flow runs one branch's kernels, or a
+    /// loop's none).
     /// </summary>
     internal static CudaProgram RunAndCompare(Module placed, double rtol, double atol, int seed = 1, CudaCompileOptions? options = null, Tensor[]? inputs = null,
         bool branches = false)
@@ -46,7 +49,9 @@ public sealed class CudaEmulatorTests
             program = generated.Value!;
             Assert.True(program.Kernels > 0, "nothing was placed on the GPU");
             using var exe = CudaCompiler.Jit(placed, options).Unwrap();
-            var actual = exe.Run(inputs).Unwrap();
+            var run = Task.Run(() => exe.Run(inputs));
+            Assert.True(run.Wait(RunLimit), $"the emulated run did not finish within {RunLimit.TotalMinutes} minutes");
+            var actual = run.Result.Unwrap();
             Assert.Equal(expected.Length, actual.Count);
             for (int i = 0; i < expected.Length; i++) IrTest.AssertTensor(expected[i], actual[i], rtol, atol);
         }
