@@ -51,7 +51,7 @@ public static class CudaCapabilities
         return op.Def switch
         {
             ReduceOp => ReductionSupported(op),
-            // Floats of f32 and narrower on the GEMM kernels (OnGemmTiles); f64 and integer products a thread per output element.
+            // Floats on the GEMM kernels (OnGemmTiles: f32 and narrower in f32, f64 in f64); integer products a thread per output element.
             DotGeneralOp => true,
             ScatterOp => Codegen.ScatterKernel.Supports(op),
             SortOp or TopKOp => Codegen.SortKernel.Supports(op),
@@ -61,7 +61,7 @@ public static class CudaCapabilities
         };
     }
 
-    /// <summary>The GEMM kernels accumulate in f32 registers (FMA tiles, tensor cores): f64 and integer products run elsewhere.</summary>
+    /// <summary>No f64 value: the GEMM kernels' f32 accumulators serve these (tensor cores, skinny and FMA tiles).</summary>
     private static bool NoF64(Operation op) => op.Results.All(r => r.Type.Element != ElementType.F64) && op.Operands.All(o => o.Type.Element != ElementType.F64);
 
     private static bool ElementSupported(Operation op)
@@ -92,9 +92,11 @@ public static class CudaCapabilities
     /// <summary>
     /// Whether a dot_general runs on the GEMM kernels (FMA tiles or tensor cores): one contracting dimension, any batch
     /// dimensions (attention's batch × heads) and free dimensions that merge into one (a [batch, seq, hidden] activation
-    /// times a weight), floats of at most 32 bits. Others (f64, integers, several contracting dimensions) compute each
-    /// output element as a loop on its own thread.
+    /// times a weight), floats of at most 32 bits accumulating in f32, or f64 throughout (the FMA tiles in f64). Others
+    /// (integers, mixed f64, several contracting dimensions) compute each output element as a loop on its own thread.
     /// </summary>
     internal static bool OnGemmTiles(Operation op) =>
-        NoF64(op) && op.Results[0].Type.Element.IsFloat() && Codegen.GemmKernel.TryDescribe(op) is not null;
+        (NoF64(op) || AllF64(op)) && op.Results[0].Type.Element.IsFloat() && Codegen.GemmKernel.TryDescribe(op) is not null;
+
+    private static bool AllF64(Operation op) => op.Results.All(r => r.Type.Element == ElementType.F64) && op.Operands.All(o => o.Type.Element == ElementType.F64);
 }

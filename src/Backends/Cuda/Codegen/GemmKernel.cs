@@ -213,6 +213,8 @@ internal static class GemmKernel
         if (outputs.Count != 1 || !outputs[0].Type.Shape.SequenceEqual(dot.Result.Type.Shape))
             throw new CodegenException("a GPU output fusion must have one output of the contraction's shape");
         var L = Describe(dot);
+        // f64 products on the FMA tiles in f64 (no f64 tensor-core or skinny kernel).
+        if (dot.Operands[0].Type.Element == ElementType.F64) return [Tiled(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, MmaKernel.Gemm(L))];
         if (L.M <= SkinnyRows) return [Skinny(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, L)];
         if (MmaKernel.For(dot.Operands[0].Type.Element, dot.Operands[1].Type.Element, m.Target) is { } tensorCores)
             return MmaKernel.Emit(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, tensorCores, MmaKernel.Gemm(L));
@@ -228,8 +230,11 @@ internal static class GemmKernel
         Operation hero, MmaKernel.Contraction contraction)
     {
         var (name, b, mc, ev, pa, pb, ea, eb) = Begin(m, "gemm", inputs, ops, outputs, constants, hero);
+        // f64 operands stage and accumulate in f64; every narrower float in f32.
+        var acc64 = ea == ElementType.F64;
+        string t = acc64 ? "double" : "float", fma = acc64 ? "llvm.fma.f64" : "llvm.fma.f32";
         var bz = Sreg.Read(mc, b, "ctaid.z");
-        // Element loads (each widened to f32 as it is staged): vector 1.
+        // Element loads (each widened to the accumulator's type as it is staged): vector 1.
         var (P, sizes) = (contraction.Describe(b, pa, pb, bz, 1), contraction.Size);
         var (tm, tn) = TileShape(sizes.M, sizes.N, sizes.Batch, m.Target.Multiprocessors);
         int bm = 16 * tm, bn = 16 * tn;
@@ -239,8 +244,8 @@ internal static class GemmKernel
 
         var asm = $"@{name}_as";
         var bsm = $"@{name}_bs";
-        mc.Global($"{asm} = internal addrspace(3) global [{BK * bm} x float] undef, align 16");
-        mc.Global($"{bsm} = internal addrspace(3) global [{BK * bn} x float] undef, align 16");
+        mc.Global($"{asm} = internal addrspace(3) global [{BK * bm} x {t}] undef, align 16");
+        mc.Global($"{bsm} = internal addrspace(3) global [{BK * bn} x {t}] undef, align 16");
 
         var tid = Sreg.Read(mc, b, "tid.x");
         var tx = b.Let($"and i64 {tid}, 15", "tx");
@@ -249,9 +254,9 @@ internal static class GemmKernel
         var m0 = b.Let($"mul nuw nsw i64 {Sreg.Read(mc, b, "ctaid.y")}, {bm}", "m0");
 
         var acc = new string[tm * tn];
-        var accSlot = b.Alloca($"[{tm * tn} x float]");
+        var accSlot = b.Alloca($"[{tm * tn} x {t}]");
         for (int i = 0; i < tm * tn; i++)
-            b.Line($"store float 0.0, ptr {b.Let($"getelementptr inbounds [{tm * tn} x float], ptr {accSlot}, i64 0, i64 {i}")}");
+            b.Line($"store {t} 0.0, ptr {b.Let($"getelementptr inbounds [{tm * tn} x {t}], ptr {accSlot}, i64 0, i64 {i}")}");
 
         // Staging a tile (BK×rows, stored [k][row]): each thread loads a few elements, consecutive threads consecutive
         // memory along the operand's contiguous dimension. Which elements a thread loads, where they land and the part
@@ -267,7 +272,7 @@ internal static class GemmKernel
                 if (op.AlongK) { k = b.Let($"urem i64 {l}, {BK}", "kl"); o = b.Let($"udiv i64 {l}, {BK}", "ol"); }
                 else { o = b.Let($"urem i64 {l}, {rowsOf}", "ol"); k = b.Let($"udiv i64 {l}, {rowsOf}", "kl"); }
                 var at = op.Address(b.Let($"add nuw nsw i64 {(isA ? m0 : n0)}, {o}", "go"));
-                var slot = b.Let($"getelementptr inbounds float, ptr addrspace(3) {smem}, i64 {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {k}, {rowsOf}")}, {o}")}");
+                var slot = b.Let($"getelementptr inbounds {t}, ptr addrspace(3) {smem}, i64 {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {k}, {rowsOf}")}, {o}")}");
                 plan.Add(new Staged(op.Pointer, e, k, at, slot, count % Threads == 0 ? "" : b.Let($"icmp slt i64 {l}, {count}")));
             }
             return plan;
@@ -282,7 +287,7 @@ internal static class GemmKernel
             var (inside, off) = s.At(b.Let($"add nuw nsw i64 {kt}, {s.K}", "gk"));
             if (s.Lane != "") inside = b.Let($"and i1 {inside}, {s.Lane}");
             var x = ev.Memory.Load(s.Pointer, s.Element, b.Let($"select i1 {inside}, i64 {off}, i64 0"));
-            return (b.Let($"select i1 {inside}, float {x}, float 0.0"), s);
+            return (b.Let($"select i1 {inside}, {t} {x}, {t} 0.0"), s);
         })];
 
         void Store(List<(string Value, Staged Where)> loaded)
@@ -291,7 +296,7 @@ internal static class GemmKernel
             {
                 if (s.Lane == "")
                 {
-                    b.Line($"store float {v}, ptr addrspace(3) {s.Slot}");
+                    b.Line($"store {t} {v}, ptr addrspace(3) {s.Slot}");
                     continue;
                 }
                 // The last pass over a tile that 256 threads do not divide: the spare threads store nothing.
@@ -299,7 +304,7 @@ internal static class GemmKernel
                 var stj = b.FreshLabel("stj");
                 b.CondBr(s.Lane, st, stj);
                 b.Block(st);
-                b.Line($"store float {v}, ptr addrspace(3) {s.Slot}");
+                b.Line($"store {t} {v}, ptr addrspace(3) {s.Slot}");
                 b.Br(stj);
                 b.Block(stj);
             }
@@ -315,22 +320,22 @@ internal static class GemmKernel
             Store(loadedB);
             Sreg.Barrier(mc, b);
             for (int i = 0; i < tm * tn; i++)
-                acc[i] = b.Let($"load float, ptr {b.Let($"getelementptr inbounds [{tm * tn} x float], ptr {accSlot}, i64 0, i64 {i}")}", "acc");
-            mc.Declare("declare float @llvm.fma.f32(float, float, float)");
+                acc[i] = b.Let($"load {t}, ptr {b.Let($"getelementptr inbounds [{tm * tn} x {t}], ptr {accSlot}, i64 0, i64 {i}")}", "acc");
+            mc.Declare($"declare {t} @{fma}({t}, {t}, {t})");
             for (int kk = 0; kk < BK; kk++)
             {
                 var av = new string[tm];
                 var bv = new string[tn];
                 for (int i = 0; i < tm; i++)
-                    av[i] = b.Let($"load float, ptr addrspace(3) {b.Let($"getelementptr inbounds float, ptr addrspace(3) {asm}, i64 {b.Let($"add nuw nsw i64 {ty}, {kk * bm + 16 * i}")}")}", "a");
+                    av[i] = b.Let($"load {t}, ptr addrspace(3) {b.Let($"getelementptr inbounds {t}, ptr addrspace(3) {asm}, i64 {b.Let($"add nuw nsw i64 {ty}, {kk * bm + 16 * i}")}")}", "a");
                 for (int j = 0; j < tn; j++)
-                    bv[j] = b.Let($"load float, ptr addrspace(3) {b.Let($"getelementptr inbounds float, ptr addrspace(3) {bsm}, i64 {b.Let($"add nuw nsw i64 {tx}, {kk * bn + 16 * j}")}")}", "b");
+                    bv[j] = b.Let($"load {t}, ptr addrspace(3) {b.Let($"getelementptr inbounds {t}, ptr addrspace(3) {bsm}, i64 {b.Let($"add nuw nsw i64 {tx}, {kk * bn + 16 * j}")}")}", "b");
                 for (int i = 0; i < tm; i++)
                     for (int j = 0; j < tn; j++)
-                        acc[i * tn + j] = b.Let($"call float @llvm.fma.f32(float {av[i]}, float {bv[j]}, float {acc[i * tn + j]})", "c");
+                        acc[i * tn + j] = b.Let($"call {t} @{fma}({t} {av[i]}, {t} {bv[j]}, {t} {acc[i * tn + j]})", "c");
             }
             for (int i = 0; i < tm * tn; i++)
-                b.Line($"store float {acc[i]}, ptr {b.Let($"getelementptr inbounds [{tm * tn} x float], ptr {accSlot}, i64 0, i64 {i}")}");
+                b.Line($"store {t} {acc[i]}, ptr {b.Let($"getelementptr inbounds [{tm * tn} x {t}], ptr {accSlot}, i64 0, i64 {i}")}");
             Sreg.Barrier(mc, b);
         }, "kstep");
 
@@ -340,7 +345,7 @@ internal static class GemmKernel
                 var mi = b.Let($"add nuw nsw i64 {m0}, {b.Let($"add nuw nsw i64 {ty}, {16 * i}")}", "m");
                 var nj = b.Let($"add nuw nsw i64 {n0}, {b.Let($"add nuw nsw i64 {tx}, {16 * j}")}", "n");
                 int at = i * tn + j;
-                StoreResult(b, ev, hero, outputs[0], mi, nj, sizes.M, sizes.N, P.OutputIndex(mi, nj), () => b.Let($"load float, ptr {b.Let($"getelementptr inbounds [{tm * tn} x float], ptr {accSlot}, i64 0, i64 {at}")}", "acc"));
+                StoreResult(b, ev, hero, outputs[0], mi, nj, sizes.M, sizes.N, P.OutputIndex(mi, nj), () => b.Let($"load {t}, ptr {b.Let($"getelementptr inbounds [{tm * tn} x {t}], ptr {accSlot}, i64 0, i64 {at}")}", "acc"));
             }
         ev.ClearSeeds();
         b.Line("ret void");
@@ -365,7 +370,9 @@ internal static class GemmKernel
         b.Block(st);
         var value = accumulator();
         ev.ClearSeeds();
-        var dotValue = dot.Result.Type.Element is ElementType.F32 ? value : ev.Scalars.Convert(ElementType.F32, dot.Result.Type.Element, value);
+        // The accumulator is f32, or f64 for f64 products (whose result is f64 too).
+        var accumulated = dot.Result.Type.Element is ElementType.F64 ? ElementType.F64 : ElementType.F32;
+        var dotValue = dot.Result.Type.Element == accumulated ? value : ev.Scalars.Convert(accumulated, dot.Result.Type.Element, value);
         ev.Seed(dot.Result, idx, dotValue);
         ev.Memory.Store(new KernelBuffer("%p0", output.Type), ev.Memory.Ravel(idx, output.Type.Shape), ev.Element(output, idx));
         b.Br(skip);

@@ -10,8 +10,8 @@ namespace GraphCompiler.Tests.Backends.Cuda;
 /// accumulating in f64, 64-bit and narrow integers and bool (row, column and split kernels; 64-bit values cross the warp
 /// as two 32-bit shuffles), argmax/argmin with ties and NaNs (a block per output, or a thread per output), integer
 /// arithmetic of 8 to 64 bits with its edge cases (division and remainder by zero, shifts past the width), and f64 and
-/// integer products (a loop per output element). Integer and f64 results are compared exactly where the order of
-/// operations cannot differ, f64 sums to a few ulp.
+/// integer products (f64 on the FMA tiles in f64, integers a loop per output element). Integer and f64 results are
+/// compared exactly where the order of operations cannot differ, f64 sums to a few ulp.
 /// </summary>
 [Collection(CudaDriverCollection.Name)]
 public sealed class CudaEmulatorTypeTests
@@ -338,11 +338,36 @@ public sealed class CudaEmulatorTypeTests
     }
 
     /// <summary>
-    /// Products the GEMM kernels do not take (they accumulate f32 in registers): f64, integers, and two contracting
-    /// dimensions, each output element a loop on its own thread, with an epilogue fused after it.
+    /// f64 products on the FMA tiles, staged and accumulated in f64 (<c>fma.rn.f64</c>), with an epilogue fused after them:
+    /// square-ish, ragged against the 16-wide tiles, transposed operands, a batch, and a short C that the f32 kernels would
+    /// give the skinny kernel. Against the interpreter's f64 sums, to the rounding of a different summation order.
     /// </summary>
     [CudaEmulatorTheory]
-    [InlineData("f64", "5x7", "7x9", "lhs_contract = [1], rhs_contract = [0]", "5x9", 1e-14)]
+    [InlineData("70x130", "130x90", "lhs_contract = [1], rhs_contract = [0]", "70x90")]
+    [InlineData("5x7", "7x9", "lhs_contract = [1], rhs_contract = [0]", "5x9")]
+    [InlineData("130x70", "90x130", "lhs_contract = [0], rhs_contract = [1]", "70x90")]
+    [InlineData("3x40x33", "3x33x50", "lhs_batch = [0], rhs_batch = [0], lhs_contract = [2], rhs_contract = [1]", "3x40x50")]
+    public void F64ProductsRunOnTheFmaTilesInF64(string lhs, string rhs, string dims, string result)
+    {
+        var placed = PlaceOnGpu($$"""
+            func @main(%a: tensor<{{lhs}}xf64>, %b: tensor<{{rhs}}xf64>) -> (tensor<{{result}}xf64>) {
+              %d = dot_general %a, %b {{{dims}}} : tensor<{{result}}xf64>
+              %r = add %d, %d : tensor<{{result}}xf64>
+              return %r
+            }
+            """);
+        Assert.DoesNotContain("device = cpu", GraphCompiler.IR.Text.Printer.Print(placed));
+        var program = RunAndCompare(placed, rtol: 1e-13, atol: 1e-13, inputs: Inputs(placed.Entry, seed: lhs.Length));
+        Assert.Contains(".entry gc_gemm", program.Ptx);
+        Assert.Contains("fma.rn.f64", program.Ptx);
+        Assert.DoesNotContain(".entry gc_loop", program.Ptx);
+    }
+
+    /// <summary>
+    /// Products the GEMM kernels do not take: integers and two contracting dimensions, each output element a loop on its
+    /// own thread, with an epilogue fused after it.
+    /// </summary>
+    [CudaEmulatorTheory]
     [InlineData("i32", "3x6x4", "3x4x5", "lhs_batch = [0], rhs_batch = [0], lhs_contract = [2], rhs_contract = [1]", "3x6x5", 0)]
     [InlineData("i64", "33x20", "20x17", "lhs_contract = [1], rhs_contract = [0]", "33x17", 0)]
     [InlineData("f32", "6x4x5", "4x5x7", "lhs_contract = [1, 2], rhs_contract = [0, 1]", "6x7", 1e-6)]
