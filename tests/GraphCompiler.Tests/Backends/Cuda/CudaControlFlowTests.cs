@@ -139,4 +139,57 @@ public sealed class CudaControlFlowTests
         RunAndCompare(placed, rtol: 1e-6, atol: 0, inputs: [Tensor.FromDoubles(new TensorType(ElementType.I32), [index]), Uniform(), Uniform()], branches: true);
         Assert.Equal(index == 1 ? 1 : 0, CudaEmulator.Launches - before);
     }
+
+    /// <summary>
+    /// Control flow inside control flow: an if whose then-branch runs a loop with a GPU body that reads a value computed on
+    /// the GPU outside both (read there directly, no transfer in either region), and whose trip count is computed on the GPU
+    /// too, compared with the counter there each iteration (the host reads the predicate). Each level is placed and
+    /// connected as a body of its own.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void NestedControlFlowRunsItsInnerBodyOnTheGpu(bool predicate)
+    {
+        var placed = PlaceOnGpu("""
+            func @main(%p: tensor<bool>, %x: tensor<64x64xf32>, %w: tensor<64x64xf32>, %k: tensor<i32>) -> (tensor<64x64xf32>) {
+              %ws = mul %w, %w : tensor<64x64xf32>
+              %two = constant {value = dense<2>} : tensor<i32>
+              %n = add %k, %two : tensor<i32>
+              %r = if %p : tensor<64x64xf32>
+                then() {
+                  %zero = constant {value = dense<0>} : tensor<i32>
+                  %one = constant {value = dense<1>} : tensor<i32>
+                  %i, %h = while %zero, %x : tensor<i32>, tensor<64x64xf32>
+                    cond(%ci: tensor<i32>, %ch: tensor<64x64xf32>) {
+                      %c = compare %ci, %n {direction = lt} : tensor<bool>
+                      yield %c
+                    }
+                    body(%bi: tensor<i32>, %bh: tensor<64x64xf32>) {
+                      %m = dot_general %bh, %ws {lhs_contract = [1], rhs_contract = [0]} : tensor<64x64xf32>
+                      %t = tanh %m : tensor<64x64xf32>
+                      %bn = add %bi, %one : tensor<i32>
+                      yield %bn, %t
+                    }
+                  yield %h
+                }
+                else() {
+                  %s = sub %x, %ws : tensor<64x64xf32>
+                  yield %s
+                }
+              return %r
+            }
+            """);
+        var text = GraphCompiler.IR.Text.Printer.Print(placed);
+        Assert.Matches(@"= if [^\n]*device = cpu", text);
+        Assert.Matches(@"= while [^\n]*device = cpu", text);
+        Assert.Matches(@"= fusion [^\n]*device = gpu, kind = output", text);
+        var rng = new Random(predicate ? 3 : 4);
+        Tensor Uniform(double scale) => Tensor.FromDoubles(new TensorType(ElementType.F32, 64, 64), [.. Enumerable.Range(0, 64 * 64).Select(_ => (rng.NextDouble() - 0.5) * scale)]);
+        Tensor[] inputs = [Tensor.FromDoubles(new TensorType(ElementType.Bool), [predicate ? 1 : 0]), Uniform(2), Uniform(0.5), Tensor.FromDoubles(new TensorType(ElementType.I32), [2])];
+        long before = CudaEmulator.Launches;
+        RunAndCompare(placed, rtol: 1e-4, atol: 1e-5, inputs: inputs, branches: true);
+        // Four iterations of the inner body when the branch is taken.
+        Assert.True(CudaEmulator.Launches - before >= (predicate ? 4 : 1), $"{CudaEmulator.Launches - before} launches");
+    }
 }
