@@ -95,17 +95,6 @@ internal static class ScatterKernel
             if (kind != "replace") u = scalars.Binary(kind, e, mem.Load("%p0", e, at), u);
             mem.Store(new KernelBuffer("%p0", x.Type), at, u);
         }
-        void IfInside(string inside, Action apply)
-        {
-            var yes = b.FreshLabel("apply");
-            var skip = b.FreshLabel("skip");
-            b.CondBr(inside, yes, skip);
-            b.Block(yes);
-            apply();
-            b.Br(skip);
-            b.Block(skip);
-        }
-
         if (fixedWindows)
         {
             // 2: a thread per window element, every position in order.
@@ -119,7 +108,7 @@ internal static class ScatterKernel
             {
                 var scatter = mem.Unravel(p, scatterShape);
                 var (start, inside) = Locate(scatter);
-                IfInside(inside, () => Apply(scatter, start, wi));
+                b.If(inside, () => Apply(scatter, start, wi), "apply");
             }, "pos");
             b.Br(done);
             b.Block(done);
@@ -135,17 +124,11 @@ internal static class ScatterKernel
         {
             var scatter = mem.Unravel(p, scatterShape);
             var (start, inside) = Locate(scatter);
-            IfInside(inside, () => b.For("0", chunks.ToString(), c =>
+            b.If(inside, () => b.For("0", chunks.ToString(), c =>
             {
                 var w = b.Let($"add i64 {b.Let($"mul i64 {c}, {OrderedBlock}")}, {tid}", "w");
-                var mine = b.FreshLabel("mine");
-                var next = b.FreshLabel("next");
-                b.CondBr(b.Let($"icmp ult i64 {w}, {window}"), mine, next);
-                b.Block(mine);
-                Apply(scatter, start, mem.Unravel(w, windowShape));
-                b.Br(next);
-                b.Block(next);
-            }, "chunk"));
+                b.If(b.Let($"icmp ult i64 {w}, {window}"), () => Apply(scatter, start, mem.Unravel(w, windowShape)), "mine");
+            }, "chunk"), "apply");
             // Every thread's writes for this position land before any thread's for the next (overlaps are ordered).
             Sreg.Barrier(m.Context, b);
         }, "pos");

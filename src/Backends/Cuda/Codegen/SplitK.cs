@@ -48,14 +48,11 @@ internal static class SplitK
     public static void StorePartial(LlvmBuilder b, string scratch, string z, string row, string col, long m, long n, string value)
     {
         var inside = b.Let($"and i1 {b.Let($"icmp slt i64 {row}, {m}")}, {b.Let($"icmp slt i64 {col}, {n}")}");
-        var st = b.FreshLabel("part");
-        var skip = b.FreshLabel("partj");
-        b.CondBr(inside, st, skip);
-        b.Block(st);
-        var at = b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {z}, {m}")}, {row}")}, {n}")}, {col}");
-        b.Line($"store float {value}, ptr {b.Let($"getelementptr inbounds float, ptr {scratch}, i64 {at}")}");
-        b.Br(skip);
-        b.Block(skip);
+        b.If(inside, () =>
+        {
+            var at = b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {z}, {m}")}, {row}")}, {n}")}, {col}");
+            b.Line($"store float {value}, ptr {b.Let($"getelementptr inbounds float, ptr {scratch}, i64 {at}")}");
+        }, "part");
     }
 
     /// <summary>

@@ -96,13 +96,7 @@ internal static class SplitReduction
                 }, "chunk", Block.ToString());
                 ev.NextElement();
                 acc = RowKernel.AcrossBlock(mc, b, ev, kind, e, acc, lane, warp, smem, slotType, ri * warps, warps);
-                var write = b.FreshLabel("thread0");
-                var written = b.FreshLabel("written");
-                b.CondBr(b.Let($"icmp eq i64 {tid}, 0"), write, written);
-                b.Block(write);
-                StorePartial(b, scratch, slotType, t, acc, row, ri * rows, chunks, chunk);
-                b.Br(written);
-                b.Block(written);
+                b.If(b.Let($"icmp eq i64 {tid}, 0"), () => StorePartial(b, scratch, slotType, t, acc, row, ri * rows, chunks, chunk), "thread0");
             }
             b.Line("ret void");
             m.AddKernel(first, inputs.Count + 1, b.Body());
@@ -197,13 +191,7 @@ internal static class SplitReduction
                 return ev.Combine(kind, e, a, ev.Element(red.Operands[0], split.Index(rowIdx, ev.Memory.Unravel(j, split.FoldedShape))));
             }, "chunk", perRow.ToString());
             ev.NextElement();
-            var write = b.FreshLabel("slot");
-            var written = b.FreshLabel("slotted");
-            b.CondBr(working, write, written);
-            b.Block(write);
-            b.Line($"store {t} {acc}, ptr addrspace(3) {slot(ri, part, row)}");
-            b.Br(written);
-            b.Block(written);
+            b.If(working, () => b.Line($"store {t} {acc}, ptr addrspace(3) {slot(ri, part, row)}"), "slot");
         }
         Sreg.Barrier(mc, b);
         var first = b.FreshLabel("rowfirst");

@@ -99,6 +99,17 @@ public sealed class LlvmBuilder
 
     public void CondBr(string cond, string ifTrue, string ifFalse) => Line($"br i1 {cond}, label %{ifTrue}, label %{ifFalse}");
 
+    /// <summary>Emits <c>if (cond) then()</c> and continues after it; <paramref name="then"/> may emit blocks.</summary>
+    public void If(string cond, Action then, string hint = "if")
+    {
+        var (thenL, doneL) = (FreshLabel($"{hint}.then"), FreshLabel($"{hint}.done"));
+        CondBr(cond, thenL, doneL);
+        Block(thenL);
+        then();
+        Br(doneL);
+        Block(doneL);
+    }
+
     /// <summary>Emits <c>if (cond) then() else otherwise()</c> and continues after both; either side may emit blocks.</summary>
     public void IfElse(string cond, Action then, Action otherwise, string hint = "if")
     {
