@@ -16,9 +16,11 @@ namespace GraphCompiler.Passes;
 /// so they never need a transfer); the terminator gets none. Arguments and results live on the host.</item>
 /// <item>Ops with regions other than <c>fusion</c> (while, if, case, call) run on the CPU; a fusion is placed as
 /// one unit. The host's control flow (<see cref="OpTraits.HostControlFlow"/>: while, if, case) on the host CPU, when
-/// there is a GPU, has each region placed as a body of its own: its arguments and yields live on the host, and a
-/// value it reads from outside is where the enclosing body put it, from the start (insert-transfers copies it before
-/// the op, once, not per iteration; the simulation charges the copy per iteration, an overestimate).</item>
+/// there is a GPU, has each region placed as a body of its own: its arguments and yields live on the host — except a
+/// loop's carried values its body computes on the GPU, which stay there (<c>gpu_carried</c>, <see cref="PlaceRegions"/>) —
+/// and a value it reads from outside is where the enclosing body put it, from the start (insert-transfers copies it
+/// before the op, once, not per iteration; the simulation charges the copy per iteration, an overestimate). The
+/// enclosing body's simulation takes a loop's results to be on the host (its regions are placed after it).</item>
 /// <item>Colocation: a <c>reshape</c> or <c>broadcast_in_dim</c> is a view, pointless to move alone, so
 /// it joins its operand's producer's group (union-find). A group goes to one device; if the GPU cannot
 /// run one member, the whole group stays on the CPU (the CPU fallback).</item>
@@ -45,20 +47,61 @@ public sealed class DevicePlacement : FunctionPass
     /// Places <paramref name="body"/>'s ops, and those of the regions of its host control flow on the host CPU;
     /// <paramref name="outside"/> says where the values of enclosing bodies live.
     /// </summary>
-    private static Region PlaceBody(Function f, Region body, ImmutableArray<Value> arguments, PlacementOptions options, Func<Value, string?>? outside)
+    private static Region PlaceBody(Function f, Region body, ImmutableArray<Value> arguments, PlacementOptions options, Func<Value, string?>? outside,
+        Func<int, string>? argumentDevice = null, Func<int, string>? yieldDevice = null)
     {
-        var planner = new Planner(f, body, arguments, options, outside);
+        var planner = new Planner(f, body, arguments, options, outside, argumentDevice ?? Host, yieldDevice ?? Host);
         var plan = planner.Plan();
         var ops = body.Operations;
         var placed = ImmutableArray.CreateBuilder<Operation>(ops.Length);
         for (int i = 0; i < ops.Length; i++)
         {
             var op = plan[i] is { } d ? Placement.On(ops[i], d) : ops[i];
-            if (PlacesInside(op, options))
-                op = op.With(regions: [.. op.Regions.Select(r => PlaceBody(f, r, r.Arguments, InRegion(options), planner.Home))]);
+            if (PlacesInside(op, options)) op = PlaceRegions(f, op, InRegion(options), planner.Home);
             placed.Add(op);
         }
         return body.WithOperations(placed.MoveToImmutable());
+    }
+
+    private static string Host(int _) => Placement.Cpu;
+
+    /// <summary>
+    /// Places the regions of host control flow <paramref name="op"/>, each as a body of its own. A loop keeps in GPU memory
+    /// (<c>gpu_carried</c>) each carried value whose next value is on the GPU when the regions are placed with every carried
+    /// value on the host: that value crossed to the host at the end of every iteration, and back at the start of the next one
+    /// if a GPU op read it; now it crosses only where a CPU op reads it (the condition's one byte, say). The regions are then
+    /// placed again with those values on the GPU.
+    /// </summary>
+    private static Operation PlaceRegions(Function f, Operation op, PlacementOptions options, Func<Value, string?> outside)
+    {
+        Operation Place(Operation o) => o.With(regions: [.. o.Regions.Select((r, ri) => PlaceBody(f, r, r.Arguments, options, outside,
+            k => Placement.RegionArgumentDevice(o, ri, k), k => Placement.YieldDevice(o, ri, k)))]);
+        var placed = Place(op);
+        if (op.Def is not WhileOp) return placed;
+        var body = placed.Regions[1];
+        var producer = new Dictionary<Value, Operation>(ReferenceEqualityComparer.Instance);
+        foreach (var o in body.Operations)
+            foreach (var r in o.Results) producer[r] = o;
+        // Yield k is on the GPU when a GPU op computes it, when it is a value from outside that lives there (or carried value
+        // k unchanged, starting there), or when it is another carried value that stays there (a rotation): to a fixed point.
+        var yielded = body.Yielded;
+        var onGpu = new SortedSet<int>();
+        for (bool grew = true; grew;)
+        {
+            grew = false;
+            for (int k = 0; k < yielded.Length; k++)
+            {
+                var v = yielded[k];
+                int j = body.Arguments.IndexOf(v);
+                bool gpu = producer.TryGetValue(v, out var o) ? o.Def is not ConstantOp && Placement.DeviceOf(o) == Placement.Gpu
+                    : j == k ? outside(op.Operands[k]) == Placement.Gpu
+                    : j >= 0 ? onGpu.Contains(j)
+                    : outside(v) == Placement.Gpu;
+                if (gpu && onGpu.Add(k)) grew = true;
+            }
+        }
+        if (onGpu.Count == 0) return placed;
+        return Place(op.With(attributes: op.Attributes.With(WhileOp.GpuCarriedAttr, new IntArrayAttr([.. onGpu.Select(k => (long)k)]))));
     }
 
     /// <summary>
@@ -97,7 +140,8 @@ public sealed class DevicePlacement : FunctionPass
     }
 
     /// <summary>One body's placement (the function's, or a region's of its host control flow): the device of each op (null: left alone).</summary>
-    private sealed class Planner(Function f, Region body, ImmutableArray<Value> arguments, PlacementOptions options, Func<Value, string?>? outside)
+    private sealed class Planner(Function f, Region body, ImmutableArray<Value> arguments, PlacementOptions options, Func<Value, string?>? outside,
+        Func<int, string> argumentDevice, Func<int, string> yieldDevice)
     {
         private readonly ImmutableArray<Operation> _ops = body.Operations;
         private readonly Dictionary<Value, int> _producer = new(ReferenceEqualityComparer.Instance);
@@ -105,7 +149,8 @@ public sealed class DevicePlacement : FunctionPass
         private readonly Dictionary<(Value, string), double> _copies = new();
         private readonly Dictionary<string, double> _busy = new() { [Placement.Gpu] = 0 };
         private string[] _cpus = [Placement.Cpu];
-        private readonly HashSet<Value> _returned = new(body.Yielded, ReferenceEqualityComparer.Instance);
+        private readonly ILookup<Value, string> _returnedTo = body.Yielded.Select((v, k) => (v, k))
+            .ToLookup(p => p.v, p => yieldDevice(p.k), (IEqualityComparer<Value>)ReferenceEqualityComparer.Instance);
         private int[] _parent = [];
         private ValueNames? _names;
 
@@ -119,7 +164,7 @@ public sealed class DevicePlacement : FunctionPass
             int tasks = Math.Max(options.Tasks, 1 + required.Values.Select(Placement.TaskOf).DefaultIfEmpty(0).Max());
             _cpus = [.. Enumerable.Range(0, tasks).Select(Placement.TaskCpu)];
             foreach (var c in _cpus) _busy[c] = 0;
-            foreach (var a in arguments) _home[a] = (Placement.Cpu, 0);
+            for (int k = 0; k < arguments.Length; k++) _home[arguments[k]] = (argumentDevice(k), 0);
             var done = new bool[_ops.Length];
             for (int i = 0; i < _ops.Length; i++)
             {
@@ -291,7 +336,8 @@ public sealed class DevicePlacement : FunctionPass
                 foreach (var r in op.Results)
                 {
                     local[r] = clock;
-                    if (device != Placement.Cpu && _returned.Contains(r)) returnBack = Math.Max(returnBack, clock + Transfer(r, device, Placement.Cpu));
+                    foreach (var to in _returnedTo[r].Where(to => to != device).Distinct())
+                        returnBack = Math.Max(returnBack, clock + Transfer(r, device, to));
                 }
             }
             if (commit)

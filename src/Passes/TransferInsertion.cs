@@ -13,9 +13,10 @@ namespace GraphCompiler.Passes;
 /// from the GPU get a gpu→cpu pair before <c>return</c> (arguments and results are host memory).
 /// Constants never move (the GPU backend uploads them at load time). A region of host control flow
 /// (<see cref="OpTraits.HostControlFlow"/>) is a body of its own: its pairs are inserted in it, its arguments
-/// live on the host and its yields are brought there; a value from outside that a nested op reads on the
-/// other device is received before the control-flow op (once, not per iteration) and read through that
-/// <c>recv</c>. Other ops with regions read as a whole on their device. With
+/// live on the host and its yields are brought there — except a loop's carried values kept in GPU memory
+/// (<c>gpu_carried</c>), which are GPU values as operands, arguments, yields and results; a value from outside that a
+/// nested op reads on the other device is received before the control-flow op (once, not per iteration) and read
+/// through that <c>recv</c>. Other ops with regions read as a whole on their device. With
 /// <see cref="PlacementOptions.CompressTransfers"/> every f32 send carries <c>compress</c>. An op without
 /// <c>device</c> runs on the CPU.
 /// <para>
@@ -36,33 +37,35 @@ public sealed class TransferInsertion : FunctionPass
     protected override Function RunOnFunction(Function f, Module module, PassOptions options)
     {
         var home = new Dictionary<Value, string?>(ReferenceEqualityComparer.Instance);
-        return f.WithBody(InsertInBody(f.Body, f.Arguments, home, options));
+        return f.WithBody(InsertInBody(f.Body, f.Arguments, home, options, _ => Placement.Cpu, _ => Placement.Cpu));
     }
 
     /// <summary>
-    /// The pairs of one body (the function's, or a region's of host control flow): its arguments live on the host; values
-    /// from outside it are where <paramref name="home"/> says (already received for this body's readers by the enclosing one).
+    /// The pairs of one body (the function's, or a region's of host control flow): argument i lives on
+    /// <paramref name="argumentDevice"/>(i) and yield i is read on <paramref name="yieldDevice"/>(i); values from outside it
+    /// are where <paramref name="home"/> says (already received for this body's readers by the enclosing one).
     /// </summary>
-    private static Region InsertInBody(Region body, ImmutableArray<Value> arguments, Dictionary<Value, string?> home, PassOptions options)
+    private static Region InsertInBody(Region body, ImmutableArray<Value> arguments, Dictionary<Value, string?> home, PassOptions options,
+        Func<int, string> argumentDevice, Func<int, string> yieldDevice)
     {
         var ops = body.Operations;
-        foreach (var a in arguments) home[a] = Placement.Cpu;
+        for (int k = 0; k < arguments.Length; k++) home[arguments[k]] = argumentDevice(k);
         // Pass 1: which (value, device) pairs need a copy, and the index of the first reader there.
         var firstReader = new Dictionary<(Value, string), int>();
         var order = new List<(Value, string)>();
         for (int i = 0; i < ops.Length; i++)
         {
             var op = ops[i];
-            foreach (var r in op.Results)
-                home[r] = op.Def switch
+            for (int k = 0; k < op.Results.Length; k++)
+                home[op.Results[k]] = op.Def switch
                 {
                     ConstantOp => null,
                     RecvOp => op.Attr.Enum("to"),
                     SendOp => null, // read only by its recv
-                    _ => Placement.DeviceOf(op),
+                    _ => Placement.ResultDevice(op, k),
                 };
             if (op.Def is SendOp or RecvOp or ConstantOp) continue;
-            foreach (var (v, device) in Reads(op, ReaderDevice(op)))
+            foreach (var (v, device) in Reads(op, ReadsOn(op, yieldDevice)))
             {
                 if (home.GetValueOrDefault(v) is not { } from || from == device) continue;
                 if (firstReader.TryAdd((v, device), i)) order.Add((v, device));
@@ -97,9 +100,13 @@ public sealed class TransferInsertion : FunctionPass
             }
             if (op.Def is not (SendOp or RecvOp or ConstantOp))
             {
-                if (received.Count > 0) op = Substitute(op, ReaderDevice(op), received);
+                if (received.Count > 0) op = Substitute(op, ReadsOn(op, yieldDevice), received);
                 if (Placement.HostsRegions(op))
-                    op = op.With(regions: [.. op.Regions.Select(r => InsertInBody(r, r.Arguments, home, options))]);
+                {
+                    var owner = op;
+                    op = op.With(regions: [.. op.Regions.Select((r, ri) => InsertInBody(r, r.Arguments, home, options,
+                        k => Placement.RegionArgumentDevice(owner, ri, k), k => Placement.YieldDevice(owner, ri, k)))]);
+                }
             }
             output.Add(op);
             foreach (var r in ops[i].Results)
@@ -108,31 +115,42 @@ public sealed class TransferInsertion : FunctionPass
         return body.WithOperations(output.MoveToImmutable());
     }
 
-    /// <summary>Where <paramref name="op"/> reads its operands: a terminator (return, yield) on the host, anything else on its device.</summary>
-    private static string ReaderDevice(Operation op) => op.Def.IsTerminator ? Placement.Cpu : Placement.DeviceOf(op);
+    /// <summary>
+    /// Where <paramref name="op"/> reads operand k: a terminator where its body's yield k goes (<paramref name="yieldDevice"/>),
+    /// anything else on its device (a loop's carried values where they live).
+    /// </summary>
+    private static Func<int, string> ReadsOn(Operation op, Func<int, string> yieldDevice) =>
+        op.Def.IsTerminator ? yieldDevice : k => Placement.OperandDevice(op, k);
 
     /// <summary>
-    /// The values <paramref name="op"/> (on <paramref name="device"/>) reads and where: its operands there; inside host control
-    /// flow, each nested op's reads on that op's own device (values of the regions themselves included: they have no home
-    /// yet and are skipped); inside any other region (a fusion's), on <paramref name="device"/>.
+    /// The values <paramref name="op"/> reads and where (operand k on <paramref name="device"/>(k)); inside host control
+    /// flow, each nested op's reads where that op reads them (a region's yields where the region's owner wants them; values
+    /// of the regions themselves included: they have no home yet and are skipped); inside any other region (a fusion's),
+    /// on the op's device.
     /// </summary>
-    private static IEnumerable<(Value, string)> Reads(Operation op, string device)
+    private static IEnumerable<(Value, string)> Reads(Operation op, Func<int, string> device)
     {
-        foreach (var v in op.Operands) yield return (v, device);
-        bool own = Placement.HostsRegions(op);
-        foreach (var r in op.Regions)
-            foreach (var inner in r.Operations)
-                foreach (var read in Reads(inner, own ? ReaderDevice(inner) : device))
+        for (int k = 0; k < op.Operands.Length; k++) yield return (op.Operands[k], device(k));
+        for (int ri = 0; ri < op.Regions.Length; ri++)
+            foreach (var inner in op.Regions[ri].Operations)
+                foreach (var read in Reads(inner, Within(op, ri, inner, device)))
                     yield return read;
     }
 
-    /// <summary><paramref name="op"/> reading through <paramref name="received"/>, each read on its reader's device (as <see cref="Reads"/>).</summary>
-    private static Operation Substitute(Operation op, string device, Dictionary<(Value, string), Value> received)
+    /// <summary>Where <paramref name="inner"/>, an op of region <paramref name="region"/> of <paramref name="owner"/> (which reads on <paramref name="device"/>), reads its operands.</summary>
+    private static Func<int, string> Within(Operation owner, int region, Operation inner, Func<int, string> device)
     {
-        ImmutableArray<Value> operands = [.. op.Operands.Select(v => received.GetValueOrDefault((v, device), v))];
-        bool own = Placement.HostsRegions(op);
-        ImmutableArray<Region>? regions = op.Regions.IsEmpty ? null
-            : [.. op.Regions.Select(r => r.WithOperations([.. r.Operations.Select(o => Substitute(o, own ? ReaderDevice(o) : device, received))]))];
+        if (!Placement.HostsRegions(owner)) return _ => device(0); // a fusion's ops read where the fusion runs
+        return ReadsOn(inner, k => Placement.YieldDevice(owner, region, k));
+    }
+
+    /// <summary><paramref name="op"/> reading through <paramref name="received"/>, each read where its reader reads it (as <see cref="Reads"/>).</summary>
+    private static Operation Substitute(Operation op, Func<int, string> device, Dictionary<(Value, string), Value> received)
+    {
+        ImmutableArray<Value> operands = [.. op.Operands.Select((v, k) => received.GetValueOrDefault((v, device(k)), v))];
+        if (op.Regions.IsEmpty) return op.With(operands: operands);
+        ImmutableArray<Region> regions = [.. op.Regions.Select((r, ri) =>
+            r.WithOperations([.. r.Operations.Select(inner => Substitute(inner, Within(op, ri, inner, device), received))]))];
         return op.With(operands: operands, regions: regions);
     }
 }

@@ -335,8 +335,13 @@ CUresult cuEventSynchronize(void *event)
     return force(e, e->recorded);
 }
 CUresult cuEventDestroy_v2(void *event) { free(event); return OK; }
+/* Bytes queued by asynchronous copies since load, by kind (to the device, to the host, on the device): a test checks what crosses PCIe. */
+static long copied[3];
+long gcemu_copied_bytes(int kind) { return kind >= 0 && kind < 3 ? __atomic_load_n(&copied[kind], __ATOMIC_SEQ_CST) : -1; }
+
 static CUresult copy(int kind, void *stream, void *dst, const void *src, size_t n)
 {
+    __atomic_add_fetch(&copied[kind == CMD_TO_DEVICE ? 0 : kind == CMD_TO_HOST ? 1 : 2], (long)n, __ATOMIC_SEQ_CST);
     struct command *c = command(kind);
     if (!c) return ERR_OUT_OF_MEMORY;
     c->dst = dst;

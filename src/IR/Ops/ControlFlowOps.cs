@@ -6,13 +6,26 @@ namespace GraphCompiler.IR.Ops;
 /// <c>while %init... : T... cond(%a: T...) { yield %p } body(%a: T...) { yield %next... }</c>:
 /// loop-carried values start as the operands; <c>cond</c> yields a rank-0 bool; <c>body</c> yields the
 /// next values. Regions may read values of enclosing regions.
+/// <para>
+/// <c>gpu_carried = [i, ...]</c> (set by <c>place-devices</c> on a loop on the host CPU): the carried values that stay in
+/// GPU memory between iterations. Carried value i is one buffer seen as operand i, result i, both regions' argument i
+/// and body's yield i, so all of them live where it does; only the condition crosses to the host each iteration.
+/// </para>
 /// </summary>
 public sealed class WhileOp() : OpDef("while")
 {
+    /// <summary>The attribute listing the carried values kept in GPU memory (ascending indices).</summary>
+    public const string GpuCarriedAttr = "gpu_carried";
+
     public override OpTraits Traits => OpTraits.Foldable | OpTraits.HostControlFlow;
     public override Autodiff.VjpRule? Gradient => ControlFlowGradients.While;
     public override int MaxOperands => -1;
     public override ImmutableArray<string> RegionNames => ["cond", "body"];
+    public override ImmutableArray<AttrSpec> Attributes => [AttrSpec.IntsOrEmpty(GpuCarriedAttr)];
+
+    /// <summary>Whether carried value <paramref name="i"/> of while <paramref name="op"/> stays in GPU memory (<c>gpu_carried</c>).</summary>
+    public static bool OnGpu(Operation op, int i) =>
+        op.Attributes[GpuCarriedAttr] is IntArrayAttr a && a.Values.Contains(i);
 
     public override ImmutableArray<TensorType> InferResultTypes(OpSignature sig)
     {
@@ -26,6 +39,14 @@ public sealed class WhileOp() : OpDef("while")
         var next = body.Yielded.Select(v => v.Type).ToImmutableArray();
         if (!next.SequenceEqual(carried))
             throw sig.Error($"body yields ({string.Join(", ", next)}) but the loop carries ({string.Join(", ", carried)})");
+        if (sig.AttributeMap[GpuCarriedAttr] is IntArrayAttr { Values: var gpu } && gpu.Length > 0)
+        {
+            for (int k = 0; k < gpu.Length; k++)
+                if (gpu[k] < 0 || gpu[k] >= carried.Length || (k > 0 && gpu[k] <= gpu[k - 1]))
+                    throw sig.Error($"{GpuCarriedAttr} must list carried values (0..{carried.Length - 1}) in ascending order, got [{string.Join(", ", gpu)}]");
+            if (sig.AttributeMap[Placement.AttrName] is not EnumAttr { Value: Placement.Cpu })
+                throw sig.Error($"{GpuCarriedAttr} needs the loop on the host CPU (device = cpu), which runs it and reads the condition");
+        }
         return carried;
     }
 

@@ -32,6 +32,10 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IDeviceHook
         var status = b.Let($"call i32 @{HostRuntime.Init}()", "cuinit");
         site.ReturnIf(b.Let($"icmp ne i32 {status}, 0"), status);
         DriverApi.Call(m, b, "cuCtxSetCurrent", $"ptr {b.Let("load ptr, ptr @gc.cuda.ctx")}", "cuCtxSetCurrent");
+        // A transfer to the GPU inside a loop waits for its previous copy before refilling its slot: give the first one a record.
+        foreach (var send in plan.Staging.Nested)
+            DriverApi.Call(m, b, "cuEventRecord", $"ptr {Event(b, 2 * plan.Staging.ToDevice[send].Index + 1)}, ptr {b.Let($"load ptr, ptr {HostRuntime.CopyStream}", "copystream")}",
+                "cuEventRecord (a loop's transfer)");
         if (!deviceMode) return;
         if (plan.DeviceModeProblem is { } problem)
         {
@@ -80,6 +84,16 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IDeviceHook
         return true;
     }
 
+    public string DeviceAddress(Value v, DeviceSite site) => DevicePointer(v, site);
+
+    public void Alias(Value v, string address) => _devicePointers[v] = address;
+
+    public void CopyOnDevice(DeviceSite site, string to, string from, long bytes)
+    {
+        if (bytes == 0) return;
+        DriverApi.Call(site.Module, site.B, "cuMemcpyDtoDAsync_v2", $"i64 {to}, i64 {from}, i64 {bytes}, ptr {Stream(site.B)}", "copying a loop-carried value (cuMemcpyDtoDAsync)");
+    }
+
     private string DevicePointer(Value v, DeviceSite site)
     {
         if (_devicePointers.TryGetValue(v, out var p)) return p;
@@ -103,6 +117,8 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IDeviceHook
         if (_devicePointers.ContainsKey(op.Result)) return; // device mode: the argument is already there
         var b = site.B;
         var (index, offset, bytes) = plan.Staging.ToDevice[op];
+        if (plan.Staging.Nested.Contains(op))
+            DriverApi.Call(site.Module, b, "cuEventSynchronize", $"ptr {Event(b, 2 * index + 1)}", "waiting for a loop's previous copy to the GPU (cuEventSynchronize)");
         var slot = PinnedSlot(b, offset);
         string target;
         if (WireKernel.Wire(op) is { } wire)

@@ -86,6 +86,22 @@ internal sealed class CudaPlan
             WireKernels[send] = (name, Loaded.Count, grid);
             Loaded.Add(new LoadedKernel(name, 0));
         }
+        // A loop's carried value kept on the GPU starts as its operand and takes its body's yield each iteration, copied on
+        // the device: those must be GPU values, or constants (uploaded with the kernels' ones).
+        foreach (var loop in ops.Where(o => o.Def is WhileOp && Placement.HostsRegions(o)))
+            for (int i = 0; i < loop.Results.Length; i++)
+            {
+                if (Placement.CarriedDevice(loop, i) != Placement.Gpu) continue;
+                foreach (var x in new[] { loop.Operands[i], loop.Regions[1].Yielded[i] })
+                {
+                    if (_producer.TryGetValue(x, out var p) && p.Def is ConstantOp)
+                    {
+                        if (ConstantIndex(x) is null) DeviceConstants.Add((x, p.Attr.Tensor("value")));
+                    }
+                    else if (!OnDevice(x))
+                        throw new CodegenException($"a loop{Where(loop)} keeps carried value {i} on the GPU but starts or continues it from a value that is not there; run insert-transfers after place-devices");
+                }
+            }
         Staging = new TransferStaging(f);
         var buffers = BufferAssignment.Compute(f, _placement.DeviceMemoryPlan);
         foreach (var v in buffers.Values)
@@ -198,9 +214,10 @@ internal readonly record struct LoadedKernel(string Name, int DynamicSharedBytes
 /// <item>each compressed transfer gets its own 16-bit device slot, since several may be in flight.</item>
 /// </list>
 /// Slots are reused by the next call only after this one's stream synchronisation, by which every copy has landed. A transfer
-/// inside host control flow reuses its slot and events every iteration: a region's GPU values reach the host only through
-/// recvs the host waits for before the region ends (its yields are host values), and those copies are queued on the copy
-/// stream behind the region's copies to the GPU, so an iteration's copies have all landed before the next one starts.
+/// inside host control flow reuses its slot and events every iteration. A copy to the host is awaited by its recv in the same
+/// iteration; a copy to the GPU may still be queued when the next iteration's send refills its slot (nothing in the loop
+/// need wait for it: a loop's carried values may stay on the GPU), so such a send first waits for its previous "arrived"
+/// (<see cref="Nested"/>), which the prologue records once so that the first iteration has one to wait for.
 /// </summary>
 internal sealed class TransferStaging
 {
@@ -214,6 +231,9 @@ internal sealed class TransferStaging
     public long PinnedBytes { get; }
     public long DeviceWireBytes { get; }
 
+    /// <summary>The transfers to the GPU inside host control flow, which may run again before their last copy has left the slot.</summary>
+    public HashSet<Operation> Nested { get; } = new(ReferenceEqualityComparer.Instance);
+
     /// <summary>Events: two per transfer ("ready" or "free", then "arrived").</summary>
     public int Events => 2 * (ToHost.Count + ToDevice.Count);
 
@@ -221,11 +241,13 @@ internal sealed class TransferStaging
 
     public TransferStaging(Function f)
     {
+        var top = new HashSet<Operation>(f.Body.Operations, ReferenceEqualityComparer.Instance);
         foreach (var send in Placement.HostedOps(f.Body).Where(o => o.Def is SendOp))
         {
             var wire = WireKernel.Wire(send);
             long bytes = wire is { } w ? send.Result.Type.ElementCount * w.ByteSize() : send.Result.Type.ByteSize;
             var slots = send.Attr.Enum("to") == Placement.Cpu ? ToHost : ToDevice;
+            if (slots == ToDevice && !top.Contains(send)) Nested.Add(send);
             slots[send] = (ToHost.Count + ToDevice.Count, PinnedBytes, bytes);
             PinnedBytes = Align(PinnedBytes + bytes);
             if (wire is null) continue;
@@ -237,17 +259,30 @@ internal sealed class TransferStaging
 
 /// <summary>
 /// Where the values of a placed function live: GPU memory (results of GPU ops and of transfers toward
-/// the GPU), nowhere (a send toward the host: its recv copies from the GPU value), or the host; and the
+/// the GPU, and a loop's carried values kept there), nowhere (a send toward the host: its recv copies from the GPU value), or the host; and the
 /// buffer assignment options of each side's arena.
 /// </summary>
 internal sealed class CudaPlacement
 {
     private readonly Dictionary<Value, Operation> _producer = new(ReferenceEqualityComparer.Instance);
 
+    private readonly HashSet<Value> _carried = new(ReferenceEqualityComparer.Instance);
+
     public CudaPlacement(Function f)
     {
         foreach (var op in Placement.HostedOps(f.Body))
+        {
             foreach (var r in op.Results) _producer[r] = op;
+            if (!Placement.HostsRegions(op)) continue;
+            // A loop's value kept in GPU memory is one device buffer seen as its result and its regions' arguments.
+            for (int i = 0; i < op.Results.Length; i++)
+            {
+                if (Placement.ResultDevice(op, i) != Placement.Gpu) continue;
+                _carried.Add(op.Results[i]);
+                for (int ri = 0; ri < op.Regions.Length; ri++)
+                    if (Placement.RegionArgumentDevice(op, ri, i) == Placement.Gpu) _carried.Add(op.Regions[ri].Arguments[i]);
+            }
+        }
         HostMemoryPlan = new BufferOptions { InPlace = false, Alignment = GraphCompiler.Runtime.Abi.ArenaAlignment, Holds = v => !OnDevice(v) && !Nowhere(v) };
         DeviceMemoryPlan = new BufferOptions { InPlace = false, Alignment = DeviceAlignment, Holds = OnDevice };
     }
@@ -258,7 +293,7 @@ internal sealed class CudaPlacement
     /// </summary>
     public const int DeviceAlignment = 256;
 
-    public bool OnDevice(Value v) =>
+    public bool OnDevice(Value v) => _carried.Contains(v) ||
         _producer.TryGetValue(v, out var op) && op.Def is not ConstantOp && (op.Def switch
         {
             SendOp or RecvOp => op.Attr.Enum("to") == Placement.Gpu,

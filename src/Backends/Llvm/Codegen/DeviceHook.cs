@@ -21,6 +21,15 @@ public interface IDeviceHook
     /// <summary>Emits <paramref name="op"/> when it is the device's (a kernel or a transfer); false leaves it to the host kernels.</summary>
     bool TryEmit(Operation op, DeviceSite site);
 
+    /// <summary>The address (an i64) of the device buffer of <paramref name="v"/>, which the device keeps (<see cref="Elsewhere"/>).</summary>
+    string DeviceAddress(Value v, DeviceSite site);
+
+    /// <summary>From now on <paramref name="v"/>'s device buffer is at <paramref name="address"/> (a loop's region arguments are its carried buffers).</summary>
+    void Alias(Value v, string address);
+
+    /// <summary>Copies <paramref name="bytes"/> from device address <paramref name="from"/> to <paramref name="to"/>, in order with the device's kernels.</summary>
+    void CopyOnDevice(DeviceSite site, string to, string from, long bytes);
+
     /// <summary>Before the first op: bring the device up.</summary>
     void Prologue(DeviceSite site);
 

@@ -329,13 +329,36 @@ public sealed class ProgramEmitter
         return true;
     }
 
-    /// <summary>Loop-carried values live in the while's result buffers; both regions' arguments are those buffers.</summary>
+    /// <summary>
+    /// Loop-carried values live in the while's result buffers; both regions' arguments are those buffers. A value the device
+    /// keeps (<c>gpu_carried</c>) is its buffer, and its copies (the start value in, each yield back) run on the device.
+    /// </summary>
     private void While(Operation op)
     {
         var (cond, body) = (op.Regions[0], op.Regions[1]);
-        var carried = op.Results.Select(r => _pointers[r]).ToArray();
-        for (int i = 0; i < carried.Length; i++)
+        int n = op.Results.Length;
+        var onDevice = op.Results.Select(r => _device?.Elsewhere(r) ?? false).ToArray();
+        var yielded = body.Yielded;
+        // A yield of another carried value (a swap, a rotation) would be overwritten before it is read: those go
+        // through the body arguments' own slots first (found before the arguments become the carried buffers).
+        var swap = new string?[n];
+        for (int i = 0; i < n; i++)
         {
+            int j = body.Arguments.IndexOf(yielded[i]);
+            if (j >= 0 && j != i) swap[i] = onDevice[i] ? _device!.DeviceAddress(body.Arguments[i], Site) : Slot(body.Arguments[i], "while");
+        }
+        var carried = new string[n];
+        for (int i = 0; i < n; i++)
+        {
+            if (onDevice[i])
+            {
+                carried[i] = _device!.DeviceAddress(op.Results[i], Site);
+                _device.CopyOnDevice(Site, carried[i], _device.DeviceAddress(op.Operands[i], Site), op.Results[i].Type.ByteSize);
+                _device.Alias(cond.Arguments[i], carried[i]);
+                _device.Alias(body.Arguments[i], carried[i]);
+                continue;
+            }
+            carried[i] = _pointers[op.Results[i]];
             Copy(carried[i], op.Operands[i]);
             _pointers[cond.Arguments[i]] = carried[i];
             _pointers[body.Arguments[i]] = carried[i];
@@ -350,26 +373,28 @@ public sealed class ProgramEmitter
         _b.CondBr(_b.Let($"icmp ne i8 {flag}, 0"), bodyLabel, exit);
         _b.Block(bodyLabel);
         EmitRegion(body);
-        // A yield of another carried value (a swap, a rotation) would be overwritten before it is read:
-        // those go through the body arguments' own arena slots first.
-        var yielded = body.Yielded;
-        var source = new string[carried.Length];
-        for (int i = 0; i < carried.Length; i++)
+        var source = new string[n];
+        for (int i = 0; i < n; i++)
         {
             int j = body.Arguments.IndexOf(yielded[i]);
-            if (j < 0) source[i] = _pointers[yielded[i]];
+            if (j < 0) source[i] = onDevice[i] ? _device!.DeviceAddress(yielded[i], Site) : _pointers[yielded[i]];
             else if (j == i) source[i] = "";
             else
             {
-                source[i] = Slot(body.Arguments[i], "while");
-                _b.Line($"call void @llvm.memmove.p0.p0.i64(ptr {source[i]}, ptr {carried[j]}, i64 {yielded[i].Type.ByteSize}, i1 false)");
+                source[i] = swap[i]!;
+                CopyCarried(onDevice[i], source[i], carried[j], yielded[i].Type.ByteSize);
             }
         }
-        for (int i = 0; i < carried.Length; i++)
-            if (source[i] != "")
-                _b.Line($"call void @llvm.memmove.p0.p0.i64(ptr {carried[i]}, ptr {source[i]}, i64 {yielded[i].Type.ByteSize}, i1 false)");
+        for (int i = 0; i < n; i++)
+            if (source[i] != "") CopyCarried(onDevice[i], carried[i], source[i], yielded[i].Type.ByteSize);
         _b.Br(head);
         _b.Block(exit);
+    }
+
+    private void CopyCarried(bool onDevice, string dst, string src, long bytes)
+    {
+        if (onDevice) _device!.CopyOnDevice(Site, dst, src, bytes);
+        else _b.Line($"call void @llvm.memmove.p0.p0.i64(ptr {dst}, ptr {src}, i64 {bytes}, i1 false)");
     }
 
     /// <summary>The branch to run as an i64: if's predicate picks 0 (then) or 1 (else); case's out-of-range index picks the last.</summary>

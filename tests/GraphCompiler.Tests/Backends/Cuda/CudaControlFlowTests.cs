@@ -1,4 +1,5 @@
 using GraphCompiler.IR;
+using GraphCompiler.Passes;
 using Xunit;
 using static GraphCompiler.Tests.Backends.Cuda.CudaEmulatorTests;
 
@@ -7,7 +8,8 @@ namespace GraphCompiler.Tests.Backends.Cuda;
 /// <summary>
 /// Host control flow with GPU regions: the host runs the while or if (it reads the condition), the ops of its regions run
 /// as GPU kernels, launched per iteration or in the branch taken; values from outside the op reach the GPU once, before it;
-/// region arguments and yields are host values. Against the interpreter, on the emulated driver.
+/// a loop's carried values computed on the GPU stay there (<c>gpu_carried</c>), other region arguments and yields are host
+/// values. Against the interpreter, on the emulated driver, which also counts the bytes each run copies.
 /// </summary>
 [Collection(CudaDriverCollection.Name)]
 public sealed class CudaControlFlowTests
@@ -55,11 +57,122 @@ public sealed class CudaControlFlowTests
         Tensor Uniform(int rows, int cols, double scale) =>
             Tensor.FromDoubles(new TensorType(ElementType.F32, rows, cols), [.. Enumerable.Range(0, rows * cols).Select(_ => (rng.NextDouble() - 0.5) * scale)]);
         Tensor[] inputs = [Uniform(64, 256, 2), Uniform(256, 256, 0.2), Tensor.FromDoubles(new TensorType(ElementType.I32), [iterations])];
+        // Both carried values stay on the GPU: the body has no transfer, the condition sends the host its one byte.
+        Assert.Matches(@"while [^\n]*gpu_carried = \[0, 1\]", text);
+        Assert.DoesNotContain(body.Operations, o => o.Def is GraphCompiler.IR.Ops.SendOp or GraphCompiler.IR.Ops.RecvOp);
         long before = CudaEmulator.Launches;
+        var copied = CudaEmulator.Copied;
         var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-5, inputs: inputs, branches: true);
         // Every iteration launches the body's kernels (at least the product's and tanh's, maybe fused into one).
         Assert.True(CudaEmulator.Launches - before >= iterations, $"{CudaEmulator.Launches - before} launches for {iterations} iterations");
         Assert.True(program.Kernels >= 2, "the condition's and the body's kernels");
+        // Over PCIe: h0, W and n in once, h out once, and a predicate per test; on the device, the carried values' copies.
+        const long state = 64 * 256 * 4, weights = 256 * 256 * 4, counter = 4;
+        var after = CudaEmulator.Copied;
+        Assert.Equal(state + weights + counter, after.ToDevice - copied.ToDevice);
+        Assert.Equal(state + (iterations + 1), after.ToHost - copied.ToHost);
+        Assert.Equal((iterations + 1) * (state + counter), after.OnDevice - copied.OnDevice);
+    }
+
+    /// <summary>
+    /// The recurrent loop placed by the cost model alone: the counter and the condition on the CPU, the product and tanh on the
+    /// GPU, and the state carried there (<c>gpu_carried = [1]</c>), so nothing crosses PCIe inside the loop: h0 and W go to
+    /// the GPU once, h comes back once, whatever the trip count.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData(0)]
+    [InlineData(3)]
+    public void TheCostModelKeepsARecurrentStateOnTheGpu(int iterations)
+    {
+        var options = PassOptions.Default with { Placement = new PlacementOptions { GpuSupports = GraphCompiler.Backends.Cuda.CudaCapabilities.Supports } };
+        var placed = PassManager.Run(IrTest.Parse(Rnn), PassRegistry.Cuda, options).Unwrap();
+        var text = GraphCompiler.IR.Text.Printer.Print(placed);
+        Assert.Matches(@"while [^\n]*gpu_carried = \[1\]", text);
+        Assert.Matches(@"compare [^\n]*device = cpu", text);
+        var loop = placed.Entry.Body.Operations.Single(o => o.Def is GraphCompiler.IR.Ops.WhileOp);
+        Assert.DoesNotContain(loop.Regions.SelectMany(r => r.Operations), o => o.Def is GraphCompiler.IR.Ops.SendOp or GraphCompiler.IR.Ops.RecvOp);
+
+        var rng = new Random(iterations + 20);
+        Tensor Uniform(int rows, int cols, double scale) =>
+            Tensor.FromDoubles(new TensorType(ElementType.F32, rows, cols), [.. Enumerable.Range(0, rows * cols).Select(_ => (rng.NextDouble() - 0.5) * scale)]);
+        var copied = CudaEmulator.Copied;
+        RunAndCompare(placed, rtol: 1e-4, atol: 1e-5, inputs: [Uniform(64, 256, 2), Uniform(256, 256, 0.2), Tensor.FromDoubles(new TensorType(ElementType.I32), [iterations])], branches: true);
+        var after = CudaEmulator.Copied;
+        Assert.Equal(64 * 256 * 4 + 256 * 256 * 4, after.ToDevice - copied.ToDevice);
+        Assert.Equal(64 * 256 * 4, after.ToHost - copied.ToHost);
+    }
+
+    /// <summary>
+    /// Carried values that rotate on the GPU, a' = tanh(a + b) and b' = a: the yield of a as b' is copied through b's own device
+    /// slot first, since a's buffer is overwritten in the same step; all three carried values stay on the GPU.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(4)]
+    public void CarriedValuesRotateOnTheGpu(int iterations)
+    {
+        var placed = PlaceOnGpu("""
+            func @main(%a0: tensor<128x128xf32>, %b0: tensor<128x128xf32>, %n: tensor<i32>) -> (tensor<128x128xf32>, tensor<128x128xf32>) {
+              %zero = constant {value = dense<0>} : tensor<i32>
+              %one = constant {value = dense<1>} : tensor<i32>
+              %i, %a, %b = while %zero, %a0, %b0 : tensor<i32>, tensor<128x128xf32>, tensor<128x128xf32>
+                cond(%ci: tensor<i32>, %ca: tensor<128x128xf32>, %cb: tensor<128x128xf32>) {
+                  %p = compare %ci, %n {direction = lt} : tensor<bool>
+                  yield %p
+                }
+                body(%bi: tensor<i32>, %ba: tensor<128x128xf32>, %bb: tensor<128x128xf32>) {
+                  %s = add %ba, %bb : tensor<128x128xf32>
+                  %t = tanh %s : tensor<128x128xf32>
+                  %bn = add %bi, %one : tensor<i32>
+                  yield %bn, %t, %ba
+                }
+              return %a, %b
+            }
+            """);
+        Assert.Matches(@"while [^\n]*gpu_carried = \[0, 1, 2\]", GraphCompiler.IR.Text.Printer.Print(placed));
+        var rng = new Random(iterations + 30);
+        Tensor Uniform() => Tensor.FromDoubles(new TensorType(ElementType.F32, 128, 128), [.. Enumerable.Range(0, 128 * 128).Select(_ => rng.NextDouble() - 0.5)]);
+        RunAndCompare(placed, rtol: 1e-5, atol: 1e-6, inputs: [Uniform(), Uniform(), Tensor.FromDoubles(new TensorType(ElementType.I32), [iterations])], branches: true);
+    }
+
+    /// <summary>
+    /// A loop whose body sends a CPU value to the GPU every iteration while nothing comes back (the condition is the CPU's):
+    /// each iteration's send must wait for the previous copy to leave the pinned slot before refilling it. The emulator
+    /// starts a copy to the device as late as it may, so without that wait every copy would read the last iteration's value.
+    /// x ← x + broadcast(i + 1), n times: x0 + n(n + 1)/2.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData(1)]
+    [InlineData(6)]
+    public void ALoopsRepeatedCopyToTheGpuWaitsForItsSlot(int iterations)
+    {
+        var module = IrTest.Parse("""
+            func @main(%x0: tensor<256x256xf32>, %n: tensor<i32>) -> (tensor<256x256xf32>) {
+              %zero = constant {value = dense<0>} : tensor<i32>
+              %one = constant {value = dense<1>} : tensor<i32>
+              %i, %x = while %zero, %x0 {device = cpu, gpu_carried = [1]} : tensor<i32>, tensor<256x256xf32>
+                cond(%ci: tensor<i32>, %cx: tensor<256x256xf32>) {
+                  %p = compare %ci, %n {device = cpu, direction = lt} : tensor<bool>
+                  yield %p
+                }
+                body(%bi: tensor<i32>, %bx: tensor<256x256xf32>) {
+                  %bn = add %bi, %one {device = cpu} : tensor<i32>
+                  %f = convert %bn {device = cpu} : tensor<f32>
+                  %fb = broadcast_in_dim %f {device = cpu, dims = []} : tensor<256x256xf32>
+                  %s = add %bx, %fb {device = gpu} : tensor<256x256xf32>
+                  yield %bn, %s
+                }
+              return %x
+            }
+            """);
+        var placed = PassManager.Run(module, new Pipeline("transfers", ["insert-transfers"]), PassOptions.Default).Unwrap();
+        var body = placed.Entry.Body.Operations.Single(o => o.Def is GraphCompiler.IR.Ops.WhileOp).Regions[1];
+        Assert.Contains(body.Operations, o => o.Def is GraphCompiler.IR.Ops.SendOp && o.Attr.Enum("to") == Placement.Gpu);
+        Assert.DoesNotContain(body.Operations, o => o.Def is GraphCompiler.IR.Ops.SendOp && o.Attr.Enum("to") == Placement.Cpu);
+        var rng = new Random(iterations);
+        var x0 = Tensor.FromDoubles(new TensorType(ElementType.F32, 256, 256), [.. Enumerable.Range(0, 256 * 256).Select(_ => rng.NextDouble())]);
+        RunAndCompare(placed, rtol: 1e-6, atol: 0, inputs: [x0, Tensor.FromDoubles(new TensorType(ElementType.I32), [iterations])], branches: true);
     }
 
     /// <summary>

@@ -52,6 +52,16 @@ internal static partial class CudaEmulator
     /// <summary>Kernels launched through the emulator since the process started.</summary>
     public static unsafe long Launches => ((delegate* unmanaged<long>)Export("gcemu_launches"))();
 
+    /// <summary>Bytes copied by asynchronous copies since the process started: to the device, to the host, and on the device.</summary>
+    public static unsafe (long ToDevice, long ToHost, long OnDevice) Copied
+    {
+        get
+        {
+            var bytes = (delegate* unmanaged<int, long>)Export("gcemu_copied_bytes");
+            return (bytes(0), bytes(1), bytes(2));
+        }
+    }
+
     private static nint Export(string name) => NativeLibrary.GetExport(NativeLibrary.Load(Library), name);
 
     private static readonly HashSet<string> RegisteredPtx = [];
