@@ -66,24 +66,39 @@ public sealed class DevicePlacement : FunctionPass
     private static string Host(int _) => Placement.Cpu;
 
     /// <summary>
-    /// Places the regions of host control flow <paramref name="op"/>, each as a body of its own. A loop keeps in GPU memory
-    /// (<c>gpu_carried</c>) each carried value whose next value is on the GPU when the regions are placed with every carried
-    /// value on the host: that value crossed to the host at the end of every iteration, and back at the start of the next one
-    /// if a GPU op read it; now it crosses only where a CPU op reads it (the condition's one byte, say). The regions are then
-    /// placed again with those values on the GPU.
+    /// Places the regions of host control flow <paramref name="op"/>, each as a body of its own. Placed first with every
+    /// region argument, yield and result on the host, a value that is on the GPU where it is yielded crosses to the host
+    /// there — every iteration, for a loop, and back at the start of the next one if a GPU op reads it. So the op keeps in
+    /// GPU memory (<see cref="OpDef.GpuValuesAttr"/>) a loop's carried value whose next value is on the GPU
+    /// (<c>gpu_carried</c>), and a branch op's result that every branch yields on the GPU or as a constant
+    /// (<c>gpu_results</c>); such a value crosses only where a CPU op reads it (a loop condition's one byte, say). The regions
+    /// are then placed again with those values on the GPU.
     /// </summary>
     private static Operation PlaceRegions(Function f, Operation op, PlacementOptions options, Func<Value, string?> outside)
     {
         Operation Place(Operation o) => o.With(regions: [.. o.Regions.Select((r, ri) => PlaceBody(f, r, r.Arguments, options, outside,
             k => Placement.RegionArgumentDevice(o, ri, k), k => Placement.YieldDevice(o, ri, k)))]);
         var placed = Place(op);
-        if (op.Def is not WhileOp) return placed;
-        var body = placed.Regions[1];
-        var producer = new Dictionary<Value, Operation>(ReferenceEqualityComparer.Instance);
-        foreach (var o in body.Operations)
-            foreach (var r in o.Results) producer[r] = o;
-        // Yield k is on the GPU when a GPU op computes it, when it is a value from outside that lives there (or carried value
-        // k unchanged, starting there), or when it is another carried value that stays there (a rotation): to a fixed point.
+        if (op.Def.GpuValuesAttr is not { } attr) return placed;
+        var onGpu = op.Def is WhileOp ? CarriedOnGpu(op, placed.Regions[1], outside) : ResultsOnGpu(placed, outside);
+        if (onGpu.Count == 0) return placed;
+        return Place(op.With(attributes: op.Attributes.With(attr, new IntArrayAttr([.. onGpu.Select(k => (long)k)]))));
+    }
+
+    /// <summary>Where <paramref name="v"/>, yielded by a placed region, lives: gpu, cpu, or null for a constant (on every device).</summary>
+    private static string? YieldedOn(Value v, Region region, Func<Value, string?> outside)
+    {
+        foreach (var o in region.Operations)
+            if (o.Results.IndexOf(v) is var k and >= 0) return o.Def is ConstantOp ? null : Placement.ResultDevice(o, k);
+        return outside(v);
+    }
+
+    /// <summary>
+    /// A loop's carried value k stays on the GPU when its body yields a value computed there, a value from outside that lives
+    /// there (or value k unchanged, starting there), or another carried value that stays there (a rotation): to a fixed point.
+    /// </summary>
+    private static SortedSet<int> CarriedOnGpu(Operation loop, Region body, Func<Value, string?> outside)
+    {
         var yielded = body.Yielded;
         var onGpu = new SortedSet<int>();
         for (bool grew = true; grew;)
@@ -93,15 +108,25 @@ public sealed class DevicePlacement : FunctionPass
             {
                 var v = yielded[k];
                 int j = body.Arguments.IndexOf(v);
-                bool gpu = producer.TryGetValue(v, out var o) ? o.Def is not ConstantOp && Placement.DeviceOf(o) == Placement.Gpu
-                    : j == k ? outside(op.Operands[k]) == Placement.Gpu
-                    : j >= 0 ? onGpu.Contains(j)
-                    : outside(v) == Placement.Gpu;
+                bool gpu = j < 0 ? YieldedOn(v, body, outside) == Placement.Gpu
+                    : j == k ? outside(loop.Operands[k]) == Placement.Gpu
+                    : onGpu.Contains(j);
                 if (gpu && onGpu.Add(k)) grew = true;
             }
         }
-        if (onGpu.Count == 0) return placed;
-        return Place(op.With(attributes: op.Attributes.With(WhileOp.GpuCarriedAttr, new IntArrayAttr([.. onGpu.Select(k => (long)k)]))));
+        return onGpu;
+    }
+
+    /// <summary>A branch op's result k stays on the GPU when every branch yields it there or as a constant, and one there.</summary>
+    private static SortedSet<int> ResultsOnGpu(Operation placed, Func<Value, string?> outside)
+    {
+        var onGpu = new SortedSet<int>();
+        for (int k = 0; k < placed.Results.Length; k++)
+        {
+            var where = placed.Regions.Select(r => YieldedOn(r.Yielded[k], r, outside)).ToList();
+            if (where.Contains(Placement.Gpu) && where.All(d => d is null or Placement.Gpu)) onGpu.Add(k);
+        }
+        return onGpu;
     }
 
     /// <summary>

@@ -30,6 +30,12 @@ public abstract class OpDef
     public virtual bool IsTerminator => false;
 
     /// <summary>
+    /// For host control flow (<see cref="OpTraits.HostControlFlow"/>): the attribute listing the values the op keeps in GPU
+    /// memory when it runs on the host CPU (a loop's carried values, branches' results; <see cref="Placement.ValueDevice"/>), or null.
+    /// </summary>
+    public virtual string? GpuValuesAttr => null;
+
+    /// <summary>
     /// What passes may assume about the op (see <see cref="OpTraits"/>): declared here, next to the
     /// verifier and the semantics, and read by every consumer instead of lists of op names. Pure ops that
     /// the constant folder may evaluate, the default, are <see cref="OpTraits.Foldable"/>.

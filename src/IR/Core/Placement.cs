@@ -64,27 +64,28 @@ public static class Placement
     }
 
     /// <summary>
-    /// Where carried value <paramref name="i"/> of host control flow <paramref name="op"/> lives: in GPU memory for a loop's
-    /// value listed in <c>gpu_carried</c> (<see cref="Ops.WhileOp.OnGpu"/>), else on the host. It is the device of operand i
-    /// and result i of a while, of its regions' argument i and of its body's yield i.
+    /// Where value <paramref name="i"/> of host control flow <paramref name="op"/> lives: in GPU memory when its
+    /// <see cref="OpDef.GpuValuesAttr"/> lists it (a loop's <c>gpu_carried</c>, branches' <c>gpu_results</c>), else on the host.
+    /// A loop's value i is its operand i, result i, both regions' argument i and body's yield i; a branch op's is its
+    /// result i and every branch's yield i.
     /// </summary>
-    public static string CarriedDevice(Operation op, int i) => op.Def is Ops.WhileOp && Ops.WhileOp.OnGpu(op, i) ? Gpu : Cpu;
+    public static string ValueDevice(Operation op, int i) =>
+        op.Def.GpuValuesAttr is { } attr && op.Attributes[attr] is IntArrayAttr a && a.Values.Contains(i) ? Gpu : Cpu;
 
     /// <summary>The device <paramref name="op"/> reads operand <paramref name="i"/> on: a loop's carried value where it lives, else the op's device.</summary>
-    public static string OperandDevice(Operation op, int i) => HostsRegions(op) && op.Def is Ops.WhileOp ? CarriedDevice(op, i) : DeviceOf(op);
+    public static string OperandDevice(Operation op, int i) => HostsRegions(op) && op.Def is Ops.WhileOp ? ValueDevice(op, i) : DeviceOf(op);
 
-    /// <summary>The device result <paramref name="i"/> of <paramref name="op"/> lives on: a loop's carried value where it lives, else the op's device.</summary>
-    public static string ResultDevice(Operation op, int i) => HostsRegions(op) && op.Def is Ops.WhileOp ? CarriedDevice(op, i) : DeviceOf(op);
+    /// <summary>The device result <paramref name="i"/> of <paramref name="op"/> lives on: for host control flow, where <see cref="ValueDevice"/> says.</summary>
+    public static string ResultDevice(Operation op, int i) => HostsRegions(op) ? ValueDevice(op, i) : DeviceOf(op);
+
+    /// <summary>Where region <paramref name="region"/> of host control flow <paramref name="op"/> gets argument <paramref name="i"/>: a loop's carried value where it lives.</summary>
+    public static string RegionArgumentDevice(Operation op, int region, int i) => op.Def is Ops.WhileOp ? ValueDevice(op, i) : Cpu;
 
     /// <summary>
-    /// Where region <paramref name="region"/> of <paramref name="op"/> (host control flow on the host) gets argument <paramref name="i"/>
-    /// and wants yield <paramref name="i"/>: a loop's carried values where they live (its condition's one yield on the host,
-    /// which reads it), the host for branches (their arguments and results are host values).
+    /// Where region <paramref name="region"/> of host control flow <paramref name="op"/> yields value <paramref name="i"/>: where
+    /// <see cref="ValueDevice"/> says, except a loop condition's one yield, which the host reads.
     /// </summary>
-    public static string RegionArgumentDevice(Operation op, int region, int i) => op.Def is Ops.WhileOp ? CarriedDevice(op, i) : Cpu;
-
-    /// <inheritdoc cref="RegionArgumentDevice"/>
-    public static string YieldDevice(Operation op, int region, int i) => op.Def is Ops.WhileOp && region == 1 ? CarriedDevice(op, i) : Cpu;
+    public static string YieldDevice(Operation op, int region, int i) => op.Def is Ops.WhileOp && region == 0 ? Cpu : ValueDevice(op, i);
 
     /// <summary><paramref name="op"/> placed on <paramref name="device"/> (the same object when it already is).</summary>
     public static Operation On(Operation op, string device) => op.With(attributes: op.Attributes.With(AttrName, new EnumAttr(device)));

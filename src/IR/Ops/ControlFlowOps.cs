@@ -14,18 +14,12 @@ namespace GraphCompiler.IR.Ops;
 /// </summary>
 public sealed class WhileOp() : OpDef("while")
 {
-    /// <summary>The attribute listing the carried values kept in GPU memory (ascending indices).</summary>
-    public const string GpuCarriedAttr = "gpu_carried";
-
     public override OpTraits Traits => OpTraits.Foldable | OpTraits.HostControlFlow;
     public override Autodiff.VjpRule? Gradient => ControlFlowGradients.While;
     public override int MaxOperands => -1;
     public override ImmutableArray<string> RegionNames => ["cond", "body"];
-    public override ImmutableArray<AttrSpec> Attributes => [AttrSpec.IntsOrEmpty(GpuCarriedAttr)];
-
-    /// <summary>Whether carried value <paramref name="i"/> of while <paramref name="op"/> stays in GPU memory (<c>gpu_carried</c>).</summary>
-    public static bool OnGpu(Operation op, int i) =>
-        op.Attributes[GpuCarriedAttr] is IntArrayAttr a && a.Values.Contains(i);
+    public override string? GpuValuesAttr => "gpu_carried";
+    public override ImmutableArray<AttrSpec> Attributes => [AttrSpec.IntsOrEmpty(GpuValuesAttr!)];
 
     public override ImmutableArray<TensorType> InferResultTypes(OpSignature sig)
     {
@@ -39,15 +33,20 @@ public sealed class WhileOp() : OpDef("while")
         var next = body.Yielded.Select(v => v.Type).ToImmutableArray();
         if (!next.SequenceEqual(carried))
             throw sig.Error($"body yields ({string.Join(", ", next)}) but the loop carries ({string.Join(", ", carried)})");
-        if (sig.AttributeMap[GpuCarriedAttr] is IntArrayAttr { Values: var gpu } && gpu.Length > 0)
-        {
-            for (int k = 0; k < gpu.Length; k++)
-                if (gpu[k] < 0 || gpu[k] >= carried.Length || (k > 0 && gpu[k] <= gpu[k - 1]))
-                    throw sig.Error($"{GpuCarriedAttr} must list carried values (0..{carried.Length - 1}) in ascending order, got [{string.Join(", ", gpu)}]");
-            if (sig.AttributeMap[Placement.AttrName] is not EnumAttr { Value: Placement.Cpu })
-                throw sig.Error($"{GpuCarriedAttr} needs the loop on the host CPU (device = cpu), which runs it and reads the condition");
-        }
+        CheckGpuValues(sig, carried.Length, "carried values", "the loop");
         return carried;
+    }
+
+    /// <summary>Checks the op's <see cref="OpDef.GpuValuesAttr"/>: indices of its <paramref name="count"/> values, ascending, on an op the host runs.</summary>
+    internal static void CheckGpuValues(OpSignature sig, int count, string values, string what)
+    {
+        var attr = sig.Def.GpuValuesAttr!;
+        if (sig.AttributeMap[attr] is not IntArrayAttr { Values: var gpu } || gpu.Length == 0) return;
+        for (int k = 0; k < gpu.Length; k++)
+            if (gpu[k] < 0 || gpu[k] >= count || (k > 0 && gpu[k] <= gpu[k - 1]))
+                throw sig.Error($"{attr} must list {values} (0..{count - 1}) in ascending order, got [{string.Join(", ", gpu)}]");
+        if (sig.AttributeMap[Placement.AttrName] is not EnumAttr { Value: Placement.Cpu })
+            throw sig.Error($"{attr} needs {what} on the host CPU (device = cpu), which runs it and reads its {(sig.Def is WhileOp ? "condition" : "predicate or index")}");
     }
 
     internal static void CheckArgs(OpSignature sig, string name, Region r, ImmutableArray<TensorType> expected)
@@ -74,18 +73,26 @@ public sealed class WhileOp() : OpDef("while")
     }
 }
 
-/// <summary><c>if %pred : T... then() { yield ... } else() { yield ... }</c>: runs one branch; both yield the result types.</summary>
+/// <summary>
+/// <c>if %pred : T... then() { yield ... } else() { yield ... }</c>: runs one branch; both yield the result types.
+/// <c>gpu_results = [i, ...]</c> (set by <c>place-devices</c> on an if on the host CPU): the results kept in GPU memory,
+/// where each branch yields them.
+/// </summary>
 public sealed class IfOp() : OpDef("if")
 {
     public override OpTraits Traits => OpTraits.Foldable | OpTraits.HostControlFlow;
     public override Autodiff.VjpRule? Gradient => ControlFlowGradients.Branches;
     public override int MinOperands => 1;
     public override ImmutableArray<string> RegionNames => ["then", "else"];
+    public override string? GpuValuesAttr => CaseOp.GpuResults;
+    public override ImmutableArray<AttrSpec> Attributes => [AttrSpec.IntsOrEmpty(CaseOp.GpuResults)];
 
     public override ImmutableArray<TensorType> InferResultTypes(OpSignature sig)
     {
         if (sig.Operand(0) != TensorType.Scalar(ElementType.Bool)) throw sig.Error($"predicate must be tensor<bool>, got {sig.Operand(0)}");
-        return CaseOp.BranchTypes(sig, ["then", "else"]);
+        var types = CaseOp.BranchTypes(sig, ["then", "else"]);
+        WhileOp.CheckGpuValues(sig, types.Length, "results", "the if");
+        return types;
     }
 
     public override ImmutableArray<Tensor> Evaluate(EvalContext ctx) => ctx.RunRegion(ctx.Operand(0).GetBool(0) ? 0 : 1, []);
@@ -93,22 +100,29 @@ public sealed class IfOp() : OpDef("if")
 
 /// <summary>
 /// <c>case %index : T... branch() {...} branch() {...}</c>: runs branch <c>index</c>; an index out of
-/// range runs the last branch (XLA's rule, which makes the last branch the default).
+/// range runs the last branch (XLA's rule, which makes the last branch the default). <c>gpu_results</c> as on <c>if</c>.
 /// </summary>
 public sealed class CaseOp() : OpDef("case")
 {
+    /// <summary>The attribute of <c>if</c> and <c>case</c> listing the results kept in GPU memory (<see cref="OpDef.GpuValuesAttr"/>).</summary>
+    internal const string GpuResults = "gpu_results";
+
     public override OpTraits Traits => OpTraits.Foldable | OpTraits.HostControlFlow;
     public override Autodiff.VjpRule? Gradient => ControlFlowGradients.Branches;
     public override int MinOperands => 1;
     public override ImmutableArray<string> RegionNames => ["branch"];
     public override bool VariadicRegions => true;
+    public override string? GpuValuesAttr => GpuResults;
+    public override ImmutableArray<AttrSpec> Attributes => [AttrSpec.IntsOrEmpty(GpuResults)];
 
     public override ImmutableArray<TensorType> InferResultTypes(OpSignature sig)
     {
         var idx = sig.Operand(0);
         if (idx.Rank != 0 || !idx.Element.IsInteger()) throw sig.Error($"index must be a rank-0 integer, got {idx}");
         if (sig.Regions.Length == 0) throw sig.Error("needs at least one branch");
-        return BranchTypes(sig, [.. sig.Regions.Select((_, i) => $"branch #{i}")]);
+        var types = BranchTypes(sig, [.. sig.Regions.Select((_, i) => $"branch #{i}")]);
+        WhileOp.CheckGpuValues(sig, types.Length, "results", "the case");
+        return types;
     }
 
     internal static ImmutableArray<TensorType> BranchTypes(OpSignature sig, string[] names)

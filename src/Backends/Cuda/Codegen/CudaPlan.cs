@@ -86,20 +86,22 @@ internal sealed class CudaPlan
             WireKernels[send] = (name, Loaded.Count, grid);
             Loaded.Add(new LoadedKernel(name, 0));
         }
-        // A loop's carried value kept on the GPU starts as its operand and takes its body's yield each iteration, copied on
-        // the device: those must be GPU values, or constants (uploaded with the kernels' ones).
-        foreach (var loop in ops.Where(o => o.Def is WhileOp && Placement.HostsRegions(o)))
-            for (int i = 0; i < loop.Results.Length; i++)
+        // A value host control flow keeps on the GPU (a loop's carried value, a branch's result) is copied there on the device
+        // from a loop's operand and each yield: those must be GPU values, or constants (uploaded with the kernels' ones).
+        foreach (var owner in ops.Where(Placement.HostsRegions))
+            for (int i = 0; i < owner.Results.Length; i++)
             {
-                if (Placement.CarriedDevice(loop, i) != Placement.Gpu) continue;
-                foreach (var x in new[] { loop.Operands[i], loop.Regions[1].Yielded[i] })
+                if (Placement.ValueDevice(owner, i) != Placement.Gpu) continue;
+                var sources = owner.Regions.Select((r, ri) => (r, ri)).Where(p => Placement.YieldDevice(owner, p.ri, i) == Placement.Gpu).Select(p => p.r.Yielded[i]);
+                if (owner.Def is WhileOp) sources = sources.Prepend(owner.Operands[i]);
+                foreach (var x in sources)
                 {
                     if (_producer.TryGetValue(x, out var p) && p.Def is ConstantOp)
                     {
                         if (ConstantIndex(x) is null) DeviceConstants.Add((x, p.Attr.Tensor("value")));
                     }
                     else if (!OnDevice(x))
-                        throw new CodegenException($"a loop{Where(loop)} keeps carried value {i} on the GPU but starts or continues it from a value that is not there; run insert-transfers after place-devices");
+                        throw new CodegenException($"'{owner.Name}'{Where(owner)} keeps value {i} on the GPU but copies it from a value that is not there; run insert-transfers after place-devices");
                 }
             }
         Staging = new TransferStaging(f);

@@ -422,7 +422,13 @@ public sealed class ProgramEmitter
             _b.Block(labels[i]);
             var region = op.Regions[i];
             EmitRegion(region);
-            for (int k = 0; k < op.Results.Length; k++) Copy(_pointers[op.Results[k]], region.Yielded[k]);
+            for (int k = 0; k < op.Results.Length; k++)
+            {
+                var (result, yielded) = (op.Results[k], region.Yielded[k]);
+                if (_device?.Elsewhere(result) == true) // a result the device keeps (gpu_results): copied there
+                    _device.CopyOnDevice(Site, _device.DeviceAddress(result, Site), _device.DeviceAddress(yielded, Site), result.Type.ByteSize);
+                else Copy(_pointers[result], yielded);
+            }
             _b.Br(join);
         }
         _b.Block(join);

@@ -137,6 +137,60 @@ public sealed class CudaControlFlowTests
     }
 
     /// <summary>
+    /// A case inside a loop, all on the GPU: branch i mod 3 runs tanh, a square, or yields a constant. Every branch yields on
+    /// the GPU or a constant (uploaded with the kernels' constants), so the case keeps its result there (<c>gpu_results</c>),
+    /// and the loop its state; per iteration only the case's index and the loop's predicate cross to the host.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData(0)]
+    [InlineData(5)]
+    public void BranchResultsStayOnTheGpuInsideALoop(int iterations)
+    {
+        var placed = PlaceOnGpu("""
+            func @main(%h0: tensor<64x64xf32>, %n: tensor<i32>) -> (tensor<64x64xf32>) {
+              %zero = constant {value = dense<0>} : tensor<i32>
+              %one = constant {value = dense<1>} : tensor<i32>
+              %three = constant {value = dense<3>} : tensor<i32>
+              %i, %h = while %zero, %h0 : tensor<i32>, tensor<64x64xf32>
+                cond(%ci: tensor<i32>, %ch: tensor<64x64xf32>) {
+                  %p = compare %ci, %n {direction = lt} : tensor<bool>
+                  yield %p
+                }
+                body(%bi: tensor<i32>, %bh: tensor<64x64xf32>) {
+                  %r = rem %bi, %three : tensor<i32>
+                  %u = case %r : tensor<64x64xf32>
+                    branch() {
+                      %t = tanh %bh : tensor<64x64xf32>
+                      yield %t
+                    }
+                    branch() {
+                      %s = mul %bh, %bh : tensor<64x64xf32>
+                      yield %s
+                    }
+                    branch() {
+                      %c = constant {value = dense<0.25>} : tensor<64x64xf32>
+                      yield %c
+                    }
+                  %bn = add %bi, %one : tensor<i32>
+                  yield %bn, %u
+                }
+              return %h
+            }
+            """);
+        var text = GraphCompiler.IR.Text.Printer.Print(placed);
+        Assert.Matches(@"case [^\n]*gpu_results = \[0\]", text);
+        Assert.Matches(@"while [^\n]*gpu_carried = \[0, 1\]", text);
+        var rng = new Random(iterations + 40);
+        var h0 = Tensor.FromDoubles(new TensorType(ElementType.F32, 64, 64), [.. Enumerable.Range(0, 64 * 64).Select(_ => rng.NextDouble() * 2 - 1)]);
+        var copied = CudaEmulator.Copied;
+        RunAndCompare(placed, rtol: 1e-5, atol: 1e-6, inputs: [h0, Tensor.FromDoubles(new TensorType(ElementType.I32), [iterations])], branches: true);
+        var after = CudaEmulator.Copied;
+        const long state = 64 * 64 * 4;
+        Assert.Equal(state + 4, after.ToDevice - copied.ToDevice); // h0 and n
+        Assert.Equal(state + (iterations + 1) + 4L * iterations, after.ToHost - copied.ToHost); // h, each predicate, each index
+    }
+
+    /// <summary>
     /// A loop whose body sends a CPU value to the GPU every iteration while nothing comes back (the condition is the CPU's):
     /// each iteration's send must wait for the previous copy to leave the pinned slot before refilling it. The emulator
     /// starts a copy to the device as late as it may, so without that wait every copy would read the last iteration's value.
@@ -206,11 +260,14 @@ public sealed class CudaControlFlowTests
         var rng = new Random(predicate ? 1 : 2);
         Tensor Uniform() => Tensor.FromDoubles(new TensorType(ElementType.F32, 128, 128), [.. Enumerable.Range(0, 128 * 128).Select(_ => (rng.NextDouble() - 0.5) * 0.3)]);
         Tensor[] inputs = [Tensor.FromDoubles(new TensorType(ElementType.Bool), [predicate ? 1 : 0]), Uniform(), Uniform()];
+        Assert.Matches(@"= if [^\n]*gpu_results = \[0\]", text); // both branches yield on the GPU: the result stays there
         long before = CudaEmulator.Launches;
+        var copied = CudaEmulator.Copied;
         var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-5, inputs: inputs, branches: true);
         // The branch taken, not the other: one output fusion (a GEMM launch) or one add.
         Assert.Equal(2, program.Kernels);
         Assert.Equal(1, CudaEmulator.Launches - before);
+        Assert.Equal(128 * 128 * 4, CudaEmulator.Copied.ToHost - copied.ToHost);
     }
 
     /// <summary>
