@@ -16,13 +16,13 @@ namespace GraphCompiler.Passes;
 /// so they never need a transfer); the terminator gets none. Arguments and results live on the host.</item>
 /// <item>Ops with regions other than <c>fusion</c> (while, if, case, call) run on the CPU; a fusion is placed as
 /// one unit. The host's control flow (<see cref="OpTraits.HostControlFlow"/>: while, if, case) on the host CPU, when
-/// there is a GPU, has each region placed as a body of its own: its arguments and yields live on the host — except a
-/// loop's carried values its body computes on the GPU, which stay there (<c>gpu_carried</c>, <see cref="PlaceRegions"/>) —
+/// there is a GPU, has each region placed as a body of its own: its arguments and yields live on the host — except the
+/// values it keeps on the GPU (a loop's carried values, branches' results computed there: <see cref="PlaceRegions"/>) —
 /// and a value it reads from outside is where the enclosing body put it, from the start (insert-transfers copies it
 /// before the op, once, not per iteration; the simulation charges the copy per iteration, an overestimate). The
-/// enclosing body's simulation takes a loop's results to be on the host (its regions are placed after it).</item>
+/// regions are placed when the simulation reaches the op, and its results are then where the regions leave them.</item>
 /// <item>Colocation: a <c>reshape</c> or <c>broadcast_in_dim</c> is a view, pointless to move alone, so
-/// it joins its operand's producer's group (union-find). A group goes to one device; if the GPU cannot
+/// it joins its operand's producer's group (union-find), unless that is host control flow (its results may be on either device). A group goes to one device; if the GPU cannot
 /// run one member, the whole group stays on the CPU (the CPU fallback).</item>
 /// <item>User constraints (<see cref="PlacementConstraint"/>) apply to the whole group; two that
 /// disagree inside one group are an error naming both ops. They are soft: never onto a GPU that cannot
@@ -51,16 +51,7 @@ public sealed class DevicePlacement : FunctionPass
         Func<int, string>? argumentDevice = null, Func<int, string>? yieldDevice = null)
     {
         var planner = new Planner(f, body, arguments, options, outside, argumentDevice ?? Host, yieldDevice ?? Host);
-        var plan = planner.Plan();
-        var ops = body.Operations;
-        var placed = ImmutableArray.CreateBuilder<Operation>(ops.Length);
-        for (int i = 0; i < ops.Length; i++)
-        {
-            var op = plan[i] is { } d ? Placement.On(ops[i], d) : ops[i];
-            if (PlacesInside(op, options)) op = PlaceRegions(f, op, InRegion(options), planner.Home);
-            placed.Add(op);
-        }
-        return body.WithOperations(placed.MoveToImmutable());
+        return body.WithOperations(planner.Plan());
     }
 
     private static string Host(int _) => Placement.Cpu;
@@ -179,9 +170,13 @@ public sealed class DevicePlacement : FunctionPass
         private int[] _parent = [];
         private ValueNames? _names;
 
-        public string?[] Plan()
+        /// <summary>
+        /// The body's ops placed, in order. Host control flow has its regions placed when it is reached (values from before
+        /// it are where they will be), and its results are then where the regions leave them (<see cref="PlaceRegions"/>).
+        /// </summary>
+        public ImmutableArray<Operation> Plan()
         {
-            var plan = new string?[_ops.Length];
+            var plan = _ops.ToArray();
             for (int i = 0; i < _ops.Length; i++)
                 foreach (var r in _ops[i].Results) _producer[r] = i;
             var groups = Colocate();
@@ -213,11 +208,18 @@ public sealed class DevicePlacement : FunctionPass
                 Simulate(members, best!, commit: true);
                 foreach (var m in members)
                 {
-                    plan[m] = best;
+                    plan[m] = Placement.On(_ops[m], best!);
                     done[m] = true;
+                    if (!PlacesInside(plan[m], options)) continue;
+                    plan[m] = PlaceRegions(f, plan[m], InRegion(options), Home);
+                    for (int k = 0; k < plan[m].Results.Length; k++)
+                    {
+                        var r = plan[m].Results[k];
+                        _home[r] = (Placement.ResultDevice(plan[m], k), _home[r].Time);
+                    }
                 }
             }
-            return plan;
+            return [.. plan];
         }
 
         /// <summary>The device of a value of this body (or of an enclosing one), once planned; null for constants.</summary>
@@ -238,7 +240,8 @@ public sealed class DevicePlacement : FunctionPass
             {
                 var op = _ops[i];
                 if (op.Def is not (ReshapeOp or BroadcastInDimOp) || !IsPlaceable(op)) continue;
-                if (!_producer.TryGetValue(op.Operands[0], out var p) || !IsPlaceable(_ops[p])) continue;
+                // Host control flow runs on the host whatever device its results are on: a view of one goes where it is cheapest.
+                if (!_producer.TryGetValue(op.Operands[0], out var p) || !IsPlaceable(_ops[p]) || _ops[p].Def.Has(OpTraits.HostControlFlow)) continue;
                 int a = Find(p), b = Find(i);
                 if (a != b) _parent[Math.Max(a, b)] = Math.Min(a, b);
             }
