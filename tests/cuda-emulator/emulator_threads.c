@@ -426,23 +426,29 @@ CUresult run_launch(const struct function *fn, unsigned gx, unsigned gy, unsigne
     current = l;
     if (!fn->synchronises)
     {
-        /* No barrier, no shuffle: the block's threads in turn on this thread. */
+        /* No barrier, no shuffle: the block's threads in turn on this thread. A GPU runs blocks, and threads between
+         * barriers, in no order a kernel may rely on: blocks and threads run last first here, so that a kernel whose result
+         * depends on that order (two threads writing one element unordered) computes something other than in order. */
         cp = &serial_cp;
-        for (unsigned z = 0; z < gz; z++)
-            for (unsigned y = 0; y < gy; y++)
-                for (unsigned x = 0; x < gx; x++)
+        for (unsigned z = gz; z-- > 0;)
+            for (unsigned y = gy; y-- > 0;)
+                for (unsigned x = gx; x-- > 0;)
                 {
                     ctaid[0] = x; ctaid[1] = y; ctaid[2] = z;
-                    for (tid = 0; tid < bx; tid++) l->kernel(params);
+                    for (unsigned t = bx; t-- > 0;)
+                    {
+                        tid = t;
+                        l->kernel(params);
+                    }
                 }
     }
     else if (!reserve_stacks(bx) || !(l->fibers = calloc(bx, sizeof *l->fibers)))
         status = ERR_LAUNCH_OUT_OF_RESOURCES;
     else
     {
-        for (unsigned z = 0; z < gz && status == OK; z++)
-            for (unsigned y = 0; y < gy && status == OK; y++)
-                for (unsigned x = 0; x < gx && status == OK; x++)
+        for (unsigned z = gz; z-- > 0 && status == OK;)
+            for (unsigned y = gy; y-- > 0 && status == OK;)
+                for (unsigned x = gx; x-- > 0 && status == OK;)
                 {
                     ctaid[0] = x; ctaid[1] = y; ctaid[2] = z;
                     if (run_block(l) != 0) status = ERR_LAUNCH_FAILED;

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Ops;
@@ -6,134 +7,273 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 
 /// <summary>
 /// scatter on the GPU, with the IR's sequential semantics (updates applied in row-major order: with duplicate
-/// indices, <c>replace</c>'s last update wins and <c>add</c> sums in that order), in two kernels: a copy of the operand
-/// into the result, then the updates:
+/// indices, <c>replace</c>'s last update wins and <c>add</c> sums in that order), bit for bit. First the operand is copied
+/// into the result; then the updates, in one of four ways:
 /// <list type="bullet">
-/// <item>when the index vectors address only inserted (size-1) dimensions, windows of two positions are either the same
+/// <item><c>replace</c> (several positions): in parallel over positions and window elements, by claims. A clearing kernel
+/// zeroes one 32-bit claim per result element (device scratch); a claiming kernel has every (position p, window element)
+/// whose window lies inside raise its target's claim to p + 1 (<c>atomicrmw max</c>); an applying kernel has each write
+/// where its claim won. The last position writing an element is the one whose value stays, as in order, overlapping
+/// windows included;</item>
+/// <item>32- and 64-bit integer <c>add</c>, <c>mul</c>, <c>max</c>, <c>min</c> (several positions): in parallel, each
+/// update combined into its element atomically (<c>atomicrmw</c>; a compare-and-swap loop for mul). These are
+/// associative and commutative exactly, so any order gives the sequential result;</item>
+/// <item>otherwise (floating point, whose sums depend on their order; 8- and 16-bit elements, which have no atomics),
+/// when the index vectors address only inserted (size-1) dimensions, windows of two positions are either the same
 /// or disjoint (embeddings' gradients, a row per index; ScatterND over leading dimensions; ScatterElements): a thread per
 /// window element walks the positions in order and applies its element of each, parallel over the window, serial over
-/// the positions (a scatter of single elements runs on one thread);</item>
-/// <item>when the indices move a window along one of its own dimensions, windows of two positions may overlap partly
-/// (a dynamic_update_slice as a scatter, sliding patches): one block applies the positions in order, its threads sharing
-/// each window, with a barrier between positions, which orders the writes of every thread and makes them visible.</item>
+/// the positions;</item>
+/// <item>and when the indices move a window along one of its own dimensions, windows of two positions may overlap partly
+/// (sliding patches added): one block applies the positions in order, its threads sharing each window, with a barrier
+/// between positions, which orders the writes of every thread and makes them visible.</item>
 /// </list>
 /// A window not wholly inside the operand is skipped (XLA's rule).
 /// </summary>
-internal static class ScatterKernel
+internal sealed class ScatterKernel
 {
     private const int Block = 256;
 
     /// <summary>Threads of the one block that applies overlapping windows (the most a block may have).</summary>
     private const int OrderedBlock = 1024;
 
+    /// <summary>Bytes of one claim: position + 1 as an i32 (0: unclaimed), so at most 2³¹ − 2 positions take the claims path.</summary>
+    private const int ClaimBytes = 4;
+
     public static bool Supports(Operation op) => op.Def is ScatterOp;
 
-    /// <summary>Whether windows of two positions can only coincide or be disjoint (indices address inserted dimensions only).</summary>
-    private static bool WindowsFixed(Operation op)
+    private readonly Operation _op;
+    private readonly Value _x, _idx, _upd;
+    private readonly ImmutableArray<long> _uwd, _map, _inBatch, _idxBatch;
+    private readonly int _ivd;
+    private readonly string _kind;
+    private readonly int[] _windowDims, _scatterDims;
+    private readonly ImmutableArray<long> _shape, _windowShape, _scatterShape;
+    private readonly long _window, _positions;
+
+    private ScatterKernel(Operation op)
     {
-        var inserted = op.Attr.Ints("inserted_window_dims");
-        return op.Attr.Ints("scatter_dims_to_operand_dims").All(d => inserted.Contains(d));
+        _op = op;
+        (_x, _idx, _upd) = (op.Operands[0], op.Operands[1], op.Operands[2]);
+        var a = op.Attr;
+        (_uwd, _map, _kind) = (a.Ints("update_window_dims"), a.Ints("scatter_dims_to_operand_dims"), a.Enum("kind"));
+        (_inBatch, _idxBatch, _ivd) = (a.Ints("input_batching_dims"), a.Ints("scatter_indices_batching_dims"), a.Int32("index_vector_dim"));
+        _windowDims = IndexingDims.Window(_x.Type.Rank, a.Ints("inserted_window_dims"), _inBatch);
+        _shape = _x.Type.Shape;
+        _scatterDims = [.. Enumerable.Range(0, _upd.Type.Rank).Where(d => !_uwd.Contains(d))];
+        _windowShape = [.. _uwd.Select(d => _upd.Type.Shape[(int)d])];
+        _scatterShape = [.. _scatterDims.Select(d => _upd.Type.Shape[d])];
+        _window = _windowShape.Aggregate(1L, (p, s) => p * s);
+        _positions = _scatterShape.Aggregate(1L, (p, s) => p * s);
     }
+
+    private ElementType Element => _x.Type.Element;
+
+    /// <summary>Whether windows of two positions can only coincide or be disjoint (indices address inserted dimensions only).</summary>
+    private bool WindowsFixed()
+    {
+        var inserted = _op.Attr.Ints("inserted_window_dims");
+        return _map.All(d => inserted.Contains(d));
+    }
+
+    /// <summary>Integer combinations any order computes exactly, on elements the GPU has atomics for.</summary>
+    private bool Atomic => _kind is "add" or "mul" or "max" or "min" && Element.IsInteger() && Element.ByteSize() is 4 or 8;
 
     public static IReadOnlyList<GpuKernel> Emit(DeviceModule m, Operation op, IReadOnlyDictionary<Value, Tensor> constants)
     {
-        var (x, idx, upd) = (op.Operands[0], op.Operands[1], op.Operands[2]);
-        IReadOnlyList<Value> inputs = [x, idx, upd];
+        var s = new ScatterKernel(op);
         // 1: the result starts as the operand (the pointwise kernel's copy, or its constant's elements).
-        var copy = PointwiseKernel.Emit(m, inputs, [], [x], constants, op.Results, op.Operands);
+        var copy = PointwiseKernel.Emit(m, [s._x, s._idx, s._upd], [], [s._x], constants, op.Results, op.Operands);
+        // 2: the updates. One position applies in parallel whichever way: the ordered kernels are simplest then.
+        if (s._positions > 1 && s._kind == "replace" && s._positions < int.MaxValue) return [copy, .. s.EmitClaims(m)];
+        if (s._positions > 1 && s.Atomic) return [copy, s.EmitAtomic(m)];
+        return [copy, s.WindowsFixed() ? s.EmitPerWindowElement(m) : s.EmitOneBlock(m)];
+    }
 
-        var a = op.Attr;
-        var (uwd, map, kind) = (a.Ints("update_window_dims"), a.Ints("scatter_dims_to_operand_dims"), a.Enum("kind"));
-        var (inBatch, idxBatch, ivd) = (a.Ints("input_batching_dims"), a.Ints("scatter_indices_batching_dims"), a.Int32("index_vector_dim"));
-        var windowDims = IndexingDims.Window(x.Type.Rank, a.Ints("inserted_window_dims"), inBatch);
-        var shape = x.Type.Shape;
-        var scatterDims = Enumerable.Range(0, upd.Type.Rank).Where(d => !uwd.Contains(d)).ToArray();
-        var windowShape = System.Collections.Immutable.ImmutableArray.CreateRange(uwd.Select(d => upd.Type.Shape[(int)d]));
-        var scatterShape = System.Collections.Immutable.ImmutableArray.CreateRange(scatterDims.Select(d => upd.Type.Shape[d]));
-        long window = windowShape.Aggregate(1L, (p, s) => p * s), positions = scatterShape.Aggregate(1L, (p, s) => p * s);
-        var e = x.Type.Element;
-        bool fixedWindows = WindowsFixed(op);
+    /// <summary>The kernel's parameters after the copy: the result, then the op's operands (%p1 operand, %p2 indices, %p3 updates).</summary>
+    private IReadOnlyList<Value> Parameters => [.. _op.Results, .. _op.Operands];
 
+    /// <summary>Blocks of <see cref="Block"/> threads for one thread per (position, window element).</summary>
+    private long EveryUpdateGrid => Math.Max(1, (_positions * _window + Block - 1) / Block);
+
+    /// <summary>
+    /// The window's start in the operand at scatter position <paramref name="scatter"/>, and whether the window lies wholly
+    /// inside (unsigned compares: a negative start is out too; along a window dimension the start leaves room for the window).
+    /// </summary>
+    private (string[] Start, string Inside) Locate(LlvmBuilder b, MemoryAccess mem, string[] scatter)
+    {
+        var xi = Enumerable.Repeat("0", _shape.Length).ToArray();
+        for (int j = 0; j < _map.Length; j++)
+        {
+            var pos = new List<string>();
+            for (int d = 0, bi = 0; d < _idx.Type.Rank; d++) pos.Add(d == _ivd ? j.ToString() : scatter[bi++]);
+            var raw = mem.Load("%p2", _idx.Type.Element, mem.Ravel(pos, _idx.Type.Shape));
+            xi[_map[j]] = _idx.Type.Element == ElementType.I64 ? raw : b.Let($"{(_idx.Type.Element.IsUnsignedInteger() ? "zext" : "sext")} {LlvmTypes.Memory(_idx.Type.Element)} {raw} to i64", "ix");
+        }
+        for (int i = 0; i < _inBatch.Length; i++) xi[_inBatch[i]] = scatter[_idxBatch[i] < _ivd ? _idxBatch[i] : _idxBatch[i] - 1];
+        var inside = "true";
+        for (int d = 0; d < _shape.Length; d++)
+        {
+            int w = Array.IndexOf(_windowDims, d);
+            long room = w < 0 ? _shape[d] : _shape[d] - _windowShape[w] + 1;
+            if (w >= 0 && !_map.Contains(d)) continue; // start 0
+            inside = b.Let($"and i1 {inside}, {b.Let($"icmp ult i64 {xi[d]}, {room}")}");
+        }
+        return (xi, inside);
+    }
+
+    /// <summary>Window element <paramref name="wi"/> of the update at <paramref name="scatter"/>: its element in the result (the window starting at <paramref name="start"/>) and its value.</summary>
+    private (string Target, string Value) Update(LlvmBuilder b, MemoryAccess mem, string[] scatter, string[] start, string[] wi)
+    {
+        var ui = new string[_upd.Type.Rank];
+        for (int i = 0; i < _scatterDims.Length; i++) ui[_scatterDims[i]] = scatter[i];
+        for (int i = 0; i < _uwd.Length; i++) ui[_uwd[i]] = wi[i];
+        var xi = (string[])start.Clone();
+        for (int i = 0; i < _uwd.Length; i++) xi[_windowDims[i]] = start[_windowDims[i]] == "0" ? wi[i] : b.Let($"add i64 {start[_windowDims[i]]}, {wi[i]}");
+        return (mem.Ravel(xi, _shape), mem.Load("%p3", Element, mem.Ravel(ui, _upd.Type.Shape)));
+    }
+
+    /// <summary>Applies an update in order: stored, or combined with the element by the op's kind.</summary>
+    private void Apply(LlvmBuilder b, MemoryAccess mem, ScalarEmitter scalars, string[] scatter, string[] start, string[] wi)
+    {
+        var (at, u) = Update(b, mem, scatter, start, wi);
+        if (_kind != "replace") u = scalars.Binary(_kind, Element, mem.Load("%p0", Element, at), u);
+        mem.Store(new KernelBuffer("%p0", _x.Type), at, u);
+    }
+
+    /// <summary>
+    /// A kernel with a thread per (position, window element): <paramref name="body"/> gets the builder, the position (linear
+    /// and unravelled), the window's start and the window element, for a window wholly inside the operand.
+    /// </summary>
+    private GpuKernel EveryUpdate(DeviceModule m, string what, Action<LlvmBuilder, MemoryAccess, string, string[], string[], string[]> body, long scratch = 0)
+    {
+        var name = m.NextName(what);
+        var b = new LlvmBuilder();
+        var mem = new MemoryAccess(b, m.Context);
+        var (g, done) = Sreg.GuardedThread(m.Context, b, Block, _positions * _window, "g");
+        var p = _window == 1 ? g : b.Let($"udiv i64 {g}, {_window}", "pos");
+        var w = _window == 1 ? "0" : b.Let($"urem i64 {g}, {_window}", "w");
+        var scatter = mem.Unravel(p, _scatterShape);
+        var (start, inside) = Locate(b, mem, scatter);
+        b.If(inside, () => body(b, mem, p, scatter, start, mem.Unravel(w, _windowShape)), "inside");
+        b.Br(done);
+        b.Block(done);
+        b.Line("ret void");
+        int parameters = 1 + _op.Operands.Length + (scratch > 0 ? 1 : 0);
+        m.AddKernel(name, parameters, b.Body());
+        return new GpuKernel(name, EveryUpdateGrid, 1, 1, Block, Parameters, scratch);
+    }
+
+    /// <summary>replace by claims: clear one claim per result element, claim (the latest position wins), apply the winners.</summary>
+    private IEnumerable<GpuKernel> EmitClaims(DeviceModule m)
+    {
+        long elements = _x.Type.ElementCount, scratch = elements * ClaimBytes;
+        var claims = $"%p{1 + _op.Operands.Length}";
+        string Claim(LlvmBuilder b, string at) => b.Let($"getelementptr inbounds i32, ptr {claims}, i64 {at}", "claim");
+        string Mine(LlvmBuilder b, string p) => b.Let($"trunc i64 {b.Let($"add i64 {p}, 1")} to i32", "mine");
+
+        var clear = m.NextName("scatter_clear");
+        var cb = new LlvmBuilder();
+        var (e, done) = Sreg.GuardedThread(m.Context, cb, Block, elements, "e");
+        cb.Line($"store i32 0, ptr {Claim(cb, e)}");
+        cb.Br(done);
+        cb.Block(done);
+        cb.Line("ret void");
+        m.AddKernel(clear, 1 + _op.Operands.Length + 1, cb.Body());
+        yield return new GpuKernel(clear, Math.Max(1, (elements + Block - 1) / Block), 1, 1, Block, Parameters, scratch);
+
+        yield return EveryUpdate(m, "scatter_claim", (b, mem, p, scatter, start, wi) =>
+        {
+            var (at, _) = Update(b, mem, scatter, start, wi);
+            b.Line($"atomicrmw max ptr {Claim(b, at)}, i32 {Mine(b, p)} monotonic, align 4");
+        }, scratch);
+
+        yield return EveryUpdate(m, "scatter_apply", (b, mem, p, scatter, start, wi) =>
+        {
+            var (at, u) = Update(b, mem, scatter, start, wi);
+            var won = b.Let($"icmp eq i32 {b.Let($"load i32, ptr {Claim(b, at)}")}, {Mine(b, p)}");
+            b.If(won, () => mem.Store(new KernelBuffer("%p0", _x.Type), at, u), "won");
+        }, scratch);
+    }
+
+    /// <summary>Integer add, mul, max, min: each update combined into its element atomically.</summary>
+    private GpuKernel EmitAtomic(DeviceModule m) => EveryUpdate(m, "scatter_atomic", (b, mem, _, scatter, start, wi) =>
+    {
+        var (at, u) = Update(b, mem, scatter, start, wi);
+        var t = LlvmTypes.Memory(Element);
+        var ptr = b.Let($"getelementptr inbounds {t}, ptr %p0, i64 {at}", "dst");
+        bool unsigned = Element.IsUnsignedInteger();
+        var rmw = _kind switch
+        {
+            "add" => "add",
+            "max" => unsigned ? "umax" : "max",
+            "min" => unsigned ? "umin" : "min",
+            _ => null,
+        };
+        if (rmw is not null)
+        {
+            b.Line($"atomicrmw {rmw} ptr {ptr}, {t} {u} monotonic, align {Element.ByteSize()}");
+            return;
+        }
+        // mul: compare-and-swap until no other thread changed the element in between.
+        var first = b.Let($"load {t}, ptr {ptr}", "old");
+        var entry = b.CurrentBlock;
+        var retry = b.FreshLabel("cas");
+        var swapped = b.FreshLabel("swapped");
+        b.Br(retry);
+        b.Block(retry);
+        var seen = b.Fresh("seen");
+        var old = b.Let($"phi {t} [ {first}, %{entry} ], [ {seen}, %{retry} ]", "cur");
+        var pair = b.Let($"cmpxchg ptr {ptr}, {t} {old}, {t} {b.Let($"mul {t} {old}, {u}")} monotonic monotonic, align {Element.ByteSize()}", "pair");
+        b.Line($"{seen} = extractvalue {{ {t}, i1 }} {pair}, 0");
+        b.CondBr(b.Let($"extractvalue {{ {t}, i1 }} {pair}, 1"), swapped, retry);
+        b.Block(swapped);
+    });
+
+    /// <summary>Windows that coincide or are disjoint: a thread per window element, every position in order.</summary>
+    private GpuKernel EmitPerWindowElement(DeviceModule m)
+    {
         var name = m.NextName("scatter");
         var b = new LlvmBuilder();
         var mem = new MemoryAccess(b, m.Context);
         var scalars = new ScalarEmitter(b, m.Context);
-        // Parameters: %p0 the result, then the op's operands (%p1 operand, %p2 indices, %p3 updates).
-        // The window's start in the operand at scatter position `scatter`, and whether the window lies wholly inside.
-        (string[] Start, string Inside) Locate(string[] scatter)
+        var (w, done) = Sreg.GuardedThread(m.Context, b, Block, _window, "w", "window");
+        var wi = mem.Unravel(w, _windowShape);
+        b.For("0", _positions.ToString(), p =>
         {
-            var xi = Enumerable.Repeat("0", shape.Length).ToArray();
-            for (int j = 0; j < map.Length; j++)
-            {
-                var pos = new List<string>();
-                for (int d = 0, bi = 0; d < idx.Type.Rank; d++) pos.Add(d == ivd ? j.ToString() : scatter[bi++]);
-                var raw = mem.Load("%p2", idx.Type.Element, mem.Ravel(pos, idx.Type.Shape));
-                xi[map[j]] = idx.Type.Element == ElementType.I64 ? raw : b.Let($"{(idx.Type.Element.IsUnsignedInteger() ? "zext" : "sext")} {LlvmTypes.Memory(idx.Type.Element)} {raw} to i64", "ix");
-            }
-            for (int i = 0; i < inBatch.Length; i++) xi[inBatch[i]] = scatter[idxBatch[i] < ivd ? idxBatch[i] : idxBatch[i] - 1];
-            // Unsigned compares: a negative start is out too. Along a window dimension the start leaves room for the window.
-            var inside = "true";
-            for (int d = 0; d < shape.Length; d++)
-            {
-                int w = Array.IndexOf(windowDims, d);
-                long room = w < 0 ? shape[d] : shape[d] - windowShape[w] + 1;
-                if (w >= 0 && !map.Contains(d)) continue; // start 0
-                inside = b.Let($"and i1 {inside}, {b.Let($"icmp ult i64 {xi[d]}, {room}")}");
-            }
-            return (xi, inside);
-        }
-        // Applies window element `wi` of the update at position `scatter`, whose window starts at `start`.
-        void Apply(string[] scatter, string[] start, string[] wi)
-        {
-            var ui = new string[upd.Type.Rank];
-            for (int i = 0; i < scatterDims.Length; i++) ui[scatterDims[i]] = scatter[i];
-            for (int i = 0; i < uwd.Length; i++) ui[uwd[i]] = wi[i];
-            var xi = (string[])start.Clone();
-            for (int i = 0; i < uwd.Length; i++) xi[windowDims[i]] = start[windowDims[i]] == "0" ? wi[i] : b.Let($"add i64 {start[windowDims[i]]}, {wi[i]}");
-            var at = mem.Ravel(xi, shape);
-            var u = mem.Load("%p3", e, mem.Ravel(ui, upd.Type.Shape));
-            if (kind != "replace") u = scalars.Binary(kind, e, mem.Load("%p0", e, at), u);
-            mem.Store(new KernelBuffer("%p0", x.Type), at, u);
-        }
-        if (fixedWindows)
-        {
-            // 2: a thread per window element, every position in order.
-            var w = Sreg.GlobalThread(m.Context, b, Block, "w");
-            var body = b.FreshLabel("window");
-            var done = b.FreshLabel("done");
-            b.CondBr(b.Let($"icmp slt i64 {w}, {window}"), body, done);
-            b.Block(body);
-            var wi = mem.Unravel(w, windowShape);
-            b.For("0", positions.ToString(), p =>
-            {
-                var scatter = mem.Unravel(p, scatterShape);
-                var (start, inside) = Locate(scatter);
-                b.If(inside, () => Apply(scatter, start, wi), "apply");
-            }, "pos");
-            b.Br(done);
-            b.Block(done);
-            b.Line("ret void");
-            m.AddKernel(name, 1 + op.Operands.Length, b.Body());
-            return [copy, new GpuKernel(name, Math.Max(1, (window + Block - 1) / Block), 1, 1, Block, [.. op.Results, .. op.Operands])];
-        }
+            var scatter = mem.Unravel(p, _scatterShape);
+            var (start, inside) = Locate(b, mem, scatter);
+            b.If(inside, () => Apply(b, mem, scalars, scatter, start, wi), "apply");
+        }, "pos");
+        b.Br(done);
+        b.Block(done);
+        b.Line("ret void");
+        m.AddKernel(name, 1 + _op.Operands.Length, b.Body());
+        return new GpuKernel(name, Math.Max(1, (_window + Block - 1) / Block), 1, 1, Block, Parameters);
+    }
 
-        // 2: one block, every position in order; its threads share the window, then meet at a barrier.
+    /// <summary>Windows that may overlap partly: one block, every position in order; its threads share the window, then meet at a barrier.</summary>
+    private GpuKernel EmitOneBlock(DeviceModule m)
+    {
+        var name = m.NextName("scatter");
+        var b = new LlvmBuilder();
+        var mem = new MemoryAccess(b, m.Context);
+        var scalars = new ScalarEmitter(b, m.Context);
         var tid = Sreg.Read(m.Context, b, "tid.x");
-        long chunks = (window + OrderedBlock - 1) / OrderedBlock;
-        b.For("0", positions.ToString(), p =>
+        long chunks = (_window + OrderedBlock - 1) / OrderedBlock;
+        b.For("0", _positions.ToString(), p =>
         {
-            var scatter = mem.Unravel(p, scatterShape);
-            var (start, inside) = Locate(scatter);
+            var scatter = mem.Unravel(p, _scatterShape);
+            var (start, inside) = Locate(b, mem, scatter);
             b.If(inside, () => b.For("0", chunks.ToString(), c =>
             {
                 var w = b.Let($"add i64 {b.Let($"mul i64 {c}, {OrderedBlock}")}, {tid}", "w");
-                b.If(b.Let($"icmp ult i64 {w}, {window}"), () => Apply(scatter, start, mem.Unravel(w, windowShape)), "mine");
+                b.If(b.Let($"icmp ult i64 {w}, {_window}"), () => Apply(b, mem, scalars, scatter, start, mem.Unravel(w, _windowShape)), "mine");
             }, "chunk"), "apply");
             // Every thread's writes for this position land before any thread's for the next (overlaps are ordered).
             Sreg.Barrier(m.Context, b);
         }, "pos");
         b.Line("ret void");
-        m.AddKernel(name, 1 + op.Operands.Length, b.Body());
-        return [copy, new GpuKernel(name, 1, 1, 1, OrderedBlock, [.. op.Results, .. op.Operands])];
+        m.AddKernel(name, 1 + _op.Operands.Length, b.Body());
+        return new GpuKernel(name, 1, 1, 1, OrderedBlock, Parameters);
     }
 }

@@ -346,6 +346,75 @@ public sealed class CudaEmulatorTests
         Assert.Contains("bar.sync", program.Ptx);
     }
 
+    /// <summary>
+    /// Replacing scatters run in parallel by claims (the latest position claims each element, then only the winners write),
+    /// bit for bit the interpreter's sequential last-wins: 3000 single elements into 40×50 (many repeats, some indices
+    /// negative or past the edge), rows with repeats, partly overlapping patches (where the later one wins), and bools.
+    /// </summary>
+    [CudaEmulatorFact]
+    public void ReplacingScattersClaimTheirElementsInParallel()
+    {
+        var placed = PlaceOnGpu("""
+            func @main(%x: tensor<40x50xf32>, %at: tensor<3000x2xi32>, %v: tensor<3000xf32>, %rows: tensor<9x1xi64>, %r: tensor<9x50xf32>, %p: tensor<5x2xi64>, %u: tensor<5x7x9xf32>, %m: tensor<40x50xbool>, %mv: tensor<3000xbool>) -> (tensor<40x50xf32>, tensor<40x50xf32>, tensor<40x50xf32>, tensor<40x50xbool>) {
+              %s = scatter %x, %at, %v {update_window_dims = [], inserted_window_dims = [0, 1], scatter_dims_to_operand_dims = [0, 1], index_vector_dim = 1} : tensor<40x50xf32>
+              %n = scatter %x, %rows, %r {update_window_dims = [1], inserted_window_dims = [0], scatter_dims_to_operand_dims = [0], index_vector_dim = 1} : tensor<40x50xf32>
+              %o = scatter %x, %p, %u {update_window_dims = [1, 2], inserted_window_dims = [], scatter_dims_to_operand_dims = [0, 1], index_vector_dim = 1} : tensor<40x50xf32>
+              %b = scatter %m, %at, %mv {update_window_dims = [], inserted_window_dims = [0, 1], scatter_dims_to_operand_dims = [0, 1], index_vector_dim = 1} : tensor<40x50xbool>
+              return %s, %n, %o, %b
+            }
+            """);
+        var rng = new Random(13);
+        Tensor F(params long[] shape) { var t = new TensorType(ElementType.F32, shape); return Tensor.FromDoubles(t, [.. Enumerable.Range(0, (int)t.ElementCount).Select(_ => rng.NextDouble() * 4 - 2)]); }
+        Tensor B(params long[] shape) { var t = new TensorType(ElementType.Bool, shape); return Tensor.FromDoubles(t, [.. Enumerable.Range(0, (int)t.ElementCount).Select(_ => (double)rng.Next(2))]); }
+        // Indices from -2 to 52: most elements of the 40x50 are hit again and again, and about one position in nine is out.
+        var at = Tensor.FromInt64s(new TensorType(ElementType.I32, 3000L, 2L), [.. Enumerable.Range(0, 6000).Select(_ => (long)rng.Next(-2, 53))]);
+        Tensor[] inputs =
+        [
+            F(40, 50), at, F(3000),
+            Tensor.FromInt64s(new TensorType(ElementType.I64, 9L, 1L), [4, 0, 4, 39, 40, 7, 0, -1, 4]), F(9, 50), // row 4 three times, 0 twice
+            Tensor.FromInt64s(new TensorType(ElementType.I64, 5L, 2L), [3, 4, 6, 8, 30, 40, 34, 44, 5, 5]), F(5, 7, 9), // (34, 44) past the edge
+            B(40, 50), B(3000),
+        ];
+        var program = RunAndCompare(placed, rtol: 0, atol: 0, inputs: inputs);
+        Assert.Contains("scatter_claim", program.Ptx);
+        Assert.DoesNotContain("bar.sync", program.Ptx); // the overlapping patches no longer take the one-block kernel
+    }
+
+    /// <summary>
+    /// 32- and 64-bit integer scatters combine their updates atomically in parallel: add, mul (a compare-and-swap loop), max
+    /// and min, signed and unsigned, with repeated indices, exactly the interpreter's sequential results (wrapping included).
+    /// </summary>
+    [CudaEmulatorFact]
+    public void IntegerScattersCombineAtomically()
+    {
+        var placed = PlaceOnGpu("""
+            func @main(%x: tensor<64xi32>, %y: tensor<64xi64>, %z: tensor<64xu32>, %at: tensor<2000x1xi32>, %v: tensor<2000xi32>, %w: tensor<2000xi64>, %q: tensor<2000xu32>, %rows: tensor<300x1xi64>, %r: tensor<300x8xi32>, %t: tensor<16x8xi32>) -> (tensor<64xi32>, tensor<64xi64>, tensor<64xu32>, tensor<64xi32>, tensor<16x8xi32>) {
+              %a = scatter %x, %at, %v {update_window_dims = [], inserted_window_dims = [0], scatter_dims_to_operand_dims = [0], index_vector_dim = 1, kind = add} : tensor<64xi32>
+              %m = scatter %y, %at, %w {update_window_dims = [], inserted_window_dims = [0], scatter_dims_to_operand_dims = [0], index_vector_dim = 1, kind = mul} : tensor<64xi64>
+              %u = scatter %z, %at, %q {update_window_dims = [], inserted_window_dims = [0], scatter_dims_to_operand_dims = [0], index_vector_dim = 1, kind = max} : tensor<64xu32>
+              %n = scatter %x, %at, %v {update_window_dims = [], inserted_window_dims = [0], scatter_dims_to_operand_dims = [0], index_vector_dim = 1, kind = min} : tensor<64xi32>
+              %g = scatter %t, %rows, %r {update_window_dims = [1], inserted_window_dims = [0], scatter_dims_to_operand_dims = [0], index_vector_dim = 1, kind = add} : tensor<16x8xi32>
+              return %a, %m, %u, %n, %g
+            }
+            """);
+        var rng = new Random(17);
+        Tensor I(ElementType e, long n, Func<long> next) => Tensor.FromInt64s(new TensorType(e, n), [.. Enumerable.Range(0, (int)n).Select(_ => next())]);
+        Tensor[] inputs =
+        [
+            I(ElementType.I32, 64, () => rng.Next(-1000, 1000)), I(ElementType.I64, 64, () => rng.Next(-3, 4)), I(ElementType.U32, 64, () => rng.Next(0, 1 << 30)),
+            Tensor.FromInt64s(new TensorType(ElementType.I32, 2000L, 1L), [.. Enumerable.Range(0, 2000).Select(_ => (long)rng.Next(-1, 66))]),
+            I(ElementType.I32, 2000, () => rng.Next(int.MinValue, int.MaxValue)), // sums wrap
+            I(ElementType.I64, 2000, () => rng.Next(-3, 4)),                       // products overflow and wrap, or hit zero
+            I(ElementType.U32, 2000, () => (long)(uint)rng.Next(int.MinValue, int.MaxValue)),
+            Tensor.FromInt64s(new TensorType(ElementType.I64, 300L, 1L), [.. Enumerable.Range(0, 300).Select(_ => (long)rng.Next(0, 17))]),
+            Tensor.FromInt64s(new TensorType(ElementType.I32, 300L, 8L), [.. Enumerable.Range(0, 2400).Select(_ => (long)rng.Next(-50, 50))]),
+            Tensor.FromInt64s(new TensorType(ElementType.I32, 16L, 8L), [.. Enumerable.Range(0, 128).Select(_ => (long)rng.Next(-50, 50))]),
+        ];
+        var program = RunAndCompare(placed, rtol: 0, atol: 0, inputs: inputs);
+        Assert.Contains("scatter_atomic", program.Ptx);
+        Assert.Contains("cas.b64", program.Ptx); // the product's compare-and-swap loop
+    }
+
     /// <summary>Every math function in one pointwise kernel, at a length that leaves a ragged edge (1001 = 4·250 + 1).</summary>
     [CudaEmulatorFact]
     public void MathFunctionsMatchTheInterpreterOnTheGpu()
