@@ -8,7 +8,7 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 /// <summary>
 /// scatter on the GPU, with the IR's sequential semantics (updates applied in row-major order: with duplicate
 /// indices, <c>replace</c>'s last update wins and <c>add</c> sums in that order), bit for bit. First the operand is copied
-/// into the result; then the updates, in one of four ways:
+/// into the result; then the updates, in one of five ways:
 /// <list type="bullet">
 /// <item><c>replace</c> (several positions): in parallel over positions and window elements, by claims. A clearing kernel
 /// zeroes one 32-bit claim per result element (device scratch); a claiming kernel has every (position p, window element)
@@ -20,9 +20,10 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 /// associative and commutative exactly, so any order gives the sequential result;</item>
 /// <item>otherwise (floating point, whose sums depend on their order; 8- and 16-bit elements, which have no atomics),
 /// when the index vectors address only inserted (size-1) dimensions, windows of two positions are either the same
-/// or disjoint (embeddings' gradients, a row per index; ScatterND over leading dimensions; ScatterElements): a thread per
-/// window element walks the positions in order and applies its element of each, parallel over the window, serial over
-/// the positions;</item>
+/// or disjoint (embeddings' gradients, a row per index; ScatterND over leading dimensions; ScatterElements): beyond
+/// <see cref="SerialPositions"/> positions, sorted by window (<see cref="EmitSorted"/>), each window's updates combined in
+/// order by its own threads; up to it, a thread per window element walks the positions in order and applies its element
+/// of each, parallel over the window, serial over the positions;</item>
 /// <item>and when the indices move a window along one of its own dimensions, windows of two positions may overlap partly
 /// (sliding patches added): one block applies the positions in order, its threads sharing each window, with a barrier
 /// between positions, which orders the writes of every thread and makes them visible.</item>
@@ -86,8 +87,18 @@ internal sealed class ScatterKernel
         // 2: the updates. One position applies in parallel whichever way: the ordered kernels are simplest then.
         if (s._positions > 1 && s._kind == "replace" && s._positions < int.MaxValue) return [copy, .. s.EmitClaims(m)];
         if (s._positions > 1 && s.Atomic) return [copy, s.EmitAtomic(m)];
-        return [copy, s.WindowsFixed() ? s.EmitPerWindowElement(m) : s.EmitOneBlock(m)];
+        if (!s.WindowsFixed()) return [copy, s.EmitOneBlock(m)];
+        return s._positions > SerialPositions && s.Sortable ? [copy, .. s.EmitSorted(m)] : [copy, s.EmitPerWindowElement(m)];
     }
+
+    /// <summary>
+    /// Up to this many positions a thread per window element walks them all (one launch); beyond, sorting them by target
+    /// (a few launches) lets each target's updates run apart from the others'.
+    /// </summary>
+    private const long SerialPositions = 64;
+
+    /// <summary>Whether a target (the window's start, as an element of the operand) and a position fit a 64-bit sort key.</summary>
+    private bool Sortable => _x.Type.ElementCount <= uint.MaxValue && _positions < uint.MaxValue;
 
     /// <summary>The kernel's parameters after the copy: the result, then the op's operands (%p1 operand, %p2 indices, %p3 updates).</summary>
     private IReadOnlyList<Value> Parameters => [.. _op.Results, .. _op.Operands];
@@ -228,6 +239,97 @@ internal sealed class ScatterKernel
         b.CondBr(b.Let($"extractvalue {{ {t}, i1 }} {pair}, 1"), swapped, retry);
         b.Block(swapped);
     });
+
+    /// <summary>
+    /// Windows that coincide or are disjoint, with an order-sensitive combination, by sorting: a kernel writes each position's
+    /// key, its window's start (as an element of the operand) in the high 32 bits and the position in the low ones (all ones
+    /// for a window outside the operand, and for the padding), into the scratch; <see cref="KeySort"/> sorts them, which
+    /// groups the positions of each window in their order; then a thread per (sorted place, window element) that starts a
+    /// window's group combines the group's updates into its element one after another, as the sequential order does
+    /// (rounding to the element type after each, as a store would). Parallel over distinct windows and window elements,
+    /// serial only over one window's repeats.
+    /// </summary>
+    private IEnumerable<GpuKernel> EmitSorted(DeviceModule m)
+    {
+        long n = KeySort.Padded(_positions), scratch = n * sizeof(long);
+        int parameters = 1 + _op.Operands.Length + 1;
+        var keys = $"%p{parameters - 1}";
+        string Key(LlvmBuilder b, string at) => b.Let($"getelementptr inbounds i64, ptr {keys}, i64 {at}", "key");
+        const string None = "-1"; // all ones: after every real key
+
+        var write = m.NextName("scatter_keys");
+        var kb = new LlvmBuilder();
+        var kmem = new MemoryAccess(kb, m.Context);
+        var (slot, keysDone) = Sreg.GuardedThread(m.Context, kb, Block, n, "slot");
+        var real = kb.FreshLabel("real");
+        var store = kb.FreshLabel("store");
+        var entry = kb.CurrentBlock;
+        kb.CondBr(kb.Let($"icmp ult i64 {slot}, {_positions}"), real, store);
+        kb.Block(real);
+        var (start, inside) = Locate(kb, kmem, kmem.Unravel(slot, _scatterShape));
+        var composed = kb.Let($"or i64 {kb.Let($"shl i64 {kmem.Ravel(start, _shape)}, 32")}, {slot}");
+        var key = kb.Let($"select i1 {inside}, i64 {composed}, i64 {None}");
+        var located = kb.CurrentBlock;
+        kb.Br(store);
+        kb.Block(store);
+        kb.Line($"store i64 {kb.Let($"phi i64 [ {None}, %{entry} ], [ {key}, %{located} ]")}, ptr {Key(kb, slot)}");
+        kb.Br(keysDone);
+        kb.Block(keysDone);
+        kb.Line("ret void");
+        m.AddKernel(write, parameters, kb.Body());
+        yield return new GpuKernel(write, n / Block, 1, 1, Block, Parameters, scratch);
+
+        foreach (var launch in KeySort.Emit(m, n, parameters, keys, Parameters, scratch)) yield return launch;
+
+        var combine = m.NextName("scatter_groups");
+        var b = new LlvmBuilder();
+        var mem = new MemoryAccess(b, m.Context);
+        var scalars = new ScalarEmitter(b, m.Context);
+        var (g, done) = Sreg.GuardedThread(m.Context, b, Block, n * _window, "g");
+        var place = _window == 1 ? g : b.Let($"udiv i64 {g}, {_window}", "place");
+        var w = _window == 1 ? "0" : b.Let($"urem i64 {g}, {_window}", "w");
+        var first = b.Let($"load i64, ptr {Key(b, place)}", "first");
+        var window = b.Let($"lshr i64 {first}, 32", "window");
+        // A group starts at a real key whose predecessor belongs to another window (the padding sorts last: never a predecessor).
+        var atFirst = b.Let($"icmp eq i64 {place}, 0");
+        var before = b.Let($"select i1 {atFirst}, i64 0, i64 {b.Let($"sub i64 {place}, 1")}");
+        var previous = b.Let($"lshr i64 {b.Let($"load i64, ptr {Key(b, before)}")}, 32");
+        var head = b.Let($"or i1 {atFirst}, {b.Let($"icmp ne i64 {previous}, {window}")}");
+        var lead = b.Let($"and i1 {head}, {b.Let($"icmp ne i64 {first}, {None}")}", "lead");
+        b.If(lead, () =>
+        {
+            var startAt = mem.Unravel(window, _shape);
+            var wi = mem.Unravel(w, _windowShape);
+            var (target, _) = Update(b, mem, [.. Enumerable.Repeat("0", _scatterShape.Length)], startAt, wi);
+            var initial = mem.Load("%p0", Element, target);
+            // The group: the places from this one on whose key has the same window (the index clamped for the read past the end).
+            var total = b.ReduceWhile(place, LlvmTypes.Compute(Element), initial, j =>
+            {
+                var inRange = b.Let($"icmp ult i64 {j}, {n}");
+                var kj = b.Let($"load i64, ptr {Key(b, b.Let($"select i1 {inRange}, i64 {j}, i64 0"))}");
+                return b.Let($"and i1 {inRange}, {b.Let($"icmp eq i64 {b.Let($"lshr i64 {kj}, 32")}, {window}")}");
+            }, (acc, j) =>
+            {
+                var position = b.Let($"and i64 {b.Let($"load i64, ptr {Key(b, j)}")}, 4294967295", "position");
+                var (_, u) = Update(b, mem, mem.Unravel(position, _scatterShape), startAt, wi);
+                return RoundToElement(b, mem, scalars.Binary(_kind, Element, acc, u));
+            }, "group");
+            mem.Store(new KernelBuffer("%p0", _x.Type), target, total);
+        }, "lead");
+        b.Br(done);
+        b.Block(done);
+        b.Line("ret void");
+        m.AddKernel(combine, parameters, b.Body());
+        yield return new GpuKernel(combine, (n * _window + Block - 1) / Block, 1, 1, Block, Parameters, scratch);
+    }
+
+    /// <summary><paramref name="x"/> (in the compute type) rounded as storing it as the element type would (f16, bf16 compute in f32).</summary>
+    private string RoundToElement(LlvmBuilder b, MemoryAccess mem, string x) => Element switch
+    {
+        ElementType.F16 => b.Let($"fpext half {b.Let($"fptrunc float {x} to half")} to float"),
+        ElementType.BF16 => mem.BFloatToFloat(mem.FloatToBFloat(x)),
+        _ => x,
+    };
 
     /// <summary>Windows that coincide or are disjoint: a thread per window element, every position in order.</summary>
     private GpuKernel EmitPerWindowElement(DeviceModule m)

@@ -155,7 +155,14 @@ public sealed class LlvmBuilder
     /// <summary>
     /// A loop carrying one accumulator: <c>acc = init; for i: acc = step(acc, i)</c>; returns the final value.
     /// </summary>
-    public string Reduce(string lo, string hi, string type, string init, Func<string, string, string> step, string hint = "r", string stride = "1")
+    public string Reduce(string lo, string hi, string type, string init, Func<string, string, string> step, string hint = "r", string stride = "1") =>
+        ReduceWhile(lo, type, init, i => Let($"icmp slt i64 {i}, {hi}", "c"), step, hint, stride);
+
+    /// <summary>
+    /// A loop carrying one accumulator while a condition holds: <c>acc = init; for (i = lo; cond(i); i++) acc = step(acc, i)</c>;
+    /// returns the final value. <paramref name="cond"/> must not emit blocks; <paramref name="step"/> may.
+    /// </summary>
+    public string ReduceWhile(string lo, string type, string init, Func<string, string> cond, Func<string, string, string> step, string hint = "r", string stride = "1")
     {
         var head = FreshLabel($"{hint}.head");
         var bodyLabel = FreshLabel($"{hint}.body");
@@ -170,8 +177,7 @@ public sealed class LlvmBuilder
         Block(head);
         Line($"{i} = phi i64 [ {lo}, %{pre} ], [ {next}, %{latch} ]");
         Line($"{acc} = phi {type} [ {init}, %{pre} ], [ {nextAcc}, %{latch} ]");
-        var cond = Let($"icmp slt i64 {i}, {hi}", "c");
-        CondBr(cond, bodyLabel, exit);
+        CondBr(cond(i), bodyLabel, exit);
         Block(bodyLabel);
         var updated = step(acc, i);
         Br(latch);

@@ -1,0 +1,132 @@
+using System.Numerics;
+using GraphCompiler.Backends.Llvm.Codegen;
+using GraphCompiler.IR;
+
+namespace GraphCompiler.Backends.Cuda.Codegen;
+
+/// <summary>
+/// An ascending bitonic sort of unsigned 64-bit keys in device memory (a kernel's scratch): the sorting network of
+/// <see cref="BitonicSort"/> without its values, positions and element orders, for keys a kernel composed to be distinct
+/// (scatter's target and position in one word). The count is padded to a power of two of at least <see cref="Span"/>; the
+/// padding keys must be the largest. A <c>local</c> launch sorts each Span keys in shared memory (every merge up to
+/// k = Span), then for each larger k one <c>step</c> launch per distance j ≥ Span (global memory, a thread per pair) and
+/// one <c>local</c> launch for all j &lt; Span together.
+/// </summary>
+internal static class KeySort
+{
+    /// <summary>Threads of a shared-memory block; each holds two keys.</summary>
+    private const int Threads = 512;
+
+    /// <summary>Keys one block sorts in shared memory (8 KB).</summary>
+    public const long Span = 2 * Threads;
+
+    private static readonly int SpanLog = BitOperations.Log2((ulong)Span);
+
+    /// <summary>Threads per block of a global step.</summary>
+    private const int StepBlock = 256;
+
+    /// <summary>How many keys a sort of <paramref name="count"/> handles: the next power of two, at least <see cref="Span"/>.</summary>
+    public static long Padded(long count) => Math.Max(Span, (long)BitOperations.RoundUpToPowerOf2((ulong)Math.Max(count, 1)));
+
+    /// <summary>
+    /// The launches that sort the <paramref name="n"/> (<see cref="Padded"/>) keys at <paramref name="keys"/> (a parameter of
+    /// the kernels, which take <paramref name="parameters"/> pointer parameters, and are launched over
+    /// <paramref name="launchParameters"/> with <paramref name="scratchBytes"/> of scratch).
+    /// </summary>
+    public static IEnumerable<GpuKernel> Emit(DeviceModule m, long n, int parameters, string keys, IReadOnlyList<Value> launchParameters, long scratchBytes)
+    {
+        if (n != Padded(n)) throw new CodegenException($"a key sort needs a power of two of at least {Span} keys, got {n}");
+        int nLog = BitOperations.Log2((ulong)n);
+        var local = Local(m, parameters, keys);
+        var step = nLog > SpanLog ? Step(m, parameters, keys) : null;
+        GpuKernel LocalLaunch(int first, int last) => new(local, n / Span, 1, 1, Threads, launchParameters, scratchBytes, [first, last]);
+        yield return LocalLaunch(1, SpanLog);
+        for (int k = SpanLog + 1; k <= nLog; k++)
+        {
+            for (int j = k - 1; j >= SpanLog; j--)
+                yield return new GpuKernel(step!, n / 2 / StepBlock, 1, 1, StepBlock, launchParameters, scratchBytes, [k, j]);
+            yield return LocalLaunch(k, k);
+        }
+    }
+
+    /// <summary>Pair <paramref name="t"/> of a step of distance 2^<paramref name="jj"/>: place i (t with a zero inserted at bit jj) and its partner i + j.</summary>
+    private static (string I, string Q) Pair(LlvmBuilder b, string t, string jj, string j)
+    {
+        var low = b.Let($"and i64 {t}, {b.Let($"sub nuw nsw i64 {j}, 1")}");
+        var i = b.Let($"or i64 {b.Let($"shl nuw nsw i64 {b.Let($"lshr i64 {t}, {jj}")}, {b.Let($"add nuw nsw i64 {jj}, 1")}")}, {low}", "pi");
+        return (i, b.Let($"or i64 {i}, {j}", "pq"));
+    }
+
+    /// <summary>Whether keys <paramref name="x"/> (at place i) and <paramref name="y"/> (at i + j) swap: out of order for the direction bit k of i gives.</summary>
+    private static string Swaps(LlvmBuilder b, string i, string k, string x, string y)
+    {
+        var up = b.Let($"icmp eq i64 {b.Let($"and i64 {i}, {k}")}, 0", "up");
+        return b.Let($"select i1 {up}, i1 {b.Let($"icmp ugt i64 {x}, {y}")}, i1 {b.Let($"icmp ult i64 {x}, {y}")}", "swap");
+    }
+
+    /// <summary>A block per Span keys: into shared memory, the merges of sizes 2^%s0 … 2^%s1 over the distances below Span, back.</summary>
+    private static string Local(DeviceModule m, int parameters, string keys)
+    {
+        var name = m.NextName("keysort_local");
+        var b = new LlvmBuilder();
+        var mc = m.Context;
+        var shared = $"@{name}_k";
+        mc.Global($"{shared} = internal addrspace(3) global [{Span} x i64] undef, align 8");
+        string Slot(string i) => b.Let($"getelementptr inbounds [{Span} x i64], ptr addrspace(3) {shared}, i64 0, i64 {i}");
+        string Global(string i) => b.Let($"getelementptr inbounds i64, ptr {keys}, i64 {i}");
+        var tid = Sreg.Read(mc, b, "tid.x");
+        var origin = b.Let($"mul nuw nsw i64 {Sreg.Read(mc, b, "ctaid.x")}, {Span}", "origin");
+        // Each thread moves keys tid and tid + Threads: consecutive threads, consecutive keys.
+        for (int h = 0; h < 2; h++)
+        {
+            var i = b.Let($"add nuw nsw i64 {tid}, {h * Threads}", "i");
+            b.Line($"store i64 {b.Let($"load i64, ptr {Global(b.Let($"add nuw nsw i64 {origin}, {i}"))}")}, ptr addrspace(3) {Slot(i)}");
+        }
+        b.For("%s0", b.Let("add nsw i64 %s1, 1"), kk =>
+        {
+            var k = b.Let($"shl nuw nsw i64 1, {kk}", "k");
+            var top = b.Let($"select i1 {b.Let($"icmp slt i64 {kk}, {SpanLog}")}, i64 {kk}, i64 {SpanLog}", "top");
+            b.For("0", top, r =>
+            {
+                var jj = b.Let($"sub nsw i64 {b.Let($"sub nsw i64 {top}, 1")}, {r}", "jj");
+                var j = b.Let($"shl nuw nsw i64 1, {jj}", "j");
+                Sreg.Barrier(mc, b);
+                var (i, q) = Pair(b, tid, jj, j);
+                var (si, sq) = (Slot(i), Slot(q));
+                var (x, y) = (b.Let($"load i64, ptr addrspace(3) {si}"), b.Let($"load i64, ptr addrspace(3) {sq}"));
+                var swap = Swaps(b, b.Let($"add nuw nsw i64 {origin}, {i}"), k, x, y);
+                b.Line($"store i64 {b.Let($"select i1 {swap}, i64 {y}, i64 {x}")}, ptr addrspace(3) {si}");
+                b.Line($"store i64 {b.Let($"select i1 {swap}, i64 {x}, i64 {y}")}, ptr addrspace(3) {sq}");
+            }, "jstep");
+        }, "kstep");
+        Sreg.Barrier(mc, b);
+        for (int h = 0; h < 2; h++)
+        {
+            var i = b.Let($"add nuw nsw i64 {tid}, {h * Threads}", "i");
+            b.Line($"store i64 {b.Let($"load i64, ptr addrspace(3) {Slot(i)}")}, ptr {Global(b.Let($"add nuw nsw i64 {origin}, {i}"))}");
+        }
+        b.Line("ret void");
+        m.AddKernel(name, parameters, b.Body(), scalars: 2);
+        return name;
+    }
+
+    /// <summary>One step of merge size 2^%s0 and distance 2^%s1 ≥ Span in global memory: a thread per pair, writing only when it swaps.</summary>
+    private static string Step(DeviceModule m, int parameters, string keys)
+    {
+        var name = m.NextName("keysort_step");
+        var b = new LlvmBuilder();
+        var mc = m.Context;
+        var t = Sreg.GlobalThread(mc, b, StepBlock, "t");
+        var (i, q) = Pair(b, t, "%s1", b.Let("shl nuw nsw i64 1, %s1", "j"));
+        var (pi, pq) = (b.Let($"getelementptr inbounds i64, ptr {keys}, i64 {i}"), b.Let($"getelementptr inbounds i64, ptr {keys}, i64 {q}"));
+        var (x, y) = (b.Let($"load i64, ptr {pi}"), b.Let($"load i64, ptr {pq}"));
+        b.If(Swaps(b, i, b.Let("shl nuw nsw i64 1, %s0", "k"), x, y), () =>
+        {
+            b.Line($"store i64 {y}, ptr {pi}");
+            b.Line($"store i64 {x}, ptr {pq}");
+        }, "swap");
+        b.Line("ret void");
+        m.AddKernel(name, parameters, b.Body(), scalars: 2);
+        return name;
+    }
+}
