@@ -47,11 +47,11 @@ internal sealed class CudaPlan
     public CudaPlan(Function f, DeviceModule device)
     {
         Function = f;
-        _placement = new CudaPlacement(f);
-        _direct = DirectResults.Of(f);
-        foreach (var op in f.Body.Operations) ArenaModel.ForEachUse(op, v => _uses[v] = _uses.GetValueOrDefault(v) + 1);
         // The ops inside host control flow (loop bodies, branches) launch their kernels and transfers as top-level ones do.
         var ops = Placement.HostedOps(f.Body).ToList();
+        _placement = new CudaPlacement(ops);
+        _direct = DirectResults.Of(f);
+        foreach (var op in f.Body.Operations) ArenaModel.ForEachUse(op, v => _uses[v] = _uses.GetValueOrDefault(v) + 1);
         foreach (var op in ops)
             foreach (var r in op.Results) _producer[r] = op;
         foreach (var op in ops)
@@ -104,7 +104,7 @@ internal sealed class CudaPlan
                         throw new CodegenException($"'{owner.Name}'{Where(owner)} keeps value {i} on the GPU but copies it from a value that is not there; run insert-transfers after place-devices");
                 }
             }
-        Staging = new TransferStaging(f);
+        Staging = new TransferStaging(f, ops);
         var buffers = BufferAssignment.Compute(f, _placement.DeviceMemoryPlan);
         foreach (var v in buffers.Values)
             if (v.Kind == BufferKind.Arena) _offsets[v.Value] = v.Offset;
@@ -241,10 +241,11 @@ internal sealed class TransferStaging
 
     private static long Align(long x) => (x + Alignment - 1) / Alignment * Alignment;
 
-    public TransferStaging(Function f)
+    /// <param name="hosted">The ops the host program runs (<see cref="Placement.HostedOps"/>).</param>
+    public TransferStaging(Function f, IReadOnlyList<Operation> hosted)
     {
         var top = new HashSet<Operation>(f.Body.Operations, ReferenceEqualityComparer.Instance);
-        foreach (var send in Placement.HostedOps(f.Body).Where(o => o.Def is SendOp))
+        foreach (var send in hosted.Where(o => o.Def is SendOp))
         {
             var wire = WireKernel.Wire(send);
             long bytes = wire is { } w ? send.Result.Type.ElementCount * w.ByteSize() : send.Result.Type.ByteSize;
@@ -270,9 +271,12 @@ internal sealed class CudaPlacement
 
     private readonly HashSet<Value> _carried = new(ReferenceEqualityComparer.Instance);
 
-    public CudaPlacement(Function f)
+    public CudaPlacement(Function f) : this([.. Placement.HostedOps(f.Body)]) { }
+
+    /// <param name="hosted">The ops the host program runs (<see cref="Placement.HostedOps"/>), when the caller has them.</param>
+    public CudaPlacement(IReadOnlyList<Operation> hosted)
     {
-        foreach (var op in Placement.HostedOps(f.Body))
+        foreach (var op in hosted)
         {
             foreach (var r in op.Results) _producer[r] = op;
             if (!Placement.HostsRegions(op)) continue;
