@@ -51,7 +51,7 @@ public static class CudaCapabilities
         return op.Def switch
         {
             ReduceOp => ReductionSupported(op),
-            // Floats on the GEMM kernels (OnGemmTiles: f32 and narrower in f32, f64 in f64); integer products a thread per output element.
+            // On the GEMM kernels (OnGemmTiles: f32 and narrower in f32, f64 in f64, integers in i32 or i64); any other layout a thread per output element.
             DotGeneralOp => true,
             ScatterOp => Codegen.ScatterKernel.Supports(op),
             SortOp or TopKOp => Codegen.SortKernel.Supports(op),
@@ -96,7 +96,10 @@ public static class CudaCapabilities
     /// (integers, mixed f64, several contracting dimensions) compute each output element as a loop on its own thread.
     /// </summary>
     internal static bool OnGemmTiles(Operation op) =>
-        (NoF64(op) || AllF64(op)) && op.Results[0].Type.Element.IsFloat() && Codegen.GemmKernel.TryDescribe(op) is not null;
+        ((NoF64(op) || AllF64(op)) && op.Results[0].Type.Element.IsFloat() || AllInteger(op)) && Codegen.GemmKernel.TryDescribe(op) is not null;
+
+    /// <summary>Integer operands and result (quantised models' products and convolutions: the tiles accumulate in i32 or i64).</summary>
+    internal static bool AllInteger(Operation op) => op.Results.Append(op.Operands[0]).Append(op.Operands[1]).All(v => v.Type.Element.IsInteger());
 
     private static bool AllF64(Operation op) => op.Results.All(r => r.Type.Element == ElementType.F64) && op.Operands.All(o => o.Type.Element == ElementType.F64);
 }

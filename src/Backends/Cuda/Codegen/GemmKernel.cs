@@ -213,8 +213,9 @@ internal static class GemmKernel
         if (outputs.Count != 1 || !outputs[0].Type.Shape.SequenceEqual(dot.Result.Type.Shape))
             throw new CodegenException("a GPU output fusion must have one output of the contraction's shape");
         var L = Describe(dot);
-        // f64 products on the FMA tiles in f64 (no f64 tensor-core or skinny kernel).
-        if (dot.Operands[0].Type.Element == ElementType.F64) return [Tiled(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, MmaKernel.Gemm(L))];
+        // f64 and integer products on the tiles in f64 or in integers (no such tensor-core or skinny kernel).
+        if (dot.Operands[0].Type.Element is ElementType.F64 || dot.Operands[0].Type.Element.IsInteger())
+            return [Tiled(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, MmaKernel.Gemm(L))];
         if (L.M <= SkinnyRows) return [Skinny(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, L)];
         if (MmaKernel.For(dot.Operands[0].Type.Element, dot.Operands[1].Type.Element, m.Target) is { } tensorCores)
             return MmaKernel.Emit(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, tensorCores, MmaKernel.Gemm(L));
@@ -230,9 +231,15 @@ internal static class GemmKernel
         Operation hero, MmaKernel.Contraction contraction)
     {
         var (name, b, mc, ev, pa, pb, ea, eb) = Begin(m, "gemm", inputs, ops, outputs, constants, hero);
-        // f64 operands stage and accumulate in f64; every narrower float in f32.
-        var acc64 = ea == ElementType.F64;
-        string t = acc64 ? "double" : "float", fma = acc64 ? "llvm.fma.f64" : "llvm.fma.f32";
+        var accumulator = Accumulator(hero);
+        string t = LlvmTypes.Compute(accumulator), zero = accumulator.IsFloat() ? "0.0" : "0";
+        // Operands widen to the accumulator as they are staged (integers by their signedness).
+        string Widen(string x, ElementType e) =>
+            !e.IsInteger() || LlvmTypes.Memory(e) == t ? x : b.Let($"{(e.IsUnsignedInteger() ? "zext" : "sext")} {LlvmTypes.Memory(e)} {x} to {t}");
+        // Multiply-add: fused for floats; for integers wrapping, exact in any order (the interpreter's sum, truncated).
+        string MulAdd(string x, string y, string c) => accumulator.IsFloat()
+            ? b.Let($"call {t} @llvm.fma.{(accumulator == ElementType.F64 ? "f64" : "f32")}({t} {x}, {t} {y}, {t} {c})", "c")
+            : b.Let($"add {t} {c}, {b.Let($"mul {t} {x}, {y}")}", "c");
         var bz = Sreg.Read(mc, b, "ctaid.z");
         // Element loads (each widened to the accumulator's type as it is staged): vector 1.
         var (P, sizes) = (contraction.Describe(b, pa, pb, bz, 1), contraction.Size);
@@ -256,7 +263,7 @@ internal static class GemmKernel
         var acc = new string[tm * tn];
         var accSlot = b.Alloca($"[{tm * tn} x {t}]");
         for (int i = 0; i < tm * tn; i++)
-            b.Line($"store {t} 0.0, ptr {b.Let($"getelementptr inbounds [{tm * tn} x {t}], ptr {accSlot}, i64 0, i64 {i}")}");
+            b.Line($"store {t} {zero}, ptr {b.Let($"getelementptr inbounds [{tm * tn} x {t}], ptr {accSlot}, i64 0, i64 {i}")}");
 
         // Staging a tile (BK×rows, stored [k][row]): each thread loads a few elements, consecutive threads consecutive
         // memory along the operand's contiguous dimension. Which elements a thread loads, where they land and the part
@@ -286,8 +293,8 @@ internal static class GemmKernel
         {
             var (inside, off) = s.At(b.Let($"add nuw nsw i64 {kt}, {s.K}", "gk"));
             if (s.Lane != "") inside = b.Let($"and i1 {inside}, {s.Lane}");
-            var x = ev.Memory.Load(s.Pointer, s.Element, b.Let($"select i1 {inside}, i64 {off}, i64 0"));
-            return (b.Let($"select i1 {inside}, {t} {x}, {t} 0.0"), s);
+            var x = Widen(ev.Memory.Load(s.Pointer, s.Element, b.Let($"select i1 {inside}, i64 {off}, i64 0")), s.Element);
+            return (b.Let($"select i1 {inside}, {t} {x}, {t} {zero}"), s);
         })];
 
         void Store(List<(string Value, Staged Where)> loaded)
@@ -321,7 +328,7 @@ internal static class GemmKernel
             Sreg.Barrier(mc, b);
             for (int i = 0; i < tm * tn; i++)
                 acc[i] = b.Let($"load {t}, ptr {b.Let($"getelementptr inbounds [{tm * tn} x {t}], ptr {accSlot}, i64 0, i64 {i}")}", "acc");
-            mc.Declare($"declare {t} @{fma}({t}, {t}, {t})");
+            if (accumulator.IsFloat()) mc.Declare($"declare {t} @llvm.fma.{(accumulator == ElementType.F64 ? "f64" : "f32")}({t}, {t}, {t})");
             for (int kk = 0; kk < BK; kk++)
             {
                 var av = new string[tm];
@@ -332,7 +339,7 @@ internal static class GemmKernel
                     bv[j] = b.Let($"load {t}, ptr addrspace(3) {b.Let($"getelementptr inbounds {t}, ptr addrspace(3) {bsm}, i64 {b.Let($"add nuw nsw i64 {tx}, {kk * bn + 16 * j}")}")}", "b");
                 for (int i = 0; i < tm; i++)
                     for (int j = 0; j < tn; j++)
-                        acc[i * tn + j] = b.Let($"call {t} @{fma}({t} {av[i]}, {t} {bv[j]}, {t} {acc[i * tn + j]})", "c");
+                        acc[i * tn + j] = MulAdd(av[i], bv[j], acc[i * tn + j]);
             }
             for (int i = 0; i < tm * tn; i++)
                 b.Line($"store {t} {acc[i]}, ptr {b.Let($"getelementptr inbounds [{tm * tn} x {t}], ptr {accSlot}, i64 0, i64 {i}")}");
@@ -345,7 +352,7 @@ internal static class GemmKernel
                 var mi = b.Let($"add nuw nsw i64 {m0}, {b.Let($"add nuw nsw i64 {ty}, {16 * i}")}", "m");
                 var nj = b.Let($"add nuw nsw i64 {n0}, {b.Let($"add nuw nsw i64 {tx}, {16 * j}")}", "n");
                 int at = i * tn + j;
-                StoreResult(b, ev, hero, outputs[0], mi, nj, sizes.M, sizes.N, P.OutputIndex(mi, nj), () => b.Let($"load {t}, ptr {b.Let($"getelementptr inbounds [{tm * tn} x {t}], ptr {accSlot}, i64 0, i64 {at}")}", "acc"));
+                StoreResult(b, ev, hero, outputs[0], mi, nj, sizes.M, sizes.N, P.OutputIndex(mi, nj), () => b.Let($"load {t}, ptr {b.Let($"getelementptr inbounds [{tm * tn} x {t}], ptr {accSlot}, i64 0, i64 {at}")}", "acc"), accumulator);
             }
         ev.ClearSeeds();
         b.Line("ret void");
@@ -353,15 +360,28 @@ internal static class GemmKernel
         return new GpuKernel(name, (sizes.N + bn - 1) / bn, (sizes.M + bm - 1) / bm, sizes.Batch, Threads, [.. outerOutputs, .. outerInputs]);
     }
 
+    /// <summary>
+    /// The tiles' accumulator for <paramref name="contraction"/>: f32 for f32 and narrower floats, f64 for f64, and for
+    /// integers i64 when an operand or the result is 64-bit, else i32 (wrapping sums: the low bits of the interpreter's
+    /// 64-bit sum, which is all a narrower result keeps).
+    /// </summary>
+    private static ElementType Accumulator(Operation contraction)
+    {
+        var elements = contraction.Operands.Select(v => v.Type.Element).Append(contraction.Result.Type.Element).ToList();
+        if (elements[0].IsInteger()) return elements.Any(e => e.ByteSize() == 8) ? ElementType.I64 : ElementType.I32;
+        return elements[0] == ElementType.F64 ? ElementType.F64 : ElementType.F32;
+    }
+
     /// <summary>One thread's element of a staged tile: the operand, its K offset in the tile, its step → (inside, offset) code, its shared-memory slot, and the condition that the thread has one (empty: always).</summary>
     private sealed record Staged(string Pointer, ElementType Element, string K, Func<string, (string Inside, string Offset)> At, string Slot, string Lane);
 
     /// <summary>
     /// The epilogue for element (<paramref name="row"/>, <paramref name="col"/>) of the M×N result when it is inside it:
-    /// the f32 accumulator (<paramref name="accumulator"/> emits its read) as the contraction's value at the output's index
+    /// the accumulator (of type <paramref name="accumulated"/>; <paramref name="accumulator"/> emits its read) as the contraction's value at the output's index
     /// <paramref name="idx"/>, the fusion's elementwise ops after it, one store.
     /// </summary>
-    internal static void StoreResult(LlvmBuilder b, ElementEvaluator ev, Operation dot, Value output, string row, string col, long M, long N, string[] idx, Func<string> accumulator)
+    internal static void StoreResult(LlvmBuilder b, ElementEvaluator ev, Operation dot, Value output, string row, string col, long M, long N, string[] idx, Func<string> accumulator,
+        ElementType accumulated = ElementType.F32)
     {
         var inside = b.Let($"and i1 {b.Let($"icmp slt i64 {row}, {M}")}, {b.Let($"icmp slt i64 {col}, {N}")}");
         var st = b.FreshLabel("epi");
@@ -370,8 +390,6 @@ internal static class GemmKernel
         b.Block(st);
         var value = accumulator();
         ev.ClearSeeds();
-        // The accumulator is f32, or f64 for f64 products (whose result is f64 too).
-        var accumulated = dot.Result.Type.Element is ElementType.F64 ? ElementType.F64 : ElementType.F32;
         var dotValue = dot.Result.Type.Element == accumulated ? value : ev.Scalars.Convert(accumulated, dot.Result.Type.Element, value);
         ev.Seed(dot.Result, idx, dotValue);
         ev.Memory.Store(new KernelBuffer("%p0", output.Type), ev.Memory.Ravel(idx, output.Type.Shape), ev.Element(output, idx));

@@ -7,25 +7,26 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 /// <summary>
 /// Picks the kernel template for a GPU op: column reduction (a thread per output, coalesced), split reduction (few outputs
 /// of many elements: chunks, then their partials combined) or row reduction (a block per output), argmax/argmin (a block
-/// per output), GEMM (a dot_general of floats up to 32 bits and its epilogue), implicit GEMM (a convolution of one group or of wide
+/// per output), GEMM (a dot_general of floats or integers and its epilogue), implicit GEMM (a convolution of one group or of wide
 /// groups, and its epilogue; tensor cores or FMA tiles), sort and top_k (a rank per element, or a bitonic network for long lanes), or pointwise for everything else: the other convolutions, pooling, and
-/// f64 and integer products included, each output element a loop on its own thread (see <see cref="CudaCapabilities"/>).
+/// products of other layouts included, each output element a loop on its own thread (see <see cref="CudaCapabilities"/>).
 /// </summary>
 internal static class GpuCodegen
 {
     /// <summary>
     /// The convolution of an output fusion that runs as an implicit GEMM (<see cref="ImplicitGemm.Supports"/>: one group,
-    /// or a GEMM per group when the groups are wide enough), f32/f16/bf16 operands and result, read straight from the
-    /// fusion's inputs, one output of its shape. On tensor cores when its operands take them (16-bit, or f32 with TF32
-    /// allowed), else on the FMA tiles. Depthwise, narrowly grouped, transposed (input-dilated) and f64 convolutions run
-    /// as direct kernels (a thread per output element).
+    /// or a GEMM per group when the groups are wide enough), f32/f16/bf16 operands and result or integer ones (a quantised
+    /// model's), read straight from the fusion's inputs, one output of its shape. On tensor cores when its operands take
+    /// them (16-bit, or f32 with TF32 allowed), else on the FMA tiles (integers in i32 or i64). Depthwise, narrowly
+    /// grouped, transposed (input-dilated) and f64 convolutions run as direct kernels (a thread per output element).
     /// </summary>
     private static Operation? ImplicitConvolution(IReadOnlyList<Operation> ops, IReadOnlyList<Value> inputs, IReadOnlyList<Value> outputs)
     {
         if (ops.Count(o => o.Def is ConvolutionOp) != 1) return null;
         var conv = ops.Single(o => o.Def is ConvolutionOp);
         if (!ImplicitGemm.Supports(conv)) return null;
-        if (conv.Operands.Append(conv.Result).Any(v => v.Type.Element is not (ElementType.F32 or ElementType.F16 or ElementType.BF16))) return null;
+        bool floats = conv.Operands.Append(conv.Result).All(v => v.Type.Element is ElementType.F32 or ElementType.F16 or ElementType.BF16);
+        if (!floats && !CudaCapabilities.AllInteger(conv)) return null;
         if (!conv.Operands.All(inputs.Contains) || outputs.Count != 1 || !outputs[0].Type.Shape.SequenceEqual(conv.Result.Type.Shape)) return null;
         return conv;
     }

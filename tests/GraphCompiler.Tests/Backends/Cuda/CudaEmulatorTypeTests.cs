@@ -364,25 +364,87 @@ public sealed class CudaEmulatorTypeTests
     }
 
     /// <summary>
-    /// Products the GEMM kernels do not take: integers and two contracting dimensions, each output element a loop on its
-    /// own thread, with an epilogue fused after it.
+    /// A product the GEMM kernels do not take (two contracting dimensions): each output element a loop on its own thread,
+    /// with an epilogue fused after it.
     /// </summary>
-    [CudaEmulatorTheory]
-    [InlineData("i32", "3x6x4", "3x4x5", "lhs_batch = [0], rhs_batch = [0], lhs_contract = [2], rhs_contract = [1]", "3x6x5", 0)]
-    [InlineData("i64", "33x20", "20x17", "lhs_contract = [1], rhs_contract = [0]", "33x17", 0)]
-    [InlineData("f32", "6x4x5", "4x5x7", "lhs_contract = [1, 2], rhs_contract = [0, 1]", "6x7", 1e-6)]
-    public void ProductsBeyondTheGemmKernelsRunAsLoops(string element, string lhs, string rhs, string dims, string result, double tolerance)
+    [CudaEmulatorFact]
+    public void ProductsBeyondTheGemmKernelsRunAsLoops()
     {
-        var placed = PlaceOnGpu($$"""
-            func @main(%a: tensor<{{lhs}}x{{element}}>, %b: tensor<{{rhs}}x{{element}}>) -> (tensor<{{result}}x{{element}}>) {
-              %d = dot_general %a, %b {{{dims}}} : tensor<{{result}}x{{element}}>
-              %r = add %d, %d : tensor<{{result}}x{{element}}>
+        var placed = PlaceOnGpu("""
+            func @main(%a: tensor<6x4x5xf32>, %b: tensor<4x5x7xf32>) -> (tensor<6x7xf32>) {
+              %d = dot_general %a, %b {lhs_contract = [1, 2], rhs_contract = [0, 1]} : tensor<6x7xf32>
+              %r = add %d, %d : tensor<6x7xf32>
               return %r
             }
             """);
         Assert.DoesNotContain("device = cpu", GraphCompiler.IR.Text.Printer.Print(placed));
-        var program = RunAndCompare(placed, rtol: tolerance, atol: tolerance, inputs: Inputs(placed.Entry, seed: lhs.Length));
+        var program = RunAndCompare(placed, rtol: 1e-6, atol: 1e-6, inputs: Inputs(placed.Entry, seed: 5));
         Assert.Contains(".entry gc_loop", program.Ptx);
         Assert.DoesNotContain(".entry gc_gemm", program.Ptx);
+    }
+
+    /// <summary>
+    /// Integer products on the GEMM tiles (a quantised model's MatMulInteger, QLinearMatMul), staged widened by their
+    /// signedness and accumulated in i32 (i64 for 64-bit), wrapping: exactly the interpreter's results. u8 and i8 operands
+    /// into i32, i16, i32 and i64 ones, ragged against the tiles, a batch, transposed operands, a short C, and a
+    /// dequantising epilogue (convert to f32, scale).
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData("u8", "70x130", "130x90", "lhs_contract = [1], rhs_contract = [0]", "70x90", "i32")]
+    [InlineData("i8", "130x70", "90x130", "lhs_contract = [0], rhs_contract = [1]", "70x90", "i32")]
+    [InlineData("i16", "5x300", "300x9", "lhs_contract = [1], rhs_contract = [0]", "5x9", "i32")]
+    [InlineData("i32", "3x40x33", "3x33x50", "lhs_batch = [0], rhs_batch = [0], lhs_contract = [2], rhs_contract = [1]", "3x40x50", "i32")]
+    [InlineData("i64", "33x20", "20x17", "lhs_contract = [1], rhs_contract = [0]", "33x17", "i64")]
+    public void IntegerProductsRunOnTheTiles(string element, string lhs, string rhs, string dims, string result, string accumulated)
+    {
+        var placed = PlaceOnGpu($$"""
+            func @main(%a: tensor<{{lhs}}x{{element}}>, %b: tensor<{{rhs}}x{{element}}>) -> (tensor<{{result}}x{{accumulated}}>, tensor<{{result}}xf32>) {
+              %d = dot_general %a, %b {{{dims}}} : tensor<{{result}}x{{accumulated}}>
+              %f = convert %d : tensor<{{result}}xf32>
+              %s = constant {value = dense<0.0125>} : tensor<f32>
+              %sb = broadcast_in_dim %s {dims = []} : tensor<{{result}}xf32>
+              %q = mul %f, %sb : tensor<{{result}}xf32>
+              return %d, %q
+            }
+            """);
+        Assert.DoesNotContain("device = cpu", GraphCompiler.IR.Text.Printer.Print(placed));
+        var program = RunAndCompare(placed, rtol: 0, atol: 0, inputs: IntegerInputs(placed.Entry, seed: lhs.Length));
+        Assert.Contains(".entry gc_gemm", program.Ptx); // (the dequantising epilogue, a second output, runs as a loop after it)
+        if (accumulated == "i32") Assert.Contains("mad.lo.s32", program.Ptx); // the tiles' multiply-adds in i32
+    }
+
+    /// <summary>
+    /// Integer convolutions (a quantised model's ConvInteger, QLinearConv) as implicit GEMMs on the tiles: u8 images with i32
+    /// accumulation, padded and strided, and i8 with a bias added after, exactly the interpreter's.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData("u8", "2x15x15x8", "3x3x8x24", "padding_low = [1, 1], padding_high = [1, 1], window_strides = [2, 2]", "2x8x8x24")]
+    [InlineData("i8", "1x9x9x16", "1x1x16x40", "", "1x9x9x40")]
+    public void IntegerConvolutionsRunAsImplicitGemms(string element, string input, string kernel, string attrs, string output)
+    {
+        var sep = attrs.Length == 0 ? "" : ", ";
+        var placed = PlaceOnGpu($$"""
+            func @main(%x: tensor<{{input}}x{{element}}>, %k: tensor<{{kernel}}x{{element}}>, %b: tensor<{{output}}xi32>) -> (tensor<{{output}}xi32>) {
+              %c = convolution %x, %k {dims = "b01f_01io->b01f"{{sep}}{{attrs}}} : tensor<{{output}}xi32>
+              %r = add %c, %b : tensor<{{output}}xi32>
+              return %r
+            }
+            """);
+        Assert.DoesNotContain("device = cpu", GraphCompiler.IR.Text.Printer.Print(placed));
+        var program = RunAndCompare(placed, rtol: 0, atol: 0, inputs: IntegerInputs(placed.Entry, seed: input.Length));
+        Assert.Contains(".entry gc_gemm", program.Ptx);
+    }
+
+    /// <summary>Integer inputs over each type's whole range where it is narrow (8 and 16 bits), else over ±10⁵ (so 64-bit products stay meaningful).</summary>
+    private static Tensor[] IntegerInputs(Function f, int seed)
+    {
+        var rng = new Random(seed);
+        return [.. f.Arguments.Select(a =>
+        {
+            var e = a.Type.Element;
+            long lo = e.ByteSize() > 2 ? -100_000 : e.IsUnsignedInteger() ? 0 : -(1L << (8 * e.ByteSize() - 1));
+            long hi = e.ByteSize() > 2 ? 100_000 : e.IsUnsignedInteger() ? (1L << (8 * e.ByteSize())) - 1 : (1L << (8 * e.ByteSize() - 1)) - 1;
+            return Tensor.FromInt64s(a.Type, [.. Enumerable.Range(0, (int)a.Type.ElementCount).Select(_ => lo + (long)(rng.NextDouble() * (hi - lo + 1)))]);
+        })];
     }
 }
