@@ -191,6 +191,65 @@ public sealed class CudaControlFlowTests
     }
 
     /// <summary>
+    /// Every way of splitting a loop with a branch inside between the devices is computed alike: each op of the regions and
+    /// the one after the loop on the CPU or the GPU, any subset of the carried values kept on the GPU and the branch's
+    /// result too, drawn at random (seeded), connected by insert-transfers alone, against the interpreter. The loop carries
+    /// a counter, a state through a product and tanh, and an accumulator that the branch adds the state to or subtracts it
+    /// from by the counter's parity.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [MemberData(nameof(Seeds))]
+    public void AnySplitOfALoopBetweenTheDevicesComputesTheSame(int seed)
+    {
+        var rng = new Random(seed);
+        string D() => rng.Next(2) == 0 ? "cpu" : "gpu";
+        string Subset(int n) => string.Join(", ", Enumerable.Range(0, n).Where(_ => rng.Next(2) == 1));
+        string Listed(string attr, string subset) => subset.Length == 0 ? "" : $", {attr} = [{subset}]";
+        var text = $$"""
+            func @main(%x: tensor<16x16xf32>, %w: tensor<16x16xf32>, %n: tensor<i32>) -> (tensor<16x16xf32>, tensor<16x16xf32>) {
+              %zero = constant {value = dense<0>} : tensor<i32>
+              %one = constant {value = dense<1>} : tensor<i32>
+              %two = constant {value = dense<2>} : tensor<i32>
+              %z = constant {value = dense<0.0>} : tensor<16x16xf32>
+              %i, %h, %acc = while %zero, %x, %z {device = cpu{{Listed("gpu_carried", Subset(3))}}} : tensor<i32>, tensor<16x16xf32>, tensor<16x16xf32>
+                cond(%ci: tensor<i32>, %ch: tensor<16x16xf32>, %ca: tensor<16x16xf32>) {
+                  %p = compare %ci, %n {device = {{D()}}, direction = lt} : tensor<bool>
+                  yield %p
+                }
+                body(%bi: tensor<i32>, %bh: tensor<16x16xf32>, %ba: tensor<16x16xf32>) {
+                  %m = dot_general %bh, %w {device = {{D()}}, lhs_contract = [1], rhs_contract = [0]} : tensor<16x16xf32>
+                  %t = tanh %m {device = {{D()}}} : tensor<16x16xf32>
+                  %r = rem %bi, %two {device = {{D()}}} : tensor<i32>
+                  %even = compare %r, %zero {device = {{D()}}, direction = eq} : tensor<bool>
+                  %u = if %even {device = cpu{{Listed("gpu_results", Subset(1))}}} : tensor<16x16xf32>
+                    then() {
+                      %s = add %ba, %t {device = {{D()}}} : tensor<16x16xf32>
+                      yield %s
+                    }
+                    else() {
+                      %d = sub %ba, %t {device = {{D()}}} : tensor<16x16xf32>
+                      yield %d
+                    }
+                  %bn = add %bi, %one {device = {{D()}}} : tensor<i32>
+                  yield %bn, %t, %u
+                }
+              %o = add %h, %acc {device = {{D()}}} : tensor<16x16xf32>
+              return %o, %acc
+            }
+            """;
+        var placed = PassManager.Run(IrTest.Parse(text), new Pipeline("transfers", ["insert-transfers"]), PassOptions.Default).Unwrap();
+        var inputs = new Tensor[]
+        {
+            Tensor.FromDoubles(new TensorType(ElementType.F32, 16, 16), [.. Enumerable.Range(0, 256).Select(_ => rng.NextDouble() - 0.5)]),
+            Tensor.FromDoubles(new TensorType(ElementType.F32, 16, 16), [.. Enumerable.Range(0, 256).Select(_ => (rng.NextDouble() - 0.5) * 0.5)]),
+            Tensor.FromDoubles(new TensorType(ElementType.I32), [rng.Next(0, 6)]),
+        };
+        RunAndCompare(placed, rtol: 1e-5, atol: 1e-6, inputs: inputs, branches: true);
+    }
+
+    public static IEnumerable<object[]> Seeds() => Enumerable.Range(1, 24).Select(s => new object[] { s });
+
+    /// <summary>
     /// A loop whose body sends a CPU value to the GPU every iteration while nothing comes back (the condition is the CPU's):
     /// each iteration's send must wait for the previous copy to leave the pinned slot before refilling it. The emulator
     /// starts a copy to the device as late as it may, so without that wait every copy would read the last iteration's value.
