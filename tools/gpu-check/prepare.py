@@ -3,8 +3,8 @@
 Examples (examples/*.ir|.onnx|.pbtxt): compile a library with gcc-cli (--target TARGET), make inputs (.npy),
 compute the expected outputs with the reference interpreter; the same for every kernel kind's PTX snapshot program
 (tests/ptx/*.ir: tensor cores with static and dynamic shared memory, split-K and grouped convolutions, split and column
-reductions, argmax, sort (rank and bitonic), f64, scatter, compressed transfers; 16-bit ones in f16, which travels as
-.npy). CNNs (the ten networks of the benchmarks'
+reductions, argmax, sort (rank and bitonic), f64, scatter, compressed transfers; bf16 travels as uint16 bit patterns,
+and as gcc-cli's |V2 .npy to the interpreter). CNNs (the ten networks of the benchmarks'
 `generate-cnns --weights-as-inputs`, weights as arguments): a batch-1 f32 library each, checked against the
 interpreter on weights both machines draw from the same formula (gclib.draw_uniform), plus batch-1 and
 batch-32 TF32 libraries and the graphs as data for bench.py's baselines. The ONNX suite (node/ and simple/): every
@@ -36,6 +36,19 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 # Relative-norm tolerance per element type (integers and bools: exact).
 RTOL = {"f32": 1e-4, "f64": 1e-4, "f16": 1e-2, "bf16": 2e-2}
+
+def to_gcc_bf16(bits, tmp):
+    """bf16 bit patterns (uint16, the harness's form) as gcc-cli reads bf16 .npy files: the 2-byte void type |V2."""
+    fd, path = tempfile.mkstemp(suffix=".npy", dir=tmp)
+    os.close(fd)
+    np.save(path, bits.view(np.dtype("V2")))
+    return path
+
+
+def from_gcc_npy(a, spec):
+    """A result gcc-cli wrote, in the harness's form: its bf16 (|V2) as uint16 bit patterns."""
+    return a.view(np.uint16) if spec["dtype"] == "bf16" and a.dtype.kind == "V" else a
+
 
 HEADER_RE = re.compile(r'^/\* (Argument|Result) (\d+): "((?:[^"\\]|\\.)*)" (\w+)\[([0-9,]*)\]', re.M)
 RUN_OUT_RE = re.compile(r"^(\S+\.npy): ", re.M)
@@ -100,23 +113,22 @@ class Prep:
         """Writes inputs and the interpreter's outputs under bundle/data/NAME; -> manifest entry or error str."""
         data = os.path.join(self.bundle, "data", name)
         os.makedirs(data, exist_ok=True)
-        in_files = []
+        in_files, interpreter_files = [], []
         for k, (spec, a) in enumerate(zip(args, arrays)):
             if list(a.shape) != spec["shape"] or a.dtype != np.dtype(NP_DTYPES[spec["dtype"]]):
                 return f"input {spec['name']}: {a.dtype}{list(a.shape)} does not match {spec['dtype']}{spec['shape']}"
             path = os.path.join(data, f"in_{k}.npy")
             np.save(path, a)
             in_files.append(path)
-        if any(s["dtype"] == "bf16" for s in args + results):
-            return "bf16 arguments/results are not handled by the harness's .npy files"
-        outs = self.interpret(model, extra, [(s["name"], p) for s, p in zip(args, in_files)])
+            interpreter_files.append(path if spec["dtype"] != "bf16" else to_gcc_bf16(a, self.tmp))
+        outs = self.interpret(model, extra, [(s["name"], p) for s, p in zip(args, interpreter_files)])
         if isinstance(outs, str):
             return outs
         if len(outs) != len(results):
             return f"interpreter gave {len(outs)} results, the library has {len(results)}"
         exp_files = []
         for k, (spec, path) in enumerate(zip(results, outs)):
-            e = np.load(path)
+            e = from_gcc_npy(np.load(path), spec)
             if list(e.shape) != spec["shape"]:
                 return f"result {k}: interpreter shape {list(e.shape)} != library {spec['shape']}"
             dest = os.path.join(data, f"expected_{k}.npy")
@@ -145,13 +157,13 @@ class Prep:
         inputs = []
         for spec, a in zip(specs, draw_inputs(specs)):
             path = os.path.join(work, f"{len(inputs)}.npy")
-            np.save(path, a)
+            np.save(path, a if spec["dtype"] != "bf16" else a.view(np.dtype("V2")))
             inputs.append((spec["name"], path))
         outs = self.interpret(model, [], inputs, timeout=REFERENCE_TIMEOUT)
         shutil.rmtree(work, ignore_errors=True)
         if isinstance(outs, str):
             return outs
-        arrays = [np.load(p) for p in outs]
+        arrays = [from_gcc_npy(np.load(p), s) for p, s in zip(outs, expected_specs)]
         if cached:
             os.makedirs(cached, exist_ok=True)
             for a, f in zip(arrays, files):
