@@ -75,7 +75,11 @@ WORKLOADS = {
                                target=None, tf32=True),
     # ResNet-50 at batch 32, ours on TF32 tensor cores (--precision tf32), the baselines with their TF32 defaults.
     "resnet50_b32_tf32": dict(kind="compute", flops=resnet_flops(32), target="resnet", tf32=True),
+    # A recurrent loop on the GPU (host control flow, the state kept there): RNN_STEPS steps of a 64x512x512 GEMM + tanh.
+    "rnn_loop_b64_h512_t100": dict(kind="compute", flops=2 * 64 * 512 * 512 * 100, target=None, tf32=True),
 }
+
+RNN_STEPS = 100
 
 BERT_HEADS = 12
 
@@ -322,6 +326,12 @@ def torch_fn(name, torch):
             h1 = F.layer_norm(x + ctx @ wo + bo, (H,), g1, be1, 1e-12)
             return F.layer_norm(h1 + F.gelu(h1 @ w1 + b1) @ w2 + b2, (H,), g2, be2, 1e-12)
         return bert
+    if name.startswith("rnn_loop"):
+        def rnn(h, w, b):
+            for _ in range(RNN_STEPS):
+                h = torch.tanh(h @ w + b)
+            return h
+        return rnn
     if name.startswith("conv3x3"):
         # NHWC / HWIO in; torch's conv2d takes NCHW views (channels_last memory) and OIHW weights.
         return lambda x, w: torch.relu(F.conv2d(x.permute(0, 3, 1, 2), w.permute(3, 2, 0, 1), padding=1)).permute(0, 2, 3, 1)
@@ -368,6 +378,8 @@ def jax_fn(name, jax):
             h1 = ln(x + ctx @ wo + bo, g1, be1)
             return ln(h1 + jax.nn.gelu(h1 @ w1 + b1, approximate=False) @ w2 + b2, g2, be2)
         return bert
+    if name.startswith("rnn_loop"):
+        return lambda h, w, b: jax.lax.fori_loop(0, RNN_STEPS, lambda i, h: jnp.tanh(h @ w + b), h)
     if name.startswith("conv3x3"):
         return lambda x, w: jax.nn.relu(jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")))
     if name.startswith("resnet50"):
