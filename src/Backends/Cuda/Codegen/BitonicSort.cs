@@ -22,16 +22,9 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 /// </summary>
 internal static class BitonicSort
 {
-    /// <summary>Threads of a shared-memory block; each holds two elements, so a block's span is twice this.</summary>
-    private const int Threads = 512;
-
-    /// <summary>The elements of a lane one block sorts in shared memory: 2 × <see cref="Threads"/> (12 KB of 8-byte values and 4-byte positions).</summary>
-    private const long Span = 2 * Threads;
-
-    private static readonly int SpanLog = BitOperations.Log2((ulong)Span);
-
-    /// <summary>Threads per block of a global step (a thread per compared pair).</summary>
-    private const int StepBlock = 256;
+    private const int Threads = BitonicNetwork.Threads, StepBlock = BitonicNetwork.StepBlock;
+    private const long Span = BitonicNetwork.Span;
+    private static readonly int SpanLog = BitonicNetwork.SpanLog;
 
     /// <summary>Positions travel through the scratch as i32: lanes are padded to at most 2³⁰ elements.</summary>
     public const long MaxLane = 1L << 30;
@@ -56,14 +49,9 @@ internal static class BitonicSort
         var last = Local(m, op, lanes, layout, Source.Scratch, Destination.Results);
         var middle = pLog > SpanLog + 1 ? Local(m, op, lanes, layout, Source.Scratch, Destination.Scratch) : null;
         var step = Step(m, op, lanes, layout);
-        var launches = new List<GpuKernel> { LocalLaunch(first, 1, SpanLog) };
-        for (int k = SpanLog + 1; k <= pLog; k++)
-        {
-            for (int j = k - 1; j >= SpanLog; j--)
-                launches.Add(new GpuKernel(step, layout.Lanes * (p / 2) / StepBlock, 1, 1, StepBlock, parameters, layout.Bytes, [k, j]));
-            launches.Add(LocalLaunch(k == pLog ? last : middle!, k, k));
-        }
-        return launches;
+        return [.. BitonicNetwork.Schedule(pLog).Select(l => l.J is { } j
+            ? new GpuKernel(step, layout.Lanes * (p / 2) / StepBlock, 1, 1, StepBlock, parameters, layout.Bytes, [l.First, j])
+            : LocalLaunch(l.Last == SpanLog ? first : l.First == pLog ? last : middle!, l.First, l.Last))];
     }
 
     /// <summary>The scratch: every lane's P values (the element's memory type), then, 16-byte aligned, their P positions (i32).</summary>
@@ -159,9 +147,7 @@ internal static class BitonicSort
                 var j = b.Let($"shl nuw nsw i64 1, {jj}", "j");
                 Sreg.Barrier(mc, b);
                 // Pair tid: i = tid with a zero inserted at bit jj, its partner i + j.
-                var low = b.Let($"and i64 {tid}, {b.Let($"sub nuw nsw i64 {j}, 1")}");
-                var i = b.Let($"or i64 {b.Let($"shl nuw nsw i64 {b.Let($"lshr i64 {tid}, {jj}")}, {b.Let($"add nuw nsw i64 {jj}, 1")}")}, {low}", "pi");
-                var q = b.Let($"or i64 {i}, {j}", "pq");
+                var (i, q) = BitonicNetwork.Pair(b, tid, jj, j);
                 var up = b.Let($"icmp eq i64 {b.Let($"and i64 {b.Let($"add nuw nsw i64 {origin}, {i}")}, {k}")}, 0", "up");
                 var (iv, ip) = Read(i);
                 var (qv, qp) = Read(q);
@@ -218,8 +204,7 @@ internal static class BitonicSort
         var lane = b.Let($"udiv i64 {g}, {layout.P / 2}", "lane");
         var t = b.Let($"urem i64 {g}, {layout.P / 2}", "t");
         var j = b.Let("shl nuw nsw i64 1, %s1", "j");
-        var i = b.Let($"or i64 {b.Let($"shl nuw nsw i64 {b.Let($"lshr i64 {t}, %s1")}, {b.Let("add nuw nsw i64 %s1, 1")}")}, {b.Let($"and i64 {t}, {b.Let($"sub nuw nsw i64 {j}, 1")}")}", "pi");
-        var q = b.Let($"or i64 {i}, {j}", "pq");
+        var (i, q) = BitonicNetwork.Pair(b, t, "%s1", j);
         var up = b.Let($"icmp eq i64 {b.Let($"and i64 {i}, {b.Let("shl nuw nsw i64 1, %s0")}")}, 0", "up");
         var pairs = ScratchPairs(b, layout, lane);
         var (iv, ip) = pairs.Load(mem, e, i);

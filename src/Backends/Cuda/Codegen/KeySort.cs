@@ -14,16 +14,9 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 /// </summary>
 internal static class KeySort
 {
-    /// <summary>Threads of a shared-memory block; each holds two keys.</summary>
-    private const int Threads = 512;
-
-    /// <summary>Keys one block sorts in shared memory (8 KB).</summary>
-    public const long Span = 2 * Threads;
-
-    private static readonly int SpanLog = BitOperations.Log2((ulong)Span);
-
-    /// <summary>Threads per block of a global step.</summary>
-    private const int StepBlock = 256;
+    private const int Threads = BitonicNetwork.Threads, StepBlock = BitonicNetwork.StepBlock;
+    private const long Span = BitonicNetwork.Span;
+    private static readonly int SpanLog = BitonicNetwork.SpanLog;
 
     /// <summary>How many keys a sort of <paramref name="count"/> handles: the next power of two, at least <see cref="Span"/>.</summary>
     public static long Padded(long count) => Math.Max(Span, (long)BitOperations.RoundUpToPowerOf2((ulong)Math.Max(count, 1)));
@@ -39,22 +32,10 @@ internal static class KeySort
         int nLog = BitOperations.Log2((ulong)n);
         var local = Local(m, parameters, keys);
         var step = nLog > SpanLog ? Step(m, parameters, keys) : null;
-        GpuKernel LocalLaunch(int first, int last) => new(local, n / Span, 1, 1, Threads, launchParameters, scratchBytes, [first, last]);
-        yield return LocalLaunch(1, SpanLog);
-        for (int k = SpanLog + 1; k <= nLog; k++)
-        {
-            for (int j = k - 1; j >= SpanLog; j--)
-                yield return new GpuKernel(step!, n / 2 / StepBlock, 1, 1, StepBlock, launchParameters, scratchBytes, [k, j]);
-            yield return LocalLaunch(k, k);
-        }
-    }
-
-    /// <summary>Pair <paramref name="t"/> of a step of distance 2^<paramref name="jj"/>: place i (t with a zero inserted at bit jj) and its partner i + j.</summary>
-    private static (string I, string Q) Pair(LlvmBuilder b, string t, string jj, string j)
-    {
-        var low = b.Let($"and i64 {t}, {b.Let($"sub nuw nsw i64 {j}, 1")}");
-        var i = b.Let($"or i64 {b.Let($"shl nuw nsw i64 {b.Let($"lshr i64 {t}, {jj}")}, {b.Let($"add nuw nsw i64 {jj}, 1")}")}, {low}", "pi");
-        return (i, b.Let($"or i64 {i}, {j}", "pq"));
+        foreach (var (first, last, j) in BitonicNetwork.Schedule(nLog))
+            yield return j is { } d
+                ? new GpuKernel(step!, n / 2 / StepBlock, 1, 1, StepBlock, launchParameters, scratchBytes, [first, d])
+                : new GpuKernel(local, n / Span, 1, 1, Threads, launchParameters, scratchBytes, [first, last]);
     }
 
     /// <summary>Whether keys <paramref name="x"/> (at place i) and <paramref name="y"/> (at i + j) swap: out of order for the direction bit k of i gives.</summary>
@@ -91,7 +72,7 @@ internal static class KeySort
                 var jj = b.Let($"sub nsw i64 {b.Let($"sub nsw i64 {top}, 1")}, {r}", "jj");
                 var j = b.Let($"shl nuw nsw i64 1, {jj}", "j");
                 Sreg.Barrier(mc, b);
-                var (i, q) = Pair(b, tid, jj, j);
+                var (i, q) = BitonicNetwork.Pair(b, tid, jj, j);
                 var (si, sq) = (Slot(i), Slot(q));
                 var (x, y) = (b.Let($"load i64, ptr addrspace(3) {si}"), b.Let($"load i64, ptr addrspace(3) {sq}"));
                 var swap = Swaps(b, b.Let($"add nuw nsw i64 {origin}, {i}"), k, x, y);
@@ -117,7 +98,7 @@ internal static class KeySort
         var b = new LlvmBuilder();
         var mc = m.Context;
         var t = Sreg.GlobalThread(mc, b, StepBlock, "t");
-        var (i, q) = Pair(b, t, "%s1", b.Let("shl nuw nsw i64 1, %s1", "j"));
+        var (i, q) = BitonicNetwork.Pair(b, t, "%s1", b.Let("shl nuw nsw i64 1, %s1", "j"));
         var (pi, pq) = (b.Let($"getelementptr inbounds i64, ptr {keys}, i64 {i}"), b.Let($"getelementptr inbounds i64, ptr {keys}, i64 {q}"));
         var (x, y) = (b.Let($"load i64, ptr {pi}"), b.Let($"load i64, ptr {pq}"));
         b.If(Swaps(b, i, b.Let("shl nuw nsw i64 1, %s0", "k"), x, y), () =>
@@ -128,5 +109,45 @@ internal static class KeySort
         b.Line("ret void");
         m.AddKernel(name, parameters, b.Body(), scalars: 2);
         return name;
+    }
+}
+
+/// <summary>
+/// What the two bitonic sorts (<see cref="BitonicSort"/>, <see cref="KeySort"/>) share: the block shapes, the schedule of
+/// launches, and which places a step compares.
+/// </summary>
+internal static class BitonicNetwork
+{
+    /// <summary>Threads of a shared-memory block; each holds two elements, so a block's span is twice this.</summary>
+    public const int Threads = 512;
+
+    /// <summary>The elements one block sorts in shared memory: 2 × <see cref="Threads"/>.</summary>
+    public const long Span = 2 * Threads;
+
+    public static readonly int SpanLog = BitOperations.Log2((ulong)Span);
+
+    /// <summary>Threads per block of a global step (a thread per compared pair).</summary>
+    public const int StepBlock = 256;
+
+    /// <summary>
+    /// The launches for 2^<paramref name="pLog"/> elements: a local one for merge sizes 2^1 … 2^SpanLog, then for each larger
+    /// merge size 2^k a global step per distance 2^j ≥ Span (J set) and a local one for the distances below (J null).
+    /// </summary>
+    public static IEnumerable<(int First, int Last, int? J)> Schedule(int pLog)
+    {
+        yield return (1, SpanLog, null);
+        for (int k = SpanLog + 1; k <= pLog; k++)
+        {
+            for (int j = k - 1; j >= SpanLog; j--) yield return (k, k, j);
+            yield return (k, k, null);
+        }
+    }
+
+    /// <summary>Pair <paramref name="t"/> of a step of distance 2^<paramref name="jj"/>: place i (t with a zero inserted at bit jj) and its partner i + j.</summary>
+    public static (string I, string Q) Pair(LlvmBuilder b, string t, string jj, string j)
+    {
+        var low = b.Let($"and i64 {t}, {b.Let($"sub nuw nsw i64 {j}, 1")}");
+        var i = b.Let($"or i64 {b.Let($"shl nuw nsw i64 {b.Let($"lshr i64 {t}, {jj}")}, {b.Let($"add nuw nsw i64 {jj}, 1")}")}, {low}", "pi");
+        return (i, b.Let($"or i64 {i}, {j}", "pq"));
     }
 }
