@@ -191,6 +191,44 @@ public sealed class CudaControlFlowTests
     }
 
     /// <summary>
+    /// Training through a loop on the GPU: the gradient of h ← tanh(h·W) over 6 steps with respect to W and h0 (the forward
+    /// loop stacks each step's state, the reverse loop walks the stack back), every op forced onto the GPU: both loops keep
+    /// their carried values there (the stacks and the gradients' accumulators included), and the value and both gradients
+    /// match the interpreter's.
+    /// </summary>
+    [CudaEmulatorFact]
+    public void TheGradientOfARecurrentLoopRunsOnTheGpu()
+    {
+        var f = IrTest.Parse("""
+            func @main(%w: tensor<64x64xf32>, %h0: tensor<8x64xf32>) -> (tensor<8x64xf32>) {
+              %zero = constant {value = dense<0>} : tensor<i64>
+              %n = constant {value = dense<6>} : tensor<i64>
+              %i, %h = while %zero, %h0 : tensor<i64>, tensor<8x64xf32>
+                cond(%ci: tensor<i64>, %ch: tensor<8x64xf32>) {
+                  %p = compare %ci, %n {direction = lt} : tensor<bool>
+                  yield %p
+                }
+                body(%bi: tensor<i64>, %bh: tensor<8x64xf32>) {
+                  %one = constant {value = dense<1>} : tensor<i64>
+                  %next = add %bi, %one : tensor<i64>
+                  %m = dot_general %bh, %w {lhs_contract = [1], rhs_contract = [0]} : tensor<8x64xf32>
+                  %t = tanh %m : tensor<8x64xf32>
+                  yield %next, %t
+                }
+              return %h
+            }
+            """).Entry;
+        var module = new Module([GraphCompiler.IR.Autodiff.Gradients.Differentiate(f, 0, [0, 1], "main")]);
+        var placed = CudaBackendTests.PlaceOnGpu(module);
+        var loops = Placement.HostedOps(placed.Entry.Body).Where(o => o.Def is GraphCompiler.IR.Ops.WhileOp).ToList();
+        Assert.True(loops.Count >= 2, $"{loops.Count} loops: the forward one and the reverse one");
+        Assert.All(loops, l => Assert.True(l.Attributes["gpu_carried"] is not null, "a loop keeps nothing on the GPU"));
+        var rng = new Random(23);
+        Tensor[] inputs = [.. f.ArgumentTypes.Select((t, k) => Tensor.FromDoubles(t, [.. Enumerable.Range(0, (int)t.ElementCount).Select(_ => (rng.NextDouble() - 0.5) * (k == 0 ? 0.3 : 2))]))];
+        RunAndCompare(placed, rtol: 1e-4, atol: 1e-5, inputs: inputs, branches: true);
+    }
+
+    /// <summary>
     /// Every way of splitting a loop with a branch inside between the devices is computed alike: each op of the regions and
     /// the one after the loop on the CPU or the GPU, any subset of the carried values kept on the GPU and the branch's
     /// result too, drawn at random (seeded), connected by insert-transfers alone, against the interpreter. The loop carries
