@@ -52,7 +52,7 @@ internal static class GpuCodegen
             case "reduction":
                 return [RowKernel.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs)];
             case "loop" when op.Def is ArgReduceOp && !ArgReduceKernel.ThreadPerOutput(op, m.Target.Multiprocessors):
-                return [ArgReduceKernel.Emit(m, op, inputs, constants, outerInputs)];
+                return ArgReduceKernel.Emit(m, op, inputs, constants, outerInputs);
             case "output" when ops.FirstOrDefault(o => o.Def is DotGeneralOp) is { } dot && CudaCapabilities.OnGemmTiles(dot):
                 return GemmKernel.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs);
             case "output" when ImplicitConvolution(ops, inputs, outputs) is { } conv:

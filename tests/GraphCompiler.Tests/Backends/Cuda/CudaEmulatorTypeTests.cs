@@ -91,10 +91,13 @@ public sealed class CudaEmulatorTypeTests
     }
 
     /// <summary>
-    /// argmax/argmin over rows with many ties (small integers as floats) and NaNs (which beat every number), for both tie
+    /// argmax/argmin over rows with many ties (small integers as floats; continuous values where a split row's winner must
+    /// come from any chunk) and NaNs (which beat every number), for both tie
     /// rules: a block per output element (<c>gc_argreduce</c>: strided scans, then pairs across the warp and the warps, 64-bit
-    /// values and indices as two shuffles each), or, for many outputs over a short leading dimension, a thread per output
-    /// element (<c>gc_loop</c>). The index must be the interpreter's exactly.
+    /// values and indices as two shuffles each), few outputs over long rows split into chunks whose pairs a second launch
+    /// combines (<c>gc_argreduce_chunks</c>, <c>gc_argreduce_combine</c>: a vocabulary's argmax at batch 1), or, for many
+    /// outputs over a short leading dimension, a thread per output element (<c>gc_loop</c>). The index must be the
+    /// interpreter's exactly.
     /// </summary>
     [CudaEmulatorTheory]
     [InlineData("f32", "7x1000", 1, "max", "first", 0.01, 132, "argreduce")]
@@ -107,8 +110,15 @@ public sealed class CudaEmulatorTypeTests
     [InlineData("i64", "2x20000", 1, "min", "last", 0.0, 132, "argreduce")]
     [InlineData("u8", "6x300", 1, "max", "first", 0.0, 132, "argreduce")]
     [InlineData("f32", "40x300x2", 0, "max", "last", 0.01, 2, "loop")]
+    [InlineData("f32", "1x300000", 1, "max", "first", 0.0, 132, "argreduce_chunks", 0)]
+    [InlineData("f32", "1x300000", 1, "max", "first", 0.0005, 132, "argreduce_chunks")]
+    [InlineData("f32", "2x100000", 1, "min", "last", 0.0, 132, "argreduce_combine", 0)]
+    [InlineData("f16", "1x70000", 1, "max", "last", 0.0, 132, "argreduce_chunks", 0)]
+    [InlineData("f64", "3x40000", 1, "max", "first", 0.0, 132, "argreduce_chunks", 0)]
+    [InlineData("f64", "3x40000", 1, "min", "last", 0.0002, 132, "argreduce_chunks")]
+    [InlineData("u8", "1x50000", 1, "min", "first", 0.0, 132, "argreduce_chunks")]
     public void ArgReduceMatchesTheInterpreterWithTiesAndNans(string element, string shape, int dimension, string kind, string tie, double nans,
-        int multiprocessors, string kernel)
+        int multiprocessors, string kernel, int distinct = 7)
     {
         var full = shape.Split('x');
         var result = string.Join("x", full.Where((_, i) => i != dimension));
@@ -119,7 +129,7 @@ public sealed class CudaEmulatorTypeTests
             }
             """);
         var program = RunAndCompare(placed, rtol: 0, atol: 0, options: On(multiprocessors),
-            inputs: Inputs(placed.Entry, seed: full.Length + dimension, nanFraction: nans, distinct: 7));
+            inputs: Inputs(placed.Entry, seed: full.Length + dimension, nanFraction: nans, distinct: distinct));
         Assert.Contains($".entry gc_{kernel}", program.Ptx);
     }
 
