@@ -76,12 +76,16 @@ public sealed class DevicePlacement : FunctionPass
         return Place(op.With(attributes: op.Attributes.With(attr, new IntArrayAttr([.. onGpu.Select(k => (long)k)]))));
     }
 
-    /// <summary>Where <paramref name="v"/>, yielded by a placed region, lives: gpu, cpu, or null for a constant (on every device).</summary>
-    private static string? YieldedOn(Value v, Region region, Func<Value, string?> outside)
+    /// <summary>Where each value a placed region yields lives: gpu, cpu, or null for a constant (on every device); one pass over the region.</summary>
+    private static string?[] YieldedOn(Region region, Func<Value, string?> outside)
     {
+        var yielded = region.Yielded;
+        var at = new Dictionary<Value, (Operation Op, int Result)>(ReferenceEqualityComparer.Instance);
         foreach (var o in region.Operations)
-            if (o.Results.IndexOf(v) is var k and >= 0) return o.Def is ConstantOp ? null : Placement.ResultDevice(o, k);
-        return outside(v);
+            for (int k = 0; k < o.Results.Length; k++) at[o.Results[k]] = (o, k);
+        return [.. yielded.Select(v => at.TryGetValue(v, out var p)
+            ? p.Op.Def is ConstantOp ? null : Placement.ResultDevice(p.Op, p.Result)
+            : outside(v))];
     }
 
     /// <summary>
@@ -91,6 +95,7 @@ public sealed class DevicePlacement : FunctionPass
     private static SortedSet<int> CarriedOnGpu(Operation loop, Region body, Func<Value, string?> outside)
     {
         var yielded = body.Yielded;
+        var where = YieldedOn(body, outside);
         var onGpu = new SortedSet<int>();
         for (bool grew = true; grew;)
         {
@@ -99,7 +104,7 @@ public sealed class DevicePlacement : FunctionPass
             {
                 var v = yielded[k];
                 int j = body.Arguments.IndexOf(v);
-                bool gpu = j < 0 ? YieldedOn(v, body, outside) == Placement.Gpu
+                bool gpu = j < 0 ? where[k] == Placement.Gpu
                     : j == k ? outside(loop.Operands[k]) == Placement.Gpu
                     : onGpu.Contains(j);
                 if (gpu && onGpu.Add(k)) grew = true;
@@ -112,9 +117,10 @@ public sealed class DevicePlacement : FunctionPass
     private static SortedSet<int> ResultsOnGpu(Operation placed, Func<Value, string?> outside)
     {
         var onGpu = new SortedSet<int>();
+        var branches = placed.Regions.Select(r => YieldedOn(r, outside)).ToList();
         for (int k = 0; k < placed.Results.Length; k++)
         {
-            var where = placed.Regions.Select(r => YieldedOn(r.Yielded[k], r, outside)).ToList();
+            var where = branches.Select(b => b[k]).ToList();
             if (where.Contains(Placement.Gpu) && where.All(d => d is null or Placement.Gpu)) onGpu.Add(k);
         }
         return onGpu;

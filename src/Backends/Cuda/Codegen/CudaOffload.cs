@@ -33,9 +33,12 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IDeviceHook
         site.ReturnIf(b.Let($"icmp ne i32 {status}, 0"), status);
         DriverApi.Call(m, b, "cuCtxSetCurrent", $"ptr {b.Let("load ptr, ptr @gc.cuda.ctx")}", "cuCtxSetCurrent");
         // A transfer to the GPU inside a loop waits for its previous copy before refilling its slot: give the first one a record.
-        foreach (var send in plan.Staging.Nested)
-            DriverApi.Call(m, b, "cuEventRecord", $"ptr {Event(b, 2 * plan.Staging.ToDevice[send].Index + 1)}, ptr {b.Let($"load ptr, ptr {HostRuntime.CopyStream}", "copystream")}",
-                "cuEventRecord (a loop's transfer)");
+        if (plan.Staging.Nested.Count > 0)
+        {
+            var copyStream = b.Let($"load ptr, ptr {HostRuntime.CopyStream}", "copystream");
+            foreach (var send in plan.Staging.Nested)
+                DriverApi.Call(m, b, "cuEventRecord", $"ptr {Event(b, 2 * plan.Staging.ToDevice[send].Index + 1)}, ptr {copyStream}", "cuEventRecord (a loop's transfer)");
+        }
         if (!deviceMode) return;
         if (plan.DeviceModeProblem is { } problem)
         {
