@@ -41,7 +41,7 @@ public sealed record CompileOptions
     /// </summary>
     public string? Target { get; init; }
 
-    /// <summary>With the <c>cuda</c> target: the PTX architecture (<c>sm_80</c>, the default, or <c>sm_90</c>).</summary>
+    /// <summary>With the <c>cuda</c> target: the PTX architecture (<c>sm_80</c>, the default, <c>sm_90</c>, or <c>sm_90a</c>: Hopper only, with wgmma).</summary>
     public string? GpuArch { get; init; }
 
     /// <summary>With the <c>cuda</c> target: the multiprocessor count kernel shapes are tuned to (null: the H100's 132).</summary>

@@ -24,6 +24,11 @@ enum { MAX_PENDING = 256 };
 struct copy { void *dst; const void *src; unsigned bytes, read; int group; };
 struct cp_queue { struct copy pending[MAX_PENDING]; int npending, committed; };
 
+/* wgmma: the shared memory each of a thread's wgmmas reads, until a wait retires its group (see below). */
+enum { MAX_WGMMA = 64 };
+struct wgmma_read { const char *lo, *hi; int group; };
+struct wgmma_queue { struct wgmma_read pending[MAX_WGMMA]; int npending, committed; };
+
 /* Switching fibers: on x86-64 a few instructions (callee-saved registers and the stack pointer; the float control
  * words too), since swapcontext also saves the signal mask with a system call, which was half of the emulator's time.
  * Elsewhere, ucontext. */
@@ -56,6 +61,7 @@ struct fiber {
     unsigned tid;
     int done;
     struct cp_queue cp;
+    struct wgmma_queue wq;
 };
 
 struct launch {
@@ -66,6 +72,8 @@ struct launch {
     uint32_t mma_a[MAX_BLOCK][4], mma_b[MAX_BLOCK][2]; /* each lane's mma.sync operand registers */
     const uint16_t *rows[MAX_BLOCK];        /* each lane's ldmatrix row address */
     unsigned size, grid[3];
+    const char *smem_base;                  /* where wgmma descriptors' shared addresses count from */
+    int hazard;                             /* a wgmma's operands were overwritten in flight: the launch fails */
     kernel_fn kernel;
     void **params;
     struct fiber *fibers, *running;         /* NULL fibers: a kernel without barriers, its threads in turn */
@@ -79,6 +87,7 @@ static __thread struct launch *current;
 static __thread unsigned tid, ctaid[3];
 static __thread struct cp_queue *cp;        /* the running thread's cp.async queue */
 static __thread struct cp_queue serial_cp;  /* ... for kernels run without fibers */
+static __thread struct wgmma_queue *wq;     /* the running thread's wgmma reads in flight */
 
 /* The running fiber waits: back to the scheduler, which resumes the next. */
 static void yield(void)
@@ -258,13 +267,113 @@ void gcemu_ldmatrix(int transposed, const uint16_t *row, uint32_t *out)
     warp_barrier();
 }
 
+/* ---- wgmma.mma_async (sm_90a), both operands in shared memory, f32 accumulators ----
+ * Descriptors as the PTX ISA's "Matrix Descriptor Format": the start address, leading and stride byte offsets in
+ * 16-byte units (14 bits each), the swizzle mode in bits 62-63; only the 128-byte swizzle (mode 1) with base offset 0,
+ * the one the CUDA target emits. Element addresses follow "Shared Memory Matrix Layout": K-major (the instruction's
+ * transpose bit 0), row r of M or N, k of K: start + (r / 8) SBO + (r % 8) 128 + (k / 8) 16 + (k % 8) 2; MN-major
+ * (bit 1): start + (r / 64) LBO + (k / 8) SBO + (k % 8) 128 + (r % 64 / 8) 16 + (r % 8) 2; then the swizzle, address
+ * bits 4-6 XOR bits 7-9. D's fragment ("Register Fragment for Matrix D", m64nNk16): thread (warp w of the warpgroup,
+ * lane 4g + t) holds element i at row 16w + g + 8 ((i / 2) % 2), column 8 (i / 4) + 2t + i % 2.
+ * Each thread computes its own elements at the call (sums in k order, as gcemu_mma); the shared memory the wgmma reads
+ * stays recorded until a wait retires its group, and a cp.async issued there before that (it may land at once) fails
+ * the launch: a kernel that refills a stage a wgmma in flight still reads. */
+int64_t wgmma_address(const char *p, const char *ring) __asm__("gcemu_wgmma_address");
+int64_t wgmma_address(const char *p, const char *ring)
+{
+    current->smem_base = ring;
+    return p - ring;
+}
+
+static const uint16_t *wgmma_element(uint64_t desc, int mn_major, unsigned r, unsigned k)
+{
+    uint32_t start = (uint32_t)(desc & 0x3fff) << 4, lbo = (uint32_t)((desc >> 16) & 0x3fff) << 4, sbo = (uint32_t)((desc >> 32) & 0x3fff) << 4;
+    if ((desc >> 62) != 1 || ((desc >> 49) & 7) != 0)
+    {
+        fprintf(stderr, "cuda emulator: wgmma descriptor %#llx: only the 128-byte swizzle with base offset 0 is emulated\n", (unsigned long long)desc);
+        abort();
+    }
+    uint32_t a = mn_major
+        ? start + r / 64 * lbo + k / 8 * sbo + k % 8 * 128 + r % 64 / 8 * 16 + r % 8 * 2
+        : start + r / 8 * sbo + r % 8 * 128 + k / 8 * 16 + k % 8 * 2;
+    a ^= ((a >> 7) & 7) << 4;
+    return (const uint16_t *)(current->smem_base + a);
+}
+
+static float value16(int kind, uint16_t bits) { return kind == MMA_BF16 ? from_bits((uint32_t)bits << 16) : half_to_float(bits); }
+
+void gcemu_wgmma(int kind, int n, int trans_a, int trans_b, uint64_t da, uint64_t db, int scale_d, const float *c, float *d)
+{
+    unsigned w = tid % 128 / WARP, lane = tid % WARP, g = lane >> 2, t = lane & 3;
+    for (int i = 0; i < n / 2; i++)
+    {
+        unsigned row = 16 * w + g + 8 * ((i >> 1) & 1), col = 8 * (i >> 2) + 2 * t + (i & 1);
+        float sum = scale_d ? c[i] : 0.0f;
+        for (unsigned k = 0; k < 16; k++)
+            sum += value16(kind, *wgmma_element(da, trans_a, row, k)) * value16(kind, *wgmma_element(db, trans_b, col, k));
+        d[i] = sum;
+    }
+    /* The bytes this wgmma reads (the whole warpgroup's: A's 64 rows, B's n), kept until its group is waited for. */
+    const char *lo = NULL, *hi = NULL;
+    for (unsigned k = 0; k < 16; k++)
+        for (unsigned r = 0; r < 64 + (unsigned)n; r++)
+        {
+            const char *p = (const char *)(r < 64 ? wgmma_element(da, trans_a, r, k) : wgmma_element(db, trans_b, r - 64, k));
+            if (!lo || p < lo) lo = p;
+            if (!hi || p + 2 > hi) hi = p + 2;
+        }
+    if (wq->npending == MAX_WGMMA) { fprintf(stderr, "cuda emulator: more than %d wgmmas in flight\n", MAX_WGMMA); abort(); }
+    wq->pending[wq->npending++] = (struct wgmma_read){ lo, hi, -1 };
+}
+
+void gcemu_wgmma_commit(void)
+{
+    wq->committed++;
+    for (int i = 0; i < wq->npending; i++)
+        if (wq->pending[i].group < 0) wq->pending[i].group = wq->committed;
+}
+
+/* wgmma.wait_group keep: every committed group but the newest `keep` is done; their reads are over. */
+void gcemu_wgmma_wait(int keep)
+{
+    int kept = 0;
+    for (int i = 0; i < wq->npending; i++)
+        if (!(wq->pending[i].group >= 0 && wq->pending[i].group <= wq->committed - keep)) wq->pending[kept++] = wq->pending[i];
+    wq->npending = kept;
+}
+
+/* A copy landing in [dst, dst + bytes): does a wgmma in flight read there? (A warpgroup's threads issue the same
+ * wgmmas: its first thread's stand for all.) */
+static void check_wgmma_reads(const char *dst, unsigned bytes)
+{
+    struct launch *l = current;
+    if (!l->fibers) return;
+    for (unsigned f = 0; f < l->size; f += 4 * WARP)
+    {
+        const struct wgmma_queue *q = &l->fibers[f].wq;
+        for (int i = 0; i < q->npending; i++)
+            if (dst < q->pending[i].hi && dst + bytes > q->pending[i].lo)
+            {
+                if (!l->hazard)
+                    fprintf(stderr, "cuda emulator: a cp.async overwrote shared memory (offset %ld) that thread %u's wgmma in flight reads\n",
+                            (long)(dst - l->smem_base), f);
+                l->hazard = 1;
+                return;
+            }
+    }
+}
+
 /* ---- cp.async: copies queued per thread, grouped by commit, done when waited for ----
  * A copy happens only when a wait.group lets its group complete (or wait.all), so a kernel that reads a stage
  * before waiting for its copies reads stale data here as it may on a GPU. Its source is read then too: kernels
  * only copy from inputs, which no thread writes. */
+static void check_wgmma_reads(const char *dst, unsigned bytes);
+
 static void cp_enqueue(void *dst, const void *src, unsigned bytes, unsigned read)
 {
     if (cp->npending == MAX_PENDING) { fprintf(stderr, "cuda emulator: more than %d cp.async copies in flight\n", MAX_PENDING); abort(); }
+    /* A copy may land as soon as it is issued: where a wgmma in flight reads, that is a race. */
+    check_wgmma_reads(dst, bytes);
     cp->pending[cp->npending++] = (struct copy){ dst, src, bytes, read < bytes ? read : bytes, -1 };
 }
 
@@ -383,6 +492,7 @@ static int run_block(struct launch *l)
         f->tid = t;
         f->done = 0;
         f->cp.npending = f->cp.committed = 0;
+        f->wq.npending = f->wq.committed = 0;
         start_fiber(l, f, stacks + (size_t)t * STACK_STRIDE + GUARD_BYTES);
     }
     l->all_arrived = 0;
@@ -397,6 +507,7 @@ static int run_block(struct launch *l)
             l->running = f;
             tid = f->tid;
             cp = &f->cp;
+            wq = &f->wq;
 #if FAST_SWITCH
             gcemu_switch(&l->scheduler, f->sp);
 #else
@@ -451,7 +562,7 @@ CUresult run_launch(const struct function *fn, unsigned gx, unsigned gy, unsigne
                 for (unsigned x = gx; x-- > 0 && status == OK;)
                 {
                     ctaid[0] = x; ctaid[1] = y; ctaid[2] = z;
-                    if (run_block(l) != 0) status = ERR_LAUNCH_FAILED;
+                    if (run_block(l) != 0 || l->hazard) status = ERR_LAUNCH_FAILED;
                 }
         free(l->fibers);
     }

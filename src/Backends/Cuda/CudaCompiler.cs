@@ -11,11 +11,13 @@ namespace GraphCompiler.Backends.Cuda;
 /// <summary>
 /// Which GPUs the code is for: the PTX architecture and the multiprocessor count that kernel shapes are tuned to
 /// (a GEMM's tiles shrink until its grid covers them). PTX for sm_80 (PTX ISA 7.5) also runs on later GPUs (the
-/// driver compiles it for the device at load time), so it is the default: one library for A100 and H100.
+/// driver compiles it for the device at load time), so it is the default: one library for A100 and H100. sm_90a is
+/// Hopper's architecture-specific PTX (ISA 8.0): it runs only on compute capability 9.0 (H100, H200) and has the
+/// warpgroup tensor-core instructions (<c>wgmma</c>) the large 16-bit GEMMs use there.
 /// </summary>
 public sealed record CudaTarget(string Arch)
 {
-    public static readonly IReadOnlyList<string> Archs = ["sm_80", "sm_90"];
+    public static readonly IReadOnlyList<string> Archs = ["sm_80", "sm_90", "sm_90a"];
 
     public static readonly CudaTarget Default = new("sm_80");
 
@@ -40,13 +42,22 @@ public sealed record CudaTarget(string Arch)
     /// PTX also runs on compute capability 8.6 and 8.9 (99 KB; an A100 has 163), sm_90 PTX on 9.0 (227 KB). The generated
     /// runtime checks the device's own limit when it starts (<c>CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN</c>).
     /// </summary>
-    public int MaxSharedBytesPerBlock => Arch == "sm_90" ? 227 * 1024 : 99 * 1024;
+    public int MaxSharedBytesPerBlock => Hopper ? 227 * 1024 : 99 * 1024;
+
+    /// <summary>sm_90 or sm_90a: compute capability 9.0.</summary>
+    private bool Hopper => Arch.StartsWith("sm_90", StringComparison.Ordinal);
+
+    /// <summary>
+    /// Whether the PTX may use <c>wgmma.mma_async</c> (warpgroup MMA from shared-memory descriptors): only the
+    /// architecture-specific sm_90a has it (PTX ISA, "Asynchronous Warpgroup Level Matrix Multiply-Accumulate").
+    /// </summary>
+    public bool HasWgmma => Arch == "sm_90a";
 
     /// <summary>An H100 SXM5's multiprocessor count (NVIDIA's H100 datasheet).</summary>
     public const int H100Multiprocessors = 132;
 
     /// <summary>The PTX ISA version LLVM is asked for: the oldest that has the architecture.</summary>
-    public string PtxFeature => Arch == "sm_90" ? "+ptx78" : "+ptx75";
+    public string PtxFeature => Arch switch { "sm_90a" => "+ptx80", "sm_90" => "+ptx78", _ => "+ptx75" };
 
     internal CpuTarget Llvm => new($"cuda-{Arch}", "nvptx64-nvidia-cuda", Arch, PtxFeature);
 }

@@ -94,11 +94,16 @@ internal static class MmaKernel
         public int Delta(int dr, int dk) => KMajor ? dr * Stride + dk : dk * Stride + dr;
     }
 
-    /// <summary>The kernel for the contraction, and when its K is split (<see cref="SplitK"/>), the kernel that combines the slices.</summary>
+    /// <summary>
+    /// The kernel for the contraction, and when its K is split (<see cref="SplitK"/>), the kernel that combines the slices;
+    /// on sm_90a, where its tiles fill the GPU, Hopper's warpgroup kernel instead (<see cref="WgmmaKernel"/>).
+    /// </summary>
     public static IReadOnlyList<GpuKernel> Emit(DeviceModule m, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
         IReadOnlyDictionary<Value, Tensor> constants, IReadOnlyList<Value> outerOutputs, IReadOnlyList<Value> outerInputs,
         Operation hero, Shape shape, Contraction contraction)
     {
+        if (WgmmaKernel.Applies(m.Target, shape, contraction.Size))
+            return [WgmmaKernel.Emit(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, hero, shape, contraction)];
         var (name, b, mc, ev, pa, pb, _, _) = GemmKernel.Begin(m, $"mma_{shape.Name}_", inputs, ops, outputs, constants, hero);
         var bz = Sreg.Read(mc, b, "ctaid.z");
         int vector = VectorBytes * 8 / shape.Bits;

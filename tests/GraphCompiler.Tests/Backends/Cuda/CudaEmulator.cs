@@ -158,6 +158,10 @@ internal static partial class CudaEmulator
             .Replace("addrspacecast ", "bitcast ");
         ir = TargetLine().Replace(ir, "");
         ir = WrappedDeclaration().Replace(ir, "");
+        ir = WgmmaHelper().Replace(ir, m => WgmmaStandIn(m.Groups[1].Value, m.Groups[2].Value, m.Groups[3].Value));
+        if (ir.Contains("@gcemu_wgmma"))
+            ir += "declare i64 @gcemu_wgmma_address(ptr, ptr)\ndeclare void @gcemu_wgmma(i32, i32, i32, i32, i64, i64, i32, ptr, ptr)\n" +
+                "declare void @gcemu_wgmma_commit()\ndeclare void @gcemu_wgmma_wait(i32)\n";
         if (Mma.Any(x => ir.Contains($"@{x.Intrinsic}("))) ir += "declare void @gcemu_mma(i32, ptr, ptr, ptr, ptr)\n";
         foreach (var (intrinsic, kind, fragment) in Mma)
             if (ir.Contains($"@{intrinsic}("))
@@ -222,6 +226,56 @@ internal static partial class CudaEmulator
         w.Append($"  ret {{float, float, float, float}} {v}\n}}\n");
         return w.ToString();
     }
+
+    /// <summary>
+    /// The host stand-in for one of the CUDA target's wgmma helpers (src/Backends/Cuda/Codegen/Wgmma.cs: inline PTX the
+    /// host cannot run), by its name: the shared address counts from the ring (the emulator's descriptors resolve against
+    /// it), the fences do nothing (the emulator's memory is coherent), commit and wait keep the emulator's account of the
+    /// shared memory wgmmas in flight read, hold passes its values through, and an m64nNk16 wgmma spills its accumulators
+    /// for <c>gcemu_wgmma</c>.
+    /// </summary>
+    private static string WgmmaStandIn(string result, string name, string parameters)
+    {
+        var header = $"define internal {result} @{name}({parameters}) {{\nentry:\n";
+        var what = name[Wgmma.Length..];
+        if (what == "address") return header + "  %a = call i64 @gcemu_wgmma_address(ptr %p, ptr %ring)\n  ret i64 %a\n}\n";
+        if (what is "proxy" or "fence") return header + "  ret void\n}\n";
+        if (what == "commit") return header + "  call void @gcemu_wgmma_commit()\n  ret void\n}\n";
+        if (what.StartsWith("wait.", StringComparison.Ordinal)) return header + $"  call void @gcemu_wgmma_wait(i32 {what[5..]})\n  ret void\n}}\n";
+        var w = new System.Text.StringBuilder(header);
+        int count = parameters.Split(',').Count(p => p.TrimStart().StartsWith("float", StringComparison.Ordinal));
+        if (!what.StartsWith("hold.", StringComparison.Ordinal))
+        {
+            var shape = WgmmaShape().Match(what);
+            if (!shape.Success) throw new InvalidOperationException($"the emulator has no stand-in for '{name}'");
+            w.Append($"  %c = alloca [{count} x float]\n  %d = alloca [{count} x float]\n");
+            for (int i = 0; i < count; i++) w.Append($"  %sc{i} = getelementptr inbounds float, ptr %c, i64 {i}\n  store float %c{i}, ptr %sc{i}\n");
+            int kind = shape.Groups[2].Value == "bf16" ? 0 : 1;
+            w.Append($"  call void @gcemu_wgmma(i32 {kind}, i32 {shape.Groups[1].Value}, i32 {shape.Groups[3].Value}, i32 {shape.Groups[4].Value}, i64 %a, i64 %b, i32 1, ptr %c, ptr %d)\n");
+        }
+        var v = "undef";
+        for (int i = 0; i < count; i++)
+        {
+            var x = $"%c{i}";
+            if (!what.StartsWith("hold.", StringComparison.Ordinal))
+            {
+                w.Append($"  %sd{i} = getelementptr inbounds float, ptr %d, i64 {i}\n  %d{i} = load float, ptr %sd{i}\n");
+                x = $"%d{i}";
+            }
+            w.Append($"  %v{i} = insertvalue {result} {v}, float {x}, {i}\n");
+            v = $"%v{i}";
+        }
+        return w.Append($"  ret {result} {v}\n}}\n").ToString();
+    }
+
+    private const string Wgmma = "gc.wgmma.";
+
+    /// <summary>A wgmma helper's definition (its result type, name and parameters), up to its closing brace.</summary>
+    [GeneratedRegex(@"^define internal (.+?) @(gc\.wgmma\.[\w.]+)\((.*?)\)[^{\n]*\{\n(?:.*\n)*?\}$", RegexOptions.Multiline)]
+    private static partial Regex WgmmaHelper();
+
+    [GeneratedRegex(@"^m64n(\d+)k16\.(bf16|f16)\.t([01])([01])$")]
+    private static partial Regex WgmmaShape();
 
     /// <summary>The ldmatrix intrinsics the CUDA target emits, and whether each transposes (gcemu_ldmatrix).</summary>
     private static readonly (string Intrinsic, bool Transposed)[] Ldmatrix =

@@ -144,6 +144,50 @@ public sealed class CudaTensorCoreTests
     }
 
     /// <summary>
+    /// Hopper's warpgroup tensor cores (sm_90a, <c>wgmma.mma_async</c> m64n128k16 from 128-byte-swizzled shared memory):
+    /// the emulator reads both operands through the kernel's own descriptors, by the PTX ISA's layouts, so a wrong
+    /// swizzle, stride or transpose bit gives wrong numbers. Operands K-major and MN-major (the transpose bits), sizes off
+    /// every tile and off K's 64 (zero-filled), a batch, 16-byte copies and element copies (an extent not a multiple of
+    /// 8), the fused epilogue; a convolution as an implicit GEMM. The emulator also fails a launch whose copies refill
+    /// shared memory a wgmma in flight still reads. Products of 16-bit floats are exact in f32: only the summation order
+    /// differs from the interpreter's.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData("bf16", 0, 200, 200, 260, false, false)]
+    [InlineData("f16", 0, 130, 64, 129, true, false)]
+    [InlineData("bf16", 2, 70, 96, 136, true, true)]
+    [InlineData("f16", 0, 136, 72, 64, false, true)]
+    [InlineData("bf16", 0, 129, 37, 131, false, false)]
+    [InlineData("conv", 0, 0, 0, 0, false, false)]
+    public void WgmmaGemmMatchesTheInterpreter(string element, int batch, int m, int k, int n, bool transposedB, bool transposedA)
+    {
+        var options = Options with { Gpu = new CudaTarget("sm_90a") { Multiprocessors = 1 } };
+        var placed = PlaceOnGpu(element == "conv"
+            ? ConvBiasRelu("bf16", "2x9x9x32", "3x3x32x64", "b01f_01io->b01f", "padding_low = [1, 1], padding_high = [1, 1]", "2x9x9x64", 3)
+            : Contraction(element, batch, m, k, n, transposedB, transposedA));
+        var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, seed: m + k + n + 3, options: options);
+        var type = element == "conv" ? "bf16" : element;
+        // The transpose bits: A stored [k, m] and B stored [k, n] (a convolution's HWIO filter too) are MN-major.
+        Assert.Contains($"wgmma.mma_async.sync.aligned.m64n128k16.f32.{type}.{type}", program.Ptx);
+        Assert.Contains($"p, 1, 1, {(transposedA ? 1 : 0)}, {(transposedB ? 0 : 1)};", program.Ptx);
+        Assert.Contains(".target sm_90a", program.Ptx);
+        Assert.DoesNotContain("mma.sync", program.Ptx);
+    }
+
+    /// <summary>The same GEMM on sm_90 (no wgmma) and on sm_90a where its 128×128 tiles leave multiprocessors idle: mma.sync, with its smaller tiles and split-K.</summary>
+    [CudaEmulatorFact]
+    public void WgmmaRunsOnlyWhereTheTargetHasItAndTheTilesFillTheGpu()
+    {
+        var placed = PlaceOnGpu(Contraction("bf16", 0, 200, 200, 260, false));
+        foreach (var gpu in new[] { new CudaTarget("sm_90") { Multiprocessors = 1 }, new CudaTarget("sm_90a") })
+        {
+            var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, seed: 4, options: Options with { Gpu = gpu });
+            Assert.Contains("mma.sync.aligned.m16n8k16", program.Ptx);
+            Assert.DoesNotContain("wgmma", program.Ptx);
+        }
+    }
+
+    /// <summary>
     /// Split-K: contractions whose tiles leave most of the 132 multiprocessors idle and whose K is long run each tile as
     /// several blocks over slices of K, then a combine kernel sums the slices in order and applies the epilogue (bias,
     /// ReLU): a GEMM whose K (1000) is not a multiple of the slices, a batched one in TF32, and a ResNet-like 3×3

@@ -1,0 +1,210 @@
+using GraphCompiler.Backends.Llvm.Codegen;
+using GraphCompiler.IR;
+
+namespace GraphCompiler.Backends.Cuda.Codegen;
+
+/// <summary>
+/// dot_general and implicit-GEMM convolutions of bf16/f16 operands on Hopper's warpgroup tensor cores
+/// (<c>wgmma.mma_async</c>, sm_90a): where the 128×128 tiles fill the GPU, the kernel <see cref="MmaKernel"/> hands its
+/// contraction to. mma.sync on an H100 leaves much of the tensor cores' throughput unused: its operands pass through
+/// registers (ldmatrix) warp by warp, where wgmma reads both from shared memory for a whole warpgroup and runs
+/// asynchronously to the issuing threads.
+/// <para>
+/// A block of two warpgroups computes a 128×128 tile of C, each warpgroup 64 rows with one m64n128k16 instruction per
+/// 16 of K (64 f32 accumulators a thread). K advances 64 at a time (one 128-byte row of 16-bit elements): each step's
+/// A and B tiles are copied global → shared by <c>cp.async</c> into a ring of <see cref="MaxStages"/> stages in dynamic
+/// shared memory, in the layouts wgmma's descriptors name (PTX ISA, "Shared Memory Matrix Layout", 128-byte swizzle):
+/// an operand with K contiguous is K-major — row r's 64 elements in 128 bytes, its 16-byte chunk c at chunk c ⊕ (r mod 8),
+/// 8 rows to a 1024-byte atom (the descriptor's stride offset); an operand with M or N contiguous is MN-major — atoms of
+/// 8 K-rows × 64 elements, chunk c of K-row k at c ⊕ (k mod 8), the 8 atoms along K 1024 bytes apart (stride offset),
+/// the next 64 elements of M or N 8192 bytes on (leading offset), read with the instruction's transpose bit. The
+/// hardware applies the same XOR to address bits 4–6 from bits 7–9, so the ring starts on a 1024-byte boundary.
+/// </para>
+/// <para>
+/// Each step: wait for this thread's copies of the step's stage, make them visible to the tensor cores (the async
+/// proxy: <c>fence.proxy.async</c>), meet the block, start the copies of the step <c>stages − 2</c> ahead, issue the
+/// four wgmmas, commit them as a group and wait until at most one group is in flight. The stage refilled at step s was
+/// last read by step s − 2's group, which every warpgroup has waited for before the barrier of step s.
+/// </para>
+/// </summary>
+internal static class WgmmaKernel
+{
+    private const int WarpgroupThreads = 128;
+    private const int Warpgroups = 2;
+
+    /// <summary>The instruction's shape: m64 per warpgroup, n128 (the block's N), k16.</summary>
+    private const int InstructionM = 64, Bn = 128, InstructionK = 16;
+
+    private const int Bm = Warpgroups * InstructionM;
+
+    /// <summary>K per stage: one 128-byte swizzle row of 16-bit elements.</summary>
+    private const int Bk = SwizzleBytes / 2;
+
+    /// <summary>The 128-byte swizzle: a row of 8 chunks of 16 bytes, 8 rows to an atom.</summary>
+    private const int SwizzleBytes = 128, Chunk = 16, AtomRows = 8, AtomBytes = AtomRows * SwizzleBytes;
+
+    /// <summary>Elements per 16-byte copy (the widest cp.async).</summary>
+    private const int Vector = Chunk / 2;
+
+    /// <summary>An operand's tile in one stage: 128 rows × 64 of K, 2 bytes each.</summary>
+    private const int TileBytes = Bm * Bk * 2;
+
+    private const int StageBytes = 2 * TileBytes;
+
+    /// <summary>
+    /// Stages in the ring: three steps of copies in flight and one group of wgmmas while the warpgroups issue the next
+    /// (160 KB of the 227 KB an sm_90 block may opt in to).
+    /// </summary>
+    private const int MaxStages = 5;
+
+    /// <summary>The dynamic shared memory's start is aligned up to the swizzle atom at run time: this much more is asked for.</summary>
+    private const int AlignmentSlack = AtomBytes;
+
+    /// <summary>Descriptor fields (PTX ISA, "Matrix Descriptor Format"): 14-bit byte offsets in 16-byte units, the swizzle mode in bits 62–63.</summary>
+    private const long Swizzle128 = 1L << 62;
+
+    /// <summary>Whether wgmma takes this contraction: the target has it, 16-bit operands, and 128×128 tiles give every multiprocessor a block.</summary>
+    public static bool Applies(CudaTarget target, MmaKernel.Shape shape, MmaKernel.Extent size) =>
+        target.HasWgmma && shape.Bits == 16 && (size.M + Bm - 1) / Bm * ((size.N + Bn - 1) / Bn) * size.Batch >= target.Multiprocessors;
+
+    public static GpuKernel Emit(DeviceModule m, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
+        IReadOnlyDictionary<Value, Tensor> constants, IReadOnlyList<Value> outerOutputs, IReadOnlyList<Value> outerInputs,
+        Operation hero, MmaKernel.Shape shape, MmaKernel.Contraction contraction)
+    {
+        var (name, b, mc, ev, pa, pb, _, _) = GemmKernel.Begin(m, $"wgmma_{shape.Name}_", inputs, ops, outputs, constants, hero);
+        var sizes = contraction.Size;
+        var P = contraction.Describe(b, pa, pb, Sreg.Read(mc, b, "ctaid.z"), Vector);
+        int threads = Warpgroups * WarpgroupThreads;
+        int stages = Math.Min(MaxStages, (m.Target.MaxSharedBytesPerBlock - AlignmentSlack) / StageBytes);
+        if (stages < 3) throw new CodegenException($"wgmma stages of {StageBytes} bytes leave no room for three");
+        long steps = (sizes.K + Bk - 1) / Bk;
+
+        // The ring, aligned up to the atom: its shared-memory address goes into the descriptors.
+        var ring = $"@{name}_ring";
+        mc.Global($"{ring} = external addrspace(3) global [0 x i8], align {AtomBytes}");
+        var ringAddress = Wgmma.SharedAddress(mc, b, ring);
+        var pad = b.Let($"and i64 {b.Let($"sub i64 0, {ringAddress}")}, {AtomBytes - 1}", "pad");
+        var ringBase = b.Let($"getelementptr inbounds i8, ptr addrspace(3) {ring}, i64 {pad}", "ring");
+        var ringStart = b.Let($"add nuw nsw i64 {ringAddress}, {pad}", "ringaddr");
+
+        var tid = Sreg.Read(mc, b, "tid.x");
+        var warpgroup = b.Let($"lshr i64 {tid}, 7", "wg");
+        var n0 = b.Let($"mul nuw nsw i64 {Sreg.Read(mc, b, "ctaid.x")}, {Bn}", "n0");
+        var m0 = b.Let($"mul nuw nsw i64 {Sreg.Read(mc, b, "ctaid.y")}, {Bm}", "m0");
+
+        const int accCount = InstructionM * Bn / WarpgroupThreads;
+        var accSlot = b.Alloca($"[{accCount} x float]");
+        string Acc(int i) => b.Let($"getelementptr inbounds [{accCount} x float], ptr {accSlot}, i64 0, i64 {i}");
+        for (int i = 0; i < accCount; i++) b.Line($"store float 0.0, ptr {Acc(i)}");
+
+        // Each thread's copies of a stage, where they land (a byte offset within the operand's tile) computed once.
+        var copies = new[] { Staging(b, P.A, m0, 0, tid, threads), Staging(b, P.B, n0, TileBytes, tid, threads) };
+        void Issue(string kt, string stage)
+        {
+            var stageBase = b.Let($"mul nuw nsw i64 {stage}, {StageBytes}", "sbase");
+            foreach (var (op, list) in copies)
+                foreach (var c in list)
+                {
+                    var (inside, off) = c.At(b.Let($"add nuw nsw i64 {kt}, {c.K}", "gk"));
+                    var src = b.Let($"getelementptr inbounds i16, ptr {op.Pointer}, i64 {b.Let($"select i1 {inside}, i64 {off}, i64 0")}", "src");
+                    var dst = b.Let($"getelementptr inbounds i8, ptr addrspace(3) {ringBase}, i64 {b.Let($"add nuw nsw i64 {stageBase}, {c.Slot}")}", "dst");
+                    int bytes = op.Vector * 2;
+                    if (AsyncCopy.Supports(bytes))
+                        AsyncCopy.Copy(mc, b, dst, src, bytes, b.Let($"select i1 {inside}, i32 {bytes}, i32 0"));
+                    else
+                    {
+                        var raw = b.Let($"load i16, ptr {src}, align 2", "raw");
+                        b.Line($"store i16 {b.Let($"select i1 {inside}, i16 {raw}, i16 0")}, ptr addrspace(3) {dst}, align 2");
+                    }
+                }
+            AsyncCopy.Commit(mc, b);
+        }
+
+        // The descriptors' constant fields: K-major strides 8 rows by 1024 bytes (the leading offset is unused: 1);
+        // MN-major strides K's 8-row atoms by 1024 bytes and M or N's 64-element groups by 8 atoms.
+        long Fields(bool kMajor) => Swizzle128 | (long)(AtomBytes >> 4) << 32 | (kMajor ? 1L : Bk / AtomRows * AtomBytes >> 4) << 16;
+        // Where a warpgroup's instruction j of a step starts in an operand's tile: its rows (A: the warpgroup's 64, B: all),
+        // then K's 16·j — 32 bytes along a K-major row, two 1024-byte atoms down an MN-major tile.
+        string Descriptor(MmaKernel.Operand op, string tileStart, string rows, int j)
+        {
+            var rowOffset = op.AlongK ? b.Let($"mul nuw nsw i64 {rows}, {SwizzleBytes}") : b.Let($"mul nuw nsw i64 {b.Let($"lshr i64 {rows}, 6")}, {Bk / AtomRows * AtomBytes}");
+            var start = b.Let($"add nuw nsw i64 {tileStart}, {b.Let($"add nuw nsw i64 {rowOffset}, {(op.AlongK ? j * InstructionK * 2 : j * InstructionK / AtomRows * AtomBytes)}")}");
+            return b.Let($"or i64 {b.Let($"lshr i64 {b.Let($"and i64 {start}, {(1 << 18) - 1}")}, 4")}, {Fields(op.AlongK)}", "desc");
+        }
+        var warpgroupRows = b.Let($"mul nuw nsw i64 {warpgroup}, {InstructionM}", "wgrows");
+        var instruction = Wgmma.Instruction(mc, shape.Name, Bn, transposeA: !P.A.AlongK, transposeB: !P.B.AlongK);
+
+        for (int s = 0; s < stages - 2; s++) Issue((s * Bk).ToString(), s.ToString());
+        b.For("0", steps.ToString(), step =>
+        {
+            AsyncCopy.Wait(mc, b, stages - 3);
+            Wgmma.FenceProxyAsync(mc, b);
+            Sreg.Barrier(mc, b);
+            var ahead = b.Let($"add nuw nsw i64 {step}, {stages - 2}", "ahead");
+            Issue(b.Let($"mul nuw nsw i64 {ahead}, {Bk}", "kt"), b.Let($"urem i64 {ahead}, {stages}", "stage"));
+            var stageStart = b.Let($"add nuw nsw i64 {ringStart}, {b.Let($"mul nuw nsw i64 {b.Let($"urem i64 {step}, {stages}", "stage")}, {StageBytes}")}");
+            var bStart = b.Let($"add nuw nsw i64 {stageStart}, {TileBytes}");
+            var acc = new string[accCount];
+            for (int i = 0; i < accCount; i++) acc[i] = b.Let($"load float, ptr {Acc(i)}", "acc");
+            Wgmma.Fence(mc, b);
+            for (int j = 0; j < Bk / InstructionK; j++)
+                acc = Wgmma.Multiply(b, instruction, Descriptor(P.A, stageStart, warpgroupRows, j), Descriptor(P.B, bStart, "0", j), acc);
+            Wgmma.Commit(mc, b);
+            Wgmma.Wait(mc, b, 1);
+            for (int i = 0; i < accCount; i++) b.Line($"store float {acc[i]}, ptr {Acc(i)}");
+        }, "kstep");
+        Wgmma.Wait(mc, b, 0);
+        var held = Wgmma.Hold(mc, b, [.. Enumerable.Range(0, accCount).Select(i => b.Let($"load float, ptr {Acc(i)}", "acc"))]);
+        // No copy may still be writing the block's shared memory when it exits.
+        AsyncCopy.WaitAll(mc, b);
+
+        // The accumulators (PTX ISA, "Register Fragment for Matrix D", m64nNk16): thread (warp w, lane 4g + t) holds, per
+        // 8 columns j, the elements at rows 16w + g (+ 8) and columns 8j + 2t (+ 1).
+        var inGroup = b.Let($"and i64 {tid}, {WarpgroupThreads - 1}");
+        var lane = b.Let($"and i64 {inGroup}, 31", "lane");
+        var rowBase = b.Let($"add nuw nsw i64 {b.Let($"add nuw nsw i64 {m0}, {warpgroupRows}")}, {b.Let($"add nuw nsw i64 {b.Let($"shl nuw nsw i64 {b.Let($"lshr i64 {inGroup}, 5")}, 4")}, {b.Let($"lshr i64 {lane}, 2")}")}", "mrow");
+        var colBase = b.Let($"add nuw nsw i64 {n0}, {b.Let($"shl nuw nsw i64 {b.Let($"and i64 {lane}, 3")}, 1")}", "ncol");
+        for (int i = 0; i < accCount; i++)
+        {
+            var row = b.Let($"add nuw nsw i64 {rowBase}, {8 * (i % 4 / 2)}", "m");
+            var col = b.Let($"add nuw nsw i64 {colBase}, {8 * (i / 4) + i % 2}", "n");
+            var value = held[i];
+            GemmKernel.StoreResult(b, ev, hero, outputs[0], row, col, sizes.M, sizes.N, P.OutputIndex(row, col), () => value);
+        }
+        ev.ClearSeeds();
+        b.Line("ret void");
+        m.AddKernel(name, outerOutputs.Count + outerInputs.Count, b.Body());
+        return new GpuKernel(name, (sizes.N + Bn - 1) / Bn, (sizes.M + Bm - 1) / Bm, sizes.Batch, threads, [.. outerOutputs, .. outerInputs],
+            0, DynamicSharedBytes: stages * StageBytes + AlignmentSlack);
+    }
+
+    /// <summary>One thread's copy of a stage: its K offset within the step, its step → (inside, element offset) code, where it lands in the stage (bytes).</summary>
+    private sealed record Copy(string K, Func<string, (string Inside, string Offset)> At, string Slot);
+
+    /// <summary>
+    /// An operand's copies: consecutive threads take consecutive vectors along its contiguous dimension. Each lands at
+    /// its swizzled place: K-major (row r, k) at r·128 + ((k/8 ⊕ r mod 8)·16) + (k mod 8)·2; MN-major (k, row) in atom
+    /// (row/64, k/8) at (k mod 8)·128 + ((row/8 mod 8 ⊕ k mod 8)·16) + (row mod 8)·2.
+    /// </summary>
+    private static (MmaKernel.Operand, List<Copy>) Staging(LlvmBuilder b, MmaKernel.Operand op, string origin, int tileOffset, string tid, int threads)
+    {
+        int v = op.Vector, count = Bk * Bm / v, across = (op.AlongK ? Bk : Bm) / v;
+        var copies = new List<Copy>();
+        for (int q = 0; q < count / threads; q++)
+        {
+            var l = b.Let($"add nuw nsw i64 {tid}, {q * threads}", "l");
+            var along = b.Let($"mul nuw nsw i64 {b.Let($"urem i64 {l}, {across}")}, {v}");
+            var other = b.Let($"udiv i64 {l}, {across}");
+            var (k, row) = op.AlongK ? (along, other) : (other, along);
+            var (line, position) = op.AlongK ? (row, k) : (k, row);
+            // Within the atom's row: the 16-byte chunk XOR the row's place in its atom, then the element within the chunk.
+            var chunk = b.Let($"xor i64 {b.Let($"and i64 {b.Let($"lshr i64 {position}, 3")}, 7")}, {b.Let($"and i64 {line}, 7")}");
+            var inRow = b.Let($"add nuw nsw i64 {b.Let($"shl nuw nsw i64 {chunk}, 4")}, {b.Let($"shl nuw nsw i64 {b.Let($"and i64 {position}, 7")}, 1")}");
+            var slot = op.AlongK
+                ? b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {row}, {SwizzleBytes}")}, {inRow}")
+                : b.Let($"add nuw nsw i64 {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {b.Let($"lshr i64 {row}, 6")}, {Bk / AtomRows * AtomBytes}")}, {b.Let($"mul nuw nsw i64 {k}, {SwizzleBytes}")}")}, {inRow}");
+            copies.Add(new Copy(k, op.Address(b.Let($"add nuw nsw i64 {origin}, {row}", "go")), b.Let($"add nuw nsw i64 {slot}, {tileOffset}", "slot")));
+        }
+        return (op, copies);
+    }
+}
