@@ -313,15 +313,17 @@ void gcemu_wgmma(int kind, int n, int trans_a, int trans_b, uint64_t da, uint64_
             sum += value16(kind, *wgmma_element(da, trans_a, row, k)) * value16(kind, *wgmma_element(db, trans_b, col, k));
         d[i] = sum;
     }
-    /* The bytes this wgmma reads (the whole warpgroup's: A's 64 rows, B's n), kept until its group is waited for. */
+    /* The bytes this wgmma reads (the whole warpgroup's: A's 64 rows, B's n), kept until its group is waited for; the
+     * warpgroup's first thread keeps them for all (check_wgmma_reads looks there). */
     const char *lo = NULL, *hi = NULL;
-    for (unsigned k = 0; k < 16; k++)
+    for (unsigned k = 0; k < 16 && tid % (4 * WARP) == 0; k++)
         for (unsigned r = 0; r < 64 + (unsigned)n; r++)
         {
             const char *p = (const char *)(r < 64 ? wgmma_element(da, trans_a, r, k) : wgmma_element(db, trans_b, r - 64, k));
             if (!lo || p < lo) lo = p;
             if (!hi || p + 2 > hi) hi = p + 2;
         }
+    if (!lo) return;
     if (wq->npending == MAX_WGMMA) { fprintf(stderr, "cuda emulator: more than %d wgmmas in flight\n", MAX_WGMMA); abort(); }
     wq->pending[wq->npending++] = (struct wgmma_read){ lo, hi, -1 };
 }

@@ -42,11 +42,23 @@ public sealed class CudaBackendTests : IDisposable
     public static IEnumerable<object[]> PtxCases() =>
         Directory.GetFiles(Path.Combine(GoldenFile.RepoRoot(), "tests", "ptx"), "*.ir").Order(StringComparer.Ordinal).Select(p => new object[] { Path.GetFileNameWithoutExtension(p) });
 
-    private static CudaProgram Generate(string text) => Generate(IrTest.Parse(text));
+    private static CudaProgram Generate(string text) => Generate(IrTest.Parse(text), SnapshotTarget(text));
 
-    private static CudaProgram Generate(Module placed)
+    /// <summary>
+    /// A PTX snapshot's target: the default (sm_80, an H100's multiprocessors), or what its first line names,
+    /// <c>// cuda target: ARCH</c> with optionally <c>, N multiprocessors</c> (the count kernel shapes are chosen for).
+    /// </summary>
+    internal static CudaTarget SnapshotTarget(string text)
     {
-        var p = CudaCompiler.Generate(placed, new CudaCompileOptions { HostKernels = CpuKernels.Instance });
+        var m = System.Text.RegularExpressions.Regex.Match(text, @"\A// cuda target: (sm_\w+)(?:, (\d+) multiprocessors)?\r?\n");
+        if (!m.Success) return CudaTarget.Default;
+        var target = new CudaTarget(m.Groups[1].Value);
+        return m.Groups[2].Success ? target with { Multiprocessors = int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) } : target;
+    }
+
+    private static CudaProgram Generate(Module placed, CudaTarget? gpu = null)
+    {
+        var p = CudaCompiler.Generate(placed, new CudaCompileOptions { HostKernels = CpuKernels.Instance, Gpu = gpu ?? CudaTarget.Default });
         Assert.True(p.Ok, string.Join("\n", p.Diagnostics));
         return p.Value!;
     }
@@ -115,13 +127,15 @@ public sealed class CudaBackendTests : IDisposable
     public void PtxMatchesSnapshot(string name)
     {
         var dir = Path.Combine(GoldenFile.RepoRoot(), "tests", "ptx");
-        var ptx = Generate(File.ReadAllText(Path.Combine(dir, name + ".ir"))).Ptx.ReplaceLineEndings("\n");
+        var text = File.ReadAllText(Path.Combine(dir, name + ".ir"));
+        var ptx = Generate(text).Ptx.ReplaceLineEndings("\n");
         var expectedPath = Path.Combine(dir, name + ".ptx");
         if (Environment.GetEnvironmentVariable("UPDATE_GOLDEN") == "1") File.WriteAllText(expectedPath, ptx);
         Assert.True(File.Exists(expectedPath), $"{expectedPath} is missing: run with UPDATE_GOLDEN=1 and review it");
         Assert.Equal(File.ReadAllText(expectedPath).ReplaceLineEndings("\n"), ptx);
-        Assert.Contains(".target sm_80", ptx);
-        Assert.Contains(".version 7.5", ptx);
+        var target = SnapshotTarget(text);
+        Assert.Contains($".target {target.Arch}\n", ptx);
+        Assert.Contains($".version {target.PtxFeature[4]}.{target.PtxFeature[5..]}\n", ptx);
     }
 
     [Fact]

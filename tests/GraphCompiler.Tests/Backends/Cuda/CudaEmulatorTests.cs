@@ -61,8 +61,11 @@ public sealed class CudaEmulatorTests
 
     [CudaEmulatorTheory]
     [MemberData(nameof(Snapshots))]
-    public void EveryPtxSnapshotRunsAndMatchesTheInterpreter(string name) =>
-        RunAndCompare(IrTest.Parse(File.ReadAllText(Path.Combine(GoldenFile.RepoRoot(), "tests", "ptx", name + ".ir"))), rtol: 1e-4, atol: 1e-5);
+    public void EveryPtxSnapshotRunsAndMatchesTheInterpreter(string name)
+    {
+        var text = File.ReadAllText(Path.Combine(GoldenFile.RepoRoot(), "tests", "ptx", name + ".ir"));
+        RunAndCompare(IrTest.Parse(text), rtol: 1e-4, atol: 1e-5, options: Options with { Gpu = CudaBackendTests.SnapshotTarget(text) });
+    }
 
     internal static Module PlaceOnGpu(string text) => CudaBackendTests.PlaceOnGpu(IrTest.Parse(text));
 

@@ -147,7 +147,7 @@ public sealed class CudaTensorCoreTests
     /// Hopper's warpgroup tensor cores (sm_90a, <c>wgmma.mma_async</c> m64n128k16 from 128-byte-swizzled shared memory):
     /// the emulator reads both operands through the kernel's own descriptors, by the PTX ISA's layouts, so a wrong
     /// swizzle, stride or transpose bit gives wrong numbers. Operands K-major and MN-major (the transpose bits), sizes off
-    /// every tile and off K's 64 (zero-filled), a batch, 16-byte copies and element copies (an extent not a multiple of
+    /// every tile and off K's 64 (zero-filled), K long enough for the ring of 5 stages to wrap twice, a batch, 16-byte copies and element copies (an extent not a multiple of
     /// 8), the fused epilogue; a convolution as an implicit GEMM. The emulator also fails a launch whose copies refill
     /// shared memory a wgmma in flight still reads. Products of 16-bit floats are exact in f32: only the summation order
     /// differs from the interpreter's.
@@ -158,6 +158,7 @@ public sealed class CudaTensorCoreTests
     [InlineData("bf16", 2, 70, 96, 136, true, true)]
     [InlineData("f16", 0, 136, 72, 64, false, true)]
     [InlineData("bf16", 0, 129, 37, 131, false, false)]
+    [InlineData("f16", 0, 130, 700, 140, false, false)]
     [InlineData("conv", 0, 0, 0, 0, false, false)]
     public void WgmmaGemmMatchesTheInterpreter(string element, int batch, int m, int k, int n, bool transposedB, bool transposedA)
     {
