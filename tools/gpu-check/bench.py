@@ -69,6 +69,8 @@ WORKLOADS = {
     "gemm_4096_f32": dict(kind="compute", flops=2 * 4096 ** 3, target="gemm", tf32=True),
     "gemm_4096_tf32": dict(kind="compute", flops=2 * 4096 ** 3, target="gemm", tf32=True),
     "gemm_4096_bf16": dict(kind="compute", flops=2 * 4096 ** 3, target="gemm"),
+    # The same GEMM compiled for sm_90a (wgmma): runs only on compute capability 9.0 (H100, H200).
+    "gemm_4096_bf16_sm90a": dict(kind="compute", flops=2 * 4096 ** 3, target="gemm", arch="sm_90a"),
     "conv3x3_relu_32x56x56x64": dict(kind="compute", flops=2 * 32 * 56 * 56 * 64 * 64 * 9, target=None, tf32=True),
     # BERT-base encoder layer, batch 8 x sequence 128: six projections/FFN matmuls plus attention's two.
     "bert_layer_b8_s128": dict(kind="compute", flops=2 * 8 * 128 * (4 * 768 * 768 + 2 * 768 * 3072) + 4 * 8 * 12 * 128 * 128 * 64,
@@ -521,7 +523,12 @@ class Bench:
             self.notes.append(f"JAX unavailable: {e}")
         self.copy_gbs = self.copy_bandwidth(torch)
         print(f"device-to-device copy: {self.copy_gbs:.0f} GB/s (bytes read + written / time)", flush=True)
+        capability = "sm_%d%d" % torch.cuda.get_device_capability(0)
         for entry in self.selected():
+            arch = self.workloads[entry["name"]].get("arch")
+            if arch and not arch.startswith(capability):
+                self.notes.append(f"{entry['name']}: not run (compiled for {arch}; this GPU is {capability})")
+                continue
             if self.args.hard_budget and self.elapsed() > self.args.hard_budget:
                 self.notes.append(f"{entry['name']}: not run (the {self.args.hard_budget:.0f} s budget is spent)")
                 continue

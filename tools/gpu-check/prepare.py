@@ -82,6 +82,8 @@ class Prep:
         argv = ["compile", model, "-o", out, "--name", name, "--target", self.target]
         if self.place:
             argv += ["--place", self.place]
+        if self.target != "cuda":  # a GPU architecture goes with the cuda target only (a host dry run drops it)
+            extra = [a for i, a in enumerate(extra) if a != "--gpu-arch" and (i == 0 or extra[i - 1] != "--gpu-arch")]
         rc, so, se = self.gcc(*argv, *extra)
         if rc != 0:
             msg = " ".join((se or so).split())

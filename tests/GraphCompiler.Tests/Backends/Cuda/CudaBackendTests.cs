@@ -97,16 +97,18 @@ public sealed class CudaBackendTests : IDisposable
         var path = Path.Combine(GoldenFile.RepoRoot(), file);
         var options = File.ReadLines(path).FirstOrDefault(l => l.StartsWith("// gcc-cli:", StringComparison.Ordinal))?["// gcc-cli:".Length..]
             .Split(' ', StringSplitOptions.RemoveEmptyEntries) ?? [];
-        Assert.True(options.Length is 0 or 2 && (options.Length == 0 || options[0] == "--precision"), $"{file}: only --precision is read here, got '{string.Join(' ', options)}'");
+        Assert.True(options.Length % 2 == 0 && options.Where((_, i) => i % 2 == 0).All(o => o is "--precision" or "--gpu-arch"),
+            $"{file}: only --precision and --gpu-arch are read here, got '{string.Join(' ', options)}'");
+        string? Option(string name) => options.Select((o, i) => (o, i)).Where(x => x.o == name).Select(x => options[x.i + 1]).FirstOrDefault();
         var driver = GraphCompiler.Compiler.Create(new GraphCompiler.CompileOptions
         {
-            Target = "cuda", Place = [".*=gpu"], Precision = options.Length == 2 ? options[1] : null,
+            Target = "cuda", Place = [".*=gpu"], Precision = Option("--precision"), GpuArch = Option("--gpu-arch"),
         }).Unwrap();
         var package = driver.Package(driver.Optimize(driver.Load(path).Unwrap()).Unwrap());
         Assert.True(package.Ok, string.Join("\n", package.Diagnostics));
         var ptx = System.Text.Encoding.UTF8.GetString(package.Value!.Files.Single(f => f.FileName.EndsWith(".ptx", StringComparison.Ordinal)).Data);
         Assert.DoesNotContain(".local", ptx);
-        if (file.Contains("bf16") || file.Contains("tf32")) Assert.Contains("mma.sync.aligned", ptx);
+        if (file.Contains("bf16") || file.Contains("tf32")) Assert.Contains(Option("--gpu-arch") == "sm_90a" ? "wgmma.mma_async" : "mma.sync.aligned", ptx);
     }
 
     /// <summary>tools/gpu-check's ResNet-50 is <see cref="ResNetIr.ResNet50B32"/> (UPDATE_GOLDEN=1 rewrites it), and every op of it goes to the GPU.</summary>
