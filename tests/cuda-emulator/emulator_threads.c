@@ -271,9 +271,10 @@ void gcemu_ldmatrix(int transposed, const uint16_t *row, uint32_t *out)
  * Descriptors as the PTX ISA's "Matrix Descriptor Format": the start address, leading and stride byte offsets in
  * 16-byte units (14 bits each), the swizzle mode in bits 62-63; only the 128-byte swizzle (mode 1) with base offset 0,
  * the one the CUDA target emits. Element addresses follow "Shared Memory Matrix Layout": K-major (the instruction's
- * transpose bit 0), row r of M or N, k of K: start + (r / 8) SBO + (r % 8) 128 + (k / 8) 16 + (k % 8) 2; MN-major
- * (bit 1): start + (r / 64) LBO + (k / 8) SBO + (k % 8) 128 + (r % 64 / 8) 16 + (r % 8) 2; then the swizzle, address
- * bits 4-6 XOR bits 7-9. D's fragment ("Register Fragment for Matrix D", m64nNk16): thread (warp w of the warpgroup,
+ * transpose bit 0; TF32 always), row r of M or N, k of K, b bytes per element: start + (r / 8) SBO + (r % 8) 128 + k b;
+ * MN-major (bit 1, 16-bit types): start + (r / 64) LBO + (k / 8) SBO + (k % 8) 128 + (r % 64 / 8) 16 + (r % 8) 2; then
+ * the swizzle, address bits 4-6 XOR bits 7-9. K per instruction: 16 (bf16, f16) or 8 (TF32, low 13 bits ignored).
+ * D's fragment ("Register Fragment for Matrix D", m64nNk16/k8): thread (warp w of the warpgroup,
  * lane 4g + t) holds element i at row 16w + g + 8 ((i / 2) % 2), column 8 (i / 4) + 2t + i % 2.
  * Each thread computes its own elements at the call (sums in k order, as gcemu_mma); the shared memory the wgmma reads
  * stays recorded until a wait retires its group, and a cp.async issued there before that (it may land at once) fails
@@ -285,7 +286,8 @@ int64_t wgmma_address(const char *p, const char *ring)
     return p - ring;
 }
 
-static const uint16_t *wgmma_element(uint64_t desc, int mn_major, unsigned r, unsigned k)
+/* The address of element (r, k) of a wgmma operand: r a row of M or N, k of K; `bytes` per element. */
+static const char *wgmma_element(uint64_t desc, int mn_major, unsigned bytes, unsigned r, unsigned k)
 {
     uint32_t start = (uint32_t)(desc & 0x3fff) << 4, lbo = (uint32_t)((desc >> 16) & 0x3fff) << 4, sbo = (uint32_t)((desc >> 32) & 0x3fff) << 4;
     if ((desc >> 62) != 1 || ((desc >> 49) & 7) != 0)
@@ -295,33 +297,47 @@ static const uint16_t *wgmma_element(uint64_t desc, int mn_major, unsigned r, un
     }
     uint32_t a = mn_major
         ? start + r / 64 * lbo + k / 8 * sbo + k % 8 * 128 + r % 64 / 8 * 16 + r % 8 * 2
-        : start + r / 8 * sbo + r % 8 * 128 + k / 8 * 16 + k % 8 * 2;
+        : start + r / 8 * sbo + r % 8 * 128 + k * bytes;
     a ^= ((a >> 7) & 7) << 4;
-    return (const uint16_t *)(current->smem_base + a);
+    return current->smem_base + a;
 }
 
-static float value16(int kind, uint16_t bits) { return kind == MMA_BF16 ? from_bits((uint32_t)bits << 16) : half_to_float(bits); }
+/* An operand element's value: bf16 or f16 bits, or TF32 (an f32 whose low 13 bits the tensor cores ignore). */
+static float wgmma_value(int kind, const char *p)
+{
+    if (kind == MMA_TF32)
+    {
+        uint32_t bits;
+        memcpy(&bits, p, sizeof bits);
+        return from_bits(bits & 0xffffe000u);
+    }
+    uint16_t bits;
+    memcpy(&bits, p, sizeof bits);
+    return kind == MMA_BF16 ? from_bits((uint32_t)bits << 16) : half_to_float(bits);
+}
 
 void gcemu_wgmma(int kind, int n, int trans_a, int trans_b, uint64_t da, uint64_t db, int scale_d, const float *c, float *d)
 {
     unsigned w = tid % 128 / WARP, lane = tid % WARP, g = lane >> 2, t = lane & 3;
+    unsigned bytes = kind == MMA_TF32 ? 4 : 2, K = 32 / bytes;
+    if (kind == MMA_TF32 && (trans_a || trans_b)) { fprintf(stderr, "cuda emulator: a TF32 wgmma has no transpose\n"); abort(); }
     for (int i = 0; i < n / 2; i++)
     {
         unsigned row = 16 * w + g + 8 * ((i >> 1) & 1), col = 8 * (i >> 2) + 2 * t + (i & 1);
         float sum = scale_d ? c[i] : 0.0f;
-        for (unsigned k = 0; k < 16; k++)
-            sum += value16(kind, *wgmma_element(da, trans_a, row, k)) * value16(kind, *wgmma_element(db, trans_b, col, k));
+        for (unsigned k = 0; k < K; k++)
+            sum += wgmma_value(kind, wgmma_element(da, trans_a, bytes, row, k)) * wgmma_value(kind, wgmma_element(db, trans_b, bytes, col, k));
         d[i] = sum;
     }
     /* The bytes this wgmma reads (the whole warpgroup's: A's 64 rows, B's n), kept until its group is waited for; the
      * warpgroup's first thread keeps them for all (check_wgmma_reads looks there). */
     const char *lo = NULL, *hi = NULL;
-    for (unsigned k = 0; k < 16 && tid % (4 * WARP) == 0; k++)
+    for (unsigned k = 0; k < K && tid % (4 * WARP) == 0; k++)
         for (unsigned r = 0; r < 64 + (unsigned)n; r++)
         {
-            const char *p = (const char *)(r < 64 ? wgmma_element(da, trans_a, r, k) : wgmma_element(db, trans_b, r - 64, k));
+            const char *p = r < 64 ? wgmma_element(da, trans_a, bytes, r, k) : wgmma_element(db, trans_b, bytes, r - 64, k);
             if (!lo || p < lo) lo = p;
-            if (!hi || p + 2 > hi) hi = p + 2;
+            if (!hi || p + bytes > hi) hi = p + bytes;
         }
     if (!lo) return;
     if (wq->npending == MAX_WGMMA) { fprintf(stderr, "cuda emulator: more than %d wgmmas in flight\n", MAX_WGMMA); abort(); }

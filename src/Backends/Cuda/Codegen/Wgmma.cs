@@ -68,20 +68,22 @@ internal static class Wgmma
     }
 
     /// <summary>
-    /// The helper for <c>wgmma.mma_async.sync.aligned.m64n{n}k16.f32.{type}.{type}</c> with both operands in shared
-    /// memory: (A's descriptor, B's descriptor, the n/2 accumulators) → the new accumulators. A transposed operand is
-    /// MN-major (16-bit types only). scale-d is 1: D = A·B + D.
+    /// The helper for <c>wgmma.mma_async.sync.aligned.m64n{n}k{16|8}.f32.{type}.{type}</c> (k16 for bf16/f16, k8 for tf32)
+    /// with both operands in shared memory: (A's descriptor, B's descriptor, the n/2 accumulators) → the new
+    /// accumulators. A transposed operand is MN-major; only 16-bit types have the transpose bits. scale-d is 1: D = A·B + D.
     /// </summary>
     public static string Instruction(ModuleContext mc, string type, int n, bool transposeA, bool transposeB)
     {
-        int count = n / 2;
-        var name = Prefix + $"m64n{n}k16.{type}.t{(transposeA ? 1 : 0)}{(transposeB ? 1 : 0)}";
+        int count = n / 2, k = type == "tf32" ? 8 : 16;
+        if (k == 8 && (transposeA || transposeB)) throw new CodegenException("wgmma on TF32 reads both operands K-major");
+        var name = Prefix + $"m64n{n}k{k}.{type}.t{(transposeA ? 1 : 0)}{(transposeB ? 1 : 0)}";
         if (mc.FirstHelper(name))
         {
             var ps = string.Join(", ", Enumerable.Range(0, count).Select(i => $"float %c{i}"));
             var registers = string.Join(", ", Enumerable.Range(0, count).Select(i => $"${i}"));
-            var asm = $"{{\\0A.reg .pred p;\\0Asetp.ne.b32 p, ${2 * count + 2}, 0;\\0Awgmma.mma_async.sync.aligned.m64n{n}k16.f32.{type}.{type} " +
-                $"{{{registers}}}, ${count}, ${count + 1}, p, 1, 1, {(transposeA ? 1 : 0)}, {(transposeB ? 1 : 0)};\\0A}}";
+            var transposes = k == 8 ? "" : $", {(transposeA ? 1 : 0)}, {(transposeB ? 1 : 0)}";
+            var asm = $"{{\\0A.reg .pred p;\\0Asetp.ne.b32 p, ${2 * count + 2}, 0;\\0Awgmma.mma_async.sync.aligned.m64n{n}k{k}.f32.{type}.{type} " +
+                $"{{{registers}}}, ${count}, ${count + 1}, p, 1, 1{transposes};\\0A}}";
             var constraints = string.Join(",", Enumerable.Repeat("=f", count).Concat(["l", "l"])
                 .Concat(Enumerable.Range(0, count).Select(i => i.ToString(CultureInfo.InvariantCulture))).Append("r").Append("~{memory}"));
             mc.AddFunction($"define internal {Struct(count)} @{name}(i64 %a, i64 %b, {ps}) alwaysinline convergent {{\nentry:\n" +

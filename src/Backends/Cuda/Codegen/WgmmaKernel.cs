@@ -32,22 +32,20 @@ internal static class WgmmaKernel
     private const int WarpgroupThreads = 128;
     private const int Warpgroups = 2;
 
-    /// <summary>The instruction's shape: m64 per warpgroup, n128 (the block's N), k16.</summary>
-    private const int InstructionM = 64, Bn = 128, InstructionK = 16;
-
-    private const int Bm = Warpgroups * InstructionM;
-
-    /// <summary>K per stage: one 128-byte swizzle row of 16-bit elements.</summary>
-    private const int Bk = SwizzleBytes / 2;
+    /// <summary>The instruction's M per warpgroup and N (the block's), and the block's M.</summary>
+    private const int InstructionM = 64, Bn = 128, Bm = Warpgroups * InstructionM;
 
     /// <summary>The 128-byte swizzle: a row of 8 chunks of 16 bytes, 8 rows to an atom.</summary>
     private const int SwizzleBytes = 128, Chunk = 16, AtomRows = 8, AtomBytes = AtomRows * SwizzleBytes;
 
-    /// <summary>Elements per 16-byte copy (the widest cp.async).</summary>
-    private const int Vector = Chunk / 2;
+    /// <summary>Bytes of K per instruction (k16 of 16-bit elements, k8 of TF32): two chunks.</summary>
+    private const int InstructionKBytes = 2 * Chunk;
 
-    /// <summary>An operand's tile in one stage: 128 rows × 64 of K, 2 bytes each.</summary>
-    private const int TileBytes = Bm * Bk * 2;
+    /// <summary>An MN-major tile (16-bit elements: 64 K-rows): 64 elements of M or N take 8 atoms, the leading offset.</summary>
+    private const int MnGroupBytes = SwizzleBytes / 2 / AtomRows * AtomBytes;
+
+    /// <summary>An operand's tile in one stage: 128 rows × one 128-byte swizzle row of K (64 16-bit elements, 32 TF32).</summary>
+    private const int TileBytes = Bm * SwizzleBytes;
 
     private const int StageBytes = 2 * TileBytes;
 
@@ -63,9 +61,12 @@ internal static class WgmmaKernel
     /// <summary>Descriptor fields (PTX ISA, "Matrix Descriptor Format"): 14-bit byte offsets in 16-byte units, the swizzle mode in bits 62–63.</summary>
     private const long Swizzle128 = 1L << 62;
 
-    /// <summary>Whether wgmma takes this contraction: the target has it, 16-bit operands, and 128×128 tiles give every multiprocessor a block.</summary>
+    /// <summary>
+    /// Whether wgmma takes this contraction: the target has it, bf16/f16 operands or TF32 (f32 with <c>--precision tf32</c>),
+    /// and 128×128 tiles give every multiprocessor a block.
+    /// </summary>
     public static bool Applies(CudaTarget target, MmaKernel.Shape shape, MmaKernel.Extent size) =>
-        target.HasWgmma && shape.Bits == 16 && (size.M + Bm - 1) / Bm * ((size.N + Bn - 1) / Bn) * size.Batch >= target.Multiprocessors;
+        target.HasWgmma && (size.M + Bm - 1) / Bm * ((size.N + Bn - 1) / Bn) * size.Batch >= target.Multiprocessors;
 
     public static GpuKernel Emit(DeviceModule m, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
         IReadOnlyDictionary<Value, Tensor> constants, IReadOnlyList<Value> outerOutputs, IReadOnlyList<Value> outerInputs,
@@ -73,11 +74,12 @@ internal static class WgmmaKernel
     {
         var (name, b, mc, ev, pa, pb, _, _) = GemmKernel.Begin(m, $"wgmma_{shape.Name}_", inputs, ops, outputs, constants, hero);
         var sizes = contraction.Size;
-        var P = contraction.Describe(b, pa, pb, Sreg.Read(mc, b, "ctaid.z"), Vector);
+        var e = new Element(shape.Bits / 8);
+        var P = contraction.Describe(b, pa, pb, Sreg.Read(mc, b, "ctaid.z"), e.Vector);
         int threads = Warpgroups * WarpgroupThreads;
         int stages = Math.Min(MaxStages, (m.Target.MaxSharedBytesPerBlock - AlignmentSlack) / StageBytes);
         if (stages < 3) throw new CodegenException($"wgmma stages of {StageBytes} bytes leave no room for three");
-        long steps = (sizes.K + Bk - 1) / Bk;
+        long steps = (sizes.K + e.Bk - 1) / e.Bk;
 
         // The ring, aligned up to the atom: its shared-memory address goes into the descriptors.
         var ring = $"@{name}_ring";
@@ -97,59 +99,95 @@ internal static class WgmmaKernel
         string Acc(int i) => b.Let($"getelementptr inbounds [{accCount} x float], ptr {accSlot}, i64 0, i64 {i}");
         for (int i = 0; i < accCount; i++) b.Line($"store float 0.0, ptr {Acc(i)}");
 
-        // Each thread's copies of a stage, where they land (a byte offset within the operand's tile) computed once.
-        var copies = new[] { Staging(b, P.A, m0, 0, tid, threads), Staging(b, P.B, n0, TileBytes, tid, threads) };
-        void Issue(string kt, string stage)
+        // Each operand's staging: MN-major stays MN-major for 16-bit elements (the transpose bit); TF32 has no transpose
+        // bit, so an MN-major TF32 operand is loaded into registers and stored K-major (Transposed).
+        var operands = new[] { new Staging(P.A, m0, 0), new Staging(P.B, n0, TileBytes) };
+        foreach (var o in operands) o.Plan(b, e, tid, threads);
+
+        // Starts the step at K offset kt into `stage`: its cp.async copies as one group; the transposed operands' loads
+        // (their stores come later, once the step's wgmmas are issued, so the loads' latency hides behind them).
+        List<(Staging, string Stage, string[][] Values)> Issue(string kt, string stage)
         {
             var stageBase = b.Let($"mul nuw nsw i64 {stage}, {StageBytes}", "sbase");
-            foreach (var (op, list) in copies)
-                foreach (var c in list)
+            var loaded = new List<(Staging, string, string[][])>();
+            foreach (var o in operands)
+            {
+                if (o.Transposed)
+                {
+                    loaded.Add((o, stageBase, [.. o.Copies.Select(c => Load(o, c, kt))]));
+                    continue;
+                }
+                foreach (var c in o.Copies)
                 {
                     var (inside, off) = c.At(b.Let($"add nuw nsw i64 {kt}, {c.K}", "gk"));
-                    var src = b.Let($"getelementptr inbounds i16, ptr {op.Pointer}, i64 {b.Let($"select i1 {inside}, i64 {off}, i64 0")}", "src");
-                    var dst = b.Let($"getelementptr inbounds i8, ptr addrspace(3) {ringBase}, i64 {b.Let($"add nuw nsw i64 {stageBase}, {c.Slot}")}", "dst");
-                    int bytes = op.Vector * 2;
+                    var src = b.Let($"getelementptr inbounds {e.Type}, ptr {o.Operand.Pointer}, i64 {b.Let($"select i1 {inside}, i64 {off}, i64 0")}", "src");
+                    var dst = b.Let($"getelementptr inbounds i8, ptr addrspace(3) {ringBase}, i64 {b.Let($"add nuw nsw i64 {stageBase}, {c.Slots[0]}")}", "dst");
+                    int bytes = o.Operand.Vector * e.Bytes;
                     if (AsyncCopy.Supports(bytes))
                         AsyncCopy.Copy(mc, b, dst, src, bytes, b.Let($"select i1 {inside}, i32 {bytes}, i32 0"));
                     else
                     {
-                        var raw = b.Let($"load i16, ptr {src}, align 2", "raw");
-                        b.Line($"store i16 {b.Let($"select i1 {inside}, i16 {raw}, i16 0")}, ptr addrspace(3) {dst}, align 2");
+                        var raw = b.Let($"load {e.Type}, ptr {src}, align {e.Bytes}", "raw");
+                        b.Line($"store {e.Type} {b.Let($"select i1 {inside}, {e.Type} {raw}, {e.Type} 0")}, ptr addrspace(3) {dst}, align {e.Bytes}");
                     }
                 }
+            }
             AsyncCopy.Commit(mc, b);
+            return loaded;
+        }
+        // A transposed copy: its elements along rows (one vector load where the operand allows), zero outside the operand.
+        string[] Load(Staging o, Copy c, string kt)
+        {
+            var (inside, off) = c.At(b.Let($"add nuw nsw i64 {kt}, {c.K}", "gk"));
+            var src = b.Let($"getelementptr inbounds {e.Type}, ptr {o.Operand.Pointer}, i64 {b.Let($"select i1 {inside}, i64 {off}, i64 0")}", "src");
+            int v = c.Slots.Length;
+            if (v == 1) return [b.Let($"select i1 {inside}, {e.Type} {b.Let($"load {e.Type}, ptr {src}, align {e.Bytes}", "ld")}, {e.Type} 0")];
+            var vector = $"<{v} x {e.Type}>";
+            var x = b.Let($"select i1 {inside}, {vector} {b.Let($"load {vector}, ptr {src}, align {v * e.Bytes}", "ld")}, {vector} zeroinitializer");
+            return [.. Enumerable.Range(0, v).Select(i => b.Let($"extractelement {vector} {x}, i64 {i}", "el"))];
+        }
+        void Store(List<(Staging Operand, string Stage, string[][] Values)> loaded)
+        {
+            foreach (var (o, stageBase, values) in loaded)
+                for (int c = 0; c < o.Copies.Count; c++)
+                    for (int i = 0; i < values[c].Length; i++)
+                    {
+                        var dst = b.Let($"getelementptr inbounds i8, ptr addrspace(3) {ringBase}, i64 {b.Let($"add nuw nsw i64 {stageBase}, {o.Copies[c].Slots[i]}")}", "dst");
+                        b.Line($"store {e.Type} {values[c][i]}, ptr addrspace(3) {dst}, align {e.Bytes}");
+                    }
         }
 
         // The descriptors' constant fields: K-major strides 8 rows by 1024 bytes (the leading offset is unused: 1);
         // MN-major strides K's 8-row atoms by 1024 bytes and M or N's 64-element groups by 8 atoms.
-        long Fields(bool kMajor) => Swizzle128 | (long)(AtomBytes >> 4) << 32 | (kMajor ? 1L : Bk / AtomRows * AtomBytes >> 4) << 16;
+        static long Fields(bool kMajor) => Swizzle128 | (long)(AtomBytes >> 4) << 32 | (kMajor ? 1L : MnGroupBytes >> 4) << 16;
         // Where a warpgroup's instruction j of a step starts in an operand's tile: its rows (A: the warpgroup's 64, B: all),
-        // then K's 16·j — 32 bytes along a K-major row, two 1024-byte atoms down an MN-major tile.
-        string Descriptor(MmaKernel.Operand op, string tileStart, string rows, int j)
+        // then K's j-th 32 bytes — along a K-major row, or two 1024-byte atoms down an MN-major tile.
+        string Descriptor(Staging o, string tileStart, string rows, int j)
         {
-            var rowOffset = op.AlongK ? b.Let($"mul nuw nsw i64 {rows}, {SwizzleBytes}") : b.Let($"mul nuw nsw i64 {b.Let($"lshr i64 {rows}, 6")}, {Bk / AtomRows * AtomBytes}");
-            var start = b.Let($"add nuw nsw i64 {tileStart}, {b.Let($"add nuw nsw i64 {rowOffset}, {(op.AlongK ? j * InstructionK * 2 : j * InstructionK / AtomRows * AtomBytes)}")}");
-            return b.Let($"or i64 {b.Let($"lshr i64 {b.Let($"and i64 {start}, {(1 << 18) - 1}")}, 4")}, {Fields(op.AlongK)}", "desc");
+            var rowOffset = o.KMajor ? b.Let($"mul nuw nsw i64 {rows}, {SwizzleBytes}") : b.Let($"mul nuw nsw i64 {b.Let($"lshr i64 {rows}, 6")}, {MnGroupBytes}");
+            var start = b.Let($"add nuw nsw i64 {tileStart}, {b.Let($"add nuw nsw i64 {rowOffset}, {(o.KMajor ? j * InstructionKBytes : j * 2 * AtomBytes)}")}");
+            return b.Let($"or i64 {b.Let($"lshr i64 {b.Let($"and i64 {start}, {(1 << 18) - 1}")}, 4")}, {Fields(o.KMajor)}", "desc");
         }
         var warpgroupRows = b.Let($"mul nuw nsw i64 {warpgroup}, {InstructionM}", "wgrows");
-        var instruction = Wgmma.Instruction(mc, shape.Name, Bn, transposeA: !P.A.AlongK, transposeB: !P.B.AlongK);
+        var instruction = Wgmma.Instruction(mc, shape.Name, Bn, transposeA: !operands[0].KMajor, transposeB: !operands[1].KMajor);
 
-        for (int s = 0; s < stages - 2; s++) Issue((s * Bk).ToString(), s.ToString());
+        for (int s = 0; s < stages - 2; s++) Store(Issue((s * e.Bk).ToString(), s.ToString()));
         b.For("0", steps.ToString(), step =>
         {
             AsyncCopy.Wait(mc, b, stages - 3);
             Wgmma.FenceProxyAsync(mc, b);
             Sreg.Barrier(mc, b);
             var ahead = b.Let($"add nuw nsw i64 {step}, {stages - 2}", "ahead");
-            Issue(b.Let($"mul nuw nsw i64 {ahead}, {Bk}", "kt"), b.Let($"urem i64 {ahead}, {stages}", "stage"));
+            var loaded = Issue(b.Let($"mul nuw nsw i64 {ahead}, {e.Bk}", "kt"), b.Let($"urem i64 {ahead}, {stages}", "stage"));
             var stageStart = b.Let($"add nuw nsw i64 {ringStart}, {b.Let($"mul nuw nsw i64 {b.Let($"urem i64 {step}, {stages}", "stage")}, {StageBytes}")}");
             var bStart = b.Let($"add nuw nsw i64 {stageStart}, {TileBytes}");
             var acc = new string[accCount];
             for (int i = 0; i < accCount; i++) acc[i] = b.Let($"load float, ptr {Acc(i)}", "acc");
             Wgmma.Fence(mc, b);
-            for (int j = 0; j < Bk / InstructionK; j++)
-                acc = Wgmma.Multiply(b, instruction, Descriptor(P.A, stageStart, warpgroupRows, j), Descriptor(P.B, bStart, "0", j), acc);
+            for (int j = 0; j < SwizzleBytes / InstructionKBytes; j++)
+                acc = Wgmma.Multiply(b, instruction, Descriptor(operands[0], stageStart, warpgroupRows, j), Descriptor(operands[1], bStart, "0", j), acc);
             Wgmma.Commit(mc, b);
+            Store(loaded);
             Wgmma.Wait(mc, b, 1);
             for (int i = 0; i < accCount; i++) b.Line($"store float {acc[i]}, ptr {Acc(i)}");
         }, "kstep");
@@ -158,8 +196,8 @@ internal static class WgmmaKernel
         // No copy may still be writing the block's shared memory when it exits.
         AsyncCopy.WaitAll(mc, b);
 
-        // The accumulators (PTX ISA, "Register Fragment for Matrix D", m64nNk16): thread (warp w, lane 4g + t) holds, per
-        // 8 columns j, the elements at rows 16w + g (+ 8) and columns 8j + 2t (+ 1).
+        // The accumulators (PTX ISA, "Register Fragment for Matrix D", m64nNk16 and m64nNk8): thread (warp w, lane 4g + t)
+        // holds, per 8 columns j, the elements at rows 16w + g (+ 8) and columns 8j + 2t (+ 1).
         var inGroup = b.Let($"and i64 {tid}, {WarpgroupThreads - 1}");
         var lane = b.Let($"and i64 {inGroup}, 31", "lane");
         var rowBase = b.Let($"add nuw nsw i64 {b.Let($"add nuw nsw i64 {m0}, {warpgroupRows}")}, {b.Let($"add nuw nsw i64 {b.Let($"shl nuw nsw i64 {b.Let($"lshr i64 {inGroup}, 5")}, 4")}, {b.Let($"lshr i64 {lane}, 2")}")}", "mrow");
@@ -178,33 +216,73 @@ internal static class WgmmaKernel
             0, DynamicSharedBytes: stages * StageBytes + AlignmentSlack);
     }
 
-    /// <summary>One thread's copy of a stage: its K offset within the step, its step → (inside, element offset) code, where it lands in the stage (bytes).</summary>
-    private sealed record Copy(string K, Func<string, (string Inside, string Offset)> At, string Slot);
+    /// <summary>The operand element: its size, LLVM type, K per stage (one 128-byte row) and elements per 16-byte copy.</summary>
+    private sealed record Element(int Bytes)
+    {
+        public string Type => Bytes == 2 ? "i16" : "i32";
+        public int Bk => SwizzleBytes / Bytes;
+        public int Vector => Chunk / Bytes;
+    }
 
     /// <summary>
-    /// An operand's copies: consecutive threads take consecutive vectors along its contiguous dimension. Each lands at
-    /// its swizzled place: K-major (row r, k) at r·128 + ((k/8 ⊕ r mod 8)·16) + (k mod 8)·2; MN-major (k, row) in atom
-    /// (row/64, k/8) at (k mod 8)·128 + ((row/8 mod 8 ⊕ k mod 8)·16) + (row mod 8)·2.
+    /// One thread's copy of a stage: its K offset within the step, its step → (inside, element offset) code, and where
+    /// its elements land in the stage (bytes): one slot for a copy that keeps the operand's orientation, one per element
+    /// (consecutive rows at one k) for a transposed one.
     /// </summary>
-    private static (MmaKernel.Operand, List<Copy>) Staging(LlvmBuilder b, MmaKernel.Operand op, string origin, int tileOffset, string tid, int threads)
+    private sealed record Copy(string K, Func<string, (string Inside, string Offset)> At, string[] Slots);
+
+    /// <summary>How one operand reaches its tile: K-major or MN-major in shared memory, whether through registers (Transposed), and each thread's copies.</summary>
+    private sealed class Staging(MmaKernel.Operand operand, string origin, int tileOffset)
     {
-        int v = op.Vector, count = Bk * Bm / v, across = (op.AlongK ? Bk : Bm) / v;
-        var copies = new List<Copy>();
-        for (int q = 0; q < count / threads; q++)
+        public MmaKernel.Operand Operand => operand;
+        public bool Transposed { get; private set; }
+        public bool KMajor => operand.AlongK || Transposed;
+        public List<Copy> Copies { get; } = [];
+
+        /// <summary>
+        /// Consecutive threads take consecutive vectors along the operand's contiguous dimension — except a transposed
+        /// operand, whose consecutive threads take consecutive k (each a vector of rows), so that their 4-byte stores into
+        /// a K-major row fall in distinct banks. Each element lands at its swizzled place: K-major (row r, byte x of K)
+        /// at r·128 + ((x/16 ⊕ r mod 8)·16) + x mod 16; MN-major (k, row) in atom (row/64, k/8) at
+        /// (k mod 8)·128 + ((row/8 mod 8 ⊕ k mod 8)·16) + (row mod 8)·2.
+        /// </summary>
+        public void Plan(LlvmBuilder b, Element e, string tid, int threads)
         {
-            var l = b.Let($"add nuw nsw i64 {tid}, {q * threads}", "l");
-            var along = b.Let($"mul nuw nsw i64 {b.Let($"urem i64 {l}, {across}")}, {v}");
-            var other = b.Let($"udiv i64 {l}, {across}");
-            var (k, row) = op.AlongK ? (along, other) : (other, along);
-            var (line, position) = op.AlongK ? (row, k) : (k, row);
-            // Within the atom's row: the 16-byte chunk XOR the row's place in its atom, then the element within the chunk.
-            var chunk = b.Let($"xor i64 {b.Let($"and i64 {b.Let($"lshr i64 {position}, 3")}, 7")}, {b.Let($"and i64 {line}, 7")}");
-            var inRow = b.Let($"add nuw nsw i64 {b.Let($"shl nuw nsw i64 {chunk}, 4")}, {b.Let($"shl nuw nsw i64 {b.Let($"and i64 {position}, 7")}, 1")}");
-            var slot = op.AlongK
-                ? b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {row}, {SwizzleBytes}")}, {inRow}")
-                : b.Let($"add nuw nsw i64 {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {b.Let($"lshr i64 {row}, 6")}, {Bk / AtomRows * AtomBytes}")}, {b.Let($"mul nuw nsw i64 {k}, {SwizzleBytes}")}")}, {inRow}");
-            copies.Add(new Copy(k, op.Address(b.Let($"add nuw nsw i64 {origin}, {row}", "go")), b.Let($"add nuw nsw i64 {slot}, {tileOffset}", "slot")));
+            Transposed = !operand.AlongK && e.Bytes != 2;
+            int v = operand.Vector, count = e.Bk * Bm / v, across = Transposed ? e.Bk : (operand.AlongK ? e.Bk : Bm) / v;
+            for (int q = 0; q < count / threads; q++)
+            {
+                var l = b.Let($"add nuw nsw i64 {tid}, {q * threads}", "l");
+                var first = b.Let($"urem i64 {l}, {across}");
+                var second = b.Let($"udiv i64 {l}, {across}");
+                string k, row;
+                if (Transposed) (k, row) = (first, b.Let($"mul nuw nsw i64 {second}, {v}"));
+                else
+                {
+                    var along = b.Let($"mul nuw nsw i64 {first}, {v}");
+                    (k, row) = operand.AlongK ? (along, second) : (second, along);
+                }
+                string[] slots = Transposed
+                    ? [.. Enumerable.Range(0, v).Select(i => KMajorSlot(b, e, b.Let($"add nuw nsw i64 {row}, {i}"), k))]
+                    : [operand.AlongK ? KMajorSlot(b, e, row, k) : MnMajorSlot(b, k, row)];
+                Copies.Add(new Copy(k, operand.Address(b.Let($"add nuw nsw i64 {origin}, {row}", "go")), slots));
+            }
         }
-        return (op, copies);
+
+        private string KMajorSlot(LlvmBuilder b, Element e, string row, string k)
+        {
+            var x = b.Let($"mul nuw nsw i64 {k}, {e.Bytes}");
+            var chunk = b.Let($"xor i64 {b.Let($"lshr i64 {x}, 4")}, {b.Let($"and i64 {row}, 7")}");
+            var inRow = b.Let($"add nuw nsw i64 {b.Let($"shl nuw nsw i64 {chunk}, 4")}, {b.Let($"and i64 {x}, {Chunk - 1}")}");
+            return b.Let($"add nuw nsw i64 {b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {row}, {SwizzleBytes}")}, {inRow}")}, {tileOffset}", "slot");
+        }
+
+        private string MnMajorSlot(LlvmBuilder b, string k, string row)
+        {
+            var chunk = b.Let($"xor i64 {b.Let($"and i64 {b.Let($"lshr i64 {row}, 3")}, 7")}, {b.Let($"and i64 {k}, 7")}");
+            var inRow = b.Let($"add nuw nsw i64 {b.Let($"shl nuw nsw i64 {chunk}, 4")}, {b.Let($"shl nuw nsw i64 {b.Let($"and i64 {row}, 7")}, 1")}");
+            var atom = b.Let($"add nuw nsw i64 {b.Let($"mul nuw nsw i64 {b.Let($"lshr i64 {row}, 6")}, {MnGroupBytes}")}, {b.Let($"mul nuw nsw i64 {k}, {SwizzleBytes}")}");
+            return b.Let($"add nuw nsw i64 {b.Let($"add nuw nsw i64 {atom}, {inRow}")}, {tileOffset}", "slot");
+        }
     }
 }

@@ -46,13 +46,14 @@ public sealed class CudaBackendTests : IDisposable
 
     /// <summary>
     /// A PTX snapshot's target: the default (sm_80, an H100's multiprocessors), or what its first line names,
-    /// <c>// cuda target: ARCH</c> with optionally <c>, N multiprocessors</c> (the count kernel shapes are chosen for).
+    /// <c>// cuda target: ARCH</c> with optionally <c>, N multiprocessors</c> (the count kernel shapes are chosen for) and
+    /// <c>, tf32</c> (f32 contractions on TF32 tensor cores).
     /// </summary>
     internal static CudaTarget SnapshotTarget(string text)
     {
-        var m = System.Text.RegularExpressions.Regex.Match(text, @"\A// cuda target: (sm_\w+)(?:, (\d+) multiprocessors)?\r?\n");
+        var m = System.Text.RegularExpressions.Regex.Match(text, @"\A// cuda target: (sm_\w+)(?:, (\d+) multiprocessors)?(, tf32)?\r?\n");
         if (!m.Success) return CudaTarget.Default;
-        var target = new CudaTarget(m.Groups[1].Value);
+        var target = new CudaTarget(m.Groups[1].Value) { AllowTf32 = m.Groups[3].Success };
         return m.Groups[2].Success ? target with { Multiprocessors = int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) } : target;
     }
 

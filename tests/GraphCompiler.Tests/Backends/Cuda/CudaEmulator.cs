@@ -250,8 +250,8 @@ internal static partial class CudaEmulator
             if (!shape.Success) throw new InvalidOperationException($"the emulator has no stand-in for '{name}'");
             w.Append($"  %c = alloca [{count} x float]\n  %d = alloca [{count} x float]\n");
             for (int i = 0; i < count; i++) w.Append($"  %sc{i} = getelementptr inbounds float, ptr %c, i64 {i}\n  store float %c{i}, ptr %sc{i}\n");
-            int kind = shape.Groups[2].Value == "bf16" ? 0 : 1;
-            w.Append($"  call void @gcemu_wgmma(i32 {kind}, i32 {shape.Groups[1].Value}, i32 {shape.Groups[3].Value}, i32 {shape.Groups[4].Value}, i64 %a, i64 %b, i32 1, ptr %c, ptr %d)\n");
+            int kind = shape.Groups[3].Value switch { "bf16" => 0, "f16" => 1, _ => 2 };
+            w.Append($"  call void @gcemu_wgmma(i32 {kind}, i32 {shape.Groups[1].Value}, i32 {shape.Groups[4].Value}, i32 {shape.Groups[5].Value}, i64 %a, i64 %b, i32 1, ptr %c, ptr %d)\n");
         }
         var v = "undef";
         for (int i = 0; i < count; i++)
@@ -274,7 +274,7 @@ internal static partial class CudaEmulator
     [GeneratedRegex(@"^define internal (.+?) @(gc\.wgmma\.[\w.]+)\((.*?)\)[^{\n]*\{\n(?:.*\n)*?\}$", RegexOptions.Multiline)]
     private static partial Regex WgmmaHelper();
 
-    [GeneratedRegex(@"^m64n(\d+)k16\.(bf16|f16)\.t([01])([01])$")]
+    [GeneratedRegex(@"^m64n(\d+)k(16|8)\.(bf16|f16|tf32)\.t([01])([01])$")]
     private static partial Regex WgmmaShape();
 
     /// <summary>The ldmatrix intrinsics the CUDA target emits, and whether each transposes (gcemu_ldmatrix).</summary>

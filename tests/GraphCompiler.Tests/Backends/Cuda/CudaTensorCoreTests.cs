@@ -175,6 +175,31 @@ public sealed class CudaTensorCoreTests
         Assert.DoesNotContain("mma.sync", program.Ptx);
     }
 
+    /// <summary>
+    /// TF32 on the warpgroup tensor cores (<c>wgmma</c> m64n128k8, <c>--precision tf32</c>), which read both TF32 operands
+    /// K-major: an operand with M or N contiguous (a weight [k, n], a convolution's HWIO filter, A stored [k, m]) is loaded
+    /// into registers and stored K-major, a thread per k so the 4-byte stores fall in distinct banks; vector loads where
+    /// the rows allow, element loads otherwise (131 columns); K long enough for the ring to wrap. On inputs already in
+    /// TF32 the products are exact, so only the summation order differs from the interpreter's.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData(200, 300, 260, false, false)]
+    [InlineData(130, 70, 136, true, true)]
+    [InlineData(129, 37, 131, false, false)]
+    [InlineData(136, 64, 130, false, true)]
+    [InlineData(0, 0, 0, false, false)]
+    public void WgmmaTf32MatchesTheInterpreter(int m, int k, int n, bool transposedB, bool transposedA)
+    {
+        var options = Options with { Gpu = new CudaTarget("sm_90a") { Multiprocessors = 1, AllowTf32 = true } };
+        var placed = PlaceOnGpu(m == 0
+            ? ConvBiasRelu("f32", "2x9x9x32", "3x3x32x64", "b01f_01io->b01f", "padding_low = [1, 1], padding_high = [1, 1]", "2x9x9x64", 3)
+            : Contraction("f32", 0, m, k, n, transposedB, transposedA));
+        var inputs = RandomInputs(placed.Entry, m + n + 1).Select(ToTf32).ToArray();
+        var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, options: options, inputs: inputs);
+        Assert.Contains("wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32", program.Ptx);
+        Assert.DoesNotContain("mma.sync", program.Ptx);
+    }
+
     /// <summary>The same GEMM on sm_90 (no wgmma) and on sm_90a where its 128×128 tiles leave multiprocessors idle: mma.sync, with its smaller tiles and split-K.</summary>
     [CudaEmulatorFact]
     public void WgmmaRunsOnlyWhereTheTargetHasItAndTheTilesFillTheGpu()
@@ -209,8 +234,7 @@ public sealed class CudaTensorCoreTests
         var inputs = RandomInputs(placed.Entry, 7);
         if (element == "tf32")
         {
-            static double ToTf32(double x) => BitConverter.Int32BitsToSingle((BitConverter.SingleToInt32Bits((float)x) + 0x1000) & ~0x1fff);
-            inputs = [.. inputs.Select(t => Tensor.FromDoubles(t.Type, [.. Enumerable.Range(0, (int)t.ElementCount).Select(i => ToTf32(t.GetDouble(i)))]))];
+            inputs = [.. inputs.Select(ToTf32)];
         }
         var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, options: options, inputs: inputs);
         Assert.Contains(".entry gc_splitk_combine", program.Ptx);
@@ -233,8 +257,7 @@ public sealed class CudaTensorCoreTests
         var placed = PlaceOnGpu(Contraction("f32", 0, m, k, n, false, transposedA));
         var tf32 = Options with { Gpu = CudaTarget.Default with { AllowTf32 = true } };
         var raw = RandomInputs(placed.Entry, 5);
-        static double ToTf32(double x) => BitConverter.Int32BitsToSingle((BitConverter.SingleToInt32Bits((float)x) + 0x1000) & ~0x1fff);
-        var rounded = raw.Select(t => Tensor.FromDoubles(t.Type, [.. Enumerable.Range(0, (int)t.ElementCount).Select(i => ToTf32(t.GetDouble(i)))])).ToArray();
+        var rounded = raw.Select(ToTf32).ToArray();
         var program = RunAndCompare(placed, rtol: 1e-5, atol: 1e-5, options: tf32, inputs: rounded);
         Assert.Contains("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32", program.Ptx);
         RunAndCompare(placed, rtol: 1e-2, atol: 2e-2, options: tf32, inputs: raw);
