@@ -71,12 +71,14 @@ WORKLOADS = {
     "gemm_4096_bf16": dict(kind="compute", flops=2 * 4096 ** 3, target="gemm"),
     # The same GEMM compiled for sm_90a (wgmma): runs only on compute capability 9.0 (H100, H200).
     "gemm_4096_bf16_sm90a": dict(kind="compute", flops=2 * 4096 ** 3, target="gemm", arch="sm_90a"),
+    "gemm_4096_tf32_sm90a": dict(kind="compute", flops=2 * 4096 ** 3, target="gemm", tf32=True, arch="sm_90a"),
     "conv3x3_relu_32x56x56x64": dict(kind="compute", flops=2 * 32 * 56 * 56 * 64 * 64 * 9, target=None, tf32=True),
     # BERT-base encoder layer, batch 8 x sequence 128: six projections/FFN matmuls plus attention's two.
     "bert_layer_b8_s128": dict(kind="compute", flops=2 * 8 * 128 * (4 * 768 * 768 + 2 * 768 * 3072) + 4 * 8 * 12 * 128 * 128 * 64,
                                target=None, tf32=True),
     # ResNet-50 at batch 32, ours on TF32 tensor cores (--precision tf32), the baselines with their TF32 defaults.
     "resnet50_b32_tf32": dict(kind="compute", flops=resnet_flops(32), target="resnet", tf32=True),
+    "resnet50_b32_tf32_sm90a": dict(kind="compute", flops=resnet_flops(32), target="resnet", tf32=True, arch="sm_90a"),
     # A recurrent loop on the GPU (host control flow, the state kept there): RNN_STEPS steps of a 64x512x512 GEMM + tanh.
     "rnn_loop_b64_h512_t100": dict(kind="compute", flops=2 * 64 * 512 * 512 * 100, target=None, tf32=True),
 }

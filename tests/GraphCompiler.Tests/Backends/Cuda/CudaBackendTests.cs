@@ -112,14 +112,17 @@ public sealed class CudaBackendTests : IDisposable
         if (file.Contains("bf16") || file.Contains("tf32")) Assert.Contains(Option("--gpu-arch") == "sm_90a" ? "wgmma.mma_async" : "mma.sync.aligned", ptx);
     }
 
-    /// <summary>tools/gpu-check's ResNet-50 is <see cref="ResNetIr.ResNet50B32"/> (UPDATE_GOLDEN=1 rewrites it), and every op of it goes to the GPU.</summary>
-    [Fact]
-    public void TheBenchmarkResNet50IsTheGeneratorsAndRunsOnTheGpu()
+    /// <summary>tools/gpu-check's ResNet-50s are <see cref="ResNetIr.ResNet50B32"/> and its sm_90a twin (UPDATE_GOLDEN=1 rewrites them), and every op of them goes to the GPU.</summary>
+    [Theory]
+    [InlineData("resnet50_b32_tf32.ir", false)]
+    [InlineData("resnet50_b32_tf32_sm90a.ir", true)]
+    public void TheBenchmarkResNet50IsTheGeneratorsAndRunsOnTheGpu(string file, bool sm90a)
     {
-        var path = Path.Combine(GoldenFile.RepoRoot(), "benchmarks", "gpu", "resnet50_b32_tf32.ir");
-        if (Environment.GetEnvironmentVariable("UPDATE_GOLDEN") == "1") File.WriteAllText(path, ResNetIr.ResNet50B32);
-        Assert.Equal(ResNetIr.ResNet50B32, File.ReadAllText(path).ReplaceLineEndings("\n"));
-        var placed = PlaceOnGpu(IrTest.Parse(ResNetIr.ResNet50B32));
+        var path = Path.Combine(GoldenFile.RepoRoot(), "benchmarks", "gpu", file);
+        var model = sm90a ? ResNetIr.ResNet50B32Sm90a : ResNetIr.ResNet50B32;
+        if (Environment.GetEnvironmentVariable("UPDATE_GOLDEN") == "1") File.WriteAllText(path, model);
+        Assert.Equal(model, File.ReadAllText(path).ReplaceLineEndings("\n"));
+        var placed = PlaceOnGpu(IrTest.Parse(model));
         var text = GraphCompiler.IR.Text.Printer.Print(placed);
         Assert.DoesNotContain("device = cpu", text);
         Assert.Equal(53, System.Text.RegularExpressions.Regex.Matches(text, @"= convolution ").Count);
