@@ -277,8 +277,9 @@ void gcemu_ldmatrix(int transposed, const uint16_t *row, uint32_t *out)
  * D's fragment ("Register Fragment for Matrix D", m64nNk16/k8): thread (warp w of the warpgroup,
  * lane 4g + t) holds element i at row 16w + g + 8 ((i / 2) % 2), column 8 (i / 4) + 2t + i % 2.
  * Each thread computes its own elements at the call (sums in k order, as gcemu_mma); the shared memory the wgmma reads
- * stays recorded until a wait retires its group, and a cp.async issued there before that (it may land at once) fails
- * the launch: a kernel that refills a stage a wgmma in flight still reads. */
+ * stays recorded until a wait retires its group, and a cp.async issued there before that (it may land at once), or a
+ * plain store there (gcemu_shared_store: the test's host build calls it before each), fails the launch: a kernel that
+ * refills a stage a wgmma in flight still reads. */
 int64_t wgmma_address(const char *p, const char *ring) __asm__("gcemu_wgmma_address");
 int64_t wgmma_address(const char *p, const char *ring)
 {
@@ -381,12 +382,13 @@ static void check_wgmma_reads(const char *dst, unsigned bytes)
     }
 }
 
+/* A plain store to shared memory in a kernel that uses wgmma: as a cp.async, it must not land where a wgmma in flight reads. */
+void gcemu_shared_store(const char *dst, int64_t bytes) { check_wgmma_reads(dst, (unsigned)bytes); }
+
 /* ---- cp.async: copies queued per thread, grouped by commit, done when waited for ----
  * A copy happens only when a wait.group lets its group complete (or wait.all), so a kernel that reads a stage
  * before waiting for its copies reads stale data here as it may on a GPU. Its source is read then too: kernels
  * only copy from inputs, which no thread writes. */
-static void check_wgmma_reads(const char *dst, unsigned bytes);
-
 static void cp_enqueue(void *dst, const void *src, unsigned bytes, unsigned read)
 {
     if (cp->npending == MAX_PENDING) { fprintf(stderr, "cuda emulator: more than %d cp.async copies in flight\n", MAX_PENDING); abort(); }

@@ -138,7 +138,7 @@ internal static partial class CudaEmulator
 
     public static string HostFlavoured(string deviceIr)
     {
-        var ir = deviceIr
+        var ir = CheckedSharedStores(deviceIr)
             .Replace("@llvm.nvvm.read.ptx.sreg.", "@gcemu.sreg.")
             .Replace("@llvm.nvvm.barrier0", "@gcemu.barrier0")
             .Replace("@llvm.nvvm.shfl.sync.bfly.f32", "@gcemu.shfl.sync.bfly.f32")
@@ -161,7 +161,7 @@ internal static partial class CudaEmulator
         ir = WgmmaHelper().Replace(ir, m => WgmmaStandIn(m.Groups[1].Value, m.Groups[2].Value, m.Groups[3].Value));
         if (ir.Contains("@gcemu_wgmma"))
             ir += "declare i64 @gcemu_wgmma_address(ptr, ptr)\ndeclare void @gcemu_wgmma(i32, i32, i32, i32, i64, i64, i32, ptr, ptr)\n" +
-                "declare void @gcemu_wgmma_commit()\ndeclare void @gcemu_wgmma_wait(i32)\n";
+                "declare void @gcemu_wgmma_commit()\ndeclare void @gcemu_wgmma_wait(i32)\ndeclare void @gcemu_shared_store(ptr, i64)\n";
         if (Mma.Any(x => ir.Contains($"@{x.Intrinsic}("))) ir += "declare void @gcemu_mma(i32, ptr, ptr, ptr, ptr)\n";
         foreach (var (intrinsic, kind, fragment) in Mma)
             if (ir.Contains($"@{intrinsic}("))
@@ -269,6 +269,34 @@ internal static partial class CudaEmulator
     }
 
     private const string Wgmma = "gc.wgmma.";
+
+    /// <summary>
+    /// In kernels that use wgmma, each plain store to shared memory first asks the emulator whether a wgmma in flight
+    /// reads there (<c>gcemu_shared_store</c>), as cp.async copies do: a kernel that stages an operand through registers
+    /// must not store into a stage before the wgmmas reading it have been waited for.
+    /// </summary>
+    private static string CheckedSharedStores(string ir)
+    {
+        var kernels = KernelDefinition().Matches(ir).Select(m => (Start: m.Index, End: ir.IndexOf("\n}\n", m.Index, StringComparison.Ordinal)))
+            .Where(k => ir.AsSpan(k.Start, k.End - k.Start).Contains("@gc.wgmma.", StringComparison.Ordinal)).ToList();
+        for (int i = kernels.Count - 1; i >= 0; i--)
+        {
+            var (start, end) = kernels[i];
+            var body = SharedStore().Replace(ir[start..end], m =>
+                $"{m.Groups[1].Value}call void @gcemu_shared_store(ptr addrspace(3) {m.Groups[4].Value}, i64 {StoreBytes(m.Groups[2].Value)})\n{m.Value}");
+            ir = string.Concat(ir.AsSpan(0, start), body, ir.AsSpan(end));
+        }
+        return ir;
+    }
+
+    private static int StoreBytes(string type) => type switch
+    {
+        "i8" => 1, "i16" or "half" or "bfloat" => 2, "i32" or "float" => 4, "i64" or "double" => 8,
+        _ => throw new InvalidOperationException($"the emulator cannot size a shared store of {type}"),
+    };
+
+    [GeneratedRegex(@"^(\s*)store (\w+) ([^,]+), ptr addrspace\(3\) ([^,]+), align \d+$", RegexOptions.Multiline)]
+    private static partial Regex SharedStore();
 
     /// <summary>A wgmma helper's definition (its result type, name and parameters), up to its closing brace.</summary>
     [GeneratedRegex(@"^define internal (.+?) @(gc\.wgmma\.[\w.]+)\((.*?)\)[^{\n]*\{\n(?:.*\n)*?\}$", RegexOptions.Multiline)]
