@@ -41,10 +41,14 @@ public sealed record CompileOptions
     /// </summary>
     public string? Target { get; init; }
 
-    /// <summary>With the <c>cuda</c> target: the PTX architecture (<c>sm_80</c>, the default, <c>sm_90</c>, or <c>sm_90a</c>: Hopper only, with wgmma).</summary>
+    /// <summary>
+    /// With the <c>cuda</c> target: the PTX architecture (<c>sm_80</c>, the default, <c>sm_90</c>, or <c>sm_90a</c>: Hopper
+    /// only, with wgmma). When neither this nor <see cref="GpuMultiprocessors"/> is set, an in-process compile (JIT) takes
+    /// both from the device the driver reports; a library is built for the default.
+    /// </summary>
     public string? GpuArch { get; init; }
 
-    /// <summary>With the <c>cuda</c> target: the multiprocessor count kernel shapes are tuned to (null: the H100's 132).</summary>
+    /// <summary>With the <c>cuda</c> target: the multiprocessor count kernel shapes are tuned to (null: the device's when JIT-compiling, else the H100's 132).</summary>
     public int? GpuMultiprocessors { get; init; }
 
     /// <summary>The pass pipeline run before code generation: a name (<c>default</c>, <c>cuda</c>), <c>none</c>, or null for the target's own.</summary>

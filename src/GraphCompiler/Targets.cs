@@ -49,7 +49,7 @@ public static class Targets
                 var gpu = gpuArch is null ? CudaTarget.Default : new CudaTarget(gpuArch);
                 if (gpuMultiprocessors is { } sms) gpu = gpu with { Multiprocessors = sms };
                 if (tf32) gpu = gpu with { AllowTf32 = true };
-                return Result<ITarget>.Success(new CudaBackend(gpu, CpuKernels.Instance));
+                return Result<ITarget>.Success(new CudaBackend(gpu, CpuKernels.Instance, forDevice: gpuArch is null && gpuMultiprocessors is null));
             case "cpu" or "host": return Result<ITarget>.Success(new CpuBackend());
         }
         if (!CpuTarget.Names.Contains(name)) return Fail($"unknown target '{name}' (known: {string.Join(", ", Names)})");

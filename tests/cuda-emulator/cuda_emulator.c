@@ -50,13 +50,31 @@ int gcemu_register(const char *ptx, const char *library)
 
 
 CUresult cuInit(unsigned flags) { (void)flags; initialised = 1; return OK; }
-/* The attributes the generated runtime asks for: an H100's shared memory limit per block. */
+
+/* The device a test has the emulator describe (gcemu_describe_device): compute capability and multiprocessors. Until
+ * one is set, only the shared memory limit is answered, so an in-process compile keeps its declared target. */
+static int described_major, described_minor, described_sms;
+
+void gcemu_describe_device(int major, int minor, int multiprocessors)
+{
+    described_major = major;
+    described_minor = minor;
+    described_sms = multiprocessors;
+}
+
+/* The attributes the generated runtime asks for (an H100's shared memory limit per block), and those a described device has. */
 CUresult cuDeviceGetAttribute(int *value, int attribute, int device)
 {
     if (!initialised) return ERR_NOT_INITIALIZED;
-    if (device != 0 || attribute != 97 /* MAX_SHARED_MEMORY_PER_BLOCK_OPTIN */) return ERR_INVALID_VALUE;
-    *value = MAX_SHARED_OPTIN;
-    return OK;
+    if (device != 0) return ERR_INVALID_VALUE;
+    switch (attribute)
+    {
+    case 97: /* MAX_SHARED_MEMORY_PER_BLOCK_OPTIN */ *value = MAX_SHARED_OPTIN; return OK;
+    case 75: /* COMPUTE_CAPABILITY_MAJOR */ if (!described_major) return ERR_INVALID_VALUE; *value = described_major; return OK;
+    case 76: /* COMPUTE_CAPABILITY_MINOR */ if (!described_major) return ERR_INVALID_VALUE; *value = described_minor; return OK;
+    case 16: /* MULTIPROCESSOR_COUNT */ if (!described_major) return ERR_INVALID_VALUE; *value = described_sms; return OK;
+    default: return ERR_INVALID_VALUE;
+    }
 }
 
 CUresult cuDeviceGet(int *device, int ordinal) { if (!initialised) return ERR_NOT_INITIALIZED; if (ordinal != 0) return ERR_INVALID_VALUE; *device = 0; return OK; }

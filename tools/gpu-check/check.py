@@ -100,6 +100,22 @@ def check_device(bundle, case, lib):
     return ok, "; ".join(details)
 
 
+def device_capability():
+    """The first GPU's architecture as sm_XY (the driver's compute capability), or None where the driver cannot say."""
+    try:
+        import ctypes
+        cuda = ctypes.CDLL("libcuda.so.1")
+        device, major, minor = ctypes.c_int(), ctypes.c_int(), ctypes.c_int()
+        if cuda.cuInit(0) or cuda.cuDeviceGet(ctypes.byref(device), 0):
+            return None
+        # CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR (75) and _MINOR (76)
+        if cuda.cuDeviceGetAttribute(ctypes.byref(major), 75, device) or cuda.cuDeviceGetAttribute(ctypes.byref(minor), 76, device):
+            return None
+        return f"sm_{major.value}{minor.value}"
+    except OSError:
+        return None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundle", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "bundle"))
@@ -116,9 +132,14 @@ def main():
     libs = {}
     outcome = {}  # conformance case -> whether every data set passed
     start, not_run = time.perf_counter(), []
+    capability = device_capability() if any("arch" in c for c in cases) else None
     for case in cases:
         if args.budget and time.perf_counter() - start > args.budget:
             not_run.append(case["name"])
+            continue
+        if "arch" in case and capability and not case["arch"].startswith(capability):
+            # Architecture-specific PTX (sm_90a) loads only on its own GPU.
+            print(f"SKIP {case['name']}: compiled for {case['arch']}; this GPU is {capability}", flush=True)
             continue
         lib = None
         try:

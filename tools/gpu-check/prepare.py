@@ -246,13 +246,19 @@ class Prep:
     def example(self, model, prefix="ex"):
         stem, ext = os.path.splitext(os.path.basename(model))
         name = prefix + "_" + re.sub(r"\W", "_", stem) + "_" + ext[1:]
-        c = self.compile(model, name)
+        target = snapshot_target(model)
+        c = self.compile(model, name, target["options"])
         if isinstance(c, str):
             return name, c
         lib, args, results = c
         rng = np.random.default_rng(self.seed)
         arrays = [random_input(rng, s) for s in args]
-        return name, self.finish_case(name, "example", model, lib, args, results, arrays, [])
+        if target["tf32"]:  # inputs already in TF32: the tensor cores' products are exact, the interpreter's up to order
+            arrays = [to_tf32(a) if a.dtype == np.float32 else a for a in arrays]
+        case = self.finish_case(name, "example", model, lib, args, results, arrays, [])
+        if isinstance(case, dict) and target["arch"]:
+            case["arch"] = target["arch"]  # architecture-specific PTX (sm_90a): check.py runs it only on that GPU
+        return name, case
 
     def conformance(self, folders, name_filter):
         """Exports the suite as `gcc-cli check --export` compiles it (the runner's own import, binding and the suite's
@@ -296,6 +302,30 @@ class Prep:
         lib, args, results = c
         return name, {"name": name, "model": os.path.relpath(model, ROOT), "lib": lib, "prefix": name,
                       "args": args, "results": results}
+
+
+SNAPSHOT_TARGET_RE = re.compile(r"\A// cuda target: (sm_\w+)(?:, (\d+) multiprocessors)?(, tf32)?\r?\n")
+
+
+def snapshot_target(model):
+    """A tests/ptx program's own target (its "// cuda target: ARCH[, N multiprocessors][, tf32]" first line, as the
+    snapshot tests read it): the compile options, whether it runs on TF32 tensor cores, and an arch-specific
+    architecture (sm_90a) the case then needs."""
+    head = ""
+    if model.endswith(".ir"):
+        with open(model) as f:
+            head = f.readline()
+    m = SNAPSHOT_TARGET_RE.match(head)
+    if not m:
+        return {"options": [], "tf32": False, "arch": None}
+    options = ["--gpu-arch", m.group(1)] + (["--gpu-sms", m.group(2)] if m.group(2) else []) + (["--precision", "tf32"] if m.group(3) else [])
+    return {"options": options, "tf32": bool(m.group(3)), "arch": m.group(1) if m.group(1).endswith("a") else None}
+
+
+def to_tf32(a):
+    """f32 rounded to TF32 (to nearest in the 13 bits TF32 drops), as the tests' ToTf32."""
+    bits = a.astype(np.float32).view(np.uint32)
+    return ((bits + np.uint32(0x1000)) & np.uint32(0xFFFFE000)).view(np.float32)
 
 
 def random_input(rng, spec):

@@ -14,8 +14,12 @@ namespace GraphCompiler.Backends.Cuda;
 /// the PTX architecture, <paramref name="hostKernels"/> the kernels of the ops that stay on the host (the CPU
 /// backend's: the driver passes them, so this backend does not depend on another), <paramref name="host"/> the
 /// CPU the host code is for (null: this one).
+/// <para>
+/// <paramref name="forDevice"/>: the options named no GPU architecture or multiprocessor count, so an in-process compile
+/// (<see cref="Jit"/>) tunes <paramref name="gpu"/> to the device the driver reports (<see cref="CudaDevice"/>).
+/// </para>
 /// </summary>
-public sealed class CudaBackend(CudaTarget gpu, IHostKernels hostKernels, CpuTarget? host = null) : ITarget
+public sealed class CudaBackend(CudaTarget gpu, IHostKernels hostKernels, CpuTarget? host = null, bool forDevice = false) : ITarget
 {
     /// <summary>The driver library the generated runtime loads on its first call.</summary>
     public const string DriverLibrary = "libcuda.so.1";
@@ -48,7 +52,7 @@ public sealed class CudaBackend(CudaTarget gpu, IHostKernels hostKernels, CpuTar
     /// GC_CUDA_DRIVER as the generated runtime sees it: read from the process's native environment (what C's
     /// getenv reads, which on Linux .NET's Environment does not write), so both agree on the driver.
     /// </summary>
-    private static string? DriverOverride()
+    internal static string? DriverOverride()
     {
         var p = getenv(Codegen.HostRuntime.DriverVariable);
         return p == 0 ? null : Marshal.PtrToStringUTF8(p) is { Length: > 0 } s ? s : null;
@@ -59,7 +63,8 @@ public sealed class CudaBackend(CudaTarget gpu, IHostKernels hostKernels, CpuTar
 
     public Result<IExecutable> Jit(Module optimized, string? function, int threads, JitOptions? options = null)
     {
-        var exe = CudaCompiler.Jit(optimized, new CudaCompileOptions { Gpu = Gpu, Host = Host, HostKernels = hostKernels }, function);
+        var gpu = forDevice && CudaDevice.Query() is { } device ? CudaDevice.For(Gpu, device) : Gpu;
+        var exe = CudaCompiler.Jit(optimized, new CudaCompileOptions { Gpu = gpu, Host = Host, HostKernels = hostKernels }, function);
         if (!exe.Ok) return Result<IExecutable>.Failure(exe.Diagnostics);
         exe.Value!.Threads = threads;
         return Result<IExecutable>.Success(exe.Value);

@@ -62,6 +62,23 @@ internal static partial class CudaEmulator
         }
     }
 
+    /// <summary>
+    /// Has the emulated driver describe its device as compute capability <paramref name="major"/>.<paramref name="minor"/>
+    /// with <paramref name="multiprocessors"/> (cuDeviceGetAttribute), until disposed; otherwise it answers only the
+    /// shared-memory limit, so an in-process compile keeps its declared target.
+    /// </summary>
+    public static unsafe IDisposable DescribeDevice(int major, int minor, int multiprocessors)
+    {
+        var describe = (delegate* unmanaged<int, int, int, void>)Export("gcemu_describe_device");
+        describe(major, minor, multiprocessors);
+        return new Undescribe(describe);
+    }
+
+    private sealed unsafe class Undescribe(delegate* unmanaged<int, int, int, void> describe) : IDisposable
+    {
+        public void Dispose() => describe(0, 0, 0);
+    }
+
     private static nint Export(string name) => NativeLibrary.GetExport(NativeLibrary.Load(Library), name);
 
     private static readonly HashSet<string> RegisteredPtx = [];

@@ -200,6 +200,34 @@ public sealed class CudaTensorCoreTests
         Assert.DoesNotContain("mma.sync", program.Ptx);
     }
 
+    /// <summary>
+    /// An in-process compile (the C# driver's JIT, as <c>run</c>/<c>check --backend cuda</c>) asks the driver for its device
+    /// and compiles for it where the options name no architecture: compute capability 9.0 takes sm_90a and wgmma (the
+    /// kernels shaped for its 4 multiprocessors), 8.0 sm_80 and mma.sync, a later GPU portable sm_90; a driver that does not
+    /// say keeps the default; an architecture the options name wins. Each result against the interpreter.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData(9, 0, null, "sm_90a", "wgmma.mma_async.sync.aligned.m64n128k16")]
+    [InlineData(8, 0, null, "sm_80", "mma.sync.aligned.m16n8k16")]
+    [InlineData(10, 0, null, "sm_90", "mma.sync.aligned.m16n8k16")]
+    [InlineData(0, 0, null, "sm_80", "mma.sync.aligned.m16n8k16")]
+    [InlineData(9, 0, "sm_90", "sm_90", "mma.sync.aligned.m16n8k16")]
+    public void TheJitCompilesForTheDeviceTheDriverDescribes(int major, int minor, string? declared, string arch, string instruction)
+    {
+        var model = IrTest.Parse(Contraction("bf16", 0, 256, 96, 256, transposedB: false));
+        var driver = GraphCompiler.Compiler.Create(new GraphCompiler.CompileOptions { Target = "cuda", Place = [".*=gpu"], GpuArch = declared }).Unwrap();
+        var optimised = driver.Optimize(model).Unwrap();
+        var inputs = RandomInputs(model.Entry, 3);
+        var expected = new Interpreter(model).Run(null, inputs).Unwrap().Results[0];
+        using (CudaEmulator.DescribeDevice(major, minor, 4))
+        {
+            var (actual, ptx) = RunThroughDriver(driver, optimised, inputs);
+            IrTest.AssertTensor(expected, actual, 1e-4, 1e-4);
+            Assert.Contains($".target {arch}\n", ptx);
+            Assert.Contains(instruction, ptx);
+        }
+    }
+
     /// <summary>The same GEMM on sm_90 (no wgmma) and on sm_90a where its 128×128 tiles leave multiprocessors idle: mma.sync, with its smaller tiles and split-K.</summary>
     [CudaEmulatorFact]
     public void WgmmaRunsOnlyWhereTheTargetHasItAndTheTilesFillTheGpu()
