@@ -21,6 +21,15 @@ internal sealed class CudaPlan
     public List<LoadedKernel> Loaded { get; } = [];
     /// <summary>Constants GPU kernels read, with their contents, in upload order.</summary>
     public List<(Value Value, Tensor Tensor)> DeviceConstants { get; } = [];
+
+    /// <summary>Each device constant's place in <see cref="DeviceConstants"/>.</summary>
+    private readonly Dictionary<Value, int> _constantIndex = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Uploads <paramref name="x"/>'s contents once, however many kernels read it.</summary>
+    private void AddDeviceConstant(Value x, Tensor contents)
+    {
+        if (_constantIndex.TryAdd(x, DeviceConstants.Count)) DeviceConstants.Add((x, contents));
+    }
     /// <summary>The device arena: every GPU value's buffer, then the kernels' scratch (<see cref="ScratchOffset"/>).</summary>
     public long DeviceArenaBytes { get; }
 
@@ -65,7 +74,7 @@ internal sealed class CudaPlan
                 if (_producer.TryGetValue(x, out var p) && p.Def is ConstantOp)
                 {
                     constants[x] = p.Attr.Tensor("value");
-                    if (ConstantIndex(x) is null) DeviceConstants.Add((x, constants[x]));
+                    AddDeviceConstant(x, constants[x]);
                 }
                 else if (!OnDevice(x))
                     throw new CodegenException($"'{op.Name}'{Where(op)} runs on the GPU but reads a value that is not there; run insert-transfers after place-devices");
@@ -98,7 +107,7 @@ internal sealed class CudaPlan
                 {
                     if (_producer.TryGetValue(x, out var p) && p.Def is ConstantOp)
                     {
-                        if (ConstantIndex(x) is null) DeviceConstants.Add((x, p.Attr.Tensor("value")));
+                        AddDeviceConstant(x, p.Attr.Tensor("value"));
                     }
                     else if (!OnDevice(x))
                         throw new CodegenException($"'{owner.Name}'{Where(owner)} keeps value {i} on the GPU but copies it from a value that is not there; run insert-transfers after place-devices");
@@ -128,11 +137,7 @@ internal sealed class CudaPlan
 
     public long? DeviceOffset(Value v) => _offsets.TryGetValue(v, out var o) ? o : null;
 
-    public int? ConstantIndex(Value v)
-    {
-        int i = DeviceConstants.FindIndex(c => ReferenceEquals(c.Value, v));
-        return i < 0 ? null : i;
-    }
+    public int? ConstantIndex(Value v) => _constantIndex.TryGetValue(v, out var i) ? i : null;
 
     public int KernelIndex(GpuKernel k) => _kernelIndex[k.Name];
 
