@@ -201,6 +201,34 @@ public sealed class CudaTensorCoreTests
     }
 
     /// <summary>
+    /// Seeded random contractions on the warpgroup kernel: element type (bf16, f16, TF32), each operand's orientation,
+    /// a batch or none, and M, N, K drawn across tile, warpgroup and stage edges (K from one element to past the ring's
+    /// wrap), each against the interpreter. TF32 inputs are rounded to TF32 first, so every product is exact.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    [InlineData(6)]
+    [InlineData(7)]
+    [InlineData(8)]
+    public void RandomContractionsOnTheWarpgroupKernelMatchTheInterpreter(int seed)
+    {
+        var rng = new Random(seed * 7919);
+        var element = new[] { "bf16", "f16", "f32" }[rng.Next(3)];
+        int batch = rng.Next(3) == 0 ? rng.Next(2, 4) : 0;
+        int m = rng.Next(1, 300), n = rng.Next(1, 300), k = rng.Next(1, 400);
+        bool transposedA = rng.Next(2) == 0, transposedB = rng.Next(2) == 0;
+        var options = Options with { Gpu = new CudaTarget("sm_90a") { Multiprocessors = 1, AllowTf32 = element == "f32" } };
+        var placed = PlaceOnGpu(Contraction(element, batch, m, k, n, transposedB, transposedA));
+        var inputs = RandomInputs(placed.Entry, seed).Select(t => t.Type.Element == ElementType.F32 && element == "f32" ? ToTf32(t) : t).ToArray();
+        var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, options: options, inputs: inputs);
+        Assert.Contains("wgmma.mma_async", program.Ptx);
+    }
+
+    /// <summary>
     /// An in-process compile (the C# driver's JIT, as <c>run</c>/<c>check --backend cuda</c>) asks the driver for its device
     /// and compiles for it where the options name no architecture: compute capability 9.0 takes sm_90a and wgmma (the
     /// kernels shaped for its 4 multiprocessors), 8.0 sm_80 and mma.sync, a later GPU portable sm_90; a driver that does not
