@@ -118,13 +118,14 @@ internal static class GemmKernel
     /// <summary>
     /// Elements per thread (TM×TN, tiles of 16·TM × 16·TN): 8×8 for large C, where a thread's 64 FMAs per k
     /// hide its shared-memory reads; halved, the larger side first, while the grid has fewer blocks than the
-    /// GPU has multiprocessors: a 64×512 C in 64×128 tiles ran on 4 of 132, each block compute-bound.
+    /// GPU has multiprocessors: a 64×512 C in 64×128 tiles ran on 4 of 132, each block compute-bound. Not below
+    /// <paramref name="floor"/>×<paramref name="floor"/> (split-K asks for 4×4 and fills the GPU with slices instead).
     /// </summary>
-    private static (int Tm, int Tn) TileShape(long M, long N, long batch, int multiprocessors)
+    private static (int Tm, int Tn) TileShape(long M, long N, long batch, int multiprocessors, int floor = 1)
     {
         int tm = 8, tn = 8;
         long Blocks() => (M + 16 * tm - 1) / (16 * tm) * ((N + 16 * tn - 1) / (16 * tn)) * batch;
-        while (Blocks() < multiprocessors && (tm > 1 || tn > 1))
+        while (Blocks() < multiprocessors && (tm > floor || tn > floor))
         {
             if (tm >= tn) tm /= 2;
             else tn /= 2;
@@ -215,18 +216,21 @@ internal static class GemmKernel
         var L = Describe(dot);
         // f64 and integer products on the tiles in f64 or in integers (no such tensor-core or skinny kernel).
         if (dot.Operands[0].Type.Element is ElementType.F64 || dot.Operands[0].Type.Element.IsInteger())
-            return [Tiled(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, MmaKernel.Gemm(L))];
+            return Tiled(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, MmaKernel.Gemm(L));
         if (L.M <= SkinnyRows) return [Skinny(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, L)];
         if (MmaKernel.For(dot.Operands[0].Type.Element, dot.Operands[1].Type.Element, m.Target) is { } tensorCores)
             return MmaKernel.Emit(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, tensorCores, MmaKernel.Gemm(L));
-        return [Tiled(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, MmaKernel.Gemm(L))];
+        return Tiled(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, dot, MmaKernel.Gemm(L));
     }
 
     /// <summary>
     /// The FMA tiles for any <paramref name="contraction"/>: a dot_general's layout, or a convolution as an
     /// implicit GEMM (<see cref="ImplicitGemm"/>: f32 convolutions without TF32 read their input in place, no im2col).
+    /// With f32 accumulators, where 64×64 tiles leave multiprocessors idle and K is long (a CNN's last convolutions at
+    /// batch 1), K is split (<see cref="SplitK"/>) rather than the tiles shrunk further: a thread keeps its 4×4 outputs
+    /// (16 FMAs per 8 shared loads, where a 1×1 tile does one per two) and the slices fill the GPU; then the combine kernel.
     /// </summary>
-    internal static GpuKernel Tiled(DeviceModule m, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
+    internal static IReadOnlyList<GpuKernel> Tiled(DeviceModule m, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
         IReadOnlyDictionary<Value, Tensor> constants, IReadOnlyList<Value> outerOutputs, IReadOnlyList<Value> outerInputs,
         Operation hero, MmaKernel.Contraction contraction)
     {
@@ -241,13 +245,32 @@ internal static class GemmKernel
             ? b.Let($"call {t} @llvm.fma.{(accumulator == ElementType.F64 ? "f64" : "f32")}({t} {x}, {t} {y}, {t} {c})", "c")
             : b.Let($"add {t} {c}, {b.Let($"mul {t} {x}, {y}")}", "c");
         var bz = Sreg.Read(mc, b, "ctaid.z");
-        // Element loads (each widened to the accumulator's type as it is staged): vector 1.
-        var (P, sizes) = (contraction.Describe(b, pa, pb, bz, 1), contraction.Size);
-        var (tm, tn) = TileShape(sizes.M, sizes.N, sizes.Batch, m.Target.Multiprocessors);
-        int bm = 16 * tm, bn = 16 * tn;
+        var sizes = contraction.Size;
         // Each step along K costs a global-load latency and two barriers, which dominate when C is short
         // and few blocks run: those take K in steps of 32 (the batch-64 MLP walked K = 784 in 98 steps of 8).
         int BK = sizes.M <= 64 ? 32 : 8;
+        long steps = (sizes.K + BK - 1) / BK;
+        long Blocks(int tm, int tn) => (sizes.M + 16 * tm - 1) / (16 * tm) * ((sizes.N + 16 * tn - 1) / (16 * tn)) * sizes.Batch;
+        var (tm, tn) = TileShape(sizes.M, sizes.N, sizes.Batch, m.Target.Multiprocessors);
+        var split = SplitK.Plan.None;
+        if (accumulator == ElementType.F32)
+        {
+            // Split only where the slices give at least as many blocks as the shrunk tiles would: the same parallelism
+            // with 4× the FMAs per shared load (a 128×128×128 product keeps its 64 blocks of 16×16).
+            var (fm, fn) = TileShape(sizes.M, sizes.N, sizes.Batch, m.Target.Multiprocessors, floor: SplitFloor);
+            var plan = SplitK.Plan.For(Blocks(fm, fn), steps, m.Target.Multiprocessors);
+            if (plan.Slices > 1 && Blocks(fm, fn) * plan.Slices >= Blocks(tm, tn)) (tm, tn, split) = (fm, fn, plan);
+        }
+        int bm = 16 * tm, bn = 16 * tn;
+        // Split: z = batch·slices + slice, and the slice's first K offset.
+        string batch = bz, kBase = "0";
+        if (split.Slices > 1)
+        {
+            batch = b.Let($"udiv i64 {bz}, {split.Slices}", "batch");
+            kBase = b.Let($"mul nuw nsw i64 {b.Let($"urem i64 {bz}, {split.Slices}", "slice")}, {split.StepsPerSlice * BK}", "kbase");
+        }
+        // Element loads (each widened to the accumulator's type as it is staged): vector 1.
+        var P = contraction.Describe(b, pa, pb, batch, 1);
 
         var asm = $"@{name}_as";
         var bsm = $"@{name}_bs";
@@ -317,10 +340,9 @@ internal static class GemmKernel
             }
         }
 
-        long steps = (sizes.K + BK - 1) / BK;
-        b.For("0", steps.ToString(), step =>
+        b.For("0", (split.Slices > 1 ? split.StepsPerSlice : steps).ToString(), step =>
         {
-            var kt = b.Let($"mul nuw nsw i64 {step}, {BK}", "kt");
+            var kt = b.Let($"add nuw nsw i64 {kBase}, {b.Let($"mul nuw nsw i64 {step}, {BK}")}", "kt");
             var loadedA = Load(kt, planA);
             var loadedB = Load(kt, planB);
             Store(loadedA);
@@ -352,13 +374,25 @@ internal static class GemmKernel
                 var mi = b.Let($"add nuw nsw i64 {m0}, {b.Let($"add nuw nsw i64 {ty}, {16 * i}")}", "m");
                 var nj = b.Let($"add nuw nsw i64 {n0}, {b.Let($"add nuw nsw i64 {tx}, {16 * j}")}", "n");
                 int at = i * tn + j;
-                StoreResult(b, ev, hero, outputs[0], mi, nj, sizes.M, sizes.N, P.OutputIndex(mi, nj), () => b.Let($"load {t}, ptr {b.Let($"getelementptr inbounds [{tm * tn} x {t}], ptr {accSlot}, i64 0, i64 {at}")}", "acc"), accumulator);
+                string Accumulated() => b.Let($"load {t}, ptr {b.Let($"getelementptr inbounds [{tm * tn} x {t}], ptr {accSlot}, i64 0, i64 {at}")}", "acc");
+                if (split.Slices > 1)
+                    SplitK.StorePartial(b, $"%p{outerOutputs.Count + outerInputs.Count}", bz, mi, nj, sizes.M, sizes.N, Accumulated());
+                else
+                    StoreResult(b, ev, hero, outputs[0], mi, nj, sizes.M, sizes.N, P.OutputIndex(mi, nj), Accumulated, accumulator);
             }
         ev.ClearSeeds();
         b.Line("ret void");
-        m.AddKernel(name, outerOutputs.Count + outerInputs.Count, b.Body());
-        return new GpuKernel(name, (sizes.N + bn - 1) / bn, (sizes.M + bm - 1) / bm, sizes.Batch, Threads, [.. outerOutputs, .. outerInputs]);
+        int parameters = outerOutputs.Count + outerInputs.Count;
+        m.AddKernel(name, split.Slices > 1 ? parameters + 1 : parameters, b.Body());
+        var kernel = new GpuKernel(name, (sizes.N + bn - 1) / bn, (sizes.M + bm - 1) / bm, sizes.Batch * split.Slices, Threads, [.. outerOutputs, .. outerInputs],
+            split.Slices > 1 ? split.ScratchBytes(sizes.Batch, sizes.M, sizes.N) : 0);
+        return split.Slices > 1
+            ? [kernel, SplitK.Combine(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, hero, contraction, split)]
+            : [kernel];
     }
+
+    /// <summary>The smallest tiles (in 16×16 steps per side) the FMA GEMM keeps when it splits K instead: 64×64.</summary>
+    private const int SplitFloor = 4;
 
     /// <summary>
     /// The tiles' accumulator for <paramref name="contraction"/>: f32 for f32 and narrower floats, f64 for f64, and for

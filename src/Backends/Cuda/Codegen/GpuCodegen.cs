@@ -58,7 +58,7 @@ internal static class GpuCodegen
             case "output" when ImplicitConvolution(ops, inputs, outputs) is { } conv:
                 return MmaKernel.For(conv.Operands[0].Type.Element, conv.Operands[1].Type.Element, m.Target) is { } tensorCores
                     ? MmaKernel.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs, conv, tensorCores, ImplicitGemm.Describe(conv))
-                    : [GemmKernel.Tiled(m, inputs, ops, outputs, constants, op.Results, outerInputs, conv, ImplicitGemm.Describe(conv))];
+                    : GemmKernel.Tiled(m, inputs, ops, outputs, constants, op.Results, outerInputs, conv, ImplicitGemm.Describe(conv));
             default:
                 // One kernel per output shape: a kernel's threads walk one index space.
                 var kernels = new List<GpuKernel>();

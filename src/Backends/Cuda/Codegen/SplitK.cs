@@ -4,7 +4,7 @@ using GraphCompiler.IR;
 namespace GraphCompiler.Backends.Cuda.Codegen;
 
 /// <summary>
-/// Split-K for the tensor-core kernel (<see cref="MmaKernel"/>): a contraction whose tiles leave most multiprocessors
+/// Split-K for the tensor-core kernel (<see cref="MmaKernel"/>) and the FMA tiles (<see cref="GemmKernel.Tiled"/>, f32): a contraction whose tiles leave most multiprocessors
 /// idle (a CNN at batch 1: ResNet-50's last 3×3 convolutions are 49×512 outputs over K = 4608, 8 tiles of 64×64 on
 /// 132 multiprocessors) runs each tile as several blocks, each over one slice of K, writing its f32 partial into the
 /// device scratch without the epilogue; a second kernel (<see cref="Combine"/>), a thread per output element, sums the
