@@ -262,13 +262,7 @@ internal static class GemmKernel
             if (plan.Slices > 1 && Blocks(fm, fn) * plan.Slices >= Blocks(tm, tn)) (tm, tn, split) = (fm, fn, plan);
         }
         int bm = 16 * tm, bn = 16 * tn;
-        // Split: z = batch·slices + slice, and the slice's first K offset.
-        string batch = bz, kBase = "0";
-        if (split.Slices > 1)
-        {
-            batch = b.Let($"udiv i64 {bz}, {split.Slices}", "batch");
-            kBase = b.Let($"mul nuw nsw i64 {b.Let($"urem i64 {bz}, {split.Slices}", "slice")}, {split.StepsPerSlice * BK}", "kbase");
-        }
+        var (batch, kBase) = split.Locate(b, bz, BK);
         // Element loads (each widened to the accumulator's type as it is staged): vector 1.
         var P = contraction.Describe(b, pa, pb, batch, 1);
 

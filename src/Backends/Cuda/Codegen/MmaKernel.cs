@@ -102,7 +102,7 @@ internal static class MmaKernel
         IReadOnlyDictionary<Value, Tensor> constants, IReadOnlyList<Value> outerOutputs, IReadOnlyList<Value> outerInputs,
         Operation hero, Shape shape, Contraction contraction)
     {
-        if (WgmmaKernel.Applies(m.Target, shape, contraction.Size))
+        if (WgmmaKernel.Applies(m.Target, contraction.Size))
             return [WgmmaKernel.Emit(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, hero, shape, contraction)];
         var (name, b, mc, ev, pa, pb, _, _) = GemmKernel.Begin(m, $"mma_{shape.Name}_", inputs, ops, outputs, constants, hero);
         var bz = Sreg.Read(mc, b, "ctaid.z");
@@ -112,13 +112,7 @@ internal static class MmaKernel
         int bm = tiling.Bm, bn = tiling.Bn, threads = tiling.Threads, bk = shape.Bk, bytes = shape.Bits / 8;
         long steps = (sizes.K + bk - 1) / bk;
         var split = SplitK.Plan.For((sizes.M + bm - 1) / bm * ((sizes.N + bn - 1) / bn) * sizes.Batch, steps, m.Target.Multiprocessors);
-        // Split: z = batch·slices + slice, and the slice's first K offset.
-        string batch = bz, kBase = "0";
-        if (split.Slices > 1)
-        {
-            batch = b.Let($"udiv i64 {bz}, {split.Slices}", "batch");
-            kBase = b.Let($"mul nuw nsw i64 {b.Let($"urem i64 {bz}, {split.Slices}", "slice")}, {split.StepsPerSlice * bk}", "kbase");
-        }
+        var (batch, kBase) = split.Locate(b, bz, bk);
         var P = contraction.Describe(b, pa, pb, batch, vector);
         string word = $"i{shape.Bits}";
         var tileA = Tile.For(P.A, bm, shape);

@@ -40,6 +40,13 @@ internal static class SplitK
             return new((int)((steps + perSlice - 1) / perSlice), perSlice);
         }
 
+        /// <summary>
+        /// The grid's z as the kernel's batch register and its slice's first K offset (K steps of <paramref name="stepK"/>
+        /// elements): z = batch·slices + slice; unsplit, z is the batch and K starts at 0.
+        /// </summary>
+        public (string Batch, string KBase) Locate(LlvmBuilder b, string z, int stepK) => Slices <= 1 ? (z, "0") :
+            (b.Let($"udiv i64 {z}, {Slices}", "batch"), b.Let($"mul nuw nsw i64 {b.Let($"urem i64 {z}, {Slices}", "slice")}, {StepsPerSlice * stepK}", "kbase"));
+
         /// <summary>The scratch the partials take: one f32 M×N matrix per (batch, slice).</summary>
         public long ScratchBytes(long batch, long m, long n) => batch * Slices * m * n * sizeof(float);
     }

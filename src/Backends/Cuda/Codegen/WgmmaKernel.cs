@@ -65,7 +65,7 @@ internal static class WgmmaKernel
     /// Whether wgmma takes this contraction: the target has it, bf16/f16 operands or TF32 (f32 with <c>--precision tf32</c>),
     /// and 128×128 tiles give every multiprocessor a block.
     /// </summary>
-    public static bool Applies(CudaTarget target, MmaKernel.Shape shape, MmaKernel.Extent size) =>
+    public static bool Applies(CudaTarget target, MmaKernel.Extent size) =>
         target.HasWgmma && (size.M + Bm - 1) / Bm * ((size.N + Bn - 1) / Bn) * size.Batch >= target.Multiprocessors;
 
     public static GpuKernel Emit(DeviceModule m, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
