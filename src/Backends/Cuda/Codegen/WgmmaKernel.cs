@@ -62,8 +62,8 @@ internal static class WgmmaKernel
     private const long Swizzle128 = 1L << 62;
 
     /// <summary>
-    /// Whether wgmma takes this contraction: the target has it, bf16/f16 operands or TF32 (f32 with <c>--precision tf32</c>),
-    /// and 128×128 tiles give every multiprocessor a block.
+    /// Whether wgmma takes a contraction <see cref="MmaKernel"/> has put on tensor cores (bf16/f16, or TF32 with
+    /// <c>--precision tf32</c>): the target has it, and 128×128 tiles give every multiprocessor a block.
     /// </summary>
     public static bool Applies(CudaTarget target, MmaKernel.Extent size) =>
         target.HasWgmma && (size.M + Bm - 1) / Bm * ((size.N + Bn - 1) / Bn) * size.Batch >= target.Multiprocessors;

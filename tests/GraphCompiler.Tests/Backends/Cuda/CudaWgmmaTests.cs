@@ -31,14 +31,19 @@ public sealed class CudaWgmmaTests
     [InlineData("bf16", 0, 129, 37, 131, false, false)]
     [InlineData("f16", 0, 130, 700, 140, false, false)]
     [InlineData("conv", 0, 0, 0, 0, false, false)]
+    [InlineData("grouped", 0, 0, 0, 0, false, false)]
     public void WgmmaGemmMatchesTheInterpreter(string element, int batch, int m, int k, int n, bool transposedB, bool transposedA)
     {
         var options = Options with { Gpu = new CudaTarget("sm_90a") { Multiprocessors = 1 } };
-        var placed = PlaceOnGpu(element == "conv"
-            ? ConvBiasRelu("bf16", "2x9x9x32", "3x3x32x64", "b01f_01io->b01f", "padding_low = [1, 1], padding_high = [1, 1]", "2x9x9x64", 3)
-            : Contraction(element, batch, m, k, n, transposedB, transposedA));
+        var placed = PlaceOnGpu(element switch
+        {
+            "conv" => ConvBiasRelu("bf16", "2x9x9x32", "3x3x32x64", "b01f_01io->b01f", "padding_low = [1, 1], padding_high = [1, 1]", "2x9x9x64", 3),
+            // ShuffleNet's grouped 1×1 convolutions: a GEMM per group along the grid's z.
+            "grouped" => ConvBiasRelu("bf16", "2x8x8x48", "1x1x16x48", "b01f_01io->b01f", "feature_group_count = 3", "2x8x8x48", 3),
+            _ => Contraction(element, batch, m, k, n, transposedB, transposedA),
+        });
         var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, seed: m + k + n + 3, options: options);
-        var type = element == "conv" ? "bf16" : element;
+        var type = element is "conv" or "grouped" ? "bf16" : element;
         // The transpose bits: A stored [k, m] and B stored [k, n] (a convolution's HWIO filter too) are MN-major.
         Assert.Contains($"wgmma.mma_async.sync.aligned.m64n128k16.f32.{type}.{type}", program.Ptx);
         Assert.Contains($"p, 1, 1, {(transposedA ? 1 : 0)}, {(transposedB ? 0 : 1)};", program.Ptx);
