@@ -44,7 +44,7 @@ internal static class WgmmaKernel
     /// <summary>An MN-major tile (16-bit elements: 64 K-rows): 64 elements of M or N take 8 atoms, the leading offset.</summary>
     private const int MnGroupBytes = SwizzleBytes / 2 / AtomRows * AtomBytes;
 
-    /// <summary>An operand's tile in one stage: 128 rows × one 128-byte swizzle row of K (64 16-bit elements, 32 TF32).</summary>
+    /// <summary>An operand's tile in one stage: 128 rows × one 128-byte swizzle row of K (64 16-bit elements, 32 TF32). A's rows are the block's M and B's its N: both 128 (Bm = Bn), one tile shape.</summary>
     private const int TileBytes = Bm * SwizzleBytes;
 
     private const int StageBytes = 2 * TileBytes;
