@@ -10,8 +10,9 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 /// registers (ldmatrix) warp by warp, where wgmma reads both from shared memory for a whole warpgroup and runs
 /// asynchronously to the issuing threads.
 /// <para>
-/// A block of two warpgroups computes a 128×128 tile of C, each warpgroup 64 rows with one m64n128k16 instruction per
-/// 16 of K (64 f32 accumulators a thread). K advances 64 at a time (one 128-byte row of 16-bit elements): each step's
+/// A block of two warpgroups computes a 128×256 tile of C where N has 256 and those tiles fill the GPU, else 128×128,
+/// each warpgroup 64 rows with one m64n256k16 (or m64n128k16; k8 for TF32) instruction per 32 bytes of K (128 or 64 f32
+/// accumulators a thread). K advances 64 at a time (one 128-byte row of 16-bit elements): each step's
 /// A and B tiles are copied global → shared by <c>cp.async</c> into a ring of <see cref="MaxStages"/> stages in dynamic
 /// shared memory, in the layouts wgmma's descriptors name (PTX ISA, "Shared Memory Matrix Layout", 128-byte swizzle):
 /// an operand with K contiguous is K-major — row r's 64 elements in 128 bytes, its 16-byte chunk c at chunk c ⊕ (r mod 8),
@@ -32,8 +33,15 @@ internal static class WgmmaKernel
     private const int WarpgroupThreads = 128;
     private const int Warpgroups = 2;
 
-    /// <summary>The instruction's M per warpgroup and N (the block's), and the block's M.</summary>
-    private const int InstructionM = 64, Bn = 128, Bm = Warpgroups * InstructionM;
+    /// <summary>The instruction's M per warpgroup, and the block's M.</summary>
+    private const int InstructionM = 64, Bm = Warpgroups * InstructionM;
+
+    /// <summary>
+    /// The block's N, the instruction's n: 256 where N has it and the 128×256 tiles still give every multiprocessor a block
+    /// (B read once for twice the outputs: a third less shared-memory traffic per product, as CUTLASS's large Hopper
+    /// tiles), else 128.
+    /// </summary>
+    private const int WideN = 256, NarrowN = 128;
 
     /// <summary>The 128-byte swizzle: a row of 8 chunks of 16 bytes, 8 rows to an atom.</summary>
     private const int SwizzleBytes = 128, Chunk = 16, AtomRows = 8, AtomBytes = AtomRows * SwizzleBytes;
@@ -44,14 +52,12 @@ internal static class WgmmaKernel
     /// <summary>An MN-major tile (16-bit elements: 64 K-rows): 64 elements of M or N take 8 atoms, the leading offset.</summary>
     private const int MnGroupBytes = SwizzleBytes / 2 / AtomRows * AtomBytes;
 
-    /// <summary>An operand's tile in one stage: 128 rows × one 128-byte swizzle row of K (64 16-bit elements, 32 TF32). A's rows are the block's M and B's its N: both 128 (Bm = Bn), one tile shape.</summary>
+    /// <summary>A's tile in one stage: the block's 128 rows × one 128-byte swizzle row of K (64 16-bit elements, 32 TF32); B's is N rows of the same.</summary>
     private const int TileBytes = Bm * SwizzleBytes;
-
-    private const int StageBytes = 2 * TileBytes;
 
     /// <summary>
     /// Stages in the ring: three steps of copies in flight and one group of wgmmas while the warpgroups issue the next
-    /// (160 KB of the 227 KB an sm_90 block may opt in to).
+    /// (160 KB of the 227 KB an sm_90 block may opt in to with 128×128 tiles; the 48 KB stages of 128×256 fit four).
     /// </summary>
     private const int MaxStages = 5;
 
@@ -65,8 +71,9 @@ internal static class WgmmaKernel
     /// Whether wgmma takes a contraction <see cref="MmaKernel"/> has put on tensor cores (bf16/f16, or TF32 with
     /// <c>--precision tf32</c>): the target has it, and 128×128 tiles give every multiprocessor a block.
     /// </summary>
-    public static bool Applies(CudaTarget target, MmaKernel.Extent size) =>
-        target.HasWgmma && (size.M + Bm - 1) / Bm * ((size.N + Bn - 1) / Bn) * size.Batch >= target.Multiprocessors;
+    public static bool Applies(CudaTarget target, MmaKernel.Extent size) => target.HasWgmma && Blocks(size, NarrowN) >= target.Multiprocessors;
+
+    private static long Blocks(MmaKernel.Extent size, int bn) => (size.M + Bm - 1) / Bm * ((size.N + bn - 1) / bn) * size.Batch;
 
     public static GpuKernel Emit(DeviceModule m, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
         IReadOnlyDictionary<Value, Tensor> constants, IReadOnlyList<Value> outerOutputs, IReadOnlyList<Value> outerInputs,
@@ -77,6 +84,8 @@ internal static class WgmmaKernel
         var e = new Element(shape.Bits / 8);
         var P = contraction.Describe(b, pa, pb, Sreg.Read(mc, b, "ctaid.z"), e.Vector);
         int threads = Warpgroups * WarpgroupThreads;
+        int Bn = sizes.N >= WideN && Blocks(sizes, WideN) >= m.Target.Multiprocessors ? WideN : NarrowN;
+        int StageBytes = TileBytes + Bn * SwizzleBytes;
         int stages = Math.Min(MaxStages, (m.Target.MaxSharedBytesPerBlock - AlignmentSlack) / StageBytes);
         if (stages < 3) throw new CodegenException($"wgmma stages of {StageBytes} bytes leave no room for three");
         long steps = (sizes.K + e.Bk - 1) / e.Bk;
@@ -94,14 +103,14 @@ internal static class WgmmaKernel
         var n0 = b.Let($"mul nuw nsw i64 {Sreg.Read(mc, b, "ctaid.x")}, {Bn}", "n0");
         var m0 = b.Let($"mul nuw nsw i64 {Sreg.Read(mc, b, "ctaid.y")}, {Bm}", "m0");
 
-        const int accCount = InstructionM * Bn / WarpgroupThreads;
+        int accCount = InstructionM * Bn / WarpgroupThreads;
         var accSlot = b.Alloca($"[{accCount} x float]");
         string Acc(int i) => b.Let($"getelementptr inbounds [{accCount} x float], ptr {accSlot}, i64 0, i64 {i}");
         for (int i = 0; i < accCount; i++) b.Line($"store float 0.0, ptr {Acc(i)}");
 
         // Each operand's staging: MN-major stays MN-major for 16-bit elements (the transpose bit); TF32 has no transpose
         // bit, so an MN-major TF32 operand is loaded into registers and stored K-major (Transposed).
-        var operands = new[] { new Staging(P.A, m0, 0), new Staging(P.B, n0, TileBytes) };
+        var operands = new[] { new Staging(P.A, m0, 0, Bm), new Staging(P.B, n0, TileBytes, Bn) };
         foreach (var o in operands) o.Plan(b, e, tid, threads);
 
         // Starts the step at K offset kt into `stage`: its cp.async copies as one group; the transposed operands' loads
@@ -232,7 +241,7 @@ internal static class WgmmaKernel
     private sealed record Copy(string K, Func<string, (string Inside, string Offset)> At, string[] Slots);
 
     /// <summary>How one operand reaches its tile: K-major or MN-major in shared memory, whether through registers (Transposed), and each thread's copies.</summary>
-    private sealed class Staging(MmaKernel.Operand operand, string origin, int tileOffset)
+    private sealed class Staging(MmaKernel.Operand operand, string origin, int tileOffset, int rows)
     {
         public MmaKernel.Operand Operand => operand;
         public bool Transposed { get; private set; }
@@ -249,7 +258,7 @@ internal static class WgmmaKernel
         public void Plan(LlvmBuilder b, Element e, string tid, int threads)
         {
             Transposed = !operand.AlongK && e.Bytes != 2;
-            int v = operand.Vector, count = e.Bk * Bm / v, across = Transposed ? e.Bk : (operand.AlongK ? e.Bk : Bm) / v;
+            int v = operand.Vector, count = e.Bk * rows / v, across = Transposed ? e.Bk : (operand.AlongK ? e.Bk : rows) / v;
             for (int q = 0; q < count / threads; q++)
             {
                 var l = b.Let($"add nuw nsw i64 {tid}, {q * threads}", "l");

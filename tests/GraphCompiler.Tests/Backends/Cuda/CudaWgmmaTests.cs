@@ -18,7 +18,7 @@ public sealed class CudaWgmmaTests
     /// Hopper's warpgroup tensor cores (sm_90a, <c>wgmma.mma_async</c> m64n128k16 from 128-byte-swizzled shared memory):
     /// the emulator reads both operands through the kernel's own descriptors, by the PTX ISA's layouts, so a wrong
     /// swizzle, stride or transpose bit gives wrong numbers. Operands K-major and MN-major (the transpose bits), sizes off
-    /// every tile and off K's 64 (zero-filled), K long enough for the ring of 5 stages to wrap twice, a batch, 16-byte copies and element copies (an extent not a multiple of
+    /// every tile and off K's 64 (zero-filled), K long enough for the ring to wrap (5 stages of 128×128, 4 of 128×256), 128×256 tiles where N has 256, a batch, 16-byte copies and element copies (an extent not a multiple of
     /// 8), the fused epilogue; a convolution as an implicit GEMM. The emulator also fails a launch whose copies refill
     /// shared memory a wgmma in flight still reads. Products of 16-bit floats are exact in f32: only the summation order
     /// differs from the interpreter's.
@@ -30,6 +30,8 @@ public sealed class CudaWgmmaTests
     [InlineData("f16", 0, 136, 72, 64, false, true)]
     [InlineData("bf16", 0, 129, 37, 131, false, false)]
     [InlineData("f16", 0, 130, 700, 140, false, false)]
+    [InlineData("f16", 2, 70, 130, 300, true, true)]
+    [InlineData("bf16", 0, 130, 600, 512, false, false)]
     [InlineData("conv", 0, 0, 0, 0, false, false)]
     [InlineData("grouped", 0, 0, 0, 0, false, false)]
     public void WgmmaGemmMatchesTheInterpreter(string element, int batch, int m, int k, int n, bool transposedB, bool transposedA)
@@ -45,7 +47,8 @@ public sealed class CudaWgmmaTests
         var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, seed: m + k + n + 3, options: options);
         var type = element is "conv" or "grouped" ? "bf16" : element;
         // The transpose bits: A stored [k, m] and B stored [k, n] (a convolution's HWIO filter too) are MN-major.
-        Assert.Contains($"wgmma.mma_async.sync.aligned.m64n128k16.f32.{type}.{type}", program.Ptx);
+        // 128×256 tiles where N has 256 (and the grid still fills the one multiprocessor), else 128×128.
+        Assert.Contains($"wgmma.mma_async.sync.aligned.m64n{(n >= 256 ? 256 : 128)}k16.f32.{type}.{type}", program.Ptx);
         Assert.Contains($"p, 1, 1, {(transposedA ? 1 : 0)}, {(transposedB ? 0 : 1)};", program.Ptx);
         Assert.Contains(".target sm_90a", program.Ptx);
         Assert.DoesNotContain("mma.sync", program.Ptx);
@@ -72,7 +75,7 @@ public sealed class CudaWgmmaTests
             : Contraction("f32", 0, m, k, n, transposedB, transposedA));
         var inputs = RandomInputs(placed.Entry, m + n + 1).Select(ToTf32).ToArray();
         var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, options: options, inputs: inputs);
-        Assert.Contains("wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32", program.Ptx);
+        Assert.Contains($"wgmma.mma_async.sync.aligned.m64n{(n >= 256 ? 256 : 128)}k8.f32.tf32.tf32", program.Ptx);
         Assert.DoesNotContain("mma.sync", program.Ptx);
     }
 
