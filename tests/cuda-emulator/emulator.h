@@ -2,7 +2,7 @@
  * The CUDA emulator's two halves (docs/testing.md): cuda_emulator.c is the driver API (the registry of host builds of
  * PTX, memory, streams and events, launches queued on streams); emulator_threads.c runs a launch's blocks, its threads
  * as fibers, with the warp- and block-collective operations the kernels call (barriers, shuffles, mma.sync, ldmatrix,
- * cp.async). This header is what they share.
+ * cp.async, wgmma). This header is what they share.
  */
 #ifndef GCEMU_EMULATOR_H
 #define GCEMU_EMULATOR_H

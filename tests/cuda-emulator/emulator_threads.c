@@ -2,7 +2,8 @@
  * The CUDA emulator's threads (see cuda_emulator.c for the whole): a launch's blocks run one after another on the
  * calling thread; a block whose kernel synchronises runs its threads as fibers, each until it must wait at a block or
  * warp barrier; the warp-collective operations (shuffles, mma.sync, ldmatrix) exchange through the warp's slots
- * between two warp barriers, and cp.async copies are queued per thread until a wait lets their group complete.
+ * between two warp barriers, cp.async copies are queued per thread until a wait lets their group complete, and
+ * Hopper's wgmma reads shared memory through its descriptors, kept as in flight until its group is waited for.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
