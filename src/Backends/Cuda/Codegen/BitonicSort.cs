@@ -136,28 +136,15 @@ internal static class BitonicSort
             }
         }
 
-        // Merge sizes k = 2^kk from s0 to s1; distances j = 2^jj below min(k, Span), largest first, a barrier before each.
-        b.For("%s0", b.Let("add nsw i64 %s1, 1"), kk =>
+        BitonicNetwork.LocalMerges(b, mc, tid, origin, (i, q, up) =>
         {
-            var k = b.Let($"shl nuw nsw i64 1, {kk}", "k");
-            var top = b.Let($"select i1 {b.Let($"icmp slt i64 {kk}, {SpanLog}")}, i64 {kk}, i64 {SpanLog}", "top");
-            b.For("0", top, r =>
-            {
-                var jj = b.Let($"sub nsw i64 {b.Let($"sub nsw i64 {top}, 1")}, {r}", "jj");
-                var j = b.Let($"shl nuw nsw i64 1, {jj}", "j");
-                Sreg.Barrier(mc, b);
-                // Pair tid: i = tid with a zero inserted at bit jj, its partner i + j.
-                var (i, q) = BitonicNetwork.Pair(b, tid, jj, j);
-                var up = b.Let($"icmp eq i64 {b.Let($"and i64 {b.Let($"add nuw nsw i64 {origin}, {i}")}, {k}")}, 0", "up");
-                var (iv, ip) = Read(i);
-                var (qv, qp) = Read(q);
-                var swap = b.Let($"select i1 {up}, i1 {Before(b, scalars, lanes, qv, qp, iv, ip)}, i1 {Before(b, scalars, lanes, iv, ip, qv, qp)}", "swap");
-                var t = LlvmTypes.Compute(e);
-                Write(i, b.Let($"select i1 {swap}, {t} {qv}, {t} {iv}"), b.Let($"select i1 {swap}, i32 {qp}, i32 {ip}"));
-                Write(q, b.Let($"select i1 {swap}, {t} {iv}, {t} {qv}"), b.Let($"select i1 {swap}, i32 {ip}, i32 {qp}"));
-            }, "jstep");
-        }, "kstep");
-        Sreg.Barrier(mc, b);
+            var (iv, ip) = Read(i);
+            var (qv, qp) = Read(q);
+            var swap = b.Let($"select i1 {up}, i1 {Before(b, scalars, lanes, qv, qp, iv, ip)}, i1 {Before(b, scalars, lanes, iv, ip, qv, qp)}", "swap");
+            var t = LlvmTypes.Compute(e);
+            Write(i, b.Let($"select i1 {swap}, {t} {qv}, {t} {iv}"), b.Let($"select i1 {swap}, i32 {qp}, i32 {ip}"));
+            Write(q, b.Let($"select i1 {swap}, {t} {iv}, {t} {qv}"), b.Let($"select i1 {swap}, i32 {ip}, i32 {qp}"));
+        });
 
         var done = b.FreshLabel("done");
         for (int h = 0; h < 2; h++)
@@ -205,7 +192,7 @@ internal static class BitonicSort
         var t = b.Let($"urem i64 {g}, {layout.P / 2}", "t");
         var j = b.Let("shl nuw nsw i64 1, %s1", "j");
         var (i, q) = BitonicNetwork.Pair(b, t, "%s1", j);
-        var up = b.Let($"icmp eq i64 {b.Let($"and i64 {i}, {b.Let("shl nuw nsw i64 1, %s0")}")}, 0", "up");
+        var up = BitonicNetwork.Ascending(b, i, b.Let("shl nuw nsw i64 1, %s0"));
         var pairs = ScratchPairs(b, layout, lane);
         var (iv, ip) = pairs.Load(mem, e, i);
         var (qv, qp) = pairs.Load(mem, e, q);

@@ -144,6 +144,22 @@ internal static class AsyncCopy
         b.Line($"call void @{intrinsic}(ptr addrspace(3) {sharedDst}, ptr addrspace(1) {global}, i32 {srcBytes})");
     }
 
+    /// <summary>
+    /// Stages one element or vector of <paramref name="type"/> (<paramref name="bytes"/> bytes) from global <paramref name="src"/>
+    /// to shared <paramref name="sharedDst"/>, zeros where <paramref name="inside"/> is false: cp.async where it has the size
+    /// (zero-filled through its source size), else a plain load and store (a 2-byte element).
+    /// </summary>
+    public static void Stage(ModuleContext m, LlvmBuilder b, string sharedDst, string src, string type, int bytes, string inside)
+    {
+        if (Supports(bytes))
+        {
+            Copy(m, b, sharedDst, src, bytes, b.Let($"select i1 {inside}, i32 {bytes}, i32 0"));
+            return;
+        }
+        var raw = b.Let($"load {type}, ptr {src}, align {bytes}", "raw");
+        b.Line($"store {type} {b.Let($"select i1 {inside}, {type} {raw}, {type} zeroinitializer")}, ptr addrspace(3) {sharedDst}, align {bytes}");
+    }
+
     public static void Commit(ModuleContext m, LlvmBuilder b)
     {
         m.Declare("declare void @llvm.nvvm.cp.async.commit.group() nounwind");

@@ -38,12 +38,9 @@ internal static class KeySort
                 : new GpuKernel(local, n / Span, 1, 1, Threads, launchParameters, scratchBytes, [first, last]);
     }
 
-    /// <summary>Whether keys <paramref name="x"/> (at place i) and <paramref name="y"/> (at i + j) swap: out of order for the direction bit k of i gives.</summary>
-    private static string Swaps(LlvmBuilder b, string i, string k, string x, string y)
-    {
-        var up = b.Let($"icmp eq i64 {b.Let($"and i64 {i}, {k}")}, 0", "up");
-        return b.Let($"select i1 {up}, i1 {b.Let($"icmp ugt i64 {x}, {y}")}, i1 {b.Let($"icmp ult i64 {x}, {y}")}", "swap");
-    }
+    /// <summary>Whether keys <paramref name="x"/> (at place i) and <paramref name="y"/> (at i + j) swap: out of order for the direction (<paramref name="up"/>: ascending).</summary>
+    private static string Swaps(LlvmBuilder b, string up, string x, string y) =>
+        b.Let($"select i1 {up}, i1 {b.Let($"icmp ugt i64 {x}, {y}")}, i1 {b.Let($"icmp ult i64 {x}, {y}")}", "swap");
 
     /// <summary>A block per Span keys: into shared memory, the merges of sizes 2^%s0 … 2^%s1 over the distances below Span, back.</summary>
     private static string Local(DeviceModule m, int parameters, string keys)
@@ -63,24 +60,14 @@ internal static class KeySort
             var i = b.Let($"add nuw nsw i64 {tid}, {h * Threads}", "i");
             b.Line($"store i64 {b.Let($"load i64, ptr {Global(b.Let($"add nuw nsw i64 {origin}, {i}"))}")}, ptr addrspace(3) {Slot(i)}");
         }
-        b.For("%s0", b.Let("add nsw i64 %s1, 1"), kk =>
+        BitonicNetwork.LocalMerges(b, mc, tid, origin, (i, q, up) =>
         {
-            var k = b.Let($"shl nuw nsw i64 1, {kk}", "k");
-            var top = b.Let($"select i1 {b.Let($"icmp slt i64 {kk}, {SpanLog}")}, i64 {kk}, i64 {SpanLog}", "top");
-            b.For("0", top, r =>
-            {
-                var jj = b.Let($"sub nsw i64 {b.Let($"sub nsw i64 {top}, 1")}, {r}", "jj");
-                var j = b.Let($"shl nuw nsw i64 1, {jj}", "j");
-                Sreg.Barrier(mc, b);
-                var (i, q) = BitonicNetwork.Pair(b, tid, jj, j);
-                var (si, sq) = (Slot(i), Slot(q));
-                var (x, y) = (b.Let($"load i64, ptr addrspace(3) {si}"), b.Let($"load i64, ptr addrspace(3) {sq}"));
-                var swap = Swaps(b, b.Let($"add nuw nsw i64 {origin}, {i}"), k, x, y);
-                b.Line($"store i64 {b.Let($"select i1 {swap}, i64 {y}, i64 {x}")}, ptr addrspace(3) {si}");
-                b.Line($"store i64 {b.Let($"select i1 {swap}, i64 {x}, i64 {y}")}, ptr addrspace(3) {sq}");
-            }, "jstep");
-        }, "kstep");
-        Sreg.Barrier(mc, b);
+            var (si, sq) = (Slot(i), Slot(q));
+            var (x, y) = (b.Let($"load i64, ptr addrspace(3) {si}"), b.Let($"load i64, ptr addrspace(3) {sq}"));
+            var swap = Swaps(b, up, x, y);
+            b.Line($"store i64 {b.Let($"select i1 {swap}, i64 {y}, i64 {x}")}, ptr addrspace(3) {si}");
+            b.Line($"store i64 {b.Let($"select i1 {swap}, i64 {x}, i64 {y}")}, ptr addrspace(3) {sq}");
+        });
         for (int h = 0; h < 2; h++)
         {
             var i = b.Let($"add nuw nsw i64 {tid}, {h * Threads}", "i");
@@ -101,7 +88,7 @@ internal static class KeySort
         var (i, q) = BitonicNetwork.Pair(b, t, "%s1", b.Let("shl nuw nsw i64 1, %s1", "j"));
         var (pi, pq) = (b.Let($"getelementptr inbounds i64, ptr {keys}, i64 {i}"), b.Let($"getelementptr inbounds i64, ptr {keys}, i64 {q}"));
         var (x, y) = (b.Let($"load i64, ptr {pi}"), b.Let($"load i64, ptr {pq}"));
-        b.If(Swaps(b, i, b.Let("shl nuw nsw i64 1, %s0", "k"), x, y), () =>
+        b.If(Swaps(b, BitonicNetwork.Ascending(b, i, b.Let("shl nuw nsw i64 1, %s0", "k")), x, y), () =>
         {
             b.Line($"store i64 {y}, ptr {pi}");
             b.Line($"store i64 {x}, ptr {pq}");
@@ -141,6 +128,33 @@ internal static class BitonicNetwork
             for (int j = k - 1; j >= SpanLog; j--) yield return (k, k, j);
             yield return (k, k, null);
         }
+    }
+
+    /// <summary>Whether the pair at <paramref name="place"/> sorts ascending in a merge of size <paramref name="k"/>: bit k of its place is clear.</summary>
+    public static string Ascending(LlvmBuilder b, string place, string k) => b.Let($"icmp eq i64 {b.Let($"and i64 {place}, {k}")}, 0", "up");
+
+    /// <summary>
+    /// A local launch's network over its block's Span elements in shared memory: merge sizes k = 2^%s0 … 2^%s1 (the launch's
+    /// scalars), distances j = 2^jj below min(k, Span), largest first, a barrier before each step and one after the last.
+    /// <paramref name="compareExchange"/> emits one thread's compare-exchange of places i and i + j (within the block) and is
+    /// told whether the pair sorts ascending (by its place <paramref name="origin"/> + i in the whole sequence).
+    /// </summary>
+    public static void LocalMerges(LlvmBuilder b, ModuleContext mc, string tid, string origin, Action<string, string, string> compareExchange)
+    {
+        b.For("%s0", b.Let("add nsw i64 %s1, 1"), kk =>
+        {
+            var k = b.Let($"shl nuw nsw i64 1, {kk}", "k");
+            var top = b.Let($"select i1 {b.Let($"icmp slt i64 {kk}, {SpanLog}")}, i64 {kk}, i64 {SpanLog}", "top");
+            b.For("0", top, r =>
+            {
+                var jj = b.Let($"sub nsw i64 {b.Let($"sub nsw i64 {top}, 1")}, {r}", "jj");
+                var j = b.Let($"shl nuw nsw i64 1, {jj}", "j");
+                Sreg.Barrier(mc, b);
+                var (i, q) = Pair(b, tid, jj, j);
+                compareExchange(i, q, Ascending(b, b.Let($"add nuw nsw i64 {origin}, {i}"), k));
+            }, "jstep");
+        }, "kstep");
+        Sreg.Barrier(mc, b);
     }
 
     /// <summary>Pair <paramref name="t"/> of a step of distance 2^<paramref name="jj"/>: place i (t with a zero inserted at bit jj) and its partner i + j.</summary>

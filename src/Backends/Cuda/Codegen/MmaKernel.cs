@@ -186,13 +186,7 @@ internal static class MmaKernel
                     var (inside, off) = c.At(b.Let($"add nuw nsw i64 {kt}, {c.K}", "gk"));
                     var src = b.Let($"getelementptr inbounds {word}, ptr {s.Operand.Pointer}, i64 {b.Let($"select i1 {inside}, i64 {off}, i64 0")}", "src");
                     var dst = b.Let($"getelementptr inbounds {word}, ptr addrspace(3) {s.Smem}, i64 {b.Let($"add nuw nsw i64 {stageBase}, {c.Slot}")}", "dst");
-                    if (AsyncCopy.Supports(s.Bytes))
-                        AsyncCopy.Copy(mc, b, dst, src, s.Bytes, b.Let($"select i1 {inside}, i32 {s.Bytes}, i32 0"));
-                    else
-                    {
-                        var raw = b.Let($"load {s.Type}, ptr {src}, align {s.Bytes}", "raw");
-                        b.Line($"store {s.Type} {b.Let($"select i1 {inside}, {s.Type} {raw}, {s.Type} zeroinitializer")}, ptr addrspace(3) {dst}, align {s.Bytes}");
-                    }
+                    AsyncCopy.Stage(mc, b, dst, src, s.Type, s.Bytes, inside);
                 }
             }
             AsyncCopy.Commit(mc, b);

@@ -131,14 +131,8 @@ internal static class WgmmaKernel
                     var (inside, off) = c.At(b.Let($"add nuw nsw i64 {kt}, {c.K}", "gk"));
                     var src = b.Let($"getelementptr inbounds {e.Type}, ptr {o.Operand.Pointer}, i64 {b.Let($"select i1 {inside}, i64 {off}, i64 0")}", "src");
                     var dst = b.Let($"getelementptr inbounds i8, ptr addrspace(3) {ringBase}, i64 {b.Let($"add nuw nsw i64 {stageBase}, {c.Slots[0]}")}", "dst");
-                    int bytes = o.Operand.Vector * e.Bytes;
-                    if (AsyncCopy.Supports(bytes))
-                        AsyncCopy.Copy(mc, b, dst, src, bytes, b.Let($"select i1 {inside}, i32 {bytes}, i32 0"));
-                    else
-                    {
-                        var raw = b.Let($"load {e.Type}, ptr {src}, align {e.Bytes}", "raw");
-                        b.Line($"store {e.Type} {b.Let($"select i1 {inside}, {e.Type} {raw}, {e.Type} 0")}, ptr addrspace(3) {dst}, align {e.Bytes}");
-                    }
+                    int v = o.Operand.Vector;
+                    AsyncCopy.Stage(mc, b, dst, src, v == 1 ? e.Type : $"<{v} x {e.Type}>", v * e.Bytes, inside);
                 }
             }
             AsyncCopy.Commit(mc, b);
