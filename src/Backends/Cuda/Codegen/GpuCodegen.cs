@@ -8,7 +8,7 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 /// Picks the kernel template for a GPU op: column reduction (a thread per output, coalesced), split reduction (few outputs
 /// of many elements: chunks, then their partials combined) or row reduction (a block per output), argmax/argmin (a block
 /// per output), GEMM (a dot_general of floats or integers and its epilogue), implicit GEMM (a convolution of one group or of wide
-/// groups, and its epilogue; tensor cores or FMA tiles), sort and top_k (a rank per element, or a bitonic network for long lanes), or pointwise for everything else: the other convolutions, pooling, and
+/// groups, and its epilogue; tensor cores or FMA tiles), depthwise convolution (strips of outputs reusing their loads), sort and top_k (a rank per element, or a bitonic network for long lanes), or pointwise for everything else: the other convolutions, pooling, and
 /// products of other layouts included, each output element a loop on its own thread (see <see cref="CudaCapabilities"/>).
 /// </summary>
 internal static class GpuCodegen
@@ -17,8 +17,9 @@ internal static class GpuCodegen
     /// The convolution of an output fusion that runs as an implicit GEMM (<see cref="ImplicitGemm.Supports"/>: one group,
     /// or a GEMM per group when the groups are wide enough), f32/f16/bf16 operands and result or integer ones (a quantised
     /// model's), read straight from the fusion's inputs, one output of its shape. On tensor cores when its operands take
-    /// them (16-bit, or f32 with TF32 allowed), else on the FMA tiles (integers in i32 or i64). Depthwise, narrowly
-    /// grouped, transposed (input-dilated) and f64 convolutions run as direct kernels (a thread per output element).
+    /// them (16-bit, or f32 with TF32 allowed), else on the FMA tiles (integers in i32 or i64). Depthwise convolutions have
+    /// their own kernel (<see cref="DepthwiseKernel"/>); narrowly grouped, transposed (input-dilated) and f64 ones run as
+    /// direct kernels (a thread per output element).
     /// </summary>
     private static Operation? ImplicitConvolution(IReadOnlyList<Operation> ops, IReadOnlyList<Value> inputs, IReadOnlyList<Value> outputs)
     {
@@ -59,6 +60,8 @@ internal static class GpuCodegen
                 return MmaKernel.For(conv.Operands[0].Type.Element, conv.Operands[1].Type.Element, m.Target) is { } tensorCores
                     ? MmaKernel.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs, conv, tensorCores, ImplicitGemm.Describe(conv))
                     : GemmKernel.Tiled(m, inputs, ops, outputs, constants, op.Results, outerInputs, conv, ImplicitGemm.Describe(conv));
+            case "output" when DepthwiseKernel.Convolution(ops, inputs, outputs) is { } depthwise:
+                return [DepthwiseKernel.Emit(m, inputs, ops, outputs, constants, op.Results, outerInputs, depthwise)];
             default:
                 // One kernel per output shape: a kernel's threads walk one index space.
                 var kernels = new List<GpuKernel>();

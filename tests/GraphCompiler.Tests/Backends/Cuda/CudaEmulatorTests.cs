@@ -206,15 +206,15 @@ public sealed class CudaEmulatorTests
     /// f32 convolutions on the GPU with bias and relu fused after, at odd sizes: those of one group, and grouped ones whose
     /// groups have at least 8 input and output features (ShuffleNet's grouped 1×1s; a GEMM per group along the grid's z), as
     /// implicit GEMMs on the FMA tiles (<c>gc_gemm</c>: NHWC and NCHW, padding, strides, dilations, 1×1, K over several steps
-    /// of 8 and 32), narrower groups and depthwise ones as direct kernels (<c>gc_loop</c>, a thread per output element
-    /// over its window).
+    /// of 8 and 32), narrower groups as direct kernels (<c>gc_loop</c>, a thread per output element over its window), and
+    /// depthwise ones on their own kernel (<c>gc_depthwise</c>, CudaDepthwiseTests).
     /// </summary>
     [CudaEmulatorTheory]
     [InlineData("2x12x12x16", "3x3x16x24", "b01f_01io->b01f", "window_strides = [1, 2], rhs_dilation = [1, 2], padding_low = [1, 2], padding_high = [1, 1]", "2x12x6x24", 3, "gc_gemm")]
     [InlineData("2x9x9x5", "3x3x5x7", "b01f_01io->b01f", "padding_low = [1, 1], padding_high = [1, 1]", "2x9x9x7", 3, "gc_gemm")]
     [InlineData("1x6x11x10", "7x6x3x3", "bf01_oi01->bf01", "window_strides = [2, 2], rhs_dilation = [2, 2], padding_low = [2, 1], padding_high = [2, 2]", "1x7x6x5", 1, "gc_gemm")]
     [InlineData("2x8x8x6", "3x3x2x9", "b01f_01io->b01f", "feature_group_count = 3, padding_low = [1, 1], padding_high = [1, 1]", "2x8x8x9", 3, "gc_loop")]
-    [InlineData("1x7x7x8", "3x3x1x8", "b01f_01io->b01f", "feature_group_count = 8, window_strides = [2, 2], padding_low = [1, 1], padding_high = [1, 1]", "1x4x4x8", 3, "gc_loop")]
+    [InlineData("1x7x7x8", "3x3x1x8", "b01f_01io->b01f", "feature_group_count = 8, window_strides = [2, 2], padding_low = [1, 1], padding_high = [1, 1]", "1x4x4x8", 3, "gc_depthwise")]
     [InlineData("3x5x5x4", "1x1x4x6", "b01f_01io->b01f", "", "3x5x5x6", 3, "gc_gemm")]
     [InlineData("2x7x7x48", "3x3x16x36", "b01f_01io->b01f", "feature_group_count = 3, padding_low = [1, 1], padding_high = [1, 1]", "2x7x7x36", 3, "gc_gemm")]
     [InlineData("2x6x6x60", "1x1x20x27", "b01f_01io->b01f", "feature_group_count = 3", "2x6x6x27", 3, "gc_gemm")]
