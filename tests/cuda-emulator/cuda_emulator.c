@@ -96,6 +96,39 @@ CUresult cuModuleLoadData(void **module, const void *image)
     *module = lib;
     return OK;
 }
+
+/* The log a test has the emulator's "PTX assembler" reject every module with (gcemu_reject_ptx; NULL: accept), as
+ * the driver's JIT does when ptxas fails: CUDA_ERROR_INVALID_PTX, the log in the caller's error-log buffer. */
+static char *reject_log;
+
+void gcemu_reject_ptx(const char *log)
+{
+    free(reject_log);
+    reject_log = log ? strdup(log) : NULL;
+}
+
+/* cuModuleLoadDataEx: cuModuleLoadData, honouring the JIT options CU_JIT_ERROR_LOG_BUFFER (5) and
+ * CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES (6, its size in the value slot itself; set to the bytes written). */
+CUresult cuModuleLoadDataEx(void **module, const void *image, unsigned int count, const int *options, void **values)
+{
+    if (count > 0 && (!options || !values)) return ERR_INVALID_VALUE;
+    if (!reject_log) return cuModuleLoadData(module, image);
+    char *log = NULL;
+    size_t size = 0;
+    for (unsigned int i = 0; i < count; i++)
+    {
+        if (options[i] == 5) log = values[i];
+        if (options[i] == 6) size = (size_t)(uintptr_t)values[i];
+    }
+    if (log && size > 0)
+    {
+        snprintf(log, size, "%s", reject_log);
+        for (unsigned int i = 0; i < count; i++)
+            if (options[i] == 6) values[i] = (void *)(uintptr_t)(strlen(log) + 1);
+    }
+    return ERR_INVALID_PTX;
+}
+
 CUresult cuModuleUnload(void *module) { dlclose(module); return OK; }
 
 /* A kernel's entry in the host library is NAME.emu(void **params), which unpacks the parameters itself;
@@ -381,6 +414,7 @@ CUresult cuGetErrorName(CUresult error, const char **name)
         case ERR_OUT_OF_MEMORY: *name = "CUDA_ERROR_OUT_OF_MEMORY"; return OK;
         case ERR_NOT_INITIALIZED: *name = "CUDA_ERROR_NOT_INITIALIZED"; return OK;
         case ERR_INVALID_IMAGE: *name = "CUDA_ERROR_INVALID_IMAGE (the emulator has no host build of this PTX)"; return OK;
+        case ERR_INVALID_PTX: *name = "CUDA_ERROR_INVALID_PTX"; return OK;
         case ERR_NOT_FOUND: *name = "CUDA_ERROR_NOT_FOUND"; return OK;
         case ERR_LAUNCH_FAILED: *name = "CUDA_ERROR_LAUNCH_FAILED"; return OK;
         case 701: *name = "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES (the emulator could not allocate a stack per GPU thread)"; return OK;

@@ -8,7 +8,7 @@ namespace GraphCompiler.Cli;
 /// <c>gcc-cli compile MODEL -o DIR --name NAME [--target T]</c>: ahead-of-time compilation (tfcompile-style)
 /// for the CPU, or with <c>--target cuda</c> for a CPU host with an NVIDIA GPU (pipeline <c>cuda</c>: ops placed
 /// by cost, transfers explicit; <c>--place</c>, <c>--compress-transfers</c>, <c>--gpu-arch</c>). Writes
-/// libNAME.so, NAME.h and NAME.cs (and NAME.ptx for cuda) into DIR, all or nothing; NAME.o with <c>--object</c>,
+/// libNAME.so, NAME.h and NAME.cs (and NAME.ptx and NAME.kernels.tsv for cuda) into DIR, all or nothing; NAME.o with <c>--object</c>,
 /// and <c>ID.VERSION.nupkg</c> (binding compiled, library under runtimes/linux-x64/native) with <c>--nupkg</c>.
 /// With <c>--train</c> the library's function is the model's training step (<see cref="IR.Training.TrainingStep"/>:
 /// batch in, loss and outputs out, every variable updated in place) and <c>NAME.variables.npz</c> holds the

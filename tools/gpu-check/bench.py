@@ -441,6 +441,39 @@ def kernel_ms(torch, call, arg, reps=10):
     return total_us / reps / 1e3 if total_us > 0 else None
 
 
+# Workloads whose kernels are listed one by one (ours and XLA's): where the time goes, for the next round of kernel work.
+PROFILED = ("resnet50_b32_tf32", "resnet50_b32_tf32_sm90a", "bert_layer_b8_s128", "cnn_mobilenet_v2_b32", "cnn_inception_v1_b32")
+PROFILE_TOP = 12
+
+
+def kernel_breakdown(torch, call, arg, reps=5):
+    """Device time per kernel of one call(arg), from CUPTI through torch.profiler (every kernel of the process, ours
+    and XLA's): [(kernel, launches per call, us per call)], the longest first."""
+    from torch.profiler import profile, ProfilerActivity
+    call(arg)
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(reps):
+            call(arg)
+    rows = []
+    for e in prof.key_averages():
+        us = getattr(e, "self_device_time_total", 0) or getattr(e, "self_cuda_time_total", 0)
+        if us > 0:
+            rows.append((e.key, e.count / reps, us / reps))
+    return sorted(rows, key=lambda r: -r[2])
+
+
+def kernel_table(path):
+    """NAME.kernels.tsv (gcc-cli compile --target cuda): kernel -> (op, what it computes); {} when absent."""
+    table = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f.read().splitlines()[1:]:
+                cols = line.split("\t")
+                if len(cols) >= 3:
+                    table.setdefault(cols[0], (cols[1], cols[2]))
+    return table
+
+
 def to_jax(jax, torch, t):
     """The same values as a JAX array: zero-copy through DLPack, else through the host."""
     try:
@@ -470,6 +503,7 @@ class Bench:
         self.notes = []
         self.copy_gbs = None
         self.kernel = {}  # (workload, "ours"|"xla") -> device ms per call, memory-bound workloads only
+        self.profiles = {}  # workload -> {"ours"|"xla": kernel_breakdown rows}, PROFILED workloads only
         self.workloads = {}  # name -> WORKLOADS' entry, or a CNN's (its FLOPs counted by the walk)
         self.t_start = time.perf_counter()
 
@@ -603,6 +637,7 @@ class Bench:
                         self.kernel[(name, "ours")] = kernel_ms(torch, call, ptrs[0])
                     except Exception as e:  # noqa: BLE001
                         self.notes.append(f"{name}: kernel timing of ours failed: {type(e).__name__}: {str(e)[:200]}")
+                self.profile(name, "ours", torch, call, ptrs[0])
             del outs
         print(f"{name}: ours {fmt(ours_ms)} ms, output vs torch (f32 reference) rel {fmt(check, '{:.2e}')}", flush=True)
 
@@ -618,6 +653,7 @@ class Bench:
                         self.kernel[(name, "xla")] = kernel_ms(torch, lambda s: jf(*s).block_until_ready(), jsets[0])
                     except Exception as e:  # noqa: BLE001
                         self.notes.append(f"{name}: kernel timing of XLA failed: {type(e).__name__}: {str(e)[:200]}")
+                self.profile(name, "xla", torch, lambda s: jf(*s).block_until_ready(), jsets[0])
                 del jsets
             except Exception as e:  # noqa: BLE001
                 self.notes.append(f"{name}: XLA failed: {type(e).__name__}: {str(e)[:200]}")
@@ -654,6 +690,43 @@ class Bench:
         self.add_row(name, ours_ms, xla_ms, eager_ms, comp_ms, None, check)
         lib.release()
         del sets
+
+    def profile(self, name, who, torch, call, arg):
+        """Kernel by kernel, for the PROFILED workloads; a failure is a note, not a failed workload."""
+        if name not in PROFILED:
+            return
+        try:
+            self.profiles.setdefault(name, {})[who] = kernel_breakdown(torch, call, arg)
+        except Exception as e:  # noqa: BLE001
+            self.notes.append(f"{name}: kernel profile of {who} failed: {type(e).__name__}: {str(e)[:200]}")
+
+    def profile_report(self):
+        """Markdown: per profiled workload, our longest kernels with the op each computes (NAME.kernels.tsv), and XLA's."""
+        parts = []
+        for name, by in self.profiles.items():
+            entry = next((e for e in self.manifest["benchmarks"] if e["name"] == name), None)
+            table = {}
+            if entry:  # bundle/DIR/libNAME.so -> bundle/DIR/NAME.kernels.tsv
+                folder, lib = os.path.split(entry["lib"])
+                table = kernel_table(os.path.join(self.args.bundle, folder, lib[len("lib"):-len(".so")] + ".kernels.tsv"))
+            parts.append(f"### {name}")
+            for who in ("ours", "xla"):
+                rows = by.get(who)
+                if not rows:
+                    continue
+                total = sum(r[2] for r in rows)
+                parts.append(f"{who}: {len(rows)} kernels, {total / 1e3:.3f} ms of device time per call\n")
+                parts.append("| kernel | op | computes | launches | us | share |" if who == "ours" else "| kernel | launches | us | share |")
+                parts.append("|---|---|---|---|---|---|" if who == "ours" else "|---|---|---|---|")
+                for k, count, us in rows[:PROFILE_TOP]:
+                    share = f"{100 * us / total:.1f}%"
+                    if who == "ours":
+                        op, computes = table.get(k, ("?", "?"))
+                        parts.append(f"| {k} | {op} | {computes} | {count:g} | {us:.1f} | {share} |")
+                    else:
+                        parts.append(f"| {k[:80]} | {count:g} | {us:.1f} | {share} |")
+                parts.append("")
+        return "\n".join(parts)
 
     def cnn_graph(self, entry):
         with open(os.path.join(self.args.bundle, entry["cnn"]["graph"])) as f:
@@ -716,6 +789,8 @@ class Bench:
         checks = [f"{r['workload']} {r['rel_vs_torch']:.1e}" for r in self.rows if r["rel_vs_torch"] is not None]
         if checks:
             text += "\nOurs vs torch f32 (no TF32) reference, relative norm: " + ", ".join(checks) + "."
+        if self.profiles:
+            text += "\n\n## Where the time goes (device time per kernel, CUPTI)\n\n" + self.profile_report()
         if self.notes:
             text += "\n\nNotes:\n" + "\n".join("- " + n for n in self.notes)
         print("\n" + text, flush=True)
@@ -725,7 +800,7 @@ class Bench:
             with open(os.path.join(out, "bench.md"), "w") as f:
                 f.write(text + "\n")
             with open(os.path.join(out, "bench.json"), "w") as f:
-                json.dump({"copy_gbs": self.copy_gbs, "rows": self.rows, "notes": self.notes,
+                json.dump({"copy_gbs": self.copy_gbs, "rows": self.rows, "notes": self.notes, "profiles": self.profiles,
                            "target": self.manifest["target"]}, f, indent=1)
 
 

@@ -97,6 +97,9 @@ class Prep:
         dest = os.path.join(self.bundle, subdir)
         os.makedirs(dest, exist_ok=True)
         shutil.copy(os.path.join(out, f"lib{name}.so"), dest)
+        table = os.path.join(out, f"{name}.kernels.tsv")  # which op each kernel computes (cuda): bench.py's profiles read it
+        if os.path.exists(table):
+            shutil.copy(table, dest)
         shutil.rmtree(out, ignore_errors=True)
         return f"{subdir}/lib{name}.so", args, results
 

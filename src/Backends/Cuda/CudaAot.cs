@@ -57,7 +57,11 @@ public static class CudaAot
             [$"{name}_run_device", p.LastErrorSymbol], Header, Binding);
         if (!artefacts.Ok) return artefacts;
         var a = artefacts.Value!;
-        // The PTX beside the library, for inspection (ptxas, cuobjdump) — the library does not read it.
-        return Result<AotArtifacts>.Success(a with { Files = [.. a.Files, ($"{name}.ptx", System.Text.Encoding.ASCII.GetBytes(p.Ptx))] });
+        // The PTX beside the library, for inspection (ptxas, cuobjdump), and which op each kernel computes, for reading a
+        // GPU profile: the library reads neither.
+        return Result<AotArtifacts>.Success(a with
+        {
+            Files = [.. a.Files, ($"{name}.ptx", System.Text.Encoding.ASCII.GetBytes(p.Ptx)), ($"{name}.kernels.tsv", System.Text.Encoding.UTF8.GetBytes(p.KernelMap))],
+        });
     }
 }

@@ -106,6 +106,9 @@ public sealed record CudaProgram(string Name, string HostIr, IReadOnlyList<Const
 
     /// <summary>Constant globals <see cref="DeviceIr"/> refers to (what <c>LlvmCompiler.Emit</c> takes beside it).</summary>
     public IReadOnlyList<ConstantGlobal> DeviceConstants { get; init; } = [];
+
+    /// <summary>Which op each kernel computes, and its launch, as a tab-separated table (<c>NAME.kernels.tsv</c> beside a library): a GPU profile's kernel names read as the model's ops.</summary>
+    public string KernelMap { get; init; } = "";
 }
 
 /// <summary>
@@ -163,6 +166,7 @@ public static class CudaCompiler
             {
                 ScratchBytes = emitted.ScratchBytes,
                 DeviceConstants = device.Context.Constants,
+                KernelMap = KernelTable.Tsv(plan),
             };
             Generated?.Invoke(program);
             return Result<CudaProgram>.Success(program);

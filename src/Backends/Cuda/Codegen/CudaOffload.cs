@@ -42,7 +42,7 @@ internal sealed class CudaOffload(CudaPlan plan, bool deviceMode) : IDeviceHook
         if (!deviceMode) return;
         if (plan.DeviceModeProblem is { } problem)
         {
-            b.Line($"call i32 (ptr, i64, ptr, ...) @snprintf(ptr {DriverApi.ErrorBuffer}, i64 512, ptr {HostStrings.Literal(m, "%s")}, ptr {HostStrings.Literal(m, problem)})");
+            b.Line($"call i32 (ptr, i64, ptr, ...) @snprintf(ptr {DriverApi.ErrorBuffer}, i64 {DriverApi.ErrorBufferBytes}, ptr {HostStrings.Literal(m, "%s")}, ptr {HostStrings.Literal(m, problem)})");
             b.Line($"ret i32 {(int)RuntimeStatus.DeviceRunRefused}");
             b.Block(b.FreshLabel("unreachable"));
             return;

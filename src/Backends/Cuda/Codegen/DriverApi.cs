@@ -16,7 +16,7 @@ internal static class DriverApi
     // Signatures are written at each call site (DriverApi.Call's args), as the driver's header gives them.
     private static readonly string[] Names =
     [
-        "cuInit", "cuDeviceGet", "cuDevicePrimaryCtxRetain", "cuCtxSetCurrent", "cuModuleLoadData", "cuModuleGetFunction",
+        "cuInit", "cuDeviceGet", "cuDevicePrimaryCtxRetain", "cuCtxSetCurrent", "cuModuleLoadDataEx", "cuModuleGetFunction",
         "cuStreamCreate", "cuMemAlloc_v2", "cuMemcpyHtoD_v2", "cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2",
         "cuMemcpyDtoDAsync_v2", "cuLaunchKernel", "cuStreamSynchronize", "cuGetErrorName", "cuMemFree_v2",
         "cuModuleUnload", "cuStreamDestroy_v2", "cuDevicePrimaryCtxRelease_v2",
@@ -30,13 +30,19 @@ internal static class DriverApi
 
     public const string ApiTable = "@gc.cuda.api";
     public const string ErrorBuffer = "@gc.cuda.err";
+
+    /// <summary>
+    /// The error buffer's size (what <c>NAME_last_error</c> returns): room for the driver's message and the first lines of
+    /// the PTX assembler's log when loading the module fails.
+    /// </summary>
+    public const int ErrorBufferBytes = 2048;
     public const string Fail = "gc.cuda.fail";
 
     /// <summary>
     /// Calls a driver entry point; on a nonzero CUresult, formats "WHAT failed: CUDA_ERROR_..." into the
-    /// error buffer and returns status 3 from the enclosing function (which returns i32).
+    /// error buffer, lets <paramref name="explain"/> add to it, and returns status 3 from the enclosing function (which returns i32).
     /// </summary>
-    public static void Call(ModuleContext m, LlvmBuilder b, string name, string args, string what)
+    public static void Call(ModuleContext m, LlvmBuilder b, string name, string args, string what, Action? explain = null)
     {
         var e = Get(name);
         var fp = b.Let($"load ptr, ptr {b.Let($"getelementptr inbounds [{All.Count} x ptr], ptr {ApiTable}, i64 0, i64 {e.Index}")}", "fp");
@@ -47,6 +53,7 @@ internal static class DriverApi
         b.Block(failed);
         var msg = HostStrings.Literal(m, what);
         b.Line($"call void @{Fail}(ptr {msg}, i32 {r})");
+        explain?.Invoke();
         b.Line($"ret i32 {(int)RuntimeStatus.DeviceCallFailed}");
         b.Block(ok);
     }

@@ -46,7 +46,7 @@ internal static class HostRuntime
         m.Declare("declare ptr @dlsym(ptr, ptr)");
         m.Declare("declare i32 @snprintf(ptr, i64, ptr, ...)");
         m.Global($"{DriverApi.ApiTable} = internal global [{api.Count} x ptr] zeroinitializer");
-        m.Global($"{DriverApi.ErrorBuffer} = internal global [512 x i8] zeroinitializer");
+        m.Global($"{DriverApi.ErrorBuffer} = internal global [{DriverApi.ErrorBufferBytes} x i8] zeroinitializer");
         m.Global($"{State} = internal global i32 0");
         m.Global($"{Context} = internal global ptr null");
         m.Global("@gc.cuda.module = internal global ptr null");
@@ -79,7 +79,7 @@ internal static class HostRuntime
               %n = load ptr, ptr %name
               %ok = icmp ne ptr %n, null
               %s = select i1 %ok, ptr %n, ptr {{noName}}
-              %p = call i32 (ptr, i64, ptr, ...) @snprintf(ptr {{DriverApi.ErrorBuffer}}, i64 512, ptr {{format}}, ptr %what, ptr %s, i32 %code)
+              %p = call i32 (ptr, i64, ptr, ...) @snprintf(ptr {{DriverApi.ErrorBuffer}}, i64 {{DriverApi.ErrorBufferBytes}}, ptr {{format}}, ptr %what, ptr %s, i32 %code)
               ret void
             }
             """);
@@ -121,7 +121,7 @@ internal static class HostRuntime
         var d = b.Let($"load i32, ptr {dev}");
         DriverApi.Call(m, b, "cuDevicePrimaryCtxRetain", $"ptr {Context}, i32 {d}", "cuDevicePrimaryCtxRetain");
         DriverApi.Call(m, b, "cuCtxSetCurrent", $"ptr {b.Let($"load ptr, ptr {Context}")}", "cuCtxSetCurrent");
-        DriverApi.Call(m, b, "cuModuleLoadData", "ptr @gc.cuda.module, ptr @gc.cuda.ptx", "loading the PTX (cuModuleLoadData)");
+        LoadModule(m, b);
         var module = b.Let("load ptr, ptr @gc.cuda.module");
         for (int k = 0; k < kernels.Count; k++)
         {
@@ -222,6 +222,59 @@ internal static class HostRuntime
     /// <summary>CUfunction_attribute CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES (cuda.h).</summary>
     private const int FuncMaxDynamicSharedSizeBytes = 8;
 
+    /// <summary>Bytes of the PTX assembler's error log the module load keeps (its first lines: the first error names its line).</summary>
+    private const int JitLogBytes = 1024;
+
+    /// <summary>
+    /// <c>cuModuleLoadDataEx</c> of the embedded PTX with the driver's JIT error log (<c>CU_JIT_ERROR_LOG_BUFFER</c>,
+    /// <c>CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES</c>: options 5 and 6 of <c>CUjit_option</c>): when the driver's PTX assembler
+    /// rejects the module, the error says which line and why, on one line after the driver's error name, rather than
+    /// only CUDA_ERROR_INVALID_PTX.
+    /// </summary>
+    private static void LoadModule(ModuleContext m, LlvmBuilder b)
+    {
+        const int errorLogBuffer = 5, errorLogBufferSize = 6;
+        m.Global($"@gc.cuda.jitlog = internal global [{JitLogBytes} x i8] zeroinitializer");
+        m.Declare("declare i64 @strlen(ptr)");
+        var options = b.Alloca("[2 x i32]");
+        var values = b.Alloca("[2 x ptr]");
+        b.Line($"store i32 {errorLogBuffer}, ptr {options}");
+        b.Line($"store i32 {errorLogBufferSize}, ptr {b.Let($"getelementptr inbounds [2 x i32], ptr {options}, i64 0, i64 1")}");
+        b.Line($"store ptr @gc.cuda.jitlog, ptr {values}");
+        // The size travels in the pointer-sized slot itself, as the driver's header says for integer options.
+        b.Line($"store ptr inttoptr (i64 {JitLogBytes} to ptr), ptr {b.Let($"getelementptr inbounds [2 x ptr], ptr {values}, i64 0, i64 1")}");
+        b.Line("store i8 0, ptr @gc.cuda.jitlog");
+        DriverApi.Call(m, b, "cuModuleLoadDataEx", $"ptr @gc.cuda.module, ptr @gc.cuda.ptx, i32 2, ptr {options}, ptr {values}",
+            "loading the PTX (cuModuleLoadDataEx)", () =>
+            {
+                // ": LOG" after the driver's message, the log's line breaks as spaces (the message is one line).
+                var last = b.Let($"getelementptr inbounds [{JitLogBytes} x i8], ptr @gc.cuda.jitlog, i64 0, i64 {JitLogBytes - 1}");
+                b.Line($"store i8 0, ptr {last}");
+                var logged = b.Let("load i8, ptr @gc.cuda.jitlog");
+                b.If(b.Let($"icmp ne i8 {logged}, 0"), () =>
+                {
+                    var length = b.Let("call i64 @strlen(ptr @gc.cuda.jitlog)");
+                    b.For("0", length, i =>
+                    {
+                        var at = b.Let($"getelementptr inbounds i8, ptr @gc.cuda.jitlog, i64 {i}");
+                        var c = b.Let($"load i8, ptr {at}");
+                        var space = b.Let($"or i1 {b.Let($"icmp eq i8 {c}, 10")}, {b.Let($"icmp eq i8 {c}, 13")}");
+                        b.Line($"store i8 {b.Let($"select i1 {space}, i8 32, i8 {c}")}, ptr {at}");
+                    }, "log");
+                    // Without the trailing line breaks (now spaces).
+                    var kept = b.ReduceWhile(length, "i64", length, i =>
+                    {
+                        var before = b.Let($"select i1 {b.Let($"icmp sgt i64 {i}, 0")}, i64 {b.Let($"add i64 {i}, -1")}, i64 0");
+                        var c = b.Let($"load i8, ptr {b.Let($"getelementptr inbounds i8, ptr @gc.cuda.jitlog, i64 {before}")}");
+                        return b.Let($"and i1 {b.Let($"icmp sgt i64 {i}, 0")}, {b.Let($"icmp eq i8 {c}, 32")}");
+                    }, (n, _) => b.Let($"add i64 {n}, -1"), "trim", "-1");
+                    var used = b.Let($"call i64 @strlen(ptr {DriverApi.ErrorBuffer})");
+                    var tail = b.Let($"getelementptr inbounds i8, ptr {DriverApi.ErrorBuffer}, i64 {used}");
+                    b.Line($"call i32 (ptr, i64, ptr, ...) @snprintf(ptr {tail}, i64 {b.Let($"sub i64 {DriverApi.ErrorBufferBytes}, {used}")}, ptr {HostStrings.Literal(m, ": %.*s")}, i32 {b.Let($"trunc i64 {kept} to i32")}, ptr @gc.cuda.jitlog)");
+                }, "jitlog");
+            });
+    }
+
     /// <summary>When <paramref name="pointer"/> is null: <see cref="FailWith"/>; the code after continues where it is not.</summary>
     private static void FailIfNull(ModuleContext m, LlvmBuilder b, string pointer, string format, string? argument = null)
     {
@@ -237,7 +290,7 @@ internal static class HostRuntime
     private static void FailWith(ModuleContext m, LlvmBuilder b, string format, string? argument = null)
     {
         var args = argument is null ? $"ptr {HostStrings.Literal(m, "%s")}, ptr {HostStrings.Literal(m, format)}" : $"ptr {HostStrings.Literal(m, format)}, {argument}";
-        b.Line($"call i32 (ptr, i64, ptr, ...) @snprintf(ptr {DriverApi.ErrorBuffer}, i64 512, {args})");
+        b.Line($"call i32 (ptr, i64, ptr, ...) @snprintf(ptr {DriverApi.ErrorBuffer}, i64 {DriverApi.ErrorBufferBytes}, {args})");
         b.Line($"store i32 2, ptr {State}");
         b.Line($"ret i32 {(int)RuntimeStatus.NoDevice}");
     }

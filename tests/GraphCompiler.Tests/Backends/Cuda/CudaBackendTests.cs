@@ -339,11 +339,39 @@ public sealed class CudaBackendTests : IDisposable
         var (a, placed) = CompileExample(".=gpu");
         Assert.Contains("device = gpu", placed.ToString());
         var files = a.Files.ToDictionary(f => f.FileName, f => f.Data);
-        Assert.Equal(["libsr.so", "sr.cs", "sr.h", "sr.ptx"], files.Keys.Order(StringComparer.Ordinal)); // no sr.o unless asked
+        Assert.Equal(["libsr.so", "sr.cs", "sr.h", "sr.kernels.tsv", "sr.ptx"], files.Keys.Order(StringComparer.Ordinal)); // no sr.o unless asked
         var header = System.Text.Encoding.UTF8.GetString(files["sr.h"]);
         Assert.Contains("int32_t sr_run_device(void *const *args, void *const *results, void *arena, int32_t threads);", header);
         Assert.Contains("const char *sr_last_error(void);", header);
         Assert.Contains("public static string LastError()", System.Text.Encoding.UTF8.GetString(files["sr.cs"]));
+    }
+
+    /// <summary>
+    /// NAME.kernels.tsv names each kernel of the PTX once per op it runs for, with that op (the printed IR's result name:
+    /// this example has no source names), what it computes (a fusion's kind and its computing ops) and its launch.
+    /// </summary>
+    [Fact]
+    public void TheKernelTableNamesEachKernelsOp()
+    {
+        var (a, placed) = CompileExample(".=gpu");
+        var files = a.Files.ToDictionary(f => f.FileName, f => f.Data);
+        var rows = System.Text.Encoding.UTF8.GetString(files["sr.kernels.tsv"]).TrimEnd('\n').Split('\n');
+        Assert.Equal("kernel\top\tcomputes\tgrid\tblock\tshared_bytes\tscratch_bytes", rows[0]);
+        var entries = System.Text.RegularExpressions.Regex.Matches(System.Text.Encoding.ASCII.GetString(files["sr.ptx"]), @"\.entry (\w+)\(")
+            .Select(m => m.Groups[1].Value).ToList();
+        var table = rows.Skip(1).Select(r => r.Split('\t')).ToList();
+        Assert.All(table, r => Assert.Equal(7, r.Length));
+        Assert.Equal(entries.Order(StringComparer.Ordinal), table.Select(r => r[0]).Distinct().Order(StringComparer.Ordinal));
+        var printed = GraphCompiler.IR.Text.Printer.Print(placed);
+        foreach (var r in table)
+        {
+            Assert.Matches(@"^%\d+$", r[1]);
+            Assert.Contains($"  {r[1]} = ", printed);
+            Assert.Matches(@"^\d+,\d+,\d+$", r[3]);
+            Assert.True(int.Parse(r[4], System.Globalization.CultureInfo.InvariantCulture) > 0);
+        }
+        // x·W on its own (the GEMV), then the bias, softmax and all in one reduction fusion.
+        Assert.Equal(["dot_general", "reduction: add reduce sub exp div"], table.Select(r => r[2]));
     }
 
     private unsafe (int Status, string Error, float[] Result) RunLibrary(AotArtifacts a, float[] x)

@@ -79,6 +79,23 @@ internal static partial class CudaEmulator
         public void Dispose() => describe(0, 0, 0);
     }
 
+    /// <summary>
+    /// Until disposed, the emulated driver's JIT rejects every module as the driver does when its PTX assembler fails:
+    /// CUDA_ERROR_INVALID_PTX, with <paramref name="log"/> in the caller's error-log buffer.
+    /// </summary>
+    public static unsafe IDisposable RejectPtx(string log)
+    {
+        var reject = (delegate* unmanaged<byte*, void>)Export("gcemu_reject_ptx");
+        var bytes = System.Text.Encoding.UTF8.GetBytes(log + "\0");
+        fixed (byte* p = bytes) reject(p);
+        return new Accept(reject);
+    }
+
+    private sealed unsafe class Accept(delegate* unmanaged<byte*, void> reject) : IDisposable
+    {
+        public void Dispose() => reject(null);
+    }
+
     private static nint Export(string name) => NativeLibrary.GetExport(NativeLibrary.Load(Library), name);
 
     private static readonly HashSet<string> RegisteredPtx = [];

@@ -38,6 +38,30 @@ public sealed class GpuCheckBenchTests : IDisposable
             Assert.True(Math.Abs(expected.GetDouble(i) - actual.GetDouble(i)) <= 1e-4 * scale, $"logit {i}: bench.py {actual.GetDouble(i)}, interpreter {expected.GetDouble(i)}");
     }
 
+    /// <summary>
+    /// bench.py's kernel profiles name each of our kernels' op from NAME.kernels.tsv as <c>gcc-cli compile --target cuda</c>
+    /// writes it (every kernel of the library, each with its op and what it computes).
+    /// </summary>
+    [SkippableNumPyFact]
+    public void BenchProfilesReadTheKernelTableTheCompilerWrites()
+    {
+        var module = IrTest.Parse(File.ReadAllText(Path.Combine(GoldenFile.RepoRoot(), "examples", "softmax_regression.ir")));
+        var placed = CudaBackendTests.PlaceOnGpu(module);
+        var a = GraphCompiler.Backends.Cuda.CudaAot.Compile(placed, new GraphCompiler.Backends.Llvm.Aot.AotOptions { Name = "sr" },
+            GraphCompiler.Backends.Cuda.CudaTarget.Default, GraphCompiler.Backends.Cpu.Codegen.CpuKernels.Instance).Unwrap();
+        var dir = _temp.Directory("gc-bench-kernels");
+        var tsv = a.Files.Single(f => f.FileName == "sr.kernels.tsv");
+        File.WriteAllBytes(Path.Combine(dir, tsv.FileName), tsv.Data);
+        var rows = System.Text.Encoding.UTF8.GetString(tsv.Data).Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(r => r.Split('\t')).ToList();
+        Assert.NotEmpty(rows);
+        var bench = Path.Combine(GoldenFile.RepoRoot(), "tools", "gpu-check", "bench.py");
+        var read = NumPy.Run(
+            "import importlib.util; " +
+            $"spec = importlib.util.spec_from_file_location('bench', '{bench}'); bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench); " +
+            $"t = bench.kernel_table('{dir}/sr.kernels.tsv'); print('\\n'.join(sorted(k + '|' + t[k][0] + '|' + t[k][1] for k in t)))");
+        Assert.Equal(rows.Select(r => $"{r[0]}|{r[1]}|{r[2]}").Order(StringComparer.Ordinal), read.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
     /// <summary>Every GPU benchmark model has its baselines and its measure in bench.py (else bench.py skips it with a note).</summary>
     [SkippableNumPyFact]
     public void EveryGpuBenchmarkHasABaselineInBenchPy()
