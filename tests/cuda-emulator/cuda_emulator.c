@@ -415,6 +415,7 @@ CUresult cuGetErrorName(CUresult error, const char **name)
         case ERR_NOT_INITIALIZED: *name = "CUDA_ERROR_NOT_INITIALIZED"; return OK;
         case ERR_INVALID_IMAGE: *name = "CUDA_ERROR_INVALID_IMAGE (the emulator has no host build of this PTX)"; return OK;
         case ERR_INVALID_PTX: *name = "CUDA_ERROR_INVALID_PTX"; return OK;
+        case ERR_MISALIGNED_ADDRESS: *name = "CUDA_ERROR_MISALIGNED_ADDRESS"; return OK;
         case ERR_NOT_FOUND: *name = "CUDA_ERROR_NOT_FOUND"; return OK;
         case ERR_LAUNCH_FAILED: *name = "CUDA_ERROR_LAUNCH_FAILED"; return OK;
         case 701: *name = "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES (the emulator could not allocate a stack per GPU thread)"; return OK;

@@ -75,6 +75,7 @@ struct launch {
     unsigned size, grid[3];
     const char *smem_base;                  /* where wgmma descriptors' shared addresses count from */
     int hazard;                             /* a wgmma's operands were overwritten in flight: the launch fails */
+    int misaligned;                         /* an access a GPU faults on for its alignment: the launch fails */
     kernel_fn kernel;
     void **params;
     struct fiber *fibers, *running;         /* NULL fibers: a kernel without barriers, its threads in turn */
@@ -248,6 +249,20 @@ void gcemu_mma(int kind, const uint32_t *a, const uint32_t *b, const float *c, f
     warp_barrier();
 }
 
+/* ---- alignment: what a GPU faults on (CUDA_ERROR_MISALIGNED_ADDRESS) and a host does not ----
+ * A vector or 8-byte access at an address that is no multiple of its size (or of the alignment the IR declares:
+ * LLVM's NVPTX backend emits vector loads on the declaration's word), a kernel's buffer parameter off its declared
+ * 16 bytes, a cp.async or an ldmatrix row off its size. The test's host build calls this before each such access. */
+void gcemu_check_align(const void *p, int64_t bytes)
+{
+    if (((uintptr_t)p & (uintptr_t)(bytes - 1)) == 0) return;
+    struct launch *l = current;
+    if (!l->misaligned)
+        fprintf(stderr, "cuda emulator: a %lld-byte-aligned access at %p is misaligned (thread %u of block %u,%u,%u)\n",
+                (long long)bytes, p, tid, ctaid[0], ctaid[1], ctaid[2]);
+    l->misaligned = 1;
+}
+
 /* ---- ldmatrix.sync.aligned.m8n8.x4(.trans).b16 ----
  * Warp-collective: lane l gives the address of row l % 8 of matrix l / 8 (eight 16-bit elements). Without .trans, lane i
  * receives row i / 4, elements 2(i % 4) and 2(i % 4) + 1 of each matrix; with .trans, column i / 4, rows 2(i % 4) and
@@ -256,6 +271,7 @@ void gcemu_ldmatrix(int transposed, const uint16_t *row, uint32_t *out)
 {
     struct launch *l = current;
     unsigned base = tid / WARP * WARP, i = tid % WARP;
+    gcemu_check_align(row, 16);
     l->rows[tid] = row;
     warp_barrier();
     for (unsigned q = 0; q < 4; q++)
@@ -395,6 +411,8 @@ static void cp_enqueue(void *dst, const void *src, unsigned bytes, unsigned read
     if (cp->npending == MAX_PENDING) { fprintf(stderr, "cuda emulator: more than %d cp.async copies in flight\n", MAX_PENDING); abort(); }
     /* A copy may land as soon as it is issued: where a wgmma in flight reads, that is a race. */
     check_wgmma_reads(dst, bytes);
+    gcemu_check_align(dst, bytes);
+    gcemu_check_align(src, bytes);
     cp->pending[cp->npending++] = (struct copy){ dst, src, bytes, read < bytes ? read : bytes, -1 };
 }
 
@@ -573,6 +591,7 @@ CUresult run_launch(const struct function *fn, unsigned gx, unsigned gy, unsigne
                         l->kernel(params);
                     }
                 }
+        if (l->misaligned) status = ERR_MISALIGNED_ADDRESS;
     }
     else if (!reserve_stacks(bx) || !(l->fibers = calloc(bx, sizeof *l->fibers)))
         status = ERR_LAUNCH_OUT_OF_RESOURCES;
@@ -584,6 +603,7 @@ CUresult run_launch(const struct function *fn, unsigned gx, unsigned gy, unsigne
                 {
                     ctaid[0] = x; ctaid[1] = y; ctaid[2] = z;
                     if (run_block(l) != 0 || l->hazard) status = ERR_LAUNCH_FAILED;
+                    else if (l->misaligned) status = ERR_MISALIGNED_ADDRESS;
                 }
         free(l->fibers);
     }

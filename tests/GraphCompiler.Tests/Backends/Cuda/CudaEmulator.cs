@@ -190,6 +190,7 @@ internal static partial class CudaEmulator
             .Replace(" addrspace(3)", "")
             .Replace(" addrspace(1)", "")
             .Replace("addrspacecast ", "bitcast ");
+        ir = CheckedAlignment(ir);
         ir = TargetLine().Replace(ir, "");
         ir = WrappedDeclaration().Replace(ir, "");
         ir = WgmmaHelper().Replace(ir, m => WgmmaStandIn(m.Groups[1].Value, m.Groups[2].Value, m.Groups[3].Value));
@@ -213,7 +214,11 @@ internal static partial class CudaEmulator
             int count = types.Length;
             wrappers.Append($"define void @\"{name}.emu\"(ptr %params) {{\nentry:\n");
             for (int i = 0; i < count; i++)
+            {
                 wrappers.Append($"  %s{i} = getelementptr inbounds ptr, ptr %params, i64 {i}\n  %q{i} = load ptr, ptr %s{i}\n  %a{i} = load {types[i]}, ptr %q{i}\n");
+                // A buffer parameter is declared 16-byte aligned (DeviceModule.AddKernel): LLVM may load it in vectors.
+                if (types[i] == "ptr") wrappers.Append($"  call void @gcemu_check_align(ptr %a{i}, i64 {ParameterAlignment})\n");
+            }
             wrappers.Append($"  call void @{name}({string.Join(", ", Enumerable.Range(0, count).Select(i => $"{types[i]} %a{i}"))})\n  ret void\n}}\n");
             // Whether the kernel's body (up to its closing brace) waits at a barrier or shuffles.
             var body = ir[m.Index..ir.IndexOf("\n}\n", m.Index, StringComparison.Ordinal)];
@@ -303,6 +308,52 @@ internal static partial class CudaEmulator
     }
 
     private const string Wgmma = "gc.wgmma.";
+
+    /// <summary>The alignment every kernel's buffer parameters are declared with (<c>ptr noalias align 16</c>).</summary>
+    private const int ParameterAlignment = 16;
+
+    /// <summary>
+    /// Before each load and store of 8 bytes or more (vectors, f64, i64), or declared more aligned than that, the host
+    /// build asks the emulator whether the address has that alignment (<c>gcemu_check_align</c>): a GPU faults on a
+    /// misaligned vector access (CUDA_ERROR_MISALIGNED_ADDRESS) where the host reads it anyway. Narrower accesses follow
+    /// from their buffers' alignment, checked once per launch at the parameters.
+    /// </summary>
+    private static string CheckedAlignment(string ir)
+    {
+        // The access itself is then declared byte-aligned: the check is the emulator's fault, and x86's aligned vector
+        // moves (what LLVM emits for the declared alignment) would crash the test process instead.
+        string Checked(Match m)
+        {
+            var (indent, type, pointer, align) = (m.Groups[1].Value, m.Groups[2].Value, m.Groups[3].Value, m.Groups[4].Value);
+            long bytes = align.Length > 0 ? long.Parse(align, System.Globalization.CultureInfo.InvariantCulture) : AccessBytes(type);
+            if (bytes < 8) return m.Value;
+            var access = align.Length > 0 ? m.Value[..(m.Groups[4].Index - m.Index - ", align ".Length)] : m.Value;
+            return $"{indent}call void @gcemu_check_align(ptr {pointer}, i64 {bytes})\n{access}, align 1";
+        }
+        ir = AlignedLoad().Replace(ir, Checked);
+        ir = AlignedStore().Replace(ir, Checked);
+        return ir + "declare void @gcemu_check_align(ptr, i64)\n";
+    }
+
+    /// <summary>The bytes an access of LLVM type <paramref name="type"/> (a scalar or a vector of them) moves: its natural alignment on NVPTX.</summary>
+    private static long AccessBytes(string type)
+    {
+        var vector = System.Text.RegularExpressions.Regex.Match(type, @"^<(\d+) x (\w+)>$");
+        if (vector.Success) return long.Parse(vector.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) * AccessBytes(vector.Groups[2].Value);
+        return type switch
+        {
+            "i1" or "i8" => 1, "i16" or "half" or "bfloat" => 2, "i32" or "float" => 4, "i64" or "double" or "ptr" => 8,
+            _ => throw new InvalidOperationException($"the emulator cannot size an access of {type}"),
+        };
+    }
+
+    /// <summary>A load from a register's address: indent, type, pointer, declared alignment (if any).</summary>
+    [GeneratedRegex(@"^([ \t]*)%[\w.]+ = load (<\d+ x \w+>|\w+), ptr (%[\w.]+)(?:, align (\d+))?$", RegexOptions.Multiline)]
+    private static partial Regex AlignedLoad();
+
+    /// <summary>A store to a register's address: indent, type, pointer, declared alignment (if any).</summary>
+    [GeneratedRegex(@"^([ \t]*)store (<\d+ x \w+>|\w+) [^,]+, ptr (%[\w.]+)(?:, align (\d+))?$", RegexOptions.Multiline)]
+    private static partial Regex AlignedStore();
 
     /// <summary>
     /// In kernels that use wgmma, each plain store to shared memory first asks the emulator whether a wgmma in flight
