@@ -10,8 +10,8 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 /// elementwise ops fused after it, as a direct kernel that reuses what it loads. A tensor core has nothing to do here (each
 /// output feature reads one input feature: K is the window, 9), so the cost is loads: the one-thread-per-output kernel
 /// loads every input element once per window position covering it, and the weights once per output. Here a thread
-/// computes <c>vector</c> consecutive features (one 16- or 8-byte load of each, where the features are innermost and a
-/// multiple of 4: NHWC, the layout pass's choice) at <c>strip</c> consecutive positions along the last spatial dimension:
+/// computes <c>vector</c> consecutive features (one 16-byte load of each: 4 of f32, 8 of bf16/f16, where the features are
+/// innermost and a multiple of that: NHWC, the layout pass's choice) at <c>strip</c> consecutive positions along the last spatial dimension:
 /// for each row of the window it loads the row's weights once and each input column the strip's windows share once
 /// ((strip − 1)·stride + (window − 1)·dilation + 1 columns for strip·window products: 6 loads for 12 at 3×3, stride 1,
 /// strip 4), accumulating in f32 registers (fma). The window is unrolled; padding reads a clamped address and selects
@@ -21,8 +21,8 @@ internal static class DepthwiseKernel
 {
     public const int Block = 256;
 
-    /// <summary>Features a thread computes together (one vector load of each operand): 4, the f32 vector of 16 bytes.</summary>
-    public const int Vector = 4;
+    /// <summary>Bytes of one vector load: a thread computes as many consecutive features as fit (4 of f32, 8 of bf16/f16).</summary>
+    public const int VectorBytes = 16;
 
     /// <summary>Positions along the last spatial dimension a thread may compute: 4 (a 3×3, stride-1 strip loads half the columns).</summary>
     public const int MaxStrip = 4;
@@ -81,14 +81,17 @@ internal static class DepthwiseKernel
     private static bool Innermost(TensorType t, int d) => d == t.Rank - 1;
 
     /// <summary>
-    /// Features per thread: <see cref="Vector"/> where every operand holds the features innermost, they divide by it, and
-    /// each output feature reads the input feature of the same index (multiplier 1); else 1.
+    /// Features per thread: as many as one <see cref="VectorBytes"/> load of the wider operand holds (4 of f32, 8 of 16-bit
+    /// operands), else 4, where every operand holds the features innermost, they divide by it, and each output feature
+    /// reads the input feature of the same index (multiplier 1); else 1.
     /// </summary>
     private static int VectorOf(Operation conv, Geometry g)
     {
         var (input, kernel, output) = (conv.Operands[0].Type, conv.Operands[1].Type, conv.Result.Type);
         bool contiguous = Innermost(input, g.L.InFeature) && Innermost(kernel, g.L.KernelOut) && Innermost(output, g.L.OutFeature);
-        return contiguous && g.Multiplier == 1 && output.Shape[g.L.OutFeature] % Vector == 0 ? Vector : 1;
+        if (!contiguous || g.Multiplier != 1) return 1;
+        int widest = VectorBytes / Math.Max(input.Element.ByteSize(), kernel.Element.ByteSize());
+        return new[] { widest, 4 }.FirstOrDefault(v => output.Shape[g.L.OutFeature] % v == 0, 1);
     }
 
     /// <summary>
@@ -131,10 +134,7 @@ internal static class DepthwiseKernel
         long strips = (across + strip - 1) / strip;
         var leading = L.OutSpatial.Take(last).Select(d => result.Shape[d]).ToArray();
         long threads = result.Shape[L.OutBatch] * leading.Aggregate(1L, (p, s) => p * s) * strips * (features / vec);
-        var linear = Sreg.GlobalThread(mc, b, Block, "thread");
-        var (body, exit) = (b.FreshLabel("dw"), b.FreshLabel("dwx"));
-        b.CondBr(b.Let($"icmp ult i64 {linear}, {I(threads)}"), body, exit);
-        b.Block(body);
+        var (linear, exit) = Sreg.GuardedThread(mc, b, Block, threads, "thread", "dw");
         var rest = linear;
         string Next(long extent, string hint)
         {

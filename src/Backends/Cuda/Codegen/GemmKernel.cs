@@ -379,10 +379,8 @@ internal static class GemmKernel
         int parameters = outerOutputs.Count + outerInputs.Count;
         m.AddKernel(name, split.Slices > 1 ? parameters + 1 : parameters, b.Body());
         var kernel = new GpuKernel(name, (sizes.N + bn - 1) / bn, (sizes.M + bm - 1) / bm, sizes.Batch * split.Slices, Threads, [.. outerOutputs, .. outerInputs],
-            split.Slices > 1 ? split.ScratchBytes(sizes.Batch, sizes.M, sizes.N) : 0);
-        return split.Slices > 1
-            ? [kernel, SplitK.Combine(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, hero, contraction, split)]
-            : [kernel];
+            split.ScratchBytes(sizes.Batch, sizes.M, sizes.N));
+        return SplitK.Launches(kernel, m, inputs, ops, outputs, constants, outerOutputs, outerInputs, hero, contraction, split);
     }
 
     /// <summary>The smallest tiles (in 16×16 steps per side) the FMA GEMM keeps when it splits K instead: 64×64.</summary>

@@ -246,10 +246,8 @@ internal static class MmaKernel
         int parameters = outerOutputs.Count + outerInputs.Count;
         m.AddKernel(name, split.Slices > 1 ? parameters + 1 : parameters, b.Body());
         var kernel = new GpuKernel(name, (sizes.N + bn - 1) / bn, (sizes.M + bm - 1) / bm, sizes.Batch * split.Slices, threads, [.. outerOutputs, .. outerInputs],
-            split.Slices > 1 ? split.ScratchBytes(sizes.Batch, sizes.M, sizes.N) : 0, DynamicSharedBytes: dynamicBytes);
-        return split.Slices > 1
-            ? [kernel, SplitK.Combine(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, hero, contraction, split)]
-            : [kernel];
+            split.ScratchBytes(sizes.Batch, sizes.M, sizes.N), DynamicSharedBytes: dynamicBytes);
+        return SplitK.Launches(kernel, m, inputs, ops, outputs, constants, outerOutputs, outerInputs, hero, contraction, split);
     }
 
     /// <summary>Given a stage's A and B base offsets and a K offset within the step: each mma tile's A registers (by tile row) and B registers (by tile column).</summary>

@@ -47,8 +47,8 @@ internal static class SplitK
         public (string Batch, string KBase) Locate(LlvmBuilder b, string z, int stepK) => Slices <= 1 ? (z, "0") :
             (b.Let($"udiv i64 {z}, {Slices}", "batch"), b.Let($"mul nuw nsw i64 {b.Let($"urem i64 {z}, {Slices}", "slice")}, {StepsPerSlice * stepK}", "kbase"));
 
-        /// <summary>The scratch the partials take: one f32 M×N matrix per (batch, slice).</summary>
-        public long ScratchBytes(long batch, long m, long n) => batch * Slices * m * n * sizeof(float);
+        /// <summary>The scratch the partials take: one f32 M×N matrix per (batch, slice); none unsplit.</summary>
+        public long ScratchBytes(long batch, long m, long n) => Slices > 1 ? batch * Slices * m * n * sizeof(float) : 0;
     }
 
     /// <summary>Stores a block's partial for C's element (row, col), when inside C, at [z][row][col] of the scratch (<paramref name="scratch"/>), z = batch·slices + slice.</summary>
@@ -61,6 +61,12 @@ internal static class SplitK
             b.Line($"store float {value}, ptr {b.Let($"getelementptr inbounds float, ptr {scratch}, i64 {at}")}");
         }, "part");
     }
+
+    /// <summary>A split contraction's launches: its <paramref name="kernel"/>, then, when <paramref name="plan"/> splits K, <see cref="Combine"/>.</summary>
+    public static IReadOnlyList<GpuKernel> Launches(GpuKernel kernel, DeviceModule m, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops,
+        IReadOnlyList<Value> outputs, IReadOnlyDictionary<Value, Tensor> constants, IReadOnlyList<Value> outerOutputs, IReadOnlyList<Value> outerInputs,
+        Operation hero, MmaKernel.Contraction contraction, Plan plan) =>
+        plan.Slices > 1 ? [kernel, Combine(m, inputs, ops, outputs, constants, outerOutputs, outerInputs, hero, contraction, plan)] : [kernel];
 
     /// <summary>
     /// The second kernel: a thread per element (batch, row, col) of the result sums its <paramref name="plan"/>'s slices in

@@ -15,7 +15,7 @@ public sealed partial class CudaDepthwiseTests
     /// <summary>
     /// Depthwise convolutions with bias and relu fused after: NHWC with features a multiple of 4 (vector loads), others
     /// (one feature a thread), channel multipliers, NCHW (NHWC after the layout pass), 1-D and 3-D, strides, dilations, asymmetric padding, 5×5 and 7×7
-    /// windows, 16-bit operands, and strips of 2 and 4 outputs (on a GPU described as one multiprocessor, so that small
+    /// windows, 16-bit operands (8 features a thread), and strips of 2 and 4 outputs (on a GPU described as one multiprocessor, so that small
     /// tensors fill it) whose last strip runs past the edge. The kernel's f32 fma count is rows × window columns × strip ×
     /// features a thread: the strip and vector it chose.
     /// </summary>
@@ -31,8 +31,8 @@ public sealed partial class CudaDepthwiseTests
     [InlineData("f32", "1x8x9x9", "8x1x3x3", "bf01_oi01->bf01", "feature_group_count = 8, window_strides = [2, 2], padding_low = [1, 1], padding_high = [1, 1]", "1x8x5x5", 1, 132, 1, 4)]
     [InlineData("f32", "2x20x12", "5x1x12", "b0f_0io->b0f", "feature_group_count = 12, padding_low = [2], padding_high = [2]", "2x20x12", 2, 132, 1, 4)]
     [InlineData("f32", "1x4x6x6x8", "3x3x3x1x8", "b012f_012io->b012f", "feature_group_count = 8, padding_low = [1, 1, 1], padding_high = [1, 1, 1]", "1x4x6x6x8", 4, 132, 1, 4)]
-    [InlineData("f16", "2x9x10x16", "3x3x1x16", "b01f_01io->b01f", "feature_group_count = 16, padding_low = [1, 1], padding_high = [1, 1]", "2x9x10x16", 3, 132, 1, 4)]
-    [InlineData("bf16", "2x16x30x32", "3x3x1x32", "b01f_01io->b01f", "feature_group_count = 32, window_strides = [2, 2], padding_low = [1, 1], padding_high = [1, 1]", "2x8x15x32", 3, 1, 1, 4)]
+    [InlineData("f16", "2x9x10x16", "3x3x1x16", "b01f_01io->b01f", "feature_group_count = 16, padding_low = [1, 1], padding_high = [1, 1]", "2x9x10x16", 3, 132, 1, 8)]
+    [InlineData("bf16", "2x16x30x32", "3x3x1x32", "b01f_01io->b01f", "feature_group_count = 32, window_strides = [2, 2], padding_low = [1, 1], padding_high = [1, 1]", "2x8x15x32", 3, 1, 1, 8)]
     public void DepthwiseConvolutionsMatchTheInterpreter(string element, string input, string kernel, string layout, string attrs, string output,
         int featureDim, int multiprocessors, int strip, int vector)
     {
