@@ -259,6 +259,9 @@ public sealed class CudaEmulatorTests
         var program = RunAndCompare(placed, rtol: 1e-6, atol: 0);
         Assert.Contains($".entry gc_narrow_{wire}_", program.Ptx);
         Assert.Contains($".entry gc_widen_{wire}_", program.Ptx);
+        // The kernel table names each wire kernel's transfer.
+        Assert.Matches($@"(?m)^gc_widen_{wire}_\w+\t[^\t]+\tsend cpu→gpu compressed to {wire}\t", program.KernelMap);
+        Assert.Matches($@"(?m)^gc_narrow_{wire}_\w+\t[^\t]+\tsend gpu→cpu compressed to {wire}\t", program.KernelMap);
     }
 
     /// <summary>Max pooling with padding and average pooling (a sum window over a count), NHWC, on the GPU.</summary>
