@@ -51,15 +51,17 @@ int gcemu_register(const char *ptx, const char *library)
 
 CUresult cuInit(unsigned flags) { (void)flags; initialised = 1; return OK; }
 
-/* The device a test has the emulator describe (gcemu_describe_device): compute capability and multiprocessors. Until
- * one is set, only the shared memory limit is answered, so an in-process compile keeps its declared target. */
-static int described_major, described_minor, described_sms;
+/* The device a test has the emulator describe (gcemu_describe_device): compute capability, multiprocessors and their
+ * resident threads. Until one is set, only the shared memory limit is answered, so an in-process compile keeps its
+ * declared target. */
+static int described_major, described_minor, described_sms, described_threads;
 
-void gcemu_describe_device(int major, int minor, int multiprocessors)
+void gcemu_describe_device(int major, int minor, int multiprocessors, int resident_threads)
 {
     described_major = major;
     described_minor = minor;
     described_sms = multiprocessors;
+    described_threads = resident_threads;
 }
 
 /* The attributes the generated runtime asks for (an H100's shared memory limit per block), and those a described device has. */
@@ -73,6 +75,7 @@ CUresult cuDeviceGetAttribute(int *value, int attribute, int device)
     case 75: /* COMPUTE_CAPABILITY_MAJOR */ if (!described_major) return ERR_INVALID_VALUE; *value = described_major; return OK;
     case 76: /* COMPUTE_CAPABILITY_MINOR */ if (!described_major) return ERR_INVALID_VALUE; *value = described_minor; return OK;
     case 16: /* MULTIPROCESSOR_COUNT */ if (!described_major) return ERR_INVALID_VALUE; *value = described_sms; return OK;
+    case 39: /* MAX_THREADS_PER_MULTIPROCESSOR */ if (!described_major) return ERR_INVALID_VALUE; *value = described_threads; return OK;
     default: return ERR_INVALID_VALUE;
     }
 }

@@ -54,11 +54,15 @@ public sealed record CudaTarget(string Arch)
     public bool HasWgmma => Arch == "sm_90a";
 
     /// <summary>
-    /// Threads a multiprocessor keeps resident at full occupancy on compute capability 8.0 and 9.0 (CUDA C Programming
-    /// Guide, "Technical Specifications per Compute Capability"; 8.6 and 8.9 keep 1536): with <see cref="Multiprocessors"/>,
-    /// the parallelism a kernel needs before it may give threads more work each (a longer depthwise strip).
+    /// Threads a multiprocessor keeps resident at full occupancy: with <see cref="Multiprocessors"/>, the parallelism a
+    /// kernel needs before it may give threads more work each (a longer depthwise strip). By default compute capability
+    /// 8.0's and 9.0's 2048 (CUDA C Programming Guide, "Technical Specifications per Compute Capability"; 8.6 and 8.9
+    /// keep 1536); a JIT asks the driver (<see cref="CudaDevice"/>).
     /// </summary>
-    public const int MaxResidentThreadsPerMultiprocessor = 2048;
+    public int ResidentThreadsPerMultiprocessor { get; init; } = DefaultResidentThreadsPerMultiprocessor;
+
+    /// <summary>Compute capability 8.0's and 9.0's resident threads per multiprocessor.</summary>
+    public const int DefaultResidentThreadsPerMultiprocessor = 2048;
 
     /// <summary>An H100 SXM5's multiprocessor count (NVIDIA's H100 datasheet).</summary>
     public const int H100Multiprocessors = 132;

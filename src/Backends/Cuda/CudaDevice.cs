@@ -11,10 +11,13 @@ namespace GraphCompiler.Backends.Cuda;
 public static class CudaDevice
 {
     // cuDeviceGetAttribute's attributes (cuda.h, CUdevice_attribute).
-    private const int MultiprocessorCount = 16, ComputeCapabilityMajor = 75, ComputeCapabilityMinor = 76;
+    private const int MultiprocessorCount = 16, MaxThreadsPerMultiprocessor = 39, ComputeCapabilityMajor = 75, ComputeCapabilityMinor = 76;
 
-    /// <summary>What the driver says of device 0.</summary>
-    public readonly record struct Properties(int Major, int Minor, int Multiprocessors);
+    /// <summary>What the driver says of device 0 (the resident threads per multiprocessor: 8.0's and 9.0's 2048 where it does not say).</summary>
+    public readonly record struct Properties(int Major, int Minor, int Multiprocessors)
+    {
+        public int ResidentThreadsPerMultiprocessor { get; init; } = CudaTarget.DefaultResidentThreadsPerMultiprocessor;
+    }
 
     /// <summary>
     /// Device 0's compute capability and multiprocessor count through the driver the generated runtime loads
@@ -31,15 +34,17 @@ public static class CudaDevice
             return null;
         var read = Marshal.GetDelegateForFunctionPointer<CuDeviceGetAttribute>(attribute);
         int? Attribute(int which) => read(out var value, which, device) == 0 ? value : null;
-        return Attribute(ComputeCapabilityMajor) is { } major && Attribute(ComputeCapabilityMinor) is { } minor && Attribute(MultiprocessorCount) is { } sms && sms > 0
-            ? new Properties(major, minor, sms)
-            : null;
+        if (Attribute(ComputeCapabilityMajor) is not { } major || Attribute(ComputeCapabilityMinor) is not { } minor || Attribute(MultiprocessorCount) is not { } sms || sms <= 0)
+            return null;
+        var device0 = new Properties(major, minor, sms);
+        return Attribute(MaxThreadsPerMultiprocessor) is { } threads && threads > 0 ? device0 with { ResidentThreadsPerMultiprocessor = threads } : device0;
     }
 
     /// <summary>
     /// <paramref name="declared"/> made for <paramref name="device"/>: compute capability 9.0 (H100, H200) takes sm_90a and
     /// its wgmma; a later GPU sm_90 (architecture-specific PTX runs only on its own capability; the driver compiles sm_90
-    /// PTX for the newer one); 8.x the default sm_80; kernel shapes for its multiprocessors. TF32 stays as declared.
+    /// PTX for the newer one); 8.x the default sm_80; kernel shapes for its multiprocessors and their resident threads.
+    /// TF32 stays as declared.
     /// </summary>
     public static CudaTarget For(CudaTarget declared, Properties device)
     {
@@ -49,7 +54,10 @@ public static class CudaDevice
             _ when device.Major >= 9 => "sm_90",
             _ => CudaTarget.Default.Arch,
         };
-        return new CudaTarget(arch) { Multiprocessors = device.Multiprocessors, AllowTf32 = declared.AllowTf32 };
+        return new CudaTarget(arch)
+        {
+            Multiprocessors = device.Multiprocessors, ResidentThreadsPerMultiprocessor = device.ResidentThreadsPerMultiprocessor, AllowTf32 = declared.AllowTf32,
+        };
     }
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]

@@ -103,7 +103,7 @@ internal static class DepthwiseKernel
         var output = conv.Result.Type;
         long across = output.Shape[g.L.OutSpatial[g.Last]];
         long others = output.ElementCount / across / g.Vector;
-        long fill = (long)target.Multiprocessors * CudaTarget.MaxResidentThreadsPerMultiprocessor;
+        long fill = (long)target.Multiprocessors * target.ResidentThreadsPerMultiprocessor;
         for (int strip = MaxStrip; strip > 1; strip /= 2)
         {
             var candidate = g with { Strip = strip };

@@ -73,6 +73,29 @@ public sealed partial class CudaDepthwiseTests
         Assert.Contains(".entry gc_loop", program.Ptx);
     }
 
+    /// <summary>
+    /// A JIT shapes the strip for the device the driver describes: its multiprocessors and their resident threads
+    /// (cuDeviceGetAttribute 16 and 39). One multiprocessor of 2048 threads is filled by this layer's 2048 threads of strip 4;
+    /// one of 4096 is not (strip 2 gives 3840 threads), so each thread computes one position.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData(2048, 4)]
+    [InlineData(4096, 1)]
+    public void TheJitShapesTheStripForTheDevice(int residentThreads, int strip)
+    {
+        var model = IrTest.Parse(ConvBiasRelu("f32", "2x16x30x32", "3x3x1x32", "b01f_01io->b01f", "feature_group_count = 32, padding_low = [1, 1], padding_high = [1, 1]", "2x16x30x32", 3));
+        var driver = GraphCompiler.Compiler.Create(new GraphCompiler.CompileOptions { Target = "cuda", Place = [".*=gpu"] }).Unwrap();
+        var optimised = driver.Optimize(model).Unwrap();
+        var inputs = RandomInputs(model.Entry, 5);
+        var expected = new GraphCompiler.IR.Interpreter(model).Run(null, inputs).Unwrap().Results[0];
+        using (CudaEmulator.DescribeDevice(8, 0, 1, residentThreads))
+        {
+            var (actual, ptx) = CudaTensorCoreTests.RunThroughDriver(driver, optimised, inputs);
+            IrTest.AssertTensor(expected, actual, 1e-4, 1e-4);
+            Assert.Equal(9 * strip * 4, Fma().Matches(KernelBody(ptx, "gc_depthwise")).Count);
+        }
+    }
+
     /// <summary>The PTX of kernel <paramref name="prefix"/>*: from its entry to the next.</summary>
     internal static string KernelBody(string ptx, string prefix)
     {

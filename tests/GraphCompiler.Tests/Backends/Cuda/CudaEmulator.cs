@@ -64,19 +64,20 @@ internal static partial class CudaEmulator
 
     /// <summary>
     /// Has the emulated driver describe its device as compute capability <paramref name="major"/>.<paramref name="minor"/>
-    /// with <paramref name="multiprocessors"/> (cuDeviceGetAttribute), until disposed; otherwise it answers only the
+    /// with <paramref name="multiprocessors"/> of <paramref name="residentThreads"/> resident threads each (cuDeviceGetAttribute),
+    /// until disposed; otherwise it answers only the
     /// shared-memory limit, so an in-process compile keeps its declared target.
     /// </summary>
-    public static unsafe IDisposable DescribeDevice(int major, int minor, int multiprocessors)
+    public static unsafe IDisposable DescribeDevice(int major, int minor, int multiprocessors, int residentThreads = CudaTarget.DefaultResidentThreadsPerMultiprocessor)
     {
-        var describe = (delegate* unmanaged<int, int, int, void>)Export("gcemu_describe_device");
-        describe(major, minor, multiprocessors);
+        var describe = (delegate* unmanaged<int, int, int, int, void>)Export("gcemu_describe_device");
+        describe(major, minor, multiprocessors, residentThreads);
         return new Undescribe(describe);
     }
 
-    private sealed unsafe class Undescribe(delegate* unmanaged<int, int, int, void> describe) : IDisposable
+    private sealed unsafe class Undescribe(delegate* unmanaged<int, int, int, int, void> describe) : IDisposable
     {
-        public void Dispose() => describe(0, 0, 0);
+        public void Dispose() => describe(0, 0, 0, 0);
     }
 
     /// <summary>
