@@ -9,7 +9,8 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 /// <summary>
 /// Which op each GPU kernel computes, as a tab-separated table (<c>NAME.kernels.tsv</c> beside an AOT library): a GPU
 /// profile (nsys, ncu, torch.profiler) names kernels <c>gc_mma_tf32_12</c>; the table reads them back as the model's
-/// ops — the kernel, the op's source name (its ONNX or TensorFlow node; else its result in the printed IR), what it
+/// ops — the kernel, the op's source name (its ONNX or TensorFlow node, a fusion's contraction's or reduction's where it
+/// has one; else its result in the printed IR), what it
 /// computes (a fusion's kind and the ops it fuses), the launch (grid, block, dynamic shared memory, scratch). One row per
 /// kernel and op: a kernel launched for several ops (a sort network's step) has a row each.
 /// </summary>
@@ -22,7 +23,7 @@ internal static class KernelTable
     {
         var names = new ValueNames(plan.Function);
         var s = new StringBuilder(Header).Append('\n');
-        string Name(Operation op) => op.SourceName ?? (op.Results.Length > 0 ? names[op.Results[0]] : op.Def.Name);
+        string Name(Operation op) => Hero(op)?.SourceName ?? op.SourceName ?? (op.Results.Length > 0 ? names[op.Results[0]] : op.Def.Name);
         foreach (var (op, kernels) in plan.Kernels)
             foreach (var k in kernels)
                 Row(s, k.Name, Name(op), Computes(op), $"{k.GridX},{k.GridY},{k.GridZ}", k.Block, k.DynamicSharedBytes, k.ScratchBytes);
@@ -31,6 +32,13 @@ internal static class KernelTable
                 WireKernel.Block, 0, 0);
         return s.ToString();
     }
+
+    /// <summary>
+    /// A fusion's contraction or reduction, whose node the kernel is named after: the fusion's own source name is its last
+    /// op's, which may be a convert for the next layer (<c>--precision bf16</c>) named after that layer.
+    /// </summary>
+    private static Operation? Hero(Operation op) =>
+        op.Def is FusionOp ? op.Regions[0].Operations.FirstOrDefault(o => o.Def.HasAny(OpTraits.Contraction | OpTraits.Reduction)) : null;
 
     /// <summary>
     /// An op, or a fusion's kind and its ops in order, each kind once: those that compute, leaving out constants and the

@@ -374,6 +374,29 @@ public sealed class CudaBackendTests : IDisposable
         Assert.Equal(["dot_general", "reduction: add reduce sub exp div"], table.Select(r => r[2]));
     }
 
+    /// <summary>
+    /// A fusion's kernel is named after its contraction's node, not after the fusion's last op: here a convert for the next
+    /// layer, named after it (as <c>--precision bf16</c> makes them).
+    /// </summary>
+    [Fact]
+    public void TheKernelTableNamesAFusionAfterItsContraction()
+    {
+        var placed = PlaceOnGpu(IrTest.Parse("""
+            func @main(%x: tensor<1x8x8x16xf32>, %k: tensor<3x3x1x16xf32>) -> (tensor<1x8x8x16xbf16>) {
+              %c = convolution %x, %k {dims = "b01f_01io->b01f", feature_group_count = 16, padding_low = [1, 1], padding_high = [1, 1]} : tensor<1x8x8x16xf32> loc("block1_dwconv")
+              %z = constant {value = dense<0.0>} : tensor<f32> loc("block1_relu")
+              %zb = broadcast_in_dim %z {dims = []} : tensor<1x8x8x16xf32> loc("block1_relu")
+              %r = max %c, %zb : tensor<1x8x8x16xf32> loc("block1_relu")
+              %h = convert %r : tensor<1x8x8x16xbf16> loc("block1_project")
+              return %h
+            }
+            """));
+        var rows = Generate(placed).KernelMap.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(r => r.Split('\t')).ToList();
+        var depthwise = Assert.Single(rows, r => r[0].StartsWith("gc_depthwise", StringComparison.Ordinal));
+        Assert.Equal("block1_dwconv", depthwise[1]);
+        Assert.Equal("output: convolution max convert", depthwise[2]);
+    }
+
     private unsafe (int Status, string Error, float[] Result) RunLibrary(AotArtifacts a, float[] x)
     {
         var dir = _temp.Directory("gc-cuda");
