@@ -10,14 +10,13 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 /// Which op each GPU kernel computes, as a tab-separated table (<c>NAME.kernels.tsv</c> beside an AOT library): a GPU
 /// profile (nsys, ncu, torch.profiler) names kernels <c>gc_mma_tf32_12</c>; the table reads them back as the model's
 /// ops — the kernel, the op's source name (its ONNX or TensorFlow node, a fusion's contraction's or reduction's where it
-/// has one; else its result in the printed IR), what it
-/// computes (a fusion's kind and the ops it fuses), the launch (grid, block, dynamic shared memory, scratch). One row per
-/// kernel and op: a kernel launched for several ops (a sort network's step) has a row each.
+/// has one; else its result in the printed IR), what it computes (a fusion's kind and the ops it fuses), the launch
+/// (grid, block, dynamic shared memory, scratch). One row per kernel and op: a kernel launched for several ops (a sort
+/// network's step) has a row each.
 /// </summary>
 internal static class KernelTable
 {
     public const string Header = "kernel\top\tcomputes\tgrid\tblock\tshared_bytes\tscratch_bytes";
-
 
     public static string Tsv(CudaPlan plan)
     {
