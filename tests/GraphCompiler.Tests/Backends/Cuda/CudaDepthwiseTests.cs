@@ -14,10 +14,11 @@ public sealed partial class CudaDepthwiseTests
 {
     /// <summary>
     /// Depthwise convolutions with bias and relu fused after: NHWC with features a multiple of 4 (vector loads), others
-    /// (one feature a thread), channel multipliers, NCHW (NHWC after the layout pass), 1-D and 3-D, strides, dilations, asymmetric padding, 5×5 and 7×7
-    /// windows, 16-bit operands (8 features a thread), and strips of 2 and 4 outputs (on a GPU described as one multiprocessor, so that small
-    /// tensors fill it) whose last strip runs past the edge. The kernel's f32 fma count is rows × window columns × strip ×
-    /// features a thread: the strip and vector it chose.
+    /// (one feature a thread), channel multipliers, NCHW (NHWC after the layout pass), 1-D and 3-D, strides, dilations,
+    /// asymmetric padding, 5×5 and 7×7 windows, 16-bit operands (8 features a thread), and strips of 2 and 4 outputs (on a
+    /// GPU described as one multiprocessor, so that small tensors fill it) whose last strip runs past the edge. The
+    /// kernel's f32 fma count is rows × window columns × strip × features a thread: the strip and vector it chose; and it
+    /// keeps everything in registers (no .local), 7×7 strips of 8 bf16 features included.
     /// </summary>
     [CudaEmulatorTheory]
     [InlineData("f32", "2x9x13x8", "3x3x1x8", "b01f_01io->b01f", "feature_group_count = 8, padding_low = [1, 1], padding_high = [1, 1]", "2x9x13x8", 3, 132, 1, 4)]
@@ -26,6 +27,7 @@ public sealed partial class CudaDepthwiseTests
     [InlineData("f32", "2x16x9x64", "3x3x1x64", "b01f_01io->b01f", "feature_group_count = 64, padding_low = [1, 1], padding_high = [1, 1]", "2x16x9x64", 3, 1, 2, 4)]
     [InlineData("f32", "2x32x40x32", "5x5x1x32", "b01f_01io->b01f", "feature_group_count = 32, rhs_dilation = [2, 2], padding_low = [4, 3], padding_high = [4, 5]", "2x32x40x32", 3, 1, 4, 4)]
     [InlineData("f32", "1x11x10x12", "7x7x1x12", "b01f_01io->b01f", "feature_group_count = 12, padding_low = [3, 3], padding_high = [3, 3]", "1x11x10x12", 3, 132, 1, 4)]
+    [InlineData("bf16", "2x40x40x64", "7x7x1x64", "b01f_01io->b01f", "feature_group_count = 64, padding_low = [3, 3], padding_high = [3, 3]", "2x40x40x64", 3, 1, 4, 8)]
     [InlineData("f32", "2x7x9x6", "3x3x1x6", "b01f_01io->b01f", "feature_group_count = 6, window_strides = [1, 2], padding_low = [1, 1], padding_high = [1, 1]", "2x7x5x6", 3, 132, 1, 1)]
     [InlineData("f32", "1x8x8x4", "3x3x1x8", "b01f_01io->b01f", "feature_group_count = 4, padding_low = [1, 1], padding_high = [1, 1]", "1x8x8x8", 3, 132, 1, 1)]
     [InlineData("f32", "1x8x9x9", "8x1x3x3", "bf01_oi01->bf01", "feature_group_count = 8, window_strides = [2, 2], padding_low = [1, 1], padding_high = [1, 1]", "1x8x5x5", 1, 132, 1, 4)]
@@ -40,6 +42,7 @@ public sealed partial class CudaDepthwiseTests
         var placed = PlaceOnGpu(ConvBiasRelu(element, input, kernel, layout, attrs, output, featureDim));
         var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, seed: input.Length + kernel.Length, options: options);
         var body = KernelBody(program.Ptx, "gc_depthwise");
+        Assert.DoesNotContain(".local", body); // the strip's accumulators, weights and columns all in registers
         var window = kernel.Split('x').Select(long.Parse).Where((_, d) => layout.Split("->")[0].Split('_')[1][d] is >= '0' and <= '9').ToArray();
         Assert.Equal(window.Aggregate(1L, (p, w) => p * w) * strip * vector, Fma().Matches(body).Count);
     }
