@@ -34,7 +34,16 @@ public sealed class MixedPrecision : FunctionPass
             // contraction(a: f32, b: f32) : f32 => contraction(convert(a): low, convert(b): low) : f32
             rw.Replace(op.Result, rw.Build(op, b =>
             {
-                var narrow = op.Operands.Select(v => rw.ConstantValue(v) is { } t ? b.Constant(Narrow(t, low)) : b.Convert(v, low)).ToList();
+                var narrow = op.Operands.Select(v =>
+                {
+                    if (rw.ConstantValue(v) is { } t) return b.Constant(Narrow(t, low));
+                    // The convert runs in its producer's kernel (fusion puts it there), so it takes the producer's source
+                    // name: a fusion is named after its last op, and --place patterns and kernel tables read that name.
+                    b.SourceName = rw.DefiningOp(v)?.SourceName ?? op.SourceName;
+                    var narrowed = b.Convert(v, low);
+                    b.SourceName = op.SourceName;
+                    return narrowed;
+                }).ToList();
                 return b.Emit(op.Def.Name, narrow, op.Attributes, op.ResultType());
             }));
         }).Rewrite(f);
