@@ -2,8 +2,9 @@
 # The one command for the GPU machine, from the repository root:  bash tools/gpu-check/run.sh
 # Needs the bundle made here by tools/gpu-check/prepare.sh: tools/gpu-check/bundle.tar.xz carried along (unpacked
 # to /tmp first), or the folder tools/gpu-check/bundle/.
-# Prints the GPU, runs check.py (correctness) then bench.py (timings); logs go to $OUT when set.
-#   BUNDLE=dir  CHECK_ARGS='...'  BENCH_ARGS='...' (e.g. --no-compile, --filter mlp)  SKIP_BENCH=1
+# Prints the GPU, runs kernels.py (registers, spills, the largest block of each kernel as the driver compiled it),
+# check.py (correctness) then bench.py (timings); logs go to $OUT when set.
+#   BUNDLE=dir  CHECK_ARGS='...'  BENCH_ARGS='...' (e.g. --no-compile, --filter mlp)  SKIP_BENCH=1  SKIP_KERNELS=1
 # Exit code: check.py's (1 when a case failed), or bench.py's when that failed.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -25,6 +26,12 @@ log() { if [ -n "$out" ]; then tee -a "$out/$1"; else cat; fi; }
 
 { nvidia-smi -L 2>/dev/null || echo "nvidia-smi not found"; python3 --version; } | log run.log
 start=$(date +%s)
+# First, so the driver's compile cache is warm for the others; what it finds is a report, not the run's exit code.
+if [ -z "${SKIP_KERNELS:-}" ]; then
+  echo "== kernels.py" | log kernels.log
+  timeout 90 python3 "$here/kernels.py" --bundle "$bundle" --budget 60 2>&1 | log kernels.log
+  echo "== kernels.py exit ${PIPESTATUS[0]} after $(( $(date +%s) - start )) s" | log kernels.log
+fi
 echo "== check.py" | log check.log
 timeout 270 python3 "$here/check.py" --bundle "$bundle" --budget 240 ${CHECK_ARGS:-} 2>&1 | log check.log
 check_rc=${PIPESTATUS[0]}

@@ -62,6 +62,31 @@ public sealed class GpuCheckBenchTests : IDisposable
         Assert.Equal(rows.Select(r => $"{r[0]}|{r[1]}|{r[2]}").Order(StringComparer.Ordinal), read.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 
+    /// <summary>
+    /// kernels.py (gpu-check's first step on the GPU machine: each kernel's registers, spills and largest block as the
+    /// driver compiles it) reads the PTX a CUDA library embeds, byte for byte the PTX the compiler wrote beside it, and
+    /// finds every kernel in it.
+    /// </summary>
+    [SkippableNumPyFact]
+    public void KernelsPyReadsThePtxALibraryEmbeds()
+    {
+        var module = IrTest.Parse(File.ReadAllText(Path.Combine(GoldenFile.RepoRoot(), "examples", "softmax_regression.ir")));
+        var a = GraphCompiler.Backends.Cuda.CudaAot.Compile(CudaBackendTests.PlaceOnGpu(module), new GraphCompiler.Backends.Llvm.Aot.AotOptions { Name = "sr" },
+            GraphCompiler.Backends.Cuda.CudaTarget.Default, GraphCompiler.Backends.Cpu.Codegen.CpuKernels.Instance).Unwrap();
+        var dir = _temp.Directory("gc-kernels-py");
+        foreach (var (name, data) in a.Files) File.WriteAllBytes(Path.Combine(dir, name), data);
+        var kernels = Path.Combine(GoldenFile.RepoRoot(), "tools", "gpu-check", "kernels.py");
+        var read = NumPy.Run(
+            "import importlib.util; " +
+            $"spec = importlib.util.spec_from_file_location('kernels', '{kernels}'); k = importlib.util.module_from_spec(spec); spec.loader.exec_module(k); " +
+            $"ptx = k.embedded_ptx('{dir}/libsr.so'); print(ptx == open('{dir}/sr.ptx').read()); print(' '.join(k.ENTRY_RE.findall(ptx)))");
+        var lines = read.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("True", lines[0]);
+        var entries = System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(Path.Combine(dir, "sr.ptx")), @"\.entry (\w+)\(").Select(m => m.Groups[1].Value);
+        Assert.Equal(string.Join(' ', entries), lines[1]);
+        Assert.NotEmpty(entries);
+    }
+
     /// <summary>Every GPU benchmark model has its baselines and its measure in bench.py (else bench.py skips it with a note).</summary>
     [SkippableNumPyFact]
     public void EveryGpuBenchmarkHasABaselineInBenchPy()
