@@ -22,7 +22,7 @@ from types import SimpleNamespace
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gclib import NP_DTYPES, Library, draw_inputs, load_manifest  # noqa: E402
+from gclib import NP_DTYPES, Library, draw_inputs, kernel_table, load_manifest  # noqa: E402
 
 MIB = 1 << 20
 
@@ -429,26 +429,14 @@ def time_calls(call, sets, min_runs, max_runs, budget_s, warmup=3):
     return statistics.median(times) * 1e3, runs
 
 
-def kernel_ms(torch, call, arg, reps=10):
-    """Device time of the kernels (and copies) one call(arg) runs, in ms, from CUPTI through torch.profiler:
-    it sees every kernel of the process, ours and XLA's too. None when it recorded nothing."""
-    from torch.profiler import profile, ProfilerActivity
-    call(arg)
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        for _ in range(reps):
-            call(arg)
-    total_us = sum(getattr(e, "self_device_time_total", 0) or getattr(e, "self_cuda_time_total", 0) for e in prof.key_averages())
-    return total_us / reps / 1e3 if total_us > 0 else None
-
-
 # Workloads whose kernels are listed one by one (ours and XLA's): where the time goes, for the next round of kernel work.
 PROFILED = ("resnet50_b32_tf32", "resnet50_b32_tf32_sm90a", "bert_layer_b8_s128", "cnn_mobilenet_v2_b32", "cnn_inception_v1_b32")
 PROFILE_TOP = 12
 
 
 def kernel_breakdown(torch, call, arg, reps=5):
-    """Device time per kernel of one call(arg), from CUPTI through torch.profiler (every kernel of the process, ours
-    and XLA's): [(kernel, launches per call, us per call)], the longest first."""
+    """Device time per kernel (and copy) of one call(arg), from CUPTI through torch.profiler (every kernel of the
+    process, ours and XLA's): [(kernel, launches per call, us per call)], the longest first."""
     from torch.profiler import profile, ProfilerActivity
     call(arg)
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
@@ -462,16 +450,10 @@ def kernel_breakdown(torch, call, arg, reps=5):
     return sorted(rows, key=lambda r: -r[2])
 
 
-def kernel_table(path):
-    """NAME.kernels.tsv (gcc-cli compile --target cuda): kernel -> (op, what it computes); {} when absent."""
-    table = {}
-    if os.path.exists(path):
-        with open(path) as f:
-            for line in f.read().splitlines()[1:]:
-                cols = line.split("\t")
-                if len(cols) >= 3:
-                    table.setdefault(cols[0], (cols[1], cols[2]))
-    return table
+def kernel_ms(torch, call, arg, reps=10):
+    """Device time of the kernels (and copies) one call(arg) runs, in ms; None when the profiler recorded nothing."""
+    total_us = sum(us for _, _, us in kernel_breakdown(torch, call, arg, reps))
+    return total_us / 1e3 if total_us > 0 else None
 
 
 def to_jax(jax, torch, t):
@@ -705,10 +687,7 @@ class Bench:
         parts = []
         for name, by in self.profiles.items():
             entry = next((e for e in self.manifest["benchmarks"] if e["name"] == name), None)
-            table = {}
-            if entry:  # bundle/DIR/libNAME.so -> bundle/DIR/NAME.kernels.tsv
-                folder, lib = os.path.split(entry["lib"])
-                table = kernel_table(os.path.join(self.args.bundle, folder, lib[len("lib"):-len(".so")] + ".kernels.tsv"))
+            table = kernel_table(self.args.bundle, entry["lib"]) if entry else {}
             parts.append(f"### {name}")
             for who in ("ours", "xla"):
                 rows = by.get(who)
@@ -721,8 +700,8 @@ class Bench:
                 for k, count, us in rows[:PROFILE_TOP]:
                     share = f"{100 * us / total:.1f}%"
                     if who == "ours":
-                        op, computes = table.get(k, ("?", "?"))
-                        parts.append(f"| {k} | {op} | {computes} | {count:g} | {us:.1f} | {share} |")
+                        row = table.get(k, {})
+                        parts.append(f"| {k} | {row.get('op', '?')} | {row.get('computes', '?')} | {count:g} | {us:.1f} | {share} |")
                     else:
                         parts.append(f"| {k[:80]} | {count:g} | {us:.1f} | {share} |")
                 parts.append("")

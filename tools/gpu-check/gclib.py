@@ -51,6 +51,21 @@ def draw_inputs(specs):
     return [draw_uniform(s["name"], s["shape"], s["low"], s["high"]) for s in specs]
 
 
+def kernel_table(bundle, lib):
+    """NAME.kernels.tsv beside bundle/DIR/libNAME.so (gcc-cli compile --target cuda; prepare.py copies it): kernel ->
+    {"op", "computes", "block"}, from the kernel's first row; {} when absent (a CPU bundle)."""
+    folder, name = os.path.split(lib)
+    path = os.path.join(bundle, folder, name[len("lib"):-len(".so")] + ".kernels.tsv")
+    table = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f.read().splitlines()[1:]:
+                cols = line.split("\t")
+                if len(cols) >= 5 and cols[0] not in table:
+                    table[cols[0]] = {"op": cols[1], "computes": cols[2], "block": int(cols[4])}
+    return table
+
+
 def load_manifest(bundle):
     with open(os.path.join(bundle, "manifest.json")) as f:
         return json.load(f)

@@ -318,7 +318,14 @@ public sealed class ConvolutionOp() : OpDef("convolution")
     ];
 
     /// <summary>The window parameters with defaults filled in, one entry per spatial dimension.</summary>
-    private sealed record Window(long[] Strides, long[] PadLow, long[] PadHigh, long[] LhsDilation, long[] RhsDilation);
+    public sealed record Window(long[] Strides, long[] PadLow, long[] PadHigh, long[] LhsDilation, long[] RhsDilation);
+
+    /// <summary>A verified convolution's dimension roles and window, defaults filled in: what code generators read.</summary>
+    public static (ConvLayout Layout, Window Window) Geometry(Operation conv)
+    {
+        var L = Layout(conv.Attr, m => new IrException(m));
+        return (L, ReadWindow(conv.Attr, L.SpatialCount, m => new IrException(m)));
+    }
 
     private static Window ReadWindow(AttrReader a, int n, Func<string, IrException> error)
     {

@@ -40,9 +40,8 @@ internal static class DepthwiseKernel
         if (ops.Count(o => o.Def is ConvolutionOp) != 1) return null;
         var conv = ops.Single(o => o.Def is ConvolutionOp);
         var a = conv.Attr;
-        var lhsDilation = a.Ints("lhs_dilation");
-        if (a.Int("batch_group_count") != 1 || !(lhsDilation.IsDefaultOrEmpty || lhsDilation.All(d => d == 1))) return null;
-        var L = ConvLayout.Parse(a.String("dims"), m => new IrException(m));
+        var (L, w) = ConvolutionOp.Geometry(conv);
+        if (a.Int("batch_group_count") != 1 || !w.LhsDilation.All(d => d == 1)) return null;
         var (input, kernel) = (conv.Operands[0].Type, conv.Operands[1].Type);
         long groups = a.Int("feature_group_count");
         if (L.SpatialCount == 0 || groups == 1 || kernel.Shape[L.KernelIn] != 1 || input.Shape[L.InFeature] != groups) return null;
@@ -68,13 +67,10 @@ internal static class DepthwiseKernel
 
     private static Geometry Describe(Operation conv, int strip, int vector)
     {
-        var a = conv.Attr;
-        var L = ConvLayout.Parse(a.String("dims"), m => new IrException(m));
-        int n = L.SpatialCount;
-        long[] Get(string name, long fallback) { var x = a.Ints(name); return x.IsDefaultOrEmpty ? [.. Enumerable.Repeat(fallback, n)] : [.. x]; }
+        var (L, w) = ConvolutionOp.Geometry(conv);
         var kernel = conv.Operands[1].Type;
-        return new(L, Get("window_strides", 1), Get("padding_low", 0), Get("rhs_dilation", 1), [.. L.KernelSpatial.Select(d => kernel.Shape[d])],
-            kernel.Shape[L.KernelOut] / a.Int("feature_group_count"), strip, vector);
+        return new(L, w.Strides, w.PadLow, w.RhsDilation, [.. L.KernelSpatial.Select(d => kernel.Shape[d])],
+            kernel.Shape[L.KernelOut] / conv.Attr.Int("feature_group_count"), strip, vector);
     }
 
     /// <summary>Whether dimension <paramref name="d"/> is the innermost of <paramref name="t"/> (stride 1).</summary>

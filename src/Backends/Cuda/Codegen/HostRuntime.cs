@@ -253,21 +253,16 @@ internal static class HostRuntime
                 var logged = b.Let("load i8, ptr @gc.cuda.jitlog");
                 b.If(b.Let($"icmp ne i8 {logged}, 0"), () =>
                 {
-                    var length = b.Let("call i64 @strlen(ptr @gc.cuda.jitlog)");
-                    b.For("0", length, i =>
+                    // One pass: line breaks become spaces, and the length kept ends at the last other character.
+                    var kept = b.Reduce("0", b.Let("call i64 @strlen(ptr @gc.cuda.jitlog)"), "i64", "0", (end, i) =>
                     {
                         var at = b.Let($"getelementptr inbounds i8, ptr @gc.cuda.jitlog, i64 {i}");
                         var c = b.Let($"load i8, ptr {at}");
                         var space = b.Let($"or i1 {b.Let($"icmp eq i8 {c}, 10")}, {b.Let($"icmp eq i8 {c}, 13")}");
                         b.Line($"store i8 {b.Let($"select i1 {space}, i8 32, i8 {c}")}, ptr {at}");
+                        var blank = b.Let($"or i1 {space}, {b.Let($"icmp eq i8 {c}, 32")}");
+                        return b.Let($"select i1 {blank}, i64 {end}, i64 {b.Let($"add i64 {i}, 1")}");
                     }, "log");
-                    // Without the trailing line breaks (now spaces).
-                    var kept = b.ReduceWhile(length, "i64", length, i =>
-                    {
-                        var before = b.Let($"select i1 {b.Let($"icmp sgt i64 {i}, 0")}, i64 {b.Let($"add i64 {i}, -1")}, i64 0");
-                        var c = b.Let($"load i8, ptr {b.Let($"getelementptr inbounds i8, ptr @gc.cuda.jitlog, i64 {before}")}");
-                        return b.Let($"and i1 {b.Let($"icmp sgt i64 {i}, 0")}, {b.Let($"icmp eq i8 {c}, 32")}");
-                    }, (n, _) => b.Let($"add i64 {n}, -1"), "trim", "-1");
                     var used = b.Let($"call i64 @strlen(ptr {DriverApi.ErrorBuffer})");
                     var tail = b.Let($"getelementptr inbounds i8, ptr {DriverApi.ErrorBuffer}, i64 {used}");
                     b.Line($"call i32 (ptr, i64, ptr, ...) @snprintf(ptr {tail}, i64 {b.Let($"sub i64 {DriverApi.ErrorBufferBytes}, {used}")}, ptr {HostStrings.Literal(m, ": %.*s")}, i32 {b.Let($"trunc i64 {kept} to i32")}, ptr @gc.cuda.jitlog)");

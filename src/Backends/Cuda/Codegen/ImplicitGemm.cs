@@ -31,11 +31,10 @@ internal static class ImplicitGemm
     {
         if (conv.Def is not ConvolutionOp) return false;
         var a = conv.Attr;
-        var lhsDilation = a.Ints("lhs_dilation");
-        if (a.Int("batch_group_count") != 1 || !(lhsDilation.IsDefaultOrEmpty || lhsDilation.All(d => d == 1))) return false;
+        var (L, w) = ConvolutionOp.Geometry(conv);
+        if (a.Int("batch_group_count") != 1 || !w.LhsDilation.All(d => d == 1)) return false;
         long groups = a.Int("feature_group_count");
         if (groups == 1) return true;
-        var L = ConvLayout.Parse(a.String("dims"), m => new IrException(m));
         return conv.Operands[1].Type.Shape[L.KernelIn] >= MinGroupFeatures && conv.Result.Type.Shape[L.OutFeature] / groups >= MinGroupFeatures;
     }
 
@@ -43,10 +42,9 @@ internal static class ImplicitGemm
     {
         var (input, kernel, output) = (conv.Operands[0].Type, conv.Operands[1].Type, conv.Result.Type);
         var a = conv.Attr;
-        var L = ConvLayout.Parse(a.String("dims"), m => new IrException(m));
+        var (L, w) = ConvolutionOp.Geometry(conv);
         int n = L.SpatialCount;
-        long[] Get(string name, long fallback) { var x = a.Ints(name); return x.IsDefaultOrEmpty ? [.. Enumerable.Repeat(fallback, n)] : [.. x]; }
-        var (strides, padLow, dilation) = (Get("window_strides", 1), Get("padding_low", 0), Get("rhs_dilation", 1));
+        var (strides, padLow, dilation) = (w.Strides, w.PadLow, w.RhsDilation);
         long Stride(TensorType t, int dim) => t.Shape.Skip(dim + 1).Aggregate(1L, (p, s) => p * s);
         // Per group: cin input features from group·cin on, cout output features from group·cout on (one group: all).
         long groups = a.Int("feature_group_count");

@@ -369,17 +369,11 @@ internal static partial class CudaEmulator
         {
             var (start, end) = kernels[i];
             var body = SharedStore().Replace(ir[start..end], m =>
-                $"{m.Groups[1].Value}call void @gcemu_shared_store(ptr addrspace(3) {m.Groups[4].Value}, i64 {StoreBytes(m.Groups[2].Value)})\n{m.Value}");
+                $"{m.Groups[1].Value}call void @gcemu_shared_store(ptr addrspace(3) {m.Groups[4].Value}, i64 {AccessBytes(m.Groups[2].Value)})\n{m.Value}");
             ir = string.Concat(ir.AsSpan(0, start), body, ir.AsSpan(end));
         }
         return ir;
     }
-
-    private static int StoreBytes(string type) => type switch
-    {
-        "i8" => 1, "i16" or "half" or "bfloat" => 2, "i32" or "float" => 4, "i64" or "double" => 8,
-        _ => throw new InvalidOperationException($"the emulator cannot size a shared store of {type}"),
-    };
 
     [GeneratedRegex(@"^(\s*)store (\w+) ([^,]+), ptr addrspace\(3\) ([^,]+), align \d+$", RegexOptions.Multiline)]
     private static partial Regex SharedStore();

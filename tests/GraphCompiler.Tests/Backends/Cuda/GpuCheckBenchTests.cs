@@ -39,11 +39,12 @@ public sealed class GpuCheckBenchTests : IDisposable
     }
 
     /// <summary>
-    /// bench.py's kernel profiles name each of our kernels' op from NAME.kernels.tsv as <c>gcc-cli compile --target cuda</c>
-    /// writes it (every kernel of the library, each with its op and what it computes).
+    /// gpu-check's kernel profiles (bench.py) and kernel report (kernels.py) name each of our kernels' op through
+    /// <c>gclib.kernel_table</c>, which reads NAME.kernels.tsv beside libNAME.so as <c>gcc-cli compile --target cuda</c>
+    /// writes it (every kernel of the library, each with its op, what it computes and its block).
     /// </summary>
     [SkippableNumPyFact]
-    public void BenchProfilesReadTheKernelTableTheCompilerWrites()
+    public void GpuCheckReadsTheKernelTableTheCompilerWrites()
     {
         var module = IrTest.Parse(File.ReadAllText(Path.Combine(GoldenFile.RepoRoot(), "examples", "softmax_regression.ir")));
         var placed = CudaBackendTests.PlaceOnGpu(module);
@@ -54,12 +55,11 @@ public sealed class GpuCheckBenchTests : IDisposable
         File.WriteAllBytes(Path.Combine(dir, tsv.FileName), tsv.Data);
         var rows = System.Text.Encoding.UTF8.GetString(tsv.Data).Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(r => r.Split('\t')).ToList();
         Assert.NotEmpty(rows);
-        var bench = Path.Combine(GoldenFile.RepoRoot(), "tools", "gpu-check", "bench.py");
+        var tools = Path.Combine(GoldenFile.RepoRoot(), "tools", "gpu-check");
         var read = NumPy.Run(
-            "import importlib.util; " +
-            $"spec = importlib.util.spec_from_file_location('bench', '{bench}'); bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench); " +
-            $"t = bench.kernel_table('{dir}/sr.kernels.tsv'); print('\\n'.join(sorted(k + '|' + t[k][0] + '|' + t[k][1] for k in t)))");
-        Assert.Equal(rows.Select(r => $"{r[0]}|{r[1]}|{r[2]}").Order(StringComparer.Ordinal), read.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            $"import sys; sys.path.insert(0, '{tools}'); import gclib; " +
+            $"t = gclib.kernel_table('{dir}', 'libsr.so'); print('\\n'.join(sorted(f\"{{k}}|{{v['op']}}|{{v['computes']}}|{{v['block']}}\" for k, v in t.items())))");
+        Assert.Equal(rows.Select(r => $"{r[0]}|{r[1]}|{r[2]}|{r[4]}").Order(StringComparer.Ordinal), read.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 
     /// <summary>
