@@ -170,6 +170,7 @@ public sealed partial class Compiler
                 Placement = placement, CheckEachPass = options.CheckEachPass, MemoryBudget = options.MemoryBudget,
                 MicroBatches = options.MicroBatches,
                 ContractionOperands = contractionOperands,
+                ContractionCopyBytes = target.Value!.ContractionCopyBytes,
                 MemoryPlan = target.Value!.MemoryPlan,
                 // hoist-constants computes big constant subgraphs with the CPU JIT (passes cannot see backends).
                 ConstantEvaluator = JitConstantEvaluator.ForThisMachine,

@@ -34,6 +34,10 @@ public sealed class CudaBackend(CudaTarget gpu, IHostKernels hostKernels, CpuTar
 
     public bool Supports(Operation op) => CudaCapabilities.Supports(op);
 
+    /// <summary>Operands of tensor-core contractions (bf16/f16, and f32 with TF32 allowed) are staged in 16-byte copies where they divide; the FMA tiles load element by element.</summary>
+    public int? ContractionCopyBytes(ElementType operand) =>
+        Codegen.MmaKernel.For(operand, operand, Gpu) is null ? null : Codegen.MmaKernel.VectorBytes;
+
     /// <summary>The host arena's plan (the values placed on the CPU); GPU values live in the device arena.</summary>
     public BufferOptions? MemoryPlan(Function f) => CudaCompiler.HostMemoryPlan(f);
 

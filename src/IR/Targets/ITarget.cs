@@ -60,6 +60,13 @@ public interface ITarget
     /// <summary>Whether the target has a kernel for <paramref name="op"/> (placement keeps other ops on the host).</summary>
     bool Supports(Operation op);
 
+    /// <summary>
+    /// The widest copy, in bytes, the target's contraction kernels stage an operand of element type <paramref name="operand"/>
+    /// with, where the operand's contiguous extent divides into such copies (the GPU's tensor cores: 16); null where
+    /// copies do not depend on it. <c>pad-features</c> pads convolutions' input features toward it.
+    /// </summary>
+    int? ContractionCopyBytes(ElementType operand) => null;
+
     /// <summary>The options the target lays out <paramref name="f"/>'s host arena with, so that a memory report equals the compiled arena; null when it has no arena.</summary>
     BufferOptions? MemoryPlan(Function f);
 

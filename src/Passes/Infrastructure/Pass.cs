@@ -51,6 +51,13 @@ public sealed record PassOptions
     /// </summary>
     public ElementType? ContractionOperands { get; init; }
 
+    /// <summary>
+    /// The target's widest copy of a contraction operand by element type (<see cref="IR.Targets.ITarget.ContractionCopyBytes"/>;
+    /// the driver supplies it), which <c>pad-features</c> pads convolutions' input features toward; null: the pass
+    /// leaves the module as it is.
+    /// </summary>
+    public Func<ElementType, int?>? ContractionCopyBytes { get; init; }
+
     public static readonly PassOptions Default = new();
 }
 

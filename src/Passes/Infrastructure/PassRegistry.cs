@@ -25,6 +25,7 @@ public static class PassRegistry
         new TransferInsertion(),
         new CollectiveOverlap(),
         new MixedPrecision(),
+        new FeaturePadding(),
         new MicroBatching(),
         new TaskScheduling(),
     }.ToFrozenDictionary(p => p.Name);
@@ -56,14 +57,15 @@ public static class PassRegistry
     public static readonly Pipeline Default = new("default", ["differentiate", "canonicalize", "hoist-constants", "fold-batchnorm", "layout", "sink-transposes+canonicalize*", "fuse", "remat", "schedule", "overlap-collectives"]);
 
     /// <summary>
-    /// The default pipeline for a host with a CUDA GPU: after fusion, <c>place-devices</c> puts each kernel on
+    /// The default pipeline for a host with a CUDA GPU: <c>pad-features</c> after <c>layout</c> (it pads NHWC input
+    /// features, and the pad it puts on an NCHW model's input then fuses with that input's transpose); after fusion, <c>place-devices</c> puts each kernel on
     /// the CPU or the GPU, <c>schedule</c> orders them, and <c>insert-transfers</c> adds the send/recv pairs
     /// last, so that each send follows its producer and each recv sits right before its first reader in the
     /// final order. Placement needs <see cref="PassOptions.Placement"/> to name the GPU's capabilities;
     /// without them everything stays on the CPU and no transfer is inserted.
     /// </summary>
     public static readonly Pipeline Cuda = new("cuda",
-        ["differentiate", "canonicalize", "fold-batchnorm", "layout", "sink-transposes+canonicalize*", "fuse", "remat", "place-devices", "schedule", "overlap-collectives", "insert-transfers"]);
+        ["differentiate", "canonicalize", "fold-batchnorm", "layout", "pad-features", "sink-transposes+canonicalize*", "fuse", "remat", "place-devices", "schedule", "overlap-collectives", "insert-transfers"]);
 
     /// <summary>
     /// The CPU pipeline of a function split over several processes (<see cref="PlacementOptions.Tasks"/>; model

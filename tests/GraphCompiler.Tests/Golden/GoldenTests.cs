@@ -36,7 +36,8 @@ public sealed class GoldenTests
 /// add placement options: <c>// place: REGEX=cpu|gpu</c> (one constraint per line, as <c>--place</c>),
 /// <c>// compress-transfers: f16|bf16</c>, <c>// no-gpu</c> (placement without a GPU) and <c>// tasks: N</c>
 /// (<see cref="PlacementOptions.Tasks"/>: placement over N processes). <c>// micro-batches: M</c> sets <see cref="PassOptions.MicroBatches"/>,
-/// <c>// precision: bf16|f16</c> <see cref="PassOptions.ContractionOperands"/>. <c>// memory-budget: N</c>
+/// <c>// precision: bf16|f16</c> <see cref="PassOptions.ContractionOperands"/>, <c>// target: cuda [tf32]</c> the CUDA
+/// target's <see cref="PassOptions.ContractionCopyBytes"/>. <c>// memory-budget: N</c>
 /// sets <see cref="PassOptions.MemoryBudget"/> (bytes, for <c>remat</c>), whose arenas are planned as the CPU
 /// target plans them, so that the figures in a file's comments are <c>gcc-cli ir --memory-report</c>'s.
 /// </para>
@@ -56,6 +57,7 @@ public static class Pipelines
             MemoryBudget = MemoryBudgetFrom(text), MicroBatches = (int?)IntDirective(text, "// micro-batches:") ?? 1, MemoryPlan = _ => GraphCompiler.Backends.Cpu.CpuCompiler.MemoryPlan,
             ContractionOperands = text.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("// precision:", StringComparison.Ordinal)) is { } p
                 && ElementTypes.TryParse(p["// precision:".Length..].Trim(), out var low) ? low : null,
+            ContractionCopyBytes = ContractionCopyBytesFrom(text),
         };
         foreach (var name in pipeline.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {
@@ -70,6 +72,15 @@ public static class Pipelines
         }
         return Printer.Print(module);
     }
+
+    /// <summary>
+    /// <c>// target: cuda</c> (or <c>cuda tf32</c>: f32 contractions on TF32 tensor cores): the CUDA target's contraction
+    /// copies (<see cref="GraphCompiler.IR.Targets.ITarget.ContractionCopyBytes"/>), as the driver passes them; null without one.
+    /// </summary>
+    private static Func<ElementType, int?>? ContractionCopyBytesFrom(string text) =>
+        text.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("// target:", StringComparison.Ordinal)) is { } line
+            ? GraphCompiler.Targets.Resolve("cuda", tf32: line.EndsWith(" tf32", StringComparison.Ordinal)).Unwrap().ContractionCopyBytes
+            : null;
 
     /// <summary>The <c>// memory-budget: N</c> directive's bytes, or null without one.</summary>
     public static long? MemoryBudgetFrom(string text) => IntDirective(text, "// memory-budget:");

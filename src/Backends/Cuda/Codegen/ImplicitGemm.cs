@@ -10,7 +10,8 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 /// (m, k) read straight from the input (zero where the window leaves it: padding) and B's from the kernel, so nothing
 /// is copied (no im2col buffer). K runs over the window positions (spatial dimensions in order) and, innermost, the
 /// input features: in NHWC those are contiguous, so A's loads are 16-byte vectors when the input features are a
-/// multiple of 8 (bf16/f16; 4 for TF32), and in HWIO the kernel's output features are, so B's are too.
+/// multiple of 8 (bf16/f16; 4 for TF32), 8- or 4-byte ones when they are a multiple of 4 or 2 (the first layer's 3 RGB
+/// features become 4 in the cuda pipeline: <c>pad-features</c>), and in HWIO the kernel's output features are, so B's are too.
 /// Any layout works (the addresses come from <see cref="ConvLayout"/>); others only load element by element.
 /// </summary>
 internal static class ImplicitGemm
@@ -97,7 +98,7 @@ internal static class ImplicitGemm
             long inFeatureStride = Stride(input, L.InFeature);
             var inOthers = L.InSpatial.Select(d => Stride(input, d)).Append(Stride(input, L.InBatch)).ToArray();
             bool aAlongK = inFeatureStride == 1;
-            int aVector = aAlongK && cin % vector == 0 && inOthers.All(s => s % vector == 0) ? vector : 1;
+            int aVector = aAlongK ? MmaKernel.Widest(vector, [cin, .. inOthers]) : 1;
             var A = new MmaKernel.Operand(pa, aAlongK, aVector, m =>
             {
                 var parts = SplitM(m);
@@ -126,9 +127,8 @@ internal static class ImplicitGemm
             long kiStride = Stride(kernel, L.KernelIn), koStride = Stride(kernel, L.KernelOut);
             var kSpatial = L.KernelSpatial.Select(d => Stride(kernel, d)).ToArray();
             bool bAlongK = kiStride == 1;
-            int bVector = bAlongK
-                ? cin % vector == 0 && kSpatial.Append(koStride).All(s => s % vector == 0) ? vector : 1
-                : koStride == 1 && cout % vector == 0 && kSpatial.Append(kiStride).All(s => s % vector == 0) ? vector : 1;
+            int bVector = bAlongK ? MmaKernel.Widest(vector, [cin, .. kSpatial, koStride])
+                : koStride == 1 ? MmaKernel.Widest(vector, [cout, .. kSpatial, kiStride]) : 1;
             // The kernel's K dimensions row-major in K's order (HWIO: window, then input features): its offset is linear in k.
             bool bLinear = Enumerable.Range(0, n).All(s => kSpatial[s] == (s == n - 1 ? cin * kiStride : kSpatial[s + 1] * window[s + 1]));
             var B = new MmaKernel.Operand(pb, bAlongK, bVector, co =>

@@ -15,8 +15,9 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 /// bytes per copy, zero-filled outside the operand), so no copy passes through registers and no tile is
 /// transposed on the way. Stages form a ring (<see cref="Stages"/>): while the warps multiply one stage, the
 /// copies of the next ones are in flight, and one barrier per step separates a stage's last reader from its next
-/// writer. A 16-bit operand whose contiguous extent or strides are not multiples of 8 elements is copied element by
-/// element (2 bytes: no cp.async size) with plain loads and stores into the same ring; TF32 elements take 4-byte copies.
+/// writer. An operand whose contiguous extent or strides are not multiples of a whole vector takes the widest copy they
+/// divide (<see cref="Widest"/>: 8 or 4 bytes); an odd extent of 16-bit elements is copied element by element (2 bytes:
+/// no cp.async size) with plain loads and stores into the same ring, of TF32 elements by 4-byte copies.
 /// </para>
 /// <para>
 /// Fragments: 16-bit operands are read with <c>ldmatrix.x4</c> — four 8×8 matrices per instruction, <c>.trans</c> for
@@ -55,9 +56,20 @@ internal static class MmaKernel
         public int Threads => 32 * WarpsM * WarpsN;
     }
 
-    /// <summary>128×128 tiles (8 warps of 64×32) where they fill the GPU; else 64×64 (4 warps of 32×32), which give 4× the blocks.</summary>
+    /// <summary>
+    /// 128×128 tiles (8 warps of 64×32) where they fill the GPU; for N of 64 or less (ResNet's first stage, a first layer's
+    /// 64 features) 256×64 (8 warps of 64×32: the same work per warp and per block, where a 128-wide tile would multiply
+    /// zeros in half its columns); else 64×64 (4 warps of 32×32), which give 4× the blocks.
+    /// </summary>
     private static readonly Tiling Large = new(2, 4, 4, 4);
+    private static readonly Tiling Narrow = new(4, 2, 4, 4);
     private static readonly Tiling Small = new(2, 2, 2, 4);
+
+    private static Tiling TilingFor(Extent size, int multiprocessors)
+    {
+        var wide = size.N <= Narrow.Bn ? Narrow : Large;
+        return (size.M + wide.Bm - 1) / wide.Bm * ((size.N + wide.Bn - 1) / wide.Bn) * size.Batch >= multiprocessors ? wide : Small;
+    }
 
     /// <summary>The static shared memory a block may declare on every architecture (more needs dynamic shared memory and an opt-in).</summary>
     private const int StaticSharedBytes = 48 * 1024;
@@ -72,7 +84,19 @@ internal static class MmaKernel
     private const int Warp = 32;
 
     /// <summary>The widest copy (cp.async 16, ld.global.v4.b32): 8 bf16/f16 or 4 f32 elements.</summary>
-    private const int VectorBytes = 16;
+    internal const int VectorBytes = 16;
+
+    /// <summary>
+    /// Elements per copy of an operand: the widest power of two up to <paramref name="vector"/> that divides its contiguous
+    /// extent and every other stride (so each copy is aligned and wholly inside or outside the operand): whole 16-byte
+    /// vectors where they fit, else halves and quarters (8- and 4-byte copies), element by element only where nothing wider divides.
+    /// </summary>
+    internal static int Widest(int vector, params IEnumerable<long> multiples)
+    {
+        for (int v = vector; v > 1; v /= 2)
+            if (multiples.All(x => x % v == 0)) return v;
+        return 1;
+    }
 
     /// <summary>
     /// An operand's tile in one stage: K contiguous ([rows][Bk + pad]) or rows contiguous ([Bk][rows + pad]). Padding:
@@ -108,7 +132,7 @@ internal static class MmaKernel
         var bz = Sreg.Read(mc, b, "ctaid.z");
         int vector = VectorBytes * 8 / shape.Bits;
         var sizes = contraction.Size;
-        var tiling = (sizes.M + Large.Bm - 1) / Large.Bm * ((sizes.N + Large.Bn - 1) / Large.Bn) * sizes.Batch >= m.Target.Multiprocessors ? Large : Small;
+        var tiling = TilingFor(sizes, m.Target.Multiprocessors);
         int bm = tiling.Bm, bn = tiling.Bn, threads = tiling.Threads, bk = shape.Bk, bytes = shape.Bits / 8;
         long steps = (sizes.K + bk - 1) / bk;
         var split = SplitK.Plan.For((sizes.M + bm - 1) / bm * ((sizes.N + bn - 1) / bn) * sizes.Batch, steps, m.Target.Multiprocessors);
@@ -347,7 +371,7 @@ internal static class MmaKernel
 
     /// <summary>
     /// dot_general (<see cref="GemmKernel.Layout"/>): A's and B's elements at batch·stride + row·stride + k·stride; vectors
-    /// along the contiguous dimension when its extent and the other strides are multiples of the vector.
+    /// along the contiguous dimension, as wide as its extent and the other strides allow (<see cref="Widest"/>).
     /// </summary>
     public static Contraction Gemm(GemmKernel.Layout L) => new(new Extent(L.Batch, L.M, L.N, L.K), (b, pa, pb, bz, vector) =>
     {
@@ -356,7 +380,7 @@ internal static class MmaKernel
         {
             bool alongK = sk == 1;
             var (contiguous, other) = alongK ? (L.K, so) : (extent, sk);
-            int v = contiguous % vector == 0 && other % vector == 0 && sb.All(s => s % vector == 0) ? vector : 1;
+            int v = Widest(vector, [contiguous, other, .. sb]);
             return new Operand(pointer, alongK, v, go =>
             {
                 var rowBase = b.Let($"add nuw nsw i64 {batchBase}, {b.Let($"mul nuw nsw i64 {go}, {so}")}", "rbase");

@@ -10,9 +10,9 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 /// registers (ldmatrix) warp by warp, where wgmma reads both from shared memory for a whole warpgroup and runs
 /// asynchronously to the issuing threads.
 /// <para>
-/// A block of two warpgroups computes a 128×256 tile of C where N has 256 and those tiles fill the GPU, else 128×128,
-/// each warpgroup 64 rows with one m64n256k16 (or m64n128k16; k8 for TF32) instruction per 32 bytes of K (128 or 64 f32
-/// accumulators a thread). K advances 64 at a time (one 128-byte row of 16-bit elements): each step's
+/// A block of two warpgroups computes a 128×256 tile of C where N has 256 and those tiles fill the GPU, 128×64 where N has
+/// at most 64, else 128×128, each warpgroup 64 rows with one m64n256k16 (or m64n64k16, m64n128k16; k8 for TF32)
+/// instruction per 32 bytes of K (128, 32 or 64 f32 accumulators a thread). K advances 64 at a time (one 128-byte row of 16-bit elements): each step's
 /// A and B tiles are copied global → shared by <c>cp.async</c> into a ring of <see cref="MaxStages"/> stages in dynamic
 /// shared memory, in the layouts wgmma's descriptors name (PTX ISA, "Shared Memory Matrix Layout", 128-byte swizzle):
 /// an operand with K contiguous is K-major — row r's 64 elements in 128 bytes, its 16-byte chunk c at chunk c ⊕ (r mod 8),
@@ -39,9 +39,10 @@ internal static class WgmmaKernel
     /// <summary>
     /// The block's N, the instruction's n: 256 where N has it and the 128×256 tiles still give every multiprocessor a block
     /// (B read once for twice the outputs: a third less shared-memory traffic per product, as CUTLASS's large Hopper
-    /// tiles), else 128.
+    /// tiles); 64 where N has no more (ResNet's first stage: a 128-wide tile would multiply zeros in half its columns);
+    /// else 128.
     /// </summary>
-    private const int WideN = 256, NarrowN = 128;
+    private const int WideN = 256, NarrowN = 128, ThinN = 64;
 
     /// <summary>The 128-byte swizzle: a row of 8 chunks of 16 bytes, 8 rows to an atom.</summary>
     private const int SwizzleBytes = 128, Chunk = 16, AtomRows = 8, AtomBytes = AtomRows * SwizzleBytes;
@@ -84,7 +85,7 @@ internal static class WgmmaKernel
         var e = new Element(shape.Bits / 8);
         var P = contraction.Describe(b, pa, pb, Sreg.Read(mc, b, "ctaid.z"), e.Vector);
         int threads = Warpgroups * WarpgroupThreads;
-        int Bn = sizes.N >= WideN && Blocks(sizes, WideN) >= m.Target.Multiprocessors ? WideN : NarrowN;
+        int Bn = sizes.N <= ThinN ? ThinN : sizes.N >= WideN && Blocks(sizes, WideN) >= m.Target.Multiprocessors ? WideN : NarrowN;
         int StageBytes = TileBytes + Bn * SwizzleBytes;
         int stages = Math.Min(MaxStages, (m.Target.MaxSharedBytesPerBlock - AlignmentSlack) / StageBytes);
         if (stages < 3) throw new CodegenException($"wgmma stages of {StageBytes} bytes leave no room for three");

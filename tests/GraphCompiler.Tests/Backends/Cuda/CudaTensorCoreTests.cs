@@ -144,6 +144,31 @@ public sealed class CudaTensorCoreTests
     }
 
     /// <summary>
+    /// Where N has at most 64 columns (ResNet's first stage, a first layer's 64 features) and the grid still fills the GPU,
+    /// 256×64 tiles of 8 warps, where 128×128 ones would multiply zeros in half their columns: grid (1, ⌈M / 256⌉), 256
+    /// threads. Sizes off the tile's 256 rows and 64 columns, both operand orientations, a batch, TF32, a convolution; one
+    /// more column (65) takes the 128×128 tiles. Each against the interpreter.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData("bf16", 0, 300, 70, 64, false, false, "1,2,1")]
+    [InlineData("f16", 0, 520, 40, 37, true, true, "1,3,1")]
+    [InlineData("bf16", 2, 260, 96, 56, true, false, "1,2,2")]
+    [InlineData("tf32", 0, 257, 48, 64, false, true, "1,2,1")]
+    [InlineData("bf16", 0, 300, 70, 65, false, false, "1,3,1")]
+    [InlineData("conv", 0, 0, 0, 64, false, false, "1,4,1")]
+    public void NarrowProductsTakeTallTiles(string element, int batch, int m, int k, int n, bool transposedB, bool transposedA, string grid)
+    {
+        var options = Options with { Gpu = CudaTarget.Default with { Multiprocessors = 1, AllowTf32 = element == "tf32" } };
+        var placed = PlaceOnGpu(element == "conv"
+            ? ConvBiasRelu("bf16", "2x20x20x16", "3x3x16x64", "b01f_01io->b01f", "padding_low = [1, 1], padding_high = [1, 1]", "2x20x20x64", 3)
+            : Contraction(element == "tf32" ? "f32" : element, batch, m, k, n, transposedB, transposedA));
+        var inputs = RandomInputs(placed.Entry, m + n).Select(t => element == "tf32" ? ToTf32(t) : t).ToArray();
+        var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, options: options, inputs: inputs);
+        var row = program.KernelMap.Split('\n').Select(l => l.Split('\t')).Single(r => r[0].StartsWith("gc_mma_", StringComparison.Ordinal));
+        Assert.Equal((grid, "256"), (row[3], row[4]));
+    }
+
+    /// <summary>
     /// Split-K: contractions whose tiles leave most of the 132 multiprocessors idle and whose K is long run each tile as
     /// several blocks over slices of K, then a combine kernel sums the slices in order and applies the epilogue (bias,
     /// ReLU): a GEMM whose K (1000) is not a multiple of the slices, a batched one in TF32, and a ResNet-like 3×3

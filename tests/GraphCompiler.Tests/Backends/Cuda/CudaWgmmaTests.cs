@@ -47,12 +47,16 @@ public sealed class CudaWgmmaTests
         var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, seed: m + k + n + 3, options: options);
         var type = element is "conv" or "grouped" ? "bf16" : element;
         // The transpose bits: A stored [k, m] and B stored [k, n] (a convolution's HWIO filter too) are MN-major.
-        // 128×256 tiles where N has 256 (and the grid still fills the one multiprocessor), else 128×128.
-        Assert.Contains($"wgmma.mma_async.sync.aligned.m64n{(n >= 256 ? 256 : 128)}k16.f32.{type}.{type}", program.Ptx);
+        // 128×256 tiles where N has 256 (and the grid still fills the one multiprocessor), 128×64 where it has at most 64
+        // (the convolutions' 64 output features; 16 a group), else 128×128.
+        Assert.Contains($"wgmma.mma_async.sync.aligned.m64n{InstructionN(n)}k16.f32.{type}.{type}", program.Ptx);
         Assert.Contains($"p, 1, 1, {(transposedA ? 1 : 0)}, {(transposedB ? 0 : 1)};", program.Ptx);
         Assert.Contains(".target sm_90a", program.Ptx);
         Assert.DoesNotContain("mma.sync", program.Ptx);
     }
+
+    /// <summary>The instruction's n for a product of N columns on one multiprocessor (0: the convolutions, N = 64).</summary>
+    private static int InstructionN(int n) => n switch { >= 256 => 256, <= 64 => 64, _ => 128 };
 
     /// <summary>
     /// TF32 on the warpgroup tensor cores (<c>wgmma</c> m64n128k8, <c>--precision tf32</c>), which read both TF32 operands
@@ -75,7 +79,7 @@ public sealed class CudaWgmmaTests
             : Contraction("f32", 0, m, k, n, transposedB, transposedA));
         var inputs = RandomInputs(placed.Entry, m + n + 1).Select(ToTf32).ToArray();
         var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, options: options, inputs: inputs);
-        Assert.Contains($"wgmma.mma_async.sync.aligned.m64n{(n >= 256 ? 256 : 128)}k8.f32.tf32.tf32", program.Ptx);
+        Assert.Contains($"wgmma.mma_async.sync.aligned.m64n{InstructionN(n)}k8.f32.tf32.tf32", program.Ptx);
         Assert.DoesNotContain("mma.sync", program.Ptx);
     }
 
