@@ -5,13 +5,13 @@ namespace GraphCompiler.Backends.Cuda.Codegen;
 
 /// <summary>
 /// dot_general and implicit-GEMM convolutions of bf16/f16 operands on Hopper's warpgroup tensor cores
-/// (<c>wgmma.mma_async</c>, sm_90a): where the 128×128 tiles fill the GPU, the kernel <see cref="MmaKernel"/> hands its
+/// (<c>wgmma.mma_async</c>, sm_90a): where its 128×64 tiles fill the GPU, the kernel <see cref="MmaKernel"/> hands its
 /// contraction to. mma.sync on an H100 leaves much of the tensor cores' throughput unused: its operands pass through
 /// registers (ldmatrix) warp by warp, where wgmma reads both from shared memory for a whole warpgroup and runs
 /// asynchronously to the issuing threads.
 /// <para>
-/// A block of two warpgroups computes a 128×256 tile of C where N has 256 and those tiles fill the GPU, 128×64 where N has
-/// at most 64, else 128×128, each warpgroup 64 rows with one m64n256k16 (or m64n64k16, m64n128k16; k8 for TF32)
+/// A block of two warpgroups computes a 128×256 tile of C where N has 256 and those tiles fill the GPU, 128×128 where
+/// those do, else 128×64 (<see cref="BlockN"/>), each warpgroup 64 rows with one m64n256k16 (or m64n64k16, m64n128k16; k8 for TF32)
 /// instruction per 32 bytes of K (128, 32 or 64 f32 accumulators a thread). K advances 64 at a time (one 128-byte row of 16-bit elements): each step's
 /// A and B tiles are copied global → shared by <c>cp.async</c> into a ring of <see cref="MaxStages"/> stages in dynamic
 /// shared memory, in the layouts wgmma's descriptors name (PTX ISA, "Shared Memory Matrix Layout", 128-byte swizzle):
@@ -39,8 +39,9 @@ internal static class WgmmaKernel
     /// <summary>
     /// The block's N, the instruction's n: 256 where N has it and the 128×256 tiles still give every multiprocessor a block
     /// (B read once for twice the outputs: a third less shared-memory traffic per product, as CUTLASS's large Hopper
-    /// tiles); 64 where N has no more (ResNet's first stage: a 128-wide tile would multiply zeros in half its columns);
-    /// else 128.
+    /// tiles); 128 where those tiles do; else 64: where N has no more (ResNet's first stage: a 128-wide tile would multiply
+    /// zeros in half its columns), or where only 128×64 tiles fill the GPU (ResNet's third stage at batch 32: 98 blocks of
+    /// 128×128 for 132 multiprocessors, 196 of 128×64), which keeps those products on wgmma rather than mma.sync.
     /// </summary>
     private const int WideN = 256, NarrowN = 128, ThinN = 64;
 
@@ -70,9 +71,14 @@ internal static class WgmmaKernel
 
     /// <summary>
     /// Whether wgmma takes a contraction <see cref="MmaKernel"/> has put on tensor cores (bf16/f16, or TF32 with
-    /// <c>--precision tf32</c>): the target has it, and 128×128 tiles give every multiprocessor a block.
+    /// <c>--precision tf32</c>): the target has it, and 128×64 tiles give every multiprocessor a block.
     /// </summary>
-    public static bool Applies(CudaTarget target, MmaKernel.Extent size) => target.HasWgmma && Blocks(size, NarrowN) >= target.Multiprocessors;
+    public static bool Applies(CudaTarget target, MmaKernel.Extent size) => target.HasWgmma && Blocks(size, ThinN) >= target.Multiprocessors;
+
+    private static int BlockN(MmaKernel.Extent size, int multiprocessors) =>
+        size.N <= ThinN ? ThinN
+        : size.N >= WideN && Blocks(size, WideN) >= multiprocessors ? WideN
+        : Blocks(size, NarrowN) >= multiprocessors ? NarrowN : ThinN;
 
     private static long Blocks(MmaKernel.Extent size, int bn) => (size.M + Bm - 1) / Bm * ((size.N + bn - 1) / bn) * size.Batch;
 
@@ -85,7 +91,7 @@ internal static class WgmmaKernel
         var e = new Element(shape.Bits / 8);
         var P = contraction.Describe(b, pa, pb, Sreg.Read(mc, b, "ctaid.z"), e.Vector);
         int threads = Warpgroups * WarpgroupThreads;
-        int Bn = sizes.N <= ThinN ? ThinN : sizes.N >= WideN && Blocks(sizes, WideN) >= m.Target.Multiprocessors ? WideN : NarrowN;
+        int Bn = BlockN(sizes, m.Target.Multiprocessors);
         int StageBytes = TileBytes + Bn * SwizzleBytes;
         int stages = Math.Min(MaxStages, (m.Target.MaxSharedBytesPerBlock - AlignmentSlack) / StageBytes);
         if (stages < 3) throw new CodegenException($"wgmma stages of {StageBytes} bytes leave no room for three");

@@ -139,6 +139,21 @@ public sealed class CudaWgmmaTests
         }
     }
 
+    /// <summary>
+    /// A product whose 128×128 tiles leave multiprocessors idle but whose 128×64 tiles fill them stays on wgmma with the
+    /// narrower tiles (m64n64: 200 columns in 4 tiles, the last one partial); where even those leave some idle, mma.sync.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData(6, "wgmma.mma_async.sync.aligned.m64n64k16")]
+    [InlineData(4, "wgmma.mma_async.sync.aligned.m64n128k16")]
+    [InlineData(9, "mma.sync.aligned.m16n8k16")]
+    public void WgmmaTakesNarrowerTilesWhereOnlyTheyFillTheGpu(int multiprocessors, string instruction)
+    {
+        var placed = PlaceOnGpu(Contraction("bf16", 0, 130, 150, 200, transposedB: true));
+        var program = RunAndCompare(placed, rtol: 1e-4, atol: 1e-4, seed: 9, options: Options with { Gpu = new CudaTarget("sm_90a") { Multiprocessors = multiprocessors } });
+        Assert.Contains(instruction, program.Ptx);
+    }
+
     /// <summary>The same GEMM on sm_90 (no wgmma) and on sm_90a where its 128×128 tiles leave multiprocessors idle: mma.sync, with its smaller tiles and split-K.</summary>
     [CudaEmulatorFact]
     public void WgmmaRunsOnlyWhereTheTargetHasItAndTheTilesFillTheGpu()
