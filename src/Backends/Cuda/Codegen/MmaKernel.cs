@@ -81,6 +81,13 @@ internal static class MmaKernel
     /// </summary>
     private const int MaxStages = 4;
 
+    /// <summary>
+    /// The ring's bytes at most: what lets two blocks share an A100 multiprocessor (164 KB of shared memory), as the
+    /// 128×128 tiles' four stages do (74–80 KB); the 256×64 tiles' larger stages (25 KB) then keep three, not one block
+    /// of four per multiprocessor.
+    /// </summary>
+    private const int MaxRingBytes = 80 * 1024;
+
     private const int Warp = 32;
 
     /// <summary>The widest copy (cp.async 16, ld.global.v4.b32): 8 bf16/f16 or 4 f32 elements.</summary>
@@ -142,7 +149,7 @@ internal static class MmaKernel
         var tileA = Tile.For(P.A, bm, shape);
         var tileB = Tile.For(P.B, bn, shape);
         int stageBytes = (tileA.Elements + tileB.Elements) * bytes;
-        int stages = Math.Min(MaxStages, m.Target.MaxSharedBytesPerBlock / stageBytes);
+        int stages = Math.Min(MaxStages, Math.Min(m.Target.MaxSharedBytesPerBlock, MaxRingBytes) / stageBytes);
         if (stages < 2) throw new CodegenException($"mma tiles of {stageBytes} bytes leave no room for two stages");
 
         // The ring in static shared memory where it fits, else in the block's dynamic shared memory (A's stages, then B's).
