@@ -171,6 +171,7 @@ public sealed partial class Compiler
                 MicroBatches = options.MicroBatches,
                 ContractionOperands = contractionOperands,
                 ContractionCopyBytes = target.Value!.ContractionCopyBytes,
+                ComputedConvolutionInputs = target.Value!.ComputesConvolutionInputs,
                 MemoryPlan = target.Value!.MemoryPlan,
                 // hoist-constants computes big constant subgraphs with the CPU JIT (passes cannot see backends).
                 ConstantEvaluator = JitConstantEvaluator.ForThisMachine,

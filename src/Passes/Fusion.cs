@@ -24,13 +24,14 @@ public sealed class Fusion : FunctionPass
     public override string Name => "fuse";
     public override string Description => "fuse ops into kernels (loop, reduction, output and multi-output fusions) by a cost model";
 
-    protected override Function RunOnFunction(Function f, Module module, PassOptions options) => f.WithBody(FuseRegion(f.Body));
+    protected override Function RunOnFunction(Function f, Module module, PassOptions options) =>
+        f.WithBody(FuseRegion(f.Body, options.ComputedConvolutionInputs ? _model : _model with { ComputedConvolutionInputs = false }));
 
     private static readonly OpDef FusionDef = OpRegistry.Get("fusion");
 
-    private Region FuseRegion(Region region)
+    private Region FuseRegion(Region region, FusionCostModel model)
     {
-        var planner = new FusionPlanner(region, _model);
+        var planner = new FusionPlanner(region, model);
         planner.Run();
         var nodes = planner.Nodes.Where(n => !planner.IsFullyDuplicated(n)).ToList();
         var ops = ImmutableArray.CreateBuilder<Operation>();
@@ -39,7 +40,7 @@ public sealed class Fusion : FunctionPass
             if (n.Members.Count == 1)
             {
                 var op = planner.Op(n.Root);
-                ops.Add(op.Regions.IsEmpty || op.Def is FusionOp ? op : op.With(regions: [.. op.Regions.Select(FuseRegion)]));
+                ops.Add(op.Regions.IsEmpty || op.Def is FusionOp ? op : op.With(regions: [.. op.Regions.Select(r => FuseRegion(r, model))]));
             }
             else ops.Add(BuildFusion(planner, n));
         }

@@ -67,6 +67,13 @@ public interface ITarget
     /// </summary>
     int? ContractionCopyBytes(ElementType operand) => null;
 
+    /// <summary>
+    /// Whether a pointwise convolution's kernel may compute its channels-last input (the CPU's GEMM computes the transpose
+    /// and the elementwise ops before it while it packs the input); false where a convolution's kernel reads its operands
+    /// from buffers (the GPU's implicit GEMM), so <c>fuse</c> leaves that input to a kernel of its own.
+    /// </summary>
+    bool ComputesConvolutionInputs => true;
+
     /// <summary>The options the target lays out <paramref name="f"/>'s host arena with, so that a memory report equals the compiled arena; null when it has no arena.</summary>
     BufferOptions? MemoryPlan(Function f);
 

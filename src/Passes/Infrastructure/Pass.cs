@@ -58,6 +58,13 @@ public sealed record PassOptions
     /// </summary>
     public Func<ElementType, int?>? ContractionCopyBytes { get; init; }
 
+    /// <summary>
+    /// Whether the target's convolution kernels may compute a pointwise convolution's channels-last input
+    /// (<see cref="IR.Targets.ITarget.ComputesConvolutionInputs"/>; the driver supplies it): false turns off <c>fuse</c>'s
+    /// <see cref="FusionCostModel.ComputedConvolutionInputs"/>.
+    /// </summary>
+    public bool ComputedConvolutionInputs { get; init; } = true;
+
     public static readonly PassOptions Default = new();
 }
 

@@ -37,7 +37,7 @@ public sealed class GoldenTests
 /// <c>// compress-transfers: f16|bf16</c>, <c>// no-gpu</c> (placement without a GPU) and <c>// tasks: N</c>
 /// (<see cref="PlacementOptions.Tasks"/>: placement over N processes). <c>// micro-batches: M</c> sets <see cref="PassOptions.MicroBatches"/>,
 /// <c>// precision: bf16|f16</c> <see cref="PassOptions.ContractionOperands"/>, <c>// target: cuda [tf32]</c> the CUDA
-/// target's <see cref="PassOptions.ContractionCopyBytes"/>. <c>// memory-budget: N</c>
+/// target's <see cref="PassOptions.ContractionCopyBytes"/> and <see cref="PassOptions.ComputedConvolutionInputs"/>. <c>// memory-budget: N</c>
 /// sets <see cref="PassOptions.MemoryBudget"/> (bytes, for <c>remat</c>), whose arenas are planned as the CPU
 /// target plans them, so that the figures in a file's comments are <c>gcc-cli ir --memory-report</c>'s.
 /// </para>
@@ -58,6 +58,7 @@ public static class Pipelines
             ContractionOperands = text.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("// precision:", StringComparison.Ordinal)) is { } p
                 && ElementTypes.TryParse(p["// precision:".Length..].Trim(), out var low) ? low : null,
             ContractionCopyBytes = ContractionCopyBytesFrom(text),
+            ComputedConvolutionInputs = ContractionCopyBytesFrom(text) is null,
         };
         foreach (var name in pipeline.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {

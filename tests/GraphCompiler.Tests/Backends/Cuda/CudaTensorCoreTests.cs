@@ -169,6 +169,37 @@ public sealed class CudaTensorCoreTests
     }
 
     /// <summary>
+    /// DenseNet's pre-activation before a 1×1 convolution at batch 1 (batch norm and ReLU of an NCHW concatenation, then
+    /// the NHWC transpose): through the driver on the cuda target, the convolution reads that input from a buffer and runs
+    /// on the tensor cores. The CPU's fusion computes such an input inside the convolution's kernel; on the GPU that kernel
+    /// was the one-thread-per-output fallback, a loop over K per output (DenseNet-121 at batch 1 had 61 of them).
+    /// </summary>
+    [CudaEmulatorFact]
+    public void APreactivatedPointwiseConvolutionRunsOnTensorCores()
+    {
+        var model = IrTest.Parse("""
+            func @main(%x: tensor<1x32x6x6xf32>, %mean: tensor<32xf32>, %k: tensor<16x32x1x1xf32>) -> (tensor<1x16x6x6xf32>) {
+              %mb = broadcast_in_dim %mean {dims = [1]} : tensor<1x32x6x6xf32>
+              %d = sub %x, %mb : tensor<1x32x6x6xf32>
+              %z = constant {value = dense<0.0>} : tensor<1x32x6x6xf32>
+              %a = max %d, %z : tensor<1x32x6x6xf32>
+              %c = convolution %a, %k {dims = "bf01_oi01->bf01"} : tensor<1x16x6x6xf32>
+              return %c
+            }
+            """);
+        var driver = GraphCompiler.Compiler.Create(new GraphCompiler.CompileOptions { Target = "cuda", Place = [".*=gpu"], Precision = "tf32" }).Unwrap();
+        var optimised = driver.Optimize(model).Unwrap();
+        var inputs = RandomInputs(model.Entry, 8).Select(ToTf32).ToArray();
+        var expected = new Interpreter(model).Run(null, inputs).Unwrap().Results[0];
+        var (actual, ptx) = RunThroughDriver(driver, optimised, inputs);
+        // The batch norm's output is rounded to TF32 as the tensor cores read it: a few units of 2^-11 of the output's scale.
+        Assert.InRange(RelativeError(expected, actual), 0, 8 * Math.Pow(2, -11));
+        Assert.Contains(".entry gc_mma_tf32_", ptx);
+        Assert.DoesNotContain("convolution", string.Join("\n", GraphCompiler.IR.Text.Printer.Print(optimised).Split('\n')
+            .SkipWhile(l => !l.Contains("kind = loop")).TakeWhile(l => !l.TrimStart().StartsWith("yield"))));
+    }
+
+    /// <summary>
     /// Split-K: contractions whose tiles leave most of the 132 multiprocessors idle and whose K is long run each tile as
     /// several blocks over slices of K, then a combine kernel sums the slices in order and applies the epilogue (bias,
     /// ReLU): a GEMM whose K (1000) is not a multiple of the slices, a batched one in TF32, and a ResNet-like 3×3

@@ -114,11 +114,14 @@ public sealed class GpuCheckCnnEmulatorTests
     /// As tools/gpu-check times them, on TF32 tensor cores (<c>--precision tf32</c>): ResNet-50 at batch 1, whose 64×64
     /// image leaves its last stages a few output positions, so their convolutions split K (split-K, and 128×128 tiles
     /// nowhere: 4-stage rings in static shared memory), and ShuffleNet, whose grouped 1×1 convolutions run as a GEMM per
-    /// group. Within TF32's error of the f32 interpreter: a few units of 2^-11 of the output's scale.
+    /// group, and DenseNet-121, whose 1×1 convolutions read their batch-normed, NCHW → NHWC input from a buffer (the
+    /// CPU's fusion computes it inside the convolution's kernel; on the GPU that was the pointwise fallback). Within
+    /// TF32's error of the f32 interpreter: a few units of 2^-11 of the output's scale.
     /// </summary>
     [CudaEmulatorTheory]
     [InlineData("resnet50")]
     [InlineData("shufflenet")]
+    [InlineData("densenet121")]
     public void GpuCheckCnnsRunOnTf32TensorCores(string name) => RunOnTheEmulatedGpu(name, "tf32");
 
     private static void RunOnTheEmulatedGpu(string name, string? precision = null)
