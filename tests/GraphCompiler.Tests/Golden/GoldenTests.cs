@@ -51,14 +51,15 @@ public static class Pipelines
         var module = parsed.Value!;
         var placement = PlacementFrom(text);
         if (!placement.Ok) return string.Join("\n", placement.Diagnostics) + "\n";
+        var target = TargetFrom(text);
         var options = new PassOptions
         {
             CheckEachPass = true, Placement = placement.Value!,
             MemoryBudget = MemoryBudgetFrom(text), MicroBatches = (int?)IntDirective(text, "// micro-batches:") ?? 1, MemoryPlan = _ => GraphCompiler.Backends.Cpu.CpuCompiler.MemoryPlan,
             ContractionOperands = text.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("// precision:", StringComparison.Ordinal)) is { } p
                 && ElementTypes.TryParse(p["// precision:".Length..].Trim(), out var low) ? low : null,
-            ContractionCopyBytes = ContractionCopyBytesFrom(text),
-            ComputedConvolutionInputs = ContractionCopyBytesFrom(text) is null,
+            ContractionCopyBytes = target is null ? null : target.ContractionCopyBytes,
+            ComputedConvolutionInputs = target?.ComputesConvolutionInputs ?? true,
         };
         foreach (var name in pipeline.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {
@@ -75,12 +76,13 @@ public static class Pipelines
     }
 
     /// <summary>
-    /// <c>// target: cuda</c> (or <c>cuda tf32</c>: f32 contractions on TF32 tensor cores): the CUDA target's contraction
-    /// copies (<see cref="GraphCompiler.IR.Targets.ITarget.ContractionCopyBytes"/>), as the driver passes them; null without one.
+    /// <c>// target: cuda</c> (or <c>cuda tf32</c>: f32 contractions on TF32 tensor cores): the CUDA target, whose facts
+    /// (<see cref="GraphCompiler.IR.Targets.ITarget.ContractionCopyBytes"/>, <see cref="GraphCompiler.IR.Targets.ITarget.ComputesConvolutionInputs"/>)
+    /// the pass options get as the driver passes them; null without one.
     /// </summary>
-    private static Func<ElementType, int?>? ContractionCopyBytesFrom(string text) =>
+    private static GraphCompiler.IR.Targets.ITarget? TargetFrom(string text) =>
         text.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("// target:", StringComparison.Ordinal)) is { } line
-            ? GraphCompiler.Targets.Resolve("cuda", tf32: line.EndsWith(" tf32", StringComparison.Ordinal)).Unwrap().ContractionCopyBytes
+            ? GraphCompiler.Targets.Resolve("cuda", tf32: line.EndsWith(" tf32", StringComparison.Ordinal)).Unwrap()
             : null;
 
     /// <summary>The <c>// memory-budget: N</c> directive's bytes, or null without one.</summary>
