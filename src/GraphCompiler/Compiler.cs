@@ -172,6 +172,7 @@ public sealed partial class Compiler
                 ContractionOperands = contractionOperands,
                 ContractionCopyBytes = target.Value!.ContractionCopyBytes,
                 ComputedConvolutionInputs = target.Value!.ComputesConvolutionInputs,
+                ReshapingEpilogues = target.Value!.ReshapingEpilogues,
                 MemoryPlan = target.Value!.MemoryPlan,
                 // hoist-constants computes big constant subgraphs with the CPU JIT (passes cannot see backends).
                 ConstantEvaluator = JitConstantEvaluator.ForThisMachine,

@@ -25,7 +25,11 @@ public sealed class Fusion : FunctionPass
     public override string Description => "fuse ops into kernels (loop, reduction, output and multi-output fusions) by a cost model";
 
     protected override Function RunOnFunction(Function f, Module module, PassOptions options) =>
-        f.WithBody(FuseRegion(f.Body, options.ComputedConvolutionInputs ? _model : _model with { ComputedConvolutionInputs = false }));
+        f.WithBody(FuseRegion(f.Body, _model with
+        {
+            ComputedConvolutionInputs = _model.ComputedConvolutionInputs && options.ComputedConvolutionInputs,
+            ReshapingEpilogues = _model.ReshapingEpilogues || options.ReshapingEpilogues,
+        }));
 
     private static readonly OpDef FusionDef = OpRegistry.Get("fusion");
 

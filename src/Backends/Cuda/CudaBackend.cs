@@ -37,6 +37,9 @@ public sealed class CudaBackend(CudaTarget gpu, IHostKernels hostKernels, CpuTar
     /// <summary>The implicit GEMM stages its operands straight from buffers by cp.async: nothing computes them on the way.</summary>
     public bool ComputesConvolutionInputs => false;
 
+    /// <summary>A GEMM kernel's epilogue evaluates each element at the linear index it shares with the product (<c>GemmKernel.StoreResult</c>).</summary>
+    public bool ReshapingEpilogues => true;
+
     /// <summary>Operands of tensor-core contractions (bf16/f16, and f32 with TF32 allowed) are staged in 16-byte copies where they divide; the FMA tiles load element by element.</summary>
     public int? ContractionCopyBytes(ElementType operand) =>
         Codegen.MmaKernel.For(operand, operand, Gpu) is null ? null : Codegen.MmaKernel.VectorBytes;

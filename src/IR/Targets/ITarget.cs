@@ -74,6 +74,13 @@ public interface ITarget
     /// </summary>
     bool ComputesConvolutionInputs => true;
 
+    /// <summary>
+    /// Whether the target's matrix-product (dot_general) kernels may run their fused epilogue through reshapes that keep
+    /// the elements' order and store at the reshaped index (a transformer's projection plus bias split into heads: one
+    /// kernel, not a GEMM and a loop kernel); false where a GEMM's epilogue rewrites the product's own elements (the CPU's).
+    /// </summary>
+    bool ReshapingEpilogues => false;
+
     /// <summary>The options the target lays out <paramref name="f"/>'s host arena with, so that a memory report equals the compiled arena; null when it has no arena.</summary>
     BufferOptions? MemoryPlan(Function f);
 

@@ -40,6 +40,13 @@ public sealed record FusionCostModel
     /// </summary>
     public bool ComputedConvolutionInputs { get; init; } = true;
 
+    /// <summary>
+    /// Whether a matrix product's epilogue may run through reshapes that keep the elements' order (a transformer's
+    /// projection and its bias split into heads), its kernel storing at the reshaped index; off where the target's GEMM
+    /// kernels store only at the product's own (the CPU's, which rewrites its output in place).
+    /// </summary>
+    public bool ReshapingEpilogues { get; init; }
+
     public int MaxRowPassesInCache { get; init; } = 3;
     public int MaxRowPassesOutOfCache { get; init; } = 2;
 

@@ -235,9 +235,23 @@ internal sealed class FusionPlanner
         return list;
     }
 
-    /// <summary>An output fusion's epilogue: elementwise ops over the contraction's result shape.</summary>
-    private bool EpilogueIsElementwise(Node f, Operation contraction) =>
-        Downstream(f, contraction).All(o => IsElementwise(o) && o.ResultType().Shape.SequenceEqual(contraction.ResultType().Shape));
+    /// <summary>
+    /// An output fusion's epilogue: elementwise ops over the contraction's result shape; with
+    /// <see cref="FusionCostModel.ReshapingEpilogues"/>, a dot_general's may also reshape (row-major order kept, so each
+    /// element's linear index stays) and go on elementwise over the new shape.
+    /// </summary>
+    private bool EpilogueIsElementwise(Node f, Operation contraction)
+    {
+        var shapes = new List<ImmutableArray<long>> { contraction.ResultType().Shape };
+        bool reshapes = _model.ReshapingEpilogues && contraction.Def is DotGeneralOp;
+        foreach (var o in Downstream(f, contraction))
+        {
+            bool known = shapes.Any(s => s.SequenceEqual(o.ResultType().Shape));
+            if (reshapes && o.Def is ReshapeOp) shapes.Add(o.ResultType().Shape);
+            else if (!IsElementwise(o) || !known) return false;
+        }
+        return true;
+    }
 
     /// <summary>
     /// A reduce may feed later ops of its kernel only as a row kernel: it reduces trailing dimensions,

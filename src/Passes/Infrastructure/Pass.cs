@@ -65,6 +65,13 @@ public sealed record PassOptions
     /// </summary>
     public bool ComputedConvolutionInputs { get; init; } = true;
 
+    /// <summary>
+    /// Whether the target's matrix-product kernels store an epilogue through order-keeping reshapes
+    /// (<see cref="IR.Targets.ITarget.ReshapingEpilogues"/>; the driver supplies it): turns on <c>fuse</c>'s
+    /// <see cref="FusionCostModel.ReshapingEpilogues"/>.
+    /// </summary>
+    public bool ReshapingEpilogues { get; init; }
+
     public static readonly PassOptions Default = new();
 }
 

@@ -60,6 +60,7 @@ public static class Pipelines
                 && ElementTypes.TryParse(p["// precision:".Length..].Trim(), out var low) ? low : null,
             ContractionCopyBytes = target is null ? null : target.ContractionCopyBytes,
             ComputedConvolutionInputs = target?.ComputesConvolutionInputs ?? true,
+            ReshapingEpilogues = target?.ReshapingEpilogues ?? false,
         };
         foreach (var name in pipeline.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using GraphCompiler.Backends.Llvm.Codegen;
 using GraphCompiler.IR;
 using GraphCompiler.IR.Ops;
@@ -194,10 +195,8 @@ internal static class GemmKernel
             for (int s2 = 1; s2 < SkinnySlices; s2++)
                 total = b.Let($"fadd float {total}, {b.Let($"load float, ptr addrspace(3) {Partial(s2.ToString(), i)}")}");
             string[] idx = L.OutputIndex(b, batchIndex, i.ToString(), n);
-            ev.ClearSeeds();
             var dotValue = dot.Result.Type.Element is ElementType.F32 ? total : ev.Scalars.Convert(ElementType.F32, dot.Result.Type.Element, total);
-            ev.Seed(dot.Result, idx, dotValue);
-            ev.Memory.Store(new KernelBuffer("%p0", output.Type), ev.Memory.Ravel(idx, output.Type.Shape), ev.Element(output, idx));
+            StoreEpilogue(ev, ops, dot, output, idx, dotValue);
         }
         ev.ClearSeeds();
         b.Br(done);
@@ -211,8 +210,9 @@ internal static class GemmKernel
         IReadOnlyDictionary<Value, Tensor> constants, IReadOnlyList<Value> outerOutputs, IReadOnlyList<Value> outerInputs)
     {
         var dot = ops.Single(o => o.Def is DotGeneralOp);
-        if (outputs.Count != 1 || !outputs[0].Type.Shape.SequenceEqual(dot.Result.Type.Shape))
-            throw new CodegenException("a GPU output fusion must have one output of the contraction's shape");
+        // One output, of the product's shape or, through order-keeping reshapes (StoreEpilogue), its element count.
+        if (outputs.Count != 1 || outputs[0].Type.ElementCount != dot.Result.Type.ElementCount)
+            throw new CodegenException("a GPU output fusion must have one output of the contraction's elements");
         var L = Describe(dot);
         // f64 and integer products on the tiles in f64 or in integers (no such tensor-core or skinny kernel).
         if (dot.Operands[0].Type.Element is ElementType.F64 || dot.Operands[0].Type.Element.IsInteger())
@@ -372,7 +372,7 @@ internal static class GemmKernel
                 if (split.Slices > 1)
                     SplitK.StorePartial(b, $"%p{outerOutputs.Count + outerInputs.Count}", bz, mi, nj, sizes.M, sizes.N, Accumulated());
                 else
-                    StoreResult(b, ev, hero, outputs[0], mi, nj, sizes.M, sizes.N, P.OutputIndex(mi, nj), Accumulated, accumulator);
+                    StoreResult(b, ev, ops, hero, outputs[0], mi, nj, sizes.M, sizes.N, P.OutputIndex(mi, nj), Accumulated, accumulator);
             }
         ev.ClearSeeds();
         b.Line("ret void");
@@ -406,8 +406,8 @@ internal static class GemmKernel
     /// the accumulator (of type <paramref name="accumulated"/>; <paramref name="accumulator"/> emits its read) as the contraction's value at the output's index
     /// <paramref name="idx"/>, the fusion's elementwise ops after it, one store.
     /// </summary>
-    internal static void StoreResult(LlvmBuilder b, ElementEvaluator ev, Operation dot, Value output, string row, string col, long M, long N, string[] idx, Func<string> accumulator,
-        ElementType accumulated = ElementType.F32)
+    internal static void StoreResult(LlvmBuilder b, ElementEvaluator ev, IReadOnlyList<Operation> ops, Operation dot, Value output, string row, string col, long M, long N,
+        string[] idx, Func<string> accumulator, ElementType accumulated = ElementType.F32)
     {
         var inside = b.Let($"and i1 {b.Let($"icmp slt i64 {row}, {M}")}, {b.Let($"icmp slt i64 {col}, {N}")}");
         var st = b.FreshLabel("epi");
@@ -415,11 +415,43 @@ internal static class GemmKernel
         b.CondBr(inside, st, skip);
         b.Block(st);
         var value = accumulator();
-        ev.ClearSeeds();
         var dotValue = dot.Result.Type.Element == accumulated ? value : ev.Scalars.Convert(accumulated, dot.Result.Type.Element, value);
-        ev.Seed(dot.Result, idx, dotValue);
-        ev.Memory.Store(new KernelBuffer("%p0", output.Type), ev.Memory.Ravel(idx, output.Type.Shape), ev.Element(output, idx));
+        StoreEpilogue(ev, ops, dot, output, idx, dotValue);
         b.Br(skip);
         b.Block(skip);
+    }
+
+    /// <summary>
+    /// Stores the output fusion's element for the product's element <paramref name="idx"/>: the product's value seeded there
+    /// and the epilogue evaluated from it. An epilogue that reshapes (order kept: <c>fuse</c>'s reshaping epilogues, a
+    /// projection split into heads) gives every value of its chain the element's linear index, so each reshape's result is
+    /// seeded at its own shape's index from its operand's and the output is stored at the linear index: the evaluator never
+    /// derives the product's index anew, which would miss the seed.
+    /// </summary>
+    internal static void StoreEpilogue(ElementEvaluator ev, IReadOnlyList<Operation> ops, Operation dot, Value output, string[] idx, string dotValue)
+    {
+        ev.ClearSeeds();
+        ev.Seed(dot.Result, idx, dotValue);
+        var product = dot.Result.Type.Shape;
+        string? linear = null;
+        var indices = new List<(ImmutableArray<long> Shape, string[] Idx)> { (product, idx) };
+        string[] At(ImmutableArray<long> shape)
+        {
+            foreach (var (s, i) in indices)
+                if (s.SequenceEqual(shape)) return i;
+            linear ??= ev.Memory.Ravel(idx, product);
+            var unravelled = ev.Memory.Unravel(linear, shape);
+            indices.Add((shape, unravelled));
+            return unravelled;
+        }
+        var reached = new HashSet<Value>(ReferenceEqualityComparer.Instance) { dot.Result };
+        foreach (var op in ops)
+        {
+            if (!op.Operands.Any(reached.Contains)) continue;
+            foreach (var r in op.Results) reached.Add(r);
+            if (op.Def is ReshapeOp) ev.Seed(op.Result, At(op.Result.Type.Shape), ev.Element(op.Operands[0], At(op.Operands[0].Type.Shape)));
+        }
+        var at = At(output.Type.Shape);
+        ev.Memory.Store(new KernelBuffer("%p0", output.Type), linear ?? ev.Memory.Ravel(at, output.Type.Shape), ev.Element(output, at));
     }
 }

@@ -270,7 +270,7 @@ internal static class MmaKernel
                     if (split.Slices > 1)
                         SplitK.StorePartial(b, $"%p{outerOutputs.Count + outerInputs.Count}", bz, row, col, sizes.M, sizes.N, b.Let($"load float, ptr {Acc(at)}", "acc"));
                     else
-                        GemmKernel.StoreResult(b, ev, hero, outputs[0], row, col, sizes.M, sizes.N, P.OutputIndex(row, col), () => b.Let($"load float, ptr {Acc(at)}", "acc"));
+                        GemmKernel.StoreResult(b, ev, ops, hero, outputs[0], row, col, sizes.M, sizes.N, P.OutputIndex(row, col), () => b.Let($"load float, ptr {Acc(at)}", "acc"));
                 }
         ev.ClearSeeds();
         b.Line("ret void");

@@ -88,7 +88,7 @@ internal static class SplitK
         var batch = b.Let($"udiv i64 {rows}, {sizes.M}", "batch");
         var P = contraction.Describe(b, pa, pb, batch, 1);
         var first = b.Let($"mul nuw nsw i64 {batch}, {plan.Slices}", "z");
-        GemmKernel.StoreResult(b, ev, hero, outputs[0], row, col, sizes.M, sizes.N, P.OutputIndex(row, col), () =>
+        GemmKernel.StoreResult(b, ev, ops, hero, outputs[0], row, col, sizes.M, sizes.N, P.OutputIndex(row, col), () =>
             b.Reduce("0", plan.Slices.ToString(), "float", "0.0", (sum, s) =>
             {
                 var z = b.Let($"add nuw nsw i64 {first}, {s}");

@@ -217,7 +217,7 @@ internal static class WgmmaKernel
             var row = b.Let($"add nuw nsw i64 {rowBase}, {8 * (i % 4 / 2)}", "m");
             var col = b.Let($"add nuw nsw i64 {colBase}, {8 * (i / 4) + i % 2}", "n");
             var value = held[i];
-            GemmKernel.StoreResult(b, ev, hero, outputs[0], row, col, sizes.M, sizes.N, P.OutputIndex(row, col), () => value);
+            GemmKernel.StoreResult(b, ev, ops, hero, outputs[0], row, col, sizes.M, sizes.N, P.OutputIndex(row, col), () => value);
         }
         ev.ClearSeeds();
         b.Line("ret void");

@@ -68,7 +68,8 @@ public sealed class CudaBackendTests : IDisposable
     internal static Module PlaceOnGpu(Module module)
     {
         // As the driver compiles for the cuda target: convolutions read their operands from buffers.
-        var options = PassOptions.Default with { Placement = new PlacementOptions { GpuSupports = CudaCapabilities.Supports, Constraints = [PlacementConstraint.Parse(".*=gpu").Value!] }, ComputedConvolutionInputs = false };
+        var options = PassOptions.Default with { Placement = new PlacementOptions { GpuSupports = CudaCapabilities.Supports, Constraints = [PlacementConstraint.Parse(".*=gpu").Value!] },
+            ComputedConvolutionInputs = false, ReshapingEpilogues = true };
         return PassManager.Run(module, PassRegistry.Cuda, options).Unwrap();
     }
 

@@ -169,6 +169,44 @@ public sealed class CudaTensorCoreTests
     }
 
     /// <summary>
+    /// A projection split into heads (BERT's Q, K, V: dot, bias, reshape [batch, sequence, hidden] → [batch, sequence,
+    /// heads, 8], then tanh over the heads) is one kernel: the product's epilogue runs through the reshape and stores each
+    /// element at its linear index (fuse's reshaping epilogues, the cuda target's). On every GEMM kernel: the FMA tiles,
+    /// the skinny one (≤ 16 rows), mma.sync in bf16 (with a bf16 result after the reshape) and TF32, split-K's combine,
+    /// and wgmma. Each against the interpreter.
+    /// </summary>
+    [CudaEmulatorTheory]
+    [InlineData("f32", false, 2, 35, 40, 48, "sm_80", 132, "gc_gemm")]
+    [InlineData("f32", false, 1, 8, 40, 48, "sm_80", 132, "gc_gemv")]
+    [InlineData("bf16", false, 2, 35, 40, 48, "sm_80", 132, "gc_mma_bf16_")]
+    [InlineData("bf16", true, 2, 35, 40, 48, "sm_80", 132, "gc_mma_bf16_")]
+    [InlineData("tf32", false, 2, 20, 1000, 64, "sm_80", 132, "gc_splitk_combine")]
+    [InlineData("bf16", false, 2, 65, 64, 128, "sm_90a", 1, "gc_wgmma_bf16_")]
+    public void AProjectionSplitIntoHeadsIsOneKernel(string element, bool sixteenBitResult, int batch, int sequence, int k, int n, string arch, int multiprocessors, string kernel)
+    {
+        var operand = element == "tf32" ? "f32" : element;
+        var heads = n / 8;
+        var result = sixteenBitResult ? "bf16" : "f32";
+        var convert = sixteenBitResult ? $"%c = convert %t : tensor<{batch}x{sequence}x{heads}x8xbf16>" : "";
+        var placed = PlaceOnGpu($$"""
+            func @main(%x: tensor<{{batch}}x{{sequence}}x{{k}}x{{operand}}>, %w: tensor<{{k}}x{{n}}x{{operand}}>, %b: tensor<{{n}}xf32>) -> (tensor<{{batch}}x{{sequence}}x{{heads}}x8x{{result}}>) {
+              %d = dot_general %x, %w {lhs_contract = [2], rhs_contract = [0]} : tensor<{{batch}}x{{sequence}}x{{n}}xf32>
+              %bb = broadcast_in_dim %b {dims = [2]} : tensor<{{batch}}x{{sequence}}x{{n}}xf32>
+              %a = add %d, %bb : tensor<{{batch}}x{{sequence}}x{{n}}xf32>
+              %r = reshape %a : tensor<{{batch}}x{{sequence}}x{{heads}}x8xf32>
+              %t = tanh %r : tensor<{{batch}}x{{sequence}}x{{heads}}x8xf32>
+              {{convert}}
+              return {{(sixteenBitResult ? "%c" : "%t")}}
+            }
+            """);
+        var options = Options with { Gpu = new CudaTarget(arch) { Multiprocessors = multiprocessors, AllowTf32 = element == "tf32" } };
+        var inputs = RandomInputs(placed.Entry, k + n).Select(t => element == "tf32" ? ToTf32(t) : t).ToArray();
+        var program = RunAndCompare(placed, rtol: sixteenBitResult ? 1e-2 : 1e-4, atol: sixteenBitResult ? 1e-2 : 1e-4, options: options, inputs: inputs);
+        Assert.Contains($".entry {kernel}", program.Ptx);
+        Assert.DoesNotContain(".entry gc_loop", program.Ptx);
+    }
+
+    /// <summary>
     /// DenseNet's pre-activation before a 1×1 convolution at batch 1 (batch norm and ReLU of an NCHW concatenation, then
     /// the NHWC transpose): through the driver on the cuda target, the convolution reads that input from a buffer and runs
     /// on the tensor cores. The CPU's fusion computes such an input inside the convolution's kernel; on the GPU that kernel
