@@ -207,6 +207,36 @@ public sealed class CudaTensorCoreTests
     }
 
     /// <summary>
+    /// The same fusion placed on the CPU (fusion runs before placement, so the cuda pipeline may hand the CPU a product
+    /// whose epilogue reshapes): the CPU's GEMM computes the product into scratch and the epilogue reads it through the
+    /// reshape, with the interpreter's result.
+    /// </summary>
+    [CudaEmulatorFact]
+    public void AReshapingEpiloguePlacedOnTheCpuRunsThere()
+    {
+        var model = IrTest.Parse("""
+            func @main(%x: tensor<2x9x16xf32>, %w: tensor<16x24xf32>, %b: tensor<24xf32>) -> (tensor<2x9x3x8xf32>) {
+              %d = dot_general %x, %w {lhs_contract = [2], rhs_contract = [0]} : tensor<2x9x24xf32>
+              %bb = broadcast_in_dim %b {dims = [2]} : tensor<2x9x24xf32>
+              %a = add %d, %bb : tensor<2x9x24xf32>
+              %r = reshape %a : tensor<2x9x3x8xf32>
+              %t = tanh %r : tensor<2x9x3x8xf32>
+              return %t
+            }
+            """);
+        var driver = GraphCompiler.Compiler.Create(new GraphCompiler.CompileOptions { Target = "cuda", Place = [".*=cpu"] }).Unwrap();
+        var optimised = driver.Optimize(model).Unwrap();
+        Assert.Contains("device = cpu, kind = output", GraphCompiler.IR.Text.Printer.Print(optimised));
+        var inputs = RandomInputs(model.Entry, 6);
+        var expected = new Interpreter(model).Run(null, inputs).Unwrap().Results[0];
+        using (CudaEmulator.AsDriver())
+        {
+            using var exe = driver.Jit(optimised).Unwrap();
+            IrTest.AssertTensor(expected, exe.Run(inputs).Unwrap()[0], 1e-5, 1e-5);
+        }
+    }
+
+    /// <summary>
     /// DenseNet's pre-activation before a 1×1 convolution at batch 1 (batch norm and ReLU of an NCHW concatenation, then
     /// the NHWC transpose): through the driver on the cuda target, the convolution reads that input from a buffer and runs
     /// on the tensor cores. The CPU's fusion computes such an input inside the convolution's kernel; on the GPU that kernel
