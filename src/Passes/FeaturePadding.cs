@@ -43,7 +43,7 @@ public sealed class FeaturePadding : FunctionPass
                 var x = Pad(b, input, L.InFeature, to);
                 b.SourceName = op.SourceName;
                 var k = rw.ConstantValue(op.Operands[1]) is { } weights
-                    ? b.Constant(PadConstant(weights, L.KernelIn, to))
+                    ? b.Constant(PadConstant(module, weights, op.Operands[1], L.KernelIn, to))
                     : Pad(b, op.Operands[1], L.KernelIn, to);
                 return b.Emit(op.Def.Name, [x, k], op.Attributes, op.ResultType());
             }));
@@ -82,18 +82,12 @@ public sealed class FeaturePadding : FunctionPass
         return b.Emit("pad", [x, b.Scalar(x.Type.Element, 0)], ("low", A.Ints(new long[x.Type.Rank])), ("high", A.Ints(high)));
     }
 
-    /// <summary>A constant padded as <see cref="Pad"/> pads at run time.</summary>
-    private static Tensor PadConstant(Tensor t, int axis, long to)
+    /// <summary>A constant padded at compile time: the same <c>pad</c>, evaluated by the op's own rule (the interpreter's).</summary>
+    private static Tensor PadConstant(Module module, Tensor weights, Value kernel, int axis, long to)
     {
-        var shape = t.Type.Shape.ToArray();
-        long from = shape[axis];
-        shape[axis] = to;
-        var r = new TensorBuffer(new TensorType(t.Type.Element, shape));
-        long inner = shape.Skip(axis + 1).Aggregate(1L, (p, s) => p * s), outer = shape.Take(axis).Aggregate(1L, (p, s) => p * s);
-        for (long o = 0; o < outer; o++)
-            for (long a = 0; a < from; a++)
-                for (long i = 0; i < inner; i++)
-                    r.SetDouble((o * to + a) * inner + i, t.GetDouble((o * from + a) * inner + i));
-        return r.ToTensor();
+        var scratch = new IrBuilder();
+        Pad(scratch, kernel, axis, to);
+        var pad = scratch.LastOperation!;
+        return new Interpreter(module).EvaluateOperation(pad, [weights, Tensor.Scalar(weights.Type.Element, 0)])[0];
     }
 }

@@ -250,7 +250,7 @@ internal static class GemmKernel
         // and few blocks run: those take K in steps of 32 (the batch-64 MLP walked K = 784 in 98 steps of 8).
         int BK = sizes.M <= 64 ? 32 : 8;
         long steps = (sizes.K + BK - 1) / BK;
-        long Blocks(int tm, int tn) => (sizes.M + 16 * tm - 1) / (16 * tm) * ((sizes.N + 16 * tn - 1) / (16 * tn)) * sizes.Batch;
+        long Blocks(int tm, int tn) => sizes.Blocks(16 * tm, 16 * tn);
         var (tm, tn) = TileShape(sizes.M, sizes.N, sizes.Batch, m.Target.Multiprocessors);
         var split = SplitK.Plan.None;
         if (accumulator == ElementType.F32)

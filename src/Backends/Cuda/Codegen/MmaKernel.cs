@@ -68,7 +68,7 @@ internal static class MmaKernel
     private static Tiling TilingFor(Extent size, int multiprocessors)
     {
         var wide = size.N <= Narrow.Bn ? Narrow : Large;
-        return (size.M + wide.Bm - 1) / wide.Bm * ((size.N + wide.Bn - 1) / wide.Bn) * size.Batch >= multiprocessors ? wide : Small;
+        return size.Blocks(wide.Bm, wide.Bn) >= multiprocessors ? wide : Small;
     }
 
     /// <summary>The static shared memory a block may declare on every architecture (more needs dynamic shared memory and an opt-in).</summary>
@@ -142,7 +142,7 @@ internal static class MmaKernel
         var tiling = TilingFor(sizes, m.Target.Multiprocessors);
         int bm = tiling.Bm, bn = tiling.Bn, threads = tiling.Threads, bk = shape.Bk, bytes = shape.Bits / 8;
         long steps = (sizes.K + bk - 1) / bk;
-        var split = SplitK.Plan.For((sizes.M + bm - 1) / bm * ((sizes.N + bn - 1) / bn) * sizes.Batch, steps, m.Target.Multiprocessors);
+        var split = SplitK.Plan.For(sizes.Blocks(bm, bn), steps, m.Target.Multiprocessors);
         var (batch, kBase) = split.Locate(b, bz, bk);
         var P = contraction.Describe(b, pa, pb, batch, vector);
         string word = $"i{shape.Bits}";
@@ -362,7 +362,11 @@ internal static class MmaKernel
     internal sealed record Operand(string Pointer, bool AlongK, int Vector, Func<string, Func<string, (string Inside, string Offset)>> Address);
 
     /// <summary>A contraction's extent: C[batch] (M×N) = A (M×K) · B (K×N).</summary>
-    internal readonly record struct Extent(long Batch, long M, long N, long K);
+    internal readonly record struct Extent(long Batch, long M, long N, long K)
+    {
+        /// <summary>The blocks of a grid of <paramref name="bm"/>×<paramref name="bn"/> tiles over the product (batches along z).</summary>
+        public long Blocks(long bm, long bn) => (M + bm - 1) / bm * ((N + bn - 1) / bn) * Batch;
+    }
 
     /// <summary>How the kernel reads a contraction: its operands, and C's element (row, col) as the output's index.</summary>
     internal sealed record Problem(Operand A, Operand B, Func<string, string, string[]> OutputIndex);

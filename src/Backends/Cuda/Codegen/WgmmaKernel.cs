@@ -80,7 +80,7 @@ internal static class WgmmaKernel
         : size.N >= WideN && Blocks(size, WideN) >= multiprocessors ? WideN
         : Blocks(size, NarrowN) >= multiprocessors ? NarrowN : ThinN;
 
-    private static long Blocks(MmaKernel.Extent size, int bn) => (size.M + Bm - 1) / Bm * ((size.N + bn - 1) / bn) * size.Batch;
+    private static long Blocks(MmaKernel.Extent size, int bn) => size.Blocks(Bm, bn);
 
     public static GpuKernel Emit(DeviceModule m, IReadOnlyList<Value> inputs, IReadOnlyList<Operation> ops, IReadOnlyList<Value> outputs,
         IReadOnlyDictionary<Value, Tensor> constants, IReadOnlyList<Value> outerOutputs, IReadOnlyList<Value> outerInputs,
